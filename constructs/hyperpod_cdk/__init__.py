@@ -1,0 +1,1 @@
+"""hyperpod-cdk: AWS CDK constructs for Amazon SageMaker HyperPod."""

@@ -1,0 +1,334 @@
+"""Typed platform configuration (``hyperpod.yaml``).
+
+One pydantic model describes the whole platform. The CDK app, the constructs' convenience
+factories and the ops CLI all read it, so a value is validated once, the same way, before any
+resource is defined. Every error becomes a :class:`HyperPodConfigError` naming the field.
+
+The JSON Schema for editor completion is generated from these models
+(``hyperpod-cdk schema`` / ``schema/hyperpod.schema.json``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.instance_specs import spec_for, supports_deep_health_checks
+
+# Patterns come from the AWS::SageMaker::Cluster and AWS::EKS::Cluster CloudFormation schemas.
+HYPERPOD_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+EKS_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
+AZ_ID_PATTERN = r"^[a-z]{2,5}[0-9]-az[0-9]{1,2}$"
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
+TRAINING_PLAN_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:training-plan/[a-zA-Z0-9-]+$"
+IMAGE_ID_PATTERN = r"^(ami-[0-9a-f]{8,17}|default)$"
+LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+DeepHealthCheck = Literal["InstanceStress", "InstanceConnectivity"]
+KubernetesVersion = Literal["1.28", "1.29", "1.30", "1.31", "1.32", "1.33"]
+# CloudWatch Logs accepts only these retention values.
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+
+_DIRECTIONS = {
+    "east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+}
+
+
+def az_id_prefix(region: str) -> str | None:
+    """``us-east-1`` -> ``use1``: the prefix every AZ ID of that region carries (None if unknown)."""
+    match = re.fullmatch(r"([a-z]{2})(-gov)?-([a-z]+)-([0-9])", region)
+    if not match or match.group(3) not in _DIRECTIONS:
+        return None
+    area, gov, direction, number = match.groups()
+    return f"{area}{'g' if gov else ''}{_DIRECTIONS[direction]}{number}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Taint(_Model):
+    """A Kubernetes taint HyperPod puts on every node of the group."""
+
+    key: Annotated[str, Field(min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)]
+    value: Annotated[str | None, Field(max_length=63)] = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class InstanceGroup(_Model):
+    """One HyperPod instance group.
+
+    Defaults: 1 thread per core (what EFA/NCCL workloads want), a 500 GiB KMS-encrypted
+    secondary EBS volume, and deep health checks on for accelerated instance types.
+    """
+
+    name: Annotated[str, Field(max_length=63, pattern=HYPERPOD_NAME_PATTERN)]
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
+    instance_count: Annotated[int, Field(ge=0, le=6758)]
+    threads_per_core: Literal[1, 2] = 1
+    ebs_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 500
+    deep_health_checks: list[DeepHealthCheck] | None = Field(
+        default=None,
+        description="None means both checks on accelerated types and none on CPU types; [] turns them off.",
+    )
+    availability_zone_id: Annotated[str | None, Field(pattern=AZ_ID_PATTERN)] = Field(
+        default=None, description="AZ ID for this group (OverrideVpcConfig); defaults to the first network AZ."
+    )
+    labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], Annotated[str, Field(max_length=63)]] = {}
+    taints: Annotated[list[Taint], Field(max_length=50)] = []
+    training_plan_arn: Annotated[str | None, Field(pattern=TRAINING_PLAN_PATTERN)] = None
+    image_id: Annotated[str | None, Field(pattern=IMAGE_ID_PATTERN)] = None
+    ips_per_node: Annotated[int | None, Field(ge=1, le=4096)] = Field(
+        default=None,
+        description="IPs one node consumes, for instance types missing from the built-in table.",
+    )
+
+    @model_validator(mode="after")
+    def _known_instance_type(self) -> InstanceGroup:
+        if spec_for(self.instance_type) is None and self.ips_per_node is None:
+            raise ValueError(
+                f"instance_type: '{self.instance_type}' is not a SageMaker HyperPod instance type this "
+                "library knows; use one like ml.p5.48xlarge, ml.g5.8xlarge or ml.trn1.32xlarge, or set "
+                "ips_per_node for a new type"
+            )
+        if self.deep_health_checks and not supports_deep_health_checks(self.instance_type):
+            raise ValueError(
+                f"deep_health_checks: {self.instance_type} does not support deep health checks "
+                "(GPU and Trainium types only); remove the key or set it to []"
+            )
+        if len(set(self.deep_health_checks or [])) != len(self.deep_health_checks or []):
+            raise ValueError("deep_health_checks: list each check at most once")
+        return self
+
+    @property
+    def effective_deep_health_checks(self) -> list[str]:
+        if self.deep_health_checks is not None:
+            return list(self.deep_health_checks)
+        if supports_deep_health_checks(self.instance_type):
+            return ["InstanceStress", "InstanceConnectivity"]
+        return []
+
+
+class NetworkConfig(_Model):
+    """The VPC: control-plane subnets in the primary CIDR, HyperPod subnets in ``hyperpod_cidr``."""
+
+    vpc_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.192.0.0/16")
+    hyperpod_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.1.0.0/16"),
+        description="Split evenly across availability_zone_ids; added as a secondary VPC CIDR when "
+        "outside vpc_cidr.",
+    )
+    availability_zone_ids: Annotated[list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(
+        min_length=1, max_length=8
+    )] = Field(description="AZ IDs (not names) that get a HyperPod subnet; the first is the default.")
+    max_azs: Annotated[int, Field(ge=2, le=3)] = 2
+    nat_gateways: Annotated[int, Field(ge=1, le=3)] = 1
+    ip_headroom_percent: Annotated[int, Field(ge=0, le=400)] = 25
+    flow_log_retention_days: LogRetentionDays = 365
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 24:
+            raise ValueError(f"VPC CIDR must be between /16 and /24 (got /{value.prefixlen})")
+        return value
+
+    @field_validator("hyperpod_cidr")
+    @classmethod
+    def _hyperpod_cidr_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 28:
+            raise ValueError(f"a VPC CIDR block must be between /16 and /28 (got /{value.prefixlen})")
+        return value
+
+    @model_validator(mode="after")
+    def _cidrs_consistent(self) -> NetworkConfig:
+        if len(set(self.availability_zone_ids)) != len(self.availability_zone_ids):
+            raise ValueError("availability_zone_ids: list each AZ ID once")
+        hp, vpc = self.hyperpod_cidr, self.vpc_cidr
+        if hp.overlaps(vpc) and not hp.subnet_of(vpc):
+            raise ValueError(
+                f"hyperpod_cidr: {hp} partly overlaps vpc_cidr {vpc}; use a block inside it or disjoint from it"
+            )
+        if hp == vpc:
+            raise ValueError(
+                "hyperpod_cidr: must not be the whole vpc_cidr (the control-plane and public subnets live there)"
+            )
+        return self
+
+    @property
+    def hyperpod_cidr_is_secondary(self) -> bool:
+        return not self.hyperpod_cidr.subnet_of(self.vpc_cidr)
+
+
+class EksConfig(_Model):
+    """The EKS control plane HyperPod attaches to."""
+
+    cluster_name: Annotated[str, Field(pattern=EKS_NAME_PATTERN)]
+    kubernetes_version: KubernetesVersion = "1.33"
+    public_access_cidrs: list[ipaddress.IPv4Network] = Field(
+        default=[], description="Empty means a private-only endpoint."
+    )
+    admin_principal_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
+        default=None, description="IAM role or user that gets cluster-admin through an access entry."
+    )
+    log_retention_days: LogRetentionDays = 365
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _no_open_endpoint(cls, value: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+        for cidr in value:
+            if cidr.prefixlen == 0:
+                raise ValueError("0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
+        return value
+
+
+class HyperPodConfig(_Model):
+    """The ``AWS::SageMaker::Cluster``."""
+
+    cluster_name: Annotated[str, Field(max_length=63, pattern=HYPERPOD_NAME_PATTERN)]
+    node_recovery: Literal["Automatic", "None"] = "Automatic"
+    node_provisioning_mode: Literal["Continuous"] | None = "Continuous"
+    instance_groups: Annotated[list[InstanceGroup], Field(min_length=1, max_length=100)]
+
+    @field_validator("instance_groups")
+    @classmethod
+    def _unique_names(cls, groups: list[InstanceGroup]) -> list[InstanceGroup]:
+        seen: set[str] = set()
+        for group in groups:
+            if group.name in seen:
+                raise ValueError(f"instance group name '{group.name}' is used twice; names must be unique")
+            seen.add(group.name)
+        return groups
+
+
+class PlatformConfig(_Model):
+    """The whole platform: one file, one stack."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True,
+        json_schema_extra={"$schema": "http://json-schema.org/draft-07/schema#"},
+    )
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")] = Field(
+        description="Stack name prefix."
+    )
+    region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    account: Annotated[str | None, Field(pattern=r"^[0-9]{12}$")] = None
+    orchestrator: Literal["eks"] = "eks"
+    network: NetworkConfig
+    eks: EksConfig
+    hyperpod: HyperPodConfig
+    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = {}
+
+    @model_validator(mode="after")
+    def _azs_belong(self) -> PlatformConfig:
+        prefix = az_id_prefix(self.region)
+        if prefix:
+            for index, az_id in enumerate(self.network.availability_zone_ids):
+                if not az_id.startswith(prefix + "-"):
+                    raise _FieldError(
+                        f"network.availability_zone_ids[{index}]",
+                        f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
+                    )
+        for index, group in enumerate(self.hyperpod.instance_groups):
+            if group.availability_zone_id and group.availability_zone_id not in self.network.availability_zone_ids:
+                raise _FieldError(
+                    f"hyperpod.instance_groups[{index}].availability_zone_id",
+                    f"'{group.availability_zone_id}' has no HyperPod subnet; add it to "
+                    f"network.availability_zone_ids {self.network.availability_zone_ids}",
+                )
+        return self
+
+    def group_az_id(self, group: InstanceGroup) -> str:
+        return group.availability_zone_id or self.network.availability_zone_ids[0]
+
+
+class _FieldError(ValueError):
+    """Raised inside validators that know a more precise field path than pydantic's location."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+
+def _field_path(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                    label = f"[{item}]({node['name']})"
+            else:
+                node = None
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, Mapping) else None
+    return "".join(parts) or "(top level)"
+
+
+def _explain(error: Any, data: Any) -> HyperPodConfigError:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _FieldError):
+        return HyperPodConfigError(inner.field, inner.message)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return HyperPodConfigError(_field_path(loc, data), "unknown key; check the spelling against the schema")
+    if kind == "missing":
+        return HyperPodConfigError(_field_path(loc, data), "required key is missing")
+    # Messages of our own validators start with the sub-field they concern ("instance_type: ...").
+    head, sep, rest = message.partition(": ")
+    if sep and re.fullmatch(r"[a-z_]+", head):
+        return HyperPodConfigError(_field_path(loc + (head,), data), rest)
+    if kind == "string_pattern_mismatch":
+        message = f"'{error.get('input')}' does not match {ctx.get('pattern')}"
+    elif "input" in error and kind not in ("model_type", "dict_type", "list_type"):
+        message = f"{message} (got {error['input']!r})"
+    return HyperPodConfigError(_field_path(loc, data), message)
+
+
+def parse_config(data: Any) -> PlatformConfig:
+    """Validate a mapping; raise one :class:`HyperPodConfigError` for the first problem found."""
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc.errors()[0], data) from None
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Read and validate a YAML config file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HyperPodConfigError(str(file), f"cannot read the config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise HyperPodConfigError(str(file), f"not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise HyperPodConfigError(str(file), "the config must be a YAML mapping (name:, region:, network: ...)")
+    return parse_config(data)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema editors use for completion and validation of ``hyperpod.yaml``."""
+    return PlatformConfig.model_json_schema()

@@ -1,0 +1,100 @@
+"""HyperPodLifecycleScripts: lifecycle scripts shipped as a pinned CDK asset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_s3_deployment as s3_deployment
+from constructs import Construct
+
+from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
+
+
+class HyperPodLifecycleScripts(Construct):
+    """Uploads a folder of lifecycle scripts to a locked-down bucket under a content-hash prefix.
+
+    The prefix is the asset hash, so ``LifeCycleConfig.SourceS3Uri`` names exactly the bytes this
+    synth packaged: editing a script yields a new prefix (and a visible template change) instead
+    of nodes silently picking up whatever a branch on GitHub holds at boot time. Old prefixes are
+    kept (``prune=False``), so nodes of a running cluster can still re-run the scripts they were
+    created with during node replacement.
+
+    The bucket is KMS-encrypted, versioned, TLS-only, public-access-blocked and retained.
+
+    Args:
+        source_dir: folder holding ``on_create`` and whatever it calls.
+        on_create: entry script name inside ``source_dir``. Default ``on_create.sh``.
+        encryption_key: KMS key for the bucket. Default: S3-managed keys are not used; a key is
+            required so node reads are auditable in CloudTrail and revocable.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source_dir: str | Path,
+        encryption_key: kms.IKey,
+        on_create: str = "on_create.sh",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        source = Path(source_dir)
+        if not (source / on_create).is_file():
+            raise ValueError(f"source_dir: {source} has no {on_create}; HyperPod runs it on every new node")
+
+        self.bucket = s3.Bucket(
+            self, "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True,
+            versioned=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.bucket, "AwsSolutions-S1",
+            "holds only CloudFormation-deployed, content-addressed lifecycle scripts; writes come "
+            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail",
+        )
+
+        asset = s3_assets.Asset(self, "Asset", path=str(source))
+        self.prefix = f"lifecycle/{asset.asset_hash}/"
+        self.deployment = s3_deployment.BucketDeployment(
+            self, "Deploy",
+            sources=[s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key)],
+            destination_bucket=self.bucket,
+            destination_key_prefix=self.prefix,
+            prune=False,
+            retain_on_delete=True,
+            extract=True,
+        )
+        self.on_create = on_create
+        # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
+        self.source_s3_uri = f"s3://{self.deployment.deployed_bucket.bucket_name}/{self.prefix}"
+        handler_role = self.deployment.handler_role
+        acknowledge_wildcards(
+            handler_role,
+            "the CDK BucketDeployment handler copies the asset zip into this bucket: it reads "
+            "objects of the CDK asset bucket and writes/aborts/deletes keys of this bucket only, "
+            "with data keys of this bucket's KMS key",
+            resources=[f"{asset.bucket.bucket_arn}/*", self.bucket.arn_for_objects("*")],
+            actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
+                     "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+        )
+        acknowledge_managed_policies(
+            handler_role,
+            "the BucketDeployment singleton Lambda logs to CloudWatch through the AWS managed "
+            "basic execution policy; the role is internal to aws-cdk-lib",
+        )
+        acknowledge(
+            handler_role.node.scope,  # the stack-level singleton function that owns the role
+            "AwsSolutions-L1",
+            "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
+            "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
+        )

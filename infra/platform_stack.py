@@ -1,0 +1,85 @@
+"""HyperPodPlatformStack: the whole HyperPod-on-EKS platform from one config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from hyperpod_cdk.config import PlatformConfig
+from hyperpod_cdk.eks_cluster import HyperPodEksCluster
+from hyperpod_cdk.execution_role import HyperPodExecutionRole
+from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
+from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
+from hyperpod_cdk.network import HyperPodNetwork
+from hyperpod_cdk.security_group import HyperPodSecurityGroup
+
+LIFECYCLE_SCRIPTS = Path(__file__).resolve().parent.parent / "lifecycle_scripts" / "eks"
+
+
+class HyperPodPlatformStack(Stack):
+    """Network, security group, EKS, lifecycle scripts, execution role and the HyperPod cluster."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
+        super().__init__(
+            scope, construct_id,
+            env=Environment(account=config.account, region=config.region),
+            description=f"SageMaker HyperPod on EKS: {config.hyperpod.cluster_name} (hyperpod-cdk)",
+        )
+        self.config = config
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)
+
+        self.network = HyperPodNetwork.from_config(self, "Network", config)
+        self.security_group = HyperPodSecurityGroup(self, "NodeSecurityGroup", vpc=self.network.vpc)
+        self.eks = HyperPodEksCluster.from_config(
+            self, "Eks", config,
+            vpc=self.network.vpc,
+            control_plane_subnets=self.network.control_plane_subnets,
+            security_group=self.security_group.security_group,
+        )
+        # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
+        self.data_key = kms.Key(
+            self, "DataKey",
+            description=f"HyperPod {config.hyperpod.cluster_name}: lifecycle bucket and EBS volumes",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.lifecycle = HyperPodLifecycleScripts(
+            self, "LifecycleScripts", source_dir=LIFECYCLE_SCRIPTS, encryption_key=self.data_key
+        )
+        self.execution_role = HyperPodExecutionRole(
+            self, "ExecutionRole",
+            subnets=list(self.network.hyperpod_subnets.values()),
+            security_group=self.security_group.security_group,
+            lifecycle_bucket=self.lifecycle.bucket,
+            eks_cluster_arn=self.eks.cluster_arn,
+            volume_key=self.data_key,
+        )
+        hp = config.hyperpod
+        self.hyperpod = HyperPodCluster(
+            self, "HyperPod",
+            cluster_name=hp.cluster_name,
+            eks_cluster_arn=self.eks.cluster_arn,
+            instance_groups=hp.instance_groups,
+            subnets_by_az_id=self.network.hyperpod_subnets,
+            default_az_id=config.network.availability_zone_ids[0],
+            security_group=self.security_group.security_group,
+            execution_role_arn=self.execution_role.role_arn,
+            lifecycle_source_s3_uri=self.lifecycle.source_s3_uri,
+            on_create=self.lifecycle.on_create,
+            volume_key=self.data_key,
+            node_recovery=hp.node_recovery,
+            node_provisioning_mode=hp.node_provisioning_mode,
+            tags=config.tags,
+        )
+        # HyperPod validates the EKS side at creation: add-ons first; the execution role's
+        # policy must exist before nodes try to create ENIs.
+        self.hyperpod.wait_for(*self.eks.addons, self.execution_role.policy)
+
+        CfnOutput(self, "EksClusterName", value=self.eks.cluster.cluster_name)
+        CfnOutput(self, "HyperPodClusterArn", value=self.hyperpod.cluster_arn)
+        CfnOutput(self, "LifecycleScriptsUri", value=self.lifecycle.source_s3_uri)
+        CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
