@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CONFIG ?= hyperpod.yaml
 CDK := node_modules/.bin/cdk
 
-.PHONY: install synth test lint guard deploy diff clean bench
+.PHONY: install synth test lint deploy diff clean bench schema
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -52,3 +52,7 @@ bench: install
 
 clean:
 	rm -rf cdk.out dist .pytest_cache
+
+## schema: regenerate the JSON Schema editors use for hyperpod.yaml
+schema: install
+	$(PY) -c "import json; from hyperpod_cdk.config import json_schema; print(json.dumps(json_schema(), indent=2))" > schema/hyperpod.schema.json

@@ -235,30 +235,25 @@ class PlatformConfig(_Model):
         if prefix:
             for index, az_id in enumerate(self.network.availability_zone_ids):
                 if not az_id.startswith(prefix + "-"):
-                    raise _FieldError(
+                    raise HyperPodConfigError(
                         f"network.availability_zone_ids[{index}]",
                         f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
                     )
         for index, group in enumerate(self.hyperpod.instance_groups):
             if group.availability_zone_id and group.availability_zone_id not in self.network.availability_zone_ids:
-                raise _FieldError(
+                raise HyperPodConfigError(
                     f"hyperpod.instance_groups[{index}].availability_zone_id",
                     f"'{group.availability_zone_id}' has no HyperPod subnet; add it to "
                     f"network.availability_zone_ids {self.network.availability_zone_ids}",
                 )
+        # Subnet sizing is part of validity: a plan that does not fit fails here, for the app and the CLI.
+        from hyperpod_cdk.network_plan import plan_for_config
+
+        plan_for_config(self)
         return self
 
     def group_az_id(self, group: InstanceGroup) -> str:
         return group.availability_zone_id or self.network.availability_zone_ids[0]
-
-
-class _FieldError(ValueError):
-    """Raised inside validators that know a more precise field path than pydantic's location."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(message)
 
 
 def _field_path(loc: tuple[Any, ...], data: Any) -> str:
@@ -285,7 +280,8 @@ def _explain(error: Any, data: Any) -> HyperPodConfigError:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     inner = ctx.get("error")
-    if isinstance(inner, _FieldError):
+    # Validators that know a more precise field path than pydantic's location raise our error.
+    if isinstance(inner, HyperPodConfigError):
         return HyperPodConfigError(inner.field, inner.message)
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":

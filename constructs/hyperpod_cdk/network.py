@@ -12,8 +12,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk.config import PlatformConfig
-from hyperpod_cdk.instance_specs import Orchestrator
-from hyperpod_cdk.network_plan import GroupDemand, SubnetPlan, demand, plan_subnets
+from hyperpod_cdk.network_plan import SubnetPlan, plan_for_config
 
 
 class HyperPodNetwork(Construct):
@@ -140,27 +139,13 @@ class HyperPodNetwork(Construct):
     def default_hyperpod_subnet(self) -> ec2.ISubnet:
         return self.hyperpod_subnets[self.subnet_plans[0].az_id]
 
-    @staticmethod
-    def plan_from_config(config: PlatformConfig) -> list[SubnetPlan]:
-        """Plan HyperPod subnets for a config (raises HyperPodConfigError when the plan does not fit)."""
-        orchestrator = Orchestrator(config.orchestrator)
-        by_az: dict[str, list[GroupDemand]] = {}
-        for group in config.hyperpod.instance_groups:
-            by_az.setdefault(config.group_az_id(group), []).append(
-                demand(group.name, group.instance_type, group.instance_count, orchestrator, group.ips_per_node)
-            )
-        net = config.network
-        return plan_subnets(
-            net.hyperpod_cidr, net.availability_zone_ids, by_az, net.ip_headroom_percent, orchestrator
-        )
-
     @classmethod
     def from_config(cls, scope: Construct, construct_id: str, config: PlatformConfig) -> HyperPodNetwork:
         net = config.network
         return cls(
             scope,
             construct_id,
-            subnet_plans=cls.plan_from_config(config),
+            subnet_plans=plan_for_config(config),
             hyperpod_cidr=str(net.hyperpod_cidr),
             vpc_cidr=str(net.vpc_cidr),
             max_azs=net.max_azs,

@@ -14,9 +14,13 @@ import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.instance_specs import Orchestrator, ips_per_node
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.config import PlatformConfig
 
 # AWS reserves the first four and the last address of every subnet.
 # https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html
@@ -96,12 +100,28 @@ def plan_subnets(
         detail = ", ".join(
             f"'{g.name}' {g.instance_count} x {g.instance_type} x {g.ips_per_node} IPs" for g in plan.groups
         )
+        advice = (
+            f"Use a /{block_prefix} or larger hyperpod_cidr, fewer nodes, or a lower network.ip_headroom_percent"
+            if block_prefix >= 16
+            else "A VPC CIDR block is at most a /16: spread the groups over more network.availability_zone_ids, "
+            "use fewer nodes, or lower network.ip_headroom_percent"
+        )
         raise HyperPodConfigError(
             "network.hyperpod_cidr",
             f"instance group '{biggest.name}' does not fit: {plan.az_id} gets {plan.cidr} "
             f"({plan.capacity} addresses) but needs {plan.required_ips} on {orchestrator.value} "
-            f"({detail}, +{headroom_percent}% headroom, +{AWS_RESERVED_PER_SUBNET} reserved). "
-            f"Use a /{block_prefix} or larger hyperpod_cidr, fewer nodes, or a lower "
-            "network.ip_headroom_percent",
+            f"({detail}, +{headroom_percent}% headroom, +{AWS_RESERVED_PER_SUBNET} reserved). {advice}",
         )
     return plans
+
+
+def plan_for_config(config: PlatformConfig) -> list[SubnetPlan]:
+    """Plan the HyperPod subnets of a platform config (raises when the plan does not fit)."""
+    orchestrator = Orchestrator(config.orchestrator)
+    by_az: dict[str, list[GroupDemand]] = {}
+    for group in config.hyperpod.instance_groups:
+        by_az.setdefault(config.group_az_id(group), []).append(
+            demand(group.name, group.instance_type, group.instance_count, orchestrator, group.ips_per_node)
+        )
+    net = config.network
+    return plan_subnets(net.hyperpod_cidr, net.availability_zone_ids, by_az, net.ip_headroom_percent, orchestrator)
