@@ -49,7 +49,9 @@ def test_control_plane_subnets_span_two_azs(platform):
 def test_hyperpod_route_goes_through_nat(platform):
     nat_ids = _logical_ids(platform, "AWS::EC2::NatGateway")
     assert len(nat_ids) == 1
-    routes = [r["Properties"] for r in platform.resources("AWS::EC2::Route").values() if "NatGatewayId" in r["Properties"]]
+    routes = [
+        r["Properties"] for r in platform.resources("AWS::EC2::Route").values() if "NatGatewayId" in r["Properties"]
+    ]
     assert routes and all(r["NatGatewayId"] == {"Ref": next(iter(nat_ids))} for r in routes)
 
 
@@ -106,7 +108,11 @@ def test_efa_self_rules_both_directions_as_separate_resources(platform):
     assert any(r["IpProtocol"] == "-1" and r["SourceSecurityGroupId"] == self_ref for r in ingress)
     assert any(r["IpProtocol"] == "-1" and r.get("DestinationSecurityGroupId") == self_ref for r in egress)
     assert any(r["IpProtocol"] == "-1" and r.get("CidrIp") == "0.0.0.0/0" for r in egress)
-    lustre = {(r["FromPort"], r["ToPort"]) for r in ingress if r["IpProtocol"] == "tcp" and r["SourceSecurityGroupId"] == self_ref}
+    lustre = {
+        (r["FromPort"], r["ToPort"])
+        for r in ingress
+        if r["IpProtocol"] == "tcp" and r["SourceSecurityGroupId"] == self_ref
+    }
     assert lustre == {(988, 988), (1018, 1023)}
     # No rule opens ingress from the internet.
     assert not any(r.get("CidrIp") == "0.0.0.0/0" for r in ingress)

@@ -18,7 +18,6 @@ def user_stack(tmp_path_factory):
     from aws_cdk import aws_eks_v2 as eks
     from aws_cdk import aws_kms as kms
     from cdk_nag import AwsSolutionsChecks
-
     from hyperpod_cdk.config import InstanceGroup
     from hyperpod_cdk.execution_role import HyperPodExecutionRole
     from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
@@ -83,7 +82,6 @@ def test_standalone_cluster_props_are_validated():
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
-
     from hyperpod_cdk.config import InstanceGroup
     from hyperpod_cdk.errors import HyperPodConfigError
     from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
@@ -128,6 +126,8 @@ def test_multi_az_plan_overrides_vpc_config_per_group(synth, tmp_path):
     assert "OverrideVpcConfig" not in groups["system"]
     override = groups["gpu"]["OverrideVpcConfig"]
     assert override["Subnets"] == [{"Ref": subnets["usw2-az1"][0]}]
-    assert groups["gpu"]["KubernetesConfig"]["Taints"] == [{"Key": "nvidia.com/gpu", "Value": "present", "Effect": "NoSchedule"}]
+    assert groups["gpu"]["KubernetesConfig"]["Taints"] == [
+        {"Key": "nvidia.com/gpu", "Value": "present", "Effect": "NoSchedule"}
+    ]
     assert groups["gpu"]["TrainingPlanArn"].endswith("training-plan/plan-1")
     assert groups["gpu"]["ImageId"] == "ami-0123456789abcdef0"

@@ -19,4 +19,6 @@ def retention(days: int) -> logs.RetentionDays:
     try:
         return RETENTION_BY_DAYS[days]
     except KeyError:
-        raise ValueError(f"log retention {days} days is not a CloudWatch Logs value: {sorted(RETENTION_BY_DAYS)}")
+        raise ValueError(
+            f"log retention {days} days is not a CloudWatch Logs value: {sorted(RETENTION_BY_DAYS)}"
+        ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from aws_cdk import RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
@@ -11,8 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
-from constructs import Construct, IConstruct
 
+from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.nag import (
@@ -134,10 +135,14 @@ class HyperPodEksCluster(Construct):
         assert isinstance(cfn_cluster, eks.CfnCluster)
         cfn_cluster.add_property_override("AccessConfig.AuthenticationMode", AUTHENTICATION_MODE)
 
+        # jsii's generated ICluster protocol lags the class (mypy only); the object is a Cluster.
+        cluster_ref = cast(eks.ICluster, self.cluster)
         self.addons: list[IConstruct] = [
-            eks.Addon(self, _addon_id(name), cluster=self.cluster, addon_name=name) for name in BASE_ADDONS
+            eks.Addon(self, _addon_id(name), cluster=cluster_ref, addon_name=name) for name in BASE_ADDONS
         ]
-        self.addons.append(self.cluster.eks_pod_identity_agent)
+        pod_identity_agent = self.cluster.eks_pod_identity_agent
+        assert pod_identity_agent is not None  # created on first access
+        self.addons.append(pod_identity_agent)
 
         if admin_principal_arn:
             self.cluster.grant_cluster_admin("AdminAccess", admin_principal_arn)

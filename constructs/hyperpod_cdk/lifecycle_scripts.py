@@ -9,8 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
-from constructs import Construct
 
+from constructs import Construct
 from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 
 
@@ -28,8 +28,8 @@ class HyperPodLifecycleScripts(Construct):
     Args:
         source_dir: folder holding ``on_create`` and whatever it calls.
         on_create: entry script name inside ``source_dir``. Default ``on_create.sh``.
-        encryption_key: KMS key for the bucket. Default: S3-managed keys are not used; a key is
-            required so node reads are auditable in CloudTrail and revocable.
+        encryption_key: KMS key for the bucket (required: KMS makes node reads auditable in
+            CloudTrail and revocable, which S3-managed keys do not).
     """
 
     def __init__(
@@ -92,8 +92,10 @@ class HyperPodLifecycleScripts(Construct):
             "the BucketDeployment singleton Lambda logs to CloudWatch through the AWS managed "
             "basic execution policy; the role is internal to aws-cdk-lib",
         )
+        singleton_function = handler_role.node.scope  # the stack-level function that owns the role
+        assert singleton_function is not None
         acknowledge(
-            handler_role.node.scope,  # the stack-level singleton function that owns the role
+            singleton_function,
             "AwsSolutions-L1",
             "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
             "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",

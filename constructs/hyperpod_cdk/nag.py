@@ -9,14 +9,14 @@ statement it excuses, and an unexpected new wildcard still fails synth.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
-import json
-import re
-
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
+
 from constructs import IConstruct
 
 
