@@ -1,0 +1,216 @@
+"""The cdk8s charts: what each one contains, the settings that shape them and their errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+import pytest
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.k8s import (
+    CertManagerIssuersChart,
+    FsxVolume,
+    HyperPodJobChart,
+    HyperPodOperatorChart,
+    K8sSettings,
+    PriorityClassSpec,
+    Team,
+    parse_k8s_settings,
+    smoke_job,
+)
+
+SUBMITTER = "arn:aws:iam::123456789012:role/ResearchSubmitter"
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
+def app() -> cdk8s.App:
+    return cdk8s.App()
+
+
+@pytest.fixture(scope="session")
+def default_operator(app: cdk8s.App) -> HyperPodOperatorChart:
+    return HyperPodOperatorChart(app, "operator-default")
+
+
+@pytest.fixture(scope="session")
+def governed_operator(app: cdk8s.App) -> HyperPodOperatorChart:
+    return HyperPodOperatorChart(
+        app, "operator-governed",
+        teams=[Team(name="research", submitter_role_arn=SUBMITTER),
+               Team(name="prod", namespace="prod-training", cluster_queue="shared-cq", local_queue="prod-q")],
+        task_governance=True,
+        fsx=FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com",
+                      mount_name="abcdefgh"),
+    )
+
+
+@pytest.fixture(scope="session")
+def cert_manager(app: cdk8s.App) -> CertManagerIssuersChart:
+    return CertManagerIssuersChart(app, "cert-manager")
+
+
+def test_every_chart_is_a_cdk8s_chart_built_from_keywords(
+    default_operator: HyperPodOperatorChart, cert_manager: CertManagerIssuersChart, app: cdk8s.App
+) -> None:
+    jobs = HyperPodJobChart(app, "jobs-kw", jobs=[smoke_job(namespace="hyperpod-ns-training")])
+    for chart in (default_operator, cert_manager, jobs):
+        assert isinstance(chart, cdk8s.Chart)
+        assert chart.to_json()
+
+
+def test_default_operator_chart(default_operator: HyperPodOperatorChart) -> None:
+    docs = default_operator.to_json()
+    assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["hyperpod-ns-training"]
+    assert [d["metadata"]["name"] for d in by_kind(docs, "PriorityClass")] == [
+        "hyperpod-training-high", "hyperpod-training", "hyperpod-training-low"]
+    assert not by_kind(docs, "LocalQueue")
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    assert default_operator.team_groups == {"training": "hyperpod-team-training"}
+    assert default_operator.submitter_access == []
+    # Nothing cluster-wide grants access: RBAC is namespaced only.
+    assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
+    kinds = [d["kind"] for d in docs]
+    assert kinds.index("Namespace") < kinds.index("Role") < kinds.index("RoleBinding")
+
+
+def test_team_role_allows_only_job_verbs_and_pod_reads(governed_operator: HyperPodOperatorChart) -> None:
+    docs = governed_operator.to_json()
+    roles = {d["metadata"]["namespace"]: d for d in by_kind(docs, "Role")}
+    assert set(roles) == {"hyperpod-ns-research", "prod-training"}
+    rules = roles["hyperpod-ns-research"]["rules"]
+    assert rules == [
+        {"apiGroups": ["sagemaker.amazonaws.com"], "resources": ["hyperpodpytorchjobs"],
+         "verbs": ["create", "get", "list", "watch", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    all_verbs = {verb for rule in rules for verb in rule["verbs"]}
+    assert not all_verbs & {"*", "update", "patch", "escalate", "bind", "impersonate"}
+
+
+def test_role_bindings_bind_each_team_group_in_its_own_namespace(governed_operator: HyperPodOperatorChart) -> None:
+    bindings = by_kind(governed_operator.to_json(), "RoleBinding")
+    seen = {}
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": "hyperpod-job-submitter"}
+        (subject,) = binding["subjects"]
+        assert subject["kind"] == "Group" and subject["apiGroup"] == "rbac.authorization.k8s.io"
+        seen[binding["metadata"]["namespace"]] = subject["name"]
+    assert seen == {"hyperpod-ns-research": "hyperpod-team-research", "prod-training": "hyperpod-team-prod"}
+    assert governed_operator.team_groups == {"research": "hyperpod-team-research", "prod": "hyperpod-team-prod"}
+    assert governed_operator.submitter_access == [(SUBMITTER, "hyperpod-team-research")]
+
+
+def test_task_governance_adds_a_local_queue_per_team(governed_operator: HyperPodOperatorChart) -> None:
+    queues = by_kind(governed_operator.to_json(), "LocalQueue")
+    assert {(q["apiVersion"], q["metadata"]["namespace"], q["metadata"]["name"], q["spec"]["clusterQueue"])
+            for q in queues} == {
+        ("kueue.x-k8s.io/v1beta1", "hyperpod-ns-research", "hyperpod-ns-research-localqueue",
+         "hyperpod-ns-research-clusterqueue"),
+        ("kueue.x-k8s.io/v1beta1", "prod-training", "prod-q", "shared-cq"),
+    }
+    assert governed_operator.local_queues == {"research": "hyperpod-ns-research-localqueue", "prod": "prod-q"}
+
+
+def test_fsx_gives_each_team_namespace_a_bound_claim(governed_operator: HyperPodOperatorChart) -> None:
+    docs = governed_operator.to_json()
+    volumes = {d["metadata"]["name"]: d for d in by_kind(docs, "PersistentVolume")}
+    claims = by_kind(docs, "PersistentVolumeClaim")
+    assert {c["metadata"]["namespace"] for c in claims} == {"hyperpod-ns-research", "prod-training"}
+    for claim in claims:
+        assert claim["metadata"]["name"] == "fsx-claim"
+        volume = volumes[claim["spec"]["volumeName"]]
+        assert volume["spec"]["claimRef"] == {"namespace": claim["metadata"]["namespace"], "name": "fsx-claim"}
+        assert volume["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
+        assert volume["spec"]["csi"]["volumeHandle"] == "fs-0123456789abcdef0"
+        assert claim["spec"]["storageClassName"] == volume["spec"]["storageClassName"] == ""
+
+
+def test_cert_manager_chart_chains_self_signed_root_and_ca_issuer(cert_manager: CertManagerIssuersChart) -> None:
+    docs = cert_manager.to_json()
+    assert [(d["apiVersion"], d["kind"]) for d in docs] == [
+        ("cert-manager.io/v1", "ClusterIssuer"), ("cert-manager.io/v1", "Certificate"),
+        ("cert-manager.io/v1", "ClusterIssuer")]
+    self_signed, certificate, ca = docs
+    assert self_signed["spec"] == {"selfSigned": {}}
+    assert certificate["metadata"]["namespace"] == "cert-manager"
+    assert certificate["spec"]["isCA"] is True
+    assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer",
+                                                "name": self_signed["metadata"]["name"]}
+    assert ca["spec"] == {"ca": {"secretName": certificate["spec"]["secretName"]}}
+    assert cert_manager.ca_issuer_name == ca["metadata"]["name"] == "hyperpod-ca"
+    assert cert_manager.ca_secret_name == certificate["spec"]["secretName"]
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"renew_before": "100000h"}, "cert_manager.renew_before"),
+    ({"duration": "ten years"}, "cert_manager.duration"),
+    ({"key_size": 2048}, "cert_manager.key_size"),
+    ({"ca_issuer_name": "hyperpod-selfsigned"}, "cert_manager.ca_issuer_name"),
+    ({"namespace": "Cert_Manager"}, "cert_manager.namespace"),
+    ({"ca_common_name": "x" * 65}, "cert_manager.ca_common_name"),
+])
+def test_cert_manager_chart_rejects_bad_arguments(app: cdk8s.App, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(HyperPodConfigError) as info:
+        CertManagerIssuersChart(app, f"bad-{field}-{len(str(kwargs))}", **kwargs)
+    assert info.value.field == field
+
+
+def test_settings_defaults_and_derived_names() -> None:
+    settings = parse_k8s_settings(None)
+    team = settings.team()
+    assert (team.effective_namespace, team.kubernetes_group, team.effective_local_queue) == (
+        "hyperpod-ns-training", "hyperpod-team-training", "hyperpod-ns-training-localqueue")
+    assert settings.task_governance is False and settings.fsx is None
+    assert settings.examples.instance_type == "ml.p5.48xlarge"
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"teams": [{"name": "a"}, {"name": "a"}]}, "kubernetes.teams"),
+    ({"teams": [{"name": "a", "namespace": "x"}, {"name": "b", "namespace": "x"}]}, "kubernetes.teams"),
+    ({"teams": [{"name": "Research"}]}, "kubernetes.teams[0].name"),
+    ({"teams": [{"name": "a", "submitter_role_arn": "ResearchRole"}]}, "kubernetes.teams[0].submitter_role_arn"),
+    ({"team": []}, "kubernetes.team"),
+    ({"priority_classes": [{"name": "system-high", "value": 1}]}, "kubernetes.priority_classes[0].name"),
+    ({"priority_classes": [{"name": "too-high", "value": 2_000_000_000}]}, "kubernetes.priority_classes[0].value"),
+    ({"priority_classes": [{"name": "a", "value": 1, "global_default": True},
+                           {"name": "b", "value": 2, "global_default": True}]}, "kubernetes.priority_classes"),
+    ({"examples": {"team": "nobody"}}, "kubernetes.examples"),
+    ({"examples": {"nodes": 0}}, "kubernetes.examples.nodes"),
+    ({"fsx": {"file_system_id": "fs-1", "dns_name": "d", "mount_name": "m", "storage_capacity": "1TB"}},
+     "kubernetes.fsx.storage_capacity"),
+])
+def test_settings_errors_name_the_field(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(HyperPodConfigError) as info:
+        parse_k8s_settings(data)
+    assert info.value.field == field
+
+
+def test_operator_chart_rejects_duplicate_teams(app: cdk8s.App) -> None:
+    with pytest.raises(HyperPodConfigError) as info:
+        HyperPodOperatorChart(app, "dupe-teams", teams=[Team(name="a"), Team(name="a")])
+    assert info.value.field == "kubernetes.teams"
+    assert "used twice" in info.value.message
+
+
+def test_operator_chart_from_settings_uses_every_setting(app: cdk8s.App) -> None:
+    settings = K8sSettings(teams=[Team(name="a")], task_governance=True,
+                           priority_classes=[PriorityClassSpec(name="only", value=5)])
+    docs = HyperPodOperatorChart.from_settings(app, "from-settings", settings).to_json()
+    assert [d["metadata"]["name"] for d in by_kind(docs, "PriorityClass")] == ["only"]
+    assert len(by_kind(docs, "LocalQueue")) == 1
+
+
+def test_job_chart_rejects_duplicate_and_missing_jobs(app: cdk8s.App) -> None:
+    job = smoke_job(namespace="hyperpod-ns-training")
+    with pytest.raises(HyperPodConfigError) as info:
+        HyperPodJobChart(app, "dupe-jobs", jobs=[job, job])
+    assert info.value.field == "jobs[1].name"
+    with pytest.raises(HyperPodConfigError) as info:
+        HyperPodJobChart(app, "no-jobs", jobs=[])
+    assert info.value.field == "jobs"
