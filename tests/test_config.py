@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from hyperpod_cdk.config import json_schema, load_config, parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
 

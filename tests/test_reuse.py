@@ -18,6 +18,7 @@ def user_stack(tmp_path_factory):
     from aws_cdk import aws_eks_v2 as eks
     from aws_cdk import aws_kms as kms
     from cdk_nag import AwsSolutionsChecks
+
     from hyperpod_cdk.config import InstanceGroup
     from hyperpod_cdk.execution_role import HyperPodExecutionRole
     from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
@@ -82,6 +83,7 @@ def test_standalone_cluster_props_are_validated():
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
+
     from hyperpod_cdk.config import InstanceGroup
     from hyperpod_cdk.errors import HyperPodConfigError
     from hyperpod_cdk.hyperpod_cluster import HyperPodCluster

@@ -12,8 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
-
 from constructs import Construct, IConstruct
+
 from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.nag import (

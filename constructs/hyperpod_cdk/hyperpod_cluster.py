@@ -9,8 +9,8 @@ from aws_cdk import Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
-
 from constructs import Construct, IConstruct
+
 from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN, InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError
 

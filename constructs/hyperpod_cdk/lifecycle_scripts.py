@@ -9,8 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
-
 from constructs import Construct
+
 from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from aws_cdk import RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
-
 from constructs import Construct
+
 from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.network_plan import SubnetPlan, plan_for_config

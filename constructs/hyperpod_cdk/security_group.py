@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
-
 from constructs import Construct
 
 # FSx for Lustre client traffic: LNet on 988, and 1018-1023 for the Lustre servers.
