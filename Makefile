@@ -27,10 +27,12 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## synth: install everything, then synthesize the app (offline, no credentials) into cdk.out/
+## synth: install everything, then synthesize the app (offline, no credentials) into cdk.out/,
+## and the Kubernetes charts as plain, validated YAML into dist/ (for kubectl and hyp users)
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
-	@ls cdk.out/*.template.json
+	$(PY) -m hyperpod_cdk.k8s.dist --config $(CONFIG) --out dist
+	@ls cdk.out/*.template.json dist/*.yaml dist/jobs/*.yaml
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
 test: install
