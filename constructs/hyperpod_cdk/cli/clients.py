@@ -1,0 +1,62 @@
+"""boto3 client creation, kept in one injectable object so tests can pass moto or stubbed clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import NoRegionError
+
+_CLIENT_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"},
+    connect_timeout=10,
+    read_timeout=60,
+    user_agent_extra="hyperpod-cdk-cli",
+)
+
+
+class Clients:
+    """Hands out one boto3 client per (service, region), created on first use.
+
+    ``overrides`` maps a service name (``"eks"``) to a ready client, or any object with the same
+    methods; it wins over the session for every region. Tests use it for Stubber-wrapped clients
+    next to moto-backed ones.
+    """
+
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        *,
+        region: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._session = session if session is not None else boto3.Session()
+        self._region = region or self._session.region_name
+        self._overrides = dict(overrides or {})
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    @property
+    def region(self) -> str:
+        """The region commands run in; raises NoRegionError when none is configured."""
+        if not self._region:
+            raise NoRegionError()
+        return self._region
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        if service in self._overrides:
+            return self._overrides[service]
+        where = region or self.region
+        key = (service, where)
+        if key not in self._cache:
+            self._cache[key] = self._session.client(service, region_name=where, config=_CLIENT_CONFIG)
+        return self._cache[key]
+
+
+ClientsFactory = Callable[[str | None], Clients]
+"""Builds the Clients for a command from the ``--region`` value (None when not given)."""
+
+
+def default_clients(region: str | None) -> Clients:
+    return Clients(boto3.Session(), region=region)
