@@ -1,0 +1,241 @@
+"""``python -m hyperpod_cdk.guard``: refuse a deploy that would replace or disrupt platform resources.
+
+    python -m hyperpod_cdk.guard --old stack:hyperpod-demo-platform --new cdk.out
+    python -m hyperpod_cdk.guard --old cdk.out.deployed --new cdk.out --json
+
+``--old`` is the deployed template (``stack:NAME``, read with CloudFormation GetTemplate,
+stage ``Original``; ``stack:`` alone takes the stack name from ``--new``), a saved synth
+(a cdk.out directory) or a template file. ``--new`` is a cdk.out directory or a template file.
+
+Exit status: 0 no replacing change (or all accepted with ``--allow-replacement``),
+1 replacing/disruptive/blocked changes found, 2 bad arguments, unreadable input or an AWS error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hyperpod_cdk.guard.diff import compare_templates, format_text, to_json
+from hyperpod_cdk.guard.table import schemas_available
+
+PROG = "python -m hyperpod_cdk.guard"
+
+
+class GuardError(Exception):
+    """A problem with the arguments or inputs: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line instead of usage + message
+        raise GuardError(message)
+
+
+@dataclass
+class Loaded:
+    template: dict[str, Any]
+    label: str
+    stack_name: str | None = None
+    region: str | None = None
+
+
+# --- templates from files and cloud assemblies ----------------------------------------------
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation short forms (!Ref, !GetAtt, !Sub ...) turned into their long form."""
+
+
+def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
+
+
+def parse_template(text: str, label: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError:
+            raise GuardError(f"{label}: neither JSON nor YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        raise GuardError(f"{label}: not a CloudFormation template (no Resources section)")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise GuardError(f"cannot read {path}: {why}") from None
+
+
+def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]:
+    """(artifact id, stack name, template file, region) for each stack in a cloud assembly."""
+    manifest_file = directory / "manifest.json"
+    if not manifest_file.is_file():
+        templates = sorted(directory.glob("*.template.json"))
+        return [(t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None)
+                for t in templates]
+    try:
+        manifest = json.loads(_read_text(manifest_file))
+    except ValueError:
+        raise GuardError(f"{manifest_file}: not valid JSON") from None
+    stacks = []
+    for artifact_id, artifact in (manifest.get("artifacts") or {}).items():
+        if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        props = artifact.get("properties") or {}
+        template_file = props.get("templateFile")
+        if not isinstance(template_file, str):
+            continue
+        env = str(artifact.get("environment", ""))
+        region = env.rsplit("/", 1)[-1] if env.startswith("aws://") else None
+        if region in ("", "unknown-region"):
+            region = None
+        stacks.append((artifact_id, str(props.get("stackName") or artifact_id), directory / template_file, region))
+    return stacks
+
+
+def load_path(source: str, stack: str | None = None, prefer: str | None = None) -> Loaded:
+    """A template file, or one stack of a cdk.out dir: ``stack`` if given, else ``prefer`` or the only one."""
+    path = Path(source)
+    if path.is_dir():
+        stacks = _manifest_stacks(path)
+        if not stacks:
+            raise GuardError(f"{path}: no stack templates in this directory (run `make synth` first)")
+        names = ", ".join(s[1] for s in stacks)
+        chosen = [s for s in stacks if (stack or prefer) in (s[0], s[1])]
+        if stack and not chosen:
+            raise GuardError(f"{path}: no stack named {stack} (found: {names})")
+        if not chosen:
+            if len(stacks) > 1:
+                raise GuardError(f"{path} holds several stacks ({names}); choose one with --stack")
+            chosen = stacks
+        _, stack_name, template_file, region = chosen[0]
+        template = parse_template(_read_text(template_file), str(template_file))
+        return Loaded(template, str(template_file), stack_name, region)
+    if not path.exists():
+        raise GuardError(f"cannot read {source}: no such file or directory")
+    return Loaded(parse_template(_read_text(path), source), source)
+
+
+# --- the deployed template --------------------------------------------------------------------
+
+def _default_client(region: str | None) -> Any:
+    import boto3
+
+    return boto3.client("cloudformation", region_name=region) if region else boto3.client("cloudformation")
+
+
+# Tests replace this with a function returning a stubbed client.
+client_factory: Callable[[str | None], Any] = _default_client
+
+
+def load_stack(name: str, region: str | None) -> Loaded:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = client_factory(region)
+        response = client.get_template(StackName=name, TemplateStage="Original")
+        used_region = getattr(getattr(client, "meta", None), "region_name", None) or region
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise GuardError(
+            f"cannot read stack {name}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
+        ) from None
+    except BotoCoreError as exc:
+        raise GuardError(f"cannot read stack {name}: {exc}") from None
+    body = response.get("TemplateBody")
+    label = f"stack:{name}"
+    if isinstance(body, dict):
+        template = body
+        if not isinstance(template.get("Resources"), dict):
+            raise GuardError(f"{label}: not a CloudFormation template (no Resources section)")
+    elif isinstance(body, str):
+        template = parse_template(body, label)
+    else:
+        raise GuardError(f"{label}: GetTemplate returned no template body")
+    return Loaded(dict(template), label, name, used_region)
+
+
+# --- command ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="List changes between two templates that replace, disrupt or block HyperPod platform "
+        "resources; exit 1 when there are any (unless --allow-replacement).",
+    )
+    parser.add_argument("--old", required=True, metavar="FILE|DIR|stack:NAME",
+                        help="deployed template: stack:NAME (GetTemplate), a saved cdk.out dir or a template file")
+    parser.add_argument("--new", required=True, metavar="FILE|DIR", help="new synth: a cdk.out dir or a template file")
+    parser.add_argument("--stack", metavar="NAME", help="stack to pick when a cdk.out dir holds several")
+    parser.add_argument("--region", help="AWS region for stack:NAME and for the resource schemas")
+    parser.add_argument("--allow-replacement", action="store_true",
+                        help="print the changes but exit 0 (the replacement is intended)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    new = load_path(args.new, args.stack)
+    if args.old.startswith("stack:"):
+        name = args.old.removeprefix("stack:") or args.stack or new.stack_name
+        if not name:
+            raise GuardError("stack: needs a name (stack:NAME), or a cdk.out dir as --new to take it from")
+        old = load_stack(name, args.region or new.region)
+    else:
+        old = load_path(args.old, args.stack, prefer=new.stack_name)
+    region = args.region or new.region or old.region
+    if not schemas_available():
+        print(f"{PROG}: note: cfn-lint is not installed; only the built-in table is checked", file=sys.stderr)
+    report = compare_templates(old.template, new.template, region)
+    allowed = bool(args.allow_replacement)
+    if args.json:
+        print(to_json(report, old_label=old.label, new_label=new.label, allowed=allowed))
+    else:
+        print(format_text(report, old_label=old.label, new_label=new.label, allowed=allowed))
+    return 1 if report.blocking and not allowed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the guard; return the exit status (0 clean or allowed, 1 changes found, 2 error)."""
+    try:
+        return run(argv)
+    except GuardError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -1,0 +1,507 @@
+"""Compare two CloudFormation templates and list the changes that replace, disrupt or block resources.
+
+The comparison is offline and structural: it needs no AWS call and no change set.
+
+* Each resource present (same logical ID and type) in both templates is checked against its
+  guarded paths (:func:`hyperpod_cdk.guard.table.guarded_properties`).
+* Values are compared after normalisation: lists outside intrinsic functions are compared as
+  multisets (CloudFormation treats these ID lists as sets), ``Fn::GetAtt`` string and list
+  forms are equal, an absent property equals its documented default.
+* Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ...) are compared as written. When a
+  guarded value is unchanged but references a resource that is itself replaced, the referenced
+  ID changes at deploy time, so the property counts as changed too (e.g. a replaced subnet in
+  the HyperPod ``VpcConfig``). This is repeated until nothing new is replaced.
+* A stateful resource whose logical ID disappears is reported (``removed``), paired with a new
+  logical ID of the same type when there is one (a logical-ID change replaces the resource).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hyperpod_cdk.guard.table import (
+    GUARDED_TYPES,
+    KEYED_LISTS,
+    LOGICAL_ID_DOC,
+    NAME_PROPERTIES,
+    STATEFUL_TYPES,
+    GuardedProperty,
+    guarded_properties,
+    schema_region,
+)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+MISSING: Any = _Missing()
+
+# Most severe first: the order findings are listed in.
+SEVERITY = ("blocked", "replacement", "removed", "disruptive")
+LOGICAL_ID_PROPERTY = "(logical ID)"
+VALUE_WIDTH = 100
+
+
+@dataclass
+class Finding:
+    """One replacing, disruptive or blocked change."""
+
+    logical_id: str
+    resource_type: str
+    cdk_path: str | None
+    property: str
+    effect: str
+    old: Any
+    new: Any
+    reason: str
+    doc_url: str
+    cause: str | None = None
+    guarded: bool = True
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["old"] = None if self.old is MISSING else self.old
+        data["new"] = None if self.new is MISSING else self.new
+        return data
+
+
+@dataclass
+class GuardReport:
+    findings: list[Finding] = field(default_factory=list)
+    # Replacements of types the guard does not report on (kept for the cascade and a summary line).
+    other_replacements: list[Finding] = field(default_factory=list)
+    schema_region: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.findings)
+
+
+# --- value helpers --------------------------------------------------------------------------
+
+def _is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    key = next(iter(value))
+    return key == "Ref" or key.startswith("Fn::") or key == "Condition"
+
+
+def canonical(value: Any) -> Any:
+    """A comparable form: set-like lists sorted, GetAtt in list form, intrinsic arguments kept in order."""
+    if value is MISSING:
+        return value
+    if _is_intrinsic(value):
+        key, arg = next(iter(value.items()))
+        if key == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
+            arg = arg.split(".", 1)
+        if isinstance(arg, list):
+            return {key: [canonical(item) for item in arg]}
+        return {key: canonical(arg)}
+    if isinstance(value, dict):
+        return {key: canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [canonical(item) for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
+    return value
+
+
+_SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+def references(value: Any) -> set[str]:
+    """Logical IDs a value points at through Ref, Fn::GetAtt or Fn::Sub."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if len(node) == 1:
+                key, arg = next(iter(node.items()))
+                if key == "Ref" and isinstance(arg, str):
+                    found.add(arg)
+                elif key == "Fn::GetAtt":
+                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (arg[0] if arg else None)
+                    if isinstance(target, str):
+                        found.add(target)
+                elif key == "Fn::Sub":
+                    text, local = (arg[0], arg[1] if len(arg) > 1 else {}) if isinstance(arg, list) else (arg, {})
+                    if isinstance(text, str):
+                        names = set(local) if isinstance(local, dict) else set()
+                        found.update(m for m in _SUB_VAR.findall(text) if m not in names)
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(value)
+    return {ref for ref in found if not ref.startswith("AWS::")}
+
+
+def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
+    """Compact JSON, truncated to ``width`` characters."""
+    if value is MISSING:
+        return "(absent)"
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --- path extraction ------------------------------------------------------------------------
+
+def _segments(path: str) -> list[tuple[str, bool]]:
+    return [(part.removesuffix("[*]"), part.endswith("[*]")) for part in path.split(".")]
+
+
+def extract(
+    resource_type: str, properties: Mapping[str, Any], path: str
+) -> tuple[dict[str, Any], set[str]]:
+    """Concrete values of ``path``: ``{"InstanceGroups[gpu].InstanceType": "ml.g5.8xlarge"}``.
+
+    Items of keyed lists are labelled by their name, other list items by index. The second
+    value is the set of keyed item labels seen (``InstanceGroups[gpu]``), to tell an item that
+    exists on one side only from a property that was added or removed.
+    """
+    segments = _segments(path)
+    values: dict[str, Any] = {}
+    keyed_items: set[str] = set()
+
+    def walk(node: Any, index: int, prefix: str) -> None:
+        if index == len(segments):
+            values[prefix] = node
+            return
+        if _is_intrinsic(node):  # cannot look inside: compare at this level
+            values[prefix] = node
+            return
+        name, is_list = segments[index]
+        child = node.get(name, MISSING) if isinstance(node, dict) else MISSING
+        here = f"{prefix}.{name}" if prefix else name
+        if not is_list:
+            walk(child, index + 1, here)
+            return
+        if child is MISSING:
+            return
+        if not isinstance(child, list):
+            values[here] = child
+            return
+        key_field = KEYED_LISTS.get((resource_type, name))
+        for position, item in enumerate(child):
+            key = item.get(key_field) if key_field and isinstance(item, dict) else None
+            if isinstance(key, str):
+                label = f"{here}[{key}]"
+                keyed_items.add(label)
+            else:
+                label = f"{here}[{position}]"
+            walk(item, index + 1, label)
+
+    walk(properties, 0, "")
+    return values, keyed_items
+
+
+def _is_descendant(path: str, ancestor: str) -> bool:
+    return path.startswith(ancestor + ".") or path.startswith(ancestor + "[")
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+@dataclass
+class _Pair:
+    logical_id: str
+    resource_type: str
+    cdk_path: str | None
+    old_props: Mapping[str, Any]
+    new_props: Mapping[str, Any]
+    rules: list[GuardedProperty]
+
+
+def _resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    resources = template.get("Resources")
+    if not isinstance(resources, Mapping):
+        return {}
+    return {key: value for key, value in resources.items() if isinstance(value, Mapping)}
+
+
+def _cdk_path(resource: Mapping[str, Any]) -> str | None:
+    metadata = resource.get("Metadata")
+    path = metadata.get("aws:cdk:path") if isinstance(metadata, Mapping) else None
+    return path if isinstance(path, str) else None
+
+
+def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = resource.get("Properties")
+    return props if isinstance(props, Mapping) else {}
+
+
+def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str]) -> list[Finding]:
+    old_values, old_items = extract(pair.resource_type, pair.old_props, rule.path)
+    new_values, new_items = extract(pair.resource_type, pair.new_props, rule.path)
+    findings: list[Finding] = []
+
+    def add(concrete: str, old: Any, new: Any, effect: str, cause: str | None = None, reason: str = "") -> None:
+        if cause is None:
+            concrete, old, new = _narrow(concrete, old, new)
+        findings.append(
+            Finding(pair.logical_id, pair.resource_type, pair.cdk_path, concrete, effect, old, new,
+                    reason or rule.reason, rule.doc_url, cause, pair.resource_type in GUARDED_TYPES)
+        )
+
+    for concrete in sorted(set(old_values) | set(new_values)):
+        old = old_values.get(concrete, MISSING)
+        new = new_values.get(concrete, MISSING)
+        one_sided = [item for item in (old_items ^ new_items) if concrete == item or _is_descendant(concrete, item)]
+        if one_sided:
+            continue  # a keyed list item added or removed: see _removed_list_items
+        old_cmp = rule.default if old is MISSING and rule.default is not None else old
+        new_cmp = rule.default if new is MISSING and rule.default is not None else new
+        if rule.kind == "one_way":
+            if canonical(old_cmp) == canonical(new_cmp):
+                continue
+            if old_cmp in rule.order and new_cmp in rule.order:
+                if rule.order.index(new_cmp) < rule.order.index(old_cmp):
+                    add(concrete, old, new, rule.effect)
+            else:
+                add(concrete, old, new, rule.effect,
+                    reason=rule.reason + " (the values are not literal, so the direction cannot be checked)")
+            continue
+        if canonical(old_cmp) != canonical(new_cmp):
+            add(concrete, old, new, rule.effect)
+            continue
+        hit = sorted((references(new) & replaced) - {pair.logical_id})
+        if hit:
+            concrete, new = _locate(concrete, new, set(hit))
+            add(concrete, new, new, rule.effect,
+                cause=f"{', '.join(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
+                "resolves to changes")
+    return findings
+
+
+def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
+    """Descend while exactly one part differs (``EncryptionConfig`` -> ``EncryptionConfig[0].Provider.KeyArn``)."""
+    while True:
+        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 1:
+            path, old, new = f"{path}[0]", old[0], new[0]
+            continue
+        if not (isinstance(old, dict) and isinstance(new, dict)) or _is_intrinsic(old) or _is_intrinsic(new):
+            return path, old, new
+        keys = [k for k in sorted(set(old) | set(new))
+                if canonical(old.get(k, MISSING)) != canonical(new.get(k, MISSING))]
+        if len(keys) != 1:
+            return path, old, new
+        key = keys[0]
+        path, old, new = f"{path}.{key}", old.get(key, MISSING), new.get(key, MISSING)
+
+
+def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
+    """Descend to the part of an unchanged value that references ``ids`` (``VpcConfig`` -> ``VpcConfig.Subnets``)."""
+    while isinstance(value, dict) and not _is_intrinsic(value):
+        keys = [k for k in sorted(value) if references(value[k]) & ids]
+        if len(keys) != 1:
+            break
+        path, value = f"{path}.{keys[0]}", value[keys[0]]
+    return path, value
+
+
+def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
+    """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes."""
+    list_name = _segments(rule.path)[0][0]
+    key_field = KEYED_LISTS.get((pair.resource_type, list_name))
+    if not key_field:
+        return []
+
+    def items(props: Mapping[str, Any]) -> dict[str, Any]:
+        value = props.get(list_name)
+        if not isinstance(value, list):
+            return {}
+        return {item[key_field]: item for item in value
+                if isinstance(item, dict) and isinstance(item.get(key_field), str)}
+
+    old_items, new_items = items(pair.old_props), items(pair.new_props)
+    added = sorted(set(new_items) - set(old_items))
+    findings = []
+    for name in sorted(set(old_items) - set(new_items)):
+        item = old_items[name]
+        count = item.get("InstanceCount", MISSING)
+        if count == 0:
+            continue
+        summary = {k: item[k] for k in ("InstanceType", "InstanceCount") if k in item}
+        new: Any = MISSING
+        cause = f"instance group '{name}' is removed"
+        if added:
+            cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
+        findings.append(
+            Finding(pair.logical_id, pair.resource_type, pair.cdk_path, f"{list_name}[{name}]", rule.effect,
+                    summary, new, rule.reason, rule.doc_url, cause, pair.resource_type in GUARDED_TYPES)
+        )
+    return findings
+
+
+def _drop_nested(findings: list[Finding]) -> list[Finding]:
+    """Keep one finding per change: drop those inside another finding's path of the same resource."""
+    kept = []
+    for finding in findings:
+        covered = any(
+            other is not finding
+            and other.logical_id == finding.logical_id
+            and _is_descendant(finding.property, other.property)
+            and SEVERITY.index(other.effect) <= SEVERITY.index(finding.effect)
+            for other in findings
+        )
+        if not covered:
+            kept.append(finding)
+    return kept
+
+
+def _logical_id_changes(old_res: Mapping[str, Mapping[str, Any]],
+                        new_res: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+    findings = []
+    for resource_type in STATEFUL_TYPES:
+        gone = sorted(k for k, v in old_res.items() if v.get("Type") == resource_type and
+                      (k not in new_res or new_res[k].get("Type") != resource_type))
+        came = sorted(k for k, v in new_res.items() if v.get("Type") == resource_type and
+                      (k not in old_res or old_res[k].get("Type") != resource_type))
+        for index, logical_id in enumerate(gone):
+            old = old_res[logical_id]
+            retained = old.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+            fate = "kept but no longer managed (DeletionPolicy Retain)" if retained else "deleted"
+            successor = came[index] if len(gone) == len(came) else None
+            if successor:
+                effect, new = "replacement", {"logical_id": successor}
+                reason = (f"The logical ID changed to {successor}: CloudFormation creates a new, empty "
+                          f"resource and the old one is {fate}. Keep the construct ID (or override the "
+                          "logical ID) to update it in place.")
+            else:
+                effect, new = "removed", MISSING
+                reason = f"The resource is no longer in the template: it is {fate}."
+                if came:
+                    reason += f" New {resource_type} logical IDs: {', '.join(came)}."
+            findings.append(
+                Finding(logical_id, resource_type, _cdk_path(old), LOGICAL_ID_PROPERTY, effect,
+                        {"logical_id": logical_id}, new, reason, LOGICAL_ID_DOC, None,
+                        resource_type in GUARDED_TYPES)
+            )
+    return findings
+
+
+def _note_fixed_names(findings: list[Finding], old_res: Mapping[str, Mapping[str, Any]],
+                      new_res: Mapping[str, Mapping[str, Any]]) -> None:
+    """Say when a replacement cannot succeed because the resource keeps a fixed physical name."""
+    for finding in findings:
+        name_prop = NAME_PROPERTIES.get(finding.resource_type)
+        if finding.effect != "replacement" or not name_prop:
+            continue
+        old_r = old_res.get(finding.logical_id, {})
+        successor = finding.logical_id
+        if finding.property == LOGICAL_ID_PROPERTY and isinstance(finding.new, dict):
+            successor = finding.new.get("logical_id", "")
+        new_r = new_res.get(successor or "", {})
+        old_name, new_name = _props(old_r).get(name_prop), _props(new_r).get(name_prop)
+        if isinstance(old_name, str) and old_name == new_name:
+            finding.note = (
+                f"{name_prop} stays '{old_name}': CloudFormation creates the replacement before deleting the "
+                "old resource, so the deploy fails on the name and rolls back; change the name too if the "
+                "replacement is intended."
+            )
+
+
+def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: str | None = None) -> GuardReport:
+    """Every replacing, disruptive or blocked change from ``old`` to ``new``."""
+    report = GuardReport(schema_region=schema_region(region))
+    old_res, new_res = _resources(old), _resources(new)
+    pairs: list[_Pair] = []
+    for logical_id in sorted(set(old_res) & set(new_res)):
+        old_r, new_r = old_res[logical_id], new_res[logical_id]
+        resource_type = new_r.get("Type")
+        if not isinstance(resource_type, str) or old_r.get("Type") != resource_type:
+            continue  # a type change is a removal plus an addition (handled with the logical IDs)
+        pairs.append(_Pair(logical_id, resource_type, _cdk_path(new_r) or _cdk_path(old_r),
+                           _props(old_r), _props(new_r), guarded_properties(resource_type, region)))
+
+    replaced: set[str] = set()
+    findings: list[Finding] = []
+    while True:
+        findings = []
+        for pair in pairs:
+            for rule in pair.rules:
+                if rule.kind == "list_key":
+                    findings.extend(_removed_list_items(pair, rule))
+                else:
+                    findings.extend(_rule_findings(pair, rule, replaced))
+        now_replaced = {f.logical_id for f in findings if f.effect == "replacement"}
+        if now_replaced <= replaced:
+            break
+        replaced |= now_replaced
+
+    findings.extend(_logical_id_changes(old_res, new_res))
+    findings = _drop_nested(findings)
+    _note_fixed_names(findings, old_res, new_res)
+    findings.sort(key=lambda f: (SEVERITY.index(f.effect), f.logical_id, f.property))
+    report.findings = [f for f in findings if f.guarded]
+    report.other_replacements = [f for f in findings if not f.guarded]
+    return report
+
+
+# --- output ---------------------------------------------------------------------------------
+
+def _group(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.logical_id, []).append(finding)
+    return grouped
+
+
+def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
+    lines: list[str] = []
+    if not report.findings:
+        lines.append(f"no replacing changes ({old_label} -> {new_label})")
+    else:
+        count = len(report.findings)
+        lines.append(
+            f"{count} replacing or disruptive change{'s' if count != 1 else ''} "
+            f"({old_label} -> {new_label}; schemas: {report.schema_region})"
+        )
+        for logical_id, items in _group(report.findings).items():
+            first = items[0]
+            where = f"  {first.cdk_path}" if first.cdk_path else ""
+            lines.append("")
+            lines.append(f"{logical_id} ({first.resource_type}){where}")
+            for finding in items:
+                head = f"  [{finding.effect.upper()}] {finding.property}: "
+                if finding.cause and canonical(finding.old) == canonical(finding.new):
+                    lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
+                else:
+                    lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")
+                for extra in (finding.cause, finding.reason, finding.note, finding.doc_url):
+                    if extra:
+                        lines.append(f"      {extra}")
+    if report.other_replacements:
+        counts: dict[str, int] = {}
+        for finding in report.other_replacements:
+            counts[finding.resource_type] = counts.get(finding.resource_type, 0) + 1
+        summary = ", ".join(f"{n} x {t}" for t, n in sorted(counts.items()))
+        lines.append("")
+        lines.append(f"also replaced (types the guard does not protect): {summary}")
+    if report.findings:
+        lines.append("")
+        if allowed:
+            lines.append("allowed by --allow-replacement: deploy only if losing the resources above is intended")
+        else:
+            lines.append("refusing: review the changes above, then rerun with --allow-replacement to accept them")
+    return "\n".join(lines)
+
+
+def to_json(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
+    data = {
+        "old": old_label,
+        "new": new_label,
+        "schema_region": report.schema_region,
+        "blocking": report.blocking and not allowed,
+        "allowed": allowed and report.blocking,
+        "findings": [f.to_dict() for f in report.findings],
+        "other_replacements": [f.to_dict() for f in report.other_replacements],
+    }
+    return json.dumps(data, indent=2, default=str)

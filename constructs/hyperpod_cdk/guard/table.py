@@ -1,0 +1,464 @@
+"""Which property changes replace, disrupt or block the resources this project creates.
+
+Two sources, merged per resource type:
+
+* **The CloudFormation registry schemas bundled with cfn-lint** (``createOnlyProperties``).
+  A change to any of these paths makes CloudFormation create a new physical resource and
+  delete the old one. Reading them at run time keeps the guard in step with the schemas
+  cfn-lint (and so the rest of the quality gates) already uses.
+* **A hand-written table** (:data:`HAND_TABLE`) for what a schema cannot say: paths that
+  update in place but still take nodes or data away (``disruptive``), updates CloudFormation
+  refuses (``blocked``: the KMS key spec, an EKS authentication-mode downgrade), and the
+  project-specific reason and documentation link for the create-only paths that matter most.
+  ``tests/test_guard.py`` checks every hand-written entry against the bundled schema, so a
+  schema change that moves a path in or out of ``createOnlyProperties`` fails the suite.
+
+Paths use dots for nested objects and ``[*]`` for list items (``InstanceGroups[*].InstanceType``).
+Items of the lists in :data:`KEYED_LISTS` are matched across templates by a name field, not
+by position.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+Effect = Literal["replacement", "disruptive", "blocked"]
+Kind = Literal["value", "one_way", "list_key"]
+
+DEFAULT_SCHEMA_REGION = "us-east-1"
+
+_CFN = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/"
+_HYPERPOD_UPDATE = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-operate-cli-command-update-cluster.html"
+)
+LOGICAL_ID_DOC = "https://docs.aws.amazon.com/cdk/v2/guide/identifiers.html#identifiers-logical-ids"
+
+
+@dataclass(frozen=True)
+class GuardedProperty:
+    """One property path whose change replaces, disrupts or blocks a resource."""
+
+    resource_type: str
+    path: str
+    effect: Effect
+    reason: str
+    doc_url: str
+    source: Literal["hand", "schema"] = "hand"
+    kind: Kind = "value"
+    # Value CloudFormation assumes when the property is absent (so absent == explicit default).
+    default: Any = None
+    # For kind="one_way": the allowed order of values; moving backwards is blocked.
+    order: tuple[str, ...] = ()
+    # Only where a hand-written entry disagrees with the bundled schema's createOnlyProperties
+    # (a "replacement" path the schema does not list, or a "disruptive"/"blocked" path it does):
+    # why. The tests fail on an unexplained disagreement and on a note the schema no longer needs.
+    schema_note: str | None = None
+    see_also: tuple[str, ...] = field(default=())
+
+
+# Lists whose items are matched by a name across old and new templates. Removing an item
+# (or renaming it: a removal plus an addition) is reported through the ``list_key`` entry.
+KEYED_LISTS: dict[tuple[str, str], str] = {
+    ("AWS::SageMaker::Cluster", "InstanceGroups"): "InstanceGroupName",
+    ("AWS::SageMaker::Cluster", "RestrictedInstanceGroups"): "InstanceGroupName",
+}
+
+# Types whose data or identity cannot be recreated: a logical ID that disappears is reported
+# even when nothing references it (CloudFormation deletes the old resource, or orphans it
+# with DeletionPolicy Retain, and creates an empty new one).
+STATEFUL_TYPES: tuple[str, ...] = (
+    "AWS::SageMaker::Cluster",
+    "AWS::EKS::Cluster",
+    "AWS::FSx::FileSystem",
+    "AWS::S3::Bucket",
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
+)
+
+# The resource types this project creates and the guard reports on. Replacements of other
+# types (route-table associations, Lambda layers ...) are still tracked, because a replaced
+# resource changes the IDs that guarded properties reference, but are only summarised.
+GUARDED_TYPES: tuple[str, ...] = (
+    "AWS::SageMaker::Cluster",
+    "AWS::EKS::Cluster",
+    "AWS::FSx::FileSystem",
+    "AWS::EC2::VPC",
+    "AWS::EC2::VPCCidrBlock",
+    "AWS::EC2::Subnet",
+    "AWS::EC2::SecurityGroup",
+    "AWS::KMS::Key",
+    "AWS::S3::Bucket",
+    "AWS::Logs::LogGroup",
+    "AWS::IAM::Role",
+    "AWS::EKS::Addon",
+    "AWS::EKS::PodIdentityAssociation",
+    "AWS::EKS::AccessEntry",
+)
+
+# Properties that give a resource a fixed physical name. A resource with a fixed name cannot be
+# replaced in place: CloudFormation creates the new resource before deleting the old one.
+NAME_PROPERTIES: dict[str, str] = {
+    "AWS::SageMaker::Cluster": "ClusterName",
+    "AWS::EKS::Cluster": "Name",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::EC2::SecurityGroup": "GroupName",
+}
+
+_GENERIC_CREATE_ONLY = (
+    "create-only in the CloudFormation registry schema: a change creates a new resource and deletes the old one"
+)
+
+
+def _instance_group_entries(list_name: str) -> list[GuardedProperty]:
+    page = f"{_CFN}aws-properties-sagemaker-cluster-clusterinstancegroup.html"
+    page += "#cfn-sagemaker-cluster-clusterinstancegroup-"
+    history = "Create-only (whole-cluster replacement) until the June 2026 registry schema; now updated in place, but "
+    tail = " The update also fails while deep health checks run."
+    entries = [
+        ("InstanceType", "every node of the group is replaced by one of the new type and jobs on it are lost."),
+        ("ExecutionRole", "the group's nodes switch to the new role; jobs and lifecycle scripts lose any "
+                          "permission it lacks."),
+        ("ThreadsPerCore", "hyper-threading changes only on reprovisioned nodes, so the group's nodes are replaced."),
+        ("OverrideVpcConfig", "the group's nodes are reprovisioned in the new subnets / security groups."),
+    ]
+    out = [
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{list_name}[*].{prop}", "disruptive", history + what + tail,
+            page + prop.lower(), see_also=(_HYPERPOD_UPDATE,),
+        )
+        for prop, what in entries
+    ]
+    out.append(
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{list_name}[*].InstanceGroupName", "disruptive",
+            "Groups are matched by name: a renamed or removed group deletes all its nodes "
+            "(a rename is a new, empty group). The update also fails while deep health checks run.",
+            page + "instancegroupname", kind="list_key", see_also=(_HYPERPOD_UPDATE,),
+        )
+    )
+    return out
+
+
+_FSX_PAGE = f"{_CFN}aws-resource-fsx-filesystem.html#cfn-fsx-filesystem-"
+_FSX_LUSTRE = f"{_CFN}aws-properties-fsx-filesystem-lustreconfiguration.html#cfn-fsx-filesystem-lustreconfiguration-"
+_FSX_LOST = "a new, empty file system replaces the old one: checkpoints and data on it are lost"
+_FSX_NESTED_NOTE = (
+    "the registry schema lists no LustreConfiguration path as create-only; the CloudFormation resource "
+    "specification marks it Immutable (Update requires: Replacement) and the FSx UpdateFileSystem API "
+    "cannot change it. Confirm with a change set."
+)
+_KMS_PAGE = f"{_CFN}aws-resource-kms-key.html#cfn-kms-key-"
+_EKS_PAGE = f"{_CFN}aws-resource-eks-cluster.html#cfn-eks-cluster-"
+_EKS_VPC = f"{_CFN}aws-properties-eks-cluster-resourcesvpcconfig.html#cfn-eks-cluster-resourcesvpcconfig-"
+_EKS_NEW = (
+    "a new EKS cluster replaces the old one: Kubernetes objects, access entries and add-ons are lost, and "
+    "the HyperPod cluster (Orchestrator.Eks is create-only) is replaced with it"
+)
+_SUBNET_PAGE = f"{_CFN}aws-resource-ec2-subnet.html#cfn-ec2-subnet-"
+_SUBNET_WHY = (
+    "the subnet is replaced (new subnet ID); HyperPod VpcConfig and FSx SubnetIds are create-only, so a "
+    "HyperPod or FSx subnet change replaces the cluster / file system too"
+)
+_SG_PAGE = f"{_CFN}aws-resource-ec2-securitygroup.html#cfn-ec2-securitygroup-"
+_SG_WHY = (
+    "the security group is replaced (new group ID), which changes the create-only HyperPod VpcConfig and "
+    "FSx SecurityGroupIds that reference it"
+)
+
+HAND_TABLE: tuple[GuardedProperty, ...] = (
+    # --- SageMaker HyperPod -------------------------------------------------------------------
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "ClusterName", "replacement",
+        "Renaming creates a new HyperPod cluster and deletes the old one with every node and running job.",
+        f"{_CFN}aws-resource-sagemaker-cluster.html#cfn-sagemaker-cluster-clustername",
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "VpcConfig", "replacement",
+        "Cluster-level subnets and security groups are fixed at creation: a new (or replaced) subnet or "
+        "security group replaces the whole HyperPod cluster.",
+        f"{_CFN}aws-resource-sagemaker-cluster.html#cfn-sagemaker-cluster-vpcconfig",
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "Orchestrator.Eks", "replacement",
+        "A HyperPod cluster cannot move to another EKS cluster: a new EKS cluster ARN (also from a replaced "
+        "EKS cluster) replaces the HyperPod cluster.",
+        f"{_CFN}aws-resource-sagemaker-cluster.html#cfn-sagemaker-cluster-orchestrator",
+        see_also=(_HYPERPOD_UPDATE,),
+    ),
+    *_instance_group_entries("InstanceGroups"),
+    *_instance_group_entries("RestrictedInstanceGroups"),
+    # --- EKS ----------------------------------------------------------------------------------
+    GuardedProperty("AWS::EKS::Cluster", "Name", "replacement", f"Renaming: {_EKS_NEW}.", _EKS_PAGE + "name"),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "RoleArn", "replacement", f"A new cluster role: {_EKS_NEW}.", _EKS_PAGE + "rolearn"
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "EncryptionConfig", "replacement",
+        "Secrets encryption is fixed at creation in CloudFormation (the EKS API's AssociateEncryptionConfig is "
+        f"not used): adding, removing or changing the key means {_EKS_NEW}.",
+        _EKS_PAGE + "encryptionconfig",
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "AccessConfig.BootstrapClusterCreatorAdminPermissions", "replacement",
+        f"Fixed at creation: {_EKS_NEW}.",
+        f"{_CFN}aws-properties-eks-cluster-accessconfig.html"
+        "#cfn-eks-cluster-accessconfig-bootstrapclustercreatoradminpermissions",
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "AccessConfig.AuthenticationMode", "blocked",
+        "The authentication mode only moves CONFIG_MAP -> API_AND_CONFIG_MAP -> API; EKS cannot change it "
+        "back, so this update fails.",
+        "https://docs.aws.amazon.com/eks/latest/userguide/setting-up-access-entries.html",
+        kind="one_way", default="CONFIG_MAP", order=("CONFIG_MAP", "API_AND_CONFIG_MAP", "API"),
+        see_also=(f"{_CFN}aws-properties-eks-cluster-accessconfig.html",),
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "KubernetesNetworkConfig.IpFamily", "replacement",
+        f"The IP family is fixed at creation: {_EKS_NEW}.",
+        f"{_CFN}aws-properties-eks-cluster-kubernetesnetworkconfig.html#cfn-eks-cluster-kubernetesnetworkconfig-ipfamily",
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "KubernetesNetworkConfig.ServiceIpv4Cidr", "replacement",
+        f"The service CIDR is fixed at creation: {_EKS_NEW}.",
+        f"{_CFN}aws-properties-eks-cluster-kubernetesnetworkconfig.html"
+        "#cfn-eks-cluster-kubernetesnetworkconfig-serviceipv4cidr",
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "ResourcesVpcConfig.SubnetIds", "disruptive",
+        "Updated in place, but EKS recreates the control-plane network interfaces in the new subnets; nodes "
+        "must reach them, and the HyperPod subnets usually change with them (create-only VpcConfig).",
+        _EKS_VPC + "subnetids",
+    ),
+    GuardedProperty(
+        "AWS::EKS::Cluster", "ResourcesVpcConfig.SecurityGroupIds", "disruptive",
+        "Updated in place, but the control-plane network interfaces get the new groups: HyperPod nodes lose "
+        "the API server until their own security group allows it.",
+        _EKS_VPC + "securitygroupids",
+    ),
+    # --- FSx for Lustre -----------------------------------------------------------------------
+    GuardedProperty("AWS::FSx::FileSystem", "KmsKeyId", "replacement", f"New KMS key: {_FSX_LOST}.",
+                    _FSX_PAGE + "kmskeyid"),
+    GuardedProperty("AWS::FSx::FileSystem", "SubnetIds", "replacement", f"New subnet: {_FSX_LOST}.",
+                    _FSX_PAGE + "subnetids"),
+    GuardedProperty("AWS::FSx::FileSystem", "SecurityGroupIds", "replacement",
+                    f"New security groups: {_FSX_LOST}.", _FSX_PAGE + "securitygroupids"),
+    GuardedProperty("AWS::FSx::FileSystem", "FileSystemType", "replacement", f"New type: {_FSX_LOST}.",
+                    _FSX_PAGE + "filesystemtype"),
+    GuardedProperty("AWS::FSx::FileSystem", "BackupId", "replacement",
+                    f"Restoring from another backup: {_FSX_LOST}.", _FSX_PAGE + "backupid"),
+    *(
+        GuardedProperty(
+            "AWS::FSx::FileSystem", f"LustreConfiguration.{prop}", "replacement", f"{what}: {_FSX_LOST}.",
+            _FSX_LUSTRE + prop.lower(), schema_note=_FSX_NESTED_NOTE,
+        )
+        for prop, what in (
+            ("DeploymentType", "A new deployment type (SCRATCH/PERSISTENT)"),
+            ("ImportPath", "A new S3 import path"),
+            ("ExportPath", "A new S3 export path"),
+            ("ImportedFileChunkSize", "A new import chunk size"),
+            ("DriveCacheType", "A new HDD drive cache"),
+            ("EfaEnabled", "Turning EFA on or off"),
+        )
+    ),
+    GuardedProperty(
+        "AWS::FSx::FileSystem", "LustreConfiguration.PerUnitStorageThroughput", "disruptive",
+        "Updated in place, but the file system can be briefly unavailable and runs slower while FSx "
+        "optimizes; schedule it between training runs.",
+        "https://docs.aws.amazon.com/fsx/latest/LustreGuide/managing-throughput-capacity.html",
+        see_also=(_FSX_LUSTRE + "perunitstoragethroughput",),
+    ),
+    GuardedProperty(
+        "AWS::FSx::FileSystem", "StorageType", "disruptive",
+        "Not create-only, but FSx changes the storage type only for some file-system types (otherwise the "
+        "update fails) and the migration affects performance; confirm with a change set.",
+        _FSX_PAGE + "storagetype",
+    ),
+    # --- Network ------------------------------------------------------------------------------
+    GuardedProperty("AWS::EC2::VPC", "CidrBlock", "replacement",
+                    "A new VPC replaces the old one, and with it every subnet, security group, the EKS "
+                    "cluster and the HyperPod cluster inside it.",
+                    f"{_CFN}aws-resource-ec2-vpc.html#cfn-ec2-vpc-cidrblock"),
+    GuardedProperty("AWS::EC2::VPCCidrBlock", "CidrBlock", "replacement",
+                    "A new secondary CIDR association; the HyperPod subnets inside it are replaced, and with them "
+                    "the HyperPod cluster.",
+                    f"{_CFN}aws-resource-ec2-vpccidrblock.html#cfn-ec2-vpccidrblock-cidrblock"),
+    GuardedProperty("AWS::EC2::VPCCidrBlock", "VpcId", "replacement",
+                    "The secondary CIDR moves to another VPC: its subnets and the HyperPod cluster are replaced.",
+                    f"{_CFN}aws-resource-ec2-vpccidrblock.html#cfn-ec2-vpccidrblock-vpcid"),
+    GuardedProperty("AWS::EC2::Subnet", "CidrBlock", "replacement", f"New CIDR: {_SUBNET_WHY}.",
+                    _SUBNET_PAGE + "cidrblock"),
+    GuardedProperty("AWS::EC2::Subnet", "AvailabilityZoneId", "replacement", f"New AZ: {_SUBNET_WHY}.",
+                    _SUBNET_PAGE + "availabilityzoneid"),
+    GuardedProperty("AWS::EC2::Subnet", "AvailabilityZone", "replacement", f"New AZ: {_SUBNET_WHY}.",
+                    _SUBNET_PAGE + "availabilityzone"),
+    GuardedProperty("AWS::EC2::Subnet", "VpcId", "replacement", f"New VPC: {_SUBNET_WHY}.", _SUBNET_PAGE + "vpcid"),
+    GuardedProperty("AWS::EC2::SecurityGroup", "GroupDescription", "replacement",
+                    f"Even a description edit: {_SG_WHY}.", _SG_PAGE + "groupdescription"),
+    GuardedProperty("AWS::EC2::SecurityGroup", "GroupName", "replacement", f"Renaming: {_SG_WHY}.",
+                    _SG_PAGE + "groupname"),
+    GuardedProperty("AWS::EC2::SecurityGroup", "VpcId", "replacement", f"New VPC: {_SG_WHY}.", _SG_PAGE + "vpcid"),
+    # --- Keys, buckets, logs, IAM -------------------------------------------------------------
+    *(
+        GuardedProperty(
+            "AWS::KMS::Key", prop, "blocked",
+            f"{prop} cannot change after the key is created: CloudFormation fails the update, whatever "
+            "the UpdateReplacePolicy. Create a second key and move data to it instead.",
+            _KMS_PAGE + prop.lower(), default=default,
+        )
+        for prop, default in (
+            ("KeySpec", "SYMMETRIC_DEFAULT"),
+            ("KeyUsage", "ENCRYPT_DECRYPT"),
+            ("MultiRegion", False),
+            ("Origin", "AWS_KMS"),
+        )
+    ),
+    GuardedProperty("AWS::S3::Bucket", "BucketName", "replacement",
+                    "A new, empty bucket replaces the old one (the old one is kept or deleted by its policies).",
+                    f"{_CFN}aws-resource-s3-bucket.html#cfn-s3-bucket-bucketname"),
+    GuardedProperty("AWS::Logs::LogGroup", "LogGroupName", "replacement",
+                    "A new, empty log group replaces the old one; with a fixed name and Retain the create fails "
+                    "because the old group still exists.",
+                    f"{_CFN}aws-resource-logs-loggroup.html#cfn-logs-loggroup-loggroupname"),
+    GuardedProperty("AWS::IAM::Role", "RoleName", "replacement",
+                    "A new role (new ARN): roles that reference it, such as the HyperPod execution role of "
+                    "every instance group, change too.", f"{_CFN}aws-resource-iam-role.html#cfn-iam-role-rolename"),
+    GuardedProperty("AWS::IAM::Role", "Path", "replacement", "A new role (new ARN) replaces the old one.",
+                    f"{_CFN}aws-resource-iam-role.html#cfn-iam-role-path"),
+    # --- EKS add-ons and pod identity ---------------------------------------------------------
+    GuardedProperty("AWS::EKS::Addon", "AddonName", "replacement",
+                    "The add-on is deleted and installed again (for vpc-cni/coredns: a networking/DNS outage).",
+                    f"{_CFN}aws-resource-eks-addon.html#cfn-eks-addon-addonname"),
+    GuardedProperty("AWS::EKS::Addon", "ClusterName", "replacement",
+                    "The add-on is reinstalled; usually follows a replaced EKS cluster.",
+                    f"{_CFN}aws-resource-eks-addon.html#cfn-eks-addon-clustername"),
+    *(
+        GuardedProperty("AWS::EKS::PodIdentityAssociation", prop, "replacement",
+                        "The association is recreated: pods of that service account lose AWS credentials until "
+                        "the new one exists.",
+                        f"{_CFN}aws-resource-eks-podidentityassociation.html#cfn-eks-podidentityassociation-"
+                        + prop.lower())
+        for prop in ("ClusterName", "Namespace", "ServiceAccount")
+    ),
+)
+
+
+# --- schema access --------------------------------------------------------------------------
+
+def pointer_to_path(pointer: str) -> str:
+    """``/properties/InstanceGroups/*/InstanceType`` -> ``InstanceGroups[*].InstanceType``."""
+    parts = [p for p in pointer.split("/") if p][1:] if pointer.startswith("/properties/") else []
+    out: list[str] = []
+    for part in parts:
+        if part == "*" and out:
+            out[-1] += "[*]"
+        else:
+            out.append(part)
+    return ".".join(out)
+
+
+def _schema_dir() -> Path | None:
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+    return path if (path / "providers").is_dir() else None
+
+
+def schemas_available() -> bool:
+    """True when cfn-lint (and its bundled registry schemas) is installed."""
+    return _schema_dir() is not None
+
+
+@lru_cache(maxsize=8)
+def _provider_index(region: str) -> tuple[str, dict[str, str]]:
+    base = _schema_dir()
+    if base is None:
+        return region, {}
+    for name in (region, DEFAULT_SCHEMA_REGION):
+        file = base / "providers" / f"{name}.json"
+        if file.is_file():
+            return name, json.loads(file.read_text(encoding="utf-8"))
+    return region, {}
+
+
+@lru_cache(maxsize=256)
+def _schema(resource_type: str, region: str) -> dict[str, Any] | None:
+    _, index = _provider_index(region)
+    digest = index.get(resource_type)
+    base = _schema_dir()
+    if not digest or base is None:
+        return None
+    file = base / "resources" / f"{digest}.json"
+    if not file.is_file():
+        return None
+    data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    return data
+
+
+def schema_region(region: str | None) -> str:
+    """The region whose schemas are used: ``region`` when cfn-lint has it, else us-east-1."""
+    return _provider_index(region or DEFAULT_SCHEMA_REGION)[0]
+
+
+def schema_create_only(resource_type: str, region: str | None = None) -> list[str]:
+    """The createOnlyProperties of ``resource_type`` as guard paths ([] when unknown)."""
+    schema = _schema(resource_type, schema_region(region))
+    if not schema:
+        return []
+    return [p for p in (pointer_to_path(ptr) for ptr in schema.get("createOnlyProperties", [])) if p]
+
+
+def _doc_url(resource_type: str, path: str, schema: dict[str, Any]) -> str:
+    parts = resource_type.lower().split("::")
+    if len(parts) != 3:
+        return _CFN
+    service, resource = parts[1], parts[2]
+    page = f"{_CFN}aws-resource-{service}-{resource}.html"
+    names = path.replace("[*]", "").split(".")
+    if len(names) == 1:
+        return f"{page}#cfn-{service}-{resource}-{names[0].lower()}"
+    # Nested: the property-type page is named after the schema definition that holds the leaf.
+    node: Any = schema.get("properties", {}).get(names[0], {})
+    definition = None
+    for name in names[1:]:
+        node = node.get("items", node) if isinstance(node, dict) else {}
+        ref = node.get("$ref", "") if isinstance(node, dict) else ""
+        if ref.startswith("#/definitions/"):
+            definition = ref.rsplit("/", 1)[-1]
+            node = schema.get("definitions", {}).get(definition, {})
+        node = node.get("properties", {}).get(name, {}) if isinstance(node, dict) else {}
+    if not definition:
+        return f"{page}#cfn-{service}-{resource}-{names[0].lower()}"
+    prefix = f"{service}-{resource}-{definition.lower()}"
+    return f"{_CFN}aws-properties-{prefix}.html#cfn-{prefix}-{names[-1].lower()}"
+
+
+def hand_entries(resource_type: str) -> list[GuardedProperty]:
+    return [entry for entry in HAND_TABLE if entry.resource_type == resource_type]
+
+
+def guarded_properties(resource_type: str, region: str | None = None) -> list[GuardedProperty]:
+    """Hand-written entries for ``resource_type`` plus every other create-only path of its schema."""
+    entries = hand_entries(resource_type)
+    known = {entry.path for entry in entries}
+    schema = _schema(resource_type, schema_region(region)) or {}
+    for path in schema_create_only(resource_type, region):
+        if path not in known:
+            entries.append(
+                GuardedProperty(resource_type, path, "replacement", f"{path} is {_GENERIC_CREATE_ONLY}.",
+                                _doc_url(resource_type, path, schema), source="schema")
+            )
+            known.add(path)
+    return entries
+
+
+def full_table(region: str | None = None, types: tuple[str, ...] = GUARDED_TYPES) -> list[GuardedProperty]:
+    """The guarded-property table for the project's resource types (for docs and ``--list``)."""
+    return [entry for resource_type in types for entry in guarded_properties(resource_type, region)]
