@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CONFIG ?= hyperpod.yaml
 CDK := node_modules/.bin/cdk
 
-.PHONY: install synth test lint deploy diff clean bench schema
+.PHONY: install synth test lint guard deploy diff clean bench schema
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -41,6 +41,12 @@ test: install
 lint: install
 	$(PY) -m ruff check constructs infra tests app.py bench
 	$(PY) -m mypy
+
+## guard: fail if the new synth would replace or disrupt deployed resources (needs credentials for
+## stack:; offline, compare with a saved synth: make guard GUARD_OLD=cdk.out.deployed)
+GUARD_OLD ?= stack:
+guard: synth
+	$(PY) -m hyperpod_cdk.guard --old $(GUARD_OLD) --new cdk.out $(GUARD_ARGS)
 
 ## deploy: needs AWS credentials; run `make guard` first
 deploy: install
