@@ -1,0 +1,342 @@
+"""EKS add-ons: dependency checks at synth, order in the template, IAM, optional add-ons.
+
+One synthesized stack with every add-on on (module fixture), wired like the platform: the add-ons
+install after the HyperPod cluster, which waits for the base add-ons and the Helm dependencies.
+Dependency-check tests use a tiny stack with an imported cluster (no synth).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+STACK = "AddonsTest"
+OPERATOR = "amazon-sagemaker-hyperpod-training-operator"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+    from cdk_nag import AwsSolutionsChecks
+
+    from hyperpod_cdk.addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.addons.config import KubernetesAddonsConfig
+    from hyperpod_cdk.config import InstanceGroup
+    from hyperpod_cdk.eks_cluster import HyperPodEksCluster
+    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
+    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
+
+    outdir = tmp_path_factory.mktemp("addons-cdk.out")
+    app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
+    stack = cdk.Stack(app, STACK, env=cdk.Environment(account="123456789012", region="us-west-2"))
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    node_sg = ec2.SecurityGroup(stack, "NodeSg", vpc=vpc)
+    eks = HyperPodEksCluster(
+        stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets, security_group=node_sg,
+        cluster_name="addons-test-eks",
+    )
+    helm = HyperPodHelmDependencies(stack, "HelmDependencies", cluster=eks.cluster, subnets=vpc.private_subnets)
+    config = KubernetesAddonsConfig.model_validate({
+        "observability": {"enabled": True, "configuration_values": {"logging": {"enabled": True}}},
+        "task_governance": {"enabled": True, "version": "v1.3.0-eksbuild.1"},
+        "cert_manager": {"version": "v1.18.2-eksbuild.2"},
+    })
+    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=eks.cluster, config=config)
+    hyperpod = HyperPodCluster(
+        stack, "HyperPod",
+        cluster_name="addons-test",
+        eks_cluster_arn=eks.cluster_arn,
+        instance_groups=[InstanceGroup(name="gpu", instance_type="ml.g5.8xlarge", instance_count=1)],
+        subnets_by_az_id={"usw2-az1": vpc.private_subnets[0]},
+        default_az_id="usw2-az1",
+        security_group=node_sg,
+        execution_role_arn="arn:aws:iam::123456789012:role/HyperPodExecution",
+        lifecycle_source_s3_uri="s3://sagemaker-lifecycle-bucket/eks",
+        volume_key=kms.Key(stack, "VolumeKey", enable_key_rotation=True),
+    )
+    hyperpod.wait_for(*eks.addons, helm.resource)
+    addons.install_after(hyperpod.resource)
+
+    report = AwsSolutionsChecks().validate_scope(app)
+    violations = [
+        (v.rule_name, r.construct_path)
+        for v in report.violations for r in v.violating_resources
+        if (r.construct_path or "").startswith(f"{STACK}/KubernetesAddons/")
+    ]
+    template = app.synth().get_stack_by_name(STACK).template
+    return {"template": template, "outdir": outdir, "violations": violations, "addons": addons}
+
+
+def resources(built, cfn_type: str) -> dict[str, dict]:
+    return {k: v for k, v in built["template"]["Resources"].items() if v["Type"] == cfn_type}
+
+
+def addon_id(built, name: str) -> str:
+    (found,) = (k for k, v in resources(built, "AWS::EKS::Addon").items() if v["Properties"]["AddonName"] == name)
+    return found
+
+
+def association(built, namespace: str) -> tuple[str, dict]:
+    (found,) = ((k, v) for k, v in resources(built, "AWS::EKS::PodIdentityAssociation").items()
+                if v["Properties"]["Namespace"] == namespace)
+    return found
+
+
+def depends_on(built, logical_id: str) -> set[str]:
+    value = built["template"]["Resources"][logical_id].get("DependsOn", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def config_values(built, name: str):
+    return built["template"]["Resources"][addon_id(built, name)]["Properties"]["ConfigurationValues"]
+
+
+# --------------------------------------------------------------------------- order
+
+
+def test_operator_chain_agent_then_cert_manager_then_association_then_operator(built):
+    agent = addon_id(built, "eks-pod-identity-agent")
+    cert_manager = addon_id(built, "cert-manager")
+    assoc, _ = association(built, "aws-hyperpod")
+    operator = addon_id(built, OPERATOR)
+
+    assert agent in depends_on(built, cert_manager)
+    assert {agent, cert_manager} <= depends_on(built, assoc)
+    assert assoc in depends_on(built, operator)
+    # and never the other way round
+    assert operator not in depends_on(built, assoc) and assoc not in depends_on(built, cert_manager)
+
+
+def test_every_addon_installs_after_the_hyperpod_cluster_which_waits_for_helm(built):
+    (hyperpod,) = resources(built, "AWS::SageMaker::Cluster")
+    (helm,) = resources(built, "Custom::HyperPodHelmDependencies")
+    mine = [addon_id(built, name) for name in (
+        "cert-manager", OPERATOR, "amazon-sagemaker-hyperpod-observability", "amazon-sagemaker-hyperpod-taskgovernance",
+    )]
+    for logical_id in mine:
+        assert hyperpod in depends_on(built, logical_id), logical_id
+    hyperpod_deps = depends_on(built, hyperpod)
+    assert helm in hyperpod_deps
+    assert addon_id(built, "eks-pod-identity-agent") in hyperpod_deps
+    assert not set(mine) & hyperpod_deps  # no cycle
+
+
+# --------------------------------------------------------------------------- training operator
+
+
+def test_association_is_standalone_for_the_operator_service_account(built):
+    _, assoc = association(built, "aws-hyperpod")
+    props = assoc["Properties"]
+    assert props["ServiceAccount"] == "hp-training-operator-controller-manager"
+    (cluster_id,) = resources(built, "AWS::EKS::Cluster")
+    assert props["ClusterName"] == {"Ref": cluster_id}
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    assert role_id.startswith("KubernetesAddonsTrainingOperatorRole")
+    operator = built["template"]["Resources"][addon_id(built, OPERATOR)]["Properties"]
+    assert "PodIdentityAssociations" not in operator  # recent versions reject inline associations
+    assert "ServiceAccountRoleArn" not in operator
+
+
+def test_operator_role_trusts_only_pod_identity_for_its_service_account(built):
+    _, assoc = association(built, "aws-hyperpod")
+    role = built["template"]["Resources"][assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["aws:RequestTag/kubernetes-namespace"] == "aws-hyperpod"
+    assert condition["aws:RequestTag/kubernetes-service-account"] == "hp-training-operator-controller-manager"
+    (cluster_id,) = resources(built, "AWS::EKS::Cluster")
+    assert condition["aws:RequestTag/eks-cluster-name"] == {"Ref": cluster_id}
+    (arn,) = role["Properties"]["ManagedPolicyArns"]
+    assert json.dumps(arn).endswith(':iam::aws:policy/AmazonSageMakerHyperPodTrainingOperatorAccess"]]}')
+
+
+def test_cert_manager_tolerates_every_taint_and_keeps_the_pinned_version(built):
+    cert_manager = built["template"]["Resources"][addon_id(built, "cert-manager")]["Properties"]
+    assert cert_manager["AddonVersion"] == "v1.18.2-eksbuild.2"
+    values = json.loads(cert_manager["ConfigurationValues"])
+    for section in (values, values["webhook"], values["cainjector"]):
+        assert section["tolerations"] == [{"operator": "Exists"}]
+        assert section["replicaCount"] == 1
+
+
+# --------------------------------------------------------------------------- optional add-ons
+
+
+def test_observability_writes_to_its_own_workspace(built):
+    (workspace_id, workspace), = resources(built, "AWS::APS::Workspace").items()
+    assert workspace["DeletionPolicy"] == "Retain"
+    joined = config_values(built, "amazon-sagemaker-hyperpod-observability")["Fn::Join"][1]
+    rendered = json.dumps(joined)
+    assert json.dumps({"Fn::GetAtt": [workspace_id, "PrometheusEndpoint"]}) in rendered
+    assert json.dumps({"Fn::GetAtt": [workspace_id, "Arn"]}) in rendered
+    assert "ampWorkspace" in rendered and '\\"logging\\":{\\"enabled\\":true}' in rendered
+
+    assoc_id, assoc = association(built, "hyperpod-observability")
+    assert assoc["Properties"]["ServiceAccount"] == "hyperpod-observability-operator-otel-collector"
+    assert addon_id(built, "eks-pod-identity-agent") in depends_on(built, assoc_id)
+    assert assoc_id in depends_on(built, addon_id(built, "amazon-sagemaker-hyperpod-observability"))
+
+    role_id = assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = (p for p in resources(built, "AWS::IAM::Policy").values()
+                 if {"Ref": role_id} in p["Properties"]["Roles"])
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    remote_write = [s for s in statements if s["Action"] == "aps:RemoteWrite"]
+    assert remote_write == [{"Action": "aps:RemoteWrite", "Effect": "Allow",
+                             "Resource": {"Fn::GetAtt": [workspace_id, "Arn"]}}]
+    (logs,) = (s for s in statements if s is not remote_write[0])
+    assert all(a.startswith("logs:") for a in logs["Action"])
+    assert [r.split(":log-group:")[1] for r in logs["Resource"]] == [
+        "/aws/sagemaker/Clusters/*", "/aws/sagemaker/Clusters/*:log-stream:*",
+    ]
+
+
+def test_task_governance_has_no_iam(built):
+    props = built["template"]["Resources"][addon_id(built, "amazon-sagemaker-hyperpod-taskgovernance")]["Properties"]
+    assert props["AddonVersion"] == "v1.3.0-eksbuild.1"
+    assert not [k for k in resources(built, "AWS::IAM::Role") if k.startswith("KubernetesAddonsTaskGovernance")]
+
+
+# --------------------------------------------------------------------------- quality gates
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_in_the_addons(built):
+    assert built["violations"] == []
+
+
+def test_cfn_lint_reports_no_errors(built):
+    template = built["outdir"] / f"{STACK}.template.json"
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--", str(template)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    errors = [f for f in json.loads(result.stdout or "[]") if f["Level"] == "Error"]
+    assert errors == [], json.dumps(errors, indent=1)[:3000]
+
+
+# --------------------------------------------------------------------------- dependency checks (no synth)
+
+
+@pytest.fixture
+def tiny():
+    """A stack with an imported EKS cluster and nothing on it."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_eks_v2 as eks
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Tiny", env=cdk.Environment(account="123456789012", region="us-west-2"))
+    cluster = eks.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name="existing")
+    return stack, cluster
+
+
+def _agent(stack, cluster):
+    from aws_cdk import aws_eks_v2 as eks
+
+    return eks.Addon(stack, "Agent", cluster=cluster, addon_name="eks-pod-identity-agent")
+
+
+def test_operator_without_cert_manager_is_refused(tiny):
+    from hyperpod_cdk.addons import HyperPodTrainingOperatorAddon, MissingAddonDependencyError
+
+    stack, cluster = tiny
+    _agent(stack, cluster)
+    with pytest.raises(MissingAddonDependencyError, match=r"needs the EKS add-on\(s\) \['cert-manager'\]") as err:
+        HyperPodTrainingOperatorAddon(stack, "Operator", cluster=cluster)
+    assert err.value.field == "kubernetes.addons.training_operator"
+    assert stack.node.try_find_child("Operator") is None  # nothing half-built is left behind
+
+
+def test_operator_without_pod_identity_agent_is_refused(tiny):
+    from hyperpod_cdk.addons import CertManagerAddon, HyperPodTrainingOperatorAddon, MissingAddonDependencyError
+
+    stack, cluster = tiny
+    CertManagerAddon(stack, "CertManager", cluster=cluster)
+    with pytest.raises(MissingAddonDependencyError, match="eks-pod-identity-agent"):
+        HyperPodTrainingOperatorAddon(stack, "Operator", cluster=cluster)
+
+
+def test_observability_without_pod_identity_agent_is_refused(tiny):
+    from hyperpod_cdk.addons import HyperPodObservabilityAddon, MissingAddonDependencyError
+
+    stack, cluster = tiny
+    with pytest.raises(MissingAddonDependencyError, match="eks-pod-identity-agent"):
+        HyperPodObservabilityAddon(stack, "Observability", cluster=cluster)
+
+
+def test_addons_installed_elsewhere_can_be_declared(tiny):
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.addons import HyperPodTrainingOperatorAddon
+
+    stack, cluster = tiny
+    operator = HyperPodTrainingOperatorAddon(
+        stack, "Operator", cluster=cluster, assume_installed=["eks-pod-identity-agent", "cert-manager"]
+    )
+    assert operator.depends_on == []
+    Template.from_stack(stack).resource_count_is("AWS::EKS::PodIdentityAssociation", 1)
+
+
+def test_an_addon_is_defined_once_per_cluster(tiny):
+    from hyperpod_cdk.addons import CertManagerAddon
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    stack, cluster = tiny
+    CertManagerAddon(stack, "First", cluster=cluster)
+    with pytest.raises(HyperPodConfigError, match="already defined"):
+        CertManagerAddon(stack, "Second", cluster=cluster)
+
+
+def test_optional_addons_are_absent_by_default(tiny):
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.addons import HyperPodKubernetesAddons
+
+    stack, cluster = tiny
+    _agent(stack, cluster)
+    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=cluster)
+    assert addons.observability is None and addons.task_governance is None
+    assert [a.ADDON_NAME for a in addons.addons] == ["cert-manager", OPERATOR]
+    template = Template.from_stack(stack).to_json()
+    names = sorted(
+        v["Properties"]["AddonName"] for v in template["Resources"].values() if v["Type"] == "AWS::EKS::Addon"
+    )
+    assert names == [OPERATOR, "cert-manager", "eks-pod-identity-agent"]
+    assert not [v for v in template["Resources"].values() if v["Type"] == "AWS::APS::Workspace"]
+
+
+def test_user_configuration_merges_over_the_defaults(tiny):
+    from hyperpod_cdk.addons import CertManagerAddon
+
+    stack, cluster = tiny
+    addon = CertManagerAddon(stack, "CertManager", cluster=cluster,
+                             configuration_values={"webhook": {"replicaCount": 2}, "prometheus": {"enabled": False}})
+    assert addon.configuration["webhook"] == {"replicaCount": 2, "tolerations": [{"operator": "Exists"}]}
+    assert addon.configuration["prometheus"] == {"enabled": False}
+    assert addon.configuration["cainjector"]["replicaCount"] == 1
+
+
+def test_config_refuses_the_operator_without_cert_manager():
+    from pydantic import ValidationError
+
+    from hyperpod_cdk.addons.config import KubernetesAddonsConfig
+
+    with pytest.raises(ValidationError, match="needs cert-manager"):
+        KubernetesAddonsConfig.model_validate({"cert_manager": {"enabled": False}})
+    assert KubernetesAddonsConfig.model_validate(
+        {"cert_manager": {"enabled": False}, "training_operator": {"enabled": False}}
+    ).cert_manager.enabled is False
+    with pytest.raises(ValidationError, match="pattern"):
+        KubernetesAddonsConfig.model_validate({"cert_manager": {"version": "1.18"}})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        KubernetesAddonsConfig.model_validate({"cert_manager": {"enable": True}})

@@ -1,0 +1,323 @@
+"""HyperPodHelmDependencies on a synthesized template (one synth for the module), and its config.
+
+The test stack is small but real: a VPC, HyperPodEksCluster, the Helm dependencies, the default
+add-ons and a HyperPodCluster, wired the way the platform stack wires them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+HANDLER_DIR = REPO / "constructs" / "hyperpod_cdk" / "handlers" / "helm_dependencies"
+STACK = "HelmDepsTest"
+MY_PATHS = (f"{STACK}/HelmDependencies/", f"{STACK}/KubernetesAddons/")
+
+
+@dataclass
+class Built:
+    template: dict
+    outdir: Path
+    nag_violations: list
+    helm: object
+
+    def of_type(self, cfn_type: str) -> dict[str, dict]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == cfn_type}
+
+    def one(self, cfn_type: str, prefix: str = "") -> tuple[str, dict]:
+        found = {k: v for k, v in self.of_type(cfn_type).items() if k.startswith(prefix)}
+        assert len(found) == 1, f"expected one {cfn_type} {prefix}*, found {sorted(found)}"
+        return next(iter(found.items()))
+
+
+def build_test_app(outdir: Path, *, addons_config=None, helm_config=None):
+    """VPC + HyperPodEksCluster + Helm dependencies + add-ons + HyperPodCluster, platform-style wiring."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.config import InstanceGroup
+    from hyperpod_cdk.eks_cluster import HyperPodEksCluster
+    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
+    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
+
+    app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
+    stack = cdk.Stack(app, STACK, env=cdk.Environment(account="123456789012", region="us-west-2"))
+    vpc = ec2.Vpc(
+        stack, "Vpc", max_azs=2, nat_gateways=1,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+            ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
+        ],
+    )
+    node_sg = ec2.SecurityGroup(stack, "NodeSg", vpc=vpc)
+    eks = HyperPodEksCluster(
+        stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets, security_group=node_sg,
+        cluster_name="helm-test-eks",
+    )
+    helm = HyperPodHelmDependencies(
+        stack, "HelmDependencies", cluster=eks.cluster, subnets=vpc.private_subnets, config=helm_config
+    )
+    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=eks.cluster, config=addons_config)
+    hyperpod = HyperPodCluster(
+        stack, "HyperPod",
+        cluster_name="helm-test",
+        eks_cluster_arn=eks.cluster_arn,
+        instance_groups=[InstanceGroup(name="gpu", instance_type="ml.g5.8xlarge", instance_count=1)],
+        subnets_by_az_id={"usw2-az1": vpc.private_subnets[0]},
+        default_az_id="usw2-az1",
+        security_group=node_sg,
+        execution_role_arn="arn:aws:iam::123456789012:role/HyperPodExecution",
+        lifecycle_source_s3_uri="s3://sagemaker-lifecycle-bucket/eks",
+        volume_key=kms.Key(stack, "VolumeKey", enable_key_rotation=True),
+    )
+    hyperpod.wait_for(*eks.addons, helm.resource)
+    addons.install_after(hyperpod.resource)
+    return app, stack, helm
+
+
+def synth(app, stack, outdir: Path, helm) -> Built:
+    from cdk_nag import AwsSolutionsChecks
+
+    report = AwsSolutionsChecks().validate_scope(app)
+    violations = [
+        (v.rule_name, r.construct_path)
+        for v in report.violations for r in v.violating_resources
+        if (r.construct_path or "").startswith(MY_PATHS)
+    ]
+    assembly = app.synth()
+    return Built(assembly.get_stack_by_name(stack.stack_name).template, outdir, violations, helm)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Built:
+    outdir = tmp_path_factory.mktemp("helm-cdk.out")
+    app, stack, helm = build_test_app(outdir)
+    return synth(app, stack, outdir, helm)
+
+
+def _ref_ids(value) -> set[str]:
+    """Logical ids a property refers to (Ref / GetAtt), anywhere inside it."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for inner in value.values():
+            found |= _ref_ids(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _ref_ids(inner)
+    return found
+
+
+# --------------------------------------------------------------------------- the custom resource
+
+
+def test_custom_resource_pins_the_revision_and_sets_the_chart_values(built):
+    _, resource = built.one("Custom::HyperPodHelmDependencies")
+    props = resource["Properties"]
+    assert props["Revision"] == "b01cf90676553a711ab1a8ac51422adbb09aef6b"
+    assert props["ChartPath"] == "helm_chart/HyperPodHelmChart"
+    assert props["Release"] == "hyperpod-dependencies"
+    assert props["Namespace"] == "kube-system"
+    assert props["Values"] == {
+        "aws-efa-k8s-device-plugin.devicePlugin.enabled": "true",
+        "cert-manager.enabled": "false",
+        "deep-health-check.enabled": "true",
+        "health-monitoring-agent.enabled": "true",
+        "health-monitoring-agent.region": "us-west-2",
+        "job-auto-restart.enabled": "true",
+        "mpi-operator.enabled": "true",
+        "neuron-device-plugin.devicePlugin.enabled": "true",
+        "nvidia-device-plugin.devicePlugin.enabled": "true",
+        "trainingOperators.enabled": "true",
+    }
+    assert props["TimeoutSeconds"] == "600" and props["Wait"] == "false"
+    assert "SourceSha256" not in props
+    cluster_id, _ = built.one("AWS::EKS::Cluster")
+    assert props["ClusterName"] == {"Ref": cluster_id}
+    handler_id, _ = built.one("AWS::Lambda::Function", "HelmDependencies")
+    assert props["ServiceToken"] == {"Fn::GetAtt": [handler_id, "Arn"]}
+
+
+def test_custom_resource_waits_for_the_handlers_access_entry(built):
+    resource_id, resource = built.one("Custom::HyperPodHelmDependencies")
+    entry_id, entry = built.one("AWS::EKS::AccessEntry", "HelmDependencies")
+    assert entry_id in resource["DependsOn"]
+    role_id, _ = built.one("AWS::IAM::Role", "HelmDependencies")
+    assert entry["Properties"]["PrincipalArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    (policy,) = entry["Properties"]["AccessPolicies"]
+    assert policy["AccessScope"] == {"Type": "cluster"}
+    assert json.dumps(policy["PolicyArn"]).endswith(':eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}')
+
+
+def test_hyperpod_cluster_is_created_after_the_helm_release(built):
+    resource_id, _ = built.one("Custom::HyperPodHelmDependencies")
+    _, cluster = built.one("AWS::SageMaker::Cluster")
+    assert resource_id in cluster["DependsOn"]
+
+
+def test_handler_runs_in_the_vpc_with_the_cluster_security_group(built):
+    _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
+    props = function["Properties"]
+    cluster_id, _ = built.one("AWS::EKS::Cluster")
+    assert props["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [cluster_id, "ClusterSecurityGroupId"]}]
+    private = {k for k, v in built.of_type("AWS::EC2::Subnet").items() if "Private" in k}
+    assert {s["Ref"] for s in props["VpcConfig"]["SubnetIds"]} == private and len(private) == 2
+    assert props["Runtime"] == "python3.14"
+    assert props["Handler"] == "index.handler"
+    assert props["Timeout"] == 900
+    assert props["Environment"]["Variables"] == {
+        "HELM_BINARY": "/opt/helm/helm",
+        "SOURCE_URL_TEMPLATE": "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz",
+    }
+    (layer,) = props["Layers"]
+    layer_resource = built.template["Resources"][layer["Ref"]]
+    assert layer_resource["Type"] == "AWS::Lambda::LayerVersion"
+    assert "helm" in layer_resource["Properties"]["Description"]
+    # The handler reaches the internet through the NAT route: it is created after it.
+    routes = {k for k, v in built.of_type("AWS::EC2::Route").items() if "NatGatewayId" in v["Properties"]}
+    assert routes and routes <= set(function["DependsOn"])
+
+
+def test_handler_code_is_the_plain_handler_folder(built):
+    _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
+    key = function["Properties"]["Code"]["S3Key"]
+    asset_dir = built.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert (asset_dir / "index.py").read_bytes() == (HANDLER_DIR / "index.py").read_bytes()
+    assert not list(asset_dir.rglob("*.pyc"))
+
+
+def test_handler_role_can_only_describe_this_cluster(built):
+    role_id, role = built.one("AWS::IAM::Role", "HelmDependencies")
+    managed = {json.dumps(arn) for arn in role["Properties"]["ManagedPolicyArns"]}
+    assert len(managed) == 2
+    assert all("AWSLambdaBasicExecutionRole" in m or "AWSLambdaVPCAccessExecutionRole" in m for m in managed)
+    policies = [p for p in built.of_type("AWS::IAM::Policy").values()
+                if {"Ref": role_id} in p["Properties"]["Roles"]]
+    (policy,) = policies
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    cluster_id, _ = built.one("AWS::EKS::Cluster")
+    assert statement["Action"] == "eks:DescribeCluster"
+    assert statement["Resource"] == {"Fn::GetAtt": [cluster_id, "Arn"]}
+
+
+def test_handler_logs_go_to_a_retained_log_group(built):
+    _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
+    group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    group = built.template["Resources"][group_id]
+    assert group["Properties"]["RetentionInDays"] == 365
+    assert group["DeletionPolicy"] == "Retain"
+
+
+# --------------------------------------------------------------------------- quality gates
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_in_these_constructs(built):
+    assert built.nag_violations == []
+
+
+def test_cfn_lint_reports_no_errors(built):
+    template = built.outdir / f"{STACK}.template.json"
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--", str(template)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    findings = json.loads(result.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], json.dumps(errors, indent=1)[:3000]
+    assert result.returncode in (0, 4, 8, 12), result.stderr  # 2 = errors, 4 = warnings, 8 = informational
+
+
+# --------------------------------------------------------------------------- overrides and config
+
+
+def test_overrides_reach_the_custom_resource(tmp_path):
+    """A second, tiny stack (imported cluster): toggles, region, sha256, wait and timeout flow through."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_eks_v2 as eks
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.addons.config import HelmDependenciesConfig
+    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Overrides", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    cluster = eks.Cluster.from_cluster_attributes(
+        stack, "Imported", cluster_name="existing", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0"
+    )
+    config = HelmDependenciesConfig(
+        revision="f57185916d4f7d2fa85caf6a03c04fd17172d330",
+        source_sha256="a" * 64,
+        nvidia_device_plugin=False,
+        mpi_operator=False,
+        health_monitoring_agent_region="eu-central-1",
+        extra_values={"hyperpod-patching.enabled": False, "gpu-operator.enabled": True},
+        wait=True,
+        timeout_minutes=5,
+    )
+    HyperPodHelmDependencies(stack, "Helm", cluster=cluster, config=config)
+    props = Template.from_stack(stack).find_resources("Custom::HyperPodHelmDependencies")
+    (resource,) = props.values()
+    p = resource["Properties"]
+    assert p["Revision"] == "f57185916d4f7d2fa85caf6a03c04fd17172d330"
+    assert p["SourceSha256"] == "a" * 64
+    assert p["Wait"] == "true" and p["TimeoutSeconds"] == "300"
+    assert p["ClusterName"] == "existing"
+    values = p["Values"]
+    assert values["nvidia-device-plugin.devicePlugin.enabled"] == "false"
+    assert values["mpi-operator.enabled"] == "false"
+    assert values["health-monitoring-agent.region"] == "eu-central-1"
+    assert values["hyperpod-patching.enabled"] == "false"
+    assert values["gpu-operator.enabled"] == "true"
+    assert values["cert-manager.enabled"] == "false"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"revision": "main"}, "40-character"),
+    ({"revision": "b01cf90"}, "40-character"),
+    ({"revision": "B01CF90676553A711AB1A8AC51422ADBB09AEF6B"}, "lowercase"),
+    ({"source_sha256": "abc"}, "pattern"),
+    ({"source_url_template": "https://mirror.example.com/cli.tar.gz"}, "{revision}"),
+    ({"source_url_template": "http://github.com/{revision}.tar.gz"}, "pattern"),
+    ({"extra_values": {"cert-manager.enabled": True}}, "cert-manager"),
+    ({"extra_values": {"mpi-operator.enabled": False}}, "own fields"),
+    ({"chart_path": "helm_chart/../../etc"}, "inside the repository"),
+    ({"timeout_minutes": 15}, "less than or equal"),
+])
+def test_config_refuses_unsafe_or_drifting_settings(override, message):
+    from pydantic import ValidationError
+
+    from hyperpod_cdk.addons.config import HelmDependenciesConfig
+
+    with pytest.raises(ValidationError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        HelmDependenciesConfig(**override)
+
+
+def test_default_revision_is_a_full_commit_sha():
+    import re
+
+    from hyperpod_cdk.addons.config import DEFAULT_CHART_REVISION, REVISION_PATTERN, HelmDependenciesConfig
+
+    assert re.fullmatch(REVISION_PATTERN, DEFAULT_CHART_REVISION)
+    assert HelmDependenciesConfig().revision == DEFAULT_CHART_REVISION
+
+
+def test_config_models_import_without_aws_cdk():
+    """The config models are for the CLI too: importing them must not start jsii."""
+    code = "import sys; import hyperpod_cdk.addons.config; print('aws_cdk' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
