@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cdk8s
 from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from hyperpod_cdk.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.eks_cluster import HyperPodEksCluster
 from hyperpod_cdk.execution_role import HyperPodExecutionRole
+from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
+from hyperpod_cdk.k8s.cert_manager_chart import CertManagerIssuersChart
+from hyperpod_cdk.k8s.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.network import HyperPodNetwork
 from hyperpod_cdk.security_group import HyperPodSecurityGroup
@@ -78,8 +84,49 @@ class HyperPodPlatformStack(Stack):
         # HyperPod validates the EKS side at creation: add-ons first; the execution role's
         # policy must exist before nodes try to create ENIs.
         self.hyperpod.wait_for(*self.eks.addons, self.execution_role.policy)
+        self._add_kubernetes_side(config)
 
         CfnOutput(self, "EksClusterName", value=self.eks.cluster.cluster_name)
         CfnOutput(self, "HyperPodClusterArn", value=self.hyperpod.cluster_arn)
         CfnOutput(self, "LifecycleScriptsUri", value=self.lifecycle.source_s3_uri)
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
+
+    def _add_kubernetes_side(self, config: PlatformConfig) -> None:
+        """Helm dependencies before HyperPod; add-ons and this project's charts after it."""
+        k8s = config.kubernetes
+        cluster = self.eks.cluster
+        self.helm_dependencies: HyperPodHelmDependencies | None = None
+        if k8s.helm_dependencies.enabled:
+            self.helm_dependencies = HyperPodHelmDependencies(
+                self, "HelmDependencies",
+                cluster=cluster,
+                subnets=self.network.control_plane_subnets,
+                config=k8s.helm_dependencies,
+            )
+            # HyperPod rejects a cluster whose EKS side lacks these ("missing required dependencies").
+            self.hyperpod.wait_for(self.helm_dependencies.resource)
+
+        self.addons = HyperPodKubernetesAddons(self, "KubernetesAddons", cluster=cluster, config=k8s.addons)
+        self.addons.install_after(self.hyperpod.resource)
+
+        # Namespaces, team RBAC, priority classes (and Kueue queues and the FSx claim when set).
+        operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
+        operator_manifest = cluster.add_cdk8s_chart("OperatorChart", operator_chart)
+        if self.addons.task_governance is not None:
+            operator_manifest.node.add_dependency(self.addons.task_governance)
+        operator_manifest.node.add_dependency(self.hyperpod.resource)
+        # Each team's IAM principal is mapped to the Kubernetes group its Role is bound to.
+        for index, (principal_arn, group) in enumerate(operator_chart.submitter_access):
+            eks.CfnAccessEntry(
+                self, f"TeamAccess{index}",
+                cluster_name=cluster.cluster_name,
+                principal_arn=principal_arn,
+                kubernetes_groups=[group],
+                type="STANDARD",
+            )
+
+        if self.addons.cert_manager is not None:
+            issuers = CertManagerIssuersChart(cdk8s.App(), "cert-manager", namespace=k8s.cert_manager_namespace)
+            issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
+            # Issuers are cert-manager CRs: the add-on (CRDs and webhook) must be running first.
+            issuers_manifest.node.add_dependency(self.addons.cert_manager)

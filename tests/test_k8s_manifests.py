@@ -11,11 +11,12 @@ from typing import Any
 import cdk8s
 import pytest
 import yaml
+from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
+
 from hyperpod_cdk.k8s import FsxVolume, K8sSettings, Team
 from hyperpod_cdk.k8s.dist import LLAMA_FILE, SMOKE_FILE, build_charts, main
 from hyperpod_cdk.k8s.settings import ExampleJobSettings
 from hyperpod_cdk.k8s.validate import ManifestValidationError, validate_manifest, validate_manifests
-from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT, REGION = "123456789012", "us-west-2"
@@ -276,7 +277,8 @@ def test_dist_writes_one_validated_file_per_chart(tmp_path: Path, capsys: pytest
 
 def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
     config = write_config(tmp_path, account=ACCOUNT, kubernetes={
-        "teams": [{"name": "research"}], "task_governance": True, "examples": {"nodes": 3}})
+        "teams": [{"name": "research"}], "addons": {"task_governance": {"enabled": True}},
+        "examples": {"nodes": 3}})
     out = tmp_path / "dist"
     assert main(["--config", str(config), "--out", str(out)]) == 0
     text = (out / LLAMA_FILE).read_text()
@@ -292,4 +294,4 @@ def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
 def test_dist_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path, kubernetes={"teams": [{"name": "Bad_Name"}]})
     assert main(["--config", str(config), "--out", str(tmp_path / "dist")]) == 2
-    assert "kubernetes.teams[0].name" in capsys.readouterr().err
+    assert "kubernetes.teams[0](Bad_Name).name" in capsys.readouterr().err

@@ -154,9 +154,16 @@ def test_eks_control_plane_log_group_is_precreated_and_retained(platform):
     assert groups[0]["DeletionPolicy"] == "Retain"
 
 
-def test_exactly_one_of_each_required_addon(platform):
+BASE_ADDONS = {"coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"}
+
+
+def _addon_ids(platform, names=BASE_ADDONS):
+    return {k for k, v in platform.resources("AWS::EKS::Addon").items() if v["Properties"]["AddonName"] in names}
+
+
+def test_exactly_one_of_each_addon(platform):
     names = sorted(a["Properties"]["AddonName"] for a in platform.resources("AWS::EKS::Addon").values())
-    assert names == sorted(["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"])
+    assert names == sorted([*BASE_ADDONS, "cert-manager", "amazon-sagemaker-hyperpod-training-operator"])
 
 
 def test_no_access_entry_for_the_execution_role(platform):
@@ -303,11 +310,13 @@ def test_instance_groups_encrypted_volumes_and_health_checks(platform):
     assert groups["gpu"]["KubernetesConfig"]["Labels"] == {"hyperpod-cdk/role": "training"}
 
 
-def test_hyperpod_waits_for_every_addon_and_the_role_policy(platform):
+def test_hyperpod_waits_for_base_addons_helm_dependencies_and_the_role_policy(platform):
     _, cluster = _hyperpod(platform)
     depends = set(cluster.get("DependsOn", []))
-    addon_ids = _logical_ids(platform, "AWS::EKS::Addon")
-    assert addon_ids and addon_ids <= depends
+    addon_ids = _addon_ids(platform)
+    assert len(addon_ids) == 4 and addon_ids <= depends
+    helm_id, _ = platform.one("Custom::HyperPodHelmDependencies")
+    assert helm_id in depends
     policy_ids = {k for k in platform.resources("AWS::IAM::Policy") if k.startswith("ExecutionRolePolicy")}
     assert policy_ids <= depends
 
@@ -315,3 +324,37 @@ def test_hyperpod_waits_for_every_addon_and_the_role_policy(platform):
 @pytest.mark.parametrize("output", ["EksClusterName", "HyperPodClusterArn", "LifecycleScriptsUri", "ExecutionRoleArn"])
 def test_outputs(platform, output):
     assert output in platform.template["Outputs"]
+
+
+# ---------------------------------------------------------------- Kubernetes side (issue 3 wiring)
+
+
+def _depends(platform, logical_id):
+    return set(platform.template["Resources"][logical_id].get("DependsOn", []))
+
+
+def test_addon_order_pod_identity_cert_manager_association_operator(platform):
+    (agent,) = _addon_ids(platform, {"eks-pod-identity-agent"})
+    (cert_manager,) = _addon_ids(platform, {"cert-manager"})
+    (operator,) = _addon_ids(platform, {"amazon-sagemaker-hyperpod-training-operator"})
+    association_id, association = platform.one("AWS::EKS::PodIdentityAssociation")
+    assert association["Properties"]["Namespace"] == "aws-hyperpod"
+    assert association["Properties"]["ServiceAccount"] == "hp-training-operator-controller-manager"
+    assert agent in _depends(platform, cert_manager)
+    assert cert_manager in _depends(platform, association_id)
+    assert association_id in _depends(platform, operator)
+
+
+def test_charts_are_applied_after_what_they_need(platform):
+    manifests = platform.resources("Custom::AWSCDK-EKS-KubernetesResource")
+    by_kind = {}
+    for logical_id, manifest in manifests.items():
+        text = json.dumps(manifest["Properties"]["Manifest"])
+        by_kind[logical_id] = text
+    issuers = [k for k, text in by_kind.items() if "ClusterIssuer" in text]
+    operator = [k for k, text in by_kind.items() if "hyperpod-ns-training" in text]
+    assert len(issuers) == 1 and len(operator) == 1
+    (cert_manager,) = _addon_ids(platform, {"cert-manager"})
+    assert cert_manager in _depends(platform, issuers[0])
+    hyperpod_id, _ = _hyperpod(platform)
+    assert hyperpod_id in _depends(platform, operator[0])

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hyperpod_cdk.addons.config import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.instance_specs import spec_for, supports_deep_health_checks
 
@@ -227,6 +228,10 @@ class PlatformConfig(_Model):
     network: NetworkConfig
     eks: EksConfig
     hyperpod: HyperPodConfig
+    kubernetes: KubernetesConfig = Field(
+        default_factory=KubernetesConfig,
+        description="What runs inside EKS: the HyperPod Helm chart, EKS add-ons, teams and charts.",
+    )
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = {}
 
     @model_validator(mode="after")

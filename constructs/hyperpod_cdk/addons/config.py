@@ -37,6 +37,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hyperpod_cdk.k8s.settings import K8sSettings
+
 # The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
 # the v3.9.0 release commit (tag v3.9.0, 2026-06-11), read from the repository's history. Other
 # commits AWS's own templates pin, for comparison: f57185916d4f7d2fa85caf6a03c04fd17172d330
@@ -237,8 +239,30 @@ class KubernetesAddonsConfig(_Model):
         return self
 
 
-class KubernetesConfig(_Model):
-    """The platform config's ``kubernetes:`` section."""
+class KubernetesConfig(K8sSettings):
+    """The platform config's ``kubernetes:`` section: Helm dependencies, EKS add-ons, and the
+    settings of the charts this project authors (teams, priority classes, FSx claim, examples).
+
+    ``task_governance`` (Kueue queues in the operator chart) follows
+    ``addons.task_governance.enabled`` unless set; queues without the add-on would have no CRDs.
+    """
 
     helm_dependencies: HelmDependenciesConfig = HelmDependenciesConfig()
     addons: KubernetesAddonsConfig = KubernetesAddonsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queues_follow_the_addon(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        addons = data.get("addons") or {}
+        governance = addons.get("task_governance") if isinstance(addons, dict) else None
+        enabled = bool(governance.get("enabled")) if isinstance(governance, dict) else False
+        if "task_governance" not in data:
+            return {**data, "task_governance": enabled}
+        if data["task_governance"] and not enabled:
+            raise ValueError(
+                "task_governance: Kueue queues need the task-governance add-on; set "
+                "kubernetes.addons.task_governance.enabled: true"
+            )
+        return data

@@ -34,7 +34,7 @@ from hyperpod_cdk.k8s.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.k8s.example_jobs import FSDP_REPOSITORY, FSDP_TAG, ecr_image, llama3_1_8b_fsdp_job, smoke_job
 from hyperpod_cdk.k8s.jobs import HyperPodJobChart, Toleration
 from hyperpod_cdk.k8s.operator_chart import HyperPodOperatorChart
-from hyperpod_cdk.k8s.settings import K8sSettings, parse_k8s_settings
+from hyperpod_cdk.k8s.settings import K8sSettings
 
 __all__ = ["REGISTRY_PLACEHOLDER", "build_charts", "load_settings", "main", "render_charts", "write_dist"]
 
@@ -158,23 +158,10 @@ def write_dist(texts: Mapping[str, str], out: str | Path) -> list[Path]:
 
 def load_settings(config_path: str | Path) -> tuple[K8sSettings, Any]:
     """The ``kubernetes:`` settings and the platform config from one ``hyperpod.yaml``."""
-    from hyperpod_cdk.config import parse_config
+    from hyperpod_cdk.config import load_config
 
-    path = Path(config_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HyperPodConfigError(str(path), f"cannot read the config file ({exc.strerror})") from None
-    except yaml.YAMLError:
-        raise HyperPodConfigError(str(path), "not valid YAML") from None
-    if not isinstance(data, dict):
-        raise HyperPodConfigError(str(path), "the config must be a YAML mapping")
-    data = dict(data)
-    section = data.pop("kubernetes", None)
-    if section is not None and not isinstance(section, Mapping):
-        raise HyperPodConfigError("kubernetes", "must be a mapping")
-    settings = parse_k8s_settings(section)
-    return settings, parse_config(data)
+    config = load_config(config_path)
+    return config.kubernetes, config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
