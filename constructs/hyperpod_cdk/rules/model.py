@@ -1,0 +1,139 @@
+"""What a rule sees and what it reports: synthesized templates in, findings out (no jsii)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Json = Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One resource that breaks one rule.
+
+    ``locations`` are slash-separated paths inside the resource (``Properties/Logging``), the
+    form CDK's policy-validation report prints.
+    """
+
+    rule_id: str
+    template_path: str
+    logical_id: str
+    detail: str
+    locations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A HyperPod rule: ``title`` says what must hold, ``description`` why, ``fix`` how.
+
+    ``check`` yields the findings for a set of templates.
+    """
+
+    id: str
+    title: str
+    description: str
+    fix: str
+    check: Callable[[Templates], Iterable[Finding]] = field(repr=False, compare=False)
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Resource:
+    template_path: str
+    logical_id: str
+    body: Mapping[str, Json]
+
+    @property
+    def type(self) -> str:
+        return str(self.body.get("Type", ""))
+
+    @property
+    def properties(self) -> Mapping[str, Json]:
+        props = self.body.get("Properties")
+        return props if isinstance(props, Mapping) else {}
+
+    def finding(self, rule_id: str, detail: str, *locations: str) -> Finding:
+        return Finding(rule_id, self.template_path, self.logical_id, detail, tuple(locations))
+
+
+class Templates:
+    """The synthesized templates of one app, keyed by path, with reference resolution.
+
+    References between templates (CDK cross-stack ``Fn::ImportValue`` of an exported
+    ``Fn::GetAtt``) resolve to the resource in the exporting template, so a rule can tell that a
+    security group rule in one stack targets the group a SageMaker cluster in another stack uses.
+    """
+
+    def __init__(self, templates: Mapping[str, Mapping[str, Json]]) -> None:
+        self.templates = dict(templates)
+        self._exports: dict[str, tuple[str, Json]] = {}
+        for path, template in self.templates.items():
+            outputs = template.get("Outputs")
+            for output in (outputs.values() if isinstance(outputs, Mapping) else ()):
+                if not isinstance(output, Mapping):
+                    continue
+                name = (output.get("Export") or {}).get("Name") if isinstance(output.get("Export"), Mapping) else None
+                if isinstance(name, str) and "Value" in output:
+                    self._exports[name] = (path, output["Value"])
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path]) -> Templates:
+        return cls({str(p): json.loads(Path(p).read_text(encoding="utf-8")) for p in paths})
+
+    def resources(self, *types: str) -> Iterator[Resource]:
+        """Every resource of the given CloudFormation types (all resources when none given)."""
+        for path, template in self.templates.items():
+            resources = template.get("Resources")
+            if not isinstance(resources, Mapping):
+                continue
+            for logical_id, body in resources.items():
+                if isinstance(body, Mapping) and (not types or body.get("Type") in types):
+                    yield Resource(path, logical_id, body)
+
+    def resource(self, template_path: str, logical_id: str) -> Resource | None:
+        body = (self.templates.get(template_path, {}).get("Resources") or {}).get(logical_id)
+        return Resource(template_path, logical_id, body) if isinstance(body, Mapping) else None
+
+    def reference_key(self, template_path: str, value: Json, _depth: int = 0) -> tuple[str, ...]:
+        """A canonical key for a value that names something (a security group id, say).
+
+        Two values get the same key when they certainly name the same thing: ``{"Ref": X}`` and
+        ``{"Fn::GetAtt": [X, "GroupId"]}`` of one resource, an import of either, or the same literal.
+        """
+        if isinstance(value, str):
+            return ("literal", value)
+        if isinstance(value, Mapping) and len(value) == 1 and _depth < 8:
+            (fn, arg), = value.items()
+            resources = self.templates.get(template_path, {}).get("Resources") or {}
+            if fn == "Ref" and isinstance(arg, str):
+                kind = "resource" if arg in resources else "parameter"
+                return (kind, template_path, arg)
+            if fn == "Fn::GetAtt":
+                name = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
+                if isinstance(name, str) and name in resources:
+                    return ("resource", template_path, name)
+            if fn == "Fn::ImportValue" and isinstance(arg, str) and arg in self._exports:
+                source, exported = self._exports[arg]
+                return self.reference_key(source, exported, _depth + 1)
+        return ("expression", template_path, json.dumps(value, sort_keys=True, default=str))
+
+
+def literal(value: Json) -> bool:
+    """True for a plain JSON value (no intrinsic function anywhere inside)."""
+    if isinstance(value, Mapping):
+        return not any(k == "Ref" or k.startswith("Fn::") for k in value) and all(map(literal, value.values()))
+    if isinstance(value, list):
+        return all(map(literal, value))
+    return True
+
+
+def as_list(value: Json) -> list[Json]:
+    return value if isinstance(value, list) else []
+
+
+def as_map(value: Json) -> Mapping[str, Json]:
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,145 @@
+"""Rules for ``AWS::SageMaker::Cluster`` (HyperPod) and the security groups it uses.
+
+No cdk-nag pack and no checkov check looks at a HyperPod cluster: these rules are the only
+synth-time check of its resilience and encryption settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from hyperpod_cdk.instance_specs import supports_deep_health_checks
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map
+
+SAGEMAKER_CLUSTER = "AWS::SageMaker::Cluster"
+ALL_PROTOCOLS = ("-1", -1)
+
+
+def _groups(cluster: Resource) -> Iterator[tuple[int, str, Mapping[str, Json]]]:
+    for index, group in enumerate(as_list(cluster.properties.get("InstanceGroups"))):
+        group = as_map(group)
+        name = group.get("InstanceGroupName")
+        yield index, name if isinstance(name, str) else f"#{index}", group
+
+
+def _instance_types(group: Mapping[str, Json]) -> list[str]:
+    """The literal instance types a group may run (InstanceType or InstanceRequirements)."""
+    if "InstanceType" in group:
+        candidates = [group["InstanceType"]]
+    else:
+        candidates = as_list(as_map(group.get("InstanceRequirements")).get("InstanceTypes"))
+    return [t for t in candidates if isinstance(t, str)]
+
+
+def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> Iterator[Finding]:
+    for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        for index, name, group in _groups(cluster):
+            accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
+            if not accelerated:
+                continue
+            checks = group.get("OnStartDeepHealthChecks")
+            if isinstance(checks, list) and checks or isinstance(checks, Mapping):
+                continue  # a non-empty list, or an intrinsic that yields one
+            yield cluster.finding(
+                rule_id,
+                f"instance group '{name}' ({', '.join(accelerated)}) has no OnStartDeepHealthChecks",
+                f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks",
+            )
+
+
+def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> Iterator[Finding]:
+    for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        for index, name, group in _groups(cluster):
+            where = f"Properties/InstanceGroups/{index}/InstanceStorageConfigs"
+            volumes = [
+                (position, as_map(as_map(config).get("EbsVolumeConfig")))
+                for position, config in enumerate(as_list(group.get("InstanceStorageConfigs")))
+                if "EbsVolumeConfig" in as_map(config)
+            ]
+            if not volumes:
+                yield cluster.finding(
+                    rule_id, f"instance group '{name}' has no EbsVolumeConfig with a VolumeKmsKeyId", where
+                )
+            for position, volume in volumes:
+                if volume.get("VolumeKmsKeyId") in (None, ""):
+                    yield cluster.finding(
+                        rule_id,
+                        f"instance group '{name}': EBS volume {position} has no VolumeKmsKeyId",
+                        f"{where}/{position}/EbsVolumeConfig",
+                    )
+
+
+def node_recovery(templates: Templates, rule_id: str = "HyperPod-SM3") -> Iterator[Finding]:
+    for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        value = cluster.properties.get("NodeRecovery")
+        if value != "Automatic":
+            shown = "unset" if value is None else repr(value)
+            yield cluster.finding(rule_id, f"NodeRecovery is {shown}", "Properties/NodeRecovery")
+
+
+def _security_group_refs(cluster: Resource) -> Iterator[tuple[str, Json]]:
+    """(location, value) of every security group id in VpcConfig and the groups' overrides."""
+    props = cluster.properties
+    for position, value in enumerate(as_list(as_map(props.get("VpcConfig")).get("SecurityGroupIds"))):
+        yield f"Properties/VpcConfig/SecurityGroupIds/{position}", value
+    for key in ("InstanceGroups", "RestrictedInstanceGroups"):
+        for index, group in enumerate(as_list(props.get(key))):
+            override = as_map(as_map(group).get("OverrideVpcConfig"))
+            for position, value in enumerate(as_list(override.get("SecurityGroupIds"))):
+                yield f"Properties/{key}/{index}/OverrideVpcConfig/SecurityGroupIds/{position}", value
+
+
+def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -> bool:
+    """An all-protocol rule from (ingress) or to (egress) the group ``key`` on the group itself."""
+    standalone, peer = (
+        ("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId")
+        if direction == "ingress"
+        else ("AWS::EC2::SecurityGroupEgress", "DestinationSecurityGroupId")
+    )
+    for rule in templates.resources(standalone):
+        props = rule.properties
+        if (
+            props.get("IpProtocol") in ALL_PROTOCOLS
+            and "GroupId" in props
+            and peer in props
+            and templates.reference_key(rule.template_path, props["GroupId"]) == key
+            and templates.reference_key(rule.template_path, props[peer]) == key
+        ):
+            return True
+    if key[0] == "resource":
+        group = templates.resource(key[1], key[2])
+        inline = "SecurityGroupIngress" if direction == "ingress" else "SecurityGroupEgress"
+        for entry in as_list(group.properties.get(inline)) if group else []:
+            entry = as_map(entry)
+            if (
+                entry.get("IpProtocol") in ALL_PROTOCOLS
+                and peer in entry
+                and templates.reference_key(key[1], entry[peer]) == key
+            ):
+                return True
+    return False
+
+
+def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
+    if key[0] == "resource":
+        return key[2]
+    return value if isinstance(value, str) else str(value)
+
+
+def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iterator[Finding]:
+    for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        seen: set[tuple[str, ...]] = set()
+        for location, value in _security_group_refs(cluster):
+            key = templates.reference_key(cluster.template_path, value)
+            if key in seen:
+                continue
+            seen.add(key)
+            missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d)]
+            if missing:
+                what = " and ".join(
+                    "all-traffic ingress from itself" if d == "ingress" else "all-traffic egress to itself"
+                    for d in missing
+                )
+                yield cluster.finding(
+                    rule_id, f"security group {_describe(templates, key, value)} has no {what}", location
+                )
