@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 _R = logs.RetentionDays
 # CloudWatch Logs retention values (days) to the CDK enum, whose Python values are names.
@@ -22,3 +26,32 @@ def retention(days: int) -> logs.RetentionDays:
         raise ValueError(
             f"log retention {days} days is not a CloudWatch Logs value: {sorted(RETENTION_BY_DAYS)}"
         ) from None
+
+
+def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group_name: str = "*") -> kms.IKey:
+    """A KMS key CloudWatch Logs may use for ``log_group_name`` (a new rotating, retained key if None).
+
+    CloudWatch Logs encrypts with the key only when the key policy lets the regional logs service
+    principal use it for that log group's ARN (encryption context ``aws:logs:arn``).
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    """
+    key = key or kms.Key(
+        scope, "LogsKey", description=description, enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN
+    )
+    stack = Stack.of(scope)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs", resource="log-group", resource_name=log_group_name,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    return key

@@ -11,32 +11,48 @@ Every chart is a ``cdk8s.Chart`` built with keyword arguments, so the CDK app ca
 charts as YAML and :mod:`hyperpod_cdk.k8s.validate` checks the manifests.
 """
 
-from hyperpod_cdk.k8s.cert_manager_chart import CertManagerIssuersChart
-from hyperpod_cdk.k8s.example_jobs import ecr_image, llama3_1_8b_fsdp_job, smoke_job
-from hyperpod_cdk.k8s.jobs import (
-    Container,
-    HyperPodJobChart,
-    HyperPodPyTorchJob,
-    HyperPodPyTorchJobSpec,
-    LogMonitoringRule,
-    PvcVolume,
-    ReplicaSpec,
-    Resources,
-    RestartPolicy,
-    RunPolicy,
-    ShmVolume,
-    Toleration,
-    hyperpodrun_args,
-)
-from hyperpod_cdk.k8s.operator_chart import HyperPodOperatorChart, team_role_rules
-from hyperpod_cdk.k8s.settings import (
-    ExampleJobSettings,
-    FsxVolume,
-    K8sSettings,
-    PriorityClassSpec,
-    Team,
-    parse_k8s_settings,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported on first use: the settings models are pure pydantic and are read by the platform
+# config and the CLI, which must not pay for starting cdk8s (jsii, Node) just to parse YAML.
+_EXPORTS = {
+    "CertManagerIssuersChart": "cert_manager_chart",
+    "ecr_image": "example_jobs",
+    "llama3_1_8b_fsdp_job": "example_jobs",
+    "smoke_job": "example_jobs",
+    "Container": "jobs",
+    "HyperPodJobChart": "jobs",
+    "HyperPodPyTorchJob": "jobs",
+    "HyperPodPyTorchJobSpec": "jobs",
+    "LogMonitoringRule": "jobs",
+    "PvcVolume": "jobs",
+    "ReplicaSpec": "jobs",
+    "Resources": "jobs",
+    "RestartPolicy": "jobs",
+    "RunPolicy": "jobs",
+    "ShmVolume": "jobs",
+    "Toleration": "jobs",
+    "hyperpodrun_args": "jobs",
+    "HyperPodOperatorChart": "operator_chart",
+    "team_role_rules": "operator_chart",
+    "ExampleJobSettings": "settings",
+    "FsxVolume": "settings",
+    "K8sSettings": "settings",
+    "PriorityClassSpec": "settings",
+    "Team": "settings",
+    "parse_k8s_settings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperpod_cdk.k8s' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hyperpod_cdk.k8s.{module}"), name)
+
 
 __all__ = [
     "CertManagerIssuersChart",
