@@ -19,9 +19,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hyperpod_cdk.addons.config import KubernetesConfig
+from hyperpod_cdk.addons.config import ADDON_VERSION_PATTERN, KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.fsx_spec import (
+    DNS_NAME_PATTERN,
+    FILE_SYSTEM_ID_PATTERN,
+    MOUNT_NAME_PATTERN,
+    check_capacity,
+)
 from hyperpod_cdk.instance_specs import spec_for, supports_deep_health_checks
+from hyperpod_cdk.slurm_provisioning import PARTITION_PATTERN, SlurmLayout, slurm_layout
 
 # Patterns come from the AWS::SageMaker::Cluster and AWS::EKS::Cluster CloudFormation schemas.
 HYPERPOD_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -34,6 +41,7 @@ IMAGE_ID_PATTERN = r"^(ami-[0-9a-f]{8,17}|default)$"
 LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
 DeepHealthCheck = Literal["InstanceStress", "InstanceConnectivity"]
+SlurmNodeType = Literal["Controller", "Login", "Compute"]
 KubernetesVersion = Literal["1.28", "1.29", "1.30", "1.31", "1.32", "1.33"]
 # CloudWatch Logs accepts only these retention values.
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
@@ -91,6 +99,15 @@ class InstanceGroup(_Model):
     ips_per_node: Annotated[int | None, Field(ge=1, le=4096)] = Field(
         default=None,
         description="IPs one node consumes, for instance types missing from the built-in table.",
+    )
+    slurm_node_type: SlurmNodeType | None = Field(
+        default=None,
+        description="orchestrator: slurm only. Controller (one group, one instance), Login (at most one "
+        "group) or Compute (the default).",
+    )
+    partition: Annotated[str | None, Field(max_length=1024, pattern=PARTITION_PATTERN)] = Field(
+        default=None,
+        description="orchestrator: slurm, Compute groups only: the Slurm partition; defaults to the group name.",
     )
 
     @model_validator(mode="after")
@@ -192,6 +209,75 @@ class EksConfig(_Model):
         return value
 
 
+class FsxConfig(_Model):
+    """FSx for Lustre mounted by every node (Slurm: at /fsx; EKS: a static ``fsx-claim`` volume).
+
+    Created in this stack by default (PERSISTENT_2 SSD, in the default AZ's HyperPod subnet, with
+    the HyperPod security group, KMS-encrypted, retained on stack delete), or imported when
+    ``file_system_id``, ``dns_name`` and ``mount_name`` are given (then nothing is created).
+    """
+
+    storage_capacity_gib: int = Field(
+        default=1200, description="1200, 2400, then steps of 2400 GiB (what FSx accepts for PERSISTENT_2 SSD)."
+    )
+    per_unit_storage_throughput: Literal[125, 250, 500, 1000] = Field(
+        default=250, description="MB/s per TiB of storage."
+    )
+    data_compression_type: Literal["NONE", "LZ4"] = "LZ4"
+    file_system_type_version: Literal["2.12", "2.15"] = "2.15"
+    automatic_backup_retention_days: Annotated[int, Field(ge=0, le=90)] = Field(
+        default=0, description="Daily automatic backups kept this many days; 0 turns them off."
+    )
+    retain_on_delete: bool = Field(
+        default=True,
+        description="DeletionPolicy/UpdateReplacePolicy Retain on the file system and its key; false deletes "
+        "them with the stack (and on replacement).",
+    )
+    file_system_id: Annotated[str | None, Field(pattern=FILE_SYSTEM_ID_PATTERN)] = Field(
+        default=None, description="Import an existing file system instead of creating one (with dns_name, mount_name)."
+    )
+    dns_name: Annotated[str | None, Field(pattern=DNS_NAME_PATTERN)] = None
+    mount_name: Annotated[str | None, Field(pattern=MOUNT_NAME_PATTERN)] = None
+    csi_driver_version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
+        default=None, description="EKS only: version of the aws-fsx-csi-driver add-on; None lets EKS pick."
+    )
+
+    @field_validator("storage_capacity_gib")
+    @classmethod
+    def _capacity_step(cls, value: int) -> int:
+        return check_capacity(value)
+
+    @model_validator(mode="after")
+    def _create_or_import(self) -> FsxConfig:
+        imported = {"file_system_id": self.file_system_id, "dns_name": self.dns_name, "mount_name": self.mount_name}
+        given = [key for key, value in imported.items() if value is not None]
+        if given and len(given) != len(imported):
+            missing = next(key for key in imported if key not in given)
+            raise ValueError(
+                f"{missing}: importing a file system needs file_system_id, dns_name and mount_name together"
+            )
+        if given:
+            create_only = ("storage_capacity_gib", "per_unit_storage_throughput", "data_compression_type",
+                           "file_system_type_version", "automatic_backup_retention_days", "retain_on_delete")
+            for key in create_only:
+                if key in self.model_fields_set:
+                    raise ValueError(
+                        f"{key}: only for a file system created here; the imported {self.file_system_id} "
+                        "keeps its own settings"
+                    )
+        return self
+
+    @property
+    def imported(self) -> bool:
+        return self.file_system_id is not None
+
+
+class StorageConfig(_Model):
+    """Shared storage for the cluster."""
+
+    fsx: FsxConfig | None = Field(default=None, description="FSx for Lustre; omit for none.")
+
+
 class HyperPodConfig(_Model):
     """The ``AWS::SageMaker::Cluster``."""
 
@@ -224,15 +310,57 @@ class PlatformConfig(_Model):
     )
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
     account: Annotated[str | None, Field(pattern=r"^[0-9]{12}$")] = None
-    orchestrator: Literal["eks"] = "eks"
+    orchestrator: Literal["eks", "slurm"] = Field(
+        default="eks", description="eks: HyperPod on an EKS control plane; slurm: a Slurm-orchestrated cluster."
+    )
     network: NetworkConfig
-    eks: EksConfig
+    eks: EksConfig | None = Field(default=None, description="Required with orchestrator: eks; unused with slurm.")
     hyperpod: HyperPodConfig
     kubernetes: KubernetesConfig = Field(
         default_factory=KubernetesConfig,
-        description="What runs inside EKS: the HyperPod Helm chart, EKS add-ons, teams and charts.",
+        description="What runs inside EKS: the HyperPod Helm chart, EKS add-ons, teams and charts (eks only).",
     )
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Shared file systems.")
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = {}
+
+    @model_validator(mode="after")
+    def _orchestrator_sections(self) -> PlatformConfig:
+        groups = self.hyperpod.instance_groups
+        if self.orchestrator == "eks":
+            if self.eks is None:
+                raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
+            for index, group in enumerate(groups):
+                for key in ("slurm_node_type", "partition"):
+                    if getattr(group, key) is not None:
+                        raise HyperPodConfigError(
+                            f"hyperpod.instance_groups[{index}]({group.name}).{key}",
+                            "only used with orchestrator: slurm",
+                        )
+            if self.storage.fsx is not None and self.kubernetes.fsx is not None:
+                raise HyperPodConfigError(
+                    "kubernetes.fsx",
+                    "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
+                )
+            return self
+        if self.eks is not None:
+            raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")
+        if "kubernetes" in self.model_fields_set:
+            raise HyperPodConfigError("kubernetes", "only used with orchestrator: eks; remove it for a Slurm cluster")
+        explicit_mode = "node_provisioning_mode" in self.hyperpod.model_fields_set
+        if explicit_mode and self.hyperpod.node_provisioning_mode is not None:
+            raise HyperPodConfigError(
+                "hyperpod.node_provisioning_mode",
+                "Continuous provisioning is only supported for EKS-orchestrated clusters; remove it or set null",
+            )
+        for index, group in enumerate(groups):
+            if group.labels or group.taints:
+                key = "labels" if group.labels else "taints"
+                raise HyperPodConfigError(
+                    f"hyperpod.instance_groups[{index}]({group.name}).{key}",
+                    "Kubernetes labels and taints only apply with orchestrator: eks",
+                )
+        slurm_layout(groups)  # raises HyperPodConfigError naming the group and field
+        return self
 
     @model_validator(mode="after")
     def _azs_belong(self) -> PlatformConfig:
@@ -259,6 +387,23 @@ class PlatformConfig(_Model):
 
     def group_az_id(self, group: InstanceGroup) -> str:
         return group.availability_zone_id or self.network.availability_zone_ids[0]
+
+    @property
+    def slurm_layout(self) -> SlurmLayout:
+        """Controller, login and compute groups (orchestrator: slurm); raises on an invalid layout."""
+        return slurm_layout(self.hyperpod.instance_groups)
+
+    @property
+    def node_provisioning_mode(self) -> str | None:
+        """What the cluster gets: the configured mode on EKS; none on Slurm (Continuous is EKS-only)."""
+        return self.hyperpod.node_provisioning_mode if self.orchestrator == "eks" else None
+
+    @property
+    def eks_config(self) -> EksConfig:
+        """The ``eks`` section; only valid with orchestrator: eks (validation guarantees it is set)."""
+        if self.eks is None:
+            raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
+        return self.eks
 
 
 def _field_path(loc: tuple[Any, ...], data: Any) -> str:

@@ -194,7 +194,7 @@ class HyperPodEksCluster(Construct):
         control_plane_subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
     ) -> HyperPodEksCluster:
-        cfg = config.eks
+        cfg = config.eks_config
         return cls(
             scope, construct_id,
             vpc=vpc,

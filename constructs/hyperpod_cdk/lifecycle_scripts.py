@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
@@ -30,6 +34,11 @@ class HyperPodLifecycleScripts(Construct):
         on_create: entry script name inside ``source_dir``. Default ``on_create.sh``.
         encryption_key: KMS key for the bucket (required: KMS makes node reads auditable in
             CloudTrail and revocable, which S3-managed keys do not).
+        json_files: extra JSON files generated from typed config and uploaded next to the scripts
+            (``{"provisioning_parameters.json": {...}}``). Values may hold CDK tokens, which
+            ``Source.json_data`` substitutes at deploy time. Their resolved template form is part
+            of the content hash, so a changed group, partition or file-system reference yields a
+            new prefix just like an edited script. Without them the prefix is the asset hash alone.
     """
 
     def __init__(
@@ -40,11 +49,18 @@ class HyperPodLifecycleScripts(Construct):
         source_dir: str | Path,
         encryption_key: kms.IKey,
         on_create: str = "on_create.sh",
+        json_files: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         source = Path(source_dir)
         if not (source / on_create).is_file():
             raise ValueError(f"source_dir: {source} has no {on_create}; HyperPod runs it on every new node")
+        generated = dict(json_files or {})
+        for name in generated:
+            if "/" in name or not name.endswith(".json"):
+                raise ValueError(f"json_files: '{name}' must be a plain *.json file name")
+            if (source / name).exists():
+                raise ValueError(f"json_files: {source} already has a file named {name}; it would be overwritten")
 
         self.bucket = s3.Bucket(
             self, "Bucket",
@@ -64,10 +80,18 @@ class HyperPodLifecycleScripts(Construct):
         )
 
         asset = s3_assets.Asset(self, "Asset", path=str(source))
-        self.prefix = f"lifecycle/{asset.asset_hash}/"
+        content_hash = asset.asset_hash
+        if generated:
+            resolved = json.dumps(Stack.of(self).resolve(generated), sort_keys=True, separators=(",", ":"))
+            content_hash = hashlib.sha256(f"{asset.asset_hash}\n{resolved}".encode()).hexdigest()
+        self.prefix = f"lifecycle/{content_hash}/"
+        self.json_files = generated
         self.deployment = s3_deployment.BucketDeployment(
             self, "Deploy",
-            sources=[s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key)],
+            sources=[
+                s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key),
+                *(s3_deployment.Source.json_data(name, data) for name, data in generated.items()),
+            ],
             destination_bucket=self.bucket,
             destination_key_prefix=self.prefix,
             prune=False,

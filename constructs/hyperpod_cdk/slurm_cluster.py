@@ -1,0 +1,177 @@
+"""HyperPodSlurmCluster: an ``AWS::SageMaker::Cluster`` orchestrated by Slurm.
+
+How Slurm is provisioned: lifecycle scripts + ``provisioning_parameters.json``
+-----------------------------------------------------------------------------
+HyperPod offers two documented ways to tell a Slurm cluster which instance group is the
+controller, which is the login group and which partition each compute group joins:
+
+1. API-driven: ``Orchestrator.Slurm`` on the cluster and ``SlurmConfig {NodeType, PartitionNames}``
+   on each instance group. aws-cdk-lib 2.275 has the properties and cfn-lint 1.58's
+   ``AWS::SageMaker::Cluster`` schema accepts them (``tests/test_slurm.py`` lints such a template).
+2. Lifecycle scripts: no ``Orchestrator`` property, and a ``provisioning_parameters.json`` next
+   to the scripts that the scripts read on every node.
+
+This construct uses (2). The two are alternatives, not layers: HyperPod's migration guide moves
+a cluster from (2) to (1) by removing ``provisioning_parameters.json`` from S3
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html),
+and with (1) HyperPod owns the partition layout of ``slurm.conf`` (``SlurmConfigStrategy`` says how
+it treats other edits), so lifecycle scripts that also write partitions would compete with it.
+With (2) the whole node setup (which node runs slurmctld or slurmd, the partitions, the FSx
+mount) is in this repository's scripts, generated from the same typed config as the instance
+groups and tested offline against a fake node root. Switching later is a property change on
+this construct plus dropping the parameters file.
+
+Continuous node provisioning is left off: HyperPod documents it for EKS-orchestrated clusters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.hyperpod_cluster import _validate_props
+from hyperpod_cdk.slurm_provisioning import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
+
+
+class HyperPodSlurmCluster(Construct):
+    """A SageMaker HyperPod cluster whose nodes run Slurm, configured by lifecycle scripts.
+
+    Node recovery is ``Automatic`` by default, every group's secondary EBS volume is encrypted
+    with ``volume_key``, and deep health checks follow
+    :attr:`InstanceGroup.effective_deep_health_checks`.
+
+    Each :class:`InstanceGroup` says its Slurm role with ``slurm_node_type`` (``Controller``: one
+    group of one instance; ``Login``: at most one group; ``Compute``: the default) and, for compute
+    groups, its ``partition`` (default: the group name). :attr:`layout` is the checked result and
+    :meth:`provisioning_parameters` the ``provisioning_parameters.json`` for it; upload that next to
+    the scripts (``HyperPodLifecycleScripts(json_files=...)``). Passing the uploaded document as
+    ``provisioning_parameters`` makes synth fail if it names other groups or partitions.
+
+    Args:
+        cluster_name: 1-63 letters, digits and hyphens.
+        instance_groups: validated models with Slurm roles.
+        subnets_by_az_id / default_az_id: as for :class:`~hyperpod_cdk.hyperpod_cluster.HyperPodCluster`.
+        security_group: HyperPod node security group (also the FSx file system's group).
+        execution_role_arn: instance execution role (no EKS grant needed).
+        lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
+        volume_key: KMS key for the instance groups' EBS volumes.
+        provisioning_parameters: the uploaded parameters document, checked against the groups.
+        node_recovery: "Automatic" (default) or "None".
+        tags: extra tags; ``SageMaker=true`` is always set.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        instance_groups: Sequence[InstanceGroup],
+        subnets_by_az_id: Mapping[str, ec2.ISubnet],
+        default_az_id: str,
+        security_group: ec2.ISecurityGroup,
+        execution_role_arn: str,
+        lifecycle_source_s3_uri: str,
+        volume_key: kms.IKey,
+        on_create: str = "on_create.sh",
+        provisioning_parameters: Mapping[str, Any] | None = None,
+        node_recovery: str = "Automatic",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        _validate_props(cluster_name, instance_groups, subnets_by_az_id, default_az_id, node_recovery)
+        for group in instance_groups:
+            if group.labels or group.taints:
+                raise HyperPodConfigError(
+                    f"instance_groups[{group.name}].labels",
+                    "Kubernetes labels and taints only apply to EKS-orchestrated clusters",
+                )
+        self.layout: SlurmLayout = slurm_layout(instance_groups, field="instance_groups")
+        if provisioning_parameters is not None:
+            self._check_parameters(provisioning_parameters)
+        self.instance_groups = tuple(instance_groups)
+        sg_ids = [security_group.security_group_id]
+
+        def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+            az_id = group.availability_zone_id or default_az_id
+            override = None
+            if az_id != default_az_id:
+                override = sagemaker.CfnCluster.VpcConfigProperty(
+                    security_group_ids=sg_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
+                )
+            return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
+                instance_group_name=group.name,
+                instance_type=group.instance_type,
+                instance_count=group.instance_count,
+                execution_role=execution_role_arn,
+                threads_per_core=group.threads_per_core,
+                life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
+                    source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
+                ),
+                instance_storage_configs=[
+                    sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                        ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
+                            volume_size_in_gb=group.ebs_volume_size_gb,
+                            volume_kms_key_id=volume_key.key_arn,
+                        )
+                    )
+                ],
+                on_start_deep_health_checks=group.effective_deep_health_checks or None,
+                override_vpc_config=override,
+                training_plan_arn=group.training_plan_arn,
+                image_id=group.image_id,
+            )
+
+        all_tags = {**(tags or {}), "SageMaker": "true"}
+        self.resource = sagemaker.CfnCluster(
+            self, "Resource",
+            cluster_name=cluster_name,
+            # No Orchestrator: the lifecycle-script path (see the module docstring).
+            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
+                security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
+            ),
+            instance_groups=[group_property(g) for g in instance_groups],
+            node_recovery=node_recovery,
+            tags=[{"key": k, "value": v} for k, v in sorted(all_tags.items())],
+        )
+
+    def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
+        """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
+        return provisioning_parameters(self.layout, fsx)
+
+    @staticmethod
+    def parameters_for(
+        instance_groups: Sequence[InstanceGroup], fsx: LustreAttributes | None = None
+    ) -> dict[str, Any]:
+        """The same document before the cluster exists (the scripts are uploaded first)."""
+        return provisioning_parameters(slurm_layout(instance_groups, field="instance_groups"), fsx)
+
+    def _check_parameters(self, document: Mapping[str, Any]) -> None:
+        expected = provisioning_parameters(self.layout)
+        for key in ("controller_group", "login_group", "worker_groups"):
+            if document.get(key) != expected.get(key):
+                raise HyperPodConfigError(
+                    f"provisioning_parameters.{key}",
+                    f"{document.get(key)!r} does not match the instance groups ({expected.get(key)!r}); "
+                    "generate the file with HyperPodSlurmCluster.parameters_for",
+                )
+
+    def wait_for(self, *dependencies: IConstruct) -> None:
+        """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
+        for dependency in dependencies:
+            self.resource.node.add_dependency(dependency)
+
+    @property
+    def cluster_arn(self) -> str:
+        return self.resource.attr_cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        return self.resource.ref

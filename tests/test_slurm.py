@@ -1,0 +1,309 @@
+"""The Slurm-orchestrated platform: config rules, provisioning parameters, template (one synth)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperpod_cdk.config import InstanceGroup, parse_config
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.fsx_lustre import LustreMount
+from hyperpod_cdk.network_plan import plan_for_config
+from hyperpod_cdk.slurm_provisioning import describe, provisioning_parameters, slurm_layout
+
+REPO = Path(__file__).resolve().parent.parent
+SLURM_EXAMPLE = REPO / "examples" / "slurm.yaml"
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+def cfn_lint(template: Path, region: str = "us-west-2") -> list[dict]:
+    """cfn-lint findings as tests/test_quality_gates.py runs it (W3005 ignored)."""
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "json", "--regions", region, "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
+    return json.loads(result.stdout or "[]")
+
+
+def _slurm_data() -> dict:
+    return yaml.safe_load(SLURM_EXAMPLE.read_text())
+
+
+def _group(name: str, node_type: str | None = None, count: int = 1, partition: str | None = None) -> dict:
+    group = {"name": name, "instance_type": "ml.m5.2xlarge", "instance_count": count}
+    if node_type:
+        group["slurm_node_type"] = node_type
+    if partition:
+        group["partition"] = partition
+    return group
+
+
+def _with_groups(*groups: dict) -> dict:
+    data = _slurm_data()
+    data["hyperpod"]["instance_groups"] = list(groups)
+    return data
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_example_config_layout() -> None:
+    config = parse_config(_slurm_data())
+    layout = config.slurm_layout
+    assert layout.controller == "controller" and layout.login == "login"
+    assert layout.workers == (("gpu", "train"), ("cpu", "cpu"))
+    assert config.eks is None and config.node_provisioning_mode is None
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        pytest.param(_with_groups(_group("gpu", count=2)), "hyperpod.instance_groups",
+                     "needs one instance group with slurm_node_type: Controller", id="no-controller"),
+        pytest.param(_with_groups(_group("head-a", "Controller"), _group("head-b", "Controller"), _group("gpu")),
+                     "hyperpod.instance_groups[1](head-b).slurm_node_type", "second Controller group",
+                     id="two-controllers"),
+        pytest.param(_with_groups(_group("head", "Controller", count=2), _group("gpu")),
+                     "hyperpod.instance_groups[0](head).instance_count", "exactly 1 instance",
+                     id="controller-with-two-instances"),
+        pytest.param(_with_groups(_group("head", "Controller"), _group("l1", "Login"), _group("l2", "Login"),
+                                  _group("gpu")),
+                     "hyperpod.instance_groups[2](l2).slurm_node_type", "second Login group", id="two-logins"),
+        pytest.param(_with_groups(_group("head", "Controller")), "hyperpod.instance_groups",
+                     "at least one Compute group", id="no-compute"),
+        pytest.param(_with_groups(_group("head", "Controller", partition="p"), _group("gpu")),
+                     "hyperpod.instance_groups[0](head).partition", "only Compute groups",
+                     id="partition-on-controller"),
+        pytest.param(_with_groups(_group("head", "Controller"), _group("gpu", partition="bad_name")),
+                     "hyperpod.instance_groups[1](gpu).partition", "does not match", id="bad-partition-name"),
+    ],
+)
+def test_invalid_slurm_layouts_name_the_field(data: dict, field: str, message: str) -> None:
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == field
+    assert message in caught.value.message
+
+
+def test_orchestrator_specific_sections() -> None:
+    eks_data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
+    cases = []
+    no_eks = copy.deepcopy(eks_data)
+    del no_eks["eks"]
+    cases.append((no_eks, "eks", "required"))
+    slurm_with_eks = _slurm_data()
+    slurm_with_eks["eks"] = eks_data["eks"]
+    cases.append((slurm_with_eks, "eks", "only used with orchestrator: eks"))
+    eks_with_role = copy.deepcopy(eks_data)
+    eks_with_role["hyperpod"]["instance_groups"][0]["slurm_node_type"] = "Controller"
+    cases.append((eks_with_role, "hyperpod.instance_groups[0](system).slurm_node_type", "only used with orchestrator"))
+    slurm_with_labels = _slurm_data()
+    slurm_with_labels["hyperpod"]["instance_groups"][2]["labels"] = {"team": "a"}
+    cases.append((slurm_with_labels, "hyperpod.instance_groups[2](gpu).labels", "labels and taints"))
+    continuous = _slurm_data()
+    continuous["hyperpod"]["node_provisioning_mode"] = "Continuous"
+    cases.append((continuous, "hyperpod.node_provisioning_mode", "only supported for EKS"))
+    slurm_with_k8s = _slurm_data()
+    slurm_with_k8s["kubernetes"] = {"teams": [{"name": "a"}]}
+    cases.append((slurm_with_k8s, "kubernetes", "only used with orchestrator: eks"))
+    for data, field, message in cases:
+        with pytest.raises(HyperPodConfigError) as caught:
+            parse_config(data)
+        assert (caught.value.field, message in caught.value.message) == (field, True), caught.value
+
+
+def test_subnets_are_sized_with_slurm_ip_figures() -> None:
+    """4 x ml.p5.48xlarge: 4 x 32 IPs fit a /24 on Slurm; on EKS (4 x 81) they do not."""
+    data = _with_groups(_group("head", "Controller"),
+                        {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4})
+    data["network"]["hyperpod_cidr"] = "10.1.0.0/24"
+    plan = plan_for_config(parse_config(data))
+    assert [g.ips_per_node for g in plan[0].groups] == [1, 32]
+    eks = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
+    eks["network"]["hyperpod_cidr"] = "10.1.0.0/24"
+    eks["hyperpod"]["instance_groups"] = [{"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4}]
+    with pytest.raises(HyperPodConfigError, match="needs 410 on eks"):
+        parse_config(eks)
+
+
+# ---------------------------------------------------------------- provisioning parameters
+
+
+def test_provisioning_parameters_follow_the_instance_groups() -> None:
+    groups = [
+        InstanceGroup(name="head", instance_type="ml.m5.2xlarge", instance_count=1, slurm_node_type="Controller"),
+        InstanceGroup(name="gpu-a", instance_type="ml.g5.8xlarge", instance_count=2, partition="train"),
+        InstanceGroup(name="gpu-b", instance_type="ml.g5.8xlarge", instance_count=2, partition="train"),
+        InstanceGroup(name="cpu", instance_type="ml.c5.4xlarge", instance_count=1),
+    ]
+    fsx = LustreMount("fs-0123456789abcdef0", "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com", "abcdefgh")
+    document = provisioning_parameters(slurm_layout(groups), fsx)
+    assert document == {
+        "version": "1.0.0",
+        "workload_manager": "slurm",
+        "controller_group": "head",
+        "worker_groups": [
+            {"instance_group_name": "gpu-a", "partition_name": "train"},
+            {"instance_group_name": "gpu-b", "partition_name": "train"},
+            {"instance_group_name": "cpu", "partition_name": "cpu"},
+        ],
+        "fsx_dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+        "fsx_mountname": "abcdefgh",
+    }
+    assert "login_group" not in document
+    assert slurm_layout(groups).partitions == {"train": ["gpu-a", "gpu-b"], "cpu": ["cpu"]}
+    assert describe(document) == "controller=head login=- partitions=train:[gpu-a,gpu-b],cpu:[cpu]"
+    assert "fsx_dns_name" not in provisioning_parameters(slurm_layout(groups))
+
+
+# ---------------------------------------------------------------- synthesized Slurm app
+
+
+@pytest.fixture(scope="module")
+def slurm_app(synth, tmp_path_factory):
+    """examples/slurm.yaml with cdk-nag and strict validation (the one Slurm synth)."""
+    return synth(SLURM_EXAMPLE, tmp_path_factory.mktemp("slurm.out"))
+
+
+def _cluster(app) -> dict:
+    return app.one("AWS::SageMaker::Cluster")[1]["Properties"]
+
+
+def test_cluster_uses_the_lifecycle_script_path(slurm_app) -> None:
+    props = _cluster(slurm_app)
+    assert "Orchestrator" not in props, "lifecycle-script path: no Orchestrator (see slurm_cluster.py)"
+    assert "NodeProvisioningMode" not in props
+    groups = props["InstanceGroups"]
+    assert [g["InstanceGroupName"] for g in groups] == ["controller", "login", "gpu", "cpu"]
+    assert all("SlurmConfig" not in g and "KubernetesConfig" not in g for g in groups)
+    uris = {json.dumps(g["LifeCycleConfig"]["SourceS3Uri"], sort_keys=True) for g in groups}
+    assert len(uris) == 1 and all(g["LifeCycleConfig"]["OnCreate"] == "on_create.sh" for g in groups)
+    assert {"Key": "SageMaker", "Value": "true"} in props["Tags"]
+    assert slurm_app.template["Description"].startswith("SageMaker HyperPod on Slurm")
+    assert not slurm_app.resources("AWS::EKS::Cluster")
+
+
+def test_provisioning_parameters_are_uploaded_with_fsx_tokens(slurm_app) -> None:
+    _, deploy = slurm_app.one("Custom::CDKBucketDeployment")
+    props = deploy["Properties"]
+    assert len(props["SourceObjectKeys"]) == 2  # the script asset and the generated JSON
+    generated = props["SourceObjectKeys"][1].removesuffix(".zip")
+    text = (slurm_app.outdir / f"asset.{generated}" / "provisioning_parameters.json").read_text()
+    markers = props["SourceMarkers"][1]
+    fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
+    for marker, value in markers.items():
+        attribute = value["Fn::Join"][1][1]["Fn::GetAtt"]
+        assert attribute[0] == fsx_id and attribute[1] in ("DNSName", "LustreMountName")
+        text = text.replace(marker, json.dumps(f"<{attribute[1]}>"))
+    document = json.loads(text)
+    assert document["controller_group"] == "controller" and document["login_group"] == "login"
+    assert document["worker_groups"] == [
+        {"instance_group_name": "gpu", "partition_name": "train"},
+        {"instance_group_name": "cpu", "partition_name": "cpu"},
+    ]
+    assert (document["fsx_dns_name"], document["fsx_mountname"]) == ("<DNSName>", "<LustreMountName>")
+    # The content-hash prefix covers the generated file, not just the scripts.
+    assert props["DestinationBucketKeyPrefix"] != f"lifecycle/{props['SourceObjectKeys'][0].removesuffix('.zip')}/"
+
+
+def test_execution_role_has_no_eks_grant(slurm_app) -> None:
+    actions = set()
+    for policy in slurm_app.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            found = statement["Action"]
+            actions.update([found] if isinstance(found, str) else found)
+    assert "eks-auth:AssumeRoleForPodIdentity" not in actions
+
+
+def test_cluster_waits_for_the_file_system_and_role_policy(slurm_app) -> None:
+    cluster_id, cluster = slurm_app.one("AWS::SageMaker::Cluster")
+    fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
+    depends = set(cluster.get("DependsOn", []))
+    assert fsx_id in depends
+    assert any(d.startswith("ExecutionRolePolicy") for d in depends)
+
+
+def test_slurm_template_passes_cfn_lint_and_nag(slurm_app) -> None:
+    for template in sorted(slurm_app.outdir.glob("*.template.json")):
+        assert cfn_lint(template, "us-west-2") == []
+    report = json.loads((slurm_app.outdir / "validation-report.json").read_text())
+    assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+def test_native_slurm_properties_would_lint_too(slurm_app, tmp_path) -> None:
+    """cfn-lint 1.58 accepts Orchestrator.Slurm and SlurmConfig: the choice of path is not forced by tooling."""
+    template = copy.deepcopy(slurm_app.template)
+    cluster = next(v for v in template["Resources"].values() if v["Type"] == "AWS::SageMaker::Cluster")
+    cluster["Properties"]["Orchestrator"] = {"Slurm": {"SlurmConfigStrategy": "Managed"}}
+    roles = {"controller": "Controller", "login": "Login"}
+    for group in cluster["Properties"]["InstanceGroups"]:
+        node_type = roles.get(group["InstanceGroupName"], "Compute")
+        group["SlurmConfig"] = {"NodeType": node_type}
+        if node_type == "Compute":
+            group["SlurmConfig"]["PartitionNames"] = ["train"]
+    native = tmp_path / "native.template.json"
+    native.write_text(json.dumps(template))
+    assert cfn_lint(native, "us-west-2") == []
+    cluster["Properties"]["Orchestrator"]["Slurm"]["SlurmConfigStrategy"] = "Sometimes"
+    native.write_text(json.dumps(template))
+    assert "E3030" in {f["Rule"]["Id"] for f in cfn_lint(native, "us-west-2")}
+
+
+# ---------------------------------------------------------------- construct seams (no extra synth)
+
+
+def test_cluster_construct_rejects_parameters_that_drift() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.slurm_cluster import HyperPodSlurmCluster
+
+    groups = parse_config(_slurm_data()).hyperpod.instance_groups
+    stack = cdk.Stack(cdk.App(), "Probe")
+    common = dict(
+        cluster_name="probe",
+        instance_groups=groups,
+        subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
+        default_az_id="usw2-az2",
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
+        execution_role_arn="arn:aws:iam::123456789012:role/exec",
+        lifecycle_source_s3_uri="s3://bucket/prefix/",
+        volume_key=kms.Key(stack, "Key"),
+    )
+    good = HyperPodSlurmCluster.parameters_for(groups)
+    cluster = HyperPodSlurmCluster(stack, "Ok", provisioning_parameters=good, **common)
+    assert cluster.provisioning_parameters() == good
+    drifted = {**good, "worker_groups": [{"instance_group_name": "gpu", "partition_name": "other"}]}
+    with pytest.raises(HyperPodConfigError, match=re.escape("provisioning_parameters.worker_groups")):
+        HyperPodSlurmCluster(stack, "Drift", provisioning_parameters=drifted, **common)
+
+
+def test_lifecycle_prefix_hashes_generated_files() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
+
+    stack = cdk.Stack(cdk.App(), "Probe")
+    key = kms.Key(stack, "Key")
+    source = REPO / "lifecycle_scripts" / "slurm"
+    plain = HyperPodLifecycleScripts(stack, "Plain", source_dir=source, encryption_key=key)
+    one = HyperPodLifecycleScripts(stack, "One", source_dir=source, encryption_key=key,
+                                   json_files={"provisioning_parameters.json": {"controller_group": "a"}})
+    two = HyperPodLifecycleScripts(stack, "Two", source_dir=source, encryption_key=key,
+                                   json_files={"provisioning_parameters.json": {"controller_group": "b"}})
+    same = HyperPodLifecycleScripts(stack, "Same", source_dir=source, encryption_key=key,
+                                    json_files={"provisioning_parameters.json": {"controller_group": "a"}})
+    assert len({plain.prefix, one.prefix, two.prefix}) == 3
+    assert one.prefix == same.prefix
+    with pytest.raises(ValueError, match="plain"):
+        HyperPodLifecycleScripts(stack, "Escape", source_dir=source, encryption_key=key, json_files={"../x.json": {}})
