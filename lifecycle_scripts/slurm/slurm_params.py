@@ -25,6 +25,10 @@ resource_config.json is the file HyperPod writes on every node of a cluster (def
 
 A node finds its own group by matching its IPv4 addresses against ``CustomerIpAddress`` (the
 address in the customer VPC); HyperPod Slurm node names are ``ip-<a>-<b>-<c>-<d>`` of that address.
+These keys are the ones AWS's own HyperPod lifecycle scripts and tools read
+(github.com/aws-samples/awsome-distributed-training, ``1.architectures/5.sagemaker-hyperpod``);
+no AWS documentation page describing the file's schema was found, so the parser checks every key
+it uses and fails with the file's name when one is missing.
 
 Exit codes: 0 ok, 2 bad input (the message names the file and the problem).
 """
