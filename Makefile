@@ -12,7 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 CONFIG ?= hyperpod.yaml
 CDK := node_modules/.bin/cdk
 
-.PHONY: install synth test lint guard deploy diff clean bench schema
+.PHONY: install synth test lint guard deploy diff clean bench schema instance-types
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -64,3 +64,7 @@ clean:
 ## schema: regenerate the JSON Schema editors use for hyperpod.yaml
 schema: install
 	$(PY) -c "import json; from hyperpod_cdk.config import json_schema; print(json.dumps(json_schema(), indent=2))" > schema/hyperpod.schema.json
+
+## instance-types: refresh the vendored per-region HyperPod instance-type list from cfn-lint
+instance-types: install
+	$(PY) -m hyperpod_cdk.instance_offerings

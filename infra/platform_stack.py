@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk.addons.fsx_csi_driver import FsxCsiDriverAddon
+from hyperpod_cdk._cdk_util import logs_key
 from hyperpod_cdk.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.eks_cluster import HyperPodEksCluster
@@ -47,7 +48,9 @@ class HyperPodPlatformStack(Stack):
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
 
-        self.network = HyperPodNetwork.from_config(self, "Network", config)
+        # One key for every CloudWatch log group the stack owns (flow logs, EKS, installer).
+        self.logs_key = logs_key(self, None, f"HyperPod {config.hyperpod.cluster_name}: CloudWatch Logs")
+        self.network = HyperPodNetwork.from_config(self, "Network", config, log_key=self.logs_key)
         self.security_group = HyperPodSecurityGroup(self, "NodeSecurityGroup", vpc=self.network.vpc)
         # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
         self.data_key = kms.Key(
@@ -135,6 +138,7 @@ class HyperPodPlatformStack(Stack):
             vpc=self.network.vpc,
             control_plane_subnets=self.network.control_plane_subnets,
             security_group=self.security_group.security_group,
+            log_key=self.logs_key,
         )
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts", source_dir=LIFECYCLE_SCRIPTS, encryption_key=self.data_key
@@ -183,6 +187,8 @@ class HyperPodPlatformStack(Stack):
                 cluster=cluster_ref,
                 subnets=self.network.control_plane_subnets,
                 config=k8s.helm_dependencies,
+                kubectl_layer=self.eks.kubectl_layer,
+                log_key=self.logs_key,
             )
             # HyperPod rejects a cluster whose EKS side lacks these ("missing required dependencies").
             self.hyperpod.wait_for(self.helm_dependencies.resource)

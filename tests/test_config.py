@@ -158,3 +158,18 @@ def test_app_prints_one_line_for_a_bad_config(tmp_path):
         "Input should be greater than or equal to 0 (got -3)"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_vendored_instance_offerings_match_cfn_lint():
+    from hyperpod_cdk.instance_offerings import from_cfn_lint, offerings
+
+    assert {region: sorted(types) for region, types in offerings().items()} == from_cfn_lint(), (
+        "cfn-lint's HyperPod instance-type data changed: run `make instance-types`"
+    )
+
+
+def test_type_not_offered_in_the_region_is_rejected():
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(_with("hyperpod.instance_groups[1].instance_type", "ml.trn2.48xlarge"))
+    assert caught.value.field == "hyperpod.instance_groups[1](gpu).instance_type"
+    assert "not offered by SageMaker HyperPod in us-west-2" in caught.value.message

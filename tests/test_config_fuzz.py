@@ -56,8 +56,8 @@ def _hyperpod_types_in(region: str) -> set[str]:
 
 
 OFFERED = _hyperpod_types_in(REGION)
-# Types the config accepts but HyperPod does not offer in the default region: built-in validation
-# (E3644) fails synth for them. Kept out of the synth property and pinned by an xfail test below.
+# Known types HyperPod does not offer in the default region: built-in validation
+# (E3644) would fail synth for them; config validation rejects them (tested below).
 NOT_OFFERED_HERE = sorted(set(KNOWN_TYPES) - OFFERED)
 SYNTHESIZABLE_TYPES = sorted(set(KNOWN_TYPES) & OFFERED)
 
@@ -262,11 +262,6 @@ def test_every_valid_config_synthesizes_and_lints_clean_long(data):
     _synth_and_lint(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs config.py to reject instance types HyperPod does not offer in the configured region "
-    "(found by this property: synth fails with E3644 from built-in validation, a RuntimeError)",
-)
 @pytest.mark.parametrize("instance_type", NOT_OFFERED_HERE or ["(none)"])
 def test_types_not_offered_in_the_region_are_config_errors(instance_type):
     data = copy.deepcopy(DEFAULT)
@@ -277,11 +272,6 @@ def test_types_not_offered_in_the_region_are_config_errors(instance_type):
     assert error.value.field.endswith("instance_type")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs config.py to accept CIDRs only as strings: pydantic's lax mode turns a YAML true/yes "
-    "into 0.0.0.1/32 and an integer into a /32, and eks.public_access_cidrs accepts them",
-)
 @given(st.one_of(st.booleans(), st.integers(0, 2**32 - 1)))
 @settings(max_examples=20, deadline=None)
 def test_non_string_cidrs_are_config_errors(value):

@@ -176,7 +176,7 @@ def test_no_access_entry_for_the_execution_role(platform):
 
 def test_secrets_and_data_keys_rotate_and_are_retained(platform):
     keys = platform.resources("AWS::KMS::Key")
-    assert len(keys) == 2
+    assert len(keys) == 3  # EKS secrets, data (bucket + EBS), CloudWatch Logs
     for key in keys.values():
         assert key["Properties"]["EnableKeyRotation"] is True
         assert key["DeletionPolicy"] == "Retain" and key["UpdateReplacePolicy"] == "Retain"

@@ -26,18 +26,6 @@ CFN_LINT = BIN / "cfn-lint"
 REPO = Path(__file__).resolve().parent.parent
 MIN_REASON = 20
 
-# Failures on the default app that wait for construct changes (docs/security-posture.md,
-# "Pending construct changes"): (check id, logical-id prefix). Delete entries as they are fixed;
-# test_checkov_reports_no_failures (strict xfail) flips to XPASS when the list can go.
-PENDING: set[tuple[str, str]] = {
-    *{("CKV_AWS_158", group) for group in ("NetworkFlowLogs", "EksControlPlaneLogs", "HelmDependenciesHandlerLogs")},
-    *{(check, function) for check in ("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_173")
-      for function in ("EksClusterKubectlProviderHandler", "EksClusterKubectlProviderframeworkonEvent",
-                       "CustomCDKBucketDeployment", "HelmDependenciesHandler")},
-    ("CKV_AWS_117", "CustomCDKBucketDeployment"),
-    ("CKV_AWS_18", "LifecycleScriptsBucket"),
-}
-
 CANARY = {
     "Resources": {
         "CanaryCluster": {
@@ -94,36 +82,19 @@ def _describe(checks: list[dict]) -> str:
     return "\n".join(f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in checks)
 
 
-def _pending(check: dict) -> bool:
-    logical_id = check["resource"].split(".", 1)[-1]
-    return any(check["check_id"] == cid and logical_id.startswith(prefix) for cid, prefix in PENDING)
-
-
 def test_checkov_is_live(checkov_cfn):
     """Guard against a silently broken scan: the canary's unencrypted EKS secrets must fail CKV_AWS_58."""
     assert "CKV_AWS_58" in {c["check_id"] for c in checkov_cfn["__canary__"]["failed"]}
     assert _app_results(checkov_cfn, "passed"), "checkov evaluated nothing on the app templates"
 
 
-def test_checkov_failures_are_all_known_and_pending(checkov_cfn):
-    """No new checkov failure: each one is fixed, skipped in the template with a reason, or pending."""
-    unexpected = [c for c in _app_results(checkov_cfn, "failed") if not _pending(c)]
-    assert not unexpected, (
-        "new checkov failures; fix them, or skip with hyperpod_cdk.rules.suppress.skip_checkov and a reason:\n"
-        + _describe(unexpected)
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the construct changes in docs/security-posture.md (KMS keys for the flow-log, "
-    "control-plane and Helm-installer log groups; skip_handler_checks on the kubectl handler, provider "
-    "onEvent, BucketDeployment and Helm installer functions; skip_checkov CKV_AWS_18 on the lifecycle "
-    "bucket); then drop this marker and PENDING",
-)
 def test_checkov_reports_no_failures(checkov_cfn):
+    """0 failures: each finding is fixed or skipped in the template next to its cause, with a reason."""
     failed = _app_results(checkov_cfn, "failed")
-    assert not failed, _describe(failed)
+    assert not failed, (
+        "checkov failures; fix them, or skip with hyperpod_cdk.rules.suppress.skip_checkov and a reason:\n"
+        + _describe(failed)
+    )
 
 
 def test_checkov_skips_give_reasons(checkov_cfn):

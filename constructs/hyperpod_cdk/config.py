@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hyperpod_cdk.addons.config import ADDON_VERSION_PATTERN, KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.instance_offerings import offered_in
 from hyperpod_cdk.fsx_spec import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -59,6 +60,16 @@ def az_id_prefix(region: str) -> str | None:
         return None
     area, gov, direction, number = match.groups()
     return f"{area}{'g' if gov else ''}{_DIRECTIONS[direction]}{number}"
+
+
+def _cidr_as_text(value: Any) -> Any:
+    # pydantic would read an integer (or a YAML yes/true) as an address and make it a /32.
+    if isinstance(value, (bool, int)):
+        raise ValueError(f"write the CIDR as text such as 10.0.0.0/16 (YAML read {value!r} as a number or boolean)")
+    return value
+
+
+Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr_as_text)]
 
 
 class _Model(BaseModel):
@@ -139,8 +150,8 @@ class InstanceGroup(_Model):
 class NetworkConfig(_Model):
     """The VPC: control-plane subnets in the primary CIDR, HyperPod subnets in ``hyperpod_cidr``."""
 
-    vpc_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.192.0.0/16")
-    hyperpod_cidr: ipaddress.IPv4Network = Field(
+    vpc_cidr: Cidr = ipaddress.IPv4Network("10.192.0.0/16")
+    hyperpod_cidr: Cidr = Field(
         default=ipaddress.IPv4Network("10.1.0.0/16"),
         description="Split evenly across availability_zone_ids; added as a secondary VPC CIDR when "
         "outside vpc_cidr.",
@@ -192,7 +203,7 @@ class EksConfig(_Model):
 
     cluster_name: Annotated[str, Field(pattern=EKS_NAME_PATTERN)]
     kubernetes_version: KubernetesVersion = "1.33"
-    public_access_cidrs: list[ipaddress.IPv4Network] = Field(
+    public_access_cidrs: list[Cidr] = Field(
         default=[], description="Empty means a private-only endpoint."
     )
     admin_principal_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
@@ -372,7 +383,14 @@ class PlatformConfig(_Model):
                         f"network.availability_zone_ids[{index}]",
                         f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
                     )
+        offered = offered_in(self.region)
         for index, group in enumerate(self.hyperpod.instance_groups):
+            if offered is not None and group.instance_type not in offered and group.ips_per_node is None:
+                raise HyperPodConfigError(
+                    f"hyperpod.instance_groups[{index}]({group.name}).instance_type",
+                    f"{group.instance_type} is not offered by SageMaker HyperPod in {self.region}; pick "
+                    "another type or region (list: hyperpod_cdk/data/hyperpod_instance_types.json)",
+                )
             if group.availability_zone_id and group.availability_zone_id not in self.network.availability_zone_ids:
                 raise HyperPodConfigError(
                     f"hyperpod.instance_groups[{index}].availability_zone_id",

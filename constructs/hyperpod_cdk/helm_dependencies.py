@@ -17,13 +17,16 @@ from aws_cdk import CustomResource, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
 from constructs import Construct
 
 from hyperpod_cdk.addons.config import HelmDependenciesConfig
+from hyperpod_cdk._cdk_util import logs_key
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.rules.suppress import skip_handler_checks
 from hyperpod_cdk.nag import acknowledge_managed_policies
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
@@ -58,6 +61,7 @@ class HyperPodHelmDependencies(Construct):
         namespace: Default ``kube-system``.
         kubectl_layer: reuse a kubectl layer; default: a new ``KubectlV33Layer``.
         log_retention: handler logs. Default one year.
+        log_key: KMS key for the handler's log group. Default: a new key.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class HyperPodHelmDependencies(Construct):
         namespace: str = NAMESPACE,
         kubectl_layer: lambda_.ILayerVersion | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         cfg = config or HelmDependenciesConfig()
@@ -97,8 +102,10 @@ class HyperPodHelmDependencies(Construct):
                 "cluster endpoint and internet access for github.com and the chart repositories)",
             )
 
+        self.log_key = logs_key(self, log_key, "HyperPod Helm dependencies installer logs")
         self.log_group = logs.LogGroup(
-            self, "HandlerLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+            self, "HandlerLogs", retention=log_retention, encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.function = lambda_.Function(
             self, "Handler",
@@ -120,6 +127,7 @@ class HyperPodHelmDependencies(Construct):
             },
             log_group=self.log_group,
         )
+        skip_handler_checks(self.function)
         role = self.function.role
         assert role is not None
         role.add_to_principal_policy(
@@ -181,5 +189,10 @@ class HyperPodHelmDependencies(Construct):
         *,
         cluster: eks.ICluster,
         subnets: Sequence[ec2.ISubnet] | None = None,
+        kubectl_layer: lambda_.ILayerVersion | None = None,
+        log_key: kms.IKey | None = None,
     ) -> HyperPodHelmDependencies:
-        return cls(scope, construct_id, cluster=cluster, subnets=subnets, config=config)
+        return cls(
+            scope, construct_id, cluster=cluster, subnets=subnets, config=config,
+            kubectl_layer=kubectl_layer, log_key=log_key,
+        )

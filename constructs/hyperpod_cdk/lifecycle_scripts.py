@@ -15,6 +15,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 
 
@@ -73,11 +74,12 @@ class HyperPodLifecycleScripts(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        acknowledge(
-            self.bucket, "AwsSolutions-S1",
+        no_access_logs = (
             "holds only CloudFormation-deployed, content-addressed lifecycle scripts; writes come "
-            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail",
+            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail"
         )
+        acknowledge(self.bucket, "AwsSolutions-S1", no_access_logs)
+        skip_checkov(self.bucket, "CKV_AWS_18", no_access_logs)
 
         asset = s3_assets.Asset(self, "Asset", path=str(source))
         content_hash = asset.asset_hash
@@ -118,6 +120,11 @@ class HyperPodLifecycleScripts(Construct):
         )
         singleton_function = handler_role.node.scope  # the stack-level function that owns the role
         assert singleton_function is not None
+        skip_handler_checks(
+            singleton_function,
+            outside_vpc_reason="the BucketDeployment handler copies between two S3 buckets through the public "
+            "S3 API at deploy time and reaches nothing inside the VPC",
+        )
         acknowledge(
             singleton_function,
             "AwsSolutions-L1",

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 from aws_cdk import RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import retention
+from hyperpod_cdk._cdk_util import logs_key, retention
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.network_plan import SubnetPlan, plan_for_config
 
@@ -33,6 +34,7 @@ class HyperPodNetwork(Construct):
         max_azs: control-plane AZs (EKS needs at least 2). Default 2.
         nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
         flow_log_retention: Default one year.
+        log_key: KMS key for the flow-log group. Default: a new key.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class HyperPodNetwork(Construct):
         max_azs: int = 2,
         nat_gateways: int = 1,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not subnet_plans:
@@ -75,8 +78,10 @@ class HyperPodNetwork(Construct):
         )
         self.control_plane_subnets = list(self.vpc.private_subnets)
 
+        self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network")
         flow_log_group = logs.LogGroup(
-            self, "FlowLogs", retention=flow_log_retention, removal_policy=RemovalPolicy.RETAIN
+            self, "FlowLogs", retention=flow_log_retention, encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
@@ -140,7 +145,9 @@ class HyperPodNetwork(Construct):
         return self.hyperpod_subnets[self.subnet_plans[0].az_id]
 
     @classmethod
-    def from_config(cls, scope: Construct, construct_id: str, config: PlatformConfig) -> HyperPodNetwork:
+    def from_config(
+        cls, scope: Construct, construct_id: str, config: PlatformConfig, *, log_key: kms.IKey | None = None
+    ) -> HyperPodNetwork:
         net = config.network
         return cls(
             scope,
@@ -151,4 +158,5 @@ class HyperPodNetwork(Construct):
             max_azs=net.max_azs,
             nat_gateways=net.nat_gateways,
             flow_log_retention=retention(net.flow_log_retention_days),
+            log_key=log_key,
         )
