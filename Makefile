@@ -38,8 +38,9 @@ synth: install
 test: install
 	$(PY) -m pytest
 
+## lint: ruff and mypy (mypy needs ~1 min without its cache, so it is not in `make test`)
 lint: install
-	$(PY) -m ruff check constructs infra tests app.py bench
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 ## guard: fail if the new synth would replace or disrupt deployed resources (needs credentials for

@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import pytest
+
 from hyperpod_cdk.instance_specs import (
     HYPERPOD_VPC_DOC,
     INSTANCE_SPECS,

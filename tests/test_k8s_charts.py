@@ -6,6 +6,7 @@ from typing import Any
 
 import cdk8s
 import pytest
+
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.k8s import (
     CertManagerIssuersChart,

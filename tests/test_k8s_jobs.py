@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.k8s.example_jobs import llama3_1_8b_fsdp_job, smoke_job
 from hyperpod_cdk.k8s.jobs import (

@@ -21,13 +21,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hyperpod_cdk.addons.config import ADDON_VERSION_PATTERN, KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.instance_offerings import offered_in
 from hyperpod_cdk.fsx_spec import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
     MOUNT_NAME_PATTERN,
     check_capacity,
 )
+from hyperpod_cdk.instance_offerings import offered_in
 from hyperpod_cdk.instance_specs import spec_for, supports_deep_health_checks
 from hyperpod_cdk.slurm_provisioning import PARTITION_PATTERN, SlurmLayout, slurm_layout
 
@@ -64,7 +64,7 @@ def az_id_prefix(region: str) -> str | None:
 
 def _cidr_as_text(value: Any) -> Any:
     # pydantic would read an integer (or a YAML yes/true) as an address and make it a /32.
-    if isinstance(value, (bool, int)):
+    if isinstance(value, bool | int):
         raise ValueError(f"write the CIDR as text such as 10.0.0.0/16 (YAML read {value!r} as a number or boolean)")
     return value
 

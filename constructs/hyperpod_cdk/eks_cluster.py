@@ -16,13 +16,13 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import logs_key, retention
 from hyperpod_cdk.config import PlatformConfig
-from hyperpod_cdk.rules.suppress import skip_handler_checks
 from hyperpod_cdk.nag import (
     acknowledge,
     acknowledge_managed_policies,
     acknowledge_wildcards,
     managed_policy_finding,
 )
+from hyperpod_cdk.rules.suppress import skip_handler_checks
 
 # HyperPod creates the HYPERPOD_LINUX access entry for the execution role itself, so the
 # cluster must accept access entries; API_AND_CONFIG_MAP also keeps aws-auth working for

@@ -23,11 +23,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
 from constructs import Construct
 
-from hyperpod_cdk.addons.config import HelmDependenciesConfig
 from hyperpod_cdk._cdk_util import logs_key
+from hyperpod_cdk.addons.config import HelmDependenciesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.rules.suppress import skip_handler_checks
 from hyperpod_cdk.nag import acknowledge_managed_policies
+from hyperpod_cdk.rules.suppress import skip_handler_checks
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
 RELEASE_NAME = "hyperpod-dependencies"

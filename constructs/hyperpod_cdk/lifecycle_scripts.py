@@ -15,8 +15,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 
 class HyperPodLifecycleScripts(Construct):

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Literal
 
 import cdk8s
-
 from constructs import Construct
+
 from hyperpod_cdk.errors import HyperPodConfigError
 
 __all__ = ["CERT_MANAGER_API_VERSION", "CertManagerIssuersChart"]

@@ -40,8 +40,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import cdk8s
-
 from constructs import Construct
+
 from hyperpod_cdk.errors import HyperPodConfigError
 
 __all__ = [

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cdk8s
-
 from constructs import Construct
+
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.k8s.settings import (
     DEFAULT_PRIORITY_CLASSES,
