@@ -62,53 +62,17 @@ class HyperPodCluster(Construct):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        _validate_props(cluster_name, instance_groups, subnets_by_az_id, default_az_id, node_recovery)
+        validate_cluster_props(cluster_name, instance_groups, subnets_by_az_id, default_az_id, node_recovery)
         sg_ids = [security_group.security_group_id]
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
-            az_id = group.availability_zone_id or default_az_id
-            override = None
-            if az_id != default_az_id:
-                override = sagemaker.CfnCluster.VpcConfigProperty(
-                    security_group_ids=sg_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
-                )
-            checks = group.effective_deep_health_checks
-            kubernetes = None
-            if group.labels or group.taints:
-                kubernetes = sagemaker.CfnCluster.ClusterKubernetesConfigProperty(
-                    labels=dict(group.labels) or None,
-                    taints=[
-                        sagemaker.CfnCluster.ClusterKubernetesTaintProperty(
-                            key=t.key, value=t.value, effect=t.effect
-                        )
-                        for t in group.taints
-                    ] or None,
-                )
-            return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
-                instance_group_name=group.name,
-                instance_type=group.instance_type,
-                instance_count=group.instance_count,
-                execution_role=execution_role_arn,
-                threads_per_core=group.threads_per_core,
-                life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
-                    source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
-                ),
-                instance_storage_configs=[
-                    sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
-                        ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
-                            volume_size_in_gb=group.ebs_volume_size_gb,
-                            volume_kms_key_id=volume_key.key_arn,
-                        )
-                    )
-                ],
-                on_start_deep_health_checks=checks or None,
-                override_vpc_config=override,
-                kubernetes_config=kubernetes,
-                training_plan_arn=group.training_plan_arn,
-                image_id=group.image_id,
+            return instance_group_property(
+                group,
+                default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
+                execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+                on_create=on_create, volume_key=volume_key, kubernetes=True,
             )
 
-        all_tags = {**(tags or {}), "SageMaker": "true"}
         self.resource = sagemaker.CfnCluster(
             self, "Resource",
             cluster_name=cluster_name,
@@ -121,7 +85,7 @@ class HyperPodCluster(Construct):
             instance_groups=[group_property(g) for g in instance_groups],
             node_recovery=node_recovery,
             node_provisioning_mode=node_provisioning_mode,
-            tags=[{"key": k, "value": v} for k, v in sorted(all_tags.items())],
+            tags=cluster_tags(tags),
         )
 
     def wait_for(self, *dependencies: IConstruct) -> None:
@@ -138,7 +102,68 @@ class HyperPodCluster(Construct):
         return self.resource.ref
 
 
-def _validate_props(
+def cluster_tags(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
+    """Cluster tags; ``SageMaker=true`` always, since the HyperPod managed policies condition on it."""
+    return [{"key": k, "value": v} for k, v in sorted({**(tags or {}), "SageMaker": "true"}.items())]
+
+
+def instance_group_property(
+    group: InstanceGroup,
+    *,
+    default_az_id: str,
+    subnets_by_az_id: Mapping[str, ec2.ISubnet],
+    security_group_ids: list[str],
+    execution_role_arn: str,
+    lifecycle_source_s3_uri: str,
+    on_create: str,
+    volume_key: kms.IKey,
+    kubernetes: bool,
+) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+    """One ``InstanceGroups`` entry, shared by the EKS and Slurm cluster constructs.
+
+    A group pinned to another AZ than the cluster's gets ``OverrideVpcConfig`` with that AZ's
+    subnet; labels and taints render only for EKS (``kubernetes=True``).
+    """
+    az_id = group.availability_zone_id or default_az_id
+    override = None
+    if az_id != default_az_id:
+        override = sagemaker.CfnCluster.VpcConfigProperty(
+            security_group_ids=security_group_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
+        )
+    kubernetes_config = None
+    if kubernetes and (group.labels or group.taints):
+        kubernetes_config = sagemaker.CfnCluster.ClusterKubernetesConfigProperty(
+            labels=dict(group.labels) or None,
+            taints=[
+                sagemaker.CfnCluster.ClusterKubernetesTaintProperty(key=t.key, value=t.value, effect=t.effect)
+                for t in group.taints
+            ] or None,
+        )
+    return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
+        instance_group_name=group.name,
+        instance_type=group.instance_type,
+        instance_count=group.instance_count,
+        execution_role=execution_role_arn,
+        threads_per_core=group.threads_per_core,
+        life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
+            source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
+        ),
+        instance_storage_configs=[
+            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
+                    volume_size_in_gb=group.ebs_volume_size_gb, volume_kms_key_id=volume_key.key_arn
+                )
+            )
+        ],
+        on_start_deep_health_checks=group.effective_deep_health_checks or None,
+        override_vpc_config=override,
+        kubernetes_config=kubernetes_config,
+        training_plan_arn=group.training_plan_arn,
+        image_id=group.image_id,
+    )
+
+
+def validate_cluster_props(
     cluster_name: str,
     groups: Sequence[InstanceGroup],
     subnets_by_az_id: Mapping[str, ec2.ISubnet],

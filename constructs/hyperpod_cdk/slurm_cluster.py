@@ -36,7 +36,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.hyperpod_cluster import _validate_props
+from hyperpod_cdk.hyperpod_cluster import cluster_tags, instance_group_property, validate_cluster_props
 from hyperpod_cdk.slurm_provisioning import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
 
 
@@ -86,7 +86,7 @@ class HyperPodSlurmCluster(Construct):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        _validate_props(cluster_name, instance_groups, subnets_by_az_id, default_az_id, node_recovery)
+        validate_cluster_props(cluster_name, instance_groups, subnets_by_az_id, default_az_id, node_recovery)
         for group in instance_groups:
             if group.labels or group.taints:
                 raise HyperPodConfigError(
@@ -100,36 +100,13 @@ class HyperPodSlurmCluster(Construct):
         sg_ids = [security_group.security_group_id]
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
-            az_id = group.availability_zone_id or default_az_id
-            override = None
-            if az_id != default_az_id:
-                override = sagemaker.CfnCluster.VpcConfigProperty(
-                    security_group_ids=sg_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
-                )
-            return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
-                instance_group_name=group.name,
-                instance_type=group.instance_type,
-                instance_count=group.instance_count,
-                execution_role=execution_role_arn,
-                threads_per_core=group.threads_per_core,
-                life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
-                    source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
-                ),
-                instance_storage_configs=[
-                    sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
-                        ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
-                            volume_size_in_gb=group.ebs_volume_size_gb,
-                            volume_kms_key_id=volume_key.key_arn,
-                        )
-                    )
-                ],
-                on_start_deep_health_checks=group.effective_deep_health_checks or None,
-                override_vpc_config=override,
-                training_plan_arn=group.training_plan_arn,
-                image_id=group.image_id,
+            return instance_group_property(
+                group,
+                default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
+                execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+                on_create=on_create, volume_key=volume_key, kubernetes=False,
             )
 
-        all_tags = {**(tags or {}), "SageMaker": "true"}
         self.resource = sagemaker.CfnCluster(
             self, "Resource",
             cluster_name=cluster_name,
@@ -139,7 +116,7 @@ class HyperPodSlurmCluster(Construct):
             ),
             instance_groups=[group_property(g) for g in instance_groups],
             node_recovery=node_recovery,
-            tags=[{"key": k, "value": v} for k, v in sorted(all_tags.items())],
+            tags=cluster_tags(tags),
         )
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
