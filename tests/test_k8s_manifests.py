@@ -295,3 +295,11 @@ def test_dist_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = write_config(tmp_path, kubernetes={"teams": [{"name": "Bad_Name"}]})
     assert main(["--config", str(config), "--out", str(tmp_path / "dist")]) == 2
     assert "kubernetes.teams[0](Bad_Name).name" in capsys.readouterr().err
+
+
+def test_dist_writes_nothing_for_a_slurm_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dist"
+    config = Path(__file__).resolve().parent.parent / "examples" / "slurm.yaml"
+    assert main(["--config", str(config), "--out", str(out)]) == 0
+    assert not out.exists()
+    assert "no Kubernetes manifests" in capsys.readouterr().out

@@ -172,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings, config = load_settings(args.config)
+        if config.orchestrator != "eks":
+            # Nothing to apply: a Slurm cluster has no Kubernetes API.
+            print(f"{args.config}: orchestrator is {config.orchestrator}; no Kubernetes manifests to write")
+            return 0
         charts = build_charts(
             settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups
         )
