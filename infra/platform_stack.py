@@ -31,6 +31,8 @@ from hyperpod_cdk.slurm_provisioning import PROVISIONING_PARAMETERS_FILE, provis
 
 LIFECYCLE_SCRIPTS = Path(__file__).resolve().parent.parent / "lifecycle_scripts" / "eks"
 SLURM_LIFECYCLE_SCRIPTS = LIFECYCLE_SCRIPTS.parent / "slurm"
+# lcs_common.sh, which both lib.sh files source; deployed into each orchestrator's prefix.
+COMMON_LIFECYCLE_SCRIPTS = LIFECYCLE_SCRIPTS.parent / "common"
 
 
 class HyperPodPlatformStack(Stack):
@@ -101,6 +103,7 @@ class HyperPodPlatformStack(Stack):
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts",
             source_dir=SLURM_LIFECYCLE_SCRIPTS,
+            shared_dirs=[COMMON_LIFECYCLE_SCRIPTS],
             encryption_key=self.data_key,
             json_files={PROVISIONING_PARAMETERS_FILE: parameters},
         )
@@ -141,7 +144,8 @@ class HyperPodPlatformStack(Stack):
             log_key=self.logs_key,
         )
         self.lifecycle = HyperPodLifecycleScripts(
-            self, "LifecycleScripts", source_dir=LIFECYCLE_SCRIPTS, encryption_key=self.data_key
+            self, "LifecycleScripts", source_dir=LIFECYCLE_SCRIPTS, encryption_key=self.data_key,
+            shared_dirs=[COMMON_LIFECYCLE_SCRIPTS],
         )
         self.execution_role = HyperPodExecutionRole(
             self, "ExecutionRole",

@@ -9,7 +9,9 @@ the script's checks to see the effects of its own actions.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -20,13 +22,18 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPTS_DIR = REPO / "lifecycle_scripts"
+_spec = importlib.util.spec_from_file_location("lcs_harness", Path(__file__).with_name("lcs_harness.py"))
+lcs = sys.modules.setdefault("lcs_harness", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(lcs)  # registered first: dataclasses look their module up in sys.modules
+
+SCRIPTS_DIR = lcs.SCRIPTS_DIR
 EKS_DIR = SCRIPTS_DIR / "eks"
 ON_CREATE = EKS_DIR / "on_create.sh"
 SHELL_SCRIPTS = sorted(SCRIPTS_DIR.rglob("*.sh"))
 
-BASH = shutil.which("bash") or "/bin/bash"
+BASH = lcs.BASH
+RunResult = lcs.RunResult
+_ok = lcs.ok
 pytestmark = pytest.mark.skipif(not Path(BASH).exists(), reason="bash is not installed")
 
 
@@ -45,7 +52,19 @@ def _find_shellcheck() -> str | None:
 
 def test_scripts_exist() -> None:
     names = {p.relative_to(SCRIPTS_DIR).as_posix() for p in SHELL_SCRIPTS}
-    assert "eks/on_create.sh" in names
+    assert {"eks/on_create.sh", "eks/lib.sh", "slurm/on_create.sh", "slurm/lib.sh", "common/lcs_common.sh"} <= names
+
+
+@pytest.mark.parametrize("lib", ["eks/lib.sh", "slurm/lib.sh"])
+def test_lib_sources_the_common_helpers_from_its_own_folder(lib: str) -> None:
+    """On a node every file of the prefix sits in one folder; the directive points shellcheck at the repo copy."""
+    text = (SCRIPTS_DIR / lib).read_text()
+    assert "# shellcheck source-path=SCRIPTDIR source=../common/lcs_common.sh\n" in text
+    assert 'source "$(dirname "${BASH_SOURCE[0]}")/lcs_common.sh"' in text
+    # Nothing generic is defined twice: lib.sh only adds to the common helpers.
+    common = set(re.findall(r"^([a-z_]+)\(\) \{", (lcs.COMMON_DIR / "lcs_common.sh").read_text(), re.M))
+    assert common >= {"log", "step", "die", "run", "lcs_load_settings", "lcs_setup_logging", "lcs_on_err"}
+    assert not common & set(re.findall(r"^([a-z_]+)\(\) \{", text, re.M))
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.relative_to(SCRIPTS_DIR).as_posix())
@@ -79,22 +98,8 @@ def test_on_create_is_an_executable_bash_script() -> None:
 # Harness: a fake node
 # ---------------------------------------------------------------------------
 
-# Each stub records "<name> <args...>" and then emulates its command.
-_STUB_HEADER = """\
-#!@BASH@
-name="${0##*/}"
-cmdline="${name}${*:+ $*}"
-printf '%s\\n' "${cmdline}" >>"${HARNESS_CMD_LOG}"
-if [[ -n "${HARNESS_FAIL_CMD:-}" && "${cmdline}" == "${HARNESS_FAIL_CMD}" ]]; then
-  exit 1
-fi
-state="${HARNESS_STATE}"
-""".replace("@BASH@", BASH)
-
+# mount --bind SRC DST: DST becomes a mount point (the other stubs are in lcs_harness).
 _STUBS = {
-    # mountpoint -q PATH: true iff PATH was listed as mounted.
-    "mountpoint": 'grep -Fxq -- "${@: -1}" "${state}/mounted"\n',
-    # mount --bind SRC DST: DST becomes a mount point.
     "mount": textwrap.dedent(
         """\
         if [[ "$1" == "--bind" ]]; then
@@ -102,46 +107,9 @@ _STUBS = {
         fi
         """
     ),
-    # systemctl is-active/stop/start UNIT, daemon-reload.
-    "systemctl": textwrap.dedent(
-        """\
-        unit="${@: -1}"
-        case "$1" in
-          is-active) grep -Fxq -- "${unit}" "${state}/active" ;;
-          stop)
-            grep -Fxv -- "${unit}" "${state}/active" >"${state}/active.new" || true
-            mv "${state}/active.new" "${state}/active" ;;
-          start | restart) printf '%s\\n' "${unit}" >>"${state}/active" ;;
-          *) exit 0 ;;
-        esac
-        """
-    ),
-    "sync": "exit 0\n",
-    "sleep": "exit 0\n",
 }
 
 ORIGINAL_MTIME = 1_600_000_000
-
-
-@dataclass
-class RunResult:
-    returncode: int
-    output: str
-    commands: list[str]
-    log: str  # what this run appended to the provisioning log
-
-    def calls(self, name: str) -> list[str]:
-        return [c for c in self.commands if c.split(" ", 1)[0] == name]
-
-    def actions(self) -> list[str]:
-        """State-changing commands (queries such as is-active left out)."""
-        out = []
-        for c in self.commands:
-            parts = c.split()
-            if parts[0] == "mountpoint" or parts[:2] == ["systemctl", "is-active"]:
-                continue
-            out.append(c)
-        return out
 
 
 def snapshot(top: Path) -> dict[str, tuple]:
@@ -159,31 +127,15 @@ def snapshot(top: Path) -> dict[str, tuple]:
     return result
 
 
-class FakeNode:
+class FakeNode(lcs.FakeNode):
     def __init__(self, tmp_path: Path) -> None:
-        # Like HyperPod, run a downloaded copy of the script prefix.
-        self.scripts = tmp_path / "lifecycle-scripts"
-        shutil.copytree(EKS_DIR, self.scripts)
-        self.root = tmp_path / "root"
-        self.bin = tmp_path / "bin"
-        self.state = tmp_path / "state"
-        self.cmd_log = tmp_path / "commands.log"
-        for d in (self.root, self.bin, self.state):
-            d.mkdir()
+        super().__init__(tmp_path, EKS_DIR, _STUBS)
         self._populate()
-        for name, body in _STUBS.items():
-            self.add_stub(name, body)
         self.set_mounted(["/opt/sagemaker"])
         self.set_active(["containerd", "kubelet"])
 
-    # -- setup ------------------------------------------------------------
-    def p(self, node_path: str) -> Path:
-        return self.root / node_path.lstrip("/")
-
     def _write(self, node_path: str, data: str, mode: int = 0o644) -> None:
-        f = self.p(node_path)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(data)
+        f = self.write(node_path, data)
         f.chmod(mode)
         os.utime(f, (ORIGINAL_MTIME, ORIGINAL_MTIME))
 
@@ -207,75 +159,10 @@ class FakeNode:
             f"/dev/nvme0n1p1 / xfs rw 0 0\n/dev/nvme1n1 {self.p('/opt/sagemaker')} ext4 rw 0 0\n"
         )
 
-    def add_stub(self, name: str, body: str) -> None:
-        stub = self.bin / name
-        stub.write_text(_STUB_HEADER + body)
-        stub.chmod(0o755)
-
-    def set_mounted(self, node_paths: list[str]) -> None:
-        (self.state / "mounted").write_text("".join(f"{self.p(x)}\n" for x in node_paths))
-
-    def set_active(self, units: list[str]) -> None:
-        (self.state / "active").write_text("".join(f"{u}\n" for u in units))
-
-    # -- observation --------------------------------------------------------
-    @property
-    def log_file(self) -> Path:
-        return self.p("/var/log/provision/provisioning.log")
-
-    def mounted(self) -> list[str]:
-        return (self.state / "mounted").read_text().split()
-
-    def active(self) -> list[str]:
-        return (self.state / "active").read_text().split()
-
-    # -- running ------------------------------------------------------------
-    def run(self, *, argv0: list[str] | None = None, **env_overrides: str | None) -> RunResult:
-        """Run on_create.sh; an override of None removes that variable."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPERPOD_LCS_", "HARNESS_"))}
-        env.update(
-            PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-            HYPERPOD_LCS_ROOT=str(self.root),
-            HYPERPOD_LCS_FAIL_GRACE_SECONDS="0",
-            HARNESS_CMD_LOG=str(self.cmd_log),
-            HARNESS_STATE=str(self.state),
-        )
-        for key, value in env_overrides.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        self.cmd_log.write_text("")
-        log_before = self.log_file.stat().st_size if self.log_file.exists() else 0
-        proc = subprocess.run(
-            [*(argv0 or [BASH]), str(self.scripts / "on_create.sh")],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.root,
-            timeout=60,
-        )
-        log_text = ""
-        if self.log_file.exists():
-            with self.log_file.open() as f:
-                f.seek(log_before)
-                log_text = f.read()
-        return RunResult(
-            proc.returncode,
-            proc.stdout + proc.stderr,
-            self.cmd_log.read_text().splitlines(),
-            log_text,
-        )
-
 
 @pytest.fixture
 def node(tmp_path: Path) -> FakeNode:
     return FakeNode(tmp_path)
-
-
-def _ok(result: RunResult) -> RunResult:
-    assert result.returncode == 0, result.output
-    return result
 
 
 @dataclass
@@ -490,13 +377,23 @@ def test_zero_grace_skips_the_wait(node: FakeNode) -> None:
 def test_failed_command_is_reported_with_line_and_exit_code(node: FakeNode) -> None:
     result = node.run(HARNESS_FAIL_CMD="systemctl stop containerd")
     assert result.returncode == 1
-    assert "ERROR: command 'systemctl stop containerd' exited with 1 at lib.sh:" in result.log
+    assert "ERROR: command 'systemctl stop containerd' exited with 1 at lcs_common.sh:" in result.log
     assert "in stop_services() at on_create.sh:" in result.log
     assert "provisioning FAILED in step 'stop-services' (exit code 1)" in result.log
     assert result.actions()[-1] == "sync"
     # Nothing was moved before the failure.
     assert node.p("/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db").read_text() == "bolt"
     assert not node.p("/opt/sagemaker/containerd").exists()
+
+
+def test_missing_common_helpers_fail_before_touching_anything(node: FakeNode) -> None:
+    """A prefix uploaded without lifecycle_scripts/common/ must fail loudly, not half-run."""
+    (node.scripts / "lcs_common.sh").unlink()
+    result = node.run()
+    assert result.returncode == 1
+    assert "lcs_common.sh must sit next to lib.sh" in result.output
+    assert result.commands == []
+    assert node.p("/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db").read_text() == "bolt"
 
 
 def test_copy_failure_leaves_source_intact_and_rerun_recovers(node: FakeNode) -> None:

@@ -270,7 +270,10 @@ def test_lifecycle_config_points_at_the_exact_uploaded_content(platform):
         assert config["OnCreate"] == "on_create.sh"
         assert prefix in json.dumps(config["SourceS3Uri"])
         assert "github" not in json.dumps(config).lower()
-    # The asset is the repo's lifecycle_scripts/eks folder, copied as-is (no Docker bundling).
+    # The assets are the repo's lifecycle_scripts/eks and common folders, copied as-is (no Docker bundling).
+    eks_key, common_key = (k.removesuffix(".zip") for k in deployment["Properties"]["SourceObjectKeys"])
+    assert (platform.outdir / f"asset.{eks_key}" / "on_create.sh").is_file()
+    assert (platform.outdir / f"asset.{common_key}" / "lcs_common.sh").is_file()
     assets = json.loads(next(platform.outdir.glob("*.assets.json")).read_text())
     assert not assets.get("dockerImages")
 

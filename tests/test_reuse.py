@@ -39,7 +39,8 @@ def user_stack(tmp_path_factory):
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     node_sg = HyperPodSecurityGroup(stack, "NodeSg", vpc=vpc)
     scripts = HyperPodLifecycleScripts(
-        stack, "Scripts", source_dir=REPO / "lifecycle_scripts" / "eks", encryption_key=key
+        stack, "Scripts", source_dir=REPO / "lifecycle_scripts" / "eks", encryption_key=key,
+        shared_dirs=[REPO / "lifecycle_scripts" / "common"],
     )
     role = HyperPodExecutionRole(
         stack, "ExecRole", subnets=[subnet], security_group=node_sg.security_group,

@@ -194,10 +194,13 @@ def test_cluster_uses_the_lifecycle_script_path(slurm_app) -> None:
 def test_provisioning_parameters_are_uploaded_with_fsx_tokens(slurm_app) -> None:
     _, deploy = slurm_app.one("Custom::CDKBucketDeployment")
     props = deploy["Properties"]
-    assert len(props["SourceObjectKeys"]) == 2  # the script asset and the generated JSON
-    generated = props["SourceObjectKeys"][1].removesuffix(".zip")
+    # The script asset, lifecycle_scripts/common (shared_dirs) and the generated JSON.
+    assert len(props["SourceObjectKeys"]) == 3
+    common = props["SourceObjectKeys"][1].removesuffix(".zip")
+    assert (slurm_app.outdir / f"asset.{common}" / "lcs_common.sh").is_file()
+    generated = props["SourceObjectKeys"][2].removesuffix(".zip")
     text = (slurm_app.outdir / f"asset.{generated}" / "provisioning_parameters.json").read_text()
-    markers = props["SourceMarkers"][1]
+    markers = props["SourceMarkers"][2]
     fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
     for marker, value in markers.items():
         attribute = value["Fn::Join"][1][1]["Fn::GetAtt"]

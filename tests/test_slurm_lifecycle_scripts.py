@@ -11,12 +11,13 @@ groups, the same call the CDK app makes, so the generator and the scripts are te
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,14 @@ from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.fsx_lustre import LustreMount
 from hyperpod_cdk.slurm_provisioning import provisioning_parameters, slurm_layout
 
-REPO = Path(__file__).resolve().parents[1]
-SLURM_DIR = REPO / "lifecycle_scripts" / "slurm"
-BASH = shutil.which("bash") or "/bin/bash"
+_spec = importlib.util.spec_from_file_location("lcs_harness", Path(__file__).with_name("lcs_harness.py"))
+lcs = sys.modules.setdefault("lcs_harness", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(lcs)  # registered first: dataclasses look their module up in sys.modules
+
+SLURM_DIR = lcs.SCRIPTS_DIR / "slurm"
+BASH = lcs.BASH
+RunResult = lcs.RunResult
+_ok = lcs.ok
 pytestmark = pytest.mark.skipif(not Path(BASH).exists() or not shutil.which("python3"), reason="needs bash, python3")
 
 GROUPS = [
@@ -55,19 +61,9 @@ EXPECTED_BLOCK = [
     "# END hyperpod-cdk",
 ]
 
-_STUB_HEADER = f"""#!{BASH}
-name="${{0##*/}}"
-cmdline="${{name}}${{*:+ $*}}"
-printf '%s\\n' "${{cmdline}}" >>"${{HARNESS_CMD_LOG}}"
-if [[ -n "${{HARNESS_FAIL_CMD:-}}" && "${{cmdline}}" == "${{HARNESS_FAIL_CMD}}" ]]; then
-  exit 1
-fi
-state="${{HARNESS_STATE}}"
-"""
-
+# The other stubs (mountpoint, systemctl, sync, sleep) are in lcs_harness.
 _STUBS = {
     "hostname": 'if [[ "${1:-}" == "-I" ]]; then printf "%s \\n" "${HARNESS_NODE_IPS}"; else echo fake-host; fi\n',
-    "mountpoint": 'grep -Fxq -- "${@: -1}" "${state}/mounted"\n',
     # mount -t lustre -o OPTS SRC DST; HARNESS_MOUNT_FAILURES makes the first N attempts fail.
     "mount": textwrap.dedent(
         """\
@@ -78,19 +74,6 @@ _STUBS = {
           exit 2
         fi
         printf '%s\\n' "${@: -1}" >>"${state}/mounted"
-        """
-    ),
-    "systemctl": textwrap.dedent(
-        """\
-        unit="${@: -1}"
-        case "$1" in
-          is-active) grep -Fxq -- "${unit}" "${state}/active" ;;
-          stop | disable)
-            grep -Fxv -- "${unit}" "${state}/active" >"${state}/active.new" || true
-            mv "${state}/active.new" "${state}/active" ;;
-          start | restart) printf '%s\\n' "${unit}" >>"${state}/active" ;;
-          *) exit 0 ;;
-        esac
         """
     ),
     # scontrol ping answers UP once slurmctld was started (unless HARNESS_CTLD_DOWN is set).
@@ -105,24 +88,7 @@ _STUBS = {
         fi
         """
     ),
-    "sync": "exit 0\n",
-    "sleep": "exit 0\n",
 }
-
-
-@dataclass
-class RunResult:
-    returncode: int
-    output: str
-    commands: list[str]
-    log: str
-
-    def actions(self) -> list[str]:
-        """State-changing commands, without queries (is-active, mountpoint, hostname)."""
-        return [
-            c for c in self.commands
-            if c.split()[0] not in ("mountpoint", "hostname") and c.split()[:2] != ["systemctl", "is-active"]
-        ]
 
 
 def resource_config(ips: dict[str, list[str]]) -> dict:
@@ -141,68 +107,20 @@ def resource_config(ips: dict[str, list[str]]) -> dict:
     }
 
 
-class FakeSlurmNode:
+class FakeSlurmNode(lcs.FakeNode):
     def __init__(self, tmp_path: Path, group: str, *, fsx: LustreMount | None = FSX,
                  slurm_conf: str = BASE_SLURM_CONF, active: tuple[str, ...] = ("munge",)) -> None:
-        self.scripts = tmp_path / "lifecycle-scripts"
-        shutil.copytree(SLURM_DIR, self.scripts)
+        super().__init__(tmp_path, SLURM_DIR, _STUBS)
         params = provisioning_parameters(slurm_layout(GROUPS), fsx)
         (self.scripts / "provisioning_parameters.json").write_text(json.dumps(params, indent=2))
-        self.root, self.bin, self.state = tmp_path / "root", tmp_path / "bin", tmp_path / "state"
-        self.cmd_log = tmp_path / "commands.log"
-        for d in (self.root, self.bin, self.state):
-            d.mkdir()
         self.write("/opt/ml/config/resource_config.json", json.dumps(resource_config(IPS)))
         self.write("/opt/slurm/etc/slurm.conf", slurm_conf)
         self.write("/etc/fstab", "UUID=1234 / ext4 defaults 1 1\n")
-        for name, body in _STUBS.items():
-            self.add_stub(name, body)
-        (self.state / "mounted").write_text("")
-        (self.state / "active").write_text("".join(f"{u}\n" for u in active))
+        self.set_active(active)
         self.node_ips = f"{IPS[group][0]} 172.16.0.9"
 
-    def p(self, node_path: str) -> Path:
-        return self.root / node_path.lstrip("/")
-
-    def write(self, node_path: str, text: str) -> None:
-        self.p(node_path).parent.mkdir(parents=True, exist_ok=True)
-        self.p(node_path).write_text(text)
-
-    def add_stub(self, name: str, body: str) -> None:
-        (self.bin / name).write_text(_STUB_HEADER + body)
-        (self.bin / name).chmod(0o755)
-
-    def active(self) -> list[str]:
-        return (self.state / "active").read_text().split()
-
-    def run(self, **env_overrides: str | None) -> RunResult:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPERPOD_LCS_", "HARNESS_", "SAGEMAKER_"))}
-        env.update(
-            PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-            PYTHONDONTWRITEBYTECODE="1",
-            HYPERPOD_LCS_ROOT=str(self.root),
-            HYPERPOD_LCS_FAIL_GRACE_SECONDS="0",
-            HARNESS_CMD_LOG=str(self.cmd_log),
-            HARNESS_STATE=str(self.state),
-            HARNESS_NODE_IPS=self.node_ips,
-        )
-        for key, value in env_overrides.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        self.cmd_log.write_text("")
-        log_file = self.p("/var/log/provision/provisioning.log")
-        before = log_file.stat().st_size if log_file.exists() else 0
-        proc = subprocess.run([BASH, str(self.scripts / "on_create.sh")], capture_output=True, text=True,
-                              env=env, cwd=self.root, timeout=60)
-        log = log_file.read_text()[before:] if log_file.exists() else ""
-        return RunResult(proc.returncode, proc.stdout + proc.stderr, self.cmd_log.read_text().splitlines(), log)
-
-
-def _ok(result: RunResult) -> RunResult:
-    assert result.returncode == 0, result.output
-    return result
+    def harness_env(self) -> dict[str, str]:
+        return {"HARNESS_NODE_IPS": self.node_ips}
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +272,7 @@ def test_failing_command_is_reported_with_line_and_exit_code(tmp_path: Path) -> 
     node = FakeSlurmNode(tmp_path, "gpu")
     result = node.run(HARNESS_FAIL_CMD="systemctl start slurmd")
     assert result.returncode == 1
-    assert "ERROR: command 'systemctl start slurmd' exited with 1 at lib.sh:" in result.log
+    assert "ERROR: command 'systemctl start slurmd' exited with 1 at lcs_common.sh:" in result.log
     assert "in ensure_running() at on_create.sh:" in result.log
     assert "provisioning FAILED in step 'start-services' (exit code 1)" in result.log
     assert result.actions()[-1] == "sync"

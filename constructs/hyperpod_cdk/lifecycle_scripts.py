@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
+from hyperpod_cdk.nag import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 
@@ -40,6 +40,12 @@ class HyperPodLifecycleScripts(Construct):
             ``Source.json_data`` substitutes at deploy time. Their resolved template form is part
             of the content hash, so a changed group, partition or file-system reference yields a
             new prefix just like an edited script. Without them the prefix is the asset hash alone.
+        shared_dirs: folders whose files are deployed into the same prefix as ``source_dir`` (one
+            asset each), for helpers several script folders share: HyperPod downloads one prefix
+            per instance group, so a shared file has to sit next to ``on_create`` in every prefix
+            that uses it. Every asset hash is part of the content hash, so editing a shared file
+            yields a new prefix too. A file name (relative path) present in two of the folders,
+            or in a folder and ``json_files``, is rejected: one would silently overwrite the other.
     """
 
     def __init__(
@@ -51,17 +57,21 @@ class HyperPodLifecycleScripts(Construct):
         encryption_key: kms.IKey,
         on_create: str = "on_create.sh",
         json_files: Mapping[str, Any] | None = None,
+        shared_dirs: Sequence[str | Path] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         source = Path(source_dir)
         if not (source / on_create).is_file():
             raise ValueError(f"source_dir: {source} has no {on_create}; HyperPod runs it on every new node")
+        shared = [Path(d) for d in shared_dirs]
+        _check_no_clash(source, shared)
         generated = dict(json_files or {})
         for name in generated:
             if "/" in name or not name.endswith(".json"):
                 raise ValueError(f"json_files: '{name}' must be a plain *.json file name")
-            if (source / name).exists():
-                raise ValueError(f"json_files: {source} already has a file named {name}; it would be overwritten")
+            for folder in (source, *shared):
+                if (folder / name).exists():
+                    raise ValueError(f"json_files: {folder} already has a file named {name}; it would be overwritten")
 
         self.bucket = s3.Bucket(
             self, "Bucket",
@@ -82,16 +92,22 @@ class HyperPodLifecycleScripts(Construct):
         skip_checkov(self.bucket, "CKV_AWS_18", no_access_logs)
 
         asset = s3_assets.Asset(self, "Asset", path=str(source))
+        # Ids SharedAsset0, 1, ... follow the order of shared_dirs.
+        shared_assets = [s3_assets.Asset(self, f"SharedAsset{i}", path=str(d)) for i, d in enumerate(shared)]
         content_hash = asset.asset_hash
-        if generated:
-            resolved = json.dumps(Stack.of(self).resolve(generated), sort_keys=True, separators=(",", ":"))
-            content_hash = hashlib.sha256(f"{asset.asset_hash}\n{resolved}".encode()).hexdigest()
+        if generated or shared_assets:
+            # Without shared_dirs this is the same hash as before they existed: prefixes stay put.
+            parts = [asset.asset_hash, *(a.asset_hash for a in shared_assets)]
+            if generated:
+                parts.append(json.dumps(Stack.of(self).resolve(generated), sort_keys=True, separators=(",", ":")))
+            content_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
         self.prefix = f"lifecycle/{content_hash}/"
         self.json_files = generated
         self.deployment = s3_deployment.BucketDeployment(
             self, "Deploy",
             sources=[
                 s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key),
+                *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in shared_assets),
                 *(s3_deployment.Source.json_data(name, data) for name, data in generated.items()),
             ],
             destination_bucket=self.bucket,
@@ -104,12 +120,16 @@ class HyperPodLifecycleScripts(Construct):
         # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
         self.source_s3_uri = f"s3://{self.deployment.deployed_bucket.bucket_name}/{self.prefix}"
         handler_role = self.deployment.handler_role
+        # Assets normally share the bootstrap bucket: one finding (and acknowledgment) per bucket.
+        asset_objects = {
+            nag_string(self, f"{a.bucket.bucket_arn}/*"): f"{a.bucket.bucket_arn}/*" for a in (asset, *shared_assets)
+        }
         acknowledge_wildcards(
             handler_role,
-            "the CDK BucketDeployment handler copies the asset zip into this bucket: it reads "
+            "the CDK BucketDeployment handler copies the asset zips into this bucket: it reads "
             "objects of the CDK asset bucket and writes/aborts/deletes keys of this bucket only, "
             "with data keys of this bucket's KMS key",
-            resources=[f"{asset.bucket.bucket_arn}/*", self.bucket.arn_for_objects("*")],
+            resources=[*asset_objects.values(), self.bucket.arn_for_objects("*")],
             actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
                      "kms:GenerateDataKey*", "kms:ReEncrypt*"],
         )
@@ -131,3 +151,26 @@ class HyperPodLifecycleScripts(Construct):
             "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
             "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
         )
+
+
+def _check_no_clash(source: Path, shared: Sequence[Path]) -> None:
+    """Reject a relative path that is a file in two of the folders, or a file in one and a folder in another.
+
+    All folders are extracted into one prefix, so the same file in two of them would leave whichever
+    the deployment copies last.
+    """
+    files: dict[str, Path] = {}
+    folders: dict[str, Path] = {}
+    for d in (source, *shared):
+        if not d.is_dir():
+            raise ValueError(f"shared_dirs: {d} is not a directory")
+        for f in sorted(d.rglob("*")):
+            rel = f.relative_to(d).as_posix()
+            seen, kind = (folders, "folder") if f.is_dir() else (files, "file")
+            if rel in files or (kind == "file" and rel in folders):
+                other = files.get(rel) or folders[rel]
+                raise ValueError(
+                    f"shared_dirs: {rel} is in both {other} and {d} (as a {kind} in {d}); they are deployed "
+                    "into one prefix, so one would overwrite the other"
+                )
+            seen.setdefault(rel, d)

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Helpers shared by the HyperPod lifecycle scripts of every orchestrator
+# (eks/, slurm/): logging, settings file, loud failure, command wrappers.
+# Sourced through each orchestrator's lib.sh; defines functions only and
+# changes no state when sourced.
+#
+# The file lives in lifecycle_scripts/common/ in the repo, but HyperPod runs
+# the scripts from one downloaded S3 prefix per instance group, so it is
+# uploaded into each orchestrator's prefix (HyperPodLifecycleScripts
+# shared_dirs) and sits next to on_create.sh and lib.sh on the node.
+#
+# Test seams (all optional, all unset on a real node):
+#   HYPERPOD_LCS_ROOT          prefix for every absolute path the scripts touch
+#   HYPERPOD_LCS_SYSTEMCTL     replacement for systemctl
+#   HYPERPOD_LCS_MOUNT         replacement for mount
+#   HYPERPOD_LCS_MOUNTPOINT    replacement for mountpoint
+#   HYPERPOD_LCS_SYNC          replacement for sync
+# Any other command can be replaced by putting a stub earlier on PATH.
+
+# Name of the step being run; printed in every log line and in failure reports.
+LCS_STEP="init"
+LCS_TEE_PID=""
+# Expanded command line of the command run() is executing (kept after a failure).
+LCS_CMD=""
+
+# UTC timestamp from the printf builtin (no fork per log line).
+lcs_now() {
+  TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+}
+
+log() {
+  local ts
+  TZ=UTC printf -v ts '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  printf '%s [%s] %s\n' "${ts}" "${LCS_STEP}" "$*"
+}
+
+# step NAME DESCRIPTION: start a named step; the name appears in every log
+# line and in the failure report.
+step() {
+  LCS_STEP="$1"
+  shift
+  log "==> $*"
+}
+
+# is_true VALUE: 1/true/yes/on (any case) count as true.
+is_true() {
+  case "${1,,}" in
+    1 | true | yes | on) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# require_uint NAME VALUE: VALUE must be a non-negative integer.
+require_uint() {
+  case "$2" in
+    '' | *[!0-9]*) die "$1 must be a non-negative integer, got '$2'" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------
+# Settings file: HyperPod passes no environment to lifecycle scripts, so
+# settings can also ship next to the scripts as KEY=VALUE lines. Only
+# HYPERPOD_LCS_* keys are accepted; values are literal (no quotes, no
+# expansion) with surrounding blanks trimmed; blank lines and lines starting
+# with # are ignored. A variable already set in the environment wins over
+# the file.
+# ---------------------------------------------------------------------------
+LCS_SETTINGS_APPLIED=()
+
+lcs_load_settings() {
+  local file="$1" key value n=0
+  [[ -f "${file}" ]] || return 0
+  while IFS='=' read -r key value || [[ -n "${key}" ]]; do
+    n=$((n + 1))
+    key="${key#"${key%%[![:space:]]*}"}"
+    key="${key%"${key##*[![:space:]]}"}"
+    value="${value#"${value%%[![:space:]]*}"}"
+    value="${value%"${value##*[![:space:]]}"}"
+    [[ -z "${key}" || "${key}" == '#'* ]] && continue
+    if [[ ! "${key}" =~ ^HYPERPOD_LCS_[A-Z0-9_]+$ ]]; then
+      printf '%s:%d: not a HYPERPOD_LCS_* setting: %s\n' "${file}" "${n}" "${key}"
+      return 1
+    fi
+    if [[ -z "${!key+set}" ]]; then
+      export "${key}=${value}"
+      LCS_SETTINGS_APPLIED+=("${key}=${value}")
+    fi
+  done <"${file}"
+}
+
+# ---------------------------------------------------------------------------
+# Logging: everything the script prints goes to stdout (which HyperPod ships
+# to CloudWatch) and is appended to the provisioning log on the node.
+# ---------------------------------------------------------------------------
+lcs_setup_logging() {
+  local log_file="$1"
+  mkdir -p "$(dirname "${log_file}")"
+  touch "${log_file}"
+  # Keep the original stdout/stderr on fds 3 and 4 so the EXIT trap can
+  # restore them, close the pipe to tee and wait for tee to drain.
+  exec 3>&1 4>&2
+  exec > >(tee -a "${log_file}") 2>&1
+  LCS_TEE_PID=$!
+  trap lcs_on_exit EXIT
+}
+
+lcs_on_exit() {
+  if [[ -n "${LCS_TEE_PID}" ]]; then
+    exec 1>&3 2>&4
+    wait "${LCS_TEE_PID}" 2>/dev/null || true
+    LCS_TEE_PID=""
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# Failure handling: report what failed, flush the logs to disk, give the
+# CloudWatch agent time to ship them, then exit non-zero: HyperPod then
+# fails the node with the log to read.
+# ---------------------------------------------------------------------------
+lcs_fail() {
+  local rc="$1" grace="${HYPERPOD_LCS_FAIL_GRACE_SECONDS:-60}"
+  trap - ERR
+  set +e
+  log "provisioning FAILED in step '${LCS_STEP}' (exit code ${rc})"
+  sys_sync
+  case "${grace}" in
+    '' | *[!0-9]*) grace=60 ;;
+  esac
+  if ((grace > 0)); then
+    log "waiting ${grace}s so the logs reach CloudWatch before exiting"
+    sleep "${grace}"
+  fi
+  exit "${rc}"
+}
+
+# ERR trap target: called with the exit code, file, line and command text.
+lcs_on_err() {
+  local rc="$1" file="$2" line="$3" cmd="$4"
+  # With errtrace the trap also fires inside subshells; only the main shell
+  # reports and waits, a subshell just propagates its exit code.
+  if ((BASH_SUBSHELL > 0)); then
+    exit "${rc}"
+  fi
+  # A command run() ran: report it expanded, not as the wrapper's own text.
+  if [[ -n "${LCS_CMD}" && ("${cmd}" == run\ * || "${cmd}" == return\ * || "${cmd}" == '"$@"') ]]; then
+    cmd="${LCS_CMD}"
+  fi
+  log "ERROR: command '${cmd}' exited with ${rc} at $(basename "${file}"):${line}"
+  local i fn last=$((${#FUNCNAME[@]} - 1))
+  for ((i = 1; i <= last; i++)); do
+    fn="${FUNCNAME[i]}()"
+    ((i < last)) || fn="top level"
+    log "  in ${fn} at $(basename "${BASH_SOURCE[i]}"):${BASH_LINENO[i - 1]}"
+  done
+  lcs_fail "${rc}"
+}
+
+lcs_install_err_trap() {
+  set -o errtrace
+  trap 'lcs_on_err "$?" "${BASH_SOURCE[0]:-?}" "${LINENO}" "${BASH_COMMAND}"' ERR
+}
+
+# die MESSAGE: explicit failure with the same reporting as the ERR trap.
+die() {
+  log "ERROR: $*"
+  lcs_fail 1
+}
+
+# ---------------------------------------------------------------------------
+# System command wrappers (overridable for tests).
+# ---------------------------------------------------------------------------
+
+# run CMD...: log the command line, run it and return its status. Outside a
+# condition a failure reaches the ERR trap, which reports LCS_CMD (still set
+# after a failure); inside `if run ...` the caller handles the status.
+run() {
+  log "+ $*"
+  LCS_CMD="$*"
+  local rc=0
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    LCS_CMD=""
+  fi
+  return "${rc}"
+}
+
+sys_systemctl() { run "${HYPERPOD_LCS_SYSTEMCTL:-systemctl}" "$@"; }
+sys_mount() { run "${HYPERPOD_LCS_MOUNT:-mount}" "$@"; }
+sys_sync() { "${HYPERPOD_LCS_SYNC:-sync}"; }
+
+# Queries are not logged: they run in polling loops and change nothing.
+is_mountpoint() { "${HYPERPOD_LCS_MOUNTPOINT:-mountpoint}" -q "$1"; }
+unit_is_active() { "${HYPERPOD_LCS_SYSTEMCTL:-systemctl}" is-active --quiet "$1"; }
+
+# wait_for_mount PATH TIMEOUT INTERVAL: poll until PATH is a mount point.
+# Checks once immediately, then every INTERVAL seconds until TIMEOUT seconds
+# have been spent sleeping. Returns 1 on timeout.
+wait_for_mount() {
+  local path="$1" timeout="$2" interval="$3" waited=0
+  ((interval > 0)) || interval=1
+  while ! is_mountpoint "${path}"; do
+    if ((waited >= timeout)); then
+      return 1
+    fi
+    sleep "${interval}"
+    waited=$((waited + interval))
+  done
+  return 0
+}
