@@ -11,8 +11,8 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from hyperpod_cdk.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk._cdk_util import logs_key
+from hyperpod_cdk.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.eks_cluster import HyperPodEksCluster
