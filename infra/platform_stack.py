@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import cdk8s
 from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
@@ -98,7 +98,6 @@ class HyperPodPlatformStack(Stack):
 
     def _build_slurm(self, config: PlatformConfig) -> None:
         """Slurm scripts with the generated provisioning_parameters.json, role, cluster."""
-        hp = config.hyperpod
         parameters = provisioning_parameters(config.slurm_layout, self.fsx.mount if self.fsx else None)
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts",
@@ -108,32 +107,41 @@ class HyperPodPlatformStack(Stack):
             json_files={PROVISIONING_PARAMETERS_FILE: parameters},
         )
         # No eks-auth grant (no EKS); mounting Lustre needs no IAM permission either.
-        self.execution_role = HyperPodExecutionRole(
-            self, "ExecutionRole",
-            subnets=list(self.network.hyperpod_subnets.values()),
-            security_group=self.security_group.security_group,
-            lifecycle_bucket=self.lifecycle.bucket,
-            volume_key=self.data_key,
-        )
+        self.execution_role = self._execution_role(eks_cluster_arn=None)
         self.hyperpod: HyperPodCluster | HyperPodSlurmCluster = HyperPodSlurmCluster(
-            self, "HyperPod",
-            cluster_name=hp.cluster_name,
-            instance_groups=hp.instance_groups,
-            subnets_by_az_id=self.network.hyperpod_subnets,
-            default_az_id=config.network.availability_zone_ids[0],
-            security_group=self.security_group.security_group,
-            execution_role_arn=self.execution_role.role_arn,
-            lifecycle_source_s3_uri=self.lifecycle.source_s3_uri,
-            on_create=self.lifecycle.on_create,
-            volume_key=self.data_key,
-            provisioning_parameters=parameters,
-            node_recovery=hp.node_recovery,
-            tags=config.tags,
+            self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props(config)
         )
         # Nodes create ENIs with the role's policy and mount the file system in on_create.sh.
         self.hyperpod.wait_for(self.execution_role.policy)
         if self.fsx is not None and self.fsx.resource is not None:
             self.hyperpod.wait_for(self.fsx.resource)
+
+    def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
+        return HyperPodExecutionRole(
+            self, "ExecutionRole",
+            subnets=list(self.network.hyperpod_subnets.values()),
+            security_group=self.security_group.security_group,
+            lifecycle_bucket=self.lifecycle.bucket,
+            eks_cluster_arn=eks_cluster_arn,
+            volume_key=self.data_key,
+        )
+
+    def _cluster_props(self, config: PlatformConfig) -> dict[str, Any]:
+        """What both cluster constructs take from the config and the shared resources."""
+        hp = config.hyperpod
+        return {
+            "cluster_name": hp.cluster_name,
+            "instance_groups": hp.instance_groups,
+            "subnets_by_az_id": self.network.hyperpod_subnets,
+            "default_az_id": config.network.availability_zone_ids[0],
+            "security_group": self.security_group.security_group,
+            "execution_role_arn": self.execution_role.role_arn,
+            "lifecycle_source_s3_uri": self.lifecycle.source_s3_uri,
+            "on_create": self.lifecycle.on_create,
+            "volume_key": self.data_key,
+            "node_recovery": hp.node_recovery,
+            "tags": config.tags,
+        }
 
     def _build_eks(self, config: PlatformConfig) -> None:
         self.eks = HyperPodEksCluster.from_config(
@@ -147,30 +155,12 @@ class HyperPodPlatformStack(Stack):
             self, "LifecycleScripts", source_dir=LIFECYCLE_SCRIPTS, encryption_key=self.data_key,
             shared_dirs=[COMMON_LIFECYCLE_SCRIPTS],
         )
-        self.execution_role = HyperPodExecutionRole(
-            self, "ExecutionRole",
-            subnets=list(self.network.hyperpod_subnets.values()),
-            security_group=self.security_group.security_group,
-            lifecycle_bucket=self.lifecycle.bucket,
-            eks_cluster_arn=self.eks.cluster_arn,
-            volume_key=self.data_key,
-        )
-        hp = config.hyperpod
+        self.execution_role = self._execution_role(eks_cluster_arn=self.eks.cluster_arn)
         self.hyperpod = HyperPodCluster(
             self, "HyperPod",
-            cluster_name=hp.cluster_name,
             eks_cluster_arn=self.eks.cluster_arn,
-            instance_groups=hp.instance_groups,
-            subnets_by_az_id=self.network.hyperpod_subnets,
-            default_az_id=config.network.availability_zone_ids[0],
-            security_group=self.security_group.security_group,
-            execution_role_arn=self.execution_role.role_arn,
-            lifecycle_source_s3_uri=self.lifecycle.source_s3_uri,
-            on_create=self.lifecycle.on_create,
-            volume_key=self.data_key,
-            node_recovery=hp.node_recovery,
             node_provisioning_mode=config.node_provisioning_mode,
-            tags=config.tags,
+            **self._cluster_props(config),
         )
         # HyperPod validates the EKS side at creation: add-ons first; the execution role's
         # policy must exist before nodes try to create ENIs.
