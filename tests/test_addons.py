@@ -7,6 +7,7 @@ Dependency-check tests use a tiny stack with an imported cluster (no synth).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,63 +16,27 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 STACK = "AddonsTest"
 OPERATOR = "amazon-sagemaker-hyperpod-training-operator"
 
+_spec = importlib.util.spec_from_file_location("eks_test_stack", Path(__file__).with_name("eks_test_stack.py"))
+eks_test_stack = sys.modules.setdefault("eks_test_stack", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(eks_test_stack)
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    import aws_cdk as cdk
-    from aws_cdk import aws_ec2 as ec2
-    from aws_cdk import aws_kms as kms
-    from cdk_nag import AwsSolutionsChecks
-
-    from hyperpod_cdk.addons import HyperPodKubernetesAddons
     from hyperpod_cdk.addons.config import KubernetesAddonsConfig
-    from hyperpod_cdk.config import InstanceGroup
-    from hyperpod_cdk.eks_cluster import HyperPodEksCluster
-    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
-    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
 
     outdir = tmp_path_factory.mktemp("addons-cdk.out")
-    app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
-    stack = cdk.Stack(app, STACK, env=cdk.Environment(account="123456789012", region="us-west-2"))
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
-    node_sg = ec2.SecurityGroup(stack, "NodeSg", vpc=vpc)
-    eks = HyperPodEksCluster(
-        stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets, security_group=node_sg,
-        cluster_name="addons-test-eks",
-    )
-    helm = HyperPodHelmDependencies(stack, "HelmDependencies", cluster=eks.cluster, subnets=vpc.private_subnets)
     config = KubernetesAddonsConfig.model_validate({
         "observability": {"enabled": True, "configuration_values": {"logging": {"enabled": True}}},
         "task_governance": {"enabled": True, "version": "v1.3.0-eksbuild.1"},
         "cert_manager": {"version": "v1.18.2-eksbuild.2"},
     })
-    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=eks.cluster, config=config)
-    hyperpod = HyperPodCluster(
-        stack, "HyperPod",
-        cluster_name="addons-test",
-        eks_cluster_arn=eks.cluster_arn,
-        instance_groups=[InstanceGroup(name="gpu", instance_type="ml.g5.8xlarge", instance_count=1)],
-        subnets_by_az_id={"usw2-az1": vpc.private_subnets[0]},
-        default_az_id="usw2-az1",
-        security_group=node_sg,
-        execution_role_arn="arn:aws:iam::123456789012:role/HyperPodExecution",
-        lifecycle_source_s3_uri="s3://sagemaker-lifecycle-bucket/eks",
-        volume_key=kms.Key(stack, "VolumeKey", enable_key_rotation=True),
-    )
-    hyperpod.wait_for(*eks.addons, helm.resource)
-    addons.install_after(hyperpod.resource)
-
-    report = AwsSolutionsChecks().validate_scope(app)
-    violations = [
-        (v.rule_name, r.construct_path)
-        for v in report.violations for r in v.violating_resources
-        if (r.construct_path or "").startswith(f"{STACK}/KubernetesAddons/")
-    ]
+    app, _, _, addons = eks_test_stack.build_eks_hyperpod_stack(outdir, STACK, "addons-test", addons_config=config)
+    violations = eks_test_stack.nag_violations(app, (f"{STACK}/KubernetesAddons/",))
     template = app.synth().get_stack_by_name(STACK).template
     return {"template": template, "outdir": outdir, "violations": violations, "addons": addons}
 

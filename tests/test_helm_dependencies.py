@@ -6,6 +6,7 @@ add-ons and a HyperPodCluster, wired the way the platform stack wires them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,11 +16,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 HANDLER_DIR = REPO / "constructs" / "hyperpod_cdk" / "handlers" / "helm_dependencies"
 STACK = "HelmDepsTest"
 MY_PATHS = (f"{STACK}/HelmDependencies/", f"{STACK}/KubernetesAddons/")
+
+_spec = importlib.util.spec_from_file_location("eks_test_stack", Path(__file__).with_name("eks_test_stack.py"))
+eks_test_stack = sys.modules.setdefault("eks_test_stack", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(eks_test_stack)
 
 
 @dataclass
@@ -40,60 +44,14 @@ class Built:
 
 def build_test_app(outdir: Path, *, addons_config=None, helm_config=None):
     """VPC + HyperPodEksCluster + Helm dependencies + add-ons + HyperPodCluster, platform-style wiring."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_ec2 as ec2
-    from aws_cdk import aws_kms as kms
-
-    from hyperpod_cdk.addons import HyperPodKubernetesAddons
-    from hyperpod_cdk.config import InstanceGroup
-    from hyperpod_cdk.eks_cluster import HyperPodEksCluster
-    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
-    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
-
-    app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
-    stack = cdk.Stack(app, STACK, env=cdk.Environment(account="123456789012", region="us-west-2"))
-    vpc = ec2.Vpc(
-        stack, "Vpc", max_azs=2, nat_gateways=1,
-        subnet_configuration=[
-            ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-            ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
-        ],
+    app, stack, helm, _ = eks_test_stack.build_eks_hyperpod_stack(
+        outdir, STACK, "helm-test", helm_config=helm_config, addons_config=addons_config
     )
-    node_sg = ec2.SecurityGroup(stack, "NodeSg", vpc=vpc)
-    eks = HyperPodEksCluster(
-        stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets, security_group=node_sg,
-        cluster_name="helm-test-eks",
-    )
-    helm = HyperPodHelmDependencies(
-        stack, "HelmDependencies", cluster=eks.cluster, subnets=vpc.private_subnets, config=helm_config
-    )
-    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=eks.cluster, config=addons_config)
-    hyperpod = HyperPodCluster(
-        stack, "HyperPod",
-        cluster_name="helm-test",
-        eks_cluster_arn=eks.cluster_arn,
-        instance_groups=[InstanceGroup(name="gpu", instance_type="ml.g5.8xlarge", instance_count=1)],
-        subnets_by_az_id={"usw2-az1": vpc.private_subnets[0]},
-        default_az_id="usw2-az1",
-        security_group=node_sg,
-        execution_role_arn="arn:aws:iam::123456789012:role/HyperPodExecution",
-        lifecycle_source_s3_uri="s3://sagemaker-lifecycle-bucket/eks",
-        volume_key=kms.Key(stack, "VolumeKey", enable_key_rotation=True),
-    )
-    hyperpod.wait_for(*eks.addons, helm.resource)
-    addons.install_after(hyperpod.resource)
     return app, stack, helm
 
 
 def synth(app, stack, outdir: Path, helm) -> Built:
-    from cdk_nag import AwsSolutionsChecks
-
-    report = AwsSolutionsChecks().validate_scope(app)
-    violations = [
-        (v.rule_name, r.construct_path)
-        for v in report.violations for r in v.violating_resources
-        if (r.construct_path or "").startswith(MY_PATHS)
-    ]
+    violations = eks_test_stack.nag_violations(app, MY_PATHS)
     assembly = app.synth()
     return Built(assembly.get_stack_by_name(stack.stack_name).template, outdir, violations, helm)
 
