@@ -31,7 +31,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 ## and the Kubernetes charts as plain, validated YAML into dist/ (for kubectl and hyp users)
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
-	$(PY) -m hyperpod_cdk.k8s.dist --config $(CONFIG) --out dist
+	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist
 	@ls cdk.out/*.template.json dist/*.yaml dist/jobs/*.yaml
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
@@ -68,4 +68,4 @@ schema: install
 
 ## instance-types: refresh the vendored per-region HyperPod instance-type list from cfn-lint
 instance-types: install
-	$(PY) -m hyperpod_cdk.instance_offerings
+	$(PY) -m hyperpod_cdk.specs.offerings

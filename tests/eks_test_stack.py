@@ -21,11 +21,11 @@ def build_eks_hyperpod_stack(
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
 
-    from hyperpod_cdk.addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.cluster.eks import HyperPodEksCluster
+    from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
     from hyperpod_cdk.config import InstanceGroup
-    from hyperpod_cdk.eks_cluster import HyperPodEksCluster
-    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
-    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
+    from hyperpod_cdk.kubernetes.addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 
     app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
     stack = cdk.Stack(app, stack_name, env=cdk.Environment(account="123456789012", region="us-west-2"))

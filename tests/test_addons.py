@@ -27,7 +27,7 @@ _spec.loader.exec_module(eks_test_stack)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from hyperpod_cdk.addons.config import KubernetesAddonsConfig
+    from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
 
     outdir = tmp_path_factory.mktemp("addons-cdk.out")
     config = KubernetesAddonsConfig.model_validate({
@@ -212,7 +212,7 @@ def _agent(stack, cluster):
 
 
 def test_operator_without_cert_manager_is_refused(tiny):
-    from hyperpod_cdk.addons import HyperPodTrainingOperatorAddon, MissingAddonDependencyError
+    from hyperpod_cdk.kubernetes.addons import HyperPodTrainingOperatorAddon, MissingAddonDependencyError
 
     stack, cluster = tiny
     _agent(stack, cluster)
@@ -223,7 +223,11 @@ def test_operator_without_cert_manager_is_refused(tiny):
 
 
 def test_operator_without_pod_identity_agent_is_refused(tiny):
-    from hyperpod_cdk.addons import CertManagerAddon, HyperPodTrainingOperatorAddon, MissingAddonDependencyError
+    from hyperpod_cdk.kubernetes.addons import (
+        CertManagerAddon,
+        HyperPodTrainingOperatorAddon,
+        MissingAddonDependencyError,
+    )
 
     stack, cluster = tiny
     CertManagerAddon(stack, "CertManager", cluster=cluster)
@@ -232,7 +236,7 @@ def test_operator_without_pod_identity_agent_is_refused(tiny):
 
 
 def test_observability_without_pod_identity_agent_is_refused(tiny):
-    from hyperpod_cdk.addons import HyperPodObservabilityAddon, MissingAddonDependencyError
+    from hyperpod_cdk.kubernetes.addons import HyperPodObservabilityAddon, MissingAddonDependencyError
 
     stack, cluster = tiny
     with pytest.raises(MissingAddonDependencyError, match="eks-pod-identity-agent"):
@@ -242,7 +246,7 @@ def test_observability_without_pod_identity_agent_is_refused(tiny):
 def test_addons_installed_elsewhere_can_be_declared(tiny):
     from aws_cdk.assertions import Template
 
-    from hyperpod_cdk.addons import HyperPodTrainingOperatorAddon
+    from hyperpod_cdk.kubernetes.addons import HyperPodTrainingOperatorAddon
 
     stack, cluster = tiny
     operator = HyperPodTrainingOperatorAddon(
@@ -253,8 +257,8 @@ def test_addons_installed_elsewhere_can_be_declared(tiny):
 
 
 def test_an_addon_is_defined_once_per_cluster(tiny):
-    from hyperpod_cdk.addons import CertManagerAddon
     from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon
 
     stack, cluster = tiny
     CertManagerAddon(stack, "First", cluster=cluster)
@@ -265,7 +269,7 @@ def test_an_addon_is_defined_once_per_cluster(tiny):
 def test_optional_addons_are_absent_by_default(tiny):
     from aws_cdk.assertions import Template
 
-    from hyperpod_cdk.addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.kubernetes.addons import HyperPodKubernetesAddons
 
     stack, cluster = tiny
     _agent(stack, cluster)
@@ -281,7 +285,7 @@ def test_optional_addons_are_absent_by_default(tiny):
 
 
 def test_user_configuration_merges_over_the_defaults(tiny):
-    from hyperpod_cdk.addons import CertManagerAddon
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon
 
     stack, cluster = tiny
     addon = CertManagerAddon(stack, "CertManager", cluster=cluster,
@@ -294,7 +298,7 @@ def test_user_configuration_merges_over_the_defaults(tiny):
 def test_config_refuses_the_operator_without_cert_manager():
     from pydantic import ValidationError
 
-    from hyperpod_cdk.addons.config import KubernetesAddonsConfig
+    from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
 
     with pytest.raises(ValidationError, match="needs cert-manager"):
         KubernetesAddonsConfig.model_validate({"cert_manager": {"enabled": False}})

@@ -161,7 +161,7 @@ def test_app_prints_one_line_for_a_bad_config(tmp_path):
 
 
 def test_vendored_instance_offerings_match_cfn_lint():
-    from hyperpod_cdk.instance_offerings import from_cfn_lint, offerings
+    from hyperpod_cdk.specs.offerings import from_cfn_lint, offerings
 
     assert {region: sorted(types) for region, types in offerings().items()} == from_cfn_lint(), (
         "cfn-lint's HyperPod instance-type data changed: run `make instance-types`"

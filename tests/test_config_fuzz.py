@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.instance_specs import INSTANCE_SPECS
+from hyperpod_cdk.specs.instance_types import INSTANCE_SPECS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT: dict[str, Any] = yaml.safe_load((REPO / "hyperpod.yaml").read_text())

@@ -12,7 +12,7 @@ import yaml
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.fsx_spec import check_capacity, valid_capacities
+from hyperpod_cdk.specs.fsx import check_capacity, valid_capacities
 
 REPO = Path(__file__).resolve().parent.parent
 EKS_FSX_EXAMPLE = REPO / "examples" / "eks-fsx.yaml"
@@ -78,7 +78,7 @@ def test_construct_checks_values_at_synth() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
 
-    from hyperpod_cdk.fsx_lustre import HyperPodFsxLustre
+    from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
 
     stack = cdk.Stack(cdk.App(), "Probe")
     subnet = ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")

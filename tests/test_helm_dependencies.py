@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
-HANDLER_DIR = REPO / "constructs" / "hyperpod_cdk" / "handlers" / "helm_dependencies"
+HANDLER_DIR = REPO / "constructs" / "hyperpod_cdk" / "kubernetes" / "handlers" / "helm_dependencies"
 STACK = "HelmDepsTest"
 MY_PATHS = (f"{STACK}/HelmDependencies/", f"{STACK}/KubernetesAddons/")
 
@@ -208,8 +208,8 @@ def test_overrides_reach_the_custom_resource(tmp_path):
     from aws_cdk import aws_eks_v2 as eks
     from aws_cdk.assertions import Template
 
-    from hyperpod_cdk.addons.config import HelmDependenciesConfig
-    from hyperpod_cdk.helm_dependencies import HyperPodHelmDependencies
+    from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
+    from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 
     app = cdk.App()
     stack = cdk.Stack(app, "Overrides", env=cdk.Environment(account="123456789012", region="eu-west-1"))
@@ -259,7 +259,7 @@ def test_overrides_reach_the_custom_resource(tmp_path):
 def test_config_refuses_unsafe_or_drifting_settings(override, message):
     from pydantic import ValidationError
 
-    from hyperpod_cdk.addons.config import HelmDependenciesConfig
+    from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 
     with pytest.raises(ValidationError, match=message.replace("{", r"\{").replace("}", r"\}")):
         HelmDependenciesConfig(**override)
@@ -268,7 +268,7 @@ def test_config_refuses_unsafe_or_drifting_settings(override, message):
 def test_default_revision_is_a_full_commit_sha():
     import re
 
-    from hyperpod_cdk.addons.config import DEFAULT_CHART_REVISION, REVISION_PATTERN, HelmDependenciesConfig
+    from hyperpod_cdk.config.kubernetes import DEFAULT_CHART_REVISION, REVISION_PATTERN, HelmDependenciesConfig
 
     assert re.fullmatch(REVISION_PATTERN, DEFAULT_CHART_REVISION)
     assert HelmDependenciesConfig().revision == DEFAULT_CHART_REVISION
@@ -276,6 +276,6 @@ def test_default_revision_is_a_full_commit_sha():
 
 def test_config_models_import_without_aws_cdk():
     """The config models are for the CLI too: importing them must not start jsii."""
-    code = "import sys; import hyperpod_cdk.addons.config; print('aws_cdk' in sys.modules)"
+    code = "import sys; import hyperpod_cdk.config.kubernetes; print('aws_cdk' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HANDLER = REPO / "constructs" / "hyperpod_cdk" / "handlers" / "helm_dependencies" / "index.py"
+HANDLER = REPO / "constructs" / "hyperpod_cdk" / "kubernetes" / "handlers" / "helm_dependencies" / "index.py"
 REV1 = "b01cf90676553a711ab1a8ac51422adbb09aef6b"
 REV2 = "f57185916d4f7d2fa85caf6a03c04fd17172d330"
 CLUSTER = "hyperpod-demo-eks"

@@ -1,4 +1,4 @@
-"""Tests for hyperpod_cdk.instance_specs (per-type IP sizing data)."""
+"""Tests for hyperpod_cdk.specs.instance_types (per-type IP sizing data)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from hyperpod_cdk.instance_specs import (
+from hyperpod_cdk.specs.instance_types import (
     HYPERPOD_VPC_DOC,
     INSTANCE_SPECS,
     InstanceSpec,

@@ -8,7 +8,7 @@ import cdk8s
 import pytest
 
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.k8s import (
+from hyperpod_cdk.kubernetes.charts import (
     CertManagerIssuersChart,
     FsxVolume,
     HyperPodJobChart,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.k8s.example_jobs import llama3_1_8b_fsdp_job, smoke_job
-from hyperpod_cdk.k8s.jobs import (
+from hyperpod_cdk.kubernetes.charts.example_jobs import llama3_1_8b_fsdp_job, smoke_job
+from hyperpod_cdk.kubernetes.charts.jobs import (
     API_VERSION,
     KIND,
     Container,

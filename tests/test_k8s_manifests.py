@@ -13,10 +13,10 @@ import pytest
 import yaml
 from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
 
-from hyperpod_cdk.k8s import FsxVolume, K8sSettings, Team
-from hyperpod_cdk.k8s.dist import LLAMA_FILE, SMOKE_FILE, build_charts, main
-from hyperpod_cdk.k8s.settings import ExampleJobSettings
-from hyperpod_cdk.k8s.validate import ManifestValidationError, validate_manifest, validate_manifests
+from hyperpod_cdk.config.charts import ExampleJobSettings
+from hyperpod_cdk.kubernetes.charts import FsxVolume, K8sSettings, Team
+from hyperpod_cdk.kubernetes.charts.dist import LLAMA_FILE, SMOKE_FILE, build_charts, main
+from hyperpod_cdk.kubernetes.charts.validate import ManifestValidationError, validate_manifest, validate_manifests
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT, REGION = "123456789012", "us-west-2"

@@ -28,7 +28,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
     import aws_cdk as cdk
     from aws_cdk import aws_kms as kms
 
-    from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 
     base = tmp_path_factory.mktemp("shared")
     one = _shared(base, "one", "helper() { echo 1; }\n")
@@ -98,7 +98,7 @@ def test_editing_a_shared_file_changes_the_prefix(probe) -> None:
 
 
 def test_name_clashes_are_rejected(probe, tmp_path: Path) -> None:
-    from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 
     stack, key, _, _, _ = probe
     a = _shared(tmp_path, "a", "x\n")

@@ -7,8 +7,8 @@ import ipaddress
 import pytest
 
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.instance_specs import Orchestrator
-from hyperpod_cdk.network_plan import demand, plan_subnets, split_cidr
+from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.network_plan import demand, plan_subnets, split_cidr
 
 EKS, SLURM = Orchestrator.EKS, Orchestrator.SLURM
 NET = ipaddress.IPv4Network

@@ -136,9 +136,9 @@ def test_cfn_lint_i3011_finds_no_unretained_stateful_resource(templates, tmp_pat
 
 def _manifest_dir(tmp_path: Path) -> Path | None:
     """Fresh manifests from the project's chart writer (its documented CLI), else a built dist/, else None."""
-    if importlib.util.find_spec("hyperpod_cdk.k8s.dist") is not None:
+    if importlib.util.find_spec("hyperpod_cdk.kubernetes.charts.dist") is not None:
         result = subprocess.run(
-            [sys.executable, "-m", "hyperpod_cdk.k8s.dist", "--config", str(REPO / "hyperpod.yaml"),
+            [sys.executable, "-m", "hyperpod_cdk.kubernetes.charts.dist", "--config", str(REPO / "hyperpod.yaml"),
              "--out", str(tmp_path)],
             capture_output=True, text=True, check=False,
         )
@@ -154,7 +154,8 @@ def test_checkov_on_kubernetes_manifests(tmp_path):
     directory = _manifest_dir(tmp_path)
     if directory is None:
         pytest.skip(
-            "no Kubernetes manifests to scan: there is no hyperpod_cdk.k8s.dist chart writer and dist/ holds "
+            "no Kubernetes manifests to scan: there is no hyperpod_cdk.kubernetes.charts.dist chart writer and "
+            "dist/ holds "
             "no YAML (checkov --framework kubernetes runs once either exists)"
         )
     assert any(directory.rglob("*.y*ml")), f"the chart writer put no YAML into {directory}"

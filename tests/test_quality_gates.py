@@ -67,7 +67,7 @@ def test_cdk_nag_flags_an_unacknowledged_wildcard():
 
 
 def test_every_acknowledgment_has_a_specific_reason(platform):
-    from hyperpod_cdk.nag import acknowledge
+    from hyperpod_cdk.rules.acknowledge import acknowledge
 
     with pytest.raises(ValueError, match="specific reason"):
         acknowledge(platform.stack, "AwsSolutions-IAM5", "ok")

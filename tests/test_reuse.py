@@ -19,11 +19,11 @@ def user_stack(tmp_path_factory):
     from aws_cdk import aws_kms as kms
     from cdk_nag import AwsSolutionsChecks
 
+    from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
+    from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
     from hyperpod_cdk.config import InstanceGroup
-    from hyperpod_cdk.execution_role import HyperPodExecutionRole
-    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
-    from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
-    from hyperpod_cdk.security_group import HyperPodSecurityGroup
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
+    from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("reuse")))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -85,9 +85,9 @@ def test_standalone_cluster_props_are_validated():
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
 
+    from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
     from hyperpod_cdk.config import InstanceGroup
     from hyperpod_cdk.errors import HyperPodConfigError
-    from hyperpod_cdk.hyperpod_cluster import HyperPodCluster
 
     stack = cdk.Stack(cdk.App(), "S")
     subnet = ec2.Subnet.from_subnet_attributes(stack, "Sn", subnet_id="subnet-1", availability_zone="us-west-2a")
@@ -100,7 +100,7 @@ def test_standalone_cluster_props_are_validated():
     )
     with pytest.raises(HyperPodConfigError, match="cluster_name: 'bad_name'"):
         HyperPodCluster(stack, "A", cluster_name="bad_name", instance_groups=[group], **common)
-    with pytest.raises(HyperPodConfigError, match=r"duplicate group names \['g'\]"):
+    with pytest.raises(HyperPodConfigError, match="group name .g. is used twice"):
         HyperPodCluster(stack, "B", cluster_name="ok", instance_groups=[group, group], **common)
     pinned = group.model_copy(update={"availability_zone_id": "usw2-az9"})
     with pytest.raises(HyperPodConfigError, match="'usw2-az9' has no HyperPod subnet"):

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperpod_cdk.config import InstanceGroup, parse_config
+from hyperpod_cdk.config import InstanceGroup, parse_config, plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.fsx_lustre import LustreMount
-from hyperpod_cdk.network_plan import plan_for_config
-from hyperpod_cdk.slurm_provisioning import describe, provisioning_parameters, slurm_layout
+from hyperpod_cdk.specs.slurm import describe, provisioning_parameters, slurm_layout
+from hyperpod_cdk.storage.fsx_lustre import LustreMount
 
 REPO = Path(__file__).resolve().parent.parent
 SLURM_EXAMPLE = REPO / "examples" / "slurm.yaml"
@@ -268,7 +267,7 @@ def test_cluster_construct_rejects_parameters_that_drift() -> None:
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_kms as kms
 
-    from hyperpod_cdk.slurm_cluster import HyperPodSlurmCluster
+    from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 
     groups = parse_config(_slurm_data()).hyperpod.instance_groups
     stack = cdk.Stack(cdk.App(), "Probe")
@@ -294,7 +293,7 @@ def test_lifecycle_prefix_hashes_generated_files() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_kms as kms
 
-    from hyperpod_cdk.lifecycle_scripts import HyperPodLifecycleScripts
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 
     stack = cdk.Stack(cdk.App(), "Probe")
     key = kms.Key(stack, "Key")

@@ -5,7 +5,7 @@ HyperPod's resource_config.json, a base slurm.conf and /etc/fstab. systemctl, mo
 hostname, scontrol, sync and sleep are stubs on PATH that record their argv and keep just enough
 state (active units, mounted paths) for the script to see its own effects.
 
-provisioning_parameters.json is produced by hyperpod_cdk.slurm_provisioning from typed instance
+provisioning_parameters.json is produced by hyperpod_cdk.specs.slurm from typed instance
 groups, the same call the CDK app makes, so the generator and the scripts are tested together.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.fsx_lustre import LustreMount
-from hyperpod_cdk.slurm_provisioning import provisioning_parameters, slurm_layout
+from hyperpod_cdk.specs.slurm import provisioning_parameters, slurm_layout
+from hyperpod_cdk.storage.fsx_lustre import LustreMount
 
 _spec = importlib.util.spec_from_file_location("lcs_harness", Path(__file__).with_name("lcs_harness.py"))
 lcs = sys.modules.setdefault("lcs_harness", importlib.util.module_from_spec(_spec))

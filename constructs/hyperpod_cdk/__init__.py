@@ -1,1 +1,87 @@
-"""hyperpod-cdk: AWS CDK constructs for Amazon SageMaker HyperPod."""
+"""hyperpod-cdk: AWS CDK constructs for an Amazon SageMaker HyperPod training platform.
+
+Start with :class:`HyperPodPlatform` and a config::
+
+    from hyperpod_cdk import HyperPodPlatform, load_config
+
+    HyperPodPlatform(stack, "Platform", config=load_config("hyperpod.yaml"))
+
+The config models and errors import without starting jsii; the constructs load aws-cdk-lib (and
+with it Node) on first use, so ``from hyperpod_cdk import load_config`` stays fast for tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hyperpod_cdk.config import InstanceGroup, PlatformConfig, load_config, parse_config
+from hyperpod_cdk.errors import HyperPodConfigError
+
+__version__ = "0.2.0"
+
+# Constructs by module, imported on first access (PEP 562).
+_CONSTRUCTS = {
+    "HyperPodPlatform": "hyperpod_cdk.platform",
+    "HyperPodNetwork": "hyperpod_cdk.network.vpc",
+    "HyperPodSubnets": "hyperpod_cdk.network.subnets",
+    "HyperPodEgress": "hyperpod_cdk.network.subnets",
+    "HyperPodSecurityGroup": "hyperpod_cdk.network.security_group",
+    "HyperPodEksCluster": "hyperpod_cdk.cluster.eks",
+    "ImportedEksCluster": "hyperpod_cdk.cluster.imported_eks",
+    "HyperPodCluster": "hyperpod_cdk.cluster.hyperpod",
+    "IHyperPodCluster": "hyperpod_cdk.cluster.hyperpod",
+    "HyperPodSlurmCluster": "hyperpod_cdk.cluster.slurm",
+    "HyperPodExecutionRole": "hyperpod_cdk.cluster.execution_role",
+    "HyperPodLifecycleScripts": "hyperpod_cdk.lifecycle.lifecycle_scripts",
+    "bundled_scripts": "hyperpod_cdk.lifecycle.lifecycle_scripts",
+    "HyperPodFsxLustre": "hyperpod_cdk.storage.fsx_lustre",
+    "HyperPodHelmDependencies": "hyperpod_cdk.kubernetes.helm_dependencies",
+    "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
+}
+
+__all__ = [
+    "HyperPodCluster",
+    "HyperPodConfigError",
+    "HyperPodEgress",
+    "HyperPodEksCluster",
+    "HyperPodExecutionRole",
+    "HyperPodFsxLustre",
+    "HyperPodHelmDependencies",
+    "HyperPodKubernetesAddons",
+    "HyperPodLifecycleScripts",
+    "HyperPodNetwork",
+    "HyperPodPlatform",
+    "HyperPodSecurityGroup",
+    "HyperPodSlurmCluster",
+    "HyperPodSubnets",
+    "IHyperPodCluster",
+    "ImportedEksCluster",
+    "InstanceGroup",
+    "PlatformConfig",
+    "bundled_scripts",
+    "load_config",
+    "parse_config",
+]
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.cluster.eks import HyperPodEksCluster
+    from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
+    from hyperpod_cdk.cluster.hyperpod import HyperPodCluster, IHyperPodCluster
+    from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster
+    from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+    from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+    from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
+    from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
+    from hyperpod_cdk.network.vpc import HyperPodNetwork
+    from hyperpod_cdk.platform import HyperPodPlatform
+    from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+
+
+def __getattr__(name: str) -> Any:
+    module = _CONSTRUCTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperpod_cdk' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+# The CloudFormation type of HyperPodHelmDependencies' custom resource: the cluster constructs look
+# for it among their dependencies without importing the Kubernetes layer.
+HELM_DEPENDENCIES_RESOURCE_TYPE = "Custom::HyperPodHelmDependencies"
 
 _R = logs.RetentionDays
 # CloudWatch Logs retention values (days) to the CDK enum, whose Python values are names.
@@ -17,6 +23,18 @@ RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
     545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS,
     3653: _R.TEN_YEARS,
 }
+
+
+def cluster_attribute(cluster: Any, name: str) -> Any:
+    """An attribute of an EKS cluster, or None where an imported cluster was given none.
+
+    aws_eks_v2's imported clusters raise (through jsii) when asked for a ``vpc`` or
+    ``cluster_security_group`` they were not imported with.
+    """
+    try:
+        return getattr(cluster, name)
+    except Exception:  # jsii.errors.JSIIError: "vpc" is not defined for this imported cluster
+        return None
 
 
 def retention(days: int) -> logs.RetentionDays:

@@ -2,7 +2,7 @@
 
 The CLI reads the same ``hyperpod.yaml`` as the CDK app but never imports ``aws_cdk``: start-up
 stays fast and the commands work where Node/jsii are not installed. Subnet sizing comes from
-:mod:`hyperpod_cdk.network_plan` and :mod:`hyperpod_cdk.instance_specs`, the same code the
+:mod:`hyperpod_cdk.specs.network_plan` and :mod:`hyperpod_cdk.specs.instance_types`, the same code the
 constructs use.
 """
 

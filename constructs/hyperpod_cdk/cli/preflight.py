@@ -19,9 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from hyperpod_cdk.cli import aws_errors
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
-from hyperpod_cdk.config import InstanceGroup, PlatformConfig
+from hyperpod_cdk.config import InstanceGroup, PlatformConfig, plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.network_plan import AWS_RESERVED_PER_SUBNET, GroupDemand, SubnetPlan, plan_for_config
+from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, GroupDemand, SubnetPlan
 
 REQUIRED_EKS_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
 VPC_QUOTA_CODE = "L-F678F1CE"  # "VPCs per Region"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from hyperpod_cdk.instance_specs import supports_deep_health_checks
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map
+from hyperpod_cdk.specs.instance_types import supports_deep_health_checks
 
 SAGEMAKER_CLUSTER = "AWS::SageMaker::Cluster"
 ALL_PROTOCOLS = ("-1", -1)

@@ -3,7 +3,7 @@
 checkov reads ``Metadata.checkov.skip: [{id, comment}]`` on a CloudFormation resource and reports
 the check as SKIPPED with that comment. ``CfnResource.add_metadata`` replaces the whole key, so
 two skips on one resource must be merged; :func:`skip_checkov` does that and, like
-:func:`hyperpod_cdk.nag.acknowledge`, refuses a skip without a specific reason.
+:func:`hyperpod_cdk.rules.acknowledge.acknowledge`, refuses a skip without a specific reason.
 """
 
 from __future__ import annotations

@@ -1,0 +1,158 @@
+"""HyperPodExecutionRole: the IAM role HyperPod instances assume."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, managed_policy_finding
+
+INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
+
+
+class HyperPodExecutionRole(Construct):
+    """Execution role for HyperPod instance groups on EKS.
+
+    On top of ``AmazonSageMakerClusterInstanceRolePolicy`` (logs, metrics, SSM, and S3 read on
+    ``sagemaker-*`` buckets only), HyperPod-on-EKS nodes need what the VPC CNI and the node
+    agent do with this role (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-prerequisites.html,
+    "IAM role for SageMaker HyperPod"):
+
+    - ENI lifecycle in the HyperPod subnets and security group. ``CreateNetworkInterface`` is
+      scoped to those subnet and security-group ARNs; the other ENI actions only support
+      ``network-interface/*`` and ``instance/*`` resources; ``Describe*`` calls support none.
+    - ECR pulls (add-on and health-agent images live in AWS-owned accounts, so any account).
+    - ``eks-auth:AssumeRoleForPodIdentity`` on the cluster, for pod identity on HyperPod nodes.
+    - ``cloudwatch:DescribeAlarms``, which rolling software updates use for auto-rollback.
+    - Read on the lifecycle-script bucket, which the managed policy does not cover.
+
+    Args:
+        subnets: HyperPod subnets.
+        security_group: HyperPod security group.
+        eks_cluster_arn: for pod identity; None leaves the grant out (Slurm).
+        lifecycle_bucket: bucket holding the lifecycle scripts.
+        volume_key: KMS key of the instance groups' EBS volumes.
+        role_name: physical name. Default: generated. A fixed name makes a later rename replace
+            the role and, with it, every instance group (ExecutionRole is create-only).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        lifecycle_bucket: s3.IBucket,
+        eks_cluster_arn: str | None = None,
+        volume_key: kms.IKey | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(INSTANCE_ROLE_POLICY)],
+            description="SageMaker HyperPod instance execution role",
+        )
+        acknowledge(
+            self.role,
+            managed_policy_finding(INSTANCE_ROLE_POLICY),
+            "HyperPod requires this AWS managed policy on every execution role; it grants only "
+            "HyperPod log/metric/SSM access and S3 read on sagemaker-* buckets",
+        )
+
+        def arn(resource: str) -> str:
+            return stack.format_arn(service="ec2", resource=resource, resource_name="*")
+
+        any_eni, any_instance = arn("network-interface"), arn("instance")
+        any_repository = stack.format_arn(service="ecr", account="*", resource="repository", resource_name="*")
+        any_alarm = stack.format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+
+        subnet_arns = [
+            stack.format_arn(service="ec2", resource="subnet", resource_name=s.subnet_id) for s in subnets
+        ]
+        sg_arn = stack.format_arn(
+            service="ec2", resource="security-group", resource_name=security_group.security_group_id
+        )
+        policy = iam.Policy(self, "Policy", statements=[
+            iam.PolicyStatement(
+                sid="DescribeNetwork",
+                actions=[
+                    "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions", "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceTypes", "ec2:DescribeTags",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="CreateEniInHyperPodSubnets",
+                actions=["ec2:CreateNetworkInterface"],
+                resources=[*subnet_arns, sg_arn, any_eni],
+            ),
+            iam.PolicyStatement(
+                sid="ManageEnis",
+                actions=[
+                    "ec2:DeleteNetworkInterface", "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface",
+                    "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses", "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterfacePermission",
+                ],
+                resources=[any_eni, any_instance],
+            ),
+            iam.PolicyStatement(
+                sid="TagEnis", actions=["ec2:CreateTags"], resources=[any_eni],
+            ),
+            iam.PolicyStatement(sid="EcrAuth", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="EcrPull",
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[any_repository],
+            ),
+            iam.PolicyStatement(
+                sid="RollingUpdateAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[any_alarm],
+            ),
+        ])
+        if eks_cluster_arn is not None:
+            policy.add_statements(iam.PolicyStatement(
+                sid="PodIdentity", actions=["eks-auth:AssumeRoleForPodIdentity"], resources=[eks_cluster_arn],
+            ))
+        policy.attach_to_role(self.role)
+        self.policy = policy
+        lifecycle_bucket.grant_read(self.role)
+        if volume_key is not None:
+            volume_key.grant_encrypt_decrypt(self.role)
+            volume_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
+        acknowledge_wildcards(
+            policy,
+            "EC2 Describe* and ecr:GetAuthorizationToken support no resource-level permissions; ENI "
+            "attach/modify actions support only network-interface/* and instance/* (ENI creation is "
+            "scoped to the HyperPod subnets and group); add-on and health-agent images come from "
+            "AWS-owned ECR registries in other accounts; DescribeAlarms reads alarm state only",
+            resources=["*", any_eni, any_instance, any_repository, any_alarm],
+        )
+        acknowledge_wildcards(
+            self.role,
+            "grant_read on the lifecycle bucket (objects under bucket/*) and decrypt/re-encrypt data "
+            "keys of the one KMS key that protects the bucket and EBS volumes; nothing wider",
+            resources=[lifecycle_bucket.arn_for_objects("*")],
+            actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+        )
+
+    @property
+    def role_arn(self) -> str:
+        return self.role.role_arn
+

@@ -1,0 +1,215 @@
+"""HyperPodCluster: the ``AWS::SageMaker::Cluster`` orchestrated by EKS."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import jsii
+from aws_cdk import Annotations, Aspects, CfnResource, IAspect
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE
+from hyperpod_cdk.cluster.instance_groups import (
+    as_instance_group,
+    check_cluster_props,
+    cluster_tags,
+    instance_group_property,
+)
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.specs.instance_types import Orchestrator
+
+NodeRecovery = Literal["Automatic", "None"]
+NodeProvisioningMode = Literal["Continuous"]
+#: Warning id a user can acknowledge (``Annotations.of(cluster).acknowledge_warning(...)``).
+HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
+
+
+@runtime_checkable
+class IHyperPodCluster(Protocol):
+    """What other constructs need of a HyperPod cluster, created here or imported."""
+
+    @property
+    def cluster_name(self) -> str: ...
+
+    @property
+    def cluster_arn(self) -> str: ...
+
+
+class _ImportedHyperPodCluster(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str) -> None:
+        super().__init__(scope, construct_id)
+        self._cluster_name = cluster_name
+        self._cluster_arn = cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        return self._cluster_name
+
+    @property
+    def cluster_arn(self) -> str:
+        return self._cluster_arn
+
+
+class HyperPodCluster(Construct):
+    """A SageMaker HyperPod cluster on an EKS control plane.
+
+    Node recovery is ``Automatic`` and provisioning ``Continuous`` by default, every instance
+    group's secondary EBS volume is encrypted with ``volume_key``, and deep health checks follow
+    :attr:`InstanceGroup.effective_deep_health_checks` (on for accelerated types).
+
+    Checked before anything is created (:class:`~hyperpod_cdk.errors.HyperPodConfigError` naming
+    this construct's path and the prop): names, AZs, that HyperPod offers every instance type in
+    the stack's region (when the region is known), and that every subnet whose CIDR is known holds
+    its groups' nodes at the IPs per node of HyperPod on EKS (81 per ``ml.p5.48xlarge``).
+
+    The cluster waits for everything passed to :meth:`wait_for`: the EKS add-ons and the HyperPod
+    Helm dependencies (HyperPod rejects a cluster whose EKS side is missing them: "missing required
+    dependencies"). A cluster that waits for no ``HyperPodHelmDependencies`` gets a synth warning
+    unless ``assume_helm_installed=True`` says they were installed another way.
+
+    Args:
+        cluster_name: 1-63 letters, digits and hyphens.
+        eks_cluster_arn: the orchestrator.
+        instance_groups: :class:`InstanceGroup` models or mappings of their fields; more can be
+            added with :meth:`add_instance_group` before synth.
+        subnets_by_az_id: HyperPod subnets keyed by AZ ID; groups pinned to an AZ other than
+            ``default_az_id`` get an ``OverrideVpcConfig`` with that AZ's subnet.
+        default_az_id: the AZ ID of the cluster-level ``VpcConfig`` subnet.
+        security_group: HyperPod node security group.
+        execution_role_arn: instance execution role.
+        lifecycle_source_s3_uri: where the lifecycle scripts are (``s3://bucket/prefix/``).
+        volume_key: KMS key for the instance groups' EBS volumes. Default: none (AWS owned key).
+        on_create: entry script. Default ``on_create.sh``.
+        node_recovery: Default ``"Automatic"``.
+        node_provisioning_mode: Default ``"Continuous"``; None for the classic mode.
+        tags: extra tags; ``SageMaker=true`` is always set. Default none.
+        assume_helm_installed: the HyperPod Helm chart was installed outside this app. Default False.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        eks_cluster_arn: str,
+        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
+        subnets_by_az_id: Mapping[str, ec2.ISubnet],
+        default_az_id: str,
+        security_group: ec2.ISecurityGroup,
+        execution_role_arn: str,
+        lifecycle_source_s3_uri: str,
+        volume_key: kms.IKey | None = None,
+        on_create: str = "on_create.sh",
+        node_recovery: NodeRecovery = "Automatic",
+        node_provisioning_mode: NodeProvisioningMode | None = "Continuous",
+        tags: Mapping[str, str] | None = None,
+        assume_helm_installed: bool = False,
+    ) -> None:
+        with checked_props(scope, construct_id):
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
+            check_cluster_props(
+                scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
+                default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.EKS,
+            )
+        if node_provisioning_mode not in ("Continuous", None):
+            raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
+        if not hasattr(security_group, "security_group_id"):
+            raise prop_error(scope, construct_id, "security_group", "expected an ec2.ISecurityGroup")
+        super().__init__(scope, construct_id)
+        self._scope_check = (scope, construct_id)
+        self.subnets_by_az_id = dict(subnets_by_az_id)
+        self.default_az_id = default_az_id
+        self.instance_groups: list[InstanceGroup] = groups
+        self._render = functools.partial(
+            instance_group_property,
+            default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id,
+            security_group_ids=[security_group.security_group_id],
+            execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+            on_create=on_create, volume_key=volume_key, kubernetes=True,
+        )
+        self.resource = sagemaker.CfnCluster(
+            self, "Resource",
+            cluster_name=cluster_name,
+            orchestrator=sagemaker.CfnCluster.OrchestratorProperty(
+                eks=sagemaker.CfnCluster.ClusterOrchestratorEksConfigProperty(cluster_arn=eks_cluster_arn)
+            ),
+            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
+                security_group_ids=[security_group.security_group_id],
+                subnets=[subnets_by_az_id[default_az_id].subnet_id],
+            ),
+            instance_groups=[self._render(g) for g in groups],
+            node_recovery=node_recovery,
+            node_provisioning_mode=node_provisioning_mode,
+            tags=cluster_tags(tags),
+        )
+        self.assume_helm_installed = assume_helm_installed
+        Aspects.of(self).add(_HelmDependenciesCheck(self))
+
+    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        """Add an instance group (before synth), with the same checks as the constructor."""
+        scope, construct_id = self._scope_check
+        with checked_props(scope, construct_id):
+            index = len(self.instance_groups)
+            new = as_instance_group(group, f"instance_groups[{index}]")
+            groups = [*self.instance_groups, new]
+            check_cluster_props(
+                scope, cluster_name=self.resource.cluster_name or "", groups=groups,
+                subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
+                node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
+            )
+        self.instance_groups = groups
+        self.resource.instance_groups = [self._render(g) for g in groups]
+        return new
+
+    def wait_for(self, *dependencies: IConstruct) -> None:
+        """Create the cluster only after ``dependencies`` (add-ons, Helm charts, ...) exist."""
+        for dependency in dependencies:
+            self.resource.node.add_dependency(dependency)
+
+    @property
+    def cluster_arn(self) -> str:
+        return self.resource.attr_cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        return self.resource.ref
+
+    @classmethod
+    def from_cluster_attributes(
+        cls, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str
+    ) -> IHyperPodCluster:
+        """A cluster created elsewhere (its ARN ends in the cluster's id, not its name)."""
+        if not cluster_arn.startswith("arn:") and "${Token[" not in cluster_arn:
+            raise prop_error(scope, construct_id, "cluster_arn", f"'{cluster_arn}' is not an ARN")
+        return _ImportedHyperPodCluster(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
+
+
+@jsii.implements(IAspect)
+class _HelmDependenciesCheck:
+    """At synth: warn when an EKS HyperPod cluster waits for no HyperPod Helm dependencies."""
+
+    def __init__(self, cluster: HyperPodCluster) -> None:
+        self.cluster = cluster
+
+    def visit(self, node: IConstruct) -> None:
+        if node.node.path != self.cluster.node.path or self.cluster.assume_helm_installed:
+            return
+        for dependency in self.cluster.resource.node.dependencies:
+            for child in dependency.node.find_all():
+                if CfnResource.is_cfn_resource(child) and (
+                    getattr(child, "cfn_resource_type", None) == HELM_DEPENDENCIES_RESOURCE_TYPE
+                ):
+                    return
+        Annotations.of(self.cluster).add_warning_v2(
+            HELM_WARNING_ID,
+            "this HyperPod cluster waits for no HyperPodHelmDependencies: HyperPod refuses an EKS cluster "
+            "without the HyperPod Helm chart ('missing required dependencies'). Pass the installer to "
+            "wait_for(), or set assume_helm_installed=True if the chart is installed another way.",
+        )

@@ -1,0 +1,98 @@
+"""ImportedEksCluster: an existing EKS cluster, imported so the platform can install into it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import Annotations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from hyperpod_cdk.cluster.eks import acknowledge_kubectl_provider
+from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.config import EKS_NAME_PATTERN
+from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.specs.kubernetes_versions import SUPPORTED_VERSIONS
+
+#: Warning id for the authentication mode synth cannot see.
+AUTH_MODE_WARNING_ID = "hyperpod-cdk:existing-eks-auth-mode"
+
+
+class ImportedEksCluster(Construct):
+    """An EKS cluster created outside this app, with a kubectl provider to apply charts through.
+
+    aws_eks_v2 applies manifests and cdk8s charts of an imported cluster only through a
+    ``kubectl_provider`` given at import time, so this construct creates one (Lambda in
+    ``subnets`` with the cluster security group, kubectl layer of ``kubernetes_version``), gives
+    its role cluster-admin through an EKS access entry (:attr:`kubectl_access`, which anything
+    applied through it must wait for), and imports the cluster with it (:attr:`cluster`).
+
+    The cluster's authentication mode cannot be read at synth. HyperPod needs ``API`` or
+    ``API_AND_CONFIG_MAP`` (access entries): a synth warning says so and ``hyperpod-cdk preflight``
+    checks it, with the base add-ons HyperPod needs.
+
+    Args:
+        cluster_name: the existing cluster's name.
+        cluster_security_group_id: the cluster security group EKS created for it.
+        vpc: the cluster's VPC.
+        subnets: private subnets that reach the cluster endpoint, for the kubectl handler.
+        kubernetes_version: the cluster's version (selects the kubectl layer).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_security_group_id: str,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        kubernetes_version: str,
+    ) -> None:
+        if not re.fullmatch(EKS_NAME_PATTERN, cluster_name):
+            raise prop_error(scope, construct_id, "cluster_name", f"'{cluster_name}' is not an EKS cluster name")
+        if kubernetes_version not in SUPPORTED_VERSIONS:
+            raise prop_error(
+                scope, construct_id, "kubernetes_version",
+                f"'{kubernetes_version}' is not a version HyperPod accepts ({', '.join(SUPPORTED_VERSIONS)})",
+            )
+        if not subnets:
+            raise prop_error(
+                scope, construct_id, "subnets", "the kubectl handler needs a subnet that reaches the endpoint"
+            )
+        super().__init__(scope, construct_id)
+        base = eks.Cluster.from_cluster_attributes(
+            self, "Import", cluster_name=cluster_name, cluster_security_group_id=cluster_security_group_id, vpc=vpc
+        )
+        with checked_props(scope, construct_id):
+            self.kubectl_layer = kubectl_layer(self, "KubectlLayer", kubernetes_version)
+        self.kubectl_provider = eks.KubectlProvider(
+            self, "KubectlProvider", cluster=base, kubectl_layer=self.kubectl_layer, private_subnets=list(subnets)
+        )
+        acknowledge_kubectl_provider(self.kubectl_provider)
+        self.kubectl_access = eks.AccessEntry(
+            self, "KubectlAccess",
+            cluster=base,
+            principal=self.kubectl_provider.role.role_arn,  # type: ignore[union-attr]
+            access_policies=[
+                eks.AccessPolicy.from_access_policy_name(
+                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
+                )
+            ],
+        )
+        self.cluster = eks.Cluster.from_cluster_attributes(
+            self, "Cluster",
+            cluster_name=cluster_name,
+            cluster_security_group_id=cluster_security_group_id,
+            vpc=vpc,
+            kubectl_provider=self.kubectl_provider,
+        )
+        Annotations.of(self).add_warning_v2(
+            AUTH_MODE_WARNING_ID,
+            f"the authentication mode of the existing EKS cluster {cluster_name} cannot be read at synth; "
+            "HyperPod needs API or API_AND_CONFIG_MAP and the vpc-cni, kube-proxy, coredns and "
+            "eks-pod-identity-agent add-ons: run `hyperpod-cdk preflight` before deploying",
+        )

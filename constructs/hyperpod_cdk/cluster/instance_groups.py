@@ -1,0 +1,172 @@
+"""Instance groups of an ``AWS::SageMaker::Cluster``: checks and rendering shared by EKS and Slurm."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+
+from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN, InstanceGroup, check_offered, group_demands
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.network_plan import plan_existing_subnets
+
+MAX_INSTANCE_GROUPS = 100
+
+
+def as_instance_group(value: InstanceGroup | Mapping[str, Any], field: str) -> InstanceGroup:
+    """An :class:`InstanceGroup` from a model or a plain mapping (``{"name": ..., ...}``)."""
+    if isinstance(value, InstanceGroup):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return InstanceGroup(**value)
+        except HyperPodConfigError as error:
+            raise HyperPodConfigError(f"{field}.{error.field.removeprefix('InstanceGroup.')}", error.message) from None
+    raise HyperPodConfigError(field, f"expected an InstanceGroup or a mapping, got {type(value).__name__}")
+
+
+def subnet_cidr(subnet: Any) -> ipaddress.IPv4Network | None:
+    """The subnet's IPv4 CIDR when synth knows it: None for a token or an import without one."""
+    try:
+        text = subnet.ipv4_cidr_block
+    except Exception:  # jsii: an imported subnet without ipv4_cidr_block raises when asked for it
+        return None
+    if not isinstance(text, str) or Token.is_unresolved(text):
+        return None
+    return ipaddress.IPv4Network(text)
+
+
+def check_cluster_props(
+    scope: Any,
+    *,
+    cluster_name: str,
+    groups: Sequence[InstanceGroup],
+    subnets_by_az_id: Mapping[str, Any],
+    default_az_id: str,
+    node_recovery: str,
+    orchestrator: Orchestrator,
+) -> None:
+    """What both cluster constructs check before anything is created.
+
+    Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
+    be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
+    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``).
+    Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
+    """
+    if not isinstance(cluster_name, str) or (
+        not Token.is_unresolved(cluster_name) and not re.fullmatch(HYPERPOD_NAME_PATTERN, cluster_name)
+    ):
+        raise HyperPodConfigError("cluster_name", f"'{cluster_name}' must be 1-63 letters, digits and hyphens")
+    if not 1 <= len(groups) <= MAX_INSTANCE_GROUPS:
+        raise HyperPodConfigError(
+            "instance_groups", f"need 1 to {MAX_INSTANCE_GROUPS} instance groups, got {len(groups)}"
+        )
+    names = [g.name for g in groups]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise HyperPodConfigError(
+            "instance_groups", f"group name '{duplicates[0]}' is used twice; names must be unique"
+        )
+    for az_id, subnet in subnets_by_az_id.items():
+        if not hasattr(subnet, "subnet_id"):
+            raise HyperPodConfigError(
+                f"subnets_by_az_id.{az_id}", f"expected an ec2.ISubnet, got {type(subnet).__name__}"
+            )
+    if default_az_id not in subnets_by_az_id:
+        raise HyperPodConfigError(
+            "default_az_id", f"'{default_az_id}' has no subnet in subnets_by_az_id {sorted(subnets_by_az_id)}"
+        )
+    for index, group in enumerate(groups):
+        az_id = group.availability_zone_id or default_az_id
+        if az_id not in subnets_by_az_id:
+            raise HyperPodConfigError(
+                f"instance_groups[{index}]({group.name}).availability_zone_id", f"'{az_id}' has no HyperPod subnet"
+            )
+        if orchestrator is Orchestrator.SLURM and (group.labels or group.taints):
+            raise HyperPodConfigError(
+                f"instance_groups[{index}]({group.name}).labels",
+                "Kubernetes labels and taints only apply to EKS-orchestrated clusters",
+            )
+    if node_recovery not in ("Automatic", "None"):
+        raise HyperPodConfigError("node_recovery", f"'{node_recovery}' must be Automatic or None")
+    region = Stack.of(scope).region
+    if not Token.is_unresolved(region):
+        for index, group in enumerate(groups):
+            check_offered(region, group, f"instance_groups[{index}]({group.name}).instance_type")
+    # Known CIDRs only: a subnet created in the same synth from a plan was already checked with
+    # headroom; here the hard limit applies (a node that gets no IP does not join).
+    cidrs = {az: cidr for az, subnet in subnets_by_az_id.items() if (cidr := subnet_cidr(subnet)) is not None}
+    demands = group_demands(groups, orchestrator.value, default_az_id)
+    plan_existing_subnets(
+        cidrs, {az: d for az, d in demands.items() if az in cidrs}, 0, orchestrator, "subnets_by_az_id"
+    )
+
+
+def cluster_tags(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
+    """Cluster tags; ``SageMaker=true`` always, since the HyperPod managed policies condition on it."""
+    return [{"key": k, "value": v} for k, v in sorted({**(tags or {}), "SageMaker": "true"}.items())]
+
+
+def instance_group_property(
+    group: InstanceGroup,
+    *,
+    default_az_id: str,
+    subnets_by_az_id: Mapping[str, ec2.ISubnet],
+    security_group_ids: list[str],
+    execution_role_arn: str,
+    lifecycle_source_s3_uri: str,
+    on_create: str,
+    volume_key: kms.IKey | None,
+    kubernetes: bool,
+) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+    """One ``InstanceGroups`` entry, shared by the EKS and Slurm cluster constructs.
+
+    A group pinned to another AZ than the cluster's gets ``OverrideVpcConfig`` with that AZ's
+    subnet; labels and taints render only for EKS (``kubernetes=True``). ``volume_key`` None leaves
+    ``VolumeKmsKeyId`` out (HyperPod then encrypts with an AWS owned key).
+    """
+    az_id = group.availability_zone_id or default_az_id
+    override = None
+    if az_id != default_az_id:
+        override = sagemaker.CfnCluster.VpcConfigProperty(
+            security_group_ids=security_group_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
+        )
+    kubernetes_config = None
+    if kubernetes and (group.labels or group.taints):
+        kubernetes_config = sagemaker.CfnCluster.ClusterKubernetesConfigProperty(
+            labels=dict(group.labels) or None,
+            taints=[
+                sagemaker.CfnCluster.ClusterKubernetesTaintProperty(key=t.key, value=t.value, effect=t.effect)
+                for t in group.taints
+            ] or None,
+        )
+    return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
+        instance_group_name=group.name,
+        instance_type=group.instance_type,
+        instance_count=group.instance_count,
+        execution_role=execution_role_arn,
+        threads_per_core=group.threads_per_core,
+        life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
+            source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
+        ),
+        instance_storage_configs=[
+            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
+                    volume_size_in_gb=group.ebs_volume_size_gb,
+                    volume_kms_key_id=volume_key.key_arn if volume_key is not None else None,
+                )
+            )
+        ],
+        on_start_deep_health_checks=group.effective_deep_health_checks or None,
+        override_vpc_config=override,
+        kubernetes_config=kubernetes_config,
+        training_plan_arn=group.training_plan_arn,
+        image_id=group.image_id,
+    )

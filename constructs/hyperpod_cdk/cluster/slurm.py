@@ -1,0 +1,163 @@
+"""HyperPodSlurmCluster: an ``AWS::SageMaker::Cluster`` orchestrated by Slurm.
+
+How Slurm is provisioned: lifecycle scripts + ``provisioning_parameters.json``
+-----------------------------------------------------------------------------
+HyperPod offers two documented ways to tell a Slurm cluster which instance group is the
+controller, which is the login group and which partition each compute group joins:
+
+1. API-driven: ``Orchestrator.Slurm`` on the cluster and ``SlurmConfig {NodeType, PartitionNames}``
+   on each instance group. aws-cdk-lib 2.275 has the properties and cfn-lint 1.58's
+   ``AWS::SageMaker::Cluster`` schema accepts them (``tests/test_slurm.py`` lints such a template).
+2. Lifecycle scripts: no ``Orchestrator`` property, and a ``provisioning_parameters.json`` next
+   to the scripts that the scripts read on every node.
+
+This construct uses (2). The two are alternatives, not layers: HyperPod's migration guide moves
+a cluster from (2) to (1) by removing ``provisioning_parameters.json`` from S3
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html),
+and with (1) HyperPod owns the partition layout of ``slurm.conf`` (``SlurmConfigStrategy`` says how
+it treats other edits), so lifecycle scripts that also write partitions would compete with it.
+With (2) the whole node setup (which node runs slurmctld or slurmd, the partitions, the FSx
+mount) is in this repository's scripts, generated from the same typed config as the instance
+groups and tested offline against a fake node root. Switching later is a property change on
+this construct plus dropping the parameters file.
+
+Continuous node provisioning is left off: HyperPod documents it for EKS-orchestrated clusters only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk.cluster.hyperpod import NodeRecovery
+from hyperpod_cdk.cluster.instance_groups import (
+    as_instance_group,
+    check_cluster_props,
+    cluster_tags,
+    instance_group_property,
+)
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
+
+
+class HyperPodSlurmCluster(Construct):
+    """A SageMaker HyperPod cluster whose nodes run Slurm, configured by lifecycle scripts.
+
+    Node recovery is ``Automatic`` by default, every group's secondary EBS volume is encrypted
+    with ``volume_key``, and deep health checks follow
+    :attr:`InstanceGroup.effective_deep_health_checks`.
+
+    Each :class:`InstanceGroup` says its Slurm role with ``slurm_node_type`` (``Controller``: one
+    group of one instance; ``Login``: at most one group; ``Compute``: the default) and, for compute
+    groups, its ``partition`` (default: the group name). :attr:`layout` is the checked result and
+    :meth:`provisioning_parameters` the ``provisioning_parameters.json`` for it; upload that next to
+    the scripts (``HyperPodLifecycleScripts(json_files=...)``). Passing the uploaded document as
+    ``provisioning_parameters`` makes synth fail if it names other groups or partitions.
+
+    Args:
+        cluster_name: 1-63 letters, digits and hyphens.
+        instance_groups: validated models with Slurm roles.
+        subnets_by_az_id / default_az_id: as for :class:`~hyperpod_cdk.cluster.hyperpod.HyperPodCluster`.
+        security_group: HyperPod node security group (also the FSx file system's group).
+        execution_role_arn: instance execution role (no EKS grant needed).
+        lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
+        volume_key: KMS key for the instance groups' EBS volumes. Default: none (AWS owned key).
+        provisioning_parameters: the uploaded parameters document, checked against the groups.
+        node_recovery: "Automatic" (default) or "None".
+        tags: extra tags; ``SageMaker=true`` is always set.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
+        subnets_by_az_id: Mapping[str, ec2.ISubnet],
+        default_az_id: str,
+        security_group: ec2.ISecurityGroup,
+        execution_role_arn: str,
+        lifecycle_source_s3_uri: str,
+        volume_key: kms.IKey | None = None,
+        on_create: str = "on_create.sh",
+        provisioning_parameters: Mapping[str, Any] | None = None,
+        node_recovery: NodeRecovery = "Automatic",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        with checked_props(scope, construct_id):
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
+            check_cluster_props(
+                scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
+                default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
+            )
+            layout = slurm_layout(groups, field="instance_groups")
+            if provisioning_parameters is not None:
+                _check_parameters(provisioning_parameters, layout)
+        super().__init__(scope, construct_id)
+        self.layout: SlurmLayout = layout
+        instance_groups = groups
+        self.instance_groups = tuple(instance_groups)
+        sg_ids = [security_group.security_group_id]
+
+        def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+            return instance_group_property(
+                group,
+                default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
+                execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+                on_create=on_create, volume_key=volume_key, kubernetes=False,
+            )
+
+        self.resource = sagemaker.CfnCluster(
+            self, "Resource",
+            cluster_name=cluster_name,
+            # No Orchestrator: the lifecycle-script path (see the module docstring).
+            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
+                security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
+            ),
+            instance_groups=[group_property(g) for g in instance_groups],
+            node_recovery=node_recovery,
+            tags=cluster_tags(tags),
+        )
+
+    def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
+        """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
+        return provisioning_parameters(self.layout, fsx)
+
+    @staticmethod
+    def parameters_for(
+        instance_groups: Sequence[InstanceGroup], fsx: LustreAttributes | None = None
+    ) -> dict[str, Any]:
+        """The same document before the cluster exists (the scripts are uploaded first)."""
+        return provisioning_parameters(slurm_layout(instance_groups, field="instance_groups"), fsx)
+
+    def wait_for(self, *dependencies: IConstruct) -> None:
+        """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
+        for dependency in dependencies:
+            self.resource.node.add_dependency(dependency)
+
+    @property
+    def cluster_arn(self) -> str:
+        return self.resource.attr_cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        return self.resource.ref
+
+
+def _check_parameters(document: Mapping[str, Any], layout: SlurmLayout) -> None:
+    expected = provisioning_parameters(layout)
+    for key in ("controller_group", "login_group", "worker_groups"):
+        if document.get(key) != expected.get(key):
+            raise HyperPodConfigError(
+                f"provisioning_parameters.{key}",
+                f"{document.get(key)!r} does not match the instance groups ({expected.get(key)!r}); "
+                "generate the file with HyperPodSlurmCluster.parameters_for",
+            )

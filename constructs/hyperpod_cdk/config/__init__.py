@@ -1,0 +1,59 @@
+"""The platform configuration (``hyperpod.yaml``): typed pydantic models, no CDK.
+
+:mod:`hyperpod_cdk.config.platform` holds the top-level :class:`PlatformConfig` and the network,
+EKS, HyperPod and storage sections; :mod:`~hyperpod_cdk.config.kubernetes` the ``kubernetes:``
+section (Helm dependencies, add-ons) and :mod:`~hyperpod_cdk.config.charts` the chart settings
+(teams, priority classes, example jobs) it extends.
+"""
+
+from hyperpod_cdk.config.platform import (
+    AZ_ID_PATTERN,
+    EKS_NAME_PATTERN,
+    HYPERPOD_NAME_PATTERN,
+    IAM_PRINCIPAL_PATTERN,
+    REGION_PATTERN,
+    EksConfig,
+    ExistingEks,
+    ExistingNetwork,
+    ExistingSubnet,
+    FsxConfig,
+    HyperPodConfig,
+    InstanceGroup,
+    NetworkConfig,
+    PlatformConfig,
+    StorageConfig,
+    Taint,
+    az_id_prefix,
+    check_offered,
+    group_demands,
+    json_schema,
+    load_config,
+    parse_config,
+    plan_for_config,
+)
+
+__all__ = [
+    "AZ_ID_PATTERN",
+    "EKS_NAME_PATTERN",
+    "HYPERPOD_NAME_PATTERN",
+    "IAM_PRINCIPAL_PATTERN",
+    "REGION_PATTERN",
+    "EksConfig",
+    "ExistingEks",
+    "ExistingNetwork",
+    "ExistingSubnet",
+    "FsxConfig",
+    "HyperPodConfig",
+    "InstanceGroup",
+    "NetworkConfig",
+    "PlatformConfig",
+    "StorageConfig",
+    "Taint",
+    "az_id_prefix",
+    "check_offered",
+    "group_demands",
+    "json_schema",
+    "load_config",
+    "parse_config",
+    "plan_for_config",
+]

@@ -1,0 +1,268 @@
+"""Settings for what runs inside the EKS cluster: the HyperPod Helm dependencies and EKS add-ons.
+
+These models are meant to be mounted into the platform config as its ``kubernetes:`` section
+(:class:`KubernetesConfig`). Every field has a default, so a config file without the section gets
+the documented defaults:
+
+.. code-block:: yaml
+
+    kubernetes:
+      helm_dependencies:            # the HyperPod Helm chart, installed before the HyperPod cluster
+        enabled: true
+        revision: b01cf90676553a711ab1a8ac51422adbb09aef6b   # aws/sagemaker-hyperpod-cli v3.9.0
+        source_sha256: null          # optional sha256 of the source tarball
+        nvidia_device_plugin: true
+        neuron_device_plugin: true
+        efa_device_plugin: true
+        health_monitoring_agent: true
+        health_monitoring_agent_region: null   # null = the stack's region
+        deep_health_check: true
+        job_auto_restart: true
+        mpi_operator: true
+        training_operators: true     # Kubeflow training operator sub-chart
+        extra_values: {}             # more --set key=value pairs for the chart
+        wait: false
+        timeout_minutes: 10
+      addons:
+        cert_manager: {enabled: true}
+        training_operator: {enabled: true}
+        observability: {enabled: false}
+        task_governance: {enabled: false}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hyperpod_cdk.config.charts import K8sSettings
+
+# The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
+# the v3.9.0 release commit (tag v3.9.0, 2026-06-11), read from the repository's history. Other
+# commits AWS's own templates pin, for comparison: f57185916d4f7d2fa85caf6a03c04fd17172d330
+# (aws/sagemaker-hyperpod-cluster-setup helm-chart-template.yaml, Aug 2025) and
+# 9f496a6364759553f73ff534434a057ef4bdc004 (awsome-distributed-ai Terraform, 2026). v3.9.0 is
+# newer than both and contains the EFA device-plugin fix (aws/sagemaker-hyperpod-cli#367, #389).
+DEFAULT_CHART_REVISION = "b01cf90676553a711ab1a8ac51422adbb09aef6b"
+DEFAULT_CHART_PATH = "helm_chart/HyperPodHelmChart"
+DEFAULT_SOURCE_URL_TEMPLATE = "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz"
+
+REVISION_PATTERN = r"^[0-9a-f]{40}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# Helm --set keys: dotted paths with optional list indexes (a.b[0].c) and chart names with hyphens.
+HELM_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\[[0-9]+\])?(\.[A-Za-z0-9_-]+(\[[0-9]+\])?)*$"
+# EKS add-on versions look like v1.18.2-eksbuild.2.
+ADDON_VERSION_PATTERN = r"^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$"
+
+# The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
+TOGGLE_KEYS: dict[str, str] = {
+    "nvidia_device_plugin": "nvidia-device-plugin.devicePlugin.enabled",
+    "neuron_device_plugin": "neuron-device-plugin.devicePlugin.enabled",
+    "efa_device_plugin": "aws-efa-k8s-device-plugin.devicePlugin.enabled",
+    "health_monitoring_agent": "health-monitoring-agent.enabled",
+    "deep_health_check": "deep-health-check.enabled",
+    "job_auto_restart": "job-auto-restart.enabled",
+    "mpi_operator": "mpi-operator.enabled",
+    "training_operators": "trainingOperators.enabled",
+}
+HEALTH_MONITORING_REGION_KEY = "health-monitoring-agent.region"
+# cert-manager comes from the EKS community add-on; the chart's copy must stay off.
+CERT_MANAGER_KEY = "cert-manager.enabled"
+MANAGED_KEYS = frozenset({*TOGGLE_KEYS.values(), HEALTH_MONITORING_REGION_KEY, CERT_MANAGER_KEY})
+
+HelmValue = str | bool | int
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class HelmDependenciesConfig(_Model):
+    """The official HyperPod Helm chart (``helm_chart/HyperPodHelmChart``), pinned to one commit.
+
+    HyperPod refuses to create a cluster on an EKS cluster that lacks these dependencies
+    ("missing required dependencies"), so the chart is installed first. Toggles default to the
+    chart's own defaults; ``cert-manager.enabled`` is always false (the EKS add-on provides it).
+    """
+
+    enabled: bool = Field(default=True, description="Install the chart (off: you install it yourself).")
+    revision: Annotated[str, Field(pattern=REVISION_PATTERN)] = Field(
+        default=DEFAULT_CHART_REVISION,
+        description=(
+            "Full 40-character commit SHA of github.com/aws/sagemaker-hyperpod-cli. Branch and tag "
+            "names are refused: the deployed chart must not change under an unchanged template. Pick "
+            "one with `git ls-remote https://github.com/aws/sagemaker-hyperpod-cli refs/tags/v3.9.0`."
+        ),
+    )
+    source_sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = Field(
+        default=None,
+        description="sha256 of the downloaded source tarball; when set, the installer refuses any other bytes.",
+    )
+    source_url_template: Annotated[str, Field(pattern=r"^https://[^\s]+$")] = Field(
+        default=DEFAULT_SOURCE_URL_TEMPLATE,
+        description="Where the tarball of a revision is downloaded from ({revision} is replaced); a mirror works.",
+    )
+    chart_path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = DEFAULT_CHART_PATH
+    nvidia_device_plugin: bool = True
+    neuron_device_plugin: bool = True
+    efa_device_plugin: bool = True
+    health_monitoring_agent: bool = True
+    health_monitoring_agent_region: Annotated[str | None, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = Field(
+        default=None, description="Region of the agent's ECR image; None means the stack's region."
+    )
+    deep_health_check: bool = True
+    job_auto_restart: bool = True
+    mpi_operator: bool = True
+    training_operators: bool = Field(default=True, description="The Kubeflow training operator sub-chart.")
+    extra_values: dict[Annotated[str, Field(pattern=HELM_KEY_PATTERN)], HelmValue] = Field(
+        default={}, description="More `--set key=value` pairs (e.g. hyperpod-patching.enabled: false)."
+    )
+    wait: bool = Field(
+        default=False,
+        description=(
+            "Pass --wait. Off by default: the chart's Deployments cannot become ready before the "
+            "HyperPod nodes exist, and the nodes are created after the chart."
+        ),
+    )
+    timeout_minutes: Annotated[int, Field(ge=1, le=12)] = Field(
+        default=10, description="helm --timeout; the installer Lambda has 15 minutes in all."
+    )
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _explain_revision(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(REVISION_PATTERN, value):
+            raise ValueError(
+                f"'{value}' is not a full 40-character lowercase commit SHA; branch and tag names "
+                "(main, v3.9.0) and short SHAs are refused so the installed chart cannot drift. Find the "
+                "commit of a release with `git ls-remote https://github.com/aws/sagemaker-hyperpod-cli "
+                "refs/tags/<tag>` and paste its SHA"
+            )
+        return value
+
+    @field_validator("source_url_template")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if "{revision}" not in value:
+            raise ValueError("must contain {revision}, which is replaced by the pinned commit")
+        return value
+
+    @field_validator("chart_path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if ".." in value.split("/"):
+            raise ValueError("must stay inside the repository (no '..')")
+        return value
+
+    @field_validator("extra_values")
+    @classmethod
+    def _not_managed(cls, value: dict[str, HelmValue]) -> dict[str, HelmValue]:
+        clash = sorted(set(value) & MANAGED_KEYS)
+        if clash:
+            raise ValueError(
+                f"{clash} are set by this section's own fields (or, for cert-manager.enabled, always "
+                "false because cert-manager is the EKS add-on); use those fields instead"
+            )
+        return value
+
+    def helm_values(self, default_region: str) -> dict[str, str]:
+        """Every ``--set`` value, as the strings the installer passes to helm (sorted keys)."""
+        values: dict[str, HelmValue] = {key: getattr(self, field) for field, key in TOGGLE_KEYS.items()}
+        values[CERT_MANAGER_KEY] = False
+        values[HEALTH_MONITORING_REGION_KEY] = self.health_monitoring_agent_region or default_region
+        values.update(self.extra_values)
+        return {key: _helm_string(values[key]) for key in sorted(values)}
+
+
+def _helm_string(value: HelmValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class AddonConfig(_Model):
+    """One EKS add-on: on or off, an optional version pin and extra configuration values."""
+
+    enabled: bool
+    version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
+        default=None, description="e.g. v1.18.2-eksbuild.2; None lets EKS pick its default for the cluster version."
+    )
+    configuration_values: dict[str, Any] = Field(
+        default={}, description="Merged (deeply) over the values this library sets for the add-on."
+    )
+
+
+class CertManagerConfig(AddonConfig):
+    """cert-manager (EKS community add-on), required by the training operator."""
+
+    enabled: bool = True
+
+
+class TrainingOperatorConfig(AddonConfig):
+    """The HyperPod training operator add-on (HyperPodPyTorchJob)."""
+
+    enabled: bool = True
+
+
+class ObservabilityConfig(AddonConfig):
+    """The HyperPod observability add-on, writing to a new Amazon Managed Prometheus workspace."""
+
+    enabled: bool = False
+    workspace_alias: Annotated[str | None, Field(min_length=1, max_length=100)] = Field(
+        default=None, description="AMP workspace alias; None means '<EKS cluster name>-hyperpod'."
+    )
+
+
+class TaskGovernanceConfig(AddonConfig):
+    """The HyperPod task governance add-on (Kueue). Remove any Kueue you installed yourself first."""
+
+    enabled: bool = False
+
+
+class KubernetesAddonsConfig(_Model):
+    """EKS add-ons around HyperPod (the pod identity agent comes with the EKS cluster)."""
+
+    cert_manager: CertManagerConfig = CertManagerConfig()
+    training_operator: TrainingOperatorConfig = TrainingOperatorConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+    task_governance: TaskGovernanceConfig = TaskGovernanceConfig()
+
+    @model_validator(mode="after")
+    def _operator_needs_cert_manager(self) -> KubernetesAddonsConfig:
+        if self.training_operator.enabled and not self.cert_manager.enabled:
+            raise ValueError(
+                "training_operator: the HyperPod training operator needs cert-manager; set "
+                "cert_manager.enabled: true or training_operator.enabled: false"
+            )
+        return self
+
+
+class KubernetesConfig(K8sSettings):
+    """The platform config's ``kubernetes:`` section: Helm dependencies, EKS add-ons, and the
+    settings of the charts this project authors (teams, priority classes, FSx claim, examples).
+
+    ``task_governance`` (Kueue queues in the operator chart) follows
+    ``addons.task_governance.enabled`` unless set; queues without the add-on would have no CRDs.
+    """
+
+    helm_dependencies: HelmDependenciesConfig = HelmDependenciesConfig()
+    addons: KubernetesAddonsConfig = KubernetesAddonsConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queues_follow_the_addon(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        addons = data.get("addons") or {}
+        governance = addons.get("task_governance") if isinstance(addons, dict) else None
+        enabled = bool(governance.get("enabled")) if isinstance(governance, dict) else False
+        if "task_governance" not in data:
+            return {**data, "task_governance": enabled}
+        if data["task_governance"] and not enabled:
+            raise ValueError(
+                "task_governance: Kueue queues need the task-governance add-on; set "
+                "kubernetes.addons.task_governance.enabled: true"
+            )
+        return data

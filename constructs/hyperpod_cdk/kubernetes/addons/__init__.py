@@ -1,0 +1,76 @@
+"""EKS add-ons around SageMaker HyperPod, each declaring and checking what it depends on.
+
+:class:`HyperPodKubernetesAddons` builds the set a :class:`~hyperpod_cdk.config.kubernetes.KubernetesAddonsConfig`
+asks for; the single add-on constructs can also be used on their own.
+
+Order in the template (``DependsOn``)::
+
+    eks-pod-identity-agent ─► cert-manager ─► PodIdentityAssociation ─► training operator
+    eks-pod-identity-agent ─► PodIdentityAssociation ─► observability
+    task governance
+
+and every add-on after whatever :meth:`HyperPodKubernetesAddons.install_after` was given (the
+HyperPod cluster): their pods need nodes, the training operator's namespace ``aws-hyperpod`` is
+created by the HyperPod Helm chart (installed before the cluster), and Kueue's webhooks should not
+answer for pods before the Kueue controller can run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The construct classes load aws-cdk-lib (jsii, about a second); the config models must not, so
+# that `hyperpod_cdk.config.kubernetes` stays cheap to import for the CLI. Constructs load on first use.
+_LAZY = {
+    "CERT_MANAGER": "hyperpod_cdk.kubernetes.addons.base",
+    "POD_IDENTITY_AGENT": "hyperpod_cdk.kubernetes.addons.base",
+    "HyperPodAddon": "hyperpod_cdk.kubernetes.addons.base",
+    "MissingAddonDependencyError": "hyperpod_cdk.kubernetes.addons.base",
+    "installed_addons": "hyperpod_cdk.kubernetes.addons.base",
+    "CertManagerAddon": "hyperpod_cdk.kubernetes.addons.cert_manager",
+    "HyperPodTrainingOperatorAddon": "hyperpod_cdk.kubernetes.addons.training_operator",
+    "HyperPodObservabilityAddon": "hyperpod_cdk.kubernetes.addons.observability",
+    "HyperPodTaskGovernanceAddon": "hyperpod_cdk.kubernetes.addons.task_governance",
+    "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
+    "HelmDependenciesConfig": "hyperpod_cdk.config.kubernetes",
+    "KubernetesAddonsConfig": "hyperpod_cdk.config.kubernetes",
+    "KubernetesConfig": "hyperpod_cdk.config.kubernetes",
+}
+__all__ = [
+    "CERT_MANAGER",
+    "POD_IDENTITY_AGENT",
+    "CertManagerAddon",
+    "HelmDependenciesConfig",
+    "HyperPodAddon",
+    "HyperPodKubernetesAddons",
+    "HyperPodObservabilityAddon",
+    "HyperPodTaskGovernanceAddon",
+    "HyperPodTrainingOperatorAddon",
+    "KubernetesAddonsConfig",
+    "KubernetesConfig",
+    "MissingAddonDependencyError",
+    "installed_addons",
+]
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig, KubernetesAddonsConfig, KubernetesConfig
+    from hyperpod_cdk.kubernetes.addons.base import (
+        CERT_MANAGER,
+        POD_IDENTITY_AGENT,
+        HyperPodAddon,
+        MissingAddonDependencyError,
+        installed_addons,
+    )
+    from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
+    from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
+    from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
+    from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperpod_cdk.kubernetes.addons' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

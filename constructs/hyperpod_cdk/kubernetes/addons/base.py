@@ -1,0 +1,184 @@
+"""Add-on base class: each add-on declares what it needs, and the need is checked at synth.
+
+In the spirit of cdk-eks-blueprints' ``@dependable``: an add-on class lists the EKS add-ons it
+**requires** (construction fails with :class:`MissingAddonDependencyError` when one is absent) and
+those it merely comes **after** when they are present. Both become CloudFormation ``DependsOn`` of
+the add-on's first resource, so the template creates them in order and deletes them in reverse.
+
+"Present" means an ``AWS::EKS::Addon`` of that name for the same cluster defined anywhere in the
+app (``cluster.eks_pod_identity_agent``, :class:`~hyperpod_cdk.cluster.eks.HyperPodEksCluster`'s
+base add-ons, another add-on construct), or a name passed in ``assume_installed`` for add-ons
+that were installed outside this app (an imported cluster).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, cast
+
+from aws_cdk import CfnResource
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk.errors import HyperPodConfigError
+
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+CERT_MANAGER = "cert-manager"
+
+_ADDON_TYPE = "AWS::EKS::Addon"
+
+
+class MissingAddonDependencyError(HyperPodConfigError):
+    """An add-on was defined without an add-on it cannot work without."""
+
+
+def installed_addons(cluster: eks.ICluster) -> dict[str, CfnResource]:
+    """The ``AWS::EKS::Addon`` resources defined in this app for ``cluster``, by add-on name."""
+    found: dict[str, CfnResource] = {}
+    for node in cluster.node.root.node.find_all():
+        if not CfnResource.is_cfn_resource(node):
+            continue
+        resource = cast(CfnResource, node)
+        if resource.cfn_resource_type != _ADDON_TYPE:
+            continue
+        # aws_eks and aws_eks_v2 L1 add-ons (CfnAddon) both expose cluster_name and addon_name.
+        if getattr(resource, "cluster_name", None) == cluster.cluster_name:
+            found[str(resource.addon_name)] = resource  # type: ignore[attr-defined]
+    return found
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: mappings merge key by key, anything else is replaced."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class HyperPodAddon(Construct):
+    """Base of the add-on constructs.
+
+    Subclasses set :attr:`ADDON_NAME`, :attr:`REQUIRES`, :attr:`AFTER` and :attr:`CONFIG_FIELD`, call
+    ``super().__init__`` first (which checks the requirements) and then :meth:`_order` on their
+    first resource.
+
+    Args:
+        cluster: the EKS cluster.
+        assume_installed: add-on names installed outside this app, counted as present.
+    """
+
+    ADDON_NAME: ClassVar[str]
+    #: EKS add-ons that must exist; missing ones raise MissingAddonDependencyError.
+    REQUIRES: ClassVar[tuple[str, ...]] = ()
+    #: EKS add-ons this one is created after when they exist (ordering only).
+    AFTER: ClassVar[tuple[str, ...]] = ()
+    #: Config path named in errors.
+    CONFIG_FIELD: ClassVar[str] = "kubernetes.addons"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        assume_installed: Sequence[str] = (),
+    ) -> None:
+        present = installed_addons(cluster)
+        if self.ADDON_NAME in present:
+            raise HyperPodConfigError(
+                self.CONFIG_FIELD,
+                f"the EKS add-on '{self.ADDON_NAME}' is already defined for this cluster at "
+                f"{present[self.ADDON_NAME].node.path}; define it once",
+            )
+        missing = [name for name in self.REQUIRES if name not in present and name not in assume_installed]
+        if missing:
+            raise MissingAddonDependencyError(
+                self.CONFIG_FIELD,
+                f"'{self.ADDON_NAME}' needs the EKS add-on(s) {missing} on the same cluster, defined "
+                f"before it (for '{POD_IDENTITY_AGENT}' use cluster.eks_pod_identity_agent; for "
+                f"'{CERT_MANAGER}' the CertManagerAddon), or listed in assume_installed when they were "
+                "installed outside this app",
+            )
+        super().__init__(scope, construct_id)
+        self.cluster = cluster
+        #: The add-ons this one was ordered after (found in the app).
+        self.depends_on: list[IConstruct] = [
+            present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present
+        ]
+
+    def _order(self, first: IConstruct) -> None:
+        """Create ``first`` (the add-on's earliest resource) after every dependency."""
+        for dependency in self.depends_on:
+            first.node.add_dependency(dependency)
+
+    def _addon(
+        self,
+        construct_id: str,
+        *,
+        version: str | None,
+        configuration_values: Mapping[str, Any] | None,
+    ) -> eks.Addon:
+        return eks.Addon(
+            self, construct_id,
+            cluster=self.cluster,
+            addon_name=self.ADDON_NAME,
+            addon_version=version,
+            configuration_values=dict(configuration_values) if configuration_values else None,
+        )
+
+
+def pod_identity_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    cluster: eks.ICluster,
+    namespace: str,
+    service_account: str,
+    description: str,
+) -> iam.Role:
+    """An IAM role only one Kubernetes service account of one cluster can get through EKS Pod Identity.
+
+    Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
+    Identity tags the session), limited by the session tags EKS sets (cluster name, namespace and
+    service account), as the EKS user guide's "pod-id-role" page shows.
+    """
+    principal = iam.SessionTagsPrincipal(
+        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-name": cluster.cluster_name,
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": service_account,
+            }
+        })
+    )
+    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
+
+
+def pod_identity_association(
+    scope: Construct,
+    construct_id: str,
+    *,
+    cluster: eks.ICluster,
+    namespace: str,
+    service_account: str,
+    role: iam.IRole,
+) -> eks.CfnPodIdentityAssociation:
+    """A standalone ``AWS::EKS::PodIdentityAssociation``.
+
+    Standalone rather than inline on the add-on: recent HyperPod add-on versions report
+    ``requiresIamPermissions=false`` and reject inline ``PodIdentityAssociations`` on CreateAddon
+    (awslabs/awsome-distributed-ai#1075), and a standalone association also survives add-on
+    replacement.
+    """
+    return eks.CfnPodIdentityAssociation(
+        scope, construct_id,
+        cluster_name=cluster.cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.role_arn,
+    )

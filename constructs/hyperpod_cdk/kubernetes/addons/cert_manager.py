@@ -1,0 +1,57 @@
+"""cert-manager as the EKS community add-on, schedulable on tainted HyperPod nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, POD_IDENTITY_AGENT, HyperPodAddon, deep_merge
+
+# Tolerate every taint: HyperPod nodes may carry user taints (instance group KubernetesConfig)
+# and the health agent's sagemaker.amazonaws.com/node-health-status taint, and on a cluster made
+# only of HyperPod nodes cert-manager would otherwise have nowhere to run. One replica each,
+# as the awsome-distributed-ai Terraform module configures the same add-on.
+_TOLERATE_ALL: list[dict[str, str]] = [{"operator": "Exists"}]
+DEFAULT_CONFIGURATION: dict[str, Any] = {
+    "replicaCount": 1,
+    "tolerations": _TOLERATE_ALL,
+    "webhook": {"replicaCount": 1, "tolerations": _TOLERATE_ALL},
+    "cainjector": {"replicaCount": 1, "tolerations": _TOLERATE_ALL},
+}
+
+
+class CertManagerAddon(HyperPodAddon):
+    """The ``cert-manager`` EKS community add-on (namespace ``cert-manager``).
+
+    The HyperPod training operator needs it for its webhook certificates. It is created after
+    the pod identity agent when that exists (ordering only; cert-manager itself uses no AWS
+    credentials).
+
+    Args:
+        cluster: the EKS cluster.
+        version: add-on version, e.g. ``v1.18.2-eksbuild.2``. Default: EKS's default for the
+            cluster version.
+        configuration_values: deep-merged over :data:`DEFAULT_CONFIGURATION`.
+    """
+
+    ADDON_NAME = CERT_MANAGER
+    AFTER = (POD_IDENTITY_AGENT,)
+    CONFIG_FIELD = "kubernetes.addons.cert_manager"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
+        assume_installed: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
+        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
+        self._order(self.addon)

@@ -1,0 +1,91 @@
+"""The Amazon FSx for Lustre CSI driver EKS add-on, for statically provisioned volumes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from hyperpod_cdk.kubernetes.addons.base import (
+    POD_IDENTITY_AGENT,
+    HyperPodAddon,
+    pod_identity_association,
+    pod_identity_role,
+)
+
+ADDON_NAME = "aws-fsx-csi-driver"
+NAMESPACE = "kube-system"
+# The controller's service account, as the driver's install guide and AWS's HyperPod Terraform
+# module name it (github.com/kubernetes-sigs/aws-fsx-csi-driver, docs/install.md).
+SERVICE_ACCOUNT = "fsx-csi-controller-sa"
+CSI_DRIVER = "fsx.csi.aws.com"
+
+
+class FsxCsiDriverAddon(HyperPodAddon):
+    """``aws-fsx-csi-driver`` with an EKS Pod Identity role for its controller.
+
+    Resources, in this order: an IAM role for ``kube-system/fsx-csi-controller-sa`` (trust
+    ``pods.eks.amazonaws.com``, ``sts:AssumeRole`` + ``sts:TagSession``, limited to that service
+    account of this cluster), a standalone ``AWS::EKS::PodIdentityAssociation`` after the pod
+    identity agent (required), then the add-on.
+
+    Permissions are for **static provisioning only**: the PersistentVolumes name an existing
+    file system (``volumeHandle`` = its id) and are ``Retain``, so the controller's CreateVolume
+    and DeleteVolume, the calls that need ``fsx:CreateFileSystem``/``DeleteFileSystem``/``TagResource``
+    and ``iam:CreateServiceLinkedRole`` in the driver's documented policy, never run for them, and
+    the node plugin mounts with the Lustre client (network, no AWS API). The role gets
+    ``fsx:DescribeFileSystems`` on ``file_system_arns`` only, so a mistaken StorageClass cannot
+    create, resize or delete file systems. Use the AWS managed ``AmazonFSxFullAccess`` on your own
+    role (and acknowledge AwsSolutions-IAM4) if you want dynamic provisioning.
+
+    Args:
+        cluster: the EKS cluster.
+        file_system_arns: the file systems the driver may describe (statically provisioned ones).
+        version / configuration_values: add-on version pin and values.
+        assume_installed: add-ons installed outside this app, counted as present.
+    """
+
+    ADDON_NAME = ADDON_NAME
+    REQUIRES = (POD_IDENTITY_AGENT,)
+    CONFIG_FIELD = "storage.fsx"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        file_system_arns: Sequence[str],
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
+        assume_installed: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        if not file_system_arns:
+            raise ValueError("file_system_arns: name the statically provisioned file systems")
+        self.role = pod_identity_role(
+            self, "Role",
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            description="FSx for Lustre CSI driver controller (EKS Pod Identity, static volumes)",
+        )
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DescribeStaticVolumes",
+            actions=["fsx:DescribeFileSystems"],
+            resources=list(file_system_arns),
+        ))
+        self.association = pod_identity_association(
+            self, "PodIdentity",
+            cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
+        )
+        self._order(self.association)
+        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
+        self.addon.node.add_dependency(self.association)
+        # The policy must be attached before the controller first assumes the role.
+        default_policy = self.role.node.try_find_child("DefaultPolicy")
+        if default_policy is not None:
+            self.addon.node.add_dependency(default_policy)

@@ -1,0 +1,86 @@
+"""The SageMaker HyperPod training operator (HPTO) EKS add-on with its pod identity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Tags
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from hyperpod_cdk.kubernetes.addons.base import (
+    CERT_MANAGER,
+    POD_IDENTITY_AGENT,
+    HyperPodAddon,
+    pod_identity_association,
+    pod_identity_role,
+)
+from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
+
+ADDON_NAME = "amazon-sagemaker-hyperpod-training-operator"
+NAMESPACE = "aws-hyperpod"
+SERVICE_ACCOUNT = "hp-training-operator-controller-manager"
+MANAGED_POLICY = "AmazonSageMakerHyperPodTrainingOperatorAccess"
+
+
+class HyperPodTrainingOperatorAddon(HyperPodAddon):
+    """``amazon-sagemaker-hyperpod-training-operator``: runs HyperPodPyTorchJob workloads.
+
+    Requires cert-manager and the EKS pod identity agent (construction fails without them).
+    Resources, created in this order:
+
+    1. an IAM role for service account ``aws-hyperpod/hp-training-operator-controller-manager``
+       (trust ``pods.eks.amazonaws.com``, ``sts:AssumeRole`` + ``sts:TagSession``) with the AWS
+       managed policy ``AmazonSageMakerHyperPodTrainingOperatorAccess``;
+    2. a standalone ``AWS::EKS::PodIdentityAssociation`` for that service account, after the pod
+       identity agent and cert-manager;
+    3. the add-on, after the association (add-on versions from v1.2.1 refuse inline pod identity
+       associations).
+
+    The managed policy conditions on the HyperPod cluster's ``SageMaker=true`` tag, which
+    :class:`~hyperpod_cdk.cluster.hyperpod.HyperPodCluster` always sets.
+    """
+
+    ADDON_NAME = ADDON_NAME
+    REQUIRES = (POD_IDENTITY_AGENT, CERT_MANAGER)
+    CONFIG_FIELD = "kubernetes.addons.training_operator"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
+        assume_installed: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        self.role = pod_identity_role(
+            self, "Role",
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            description="SageMaker HyperPod training operator (EKS Pod Identity)",
+        )
+        self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(MANAGED_POLICY))
+        acknowledge(
+            self.role,
+            managed_policy_finding(MANAGED_POLICY),
+            "AWS publishes AmazonSageMakerHyperPodTrainingOperatorAccess as the training operator's "
+            "permission set and updates it with the operator; the role is usable only by the "
+            "operator's service account on this cluster",
+        )
+        self.association = pod_identity_association(
+            self, "PodIdentity",
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role=self.role,
+        )
+        self._order(self.association)
+        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
+        self.addon.node.add_dependency(self.association)
+        Tags.of(self.addon).add("SageMaker", "true")

@@ -1,0 +1,84 @@
+"""Kubernetes objects of the platform, as typed cdk8s charts.
+
+* :class:`HyperPodOperatorChart` - team namespaces, team RBAC (group ``hyperpod-team-<team>``),
+  priority classes, Kueue LocalQueues when task governance is on, optional FSx PV/PVCs.
+* :class:`CertManagerIssuersChart` - self-signed and CA ClusterIssuers plus the root CA Certificate.
+* :class:`HyperPodJobChart` / :class:`HyperPodPyTorchJob` - HyperPodPyTorchJobs from the typed
+  builder in :mod:`hyperpod_cdk.kubernetes.charts.jobs`; examples in :mod:`hyperpod_cdk.kubernetes.charts.example_jobs`.
+
+Every chart is a ``cdk8s.Chart`` built with keyword arguments, so the CDK app can pass it to
+``aws_eks_v2.Cluster.add_cdk8s_chart(id, chart)``; :mod:`hyperpod_cdk.kubernetes.charts.dist` writes the same
+charts as YAML and :mod:`hyperpod_cdk.kubernetes.charts.validate` checks the manifests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported on first use: the settings models are pure pydantic and are read by the platform
+# config and the CLI, which must not pay for starting cdk8s (jsii, Node) just to parse YAML.
+_EXPORTS = {
+    "CertManagerIssuersChart": "cert_manager_chart",
+    "ecr_image": "example_jobs",
+    "llama3_1_8b_fsdp_job": "example_jobs",
+    "smoke_job": "example_jobs",
+    "Container": "jobs",
+    "HyperPodJobChart": "jobs",
+    "HyperPodPyTorchJob": "jobs",
+    "HyperPodPyTorchJobSpec": "jobs",
+    "LogMonitoringRule": "jobs",
+    "PvcVolume": "jobs",
+    "ReplicaSpec": "jobs",
+    "Resources": "jobs",
+    "RestartPolicy": "jobs",
+    "RunPolicy": "jobs",
+    "ShmVolume": "jobs",
+    "Toleration": "jobs",
+    "hyperpodrun_args": "jobs",
+    "HyperPodOperatorChart": "operator_chart",
+    "team_role_rules": "operator_chart",
+    "ExampleJobSettings": "charts",
+    "FsxVolume": "charts",
+    "K8sSettings": "charts",
+    "PriorityClassSpec": "charts",
+    "Team": "charts",
+    "parse_k8s_settings": "charts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperpod_cdk.kubernetes.charts' has no attribute {name!r}")
+    package = "hyperpod_cdk.config" if module == "charts" else "hyperpod_cdk.kubernetes.charts"
+    return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+
+__all__ = [
+    "CertManagerIssuersChart",
+    "Container",
+    "ExampleJobSettings",
+    "FsxVolume",
+    "HyperPodJobChart",
+    "HyperPodOperatorChart",
+    "HyperPodPyTorchJob",
+    "HyperPodPyTorchJobSpec",
+    "K8sSettings",
+    "LogMonitoringRule",
+    "PriorityClassSpec",
+    "PvcVolume",
+    "ReplicaSpec",
+    "Resources",
+    "RestartPolicy",
+    "RunPolicy",
+    "ShmVolume",
+    "Team",
+    "Toleration",
+    "ecr_image",
+    "hyperpodrun_args",
+    "llama3_1_8b_fsdp_job",
+    "parse_k8s_settings",
+    "smoke_job",
+    "team_role_rules",
+]

@@ -1,0 +1,202 @@
+"""Write every chart as plain, validated YAML.
+
+``python -m hyperpod_cdk.kubernetes.charts.dist --config hyperpod.yaml --out dist/``.
+
+Output (one file per chart)::
+
+    dist/operator.yaml                 team namespaces, RBAC, priority classes, Kueue queues, FSx PV/PVCs
+    dist/cert-manager.yaml             self-signed + CA ClusterIssuers and the root CA Certificate
+    dist/jobs/llama3-1-8b-fsdp.yaml    the Llama 3.1 8B FSDP seed job
+    dist/jobs/smoke.yaml               a one-pod CPU smoke test
+
+These are the same cdk8s charts the CDK app adds to the cluster, so ``kubectl apply -f dist/...``
+gives the same objects. Each manifest is validated first (see :mod:`hyperpod_cdk.kubernetes.charts.validate`);
+``--no-validate`` skips that when the dev dependencies are not installed.
+
+The Kubernetes settings come from the ``kubernetes:`` key of the config file (see
+:class:`~hyperpod_cdk.config.charts.K8sSettings`). When neither ``kubernetes.examples.image`` nor
+the top-level ``account`` is set, the FSDP job's image is written as
+``${REGISTRY}fsdp:pytorch2.7.1``; fill it in with
+``REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/ envsubst '$REGISTRY' < dist/jobs/llama3-1-8b-fsdp.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import yaml
+
+from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
+from hyperpod_cdk.kubernetes.charts.example_jobs import (
+    FSDP_REPOSITORY,
+    FSDP_TAG,
+    ecr_image,
+    llama3_1_8b_fsdp_job,
+    smoke_job,
+)
+from hyperpod_cdk.kubernetes.charts.jobs import HyperPodJobChart, Toleration
+from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
+
+__all__ = ["REGISTRY_PLACEHOLDER", "build_charts", "load_settings", "main", "render_charts", "write_dist"]
+
+REGISTRY_PLACEHOLDER = "${REGISTRY}"
+# Stands in for ${REGISTRY} while the job is built and validated (.invalid never resolves, RFC 2606).
+_SENTINEL_REGISTRY = "registry.invalid/"
+OPERATOR_FILE = "operator.yaml"
+CERT_MANAGER_FILE = "cert-manager.yaml"
+LLAMA_FILE = "jobs/llama3-1-8b-fsdp.yaml"
+SMOKE_FILE = "jobs/smoke.yaml"
+
+
+def _tolerations(instance_groups: Sequence[Any], instance_type: str | None) -> list[Toleration]:
+    """Tolerations for the taints of the instance groups of ``instance_type`` (deduplicated)."""
+    found: dict[tuple[Any, ...], Toleration] = {}
+    for group in instance_groups:
+        if instance_type is None or getattr(group, "instance_type", None) != instance_type:
+            continue
+        for taint in getattr(group, "taints", ()):
+            toleration = Toleration(
+                key=taint.key, operator="Equal" if taint.value else "Exists", value=taint.value, effect=taint.effect
+            )
+            found[(taint.key, taint.value, taint.effect)] = toleration
+    return list(found.values())
+
+
+def build_charts(
+    settings: K8sSettings | None = None,
+    *,
+    account: str | None = None,
+    region: str | None = None,
+    instance_groups: Sequence[Any] = (),
+    app: cdk8s.App | None = None,
+) -> dict[str, cdk8s.Chart]:
+    """All charts keyed by their file under ``dist/``; built in one cdk8s app.
+
+    ``instance_groups`` (the config's ``hyperpod.instance_groups``) only supplies tolerations for
+    taints on the example job's instance type.
+    """
+    settings = settings or K8sSettings()
+    app = app or cdk8s.App()
+    examples = settings.examples
+    team = settings.team(examples.team)
+    queue = team.effective_local_queue if settings.task_governance else None
+    if examples.image:
+        image = examples.image
+    elif account and region:
+        image = ecr_image(account, region)
+    else:
+        image = f"{_SENTINEL_REGISTRY}{FSDP_REPOSITORY}:{FSDP_TAG}"
+    llama = llama3_1_8b_fsdp_job(
+        image=image,
+        namespace=team.effective_namespace,
+        nodes=examples.nodes,
+        instance_type=examples.instance_type,
+        claim_name=settings.fsx.claim_name if settings.fsx else "fsx-claim",
+        tolerations=_tolerations(instance_groups, examples.instance_type),
+        queue_name=queue,
+    )
+    smoke = smoke_job(namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue)
+    return {
+        OPERATOR_FILE: HyperPodOperatorChart.from_settings(app, "operator", settings),
+        CERT_MANAGER_FILE: CertManagerIssuersChart(app, "cert-manager", namespace=settings.cert_manager_namespace),
+        LLAMA_FILE: HyperPodJobChart(app, "llama3-1-8b-fsdp", jobs=[llama]),
+        SMOKE_FILE: HyperPodJobChart(app, "smoke", jobs=[smoke]),
+    }
+
+
+def _replace_sentinel(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_SENTINEL_REGISTRY, REGISTRY_PLACEHOLDER)
+    if isinstance(value, list):
+        return [_replace_sentinel(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace_sentinel(item) for key, item in value.items()}
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render_charts(charts: Mapping[str, cdk8s.Chart], *, validate: bool = True, source: str = "") -> dict[str, str]:
+    """YAML text per file; manifests are validated before any placeholder is put back."""
+    if validate:
+        from hyperpod_cdk.kubernetes.charts.validate import validate_manifests
+    texts: dict[str, str] = {}
+    for path, chart in charts.items():
+        docs = [dict(doc) for doc in chart.to_json()]
+        if validate:
+            validate_manifests(docs)
+        docs = _replace_sentinel(docs)
+        origin = f" from {source}" if source else ""
+        header = [f"# Generated by `python -m hyperpod_cdk.kubernetes.charts.dist`{origin}; do not edit."]
+        if REGISTRY_PLACEHOLDER in yaml.safe_dump_all(docs):
+            header.append("# Set REGISTRY to your image registry with a trailing slash and substitute it:")
+            header.append(f"#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/ envsubst '$REGISTRY' < {path}"
+                          " | kubectl apply -f -")
+        body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+        texts[path] = "\n".join(header) + "\n" + body
+    return texts
+
+
+def write_dist(texts: Mapping[str, str], out: str | Path) -> list[Path]:
+    written = []
+    for relative, text in texts.items():
+        target = Path(out) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def load_settings(config_path: str | Path) -> tuple[K8sSettings, Any]:
+    """The ``kubernetes:`` settings and the platform config from one ``hyperpod.yaml``."""
+    from hyperpod_cdk.config import load_config
+
+    config = load_config(config_path)
+    return config.kubernetes, config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hyperpod_cdk.kubernetes.charts.dist", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--config", default="hyperpod.yaml", help="platform config (default: hyperpod.yaml)")
+    parser.add_argument("--out", default="dist", help="output folder (default: dist)")
+    parser.add_argument("--no-validate", action="store_true", help="skip manifest validation")
+    args = parser.parse_args(argv)
+    try:
+        settings, config = load_settings(args.config)
+        if config.orchestrator != "eks":
+            # Nothing to apply: a Slurm cluster has no Kubernetes API.
+            print(f"{args.config}: orchestrator is {config.orchestrator}; no Kubernetes manifests to write")
+            return 0
+        charts = build_charts(
+            settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups
+        )
+        texts = render_charts(charts, validate=not args.no_validate, source=str(args.config))
+    except HyperPodConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in write_dist(texts, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Example HyperPodPyTorchJobs: the Llama 3.1 8B FSDP seed job and a cheap CPU smoke test.
+
+Both return a :class:`~hyperpod_cdk.kubernetes.charts.jobs.HyperPodPyTorchJobSpec`; put them in a
+:class:`~hyperpod_cdk.kubernetes.charts.jobs.HyperPodJobChart` (``dist`` writes ``dist/jobs/<name>.yaml``) and
+submit with ``kubectl apply -f``.
+
+Images
+------
+The FSDP job needs an image with PyTorch, the training code at ``/fsdp/train.py`` and the HyperPod
+elastic agent (``hyperpodrun``). Pass ``image=`` explicitly; :func:`ecr_image` builds the usual
+``<account>.dkr.ecr.<region>.amazonaws.com/fsdp:pytorch2.7.1`` from the platform's account and
+region (CDK tokens work too). The builder rejects placeholders such as ``${REGISTRY}``; only the
+``dist/`` YAML keeps ``${REGISTRY}fsdp:pytorch2.7.1`` when the config has no account, for
+``envsubst`` users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.jobs import (
+    Container,
+    HyperPodPyTorchJobSpec,
+    LogMonitoringRule,
+    PvcVolume,
+    ReplicaSpec,
+    Resources,
+    RestartPolicy,
+    RunPolicy,
+    ShmVolume,
+    Toleration,
+    hyperpodrun_args,
+)
+from hyperpod_cdk.specs.instance_types import spec_for
+
+__all__ = [
+    "EFA_ENV",
+    "FSDP_REPOSITORY",
+    "FSDP_TAG",
+    "LLAMA3_1_8B_ARGS",
+    "LLAMA_JOB_NAME",
+    "SMOKE_IMAGE",
+    "SMOKE_JOB_NAME",
+    "ecr_image",
+    "llama3_1_8b_fsdp_job",
+    "smoke_job",
+]
+
+LLAMA_JOB_NAME = "llama3-1-8b-fsdp"
+SMOKE_JOB_NAME = "hyperpod-smoke"
+FSDP_REPOSITORY = "fsdp"
+FSDP_TAG = "pytorch2.7.1"
+# Docker's official python image, mirrored on ECR Public (no Docker Hub rate limits).
+SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
+LOSS_PATTERN = ".*Loss:.*"
+
+# Llama 3.1 8B shape for the FSDP example's train.py, on the C4 dataset.
+LLAMA3_1_8B_ARGS: tuple[str, ...] = (
+    "--max_context_width=8192",
+    "--num_key_value_heads=8",
+    "--intermediate_size=14336",
+    "--hidden_width=4096",
+    "--num_layers=32",
+    "--num_heads=32",
+    "--model_type=llama_v3",
+    "--tokenizer=hf-internal-testing/llama-tokenizer",
+    "--checkpoint_freq=50",
+    "--validation_freq=100",
+    "--max_steps=100",
+    "--epochs=1",
+    "--dataset=allenai/c4",
+    "--dataset_config_name=en",
+    "--train_batch_size=1",
+    "--val_batch_size=1",
+    "--sharding_strategy=full",
+    "--offload_activations=1",
+)
+
+# libfabric/NCCL settings for EFA. FI_EFA_USE_DEVICE_RDMA is added only on types with GPUDirect RDMA.
+EFA_ENV: dict[str, str] = {
+    "FI_PROVIDER": "efa",
+    "FI_EFA_FORK_SAFE": "1",
+}
+_RDMA_FAMILIES = ("ml.p4d.", "ml.p4de.", "ml.p5.", "ml.p5e.", "ml.p5en.", "ml.p6-")
+TRAINING_ENV: dict[str, str] = {
+    "NCCL_DEBUG": "INFO",
+    "LOGLEVEL": "INFO",
+    "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
+}
+
+
+def ecr_image(account: str, region: str, repository: str = FSDP_REPOSITORY, tag: str = FSDP_TAG) -> str:
+    """``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>:<tag>`` (account/region may be CDK tokens)."""
+    if not account or not region:
+        raise HyperPodConfigError("account", "an ECR image needs the account and region; pass image= instead")
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{suffix}/{repository}:{tag}"
+
+
+def llama3_1_8b_fsdp_job(
+    *,
+    image: str,
+    namespace: str,
+    nodes: int = 2,
+    instance_type: str = "ml.p5.48xlarge",
+    name: str = LLAMA_JOB_NAME,
+    claim_name: str = "fsx-claim",
+    checkpoint_dir: str = "/fsx/checkpoints",
+    max_steps: int = 100,
+    cpu: str | None = None,
+    memory: str | None = None,
+    env: Mapping[str, str] | None = None,
+    tolerations: Sequence[Toleration] = (),
+    queue_name: str | None = None,
+    kueue_priority_class: str | None = None,
+    priority_class_name: str | None = None,
+) -> HyperPodPyTorchJobSpec:
+    """Llama 3.1 8B pre-training with PyTorch FSDP, auto-resuming from checkpoints on FSx.
+
+    One process per GPU (``nprocPerNode`` = the instance type's GPU count), all EFA interfaces of
+    the node, pods only on ``Schedulable`` nodes of ``instance_type``. Checkpoints go to
+    ``checkpoint_dir`` on the ``claim_name`` PVC mounted at /fsx, and the job resumes from there
+    after every restart. The operator retries up to 10 times, restarts single pods up to 3 times
+    in 6 hours before one full-job restart, and calls the job hanging when no ``Loss:`` line
+    appears within 4 minutes of the start or for 10 minutes after.
+
+    CPU and memory requests default to 8 vCPU and 64 GiB per GPU (64 / 512Gi on 8-GPU types),
+    which fit every NVIDIA type's allocatable capacity; pass ``cpu``/``memory`` to change them.
+    """
+    spec = spec_for(instance_type)
+    if spec is None:
+        raise HyperPodConfigError("instance_type", f"{instance_type!r} is not a known HyperPod instance type")
+    if spec.accelerator != "nvidia":
+        raise HyperPodConfigError("instance_type", f"{instance_type} has no NVIDIA GPUs; the FSDP example needs them")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise HyperPodConfigError("max_steps", f"must be a positive integer (got {max_steps!r})")
+    if not isinstance(checkpoint_dir, str) or not checkpoint_dir.startswith("/fsx/"):
+        raise HyperPodConfigError("checkpoint_dir", f"must be a directory under /fsx (got {checkpoint_dir!r})")
+    gpus, efa = spec.accelerators, spec.efa
+    container_env: dict[str, str] = {}
+    if efa:
+        container_env |= EFA_ENV
+        if instance_type.startswith(_RDMA_FAMILIES):
+            container_env["FI_EFA_USE_DEVICE_RDMA"] = "1"
+    container_env |= TRAINING_ENV | dict(env or {})
+    script_args = [
+        f"--max_steps={max_steps}" if arg == "--max_steps=100" else arg for arg in LLAMA3_1_8B_ARGS
+    ] + [
+        f"--checkpoint_dir={checkpoint_dir}",
+        f"--resume_from_checkpoint={checkpoint_dir}",
+    ]
+    container = Container(
+        image=image,
+        command=["hyperpodrun"],
+        args=hyperpodrun_args(nnodes=nodes, nproc_per_node=gpus, script="/fsdp/train.py", script_args=script_args),
+        env=container_env,
+        resources=Resources.for_accelerators(
+            cpu=cpu or str(8 * gpus), memory=memory or f"{64 * gpus}Gi", gpus=gpus, efa=efa
+        ),
+        image_pull_policy="Always",
+    )
+    return HyperPodPyTorchJobSpec(
+        name=name,
+        namespace=namespace,
+        nproc_per_node=gpus,
+        queue_name=queue_name,
+        kueue_priority_class=kueue_priority_class,
+        replica_specs=[ReplicaSpec(
+            name="pods",
+            replicas=nodes,
+            instance_type=instance_type,
+            container=container,
+            volumes=[PvcVolume(name="fsx", claim_name=claim_name, mount_path="/fsx"), ShmVolume()],
+            tolerations=tolerations,
+            priority_class_name=priority_class_name,
+        )],
+        run_policy=RunPolicy(
+            clean_pod_policy="None",
+            job_max_retry_count=10,
+            restart_policy=RestartPolicy(
+                eval_period_seconds=21600, num_restart_before_full_job_restart=3, max_full_job_restarts=1
+            ),
+            log_monitoring=[
+                LogMonitoringRule(name="JobStart", log_pattern=LOSS_PATTERN, expected_start_cutoff_seconds=240),
+                LogMonitoringRule(
+                    name="JobHangingDetection", log_pattern=LOSS_PATTERN, expected_recurring_frequency_seconds=600
+                ),
+            ],
+        ),
+    )
+
+
+def _smoke_script(steps: int, interval_seconds: int) -> str:
+    return (
+        "import time\n"
+        f"for step in range(1, {steps + 1}):\n"
+        "    print(f'smoke step {step} Loss: {4.0 / step:.4f}', flush=True)\n"
+        f"    time.sleep({interval_seconds})\n"
+        "print('smoke test done', flush=True)\n"
+    )
+
+
+def smoke_job(
+    *,
+    namespace: str,
+    image: str = SMOKE_IMAGE,
+    name: str = SMOKE_JOB_NAME,
+    steps: int = 20,
+    interval_seconds: int = 3,
+    instance_type: str | None = None,
+    elastic_agent: bool = False,
+    tolerations: Sequence[Toleration] = (),
+    queue_name: str | None = None,
+) -> HyperPodPyTorchJobSpec:
+    """One CPU pod printing ``Loss:`` lines for a minute: checks scheduling, the CRD and log rules.
+
+    No GPU or EFA; 250m CPU / 256 MiB. The pod requires a ``Schedulable`` HyperPod node, so it
+    also proves the node-health labels are present.
+
+    The training operator supervises workers through the HyperPod elastic agent. The default
+    stock python image has no agent, so it exercises admission, scheduling and the job object
+    only. With ``elastic_agent=True`` the script runs under ``hyperpodrun`` (one node, one
+    process), which needs an ``image`` that has ``hyperpod-elastic-agent`` installed (the FSDP
+    training image does).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise HyperPodConfigError("steps", f"must be a positive integer (got {steps!r})")
+    if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
+        raise HyperPodConfigError("interval_seconds", f"must be a positive integer (got {interval_seconds!r})")
+    script = _smoke_script(steps, interval_seconds)
+    if elastic_agent:
+        agent = " ".join(hyperpodrun_args(nnodes=1, nproc_per_node=1, script="/tmp/smoke.py"))
+        command = ["/bin/sh", "-c", f"cat > /tmp/smoke.py <<'EOF'\n{script}EOF\nexec hyperpodrun {agent}\n"]
+    else:
+        command = ["python3", "-u", "-c", script]
+    # The hang rule must outlast the print interval; the start rule allows for the image pull.
+    recurring = max(60, 10 * interval_seconds)
+    return HyperPodPyTorchJobSpec(
+        name=name,
+        namespace=namespace,
+        nproc_per_node=1,
+        queue_name=queue_name,
+        replica_specs=[ReplicaSpec(
+            name="pods",
+            replicas=1,
+            instance_type=instance_type,
+            tolerations=tolerations,
+            container=Container(
+                image=image,
+                name="smoke",
+                command=command,
+                resources=Resources(requests={"cpu": "250m", "memory": "256Mi"},
+                                    limits={"cpu": "500m", "memory": "256Mi"}),
+            ),
+        )],
+        run_policy=RunPolicy(
+            clean_pod_policy="None",
+            job_max_retry_count=1,
+            ttl_seconds_after_finished=3600,
+            log_monitoring=[
+                LogMonitoringRule(name="JobStart", log_pattern=LOSS_PATTERN, expected_start_cutoff_seconds=180),
+                LogMonitoringRule(name="JobHangingDetection", log_pattern=LOSS_PATTERN,
+                                  expected_recurring_frequency_seconds=recurring, stop_pattern=".*smoke test done.*"),
+            ],
+        ),
+    )

@@ -1,0 +1,189 @@
+"""What the HyperPod training operator's users need around it: team namespaces, RBAC, priorities.
+
+The operator itself (its CRD, controller and webhook) is installed as the
+``amazon-sagemaker-hyperpod-training-operator`` EKS add-on; this chart adds what a multi-team
+cluster needs on top:
+
+* one Namespace per team (``hyperpod-ns-<team>`` by default, the name HyperPod task governance uses);
+* per team a Role + RoleBinding for the Kubernetes group ``hyperpod-team-<team>``: create, get,
+  list, watch and delete ``hyperpodpytorchjobs.sagemaker.amazonaws.com`` and read pods and their
+  logs, in that namespace only. The CDK side maps the team's IAM principal to that group with an
+  EKS access entry (``kubernetesGroups``); :attr:`HyperPodOperatorChart.team_groups` lists the
+  group names to use;
+* scheduling.k8s.io/v1 PriorityClasses for training pods;
+* with ``task_governance=True``, a Kueue ``LocalQueue`` per team pointing at the team's
+  ClusterQueue. The Kueue CRDs (``kueue.x-k8s.io``) come from the HyperPod task-governance add-on
+  (``amazon-sagemaker-hyperpod-taskgovernance``); apply this chart only after it is installed.
+  When the ClusterQueues come from SageMaker compute quotas (``AWS::SageMaker::ComputeQuota``),
+  SageMaker creates ``hyperpod-ns-<team>-localqueue`` itself; set the team's ``local_queue`` to
+  another name or leave task_governance off so the two do not fight over one object;
+* optionally (``fsx=``), a statically provisioned FSx for Lustre PersistentVolume and a
+  ``fsx-claim`` PersistentVolumeClaim in each team namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from hyperpod_cdk.config.charts import (
+    DEFAULT_PRIORITY_CLASSES,
+    FsxVolume,
+    K8sSettings,
+    PriorityClassSpec,
+    Team,
+    parse_k8s_settings,
+)
+from hyperpod_cdk.errors import HyperPodConfigError
+
+__all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "KUEUE_API_VERSION", "team_role_rules"]
+
+HYPERPOD_API_GROUP = "sagemaker.amazonaws.com"
+HYPERPOD_JOB_RESOURCE = "hyperpodpytorchjobs"
+KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta1"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "hyperpod-cdk"}
+
+
+def team_role_rules() -> list[dict[str, Any]]:
+    """The RBAC rules a team's submitters get in their own namespace (least privilege)."""
+    return [
+        {
+            "apiGroups": [HYPERPOD_API_GROUP],
+            "resources": [HYPERPOD_JOB_RESOURCE],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+
+
+class HyperPodOperatorChart(cdk8s.Chart):
+    """Team namespaces, team RBAC, priority classes and (with task governance) Kueue LocalQueues.
+
+    Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
+    :meth:`from_settings` to build it from the ``kubernetes:`` config section.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        teams: Sequence[Team] = (Team(name="training"),),
+        task_governance: bool = False,
+        priority_classes: Sequence[PriorityClassSpec] = DEFAULT_PRIORITY_CLASSES,
+        fsx: FsxVolume | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, id, labels={**MANAGED_BY, **(labels or {})}, disable_resource_name_hashes=True)
+        # Re-validating through the settings model gives the same uniqueness checks and errors.
+        settings = parse_k8s_settings({
+            "teams": list(teams), "task_governance": task_governance,
+            "priority_classes": list(priority_classes), "fsx": fsx,
+        })
+        self.teams: tuple[Team, ...] = tuple(settings.teams)
+        self.task_governance = task_governance
+        self.team_groups: dict[str, str] = {team.name: team.kubernetes_group for team in self.teams}
+        self.team_namespaces: dict[str, str] = {team.name: team.effective_namespace for team in self.teams}
+        # (IAM principal, Kubernetes group) pairs for the EKS access entries the CDK side creates.
+        self.submitter_access: list[tuple[str, str]] = [
+            (team.submitter_role_arn, team.kubernetes_group) for team in self.teams if team.submitter_role_arn
+        ]
+        self.local_queues: dict[str, str] = (
+            {team.name: team.effective_local_queue for team in self.teams} if task_governance else {}
+        )
+
+        for pc in settings.priority_classes:
+            self._object(f"PriorityClass-{pc.name}", "scheduling.k8s.io/v1", "PriorityClass",
+                         {"name": pc.name},
+                         top_level={"value": pc.value, "globalDefault": pc.global_default,
+                                    "preemptionPolicy": pc.preemption_policy,
+                                    **({"description": pc.description} if pc.description else {})})
+        for team in self.teams:
+            self._team(team, fsx)
+
+    @classmethod
+    def from_settings(cls, scope: Construct, id: str, settings: K8sSettings) -> HyperPodOperatorChart:
+        return cls(
+            scope, id, teams=settings.teams, task_governance=settings.task_governance,
+            priority_classes=settings.priority_classes, fsx=settings.fsx,
+        )
+
+    def _object(
+        self,
+        id: str,
+        api_version: str,
+        kind: str,
+        metadata: dict[str, Any],
+        *,
+        top_level: Mapping[str, Any] | None = None,
+    ) -> cdk8s.ApiObject:
+        obj = cdk8s.ApiObject(self, id, api_version=api_version, kind=kind, metadata=metadata)
+        for key, value in (top_level or {}).items():
+            obj.add_json_patch(cdk8s.JsonPatch.add(f"/{key}", value))
+        return obj
+
+    def _team(self, team: Team, fsx: FsxVolume | None) -> None:
+        namespace = team.effective_namespace
+        team_label = {"hyperpod-cdk/team": team.name}
+        ns = self._object(f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label})
+        role_name = "hyperpod-job-submitter"
+        role = self._object(f"{team.name}-Role", "rbac.authorization.k8s.io/v1", "Role",
+                            {"name": role_name, "namespace": namespace},
+                            top_level={"rules": team_role_rules()})
+        binding = self._object(
+            f"{team.name}-RoleBinding", "rbac.authorization.k8s.io/v1", "RoleBinding",
+            {"name": f"{role_name}-{team.name}", "namespace": namespace},
+            top_level={
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                              "name": team.kubernetes_group}],
+            },
+        )
+        role.add_dependency(ns)
+        binding.add_dependency(role)
+        if self.task_governance:
+            queue = self._object(
+                f"{team.name}-LocalQueue", KUEUE_API_VERSION, "LocalQueue",
+                {"name": team.effective_local_queue, "namespace": namespace},
+                top_level={"spec": {"clusterQueue": team.effective_cluster_queue}},
+            )
+            queue.add_dependency(ns)
+        if fsx is not None:
+            self._fsx(team, fsx, ns)
+
+    def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject) -> None:
+        namespace = team.effective_namespace
+        pv_name = f"fsx-pv-{team.name}"
+        if len(pv_name) > 253:
+            raise HyperPodConfigError("kubernetes.fsx", f"volume name {pv_name} is too long")
+        self._object(
+            f"{team.name}-FsxVolume", "v1", "PersistentVolume", {"name": pv_name},
+            top_level={"spec": {
+                "capacity": {"storage": fsx.storage_capacity},
+                "volumeMode": "Filesystem",
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "claimRef": {"namespace": namespace, "name": fsx.claim_name},
+                "mountOptions": ["flock"],
+                "csi": {
+                    "driver": "fsx.csi.aws.com",
+                    "volumeHandle": fsx.file_system_id,
+                    "volumeAttributes": {"dnsname": fsx.dns_name, "mountname": fsx.mount_name},
+                },
+            }},
+        )
+        claim = self._object(
+            f"{team.name}-FsxClaim", "v1", "PersistentVolumeClaim", {"name": fsx.claim_name, "namespace": namespace},
+            top_level={"spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": fsx.storage_capacity}},
+            }},
+        )
+        claim.add_dependency(ns)

@@ -1,0 +1,210 @@
+"""HyperPodLifecycleScripts: lifecycle scripts shipped as a pinned CDK asset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_s3_deployment as s3_deployment
+from constructs import Construct
+
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+
+BUNDLED_FOLDERS = ("eks", "slurm", "common")
+
+
+def bundled_scripts(folder: Literal["eks", "slurm", "common"]) -> Path:
+    """A folder of the lifecycle scripts shipped with hyperpod-cdk.
+
+    In the wheel they are the package ``hyperpod_cdk.lifecycle.scripts`` (mapped at build time from
+    the repository's top-level ``lifecycle_scripts/``, their one source); in a source checkout
+    (editable install) they are read from that folder directly.
+    """
+    if folder not in BUNDLED_FOLDERS:
+        raise HyperPodConfigError("folder", f"'{folder}' is not one of the bundled folders {BUNDLED_FOLDERS}")
+    here = Path(__file__).resolve().parent
+    for root in (here / "scripts", here.parents[2] / "lifecycle_scripts"):
+        if (root / folder).is_dir():
+            return root / folder
+    raise HyperPodConfigError(
+        "source_dir",
+        f"the bundled lifecycle scripts ({folder}) are missing from this installation of hyperpod-cdk; "
+        "reinstall it, or pass source_dir",
+    )
+
+
+class HyperPodLifecycleScripts(Construct):
+    """Uploads a folder of lifecycle scripts to a locked-down bucket under a content-hash prefix.
+
+    The prefix is the asset hash, so ``LifeCycleConfig.SourceS3Uri`` names exactly the bytes this
+    synth packaged: editing a script yields a new prefix (and a visible template change) instead
+    of nodes silently picking up whatever a branch on GitHub holds at boot time. Old prefixes are
+    kept (``prune=False``), so nodes of a running cluster can still re-run the scripts they were
+    created with during node replacement.
+
+    The bucket is KMS-encrypted, versioned, TLS-only, public-access-blocked and retained.
+
+    Args:
+        source_dir: folder holding ``on_create`` and whatever it calls. Default: the EKS scripts
+            shipped with hyperpod-cdk (:func:`bundled_scripts`), with the shared ``common`` folder.
+        on_create: entry script name inside ``source_dir``. Default ``on_create.sh``.
+        encryption_key: KMS key for the bucket (required: KMS makes node reads auditable in
+            CloudTrail and revocable, which S3-managed keys do not).
+        json_files: extra JSON files generated from typed config and uploaded next to the scripts
+            (``{"provisioning_parameters.json": {...}}``). Values may hold CDK tokens, which
+            ``Source.json_data`` substitutes at deploy time. Their resolved template form is part
+            of the content hash, so a changed group, partition or file-system reference yields a
+            new prefix just like an edited script. Without them the prefix is the asset hash alone.
+        shared_dirs: folders whose files are deployed into the same prefix as ``source_dir`` (one
+            asset each), for helpers several script folders share: HyperPod downloads one prefix
+            per instance group, so a shared file has to sit next to ``on_create`` in every prefix
+            that uses it. Every asset hash is part of the content hash, so editing a shared file
+            yields a new prefix too. A file name (relative path) present in two of the folders,
+            or in a folder and ``json_files``, is rejected: one would silently overwrite the other.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        source_dir: str | Path | None = None,
+        on_create: str = "on_create.sh",
+        json_files: Mapping[str, Any] | None = None,
+        shared_dirs: Sequence[str | Path] = (),
+    ) -> None:
+        with checked_props(scope, construct_id):
+            if source_dir is None:
+                source = bundled_scripts("eks")
+                shared = [bundled_scripts("common"), *(Path(d) for d in shared_dirs)]
+            else:
+                source = Path(source_dir)
+                shared = [Path(d) for d in shared_dirs]
+            if not (source / on_create).is_file():
+                raise HyperPodConfigError(
+                    "source_dir", f"{source} has no {on_create}; HyperPod runs it on every new node"
+                )
+            _check_no_clash(source, shared)
+            generated = dict(json_files or {})
+            for name in generated:
+                if "/" in name or not name.endswith(".json"):
+                    raise HyperPodConfigError("json_files", f"'{name}' must be a plain *.json file name")
+                for folder in (source, *shared):
+                    if (folder / name).exists():
+                        raise HyperPodConfigError(
+                            "json_files", f"{folder} already has a file named {name}; it would be overwritten"
+                        )
+        super().__init__(scope, construct_id)
+
+        self.bucket = s3.Bucket(
+            self, "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True,
+            versioned=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        no_access_logs = (
+            "holds only CloudFormation-deployed, content-addressed lifecycle scripts; writes come "
+            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail"
+        )
+        acknowledge(self.bucket, "AwsSolutions-S1", no_access_logs)
+        skip_checkov(self.bucket, "CKV_AWS_18", no_access_logs)
+
+        asset = s3_assets.Asset(self, "Asset", path=str(source))
+        # Ids SharedAsset0, 1, ... follow the order of shared_dirs.
+        shared_assets = [s3_assets.Asset(self, f"SharedAsset{i}", path=str(d)) for i, d in enumerate(shared)]
+        content_hash = asset.asset_hash
+        if generated or shared_assets:
+            # Without shared_dirs this is the same hash as before they existed: prefixes stay put.
+            parts = [asset.asset_hash, *(a.asset_hash for a in shared_assets)]
+            if generated:
+                parts.append(json.dumps(Stack.of(self).resolve(generated), sort_keys=True, separators=(",", ":")))
+            content_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        self.prefix = f"lifecycle/{content_hash}/"
+        self.json_files = generated
+        self.deployment = s3_deployment.BucketDeployment(
+            self, "Deploy",
+            sources=[
+                s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key),
+                *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in shared_assets),
+                *(s3_deployment.Source.json_data(name, data) for name, data in generated.items()),
+            ],
+            destination_bucket=self.bucket,
+            destination_key_prefix=self.prefix,
+            prune=False,
+            retain_on_delete=True,
+            extract=True,
+        )
+        self.on_create = on_create
+        # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
+        self.source_s3_uri = f"s3://{self.deployment.deployed_bucket.bucket_name}/{self.prefix}"
+        handler_role = self.deployment.handler_role
+        # Assets normally share the bootstrap bucket: one finding (and acknowledgment) per bucket.
+        asset_objects = {
+            nag_string(self, f"{a.bucket.bucket_arn}/*"): f"{a.bucket.bucket_arn}/*" for a in (asset, *shared_assets)
+        }
+        acknowledge_wildcards(
+            handler_role,
+            "the CDK BucketDeployment handler copies the asset zips into this bucket: it reads "
+            "objects of the CDK asset bucket and writes/aborts/deletes keys of this bucket only, "
+            "with data keys of this bucket's KMS key",
+            resources=[*asset_objects.values(), self.bucket.arn_for_objects("*")],
+            actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
+                     "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+        )
+        acknowledge_managed_policies(
+            handler_role,
+            "the BucketDeployment singleton Lambda logs to CloudWatch through the AWS managed "
+            "basic execution policy; the role is internal to aws-cdk-lib",
+        )
+        singleton_function = handler_role.node.scope  # the stack-level function that owns the role
+        assert singleton_function is not None
+        skip_handler_checks(
+            singleton_function,
+            outside_vpc_reason="the BucketDeployment handler copies between two S3 buckets through the public "
+            "S3 API at deploy time and reaches nothing inside the VPC",
+        )
+        acknowledge(
+            singleton_function,
+            "AwsSolutions-L1",
+            "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
+            "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
+        )
+
+
+def _check_no_clash(source: Path, shared: Sequence[Path]) -> None:
+    """Reject a relative path that is a file in two of the folders, or a file in one and a folder in another.
+
+    All folders are extracted into one prefix, so the same file in two of them would leave whichever
+    the deployment copies last.
+    """
+    files: dict[str, Path] = {}
+    folders: dict[str, Path] = {}
+    for d in (source, *shared):
+        if not d.is_dir():
+            raise HyperPodConfigError("shared_dirs", f"{d} is not a directory")
+        for f in sorted(d.rglob("*")):
+            rel = f.relative_to(d).as_posix()
+            seen, kind = (folders, "folder") if f.is_dir() else (files, "file")
+            if rel in files or (kind == "file" and rel in folders):
+                other = files.get(rel) or folders[rel]
+                raise HyperPodConfigError(
+                    "shared_dirs",
+                    f"{rel} is in both {other} and {d} (as a {kind} in {d}); they are deployed "
+                    "into one prefix, so one would overwrite the other"
+                )
+            seen.setdefault(rel, d)

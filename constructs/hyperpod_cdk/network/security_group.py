@@ -1,0 +1,101 @@
+"""HyperPodSecurityGroup: EFA- and FSx-ready security group for HyperPod nodes."""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+# FSx for Lustre client traffic: LNet on 988, and 1018-1023 for the Lustre servers.
+# https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html
+LUSTRE_PORTS = ((988, 988), (1018, 1023))
+
+
+@jsii.implements(ec2.IConnectable)
+class HyperPodSecurityGroup(Construct):
+    """A security group whose members can talk to each other freely.
+
+    EFA requires an all-traffic rule **to and from the group itself** in both directions
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security).
+    Every rule is a separate ``AWS::EC2::SecurityGroupIngress``/``Egress`` resource: a
+    self-reference inside the group's own inline rules is the circular dependency that breaks
+    hand-written CloudFormation. The group itself only carries CDK's "disallow all" egress
+    placeholder, which keeps EC2 from adding its implicit allow-all egress rule, so the rules
+    below are the complete, explicit rule set.
+
+    The same group is attached to the EKS control-plane ENIs, so nodes reach the API server
+    and the API server reaches kubelets through the self-referencing rules.
+
+    Args:
+        vpc: the VPC.
+        allow_internet_egress: all outbound traffic to 0.0.0.0/0 (through NAT). Default True:
+            nodes pull images and reach AWS APIs without interface endpoints.
+        security_group: an existing group to add the rules to instead of creating one.
+
+    Use :attr:`security_group` (or :attr:`connections`, this is an ``ec2.IConnectable``) wherever an
+    ``ISecurityGroup`` is needed; :meth:`allow_eks_control_plane` connects the group to the
+    security group of an EKS cluster it was not attached to (an existing cluster).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        allow_internet_egress: bool = True,
+        security_group: ec2.ISecurityGroup | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = security_group or ec2.SecurityGroup(
+            self,
+            "Group",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description="SageMaker HyperPod nodes and EKS control plane (EFA, FSx for Lustre)",
+        )
+        group_id = self.security_group.security_group_id
+
+        ec2.CfnSecurityGroupIngress(
+            self, "SelfIngressAll", group_id=group_id, ip_protocol="-1",
+            source_security_group_id=group_id, description="EFA and node-to-node traffic within the group",
+        )
+        ec2.CfnSecurityGroupEgress(
+            self, "SelfEgressAll", group_id=group_id, ip_protocol="-1",
+            destination_security_group_id=group_id, description="EFA requires egress to the group itself",
+        )
+        for low, high in LUSTRE_PORTS:
+            ec2.CfnSecurityGroupIngress(
+                self, f"Lustre{low}", group_id=group_id, ip_protocol="tcp", from_port=low, to_port=high,
+                source_security_group_id=group_id, description=f"FSx for Lustre {low}-{high} from the group",
+            )
+        if allow_internet_egress:
+            ec2.CfnSecurityGroupEgress(
+                self, "InternetEgress", group_id=group_id, ip_protocol="-1", cidr_ip="0.0.0.0/0",
+                description="Outbound through NAT: images, AWS APIs, package mirrors",
+            )
+
+        self.connections = ec2.Connections(security_groups=[self.security_group])
+
+    @property
+    def security_group_id(self) -> str:
+        return self.security_group.security_group_id
+
+    def allow_eks_control_plane(self, cluster_security_group: ec2.ISecurityGroup) -> None:
+        """All traffic both ways between the nodes and an EKS cluster security group.
+
+        Nodes call the API server (443) and the control plane calls kubelets (10250) and admission
+        webhooks on any pod port, so the rules are not narrowed. Each direction is a separate
+        ``SecurityGroupIngress`` resource owned here (no inline cross-references, no cycles). When
+        the cluster is created with this group attached (HyperPodEksCluster), the self-referencing
+        rules already cover it and this is not needed.
+        """
+        cluster_group_id = cluster_security_group.security_group_id
+        ec2.CfnSecurityGroupIngress(
+            self, "FromEksControlPlane", group_id=self.security_group_id, ip_protocol="-1",
+            source_security_group_id=cluster_group_id, description="EKS control plane to HyperPod nodes",
+        )
+        ec2.CfnSecurityGroupIngress(
+            self, "ToEksControlPlane", group_id=cluster_group_id, ip_protocol="-1",
+            source_security_group_id=self.security_group_id, description="HyperPod nodes to the EKS control plane",
+        )

@@ -1,0 +1,127 @@
+"""HyperPodNetwork: a VPC with EKS control-plane subnets and plan-sized HyperPod subnets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from hyperpod_cdk._cdk_util import logs_key, retention
+from hyperpod_cdk.config import PlatformConfig, plan_for_config
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
+from hyperpod_cdk.specs.network_plan import SubnetPlan
+
+
+class HyperPodNetwork(Construct):
+    """VPC for a HyperPod cluster.
+
+    - Public subnets (one NAT gateway by default) and private "control-plane" subnets in
+      ``max_azs`` AZs of the primary CIDR, for the EKS control-plane ENIs and the kubectl handler.
+    - One private HyperPod subnet per AZ **ID** (HyperPod capacity is AZ-specific, and AZ names
+      map to different AZ IDs in every account), carved from ``hyperpod_cidr``, which is added as
+      a secondary VPC CIDR when it lies outside the primary block.
+    - An S3 gateway endpoint on every private route table, and VPC flow logs to a retained,
+      one-year log group.
+
+    Args:
+        subnet_plans: from :func:`hyperpod_cdk.specs.network_plan.plan_subnets` (use :meth:`from_config`).
+        vpc_cidr: primary block. Default ``10.192.0.0/16``.
+        hyperpod_cidr: the block the plans were carved from; must contain every plan's CIDR.
+        max_azs: control-plane AZs (EKS needs at least 2). Default 2.
+        nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
+        flow_log_retention: Default one year.
+        log_key: KMS key for the flow-log group. Default: a new key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        subnet_plans: Sequence[SubnetPlan],
+        hyperpod_cidr: str,
+        vpc_cidr: str = "10.192.0.0/16",
+        max_azs: int = 2,
+        nat_gateways: int = 1,
+        flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        log_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if max_azs < 2:
+            raise prop_error(scope, construct_id, "max_azs", "EKS needs control-plane subnets in at least 2 AZs")
+        nat_provider = ec2.NatProvider.gateway()
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(vpc_cidr),
+            max_azs=max_azs,
+            nat_gateways=nat_gateways,
+            nat_gateway_provider=nat_provider,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name="ControlPlane", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
+                ),
+            ],
+        )
+        self.control_plane_subnets = list(self.vpc.private_subnets)
+
+        self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network")
+        flow_log_group = logs.LogGroup(
+            self, "FlowLogs", retention=flow_log_retention, encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
+        )
+
+        # "Default" keeps the subnets' logical IDs those of resources directly under this construct.
+        self.hyperpod = HyperPodSubnets(
+            self, "Default",
+            vpc=self.vpc,
+            subnet_plans=subnet_plans,
+            hyperpod_cidr=hyperpod_cidr,
+            vpc_cidr=vpc_cidr,
+            egress=HyperPodEgress.nat_gateway(nat_provider.configured_gateways[0].gateway_id),
+        )
+        self.subnet_plans = self.hyperpod.subnet_plans
+        self.hyperpod_subnets: dict[str, ec2.ISubnet] = self.hyperpod.subnets
+        route_table_ids = [subnet.route_table.route_table_id for subnet in self.control_plane_subnets]
+        route_table_ids += self.hyperpod.route_table_ids
+
+        # One gateway endpoint for every private route table: lifecycle scripts, container
+        # layers and checkpoints reach S3 without paying NAT data-processing charges.
+        ec2.CfnVPCEndpoint(
+            self,
+            "S3Endpoint",
+            vpc_id=self.vpc.vpc_id,
+            service_name=f"com.amazonaws.{Stack.of(self).region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids,
+        )
+
+    @property
+    def default_hyperpod_subnet(self) -> ec2.ISubnet:
+        return self.hyperpod.default_subnet
+
+    @classmethod
+    def from_config(
+        cls, scope: Construct, construct_id: str, config: PlatformConfig, *, log_key: kms.IKey | None = None
+    ) -> HyperPodNetwork:
+        net = config.network
+        return cls(
+            scope,
+            construct_id,
+            subnet_plans=plan_for_config(config),
+            hyperpod_cidr=str(net.hyperpod_cidr),
+            vpc_cidr=str(net.vpc_cidr),
+            max_azs=net.max_azs,
+            nat_gateways=net.nat_gateways,
+            flow_log_retention=retention(net.flow_log_retention_days),
+            log_key=log_key,
+        )

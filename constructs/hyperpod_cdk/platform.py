@@ -1,0 +1,529 @@
+"""HyperPodPlatform: the whole HyperPod platform, EKS- or Slurm-orchestrated, from one config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import cdk8s
+import jsii
+from aws_cdk import RemovalPolicy, Stack, Tags, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk._cdk_util import cluster_attribute, logs_key
+from hyperpod_cdk.cluster.eks import HyperPodEksCluster
+from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
+from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
+from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster
+from hyperpod_cdk.cluster.instance_groups import subnet_cidr
+from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
+from hyperpod_cdk.config.charts import FsxVolume
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error
+from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
+from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
+from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
+from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
+from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
+from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
+from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
+from hyperpod_cdk.network.vpc import HyperPodNetwork
+from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.network_plan import plan_existing_subnets
+from hyperpod_cdk.specs.slurm import PROVISIONING_PARAMETERS_FILE, provisioning_parameters
+from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+
+
+@jsii.implements(ec2.IConnectable)
+class HyperPodPlatform(Construct):
+    """A complete SageMaker HyperPod platform inside your own stack, from a :class:`PlatformConfig`.
+
+    Builds, in dependency order: the network (or uses yours), the node security group, KMS keys,
+    an optional FSx for Lustre file system, the lifecycle scripts shipped with this library (at a
+    content-hash S3 prefix), the execution role and the HyperPod cluster; on EKS also the control
+    plane (or yours), the HyperPod Helm dependencies before the cluster, and the EKS add-ons and
+    this library's Kubernetes charts after it. Every value is checked by the config model before
+    anything is created (:class:`~hyperpod_cdk.errors.HyperPodConfigError`, one line naming the field).
+
+    Bring your own (each also expressible in the config file as ``network.existing`` / ``eks.existing``):
+
+    - ``vpc`` + ``hyperpod_subnets``: existing HyperPod subnets keyed by AZ ID (the keys must be
+      ``config.network.availability_zone_ids``). The IP plan is checked against every subnet
+      whose CIDR synth knows, with ``network.ip_headroom_percent``.
+    - ``vpc`` + ``hyperpod_egress``: the platform adds the HyperPod subnets from
+      ``network.hyperpod_cidr`` (a secondary CIDR block when outside the VPC's), routed out
+      through the NAT gateway or route table you name.
+    - ``eks_cluster``: an ``aws_eks_v2`` cluster imported with a ``kubectl_provider`` (and ``vpc``
+      and ``cluster_security_group_id``). The node security group and the cluster's get rules to
+      each other. Its authentication mode cannot be read at synth: ``hyperpod-cdk preflight`` checks it.
+
+    Args:
+        config: the validated platform config (:func:`~hyperpod_cdk.config.load_config`).
+        vpc: an existing VPC. Default: a new one (``config.network``).
+        hyperpod_subnets: existing HyperPod subnets by AZ ID. Default: created by the platform.
+        control_plane_subnets: private subnets for the EKS control plane and the in-VPC
+            installers. Default: the new VPC's, or ``vpc.private_subnets``.
+        hyperpod_egress: the internet route for HyperPod subnets the platform adds to ``vpc``.
+        eks_cluster: an existing EKS cluster (orchestrator eks). Default: a new one (``config.eks``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        vpc: ec2.IVpc | None = None,
+        hyperpod_subnets: Mapping[str, ec2.ISubnet] | None = None,
+        control_plane_subnets: Sequence[ec2.ISubnet] | None = None,
+        hyperpod_egress: HyperPodEgress | None = None,
+        eks_cluster: eks.ICluster | None = None,
+    ) -> None:
+        _check_platform_props(
+            scope, construct_id, config=config, vpc=vpc, hyperpod_subnets=hyperpod_subnets,
+            control_plane_subnets=control_plane_subnets, hyperpod_egress=hyperpod_egress, eks_cluster=eks_cluster,
+        )
+        super().__init__(scope, construct_id)
+        self.config = config
+        hp = config.hyperpod
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)
+
+        # One key for every CloudWatch log group the platform owns (flow logs, EKS, installer).
+        self.logs_key = logs_key(self, None, f"HyperPod {hp.cluster_name}: CloudWatch Logs")
+        self._resolve_network(vpc, hyperpod_subnets, control_plane_subnets, hyperpod_egress)
+        self.node_security_group = HyperPodSecurityGroup(self, "NodeSecurityGroup", vpc=self.vpc)
+        #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
+        self.security_group: ec2.ISecurityGroup = self.node_security_group.security_group
+        self.connections = self.node_security_group.connections
+        # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
+        self.data_key = kms.Key(
+            self, "DataKey",
+            description=f"HyperPod {hp.cluster_name}: lifecycle bucket and EBS volumes",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.fsx = self._add_fsx()
+        self.eks: HyperPodEksCluster | None = None
+        self.eks_cluster: eks.ICluster | None = None
+        self.helm_dependencies: HyperPodHelmDependencies | None = None
+        self.addons: HyperPodKubernetesAddons | None = None
+        self.fsx_csi_driver: FsxCsiDriverAddon | None = None
+        if config.orchestrator == "slurm":
+            self._build_slurm()
+        else:
+            self._build_eks(eks_cluster)
+
+    # -- what a user needs next -------------------------------------------------------------
+
+    @property
+    def cluster_arn(self) -> str:
+        """ARN of the ``AWS::SageMaker::Cluster``."""
+        return self.cluster.cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        """Name of the ``AWS::SageMaker::Cluster``."""
+        return self.cluster.cluster_name
+
+    @property
+    def execution_role(self) -> iam.IRole:
+        """The role HyperPod instances assume."""
+        return self.execution_role_construct.role
+
+    @property
+    def lifecycle_bucket(self) -> s3.IBucket:
+        """The bucket holding the lifecycle scripts (retained on delete)."""
+        return self.lifecycle.bucket
+
+    # -- network ----------------------------------------------------------------------------
+
+    def _resolve_network(
+        self,
+        vpc: ec2.IVpc | None,
+        hyperpod_subnets: Mapping[str, ec2.ISubnet] | None,
+        control_plane_subnets: Sequence[ec2.ISubnet] | None,
+        hyperpod_egress: HyperPodEgress | None,
+    ) -> None:
+        config = self.config
+        net = config.network
+        existing = net.existing
+        self.network: HyperPodNetwork | None = None
+        if vpc is None and existing is None:
+            self.network = HyperPodNetwork.from_config(self, "Network", config, log_key=self.logs_key)
+            self.vpc: ec2.IVpc = self.network.vpc
+            self.hyperpod_subnets: dict[str, ec2.ISubnet] = dict(self.network.hyperpod_subnets)
+            self.control_plane_subnets: list[ec2.ISubnet] = list(self.network.control_plane_subnets)
+            return
+        if vpc is None:
+            assert existing is not None
+            # fromVpcAttributes wants AZs only to group the subnet IDs it is given; every subnet is
+            # imported on its own below, so the configured AZ IDs stand in and no lookup is needed.
+            vpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=existing.vpc_id, vpc_cidr_block=str(existing.vpc_cidr),
+                availability_zones=list(net.availability_zone_ids),
+            )
+            control_plane_subnets = [
+                ec2.Subnet.from_subnet_id(self, f"ControlPlaneSubnet{i}", subnet_id)
+                for i, subnet_id in enumerate(existing.control_plane_subnet_ids)
+            ]
+            if existing.hyperpod_subnets:
+                hyperpod_subnets = {
+                    az_id: ec2.Subnet.from_subnet_attributes(
+                        self, f"HyperPodSubnet{az_id.replace('-', '')}",
+                        subnet_id=subnet.subnet_id, ipv4_cidr_block=str(subnet.cidr),
+                    )
+                    for az_id, subnet in existing.hyperpod_subnets.items()
+                }
+            else:
+                hyperpod_egress = HyperPodEgress(
+                    nat_gateway_id=existing.nat_gateway_id, route_table_id=existing.route_table_id
+                )
+        self.vpc = vpc
+        self.control_plane_subnets = list(control_plane_subnets) if control_plane_subnets is not None else list(
+            vpc.private_subnets
+        )
+        if hyperpod_subnets is not None:
+            self.hyperpod_subnets = {az: hyperpod_subnets[az] for az in net.availability_zone_ids}
+            return
+        assert hyperpod_egress is not None  # checked in _check_platform_props
+        primary = str(existing.vpc_cidr) if existing is not None else None
+        with checked_props(self, "Network"):
+            subnets = HyperPodSubnets(
+                self, "Network",
+                vpc=vpc, subnet_plans=plan_for_config(config), hyperpod_cidr=str(net.hyperpod_cidr),
+                egress=hyperpod_egress, vpc_cidr=primary,
+            )
+        self.hyperpod_subnets = dict(subnets.subnets)
+
+    @property
+    def default_hyperpod_subnet(self) -> ec2.ISubnet:
+        """The subnet of the first AZ ID: the cluster-level ``VpcConfig`` and FSx live there."""
+        return self.hyperpod_subnets[self.config.network.availability_zone_ids[0]]
+
+    # -- shared pieces ----------------------------------------------------------------------
+
+    def _add_fsx(self) -> HyperPodFsxLustre | None:
+        """The shared file system: created next to the nodes of the default AZ, or imported."""
+        cfg = self.config.storage.fsx
+        if cfg is None:
+            return None
+        if cfg.imported:
+            assert cfg.file_system_id and cfg.dns_name and cfg.mount_name
+            return HyperPodFsxLustre.from_attributes(
+                self, "Fsx", file_system_id=cfg.file_system_id, dns_name=cfg.dns_name, mount_name=cfg.mount_name
+            )
+        return HyperPodFsxLustre(
+            self, "Fsx",
+            subnet=self.default_hyperpod_subnet,
+            security_group=self.security_group,
+            storage_capacity_gib=cfg.storage_capacity_gib,
+            per_unit_storage_throughput=cfg.per_unit_storage_throughput,
+            data_compression_type=cfg.data_compression_type,
+            file_system_type_version=cfg.file_system_type_version,
+            automatic_backup_retention_days=cfg.automatic_backup_retention_days,
+            retain=cfg.retain_on_delete,
+        )
+
+    def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
+        return HyperPodExecutionRole(
+            self, "ExecutionRole",
+            subnets=list(self.hyperpod_subnets.values()),
+            security_group=self.security_group,
+            lifecycle_bucket=self.lifecycle.bucket,
+            eks_cluster_arn=eks_cluster_arn,
+            volume_key=self.data_key,
+        )
+
+    def _cluster_props(self) -> dict[str, Any]:
+        """What both cluster constructs take from the config and the shared resources."""
+        hp = self.config.hyperpod
+        return {
+            "cluster_name": hp.cluster_name,
+            "instance_groups": hp.instance_groups,
+            "subnets_by_az_id": self.hyperpod_subnets,
+            "default_az_id": self.config.network.availability_zone_ids[0],
+            "security_group": self.security_group,
+            "execution_role_arn": self.execution_role_construct.role_arn,
+            "lifecycle_source_s3_uri": self.lifecycle.source_s3_uri,
+            "on_create": self.lifecycle.on_create,
+            "volume_key": self.data_key,
+            "node_recovery": hp.node_recovery,
+            "tags": self.config.tags,
+        }
+
+    # -- Slurm ------------------------------------------------------------------------------
+
+    def _build_slurm(self) -> None:
+        """Slurm scripts with the generated provisioning_parameters.json, role, cluster."""
+        parameters = provisioning_parameters(self.config.slurm_layout, self.fsx.mount if self.fsx else None)
+        self.lifecycle = HyperPodLifecycleScripts(
+            self, "LifecycleScripts",
+            source_dir=bundled_scripts("slurm"),
+            shared_dirs=[bundled_scripts("common")],
+            encryption_key=self.data_key,
+            json_files={PROVISIONING_PARAMETERS_FILE: parameters},
+        )
+        # No eks-auth grant (no EKS); mounting Lustre needs no IAM permission either.
+        self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
+        self.cluster: HyperPodCluster | HyperPodSlurmCluster = HyperPodSlurmCluster(
+            self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props()
+        )
+        # Nodes create ENIs with the role's policy and mount the file system in on_create.sh.
+        self.cluster.wait_for(self.execution_role_construct.policy)
+        if self.fsx is not None and self.fsx.resource is not None:
+            self.cluster.wait_for(self.fsx.resource)
+
+    # -- EKS --------------------------------------------------------------------------------
+
+    def _build_eks(self, eks_cluster: eks.ICluster | None) -> None:
+        cfg = self.config.eks_config
+        base_addons: list[IConstruct] = []
+        kubectl_ready: list[IConstruct] = []
+        if eks_cluster is None and cfg.existing is None:
+            self.eks = HyperPodEksCluster.from_config(
+                self, "Eks", self.config,
+                vpc=self.vpc,
+                control_plane_subnets=self.control_plane_subnets,
+                security_group=self.security_group,
+                log_key=self.logs_key,
+            )
+            # jsii's generated ICluster protocol lags the class (mypy only); the object is a Cluster.
+            cluster = cast(eks.ICluster, self.eks.cluster)
+            layer = self.eks.kubectl_layer
+            base_addons = list(self.eks.addons)
+        elif eks_cluster is None:
+            assert cfg.existing is not None
+            imported = ImportedEksCluster(
+                self, "Eks",
+                cluster_name=cfg.cluster_name,
+                cluster_security_group_id=cfg.existing.cluster_security_group_id,
+                vpc=self.vpc,
+                subnets=self.control_plane_subnets,
+                kubernetes_version=cfg.kubernetes_version,
+            )
+            cluster, layer = imported.cluster, imported.kubectl_layer
+            kubectl_ready = [imported.kubectl_access]
+        else:
+            cluster = eks_cluster
+            with checked_props(self, "Eks"):
+                layer = kubectl_layer(self, "KubectlLayer", cfg.kubernetes_version)
+        if self.eks is None:
+            # Created elsewhere: connect the nodes and the control plane both ways.
+            self.node_security_group.allow_eks_control_plane(cluster_attribute(cluster, "cluster_security_group"))
+        self.eks_cluster = cluster
+        self.kubectl_layer = layer
+
+        self.lifecycle = HyperPodLifecycleScripts(
+            self, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=self.data_key,
+            shared_dirs=[bundled_scripts("common")],
+        )
+        self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
+        helm_enabled = self.config.kubernetes.helm_dependencies.enabled
+        self.cluster = HyperPodCluster(
+            self, "HyperPod",
+            eks_cluster_arn=cluster.cluster_arn,
+            node_provisioning_mode=self.config.node_provisioning_mode,  # type: ignore[arg-type]
+            assume_helm_installed=not helm_enabled,
+            **self._cluster_props(),
+        )
+        # HyperPod validates the EKS side at creation: add-ons first; the execution role's
+        # policy must exist before nodes try to create ENIs.
+        self.cluster.wait_for(*base_addons, self.execution_role_construct.policy)
+        self._add_kubernetes_side(cluster, kubectl_ready, created_here=self.eks is not None)
+
+    def _add_kubernetes_side(
+        self, cluster: eks.ICluster, kubectl_ready: list[IConstruct], *, created_here: bool
+    ) -> None:
+        """Helm dependencies before HyperPod; add-ons and this project's charts after it."""
+        k8s = self.config.kubernetes
+        if k8s.helm_dependencies.enabled:
+            self.helm_dependencies = HyperPodHelmDependencies(
+                self, "HelmDependencies",
+                cluster=cluster,
+                subnets=self.control_plane_subnets,
+                config=k8s.helm_dependencies,
+                kubectl_layer=self.kubectl_layer,
+                log_key=self.logs_key,
+            )
+            # HyperPod rejects a cluster whose EKS side lacks these ("missing required dependencies").
+            self.cluster.wait_for(self.helm_dependencies.resource)
+
+        # An existing cluster brings its own pod identity agent (preflight checks it).
+        assume = () if created_here else (POD_IDENTITY_AGENT,)
+        self.addons = HyperPodKubernetesAddons(
+            self, "KubernetesAddons", cluster=cluster, config=k8s.addons, assume_installed=assume
+        )
+        self.addons.install_after(self.cluster.resource)
+
+        if self.fsx is not None:
+            fsx_cfg = self.config.storage.fsx
+            assert fsx_cfg is not None
+            self.fsx_csi_driver = FsxCsiDriverAddon(
+                self, "FsxCsiDriver",
+                cluster=cluster,
+                file_system_arns=[self.fsx.file_system_arn()],
+                version=fsx_cfg.csi_driver_version,
+                assume_installed=assume,
+            )
+            # The driver's controller and node pods need the HyperPod nodes.
+            self.fsx_csi_driver.addon.node.add_dependency(self.cluster.resource)
+            # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
+            capacity = self.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
+            k8s = k8s.model_copy(update={"fsx": FsxVolume(
+                file_system_id=self.fsx.file_system_id,
+                dns_name=self.fsx.dns_name,
+                mount_name=self.fsx.mount_name,
+                storage_capacity=f"{capacity}Gi",
+            )})
+
+        # Namespaces, team RBAC, priority classes (and Kueue queues and the FSx claim when set).
+        operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
+        operator_manifest = cluster.add_cdk8s_chart("OperatorChart", operator_chart)
+        if self.addons.task_governance is not None:
+            operator_manifest.node.add_dependency(self.addons.task_governance)
+        operator_manifest.node.add_dependency(self.cluster.resource, *kubectl_ready)
+        # Each team's IAM principal is mapped to the Kubernetes group its Role is bound to.
+        for index, (principal_arn, group) in enumerate(operator_chart.submitter_access):
+            eks.CfnAccessEntry(
+                self, f"TeamAccess{index}",
+                cluster_name=cluster.cluster_name,
+                principal_arn=principal_arn,
+                kubernetes_groups=[group],
+                type="STANDARD",
+            )
+
+        if self.addons.cert_manager is not None:
+            issuers = CertManagerIssuersChart(cdk8s.App(), "cert-manager", namespace=k8s.cert_manager_namespace)
+            issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
+            # Issuers are cert-manager CRs: the add-on (CRDs and webhook) must be running first.
+            issuers_manifest.node.add_dependency(self.addons.cert_manager, *kubectl_ready)
+
+
+def _check_platform_props(
+    scope: Construct,
+    construct_id: str,
+    *,
+    config: Any,
+    vpc: Any,
+    hyperpod_subnets: Mapping[str, Any] | None,
+    control_plane_subnets: Sequence[Any] | None,
+    hyperpod_egress: Any,
+    eks_cluster: Any,
+) -> None:
+    """Every prop combination problem, as one line naming the prop, before anything is created."""
+
+    def fail(prop: str, message: str) -> HyperPodConfigError:
+        return prop_error(scope, construct_id, prop, message)
+
+    if not isinstance(config, PlatformConfig):
+        raise fail("config", "pass a PlatformConfig: load_config('hyperpod.yaml') or parse_config({...})")
+    region = Stack.of(scope).region
+    if not Token.is_unresolved(region) and region != config.region:
+        raise fail("config.region", f"'{config.region}' but the stack deploys to {region}; make them the same")
+    net = config.network
+    if vpc is None:
+        for prop, value in (("hyperpod_subnets", hyperpod_subnets), ("control_plane_subnets", control_plane_subnets),
+                            ("hyperpod_egress", hyperpod_egress)):
+            if value is not None:
+                raise fail(prop, "only used with vpc= (an existing VPC)")
+    else:
+        if not hasattr(vpc, "vpc_id"):
+            raise fail("vpc", f"expected an ec2.IVpc, got {type(vpc).__name__}")
+        if net.existing is not None:
+            raise fail("vpc", "config.network.existing describes a VPC too; give the VPC one way")
+        if hyperpod_subnets is None and hyperpod_egress is None:
+            raise fail(
+                "hyperpod_subnets",
+                "with vpc=, give hyperpod_subnets={az_id: subnet} or hyperpod_egress=HyperPodEgress.nat_gateway(...) "
+                "/ .route_table(...) so the platform can add them",
+            )
+        if hyperpod_subnets is not None and hyperpod_egress is not None:
+            raise fail("hyperpod_egress", "only used when the platform adds the HyperPod subnets; drop one of the two")
+        if hyperpod_egress is not None and not isinstance(hyperpod_egress, HyperPodEgress):
+            raise fail("hyperpod_egress", "expected HyperPodEgress.nat_gateway(id) or HyperPodEgress.route_table(id)")
+        if hyperpod_egress is not None and net.hyperpod_cidr_is_secondary:
+            cidr = _vpc_cidr(vpc)
+            if cidr is None:
+                raise fail(
+                    "vpc", "its primary CIDR is not known at synth: import it with vpc_cidr_block (decides whether "
+                    "network.hyperpod_cidr is added as a secondary block)",
+                )
+    if hyperpod_subnets is not None:
+        _check_subnets(fail, config, hyperpod_subnets)
+    if config.orchestrator == "slurm":
+        if eks_cluster is not None:
+            raise fail("eks_cluster", "only used with orchestrator: eks")
+        return
+    cp = control_plane_subnets if control_plane_subnets is not None else (
+        vpc.private_subnets if vpc is not None else None
+    )
+    if eks_cluster is not None:
+        if config.eks_config.existing is not None:
+            raise fail("eks_cluster", "config.eks.existing describes a cluster too; give the cluster one way")
+        if cluster_attribute(eks_cluster, "kubectl_provider") is None:
+            raise fail(
+                "eks_cluster",
+                "import it with kubectl_provider= (aws_eks_v2 applies charts to imported clusters only through "
+                "one); or describe it as config eks.existing and the platform imports it with one",
+            )
+        if cluster_attribute(eks_cluster, "cluster_security_group") is None:
+            raise fail("eks_cluster", "import it with cluster_security_group_id= (the nodes get rules to it)")
+        if cluster_attribute(eks_cluster, "vpc") is None:
+            raise fail("eks_cluster", "import it with vpc= (the installers run in its VPC)")
+        name = eks_cluster.cluster_name
+        if not Token.is_unresolved(name) and name != config.eks_config.cluster_name:
+            raise fail(
+                "eks_cluster",
+                f"is {name} but config eks.cluster_name is {config.eks_config.cluster_name}; make them match",
+            )
+        if vpc is None:
+            raise fail("vpc", "with eks_cluster=, pass the cluster's VPC as vpc= too (the HyperPod subnets live there)")
+        if cp is not None and not cp:
+            raise fail("control_plane_subnets", "list a private subnet that reaches the cluster endpoint (installers)")
+    elif vpc is not None and (cp is None or len(cp) < 2):
+        raise fail(
+            "control_plane_subnets",
+            "EKS needs private subnets in at least two AZs: pass control_plane_subnets= (or a VPC whose "
+            "private_subnets has two)",
+        )
+
+
+def _vpc_cidr(vpc: Any) -> str | None:
+    """The VPC's primary CIDR when synth knows it (imported VPCs raise through jsii without one)."""
+    try:
+        value = vpc.vpc_cidr_block
+    except Exception:
+        return None
+    return None if Token.is_unresolved(value) else str(value)
+
+
+def _check_subnets(fail: Any, config: PlatformConfig, hyperpod_subnets: Mapping[str, Any]) -> None:
+    net = config.network
+    if set(hyperpod_subnets) != set(net.availability_zone_ids):
+        raise fail(
+            "hyperpod_subnets",
+            f"keys {sorted(hyperpod_subnets)} must be the AZ IDs of config network.availability_zone_ids "
+            f"{net.availability_zone_ids}",
+        )
+    for az_id, subnet in hyperpod_subnets.items():
+        if not hasattr(subnet, "subnet_id"):
+            raise fail(f"hyperpod_subnets.{az_id}", f"expected an ec2.ISubnet, got {type(subnet).__name__}")
+    # The plan against every subnet whose CIDR is known, with the configured headroom.
+    cidrs = {az: cidr for az, subnet in hyperpod_subnets.items() if (cidr := subnet_cidr(subnet)) is not None}
+    demands = group_demands(config.hyperpod.instance_groups, config.orchestrator, net.availability_zone_ids[0])
+    try:
+        plan_existing_subnets(
+            cidrs, {az: d for az, d in demands.items() if az in cidrs}, net.ip_headroom_percent,
+            Orchestrator(config.orchestrator), "hyperpod_subnets",
+        )
+    except HyperPodConfigError as error:
+        raise fail(error.field, error.message) from None

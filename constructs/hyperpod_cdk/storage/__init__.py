@@ -1,0 +1,1 @@
+"""Shared storage: FSx for Lustre (HyperPodFsxLustre)."""

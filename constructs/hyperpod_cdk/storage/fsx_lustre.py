@@ -1,0 +1,168 @@
+"""HyperPodFsxLustre: the shared FSx for Lustre file system HyperPod nodes mount at /fsx."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy, Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_fsx as fsx
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.fsx import (
+    DNS_NAME_PATTERN,
+    FILE_SYSTEM_ID_PATTERN,
+    MOUNT_NAME_PATTERN,
+    check_capacity,
+    check_compression,
+    check_throughput,
+)
+
+DEPLOYMENT_TYPE = "PERSISTENT_2"
+DEFAULT_LUSTRE_VERSION = "2.15"
+
+
+@dataclass(frozen=True)
+class LustreMount:
+    """What a client needs to mount a Lustre file system: ``mount -t lustre <dns>@tcp:/<mount> /fsx``.
+
+    Values may be CloudFormation tokens (a file system created in the same stack).
+    """
+
+    file_system_id: str
+    dns_name: str
+    mount_name: str
+
+
+class HyperPodFsxLustre(Construct):
+    """A PERSISTENT_2 FSx for Lustre file system next to the HyperPod nodes, or an imported one.
+
+    Created (``storage_capacity_gib`` given):
+
+    - ``AWS::FSx::FileSystem`` of type LUSTRE, deployment PERSISTENT_2 (SSD), Lustre 2.15, in
+      ``subnet`` (the HyperPod subnet of the default AZ: Lustre traffic stays in the AZ) with
+      ``security_group`` (the HyperPod node group, which already allows 988 and 1018-1023 from
+      itself, so nodes and file servers reach each other without new rules).
+    - Encrypted with a customer managed KMS key (a new rotating, retained key unless ``kms_key``).
+    - ``DeletionPolicy`` and ``UpdateReplacePolicy`` Retain by default: checkpoints and datasets
+      outlive the stack; delete the file system yourself when it is no longer needed.
+    - Capacity, throughput and compression are checked at synth against what FSx accepts
+      (:mod:`hyperpod_cdk.specs.fsx`).
+
+    Imported (:meth:`from_attributes`): no resource is created; the same three attributes are
+    exposed, so everything downstream (CSI volumes, Slurm mounts) works the same way.
+
+    Attributes: :attr:`file_system_id`, :attr:`dns_name`, :attr:`mount_name`, :attr:`mount`,
+    :attr:`resource` (None when imported), :attr:`kms_key` (None when imported).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        subnet: ec2.ISubnet,
+        security_group: ec2.ISecurityGroup,
+        storage_capacity_gib: int = 1200,
+        per_unit_storage_throughput: int = 250,
+        data_compression_type: str = "LZ4",
+        file_system_type_version: str = DEFAULT_LUSTRE_VERSION,
+        automatic_backup_retention_days: int = 0,
+        kms_key: kms.IKey | None = None,
+        retain: bool = True,
+        field_prefix: str = "storage.fsx",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
+        check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
+        check_compression(data_compression_type, f"{field_prefix}.data_compression_type")
+        if not 0 <= automatic_backup_retention_days <= 90:
+            raise HyperPodConfigError(
+                f"{field_prefix}.automatic_backup_retention_days",
+                f"must be 0 (off) to 90 days, got {automatic_backup_retention_days}",
+            )
+        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        self.kms_key: kms.IKey | None = kms_key or kms.Key(
+            self, "Key",
+            description=f"FSx for Lustre file system of {Stack.of(self).stack_name}",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.storage_capacity_gib = storage_capacity_gib
+        self.resource: fsx.CfnFileSystem | None = fsx.CfnFileSystem(
+            self, "Resource",
+            file_system_type="LUSTRE",
+            file_system_type_version=file_system_type_version,
+            storage_type="SSD",
+            storage_capacity=storage_capacity_gib,
+            subnet_ids=[subnet.subnet_id],
+            security_group_ids=[security_group.security_group_id],
+            kms_key_id=self.kms_key.key_id,
+            lustre_configuration=fsx.CfnFileSystem.LustreConfigurationProperty(
+                deployment_type=DEPLOYMENT_TYPE,
+                per_unit_storage_throughput=per_unit_storage_throughput,
+                data_compression_type=data_compression_type,
+                automatic_backup_retention_days=automatic_backup_retention_days,
+                copy_tags_to_backups=automatic_backup_retention_days > 0 or None,
+            ),
+        )
+        # DeletionPolicy and UpdateReplacePolicy: a replacement (new subnet, key or deployment
+        # type) must never silently drop the old file system with the data on it.
+        self.resource.apply_removal_policy(removal)
+        self.mount = LustreMount(
+            file_system_id=self.resource.ref,
+            dns_name=self.resource.attr_dns_name,
+            mount_name=self.resource.attr_lustre_mount_name,
+        )
+
+    @classmethod
+    def from_attributes(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        file_system_id: str,
+        dns_name: str,
+        mount_name: str,
+        field_prefix: str = "storage.fsx",
+    ) -> HyperPodFsxLustre:
+        """An existing file system (created elsewhere, reachable from the HyperPod subnet and group)."""
+        for field, value, pattern in (
+            ("file_system_id", file_system_id, FILE_SYSTEM_ID_PATTERN),
+            ("dns_name", dns_name, DNS_NAME_PATTERN),
+            ("mount_name", mount_name, MOUNT_NAME_PATTERN),
+        ):
+            if not Token.is_unresolved(value) and not re.fullmatch(pattern, value):
+                raise HyperPodConfigError(f"{field_prefix}.{field}", f"'{value}' does not match {pattern}")
+        imported = cls.__new__(cls)
+        Construct.__init__(imported, scope, construct_id)
+        imported.kms_key = None
+        imported.resource = None
+        imported.storage_capacity_gib = None  # type: ignore[assignment]
+        imported.mount = LustreMount(file_system_id, dns_name, mount_name)
+        return imported
+
+    @property
+    def imported(self) -> bool:
+        return self.resource is None
+
+    @property
+    def file_system_id(self) -> str:
+        return self.mount.file_system_id
+
+    @property
+    def dns_name(self) -> str:
+        return self.mount.dns_name
+
+    @property
+    def mount_name(self) -> str:
+        return self.mount.mount_name
+
+    def file_system_arn(self) -> str:
+        """ARN of the file system (for IAM), from the resource or built from the imported id."""
+        if self.resource is not None:
+            return self.resource.attr_resource_arn
+        return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
