@@ -55,7 +55,6 @@ class checked_props:  # noqa: N801 - used as a context manager, reads as a state
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, error: Any, _traceback: Any) -> bool:
+    def __exit__(self, kind: Any, error: Any, _traceback: Any) -> None:
         if isinstance(error, HyperPodConfigError) and error.construct_path is None:
             raise prop_error(self.scope, self.construct_id, error.field, error.message) from None
-        return False

@@ -90,9 +90,14 @@ class ImportedEksCluster(Construct):
             vpc=vpc,
             kubectl_provider=self.kubectl_provider,
         )
-        Annotations.of(self).add_warning_v2(
-            AUTH_MODE_WARNING_ID,
-            f"the authentication mode of the existing EKS cluster {cluster_name} cannot be read at synth; "
-            "HyperPod needs API or API_AND_CONFIG_MAP and the vpc-cni, kube-proxy, coredns and "
-            "eks-pod-identity-agent add-ons: run `hyperpod-cdk preflight` before deploying",
-        )
+        warn_unverifiable_cluster(self, cluster_name)
+
+
+def warn_unverifiable_cluster(scope: Construct, cluster_name: str) -> None:
+    """A synth warning: what HyperPod needs of an existing cluster that synth cannot read."""
+    Annotations.of(scope).add_warning_v2(
+        AUTH_MODE_WARNING_ID,
+        f"the authentication mode of the existing EKS cluster {cluster_name} cannot be read at synth; "
+        "HyperPod needs API or API_AND_CONFIG_MAP and the vpc-cni, kube-proxy, coredns and "
+        "eks-pod-identity-agent add-ons: run `hyperpod-cdk preflight` before deploying",
+    )
