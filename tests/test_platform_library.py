@@ -42,11 +42,8 @@ def config_data(**changes) -> dict:
 
 
 def existing_all() -> dict:
-    data = config_data(network__existing=EXISTING_NETWORK, network__availability_zone_ids=None,
-                       network__vpc_cidr=None, network__hyperpod_cidr=None, network__ip_headroom_percent=None)
-    data["eks"] = {"cluster_name": "team-eks", "kubernetes_version": "1.33",
-                   "existing": {"cluster_security_group_id": "sg-0123456789abcdef0"}}
-    return data
+    """The documented example: existing VPC, HyperPod subnet and EKS cluster."""
+    return yaml.safe_load((REPO / "examples" / "existing-vpc-and-eks.yaml").read_text())
 
 
 def existing_slurm() -> dict:
@@ -64,21 +61,38 @@ def existing_slurm() -> dict:
 def byo(tmp_path_factory):
     """One app, two stacks from config files only: existing VPC + subnets + EKS, and Slurm in an existing VPC."""
     import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks
 
     from hyperpod_cdk import HyperPodPlatform
 
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("byo")))
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("byo")), context=context)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     stacks = {}
     for name, data in (("Eks", existing_all()), ("Slurm", existing_slurm())):
         stack = cdk.Stack(app, name, env=cdk.Environment(account="111111111111", region="us-west-2"))
         HyperPodPlatform(stack, "Platform", config=parse_config(data))
         stacks[name] = stack
     assembly = app.synth()
-    return {name: assembly.get_stack_by_name(name) for name in stacks}
+    return {name: assembly.get_stack_by_name(name) for name in stacks} | {"outdir": Path(assembly.directory)}
 
 
 def _resources(artifact, cfn_type: str) -> dict:
     return {k: v for k, v in artifact.template["Resources"].items() if v["Type"] == cfn_type}
+
+
+def test_bring_your_own_templates_pass_cfn_lint_and_cdk_nag(byo):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_gates", Path(__file__).with_name("test_quality_gates.py"))
+    gates = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gates)
+    for name in ("Eks", "Slurm"):
+        findings = gates.cfn_lint(byo["outdir"] / f"{name}.template.json", "us-west-2")
+        assert findings == [], json.dumps(findings, indent=1)[:3000]
+    report = json.loads((byo["outdir"] / "validation-report.json").read_text())
+    for plugin in report["pluginReports"]:
+        assert plugin["conclusion"] == "success" and not plugin.get("violations"), plugin.get("violations")
 
 
 def test_config_existing_network_and_eks_create_neither(byo):
