@@ -151,6 +151,15 @@ def test_the_wheel_holds_the_library_scripts_and_data_but_no_tests(installed):
             assert archive.read(member) == path.read_bytes(), member
 
 
+def test_the_sdist_builds_the_wheel_and_leaves_the_tests_out(installed):
+    import tarfile
+
+    names = tarfile.open(installed["sdist"]).getnames()
+    top = names[0].split("/")[0]
+    assert f"{top}/lifecycle_scripts/eks/on_create.sh" in names and f"{top}/LICENSE" in names
+    assert not [n for n in names if n.startswith(f"{top}/tests/")]
+
+
 def test_dependencies_are_ranges_that_admit_other_cdk_2_releases(installed):
     from packaging.requirements import Requirement
 
