@@ -126,7 +126,8 @@ def references(value: Any) -> set[str]:
                 if key == "Ref" and isinstance(arg, str):
                     found.add(arg)
                 elif key == "Fn::GetAtt":
-                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (arg[0] if arg else None)
+                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (
+                        arg[0] if isinstance(arg, list) and arg else None)
                     if isinstance(target, str):
                         found.add(target)
                 elif key == "Fn::Sub":
