@@ -115,6 +115,13 @@ def canonical(value: Any) -> Any:
 _SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
 
 
+def _sub_parts(arg: Any) -> tuple[Any, Any]:
+    """(template string, local variables) of an ``Fn::Sub`` argument in either form."""
+    if isinstance(arg, list):
+        return (arg[0] if arg else None), (arg[1] if len(arg) > 1 else {})
+    return arg, {}
+
+
 def references(value: Any) -> set[str]:
     """Logical IDs a value points at through Ref, Fn::GetAtt or Fn::Sub."""
     found: set[str] = set()
@@ -131,7 +138,7 @@ def references(value: Any) -> set[str]:
                     if isinstance(target, str):
                         found.add(target)
                 elif key == "Fn::Sub":
-                    text, local = (arg[0], arg[1] if len(arg) > 1 else {}) if isinstance(arg, list) else (arg, {})
+                    text, local = _sub_parts(arg)
                     if isinstance(text, str):
                         names = set(local) if isinstance(local, dict) else set()
                         found.update(m for m in _SUB_VAR.findall(text) if m not in names)
