@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from hyperpod_cdk.guard.diff import compare_templates, format_text, to_json
+from hyperpod_cdk.guard.table import schemas_available
 from hyperpod_cdk.input_limits import (
     TEMPLATE_LIMITS,
     BoundedSafeLoader,
@@ -33,7 +34,6 @@ from hyperpod_cdk.input_limits import (
     load_yaml,
     read_text,
 )
-from hyperpod_cdk.guard.table import schemas_available
 
 PROG = "python -m hyperpod_cdk.guard"
 
