@@ -133,7 +133,8 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
         if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
             continue
         props = artifact.get("properties")
-        template_file = props.get("templateFile") if isinstance(props, dict) else None
+        props = props if isinstance(props, dict) else {}
+        template_file = props.get("templateFile")
         if not isinstance(template_file, str):
             continue
         env = str(artifact.get("environment", ""))
