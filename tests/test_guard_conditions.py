@@ -60,7 +60,8 @@ def _findings(old: dict, new: dict) -> dict[tuple[str, str], object]:
 def test_added_condition_is_a_removal(condition, expected):
     params = {"Enabled": {"Type": "String", "Default": "yes"}}
     old = {"Parameters": params, "Resources": {"HyperPod": _cluster()}}
-    new = {"Parameters": params, "Conditions": {"Gate": condition}, "Resources": {"HyperPod": _cluster(Condition="Gate")}}
+    new = {"Parameters": params, "Conditions": {"Gate": condition},
+           "Resources": {"HyperPod": _cluster(Condition="Gate")}}
     finding = _findings(old, new)[("HyperPod", CONDITION_PROPERTY)]
     assert finding.effect == "removed"
     assert expected in finding.reason
