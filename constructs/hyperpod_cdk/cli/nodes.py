@@ -231,12 +231,10 @@ def run_batch(
             continue
         except BotoCoreError as exc:
             stopped = f"{type(exc).__name__} on an earlier request"
-            if isinstance(exc, NOT_SENT_ERRORS):
-                result = (False, f"not sent: {exc}")
-            else:
-                result = (None, _unknown(exc, cluster))
+            sent = not isinstance(exc, NOT_SENT_ERRORS)
+            message = _unknown(exc, cluster) if sent else f"not sent: {exc}"
             for node in chunk:
-                outcome[node] = NodeResult(node, result[0], type(exc).__name__, result[1])
+                outcome[node] = NodeResult(node, None if sent else False, type(exc).__name__, message)
             continue
         for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", []):
             outcome[node] = NodeResult(node, True)
