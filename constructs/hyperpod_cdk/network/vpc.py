@@ -35,7 +35,8 @@ class HyperPodNetwork(Construct):
         max_azs: control-plane AZs (EKS needs at least 2). Default 2.
         nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
         flow_log_retention: Default one year.
-        log_key: KMS key for the flow-log group. Default: a new key.
+        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/vpc-flow-logs``;
+            the key policy gets a statement for that group only). Default: a new key.
     """
 
     def __init__(
