@@ -122,7 +122,8 @@ def test_operator_role_trusts_only_pod_identity_for_its_service_account(built):
     assert condition["aws:RequestTag/kubernetes-namespace"] == "aws-hyperpod"
     assert condition["aws:RequestTag/kubernetes-service-account"] == "hp-training-operator-controller-manager"
     (cluster_id,) = resources(built, "AWS::EKS::Cluster")
-    assert condition["aws:RequestTag/eks-cluster-name"] == {"Ref": cluster_id}
+    assert condition["aws:RequestTag/eks-cluster-arn"] == {"Fn::GetAtt": [cluster_id, "Arn"]}
+    assert "aws:RequestTag/eks-cluster-name" not in condition  # a name repeats across regions
     (arn,) = role["Properties"]["ManagedPolicyArns"]
     assert json.dumps(arn).endswith(':iam::aws:policy/AmazonSageMakerHyperPodTrainingOperatorAccess"]]}')
 

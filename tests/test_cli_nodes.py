@@ -209,7 +209,7 @@ def test_whole_call_denied_marks_every_node_failed(capsys):
     assert [r["error_code"] for r in results] == ["AccessDeniedException", "AccessDeniedException"]
 
 
-def test_node_missing_from_response_is_unknown_not_failed(capsys):
+def test_node_missing_from_response_is_unknown_and_not_a_success(capsys):
     sm, _ = batch_stub(
         "batch_reboot_cluster_nodes",
         (
@@ -217,7 +217,7 @@ def test_node_missing_from_response_is_unknown_not_failed(capsys):
             {"ClusterName": CLUSTER, "NodeIds": [NODE_A, NODE_B]},
         ),
     )
-    assert run(["nodes", "reboot", CLUSTER, NODE_A, NODE_B, "--yes", "--json"], {"sagemaker": sm}) == 0
+    assert run(["nodes", "reboot", CLUSTER, NODE_A, NODE_B, "--yes", "--json"], {"sagemaker": sm}) == 1
     results = json.loads(capsys.readouterr().out)["results"]
     assert results[1] == {"node": NODE_B, "ok": None, "error_code": "", "message": "not reported in the response"}
 

@@ -43,7 +43,7 @@ def user_stack(tmp_path_factory):
         shared_dirs=[REPO / "lifecycle_scripts" / "common"],
     )
     role = HyperPodExecutionRole(
-        stack, "ExecRole", subnets=[subnet], security_group=node_sg.security_group,
+        stack, "ExecRole", vpc=vpc, subnets=[subnet], security_group=node_sg.security_group,
         lifecycle_bucket=scripts.bucket, eks_cluster_arn=cluster.cluster_arn, volume_key=key,
     )
     HyperPodCluster(

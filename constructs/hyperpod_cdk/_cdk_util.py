@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -46,16 +46,33 @@ def retention(days: int) -> logs.RetentionDays:
         ) from None
 
 
-def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group_name: str = "*") -> kms.IKey:
-    """A KMS key CloudWatch Logs may use for ``log_group_name`` (a new rotating, retained key if None).
-
-    CloudWatch Logs encrypts with the key only when the key policy lets the regional logs service
-    principal use it for that log group's ARN (encryption context ``aws:logs:arn``).
-    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-    """
-    key = key or kms.Key(
+def new_logs_key(scope: Construct, description: str) -> kms.Key:
+    """A rotating, retained KMS key for log groups (``LogsKey``); each group's owner scopes it with :func:`logs_key`."""
+    return kms.Key(
         scope, "LogsKey", description=description, enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN
     )
+
+
+def log_group_name_for(scope: Construct, purpose: str) -> str:
+    """A fixed log-group name unique to ``scope`` (stack name and construct path): ``/hyperpod-cdk/<...>/<purpose>``.
+
+    Fixed, so that the logs key policy can name the group: a generated name is only known after
+    the group exists, and the group needs the key first.
+    """
+    unique = Names.unique_resource_name(scope, max_length=200, separator="-", allowed_special_characters="-_.")
+    return f"/hyperpod-cdk/{unique}/{purpose}"
+
+
+def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group_name: str) -> kms.IKey:
+    """A KMS key CloudWatch Logs may use for the one log group ``log_group_name`` (a new key if None).
+
+    CloudWatch Logs encrypts with the key only when the key policy lets the regional logs service
+    principal use it; the encryption context ``kms:EncryptionContext:aws:logs:arn`` is the log
+    group's ARN without the ``:*`` that ``Fn::GetAtt Arn`` adds, so the ARN is built from the name
+    (which also avoids a key -> group -> key cycle).
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    """
+    key = key or new_logs_key(scope, description)
     stack = Stack.of(scope)
     key.add_to_resource_policy(
         iam.PolicyStatement(
@@ -63,7 +80,7 @@ def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group
             actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             resources=["*"],
             conditions={
-                "ArnLike": {
+                "ArnEquals": {
                     "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
                         service="logs", resource="log-group", resource_name=log_group_name,
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import cluster_attribute, logs_key
+from hyperpod_cdk._cdk_util import cluster_attribute, new_logs_key
 from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
@@ -97,8 +97,9 @@ class HyperPodPlatform(Construct):
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
 
-        # One key for every CloudWatch log group the platform owns (flow logs, EKS, installer).
-        self.logs_key = logs_key(self, None, f"HyperPod {hp.cluster_name}: CloudWatch Logs")
+        # One key for every CloudWatch log group the platform owns (flow logs, EKS, installer); each
+        # of them adds a key-policy statement for its own group, so no other group can use the key.
+        self.logs_key = new_logs_key(self, f"HyperPod {hp.cluster_name}: CloudWatch Logs")
         self._resolve_network(vpc, hyperpod_subnets, control_plane_subnets, hyperpod_egress)
         self.node_security_group = HyperPodSecurityGroup(self, "NodeSecurityGroup", vpc=self.vpc)
         #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
@@ -236,6 +237,7 @@ class HyperPodPlatform(Construct):
     def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
             self, "ExecutionRole",
+            vpc=self.vpc,
             subnets=list(self.hyperpod_subnets.values()),
             security_group=self.security_group,
             lifecycle_bucket=self.lifecycle.bucket,

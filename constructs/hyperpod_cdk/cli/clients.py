@@ -15,6 +15,12 @@ _CLIENT_CONFIG = Config(
     read_timeout=60,
     user_agent_extra="hyperpod-cdk-cli",
 )
+# For calls that change nodes (BatchReplaceClusterNodes, BatchRebootClusterNodes, ...), which are
+# not idempotent: botocore's standard mode resends a request after a read timeout or a dropped
+# connection (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html), so a
+# replace the service had already accepted would be sent again. One attempt; the caller retries
+# throttling itself, since a throttled request was refused before anything happened.
+MUTATION_CONFIG = _CLIENT_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 class Clients:
@@ -35,7 +41,7 @@ class Clients:
         self._session = session if session is not None else boto3.Session()
         self._region = region or self._session.region_name
         self._overrides = dict(overrides or {})
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[str, str, int], Any] = {}
 
     @property
     def region(self) -> str:
@@ -45,12 +51,19 @@ class Clients:
         return self._region
 
     def __call__(self, service: str, region: str | None = None) -> Any:
+        return self._client(service, region, _CLIENT_CONFIG)
+
+    def mutating(self, service: str, region: str | None = None) -> Any:
+        """A client that sends each request once (:data:`MUTATION_CONFIG`), for calls that must not repeat."""
+        return self._client(service, region, MUTATION_CONFIG)
+
+    def _client(self, service: str, region: str | None, config: Config) -> Any:
         if service in self._overrides:
             return self._overrides[service]
         where = region or self.region
-        key = (service, where)
+        key = (service, where, id(config))
         if key not in self._cache:
-            self._cache[key] = self._session.client(service, region_name=where, config=_CLIENT_CONFIG)
+            self._cache[key] = self._session.client(service, region_name=where, config=config)
         return self._cache[key]
 
 

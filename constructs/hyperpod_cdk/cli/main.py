@@ -300,7 +300,7 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
     from hyperpod_cdk.cli import nodes
 
     clients = factory(args.region)
-    sagemaker = clients("sagemaker")
+    sagemaker = clients.mutating("sagemaker")  # no automatic resend of a batch call that timed out
     nodes_list = list(dict.fromkeys(args.nodes))  # keep order, drop repeats
     try:
         action, note = nodes.resolve_action(sagemaker, args.action, getattr(args, "allow_delete_fallback", False))
@@ -312,7 +312,6 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
         return exc.code
     with output.spinner(f"Requesting {action} of {len(nodes_list)} node(s)", enabled=not args.json):
         results = nodes.run_batch(sagemaker, action, args.cluster, nodes_list)
-    failed = [r for r in results if r.ok is False]
     if args.json:
         output.print_json({"action": action, "cluster": args.cluster, "results": [r.to_dict() for r in results]})
     else:
@@ -332,11 +331,8 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
                 title=f"{action.capitalize()} on {args.cluster}",
             )
         )
-        con.print(
-            f"{len(results) - len(failed)} requested, {len(failed)} failed"
-            + ("; follow progress with: hyperpod-cdk nodes list " + args.cluster if len(failed) < len(results) else "")
-        )
-    return 1 if failed else 0
+        con.print(nodes.summary(results, args.cluster))
+    return 0 if nodes.all_requested(results) else 1
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -9,13 +9,15 @@ Continuous provisioning mode, node logical IDs; each call takes at most 25 of ei
 from __future__ import annotations
 
 import argparse
+import random
 import re
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 import botocore
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from hyperpod_cdk.cli import aws_errors
 
@@ -161,22 +163,78 @@ def confirm(
         raise NodeCommandError(f"{action} cancelled; nothing was changed", code=1)
 
 
-def run_batch(sagemaker: Any, action: str, cluster: str, nodes: Sequence[str]) -> list[NodeResult]:
-    """Call the batch API in chunks of 25 and report each node's outcome."""
+# A throttled call was refused before anything happened, so it is safe to send again. Other
+# errors are not retried: the client for these calls has botocore's retries off (see
+# Clients.mutating), because a timed-out BatchReplaceClusterNodes may already have been accepted.
+THROTTLE_RETRIES = 3
+THROTTLE_BASE_DELAY = 1.0
+# Transport errors raised before the request left this machine: the nodes were certainly not touched.
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (EndpointConnectionError, ConnectTimeoutError)
+
+
+def _call(method: Any, cluster: str, key: str, chunk: list[str], sleep: Callable[[float], None]) -> Any:
+    for attempt in range(THROTTLE_RETRIES + 1):
+        try:
+            return method(ClusterName=cluster, **{key: chunk})
+        except ClientError as exc:
+            if aws_errors.code(exc) not in aws_errors.THROTTLED or attempt == THROTTLE_RETRIES:
+                raise
+            sleep(THROTTLE_BASE_DELAY * 2**attempt * (1 + random.random()))  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")
+
+
+def _unknown(exc: Exception, cluster: str) -> str:
+    return (
+        f"no reliable answer ({exc}): SageMaker may have accepted the request; check with "
+        f"'hyperpod-cdk nodes list {cluster}' before sending it again"
+    )
+
+
+def run_batch(
+    sagemaker: Any, action: str, cluster: str, nodes: Sequence[str], *, sleep: Callable[[float], None] = time.sleep
+) -> list[NodeResult]:
+    """Call the batch API in chunks of 25 and report each node's outcome.
+
+    Never loses what earlier chunks did: an error on one chunk is recorded for its nodes, and a
+    transport error (a timeout, a dropped connection) stops the run with the remaining chunks
+    marked "not sent". ``ok`` is None where the outcome is unknown: a read timeout or a 5xx
+    answer (the request may have been applied) and a node the response does not name.
+    """
     method = getattr(sagemaker, ACTIONS[action][0])
     instance_ids = [n for n in nodes if is_instance_id(n)]
     logical_ids = [n for n in nodes if not is_instance_id(n)]
     outcome: dict[str, NodeResult] = {}
     calls = [("NodeIds", chunk) for chunk in _chunks(instance_ids)]
     calls += [("NodeLogicalIds", chunk) for chunk in _chunks(logical_ids)]
-    for key, chunk in calls:
-        try:
-            response = method(ClusterName=cluster, **{key: chunk})
-        except aws_errors.SETUP_ERRORS:
-            raise
-        except ClientError as exc:
+    stopped: str | None = None
+    for index, (key, chunk) in enumerate(calls):
+        if stopped is not None:
             for node in chunk:
-                outcome[node] = NodeResult(node, False, aws_errors.code(exc), aws_errors.message(exc))
+                outcome[node] = NodeResult(node, False, "NotSent", f"not sent: stopped after {stopped}")
+            continue
+        try:
+            response = _call(method, cluster, key, chunk, sleep)
+        except aws_errors.SETUP_ERRORS as exc:
+            if index == 0:
+                raise  # nothing was sent: main() prints the one setup line
+            stopped = f"{type(exc).__name__} on an earlier request"
+            for node in chunk:
+                outcome[node] = NodeResult(
+                    node, False, type(exc).__name__, f"not sent: {aws_errors.setup_error_line(exc)}"
+                )
+            continue
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            ok, message = (None, _unknown(exc, cluster)) if status >= 500 else (False, aws_errors.message(exc))
+            for node in chunk:
+                outcome[node] = NodeResult(node, ok, aws_errors.code(exc), message)
+            continue
+        except BotoCoreError as exc:
+            stopped = f"{type(exc).__name__} on an earlier request"
+            sent = not isinstance(exc, NOT_SENT_ERRORS)
+            message = _unknown(exc, cluster) if sent else f"not sent: {exc}"
+            for node in chunk:
+                outcome[node] = NodeResult(node, None if sent else False, type(exc).__name__, message)
             continue
         for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", []):
             outcome[node] = NodeResult(node, True)
@@ -187,3 +245,21 @@ def run_batch(sagemaker: Any, action: str, cluster: str, nodes: Sequence[str]) -
                 node, False, failed.get("ErrorCode") or failed.get("Code") or "", failed.get("Message") or ""
             )
     return [outcome.get(node, NodeResult(node, None, "", "not reported in the response")) for node in nodes]
+
+
+def summary(results: Sequence[NodeResult], cluster: str) -> str:
+    """``"25 requested, 0 failed, 5 unknown; ..."``: unknown outcomes are not successes."""
+    requested = sum(1 for r in results if r.ok is True)
+    failed = sum(1 for r in results if r.ok is False)
+    unknown = len(results) - requested - failed
+    line = f"{requested} requested, {failed} failed"
+    if unknown:
+        line += f", {unknown} unknown"
+    if requested or unknown:
+        line += f"; follow progress with: hyperpod-cdk nodes list {cluster}"
+    return line
+
+
+def all_requested(results: Sequence[NodeResult]) -> bool:
+    """True only when SageMaker accepted every node (exit status 0)."""
+    return all(r.ok is True for r in results)

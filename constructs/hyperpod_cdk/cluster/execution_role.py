@@ -15,6 +15,22 @@ from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, m
 
 INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
 
+# Actions on existing ENIs whose network-interface resource carries the ec2:Vpc condition key
+# (Service Authorization Reference, Amazon EC2:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+# The VPC CNI on HyperPod nodes calls all of them (aws/amazon-vpc-cni-k8s pkg/awsutils/awsutils.go:
+# AllocENI, FreeENI, RefreshSGIDs, AllocIPAddresses, DeallocIPAddresses); HyperPod itself creates
+# node ENIs and shares them with its instances (CreateNetworkInterfacePermission).
+ENI_ACTIONS_IN_VPC: tuple[str, ...] = (
+    "ec2:DeleteNetworkInterface", "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface",
+    "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+    "ec2:CreateNetworkInterfacePermission",
+)
+# Actions that also authorize an instance resource (required for Attach/Detach, optional for Modify).
+ENI_ACTIONS_ON_INSTANCES: tuple[str, ...] = (
+    "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute",
+)
+
 
 class HyperPodExecutionRole(Construct):
     """Execution role for HyperPod instance groups on EKS.
@@ -24,15 +40,17 @@ class HyperPodExecutionRole(Construct):
     agent do with this role (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-prerequisites.html,
     "IAM role for SageMaker HyperPod"):
 
-    - ENI lifecycle in the HyperPod subnets and security group. ``CreateNetworkInterface`` is
-      scoped to those subnet and security-group ARNs; the other ENI actions only support
-      ``network-interface/*`` and ``instance/*`` resources; ``Describe*`` calls support none.
+    - ENI lifecycle in the HyperPod VPC. ``CreateNetworkInterface`` is scoped to the HyperPod
+      subnet and security-group ARNs; the actions on existing ENIs carry an ``ec2:Vpc`` condition
+      (see :data:`ENI_ACTIONS_IN_VPC`); tags on new ENIs need ``ec2:CreateAction``;
+      ``Describe*`` calls support no resource scoping.
     - ECR pulls (add-on and health-agent images live in AWS-owned accounts, so any account).
     - ``eks-auth:AssumeRoleForPodIdentity`` on the cluster, for pod identity on HyperPod nodes.
     - ``cloudwatch:DescribeAlarms``, which rolling software updates use for auto-rollback.
     - Read on the lifecycle-script bucket, which the managed policy does not cover.
 
     Args:
+        vpc: the VPC of the HyperPod subnets: ENI actions are limited to ENIs in it.
         subnets: HyperPod subnets.
         security_group: HyperPod security group.
         eks_cluster_arn: for pod identity; None leaves the grant out (Slurm).
@@ -47,6 +65,7 @@ class HyperPodExecutionRole(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
         lifecycle_bucket: s3.IBucket,
@@ -86,6 +105,11 @@ class HyperPodExecutionRole(Construct):
         sg_arn = stack.format_arn(
             service="ec2", resource="security-group", resource_name=security_group.security_group_id
         )
+        # ec2:Vpc is an ARN. The account is left open: in a shared VPC (RAM) the owner is another
+        # account, and a VPC ID is unique across accounts.
+        in_vpc = {"ArnLike": {"ec2:Vpc": stack.format_arn(
+            service="ec2", account="*", resource="vpc", resource_name=vpc.vpc_id
+        )}}
         policy = iam.Policy(self, "Policy", statements=[
             iam.PolicyStatement(
                 sid="DescribeNetwork",
@@ -96,23 +120,47 @@ class HyperPodExecutionRole(Construct):
                 ],
                 resources=["*"],
             ),
+            # The ENI to be created has no ec2:Vpc key yet; the subnet and group ARNs scope it.
             iam.PolicyStatement(
                 sid="CreateEniInHyperPodSubnets",
                 actions=["ec2:CreateNetworkInterface"],
                 resources=[*subnet_arns, sg_arn, any_eni],
             ),
+            # Existing ENIs (and the group ModifyNetworkInterfaceAttribute may name) in the HyperPod VPC only.
             iam.PolicyStatement(
-                sid="ManageEnis",
-                actions=[
-                    "ec2:DeleteNetworkInterface", "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface",
-                    "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssignPrivateIpAddresses",
-                    "ec2:UnassignPrivateIpAddresses", "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterfacePermission",
-                ],
-                resources=[any_eni, any_instance],
+                sid="ManageEnisInHyperPodVpc",
+                actions=list(ENI_ACTIONS_IN_VPC),
+                resources=[any_eni, sg_arn],
+                conditions=in_vpc,
             ),
+            # Attach/Detach/Modify also authorize the instance, whose ARN has no VPC key. Every
+            # resource of a request must be allowed, so the ENI side above still confines these
+            # calls to ENIs in the HyperPod VPC.
             iam.PolicyStatement(
-                sid="TagEnis", actions=["ec2:CreateTags"], resources=[any_eni],
+                sid="AttachEnisToInstances",
+                actions=list(ENI_ACTIONS_ON_INSTANCES),
+                resources=[any_instance],
+            ),
+            # network-interface is an optional resource of this action: a request may carry no
+            # ENI and so no ec2:Vpc key, and a condition would then deny it. Left unconditioned.
+            iam.PolicyStatement(
+                sid="DeleteEniPermissions",
+                actions=["ec2:DeleteNetworkInterfacePermission"],
+                resources=[any_eni],
+            ),
+            # Tags sent with CreateNetworkInterface (TagSpecifications): the ENI has no ec2:Vpc yet.
+            iam.PolicyStatement(
+                sid="TagNewEnis",
+                actions=["ec2:CreateTags"],
+                resources=[any_eni],
+                conditions={"StringEquals": {"ec2:CreateAction": "CreateNetworkInterface"}},
+            ),
+            # Tags added later: the VPC CNI's TagENI adds missing tags to the ENIs a node already has.
+            iam.PolicyStatement(
+                sid="TagEnisInHyperPodVpc",
+                actions=["ec2:CreateTags"],
+                resources=[any_eni],
+                conditions=in_vpc,
             ),
             iam.PolicyStatement(sid="EcrAuth", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
             iam.PolicyStatement(
@@ -134,14 +182,15 @@ class HyperPodExecutionRole(Construct):
         self.policy = policy
         lifecycle_bucket.grant_read(self.role)
         if volume_key is not None:
-            volume_key.grant_encrypt_decrypt(self.role)
-            volume_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
+            self.grant_volume_key(volume_key)
         acknowledge_wildcards(
             policy,
             "EC2 Describe* and ecr:GetAuthorizationToken support no resource-level permissions; ENI "
-            "attach/modify actions support only network-interface/* and instance/* (ENI creation is "
-            "scoped to the HyperPod subnets and group); add-on and health-agent images come from "
-            "AWS-owned ECR registries in other accounts; DescribeAlarms reads alarm state only",
+            "actions name ENIs and instances by ID at run time, so network-interface/* is limited by an "
+            "ec2:Vpc condition (or ec2:CreateAction for tags on new ENIs) and instance/* by the ENI side "
+            "of the same request; ENI creation is scoped to the HyperPod subnets and group; add-on and "
+            "health-agent images come from AWS-owned ECR registries in other accounts; DescribeAlarms "
+            "reads alarm state only",
             resources=["*", any_eni, any_instance, any_repository, any_alarm],
         )
         acknowledge_wildcards(
@@ -151,6 +200,26 @@ class HyperPodExecutionRole(Construct):
             resources=[lifecycle_bucket.arn_for_objects("*")],
             actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
         )
+
+    def grant_volume_key(self, key: kms.IKey) -> None:
+        """Let HyperPod use ``key`` for the instance groups' EBS volumes.
+
+        Encrypt/decrypt and ``kms:DescribeKey``, plus ``kms:CreateGrant`` only when SageMaker
+        creates the grant for an AWS resource (the volumes): ``kms:GrantIsForAWSResource`` and
+        ``kms:ViaService``, as the key policy on the HyperPod CMK page
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html) conditions it. The
+        grant is what lets HyperPod scale out, add and patch nodes with the key.
+        """
+        key.grant_encrypt_decrypt(self.role)
+        key.grant(self.role, "kms:DescribeKey")
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:CreateGrant"],
+            resources=[key.key_arn],
+            conditions={
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+                "StringEquals": {"kms:ViaService": f"sagemaker.{Stack.of(self).region}.amazonaws.com"},
+            },
+        ))
 
     @property
     def role_arn(self) -> str:

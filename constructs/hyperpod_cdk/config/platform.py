@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hyperpod_cdk import input_limits
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.fsx import (
@@ -712,11 +713,18 @@ def load_config(path: str | Path) -> PlatformConfig:
     """Read and validate a YAML config file."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = input_limits.read_text(file, input_limits.CONFIG_LIMITS)
     except OSError as exc:
         raise HyperPodConfigError(str(file), f"cannot read the config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise HyperPodConfigError(str(file), "the config file is not UTF-8 text") from None
+    except input_limits.InputLimitError as exc:
+        raise HyperPodConfigError(str(file), str(exc)) from None
     try:
-        data = yaml.safe_load(text)
+        # Capped: an alias bomb or deep nesting would otherwise hang or overflow in validation.
+        data = input_limits.load_yaml(text, input_limits.CONFIG_LIMITS)
+    except input_limits.InputLimitError as exc:
+        raise HyperPodConfigError(str(file), str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

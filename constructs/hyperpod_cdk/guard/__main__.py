@@ -14,7 +14,6 @@ Exit status: 0 no replacing change (or all accepted with ``--allow-replacement``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -26,6 +25,15 @@ import yaml
 
 from hyperpod_cdk.guard.diff import compare_templates, format_text, to_json
 from hyperpod_cdk.guard.table import schemas_available
+from hyperpod_cdk.input_limits import (
+    TEMPLATE_LIMITS,
+    BoundedSafeLoader,
+    InputLimitError,
+    check_tree,
+    load_json,
+    load_yaml,
+    read_text,
+)
 
 PROG = "python -m hyperpod_cdk.guard"
 
@@ -49,11 +57,11 @@ class Loaded:
 
 # --- templates from files and cloud assemblies ----------------------------------------------
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(BoundedSafeLoader):
     """YAML with CloudFormation short forms (!Ref, !GetAtt, !Sub ...) turned into their long form."""
 
 
-def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _short_form(loader: BoundedSafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
@@ -72,13 +80,22 @@ _CfnLoader.add_multi_constructor("!", _short_form)
 
 
 def parse_template(text: str, label: str) -> dict[str, Any]:
+    """JSON or YAML (with short forms), within :data:`TEMPLATE_LIMITS` (size, aliases, depth, string keys)."""
     try:
-        data = json.loads(text)
-    except ValueError:
         try:
-            data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-        except yaml.YAMLError:
-            raise GuardError(f"{label}: neither JSON nor YAML") from None
+            data = load_json(text, TEMPLATE_LIMITS)
+        except InputLimitError:
+            raise
+        except ValueError:  # not JSON: try YAML
+            data = load_yaml(text, TEMPLATE_LIMITS, _CfnLoader)
+    except InputLimitError as exc:
+        raise GuardError(f"{label}: {exc}") from None
+    except yaml.YAMLError:
+        raise GuardError(f"{label}: neither JSON nor YAML") from None
+    return _checked_template(data, label)
+
+
+def _checked_template(data: Any, label: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise GuardError(f"{label}: not a CloudFormation template (no Resources section)")
     return data
@@ -86,10 +103,13 @@ def parse_template(text: str, label: str) -> dict[str, Any]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise GuardError(f"cannot read {path}: {why}") from None
+        return read_text(path, TEMPLATE_LIMITS)
+    except InputLimitError as exc:
+        raise GuardError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise GuardError(f"cannot read {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise GuardError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]:
@@ -100,14 +120,20 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
         return [(t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None)
                 for t in templates]
     try:
-        manifest = json.loads(_read_text(manifest_file))
+        manifest = load_json(_read_text(manifest_file), TEMPLATE_LIMITS)
+    except InputLimitError as exc:
+        raise GuardError(f"{manifest_file}: {exc}") from None
     except ValueError:
         raise GuardError(f"{manifest_file}: not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise GuardError(f"{manifest_file}: not a cloud assembly manifest (no artifacts)")
+    artifacts = manifest.get("artifacts")
     stacks = []
-    for artifact_id, artifact in (manifest.get("artifacts") or {}).items():
+    for artifact_id, artifact in (artifacts.items() if isinstance(artifacts, dict) else ()):
         if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
             continue
-        props = artifact.get("properties") or {}
+        props = artifact.get("properties")
+        props = props if isinstance(props, dict) else {}
         template_file = props.get("templateFile")
         if not isinstance(template_file, str):
             continue
@@ -170,11 +196,15 @@ def load_stack(name: str, region: str | None) -> Loaded:
         raise GuardError(f"cannot read stack {name}: {exc}") from None
     body = response.get("TemplateBody")
     label = f"stack:{name}"
-    if isinstance(body, dict):
-        template = body
-        if not isinstance(template.get("Resources"), dict):
-            raise GuardError(f"{label}: not a CloudFormation template (no Resources section)")
+    if isinstance(body, dict):  # boto3 parses a JSON body
+        try:
+            check_tree(body, TEMPLATE_LIMITS)
+        except InputLimitError as exc:
+            raise GuardError(f"{label}: {exc}") from None
+        template = _checked_template(body, label)
     elif isinstance(body, str):
+        if len(body.encode("utf-8")) > TEMPLATE_LIMITS.max_bytes:
+            raise GuardError(f"{label}: too large: more than {TEMPLATE_LIMITS.max_bytes // (1024 * 1024)} MiB")
         template = parse_template(body, label)
     else:
         raise GuardError(f"{label}: GetTemplate returned no template body")

@@ -115,6 +115,13 @@ def canonical(value: Any) -> Any:
 _SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
 
 
+def _sub_parts(arg: Any) -> tuple[Any, Any]:
+    """(template string, local variables) of an ``Fn::Sub`` argument in either form."""
+    if isinstance(arg, list):
+        return (arg[0] if arg else None), (arg[1] if len(arg) > 1 else {})
+    return arg, {}
+
+
 def references(value: Any) -> set[str]:
     """Logical IDs a value points at through Ref, Fn::GetAtt or Fn::Sub."""
     found: set[str] = set()
@@ -126,11 +133,12 @@ def references(value: Any) -> set[str]:
                 if key == "Ref" and isinstance(arg, str):
                     found.add(arg)
                 elif key == "Fn::GetAtt":
-                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (arg[0] if arg else None)
+                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (
+                        arg[0] if isinstance(arg, list) and arg else None)
                     if isinstance(target, str):
                         found.add(target)
                 elif key == "Fn::Sub":
-                    text, local = (arg[0], arg[1] if len(arg) > 1 else {}) if isinstance(arg, list) else (arg, {})
+                    text, local = _sub_parts(arg)
                     if isinstance(text, str):
                         names = set(local) if isinstance(local, dict) else set()
                         found.update(m for m in _SUB_VAR.findall(text) if m not in names)
@@ -142,6 +150,125 @@ def references(value: Any) -> set[str]:
 
     walk(value)
     return {ref for ref in found if not ref.startswith("AWS::")}
+
+
+# --- what a value resolves through: parameter defaults, mappings, conditions ------------------
+
+def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = template.get(name)
+    return section if isinstance(section, Mapping) else {}
+
+
+def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template entries ``value`` resolves through, by label.
+
+    ``{"parameter Size (Default)": 100, "mapping Sizes.us-west-2.gpu": "ml.g5.8xlarge",
+    "condition UseGpu": {...}}``: the ``Default`` of each parameter it references, each
+    ``Fn::FindInMap`` entry (the whole mapping when a key is not literal), and the definition of
+    each condition an ``Fn::If`` (or a condition) names, followed through to their own inputs. Two
+    values written the same way resolve differently when these differ between templates.
+    """
+    parameters, mappings, conditions = (_section(template, n) for n in ("Parameters", "Mappings", "Conditions"))
+    found: dict[str, Any] = {}
+    pending: list[Any] = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        pending.extend(node.values())
+        if len(node) != 1:
+            continue
+        key, arg = next(iter(node.items()))
+        if key == "Ref" and isinstance(arg, str) and arg in parameters:
+            definition = parameters[arg]
+            default = definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
+            found[f"parameter {arg} (Default)"] = default
+        elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
+            names = arg[:3]
+            if all(isinstance(n, str) for n in names) and len(names) == 3:
+                entry = _section(mappings, names[0]).get(names[1], MISSING)
+                found[f"mapping {'.'.join(names)}"] = (
+                    entry.get(names[2], MISSING) if isinstance(entry, Mapping) else MISSING
+                )
+            else:
+                found[f"mapping {names[0]}"] = mappings.get(names[0], MISSING)
+        elif key in ("Fn::If", "Condition"):
+            name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
+            label = f"condition {name}"
+            if isinstance(name, str) and label not in found:
+                found[label] = conditions.get(name, MISSING)
+                pending.append(found[label])
+    return found
+
+
+def changed_inputs(old_value: Any, new_value: Any, old_template: Mapping[str, Any],
+                   new_template: Mapping[str, Any]) -> list[str]:
+    """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
+    old_in, new_in = template_inputs(old_value, old_template), template_inputs(new_value, new_template)
+    changes = []
+    for label in sorted(set(old_in) | set(new_in)):
+        before, after = old_in.get(label, MISSING), new_in.get(label, MISSING)
+        if canonical(before) != canonical(after):
+            changes.append(f"{label}: {render_value(before, 40)} -> {render_value(after, 40)}")
+    return changes
+
+
+def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
+    """The condition's value with the parameter defaults, or None when it depends on something else.
+
+    Covers ``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or`` and ``Condition`` over literals,
+    parameter defaults and ``Fn::FindInMap`` with literal keys; pseudo parameters
+    (``AWS::Region``) and anything else make the result unknown.
+    """
+    conditions = _section(template, "Conditions")
+    parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
+
+    def scalar(value: Any) -> str | None:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, Mapping) and len(value) == 1:
+            key, arg = next(iter(value.items()))
+            if key == "Ref" and isinstance(arg, str) and isinstance(parameters.get(arg), Mapping):
+                default = parameters[arg].get("Default", MISSING)
+                return None if default is MISSING else scalar(default)
+            if key == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
+                keys = [scalar(part) for part in arg]
+                if None in keys:
+                    return None
+                entry = _section(mappings, keys[0] or "").get(keys[1] or "")
+                return scalar(entry.get(keys[2], MISSING)) if isinstance(entry, Mapping) else None
+        return None
+
+    def truth(expr: Any, seen: frozenset[str]) -> bool | None:
+        if not isinstance(expr, Mapping) or len(expr) != 1:
+            return None
+        key, arg = next(iter(expr.items()))
+        if key == "Condition":
+            if not isinstance(arg, str) or arg in seen or arg not in conditions:
+                return None
+            return truth(conditions[arg], seen | {arg})
+        if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+            left, right = scalar(arg[0]), scalar(arg[1])
+            return None if left is None or right is None else left == right
+        if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
+            inner = truth(arg[0], seen)
+            return None if inner is None else not inner
+        if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
+            results = [truth(item, seen) for item in arg]
+            decisive = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
+            if decisive in results:
+                return decisive
+            return None if None in results else not decisive
+        return None
+
+    if name not in conditions:
+        return None
+    return truth(conditions[name], frozenset({name}))
 
 
 def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
@@ -237,7 +364,13 @@ def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
-def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str]) -> list[Finding]:
+@dataclass
+class _Templates:
+    old: Mapping[str, Any]
+    new: Mapping[str, Any]
+
+
+def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templates: _Templates) -> list[Finding]:
     old_values, old_items = extract(pair.resource_type, pair.old_props, rule.path)
     new_values, new_items = extract(pair.resource_type, pair.new_props, rule.path)
     findings: list[Finding] = []
@@ -258,6 +391,13 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str]) -> li
             continue  # a keyed list item added or removed: see _removed_list_items
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
+        if canonical(old_cmp) == canonical(new_cmp):
+            # Written the same, but a parameter default, mapping entry or condition it uses changed.
+            inputs = changed_inputs(old, new, templates.old, templates.new)
+            if inputs:
+                add(concrete, old, new, rule.effect,
+                    cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}")
+                continue
         if rule.kind == "one_way":
             if canonical(old_cmp) == canonical(new_cmp):
                 continue
@@ -387,6 +527,54 @@ def _logical_id_changes(old_res: Mapping[str, Mapping[str, Any]],
     return findings
 
 
+CONDITION_PROPERTY = "(Condition)"
+CONDITION_DOC = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html"
+)
+
+
+def _condition_changes(old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]],
+                       templates: _Templates) -> list[Finding]:
+    """A guarded or stateful resource that gains a ``Condition``, or whose condition changes.
+
+    When a resource's condition is false, CloudFormation deletes the resource on update (the
+    same as removing it from the template), so the guard cannot call such a change safe. It
+    cannot know the parameter values of the deploy either: any added or changed condition is
+    reported; the evaluation with the parameter defaults only sharpens the message.
+    """
+    findings = []
+    watched = set(GUARDED_TYPES) | set(STATEFUL_TYPES)
+    for logical_id in sorted(set(old_res) & set(new_res)):
+        old_r, new_r = old_res[logical_id], new_res[logical_id]
+        resource_type = new_r.get("Type")
+        if resource_type not in watched or old_r.get("Type") != resource_type or "Condition" not in new_r:
+            continue
+        old_cond, new_cond = old_r.get("Condition", MISSING), new_r["Condition"]
+        if canonical(old_cond) != canonical(new_cond):
+            cause = f"the resource now exists only while condition {render_value(new_cond, 60)} is true"
+        else:
+            inputs = changed_inputs({"Condition": old_cond}, {"Condition": new_cond}, templates.old, templates.new)
+            if not inputs:
+                continue
+            cause = f"condition {render_value(new_cond, 60)} changed: {'; '.join(inputs)}"
+        value = evaluate_condition(new_cond, templates.new) if isinstance(new_cond, str) else None
+        if value is False:
+            outcome = "It is false with the parameter defaults: CloudFormation deletes the resource."
+        elif value is True:
+            outcome = ("It is true with the parameter defaults, but a deploy with other parameter values "
+                       "deletes the resource.")
+        else:
+            outcome = "When it is false, CloudFormation deletes the resource."
+        retained = old_r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+        if retained:
+            outcome += " (DeletionPolicy Retain: it is kept but no longer managed.)"
+        findings.append(
+            Finding(logical_id, resource_type, _cdk_path(new_r) or _cdk_path(old_r), CONDITION_PROPERTY, "removed",
+                    old_cond, new_cond, outcome, CONDITION_DOC, cause, resource_type in GUARDED_TYPES)
+        )
+    return findings
+
+
 def _note_fixed_names(findings: list[Finding], old_res: Mapping[str, Mapping[str, Any]],
                       new_res: Mapping[str, Mapping[str, Any]]) -> None:
     """Say when a replacement cannot succeed because the resource keeps a fixed physical name."""
@@ -421,6 +609,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
         pairs.append(_Pair(logical_id, resource_type, _cdk_path(new_r) or _cdk_path(old_r),
                            _props(old_r), _props(new_r), guarded_properties(resource_type, region)))
 
+    templates = _Templates(old, new)
     replaced: set[str] = set()
     findings: list[Finding] = []
     while True:
@@ -430,13 +619,14 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
                 if rule.kind == "list_key":
                     findings.extend(_removed_list_items(pair, rule))
                 else:
-                    findings.extend(_rule_findings(pair, rule, replaced))
+                    findings.extend(_rule_findings(pair, rule, replaced, templates))
         now_replaced = {f.logical_id for f in findings if f.effect == "replacement"}
         if now_replaced <= replaced:
             break
         replaced |= now_replaced
 
     findings.extend(_logical_id_changes(old_res, new_res))
+    findings.extend(_condition_changes(old_res, new_res, templates))
     findings = _drop_nested(findings)
     _note_fixed_names(findings, old_res, new_res)
     findings.sort(key=lambda f: (SEVERITY.index(f.effect), f.logical_id, f.property))

@@ -22,7 +22,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute, logs_key
+from hyperpod_cdk._cdk_util import (
+    HELM_DEPENDENCIES_RESOURCE_TYPE,
+    cluster_attribute,
+    log_group_name_for,
+    logs_key,
+)
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
@@ -64,7 +69,8 @@ class HyperPodHelmDependencies(Construct):
         kubernetes_version: the cluster's version, for the default kubectl layer. Default: the
             library's default version.
         log_retention: handler logs. Default one year.
-        log_key: KMS key for the handler's log group. Default: a new key.
+        log_key: KMS key for the handler's log group (named ``/hyperpod-cdk/<stack-path-hash>/installer``;
+            the key policy gets a statement for that group only). Default: a new key.
     """
 
     def __init__(
@@ -108,9 +114,10 @@ class HyperPodHelmDependencies(Construct):
         super().__init__(scope, construct_id)
         self.config = cfg
 
-        self.log_key = logs_key(self, log_key, "HyperPod Helm dependencies installer logs")
+        log_group_name = log_group_name_for(self, "installer")  # named: the key policy names it
+        self.log_key = logs_key(self, log_key, "HyperPod Helm dependencies installer logs", log_group_name)
         self.log_group = logs.LogGroup(
-            self, "HandlerLogs", retention=log_retention, encryption_key=self.log_key,
+            self, "HandlerLogs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.function = lambda_.Function(

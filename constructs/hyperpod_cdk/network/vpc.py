@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import logs_key, retention
+from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, retention
 from hyperpod_cdk.config import PlatformConfig, plan_for_config
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
@@ -35,7 +35,8 @@ class HyperPodNetwork(Construct):
         max_azs: control-plane AZs (EKS needs at least 2). Default 2.
         nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
         flow_log_retention: Default one year.
-        log_key: KMS key for the flow-log group. Default: a new key.
+        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/vpc-flow-logs``;
+            the key policy gets a statement for that group only). Default: a new key.
     """
 
     def __init__(
@@ -71,10 +72,11 @@ class HyperPodNetwork(Construct):
         )
         self.control_plane_subnets = list(self.vpc.private_subnets)
 
-        self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network")
+        flow_log_group_name = log_group_name_for(self, "vpc-flow-logs")  # named: the key policy names it
+        self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network", flow_log_group_name)
         flow_log_group = logs.LogGroup(
-            self, "FlowLogs", retention=flow_log_retention, encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            self, "FlowLogs", log_group_name=flow_log_group_name, retention=flow_log_retention,
+            encryption_key=self.log_key, removal_policy=RemovalPolicy.RETAIN,
         )
         self.vpc.add_flow_log(
             "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)

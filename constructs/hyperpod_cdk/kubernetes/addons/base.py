@@ -144,13 +144,15 @@ def pod_identity_role(
     """An IAM role only one Kubernetes service account of one cluster can get through EKS Pod Identity.
 
     Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
-    Identity tags the session), limited by the session tags EKS sets (cluster name, namespace and
-    service account), as the EKS user guide's "pod-id-role" page shows.
+    Identity tags the session), limited by the session tags EKS sets (cluster, namespace and
+    service account), as the EKS user guide's "pod-id-role" page shows. The cluster is matched by
+    ``eks-cluster-arn``, not ``eks-cluster-name``: a name repeats across regions and accounts, an
+    ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
     """
     principal = iam.SessionTagsPrincipal(
         iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({
             "StringEquals": {
-                "aws:RequestTag/eks-cluster-name": cluster.cluster_name,
+                "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
                 "aws:RequestTag/kubernetes-namespace": namespace,
                 "aws:RequestTag/kubernetes-service-account": service_account,
             }

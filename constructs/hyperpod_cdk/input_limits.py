@@ -1,0 +1,209 @@
+"""Caps on untrusted YAML and JSON input: file size, alias expansion and nesting depth.
+
+``hyperpod.yaml`` and the templates the replacement guard compares come from users and from
+other tools. Without caps, three kinds of small input stop a run instead of failing it:
+
+* a YAML alias bomb (``a: &a [x, x]``, ``b: &b [*a, *a]``, ...): PyYAML shares the aliased
+  nodes, so loading is fast, but every later walk (validation, a diff, an error message that
+  prints the value) visits the expanded tree, which grows exponentially;
+* a recursive alias (``&a [*a]``), which never ends when walked;
+* deep nesting (``[[[[...]]]]``), which overflows the Python stack (``RecursionError``) in the
+  YAML composer, in ``json.loads`` or in any recursive walk afterwards.
+
+:func:`load_yaml` and :func:`load_json` reject these with :class:`InputLimitError` before
+anything walks the data; :func:`read_text` refuses oversized files before reading them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class InputLimitError(ValueError):
+    """The input exceeds a :class:`Limits` cap; the message is one line (no file name)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one kind of input.
+
+    Args:
+        max_bytes: largest file accepted.
+        max_nodes: most values (mappings, lists and scalars, keys included) after expanding
+            YAML aliases.
+        max_depth: deepest nesting of mappings and lists.
+        string_keys: mapping keys must be strings (CloudFormation templates are JSON objects).
+    """
+
+    max_bytes: int
+    max_nodes: int
+    max_depth: int
+    string_keys: bool = False
+
+
+# hyperpod.yaml is a few KB; add-on configuration values nest perhaps ten levels.
+CONFIG_LIMITS = Limits(max_bytes=1024 * 1024, max_nodes=100_000, max_depth=64)
+# CloudFormation accepts template bodies of at most 1 MB (https://docs.aws.amazon.com/AWSCloudFormation/
+# latest/UserGuide/cloudformation-limits.html); cdk.out templates are indented, so allow some more.
+TEMPLATE_LIMITS = Limits(max_bytes=8 * 1024 * 1024, max_nodes=2_000_000, max_depth=100, string_keys=True)
+
+
+def read_text(path: Path, limits: Limits) -> str:
+    """The file's text; :class:`InputLimitError` when it is larger than ``limits.max_bytes``.
+
+    Raises OSError and UnicodeDecodeError as :meth:`Path.read_text` does.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise InputLimitError(f"too large: more than {_size(limits.max_bytes)}")
+    return data.decode("utf-8")
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count // 1024} KiB"
+
+
+class BoundedSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that stops composing past ``max_depth`` levels (before the stack overflows)."""
+
+    max_depth = CONFIG_LIMITS.max_depth
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > self.max_depth:
+                mark = self.peek_event().start_mark
+                raise InputLimitError(f"nested too deeply: more than {self.max_depth} levels (line {mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str, limits: Limits, loader: type[BoundedSafeLoader] = BoundedSafeLoader) -> Any:
+    """Parse one YAML document within ``limits``.
+
+    Raises :class:`InputLimitError` for too deep or too large (after alias expansion) input and
+    ``yaml.YAMLError`` for invalid YAML.
+    """
+    parser = loader(text)
+    parser.max_depth = limits.max_depth
+    try:
+        node = parser.get_single_node()
+        if node is None:
+            return None
+        _check_node_graph(node, limits)
+        data = parser.construct_document(node)
+    finally:
+        parser.dispose()
+    check_tree(data, limits)
+    return data
+
+
+def _check_node_graph(root: yaml.Node, limits: Limits) -> None:
+    """Count the values the composed YAML expands to, without expanding it.
+
+    Aliased nodes are shared objects in the graph; the expanded size of a node is computed once
+    (post-order, with an explicit stack) and reused, so a bomb costs as many steps as it has
+    distinct nodes. A node reached again while its children are still being counted is a
+    recursive alias.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            children = _children(node)
+            total = 1 + sum(sizes[id(child)] for child in children)
+            on_path.discard(key)
+            if total > limits.max_nodes:
+                raise InputLimitError(
+                    f"too large once YAML aliases are expanded: more than {limits.max_nodes:,} values "
+                    f"(line {node.start_mark.line + 1})"
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise InputLimitError(f"a YAML alias refers to itself (line {node.start_mark.line + 1})")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def load_json(text: str, limits: Limits) -> Any:
+    """``json.loads`` within ``limits``; raises ``ValueError`` for invalid JSON."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise InputLimitError(f"nested too deeply: more than {limits.max_depth} levels") from None
+    check_tree(data, limits)
+    return data
+
+
+def check_tree(value: Any, limits: Limits) -> None:
+    """Check parsed data (JSON, a YAML document, a template body an API returned) against ``limits``.
+
+    Walks with an explicit stack, so it cannot overflow on the input it is meant to reject; a
+    cyclic structure stops at ``max_nodes``.
+    """
+    count = 0
+    # (value, depth, trail); a trail is (parent trail, key or index, is_index), joined only for a message.
+    stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
+    while stack:
+        node, depth, trail = stack.pop()
+        count += 1
+        if count > limits.max_nodes:
+            raise InputLimitError(f"too large: more than {limits.max_nodes:,} values")
+        if not isinstance(node, Mapping | list):
+            continue
+        if depth > limits.max_depth:
+            raise InputLimitError(f"nested too deeply: more than {limits.max_depth} levels (at {_path(trail)})")
+        if isinstance(node, Mapping):
+            for key, item in node.items():
+                count += 1
+                if limits.string_keys and not isinstance(key, str):
+                    raise InputLimitError(f"{_path((trail, key, False))}: keys must be strings (quote the key)")
+                stack.append((item, depth + 1, (trail, key, False)))
+        else:
+            stack.extend((item, depth + 1, (trail, index, True)) for index, item in enumerate(node))
+
+
+MAX_PATH_SHOWN = 120
+
+
+def _path(trail: Any) -> str:
+    """``Resources.Cluster.Properties[0]`` from a trail; keys cut to 40 characters, the whole to 120."""
+    parts: list[str] = []
+    while trail is not None:
+        trail, step, is_index = trail
+        parts.append(f"[{step}]" if is_index else f".{_short(step)}")
+    text = "".join(reversed(parts)).removeprefix(".") or "the top level"
+    return text if len(text) <= MAX_PATH_SHOWN else "..." + text[-(MAX_PATH_SHOWN - 3):]
+
+
+def _short(key: Any) -> str:
+    text = key if isinstance(key, str) else repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+

@@ -1,0 +1,211 @@
+"""Malformed input gives one line and exit status 2, in bounded time: the config loader and the guard.
+
+Each case runs under a wall-clock alarm: before the caps, the alias bombs hung (minutes, GBs) and
+deep nesting raised RecursionError tracebacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hyperpod_cdk.config import load_config
+from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.guard import compare_templates, main
+from hyperpod_cdk.input_limits import CONFIG_LIMITS, TEMPLATE_LIMITS, InputLimitError, check_tree, load_yaml
+
+guard_cli = importlib.import_module("hyperpod_cdk.guard.__main__")
+
+SECONDS = 10  # each case takes well under a second once capped
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = SECONDS) -> Iterator[None]:
+    """Fail (instead of hanging the suite) when the body runs longer than ``seconds``."""
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < seconds
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """``a0`` is ``width`` strings; each next level is ``width`` aliases of the previous: width**levels values."""
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ hyperpod.yaml
+
+DEFAULT_CONFIG = (Path(__file__).resolve().parent.parent / "hyperpod.yaml").read_text()
+
+CONFIG_CASES = {
+    # The default config with an alias bomb in a list field and in a string field: validation, and
+    # the message about the wrong type (which printed the input), walked the expanded tree.
+    "bomb_in_list": (alias_bomb() + DEFAULT_CONFIG.replace("availability_zone_ids: [usw2-az2]",
+                                                           "availability_zone_ids: *a9"), "YAML aliases are expanded"),
+    "bomb_in_string": (alias_bomb() + DEFAULT_CONFIG.replace("name: hyperpod-demo\n", "name: *a9\n", 1),
+                       "YAML aliases are expanded"),
+    "self_alias": ("name: &a [*a]\n", "refers to itself"),
+    "deep_flow": ("name: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    "deep_block": ("".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_config_rejects_with_one_line(tmp_path: Path, case: str) -> None:
+    text, expected = CONFIG_CASES[case]
+    path = tmp_path / "hyperpod.yaml"
+    path.write_text(text)
+    with time_limit(), pytest.raises(HyperPodConfigError) as raised:
+        load_config(path)
+    assert raised.value.field == str(path)
+    assert expected in raised.value.message
+    assert "\n" not in str(raised.value) and len(raised.value.message) < 200
+
+
+def test_config_file_size_is_capped(tmp_path: Path) -> None:
+    path = tmp_path / "hyperpod.yaml"
+    path.write_text("# padding\n" * (CONFIG_LIMITS.max_bytes // 10 + 1))
+    with time_limit(), pytest.raises(HyperPodConfigError, match="too large: more than 1 MiB"):
+        load_config(path)
+
+
+def test_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "hyperpod.yaml"
+    path.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(HyperPodConfigError, match="not UTF-8"):
+        load_config(path)
+
+
+def test_config_within_the_caps_still_loads() -> None:
+    """Small anchors and aliases are fine; the default config loads."""
+    assert "availability_zone_ids: [usw2-az2]" in DEFAULT_CONFIG and "name: hyperpod-demo\n" in DEFAULT_CONFIG
+    assert load_config(Path(__file__).resolve().parent.parent / "hyperpod.yaml").name
+    assert load_yaml("a: &x [1, 2]\nb: [*x, *x]\n", CONFIG_LIMITS) == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
+
+
+# ------------------------------------------------------------------ the replacement guard
+
+def _template_yaml(name_value: str) -> str:
+    return f"Resources:\n  Eks:\n    Type: AWS::EKS::Cluster\n    Properties:\n      Name: {name_value}\n"
+
+
+GUARD_CASES = {
+    # 598 bytes in the report; this one is about as small.
+    "alias_bomb": (alias_bomb() + _template_yaml("*a9"), "YAML aliases are expanded"),
+    "self_alias": ("Resources:\n  Eks: &r\n    Type: AWS::EKS::Cluster\n    Properties: {Name: *r}\n",
+                   "refers to itself"),
+    "deep_json": ('{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": '
+                  + "[" * 100_000 + "]" * 100_000 + "}}}}", "nested too deeply"),
+    "deep_json_under_recursion_limit": ('{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": '
+                                        '{"Name": ' + "[" * 600 + "]" * 600 + "}}}}", "nested too deeply"),
+    "deep_yaml": (_template_yaml("[" * 5000 + "]" * 5000), "nested too deeply"),
+    "integer_logical_id": ("Resources:\n  1:\n    Type: AWS::EKS::Cluster\n    Properties: {Name: a}\n",
+                           "Resources.1: keys must be strings"),
+    "integer_property_key": (_template_yaml("a") + "      7: b\n", "Resources.Eks.Properties.7: keys must be strings"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GUARD_CASES))
+def test_guard_rejects_with_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    text, expected = GUARD_CASES[case]
+    old = tmp_path / "old.template"
+    old.write_text(text)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": "a"}}}}))
+    for argv in (["--old", old, "--new", new], ["--old", new, "--new", old]):
+        with time_limit():
+            code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        assert code == 2, captured
+        assert captured.out == ""
+        [line] = captured.err.strip().splitlines()
+        assert line.startswith("python -m hyperpod_cdk.guard: error:") and expected in line, line
+        assert len(line) < 300
+
+
+def test_guard_template_size_is_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    big = tmp_path / "big.json"
+    with big.open("w") as handle:
+        handle.write('{"Resources": {}, "Padding": "')
+        handle.write("x" * TEMPLATE_LIMITS.max_bytes)
+        handle.write('"}')
+    with time_limit():
+        code = main(["--old", str(big), "--new", str(big)])
+    assert code == 2 and "too large: more than 8 MiB" in capsys.readouterr().err
+
+
+def test_guard_checks_a_template_body_the_api_returned_parsed(monkeypatch, capsys) -> None:
+    """GetTemplate hands a JSON body back as a dict: the same caps apply to it."""
+    nested: object = "x"
+    for _ in range(150):
+        nested = [nested]
+
+    class FakeCloudFormation:
+        meta = None
+
+        def get_template(self, **_kwargs: object) -> dict[str, object]:
+            return {"TemplateBody": {"Resources": {"Eks": {"Type": "AWS::EKS::Cluster",
+                                                           "Properties": {"Name": nested}}}}}
+
+    monkeypatch.setattr(guard_cli, "client_factory", lambda region: FakeCloudFormation())
+    with time_limit():
+        code = main(["--old", "stack:demo", "--new", str(Path(__file__).resolve().parent.parent / "hyperpod.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_check_tree_walks_without_recursion() -> None:
+    nested: object = 1
+    for _ in range(50_000):  # far beyond the recursion limit
+        nested = {"k": nested}
+    with time_limit(), pytest.raises(InputLimitError, match="nested too deeply"):
+        check_tree(nested, TEMPLATE_LIMITS)
+
+
+# Any JSON-shaped template within the caps compares without an exception (the diff engine is
+# reached by every template the loader accepts).
+_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Condition", "Name", "Subnets",
+                                       "InstanceGroups", "InstanceGroupName", "Fn::FindInMap"]), inner, max_size=3),
+    max_leaves=12,
+)
+_resource = st.fixed_dictionaries(
+    {"Type": st.sampled_from(["AWS::SageMaker::Cluster", "AWS::EKS::Cluster", "AWS::KMS::Key", "AWS::EC2::Subnet"])},
+    optional={"Properties": _values, "Condition": _values, "DeletionPolicy": _values},
+)
+_template = st.fixed_dictionaries(
+    {"Resources": st.dictionaries(st.sampled_from(["A", "B", "C"]), _resource | _values, max_size=3)},
+    optional={"Conditions": st.dictionaries(st.sampled_from(["Cond", "Other"]), _values, max_size=2),
+              "Parameters": st.dictionaries(st.sampled_from(["P"]), _values, max_size=1),
+              "Mappings": _values},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old=_template, new=_template)
+def test_diff_engine_never_raises_on_odd_templates(old: dict, new: dict) -> None:
+    compare_templates(old, new)
