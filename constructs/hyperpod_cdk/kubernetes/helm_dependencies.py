@@ -124,11 +124,9 @@ class HyperPodHelmDependencies(Construct):
                 "the cluster has no cluster security group (import it with cluster_security_group_id=) to place "
                 "the installer in",
             )
-        selected = list(subnets) if subnets else vpc.select_subnets(
-            subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
-        ).subnets
+        selected = list(subnets) if subnets else list(vpc.private_subnets)
         if not selected and not subnets and cfg.source_s3_uri:
-            selected = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnets
+            selected = list(vpc.isolated_subnets)
         if not selected:
             raise prop_error(
                 scope, construct_id, "subnets",
