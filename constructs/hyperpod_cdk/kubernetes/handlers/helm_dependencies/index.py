@@ -627,12 +627,13 @@ def placeholder_chart(pin: ArchivePin) -> str:
 
 
 def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping[str, Any],
-                    log: Callable[[str], None] = print) -> list[str]:
+                    log: Callable[[str], None] = print, *, placeholders: bool = True) -> list[str]:
     """Leave in ``charts/`` only archives whose sha256 is pinned; return what was kept.
 
     Archives ``helm dependency build`` made from local sub-chart folders are removed: those
     folders are already in ``charts/`` and verified by the tree digest, so Helm loads them from
-    there. A pinned dependency without a digest must be disabled; it gets a placeholder chart.
+    there. A pinned dependency without a digest must be disabled; it gets a placeholder chart
+    (not written with ``placeholders=False``: the chart bundle tool leaves that to the installer).
     """
     charts = chart_dir / "charts"
     charts.mkdir(exist_ok=True)
@@ -664,6 +665,8 @@ def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping
                 f"sub-chart {pin.name} {pin.version} has no pinned digest, so it can only stay disabled; "
                 f"set {pin.condition} to false"
             )
+        if not placeholders:
+            continue
         placeholder = charts / pin.name
         if placeholder.exists():
             raise HandlerError(f"charts/{pin.name} already exists; cannot write the placeholder chart")
