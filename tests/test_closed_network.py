@@ -54,8 +54,8 @@ def test_interface_endpoints_with_private_dns_in_the_control_plane_subnets(close
 
 
 def test_s3_gateway_endpoint_on_every_route_table(closed):
-    (gateway,) = [v for v in closed.resources("AWS::EC2::VPCEndpoint").values()
-                  if v["Properties"].get("VpcEndpointType") == "Gateway"]
+    (gateway,) = (v for v in closed.resources("AWS::EC2::VPCEndpoint").values()
+                  if v["Properties"].get("VpcEndpointType") == "Gateway")
     tables = {json.dumps({"Ref": k}) for k in closed.resources("AWS::EC2::RouteTable")}
     assert {json.dumps(t) for t in gateway["Properties"]["RouteTableIds"]} == tables and len(tables) == 3
 

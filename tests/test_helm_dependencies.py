@@ -308,7 +308,7 @@ def test_overrides_reach_the_custom_resource(tmp_path):
     # The bundle is read from S3 with a grant on that one object; isolated subnets are fine.
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for pol in policies.values() for s in pol["Properties"]["PolicyDocument"]["Statement"]]
-    (s3_read,) = [s for s in statements if s["Action"] == "s3:GetObject"]
+    (s3_read,) = (s for s in statements if s["Action"] == "s3:GetObject")
     assert s3_read["Resource"] == {"Fn::Join": ["", [
         "arn:", {"Ref": "AWS::Partition"}, ":s3:::my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"]]}
     assert "github.com" not in json.dumps(template.to_json())
