@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute, logs_key
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
@@ -212,7 +212,7 @@ class HyperPodHelmDependencies(Construct):
         # delete, outlive the uninstall).
         self.resource.node.add_dependency(self.access_entry)
 
-    def wait_for(self, *dependencies: Construct) -> None:
+    def wait_for(self, *dependencies: IConstruct) -> None:
         """Install the chart only after ``dependencies``."""
         for dependency in dependencies:
             self.resource.node.add_dependency(dependency)
