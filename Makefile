@@ -17,7 +17,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c requirements.lock
 UV_VERSION := 0.13.9
 
-.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel
+.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel chart-bundle
 
 ## install: what `make synth` needs (library, Node 24, pinned CDK CLI); install-dev adds the test tools
 install: $(VENV)/.installed node_modules/.installed
@@ -75,8 +75,15 @@ diff: install
 bench: install-dev
 	$(PY) bench/synth.py
 
+## chart-bundle: run once where there is internet: the HyperPod Helm chart at the configured revision,
+## verified, with its pinned sub-charts, as one tar.gz for a closed network (prints its sha256).
+## make chart-bundle [CONFIG=...] [BUNDLE_UPLOAD=s3://bucket/key.tgz | BUNDLE_UPLOAD=config]
+chart-bundle: install
+	$(PY) -m hyperpod_cdk.kubernetes.chart_bundle build --config $(CONFIG) --out dist-chart \
+		$(if $(filter config,$(BUNDLE_UPLOAD)),--upload,$(if $(BUNDLE_UPLOAD),--upload $(BUNDLE_UPLOAD)))
+
 clean:
-	rm -rf cdk.out dist .pytest_cache
+	rm -rf cdk.out dist dist-chart .pytest_cache
 
 ## schema: regenerate the JSON Schema editors use for hyperpod.yaml
 schema: install-dev

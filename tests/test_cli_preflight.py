@@ -713,3 +713,93 @@ def test_schema_command_prints_the_config_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert {"name", "region", "network", "eks", "hyperpod"} <= set(schema["properties"])
+
+
+# ----------------------------------------------------------------------------- Helm chart bundle
+
+BUNDLE = b"hyperpod chart bundle"
+BUNDLE_SHA = __import__("hashlib").sha256(BUNDLE).hexdigest()
+BUNDLE_URI = "s3://closed-artifacts/charts/bundle.tgz"
+
+
+def bundle_config(*, sha: str | None = None, closed: bool = True) -> PlatformConfig:
+    def mutate(data: dict) -> None:
+        data["network"]["closed"] = closed
+        data.setdefault("kubernetes", {})["helm_dependencies"] = {"source_s3_uri": BUNDLE_URI}
+        if sha:
+            data["kubernetes"]["helm_dependencies"]["source_sha256"] = sha
+
+    return config(mutate)
+
+
+def s3_client(region: str = REGION):
+    """An S3 client on its own boto3 session: boto3 cannot build S3 clients twice on the shared
+    botocore session of cli_fixtures (it injects its transfer methods once per boto3 session)."""
+    import boto3
+
+    return boto3.Session(region_name=region).client("s3")
+
+
+def bundle_context(cfg: PlatformConfig, s3=None) -> preflight.Context:
+    return context(cfg, overrides={"s3": s3 or s3_client()})
+
+
+def put_bundle(region: str = REGION, *, checksum: bool = True) -> None:
+    s3 = s3_client(region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket="closed-artifacts")
+    else:
+        s3.create_bucket(Bucket="closed-artifacts", CreateBucketConfiguration={"LocationConstraint": region})
+    extra = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+    s3.put_object(Bucket="closed-artifacts", Key="charts/bundle.tgz", Body=BUNDLE, **extra)
+
+
+def test_chart_bundle_check_runs_only_for_an_s3_source():
+    names = [name for name, _, _ in preflight.plan_checks(context(bundle_config()))]
+    assert "chart bundle" in names
+    assert "chart bundle" not in [name for name, _, _ in preflight.plan_checks(context())]
+
+
+def test_chart_bundle_missing_fails_with_the_build_command():
+    s3_client().create_bucket(Bucket="closed-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
+    row = only(run(bundle_context(bundle_config()), preflight.check_chart_bundle, "chart bundle", "s3"))
+    assert row.status == "fail" and "does not exist" in row.reason
+    assert f"make chart-bundle BUNDLE_UPLOAD={BUNDLE_URI}" in row.fix
+
+
+def test_chart_bundle_present_passes_and_its_checksum_is_compared():
+    put_bundle()
+    check = preflight.check_chart_bundle
+    assert only(run(bundle_context(bundle_config()), check, "chart bundle", "s3")).status == "pass"
+    pinned = only(run(bundle_context(bundle_config(sha=BUNDLE_SHA)), check, "chart bundle", "s3"))
+    assert pinned.status == "pass" and "matches source_sha256" in pinned.reason
+    other = only(run(bundle_context(bundle_config(sha="0" * 64)), check, "chart bundle", "s3"))
+    assert other.status == "fail" and BUNDLE_SHA in other.reason
+
+
+def test_chart_bundle_without_an_s3_checksum_warns_when_pinned():
+    put_bundle(checksum=False)
+    row = only(run(bundle_context(bundle_config(sha=BUNDLE_SHA)), preflight.check_chart_bundle, "chart bundle",
+                   "s3"))
+    assert row.status == "warn" and "re-upload" in row.fix
+
+
+def test_chart_bundle_in_another_region_fails_in_a_closed_network():
+    put_bundle("eu-west-1")
+    row = only(run(bundle_context(bundle_config()), preflight.check_chart_bundle, "chart bundle", "s3"))
+    assert row.status == "fail" and "eu-west-1" in row.reason and "gateway endpoint" in row.reason
+    # With internet (NAT), another region is fine.
+    assert only(run(bundle_context(bundle_config(closed=False)), preflight.check_chart_bundle, "chart bundle",
+                    "s3")).status == "pass"
+
+
+def test_chart_bundle_access_denied_is_a_warn():
+    from botocore.stub import Stubber
+
+    s3 = s3_client()
+    stub = Stubber(s3)
+    stub.activate()
+    stub.add_client_error("head_object", "403", "Forbidden", 403)
+    row = only(run(bundle_context(bundle_config(closed=False), s3), preflight.check_chart_bundle,
+                   "chart bundle", "s3"))
+    assert row.status == "warn" and "s3:GetObject" in row.fix

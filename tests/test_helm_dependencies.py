@@ -82,31 +82,80 @@ def _ref_ids(value) -> set[str]:
 # --------------------------------------------------------------------------- the custom resource
 
 
-def test_custom_resource_pins_the_revision_and_sets_the_chart_values(built):
+EXPECTED_VALUES = {
+    "aws-efa-k8s-device-plugin.devicePlugin.enabled": True,
+    "cert-manager.enabled": False,
+    "deep-health-check.enabled": True,
+    "health-monitoring-agent.enabled": True,
+    "health-monitoring-agent.region": "us-west-2",
+    "job-auto-restart.enabled": True,
+    "mpi-operator.enabled": True,
+    "neuron-device-plugin.devicePlugin.enabled": True,
+    "nvidia-device-plugin.devicePlugin.enabled": True,
+    "trainingOperators.enabled": True,
+}
+
+
+def _environment_spec(built) -> dict:
+    """HELM_RELEASE_SPEC as CloudFormation will resolve it (the cluster name Ref kept as a marker)."""
+    _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
+    joined = function["Properties"]["Environment"]["Variables"]["HELM_RELEASE_SPEC"]
+    parts = joined["Fn::Join"][1] if isinstance(joined, dict) else [joined]
+    text = "".join(p if isinstance(p, str) else "REF:" + p["Ref"] for p in parts)
+    return json.loads(text)
+
+
+def test_custom_resource_pins_the_revision_digests_and_typed_values(built):
     _, resource = built.one("Custom::HyperPodHelmDependencies")
     props = resource["Properties"]
     assert props["Revision"] == "b01cf90676553a711ab1a8ac51422adbb09aef6b"
     assert props["ChartPath"] == "helm_chart/HyperPodHelmChart"
     assert props["Release"] == "hyperpod-dependencies"
     assert props["Namespace"] == "kube-system"
-    assert props["Values"] == {
-        "aws-efa-k8s-device-plugin.devicePlugin.enabled": "true",
-        "cert-manager.enabled": "false",
-        "deep-health-check.enabled": "true",
-        "health-monitoring-agent.enabled": "true",
-        "health-monitoring-agent.region": "us-west-2",
-        "job-auto-restart.enabled": "true",
-        "mpi-operator.enabled": "true",
-        "neuron-device-plugin.devicePlugin.enabled": "true",
-        "nvidia-device-plugin.devicePlugin.enabled": "true",
-        "trainingOperators.enabled": "true",
+    assert props["Values"] == EXPECTED_VALUES
+    assert props["TimeoutSeconds"] == 600 and props["Wait"] is False
+    # The chart's files and its downloaded sub-charts are pinned for the default revision.
+    assert props["ChartSha256"] == "6f701a1f4547beccdb47f11c7f83d6063a5978b5aabe433750d5d30793315a55"
+    assert {(a["Name"], a["Version"], a["Sha256"]) for a in props["Archives"]} == {
+        ("nvidia-device-plugin", "0.16.1", "a77b4e81fd56a11e39536500a7a6538899b952c4b4370200280bce313dffda6a"),
+        ("aws-efa-k8s-device-plugin", "v0.5.20",
+         "252967e2083799987d576ac86986b3316ce350dd1da2d07a8b83b5c4288fbcf4"),
+        ("cert-manager", "v1.18.2", ""),
     }
-    assert props["TimeoutSeconds"] == "600" and props["Wait"] == "false"
     assert "SourceSha256" not in props
     cluster_id, _ = built.one("AWS::EKS::Cluster")
     assert props["ClusterName"] == {"Ref": cluster_id}
     handler_id, _ = built.one("AWS::Lambda::Function", "HelmDependencies")
     assert props["ServiceToken"] == {"Fn::GetAtt": [handler_id, "Arn"]}
+    # CloudFormation gives up after 16 minutes instead of the default hour.
+    assert str(props["ServiceTimeout"]) == "960"
+
+
+def test_the_functions_environment_holds_the_same_release(built):
+    """The handler acts on its environment and refuses requests that differ from it."""
+    _, resource = built.one("Custom::HyperPodHelmDependencies")
+    props = {k: v for k, v in resource["Properties"].items() if k not in ("ServiceToken", "ServiceTimeout")}
+    cluster_id, _ = built.one("AWS::EKS::Cluster")
+    assert _environment_spec(built) == {**props, "ClusterName": f"REF:{cluster_id}"}
+
+
+def test_the_handler_accepts_the_synthesized_release(built):
+    """The environment parses in the handler, and the template's properties match it."""
+    index = _handler_module()
+    env = _environment_spec(built)
+    spec = index.ReleaseSpec.from_mapping(env)
+    assert spec.values == EXPECTED_VALUES
+    _, resource = built.one("Custom::HyperPodHelmDependencies")
+    props = {**resource["Properties"], "ClusterName": env["ClusterName"]}
+    assert index.differences(index.canonical(props), spec) == []
+
+
+def _handler_module():
+    spec = importlib.util.spec_from_file_location("helm_dependencies_index_cdk", HANDLER_DIR / "index.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_custom_resource_waits_for_the_handlers_access_entry(built):
@@ -136,10 +185,12 @@ def test_handler_runs_in_the_vpc_with_the_cluster_security_group(built):
     assert props["Runtime"] == "python3.14"
     assert props["Handler"] == "index.handler"
     assert props["Timeout"] == 900
-    assert props["Environment"]["Variables"] == {
-        "HELM_BINARY": "/opt/helm/helm",
-        "SOURCE_URL_TEMPLATE": "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz",
-    }
+    assert set(props["Environment"]["Variables"]) == {"HELM_BINARY", "HELM_RELEASE_SPEC"}
+    assert props["Environment"]["Variables"]["HELM_BINARY"] == "/opt/helm/helm"
+    assert _environment_spec(built)["SourceUrlTemplate"] == (
+        "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz"
+    )
+    assert {"Key": "hyperpod-cdk:purpose", "Value": "helm-installer-cluster-admin"} in props["Tags"]
     (layer,) = props["Layers"]
     layer_resource = built.template["Resources"][layer["Ref"]]
     assert layer_resource["Type"] == "AWS::Lambda::LayerVersion"
@@ -202,7 +253,7 @@ def test_cfn_lint_reports_no_errors(built):
 
 
 def test_overrides_reach_the_custom_resource(tmp_path):
-    """A second, tiny stack (imported cluster): toggles, region, sha256, wait and timeout flow through."""
+    """A second, tiny stack (imported cluster): revision + its pins, S3 bundle, toggles, typed values."""
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_eks_v2 as eks
@@ -213,35 +264,74 @@ def test_overrides_reach_the_custom_resource(tmp_path):
 
     app = cdk.App()
     stack = cdk.Stack(app, "Overrides", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
+        ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+    ])
     cluster = eks.Cluster.from_cluster_attributes(
         stack, "Imported", cluster_name="existing", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0"
     )
     config = HelmDependenciesConfig(
         revision="f57185916d4f7d2fa85caf6a03c04fd17172d330",
+        chart_sha256="c" * 64,
+        subchart_sha256={"nvidia-device-plugin-0.17.0": "d" * 64},
+        source_s3_uri="s3://my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz",
         source_sha256="a" * 64,
         nvidia_device_plugin=False,
         mpi_operator=False,
         health_monitoring_agent_region="eu-central-1",
-        extra_values={"hyperpod-patching.enabled": False, "gpu-operator.enabled": True},
+        extra_values={"hyperpod-patching.enabled": False, "gpu-operator.enabled": True, "image.tag": "null",
+                      "replicaCount": 2},
         wait=True,
         timeout_minutes=5,
     )
-    HyperPodHelmDependencies(stack, "Helm", cluster=cluster, config=config)
-    props = Template.from_stack(stack).find_resources("Custom::HyperPodHelmDependencies")
-    (resource,) = props.values()
+    helm = HyperPodHelmDependencies(stack, "Helm", cluster=cluster, config=config)
+    template = Template.from_stack(stack)
+    (resource,) = template.find_resources("Custom::HyperPodHelmDependencies").values()
     p = resource["Properties"]
     assert p["Revision"] == "f57185916d4f7d2fa85caf6a03c04fd17172d330"
+    assert p["ChartSha256"] == "c" * 64
+    assert p["Archives"] == [{"Name": "nvidia-device-plugin", "Version": "0.17.0", "Sha256": "d" * 64,
+                              "Condition": ""}]
+    assert p["SourceS3Uri"] == "s3://my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"
+    assert "SourceUrlTemplate" not in p
     assert p["SourceSha256"] == "a" * 64
-    assert p["Wait"] == "true" and p["TimeoutSeconds"] == "300"
+    assert p["Wait"] is True and p["TimeoutSeconds"] == 300
     assert p["ClusterName"] == "existing"
     values = p["Values"]
-    assert values["nvidia-device-plugin.devicePlugin.enabled"] == "false"
-    assert values["mpi-operator.enabled"] == "false"
+    assert values["nvidia-device-plugin.devicePlugin.enabled"] is False
+    assert values["mpi-operator.enabled"] is False
     assert values["health-monitoring-agent.region"] == "eu-central-1"
-    assert values["hyperpod-patching.enabled"] == "false"
-    assert values["gpu-operator.enabled"] == "true"
-    assert values["cert-manager.enabled"] == "false"
+    assert values["hyperpod-patching.enabled"] is False
+    assert values["gpu-operator.enabled"] is True
+    assert values["image.tag"] == "null" and values["replicaCount"] == 2
+    assert values["cert-manager.enabled"] is False
+    # The bundle is read from S3 with a grant on that one object; isolated subnets are fine.
+    policies = template.find_resources("AWS::IAM::Policy")
+    statements = [s for pol in policies.values() for s in pol["Properties"]["PolicyDocument"]["Statement"]]
+    (s3_read,) = (s for s in statements if s["Action"] == "s3:GetObject")
+    assert s3_read["Resource"] == {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":s3:::my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"]]}
+    assert "github.com" not in json.dumps(template.to_json())
+    assert helm.function.node.default_child is not None
+
+
+def test_release_name_and_namespace_are_checked_at_synth():
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_eks_v2 as eks
+
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
+
+    stack = cdk.Stack(cdk.App(), "Names", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    cluster = eks.Cluster.from_cluster_attributes(
+        stack, "Imported", cluster_name="existing", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0"
+    )
+    with pytest.raises(HyperPodConfigError, match="release_name"):
+        HyperPodHelmDependencies(stack, "Helm", cluster=cluster, release_name="Bad_Name")
+    with pytest.raises(HyperPodConfigError, match="namespace"):
+        HyperPodHelmDependencies(stack, "Helm2", cluster=cluster, namespace="kube_system")
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -249,6 +339,15 @@ def test_overrides_reach_the_custom_resource(tmp_path):
     ({"revision": "b01cf90"}, "40-character"),
     ({"revision": "B01CF90676553A711AB1A8AC51422ADBB09AEF6B"}, "lowercase"),
     ({"source_sha256": "abc"}, "pattern"),
+    ({"revision": "f57185916d4f7d2fa85caf6a03c04fd17172d330"}, "chart_sha256: required"),
+    ({"chart_sha256": "0" * 64}, "the library pins"),
+    ({"subchart_sha256": {"nvidia-device-plugin-0.16.1": "0" * 64}}, "pins the sub-charts"),
+    ({"extra_values": {"nvidia-devce-plugin.enabled": False}}, "not a value of the HyperPod chart"),
+    ({"extra_values": {"a[0].b": "x"}}, "pattern"),
+    ({"extra_values": {"gpu-operator": "x", "gpu-operator.enabled": True}}, "inside 'gpu-operator'"),
+    ({"extra_values": {"health-monitoring-agent": "x"}}, "inside 'health-monitoring-agent'"),
+    ({"extra_values": {"replicaCount": 2**64}}, "64-bit"),
+    ({"source_s3_uri": "https://bucket/key"}, "pattern"),
     ({"source_url_template": "https://mirror.example.com/cli.tar.gz"}, "{revision}"),
     ({"source_url_template": "http://github.com/{revision}.tar.gz"}, "pattern"),
     ({"extra_values": {"cert-manager.enabled": True}}, "cert-manager"),

@@ -33,6 +33,7 @@ from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuers
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.network.vpc import HyperPodNetwork
@@ -101,7 +102,15 @@ class HyperPodPlatform(Construct):
         # of them adds a key-policy statement for its own group, so no other group can use the key.
         self.logs_key = new_logs_key(self, f"HyperPod {hp.cluster_name}: CloudWatch Logs")
         self._resolve_network(vpc, hyperpod_subnets, control_plane_subnets, hyperpod_egress)
-        self.node_security_group = HyperPodSecurityGroup(self, "NodeSecurityGroup", vpc=self.vpc)
+        closed = config.network.closed
+        self.node_security_group = HyperPodSecurityGroup(
+            self, "NodeSecurityGroup", vpc=self.vpc, allow_internet_egress=not closed
+        )
+        #: Interface endpoints of a closed network (``network.closed``), else None.
+        self.endpoints: HyperPodEndpoints | None = None
+        self._network_ready: list[IConstruct] = []
+        if closed:
+            self._add_endpoints()
         #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
         self.security_group: ec2.ISecurityGroup = self.node_security_group.security_group
         self.connections = self.node_security_group.connections
@@ -205,6 +214,29 @@ class HyperPodPlatform(Construct):
             )
         self.hyperpod_subnets = dict(subnets.subnets)
 
+    def _add_endpoints(self) -> None:
+        """A closed network: interface endpoints, and node egress to them and to S3 only (no 0.0.0.0/0)."""
+        net = self.config.network
+        self.endpoints = HyperPodEndpoints.for_config(
+            self, "Endpoints", self.config, vpc=self.vpc, subnets=self.control_plane_subnets
+        )
+        sg = self.node_security_group
+        rules: list[IConstruct] = [self.endpoints]
+        rules.append(sg.allow_https_egress(
+            "EndpointEgressPrimary", cidr=str(net.vpc_cidr), description="HTTPS to the VPC endpoints (primary CIDR)"
+        ))
+        if net.hyperpod_cidr_is_secondary:
+            rules.append(sg.allow_https_egress(
+                "EndpointEgressHyperPod", cidr=str(net.hyperpod_cidr),
+                description="HTTPS inside the HyperPod CIDR (endpoints and services there)",
+            ))
+        rules.append(sg.allow_https_egress(
+            "S3GatewayEgress", prefix_list_id=self.endpoints.s3_prefix_list_id,
+            description="HTTPS to S3 through the gateway endpoint (lifecycle scripts, image layers)",
+        ))
+        # Everything that calls AWS from inside the VPC at deploy time waits for these.
+        self._network_ready = rules
+
     @property
     def default_hyperpod_subnet(self) -> ec2.ISubnet:
         """The subnet of the first AZ ID: the cluster-level ``VpcConfig`` and FSx live there."""
@@ -280,7 +312,7 @@ class HyperPodPlatform(Construct):
             self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props()
         )
         # Nodes create ENIs with the role's policy and mount the file system in on_create.sh.
-        self.cluster.wait_for(self.execution_role_construct.policy)
+        self.cluster.wait_for(self.execution_role_construct.policy, *self._network_ready)
         if self.fsx is not None and self.fsx.resource is not None:
             self.cluster.wait_for(self.fsx.resource)
 
@@ -302,6 +334,9 @@ class HyperPodPlatform(Construct):
             cluster = cast(eks.ICluster, self.eks.cluster)
             layer = self.eks.kubectl_layer
             base_addons = list(self.eks.addons)
+            # Its kubectl provider runs in the VPC and calls EKS and Lambda: the endpoints come first.
+            for ready in self._network_ready:
+                self.eks.cluster.node.add_dependency(ready)
         elif eks_cluster is None:
             assert cfg.existing is not None
             imported = ImportedEksCluster(
@@ -340,7 +375,7 @@ class HyperPodPlatform(Construct):
         )
         # HyperPod validates the EKS side at creation: add-ons first; the execution role's
         # policy must exist before nodes try to create ENIs.
-        self.cluster.wait_for(*base_addons, self.execution_role_construct.policy)
+        self.cluster.wait_for(*base_addons, self.execution_role_construct.policy, *self._network_ready)
         self._add_kubernetes_side(cluster, kubectl_ready, created_here=self.eks is not None)
 
     def _add_kubernetes_side(
@@ -359,6 +394,7 @@ class HyperPodPlatform(Construct):
             )
             # HyperPod rejects a cluster whose EKS side lacks these ("missing required dependencies").
             self.cluster.wait_for(self.helm_dependencies.resource)
+            self.helm_dependencies.wait_for(*self._network_ready)
 
         # An existing cluster brings its own pod identity agent (preflight checks it).
         assume = () if created_here else (POD_IDENTITY_AGENT,)

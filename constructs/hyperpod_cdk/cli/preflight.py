@@ -7,6 +7,7 @@ saying so; only credential/region set-up errors escape, and the CLI turns those 
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 from collections import Counter
@@ -635,6 +636,76 @@ def check_training_plans(ctx: Context) -> Iterable[tuple[str, Callable[[], list[
             yield f"training plan {group.name}", functools.partial(_training_plan_check, ctx, index, group)
 
 
+# --------------------------------------------------------------------------- Helm chart bundle
+
+
+def _bucket_region(ctx: Context, bucket: str) -> str | None:
+    try:
+        location = ctx.clients("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except aws_errors.SETUP_ERRORS:
+        raise
+    except (ClientError, BotoCoreError):
+        return None
+    # GetBucketLocation answers null for us-east-1 and "EU" for old eu-west-1 buckets.
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+def check_chart_bundle(ctx: Context) -> list[Check]:
+    """The chart bundle the Helm installer reads (``make chart-bundle``) exists, is the pinned one
+    when ``source_sha256`` is set, and (closed network) sits in the stack's region: the S3 gateway
+    endpoint reaches only buckets of its own region."""
+    name = "chart bundle"
+    helm = ctx.config.kubernetes.helm_dependencies
+    uri = helm.source_s3_uri or ""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    build = f"build and upload it where there is internet: make chart-bundle BUNDLE_UPLOAD={uri}"
+    try:
+        head = ctx.clients("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as exc:
+        if aws_errors.code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            return [Check("fail", name, f"{uri} does not exist", build)]
+        if aws_errors.code(exc) == "403":  # HEAD responses carry no error code, only the status
+            return [Check("warn", name, f"cannot check: access denied reading {uri}",
+                          "allow s3:GetObject on it for the caller (HeadObject needs it), then rerun")]
+        raise
+    rows: list[Check] = []
+    size = int(head.get("ContentLength") or 0)
+    if ctx.config.network.closed:
+        region = _bucket_region(ctx, bucket)
+        if region is None:
+            rows.append(Check("warn", name, f"cannot read the region of bucket {bucket}",
+                              "allow s3:GetBucketLocation, or check that the bucket is in " + ctx.config.region))
+        elif region != ctx.config.region:
+            return [Check(
+                "fail", name,
+                f"{uri} is in {region}; a closed network in {ctx.config.region} reaches S3 only through its "
+                "gateway endpoint, which serves buckets of its own region",
+                f"copy the bundle to a bucket in {ctx.config.region} and point source_s3_uri at it",
+            )]
+    if not helm.source_sha256:
+        rows.append(Check("pass", name, f"{uri} exists ({size} bytes); the installer checks the chart's files and "
+                                        "sub-charts against the pins"))
+        return rows
+    stored = head.get("ChecksumSHA256") or ""
+    if not stored or "-" in stored:
+        rows.append(Check(
+            "warn", name,
+            f"{uri} exists but S3 holds no whole-object SHA-256 to compare with source_sha256 (the installer "
+            "compares it at deploy)",
+            f"re-upload with: make chart-bundle BUNDLE_UPLOAD={uri}",
+        ))
+        return rows
+    actual = base64.b64decode(stored).hex()
+    if actual != helm.source_sha256:
+        return [Check(
+            "fail", name,
+            f"{uri} has sha256 {actual}, not the configured source_sha256 {helm.source_sha256}",
+            "upload the bundle you pinned, or set source_sha256 to the sha256 make chart-bundle printed",
+        )]
+    rows.append(Check("pass", name, f"{uri} exists and its S3 SHA-256 matches source_sha256"))
+    return rows
+
+
 # --------------------------------------------------------------------------- runner
 
 
@@ -651,6 +722,9 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     steps.append(("sagemaker quotas", "service-quotas", lambda: check_sagemaker_quotas(ctx)))
     steps.append(("instance offerings", "ec2", lambda: check_instance_offerings(ctx)))
     steps.extend((name, "sagemaker", fn) for name, fn in check_training_plans(ctx))
+    helm = ctx.config.kubernetes.helm_dependencies
+    if ctx.config.orchestrator == "eks" and helm.enabled and helm.source_s3_uri:
+        steps.append(("chart bundle", "s3", lambda: check_chart_bundle(ctx)))
     if ctx.options.existing_eks_cluster:
         steps.append(("eks auth mode", "eks", lambda: check_eks_cluster(ctx)))
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))

@@ -257,6 +257,12 @@ class NetworkConfig(_Model):
     )
     max_azs: Annotated[int, Field(ge=2, le=3)] = 2
     nat_gateways: Annotated[int, Field(ge=1, le=3)] = 1
+    closed: bool = Field(
+        default=False,
+        description="A closed network: no internet gateway and no NAT gateway; AWS services are reached "
+        "through VPC endpoints (interface endpoints and the S3 gateway endpoint) and the HyperPod Helm "
+        "chart comes from kubernetes.helm_dependencies.source_s3_uri. See docs/closed-network.md.",
+    )
     ip_headroom_percent: Annotated[int, Field(ge=0, le=400)] = 25
     flow_log_retention_days: LogRetentionDays = 365
     existing: ExistingNetwork | None = Field(default=None, description="Use an existing VPC instead of creating one.")
@@ -290,7 +296,15 @@ class NetworkConfig(_Model):
         if len(set(self.availability_zone_ids)) != len(self.availability_zone_ids):
             raise ValueError("availability_zone_ids: list each AZ ID once")
         if self.existing is not None:
+            if self.closed:
+                raise ValueError(
+                    "closed: only for a VPC created here (it creates the VPC endpoints); for an existing VPC "
+                    "without internet, provide the endpoints yourself, route the platform's subnets with "
+                    "existing.route_table_id and set kubernetes.helm_dependencies.source_s3_uri"
+                )
             return self._existing_consistent(self.existing)
+        if self.closed and "nat_gateways" in self.model_fields_set:
+            raise ValueError("nat_gateways: a closed network has no NAT gateway; remove the key")
         hp, vpc = self.hyperpod_cidr, self.vpc_cidr
         if hp.overlaps(vpc) and not hp.subnet_of(vpc):
             raise ValueError(
@@ -557,6 +571,18 @@ class PlatformConfig(_Model):
                 "network.existing.control_plane_subnet_ids",
                 "list at least one private subnet that reaches the cluster endpoint: the Helm and kubectl "
                 "installers run there",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _closed_network(self) -> PlatformConfig:
+        helm = self.kubernetes.helm_dependencies
+        if self.network.closed and self.orchestrator == "eks" and helm.enabled and helm.source_s3_uri is None:
+            raise HyperPodConfigError(
+                "kubernetes.helm_dependencies.source_s3_uri",
+                "required with network.closed: true (the installer cannot reach github.com or the chart "
+                "repositories); build the bundle where there is internet with `make chart-bundle` and give "
+                "its s3:// URI",
             )
         return self
 

@@ -3,24 +3,27 @@
 SageMaker HyperPod refuses to create a cluster on an EKS cluster that lacks the chart's components
 ("missing required dependencies": health monitoring agent, device plugins, ...). This construct
 installs ``helm_chart/HyperPodHelmChart`` of ``github.com/aws/sagemaker-hyperpod-cli`` at a pinned
-commit with a custom resource whose Lambda handler runs ``helm`` from the kubectl layer inside the
-VPC. Synth stays offline: nothing is cloned or downloaded on the machine running ``cdk synth``.
-See docs/helm-dependencies.md.
+commit (or from a chart bundle in S3) with a custom resource whose Lambda handler runs ``helm``
+from the kubectl layer inside the VPC. Synth stays offline: nothing is cloned or downloaded on
+the machine running ``cdk synth``. See docs/helm-dependencies.md.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import (
     HELM_DEPENDENCIES_RESOURCE_TYPE,
@@ -32,7 +35,7 @@ from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
-from hyperpod_cdk.rules.suppress import skip_handler_checks
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
@@ -41,7 +44,18 @@ NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
 # Lambda's ceiling; download + dependency build get what helm's --timeout leaves.
 HANDLER_TIMEOUT = Duration.minutes(15)
+# CloudFormation waits this long for the handler's answer (default 3600 s): a little more than the
+# Lambda can run, so a handler that dies without answering fails the stack in 16 minutes.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
+SERVICE_TIMEOUT = Duration.minutes(16)
 HELM_BINARY = "/opt/helm/helm"
+SPEC_ENV = "HELM_RELEASE_SPEC"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Lambda caps all environment variables of a function at 4 KB together.
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+ENVIRONMENT_LIMIT_BYTES = 4096
+#: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
+PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
 
 class HyperPodHelmDependencies(Construct):
@@ -50,19 +64,27 @@ class HyperPodHelmDependencies(Construct):
     - A Python Lambda (stdlib + boto3, plain folder asset) with the kubectl layer
       (``/opt/helm/helm``, ``/opt/kubectl/kubectl``), 15-minute timeout, in ``subnets`` with the
       cluster security group, like aws_eks_v2's own kubectl handler, so it reaches a private
-      endpoint. The subnets need egress to github.com, the chart repositories and ECR.
-    - Its role may call ``eks:DescribeCluster`` on this cluster only, and an EKS access entry gives
-      it ``AmazonEKSClusterAdminPolicy`` (cluster scope): the chart installs CRDs and cluster roles.
-    - ``Custom::HyperPodHelmDependencies`` (:attr:`resource`), created after the access entry, with
-      the revision, chart path, release, namespace and every ``--set`` value as properties, so
-      changing any of them runs ``helm upgrade``.
+      endpoint. With the default GitHub source the subnets need egress to github.com and the
+      chart repositories; with ``config.source_s3_uri`` only S3 and the EKS API.
+    - **The release is fixed at synth**: the function's environment (``HELM_RELEASE_SPEC``)
+      holds the cluster, release, namespace, source, revision, chart and sub-chart digests,
+      values and timeout, and the handler refuses any request whose properties differ, so
+      ``lambda:InvokeFunction`` on it does not let a caller pick what helm does.
+    - Its role may call ``eks:DescribeCluster`` on this cluster only (and ``s3:GetObject`` on the
+      bundle), and an EKS access entry gives it ``AmazonEKSClusterAdminPolicy`` at cluster scope:
+      the chart creates Namespaces, ClusterRoles, ClusterRoleBindings and CRDs, which no
+      namespace-scoped access policy allows (docs/security-posture.md).
+    - ``Custom::HyperPodHelmDependencies`` (:attr:`resource`) with the same release as its
+      properties (a change runs ``helm upgrade``), a 16-minute ``ServiceTimeout``, created after
+      the access entry.
 
     Pass :attr:`resource` (or this construct) to ``HyperPodCluster.wait_for``.
 
     Args:
         cluster: the EKS cluster (it provides the VPC and the cluster security group).
-        subnets: where the handler runs; default: the VPC's private subnets with egress.
-        config: chart revision, sub-chart toggles and helm options. Default: all defaults.
+        subnets: where the handler runs; default: the VPC's private subnets with egress (isolated
+            ones for an S3 source when there are none with egress).
+        config: chart revision, source, sub-chart toggles and helm options. Default: all defaults.
         release_name: Default ``hyperpod-dependencies`` (the name AWS's templates use).
         namespace: Default ``kube-system``.
         kubectl_layer: reuse a kubectl layer; default: a new one for ``kubernetes_version``.
@@ -89,6 +111,12 @@ class HyperPodHelmDependencies(Construct):
         log_key: kms.IKey | None = None,
     ) -> None:
         cfg = config or HelmDependenciesConfig()
+        if not re.fullmatch(NAME_PATTERN, release_name) or len(release_name) > 53:
+            raise prop_error(scope, construct_id, "release_name",
+                             f"'{release_name}' is not a Helm release name (lowercase letters, digits, -; 53 at most)")
+        if not re.fullmatch(NAME_PATTERN, namespace) or len(namespace) > 63:
+            raise prop_error(scope, construct_id, "namespace",
+                             f"'{namespace}' is not a Kubernetes namespace (lowercase letters, digits, -; 63 at most)")
         vpc = cluster_attribute(cluster, "vpc")
         if vpc is None:
             raise prop_error(
@@ -102,15 +130,19 @@ class HyperPodHelmDependencies(Construct):
                 "the cluster has no cluster security group (import it with cluster_security_group_id=) to place "
                 "the installer in",
             )
-        selected = list(subnets) if subnets else vpc.select_subnets(
-            subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
-        ).subnets
+        selected = list(subnets) if subnets else list(vpc.private_subnets)
+        if not selected and not subnets and cfg.source_s3_uri:
+            selected = list(vpc.isolated_subnets)
         if not selected:
             raise prop_error(
                 scope, construct_id, "subnets",
-                "no private subnets with egress for the installer; pass subnets= (it needs the "
-                "cluster endpoint and internet access for github.com and the chart repositories)",
+                "no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and "
+                "internet access for github.com and the chart repositories unless config.source_s3_uri is set)",
             )
+        stack = Stack.of(scope)
+        self.values = cfg.helm_values(default_region=stack.region)
+        self.spec = release_spec(cfg, cluster.cluster_name, release_name, namespace, self.values)
+        _check_environment_size(scope, construct_id, self.spec)
         super().__init__(scope, construct_id)
         self.config = cfg
 
@@ -136,16 +168,29 @@ class HyperPodHelmDependencies(Construct):
             security_groups=[security_group],
             environment={
                 "HELM_BINARY": HELM_BINARY,
-                "SOURCE_URL_TEMPLATE": cfg.source_url_template,
+                SPEC_ENV: stack.to_json_string(self.spec),
             },
             log_group=self.log_group,
         )
+        Tags.of(self.function).add(*PURPOSE_TAG)
         skip_handler_checks(self.function)
+        skip_checkov(
+            self.function, "CKV_AWS_173",
+            "the environment holds the helm path and the release fixed at synth (names, revision, digests, "
+            "chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
+        )
         role = self.function.role
         assert role is not None
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
         )
+        if cfg.source_s3_uri:
+            bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"]
+                )
+            )
         acknowledge_managed_policies(
             self.function,
             "Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
@@ -154,6 +199,9 @@ class HyperPodHelmDependencies(Construct):
             "one cluster",
         )
 
+        # Cluster scope is required: the chart creates Namespaces, ClusterRoles, ClusterRoleBindings
+        # and CRDs, and AmazonEKSAdminPolicy (the namespace-scopable one) grants none of them
+        # (EKS access policy permissions: https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html).
         self.access_entry = eks.AccessEntry(
             self, "AccessEntry",
             cluster=cluster,
@@ -165,30 +213,18 @@ class HyperPodHelmDependencies(Construct):
             ],
         )
 
-        self.values = cfg.helm_values(default_region=Stack.of(self).region)
-        properties: dict[str, object] = {
-            "ClusterName": cluster.cluster_name,
-            "Revision": cfg.revision,
-            "ChartPath": cfg.chart_path,
-            "Release": release_name,
-            "Namespace": namespace,
-            "Values": self.values,
-            "TimeoutSeconds": str(cfg.timeout_minutes * 60),
-            "Wait": "true" if cfg.wait else "false",
-        }
-        if cfg.source_sha256:
-            properties["SourceSha256"] = cfg.source_sha256
         self.resource = CustomResource(
             self, "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
-            properties=properties,
+            properties=dict(self.spec),
+            service_timeout=SERVICE_TIMEOUT,
         )
         # helm authenticates as the handler role: its access entry must exist first (and, on
         # delete, outlive the uninstall).
         self.resource.node.add_dependency(self.access_entry)
 
-    def wait_for(self, *dependencies: Construct) -> None:
+    def wait_for(self, *dependencies: IConstruct) -> None:
         """Install the chart only after ``dependencies``."""
         for dependency in dependencies:
             self.resource.node.add_dependency(dependency)
@@ -208,4 +244,41 @@ class HyperPodHelmDependencies(Construct):
         return cls(
             scope, construct_id, cluster=cluster, subnets=subnets, config=config,
             kubectl_layer=kubectl_layer, log_key=log_key,
+        )
+
+
+def release_spec(
+    cfg: HelmDependenciesConfig, cluster_name: str, release_name: str, namespace: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """The release the installer may install: its environment and the custom resource's properties."""
+    spec: dict[str, Any] = {
+        "ClusterName": cluster_name,
+        "Release": release_name,
+        "Namespace": namespace,
+        "Revision": cfg.revision,
+        "ChartPath": cfg.chart_path,
+        "ChartSha256": cfg.effective_chart_sha256,
+        "Archives": cfg.archive_pins(),
+        "Values": values,
+        "TimeoutSeconds": cfg.timeout_minutes * 60,
+        "Wait": cfg.wait,
+    }
+    if cfg.source_s3_uri:
+        spec["SourceS3Uri"] = cfg.source_s3_uri
+    else:
+        spec["SourceUrlTemplate"] = cfg.source_url_template
+    if cfg.source_sha256:
+        spec["SourceSha256"] = cfg.source_sha256
+    return spec
+
+
+def _check_environment_size(scope: Construct, construct_id: str, spec: dict[str, Any]) -> None:
+    # The cluster name may be a token here; count it at its longest (100 characters).
+    sized = {**spec, "ClusterName": "x" * 100}
+    size = len(SPEC_ENV) + len(json.dumps(sized)) + len("HELM_BINARY") + len(HELM_BINARY)
+    if size > ENVIRONMENT_LIMIT_BYTES - 256:
+        raise prop_error(
+            scope, construct_id, "config.extra_values",
+            f"the release takes about {size} bytes in the installer's environment, over Lambda's 4 KB limit; "
+            "set fewer or shorter extra_values",
         )

@@ -29,7 +29,8 @@ class HyperPodSecurityGroup(Construct):
     Args:
         vpc: the VPC.
         allow_internet_egress: all outbound traffic to 0.0.0.0/0 (through NAT). Default True:
-            nodes pull images and reach AWS APIs without interface endpoints.
+            nodes pull images and reach AWS APIs without interface endpoints. False in a closed
+            network, which adds :meth:`allow_https_egress` rules for its endpoints instead.
         security_group: an existing group to add the rules to instead of creating one.
 
     Use :attr:`security_group` (or :attr:`connections`, this is an ``ec2.IConnectable``) wherever an
@@ -76,6 +77,19 @@ class HyperPodSecurityGroup(Construct):
             )
 
         self.connections = ec2.Connections(security_groups=[self.security_group])
+
+    def allow_https_egress(
+        self, construct_id: str, *, description: str, cidr: str | None = None, prefix_list_id: str | None = None
+    ) -> ec2.CfnSecurityGroupEgress:
+        """TCP 443 out to one CIDR or managed prefix list: a closed network's way to its VPC
+        endpoints (the VPC CIDRs) and the S3 gateway endpoint (the S3 prefix list), instead of
+        ``allow_internet_egress``."""
+        if (cidr is None) == (prefix_list_id is None):
+            raise ValueError("give exactly one of cidr and prefix_list_id")
+        return ec2.CfnSecurityGroupEgress(
+            self, construct_id, group_id=self.security_group_id, ip_protocol="tcp", from_port=443, to_port=443,
+            cidr_ip=cidr, destination_prefix_list_id=prefix_list_id, description=description,
+        )
 
     @property
     def security_group_id(self) -> str:

@@ -1,4 +1,4 @@
-"""HyperPodNetwork: a VPC with EKS control-plane subnets and plan-sized HyperPod subnets."""
+"""HyperPodNetwork: a VPC with EKS control-plane subnets and plan-sized HyperPod subnets (open or closed)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class HyperPodNetwork(Construct):
     """VPC for a HyperPod cluster.
 
     - Public subnets (one NAT gateway by default) and private "control-plane" subnets in
-      ``max_azs`` AZs of the primary CIDR, for the EKS control-plane ENIs and the kubectl handler.
+      ``max_azs`` AZs of the primary CIDR, for the EKS control-plane ENIs and the kubectl handler;
+      with ``closed``, only the control-plane subnets, isolated (no route out).
     - One private HyperPod subnet per AZ **ID** (HyperPod capacity is AZ-specific, and AZ names
       map to different AZ IDs in every account), carved from ``hyperpod_cidr``, which is added as
       a secondary VPC CIDR when it lies outside the primary block.
@@ -34,6 +35,11 @@ class HyperPodNetwork(Construct):
         hyperpod_cidr: the block the plans were carved from; must contain every plan's CIDR.
         max_azs: control-plane AZs (EKS needs at least 2). Default 2.
         nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
+        closed: no internet at all: no public subnets, no internet gateway, no NAT gateway; the
+            control-plane subnets are isolated and the HyperPod subnets get route tables without a
+            default route. AWS services are reached through VPC endpoints
+            (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
+            endpoint. Default False.
         flow_log_retention: Default one year.
         log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
@@ -49,28 +55,37 @@ class HyperPodNetwork(Construct):
         vpc_cidr: str = "10.192.0.0/16",
         max_azs: int = 2,
         nat_gateways: int = 1,
+        closed: bool = False,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if max_azs < 2:
             raise prop_error(scope, construct_id, "max_azs", "EKS needs control-plane subnets in at least 2 AZs")
+        self.closed = closed
         nat_provider = ec2.NatProvider.gateway()
+        if closed:
+            # No public subnet means no internet gateway: CDK creates one only for public subnets.
+            subnet_configuration = [
+                ec2.SubnetConfiguration(name="ControlPlane", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+            ]
+        else:
+            subnet_configuration = [
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name="ControlPlane", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
+                ),
+            ]
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(vpc_cidr),
             max_azs=max_azs,
-            nat_gateways=nat_gateways,
-            nat_gateway_provider=nat_provider,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(
-                    name="ControlPlane", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
-                ),
-            ],
+            nat_gateways=0 if closed else nat_gateways,
+            nat_gateway_provider=None if closed else nat_provider,
+            subnet_configuration=subnet_configuration,
         )
-        self.control_plane_subnets = list(self.vpc.private_subnets)
+        self.control_plane_subnets = list(self.vpc.isolated_subnets if closed else self.vpc.private_subnets)
 
         flow_log_group_name = log_group_name_for(self, "vpc-flow-logs")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network", flow_log_group_name)
@@ -89,7 +104,9 @@ class HyperPodNetwork(Construct):
             subnet_plans=subnet_plans,
             hyperpod_cidr=hyperpod_cidr,
             vpc_cidr=vpc_cidr,
-            egress=HyperPodEgress.nat_gateway(nat_provider.configured_gateways[0].gateway_id),
+            egress=HyperPodEgress.none() if closed else HyperPodEgress.nat_gateway(
+                nat_provider.configured_gateways[0].gateway_id
+            ),
         )
         self.subnet_plans = self.hyperpod.subnet_plans
         self.hyperpod_subnets: dict[str, ec2.ISubnet] = self.hyperpod.subnets
@@ -124,6 +141,7 @@ class HyperPodNetwork(Construct):
             vpc_cidr=str(net.vpc_cidr),
             max_azs=net.max_azs,
             nat_gateways=net.nat_gateways,
+            closed=net.closed,
             flow_log_retention=retention(net.flow_log_retention_days),
             log_key=log_key,
         )

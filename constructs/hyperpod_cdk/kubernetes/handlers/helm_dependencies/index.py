@@ -3,17 +3,36 @@
 Runs in a Lambda function inside the VPC (the cluster endpoint may be private) with the kubectl
 layer, which ships ``/opt/helm/helm``. Standard library + boto3/botocore only.
 
+**What it installs is fixed at synth.** The whole release (cluster, release name, namespace,
+chart source, revision, chart digest, sub-chart digests, values, timeout) is the JSON in the
+function's environment variable ``HELM_RELEASE_SPEC``. The handler acts on that copy only. A
+request whose ``ResourceProperties`` differ from it in any way (another release, namespace,
+revision, value key or value) is refused, so being able to invoke the function is not the same
+as being able to run arbitrary helm commands with its cluster-admin access entry. One exception
+keeps stack rollbacks working: an Update whose ``OldResourceProperties`` equal the environment
+(CloudFormation rolling the resource back before it rolls back the function's environment) is
+answered SUCCESS without touching the cluster.
+
 Create / Update:
-  1. download ``<source url template>`` for the pinned commit (sha256-checked when one is given);
-  2. extract the chart folder, refusing absolute paths, ``..``, links that leave the tree and
-     special files;
-  3. ``helm dependency build <chart>`` (fetches the remote sub-charts);
-  4. write a kubeconfig from ``eks:DescribeCluster`` (endpoint + CA) and an EKS bearer token
-     (a presigned STS GetCallerIdentity URL, as ``aws eks get-token`` makes it);
-  5. ``helm upgrade --install <release> <chart> --namespace <ns> --reset-values --set k=v ...``.
+  1. fetch the source: GitHub's archive of the pinned commit (``{revision}`` in a URL template)
+     or a chart bundle from S3 (``make chart-bundle``), sha256-checked when a digest is given,
+     under an overall deadline;
+  2. stream the tarball through member, byte and time limits; require the top directory of the
+     revision; extract only the chart folder, refusing links, special files, ``..`` and absolute
+     paths;
+  3. check the chart tree digest (every file of the chart folder at the revision);
+  4. GitHub source only: ``helm dependency build`` (fetches the remote sub-charts);
+  5. keep only sub-chart archives whose sha256 is pinned (local sub-charts load from their
+     verified folders); a pinned dependency without a digest must be disabled and is replaced by
+     an empty placeholder chart;
+  6. write a kubeconfig from ``eks:DescribeCluster`` and an EKS bearer token;
+  7. recover a release left ``pending-*`` by a killed helm (rollback, or uninstall for a first
+     install);
+  8. ``helm upgrade --install`` with a JSON values file (types kept) and ``--timeout`` no longer
+     than the Lambda's remaining time minus 60 s; helm is stopped with SIGTERM (so it marks the
+     release failed) and only then SIGKILL if it overruns.
 Delete:
-  ``helm uninstall <release> --namespace <ns>``; a release that is already gone (or a cluster
-  that is already gone) is success, every other failure is reported as a failure.
+  ``helm uninstall``; a release or cluster that is already gone is success.
 
 The response always goes to the CloudFormation ResponseURL; a failure carries the tail of helm's
 output so the stack event says what went wrong.
@@ -22,11 +41,13 @@ output so the stack event says what went wrong.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -34,21 +55,43 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 DEFAULT_HELM = "/opt/helm/helm"
-DEFAULT_SOURCE_URL_TEMPLATE = "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz"
+SPEC_ENV = "HELM_RELEASE_SPEC"
 # Physical id of a Create that failed before helm touched the cluster: its rollback Delete is a no-op.
 NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
+GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
+BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
+# Properties CloudFormation adds to every custom resource request; not part of the release.
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
-MAX_EXTRACTED_BYTES = 1024 * 1024 * 1024
-DOWNLOAD_TIMEOUT_SECONDS = 60
+# The repository archive at v3.9.0 is 8.4 MiB and 680 members uncompressed; the caps leave room
+# for growth while refusing a gzip bomb or a header flood before it costs memory or time.
+MAX_EXTRACTED_BYTES = 128 * 1024 * 1024
+MAX_MEMBERS = 20_000
+READ_CHUNK = 64 * 1024
+# One blocking socket read may last this long; the download loop checks the deadline between reads.
+SOCKET_TIMEOUT_SECONDS = 10.0
+# Fetch and extraction share this much of the invocation at most.
+SOURCE_BUDGET_SECONDS = 180.0
+# `helm dependency build` gets at most this (it downloads three small archives).
+DEPENDENCY_BUILD_SECONDS = 180.0
 # Kept back from the Lambda deadline for the response and clean-up.
 SAFETY_SECONDS = 25
+# helm's --timeout is at most the Lambda's remaining time minus this.
+HELM_RESERVE_SECONDS = 60
+MIN_HELM_SECONDS = 30
+# A helm that outlives its --timeout by this much gets SIGTERM; SIGKILL follows after TERM_GRACE.
+OVERRUN_SECONDS = 15.0
+TERM_GRACE_SECONDS = 10.0
+# A command is not started with less time than this left.
+MIN_RUN_SECONDS = 5.0
 REASON_TAIL_CHARS = 1500
 TOKEN_EXPIRES_SECONDS = 60
 
@@ -56,10 +99,15 @@ _REVISION = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HELM_KEY = re.compile(r"^[A-Za-z0-9_-]+(\[[0-9]+\])?(\.[A-Za-z0-9_-]+(\[[0-9]+\])?)*$")
+_VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+_BUILT_ARCHIVE = re.compile(r"^charts/[^/]+\.tgz$")
 # Helm 3 and 4: "Error: uninstall: Release not loaded: <name>: release: not found".
 _NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 _SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
 
 
 class HandlerError(Exception):
@@ -75,97 +123,213 @@ class CommandError(HandlerError):
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
-        what = "timed out" if returncode is None else f"exited {returncode}"
+        what = "timed out and was stopped" if returncode is None else f"exited {returncode}"
         super().__init__(
             f"`{' '.join(_display(argv))}` {what}: {_tail(output)}", touched_cluster=touched_cluster
         )
 
 
-# --------------------------------------------------------------------------- inputs
+# --------------------------------------------------------------------------- the release, fixed at synth
+
+
+@dataclass(frozen=True)
+class ArchivePin:
+    name: str
+    version: str
+    sha256: str | None
+    condition: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
 
 
 @dataclass(frozen=True)
 class ReleaseSpec:
-    """The custom resource's properties, validated."""
+    """The release this function may install: read from its environment, validated."""
 
     cluster_name: str
     revision: str
     chart_path: str
     release: str
     namespace: str
-    values: dict[str, str]
+    values: dict[str, str | bool | int]
+    chart_sha256: str
+    archives: tuple[ArchivePin, ...] = ()
+    source_url_template: str | None = None
+    source_s3_uri: str | None = None
     source_sha256: str | None = None
     timeout_seconds: int = 600
     wait: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def physical_id(self) -> str:
         return f"{self.namespace}/{self.release}"
 
-    @classmethod
-    def from_properties(cls, props: Mapping[str, Any]) -> ReleaseSpec:
-        def text(key: str, default: str | None = None) -> str:
-            value = props.get(key, default)
-            if value is None or value == "":
-                raise HandlerError(f"property {key} is required")
-            return str(value)
+    @property
+    def from_bundle(self) -> bool:
+        return self.source_s3_uri is not None
 
-        revision = text("Revision")
-        if not _REVISION.fullmatch(revision):
-            raise HandlerError(f"Revision must be a full 40-character commit SHA, got {revision!r}")
+    @property
+    def top_directory(self) -> str:
+        return (BUNDLE_TOP if self.from_bundle else GITHUB_TOP).format(revision=self.revision)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReleaseSpec:
+        text = environ.get(SPEC_ENV)
+        if not text:
+            raise HandlerError(f"the function has no {SPEC_ENV} environment variable; redeploy the stack")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HandlerError(f"{SPEC_ENV} is not JSON: {exc}") from None
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:
+        if not isinstance(data, Mapping):
+            raise HandlerError(f"{SPEC_ENV} must be a JSON object")
+
+        def text(key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise HandlerError(f"{SPEC_ENV}.{key} is required")
+            if pattern is not None and not pattern.fullmatch(value):
+                raise HandlerError(f"{SPEC_ENV}.{key} {value!r} is not {what}")
+            return value
+
+        revision = text("Revision", _REVISION, "a full 40-character commit SHA")
         chart_path = text("ChartPath")
         parts = PurePosixPath(chart_path).parts
         if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
-            raise HandlerError(f"ChartPath must be a relative path inside the repository, got {chart_path!r}")
-        release = text("Release")
-        if len(release) > 53 or not _RELEASE.fullmatch(release):
-            raise HandlerError(f"Release {release!r} is not a valid Helm release name")
-        namespace = text("Namespace")
-        if len(namespace) > 63 or not _NAMESPACE.fullmatch(namespace):
-            raise HandlerError(f"Namespace {namespace!r} is not a valid Kubernetes namespace")
-        sha = props.get("SourceSha256") or None
-        if sha is not None and not _SHA256.fullmatch(str(sha)):
-            raise HandlerError(f"SourceSha256 must be 64 lowercase hex characters, got {sha!r}")
-        raw_values = props.get("Values") or {}
-        if not isinstance(raw_values, Mapping):
-            raise HandlerError("Values must be a map of chart value paths to values")
-        values: dict[str, str] = {}
-        for key, value in raw_values.items():
-            if not _HELM_KEY.fullmatch(str(key)):
-                raise HandlerError(f"Values key {key!r} is not a chart value path")
-            values[str(key)] = _helm_text(value)
+            raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
+        release = text("Release", _RELEASE, "a valid Helm release name")
+        if len(release) > 53:
+            raise HandlerError(f"{SPEC_ENV}.Release is longer than 53 characters")
+        namespace = text("Namespace", _NAMESPACE, "a valid Kubernetes namespace")
+        if len(namespace) > 63:
+            raise HandlerError(f"{SPEC_ENV}.Namespace is longer than 63 characters")
+        url_template = data.get("SourceUrlTemplate") or None
+        s3_uri = data.get("SourceS3Uri") or None
+        if (url_template is None) == (s3_uri is None):
+            raise HandlerError(f"{SPEC_ENV} needs exactly one of SourceUrlTemplate and SourceS3Uri")
+        if url_template is not None:
+            source_url(str(url_template), revision)  # validates
+        if s3_uri is not None and not _S3_URI.fullmatch(str(s3_uri)):
+            raise HandlerError(f"{SPEC_ENV}.SourceS3Uri {s3_uri!r} is not s3://bucket/key")
+        source_sha = data.get("SourceSha256") or None
+        if source_sha is not None and not _SHA256.fullmatch(str(source_sha)):
+            raise HandlerError(f"{SPEC_ENV}.SourceSha256 must be 64 lowercase hex characters")
+        values = data.get("Values")
+        if not isinstance(values, Mapping):
+            raise HandlerError(f"{SPEC_ENV}.Values must be a map of chart value paths to values")
+        for key, value in values.items():
+            if not _VALUE_KEY.fullmatch(str(key)):
+                raise HandlerError(f"{SPEC_ENV}.Values key {key!r} is not a dotted chart value path")
+            if not isinstance(value, str | bool | int):
+                raise HandlerError(f"{SPEC_ENV}.Values.{key} must be a string, boolean or integer")
+        nested_values(dict(values))  # refuses a key inside another key's scalar
+        archives = []
+        for entry in data.get("Archives") or []:
+            name, version = str(entry.get("Name", "")), str(entry.get("Version", ""))
+            digest = str(entry.get("Sha256") or "") or None
+            if not _CHART_NAME.fullmatch(name) or not _CHART_VERSION.fullmatch(version):
+                raise HandlerError(f"{SPEC_ENV}.Archives has an invalid chart name or version: {name} {version}")
+            if digest is not None and not _SHA256.fullmatch(digest):
+                raise HandlerError(f"{SPEC_ENV}.Archives {name}: Sha256 must be 64 lowercase hex characters")
+            condition = str(entry.get("Condition") or "")
+            if digest is None and not _VALUE_KEY.fullmatch(condition):
+                raise HandlerError(f"{SPEC_ENV}.Archives {name}: an archive without Sha256 needs its Condition")
+            archives.append(ArchivePin(name, version, digest, condition))
         try:
-            timeout = int(props.get("TimeoutSeconds", 600))
+            timeout = int(data.get("TimeoutSeconds", 600))
         except (TypeError, ValueError):
-            raise HandlerError("TimeoutSeconds must be a whole number") from None
+            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be a whole number") from None
         if not 60 <= timeout <= 840:
-            raise HandlerError(f"TimeoutSeconds must be 60-840, got {timeout}")
+            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be 60-840, got {timeout}")
         return cls(
             cluster_name=text("ClusterName"),
             revision=revision,
             chart_path=chart_path,
             release=release,
             namespace=namespace,
-            values=values,
-            source_sha256=str(sha) if sha else None,
+            values=dict(values),
+            chart_sha256=text("ChartSha256", _SHA256, "64 lowercase hex characters"),
+            archives=tuple(archives),
+            source_url_template=str(url_template) if url_template else None,
+            source_s3_uri=str(s3_uri) if s3_uri else None,
+            source_sha256=str(source_sha) if source_sha else None,
             timeout_seconds=timeout,
-            wait=str(props.get("Wait", "false")).lower() == "true",
+            wait=data.get("Wait") in (True, "true"),
+            raw=data,
         )
 
 
-def _helm_text(value: Any) -> str:
-    # CloudFormation hands every scalar to the handler as a string; booleans from tests may not be.
+def canonical(value: Any) -> Any:
+    """A value as CloudFormation hands it to the function: every scalar a string."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return ""
     return str(value)
 
 
-# --------------------------------------------------------------------------- helm commands
+def differences(properties: Any, spec: ReleaseSpec) -> list[str]:
+    """How a request's properties differ from the release fixed at synth (empty: they match)."""
+    if not isinstance(properties, Mapping):
+        return ["the request has no properties"]
+    got = canonical({k: v for k, v in properties.items() if k not in CFN_PROPERTIES})
+    want = canonical(dict(spec.raw))
+    found: list[str] = []
+    for key in sorted(set(got) | set(want)):
+        if key == "Values" and isinstance(got.get(key), dict):
+            extra = sorted(set(got[key]) - set(want[key]))
+            if extra:
+                found.append(f"value keys {extra} are not allowed (allowed: {sorted(want[key])})")
+            changed = sorted(k for k in want[key] if got[key].get(k) != want[key][k])
+            if changed:
+                found.append(f"values {changed} differ")
+        elif got.get(key) != want.get(key):
+            found.append(f"{key} differs" if key in want else f"{key} is not a property of this release")
+    return found
 
 
-def _escape_set(value: str) -> str:
-    """Escape what `helm --set` would otherwise split on (commas) or unescape (backslashes)."""
-    return value.replace("\\", "\\\\").replace(",", "\\,")
+# --------------------------------------------------------------------------- values and helm commands
+
+
+def nested_values(flat: Mapping[str, str | bool | int]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; refuses a key inside another key's single value."""
+    tree: dict[str, Any] = {}
+    for key in sorted(flat):
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise HandlerError(f"value {key!r} is inside another value that is set to a single value")
+            node = child
+        if parts[-1] in node:
+            raise HandlerError(f"value {key!r} is also the parent of other values")
+        node[parts[-1]] = flat[key]
+    return tree
+
+
+def write_values_file(path: Path, values: Mapping[str, str | bool | int]) -> Path:
+    """Strings and booleans as a JSON values file (JSON is YAML): helm keeps their types exactly.
+
+    ``--set`` would turn ``null`` into a deletion, ``{a,b}`` into a list, ``007`` and ``true`` into
+    other types, and split on commas. Integers stay on ``--set`` (see :func:`upgrade_command`).
+    """
+    typed = {k: v for k, v in values.items() if isinstance(v, str | bool)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(nested_values(typed), out, indent=1, sort_keys=True)
+    return path
 
 
 def dependency_build_command(helm: str, chart_dir: Path) -> list[str]:
@@ -173,12 +337,15 @@ def dependency_build_command(helm: str, chart_dir: Path) -> list[str]:
 
 
 def upgrade_command(
-    helm: str, spec: ReleaseSpec, chart_dir: Path, kubeconfig: Path, values_files: Sequence[Path] = ()
+    helm: str, spec: ReleaseSpec, chart_dir: Path, kubeconfig: Path, values_files: Sequence[Path],
+    timeout_seconds: int,
 ) -> list[str]:
     """``helm upgrade --install``; every flag is valid for Helm 3 and Helm 4.
 
     ``--reset-values`` makes the release exactly chart defaults + these values on every update.
-    ``--wait`` is bare (Helm 4 reads it as ``--wait=watcher``, Helm 3 as true).
+    Integers use ``--set`` because helm reads numbers in values files as floats (1000000 would
+    render as 1e+06) while ``--set`` makes a base-10 integer an int64. ``--wait`` is bare (Helm 4
+    reads it as ``--wait=watcher``, Helm 3 as true).
     """
     argv = [
         helm, "upgrade", "--install", spec.release, str(chart_dir),
@@ -189,20 +356,33 @@ def upgrade_command(
     for values_file in values_files:
         argv += ["--values", str(values_file)]
     for key in sorted(spec.values):
-        argv += ["--set", f"{key}={_escape_set(spec.values[key])}"]
+        value = spec.values[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            argv += ["--set", f"{key}={value}"]
     if spec.wait:
         argv.append("--wait")
-    argv += ["--timeout", f"{spec.timeout_seconds}s"]
+    argv += ["--timeout", f"{timeout_seconds}s"]
     return argv
 
 
-def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
+def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
     return [
         helm, "uninstall", spec.release,
         "--namespace", spec.namespace,
         "--kubeconfig", str(kubeconfig),
-        "--timeout", f"{spec.timeout_seconds}s",
+        "--timeout", f"{timeout_seconds}s",
     ]
+
+
+def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
+    return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
+            "--output", "json"]
+
+
+def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
+    # No revision: the one before the current (stuck) revision.
+    return [helm, "rollback", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
+            "--timeout", f"{timeout_seconds}s"]
 
 
 def is_release_not_found(output: str) -> bool:
@@ -210,7 +390,7 @@ def is_release_not_found(output: str) -> bool:
     return bool(_NOT_FOUND.search(output))
 
 
-# --------------------------------------------------------------------------- download and extract
+# --------------------------------------------------------------------------- download
 
 
 def source_url(template: str, revision: str) -> str:
@@ -222,94 +402,281 @@ def source_url(template: str, revision: str) -> str:
     return url
 
 
-def download(url: str, dest: Path, *, expected_sha256: str | None, timeout: float) -> str:
-    """Stream ``url`` into ``dest``; return its sha256 and refuse a mismatch or an oversized file."""
+def _copy_stream(read: Callable[[int], bytes], dest: Path, *, what: str, until: float,
+                 clock: Callable[[], float]) -> str:
+    """Copy chunks into ``dest`` until EOF; refuse oversize and stop at ``until``; return the sha256."""
     digest = hashlib.sha256()
     size = 0
+    with dest.open("wb") as out:
+        while True:
+            if clock() > until:
+                raise HandlerError(f"downloading {what} did not finish in time; refusing it")
+            chunk = read(READ_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_DOWNLOAD_BYTES:
+                raise HandlerError(f"{what} is larger than {MAX_DOWNLOAD_BYTES} bytes; refusing it")
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def download_url(url: str, dest: Path, *, until: float, clock: Callable[[], float] = time.monotonic) -> str:
+    """Stream ``url`` into ``dest`` (redirects followed) under an overall deadline; return its sha256.
+
+    ``read1`` returns whatever one socket read brings, so a server that trickles bytes cannot keep
+    a single read (and the deadline check) waiting; a silent server hits the socket timeout.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "hyperpod-cdk-helm-dependencies"})
+    timeout = max(min(SOCKET_TIMEOUT_SECONDS, until - clock()), 0.5)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response, dest.open("wb") as out:  # noqa: S310
-            while chunk := response.read(1024 * 1024):
-                size += len(chunk)
-                if size > MAX_DOWNLOAD_BYTES:
-                    raise HandlerError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; refusing it")
-                digest.update(chunk)
-                out.write(chunk)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+            return _copy_stream(response.read1, dest, what=url, until=until, clock=clock)
     except urllib.error.HTTPError as exc:
         raise HandlerError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise HandlerError(f"downloading {url} failed: {getattr(exc, 'reason', exc)}") from None
-    actual = digest.hexdigest()
-    if expected_sha256 and actual != expected_sha256:
-        raise HandlerError(
-            f"sha256 mismatch for {url}: expected {expected_sha256}, got {actual}; refusing to install it"
-        )
-    return actual
 
 
-def _inside(root: Path, candidate: Path) -> bool:
+class S3Client(Protocol):
+    def get_object(self, *, Bucket: str, Key: str) -> Mapping[str, Any]: ...  # noqa: N803
+
+
+def download_s3(s3: S3Client, uri: str, dest: Path, *, until: float,
+                clock: Callable[[], float] = time.monotonic) -> str:
+    match = _S3_URI.fullmatch(uri)
+    if match is None:
+        raise HandlerError(f"{uri!r} is not s3://bucket/key")
+    bucket, key = match.groups()
     try:
-        candidate.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except Exception as exc:  # botocore ClientError, without importing botocore here
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        hint = " (build and upload it with `make chart-bundle`)" if code in ("NoSuchKey", "404") else ""
+        raise HandlerError(f"reading {uri} failed: {exc}{hint}") from None
+    try:
+        return _copy_stream(body.read, dest, what=uri, until=until, clock=clock)
+    except HandlerError:
+        raise
+    except Exception as exc:  # botocore read timeouts and connection errors
+        raise HandlerError(f"reading {uri} failed: {exc}") from None
+    finally:
+        body.close()
 
 
-def check_members(members: Sequence[tarfile.TarInfo], dest: Path) -> str:
-    """Validate every member; return the archive's single top-level directory name."""
-    tops: set[str] = set()
-    total = 0
-    for member in members:
-        name = member.name
-        path = PurePosixPath(name)
-        if path.is_absolute() or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-            raise HandlerError(f"archive member {name!r} has an absolute path; refusing the archive")
-        if ".." in path.parts:
-            raise HandlerError(f"archive member {name!r} leaves the extraction directory; refusing the archive")
-        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-            raise HandlerError(f"archive member {name!r} is a device, FIFO or other special file; refusing the archive")
-        if member.issym() or member.islnk():
-            link = PurePosixPath(member.linkname)
-            if link.is_absolute():
-                raise HandlerError(f"archive link {name!r} points to the absolute path {member.linkname!r}")
-            target = (dest / path.parent / link) if member.issym() else (dest / link)
-            if not _inside(dest, target):
-                raise HandlerError(f"archive link {name!r} -> {member.linkname!r} points outside the archive")
-        total += max(member.size, 0)
-        if total > MAX_EXTRACTED_BYTES:
-            raise HandlerError(f"archive expands to more than {MAX_EXTRACTED_BYTES} bytes; refusing it")
-        if path.parts and path.parts[0] not in ("", "."):
-            tops.add(path.parts[0])
-    if len(tops) != 1:
-        raise HandlerError(f"expected one top-level directory in the archive, found {sorted(tops)[:5]}")
-    return tops.pop()
+# --------------------------------------------------------------------------- streamed, capped extraction
 
 
-def extract_chart(archive: Path, dest: Path, chart_path: str) -> Path:
-    """Extract the chart folder of a source tarball into ``dest``; return the chart directory."""
+class _CappedReader:
+    """A file-like view that stops after ``limit`` decompressed bytes or at ``until``."""
+
+    def __init__(self, raw: Any, *, limit: int, until: float, clock: Callable[[], float]) -> None:
+        self._raw = raw
+        self._limit = limit
+        self._until = until
+        self._clock = clock
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._clock() > self._until:
+            raise HandlerError("extracting the archive did not finish in time; refusing it")
+        if size is None or size < 0:
+            size = self._limit - self.count + 1
+        try:
+            data = self._raw.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HandlerError(f"the archive is not a readable gzip stream: {exc}") from None
+        self.count += len(data)
+        if self.count > self._limit:
+            raise HandlerError(f"the archive expands to more than {self._limit} bytes; refusing it")
+        return data
+
+
+def _member_path(name: str) -> PurePosixPath:
+    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise HandlerError(f"archive member {name!r} has an absolute path; refusing the archive")
+    if any(ch in name for ch in ("\\", "\n", "\r", "\x00")):
+        raise HandlerError(f"archive member {name!r} has a backslash or control character; refusing the archive")
+    parts = [p for p in name.split("/") if p != ""]
+    if any(p in (".", "..") for p in parts):
+        raise HandlerError(f"archive member {name!r} leaves the extraction directory; refusing the archive")
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: float,
+                  clock: Callable[[], float] = time.monotonic, revision: str | None = None) -> Path:
+    """Extract ``<top>/<subdir>/`` of a gzip tarball into ``dest``; return the chart directory.
+
+    The tarball is read as a stream: members are checked one at a time and the reader refuses more
+    than MAX_MEMBERS members, MAX_EXTRACTED_BYTES decompressed bytes (headers included) or a
+    stream still running at ``until``, so neither a header flood nor a gzip bomb is processed
+    first and refused later. Every member must sit under ``top`` (the revision's own directory).
+    Inside the chart folder only regular files and directories are accepted: a symlink, hardlink,
+    device or FIFO refuses the archive (the chart has none at any pinned revision), which also
+    rules out link chains that pass a per-link check. Files are created with O_EXCL|O_NOFOLLOW.
+    """
+    prefix = PurePosixPath(top, subdir) if subdir else PurePosixPath(top)
     dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    members = 0
+    wanted = 0
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            members = tar.getmembers()
-            top = check_members(members, dest)
-            prefix = PurePosixPath(top, chart_path)
-            wanted = [m for m in members if PurePosixPath(m.name) == prefix or prefix in PurePosixPath(m.name).parents]
-            if not wanted:
-                raise HandlerError(f"the archive has no {chart_path}/ folder at this revision")
-            if hasattr(tarfile, "data_filter"):
-                # Python's own checks on top of ours (absolute paths, links, special files, modes).
-                tar.extractall(dest, members=wanted, filter="data")
-            else:  # pragma: no cover - Python < 3.11.4
-                tar.extractall(dest, members=wanted)  # noqa: S202 - members validated above
+        with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            reader = _CappedReader(unzipped, limit=MAX_EXTRACTED_BYTES, until=until, clock=clock)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    members += 1
+                    if members > MAX_MEMBERS:
+                        raise HandlerError(f"the archive has more than {MAX_MEMBERS} members; refusing it")
+                    path = _member_path(member.name)
+                    if path.parts[:1] != (top,):
+                        raise HandlerError(
+                            f"archive member {member.name!r} is outside {top}/; the archive is not the one of "
+                            "this revision"
+                        )
+                    inside = path == prefix or prefix in path.parents
+                    if not inside:
+                        continue
+                    if not (member.isreg() or member.isdir()):
+                        kind = "link" if (member.issym() or member.islnk()) else "special file"
+                        raise HandlerError(
+                            f"archive member {member.name!r} is a {kind}; the chart may hold only files and "
+                            "folders, refusing the archive"
+                        )
+                    target = root.joinpath(*path.parts)
+                    wanted += 1
+                    if member.isdir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    source = tar.extractfile(member)
+                    assert source is not None
+                    try:
+                        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    except FileExistsError:
+                        raise HandlerError(f"archive member {member.name!r} appears twice; refusing the archive") \
+                            from None
+                    with os.fdopen(fd, "wb") as out:
+                        while chunk := source.read(READ_CHUNK):
+                            out.write(chunk)
+                comment = tar.pax_headers.get("comment")
     except tarfile.TarError as exc:
         raise HandlerError(f"the source archive is not a readable tarball: {exc}") from None
-    chart_dir = dest / top / chart_path
+    except (OSError, EOFError, zlib.error) as exc:
+        raise HandlerError(f"the source archive is not a readable gzip tarball: {exc}") from None
+    # git archive (which GitHub runs) records the commit in a pax global header.
+    if revision is not None and comment is not None and comment != revision:
+        raise HandlerError(f"the archive says it is commit {comment}, not {revision}; refusing it")
+    chart_dir = root.joinpath(*prefix.parts)
+    if wanted == 0 or not chart_dir.is_dir():
+        raise HandlerError(f"the archive has no {prefix}/ folder")
     if not (chart_dir / "Chart.yaml").is_file():
-        raise HandlerError(f"{chart_path}/Chart.yaml is missing at this revision")
+        raise HandlerError(f"{prefix}/Chart.yaml is missing")
     return chart_dir
 
 
-# --------------------------------------------------------------------------- EKS access
+# --------------------------------------------------------------------------- integrity
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def chart_tree_digest(chart_dir: Path) -> tuple[str, int]:
+    """sha256 over ``"<sha256>  <path>\\n"`` per file, sorted by path; ``Chart.lock`` and
+    ``charts/*.tgz`` (rewritten by ``helm dependency build``) left out. Returns (digest, files)."""
+    lines: list[tuple[bytes, str]] = []
+    for dirpath, dirnames, filenames in os.walk(chart_dir):
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            if full.is_symlink():
+                raise HandlerError(f"{full.relative_to(chart_dir)} is a link; refusing the chart")
+        for name in filenames:
+            full = Path(dirpath, name)
+            rel = full.relative_to(chart_dir).as_posix()
+            if rel == "Chart.lock" or _BUILT_ARCHIVE.fullmatch(rel):
+                continue
+            if not full.is_file():
+                raise HandlerError(f"{rel} is not a regular file; refusing the chart")
+            lines.append((rel.encode("utf-8"), _file_sha256(full)))
+    lines.sort()
+    text = "".join(f"{digest}  {rel.decode('utf-8')}\n" for rel, digest in lines)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(lines)
+
+
+def verify_chart_tree(chart_dir: Path, expected: str) -> int:
+    actual, count = chart_tree_digest(chart_dir)
+    if actual != expected:
+        raise HandlerError(
+            f"the chart's files do not match the pinned chart_sha256 (expected {expected}, got {actual} over "
+            f"{count} files); refusing to install them"
+        )
+    return count
+
+
+def placeholder_chart(pin: ArchivePin) -> str:
+    return (
+        f"apiVersion: v2\nname: {pin.name}\nversion: {pin.version}\n"
+        "description: Placeholder written by hyperpod-cdk for a disabled dependency without a pinned digest.\n"
+    )
+
+
+def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping[str, Any],
+                    log: Callable[[str], None] = print, *, placeholders: bool = True) -> list[str]:
+    """Leave in ``charts/`` only archives whose sha256 is pinned; return what was kept.
+
+    Archives ``helm dependency build`` made from local sub-chart folders are removed: those
+    folders are already in ``charts/`` and verified by the tree digest, so Helm loads them from
+    there. A pinned dependency without a digest must be disabled; it gets a placeholder chart
+    (not written with ``placeholders=False``: the chart bundle tool leaves that to the installer).
+    """
+    charts = chart_dir / "charts"
+    charts.mkdir(exist_ok=True)
+    by_sha = {p.sha256: p for p in pins if p.sha256}
+    kept: dict[str, Path] = {}
+    removed: list[str] = []
+    for archive in sorted(charts.glob("*.tgz")):
+        if archive.is_symlink() or not archive.is_file():
+            raise HandlerError(f"charts/{archive.name} is not a regular file; refusing the chart")
+        digest = _file_sha256(archive)
+        pin = by_sha.get(digest)
+        if pin is not None and pin.key not in kept:
+            kept[pin.key] = archive
+            continue
+        archive.unlink()
+        removed.append(f"{archive.name} (sha256 {digest})")
+    if removed:
+        log("removed archives that are not pinned: " + ", ".join(removed))
+    for pin in pins:
+        if pin.key in kept:
+            continue
+        if pin.sha256 is not None:
+            raise HandlerError(
+                f"sub-chart {pin.name} {pin.version}: no archive in charts/ matches the pinned sha256 "
+                f"{pin.sha256} (found: {', '.join(removed) or 'none'}); refusing to install"
+            )
+        if values.get(pin.condition) is not False:
+            raise HandlerError(
+                f"sub-chart {pin.name} {pin.version} has no pinned digest, so it can only stay disabled; "
+                f"set {pin.condition} to false"
+            )
+        if not placeholders:
+            continue
+        placeholder = charts / pin.name
+        if placeholder.exists():
+            raise HandlerError(f"charts/{pin.name} already exists; cannot write the placeholder chart")
+        placeholder.mkdir()
+        (placeholder / "Chart.yaml").write_text(placeholder_chart(pin))
+        log(f"{pin.name} {pin.version}: disabled and not pinned, replaced by a placeholder chart")
+    return sorted(kept)
+
+
+# --------------------------------------------------------------------------- EKS access (shared helpers)
 
 
 class EksClient(Protocol):
@@ -384,8 +751,9 @@ class Deps:
     eks: EksClient
     session: Any
     region: str
+    spec: ReleaseSpec | None = None
+    s3: S3Client | None = None
     helm: str = DEFAULT_HELM
-    source_url_template: str = DEFAULT_SOURCE_URL_TEMPLATE
     log: Callable[[str], None] = print
     clock: Callable[[], float] = time.monotonic
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -393,61 +761,99 @@ class Deps:
     @classmethod
     def from_environment(cls) -> Deps:
         import boto3  # the Lambda runtime ships boto3
+        from botocore.config import Config
 
+        spec = ReleaseSpec.from_environment()
         session = boto3.Session()
         region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
+        config = Config(connect_timeout=10, read_timeout=SOCKET_TIMEOUT_SECONDS, retries={"max_attempts": 3})
         return cls(
-            eks=session.client("eks", region_name=region),
+            eks=session.client("eks", region_name=region, config=config),
             session=session,
             region=region,
+            spec=spec,
+            s3=session.client("s3", region_name=region, config=config) if spec.from_bundle else None,
             helm=os.environ.get("HELM_BINARY", DEFAULT_HELM),
-            source_url_template=os.environ.get("SOURCE_URL_TEMPLATE", DEFAULT_SOURCE_URL_TEMPLATE),
         )
 
 
 class Deadline:
+    """The Lambda's own deadline (from its context) on a monotonic clock."""
+
     def __init__(self, context: Any, clock: Callable[[], float]) -> None:
         remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
         self._clock = clock
-        self._end = clock() + remaining_ms / 1000 - SAFETY_SECONDS
+        self._lambda_end = clock() + remaining_ms / 1000
+
+    def lambda_remaining(self) -> float:
+        return self._lambda_end - self._clock()
 
     def remaining(self) -> float:
-        return self._end - self._clock()
+        """What work may use: the Lambda's remaining time less SAFETY_SECONDS for the response."""
+        return self.lambda_remaining() - SAFETY_SECONDS
 
-    def require(self, seconds: float, what: str) -> None:
-        if self.remaining() < seconds:
-            raise HandlerError(f"not enough time left in the Lambda invocation to {what}")
+    def at(self, seconds_from_now: float) -> float:
+        return self._clock() + seconds_from_now
+
+    def helm_timeout(self, configured: int) -> int:
+        """``--timeout``: min(configured, Lambda remaining - HELM_RESERVE_SECONDS)."""
+        seconds = int(min(configured, self.lambda_remaining() - HELM_RESERVE_SECONDS))
+        if seconds < MIN_HELM_SECONDS:
+            raise HandlerError(
+                f"only {int(self.lambda_remaining())} s of the Lambda invocation are left; not starting helm "
+                f"with less than {MIN_HELM_SECONDS} s (it would be killed and leave the release pending)"
+            )
+        return seconds
+
+
+def _stop(proc: subprocess.Popen[str], log: Callable[[str], None]) -> tuple[str, str]:
+    """SIGTERM (helm marks the release failed on it), then SIGKILL if it does not exit."""
+    log(f"stopping pid {proc.pid} with SIGTERM")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=TERM_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        log(f"pid {proc.pid} ignored SIGTERM for {TERM_GRACE_SECONDS:.0f} s; SIGKILL")
+        proc.kill()
+        return proc.communicate()
 
 
 def run(argv: Sequence[str], *, env: Mapping[str, str], deadline: Deadline, log: Callable[[str], None],
-        touched_cluster: bool, cwd: Path | None = None) -> str:
-    """Run a command, log its output, raise CommandError with its output tail on failure."""
-    timeout = deadline.remaining()
-    if timeout < 5:
+        touched_cluster: bool, cwd: Path | None = None, limit: float | None = None) -> str:
+    """Run a command, log its output, raise CommandError with its output tail on failure.
+
+    ``limit`` (seconds, default: what the deadline leaves) is when the command is stopped: SIGTERM
+    first, SIGKILL after TERM_GRACE_SECONDS.
+    """
+    if deadline.remaining() < MIN_RUN_SECONDS:
         raise HandlerError(f"no time left to run {' '.join(_display(argv))}", touched_cluster=touched_cluster)
+    timeout = deadline.remaining() if limit is None else min(limit, deadline.remaining())
     log("$ " + " ".join(_display(argv)))
     try:
-        proc = subprocess.run(  # noqa: S603 - argv is built by this module, never by a shell
-            list(argv), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        proc = subprocess.Popen(  # noqa: S603 - argv is built by this module, never by a shell
+            list(argv), env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-    except subprocess.TimeoutExpired as exc:
-        output = _text(exc.stderr) or _text(exc.stdout)
-        raise CommandError(argv, None, output, touched_cluster=touched_cluster) from None
     except OSError as exc:
         raise HandlerError(f"cannot run {argv[0]}: {exc}", touched_cluster=False) from None
-    if proc.stdout:
-        log(proc.stdout.rstrip())
-    if proc.stderr:
-        log(proc.stderr.rstrip())
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stdout, stderr = _stop(proc, log)
+        output = (stderr or "") + (stdout or "")
+        raise CommandError(argv, None, output, touched_cluster=touched_cluster) from None
+    if stdout:
+        log(stdout.rstrip())
+    if stderr:
+        log(stderr.rstrip())
     if proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, proc.stderr or proc.stdout, touched_cluster=touched_cluster)
-    return proc.stdout
+        raise CommandError(argv, proc.returncode, stderr or stdout, touched_cluster=touched_cluster)
+    return stdout
 
 
 def helm_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """Helm's state lives in the scratch directory (/tmp is the only writable place in Lambda);
     AWS credentials are not passed to helm, which authenticates with the kubeconfig token."""
-    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV and k != SPEC_ENV}
     env.update({
         "HOME": str(workdir),
         "HELM_CACHE_HOME": str(workdir / "helm" / "cache"),
@@ -456,12 +862,6 @@ def helm_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     })
     env.update(extra)
     return env
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _tail(output: str) -> str:
@@ -476,27 +876,89 @@ def _display(argv: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- the operations
 
 
-def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> dict[str, str]:
-    url = source_url(deps.source_url_template, spec.revision)
+def fetch_and_verify(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> tuple[Path, str]:
+    """Download, extract and verify the chart; return (chart directory, source sha256)."""
     archive = workdir / "source.tar.gz"
-    deps.log(f"downloading {url}")
-    digest = download(url, archive, expected_sha256=spec.source_sha256,
-                      timeout=min(DOWNLOAD_TIMEOUT_SECONDS, max(deadline.remaining(), 1)))
+    until = deadline.at(min(SOURCE_BUDGET_SECONDS, max(deadline.remaining(), 1)))
+    if spec.source_s3_uri is not None:
+        if deps.s3 is None:
+            raise HandlerError("no S3 client to read the chart bundle")
+        deps.log(f"reading {spec.source_s3_uri}")
+        digest = download_s3(deps.s3, spec.source_s3_uri, archive, until=until, clock=deps.clock)
+        subdir = ""
+    else:
+        assert spec.source_url_template is not None
+        url = source_url(spec.source_url_template, spec.revision)
+        deps.log(f"downloading {url}")
+        digest = download_url(url, archive, until=until, clock=deps.clock)
+        subdir = spec.chart_path
     deps.log(f"source sha256 {digest}")
-    chart_dir = extract_chart(archive, workdir / "src", spec.chart_path)
+    if spec.source_sha256 and digest != spec.source_sha256:
+        raise HandlerError(
+            f"sha256 mismatch for the source: expected {spec.source_sha256}, got {digest}; refusing to install it"
+        )
+    chart_dir = extract_chart(archive, workdir / "src", top=spec.top_directory, subdir=subdir, until=until,
+                              clock=deps.clock, revision=spec.revision)
     archive.unlink()
+    files = verify_chart_tree(chart_dir, spec.chart_sha256)
+    deps.log(f"chart files verified: {files} files match chart sha256 {spec.chart_sha256}")
+    return chart_dir, digest
+
+
+def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
+                    deadline: Deadline) -> str | None:
+    """A release a killed helm left ``pending-*`` blocks every later upgrade ("another operation
+    is in progress"): roll it back to the revision before, or uninstall a first install."""
+    try:
+        out = run(status_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
+                  touched_cluster=False, limit=60)
+    except CommandError as exc:
+        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
+            return None
+        raise
+    try:
+        status = str(json.loads(out)["info"]["status"])
+    except (ValueError, KeyError, TypeError):
+        deps.log("could not read the release status from helm status; continuing with the upgrade")
+        return None
+    if status not in PENDING_STATUSES:
+        return status
+    deps.log(f"release {spec.physical_id} is {status}: a previous helm was killed before it finished")
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
+    if status == "pending-install":
+        argv = uninstall_command(deps.helm, spec, kubeconfig, timeout)
+    else:
+        argv = rollback_command(deps.helm, spec, kubeconfig, timeout)
+    run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    return status
+
+
+def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> dict[str, str]:
+    chart_dir, digest = fetch_and_verify(spec, deps, workdir, deadline)
     env = helm_env(workdir, deps.extra_env)
-    run(dependency_build_command(deps.helm, chart_dir), env=env, deadline=deadline, log=deps.log,
-        touched_cluster=False, cwd=chart_dir)
+    if not spec.from_bundle:
+        for built in [*(chart_dir / "charts").glob("*.tgz"), chart_dir / "Chart.lock"]:
+            built.unlink(missing_ok=True)  # left out of the tree digest: must not survive unverified
+        run(dependency_build_command(deps.helm, chart_dir), env=env, deadline=deadline, log=deps.log,
+            touched_cluster=False, cwd=chart_dir,
+            limit=max(min(DEPENDENCY_BUILD_SECONDS, deadline.remaining() - HELM_RESERVE_SECONDS - MIN_HELM_SECONDS),
+                      MIN_RUN_SECONDS))
+    kept = settle_archives(chart_dir, spec.archives, spec.values, deps.log)
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGone:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
+    recover_pending(spec, deps, kubeconfig, env, deadline)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
     values_files = [regional] if regional.is_file() else []
-    run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files), env=env, deadline=deadline,
-        log=deps.log, touched_cluster=True)
-    return {"Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision, "SourceSha256": digest}
+    values_files.append(write_values_file(workdir / "values.json", spec.values))
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
+    run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
+        deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    return {
+        "Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision,
+        "SourceSha256": digest, "ChartSha256": spec.chart_sha256, "SubCharts": ",".join(kept),
+    }
 
 
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
@@ -506,9 +968,10 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
         return
     env = helm_env(workdir, deps.extra_env)
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(uninstall_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True)
+        run(uninstall_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
+            touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")
@@ -524,23 +987,42 @@ class Outcome:
     data: dict[str, str] = field(default_factory=dict)
 
 
+def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outcome:
+    reason = (
+        "refused: the request does not match the release fixed in this function's configuration at synth ("
+        + "; ".join(problems) + "); nothing was done"
+    )
+    physical = NOT_INSTALLED if request == "Create" else (old_id or NOT_INSTALLED)
+    return Outcome("FAILED", physical, reason=reason)
+
+
 def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     """Handle one CloudFormation request; never raises."""
     request = event.get("RequestType")
     old_id = event.get("PhysicalResourceId")
     deadline = Deadline(context, deps.clock)
     fallback_id = old_id or NOT_INSTALLED
-    spec: ReleaseSpec | None = None
+    spec = deps.spec
+    if spec is None:
+        return Outcome("FAILED", fallback_id, reason=f"the function has no valid {SPEC_ENV}")
+    if request == "Delete" and old_id == NOT_INSTALLED:
+        deps.log("the create of this resource failed before helm ran; nothing to delete")
+        return Outcome("SUCCESS", NOT_INSTALLED)
+    problems = differences(event.get("ResourceProperties"), spec)
+    if problems:
+        if request == "Update" and not differences(event.get("OldResourceProperties"), spec):
+            # CloudFormation rolls this resource back before the function's environment: the
+            # properties it rolls back to are not this function's release. Do nothing.
+            deps.log("update away from this function's release (a rollback); not touching the cluster")
+            return Outcome("SUCCESS", fallback_id, reason="rollback: left the release as it is")
+        deps.log("REFUSED: " + "; ".join(problems))
+        return _refusal(request, old_id, problems)
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
     try:
-        spec = ReleaseSpec.from_properties(event.get("ResourceProperties") or {})
         if request in ("Create", "Update"):
             data = install(spec, deps, workdir, deadline)
             return Outcome("SUCCESS", spec.physical_id, data=data)
         if request == "Delete":
-            if old_id == NOT_INSTALLED:
-                deps.log("the create of this resource failed before helm ran; nothing to delete")
-                return Outcome("SUCCESS", NOT_INSTALLED)
             uninstall(spec, deps, workdir, deadline)
             return Outcome("SUCCESS", old_id or spec.physical_id)
         raise HandlerError(f"unknown RequestType {request!r}")
@@ -548,14 +1030,14 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         deps.log(f"FAILED: {exc}")
         if request == "Create":
             # Keep the real id when helm may have installed something, so the rollback uninstalls it.
-            physical = spec.physical_id if (spec is not None and exc.touched_cluster) else NOT_INSTALLED
+            physical = spec.physical_id if exc.touched_cluster else NOT_INSTALLED
         else:
             physical = fallback_id
         return Outcome("FAILED", physical, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())
         # Unknown state after an unexpected error: on Create keep the real id so a rollback cleans up.
-        physical = (spec.physical_id if spec is not None else NOT_INSTALLED) if request == "Create" else fallback_id
+        physical = spec.physical_id if request == "Create" else fallback_id
         return Outcome("FAILED", physical, reason=f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -610,3 +1092,4 @@ def handler(event: Mapping[str, Any], context: Any) -> None:
         send_response(event, outcome, log_stream=getattr(context, "log_stream_name", "") or "")
         return
     handle(event, context, deps)
+

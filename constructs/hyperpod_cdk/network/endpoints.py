@@ -1,0 +1,176 @@
+"""HyperPodEndpoints: the interface VPC endpoints a closed (internet-less) HyperPod network needs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from hyperpod_cdk.config import PlatformConfig
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
+from hyperpod_cdk.rules.suppress import skip_handler_checks
+
+# Why each service, with its source:
+# - ec2: the VPC CNI plugin assigns pod IPs through EC2 (awsome-distributed-ai Terraform
+#   modules/vpc_endpoints/main.tf, "CRITICAL - AWS CNI plugin needs this"; EKS private clusters
+#   guide https://docs.aws.amazon.com/eks/latest/userguide/private-clusters.html).
+# - ecr.api, ecr.dkr: image pulls; the layers come from S3 through the gateway endpoint (same guide).
+# - sts: IAM roles for service accounts and regional STS (same guide).
+# - logs, monitoring: CloudWatch Logs and metrics from nodes and agents (same guide; awsome).
+# - ssm, ssmmessages, ec2messages: SSM agent sessions to the nodes (awsome closed-network example).
+# - sagemaker.api, eks-auth: "in a private VPC you must add PrivateLink endpoints" for the HyperPod
+#   training operator; eks-auth is EKS Pod Identity
+#   (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html).
+# - eks: the in-VPC installers (the kubectl handler and the Helm installer) call eks:DescribeCluster.
+# - lambda: aws_eks_v2's kubectl provider framework runs in the VPC and invokes its handler.
+# - aps-workspaces, grafana-workspace: the observability add-on writes to AMP; AWS's observability
+#   templates add both endpoints (grafana-workspace only where Amazon Managed Grafana exists).
+COMMON_SERVICES = (
+    "ec2", "ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "ssm", "ssmmessages", "ec2messages", "sagemaker.api",
+)
+EKS_SERVICES = ("eks", "eks-auth", "lambda")
+OBSERVABILITY_SERVICES = ("aps-workspaces",)
+# Amazon Managed Grafana regions (aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping; awsome
+# modules/observability/main.tf).
+GRAFANA_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-2", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2",
+    "eu-central-1", "eu-west-1", "eu-west-2",
+})
+
+
+def closed_network_services(config: PlatformConfig) -> tuple[str, ...]:
+    """The interface endpoint services a closed network needs for this config (S3 is a gateway)."""
+    services = list(COMMON_SERVICES)
+    if config.orchestrator == "eks":
+        services += EKS_SERVICES
+        if config.kubernetes.addons.observability.enabled:
+            services += OBSERVABILITY_SERVICES
+            if config.region in GRAFANA_REGIONS:
+                services.append("grafana-workspace")
+    return tuple(services)
+
+
+def _endpoint_id(service: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[.-]", service)) + "Endpoint"
+
+
+class HyperPodEndpoints(Construct):
+    """Interface VPC endpoints with private DNS, one security group allowing HTTPS from the VPC.
+
+    - One ``AWS::EC2::VPCEndpoint`` (Interface, ``PrivateDnsEnabled``) per service in
+      ``subnets`` (one per AZ). Private DNS needs the VPC's DNS support and hostnames, which CDK's
+      ``Vpc`` turns on. Nothing else changes for clients: the regional service names resolve to
+      the endpoints' addresses.
+    - A security group with TCP 443 ingress from every CIDR in ``client_cidrs`` (the primary and
+      the secondary HyperPod CIDR: HyperPod nodes live in the secondary one) and no egress.
+    - :attr:`s3_prefix_list_id`: the id of the regional S3 managed prefix list, read at deploy
+      time (``ec2:DescribeManagedPrefixLists``; synth does no lookups), so security groups that
+      allow no internet egress can still allow HTTPS to the S3 gateway endpoint.
+
+    Args:
+        vpc: the VPC.
+        subnets: where the endpoint interfaces go (at most one per AZ).
+        client_cidrs: CIDRs allowed to connect (443).
+        services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        client_cidrs: Sequence[str],
+        services: Sequence[str],
+    ) -> None:
+        if not subnets:
+            raise prop_error(scope, construct_id, "subnets", "give at least one subnet for the endpoint interfaces")
+        if not client_cidrs:
+            raise prop_error(scope, construct_id, "client_cidrs", "give the VPC CIDRs allowed to use the endpoints")
+        if len(set(services)) != len(services):
+            raise prop_error(scope, construct_id, "services", "list each service once")
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Interface VPC endpoints: HTTPS from the VPC CIDRs",
+        )
+        for cidr in client_cidrs:
+            self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), f"HTTPS from {cidr}")
+        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        for service in services:
+            self.endpoints[service] = ec2.InterfaceVpcEndpoint(
+                self, _endpoint_id(service),
+                vpc=vpc,
+                service=ec2.InterfaceVpcEndpointAwsService(service),
+                subnets=ec2.SubnetSelection(subnets=list(subnets)),
+                security_groups=[self.security_group],
+                private_dns_enabled=True,
+                # Not "open": that would allow only the primary CIDR; the rules above cover both.
+                open=False,
+            )
+        self._prefix_list: cr.AwsCustomResource | None = None
+
+    @property
+    def s3_prefix_list_id(self) -> str:
+        """``pl-...`` of ``com.amazonaws.<region>.s3`` (a deploy-time lookup, created on first use)."""
+        if self._prefix_list is None:
+            name = f"com.amazonaws.{Stack.of(self).region}.s3"
+            call = cr.AwsSdkCall(
+                service="EC2",
+                action="describeManagedPrefixLists",
+                parameters={"Filters": [{"Name": "prefix-list-name", "Values": [name]}]},
+                physical_resource_id=cr.PhysicalResourceId.of(name),
+                output_paths=["PrefixLists.0.PrefixListId"],
+            )
+            self._prefix_list = cr.AwsCustomResource(
+                self, "S3PrefixList",
+                on_create=call, on_update=call,
+                policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
+                install_latest_aws_sdk=False,
+            )
+            self._acknowledge_lookup(self._prefix_list)
+        return self._prefix_list.get_response_field("PrefixLists.0.PrefixListId")
+
+    def _acknowledge_lookup(self, lookup: cr.AwsCustomResource) -> None:
+        acknowledge_wildcards(
+            lookup,
+            "ec2:DescribeManagedPrefixLists has no resource-level permissions (it reads which "
+            "addresses the regional S3 prefix list holds); the role can do nothing else",
+            resources=["*"],
+        )
+        # The function is a stack-wide singleton aws-cdk-lib creates for every AwsCustomResource.
+        singleton = Stack.of(self).node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
+        if singleton is None:
+            return
+        acknowledge_managed_policies(
+            singleton,
+            "aws-cdk-lib's AwsCustomResource function uses the AWS managed Lambda basic execution policy "
+            "for its own CloudWatch Logs; its role is internal to aws-cdk-lib",
+        )
+        acknowledge(
+            singleton, "AwsSolutions-L1",
+            "aws-cdk-lib pins the runtime of its AwsCustomResource function; it moves with aws-cdk-lib",
+        )
+        skip_handler_checks(
+            singleton,
+            outside_vpc_reason="it calls the public EC2 API once per deployment to read the S3 prefix list id; "
+            "it reaches nothing inside the VPC, which has no internet route",
+        )
+
+    @classmethod
+    def for_config(
+        cls, scope: Construct, construct_id: str, config: PlatformConfig, *, vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+    ) -> HyperPodEndpoints:
+        net = config.network
+        cidrs = [str(net.vpc_cidr)]
+        if net.hyperpod_cidr_is_secondary:
+            cidrs.append(str(net.hyperpod_cidr))
+        return cls(scope, construct_id, vpc=vpc, subnets=subnets, client_cidrs=cidrs,
+                   services=closed_network_services(config))

@@ -1,0 +1,195 @@
+"""network.closed: examples/closed-network.yaml synthesized once (cdk-nag and strict validation on).
+
+Done when: the endpoints exist, there is no NAT gateway or internet route, no security group of
+the platform opens 0.0.0.0/0, and nothing in the template points at github.com.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hyperpod_cdk.config import load_config, parse_config
+from hyperpod_cdk.errors import HyperPodConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "closed-network.yaml"
+REQUIRED = {"ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "ssm", "ssmmessages", "ec2messages", "eks",
+            "eks-auth", "sagemaker.api"}
+
+
+@pytest.fixture(scope="module")
+def closed(synth, tmp_path_factory):
+    return synth(EXAMPLE, tmp_path_factory.mktemp("closed.out"))
+
+
+def _service(endpoint: dict) -> str:
+    name = endpoint["Properties"]["ServiceName"]
+    text = name if isinstance(name, str) else "".join(p if isinstance(p, str) else "<region>"
+                                                       for p in name["Fn::Join"][1])
+    return re.sub(r"^com\.amazonaws\.[^.]+\.", "", text.replace("com.amazonaws.<region>.", "com.amazonaws.r."))
+
+
+def test_interface_endpoints_with_private_dns_in_the_control_plane_subnets(closed):
+    endpoints = closed.resources("AWS::EC2::VPCEndpoint")
+    interface = {_service(v): v for v in endpoints.values() if v["Properties"].get("VpcEndpointType") == "Interface"}
+    assert REQUIRED <= set(interface)
+    assert {"ec2", "lambda"} <= set(interface)  # the VPC CNI; the kubectl provider invoking its handler
+    assert not {"aps-workspaces", "grafana-workspace"} & set(interface)  # observability is off here
+    control_plane = {k for k in closed.resources("AWS::EC2::Subnet") if "ControlPlane" in k}
+    groups = set()
+    for endpoint in interface.values():
+        props = endpoint["Properties"]
+        assert props["PrivateDnsEnabled"] is True
+        assert {s["Ref"] for s in props["SubnetIds"]} == control_plane
+        groups |= {json.dumps(g) for g in props["SecurityGroupIds"]}
+    (group,) = groups
+    group_id = json.loads(group)["Fn::GetAtt"][0]
+    ingress = closed.template["Resources"][group_id]["Properties"]["SecurityGroupIngress"]
+    assert sorted((r["CidrIp"], r["FromPort"], r["ToPort"]) for r in ingress) == [
+        ("10.1.0.0/16", 443, 443), ("10.192.0.0/16", 443, 443)]  # primary and secondary (HyperPod) CIDRs
+
+
+def test_s3_gateway_endpoint_on_every_route_table(closed):
+    (gateway,) = (v for v in closed.resources("AWS::EC2::VPCEndpoint").values()
+                  if v["Properties"].get("VpcEndpointType") == "Gateway")
+    tables = {json.dumps({"Ref": k}) for k in closed.resources("AWS::EC2::RouteTable")}
+    assert {json.dumps(t) for t in gateway["Properties"]["RouteTableIds"]} == tables and len(tables) == 3
+
+
+def test_no_internet_gateway_nat_gateway_or_default_route(closed):
+    for cfn_type in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment",
+                     "AWS::EC2::EIP", "AWS::EC2::Route", "AWS::EC2::EgressOnlyInternetGateway"):
+        assert closed.resources(cfn_type) == {}, cfn_type
+    for subnet in closed.resources("AWS::EC2::Subnet").values():
+        assert subnet["Properties"].get("MapPublicIpOnLaunch") in (None, False)
+
+
+def test_no_security_group_of_the_platform_opens_the_internet(closed):
+    rules = list(closed.resources("AWS::EC2::SecurityGroupEgress").values())
+    for group in closed.resources("AWS::EC2::SecurityGroup").values():
+        rules += [{"Properties": r} for r in group["Properties"].get("SecurityGroupEgress", [])]
+    assert rules
+    for rule in rules:
+        assert rule["Properties"].get("CidrIp") not in ("0.0.0.0/0",), rule
+        assert rule["Properties"].get("CidrIpv6") != "::/0", rule
+
+
+def test_nodes_reach_the_endpoints_and_s3_over_https_only(closed):
+    node_egress = {k: v["Properties"] for k, v in closed.resources("AWS::EC2::SecurityGroupEgress").items()
+                   if v["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("NodeSecurityGroup")}
+    https = {(p.get("CidrIp"), json.dumps(p.get("DestinationPrefixListId"))) for p in node_egress.values()
+             if p["IpProtocol"] == "tcp" and (p["FromPort"], p["ToPort"]) == (443, 443)}
+    lookup_id, lookup = closed.one("Custom::AWS")
+    assert https == {("10.192.0.0/16", "null"), ("10.1.0.0/16", "null"),
+                     (None, json.dumps({"Fn::GetAtt": [lookup_id, "PrefixLists.0.PrefixListId"]}))}
+    # The prefix-list id is read at deploy time (synth does no lookups).
+    assert "describeManagedPrefixLists" in json.dumps(lookup["Properties"]["Create"])
+    others = [p for p in node_egress.values() if p["IpProtocol"] != "tcp"]
+    assert all("DestinationSecurityGroupId" in p for p in others)  # EFA: to the group itself only
+
+
+def test_no_reference_to_github_and_the_chart_comes_from_s3(closed):
+    text = json.dumps(closed.template)
+    assert "github.com" not in text and "github.io" not in text and "quay.io" not in text
+    (helm_id, helm), = closed.resources("Custom::HyperPodHelmDependencies").items()
+    assert helm["Properties"]["SourceS3Uri"].startswith("s3://hyperpod-closed-artifacts-")
+    assert "SourceUrlTemplate" not in helm["Properties"]
+
+
+def test_in_vpc_callers_wait_for_the_endpoints(closed):
+    endpoint_ids = {k for k, v in closed.resources("AWS::EC2::VPCEndpoint").items()
+                    if v["Properties"].get("VpcEndpointType") == "Interface"}
+    (helm_id, helm), = closed.resources("Custom::HyperPodHelmDependencies").items()
+    (eks_id, eks), = closed.resources("AWS::EKS::Cluster").items()
+    cluster_id, cluster = closed.one("AWS::SageMaker::Cluster")
+    for resource in (helm, eks, cluster):
+        assert endpoint_ids <= set(resource.get("DependsOn", [])), resource["Type"]
+
+
+def test_closed_template_passes_cfn_lint_and_nag(closed):
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(closed.template), regions=["us-west-2"], config=ManualArgs(ignore_checks=["W3005"]))
+    assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id[0] in "EW"] == []
+    report = json.loads((closed.outdir / "validation-report.json").read_text())
+    assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+# --------------------------------------------------------------------------- config and services
+
+
+def _example(**changes) -> dict:
+    import yaml
+
+    data = yaml.safe_load(EXAMPLE.read_text())
+    for path, value in changes.items():
+        node = data
+        *parents, last = path.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"kubernetes__helm_dependencies__source_s3_uri": None}, "kubernetes.helm_dependencies.source_s3_uri",
+     "make chart-bundle"),
+    ({"network__nat_gateways": 1}, "network.nat_gateways", "no NAT gateway"),
+    ({"network__existing": {"vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.192.0.0/16",
+                            "control_plane_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                            "route_table_id": "rtb-0123456789abcdef0"},
+      "network__vpc_cidr": None}, "network.closed", "only for a VPC created here"),
+])
+def test_closed_config_errors_name_the_field(changes, field, message):
+    with pytest.raises(HyperPodConfigError) as error:
+        parse_config(_example(**changes))
+    assert error.value.field == field and message in error.value.message
+
+
+def test_the_example_parses_and_the_default_stays_open():
+    assert load_config(EXAMPLE).network.closed is True
+    assert load_config(REPO / "hyperpod.yaml").network.closed is False
+
+
+def test_observability_adds_amp_and_grafana_where_grafana_exists():
+    from hyperpod_cdk.network.endpoints import closed_network_services
+
+    on = {"kubernetes__addons": {"observability": {"enabled": True}}}
+    services = closed_network_services(parse_config(_example(**on)))
+    assert {"aps-workspaces", "grafana-workspace"} <= set(services)
+    # us-west-1 has AMP but no Amazon Managed Grafana.
+    west1 = parse_config(_example(**on)).model_copy(update={"region": "us-west-1"})
+    services = closed_network_services(west1)
+    assert "aps-workspaces" in services and "grafana-workspace" not in services
+    slurm = closed_network_services(parse_config(yaml_slurm_closed()))
+    assert not {"eks", "eks-auth", "lambda"} & set(slurm) and "sagemaker.api" in slurm
+
+
+def yaml_slurm_closed() -> dict:
+    import yaml
+
+    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
+    data["network"]["closed"] = True
+    data["network"].pop("nat_gateways", None)
+    return data
+
+
+def test_eks_lifecycle_scripts_download_nothing_from_the_internet():
+    """A closed network's nodes run these scripts: they must not fetch anything from the internet."""
+    offenders = []
+    for script in sorted((REPO / "lifecycle_scripts").glob("*/*")):
+        if script.parent.name not in ("eks", "common") or not script.is_file():
+            continue
+        for number, line in enumerate(script.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\b(curl|wget|pip3? install|apt-get|yum|dnf)\b|https?://", code):
+                offenders.append(f"{script.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == [], "internet access in EKS lifecycle scripts (see docs/closed-network.md):\n" + "\n".join(
+        offenders)
