@@ -21,7 +21,7 @@ from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster
 from hyperpod_cdk.cluster.instance_groups import subnet_cidr
-from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
 from hyperpod_cdk.config.charts import FsxVolume
@@ -316,6 +316,7 @@ class HyperPodPlatform(Construct):
             cluster = eks_cluster
             with checked_props(self, "Eks"):
                 layer = kubectl_layer(self, "KubectlLayer", cfg.kubernetes_version)
+            warn_about_support(self, cfg.kubernetes_version)
         if self.eks is None:
             # Created elsewhere: connect the nodes and the control plane both ways.
             self.node_security_group.allow_eks_control_plane(cluster_attribute(cluster, "cluster_security_group"))
