@@ -176,10 +176,14 @@ def check_region(ctx: Context) -> list[Check]:
 
 
 def planned_counts(config: PlatformConfig) -> Counter[str]:
-    """Planned node count per instance type, summed across instance groups."""
+    """Planned node count per instance type, summed across instance groups.
+
+    An autoscale group counts at ``max_instance_count`` (what Karpenter may run); a flexible
+    group counts against its first type, the one HyperPod tries first.
+    """
     counts: Counter[str] = Counter()
     for group in config.hyperpod.instance_groups:
-        counts[group.instance_type] += group.instance_count
+        counts[group.primary_type] += group.planned_count
     return counts
 
 
@@ -319,7 +323,8 @@ def check_vpc_quota(ctx: Context) -> list[Check]:
 def check_instance_offerings(ctx: Context) -> list[Check]:
     wanted: dict[str, set[str]] = {}
     for group in ctx.config.hyperpod.instance_groups:
-        wanted.setdefault(group.instance_type, set()).add(ctx.config.group_az_id(group))
+        for instance_type in group.candidate_types:
+            wanted.setdefault(instance_type, set()).add(ctx.config.group_az_id(group))
     ec2_types = sorted({ec2_instance_type(t) for t in wanted})
     az_ids = sorted({az for azs in wanted.values() for az in azs})
     paginator = ctx.clients("ec2").get_paginator("describe_instance_type_offerings")
@@ -573,15 +578,15 @@ def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list
         fails.append(f"plan targets {', '.join(targets)}, not hyperpod-cluster")
         fixes.append("use a plan bought for target resource hyperpod-cluster")
     summaries = plan.get("ReservedCapacitySummaries") or []
-    matching = [s for s in summaries if s.get("InstanceType") == group.instance_type]
+    matching = [s for s in summaries if s.get("InstanceType") == group.primary_type]
     group_az = ctx.config.group_az_id(group)
     field_path = f"hyperpod.instance_groups[{index}]"
     if not summaries:
         warns.append("plan lists no reserved capacity yet, so its AZ and type cannot be compared")
     elif not matching:
         types = ", ".join(sorted({s.get("InstanceType", "?") for s in summaries}))
-        fails.append(f"plan reserves {types}; the group uses {group.instance_type}")
-        fixes.append(f"set {field_path}.instance_type to {types}, or use a plan for {group.instance_type}")
+        fails.append(f"plan reserves {types}; the group uses {group.primary_type}")
+        fixes.append(f"set {field_path}.instance_type to {types}, or use a plan for {group.primary_type}")
     else:
         plan_azs: set[str] = set()
         unmapped: list[str] = []
@@ -624,7 +629,7 @@ def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list
         Check(
             "pass",
             name,
-            f"{plan.get('TrainingPlanName', arn)} is {status}: {group.instance_type} in {group_az}",
+            f"{plan.get('TrainingPlanName', arn)} is {status}: {group.primary_type} in {group_az}",
         )
     ]
 

@@ -132,11 +132,13 @@ def scheduled_update_property(update: ScheduledUpdate) -> sagemaker.CfnCluster.S
 
     https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-scheduledupdateconfig.html
     """
+    batch = _capacity_size(update.max_batch_percent, update.max_batch_count)
+    assert batch is not None  # ScheduledUpdate requires one of the two
     return sagemaker.CfnCluster.ScheduledUpdateConfigProperty(
         schedule_expression=update.schedule,
         deployment_config=sagemaker.CfnCluster.DeploymentConfigProperty(
             rolling_update_policy=sagemaker.CfnCluster.RollingUpdatePolicyProperty(
-                maximum_batch_size=_capacity_size(update.max_batch_percent, update.max_batch_count),
+                maximum_batch_size=batch,
                 rollback_maximum_batch_size=_capacity_size(update.rollback_batch_percent, update.rollback_batch_count),
             ),
             wait_interval_in_seconds=update.wait_seconds,

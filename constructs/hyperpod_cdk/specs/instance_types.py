@@ -196,8 +196,8 @@ def _unknown_type_message(instance_type: str) -> str:
             hint = " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
     return (
         f"no IP sizing data for instance type '{instance_type}'{hint} (the {len(INSTANCE_SPECS)} known types "
-        "are in hyperpod_cdk/specs/data/instance_types.json). For another type, work the count out from its EC2 network "
-        f"specifications (Slurm: network cards; EKS: IPv4 addresses per interface + network cards - 1), "
+        "are in hyperpod_cdk/specs/data/instance_types.json). For another type, work the count out from its "
+        f"EC2 network specifications (Slurm: network cards; EKS: IPv4 addresses per interface + network cards - 1), "
         f"see {HYPERPOD_VPC_DOC}"
     )
 
