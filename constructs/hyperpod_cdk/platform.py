@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import cdk8s
 import jsii
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -276,7 +276,6 @@ class HyperPodPlatform(Construct):
         )
         # No eks-auth grant (no EKS); mounting Lustre needs no IAM permission either.
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
-        self._grant_rollback_alarms()
         self.cluster: HyperPodCluster | HyperPodSlurmCluster = HyperPodSlurmCluster(
             self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props()
         )
@@ -331,7 +330,6 @@ class HyperPodPlatform(Construct):
             shared_dirs=[bundled_scripts("common")],
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
-        self._grant_rollback_alarms()
         helm_enabled = self.config.kubernetes.helm_dependencies.enabled
         hp = self.config.hyperpod
         self.autoscaling_role: HyperPodAutoscalingRole | None = None
@@ -423,32 +421,6 @@ class HyperPodPlatform(Construct):
             # Issuers are cert-manager CRs: the add-on (CRDs and webhook) must be running first.
             issuers_manifest.node.add_dependency(self.addons.cert_manager, *kubectl_ready)
 
-
-    def _grant_rollback_alarms(self) -> None:
-        """Let the execution role read the rollback alarms of scheduled AMI updates.
-
-        HyperPod reads them with the instance groups' execution role; AWS's HyperPod samples grant
-        ``cloudwatch:DescribeAlarms`` for this (awslabs/awsome-distributed-ai
-        1.architectures/7.sagemaker-hyperpod-eks/cfn-templates/nested-stacks/sagemaker-iam-role-stack.yaml,
-        PR #698). The action takes alarm ARNs (Service Authorization Reference, Amazon CloudWatch), so
-        the grant names the configured alarms only.
-        """
-        names = sorted({
-            alarm for group in self.config.hyperpod.instance_groups if group.scheduled_update
-            for alarm in group.scheduled_update.rollback_alarms
-        })
-        if not names:
-            return
-        stack = Stack.of(self)
-        # In the policy the cluster waits for (HyperPodExecutionRole.policy).
-        self.execution_role_construct.policy.add_statements(iam.PolicyStatement(
-            actions=["cloudwatch:DescribeAlarms"],
-            resources=[
-                stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                for name in names
-            ],
-        ))
 
     def _add_karpenter_objects(self, cluster: eks.ICluster, kubectl_ready: list[IConstruct]) -> None:
         """The HyperpodNodeClass and NodePool, once HyperPod has installed Karpenter's CRDs."""
