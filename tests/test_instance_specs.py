@@ -240,3 +240,17 @@ def test_invalid_spec_rejected(kwargs: dict[str, object]) -> None:
     }
     with pytest.raises(ValueError):
         InstanceSpec(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_every_type_cfn_lint_lists_parses_in_a_config(region: str) -> None:
+    """Done-when of issue 11: each HyperPod type of us-east-1 and us-west-2 is accepted as a group."""
+    from hyperpod_cdk.config import InstanceGroup, check_offered
+    from hyperpod_cdk.specs.offerings import from_cfn_lint
+
+    types = from_cfn_lint()[region]
+    assert len(types) >= 206
+    for instance_type in types:
+        group = InstanceGroup(name="g", instance_type=instance_type, instance_count=1)
+        check_offered(region, group, "instance_type")
+        assert ips_per_node(instance_type, Orchestrator.EKS) >= 1

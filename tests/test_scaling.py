@@ -269,3 +269,54 @@ def test_scheduled_update_and_network_interface_work_on_slurm() -> None:
     data = _with(f"{G}[0].auto_patch", "WhenAllIdle", data)
     config = parse_config(data)
     assert config.hyperpod.instance_groups[0].scheduled_update is not None
+
+
+# ---------------------------------------------------------------- replacement guard
+
+
+def _guard(scaling, mutate) -> list[tuple[str, str]]:
+    from hyperpod_cdk.guard.diff import compare_templates
+
+    new = copy.deepcopy(scaling.template)
+    cluster_id, _ = scaling.one("AWS::SageMaker::Cluster")
+    mutate(new["Resources"][cluster_id]["Properties"])
+    report = compare_templates(scaling.template, new, "us-west-2")
+    return [(f.property, f.effect) for f in report.findings]
+
+
+def _group(props: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(g for g in props["InstanceGroups"] if g["InstanceGroupName"] == name)
+
+
+def test_guard_passes_a_redeploy_of_karpenter_groups(scaling) -> None:
+    # The template pins InstanceCount 0 for Karpenter's groups, so a redeploy carries no count change.
+    assert _guard(scaling, lambda props: None) == []
+
+
+def test_guard_blocks_a_capacity_type_change(scaling) -> None:
+    def to_on_demand(props: dict[str, Any]) -> None:
+        _group(props, "spot-g6e")["CapacityRequirements"] = {"OnDemand": {}}
+
+    assert _guard(scaling, to_on_demand) == [("InstanceGroups[spot-g6e].CapacityRequirements", "blocked")]
+
+
+def test_guard_reports_groups_leaving_karpenter_and_autoscaling_off(scaling) -> None:
+    def leave(props: dict[str, Any]) -> None:
+        del _group(props, "ondemand-g6e")["KubernetesConfig"]
+        del props["AutoScaling"]
+
+    findings = _guard(scaling, leave)
+    assert ("AutoScaling.Mode", "disruptive") in findings
+    assert ("InstanceGroups[ondemand-g6e].KubernetesConfig.Labels.hyperpod-cdk/autoscaler", "disruptive") in findings
+
+
+def test_guard_reports_ami_pins_flexible_types_and_tiered_storage(scaling) -> None:
+    def change(props: dict[str, Any]) -> None:
+        _group(props, "train")["ImageReleaseVersion"] = "1.2.3"
+        _group(props, "spot-g6e")["InstanceRequirements"]["InstanceTypes"][1] = "ml.g6e.48xlarge"
+        props["TieredStorageConfig"]["InstanceMemoryAllocationPercentage"] = 40
+
+    findings = dict(_guard(scaling, change))
+    assert findings["InstanceGroups[train].ImageReleaseVersion"] == "disruptive"
+    assert findings["TieredStorageConfig.InstanceMemoryAllocationPercentage"] == "disruptive"
+    assert any(p.startswith("InstanceGroups[spot-g6e].InstanceRequirements") for p in findings)
