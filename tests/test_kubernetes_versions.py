@@ -134,7 +134,7 @@ def eks_1_34(tmp_path_factory: pytest.TempPathFactory):
 
 def test_1_34_synthesizes_with_the_1_34_kubectl_layer(eks_1_34) -> None:
     resources = eks_1_34.template["Resources"]
-    (cluster,) = [r for r in resources.values() if r["Type"] == "AWS::EKS::Cluster"]
+    (cluster,) = (r for r in resources.values() if r["Type"] == "AWS::EKS::Cluster")
     assert cluster["Properties"]["Version"] == "1.34"
     layers = [r["Properties"]["Description"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
     assert any(d.startswith("/opt/kubectl/kubectl 1.34.") for d in layers), layers

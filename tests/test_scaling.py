@@ -99,7 +99,9 @@ def test_cluster_role_is_least_privilege(scaling, cluster) -> None:
     (policy,) = role["Policies"]
     scale, kms = policy["PolicyDocument"]["Statement"]
     assert sorted(scale["Action"]) == ["sagemaker:BatchAddClusterNodes", "sagemaker:BatchDeleteClusterNodes"]
-    assert scale["Resource"] == {"Fn::Join": ["", ["arn:aws:sagemaker:us-west-2:", {"Ref": "AWS::AccountId"}, ":cluster/*"]]}
+    assert scale["Resource"] == {
+        "Fn::Join": ["", ["arn:aws:sagemaker:us-west-2:", {"Ref": "AWS::AccountId"}, ":cluster/*"]]
+    }
     assert sorted(kms["Action"]) == ["kms:CreateGrant", "kms:DescribeKey"]
     assert kms["Resource"] == {"Fn::GetAtt": ["DataKey17AFBB84", "Arn"]}
     assert kms["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
@@ -120,12 +122,12 @@ def test_rollback_alarm_is_readable_by_the_execution_role(scaling, cluster) -> N
 def test_karpenter_objects_wait_for_the_crd_after_the_cluster(scaling) -> None:
     cluster_id, _ = scaling.one("AWS::SageMaker::Cluster")
     resources = scaling.template["Resources"]
-    (gate_id,) = [k for k, v in resources.items() if v["Type"] == "Custom::AWSCDK-EKS-KubernetesObjectValue"]
+    (gate_id,) = (k for k, v in resources.items() if v["Type"] == "Custom::AWSCDK-EKS-KubernetesObjectValue")
     gate = resources[gate_id]
     assert gate["Properties"]["ObjectType"] == "customresourcedefinition"
     assert gate["Properties"]["ObjectName"] == "hyperpodnodeclasses.karpenter.sagemaker.amazonaws.com"
     assert cluster_id in gate["DependsOn"]
-    (chart_id,) = [k for k in resources if k.startswith("EksClusterKarpenterChart")]
+    (chart_id,) = (k for k in resources if k.startswith("EksClusterKarpenterChart"))
     assert gate_id in resources[chart_id]["DependsOn"]
     manifest = json.loads("".join(p if isinstance(p, str) else "" for p in
                                   _manifest_parts(resources[chart_id]["Properties"]["Manifest"])))
@@ -216,7 +218,7 @@ G = "hyperpod.instance_groups"
          f"{G}[1](train).scheduled_update.rollback_alarms", "at most 10"),
         (f"{G}[1].fsx_mounts", [{"mount_path": "/fsx/"}], f"{G}[1](train).fsx_mounts[0].mount_path",
          "does not match"),
-        (f"{G}[1].fsx_mounts", [{"mount_path": "/data", "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com"}],
+        (f"{G}[1].fsx_mounts", [{"mount_path": "/d", "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com"}],
          f"{G}[1](train).fsx_mounts[0].mount_name", "together"),
         ("storage", {}, f"{G}[1](train).fsx_mounts", "add storage.fsx"),
         ("hyperpod.autoscaler", "ClusterAutoscaler", "hyperpod.autoscaler", "'Karpenter'"),

@@ -153,7 +153,8 @@ _NODECLASS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hype
 
 def _scaling_entries(list_name: str) -> list[GuardedProperty]:
     """Group properties of HyperPod's 2026 scaling and AMI-lifecycle features (issue 11)."""
-    page = f"{_CFN}aws-properties-sagemaker-cluster-clusterinstancegroup.html#cfn-sagemaker-cluster-clusterinstancegroup-"
+    page = f"{_CFN}aws-properties-sagemaker-cluster-clusterinstancegroup.html"
+    page += "#cfn-sagemaker-cluster-clusterinstancegroup-"
     group = f"{list_name}[*]"
     return [
         GuardedProperty(
