@@ -716,7 +716,7 @@ def check_autoscaling(ctx: Context) -> list[Check]:
     try:
         described = ctx.clients("sagemaker").describe_cluster(ClusterName=cluster_name)
     except ClientError as exc:
-        if aws_errors.is_not_found(exc) or aws_errors.code(exc) == "ValidationException":
+        if aws_errors.is_not_found(exc):
             return [Check(
                 "pass", name,
                 f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
