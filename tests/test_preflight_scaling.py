@@ -126,8 +126,8 @@ def test_autoscaling_new_cluster_passes() -> None:
 
 
 def test_autoscaling_failed_status_fails() -> None:
-    ctx = context({"sagemaker": describe({"AutoScaling": {"Mode": "Enable", "AutoScalerType": "Karpenter",
-                                                          "Status": "Failed", "FailureMessage": "role not assumable"}})})
+    auto = {"Mode": "Enable", "AutoScalerType": "Karpenter", "Status": "Failed", "FailureMessage": "role not assumable"}
+    ctx = context({"sagemaker": describe({"AutoScaling": auto})})
     row, = run(ctx, preflight.check_autoscaling, "sagemaker")
     assert row.status == "fail" and "role not assumable" in row.reason
 
