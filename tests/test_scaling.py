@@ -322,3 +322,46 @@ def test_guard_reports_ami_pins_flexible_types_and_tiered_storage(scaling) -> No
     assert findings["InstanceGroups[train].ImageReleaseVersion"] == "disruptive"
     assert findings["TieredStorageConfig.InstanceMemoryAllocationPercentage"] == "disruptive"
     assert any(p.startswith("InstanceGroups[spot-g6e].InstanceRequirements") for p in findings)
+
+
+# ---------------------------------------------------------------- construct props
+
+
+def _cluster_props(stack: Any) -> dict[str, Any]:
+    from aws_cdk import aws_ec2 as ec2
+
+    subnet = ec2.Subnet.from_subnet_attributes(stack, "Subnet", subnet_id="subnet-12345678",
+                                               ipv4_cidr_block="10.1.0.0/20")
+    return {
+        "cluster_name": "hp", "eks_cluster_arn": "arn:aws:eks:us-west-2:123456789012:cluster/eks",
+        "subnets_by_az_id": {"usw2-az2": subnet}, "default_az_id": "usw2-az2",
+        "security_group": ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-12345678"),
+        "execution_role_arn": "arn:aws:iam::123456789012:role/exec", "lifecycle_source_s3_uri": "s3://b/p/",
+        "assume_helm_installed": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "prop", "words"),
+    [
+        ({"autoscaler": "Karpenter"}, "cluster_role_arn", "needs the role"),
+        ({"cluster_role_arn": "arn:aws:iam::123456789012:role/k"}, "cluster_role_arn", "only used with autoscaler"),
+        ({"autoscaler": "Karpenter", "cluster_role_arn": "arn:aws:iam::123456789012:role/k",
+          "node_provisioning_mode": None}, "node_provisioning_mode", "Continuous"),
+        ({"tiered_storage_memory_percent": 5}, "tiered_storage_memory_percent", "20 to 100"),
+    ],
+)
+def test_cluster_construct_checks_scaling_props(extra: dict[str, Any], prop: str, words: str) -> None:
+    import aws_cdk as cdk
+
+    from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
+    from hyperpod_cdk.config import InstanceGroup
+
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="123456789012", region="us-west-2"))
+    scaled = "autoscaler" in extra
+    group = InstanceGroup(name="g", instance_type="ml.c5.xlarge", instance_count=0, autoscale=scaled,
+                          max_instance_count=2 if scaled else None)
+    with pytest.raises(HyperPodConfigError) as caught:
+        HyperPodCluster(stack, "HyperPod", instance_groups=[group], **_cluster_props(stack), **extra)
+    assert caught.value.field == prop and words in caught.value.message
+    assert "S/HyperPod" in str(caught.value)
