@@ -178,11 +178,11 @@ class HyperPodCluster(Construct):
             tags=cluster_tags(tags),
         )
         self.autoscaler = autoscaler
-        self._scaling = {
-            "autoscaler": autoscaler, "cluster_role_arn": cluster_role_arn,
-            "node_provisioning_mode": node_provisioning_mode, "node_recovery": node_recovery,
-            "tiered_storage_memory_percent": tiered_storage_memory_percent,
-        }
+        self._check_scaling = functools.partial(
+            _check_scaling_props, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
+            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
+            tiered_storage_memory_percent=tiered_storage_memory_percent,
+        )
         self.assume_helm_installed = assume_helm_installed
         Aspects.of(self).add(_HelmDependenciesCheck(self))
 
@@ -198,7 +198,7 @@ class HyperPodCluster(Construct):
                 subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
                 node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
             )
-        _check_scaling_props(scope, construct_id, groups=groups, **self._scaling)
+        self._check_scaling(scope, construct_id, groups=groups)
         self.instance_groups = groups
         self.resource.instance_groups = [self._render(g) for g in groups]
         return new
