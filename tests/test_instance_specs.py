@@ -17,7 +17,7 @@ from hyperpod_cdk.specs.instance_types import (
     supports_deep_health_checks,
 )
 
-KEY_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.[0-9]*x?large$|^ml\.t3\.medium$")
+KEY_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.([0-9]*x?large|medium)$")
 
 # The types the brief asks for; every one of them was confirmed, so all must be present.
 REQUIRED_TYPES = [
@@ -74,12 +74,11 @@ def test_row_is_well_formed(instance_type: str) -> None:
     assert spec.source.startswith("https://")
     assert spec.accelerator in (None, "nvidia", "neuron")
     assert (spec.accelerator is None) == (spec.accelerators == 0)
-    # At most one EFA per network card; multi-card types here use EFA on every card.
+    # At most one EFA per network card; multi-card types use EFA on every card, except that
+    # ml.p6-b300.48xlarge keeps its card 0 for ENA only (16 EFA on 17 cards).
     assert 0 <= spec.efa <= spec.network_cards
     if spec.network_cards > 1:
-        assert spec.efa == spec.network_cards
-    if spec.accelerator is None:
-        assert spec.efa == 0
+        assert spec.efa == spec.network_cards - (instance_type == "ml.p6-b300.48xlarge")
 
 
 def test_every_requested_type_is_present() -> None:
@@ -148,10 +147,67 @@ def test_no_deep_health_checks_on_cpu_types(instance_type: str) -> None:
 
 
 def test_deep_health_checks_for_types_outside_the_table_go_by_family() -> None:
-    assert supports_deep_health_checks("ml.p5.4xlarge")
-    assert supports_deep_health_checks("ml.g7e.2xlarge")
-    assert not supports_deep_health_checks("ml.m7i.large")
-    assert not supports_deep_health_checks("ml.inf2.xlarge")
+    assert supports_deep_health_checks("ml.p7.48xlarge")
+    assert supports_deep_health_checks("ml.trn3.48xlarge")
+    assert not supports_deep_health_checks("ml.m9i.large")
+
+
+@pytest.mark.parametrize(
+    "instance_type",
+    [
+        "ml.p6-b300.48xlarge", "ml.p6-b200.48xlarge", "ml.p5en.48xlarge", "ml.p5.4xlarge", "ml.g7e.2xlarge",
+        "ml.g7e.48xlarge", "ml.g7.12xlarge", "ml.g6.xlarge", "ml.g4dn.xlarge", "ml.gr6.4xlarge",
+        "ml.trn2.3xlarge", "ml.trn2.48xlarge", "ml.trn1.2xlarge",
+    ],
+)
+def test_new_gpu_and_trainium_types_get_deep_health_checks(instance_type: str) -> None:
+    assert INSTANCE_SPECS[instance_type].deep_health_checks
+    assert supports_deep_health_checks(instance_type)
+
+
+@pytest.mark.parametrize("instance_type", ["ml.inf2.xlarge", "ml.inf2.48xlarge", "ml.c5n.18xlarge", "ml.m8g.medium"])
+def test_inferentia_and_cpu_types_get_none(instance_type: str) -> None:
+    # Inferentia is a Neuron device too, but the checks are documented for GPU and Trainium only.
+    assert not supports_deep_health_checks(instance_type)
+
+
+def test_every_hyperpod_type_cfn_lint_lists_has_a_row() -> None:
+    """Drift test: every type in cfn-lint's HyperPod enum (all regions) has network data here."""
+    from hyperpod_cdk.specs.offerings import from_cfn_lint
+
+    listed = {t for types in from_cfn_lint().values() for t in types}
+    assert len(listed) >= 212
+    assert sorted(listed - set(INSTANCE_SPECS)) == []
+    # Rows cfn-lint does not list must be known extras, not typos.
+    assert sorted(set(INSTANCE_SPECS) - listed) == ["ml.p5e.48xlarge"]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "eks", "slurm", "efa", "accelerators"),
+    [
+        ("ml.p6-b300.48xlarge", 66, 17, 16, 8),
+        ("ml.p5.4xlarge", 30, 1, 1, 1),
+        ("ml.g7e.48xlarge", 67, 4, 4, 8),
+        ("ml.g7e.2xlarge", 64, 1, 0, 1),
+        ("ml.trn2.3xlarge", 15, 1, 1, 1),
+        ("ml.c5n.18xlarge", 50, 1, 1, 0),
+        ("ml.c5n.large", 10, 1, 0, 0),
+    ],
+)
+def test_new_types(instance_type: str, eks: int, slurm: int, efa: int, accelerators: int) -> None:
+    spec = INSTANCE_SPECS[instance_type]
+    assert (ips_per_node(instance_type, Orchestrator.EKS), ips_per_node(instance_type, Orchestrator.SLURM)) == (
+        eks, slurm,
+    )
+    assert (spec.efa, spec.accelerators) == (efa, accelerators)
+
+
+def test_graviton_types_are_arm64() -> None:
+    from hyperpod_cdk.specs.instance_types import is_arm64
+
+    arm = sorted(t for t in INSTANCE_SPECS if is_arm64(t))
+    assert {t.split(".")[1] for t in arm} == {"c6g", "c7g", "c8g", "m6g", "m7g", "m8g"}
+    assert not is_arm64("ml.g5.xlarge") and not is_arm64("ml.gr6.4xlarge")
 
 
 def test_table_is_read_only_and_specs_frozen() -> None:
@@ -184,3 +240,17 @@ def test_invalid_spec_rejected(kwargs: dict[str, object]) -> None:
     }
     with pytest.raises(ValueError):
         InstanceSpec(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_every_type_cfn_lint_lists_parses_in_a_config(region: str) -> None:
+    """Done-when of issue 11: each HyperPod type of us-east-1 and us-west-2 is accepted as a group."""
+    from hyperpod_cdk.config import InstanceGroup, check_offered
+    from hyperpod_cdk.specs.offerings import from_cfn_lint
+
+    types = from_cfn_lint()[region]
+    assert len(types) >= 206
+    for instance_type in types:
+        group = InstanceGroup(name="g", instance_type=instance_type, instance_count=1)
+        check_offered(region, group, "instance_type")
+        assert ips_per_node(instance_type, Orchestrator.EKS) >= 1

@@ -142,7 +142,7 @@ def test_eks_logs_encryption_endpoint_and_tag(platform):
     assert vpc_config["EndpointPrivateAccess"] is True
     assert vpc_config["EndpointPublicAccess"] is False
     assert {"Key": "SageMaker", "Value": "true"} in props["Tags"]
-    assert props["Version"] == "1.33"
+    assert props["Version"] == "1.35"
 
 
 def test_eks_control_plane_log_group_is_precreated_and_retained(platform):

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import cdk8s
 import jsii
-from aws_cdk import RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -16,12 +16,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, new_logs_key
+from hyperpod_cdk.cluster.autoscaling_role import HyperPodAutoscalingRole
 from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster, warn_unverifiable_cluster
 from hyperpod_cdk.cluster.instance_groups import subnet_cidr
-from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
 from hyperpod_cdk.config.charts import FsxVolume
@@ -30,6 +31,7 @@ from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
+from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
@@ -354,6 +356,7 @@ class HyperPodPlatform(Construct):
             with checked_props(self, "Eks"):
                 layer = kubectl_layer(self, "KubectlLayer", cfg.kubernetes_version)
             warn_unverifiable_cluster(self, cfg.cluster_name)
+            warn_about_support(self, cfg.kubernetes_version)
         if self.eks is None:
             # Created elsewhere: connect the nodes and the control plane both ways.
             self.node_security_group.allow_eks_control_plane(cluster_attribute(cluster, "cluster_security_group"))
@@ -366,11 +369,20 @@ class HyperPodPlatform(Construct):
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
         helm_enabled = self.config.kubernetes.helm_dependencies.enabled
+        hp = self.config.hyperpod
+        self.autoscaling_role: HyperPodAutoscalingRole | None = None
+        if hp.autoscaler is not None:
+            self.autoscaling_role = HyperPodAutoscalingRole(self, "AutoscalingRole", volume_key=self.data_key)
+        platform_fsx = (self.fsx.dns_name, self.fsx.mount_name) if self.fsx is not None else None
         self.cluster = HyperPodCluster(
             self, "HyperPod",
             eks_cluster_arn=cluster.cluster_arn,
             node_provisioning_mode=self.config.node_provisioning_mode,  # type: ignore[arg-type]
             assume_helm_installed=not helm_enabled,
+            autoscaler=hp.autoscaler,
+            cluster_role_arn=self.autoscaling_role.role_arn if self.autoscaling_role else None,
+            tiered_storage_memory_percent=hp.tiered_storage_memory_percent,
+            platform_fsx=platform_fsx,
             **self._cluster_props(),
         )
         # HyperPod validates the EKS side at creation: add-ons first; the execution role's
@@ -440,11 +452,36 @@ class HyperPodPlatform(Construct):
                 type="STANDARD",
             )
 
+        self._add_karpenter_objects(cluster, kubectl_ready)
+
         if self.addons.cert_manager is not None:
             issuers = CertManagerIssuersChart(cdk8s.App(), "cert-manager", namespace=k8s.cert_manager_namespace)
             issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
             # Issuers are cert-manager CRs: the add-on (CRDs and webhook) must be running first.
             issuers_manifest.node.add_dependency(self.addons.cert_manager, *kubectl_ready)
+
+
+    def _add_karpenter_objects(self, cluster: eks.ICluster, kubectl_ready: list[IConstruct]) -> None:
+        """The HyperpodNodeClass and NodePool, once HyperPod has installed Karpenter's CRDs."""
+        hp = self.config.hyperpod
+        if hp.autoscaler is None:
+            self.karpenter_manifest = None
+            return
+        # HyperPod installs the CRDs when AutoScaling reaches InService, which can trail the cluster
+        # resource (Spot page: apply the NodeClass only after AutoScaling.Status is InService). The
+        # kubectl handler polls `kubectl get` every 10 s while the object is NotFound; 12 minutes stays
+        # inside the handler's 15-minute Lambda timeout (aws-cdk-lib aws-eks-v2 kubectl-provider).
+        crd_ready = eks.KubernetesObjectValue(
+            self, "KarpenterCrdReady",
+            cluster=cluster, object_type="customresourcedefinition", object_name=NODE_CLASS_CRD,
+            json_path=".metadata.name", timeout=Duration.minutes(12),
+        )
+        crd_ready.node.add_dependency(self.cluster.resource, *kubectl_ready)
+        chart = KarpenterChart(
+            cdk8s.App(), "karpenter", instance_groups=[g.name for g in hp.instance_groups if g.autoscale]
+        )
+        self.karpenter_manifest = cluster.add_cdk8s_chart("KarpenterChart", chart)
+        self.karpenter_manifest.node.add_dependency(crd_ready)
 
 
 def _check_platform_props(

@@ -177,10 +177,14 @@ def check_region(ctx: Context) -> list[Check]:
 
 
 def planned_counts(config: PlatformConfig) -> Counter[str]:
-    """Planned node count per instance type, summed across instance groups."""
+    """Planned node count per instance type, summed across instance groups.
+
+    An autoscale group counts at ``max_instance_count`` (what Karpenter may run); a flexible
+    group counts against its first type, the one HyperPod tries first.
+    """
     counts: Counter[str] = Counter()
     for group in config.hyperpod.instance_groups:
-        counts[group.instance_type] += group.instance_count
+        counts[group.primary_type] += group.planned_count
     return counts
 
 
@@ -320,7 +324,8 @@ def check_vpc_quota(ctx: Context) -> list[Check]:
 def check_instance_offerings(ctx: Context) -> list[Check]:
     wanted: dict[str, set[str]] = {}
     for group in ctx.config.hyperpod.instance_groups:
-        wanted.setdefault(group.instance_type, set()).add(ctx.config.group_az_id(group))
+        for instance_type in group.candidate_types:
+            wanted.setdefault(instance_type, set()).add(ctx.config.group_az_id(group))
     ec2_types = sorted({ec2_instance_type(t) for t in wanted})
     az_ids = sorted({az for azs in wanted.values() for az in azs})
     paginator = ctx.clients("ec2").get_paginator("describe_instance_type_offerings")
@@ -574,15 +579,15 @@ def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list
         fails.append(f"plan targets {', '.join(targets)}, not hyperpod-cluster")
         fixes.append("use a plan bought for target resource hyperpod-cluster")
     summaries = plan.get("ReservedCapacitySummaries") or []
-    matching = [s for s in summaries if s.get("InstanceType") == group.instance_type]
+    matching = [s for s in summaries if s.get("InstanceType") == group.primary_type]
     group_az = ctx.config.group_az_id(group)
     field_path = f"hyperpod.instance_groups[{index}]"
     if not summaries:
         warns.append("plan lists no reserved capacity yet, so its AZ and type cannot be compared")
     elif not matching:
         types = ", ".join(sorted({s.get("InstanceType", "?") for s in summaries}))
-        fails.append(f"plan reserves {types}; the group uses {group.instance_type}")
-        fixes.append(f"set {field_path}.instance_type to {types}, or use a plan for {group.instance_type}")
+        fails.append(f"plan reserves {types}; the group uses {group.primary_type}")
+        fixes.append(f"set {field_path}.instance_type to {types}, or use a plan for {group.primary_type}")
     else:
         plan_azs: set[str] = set()
         unmapped: list[str] = []
@@ -625,7 +630,7 @@ def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list
         Check(
             "pass",
             name,
-            f"{plan.get('TrainingPlanName', arn)} is {status}: {group.instance_type} in {group_az}",
+            f"{plan.get('TrainingPlanName', arn)} is {status}: {group.primary_type} in {group_az}",
         )
     ]
 
@@ -706,6 +711,149 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
     return rows
 
 
+# --------------------------------------------------------------------------- scaling and AMI updates
+
+# EC2 Spot placement scores run from 1 to 10; AWS suggests targeting AZs with higher scores
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-spot.html). Below this, warn.
+SPOT_SCORE_WARN_BELOW = 5
+AUTOSCALING_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling.html"
+
+
+def _spot_quota_rows(ctx: Context, spot_types: dict[str, int]) -> list[Check]:
+    """A Spot-specific SageMaker quota, if Service Quotas lists one for the type.
+
+    The HyperPod Spot page names no Spot quota; it points at the SageMaker quotas, whose
+    '<type> for cluster usage' limit the quota check already compares with every planned node.
+    """
+    quotas = _list_quotas(ctx, "sagemaker")
+    rows: list[Check] = []
+    for instance_type, need in sorted(spot_types.items()):
+        spot = [q for name, q in quotas.items() if instance_type in name and "spot" in name.lower()]
+        if not spot:
+            rows.append(Check(
+                "pass", f"spot quota {instance_type}",
+                f"no Spot-specific quota listed; Spot nodes count against '{sagemaker_quota_name(instance_type)}' "
+                "(see the quota rows)",
+            ))
+            continue
+        limit = int(spot[0].get("Value", 0))
+        detail = f"'{spot[0].get('QuotaName')}' is {limit}; the plan may run {need} Spot nodes"
+        if limit < need:
+            rows.append(Check(
+                "fail", f"spot quota {instance_type}", detail,
+                "request an increase: aws service-quotas request-service-quota-increase --service-code sagemaker "
+                f"--quota-code {spot[0].get('QuotaCode')} --desired-value {need} --region {ctx.region}",
+            ))
+        else:
+            rows.append(Check("pass", f"spot quota {instance_type}", detail))
+    return rows
+
+
+def check_spot(ctx: Context) -> list[Check]:
+    """Spot groups: the Spot quota (if any) and the EC2 Spot placement score of each group's AZ."""
+    spot_groups = [g for g in ctx.config.hyperpod.instance_groups if g.capacity_type == "Spot"]
+    needs: Counter[str] = Counter()
+    for group in spot_groups:
+        needs[group.primary_type] += group.planned_count
+    rows = _spot_quota_rows(ctx, dict(needs))
+    ec2 = ctx.clients("ec2")
+    for group in spot_groups:
+        name = f"spot placement {group.name}"
+        az = ctx.config.group_az_id(group)
+        types = [ec2_instance_type(t) for t in group.candidate_types]
+        response = ec2.get_spot_placement_scores(
+            InstanceTypes=types, TargetCapacity=max(group.planned_count, 1), TargetCapacityUnitType="units",
+            SingleAvailabilityZone=True, RegionNames=[ctx.region],
+        )
+        scores = {s.get("AvailabilityZoneId"): int(s.get("Score", 0)) for s in response.get("SpotPlacementScores", [])}
+        score = scores.get(az)
+        best = max(scores.items(), key=lambda item: item[1]) if scores else None
+        detail = f"{', '.join(types)} x {max(group.planned_count, 1)} in {az}: score {score if score else 'none'} of 10"
+        if score is not None and score >= SPOT_SCORE_WARN_BELOW:
+            rows.append(Check("pass", name, detail + f" ({EC2_PROXY_NOTE})"))
+            continue
+        fix = "expect long waits for Spot capacity; add an On-Demand fallback group to the Karpenter node class"
+        if best and best[0] != az and best[1] > (score or 0):
+            fix = f"place the group in {best[0]} (score {best[1]}): availability_zone_id: {best[0]}"
+        rows.append(Check("warn", name, detail + f"; {EC2_PROXY_NOTE}", fix))
+    return rows
+
+
+def check_autoscaling(ctx: Context) -> list[Check]:
+    """Karpenter autoscaling: what an existing cluster of the same name says, before the deploy changes it."""
+    name = "autoscaling"
+    cluster_name = ctx.config.hyperpod.cluster_name
+    scaled = [g for g in ctx.config.hyperpod.instance_groups if g.autoscale]
+    try:
+        described = ctx.clients("sagemaker").describe_cluster(ClusterName=cluster_name)
+    except ClientError as exc:
+        if aws_errors.is_not_found(exc):
+            return [Check(
+                "pass", name,
+                f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
+                "hyperpod.sagemaker.amazonaws.com), enables Karpenter and applies the HyperpodNodeClass for "
+                f"{', '.join(g.name for g in scaled)}",
+            )]
+        raise
+    auto = described.get("AutoScaling") or {}
+    if auto.get("Status") == "Failed":
+        return [Check(
+            "fail", name, f"{cluster_name}: autoscaling Failed ({auto.get('FailureMessage', 'no message')})",
+            f"fix the cause, then redeploy; see {AUTOSCALING_DOC}",
+        )]
+    current = {g.get("InstanceGroupName"): int(g.get("CurrentCount") or 0) for g in described.get("InstanceGroups", [])}
+    if auto.get("Mode") != "Enable":
+        busy = [f"{g.name} ({current[g.name]} nodes)" for g in scaled if current.get(g.name)]
+        if busy:
+            return [Check(
+                "warn", name,
+                f"{cluster_name} has nodes in group(s) Karpenter will own: {', '.join(busy)}; Karpenter scales a "
+                "group that starts above 0 down to 0",
+                "drain those groups first, or move their work to a group that is not autoscaled",
+            )]
+        return [Check("pass", name, f"{cluster_name} exists; the deploy turns Karpenter autoscaling on")]
+    return [Check(
+        "pass", name,
+        f"{cluster_name}: autoscaling {auto.get('Status', 'status unknown')} with role {described.get('ClusterRole')} "
+        "(HyperPod refuses a ClusterRole change while autoscaling is on)",
+    )]
+
+
+def check_rollback_alarms(ctx: Context) -> list[Check]:
+    """Every alarm a scheduled AMI update rolls back on exists (HyperPod only takes the names)."""
+    wanted = {
+        alarm: group.name for group in ctx.config.hyperpod.instance_groups if group.scheduled_update
+        for alarm in group.scheduled_update.rollback_alarms
+    }
+    found: dict[str, str] = {}
+    names = sorted(wanted)
+    cloudwatch = ctx.clients("cloudwatch")
+    for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
+        response = cloudwatch.describe_alarms(
+            AlarmNames=names[start:start + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
+        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
+            found[alarm["AlarmName"]] = alarm.get("StateValue", "?")
+    rows: list[Check] = []
+    for alarm in names:
+        row = f"rollback alarm {alarm}"
+        if alarm not in found:
+            rows.append(Check(
+                "fail", row,
+                f"group {wanted[alarm]} rolls back on '{alarm}', which does not exist in {ctx.region}: the update "
+                "would never roll back",
+                "create it (docs/scaling-and-updates.md suggests a metric), or fix the name in scheduled_update",
+            ))
+        elif found[alarm] == "ALARM":
+            rows.append(Check(
+                "warn", row, f"'{alarm}' is in ALARM now: the next scheduled update would roll back at once",
+                "resolve the alarm before the update window",
+            ))
+        else:
+            rows.append(Check("pass", row, f"'{alarm}' exists ({found[alarm]})"))
+    return rows
+
+
 # --------------------------------------------------------------------------- runner
 
 
@@ -725,6 +873,16 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     helm = ctx.config.kubernetes.helm_dependencies
     if ctx.config.orchestrator == "eks" and helm.enabled and helm.source_s3_uri:
         steps.append(("chart bundle", "s3", lambda: check_chart_bundle(ctx)))
+    return rows
+
+
+    hp = ctx.config.hyperpod
+    if any(g.capacity_type == "Spot" for g in hp.instance_groups):
+        steps.append(("spot capacity", "ec2", lambda: check_spot(ctx)))
+    if hp.autoscaler is not None:
+        steps.append(("autoscaling", "sagemaker", lambda: check_autoscaling(ctx)))
+    if any(g.scheduled_update and g.scheduled_update.rollback_alarms for g in hp.instance_groups):
+        steps.append(("rollback alarms", "cloudwatch", lambda: check_rollback_alarms(ctx)))
     if ctx.options.existing_eks_cluster:
         steps.append(("eks auth mode", "eks", lambda: check_eks_cluster(ctx)))
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import logs_key, retention
-from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN, IAM_PRINCIPAL_PATTERN, PlatformConfig
 from hyperpod_cdk.errors import checked_props, prop_error
 from hyperpod_cdk.rules.acknowledge import (
@@ -25,7 +25,7 @@ from hyperpod_cdk.rules.acknowledge import (
     managed_policy_finding,
 )
 from hyperpod_cdk.rules.suppress import skip_handler_checks
-from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION, SUPPORTED_VERSIONS
+from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 # HyperPod creates the HYPERPOD_LINUX access entry for the execution role itself, so the
 # cluster must accept access entries; API_AND_CONFIG_MAP also keeps aws-auth working for
@@ -119,6 +119,7 @@ class HyperPodEksCluster(Construct):
         # cluster (the Helm installer, readiness checks).
         with checked_props(scope, construct_id):
             self.kubectl_layer = kubectl_layer(self, "KubectlLayer", kubernetes_version)
+        warn_about_support(self, kubernetes_version)
         endpoint = (
             eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*public_access_cidrs)
             if public_access_cidrs
@@ -224,11 +225,9 @@ def _check_eks_props(
         fail("cluster_name", "pass a literal name; the control-plane log group is named after it")
     if not re.fullmatch(EKS_NAME_PATTERN, cluster_name):
         fail("cluster_name", f"'{cluster_name}' must start with a letter or digit: letters, digits, - and _ (1-100)")
-    if kubernetes_version not in SUPPORTED_VERSIONS:
-        fail(
-            "kubernetes_version",
-            f"'{kubernetes_version}' is not a version HyperPod accepts; use one of {', '.join(SUPPORTED_VERSIONS)}",
-        )
+    problem = kubernetes_version_problem(kubernetes_version)
+    if problem:
+        fail("kubernetes_version", problem)
     if any(cidr.endswith("/0") for cidr in public_access_cidrs):
         fail("public_access_cidrs", "0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
     if admin_principal_arn is not None and not Token.is_unresolved(admin_principal_arn) and not re.fullmatch(

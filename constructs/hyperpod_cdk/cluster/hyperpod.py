@@ -26,6 +26,7 @@ from hyperpod_cdk.specs.instance_types import Orchestrator
 
 NodeRecovery = Literal["Automatic", "None"]
 NodeProvisioningMode = Literal["Continuous"]
+Autoscaler = Literal["Karpenter"]
 #: Warning id a user can acknowledge (``Annotations.of(cluster).acknowledge_warning(...)``).
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
@@ -90,6 +91,14 @@ class HyperPodCluster(Construct):
         node_provisioning_mode: Default ``"Continuous"``; None for the classic mode.
         tags: extra tags; ``SageMaker=true`` is always set. Default none.
         assume_helm_installed: the HyperPod Helm chart was installed outside this app. Default False.
+        autoscaler: ``"Karpenter"`` turns on HyperPod's managed Karpenter (``AutoScaling``) for the
+            ``autoscale`` groups; needs ``cluster_role_arn``, Continuous provisioning and Automatic
+            node recovery. Default None (no autoscaling).
+        cluster_role_arn: the role the autoscaler assumes (:class:`HyperPodAutoscalingRole`).
+        tiered_storage_memory_percent: turn on managed tiered checkpointing with this share of
+            node memory (20-100). Default None (off).
+        platform_fsx: (DNS name, mount name) of the file system ``fsx_mounts`` entries without their
+            own mount. Default none.
     """
 
     def __init__(
@@ -111,6 +120,10 @@ class HyperPodCluster(Construct):
         node_provisioning_mode: NodeProvisioningMode | None = "Continuous",
         tags: Mapping[str, str] | None = None,
         assume_helm_installed: bool = False,
+        autoscaler: Autoscaler | None = None,
+        cluster_role_arn: str | None = None,
+        tiered_storage_memory_percent: int | None = None,
+        platform_fsx: tuple[str, str] | None = None,
     ) -> None:
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
@@ -120,6 +133,11 @@ class HyperPodCluster(Construct):
             )
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
+        _check_scaling_props(
+            scope, construct_id, groups=groups, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
+            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
+            tiered_storage_memory_percent=tiered_storage_memory_percent,
+        )
         if not hasattr(security_group, "security_group_id"):
             raise prop_error(scope, construct_id, "security_group", "expected an ec2.ISecurityGroup")
         super().__init__(scope, construct_id)
@@ -132,7 +150,7 @@ class HyperPodCluster(Construct):
             default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id,
             security_group_ids=[security_group.security_group_id],
             execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create, volume_key=volume_key, kubernetes=True,
+            on_create=on_create, volume_key=volume_key, kubernetes=True, platform_fsx=platform_fsx,
         )
         self.resource = sagemaker.CfnCluster(
             self, "Resource",
@@ -147,7 +165,23 @@ class HyperPodCluster(Construct):
             instance_groups=[self._render(g) for g in groups],
             node_recovery=node_recovery,
             node_provisioning_mode=node_provisioning_mode,
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-cluster.html
+            auto_scaling=sagemaker.CfnCluster.ClusterAutoScalingConfigProperty(
+                mode="Enable", auto_scaler_type=autoscaler
+            ) if autoscaler else None,
+            cluster_role=cluster_role_arn if autoscaler else None,
+            # Managed tiered checkpointing: HyperPod runs a memory daemon on every node.
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/managed-tier-checkpointing-setup.html
+            tiered_storage_config=sagemaker.CfnCluster.TieredStorageConfigProperty(
+                mode="Enable", instance_memory_allocation_percentage=tiered_storage_memory_percent
+            ) if tiered_storage_memory_percent is not None else None,
             tags=cluster_tags(tags),
+        )
+        self.autoscaler = autoscaler
+        self._check_scaling = functools.partial(
+            _check_scaling_props, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
+            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
+            tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
         self.assume_helm_installed = assume_helm_installed
         Aspects.of(self).add(_HelmDependenciesCheck(self))
@@ -164,6 +198,7 @@ class HyperPodCluster(Construct):
                 subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
                 node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
             )
+        self._check_scaling(scope, construct_id, groups=groups)
         self.instance_groups = groups
         self.resource.instance_groups = [self._render(g) for g in groups]
         return new
@@ -189,6 +224,43 @@ class HyperPodCluster(Construct):
         if not cluster_arn.startswith("arn:") and "${Token[" not in cluster_arn:
             raise prop_error(scope, construct_id, "cluster_arn", f"'{cluster_arn}' is not an ARN")
         return _ImportedHyperPodCluster(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
+
+
+def _check_scaling_props(
+    scope: Construct,
+    construct_id: str,
+    *,
+    groups: Sequence[InstanceGroup],
+    autoscaler: str | None,
+    cluster_role_arn: str | None,
+    node_provisioning_mode: str | None,
+    node_recovery: str,
+    tiered_storage_memory_percent: int | None,
+) -> None:
+    """The autoscaling and tiered-storage props, as the HyperPod docs require them (one line naming the prop)."""
+    scaled = [(i, g) for i, g in enumerate(groups) if g.autoscale]
+    if autoscaler is None:
+        if scaled:
+            index, group = scaled[0]
+            raise prop_error(scope, construct_id, f"instance_groups[{index}]({group.name}).autoscale",
+                             "needs autoscaler='Karpenter'")
+        if cluster_role_arn is not None:
+            raise prop_error(scope, construct_id, "cluster_role_arn", "only used with autoscaler='Karpenter'")
+    else:
+        if autoscaler != "Karpenter":
+            raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
+        if not cluster_role_arn:
+            raise prop_error(scope, construct_id, "cluster_role_arn",
+                             "autoscaler='Karpenter' needs the role it assumes (HyperPodAutoscalingRole)")
+        if node_provisioning_mode != "Continuous":
+            raise prop_error(scope, construct_id, "node_provisioning_mode", "autoscaling needs 'Continuous'")
+        if node_recovery != "Automatic":
+            raise prop_error(scope, construct_id, "node_recovery", "autoscaling needs 'Automatic'")
+    if tiered_storage_memory_percent is not None and (
+        not isinstance(tiered_storage_memory_percent, int) or not 20 <= tiered_storage_memory_percent <= 100
+    ):
+        raise prop_error(scope, construct_id, "tiered_storage_memory_percent",
+                         f"{tiered_storage_memory_percent!r} must be a whole percentage from 20 to 100")
 
 
 @jsii.implements(IAspect)

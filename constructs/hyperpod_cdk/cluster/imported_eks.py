@@ -11,10 +11,9 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from hyperpod_cdk.cluster.eks import acknowledge_kubectl_provider
-from hyperpod_cdk.cluster.kubectl import kubectl_layer
+from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN
 from hyperpod_cdk.errors import checked_props, prop_error
-from hyperpod_cdk.specs.kubernetes_versions import SUPPORTED_VERSIONS
 
 #: Warning id for the authentication mode synth cannot see.
 AUTH_MODE_WARNING_ID = "hyperpod-cdk:existing-eks-auth-mode"
@@ -54,11 +53,9 @@ class ImportedEksCluster(Construct):
     ) -> None:
         if not re.fullmatch(EKS_NAME_PATTERN, cluster_name):
             raise prop_error(scope, construct_id, "cluster_name", f"'{cluster_name}' is not an EKS cluster name")
-        if kubernetes_version not in SUPPORTED_VERSIONS:
-            raise prop_error(
-                scope, construct_id, "kubernetes_version",
-                f"'{kubernetes_version}' is not a version HyperPod accepts ({', '.join(SUPPORTED_VERSIONS)})",
-            )
+        problem = kubernetes_version_problem(kubernetes_version)
+        if problem:
+            raise prop_error(scope, construct_id, "kubernetes_version", problem)
         if not subnets:
             raise prop_error(
                 scope, construct_id, "subnets", "the kubectl handler needs a subnet that reaches the endpoint"
@@ -69,6 +66,8 @@ class ImportedEksCluster(Construct):
         )
         with checked_props(scope, construct_id):
             self.kubectl_layer = kubectl_layer(self, "KubectlLayer", kubernetes_version)
+        # An existing cluster on an old version pays the extended-support price too.
+        warn_about_support(self, kubernetes_version)
         self.kubectl_provider = eks.KubectlProvider(
             self, "KubectlProvider", cluster=base, kubectl_layer=self.kubectl_layer, private_subnets=list(subnets)
         )

@@ -12,7 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 
-from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN, InstanceGroup, check_offered, group_demands
+from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN, InstanceGroup, ScheduledUpdate, check_offered, group_demands
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.network_plan import plan_existing_subnets
@@ -99,7 +99,8 @@ def check_cluster_props(
     region = Stack.of(scope).region
     if not Token.is_unresolved(region):
         for index, group in enumerate(groups):
-            check_offered(region, group, f"instance_groups[{index}]({group.name}).instance_type")
+            key = "instance_type" if group.instance_type else "instance_types"
+            check_offered(region, group, f"instance_groups[{index}]({group.name}).{key}")
     # Known CIDRs only: a subnet created in the same synth from a plan was already checked with
     # headroom; here the hard limit applies (a node that gets no IP does not join).
     cidrs = {az: cidr for az, subnet in subnets_by_az_id.items() if (cidr := subnet_cidr(subnet)) is not None}
@@ -114,6 +115,40 @@ def cluster_tags(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted({**(tags or {}), "SageMaker": "true"}.items())]
 
 
+#: Node label on every autoscale group: lets pods (and the replacement guard) tell Karpenter-owned groups apart.
+AUTOSCALER_LABEL = "hyperpod-cdk/autoscaler"
+
+
+def _capacity_size(percent: int | None, count: int | None) -> sagemaker.CfnCluster.CapacitySizeConfigProperty | None:
+    if percent is not None:
+        return sagemaker.CfnCluster.CapacitySizeConfigProperty(type="CAPACITY_PERCENTAGE", value=percent)
+    if count is not None:
+        return sagemaker.CfnCluster.CapacitySizeConfigProperty(type="INSTANCE_COUNT", value=count)
+    return None
+
+
+def scheduled_update_property(update: ScheduledUpdate) -> sagemaker.CfnCluster.ScheduledUpdateConfigProperty:
+    """``ScheduledUpdateConfig`` with its ``DeploymentConfig`` (rolling batches, wait, alarm rollback).
+
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-scheduledupdateconfig.html
+    """
+    batch = _capacity_size(update.max_batch_percent, update.max_batch_count)
+    assert batch is not None  # ScheduledUpdate requires one of the two
+    return sagemaker.CfnCluster.ScheduledUpdateConfigProperty(
+        schedule_expression=update.schedule,
+        deployment_config=sagemaker.CfnCluster.DeploymentConfigProperty(
+            rolling_update_policy=sagemaker.CfnCluster.RollingUpdatePolicyProperty(
+                maximum_batch_size=batch,
+                rollback_maximum_batch_size=_capacity_size(update.rollback_batch_percent, update.rollback_batch_count),
+            ),
+            wait_interval_in_seconds=update.wait_seconds,
+            auto_rollback_configuration=[
+                sagemaker.CfnCluster.AlarmDetailsProperty(alarm_name=name) for name in update.rollback_alarms
+            ] or None,
+        ),
+    )
+
+
 def instance_group_property(
     group: InstanceGroup,
     *,
@@ -125,12 +160,14 @@ def instance_group_property(
     on_create: str,
     volume_key: kms.IKey | None,
     kubernetes: bool,
+    platform_fsx: tuple[str, str] | None = None,
 ) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
     """One ``InstanceGroups`` entry, shared by the EKS and Slurm cluster constructs.
 
     A group pinned to another AZ than the cluster's gets ``OverrideVpcConfig`` with that AZ's
     subnet; labels and taints render only for EKS (``kubernetes=True``). ``volume_key`` None leaves
-    ``VolumeKmsKeyId`` out (HyperPod then encrypts with an AWS owned key).
+    ``VolumeKmsKeyId`` out (HyperPod then encrypts with an AWS owned key). ``platform_fsx`` is the
+    (DNS name, mount name) of the platform's file system, for ``fsx_mounts`` entries without their own.
     """
     az_id = group.availability_zone_id or default_az_id
     override = None
@@ -138,35 +175,80 @@ def instance_group_property(
         override = sagemaker.CfnCluster.VpcConfigProperty(
             security_group_ids=security_group_ids, subnets=[subnets_by_az_id[az_id].subnet_id]
         )
+    labels = dict(group.labels)
+    if group.autoscale:
+        labels[AUTOSCALER_LABEL] = "karpenter"
     kubernetes_config = None
-    if kubernetes and (group.labels or group.taints):
+    if kubernetes and (labels or group.taints):
         kubernetes_config = sagemaker.CfnCluster.ClusterKubernetesConfigProperty(
-            labels=dict(group.labels) or None,
+            labels=labels or None,
             taints=[
                 sagemaker.CfnCluster.ClusterKubernetesTaintProperty(key=t.key, value=t.value, effect=t.effect)
                 for t in group.taints
             ] or None,
         )
+    storage = [
+        sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+            ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
+                volume_size_in_gb=group.ebs_volume_size_gb,
+                volume_kms_key_id=volume_key.key_arn if volume_key is not None else None,
+            )
+        )
+    ]
+    for mount in group.fsx_mounts:
+        dns_name, mount_name = (mount.dns_name, mount.mount_name) if not mount.uses_platform_fsx else (
+            platform_fsx or (None, None)
+        )
+        if dns_name is None or mount_name is None:
+            raise HyperPodConfigError(
+                f"instance_groups({group.name}).fsx_mounts", "a mount without dns_name needs the platform's FSx"
+            )
+        # HyperPod mounts the file system on every node of the group at MountPath:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterfsxlustreconfig.html
+        storage.append(
+            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                fsx_lustre_config=sagemaker.CfnCluster.ClusterFsxLustreConfigProperty(
+                    dns_name=dns_name, mount_name=mount_name, mount_path=mount.mount_path
+                )
+            )
+        )
+    # LifeCycleConfig: SourceS3Uri + OnCreate replaces HyperPod's node setup (customer-managed mode);
+    # SourceS3Uri + OnInitComplete runs after it (extended mode). The two are exclusive (CFN schema).
+    hook = {"on_init_complete" if group.lifecycle_hook == "OnInitComplete" else "on_create": on_create}
+    capacity = None
+    if group.capacity_type is not None:
+        # The option objects are empty by design: {Spot: {}} or {OnDemand: {}}.
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-spot.html
+        capacity = sagemaker.CfnCluster.ClusterCapacityRequirementsProperty(
+            **{"spot" if group.capacity_type == "Spot" else "on_demand": {}}
+        )
     return sagemaker.CfnCluster.ClusterInstanceGroupProperty(
         instance_group_name=group.name,
         instance_type=group.instance_type,
+        instance_requirements=sagemaker.CfnCluster.InstanceRequirementsProperty(
+            instance_types=list(group.instance_types)
+        ) if group.instance_types else None,
+        # Autoscale groups stay at 0: Karpenter drives the live count with BatchAddClusterNodes.
         instance_count=group.instance_count,
+        min_instance_count=group.min_instance_count,
+        capacity_requirements=capacity,
         execution_role=execution_role_arn,
         threads_per_core=group.threads_per_core,
         life_cycle_config=sagemaker.CfnCluster.ClusterLifeCycleConfigProperty(
-            source_s3_uri=lifecycle_source_s3_uri, on_create=on_create
+            source_s3_uri=lifecycle_source_s3_uri, **hook
         ),
-        instance_storage_configs=[
-            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
-                ebs_volume_config=sagemaker.CfnCluster.ClusterEbsVolumeConfigProperty(
-                    volume_size_in_gb=group.ebs_volume_size_gb,
-                    volume_kms_key_id=volume_key.key_arn if volume_key is not None else None,
-                )
-            )
-        ],
+        instance_storage_configs=storage,
         on_start_deep_health_checks=group.effective_deep_health_checks or None,
         override_vpc_config=override,
         kubernetes_config=kubernetes_config,
         training_plan_arn=group.training_plan_arn,
         image_id=group.image_id,
+        image_release_version=group.image_release_version,
+        network_interface=sagemaker.CfnCluster.ClusterNetworkInterfaceProperty(
+            interface_type=group.network_interface
+        ) if group.network_interface else None,
+        scheduled_update_config=scheduled_update_property(group.scheduled_update) if group.scheduled_update else None,
+        auto_patch_config=sagemaker.CfnCluster.AutoPatchConfigProperty(
+            patching_strategy=group.auto_patch
+        ) if group.auto_patch else None,
     )

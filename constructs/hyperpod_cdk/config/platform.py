@@ -29,8 +29,8 @@ from hyperpod_cdk.specs.fsx import (
     MOUNT_NAME_PATTERN,
     check_capacity,
 )
-from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for, supports_deep_health_checks
-from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION, KubernetesVersion
+from hyperpod_cdk.specs.instance_types import Orchestrator, is_arm64, spec_for, supports_deep_health_checks
+from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION, KubernetesVersion, check_version
 from hyperpod_cdk.specs.network_plan import GroupDemand, SubnetPlan, demand, plan_existing_subnets, plan_subnets
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.regions import known_region
@@ -44,6 +44,7 @@ REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
 TRAINING_PLAN_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:training-plan/[a-zA-Z0-9-]+$"
 IMAGE_ID_PATTERN = r"^(ami-[0-9a-f]{8,17}|default)$"
+INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 # EC2 resource IDs: the prefix, then 8 (older resources) or 17 hex digits.
 VPC_ID_PATTERN = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -52,7 +53,23 @@ SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"
 NAT_GATEWAY_ID_PATTERN = r"^nat-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID_PATTERN = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
 
+# AWS::SageMaker::Cluster ScheduledUpdateConfig.ScheduleExpression, anchored: cron(min hour day month weekday year).
+SCHEDULE_PATTERN = (
+    r"^cron\((?:[0-5][0-9]|[0-9]|) (?:[01][0-9]|2[0-3]|[0-9]) (?:[1-9]|0[1-9]|[12][0-9]|3[01]|\?) "
+    r"(?:[1-9]|0[1-9]|1[0-2]|\*|\*/(?:[1-9]|1[0-2])|) "
+    r"(?:MON|TUE|WED|THU|FRI|SAT|SUN|[1-7]|\?|L|(?:[1-7]#[1-5])|(?:[1-7]L)) (?:20[2-9][0-9]|\*|)\)$"
+)
+IMAGE_RELEASE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+# CloudWatch alarm names: 1-255 characters, not blank (AWS::SageMaker::Cluster AlarmDetails allows 256).
+ALARM_NAME_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
+# The schema's MountPath pattern without its look-aheads: absolute, no empty segment, no trailing slash.
+MOUNT_PATH_PATTERN = r"^(/[a-zA-Z0-9._-]+)+$"
+
 DeepHealthCheck = Literal["InstanceStress", "InstanceConnectivity"]
+CapacityType = Literal["OnDemand", "Spot"]
+AutoPatchStrategy = Literal["WhenIdle", "WhenAllIdle"]
+NetworkInterfaceType = Literal["efa", "efa-only"]
+LifecycleHook = Literal["OnCreate", "OnInitComplete"]
 SlurmNodeType = Literal["Controller", "Login", "Compute"]
 # CloudWatch Logs accepts only these retention values.
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
@@ -116,6 +133,72 @@ class Taint(_Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
+class ScheduledUpdate(_Model):
+    """A scheduled rolling AMI update of one instance group (``ScheduledUpdateConfig``).
+
+    HyperPod replaces the nodes in batches of ``max_batch_percent`` (or ``max_batch_count``),
+    waits ``wait_seconds`` between batches, and rolls back when a ``rollback_alarms`` alarm fires.
+    """
+
+    schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] = Field(
+        description="cron(minutes hours day-of-month month day-of-week year) in UTC, e.g. cron(0 3 ? * SUN *)."
+    )
+    max_batch_percent: Annotated[int | None, Field(ge=1, le=100)] = Field(
+        default=None, description="Nodes updated at once, as a percentage of the group (or max_batch_count)."
+    )
+    max_batch_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+        default=None, description="Nodes updated at once (or max_batch_percent)."
+    )
+    rollback_batch_percent: Annotated[int | None, Field(ge=1, le=100)] = Field(
+        default=None, description="Nodes rolled back at once, as a percentage; default: all at once."
+    )
+    rollback_batch_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+        default=None, description="Nodes rolled back at once; default: all at once."
+    )
+    wait_seconds: Annotated[int | None, Field(ge=0, le=3600)] = Field(
+        default=None, description="Pause between batches (0-3600 s)."
+    )
+    rollback_alarms: Annotated[
+        list[Annotated[str, Field(max_length=255, pattern=ALARM_NAME_PATTERN)]], Field(max_length=10)
+    ] = Field(
+        default=[], description="Names of CloudWatch alarms that roll the update back when they fire (up to 10)."
+    )
+
+    @model_validator(mode="after")
+    def _one_batch_size(self) -> ScheduledUpdate:
+        if (self.max_batch_percent is None) == (self.max_batch_count is None):
+            raise ValueError("max_batch_percent: give the batch size as max_batch_percent or max_batch_count (one)")
+        if self.rollback_batch_percent is not None and self.rollback_batch_count is not None:
+            raise ValueError("rollback_batch_count: give rollback_batch_percent or rollback_batch_count, not both")
+        if len(set(self.rollback_alarms)) != len(self.rollback_alarms):
+            raise ValueError("rollback_alarms: list each alarm once")
+        return self
+
+
+class FsxMount(_Model):
+    """An FSx for Lustre file system HyperPod mounts on every node of the group (``InstanceStorageConfigs``).
+
+    Without ``dns_name`` and ``mount_name`` it is the platform's ``storage.fsx``.
+    """
+
+    mount_path: Annotated[str, Field(max_length=1024, pattern=MOUNT_PATH_PATTERN)] = Field(
+        description="Where the file system appears on the node, e.g. /fsx."
+    )
+    dns_name: Annotated[str | None, Field(pattern=DNS_NAME_PATTERN)] = None
+    mount_name: Annotated[str | None, Field(pattern=MOUNT_NAME_PATTERN)] = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> FsxMount:
+        if (self.dns_name is None) != (self.mount_name is None):
+            missing = "mount_name" if self.mount_name is None else "dns_name"
+            raise ValueError(f"{missing}: give dns_name and mount_name together, or neither for storage.fsx")
+        return self
+
+    @property
+    def uses_platform_fsx(self) -> bool:
+        return self.dns_name is None
+
+
 class InstanceGroup(_Model):
     """One HyperPod instance group.
 
@@ -124,8 +207,61 @@ class InstanceGroup(_Model):
     """
 
     name: Annotated[str, Field(max_length=63, pattern=HYPERPOD_NAME_PATTERN)]
-    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
+    instance_type: Annotated[str | None, Field(pattern=INSTANCE_TYPE_PATTERN)] = Field(
+        default=None, description="The group's instance type (or instance_types for a flexible group)."
+    )
+    instance_types: Annotated[
+        list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] | None, Field(min_length=1, max_length=20)
+    ] = Field(
+        default=None,
+        description="orchestrator: eks. A flexible group (InstanceRequirements): HyperPod tries the types in "
+        "this order and falls back to the next when capacity runs out. Exclusive with instance_type.",
+    )
     instance_count: Annotated[int, Field(ge=0, le=6758)]
+    min_instance_count: Annotated[int | None, Field(ge=0, le=6758)] = Field(
+        default=None,
+        description="orchestrator: eks. The group becomes InService once this many nodes run (the rest keep "
+        "provisioning); if not reached within 3 hours HyperPod rolls the group back. At most instance_count.",
+    )
+    capacity_type: CapacityType | None = Field(
+        default=None,
+        description="orchestrator: eks. OnDemand or Spot (CapacityRequirements); fixed once the group exists. "
+        "Omitted: HyperPod's default, on-demand.",
+    )
+    autoscale: bool = Field(
+        default=False,
+        description="orchestrator: eks, with hyperpod.autoscaler: Karpenter owns this group's node count "
+        "(instance_count stays 0 in the template; see max_instance_count).",
+    )
+    max_instance_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+        default=None,
+        description="autoscale groups: the most nodes Karpenter may run in the group, for the subnet IP plan and "
+        "the quota check.",
+    )
+    scheduled_update: ScheduledUpdate | None = Field(
+        default=None, description="Scheduled rolling AMI update with batch sizes and alarm rollback."
+    )
+    auto_patch: AutoPatchStrategy | None = Field(
+        default=None,
+        description="Security-patch AMI updates as nodes go idle: WhenIdle (node by node) or WhenAllIdle "
+        "(the whole group once every node is idle).",
+    )
+    image_release_version: Annotated[str | None, Field(pattern=IMAGE_RELEASE_VERSION_PATTERN)] = Field(
+        default=None,
+        description="orchestrator: eks. Pin the HyperPod AMI release (MAJOR.MINOR.PATCH); changing it rolls "
+        "the group onto that release. Omitted: the latest at creation.",
+    )
+    network_interface: NetworkInterfaceType | None = Field(
+        default=None, description="efa (EFA with ENA/IP) or efa-only (EFA device without IP networking)."
+    )
+    lifecycle_hook: LifecycleHook = Field(
+        default="OnCreate",
+        description="orchestrator: eks. OnCreate runs the lifecycle scripts in place of HyperPod's setup; "
+        "OnInitComplete (extended mode) runs them after HyperPod configured the node.",
+    )
+    fsx_mounts: Annotated[list[FsxMount], Field(max_length=3)] = Field(
+        default=[], description="orchestrator: eks. FSx for Lustre file systems HyperPod mounts on every node."
+    )
     threads_per_core: Literal[1, 2] = 1
     ebs_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 500
     deep_health_checks: list[DeepHealthCheck] | None = Field(
@@ -155,26 +291,94 @@ class InstanceGroup(_Model):
 
     @model_validator(mode="after")
     def _known_instance_type(self) -> InstanceGroup:
-        if spec_for(self.instance_type) is None and self.ips_per_node is None:
+        if (self.instance_type is None) == (self.instance_types is None):
             raise ValueError(
-                f"instance_type: '{self.instance_type}' is not a SageMaker HyperPod instance type this "
-                "library knows; use one like ml.p5.48xlarge, ml.g5.8xlarge or ml.trn1.32xlarge, or set "
-                "ips_per_node for a new type"
+                "instance_type: give instance_type, or instance_types for a flexible group (one of the two)"
             )
-        if self.deep_health_checks and not supports_deep_health_checks(self.instance_type):
+        for instance_type in self.candidate_types:
+            if spec_for(instance_type) is None and self.ips_per_node is None:
+                key = "instance_type" if self.instance_type else "instance_types"
+                raise ValueError(
+                    f"{key}: '{instance_type}' is not a SageMaker HyperPod instance type this "
+                    "library knows; use one like ml.p5.48xlarge, ml.g5.8xlarge or ml.trn1.32xlarge, or set "
+                    "ips_per_node for a new type"
+                )
+        if self.instance_types is not None and len(set(self.instance_types)) != len(self.instance_types):
+            raise ValueError("instance_types: list each type once (the order is the fallback order)")
+        if self.deep_health_checks and not all(supports_deep_health_checks(t) for t in self.candidate_types):
+            lacking = [t for t in self.candidate_types if not supports_deep_health_checks(t)]
             raise ValueError(
-                f"deep_health_checks: {self.instance_type} does not support deep health checks "
+                f"deep_health_checks: {', '.join(lacking)} does not support deep health checks "
                 "(GPU and Trainium types only); remove the key or set it to []"
             )
         if len(set(self.deep_health_checks or [])) != len(self.deep_health_checks or []):
             raise ValueError("deep_health_checks: list each check at most once")
+        if self.min_instance_count is not None and self.min_instance_count > self.instance_count:
+            raise ValueError(
+                f"min_instance_count: {self.min_instance_count} is more than instance_count {self.instance_count}"
+            )
+        self._check_autoscale()
+        fsx_paths = [m.mount_path for m in self.fsx_mounts]
+        if len(set(fsx_paths)) != len(fsx_paths):
+            raise ValueError("fsx_mounts: each mount_path once")
         return self
+
+    def _check_autoscale(self) -> None:
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-nodeclass.html
+        if not self.autoscale:
+            if self.max_instance_count is not None:
+                raise ValueError("max_instance_count: only for autoscale: true groups (Karpenter's bound)")
+            return
+        if self.instance_count != 0:
+            raise ValueError(
+                "instance_count: must be 0 for an autoscale group: Karpenter owns the count (HyperPod scales a "
+                "Karpenter group that starts above 0 down to 0); bound it with max_instance_count"
+            )
+        if self.max_instance_count is None:
+            raise ValueError(
+                "max_instance_count: required with autoscale: true (the most nodes Karpenter may run, for the "
+                "subnet IP plan)"
+            )
+        for key in ("min_instance_count", "training_plan_arn"):
+            if getattr(self, key) is not None:
+                why = "Karpenter starts the group at 0" if key == "min_instance_count" else (
+                    "HyperPod does not autoscale groups on training plans or reserved capacity")
+                raise ValueError(f"{key}: not with autoscale: true ({why})")
+        if self.deep_health_checks:
+            raise ValueError(
+                "deep_health_checks: HyperPod does not autoscale groups with deep health checks (60-90 minutes "
+                "per node would over-provision); set [] or drop autoscale"
+            )
+        arm = [t for t in self.candidate_types if is_arm64(t)]
+        if arm:
+            raise ValueError(
+                f"autoscale: {arm[0]} is an arm64 (Graviton) type; HyperPod's Karpenter provisions amd64 only"
+            )
+
+    @property
+    def candidate_types(self) -> tuple[str, ...]:
+        """The group's instance types: the one ``instance_type``, or ``instance_types`` in fallback order."""
+        if self.instance_types is not None:
+            return tuple(self.instance_types)
+        return (self.instance_type,) if self.instance_type else ()
+
+    @property
+    def primary_type(self) -> str:
+        """The first (or only) instance type."""
+        return self.candidate_types[0]
+
+    @property
+    def planned_count(self) -> int:
+        """Nodes to plan IPs and quota for: ``max_instance_count`` for autoscale groups, else ``instance_count``."""
+        if self.autoscale and self.max_instance_count is not None:
+            return self.max_instance_count
+        return self.instance_count
 
     @property
     def effective_deep_health_checks(self) -> list[str]:
         if self.deep_health_checks is not None:
             return list(self.deep_health_checks)
-        if supports_deep_health_checks(self.instance_type):
+        if not self.autoscale and all(supports_deep_health_checks(t) for t in self.candidate_types):
             return ["InstanceStress", "InstanceConnectivity"]
         return []
 
@@ -360,7 +564,11 @@ class EksConfig(_Model):
     """The EKS control plane HyperPod attaches to: created here, or ``existing``."""
 
     cluster_name: Annotated[str, Field(pattern=EKS_NAME_PATTERN)]
-    kubernetes_version: KubernetesVersion = DEFAULT_VERSION
+    kubernetes_version: Annotated[KubernetesVersion, BeforeValidator(check_version)] = Field(
+        default=DEFAULT_VERSION,
+        description="A version HyperPod accepts. One past EKS extended support is an error; one in extended "
+        "support synthesizes with a warning stating the price (6x the standard hourly rate).",
+    )
     public_access_cidrs: list[Cidr] = Field(
         default=[], description="Empty means a private-only endpoint."
     )
@@ -460,12 +668,31 @@ class StorageConfig(_Model):
     fsx: FsxConfig | None = Field(default=None, description="FSx for Lustre; omit for none.")
 
 
+# https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-nodeclass.html
+MAX_AUTOSCALED_GROUPS = 10
+# Keys that only an EKS-orchestrated cluster can use (HyperPod documents them for EKS only, or this
+# library's Slurm lifecycle scripts would clash with them).
+EKS_ONLY_GROUP_KEYS = (
+    "instance_types", "min_instance_count", "capacity_type", "autoscale", "image_release_version", "fsx_mounts",
+)
+
+
 class HyperPodConfig(_Model):
     """The ``AWS::SageMaker::Cluster``."""
 
     cluster_name: Annotated[str, Field(max_length=63, pattern=HYPERPOD_NAME_PATTERN)]
     node_recovery: Literal["Automatic", "None"] = "Automatic"
     node_provisioning_mode: Literal["Continuous"] | None = "Continuous"
+    autoscaler: Literal["Karpenter"] | None = Field(
+        default=None,
+        description="orchestrator: eks. Karpenter: HyperPod's managed Karpenter scales the autoscale: true "
+        "groups (AutoScaling, a cluster role, a HyperpodNodeClass and a NodePool).",
+    )
+    tiered_storage_memory_percent: Annotated[int | None, Field(ge=20, le=100)] = Field(
+        default=None,
+        description="orchestrator: eks. Managed tiered checkpointing: the share of each node's memory (20-100) "
+        "HyperPod sets aside for in-memory checkpoints (TieredStorageConfig).",
+    )
     instance_groups: Annotated[list[InstanceGroup], Field(min_length=1, max_length=100)]
 
     @field_validator("instance_groups")
@@ -477,6 +704,35 @@ class HyperPodConfig(_Model):
                 raise ValueError(f"instance group name '{group.name}' is used twice; names must be unique")
             seen.add(group.name)
         return groups
+
+    @model_validator(mode="after")
+    def _autoscaling(self) -> HyperPodConfig:
+        # Prerequisites: https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling.html
+        scaled = [(i, g) for i, g in enumerate(self.instance_groups) if g.autoscale]
+        if self.autoscaler is None:
+            if scaled:
+                index, group = scaled[0]
+                raise HyperPodConfigError(
+                    f"hyperpod.instance_groups[{index}]({group.name}).autoscale",
+                    "needs hyperpod.autoscaler: Karpenter",
+                )
+            return self
+        if not scaled:
+            raise HyperPodConfigError(
+                "hyperpod.autoscaler", "no instance group has autoscale: true; mark the groups Karpenter may scale"
+            )
+        if len(scaled) > MAX_AUTOSCALED_GROUPS:
+            raise HyperPodConfigError(
+                "hyperpod.autoscaler",
+                f"{len(scaled)} autoscale groups; a HyperpodNodeClass takes at most {MAX_AUTOSCALED_GROUPS}",
+            )
+        if self.node_provisioning_mode != "Continuous":
+            raise HyperPodConfigError(
+                "hyperpod.node_provisioning_mode", "autoscaler: Karpenter needs Continuous provisioning"
+            )
+        if self.node_recovery != "Automatic":
+            raise HyperPodConfigError("hyperpod.node_recovery", "autoscaler: Karpenter needs Automatic node recovery")
+        return self
 
 
 class PlatformConfig(_Model):
@@ -518,6 +774,18 @@ class PlatformConfig(_Model):
                             f"hyperpod.instance_groups[{index}]({group.name}).{key}",
                             "only used with orchestrator: slurm",
                         )
+            for index, group in enumerate(groups):
+                where = f"hyperpod.instance_groups[{index}]({group.name})"
+                for key in ("capacity_type", "min_instance_count"):
+                    if getattr(group, key) is not None and self.hyperpod.node_provisioning_mode != "Continuous":
+                        raise HyperPodConfigError(
+                            f"{where}.{key}", "needs hyperpod.node_provisioning_mode: Continuous"
+                        )
+                if any(m.uses_platform_fsx for m in group.fsx_mounts) and self.storage.fsx is None:
+                    raise HyperPodConfigError(
+                        f"{where}.fsx_mounts", "a mount without dns_name mounts storage.fsx; add storage.fsx or "
+                        "give dns_name and mount_name"
+                    )
             if self.storage.fsx is not None and self.kubernetes.fsx is not None:
                 raise HyperPodConfigError(
                     "kubernetes.fsx",
@@ -541,6 +809,16 @@ class PlatformConfig(_Model):
                     f"hyperpod.instance_groups[{index}]({group.name}).{key}",
                     "Kubernetes labels and taints only apply with orchestrator: eks",
                 )
+            for key in (*EKS_ONLY_GROUP_KEYS, "lifecycle_hook"):
+                if key in group.model_fields_set and getattr(group, key) not in (None, False, [], "OnCreate"):
+                    raise HyperPodConfigError(
+                        f"hyperpod.instance_groups[{index}]({group.name}).{key}",
+                        "only used with orchestrator: eks (HyperPod documents it for EKS clusters; on Slurm this "
+                        "library's lifecycle scripts configure the node)",
+                    )
+        for key in ("autoscaler", "tiered_storage_memory_percent"):
+            if getattr(self.hyperpod, key) is not None:
+                raise HyperPodConfigError(f"hyperpod.{key}", "only used with orchestrator: eks")
         slurm_layout(groups)  # raises HyperPodConfigError naming the group and field
         return self
 
@@ -603,7 +881,8 @@ class PlatformConfig(_Model):
                         f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
                     )
         for index, group in enumerate(self.hyperpod.instance_groups):
-            check_offered(self.region, group, f"hyperpod.instance_groups[{index}]({group.name}).instance_type")
+            key = "instance_type" if group.instance_type else "instance_types"
+            check_offered(self.region, group, f"hyperpod.instance_groups[{index}]({group.name}).{key}")
             if group.availability_zone_id and group.availability_zone_id not in self.network.availability_zone_ids:
                 raise HyperPodConfigError(
                     f"hyperpod.instance_groups[{index}].availability_zone_id",
@@ -642,12 +921,15 @@ def check_offered(region: str, group: InstanceGroup, field: str) -> None:
     taken as newer than the list.
     """
     offered = offered_in(region)
-    if offered is not None and group.instance_type not in offered and group.ips_per_node is None:
-        raise HyperPodConfigError(
-            field,
-            f"{group.instance_type} is not offered by SageMaker HyperPod in {region}; pick another type or "
-            "region (list: hyperpod_cdk/specs/data/hyperpod_instance_types.json)",
-        )
+    if offered is None or group.ips_per_node is not None:
+        return
+    for instance_type in group.candidate_types:
+        if instance_type not in offered:
+            raise HyperPodConfigError(
+                field,
+                f"{instance_type} is not offered by SageMaker HyperPod in {region}; pick another type or "
+                "region (list: hyperpod_cdk/specs/data/hyperpod_instance_types.json)",
+            )
 
 
 def group_demands(
@@ -658,9 +940,9 @@ def group_demands(
     by_az: dict[str, list[GroupDemand]] = {}
     for group in groups:
         az_id = group.availability_zone_id or default_az_id
-        by_az.setdefault(az_id, []).append(
-            demand(group.name, group.instance_type, group.instance_count, kind, group.ips_per_node)
-        )
+        # A flexible group is planned at its hungriest type; an autoscale group at max_instance_count.
+        options = [demand(group.name, t, group.planned_count, kind, group.ips_per_node) for t in group.candidate_types]
+        by_az.setdefault(az_id, []).append(max(options, key=lambda d: d.ips_per_node))
     return by_az
 
 

@@ -146,6 +146,52 @@ def _instance_group_entries(list_name: str) -> list[GuardedProperty]:
     return out
 
 
+_CLUSTER_PAGE = f"{_CFN}aws-resource-sagemaker-cluster.html#cfn-sagemaker-cluster-"
+_AUTOSCALING_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling.html"
+_NODECLASS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-nodeclass.html"
+
+
+def _scaling_entries(list_name: str) -> list[GuardedProperty]:
+    """Group properties of HyperPod's 2026 scaling and AMI-lifecycle features (issue 11)."""
+    page = f"{_CFN}aws-properties-sagemaker-cluster-clusterinstancegroup.html"
+    page += "#cfn-sagemaker-cluster-clusterinstancegroup-"
+    group = f"{list_name}[*]"
+    return [
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{group}.CapacityRequirements", "blocked",
+            "HyperPod cannot change a group's capacity type (Spot / OnDemand) once the group exists: the update "
+            "fails. Add a new group with the other capacity type and move the work to it.",
+            page + "capacityrequirements",
+            see_also=("https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-spot.html",),
+        ),
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{group}.InstanceRequirements", "disruptive",
+            "Changing a flexible group's instance types (or their order) may replace nodes of types no longer "
+            "listed, like an InstanceType change; jobs on them are lost.",
+            page + "instancerequirements", see_also=(_HYPERPOD_UPDATE,),
+        ),
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{group}.ImageReleaseVersion", "disruptive",
+            "A new AMI release version starts a rolling software update of the group: each node's root volume "
+            "is replaced (data on it is lost) and the node is NotReady while it is patched.",
+            page + "imagereleaseversion",
+            see_also=("https://docs.aws.amazon.com/sagemaker/latest/dg/"
+                      "sagemaker-hyperpod-eks-operate-cli-command-update-cluster-software.html",),
+        ),
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{group}.ImageId", "disruptive",
+            "A new AMI starts a software update of the group: each node's root volume is replaced.",
+            page + "imageid",
+        ),
+        GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{group}.KubernetesConfig.Labels.hyperpod-cdk/autoscaler", "disruptive",
+            "The group moves into or out of Karpenter's control. Into: Karpenter owns the count and scales a group "
+            "that has nodes down to 0 first. Out of: Karpenter sees its nodes drift and disrupts them.",
+            _NODECLASS_DOC, see_also=(_AUTOSCALING_DOC,),
+        ),
+    ]
+
+
 _FSX_PAGE = f"{_CFN}aws-resource-fsx-filesystem.html#cfn-fsx-filesystem-"
 _FSX_LUSTRE = f"{_CFN}aws-properties-fsx-filesystem-lustreconfiguration.html#cfn-fsx-filesystem-lustreconfiguration-"
 _FSX_LOST = "a new, empty file system replaces the old one: checkpoints and data on it are lost"
@@ -194,6 +240,27 @@ HAND_TABLE: tuple[GuardedProperty, ...] = (
     ),
     *_instance_group_entries("InstanceGroups"),
     *_instance_group_entries("RestrictedInstanceGroups"),
+    *_scaling_entries("InstanceGroups"),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "AutoScaling.Mode", "disruptive",
+        "Turning Karpenter autoscaling on hands the autoscale groups to Karpenter (it scales a group with nodes "
+        "down to 0 first); turning it off stops scaling and leaves the nodes Karpenter added without an owner.",
+        _CLUSTER_PAGE + "autoscaling", default="Disable", see_also=(_AUTOSCALING_DOC,),
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "ClusterRole", "disruptive",
+        "HyperPod refuses a ClusterRole change while autoscaling is enabled, so this update fails unless "
+        "AutoScaling is turned off in an earlier deploy; a replaced role (new ARN) counts as a change.",
+        _CLUSTER_PAGE + "clusterrole",
+        see_also=("https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateCluster.html",),
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "TieredStorageConfig", "disruptive",
+        "Tiered storage runs a memory daemon on every node: disabling it (or changing the memory share) "
+        "drops the in-memory checkpoints running jobs rely on; they fall back to their S3 checkpoints.",
+        _CLUSTER_PAGE + "tieredstorageconfig",
+        see_also=("https://docs.aws.amazon.com/sagemaker/latest/dg/managed-tier-checkpointing-setup.html",),
+    ),
     # --- EKS ----------------------------------------------------------------------------------
     GuardedProperty("AWS::EKS::Cluster", "Name", "replacement", f"Renaming: {_EKS_NEW}.", _EKS_PAGE + "name"),
     GuardedProperty(

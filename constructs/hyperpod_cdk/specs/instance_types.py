@@ -27,31 +27,26 @@ dense pod packing.
 
 Where the numbers come from
 ---------------------------
-* Network cards and IPv4 addresses per interface: the EC2 instance-type network
-  specifications,
-  https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html#ac_network (accelerated),
-  https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html#gp_network (general purpose),
-  https://docs.aws.amazon.com/ec2/latest/instancetypes/co.html#co_network (compute optimized).
-  For p4d, p4de, trn1, trn1n, g5, m5, c5 and t3 the values were read from the EC2 User Guide
-  tables "Network cards" and "IP addresses per network interface per instance type"
-  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-eni.html; the mid-2023 copy
-  published in github.com/awsdocs/amazon-ec2-user-guide, doc_source/using-eni.md at commit
-  e3707c431483ec0ffffcabebd36cf799ba682cd0). Types released after that copy (p5e, p5en,
-  p6-b200, trn2, g6, g6e) come from the table the Amazon VPC CNI generates from EC2
-  DescribeInstanceTypes (``_VPC_CNI_LIMITS`` below); their ``source`` is that file. All rows
-  were cross-checked against that table and agree.
-* Accelerator and EFA counts: ``INSTANCE_RESOURCES`` in AWS's sagemaker-hyperpod package
-  (github.com/aws/sagemaker-hyperpod-cli, src/sagemaker/hyperpod/training/constants.py,
-  version 3.12.0), keyed by the same ``ml.*`` names; the EC2 EFA guide says one EFA per network
-  card on multi-card types (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa.html), and
-  every EFA count here equals the card count on multi-card types. The older EC2 accelerated
-  computing and EFA pages (same awsdocs commit) agree for g5, p4d, p4de, trn1 and trn1n, and
-  list no plain m5 or c5 size as EFA-capable.
+``data/instance_types.json`` holds one row per HyperPod instance type: every ``ml.*`` type
+cfn-lint lists for ``AWS::SageMaker::Cluster`` in any region (``data/hyperpod_instance_types.json``,
+the vendored copy of its per-region enum), plus ``ml.p5e.48xlarge``. Its ``_sources`` key names
+the source of each column:
+
+* Network cards and IPv4 addresses per interface: the table the Amazon VPC CNI generates from
+  EC2 DescribeInstanceTypes (``_VPC_CNI_LIMITS``); it agrees with the EC2 instance-type network
+  specifications (https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html#ac_network and the
+  gp/co/mo/so pages) for every type that was checked by hand.
+* EFA interfaces, accelerator kind and count, chip: Karpenter's instance-type reference, also
+  generated from DescribeInstanceTypes (``_KARPENTER_TYPES``). ``ml.trn2.3xlarge`` is missing
+  there and was filled in from the EC2 specification pages.
 * Deep health checks: the HyperPod deep health check pages list every check as applying to
-  "GPU" and/or "Trainium" instance types,
+  "GPU" and/or "Trainium" instance types, and the HyperPod EKS prerequisites say deep health
+  checks support GPU and Trn instances; Inferentia and CPU types get none,
   https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-deep-health-checks.html
   and
   https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-resiliency-slurm-deep-health-checks.html
+
+``tests/test_instance_specs.py`` fails when cfn-lint lists a type this table lacks.
 
 An ``ml.X`` SageMaker type has the network hardware of the EC2 type ``X``.
 """
@@ -59,22 +54,26 @@ An ``ml.X`` SageMaker type has the network hardware of the EC2 type ``X``.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "INSTANCE_SPECS",
     "InstanceSpec",
     "Orchestrator",
     "ips_per_node",
+    "is_arm64",
     "spec_for",
     "supports_deep_health_checks",
 ]
 
+DATA = Path(__file__).resolve().parent / "data" / "instance_types.json"
 HYPERPOD_VPC_DOC = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-prerequisites.html"
     "#sagemaker-hyperpod-prerequisites-optional-vpc"
@@ -83,12 +82,13 @@ DEEP_HEALTH_CHECK_DOCS = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-deep-health-checks.html",
     "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-resiliency-slurm-deep-health-checks.html",
 )
-_EC2_ACCELERATED = "https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html#ac_network"
-_EC2_GENERAL_PURPOSE = "https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html#gp_network"
-_EC2_COMPUTE_OPTIMIZED = "https://docs.aws.amazon.com/ec2/latest/instancetypes/co.html#co_network"
 _VPC_CNI_LIMITS = (
-    "https://github.com/aws/amazon-vpc-cni-k8s/blob/6152e01c83bb8f04fdc8690e99134ebe1445db29/"
+    "https://github.com/aws/amazon-vpc-cni-k8s/blob/b52188387f2e2f10bf289ace929d6a63b176a4fa/"
     "pkg/vpc/vpc_ip_resource_limit.go"
+)
+_KARPENTER_TYPES = (
+    "https://github.com/aws/karpenter-provider-aws/blob/1d927085dd81a9df9301e613f371dac5b4d16bfe/"
+    "website/content/en/preview/reference/instance-types.md"
 )
 
 Accelerator = Literal["nvidia", "neuron"]
@@ -97,6 +97,9 @@ _ACCELERATORS: frozenset[str] = frozenset({"nvidia", "neuron"})
 # Families the deep health check docs cover (GPU: P and G; Trainium: trn), used only for
 # instance types missing from INSTANCE_SPECS.
 _ACCELERATED_FAMILY = re.compile(r"^ml\.(?:p|g|gr|trn)\d")
+# EC2 names AWS Graviton (arm64) families with a "g" after the generation digit (c7g, m8g ...):
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
+_GRAVITON_FAMILY = re.compile(r"^ml\.[a-z]+\d+g[a-z]*\.")
 
 
 class Orchestrator(str, Enum):
@@ -116,6 +119,7 @@ class InstanceSpec:
     accelerators: int  # GPUs or Neuron devices; 0 for CPU types
     efa: int  # EFA interfaces (the vpc.amazonaws.com/efa a node offers pods); 0 without EFA
     source: str  # URL the network numbers come from
+    chip: str | None = None  # "h100", "trainium2", "inferentia2" ...; None for CPU types
 
     def __post_init__(self) -> None:
         if self.network_cards < 1:
@@ -141,137 +145,40 @@ class InstanceSpec:
             return self.network_cards
         return self.ipv4_per_interface + (self.network_cards - 1)
 
+    @property
+    def deep_health_checks(self) -> bool:
+        """GPU and Trainium types get HyperPod deep health checks; Inferentia and CPU types do not."""
+        if self.accelerator == "nvidia":
+            return True
+        return self.accelerator == "neuron" and (self.chip or "").startswith("trainium")
 
-def _spec(
-    cards: int, ipv4: int, accelerator: Accelerator | None, accelerators: int, efa: int, source: str
-) -> InstanceSpec:
+
+def _row(name: str, row: Mapping[str, Any]) -> InstanceSpec:
+    kind = row["accelerator"]
     return InstanceSpec(
-        network_cards=cards,
-        ipv4_per_interface=ipv4,
-        accelerator=accelerator,
-        accelerators=accelerators,
-        efa=efa,
-        source=source,
+        network_cards=int(row["network_cards"]),
+        ipv4_per_interface=int(row["ipv4_per_interface"]),
+        # Trainium and Inferentia are both AWS Neuron devices (aws.amazon.com/neuron).
+        accelerator={"nvidia": "nvidia", "trainium": "neuron", "inferentia": "neuron", None: None}[kind],
+        accelerators=int(row["accelerators"]),
+        efa=int(row["efa"]),
+        # The one type whose per-node IP counts the HyperPod docs state (32 Slurm / 81 EKS).
+        source=HYPERPOD_VPC_DOC if name == "ml.p5.48xlarge" else _VPC_CNI_LIMITS,
+        chip=row.get("chip"),
     )
 
 
-def _single_card_family(
-    family: str,
-    rows: Mapping[str, tuple[int, int, int]],
-    accelerator: Accelerator | None,
-    source: str,
-) -> dict[str, InstanceSpec]:
-    """``rows`` maps size -> (ipv4_per_interface, accelerators, efa) for one-card sizes."""
-    return {
-        f"ml.{family}.{size}": _spec(1, ipv4, accelerator, count, efa, source)
-        for size, (ipv4, count, efa) in rows.items()
-    }
+def _load() -> dict[str, InstanceSpec]:
+    rows = json.loads(DATA.read_text(encoding="utf-8"))["types"]
+    return {name: _row(name, row) for name, row in sorted(rows.items())}
 
 
-_SPECS: dict[str, InstanceSpec] = {
-    # NVIDIA P family.
-    "ml.p4d.24xlarge": _spec(4, 50, "nvidia", 8, 4, _EC2_ACCELERATED),
-    "ml.p4de.24xlarge": _spec(4, 50, "nvidia", 8, 4, _EC2_ACCELERATED),
-    # The one type with numbers stated in the HyperPod docs: 32 (Slurm) / 81 (EKS).
-    "ml.p5.48xlarge": _spec(32, 50, "nvidia", 8, 32, HYPERPOD_VPC_DOC),
-    "ml.p5e.48xlarge": _spec(32, 50, "nvidia", 8, 32, _VPC_CNI_LIMITS),
-    "ml.p5en.48xlarge": _spec(16, 50, "nvidia", 8, 16, _VPC_CNI_LIMITS),
-    "ml.p6-b200.48xlarge": _spec(8, 50, "nvidia", 8, 8, _VPC_CNI_LIMITS),
-    # AWS Trainium.
-    "ml.trn1.32xlarge": _spec(8, 50, "neuron", 16, 8, _EC2_ACCELERATED),
-    "ml.trn1n.32xlarge": _spec(16, 50, "neuron", 16, 16, _EC2_ACCELERATED),
-    "ml.trn2.48xlarge": _spec(16, 50, "neuron", 16, 16, _VPC_CNI_LIMITS),
-    # NVIDIA G family: (ipv4_per_interface, GPUs, EFA); one network card unless noted.
-    **_single_card_family(
-        "g5",
-        {
-            "xlarge": (15, 1, 0),
-            "2xlarge": (15, 1, 0),
-            "4xlarge": (30, 1, 0),
-            "8xlarge": (30, 1, 1),
-            "12xlarge": (50, 4, 1),
-            "16xlarge": (30, 1, 1),
-            "24xlarge": (50, 4, 1),
-            "48xlarge": (50, 8, 1),
-        },
-        "nvidia",
-        _EC2_ACCELERATED,
-    ),
-    **_single_card_family(
-        "g6",
-        {
-            "xlarge": (15, 1, 0),
-            "2xlarge": (15, 1, 0),
-            "4xlarge": (30, 1, 0),
-            "8xlarge": (30, 1, 1),
-            "12xlarge": (30, 4, 1),
-            "16xlarge": (50, 1, 1),
-            "24xlarge": (50, 4, 1),
-            "48xlarge": (50, 8, 1),
-        },
-        "nvidia",
-        _VPC_CNI_LIMITS,
-    ),
-    **_single_card_family(
-        "g6e",
-        {
-            "xlarge": (15, 1, 0),
-            "2xlarge": (15, 1, 0),
-            "4xlarge": (30, 1, 0),
-            "8xlarge": (30, 1, 1),
-            "12xlarge": (30, 4, 1),
-            "16xlarge": (50, 1, 1),
-        },
-        "nvidia",
-        _VPC_CNI_LIMITS,
-    ),
-    "ml.g6e.24xlarge": _spec(2, 50, "nvidia", 4, 2, _VPC_CNI_LIMITS),
-    "ml.g6e.48xlarge": _spec(4, 50, "nvidia", 8, 4, _VPC_CNI_LIMITS),
-    # CPU types (controller, login and utility groups): one card, no EFA.
-    **_single_card_family(
-        "m5",
-        {
-            "large": (10, 0, 0),
-            "xlarge": (15, 0, 0),
-            "2xlarge": (15, 0, 0),
-            "4xlarge": (30, 0, 0),
-            "8xlarge": (30, 0, 0),
-            "12xlarge": (30, 0, 0),
-            "16xlarge": (50, 0, 0),
-            "24xlarge": (50, 0, 0),
-        },
-        None,
-        _EC2_GENERAL_PURPOSE,
-    ),
-    **_single_card_family(
-        "c5",
-        {
-            "large": (10, 0, 0),
-            "xlarge": (15, 0, 0),
-            "2xlarge": (15, 0, 0),
-            "4xlarge": (30, 0, 0),
-            "9xlarge": (30, 0, 0),
-            "12xlarge": (30, 0, 0),
-            "18xlarge": (50, 0, 0),
-            "24xlarge": (50, 0, 0),
-        },
-        None,
-        _EC2_COMPUTE_OPTIMIZED,
-    ),
-    **_single_card_family(
-        "t3",
-        {
-            "medium": (6, 0, 0),
-            "large": (12, 0, 0),
-            "xlarge": (15, 0, 0),
-            "2xlarge": (15, 0, 0),
-        },
-        None,
-        _EC2_GENERAL_PURPOSE,
-    ),
-}
+INSTANCE_SPECS: Mapping[str, InstanceSpec] = MappingProxyType(_load())
 
-INSTANCE_SPECS: Mapping[str, InstanceSpec] = MappingProxyType(dict(sorted(_SPECS.items())))
+
+def is_arm64(instance_type: str) -> bool:
+    """Whether ``instance_type`` is an AWS Graviton (arm64) type, by its family name."""
+    return _GRAVITON_FAMILY.match(instance_type) is not None
 
 
 def spec_for(instance_type: str) -> InstanceSpec | None:
@@ -288,9 +195,9 @@ def _unknown_type_message(instance_type: str) -> str:
         if close:
             hint = " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
     return (
-        f"no IP sizing data for instance type '{instance_type}'{hint}. Known types: "
-        f"{', '.join(INSTANCE_SPECS)}. For another type, work the count out from its EC2 network "
-        f"specifications (Slurm: network cards; EKS: IPv4 addresses per interface + network cards - 1), "
+        f"no IP sizing data for instance type '{instance_type}'{hint} (the {len(INSTANCE_SPECS)} known types "
+        "are in hyperpod_cdk/specs/data/instance_types.json). For another type, work the count out from its "
+        f"EC2 network specifications (Slurm: network cards; EKS: IPv4 addresses per interface + network cards - 1), "
         f"see {HYPERPOD_VPC_DOC}"
     )
 
@@ -315,5 +222,5 @@ def supports_deep_health_checks(instance_type: str) -> bool:
     """
     spec = spec_for(instance_type)
     if spec is not None:
-        return spec.accelerator is not None
+        return spec.deep_health_checks
     return _ACCELERATED_FAMILY.match(instance_type) is not None

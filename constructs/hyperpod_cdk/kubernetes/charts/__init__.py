@@ -3,6 +3,7 @@
 * :class:`HyperPodOperatorChart` - team namespaces, team RBAC (group ``hyperpod-team-<team>``),
   priority classes, Kueue LocalQueues when task governance is on, optional FSx PV/PVCs.
 * :class:`CertManagerIssuersChart` - self-signed and CA ClusterIssuers plus the root CA Certificate.
+* :class:`KarpenterChart` - the HyperpodNodeClass and NodePool of HyperPod's managed Karpenter.
 * :class:`HyperPodJobChart` / :class:`HyperPodPyTorchJob` - HyperPodPyTorchJobs from the typed
   builder in :mod:`hyperpod_cdk.kubernetes.charts.jobs`; examples in :mod:`hyperpod_cdk.kubernetes.charts.example_jobs`.
 
@@ -20,6 +21,7 @@ from typing import Any
 # config and the CLI, which must not pay for starting cdk8s (jsii, Node) just to parse YAML.
 _EXPORTS = {
     "CertManagerIssuersChart": "cert_manager_chart",
+    "KarpenterChart": "karpenter_chart",
     "ecr_image": "example_jobs",
     "llama3_1_8b_fsdp_job": "example_jobs",
     "smoke_job": "example_jobs",
@@ -65,6 +67,7 @@ __all__ = [
     "HyperPodPyTorchJob",
     "HyperPodPyTorchJobSpec",
     "K8sSettings",
+    "KarpenterChart",
     "LogMonitoringRule",
     "PriorityClassSpec",
     "PvcVolume",

@@ -316,12 +316,52 @@ def _local_queue(c: _Checker) -> None:
         raise c.fail("spec.stopPolicy", "must be None, Hold or HoldAndDrain")
 
 
+# Karpenter (HyperPod's managed autoscaler) ----------------------------------------------------
+
+
+def _node_class(c: _Checker) -> None:
+    c.keys(c.doc, "", ("apiVersion", "kind", "metadata", "spec"))
+    spec = c.mapping(c.doc.get("spec"), "spec")
+    c.keys(spec, "spec", ("instanceGroups",))
+    groups = spec.get("instanceGroups")
+    if not isinstance(groups, list) or not 1 <= len(groups) <= 10:
+        raise c.fail("spec.instanceGroups", "must list 1 to 10 instance group names")
+    for index, group in enumerate(groups):
+        if not isinstance(group, str) or not group:
+            raise c.fail(f"spec.instanceGroups[{index}]", "must be an instance group name")
+
+
+_NODE_POOL_REQUIREMENT_KEYS = ("node.kubernetes.io/instance-type", "topology.kubernetes.io/zone", "kubernetes.io/arch")
+
+
+def _node_pool(c: _Checker) -> None:
+    c.keys(c.doc, "", ("apiVersion", "kind", "metadata", "spec"))
+    spec = c.mapping(c.doc.get("spec"), "spec")
+    c.keys(spec, "spec", ("template", "disruption", "limits", "weight"))
+    template = c.mapping(c.mapping(spec.get("template"), "spec.template").get("spec"), "spec.template.spec")
+    ref = c.mapping(template.get("nodeClassRef"), "spec.template.spec.nodeClassRef")
+    if (ref.get("group"), ref.get("kind")) != ("karpenter.sagemaker.amazonaws.com", "HyperpodNodeClass"):
+        raise c.fail("spec.template.spec.nodeClassRef", "must reference a HyperpodNodeClass")
+    c.name(ref.get("name"), "spec.template.spec.nodeClassRef.name")
+    for index, requirement in enumerate(template.get("requirements") or []):
+        # HyperPod's Karpenter provider honours only these keys (HyperPod NodePool docs).
+        if requirement.get("key") not in _NODE_POOL_REQUIREMENT_KEYS:
+            raise c.fail(f"spec.template.spec.requirements[{index}].key",
+                         f"HyperPod's Karpenter supports only {', '.join(_NODE_POOL_REQUIREMENT_KEYS)}")
+    disruption = c.mapping(spec.get("disruption"), "spec.disruption", required=False)
+    if disruption.get("consolidationPolicy", "WhenEmptyOrUnderutilized") not in ("WhenEmpty",
+                                                                                 "WhenEmptyOrUnderutilized"):
+        raise c.fail("spec.disruption.consolidationPolicy", "must be WhenEmpty or WhenEmptyOrUnderutilized")
+
+
 _CUSTOM: dict[tuple[str, str], tuple[str, Any]] = {
     (_jobs.API_VERSION, _jobs.KIND): ("hyperpod-sdk", _hyperpod_job),
     (CERT_MANAGER, "ClusterIssuer"): ("structural", lambda c, v: _issuer(c)),
     (CERT_MANAGER, "Issuer"): ("structural", lambda c, v: _issuer(c)),
     (CERT_MANAGER, "Certificate"): ("structural", lambda c, v: _certificate(c)),
     (KUEUE, "LocalQueue"): ("structural", lambda c, v: _local_queue(c)),
+    ("karpenter.sagemaker.amazonaws.com/v1", "HyperpodNodeClass"): ("structural", lambda c, v: _node_class(c)),
+    ("karpenter.sh/v1", "NodePool"): ("structural", lambda c, v: _node_pool(c)),
 }
 _CUSTOM_GROUPS = {key[0].split("/")[0] for key in _CUSTOM}
 
