@@ -873,9 +873,6 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     helm = ctx.config.kubernetes.helm_dependencies
     if ctx.config.orchestrator == "eks" and helm.enabled and helm.source_s3_uri:
         steps.append(("chart bundle", "s3", lambda: check_chart_bundle(ctx)))
-    return rows
-
-
     hp = ctx.config.hyperpod
     if any(g.capacity_type == "Spot" for g in hp.instance_groups):
         steps.append(("spot capacity", "ec2", lambda: check_spot(ctx)))
