@@ -111,6 +111,9 @@ class HyperPodPlatform(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        #: The EBS volumes' customer managed key, or None for an AWS owned key: HyperPod accepts a
+        #: customer managed key only in Continuous provisioning mode (config.customer_managed_ebs_key).
+        self.volume_key: kms.IKey | None = self.data_key if config.customer_managed_ebs_key else None
         self.fsx = self._add_fsx()
         self.eks: HyperPodEksCluster | None = None
         self.eks_cluster: eks.ICluster | None = None
@@ -240,7 +243,7 @@ class HyperPodPlatform(Construct):
             security_group=self.security_group,
             lifecycle_bucket=self.lifecycle.bucket,
             eks_cluster_arn=eks_cluster_arn,
-            volume_key=self.data_key,
+            volume_key=self.volume_key,
         )
 
     def _cluster_props(self) -> dict[str, Any]:
@@ -255,7 +258,7 @@ class HyperPodPlatform(Construct):
             "execution_role_arn": self.execution_role_construct.role_arn,
             "lifecycle_source_s3_uri": self.lifecycle.source_s3_uri,
             "on_create": self.lifecycle.on_create,
-            "volume_key": self.data_key,
+            "volume_key": self.volume_key,
             "node_recovery": hp.node_recovery,
             "tags": self.config.tags,
         }

@@ -50,9 +50,9 @@ from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning
 class HyperPodSlurmCluster(Construct):
     """A SageMaker HyperPod cluster whose nodes run Slurm, configured by lifecycle scripts.
 
-    Node recovery is ``Automatic`` by default, every group's secondary EBS volume is encrypted
-    with ``volume_key``, and deep health checks follow
-    :attr:`InstanceGroup.effective_deep_health_checks`.
+    Node recovery is ``Automatic`` by default, the EBS volumes use an AWS owned key (HyperPod
+    accepts a customer managed key only in Continuous provisioning mode, which needs API-driven
+    Slurm), and deep health checks follow :attr:`InstanceGroup.effective_deep_health_checks`.
 
     Each :class:`InstanceGroup` says its Slurm role with ``slurm_node_type`` (``Controller``: one
     group of one instance; ``Login``: at most one group; ``Compute``: the default) and, for compute
@@ -68,7 +68,8 @@ class HyperPodSlurmCluster(Construct):
         security_group: HyperPod node security group (also the FSx file system's group).
         execution_role_arn: instance execution role (no EKS grant needed).
         lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
-        volume_key: KMS key for the instance groups' EBS volumes. Default: none (AWS owned key).
+        volume_key: must stay None (AWS owned key): HyperPod rejects a customer managed key outside
+            Continuous provisioning mode, and this construct's lifecycle-script Slurm cannot use it.
         provisioning_parameters: the uploaded parameters document, checked against the groups.
         node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
@@ -99,6 +100,14 @@ class HyperPodSlurmCluster(Construct):
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
             )
             layout = slurm_layout(groups, field="instance_groups")
+            if volume_key is not None:
+                # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode
+                # only, which needs API-driven SlurmConfig; this construct uses lifecycle scripts.
+                raise HyperPodConfigError(
+                    "volume_key",
+                    "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode, which "
+                    "a lifecycle-script Slurm cluster cannot use; leave volume_key out (AWS owned key)",
+                )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
         super().__init__(scope, construct_id)

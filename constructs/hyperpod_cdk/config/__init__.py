@@ -30,6 +30,7 @@ from hyperpod_cdk.config.platform import (
     load_config,
     parse_config,
     plan_for_config,
+    system_pod_groups,
 )
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "plan_for_config",
+    "system_pod_groups",
 ]
