@@ -291,7 +291,8 @@ def test_agent_that_never_writes_slurm_conf_fails_the_controller(tmp_path: Path)
     node = FakeSlurmNode(tmp_path, "controller", agent_delay=None)
     result = node.run(HYPERPOD_LCS_SLURM_CONF_WAIT_SECONDS="10", HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
     assert result.returncode == 1
-    assert "HyperPod's cluster agent did not write /opt/slurm/etc/slurm.conf naming the controller 10.1.0.10" in result.log
+    assert ("HyperPod's cluster agent did not write /opt/slurm/etc/slurm.conf naming the controller 10.1.0.10"
+            in result.log)
     assert "FAILED in step 'wait-for-slurm-conf'" in result.log
     assert not node.p("/opt/slurm/etc/slurm.conf").exists(), "the script never writes slurm.conf itself"
     assert not any(c.startswith("systemctl") for c in result.actions())

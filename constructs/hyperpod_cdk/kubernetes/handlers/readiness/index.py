@@ -319,7 +319,8 @@ class Gate:
                 + (f" Check: {outcome.check_hint}." if outcome.check_hint else "")
                 + (f" Last error: {error}" if error else "")
             )
-        self.log(f"not ready after {self.elapsed:.0f}s of {limit}s: {outcome.status}" + (f" ({error})" if error else ""))
+        suffix = f" ({error})" if error else ""
+        self.log(f"not ready after {self.elapsed:.0f}s of {limit}s: {outcome.status}{suffix}")
         return False
 
 
