@@ -9,9 +9,11 @@ The fixtures are the session's synths of examples/eks-fsx.yaml and examples/slur
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +293,31 @@ def test_make_synth_lists_outputs_without_kubernetes_manifests(tmp_path: Path) -
     for line in listing:
         assert subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, check=False).returncode == 0, line
     assert re.search(r"ls cdk\.out/\*\.template\.json$", listing[0])
+
+
+# ------------------------------------------------------------------ deploy critical path (bench/critical_path.py)
+
+_bench_spec = importlib.util.spec_from_file_location("critical_path", REPO / "bench" / "critical_path.py")
+critical = sys.modules.setdefault("critical_path", importlib.util.module_from_spec(_bench_spec))
+_bench_spec.loader.exec_module(critical)  # registered first: dataclasses look their module up in sys.modules
+
+
+@pytest.mark.parametrize("fixture", ["eks_fsx", "platform"])
+def test_critical_path_stays_within_the_goal(fixture: str, request: pytest.FixtureRequest) -> None:
+    template = request.getfixturevalue(fixture).template
+    path = critical.critical_path(template)
+    kinds = [step.resource_type for step in path]
+    for kind in ("AWS::EKS::Cluster", "Custom::HyperPodHelmDependencies", "AWS::SageMaker::Cluster",
+                 "Custom::HyperPodReadiness"):
+        assert kind in kinds, f"{kind} should be on the EKS critical path"
+    assert kinds.index("AWS::EKS::Cluster") < kinds.index("Custom::HyperPodHelmDependencies") \
+        < kinds.index("AWS::SageMaker::Cluster")
+    assert path[-1].finished_at <= critical.GOAL_RATIO * critical.unavoidable_chain(template)
+
+
+def test_slurm_critical_path_is_file_system_then_cluster(slurm_app) -> None:
+    path = critical.critical_path(slurm_app.template)
+    kinds = [s.resource_type for s in path]
+    # The parameters file names the file system, so the scripts upload and then the cluster wait for it.
+    assert "AWS::FSx::FileSystem" in kinds and kinds[-1] == "AWS::SageMaker::Cluster"
+    assert critical.unavoidable_chain(slurm_app.template) is None
