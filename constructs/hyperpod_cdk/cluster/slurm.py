@@ -2,26 +2,33 @@
 
 How Slurm is provisioned: lifecycle scripts + ``provisioning_parameters.json``
 -----------------------------------------------------------------------------
-HyperPod offers two documented ways to tell a Slurm cluster which instance group is the
-controller, which is the login group and which partition each compute group joins:
+HyperPod documents two ways to tell a Slurm cluster which instance group is the controller,
+which is the login group and which partition each compute group joins:
 
 1. API-driven: ``Orchestrator.Slurm`` on the cluster and ``SlurmConfig {NodeType, PartitionNames}``
-   on each instance group. aws-cdk-lib 2.275 has the properties and cfn-lint 1.58's
-   ``AWS::SageMaker::Cluster`` schema accepts them (``tests/test_slurm.py`` lints such a template).
-2. Lifecycle scripts: no ``Orchestrator`` property, and a ``provisioning_parameters.json`` next
-   to the scripts that the scripts read on every node.
+   on each instance group; HyperPod sets up Slurm and mounts FSx itself, and the lifecycle
+   scripts keep only custom steps
+   (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html).
+2. Lifecycle scripts: no ``Orchestrator``, and a ``provisioning_parameters.json`` next to the
+   scripts. HyperPod's cluster agent reads it and writes ``slurm.conf`` on the controller; every
+   node runs Slurm configless (``slurmd --conf-server``), as AWS's own base configuration does
+   (awslabs/awsome-distributed-ai ``1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config``).
 
-This construct uses (2). The two are alternatives, not layers: HyperPod's migration guide moves
-a cluster from (2) to (1) by removing ``provisioning_parameters.json`` from S3
-(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html),
-and with (1) HyperPod owns the partition layout of ``slurm.conf`` (``SlurmConfigStrategy`` says how
-it treats other edits), so lifecycle scripts that also write partitions would compete with it.
-With (2) the whole node setup (which node runs slurmctld or slurmd, the partitions, the FSx
-mount) is in this repository's scripts, generated from the same typed config as the instance
-groups and tested offline against a fake node root. Switching later is a property change on
-this construct plus dropping the parameters file.
+This construct uses (2), for these reasons (docs/slurm.md has the long form):
 
-Continuous node provisioning is left off: HyperPod documents it for EKS-orchestrated clusters only.
+- (2) is the path AWS's Slurm templates and base scripts run; the scripts here do what those do
+  (the controller waits for the agent's ``slurm.conf``, compute and login nodes fetch it), and a
+  fake node that models what HyperPod provides per node type tests them offline.
+- (1) needs a HyperPod AMI from January 2026 or later, cannot express multi-head controllers, and
+  a cluster moved to it cannot move back.
+- (1) is what Continuous provisioning needs on Slurm, and Continuous is the only mode that accepts
+  a customer managed EBS key (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html);
+  but no AWS source shows a customer managed key on a Slurm cluster, so (1) would not safely buy
+  one. Slurm volumes use the AWS owned key; ``volume_key`` is refused.
+
+The two are alternatives: with (1), ``provisioning_parameters.json`` must not be in the prefix
+(CreateCluster fails otherwise). Switching later is a property change on this construct (the
+layout is already computed) plus dropping the parameters file and the Slurm steps of the scripts.
 """
 
 from __future__ import annotations
