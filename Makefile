@@ -17,7 +17,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c requirements.lock
 UV_VERSION := 0.13.9
 
-.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel
+.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel integ integ-snapshots
 
 ## install: what `make synth` needs (library, Node 24, pinned CDK CLI); install-dev adds the test tools
 install: $(VENV)/.installed node_modules/.installed
@@ -91,3 +91,15 @@ instance-types: install-dev
 ## wheel: build the library's wheel and sdist into dist-pkg/
 wheel: install
 	rm -rf dist-pkg && $(UV) build --quiet --out-dir dist-pkg
+
+## integ: a real deploy test (needs credentials, us-west-2, a bootstrapped account; costs money: README).
+## Deploys integ/integ_hyperpod_$(INTEG).py (eks or slurm) with its assertion stack, then always destroys it.
+INTEG ?= eks
+INTEG_APP := --app "$(PY) integ/integ_hyperpod_$(INTEG).py" --output cdk.integ.out
+integ: install-dev
+	AWS_REGION=us-west-2 $(CDK) deploy --all --require-approval never $(INTEG_APP); status=$$?; \
+	AWS_REGION=us-west-2 $(CDK) destroy --all --force $(INTEG_APP); exit $$status
+
+## integ-snapshots: rewrite integ/*.snapshot after a deliberate template change (offline)
+integ-snapshots: install-dev
+	$(PY) integ/hyperpod_integ.py

@@ -92,8 +92,7 @@ def _references(value: Any) -> Iterator[str]:
                 yield target
             elif key == "Fn::Sub":
                 text = inner[0] if isinstance(inner, list) else inner
-                for name in _sub_names(str(text)):
-                    yield name
+                yield from _sub_names(str(text))
                 yield from _references(inner)
             else:
                 yield from _references(inner)

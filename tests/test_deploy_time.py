@@ -143,10 +143,12 @@ def test_node_gate_waits_for_a_system_group_with_a_bounded_timeout(eks_fsx) -> N
     assert int(cert["TimeoutSeconds"]) == 15 * 60
     # The framework's waiter gives up before CloudFormation's one-hour custom-resource limit.
     (machine,) = eks_fsx.resources("AWS::StepFunctions::StateMachine").values()
-    definition = "".join(p if isinstance(p, str) else "" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1])
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = "".join(p if isinstance(p, str) else "" for p in parts)
     retry = json.loads(definition)["States"]["framework-isComplete-task"]["Retry"][0]
-    assert retry["IntervalSeconds"] * retry["MaxAttempts"] <= 55 * 60
-    assert max(int(gate["TimeoutSeconds"]), int(cert["TimeoutSeconds"])) < retry["IntervalSeconds"] * retry["MaxAttempts"]
+    waiter_limit = retry["IntervalSeconds"] * retry["MaxAttempts"]
+    assert waiter_limit <= 55 * 60
+    assert max(int(gate["TimeoutSeconds"]), int(cert["TimeoutSeconds"])) < waiter_limit
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
 
 
@@ -212,8 +214,8 @@ def test_retained_file_system_keeps_the_network_it_pins(fixture: str, request: p
     app = request.getfixturevalue(fixture)
     _, fsx = app.one("AWS::FSx::FileSystem")
     retained = _retained(app)
-    (subnet,) = [s["Ref"] for s in fsx["Properties"]["SubnetIds"]]
-    (group,) = [g["Fn::GetAtt"][0] for g in fsx["Properties"]["SecurityGroupIds"]]
+    (subnet,) = (s["Ref"] for s in fsx["Properties"]["SubnetIds"])
+    (group,) = (g["Fn::GetAtt"][0] for g in fsx["Properties"]["SecurityGroupIds"])
     (vpc,) = app.resources("AWS::EC2::VPC")
     (cidr,) = app.resources("AWS::EC2::VPCCidrBlock")
     assert {subnet, group, vpc, cidr} <= set(retained)
@@ -279,8 +281,9 @@ def test_default_endpoint_is_private_and_installers_run_in_the_vpc(platform) -> 
     _, cluster = platform.one("AWS::EKS::Cluster")
     vpc_config = cluster["Properties"]["ResourcesVpcConfig"]
     assert (vpc_config["EndpointPrivateAccess"], vpc_config["EndpointPublicAccess"]) == (True, False)
+    handlers = ("index.handler", "index.is_complete")
     in_vpc = [v for v in platform.resources("AWS::Lambda::Function").values()
-              if v["Properties"].get("Handler") in ("index.handler", "index.is_complete") and "VpcConfig" in v["Properties"]]
+              if v["Properties"].get("Handler") in handlers and "VpcConfig" in v["Properties"]]
     assert len(in_vpc) >= 2, "the Helm installer and the readiness handler must reach a private endpoint"
 
 
@@ -291,7 +294,8 @@ def test_make_synth_lists_outputs_without_kubernetes_manifests(tmp_path: Path) -
     (tmp_path / "cdk.out").mkdir()
     (tmp_path / "cdk.out" / "x.template.json").write_text("{}")
     for line in listing:
-        assert subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, check=False).returncode == 0, line
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, check=False)
+        assert done.returncode == 0, line
     assert re.search(r"ls cdk\.out/\*\.template\.json$", listing[0])
 
 
