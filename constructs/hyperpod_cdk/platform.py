@@ -495,7 +495,7 @@ class HyperPodPlatform(Construct):
         EKS: after the readiness gate (node + pod identity agent). Slurm: after the cluster, which
         CloudFormation reports created only once its nodes are InService.
         """
-        gate: IConstruct = self.node_gate if self.eks_cluster is not None else self.cluster.resource
+        gate: IConstruct = self.node_gate if self.node_gate is not None else self.cluster.resource
         for construct in constructs:
             construct.node.add_dependency(gate)
 
