@@ -257,7 +257,10 @@ class HyperPodPlatform(Construct):
         block holding the subnet and the VPC (``DependencyViolation``), and the stack would end in
         DELETE_FAILED. So these are retained with the file system (DeletionPolicy Retain) and
         CloudFormation leaves them in place; everything else is deleted. docs/deploy.md lists what
-        stays and how to remove it once the file system is gone.
+        stays and how to remove it once the file system is gone. (EC2: a subnet, security group or
+        VPC still used by a network interface cannot be deleted,
+        https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSubnet.html and
+        https://docs.aws.amazon.com/vpc/latest/userguide/delete-vpc.html.)
         """
         az_id = self.config.network.availability_zone_ids[0]
         retained: list[CfnResource] = []
