@@ -17,7 +17,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c requirements.lock
 UV_VERSION := 0.13.9
 
-.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel chart-bundle
+.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel chart-bundle integ integ-snapshots
 
 ## install: what `make synth` needs (library, Node 24, pinned CDK CLI); install-dev adds the test tools
 install: $(VENV)/.installed node_modules/.installed
@@ -48,7 +48,9 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
 	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist
-	@ls cdk.out/*.template.json dist/*.yaml dist/jobs/*.yaml
+	@ls cdk.out/*.template.json
+	@# No dist/ for orchestrator: slurm (no Kubernetes manifests): list what was written, if anything.
+	@if [ -d dist ]; then find dist -name '*.yaml' | sort; fi
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
 test: install-dev
@@ -96,3 +98,15 @@ instance-types: install-dev
 ## wheel: build the library's wheel and sdist into dist-pkg/
 wheel: install
 	rm -rf dist-pkg && $(UV) build --quiet --out-dir dist-pkg
+
+## integ: a real deploy test (needs credentials, us-west-2, a bootstrapped account; costs money: README).
+## Deploys integ/integ_hyperpod_$(INTEG).py (eks or slurm) with its assertion stack, then always destroys it.
+INTEG ?= eks
+INTEG_APP := --app "$(PY) integ/integ_hyperpod_$(INTEG).py" --output cdk.integ.out
+integ: install-dev
+	AWS_REGION=us-west-2 $(CDK) deploy --all --require-approval never $(INTEG_APP); status=$$?; \
+	AWS_REGION=us-west-2 $(CDK) destroy --all --force $(INTEG_APP); exit $$status
+
+## integ-snapshots: rewrite integ/*.snapshot after a deliberate template change (offline)
+integ-snapshots: install-dev
+	$(PY) integ/hyperpod_integ.py

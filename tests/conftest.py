@@ -72,3 +72,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def synth():
     """The synth function, for tests that need another config (keep their number small)."""
     return synth_platform
+
+
+@pytest.fixture(scope="session")
+def eks_fsx(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """examples/eks-fsx.yaml with cdk-nag and strict validation: the one EKS + FSx synth of the session."""
+    return synth_platform(REPO / "examples" / "eks-fsx.yaml", tmp_path_factory.mktemp("eks-fsx.out"))
+
+
+@pytest.fixture(scope="session")
+def slurm_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """examples/slurm.yaml (Slurm + FSx) with cdk-nag and strict validation: the one Slurm synth of the session."""
+    return synth_platform(REPO / "examples" / "slurm.yaml", tmp_path_factory.mktemp("slurm.out"))

@@ -14,6 +14,7 @@ A node is a folder under tmp_path:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,8 +61,35 @@ STUBS = {
     "sleep": "exit 0\n",
 }
 
+# The Lustre client tools and what the EFA client setup downloads (both orchestrators mount FSx).
+# fi_info answers for an EFA device only when HARNESS_EFA is set; curl and unzip fake the FSx user
+# guide's configure-efa-fsx-lustre-client.zip, whose setup.sh records itself in the command log.
+LUSTRE_STUBS = {
+    "modprobe": "exit 0\n",
+    "lctl": "exit 0\n",
+    "uname": 'if [[ "${1:-}" == "-r" ]]; then echo "${HARNESS_KERNEL:-6.8.0-1024-aws}"; else echo Linux; fi\n',
+    "fi_info": '[[ -n "${HARNESS_EFA:-}" ]] && echo "provider: efa"\n',
+    "curl": textwrap.dedent(
+        """\
+        [[ -z "${HARNESS_NO_INTERNET:-}" ]] || { echo "curl: (28) Connection timed out" >&2; exit 28; }
+        out=""
+        while (($#)); do [[ "$1" == "-o" ]] && out="$2"; shift; done
+        echo fake-zip >"${out}"
+        """
+    ),
+    "unzip": textwrap.dedent(
+        """\
+        dir=""
+        while (($#)); do [[ "$1" == "-d" ]] && dir="$2"; shift; done
+        mkdir -p "${dir}/configure-efa-fsx-lustre-client"
+        printf '#!/bin/bash\\necho efa-fsx-setup.sh >>"${HARNESS_CMD_LOG}"\\n' \\
+          >"${dir}/configure-efa-fsx-lustre-client/setup.sh"
+        """
+    ),
+}
+
 # Commands that only ask: left out of RunResult.actions().
-_QUERIES = ("mountpoint", "hostname")
+_QUERIES = ("mountpoint", "hostname", "uname", "fi_info")
 
 
 @dataclass
@@ -135,7 +163,7 @@ class FakeNode:
 
     def harness_env(self) -> dict[str, str]:
         """Extra environment for the stubs (override in a subclass)."""
-        return {}
+        return {"HYPERPOD_LCS_FI_INFO": str(self.bin / "fi_info"), "HARNESS_ROOT": str(self.root)}
 
     # -- observation --------------------------------------------------------
     @property
@@ -183,3 +211,199 @@ class FakeNode:
                 f.seek(log_before)
                 log_text = f.read()
         return RunResult(proc.returncode, proc.stdout + proc.stderr, self.cmd_log.read_text().splitlines(), log_text)
+
+
+# ---------------------------------------------------------------------------
+# A HyperPod Slurm node: what HyperPod provides before on_create.sh runs
+# ---------------------------------------------------------------------------
+#
+# On every node: /opt/ml/config/resource_config.json (all groups and instances), the lifecycle
+# prefix with provisioning_parameters.json, the Slurm AMI (Ubuntu; munge running; slurmd and
+# slurmctld units in /etc/systemd/system, slurmd's with a $SLURMD_OPTIONS placeholder that
+# start_slurm.sh fills with envsubst).
+# On the controller only: /opt/slurm/etc/slurm.conf, written by HyperPod's cluster agent from
+# provisioning_parameters.json (SlurmctldParameters=enable_configless). Compute and login nodes
+# have no slurm.conf: slurmd's ExecStartPre removes any local copy and slurmd --conf-server fetches
+# the controller's into /var/spool/slurmd/conf-cache.
+# Sources: awslabs/awsome-distributed-ai 1.architectures/5.sagemaker-hyperpod/LifecycleScripts/
+# base-config/{lifecycle_script.py,start_slurm.sh} and tools/devops-agent/docs/hyperpod-mental-model.md
+# ("Slurm config files by node role", "Services running on compute and login").
+
+SLURM_AMI_SLURMD_UNIT = """\
+[Unit]
+Description=Slurm node daemon
+After=munge.service network-online.target remote-fs.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStartPre=-/usr/bin/rm -f /opt/slurm/etc/slurm.conf
+ExecStart=/opt/slurm/sbin/slurmd -D -s $SLURMD_OPTIONS
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+LimitNOFILE=131072
+Delegate=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+SLURM_AMI_SLURMCTLD_UNIT = """\
+[Unit]
+Description=Slurm controller daemon
+After=network-online.target munge.service
+
+[Service]
+Type=simple
+ExecStart=/opt/slurm/sbin/slurmctld -D -s
+ExecReload=/bin/kill -HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+"""
+UBUNTU_OS_RELEASE = 'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n'
+
+SLURM_STUBS = {
+    "hostname": 'if [[ "${1:-}" == "-I" ]]; then printf "%s \\n" "${HARNESS_NODE_IPS}"; else echo fake-host; fi\n',
+    # mount -t lustre -o OPTS SRC DST; state/mount_failures makes the first N attempts fail.
+    "mount": textwrap.dedent(
+        """\
+        failures="$(cat "${state}/mount_failures" 2>/dev/null || echo 0)"
+        if ((failures > 0)); then
+          echo $((failures - 1)) >"${state}/mount_failures"
+          echo "mount.lustre: mount ${@: -2:1} at ${@: -1} failed: No such file or directory" >&2
+          exit 2
+        fi
+        printf '%s\\n' "${@: -1}" >>"${state}/mounted"
+        """
+    ),
+    # systemctl as the Slurm AMI's units behave: slurmd first removes a local slurm.conf, then,
+    # with --conf-server naming the (reachable) controller, caches the controller's slurm.conf;
+    # slurmctld needs the agent's slurm.conf. A unit whose file was moved away cannot start.
+    "systemctl": textwrap.dedent(
+        """\
+        unit="${@: -1}"
+        units="${HARNESS_ROOT}/etc/systemd/system"
+        deactivate() {
+          grep -Fxv -- "${unit}" "${state}/active" >"${state}/active.new" || true
+          mv "${state}/active.new" "${state}/active"
+        }
+        case "$1" in
+          is-active) grep -Fxq -- "${unit}" "${state}/active" ;;
+          stop) deactivate ;;
+          disable) [[ "${2:-}" == "--now" ]] && deactivate; exit 0 ;;
+          start | restart)
+            if [[ "${unit}" == slurm* && ! -f "${units}/${unit}.service" ]]; then
+              echo "Failed to start ${unit}.service: Unit ${unit}.service not found." >&2
+              exit 5
+            fi
+            if [[ "${unit}" == slurmd ]]; then
+              rm -f "${HARNESS_ROOT}/opt/slurm/etc/slurm.conf"
+              server="$(grep -o -- '--conf-server [0-9.]*' "${units}/slurmd.service" || true)"
+              if [[ "${server#--conf-server }" == "${HARNESS_CONTROLLER_IP}" && -z "${HARNESS_CTLD_DOWN:-}" ]]; then
+                mkdir -p "${HARNESS_ROOT}/var/spool/slurmd/conf-cache"
+                cp "${state}/controller-slurm.conf" "${HARNESS_ROOT}/var/spool/slurmd/conf-cache/slurm.conf"
+              fi
+            fi
+            if [[ "${unit}" == slurmctld && ! -f "${HARNESS_ROOT}/opt/slurm/etc/slurm.conf" ]]; then
+              echo "slurmctld: fatal: Unable to process configuration file" >&2
+              exit 1
+            fi
+            grep -Fxq -- "${unit}" "${state}/active" || printf '%s\\n' "${unit}" >>"${state}/active"
+            ;;
+          *) exit 0 ;;
+        esac
+        """
+    ),
+    # scontrol finds its configuration like Slurm: $SLURM_CONF, else the local slurm.conf; without
+    # one it cannot work. slurmctld answers when it runs (controller) or unless HARNESS_CTLD_DOWN.
+    "scontrol": textwrap.dedent(
+        """\
+        [[ "$1" == ping ]] || exit 0
+        conf="${SLURM_CONF:-${HARNESS_ROOT}/opt/slurm/etc/slurm.conf}"
+        if [[ ! -s "${conf}" ]]; then
+          echo "scontrol: fatal: Could not establish a configuration source" >&2
+          exit 1
+        fi
+        if [[ -z "${HARNESS_CTLD_DOWN:-}" ]] &&
+          { [[ -z "${HARNESS_LOCAL_CTLD:-}" ]] || grep -Fxq slurmctld "${state}/active"; }; then
+          echo "Slurmctld(primary) at ip-10-1-0-10 is UP"
+        else
+          echo "Slurmctld(primary) at ip-10-1-0-10 is DOWN"
+          exit 1
+        fi
+        """
+    ),
+    # sleep: HyperPod's agent writes the controller's slurm.conf after state/agent_delay sleeps.
+    "sleep": textwrap.dedent(
+        """\
+        delay="$(cat "${state}/agent_delay" 2>/dev/null || echo 0)"
+        if ((delay > 0)); then
+          echo $((delay - 1)) >"${state}/agent_delay"
+          if ((delay == 1)); then
+            mkdir -p "${HARNESS_ROOT}/opt/slurm/etc"
+            cp "${state}/controller-slurm.conf" "${HARNESS_ROOT}/opt/slurm/etc/slurm.conf"
+          fi
+        fi
+        """
+    ),
+}
+
+
+def agent_slurm_conf(controller_ip: str, nodes: Mapping[str, list[str]]) -> str:
+    """A slurm.conf as HyperPod's cluster agent writes it on the controller (partition -> node IPs)."""
+    name = "ip-" + controller_ip.replace(".", "-")
+    lines = [
+        "ClusterName=hyperpod", f"SlurmctldHost={name}({controller_ip})", "SlurmctldParameters=enable_configless",
+        "AuthType=auth/munge", "SlurmdSpoolDir=/var/spool/slurmd",
+    ]
+    for partition, ips in nodes.items():
+        names = ["ip-" + ip.replace(".", "-") for ip in ips]
+        lines += [f"NodeName={n} NodeAddr={ip} State=CLOUD" for n, ip in zip(names, ips, strict=True)]
+        lines.append(f"PartitionName={partition} Nodes={','.join(names)} State=UP")
+    return "\n".join(lines) + "\n"
+
+
+class HyperPodSlurmNode(FakeNode):
+    """A node of a HyperPod Slurm cluster just before on_create.sh runs, by ``node_type``.
+
+    ``agent_delay``: on the controller, the number of ``sleep`` calls before the cluster agent's
+    slurm.conf appears (0: already there, as HyperPod usually has it; None: never).
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        source_dir: Path,
+        *,
+        node_type: str,
+        node_ip: str,
+        controller_ip: str,
+        params: Mapping[str, object],
+        resource_config: Mapping[str, object],
+        controller_conf: str,
+        agent_delay: int | None = 0,
+        active: tuple[str, ...] = ("munge",),
+    ) -> None:
+        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS})
+        self.node_type = node_type
+        self.node_ips = f"{node_ip} 172.16.0.9"  # the second address is the agent's, outside the VPC
+        self.controller_ip = controller_ip
+        (self.scripts / "provisioning_parameters.json").write_text(json.dumps(params, indent=2))
+        self.write("/opt/ml/config/resource_config.json", json.dumps(resource_config))
+        self.write("/etc/os-release", UBUNTU_OS_RELEASE)
+        self.write("/etc/fstab", "UUID=1234 / ext4 defaults 1 1\n")
+        self.write("/etc/systemd/system/slurmd.service", SLURM_AMI_SLURMD_UNIT)
+        self.write("/etc/systemd/system/slurmctld.service", SLURM_AMI_SLURMCTLD_UNIT)
+        (self.state / "controller-slurm.conf").write_text(controller_conf)
+        if node_type == "controller":
+            if agent_delay == 0:
+                self.write("/opt/slurm/etc/slurm.conf", controller_conf)
+            elif agent_delay is not None:
+                (self.state / "agent_delay").write_text(str(agent_delay))
+        self.set_active(active)
+
+    def harness_env(self) -> dict[str, str]:
+        env = {**super().harness_env(), "HARNESS_NODE_IPS": self.node_ips, "HARNESS_CONTROLLER_IP": self.controller_ip}
+        if self.node_type == "controller":
+            env["HARNESS_LOCAL_CTLD"] = "1"
+        return env

@@ -111,10 +111,7 @@ def test_construct_checks_values_at_synth() -> None:
 # ---------------------------------------------------------------- synthesized EKS + FSx app
 
 
-@pytest.fixture(scope="module")
-def eks_fsx(synth, tmp_path_factory):
-    """examples/eks-fsx.yaml with cdk-nag and strict validation (the one EKS+FSx synth)."""
-    return synth(EKS_FSX_EXAMPLE, tmp_path_factory.mktemp("eks-fsx.out"))
+# eks_fsx: the session's synth of examples/eks-fsx.yaml (tests/conftest.py).
 
 
 def test_file_system_is_persistent_2_encrypted_and_retained(eks_fsx) -> None:
@@ -148,8 +145,10 @@ def test_csi_driver_addon_with_pod_identity(eks_fsx) -> None:
                     for k, v in eks_fsx.resources("AWS::EKS::PodIdentityAssociation").items()}
     assoc_id, assoc = associations["fsx-csi-controller-sa"]
     assert assoc["Properties"]["Namespace"] == "kube-system"
-    cluster_id, _ = eks_fsx.one("AWS::SageMaker::Cluster")
-    assert {assoc_id, cluster_id} <= set(addon["DependsOn"])
+    # Its pods need a node: after the readiness gate (which comes after the HyperPod cluster).
+    gate_id = next(k for k, v in eks_fsx.resources("Custom::HyperPodReadiness").items()
+                   if v["Properties"]["Check"] == "nodes")
+    assert {assoc_id, gate_id} <= set(addon["DependsOn"])
     role = eks_fsx.template["Resources"][assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}

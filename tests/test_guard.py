@@ -339,6 +339,29 @@ def test_replaced_role_disrupts_instance_groups():
     assert cascade.effect == "disruptive" and "Role is replaced" in (cascade.cause or "")
 
 
+def _with_volume_key(template: dict, key: object) -> dict:
+    template = copy.deepcopy(template)
+    for group in template["Resources"]["HyperPod"]["Properties"]["InstanceGroups"]:
+        volume: dict = {"VolumeSizeInGB": 500}
+        if key is not None:
+            volume["VolumeKmsKeyId"] = key
+        group["InstanceStorageConfigs"] = [{"EbsVolumeConfig": volume}]
+    return template
+
+
+def test_ebs_volume_key_cannot_change():
+    """https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: no key transition."""
+    base = _hyperpod(("gpu", 2))
+    cmk = _with_volume_key(base, {"Fn::GetAtt": ["DataKey", "Arn"]})
+    assert compare_templates(cmk, copy.deepcopy(cmk)).findings == []
+    for old, new in ((cmk, _with_volume_key(base, {"Fn::GetAtt": ["OtherKey", "Arn"]})),
+                     (_with_volume_key(base, None), cmk), (cmk, _with_volume_key(base, None))):
+        [f] = compare_templates(old, new).findings
+        assert f.effect == "blocked"
+        assert f.property.startswith("InstanceGroups[gpu].InstanceStorageConfigs[0].EbsVolumeConfig")
+        assert "smcluster-cmk" in f.doc_url
+
+
 def test_logical_id_change_of_stateful_resource():
     def with_key(key_id):
         return _template({

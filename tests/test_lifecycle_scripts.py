@@ -129,7 +129,7 @@ def snapshot(top: Path) -> dict[str, tuple]:
 
 class FakeNode(lcs.FakeNode):
     def __init__(self, tmp_path: Path) -> None:
-        super().__init__(tmp_path, EKS_DIR, _STUBS)
+        super().__init__(tmp_path, EKS_DIR, {**lcs.LUSTRE_STUBS, **_STUBS})
         self._populate()
         self.set_mounted(["/opt/sagemaker"])
         self.set_active(["containerd", "kubelet"])
@@ -535,3 +535,49 @@ def test_settings_file_rejects_unknown_keys(node: FakeNode) -> None:
     assert result.returncode == 1
     assert "on_create.env:1: not a HYPERPOD_LCS_* setting: PATH" in result.output
     _assert_untouched(node, before)
+
+
+# ---------------------------------------------------------------------------
+# FSx for Lustre: the client is made ready as AWS's base script does
+# ---------------------------------------------------------------------------
+
+AL2023_OS_RELEASE = 'NAME="Amazon Linux"\nVERSION_ID="2023"\nID="amzn"\n'
+FSX_FILE = '{"file_system_id":"fs-0123456789abcdef0","dns_name":"fs.example","mount_name":"abcdefgh"}'
+
+
+def test_fsx_node_loads_lustre_and_sets_up_efa(node: FakeNode) -> None:
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
+    node.write("/etc/os-release", AL2023_OS_RELEASE)
+    result = _ok(node.run(HARNESS_EFA="1"))
+    actions = result.actions()
+    assert actions[:6] == [
+        actions[0], actions[1], "efa-fsx-setup.sh", "modprobe lnet", "modprobe lustre", "lctl network up",
+    ]
+    assert actions[0].startswith("curl --fail") and actions[0].endswith("configure-efa-fsx-lustre-client.zip")
+    assert actions[1].startswith("unzip -q")
+    assert "[lustre-client] ==> FSx for Lustre fs-0123456789abcdef0: preparing the Lustre client" in result.log
+    # The data move still happens afterwards, unchanged.
+    assert "systemctl stop kubelet" in actions
+
+
+def test_fsx_node_without_efa_still_loads_lustre(node: FakeNode) -> None:
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
+    node.write("/etc/os-release", AL2023_OS_RELEASE)
+    result = _ok(node.run())
+    assert result.actions()[:3] == ["modprobe lnet", "modprobe lustre", "lctl network up"]
+    assert "no EFA device on this instance; Lustre uses TCP" in result.log
+
+
+def test_lustre_problems_only_warn(node: FakeNode) -> None:
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
+    node.write("/etc/os-release", AL2023_OS_RELEASE)
+    node.add_stub("modprobe", "exit 1\n")
+    result = _ok(node.run(HARNESS_EFA="1", HARNESS_NO_INTERNET="1"))
+    assert "WARNING: EFA client setup for FSx failed" in result.log
+    assert "WARNING: modprobe lustre failed" in result.log
+    assert "[finished]" in result.log
+
+
+def test_no_file_system_means_no_lustre_step(first_run: FirstRun) -> None:
+    assert not any(c.startswith(("modprobe", "lctl", "curl")) for c in first_run.result.actions())
+    assert "[lustre-client]" not in first_run.result.log

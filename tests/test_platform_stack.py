@@ -358,6 +358,9 @@ def test_charts_are_applied_after_what_they_need(platform):
     operator = [k for k, text in by_kind.items() if "hyperpod-ns-training" in text]
     assert len(issuers) == 1 and len(operator) == 1
     (cert_manager,) = _addon_ids(platform, {"cert-manager"})
-    assert cert_manager in _depends(platform, issuers[0])
+    # Issuers need the cert-manager webhook: after the gate that waits for it, after the add-on.
+    gates = {v["Properties"]["Check"]: k for k, v in platform.resources("Custom::HyperPodReadiness").items()}
+    assert gates["cert-manager"] in _depends(platform, issuers[0])
+    assert cert_manager in _depends(platform, gates["cert-manager"])
     hyperpod_id, _ = _hyperpod(platform)
     assert hyperpod_id in _depends(platform, operator[0])

@@ -76,6 +76,7 @@ def compliant() -> dict[str, Any]:
                     "Orchestrator": {"Eks": {"ClusterArn": {"Fn::GetAtt": ["Eks", "Arn"]}}},
                     "VpcConfig": {"SecurityGroupIds": [SG], "Subnets": ["subnet-3"]},
                     "NodeRecovery": "Automatic",
+                    "NodeProvisioningMode": "Continuous",
                     "InstanceGroups": [
                         _group("system", "ml.m5.2xlarge"),
                         _group("gpu", "ml.p5.48xlarge", checks=["InstanceStress", "InstanceConnectivity"]),
@@ -128,6 +129,9 @@ COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
     ("HyperPod-SM2", "an FSx mount next to the encrypted EBS volume",
      lambda t: _groups(t)[0]["InstanceStorageConfigs"].append(
          {"FsxLustreConfig": {"DnsName": "fs.example", "MountName": "m"}})),
+    ("HyperPod-SM2", "classic provisioning without a customer managed key",
+     lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
+                [g["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId") for g in _groups(t)])),
     ("HyperPod-SM3", "Automatic", lambda t: None),
     ("HyperPod-EFA1", "self rules inline on the group",
      lambda t: (
@@ -187,6 +191,11 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
     ("HyperPod-SM2", "only an FSx mount",
      lambda t: _groups(t)[0].update(InstanceStorageConfigs=[{"FsxLustreConfig": {"DnsName": "d", "MountName": "m"}}]),
      "'system' has no EbsVolumeConfig", "Properties/InstanceGroups/0/InstanceStorageConfigs"),
+    ("HyperPod-SM2", "customer managed key without Continuous (CreateCluster rejects it)",
+     lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
+                _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId")),
+     "'system': EBS volume 0 has a VolumeKmsKeyId but the cluster is not in Continuous",
+     "Properties/InstanceGroups/0/InstanceStorageConfigs/0/EbsVolumeConfig/VolumeKmsKeyId"),
     ("HyperPod-SM3", "None", lambda t: _props(t, "HyperPod").update(NodeRecovery="None"),
      "'None'", "Properties/NodeRecovery"),
     ("HyperPod-SM3", "unset", lambda t: _props(t, "HyperPod").pop("NodeRecovery"), "unset", "Properties/NodeRecovery"),

@@ -109,7 +109,14 @@ def test_orchestrator_specific_sections() -> None:
     cases.append((slurm_with_labels, "hyperpod.instance_groups[2](gpu).labels", "labels and taints"))
     continuous = _slurm_data()
     continuous["hyperpod"]["node_provisioning_mode"] = "Continuous"
-    cases.append((continuous, "hyperpod.node_provisioning_mode", "only supported for EKS"))
+    cases.append((continuous, "hyperpod.node_provisioning_mode", "needs API-driven Slurm (SlurmConfig)"))
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
+    slurm_cmk = _slurm_data()
+    slurm_cmk["hyperpod"]["ebs_kms_key"] = "customer-managed"
+    cases.append((slurm_cmk, "hyperpod.ebs_kms_key", "only in Continuous node provisioning mode"))
+    eks_classic_cmk = copy.deepcopy(eks_data)
+    eks_classic_cmk["hyperpod"].update(node_provisioning_mode=None, ebs_kms_key="customer-managed")
+    cases.append((eks_classic_cmk, "hyperpod.ebs_kms_key", "only in Continuous node provisioning mode"))
     slurm_with_k8s = _slurm_data()
     slurm_with_k8s["kubernetes"] = {"teams": [{"name": "a"}]}
     cases.append((slurm_with_k8s, "kubernetes", "only used with orchestrator: eks"))
@@ -128,8 +135,9 @@ def test_subnets_are_sized_with_slurm_ip_figures() -> None:
     assert [g.ips_per_node for g in plan[0].groups] == [1, 32]
     eks = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
     eks["network"]["hyperpod_cidr"] = "10.1.0.0/24"
-    eks["hyperpod"]["instance_groups"] = [{"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4}]
-    with pytest.raises(HyperPodConfigError, match="needs 410 on eks"):
+    eks["hyperpod"]["instance_groups"] = [{"name": "system", "instance_type": "ml.m5.xlarge", "instance_count": 1},
+                                          {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4}]
+    with pytest.raises(HyperPodConfigError, match="on eks"):
         parse_config(eks)
 
 
@@ -166,10 +174,7 @@ def test_provisioning_parameters_follow_the_instance_groups() -> None:
 # ---------------------------------------------------------------- synthesized Slurm app
 
 
-@pytest.fixture(scope="module")
-def slurm_app(synth, tmp_path_factory):
-    """examples/slurm.yaml with cdk-nag and strict validation (the one Slurm synth)."""
-    return synth(SLURM_EXAMPLE, tmp_path_factory.mktemp("slurm.out"))
+# slurm_app: the session's synth of examples/slurm.yaml (tests/conftest.py).
 
 
 def _cluster(app) -> dict:
@@ -279,8 +284,10 @@ def test_cluster_construct_rejects_parameters_that_drift() -> None:
         security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
         execution_role_arn="arn:aws:iam::123456789012:role/exec",
         lifecycle_source_s3_uri="s3://bucket/prefix/",
-        volume_key=kms.Key(stack, "Key"),
     )
+    # HyperPod accepts a customer managed EBS key only in Continuous mode (not lifecycle-script Slurm).
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Cmk: volume_key: HyperPod accepts")):
+        HyperPodSlurmCluster(stack, "Cmk", volume_key=kms.Key(stack, "Key"), **common)
     good = HyperPodSlurmCluster.parameters_for(groups)
     cluster = HyperPodSlurmCluster(stack, "Ok", provisioning_parameters=good, **common)
     assert cluster.provisioning_parameters() == good

@@ -1,9 +1,11 @@
 """Tests for the HyperPod Slurm lifecycle scripts (lifecycle_scripts/slurm) on a fake node.
 
-The scripts run for real (bash and python3) against a fake node root (HYPERPOD_LCS_ROOT) holding
-HyperPod's resource_config.json, a base slurm.conf and /etc/fstab. systemctl, mount, mountpoint,
-hostname, scontrol, sync and sleep are stubs on PATH that record their argv and keep just enough
-state (active units, mounted paths) for the script to see its own effects.
+The scripts run for real (bash and python3) against a fake node root (HYPERPOD_LCS_ROOT) that
+holds what HyperPod provides on each node type (tests/lcs_harness.py, HyperPodSlurmNode): the
+resource_config.json and the parameters everywhere, the cluster agent's slurm.conf on the
+controller only, the Slurm AMI's units. systemctl, scontrol, mount and the Lustre tools are stubs
+that behave like the real ones where it matters: slurmd caches the controller's slurm.conf only
+when started with --conf-server naming it, and scontrol needs a configuration source.
 
 provisioning_parameters.json is produced by hyperpod_cdk.specs.slurm from typed instance
 groups, the same call the CDK app makes, so the generator and the scripts are tested together.
@@ -17,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -46,49 +47,13 @@ FSX = LustreMount("fs-0123456789abcdef0", "fs-0123456789abcdef0.fsx.us-west-2.am
 FSX_SOURCE = f"{FSX.dns_name}@tcp:/{FSX.mount_name}"
 FSTAB_LINE = (
     f"{FSX_SOURCE} /fsx lustre defaults,relatime,flock,_netdev,x-systemd.automount,"
-    "x-systemd.requires=network.service 0 0"
+    "x-systemd.requires=network-online.target 0 0"
 )
 IPS = {"controller": ["10.1.0.10"], "login": ["10.1.0.11"], "gpu": ["10.1.0.20", "10.1.0.21"], "cpu": ["10.1.0.30"]}
-BASE_SLURM_CONF = "ClusterName=hyperpod-demo\nSlurmUser=slurm\nAuthType=auth/munge\n"
-EXPECTED_BLOCK = [
-    "# BEGIN hyperpod-cdk (written by on_create.sh from provisioning_parameters.json; do not edit)",
-    "SlurmctldHost=ip-10-1-0-10(10.1.0.10)",
-    "NodeName=ip-10-1-0-20 NodeHostname=ip-10-1-0-20 NodeAddr=10.1.0.20 Feature=gpu State=UNKNOWN",
-    "NodeName=ip-10-1-0-21 NodeHostname=ip-10-1-0-21 NodeAddr=10.1.0.21 Feature=gpu State=UNKNOWN",
-    "NodeName=ip-10-1-0-30 NodeHostname=ip-10-1-0-30 NodeAddr=10.1.0.30 Feature=cpu State=UNKNOWN",
-    "PartitionName=train Nodes=ip-10-1-0-20,ip-10-1-0-21 Default=YES MaxTime=INFINITE State=UP",
-    "PartitionName=dev Nodes=ip-10-1-0-30 MaxTime=INFINITE State=UP",
-    "# END hyperpod-cdk",
-]
-
-# The other stubs (mountpoint, systemctl, sync, sleep) are in lcs_harness.
-_STUBS = {
-    "hostname": 'if [[ "${1:-}" == "-I" ]]; then printf "%s \\n" "${HARNESS_NODE_IPS}"; else echo fake-host; fi\n',
-    # mount -t lustre -o OPTS SRC DST; HARNESS_MOUNT_FAILURES makes the first N attempts fail.
-    "mount": textwrap.dedent(
-        """\
-        failures="$(cat "${state}/mount_failures" 2>/dev/null || echo 0)"
-        if ((failures > 0)); then
-          echo $((failures - 1)) >"${state}/mount_failures"
-          echo "mount.lustre: mount ${@: -2:1} at ${@: -1} failed: No such file or directory" >&2
-          exit 2
-        fi
-        printf '%s\\n' "${@: -1}" >>"${state}/mounted"
-        """
-    ),
-    # scontrol ping answers UP once slurmctld was started (unless HARNESS_CTLD_DOWN is set).
-    "scontrol": textwrap.dedent(
-        """\
-        if [[ "$1" == ping ]]; then
-          if [[ -z "${HARNESS_CTLD_DOWN:-}" ]] && grep -Fxq slurmctld "${state}/active"; then
-            echo "Slurmctld(primary) at ip-10-1-0-10 is UP"
-          else
-            echo "Slurmctld(primary) at ip-10-1-0-10 is DOWN"; exit 1
-          fi
-        fi
-        """
-    ),
-}
+CONTROLLER_IP = IPS["controller"][0]
+AGENT_CONF = lcs.agent_slurm_conf(CONTROLLER_IP, {"train": IPS["gpu"], "dev": IPS["cpu"]})
+LUSTRE_SETUP = ["modprobe lnet", "modprobe lustre", "lctl network up"]
+ROLES = {"controller": "controller", "login": "login", "gpu": "compute", "cpu": "compute"}
 
 
 def resource_config(ips: dict[str, list[str]]) -> dict:
@@ -107,28 +72,22 @@ def resource_config(ips: dict[str, list[str]]) -> dict:
     }
 
 
-class FakeSlurmNode(lcs.FakeNode):
-    def __init__(self, tmp_path: Path, group: str, *, fsx: LustreMount | None = FSX,
-                 slurm_conf: str = BASE_SLURM_CONF, active: tuple[str, ...] = ("munge",)) -> None:
-        super().__init__(tmp_path, SLURM_DIR, _STUBS)
-        params = provisioning_parameters(slurm_layout(GROUPS), fsx)
-        (self.scripts / "provisioning_parameters.json").write_text(json.dumps(params, indent=2))
-        self.write("/opt/ml/config/resource_config.json", json.dumps(resource_config(IPS)))
-        self.write("/opt/slurm/etc/slurm.conf", slurm_conf)
-        self.write("/etc/fstab", "UUID=1234 / ext4 defaults 1 1\n")
-        self.set_active(active)
-        self.node_ips = f"{IPS[group][0]} 172.16.0.9"
-
-    def harness_env(self) -> dict[str, str]:
-        return {"HARNESS_NODE_IPS": self.node_ips}
+def FakeSlurmNode(tmp_path: Path, group: str, *, fsx: LustreMount | None = FSX,  # noqa: N802 - a factory
+                  agent_delay: int | None = 0, active: tuple[str, ...] = ("munge",)) -> lcs.HyperPodSlurmNode:
+    """A node of ``group`` as HyperPod hands it to on_create.sh."""
+    return lcs.HyperPodSlurmNode(
+        tmp_path, SLURM_DIR,
+        node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
+        params=provisioning_parameters(slurm_layout(GROUPS), fsx), resource_config=resource_config(IPS),
+        controller_conf=AGENT_CONF, agent_delay=agent_delay, active=active,
+    )
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[FakeSlurmNode, RunResult]]:
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[lcs.HyperPodSlurmNode, RunResult]]:
     """One successful first boot per role, shared by the read-only tests."""
-    login = FakeSlurmNode(tmp_path_factory.mktemp("login"), "login", active=("munge", "slurmd"))
-    done = {"login": (login, _ok(login.run()))}
-    for group in ("controller", "gpu"):
+    done = {}
+    for group in ("controller", "login", "gpu"):
         node = FakeSlurmNode(tmp_path_factory.mktemp(group), group)
         done[group] = (node, _ok(node.run()))
     return done
@@ -139,52 +98,71 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[FakeSlurm
 # ---------------------------------------------------------------------------
 
 
-def test_controller_mounts_fsx_and_starts_slurmctld(nodes) -> None:
+def test_controller_uses_the_agents_slurm_conf_and_starts_slurmctld(nodes) -> None:
     node, result = nodes["controller"]
     assert result.actions() == [
+        *LUSTRE_SETUP,
         f"mount -t lustre -o relatime,flock {FSX_SOURCE} {node.root}/fsx",
+        "systemctl disable slurmd",
+        "systemctl daemon-reload",
         "systemctl enable slurmctld",
         "systemctl start slurmctld",
         "scontrol ping",
     ]
+    # HyperPod's agent owns slurm.conf: not one byte is changed.
+    assert node.p("/opt/slurm/etc/slurm.conf").read_text() == AGENT_CONF
+    assert not node.p("/etc/systemd/system/slurmd.service").exists(), "slurmd can never start on the controller"
+    assert node.p("/etc/systemd/system/slurmd.service.hyperpod-cdk-retired").exists()
     assert "munge" in node.active() and "slurmctld" in node.active() and "slurmd" not in node.active()
     assert "this node is ip-10-1-0-10 (10.1.0.10) in group controller, role controller" in result.log
 
 
-def test_compute_node_starts_slurmd_in_its_partition(nodes) -> None:
-    node, result = nodes["gpu"]
+@pytest.mark.parametrize("group", ["gpu", "login"])
+def test_compute_and_login_nodes_come_up_without_a_local_slurm_conf(nodes, group: str) -> None:
+    """HyperPod runs Slurm configless: no slurm.conf on these nodes, slurmd --conf-server fetches it."""
+    node, result = nodes[group]
+    assert not node.p("/opt/slurm/etc/slurm.conf").exists()
     assert result.actions() == [
+        *LUSTRE_SETUP,
         f"mount -t lustre -o relatime,flock {FSX_SOURCE} {node.root}/fsx",
+        "systemctl disable slurmctld",
+        "systemctl daemon-reload",
         "systemctl enable slurmd",
         "systemctl start slurmd",
+        "scontrol ping",
     ]
+    unit = node.p("/etc/systemd/system/slurmd.service").read_text()
+    assert "ExecStart=/opt/slurm/sbin/slurmd -D -s --conf-server 10.1.0.10\n" in unit
+    assert "SLURMD_OPTIONS" not in unit
+    assert node.p("/etc/systemd/system/slurmd.service.hyperpod-cdk.orig").read_text() == lcs.SLURM_AMI_SLURMD_UNIT
+    assert node.p("/var/spool/slurmd/conf-cache/slurm.conf").read_text() == AGENT_CONF
     assert node.active() == ["munge", "slurmd"]
+    assert "[wait-for-slurmctld] Slurmctld(primary) at ip-10-1-0-10 is UP" in result.log
+
+
+def test_login_node_can_submit(nodes) -> None:
+    node, result = nodes["login"]
+    assert "login node: sbatch, srun and squeue work here against slurmctld on ip-10-1-0-10" in result.log
+    profile = node.p("/etc/profile.d/hyperpod-cdk-slurm.sh").read_text()
+    # Login shells fall back to the configless copy when Slurm's own lookup finds no slurm.conf.
+    assert "[ ! -e /opt/slurm/etc/slurm.conf ] && [ -e /var/spool/slurmd/conf-cache/slurm.conf ]" in profile
+    assert "export SLURM_CONF=/var/spool/slurmd/conf-cache/slurm.conf" in profile
+    env = {"PATH": f"{node.bin}{os.pathsep}/usr/bin:/bin", "HARNESS_CMD_LOG": str(node.cmd_log),
+           "HARNESS_STATE": str(node.state), "HARNESS_ROOT": str(node.root),
+           "SLURM_CONF": str(node.p("/var/spool/slurmd/conf-cache/slurm.conf"))}
+    ping = subprocess.run([str(node.bin / "scontrol"), "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert ping.returncode == 0 and "is UP" in ping.stdout
+
+
+def test_compute_node_partition_comes_from_the_parameters(nodes) -> None:
+    _, result = nodes["gpu"]
     assert "in group gpu, role compute, partition train" in result.log
 
 
-def test_login_node_runs_no_slurm_daemon(nodes) -> None:
-    node, result = nodes["login"]
-    assert result.actions() == [
-        f"mount -t lustre -o relatime,flock {FSX_SOURCE} {node.root}/fsx",
-        "systemctl disable --now slurmd",
-    ]
-    assert node.active() == ["munge"]
-    assert "role login" in result.log
-
-
-def test_every_node_writes_the_same_slurm_conf_block(nodes) -> None:
-    texts = {group: node.p("/opt/slurm/etc/slurm.conf").read_text() for group, (node, _) in nodes.items()}
-    assert len(set(texts.values())) == 1, "nodes must agree on slurm.conf"
-    lines = texts["controller"].splitlines()
-    assert lines == BASE_SLURM_CONF.splitlines() + EXPECTED_BLOCK
-    node = nodes["controller"][0]
-    assert node.p("/opt/slurm/etc/slurm.conf.hyperpod-cdk.bak").read_text() == BASE_SLURM_CONF
-    assert "[configure-slurm] slurm.conf: PartitionName=train" in nodes["gpu"][1].log
-
-
-def test_fstab_and_profile(nodes) -> None:
+def test_fstab_orders_after_network_online_and_profile(nodes) -> None:
     node, _ = nodes["gpu"]
     assert node.p("/etc/fstab").read_text().splitlines() == ["UUID=1234 / ext4 defaults 1 1", FSTAB_LINE]
+    assert "network.service" not in node.p("/etc/fstab").read_text()  # Ubuntu has none
     assert node.p("/etc/fstab.hyperpod-cdk.bak").read_text() == "UUID=1234 / ext4 defaults 1 1\n"
     assert str(node.root) not in node.p("/etc/fstab").read_text()
     assert "/opt/slurm/bin" in node.p("/etc/profile.d/hyperpod-cdk-slurm.sh").read_text()
@@ -192,8 +170,9 @@ def test_fstab_and_profile(nodes) -> None:
 
 def test_log_names_every_step(nodes) -> None:
     _, result = nodes["controller"]
-    for marker in ("[preflight]", "[identify-node]", "[mount-fsx] + mount -t lustre", "[configure-slurm]",
-                   "[start-services] + systemctl start slurmctld", "[wait-for-slurmctld] Slurmctld(primary)",
+    for marker in ("[preflight]", "[identify-node]", "[mount-fsx] + mount -t lustre", "[wait-for-slurm-conf]",
+                   "[configure-slurm]", "[start-services] + systemctl start slurmctld",
+                   "[wait-for-slurmctld] Slurmctld(primary)",
                    "[finished] ==> on_create.sh finished: controller node ip-10-1-0-10"):
         assert marker in result.log, marker
     assert "[finished]" in result.output  # stdout goes to CloudWatch too
@@ -202,34 +181,26 @@ def test_log_names_every_step(nodes) -> None:
 def test_second_run_changes_nothing(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "cpu")
     _ok(node.run())
-    conf, fstab = node.p("/opt/slurm/etc/slurm.conf").read_text(), node.p("/etc/fstab").read_text()
+    unit, fstab = node.p("/etc/systemd/system/slurmd.service").read_text(), node.p("/etc/fstab").read_text()
     again = _ok(node.run())
-    assert again.actions() == ["systemctl enable slurmd"], "no remount, no restart"
-    assert node.p("/opt/slurm/etc/slurm.conf").read_text() == conf
+    assert again.actions() == ["systemctl enable slurmd", "scontrol ping"], "no remount, no restart"
+    assert node.p("/etc/systemd/system/slurmd.service").read_text() == unit
     assert node.p("/etc/fstab").read_text() == fstab
-    assert "already mounted" in again.log and "unchanged" in again.log
+    assert "already mounted" in again.log and "slurmd.service already starts slurmd with --conf-server" in again.log
 
 
-def test_changed_slurm_conf_restarts_a_running_daemon(tmp_path: Path) -> None:
+def test_changed_unit_restarts_a_running_slurmd(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "gpu", active=("munge", "slurmd"))
     result = _ok(node.run())
     assert "systemctl restart slurmd" in result.actions()
     assert "systemctl start slurmd" not in result.actions()
 
 
-def test_definitions_already_in_slurm_conf_are_kept(tmp_path: Path) -> None:
-    """On the HyperPod AMI the platform may already define nodes and partitions: no duplicates."""
-    existing = (BASE_SLURM_CONF + "SlurmctldHost=ip-10-1-0-10\n"
-                "NodeName=ip-10-1-0-20 CPUs=32 RealMemory=120000 Gres=gpu:1\n"
-                "PartitionName=train Nodes=ip-10-1-0-20,ip-10-1-0-21 Default=YES\n")
-    node = FakeSlurmNode(tmp_path, "cpu", slurm_conf=existing)
-    result = _ok(node.run())
-    text = node.p("/opt/slurm/etc/slurm.conf").read_text()
-    assert text.count("PartitionName=train") == 1 and text.count("NodeName=ip-10-1-0-20") == 1
-    assert text.count("SlurmctldHost=") == 1
-    assert "NodeName=ip-10-1-0-21 NodeHostname=ip-10-1-0-21" in text
-    assert "PartitionName=dev Nodes=ip-10-1-0-30 MaxTime=INFINITE State=UP" in text  # no second default
-    assert "partition train is already defined in slurm.conf; keeping that definition" in result.log
+def test_controller_waits_for_the_agent(tmp_path: Path) -> None:
+    node = FakeSlurmNode(tmp_path, "controller", agent_delay=2)
+    result = _ok(node.run(HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="3"))
+    assert [c for c in result.actions() if c.startswith("sleep")][:2] == ["sleep 3", "sleep 3"]
+    assert node.p("/opt/slurm/etc/slurm.conf").read_text() == AGENT_CONF
 
 
 def test_mount_is_retried(tmp_path: Path) -> None:
@@ -245,9 +216,37 @@ def test_mount_is_retried(tmp_path: Path) -> None:
 def test_no_fsx_means_no_mount(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "gpu", fsx=None)
     result = _ok(node.run())
-    assert not any(c.startswith("mount ") for c in result.actions())
+    assert not any(c.startswith(("mount ", "modprobe")) for c in result.actions())
     assert "lustre" not in node.p("/etc/fstab").read_text()
     assert "no FSx file system in provisioning_parameters.json" in result.log
+
+
+def test_efa_client_is_set_up_before_the_mount(tmp_path: Path) -> None:
+    node = FakeSlurmNode(tmp_path, "gpu")
+    result = _ok(node.run(HARNESS_EFA="1"))
+    actions = result.actions()
+    setup = actions.index("efa-fsx-setup.sh")
+    assert actions[setup - 2].startswith("curl --fail") and "configure-efa-fsx-lustre-client.zip" in actions[setup - 2]
+    assert actions[setup + 1:setup + 4] == LUSTRE_SETUP
+    assert actions[setup + 4].startswith("mount -t lustre")
+    assert "EFA client for FSx for Lustre configured" in result.log
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HARNESS_EFA": "1", "HARNESS_NO_INTERNET": "1"}, "EFA client setup for FSx failed"),
+        ({"HARNESS_EFA": "1", "HARNESS_KERNEL": "5.15.0-1070-aws"}, "needs kernel 6.8 or later"),
+        ({"HARNESS_EFA": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT": "false"}, "turned off"),
+        ({}, "no EFA device on this instance"),
+    ],
+)
+def test_efa_client_problems_fall_back_to_tcp(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    node = FakeSlurmNode(tmp_path, "gpu")
+    result = _ok(node.run(**env))
+    assert message in result.log
+    assert "efa-fsx-setup.sh" not in result.actions()
+    assert f"mount -t lustre -o relatime,flock {FSX_SOURCE} {node.root}/fsx" in result.actions()
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +263,7 @@ def test_fsx_that_never_mounts_fails_the_node(tmp_path: Path) -> None:
     assert "provisioning FAILED in step 'mount-fsx' (exit code 1)" in result.log
     assert result.actions()[-2:] == ["sync", "sleep 60"]  # flush, then the default grace for CloudWatch
     assert not any(c.startswith("systemctl") for c in result.actions()), "no daemon may start"
-    assert node.p("/opt/slurm/etc/slurm.conf").read_text() == BASE_SLURM_CONF
+    assert node.p("/etc/systemd/system/slurmd.service").read_text() == lcs.SLURM_AMI_SLURMD_UNIT
     assert "lustre" not in node.p("/etc/fstab").read_text()
 
 
@@ -273,7 +272,7 @@ def test_failing_command_is_reported_with_line_and_exit_code(tmp_path: Path) -> 
     result = node.run(HARNESS_FAIL_CMD="systemctl start slurmd")
     assert result.returncode == 1
     assert "ERROR: command 'systemctl start slurmd' exited with 1 at lcs_common.sh:" in result.log
-    assert "in ensure_running() at on_create.sh:" in result.log
+    assert "in start_services() at on_create.sh:" in result.log
     assert "provisioning FAILED in step 'start-services' (exit code 1)" in result.log
     assert result.actions()[-1] == "sync"
 
@@ -284,8 +283,38 @@ def test_slurmctld_that_never_answers_fails_the_controller(tmp_path: Path) -> No
                       HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
     assert result.returncode == 1
     assert [c for c in result.actions() if c == "scontrol ping"] == ["scontrol ping"] * 3
-    assert "slurmctld did not answer within 10s" in result.log
+    assert "slurmctld on ip-10-1-0-10 did not answer within 10s" in result.log
     assert "FAILED in step 'wait-for-slurmctld'" in result.log
+
+
+def test_agent_that_never_writes_slurm_conf_fails_the_controller(tmp_path: Path) -> None:
+    node = FakeSlurmNode(tmp_path, "controller", agent_delay=None)
+    result = node.run(HYPERPOD_LCS_SLURM_CONF_WAIT_SECONDS="10", HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
+    assert result.returncode == 1
+    assert ("HyperPod's cluster agent did not write /opt/slurm/etc/slurm.conf naming the controller 10.1.0.10"
+            in result.log)
+    assert "FAILED in step 'wait-for-slurm-conf'" in result.log
+    assert not node.p("/opt/slurm/etc/slurm.conf").exists(), "the script never writes slurm.conf itself"
+    assert not any(c.startswith("systemctl") for c in result.actions())
+
+
+def test_unreachable_controller_fails_a_compute_node_with_what_to_check(tmp_path: Path) -> None:
+    node = FakeSlurmNode(tmp_path, "gpu")
+    result = node.run(HARNESS_CTLD_DOWN="1", HYPERPOD_LCS_SLURMCTLD_WAIT_SECONDS="10",
+                      HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
+    assert result.returncode == 1
+    assert "slurmd fetched no configuration from 10.1.0.10" in result.log
+    assert "6817-6818" in result.log
+    assert "FAILED in step 'wait-for-config'" in result.log
+
+
+def test_slurmd_unit_without_placeholder_is_refused(tmp_path: Path) -> None:
+    node = FakeSlurmNode(tmp_path, "gpu")
+    node.write("/etc/systemd/system/slurmd.service", "[Service]\nExecStart=/opt/slurm/sbin/slurmd -D\n")
+    result = node.run()
+    assert result.returncode == 1
+    assert "has no $SLURMD_OPTIONS placeholder and no '--conf-server 10.1.0.10'" in result.log
+    assert "FAILED in step 'configure-slurm'" in result.log
 
 
 def test_node_missing_from_resource_config_fails(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ _CONSTRUCTS = {
     "HyperPodFsxLustre": "hyperpod_cdk.storage.fsx_lustre",
     "HyperPodHelmDependencies": "hyperpod_cdk.kubernetes.helm_dependencies",
     "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
+    "HyperPodReadiness": "hyperpod_cdk.kubernetes.readiness",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "HyperPodLifecycleScripts",
     "HyperPodNetwork",
     "HyperPodPlatform",
+    "HyperPodReadiness",
     "HyperPodSecurityGroup",
     "HyperPodSlurmCluster",
     "HyperPodSubnets",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
     from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
     from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
+    from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
     from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
     from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
     from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets

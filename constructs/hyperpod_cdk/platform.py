@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import cdk8s
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -34,7 +34,8 @@ from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuers
 from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
-from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
+from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
 from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
@@ -123,12 +124,20 @@ class HyperPodPlatform(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        #: The EBS volumes' customer managed key, or None for an AWS owned key: HyperPod accepts a
+        #: customer managed key only in Continuous provisioning mode (config.customer_managed_ebs_key).
+        self.volume_key: kms.IKey | None = self.data_key if config.customer_managed_ebs_key else None
         self.fsx = self._add_fsx()
         self.eks: HyperPodEksCluster | None = None
         self.eks_cluster: eks.ICluster | None = None
         self.helm_dependencies: HyperPodHelmDependencies | None = None
         self.addons: HyperPodKubernetesAddons | None = None
         self.fsx_csi_driver: FsxCsiDriverAddon | None = None
+        #: EKS: the readiness gates (None on Slurm, where CloudFormation waits for InService nodes).
+        self.readiness: HyperPodReadiness | None = None
+        self.node_gate: IConstruct | None = None
+        self.cert_manager_gate: IConstruct | None = None
+        self.retained_for_file_system: list[CfnResource] = []
         if config.orchestrator == "slurm":
             self._build_slurm()
         else:
@@ -169,11 +178,14 @@ class HyperPodPlatform(Construct):
         net = config.network
         existing = net.existing
         self.network: HyperPodNetwork | None = None
+        #: The HyperPod subnets this platform created (None when they already existed).
+        self.created_hyperpod_subnets: HyperPodSubnets | None = None
         if vpc is None and existing is None:
             self.network = HyperPodNetwork.from_config(self, "Network", config, log_key=self.logs_key)
             self.vpc: ec2.IVpc = self.network.vpc
             self.hyperpod_subnets: dict[str, ec2.ISubnet] = dict(self.network.hyperpod_subnets)
             self.control_plane_subnets: list[ec2.ISubnet] = list(self.network.control_plane_subnets)
+            self.created_hyperpod_subnets = self.network.hyperpod
             return
         if vpc is None:
             assert existing is not None
@@ -215,6 +227,7 @@ class HyperPodPlatform(Construct):
                 egress=hyperpod_egress, vpc_cidr=primary,
             )
         self.hyperpod_subnets = dict(subnets.subnets)
+        self.created_hyperpod_subnets = subnets
 
     def _add_endpoints(self) -> None:
         """A closed network: interface endpoints, and node egress to them and to S3 only (no 0.0.0.0/0)."""
@@ -256,7 +269,7 @@ class HyperPodPlatform(Construct):
             return HyperPodFsxLustre.from_attributes(
                 self, "Fsx", file_system_id=cfg.file_system_id, dns_name=cfg.dns_name, mount_name=cfg.mount_name
             )
-        return HyperPodFsxLustre(
+        file_system = HyperPodFsxLustre(
             self, "Fsx",
             subnet=self.default_hyperpod_subnet,
             security_group=self.security_group,
@@ -267,6 +280,41 @@ class HyperPodPlatform(Construct):
             automatic_backup_retention_days=cfg.automatic_backup_retention_days,
             retain=cfg.retain_on_delete,
         )
+        if cfg.retain_on_delete:
+            self._retain_network_of_file_system()
+        return file_system
+
+    def _retain_network_of_file_system(self) -> None:
+        """Keep what a retained file system's network interfaces sit in, so ``cdk destroy`` finishes.
+
+        An FSx file system keeps its ENIs in its subnet with its security groups until it is deleted;
+        while they exist EC2 refuses to delete that subnet, the security group, the secondary CIDR
+        block holding the subnet and the VPC (``DependencyViolation``), and the stack would end in
+        DELETE_FAILED. So these are retained with the file system (DeletionPolicy Retain) and
+        CloudFormation leaves them in place; everything else is deleted. docs/deploy.md lists what
+        stays and how to remove it once the file system is gone. (EC2: a subnet, security group or
+        VPC still used by a network interface cannot be deleted,
+        https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSubnet.html and
+        https://docs.aws.amazon.com/vpc/latest/userguide/delete-vpc.html.)
+        """
+        az_id = self.config.network.availability_zone_ids[0]
+        retained: list[CfnResource] = []
+        created = self.created_hyperpod_subnets
+        if created is not None:
+            retained.append(created.cfn_subnets[az_id])
+            if created.cidr_block is not None:
+                retained.append(created.cidr_block)
+        node_group = self.node_security_group.security_group.node.default_child
+        if isinstance(node_group, CfnResource):
+            retained.append(node_group)
+        if self.network is not None:
+            vpc = self.network.vpc.node.default_child
+            assert isinstance(vpc, CfnResource)
+            retained.append(vpc)
+        for resource in retained:
+            resource.apply_removal_policy(RemovalPolicy.RETAIN)
+        #: Resources kept on stack delete because the retained file system's ENIs pin them.
+        self.retained_for_file_system = retained
 
     def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
@@ -276,7 +324,7 @@ class HyperPodPlatform(Construct):
             security_group=self.security_group,
             lifecycle_bucket=self.lifecycle.bucket,
             eks_cluster_arn=eks_cluster_arn,
-            volume_key=self.data_key,
+            volume_key=self.volume_key,
         )
 
     def _cluster_props(self) -> dict[str, Any]:
@@ -291,7 +339,7 @@ class HyperPodPlatform(Construct):
             "execution_role_arn": self.execution_role_construct.role_arn,
             "lifecycle_source_s3_uri": self.lifecycle.source_s3_uri,
             "on_create": self.lifecycle.on_create,
-            "volume_key": self.data_key,
+            "volume_key": self.volume_key,
             "node_recovery": hp.node_recovery,
             "tags": self.config.tags,
         }
@@ -308,13 +356,16 @@ class HyperPodPlatform(Construct):
             encryption_key=self.data_key,
             json_files={PROVISIONING_PARAMETERS_FILE: parameters},
         )
-        # No eks-auth grant (no EKS); mounting Lustre needs no IAM permission either.
+        # No eks-auth grant (no EKS).
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
+        if self.fsx is not None:
+            self.execution_role_construct.allow_lustre_client()
         self.cluster: HyperPodCluster | HyperPodSlurmCluster = HyperPodSlurmCluster(
             self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props()
         )
-        # Nodes create ENIs with the role's policy and mount the file system in on_create.sh.
-        self.cluster.wait_for(self.execution_role_construct.policy, *self._network_ready)
+        # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
+        # its key, the Lustre checks): the cluster waits for all of them, and mounts the file system.
+        self.cluster.wait_for(self.execution_role_construct, *self._network_ready)
         if self.fsx is not None and self.fsx.resource is not None:
             self.cluster.wait_for(self.fsx.resource)
 
@@ -363,11 +414,19 @@ class HyperPodPlatform(Construct):
         self.eks_cluster = cluster
         self.kubectl_layer = layer
 
+        # With FSx, fsx_lustre.json tells on_create.sh to get the Lustre client ready (EFA, modules).
+        fsx_file = None if self.fsx is None else {FSX_LUSTRE_FILE: {
+            "file_system_id": self.fsx.file_system_id,
+            "dns_name": self.fsx.dns_name,
+            "mount_name": self.fsx.mount_name,
+        }}
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=self.data_key,
-            shared_dirs=[bundled_scripts("common")],
+            shared_dirs=[bundled_scripts("common")], json_files=fsx_file,
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
+        if self.fsx is not None:
+            self.execution_role_construct.allow_lustre_client()
         helm_enabled = self.config.kubernetes.helm_dependencies.enabled
         hp = self.config.hyperpod
         self.autoscaling_role: HyperPodAutoscalingRole | None = None
@@ -385,9 +444,10 @@ class HyperPodPlatform(Construct):
             platform_fsx=platform_fsx,
             **self._cluster_props(),
         )
-        # HyperPod validates the EKS side at creation: add-ons first; the execution role's
-        # policy must exist before nodes try to create ENIs.
-        self.cluster.wait_for(*base_addons, self.execution_role_construct.policy, *self._network_ready)
+        # HyperPod validates the EKS side at creation: add-ons first. Nodes use every policy of the
+        # execution role from their first boot (ENIs, pod identity, the lifecycle bucket and its
+        # key), so the cluster waits for the whole role construct, default policy included.
+        self.cluster.wait_for(*base_addons, self.execution_role_construct, *self._network_ready)
         self._add_kubernetes_side(cluster, kubectl_ready, created_here=self.eks is not None)
 
     def _add_kubernetes_side(
@@ -408,12 +468,35 @@ class HyperPodPlatform(Construct):
             self.cluster.wait_for(self.helm_dependencies.resource)
             self.helm_dependencies.wait_for(*self._network_ready)
 
+        # In Continuous mode the HyperPod cluster is created before any node exists, and add-ons count
+        # as created while DEGRADED: the readiness gate waits for a node that can host system pods and
+        # the pod identity agent before any add-on (see HyperPodReadiness).
+        self.readiness = HyperPodReadiness(
+            self, "Readiness",
+            cluster=cluster,
+            subnets=self.control_plane_subnets,
+            kubectl_layer=self.kubectl_layer,
+            log_key=self.logs_key,
+        )
+        self.readiness.rbac.node.add_dependency(*kubectl_ready)
+        self.node_gate = self.readiness.add_node_gate(
+            hyperpod_cluster_name=self.config.hyperpod.cluster_name,
+            instance_groups=self.config.system_instance_groups,
+            after=[self.cluster.resource],
+        )
+
         # An existing cluster brings its own pod identity agent (preflight checks it).
         assume = () if created_here else (POD_IDENTITY_AGENT,)
         self.addons = HyperPodKubernetesAddons(
             self, "KubernetesAddons", cluster=cluster, config=k8s.addons, assume_installed=assume
         )
-        self.addons.install_after(self.cluster.resource)
+        self.addons.install_after(self.node_gate)
+        self.cert_manager_gate = None
+        if self.addons.cert_manager is not None:
+            # cert-manager's deployments Available and its webhook answering, before the issuers and
+            # every add-on that needs cert-manager (the training operator).
+            self.cert_manager_gate = self.readiness.add_cert_manager_gate(after=[self.addons.cert_manager])
+            self.addons.wait_for_cert_manager(self.cert_manager_gate)
 
         if self.fsx is not None:
             fsx_cfg = self.config.storage.fsx
@@ -426,7 +509,7 @@ class HyperPodPlatform(Construct):
                 assume_installed=assume,
             )
             # The driver's controller and node pods need the HyperPod nodes.
-            self.fsx_csi_driver.addon.node.add_dependency(self.cluster.resource)
+            self.fsx_csi_driver.addon.node.add_dependency(self.node_gate)
             # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
             capacity = self.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
             k8s = k8s.model_copy(update={"fsx": FsxVolume(
@@ -454,12 +537,34 @@ class HyperPodPlatform(Construct):
 
         self._add_karpenter_objects(cluster, kubectl_ready)
 
-        if self.addons.cert_manager is not None:
+        if self.cert_manager_gate is not None:
             issuers = CertManagerIssuersChart(cdk8s.App(), "cert-manager", namespace=k8s.cert_manager_namespace)
             issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
-            # Issuers are cert-manager CRs: the add-on (CRDs and webhook) must be running first.
-            issuers_manifest.node.add_dependency(self.addons.cert_manager, *kubectl_ready)
+            # Issuers are cert-manager CRs the webhook admits: only once the gate saw it answer.
+            issuers_manifest.node.add_dependency(self.cert_manager_gate, *kubectl_ready)
 
+    # -- ordering behind readiness ----------------------------------------------------------
+
+    def wait_for_nodes(self, *constructs: IConstruct) -> None:
+        """Create ``constructs`` once a node that can host system pods is Ready.
+
+        EKS: after the readiness gate (node + pod identity agent). Slurm: after the cluster, which
+        CloudFormation reports created only once its nodes are InService.
+        """
+        gate: IConstruct = self.node_gate if self.node_gate is not None else self.cluster.resource
+        for construct in constructs:
+            construct.node.add_dependency(gate)
+
+    def wait_for_cert_manager(self, *constructs: IConstruct) -> None:
+        """Create ``constructs`` (cert-manager resources, add-ons that use it) once its webhook answers."""
+        if self.cert_manager_gate is None:
+            raise HyperPodConfigError(
+                "kubernetes.addons.cert_manager",
+                "the platform installs no cert-manager (EKS with kubernetes.addons.cert_manager.enabled only)",
+                construct_path=self.node.path,
+            )
+        for construct in constructs:
+            construct.node.add_dependency(self.cert_manager_gate)
 
     def _add_karpenter_objects(self, cluster: eks.ICluster, kubectl_ready: list[IConstruct]) -> None:
         """The HyperpodNodeClass and NodePool, once HyperPod has installed Karpenter's CRDs."""

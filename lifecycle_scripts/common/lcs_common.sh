@@ -15,6 +15,8 @@
 #   HYPERPOD_LCS_MOUNT         replacement for mount
 #   HYPERPOD_LCS_MOUNTPOINT    replacement for mountpoint
 #   HYPERPOD_LCS_SYNC          replacement for sync
+#   HYPERPOD_LCS_MODPROBE      replacement for modprobe
+#   HYPERPOD_LCS_FI_INFO       path of libfabric's fi_info (EFA probe)
 # Any other command can be replaced by putting a stub earlier on PATH.
 
 # Name of the step being run; printed in every log line and in failure reports.
@@ -206,4 +208,102 @@ wait_for_mount() {
     waited=$((waited + interval))
   done
   return 0
+}
+
+# ---------------------------------------------------------------------------
+# Lustre client (FSx for Lustre). What AWS's HyperPod base lifecycle scripts do
+# before Lustre is used, on EKS and Slurm alike:
+#   awslabs/awsome-distributed-ai 1.architectures/7.sagemaker-hyperpod-eks/
+#     LifecycleScripts/base-config/on_create_main.sh (setup_efa_fsx_client,
+#     then modprobe lnet / lustre and lctl network up)
+#   ... 1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config/mount_fsx.sh
+# Every step here only warns on failure: Lustre then runs over TCP, and a
+# mount that really cannot work fails later with its own message.
+# ---------------------------------------------------------------------------
+readonly LCS_EFA_FSX_CLIENT_URL="https://docs.aws.amazon.com/fsx/latest/LustreGuide/samples/configure-efa-fsx-lustre-client.zip"
+
+sys_modprobe() { run "${HYPERPOD_LCS_MODPROBE:-modprobe}" "$@"; }
+
+# lustre_modules_up: load lnet and lustre and bring LNet up.
+lustre_modules_up() {
+  local module
+  for module in lnet lustre; do
+    if ! sys_modprobe "${module}"; then
+      log "WARNING: modprobe ${module} failed; is the Lustre client installed on this AMI?"
+    fi
+  done
+  if command -v lctl >/dev/null 2>&1; then
+    if ! run lctl network up; then
+      log "WARNING: lctl network up failed; the first Lustre mount brings LNet up instead"
+    fi
+  else
+    log "lctl not found; the first Lustre mount brings LNet up"
+  fi
+}
+
+# efa_fsx_client_supported OS_RELEASE: the operating systems FSx's EFA client
+# setup supports (Amazon Linux 2023, RHEL 9.5+, Ubuntu 22.04+ with kernel 6.8+),
+# as AWS's base script checks them. Prints the reason when it is not.
+efa_fsx_client_supported() {
+  local os_release="$1" id="" version="" kernel major minor
+  if [[ ! -r "${os_release}" ]]; then
+    echo "cannot read ${os_release}"
+    return 1
+  fi
+  id="$(sed -n 's/^ID=//p' "${os_release}" | tr -d '"')"
+  version="$(sed -n 's/^VERSION_ID=//p' "${os_release}" | tr -d '"')"
+  case "${id}-${version}" in
+    amzn-2023 | rhel-9.[5-9]* | rhel-1[0-9]*) return 0 ;;
+    ubuntu-22.04 | ubuntu-2[3-9]*)
+      kernel="$(uname -r)"
+      major="${kernel%%.*}"
+      minor="${kernel#*.}"
+      minor="${minor%%.*}"
+      if ((major > 6 || (major == 6 && minor >= 8))); then
+        return 0
+      fi
+      echo "Ubuntu ${version} needs kernel 6.8 or later, this one is ${kernel}"
+      return 1
+      ;;
+  esac
+  echo "${id} ${version} is not an OS the FSx EFA client setup supports"
+  return 1
+}
+
+# efa_fsx_client_setup ROOT: configure the Lustre client for EFA with the FSx
+# user guide's setup script, on instances with an EFA device and a supported
+# OS. HYPERPOD_LCS_EFA_FSX_CLIENT=false turns it off (for example in a network
+# without a route to docs.aws.amazon.com). Never fatal.
+efa_fsx_client_setup() {
+  local root="$1" fi_info="${HYPERPOD_LCS_FI_INFO:-/opt/amazon/efa/bin/fi_info}" why workdir
+  if ! is_true "${HYPERPOD_LCS_EFA_FSX_CLIENT:-true}"; then
+    log "EFA client setup for FSx turned off (HYPERPOD_LCS_EFA_FSX_CLIENT); Lustre uses TCP"
+    return 0
+  fi
+  if ! why="$(efa_fsx_client_supported "${root}/etc/os-release")"; then
+    log "EFA client setup for FSx skipped: ${why}; Lustre uses TCP"
+    return 0
+  fi
+  if [[ ! -x "${fi_info}" ]] || ! "${fi_info}" -p efa >/dev/null 2>&1; then
+    log "no EFA device on this instance; Lustre uses TCP"
+    return 0
+  fi
+  if ! workdir="$(mktemp -d)"; then
+    log "WARNING: no temporary directory for the EFA client setup; Lustre uses TCP"
+    return 0
+  fi
+  if run curl --fail --silent --show-error --max-time 30 -o "${workdir}/efa-fsx.zip" "${LCS_EFA_FSX_CLIENT_URL}" &&
+    run unzip -q -d "${workdir}" "${workdir}/efa-fsx.zip" &&
+    run bash "${workdir}/configure-efa-fsx-lustre-client/setup.sh"; then
+    log "EFA client for FSx for Lustre configured"
+  else
+    log "WARNING: EFA client setup for FSx failed (needs HTTPS to docs.aws.amazon.com); Lustre uses TCP"
+  fi
+  rm -rf "${workdir}"
+}
+
+# lustre_client_setup ROOT: EFA client (when possible), then the modules.
+lustre_client_setup() {
+  efa_fsx_client_setup "$1"
+  lustre_modules_up
 }

@@ -12,6 +12,13 @@
 # the NVMe instance store at /opt/dlami/nvme when HYPERPOD_LCS_PREFER_NVME is
 # true and that path is mounted. See README.md for the design and settings.
 #
+# When the platform has an FSx for Lustre file system, fsx_lustre.json sits
+# next to this script and the node also gets the Lustre client ready: the EFA
+# client configuration on instances with EFA, then the lnet and lustre modules
+# (as AWS's base script does: awslabs/awsome-distributed-ai
+# 1.architectures/7.sagemaker-hyperpod-eks/LifecycleScripts/base-config/on_create_main.sh).
+# The FSx CSI driver mounts the volume for pods; this script mounts nothing.
+#
 # Output goes to stdout (CloudWatch: /aws/sagemaker/Clusters/<cluster>/<id>)
 # and to /var/log/provision/provisioning.log. Any failure is reported with
 # the step, command, line and exit code; the script then syncs, waits
@@ -37,6 +44,8 @@ LOG_FILE="${HYPERPOD_LCS_LOG_FILE:-${ROOT}/var/log/provision/provisioning.log}"
 MOUNT_TIMEOUT="${HYPERPOD_LCS_MOUNT_TIMEOUT_SECONDS:-60}"
 POLL_INTERVAL="${HYPERPOD_LCS_MOUNT_POLL_SECONDS:-2}"
 PREFER_NVME="${HYPERPOD_LCS_PREFER_NVME:-false}"
+# Written by hyperpod-cdk next to the scripts when the platform has FSx for Lustre.
+FSX_FILE="${SCRIPT_DIR}/fsx_lustre.json"
 
 # Paths as the node sees them (written into fstab and unit files) ...
 readonly EBS_VOLUME="/opt/sagemaker"
@@ -294,10 +303,19 @@ start_services() {
   fi
 }
 
+prepare_lustre_client() {
+  [[ -f "${FSX_FILE}" ]] || return 0
+  local id
+  id="$(grep -o '"file_system_id": *"[^"]*"' "${FSX_FILE}" | sed 's/.*"\([^"]*\)"$/\1/' || true)"
+  step lustre-client "FSx for Lustre ${id:-file system}: preparing the Lustre client"
+  lustre_client_setup "${ROOT}"
+}
+
 main() {
   local entry
   lcs_setup_logging "${LOG_FILE}"
   preflight
+  prepare_lustre_client
   select_volume
   plan
   if ((${#PENDING[@]} == 0)); then

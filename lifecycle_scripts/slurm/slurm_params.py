@@ -1,19 +1,15 @@
 #!/usr/bin/env python3
 """Read provisioning_parameters.json and HyperPod's resource_config.json for on_create.sh.
 
-Standard library only (the HyperPod Slurm AMI ships python3, not jq). Two commands:
+Standard library only (the HyperPod Slurm AMI ships python3, not jq). One command:
 
 ``node-env``
     Prints ``KEY=VALUE`` lines describing this node: its instance group and Slurm role, the
     controller's name and address, the FSx file system. on_create.sh reads them with a whitelist
     (no eval); values are checked here to contain no blanks or shell metacharacters.
 
-``slurm-block``
-    Prints the lines on_create.sh keeps in its managed block of slurm.conf: ``SlurmctldHost``
-    (unless slurm.conf already sets it), one ``NodeName`` line per compute instance and one
-    ``PartitionName`` line per partition, each only if slurm.conf does not already define it
-    outside the block (HyperPod's own generated definitions win; they carry the hardware details).
-    Skipped definitions are reported on stderr.
+slurm.conf itself is HyperPod's: its cluster agent writes it on the controller from the same
+provisioning_parameters.json, and compute and login nodes fetch it configless.
 
 resource_config.json is the file HyperPod writes on every node of a cluster (default
 ``/opt/ml/config/resource_config.json``, or ``$SAGEMAKER_RESOURCE_CONFIG_PATH``)::
@@ -43,8 +39,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BEGIN_MARKER = "# BEGIN hyperpod-cdk"
-END_MARKER = "# END hyperpod-cdk"
 NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:/@-]*$")
 DNS_NAME = re.compile(r"^[A-Za-z0-9.-]+$")
@@ -183,112 +177,19 @@ def node_env(params: dict[str, Any], resource_config: dict[str, Any], local_ips:
     return env
 
 
-def _defined_outside_block(slurm_conf: str) -> tuple[set[str], set[str], bool, bool]:
-    """Node and partition names, and whether SlurmctldHost / a default partition are set, outside our block."""
-    nodes: set[str] = set()
-    partitions: set[str] = set()
-    has_ctld = has_default = False
-    inside = False
-    for raw in slurm_conf.splitlines():
-        line = raw.strip()
-        if line.startswith(BEGIN_MARKER):
-            inside = True
-            continue
-        if line.startswith(END_MARKER):
-            inside = False
-            continue
-        if inside or not line or line.startswith("#"):
-            continue
-        key, _, rest = line.partition("=")
-        value = rest.split()[0] if rest.split() else ""
-        lowered = key.strip().lower()
-        if lowered == "nodename":
-            nodes.update(value.split(","))
-        elif lowered == "partitionname":
-            partitions.add(value)
-            has_default = has_default or bool(re.search(r"(^|\s)Default=YES(\s|$)", line, re.IGNORECASE))
-        elif lowered in ("slurmctldhost", "controlmachine"):
-            has_ctld = True
-    return nodes, partitions, has_ctld, has_default
-
-
-def slurm_block(
-    params: dict[str, Any], resource_config: dict[str, Any], slurm_conf: str
-) -> tuple[list[str], list[str]]:
-    """The managed block's lines and the notes about definitions left to the existing slurm.conf."""
-    layout = parse_params(params)
-    groups = instances_by_group(resource_config)
-    nodes_defined, partitions_defined, has_ctld, has_default = _defined_outside_block(slurm_conf)
-    lines: list[str] = []
-    notes: list[str] = []
-    controllers = groups.get(layout["controller"])
-    if not controllers:
-        raise InputError(f"resource_config.json has no instance in the controller group {layout['controller']}")
-    controller_ip = controllers[0]["CustomerIpAddress"]
-    if has_ctld:
-        notes.append("SlurmctldHost is already set in slurm.conf; keeping it")
-    else:
-        lines.append(f"SlurmctldHost={node_name(controller_ip)}({controller_ip})")
-    members: dict[str, list[str]] = {}
-    for group, partition in layout["workers"]:
-        names = members.setdefault(partition, [])
-        instances = groups.get(group)
-        if instances is None:
-            raise InputError(f"worker group {group} from provisioning_parameters.json is not in resource_config.json")
-        for instance in instances:
-            name = node_name(instance["CustomerIpAddress"])
-            names.append(name)
-            if name in nodes_defined:
-                notes.append(f"node {name} is already defined in slurm.conf; keeping that definition")
-                continue
-            lines.append(
-                f"NodeName={name} NodeHostname={name} NodeAddr={instance['CustomerIpAddress']} "
-                f"Feature={group} State=UNKNOWN"
-            )
-    first = True
-    for partition, names in members.items():
-        if partition in partitions_defined:
-            notes.append(f"partition {partition} is already defined in slurm.conf; keeping that definition")
-            continue
-        if not names:
-            notes.append(f"partition {partition} has no instances yet; not defined")
-            continue
-        default = " Default=YES" if first and not has_default else ""
-        first = False
-        lines.append(f"PartitionName={partition} Nodes={','.join(names)}{default} MaxTime=INFINITE State=UP")
-    return lines, notes
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in ("node-env", "slurm-block"):
-        p = sub.add_parser(command)
-        p.add_argument("--params", required=True)
-        p.add_argument("--resource-config", required=True)
-        if command == "node-env":
-            p.add_argument("--local-ips", required=True, help="this node's IPv4 addresses, blank-separated")
-        else:
-            p.add_argument("--slurm-conf", required=True)
+    p = sub.add_parser("node-env")
+    p.add_argument("--params", required=True)
+    p.add_argument("--resource-config", required=True)
+    p.add_argument("--local-ips", required=True, help="this node's IPv4 addresses, blank-separated")
     args = parser.parse_args(argv)
     try:
         params = load_json(args.params, "provisioning_parameters.json")
         resource_config = load_json(args.resource_config, "resource_config.json")
-        if args.command == "node-env":
-            for key, value in node_env(params, resource_config, args.local_ips.split()).items():
-                print(f"{key}={value}")
-        else:
-            try:
-                existing = Path(args.slurm_conf).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"cannot read slurm.conf at {args.slurm_conf} ({exc.strerror})") from None
-            lines, notes = slurm_block(params, resource_config, existing)
-            for note in notes:
-                print(f"note: {note}", file=sys.stderr)
-            print(BEGIN_MARKER + " (written by on_create.sh from provisioning_parameters.json; do not edit)")
-            for line in lines:
-                print(line)
-            print(END_MARKER)
+        for key, value in node_env(params, resource_config, args.local_ips.split()).items():
+            print(f"{key}={value}")
     except InputError as exc:
         print(f"slurm_params.py: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from hyperpod_cdk._cdk_util import logs_key, retention
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN, IAM_PRINCIPAL_PATTERN, PlatformConfig
 from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT, resolve_conflicts
 from hyperpod_cdk.rules.acknowledge import (
     acknowledge,
     acknowledge_managed_policies,
@@ -47,8 +48,9 @@ class HyperPodEksCluster(Construct):
     """EKS cluster configured for HyperPod orchestration.
 
     - Authentication mode ``API_AND_CONFIG_MAP`` (set on the L1: ``aws_eks_v2`` hard-codes ``API``).
-    - Add-ons vpc-cni, kube-proxy, coredns and eks-pod-identity-agent; :attr:`addons` lists them
-      so the HyperPod cluster can wait for all of them.
+    - Add-ons vpc-cni, kube-proxy, coredns and eks-pod-identity-agent with ``ResolveConflicts:
+      OVERWRITE`` (:data:`~hyperpod_cdk.kubernetes.addons.base.RESOLVE_CONFLICTS`); :attr:`addons`
+      lists them so the HyperPod cluster can wait for all of them.
     - All five control-plane log types into a pre-created, retained log group.
     - Secrets envelope-encrypted with a rotating, retained KMS key (create-only on EKS: it
       cannot be added later without replacing the cluster).
@@ -155,6 +157,8 @@ class HyperPodEksCluster(Construct):
         pod_identity_agent = self.cluster.eks_pod_identity_agent
         assert pod_identity_agent is not None  # created on first access
         self.addons.append(pod_identity_agent)
+        for addon, name in zip(self.addons, (*BASE_ADDONS, POD_IDENTITY_AGENT), strict=True):
+            resolve_conflicts(addon, name)
 
         if admin_principal_arn:
             self.cluster.grant_cluster_admin("AdminAccess", admin_principal_arn)

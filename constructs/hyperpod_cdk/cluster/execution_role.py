@@ -221,6 +221,27 @@ class HyperPodExecutionRole(Construct):
             },
         ))
 
+    def allow_lustre_client(self) -> None:
+        """``fsx:DescribeFileSystems`` for nodes that mount FSx for Lustre.
+
+        The EFA Lustre client setup checks the file system (EFA-enabled, same AZ) before it
+        configures EFA; without this permission the check fails quietly and Lustre falls back to TCP
+        (awslabs/awsome-distributed-ai#1202 and #1209, which add it to every HyperPod execution role).
+        ``ec2:DescribeSubnets``, the other call of that check, is in ``DescribeNetwork``.
+        """
+        if self.node.try_find_child("LustreClient") is not None:
+            return
+        policy = iam.Policy(self, "LustreClient", statements=[iam.PolicyStatement(
+            sid="LustreClientChecks", actions=["fsx:DescribeFileSystems"], resources=["*"],
+        )])
+        policy.attach_to_role(self.role)
+        acknowledge_wildcards(
+            policy,
+            "fsx:DescribeFileSystems is read-only and AWS's HyperPod execution roles grant it on * (the EFA "
+            "Lustre client check describes the mounted file system); the node sees file-system metadata only",
+            resources=["*"],
+        )
+
     @property
     def role_arn(self) -> str:
         return self.role.role_arn

@@ -20,6 +20,7 @@ from hyperpod_cdk.cluster.instance_groups import (
     cluster_tags,
     instance_group_property,
 )
+from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import checked_props, prop_error
 from hyperpod_cdk.specs.instance_types import Orchestrator
@@ -61,7 +62,9 @@ class HyperPodCluster(Construct):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
     Node recovery is ``Automatic`` and provisioning ``Continuous`` by default, every instance
-    group's secondary EBS volume is encrypted with ``volume_key``, and deep health checks follow
+    group's secondary EBS volume is encrypted with ``volume_key`` when one is given (HyperPod
+    accepts a customer managed key only in Continuous mode; its key policy gets the statements
+    of :mod:`hyperpod_cdk.cluster.volume_key`), and deep health checks follow
     :attr:`InstanceGroup.effective_deep_health_checks` (on for accelerated types).
 
     Checked before anything is created (:class:`~hyperpod_cdk.errors.HyperPodConfigError` naming
@@ -85,7 +88,8 @@ class HyperPodCluster(Construct):
         security_group: HyperPod node security group.
         execution_role_arn: instance execution role.
         lifecycle_source_s3_uri: where the lifecycle scripts are (``s3://bucket/prefix/``).
-        volume_key: KMS key for the instance groups' EBS volumes. Default: none (AWS owned key).
+        volume_key: customer managed KMS key for the instance groups' EBS volumes (Continuous mode
+            only; it cannot be changed later). Default: none (AWS owned key).
         on_create: entry script. Default ``on_create.sh``.
         node_recovery: Default ``"Automatic"``.
         node_provisioning_mode: Default ``"Continuous"``; None for the classic mode.
@@ -138,6 +142,13 @@ class HyperPodCluster(Construct):
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
+        if volume_key is not None and node_provisioning_mode != "Continuous":
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html
+            raise prop_error(
+                scope, construct_id, "volume_key",
+                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; "
+                "drop volume_key (AWS owned key) or set node_provisioning_mode='Continuous'",
+            )
         if not hasattr(security_group, "security_group_id"):
             raise prop_error(scope, construct_id, "security_group", "expected an ec2.ISecurityGroup")
         super().__init__(scope, construct_id)
@@ -184,6 +195,10 @@ class HyperPodCluster(Construct):
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
         self.assume_helm_installed = assume_helm_installed
+        #: The customer managed key of the EBS volumes (None: AWS owned key). Fixed at creation.
+        self.volume_key = volume_key
+        if volume_key is not None:
+            allow_hyperpod_volume_encryption(volume_key, execution_role_arn)
         Aspects.of(self).add(_HelmDependenciesCheck(self))
 
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:

@@ -2,26 +2,33 @@
 
 How Slurm is provisioned: lifecycle scripts + ``provisioning_parameters.json``
 -----------------------------------------------------------------------------
-HyperPod offers two documented ways to tell a Slurm cluster which instance group is the
-controller, which is the login group and which partition each compute group joins:
+HyperPod documents two ways to tell a Slurm cluster which instance group is the controller,
+which is the login group and which partition each compute group joins:
 
 1. API-driven: ``Orchestrator.Slurm`` on the cluster and ``SlurmConfig {NodeType, PartitionNames}``
-   on each instance group. aws-cdk-lib 2.275 has the properties and cfn-lint 1.58's
-   ``AWS::SageMaker::Cluster`` schema accepts them (``tests/test_slurm.py`` lints such a template).
-2. Lifecycle scripts: no ``Orchestrator`` property, and a ``provisioning_parameters.json`` next
-   to the scripts that the scripts read on every node.
+   on each instance group; HyperPod sets up Slurm and mounts FSx itself, and the lifecycle
+   scripts keep only custom steps
+   (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html).
+2. Lifecycle scripts: no ``Orchestrator``, and a ``provisioning_parameters.json`` next to the
+   scripts. HyperPod's cluster agent reads it and writes ``slurm.conf`` on the controller; every
+   node runs Slurm configless (``slurmd --conf-server``), as AWS's own base configuration does
+   (awslabs/awsome-distributed-ai ``1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config``).
 
-This construct uses (2). The two are alternatives, not layers: HyperPod's migration guide moves
-a cluster from (2) to (1) by removing ``provisioning_parameters.json`` from S3
-(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html),
-and with (1) HyperPod owns the partition layout of ``slurm.conf`` (``SlurmConfigStrategy`` says how
-it treats other edits), so lifecycle scripts that also write partitions would compete with it.
-With (2) the whole node setup (which node runs slurmctld or slurmd, the partitions, the FSx
-mount) is in this repository's scripts, generated from the same typed config as the instance
-groups and tested offline against a fake node root. Switching later is a property change on
-this construct plus dropping the parameters file.
+This construct uses (2), for these reasons (docs/slurm.md has the long form):
 
-Continuous node provisioning is left off: HyperPod documents it for EKS-orchestrated clusters only.
+- (2) is the path AWS's Slurm templates and base scripts run; the scripts here do what those do
+  (the controller waits for the agent's ``slurm.conf``, compute and login nodes fetch it), and a
+  fake node that models what HyperPod provides per node type tests them offline.
+- (1) needs a HyperPod AMI from January 2026 or later, cannot express multi-head controllers, and
+  a cluster moved to it cannot move back.
+- (1) is what Continuous provisioning needs on Slurm, and Continuous is the only mode that accepts
+  a customer managed EBS key (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html);
+  but no AWS source shows a customer managed key on a Slurm cluster, so (1) would not safely buy
+  one. Slurm volumes use the AWS owned key; ``volume_key`` is refused.
+
+The two are alternatives: with (1), ``provisioning_parameters.json`` must not be in the prefix
+(CreateCluster fails otherwise). Switching later is a property change on this construct (the
+layout is already computed) plus dropping the parameters file and the Slurm steps of the scripts.
 """
 
 from __future__ import annotations
@@ -50,9 +57,9 @@ from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning
 class HyperPodSlurmCluster(Construct):
     """A SageMaker HyperPod cluster whose nodes run Slurm, configured by lifecycle scripts.
 
-    Node recovery is ``Automatic`` by default, every group's secondary EBS volume is encrypted
-    with ``volume_key``, and deep health checks follow
-    :attr:`InstanceGroup.effective_deep_health_checks`.
+    Node recovery is ``Automatic`` by default, the EBS volumes use an AWS owned key (HyperPod
+    accepts a customer managed key only in Continuous provisioning mode, which needs API-driven
+    Slurm), and deep health checks follow :attr:`InstanceGroup.effective_deep_health_checks`.
 
     Each :class:`InstanceGroup` says its Slurm role with ``slurm_node_type`` (``Controller``: one
     group of one instance; ``Login``: at most one group; ``Compute``: the default) and, for compute
@@ -68,7 +75,8 @@ class HyperPodSlurmCluster(Construct):
         security_group: HyperPod node security group (also the FSx file system's group).
         execution_role_arn: instance execution role (no EKS grant needed).
         lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
-        volume_key: KMS key for the instance groups' EBS volumes. Default: none (AWS owned key).
+        volume_key: must stay None (AWS owned key): HyperPod rejects a customer managed key outside
+            Continuous provisioning mode, and this construct's lifecycle-script Slurm cannot use it.
         provisioning_parameters: the uploaded parameters document, checked against the groups.
         node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
@@ -99,6 +107,14 @@ class HyperPodSlurmCluster(Construct):
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
             )
             layout = slurm_layout(groups, field="instance_groups")
+            if volume_key is not None:
+                # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode
+                # only, which needs API-driven SlurmConfig; this construct uses lifecycle scripts.
+                raise HyperPodConfigError(
+                    "volume_key",
+                    "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode, which "
+                    "a lifecycle-script Slurm cluster cannot use; leave volume_key out (AWS owned key)",
+                )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
         super().__init__(scope, construct_id)

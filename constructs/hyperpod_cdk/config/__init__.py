@@ -32,6 +32,7 @@ from hyperpod_cdk.config.platform import (
     load_config,
     parse_config,
     plan_for_config,
+    system_pod_groups,
 )
 
 __all__ = [
@@ -60,4 +61,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "plan_for_config",
+    "system_pod_groups",
 ]

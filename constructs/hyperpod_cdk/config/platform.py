@@ -693,6 +693,12 @@ class HyperPodConfig(_Model):
         description="orchestrator: eks. Managed tiered checkpointing: the share of each node's memory (20-100) "
         "HyperPod sets aside for in-memory checkpoints (TieredStorageConfig).",
     )
+    ebs_kms_key: Literal["customer-managed", "aws-owned"] | None = Field(
+        default=None,
+        description="Key of the instance groups' EBS volumes: customer-managed (the platform's data key) or "
+        "aws-owned. HyperPod accepts a customer managed key only in Continuous node provisioning mode, "
+        "so the default is customer-managed on EKS with Continuous and aws-owned elsewhere. Fixed at creation.",
+    )
     instance_groups: Annotated[list[InstanceGroup], Field(min_length=1, max_length=100)]
 
     @field_validator("instance_groups")
@@ -791,6 +797,19 @@ class PlatformConfig(_Model):
                     "kubernetes.fsx",
                     "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
                 )
+            if self.hyperpod.ebs_kms_key == "customer-managed" and self.hyperpod.node_provisioning_mode is None:
+                raise HyperPodConfigError(
+                    "hyperpod.ebs_kms_key",
+                    "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
+                    "hyperpod.node_provisioning_mode: Continuous, or ebs_kms_key: aws-owned",
+                )
+            if not system_pod_groups(groups):
+                raise HyperPodConfigError(
+                    "hyperpod.instance_groups",
+                    "no group can host system pods (coredns, cert-manager, the operators): every group runs deep "
+                    "health checks or carries a NoSchedule/NoExecute taint. Add a small CPU group without taints "
+                    "(e.g. {name: system, instance_type: ml.m5.xlarge, instance_count: 1})",
+                )
             return self
         if self.eks is not None:
             raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")
@@ -800,7 +819,15 @@ class PlatformConfig(_Model):
         if explicit_mode and self.hyperpod.node_provisioning_mode is not None:
             raise HyperPodConfigError(
                 "hyperpod.node_provisioning_mode",
-                "Continuous provisioning is only supported for EKS-orchestrated clusters; remove it or set null",
+                "Continuous provisioning needs API-driven Slurm (SlurmConfig); this project configures Slurm with "
+                "lifecycle scripts (docs/slurm.md), so remove it or set null",
+            )
+        if self.hyperpod.ebs_kms_key == "customer-managed":
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
+            raise HyperPodConfigError(
+                "hyperpod.ebs_kms_key",
+                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode, which a "
+                "lifecycle-script Slurm cluster cannot use (docs/slurm.md); remove it or set aws-owned",
             )
         for index, group in enumerate(groups):
             if group.labels or group.taints:
@@ -903,8 +930,25 @@ class PlatformConfig(_Model):
 
     @property
     def node_provisioning_mode(self) -> str | None:
-        """What the cluster gets: the configured mode on EKS; none on Slurm (Continuous is EKS-only)."""
+        """What the cluster gets: the configured mode on EKS; none on (lifecycle-script) Slurm."""
         return self.hyperpod.node_provisioning_mode if self.orchestrator == "eks" else None
+
+    @property
+    def customer_managed_ebs_key(self) -> bool:
+        """Whether the instance groups' EBS volumes use the platform's KMS key (``VolumeKmsKeyId``).
+
+        HyperPod accepts a customer managed key only in Continuous node provisioning mode
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html); validation refuses
+        an explicit ``customer-managed`` anywhere else, and the default follows the mode.
+        """
+        if self.hyperpod.ebs_kms_key is not None:
+            return self.hyperpod.ebs_kms_key == "customer-managed"
+        return self.node_provisioning_mode == "Continuous"
+
+    @property
+    def system_instance_groups(self) -> list[str]:
+        """Names of the groups whose nodes can host system pods (see :func:`system_pod_groups`)."""
+        return system_pod_groups(self.hyperpod.instance_groups)
 
     @property
     def eks_config(self) -> EksConfig:
@@ -912,6 +956,27 @@ class PlatformConfig(_Model):
         if self.eks is None:
             raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
         return self.eks
+
+
+# Effects that keep pods without a matching toleration off a node (PreferNoSchedule does not).
+_REPELLING_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def system_pod_groups(groups: Sequence[InstanceGroup]) -> list[str]:
+    """Groups whose nodes can run coredns, cert-manager and the operators as soon as they join.
+
+    A group qualifies when it has at least one instance, runs no deep health checks and carries no
+    NoSchedule/NoExecute taint. HyperPod taints a node ``sagemaker.amazonaws.com/node-health-status=
+    Unschedulable:NoSchedule`` while its deep health checks run (and custom taints are refused on such
+    groups), so accelerated groups with checks on are unschedulable for system pods during the first
+    boot (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-node-labels.html).
+    """
+    return [
+        group.name for group in groups
+        if group.instance_count >= 1
+        and not group.effective_deep_health_checks
+        and not any(taint.effect in _REPELLING_EFFECTS for taint in group.taints)
+    ]
 
 
 def check_offered(region: str, group: InstanceGroup, field: str) -> None:

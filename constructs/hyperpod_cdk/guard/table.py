@@ -137,6 +137,17 @@ def _instance_group_entries(list_name: str) -> list[GuardedProperty]:
     ]
     out.append(
         GuardedProperty(
+            "AWS::SageMaker::Cluster", f"{list_name}[*].InstanceStorageConfigs[*].EbsVolumeConfig.VolumeKmsKeyId",
+            "blocked",
+            "HyperPod does not support a KMS key transition: the key of a group's EBS volumes (or switching "
+            "between an AWS owned and a customer managed key) is fixed when the group is created, so this "
+            "update fails. Add a new instance group with the new key, move the work, then remove the old group.",
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html",
+            see_also=(page + "instancestorageconfigs",),
+        )
+    )
+    out.append(
+        GuardedProperty(
             "AWS::SageMaker::Cluster", f"{list_name}[*].InstanceGroupName", "disruptive",
             "Groups are matched by name: a renamed or removed group deletes all its nodes "
             "(a rename is a new, empty group). The update also fails while deep health checks run.",

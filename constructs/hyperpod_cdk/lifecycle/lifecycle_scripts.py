@@ -20,6 +20,9 @@ from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_poli
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 BUNDLED_FOLDERS = ("eks", "slurm", "common")
+#: Written next to the EKS scripts when the platform has FSx for Lustre: on_create.sh then gets the
+#: Lustre client ready (lifecycle_scripts/eks/on_create.sh, prepare_lustre_client).
+FSX_LUSTRE_FILE = "fsx_lustre.json"
 
 
 def bundled_scripts(folder: Literal["eks", "slurm", "common"]) -> Path:

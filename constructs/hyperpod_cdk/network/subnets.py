@@ -100,6 +100,8 @@ class HyperPodSubnets(Construct):
             self.cidr_block = ec2.CfnVPCCidrBlock(self, "HyperPodCidr", vpc_id=vpc.vpc_id, cidr_block=str(secondary))
 
         self.subnets: dict[str, ec2.ISubnet] = {}
+        #: The ``AWS::EC2::Subnet`` resources by AZ ID (for removal policies).
+        self.cfn_subnets: dict[str, ec2.CfnSubnet] = {}
         #: Route tables this construct created (for gateway endpoints); empty with an existing route table.
         self.route_table_ids: list[str] = []
         for plan in subnet_plans:
@@ -112,6 +114,7 @@ class HyperPodSubnets(Construct):
                 map_public_ip_on_launch=False,
             )
             Tags.of(subnet).add("Name", f"{Stack.of(self).stack_name}-hyperpod-{plan.az_id}")
+            self.cfn_subnets[plan.az_id] = subnet
             if self.cidr_block is not None:
                 subnet.add_resource_dependency(self.cidr_block)
             if egress.route_table_id:

@@ -60,11 +60,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "HyperPod-SM2",
-        "Instance-group EBS volumes use a KMS key",
-        "Node data (container images, kubelet state, data staged on /opt/sagemaker) is otherwise not "
-        "encrypted with a key you control, audit and revoke.",
-        "Give every instance group InstanceStorageConfigs [{EbsVolumeConfig: {VolumeSizeInGB: N, "
-        "VolumeKmsKeyId: <key ARN>}}] (HyperPodCluster volume_key).",
+        "Instance-group EBS volumes use a KMS key where HyperPod accepts one, and only there",
+        "In Continuous node provisioning mode, node data (container images, kubelet state, data staged on "
+        "/opt/sagemaker) is otherwise not encrypted with a key you control, audit and revoke; in any other "
+        "mode HyperPod rejects a customer managed key and CreateCluster fails.",
+        "With NodeProvisioningMode Continuous, give every instance group InstanceStorageConfigs "
+        "[{EbsVolumeConfig: {VolumeSizeInGB: N, VolumeKmsKeyId: <key ARN>}}] (HyperPodCluster volume_key); "
+        "otherwise leave VolumeKmsKeyId out. https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html",
         sagemaker.encrypted_volumes,
     ),
     Rule(

@@ -48,7 +48,15 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
 
 
 def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> Iterator[Finding]:
+    """A customer managed EBS key where HyperPod accepts one, and none where CreateCluster rejects it.
+
+    HyperPod accepts ``VolumeKmsKeyId`` only for clusters in Continuous node provisioning mode
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html). There every EBS volume
+    must carry one; anywhere else a key makes the deploy fail.
+    """
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        mode = cluster.properties.get("NodeProvisioningMode")
+        continuous = mode == "Continuous" or isinstance(mode, Mapping)  # an intrinsic may yield it
         for index, name, group in _groups(cluster):
             where = f"Properties/InstanceGroups/{index}/InstanceStorageConfigs"
             volumes = [
@@ -56,6 +64,16 @@ def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> It
                 for position, config in enumerate(as_list(group.get("InstanceStorageConfigs")))
                 if "EbsVolumeConfig" in as_map(config)
             ]
+            if not continuous:
+                for position, volume in volumes:
+                    if volume.get("VolumeKmsKeyId") not in (None, ""):
+                        yield cluster.finding(
+                            rule_id,
+                            f"instance group '{name}': EBS volume {position} has a VolumeKmsKeyId but the cluster "
+                            "is not in Continuous node provisioning mode, so CreateCluster rejects it",
+                            f"{where}/{position}/EbsVolumeConfig/VolumeKmsKeyId",
+                        )
+                continue
             if not volumes:
                 yield cluster.finding(
                     rule_id, f"instance group '{name}' has no EbsVolumeConfig with a VolumeKmsKeyId", where

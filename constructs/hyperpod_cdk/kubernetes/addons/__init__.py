@@ -10,9 +10,12 @@ Order in the template (``DependsOn``)::
     task governance
 
 and every add-on after whatever :meth:`HyperPodKubernetesAddons.install_after` was given (the
-HyperPod cluster): their pods need nodes, the training operator's namespace ``aws-hyperpod`` is
-created by the HyperPod Helm chart (installed before the cluster), and Kueue's webhooks should not
-answer for pods before the Kueue controller can run.
+platform passes the readiness gate that waits for a HyperPod node): their pods need nodes, the
+training operator's namespace ``aws-hyperpod`` is created by the HyperPod Helm chart (installed
+before the cluster), and Kueue's webhooks should not answer for pods before the Kueue controller
+can run. Add-ons that need cert-manager also come after
+:meth:`HyperPodKubernetesAddons.wait_for_cert_manager`'s dependencies (the cert-manager gate).
+Every add-on sets ``ResolveConflicts`` (:data:`~hyperpod_cdk.kubernetes.addons.base.RESOLVE_CONFLICTS`).
 """
 
 from __future__ import annotations

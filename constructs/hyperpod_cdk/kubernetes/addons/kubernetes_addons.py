@@ -8,7 +8,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
-from hyperpod_cdk.kubernetes.addons.base import HyperPodAddon
+from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, HyperPodAddon
 from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
 from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
 from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
@@ -85,12 +85,25 @@ class HyperPodKubernetesAddons(Construct):
     def install_after(self, *dependencies: IConstruct) -> None:
         """Create every add-on after ``dependencies`` and delete it before them.
 
-        Pass the HyperPod cluster: the add-ons' pods need nodes (CloudFormation would otherwise
-        accept them DEGRADED), the training operator must find the ``aws-hyperpod`` namespace the
-        Helm chart created, and Kueue's webhooks must not answer for pods before Kueue runs.
-        None of these add-ons has to exist before the nodes; the pod identity agent, which does,
-        is one of HyperPodEksCluster's base add-ons.
+        Pass the readiness gate that waits for HyperPod nodes (``HyperPodReadiness.add_node_gate``;
+        the platform does): the add-ons' pods need nodes (CloudFormation would otherwise accept them
+        DEGRADED), the training operator must find the ``aws-hyperpod`` namespace the Helm chart
+        created, and Kueue's webhooks must not answer for pods before Kueue runs. None of these
+        add-ons has to exist before the nodes; the pod identity agent, which does, is one of
+        HyperPodEksCluster's base add-ons.
         """
         for addon in self.addons:
             for dependency in dependencies:
                 addon.node.add_dependency(dependency)
+
+    def wait_for_cert_manager(self, *dependencies: IConstruct) -> None:
+        """Create every add-on that needs cert-manager (``REQUIRES`` or ``AFTER`` it) after ``dependencies``.
+
+        Pass the cert-manager readiness gate (``HyperPodReadiness.add_cert_manager_gate``): the
+        add-on's webhook certificates are issued by cert-manager, whose webhook must answer first
+        (AWS's Terraform waits for the three cert-manager deployments before the training operator).
+        """
+        for addon in self.addons:
+            if addon.ADDON_NAME != CERT_MANAGER and CERT_MANAGER in (*addon.REQUIRES, *addon.AFTER):
+                for dependency in dependencies:
+                    addon.node.add_dependency(dependency)
