@@ -181,6 +181,11 @@ def yaml_slurm_closed() -> dict:
     return data
 
 
+# The one download the scripts make: the FSx EFA client setup (AWS's base scripts do it too). It is
+# off in a closed network (fsx_lustre.json "efa_client_download": false, pinned below).
+EFA_CLIENT_DOWNLOAD = ("LCS_EFA_FSX_CLIENT_URL=", '"${LCS_EFA_FSX_CLIENT_URL}"')
+
+
 def test_eks_lifecycle_scripts_download_nothing_from_the_internet():
     """A closed network's nodes run these scripts: they must not fetch anything from the internet."""
     offenders = []
@@ -189,7 +194,26 @@ def test_eks_lifecycle_scripts_download_nothing_from_the_internet():
             continue
         for number, line in enumerate(script.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
+            if any(marker in code for marker in EFA_CLIENT_DOWNLOAD):
+                continue
             if re.search(r"\b(curl|wget|pip3? install|apt-get|yum|dnf)\b|https?://", code):
                 offenders.append(f"{script.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == [], "internet access in EKS lifecycle scripts (see docs/closed-network.md):\n" + "\n".join(
         offenders)
+
+
+def test_closed_network_turns_the_efa_client_download_off(synth, tmp_path):
+    """With FSx in a closed network, fsx_lustre.json tells the scripts not to download the EFA client."""
+    import aws_cdk as cdk
+    import yaml
+
+    from hyperpod_cdk.config import parse_config
+    from hyperpod_cdk.platform import HyperPodPlatform
+
+    data = yaml.safe_load((REPO / "examples" / "closed-network.yaml").read_text())
+    data["storage"] = {"fsx": {}}
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "ClosedFsx", env=cdk.Environment(region=data["region"]))
+    platform = HyperPodPlatform(stack, "Platform", config=parse_config(data))
+    assert platform.lifecycle.json_files["fsx_lustre.json"]["efa_client_download"] is False
+    script = (REPO / "lifecycle_scripts" / "common" / "lcs_common.sh").read_text()
+    assert '''grep -q '"efa_client_download": *false' "${fsx_json}"''' in script

@@ -316,6 +316,19 @@ class HyperPodPlatform(Construct):
         #: Resources kept on stack delete because the retained file system's ENIs pin them.
         self.retained_for_file_system = retained
 
+    def _fsx_lustre_file(self) -> dict[str, Any]:
+        """fsx_lustre.json next to the scripts: it tells on_create.sh to get the Lustre client ready
+        (EFA, modules). In a closed network it also turns off the EFA client setup's download from
+        docs.aws.amazon.com, which has no route there (Lustre then runs over TCP)."""
+        if self.fsx is None:
+            return {}
+        return {FSX_LUSTRE_FILE: {
+            "file_system_id": self.fsx.file_system_id,
+            "dns_name": self.fsx.dns_name,
+            "mount_name": self.fsx.mount_name,
+            "efa_client_download": not self.config.network.closed,
+        }}
+
     def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
             self, "ExecutionRole",
@@ -354,7 +367,7 @@ class HyperPodPlatform(Construct):
             source_dir=bundled_scripts("slurm"),
             shared_dirs=[bundled_scripts("common")],
             encryption_key=self.data_key,
-            json_files={PROVISIONING_PARAMETERS_FILE: parameters},
+            json_files={PROVISIONING_PARAMETERS_FILE: parameters, **self._fsx_lustre_file()},
         )
         # No eks-auth grant (no EKS).
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
@@ -414,15 +427,9 @@ class HyperPodPlatform(Construct):
         self.eks_cluster = cluster
         self.kubectl_layer = layer
 
-        # With FSx, fsx_lustre.json tells on_create.sh to get the Lustre client ready (EFA, modules).
-        fsx_file = None if self.fsx is None else {FSX_LUSTRE_FILE: {
-            "file_system_id": self.fsx.file_system_id,
-            "dns_name": self.fsx.dns_name,
-            "mount_name": self.fsx.mount_name,
-        }}
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=self.data_key,
-            shared_dirs=[bundled_scripts("common")], json_files=fsx_file,
+            shared_dirs=[bundled_scripts("common")], json_files=self._fsx_lustre_file(),
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
         if self.fsx is not None:

@@ -302,8 +302,16 @@ efa_fsx_client_setup() {
   rm -rf "${workdir}"
 }
 
-# lustre_client_setup ROOT: EFA client (when possible), then the modules.
+# lustre_client_setup ROOT [FSX_JSON]: EFA client (when possible), then the
+# modules. FSX_JSON is the fsx_lustre.json hyperpod-cdk writes next to the
+# scripts; "efa_client_download": false there (a closed network, which has no
+# route to docs.aws.amazon.com) turns the EFA client download off.
 lustre_client_setup() {
+  local fsx_json="${2:-}"
+  if [[ -n "${fsx_json}" && -f "${fsx_json}" ]] &&
+    grep -q '"efa_client_download": *false' "${fsx_json}"; then
+    HYPERPOD_LCS_EFA_FSX_CLIENT=false
+  fi
   efa_fsx_client_setup "$1"
   lustre_modules_up
 }

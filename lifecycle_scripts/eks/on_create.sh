@@ -308,7 +308,7 @@ prepare_lustre_client() {
   local id
   id="$(grep -o '"file_system_id": *"[^"]*"' "${FSX_FILE}" | sed 's/.*"\([^"]*\)"$/\1/' || true)"
   step lustre-client "FSx for Lustre ${id:-file system}: preparing the Lustre client"
-  lustre_client_setup "${ROOT}"
+  lustre_client_setup "${ROOT}" "${FSX_FILE}"
 }
 
 main() {

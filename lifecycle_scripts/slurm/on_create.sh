@@ -147,7 +147,7 @@ mount_fsx() {
   if is_mountpoint "${target}"; then
     log "${FSX_MOUNT_POINT} is already mounted"
   else
-    lustre_client_setup "${ROOT}"
+    lustre_client_setup "${ROOT}" "${SCRIPT_DIR}/fsx_lustre.json"
     # The file system's DNS name can take a moment to resolve from a new node.
     for ((attempt = 1; ; attempt++)); do
       if sys_mount -t lustre -o "${FSX_MOUNT_OPTIONS}" "${source}" "${target}"; then
