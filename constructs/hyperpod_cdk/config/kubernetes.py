@@ -38,6 +38,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.messages import register_hints
 
 # The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
 # the v3.9.0 release commit (tag v3.9.0, 2026-06-11), read from the repository's history. Other
@@ -55,6 +56,18 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 HELM_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\[[0-9]+\])?(\.[A-Za-z0-9_-]+(\[[0-9]+\])?)*$"
 # EKS add-on versions look like v1.18.2-eksbuild.2.
 ADDON_VERSION_PATTERN = r"^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$"
+HTTPS_URL_PATTERN = r"^https://[^\s]+$"
+# Same as config.platform.REGION_PATTERN (which imports this module), so the same hint applies.
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+CHART_PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+register_hints({
+    REVISION_PATTERN: "a full 40-character commit SHA in lowercase hex (branch and tag names are refused)",
+    SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
+    HELM_KEY_PATTERN: "a Helm --set key such as image.tag or tolerations[0].key",
+    ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
+    HTTPS_URL_PATTERN: "an https:// URL without spaces",
+    CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
+})
 
 # The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
 TOGGLE_KEYS: dict[str, str] = {
@@ -100,16 +113,16 @@ class HelmDependenciesConfig(_Model):
         default=None,
         description="sha256 of the downloaded source tarball; when set, the installer refuses any other bytes.",
     )
-    source_url_template: Annotated[str, Field(pattern=r"^https://[^\s]+$")] = Field(
+    source_url_template: Annotated[str, Field(pattern=HTTPS_URL_PATTERN)] = Field(
         default=DEFAULT_SOURCE_URL_TEMPLATE,
         description="Where the tarball of a revision is downloaded from ({revision} is replaced); a mirror works.",
     )
-    chart_path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = DEFAULT_CHART_PATH
+    chart_path: Annotated[str, Field(pattern=CHART_PATH_PATTERN)] = DEFAULT_CHART_PATH
     nvidia_device_plugin: bool = True
     neuron_device_plugin: bool = True
     efa_device_plugin: bool = True
     health_monitoring_agent: bool = True
-    health_monitoring_agent_region: Annotated[str | None, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = Field(
+    health_monitoring_agent_region: Annotated[str | None, Field(pattern=REGION_PATTERN)] = Field(
         default=None, description="Region of the agent's ECR image; None means the stack's region."
     )
     deep_health_check: bool = True
