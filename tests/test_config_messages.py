@@ -82,7 +82,8 @@ def test_az_name_as_a_subnet_key() -> None:
         (lambda d: d.__setitem__("netwrk", {}), "netwrk", "unknown key; did you mean 'network'?"),
         (lambda d: d["eks"].__setitem__("kubernetesVersion", "1.33"),
          "eks.kubernetesVersion", "unknown key; did you mean 'kubernetes_version'?"),
-        (lambda d: d["hyperpod"]["instance_groups"][0].__setitem__("taints", [{"key": "a", "efect": "NoSchedule"}]),
+        (lambda d: d["hyperpod"]["instance_groups"][0].__setitem__(
+            "taints", [{"key": "a", "efect": "NoSchedule"}]),
          "hyperpod.instance_groups[0](system).taints[0].efect", "unknown key; did you mean 'effect'?"),
         (lambda d: d.setdefault("kubernetes", {}).__setitem__("helm_dependency", {}),
          "kubernetes.helm_dependency", "unknown key; did you mean 'helm_dependencies'?"),
@@ -95,7 +96,8 @@ def test_unknown_key_suggests_the_closest(mutate, field: str, message: str) -> N
 
 
 def test_unknown_key_without_a_close_match_lists_the_keys() -> None:
-    error = _error(lambda d: d["hyperpod"]["instance_groups"][0].__setitem__("taints", [{"key": "a", "effect": "NoSchedule", "zzz": 1}]))
+    taint = {"key": "a", "effect": "NoSchedule", "zzz": 1}
+    error = _error(lambda d: d["hyperpod"]["instance_groups"][0].__setitem__("taints", [taint]))
     assert error.message == "unknown key; allowed here: key, value, effect"
 
 

@@ -48,7 +48,8 @@ def test_capacity_steps() -> None:
         ({"file_system_id": FS_ID}, "storage.fsx.dns_name", "needs file_system_id, dns_name and mount_name"),
         ({**IMPORTED, "storage_capacity_gib": 2400}, "storage.fsx.storage_capacity_gib",
          "only for a file system created"),
-        ({**IMPORTED, "mount_name": "much-too-long"}, "storage.fsx.mount_name", "is not an FSx mount name: 1 to 8 letters"),
+        ({**IMPORTED, "mount_name": "much-too-long"}, "storage.fsx.mount_name",
+         "is not an FSx mount name: 1 to 8 letters"),
     ],
 )
 def test_bad_storage_config_names_the_field(fsx: dict, field: str, message: str) -> None:
