@@ -90,7 +90,7 @@ def architectures() -> dict[str, Architecture]:
         found[model_type] = Architecture(
             model_type=model_type,
             display=raw["display"],
-            aliases=tuple(normalize(alias) for alias in (model_type, *raw.get("aliases", ()))),
+            aliases=tuple(dict.fromkeys(normalize(alias) for alias in (model_type, *raw.get("aliases", ())))),
             hf_ids=tuple(re.compile(pattern, re.IGNORECASE) for pattern in raw.get("hf_ids", ())),
             training=_support(raw["training"]),
             inference=_support(raw["inference"]),
