@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 # Long inputs (a pasted file, an alias bomb) are cut in messages so the line stays readable.
 MAX_SHOWN = 80
@@ -55,7 +55,7 @@ class checked_props:  # noqa: N801 - used as a context manager, reads as a state
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, error: Any, _traceback: Any) -> bool:
+    def __exit__(self, kind: Any, error: Any, _traceback: Any) -> Literal[False]:
         if isinstance(error, HyperPodConfigError) and error.construct_path is None:
             raise prop_error(self.scope, self.construct_id, error.field, error.message) from None
         return False

@@ -288,10 +288,10 @@ def poll(api: KubeApi, watch: Watch, job_name: str, emit: Callable[[str], None])
         _check_remediated(watch, message)
     job = api.get(watch.job_path)
     for condition in (job.get("status") or {}).get("conditions") or []:
-        key = _condition_key(condition)
-        if key in watch.seen_conditions:
+        condition_key = _condition_key(condition)
+        if condition_key in watch.seen_conditions:
             continue
-        watch.seen_conditions.add(key)
+        watch.seen_conditions.add(condition_key)
         message = str(condition.get("message") or "")
         watch.note("condition", f"{condition.get('type')}={condition.get('status')} {condition.get('reason') or ''}"
                    f"{': ' + message if message else ''}", emit)
@@ -386,7 +386,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
         result["error"] = problem
     if args.json:
         output.print_json(result)
-    elif remediated:
+    elif watch.controller_ms is not None:
         print(f"Remediated: the training operator reports {watch.controller_ms / 1000:.1f} s "
               f"({watch.controller_ms} ms); observed {observed} s after the label.")
     else:

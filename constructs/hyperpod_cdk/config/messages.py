@@ -233,7 +233,7 @@ def yaml_error_message(exc: Exception) -> str:
     elsewhere = context_mark is not None and (
         mark is None or (context_mark.line, context_mark.column) != (mark.line, mark.column)
     )
-    if context and context != reason and elsewhere:
+    if context and context != reason and elsewhere and context_mark is not None:
         text += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
     if mark is None:
         return text
