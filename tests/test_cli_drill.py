@@ -172,7 +172,7 @@ def kube(tmp_path: Path) -> Iterator[tuple[FakeKube, str, str]]:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state, f"https://127.0.0.1:{server.server_address[1]}", base64.b64encode(cert).decode()
