@@ -9,6 +9,10 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_NODE := $(CURDIR)/$(VENV)/bin/node
 export CDK_DISABLE_VERSION_CHECK := true
+# The generated aws_cdk modules are large (aws_ec2 alone is 7.7 MB of Python): without cached
+# bytecode every synth and test run compiles them again, about 5 s. The cache goes into .venv and
+# the gitignored __pycache__ folders, so it is written even where the shell sets this variable.
+unexport PYTHONDONTWRITEBYTECODE
 CONFIG ?= hyperpod.yaml
 CDK := node_modules/.bin/cdk
 
@@ -45,9 +49,11 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 
 ## synth: install everything, then synthesize the app (offline, no credentials) into cdk.out/,
 ## and the Kubernetes charts as plain, validated YAML into dist/ (for kubectl and hyp users)
+## (app.py leaves aws-cdk-lib's built-in CloudFormation validation to make test, diff and deploy, or
+## CDK_VALIDATION=true: it costs more than the rest of the synth; see docs/feature-flags.md)
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
-	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist
+	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist --validate-if-installed
 	@ls cdk.out/*.template.json
 	@# No dist/ for orchestrator: slurm (no Kubernetes manifests): list what was written, if anything.
 	@if [ -d dist ]; then find dist -name '*.yaml' | sort; fi
@@ -69,11 +75,12 @@ guard: synth
 
 ## deploy: needs AWS credentials; run `make guard` first
 deploy: install
-	$(CDK) deploy --all -c config=$(CONFIG)
+	CDK_VALIDATION=true $(CDK) deploy --all -c config=$(CONFIG)
 
 diff: install
-	$(CDK) diff -c config=$(CONFIG)
+	CDK_VALIDATION=true $(CDK) diff -c config=$(CONFIG)
 
+## bench: synth time against the empty-app floor, and a fresh clone's `make synth` with cold caches
 bench: install-dev
 	$(PY) bench/synth.py
 

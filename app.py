@@ -15,21 +15,28 @@ if "JSII_NODE" not in os.environ and _venv_node.exists():
 import aws_cdk as cdk  # noqa: E402
 
 from hyperpod_cdk.config import load_config  # noqa: E402
+from hyperpod_cdk.config.messages import error_line  # noqa: E402
 from hyperpod_cdk.errors import HyperPodConfigError  # noqa: E402
-from infra.app_builder import add_platform, config_path  # noqa: E402
+from infra.app_builder import add_platform, config_path, remove_stale_templates  # noqa: E402
 
 
 def main() -> int:
-    app = cdk.App()
+    # aws-cdk-lib's built-in CloudFormation validation costs more than the rest of the synth (make
+    # bench); it runs when asked (CDK_VALIDATION=true, as make diff/deploy do) and in make test, next
+    # to cfn-lint, which checks the same rules. See docs/feature-flags.md.
+    validate = os.environ.get("CDK_VALIDATION", "").lower() == "true"
+    app = cdk.App(builtin_cloud_formation_validation=validate)
     path = config_path(app.node.try_get_context("config"))
     try:
         config = load_config(path)
         add_platform(app, config)
     except HyperPodConfigError as error:
-        # One line naming the field; no traceback.
-        print(f"error: {path.name}: {error}", file=sys.stderr)
+        # One line naming the file once and the field; no traceback.
+        print(f"error: {error_line(path, error, shown_as=path.name)}", file=sys.stderr)
         return 1
-    app.synth()
+    assembly = app.synth()
+    # A renamed platform (config `name`) leaves the old stack's template behind otherwise.
+    remove_stale_templates(Path(assembly.directory))
     return 0
 
 

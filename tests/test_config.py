@@ -55,16 +55,17 @@ def test_default_config_is_valid_and_small():
         ("hyperpod.instance_groups[0].ebs_volume_size_gb", 20000,
          "hyperpod.instance_groups[0](system).ebs_volume_size_gb", "16384"),
         ("hyperpod.instance_groups[0].name", "bad_name",
-         "hyperpod.instance_groups[0](bad_name).name", "does not match"),
+         "hyperpod.instance_groups[0](bad_name).name", "'bad_name' is not a valid name: letters, digits and hyphens"),
         ("hyperpod.instance_groups[0].deep_health_checks", ["InstanceStress"],
          "hyperpod.instance_groups[0](system).deep_health_checks", "does not support deep health checks"),
         ("hyperpod.instance_groups[0].taints", [{"key": "a", "effect": "Sometimes"}],
          "hyperpod.instance_groups[0](system).taints[0].effect", "NoSchedule"),
         ("hyperpod.instance_groups[1].training_plan_arn", "arn:aws:sagemaker:us-west-2:1:plan",
-         "hyperpod.instance_groups[1](gpu).training_plan_arn", "does not match"),
-        ("hyperpod.cluster_name", "my_cluster", "hyperpod.cluster_name", "does not match"),
+         "hyperpod.instance_groups[1](gpu).training_plan_arn", "is not a training plan ARN such as arn:aws:sagemaker:"),
+        ("hyperpod.cluster_name", "my_cluster", "hyperpod.cluster_name", "'my_cluster' is not a valid name"),
         ("hyperpod.node_recovery", "Sometimes", "hyperpod.node_recovery", "'Automatic' or 'None'"),
-        ("network.availability_zone_ids", ["us-west-2a"], "network.availability_zone_ids[0]", "does not match"),
+        ("network.availability_zone_ids", ["us-west-2a"], "network.availability_zone_ids[0]",
+         "'us-west-2a' is an AZ name; use its AZ ID such as usw2-az1"),
         ("network.availability_zone_ids", ["use1-az1"], "network.availability_zone_ids[0]",
          "not an AZ ID of us-west-2"),
         ("network.vpc_cidr", "10.0.0.0/8", "network.vpc_cidr", "between /16 and /24"),
@@ -75,8 +76,9 @@ def test_default_config_is_valid_and_small():
         ("eks.kubernetes_version", "1.20", "eks.kubernetes_version", "use one of 1.30, 1.31, 1.32, 1.33, 1.34, 1.35"),
         ("eks.kubernetes_version", 1.3, "eks.kubernetes_version", "write the version as text"),
         ("eks.kubernetes_version", "1.36", "eks.kubernetes_version", "EKS offers it but HyperPod does not list it"),
-        ("eks.admin_principal_arn", "arn:aws:iam::12:role/x", "eks.admin_principal_arn", "does not match"),
-        ("region", "mars-1", "region", "does not match"),
+        ("eks.admin_principal_arn", "arn:aws:iam::12:role/x", "eks.admin_principal_arn",
+         "is not an IAM role or user ARN"),
+        ("region", "mars-1", "region", "'mars-1' is not an AWS region name such as us-west-2"),
         ("network.flow_log_retention_days", 10, "network.flow_log_retention_days", "365"),
     ],
 )
@@ -132,7 +134,7 @@ def test_unreadable_and_malformed_files(tmp_path):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(HyperPodConfigError, match="not valid YAML at line"):
+    with pytest.raises(HyperPodConfigError, match="line 2, column 1: not valid YAML"):
         load_config(bad)
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("just text\n")

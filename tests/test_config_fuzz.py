@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ OFFERED = _hyperpod_types_in(REGION)
 # (E3644) would fail synth for them; config validation rejects them (tested below).
 NOT_OFFERED_HERE = sorted(set(KNOWN_TYPES) - OFFERED)
 SYNTHESIZABLE_TYPES = sorted(set(KNOWN_TYPES) & OFFERED)
+
+# A regular expression shown to the user (what the messages must never contain).
+RAW_REGEX = re.compile(r"does not match|\^\[|\]\{|\)\$|\[\^|\\\.")
 
 # --- strategies --------------------------------------------------------------------------------
 
@@ -176,6 +180,8 @@ def _parse(data: dict[str, Any]):
     except HyperPodConfigError as error:
         assert isinstance(error.field, str) and error.field.strip(), f"error without a field: {error!r}"
         assert error.message.strip(), f"error without a message: {error!r}"
+        assert not RAW_REGEX.search(error.message), f"raw regex in the message: {error!r}"
+        assert error.message.count("(got ") <= 1, f"value repeated: {error!r}"
         return None
     # Anything else (TypeError, KeyError, pydantic's ValidationError, ...) fails the test.
 

@@ -48,7 +48,8 @@ def test_capacity_steps() -> None:
         ({"file_system_id": FS_ID}, "storage.fsx.dns_name", "needs file_system_id, dns_name and mount_name"),
         ({**IMPORTED, "storage_capacity_gib": 2400}, "storage.fsx.storage_capacity_gib",
          "only for a file system created"),
-        ({**IMPORTED, "mount_name": "much-too-long"}, "storage.fsx.mount_name", "does not match"),
+        ({**IMPORTED, "mount_name": "much-too-long"}, "storage.fsx.mount_name",
+         "is not an FSx mount name: 1 to 8 letters"),
     ],
 )
 def test_bad_storage_config_names_the_field(fsx: dict, field: str, message: str) -> None:
@@ -89,7 +90,7 @@ def test_construct_checks_values_at_synth() -> None:
     with pytest.raises(HyperPodConfigError) as caught:
         HyperPodFsxLustre(stack, "Slow", subnet=subnet, security_group=sg, per_unit_storage_throughput=300)
     assert caught.value.field == "storage.fsx.per_unit_storage_throughput"
-    with pytest.raises(HyperPodConfigError, match="does not match"):
+    with pytest.raises(HyperPodConfigError, match="is not an FSx"):
         HyperPodFsxLustre.from_attributes(stack, "Typo", file_system_id="fsx-1", dns_name="x", mount_name="y")
 
     imported = HyperPodFsxLustre.from_attributes(stack, "Imported", **IMPORTED)

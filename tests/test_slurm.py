@@ -82,7 +82,8 @@ def test_example_config_layout() -> None:
                      "hyperpod.instance_groups[0](head).partition", "only Compute groups",
                      id="partition-on-controller"),
         pytest.param(_with_groups(_group("head", "Controller"), _group("gpu", partition="bad_name")),
-                     "hyperpod.instance_groups[1](gpu).partition", "does not match", id="bad-partition-name"),
+                     "hyperpod.instance_groups[1](gpu).partition", "is not a Slurm partition name",
+                     id="bad-partition-name"),
     ],
 )
 def test_invalid_slurm_layouts_name_the_field(data: dict, field: str, message: str) -> None:

@@ -44,6 +44,11 @@ class Clients:
         self._cache: dict[tuple[str, str, int], Any] = {}
 
     @property
+    def session(self) -> boto3.Session:
+        """The boto3 session (its credentials also sign EKS tokens)."""
+        return self._session
+
+    @property
     def region(self) -> str:
         """The region commands run in; raises NoRegionError when none is configured."""
         if not self._region:
@@ -68,8 +73,9 @@ class Clients:
 
 
 ClientsFactory = Callable[[str | None], Clients]
-"""Builds the Clients for a command from the ``--region`` value (None when not given)."""
+"""Builds the Clients for a command from its region (None: the session's default)."""
 
 
-def default_clients(region: str | None) -> Clients:
-    return Clients(boto3.Session(), region=region)
+def default_clients(region: str | None, *, profile: str | None = None) -> Clients:
+    """Clients from the named profile (``--profile``; None lets boto3 read ``AWS_PROFILE``)."""
+    return Clients(boto3.Session(profile_name=profile), region=region)

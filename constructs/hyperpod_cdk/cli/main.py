@@ -2,14 +2,22 @@
 
 Exit codes: 0 all good; 1 a check failed, a problem was found or an operation failed;
 2 bad arguments, bad config, missing credentials/region, or a refused confirmation.
+
+Region: ``--region``; else, when the command works on the config's cluster (or ``--config`` is
+given), the config's ``region``; else ``AWS_REGION``, ``AWS_DEFAULT_REGION`` or the profile's. The
+profile: ``--profile``, else ``AWS_PROFILE``. With ``--json`` every outcome, errors included, is JSON
+on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -17,7 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
 from hyperpod_cdk.cli.clients import ClientsFactory, default_clients
-from hyperpod_cdk.config import EKS_NAME_PATTERN, REGION_PATTERN, load_config
+from hyperpod_cdk.config import EKS_NAME_PATTERN, REGION_PATTERN, PlatformConfig, load_config
+from hyperpod_cdk.config.messages import error_line
 from hyperpod_cdk.errors import HyperPodConfigError
 
 PROG = "hyperpod-cdk"
@@ -27,13 +36,20 @@ CLUSTER_PATTERN = re.compile(
     r"^(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12}|[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$"
 )
 SUBNET_ID_PATTERN = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+CLUSTER_ARN_REGION = re.compile(r"^arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]+):")
+# AWS CLI profile names: anything printable without spaces or brackets.
+PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,/-]{1,128}$")
+
+
+class UsageError(Exception):
+    """Bad arguments: one line, exit 2 (printed as JSON with --json)."""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error that names the argument and points at --help."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
 # ----------------------------------------------------------------------------- argument types
@@ -70,6 +86,12 @@ def _subnet_ids(value: str) -> tuple[str, ...]:
     return ids
 
 
+def _profile(value: str) -> str:
+    if not PROFILE_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"'{value}' is not an AWS profile name (see ~/.aws/config)")
+    return value
+
+
 def _node(value: str) -> str:
     from hyperpod_cdk.cli.nodes import node_id
 
@@ -81,8 +103,18 @@ def _node(value: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    common.add_argument("--region", type=_region, help="AWS region (default: the config's, or your AWS profile's)")
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    common.add_argument(
+        "--region", type=_region, help="AWS region (default: the config's, else AWS_REGION or your AWS profile's)"
+    )
+    common.add_argument("--profile", type=_profile, help="AWS profile from ~/.aws/config (default: AWS_PROFILE)")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON (errors included)")
+    # Commands that work on a deployed cluster: the config supplies the cluster and region by default.
+    on_cluster = _Parser(add_help=False, parents=[common])
+    on_cluster.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"platform config whose cluster and region are the defaults (default: ./{DEFAULT_CONFIG} if it exists)",
+    )
 
     parser = _Parser(
         prog=PROG,
@@ -117,23 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     diag = commands.add_parser(
         "diagnose",
-        parents=[common],
+        parents=[on_cluster],
         help="explain a cluster's state and likely causes of failure",
         description="Cluster and node status, lifecycle log streams, EKS auth mode, access entries, add-ons.",
     )
-    diag.add_argument("cluster", type=_cluster, metavar="CLUSTER", help="HyperPod cluster name or ARN")
+    diag.add_argument("cluster", type=_cluster, nargs="?", metavar="CLUSTER", help=CLUSTER_HELP)
     diag.set_defaults(handler=_cmd_diagnose)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of hyperpod.yaml (for editors)")
     schema.set_defaults(handler=_cmd_schema)
 
-    nodes = commands.add_parser("nodes", help="list, describe, reboot or replace cluster nodes")
+    nodes = commands.add_parser(
+        "nodes", help="list, describe, reboot or replace cluster nodes; update their software"
+    )
     node_commands = nodes.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
-    listing = node_commands.add_parser("list", parents=[common], help="list the cluster's nodes")
-    listing.add_argument("cluster", type=_cluster, metavar="CLUSTER")
+    listing = node_commands.add_parser("list", parents=[on_cluster], help="list the cluster's nodes")
+    listing.add_argument("cluster", type=_cluster, nargs="?", metavar="CLUSTER", help=CLUSTER_HELP)
     listing.add_argument("--group", metavar="NAME", help="only groups whose name contains NAME")
     listing.set_defaults(handler=_cmd_nodes_list)
-    describe = node_commands.add_parser("describe", parents=[common], help="describe nodes")
+    # Commands with NODE arguments name the cluster explicitly: an optional first positional
+    # could not be told apart from a node logical ID.
+    describe = node_commands.add_parser("describe", parents=[on_cluster], help="describe nodes")
     describe.add_argument("cluster", type=_cluster, metavar="CLUSTER")
     describe.add_argument("nodes", type=_node, nargs="+", metavar="NODE", help="instance ID or node logical ID")
     describe.set_defaults(handler=_cmd_nodes_describe)
@@ -141,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("reboot", "reboot nodes (soft recovery)"),
         ("replace", "replace nodes with new hardware (volumes are lost)"),
     ):
-        sub = node_commands.add_parser(action, parents=[common], help=text)
+        sub = node_commands.add_parser(action, parents=[on_cluster], help=text)
         sub.add_argument("cluster", type=_cluster, metavar="CLUSTER")
         sub.add_argument("nodes", type=_node, nargs="+", metavar="NODE", help="instance ID or node logical ID")
         sub.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -152,7 +188,37 @@ def build_parser() -> argparse.ArgumentParser:
                 help="if botocore lacks BatchReplaceClusterNodes, delete the nodes instead",
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
+
+    from hyperpod_cdk.cli import drill, update_software
+
+    update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
+
+    drills = commands.add_parser("drill", help="resiliency drills on a running cluster")
+    drill_commands = drills.add_subparsers(dest="drill_command", required=True, metavar="DRILL")
+    drill.add_parser(drill_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_drill_node_fault)
+
+    neuron = commands.add_parser("neuron", help="offline checks for AWS Trainium / Inferentia (Neuron)")
+    neuron_commands = neuron.add_subparsers(dest="neuron_command", required=True, metavar="CHECK")
+    check = neuron_commands.add_parser(
+        "check",
+        help="is a model architecture supported on Neuron (exit 0 yes, 1 no, 2 unknown)",
+        description="The HyperPod guide's Workflow 4, offline: looks MODEL up in a sourced table of Neuron "
+        "architectures (training with tensor/pipeline parallelism, inference tasks, minimum transformers). "
+        "Exit 0 supported, 1 not supported, 2 unknown.",
+    )
+    check.add_argument(
+        "model",
+        metavar="MODEL_OR_ARCHITECTURE",
+        help="a family (Qwen3, 'Llama 3'), a model_type (qwen3_moe), a Hugging Face id of a known family "
+        "(Qwen/Qwen3-4B-Instruct-2507), or a local config.json (or its folder)",
+    )
+    check.add_argument("--task", choices=("training", "inference"), default="training", help="default: training")
+    check.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    check.set_defaults(handler=_cmd_neuron_check)
     return parser
+
+
+CLUSTER_HELP = "HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)"
 
 
 def _version() -> str:
@@ -168,9 +234,50 @@ def _version() -> str:
 
 
 def config_error_line(path: str, exc: HyperPodConfigError) -> str:
-    if exc.field in (path, str(Path(path))):
-        return f"{path}: {exc.message}"
-    return f"{path}: {exc.field}: {exc.message}"
+    return error_line(path, exc)
+
+
+class ConfigFileError(Exception):
+    """The config named (or found) is invalid: exit 2 with its one-line message."""
+
+    def __init__(self, path: str, error: HyperPodConfigError) -> None:
+        super().__init__(error_line(path, error))
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster a command works on, the region it lives in (None: the AWS default chain), the config."""
+
+    cluster: str
+    region: str | None
+    config: PlatformConfig | None
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    """Cluster and region from the arguments, the config (``--config`` or ./hyperpod.yaml) and AWS_REGION."""
+    explicit = args.config is not None
+    path = args.config if explicit else DEFAULT_CONFIG
+    config: PlatformConfig | None = None
+    if explicit or Path(path).is_file():
+        try:
+            config = load_config(path)
+        except HyperPodConfigError as exc:
+            # A broken ./hyperpod.yaml matters only when it was asked for or is needed for the cluster.
+            if explicit or not args.cluster:
+                raise ConfigFileError(path, exc) from None
+    cluster = args.cluster
+    if not cluster:
+        if config is None:
+            raise UsageError(f"name the CLUSTER, or pass --config FILE (no ./{DEFAULT_CONFIG} here)")
+        cluster = config.hyperpod.cluster_name
+    region = args.region
+    arn = CLUSTER_ARN_REGION.match(cluster)
+    if region is None and arn:
+        region = arn.group(1)
+    if region is None and config is not None and (explicit or cluster == config.hyperpod.cluster_name):
+        region = config.region
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION (which the AWS CLI v2 and SDKs honour).
+    return Target(cluster, region or os.environ.get("AWS_REGION") or None, config)
 
 
 def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
@@ -179,7 +286,7 @@ def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -
     try:
         config = load_config(args.config)
     except HyperPodConfigError as exc:
-        output.error(config_error_line(args.config, exc))
+        output.error(config_error_line(args.config, exc), code=2)
         return 2
     region = args.region or config.region
     clients = factory(region)
@@ -211,15 +318,17 @@ def _cmd_schema(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> i
 def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
     from hyperpod_cdk.cli import diagnose
 
-    clients = factory(args.region)
+    target = resolve_target(args)
+    clients = factory(target.region)
     region = clients.region
     try:
-        with output.spinner(f"Diagnosing {args.cluster}", enabled=not args.json) as status:
-            report = diagnose.collect(clients, args.cluster, progress=status)
+        with output.spinner(f"Diagnosing {target.cluster}", enabled=not args.json) as status:
+            report = diagnose.collect(clients, target.cluster, progress=status)
     except diagnose.ClusterNotFound:
         output.error(
-            f"HyperPod cluster '{args.cluster}' not found in {region}: check the name "
-            "(aws sagemaker list-clusters) and --region"
+            f"HyperPod cluster '{target.cluster}' not found in {region}: check the name "
+            "(aws sagemaker list-clusters) and --region",
+            code=1,
         )
         return 1
     if args.json:
@@ -232,14 +341,17 @@ def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) ->
 def _cmd_nodes_list(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
     from hyperpod_cdk.cli import nodes
 
-    clients = factory(args.region)
+    target = resolve_target(args)
+    clients = factory(target.region)
     try:
-        with output.spinner(f"Listing nodes of {args.cluster}", enabled=not args.json):
-            found = nodes.list_nodes(clients("sagemaker"), args.cluster, args.group)
+        with output.spinner(f"Listing nodes of {target.cluster}", enabled=not args.json):
+            found = nodes.list_nodes(clients("sagemaker"), target.cluster, args.group)
     except ClientError as exc:
         if not aws_errors.is_not_found(exc):
             raise
-        output.error(f"HyperPod cluster '{args.cluster}' not found in {clients.region}: {aws_errors.message(exc)}")
+        output.error(
+            f"HyperPod cluster '{target.cluster}' not found in {clients.region}: {aws_errors.message(exc)}", code=1
+        )
         return 1
     if args.json:
         output.print_json(found)
@@ -260,7 +372,7 @@ def _cmd_nodes_list(args: argparse.Namespace, factory: ClientsFactory, io: _IO) 
                 ]
                 for n in found
             ],
-            title=f"Nodes of {args.cluster}",
+            title=f"Nodes of {target.cluster}",
         )
     )
     con.print(f"{len(found)} node(s)")
@@ -270,10 +382,12 @@ def _cmd_nodes_list(args: argparse.Namespace, factory: ClientsFactory, io: _IO) 
 def _cmd_nodes_describe(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
     from hyperpod_cdk.cli import nodes
 
-    clients = factory(args.region)
-    details, errors = nodes.describe_nodes(clients("sagemaker"), args.cluster, args.nodes)
+    target = resolve_target(args)
+    clients = factory(target.region)
+    details, errors = nodes.describe_nodes(clients("sagemaker"), target.cluster, args.nodes)
     if args.json:
         output.print_json({"nodes": details, "errors": errors})
+        return 1 if errors else 0
     else:
         con = output.console()
         for detail in details:
@@ -299,7 +413,7 @@ def _short(value: Any) -> str:
 def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
     from hyperpod_cdk.cli import nodes
 
-    clients = factory(args.region)
+    clients = factory(resolve_target(args).region)
     sagemaker = clients.mutating("sagemaker")  # no automatic resend of a batch call that timed out
     nodes_list = list(dict.fromkeys(args.nodes))  # keep order, drop repeats
     try:
@@ -308,7 +422,7 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
             print(f"warning: {note}", file=sys.stderr)
         nodes.confirm(action, args.cluster, nodes_list, assume_yes=args.yes, stdin=io.stdin, stderr=sys.stderr)
     except nodes.NodeCommandError as exc:
-        output.error(str(exc))
+        output.error(str(exc), code=exc.code)
         return exc.code
     with output.spinner(f"Requesting {action} of {len(nodes_list)} node(s)", enabled=not args.json):
         results = nodes.run_batch(sagemaker, action, args.cluster, nodes_list)
@@ -335,6 +449,38 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
     return 0 if nodes.all_requested(results) else 1
 
 
+# ----------------------------------------------------------------------------- new workflows
+
+
+def _cmd_update_software(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import update_software
+
+    target = resolve_target(args)
+    return update_software.run(args, target.cluster, factory(target.region), stdin=io.stdin)
+
+
+def _cmd_drill_node_fault(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import drill
+
+    target = resolve_target(args)
+    return drill.run(args, target.cluster, factory(target.region), stdin=io.stdin)
+
+
+def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import neuron
+
+    try:
+        result = neuron.report(neuron.resolve(args.model), args.task)
+    except neuron.NeuronCheckError as exc:
+        output.error(str(exc), code=2)
+        return 2
+    if args.json:
+        output.print_json(result)
+    else:
+        neuron.render(output.console(), result)
+    return neuron.exit_code(result)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -350,31 +496,52 @@ def main(
     stdin: TextIO | None = None,
 ) -> int:
     """Run ``hyperpod-cdk``; returns the exit status (argparse errors included, no SystemExit)."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    output.set_json_errors("--json" in arguments)
+    try:
+        return _run(arguments, clients_factory, stdin)
+    finally:
+        output.set_json_errors(False)
+
+
+def _run(arguments: list[str], clients_factory: ClientsFactory | None, stdin: TextIO | None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
-    except SystemExit as exc:  # --help, --version and usage errors
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    factory = clients_factory or default_clients
+    except UsageError as exc:
+        output.error(str(exc), code=2)
+        return 2
+    factory = clients_factory or functools.partial(default_clients, profile=getattr(args, "profile", None))
     try:
         return int(args.handler(args, factory, _IO(stdin)))
+    except UsageError as exc:
+        output.error(f"{PROG}: {exc}", code=2)
+        return 2
+    except ConfigFileError as exc:
+        output.error(str(exc), code=2)
+        return 2
+    except output.Refused as exc:
+        output.error(str(exc), code=exc.code)
+        return exc.code
     except aws_errors.SETUP_ERRORS as exc:
-        output.error(aws_errors.setup_error_line(exc))
+        output.error(aws_errors.setup_error_line(exc), code=2)
         return 2
     except HyperPodConfigError as exc:
-        output.error(f"{exc.field}: {exc.message}")
+        output.error(f"{exc.field}: {exc.message}", code=2)
         return 2
     except ClientError as exc:
         line = f"{exc.operation_name} failed: {aws_errors.code(exc)}: {aws_errors.message(exc)}"
         if aws_errors.is_access_denied(exc):
             line += f" (allow the {exc.operation_name} action for the caller)"
-        output.error(line)
+        output.error(line, code=1)
         return 1
     except BotoCoreError as exc:
-        output.error(f"{exc} (check network access to AWS and the region)")
+        output.error(f"{exc} (check network access to AWS and the region)", code=1)
         return 1
     except KeyboardInterrupt:
-        output.error("interrupted")
+        output.error("interrupted", code=130)
         return 130
 
 

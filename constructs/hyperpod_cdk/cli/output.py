@@ -39,9 +39,49 @@ def console(file: TextIO | None = None) -> Console:
     return Console(file=target, highlight=False, width=None if is_tty else _PLAIN_WIDTH)
 
 
-def error(line: str) -> None:
-    """Print ``error: <line>`` on stderr (plain text: it must survive any terminal)."""
+# Set by the entry point for --json: errors become one JSON object on stdout, so a consumer that
+# parses stdout always gets JSON, whatever happened.
+_json_errors = False
+
+
+def set_json_errors(enabled: bool) -> None:
+    global _json_errors
+    _json_errors = enabled
+
+
+def error(line: str, *, code: int | None = None) -> None:
+    """Print ``error: <line>`` on stderr (plain text: it must survive any terminal); with --json,
+    ``{"error": "<line>", "exit_code": N}`` on stdout instead."""
+    if _json_errors:
+        payload: dict[str, Any] = {"error": line}
+        if code is not None:
+            payload["exit_code"] = code
+        print(json.dumps(payload))
+        return
     print(f"error: {line}", file=sys.stderr)
+
+
+class Refused(Exception):
+    """The user did not confirm (or could not be asked); ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def confirm(summary: str, what: str, *, assume_yes: bool, stdin: TextIO, stderr: TextIO) -> None:
+    """Ask on the terminal before ``what`` (a verb phrase); raise :class:`Refused` unless confirmed.
+
+    Without a terminal (CI, pipes) nothing is asked: the command needs --yes.
+    """
+    if assume_yes:
+        return
+    if not stdin.isatty():
+        raise Refused(f"refusing to {what} without confirmation: stdin is not a terminal; pass --yes to confirm", 2)
+    print(summary, file=stderr)
+    print("Type 'yes' to continue: ", end="", file=stderr, flush=True)
+    if stdin.readline().strip().lower() not in ("y", "yes"):
+        raise Refused(f"cancelled; did not {what}", 1)
 
 
 def to_json(data: Any) -> str:

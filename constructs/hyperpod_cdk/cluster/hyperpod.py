@@ -290,7 +290,7 @@ class _HelmDependenciesCheck:
             return
         for dependency in self.cluster.resource.node.dependencies:
             for child in dependency.node.find_all():
-                if CfnResource.is_cfn_resource(child) and (
+                if isinstance(child, CfnResource) and (
                     getattr(child, "cfn_resource_type", None) == HELM_DEPENDENCIES_RESOURCE_TYPE
                 ):
                     return

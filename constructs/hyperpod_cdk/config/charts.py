@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 
 __all__ = [
@@ -37,6 +38,18 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
 # AWS::SageMaker::ComputeQuota TeamName allows at most 40 characters of [a-z0-9-].
 TEAM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+
+STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
+register_hints({
+    DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
+    "letter or digit",
+    DNS_SUBDOMAIN_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', each part starting and "
+    "ending with a letter or digit",
+    IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
+    TEAM_NAME_PATTERN: "a team name: lowercase letters, digits and hyphens, starting and ending with a letter "
+    "or digit, at most 40 characters",
+    STORAGE_SIZE_PATTERN: "a size in Gi or Ti such as 1200Gi",
+})
 
 NAMESPACE_PREFIX = "hyperpod-ns-"
 LOCAL_QUEUE_SUFFIX = "-localqueue"
@@ -136,7 +149,7 @@ class FsxVolume(_Model):
     file_system_id: Annotated[str, Field(min_length=1)] = Field(description="fs-0123456789abcdef0")
     dns_name: Annotated[str, Field(min_length=1)]
     mount_name: Annotated[str, Field(min_length=1)]
-    storage_capacity: Annotated[str, Field(pattern=r"^[0-9]+(Gi|Ti)$")] = "1200Gi"
+    storage_capacity: Annotated[str, Field(pattern=STORAGE_SIZE_PATTERN)] = "1200Gi"
     claim_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-claim"
 
 
@@ -202,26 +215,10 @@ class K8sSettings(_Model):
         raise HyperPodConfigError("kubernetes.teams", f"no team named '{name}'")
 
 
-def _loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
-    path = prefix
-    for item in loc:
-        path += f"[{item}]" if isinstance(item, int) else f".{item}"
-    return path
-
-
 def parse_k8s_settings(data: Mapping[str, Any] | None, *, prefix: str = "kubernetes") -> K8sSettings:
     """Validate the ``kubernetes:`` section; raise one :class:`HyperPodConfigError` naming the field."""
+    values = dict(data or {})
     try:
-        return K8sSettings.model_validate(dict(data or {}))
+        return K8sSettings.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        head, sep, rest = message.partition(": ")
-        loc = tuple(error["loc"])
-        if sep and head.isidentifier():
-            loc, message = loc + (head,), rest
-        if error["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling"
-        elif "input" in error and error["type"] not in ("model_type", "dict_type", "list_type", "missing"):
-            message = f"{message} (got {error['input']!r})"
-        raise HyperPodConfigError(_loc_path(prefix, loc), message) from None
+        raise explain(first_error(exc.errors(), values), values, K8sSettings, prefix) from None

@@ -41,6 +41,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
 
 # The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
@@ -65,6 +66,20 @@ ARCHIVE_KEY_PATTERN = r"^[a-z0-9][a-z0-9.-]*-v?[0-9][A-Za-z0-9.+-]*$"
 ADDON_VERSION_PATTERN = r"^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$"
 # Values go through helm's --set for integers (int64) and a JSON values file otherwise.
 INT64 = (-(2**63), 2**63 - 1)
+HTTPS_URL_PATTERN = r"^https://[^\s]+$"
+# Same as config.platform.REGION_PATTERN (which imports this module), so the same hint applies.
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+CHART_PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+register_hints({
+    REVISION_PATTERN: "a full 40-character commit SHA in lowercase hex (branch and tag names are refused)",
+    SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
+    HELM_KEY_PATTERN: "a dotted Helm value path such as image.tag (no list indexes)",
+    ARCHIVE_KEY_PATTERN: "a sub-chart archive name <chart>-<version> such as nvidia-device-plugin-0.16.1",
+    S3_URI_PATTERN: "an S3 object URI such as s3://my-bucket/charts/hyperpod.tgz",
+    ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
+    HTTPS_URL_PATTERN: "an https:// URL without spaces",
+    CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
+})
 
 # The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
 TOGGLE_KEYS: dict[str, str] = {
@@ -122,14 +137,14 @@ class HelmDependenciesConfig(_Model):
         default=None,
         description="sha256 of the downloaded tarball or bundle; when set, the installer refuses any other bytes.",
     )
-    source_url_template: Annotated[str, Field(pattern=r"^https://[^\s]+$")] = Field(
+    source_url_template: Annotated[str, Field(pattern=HTTPS_URL_PATTERN)] = Field(
         default=DEFAULT_SOURCE_URL_TEMPLATE,
         description=(
             "Where the tarball of a revision is downloaded from ({revision} is replaced); a mirror "
             "works if it serves GitHub's archive layout (top directory sagemaker-hyperpod-cli-<revision>)."
         ),
     )
-    chart_path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = DEFAULT_CHART_PATH
+    chart_path: Annotated[str, Field(pattern=CHART_PATH_PATTERN)] = DEFAULT_CHART_PATH
     chart_sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = Field(
         default=None,
         description=(
@@ -149,7 +164,7 @@ class HelmDependenciesConfig(_Model):
     neuron_device_plugin: bool = True
     efa_device_plugin: bool = True
     health_monitoring_agent: bool = True
-    health_monitoring_agent_region: Annotated[str | None, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = Field(
+    health_monitoring_agent_region: Annotated[str | None, Field(pattern=REGION_PATTERN)] = Field(
         default=None, description="Region of the agent's ECR image; None means the stack's region."
     )
     deep_health_check: bool = True

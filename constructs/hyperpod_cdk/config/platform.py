@@ -22,7 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hyperpod_cdk import input_limits
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
+from hyperpod_cdk.errors import HyperPodConfigError, shown
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -34,7 +35,7 @@ from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION, KubernetesVe
 from hyperpod_cdk.specs.network_plan import GroupDemand, SubnetPlan, demand, plan_existing_subnets, plan_subnets
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.regions import known_region
-from hyperpod_cdk.specs.slurm import PARTITION_PATTERN, SlurmLayout, slurm_layout
+from hyperpod_cdk.specs.slurm import PARTITION_HINT, PARTITION_PATTERN, SlurmLayout, slurm_layout
 
 # Patterns come from the AWS::SageMaker::Cluster and AWS::EKS::Cluster CloudFormation schemas.
 HYPERPOD_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -52,6 +53,9 @@ SUBNET_ID_PATTERN = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
 SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"
 NAT_GATEWAY_ID_PATTERN = r"^nat-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID_PATTERN = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
+PLATFORM_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+ACCOUNT_PATTERN = r"^[0-9]{12}$"
+INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 # AWS::SageMaker::Cluster ScheduledUpdateConfig.ScheduleExpression, anchored: cron(min hour day month weekday year).
 SCHEDULE_PATTERN = (
@@ -78,6 +82,57 @@ _DIRECTIONS = {
     "east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
     "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
 }
+
+
+# An AZ name is the region plus a letter (us-west-2b); which AZ ID it maps to differs per account.
+_AZ_NAME = re.compile(r"([a-z]{2}(?:-gov)?-[a-z]+-[0-9])([a-z])")
+
+
+def _az_id_message(value: str, data: Any) -> str:
+    name = _AZ_NAME.fullmatch(value)
+    if name:
+        region, letter = name.groups()
+        example = f"{az_id_prefix(region) or 'usw2'}-az{ord(letter) - ord('a') + 1}"
+        return (
+            f"'{value}' is an AZ name; use its AZ ID such as {example} "
+            f"(`aws ec2 describe-availability-zones --region {region}` shows the mapping for your account)"
+        )
+    region = data.get("region") if isinstance(data, Mapping) else None
+    prefix = az_id_prefix(region) if isinstance(region, str) else None
+    return (
+        f"{shown(value)} is not an AZ ID such as {prefix or 'usw2'}-az1 "
+        "(`aws ec2 describe-availability-zones` lists the AZ IDs of a region)"
+    )
+
+
+register_hints({
+    HYPERPOD_NAME_PATTERN: "a valid name: letters, digits and hyphens, starting and ending with a letter or "
+    "digit, at most 63 characters",
+    EKS_NAME_PATTERN: "a valid EKS cluster name: letters, digits, hyphens and underscores, starting with a "
+    "letter or digit, at most 100 characters",
+    AZ_ID_PATTERN: _az_id_message,
+    REGION_PATTERN: "an AWS region name such as us-west-2",
+    IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
+    TRAINING_PLAN_PATTERN: "a training plan ARN such as "
+    "arn:aws:sagemaker:us-west-2:123456789012:training-plan/my-plan",
+    IMAGE_ID_PATTERN: "an AMI ID such as ami-0123456789abcdef0, or default",
+    LABEL_KEY_PATTERN: "a Kubernetes label key: an optional DNS prefix and '/', then at most 63 letters, "
+    "digits, '-', '_' or '.', starting and ending with a letter or digit",
+    VPC_ID_PATTERN: "a VPC ID such as vpc-0123456789abcdef0",
+    SUBNET_ID_PATTERN: "a subnet ID such as subnet-0123456789abcdef0",
+    SECURITY_GROUP_ID_PATTERN: "a security group ID such as sg-0123456789abcdef0",
+    NAT_GATEWAY_ID_PATTERN: "a NAT gateway ID such as nat-0123456789abcdef0",
+    ROUTE_TABLE_ID_PATTERN: "a route table ID such as rtb-0123456789abcdef0",
+    PLATFORM_NAME_PATTERN: "a valid platform name: lowercase letters, digits and hyphens, starting with a "
+    "letter, at most 31 characters",
+    ACCOUNT_PATTERN: "a 12-digit AWS account ID",
+    INSTANCE_TYPE_PATTERN: "a SageMaker instance type such as ml.p5.48xlarge",
+    PARTITION_PATTERN: PARTITION_HINT,
+    FILE_SYSTEM_ID_PATTERN: "an FSx file system ID such as fs-0123456789abcdef0",
+    DNS_NAME_PATTERN: "an FSx DNS name such as fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+    MOUNT_NAME_PATTERN: "an FSx mount name: 1 to 8 letters, digits, '_' or '-' "
+    "(aws fsx describe-file-systems shows it as LustreConfiguration.MountName)",
+})
 
 
 def az_id_prefix(region: str) -> str | None:
@@ -119,7 +174,7 @@ class _Model(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            error = _explain(exc.errors()[0], data)
+            error = _explain(first_error(exc.errors(), data), data, type(self))
             raise HyperPodConfigError(f"{type(self).__name__}.{error.field}", error.message) from None
         finally:
             _VALIDATING.reset(token)
@@ -749,11 +804,11 @@ class PlatformConfig(_Model):
         json_schema_extra={"$schema": "http://json-schema.org/draft-07/schema#"},
     )
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")] = Field(
+    name: Annotated[str, Field(pattern=PLATFORM_NAME_PATTERN)] = Field(
         description="Stack name prefix."
     )
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
-    account: Annotated[str | None, Field(pattern=r"^[0-9]{12}$")] = None
+    account: Annotated[str | None, Field(pattern=ACCOUNT_PATTERN)] = None
     orchestrator: Literal["eks", "slurm"] = Field(
         default="eks", description="eks: HyperPod on an EKS control plane; slurm: a Slurm-orchestrated cluster."
     )
@@ -1028,47 +1083,9 @@ def plan_for_config(config: PlatformConfig) -> list[SubnetPlan]:
     return plan_subnets(net.hyperpod_cidr, net.availability_zone_ids, by_az, net.ip_headroom_percent, orchestrator)
 
 
-def _field_path(loc: tuple[Any, ...], data: Any) -> str:
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node):
-                node = node[item]
-                if isinstance(node, Mapping) and isinstance(node.get("name"), str):
-                    label = f"[{item}]({node['name']})"
-            else:
-                node = None
-            parts.append(label)
-        else:
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, Mapping) else None
-    return "".join(parts) or "(top level)"
-
-
-def _explain(error: Any, data: Any) -> HyperPodConfigError:
-    loc = tuple(error["loc"])
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    inner = ctx.get("error")
-    # Validators that know a more precise field path than pydantic's location raise our error.
-    if isinstance(inner, HyperPodConfigError):
-        return HyperPodConfigError(inner.field, inner.message)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return HyperPodConfigError(_field_path(loc, data), "unknown key; check the spelling against the schema")
-    if kind == "missing":
-        return HyperPodConfigError(_field_path(loc, data), "required key is missing")
-    # Messages of our own validators start with the sub-field they concern ("instance_type: ...").
-    head, sep, rest = message.partition(": ")
-    if sep and re.fullmatch(r"[a-z_]+", head):
-        return HyperPodConfigError(_field_path(loc + (head,), data), rest)
-    if kind == "string_pattern_mismatch":
-        message = f"'{error.get('input')}' does not match {ctx.get('pattern')}"
-    elif "input" in error and kind not in ("model_type", "dict_type", "list_type"):
-        message = f"{message} (got {error['input']!r})"
-    return HyperPodConfigError(_field_path(loc, data), message)
+def _explain(error: Any, data: Any, root: type[BaseModel] | None = None) -> HyperPodConfigError:
+    """One plain line for a pydantic error (see :mod:`hyperpod_cdk.config.messages`)."""
+    return explain(error, data, root or PlatformConfig)
 
 
 def parse_config(data: Any) -> PlatformConfig:
@@ -1077,7 +1094,7 @@ def parse_config(data: Any) -> PlatformConfig:
     try:
         return PlatformConfig.model_validate(data)
     except ValidationError as exc:
-        raise _explain(exc.errors()[0], data) from None
+        raise _explain(first_error(exc.errors(), data), data) from None
     finally:
         _VALIDATING.reset(token)
 
@@ -1099,9 +1116,7 @@ def load_config(path: str | Path) -> PlatformConfig:
     except input_limits.InputLimitError as exc:
         raise HyperPodConfigError(str(file), str(exc)) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise HyperPodConfigError(str(file), f"not valid YAML{where}") from None
+        raise HyperPodConfigError(str(file), yaml_error_message(exc)) from None
     if not isinstance(data, dict):
         raise HyperPodConfigError(str(file), "the config must be a YAML mapping (name:, region:, network: ...)")
     return parse_config(data)

@@ -44,6 +44,7 @@ COMPUTE: Literal["Compute"] = "Compute"
 NODE_TYPES = (CONTROLLER, LOGIN, COMPUTE)
 # Same pattern as ClusterSlurmConfig.PartitionNames in the AWS::SageMaker::Cluster schema.
 PARTITION_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
+PARTITION_HINT = "a Slurm partition name: letters, digits and hyphens, starting and ending with a letter or digit"
 
 
 class SlurmGroup(Protocol):
@@ -127,7 +128,7 @@ def slurm_layout(groups: Sequence[SlurmGroup], field: str = "hyperpod.instance_g
                 f"only Compute groups join a partition; '{group.name}' is a {node_type} group",
             )
         if group.partition is not None and not re.fullmatch(PARTITION_PATTERN, group.partition):
-            raise HyperPodConfigError(f"{where}.partition", f"'{group.partition}' does not match {PARTITION_PATTERN}")
+            raise HyperPodConfigError(f"{where}.partition", f"'{group.partition}' is not {PARTITION_HINT}")
         if node_type == CONTROLLER:
             if controllers:
                 first = controllers[0][1].name

@@ -11,6 +11,7 @@ from aws_cdk import aws_fsx as fsx
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from hyperpod_cdk.config.messages import pattern_message
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
@@ -136,7 +137,7 @@ class HyperPodFsxLustre(Construct):
             ("mount_name", mount_name, MOUNT_NAME_PATTERN),
         ):
             if not Token.is_unresolved(value) and not re.fullmatch(pattern, value):
-                raise HyperPodConfigError(f"{field_prefix}.{field}", f"'{value}' does not match {pattern}")
+                raise HyperPodConfigError(f"{field_prefix}.{field}", pattern_message(value, pattern))
         imported = cls.__new__(cls)
         Construct.__init__(imported, scope, construct_id)
         imported.kms_key = None

@@ -32,6 +32,7 @@ import cdk8s
 import yaml
 
 from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.messages import error_line
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.example_jobs import (
@@ -164,6 +165,16 @@ def write_dist(texts: Mapping[str, str], out: str | Path) -> list[Path]:
     return written
 
 
+def validators_installed() -> bool:
+    """True when both offline validators of :mod:`~hyperpod_cdk.kubernetes.charts.validate` can be imported."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("kubernetes_validate", "sagemaker.hyperpod"))
+    except ModuleNotFoundError:  # no sagemaker package at all
+        return False
+
+
 def load_settings(config_path: str | Path) -> tuple[K8sSettings, Any]:
     """The ``kubernetes:`` settings and the platform config from one ``hyperpod.yaml``."""
     from hyperpod_cdk.config import load_config
@@ -179,7 +190,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default="hyperpod.yaml", help="platform config (default: hyperpod.yaml)")
     parser.add_argument("--out", default="dist", help="output folder (default: dist)")
     parser.add_argument("--no-validate", action="store_true", help="skip manifest validation")
+    parser.add_argument(
+        "--validate-if-installed",
+        action="store_true",
+        help="validate only when the validators (dev extras) are installed; otherwise say so and write the files",
+    )
     args = parser.parse_args(argv)
+    validate = not args.no_validate
+    if validate and args.validate_if_installed and not validators_installed():
+        validate = False
+        print(
+            "note: dist/ manifests not schema-checked here (kubernetes-validate and sagemaker-hyperpod come with "
+            "`make install-dev`; `make test` checks them)",
+            file=sys.stderr,
+        )
     try:
         settings, config = load_settings(args.config)
         if config.orchestrator != "eks":
@@ -189,9 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         charts = build_charts(
             settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups
         )
-        texts = render_charts(charts, validate=not args.no_validate, source=str(args.config))
+        texts = render_charts(charts, validate=validate, source=str(args.config))
     except HyperPodConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_line(args.config, exc)}", file=sys.stderr)
         return 2
     for path in write_dist(texts, args.out):
         print(path)

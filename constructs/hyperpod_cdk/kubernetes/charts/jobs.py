@@ -43,6 +43,7 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs import neuron
 
 __all__ = [
     "API_VERSION",
@@ -768,12 +769,26 @@ def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
     return flags
 
 
+def _on_neuron(replica: ReplicaSpec) -> bool:
+    """A Trainium instance type, or Neuron devices requested (aws.amazon.com/neuron*)."""
+    if replica.instance_type and neuron.is_trainium(replica.instance_type):
+        return True
+    resources = replica.container.resources
+    return any(name.startswith("aws.amazon.com/neuron") and int(count) > 0
+               for name, count in {**resources.requests, **resources.limits}.items())
+
+
 @dataclass(frozen=True)
 class HyperPodPyTorchJobSpec:
     """A whole ``HyperPodPyTorchJob``: metadata, replicas, ``nprocPerNode`` and the run policy.
 
     ``queue_name`` / ``kueue_priority_class`` set the Kueue labels task governance schedules by
     (the queue is the team's LocalQueue, ``hyperpod-ns-<team>-localqueue``).
+
+    ``model_architecture`` declares what the job trains (a Hugging Face ``model_type`` such as
+    ``qwen3``, or a family name): a job on Trainium (an ``ml.trn*`` instance type or Neuron devices
+    requested) is refused when the Neuron table (:mod:`hyperpod_cdk.specs.neuron`, the data behind
+    ``hyperpod-cdk neuron check``) says the architecture does not train there, or does not know it.
     """
 
     name: str
@@ -785,6 +800,7 @@ class HyperPodPyTorchJobSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
     queue_name: str | None = None
     kueue_priority_class: str | None = None
+    model_architecture: str | None = None
 
     def __post_init__(self) -> None:
         _check_dns_label("job.name", self.name, "job name")
@@ -806,11 +822,33 @@ class HyperPodPyTorchJobSpec:
                 raise _fail(f"job.replica_specs[{index}].name", f"replica name {replica.name!r} is used twice")
             seen.add(replica.name)
             self._check_agent(replica)
+        self._check_neuron_architecture()
         for attr in ("queue_name", "kueue_priority_class"):
             value = getattr(self, attr)
             if value is not None and (not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value)
                                       or not value):
                 raise _fail(f"job.{attr}", f"{value!r} is not a valid queue or priority-class name")
+
+    def _check_neuron_architecture(self) -> None:
+        if self.model_architecture is None:
+            return
+        if not isinstance(self.model_architecture, str) or not self.model_architecture.strip():
+            raise _fail("job.model_architecture", "must be a model_type such as qwen3, or a family name such as Llama")
+        on_neuron = [r for r in self.replica_specs if _on_neuron(r)]
+        if not on_neuron:
+            return
+        arch = neuron.find(self.model_architecture)
+        where = f"replica {on_neuron[0].name!r} runs on Trainium"
+        if arch is None:
+            raise _fail("job.model_architecture", f"{self.model_architecture!r} is not in the Neuron architecture "
+                        f"table, so Trainium support cannot be checked ({where}); use a model_type such as "
+                        f"{', '.join(a.model_type for a in neuron.architectures().values() if a.training.supported)}, "
+                        "or leave model_architecture unset")
+        if not arch.training.supported:
+            trainable = ", ".join(a.model_type for a in neuron.architectures().values() if a.training.supported)
+            raise _fail("job.model_architecture", f"{arch.display} has no Neuron training support ({where}; "
+                        f"`hyperpod-cdk neuron check {arch.model_type}` shows the sources); train it on GPU "
+                        f"instance types, or pick an architecture Trainium trains: {trainable}")
 
     def _check_agent(self, replica: ReplicaSpec) -> None:
         container = replica.container

@@ -24,6 +24,7 @@ they are imported only when a manifest needs them.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -167,7 +168,11 @@ def _crd_path(field: str) -> str:
 
 def _sdk_model() -> Any:
     try:
-        from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
+        # sagemaker-hyperpod 3.12.0 resets the warning filters to "always" on import (its cli/__init__.py)
+        # and has invalid escape sequences Python reports while compiling it (cli/utils.py). Recording
+        # keeps those lines off stderr and restores our filters afterwards.
+        with warnings.catch_warnings(record=True):
+            from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
     except ImportError:  # pragma: no cover - dev dependency
         return None
     return HyperPodPytorchJob

@@ -1,0 +1,114 @@
+"""Just enough of the Kubernetes API for the CLI's drills, reached the way ``aws eks get-token`` does.
+
+The endpoint and CA come from ``eks:DescribeCluster``; the bearer token is ``k8s-aws-v1.`` plus a
+base64url presigned STS GetCallerIdentity URL that carries the signed header ``x-k8s-aws-id: <EKS
+cluster name>``, which is what EKS's authenticator verifies
+(https://docs.aws.amazon.com/eks/latest/userguide/cluster-auth.html). It is the same token the Helm
+installer Lambda signs (``kubernetes/handlers/helm_dependencies/index.py``, ``eks_token``); that
+file must stay self-contained for Lambda, hence this copy. The caller needs an EKS access entry (or
+aws-auth mapping) that allows what the drill does: read nodes, pods, events and HyperPodPyTorchJobs,
+and patch node labels.
+
+No kubeconfig is written and nothing but the standard library talks HTTP: the CLI needs neither
+kubectl nor the kubernetes package.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# What `aws eks get-token` presigns with; EKS accepts such a token for 15 minutes after signing.
+TOKEN_EXPIRES_SECONDS = 60
+TOKEN_REFRESH_SECONDS = 10 * 60
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; ``status`` is the HTTP status (0: no response)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def eks_token(session: Any, cluster_name: str, region: str) -> str:
+    """A Kubernetes bearer token for the EKS cluster ``cluster_name`` (local presigning, no request sent)."""
+    sts = session.client("sts", region_name=region)
+
+    def add_cluster_header(request: Any, **_: Any) -> None:
+        request.headers["x-k8s-aws-id"] = cluster_name
+
+    sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", add_cluster_header)
+    url = sts.generate_presigned_url(
+        "get_caller_identity", Params={}, ExpiresIn=TOKEN_EXPIRES_SECONDS, HttpMethod="GET"
+    )
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+class KubeApi:
+    """JSON over HTTPS to one API server, trusting only the cluster's CA."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        ca_data: str,
+        token: Callable[[], str],
+        *,
+        clock: Callable[[], float],
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
+        if not endpoint.startswith("https://"):
+            raise KubeError(0, f"the API endpoint {endpoint!r} is not https")
+        self.endpoint = endpoint.rstrip("/")
+        pem = base64.b64decode(ca_data).decode("ascii")
+        self._tls = ssl.create_default_context(cadata=pem)
+        self._token_source = token
+        self._clock = clock
+        self._token: tuple[str, float] | None = None
+        self._timeout = timeout
+
+    def _bearer(self) -> str:
+        now = self._clock()
+        if self._token is None or now - self._token[1] > TOKEN_REFRESH_SECONDS:
+            self._token = (self._token_source(), now)
+        return self._token[0]
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json") -> Any:
+        url = self.endpoint + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self._bearer()}")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout, context=self._tls) as response:  # noqa: S310
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise KubeError(exc.code, f"{method} {path}: HTTP {exc.code} {_status_message(exc)}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise KubeError(0, f"{method} {path}: cannot reach {self.endpoint} ({reason})") from None
+
+    def get(self, path: str, **query: str) -> Any:
+        return self.request("GET", path, query=query or None)
+
+    def merge_patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+
+def _status_message(exc: urllib.error.HTTPError) -> str:
+    """The ``message`` of a Kubernetes Status body, when the server sent one."""
+    try:
+        status = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        return exc.reason or ""
+    return str(status.get("message") or exc.reason or "")
