@@ -412,6 +412,7 @@ class HyperPodPlatform(Construct):
                 hyperpod_cluster_name=self.config.hyperpod.cluster_name,
                 settings=k8s,
                 after=[self.addons.task_governance.ready],
+                log_key=self.logs_key,
             )
 
         # Namespaces, team RBAC, priority classes (and the FSx claim when set).

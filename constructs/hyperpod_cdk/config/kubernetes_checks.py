@@ -12,15 +12,12 @@ from typing import Any, Protocol
 
 from hyperpod_cdk.config.kubernetes import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.cfn_regions import COMPUTE_QUOTA_TYPE, NATIVE_TYPE_REGIONS
 from hyperpod_cdk.specs.instance_types import spec_for
 
-# Where AWS::SageMaker::ComputeQuota exists: the resource schema's description
-# (cfn-lint 1.58 schema of AWS::SageMaker::ComputeQuota, schema date 2026-10-20).
-COMPUTE_QUOTA_REGIONS = frozenset({
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
-    "ap-southeast-3", "ap-northeast-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-north-1", "eu-south-2",
-    "sa-east-1",
-})
+# Where CloudFormation has AWS::SageMaker::ComputeQuota (the registry index cfn-lint 1.58 bundles; the
+# type's schema description names more regions, but a template cannot use the type where it is missing).
+COMPUTE_QUOTA_REGIONS = NATIVE_TYPE_REGIONS[COMPUTE_QUOTA_TYPE]
 # Where AWS's own observability template creates Amazon Managed Grafana (AMGRegionMapping in
 # aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/observability-template.yaml @0ab564d7;
 # awslabs/awsome-distributed-ai's observability module uses the same nine).
@@ -52,7 +49,8 @@ def check_kubernetes(
         index, team = quota_teams[0]
         raise HyperPodConfigError(
             f"kubernetes.teams[{index}]({team.name}).compute_quota",
-            f"SageMaker compute quotas are not available in {region} (only {', '.join(sorted(COMPUTE_QUOTA_REGIONS))})",
+            f"CloudFormation has no AWS::SageMaker::ComputeQuota in {region} (it has in "
+            f"{', '.join(sorted(COMPUTE_QUOTA_REGIONS))}); create the quotas with the SageMaker console or CLI",
         )
     check_quota_capacity(kubernetes, instance_groups)
     if addons.observability.enabled and addons.observability.grafana and region not in GRAFANA_REGIONS:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
@@ -32,8 +33,9 @@ def bounded_name(base: str, suffix: str) -> str:
 class HyperPodTaskGovernance(Construct):
     """The SageMaker side of task governance for the teams and priority classes of :class:`K8sSettings`.
 
-    - One ``AWS::SageMaker::ClusterSchedulerConfig`` (``<cluster>-scheduler``): fair share and idle
-      sharing from ``settings.scheduler``, and every priority class with a ``weight``.
+    - One cluster scheduler config (``<cluster>-scheduler``; ``AWS::SageMaker::ClusterSchedulerConfig``
+      or, where CloudFormation lacks that type, a custom resource): fair share and idle sharing from
+      ``settings.scheduler``, and every priority class with a ``weight``.
     - One ``AWS::SageMaker::ComputeQuota`` (``<cluster>-<team>``) per team with a ``compute_quota``,
       after the scheduler config (the order of AWS's walkthrough: add-on, policy, quotas).
     - Per quota team, a kubectl read that waits until SageMaker has created the team's namespace
@@ -51,6 +53,7 @@ class HyperPodTaskGovernance(Construct):
         hyperpod_cluster_name: its name, the prefix of the policy and quota names.
         settings: teams, priority classes and scheduler settings (task_governance must be on).
         after: what the SageMaker objects are created after.
+        log_key: KMS key for the scheduler config handler's logs (regions without the native type).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class HyperPodTaskGovernance(Construct):
         hyperpod_cluster_name: str,
         settings: K8sSettings,
         after: Sequence[IConstruct] = (),
+        log_key: kms.IKey | None = None,
     ) -> None:
         if not settings.task_governance:
             raise prop_error(scope, construct_id, "settings", "task_governance is off; there is nothing to create")
@@ -75,6 +79,8 @@ class HyperPodTaskGovernance(Construct):
             fair_share=settings.scheduler.fair_share,
             idle_resource_sharing=settings.scheduler.idle_resource_sharing,
             description="Task governance policy of the HyperPod cluster (hyperpod-cdk)",
+            eks_cluster=cluster,
+            log_key=log_key,
         )
         for dependency in after:
             self.scheduler_config.node.add_dependency(dependency)

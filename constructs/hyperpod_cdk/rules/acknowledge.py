@@ -18,7 +18,6 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-
 # aws-cdk-lib's built-in template validation (@aws-cdk/core:validateAgainstDefaultRules) reports resource
 # types newer than its bundled schemas as F3006 ("Unknown resource type" / "does not exist in <region>").
 BUILTIN_UNKNOWN_TYPE = "CloudFormation-Validate::F3006"
