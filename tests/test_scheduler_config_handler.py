@@ -103,7 +103,7 @@ def test_update_in_place_names_the_current_version() -> None:
     physical, _ = run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123",
                        "ResourceProperties": new, "OldResourceProperties": PROPS}, client)
     assert physical == "abc123abc123"
-    (_, update), = [c for c in client.calls if c[0] == "update"]
+    (_, update), = (c for c in client.calls if c[0] == "update")
     assert update["TargetVersion"] == 7 and update["SchedulerConfig"]["FairShare"] == "Disabled"
 
 

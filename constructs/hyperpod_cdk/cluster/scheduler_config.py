@@ -96,11 +96,11 @@ class HyperPodSchedulerConfig(Construct):
         super().__init__(scope, construct_id)
         self.priority_classes = classes
         self.native = use_native
-        config = {
-            "FairShare": "Enabled" if fair_share else "Disabled",
-            "IdleResourceSharing": "Enabled" if idle_resource_sharing else "Disabled",
-            **({"PriorityClasses": [{"Name": n, "Weight": w} for n, w in classes.items()]} if classes else {}),
-        }
+        fair = "Enabled" if fair_share else "Disabled"
+        idle = "Enabled" if idle_resource_sharing else "Disabled"
+        config: dict[str, Any] = {"FairShare": fair, "IdleResourceSharing": idle}
+        if classes:
+            config["PriorityClasses"] = [{"Name": n, "Weight": w} for n, w in classes.items()]
         self.function: lambda_.Function | None = None
         if use_native:
             native_resource = sagemaker.CfnClusterSchedulerConfig(
@@ -109,8 +109,8 @@ class HyperPodSchedulerConfig(Construct):
                 cluster_arn=cluster_arn,
                 description=description,
                 scheduler_config=sagemaker.CfnClusterSchedulerConfig.SchedulerConfigProperty(
-                    fair_share=config["FairShare"],
-                    idle_resource_sharing=config["IdleResourceSharing"],
+                    fair_share=fair,
+                    idle_resource_sharing=idle,
                     priority_classes=[
                         sagemaker.CfnClusterSchedulerConfig.PriorityClassProperty(name=n, weight=w)
                         for n, w in classes.items()

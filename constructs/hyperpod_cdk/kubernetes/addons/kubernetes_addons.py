@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_eks_v2 as eks
@@ -22,6 +23,14 @@ from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanc
 from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
+
+
+class _Common(TypedDict):
+    """The props every add-on construct takes from HyperPodKubernetesAddons."""
+
+    cluster: eks.ICluster
+    assume_installed: Sequence[str]
+    kubernetes_version: str | None
 
 
 class HyperPodKubernetesAddons(Construct):
@@ -70,7 +79,7 @@ class HyperPodKubernetesAddons(Construct):
                                                                           "cluster's ARN")
         super().__init__(scope, construct_id)
         self.config = cfg
-        common = {"cluster": cluster, "assume_installed": assume_installed, "kubernetes_version": kubernetes_version}
+        common = _Common(cluster=cluster, assume_installed=assume_installed, kubernetes_version=kubernetes_version)
 
         self.cert_manager: CertManagerAddon | None = None
         if cfg.cert_manager.enabled:
