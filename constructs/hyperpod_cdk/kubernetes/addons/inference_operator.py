@@ -38,7 +38,7 @@ from hyperpod_cdk.kubernetes.addons.metrics_server import ADDON_NAME as METRICS_
 from hyperpod_cdk.kubernetes.addons.s3_csi_driver import ADDON_NAME as S3_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.task_governance import ADDON_NAME as TASK_GOVERNANCE
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, managed_policy_finding
-from hyperpod_cdk.rules.suppress import skip_checkov
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-inference"
 # sagemaker-hyperpod 3.12.0, sagemaker/hyperpod/inference/config/constants.py OPERATOR_NAMESPACE.
@@ -212,6 +212,14 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
             )
             for statement in load_balancer_controller_statements(self):
                 self.load_balancer_role.add_to_policy(statement)
+            lb_policy = self.load_balancer_role.node.find_child("DefaultPolicy").node.default_child
+            assert lb_policy is not None
+            skip_checkov(
+                lb_policy, "CKV_AWS_111",
+                "the AWS Load Balancer Controller's published policy: security-group rules, listeners and rules "
+                "are written on resources created at run time; deletes and modifications carry the controller's "
+                "elbv2.k8s.aws/cluster tag conditions",
+            )
             acknowledge_wildcards(
                 self.load_balancer_role,
                 "the AWS Load Balancer Controller's published policy: describe calls have no resource scope, "
@@ -267,6 +275,7 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         issuer = self.oidc_provider.open_id_connect_provider_issuer
         sub = {f"{issuer}:sub": f"system:serviceaccount:{subject}"}
         aud = {f"{issuer}:aud": "sts.amazonaws.com"}
+        self._skip_cfn_json_handler_checks()
         if like:
             return iam.OpenIdConnectPrincipal(self.oidc_provider, {
                 "StringLike": CfnJson(self, f"{construct_id}Subject", value=sub),
@@ -275,3 +284,14 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         return iam.OpenIdConnectPrincipal(self.oidc_provider, {
             "StringEquals": CfnJson(self, f"{construct_id}Conditions", value={**sub, **aud}),
         })
+
+    def _skip_cfn_json_handler_checks(self) -> None:
+        """checkov skips on the stack-wide handler aws-cdk-lib creates for CfnJson (created on first use)."""
+        provider = Stack.of(self).node.try_find_child("AWSCDKCfnUtilsProviderCustomResourceProvider")
+        handler = provider.node.try_find_child("Handler") if provider is not None else None
+        if handler is not None:
+            skip_handler_checks(
+                handler,
+                outside_vpc_reason="aws-cdk-lib's CfnJson handler only turns a template value into JSON; it calls "
+                "no AWS API and reaches nothing in the VPC",
+            )
