@@ -138,6 +138,7 @@ def test_every_outcome_is_sent_to_cloudformation(monkeypatch: pytest.MonkeyPatch
     sent: list[dict] = []
     monkeypatch.setattr(handler, "respond", lambda event, status, physical, data, reason: sent.append(
         {"status": status, "physical": physical, "reason": reason}))
+    monkeypatch.setattr(handler, "POLL_SECONDS", 0)  # the handler's own sleep, between polls
     fake = FakeSageMaker(final="CreateFailed")
     monkeypatch.setitem(sys.modules, "boto3", type("B", (), {"client": staticmethod(lambda _name: fake)}))
     event = {"RequestType": "Create", "ResourceProperties": PROPS, "RequestId": "r1", "StackId": "s",

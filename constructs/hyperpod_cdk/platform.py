@@ -377,8 +377,6 @@ class HyperPodPlatform(Construct):
                 assume_installed=assume,
                 kubernetes_version=kubernetes_version,
             )
-            # The driver's controller and node pods need the HyperPod nodes.
-            self.fsx_csi_driver.addon.node.add_dependency(self.cluster.resource)
         self.addons = HyperPodKubernetesAddons(
             self, "KubernetesAddons",
             cluster=cluster,
@@ -389,6 +387,7 @@ class HyperPodPlatform(Construct):
             encryption_key=self.data_key,
             fsx_csi_driver=self.fsx_csi_driver,
         )
+        # The add-ons' pods need the HyperPod nodes (the FSx CSI driver above included).
         self.addons.install_after(self.cluster.resource)
 
         if self.fsx is not None:

@@ -298,8 +298,8 @@ class K8sSettings(_Model):
     teams: Annotated[list[Team], Field(max_length=100)] = [Team(name="training")]
     task_governance: bool = Field(
         default=False,
-        description="True when the HyperPod task-governance add-on (Kueue) is installed: emit a Kueue "
-        "LocalQueue per team and label example jobs with it.",
+        description="True when the HyperPod task-governance add-on (Kueue) is installed: teams may have "
+        "compute quotas, weighted priority classes go to the scheduler config, example jobs get the Kueue labels.",
     )
     priority_classes: Annotated[list[PriorityClassSpec], Field(max_length=50)] = list(DEFAULT_PRIORITY_CLASSES)
     scheduler: SchedulerSettings = Field(

@@ -466,8 +466,8 @@ class KubernetesConfig(K8sSettings):
     """The platform config's ``kubernetes:`` section: Helm dependencies, EKS add-ons, and the
     settings of the charts this project authors (teams, priority classes, FSx claim, examples).
 
-    ``task_governance`` (Kueue queues in the operator chart) follows
-    ``addons.task_governance.enabled`` unless set; queues without the add-on would have no CRDs.
+    ``task_governance`` (compute quotas, the scheduler config's priority classes, Kueue job labels)
+    follows ``addons.task_governance.enabled`` unless set; without the add-on there is no Kueue.
     """
 
     helm_dependencies: HelmDependenciesConfig = HelmDependenciesConfig()
@@ -485,7 +485,7 @@ class KubernetesConfig(K8sSettings):
             return {**data, "task_governance": enabled}
         if data["task_governance"] and not enabled:
             raise ValueError(
-                "task_governance: Kueue queues need the task-governance add-on; set "
+                "task_governance: quotas and Kueue labels need the task-governance add-on; set "
                 "kubernetes.addons.task_governance.enabled: true"
             )
         return data

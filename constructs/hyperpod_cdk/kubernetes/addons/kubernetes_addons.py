@@ -115,6 +115,8 @@ class HyperPodKubernetesAddons(Construct):
                 configuration_values=cfg.s3_csi_driver.configuration_values,
                 **common,
             )
+        #: An FSx CSI driver defined elsewhere; install_after orders it like the add-ons made here.
+        self.external_fsx_csi_driver = fsx_csi_driver
         #: The FSx CSI driver created here (None when off or passed in as ``fsx_csi_driver``).
         self.fsx_csi_driver: FsxCsiDriverAddon | None = None
         if cfg.fsx_csi_driver.enabled and fsx_csi_driver is None:
@@ -189,8 +191,12 @@ class HyperPodKubernetesAddons(Construct):
         ``aws-hyperpod`` namespace the Helm chart created, Kueue's webhooks must not answer for
         pods before Kueue runs, and the inference operator is given the HyperPod cluster's ARN.
         None of these add-ons has to exist before the nodes; the pod identity agent, which does,
-        is one of HyperPodEksCluster's base add-ons.
+        is one of HyperPodEksCluster's base add-ons. An FSx CSI driver passed in as
+        ``fsx_csi_driver`` is ordered the same way.
         """
-        for addon in self.addons:
+        ordered: list[HyperPodAddon] = list(self.addons)
+        if self.external_fsx_csi_driver is not None:
+            ordered.append(self.external_fsx_csi_driver)
+        for addon in ordered:
             for dependency in dependencies:
                 addon.node.add_dependency(dependency)
