@@ -29,7 +29,6 @@ GRAFANA_REGIONS = frozenset({
 
 class _Group(Protocol):
     name: str
-    instance_type: str
     instance_count: int
 
 
@@ -93,16 +92,27 @@ def _instance_equivalents(resource: Any, per_instance_accelerators: int | None) 
 
 
 def check_quota_capacity(kubernetes: KubernetesConfig, instance_groups: Sequence[_Group]) -> None:
-    """Compute quotas may not promise more than the instance groups have, per instance type."""
+    """Compute quotas may not promise more than the instance groups have, per instance type.
+
+    Only groups with one fixed ``instance_type`` count; with a group whose type is chosen at run
+    time (flexible instance types), a quota for a type no fixed group has is not refused.
+    """
     capacity: dict[str, int] = {}
+    flexible = False
     for group in instance_groups:
-        capacity[group.instance_type] = capacity.get(group.instance_type, 0) + group.instance_count
+        instance_type = getattr(group, "instance_type", None)
+        if not isinstance(instance_type, str):
+            flexible = True
+            continue
+        capacity[instance_type] = capacity.get(instance_type, 0) + group.instance_count
     claimed: dict[str, list[tuple[str, float]]] = {}
     for index, team in enumerate(kubernetes.teams):
         field = f"kubernetes.teams[{index}]({team.name}).compute_quota"
         for resource in team.compute_quota:
             instance_type = resource.instance_type
             if instance_type not in capacity:
+                if flexible:
+                    continue
                 raise HyperPodConfigError(
                     field,
                     f"team '{team.name}' asks for {instance_type}, but no instance group has that type "
