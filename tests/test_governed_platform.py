@@ -212,6 +212,9 @@ def test_load_balancer_controller_policy_keeps_the_tag_conditions(governed) -> N
     creates = [s for s in statements if "elasticloadbalancing:CreateLoadBalancer" in s["Action"]]
     assert creates and all(s["Condition"] == {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}
                            for s in creates)
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    # ELBv2 CreateLoadBalancer calls ec2:GetSecurityGroupsForVpc with the caller's credentials.
+    assert {"ec2:GetSecurityGroupsForVpc", "elasticloadbalancing:DescribeListenerAttributes"} <= actions
 
 
 def test_s3_csi_driver_reads_only_the_named_bucket_through_pod_identity(governed) -> None:

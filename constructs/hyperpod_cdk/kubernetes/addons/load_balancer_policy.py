@@ -1,11 +1,13 @@
 """IAM statements of the AWS Load Balancer Controller that the inference add-on bundles.
 
 Transcribed action by action from the controller's published policy
-(kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json, the v2.8+ form that
-tags with ``elbv2.k8s.aws/cluster``; the inference add-on's chart bundles controller 1.13.2 =
-v2.13, per aws/sagemaker-hyperpod-cli helm_chart/HyperPodHelmChart/charts/inference-operator/
-Chart.yaml). Load balancer and target group ARNs are narrowed to this account and region; where
-the controller needs ``*`` (describe calls, creating things whose ARN does not exist yet), the
+(kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json, the form that tags
+with ``elbv2.k8s.aws/cluster``), including the actions later releases added: security groups per
+VPC (``ec2:GetSecurityGroupsForVpc``, which ELBv2's CreateLoadBalancer needs), IPAM pools, route
+tables, capacity reservations, IP pools and rule priorities. The inference add-on's chart bundles
+controller chart 1.13.2 (= v2.13, per aws/sagemaker-hyperpod-cli helm_chart/HyperPodHelmChart/
+charts/inference-operator/Chart.yaml). Load balancer and target group ARNs are narrowed to this
+account and region; where the controller needs ``*`` (describe calls, creating things whose ARN does not exist yet), the
 published conditions on the controller's own tag keep it to resources it created.
 """
 
@@ -21,13 +23,15 @@ DESCRIBE_ACTIONS = (
     "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones",
     "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups", "ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags",
-    "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools",
+    "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools", "ec2:GetSecurityGroupsForVpc", "ec2:DescribeIpamPools",
+    "ec2:DescribeRouteTables",
     "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
     "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerCertificates",
     "elasticloadbalancing:DescribeSSLPolicies", "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
     "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags",
     "elasticloadbalancing:DescribeTrustStores", "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeCapacityReservation",
 )
 INTEGRATION_ACTIONS = (
     "cognito-idp:DescribeUserPoolClient", "acm:ListCertificates", "acm:DescribeCertificate",
@@ -42,12 +46,13 @@ OWNED_LB_ACTIONS = (
     "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
     "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
     "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
-    "elasticloadbalancing:ModifyListenerAttributes",
+    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+    "elasticloadbalancing:ModifyIpPools",
 )
 LISTENER_ACTIONS = (
     "elasticloadbalancing:SetWebAcl", "elasticloadbalancing:ModifyListener",
     "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
-    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities",
 )
 
 
