@@ -31,7 +31,8 @@ def built(tmp_path_factory):
 
     outdir = tmp_path_factory.mktemp("addons-cdk.out")
     config = KubernetesAddonsConfig.model_validate({
-        "observability": {"enabled": True, "configuration_values": {"logging": {"enabled": True}}},
+        "observability": {"enabled": True, "logging": True, "metrics": {"network": "ADVANCED"},
+                          "configuration_values": {"metricsProvider": {"scalingMetrics": {"scrapeInterval": 60}}}},
         "task_governance": {"enabled": True, "version": "v1.3.0-eksbuild.1"},
         "cert_manager": {"version": "v1.18.2-eksbuild.2"},
     })
@@ -143,11 +144,24 @@ def test_cert_manager_tolerates_every_taint_and_keeps_the_pinned_version(built):
 def test_observability_writes_to_its_own_workspace(built):
     (workspace_id, workspace), = resources(built, "AWS::APS::Workspace").items()
     assert workspace["DeletionPolicy"] == "Retain"
+    assert {"Key": "SageMaker", "Value": "true"} in workspace["Properties"]["Tags"]
     joined = config_values(built, "amazon-sagemaker-hyperpod-observability")["Fn::Join"][1]
     rendered = json.dumps(joined)
-    assert json.dumps({"Fn::GetAtt": [workspace_id, "PrometheusEndpoint"]}) in rendered
+    # https://aps-workspaces.<region>.<suffix>/workspaces/<id>: no trailing slash, as AWS's templates write it.
+    assert "https://aps-workspaces.us-west-2." in rendered
+    assert json.dumps({"Fn::GetAtt": [workspace_id, "WorkspaceId"]}) in rendered
     assert json.dumps({"Fn::GetAtt": [workspace_id, "Arn"]}) in rendered
-    assert "ampWorkspace" in rendered and '\\"logging\\":{\\"enabled\\":true}' in rendered
+    text = "".join(part if isinstance(part, str) else "X" for part in joined)
+    values = json.loads(text)
+    provider = values["metricsProvider"]
+    assert {key: (v["level"] if isinstance(v, dict) and "level" in v else v) for key, v in provider.items()} == {
+        "trainingMetrics": "BASIC", "taskGovernanceMetrics": "DISABLED", "scalingMetrics": "DISABLED",
+        "clusterMetrics": "BASIC", "nodeMetrics": "BASIC", "networkMetrics": "ADVANCED",
+        "acceleratedComputeMetrics": "BASIC", "inferenceMetrics": "BASIC", "logging": {"enabled": True},
+    }
+    assert provider["trainingMetrics"]["scrapeInterval"] == 30
+    assert provider["scalingMetrics"]["scrapeInterval"] == 60  # configuration_values merged over the levels
+    assert "amgWorkspace" not in values
 
     assoc_id, assoc = association(built, "hyperpod-observability")
     assert assoc["Properties"]["ServiceAccount"] == "hyperpod-observability-operator-otel-collector"
@@ -168,10 +182,37 @@ def test_observability_writes_to_its_own_workspace(built):
     ]
 
 
-def test_task_governance_has_no_iam(built):
-    props = built["template"]["Resources"][addon_id(built, "amazon-sagemaker-hyperpod-taskgovernance")]["Properties"]
+def test_task_governance_has_no_iam_and_waits_for_kueue(built):
+    addon = addon_id(built, "amazon-sagemaker-hyperpod-taskgovernance")
+    props = built["template"]["Resources"][addon]["Properties"]
     assert props["AddonVersion"] == "v1.3.0-eksbuild.1"
     assert not [k for k in resources(built, "AWS::IAM::Role") if k.startswith("KubernetesAddonsTaskGovernance")]
+    (wait_id, wait), = ((k, v) for k, v in resources(built, "Custom::AWSCDK-EKS-KubernetesObjectValue").items()
+                        if k.startswith("KubernetesAddonsTaskGovernanceKueueReady"))
+    # Empty until the Kueue controller has an available replica; the kubectl handler retries until then.
+    assert {k: wait["Properties"][k] for k in ("ObjectType", "ObjectName", "ObjectNamespace", "JsonPath")} == {
+        "ObjectType": "deployment", "ObjectName": "kueue-controller-manager", "ObjectNamespace": "kueue-system",
+        "JsonPath": ".status.availableReplicas"}
+    assert addon in depends_on(built, wait_id)
+    assert built["addons"].task_governance.ready.node.path.endswith("KueueReady")
+
+
+def test_default_versions_come_from_the_table_for_the_kubernetes_version(tiny):
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon, HyperPodTrainingOperatorAddon
+    from hyperpod_cdk.specs.addon_versions import ADDON_VERSIONS, default_addon_version
+
+    stack, cluster = tiny
+    _agent(stack, cluster)
+    pinned = CertManagerAddon(stack, "CertManager", cluster=cluster, kubernetes_version="1.33")
+    operator = HyperPodTrainingOperatorAddon(stack, "Operator", cluster=cluster, kubernetes_version="1.35")
+    assert (pinned.version, operator.version) == ("v1.18.2-eksbuild.2", "v1.2.1-eksbuild.1")
+    # No source for cert-manager on 1.35, so EKS picks its default; a configured version always wins.
+    assert default_addon_version("cert-manager", "1.35") is None
+    assert default_addon_version("cert-manager", None) is None
+    for name, policy in ADDON_VERSIONS.items():
+        assert policy.source.strip(), name
+        if policy.version is None:
+            assert all(default_addon_version(name, v) is None for v in ("1.28", "1.33", "1.35"))
 
 
 # --------------------------------------------------------------------------- quality gates

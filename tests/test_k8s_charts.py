@@ -7,6 +7,7 @@ from typing import Any
 import cdk8s
 import pytest
 
+from hyperpod_cdk.config.charts import QuotaResource
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts import (
     CertManagerIssuersChart,
@@ -41,8 +42,9 @@ def default_operator(app: cdk8s.App) -> HyperPodOperatorChart:
 def governed_operator(app: cdk8s.App) -> HyperPodOperatorChart:
     return HyperPodOperatorChart(
         app, "operator-governed",
-        teams=[Team(name="research", submitter_role_arn=SUBMITTER),
-               Team(name="prod", namespace="prod-training", cluster_queue="shared-cq", local_queue="prod-q")],
+        teams=[Team(name="research", submitter_role_arn=SUBMITTER,
+                    compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=2)]),
+               Team(name="prod", namespace="prod-training")],
         task_governance=True,
         fsx=FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com",
                       mount_name="abcdefgh"),
@@ -107,15 +109,16 @@ def test_role_bindings_bind_each_team_group_in_its_own_namespace(governed_operat
     assert governed_operator.submitter_access == [(SUBMITTER, "hyperpod-team-research")]
 
 
-def test_task_governance_adds_a_local_queue_per_team(governed_operator: HyperPodOperatorChart) -> None:
-    queues = by_kind(governed_operator.to_json(), "LocalQueue")
-    assert {(q["apiVersion"], q["metadata"]["namespace"], q["metadata"]["name"], q["spec"]["clusterQueue"])
-            for q in queues} == {
-        ("kueue.x-k8s.io/v1beta1", "hyperpod-ns-research", "hyperpod-ns-research-localqueue",
-         "hyperpod-ns-research-clusterqueue"),
-        ("kueue.x-k8s.io/v1beta1", "prod-training", "prod-q", "shared-cq"),
-    }
-    assert governed_operator.local_queues == {"research": "hyperpod-ns-research-localqueue", "prod": "prod-q"}
+def test_task_governance_leaves_queues_and_quota_namespaces_to_sagemaker(
+    governed_operator: HyperPodOperatorChart,
+) -> None:
+    docs = governed_operator.to_json()
+    # No Kueue object at all: SageMaker makes each quota team's LocalQueue with its ClusterQueue.
+    assert not [d for d in docs if d["apiVersion"].startswith("kueue.x-k8s.io/")]
+    # The quota team's namespace is SageMaker's; the team without a quota still gets its own.
+    assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["prod-training"]
+    assert {d["metadata"]["namespace"] for d in by_kind(docs, "Role")} == {"hyperpod-ns-research", "prod-training"}
+    assert governed_operator.team_queues == {"research": "hyperpod-ns-research-localqueue"}
 
 
 def test_fsx_gives_each_team_namespace_a_bound_claim(governed_operator: HyperPodOperatorChart) -> None:
@@ -165,9 +168,18 @@ def test_cert_manager_chart_rejects_bad_arguments(app: cdk8s.App, kwargs: dict[s
 def test_settings_defaults_and_derived_names() -> None:
     settings = parse_k8s_settings(None)
     team = settings.team()
-    assert (team.effective_namespace, team.kubernetes_group, team.effective_local_queue) == (
-        "hyperpod-ns-training", "hyperpod-team-training", "hyperpod-ns-training-localqueue")
+    assert (team.effective_namespace, team.kubernetes_group, team.queue_name) == (
+        "hyperpod-ns-training", "hyperpod-team-training", None)
+    quota_team = Team(name="a", compute_quota=[QuotaResource(instance_type="ml.g5.8xlarge", count=1)])
+    assert (quota_team.queue_name, quota_team.cluster_queue_name) == (
+        "hyperpod-ns-a-localqueue", "hyperpod-ns-a-clusterqueue")
     assert settings.task_governance is False and settings.fsx is None
+    assert [(pc.name, pc.weight, pc.workload_priority_class) for pc in settings.priority_classes] == [
+        ("hyperpod-training-high", 100, "hyperpod-training-high-priority"),
+        ("hyperpod-training", 50, "hyperpod-training-priority"),
+        ("hyperpod-training-low", 10, "hyperpod-training-low-priority"),
+    ]
+    assert (settings.scheduler.fair_share, settings.scheduler.idle_resource_sharing) == (True, True)
     assert settings.examples.instance_type == "ml.p5.48xlarge"
 
 
@@ -186,6 +198,33 @@ def test_settings_defaults_and_derived_names() -> None:
     ({"examples": {"nodes": 0}}, "kubernetes.examples.nodes"),
     ({"fsx": {"file_system_id": "fs-1", "dns_name": "d", "mount_name": "m", "storage_capacity": "1TB"}},
      "kubernetes.fsx.storage_capacity"),
+    # Task governance: SageMaker owns queues and quota namespaces; quotas need the add-on.
+    ({"teams": [{"name": "a", "local_queue": "q"}]}, "kubernetes.teams[0].local_queue"),
+    ({"teams": [{"name": "a", "cluster_queue": "cq"}]}, "kubernetes.teams[0].cluster_queue"),
+    ({"teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
+     "kubernetes.teams[0](a).compute_quota"),
+    ({"task_governance": True, "teams": [{"name": "a", "namespace": "other",
+                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
+     "kubernetes.teams[0].namespace"),
+    ({"task_governance": True, "teams": [{"name": "a", "fair_share_weight": 10}]},
+     "kubernetes.teams[0].fair_share_weight"),
+    ({"task_governance": True, "teams": [{"name": "a", "resource_sharing": "Lend", "borrow_limit_percent": 20,
+                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
+     "kubernetes.teams[0].borrow_limit_percent"),
+    ({"task_governance": True, "teams": [{"name": "a", "borrow_limit_percent": 501,
+                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
+     "kubernetes.teams[0].borrow_limit_percent"),
+    ({"task_governance": True, "teams": [{"name": "a", "compute_quota": [
+        {"instance_type": "ml.g5.8xlarge", "count": 1}, {"instance_type": "ml.g5.8xlarge", "accelerators": 1}]}]},
+     "kubernetes.teams[0].compute_quota"),
+    ({"task_governance": True, "teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge"}]}]},
+     "kubernetes.teams[0].compute_quota[0].count"),
+    ({"task_governance": True, "priority_classes": [{"name": f"c{i}", "value": i, "weight": i} for i in range(11)]},
+     "kubernetes.priority_classes"),
+    ({"task_governance": True, "priority_classes": [{"name": "a.b", "value": 1, "weight": 5}]},
+     "kubernetes.priority_classes[0].name"),
+    ({"priority_classes": [{"name": "a", "value": 1, "weight": 101}]}, "kubernetes.priority_classes[0].weight"),
+    ({"examples": {"priority_class": "missing"}}, "kubernetes.examples"),
 ])
 def test_settings_errors_name_the_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(HyperPodConfigError) as info:
@@ -201,11 +240,14 @@ def test_operator_chart_rejects_duplicate_teams(app: cdk8s.App) -> None:
 
 
 def test_operator_chart_from_settings_uses_every_setting(app: cdk8s.App) -> None:
-    settings = K8sSettings(teams=[Team(name="a")], task_governance=True,
-                           priority_classes=[PriorityClassSpec(name="only", value=5)])
-    docs = HyperPodOperatorChart.from_settings(app, "from-settings", settings).to_json()
+    settings = K8sSettings(teams=[Team(name="a"), Team(name="b", compute_quota=[
+        QuotaResource(instance_type="ml.g5.8xlarge", count=1)])], task_governance=True,
+        priority_classes=[PriorityClassSpec(name="only", value=5, weight=10)])
+    chart = HyperPodOperatorChart.from_settings(app, "from-settings", settings)
+    docs = chart.to_json()
     assert [d["metadata"]["name"] for d in by_kind(docs, "PriorityClass")] == ["only"]
-    assert len(by_kind(docs, "LocalQueue")) == 1
+    assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["hyperpod-ns-a"]
+    assert chart.team_queues == {"b": "hyperpod-ns-b-localqueue"}
 
 
 def test_job_chart_rejects_duplicate_and_missing_jobs(app: cdk8s.App) -> None:

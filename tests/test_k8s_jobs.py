@@ -216,3 +216,26 @@ def test_smoke_job_with_elastic_agent_runs_hyperpodrun() -> None:
     command = spec.to_manifest()["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["command"]
     assert command[:2] == ["/bin/sh", "-c"]
     assert "exec hyperpodrun --nnodes=1 --nproc-per-node=1" in command[2]
+
+
+def test_task_governance_labels_come_from_the_team_quota_and_a_weighted_class() -> None:
+    from hyperpod_cdk.config.charts import PriorityClassSpec, QuotaResource, Team
+    from hyperpod_cdk.kubernetes.charts.jobs import task_governance_labels
+
+    team = Team(name="research", compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=1)])
+    weighted = PriorityClassSpec(name="training", value=100, weight=60)
+    labels = task_governance_labels(team, weighted)
+    assert labels == {"queue_name": "hyperpod-ns-research-localqueue", "kueue_priority_class": "training-priority"}
+    job = smoke_job(namespace=team.effective_namespace, **labels).to_manifest()
+    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-research-localqueue",
+                                         "kueue.x-k8s.io/priority-class": "training-priority"}
+    with pytest.raises(HyperPodConfigError) as info:
+        task_governance_labels(Team(name="free"))  # no quota: SageMaker makes no queue for it
+    assert info.value.field == "team"
+    with pytest.raises(HyperPodConfigError) as info:
+        task_governance_labels(team, PriorityClassSpec(name="k8s-only", value=1))
+    assert info.value.field == "priority_class"
+    # Kueue ignores a priority on a workload that names no queue.
+    with pytest.raises(HyperPodConfigError) as info:
+        smoke_job(namespace="hyperpod-ns-research", kueue_priority_class="training-priority")
+    assert info.value.field == "job.kueue_priority_class"

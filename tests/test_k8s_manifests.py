@@ -1,6 +1,7 @@
-"""Every manifest of every chart validates (Kubernetes 1.33 schemas, the HyperPod SDK model, structural
+"""Every manifest of every chart validates (Kubernetes 1.33 schemas, the HyperPod SDK models, structural
 checks for cert-manager and Kueue), the seed job has the exact fields the issue asks for, the
-validators reject broken manifests, and ``dist`` writes the same charts as YAML."""
+validators reject broken manifests, and ``dist`` writes the same charts as YAML (with the inference
+example when the inference operator is on)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ import pytest
 import yaml
 from sagemaker.hyperpod.training.hyperpod_pytorch_job import HyperPodPytorchJob
 
-from hyperpod_cdk.config.charts import ExampleJobSettings
+from hyperpod_cdk.config.charts import ExampleJobSettings, QuotaResource
 from hyperpod_cdk.kubernetes.charts import FsxVolume, K8sSettings, Team
-from hyperpod_cdk.kubernetes.charts.dist import LLAMA_FILE, SMOKE_FILE, build_charts, main
+from hyperpod_cdk.kubernetes.charts.dist import (
+    INFERENCE_FILE,
+    LLAMA_FILE,
+    SMOKE_FILE,
+    build_charts,
+    main,
+    render_charts,
+)
 from hyperpod_cdk.kubernetes.charts.validate import ManifestValidationError, validate_manifest, validate_manifests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,13 +36,16 @@ def synthesized() -> dict[str, list[dict[str, Any]]]:
     app = cdk8s.App()
     default = build_charts(K8sSettings(), app=app)
     full_settings = K8sSettings(
-        teams=[Team(name="research"), Team(name="prod", namespace="prod-training")],
+        teams=[Team(name="research"), Team(name="prod", compute_quota=[
+            QuotaResource(instance_type="ml.p4d.24xlarge", count=4)])],
         task_governance=True,
         fsx=FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com",
                       mount_name="abcdefgh"),
-        examples=ExampleJobSettings(team="prod", nodes=4, instance_type="ml.p4d.24xlarge"),
+        examples=ExampleJobSettings(team="prod", nodes=4, instance_type="ml.p4d.24xlarge",
+                                    priority_class="hyperpod-training"),
     )
-    full = build_charts(full_settings, account=ACCOUNT, region=REGION, app=cdk8s.App())
+    full = build_charts(full_settings, account=ACCOUNT, region=REGION, app=cdk8s.App(), inference=True,
+                        model_bucket="my-models")
     manifests = {f"default/{path}": [dict(d) for d in chart.to_json()] for path, chart in default.items()}
     manifests |= {f"full/{path}": [dict(d) for d in chart.to_json()] for path, chart in full.items()}
     return manifests
@@ -58,8 +69,8 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
     assert routes == {
         "kubernetes": {"Namespace", "Role", "RoleBinding", "PriorityClass", "PersistentVolume",
                        "PersistentVolumeClaim"},
-        "hyperpod-sdk": {"HyperPodPyTorchJob"},
-        "structural": {"ClusterIssuer", "Certificate", "LocalQueue"},
+        "hyperpod-sdk": {"HyperPodPyTorchJob", "InferenceEndpointConfig"},
+        "structural": {"ClusterIssuer", "Certificate"},
     }
 
 
@@ -126,8 +137,14 @@ def test_seed_job_exact_fields(seed_job: dict[str, Any]) -> None:
 
 def test_full_configuration_labels_jobs_with_the_team_queue(synthesized: dict[str, list[dict[str, Any]]]) -> None:
     (job,) = synthesized[f"full/{LLAMA_FILE}"]
-    assert job["metadata"]["namespace"] == "prod-training"
-    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "prod-training-localqueue"}
+    assert job["metadata"]["namespace"] == "hyperpod-ns-prod"
+    # The quota team's SageMaker-managed queue and the weighted class's WorkloadPriorityClass.
+    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-prod-localqueue",
+                                         "kueue.x-k8s.io/priority-class": "hyperpod-training-priority"}
+    (smoke,) = synthesized[f"full/{SMOKE_FILE}"]
+    assert smoke["metadata"]["labels"] == job["metadata"]["labels"]
+    pod = job["spec"]["replicaSpecs"][0]["template"]["spec"]
+    assert pod["priorityClassName"] == "hyperpod-training"
     container = job["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]
     assert container["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/fsdp:pytorch2.7.1"
     assert container["resources"]["limits"] == {"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 4}
@@ -162,7 +179,16 @@ def mutated(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return doc
 
 
+# No chart writes Kueue objects any more (SageMaker owns them); the LocalQueue validator is still
+# there for manifests users bring, so it is checked on a hand-written queue.
+LOCAL_QUEUE = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+               "metadata": {"name": "q", "namespace": "team"}, "spec": {"clusterQueue": "cq"}}
+
+
 def find(synthesized: dict[str, list[dict[str, Any]]], kind: str) -> dict[str, Any]:
+    if kind == "LocalQueue":
+        assert validate_manifest(LOCAL_QUEUE) == "structural"
+        return copy.deepcopy(LOCAL_QUEUE)
     return next(doc for doc in all_docs(synthesized) if doc["kind"] == kind)
 
 
@@ -205,6 +231,11 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
     ("certificate-duration", "Certificate", "spec.duration", "10y", "spec.duration"),
     ("localqueue-no-cluster-queue", "LocalQueue", "spec.clusterQueue", None, "spec.clusterQueue"),
     ("localqueue-unknown-field", "LocalQueue", "spec.queue", "x", "spec"),
+    ("inference-unknown-top-level", "InferenceEndpointConfig", "spec.modelname", "x", "spec.modelname"),
+    ("inference-no-worker", "InferenceEndpointConfig", "spec.worker", None, "spec.worker"),
+    ("inference-nested-unknown", "InferenceEndpointConfig", "spec.worker.imageName", "x", "spec.worker.imageName"),
+    ("inference-bad-source", "InferenceEndpointConfig", "spec.modelSourceConfig.modelSourceType", "ftp",
+     "spec.modelSourceConfig.modelSourceType"),
     ("cert-manager-unknown-kind", "ClusterIssuer", "kind", "Clusterissuer", ".kind"),
 ]
 
@@ -277,7 +308,8 @@ def test_dist_writes_one_validated_file_per_chart(tmp_path: Path, capsys: pytest
 
 def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
     config = write_config(tmp_path, account=ACCOUNT, kubernetes={
-        "teams": [{"name": "research"}], "addons": {"task_governance": {"enabled": True}},
+        "teams": [{"name": "research", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}],
+        "addons": {"task_governance": {"enabled": True}},
         "examples": {"nodes": 3}})
     out = tmp_path / "dist"
     assert main(["--config", str(config), "--out", str(out)]) == 0
@@ -285,10 +317,40 @@ def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
     assert "${" not in text
     (job,) = yaml.safe_load_all(text)
     assert job["metadata"]["namespace"] == "hyperpod-ns-research"
-    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "hyperpod-ns-research-localqueue"
+    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-research-localqueue"}
     assert job["spec"]["replicaSpecs"][0]["replicas"] == 3
     operator_kinds = [d["kind"] for d in yaml.safe_load_all((out / "operator.yaml").read_text())]
-    assert "LocalQueue" in operator_kinds
+    # SageMaker creates the quota team's namespace and queues; the chart writes neither.
+    assert "LocalQueue" not in operator_kinds and "Namespace" not in operator_kinds
+    assert not (out / INFERENCE_FILE).exists()
+
+
+def test_dist_writes_the_inference_example_validated_by_the_sdk(tmp_path: Path) -> None:
+    from sagemaker.hyperpod.inference.config.hp_endpoint_config import _HPEndpoint
+
+    addons = {"inference_operator": {"enabled": True}, "metrics_server": {"enabled": True},
+              "fsx_csi_driver": {"enabled": True}, "s3_csi_driver": {"enabled": True, "bucket_names": ["my-models"]}}
+    config = write_config(tmp_path, kubernetes={"addons": addons})
+    out = tmp_path / "dist"
+    assert main(["--config", str(config), "--out", str(out)]) == 0
+    (endpoint,) = yaml.safe_load_all((out / INFERENCE_FILE).read_text())
+    assert (endpoint["apiVersion"], endpoint["kind"]) == ("inference.sagemaker.aws.amazon.com/v1",
+                                                          "InferenceEndpointConfig")
+    assert endpoint["metadata"] == {"name": "example-endpoint", "namespace": "hyperpod-ns-training"}
+    spec = endpoint["spec"]
+    # The first NVIDIA group of hyperpod.yaml, all of its GPUs; the model from the configured bucket.
+    assert spec["instanceType"] == "ml.g5.8xlarge"
+    assert spec["modelSourceConfig"]["s3Storage"] == {"bucketName": "my-models", "region": "us-west-2"}
+    assert spec["worker"]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    model = _HPEndpoint.model_validate(spec, by_name=True)
+    assert model.modelSourceConfig.modelSourceType == "s3" and model.worker.modelInvocationPort.containerPort == 8080
+
+    # Without a bucket the file keeps ${MODEL_BUCKET} for envsubst (validated before substitution).
+    charts = build_charts(K8sSettings(), region=REGION, inference=True)
+    text = render_charts({INFERENCE_FILE: charts[INFERENCE_FILE]})[INFERENCE_FILE]
+    (doc,) = yaml.safe_load_all(text)
+    assert doc["spec"]["modelSourceConfig"]["s3Storage"]["bucketName"] == "${MODEL_BUCKET}"
+    assert "envsubst '$MODEL_BUCKET'" in text
 
 
 def test_dist_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

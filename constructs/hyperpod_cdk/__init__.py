@@ -39,24 +39,34 @@ _CONSTRUCTS = {
     "HyperPodHelmDependencies": "hyperpod_cdk.kubernetes.helm_dependencies",
     "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
     "HyperPodReadiness": "hyperpod_cdk.kubernetes.readiness",
+    "HyperPodTaskGovernance": "hyperpod_cdk.kubernetes.task_governance",
+    "HyperPodSchedulerConfig": "hyperpod_cdk.cluster.scheduler_config",
+    "HyperPodComputeQuota": "hyperpod_cdk.cluster.compute_quota",
+    "HyperPodPrometheusWorkspace": "hyperpod_cdk.monitoring.prometheus_workspace",
+    "HyperPodGrafanaWorkspace": "hyperpod_cdk.monitoring.grafana_workspace",
 }
 
 __all__ = [
     "HyperPodCluster",
+    "HyperPodComputeQuota",
     "HyperPodConfigError",
     "HyperPodEgress",
     "HyperPodEksCluster",
     "HyperPodExecutionRole",
     "HyperPodFsxLustre",
+    "HyperPodGrafanaWorkspace",
     "HyperPodHelmDependencies",
     "HyperPodKubernetesAddons",
     "HyperPodLifecycleScripts",
     "HyperPodNetwork",
     "HyperPodPlatform",
     "HyperPodReadiness",
+    "HyperPodPrometheusWorkspace",
+    "HyperPodSchedulerConfig",
     "HyperPodSecurityGroup",
     "HyperPodSlurmCluster",
     "HyperPodSubnets",
+    "HyperPodTaskGovernance",
     "IHyperPodCluster",
     "ImportedEksCluster",
     "InstanceGroup",
@@ -67,15 +77,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
     from hyperpod_cdk.cluster.eks import HyperPodEksCluster
     from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
     from hyperpod_cdk.cluster.hyperpod import HyperPodCluster, IHyperPodCluster
     from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster
+    from hyperpod_cdk.cluster.scheduler_config import HyperPodSchedulerConfig
     from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
     from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
     from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
     from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
+    from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
     from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+    from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
+    from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
     from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
     from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
     from hyperpod_cdk.network.vpc import HyperPodNetwork

@@ -33,8 +33,10 @@ from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesA
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
+from hyperpod_cdk.kubernetes.charts.storage_class_chart import FsxStorageClassChart
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
+from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
 from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
@@ -138,6 +140,7 @@ class HyperPodPlatform(Construct):
         self.node_gate: IConstruct | None = None
         self.cert_manager_gate: IConstruct | None = None
         self.retained_for_file_system: list[CfnResource] = []
+        self.task_governance: HyperPodTaskGovernance | None = None
         if config.orchestrator == "slurm":
             self._build_slurm()
         else:
@@ -460,7 +463,7 @@ class HyperPodPlatform(Construct):
     def _add_kubernetes_side(
         self, cluster: eks.ICluster, kubectl_ready: list[IConstruct], *, created_here: bool
     ) -> None:
-        """Helm dependencies before HyperPod; add-ons and this project's charts after it."""
+        """Helm dependencies before HyperPod; readiness gates, add-ons and this project's charts after it."""
         k8s = self.config.kubernetes
         if k8s.helm_dependencies.enabled:
             self.helm_dependencies = HyperPodHelmDependencies(
@@ -494,29 +497,42 @@ class HyperPodPlatform(Construct):
 
         # An existing cluster brings its own pod identity agent (preflight checks it).
         assume = () if created_here else (POD_IDENTITY_AGENT,)
+        kubernetes_version = self.config.eks_config.kubernetes_version
+        fsx_cfg = self.config.storage.fsx
+        driver_cfg = k8s.addons.fsx_csi_driver
+        if self.fsx is not None or driver_cfg.enabled:
+            # Defined before the other add-ons: the inference operator requires it.
+            self.fsx_csi_driver = FsxCsiDriverAddon(
+                self, "FsxCsiDriver",
+                cluster=cluster,
+                file_system_arns=[self.fsx.file_system_arn()] if self.fsx is not None else [],
+                dynamic_provisioning=driver_cfg.storage_class is not None,
+                version=driver_cfg.version or (fsx_cfg.csi_driver_version if fsx_cfg is not None else None),
+                configuration_values=driver_cfg.configuration_values,
+                assume_installed=assume,
+                kubernetes_version=kubernetes_version,
+            )
         self.addons = HyperPodKubernetesAddons(
-            self, "KubernetesAddons", cluster=cluster, config=k8s.addons, assume_installed=assume
+            self, "KubernetesAddons",
+            cluster=cluster,
+            config=k8s.addons,
+            assume_installed=assume,
+            kubernetes_version=kubernetes_version,
+            hyperpod_cluster_arn=self.cluster.cluster_arn,
+            encryption_key=self.data_key,
+            fsx_csi_driver=self.fsx_csi_driver,
         )
+        # The add-ons' pods need a Ready HyperPod node (the FSx CSI driver above included).
         self.addons.install_after(self.node_gate)
         self.cert_manager_gate = None
         if self.addons.cert_manager is not None:
             # cert-manager's deployments Available and its webhook answering, before the issuers and
-            # every add-on that needs cert-manager (the training operator).
+            # every add-on that needs cert-manager (the training and inference operators).
             self.cert_manager_gate = self.readiness.add_cert_manager_gate(after=[self.addons.cert_manager])
             self.addons.wait_for_cert_manager(self.cert_manager_gate)
 
         if self.fsx is not None:
-            fsx_cfg = self.config.storage.fsx
             assert fsx_cfg is not None
-            self.fsx_csi_driver = FsxCsiDriverAddon(
-                self, "FsxCsiDriver",
-                cluster=cluster,
-                file_system_arns=[self.fsx.file_system_arn()],
-                version=fsx_cfg.csi_driver_version,
-                assume_installed=assume,
-            )
-            # The driver's controller and node pods need the HyperPod nodes.
-            self.fsx_csi_driver.addon.node.add_dependency(self.node_gate)
             # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
             capacity = self.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
             k8s = k8s.model_copy(update={"fsx": FsxVolume(
@@ -526,11 +542,24 @@ class HyperPodPlatform(Construct):
                 storage_capacity=f"{capacity}Gi",
             )})
 
-        # Namespaces, team RBAC, priority classes (and Kueue queues and the FSx claim when set).
+        # Task governance: the scheduler config and team quotas, after Kueue runs. SageMaker makes the
+        # quota teams' namespaces and queues; the operator chart's Roles for them wait for the namespaces.
+        if self.addons.task_governance is not None:
+            self.task_governance = HyperPodTaskGovernance(
+                self, "TaskGovernance",
+                cluster=cluster,
+                hyperpod_cluster_arn=self.cluster.cluster_arn,
+                hyperpod_cluster_name=self.config.hyperpod.cluster_name,
+                settings=k8s,
+                after=[self.addons.task_governance.ready],
+                log_key=self.logs_key,
+            )
+
+        # Namespaces, team RBAC, priority classes (and the FSx claim when set).
         operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
         operator_manifest = cluster.add_cdk8s_chart("OperatorChart", operator_chart)
-        if self.addons.task_governance is not None:
-            operator_manifest.node.add_dependency(self.addons.task_governance)
+        if self.task_governance is not None:
+            operator_manifest.node.add_dependency(*self.task_governance.ready)
         operator_manifest.node.add_dependency(self.cluster.resource, *kubectl_ready)
         # Each team's IAM principal is mapped to the Kubernetes group its Role is bound to.
         for index, (principal_arn, group) in enumerate(operator_chart.submitter_access):
@@ -549,6 +578,20 @@ class HyperPodPlatform(Construct):
             issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
             # Issuers are cert-manager CRs the webhook admits: only once the gate saw it answer.
             issuers_manifest.node.add_dependency(self.cert_manager_gate, *kubectl_ready)
+
+        storage_class = driver_cfg.storage_class
+        if storage_class is not None:
+            assert self.fsx_csi_driver is not None
+            # New file systems go next to the nodes of the default AZ, with the node security group
+            # (which allows Lustre's ports 988 and 1018-1023 within itself).
+            chart = FsxStorageClassChart(
+                cdk8s.App(), "fsx-storage-class",
+                config=storage_class,
+                subnet_id=self.default_hyperpod_subnet.subnet_id,
+                security_group_id=self.security_group.security_group_id,
+            )
+            storage_manifest = cluster.add_cdk8s_chart("FsxStorageClassChart", chart)
+            storage_manifest.node.add_dependency(self.fsx_csi_driver, *kubectl_ready)
 
     # -- ordering behind readiness ----------------------------------------------------------
 

@@ -9,11 +9,21 @@ config does.
 Naming conventions follow what SageMaker HyperPod itself uses, so jobs submitted with the
 HyperPod CLI (``hyp``) land in the same places: team namespaces are ``hyperpod-ns-<team>`` and
 Kueue local queues ``hyperpod-ns-<team>-localqueue`` (``HYPERPOD_NAMESPACE_PREFIX`` and
-``SAGEMAKER_MANAGED_LOCAL_QUEUE_SUFFIX`` in the sagemaker-hyperpod package).
+``SAGEMAKER_MANAGED_LOCAL_QUEUE_SUFFIX`` in aws/sagemaker-hyperpod-cli
+``src/sagemaker/hyperpod/cli/constants/command_constants.py``).
+
+Task governance (``kubernetes.addons.task_governance.enabled``): SageMaker owns the Kueue objects.
+A team's ``compute_quota`` becomes an ``AWS::SageMaker::ComputeQuota``, from which SageMaker makes
+the namespace ``hyperpod-ns-<team>``, the LocalQueue ``hyperpod-ns-<team>-localqueue`` and the
+ClusterQueue ``hyperpod-ns-<team>-clusterqueue`` it points at; each weighted priority class
+becomes a class of the ``AWS::SageMaker::ClusterSchedulerConfig``, which SageMaker turns into the
+Kueue WorkloadPriorityClass ``<name>-priority``. This project never writes Kueue objects itself, so
+no LocalQueue exists without its ClusterQueue.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -28,6 +38,8 @@ __all__ = [
     "FsxVolume",
     "K8sSettings",
     "PriorityClassSpec",
+    "QuotaResource",
+    "SchedulerSettings",
     "Team",
     "parse_k8s_settings",
 ]
@@ -36,8 +48,11 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Same shape as config.IAM_PRINCIPAL_PATTERN (kept local so this package does not import config).
 IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
-# AWS::SageMaker::ComputeQuota TeamName allows at most 40 characters of [a-z0-9-].
+# AWS::SageMaker::ComputeQuota TeamName allows at most 40 characters of [a-z0-9-]; the scheduler
+# config's PriorityClass Name has the same pattern (cfn-lint 1.58 schemas of both types).
 TEAM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
+HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
 register_hints({
@@ -54,13 +69,46 @@ register_hints({
 NAMESPACE_PREFIX = "hyperpod-ns-"
 LOCAL_QUEUE_SUFFIX = "-localqueue"
 CLUSTER_QUEUE_SUFFIX = "-clusterqueue"
+# A scheduler-config class "training" appears in the cluster as the Kueue WorkloadPriorityClass
+# "training-priority". No AWS page states the rule in words; AWS's examples all use it
+# (awslabs/awsome-distributed-ai task-governance README and manifests, the sagemaker-hyperpod-cli
+# task-governance walkthrough JOB_PRIO=training-priority).
+WORKLOAD_PRIORITY_SUFFIX = "-priority"
 TEAM_GROUP_PREFIX = "hyperpod-team-"
 # Pod priorities above one billion are reserved for system-critical pods.
 MAX_USER_PRIORITY = 1_000_000_000
+# AWS::SageMaker::ClusterSchedulerConfig takes at most 10 priority classes.
+MAX_SCHEDULER_CLASSES = 10
+# AWS::SageMaker::ComputeQuota takes at most 15 resource entries.
+MAX_QUOTA_RESOURCES = 15
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class QuotaResource(_Model):
+    """One instance type of a team's compute quota (``ComputeQuotaResourceConfig``).
+
+    Give ``count`` (whole instances) or any of ``accelerators``, ``vcpu`` and ``memory_gib``; SageMaker
+    fills the dimensions left out in proportion to the instance type.
+    """
+
+    instance_type: Annotated[str, Field(pattern=HYPERPOD_INSTANCE_TYPE_PATTERN)]
+    count: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+    accelerators: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+    vcpu: Annotated[float | None, Field(gt=0)] = None
+    memory_gib: Annotated[float | None, Field(gt=0)] = None
+
+    @model_validator(mode="after")
+    def _something_is_asked(self) -> QuotaResource:
+        if self.count is None and self.accelerators is None and self.vcpu is None and self.memory_gib is None:
+            raise ValueError("count: give count, accelerators, vcpu or memory_gib for this instance type")
+        return self
+
+
+ResourceSharing = Literal["LendAndBorrow", "Lend", "DontLend"]
+_QUOTA_ONLY = ("fair_share_weight", "resource_sharing", "borrow_limit_percent", "preempt_team_tasks")
 
 
 class Team(_Model):
@@ -70,6 +118,10 @@ class Team(_Model):
     create/get/list/watch/delete HyperPodPyTorchJobs and read pods and their logs in
     :attr:`effective_namespace` only. The CDK side maps ``submitter_role_arn`` to that group with
     an EKS access entry (``kubernetesGroups=[team.kubernetes_group]``, no access policy).
+
+    With task governance, ``compute_quota`` gives the team an ``AWS::SageMaker::ComputeQuota``:
+    SageMaker then owns the namespace ``hyperpod-ns-<name>`` and its queues, and jobs go to
+    :attr:`queue_name`. The other quota keys map one to one to that resource.
     """
 
     name: Annotated[str, Field(pattern=TEAM_NAME_PATTERN)]
@@ -79,12 +131,58 @@ class Team(_Model):
     submitter_role_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
         default=None, description="IAM role or user mapped to this team's Kubernetes group by an access entry."
     )
-    local_queue: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
-        default=None, description="Kueue LocalQueue name (task governance only); default <namespace>-localqueue."
+    compute_quota: Annotated[list[QuotaResource], Field(max_length=MAX_QUOTA_RESOURCES)] = Field(
+        default=[],
+        description="Task governance: the team's guaranteed compute, per instance type (AWS::SageMaker::ComputeQuota).",
     )
-    cluster_queue: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
-        default=None, description="Kueue ClusterQueue the LocalQueue points at; default <namespace>-clusterqueue."
+    fair_share_weight: Annotated[int | None, Field(ge=0, le=100)] = Field(
+        default=None, description="Share of idle compute when fair share is on (0-100; SageMaker's default 0)."
     )
+    resource_sharing: ResourceSharing = Field(
+        default="LendAndBorrow",
+        description="Lend idle quota to other teams and borrow theirs (LendAndBorrow), only lend, or neither.",
+    )
+    borrow_limit_percent: Annotated[int | None, Field(ge=1, le=500)] = Field(
+        default=None,
+        description="LendAndBorrow only: how much beyond its quota the team may borrow, in percent of the quota "
+        "(SageMaker's default 50; documented range 1-500).",
+    )
+    preempt_team_tasks: Literal["LowerPriority", "Never"] = Field(
+        default="LowerPriority", description="Whether the team's higher-priority tasks preempt its lower ones."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queues_are_sagemakers(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in ("local_queue", "cluster_queue"):
+                if key in data:
+                    raise ValueError(
+                        f"{key}: SageMaker task governance creates and names the team queues itself "
+                        "(hyperpod-ns-<team>-localqueue -> -clusterqueue); remove the key and give the team a "
+                        "compute_quota"
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _quota_keys_fit(self) -> Team:
+        if not self.compute_quota:
+            stray = [key for key in _QUOTA_ONLY if key in self.model_fields_set]
+            if stray:
+                raise ValueError(f"{stray[0]}: only used with compute_quota; give the team a compute_quota")
+            return self
+        if self.namespace is not None and self.namespace != f"{NAMESPACE_PREFIX}{self.name}":
+            raise ValueError(
+                f"namespace: a team with a compute quota lives in {NAMESPACE_PREFIX}{self.name}, the namespace "
+                "SageMaker creates for it; remove namespace"
+            )
+        if self.borrow_limit_percent is not None and self.resource_sharing != "LendAndBorrow":
+            raise ValueError("borrow_limit_percent: only used with resource_sharing: LendAndBorrow")
+        types = [resource.instance_type for resource in self.compute_quota]
+        for instance_type in types:
+            if types.count(instance_type) > 1:
+                raise ValueError(f"compute_quota: {instance_type} is listed twice; give one entry per instance type")
+        return self
 
     @property
     def effective_namespace(self) -> str:
@@ -96,12 +194,18 @@ class Team(_Model):
         return f"{TEAM_GROUP_PREFIX}{self.name}"
 
     @property
-    def effective_local_queue(self) -> str:
-        return self.local_queue or f"{self.effective_namespace}{LOCAL_QUEUE_SUFFIX}"
+    def has_quota(self) -> bool:
+        return bool(self.compute_quota)
 
     @property
-    def effective_cluster_queue(self) -> str:
-        return self.cluster_queue or f"{self.effective_namespace}{CLUSTER_QUEUE_SUFFIX}"
+    def queue_name(self) -> str | None:
+        """The SageMaker-managed LocalQueue jobs are labeled with; None for a team without a quota."""
+        return f"{NAMESPACE_PREFIX}{self.name}{LOCAL_QUEUE_SUFFIX}" if self.compute_quota else None
+
+    @property
+    def cluster_queue_name(self) -> str | None:
+        """The SageMaker-managed ClusterQueue behind :attr:`queue_name`."""
+        return f"{NAMESPACE_PREFIX}{self.name}{CLUSTER_QUEUE_SUFFIX}" if self.compute_quota else None
 
 
 class PriorityClassSpec(_Model):
@@ -112,6 +216,11 @@ class PriorityClassSpec(_Model):
     description: Annotated[str, Field(max_length=1024)] = ""
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
     global_default: bool = False
+    weight: Annotated[int | None, Field(ge=0, le=100)] = Field(
+        default=None,
+        description="Task governance: the class's weight (0-100) in the cluster scheduler config, which makes "
+        "it the Kueue WorkloadPriorityClass <name>-priority. Classes without a weight are Kubernetes-only.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -120,18 +229,23 @@ class PriorityClassSpec(_Model):
             raise ValueError("names starting with 'system-' are reserved by Kubernetes")
         return value
 
+    @property
+    def workload_priority_class(self) -> str | None:
+        """The Kueue WorkloadPriorityClass SageMaker makes of a weighted class (job label value)."""
+        return f"{self.name}{WORKLOAD_PRIORITY_SUFFIX}" if self.weight is not None else None
+
 
 DEFAULT_PRIORITY_CLASSES: tuple[PriorityClassSpec, ...] = (
     PriorityClassSpec(
-        name="hyperpod-training-high", value=1000,
+        name="hyperpod-training-high", value=1000, weight=100,
         description="Urgent training jobs; may preempt lower-priority training pods.",
     ),
     PriorityClassSpec(
-        name="hyperpod-training", value=100,
+        name="hyperpod-training", value=100, weight=50,
         description="Regular training jobs.",
     ),
     PriorityClassSpec(
-        name="hyperpod-training-low", value=10, preemption_policy="Never",
+        name="hyperpod-training-low", value=10, weight=10, preemption_policy="Never",
         description="Best-effort experiments; never preempt other pods.",
     ),
 )
@@ -167,6 +281,28 @@ class ExampleJobSettings(_Model):
     team: Annotated[str | None, Field(pattern=TEAM_NAME_PATTERN)] = Field(
         default=None, description="Team whose namespace the examples run in; default the first team."
     )
+    priority_class: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
+        default=None,
+        description="Priority class of the example jobs (pod priorityClassName, and with task governance the "
+        "Kueue priority label when the class has a weight); default none.",
+    )
+
+
+class SchedulerSettings(_Model):
+    """The task-governance cluster policy (``AWS::SageMaker::ClusterSchedulerConfig``).
+
+    Both values are always written out, so nothing depends on a service default: the API reference
+    documents FairShare's default (Enabled) but not IdleResourceSharing's.
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_SchedulerConfig.html
+    """
+
+    fair_share: bool = Field(
+        default=True,
+        description="Teams borrow idle compute by their fair_share_weight (off: first come, first served).",
+    )
+    idle_resource_sharing: bool = Field(
+        default=True, description="Compute no quota covers is computed and lent to teams that borrow."
+    )
 
 
 class K8sSettings(_Model):
@@ -175,10 +311,13 @@ class K8sSettings(_Model):
     teams: Annotated[list[Team], Field(max_length=100)] = [Team(name="training")]
     task_governance: bool = Field(
         default=False,
-        description="True when the HyperPod task-governance add-on (Kueue) is installed: emit a Kueue "
-        "LocalQueue per team and label example jobs with it.",
+        description="True when the HyperPod task-governance add-on (Kueue) is installed: teams may have "
+        "compute quotas, weighted priority classes go to the scheduler config, example jobs get the Kueue labels.",
     )
     priority_classes: Annotated[list[PriorityClassSpec], Field(max_length=50)] = list(DEFAULT_PRIORITY_CLASSES)
+    scheduler: SchedulerSettings = Field(
+        default=SchedulerSettings(), description="Task governance: fair share and idle-compute sharing."
+    )
     fsx: FsxVolume | None = None
     cert_manager_namespace: Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)] = "cert-manager"
     examples: ExampleJobSettings = ExampleJobSettings()
@@ -201,7 +340,45 @@ class K8sSettings(_Model):
             raise ValueError("priority_classes: at most one class may be global_default")
         if self.examples.team is not None and self.examples.team not in seen_names:
             raise ValueError(f"examples: team '{self.examples.team}' is not one of the teams {sorted(seen_names)}")
+        if self.examples.priority_class is not None and self.examples.priority_class not in names:
+            raise ValueError(
+                f"examples: priority_class '{self.examples.priority_class}' is not one of the priority_classes {names}"
+            )
+        self._task_governance_fits()
         return self
+
+    def _task_governance_fits(self) -> None:
+        for index, team in enumerate(self.teams):
+            if team.has_quota and not self.task_governance:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).compute_quota",
+                    "compute quotas need task governance; set kubernetes.addons.task_governance.enabled: true",
+                )
+        if not self.task_governance:
+            return
+        weighted = self.scheduler_classes
+        if len(weighted) > MAX_SCHEDULER_CLASSES:
+            raise ValueError(
+                f"priority_classes: {len(weighted)} classes have a weight, but the cluster scheduler config takes at "
+                f"most {MAX_SCHEDULER_CLASSES}; drop the weight of the others"
+            )
+        for index, pc in enumerate(self.priority_classes):
+            if pc.weight is not None and not re.fullmatch(SCHEDULER_CLASS_PATTERN, pc.name):
+                raise HyperPodConfigError(
+                    f"kubernetes.priority_classes[{index}].name",
+                    f"'{pc.name}' has a weight, so it is a scheduler-config class: at most 40 characters of a-z, 0-9 "
+                    "and '-' (no dots)",
+                )
+
+    @property
+    def scheduler_classes(self) -> list[PriorityClassSpec]:
+        """The priority classes with a weight: the cluster scheduler config's classes."""
+        return [pc for pc in self.priority_classes if pc.weight is not None]
+
+    @property
+    def quota_teams(self) -> list[Team]:
+        """Teams with a compute quota (task governance only)."""
+        return [team for team in self.teams if team.has_quota]
 
     def team(self, name: str | None = None) -> Team:
         """The named team, or the first one."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hyperpod_cdk import input_limits
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
+from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
 from hyperpod_cdk.errors import HyperPodConfigError, shown
 from hyperpod_cdk.specs.fsx import (
@@ -973,6 +974,21 @@ class PlatformConfig(_Model):
                 )
         # Subnet sizing is part of validity: a plan that does not fit fails here, for the app and the CLI.
         plan_for_config(self)
+        return self
+
+    @model_validator(mode="after")
+    def _kubernetes_fits_platform(self) -> PlatformConfig:
+        if self.orchestrator != "eks" or self.eks is None:
+            return self
+        fsx = self.storage.fsx
+        check_kubernetes(
+            self.kubernetes,
+            region=self.region,
+            instance_groups=self.hyperpod.instance_groups,
+            fsx_configured=fsx is not None,
+            fsx_csi_driver_version=fsx.csi_driver_version if fsx is not None else None,
+            existing_eks=self.eks.existing is not None,
+        )
         return self
 
     def group_az_id(self, group: InstanceGroup) -> str:

@@ -78,6 +78,8 @@ STATEFUL_TYPES: tuple[str, ...] = (
     "AWS::S3::Bucket",
     "AWS::KMS::Key",
     "AWS::Logs::LogGroup",
+    "AWS::APS::Workspace",
+    "AWS::Grafana::Workspace",
 )
 
 # The resource types this project creates and the guard reports on. Replacements of other
@@ -98,6 +100,9 @@ GUARDED_TYPES: tuple[str, ...] = (
     "AWS::EKS::Addon",
     "AWS::EKS::PodIdentityAssociation",
     "AWS::EKS::AccessEntry",
+    "AWS::SageMaker::ComputeQuota",
+    "AWS::APS::Workspace",
+    "AWS::Grafana::Workspace",
 )
 
 # Properties that give a resource a fixed physical name. A resource with a fixed name cannot be
@@ -409,6 +414,15 @@ HAND_TABLE: tuple[GuardedProperty, ...] = (
                     "every instance group, change too.", f"{_CFN}aws-resource-iam-role.html#cfn-iam-role-rolename"),
     GuardedProperty("AWS::IAM::Role", "Path", "replacement", "A new role (new ARN) replaces the old one.",
                     f"{_CFN}aws-resource-iam-role.html#cfn-iam-role-path"),
+    # --- Task governance ----------------------------------------------------------------------
+    GuardedProperty(
+        "AWS::SageMaker::ComputeQuota", "ComputeQuotaTarget.TeamName", "replacement",
+        "A renamed team is a new quota: CloudFormation deletes the old quota first (the type's "
+        "replacementStrategy is delete_then_create), so the team has no guaranteed compute until the new one "
+        "exists, and SageMaker serves the new name from a new namespace hyperpod-ns-<team>.",
+        f"{_CFN}aws-properties-sagemaker-computequota-computequotatarget.html"
+        "#cfn-sagemaker-computequota-computequotatarget-teamname",
+    ),
     # --- EKS add-ons and pod identity ---------------------------------------------------------
     GuardedProperty("AWS::EKS::Addon", "AddonName", "replacement",
                     "The add-on is deleted and installed again (for vpc-cni/coredns: a networking/DNS outage).",

@@ -7,7 +7,10 @@ Order in the template (``DependsOn``)::
 
     eks-pod-identity-agent ─► cert-manager ─► PodIdentityAssociation ─► training operator
     eks-pod-identity-agent ─► PodIdentityAssociation ─► observability
-    task governance
+    eks-pod-identity-agent ─► PodIdentityAssociation ─► S3 CSI driver / FSx CSI driver
+    eks-pod-identity-agent ─► metrics-server
+    task governance ─► Kueue readiness wait
+    cert-manager, S3 CSI, FSx CSI, metrics-server, task governance ─► inference operator
 
 and every add-on after whatever :meth:`HyperPodKubernetesAddons.install_after` was given (the
 platform passes the readiness gate that waits for a HyperPod node): their pods need nodes, the
@@ -35,6 +38,10 @@ _LAZY = {
     "HyperPodTrainingOperatorAddon": "hyperpod_cdk.kubernetes.addons.training_operator",
     "HyperPodObservabilityAddon": "hyperpod_cdk.kubernetes.addons.observability",
     "HyperPodTaskGovernanceAddon": "hyperpod_cdk.kubernetes.addons.task_governance",
+    "HyperPodInferenceOperatorAddon": "hyperpod_cdk.kubernetes.addons.inference_operator",
+    "S3CsiDriverAddon": "hyperpod_cdk.kubernetes.addons.s3_csi_driver",
+    "FsxCsiDriverAddon": "hyperpod_cdk.kubernetes.addons.fsx_csi_driver",
+    "MetricsServerAddon": "hyperpod_cdk.kubernetes.addons.metrics_server",
     "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
     "HelmDependenciesConfig": "hyperpod_cdk.config.kubernetes",
     "KubernetesAddonsConfig": "hyperpod_cdk.config.kubernetes",
@@ -44,15 +51,19 @@ __all__ = [
     "CERT_MANAGER",
     "POD_IDENTITY_AGENT",
     "CertManagerAddon",
+    "FsxCsiDriverAddon",
     "HelmDependenciesConfig",
     "HyperPodAddon",
+    "HyperPodInferenceOperatorAddon",
     "HyperPodKubernetesAddons",
     "HyperPodObservabilityAddon",
     "HyperPodTaskGovernanceAddon",
     "HyperPodTrainingOperatorAddon",
     "KubernetesAddonsConfig",
     "KubernetesConfig",
+    "MetricsServerAddon",
     "MissingAddonDependencyError",
+    "S3CsiDriverAddon",
     "installed_addons",
 ]
 
@@ -66,8 +77,12 @@ if TYPE_CHECKING:
         installed_addons,
     )
     from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
+    from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
+    from hyperpod_cdk.kubernetes.addons.inference_operator import HyperPodInferenceOperatorAddon
     from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
+    from hyperpod_cdk.kubernetes.addons.metrics_server import MetricsServerAddon
     from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
+    from hyperpod_cdk.kubernetes.addons.s3_csi_driver import S3CsiDriverAddon
     from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
     from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
 

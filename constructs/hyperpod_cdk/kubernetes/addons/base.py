@@ -23,6 +23,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.addon_versions import default_addon_version
 
 POD_IDENTITY_AGENT = "eks-pod-identity-agent"
 CERT_MANAGER = "cert-manager"
@@ -122,6 +123,9 @@ class HyperPodAddon(Construct):
     Args:
         cluster: the EKS cluster.
         assume_installed: add-on names installed outside this app, counted as present.
+        kubernetes_version: the cluster's Kubernetes version ("1.33"); picks the default add-on
+            version from :mod:`hyperpod_cdk.specs.addon_versions` when no ``version`` is given.
+            Default: unknown, so EKS's default version.
     """
 
     ADDON_NAME: ClassVar[str]
@@ -139,6 +143,7 @@ class HyperPodAddon(Construct):
         *,
         cluster: eks.ICluster,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
     ) -> None:
         present = installed_addons(cluster)
         if self.ADDON_NAME in present:
@@ -158,6 +163,7 @@ class HyperPodAddon(Construct):
             )
         super().__init__(scope, construct_id)
         self.cluster = cluster
+        self.kubernetes_version = kubernetes_version
         #: The add-ons this one was ordered after (found in the app).
         self.depends_on: list[IConstruct] = [
             present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present
@@ -175,11 +181,13 @@ class HyperPodAddon(Construct):
         version: str | None,
         configuration_values: Mapping[str, Any] | None,
     ) -> eks.Addon:
+        """The ``AWS::EKS::Addon``: ``version``, else the table's pin for the Kubernetes version, else EKS's."""
+        self.version = version or default_addon_version(self.ADDON_NAME, self.kubernetes_version)
         addon = eks.Addon(
             self, construct_id,
             cluster=self.cluster,
             addon_name=self.ADDON_NAME,
-            addon_version=version,
+            addon_version=self.version,
             configuration_values=dict(configuration_values) if configuration_values else None,
         )
         resolve_conflicts(addon, self.ADDON_NAME)

@@ -32,8 +32,8 @@ class CertManagerAddon(HyperPodAddon):
 
     Args:
         cluster: the EKS cluster.
-        version: add-on version, e.g. ``v1.18.2-eksbuild.2``. Default: EKS's default for the
-            cluster version.
+        version: add-on version, e.g. ``v1.18.2-eksbuild.2``. Default: the pin of
+            :mod:`hyperpod_cdk.specs.addon_versions` for ``kubernetes_version``, else EKS's default.
         configuration_values: deep-merged over :data:`DEFAULT_CONFIGURATION`.
     """
 
@@ -50,8 +50,12 @@ class CertManagerAddon(HyperPodAddon):
         version: str | None = None,
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
         self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
         self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
         self._order(self.addon)

@@ -1,4 +1,4 @@
-"""The Amazon FSx for Lustre CSI driver EKS add-on, for statically provisioned volumes."""
+"""The Amazon FSx for Lustre CSI driver EKS add-on: static volumes, and optionally dynamic provisioning."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hyperpod_cdk.kubernetes.addons.base import (
     pod_identity_association,
     pod_identity_role,
 )
+from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
 ADDON_NAME = "aws-fsx-csi-driver"
 NAMESPACE = "kube-system"
@@ -22,6 +23,7 @@ NAMESPACE = "kube-system"
 # module name it (github.com/kubernetes-sigs/aws-fsx-csi-driver, docs/install.md).
 SERVICE_ACCOUNT = "fsx-csi-controller-sa"
 CSI_DRIVER = "fsx.csi.aws.com"
+DYNAMIC_POLICY = "AmazonFSxFullAccess"
 
 
 class FsxCsiDriverAddon(HyperPodAddon):
@@ -32,18 +34,22 @@ class FsxCsiDriverAddon(HyperPodAddon):
     account of this cluster), a standalone ``AWS::EKS::PodIdentityAssociation`` after the pod
     identity agent (required), then the add-on.
 
-    Permissions are for **static provisioning only**: the PersistentVolumes name an existing
+    Static provisioning (the default) needs almost nothing: the PersistentVolumes name an existing
     file system (``volumeHandle`` = its id) and are ``Retain``, so the controller's CreateVolume
-    and DeleteVolume, the calls that need ``fsx:CreateFileSystem``/``DeleteFileSystem``/``TagResource``
-    and ``iam:CreateServiceLinkedRole`` in the driver's documented policy, never run for them, and
-    the node plugin mounts with the Lustre client (network, no AWS API). The role gets
-    ``fsx:DescribeFileSystems`` on ``file_system_arns`` only, so a mistaken StorageClass cannot
-    create, resize or delete file systems. Use the AWS managed ``AmazonFSxFullAccess`` on your own
-    role (and acknowledge AwsSolutions-IAM4) if you want dynamic provisioning.
+    and DeleteVolume never run for them, and the node plugin mounts with the Lustre client
+    (network, no AWS API). The role gets ``fsx:DescribeFileSystems`` on ``file_system_arns`` only,
+    so a mistaken StorageClass cannot create, resize or delete file systems.
+
+    ``dynamic_provisioning=True`` is for a StorageClass whose claims create file systems: the role
+    then gets the AWS managed ``AmazonFSxFullAccess``, the policy AWS's EKS guide attaches to this
+    driver's role (https://docs.aws.amazon.com/eks/latest/userguide/fsx-csi-create.html) and AWS's
+    HyperPod templates use; CreateFileSystem also creates FSx's service-linked role, which that
+    policy covers.
 
     Args:
         cluster: the EKS cluster.
         file_system_arns: the file systems the driver may describe (statically provisioned ones).
+        dynamic_provisioning: let the driver create and delete file systems for claims.
         version / configuration_values: add-on version pin and values.
         assume_installed: add-ons installed outside this app, counted as present.
     """
@@ -58,26 +64,40 @@ class FsxCsiDriverAddon(HyperPodAddon):
         construct_id: str,
         *,
         cluster: eks.ICluster,
-        file_system_arns: Sequence[str],
+        file_system_arns: Sequence[str] = (),
+        dynamic_provisioning: bool = False,
         version: str | None = None,
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
-        if not file_system_arns:
-            raise ValueError("file_system_arns: name the statically provisioned file systems")
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
         self.role = pod_identity_role(
             self, "Role",
             cluster=cluster,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            description="FSx for Lustre CSI driver controller (EKS Pod Identity, static volumes)",
+            description="FSx for Lustre CSI driver controller (EKS Pod Identity)",
         )
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="DescribeStaticVolumes",
-            actions=["fsx:DescribeFileSystems"],
-            resources=list(file_system_arns),
-        ))
+        self.dynamic_provisioning = dynamic_provisioning
+        if file_system_arns:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="DescribeStaticVolumes",
+                actions=["fsx:DescribeFileSystems"],
+                resources=list(file_system_arns),
+            ))
+        if dynamic_provisioning:
+            self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(DYNAMIC_POLICY))
+            acknowledge(
+                self.role,
+                managed_policy_finding(DYNAMIC_POLICY),
+                "dynamic provisioning creates and deletes file systems whose ids are unknown until a claim "
+                "exists; AWS's EKS guide gives this driver AmazonFSxFullAccess, and only the controller's "
+                "service account on this cluster can use the role",
+            )
         self.association = pod_identity_association(
             self, "PodIdentity",
             cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,

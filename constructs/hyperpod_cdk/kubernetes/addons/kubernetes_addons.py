@@ -3,24 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
+from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, HyperPodAddon
 from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
+from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
+from hyperpod_cdk.kubernetes.addons.inference_operator import HyperPodInferenceOperatorAddon
+from hyperpod_cdk.kubernetes.addons.metrics_server import MetricsServerAddon
 from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
+from hyperpod_cdk.kubernetes.addons.s3_csi_driver import S3CsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
 from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
+from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
+from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
+
+
+class _Common(TypedDict):
+    """The props every add-on construct takes from HyperPodKubernetesAddons."""
+
+    cluster: eks.ICluster
+    assume_installed: Sequence[str]
+    kubernetes_version: str | None
 
 
 class HyperPodKubernetesAddons(Construct):
     """The add-ons a :class:`KubernetesAddonsConfig` turns on, in dependency order.
 
-    Defaults: cert-manager and the training operator on; observability and task governance off.
-    The pod identity agent must already be defined for ``cluster`` (HyperPodEksCluster does it
-    through ``cluster.eks_pod_identity_agent``), or be named in ``assume_installed``.
+    Defaults: cert-manager and the training operator on; everything else off. The pod identity
+    agent must already be defined for ``cluster`` (HyperPodEksCluster does it through
+    ``cluster.eks_pod_identity_agent``), or be named in ``assume_installed``.
+
+    Created in this order (each add-on also after the add-ons it requires or follows):
+    cert-manager, training operator, metrics-server, S3 CSI driver, FSx CSI driver, task
+    governance, observability (with its AMP workspace and, with ``grafana``, the Grafana
+    workspace), inference operator. Versions not set in the config come from
+    :mod:`hyperpod_cdk.specs.addon_versions` for ``kubernetes_version``.
+
+    Args:
+        cluster: the EKS cluster.
+        config: which add-ons, and their settings.
+        assume_installed: add-on names installed outside this app.
+        kubernetes_version: the cluster's Kubernetes version (picks default add-on versions).
+        hyperpod_cluster_arn: the HyperPod cluster (required with the inference operator).
+        encryption_key: KMS key of the inference operator's TLS bucket. Default: a new
+            rotating key, retained on delete.
+        fsx_csi_driver: an FSx CSI driver defined elsewhere in the app; when given, none is
+            created here even if ``config.fsx_csi_driver.enabled``.
 
     Attributes are ``None`` for add-ons that are off.
     """
@@ -33,10 +68,18 @@ class HyperPodKubernetesAddons(Construct):
         cluster: eks.ICluster,
         config: KubernetesAddonsConfig | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
+        hyperpod_cluster_arn: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        fsx_csi_driver: FsxCsiDriverAddon | None = None,
     ) -> None:
-        super().__init__(scope, construct_id)
         cfg = config or KubernetesAddonsConfig()
+        if cfg.inference_operator.enabled and hyperpod_cluster_arn is None:
+            raise prop_error(scope, construct_id, "hyperpod_cluster_arn", "the inference operator needs the HyperPod "
+                                                                          "cluster's ARN")
+        super().__init__(scope, construct_id)
         self.config = cfg
+        common = _Common(cluster=cluster, assume_installed=assume_installed, kubernetes_version=kubernetes_version)
 
         self.cert_manager: CertManagerAddon | None = None
         if cfg.cert_manager.enabled:
@@ -44,8 +87,7 @@ class HyperPodKubernetesAddons(Construct):
                 self, "CertManager",
                 version=cfg.cert_manager.version,
                 configuration_values=cfg.cert_manager.configuration_values,
-                cluster=cluster,
-                assume_installed=assume_installed,
+                **common,
             )
         self.training_operator: HyperPodTrainingOperatorAddon | None = None
         if cfg.training_operator.enabled:
@@ -53,18 +95,37 @@ class HyperPodKubernetesAddons(Construct):
                 self, "TrainingOperator",
                 version=cfg.training_operator.version,
                 configuration_values=cfg.training_operator.configuration_values,
-                cluster=cluster,
-                assume_installed=assume_installed,
+                **common,
             )
-        self.observability: HyperPodObservabilityAddon | None = None
-        if cfg.observability.enabled:
-            self.observability = HyperPodObservabilityAddon(
-                self, "Observability",
-                workspace_alias=cfg.observability.workspace_alias,
-                version=cfg.observability.version,
-                configuration_values=cfg.observability.configuration_values,
-                cluster=cluster,
-                assume_installed=assume_installed,
+        self.metrics_server: MetricsServerAddon | None = None
+        if cfg.metrics_server.enabled:
+            self.metrics_server = MetricsServerAddon(
+                self, "MetricsServer",
+                version=cfg.metrics_server.version,
+                configuration_values=cfg.metrics_server.configuration_values,
+                **common,
+            )
+        self.s3_csi_driver: S3CsiDriverAddon | None = None
+        if cfg.s3_csi_driver.enabled:
+            self.s3_csi_driver = S3CsiDriverAddon(
+                self, "S3CsiDriver",
+                bucket_names=cfg.s3_csi_driver.bucket_names,
+                read_only=cfg.s3_csi_driver.read_only,
+                version=cfg.s3_csi_driver.version,
+                configuration_values=cfg.s3_csi_driver.configuration_values,
+                **common,
+            )
+        #: An FSx CSI driver defined elsewhere; install_after orders it like the add-ons made here.
+        self.external_fsx_csi_driver = fsx_csi_driver
+        #: The FSx CSI driver created here (None when off or passed in as ``fsx_csi_driver``).
+        self.fsx_csi_driver: FsxCsiDriverAddon | None = None
+        if cfg.fsx_csi_driver.enabled and fsx_csi_driver is None:
+            self.fsx_csi_driver = FsxCsiDriverAddon(
+                self, "FsxCsiDriver",
+                dynamic_provisioning=cfg.fsx_csi_driver.storage_class is not None,
+                version=cfg.fsx_csi_driver.version,
+                configuration_values=cfg.fsx_csi_driver.configuration_values,
+                **common,
             )
         self.task_governance: HyperPodTaskGovernanceAddon | None = None
         if cfg.task_governance.enabled:
@@ -72,14 +133,54 @@ class HyperPodKubernetesAddons(Construct):
                 self, "TaskGovernance",
                 version=cfg.task_governance.version,
                 configuration_values=cfg.task_governance.configuration_values,
-                cluster=cluster,
-                assume_installed=assume_installed,
+                **common,
+            )
+        self.observability: HyperPodObservabilityAddon | None = None
+        self.prometheus_workspace: HyperPodPrometheusWorkspace | None = None
+        self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
+        obs = cfg.observability
+        if obs.enabled:
+            self.observability = HyperPodObservabilityAddon(
+                self, "Observability",
+                workspace_alias=obs.workspace_alias,
+                grafana=obs.grafana,
+                grafana_workspace_name=obs.grafana_workspace_name,
+                metrics=obs.metrics,
+                logging=obs.logging,
+                version=obs.version,
+                configuration_values=obs.configuration_values,
+                **common,
+            )
+            self.prometheus_workspace = self.observability.workspace
+            self.grafana_workspace = self.observability.grafana_workspace
+        self.inference_operator: HyperPodInferenceOperatorAddon | None = None
+        if cfg.inference_operator.enabled:
+            assert hyperpod_cluster_arn is not None
+            key = encryption_key or kms.Key(
+                self, "InferenceTlsKey",
+                description="HyperPod inference operator: TLS certificate bucket",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            inf = cfg.inference_operator
+            self.inference_operator = HyperPodInferenceOperatorAddon(
+                self, "InferenceOperator",
+                hyperpod_cluster_arn=hyperpod_cluster_arn,
+                encryption_key=key,
+                load_balancer_controller=inf.load_balancer_controller,
+                keda=inf.keda,
+                version=inf.version,
+                configuration_values=inf.configuration_values,
+                **common,
             )
 
     @property
     def addons(self) -> list[HyperPodAddon]:
         """The add-on constructs that are on, in creation order."""
-        candidates = (self.cert_manager, self.training_operator, self.observability, self.task_governance)
+        candidates = (
+            self.cert_manager, self.training_operator, self.metrics_server, self.s3_csi_driver, self.fsx_csi_driver,
+            self.task_governance, self.observability, self.inference_operator,
+        )
         return [addon for addon in candidates if addon is not None]
 
     def install_after(self, *dependencies: IConstruct) -> None:
@@ -88,11 +189,15 @@ class HyperPodKubernetesAddons(Construct):
         Pass the readiness gate that waits for HyperPod nodes (``HyperPodReadiness.add_node_gate``;
         the platform does): the add-ons' pods need nodes (CloudFormation would otherwise accept them
         DEGRADED), the training operator must find the ``aws-hyperpod`` namespace the Helm chart
-        created, and Kueue's webhooks must not answer for pods before Kueue runs. None of these
-        add-ons has to exist before the nodes; the pod identity agent, which does, is one of
-        HyperPodEksCluster's base add-ons.
+        created, Kueue's webhooks must not answer for pods before Kueue runs, and the inference
+        operator is given the HyperPod cluster's ARN. None of these add-ons has to exist before the
+        nodes; the pod identity agent, which does, is one of HyperPodEksCluster's base add-ons. An
+        FSx CSI driver passed in as ``fsx_csi_driver`` is ordered the same way.
         """
-        for addon in self.addons:
+        ordered: list[HyperPodAddon] = list(self.addons)
+        if self.external_fsx_csi_driver is not None:
+            ordered.append(self.external_fsx_csi_driver)
+        for addon in ordered:
             for dependency in dependencies:
                 addon.node.add_dependency(dependency)
 

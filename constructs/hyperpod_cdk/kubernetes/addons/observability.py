@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_aps as aps
+from aws_cdk import ArnFormat, Stack, Tags
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from hyperpod_cdk.config.kubernetes import ObservabilityMetrics
+from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
     HyperPodAddon,
@@ -18,6 +19,8 @@ from hyperpod_cdk.kubernetes.addons.base import (
     pod_identity_association,
     pod_identity_role,
 )
+from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
+from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-observability"
@@ -41,17 +44,31 @@ LOG_ACTIONS = (
 
 
 class HyperPodObservabilityAddon(HyperPodAddon):
-    """``amazon-sagemaker-hyperpod-observability`` with a new AMP workspace.
+    """``amazon-sagemaker-hyperpod-observability`` writing to an AMP workspace.
 
-    - ``AWS::APS::Workspace`` (retained on delete: it holds the metric history).
+    - The AMP workspace: ``prometheus_workspace``, else a new :class:`HyperPodPrometheusWorkspace`
+      (retained on delete: it holds the metric history).
     - A pod identity role for ``hyperpod-observability/hyperpod-observability-operator-otel-collector``
       with ``aps:RemoteWrite`` on that workspace only and CloudWatch Logs on
       ``/aws/sagemaker/Clusters/*`` (the HyperPod cluster log groups), and its standalone
       association, after the pod identity agent (required).
-    - The add-on with ``ampWorkspace {prometheusEndpoint, arn}``; ``configuration_values`` are
-      deep-merged over that (``metricsProvider`` levels, ``logging``, ``amgWorkspace``).
+    - With ``grafana``, a :class:`HyperPodGrafanaWorkspace` reading that AMP workspace.
+    - The add-on with ``ampWorkspace {prometheusEndpoint, arn}``, ``metricsProvider`` from
+      ``metrics`` (levels per category, with ``logging``) and, with ``grafana``,
+      ``amgWorkspace {workspaceName, arn}``, the keys AWS's CloudFormation and Terraform write
+      (aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/observability-template.yaml @0ab564d7;
+      awsome-distributed-ai modules/observability/eks_addon.tf). ``configuration_values`` are
+      deep-merged over that.
 
-    Amazon Managed Grafana is not created: it needs IAM Identity Center, which is account setup.
+    Args:
+        cluster: the EKS cluster.
+        prometheus_workspace: where metrics go. Default: a new workspace aliased ``workspace_alias``.
+        workspace_alias: alias of the new workspace. Default: ``<EKS cluster name>-hyperpod``.
+        grafana: create an Amazon Managed Grafana workspace for the dashboards (needs IAM
+            Identity Center). Default: False.
+        grafana_workspace_name: its name. Default: ``<EKS cluster name>-hyperpod``.
+        metrics: metric level per category. Default: :class:`ObservabilityMetrics` defaults.
+        logging: ship task logs to CloudWatch Logs.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -64,17 +81,36 @@ class HyperPodObservabilityAddon(HyperPodAddon):
         construct_id: str,
         *,
         cluster: eks.ICluster,
+        prometheus_workspace: HyperPodPrometheusWorkspace | None = None,
         workspace_alias: str | None = None,
+        grafana: bool = False,
+        grafana_workspace_name: str | None = None,
+        metrics: ObservabilityMetrics | None = None,
+        logging: bool = False,
         version: str | None = None,
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        if prometheus_workspace is not None and workspace_alias is not None:
+            raise prop_error(scope, construct_id, "workspace_alias", "only used without prometheus_workspace")
+        if grafana_workspace_name is not None and not grafana:
+            raise prop_error(scope, construct_id, "grafana_workspace_name", "only used with grafana=True")
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
         stack = Stack.of(self)
-        self.workspace = aps.CfnWorkspace(
+        self.workspace = prometheus_workspace or HyperPodPrometheusWorkspace(
             self, "Workspace", alias=workspace_alias or f"{cluster.cluster_name}-hyperpod"
         )
-        self.workspace.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
+        if grafana:
+            self.grafana_workspace = HyperPodGrafanaWorkspace(
+                self, "Grafana",
+                prometheus_workspace=self.workspace,
+                workspace_name=grafana_workspace_name or f"{cluster.cluster_name}-hyperpod",
+            )
 
         self.role = pod_identity_role(
             self, "Role",
@@ -83,7 +119,9 @@ class HyperPodObservabilityAddon(HyperPodAddon):
             service_account=SERVICE_ACCOUNT,
             description="SageMaker HyperPod observability collector (EKS Pod Identity)",
         )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.attr_arn]))
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.workspace_arn])
+        )
         log_groups = stack.format_arn(
             service="logs", resource="log-group", resource_name="/aws/sagemaker/Clusters/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
@@ -102,11 +140,19 @@ class HyperPodObservabilityAddon(HyperPodAddon):
             cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
         )
         self._order(self.association)
-        self.configuration = deep_merge(
-            {"ampWorkspace": {"prometheusEndpoint": self.workspace.attr_prometheus_endpoint,
-                              "arn": self.workspace.attr_arn}},
-            configuration_values or {},
-        )
+        base: dict[str, Any] = {
+            "ampWorkspace": {"prometheusEndpoint": self.workspace.prometheus_endpoint,
+                             "arn": self.workspace.workspace_arn},
+            "metricsProvider": (metrics or ObservabilityMetrics()).metrics_provider(logging=logging),
+        }
+        if self.grafana_workspace is not None:
+            base["amgWorkspace"] = {"workspaceName": self.grafana_workspace.workspace_name,
+                                    "arn": self.grafana_workspace.workspace_arn}
+        self.configuration = deep_merge(base, configuration_values or {})
         self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
         self.addon.node.add_dependency(self.association)
+        # The collector's first remote write must already be allowed.
+        default_policy = self.role.node.try_find_child("DefaultPolicy")
+        if default_policy is not None:
+            self.addon.node.add_dependency(default_policy)
         Tags.of(self.addon).add("SageMaker", "true")

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Tags
+from aws_cdk import Duration, Tags
 from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct
+from constructs import Construct, IConstruct
 
+from hyperpod_cdk._cdk_util import cluster_attribute
+from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import HyperPodAddon
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-taskgovernance"
+KUEUE_NAMESPACE = "kueue-system"
+KUEUE_DEPLOYMENT = "kueue-controller-manager"
+# The kubectl handler Lambda of aws_eks_v2 runs at most 15 minutes per call.
+KUEUE_WAIT = Duration.minutes(10)
 
 
 class HyperPodTaskGovernanceAddon(HyperPodAddon):
@@ -19,6 +25,15 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
 
     No IAM: compute quotas and scheduler configs are SageMaker API objects. Remove any Kueue
     installed by other means first; the add-on owns the Kueue release.
+
+    With ``wait_for_kueue`` (default) a kubectl read after the add-on waits until the
+    ``kueue-controller-manager`` Deployment has an available replica, and :attr:`ready` is that
+    wait. Scheduler configs and compute quotas go after :attr:`ready`: SageMaker reports
+    ``CreateFailed`` for a scheduler config created before task governance is fully installed
+    (aws/sagemaker-hyperpod-cli examples/end_to_end_walkthrough/00-getting-started/00-setup.md),
+    CloudFormation counts an add-on that is DEGRADED as created, and AWS's Terraform waits for the
+    same Deployment before its quotas (awslabs/awsome-distributed-ai, modules/task_governance/main.tf).
+    The wait needs the cluster's kubectl provider.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -33,8 +48,37 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
         version: str | None = None,
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
+        wait_for_kueue: bool = True,
     ) -> None:
-        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        if wait_for_kueue and cluster_attribute(cluster, "kubectl_provider") is None:
+            raise prop_error(
+                scope, construct_id, "wait_for_kueue",
+                "the Kueue readiness wait runs kubectl: import the cluster with kubectl_provider=, or pass "
+                "wait_for_kueue=False",
+            )
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
         self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
         self._order(self.addon)
         Tags.of(self.addon).add("SageMaker", "true")
+        self.kueue_ready: eks.KubernetesObjectValue | None = None
+        if wait_for_kueue:
+            # Empty until the Deployment reports an available replica; the handler retries until then.
+            self.kueue_ready = eks.KubernetesObjectValue(
+                self, "KueueReady",
+                cluster=cluster,
+                object_type="deployment",
+                object_name=KUEUE_DEPLOYMENT,
+                object_namespace=KUEUE_NAMESPACE,
+                json_path=".status.availableReplicas",
+                timeout=KUEUE_WAIT,
+            )
+            self.kueue_ready.node.add_dependency(self.addon)
+
+    @property
+    def ready(self) -> IConstruct:
+        """What SageMaker task-governance objects are created after: the Kueue wait, else the add-on."""
+        return self.kueue_ready if self.kueue_ready is not None else self.addon

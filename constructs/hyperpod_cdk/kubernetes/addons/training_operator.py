@@ -56,8 +56,12 @@ class HyperPodTrainingOperatorAddon(HyperPodAddon):
         version: str | None = None,
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, cluster=cluster, assume_installed=assume_installed)
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
         self.role = pod_identity_role(
             self, "Role",
             cluster=cluster,

@@ -1,7 +1,10 @@
 """Kubernetes objects of the platform, as typed cdk8s charts.
 
-* :class:`HyperPodOperatorChart` - team namespaces, team RBAC (group ``hyperpod-team-<team>``),
-  priority classes, Kueue LocalQueues when task governance is on, optional FSx PV/PVCs.
+* :class:`HyperPodOperatorChart` - team namespaces (not those SageMaker makes for quota teams), team
+  RBAC (group ``hyperpod-team-<team>``), priority classes, optional FSx PV/PVCs. No Kueue objects:
+  SageMaker task governance owns them.
+* :class:`FsxStorageClassChart` - a StorageClass for dynamically provisioned FSx for Lustre.
+* :class:`InferenceEndpointChart` - an example InferenceEndpointConfig for the inference operator.
 * :class:`CertManagerIssuersChart` - self-signed and CA ClusterIssuers plus the root CA Certificate.
 * :class:`KarpenterChart` - the HyperpodNodeClass and NodePool of HyperPod's managed Karpenter.
 * :class:`HyperPodJobChart` / :class:`HyperPodPyTorchJob` - HyperPodPyTorchJobs from the typed
@@ -39,6 +42,10 @@ _EXPORTS = {
     "Toleration": "jobs",
     "hyperpodrun_args": "jobs",
     "HyperPodOperatorChart": "operator_chart",
+    "FsxStorageClassChart": "storage_class_chart",
+    "InferenceEndpointChart": "inference_example",
+    "inference_endpoint": "inference_example",
+    "task_governance_labels": "jobs",
     "team_role_rules": "operator_chart",
     "ExampleJobSettings": "charts",
     "FsxVolume": "charts",
@@ -61,10 +68,12 @@ __all__ = [
     "CertManagerIssuersChart",
     "Container",
     "ExampleJobSettings",
+    "FsxStorageClassChart",
     "FsxVolume",
     "HyperPodJobChart",
     "HyperPodOperatorChart",
     "HyperPodPyTorchJob",
+    "InferenceEndpointChart",
     "HyperPodPyTorchJobSpec",
     "K8sSettings",
     "KarpenterChart",
@@ -80,8 +89,10 @@ __all__ = [
     "Toleration",
     "ecr_image",
     "hyperpodrun_args",
+    "inference_endpoint",
     "llama3_1_8b_fsdp_job",
     "parse_k8s_settings",
     "smoke_job",
+    "task_governance_labels",
     "team_role_rules",
 ]

@@ -4,10 +4,15 @@
 
 Output (one file per chart)::
 
-    dist/operator.yaml                 team namespaces, RBAC, priority classes, Kueue queues, FSx PV/PVCs
+    dist/operator.yaml                 team namespaces, RBAC, priority classes, FSx PV/PVCs
     dist/cert-manager.yaml             self-signed + CA ClusterIssuers and the root CA Certificate
     dist/jobs/llama3-1-8b-fsdp.yaml    the Llama 3.1 8B FSDP seed job
     dist/jobs/smoke.yaml               a one-pod CPU smoke test
+    dist/inference/example-endpoint.yaml  an InferenceEndpointConfig (inference operator on)
+
+With task governance, the example jobs of a team with a compute quota carry its SageMaker-managed
+queue (``kueue.x-k8s.io/queue-name``) and, when ``kubernetes.examples.priority_class`` has a
+weight, its ``kueue.x-k8s.io/priority-class``.
 
 These are the same cdk8s charts the CDK app adds to the cluster, so ``kubectl apply -f dist/...``
 gives the same objects. Each manifest is validated first (see :mod:`hyperpod_cdk.kubernetes.charts.validate`);
@@ -18,6 +23,8 @@ The Kubernetes settings come from the ``kubernetes:`` key of the config file (se
 the top-level ``account`` is set, the FSDP job's image is written as
 ``${REGISTRY}fsdp:pytorch2.7.1``; fill it in with
 ``REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/ envsubst '$REGISTRY' < dist/jobs/llama3-1-8b-fsdp.yaml``.
+The inference example reads its model from the first ``kubernetes.addons.s3_csi_driver.bucket_names``
+bucket under ``models/<name>``; without one the bucket is written as ``${MODEL_BUCKET}``.
 """
 
 from __future__ import annotations
@@ -42,18 +49,25 @@ from hyperpod_cdk.kubernetes.charts.example_jobs import (
     llama3_1_8b_fsdp_job,
     smoke_job,
 )
+from hyperpod_cdk.kubernetes.charts.inference_example import InferenceEndpointChart, inference_endpoint
 from hyperpod_cdk.kubernetes.charts.jobs import HyperPodJobChart, Toleration
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
+from hyperpod_cdk.specs.instance_types import spec_for
 
 __all__ = ["REGISTRY_PLACEHOLDER", "build_charts", "load_settings", "main", "render_charts", "write_dist"]
 
 REGISTRY_PLACEHOLDER = "${REGISTRY}"
 # Stands in for ${REGISTRY} while the job is built and validated (.invalid never resolves, RFC 2606).
 _SENTINEL_REGISTRY = "registry.invalid/"
+MODEL_BUCKET_PLACEHOLDER = "${MODEL_BUCKET}"
+_SENTINEL_BUCKET = "model-bucket.invalid"
 OPERATOR_FILE = "operator.yaml"
 CERT_MANAGER_FILE = "cert-manager.yaml"
 LLAMA_FILE = "jobs/llama3-1-8b-fsdp.yaml"
 SMOKE_FILE = "jobs/smoke.yaml"
+INFERENCE_NAME = "example-endpoint"
+INFERENCE_FILE = f"inference/{INFERENCE_NAME}.yaml"
+DEFAULT_INFERENCE_TYPE = "ml.g5.8xlarge"
 
 
 def _tolerations(instance_groups: Sequence[Any], instance_type: str | None) -> list[Toleration]:
@@ -77,17 +91,23 @@ def build_charts(
     region: str | None = None,
     instance_groups: Sequence[Any] = (),
     app: cdk8s.App | None = None,
+    inference: bool = False,
+    model_bucket: str | None = None,
 ) -> dict[str, cdk8s.Chart]:
     """All charts keyed by their file under ``dist/``; built in one cdk8s app.
 
-    ``instance_groups`` (the config's ``hyperpod.instance_groups``) only supplies tolerations for
-    taints on the example job's instance type.
+    ``instance_groups`` (the config's ``hyperpod.instance_groups``) supplies tolerations for taints
+    on the example job's instance type and the inference example's instance type (the first NVIDIA
+    group's). ``inference`` adds the InferenceEndpointConfig example, reading from ``model_bucket``.
     """
     settings = settings or K8sSettings()
     app = app or cdk8s.App()
     examples = settings.examples
     team = settings.team(examples.team)
-    queue = team.effective_local_queue if settings.task_governance else None
+    governed = settings.task_governance and team.has_quota
+    queue = team.queue_name if governed else None
+    priority = next((pc for pc in settings.priority_classes if pc.name == examples.priority_class), None)
+    kueue_priority = priority.workload_priority_class if governed and priority is not None else None
     if examples.image:
         image = examples.image
     elif account and region:
@@ -102,19 +122,42 @@ def build_charts(
         claim_name=settings.fsx.claim_name if settings.fsx else "fsx-claim",
         tolerations=_tolerations(instance_groups, examples.instance_type),
         queue_name=queue,
+        kueue_priority_class=kueue_priority,
+        priority_class_name=priority.name if priority is not None else None,
     )
-    smoke = smoke_job(namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue)
-    return {
+    smoke = smoke_job(
+        namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue,
+        kueue_priority_class=kueue_priority,
+    )
+    charts: dict[str, cdk8s.Chart] = {
         OPERATOR_FILE: HyperPodOperatorChart.from_settings(app, "operator", settings),
         CERT_MANAGER_FILE: CertManagerIssuersChart(app, "cert-manager", namespace=settings.cert_manager_namespace),
         LLAMA_FILE: HyperPodJobChart(app, "llama3-1-8b-fsdp", jobs=[llama]),
         SMOKE_FILE: HyperPodJobChart(app, "smoke", jobs=[smoke]),
     }
+    if inference:
+        instance_type = next(
+            (g.instance_type for g in instance_groups
+             if (spec := spec_for(getattr(g, "instance_type", ""))) is not None and spec.accelerator == "nvidia"),
+            DEFAULT_INFERENCE_TYPE,
+        )
+        charts[INFERENCE_FILE] = InferenceEndpointChart(app, INFERENCE_NAME, manifest=inference_endpoint(
+            name=INFERENCE_NAME,
+            namespace=team.effective_namespace,
+            instance_type=instance_type,
+            bucket_name=model_bucket or _SENTINEL_BUCKET,
+            region=region or "us-west-2",
+            model_location=f"models/{INFERENCE_NAME}",
+            queue_name=queue,
+            kueue_priority_class=kueue_priority,
+        ))
+    return charts
 
 
 def _replace_sentinel(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace(_SENTINEL_REGISTRY, REGISTRY_PLACEHOLDER)
+        value = value.replace(_SENTINEL_REGISTRY, REGISTRY_PLACEHOLDER)
+        return value.replace(_SENTINEL_BUCKET, MODEL_BUCKET_PLACEHOLDER)
     if isinstance(value, list):
         return [_replace_sentinel(item) for item in value]
     if isinstance(value, dict):
@@ -146,10 +189,14 @@ def render_charts(charts: Mapping[str, cdk8s.Chart], *, validate: bool = True, s
         docs = _replace_sentinel(docs)
         origin = f" from {source}" if source else ""
         header = [f"# Generated by `python -m hyperpod_cdk.kubernetes.charts.dist`{origin}; do not edit."]
-        if REGISTRY_PLACEHOLDER in yaml.safe_dump_all(docs):
+        dumped = yaml.safe_dump_all(docs)
+        if REGISTRY_PLACEHOLDER in dumped:
             header.append("# Set REGISTRY to your image registry with a trailing slash and substitute it:")
             header.append(f"#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/ envsubst '$REGISTRY' < {path}"
                           " | kubectl apply -f -")
+        if MODEL_BUCKET_PLACEHOLDER in dumped:
+            header.append("# Set MODEL_BUCKET to the bucket holding the model files and substitute it:")
+            header.append(f"#   MODEL_BUCKET=my-models envsubst '$MODEL_BUCKET' < {path} | kubectl apply -f -")
         body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
         texts[path] = "\n".join(header) + "\n" + body
     return texts
@@ -210,8 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Nothing to apply: a Slurm cluster has no Kubernetes API.
             print(f"{args.config}: orchestrator is {config.orchestrator}; no Kubernetes manifests to write")
             return 0
+        addons = config.kubernetes.addons
         charts = build_charts(
-            settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups
+            settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups,
+            inference=addons.inference_operator.enabled,
+            model_bucket=next(iter(addons.s3_csi_driver.bucket_names), None),
         )
         texts = render_charts(charts, validate=validate, source=str(args.config))
     except HyperPodConfigError as exc:

@@ -212,6 +212,7 @@ def smoke_job(
     elastic_agent: bool = False,
     tolerations: Sequence[Toleration] = (),
     queue_name: str | None = None,
+    kueue_priority_class: str | None = None,
 ) -> HyperPodPyTorchJobSpec:
     """One CPU pod printing ``Loss:`` lines for a minute: checks scheduling, the CRD and log rules.
 
@@ -241,6 +242,7 @@ def smoke_job(
         namespace=namespace,
         nproc_per_node=1,
         queue_name=queue_name,
+        kueue_priority_class=kueue_priority_class,
         replica_specs=[ReplicaSpec(
             name="pods",
             replicas=1,

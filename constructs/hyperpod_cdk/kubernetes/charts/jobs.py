@@ -71,6 +71,7 @@ __all__ = [
     "check_nproc_per_node",
     "check_run_policy",
     "hyperpodrun_args",
+    "task_governance_labels",
     "parse_quantity",
 ]
 
@@ -81,6 +82,9 @@ EFA_RESOURCE = "vpc.amazonaws.com/efa"
 NEURON_RESOURCE = "aws.amazon.com/neurondevice"
 HEALTH_STATUS_LABEL = "sagemaker.amazonaws.com/node-health-status"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+# The labels task governance schedules by (aws/sagemaker-hyperpod-cli cli/constants/command_constants.py
+# KUEUE_QUEUE_NAME_LABEL_KEY, KUEUE_WORKLOAD_PRIORITY_CLASS_LABEL_KEY). In a quota team's namespace
+# SageMaker's admission policy refuses pods without the queue label.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
@@ -783,7 +787,10 @@ class HyperPodPyTorchJobSpec:
     """A whole ``HyperPodPyTorchJob``: metadata, replicas, ``nprocPerNode`` and the run policy.
 
     ``queue_name`` / ``kueue_priority_class`` set the Kueue labels task governance schedules by
-    (the queue is the team's LocalQueue, ``hyperpod-ns-<team>-localqueue``).
+    (the queue is the team's SageMaker-managed LocalQueue ``hyperpod-ns-<team>-localqueue``, the
+    priority a WorkloadPriorityClass ``<class>-priority``); :func:`task_governance_labels` derives
+    both from a team and a priority class. A priority without a queue is refused: Kueue ignores
+    workloads that name no queue.
 
     ``model_architecture`` declares what the job trains (a Hugging Face ``model_type`` such as
     ``qwen3``, or a family name): a job on Trainium (an ``ml.trn*`` instance type or Neuron devices
@@ -828,6 +835,8 @@ class HyperPodPyTorchJobSpec:
             if value is not None and (not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value)
                                       or not value):
                 raise _fail(f"job.{attr}", f"{value!r} is not a valid queue or priority-class name")
+        if self.kueue_priority_class and not self.queue_name:
+            raise _fail("job.kueue_priority_class", "needs queue_name: Kueue schedules only workloads with a queue")
 
     def _check_neuron_architecture(self) -> None:
         if self.model_architecture is None:
@@ -939,3 +948,23 @@ class HyperPodJobChart(cdk8s.Chart):
                 raise _fail(f"jobs[{index}].name", f"job {spec.namespace}/{spec.name} is defined twice")
             seen.add(key)
             self.jobs.append(HyperPodPyTorchJob(self, spec.name, spec=spec))
+
+
+def task_governance_labels(team: Any, priority_class: Any = None) -> dict[str, str]:
+    """``queue_name`` and ``kueue_priority_class`` for a job of ``team`` (a config ``Team``).
+
+    The team must have a compute quota (only those get a SageMaker-managed queue) and the class, if
+    given, a weight (only those become WorkloadPriorityClasses). Returns keyword arguments for
+    :class:`HyperPodPyTorchJobSpec`.
+    """
+    queue = getattr(team, "queue_name", None)
+    if not queue:
+        raise _fail("team", f"team '{getattr(team, 'name', team)}' has no compute_quota, so no task-governance queue")
+    out = {"queue_name": queue}
+    if priority_class is not None:
+        workload_class = getattr(priority_class, "workload_priority_class", None)
+        if not workload_class:
+            raise _fail("priority_class", f"'{getattr(priority_class, 'name', priority_class)}' has no weight, so "
+                                          "it is not a task-governance priority class")
+        out["kueue_priority_class"] = workload_class
+    return out

@@ -4,19 +4,20 @@ The operator itself (its CRD, controller and webhook) is installed as the
 ``amazon-sagemaker-hyperpod-training-operator`` EKS add-on; this chart adds what a multi-team
 cluster needs on top:
 
-* one Namespace per team (``hyperpod-ns-<team>`` by default, the name HyperPod task governance uses);
+* one Namespace per team (``hyperpod-ns-<team>`` by default, the name HyperPod task governance uses),
+  except for teams with a compute quota: SageMaker creates and owns their namespace;
 * per team a Role + RoleBinding for the Kubernetes group ``hyperpod-team-<team>``: create, get,
   list, watch and delete ``hyperpodpytorchjobs.sagemaker.amazonaws.com`` and read pods and their
   logs, in that namespace only. The CDK side maps the team's IAM principal to that group with an
   EKS access entry (``kubernetesGroups``); :attr:`HyperPodOperatorChart.team_groups` lists the
   group names to use;
 * scheduling.k8s.io/v1 PriorityClasses for training pods;
-* with ``task_governance=True``, a Kueue ``LocalQueue`` per team pointing at the team's
-  ClusterQueue. The Kueue CRDs (``kueue.x-k8s.io``) come from the HyperPod task-governance add-on
-  (``amazon-sagemaker-hyperpod-taskgovernance``); apply this chart only after it is installed.
-  When the ClusterQueues come from SageMaker compute quotas (``AWS::SageMaker::ComputeQuota``),
-  SageMaker creates ``hyperpod-ns-<team>-localqueue`` itself; set the team's ``local_queue`` to
-  another name or leave task_governance off so the two do not fight over one object;
+* no Kueue objects: with task governance, SageMaker creates each quota team's LocalQueue
+  ``hyperpod-ns-<team>-localqueue`` together with the ClusterQueue it points at (from the team's
+  ``AWS::SageMaker::ComputeQuota``), and overwrites changes made by others. A chart-made
+  LocalQueue could name a ClusterQueue that does not exist, so none is written;
+  :attr:`HyperPodOperatorChart.team_queues` lists the SageMaker-managed queue names. Apply this
+  chart after the quota teams' namespaces exist (HyperPodTaskGovernance.ready);
 * optionally (``fsx=``), a statically provisioned FSx for Lustre PersistentVolume and a
   ``fsx-claim`` PersistentVolumeClaim in each team namespace.
 """
@@ -39,11 +40,10 @@ from hyperpod_cdk.config.charts import (
 )
 from hyperpod_cdk.errors import HyperPodConfigError
 
-__all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "KUEUE_API_VERSION", "team_role_rules"]
+__all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
 
 HYPERPOD_API_GROUP = "sagemaker.amazonaws.com"
 HYPERPOD_JOB_RESOURCE = "hyperpodpytorchjobs"
-KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hyperpod-cdk"}
 
 
@@ -61,7 +61,7 @@ def team_role_rules() -> list[dict[str, Any]]:
 
 
 class HyperPodOperatorChart(cdk8s.Chart):
-    """Team namespaces, team RBAC, priority classes and (with task governance) Kueue LocalQueues.
+    """Team namespaces, team RBAC, priority classes and the FSx claim.
 
     Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
     :meth:`from_settings` to build it from the ``kubernetes:`` config section.
@@ -92,9 +92,10 @@ class HyperPodOperatorChart(cdk8s.Chart):
         self.submitter_access: list[tuple[str, str]] = [
             (team.submitter_role_arn, team.kubernetes_group) for team in self.teams if team.submitter_role_arn
         ]
-        self.local_queues: dict[str, str] = (
-            {team.name: team.effective_local_queue for team in self.teams} if task_governance else {}
-        )
+        # The SageMaker-managed LocalQueue of each quota team (created from its compute quota).
+        self.team_queues: dict[str, str] = {
+            team.name: team.queue_name for team in self.teams if team.queue_name is not None
+        }
 
         for pc in settings.priority_classes:
             self._object(f"PriorityClass-{pc.name}", "scheduling.k8s.io/v1", "PriorityClass",
@@ -129,7 +130,11 @@ class HyperPodOperatorChart(cdk8s.Chart):
     def _team(self, team: Team, fsx: FsxVolume | None) -> None:
         namespace = team.effective_namespace
         team_label = {"hyperpod-cdk/team": team.name}
-        ns = self._object(f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label})
+        # SageMaker creates and manages a quota team's namespace (registry schema of
+        # AWS::SageMaker::ComputeQuota: TeamName "materialized as Kubernetes namespace hyperpod-ns-<TeamName>").
+        ns = None if team.has_quota else self._object(
+            f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label}
+        )
         role_name = "hyperpod-job-submitter"
         role = self._object(f"{team.name}-Role", "rbac.authorization.k8s.io/v1", "Role",
                             {"name": role_name, "namespace": namespace},
@@ -143,19 +148,13 @@ class HyperPodOperatorChart(cdk8s.Chart):
                               "name": team.kubernetes_group}],
             },
         )
-        role.add_dependency(ns)
+        if ns is not None:
+            role.add_dependency(ns)
         binding.add_dependency(role)
-        if self.task_governance:
-            queue = self._object(
-                f"{team.name}-LocalQueue", KUEUE_API_VERSION, "LocalQueue",
-                {"name": team.effective_local_queue, "namespace": namespace},
-                top_level={"spec": {"clusterQueue": team.effective_cluster_queue}},
-            )
-            queue.add_dependency(ns)
         if fsx is not None:
             self._fsx(team, fsx, ns)
 
-    def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject) -> None:
+    def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject | None) -> None:
         namespace = team.effective_namespace
         pv_name = f"fsx-pv-{team.name}"
         if len(pv_name) > 253:
@@ -186,4 +185,5 @@ class HyperPodOperatorChart(cdk8s.Chart):
                 "resources": {"requests": {"storage": fsx.storage_capacity}},
             }},
         )
-        claim.add_dependency(ns)
+        if ns is not None:
+            claim.add_dependency(ns)

@@ -11,6 +11,9 @@ Every manifest goes to the strongest offline check available for its kind:
   by the rules the CRD does not enforce (log-rule operators and regexes, restart bounds,
   ``nprocPerNode``, GPU/EFA requests equal to limits), and each replica's pod template is checked
   as a core/v1 PodTemplate by ``kubernetes-validate``.
+* **InferenceEndpointConfig** (``inference.sagemaker.aws.amazon.com/v1``) is checked by the SDK's
+  ``_HPEndpoint`` model of its spec (nested models forbid unknown fields; the top level ignores
+  them, so top-level keys are checked against the model's fields here).
 * **cert-manager** (ClusterIssuer, Issuer, Certificate) and **Kueue** (LocalQueue) have no schema
   offline; they get a structural check written here: apiVersion/kind, required fields, allowed
   keys and value formats. That is weaker than the CRDs' OpenAPI schemas.
@@ -309,6 +312,32 @@ def _certificate(c: _Checker) -> None:
         raise c.fail("spec.privateKey.rotationPolicy", "must be Never or Always")
 
 
+# InferenceEndpointConfig ---------------------------------------------------------------------
+
+INFERENCE = "inference.sagemaker.aws.amazon.com/v1"
+
+
+def _inference_endpoint(c: _Checker) -> None:
+    c.keys(c.doc, "", ("apiVersion", "kind", "metadata", "spec"))
+    c.keys(c.mapping(c.doc["metadata"], "metadata"), "metadata", ("name", "namespace", "labels", "annotations"))
+    spec = c.mapping(c.doc.get("spec"), "spec")
+    try:
+        from pydantic import ValidationError
+        from sagemaker.hyperpod.inference.config.hp_endpoint_config import _HPEndpoint
+    except ImportError:  # pragma: no cover - dev dependency
+        raise c.fail("", "sagemaker-hyperpod is not installed (pip install -e '.[dev]')") from None
+    # The top-level model ignores unknown keys (extra="ignore"), so a typo there would pass silently.
+    known = set(_HPEndpoint.model_fields)
+    for key in spec:
+        if key not in known:
+            raise c.fail(f"spec.{key}", "not a field of InferenceEndpointConfig (sagemaker-hyperpod _HPEndpoint)")
+    try:
+        _HPEndpoint.model_validate(dict(spec), by_name=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise c.fail(_path(["spec", *error["loc"]]), f"{error['msg']} (sagemaker-hyperpod _HPEndpoint model)") from None
+
+
 # Kueue -----------------------------------------------------------------------------------------
 
 
@@ -367,6 +396,7 @@ _CUSTOM: dict[tuple[str, str], tuple[str, Any]] = {
     (KUEUE, "LocalQueue"): ("structural", lambda c, v: _local_queue(c)),
     ("karpenter.sagemaker.amazonaws.com/v1", "HyperpodNodeClass"): ("structural", lambda c, v: _node_class(c)),
     ("karpenter.sh/v1", "NodePool"): ("structural", lambda c, v: _node_pool(c)),
+    (INFERENCE, "InferenceEndpointConfig"): ("hyperpod-sdk", lambda c, v: _inference_endpoint(c)),
 }
 _CUSTOM_GROUPS = {key[0].split("/")[0] for key in _CUSTOM}
 

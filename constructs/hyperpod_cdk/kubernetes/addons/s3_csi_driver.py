@@ -1,0 +1,111 @@
+"""Mountpoint for Amazon S3 CSI driver EKS add-on, with an EKS Pod Identity role scoped to named buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Stack, Token
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.addons.base import (
+    POD_IDENTITY_AGENT,
+    HyperPodAddon,
+    deep_merge,
+    pod_identity_association,
+    pod_identity_role,
+)
+from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
+
+ADDON_NAME = "aws-mountpoint-s3-csi-driver"
+NAMESPACE = "kube-system"
+# "When you deploy the plugin ... it creates and is configured to use a service account named
+# s3-csi-driver-sa" (EKS user guide, storage/s3-csi-create); EKS Pod Identity for that service
+# account is the driver's recommended credential source (awslabs/mountpoint-s3-csi-driver
+# docs/CONFIGURATION.md @57c6bedb).
+SERVICE_ACCOUNT = "s3-csi-driver-sa"
+CSI_DRIVER = "s3.csi.aws.com"
+# The node plugin must run on every node that mounts a bucket, including tainted HyperPod nodes;
+# the add-on's `node.tolerateAllTaints` exists from v1.8.0 (EKS user guide, s3-csi-create).
+DEFAULT_CONFIGURATION: dict[str, Any] = {"node": {"tolerateAllTaints": True}}
+# The EKS user guide's least-privilege policy for the driver (AmazonS3CSIDriverPolicy example).
+READ_OBJECT_ACTIONS = ("s3:GetObject",)
+WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
+
+
+class S3CsiDriverAddon(HyperPodAddon):
+    """``aws-mountpoint-s3-csi-driver``: mount S3 buckets as volumes (``s3.csi.aws.com``).
+
+    Resources, in this order: an IAM role for ``kube-system/s3-csi-driver-sa`` (EKS Pod Identity
+    trust) allowed ``s3:ListBucket`` on ``bucket_names`` and ``s3:GetObject`` (plus ``PutObject``,
+    ``AbortMultipartUpload`` and ``DeleteObject`` unless ``read_only``) on their objects; a
+    standalone ``AWS::EKS::PodIdentityAssociation`` after the pod identity agent (required); the
+    add-on, after the association and the role's policy.
+
+    Args:
+        cluster: the EKS cluster.
+        bucket_names: the buckets volumes may mount (at least one).
+        read_only: grant reads only.
+        version / configuration_values: add-on version pin; values deep-merged over
+            :data:`DEFAULT_CONFIGURATION`.
+    """
+
+    ADDON_NAME = ADDON_NAME
+    REQUIRES = (POD_IDENTITY_AGENT,)
+    CONFIG_FIELD = "kubernetes.addons.s3_csi_driver"
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        bucket_names: Sequence[str],
+        read_only: bool = False,
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
+        assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
+    ) -> None:
+        if not bucket_names:
+            raise prop_error(scope, construct_id, "bucket_names", "list the buckets the driver may mount")
+        for name in bucket_names:
+            if not Token.is_unresolved(name) and ("/" in name or name.startswith("arn:")):
+                raise prop_error(scope, construct_id, "bucket_names", f"'{name}' is not a bucket name")
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
+        partition = Stack.of(self).partition
+        buckets = [f"arn:{partition}:s3:::{name}" for name in bucket_names]
+        objects = [f"{bucket}/*" for bucket in buckets]
+        self.role = pod_identity_role(
+            self, "Role",
+            cluster=cluster,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            description="Mountpoint for Amazon S3 CSI driver (EKS Pod Identity)",
+        )
+        self.role.add_to_policy(iam.PolicyStatement(sid="ListBuckets", actions=["s3:ListBucket"], resources=buckets))
+        actions = list(READ_OBJECT_ACTIONS) + ([] if read_only else list(WRITE_OBJECT_ACTIONS))
+        self.role.add_to_policy(iam.PolicyStatement(sid="BucketObjects", actions=actions, resources=objects))
+        acknowledge_wildcards(
+            self.role,
+            "object keys under the named buckets are chosen by the workloads that mount them; the role reaches "
+            "only these buckets",
+            resources=objects,
+        )
+        self.association = pod_identity_association(
+            self, "PodIdentity",
+            cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
+        )
+        self._order(self.association)
+        self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
+        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
+        self.addon.node.add_dependency(self.association)
+        default_policy = self.role.node.try_find_child("DefaultPolicy")
+        if default_policy is not None:
+            self.addon.node.add_dependency(default_policy)

@@ -1,0 +1,1 @@
+"""AWS-side monitoring resources: the Amazon Managed Prometheus and Grafana workspaces."""

@@ -1,0 +1,149 @@
+"""The scheduler-config custom resource handler against a fake SageMaker client (no AWS, no jsii)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HANDLER = Path(__file__).resolve().parents[1] / "constructs/hyperpod_cdk/cluster/handlers/scheduler_config/index.py"
+_spec = importlib.util.spec_from_file_location("scheduler_config_handler", HANDLER)
+handler = sys.modules.setdefault("scheduler_config_handler", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(handler)
+
+CLUSTER = "arn:aws:sagemaker:us-west-2:123456789012:cluster/abcdef123456"
+PROPS = {
+    "Name": "demo-scheduler",
+    "ClusterArn": CLUSTER,
+    "Description": "policy",
+    # CloudFormation passes every scalar of a custom resource as a string.
+    "SchedulerConfig": {"FairShare": "Enabled", "IdleResourceSharing": "Disabled",
+                        "PriorityClasses": [{"Name": "training", "Weight": "60"}]},
+}
+
+
+class NotFound(Exception):
+    def __init__(self) -> None:
+        super().__init__("ResourceNotFound")
+        self.response = {"Error": {"Code": "ResourceNotFound"}}
+
+
+class FakeSageMaker:
+    """Statuses advance one step per describe call, like SageMaker's asynchronous policy."""
+
+    def __init__(self, *, final: str = "Created") -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.statuses: list[str] = []
+        self.final = final
+        self.version = 1
+        self.deleted = False
+
+    def create_cluster_scheduler_config(self, **kwargs: Any) -> dict:
+        self.calls.append(("create", kwargs))
+        self.statuses = ["Creating", self.final]
+        return {"ClusterSchedulerConfigArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster-scheduler-config/"
+                                             "abc123abc123", "ClusterSchedulerConfigId": "abc123abc123"}
+
+    def update_cluster_scheduler_config(self, **kwargs: Any) -> dict:
+        self.calls.append(("update", kwargs))
+        self.statuses = ["Updating", "Updated"]
+        return {}
+
+    def delete_cluster_scheduler_config(self, **kwargs: Any) -> dict:
+        self.calls.append(("delete", kwargs))
+        self.statuses = ["Deleting"]
+        self.deleted = True
+        return {}
+
+    def describe_cluster_scheduler_config(self, **kwargs: Any) -> dict:
+        self.calls.append(("describe", kwargs))
+        if self.deleted and not self.statuses:
+            raise NotFound()
+        status = self.statuses.pop(0) if self.statuses else "Created"
+        return {"Status": status, "ClusterSchedulerConfigVersion": self.version, "FailureReason": "quota clash",
+                "ClusterSchedulerConfigArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster-scheduler-config/"
+                                             "abc123abc123"}
+
+
+class Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 600_000
+
+
+def run(event: dict, client: FakeSageMaker) -> tuple[str, dict]:
+    return handler.process(event, client, handler.Deadline(Context()), sleep=lambda _s: None)
+
+
+def test_create_sends_the_api_shape_and_waits_for_created() -> None:
+    client = FakeSageMaker()
+    physical, data = run({"RequestType": "Create", "ResourceProperties": PROPS}, client)
+    assert physical == "abc123abc123"
+    assert data["ClusterSchedulerConfigId"] == "abc123abc123"
+    (kind, request), *polls = client.calls
+    assert kind == "create"
+    assert request == {"Name": "demo-scheduler", "ClusterArn": CLUSTER, "Description": "policy",
+                       "SchedulerConfig": {"FairShare": "Enabled", "IdleResourceSharing": "Disabled",
+                                           "PriorityClasses": [{"Name": "training", "Weight": 60}]}}
+    assert [k for k, _ in polls] == ["describe", "describe"]  # Creating, then Created
+
+
+def test_a_failed_status_fails_the_resource_with_the_reason() -> None:
+    with pytest.raises(handler.HandlerError, match="CreateFailed: quota clash"):
+        run({"RequestType": "Create", "ResourceProperties": PROPS}, FakeSageMaker(final="CreateFailed"))
+
+
+def test_update_in_place_names_the_current_version() -> None:
+    client = FakeSageMaker()
+    client.version = 7
+    new = {**PROPS, "SchedulerConfig": {**PROPS["SchedulerConfig"], "FairShare": "Disabled"}}
+    physical, _ = run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123",
+                       "ResourceProperties": new, "OldResourceProperties": PROPS}, client)
+    assert physical == "abc123abc123"
+    (_, update), = (c for c in client.calls if c[0] == "update")
+    assert update["TargetVersion"] == 7 and update["SchedulerConfig"]["FairShare"] == "Disabled"
+
+
+@pytest.mark.parametrize("key, value", [("Name", "renamed"), ("ClusterArn", CLUSTER.replace("abcdef", "fedcba"))])
+def test_a_new_name_or_cluster_creates_a_new_policy(key: str, value: str) -> None:
+    client = FakeSageMaker()
+    run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123",
+         "ResourceProperties": {**PROPS, key: value}, "OldResourceProperties": PROPS}, client)
+    assert client.calls[0][0] == "create"
+
+
+def test_delete_waits_until_gone_and_skips_ids_sagemaker_never_gave() -> None:
+    client = FakeSageMaker()
+    assert run({"RequestType": "Delete", "PhysicalResourceId": "abc123abc123"}, client) == ("abc123abc123", {})
+    assert [k for k, _ in client.calls] == ["delete", "describe", "describe"]
+    untouched = FakeSageMaker()
+    run({"RequestType": "Delete", "PhysicalResourceId": "failed-request-1"}, untouched)
+    assert untouched.calls == []
+
+
+def test_bad_properties_are_reported_not_sent() -> None:
+    client = FakeSageMaker()
+    bad = {**PROPS, "SchedulerConfig": {"FairShare": "On"}}
+    with pytest.raises(handler.HandlerError, match="FairShare must be Enabled or Disabled"):
+        run({"RequestType": "Create", "ResourceProperties": bad}, client)
+    with pytest.raises(handler.HandlerError, match="weight of training must be an integer"):
+        handler.scheduler_config({"SchedulerConfig": {"PriorityClasses": [{"Name": "training", "Weight": "x"}]}})
+    assert client.calls == []
+
+
+def test_every_outcome_is_sent_to_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict] = []
+    monkeypatch.setattr(handler, "respond", lambda event, status, physical, data, reason: sent.append(
+        {"status": status, "physical": physical, "reason": reason}))
+    monkeypatch.setattr(handler, "POLL_SECONDS", 0)  # the handler's own sleep, between polls
+    fake = FakeSageMaker(final="CreateFailed")
+    monkeypatch.setitem(sys.modules, "boto3", type("B", (), {"client": staticmethod(lambda _name: fake)}))
+    event = {"RequestType": "Create", "ResourceProperties": PROPS, "RequestId": "r1", "StackId": "s",
+             "LogicalResourceId": "L", "ResponseURL": "https://example.invalid"}
+    handler.handler(event, Context())
+    assert sent == [{"status": "FAILED", "physical": "failed-r1", "reason": sent[0]["reason"]}]
+    assert "quota clash" in sent[0]["reason"]
+    json.dumps(sent)
