@@ -93,7 +93,10 @@ def test_vcpu_and_memory_quotas_are_left_to_sagemaker(example: dict[str, Any]) -
 ])
 def test_regions_without_the_types_are_refused(example: dict[str, Any], region: str, azs: list, field: str) -> None:
     data = variant(example, region=region, network__availability_zone_ids=azs)
-    data["hyperpod"]["instance_groups"] = [{"name": "gpu", "instance_type": "ml.g5.12xlarge", "instance_count": 4}]
+    data["hyperpod"]["instance_groups"] = [
+        {"name": "system", "instance_type": "ml.m5.2xlarge", "instance_count": 1},  # hosts system pods
+        {"name": "gpu", "instance_type": "ml.g5.12xlarge", "instance_count": 4},
+    ]
     assert error(data).field == field
 
 
@@ -104,7 +107,7 @@ def test_regions_without_the_types_are_refused(example: dict[str, Any], region: 
       "metrics_server": {"enabled": True}}, "kubernetes.addons.inference_operator", "FSx CSI driver"),
     ({"s3_csi_driver": {"enabled": True}}, "kubernetes.addons.s3_csi_driver.bucket_names", "least privilege"),
     ({"s3_csi_driver": {"enabled": True, "bucket_names": ["arn:aws:s3:::b"]}},
-     "kubernetes.addons.s3_csi_driver.bucket_names[0]", "does not match"),
+     "kubernetes.addons.s3_csi_driver.bucket_names[0]", "not an ARN"),
     ({"fsx_csi_driver": {"storage_class": {}}}, "kubernetes.addons.fsx_csi_driver.storage_class", "enabled: true"),
     ({"fsx_csi_driver": {"enabled": True, "storage_class": {"per_unit_storage_throughput": 200}}},
      "kubernetes.addons.fsx_csi_driver.storage_class.per_unit_storage_throughput", "[125, 250, 500, 1000]"),

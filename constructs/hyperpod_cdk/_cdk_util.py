@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import ArnFormat, Names, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnResource, Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # The CloudFormation type of HyperPodHelmDependencies' custom resource: the cluster constructs look
 # for it among their dependencies without importing the Kubernetes layer.
@@ -90,3 +92,17 @@ def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group
         )
     )
     return key
+
+
+def resolve_conflicts(addon: IConstruct, addon_name: str) -> str:
+    """Set ``ResolveConflicts`` on an add-on (an ``eks.Addon`` or its ``CfnAddon``) from the table
+    :data:`~hyperpod_cdk.specs.addon_conflicts.RESOLVE_CONFLICTS`.
+
+    An add-on this table does not know gets OVERWRITE too (what AWS's templates use throughout).
+    """
+    value = RESOLVE_CONFLICTS.get(addon_name, ("OVERWRITE", ""))[0]
+    resource = addon if CfnResource.is_cfn_resource(addon) else addon.node.default_child
+    if resource is None or not CfnResource.is_cfn_resource(resource):
+        raise TypeError(f"{addon.node.path} is not an EKS add-on")
+    cast(CfnResource, resource).add_property_override("ResolveConflicts", value)
+    return value

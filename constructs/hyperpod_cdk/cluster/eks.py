@@ -14,11 +14,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import logs_key, retention
+from hyperpod_cdk._cdk_util import logs_key, resolve_conflicts, retention
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN, IAM_PRINCIPAL_PATTERN, PlatformConfig
 from hyperpod_cdk.errors import checked_props, prop_error
-from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT, resolve_conflicts
 from hyperpod_cdk.rules.acknowledge import (
     acknowledge,
     acknowledge_managed_policies,
@@ -26,6 +25,7 @@ from hyperpod_cdk.rules.acknowledge import (
     managed_policy_finding,
 )
 from hyperpod_cdk.rules.suppress import skip_handler_checks
+from hyperpod_cdk.specs.addon_conflicts import POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 # HyperPod creates the HYPERPOD_LINUX access entry for the execution role itself, so the
@@ -49,7 +49,7 @@ class HyperPodEksCluster(Construct):
 
     - Authentication mode ``API_AND_CONFIG_MAP`` (set on the L1: ``aws_eks_v2`` hard-codes ``API``).
     - Add-ons vpc-cni, kube-proxy, coredns and eks-pod-identity-agent with ``ResolveConflicts:
-      OVERWRITE`` (:data:`~hyperpod_cdk.kubernetes.addons.base.RESOLVE_CONFLICTS`); :attr:`addons`
+      OVERWRITE`` (:data:`~hyperpod_cdk.specs.addon_conflicts.RESOLVE_CONFLICTS`); :attr:`addons`
       lists them so the HyperPod cluster can wait for all of them.
     - All five control-plane log types into a pre-created, retained log group.
     - Secrets envelope-encrypted with a rotating, retained KMS key (create-only on EKS: it

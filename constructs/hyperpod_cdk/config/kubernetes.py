@@ -393,6 +393,7 @@ class ObservabilityMetrics(_Model):
 
 
 GRAFANA_NAME_PATTERN = r"^[a-zA-Z0-9-._~]{1,255}$"
+register_hints({GRAFANA_NAME_PATTERN: "a Grafana workspace name: 1 to 255 letters, digits, '-', '.', '_' or '~'"})
 
 
 class ObservabilityConfig(AddonConfig):
@@ -448,6 +449,7 @@ class InferenceOperatorConfig(AddonConfig):
 
 
 S3_BUCKET_NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+register_hints({S3_BUCKET_NAME_PATTERN: "an S3 bucket name such as my-training-data (not an ARN or s3:// URI)"})
 
 
 class S3CsiDriverConfig(AddonConfig):

@@ -133,6 +133,11 @@ register_hints({
     DNS_NAME_PATTERN: "an FSx DNS name such as fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
     MOUNT_NAME_PATTERN: "an FSx mount name: 1 to 8 letters, digits, '_' or '-' "
     "(aws fsx describe-file-systems shows it as LustreConfiguration.MountName)",
+    IMAGE_RELEASE_VERSION_PATTERN: "a HyperPod AMI release version such as 1.2.3 (major.minor.patch)",
+    ALARM_NAME_PATTERN: "a CloudWatch alarm name: not blank, no control characters",
+    MOUNT_PATH_PATTERN: "an absolute path such as /fsx/data, without a trailing '/'",
+    SCHEDULE_PATTERN: "a HyperPod schedule such as cron(0 3 ? * SUN *): cron(minutes hours day-of-month month "
+    "day-of-week year), with ? for either day field",
 })
 
 
