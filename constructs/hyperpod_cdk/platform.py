@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import cdk8s
 import jsii
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Annotations, CfnResource, Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -403,6 +403,13 @@ class HyperPodPlatform(Construct):
             cluster = cast(eks.ICluster, self.eks.cluster)
             layer = self.eks.kubectl_layer
             base_addons = list(self.eks.addons)
+            if self.config.network.closed:
+                # aws_eks_v2 warns that isolated subnets have no internet: in a closed network that is
+                # the design, and the interface endpoints it asks for (STS, EKS, ECR, S3, ...) exist.
+                Annotations.of(self.eks.cluster).acknowledge_warning(
+                    "@aws-cdk/aws-eks:isolatedSubnetsForKubectlPrivateSubnets",
+                    "closed network: the kubectl handler reaches AWS through the VPC endpoints of HyperPodEndpoints",
+                )
             # Its kubectl provider runs in the VPC and calls EKS and Lambda: the endpoints come first.
             for ready in self._network_ready:
                 self.eks.cluster.node.add_dependency(ready)

@@ -182,9 +182,11 @@ class HyperPodReadiness(Construct):
             },
         )
 
+        waiter_log_group_name = log_group_name_for(self, "readiness-waiter")
+        logs_key(self, self.log_key, "HyperPod readiness gate logs", waiter_log_group_name)  # one more statement
         self.state_machine_logs = logs.LogGroup(
-            self, "WaiterLogs", retention=log_retention, encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            self, "WaiterLogs", log_group_name=waiter_log_group_name, retention=log_retention,
+            encryption_key=self.log_key, removal_policy=RemovalPolicy.RETAIN,
         )
         self.provider = cr.Provider(
             self, "Provider",
