@@ -22,8 +22,8 @@ import yaml
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.kubernetes.addons.base import RESOLVE_CONFLICTS
 from hyperpod_cdk.kubernetes.readiness import KUBERNETES_GROUP
+from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_DOC = REPO / "docs" / "deploy.md"

@@ -15,6 +15,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE
 from hyperpod_cdk.cluster.instance_groups import (
+    acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
     cluster_tags,
@@ -200,6 +201,7 @@ class HyperPodCluster(Construct):
         if volume_key is not None:
             allow_hyperpod_volume_encryption(volume_key, execution_role_arn)
         Aspects.of(self).add(_HelmDependenciesCheck(self))
+        acknowledge_region_offerings(self.resource)
 
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         """Add an instance group (before synth), with the same checks as the constructor."""

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Stack, Token
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -108,6 +108,22 @@ def check_cluster_props(
     plan_existing_subnets(
         cidrs, {az: d for az, d in demands.items() if az in cidrs}, 0, orchestrator, "subnets_by_az_id"
     )
+
+
+def acknowledge_region_offerings(resource: Any) -> None:
+    """Acknowledge the built-in validator's instance-type finding (E3644) where this library checked them.
+
+    :func:`check_cluster_props` checked every type against cfn-lint's per-region HyperPod list
+    (``hyperpod_cdk/specs/data``, refreshed with cfn-lint), which is newer than the list bundled in
+    aws-cdk-lib's CloudFormation validator: that one still rejects types HyperPod offers today (such as
+    ``ml.i3en.12xlarge`` in us-west-2). Only done when the stack's region is known, i.e. when the
+    library's own check ran; an environment-agnostic stack keeps the validator's finding.
+    """
+    if not Token.is_unresolved(Stack.of(resource).region):
+        Validations.of(resource).acknowledge(Acknowledgment(
+            id="CloudFormation-Validate::E3644",
+            reason="instance types were checked against cfn-lint's newer per-region HyperPod list at synth",
+        ))
 
 
 def cluster_tags(tags: Mapping[str, str] | None) -> list[dict[str, str]]:

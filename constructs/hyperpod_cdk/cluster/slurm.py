@@ -43,6 +43,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
+    acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
     cluster_tags,
@@ -142,6 +143,7 @@ class HyperPodSlurmCluster(Construct):
             node_recovery=node_recovery,
             tags=cluster_tags(tags),
         )
+        acknowledge_region_offerings(self.resource)
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
         """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
