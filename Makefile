@@ -54,9 +54,8 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
 	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist --validate-if-installed
+	@# The dist writer lists the manifests it wrote (none for orchestrator: slurm).
 	@ls cdk.out/*.template.json
-	@# No dist/ for orchestrator: slurm (no Kubernetes manifests): list what was written, if anything.
-	@if [ -d dist ]; then find dist -name '*.yaml' | sort; fi
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)
 test: install-dev
