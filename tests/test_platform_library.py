@@ -176,8 +176,10 @@ def scope():
     vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123456789abcdef0",
                                       availability_zones=["us-west-2a", "us-west-2b"],
                                       private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"])
+    roomy = ec2.Subnet.from_subnet_attributes(stack, "Roomy", subnet_id="subnet-0ccccccccccccccc2",
+                                              ipv4_cidr_block="10.0.16.0/20")
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
-    return {"stack": stack, "tiny": tiny, "vpc": vpc, "sg": sg}
+    return {"stack": stack, "tiny": tiny, "roomy": roomy, "vpc": vpc, "sg": sg}
 
 
 def _cluster(scope, construct_id, **overrides):
@@ -349,3 +351,79 @@ def test_setuptools_package_list_is_complete():
     }
     assert found | {"hyperpod_cdk.lifecycle.scripts"} == listed
     assert not (REPO / "constructs" / "__init__.py").exists()
+
+
+# -- every building block refuses a wrong prop type with one line, before jsii sees it -----------
+
+def _building_block_cases(scope):
+    from hyperpod_cdk import (
+        HyperPodExecutionRole,
+        HyperPodFsxLustre,
+        HyperPodLifecycleScripts,
+        HyperPodPlatform,
+        HyperPodSecurityGroup,
+        HyperPodSlurmCluster,
+    )
+    from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
+
+    stack, vpc, sg, subnet, roomy = scope["stack"], scope["vpc"], scope["sg"], scope["tiny"], scope["roomy"]
+    slurm_groups = [{"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1,
+                     "slurm_node_type": "Controller"},
+                    {"name": "compute", "instance_type": "ml.m5.xlarge", "instance_count": 1}]
+    return [
+        (lambda i: HyperPodSecurityGroup(stack, i, vpc="vpc-0123456789abcdef0"),
+         "vpc: expected an ec2.IVpc, got a str"),
+        (lambda i: HyperPodLifecycleScripts(stack, i, encryption_key="arn:aws:kms:us-west-2:111111111111:key/x"),
+         "encryption_key: expected an kms.IKey, got a str"),
+        (lambda i: HyperPodExecutionRole(stack, i, vpc=vpc, subnets=[], security_group=sg, lifecycle_bucket=None),
+         "subnets: list at least one ec2.ISubnet"),
+        (lambda i: HyperPodExecutionRole(stack, i, vpc=vpc, subnets="subnet-1", security_group=sg,
+                                         lifecycle_bucket=None), "subnets: expected a list of ec2.ISubnet, got str"),
+        (lambda i: HyperPodFsxLustre(stack, i, subnet="subnet-0ccccccccccccccc1", security_group=sg),
+         "subnet: expected an ec2.ISubnet, got a str"),
+        (lambda i: HyperPodSlurmCluster(
+            stack, i, cluster_name="s", instance_groups=slurm_groups, subnets_by_az_id={"usw2-az1": roomy},
+            default_az_id="usw2-az1", security_group="sg-1", execution_role_arn="arn:aws:iam::111111111111:role/r",
+            lifecycle_source_s3_uri="s3://b/p/"), "security_group: expected an ec2.ISecurityGroup, got str"),
+        (lambda i: _cluster(scope, i, execution_role_arn="not-an-arn", subnets_by_az_id={"usw2-az1": roomy},
+                            instance_groups=[
+            {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}]),
+         "execution_role_arn: 'not-an-arn' is not a value like arn:aws:iam::"),
+        (lambda i: _cluster(scope, i, lifecycle_source_s3_uri="ftp://x", subnets_by_az_id={"usw2-az1": roomy},
+                            instance_groups=[
+            {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}]),
+         "lifecycle_source_s3_uri: 'ftp://x' is not a value like s3://"),
+        (lambda i: CertManagerAddon(stack, i, cluster="team-eks"), "cluster: expected an eks.ICluster, got a str"),
+        (lambda i: HyperPodPlatform(stack, i, config=parse_config(BASE), vpc=vpc, control_plane_subnets="subnet-a",
+                                    hyperpod_subnets={"usw2-az2": subnet}),
+         "control_plane_subnets: expected a list of ec2.ISubnet, got str"),
+        (lambda i: HyperPodPlatform(stack, i, config=parse_config(BASE), vpc=vpc, hyperpod_subnets=[subnet]),
+         "hyperpod_subnets: expected a mapping {az_id: subnet}, got list"),
+    ]
+
+
+def test_building_blocks_refuse_wrong_prop_types(scope):
+    for index, (build, fragment) in enumerate(_building_block_cases(scope)):
+        construct_id = f"Wrong{index}"
+        with pytest.raises(HyperPodConfigError) as info:
+            build(construct_id)
+        assert str(info.value).startswith(f"User/{construct_id}: "), str(info.value)
+        assert fragment in str(info.value), str(info.value)
+        assert scope["stack"].node.try_find_child(construct_id) is None  # nothing half-created
+
+
+def test_wait_for_refuses_what_is_not_a_construct(scope):
+    cluster = _cluster(scope, "Waits", subnets_by_az_id={"usw2-az1": scope["roomy"]}, instance_groups=[
+        {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}], assume_helm_installed=True)
+    with pytest.raises(HyperPodConfigError, match=r"^User/Waits/Resource: wait_for: expected constructs"):
+        cluster.wait_for("HelmDependencies")
+
+
+def test_slurm_parameters_for_takes_plain_mappings():
+    from hyperpod_cdk import HyperPodSlurmCluster
+
+    document = HyperPodSlurmCluster.parameters_for([
+        {"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1, "slurm_node_type": "Controller"},
+        {"name": "gpu", "instance_type": "ml.g5.8xlarge", "instance_count": 2, "partition": "train"},
+    ])
+    assert document["worker_groups"] == [{"instance_group_name": "gpu", "partition_name": "train"}]

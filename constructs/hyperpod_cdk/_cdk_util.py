@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, CfnResource, Names, RemovalPolicy, Stack
@@ -10,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
+from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # The CloudFormation type of HyperPodHelmDependencies' custom resource: the cluster constructs look
@@ -106,3 +108,14 @@ def resolve_conflicts(addon: IConstruct, addon_name: str) -> str:
         raise TypeError(f"{addon.node.path} is not an EKS add-on")
     cast(CfnResource, resource).add_property_override("ResolveConflicts", value)
     return value
+
+
+def depend_on(target: IConstruct, dependencies: Sequence[Any], prop: str = "wait_for") -> None:
+    """``target`` after each of ``dependencies``; a value that is not a construct is a one-line error."""
+    for dependency in dependencies:
+        if not hasattr(dependency, "node"):
+            raise HyperPodConfigError(
+                prop, f"expected constructs (resources, add-ons, ...), got {type(dependency).__name__}",
+                construct_path=target.node.path,
+            )
+        target.node.add_dependency(dependency)

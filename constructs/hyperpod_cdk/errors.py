@@ -58,3 +58,48 @@ class checked_props:  # noqa: N801 - used as a context manager, reads as a state
     def __exit__(self, kind: Any, error: Any, _traceback: Any) -> None:
         if isinstance(error, HyperPodConfigError) and error.construct_path is None:
             raise prop_error(self.scope, self.construct_id, error.field, error.message) from None
+
+
+# What each CDK interface a construct prop takes must have, to tell a wrong value (a string ID, a
+# dict) from the object before jsii sees it: jsii would answer with a serialization trace.
+_INTERFACE_ATTRIBUTES = {
+    "ec2.IVpc": "vpc_id",
+    "ec2.ISubnet": "subnet_id",
+    "ec2.ISecurityGroup": "security_group_id",
+    "kms.IKey": "key_arn",
+    "s3.IBucket": "bucket_name",
+    "eks.ICluster": "cluster_name",
+    "iam.IRole": "role_arn",
+    "IConstruct": "node",
+}
+
+
+def check_prop_types(scope: Any, construct_id: str, **props: tuple[str, Any]) -> None:
+    """Raise a one-line :func:`prop_error` for a prop that is not the CDK object it should be.
+
+    ``check_prop_types(scope, id, vpc=("ec2.IVpc", vpc), subnets=("ec2.ISubnet[]", subnets))``:
+    a ``[]`` suffix means a non-empty sequence of them; a ``?`` suffix allows None.
+    """
+    for prop, (kind, value) in props.items():
+        optional = kind.endswith("?")
+        kind = kind.rstrip("?")
+        if value is None:
+            if optional:
+                continue
+            raise prop_error(scope, construct_id, prop, f"is required: pass an {kind.removesuffix('[]')}")
+        many = kind.endswith("[]")
+        attribute = _INTERFACE_ATTRIBUTES[kind.removesuffix("[]")]
+        items = value if many and not isinstance(value, str | bytes | dict) else [value]
+        if many and (isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__")):
+            raise prop_error(scope, construct_id, prop, f"expected a list of {kind[:-2]}, got {type(value).__name__}")
+        items = list(items)
+        if many and not items:
+            raise prop_error(scope, construct_id, prop, f"list at least one {kind[:-2]}")
+        for item in items:
+            if not hasattr(item, attribute):
+                what = f"a {type(item).__name__} ({shown(item)})"
+                raise prop_error(
+                    scope, construct_id, prop,
+                    f"expected {'a list of ' + kind[:-2] if many else 'an ' + kind}, got {what}; import IDs with "
+                    "from_*_attributes / from_*_id first",
+                )

@@ -26,7 +26,7 @@ from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
 from hyperpod_cdk.config.charts import FsxVolume
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
 from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
@@ -668,7 +668,15 @@ def _check_platform_props(
     if not Token.is_unresolved(region) and region != config.region:
         raise fail("config.region", f"'{config.region}' but the stack deploys to {region}; make them the same")
     net = config.network
-    if vpc is None:
+    check_prop_types(
+        scope, construct_id, vpc=("ec2.IVpc?", vpc), control_plane_subnets=("ec2.ISubnet[]?", control_plane_subnets),
+        eks_cluster=("eks.ICluster?", eks_cluster),
+    )
+    if hyperpod_subnets is not None and not isinstance(hyperpod_subnets, Mapping):
+        raise fail("hyperpod_subnets", f"expected a mapping {{az_id: subnet}}, got {type(hyperpod_subnets).__name__}")
+    if vpc is None and eks_cluster is not None and net.existing is not None:
+        pass  # the cluster's VPC comes from config network.existing
+    elif vpc is None:
         for prop, value in (("hyperpod_subnets", hyperpod_subnets), ("control_plane_subnets", control_plane_subnets),
                             ("hyperpod_egress", hyperpod_egress)):
             if value is not None:
@@ -723,8 +731,12 @@ def _check_platform_props(
                 "eks_cluster",
                 f"is {name} but config eks.cluster_name is {config.eks_config.cluster_name}; make them match",
             )
-        if vpc is None:
-            raise fail("vpc", "with eks_cluster=, pass the cluster's VPC as vpc= too (the HyperPod subnets live there)")
+        if vpc is None and net.existing is None:
+            raise fail(
+                "vpc",
+                "with eks_cluster=, pass the cluster's VPC as vpc= (or describe it in config network.existing): the "
+                "HyperPod subnets live there",
+            )
         if cp is not None and not cp:
             raise fail("control_plane_subnets", "list a private subnet that reaches the cluster endpoint (installers)")
     elif vpc is not None and (cp is None or len(cp) < 2):

@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from hyperpod_cdk.errors import check_prop_types
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, managed_policy_finding
 
 INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
@@ -73,6 +74,12 @@ class HyperPodExecutionRole(Construct):
         volume_key: kms.IKey | None = None,
         role_name: str | None = None,
     ) -> None:
+        # Without a subnet the ENI statement names none, and nodes cannot create their ENIs at deploy.
+        check_prop_types(
+            scope, construct_id, vpc=("ec2.IVpc", vpc), subnets=("ec2.ISubnet[]", subnets),
+            security_group=("ec2.ISecurityGroup", security_group), lifecycle_bucket=("s3.IBucket", lifecycle_bucket),
+            volume_key=("kms.IKey?", volume_key),
+        )
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(

@@ -13,11 +13,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE
+from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, depend_on
 from hyperpod_cdk.cluster.instance_groups import (
     acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
+    check_deploy_inputs,
     cluster_tags,
     instance_group_property,
 )
@@ -136,6 +137,7 @@ class HyperPodCluster(Construct):
                 scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.EKS,
             )
+            check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
         _check_scaling_props(
@@ -150,8 +152,6 @@ class HyperPodCluster(Construct):
                 "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; "
                 "drop volume_key (AWS owned key) or set node_provisioning_mode='Continuous'",
             )
-        if not hasattr(security_group, "security_group_id"):
-            raise prop_error(scope, construct_id, "security_group", "expected an ec2.ISecurityGroup")
         super().__init__(scope, construct_id)
         self._scope_check = (scope, construct_id)
         self.subnets_by_az_id = dict(subnets_by_az_id)
@@ -222,8 +222,7 @@ class HyperPodCluster(Construct):
 
     def wait_for(self, *dependencies: IConstruct) -> None:
         """Create the cluster only after ``dependencies`` (add-ons, Helm charts, ...) exist."""
-        for dependency in dependencies:
-            self.resource.node.add_dependency(dependency)
+        depend_on(self.resource, dependencies)
 
     @property
     def cluster_arn(self) -> str:

@@ -13,7 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 
 from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN, InstanceGroup, ScheduledUpdate, check_offered, group_demands
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.errors import HyperPodConfigError, shown
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.network_plan import plan_existing_subnets
 
@@ -108,6 +108,28 @@ def check_cluster_props(
     plan_existing_subnets(
         cidrs, {az: d for az, d in demands.items() if az in cidrs}, 0, orchestrator, "subnets_by_az_id"
     )
+
+
+# A role ARN and where lifecycle scripts may live (the AWS::SageMaker::Cluster schema's patterns,
+# LifeCycleConfig.SourceS3Uri and ExecutionRole), for literal values; tokens are checked by CloudFormation.
+ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
+SOURCE_S3_URI_PATTERN = r"^(https|s3)://([^/]+)/?(.*)$"
+
+
+def check_deploy_inputs(security_group: Any, execution_role_arn: Any, lifecycle_source_s3_uri: Any) -> None:
+    """The non-group props both cluster constructs pass to CloudFormation as they are."""
+    if not hasattr(security_group, "security_group_id"):
+        raise HyperPodConfigError(
+            "security_group", f"expected an ec2.ISecurityGroup, got {type(security_group).__name__}"
+        )
+    for prop, value, pattern, example in (
+        ("execution_role_arn", execution_role_arn, ROLE_ARN_PATTERN, "arn:aws:iam::123456789012:role/HyperPodExec"),
+        ("lifecycle_source_s3_uri", lifecycle_source_s3_uri, SOURCE_S3_URI_PATTERN, "s3://my-bucket/lifecycle/"),
+    ):
+        if not isinstance(value, str):
+            raise HyperPodConfigError(prop, f"expected a string such as {example}, got {type(value).__name__}")
+        if not Token.is_unresolved(value) and not re.fullmatch(pattern, value):
+            raise HyperPodConfigError(prop, f"{shown(value)} is not a value like {example}")
 
 
 def acknowledge_region_offerings(resource: Any) -> None:

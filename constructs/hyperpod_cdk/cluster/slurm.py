@@ -41,11 +41,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
+from hyperpod_cdk._cdk_util import depend_on
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
     acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
+    check_deploy_inputs,
     cluster_tags,
     instance_group_property,
 )
@@ -107,6 +109,7 @@ class HyperPodSlurmCluster(Construct):
                 scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
             )
+            check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
             layout = slurm_layout(groups, field="instance_groups")
             if volume_key is not None:
                 # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode
@@ -117,6 +120,11 @@ class HyperPodSlurmCluster(Construct):
                     "a lifecycle-script Slurm cluster cannot use; leave volume_key out (AWS owned key)",
                 )
             if provisioning_parameters is not None:
+                if not isinstance(provisioning_parameters, Mapping):
+                    raise HyperPodConfigError(
+                        "provisioning_parameters",
+                        "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives",
+                    )
                 _check_parameters(provisioning_parameters, layout)
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
@@ -151,15 +159,15 @@ class HyperPodSlurmCluster(Construct):
 
     @staticmethod
     def parameters_for(
-        instance_groups: Sequence[InstanceGroup], fsx: LustreAttributes | None = None
+        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]], fsx: LustreAttributes | None = None
     ) -> dict[str, Any]:
         """The same document before the cluster exists (the scripts are uploaded first)."""
-        return provisioning_parameters(slurm_layout(instance_groups, field="instance_groups"), fsx)
+        groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
+        return provisioning_parameters(slurm_layout(groups, field="instance_groups"), fsx)
 
     def wait_for(self, *dependencies: IConstruct) -> None:
         """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
-        for dependency in dependencies:
-            self.resource.node.add_dependency(dependency)
+        depend_on(self.resource, dependencies)
 
     @property
     def cluster_arn(self) -> str:

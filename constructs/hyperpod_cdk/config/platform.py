@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hyperpod_cdk import input_limits
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
@@ -150,6 +159,26 @@ def az_id_prefix(region: str) -> str | None:
     return f"{area}{'g' if gov else ''}{_DIRECTIONS[direction]}{number}"
 
 
+def _count_not_bool(value: Any) -> Any:
+    # YAML reads yes/true as a boolean, which pydantic would take as 1 node.
+    if isinstance(value, bool):
+        raise ValueError(f"write the count as a number (YAML read {value!r} as a boolean)")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_count_not_bool)]
+# AWS tags: "aws:" is reserved, and keys and values take letters, digits, spaces and _ . : / = + - @
+# (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+TAG_PATTERN = r"^[\w\s.:/=+\-@]*$"
+register_hints({TAG_PATTERN: "letters, digits, spaces and _ . : / = + - @ only (AWS tag rules)"})
+
+
+def _tag_key_not_reserved(value: str) -> str:
+    if value.lower().startswith("aws:"):
+        raise ValueError(f"'{value}': keys starting with aws: are reserved for AWS; use another prefix")
+    return value
+
+
 def _cidr_as_text(value: Any) -> Any:
     # pydantic would read an integer (or a YAML yes/true) as an address and make it a /32.
     if isinstance(value, bool | int):
@@ -278,7 +307,7 @@ class InstanceGroup(_Model):
         description="orchestrator: eks. A flexible group (InstanceRequirements): HyperPod tries the types in "
         "this order and falls back to the next when capacity runs out. Exclusive with instance_type.",
     )
-    instance_count: Annotated[int, Field(ge=0, le=6758)]
+    instance_count: Annotated[Count, Field(ge=0, le=6758)]
     min_instance_count: Annotated[int | None, Field(ge=0, le=6758)] = Field(
         default=None,
         description="orchestrator: eks. The group becomes InService once this many nodes run (the rest keep "
@@ -826,7 +855,10 @@ class PlatformConfig(_Model):
         description="What runs inside EKS: the HyperPod Helm chart, EKS add-ons, teams and charts (eks only).",
     )
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Shared file systems.")
-    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = {}
+    tags: dict[
+        Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN), AfterValidator(_tag_key_not_reserved)],
+        Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
+    ] = {}
 
     @model_validator(mode="after")
     def _orchestrator_sections(self) -> PlatformConfig:

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
@@ -107,6 +107,7 @@ class HyperPodLifecycleScripts(Construct):
                         raise HyperPodConfigError(
                             "json_files", f"{folder} already has a file named {name}; it would be overwritten"
                         )
+        check_prop_types(scope, construct_id, encryption_key=("kms.IKey", encryption_key))
         super().__init__(scope, construct_id)
 
         self.bucket = s3.Bucket(

@@ -6,6 +6,8 @@ import jsii
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from hyperpod_cdk.errors import check_prop_types
+
 # FSx for Lustre client traffic: LNet on 988, and 1018-1023 for the Lustre servers.
 # https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
@@ -47,6 +49,9 @@ class HyperPodSecurityGroup(Construct):
         allow_internet_egress: bool = True,
         security_group: ec2.ISecurityGroup | None = None,
     ) -> None:
+        check_prop_types(
+            scope, construct_id, vpc=("ec2.IVpc", vpc), security_group=("ec2.ISecurityGroup?", security_group)
+        )
         super().__init__(scope, construct_id)
         self.security_group = security_group or ec2.SecurityGroup(
             self,

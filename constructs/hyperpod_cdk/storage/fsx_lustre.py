@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk.config.messages import pattern_message
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -76,6 +76,14 @@ class HyperPodFsxLustre(Construct):
         retain: bool = True,
         field_prefix: str = "storage.fsx",
     ) -> None:
+        check_prop_types(
+            scope, construct_id, subnet=("ec2.ISubnet", subnet), security_group=("ec2.ISecurityGroup", security_group),
+            kms_key=("kms.IKey?", kms_key),
+        )
+        with checked_props(scope, construct_id):
+            check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
+            check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
+            check_compression(data_compression_type, f"{field_prefix}.data_compression_type")
         super().__init__(scope, construct_id)
         check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
         check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")

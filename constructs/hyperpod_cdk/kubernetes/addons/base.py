@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import resolve_conflicts
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types
 from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER, POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.addon_versions import default_addon_version
 
@@ -98,6 +98,7 @@ class HyperPodAddon(Construct):
         assume_installed: Sequence[str] = (),
         kubernetes_version: str | None = None,
     ) -> None:
+        check_prop_types(scope, construct_id, cluster=("eks.ICluster", cluster))
         present = installed_addons(cluster)
         if self.ADDON_NAME in present:
             raise HyperPodConfigError(
@@ -134,6 +135,12 @@ class HyperPodAddon(Construct):
         version: str | None,
         configuration_values: Mapping[str, Any] | None,
     ) -> eks.Addon:
+        if configuration_values is not None and not isinstance(configuration_values, Mapping):
+            raise HyperPodConfigError(
+                "configuration_values",
+                f"expected a mapping of the add-on's settings, got {type(configuration_values).__name__}",
+                construct_path=self.node.path,
+            )
         """The ``AWS::EKS::Addon``: ``version``, else the table's pin for the Kubernetes version, else EKS's."""
         self.version = version or default_addon_version(self.ADDON_NAME, self.kubernetes_version)
         addon = eks.Addon(

@@ -13,7 +13,8 @@ from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, POD_IDENTITY_AGENT
 # Tolerate every taint: HyperPod nodes may carry user taints (instance group KubernetesConfig)
 # and the health agent's sagemaker.amazonaws.com/node-health-status taint, and on a cluster made
 # only of HyperPod nodes cert-manager would otherwise have nowhere to run. One replica each,
-# as the awsome-distributed-ai Terraform module configures the same add-on.
+# as AWS's Terraform configures the same add-on (awslabs/awsome-distributed-ai
+# 1.architectures/7.sagemaker-hyperpod-eks/terraform-modules/hyperpod-eks-tf/modules/hyperpod_cluster/cert_manager.tf).
 _TOLERATE_ALL: list[dict[str, str]] = [{"operator": "Exists"}]
 DEFAULT_CONFIGURATION: dict[str, Any] = {
     "replicaCount": 1,

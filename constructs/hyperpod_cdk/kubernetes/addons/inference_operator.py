@@ -217,14 +217,15 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
             skip_checkov(
                 lb_policy, "CKV_AWS_111",
                 "the AWS Load Balancer Controller's published policy: security-group rules, listeners and rules "
-                "are written on resources created at run time; deletes and modifications carry the controller's "
-                "elbv2.k8s.aws/cluster tag conditions",
+                "are written on resources created at run time; most deletes and modifications carry the "
+                "controller's elbv2.k8s.aws/cluster tag conditions, security-group ingress edits do not (as published)",
             )
             acknowledge_wildcards(
                 self.load_balancer_role,
                 "the AWS Load Balancer Controller's published policy: describe calls have no resource scope, "
-                "and load balancers, target groups and security groups are created at run time, limited by "
-                "the controller's elbv2.k8s.aws/cluster tag conditions",
+                "and load balancers, target groups and security groups are created at run time, mostly limited by "
+                "the controller's elbv2.k8s.aws/cluster tag conditions; security-group ingress and listener/rule "
+                "edits stay on * as published, because the controller edits node security groups it did not create",
                 resources=wildcard_resources(self),
             )
             alb = {"enabled": True, "serviceAccount": {"create": True, "roleArn": self.load_balancer_role.role_arn}}

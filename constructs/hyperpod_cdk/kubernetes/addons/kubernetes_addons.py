@@ -206,7 +206,8 @@ class HyperPodKubernetesAddons(Construct):
 
         Pass the cert-manager readiness gate (``HyperPodReadiness.add_cert_manager_gate``): the
         add-on's webhook certificates are issued by cert-manager, whose webhook must answer first
-        (AWS's Terraform waits for the three cert-manager deployments before the training operator).
+        (AWS's Terraform waits for the three cert-manager deployments before the training operator:
+        awslabs/awsome-distributed-ai .../terraform-modules/hyperpod-eks-tf/modules/hyperpod_cluster/cert_manager.tf).
         """
         for addon in self.addons:
             if addon.ADDON_NAME != CERT_MANAGER and CERT_MANAGER in (*addon.REQUIRES, *addon.AFTER):

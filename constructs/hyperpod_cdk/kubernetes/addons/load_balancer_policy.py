@@ -7,8 +7,12 @@ VPC (``ec2:GetSecurityGroupsForVpc``, which ELBv2's CreateLoadBalancer needs), I
 tables, capacity reservations, IP pools and rule priorities. The inference add-on's chart bundles
 controller chart 1.13.2 (= v2.13, per aws/sagemaker-hyperpod-cli helm_chart/HyperPodHelmChart/
 charts/inference-operator/Chart.yaml). Load balancer and target group ARNs are narrowed to this
-account and region; where the controller needs ``*`` (describe calls, creating things whose ARN does not exist yet), the
-published conditions on the controller's own tag keep it to resources it created.
+account and region. Where the controller needs ``*`` (describe calls, creating things whose ARN
+does not exist yet), the published conditions on the controller's own tag keep most of it to
+resources it created; not all: like the published policy, ``ec2:AuthorizeSecurityGroupIngress`` /
+``RevokeSecurityGroupIngress`` and the ELBv2 listener and rule actions stay unconditioned on ``*``,
+so this role can open any security group of the account. That is the controller's documented need
+(it edits the node security groups), and the acknowledgment on the role says so.
 """
 
 from __future__ import annotations

@@ -19,6 +19,12 @@ from hyperpod_cdk.kubernetes.addons.base import (
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
+# Sources: https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html (needs
+# cert-manager and the pod identity agent; the managed policy); the service account and namespace as
+# AWS's Terraform associates them (awslabs/awsome-distributed-ai 1.architectures/7.sagemaker-hyperpod-eks/
+# terraform-modules/hyperpod-eks-tf/modules/hyperpod_training_operator/main.tf); v1.2.1-eksbuild.1
+# reports requiresIamPermissions=false and refuses inline pod identity (awslabs/awsome-distributed-ai#1075,
+# fixed by #1076 with a standalone association created first).
 ADDON_NAME = "amazon-sagemaker-hyperpod-training-operator"
 NAMESPACE = "aws-hyperpod"
 SERVICE_ACCOUNT = "hp-training-operator-controller-manager"
