@@ -38,6 +38,7 @@ _CONSTRUCTS = {
     "HyperPodFsxLustre": "hyperpod_cdk.storage.fsx_lustre",
     "HyperPodHelmDependencies": "hyperpod_cdk.kubernetes.helm_dependencies",
     "HyperPodKubernetesAddons": "hyperpod_cdk.kubernetes.addons.kubernetes_addons",
+    "FsxCsiDriverAddon": "hyperpod_cdk.kubernetes.addons.fsx_csi_driver",
     "HyperPodReadiness": "hyperpod_cdk.kubernetes.readiness",
     "HyperPodTaskGovernance": "hyperpod_cdk.kubernetes.task_governance",
     "HyperPodSchedulerConfig": "hyperpod_cdk.cluster.scheduler_config",
@@ -47,6 +48,7 @@ _CONSTRUCTS = {
 }
 
 __all__ = [
+    "FsxCsiDriverAddon",
     "HyperPodCluster",
     "HyperPodComputeQuota",
     "HyperPodConfigError",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster
     from hyperpod_cdk.cluster.scheduler_config import HyperPodSchedulerConfig
     from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+    from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
     from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
     from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
     from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
