@@ -9,9 +9,12 @@ from aws_cdk import ArnFormat, CfnResource, Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.rules.acknowledge import acknowledge
+from hyperpod_cdk.rules.suppress import skip_checkov
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # The CloudFormation type of HyperPodHelmDependencies' custom resource: the cluster constructs look
@@ -119,3 +122,23 @@ def depend_on(target: IConstruct, dependencies: Sequence[Any], prop: str = "wait
                 construct_path=target.node.path,
             )
         target.node.add_dependency(dependency)
+
+
+def private_bucket(scope: Construct, construct_id: str, key: kms.IKey, no_access_logs_reason: str) -> s3.Bucket:
+    """A KMS-encrypted (bucket key), versioned, TLS-only, public-access-blocked, owner-enforced, retained
+    bucket. It keeps no server access logs, for the reason given (acknowledged for cdk-nag S1 and
+    skipped for checkov CKV_AWS_18 next to it)."""
+    bucket = s3.Bucket(
+        scope, construct_id,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        versioned=True,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    acknowledge(bucket, "AwsSolutions-S1", no_access_logs_reason)
+    skip_checkov(bucket, "CKV_AWS_18", no_access_logs_reason)
+    return bucket

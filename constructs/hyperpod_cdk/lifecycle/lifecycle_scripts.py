@@ -8,16 +8,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
+from hyperpod_cdk._cdk_util import private_bucket
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+from hyperpod_cdk.rules.suppress import skip_handler_checks
 
 BUNDLED_FOLDERS = ("eks", "slurm", "common")
 #: Written next to the EKS scripts when the platform has FSx for Lustre: on_create.sh then gets the
@@ -110,23 +110,11 @@ class HyperPodLifecycleScripts(Construct):
         check_prop_types(scope, construct_id, encryption_key=("kms.IKey", encryption_key))
         super().__init__(scope, construct_id)
 
-        self.bucket = s3.Bucket(
-            self, "Bucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=encryption_key,
-            bucket_key_enabled=True,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        no_access_logs = (
+        self.bucket = private_bucket(
+            self, "Bucket", encryption_key,
             "holds only CloudFormation-deployed, content-addressed lifecycle scripts; writes come "
-            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail"
+            "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail",
         )
-        acknowledge(self.bucket, "AwsSolutions-S1", no_access_logs)
-        skip_checkov(self.bucket, "CKV_AWS_18", no_access_logs)
 
         asset = s3_assets.Asset(self, "Asset", path=str(source))
         # Ids SharedAsset0, 1, ... follow the order of shared_dirs.

@@ -19,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import CfnJson, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnJson, Stack, Tags
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import cluster_attribute
+from hyperpod_cdk._cdk_util import cluster_attribute, private_bucket
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, HyperPodAddon, deep_merge
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import ADDON_NAME as FSX_CSI_DRIVER
@@ -135,23 +134,11 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         )
         stack = Stack.of(self)
 
-        self.tls_bucket = s3.Bucket(
-            self, "TlsBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=encryption_key,
-            bucket_key_enabled=True,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        no_access_logs = (
+        self.tls_bucket = private_bucket(
+            self, "TlsBucket", encryption_key,
             "holds only the TLS certificates the inference operator writes and reads with its own role; "
-            "its API calls are in CloudTrail"
+            "its API calls are in CloudTrail",
         )
-        acknowledge(self.tls_bucket, "AwsSolutions-S1", no_access_logs)
-        skip_checkov(self.tls_bucket, "CKV_AWS_18", no_access_logs)
 
         self.execution_role = iam.Role(
             self, "ExecutionRole",
