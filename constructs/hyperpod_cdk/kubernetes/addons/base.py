@@ -154,6 +154,41 @@ class HyperPodAddon(Construct):
         return addon
 
 
+class ConfiguredAddon(HyperPodAddon):
+    """An add-on that needs no AWS role: its settings are :attr:`DEFAULT_CONFIGURATION` with the
+    user's ``configuration_values`` deep-merged over them (cert-manager, metrics-server).
+
+    Args:
+        cluster: the EKS cluster.
+        version: add-on version. Default: the pin of :mod:`hyperpod_cdk.specs.addon_versions` for
+            ``kubernetes_version``, else EKS's default.
+        configuration_values: deep-merged over :attr:`DEFAULT_CONFIGURATION`. Default: none.
+        assume_installed: add-on names installed outside this app. Default: none.
+        kubernetes_version: the cluster's version, for the version table. Default: unknown.
+    """
+
+    DEFAULT_CONFIGURATION: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
+        assume_installed: Sequence[str] = (),
+        kubernetes_version: str | None = None,
+    ) -> None:
+        super().__init__(
+            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            kubernetes_version=kubernetes_version,
+        )
+        self.configuration = deep_merge(self.DEFAULT_CONFIGURATION, configuration_values or {})
+        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
+        self._order(self.addon)
+
+
 def pod_identity_role(
     scope: Construct,
     construct_id: str,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct
-
-from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, POD_IDENTITY_AGENT, HyperPodAddon, deep_merge
+from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, POD_IDENTITY_AGENT, ConfiguredAddon
 
 # Tolerate every taint: HyperPod nodes may carry user taints (instance group KubernetesConfig)
 # and the health agent's sagemaker.amazonaws.com/node-health-status taint, and on a cluster made
@@ -24,7 +20,7 @@ DEFAULT_CONFIGURATION: dict[str, Any] = {
 }
 
 
-class CertManagerAddon(HyperPodAddon):
+class CertManagerAddon(ConfiguredAddon):
     """The ``cert-manager`` EKS community add-on (namespace ``cert-manager``).
 
     The HyperPod training operator needs it for its webhook certificates. It is created after
@@ -41,22 +37,4 @@ class CertManagerAddon(HyperPodAddon):
     ADDON_NAME = CERT_MANAGER
     AFTER = (POD_IDENTITY_AGENT,)
     CONFIG_FIELD = "kubernetes.addons.cert_manager"
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster: eks.ICluster,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self._order(self.addon)
+    DEFAULT_CONFIGURATION = DEFAULT_CONFIGURATION

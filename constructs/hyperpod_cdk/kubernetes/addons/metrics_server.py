@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import aws_eks_v2 as eks
-from constructs import Construct
-
-from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT, HyperPodAddon, deep_merge
+from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT, ConfiguredAddon
 
 ADDON_NAME = "metrics-server"
 # AWS's templates give the add-on tolerations for every taint effect so it runs on a cluster made
@@ -17,7 +13,7 @@ ADDON_NAME = "metrics-server"
 DEFAULT_CONFIGURATION: dict[str, Any] = {"tolerations": [{"operator": "Exists"}]}
 
 
-class MetricsServerAddon(HyperPodAddon):
+class MetricsServerAddon(ConfiguredAddon):
     """The ``metrics-server`` EKS community add-on (``kube-system``): the ``metrics.k8s.io`` API.
 
     No IAM. Created after the pod identity agent when it exists (ordering only).
@@ -31,22 +27,4 @@ class MetricsServerAddon(HyperPodAddon):
     ADDON_NAME = ADDON_NAME
     AFTER = (POD_IDENTITY_AGENT,)
     CONFIG_FIELD = "kubernetes.addons.metrics_server"
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster: eks.ICluster,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self._order(self.addon)
+    DEFAULT_CONFIGURATION = DEFAULT_CONFIGURATION
