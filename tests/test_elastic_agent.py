@@ -183,3 +183,11 @@ def test_manifest_validator_refuses_rules_without_the_agent_and_another_log_dir(
     with pytest.raises(ManifestValidationError, match=r"containers\[0\].args --log_dir"):
         validate_manifest(_manifest(["hyperpodrun"], ["--nnodes=1", "--log_dir=/logs", "/train.py"]))
     assert validate_manifest(_manifest([], ["/train.py"])) == "hyperpod-sdk"  # the image's ENTRYPOINT may run it
+
+
+def test_a_one_second_start_cutoff_for_testing_is_accepted():
+    """The guide tests monitoring with expectedStartCutOffInSeconds: 1 (LogStateHanging_JobStart)."""
+    rule = LogMonitoringRule(name="JobStart", log_pattern=".*Loss:.*", expected_start_cutoff_seconds=1)
+    assert rule.to_manifest()["expectedStartCutOffInSeconds"] == 1
+    with pytest.raises(HyperPodConfigError):
+        LogMonitoringRule(name="JobStart", log_pattern=".*Loss:.*", expected_start_cutoff_seconds=0)

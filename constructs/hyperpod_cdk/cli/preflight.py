@@ -22,6 +22,7 @@ from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.config import InstanceGroup, PlatformConfig, plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs import table_ages
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, GroupDemand, SubnetPlan
 
 REQUIRED_EKS_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
@@ -891,7 +892,22 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     if ctx.options.existing_eks_cluster:
         steps.append(("eks auth mode", "eks", lambda: check_eks_cluster(ctx)))
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))
+    steps.append(("table ages", "none", lambda: check_table_ages()))
     return steps
+
+
+def check_table_ages() -> list[Check]:
+    """A warn row per dated table older than table_ages.MAX_TABLE_AGE_DAYS, naming its refresh."""
+    old = table_ages.stale()
+    if not old:
+        return [Check("pass", "table ages", f"every dated table was checked within {table_ages.MAX_TABLE_AGE_DAYS} "
+                                            "days")]
+    return [
+        Check("warn", f"table age: {table.name.split(' (')[0]}",
+              f"{table.name} was last checked {table.checked.isoformat()}, {age} days ago "
+              f"(more than {table_ages.MAX_TABLE_AGE_DAYS})", f"refresh it: {table.refresh}")
+        for table, age in old
+    ]
 
 
 def run_preflight(
