@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_cmd_schema)
 
     nodes = commands.add_parser(
-        "nodes", help="list, describe, reboot or replace cluster nodes; update their software"
+        "nodes", help="list, describe, reboot, replace or delete cluster nodes; update their software"
     )
     node_commands = nodes.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
     listing = node_commands.add_parser("list", parents=[on_cluster], help="list the cluster's nodes")

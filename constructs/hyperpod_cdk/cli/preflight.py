@@ -223,6 +223,10 @@ def hyperpod_usage(ctx: Context) -> tuple[Counter[str] | None, str]:
     return used, f"{others} other HyperPod cluster(s) in the region"
 
 
+# No EC2 On-Demand quota is checked: HyperPod capacity comes from SageMaker's on-demand pool and is
+# limited by the SageMaker '<type> for cluster usage' quotas, which are independent of EC2 limits
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html#sagemaker-hyperpod-ref-pricing,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-prerequisites.html#sagemaker-hyperpod-prerequisites-quotas).
 def check_sagemaker_quotas(ctx: Context) -> list[Check]:
     needed = {t: n for t, n in sorted(planned_counts(ctx.config).items()) if n > 0}
     if not needed:
