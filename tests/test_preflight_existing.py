@@ -202,3 +202,21 @@ def test_command_line_flags_still_override_the_config():
     )
     assert options.existing_eks_cluster == "other" and options.existing_subnet_ids == ("subnet-1",)
     assert options.existing_vpc_id is None and not options.creates_vpc
+
+
+def test_new_eks_cluster_needs_control_plane_subnets_in_two_azs(tmp_path: Path):
+    ids = account_with_five_vpcs()
+    ec2 = fx.session().client("ec2")
+    same_az = ec2.create_subnet(VpcId=ids["vpc"], CidrBlock="10.0.2.0/24", AvailabilityZone="us-west-2a")["Subnet"]
+
+    def new_eks_in_the_existing_vpc(d: dict) -> None:
+        d["eks"].pop("existing")
+        d["network"]["existing"]["control_plane_subnet_ids"] = [ids["cp1"], same_az["SubnetId"]]
+    from hyperpod_cdk.config import load_config
+
+    cfg = load_config(str(example_config(tmp_path, ids, new_eks_in_the_existing_vpc)))
+    options = preflight_existing.options_from_config(cfg, preflight.PreflightOptions())
+    ctx = preflight.Context(config=cfg, clients=fx.clients(), region=fx.REGION, options=options)
+    (row,) = preflight_existing.check_existing_subnet_ids(ctx)
+    assert row.status == "fail" and "control_plane_subnet_ids are all in usw2-az2" in row.reason
+    assert options.existing_eks_cluster is None  # a cluster the stack creates is not checked as existing
