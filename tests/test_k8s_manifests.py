@@ -81,7 +81,11 @@ def test_every_job_passes_the_official_sdk_model(synthesized: dict[str, list[dic
         model = HyperPodPytorchJob.model_validate({"metadata": doc["metadata"], **doc["spec"]}, by_name=True)
         assert model.nprocPerNode == doc["spec"]["nprocPerNode"]
         assert len(model.replicaSpecs or []) == len(doc["spec"]["replicaSpecs"])
-        assert model.runPolicy is not None and model.runPolicy.logMonitoringConfiguration
+        assert model.runPolicy is not None
+        # Log rules only where a container runs the elastic agent (hyperpodrun): without it they never fire.
+        containers = [c for r in doc["spec"]["replicaSpecs"] for c in r["template"]["spec"]["containers"]]
+        runs_agent = any("hyperpodrun" in " ".join(c.get("command", [])) for c in containers)
+        assert bool(model.runPolicy.logMonitoringConfiguration) == runs_agent, doc["metadata"]["name"]
 
 
 def test_seed_job_exact_fields(seed_job: dict[str, Any]) -> None:

@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_cmd_schema)
 
     nodes = commands.add_parser(
-        "nodes", help="list, describe, reboot or replace cluster nodes; update their software"
+        "nodes", help="list, describe, reboot, replace or delete cluster nodes; update their software"
     )
     node_commands = nodes.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
     listing = node_commands.add_parser("list", parents=[on_cluster], help="list the cluster's nodes")
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (
         ("reboot", "reboot nodes (soft recovery)"),
         ("replace", "replace nodes with new hardware (volumes are lost)"),
+        ("delete", "delete nodes for good (BatchDeleteClusterNodes; volumes are lost)"),
     ):
         sub = node_commands.add_parser(action, parents=[on_cluster], help=text)
         sub.add_argument("cluster", type=_cluster, metavar="CLUSTER")
@@ -189,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import drill, update_software
+    from hyperpod_cdk.cli import clusters, drill, ssh, update_software
+
+    clusters.add_parser(commands, [on_cluster], handler=_cmd_clusters_list)
+    ssh.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_ssh)
 
     update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
 
@@ -450,6 +454,26 @@ def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO)
 
 
 # ----------------------------------------------------------------------------- new workflows
+
+
+def _cmd_clusters_list(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import clusters
+
+    region = args.region
+    if region is None and (args.config is not None or Path(DEFAULT_CONFIG).is_file()):
+        path = args.config or DEFAULT_CONFIG
+        try:
+            region = load_config(path).region
+        except HyperPodConfigError as exc:
+            raise ConfigFileError(path, exc) from None
+    return clusters.run(args, factory(region or os.environ.get("AWS_REGION") or None))
+
+
+def _cmd_ssh(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import ssh
+
+    target = resolve_target(args)
+    return ssh.run(args, target.cluster, factory(target.region))
 
 
 def _cmd_update_software(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:

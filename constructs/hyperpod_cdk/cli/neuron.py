@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hyperpod_cdk.cli.output import simple_table
-from hyperpod_cdk.specs import neuron
+from hyperpod_cdk.specs import neuron, table_ages
 from hyperpod_cdk.specs.neuron import Architecture, Task
 
 MAX_CONFIG_BYTES = 1_000_000  # a model's config.json is a few KB
@@ -78,6 +78,10 @@ def report(target: Target, task: Task) -> dict[str, Any]:
         "task": task,
         "table_as_of": neuron.table_date(),
     }
+    # "This list evolves with each Neuron SDK release": say so when the table is old.
+    old = [table_ages.warning(t, age) for t, age in table_ages.stale() if t.name.startswith("Neuron")]
+    if old:
+        result["table_warning"] = old[0]
     if arch is None:
         known = ", ".join(sorted(neuron.architectures()))
         result["known"] = False
@@ -122,6 +126,12 @@ def _yes_no(value: bool | None) -> str:
 
 
 def render(console: Console, result: dict[str, Any]) -> None:
+    _render(console, result)
+    if result.get("table_warning"):  # last, after the verdict and its sources
+        console.print(f"[yellow]warning[/]: {escape(result['table_warning'])}")
+
+
+def _render(console: Console, result: dict[str, Any]) -> None:
     if not result["known"]:
         console.print(escape(result["message"]))
         return

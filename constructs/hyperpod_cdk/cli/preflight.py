@@ -17,11 +17,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from hyperpod_cdk.cli import aws_errors
+from hyperpod_cdk.cli import aws_errors, preflight_existing
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.config import InstanceGroup, PlatformConfig, plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs import table_ages
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, GroupDemand, SubnetPlan
 
 REQUIRED_EKS_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
@@ -47,10 +48,11 @@ class PreflightOptions:
 
     existing_eks_cluster: str | None = None
     existing_subnet_ids: tuple[str, ...] = ()
+    existing_vpc_id: str | None = None  # network.existing.vpc_id (see preflight_existing.options_from_config)
 
     @property
     def creates_vpc(self) -> bool:
-        return not self.existing_subnet_ids
+        return not self.existing_subnet_ids and not self.existing_vpc_id
 
 
 @dataclass
@@ -221,6 +223,10 @@ def hyperpod_usage(ctx: Context) -> tuple[Counter[str] | None, str]:
     return used, f"{others} other HyperPod cluster(s) in the region"
 
 
+# No EC2 On-Demand quota is checked: HyperPod capacity comes from SageMaker's on-demand pool and is
+# limited by the SageMaker '<type> for cluster usage' quotas, which are independent of EC2 limits
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html#sagemaker-hyperpod-ref-pricing,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-prerequisites.html#sagemaker-hyperpod-prerequisites-quotas).
 def check_sagemaker_quotas(ctx: Context) -> list[Check]:
     needed = {t: n for t, n in sorted(planned_counts(ctx.config).items()) if n > 0}
     if not needed:
@@ -388,7 +394,7 @@ def check_existing_subnets(ctx: Context) -> list[Check]:
                     "fail",
                     "subnets",
                     f"not found in {ctx.region}: {aws_errors.message(exc)}",
-                    "check --existing-subnet-ids and --region",
+                    "check network.existing.hyperpod_subnets (or --existing-subnet-ids) and --region",
                 )
             ]
         raise
@@ -468,7 +474,7 @@ def check_eks_cluster(ctx: Context) -> list[Check]:
                     "fail",
                     "eks auth mode",
                     f"EKS cluster '{cluster_name}' not found in {ctx.region}",
-                    "check --existing-eks-cluster and --region",
+                    "check eks.cluster_name (or --existing-eks-cluster) and --region",
                 )
             ]
         raise
@@ -483,6 +489,7 @@ def check_eks_cluster(ctx: Context) -> list[Check]:
                 f"wait: aws eks wait cluster-active --name {cluster_name}",
             )
         )
+    rows.extend(preflight_existing.cluster_matches_config(ctx, cluster))
     mode = (cluster.get("accessConfig") or {}).get("authenticationMode")
     fix_mode = (
         f"aws eks update-cluster-config --name {cluster_name} --access-config "
@@ -865,8 +872,14 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     if ctx.options.creates_vpc:
         steps.append(("subnet plan", "ec2", lambda: check_subnet_plan(ctx)))
         steps.append(("vpc quota", "ec2", lambda: check_vpc_quota(ctx)))
-    else:
-        steps.append(("subnets", "ec2", lambda: check_existing_subnets(ctx)))
+    else:  # an imported VPC: no VPC is created, so no VPC quota (preflight_existing)
+        if ctx.options.existing_vpc_id:
+            steps.append(("existing vpc", "ec2", lambda: preflight_existing.check_existing_vpc(ctx)))
+            steps.append(("existing subnets", "ec2", lambda: preflight_existing.check_existing_subnet_ids(ctx)))
+        if ctx.options.existing_subnet_ids:
+            steps.append(("subnets", "ec2", lambda: check_existing_subnets(ctx)))
+        else:  # the platform adds the HyperPod subnets to the existing VPC
+            steps.append(("subnet plan", "ec2", lambda: check_subnet_plan(ctx)))
     steps.append(("sagemaker quotas", "service-quotas", lambda: check_sagemaker_quotas(ctx)))
     steps.append(("instance offerings", "ec2", lambda: check_instance_offerings(ctx)))
     steps.extend((name, "sagemaker", fn) for name, fn in check_training_plans(ctx))
@@ -883,7 +896,22 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     if ctx.options.existing_eks_cluster:
         steps.append(("eks auth mode", "eks", lambda: check_eks_cluster(ctx)))
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))
+    steps.append(("table ages", "none", lambda: check_table_ages()))
     return steps
+
+
+def check_table_ages() -> list[Check]:
+    """A warn row per dated table older than table_ages.MAX_TABLE_AGE_DAYS, naming its refresh."""
+    old = table_ages.stale()
+    if not old:
+        return [Check("pass", "table ages", f"every dated table was checked within {table_ages.MAX_TABLE_AGE_DAYS} "
+                                            "days")]
+    return [
+        Check("warn", f"table age: {table.name.split(' (')[0]}",
+              f"{table.name} was last checked {table.checked.isoformat()}, {age} days ago "
+              f"(more than {table_ages.MAX_TABLE_AGE_DAYS})", f"refresh it: {table.refresh}")
+        for table, age in old
+    ]
 
 
 def run_preflight(
@@ -894,7 +922,8 @@ def run_preflight(
     progress: Any = None,
 ) -> list[Check]:
     """All preflight rows. Stops after caller identity when the credentials are rejected."""
-    ctx = Context(config=config, clients=clients, region=clients.region, options=options or PreflightOptions())
+    options = preflight_existing.options_from_config(config, options or PreflightOptions())
+    ctx = Context(config=config, clients=clients, region=clients.region, options=options)
     if progress is not None:
         progress.update("Checking caller identity")
     rows = guarded("caller identity", "sts", ctx, lambda: check_identity(ctx))

@@ -34,6 +34,8 @@ limits) and that ``hyperpodrun --nnodes/--nproc-per-node`` agree with the spec.
 from __future__ import annotations
 
 import re
+import shlex
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -49,7 +51,10 @@ __all__ = [
     "API_VERSION",
     "CLEAN_POD_POLICIES",
     "Container",
+    "AGENT_FLAG_DEFAULTS",
+    "AGENT_LOG_DIR",
     "EFA_RESOURCE",
+    "ElasticAgentOptions",
     "GPU_RESOURCE",
     "HEALTH_STATUS_LABEL",
     "HyperPodJobChart",
@@ -67,6 +72,7 @@ __all__ = [
     "RunPolicy",
     "ShmVolume",
     "Toleration",
+    "check_agent_argv",
     "check_log_rule",
     "check_nproc_per_node",
     "check_run_policy",
@@ -93,6 +99,32 @@ CleanPodPolicy = Literal["All", "OnlyComplete", "None"]
 LOG_OPERATORS: tuple[str, ...] = ("gt", "gteq", "lt", "lteq", "eq")
 CLEAN_POD_POLICIES: tuple[str, ...] = ("All", "OnlyComplete", "None")
 NPROC_KEYWORDS: tuple[str, ...] = ("auto", "cpu", "gpu")
+
+# Where the elastic agent writes worker logs and where the operator's log-monitoring rules read
+# them. The training-operator guide's troubleshooting ("Log Monitoring Not Working: ensure training
+# logs are emitted to sys.stdout and saved at /tmp/hyperpod/") and awsome-distributed-training's
+# 3.test_cases/pytorch/FSDP/kubernetes/llama3_1_8b-fsdp-hpto.yaml (--log_dir=/tmp/hyperpod).
+AGENT_LOG_DIR = "/tmp/hyperpod"
+# The flags hyperpodrun adds to torchrun's, with the agent's defaults when a flag is absent.
+# Source: the guide's "HyperPod Elastic Agent Arguments" table (awslabs/ai-on-sagemaker-hyperpod,
+# website/docs/04-add-ons/hp-training-operator/installation-and-usage.md) and the package page
+# https://pypi.org/project/hyperpod-elastic-agent/ (--pre/post-train-script/-args).
+AGENT_FLAG_DEFAULTS: dict[str, Any] = {
+    "shutdown-signal": "SIGKILL",
+    "shutdown-timeout": 30,
+    "server-host": "0.0.0.0",
+    "server-port": 8080,
+    "server-log-level": "info",
+    "server-shutdown-timeout": 300,
+    "pre-train-script": None,
+    "pre-train-args": None,
+    "post-train-script": None,
+    "post-train-args": None,
+}
+AGENT_LOG_LEVELS: tuple[str, ...] = ("critical", "error", "warning", "info", "debug", "trace")
+# Flags hyperpodrun_args writes itself (the spec checks them against the replica spec).
+_BUILDER_FLAGS = frozenset({"nnodes", "nproc-per-node", "tee", "log-dir"})
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -594,6 +626,8 @@ class Container:
     resources: Resources = field(default_factory=Resources)
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     working_dir: str | None = None
+    agent_in_entrypoint: bool = False
+    """The image's ENTRYPOINT starts ``hyperpodrun`` (``command`` left empty): log rules are allowed."""
 
     def __post_init__(self) -> None:
         prefix = f"container[{self.name}]"
@@ -618,6 +652,35 @@ class Container:
                                                        "or Never")
         if self.working_dir is not None:
             _check_mount_path(f"{prefix}.working_dir", self.working_dir)
+        if not isinstance(self.agent_in_entrypoint, bool):
+            raise _fail(f"{prefix}.agent_in_entrypoint", f"must be true or false (got {self.agent_in_entrypoint!r})")
+        if self.agent_in_entrypoint and self.command:
+            raise _fail(f"{prefix}.agent_in_entrypoint", "the command replaces the image's ENTRYPOINT; leave "
+                                                         "command empty, or run hyperpodrun in it")
+
+    def agent_argv(self) -> list[str] | None:
+        """The ``hyperpodrun`` arguments this container runs, or None when it does not run the agent.
+
+        Knows ``command: [hyperpodrun]`` (or a path to it) and a shell ``-c`` script with a
+        ``hyperpodrun`` line; an image ENTRYPOINT that runs it is declared with ``agent_in_entrypoint``.
+        """
+        if self.agent_in_entrypoint:
+            return list(self.args)
+        argv = [*self.command, *self.args]
+        if not argv:
+            return None
+        if argv[0].rsplit("/", 1)[-1] == "hyperpodrun":
+            return argv[1:]
+        if argv[0].rsplit("/", 1)[-1] in _SHELLS and "-c" in argv[1:-1]:
+            script = argv[argv.index("-c", 1) + 1]
+            for line in script.splitlines():
+                try:
+                    words = shlex.split(line)
+                except ValueError:
+                    continue
+                if "hyperpodrun" in words:
+                    return words[words.index("hyperpodrun") + 1:]
+        return None
 
     def to_manifest(self, mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         return _compact({
@@ -724,6 +787,148 @@ class ReplicaSpec:
 # The job
 
 
+def _check_signal(path: str, value: Any) -> None:
+    if not isinstance(value, str) or value not in signal.Signals.__members__:
+        raise _fail(path, f"{value!r} is not a signal name such as SIGTERM or SIGKILL")
+
+
+def _check_seconds(path: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(path, f"must be a whole number of seconds, 0 or more (got {value!r})")
+
+
+def _check_port(path: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise _fail(path, f"must be a TCP port, 1-65535 (got {value!r})")
+
+
+@dataclass(frozen=True)
+class ElasticAgentOptions:
+    """The flags ``hyperpodrun`` (the HyperPod elastic agent) adds to torchrun's, typed.
+
+    Defaults are the agent's own (see :data:`AGENT_FLAG_DEFAULTS` for the source); only values that
+    differ from them are written, except the server address, which is always written so the
+    operator and the pod agree on it.
+
+    - ``shutdown_signal`` (``SIGKILL``): the signal sent to workers to stop them.
+    - ``shutdown_timeout`` (30 s): time between SIGTERM and SIGKILL.
+    - ``server_host`` (``0.0.0.0``) / ``server_port`` (8080): where the agent serves the operator.
+    - ``server_log_level`` (``info``): the agent server's log level.
+    - ``server_shutdown_timeout`` (300 s): how long the agent server takes to shut down.
+    - ``pre_train_script`` / ``pre_train_args`` (none): a script run before training, and its
+      arguments as one string; ``post_train_script`` / ``post_train_args`` likewise after it.
+    """
+
+    shutdown_signal: str = "SIGKILL"
+    shutdown_timeout: int = 30
+    server_host: str = "0.0.0.0"
+    server_port: int = 8080
+    server_log_level: str = "info"
+    server_shutdown_timeout: int = 300
+    pre_train_script: str | None = None
+    pre_train_args: str | None = None
+    post_train_script: str | None = None
+    post_train_args: str | None = None
+
+    def __post_init__(self) -> None:
+        check_agent_values("agent", {key.replace("_", "-"): getattr(self, key) for key in _AGENT_FIELDS},
+                           parsed=True)
+
+    def to_args(self) -> list[str]:
+        args = [f"--server-host={self.server_host}", f"--server-port={self.server_port}"]
+        for key in _AGENT_FIELDS:
+            flag = key.replace("_", "-")
+            value = getattr(self, key)
+            if flag in ("server-host", "server-port") or value is None or value == AGENT_FLAG_DEFAULTS[flag]:
+                continue
+            args.append(f"--{flag}={value}")
+        return args
+
+
+_AGENT_FIELDS: tuple[str, ...] = tuple(flag.replace("-", "_") for flag in AGENT_FLAG_DEFAULTS)
+
+
+def check_agent_values(prefix: str, flags: Mapping[str, Any], *, parsed: bool = False) -> None:
+    """Check elastic-agent flag values; ``flags`` maps ``shutdown-timeout`` style names to values.
+
+    From a command line (``parsed=False``) values are strings; the field named in an error is
+    ``<prefix>`` plus the attribute (``agent.shutdown_timeout``) or the flag (``--shutdown-timeout``).
+    """
+    def where(flag: str) -> str:
+        return f"{prefix}.{flag.replace('-', '_')}" if parsed else f"{prefix} --{flag}"
+
+    def number(flag: str) -> Any:
+        value = flags[flag]
+        if not parsed and isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    if "shutdown-signal" in flags:
+        _check_signal(where("shutdown-signal"), flags["shutdown-signal"])
+    for flag in ("shutdown-timeout", "server-shutdown-timeout"):
+        if flag in flags:
+            _check_seconds(where(flag), number(flag))
+    if "server-port" in flags:
+        _check_port(where("server-port"), number("server-port"))
+    if "server-host" in flags and (not isinstance(flags["server-host"], str) or not flags["server-host"]):
+        raise _fail(where("server-host"), "must be an address to listen on, such as 0.0.0.0")
+    if "server-log-level" in flags and flags["server-log-level"] not in AGENT_LOG_LEVELS:
+        raise _fail(where("server-log-level"),
+                    f"{flags['server-log-level']!r} is not one of {', '.join(AGENT_LOG_LEVELS)}")
+    for stage in ("pre-train", "post-train"):
+        script, args = flags.get(f"{stage}-script"), flags.get(f"{stage}-args")
+        if script is not None and (not isinstance(script, str) or not script):
+            raise _fail(where(f"{stage}-script"), "must be the path of a script in the image")
+        if args is not None and not isinstance(args, str):
+            raise _fail(where(f"{stage}-args"), "must be one string of arguments, such as \"a b c\"")
+        if args is not None and script is None:
+            raise _fail(where(f"{stage}-args"), f"is passed to the {stage} script, which is not set; "
+                                                f"set {stage}-script too")
+
+
+def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
+    """``--flag=value`` and ``--flag value`` options before the script in a hyperpodrun command line.
+
+    Names are normalised to dashes (``--log_dir`` is ``log-dir``). A known agent flag takes the next
+    word as its value; any other ``--flag value`` pair is a torchrun option whose value is not needed.
+    """
+    flags: dict[str, str] = {}
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        if not item.startswith("--"):
+            break
+        key, sep, value = item[2:].partition("=")
+        key = key.replace("_", "-")
+        if sep:
+            flags[key] = value
+        elif key in AGENT_FLAG_DEFAULTS or key in _BUILDER_FLAGS or key == "rdzv-backend":
+            if index + 1 < len(argv):
+                flags[key] = argv[index + 1]
+                index += 1
+        index += 1
+    return flags
+
+
+def check_agent_argv(prefix: str, argv: Sequence[str], *, log_rules: bool) -> dict[str, str]:
+    """Check the agent's flags in a hyperpodrun command line; returns them (dash-named).
+
+    The log directory must be the one the agent and the log-monitoring rules use
+    (:data:`AGENT_LOG_DIR`); with log-monitoring rules it must be given.
+    """
+    flags = _agent_flags(argv)
+    check_agent_values(prefix, {k: v for k, v in flags.items() if k in AGENT_FLAG_DEFAULTS})
+    log_dir = flags.get("log-dir")
+    if log_dir is not None and log_dir.rstrip("/") != AGENT_LOG_DIR:
+        raise _fail(f"{prefix} --log_dir", f"{log_dir} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
+                                           "worker logs the log-monitoring rules read; use "
+                                           f"--log_dir={AGENT_LOG_DIR}")
+    if log_dir is None and log_rules:
+        raise _fail(f"{prefix} --log_dir", f"log-monitoring rules read the worker logs the agent saves in "
+                                           f"{AGENT_LOG_DIR}; add --log_dir={AGENT_LOG_DIR} (and --tee=3)")
+    return flags
+
+
 def hyperpodrun_args(
     *,
     nnodes: int,
@@ -733,44 +938,51 @@ def hyperpodrun_args(
     server_host: str = "0.0.0.0",
     server_port: int = 8080,
     tee: int = 3,
-    log_dir: str = "/tmp/hyperpod",
+    log_dir: str = AGENT_LOG_DIR,
     agent_args: Sequence[str] = (),
+    agent: ElasticAgentOptions | None = None,
 ) -> list[str]:
     """Arguments for ``command: [hyperpodrun]``: the elastic-agent flags, then the script and its args.
 
     The agent serves the operator on ``server_host:server_port``; ``tee=3`` copies worker stdout and
-    stderr to the container log, which is what the log-monitoring rules read.
+    stderr to the container log, and the agent saves them in ``log_dir``, which must be
+    ``/tmp/hyperpod`` (what the log-monitoring rules read). The agent's own flags are typed in
+    ``agent`` (:class:`ElasticAgentOptions`); ``agent_args`` is for torchrun options only.
     """
     _check_int("hyperpodrun.nnodes", nnodes, 1)
     nproc = check_nproc_per_node("hyperpodrun.nproc_per_node", nproc_per_node)
-    _check_int("hyperpodrun.server_port", server_port, 1)
-    if server_port > 65535:
-        raise _fail("hyperpodrun.server_port", f"must be a TCP port (got {server_port})")
+    _check_port("hyperpodrun.server_port", server_port)
     if not isinstance(script, str) or not script:
         raise _fail("hyperpodrun.script", "the training script path is required")
+    if not isinstance(log_dir, str) or log_dir.rstrip("/") != AGENT_LOG_DIR:
+        raise _fail("hyperpodrun.log_dir", f"{log_dir!r} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
+                                           "worker logs the log-monitoring rules read; leave the default")
+    if agent is None:
+        agent = ElasticAgentOptions(server_host=server_host, server_port=server_port)
+    elif not isinstance(agent, ElasticAgentOptions):
+        raise _fail("hyperpodrun.agent", "must be an ElasticAgentOptions")
+    elif (server_host, server_port) != ("0.0.0.0", 8080):
+        raise _fail("hyperpodrun.server_port", "give the server address in agent=ElasticAgentOptions(...) only")
+    for index, item in enumerate(agent_args):
+        if not isinstance(item, str):
+            raise _fail(f"hyperpodrun.agent_args[{index}]", f"must be a string (got {item!r})")
+        key = item[2:].partition("=")[0].replace("_", "-") if item.startswith("--") else ""
+        if key in AGENT_FLAG_DEFAULTS:
+            raise _fail(f"hyperpodrun.agent_args[{index}]", f"--{key} is typed: pass "
+                        f"agent=ElasticAgentOptions({key.replace('-', '_')}=...) instead")
+        if key in _BUILDER_FLAGS:
+            raise _fail(f"hyperpodrun.agent_args[{index}]", f"--{key} is set by hyperpodrun_args itself; "
+                        "use its keyword argument")
     return [
         f"--nnodes={nnodes}",
         f"--nproc-per-node={nproc}",
-        f"--server-host={server_host}",
-        f"--server-port={server_port}",
+        *agent.to_args(),
         f"--tee={tee}",
-        f"--log_dir={log_dir}",
+        f"--log_dir={AGENT_LOG_DIR}",
         *agent_args,
         script,
         *script_args,
     ]
-
-
-def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
-    """``--flag=value`` options before the script in a hyperpodrun command line."""
-    flags: dict[str, str] = {}
-    for item in argv:
-        if not item.startswith("--"):
-            break
-        key, sep, value = item[2:].partition("=")
-        if sep:
-            flags[key.replace("_", "-")] = value
-    return flags
 
 
 def _on_neuron(replica: ReplicaSpec) -> bool:
@@ -829,6 +1041,7 @@ class HyperPodPyTorchJobSpec:
                 raise _fail(f"job.replica_specs[{index}].name", f"replica name {replica.name!r} is used twice")
             seen.add(replica.name)
             self._check_agent(replica)
+        self._check_log_rules_have_agent()
         self._check_neuron_architecture()
         for attr in ("queue_name", "kueue_priority_class"):
             value = getattr(self, attr)
@@ -859,13 +1072,29 @@ class HyperPodPyTorchJobSpec:
                         f"`hyperpod-cdk neuron check {arch.model_type}` shows the sources); train it on GPU "
                         f"instance types, or pick an architecture Trainium trains: {trainable}")
 
+    def _check_log_rules_have_agent(self) -> None:
+        # The operator learns of worker logs through the elastic agent in the pod; a pod that does not
+        # run hyperpodrun never reports, so its rules never fire (the guide's "Jobs not starting:
+        # check that the HyperPod elastic agent is properly installed in your training image").
+        if not self.run_policy.log_monitoring:
+            return
+        if any(replica.container.agent_argv() is not None for replica in self.replica_specs):
+            return
+        replica = self.replica_specs[0]
+        command = [*replica.container.command][:1] or ["the image's ENTRYPOINT"]
+        raise _fail("job.run_policy.log_monitoring",
+                    f"log-monitoring rules need the HyperPod elastic agent, but no replica runs hyperpodrun "
+                    f"(replica {replica.name!r} runs {command[0]}); start the training with "
+                    "command=['hyperpodrun'] and hyperpodrun_args(...), set Container(agent_in_entrypoint=True) "
+                    "if the image's ENTRYPOINT runs it, or drop the rules")
+
     def _check_agent(self, replica: ReplicaSpec) -> None:
         container = replica.container
-        argv = [*container.command, *container.args]
-        if not argv or not argv[0].rsplit("/", 1)[-1] == "hyperpodrun":
-            return
+        agent_argv = container.agent_argv()
+        if agent_argv is None or container.agent_in_entrypoint:
+            return  # an ENTRYPOINT's flags are not visible here
         prefix = f"replica_specs[{replica.name}].container[{container.name}].args"
-        flags = _agent_flags(argv[1:])
+        flags = check_agent_argv(prefix, agent_argv, log_rules=bool(self.run_policy.log_monitoring))
         nnodes = flags.get("nnodes")
         if nnodes is not None and ":" not in nnodes and nnodes != str(replica.replicas):
             raise _fail(prefix, f"hyperpodrun --nnodes={nnodes} but the replica spec has {replica.replicas} replicas")

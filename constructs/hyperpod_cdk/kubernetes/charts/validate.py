@@ -249,6 +249,36 @@ def _hyperpod_job(c: _Checker, version: str) -> None:
                 _jobs.Resources(requests=resources.get("requests") or {}, limits=resources.get("limits") or {})
             except HyperPodConfigError as exc:
                 raise c.fail(f"{prefix}.spec.containers[{cindex}].{exc.field}", exc.message) from None
+    _check_elastic_agent(c, spec)
+
+
+def _check_elastic_agent(c: Any, spec: Mapping[str, Any]) -> None:
+    """Log rules need a container running hyperpodrun; its log directory must be /tmp/hyperpod.
+
+    A container without ``command`` runs its image's ENTRYPOINT, which may start the agent: such a
+    job is not refused.
+    """
+    rules = (spec.get("runPolicy") or {}).get("logMonitoringConfiguration") or []
+    agent_seen = entrypoint_seen = False
+    for index, replica in enumerate(spec["replicaSpecs"]):
+        for cindex, raw in enumerate(replica["template"]["spec"].get("containers") or []):
+            path = f"spec.replicaSpecs[{index}].template.spec.containers[{cindex}].args"
+            command, args = list(raw.get("command") or []), list(raw.get("args") or [])
+            if not command:
+                entrypoint_seen = True
+                continue
+            argv = _jobs.Container(image="example.com/check:1", command=command, args=args).agent_argv()
+            if argv is None:
+                continue
+            agent_seen = True
+            try:
+                _jobs.check_agent_argv(path, argv, log_rules=bool(rules))
+            except HyperPodConfigError as exc:
+                raise c.fail(exc.field, exc.message) from None
+    if rules and not agent_seen and not entrypoint_seen:
+        raise c.fail("spec.runPolicy.logMonitoringConfiguration",
+                     "log-monitoring rules need the HyperPod elastic agent, but no container runs hyperpodrun; "
+                     "start the training with hyperpodrun (pip install hyperpod-elastic-agent), or drop the rules")
 
 
 # cert-manager --------------------------------------------------------------------------------
