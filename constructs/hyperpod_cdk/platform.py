@@ -39,6 +39,7 @@ from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.monitoring.grafana_dashboards import HyperPodGrafanaDashboards
 from hyperpod_cdk.monitoring.signals import HyperPodSignals
 from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
@@ -150,11 +151,19 @@ class HyperPodPlatform(Construct):
         self.signals = self._add_signals()
 
     def _add_signals(self) -> HyperPodSignals | None:
-        """Alerts topic, cluster event rules, alarms, AMP alert rules and budget (config.alerts, config.cost)."""
+        """Grafana dashboards; alerts topic, event rules, alarms, AMP alert rules and budget (config.alerts/cost)."""
         config = self.config
         if config.cost is not None:
             # The budget filters on this tag once it is activated for billing (docs/cost.md).
             Tags.of(self).add(COST_TAG_KEY, config.name)
+        #: The HyperPod dashboards installed in the Grafana workspace (observability grafana: true), else None.
+        self.grafana_dashboards: HyperPodGrafanaDashboards | None = None
+        addons = self.addons
+        if addons is not None and addons.grafana_workspace is not None and addons.prometheus_workspace is not None:
+            self.grafana_dashboards = HyperPodGrafanaDashboards(
+                self, "GrafanaDashboards", grafana_workspace=addons.grafana_workspace,
+                prometheus_workspace=addons.prometheus_workspace, log_key=self.logs_key,
+            )
         if config.alerts is None:
             return None
         created_fsx = self.fsx is not None and self.fsx.resource is not None

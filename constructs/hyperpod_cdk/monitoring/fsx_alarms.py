@@ -43,7 +43,7 @@ class HyperPodFsxAlarms(Construct):
     ) -> None:
         capacity = storage_capacity_gib
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise prop_error(scope, construct_id, "storage_capacity_gib", "give the capacity in GiB (a positive integer)")
+            raise prop_error(scope, construct_id, "storage_capacity_gib", "give a positive number of GiB")
         if isinstance(free_percent, bool) or not isinstance(free_percent, int) or not 1 <= free_percent <= 90:
             raise prop_error(scope, construct_id, "free_percent", "give a percentage from 1 to 90")
         super().__init__(scope, construct_id)
