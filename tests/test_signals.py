@@ -353,3 +353,57 @@ def test_imported_topic_is_used_as_is():
     config = parse_config(with_changes(
         alerts={"sns_topic_arn": "arn:aws:sns:us-west-2:123456789012:ops"}))
     assert config.alerts is not None and config.alerts.sns_topic_arn.endswith(":ops")
+
+
+# ------------------------------------------------------------------------------ construct props
+
+
+@pytest.fixture(scope="module")
+def bare_stack():
+    import aws_cdk as cdk
+
+    app = cdk.App()
+    return cdk.Stack(app, "Props", env=cdk.Environment(account="123456789012", region="us-west-2"))
+
+
+def test_construct_props_fail_with_one_line_naming_the_prop(bare_stack):
+    from aws_cdk import aws_sns as sns
+
+    from hyperpod_cdk.monitoring.alerts_topic import HyperPodAlertsTopic
+    from hyperpod_cdk.monitoring.budget import HyperPodBudget
+    from hyperpod_cdk.monitoring.fsx_alarms import HyperPodFsxAlarms
+
+    topic = sns.Topic(bare_stack, "T")
+    cases = [
+        (lambda: HyperPodAlertsTopic(bare_stack, "A1"), "emails"),
+        (lambda: HyperPodAlertsTopic(bare_stack, "A2", emails="ops@example.com"), "emails"),
+        (lambda: HyperPodBudget(bare_stack, "B1", monthly_usd=0, thresholds_percent=[80], topic_arn="x",
+                                tag_key="k", tag_value="v"), "monthly_usd"),
+        (lambda: HyperPodBudget(bare_stack, "B2", monthly_usd=10, thresholds_percent=list(range(1, 11)),
+                                topic_arn="x", tag_key="k", tag_value="v"), "thresholds_percent"),
+        (lambda: HyperPodFsxAlarms(bare_stack, "F1", file_system_id="fs-1", storage_capacity_gib=True,
+                                   topic=topic), "storage_capacity_gib"),
+        (lambda: HyperPodFsxAlarms(bare_stack, "F2", file_system_id="fs-1", storage_capacity_gib=1200,
+                                   topic=topic, free_percent=95), "free_percent"),
+    ]
+    for build, prop in cases:
+        with pytest.raises(HyperPodConfigError) as caught:
+            build()
+        assert caught.value.field == prop and "\n" not in str(caught.value)
+        assert "Props/" in str(caught.value)
+
+
+def test_imported_topic_gets_subscriptions_but_no_policy(bare_stack):
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.monitoring.alerts_topic import HyperPodAlertsTopic
+
+    alerts = HyperPodAlertsTopic(bare_stack, "Imported", emails=["a@example.com"],
+                                 existing_topic_arn="arn:aws:sns:us-west-2:123456789012:ops")
+    assert alerts.key is None and alerts.topic_arn == "arn:aws:sns:us-west-2:123456789012:ops"
+    template = Template.from_stack(bare_stack).to_json()
+    subs = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert {"Protocol": "email", "TopicArn": "arn:aws:sns:us-west-2:123456789012:ops",
+            "Endpoint": "a@example.com"} in [s["Properties"] for s in subs]
+    assert not any(r["Type"] == "AWS::SNS::TopicPolicy" and "Imported" in k
+                   for k, r in template["Resources"].items())
