@@ -104,6 +104,8 @@ def test_event_rules_send_the_hyperpod_events_to_the_topic(observed):
     assert detail_types == {"SageMaker HyperPod Cluster State Change", "SageMaker HyperPod Cluster Node Health Event",
                             "SageMaker HyperPod Cluster Event"}
     assert {p["source"][0] for p in expected.values()} == {"aws.sagemaker"}
+    assert expected["ClusterStatus"]["detail"] == expected["NodeHealth"]["detail"] == {
+        "ClusterName": ["hyperpod-observed"]}
     assert expected["ClusterEvents"]["detail"]["EventDetails"] == {
         "ClusterName": ["hyperpod-observed"], "EventLevel": ["Warn", "Error"]}
 

@@ -32,10 +32,13 @@ def event_patterns(cluster_name: str, *, continuous: bool) -> dict[str, dict[str
         "ClusterStatus": {
             "source": [SOURCE], "detail-type": [CLUSTER_STATE_CHANGE], "detail": {"ClusterName": [cluster_name]},
         },
-        # Node health changes found by the health-monitoring agent and deep health checks. The docs list
-        # this detail-type without a detail schema this library could confirm, so the rule is not
-        # narrowed to one cluster: an account with several clusters hears about all their nodes.
-        "NodeHealth": {"source": [SOURCE], "detail-type": [NODE_HEALTH_EVENT]},
+        # Nodes turning unhealthy (health-monitoring agent, deep health checks) or healthy again; the
+        # documented example carries detail.ClusterName, InstanceId and HealthSummary.{HealthStatus,
+        # HealthStatusReason, RepairAction, Recommendation} (automating-sagemaker-with-eventbridge, section
+        # "SageMaker HyperPod cluster node health").
+        "NodeHealth": {
+            "source": [SOURCE], "detail-type": [NODE_HEALTH_EVENT], "detail": {"ClusterName": [cluster_name]},
+        },
     }
     if continuous:
         # Warnings and errors only: failed scaling and instance creation, replacements, reboots.
@@ -51,7 +54,7 @@ class HyperPodClusterEventRules(Construct):
     """EventBridge rules on the default bus that send one HyperPod cluster's events to an SNS topic.
 
     - ``ClusterStatus``: "SageMaker HyperPod Cluster State Change" of this cluster.
-    - ``NodeHealth``: "SageMaker HyperPod Cluster Node Health Event" (account-wide, see the module).
+    - ``NodeHealth``: "SageMaker HyperPod Cluster Node Health Event" of this cluster's nodes.
     - ``ClusterEvents`` (``continuous`` only): "SageMaker HyperPod Cluster Event" at Warn or Error level.
 
     Args:
