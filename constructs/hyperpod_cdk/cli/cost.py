@@ -27,10 +27,11 @@ from hyperpod_cdk.specs.prices import BUNDLED_TABLE, HOURS_PER_MONTH, Price, Pri
 PRICING_REGION = "us-east-1"
 SERVICE_CODE = "AmazonSageMaker"
 PRICE_LIST_SOURCE = "AWS Price List API GetProducts (AmazonSageMaker, OnDemand)"
-# SageMaker's price list names the instance in `instanceName` and tells HyperPod apart from training,
-# hosting and notebooks in the usage type / component. Those attribute values were not checked
-# against a live GetProducts here: only a product whose usagetype or component mentions HyperPod or
-# Cluster counts, and when several prices match none is used.
+# SageMaker's price list products (productFamily "ML Instance") carry `regionCode`, `instanceName` and a
+# `component` ("Training", "Hosting", ...) naming what the instance is billed for; those attribute names
+# are what public scripts over the AmazonSageMaker offer file filter on. The component / usage type of
+# HyperPod instances was not checked against a live GetProducts here: only a product whose usagetype or
+# component mentions HyperPod or Cluster counts, and when several prices match none is used.
 HYPERPOD_MARKERS = ("hyperpod", "cluster")
 
 
