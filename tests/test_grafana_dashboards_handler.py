@@ -184,7 +184,8 @@ def test_update_is_idempotent_and_overwrites_only_its_own(grafana, client):
     stub_token(stub, account_exists=False)
     handler.process(event("Create", url), api)
     stub_token(stub, account_exists=True)  # the service account is found again, not created twice
-    handler.process(event("Update", url, f"{WORKSPACE}/hyperpod-cdk-dashboards"), api)
+    physical, _ = handler.process(event("Update", url, "old-workspace/hyperpod-cdk-dashboards"), api)
+    assert physical == f"{WORKSPACE}/hyperpod-cdk-dashboards"  # a moved workspace gets a new id (old one deleted)
     assert ("PUT", "/api/datasources/uid/hyperpod-amp") in fake.requests
     assert sum(1 for r in fake.requests if r == ("POST", "/api/folders")) == 1
     assert {fake.dashboards[uid]["version"] for uid in OURS} == {2}

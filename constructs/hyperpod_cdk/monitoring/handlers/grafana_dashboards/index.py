@@ -188,8 +188,11 @@ def process(event: dict[str, Any], client: Any) -> tuple[str, dict[str, str]]:
     workspace_id = props["WorkspaceId"]
     region = props["Region"]
     url = props["GrafanaUrl"]
-    physical_id = event.get("PhysicalResourceId") or f"{workspace_id}/hyperpod-cdk-dashboards"
+    # Named by the workspace: when an update moves to another workspace the id changes, and
+    # CloudFormation then sends a Delete with the old properties, which removes the old dashboards.
+    physical_id = f"{workspace_id}/hyperpod-cdk-dashboards"
     if event["RequestType"] == "Delete":
+        physical_id = event.get("PhysicalResourceId") or physical_id
         try:
             removed = with_token(client, workspace_id, lambda token: uninstall(Grafana(url, token)))
             LOG.info("removed dashboards %s", removed)
