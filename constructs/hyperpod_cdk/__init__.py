@@ -45,17 +45,30 @@ _CONSTRUCTS = {
     "HyperPodComputeQuota": "hyperpod_cdk.cluster.compute_quota",
     "HyperPodPrometheusWorkspace": "hyperpod_cdk.monitoring.prometheus_workspace",
     "HyperPodGrafanaWorkspace": "hyperpod_cdk.monitoring.grafana_workspace",
+    "HyperPodAlertsTopic": "hyperpod_cdk.monitoring.alerts_topic",
+    "HyperPodClusterEventRules": "hyperpod_cdk.monitoring.cluster_events",
+    "HyperPodFsxAlarms": "hyperpod_cdk.monitoring.fsx_alarms",
+    "HyperPodAlertRules": "hyperpod_cdk.monitoring.alert_rules",
+    "HyperPodBudget": "hyperpod_cdk.monitoring.budget",
+    "HyperPodGrafanaDashboards": "hyperpod_cdk.monitoring.grafana_dashboards",
+    "HyperPodSignals": "hyperpod_cdk.monitoring.signals",
 }
 
 __all__ = [
     "FsxCsiDriverAddon",
+    "HyperPodAlertRules",
+    "HyperPodAlertsTopic",
+    "HyperPodBudget",
     "HyperPodCluster",
+    "HyperPodClusterEventRules",
     "HyperPodComputeQuota",
     "HyperPodConfigError",
     "HyperPodEgress",
     "HyperPodEksCluster",
     "HyperPodExecutionRole",
+    "HyperPodFsxAlarms",
     "HyperPodFsxLustre",
+    "HyperPodGrafanaDashboards",
     "HyperPodGrafanaWorkspace",
     "HyperPodHelmDependencies",
     "HyperPodKubernetesAddons",
@@ -66,6 +79,7 @@ __all__ = [
     "HyperPodPrometheusWorkspace",
     "HyperPodSchedulerConfig",
     "HyperPodSecurityGroup",
+    "HyperPodSignals",
     "HyperPodSlurmCluster",
     "HyperPodSubnets",
     "HyperPodTaskGovernance",
@@ -92,8 +106,15 @@ if TYPE_CHECKING:
     from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
     from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
     from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+    from hyperpod_cdk.monitoring.alert_rules import HyperPodAlertRules
+    from hyperpod_cdk.monitoring.alerts_topic import HyperPodAlertsTopic
+    from hyperpod_cdk.monitoring.budget import HyperPodBudget
+    from hyperpod_cdk.monitoring.cluster_events import HyperPodClusterEventRules
+    from hyperpod_cdk.monitoring.fsx_alarms import HyperPodFsxAlarms
+    from hyperpod_cdk.monitoring.grafana_dashboards import HyperPodGrafanaDashboards
     from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
     from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
+    from hyperpod_cdk.monitoring.signals import HyperPodSignals
     from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
     from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
     from hyperpod_cdk.network.vpc import HyperPodNetwork

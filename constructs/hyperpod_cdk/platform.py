@@ -26,6 +26,7 @@ from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
 from hyperpod_cdk.config.charts import FsxVolume
+from hyperpod_cdk.config.signals import COST_TAG_KEY
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
 from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
@@ -38,6 +39,8 @@ from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.monitoring.grafana_dashboards import HyperPodGrafanaDashboards
+from hyperpod_cdk.monitoring.signals import HyperPodSignals
 from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
@@ -145,6 +148,33 @@ class HyperPodPlatform(Construct):
             self._build_slurm()
         else:
             self._build_eks(eks_cluster)
+        self.signals = self._add_signals()
+
+    def _add_signals(self) -> HyperPodSignals | None:
+        """Grafana dashboards; alerts topic, event rules, alarms, AMP alert rules and budget (config.alerts/cost)."""
+        config = self.config
+        if config.cost is not None:
+            # The budget filters on this tag once it is activated for billing (docs/cost.md).
+            Tags.of(self).add(COST_TAG_KEY, config.name)
+        #: The HyperPod dashboards installed in the Grafana workspace (observability grafana: true), else None.
+        self.grafana_dashboards: HyperPodGrafanaDashboards | None = None
+        addons = self.addons
+        if addons is not None and addons.grafana_workspace is not None and addons.prometheus_workspace is not None:
+            self.grafana_dashboards = HyperPodGrafanaDashboards(
+                self, "GrafanaDashboards", grafana_workspace=addons.grafana_workspace,
+                prometheus_workspace=addons.prometheus_workspace, log_key=self.logs_key,
+            )
+        if config.alerts is None:
+            return None
+        created_fsx = self.fsx is not None and self.fsx.resource is not None
+        return HyperPodSignals(
+            self, "Signals",
+            config=config,
+            cluster_name=config.hyperpod.cluster_name,
+            fsx_file_system_id=self.fsx.file_system_id if self.fsx is not None and created_fsx else None,
+            fsx_storage_capacity_gib=self.fsx.storage_capacity_gib if self.fsx is not None and created_fsx else None,
+            prometheus_workspace=self.addons.prometheus_workspace if self.addons is not None else None,
+        )
 
     # -- what a user needs next -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from hyperpod_cdk.cli import aws_errors, errors_table
+from hyperpod_cdk.cli import aws_errors, cluster_events, errors_table
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.nodes import list_nodes
 from hyperpod_cdk.cli.output import simple_table
@@ -125,6 +125,10 @@ def collect(clients: Clients, cluster: str, *, progress: Any = None) -> dict[str
     }
     col.step("Listing nodes")
     report["nodes"] = col.attempt("sagemaker", lambda: list_nodes(sagemaker, name), default=[])
+    col.step("Reading cluster events")
+    report["events"] = cluster_events.collect(
+        col.attempt, sagemaker, name, report["cluster"]["node_provisioning_mode"]
+    )
     col.step("Listing lifecycle log streams")
     report["logs"] = _logs(col, log_group_name(name, arn))
     report["eks"] = _eks(col, eks_arn, groups) if eks_arn else None
@@ -350,6 +354,7 @@ def render(console: Console, report: dict[str, Any]) -> None:
         )
     else:
         console.print("Nodes: none listed")
+    cluster_events.render(console, report.get("events"))
     logs = report["logs"]
     console.print(f"\n[bold]Lifecycle logs[/]: {escape(logs['log_group'])}")
     if logs["note"]:

@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("cluster", type=_cluster, nargs="?", metavar="CLUSTER", help=CLUSTER_HELP)
     diag.set_defaults(handler=_cmd_diagnose)
 
+    from hyperpod_cdk.cli import cost
+
+    cost.add_parser(commands, [on_cluster], handler=_cmd_cost)
     schema = commands.add_parser("schema", help="print the JSON Schema of hyperpod.yaml (for editors)")
     schema.set_defaults(handler=_cmd_schema)
 
@@ -309,7 +312,23 @@ def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -
         con.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
         if any(r.check.startswith("offering ") for r in rows):
             con.print(f"Note: {preflight.EC2_PROXY_NOTE}.")
+        from hyperpod_cdk.cli import cost
+
+        con.print(cost.summary_line(cost.offline_report(config, region)), markup=False)
     return preflight.exit_code(rows)
+
+
+def _cmd_cost(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import cost
+
+    path = args.config or DEFAULT_CONFIG
+    try:
+        config = load_config(path)
+    except HyperPodConfigError as exc:
+        output.error(config_error_line(path, exc), code=2)
+        return 2
+    region = args.region or config.region
+    return cost.run(args, config, None if args.offline else factory(region), region)
 
 
 def _cmd_schema(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:

@@ -33,6 +33,7 @@ from hyperpod_cdk import input_limits
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
+from hyperpod_cdk.config.signals import AlertsConfig, CostConfig
 from hyperpod_cdk.errors import HyperPodConfigError, shown
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
@@ -855,6 +856,12 @@ class PlatformConfig(_Model):
         description="What runs inside EKS: the HyperPod Helm chart, EKS add-ons, teams and charts (eks only).",
     )
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Shared file systems.")
+    alerts: AlertsConfig | None = Field(
+        default=None, description="One SNS topic for cluster events, alarms, AMP alert rules and the budget."
+    )
+    cost: CostConfig | None = Field(
+        default=None, description="A monthly AWS Budgets budget on the platform's cost allocation tag (needs alerts)."
+    )
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN), AfterValidator(_tag_key_not_reserved)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
@@ -940,6 +947,14 @@ class PlatformConfig(_Model):
             if getattr(self.hyperpod, key) is not None:
                 raise HyperPodConfigError(f"hyperpod.{key}", "only used with orchestrator: eks")
         slurm_layout(groups)  # raises HyperPodConfigError naming the group and field
+        return self
+
+    @model_validator(mode="after")
+    def _cost_needs_alerts(self) -> PlatformConfig:
+        if self.cost is not None and self.alerts is None:
+            raise HyperPodConfigError(
+                "cost", "the budget notifies the alerts topic: add alerts: {email: [you@example.com]}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -40,8 +40,8 @@ class HyperPodGrafanaWorkspace(Construct):
       trusted by ``grafana.amazonaws.com`` from this account only, that may query the given AMP
       workspace (and list workspaces, which has no resource scope), as AWS's templates configure it.
     - ``DataSources: [PROMETHEUS]``. CloudFormation has no type for Grafana's own data sources or
-      dashboards: adding the AMP data source and AWS's published HyperPod dashboards inside the
-      workspace is one documented step after deploy (docs/observability.md).
+      dashboards: :class:`~hyperpod_cdk.monitoring.grafana_dashboards.HyperPodGrafanaDashboards`
+      adds the AMP data source and this library's dashboards at deploy (docs/observability.md).
     - Retained on stack delete and replacement by default: users' dashboards live in it.
 
     Args:

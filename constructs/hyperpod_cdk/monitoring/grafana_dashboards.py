@@ -1,0 +1,118 @@
+"""HyperPodGrafanaDashboards: this library's HyperPod dashboards, installed in the Grafana workspace at deploy."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from hyperpod_cdk._cdk_util import log_group_name_for, logs_key
+from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
+from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
+from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
+from hyperpod_cdk.rules.suppress import skip_handler_checks
+
+HANDLER_DIR = Path(__file__).parent / "handlers" / "grafana_dashboards"
+DASHBOARD_DIR = HANDLER_DIR / "dashboards"
+CUSTOM_RESOURCE_TYPE = "Custom::HyperPodGrafanaDashboards"
+# The Grafana workspace API calls the handler makes (Service Authorization Reference, Amazon Managed
+# Grafana: each takes the workspace ARN as its resource).
+SERVICE_ACCOUNT_ACTIONS = (
+    "grafana:ListWorkspaceServiceAccounts",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+)
+
+
+def dashboards_digest() -> str:
+    """sha256 over the bundled dashboards: a changed dashboard changes a property, so CloudFormation
+    sends an Update and the handler writes the new version."""
+    digest = hashlib.sha256()
+    for path in sorted(DASHBOARD_DIR.glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class HyperPodGrafanaDashboards(Construct):
+    """A custom resource that installs the HyperPod dashboards (cluster, training, tasks, inference,
+    EFA; monitoring/handlers/grafana_dashboards/dashboards/) and their AMP data source in an Amazon
+    Managed Grafana workspace, with a service-account token that lives 15 minutes and is deleted
+    after each run. Writes only its own uids (``hyperpod-cdk-*``, folder ``hyperpod-cdk``, data
+    source ``hyperpod-amp``); dashboards people made are never read or changed. On stack delete it
+    removes its own dashboards, best effort.
+
+    Args:
+        grafana_workspace: the workspace (its role must query ``prometheus_workspace``).
+        prometheus_workspace: the AMP workspace the dashboards read.
+        log_key: the KMS key for the handler's log group. Default: a new key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        grafana_workspace: HyperPodGrafanaWorkspace,
+        prometheus_workspace: HyperPodPrometheusWorkspace,
+        log_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        log_group_name = log_group_name_for(self, "grafana-dashboards")
+        key = logs_key(self, log_key, "HyperPod Grafana dashboards handler logs", log_group_name)
+        log_group = logs.LogGroup(
+            self, "HandlerLogs", log_group_name=log_group_name, retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key, removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.function = lambda_.Function(
+            self, "Handler",
+            description="Installs the HyperPod dashboards in Amazon Managed Grafana (hyperpod-cdk)",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            timeout=Duration.minutes(5),
+            memory_size=256,
+            log_group=log_group,
+        )
+        skip_handler_checks(
+            self.function,
+            outside_vpc_reason="calls the Grafana workspace API and the workspace's public HTTPS endpoint; "
+            "nothing in the VPC is involved",
+        )
+        acknowledge_managed_policies(
+            self.function,
+            "Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; its own access is the "
+            "service-account calls on one Grafana workspace",
+        )
+        role = self.function.role
+        assert role is not None
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="GrafanaServiceAccountToken",
+            actions=list(SERVICE_ACCOUNT_ACTIONS),
+            resources=[grafana_workspace.workspace_arn],
+        ))
+        custom = CustomResource(
+            self, "Resource",
+            service_token=self.function.function_arn,
+            resource_type=CUSTOM_RESOURCE_TYPE,
+            properties={
+                "WorkspaceId": grafana_workspace.workspace_id,
+                "GrafanaUrl": f"https://{grafana_workspace.endpoint}",
+                "PrometheusUrl": prometheus_workspace.prometheus_endpoint,
+                "Region": stack.region,
+                "DashboardsSha256": dashboards_digest(),
+            },
+        )
+        policy = role.node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            custom.node.add_dependency(policy)
+        cfn = custom.node.default_child
+        assert isinstance(cfn, CfnResource)
+        self.resource = cfn
