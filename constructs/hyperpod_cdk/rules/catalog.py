@@ -239,6 +239,17 @@ RULES: tuple[Rule, ...] = (
         source=_CFN_CLUSTER_DOC,
         kind="deploy",
     ),
+    Rule(
+        "HyperPod-QUOTA1",
+        "The account's HyperPod quota covers the instances per type",
+        "CreateCluster and scale-ups fail with ResourceLimitExceeded beyond the per-type 'for cluster usage' "
+        "quota. Known only with --live (Service Quotas).",
+        "Request an increase (aws service-quotas request-service-quota-increase --service-code sagemaker) or "
+        "plan fewer instances.",
+        deploy.hyperpod_quotas,
+        source=_SM + "sagemaker-hyperpod-prerequisites.html#sagemaker-hyperpod-prerequisites-quotas",
+        kind="deploy",
+    ),
 )
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
 

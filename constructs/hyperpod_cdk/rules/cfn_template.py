@@ -45,7 +45,7 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Json:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 

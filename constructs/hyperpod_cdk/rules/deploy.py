@@ -20,6 +20,10 @@ from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 from hyperpod_cdk.specs.offerings import offered_in
 
 EKS_CLUSTER = "AWS::EKS::Cluster"
+# What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
+LIVE_S3_OBJECT = "HyperPod::Live::S3Object"
+LIVE_QUOTA = "HyperPod::Live::Quota"
+LIVE_MARK = "hyperpod-cdk:live"
 EKS_ADDON = "AWS::EKS::Addon"
 POD_IDENTITY_ASSOCIATION = "AWS::EKS::PodIdentityAssociation"
 SUBNET = "AWS::EC2::Subnet"
@@ -251,6 +255,7 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
         # Groups that share the same subnets draw from the same addresses.
         by_subnets: dict[tuple[str, ...], list[tuple[str, int, int, str]]] = {}
         cidrs: dict[tuple[str, ...], list[ipaddress.IPv4Network] | None] = {}
+        free: dict[tuple[str, ...], int | None] = {}
         for _index, name, group in _groups(cluster):
             count = _int(group.get("InstanceCount"))
             types = [t for t in _instance_types(group) if spec_for(t) is not None]
@@ -265,23 +270,41 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             if keyed not in cidrs:
                 found = [_subnet_cidr(templates, cluster.template_path, s) for s in subnets]
                 cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
+                free[keyed] = _free_addresses(templates, cluster.template_path, subnets)
         for keyed, groups in by_subnets.items():
             networks = cidrs.get(keyed)
             if networks is None:
                 continue  # the subnet is not in the template (or its CIDR is not literal): --live resolves it
-            capacity = sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
+            available = free.get(keyed)
+            capacity = available if available is not None else sum(
+                n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
             nodes = sum(count * per_node for _, count, per_node, _ in groups)
             detail = ", ".join(f"'{n}' {c} x {t} x {p} IPs" for n, c, p, t in groups)
             shown = ", ".join(map(str, networks))
+            what = "free addresses now" if available is not None else "usable addresses"
             if nodes > capacity:
                 yield cluster.finding(
-                    rule_id, f"subnets {shown} have {capacity} usable addresses but the groups need {nodes} "
+                    rule_id, f"subnets {shown} have {capacity} {what} but the groups need {nodes} "
                     f"({detail})", "Properties/VpcConfig/Subnets")
             elif nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity:
                 yield cluster.finding(
-                    rule_id, f"subnets {shown} have {capacity} usable addresses and the groups need {nodes} "
+                    rule_id, f"subnets {shown} have {capacity} {what} and the groups need {nodes} "
                     f"({detail}); less than {IP_HEADROOM_PERCENT}% headroom for replacements and updates",
                     "Properties/VpcConfig/Subnets", severity="warning")
+
+
+def _free_addresses(templates: Templates, template_path: str, subnets: list[Json]) -> int | None:
+    """Free addresses AWS reported for every subnet (``--live``), else None."""
+    total = 0
+    for value in subnets:
+        key = templates.reference_key(template_path, value)
+        subnet = next((s for s in templates.resources(SUBNET)
+                       if key[0] == "literal" and s.properties.get("SubnetId") == key[1]), None)
+        count = _int(subnet.properties.get("AvailableIpAddressCount")) if subnet else None
+        if count is None:
+            return None
+        total += count
+    return total
 
 
 def _ips(instance_type: str, kind: Orchestrator) -> int:
@@ -398,6 +421,10 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
 # --------------------------------------------------------------------------- TOP1, ADD1, TG1
 
 
+def _live(resource: Resource) -> bool:
+    return bool(as_map(resource.body.get("Metadata")).get(LIVE_MARK))
+
+
 def _addon_name(addon: Resource) -> str | None:
     name = addon.properties.get("AddonName")
     return name if isinstance(name, str) else None
@@ -405,8 +432,8 @@ def _addon_name(addon: Resource) -> str | None:
 
 def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPod-TOP1") -> Iterator[Finding]:
     for addon in templates.resources(EKS_ADDON):
-        if _addon_name(addon) != TRAINING_OPERATOR:
-            continue
+        if _addon_name(addon) != TRAINING_OPERATOR or _live(addon):
+            continue  # an installed add-on (read with --live) is past its creation
         if addon.properties.get("PodIdentityAssociations"):
             yield addon.finding(
                 rule_id, "the training operator add-on carries an inline PodIdentityAssociations; versions from "
@@ -426,7 +453,7 @@ def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPo
 def addon_resolve_conflicts(templates: Templates, rule_id: str = "HyperPod-ADD1") -> Iterator[Finding]:
     for addon in templates.resources(EKS_ADDON):
         name = _addon_name(addon)
-        if name not in RESOLVE_CONFLICTS:
+        if name not in RESOLVE_CONFLICTS or _live(addon):
             continue
         value = addon.properties.get("ResolveConflicts")
         if not literal(value):
@@ -471,7 +498,13 @@ def task_governance_version(templates: Templates, rule_id: str = "HyperPod-TG1")
 # --------------------------------------------------------------------------- LCS1
 
 
+def _script_uri(uri: str, script: str) -> str:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return f"s3://{bucket}/{prefix.rstrip('/')}/{script}" if prefix.strip("/") else f"s3://{bucket}/{script}"
+
+
 def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -> Iterator[Finding]:
+    missing = [r for r in templates.resources(LIVE_S3_OBJECT) if r.properties.get("Exists") is False]
     for cluster in _clusters(templates):
         for index, name, group in _groups(cluster):
             config = as_map(group.get("LifeCycleConfig"))
@@ -494,4 +527,34 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
             if uri.startswith("s3://") and isinstance(hook, str) and hook.startswith(("s3://", "/")):
                 yield cluster.finding(rule_id, f"group '{name}': OnCreate {hook!r} must be a file name relative "
                                       "to SourceS3Uri", f"{where}/OnCreate")
+                continue
+            for record in missing:
+                bucket_uri = str(record.properties.get("Uri", ""))
+                if isinstance(hook, str) and bucket_uri == _script_uri(uri, hook):
+                    yield cluster.finding(rule_id, f"group '{name}': {bucket_uri} does not exist (read with "
+                                          "--live); nodes fail their lifecycle script", f"{where}/SourceS3Uri")
 
+
+
+# --------------------------------------------------------------------------- QUOTA1
+
+
+def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> Iterator[Finding]:
+    """Instances per type against the account's per-type HyperPod quota (known only with --live)."""
+    quotas = {str(q.properties.get("InstanceType")): _int(q.properties.get("Value"))
+              for q in templates.resources(LIVE_QUOTA)}
+    if not quotas:
+        return
+    for cluster in _clusters(templates):
+        wanted: dict[str, int] = {}
+        for _index, _name, group in _groups(cluster):
+            count = _int(group.get("InstanceCount"))
+            types = _instance_types(group)
+            if count and types:
+                wanted[types[0]] = wanted.get(types[0], 0) + count
+        for instance_type, count in wanted.items():
+            limit = quotas.get(instance_type)
+            if limit is not None and count > limit:
+                yield cluster.finding(
+                    rule_id, f"{count} x {instance_type} but the account's '{instance_type} for cluster usage' "
+                    f"quota is {limit}", "Properties/InstanceGroups")

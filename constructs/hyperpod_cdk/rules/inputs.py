@@ -227,7 +227,7 @@ def _terraform_resources(module: Mapping[str, Json]) -> Iterator[Mapping[str, Js
             yield from _terraform_resources(child)
 
 
-def _tags_list(tags: Json) -> list[dict[str, str]]:
+def _tags_list(tags: Json) -> list[dict[str, Json]]:
     if isinstance(tags, Mapping):
         return [{"Key": str(k), "Value": str(v)} for k, v in tags.items()]
     return [{"Key": t.get("key"), "Value": t.get("value")} for t in tags or [] if isinstance(t, Mapping)]
