@@ -89,9 +89,9 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
     results: list[tuple[LintInput, Finding]] = []
     for lint_input in inputs:
         if args.live:
-            from hyperpod_cdk.cli import lint_live
+            from hyperpod_cdk.cli.lint_live import enrich
 
-            lint_live.enrich(lint_input, factory(args.region or lint_input.templates.region))
+            enrich(lint_input, factory(args.region or lint_input.templates.region))
         for finding in check(lint_input.templates, kinds=kinds, include_not_checked=True):
             results.append((lint_input, finding))
         for template_path, where, why in lint_input.unresolved:
