@@ -251,6 +251,24 @@ def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]
     access = (values.get("access_config") or [{}])[0] or {}
     if access.get("authentication_mode"):
         props["AccessConfig"] = {"AuthenticationMode": access["authentication_mode"]}
+    vpc = (values.get("vpc_config") or [{}])[0] or {}
+    if vpc:
+        props["ResourcesVpcConfig"] = {
+            "EndpointPublicAccess": vpc.get("endpoint_public_access", True),
+            "EndpointPrivateAccess": vpc.get("endpoint_private_access", False),
+            "PublicAccessCidrs": vpc.get("public_access_cidrs") or [],
+            "SubnetIds": vpc.get("subnet_ids") or [],
+        }
+    if values.get("enabled_cluster_log_types"):
+        props["Logging"] = {"ClusterLogging": {"EnabledTypes": [
+            {"Type": t} for t in values["enabled_cluster_log_types"]]}}
+    encryption = [
+        {"Resources": e.get("resources") or [], "Provider": {"KeyArn": ((e.get("provider") or [{}])[0] or {}).get(
+            "key_arn")}}
+        for e in values.get("encryption_config") or [] if isinstance(e, Mapping)
+    ]
+    if encryption:
+        props["EncryptionConfig"] = encryption
     return props
 
 
@@ -332,10 +350,14 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
 
 def _expand_module_dependencies(resources: dict[str, Json]) -> None:
     """``depends_on = [module.helm_chart]`` names a module: depend on every resource in it."""
+    def plain(address: str) -> str:  # module.x[0].type.name[1] -> module.x.type.name
+        return re.sub(r"\[[^\]]*\]", "", address)
+
     for body in resources.values():
         expanded: list[str] = []
         for dependency in body.get("DependsOn", []):
-            members = [a for a in resources if a == dependency or a.startswith(dependency + ".")]
+            wanted = plain(dependency)
+            members = [a for a in resources if plain(a) == wanted or plain(a).startswith(wanted + ".")]
             expanded.extend(members or [dependency])
         if "DependsOn" in body:
             body["DependsOn"] = expanded
