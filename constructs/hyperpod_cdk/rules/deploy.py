@@ -334,24 +334,24 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
             continue
         for position, value in enumerate(as_list(fsx.properties.get("SecurityGroupIds"))):
             key = templates.reference_key(fsx.template_path, value)
-            if key[0] != "resource":
-                continue  # an imported group: its rules are not in the template
-            group = templates.resource(key[1], key[2])
+            group = templates.resource(key[1], key[2]) if key[0] == "resource" else None
             rules = [as_map(e) for e in as_list(group.properties.get("SecurityGroupIngress"))] if group else []
             for rule in templates.resources("AWS::EC2::SecurityGroupIngress"):
                 if "GroupId" in rule.properties and templates.reference_key(
                     rule.template_path, rule.properties["GroupId"]
                 ) == key:
                     rules.append(rule.properties)
+            if group is None and not rules:
+                continue  # an imported group whose rules are not in the definition (--live reads them)
             if any(not literal(r.get("FromPort")) or not literal(r.get("IpProtocol")) for r in rules):
-                yield fsx.not_checked(rule_id, f"security group {key[2]} has rules not known offline",
+                yield fsx.not_checked(rule_id, f"security group {key[-1]} has rules not known offline",
                                       f"Properties/SecurityGroupIds/{position}")
                 continue
             missing = [f"{low}" if low == high else f"{low}-{high}" for low, high in LUSTRE_PORTS
                        if not any(_covers(r, low, high) for r in rules)]
             if missing:
                 yield fsx.finding(
-                    rule_id, f"security group {key[2]} of the Lustre file system allows no inbound TCP "
+                    rule_id, f"security group {key[-1]} of the Lustre file system allows no inbound TCP "
                     f"{' and '.join(missing)}; clients cannot mount it", f"Properties/SecurityGroupIds/{position}")
 
 

@@ -334,6 +334,10 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
             converted = _sg_rule(values, "egress" if kind.endswith("egress_rule") else "ingress")
             if converted:
                 body = {"Type": converted[0], "Properties": converted[1]}
+        elif kind == "aws_fsx_lustre_file_system":
+            body = {"Type": "AWS::FSx::FileSystem", "Properties": {
+                "FileSystemType": "LUSTRE", "SecurityGroupIds": values.get("security_group_ids") or [],
+                "SubnetIds": values.get("subnet_ids") or []}}
         elif kind == "helm_release":
             body = {"Type": "Custom::HelmRelease", "Properties": {"Chart": values.get("chart"),
                                                                  "Name": values.get("name")}}

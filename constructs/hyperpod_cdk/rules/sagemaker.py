@@ -129,6 +129,14 @@ def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -
     return False
 
 
+def _manages_rules(templates: Templates, key: tuple[str, ...]) -> bool:
+    """Whether the definition itself holds rules of the group (Terraform state, --live), so its rules are known."""
+    return any(
+        "GroupId" in rule.properties and templates.reference_key(rule.template_path, rule.properties["GroupId"]) == key
+        for rule in templates.resources("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    )
+
+
 def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
     if key[0] == "resource":
         return key[2]
@@ -144,7 +152,7 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
                 continue
             seen.add(key)
             missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d)]
-            if missing and key[0] != "resource" and not templates.closed_world:
+            if missing and key[0] != "resource" and not templates.closed_world and not _manages_rules(templates, key):
                 yield cluster.not_checked(
                     rule_id, f"security group {_describe(templates, key, value)} is defined elsewhere; its rules "
                     "are not in this definition (--live reads them)", location)
