@@ -304,3 +304,30 @@ def test_the_plugin_fails_a_cdk_app_on_a_deploy_rule(tmp_path):
     (ours,) = (p for p in report["pluginReports"] if p["pluginName"] == "HyperPodChecks")
     # KMS1 (the key); EFA1: sg-0123... has no rules in the app (a closed world: acknowledge or add them)
     assert sorted(v["ruleName"] for v in ours["violations"]) == ["HyperPod-EFA1", "HyperPod-KMS1"]
+
+
+# The examples the session fixtures do not synthesize; (rule, severity) findings that are real.
+OTHER_EXAMPLES = {
+    "closed-network.yaml": [],
+    # kubernetes_version "1.33": in EKS extended support since 2026-07-29 (specs/kubernetes_versions.py).
+    "eks-governed.yaml": [("HyperPod-K8S1", "warning")],
+    "eks-scaling.yaml": [],
+    "existing-vpc-and-eks.yaml": [],
+}
+
+
+def test_the_other_examples_pass(tmp_path):
+    import aws_cdk as cdk
+
+    from hyperpod_cdk.config import load_config
+    from infra.app_builder import add_platform
+
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    assert set(OTHER_EXAMPLES) | {"eks-fsx.yaml", "slurm.yaml"} == {p.name for p in (REPO / "examples").glob("*.yaml")}
+    for name, expected in OTHER_EXAMPLES.items():
+        outdir = tmp_path / name
+        app = cdk.App(outdir=str(outdir), context=dict(context))
+        add_platform(app, load_config(REPO / "examples" / name), nag=False)
+        app.synth()
+        findings = check(load(outdir).templates, kinds=("deploy",))
+        assert sorted((f.rule_id, RULES_BY_ID[f.rule_id].severity_of(f)) for f in findings) == expected, name

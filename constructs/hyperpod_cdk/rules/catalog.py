@@ -128,9 +128,9 @@ RULES: tuple[Rule, ...] = (
         "HyperPod-KAR1",
         "Karpenter autoscaling has its prerequisites",
         "HyperPod's managed Karpenter needs Continuous provisioning, Automatic node recovery and a ClusterRole "
-        "on an EKS cluster; the groups it scales start at 0, without deep health checks, training plans or Spot.",
+        "on an EKS cluster; the groups it scales start at 0, without deep health checks or training plans.",
         "Set NodeProvisioningMode: Continuous, NodeRecovery: Automatic and ClusterRole; on groups at 0 remove "
-        "OnStartDeepHealthChecks, TrainingPlanArn and CapacityRequirements.Spot.",
+        "OnStartDeepHealthChecks and TrainingPlanArn.",
         deploy.karpenter_prerequisites,
         source=_KARPENTER_DOC,
         kind="deploy",

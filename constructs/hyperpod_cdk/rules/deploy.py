@@ -127,10 +127,6 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
                 problems.append((f"{where}/OnStartDeepHealthChecks",
                                  f"group '{name}' starts at 0 for Karpenter but runs deep health checks, which "
                                  "HyperPod does not allow on autoscaled groups"))
-            if "Spot" in as_map(group.get("CapacityRequirements")):
-                problems.append((f"{where}/CapacityRequirements",
-                                 f"group '{name}' starts at 0 for Karpenter but asks for Spot capacity; HyperPod's "
-                                 "Karpenter provisions On-Demand capacity"))
             if _has_value(group.get("TrainingPlanArn")):
                 problems.append((f"{where}/TrainingPlanArn",
                                  f"group '{name}' starts at 0 for Karpenter but uses a training plan, which "
