@@ -325,6 +325,12 @@ def test_lint_json_and_sarif(tmp_path, capsys):
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
     assert levels["HyperPod-KMS1"] == "error" and levels["HyperPod-EFA1"] == "none"
     assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == path.as_posix()
+    template = _write(tmp_path, "t.yaml", TEMPLATE)
+    assert main(["lint", str(template), "--sarif"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    unresolved = [r for r in run["results"] if r["ruleId"] == "unresolved"]
+    assert len(unresolved) == 2 and {r["level"] for r in unresolved} == {"none"}
+    assert {r["ruleId"] for r in run["results"]} <= {r["id"] for r in run["tool"]["driver"]["rules"]}
 
 
 def test_lint_usage_errors(tmp_path, capsys):

@@ -30,6 +30,8 @@ from hyperpod_cdk.rules.model import NOT_CHECKED, SEVERITIES, Finding
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note", NOT_CHECKED: "none"}
 PARAMETER = re.compile(r"^([A-Za-z0-9]+)=(.*)$", re.DOTALL)
+# The rule id of a loader's "not checked" line (a condition or value unknown offline).
+UNRESOLVED = "unresolved"
 
 
 def cfn_lint_rules_dir() -> Path:
@@ -96,7 +98,7 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
             results.append((lint_input, finding))
         for template_path, where, why in lint_input.unresolved:
             parts = where.split("/")
-            results.append((lint_input, Finding("unresolved", template_path, parts[1] if len(parts) > 1 else where,
+            results.append((lint_input, Finding(UNRESOLVED, template_path, parts[1] if len(parts) > 1 else where,
                                                 f"not checked: {why}", ("/".join(parts[2:]),), NOT_CHECKED)))
     results.sort(key=lambda r: (SEVERITIES.index(_severity(r[1])), r[1].template_path, r[1].logical_id))
     if args.sarif:
@@ -166,6 +168,14 @@ def to_sarif(results: Sequence[tuple[LintInput, Finding]], kinds: Sequence[str])
         }
         for rule in rules_of(kinds)
     ]
+    rules.append({
+        "id": UNRESOLVED, "name": "Unresolved",
+        "shortDescription": {"text": "A value the definition leaves to deploy time"},
+        "fullDescription": {"text": "A condition or value that decides what the definition contains is not "
+                                    "known offline, so the rules did not check what depends on it."},
+        "help": {"text": "Give the value with --parameter KEY=VALUE, or lint with --live."},
+        "defaultConfiguration": {"level": "none"},
+    })
     sarif_results = []
     for _, finding in results:
         row = _row(finding)
