@@ -353,6 +353,62 @@ def test_lint_posture_adds_the_posture_rules(tmp_path, capsys):
 # --- --live (botocore Stubber) --------------------------------------------------------------------
 
 
+class FakeKube:
+    """Stands in for hyperpod_cdk.cli.kube.KubeApi (its HTTPS layer is tested in test_cli_drill.py)."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer, self.calls, self.name = answer, [], ""
+
+    def __call__(self, name: str, cluster: dict) -> FakeKube:
+        self.name = name
+        return self
+
+    def get(self, path: str, **query: str) -> object:
+        self.calls.append((self.name, path, query))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _eks_only(request: dict, kube: FakeKube, monkeypatch) -> tuple:
+    """--live on a request whose only live read that answers is the EKS cluster (the rest denied)."""
+    from hyperpod_cdk.cli.lint_live import enrich
+
+    set_fake_aws_env(monkeypatch)
+    eks, eks_stub = stubbed("eks")
+    eks_stub.add_response("describe_cluster", {"cluster": {
+        "name": "eks", "version": "1.34", "accessConfig": {"authenticationMode": "API"},
+        "endpoint": "https://example.invalid", "certificateAuthority": {"data": "x"}}}, {"name": "eks"})
+    eks_stub.add_response("list_addons", {"addons": []}, {"clusterName": "eks"})
+    ec2, ec2_stub = stubbed("ec2")
+    deny(ec2_stub, "describe_subnets", code="UnauthorizedOperation")
+    deny(ec2_stub, "describe_security_groups", code="UnauthorizedOperation")
+    s3, s3_stub = _s3_stubbed()
+    s3_stub.add_response("head_object", {})
+    quotas, quota_stub = stubbed("service-quotas")
+    quota_stub.add_response("list_service_quotas", {"Quotas": []})
+    lint_input = load_data(request, "req.json", region="us-west-2")
+    enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}), kube=kube)
+    return lint_input, check(lint_input.templates, kinds=("deploy",), include_not_checked=True)
+
+
+def test_live_reports_a_missing_helm_release(monkeypatch):
+    lint_input, findings = _eks_only(REQUEST, FakeKube({"items": []}), monkeypatch)
+    helm = [f for f in findings if f.rule_id == "HyperPod-HELM1"]
+    assert helm and "is not installed on EKS cluster eks" in helm[0].detail
+    assert helm[0].severity is None  # an error
+
+
+def test_live_helm_release_unreadable_is_not_checked(monkeypatch):
+    from hyperpod_cdk.cli.kube import KubeError
+
+    lint_input, findings = _eks_only(REQUEST, FakeKube(KubeError(403, "GET /api/v1/secrets: HTTP 403 forbidden")),
+                                     monkeypatch)
+    assert not [f for f in findings if f.rule_id == "HyperPod-HELM1"]
+    whys = {where: why for _, where, why in lint_input.unresolved}
+    assert "HTTP 403" in whys["live/Helm release"] and "access entry" in whys["live/Helm release"]
+
+
 def _s3_stubbed():
     """S3 on its own boto3 session (boto3 injects S3 transfer methods once per session; see test_cli_preflight)."""
     import boto3
@@ -397,8 +453,11 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
     quotas, quota_stub = stubbed("service-quotas")
     quota_stub.add_response("list_service_quotas", {"Quotas": [
         {"QuotaName": "ml.g5.8xlarge for cluster usage", "Value": 0.0}]}, {"ServiceCode": "sagemaker"})
+    kube = FakeKube({"items": [{"metadata": {"name": "sh.helm.release.v1.hyperpod-dependencies.v1",
+                                             "labels": {"owner": "helm", "status": "deployed"}}}]})
     lint_input = load_data(REQUEST, "req.json", region="us-west-2")
-    enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}))
+    enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}), kube=kube)
+    assert kube.calls == [("eks", "/api/v1/secrets", {"labelSelector": "owner=helm,name=hyperpod-dependencies"})]
     for stub in (ec2_stub, eks_stub, s3_stub, quota_stub):
         stub.assert_no_pending_responses()
     findings = check(lint_input.templates, kinds=("deploy",), include_not_checked=True)
@@ -412,6 +471,7 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
     assert "1.29" in by_rule["HyperPod-K8S1"][0].detail
     assert "v1.2.0-eksbuild.1" in by_rule["HyperPod-TG1"][0].detail
     assert "HyperPod-TOP1" not in by_rule and "HyperPod-ADD1" not in by_rule  # installed add-ons: past creation
+    assert "HyperPod-HELM1" not in by_rule  # the release is deployed
     assert lint_input.unresolved == []
 
 

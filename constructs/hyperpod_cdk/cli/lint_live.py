@@ -11,22 +11,27 @@ finds to the templates as resources the rules already understand:
 * a literal EKS cluster ARN -> ``AWS::EKS::Cluster`` (auth mode, version, endpoint) and its installed
   add-ons (HyperPod-EKS4, K8S1, TG1);
 * the lifecycle entry script -> ``HyperPod::Live::S3Object`` {Uri, Exists} (HyperPod-LCS1);
-* the per-type HyperPod quotas -> ``HyperPod::Live::Quota`` {InstanceType, Value} (HyperPod-QUOTA1).
+* the per-type HyperPod quotas -> ``HyperPod::Live::Quota`` {InstanceType, Value} (HyperPod-QUOTA1);
+* for an existing EKS cluster and a definition without the chart: whether the HyperPod Helm release
+  ``hyperpod-dependencies`` is installed (Helm 3 keeps each release revision as a Secret labelled
+  ``owner=helm,name=<release>``), read through the Kubernetes API the way ``drill`` reaches it
+  (:mod:`hyperpod_cdk.cli.kube`) -> ``HyperPod::Live::HelmRelease`` {Name, Installed} (HyperPod-HELM1).
 
-What it could not read (access denied, a service unavailable) becomes a not-checked line, never a
-finding. Not read: whether the HyperPod Helm release is installed (that needs the Kubernetes API;
-``hyperpod-cdk diagnose`` reads it on a running cluster).
+What it could not read (access denied, a service unavailable, no access entry for the caller)
+becomes a not-checked line, never a finding.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hyperpod_cdk.cli import aws_errors
+from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
 from hyperpod_cdk.cli.preflight import sagemaker_quota_name
 from hyperpod_cdk.rules.inputs import LintInput
 from hyperpod_cdk.rules.model import as_list, as_map
@@ -35,6 +40,10 @@ from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER
 LIVE = "hyperpod-cdk:live"
 S3_OBJECT = "HyperPod::Live::S3Object"
 QUOTA = "HyperPod::Live::Quota"
+HELM_RELEASE = "HyperPod::Live::HelmRelease"
+# The release name AWS's templates and the HyperPod docs install the chart under (and this library's default).
+RELEASE_NAME = "hyperpod-dependencies"
+KubeFactory = Callable[[str, dict[str, Any]], Any]
 EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0-9_-]+)$")
 
 
@@ -65,20 +74,30 @@ def _unread(lint_input: LintInput, what: str, service: str, exc: Exception) -> N
     lint_input.unresolved.append((lint_input.source, f"live/{what}", f"--live could not read {what}: {reason}"))
 
 
-def enrich(lint_input: LintInput, clients: Any) -> None:
-    """Add what AWS knows to ``lint_input.templates`` (see the module docstring)."""
-    steps = (
-        ("subnets", "ec2", _subnets),
-        ("security groups", "ec2", _security_groups),
-        ("EKS cluster", "eks", _eks),
-        ("lifecycle scripts", "s3", _lifecycle_scripts),
-        ("HyperPod quotas", "service-quotas", _quotas),
+def enrich(lint_input: LintInput, clients: Any, *, kube: KubeFactory | None = None) -> None:
+    """Add what AWS knows to ``lint_input.templates`` (see the module docstring).
+
+    ``kube(eks_name, described_cluster)`` returns a Kubernetes API client (default: :class:`KubeApi`
+    with an EKS token, as ``drill`` builds it).
+    """
+    described: dict[str, dict[str, Any]] = {}
+    steps: tuple[tuple[str, str, Callable[[], None]], ...] = (
+        ("subnets", "ec2", lambda: _subnets(lint_input, clients)),
+        ("security groups", "ec2", lambda: _security_groups(lint_input, clients)),
+        ("EKS cluster", "eks", lambda: _eks(lint_input, clients, described)),
+        ("Helm release", "eks", lambda: _helm_release(lint_input, clients, described, kube)),
+        ("lifecycle scripts", "s3", lambda: _lifecycle_scripts(lint_input, clients)),
+        ("HyperPod quotas", "service-quotas", lambda: _quotas(lint_input, clients)),
     )
     for what, service, step in steps:
         try:
-            step(lint_input, clients)
+            step()
         except (ClientError, BotoCoreError) as exc:
             _unread(lint_input, what, service, exc)
+        except KubeError as exc:
+            lint_input.unresolved.append(
+                (lint_input.source, f"live/{what}", f"--live could not read {what}: {exc} (the caller needs an "
+                 "EKS access entry that may list Secrets)"))
 
 
 def _subnets(lint_input: LintInput, clients: Any) -> None:
@@ -118,7 +137,7 @@ def _security_groups(lint_input: LintInput, clients: Any) -> None:
                     **base, "GroupId": gid, "DestinationSecurityGroupId": peer}})
 
 
-def _eks(lint_input: LintInput, clients: Any) -> None:
+def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]]) -> None:
     if any(True for _ in lint_input.templates.resources("AWS::EKS::Cluster")):
         return  # the definition creates its EKS cluster: nothing to read
     names: list[str] = []
@@ -131,11 +150,11 @@ def _eks(lint_input: LintInput, clients: Any) -> None:
         return
     eks = clients("eks")
     for name in dict.fromkeys(names):
-        described = eks.describe_cluster(name=name)["cluster"]
-        vpc = described.get("resourcesVpcConfig") or {}
+        cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
+        vpc = cluster.get("resourcesVpcConfig") or {}
         _add(lint_input, f"LiveEks{name}", {"Type": "AWS::EKS::Cluster", "Properties": {
-            "Name": name, "Version": described.get("version"),
-            "AccessConfig": {"AuthenticationMode": (described.get("accessConfig") or {}).get("authenticationMode")},
+            "Name": name, "Version": cluster.get("version"),
+            "AccessConfig": {"AuthenticationMode": (cluster.get("accessConfig") or {}).get("authenticationMode")},
             "ResourcesVpcConfig": {"EndpointPublicAccess": vpc.get("endpointPublicAccess"),
                                    "EndpointPrivateAccess": vpc.get("endpointPrivateAccess"),
                                    "PublicAccessCidrs": vpc.get("publicAccessCidrs", [])},
@@ -144,6 +163,32 @@ def _eks(lint_input: LintInput, clients: Any) -> None:
             addon = eks.describe_addon(clusterName=name, addonName=addon_name)["addon"]
             _add(lint_input, f"LiveAddon{name}{addon_name}", {"Type": "AWS::EKS::Addon", "Properties": {
                 "AddonName": addon_name, "AddonVersion": addon.get("addonVersion"), "ClusterName": name}})
+
+
+def _default_kube(clients: Any) -> KubeFactory:
+    def make(name: str, cluster: dict[str, Any]) -> Any:
+        session, region = clients.session, clients.region
+        return KubeApi(cluster["endpoint"], cluster["certificateAuthority"]["data"],
+                       lambda: eks_token(session, name, region), clock=time.monotonic)
+
+    return make
+
+
+def _helm_release(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]],
+                  kube: KubeFactory | None) -> None:
+    from hyperpod_cdk.rules.deploy import _is_helm
+
+    if any(_is_helm(r) for r in lint_input.templates.resources()):
+        return  # the definition installs the chart itself: HyperPod-HELM1 checks the ordering
+    for name, cluster in described.items():
+        api = (kube or _default_kube(clients))(name, cluster)
+        secrets = api.get("/api/v1/secrets", labelSelector=f"owner=helm,name={RELEASE_NAME}")
+        installed = any(
+            (item.get("metadata", {}).get("labels", {}) or {}).get("status") == "deployed"
+            for item in secrets.get("items", [])
+        )
+        _add(lint_input, f"LiveHelm{name}", {"Type": HELM_RELEASE, "Properties": {
+            "Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}})
 
 
 def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:

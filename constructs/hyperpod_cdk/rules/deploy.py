@@ -23,6 +23,7 @@ EKS_CLUSTER = "AWS::EKS::Cluster"
 # What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
 LIVE_S3_OBJECT = "HyperPod::Live::S3Object"
 LIVE_QUOTA = "HyperPod::Live::Quota"
+LIVE_HELM_RELEASE = "HyperPod::Live::HelmRelease"
 LIVE_MARK = "hyperpod-cdk:live"
 EKS_ADDON = "AWS::EKS::Addon"
 POD_IDENTITY_ASSOCIATION = "AWS::EKS::PodIdentityAssociation"
@@ -400,10 +401,19 @@ def _references(value: Json) -> set[str]:
 
 
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
+    releases = list(templates.resources(LIVE_HELM_RELEASE))
     for cluster in _clusters(templates):
         if not _is_eks(cluster):
             continue
-        helm = [r for r in templates.resources() if r.template_path == cluster.template_path and _is_helm(r)]
+        helm = [r for r in templates.resources() if r.template_path == cluster.template_path and _is_helm(r)
+                and r.type != LIVE_HELM_RELEASE]
+        missing = [r for r in releases if r.properties.get("Installed") is False]
+        if not helm and missing:
+            names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)
+            yield cluster.finding(
+                rule_id, f"the HyperPod Helm chart (release {missing[0].properties.get('Name')}) is not installed "
+                f"on EKS cluster {names} (read with --live); install it before creating the cluster", "Properties")
+            continue
         if not helm:
             continue  # the chart is installed elsewhere (another stack, the hyp CLI): not visible here
         before = _dependencies(templates, cluster)
