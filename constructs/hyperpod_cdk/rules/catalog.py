@@ -1,4 +1,13 @@
-"""The HyperPod rule catalogue and a jsii-free entry point for running it."""
+"""The HyperPod rule catalogue and a jsii-free entry point for running it.
+
+One table for every place that checks a HyperPod definition: the CDK plugin
+(:class:`~hyperpod_cdk.rules.plugin.HyperPodChecks`), ``hyperpod-cdk lint`` (any template, CreateCluster
+JSON, cdk.out or Terraform JSON, converted by :mod:`hyperpod_cdk.rules.inputs`) and the cfn-lint rules
+(``rules/cfn_lint``). Each rule's ``check`` is a pure function of CloudFormation-shaped
+:class:`~hyperpod_cdk.rules.model.Templates`, so config validation and construct props can call the
+same rule on the resource they are about to render (``check(Templates({...}))`` or the function itself)
+and report its ``id``, ``fix`` and ``source``.
+"""
 
 from __future__ import annotations
 
