@@ -501,3 +501,29 @@ def test_cfn_lint_rules_flag_prints_the_directory(capsys):
     assert main(["lint", "--cfn-lint-rules"]) == 0
     directory = Path(capsys.readouterr().out.strip())
     assert (directory / "HyperPodRules.py").is_file()
+
+
+def test_terraform_plan_values_known_only_after_apply_are_not_checked():
+    """`terraform show -json plan`: attributes in after_unknown are not guessed as unset."""
+    cluster = {"address": "awscc_sagemaker_cluster.hp", "mode": "managed", "type": "awscc_sagemaker_cluster",
+               "name": "hp", "values": {
+                   "cluster_name": "hp", "orchestrator": {"eks": {}},
+                   "instance_groups": [{
+                       "instance_group_name": "g", "instance_type": "ml.m5.xlarge", "instance_count": 1,
+                       "instance_storage_configs": [{"ebs_volume_config": {"volume_size_in_gb": 100}}]}]}}
+    plan = {
+        "format_version": "1.2",
+        "planned_values": {"root_module": {"resources": [cluster]}},
+        "resource_changes": [{"address": "awscc_sagemaker_cluster.hp", "change": {"after_unknown": {
+            "node_provisioning_mode": True, "orchestrator": {"eks": {"cluster_arn": True}},
+            "instance_groups": [{"instance_storage_configs": [{"ebs_volume_config": {"volume_kms_key_id": True}}]}],
+        }}}],
+    }
+    lint_input = load_data(plan, "plan.json")
+    props = lint_input.templates.templates["plan.json"]["Resources"]["awscc_sagemaker_cluster.hp"]["Properties"]
+    assert props["NodeProvisioningMode"] == {"Fn::TerraformUnknownAfterApply": "awscc_sagemaker_cluster.hp"
+                                                                               ".node_provisioning_mode"}
+    assert props["InstanceGroups"][0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"]["VolumeSizeInGB"] == 100
+    findings = check(lint_input.templates, kinds=("deploy",), include_not_checked=True)
+    kms = [f for f in findings if f.rule_id == "HyperPod-KMS1"]
+    assert kms and {f.severity for f in kms} == {NOT_CHECKED}  # the key and the mode are both unknown

@@ -308,12 +308,41 @@ def _sg_rule(values: Mapping[str, Json], direction: str) -> tuple[str, dict[str,
     return "AWS::EC2::SecurityGroupEgress", props
 
 
+# Stands for a value a Terraform plan knows only after apply; rules see a non-literal (not checked).
+UNKNOWN_AFTER_APPLY = "Fn::TerraformUnknownAfterApply"
+
+
+def _mark_unknown(values: Json, unknown: Json, where: str) -> Json:
+    """``values`` with every attribute ``after_unknown`` flags replaced by an unknown marker."""
+    if unknown is True:
+        return {UNKNOWN_AFTER_APPLY: where}
+    if isinstance(unknown, Mapping) and isinstance(values, Mapping | type(None)):
+        out = dict(values or {})
+        for key, flag in unknown.items():
+            if flag:
+                out[key] = _mark_unknown(out.get(key), flag, f"{where}.{key}")
+        return out
+    if isinstance(unknown, list) and isinstance(values, list | type(None)):
+        items = list(values or [])
+        items += [None] * (len(unknown) - len(items))
+        return [_mark_unknown(v, f, f"{where}[{i}]") if f else v for i, (v, f) in enumerate(zip(items, unknown,
+                                                                                             strict=True))]
+    return values
+
+
 def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None = None) -> LintInput:
     root = (data.get("planned_values") or data.get("values") or {}).get("root_module") or {}
+    # A plan lists what it knows only after apply in resource_changes[].change.after_unknown.
+    unknown_by_address = {
+        str(change.get("address")): (change.get("change") or {}).get("after_unknown")
+        for change in data.get("resource_changes") or [] if isinstance(change, Mapping)
+    }
     resources: dict[str, Json] = {}
     for resource in _terraform_resources(root):
         kind, values = str(resource.get("type", "")), resource.get("values") or {}
         address = str(resource.get("address", f"{kind}.{resource.get('name')}"))
+        if unknown_by_address.get(address):
+            values = _mark_unknown(values, unknown_by_address[address], address)
         body: dict[str, Json] | None = None
         if kind in ("awscc_sagemaker_cluster", "aws_sagemaker_cluster"):
             body = {"Type": "AWS::SageMaker::Cluster",
