@@ -191,10 +191,10 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
     ("HyperPod-SM2", "only an FSx mount",
      lambda t: _groups(t)[0].update(InstanceStorageConfigs=[{"FsxLustreConfig": {"DnsName": "d", "MountName": "m"}}]),
      "'system' has no EbsVolumeConfig", "Properties/InstanceGroups/0/InstanceStorageConfigs"),
-    ("HyperPod-SM2", "customer managed key without Continuous (CreateCluster rejects it)",
+    ("HyperPod-KMS1", "customer managed key without Continuous (CreateCluster rejects it)",
      lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
                 _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId")),
-     "'system': EBS volume 0 has a VolumeKmsKeyId but the cluster is not in Continuous",
+     "'system' has a VolumeKmsKeyId but NodeProvisioningMode is unset",
      "Properties/InstanceGroups/0/InstanceStorageConfigs/0/EbsVolumeConfig/VolumeKmsKeyId"),
     ("HyperPod-SM3", "None", lambda t: _props(t, "HyperPod").update(NodeRecovery="None"),
      "'None'", "Properties/NodeRecovery"),
@@ -230,11 +230,16 @@ def test_the_compliant_template_passes_every_rule(tmp_path):
     assert check_files([_write(tmp_path, compliant())]) == []
 
 
+# The rules this file covers; the deploy rules of `hyperpod-cdk lint` are covered in test_lint_rules.py.
+PACK_RULES = ("HyperPod-EKS1", "HyperPod-EKS2", "HyperPod-EKS3", "HyperPod-EKS4", "HyperPod-SM1", "HyperPod-SM2",
+              "HyperPod-SM3", "HyperPod-EFA1", "HyperPod-RET1")
+
+
 def test_every_rule_has_compliant_and_violating_cases():
     ids = [rule.id for rule in RULES]
-    assert len(ids) == len(set(ids)) == 9
-    assert {case[0] for case in COMPLIANT_VARIANTS} == set(ids)
-    assert {case[0] for case in VIOLATIONS} == set(ids)
+    assert len(ids) == len(set(ids))
+    assert {case[0] for case in COMPLIANT_VARIANTS} == set(PACK_RULES)
+    assert {case[0] for case in VIOLATIONS} == set(PACK_RULES) | {"HyperPod-KMS1"}
     for rule in RULES:
         assert rule.id.startswith("HyperPod-") and rule.title and rule.description and rule.fix
 

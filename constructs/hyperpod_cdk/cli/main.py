@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--task", choices=("training", "inference"), default="training", help="default: training")
     check.add_argument("--json", action="store_true", help="print machine-readable JSON")
     check.set_defaults(handler=_cmd_neuron_check)
+    from hyperpod_cdk.cli import lint  # noqa: I001 - one registration line per command module
+    lint.add_parser(commands, [common])
     return parser
 
 

@@ -11,8 +11,11 @@ or without CDK, on templates already synthesized::
     findings = check_files(Path("cdk.out").glob("*.template.json"))
 
 The rules read the synthesized CloudFormation templates only, so they see whatever the app
-produced, from any construct library. ``RULES`` lists them; ``docs/security-posture.md`` explains
-each. Importing this package does not start jsii: :class:`HyperPodChecks` (which needs
+produced, from any construct library. ``RULES`` lists them, each with a cited ``source`` and a
+``kind``: ``deploy`` rules (a definition that fails at deploy; ``docs/lint.md``) and ``posture`` rules
+(``docs/security-posture.md``). ``hyperpod-cdk lint`` runs the same table on CloudFormation, CreateCluster
+JSON, cdk.out and Terraform JSON (:mod:`hyperpod_cdk.rules.inputs`), and ``rules/cfn_lint/`` wraps it for
+``cfn-lint --append-rules``. Importing this package does not start jsii: :class:`HyperPodChecks` (which needs
 ``aws_cdk``) is loaded on first use.
 """
 

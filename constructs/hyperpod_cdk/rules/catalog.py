@@ -1,15 +1,31 @@
-"""The HyperPod rule catalogue and a jsii-free entry point for running it."""
+"""The HyperPod rule catalogue and a jsii-free entry point for running it.
+
+One table for every place that checks a HyperPod definition: the CDK plugin
+(:class:`~hyperpod_cdk.rules.plugin.HyperPodChecks`), ``hyperpod-cdk lint`` (any template, CreateCluster
+JSON, cdk.out or Terraform JSON, converted by :mod:`hyperpod_cdk.rules.inputs`) and the cfn-lint rules
+(``rules/cfn_lint``). Each rule's ``check`` is a pure function of CloudFormation-shaped
+:class:`~hyperpod_cdk.rules.model.Templates`, so config validation and construct props can call the
+same rule on the resource they are about to render (``check(Templates({...}))`` or the function itself)
+and report its ``id``, ``fix`` and ``source``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from hyperpod_cdk.rules import eks, retention, sagemaker
-from hyperpod_cdk.rules.model import Finding, Json, Rule, Templates
+from hyperpod_cdk.rules import deploy, eks, retention, sagemaker
+from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 
 _DHC_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-deep-health-checks.html"
 _EFA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security"
+_SM = "https://docs.aws.amazon.com/sagemaker/latest/dg/"
+_CMK_DOC = _SM + "smcluster-cmk.html"
+_KARPENTER_DOC = _SM + "sagemaker-hyperpod-eks-autoscaling.html"
+_LABELS_DOC = _SM + "sagemaker-hyperpod-eks-resiliency-node-labels.html"
+_EKS_PREREQ_DOC = _SM + "sagemaker-hyperpod-eks-prerequisites.html"
+_OPERATOR_DOC = _SM + "sagemaker-eks-operator-install.html"
+_CFN_CLUSTER_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html"
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -21,6 +37,7 @@ RULES: tuple[Rule, ...] = (
         "endpoint_access=EndpointAccess.PRIVATE, with the kubectl handler in the VPC), or keep it "
         "public and list your own CIDRs in PublicAccessCidrs (EndpointAccess.PUBLIC_AND_PRIVATE.only_from(...)).",
         eks.endpoint_access,
+        source="https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html",
     ),
     Rule(
         "HyperPod-EKS2",
@@ -30,6 +47,7 @@ RULES: tuple[Rule, ...] = (
         "List all five types in Logging.ClusterLogging.EnabledTypes (aws_eks_v2: cluster_logging="
         "[ClusterLoggingTypes.API, AUDIT, AUTHENTICATOR, CONTROLLER_MANAGER, SCHEDULER]).",
         eks.control_plane_logs,
+        source="https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html",
     ),
     Rule(
         "HyperPod-EKS3",
@@ -39,6 +57,7 @@ RULES: tuple[Rule, ...] = (
         "Add EncryptionConfig [{Resources: [secrets], Provider: {KeyArn: <rotating, retained key>}}] "
         "(aws_eks_v2: secrets_encryption_key=kms.Key(..., enable_key_rotation=True)).",
         eks.secrets_encryption,
+        source="https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html",
     ),
     Rule(
         "HyperPod-EKS4",
@@ -48,6 +67,8 @@ RULES: tuple[Rule, ...] = (
         "Set AccessConfig.AuthenticationMode to API or API_AND_CONFIG_MAP (HyperPodEksCluster sets "
         "API_AND_CONFIG_MAP with add_property_override).",
         eks.authentication_mode,
+        source=_EKS_PREREQ_DOC,
+        kind="deploy",
     ),
     Rule(
         "HyperPod-SM1",
@@ -57,17 +78,18 @@ RULES: tuple[Rule, ...] = (
         "Set OnStartDeepHealthChecks to [InstanceStress, InstanceConnectivity] on the group "
         f"(InstanceGroup.deep_health_checks; the default for accelerated types). {_DHC_DOC}",
         sagemaker.deep_health_checks,
+        source=_DHC_DOC,
     ),
     Rule(
         "HyperPod-SM2",
-        "Instance-group EBS volumes use a KMS key where HyperPod accepts one, and only there",
+        "Instance-group EBS volumes use a KMS key where HyperPod accepts one",
         "In Continuous node provisioning mode, node data (container images, kubelet state, data staged on "
-        "/opt/sagemaker) is otherwise not encrypted with a key you control, audit and revoke; in any other "
-        "mode HyperPod rejects a customer managed key and CreateCluster fails.",
+        "/opt/sagemaker) is otherwise not encrypted with a key you control, audit and revoke. (A key in any "
+        "other mode fails CreateCluster: HyperPod-KMS1.)",
         "With NodeProvisioningMode Continuous, give every instance group InstanceStorageConfigs "
-        "[{EbsVolumeConfig: {VolumeSizeInGB: N, VolumeKmsKeyId: <key ARN>}}] (HyperPodCluster volume_key); "
-        "otherwise leave VolumeKmsKeyId out. https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html",
+        "[{EbsVolumeConfig: {VolumeSizeInGB: N, VolumeKmsKeyId: <key ARN>}}] (HyperPodCluster volume_key).",
         sagemaker.encrypted_volumes,
+        source=_CMK_DOC,
     ),
     Rule(
         "HyperPod-SM3",
@@ -76,6 +98,7 @@ RULES: tuple[Rule, ...] = (
         "an operator.",
         "Set NodeRecovery: Automatic (HyperPodCluster node_recovery, hyperpod.node_recovery).",
         sagemaker.node_recovery,
+        source=_SM + "sagemaker-hyperpod-eks-resiliency-node-recovery.html",
     ),
     Rule(
         "HyperPod-EFA1",
@@ -86,6 +109,8 @@ RULES: tuple[Rule, ...] = (
         "AWS::EC2::SecurityGroupEgress {IpProtocol: -1, DestinationSecurityGroupId: <group>} as separate "
         f"resources (HyperPodSecurityGroup does). For an imported group that already has them, acknowledge. {_EFA_DOC}",
         sagemaker.efa_self_rules,
+        source=_EFA_DOC,
+        kind="deploy",
     ),
     Rule(
         "HyperPod-RET1",
@@ -95,13 +120,169 @@ RULES: tuple[Rule, ...] = (
         "Set both DeletionPolicy (Retain or RetainExceptOnCreate) and UpdateReplacePolicy (Retain): "
         "removal_policy=RemovalPolicy.RETAIN on the construct.",
         retention.stateful_resources_retained,
+        source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html",
+    ),
+    # --- deploy rules: the definition fails (or misbehaves) at deploy time --------------------------
+    Rule(
+        "HyperPod-KMS1",
+        "A customer managed EBS key only in Continuous node provisioning mode",
+        "HyperPod accepts VolumeKmsKeyId only for clusters in Continuous node provisioning mode; elsewhere "
+        "CreateCluster fails.",
+        "Set NodeProvisioningMode: Continuous, or remove VolumeKmsKeyId from every EbsVolumeConfig.",
+        deploy.cmk_needs_continuous,
+        source=_CMK_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-KAR1",
+        "Karpenter autoscaling has its prerequisites",
+        "HyperPod's managed Karpenter needs Continuous provisioning, Automatic node recovery and a ClusterRole "
+        "on an EKS cluster; the groups it scales start at 0, without deep health checks or training plans.",
+        "Set NodeProvisioningMode: Continuous, NodeRecovery: Automatic and ClusterRole; on groups at 0 remove "
+        "OnStartDeepHealthChecks and TrainingPlanArn.",
+        deploy.karpenter_prerequisites,
+        source=_KARPENTER_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-SYS1",
+        "On EKS, some instance group can host system pods while deep health checks run",
+        "HyperPod taints a node NoSchedule while its deep health checks run (60-90 minutes); with no other "
+        "node, coredns, the HyperPod chart's agents and the add-ons' controllers stay Pending and add-ons "
+        "that wait for them time out.",
+        "Add a small CPU group with InstanceCount >= 1, no OnStartDeepHealthChecks and no NoSchedule/NoExecute "
+        "taint (e.g. ml.m5.xlarge x 1).",
+        deploy.system_pod_host,
+        severity="warning",
+        source=_LABELS_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-TYPE1",
+        "The instance type is offered by HyperPod in the region",
+        "CreateCluster fails for an instance type HyperPod does not offer in the region.",
+        "Pick a type from the region's list (hyperpod_cdk/specs/data/hyperpod_instance_types.json, the "
+        "same table as cfn-lint's E3644 data) or another region. Needs --region.",
+        deploy.instance_type_offered,
+        source=_SM + "sagemaker-hyperpod-prerequisites-regions.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-K8S1",
+        "The EKS Kubernetes version is one HyperPod supports and EKS still supports",
+        "EKS refuses versions past extended support, HyperPod refuses versions it does not list, and a "
+        "version in extended support costs six times as much per cluster-hour.",
+        "Set Version to a version in standard support that HyperPod lists.",
+        deploy.kubernetes_version_supported,
+        source=_EKS_PREREQ_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-IP1",
+        "The HyperPod subnets have addresses for every node",
+        "Each HyperPod node takes several IPs on EKS (pods get VPC addresses) or one on Slurm; a subnet "
+        "that runs out makes CreateCluster or a scale-up fail with insufficient capacity.",
+        "Use larger subnets (or more of them), or fewer nodes; keep 25% headroom for replacements.",
+        deploy.subnet_ip_capacity,
+        source="https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-prerequisites.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-FSX1",
+        "The Lustre file system's security group lets clients in on TCP 988 and 1018-1023",
+        "FSx for Lustre clients connect on TCP 988 and 1018-1023; without an inbound rule the mount on the "
+        "HyperPod nodes hangs.",
+        "Add inbound TCP 988 and 1018-1023 from the HyperPod security group (or the group itself).",
+        deploy.lustre_ports,
+        source="https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-HELM1",
+        "The HyperPod Helm chart is installed before the cluster",
+        "HyperPod's EKS prerequisites install the chart (health-monitoring agent, device plugins, training "
+        "dependencies) before CreateCluster; nodes that join first miss them.",
+        "Make the AWS::SageMaker::Cluster DependsOn the Helm chart resource.",
+        deploy.helm_chart_before_cluster,
+        source=_SM + "sagemaker-hyperpod-eks-install-packages-using-helm-chart.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-TOP1",
+        "The training operator gets its credentials from a standalone pod identity association",
+        "From v1.2.1 the training-operator add-on refuses inline pod identity associations, so CreateAddon "
+        "fails; without any association the controller has no AWS credentials.",
+        "Create an AWS::EKS::PodIdentityAssociation (namespace aws-hyperpod, service account "
+        "hp-training-operator-controller-manager) before the add-on, and no PodIdentityAssociations on it.",
+        deploy.training_operator_pod_identity,
+        source=_OPERATOR_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-ADD1",
+        "HyperPod's EKS add-ons resolve conflicts by overwriting",
+        "vpc-cni, kube-proxy and coredns exist self-managed on every new cluster, and the HyperPod chart creates "
+        "objects some add-ons own; with ResolveConflicts NONE the add-on fails to create.",
+        "Set ResolveConflicts: OVERWRITE (settings belong in ConfigurationValues).",
+        deploy.addon_resolve_conflicts,
+        severity="warning",
+        source="https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-TG1",
+        "Task governance is v1.3.0-eksbuild.1 or later next to the training operator",
+        "Older task governance releases are incompatible with the HyperPod training operator.",
+        "Set the amazon-sagemaker-hyperpod-taskgovernance AddonVersion to v1.3.0-eksbuild.1 or later.",
+        deploy.task_governance_version,
+        source=_OPERATOR_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-LCS1",
+        "The lifecycle script location has the shape HyperPod accepts",
+        "SourceS3Uri must match ^(https|s3)://([^/]+)/?(.*)$ and the entry script is a file name under it; a "
+        "Slurm cluster without lifecycle scripts has no Slurm.",
+        "Set LifeCycleConfig {SourceS3Uri: s3://bucket/prefix/, OnCreate: on_create.sh}.",
+        deploy.lifecycle_script_uri,
+        source=_CFN_CLUSTER_DOC,
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-QUOTA1",
+        "The account's HyperPod quota covers the instances per type",
+        "CreateCluster and scale-ups fail with ResourceLimitExceeded beyond the per-type 'for cluster usage' "
+        "quota. Known only with --live (Service Quotas).",
+        "Request an increase (aws service-quotas request-service-quota-increase --service-code sagemaker) or "
+        "plan fewer instances.",
+        deploy.hyperpod_quotas,
+        source=_SM + "sagemaker-hyperpod-prerequisites.html#sagemaker-hyperpod-prerequisites-quotas",
+        kind="deploy",
     ),
 )
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
 
 
-def check(templates: Templates | Mapping[str, Mapping[str, Json]], *, exclude: Iterable[str] = ()) -> list[Finding]:
-    """Run every rule (except ``exclude``) over templates keyed by path."""
+def rules_of(kinds: Iterable[str] = KINDS) -> tuple[Rule, ...]:
+    """The rules of the given kinds (``deploy``, ``posture``), in catalogue order."""
+    wanted = set(kinds)
+    unknown = wanted - set(KINDS)
+    if unknown:
+        raise ValueError(f"kinds: unknown rule kinds {sorted(unknown)}; known: {list(KINDS)}")
+    return tuple(rule for rule in RULES if rule.kind in wanted)
+
+
+def check(
+    templates: Templates | Mapping[str, Mapping[str, Json]],
+    *,
+    exclude: Iterable[str] = (),
+    kinds: Iterable[str] = KINDS,
+    include_not_checked: bool = False,
+) -> list[Finding]:
+    """Run every rule of ``kinds`` (except ``exclude``) over templates keyed by path.
+
+    ``not-checked`` findings (a value known only at deploy) are left out unless asked for.
+    """
     skipped = set(exclude)
     unknown = skipped - set(RULES_BY_ID)
     if unknown:
@@ -109,12 +290,16 @@ def check(templates: Templates | Mapping[str, Mapping[str, Json]], *, exclude: I
     if not isinstance(templates, Templates):
         templates = Templates(templates)
     findings: list[Finding] = []
-    for rule in RULES:
+    for rule in rules_of(kinds):
         if rule.id not in skipped:
-            findings.extend(rule.check(templates))
+            findings.extend(
+                f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED
+            )
     return findings
 
 
-def check_files(paths: Iterable[str | Path], *, exclude: Iterable[str] = ()) -> list[Finding]:
+def check_files(
+    paths: Iterable[str | Path], *, exclude: Iterable[str] = (), kinds: Iterable[str] = KINDS
+) -> list[Finding]:
     """Run every rule over synthesized template files (``cdk.out/*.template.json``)."""
-    return check(Templates.from_paths(paths), exclude=exclude)
+    return check(Templates.from_paths(paths), exclude=exclude, kinds=kinds)

@@ -16,7 +16,9 @@ class Finding:
     """One resource that breaks one rule.
 
     ``locations`` are slash-separated paths inside the resource (``Properties/Logging``), the
-    form CDK's policy-validation report prints.
+    form CDK's policy-validation report prints. ``severity`` overrides the rule's for this one
+    finding (a rule may warn where it is not sure of failure); :data:`NOT_CHECKED` marks a value the
+    rule needs but that is known only at deploy (an unresolved parameter, a resource attribute).
     """
 
     rule_id: str
@@ -24,13 +26,23 @@ class Finding:
     logical_id: str
     detail: str
     locations: tuple[str, ...] = ()
+    severity: str | None = None
+
+
+# Severities, most severe first. ``not-checked`` is not a problem: the rule could not decide offline.
+SEVERITIES = ("error", "warning", "info", "not-checked")
+NOT_CHECKED = "not-checked"
+# What a rule guards: ``deploy`` rules catch a definition that fails (or misbehaves) at deploy time;
+# ``posture`` rules are this project's security and resilience opinions (cdk-nag style).
+KINDS = ("deploy", "posture")
 
 
 @dataclass(frozen=True)
 class Rule:
     """A HyperPod rule: ``title`` says what must hold, ``description`` why, ``fix`` how.
 
-    ``check`` yields the findings for a set of templates.
+    ``check`` yields the findings for a set of templates; ``source`` is the AWS document (or AWS
+    repository path) the rule rests on; ``kind`` is ``deploy`` or ``posture`` (see :data:`KINDS`).
     """
 
     id: str
@@ -39,6 +51,11 @@ class Rule:
     fix: str
     check: Callable[[Templates], Iterable[Finding]] = field(repr=False, compare=False)
     severity: str = "error"
+    source: str = ""
+    kind: str = "posture"
+
+    def severity_of(self, finding: Finding) -> str:
+        return finding.severity or self.severity
 
 
 @dataclass(frozen=True)
@@ -56,8 +73,11 @@ class Resource:
         props = self.body.get("Properties")
         return props if isinstance(props, Mapping) else {}
 
-    def finding(self, rule_id: str, detail: str, *locations: str) -> Finding:
-        return Finding(rule_id, self.template_path, self.logical_id, detail, tuple(locations))
+    def finding(self, rule_id: str, detail: str, *locations: str, severity: str | None = None) -> Finding:
+        return Finding(rule_id, self.template_path, self.logical_id, detail, tuple(locations), severity)
+
+    def not_checked(self, rule_id: str, detail: str, *locations: str) -> Finding:
+        return self.finding(rule_id, detail, *locations, severity=NOT_CHECKED)
 
 
 class Templates:
@@ -68,8 +88,17 @@ class Templates:
     security group rule in one stack targets the group a SageMaker cluster in another stack uses.
     """
 
-    def __init__(self, templates: Mapping[str, Mapping[str, Json]]) -> None:
+    def __init__(
+        self, templates: Mapping[str, Mapping[str, Json]], *, region: str | None = None, closed_world: bool = True
+    ) -> None:
         self.templates = dict(templates)
+        # The region the templates deploy to, when known (lint --region, a cdk.out environment);
+        # rules that depend on it (regional offerings) skip without it.
+        self.region = region
+        # True (a CDK app): what the templates do not define counts as absent, and a finding asks for an
+        # acknowledgment. False (`hyperpod-cdk lint` of someone's template): something defined elsewhere
+        # (an imported security group's rules) is unknown, so the rule reports it as not checked.
+        self.closed_world = closed_world
         self._exports: dict[str, tuple[str, Json]] = {}
         for path, template in self.templates.items():
             outputs = template.get("Outputs")

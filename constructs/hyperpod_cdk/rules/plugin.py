@@ -7,7 +7,8 @@ from collections.abc import Iterable
 import aws_cdk as cdk
 import jsii
 
-from hyperpod_cdk.rules.catalog import RULES, RULES_BY_ID, check_files
+from hyperpod_cdk.rules.catalog import RULES_BY_ID, check_files, rules_of
+from hyperpod_cdk.rules.model import KINDS
 
 PLUGIN_NAME = "HyperPodChecks"
 PLUGIN_VERSION = "1.0.0"
@@ -15,13 +16,18 @@ PLUGIN_VERSION = "1.0.0"
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
 class HyperPodChecks:
-    """Checks the synthesized templates of any CDK app for HyperPod-on-EKS settings.
+    """Checks the synthesized templates of any CDK app against the HyperPod rule catalogue.
+
+    Both kinds of rules run by default: ``deploy`` rules (what fails at deploy: a customer managed key
+    without Continuous, Karpenter prerequisites, the Helm chart before the cluster, ...) and
+    ``posture`` rules (this project's security and resilience opinions). ``kinds=["deploy"]`` runs
+    only the former, for an app that keeps its own posture rules.
 
     Usage::
 
         cdk.Validations.of(app).add_plugins(HyperPodChecks())
 
-    Every finding is an error: synth fails (``ValidationFailed``) until the template is fixed or
+    A finding of error severity fails synth (``ValidationFailed``) until the template is fixed or
     the finding is acknowledged on the construct (or a scope above it), with a reason::
 
         cdk.Validations.of(construct).acknowledge(
@@ -29,9 +35,12 @@ class HyperPodChecks:
 
     Args:
         exclude: rule ids not to run at all (prefer acknowledgments, which are visible per construct).
+        kinds: which kinds of rules run (default: ``deploy`` and ``posture``).
     """
 
-    def __init__(self, *, exclude: Iterable[str] = ()) -> None:
+    def __init__(self, *, exclude: Iterable[str] = (), kinds: Iterable[str] = KINDS) -> None:
+        self._kinds = tuple(kinds)
+        rules_of(self._kinds)  # raises on an unknown kind
         self._exclude = frozenset(exclude)
         unknown = self._exclude - set(RULES_BY_ID)
         if unknown:
@@ -47,19 +56,19 @@ class HyperPodChecks:
 
     @property
     def rule_ids(self) -> list[str]:
-        return [rule.id for rule in RULES if rule.id not in self._exclude]
+        return [rule.id for rule in rules_of(self._kinds) if rule.id not in self._exclude]
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
-        findings = check_files(context.template_paths, exclude=self._exclude)
+        findings = check_files(context.template_paths, exclude=self._exclude, kinds=self._kinds)
         violations = []
         for finding in findings:
             rule = RULES_BY_ID[finding.rule_id]
             violations.append(
                 cdk.PolicyViolation(
                     rule_name=rule.id,
-                    description=f"{rule.title}: {finding.detail}. {rule.description}",
+                    description=f"{rule.title}: {finding.detail}. {rule.description} ({rule.source})",
                     fix=rule.fix,
-                    severity=rule.severity,
+                    severity=rule.severity_of(finding),
                     violating_resources=[
                         cdk.PolicyViolatingResource(
                             resource_logical_id=finding.logical_id,
@@ -70,7 +79,7 @@ class HyperPodChecks:
                 )
             )
         return cdk.PolicyValidationPluginReport(
-            success=not any(RULES_BY_ID[f.rule_id].severity == "error" for f in findings),
+            success=not any(RULES_BY_ID[f.rule_id].severity_of(f) == "error" for f in findings),
             violations=violations,
             plugin_version=PLUGIN_VERSION,
         )

@@ -48,15 +48,16 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
 
 
 def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> Iterator[Finding]:
-    """A customer managed EBS key where HyperPod accepts one, and none where CreateCluster rejects it.
+    """In Continuous node provisioning mode, every EBS volume carries a customer managed key.
 
     HyperPod accepts ``VolumeKmsKeyId`` only for clusters in Continuous node provisioning mode
-    (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html). There every EBS volume
-    must carry one; anywhere else a key makes the deploy fail.
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html); a key in any other mode is
+    a deploy failure, which HyperPod-KMS1 (:func:`hyperpod_cdk.rules.deploy.cmk_needs_continuous`) reports.
     """
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         mode = cluster.properties.get("NodeProvisioningMode")
-        continuous = mode == "Continuous" or isinstance(mode, Mapping)  # an intrinsic may yield it
+        if mode != "Continuous":
+            continue
         for index, name, group in _groups(cluster):
             where = f"Properties/InstanceGroups/{index}/InstanceStorageConfigs"
             volumes = [
@@ -64,16 +65,6 @@ def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> It
                 for position, config in enumerate(as_list(group.get("InstanceStorageConfigs")))
                 if "EbsVolumeConfig" in as_map(config)
             ]
-            if not continuous:
-                for position, volume in volumes:
-                    if volume.get("VolumeKmsKeyId") not in (None, ""):
-                        yield cluster.finding(
-                            rule_id,
-                            f"instance group '{name}': EBS volume {position} has a VolumeKmsKeyId but the cluster "
-                            "is not in Continuous node provisioning mode, so CreateCluster rejects it",
-                            f"{where}/{position}/EbsVolumeConfig/VolumeKmsKeyId",
-                        )
-                continue
             if not volumes:
                 yield cluster.finding(
                     rule_id, f"instance group '{name}' has no EbsVolumeConfig with a VolumeKmsKeyId", where
@@ -138,6 +129,14 @@ def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -
     return False
 
 
+def _manages_rules(templates: Templates, key: tuple[str, ...]) -> bool:
+    """Whether the definition itself holds rules of the group (Terraform state, --live), so its rules are known."""
+    return any(
+        "GroupId" in rule.properties and templates.reference_key(rule.template_path, rule.properties["GroupId"]) == key
+        for rule in templates.resources("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    )
+
+
 def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
     if key[0] == "resource":
         return key[2]
@@ -153,7 +152,11 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
                 continue
             seen.add(key)
             missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d)]
-            if missing:
+            if missing and key[0] != "resource" and not templates.closed_world and not _manages_rules(templates, key):
+                yield cluster.not_checked(
+                    rule_id, f"security group {_describe(templates, key, value)} is defined elsewhere; its rules "
+                    "are not in this definition (--live reads them)", location)
+            elif missing:
                 what = " and ".join(
                     "all-traffic ingress from itself" if d == "ingress" else "all-traffic egress to itself"
                     for d in missing

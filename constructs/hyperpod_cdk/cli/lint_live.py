@@ -1,0 +1,233 @@
+"""``hyperpod-cdk lint --live``: add to a definition what AWS knows about what it only references.
+
+The rules stay offline functions of templates; this module reads AWS with the clients every other
+command uses (:class:`hyperpod_cdk.cli.clients.Clients`, the preflight quota names) and adds what it
+finds to the templates as resources the rules already understand:
+
+* literal subnet ids -> ``AWS::EC2::Subnet`` with ``SubnetId``, ``CidrBlock`` and
+  ``AvailableIpAddressCount`` (HyperPod-IP1 then compares nodes with free addresses);
+* literal security-group ids -> their group-to-group rules as ``AWS::EC2::SecurityGroupIngress`` /
+  ``Egress`` (HyperPod-EFA1 sees the self rules);
+* a literal EKS cluster ARN -> ``AWS::EKS::Cluster`` (auth mode, version, endpoint) and its installed
+  add-ons (HyperPod-EKS4, K8S1, TG1);
+* the lifecycle entry script -> ``HyperPod::Live::S3Object`` {Uri, Exists} (HyperPod-LCS1);
+* the per-type HyperPod quotas -> ``HyperPod::Live::Quota`` {InstanceType, Value} (HyperPod-QUOTA1);
+* for an existing EKS cluster and a definition without the chart: whether the HyperPod Helm release
+  ``hyperpod-dependencies`` is installed (Helm 3 keeps each release revision as a Secret labelled
+  ``owner=helm,name=<release>``), read through the Kubernetes API the way ``drill`` reaches it
+  (:mod:`hyperpod_cdk.cli.kube`) -> ``HyperPod::Live::HelmRelease`` {Name, Installed} (HyperPod-HELM1).
+
+What it could not read (access denied, a service unavailable, no access entry for the caller)
+becomes a not-checked line, never a finding.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from hyperpod_cdk.cli import aws_errors
+from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
+from hyperpod_cdk.cli.preflight import sagemaker_quota_name
+from hyperpod_cdk.rules.inputs import LintInput
+from hyperpod_cdk.rules.model import as_list, as_map
+from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER
+
+LIVE = "hyperpod-cdk:live"
+S3_OBJECT = "HyperPod::Live::S3Object"
+QUOTA = "HyperPod::Live::Quota"
+HELM_RELEASE = "HyperPod::Live::HelmRelease"
+# The release name AWS's templates and the HyperPod docs install the chart under (and this library's default).
+RELEASE_NAME = "hyperpod-dependencies"
+KubeFactory = Callable[[str, dict[str, Any]], Any]
+EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0-9_-]+)$")
+
+
+def _literal_ids(lint_input: LintInput, prefix: str, key: str) -> list[str]:
+    found: list[str] = []
+    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+        props = cluster.properties
+        configs = [as_map(props.get("VpcConfig"))] + [
+            as_map(as_map(g).get("OverrideVpcConfig"))
+            for g in as_list(props.get("InstanceGroups")) + as_list(props.get("RestrictedInstanceGroups"))
+        ]
+        for config in configs:
+            found += [v for v in as_list(config.get(key)) if isinstance(v, str) and v.startswith(prefix)]
+    return list(dict.fromkeys(found))
+
+
+def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any]) -> None:
+    template_path = next(iter(lint_input.templates.templates))
+    template = lint_input.templates.templates[template_path]
+    resources = dict(template.get("Resources") or {})
+    body.setdefault("Metadata", {})[LIVE] = True
+    resources[logical_id] = body
+    lint_input.templates.templates[template_path] = {**template, "Resources": resources}
+
+
+def _unread(lint_input: LintInput, what: str, service: str, exc: Exception) -> None:
+    reason = aws_errors.unchecked_reason(service, exc)[0] if isinstance(exc, ClientError) else str(exc)
+    lint_input.unresolved.append((lint_input.source, f"live/{what}", f"--live could not read {what}: {reason}"))
+
+
+def enrich(lint_input: LintInput, clients: Any, *, kube: KubeFactory | None = None) -> None:
+    """Add what AWS knows to ``lint_input.templates`` (see the module docstring).
+
+    ``kube(eks_name, described_cluster)`` returns a Kubernetes API client (default: :class:`KubeApi`
+    with an EKS token, as ``drill`` builds it).
+    """
+    described: dict[str, dict[str, Any]] = {}
+    steps: tuple[tuple[str, str, Callable[[], None]], ...] = (
+        ("subnets", "ec2", lambda: _subnets(lint_input, clients)),
+        ("security groups", "ec2", lambda: _security_groups(lint_input, clients)),
+        ("EKS cluster", "eks", lambda: _eks(lint_input, clients, described)),
+        ("Helm release", "eks", lambda: _helm_release(lint_input, clients, described, kube)),
+        ("lifecycle scripts", "s3", lambda: _lifecycle_scripts(lint_input, clients)),
+        ("HyperPod quotas", "service-quotas", lambda: _quotas(lint_input, clients)),
+    )
+    for what, service, step in steps:
+        try:
+            step()
+        except (ClientError, BotoCoreError) as exc:
+            _unread(lint_input, what, service, exc)
+        except KubeError as exc:
+            lint_input.unresolved.append(
+                (lint_input.source, f"live/{what}", f"--live could not read {what}: {exc} (the caller needs an "
+                 "EKS access entry that may list Secrets)"))
+
+
+def _subnets(lint_input: LintInput, clients: Any) -> None:
+    ids = _literal_ids(lint_input, "subnet-", "Subnets")
+    if not ids:
+        return
+    for subnet in clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"]:
+        _add(lint_input, f"Live{subnet['SubnetId']}", {"Type": "AWS::EC2::Subnet", "Properties": {
+            "SubnetId": subnet["SubnetId"], "CidrBlock": subnet.get("CidrBlock"),
+            "AvailableIpAddressCount": subnet.get("AvailableIpAddressCount"),
+        }})
+
+
+def _pairs(permission: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    base = {"IpProtocol": str(permission.get("IpProtocol"))}
+    for key in ("FromPort", "ToPort"):
+        if key in permission:
+            base[key] = permission[key]
+    for pair in permission.get("UserIdGroupPairs") or []:
+        if pair.get("GroupId"):
+            yield pair["GroupId"], base
+
+
+def _security_groups(lint_input: LintInput, clients: Any) -> None:
+    ids = _literal_ids(lint_input, "sg-", "SecurityGroupIds")
+    if not ids:
+        return
+    for group in clients("ec2").describe_security_groups(GroupIds=ids)["SecurityGroups"]:
+        gid = group["GroupId"]
+        for n, permission in enumerate(group.get("IpPermissions") or []):
+            for m, (peer, base) in enumerate(_pairs(permission)):
+                _add(lint_input, f"Live{gid}In{n}x{m}", {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+                    **base, "GroupId": gid, "SourceSecurityGroupId": peer}})
+        for n, permission in enumerate(group.get("IpPermissionsEgress") or []):
+            for m, (peer, base) in enumerate(_pairs(permission)):
+                _add(lint_input, f"Live{gid}Out{n}x{m}", {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+                    **base, "GroupId": gid, "DestinationSecurityGroupId": peer}})
+
+
+def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]]) -> None:
+    if any(True for _ in lint_input.templates.resources("AWS::EKS::Cluster")):
+        return  # the definition creates its EKS cluster: nothing to read
+    names: list[str] = []
+    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+        arn = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
+        match = EKS_ARN.match(arn) if isinstance(arn, str) else None
+        if match:
+            names.append(match.group(2))
+    if not names:
+        return
+    eks = clients("eks")
+    for name in dict.fromkeys(names):
+        cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
+        vpc = cluster.get("resourcesVpcConfig") or {}
+        _add(lint_input, f"LiveEks{name}", {"Type": "AWS::EKS::Cluster", "Properties": {
+            "Name": name, "Version": cluster.get("version"),
+            "AccessConfig": {"AuthenticationMode": (cluster.get("accessConfig") or {}).get("authenticationMode")},
+            "ResourcesVpcConfig": {"EndpointPublicAccess": vpc.get("endpointPublicAccess"),
+                                   "EndpointPrivateAccess": vpc.get("endpointPrivateAccess"),
+                                   "PublicAccessCidrs": vpc.get("publicAccessCidrs", [])},
+        }})
+        for addon_name in eks.list_addons(clusterName=name).get("addons", []):
+            addon = eks.describe_addon(clusterName=name, addonName=addon_name)["addon"]
+            _add(lint_input, f"LiveAddon{name}{addon_name}", {"Type": "AWS::EKS::Addon", "Properties": {
+                "AddonName": addon_name, "AddonVersion": addon.get("addonVersion"), "ClusterName": name}})
+
+
+def _default_kube(clients: Any) -> KubeFactory:
+    def make(name: str, cluster: dict[str, Any]) -> Any:
+        session, region = clients.session, clients.region
+        return KubeApi(cluster["endpoint"], cluster["certificateAuthority"]["data"],
+                       lambda: eks_token(session, name, region), clock=time.monotonic)
+
+    return make
+
+
+def _helm_release(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]],
+                  kube: KubeFactory | None) -> None:
+    from hyperpod_cdk.rules.deploy import _is_helm
+
+    if any(_is_helm(r) for r in lint_input.templates.resources()):
+        return  # the definition installs the chart itself: HyperPod-HELM1 checks the ordering
+    for name, cluster in described.items():
+        api = (kube or _default_kube(clients))(name, cluster)
+        secrets = api.get("/api/v1/secrets", labelSelector=f"owner=helm,name={RELEASE_NAME}")
+        installed = any(
+            (item.get("metadata", {}).get("labels", {}) or {}).get("status") == "deployed"
+            for item in secrets.get("items", [])
+        )
+        _add(lint_input, f"LiveHelm{name}", {"Type": HELM_RELEASE, "Properties": {
+            "Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}})
+
+
+def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
+    seen: set[str] = set()
+    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+        for group in as_list(cluster.properties.get("InstanceGroups")):
+            config = as_map(as_map(group).get("LifeCycleConfig"))
+            uri, script = config.get("SourceS3Uri"), config.get("OnCreate") or config.get("OnInitComplete")
+            if not (isinstance(uri, str) and uri.startswith("s3://") and isinstance(script, str)):
+                continue
+            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            key = f"{prefix.rstrip('/')}/{script}" if prefix.strip("/") else script
+            full = f"s3://{bucket}/{key}"
+            if full in seen:
+                continue
+            seen.add(full)
+            try:
+                clients("s3").head_object(Bucket=bucket, Key=key)
+                exists = True
+            except ClientError as exc:
+                if aws_errors.code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                exists = False
+            _add(lint_input, f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {
+                "Uri": full, "Exists": exists}})
+
+
+def _quotas(lint_input: LintInput, clients: Any) -> None:
+    from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
+
+    types = {t for c in lint_input.templates.resources(SAGEMAKER_CLUSTER) for _, _, g in _groups(c)
+             for t in _instance_types(g)}
+    if not types:
+        return
+    wanted = {sagemaker_quota_name(t): t for t in types}
+    paginator = clients("service-quotas").get_paginator("list_service_quotas")
+    for page in paginator.paginate(ServiceCode="sagemaker"):
+        for quota in page.get("Quotas", []):
+            instance_type = wanted.get(quota.get("QuotaName", ""))
+            if instance_type is not None:
+                _add(lint_input, f"LiveQuota{instance_type.replace('.', '')}", {"Type": QUOTA, "Properties": {
+                    "InstanceType": instance_type, "Value": int(quota.get("Value", 0))}})

@@ -1,0 +1,381 @@
+"""Read a CloudFormation template the way CloudFormation would, without AWS (pure Python, no jsii).
+
+:func:`parse_template` reads JSON or YAML with the short-form intrinsics (``!Ref``, ``!Sub``,
+``!GetAtt``, ``!If`` ...). :func:`resolve_template` then evaluates what is known offline: parameters
+(given values, else their defaults), the pseudo parameters the caller knows (region, partition),
+``Conditions``, ``Fn::If``, ``Fn::Equals``/``Not``/``And``/``Or``, ``Fn::Sub``, ``Fn::Join``,
+``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap`` and ``AWS::NoValue``. Whatever depends on something
+unknown (a parameter without a default, ``AWS::AccountId``, a resource attribute) is left as the
+intrinsic it was, and is listed in :attr:`Resolved.unresolved`, so a rule reports it as not checked
+instead of guessing. Resources whose ``Condition`` is false are dropped, as CloudFormation does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Json = Any
+
+PSEUDO_PARTITION = {"cn-": "aws-cn", "us-gov-": "aws-us-gov", "us-iso-": "aws-iso", "us-isob-": "aws-iso-b"}
+
+
+class TemplateError(ValueError):
+    """The file is not a CloudFormation template this reader understands (one line for the user)."""
+
+
+# --------------------------------------------------------------------------- YAML with short forms
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Json:
+    name = "Ref" if suffix == "Ref" else ("Condition" if suffix == "Condition" else f"Fn::{suffix}")
+    if isinstance(node, yaml.ScalarNode):
+        value: Json = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
+# CloudFormation keeps dates and times as text (AWSTemplateFormatVersion: 2010-09-09).
+_CfnLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_template(text: str, source: str = "template") -> Mapping[str, Json]:
+    """A template from JSON or YAML text; raises :class:`TemplateError` with one line."""
+    stripped = text.lstrip()
+    try:
+        data = json.loads(text) if stripped.startswith("{") else yaml.load(text, Loader=_CfnLoader)  # noqa: S506
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TemplateError(f"{source}: not valid JSON or YAML ({first})") from None
+    if not isinstance(data, Mapping):
+        raise TemplateError(f"{source}: a template is a mapping with a Resources section")
+    return data
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+class _Unknown(Exception):
+    """Raised inside evaluation when a value depends on something not known offline."""
+
+
+_NO_VALUE = object()
+
+
+@dataclass
+class Resolved:
+    """A template with everything known offline evaluated, and what was not."""
+
+    template: dict[str, Json]
+    # (where, why): e.g. ("Resources/Cluster/Properties/VpcConfig/Subnets/0", "Ref PrivateSubnetId: no value")
+    unresolved: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _is_intrinsic(value: Json) -> bool:
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _FUNCTIONS
+
+
+class _Resolver:
+    def __init__(self, template: Mapping[str, Json], parameters: Mapping[str, str], region: str | None) -> None:
+        self.template = template
+        self.parameters: dict[str, Json] = {}
+        declared = template.get("Parameters")
+        for name, spec in (declared.items() if isinstance(declared, Mapping) else ()):
+            spec = spec if isinstance(spec, Mapping) else {}
+            if name in parameters:
+                value: Json = parameters[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                continue
+            kind = str(spec.get("Type", "String"))
+            if kind.startswith("List<") or kind == "CommaDelimitedList":
+                value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)  # CloudFormation hands parameters to resources as strings
+            self.parameters[name] = value
+        self.pseudo: dict[str, Json] = {"AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": _NO_VALUE}
+        if region:
+            self.pseudo["AWS::Region"] = region
+            partition = next((p for prefix, p in PSEUDO_PARTITION.items() if region.startswith(prefix)), "aws")
+            self.pseudo["AWS::Partition"] = partition
+            if partition == "aws-cn":
+                self.pseudo["AWS::URLSuffix"] = "amazonaws.com.cn"
+        conditions = template.get("Conditions")
+        self.condition_specs: Mapping[str, Json] = conditions if isinstance(conditions, Mapping) else {}
+        self.condition_values: dict[str, bool | None] = {}
+        resources = template.get("Resources")
+        self.resources: Mapping[str, Json] = resources if isinstance(resources, Mapping) else {}
+        mappings = template.get("Mappings")
+        self.mappings: Mapping[str, Json] = mappings if isinstance(mappings, Mapping) else {}
+
+    # -- conditions
+
+    def condition(self, name: str, _depth: int = 0) -> bool | None:
+        if name in self.condition_values:
+            return self.condition_values[name]
+        if name not in self.condition_specs or _depth > 32:
+            return None
+        self.condition_values[name] = None  # a cycle stays unknown
+        try:
+            value = self.evaluate(self.condition_specs[name])
+            result = value if isinstance(value, bool) else None
+        except _Unknown:
+            result = None
+        self.condition_values[name] = result
+        return result
+
+    # -- values
+
+    def evaluate(self, value: Json) -> Json:
+        """The value with intrinsics evaluated; raises :class:`_Unknown` when that is not possible."""
+        if isinstance(value, list):
+            items = [self.evaluate(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
+        if isinstance(value, Mapping):
+            if _is_intrinsic(value):
+                (name, arg), = value.items()
+                return _FUNCTIONS[name](self, arg)
+            out = {}
+            for key, item in value.items():
+                evaluated = self.evaluate(item)
+                if evaluated is not _NO_VALUE:
+                    out[key] = evaluated
+            return out
+        return value
+
+    def best_effort(self, value: Json, where: str, unresolved: list[tuple[str, str]]) -> Json:
+        """Evaluate what can be; keep an intrinsic that cannot (and record where)."""
+        if isinstance(value, list):
+            items = [self.best_effort(item, f"{where}/{i}", unresolved) for i, item in enumerate(value)]
+            return [item for item in items if item is not _NO_VALUE]
+        if isinstance(value, Mapping):
+            if _is_intrinsic(value):
+                (name, arg), = value.items()
+                if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
+                    chosen = self.condition(arg[0])
+                    if chosen is not None:  # the branch itself may hold values known only after deploy
+                        return self.best_effort(arg[1] if chosen else arg[2], where, unresolved)
+                if name == "Ref" and arg == "AWS::NoValue":
+                    return _NO_VALUE
+                try:
+                    return self.evaluate(value)
+                except _Unknown as exc:
+                    if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                        # An unknown condition: neither branch is taken as the truth.
+                        unresolved.append((where, f"condition {arg[0]} is not known offline"))
+                        return value
+                    unresolved.append((where, str(exc)))
+                    return value
+            out = {}
+            for key, item in value.items():
+                evaluated = self.best_effort(item, f"{where}/{key}", unresolved)
+                if evaluated is not _NO_VALUE:
+                    out[key] = evaluated
+            return out
+        return value
+
+    # -- functions
+
+    def ref(self, arg: Json) -> Json:
+        if not isinstance(arg, str):
+            raise _Unknown(f"Ref {arg!r} is not a name")
+        if arg in self.parameters:
+            return self.parameters[arg]
+        if arg in self.pseudo:
+            return self.pseudo[arg]
+        if arg in self.resources:
+            raise _Unknown(f"Ref {arg}: a resource id, known only after deploy")
+        if arg.startswith("AWS::"):
+            raise _Unknown(f"Ref {arg}: not known offline")
+        raise _Unknown(f"Ref {arg}: parameter without a value (give --parameter {arg}=...)")
+
+    def fn_if(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
+            raise _Unknown("malformed Fn::If")
+        chosen = self.condition(arg[0])
+        if chosen is None:
+            raise _Unknown(f"condition {arg[0]} is not known offline")
+        return self.evaluate(arg[1] if chosen else arg[2])
+
+    def fn_equals(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise _Unknown("malformed Fn::Equals")
+        left, right = (self.evaluate(a) for a in arg)
+        return _text(left) == _text(right)
+
+    def fn_not(self, arg: Json) -> Json:
+        inner = self.evaluate(arg[0] if isinstance(arg, list) and arg else arg)
+        if not isinstance(inner, bool):
+            raise _Unknown("Fn::Not of a non-boolean")
+        return not inner
+
+    def _booleans(self, arg: Json) -> list[bool | None]:
+        out: list[bool | None] = []
+        for item in arg if isinstance(arg, list) else []:
+            try:
+                value = self.evaluate(item)
+                out.append(value if isinstance(value, bool) else None)
+            except _Unknown:
+                out.append(None)
+        return out
+
+    def fn_and(self, arg: Json) -> Json:
+        values = self._booleans(arg)
+        if False in values:
+            return False
+        if None in values:
+            raise _Unknown("Fn::And of an unknown condition")
+        return True
+
+    def fn_or(self, arg: Json) -> Json:
+        values = self._booleans(arg)
+        if True in values:
+            return True
+        if None in values:
+            raise _Unknown("Fn::Or of an unknown condition")
+        return False
+
+    def condition_fn(self, arg: Json) -> Json:
+        value = self.condition(arg) if isinstance(arg, str) else None
+        if value is None:
+            raise _Unknown(f"condition {arg} is not known offline")
+        return value
+
+    def fn_sub(self, arg: Json) -> Json:
+        if isinstance(arg, str):
+            text, variables = arg, {}
+        elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], Mapping):
+            text, variables = arg[0], {k: self.evaluate(v) for k, v in arg[1].items()}
+        else:
+            raise _Unknown("malformed Fn::Sub")
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return _text(variables[name])
+            if "." in name:
+                raise _Unknown(f"Fn::Sub ${{{name}}}: a resource attribute, known only after deploy")
+            return _text(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def fn_join(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
+            raise _Unknown("malformed Fn::Join")
+        items = self.evaluate(arg[1])
+        if not isinstance(items, list):
+            raise _Unknown("Fn::Join of a non-list")
+        return arg[0].join(_text(i) for i in items)
+
+    def fn_select(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise _Unknown("malformed Fn::Select")
+        index, items = self.evaluate(arg[0]), self.evaluate(arg[1])
+        try:
+            return items[int(index)]
+        except (ValueError, TypeError, IndexError, KeyError):
+            raise _Unknown("Fn::Select out of range") from None
+
+    def fn_split(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
+            raise _Unknown("malformed Fn::Split")
+        text = self.evaluate(arg[1])
+        if not isinstance(text, str):
+            raise _Unknown("Fn::Split of a non-string")
+        return text.split(arg[0])
+
+    def fn_find_in_map(self, arg: Json) -> Json:
+        if not (isinstance(arg, list) and len(arg) >= 3):
+            raise _Unknown("malformed Fn::FindInMap")
+        keys = [self.evaluate(a) for a in arg[:3]]
+        try:
+            return self.mappings[keys[0]][keys[1]][keys[2]]
+        except (KeyError, TypeError):
+            raise _Unknown(f"Fn::FindInMap {keys} has no entry") from None
+
+    def unknown(self, name: str) -> Any:
+        def raise_unknown(_self: _Resolver, arg: Json) -> Json:
+            target = arg[0] if isinstance(arg, list) and arg else arg
+            raise _Unknown(f"{name} {target}: known only after deploy")
+
+        return raise_unknown
+
+
+_FUNCTIONS: dict[str, Any] = {
+    "Ref": _Resolver.ref,
+    "Condition": _Resolver.condition_fn,
+    "Fn::If": _Resolver.fn_if,
+    "Fn::Equals": _Resolver.fn_equals,
+    "Fn::Not": _Resolver.fn_not,
+    "Fn::And": _Resolver.fn_and,
+    "Fn::Or": _Resolver.fn_or,
+    "Fn::Sub": _Resolver.fn_sub,
+    "Fn::Join": _Resolver.fn_join,
+    "Fn::Select": _Resolver.fn_select,
+    "Fn::Split": _Resolver.fn_split,
+    "Fn::FindInMap": _Resolver.fn_find_in_map,
+}
+for _name in ("Fn::GetAtt", "Fn::ImportValue", "Fn::GetAZs", "Fn::Base64", "Fn::Cidr", "Fn::Transform",
+              "Fn::ToJsonString", "Fn::Length", "Fn::GetStackOutput"):
+    _FUNCTIONS[_name] = _Resolver.unknown(_Resolver, _name)  # type: ignore[arg-type]
+
+
+def _text(value: Json) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _Unknown("a non-scalar where text is needed")
+
+
+def resolve_template(
+    template: Mapping[str, Json], parameters: Mapping[str, str] | None = None, region: str | None = None
+) -> Resolved:
+    """Evaluate what is known offline; see the module docstring."""
+    resolver = _Resolver(template, parameters or {}, region)
+    resolved = Resolved(template={k: v for k, v in template.items() if k != "Resources"})
+    resources: dict[str, Json] = {}
+    for logical_id, body in resolver.resources.items():
+        if not isinstance(body, Mapping):
+            resources[logical_id] = body
+            continue
+        condition = body.get("Condition")
+        if isinstance(condition, str):
+            value = resolver.condition(condition)
+            if value is False:
+                resolved.dropped.append(logical_id)
+                continue
+            if value is None:
+                resolved.unresolved.append(
+                    (f"Resources/{logical_id}", f"condition {condition} is not known offline (resource may not exist)")
+                )
+        new_body = dict(body)
+        if "Properties" in body:
+            new_body["Properties"] = resolver.best_effort(
+                body["Properties"], f"Resources/{logical_id}/Properties", resolved.unresolved
+            )
+        resources[logical_id] = new_body
+    resolved.template["Resources"] = resources
+    return resolved

@@ -1,0 +1,402 @@
+"""Turn any HyperPod cluster definition into the rules' model: CloudFormation-shaped templates.
+
+One model for every input, so one rule table serves them all:
+
+* a **CloudFormation template** (JSON or YAML, short-form intrinsics): parameters from the caller,
+  else their defaults; conditions and ``Fn::If`` evaluated where known (:mod:`.cfn_template`);
+* a **CreateCluster / UpdateCluster request** (the ``--cli-input-json`` shape): its PascalCase keys are
+  the ``AWS::SageMaker::Cluster`` properties, so the request becomes one such resource;
+* a **cdk.out** directory: every ``*.template.json``, the region from ``manifest.json``;
+* **``terraform show -json``** output (state or plan): ``awscc_sagemaker_cluster`` (Cloud Control,
+  the CloudFormation schema in snake_case), the hashicorp ``aws_sagemaker_cluster`` (nested blocks as
+  one-element lists, a few names of its own), and the neighbours the rules read (EKS cluster, add-ons,
+  pod identity associations, subnets, security-group rules, Helm releases).
+
+Pure Python: no jsii, no AWS calls. ``--live`` adds what AWS knows (:mod:`hyperpod_cdk.cli.lint_live`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
+from hyperpod_cdk.rules.model import Templates
+
+Json = Any
+
+CLOUDFORMATION = "cloudformation"
+CREATE_CLUSTER = "create-cluster"
+UPDATE_CLUSTER = "update-cluster"
+CDK_OUT = "cdk.out"
+TERRAFORM = "terraform"
+# Marks a definition that lists only what changes (UpdateCluster): rules that need the whole
+# cluster (the system-pod host, the orchestrator) skip it.
+PARTIAL_MARK = "hyperpod-cdk:partial"
+
+# Top-level keys of the CreateCluster / UpdateCluster requests that are AWS::SageMaker::Cluster properties.
+_REQUEST_KEYS = (
+    "ClusterName", "InstanceGroups", "RestrictedInstanceGroups", "VpcConfig", "Tags", "Orchestrator",
+    "NodeRecovery", "NodeProvisioningMode", "ClusterRole", "AutoScaling", "TieredStorageConfig",
+)
+
+
+class LintInputError(ValueError):
+    """A path that cannot be linted; the message is one line naming the path and the fix."""
+
+
+@dataclass
+class LintInput:
+    """One input, as templates the rules read, plus what the loader could not resolve offline."""
+
+    source: str
+    kind: str
+    templates: Templates
+    # (template path, where, why) of values whose structure depends on something unknown offline.
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load(path: str | Path, *, parameters: Mapping[str, str] | None = None, region: str | None = None) -> LintInput:
+    """Read one path (file or cdk.out directory) into a :class:`LintInput`."""
+    target = Path(path)
+    if target.is_dir():
+        return load_cdk_out(target, region=region)
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LintInputError(f"{target}: no such file or directory") from None
+    except OSError as exc:
+        raise LintInputError(f"{target}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise LintInputError(f"{target}: not UTF-8 text") from None
+    try:
+        data = parse_template(text, str(target))
+    except TemplateError as exc:
+        raise LintInputError(str(exc)) from None
+    return load_data(data, str(target), parameters=parameters, region=region)
+
+
+def load_data(
+    data: Mapping[str, Json], source: str, *, parameters: Mapping[str, str] | None = None, region: str | None = None
+) -> LintInput:
+    """Classify parsed JSON/YAML and convert it."""
+    if "format_version" in data and ("values" in data or "planned_values" in data):
+        return from_terraform(data, source, region=region)
+    if "Resources" in data or "AWSTemplateFormatVersion" in data:
+        return from_cloudformation(data, source, parameters=parameters, region=region)
+    if "InstanceGroups" in data or ("ClusterName" in data and any(k in data for k in _REQUEST_KEYS[1:])):
+        return from_request(data, source, region=region)
+    raise LintInputError(
+        f"{source}: not a CloudFormation template (Resources), a CreateCluster/UpdateCluster request "
+        "(ClusterName, InstanceGroups) or `terraform show -json` output (format_version, values)"
+    )
+
+
+# --------------------------------------------------------------------------- CloudFormation
+
+
+def from_cloudformation(
+    template: Mapping[str, Json], source: str, *, parameters: Mapping[str, str] | None = None,
+    region: str | None = None,
+) -> LintInput:
+    given = dict(parameters or {})
+    declared = template.get("Parameters") if isinstance(template.get("Parameters"), Mapping) else {}
+    resolved = resolve_template(template, {k: v for k, v in given.items() if k in (declared or {})}, region)
+    templates = Templates({source: resolved.template}, region=region, closed_world=False)
+    lint_input = LintInput(source, CLOUDFORMATION, templates)
+    for where, why in resolved.unresolved:
+        if "condition" in why:  # structure unknown: which resources or list items exist
+            lint_input.unresolved.append((source, where, why))
+    return lint_input
+
+
+# --------------------------------------------------------------------------- CreateCluster / UpdateCluster
+
+
+def from_request(request: Mapping[str, Json], source: str, *, region: str | None = None) -> LintInput:
+    properties = {k: request[k] for k in _REQUEST_KEYS if k in request}
+    # UpdateCluster has no VpcConfig or Orchestrator (both are create-only) and may list only some groups.
+    partial = "VpcConfig" not in request and "Orchestrator" not in request
+    kind = UPDATE_CLUSTER if partial or "InstanceGroupsToDelete" in request else CREATE_CLUSTER
+    name = request.get("ClusterName") if isinstance(request.get("ClusterName"), str) else "Cluster"
+    body: dict[str, Json] = {"Type": "AWS::SageMaker::Cluster", "Properties": properties}
+    if partial:
+        body["Metadata"] = {PARTIAL_MARK: True}
+    template = {"Resources": {name: body}}
+    return LintInput(source, kind, Templates({source: template}, region=region, closed_world=False))
+
+
+# --------------------------------------------------------------------------- cdk.out
+
+
+def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
+    paths = sorted(directory.rglob("*.template.json"))
+    if not paths:
+        raise LintInputError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
+    templates: dict[str, Json] = {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LintInputError(f"{path}: not a readable JSON template ({exc})") from None
+        # CDK templates hold only deploy-time intrinsics, plus the bootstrap-version parameter.
+        templates[str(path)] = resolve_template(data, {}, region).template
+    region = region or _cdk_region(directory)
+    return LintInput(str(directory), CDK_OUT, Templates(templates, region=region, closed_world=False))
+
+
+def _cdk_region(directory: Path) -> str | None:
+    """The one region the assembly's stacks name (``aws://account/region``), if they agree."""
+    regions: set[str] = set()
+    for manifest in directory.rglob("manifest.json"):
+        try:
+            artifacts = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {})
+        except (OSError, ValueError):
+            continue
+        for artifact in artifacts.values() if isinstance(artifacts, Mapping) else ():
+            environment = str(artifact.get("environment", "")) if isinstance(artifact, Mapping) else ""
+            match = re.fullmatch(r"aws://[^/]+/([a-z0-9-]+)", environment)
+            if match and match.group(1) != "unknown-region":
+                regions.add(match.group(1))
+    return regions.pop() if len(regions) == 1 else None
+
+
+# --------------------------------------------------------------------------- Terraform
+
+# snake_case words whose PascalCase is not plain capitalisation (CloudFormation spellings).
+_WORDS = {"gb": "GB", "s3": "S3", "fsx": "FSx", "gi": "Gi", "b": "B", "ids": "Ids", "id": "Id", "eks": "Eks",
+          "kms": "Kms", "vpc": "Vpc", "arn": "Arn", "ebs": "Ebs", "uri": "Uri"}
+_RENAMES = {
+    "life_cycle_config": "LifeCycleConfig",
+    "lifecycle_config": "LifeCycleConfig",  # aws_sagemaker_cluster
+    "instance_group": "InstanceGroups",  # aws_sagemaker_cluster blocks
+    "restricted_instance_group": "RestrictedInstanceGroups",
+    "instance_storage_config": "InstanceStorageConfigs",
+    "on_start_deep_healthchecks": "OnStartDeepHealthChecks",
+    "size_in_gi_b": "SizeInGiB",
+}
+# Maps whose keys are data, not attribute names (Kubernetes labels, tag maps).
+_VERBATIM = {"labels", "tags", "tags_all"}
+# aws_sagemaker_cluster nested blocks that hold at most one element.
+_SINGLE_BLOCKS = {
+    "lifecycle_config", "ebs_volume_config", "orchestrator", "eks", "vpc_config", "override_vpc_config",
+    "kubernetes_config", "scheduled_update_config", "deployment_config", "rolling_update_policy",
+    "maximum_batch_size", "rollback_maximum_batch_size", "auto_scaling", "access_config",
+    "capacity_requirements", "fsx_lustre_config", "environment_config",
+}
+
+
+def _pascal(name: str) -> str:
+    if name in _RENAMES:
+        return _RENAMES[name]
+    return "".join(_WORDS.get(part, part[:1].upper() + part[1:]) for part in name.split("_"))
+
+
+def _convert(value: Json, *, unwrap_blocks: bool, key: str | None = None) -> Json:
+    if isinstance(value, Mapping):
+        if key in _VERBATIM:
+            return dict(value)
+        out = {}
+        for name, item in value.items():
+            if item is None:
+                continue  # Terraform's null is "not set"
+            if unwrap_blocks and name in _SINGLE_BLOCKS and isinstance(item, list):
+                if not item:
+                    continue
+                item = item[0]
+            out[_pascal(name)] = _convert(item, unwrap_blocks=unwrap_blocks, key=name)
+        return out
+    if isinstance(value, list):
+        return [_convert(item, unwrap_blocks=unwrap_blocks) for item in value]
+    return value
+
+
+def _terraform_resources(module: Mapping[str, Json]) -> Iterator[Mapping[str, Json]]:
+    for resource in module.get("resources") or []:
+        if isinstance(resource, Mapping) and resource.get("mode", "managed") == "managed":
+            yield resource
+    for child in module.get("child_modules") or []:
+        if isinstance(child, Mapping):
+            yield from _terraform_resources(child)
+
+
+def _tags_list(tags: Json) -> list[dict[str, Json]]:
+    if isinstance(tags, Mapping):
+        return [{"Key": str(k), "Value": str(v)} for k, v in tags.items()]
+    return [{"Key": t.get("key"), "Value": t.get("value")} for t in tags or [] if isinstance(t, Mapping)]
+
+
+def _sagemaker_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
+    props = _convert({k: v for k, v in values.items() if k not in ("tags", "tags_all")}, unwrap_blocks=hashicorp)
+    if values.get("tags"):
+        props["Tags"] = _tags_list(values["tags"])
+    for key in ("Arn", "ClusterArn", "ClusterStatus", "Id", "CreationTime", "FailureMessage"):
+        props.pop(key, None)
+    return props
+
+
+def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
+    if not hashicorp:
+        return _convert(values, unwrap_blocks=False)
+    props: dict[str, Json] = {}
+    if values.get("version"):
+        props["Version"] = values["version"]
+    access = (values.get("access_config") or [{}])[0] or {}
+    if access.get("authentication_mode"):
+        props["AccessConfig"] = {"AuthenticationMode": access["authentication_mode"]}
+    vpc = (values.get("vpc_config") or [{}])[0] or {}
+    if vpc:
+        props["ResourcesVpcConfig"] = {
+            "EndpointPublicAccess": vpc.get("endpoint_public_access", True),
+            "EndpointPrivateAccess": vpc.get("endpoint_private_access", False),
+            "PublicAccessCidrs": vpc.get("public_access_cidrs") or [],
+            "SubnetIds": vpc.get("subnet_ids") or [],
+        }
+    if values.get("enabled_cluster_log_types"):
+        props["Logging"] = {"ClusterLogging": {"EnabledTypes": [
+            {"Type": t} for t in values["enabled_cluster_log_types"]]}}
+    encryption = [
+        {"Resources": e.get("resources") or [], "Provider": {"KeyArn": ((e.get("provider") or [{}])[0] or {}).get(
+            "key_arn")}}
+        for e in values.get("encryption_config") or [] if isinstance(e, Mapping)
+    ]
+    if encryption:
+        props["EncryptionConfig"] = encryption
+    return props
+
+
+def _addon(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
+    if not hashicorp:
+        return _convert(values, unwrap_blocks=False)
+    props: dict[str, Json] = {"AddonName": values.get("addon_name")}
+    if values.get("addon_version"):
+        props["AddonVersion"] = values["addon_version"]
+    conflicts = values.get("resolve_conflicts_on_create") or values.get("resolve_conflicts")
+    if conflicts:
+        props["ResolveConflicts"] = conflicts
+    if values.get("pod_identity_association"):
+        props["PodIdentityAssociations"] = _convert(values["pod_identity_association"], unwrap_blocks=True)
+    return props
+
+
+def _sg_rule(values: Mapping[str, Json], direction: str) -> tuple[str, dict[str, Json]] | None:
+    """aws_security_group_rule / aws_vpc_security_group_*_rule as an AWS::EC2::SecurityGroup{In,E}gress."""
+    kind = values.get("type", direction)
+    props: dict[str, Json] = {"GroupId": values.get("security_group_id")}
+    protocol = values.get("protocol") if "protocol" in values else values.get("ip_protocol")
+    props["IpProtocol"] = "-1" if str(protocol) in ("-1", "all") else protocol
+    if values.get("from_port") is not None:
+        props["FromPort"] = values["from_port"]
+    if values.get("to_port") is not None:
+        props["ToPort"] = values["to_port"]
+    peer = values.get("source_security_group_id") or values.get("referenced_security_group_id")
+    if values.get("self"):
+        peer = values.get("security_group_id")
+    if kind == "ingress":
+        if peer:
+            props["SourceSecurityGroupId"] = peer
+        return "AWS::EC2::SecurityGroupIngress", props
+    if peer:
+        props["DestinationSecurityGroupId"] = peer
+    return "AWS::EC2::SecurityGroupEgress", props
+
+
+# Stands for a value a Terraform plan knows only after apply; rules see a non-literal (not checked).
+UNKNOWN_AFTER_APPLY = "Fn::TerraformUnknownAfterApply"
+
+
+def _mark_unknown(values: Json, unknown: Json, where: str) -> Json:
+    """``values`` with every attribute ``after_unknown`` flags replaced by an unknown marker."""
+    if unknown is True:
+        return {UNKNOWN_AFTER_APPLY: where}
+    if isinstance(unknown, Mapping) and isinstance(values, Mapping | type(None)):
+        out = dict(values or {})
+        for key, flag in unknown.items():
+            if flag:
+                out[key] = _mark_unknown(out.get(key), flag, f"{where}.{key}")
+        return out
+    if isinstance(unknown, list) and isinstance(values, list | type(None)):
+        items = list(values or [])
+        items += [None] * (len(unknown) - len(items))
+        return [_mark_unknown(v, f, f"{where}[{i}]") if f else v for i, (v, f) in enumerate(zip(items, unknown,
+                                                                                             strict=True))]
+    return values
+
+
+def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None = None) -> LintInput:
+    root = (data.get("planned_values") or data.get("values") or {}).get("root_module") or {}
+    # A plan lists what it knows only after apply in resource_changes[].change.after_unknown.
+    unknown_by_address = {
+        str(change.get("address")): (change.get("change") or {}).get("after_unknown")
+        for change in data.get("resource_changes") or [] if isinstance(change, Mapping)
+    }
+    resources: dict[str, Json] = {}
+    for resource in _terraform_resources(root):
+        kind, values = str(resource.get("type", "")), resource.get("values") or {}
+        address = str(resource.get("address", f"{kind}.{resource.get('name')}"))
+        if unknown_by_address.get(address):
+            values = _mark_unknown(values, unknown_by_address[address], address)
+        body: dict[str, Json] | None = None
+        if kind in ("awscc_sagemaker_cluster", "aws_sagemaker_cluster"):
+            body = {"Type": "AWS::SageMaker::Cluster",
+                    "Properties": _sagemaker_cluster(values, kind.startswith("aws_"))}
+        elif kind in ("aws_eks_cluster", "awscc_eks_cluster"):
+            body = {"Type": "AWS::EKS::Cluster", "Properties": _eks_cluster(values, kind.startswith("aws_"))}
+        elif kind in ("aws_eks_addon", "awscc_eks_addon"):
+            body = {"Type": "AWS::EKS::Addon", "Properties": _addon(values, kind.startswith("aws_"))}
+        elif kind in ("aws_eks_pod_identity_association", "awscc_eks_pod_identity_association"):
+            body = {"Type": "AWS::EKS::PodIdentityAssociation",
+                    "Properties": {"Namespace": values.get("namespace"),
+                                   "ServiceAccount": values.get("service_account")}}
+        elif kind in ("aws_subnet", "awscc_ec2_subnet"):
+            body = {"Type": "AWS::EC2::Subnet",
+                    "Properties": {"CidrBlock": values.get("cidr_block"), "SubnetId": values.get("id")}}
+        elif kind in ("aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
+                      "aws_vpc_security_group_egress_rule"):
+            converted = _sg_rule(values, "egress" if kind.endswith("egress_rule") else "ingress")
+            if converted:
+                body = {"Type": converted[0], "Properties": converted[1]}
+        elif kind == "aws_fsx_lustre_file_system":
+            body = {"Type": "AWS::FSx::FileSystem", "Properties": {
+                "FileSystemType": "LUSTRE", "SecurityGroupIds": values.get("security_group_ids") or [],
+                "SubnetIds": values.get("subnet_ids") or []}}
+        elif kind == "helm_release":
+            body = {"Type": "Custom::HelmRelease", "Properties": {"Chart": values.get("chart"),
+                                                                 "Name": values.get("name")}}
+        if body is None:
+            continue
+        depends = [str(d) for d in resource.get("depends_on") or []]
+        if depends:
+            body["DependsOn"] = depends
+        resources[address] = body
+    _expand_module_dependencies(resources)
+    templates = Templates({source: {"Resources": resources}}, region=region, closed_world=False)
+    return LintInput(source, TERRAFORM, templates)
+
+
+def _expand_module_dependencies(resources: dict[str, Json]) -> None:
+    """``depends_on = [module.helm_chart]`` names a module: depend on every resource in it."""
+    def plain(address: str) -> str:  # module.x[0].type.name[1] -> module.x.type.name
+        return re.sub(r"\[[^\]]*\]", "", address)
+
+    for body in resources.values():
+        expanded: list[str] = []
+        for dependency in body.get("DependsOn", []):
+            wanted = plain(dependency)
+            members = [a for a in resources if plain(a) == wanted or plain(a).startswith(wanted + ".")]
+            expanded.extend(members or [dependency])
+        if "DependsOn" in body:
+            body["DependsOn"] = expanded
+
+
+def load_all(
+    paths: Iterable[str | Path], *, parameters: Mapping[str, str] | None = None, region: str | None = None
+) -> list[LintInput]:
+    return [load(p, parameters=parameters, region=region) for p in paths]
