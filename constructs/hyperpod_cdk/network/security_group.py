@@ -81,7 +81,7 @@ class HyperPodSecurityGroup(Construct):
                 description="Outbound through NAT: images, AWS APIs, package mirrors",
             )
 
-        self.connections = ec2.Connections(security_groups=[self.security_group])
+        self._connections = ec2.Connections(security_groups=[self.security_group])
 
     def allow_https_egress(
         self, construct_id: str, *, description: str, cidr: str | None = None, prefix_list_id: str | None = None
@@ -95,6 +95,12 @@ class HyperPodSecurityGroup(Construct):
             self, construct_id, group_id=self.security_group_id, ip_protocol="tcp", from_port=443, to_port=443,
             cidr_ip=cidr, destination_prefix_list_id=prefix_list_id, description=description,
         )
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """``ec2.IConnectable``: a property, because jsii shows JavaScript properties only (an
+        instance attribute is invisible to aws-cdk-lib's own ``Connections`` calls)."""
+        return self._connections
 
     @property
     def security_group_id(self) -> str:
