@@ -315,9 +315,9 @@ class HyperPodPlatform(Construct):
             retained.append(created.cfn_subnets[az_id])
             if created.cidr_block is not None:
                 retained.append(created.cidr_block)
-        node_group = self.node_security_group.security_group.node.default_child
-        if isinstance(node_group, CfnResource):
-            retained.append(node_group)
+        # The node group and every rule of it (self traffic, Lustre 988 and 1018-1023): the file
+        # system stays reachable from the group's members.
+        retained.extend(self.node_security_group.retain())
         if self.network is not None:
             vpc = self.network.vpc.node.default_child
             assert isinstance(vpc, CfnResource)

@@ -41,7 +41,7 @@ class HyperPodNetwork(Construct):
             (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
             endpoint. Default False.
         flow_log_retention: Default one year.
-        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/vpc-flow-logs``;
+        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
     """
 

@@ -1,0 +1,115 @@
+"""Destroy, then deploy the same config again: nothing kept on delete holds a name the new stack
+needs, and a retained file system keeps every rule of its security group.
+
+Every example template is scanned (hyperpod.yaml and examples/*.yaml). The three session synths
+(default, eks-fsx, slurm) are shared; the other examples are synthesized here without cdk-nag.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hyperpod_cdk.rules import Templates
+from hyperpod_cdk.rules.retention import (
+    ADOPTED_ON_REDEPLOY,
+    RETAINING_DELETION_POLICIES,
+    retained_fixed_names,
+    retained_security_group_rules,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = {"hyperpod.yaml": "platform", "examples/eks-fsx.yaml": "eks_fsx", "examples/slurm.yaml": "slurm_app"}
+EXAMPLES = ["hyperpod.yaml", *sorted(str(p.relative_to(REPO)) for p in (REPO / "examples").glob("*.yaml"))]
+
+
+@pytest.fixture(scope="module")
+def synthesized(request, synth, tmp_path_factory):
+    """Every example's template, by config path (cached per module)."""
+    cache: dict[str, dict] = {}
+
+    def get(config: str) -> dict:
+        if config not in cache:
+            if config in SHARED:
+                cache[config] = request.getfixturevalue(SHARED[config]).template
+            else:
+                out = tmp_path_factory.mktemp(Path(config).stem)
+                cache[config] = synth(REPO / config, out, nag=False).template
+        return cache[config]
+
+    return get
+
+
+def test_every_example_is_scanned():
+    assert len(EXAMPLES) >= 7 and set(SHARED) <= set(EXAMPLES)
+
+
+@pytest.mark.parametrize("config", EXAMPLES)
+def test_nothing_kept_on_delete_holds_a_fixed_name(synthesized, config):
+    template = synthesized(config)
+    templates = Templates({config: template})
+    assert list(retained_fixed_names(templates)) == []
+    assert list(retained_security_group_rules(templates)) == []
+    for logical_id, body in template["Resources"].items():
+        if body["Type"] != "AWS::Logs::LogGroup" or body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+            continue
+        name = body["Properties"].get("LogGroupName")
+        if isinstance(name, str):
+            # Only the EKS control-plane group keeps a static name, and the deploy adopts it.
+            assert name.startswith("/aws/eks/") and name.endswith("/cluster"), (logical_id, name)
+            assert "--import-existing-resources" in body["Metadata"][ADOPTED_ON_REDEPLOY]
+        else:
+            assert '{"Ref": "AWS::StackId"}' in json.dumps(name), (logical_id, name)
+
+
+def test_make_deploy_adopts_the_retained_control_plane_group():
+    makefile = (REPO / "Makefile").read_text()
+    deploy = makefile.split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
+    integ = makefile.split("\ninteg:", 1)[1].split("\n\n", 1)[0]
+    assert "deploy --all --import-existing-resources" in deploy
+    assert "--import-existing-resources" in integ.split("destroy", 1)[0]
+
+
+def test_the_log_groups_key_policy_names_the_same_per_deployment_group(platform):
+    """CloudWatch Logs encrypts only if the key policy's encryption context is the group's own ARN."""
+    resources = platform.template["Resources"]
+    (installer_id,) = (k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"
+                       and "installer" in json.dumps(v["Properties"].get("LogGroupName")))
+    name = resources[installer_id]["Properties"]["LogGroupName"]
+    name_json = json.dumps(name)
+    contexts = [
+        json.dumps(statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
+        for body in resources.values() if body["Type"] == "AWS::KMS::Key"
+        for statement in body["Properties"]["KeyPolicy"]["Statement"]
+        if "ArnEquals" in statement.get("Condition", {})
+    ]
+    # The name's parts (path, deployment id from AWS::StackId, purpose) appear in one ARN condition.
+    parts = name["Fn::Join"][1]
+    assert any(all(json.dumps(part) in context or part in context for part in parts) for context in contexts), (
+        name_json, contexts)
+
+
+@pytest.mark.parametrize("fixture", ["eks_fsx", "slurm_app"])
+def test_retained_file_system_keeps_every_rule_of_its_group(fixture, request):
+    app = request.getfixturevalue(fixture)
+    _, fsx = app.one("AWS::FSx::FileSystem")
+    (group,) = (g["Fn::GetAtt"][0] for g in fsx["Properties"]["SecurityGroupIds"])
+    rules = {
+        k: v for k, v in app.template["Resources"].items()
+        if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+        and v["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+    }
+    ports = {(v["Properties"]["IpProtocol"], v["Properties"].get("FromPort"), v["Properties"].get("ToPort"))
+             for v in rules.values() if v["Type"] == "AWS::EC2::SecurityGroupIngress"}
+    assert {("-1", None, None), ("tcp", 988, 988), ("tcp", 1018, 1023)} <= ports
+    assert {k: v.get("DeletionPolicy") for k, v in rules.items()} == {k: "Retain" for k in rules}
+    # Only the deletion policy: a rule an update replaces is still deleted.
+    assert not any("UpdateReplacePolicy" in v for v in rules.values())
+
+
+def test_without_a_retained_file_system_the_rules_go_with_the_stack(platform):
+    rules = [v for v in platform.template["Resources"].values()
+             if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")]
+    assert rules and not any("DeletionPolicy" in v for v in rules)
