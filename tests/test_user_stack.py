@@ -174,3 +174,28 @@ def test_config_account_must_be_the_stack_account(scope):
                        match=r"^User/P: config.account: '222222222222' but the stack deploys to 111111111111"):
         HyperPodPlatform(scope["stack"], "P", config=parse_config(data))
     assert scope["stack"].node.try_find_child("P") is None
+
+
+# -- lifecycle_hook: OnInitComplete and the bundled EKS script -------------------------------------
+
+
+def test_config_refuses_on_init_complete_with_the_bundled_eks_script():
+    data = yaml.safe_load((REPO / "examples" / "eks-scaling.yaml").read_text())
+    index = next(i for i, g in enumerate(data["hyperpod"]["instance_groups"]) if g["name"] == "train")
+    data["hyperpod"]["instance_groups"][index]["lifecycle_hook"] = "OnInitComplete"
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == f"hyperpod.instance_groups[{index}](train).lifecycle_hook"
+    assert "use OnCreate" in caught.value.message and "containerd and kubelet" in caught.value.message
+    # The script it protects does refuse a kubelet directory with live mounts.
+    script = (REPO / "lifecycle_scripts" / "eks" / "on_create.sh").read_text()
+    assert "in use by live mounts" in script
+
+
+def test_the_construct_renders_on_init_complete_for_your_own_scripts(scope):
+    import aws_cdk as cdk
+
+    group = {"name": "own", "instance_type": "ml.m5.2xlarge", "instance_count": 1, "lifecycle_hook": "OnInitComplete"}
+    cluster = _cluster(scope, "OwnScripts", instance_groups=[group], on_create="after_init.sh")
+    rendered = cdk.Stack.of(cluster).resolve(cluster.resource.instance_groups)
+    assert rendered[0]["lifeCycleConfig"] == {"sourceS3Uri": "s3://b/p/", "onInitComplete": "after_init.sh"}

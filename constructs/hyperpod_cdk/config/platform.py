@@ -347,7 +347,8 @@ class InstanceGroup(_Model):
     lifecycle_hook: LifecycleHook = Field(
         default="OnCreate",
         description="orchestrator: eks. OnCreate runs the lifecycle scripts in place of HyperPod's setup; "
-        "OnInitComplete (extended mode) runs them after HyperPod configured the node.",
+        "OnInitComplete (extended mode) runs them after it, and the bundled EKS script cannot run then "
+        "(it moves containerd and kubelet data before they start), so the app refuses it.",
     )
     fsx_mounts: Annotated[list[FsxMount], Field(max_length=3)] = Field(
         default=[], description="orchestrator: eks. FSx for Lustre file systems HyperPod mounts on every node."
@@ -982,6 +983,24 @@ class PlatformConfig(_Model):
                 "repositories); build the bundle where there is internet with `make chart-bundle` and give "
                 "its s3:// URI",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _lifecycle_hook_fits_the_bundled_script(self) -> PlatformConfig:
+        # OnInitComplete "runs on the node after the AMI-based initialization is complete" (SageMaker
+        # API reference, ClusterLifeCycleConfig: https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+        # API_ClusterLifeCycleConfig.html): on the HyperPod EKS AMI that initialization is the node
+        # bootstrap that starts containerd and kubelet. The bundled eks/on_create.sh moves their data
+        # onto the instance group's EBS volume and can only do so before they hold running pods, so it
+        # refuses live mounts; the app always ships that script, hence the combination is refused here.
+        for index, group in enumerate(self.hyperpod.instance_groups):
+            if self.orchestrator == "eks" and group.lifecycle_hook == "OnInitComplete":
+                raise HyperPodConfigError(
+                    f"hyperpod.instance_groups[{index}]({group.name}).lifecycle_hook",
+                    "OnInitComplete runs the lifecycle scripts after the AMI's own node setup has started "
+                    "containerd and kubelet, and the bundled on_create.sh must move their data to the EBS volume "
+                    "before they run; use OnCreate (the default). HyperPodCluster with your own scripts accepts it",
+                )
         return self
 
     @model_validator(mode="after")
