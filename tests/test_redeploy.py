@@ -113,3 +113,109 @@ def test_without_a_retained_file_system_the_rules_go_with_the_stack(platform):
     rules = [v for v in platform.template["Resources"].values()
              if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")]
     assert rules and not any("DeletionPolicy" in v for v in rules)
+
+
+# -- AZs by ID, no lookups --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", EXAMPLES)
+def test_every_subnet_is_placed_by_az_id(synthesized, config):
+    from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS
+
+    template = synthesized(config)
+    text = json.dumps(template)
+    assert "Fn::GetAZs" not in text and "dummy1" not in text
+    subnets = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::EC2::Subnet"}
+    for logical_id, props in subnets.items():
+        assert "AvailabilityZone" not in props and isinstance(props["AvailabilityZoneId"], str), logical_id
+    for body in template["Resources"].values():
+        if body["Type"] == "AWS::EKS::Cluster":
+            for ref in body["Properties"]["ResourcesVpcConfig"]["SubnetIds"]:
+                if isinstance(ref, dict) and ref.get("Ref") in subnets:
+                    assert subnets[ref["Ref"]]["AvailabilityZoneId"] not in EKS_UNSUPPORTED_AZ_IDS
+
+
+def test_synth_with_an_account_needs_no_lookup(synth, tmp_path):
+    """config.account makes the app's stack environment-specific: no AZ lookup, no dummy AZ."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "examples" / "closed-network.yaml").read_text())
+    data["account"] = "123456789012"
+    config = tmp_path / "with-account.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    app = synth(config, out, nag=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not manifest.get("missing"), manifest.get("missing")
+    text = json.dumps(app.template)
+    assert "dummy1" not in text and "Fn::GetAZs" not in text
+    subnet_azs = sorted(v["Properties"]["AvailabilityZoneId"] for v in app.template["Resources"].values()
+                        if v["Type"] == "AWS::EC2::Subnet")
+    assert subnet_azs and all(az.startswith("use1-") or az.startswith("usw2-") for az in subnet_azs)
+
+
+def test_default_control_plane_az_ids_skip_what_eks_refuses():
+    from hyperpod_cdk.specs.az_ids import default_control_plane_az_ids
+
+    assert default_control_plane_az_ids("usw2", ["usw2-az2"], 2) == ["usw2-az2", "usw2-az1"]
+    # us-east-1: a HyperPod AZ of use1-az3 is fine for nodes, never for the control plane.
+    assert default_control_plane_az_ids("use1", ["use1-az3"], 3) == ["use1-az1", "use1-az2", "use1-az4"]
+    assert default_control_plane_az_ids("usw1", [], 2) == ["usw1-az1", "usw1-az3"]
+    assert default_control_plane_az_ids("cac1", ["cac1-az3", "cac1-az2"], 2) == ["cac1-az2", "cac1-az1"]
+
+
+@pytest.mark.parametrize(
+    ("region", "azs", "given", "fragment"),
+    [
+        ("us-east-1", ["use1-az1"], ["use1-az1", "use1-az3"], "EKS does not create control planes in use1-az3"),
+        ("us-west-2", ["usw2-az1"], ["usw2-az1", "use1-az2"], "'use1-az2' is not an AZ ID of us-west-2"),
+        ("us-west-2", ["usw2-az1"], ["usw2-az1", "usw2-az1"], "repeats an AZ ID"),
+        ("us-west-2", ["usw2-az1"], ["usw2-az1", "usw2-az2", "usw2-az3"], "list network.max_azs (2) AZ IDs, got 3"),
+    ],
+)
+def test_control_plane_az_ids_config_errors(region, azs, given, fragment):
+    import yaml
+
+    from hyperpod_cdk.config import parse_config
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
+    data["region"] = region
+    data["network"]["availability_zone_ids"] = azs
+    data["network"]["control_plane_availability_zone_ids"] = given
+    for group in data["hyperpod"]["instance_groups"]:
+        group.pop("availability_zone_id", None)
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field.startswith("network.control_plane_availability_zone_ids"), str(caught.value)
+    assert fragment in caught.value.message
+
+
+def test_a_user_stack_with_an_account_is_told_how_to_skip_the_lookup():
+    import aws_cdk as cdk
+
+    from hyperpod_cdk.config import parse_config
+    from hyperpod_cdk.network.vpc import HyperPodNetwork
+
+    config = parse_config(__import__("yaml").safe_load((REPO / "hyperpod.yaml").read_text()))
+
+    class AzIdStack(cdk.Stack):
+        @property
+        def availability_zones(self) -> list[str]:
+            return config.control_plane_az_ids
+
+    app = cdk.App()
+    env = cdk.Environment(account="123456789012", region="us-west-2")
+    plain = cdk.Stack(app, "Plain", env=env)
+    by_id = AzIdStack(app, "ById", env=env)
+    for stack in (plain, by_id):
+        HyperPodNetwork.from_config(stack, "Network", config)
+    assembly = app.synth()
+    warned = {s: [m for m in assembly.get_stack_by_name(s).messages if "AZ-name lookup" in str(m.entry.data)]
+              for s in ("Plain", "ById")}
+    assert warned["Plain"] and not warned["ById"]
+    # Only the plain stack asks for the lookup; neither template carries an AZ name.
+    missing = json.loads((Path(assembly.directory) / "manifest.json").read_text()).get("missing") or []
+    assert [m["props"]["account"] for m in missing] == ["123456789012"]
+    for name in ("Plain", "ById"):
+        assert "dummy1" not in json.dumps(assembly.get_stack_by_name(name).template)

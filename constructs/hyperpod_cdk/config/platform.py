@@ -34,6 +34,7 @@ from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConf
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
 from hyperpod_cdk.errors import HyperPodConfigError, shown
+from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -551,6 +552,14 @@ class NetworkConfig(_Model):
         "existing.hyperpod_subnets it defaults to their AZ IDs."
     )
     max_azs: Annotated[int, Field(ge=2, le=3)] = 2
+    control_plane_availability_zone_ids: Annotated[
+        list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=2, max_length=3)
+    ] | None = Field(
+        default=None,
+        description="AZ IDs of the control-plane and public subnets (max_azs of them). Default: "
+        "availability_zone_ids first, then <region>-az1, -az2, ...; never one EKS refuses (use1-az3, "
+        "usw1-az2, cac1-az3).",
+    )
     nat_gateways: Annotated[int, Field(ge=1, le=3)] = 1
     closed: bool = Field(
         default=False,
@@ -613,7 +622,8 @@ class NetworkConfig(_Model):
 
     def _existing_consistent(self, existing: ExistingNetwork) -> NetworkConfig:
         # Keys that describe a VPC this platform would create.
-        for key in ("vpc_cidr", "max_azs", "nat_gateways", "flow_log_retention_days"):
+        for key in ("vpc_cidr", "max_azs", "nat_gateways", "flow_log_retention_days",
+                    "control_plane_availability_zone_ids"):
             if key in self.model_fields_set:
                 raise ValueError(f"{key}: only for a VPC created here; the existing VPC keeps its own settings")
         if existing.hyperpod_subnets:
@@ -1003,6 +1013,37 @@ class PlatformConfig(_Model):
                 )
         return self
 
+    @property
+    def control_plane_az_ids(self) -> list[str]:
+        """The AZ IDs of the control-plane and public subnets of a VPC created here (max_azs of them)."""
+        net = self.network
+        if net.control_plane_availability_zone_ids is not None:
+            return list(net.control_plane_availability_zone_ids)
+        prefix = az_id_prefix(self.region) or ""
+        return default_control_plane_az_ids(prefix, net.availability_zone_ids, net.max_azs)
+
+    def _check_control_plane_az_ids(self, prefix: str | None) -> None:
+        net = self.network
+        field = "network.control_plane_availability_zone_ids"
+        given = net.control_plane_availability_zone_ids
+        for index, az_id in enumerate(given or ()):
+            if prefix and not az_id.startswith(prefix + "-"):
+                raise HyperPodConfigError(
+                    f"{field}[{index}]", f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)"
+                )
+            if az_id in EKS_UNSUPPORTED_AZ_IDS:
+                # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html#network-requirements-subnets
+                raise HyperPodConfigError(
+                    f"{field}[{index}]", f"EKS does not create control planes in {az_id} "
+                    "(UnsupportedAvailabilityZoneException); choose another AZ ID",
+                )
+        if given is not None and len(set(given)) != len(given):
+            raise HyperPodConfigError(field, f"{given} repeats an AZ ID; list {net.max_azs} different ones")
+        if given is not None and len(given) != net.max_azs:
+            raise HyperPodConfigError(field, f"list network.max_azs ({net.max_azs}) AZ IDs, got {len(given)}")
+        if given is None and net.existing is None and prefix and len(self.control_plane_az_ids) < net.max_azs:
+            raise HyperPodConfigError(field, f"give {net.max_azs} AZ IDs of {self.region} that EKS accepts")
+
     @model_validator(mode="after")
     def _azs_belong(self) -> PlatformConfig:
         if not known_region(self.region):
@@ -1019,6 +1060,7 @@ class PlatformConfig(_Model):
                         f"network.availability_zone_ids[{index}]",
                         f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
                     )
+        self._check_control_plane_az_ids(prefix)
         for index, group in enumerate(self.hyperpod.instance_groups):
             key = "instance_type" if group.instance_type else "instance_types"
             check_offered(self.region, group, f"hyperpod.instance_groups[{index}]({group.name}).{key}")

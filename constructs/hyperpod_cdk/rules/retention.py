@@ -102,7 +102,8 @@ def _differs_per_deployment(value: Json, resources: Mapping[str, Json], _depth: 
             if isinstance(body, Mapping):
                 # A resource whose name this template fixes is as fixed as that name.
                 name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
-                props = body.get("Properties") if isinstance(body.get("Properties"), Mapping) else {}
+                raw = body.get("Properties")
+                props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
                 if name_prop is None or name_prop not in props:
                     return True
                 return _differs_per_deployment(props[name_prop], resources, _depth + 1)
