@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from hyperpod_cdk import input_limits
-from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
+from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig, unreachable_chart_images
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
 from hyperpod_cdk.errors import HyperPodConfigError, shown
@@ -993,6 +993,10 @@ class PlatformConfig(_Model):
                 "repositories); build the bundle where there is internet with `make chart-bundle` and give "
                 "its s3:// URI",
             )
+        if self.network.closed and self.orchestrator == "eks":
+            problem = unreachable_chart_images(self.kubernetes, self.region)
+            if problem is not None:
+                raise HyperPodConfigError(*problem)
         return self
 
     @model_validator(mode="after")
