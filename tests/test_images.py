@@ -106,7 +106,8 @@ class FakeTool:
     def __call__(self, command, *, input=None, **_kwargs):  # noqa: A002 - subprocess.run's name
         self.calls.append((list(command), input))
         code = 1 if self.fail and any(self.fail in part for part in command) else 0
-        return subprocess.CompletedProcess(command, code, stdout="", stderr="MANIFEST_UNKNOWN: not found" if code else "")
+        error = "MANIFEST_UNKNOWN: not found" if code else ""
+        return subprocess.CompletedProcess(command, code, stdout="", stderr=error)
 
 
 def _copy(tmp_path, tool: FakeTool, *, repos_exist: bool = False, which=lambda name: f"/usr/bin/{name}"):

@@ -55,13 +55,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hyperpod_cdk.config.charts import DNS_SUBDOMAIN_PATTERN, K8sSettings
 from hyperpod_cdk.config.messages import register_hints
+from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,
     OUTSIDE_ECR,
     mirror_repository,
     reachable_in_region,
 )
-from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
 
 # The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
 # the v3.9.0 release commit (tag v3.9.0, 2026-06-11), read from the repository's history. Other
