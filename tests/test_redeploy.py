@@ -105,8 +105,8 @@ def test_retained_file_system_keeps_every_rule_of_its_group(fixture, request):
              for v in rules.values() if v["Type"] == "AWS::EC2::SecurityGroupIngress"}
     assert {("-1", None, None), ("tcp", 988, 988), ("tcp", 1018, 1023)} <= ports
     assert {k: v.get("DeletionPolicy") for k, v in rules.items()} == {k: "Retain" for k in rules}
-    # Only the deletion policy: a rule an update replaces is still deleted.
-    assert not any("UpdateReplacePolicy" in v for v in rules.values())
+    # Only on delete: a rule an update replaces is still deleted.
+    assert {v["UpdateReplacePolicy"] for v in rules.values()} == {"Delete"}
 
 
 def test_without_a_retained_file_system_the_rules_go_with_the_stack(platform):

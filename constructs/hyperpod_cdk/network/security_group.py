@@ -112,8 +112,8 @@ class HyperPodSecurityGroup(Construct):
         delete them with the stack and leave a retained file system in a group without its self
         and Lustre rules, which nothing could reach. Rules added later (a user's
         ``platform.connections.allow_from(...)`` lands under this construct too) are covered: an
-        aspect marks them at synth. Only the deletion policy is set: a rule replaced on update
-        is still deleted, so no stale copy stays behind. Returns the group's own resource (None
+        aspect marks them at synth. ``UpdateReplacePolicy`` stays Delete: a rule replaced on
+        update is still deleted, so no stale copy stays behind. Returns the group's own resource (None
         for a group given as ``security_group``, which this stack does not own).
         """
         retained: list[CfnResource] = []
@@ -166,3 +166,5 @@ class _RetainRulesOfGroup:
         stack = Stack.of(resource)
         if stack.resolve(resource.group_id) == stack.resolve(self._group.security_group_id):
             resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
+            # Stated, not left out: a rule an update replaces is deleted (no stale copy in the group).
+            resource.cfn_options.update_replace_policy = CfnDeletionPolicy.DELETE
