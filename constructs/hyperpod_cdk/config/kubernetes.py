@@ -98,6 +98,8 @@ register_hints({
     ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
     HTTPS_URL_PATTERN: "an https:// URL without spaces",
     CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
+    IMAGE_MIRROR_PATTERN: "a registry prefix without scheme or tag, such as "
+    "123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-mirror",
 })
 
 # The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
