@@ -77,4 +77,4 @@ def mirror_repository(mirror: str, path: str) -> str:
 def reachable_in_region(mirror: str, region: str) -> bool:
     """A mirror a closed VPC in ``region`` pulls from: a private ECR registry of that region."""
     match = ECR_REGISTRY.match(mirror)
-    return bool(match) and match.group("region") == region
+    return match is not None and match.group("region") == region
