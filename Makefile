@@ -73,8 +73,10 @@ guard: synth
 	$(PY) -m hyperpod_cdk.guard --old $(GUARD_OLD) --new cdk.out $(GUARD_ARGS)
 
 ## deploy: needs AWS credentials; run `make guard` first
+## (--import-existing-resources: a redeploy after destroy adopts the retained EKS control-plane log
+## group, whose name EKS fixes; docs/deploy.md "Deploy again after destroy")
 deploy: install
-	CDK_VALIDATION=true $(CDK) deploy --all -c config=$(CONFIG)
+	CDK_VALIDATION=true $(CDK) deploy --all --import-existing-resources -c config=$(CONFIG)
 
 diff: install
 	CDK_VALIDATION=true $(CDK) diff -c config=$(CONFIG)
@@ -110,7 +112,7 @@ wheel: install
 INTEG ?= eks
 INTEG_APP := --app "$(PY) integ/integ_hyperpod_$(INTEG).py" --output cdk.integ.out
 integ: install-dev
-	AWS_REGION=us-west-2 $(CDK) deploy --all --require-approval never $(INTEG_APP); status=$$?; \
+	AWS_REGION=us-west-2 $(CDK) deploy --all --require-approval never --import-existing-resources $(INTEG_APP); status=$$?; \
 	AWS_REGION=us-west-2 $(CDK) destroy --all --force $(INTEG_APP); exit $$status
 
 ## integ-snapshots: rewrite integ/*.snapshot after a deliberate template change (offline)

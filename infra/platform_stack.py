@@ -14,6 +14,8 @@ class HyperPodPlatformStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
         orchestrated_by = "EKS" if config.orchestrator == "eks" else "Slurm"
+        # Read by aws-cdk-lib's Vpc before the platform places each subnet by AZ ID: set first.
+        self._az_ids = config.control_plane_az_ids
         super().__init__(
             scope, construct_id,
             env=Environment(account=config.account, region=config.region),
@@ -35,3 +37,15 @@ class HyperPodPlatformStack(Stack):
             CfnOutput(self, "FsxFileSystemId", value=platform.fsx.file_system_id)
             CfnOutput(self, "FsxDnsName", value=platform.fsx.dns_name)
             CfnOutput(self, "FsxMountName", value=platform.fsx.mount_name)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The control-plane AZ IDs, in place of AZ names.
+
+        aws-cdk-lib's ``Vpc`` reads this to lay out its subnets: for a stack with an account, the
+        default asks the CLI to look AZ names up with credentials at synth (and synthesizes
+        ``dummy1a`` until then), for one without, ``Fn::GetAZs``. HyperPodNetwork places every
+        subnet by ``AvailabilityZoneId`` and drops the name, so the IDs stand in and synth needs no
+        lookup. (A property, so jsii routes aws-cdk-lib's read to this override.)
+        """
+        return list(self._az_ids)

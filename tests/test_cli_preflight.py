@@ -726,6 +726,10 @@ def bundle_config(*, sha: str | None = None, closed: bool = True) -> PlatformCon
     def mutate(data: dict) -> None:
         data["network"]["closed"] = closed
         data.setdefault("kubernetes", {})["helm_dependencies"] = {"source_s3_uri": BUNDLE_URI}
+        if closed:
+            # A closed VPC pulls the chart's images from ECR only (kubernetes.image_mirror).
+            data["kubernetes"]["image_mirror"] = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/mirror"
+            data["kubernetes"]["helm_dependencies"]["neuron_device_plugin"] = False
         if sha:
             data["kubernetes"]["helm_dependencies"]["source_sha256"] = sha
 

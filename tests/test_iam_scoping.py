@@ -37,6 +37,10 @@ def _resolve(value: Any, refs: dict[str, str]) -> Any:
             return refs.get(f"{arg[0]}.{arg[1]}", f"{arg[0]}-{arg[1]}")
         if key == "Fn::Join":
             return arg[0].join(str(_resolve(part, refs)) for part in arg[1])
+        if key == "Fn::Split":
+            return str(_resolve(arg[1], refs)).split(arg[0])
+        if key == "Fn::Select":
+            return _resolve(arg[1], refs)[arg[0]]
     return {key: _resolve(item, refs) for key, item in value.items()}
 
 
@@ -171,7 +175,8 @@ def test_create_grant_only_for_aws_resources_through_sagemaker(exec_statements):
 
 def test_logs_key_serves_exactly_the_platform_log_groups(platform):
     resources = platform.template["Resources"]
-    refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
+    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/hp/1c2fa620-982a-11e3-aff7-50e2416294e0"
+    refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::StackId": stack_id}
     (key,) = (v for k, v in resources.items() if k.startswith("LogsKey"))
     logs_statements = [s for s in _resolve(key["Properties"]["KeyPolicy"]["Statement"], refs)
                        if s.get("Principal") == {"Service": f"logs.{REGION}.amazonaws.com"}]
@@ -183,8 +188,10 @@ def test_logs_key_serves_exactly_the_platform_log_groups(platform):
                                                               "Arn"]} for g in groups)
     expected = set()
     for group in groups:
-        name = group["Properties"]["LogGroupName"]  # named, so the key policy can name it
+        # Named, so the key policy can name it; this project's names end in the deployment id.
+        name = _resolve(group["Properties"]["LogGroupName"], refs)
         assert isinstance(name, str) and "*" not in name
+        assert name.startswith("/aws/eks/") or "/1c2fa620/" in name, name
         expected.add(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}")  # no ":*": the context has none
     assert granted == expected
 

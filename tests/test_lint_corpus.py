@@ -135,6 +135,9 @@ def _set_addon(i: LintInput, name: str, **props: Any) -> None:
 Mutation = Callable[[LintInput], Any]
 MUTATIONS: list[tuple[str, str, str, dict[str, str], Mutation]] = [
     # (rule, corpus input, case, --parameter values, mutation)
+    ("HyperPod-RET2", f"{AWSOME}/eks-cluster-stack.yaml", "a retained log group with a fixed name", {},
+     lambda i: _resources(i).update(Logs={"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                          "Properties": {"LogGroupName": "/hyperpod/installer"}})),
     ("HyperPod-KMS1", f"{AWSOME}/hyperpod-cluster-stack.yaml", "a key without Continuous",
      {"UseContinuousNodeProvisioningMode": "false"},
      lambda i: _cluster(i)["InstanceGroups"][0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].update(
@@ -313,6 +316,7 @@ OTHER_EXAMPLES = {
     "eks-governed.yaml": [("HyperPod-K8S1", "warning")],
     "eks-scaling.yaml": [],
     "existing-vpc-and-eks.yaml": [],
+    "eks-observed.yaml": [],
 }
 
 

@@ -104,6 +104,9 @@ Mutation = Callable[[dict[str, Any]], Any]
 
 # (rule, case, mutation) that the rule must accept
 PASSING: list[tuple[str, str, Mutation]] = [
+    ("HyperPod-RET2", "a retained log group CloudFormation names",
+     lambda t: t["Resources"].update(Logs={"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                           "UpdateReplacePolicy": "Retain", "Properties": {"RetentionInDays": 30}})),
     ("HyperPod-KMS1", "no key without Continuous",
      lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
                 _groups(t)[0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId"))),
@@ -141,6 +144,11 @@ PASSING: list[tuple[str, str, Mutation]] = [
 
 # (rule, case, mutation, text in the finding, severity)
 FAILING: list[tuple[str, str, Mutation, str, str]] = [
+    ("HyperPod-RET2", "a retained log group with a fixed name",
+     lambda t: t["Resources"].update(Logs={"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                           "UpdateReplacePolicy": "Retain",
+                                           "Properties": {"LogGroupName": "/hp/installer", "RetentionInDays": 30}}),
+     "/hp/installer", "error"),
     ("HyperPod-KMS1", "key without Continuous", lambda t: _props(t, "HyperPod").pop("NodeProvisioningMode"),
      "'system' has a VolumeKmsKeyId but NodeProvisioningMode is unset", "error"),
     ("HyperPod-KAR1", "Karpenter without Continuous",

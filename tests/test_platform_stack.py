@@ -23,13 +23,12 @@ def test_vpc_has_secondary_cidr_for_hyperpod(platform):
 
 def test_hyperpod_subnet_is_placed_by_az_id_and_private(platform):
     subnets = {
-        k: v for k, v in platform.resources("AWS::EC2::Subnet").items() if "AvailabilityZoneId" in v["Properties"]
+        k: v for k, v in platform.resources("AWS::EC2::Subnet").items() if v["Properties"]["CidrBlock"] == "10.1.0.0/16"
     }
     assert len(subnets) == 1
     (logical_id, subnet), = subnets.items()
     props = subnet["Properties"]
     assert props["AvailabilityZoneId"] == "usw2-az2"
-    assert props["CidrBlock"] == "10.1.0.0/16"
     assert props["MapPublicIpOnLaunch"] is False
     # The subnet waits for the secondary CIDR block it lives in.
     block_id, _ = platform.one("AWS::EC2::VPCCidrBlock")
@@ -37,13 +36,14 @@ def test_hyperpod_subnet_is_placed_by_az_id_and_private(platform):
 
 
 def test_control_plane_subnets_span_two_azs(platform):
-    named = [
-        v for v in platform.resources("AWS::EC2::Subnet").values()
-        if "AvailabilityZone" in v["Properties"] and v["Properties"].get("MapPublicIpOnLaunch") is False
+    """By AZ ID (issue 18): the HyperPod AZ first, then the region's az1."""
+    control_plane = [
+        v["Properties"] for k, v in platform.resources("AWS::EC2::Subnet").items()
+        if k.startswith("NetworkVpcControlPlane")
     ]
-    assert len(named) == 2
-    azs = {json.dumps(s["Properties"]["AvailabilityZone"], sort_keys=True) for s in named}
-    assert len(azs) == 2
+    assert len(control_plane) == 2
+    assert [s["AvailabilityZoneId"] for s in control_plane] == ["usw2-az2", "usw2-az1"]
+    assert not any("AvailabilityZone" in s for s in control_plane)
 
 
 def test_hyperpod_route_goes_through_nat(platform):

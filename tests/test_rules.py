@@ -152,6 +152,23 @@ COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
      lambda t: _res(t, "Bucket").update(DeletionPolicy="RetainExceptOnCreate")),
     ("HyperPod-RET1", "stateless resources need no policy",
      lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {}})),
+    ("HyperPod-RET2", "name unique per deployment (the stack's UUID)",
+     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["/", ["/hyperpod-cdk/x", {"Fn::Select": [
+         0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]},
+         "installer"]]})),
+    ("HyperPod-RET2", "name of a resource CloudFormation names",
+     lambda t: (t["Resources"].update(Fn={"Type": "AWS::Lambda::Function", "Properties": {}}),
+                _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/lambda/", {"Ref": "Fn"}]]}))),
+    ("HyperPod-RET2", "static name the deploy adopts",
+     lambda t: _res(t, "Logs").update(
+         Properties={"LogGroupName": "/aws/eks/hp/cluster", "RetentionInDays": 365},
+         Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"})),
+    ("HyperPod-RET2", "fixed name, not retained",
+     lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts"}})),
+    ("HyperPod-RET3", "retained group with retained rules",
+     lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")]),
+    ("HyperPod-RET3", "rule of a group that is not retained",
+     lambda t: _res(t, "NodeSg").update(DeletionPolicy="Delete")),
 ]
 
 # (rule, case, mutation, expected text in the finding, expected location prefix)
@@ -223,6 +240,25 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
     ("HyperPod-RET1", "FSx snapshot is not retention",
      lambda t: _res(t, "Fsx").update(DeletionPolicy="Snapshot"),
      "AWS::FSx::FileSystem with DeletionPolicy Snapshot", "DeletionPolicy"),
+    ("HyperPod-RET2", "retained log group with a fixed name",
+     lambda t: _props(t, "Logs").update(LogGroupName="/hyperpod-cdk/x/installer"),
+     "fixed LogGroupName '/hyperpod-cdk/x/installer': the next deploy fails with AlreadyExists",
+     "Properties/LogGroupName"),
+    ("HyperPod-RET2", "name from the region and account only",
+     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}),
+     "an expression without AWS::StackId", "Properties/LogGroupName"),
+    ("HyperPod-RET2", "named after a resource whose name is fixed",
+     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/eks/", {"Ref": "Eks"}]]}) if _props(
+         t, "Eks").update(Name="hp-eks") is None else None,
+     "fixed LogGroupName", "Properties/LogGroupName"),
+    ("HyperPod-RET2", "adoption claimed for a name CloudFormation cannot import",
+     lambda t: _res(t, "Logs").update(
+         Properties={"LogGroupName": {"Fn::Join": ["", ["/aws/eks/", {"Ref": "AWS::Region"}]]}},
+         Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"}),
+     "CloudFormation imports only importable types with a static (literal) name", "Properties/LogGroupName"),
+    ("HyperPod-RET3", "group kept, a rule deleted",
+     lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfOut")],
+     "AWS::EC2::SecurityGroupIngress of a retained security group is deleted with the stack", "DeletionPolicy"),
 ]
 
 
@@ -232,7 +268,7 @@ def test_the_compliant_template_passes_every_rule(tmp_path):
 
 # The rules this file covers; the deploy rules of `hyperpod-cdk lint` are covered in test_lint_rules.py.
 PACK_RULES = ("HyperPod-EKS1", "HyperPod-EKS2", "HyperPod-EKS3", "HyperPod-EKS4", "HyperPod-SM1", "HyperPod-SM2",
-              "HyperPod-SM3", "HyperPod-EFA1", "HyperPod-RET1")
+              "HyperPod-SM3", "HyperPod-EFA1", "HyperPod-RET1", "HyperPod-RET2", "HyperPod-RET3")
 
 
 def test_every_rule_has_compliant_and_violating_cases():

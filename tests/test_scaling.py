@@ -70,7 +70,7 @@ def test_training_group_lifecycle_features(scaling, cluster) -> None:
     train = groups(cluster)["train"]
     assert (train["InstanceCount"], train["MinInstanceCount"]) == (2, 1)
     assert train["NetworkInterface"] == {"InterfaceType": "efa"}
-    assert set(train["LifeCycleConfig"]) == {"SourceS3Uri", "OnInitComplete"}
+    assert set(train["LifeCycleConfig"]) == {"SourceS3Uri", "OnCreate"}
     assert train["ScheduledUpdateConfig"] == {
         "ScheduleExpression": "cron(0 3 ? * SUN *)",
         "DeploymentConfig": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from aws_cdk import ArnFormat, CfnResource, Names, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnResource, Fn, Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -14,6 +14,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.rules.acknowledge import acknowledge
+from hyperpod_cdk.rules.retention import ADOPTED_ON_REDEPLOY
 from hyperpod_cdk.rules.suppress import skip_checkov
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
@@ -61,13 +62,35 @@ def new_logs_key(scope: Construct, description: str) -> kms.Key:
 
 
 def log_group_name_for(scope: Construct, purpose: str) -> str:
-    """A fixed log-group name unique to ``scope`` (stack name and construct path): ``/hyperpod-cdk/<...>/<purpose>``.
+    """A log-group name unique to ``scope`` and to this deployment of its stack:
+    ``/hyperpod-cdk/<stack and construct path>/<deployment>/<purpose>``.
 
-    Fixed, so that the logs key policy can name the group: a generated name is only known after
-    the group exists, and the group needs the key first.
+    Named, so that the logs key policy can name the group (a generated name is only known after
+    the group exists, and the group needs the key first). ``<deployment>`` is the first block of
+    the stack's UUID (``AWS::StackId``): stable across updates of one stack, new for every stack
+    created. The groups are retained on delete, so a fixed name would make the next deploy of the
+    same config fail with ``AlreadyExists``; with this one it creates a fresh group and the old one
+    stays, readable, until it expires or is deleted (docs/deploy.md).
     """
     unique = Names.unique_resource_name(scope, max_length=200, separator="-", allowed_special_characters="-_.")
-    return f"/hyperpod-cdk/{unique}/{purpose}"
+    return f"/hyperpod-cdk/{unique}/{deployment_id(scope)}/{purpose}"
+
+
+def deployment_id(scope: Construct) -> str:
+    """8 hex digits that change with every stack created and stay through its updates: the first
+    block of the UUID that ends ``AWS::StackId`` (``arn:...:stack/<name>/<uuid>``)."""
+    stack_uuid = Fn.select(2, Fn.split("/", Stack.of(scope).stack_id))
+    return Fn.select(0, Fn.split("-", stack_uuid))
+
+
+def mark_adopted_on_redeploy(construct: IConstruct, how: str) -> None:
+    """Say, in the template, that a retained resource keeps a fixed name on purpose and how the next
+    deploy takes it over (metadata ``HyperPodAdoptedOnRedeploy``; rule HyperPod-RET2 checks that
+    CloudFormation can import it: a static name and a retaining DeletionPolicy)."""
+    resource = construct if CfnResource.is_cfn_resource(construct) else construct.node.default_child
+    if resource is None or not CfnResource.is_cfn_resource(resource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource")
+    cast(CfnResource, resource).add_metadata(ADOPTED_ON_REDEPLOY, how)
 
 
 def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group_name: str) -> kms.IKey:

@@ -121,7 +121,6 @@ class HyperPodPlatform(Construct):
             self._add_endpoints()
         #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
         self.security_group: ec2.ISecurityGroup = self.node_security_group.security_group
-        self.connections = self.node_security_group.connections
         # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
         self.data_key = kms.Key(
             self, "DataKey",
@@ -177,6 +176,15 @@ class HyperPodPlatform(Construct):
         )
 
     # -- what a user needs next -------------------------------------------------------------
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """The node security group's connections (``ec2.IConnectable``).
+
+        A property, not an attribute: aws-cdk-lib's own ``Connections`` calls read it from
+        JavaScript through jsii, which sees properties only.
+        """
+        return self.node_security_group.connections
 
     @property
     def cluster_arn(self) -> str:
@@ -337,9 +345,9 @@ class HyperPodPlatform(Construct):
             retained.append(created.cfn_subnets[az_id])
             if created.cidr_block is not None:
                 retained.append(created.cidr_block)
-        node_group = self.node_security_group.security_group.node.default_child
-        if isinstance(node_group, CfnResource):
-            retained.append(node_group)
+        # The node group and every rule of it (self traffic, Lustre 988 and 1018-1023): the file
+        # system stays reachable from the group's members.
+        retained.extend(self.node_security_group.retain())
         if self.network is not None:
             vpc = self.network.vpc.node.default_child
             assert isinstance(vpc, CfnResource)
@@ -388,6 +396,7 @@ class HyperPodPlatform(Construct):
             "volume_key": self.volume_key,
             "node_recovery": hp.node_recovery,
             "tags": self.config.tags,
+            "ip_headroom_percent": self.config.network.ip_headroom_percent,
         }
 
     # -- Slurm ------------------------------------------------------------------------------
@@ -697,6 +706,9 @@ def _check_platform_props(
     region = Stack.of(scope).region
     if not Token.is_unresolved(region) and region != config.region:
         raise fail("config.region", f"'{config.region}' but the stack deploys to {region}; make them the same")
+    account = Stack.of(scope).account
+    if config.account is not None and not Token.is_unresolved(account) and account != config.account:
+        raise fail("config.account", f"'{config.account}' but the stack deploys to {account}; make them the same")
     net = config.network
     check_prop_types(
         scope, construct_id, vpc=("ec2.IVpc?", vpc), control_plane_subnets=("ec2.ISubnet[]?", control_plane_subnets),

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import clusters, drill, ssh, update_software
+    from hyperpod_cdk.cli import clusters, drill, images, ssh, update_software
 
     clusters.add_parser(commands, [on_cluster], handler=_cmd_clusters_list)
     ssh.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_ssh)
@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     drills = commands.add_parser("drill", help="resiliency drills on a running cluster")
     drill_commands = drills.add_subparsers(dest="drill_command", required=True, metavar="DRILL")
     drill.add_parser(drill_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_drill_node_fault)
+
+    images.add_parser(commands, [common], handler=images.command)
 
     neuron = commands.add_parser("neuron", help="offline checks for AWS Trainium / Inferentia (Neuron)")
     neuron_commands = neuron.add_subparsers(dest="neuron_command", required=True, metavar="CHECK")

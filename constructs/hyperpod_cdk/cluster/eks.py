@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import logs_key, resolve_conflicts, retention
+from hyperpod_cdk._cdk_util import logs_key, mark_adopted_on_redeploy, resolve_conflicts, retention
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN, IAM_PRINCIPAL_PATTERN, PlatformConfig
 from hyperpod_cdk.errors import checked_props, prop_error
@@ -106,8 +106,14 @@ class HyperPodEksCluster(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # EKS would create this group itself with no expiry and never delete it; owning it lets
-        # us set retention and keep it on stack delete.
+        # EKS writes control-plane logs to /aws/eks/<cluster>/cluster and would create that group
+        # itself with no expiry and never delete it
+        # (https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html); owning it lets
+        # us set retention and a key, and keep it on stack delete. The name cannot change, so the
+        # next deploy of the same cluster name adopts the retained group instead of failing with
+        # AlreadyExists: `cdk deploy --import-existing-resources` (make deploy passes it) imports a
+        # retained resource with a static name
+        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html).
         log_group_name = f"/aws/eks/{cluster_name}/cluster"
         self.log_key = logs_key(self, log_key, f"EKS control-plane logs of {cluster_name}", log_group_name)
         self.log_group = logs.LogGroup(
@@ -116,6 +122,10 @@ class HyperPodEksCluster(Construct):
             encryption_key=self.log_key,
             retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        mark_adopted_on_redeploy(
+            self.log_group, "EKS names this group after the cluster; cdk deploy --import-existing-resources "
+            "(make deploy) imports the group a destroyed stack retained",
         )
         # kubectl and helm of the cluster's version: shared with anything else that talks to this
         # cluster (the Helm installer, readiness checks).

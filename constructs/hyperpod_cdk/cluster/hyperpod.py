@@ -15,6 +15,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, depend_on
 from hyperpod_cdk.cluster.instance_groups import (
+    DEFAULT_IP_HEADROOM_PERCENT,
     acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
@@ -105,6 +106,8 @@ class HyperPodCluster(Construct):
             node memory (20-100). Default None (off).
         platform_fsx: (DNS name, mount name) of the file system ``fsx_mounts`` entries without their
             own mount. Default none.
+        ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400), in the
+            constructor and in :meth:`add_instance_group`. Default 25 (``network.ip_headroom_percent``).
     """
 
     def __init__(
@@ -130,12 +133,14 @@ class HyperPodCluster(Construct):
         cluster_role_arn: str | None = None,
         tiered_storage_memory_percent: int | None = None,
         platform_fsx: tuple[str, str] | None = None,
+        ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
                 scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.EKS,
+                ip_headroom_percent=ip_headroom_percent,
             )
             check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
         if node_provisioning_mode not in ("Continuous", None):
@@ -156,6 +161,7 @@ class HyperPodCluster(Construct):
         self._scope_check = (scope, construct_id)
         self.subnets_by_az_id = dict(subnets_by_az_id)
         self.default_az_id = default_az_id
+        self.ip_headroom_percent = ip_headroom_percent
         self.instance_groups: list[InstanceGroup] = groups
         self._render = functools.partial(
             instance_group_property,
@@ -214,6 +220,7 @@ class HyperPodCluster(Construct):
                 scope, cluster_name=self.resource.cluster_name or "", groups=groups,
                 subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
                 node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
+                ip_headroom_percent=self.ip_headroom_percent,
             )
         self._check_scaling(scope, construct_id, groups=groups)
         self.instance_groups = groups

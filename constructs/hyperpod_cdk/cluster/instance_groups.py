@@ -18,6 +18,10 @@ from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.network_plan import plan_existing_subnets
 
 MAX_INSTANCE_GROUPS = 100
+# The config's bound for network.ip_headroom_percent (NetworkConfig).
+MAX_IP_HEADROOM_PERCENT = 400
+# The config's default: constructs used on their own plan IPs the way the config file does.
+DEFAULT_IP_HEADROOM_PERCENT = 25
 
 
 def as_instance_group(value: InstanceGroup | Mapping[str, Any], field: str) -> InstanceGroup:
@@ -52,13 +56,15 @@ def check_cluster_props(
     default_az_id: str,
     node_recovery: str,
     orchestrator: Orchestrator,
+    ip_headroom_percent: int = 0,
 ) -> None:
     """What both cluster constructs check before anything is created.
 
     Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
     be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
-    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``).
-    Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
+    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``)
+    plus ``ip_headroom_percent`` (the config's ``network.ip_headroom_percent``: the same plan the
+    config file gets). Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
     """
     if not isinstance(cluster_name, str) or (
         not Token.is_unresolved(cluster_name) and not re.fullmatch(HYPERPOD_NAME_PATTERN, cluster_name)
@@ -101,12 +107,18 @@ def check_cluster_props(
         for index, group in enumerate(groups):
             key = "instance_type" if group.instance_type else "instance_types"
             check_offered(region, group, f"instance_groups[{index}]({group.name}).{key}")
-    # Known CIDRs only: a subnet created in the same synth from a plan was already checked with
-    # headroom; here the hard limit applies (a node that gets no IP does not join).
+    if isinstance(ip_headroom_percent, bool) or not isinstance(ip_headroom_percent, int) or not (
+        0 <= ip_headroom_percent <= MAX_IP_HEADROOM_PERCENT
+    ):
+        raise HyperPodConfigError(
+            "ip_headroom_percent", f"must be a whole number 0-{MAX_IP_HEADROOM_PERCENT}, got {ip_headroom_percent!r}"
+        )
+    # Known CIDRs only (a token CIDR is checked by EC2 at deploy), with the same headroom as the config.
     cidrs = {az: cidr for az, subnet in subnets_by_az_id.items() if (cidr := subnet_cidr(subnet)) is not None}
     demands = group_demands(groups, orchestrator.value, default_az_id)
     plan_existing_subnets(
-        cidrs, {az: d for az, d in demands.items() if az in cidrs}, 0, orchestrator, "subnets_by_az_id"
+        cidrs, {az: d for az, d in demands.items() if az in cidrs}, ip_headroom_percent, orchestrator,
+        "subnets_by_az_id",
     )
 
 

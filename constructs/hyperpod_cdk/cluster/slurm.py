@@ -44,6 +44,7 @@ from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import depend_on
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
+    DEFAULT_IP_HEADROOM_PERCENT,
     acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
@@ -83,6 +84,8 @@ class HyperPodSlurmCluster(Construct):
         provisioning_parameters: the uploaded parameters document, checked against the groups.
         node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
+        ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400).
+            Default 25 (``network.ip_headroom_percent``).
     """
 
     def __init__(
@@ -102,12 +105,14 @@ class HyperPodSlurmCluster(Construct):
         provisioning_parameters: Mapping[str, Any] | None = None,
         node_recovery: NodeRecovery = "Automatic",
         tags: Mapping[str, str] | None = None,
+        ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
                 scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
                 default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
+                ip_headroom_percent=ip_headroom_percent,
             )
             check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
             layout = slurm_layout(groups, field="instance_groups")

@@ -56,6 +56,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hyperpod_cdk.config.charts import DNS_SUBDOMAIN_PATTERN, K8sSettings
 from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
+from hyperpod_cdk.specs.images import (
+    IMAGE_MIRROR_PATTERN,
+    OUTSIDE_ECR,
+    mirror_repository,
+    reachable_in_region,
+)
 
 # The commit of github.com/aws/sagemaker-hyperpod-cli the Helm chart is taken from by default:
 # the v3.9.0 release commit (tag v3.9.0, 2026-06-11), read from the repository's history. Other
@@ -92,6 +98,8 @@ register_hints({
     ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
     HTTPS_URL_PATTERN: "an https:// URL without spaces",
     CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
+    IMAGE_MIRROR_PATTERN: "a registry prefix without scheme or tag, such as "
+    "123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-mirror",
 })
 
 # The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
@@ -601,6 +609,29 @@ class KubernetesConfig(K8sSettings):
 
     helm_dependencies: HelmDependenciesConfig = HelmDependenciesConfig()
     addons: KubernetesAddonsConfig = KubernetesAddonsConfig()
+    image_mirror: Annotated[str | None, Field(pattern=IMAGE_MIRROR_PATTERN, max_length=255)] = Field(
+        default=None,
+        description="Registry prefix (such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/mirror) holding every "
+        "image the chart needs from outside AWS's regional ECR, each under its original path and tag; the Helm "
+        "values point there. Required in a closed network for the components that pull from nvcr.io or Docker "
+        "Hub. `hyperpod-cdk images --copy` fills it.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mirror_chart_images(cls, data: Any) -> Any:
+        """With image_mirror, each chart image outside ECR gets its mirrored repository as a chart value
+        (a value the config already sets wins)."""
+        if not isinstance(data, dict) or not isinstance(data.get("image_mirror"), str):
+            return data
+        helm = data.get("helm_dependencies") or {}
+        if not isinstance(helm, dict):
+            return data
+        extra = dict(helm.get("extra_values") or {})
+        for image in OUTSIDE_ECR:
+            if image.repository_key and helm.get(image.toggle, True) is not False:
+                extra.setdefault(image.repository_key, mirror_repository(data["image_mirror"], image.path))
+        return {**data, "helm_dependencies": {**helm, "extra_values": extra}}
 
     @model_validator(mode="before")
     @classmethod
@@ -618,3 +649,36 @@ class KubernetesConfig(K8sSettings):
                 "kubernetes.addons.task_governance.enabled: true"
             )
         return data
+
+
+def unreachable_chart_images(k8s: KubernetesConfig, region: str) -> tuple[str, str] | None:
+    """In a closed VPC: the first enabled chart component whose image cannot be pulled, as
+    (field, message), or None. Pulls work from AWS's regional ECR (the VPC endpoints) only."""
+    helm = k8s.helm_dependencies
+    if not helm.enabled:
+        return None
+    mirror = k8s.image_mirror
+    if mirror is not None and not reachable_in_region(mirror, region):
+        return (
+            "kubernetes.image_mirror",
+            f"'{mirror}' is not a private ECR registry in {region}, the only registry a closed VPC reaches "
+            f"(through its ECR endpoints); use <account>.dkr.ecr.{region}.amazonaws.com/<prefix>",
+        )
+    for image in OUTSIDE_ECR:
+        if not getattr(helm, image.toggle):
+            continue
+        field = f"kubernetes.helm_dependencies.{image.toggle}"
+        if image.repository_key is None:
+            return (
+                field,
+                f"{image.component}: its image {image.image} is fixed in the chart template and a closed VPC cannot "
+                "pull it (ECR Public has no VPC endpoint); set it to false unless you run Trainium or Inferentia",
+            )
+        repository = helm.extra_values.get(image.repository_key)
+        if repository is None or not reachable_in_region(str(repository), region):
+            return (
+                field,
+                f"{image.component}: a closed VPC cannot pull {image.image}; set kubernetes.image_mirror to a private "
+                f"ECR prefix in {region} and copy the images there (hyperpod-cdk images --copy), or set it to false",
+            )
+    return None

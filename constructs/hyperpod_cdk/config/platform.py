@@ -30,11 +30,12 @@ from pydantic import (
 )
 
 from hyperpod_cdk import input_limits
-from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig
+from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConfig, unreachable_chart_images
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
 from hyperpod_cdk.config.signals import AlertsConfig, CostConfig
 from hyperpod_cdk.errors import HyperPodConfigError, shown
+from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -348,7 +349,8 @@ class InstanceGroup(_Model):
     lifecycle_hook: LifecycleHook = Field(
         default="OnCreate",
         description="orchestrator: eks. OnCreate runs the lifecycle scripts in place of HyperPod's setup; "
-        "OnInitComplete (extended mode) runs them after HyperPod configured the node.",
+        "OnInitComplete (extended mode) runs them after it, and the bundled EKS script cannot run then "
+        "(it moves containerd and kubelet data before they start), so the app refuses it.",
     )
     fsx_mounts: Annotated[list[FsxMount], Field(max_length=3)] = Field(
         default=[], description="orchestrator: eks. FSx for Lustre file systems HyperPod mounts on every node."
@@ -551,6 +553,14 @@ class NetworkConfig(_Model):
         "existing.hyperpod_subnets it defaults to their AZ IDs."
     )
     max_azs: Annotated[int, Field(ge=2, le=3)] = 2
+    control_plane_availability_zone_ids: Annotated[
+        list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=2, max_length=3)
+    ] | None = Field(
+        default=None,
+        description="AZ IDs of the control-plane and public subnets (max_azs of them). Default: "
+        "availability_zone_ids first, then <region>-az1, -az2, ...; never one EKS refuses (use1-az3, "
+        "usw1-az2, cac1-az3).",
+    )
     nat_gateways: Annotated[int, Field(ge=1, le=3)] = 1
     closed: bool = Field(
         default=False,
@@ -613,7 +623,8 @@ class NetworkConfig(_Model):
 
     def _existing_consistent(self, existing: ExistingNetwork) -> NetworkConfig:
         # Keys that describe a VPC this platform would create.
-        for key in ("vpc_cidr", "max_azs", "nat_gateways", "flow_log_retention_days"):
+        for key in ("vpc_cidr", "max_azs", "nat_gateways", "flow_log_retention_days",
+                    "control_plane_availability_zone_ids"):
             if key in self.model_fields_set:
                 raise ValueError(f"{key}: only for a VPC created here; the existing VPC keeps its own settings")
         if existing.hyperpod_subnets:
@@ -997,7 +1008,60 @@ class PlatformConfig(_Model):
                 "repositories); build the bundle where there is internet with `make chart-bundle` and give "
                 "its s3:// URI",
             )
+        if self.network.closed and self.orchestrator == "eks":
+            problem = unreachable_chart_images(self.kubernetes, self.region)
+            if problem is not None:
+                raise HyperPodConfigError(*problem)
         return self
+
+    @model_validator(mode="after")
+    def _lifecycle_hook_fits_the_bundled_script(self) -> PlatformConfig:
+        # OnInitComplete "runs on the node after the AMI-based initialization is complete" (SageMaker
+        # API reference, ClusterLifeCycleConfig: https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+        # API_ClusterLifeCycleConfig.html): on the HyperPod EKS AMI that initialization is the node
+        # bootstrap that starts containerd and kubelet. The bundled eks/on_create.sh moves their data
+        # onto the instance group's EBS volume and can only do so before they hold running pods, so it
+        # refuses live mounts; the app always ships that script, hence the combination is refused here.
+        for index, group in enumerate(self.hyperpod.instance_groups):
+            if self.orchestrator == "eks" and group.lifecycle_hook == "OnInitComplete":
+                raise HyperPodConfigError(
+                    f"hyperpod.instance_groups[{index}]({group.name}).lifecycle_hook",
+                    "OnInitComplete runs the lifecycle scripts after the AMI's own node setup has started "
+                    "containerd and kubelet, and the bundled on_create.sh must move their data to the EBS volume "
+                    "before they run; use OnCreate (the default). HyperPodCluster with your own scripts accepts it",
+                )
+        return self
+
+    @property
+    def control_plane_az_ids(self) -> list[str]:
+        """The AZ IDs of the control-plane and public subnets of a VPC created here (max_azs of them)."""
+        net = self.network
+        if net.control_plane_availability_zone_ids is not None:
+            return list(net.control_plane_availability_zone_ids)
+        prefix = az_id_prefix(self.region) or ""
+        return default_control_plane_az_ids(prefix, net.availability_zone_ids, net.max_azs)
+
+    def _check_control_plane_az_ids(self, prefix: str | None) -> None:
+        net = self.network
+        field = "network.control_plane_availability_zone_ids"
+        given = net.control_plane_availability_zone_ids
+        for index, az_id in enumerate(given or ()):
+            if prefix and not az_id.startswith(prefix + "-"):
+                raise HyperPodConfigError(
+                    f"{field}[{index}]", f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)"
+                )
+            if az_id in EKS_UNSUPPORTED_AZ_IDS:
+                # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html#network-requirements-subnets
+                raise HyperPodConfigError(
+                    f"{field}[{index}]", f"EKS does not create control planes in {az_id} "
+                    "(UnsupportedAvailabilityZoneException); choose another AZ ID",
+                )
+        if given is not None and len(set(given)) != len(given):
+            raise HyperPodConfigError(field, f"{given} repeats an AZ ID; list {net.max_azs} different ones")
+        if given is not None and len(given) != net.max_azs:
+            raise HyperPodConfigError(field, f"list network.max_azs ({net.max_azs}) AZ IDs, got {len(given)}")
+        if given is None and net.existing is None and prefix and len(self.control_plane_az_ids) < net.max_azs:
+            raise HyperPodConfigError(field, f"give {net.max_azs} AZ IDs of {self.region} that EKS accepts")
 
     @model_validator(mode="after")
     def _azs_belong(self) -> PlatformConfig:
@@ -1015,6 +1079,7 @@ class PlatformConfig(_Model):
                         f"network.availability_zone_ids[{index}]",
                         f"'{az_id}' is not an AZ ID of {self.region} (they look like {prefix}-az1)",
                     )
+        self._check_control_plane_az_ids(prefix)
         for index, group in enumerate(self.hyperpod.instance_groups):
             key = "instance_type" if group.instance_type else "instance_types"
             check_offered(self.region, group, f"hyperpod.instance_groups[{index}]({group.name}).{key}")

@@ -91,7 +91,7 @@ class HyperPodHelmDependencies(Construct):
         kubernetes_version: the cluster's version, for the default kubectl layer. Default: the
             library's default version.
         log_retention: handler logs. Default one year.
-        log_key: KMS key for the handler's log group (named ``/hyperpod-cdk/<stack-path-hash>/installer``;
+        log_key: KMS key for the handler's log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/installer``;
             the key policy gets a statement for that group only). Default: a new key.
     """
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsii
+from aws_cdk import Aspects, CfnDeletionPolicy, CfnResource, IAspect, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import check_prop_types
 
@@ -81,7 +84,7 @@ class HyperPodSecurityGroup(Construct):
                 description="Outbound through NAT: images, AWS APIs, package mirrors",
             )
 
-        self.connections = ec2.Connections(security_groups=[self.security_group])
+        self._connections = ec2.Connections(security_groups=[self.security_group])
 
     def allow_https_egress(
         self, construct_id: str, *, description: str, cidr: str | None = None, prefix_list_id: str | None = None
@@ -95,6 +98,31 @@ class HyperPodSecurityGroup(Construct):
             self, construct_id, group_id=self.security_group_id, ip_protocol="tcp", from_port=443, to_port=443,
             cidr_ip=cidr, destination_prefix_list_id=prefix_list_id, description=description,
         )
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """``ec2.IConnectable``: a property, because jsii shows JavaScript properties only (an
+        instance attribute is invisible to aws-cdk-lib's own ``Connections`` calls)."""
+        return self._connections
+
+    def retain(self) -> list[CfnResource]:
+        """Keep the group on stack delete with every rule of it (``DeletionPolicy: Retain``).
+
+        The rules are separate ``SecurityGroupIngress``/``Egress`` resources; CloudFormation would
+        delete them with the stack and leave a retained file system in a group without its self
+        and Lustre rules, which nothing could reach. Rules added later (a user's
+        ``platform.connections.allow_from(...)`` lands under this construct too) are covered: an
+        aspect marks them at synth. ``UpdateReplacePolicy`` stays Delete: a rule replaced on
+        update is still deleted, so no stale copy stays behind. Returns the group's own resource (None
+        for a group given as ``security_group``, which this stack does not own).
+        """
+        retained: list[CfnResource] = []
+        group = self.security_group.node.default_child
+        if isinstance(group, CfnResource):
+            group.apply_removal_policy(RemovalPolicy.RETAIN)
+            retained.append(group)
+        Aspects.of(self).add(_RetainRulesOfGroup(self.security_group))
+        return retained
 
     @property
     def security_group_id(self) -> str:
@@ -118,3 +146,25 @@ class HyperPodSecurityGroup(Construct):
             self, "ToEksControlPlane", group_id=cluster_group_id, ip_protocol="-1",
             source_security_group_id=self.security_group_id, description="HyperPod nodes to the EKS control plane",
         )
+
+
+@jsii.implements(IAspect)
+class _RetainRulesOfGroup:
+    """At synth: ``DeletionPolicy: Retain`` on every ingress and egress rule of one security group."""
+
+    RULE_TYPES = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+
+    def __init__(self, group: ec2.ISecurityGroup) -> None:
+        self._group = group
+
+    def visit(self, node: IConstruct) -> None:
+        if not CfnResource.is_cfn_resource(node):
+            return
+        resource: Any = node
+        if resource.cfn_resource_type not in self.RULE_TYPES:
+            return
+        stack = Stack.of(resource)
+        if stack.resolve(resource.group_id) == stack.resolve(self._group.security_group_id):
+            resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
+            # Stated, not left out: a rule an update replaces is deleted (no stale copy in the group).
+            resource.cfn_options.update_replace_policy = CfnDeletionPolicy.DELETE

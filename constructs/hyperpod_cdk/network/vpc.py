@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NoReturn, cast
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Annotations, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, retention
-from hyperpod_cdk.config import PlatformConfig, plan_for_config
+from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
+from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.network_plan import SubnetPlan
 
 
@@ -22,7 +24,8 @@ class HyperPodNetwork(Construct):
 
     - Public subnets (one NAT gateway by default) and private "control-plane" subnets in
       ``max_azs`` AZs of the primary CIDR, for the EKS control-plane ENIs and the kubectl handler;
-      with ``closed``, only the control-plane subnets, isolated (no route out).
+      with ``closed``, only the control-plane subnets, isolated (no route out). They are placed by
+      AZ **ID** too (``control_plane_az_ids``): no ``Fn::GetAZs``, no AZ lookup in the template.
     - One private HyperPod subnet per AZ **ID** (HyperPod capacity is AZ-specific, and AZ names
       map to different AZ IDs in every account), carved from ``hyperpod_cidr``, which is added as
       a secondary VPC CIDR when it lies outside the primary block.
@@ -34,6 +37,9 @@ class HyperPodNetwork(Construct):
         vpc_cidr: primary block. Default ``10.192.0.0/16``.
         hyperpod_cidr: the block the plans were carved from; must contain every plan's CIDR.
         max_azs: control-plane AZs (EKS needs at least 2). Default 2.
+        control_plane_az_ids: the AZ IDs of the control-plane and public subnets, ``max_azs`` of
+            them. Default: the HyperPod subnets' AZ IDs, then ``<region>-az1``, ``-az2``, ... without
+            the AZ IDs EKS refuses (:mod:`hyperpod_cdk.specs.az_ids`); needs the stack's region.
         nat_gateways: Default 1 (one per AZ costs more but survives an AZ outage).
         closed: no internet at all: no public subnets, no internet gateway, no NAT gateway; the
             control-plane subnets are isolated and the HyperPod subnets get route tables without a
@@ -41,7 +47,7 @@ class HyperPodNetwork(Construct):
             (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
             endpoint. Default False.
         flow_log_retention: Default one year.
-        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/vpc-flow-logs``;
+        log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
     """
 
@@ -58,10 +64,12 @@ class HyperPodNetwork(Construct):
         closed: bool = False,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         log_key: kms.IKey | None = None,
+        control_plane_az_ids: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(scope, construct_id)
         if max_azs < 2:
             raise prop_error(scope, construct_id, "max_azs", "EKS needs control-plane subnets in at least 2 AZs")
+        az_ids = _control_plane_az_ids(scope, construct_id, control_plane_az_ids, subnet_plans, max_azs)
+        super().__init__(scope, construct_id)
         self.closed = closed
         nat_provider = ec2.NatProvider.gateway()
         if closed:
@@ -76,6 +84,7 @@ class HyperPodNetwork(Construct):
                     name="ControlPlane", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24
                 ),
             ]
+        _warn_about_az_lookup(self)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -86,6 +95,16 @@ class HyperPodNetwork(Construct):
             subnet_configuration=subnet_configuration,
         )
         self.control_plane_subnets = list(self.vpc.isolated_subnets if closed else self.vpc.private_subnets)
+        #: The AZ IDs of the control-plane (and public) subnets, in subnet order.
+        self.control_plane_az_ids = az_ids
+        # aws-cdk-lib's Vpc places subnets by AZ name (Fn::GetAZs, or a context lookup once the
+        # stack has an account); names map to different zones in every account. Each subnet is
+        # placed by AZ ID instead (AWS::EC2::Subnet AvailabilityZoneId).
+        for group in (self.vpc.public_subnets, self.control_plane_subnets):
+            for index, subnet in enumerate(group):
+                resource = cast(ec2.CfnSubnet, subnet.node.default_child)
+                resource.add_property_deletion_override("AvailabilityZone")
+                resource.add_property_override("AvailabilityZoneId", az_ids[index])
 
         flow_log_group_name = log_group_name_for(self, "vpc-flow-logs")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network", flow_log_group_name)
@@ -144,4 +163,46 @@ class HyperPodNetwork(Construct):
             closed=net.closed,
             flow_log_retention=retention(net.flow_log_retention_days),
             log_key=log_key,
+            control_plane_az_ids=config.control_plane_az_ids,
         )
+
+
+def _control_plane_az_ids(
+    scope: Construct, construct_id: str, given: Sequence[str] | None, plans: Sequence[SubnetPlan], count: int
+) -> list[str]:
+    """The control-plane AZ IDs: the given ones (checked), or the default for the stack's region."""
+    def fail(message: str) -> NoReturn:
+        raise prop_error(scope, construct_id, "control_plane_az_ids", message)
+
+    if given is not None:
+        az_ids = list(given)
+        if len(az_ids) != count or len(set(az_ids)) != count:
+            fail(f"give max_azs ({count}) different AZ IDs, got {az_ids}")
+        refused = [az for az in az_ids if az in EKS_UNSUPPORTED_AZ_IDS]
+        if refused:
+            # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html#network-requirements-subnets
+            fail(f"EKS does not create control planes in {refused[0]} (UnsupportedAvailabilityZoneException)")
+        return az_ids
+    region = Stack.of(scope).region
+    prefix = None if Token.is_unresolved(region) else az_id_prefix(region)
+    if prefix is None:
+        fail("the stack's region is not known at synth: give the AZ IDs (such as ['usw2-az1', 'usw2-az2'])")
+    az_ids = default_control_plane_az_ids(prefix, [plan.az_id for plan in plans], count)
+    if len(az_ids) < count:
+        fail(f"give {count} AZ IDs of {region} that EKS accepts")
+    return az_ids
+
+
+def _warn_about_az_lookup(scope: Construct) -> None:
+    """aws-cdk-lib's Vpc reads ``Stack.availability_zones``; with an account set, the default
+    implementation asks the CLI for an AZ-name lookup (credentials at synth). Nothing of it reaches
+    the template (subnets are placed by ID), so say how to drop it, as HyperPodPlatformStack does."""
+    stack = Stack.of(scope)
+    if Token.is_unresolved(stack.account) or type(stack).availability_zones is not Stack.availability_zones:
+        return
+    Annotations.of(scope).add_warning_v2(
+        "hyperpod-cdk:azLookup",
+        "the stack's account is set, so aws-cdk-lib's Vpc asks for an AZ-name lookup at synth (credentials "
+        "needed) although every subnet is placed by AZ ID; override availability_zones in your Stack class to "
+        "return config.control_plane_az_ids (as infra/platform_stack.py does) to synthesize without one",
+    )

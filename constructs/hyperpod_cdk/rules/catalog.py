@@ -259,6 +259,30 @@ RULES: tuple[Rule, ...] = (
         source=_SM + "sagemaker-hyperpod-prerequisites.html#sagemaker-hyperpod-prerequisites-quotas",
         kind="deploy",
     ),
+    Rule(
+        "HyperPod-RET2",
+        "Nothing kept on delete holds a name the next deploy needs",
+        "A retained resource with a fixed name (a log group, a bucket) outlives cdk destroy and keeps the "
+        "name, so the next deploy of the same template fails with AlreadyExists and rolls back.",
+        "Let CloudFormation name it, or make the name unique per deployment (include the stack's UUID from "
+        "AWS::StackId, as hyperpod_cdk's log groups do); where the name is dictated (EKS writes to "
+        "/aws/eks/<cluster>/cluster), keep it static, add Metadata HyperPodAdoptedOnRedeploy saying how, and "
+        "deploy with cdk deploy --import-existing-resources. "
+        "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html",
+        retention.retained_fixed_names,
+        source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html",
+        kind="deploy",
+    ),
+    Rule(
+        "HyperPod-RET3",
+        "Every rule of a retained security group is retained with it",
+        "Ingress and egress rules are separate resources: cdk destroy deletes them and leaves what the "
+        "retained group protects (an FSx file system) unreachable.",
+        "Set DeletionPolicy Retain on every AWS::EC2::SecurityGroupIngress/Egress of the group "
+        "(HyperPodSecurityGroup.retain() does).",
+        retention.retained_security_group_rules,
+        source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html",
+    ),
 )
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
 

@@ -14,9 +14,9 @@ change-set review catches, not a template policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from hyperpod_cdk.rules.model import Finding, Templates
+from hyperpod_cdk.rules.model import Finding, Json, Templates
 
 STATEFUL_TYPES = (
     "AWS::KMS::Key",
@@ -40,4 +40,135 @@ def stateful_resources_retained(templates: Templates, rule_id: str = "HyperPod-R
         if problems:
             yield resource.finding(
                 rule_id, f"{resource.type} with {' and '.join(problems)}", "DeletionPolicy", "UpdateReplacePolicy"
+            )
+
+
+# -- retained resources with fixed names ------------------------------------------------------------
+
+#: Metadata key a retained, fixed-name resource carries when the next deploy takes it over; the value
+#: says how (see :func:`retained_fixed_names`).
+ADOPTED_ON_REDEPLOY = "HyperPodAdoptedOnRedeploy"
+
+#: Types whose name must be unique in the account and region (or VPC), and the property holding it.
+#: A retained one with a fixed name makes the next deploy of the same template fail: AlreadyExists.
+UNIQUE_NAME_PROPERTIES: dict[str, str] = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::KMS::Alias": "AliasName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::EC2::LaunchTemplate": "LaunchTemplateName",
+    "AWS::ECR::Repository": "RepositoryName",
+    "AWS::EKS::Cluster": "Name",
+    "AWS::SageMaker::Cluster": "ClusterName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::Events::Rule": "Name",
+    "AWS::RDS::DBCluster": "DBClusterIdentifier",
+    "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+}
+
+#: Types among the above that CloudFormation imports (``--import-existing-resources``), kept to the ones
+#: this project relies on or knows well; extend it from
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-import-supported-resources.html
+IMPORTABLE_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::DynamoDB::Table"})
+
+_PER_DEPLOYMENT = {"Ref": "AWS::StackId"}
+
+
+def _differs_per_deployment(value: Json, resources: Mapping[str, Json], _depth: int = 0) -> bool:
+    """True when a name expression changes with every stack created: it uses ``AWS::StackId``, or
+    the generated name of a resource in the same template."""
+    if _depth > 32:
+        return False
+    if value == _PER_DEPLOYMENT:
+        return True
+    if isinstance(value, Mapping):
+        if len(value) == 1:
+            (fn, arg), = value.items()
+            target = None
+            if fn == "Ref" and isinstance(arg, str):
+                target = arg
+            elif fn == "Fn::GetAtt":
+                target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
+            body = resources.get(target) if isinstance(target, str) else None
+            if isinstance(body, Mapping):
+                # A resource whose name this template fixes is as fixed as that name.
+                name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
+                raw = body.get("Properties")
+                props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
+                if name_prop is None or name_prop not in props:
+                    return True
+                return _differs_per_deployment(props[name_prop], resources, _depth + 1)
+        return any(_differs_per_deployment(v, resources, _depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_differs_per_deployment(v, resources, _depth + 1) for v in value)
+    return False
+
+
+def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -> Iterator[Finding]:
+    """Resources kept on stack delete whose name does not change between deployments.
+
+    After ``cdk destroy`` the kept resource still holds the name, so the next deploy of the same
+    template fails with ``AlreadyExists`` and rolls back. Allowed only when the deploy takes it
+    over: metadata :data:`ADOPTED_ON_REDEPLOY` says how, and CloudFormation's automatic import
+    can do it (a static name, a retaining DeletionPolicy, an importable type).
+    """
+    for resource in templates.resources(*UNIQUE_NAME_PROPERTIES):
+        if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+            continue
+        name_prop = UNIQUE_NAME_PROPERTIES[resource.type]
+        if name_prop not in resource.properties:
+            continue  # CloudFormation generates a new name for every stack
+        name = resource.properties[name_prop]
+        resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
+        if _differs_per_deployment(name, resources):
+            continue
+        location = f"Properties/{name_prop}"
+        metadata = resource.body.get("Metadata")
+        how = metadata.get(ADOPTED_ON_REDEPLOY) if isinstance(metadata, Mapping) else None
+        if not how:
+            yield resource.finding(
+                rule_id, f"{resource.type} is retained on delete with the fixed {name_prop} {_shown(name)}: the "
+                "next deploy fails with AlreadyExists", location, "DeletionPolicy",
+            )
+        elif not isinstance(name, str) or resource.type not in IMPORTABLE_TYPES:
+            yield resource.finding(
+                rule_id, f"{resource.type} says it is adopted on redeploy, but CloudFormation imports only "
+                "importable types with a static (literal) name", location, f"Metadata/{ADOPTED_ON_REDEPLOY}",
+            )
+
+
+def _shown(value: Json) -> str:
+    return repr(value) if isinstance(value, str) else "(an expression without AWS::StackId)"
+
+
+# -- rules of retained security groups ------------------------------------------------------------
+
+SECURITY_GROUP_RULE_TYPES = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+
+
+def retained_security_group_rules(templates: Templates, rule_id: str = "HyperPod-RET3") -> Iterator[Finding]:
+    """Every ingress and egress resource of a retained security group is retained with it.
+
+    The rules are separate resources: without their own DeletionPolicy, ``cdk destroy`` deletes them
+    and leaves what the retained group protects (a file system) behind a group without rules.
+    """
+    retained_groups = {
+        templates.reference_key(group.template_path, {"Ref": group.logical_id})
+        for group in templates.resources("AWS::EC2::SecurityGroup")
+        if group.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES
+    }
+    for rule in templates.resources(*SECURITY_GROUP_RULE_TYPES):
+        key = templates.reference_key(rule.template_path, rule.properties.get("GroupId"))
+        if key in retained_groups and rule.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+            yield rule.finding(
+                rule_id, f"{rule.type} of a retained security group is deleted with the stack", "DeletionPolicy"
             )

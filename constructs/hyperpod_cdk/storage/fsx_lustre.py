@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import jsii
 from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_fsx as fsx
@@ -38,6 +40,13 @@ class LustreMount:
     mount_name: str
 
 
+def _lustre_connections(security_groups: Sequence[ec2.ISecurityGroup]) -> ec2.Connections:
+    # LNet listens on 988; the servers also use 1018-1023, which the node group's own rules cover.
+    # https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html
+    return ec2.Connections(security_groups=list(security_groups), default_port=ec2.Port.tcp(988))
+
+
+@jsii.implements(ec2.IConnectable)
 class HyperPodFsxLustre(Construct):
     """A PERSISTENT_2 FSx for Lustre file system next to the HyperPod nodes, or an imported one.
 
@@ -57,7 +66,8 @@ class HyperPodFsxLustre(Construct):
     exposed, so everything downstream (CSI volumes, Slurm mounts) works the same way.
 
     Attributes: :attr:`file_system_id`, :attr:`dns_name`, :attr:`mount_name`, :attr:`mount`,
-    :attr:`resource` (None when imported), :attr:`kms_key` (None when imported).
+    :attr:`resource` (None when imported), :attr:`kms_key` (None when imported), and
+    :attr:`connections` (an ``ec2.IConnectable``: its security groups, default port Lustre's 988).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class HyperPodFsxLustre(Construct):
             removal_policy=removal,
         )
         self.storage_capacity_gib = storage_capacity_gib
+        self._connections: ec2.Connections | None = _lustre_connections([security_group])
         self.resource: fsx.CfnFileSystem | None = fsx.CfnFileSystem(
             self, "Resource",
             file_system_type="LUSTRE",
@@ -136,9 +147,14 @@ class HyperPodFsxLustre(Construct):
         file_system_id: str,
         dns_name: str,
         mount_name: str,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
         field_prefix: str = "storage.fsx",
     ) -> HyperPodFsxLustre:
-        """An existing file system (created elsewhere, reachable from the HyperPod subnet and group)."""
+        """An existing file system (created elsewhere, reachable from the HyperPod subnet and group).
+
+        ``security_groups``: the file system's groups, for :attr:`connections` (default none: then
+        ``connections`` is an error, since a rule to no group would silently allow nothing).
+        """
         for field, value, pattern in (
             ("file_system_id", file_system_id, FILE_SYSTEM_ID_PATTERN),
             ("dns_name", dns_name, DNS_NAME_PATTERN),
@@ -152,7 +168,24 @@ class HyperPodFsxLustre(Construct):
         imported.resource = None
         imported.storage_capacity_gib = None  # type: ignore[assignment]
         imported.mount = LustreMount(file_system_id, dns_name, mount_name)
+        imported._connections = _lustre_connections(security_groups) if security_groups else None
         return imported
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """``ec2.IConnectable``: the file system's security groups, default port 988 (LNet).
+
+        A property, because jsii shows JavaScript properties only: aws-cdk-lib's own
+        ``Connections.allow_from(file_system, ...)`` reads it from JavaScript.
+        """
+        if self._connections is None:
+            raise HyperPodConfigError(
+                "security_groups",
+                "imported without its security groups; pass security_groups= to HyperPodFsxLustre.from_attributes "
+                "to connect to it",
+                construct_path=self.node.path,
+            )
+        return self._connections
 
     @property
     def imported(self) -> bool:
