@@ -32,9 +32,11 @@ __all__ = [
     "LOGIN",
     "PARTITION_PATTERN",
     "PROVISIONING_PARAMETERS_FILE",
+    "SLURM_NODES_FILE",
     "SlurmLayout",
     "provisioning_parameters",
     "slurm_layout",
+    "slurm_nodes",
 ]
 
 PROVISIONING_PARAMETERS_FILE = "provisioning_parameters.json"
@@ -198,3 +200,18 @@ def describe(document: Mapping[str, Any]) -> str:
         partitions.setdefault(worker["partition_name"], []).append(worker["instance_group_name"])
     parts = ",".join(f"{p}:[{','.join(g)}]" for p, g in partitions.items())
     return f"controller={document['controller_group']} login={document.get('login_group', '-')} partitions={parts}"
+
+
+#: Written next to the API-driven Slurm scripts (lifecycle_scripts/slurm_api): each group's role for
+#: the custom steps. HyperPod does not read it; SlurmConfig on the cluster is the source of truth.
+SLURM_NODES_FILE = "slurm_nodes.json"
+
+
+def slurm_nodes(layout: SlurmLayout, fsx_mount_path: str | None = None) -> dict[str, Any]:
+    """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``."""
+    groups: dict[str, dict[str, Any]] = {layout.controller: {"node_type": CONTROLLER, "partition": None}}
+    if layout.login is not None:
+        groups[layout.login] = {"node_type": LOGIN, "partition": None}
+    for group, partition in layout.workers:
+        groups[group] = {"node_type": COMPUTE, "partition": partition}
+    return {"version": 1, "groups": groups, "fsx_mount_path": fsx_mount_path}
