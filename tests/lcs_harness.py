@@ -407,3 +407,57 @@ class HyperPodSlurmNode(FakeNode):
         if self.node_type == "controller":
             env["HARNESS_LOCAL_CTLD"] = "1"
         return env
+
+
+# ---------------------------------------------------------------------------
+# A HyperPod node of an API-driven Slurm cluster (Orchestrator.Slurm + SlurmConfig)
+# ---------------------------------------------------------------------------
+#
+# HyperPod itself writes slurm.conf (controller) and mounts FSx from InstanceStorageConfigs; the
+# lifecycle prefix has no provisioning_parameters.json (CreateCluster refuses it with SlurmConfig).
+# Sources: docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html
+# (#sagemaker-hyperpod-ref-slurm-configuration) and sagemaker-hyperpod-slurm-api-config-migration.html.
+# Compute and login nodes still have no local slurm.conf (configless); the order of HyperPod's own
+# Slurm start and OnCreate is not documented, so the daemons' state is a parameter (``active``).
+
+
+class HyperPodApiSlurmNode(FakeNode):
+    """A node of ``node_type`` in an API-driven Slurm cluster, just before on_create.sh runs."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        source_dir: Path,
+        *,
+        node_type: str,
+        node_ip: str,
+        controller_ip: str,
+        nodes: Mapping[str, object],
+        resource_config: Mapping[str, object],
+        controller_conf: str,
+        fsx_mounted: bool = True,
+        active: tuple[str, ...] = ("munge",),
+    ) -> None:
+        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS})
+        self.node_type = node_type
+        self.node_ips = f"{node_ip} 172.16.0.9"
+        self.controller_ip = controller_ip
+        (self.scripts / "slurm_nodes.json").write_text(json.dumps(nodes, indent=2))
+        self.write("/opt/ml/config/resource_config.json", json.dumps(resource_config))
+        self.write("/etc/os-release", UBUNTU_OS_RELEASE)
+        self.write("/etc/fstab", "UUID=1234 / ext4 defaults 1 1\n")
+        self.write("/etc/systemd/system/slurmd.service", SLURM_AMI_SLURMD_UNIT)
+        self.write("/etc/systemd/system/slurmctld.service", SLURM_AMI_SLURMCTLD_UNIT)
+        (self.state / "controller-slurm.conf").write_text(controller_conf)
+        if node_type == "controller":
+            self.write("/opt/slurm/etc/slurm.conf", controller_conf)
+        if fsx_mounted:
+            self.p("/fsx").mkdir(parents=True, exist_ok=True)
+            self.set_mounted(["/fsx"])
+        self.set_active(active)
+
+    def harness_env(self) -> dict[str, str]:
+        env = {**super().harness_env(), "HARNESS_NODE_IPS": self.node_ips, "HARNESS_CONTROLLER_IP": self.controller_ip}
+        if self.node_type == "controller":
+            env["HARNESS_LOCAL_CTLD"] = "1"
+        return env

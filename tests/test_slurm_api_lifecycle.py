@@ -1,0 +1,139 @@
+"""API-driven Slurm (slurm.configuration: api) on the fake node: lifecycle_scripts/slurm_api.
+
+HyperPodApiSlurmNode (tests/lcs_harness.py) models what HyperPod provides when the cluster carries
+Orchestrator.Slurm and SlurmConfig: slurm.conf written by HyperPod on the controller, FSx mounted
+by HyperPod at /fsx, no provisioning_parameters.json in the prefix. slurm_nodes.json comes from
+hyperpod_cdk.specs.slurm.slurm_nodes, the call the platform makes, so generator and script are
+tested together. The legacy script (lifecycle_scripts/slurm) runs on the same nodes and must fail
+there, where it would otherwise rewrite units and remount what HyperPod owns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.specs.slurm import slurm_layout, slurm_nodes
+
+_spec = importlib.util.spec_from_file_location("lcs_harness", Path(__file__).with_name("lcs_harness.py"))
+lcs = sys.modules.setdefault("lcs_harness", importlib.util.module_from_spec(_spec))
+if not hasattr(lcs, "FakeNode"):
+    _spec.loader.exec_module(lcs)
+
+API_DIR = lcs.SCRIPTS_DIR / "slurm_api"
+LEGACY_DIR = lcs.SCRIPTS_DIR / "slurm"
+pytestmark = pytest.mark.skipif(
+    not Path(lcs.BASH).exists() or not shutil.which("python3"), reason="needs bash, python3"
+)
+
+GROUPS = [
+    InstanceGroup(name="controller", instance_type="ml.m5.2xlarge", instance_count=1, slurm_node_type="Controller"),
+    InstanceGroup(name="login", instance_type="ml.m5.2xlarge", instance_count=1, slurm_node_type="Login"),
+    InstanceGroup(name="gpu", instance_type="ml.g5.12xlarge", instance_count=2, partition="train"),
+]
+IPS = {"controller": ["10.1.0.10"], "login": ["10.1.0.11"], "gpu": ["10.1.0.20", "10.1.0.21"]}
+CONTROLLER_IP = IPS["controller"][0]
+CONF = lcs.agent_slurm_conf(CONTROLLER_IP, {"train": IPS["gpu"]})
+ROLES = {"controller": "controller", "login": "login", "gpu": "compute"}
+HYPERPOD_UP = {"controller": ("munge", "slurmctld"), "login": ("munge", "slurmd"), "gpu": ("munge", "slurmd")}
+
+
+def resource_config() -> dict:
+    return {
+        "ClusterConfig": {"ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456",
+                          "ClusterName": "hyperpod-demo"},
+        "InstanceGroups": [
+            {"Name": group, "Instances": [{"CustomerIpAddress": ip, "InstanceId": f"i-0{i:016x}"}
+                                          for i, ip in enumerate(addresses, start=1)]}
+            for group, addresses in IPS.items()
+        ],
+    }
+
+
+def api_node(tmp_path: Path, group: str, *, source: Path = API_DIR, fsx_mounted: bool = True):
+    return lcs.HyperPodApiSlurmNode(
+        tmp_path, source, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx"), resource_config=resource_config(),
+        controller_conf=CONF, fsx_mounted=fsx_mounted, active=HYPERPOD_UP[group],
+    )
+
+
+@pytest.fixture(scope="module")
+def booted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    done = {}
+    for group in ("controller", "login", "gpu"):
+        node = api_node(tmp_path_factory.mktemp(f"api-{group}"), group)
+        done[group] = (node, lcs.ok(node.run()))
+    return done
+
+
+@pytest.mark.parametrize("group", ["controller", "login", "gpu"])
+def test_api_script_leaves_slurm_and_fsx_to_hyperpod(booted, group: str) -> None:
+    node, result = booted[group]
+    # No systemctl, mount, modprobe or lctl: HyperPod owns the daemons and the mount.
+    assert result.actions() == []
+    assert node.active() == list(HYPERPOD_UP[group])
+    assert node.mounted() == [str(node.p("/fsx"))]
+    if group == "controller":
+        assert node.p("/opt/slurm/etc/slurm.conf").read_text() == CONF
+    else:
+        assert not node.p("/opt/slurm/etc/slurm.conf").exists(), "configless: no local slurm.conf"
+    assert node.p("/etc/systemd/system/slurmd.service").read_text() == lcs.SLURM_AMI_SLURMD_UNIT
+    role = ROLES[group]
+    assert f"in group {group}, role {role}" in result.log
+    assert "[shared-storage] /fsx is mounted" in result.log
+    assert "/opt/slurm/bin" in node.p("/etc/profile.d/hyperpod-cdk-slurm.sh").read_text()
+    assert f"[finished] ==> on_create.sh finished: {role} node" in result.log
+
+
+def test_compute_node_knows_its_partition(booted) -> None:
+    _, result = booted["gpu"]
+    assert "in group gpu, role compute, partition train" in result.log
+
+
+def test_api_script_is_idempotent(booted) -> None:
+    node, _ = booted["gpu"]
+    again = lcs.ok(node.run())
+    assert again.actions() == []
+
+
+def test_api_script_only_reports_an_unmounted_fsx(tmp_path: Path) -> None:
+    node = api_node(tmp_path, "gpu", fsx_mounted=False)
+    result = lcs.ok(node.run())
+    assert result.actions() == [], "the script never mounts: HyperPod does, from InstanceStorageConfigs"
+    assert "/fsx is not mounted yet; HyperPod mounts it" in result.log
+
+
+def test_api_script_refuses_a_provisioning_parameters_file(tmp_path: Path) -> None:
+    node = api_node(tmp_path, "controller")
+    (node.scripts / "provisioning_parameters.json").write_text("{}")
+    result = node.run()
+    assert result.returncode != 0
+    assert "provisioning_parameters.json is next to on_create.sh, but this cluster is API-driven" in result.output
+    assert [a for a in result.actions() if a != "sync"] == []
+
+
+def test_api_script_names_an_unknown_group(tmp_path: Path) -> None:
+    node = api_node(tmp_path, "gpu")
+    (node.scripts / "slurm_nodes.json").write_text(
+        '{"version": 1, "groups": {"controller": {"node_type": "Controller"}}, "fsx_mount_path": null}'
+    )
+    result = node.run()
+    assert result.returncode != 0
+    assert "instance group 'gpu' is not in slurm_nodes.json" in result.output
+
+
+@pytest.mark.parametrize("group", ["controller", "gpu"])
+def test_legacy_script_fails_on_an_api_driven_node(tmp_path: Path, group: str) -> None:
+    """The lifecycle-script model's on_create.sh must stop before it touches what HyperPod owns."""
+    node = api_node(tmp_path, group, source=LEGACY_DIR)
+    result = node.run()
+    assert result.returncode != 0
+    assert "no provisioning_parameters.json next to on_create.sh" in result.output
+    assert [a for a in result.actions() if a != "sync"] == [], "nothing mounted, no unit changed"
+    assert node.active() == list(HYPERPOD_UP[group])
