@@ -209,9 +209,12 @@ SLURM_NODES_FILE = "slurm_nodes.json"
 
 def slurm_nodes(layout: SlurmLayout, fsx_mount_path: str | None = None) -> dict[str, Any]:
     """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``."""
-    groups: dict[str, dict[str, Any]] = {layout.controller: {"node_type": CONTROLLER, "partition": None}}
+    groups: dict[str, dict[str, Any]] = {layout.controller: {"node_type": CONTROLLER}}
     if layout.login is not None:
-        groups[layout.login] = {"node_type": LOGIN, "partition": None}
+        groups[layout.login] = {"node_type": LOGIN}
     for group, partition in layout.workers:
         groups[group] = {"node_type": COMPUTE, "partition": partition}
-    return {"version": 1, "groups": groups, "fsx_mount_path": fsx_mount_path}
+    document: dict[str, Any] = {"version": 1, "groups": groups}
+    if fsx_mount_path is not None:
+        document["fsx_mount_path"] = fsx_mount_path
+    return document
