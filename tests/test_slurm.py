@@ -155,7 +155,7 @@ def test_api_driven_slurm_takes_continuous_cmk_and_accounting() -> None:
 @pytest.mark.parametrize(
     ("accounting", "message"),
     [
-        ({"endpoint": "acct.example.com"}, "secret_arn: importing an accounting database needs endpoint and secret_arn"),
+        ({"endpoint": "acct.example.com"}, "secret_arn: importing an accounting database needs endpoint"),
         ({"enabled": True, "endpoint": "a.example.com",
           "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:x"}, "not both"),
         ({"port": 3306}, "port: set enabled: true"),
@@ -351,7 +351,9 @@ def test_cluster_construct_rejects_parameters_that_drift() -> None:
     with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Strategy: config_strategy: 'Sometimes' must be")):
         HyperPodSlurmCluster(stack, "Strategy", config_strategy="Sometimes", **common)  # type: ignore[arg-type]
     template = cdk.assertions.Template.from_stack(stack).to_json()
-    legacy_props = next(r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Cluster")
+    legacy_props = next(
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Cluster"
+    )
     assert "Orchestrator" not in legacy_props and all("SlurmConfig" not in g for g in legacy_props["InstanceGroups"])
 
 
