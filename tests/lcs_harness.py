@@ -89,7 +89,7 @@ LUSTRE_STUBS = {
 }
 
 # Commands that only ask: left out of RunResult.actions().
-_QUERIES = ("mountpoint", "hostname", "uname", "fi_info")
+_QUERIES = ("mountpoint", "hostname", "uname", "fi_info", "getent")
 
 
 @dataclass
@@ -421,6 +421,34 @@ class HyperPodSlurmNode(FakeNode):
 # Slurm start and OnCreate is not documented, so the daemons' state is a parameter (``active``).
 
 
+# User database stubs: state/passwd and state/group stand in for /etc/passwd and /etc/group.
+USER_STUBS = {
+    "getent": textwrap.dedent(
+        """\
+        db="${state}/$1"; key="$2"
+        [[ -f "${db}" ]] || exit 2
+        if [[ "$1" == group && "${key}" =~ ^[0-9]+$ ]]; then
+          awk -F: -v k="${key}" '$3 == k {print; found=1} END {exit !found}' "${db}" || exit 2
+        else
+          awk -F: -v k="${key}" '$1 == k {print; found=1} END {exit !found}' "${db}" || exit 2
+        fi
+        """
+    ),
+    "groupadd": 'printf "%s:x:%s:\\n" "${@: -1}" "$2" >>"${state}/group"\n',
+    "useradd": textwrap.dedent(
+        """\
+        uid="" gid="" home=""
+        while (($# > 1)); do
+          case "$1" in --uid) uid="$2"; shift ;; --gid) gid="$2"; shift ;; --home-dir) home="$2"; shift ;; esac
+          shift
+        done
+        printf '%s:x:%s:%s::%s:/bin/bash\\n' "$1" "${uid}" "${gid}" "${home}" >>"${state}/passwd"
+        """
+    ),
+    "chown": "exit 0\n",
+}
+
+
 class HyperPodApiSlurmNode(FakeNode):
     """A node of ``node_type`` in an API-driven Slurm cluster, just before on_create.sh runs."""
 
@@ -438,7 +466,7 @@ class HyperPodApiSlurmNode(FakeNode):
         fsx_mounted: bool = True,
         active: tuple[str, ...] = ("munge",),
     ) -> None:
-        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS})
+        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS, **USER_STUBS})
         self.node_type = node_type
         self.node_ips = f"{node_ip} 172.16.0.9"
         self.controller_ip = controller_ip
@@ -455,6 +483,11 @@ class HyperPodApiSlurmNode(FakeNode):
             self.p("/fsx").mkdir(parents=True, exist_ok=True)
             self.set_mounted(["/fsx"])
         self.set_active(active)
+        (self.state / "passwd").write_text("root:x:0:0::/root:/bin/bash\nubuntu:x:1000:1000::/home/ubuntu:/bin/bash\n")
+        (self.state / "group").write_text("root:x:0:\nubuntu:x:1000:\n")
+
+    def passwd(self) -> list[str]:
+        return (self.state / "passwd").read_text().splitlines()
 
     def harness_env(self) -> dict[str, str]:
         env = {**super().harness_env(), "HARNESS_NODE_IPS": self.node_ips, "HARNESS_CONTROLLER_IP": self.controller_ip}

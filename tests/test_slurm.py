@@ -408,3 +408,39 @@ def test_lifecycle_prefix_hashes_generated_files() -> None:
     assert one.prefix == same.prefix
     with pytest.raises(ValueError, match="plain"):
         HyperPodLifecycleScripts(stack, "Escape", source_dir=source, encryption_key=key, json_files={"../x.json": {}})
+
+
+@pytest.mark.parametrize(
+    ("users", "field", "message"),
+    [
+        ([{"name": "root", "uid": 2001}], "slurm.users[0](root).name", "already exists on HyperPod nodes"),
+        ([{"name": "a", "uid": 2001}, {"name": "a", "uid": 2002}], "slurm.users[1](a).name", "listed twice"),
+        ([{"name": "a", "uid": 2001}, {"name": "b", "uid": 2001}], "slurm.users[1](b).uid", "already a's UID"),
+        ([{"name": "a", "uid": 1000}], "slurm.users[0](a).uid", "greater than or equal to 2000"),
+        ([{"name": "Alice", "uid": 2001}], "slurm.users[0](Alice).name", "a POSIX login name"),
+        ([{"name": "a", "uid": 2001, "ssh_public_key": "not a key"}], "slurm.users[0](a).ssh_public_key",
+         "one OpenSSH public key line"),
+    ],
+)
+def test_slurm_users_are_checked(users: list, field: str, message: str) -> None:
+    data = _slurm_data()
+    data["slurm"] = {"users": users}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == field, caught.value
+    assert message in caught.value.message
+
+
+def test_slurm_users_reach_the_nodes_file() -> None:
+    from hyperpod_cdk.specs.slurm import slurm_nodes
+
+    data = _slurm_data()
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGv7mQ0alicekey alice@laptop"
+    data["slurm"] = {"users": [{"name": "alice", "uid": 2001, "ssh_public_key": key}, {"name": "bob", "uid": 2002}]}
+    config = parse_config(data)
+    document = slurm_nodes(config.slurm_layout, "/fsx", [u.model_dump() for u in config.slurm.users])
+    assert document["users"] == [{"name": "alice", "uid": 2001, "ssh_public_key": key}, {"name": "bob", "uid": 2002}]
+    legacy = _slurm_data()
+    legacy["slurm"] = {"configuration": "provisioning-parameters", "users": [{"name": "alice", "uid": 2001}]}
+    with pytest.raises(HyperPodConfigError, match="only used with slurm.configuration: api"):
+        parse_config(legacy)

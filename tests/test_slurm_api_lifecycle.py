@@ -137,3 +137,67 @@ def test_legacy_script_fails_on_an_api_driven_node(tmp_path: Path, group: str) -
     assert "no provisioning_parameters.json next to on_create.sh" in result.output
     assert [a for a in result.actions() if a != "sync"] == [], "nothing mounted, no unit changed"
     assert node.active() == list(HYPERPOD_UP[group])
+
+
+# ---------------------------------------------------------------------------
+# slurm.users: POSIX users with the same UID on every node, homes on FSx
+# ---------------------------------------------------------------------------
+
+ALICE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGv7mQ0alicekey alice@laptop"
+USERS = [{"name": "alice", "uid": 2001, "ssh_public_key": ALICE_KEY}, {"name": "bob", "uid": 2002}]
+
+
+def users_node(tmp_path: Path, group: str, *, fsx: bool = True, fsx_mounted: bool = True):
+    node = lcs.HyperPodApiSlurmNode(
+        tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx" if fsx else None, USERS), resource_config=resource_config(),
+        controller_conf=CONF, fsx_mounted=fsx_mounted, active=HYPERPOD_UP[group],
+    )
+    return node
+
+
+@pytest.mark.parametrize("group", ["login", "gpu"])
+def test_users_get_the_same_uid_and_a_home_on_fsx(tmp_path: Path, group: str) -> None:
+    node = users_node(tmp_path, group)
+    result = lcs.ok(node.run(HYPERPOD_LCS_FSX_POLL_SECONDS="1"))
+    assert result.actions() == [
+        "groupadd --gid 2001 alice",
+        "useradd --uid 2001 --gid 2001 --home-dir /fsx/home/alice --no-create-home --shell /bin/bash alice",
+        f"chown 2001:2001 {node.p('/fsx/home/alice')}",
+        f"chown -R 2001:2001 {node.p('/fsx/home/alice/.ssh')}",
+        "groupadd --gid 2002 bob",
+        "useradd --uid 2002 --gid 2002 --home-dir /fsx/home/bob --no-create-home --shell /bin/bash bob",
+        f"chown 2002:2002 {node.p('/fsx/home/bob')}",
+    ]
+    assert "alice:x:2001:2001::/fsx/home/alice:/bin/bash" in node.passwd()
+    keys = node.p("/fsx/home/alice/.ssh/authorized_keys")
+    assert keys.read_text() == ALICE_KEY + "\n" and oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert not node.p("/fsx/home/bob/.ssh").exists()
+    # A second boot (or a second node on the same FSx) changes nothing.
+    assert lcs.ok(node.run()).actions() == []
+
+
+def test_users_without_fsx_live_in_home(tmp_path: Path) -> None:
+    node = users_node(tmp_path, "gpu", fsx=False, fsx_mounted=False)
+    result = lcs.ok(node.run())
+    assert "useradd --uid 2001 --gid 2001 --home-dir /home/alice --no-create-home --shell /bin/bash alice" in (
+        result.actions()
+    )
+    assert node.p("/home/alice/.ssh/authorized_keys").is_file()
+
+
+def test_users_wait_for_hyperpods_fsx_mount_and_fail_plainly(tmp_path: Path) -> None:
+    node = users_node(tmp_path, "gpu", fsx_mounted=False)
+    result = node.run(HYPERPOD_LCS_FSX_WAIT_SECONDS="2", HYPERPOD_LCS_FSX_POLL_SECONDS="1")
+    assert result.returncode != 0
+    assert "/fsx (HyperPod's FSx mount) did not appear within 2s" in result.output
+    assert not [a for a in result.actions() if a.startswith(("useradd", "groupadd"))]
+
+
+def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
+    node = users_node(tmp_path, "gpu")
+    with (node.state / "passwd").open("a") as f:
+        f.write("alice:x:3000:3000::/home/alice:/bin/bash\n")
+    result = node.run()
+    assert result.returncode != 0
+    assert "user alice already exists with UID 3000, not 2001 from slurm.users" in result.output

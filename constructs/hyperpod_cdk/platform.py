@@ -381,7 +381,9 @@ class HyperPodPlatform(Construct):
                 source_dir=bundled_scripts("slurm_api"),
                 shared_dirs=[bundled_scripts("common")],
                 encryption_key=self.data_key,
-                json_files={SLURM_NODES_FILE: slurm_nodes(layout, FSX_MOUNT_PATH if self.fsx else None)},
+                json_files={SLURM_NODES_FILE: slurm_nodes(
+                    layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users]
+                )},
             )
         else:
             parameters = provisioning_parameters(layout, self.fsx.mount if self.fsx else None)

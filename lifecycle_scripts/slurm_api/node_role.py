@@ -26,6 +26,8 @@ from typing import Any
 
 NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
 NODE_TYPES = {"Controller": "controller", "Login": "login", "Compute": "compute"}
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( [^\t\n]*)?$")
 
 
 class InputError(Exception):
@@ -86,13 +88,35 @@ def node_env(nodes_path: str, resource_path: str, local_ips: str) -> dict[str, s
     )
 
 
+def users(nodes_path: str) -> list[tuple[str, int, str]]:
+    """``(name, uid, ssh_public_key or "")`` of slurm_nodes.json's users, each value checked."""
+    out = []
+    for index, user in enumerate(load(nodes_path, "slurm_nodes.json").get("users") or []):
+        name, uid, key = user.get("name"), user.get("uid"), user.get("ssh_public_key") or ""
+        if not isinstance(name, str) or not USER_NAME.match(name):
+            raise InputError(f"slurm_nodes.json users[{index}]: bad name {name!r}")
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 2000 <= uid <= 60000:
+            raise InputError(f"slurm_nodes.json users[{index}] ({name}): bad uid {uid!r}")
+        if key and not SSH_KEY.match(key):
+            raise InputError(f"slurm_nodes.json users[{index}] ({name}): ssh_public_key is not one OpenSSH public key")
+        out.append((name, uid, key))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", choices=["node-env", "users"], default="node-env")
     parser.add_argument("--nodes", required=True)
-    parser.add_argument("--resource-config", required=True)
-    parser.add_argument("--local-ips", required=True)
+    parser.add_argument("--resource-config")
+    parser.add_argument("--local-ips")
     args = parser.parse_args(argv)
     try:
+        if args.command == "users":
+            for name, uid, key in users(args.nodes):
+                print(f"{name}\t{uid}\t{key}")
+            return 0
+        if args.resource_config is None or args.local_ips is None:
+            raise InputError("node-env needs --resource-config and --local-ips")
         env = node_env(args.nodes, args.resource_config, args.local_ips)
     except InputError as exc:
         print(f"node_role.py: {exc}", file=sys.stderr)

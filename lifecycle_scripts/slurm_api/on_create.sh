@@ -18,7 +18,10 @@
 #   3. reports whether HyperPod has mounted the shared file system yet (the
 #      order of HyperPod's mount and OnCreate is not documented, so this only
 #      logs);
-#   4. puts /opt/slurm/bin on users' PATH (/etc/profile.d).
+#   4. puts /opt/slurm/bin on users' PATH (/etc/profile.d);
+#   5. creates the POSIX users of slurm.users (same UID/GID on every node, so
+#      Slurm jobs run as the same user everywhere), homes under <fsx>/home when
+#      the cluster has FSx (waiting for HyperPod's mount), with their SSH key.
 #
 # Output goes to stdout (CloudWatch: /aws/sagemaker/Clusters/<cluster>/<id>)
 # and to /var/log/provision/provisioning.log; a failure is reported with the
@@ -43,6 +46,8 @@ LEGACY_FILE="${SCRIPT_DIR}/provisioning_parameters.json"
 HELPER="${SCRIPT_DIR}/node_role.py"
 RESOURCE_CONFIG="${HYPERPOD_LCS_RESOURCE_CONFIG:-${SAGEMAKER_RESOURCE_CONFIG_PATH:-/opt/ml/config/resource_config.json}}"
 readonly PROFILE_FILE="/etc/profile.d/hyperpod-cdk-slurm.sh"
+FSX_WAIT_SECONDS="${HYPERPOD_LCS_FSX_WAIT_SECONDS:-600}"
+FSX_POLL_SECONDS="${HYPERPOD_LCS_FSX_POLL_SECONDS:-10}"
 
 NODE_TYPE="" NODE_GROUP="" NODE_PARTITION="" NODE_IP="" NODE_NAME=""
 FSX_MOUNT_PATH=""
@@ -53,6 +58,8 @@ preflight() {
   for setting in "${LCS_SETTINGS_APPLIED[@]}"; do
     log "setting from on_create.env: ${setting}"
   done
+  require_uint HYPERPOD_LCS_FSX_WAIT_SECONDS "${FSX_WAIT_SECONDS}"
+  require_uint HYPERPOD_LCS_FSX_POLL_SECONDS "${FSX_POLL_SECONDS}"
   if [[ -z "${ROOT}" && "${EUID}" -ne 0 ]]; then
     die "must run as root (HyperPod runs lifecycle scripts as root)"
   fi
@@ -98,12 +105,58 @@ user_environment() {
     >"${ROOT}${PROFILE_FILE}"
 }
 
+create_users() {
+  local listing name uid key home_root="/home"
+  listing="$(python3 "${HELPER}" users --nodes "${NODES_FILE}")"
+  [[ -n "${listing}" ]] || return 0
+  step users "POSIX users from slurm.users (same UID and GID on every node)"
+  if [[ -n "${FSX_MOUNT_PATH}" ]]; then
+    # Homes live on the shared file system, which HyperPod mounts: wait for it.
+    home_root="${FSX_MOUNT_PATH}/home"
+    if ! wait_for_mount "${ROOT}${FSX_MOUNT_PATH}" "${FSX_WAIT_SECONDS}" "${FSX_POLL_SECONDS}"; then
+      die "${FSX_MOUNT_PATH} (HyperPod's FSx mount) did not appear within ${FSX_WAIT_SECONDS}s, so the users' homes cannot be created; check the group's InstanceStorageConfigs and the file system's security group"
+    fi
+    mkdir -p "${ROOT}${home_root}"
+  fi
+  while IFS=$'\t' read -r name uid key; do
+    create_user "${name}" "${uid}" "${home_root}/${name}" "${key}"
+  done <<<"${listing}"
+}
+
+create_user() {
+  local name="$1" uid="$2" home="$3" key="$4" existing
+  if existing="$(getent passwd "${name}")"; then
+    [[ "$(cut -d: -f3 <<<"${existing}")" == "${uid}" ]] ||
+      die "user ${name} already exists with UID $(cut -d: -f3 <<<"${existing}"), not ${uid} from slurm.users; pick another name or UID"
+    log "user ${name} (${uid}) exists"
+  else
+    if ! getent group "${uid}" >/dev/null; then
+      run groupadd --gid "${uid}" "${name}"
+    fi
+    run useradd --uid "${uid}" --gid "${uid}" --home-dir "${home}" --no-create-home --shell /bin/bash "${name}"
+  fi
+  # On FSx the first node creates the home; the others find it (install -d does not fail on an existing one).
+  if [[ ! -d "${ROOT}${home}" ]]; then
+    install -d -m 0700 "${ROOT}${home}"
+    run chown "${uid}:${uid}" "${ROOT}${home}"
+  fi
+  local keys="${ROOT}${home}/.ssh/authorized_keys"
+  if [[ -n "${key}" && "$(cat "${keys}" 2>/dev/null)" != "${key}" ]]; then
+    install -d -m 0700 "${ROOT}${home}/.ssh"
+    printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
+    chmod 0600 "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
+    mv -f "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp" "${ROOT}${home}/.ssh/authorized_keys"
+    run chown -R "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  fi
+}
+
 main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
   identify_node
   report_shared_storage
   user_environment
+  create_users
   step finished "on_create.sh finished: ${NODE_TYPE} node ${NODE_NAME} of group ${NODE_GROUP}"
 }
 

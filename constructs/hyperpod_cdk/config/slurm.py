@@ -21,13 +21,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["SlurmAccounting", "SlurmSettings"]
+from hyperpod_cdk.config.messages import register_hints
+
+__all__ = ["SlurmAccounting", "SlurmSettings", "SlurmUser"]
 
 # ClusterAccountingDatabase patterns (SageMaker API reference, API_ClusterAccountingDatabase).
 # (The API's 1-255 length look-ahead is max_length here: pydantic's regex engine has no look-around.)
 ENDPOINT_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*$"
 SECRET_ARN_PATTERN = r"^arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:.+$"
 SCHEMA_NAME_PATTERN = r"^[a-zA-Z0-9$_]{1,64}$"
+DB_INSTANCE_CLASS_PATTERN = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
 
 
 class _Model(BaseModel):
@@ -46,7 +49,7 @@ class SlurmAccounting(_Model):
     """
 
     enabled: bool = Field(default=False, description="Create an RDS for MariaDB accounting database in this stack.")
-    instance_type: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = Field(
+    instance_type: Annotated[str, Field(pattern=DB_INSTANCE_CLASS_PATTERN)] = Field(
         default="db.m5.large", description="RDS instance class (AWS's accounting template uses db.m5.large)."
     )
     allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = Field(
@@ -90,6 +93,34 @@ class SlurmAccounting(_Model):
         return self.enabled or self.endpoint is not None
 
 
+# useradd's portable names (shadow-utils NAME_REGEX default), at most 32 characters.
+USER_NAME_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
+SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+RESERVED_USERS = ("root", "ubuntu", "slurm", "munge", "nobody")
+register_hints({
+    USER_NAME_PATTERN: "a POSIX login name: lower-case letters, digits, _ and -, starting with a letter or _, "
+    "at most 32 characters",
+    SSH_KEY_PATTERN: "one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, then "
+    "the base64 key and an optional comment)",
+    ENDPOINT_PATTERN: "a host name (dot-separated labels of letters, digits and hyphens), such as an RDS endpoint",
+    SCHEMA_NAME_PATTERN: "a database schema name: letters, digits, $ and _, at most 64 characters",
+    DB_INSTANCE_CLASS_PATTERN: "an RDS instance class such as db.m5.large",
+    SECRET_ARN_PATTERN: "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+})
+
+
+class SlurmUser(_Model):
+    """A POSIX user created on every Slurm node (same UID everywhere, home on FSx when there is FSx)."""
+
+    name: Annotated[str, Field(pattern=USER_NAME_PATTERN)] = Field(description="Login name.")
+    uid: Annotated[int, Field(ge=2000, le=60000)] = Field(
+        description="UID and GID, 2000-60000 (above the AMI's own users, below nobody); the same on every node."
+    )
+    ssh_public_key: Annotated[str | None, Field(max_length=16384, pattern=SSH_KEY_PATTERN)] = Field(
+        default=None, description="One OpenSSH public key for ~/.ssh/authorized_keys (ssh over an SSM session)."
+    )
+
+
 class SlurmSettings(_Model):
     """How HyperPod configures Slurm (orchestrator: slurm)."""
 
@@ -107,6 +138,11 @@ class SlurmSettings(_Model):
         default_factory=SlurmAccounting,
         description="configuration: api. External accounting database (needs hyperpod.node_provisioning_mode: "
         "Continuous); omitted: HyperPod's MariaDB on the controller.",
+    )
+
+    users: list[SlurmUser] = Field(
+        default_factory=list,
+        description="configuration: api. POSIX users on every node; homes under /fsx/home with FSx, else /home.",
     )
 
     @property

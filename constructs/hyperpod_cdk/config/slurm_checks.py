@@ -46,12 +46,13 @@ def check_slurm_settings(config: PlatformConfig) -> None:
                 "slurm.configuration: provisioning-parameters is kept for existing ones; use slurm.configuration: api "
                 "for a new cluster, or remove node_provisioning_mode",
             )
-        for key in ("config_strategy", "accounting"):
+        for key in ("config_strategy", "accounting", "users"):
             if key in slurm.model_fields_set:
                 raise HyperPodConfigError(
                     f"slurm.{key}",
                     "only used with slurm.configuration: api (it is part of Orchestrator.Slurm); remove it",
                 )
+    _check_users(config)
     if config.hyperpod.ebs_kms_key == "customer-managed" and mode != "Continuous":
         raise HyperPodConfigError(
             "hyperpod.ebs_kms_key",
@@ -64,3 +65,22 @@ def check_slurm_settings(config: PlatformConfig) -> None:
             "an external Slurm accounting database needs Continuous node provisioning (and HyperPod AMIs released "
             "after 2026-08-30); set hyperpod.node_provisioning_mode: Continuous, or remove slurm.accounting",
         )
+
+
+def _check_users(config: PlatformConfig) -> None:
+    from hyperpod_cdk.config.slurm import RESERVED_USERS
+
+    names: dict[str, int] = {}
+    uids: dict[int, str] = {}
+    for index, user in enumerate(config.slurm.users):
+        where = f"slurm.users[{index}]({user.name})"
+        if user.name in RESERVED_USERS:
+            raise HyperPodConfigError(f"{where}.name", f"'{user.name}' already exists on HyperPod nodes; pick another")
+        if user.name in names:
+            raise HyperPodConfigError(
+                f"{where}.name", f"'{user.name}' is listed twice (also users[{names[user.name]}])"
+            )
+        if user.uid in uids:
+            raise HyperPodConfigError(f"{where}.uid", f"{user.uid} is already {uids[user.uid]}'s UID; UIDs must differ")
+        names[user.name] = index
+        uids[user.uid] = user.name

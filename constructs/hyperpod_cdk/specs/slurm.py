@@ -207,8 +207,11 @@ def describe(document: Mapping[str, Any]) -> str:
 SLURM_NODES_FILE = "slurm_nodes.json"
 
 
-def slurm_nodes(layout: SlurmLayout, fsx_mount_path: str | None = None) -> dict[str, Any]:
-    """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``."""
+def slurm_nodes(
+    layout: SlurmLayout, fsx_mount_path: str | None = None, users: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``,
+    and the POSIX ``users`` (``{name, uid, ssh_public_key}``) the script creates on every node."""
     groups: dict[str, dict[str, Any]] = {layout.controller: {"node_type": CONTROLLER}}
     if layout.login is not None:
         groups[layout.login] = {"node_type": LOGIN}
@@ -217,4 +220,6 @@ def slurm_nodes(layout: SlurmLayout, fsx_mount_path: str | None = None) -> dict[
     document: dict[str, Any] = {"version": 1, "groups": groups}
     if fsx_mount_path is not None:
         document["fsx_mount_path"] = fsx_mount_path
+    if users:
+        document["users"] = [{k: v for k, v in dict(u).items() if v is not None} for u in users]
     return document
