@@ -89,7 +89,7 @@ LUSTRE_STUBS = {
 }
 
 # Commands that only ask: left out of RunResult.actions().
-_QUERIES = ("mountpoint", "hostname", "uname", "fi_info", "getent")
+_QUERIES = ("mountpoint", "hostname", "uname", "fi_info", "getent", "dpkg", "id")
 
 
 @dataclass
@@ -449,6 +449,37 @@ USER_STUBS = {
 }
 
 
+# What installing enroot, pyxis and Docker leaves behind, without a network: apt-get of the enroot
+# packages creates /usr/bin/enroot under the fake root, make install of pyxis its SPANK plugin,
+# apt-get install docker.io /usr/bin/docker; usermod/id keep the docker group in state/.
+CONTAINER_STUBS = {
+    "dpkg": 'echo amd64\n',
+    "git": 'mkdir -p "${@: -1}"\n',
+    "make": 'lib="${HARNESS_ROOT}/usr/local/lib/slurm"; mkdir -p "${lib}" && : >"${lib}/spank_pyxis.so"\n',
+    "apt-get": textwrap.dedent(
+        """\
+        for arg in "$@"; do
+          case "${arg}" in
+            *enroot.deb) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/enroot"
+                         chmod +x "${HARNESS_ROOT}/usr/bin/enroot" ;;
+            docker.io) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/docker"
+                       chmod +x "${HARNESS_ROOT}/usr/bin/docker" ;;
+          esac
+        done
+        """
+    ),
+    "usermod": 'printf "%s\\n" "${@: -1}" >>"${state}/docker_members"\n',
+    "id": textwrap.dedent(
+        """\
+        name="${@: -1}"
+        groups="${name}"
+        grep -Fxq -- "${name}" "${state}/docker_members" 2>/dev/null && groups="${groups} docker"
+        echo "${groups}"
+        """
+    ),
+}
+
+
 class HyperPodApiSlurmNode(FakeNode):
     """A node of ``node_type`` in an API-driven Slurm cluster, just before on_create.sh runs."""
 
@@ -466,7 +497,7 @@ class HyperPodApiSlurmNode(FakeNode):
         fsx_mounted: bool = True,
         active: tuple[str, ...] = ("munge",),
     ) -> None:
-        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS, **USER_STUBS})
+        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS, **USER_STUBS, **CONTAINER_STUBS})
         self.node_type = node_type
         self.node_ips = f"{node_ip} 172.16.0.9"
         self.controller_ip = controller_ip

@@ -444,3 +444,19 @@ def test_slurm_users_reach_the_nodes_file() -> None:
     legacy["slurm"] = {"configuration": "provisioning-parameters", "users": [{"name": "alice", "uid": 2001}]}
     with pytest.raises(HyperPodConfigError, match="only used with slurm.configuration: api"):
         parse_config(legacy)
+
+
+def test_slurm_containers_need_internet_and_api_driven_config() -> None:
+    data = _slurm_data()
+    data["slurm"] = {"containers": {"enroot_pyxis": True, "docker": True}}
+    assert parse_config(data).slurm.containers.enroot_pyxis
+    closed = _slurm_data()
+    closed["network"]["closed"] = True
+    closed["slurm"] = {"containers": {"enroot_pyxis": True}}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(closed)
+    assert caught.value.field == "slurm.containers" and "closed network" in caught.value.message
+    legacy = _slurm_data()
+    legacy["slurm"] = {"configuration": "provisioning-parameters", "containers": {"docker": True}}
+    with pytest.raises(HyperPodConfigError, match="slurm.containers: only used with slurm.configuration: api"):
+        parse_config(legacy)

@@ -201,3 +201,70 @@ def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
     result = node.run()
     assert result.returncode != 0
     assert "user alice already exists with UID 3000, not 2001 from slurm.users" in result.output
+
+
+# ---------------------------------------------------------------------------
+# slurm.containers: enroot + pyxis through configless plugstack.conf, Docker
+# ---------------------------------------------------------------------------
+
+PYXIS_LINE = "required /usr/local/lib/slurm/spank_pyxis.so"
+
+
+def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=()):
+    return lcs.HyperPodApiSlurmNode(
+        tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, {"enroot_pyxis": True, "docker": docker}),
+        resource_config=resource_config(), controller_conf=CONF, active=HYPERPOD_UP[group],
+    )
+
+
+def test_controller_installs_pyxis_and_writes_a_configless_plugstack(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "controller")
+    result = lcs.ok(node.run())
+    actions = result.actions()
+    assert [a.split(" ")[0] for a in actions] == ["curl", "curl", "apt-get", "git", "make", "scontrol", "scontrol"]
+    assert actions[-1] == "scontrol reconfigure", "running slurmds fetch the new plugstack.conf"
+    assert "enroot_3.5.0-1_amd64.deb" in actions[0] and "v0.20.0" in actions[3]
+    plugstack = node.p("/opt/slurm/etc/plugstack.conf")
+    # One direct line next to slurm.conf: no include, no wildcard (configless copies only this file).
+    assert plugstack.read_text() == PYXIS_LINE + "\n"
+    assert node.p("/usr/local/lib/slurm/spank_pyxis.so").exists() and node.p("/usr/bin/enroot").exists()
+    assert lcs.ok(node.run()).actions() == [], "a second run changes nothing"
+
+
+def test_an_include_in_plugstack_is_replaced_by_the_direct_line(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "controller")
+    node.write("/opt/slurm/etc/plugstack.conf", "include /opt/slurm/etc/plugstack.conf.d/*\noptional /x/other.so\n")
+    lcs.ok(node.run())
+    assert node.p("/opt/slurm/etc/plugstack.conf").read_text() == f"optional /x/other.so\n{PYXIS_LINE}\n"
+    assert "include" in node.p("/opt/slurm/etc/plugstack.conf.hyperpod-cdk.bak").read_text()
+
+
+def test_compute_node_has_pyxis_configured_through_configless_slurm(tmp_path: Path) -> None:
+    controller = containers_node(tmp_path / "c", "controller")
+    lcs.ok(controller.run())
+    compute = containers_node(tmp_path / "w", "gpu")
+    first = lcs.ok(compute.run())
+    assert [a.split(" ")[0] for a in first.actions()] == ["curl", "curl", "apt-get", "git", "make"]
+    assert "has not reached this node yet" in first.log
+    # What slurmd does on the controller's `scontrol reconfigure`: fetch the configless files.
+    cache = compute.p("/var/spool/slurmd/conf-cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "plugstack.conf").write_text(controller.p("/opt/slurm/etc/plugstack.conf").read_text())
+    again = lcs.ok(compute.run())
+    assert again.actions() == []
+    assert "configless plugstack.conf loads /usr/local/lib/slurm/spank_pyxis.so; the plugin is installed here" in (
+        again.log
+    )
+    assert compute.p("/usr/local/lib/slurm/spank_pyxis.so").exists()
+    assert not compute.p("/opt/slurm/etc/plugstack.conf").exists(), "compute nodes keep no local Slurm config"
+
+
+def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}])
+    actions = lcs.ok(node.run()).actions()
+    assert actions[-4:] == [
+        "apt-get install -y docker.io", "systemctl enable docker", "systemctl start docker",
+        "usermod -aG docker alice",
+    ]
+    assert "usermod" not in " ".join(lcs.ok(node.run()).actions())

@@ -382,7 +382,8 @@ class HyperPodPlatform(Construct):
                 shared_dirs=[bundled_scripts("common")],
                 encryption_key=self.data_key,
                 json_files={SLURM_NODES_FILE: slurm_nodes(
-                    layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users]
+                    layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users],
+                    settings.containers.model_dump(),
                 )},
             )
         else:

@@ -105,12 +105,16 @@ def users(nodes_path: str) -> list[tuple[str, int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["node-env", "users"], default="node-env")
+    parser.add_argument("command", nargs="?", choices=["node-env", "users", "containers"], default="node-env")
     parser.add_argument("--nodes", required=True)
     parser.add_argument("--resource-config")
     parser.add_argument("--local-ips")
     args = parser.parse_args(argv)
     try:
+        if args.command == "containers":
+            wanted = load(args.nodes, "slurm_nodes.json").get("containers") or {}
+            print(" ".join(k for k in ("enroot_pyxis", "docker") if wanted.get(k) is True))
+            return 0
         if args.command == "users":
             for name, uid, key in users(args.nodes):
                 print(f"{name}\t{uid}\t{key}")

@@ -21,7 +21,10 @@
 #   4. puts /opt/slurm/bin on users' PATH (/etc/profile.d);
 #   5. creates the POSIX users of slurm.users (same UID/GID on every node, so
 #      Slurm jobs run as the same user everywhere), homes under <fsx>/home when
-#      the cluster has FSx (waiting for HyperPod's mount), with their SSH key.
+#      the cluster has FSx (waiting for HyperPod's mount), with their SSH key;
+#   6. with slurm.containers: installs enroot + pyxis (and writes, on the
+#      controller, a plugstack.conf that configless Slurm copies to every node)
+#      and/or Docker.
 #
 # Output goes to stdout (CloudWatch: /aws/sagemaker/Clusters/<cluster>/<id>)
 # and to /var/log/provision/provisioning.log; a failure is reported with the
@@ -47,6 +50,13 @@ HELPER="${SCRIPT_DIR}/node_role.py"
 RESOURCE_CONFIG="${HYPERPOD_LCS_RESOURCE_CONFIG:-${SAGEMAKER_RESOURCE_CONFIG_PATH:-/opt/ml/config/resource_config.json}}"
 readonly PROFILE_FILE="/etc/profile.d/hyperpod-cdk-slurm.sh"
 FSX_WAIT_SECONDS="${HYPERPOD_LCS_FSX_WAIT_SECONDS:-600}"
+SLURM_CONF="${HYPERPOD_LCS_SLURM_CONF:-/opt/slurm/etc/slurm.conf}"
+CONF_CACHE="${HYPERPOD_LCS_SLURMD_CONF_CACHE:-/var/spool/slurmd/conf-cache}"
+ENROOT_VERSION="${HYPERPOD_LCS_ENROOT_VERSION:-3.5.0}"
+PYXIS_VERSION="${HYPERPOD_LCS_PYXIS_VERSION:-0.20.0}"
+# Where pyxis' make install puts the SPANK plugin with prefix=/usr/local.
+readonly PYXIS_SO="/usr/local/lib/slurm/spank_pyxis.so"
+export PATH="${PATH}:/opt/slurm/bin"
 FSX_POLL_SECONDS="${HYPERPOD_LCS_FSX_POLL_SECONDS:-10}"
 
 NODE_TYPE="" NODE_GROUP="" NODE_PARTITION="" NODE_IP="" NODE_NAME=""
@@ -150,6 +160,109 @@ create_user() {
   fi
 }
 
+# --- containers: enroot + pyxis, Docker -------------------------------------
+# Sources: NVIDIA/enroot releases (the .deb packages) and NVIDIA/pyxis README
+# ("make install", then a plugstack.conf line "required .../spank_pyxis.so");
+# AWS's base configuration installs both on HyperPod Slurm nodes
+# (awslabs/awsome-distributed-ai 1.architectures/5.sagemaker-hyperpod/
+# LifecycleScripts/base-config/utils/install_enroot_pyxis.sh). Configless Slurm
+# copies plugstack.conf from the controller to every slurmd but not the files it
+# includes, and a wildcard include breaks there (awslabs/awsome-distributed-ai
+# #428; aws-samples/sample-physical-ai-scaffolding-kit#5: pyxis silently not
+# loaded on workers). So the controller's plugstack.conf names the plugin
+# directly, and every node has the plugin at that path.
+install_enroot_pyxis() {
+  step enroot-pyxis "enroot ${ENROOT_VERSION} and pyxis ${PYXIS_VERSION}"
+  if [[ -x "${ROOT}/usr/bin/enroot" ]]; then
+    log "enroot is installed"
+  else
+    local arch tmp
+    arch="$(dpkg --print-architecture)"
+    tmp="$(mktemp -d)"
+    run curl -fsSL --retry 3 -o "${tmp}/enroot.deb" \
+      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot_${ENROOT_VERSION}-1_${arch}.deb"
+    run curl -fsSL --retry 3 -o "${tmp}/enroot-caps.deb" \
+      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"
+    run apt-get install -y "${tmp}/enroot.deb" "${tmp}/enroot-caps.deb"
+    rm -rf "${tmp}"
+  fi
+  if [[ -f "${ROOT}${PYXIS_SO}" ]]; then
+    log "pyxis is installed (${PYXIS_SO})"
+  else
+    local src
+    src="$(mktemp -d)"
+    run git clone --quiet --depth 1 --branch "v${PYXIS_VERSION}" https://github.com/NVIDIA/pyxis.git "${src}/pyxis"
+    run make -C "${src}/pyxis" install prefix=/usr/local CPPFLAGS="-I/opt/slurm/include"
+    rm -rf "${src}"
+    [[ -f "${ROOT}${PYXIS_SO}" ]] || die "pyxis' make install did not produce ${PYXIS_SO}"
+  fi
+  if [[ "${NODE_TYPE}" == controller ]]; then
+    write_plugstack
+  else
+    report_plugstack
+  fi
+}
+
+write_plugstack() {
+  local conf_dir plugstack line="required ${PYXIS_SO}"
+  conf_dir="$(dirname "${ROOT}${SLURM_CONF}")"
+  plugstack="${conf_dir}/plugstack.conf"
+  if [[ -f "${plugstack}" ]] && grep -Fxq -- "${line}" "${plugstack}"; then
+    log "plugstack.conf already loads pyxis"
+    return 0
+  fi
+  mkdir -p "${conf_dir}"
+  if [[ -f "${plugstack}" ]]; then
+    cp -p "${plugstack}" "${plugstack}.hyperpod-cdk.bak"
+    # Keep other plugins, but drop include lines: configless nodes never see the included files.
+    grep -v -E '^[[:space:]]*include[[:space:]]' "${plugstack}.hyperpod-cdk.bak" >"${plugstack}" || true
+  fi
+  printf '%s\n' "${line}" >>"${plugstack}"
+  log "wrote ${plugstack}: ${line} (configless slurmd copies this file, not files it includes)"
+  if scontrol ping >/dev/null 2>&1; then
+    # Running slurmds fetch the changed configuration; nodes that start later get it at start.
+    run scontrol reconfigure
+  else
+    log "slurmctld is not answering yet; it reads plugstack.conf when HyperPod starts it"
+  fi
+}
+
+report_plugstack() {
+  local cached="${ROOT}${CONF_CACHE}/plugstack.conf"
+  if [[ -f "${cached}" ]] && grep -Fxq -- "required ${PYXIS_SO}" "${cached}"; then
+    log "configless plugstack.conf loads ${PYXIS_SO}; the plugin is installed here"
+  else
+    log "the controller's plugstack.conf has not reached this node yet; slurmd fetches it on the controller's reconfigure"
+  fi
+}
+
+install_docker() {
+  step docker "Docker Engine"
+  # The Ubuntu docker.io package (and Docker's own docker-ce) install /usr/bin/docker.
+  if [[ -x "${ROOT}/usr/bin/docker" ]]; then
+    log "docker is installed"
+  else
+    run apt-get install -y docker.io
+  fi
+  sys_systemctl enable docker
+  unit_is_active docker || sys_systemctl start docker
+  local name
+  while IFS=$'\t' read -r name _; do
+    [[ -n "${name}" ]] || continue
+    if ! id -nG "${name}" 2>/dev/null | tr ' ' '\n' | grep -Fxq docker; then
+      run usermod -aG docker "${name}"
+    fi
+  done <<<"$(python3 "${HELPER}" users --nodes "${NODES_FILE}")"
+}
+
+containers() {
+  local wanted
+  wanted="$(python3 "${HELPER}" containers --nodes "${NODES_FILE}")"
+  case " ${wanted} " in *" enroot_pyxis "*) install_enroot_pyxis ;; esac
+  case " ${wanted} " in *" docker "*) install_docker ;; esac
+  return 0
+}
+
 main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
@@ -157,6 +270,7 @@ main() {
   report_shared_storage
   user_environment
   create_users
+  containers
   step finished "on_create.sh finished: ${NODE_TYPE} node ${NODE_NAME} of group ${NODE_GROUP}"
 }
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperpod_cdk.config.messages import register_hints
 
-__all__ = ["SlurmAccounting", "SlurmSettings", "SlurmUser"]
+__all__ = ["SlurmAccounting", "SlurmContainers", "SlurmSettings", "SlurmUser"]
 
 # ClusterAccountingDatabase patterns (SageMaker API reference, API_ClusterAccountingDatabase).
 # (The API's 1-255 length look-ahead is max_length here: pydantic's regex engine has no look-around.)
@@ -121,6 +121,17 @@ class SlurmUser(_Model):
     )
 
 
+class SlurmContainers(_Model):
+    """Containers in Slurm jobs, installed on every node by the API-driven lifecycle script."""
+
+    enroot_pyxis: bool = Field(
+        default=False,
+        description="NVIDIA enroot + pyxis (srun --container-image); plugstack.conf is written where configless "
+        "Slurm copies it to every node.",
+    )
+    docker: bool = Field(default=False, description="Docker Engine on every node; slurm.users join the docker group.")
+
+
 class SlurmSettings(_Model):
     """How HyperPod configures Slurm (orchestrator: slurm)."""
 
@@ -140,6 +151,9 @@ class SlurmSettings(_Model):
         "Continuous); omitted: HyperPod's MariaDB on the controller.",
     )
 
+    containers: SlurmContainers = Field(
+        default_factory=SlurmContainers, description="configuration: api. enroot/pyxis and Docker (opt-in)."
+    )
     users: list[SlurmUser] = Field(
         default_factory=list,
         description="configuration: api. POSIX users on every node; homes under /fsx/home with FSx, else /home.",

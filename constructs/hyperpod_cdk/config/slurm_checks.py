@@ -46,13 +46,20 @@ def check_slurm_settings(config: PlatformConfig) -> None:
                 "slurm.configuration: provisioning-parameters is kept for existing ones; use slurm.configuration: api "
                 "for a new cluster, or remove node_provisioning_mode",
             )
-        for key in ("config_strategy", "accounting", "users"):
+        for key in ("config_strategy", "accounting", "users", "containers"):
             if key in slurm.model_fields_set:
                 raise HyperPodConfigError(
                     f"slurm.{key}",
                     "only used with slurm.configuration: api (it is part of Orchestrator.Slurm); remove it",
                 )
     _check_users(config)
+    containers = slurm.containers
+    if (containers.enroot_pyxis or containers.docker) and config.network.closed:
+        raise HyperPodConfigError(
+            "slurm.containers",
+            "the nodes download enroot/pyxis (github.com) and Docker (the Ubuntu archive), which a closed network "
+            "cannot reach; turn it off, or bake them into a custom AMI (instance_groups[].image_id)",
+        )
     if config.hyperpod.ebs_kms_key == "customer-managed" and mode != "Continuous":
         raise HyperPodConfigError(
             "hyperpod.ebs_kms_key",

@@ -208,7 +208,10 @@ SLURM_NODES_FILE = "slurm_nodes.json"
 
 
 def slurm_nodes(
-    layout: SlurmLayout, fsx_mount_path: str | None = None, users: Sequence[Mapping[str, Any]] = ()
+    layout: SlurmLayout,
+    fsx_mount_path: str | None = None,
+    users: Sequence[Mapping[str, Any]] = (),
+    containers: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``,
     and the POSIX ``users`` (``{name, uid, ssh_public_key}``) the script creates on every node."""
@@ -222,4 +225,6 @@ def slurm_nodes(
         document["fsx_mount_path"] = fsx_mount_path
     if users:
         document["users"] = [{k: v for k, v in dict(u).items() if v is not None} for u in users]
+    if containers and any(containers.values()):
+        document["containers"] = {k: bool(v) for k, v in containers.items()}
     return document
