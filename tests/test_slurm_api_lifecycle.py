@@ -224,7 +224,7 @@ def test_controller_installs_pyxis_and_writes_a_configless_plugstack(tmp_path: P
     actions = result.actions()
     assert [a.split(" ")[0] for a in actions] == ["curl", "curl", "apt-get", "git", "make", "scontrol", "scontrol"]
     assert actions[-1] == "scontrol reconfigure", "running slurmds fetch the new plugstack.conf"
-    assert "enroot_3.5.0-1_amd64.deb" in actions[0] and "v0.20.0" in actions[3]
+    assert "enroot_3.4.1-1_amd64.deb" in actions[0] and "v0.19.0" in actions[3]
     plugstack = node.p("/opt/slurm/etc/plugstack.conf")
     # One direct line next to slurm.conf: no include, no wildcard (configless copies only this file).
     assert plugstack.read_text() == PYXIS_LINE + "\n"
@@ -258,6 +258,27 @@ def test_compute_node_has_pyxis_configured_through_configless_slurm(tmp_path: Pa
     )
     assert compute.p("/usr/local/lib/slurm/spank_pyxis.so").exists()
     assert not compute.p("/opt/slurm/etc/plugstack.conf").exists(), "compute nodes keep no local Slurm config"
+
+
+def test_the_amis_own_pyxis_is_used_and_registered_once(tmp_path: Path) -> None:
+    """Current HyperPod DLAMIs ship enroot and pyxis, registered in plugstack.conf (AWS's install script)."""
+    dlami_line = "required /opt/slurm/lib/slurm/spank_pyxis.so"
+    for group in ("controller", "gpu"):
+        node = containers_node(tmp_path / group, group)
+        node.write("/opt/slurm/lib/slurm/spank_pyxis.so", "")
+        node.write("/usr/bin/enroot", "#!/bin/sh\n").chmod(0o755)
+        if group == "controller":
+            node.write("/opt/slurm/etc/plugstack.conf", dlami_line + "\n")
+        else:
+            node.write("/var/spool/slurmd/conf-cache/plugstack.conf", dlami_line + "\n")
+        result = lcs.ok(node.run())
+        assert result.actions() == [], "nothing downloaded or built, no second registration"
+        assert "pyxis comes with the AMI (/opt/slurm/lib/slurm/spank_pyxis.so)" in result.log
+        if group == "controller":
+            assert node.p("/opt/slurm/etc/plugstack.conf").read_text() == dlami_line + "\n"
+            assert "plugstack.conf already loads pyxis" in result.log
+        else:
+            assert "configless plugstack.conf loads /opt/slurm/lib/slurm/spank_pyxis.so" in result.log
 
 
 def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:

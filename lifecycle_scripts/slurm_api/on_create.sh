@@ -52,10 +52,17 @@ readonly PROFILE_FILE="/etc/profile.d/hyperpod-cdk-slurm.sh"
 FSX_WAIT_SECONDS="${HYPERPOD_LCS_FSX_WAIT_SECONDS:-600}"
 SLURM_CONF="${HYPERPOD_LCS_SLURM_CONF:-/opt/slurm/etc/slurm.conf}"
 CONF_CACHE="${HYPERPOD_LCS_SLURMD_CONF_CACHE:-/var/spool/slurmd/conf-cache}"
-ENROOT_VERSION="${HYPERPOD_LCS_ENROOT_VERSION:-3.5.0}"
-PYXIS_VERSION="${HYPERPOD_LCS_PYXIS_VERSION:-0.20.0}"
-# Where pyxis' make install puts the SPANK plugin with prefix=/usr/local.
-readonly PYXIS_SO="/usr/local/lib/slurm/spank_pyxis.so"
+# The versions AWS's install_enroot_pyxis.sh pins.
+ENROOT_VERSION="${HYPERPOD_LCS_ENROOT_VERSION:-3.4.1}"
+PYXIS_VERSION="${HYPERPOD_LCS_PYXIS_VERSION:-0.19.0}"
+# Current HyperPod DLAMIs ship pyxis here, registered in plugstack.conf with a direct
+# `required` line, and enroot as a package; installing a second pyxis makes every srun fail
+# with a duplicate SPANK option (AWS's install_enroot_pyxis.sh, "Detect whether the HyperPod
+# DLAMI has already provisioned pyxis and/or enroot").
+readonly DLAMI_PYXIS_SO="/opt/slurm/lib/slurm/spank_pyxis.so"
+# Where pyxis' make install puts the SPANK plugin with prefix=/usr/local (older AMIs).
+readonly LOCAL_PYXIS_SO="/usr/local/lib/slurm/spank_pyxis.so"
+PYXIS_SO="${LOCAL_PYXIS_SO}"
 export PATH="${PATH}:/opt/slurm/bin"
 FSX_POLL_SECONDS="${HYPERPOD_LCS_FSX_POLL_SECONDS:-10}"
 
@@ -172,7 +179,7 @@ create_user() {
 # loaded on workers). So the controller's plugstack.conf names the plugin
 # directly, and every node has the plugin at that path.
 install_enroot_pyxis() {
-  step enroot-pyxis "enroot ${ENROOT_VERSION} and pyxis ${PYXIS_VERSION}"
+  step enroot-pyxis "enroot and pyxis (the AMI's, else enroot ${ENROOT_VERSION} and pyxis ${PYXIS_VERSION})"
   if [[ -x "${ROOT}/usr/bin/enroot" ]]; then
     log "enroot is installed"
   else
@@ -183,10 +190,13 @@ install_enroot_pyxis() {
       "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot_${ENROOT_VERSION}-1_${arch}.deb"
     run curl -fsSL --retry 3 -o "${tmp}/enroot-caps.deb" \
       "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"
-    run apt-get install -y "${tmp}/enroot.deb" "${tmp}/enroot-caps.deb"
+    run apt-get install -y squashfs-tools parallel fuse-overlayfs squashfuse "${tmp}/enroot.deb" "${tmp}/enroot-caps.deb"
     rm -rf "${tmp}"
   fi
-  if [[ -f "${ROOT}${PYXIS_SO}" ]]; then
+  if [[ -f "${ROOT}${DLAMI_PYXIS_SO}" ]]; then
+    PYXIS_SO="${DLAMI_PYXIS_SO}"
+    log "pyxis comes with the AMI (${PYXIS_SO}); not building another"
+  elif [[ -f "${ROOT}${PYXIS_SO}" ]]; then
     log "pyxis is installed (${PYXIS_SO})"
   else
     local src
@@ -207,8 +217,9 @@ write_plugstack() {
   local conf_dir plugstack line="required ${PYXIS_SO}"
   conf_dir="$(dirname "${ROOT}${SLURM_CONF}")"
   plugstack="${conf_dir}/plugstack.conf"
-  if [[ -f "${plugstack}" ]] && grep -Fxq -- "${line}" "${plugstack}"; then
-    log "plugstack.conf already loads pyxis"
+  if [[ -f "${plugstack}" ]] && grep -Eq '^[[:space:]]*required[[:space:]]+.*spank_pyxis\.so[[:space:]]*$' "${plugstack}"; then
+    # One registration only: a second one makes srun fail with a duplicate SPANK option.
+    log "plugstack.conf already loads pyxis: $(grep -E 'spank_pyxis\.so' "${plugstack}" | head -n 1)"
     return 0
   fi
   mkdir -p "${conf_dir}"
@@ -229,7 +240,7 @@ write_plugstack() {
 
 report_plugstack() {
   local cached="${ROOT}${CONF_CACHE}/plugstack.conf"
-  if [[ -f "${cached}" ]] && grep -Fxq -- "required ${PYXIS_SO}" "${cached}"; then
+  if [[ -f "${cached}" ]] && grep -Eq "^[[:space:]]*required[[:space:]]+${PYXIS_SO//./\\.}[[:space:]]*$" "${cached}"; then
     log "configless plugstack.conf loads ${PYXIS_SO}; the plugin is installed here"
   else
     log "the controller's plugstack.conf has not reached this node yet; slurmd fetches it on the controller's reconfigure"
