@@ -54,7 +54,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 synth: install
 	$(CDK) synth --quiet -c config=$(CONFIG)
 	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist --validate-if-installed
-	@# The dist writer lists the manifests it wrote (none for orchestrator: slurm).
+	@# The dist writer lists the files it wrote (orchestrator: slurm: the sbatch examples).
 	@ls cdk.out/*.template.json
 
 ## test: the whole suite (unit, cfn-lint on every template, cdk-nag, scripts)

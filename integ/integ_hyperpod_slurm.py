@@ -2,8 +2,9 @@
 """Integration test: HyperPod on Slurm with FSx (integ/configs/slurm.yaml), deployed for real.
 
 Asserts, after the deploy: the HyperPod cluster is InService and the controller, login and compute
-groups each have a Running node (their lifecycle scripts, configless slurmd and the /fsx mount
-included, since a node whose script fails never runs). Run: README, "Integration tests".
+groups each have a Running node (API-driven Slurm: HyperPod's SlurmConfig setup, the /fsx mount from
+InstanceStorageConfigs and the slurm_api lifecycle script included, since a node whose setup fails
+never runs). Run: README, "Integration tests".
 """
 
 from __future__ import annotations

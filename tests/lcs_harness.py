@@ -89,7 +89,7 @@ LUSTRE_STUBS = {
 }
 
 # Commands that only ask: left out of RunResult.actions().
-_QUERIES = ("mountpoint", "hostname", "uname", "fi_info")
+_QUERIES = ("mountpoint", "hostname", "uname", "fi_info", "getent", "dpkg", "id")
 
 
 @dataclass
@@ -401,6 +401,124 @@ class HyperPodSlurmNode(FakeNode):
             elif agent_delay is not None:
                 (self.state / "agent_delay").write_text(str(agent_delay))
         self.set_active(active)
+
+    def harness_env(self) -> dict[str, str]:
+        env = {**super().harness_env(), "HARNESS_NODE_IPS": self.node_ips, "HARNESS_CONTROLLER_IP": self.controller_ip}
+        if self.node_type == "controller":
+            env["HARNESS_LOCAL_CTLD"] = "1"
+        return env
+
+
+# ---------------------------------------------------------------------------
+# A HyperPod node of an API-driven Slurm cluster (Orchestrator.Slurm + SlurmConfig)
+# ---------------------------------------------------------------------------
+#
+# HyperPod itself writes slurm.conf (controller) and mounts FSx from InstanceStorageConfigs; the
+# lifecycle prefix has no provisioning_parameters.json (CreateCluster refuses it with SlurmConfig).
+# Sources: docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html
+# (#sagemaker-hyperpod-ref-slurm-configuration) and sagemaker-hyperpod-slurm-api-config-migration.html.
+# Compute and login nodes still have no local slurm.conf (configless); the order of HyperPod's own
+# Slurm start and OnCreate is not documented, so the daemons' state is a parameter (``active``).
+
+
+# User database stubs: state/passwd and state/group stand in for /etc/passwd and /etc/group.
+USER_STUBS = {
+    "getent": textwrap.dedent(
+        """\
+        db="${state}/$1"; key="$2"
+        [[ -f "${db}" ]] || exit 2
+        if [[ "$1" == group && "${key}" =~ ^[0-9]+$ ]]; then
+          awk -F: -v k="${key}" '$3 == k {print; found=1} END {exit !found}' "${db}" || exit 2
+        else
+          awk -F: -v k="${key}" '$1 == k {print; found=1} END {exit !found}' "${db}" || exit 2
+        fi
+        """
+    ),
+    "groupadd": 'printf "%s:x:%s:\\n" "${@: -1}" "$2" >>"${state}/group"\n',
+    "useradd": textwrap.dedent(
+        """\
+        uid="" gid="" home=""
+        while (($# > 1)); do
+          case "$1" in --uid) uid="$2"; shift ;; --gid) gid="$2"; shift ;; --home-dir) home="$2"; shift ;; esac
+          shift
+        done
+        printf '%s:x:%s:%s::%s:/bin/bash\\n' "$1" "${uid}" "${gid}" "${home}" >>"${state}/passwd"
+        """
+    ),
+    "chown": "exit 0\n",
+}
+
+
+# What installing enroot, pyxis and Docker leaves behind, without a network: apt-get of the enroot
+# packages creates /usr/bin/enroot under the fake root, make install of pyxis its SPANK plugin,
+# apt-get install docker.io /usr/bin/docker; usermod/id keep the docker group in state/.
+CONTAINER_STUBS = {
+    "dpkg": 'echo amd64\n',
+    "git": 'mkdir -p "${@: -1}"\n',
+    "make": 'lib="${HARNESS_ROOT}/usr/local/lib/slurm"; mkdir -p "${lib}" && : >"${lib}/spank_pyxis.so"\n',
+    "apt-get": textwrap.dedent(
+        """\
+        for arg in "$@"; do
+          case "${arg}" in
+            *enroot.deb) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/enroot"
+                         chmod +x "${HARNESS_ROOT}/usr/bin/enroot" ;;
+            docker.io) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/docker"
+                       chmod +x "${HARNESS_ROOT}/usr/bin/docker" ;;
+          esac
+        done
+        """
+    ),
+    "usermod": 'printf "%s\\n" "${@: -1}" >>"${state}/docker_members"\n',
+    "id": textwrap.dedent(
+        """\
+        name="${@: -1}"
+        groups="${name}"
+        grep -Fxq -- "${name}" "${state}/docker_members" 2>/dev/null && groups="${groups} docker"
+        echo "${groups}"
+        """
+    ),
+}
+
+
+class HyperPodApiSlurmNode(FakeNode):
+    """A node of ``node_type`` in an API-driven Slurm cluster, just before on_create.sh runs."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        source_dir: Path,
+        *,
+        node_type: str,
+        node_ip: str,
+        controller_ip: str,
+        nodes: Mapping[str, object],
+        resource_config: Mapping[str, object],
+        controller_conf: str,
+        fsx_mounted: bool = True,
+        active: tuple[str, ...] = ("munge",),
+    ) -> None:
+        super().__init__(tmp_path, source_dir, {**LUSTRE_STUBS, **SLURM_STUBS, **USER_STUBS, **CONTAINER_STUBS})
+        self.node_type = node_type
+        self.node_ips = f"{node_ip} 172.16.0.9"
+        self.controller_ip = controller_ip
+        (self.scripts / "slurm_nodes.json").write_text(json.dumps(nodes, indent=2))
+        self.write("/opt/ml/config/resource_config.json", json.dumps(resource_config))
+        self.write("/etc/os-release", UBUNTU_OS_RELEASE)
+        self.write("/etc/fstab", "UUID=1234 / ext4 defaults 1 1\n")
+        self.write("/etc/systemd/system/slurmd.service", SLURM_AMI_SLURMD_UNIT)
+        self.write("/etc/systemd/system/slurmctld.service", SLURM_AMI_SLURMCTLD_UNIT)
+        (self.state / "controller-slurm.conf").write_text(controller_conf)
+        if node_type == "controller":
+            self.write("/opt/slurm/etc/slurm.conf", controller_conf)
+        if fsx_mounted:
+            self.p("/fsx").mkdir(parents=True, exist_ok=True)
+            self.set_mounted(["/fsx"])
+        self.set_active(active)
+        (self.state / "passwd").write_text("root:x:0:0::/root:/bin/bash\nubuntu:x:1000:1000::/home/ubuntu:/bin/bash\n")
+        (self.state / "group").write_text("root:x:0:\nubuntu:x:1000:\n")
+
+    def passwd(self) -> list[str]:
+        return (self.state / "passwd").read_text().splitlines()
 
     def harness_env(self) -> dict[str, str]:
         env = {**super().harness_env(), "HARNESS_NODE_IPS": self.node_ips, "HARNESS_CONTROLLER_IP": self.controller_ip}

@@ -477,3 +477,32 @@ def test_aws_error_is_one_line_exit_2(stubbed_cloudformation, tmp_path, capsys):
     assert code == 2 and out == ""
     assert err.strip() == ("python -m hyperpod_cdk.guard: error: cannot read stack nope: "
                            "ValidationError: Stack with id nope does not exist")
+
+
+def test_switching_a_legacy_slurm_cluster_to_api_driven_config_is_reported():
+    """Orchestrator.Slurm is not create-only (only .Eks is): the switch is an in-place migration to flag."""
+    old = _hyperpod(("controller", 1), ("gpu", 2))
+    new = copy.deepcopy(old)
+    props = new["Resources"]["HyperPod"]["Properties"]
+    props["Orchestrator"] = {"Slurm": {"SlurmConfigStrategy": "Managed"}}
+    props["InstanceGroups"][0]["SlurmConfig"] = {"NodeType": "Controller"}
+    props["InstanceGroups"][1]["SlurmConfig"] = {"NodeType": "Compute", "PartitionNames": ["train"]}
+    findings = compare_templates(old, new).findings
+    assert sorted((f.property, f.effect) for f in findings) == [
+        ("InstanceGroups[controller].SlurmConfig", "disruptive"),
+        ("InstanceGroups[gpu].SlurmConfig", "disruptive"),
+    ]
+    assert all("sagemaker-hyperpod-slurm-api-config-migration" in f.doc_url for f in findings)
+    # A strategy change alone is an ordinary update (no lock-in, per AWS).
+    merged = copy.deepcopy(new)
+    merged["Resources"]["HyperPod"]["Properties"]["Orchestrator"]["Slurm"]["SlurmConfigStrategy"] = "Merge"
+    assert compare_templates(new, merged).findings == []
+    # Continuous and an external accounting database on a running cluster.
+    later = copy.deepcopy(new)
+    later["Resources"]["HyperPod"]["Properties"]["NodeProvisioningMode"] = "Continuous"
+    later["Resources"]["HyperPod"]["Properties"]["Orchestrator"]["Slurm"]["AccountingDatabase"] = {
+        "Endpoint": "acct.example.com", "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:a"}
+    assert sorted((f.property, f.effect) for f in compare_templates(new, later).findings) == [
+        ("NodeProvisioningMode", "blocked"),
+        ("Orchestrator.Slurm.AccountingDatabase", "disruptive"),
+    ]

@@ -363,9 +363,12 @@ def test_dist_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "kubernetes.teams[0](Bad_Name).name" in capsys.readouterr().err
 
 
-def test_dist_writes_nothing_for_a_slurm_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dist_writes_sbatch_examples_for_a_slurm_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dist"
     config = Path(__file__).resolve().parent.parent / "examples" / "slurm.yaml"
     assert main(["--config", str(config), "--out", str(out)]) == 0
-    assert not out.exists()
-    assert "no Kubernetes manifests" in capsys.readouterr().out
+    # No Kubernetes API on Slurm: the sbatch examples instead (tests/test_sbatch_examples.py).
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "slurm/fsdp.sbatch", "slurm/smoke.sbatch",
+    ]
+    assert "slurm/smoke.sbatch" in capsys.readouterr().out

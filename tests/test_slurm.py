@@ -108,13 +108,26 @@ def test_orchestrator_specific_sections() -> None:
     slurm_with_labels = _slurm_data()
     slurm_with_labels["hyperpod"]["instance_groups"][2]["labels"] = {"team": "a"}
     cases.append((slurm_with_labels, "hyperpod.instance_groups[2](gpu).labels", "labels and taints"))
-    continuous = _slurm_data()
-    continuous["hyperpod"]["node_provisioning_mode"] = "Continuous"
-    cases.append((continuous, "hyperpod.node_provisioning_mode", "needs API-driven Slurm (SlurmConfig)"))
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-scaling-slurm.html: new clusters only,
+    # and the legacy configuration is kept for existing clusters.
+    legacy_continuous = _slurm_data()
+    legacy_continuous["slurm"] = {"configuration": "provisioning-parameters"}
+    legacy_continuous["hyperpod"]["node_provisioning_mode"] = "Continuous"
+    cases.append((legacy_continuous, "hyperpod.node_provisioning_mode", "use slurm.configuration: api"))
+    legacy_strategy = _slurm_data()
+    legacy_strategy["slurm"] = {"configuration": "provisioning-parameters", "config_strategy": "Merge"}
+    cases.append((legacy_strategy, "slurm.config_strategy", "only used with slurm.configuration: api"))
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html
+    classic_accounting = _slurm_data()
+    classic_accounting["slurm"] = {"accounting": {"enabled": True}}
+    cases.append((classic_accounting, "slurm.accounting", "needs Continuous node provisioning"))
+    eks_with_slurm = copy.deepcopy(eks_data)
+    eks_with_slurm["slurm"] = {"configuration": "api"}
+    cases.append((eks_with_slurm, "slurm", "only used with orchestrator: slurm"))
     # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
     slurm_cmk = _slurm_data()
     slurm_cmk["hyperpod"]["ebs_kms_key"] = "customer-managed"
-    cases.append((slurm_cmk, "hyperpod.ebs_kms_key", "only in Continuous node provisioning mode"))
+    cases.append((slurm_cmk, "hyperpod.ebs_kms_key", "set hyperpod.node_provisioning_mode: Continuous"))
     eks_classic_cmk = copy.deepcopy(eks_data)
     eks_classic_cmk["hyperpod"].update(node_provisioning_mode=None, ebs_kms_key="customer-managed")
     cases.append((eks_classic_cmk, "hyperpod.ebs_kms_key", "only in Continuous node provisioning mode"))
@@ -125,6 +138,38 @@ def test_orchestrator_specific_sections() -> None:
         with pytest.raises(HyperPodConfigError) as caught:
             parse_config(data)
         assert (caught.value.field, message in caught.value.message) == (field, True), caught.value
+
+
+def test_api_driven_slurm_takes_continuous_cmk_and_accounting() -> None:
+    data = _slurm_data()
+    data["hyperpod"].update(node_provisioning_mode="Continuous", ebs_kms_key="customer-managed")
+    data["slurm"] = {"accounting": {"endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
+                                    "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf"}}
+    config = parse_config(data)
+    assert (config.node_provisioning_mode, config.customer_managed_ebs_key) == ("Continuous", True)
+    assert config.slurm.api_driven and config.slurm.accounting.active
+    # Slurm's default stays AWS's: no Continuous unless asked for (the model default is EKS's).
+    assert parse_config(_slurm_data()).node_provisioning_mode is None
+
+
+@pytest.mark.parametrize(
+    ("accounting", "message"),
+    [
+        ({"endpoint": "acct.example.com"}, "secret_arn: importing an accounting database needs endpoint"),
+        ({"enabled": True, "endpoint": "a.example.com",
+          "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:x"}, "not both"),
+        ({"port": 3306}, "port: set enabled: true"),
+        ({"secret_arn": "not-an-arn", "endpoint": "a.example.com"}, "secret_arn"),
+    ],
+)
+def test_accounting_config_errors_name_the_field(accounting: dict, message: str) -> None:
+    data = _slurm_data()
+    data["hyperpod"]["node_provisioning_mode"] = "Continuous"
+    data["slurm"] = {"accounting": accounting}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field.startswith("slurm.accounting"), caught.value
+    assert message in str(caught.value), caught.value
 
 
 def test_subnets_are_sized_with_slurm_ip_figures() -> None:
@@ -182,47 +227,55 @@ def _cluster(app) -> dict:
     return app.one("AWS::SageMaker::Cluster")[1]["Properties"]
 
 
-def test_cluster_uses_the_lifecycle_script_path(slurm_app) -> None:
+def test_cluster_is_api_driven(slurm_app) -> None:
+    """SlurmConfig per group and Orchestrator.Slurm (sagemaker-hyperpod-ref, "API-driven Slurm configuration")."""
     props = _cluster(slurm_app)
-    assert "Orchestrator" not in props, "lifecycle-script path: no Orchestrator (see slurm_cluster.py)"
+    assert props["Orchestrator"] == {"Slurm": {"SlurmConfigStrategy": "Managed"}}
     assert "NodeProvisioningMode" not in props
     groups = props["InstanceGroups"]
     assert [g["InstanceGroupName"] for g in groups] == ["controller", "login", "gpu", "cpu"]
-    assert all("SlurmConfig" not in g and "KubernetesConfig" not in g for g in groups)
+    assert [g["SlurmConfig"] for g in groups] == [
+        {"NodeType": "Controller"},
+        {"NodeType": "Login"},
+        {"NodeType": "Compute", "PartitionNames": ["train"]},
+        {"NodeType": "Compute", "PartitionNames": ["cpu"]},
+    ]
+    fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
+    for group in groups:
+        # HyperPod mounts the file system on every node of every group, at /fsx.
+        assert group["InstanceStorageConfigs"][1] == {"FsxLustreConfig": {
+            "DnsName": {"Fn::GetAtt": [fsx_id, "DNSName"]},
+            "MountName": {"Fn::GetAtt": [fsx_id, "LustreMountName"]},
+            "MountPath": "/fsx",
+        }}
+        assert "VolumeKmsKeyId" not in group["InstanceStorageConfigs"][0]["EbsVolumeConfig"]
+        assert "KubernetesConfig" not in group
     uris = {json.dumps(g["LifeCycleConfig"]["SourceS3Uri"], sort_keys=True) for g in groups}
     assert len(uris) == 1 and all(g["LifeCycleConfig"]["OnCreate"] == "on_create.sh" for g in groups)
     assert {"Key": "SageMaker", "Value": "true"} in props["Tags"]
     assert slurm_app.template["Description"].startswith("SageMaker HyperPod on Slurm")
     assert not slurm_app.resources("AWS::EKS::Cluster")
+    assert not slurm_app.resources("AWS::RDS::DBInstance")
 
 
-def test_provisioning_parameters_are_uploaded_with_fsx_tokens(slurm_app) -> None:
+def test_lifecycle_prefix_has_no_provisioning_parameters(slurm_app) -> None:
     _, deploy = slurm_app.one("Custom::CDKBucketDeployment")
     props = deploy["Properties"]
-    # The script asset, lifecycle_scripts/common (shared_dirs) and the two generated JSON files
-    # (provisioning_parameters.json, and fsx_lustre.json for the Lustre client setup).
-    assert len(props["SourceObjectKeys"]) == 4
-    lustre = props["SourceObjectKeys"][3].removesuffix(".zip")
-    assert (slurm_app.outdir / f"asset.{lustre}" / "fsx_lustre.json").is_file()
-    common = props["SourceObjectKeys"][1].removesuffix(".zip")
-    assert (slurm_app.outdir / f"asset.{common}" / "lcs_common.sh").is_file()
+    # The API-driven scripts, lifecycle_scripts/common and the generated slurm_nodes.json; no
+    # provisioning_parameters.json (CreateCluster refuses it with SlurmConfig) and no fsx_lustre.json.
+    assert len(props["SourceObjectKeys"]) == 3
+    files = set()
+    for key in props["SourceObjectKeys"]:
+        files |= {p.name for p in (slurm_app.outdir / f"asset.{key.removesuffix('.zip')}").iterdir()}
+    assert files == {"on_create.sh", "lib.sh", "node_role.py", "lcs_common.sh", "slurm_nodes.json"}
     generated = props["SourceObjectKeys"][2].removesuffix(".zip")
-    text = (slurm_app.outdir / f"asset.{generated}" / "provisioning_parameters.json").read_text()
-    markers = props["SourceMarkers"][2]
-    fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
-    for marker, value in markers.items():
-        attribute = value["Fn::Join"][1][1]["Fn::GetAtt"]
-        assert attribute[0] == fsx_id and attribute[1] in ("DNSName", "LustreMountName")
-        text = text.replace(marker, json.dumps(f"<{attribute[1]}>"))
-    document = json.loads(text)
-    assert document["controller_group"] == "controller" and document["login_group"] == "login"
-    assert document["worker_groups"] == [
-        {"instance_group_name": "gpu", "partition_name": "train"},
-        {"instance_group_name": "cpu", "partition_name": "cpu"},
-    ]
-    assert (document["fsx_dns_name"], document["fsx_mountname"]) == ("<DNSName>", "<LustreMountName>")
-    # The content-hash prefix covers the generated file, not just the scripts.
-    assert props["DestinationBucketKeyPrefix"] != f"lifecycle/{props['SourceObjectKeys'][0].removesuffix('.zip')}/"
+    document = json.loads((slurm_app.outdir / f"asset.{generated}" / "slurm_nodes.json").read_text())
+    assert document == {"version": 1, "fsx_mount_path": "/fsx", "groups": {
+        "controller": {"node_type": "Controller"},
+        "login": {"node_type": "Login"},
+        "gpu": {"node_type": "Compute", "partition": "train"},
+        "cpu": {"node_type": "Compute", "partition": "cpu"},
+    }}
 
 
 def test_execution_role_has_no_eks_grant(slurm_app) -> None:
@@ -249,21 +302,12 @@ def test_slurm_template_passes_cfn_lint_and_nag(slurm_app) -> None:
     assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
 
 
-def test_native_slurm_properties_would_lint_too(slurm_app, tmp_path) -> None:
-    """cfn-lint 1.58 accepts Orchestrator.Slurm and SlurmConfig: the choice of path is not forced by tooling."""
+def test_cfn_lint_checks_the_slurm_properties(slurm_app, tmp_path) -> None:
+    """cfn-lint 1.58's schema knows Orchestrator.Slurm: a bad strategy is caught, so the lint above means something."""
     template = copy.deepcopy(slurm_app.template)
     cluster = next(v for v in template["Resources"].values() if v["Type"] == "AWS::SageMaker::Cluster")
-    cluster["Properties"]["Orchestrator"] = {"Slurm": {"SlurmConfigStrategy": "Managed"}}
-    roles = {"controller": "Controller", "login": "Login"}
-    for group in cluster["Properties"]["InstanceGroups"]:
-        node_type = roles.get(group["InstanceGroupName"], "Compute")
-        group["SlurmConfig"] = {"NodeType": node_type}
-        if node_type == "Compute":
-            group["SlurmConfig"]["PartitionNames"] = ["train"]
-    native = tmp_path / "native.template.json"
-    native.write_text(json.dumps(template))
-    assert cfn_lint(native, "us-west-2") == []
     cluster["Properties"]["Orchestrator"]["Slurm"]["SlurmConfigStrategy"] = "Sometimes"
+    native = tmp_path / "native.template.json"
     native.write_text(json.dumps(template))
     assert "E3030" in {f["Rule"]["Id"] for f in cfn_lint(native, "us-west-2")}
 
@@ -289,15 +333,59 @@ def test_cluster_construct_rejects_parameters_that_drift() -> None:
         execution_role_arn="arn:aws:iam::123456789012:role/exec",
         lifecycle_source_s3_uri="s3://bucket/prefix/",
     )
-    # HyperPod accepts a customer managed EBS key only in Continuous mode (not lifecycle-script Slurm).
+    # HyperPod accepts a customer managed EBS key only in Continuous mode.
     with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Cmk: volume_key: HyperPod accepts")):
         HyperPodSlurmCluster(stack, "Cmk", volume_key=kms.Key(stack, "Key"), **common)
+    # API-driven (default): the layout comes from SlurmConfig, so a parameters document is refused.
     good = HyperPodSlurmCluster.parameters_for(groups)
-    cluster = HyperPodSlurmCluster(stack, "Ok", provisioning_parameters=good, **common)
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Api: provisioning_parameters: API-driven")):
+        HyperPodSlurmCluster(stack, "Api", provisioning_parameters=good, **common)
+    legacy = dict(common, configuration="provisioning-parameters")
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/LegacyCont: node_provisioning_mode: only with")):
+        HyperPodSlurmCluster(stack, "LegacyCont", node_provisioning_mode="Continuous", **legacy)
+    cluster = HyperPodSlurmCluster(stack, "Ok", provisioning_parameters=good, **legacy)
     assert cluster.provisioning_parameters() == good
     drifted = {**good, "worker_groups": [{"instance_group_name": "gpu", "partition_name": "other"}]}
     with pytest.raises(HyperPodConfigError, match=re.escape("provisioning_parameters.worker_groups")):
-        HyperPodSlurmCluster(stack, "Drift", provisioning_parameters=drifted, **common)
+        HyperPodSlurmCluster(stack, "Drift", provisioning_parameters=drifted, **legacy)
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Strategy: config_strategy: 'Sometimes' must be")):
+        HyperPodSlurmCluster(stack, "Strategy", config_strategy="Sometimes", **common)  # type: ignore[arg-type]
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    legacy_props = next(
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Cluster"
+    )
+    assert "Orchestrator" not in legacy_props and all("SlurmConfig" not in g for g in legacy_props["InstanceGroups"])
+
+
+def test_continuous_slurm_cluster_takes_a_key_and_an_accounting_database() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.cluster.slurm import AccountingDatabase, HyperPodSlurmCluster
+
+    groups = parse_config(_slurm_data()).hyperpod.instance_groups
+    stack = cdk.Stack(cdk.App(), "Probe")
+    key = kms.Key(stack, "Key")
+    HyperPodSlurmCluster(
+        stack, "Cluster", cluster_name="probe", instance_groups=groups,
+        subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
+        default_az_id="usw2-az2",
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
+        execution_role_arn="arn:aws:iam::123456789012:role/exec", lifecycle_source_s3_uri="s3://bucket/prefix/",
+        node_provisioning_mode="Continuous", volume_key=key, config_strategy="Merge",
+        accounting_database=AccountingDatabase(
+            endpoint="acct.abc.us-west-2.rds.amazonaws.com",
+            secret_arn="arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf", port=3306,
+        ),
+    )
+    props = next(r for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::Cluster")["Properties"]
+    assert props["NodeProvisioningMode"] == "Continuous"
+    assert props["Orchestrator"] == {"Slurm": {"SlurmConfigStrategy": "Merge", "AccountingDatabase": {
+        "Endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
+        "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf", "Port": 3306}}}
+    assert all("VolumeKmsKeyId" in g["InstanceStorageConfigs"][0]["EbsVolumeConfig"] for g in props["InstanceGroups"])
 
 
 def test_lifecycle_prefix_hashes_generated_files() -> None:
@@ -320,3 +408,55 @@ def test_lifecycle_prefix_hashes_generated_files() -> None:
     assert one.prefix == same.prefix
     with pytest.raises(ValueError, match="plain"):
         HyperPodLifecycleScripts(stack, "Escape", source_dir=source, encryption_key=key, json_files={"../x.json": {}})
+
+
+@pytest.mark.parametrize(
+    ("users", "field", "message"),
+    [
+        ([{"name": "root", "uid": 2001}], "slurm.users[0](root).name", "already exists on HyperPod nodes"),
+        ([{"name": "a", "uid": 2001}, {"name": "a", "uid": 2002}], "slurm.users[1](a).name", "listed twice"),
+        ([{"name": "a", "uid": 2001}, {"name": "b", "uid": 2001}], "slurm.users[1](b).uid", "already a's UID"),
+        ([{"name": "a", "uid": 1000}], "slurm.users[0](a).uid", "greater than or equal to 2000"),
+        ([{"name": "Alice", "uid": 2001}], "slurm.users[0](Alice).name", "a POSIX login name"),
+        ([{"name": "a", "uid": 2001, "ssh_public_key": "not a key"}], "slurm.users[0](a).ssh_public_key",
+         "one OpenSSH public key line"),
+    ],
+)
+def test_slurm_users_are_checked(users: list, field: str, message: str) -> None:
+    data = _slurm_data()
+    data["slurm"] = {"users": users}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == field, caught.value
+    assert message in caught.value.message
+
+
+def test_slurm_users_reach_the_nodes_file() -> None:
+    from hyperpod_cdk.specs.slurm import slurm_nodes
+
+    data = _slurm_data()
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGv7mQ0alicekey alice@laptop"
+    data["slurm"] = {"users": [{"name": "alice", "uid": 2001, "ssh_public_key": key}, {"name": "bob", "uid": 2002}]}
+    config = parse_config(data)
+    document = slurm_nodes(config.slurm_layout, "/fsx", [u.model_dump() for u in config.slurm.users])
+    assert document["users"] == [{"name": "alice", "uid": 2001, "ssh_public_key": key}, {"name": "bob", "uid": 2002}]
+    legacy = _slurm_data()
+    legacy["slurm"] = {"configuration": "provisioning-parameters", "users": [{"name": "alice", "uid": 2001}]}
+    with pytest.raises(HyperPodConfigError, match="only used with slurm.configuration: api"):
+        parse_config(legacy)
+
+
+def test_slurm_containers_need_internet_and_api_driven_config() -> None:
+    data = _slurm_data()
+    data["slurm"] = {"containers": {"enroot_pyxis": True, "docker": True}}
+    assert parse_config(data).slurm.containers.enroot_pyxis
+    closed = _slurm_data()
+    closed["network"]["closed"] = True
+    closed["slurm"] = {"containers": {"enroot_pyxis": True}}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(closed)
+    assert caught.value.field == "slurm.containers" and "closed network" in caught.value.message
+    legacy = _slurm_data()
+    legacy["slurm"] = {"configuration": "provisioning-parameters", "containers": {"docker": True}}
+    with pytest.raises(HyperPodConfigError, match="slurm.containers: only used with slurm.configuration: api"):
+        parse_config(legacy)

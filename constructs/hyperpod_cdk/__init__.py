@@ -32,6 +32,7 @@ _CONSTRUCTS = {
     "HyperPodCluster": "hyperpod_cdk.cluster.hyperpod",
     "IHyperPodCluster": "hyperpod_cdk.cluster.hyperpod",
     "HyperPodSlurmCluster": "hyperpod_cdk.cluster.slurm",
+    "SlurmAccountingDatabase": "hyperpod_cdk.storage.accounting_database",
     "HyperPodExecutionRole": "hyperpod_cdk.cluster.execution_role",
     "HyperPodLifecycleScripts": "hyperpod_cdk.lifecycle.lifecycle_scripts",
     "bundled_scripts": "hyperpod_cdk.lifecycle.lifecycle_scripts",
@@ -81,6 +82,7 @@ __all__ = [
     "HyperPodSecurityGroup",
     "HyperPodSignals",
     "HyperPodSlurmCluster",
+    "SlurmAccountingDatabase",
     "HyperPodSubnets",
     "HyperPodTaskGovernance",
     "IHyperPodCluster",
@@ -119,6 +121,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
     from hyperpod_cdk.network.vpc import HyperPodNetwork
     from hyperpod_cdk.platform import HyperPodPlatform
+    from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
     from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
 
 

@@ -23,7 +23,7 @@ from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster, warn_unverifiable_cluster
 from hyperpod_cdk.cluster.instance_groups import subnet_cidr
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
-from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+from hyperpod_cdk.cluster.slurm import FSX_MOUNT_PATH, AccountingDatabase, HyperPodSlurmCluster
 from hyperpod_cdk.config import PlatformConfig, group_demands, plan_for_config
 from hyperpod_cdk.config.charts import FsxVolume
 from hyperpod_cdk.config.signals import COST_TAG_KEY
@@ -47,7 +47,13 @@ from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.network.vpc import HyperPodNetwork
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.network_plan import plan_existing_subnets
-from hyperpod_cdk.specs.slurm import PROVISIONING_PARAMETERS_FILE, provisioning_parameters
+from hyperpod_cdk.specs.slurm import (
+    PROVISIONING_PARAMETERS_FILE,
+    SLURM_NODES_FILE,
+    provisioning_parameters,
+    slurm_nodes,
+)
+from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
 
 
@@ -402,27 +408,87 @@ class HyperPodPlatform(Construct):
     # -- Slurm ------------------------------------------------------------------------------
 
     def _build_slurm(self) -> None:
-        """Slurm scripts with the generated provisioning_parameters.json, role, cluster."""
-        parameters = provisioning_parameters(self.config.slurm_layout, self.fsx.mount if self.fsx else None)
-        self.lifecycle = HyperPodLifecycleScripts(
-            self, "LifecycleScripts",
-            source_dir=bundled_scripts("slurm"),
-            shared_dirs=[bundled_scripts("common")],
-            encryption_key=self.data_key,
-            json_files={PROVISIONING_PARAMETERS_FILE: parameters, **self._fsx_lustre_file()},
-        )
+        """Slurm scripts, role, accounting database and cluster; API-driven unless the config says legacy."""
+        settings = self.config.slurm
+        layout = self.config.slurm_layout
+        parameters: dict[str, Any] | None = None
+        if settings.api_driven:
+            # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
+            # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
+            self.lifecycle = HyperPodLifecycleScripts(
+                self, "LifecycleScripts",
+                source_dir=bundled_scripts("slurm_api"),
+                shared_dirs=[bundled_scripts("common")],
+                encryption_key=self.data_key,
+                json_files={SLURM_NODES_FILE: slurm_nodes(
+                    layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users],
+                    settings.containers.model_dump(),
+                )},
+            )
+        else:
+            parameters = provisioning_parameters(layout, self.fsx.mount if self.fsx else None)
+            self.lifecycle = HyperPodLifecycleScripts(
+                self, "LifecycleScripts",
+                source_dir=bundled_scripts("slurm"),
+                shared_dirs=[bundled_scripts("common")],
+                encryption_key=self.data_key,
+                json_files={PROVISIONING_PARAMETERS_FILE: parameters, **self._fsx_lustre_file()},
+            )
         # No eks-auth grant (no EKS).
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
         if self.fsx is not None:
             self.execution_role_construct.allow_lustre_client()
+        accounting = self._slurm_accounting()
+        mode_props: dict[str, Any] = {"configuration": settings.configuration}
+        if settings.api_driven:
+            mode_props.update(
+                config_strategy=settings.config_strategy,
+                fsx=self.fsx.mount if self.fsx else None,
+                node_provisioning_mode=self.config.node_provisioning_mode,
+                accounting_database=accounting,
+            )
+        else:
+            mode_props["provisioning_parameters"] = parameters
         self.cluster: HyperPodCluster | HyperPodSlurmCluster = HyperPodSlurmCluster(
-            self, "HyperPod", provisioning_parameters=parameters, **self._cluster_props()
+            self, "HyperPod", **mode_props, **self._cluster_props()
         )
         # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
         # its key, the Lustre checks): the cluster waits for all of them, and mounts the file system.
         self.cluster.wait_for(self.execution_role_construct, *self._network_ready)
         if self.fsx is not None and self.fsx.resource is not None:
             self.cluster.wait_for(self.fsx.resource)
+        if self.accounting_database is not None:
+            # slurmdbd on the controller connects at first boot.
+            self.cluster.wait_for(self.accounting_database.resource)
+
+    def _slurm_accounting(self) -> AccountingDatabase | None:
+        """Create (``slurm.accounting.enabled``) or import the external accounting database."""
+        #: The created accounting database (None when imported or not configured).
+        self.accounting_database: SlurmAccountingDatabase | None = None
+        cfg = self.config.slurm.accounting
+        if cfg.enabled:
+            azs = {s.availability_zone for s in self.control_plane_subnets}
+            subnets = self.control_plane_subnets if len(azs) >= 2 else list(self.hyperpod_subnets.values())
+            self.accounting_database = SlurmAccountingDatabase(
+                self, "SlurmAccounting",
+                vpc=self.vpc, subnets=subnets, node_security_group=self.security_group,
+                encryption_key=self.data_key, instance_type=cfg.instance_type,
+                allocated_storage_gib=cfg.allocated_storage_gib, backup_retention_days=cfg.backup_retention_days,
+            )
+            for ready in self._network_ready:
+                self.accounting_database.node.add_dependency(ready)
+            self.accounting_database.grant_read_secret(self.execution_role_construct.role)
+            return AccountingDatabase(
+                endpoint=self.accounting_database.endpoint, secret_arn=self.accounting_database.secret_arn,
+                name=cfg.name, port=self.accounting_database.port,
+            )
+        if cfg.endpoint is not None and cfg.secret_arn is not None:
+            self.execution_role_construct.role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[cfg.secret_arn],
+            ))
+            return AccountingDatabase(endpoint=cfg.endpoint, secret_arn=cfg.secret_arn, name=cfg.name, port=cfg.port)
+        return None
 
     # -- EKS --------------------------------------------------------------------------------
 

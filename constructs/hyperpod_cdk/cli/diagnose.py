@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from hyperpod_cdk.cli import aws_errors, cluster_events, errors_table
+from hyperpod_cdk.cli import aws_errors, cluster_events, errors_table, slurm_diagnose
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.nodes import list_nodes
 from hyperpod_cdk.cli.output import simple_table
@@ -132,6 +132,8 @@ def collect(clients: Clients, cluster: str, *, progress: Any = None) -> dict[str
     col.step("Listing lifecycle log streams")
     report["logs"] = _logs(col, log_group_name(name, arn))
     report["eks"] = _eks(col, eks_arn, groups) if eks_arn else None
+    is_slurm = report["cluster"]["orchestrator"] == "slurm" or (not eks_arn and described.get("Orchestrator") is None)
+    report["slurm"] = slurm_diagnose.collect(col, described, report) if is_slurm else None
     report["unchecked"] = col.unchecked
     placeholders = {"<cluster>": name, "<log group>": report["logs"]["log_group"]}
     if report["eks"]:
@@ -279,6 +281,9 @@ def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]
         if bad_entries:
             add(errors_table.ACCESS_ENTRY, "; ".join(bad_entries))
 
+    for known, evidence in slurm_diagnose.analyse(report):
+        add(known, evidence)
+
     busy = cluster.get("status") in BUSY_CLUSTER_STATES
     churn = [n for n in nodes if n.get("status") == "ShuttingDown" or (n.get("status") == "Pending" and not busy)]
     if churn:
@@ -386,6 +391,7 @@ def render(console: Console, report: dict[str, Any]) -> None:
                 state += " (" + "; ".join(addon["issues"]) + ")"
             rows.append(["add-on", addon["name"], state])
         console.print(simple_table(["EKS", "Name", "State"], rows, title="EKS"))
+    slurm_diagnose.render(console, report)
     if report["unchecked"]:
         console.print("\n[bold yellow]Could not check[/]")
         for line in report["unchecked"]:

@@ -211,6 +211,8 @@ def instance_group_property(
     volume_key: kms.IKey | None,
     kubernetes: bool,
     platform_fsx: tuple[str, str] | None = None,
+    slurm_config: sagemaker.CfnCluster.ClusterSlurmConfigProperty | None = None,
+    extra_storage: Sequence[sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty] = (),
 ) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
     """One ``InstanceGroups`` entry, shared by the EKS and Slurm cluster constructs.
 
@@ -218,6 +220,7 @@ def instance_group_property(
     subnet; labels and taints render only for EKS (``kubernetes=True``). ``volume_key`` None leaves
     ``VolumeKmsKeyId`` out (HyperPod then encrypts with an AWS owned key). ``platform_fsx`` is the
     (DNS name, mount name) of the platform's file system, for ``fsx_mounts`` entries without their own.
+    ``slurm_config`` (API-driven Slurm) and ``extra_storage`` (its FSx mount) are added as given.
     """
     az_id = group.availability_zone_id or default_az_id
     override = None
@@ -262,6 +265,7 @@ def instance_group_property(
                 )
             )
         )
+    storage.extend(extra_storage)
     # LifeCycleConfig: SourceS3Uri + OnCreate replaces HyperPod's node setup (customer-managed mode);
     # SourceS3Uri + OnInitComplete runs after it (extended mode). The two are exclusive (CFN schema).
     hook = {"on_init_complete" if group.lifecycle_hook == "OnInitComplete" else "on_create": on_create}
@@ -291,6 +295,7 @@ def instance_group_property(
         on_start_deep_health_checks=group.effective_deep_health_checks or None,
         override_vpc_config=override,
         kubernetes_config=kubernetes_config,
+        slurm_config=slurm_config,
         training_plan_arn=group.training_plan_arn,
         image_id=group.image_id,
         image_release_version=group.image_release_version,

@@ -1,40 +1,37 @@
 """HyperPodSlurmCluster: an ``AWS::SageMaker::Cluster`` orchestrated by Slurm.
 
-How Slurm is provisioned: lifecycle scripts + ``provisioning_parameters.json``
------------------------------------------------------------------------------
+How Slurm is provisioned
+------------------------
 HyperPod documents two ways to tell a Slurm cluster which instance group is the controller,
-which is the login group and which partition each compute group joins:
+which is the login group and which partition each compute group joins
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html#sagemaker-hyperpod-ref-slurm-configuration):
 
-1. API-driven: ``Orchestrator.Slurm`` on the cluster and ``SlurmConfig {NodeType, PartitionNames}``
-   on each instance group; HyperPod sets up Slurm and mounts FSx itself, and the lifecycle
-   scripts keep only custom steps
+1. API-driven (``configuration="api"``, the default; AWS recommends it for new clusters):
+   ``Orchestrator.Slurm.SlurmConfigStrategy`` on the cluster, ``SlurmConfig {NodeType,
+   PartitionNames}`` on each instance group and the FSx file system as ``FsxLustreConfig`` in each
+   group's ``InstanceStorageConfigs`` (``MountPath`` ``/fsx``). HyperPod writes ``slurm.conf`` and
+   mounts FSx; the lifecycle scripts keep only custom steps, and ``provisioning_parameters.json``
+   must not be in the prefix
    (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html).
-2. Lifecycle scripts: no ``Orchestrator``, and a ``provisioning_parameters.json`` next to the
-   scripts. HyperPod's cluster agent reads it and writes ``slurm.conf`` on the controller; every
-   node runs Slurm configless (``slurmd --conf-server``), as AWS's own base configuration does
-   (awslabs/awsome-distributed-ai ``1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config``).
+2. Legacy (``configuration="provisioning-parameters"``): no ``Orchestrator``, and a
+   ``provisioning_parameters.json`` next to the scripts that HyperPod's agent reads; every node
+   runs Slurm configless as AWS's base configuration does (awslabs/awsome-distributed-ai
+   ``1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config``). Kept for clusters
+   deployed that way: ``Orchestrator`` is create-only in ``AWS::SageMaker::Cluster`` (cfn-lint's
+   schema), so switching a running cluster in CloudFormation replaces it.
 
-This construct uses (2), for these reasons (docs/slurm.md has the long form):
-
-- (2) is the path AWS's Slurm templates and base scripts run; the scripts here do what those do
-  (the controller waits for the agent's ``slurm.conf``, compute and login nodes fetch it), and a
-  fake node that models what HyperPod provides per node type tests them offline.
-- (1) needs a HyperPod AMI from January 2026 or later, cannot express multi-head controllers, and
-  a cluster moved to it cannot move back.
-- (1) is what Continuous provisioning needs on Slurm, and Continuous is the only mode that accepts
-  a customer managed EBS key (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html);
-  but no AWS source shows a customer managed key on a Slurm cluster, so (1) would not safely buy
-  one. Slurm volumes use the AWS owned key; ``volume_key`` is refused.
-
-The two are alternatives: with (1), ``provisioning_parameters.json`` must not be in the prefix
-(CreateCluster fails otherwise). Switching later is a property change on this construct (the
-layout is already computed) plus dropping the parameters file and the Slurm steps of the scripts.
+Only (1) takes ``node_provisioning_mode="Continuous"`` (for new clusters; AWS cannot move an
+existing cluster to it: https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-scaling-slurm.html),
+which in turn allows a customer managed EBS key (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html)
+and an external accounting database
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -57,19 +54,42 @@ from hyperpod_cdk.errors import HyperPodConfigError, checked_props
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
 
+SlurmConfiguration = Literal["api", "provisioning-parameters"]
+SlurmConfigStrategy = Literal["Managed", "Overwrite", "Merge"]
+CONFIGURATIONS = ("api", "provisioning-parameters")
+CONFIG_STRATEGIES = ("Managed", "Overwrite", "Merge")
+#: Where HyperPod mounts a Lustre file system when ``MountPath`` is left out; set explicitly so the
+#: scripts, the sbatch examples and the docs all say /fsx (sagemaker-hyperpod-ref, "FsxLustreConfig").
+FSX_MOUNT_PATH = "/fsx"
+
+
+@dataclass(frozen=True)
+class AccountingDatabase:
+    """``Orchestrator.Slurm.AccountingDatabase``: the MySQL-compatible database slurmdbd uses.
+
+    ``secret_arn`` names a Secrets Manager secret with ``username`` and ``password``; ``name``
+    (schema) and ``port`` may stay None (HyperPod: ``slurm_acct_db_<cluster id>``; the engine's port).
+    """
+
+    endpoint: str
+    secret_arn: str
+    name: str | None = None
+    port: int | float | None = None
+
 
 class HyperPodSlurmCluster(Construct):
-    """A SageMaker HyperPod cluster whose nodes run Slurm, configured by lifecycle scripts.
+    """A SageMaker HyperPod cluster whose nodes run Slurm, API-driven by default.
 
-    Node recovery is ``Automatic`` by default, the EBS volumes use an AWS owned key (HyperPod
-    accepts a customer managed key only in Continuous provisioning mode, which needs API-driven
-    Slurm), and deep health checks follow :attr:`InstanceGroup.effective_deep_health_checks`.
+    Node recovery is ``Automatic`` by default and deep health checks follow
+    :attr:`InstanceGroup.effective_deep_health_checks`. EBS volumes use an AWS owned key unless
+    ``volume_key`` is given, which HyperPod accepts only in Continuous provisioning mode.
 
     Each :class:`InstanceGroup` says its Slurm role with ``slurm_node_type`` (``Controller``: one
     group of one instance; ``Login``: at most one group; ``Compute``: the default) and, for compute
-    groups, its ``partition`` (default: the group name). :attr:`layout` is the checked result and
-    :meth:`provisioning_parameters` the ``provisioning_parameters.json`` for it; upload that next to
-    the scripts (``HyperPodLifecycleScripts(json_files=...)``). Passing the uploaded document as
+    groups, its ``partition`` (default: the group name). :attr:`layout` is the checked result. With
+    ``configuration="api"`` it becomes each group's ``SlurmConfig``; with
+    ``"provisioning-parameters"`` :meth:`provisioning_parameters` is the file to upload next to the
+    scripts (``HyperPodLifecycleScripts(json_files=...)``), and passing the uploaded document as
     ``provisioning_parameters`` makes synth fail if it names other groups or partitions.
 
     Args:
@@ -79,9 +99,13 @@ class HyperPodSlurmCluster(Construct):
         security_group: HyperPod node security group (also the FSx file system's group).
         execution_role_arn: instance execution role (no EKS grant needed).
         lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
-        volume_key: must stay None (AWS owned key): HyperPod rejects a customer managed key outside
-            Continuous provisioning mode, and this construct's lifecycle-script Slurm cannot use it.
-        provisioning_parameters: the uploaded parameters document, checked against the groups.
+        configuration: "api" (default) or "provisioning-parameters" (module docstring).
+        config_strategy: "Managed" (default, AWS's default), "Overwrite" or "Merge"; api only.
+        fsx: the file system every group mounts at /fsx (api only; the legacy scripts mount it).
+        node_provisioning_mode: "Continuous" or None (default); api only.
+        volume_key: customer managed EBS key; needs ``node_provisioning_mode="Continuous"``.
+        accounting_database: external accounting database; needs Continuous.
+        provisioning_parameters: the uploaded parameters document (legacy only), checked against the groups.
         node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
         ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400).
@@ -100,7 +124,12 @@ class HyperPodSlurmCluster(Construct):
         security_group: ec2.ISecurityGroup,
         execution_role_arn: str,
         lifecycle_source_s3_uri: str,
+        configuration: SlurmConfiguration = "api",
+        config_strategy: SlurmConfigStrategy = "Managed",
+        fsx: LustreAttributes | None = None,
+        node_provisioning_mode: str | None = None,
         volume_key: kms.IKey | None = None,
+        accounting_database: AccountingDatabase | None = None,
         on_create: str = "on_create.sh",
         provisioning_parameters: Mapping[str, Any] | None = None,
         node_recovery: NodeRecovery = "Automatic",
@@ -116,44 +145,71 @@ class HyperPodSlurmCluster(Construct):
             )
             check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
             layout = slurm_layout(groups, field="instance_groups")
-            if volume_key is not None:
-                # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode
-                # only, which needs API-driven SlurmConfig; this construct uses lifecycle scripts.
-                raise HyperPodConfigError(
-                    "volume_key",
-                    "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode, which "
-                    "a lifecycle-script Slurm cluster cannot use; leave volume_key out (AWS owned key)",
-                )
+            _check_mode_props(
+                configuration=configuration, config_strategy=config_strategy, fsx=fsx,
+                node_provisioning_mode=node_provisioning_mode, volume_key=volume_key,
+                accounting_database=accounting_database, provisioning_parameters=provisioning_parameters,
+            )
             if provisioning_parameters is not None:
-                if not isinstance(provisioning_parameters, Mapping):
-                    raise HyperPodConfigError(
-                        "provisioning_parameters",
-                        "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives",
-                    )
                 _check_parameters(provisioning_parameters, layout)
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
+        self.configuration: SlurmConfiguration = configuration
         instance_groups = groups
         self.instance_groups = tuple(instance_groups)
         sg_ids = [security_group.security_group_id]
+        api = configuration == "api"
+        fsx_storage = [
+            # HyperPod mounts it on every node of the group (sagemaker-hyperpod-ref, "FSx configuration
+            # via InstanceStorageConfigs"); all groups get it, as every node mounted /fsx before.
+            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                fsx_lustre_config=sagemaker.CfnCluster.ClusterFsxLustreConfigProperty(
+                    dns_name=fsx.dns_name, mount_name=fsx.mount_name, mount_path=FSX_MOUNT_PATH
+                )
+            )
+        ] if api and fsx is not None else []
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+            slurm_config = None
+            if api:
+                node_type = layout.node_type(group.name)
+                partition = dict(layout.workers).get(group.name)
+                # PartitionNames: required for Compute, refused for Controller and Login, at most one.
+                slurm_config = sagemaker.CfnCluster.ClusterSlurmConfigProperty(
+                    node_type=node_type, partition_names=[partition] if partition else None
+                )
             return instance_group_property(
                 group,
                 default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
                 execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
                 on_create=on_create, volume_key=volume_key, kubernetes=False,
+                slurm_config=slurm_config, extra_storage=fsx_storage,
             )
 
+        orchestrator = None
+        if api:
+            accounting = None
+            if accounting_database is not None:
+                accounting = sagemaker.CfnCluster.ClusterAccountingDatabaseProperty(
+                    endpoint=accounting_database.endpoint, secret_arn=accounting_database.secret_arn,
+                    name=accounting_database.name, port=accounting_database.port,
+                )
+            orchestrator = sagemaker.CfnCluster.OrchestratorProperty(
+                slurm=sagemaker.CfnCluster.ClusterOrchestratorSlurmConfigProperty(
+                    slurm_config_strategy=config_strategy, accounting_database=accounting
+                )
+            )
         self.resource = sagemaker.CfnCluster(
             self, "Resource",
             cluster_name=cluster_name,
-            # No Orchestrator: the lifecycle-script path (see the module docstring).
+            # None on the legacy path: the agent reads provisioning_parameters.json instead.
+            orchestrator=orchestrator,
             vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
                 security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
             ),
             instance_groups=[group_property(g) for g in instance_groups],
             node_recovery=node_recovery,
+            node_provisioning_mode=node_provisioning_mode,
             tags=cluster_tags(tags),
         )
         acknowledge_region_offerings(self.resource)
@@ -181,6 +237,61 @@ class HyperPodSlurmCluster(Construct):
     @property
     def cluster_name(self) -> str:
         return self.resource.ref
+
+
+def _check_mode_props(
+    *,
+    configuration: Any,
+    config_strategy: Any,
+    fsx: Any,
+    node_provisioning_mode: Any,
+    volume_key: Any,
+    accounting_database: Any,
+    provisioning_parameters: Any,
+) -> None:
+    if configuration not in CONFIGURATIONS:
+        raise HyperPodConfigError("configuration", f"{configuration!r} must be one of {list(CONFIGURATIONS)}")
+    if config_strategy not in CONFIG_STRATEGIES:
+        raise HyperPodConfigError("config_strategy", f"{config_strategy!r} must be one of {list(CONFIG_STRATEGIES)}")
+    if node_provisioning_mode not in (None, "Continuous"):
+        raise HyperPodConfigError("node_provisioning_mode", f"{node_provisioning_mode!r} must be 'Continuous' or None")
+    if accounting_database is not None and not isinstance(accounting_database, AccountingDatabase):
+        raise HyperPodConfigError("accounting_database", "expected an AccountingDatabase(endpoint, secret_arn, ...)")
+    if configuration == "api":
+        if provisioning_parameters is not None:
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html
+            raise HyperPodConfigError(
+                "provisioning_parameters",
+                "API-driven Slurm takes the layout from SlurmConfig; leave it out, or set "
+                "configuration='provisioning-parameters'",
+            )
+    else:
+        for name, value in (("fsx", fsx), ("node_provisioning_mode", node_provisioning_mode),
+                            ("accounting_database", accounting_database)):
+            if value is not None:
+                raise HyperPodConfigError(
+                    name, "only with configuration='api' (the legacy provisioning-parameters path has no "
+                    "Orchestrator.Slurm, and its scripts mount FSx)",
+                )
+        if config_strategy != "Managed":
+            raise HyperPodConfigError("config_strategy", "only with configuration='api'")
+    if node_provisioning_mode != "Continuous":
+        if volume_key is not None:
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
+            raise HyperPodConfigError(
+                "volume_key",
+                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
+                "node_provisioning_mode='Continuous' (API-driven Slurm) or leave volume_key out (AWS owned key)",
+            )
+        if accounting_database is not None:
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html
+            raise HyperPodConfigError(
+                "accounting_database", "an external accounting database needs node_provisioning_mode='Continuous'"
+            )
+    if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
+        raise HyperPodConfigError(
+            "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
+        )
 
 
 def _check_parameters(document: Mapping[str, Any], layout: SlurmLayout) -> None:

@@ -34,6 +34,8 @@ from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN, KubernetesConf
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.messages import explain, first_error, register_hints, yaml_error_message
 from hyperpod_cdk.config.signals import AlertsConfig, CostConfig
+from hyperpod_cdk.config.slurm import SlurmSettings
+from hyperpod_cdk.config.slurm_checks import check_slurm_settings, slurm_provisioning_mode
 from hyperpod_cdk.errors import HyperPodConfigError, shown
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.fsx import (
@@ -873,6 +875,10 @@ class PlatformConfig(_Model):
     cost: CostConfig | None = Field(
         default=None, description="A monthly AWS Budgets budget on the platform's cost allocation tag (needs alerts)."
     )
+    slurm: SlurmSettings = Field(
+        default_factory=SlurmSettings,
+        description="orchestrator: slurm. How HyperPod configures Slurm (API-driven by default) and accounting.",
+    )
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=TAG_PATTERN), AfterValidator(_tag_key_not_reserved)],
         Annotated[str, Field(max_length=256, pattern=TAG_PATTERN)],
@@ -884,6 +890,8 @@ class PlatformConfig(_Model):
         if self.orchestrator == "eks":
             if self.eks is None:
                 raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
+            if "slurm" in self.model_fields_set:
+                raise HyperPodConfigError("slurm", "only used with orchestrator: slurm; remove it for an EKS cluster")
             for index, group in enumerate(groups):
                 for key in ("slurm_node_type", "partition"):
                     if getattr(group, key) is not None:
@@ -926,20 +934,7 @@ class PlatformConfig(_Model):
             raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")
         if "kubernetes" in self.model_fields_set:
             raise HyperPodConfigError("kubernetes", "only used with orchestrator: eks; remove it for a Slurm cluster")
-        explicit_mode = "node_provisioning_mode" in self.hyperpod.model_fields_set
-        if explicit_mode and self.hyperpod.node_provisioning_mode is not None:
-            raise HyperPodConfigError(
-                "hyperpod.node_provisioning_mode",
-                "Continuous provisioning needs API-driven Slurm (SlurmConfig); this project configures Slurm with "
-                "lifecycle scripts (docs/slurm.md), so remove it or set null",
-            )
-        if self.hyperpod.ebs_kms_key == "customer-managed":
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
-            raise HyperPodConfigError(
-                "hyperpod.ebs_kms_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode, which a "
-                "lifecycle-script Slurm cluster cannot use (docs/slurm.md); remove it or set aws-owned",
-            )
+        check_slurm_settings(self)
         for index, group in enumerate(groups):
             if group.labels or group.taints:
                 key = "labels" if group.labels else "taints"
@@ -1118,8 +1113,10 @@ class PlatformConfig(_Model):
 
     @property
     def node_provisioning_mode(self) -> str | None:
-        """What the cluster gets: the configured mode on EKS; none on (lifecycle-script) Slurm."""
-        return self.hyperpod.node_provisioning_mode if self.orchestrator == "eks" else None
+        """What the cluster gets: the configured mode on EKS; on Slurm only an explicit one (API-driven only)."""
+        if self.orchestrator == "eks":
+            return self.hyperpod.node_provisioning_mode
+        return slurm_provisioning_mode(self)
 
     @property
     def customer_managed_ebs_key(self) -> bool:

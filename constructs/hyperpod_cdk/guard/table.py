@@ -257,6 +257,34 @@ HAND_TABLE: tuple[GuardedProperty, ...] = (
     *_instance_group_entries("InstanceGroups"),
     *_instance_group_entries("RestrictedInstanceGroups"),
     *_scaling_entries("InstanceGroups"),
+    # --- Slurm: API-driven configuration (issue 19) ---------------------------------------------
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "InstanceGroups[*].SlurmConfig", "disruptive",
+        "Adding SlurmConfig to a running legacy (provisioning_parameters.json) cluster is AWS's migration to "
+        "API-driven Slurm, done by this UpdateCluster: first upgrade the cluster software to a HyperPod AMI from "
+        "January 2026 or later and back up slurm.conf; HyperPod then rebuilds the partitions from SlurmConfig and "
+        "there is no way back to the file (keep slurm.configuration: provisioning-parameters until then; "
+        "docs/slurm.md, Migrating). Later, NodeType cannot change at all and a new PartitionNames moves the "
+        "group's nodes to another partition.",
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html",
+        see_also=(
+            "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-ref.html"
+            "#sagemaker-hyperpod-ref-slurm-configuration",
+        ),
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "Orchestrator.Slurm.AccountingDatabase", "disruptive",
+        "Attaching an external accounting database moves slurmdbd off the controller's MariaDB, and a cluster "
+        "cannot go back to the internal database; the job history kept on the controller stays there.",
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html",
+    ),
+    GuardedProperty(
+        "AWS::SageMaker::Cluster", "NodeProvisioningMode", "blocked",
+        "Continuous provisioning is chosen when a cluster is created: AWS cannot move an existing Slurm cluster "
+        "to it, so this update fails on a running cluster (set it only on a new one).",
+        _CLUSTER_PAGE + "nodeprovisioningmode",
+        see_also=("https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-scaling-slurm.html",),
+    ),
     GuardedProperty(
         "AWS::SageMaker::Cluster", "AutoScaling.Mode", "disruptive",
         "Turning Karpenter autoscaling on hands the autoscale groups to Karpenter (it scales a group with nodes "

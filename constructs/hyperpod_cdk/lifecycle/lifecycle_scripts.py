@@ -19,13 +19,13 @@ from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_p
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
 from hyperpod_cdk.rules.suppress import skip_handler_checks
 
-BUNDLED_FOLDERS = ("eks", "slurm", "common")
+BUNDLED_FOLDERS = ("eks", "slurm", "slurm_api", "common")
 #: Written next to the EKS scripts when the platform has FSx for Lustre: on_create.sh then gets the
 #: Lustre client ready (lifecycle_scripts/eks/on_create.sh, prepare_lustre_client).
 FSX_LUSTRE_FILE = "fsx_lustre.json"
 
 
-def bundled_scripts(folder: Literal["eks", "slurm", "common"]) -> Path:
+def bundled_scripts(folder: Literal["eks", "slurm", "slurm_api", "common"]) -> Path:
     """A folder of the lifecycle scripts shipped with hyperpod-cdk.
 
     In the wheel they are the package ``hyperpod_cdk.lifecycle.scripts`` (mapped at build time from

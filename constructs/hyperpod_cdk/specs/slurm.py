@@ -32,9 +32,11 @@ __all__ = [
     "LOGIN",
     "PARTITION_PATTERN",
     "PROVISIONING_PARAMETERS_FILE",
+    "SLURM_NODES_FILE",
     "SlurmLayout",
     "provisioning_parameters",
     "slurm_layout",
+    "slurm_nodes",
 ]
 
 PROVISIONING_PARAMETERS_FILE = "provisioning_parameters.json"
@@ -198,3 +200,31 @@ def describe(document: Mapping[str, Any]) -> str:
         partitions.setdefault(worker["partition_name"], []).append(worker["instance_group_name"])
     parts = ",".join(f"{p}:[{','.join(g)}]" for p, g in partitions.items())
     return f"controller={document['controller_group']} login={document.get('login_group', '-')} partitions={parts}"
+
+
+#: Written next to the API-driven Slurm scripts (lifecycle_scripts/slurm_api): each group's role for
+#: the custom steps. HyperPod does not read it; SlurmConfig on the cluster is the source of truth.
+SLURM_NODES_FILE = "slurm_nodes.json"
+
+
+def slurm_nodes(
+    layout: SlurmLayout,
+    fsx_mount_path: str | None = None,
+    users: Sequence[Mapping[str, Any]] = (),
+    containers: Mapping[str, bool] | None = None,
+) -> dict[str, Any]:
+    """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``,
+    and the POSIX ``users`` (``{name, uid, ssh_public_key}``) the script creates on every node."""
+    groups: dict[str, dict[str, Any]] = {layout.controller: {"node_type": CONTROLLER}}
+    if layout.login is not None:
+        groups[layout.login] = {"node_type": LOGIN}
+    for group, partition in layout.workers:
+        groups[group] = {"node_type": COMPUTE, "partition": partition}
+    document: dict[str, Any] = {"version": 1, "groups": groups}
+    if fsx_mount_path is not None:
+        document["fsx_mount_path"] = fsx_mount_path
+    if users:
+        document["users"] = [{k: v for k, v in dict(u).items() if v is not None} for u in users]
+    if containers and any(containers.values()):
+        document["containers"] = {k: bool(v) for k, v in containers.items()}
+    return document

@@ -230,6 +230,16 @@ def load_settings(config_path: str | Path) -> tuple[K8sSettings, Any]:
     return config.kubernetes, config
 
 
+def slurm_examples(config: Any, source: str) -> dict[str, str]:
+    """The sbatch examples for a Slurm config (smoke and FSDP jobs fitting its training partition)."""
+    from hyperpod_cdk.specs.sbatch import sbatch_examples
+
+    return sbatch_examples(
+        config.hyperpod.instance_groups, fsx_mount_path="/fsx" if config.storage.fsx is not None else None,
+        source=source,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hyperpod_cdk.kubernetes.charts.dist", description=__doc__.splitlines()[0]
@@ -254,8 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, config = load_settings(args.config)
         if config.orchestrator != "eks":
-            # Nothing to apply: a Slurm cluster has no Kubernetes API.
-            print(f"{args.config}: orchestrator is {config.orchestrator}; no Kubernetes manifests to write")
+            # No Kubernetes API on Slurm: the sbatch examples instead (specs/sbatch.py).
+            for path in write_dist(slurm_examples(config, str(args.config)), args.out):
+                print(path)
             return 0
         addons = config.kubernetes.addons
         charts = build_charts(

@@ -1,0 +1,93 @@
+"""Checks of a Slurm platform config that span sections (``slurm:`` against ``hyperpod:``).
+
+Sources for each rule:
+
+- Continuous provisioning on Slurm is optional and off by default, for clusters created with it;
+  existing clusters cannot be migrated to it
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-scaling-slurm.html). The
+  legacy ``provisioning-parameters`` configuration exists here for clusters deployed before, so it
+  never gets Continuous; new clusters use ``api``.
+- A customer managed EBS key needs Continuous provisioning
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html).
+- An external accounting database needs Continuous provisioning
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html;
+  aws-cdk-lib 2.275 ``ClusterAccountingDatabaseProperty``: "Supported only with Continuous node
+  provisioning") and lives in ``Orchestrator.Slurm``, which only the API-driven configuration sets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hyperpod_cdk.errors import HyperPodConfigError
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.config.platform import PlatformConfig
+
+__all__ = ["check_slurm_settings", "slurm_provisioning_mode"]
+
+
+def slurm_provisioning_mode(config: PlatformConfig) -> str | None:
+    """``NodeProvisioningMode`` of a Slurm cluster: only when set explicitly (AWS's default is off)."""
+    if "node_provisioning_mode" not in config.hyperpod.model_fields_set:
+        return None
+    return config.hyperpod.node_provisioning_mode
+
+
+def check_slurm_settings(config: PlatformConfig) -> None:
+    """Raise one :class:`HyperPodConfigError` naming the field when the Slurm settings cannot deploy."""
+    slurm = config.slurm
+    mode = slurm_provisioning_mode(config)
+    if not slurm.api_driven:
+        if mode is not None:
+            raise HyperPodConfigError(
+                "hyperpod.node_provisioning_mode",
+                "Continuous provisioning is for new Slurm clusters (AWS cannot move an existing cluster to it), and "
+                "slurm.configuration: provisioning-parameters is kept for existing ones; use slurm.configuration: api "
+                "for a new cluster, or remove node_provisioning_mode",
+            )
+        for key in ("config_strategy", "accounting", "users", "containers"):
+            if key in slurm.model_fields_set:
+                raise HyperPodConfigError(
+                    f"slurm.{key}",
+                    "only used with slurm.configuration: api (it is part of Orchestrator.Slurm); remove it",
+                )
+    _check_users(config)
+    containers = slurm.containers
+    if (containers.enroot_pyxis or containers.docker) and config.network.closed:
+        raise HyperPodConfigError(
+            "slurm.containers",
+            "the nodes download enroot/pyxis (github.com) and Docker (the Ubuntu archive), which a closed network "
+            "cannot reach; turn it off, or bake them into a custom AMI (instance_groups[].image_id)",
+        )
+    if config.hyperpod.ebs_kms_key == "customer-managed" and mode != "Continuous":
+        raise HyperPodConfigError(
+            "hyperpod.ebs_kms_key",
+            "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
+            "hyperpod.node_provisioning_mode: Continuous (with slurm.configuration: api), or ebs_kms_key: aws-owned",
+        )
+    if slurm.accounting.active and mode != "Continuous":
+        raise HyperPodConfigError(
+            "slurm.accounting",
+            "an external Slurm accounting database needs Continuous node provisioning (and HyperPod AMIs released "
+            "after 2026-08-30); set hyperpod.node_provisioning_mode: Continuous, or remove slurm.accounting",
+        )
+
+
+def _check_users(config: PlatformConfig) -> None:
+    from hyperpod_cdk.config.slurm import RESERVED_USERS
+
+    names: dict[str, int] = {}
+    uids: dict[int, str] = {}
+    for index, user in enumerate(config.slurm.users):
+        where = f"slurm.users[{index}]({user.name})"
+        if user.name in RESERVED_USERS:
+            raise HyperPodConfigError(f"{where}.name", f"'{user.name}' already exists on HyperPod nodes; pick another")
+        if user.name in names:
+            raise HyperPodConfigError(
+                f"{where}.name", f"'{user.name}' is listed twice (also users[{names[user.name]}])"
+            )
+        if user.uid in uids:
+            raise HyperPodConfigError(f"{where}.uid", f"{user.uid} is already {uids[user.uid]}'s UID; UIDs must differ")
+        names[user.name] = index
+        uids[user.uid] = user.name

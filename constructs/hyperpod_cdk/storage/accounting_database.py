@@ -1,0 +1,148 @@
+"""SlurmAccountingDatabase: the external database a HyperPod Slurm cluster's slurmdbd writes to.
+
+What AWS documents, and what this construct does with it:
+
+- HyperPod connects slurmdbd to "an external MySQL-compatible database that you own, such as an
+  Amazon RDS instance"; HyperPod "does not create, host, or manage the database" and the
+  credentials travel in a Secrets Manager secret with the user name and password
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html,
+  API_ClusterAccountingDatabase). So this stack creates it.
+- AWS's own accounting template (aws/sagemaker-hyperpod-cluster-setup
+  ``slurm/cloudformation/slurm-accounting-db-template.yaml``) uses RDS for MariaDB, db.m5.large,
+  20 GiB, port 3306, a DB subnet group over private subnets in two AZs, a security group that
+  admits the cluster's security group on the database port only, an RDS-managed master secret
+  (``ManageMasterUserPassword``; its ARN is ``MasterUserSecret.SecretArn``), storage encryption,
+  no public access, and ``DeletionPolicy``/``UpdateReplacePolicy: Snapshot``. The same choices here,
+  written independently, with two differences: the storage is encrypted with the platform's
+  customer managed key, and the instance is ``Retain``-ed (not only snapshotted) because job history,
+  fair-share and QOS data is the point of an external database ("Data survives controller
+  instance failures ... Job records persist across cluster updates", AWS page above); deletion
+  protection is on for the same reason.
+- "The database must be reachable from the subnets and security groups that you configure for
+  the cluster" (API_ClusterAccountingDatabase): the only security group HyperPod gives the controller
+  is the node security group, so the ingress rule names that group; a narrower rule ("the
+  controller only") would need the controller's address, which is not known before it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import CfnDeletionPolicy, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.rules.acknowledge import acknowledge
+
+__all__ = ["DEFAULT_PORT", "SlurmAccountingDatabase"]
+
+DEFAULT_PORT = 3306
+ENGINE = "mariadb"  # AWS's accounting template; Slurm's accounting storage supports MySQL/MariaDB.
+
+
+class SlurmAccountingDatabase(Construct):
+    """An RDS for MariaDB instance for Slurm accounting, open to the HyperPod nodes on its port only.
+
+    The instance is retained on stack delete and on replacement (with deletion protection), and
+    automated backups are kept ``backup_retention_days``. :attr:`endpoint`, :attr:`port` and
+    :attr:`secret_arn` go into ``Orchestrator.Slurm.AccountingDatabase``.
+
+    Args:
+        vpc: the platform VPC.
+        subnets: private subnets in at least two AZs (an RDS DB subnet group needs two).
+        node_security_group: the HyperPod node security group (the controller's only group).
+        encryption_key: customer managed key for the storage.
+        instance_type: RDS instance class (default db.m5.large, as AWS's template).
+        allocated_storage_gib: 20 (default) to 65536 GiB of gp3.
+        backup_retention_days: 1-35 (default 7).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        node_security_group: ec2.ISecurityGroup,
+        encryption_key: kms.IKey,
+        instance_type: str = "db.m5.large",
+        allocated_storage_gib: int = 20,
+        backup_retention_days: int = 7,
+    ) -> None:
+        with checked_props(scope, construct_id):
+            azs = {s.availability_zone for s in subnets}
+            if len(subnets) < 2 or (not any(Token.is_unresolved(a) for a in azs) and len(azs) < 2):
+                raise HyperPodConfigError(
+                    "subnets", "an RDS DB subnet group needs private subnets in at least two AZs"
+                )
+            if not 20 <= allocated_storage_gib <= 65536:
+                raise HyperPodConfigError("allocated_storage_gib", "must be 20-65536 GiB")
+            if not 1 <= backup_retention_days <= 35:
+                raise HyperPodConfigError("backup_retention_days", "must be 1-35 days")
+        super().__init__(scope, construct_id)
+        self.port = DEFAULT_PORT
+        subnet_group = rds.CfnDBSubnetGroup(
+            self, "SubnetGroup",
+            db_subnet_group_description="Slurm accounting database (HyperPod)",
+            subnet_ids=[s.subnet_id for s in subnets],
+        )
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Slurm accounting database: MariaDB port from the HyperPod nodes only",
+        )
+        self.security_group.add_ingress_rule(
+            node_security_group, ec2.Port.tcp(self.port), "slurmdbd on the HyperPod controller"
+        )
+        self.resource = rds.CfnDBInstance(
+            self, "Resource",
+            engine=ENGINE,
+            db_instance_class=instance_type,
+            allocated_storage=str(allocated_storage_gib),
+            storage_type="gp3",
+            db_subnet_group_name=subnet_group.ref,
+            vpc_security_groups=[self.security_group.security_group_id],
+            port=str(self.port),
+            master_username="slurmadmin",
+            # RDS creates and rotates the secret; HyperPod reads user name and password from it.
+            manage_master_user_password=True,
+            storage_encrypted=True,
+            kms_key_id=encryption_key.key_arn,
+            publicly_accessible=False,
+            deletion_protection=True,
+            backup_retention_period=backup_retention_days,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+        )
+        # Accounting history is what an external database is for: keep it through stack delete and
+        # replacement (AWS's template snapshots; a retained instance keeps serving other clusters too).
+        self.resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
+        self.resource.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        acknowledge(self.resource, "AwsSolutions-RDS3",
+                    "single-AZ like AWS's own HyperPod accounting template; slurmctld queues records while "
+                    "slurmdbd is unreachable, and backups are on")
+        acknowledge(self.resource, "AwsSolutions-RDS11",
+                    "the standard MariaDB port is what HyperPod's AccountingDatabase.Port defaults to; the "
+                    "security group admits only the HyperPod nodes")
+        acknowledge(self.resource, "AwsSolutions-SMG4",
+                    "the master secret is managed and rotated by RDS (ManageMasterUserPassword)")
+
+    @property
+    def endpoint(self) -> str:
+        return self.resource.attr_endpoint_address
+
+    @property
+    def secret_arn(self) -> str:
+        return self.resource.attr_master_user_secret_secret_arn
+
+    def grant_read_secret(self, grantee: iam.IGrantable) -> None:
+        """``secretsmanager:GetSecretValue`` on the managed secret (the nodes' role reads it for slurmdbd)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resource_arns=[self.secret_arn],
+        )

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# HyperPod OnCreate lifecycle script for API-driven Slurm (slurm.configuration: api).
+#
+# With API-driven configuration HyperPod itself writes slurm.conf from each
+# instance group's SlurmConfig {NodeType, PartitionNames}, runs the Slurm
+# daemons and mounts FSx from InstanceStorageConfigs; lifecycle scripts keep
+# only custom steps, and provisioning_parameters.json must NOT be in the
+# prefix (sources: docs.aws.amazon.com/sagemaker/latest/dg/
+# sagemaker-hyperpod-ref.html#sagemaker-hyperpod-ref-slurm-configuration and
+# sagemaker-hyperpod-slurm-api-config-migration.html).
+#
+# So this script never edits slurm.conf, never touches the slurmd/slurmctld
+# units and never mounts anything. On every node it:
+#
+#   1. refuses a provisioning_parameters.json next to it (the legacy model);
+#   2. finds this node's instance group in HyperPod's resource_config.json and
+#      its Slurm role in slurm_nodes.json (generated from the same groups);
+#   3. reports whether HyperPod has mounted the shared file system yet (the
+#      order of HyperPod's mount and OnCreate is not documented, so this only
+#      logs);
+#   4. puts /opt/slurm/bin on users' PATH (/etc/profile.d);
+#   5. creates the POSIX users of slurm.users (same UID/GID on every node, so
+#      Slurm jobs run as the same user everywhere), homes under <fsx>/home when
+#      the cluster has FSx (waiting for HyperPod's mount), with their SSH key;
+#   6. with slurm.containers: installs enroot + pyxis (and writes, on the
+#      controller, a plugstack.conf that configless Slurm copies to every node)
+#      and/or Docker.
+#
+# Output goes to stdout (CloudWatch: /aws/sagemaker/Clusters/<cluster>/<id>)
+# and to /var/log/provision/provisioning.log; a failure is reported with the
+# step, command and line, then the script syncs, waits
+# HYPERPOD_LCS_FAIL_GRACE_SECONDS (default 60) and exits non-zero.
+
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "${SCRIPT_DIR}/lib.sh"
+lcs_install_err_trap
+lcs_load_settings "${HYPERPOD_LCS_SETTINGS_FILE:-${SCRIPT_DIR}/on_create.env}"
+
+ROOT="${HYPERPOD_LCS_ROOT:-}"
+ROOT="${ROOT%/}"
+LOG_FILE="${HYPERPOD_LCS_LOG_FILE:-${ROOT}/var/log/provision/provisioning.log}"
+NODES_FILE="${SCRIPT_DIR}/slurm_nodes.json"
+LEGACY_FILE="${SCRIPT_DIR}/provisioning_parameters.json"
+HELPER="${SCRIPT_DIR}/node_role.py"
+RESOURCE_CONFIG="${HYPERPOD_LCS_RESOURCE_CONFIG:-${SAGEMAKER_RESOURCE_CONFIG_PATH:-/opt/ml/config/resource_config.json}}"
+readonly PROFILE_FILE="/etc/profile.d/hyperpod-cdk-slurm.sh"
+FSX_WAIT_SECONDS="${HYPERPOD_LCS_FSX_WAIT_SECONDS:-600}"
+SLURM_CONF="${HYPERPOD_LCS_SLURM_CONF:-/opt/slurm/etc/slurm.conf}"
+CONF_CACHE="${HYPERPOD_LCS_SLURMD_CONF_CACHE:-/var/spool/slurmd/conf-cache}"
+# The versions AWS's install_enroot_pyxis.sh pins.
+ENROOT_VERSION="${HYPERPOD_LCS_ENROOT_VERSION:-3.4.1}"
+PYXIS_VERSION="${HYPERPOD_LCS_PYXIS_VERSION:-0.19.0}"
+# Current HyperPod DLAMIs ship pyxis here, registered in plugstack.conf with a direct
+# `required` line, and enroot as a package; installing a second pyxis makes every srun fail
+# with a duplicate SPANK option (AWS's install_enroot_pyxis.sh, "Detect whether the HyperPod
+# DLAMI has already provisioned pyxis and/or enroot").
+readonly DLAMI_PYXIS_SO="/opt/slurm/lib/slurm/spank_pyxis.so"
+# Where pyxis' make install puts the SPANK plugin with prefix=/usr/local (older AMIs).
+readonly LOCAL_PYXIS_SO="/usr/local/lib/slurm/spank_pyxis.so"
+PYXIS_SO="${LOCAL_PYXIS_SO}"
+export PATH="${PATH}:/opt/slurm/bin"
+FSX_POLL_SECONDS="${HYPERPOD_LCS_FSX_POLL_SECONDS:-10}"
+
+NODE_TYPE="" NODE_GROUP="" NODE_PARTITION="" NODE_IP="" NODE_NAME=""
+FSX_MOUNT_PATH=""
+
+preflight() {
+  step preflight "on_create.sh (API-driven Slurm) starting (scripts in ${SCRIPT_DIR}, root '${ROOT:-/}')"
+  local setting
+  for setting in "${LCS_SETTINGS_APPLIED[@]}"; do
+    log "setting from on_create.env: ${setting}"
+  done
+  require_uint HYPERPOD_LCS_FSX_WAIT_SECONDS "${FSX_WAIT_SECONDS}"
+  require_uint HYPERPOD_LCS_FSX_POLL_SECONDS "${FSX_POLL_SECONDS}"
+  if [[ -z "${ROOT}" && "${EUID}" -ne 0 ]]; then
+    die "must run as root (HyperPod runs lifecycle scripts as root)"
+  fi
+  if [[ -f "${LEGACY_FILE}" ]]; then
+    die "provisioning_parameters.json is next to on_create.sh, but this cluster is API-driven (SlurmConfig); HyperPod refuses both together. Remove it from the lifecycle prefix, or deploy with slurm.configuration: provisioning-parameters"
+  fi
+  [[ -f "${NODES_FILE}" ]] || die "no slurm_nodes.json next to on_create.sh; hyperpod-cdk uploads it with the scripts"
+  [[ -f "${ROOT}${RESOURCE_CONFIG}" ]] || die "HyperPod's ${RESOURCE_CONFIG} is missing; is this a HyperPod node?"
+  command -v python3 >/dev/null || die "python3 is needed to read the JSON files (the HyperPod Slurm AMI has it)"
+}
+
+identify_node() {
+  step identify-node "finding this node's instance group and Slurm role"
+  local output key value
+  output="$(python3 "${HELPER}" --nodes "${NODES_FILE}" \
+    --resource-config "${ROOT}${RESOURCE_CONFIG}" --local-ips "$(hostname -I)")"
+  while IFS='=' read -r key value; do
+    case "${key}" in
+      NODE_TYPE | NODE_GROUP | NODE_PARTITION | NODE_IP | NODE_NAME) printf -v "${key}" '%s' "${value}" ;;
+      *) die "node_role.py printed an unexpected key '${key}'" ;;
+    esac
+  done <<<"${output}"
+  FSX_MOUNT_PATH="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("fsx_mount_path") or "")' "${NODES_FILE}")"
+  log "this node is ${NODE_NAME} (${NODE_IP}) in group ${NODE_GROUP}, role ${NODE_TYPE}${NODE_PARTITION:+, partition ${NODE_PARTITION}}"
+}
+
+report_shared_storage() {
+  [[ -n "${FSX_MOUNT_PATH}" ]] || return 0
+  step shared-storage "HyperPod mounts FSx for Lustre at ${FSX_MOUNT_PATH} (InstanceStorageConfigs)"
+  if is_mountpoint "${ROOT}${FSX_MOUNT_PATH}"; then
+    log "${FSX_MOUNT_PATH} is mounted"
+  else
+    log "${FSX_MOUNT_PATH} is not mounted yet; HyperPod mounts it, this script does not"
+  fi
+}
+
+user_environment() {
+  step user-environment "Slurm commands on users' PATH"
+  mkdir -p "${ROOT}/etc/profile.d"
+  # shellcheck disable=SC2016 # written for login shells to expand, not here
+  printf '%s\n' "# Written by hyperpod-cdk on_create.sh: Slurm commands of the HyperPod Slurm AMI." \
+    'case ":${PATH}:" in *:/opt/slurm/bin:*) ;; *) export PATH="${PATH}:/opt/slurm/bin" ;; esac' \
+    >"${ROOT}${PROFILE_FILE}"
+}
+
+create_users() {
+  local listing name uid key home_root="/home"
+  listing="$(python3 "${HELPER}" users --nodes "${NODES_FILE}")"
+  [[ -n "${listing}" ]] || return 0
+  step users "POSIX users from slurm.users (same UID and GID on every node)"
+  if [[ -n "${FSX_MOUNT_PATH}" ]]; then
+    # Homes live on the shared file system, which HyperPod mounts: wait for it.
+    home_root="${FSX_MOUNT_PATH}/home"
+    if ! wait_for_mount "${ROOT}${FSX_MOUNT_PATH}" "${FSX_WAIT_SECONDS}" "${FSX_POLL_SECONDS}"; then
+      die "${FSX_MOUNT_PATH} (HyperPod's FSx mount) did not appear within ${FSX_WAIT_SECONDS}s, so the users' homes cannot be created; check the group's InstanceStorageConfigs and the file system's security group"
+    fi
+    mkdir -p "${ROOT}${home_root}"
+  fi
+  while IFS=$'\t' read -r name uid key; do
+    create_user "${name}" "${uid}" "${home_root}/${name}" "${key}"
+  done <<<"${listing}"
+}
+
+create_user() {
+  local name="$1" uid="$2" home="$3" key="$4" existing
+  if existing="$(getent passwd "${name}")"; then
+    [[ "$(cut -d: -f3 <<<"${existing}")" == "${uid}" ]] ||
+      die "user ${name} already exists with UID $(cut -d: -f3 <<<"${existing}"), not ${uid} from slurm.users; pick another name or UID"
+    log "user ${name} (${uid}) exists"
+  else
+    if ! getent group "${uid}" >/dev/null; then
+      run groupadd --gid "${uid}" "${name}"
+    fi
+    run useradd --uid "${uid}" --gid "${uid}" --home-dir "${home}" --no-create-home --shell /bin/bash "${name}"
+  fi
+  # On FSx the first node creates the home; the others find it (install -d does not fail on an existing one).
+  if [[ ! -d "${ROOT}${home}" ]]; then
+    install -d -m 0700 "${ROOT}${home}"
+    run chown "${uid}:${uid}" "${ROOT}${home}"
+  fi
+  local keys="${ROOT}${home}/.ssh/authorized_keys"
+  if [[ -n "${key}" && "$(cat "${keys}" 2>/dev/null)" != "${key}" ]]; then
+    install -d -m 0700 "${ROOT}${home}/.ssh"
+    printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
+    chmod 0600 "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
+    mv -f "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp" "${ROOT}${home}/.ssh/authorized_keys"
+    run chown -R "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  fi
+}
+
+# --- containers: enroot + pyxis, Docker -------------------------------------
+# Sources: NVIDIA/enroot releases (the .deb packages) and NVIDIA/pyxis README
+# ("make install", then a plugstack.conf line "required .../spank_pyxis.so");
+# AWS's base configuration installs both on HyperPod Slurm nodes
+# (awslabs/awsome-distributed-ai 1.architectures/5.sagemaker-hyperpod/
+# LifecycleScripts/base-config/utils/install_enroot_pyxis.sh). Configless Slurm
+# copies plugstack.conf from the controller to every slurmd but not the files it
+# includes, and a wildcard include breaks there (awslabs/awsome-distributed-ai
+# #428; aws-samples/sample-physical-ai-scaffolding-kit#5: pyxis silently not
+# loaded on workers). So the controller's plugstack.conf names the plugin
+# directly, and every node has the plugin at that path.
+install_enroot_pyxis() {
+  step enroot-pyxis "enroot and pyxis (the AMI's, else enroot ${ENROOT_VERSION} and pyxis ${PYXIS_VERSION})"
+  if [[ -x "${ROOT}/usr/bin/enroot" ]]; then
+    log "enroot is installed"
+  else
+    local arch tmp
+    arch="$(dpkg --print-architecture)"
+    tmp="$(mktemp -d)"
+    run curl -fsSL --retry 3 -o "${tmp}/enroot.deb" \
+      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot_${ENROOT_VERSION}-1_${arch}.deb"
+    run curl -fsSL --retry 3 -o "${tmp}/enroot-caps.deb" \
+      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"
+    run apt-get install -y squashfs-tools parallel fuse-overlayfs squashfuse "${tmp}/enroot.deb" "${tmp}/enroot-caps.deb"
+    rm -rf "${tmp}"
+  fi
+  if [[ -f "${ROOT}${DLAMI_PYXIS_SO}" ]]; then
+    PYXIS_SO="${DLAMI_PYXIS_SO}"
+    log "pyxis comes with the AMI (${PYXIS_SO}); not building another"
+  elif [[ -f "${ROOT}${PYXIS_SO}" ]]; then
+    log "pyxis is installed (${PYXIS_SO})"
+  else
+    local src
+    src="$(mktemp -d)"
+    run git clone --quiet --depth 1 --branch "v${PYXIS_VERSION}" https://github.com/NVIDIA/pyxis.git "${src}/pyxis"
+    run make -C "${src}/pyxis" install prefix=/usr/local CPPFLAGS="-I/opt/slurm/include"
+    rm -rf "${src}"
+    [[ -f "${ROOT}${PYXIS_SO}" ]] || die "pyxis' make install did not produce ${PYXIS_SO}"
+  fi
+  if [[ "${NODE_TYPE}" == controller ]]; then
+    write_plugstack
+  else
+    report_plugstack
+  fi
+}
+
+write_plugstack() {
+  local conf_dir plugstack line="required ${PYXIS_SO}"
+  conf_dir="$(dirname "${ROOT}${SLURM_CONF}")"
+  plugstack="${conf_dir}/plugstack.conf"
+  if [[ -f "${plugstack}" ]] && grep -Eq '^[[:space:]]*required[[:space:]]+.*spank_pyxis\.so[[:space:]]*$' "${plugstack}"; then
+    # One registration only: a second one makes srun fail with a duplicate SPANK option.
+    log "plugstack.conf already loads pyxis: $(grep -E 'spank_pyxis\.so' "${plugstack}" | head -n 1)"
+    return 0
+  fi
+  mkdir -p "${conf_dir}"
+  if [[ -f "${plugstack}" ]]; then
+    cp -p "${plugstack}" "${plugstack}.hyperpod-cdk.bak"
+    # Keep other plugins, but drop include lines: configless nodes never see the included files.
+    grep -v -E '^[[:space:]]*include[[:space:]]' "${plugstack}.hyperpod-cdk.bak" >"${plugstack}" || true
+  fi
+  printf '%s\n' "${line}" >>"${plugstack}"
+  log "wrote ${plugstack}: ${line} (configless slurmd copies this file, not files it includes)"
+  if scontrol ping >/dev/null 2>&1; then
+    # Running slurmds fetch the changed configuration; nodes that start later get it at start.
+    run scontrol reconfigure
+  else
+    log "slurmctld is not answering yet; it reads plugstack.conf when HyperPod starts it"
+  fi
+}
+
+report_plugstack() {
+  local cached="${ROOT}${CONF_CACHE}/plugstack.conf"
+  if [[ -f "${cached}" ]] && grep -Eq "^[[:space:]]*required[[:space:]]+${PYXIS_SO//./\\.}[[:space:]]*$" "${cached}"; then
+    log "configless plugstack.conf loads ${PYXIS_SO}; the plugin is installed here"
+  else
+    log "the controller's plugstack.conf has not reached this node yet; slurmd fetches it on the controller's reconfigure"
+  fi
+}
+
+install_docker() {
+  step docker "Docker Engine"
+  # The Ubuntu docker.io package (and Docker's own docker-ce) install /usr/bin/docker.
+  if [[ -x "${ROOT}/usr/bin/docker" ]]; then
+    log "docker is installed"
+  else
+    run apt-get install -y docker.io
+  fi
+  sys_systemctl enable docker
+  unit_is_active docker || sys_systemctl start docker
+  local name
+  while IFS=$'\t' read -r name _; do
+    [[ -n "${name}" ]] || continue
+    if ! id -nG "${name}" 2>/dev/null | tr ' ' '\n' | grep -Fxq docker; then
+      run usermod -aG docker "${name}"
+    fi
+  done <<<"$(python3 "${HELPER}" users --nodes "${NODES_FILE}")"
+}
+
+containers() {
+  local wanted
+  wanted="$(python3 "${HELPER}" containers --nodes "${NODES_FILE}")"
+  case " ${wanted} " in *" enroot_pyxis "*) install_enroot_pyxis ;; esac
+  case " ${wanted} " in *" docker "*) install_docker ;; esac
+  return 0
+}
+
+main() {
+  lcs_setup_logging "${LOG_FILE}"
+  preflight
+  identify_node
+  report_shared_storage
+  user_environment
+  create_users
+  containers
+  step finished "on_create.sh finished: ${NODE_TYPE} node ${NODE_NAME} of group ${NODE_GROUP}"
+}
+
+main "$@"
