@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from manifest_sets import manifest_resource, manifest_sets
 
 REPO = Path(__file__).resolve().parents[1]
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -187,12 +188,12 @@ def test_task_governance_has_no_iam_and_waits_for_kueue(built):
     props = built["template"]["Resources"][addon]["Properties"]
     assert props["AddonVersion"] == "v1.3.0-eksbuild.1"
     assert not [k for k in resources(built, "AWS::IAM::Role") if k.startswith("KubernetesAddonsTaskGovernance")]
-    (wait_id, wait), = ((k, v) for k, v in resources(built, "Custom::AWSCDK-EKS-KubernetesObjectValue").items()
-                        if k.startswith("KubernetesAddonsTaskGovernanceKueueReady"))
-    # Empty until the Kueue controller has an available replica; the kubectl handler retries until then.
-    assert {k: wait["Properties"][k] for k in ("ObjectType", "ObjectName", "ObjectNamespace", "JsonPath")} == {
-        "ObjectType": "deployment", "ObjectName": "kueue-controller-manager", "ObjectNamespace": "kueue-system",
-        "JsonPath": ".status.availableReplicas"}
+    wait_id, _ = manifest_resource(built["template"], "KueueReady")
+    wait = manifest_sets(built["template"], built["outdir"])["KueueReady"]
+    # Empty until the Kueue controller has an available replica; the handler polls until then (read-only).
+    assert wait == {
+        "Kind": "wait", "ObjectType": "deployment", "ObjectNames": ["kueue-controller-manager"],
+        "Namespace": "kueue-system", "JsonPath": ".status.availableReplicas", "TimeoutSeconds": 600}
     assert addon in depends_on(built, wait_id)
     assert built["addons"].task_governance.ready.node.path.endswith("KueueReady")
 

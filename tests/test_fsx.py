@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from manifest_sets import resolved_objects
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
@@ -167,16 +168,11 @@ def test_csi_driver_addon_with_pod_identity(eks_fsx) -> None:
 
 def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
     fsx_id, _ = eks_fsx.one("AWS::FSx::FileSystem")
-    operator = next(v for k, v in eks_fsx.resources("Custom::AWSCDK-EKS-KubernetesResource").items()
-                    if k.startswith("EksClusterOperatorChart"))
-    parts = operator["Properties"]["Manifest"]["Fn::Join"][1]
-    # Replace the deploy-time tokens by placeholders, then read the manifest list.
-    text = "".join(
-        p if isinstance(p, str)
-        else "<FS_ID>" if p == {"Ref": fsx_id}
-        else "<" + p["Fn::GetAtt"][1] + ">"
-        for p in parts
-    )
+    # The set's placeholders are replaced by the deploy-time values the handler receives.
+    text = json.dumps(resolved_objects(eks_fsx.template, eks_fsx.outdir, "OperatorChart"))
+    text = text.replace(json.dumps({"Ref": fsx_id}), '"<FS_ID>"')
+    for attribute in ("DNSName", "LustreMountName"):
+        text = text.replace(json.dumps({"Fn::GetAtt": [fsx_id, attribute]}), f'"<{attribute}>"')
     objects = {(o["kind"], o["metadata"]["name"]): o for o in json.loads(text)}
     pv = objects[("PersistentVolume", "fsx-pv-training")]["spec"]
     assert pv["csi"] == {"driver": "fsx.csi.aws.com", "volumeHandle": "<FS_ID>",

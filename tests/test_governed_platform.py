@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from manifest_sets import manifest_objects, manifest_resource, manifest_sets
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "eks-governed.yaml"
@@ -67,12 +68,9 @@ def policy_statements(s, role_id: str) -> list[dict]:
             for st in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
-def manifest(s, prefix: str) -> list[dict]:
-    (body,) = (v["Properties"]["Manifest"] for k, v in by_type(s, "Custom::AWSCDK-EKS-KubernetesResource").items()
-               if k.startswith(prefix))
-    text = body if isinstance(body, str) else "".join(p if isinstance(p, str) else "TOKEN" for p in
-                                                       body["Fn::Join"][1])
-    return json.loads(text)
+def manifest(s, name: str) -> list[dict]:
+    """The objects of a manifest set; deploy-time values are placeholders ``{{hyperpod-cdk:N}}``."""
+    return manifest_objects(s.template, s.outdir, name)
 
 
 # ------------------------------------------------------------------------------ task governance
@@ -91,8 +89,7 @@ def test_scheduler_config_from_the_settings_after_kueue_is_running(governed) -> 
         "PriorityClasses": [{"Name": "inference", "Weight": 100}, {"Name": "training", "Weight": 60},
                             {"Name": "experimentation", "Weight": 20}],
     }
-    wait_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesObjectValue",
-                                 "KubernetesAddonsTaskGovernanceKueueReady")
+    wait_id, _ = manifest_resource(governed.template, "KueueReady")
     assert wait_id in depends_on(governed, policy_id)
 
 
@@ -133,19 +130,17 @@ def test_one_compute_quota_per_team(governed) -> None:
 
 
 def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
-    operator_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesResource", "EksClusterOperatorChart")
-    waits = {v["Properties"]["ObjectName"]: (k, v) for k, v in
-             by_type(governed, "Custom::AWSCDK-EKS-KubernetesObjectValue").items()
-             if v["Properties"]["ObjectType"] == "namespace"}
-    assert set(waits) == {"hyperpod-ns-research", "hyperpod-ns-serving"}
+    operator_id, _ = manifest_resource(governed.template, "OperatorChart")
+    wait_id, _ = manifest_resource(governed.template, "TeamNamespaces")
+    wait = manifest_sets(governed.template, governed.outdir)["TeamNamespaces"]
+    assert wait["ObjectType"] == "namespace" and wait["JsonPath"] == ".status.phase"
+    assert wait["ObjectNames"] == ["hyperpod-ns-research", "hyperpod-ns-serving"]
     quotas = {v["Properties"]["ComputeQuotaTarget"]["TeamName"]: k
               for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()}
     for team in ("research", "serving"):
-        wait_id, wait = waits[f"hyperpod-ns-{team}"]
         assert quotas[team] in depends_on(governed, wait_id)
-        assert wait["Properties"]["JsonPath"] == ".status.phase"
-        assert wait_id in depends_on(governed, operator_id)
-    docs = manifest(governed, "EksClusterOperatorChart")
+    assert wait_id in depends_on(governed, operator_id)
+    docs = manifest(governed, "OperatorChart")
     # SageMaker owns the quota teams' namespaces and every Kueue object: the chart writes none of them.
     assert not [d for d in docs if d["kind"] in ("Namespace", "LocalQueue", "ClusterQueue")]
     assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {
@@ -278,12 +273,12 @@ def test_observability_with_grafana(governed) -> None:
 
 def test_dynamic_fsx_storage_class_after_the_driver(governed) -> None:
     driver_id, _ = addon(governed, "aws-fsx-csi-driver")
-    chart_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesResource", "EksClusterFsxStorageClassChart")
+    chart_id, _ = manifest_resource(governed.template, "FsxStorageClassChart")
     assert driver_id in depends_on(governed, chart_id)
-    (storage_class,) = manifest(governed, "EksClusterFsxStorageClassChart")
+    (storage_class,) = manifest(governed, "FsxStorageClassChart")
     assert storage_class["provisioner"] == "fsx.csi.aws.com"
     assert storage_class["reclaimPolicy"] == "Retain" and storage_class["mountOptions"] == ["flock"]
-    assert storage_class["parameters"]["subnetId"] == "TOKEN"
+    assert storage_class["parameters"]["subnetId"].startswith("{{hyperpod-cdk:")
     assert storage_class["parameters"]["deploymentType"] == "PERSISTENT_2"
     (assoc,) = (v for v in by_type(governed, "AWS::EKS::PodIdentityAssociation").values()
                 if v["Properties"]["ServiceAccount"] == "fsx-csi-controller-sa")
