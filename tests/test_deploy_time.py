@@ -19,12 +19,17 @@ from typing import Any
 
 import pytest
 import yaml
-from manifest_sets import manifest_objects, manifest_resource
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.readiness import KUBERNETES_GROUP
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_objects = manifest_sets_module.manifest_objects
+manifest_resource = manifest_sets_module.manifest_resource
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_DOC = REPO / "docs" / "deploy.md"

@@ -5,6 +5,7 @@ own checks on small stacks (no synth)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from manifest_sets import manifest_objects, manifest_resource, manifest_sets
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_objects = manifest_sets_module.manifest_objects
+manifest_resource = manifest_sets_module.manifest_resource
+manifest_sets = manifest_sets_module.manifest_sets
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "eks-governed.yaml"

@@ -111,9 +111,10 @@ def test_config_existing_network_and_eks_create_neither(byo):
 def test_config_existing_eks_gets_the_manifest_handler_with_access_before_the_charts(byo):
     eks = byo["Eks"]
     entries = _resources(eks, "AWS::EKS::AccessEntry")
-    (manifests_entry_id,) = (k for k, v in entries.items() if k.startswith("ManifestsAccessEntry"))
+    (manifests_entry_id,) = (k for k, v in entries.items() if "ManifestsAccessEntry" in k)
     assert entries[manifests_entry_id]["Properties"]["ClusterName"] == "team-eks"
-    assert not [t for t in {v["Type"] for v in eks.template["Resources"].values()} if t.startswith("Custom::AWSCDK-EKS")]
+    types = {v["Type"] for v in eks.template["Resources"].values()}
+    assert not [t for t in types if t.startswith("Custom::AWSCDK-EKS")]
     charts = _resources(eks, "Custom::HyperPodManifests")
     assert charts and all(manifests_entry_id in v.get("DependsOn", []) for v in charts.values())
     ingress = [r["Properties"] for r in _resources(eks, "AWS::EC2::SecurityGroupIngress").values()]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import pytest
-from manifest_sets import manifest_resource, manifest_sets
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_resource = manifest_sets_module.manifest_resource
+manifest_sets = manifest_sets_module.manifest_sets
 
 
 def _logical_ids(platform, cfn_type):
