@@ -240,6 +240,12 @@ FAKE_HELM = textwrap.dedent('''\
         deadline = time.time() + sleep
         while time.time() < deadline:
             time.sleep(0.05)
+    if argv[:1] == ["history"]:
+        if cfg.get("history") is None:
+            sys.stderr.write("Error: release: not found\\n")
+            sys.exit(1)
+        print(json.dumps(cfg["history"]))
+        sys.exit(0)
     if argv[:1] == ["status"]:
         status = cfg.get("status")
         if status is None:
@@ -265,6 +271,7 @@ class FakeHelm:
         self.sleep: dict[str, float] = {}
         self.ignore_term = False
         self.status: str | None = None
+        self.history: list[dict] | None = None
         self.downloads: dict[str, bytes] = {
             "nvidia-device-plugin-0.16.1.tgz": REMOTE_ARCHIVE,
             "cert-manager-v1.18.2.tgz": b"unverified cert-manager archive",
@@ -276,6 +283,7 @@ class FakeHelm:
     def env(self) -> dict[str, str]:
         cfg = {
             "fail": self.fail, "sleep": self.sleep, "ignore_term": self.ignore_term, "status": self.status,
+            "history": self.history,
             "downloads": {k: base64.b64encode(v).decode() for k, v in self.downloads.items()},
         }
         return {"FAKE_HELM_LOG": str(self.log), "FAKE_HELM": json.dumps(cfg)}
@@ -590,14 +598,50 @@ def test_forged_delete_of_another_release_does_not_uninstall_it(index, server, m
     assert not any(c["argv"][0] == "uninstall" for c in helm.calls())
 
 
-def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm):
-    """CloudFormation may roll the resource back before it rolls back the function's environment."""
+@pytest.mark.parametrize("description", ["Rollback to 2", "Install complete"])
+def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm,
+                                                                         description):
+    """CloudFormation may roll the resource back before it rolls back the function's environment:
+    with no completed upgrade of this function's release to undo, nothing changes."""
+    helm.history = [{"revision": 3, "status": "deployed", "description": description}]
     previous = make_spec(server, Revision=REV2)
     response = run(index, server, make_deps(),
                    event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == PHYSICAL_ID
-    assert helm.calls() == []
+    assert helm.commands() == ["history"]
+
+
+def test_stack_rollback_after_a_completed_upgrade_rolls_the_release_back(index, server, make_deps, helm):
+    """Issue 18 item 11: the cluster kept the new revision after CloudFormation rolled back."""
+    helm.history = [{"revision": 4, "status": "deployed", "description": "Upgrade complete"}]
+    previous = make_spec(server, Revision=REV2)
+    response = run(index, server, make_deps(),
+                   event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
+    assert response["Status"] == "SUCCESS" and "rolled the release back" in response["Reason"]
+    assert helm.commands() == ["history", "rollback"]
+    assert helm.calls()[1]["argv"][1:4] == ["hyperpod-dependencies", "--namespace", "kube-system"]
+
+
+def test_a_failed_upgrade_of_an_existing_release_is_rolled_back(index, server, make_deps, helm):
+    """Issue 18 item 11: a failed upgrade stayed on the failed revision."""
+    serve(server, make_tarball())
+    helm.status = "deployed"
+    helm.fail["upgrade"] = "Error: UPGRADE FAILED: admission webhook denied the request\n"
+    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID,
+                                                     old=make_spec(server)))
+    assert response["Status"] == "FAILED"
+    assert "admission webhook denied" in response["Reason"]
+    assert "rolled the release back to its previous revision" in response["Reason"]
+    assert helm.commands() == ["dependency build", "status", "upgrade", "rollback"]
+
+
+def test_a_failed_first_install_is_left_to_the_stack_rollback_delete(index, server, make_deps, helm):
+    serve(server, make_tarball())
+    helm.fail["upgrade"] = "Error: INSTALLATION FAILED: boom\n"
+    response = run(index, server, make_deps(), event(server, "Create"))
+    assert response["Status"] == "FAILED" and response["PhysicalResourceId"] == PHYSICAL_ID
+    assert "rollback" not in helm.commands()
 
 
 def test_the_function_refuses_to_start_without_its_release(index, monkeypatch):

@@ -11,7 +11,10 @@ revision, value key or value) is refused, so being able to invoke the function i
 as being able to run arbitrary helm commands with its cluster-admin access entry. One exception
 keeps stack rollbacks working: an Update whose ``OldResourceProperties`` equal the environment
 (CloudFormation rolling the resource back before it rolls back the function's environment) is
-answered SUCCESS without touching the cluster.
+answered SUCCESS; if this function's upgrade had completed, the release is rolled back to the
+revision before it (``helm rollback``), so the cluster follows the stack back. A failed upgrade of
+an existing release is rolled back at once (what ``--rollback-on-failure`` does, without the
+``--wait`` that flag forces).
 
 Create / Update:
   1. fetch the source: GitHub's archive of the pinned commit (``{revision}`` in a URL template)
@@ -377,6 +380,11 @@ def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_se
 def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
     return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
             "--output", "json"]
+
+
+def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
+    return [helm, "history", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
+            "--max", "1", "--output", "json"]
 
 
 def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
@@ -948,17 +956,68 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGone:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
-    recover_pending(spec, deps, kubeconfig, env, deadline)
+    previous = recover_pending(spec, deps, kubeconfig, env, deadline)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
     values_files = [regional] if regional.is_file() else []
     values_files.append(write_values_file(workdir / "values.json", spec.values))
     timeout = deadline.helm_timeout(spec.timeout_seconds)
-    run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
-        deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    try:
+        run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
+            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    except HandlerError as failure:
+        if previous is None:
+            raise  # a first install: the stack rollback deletes the resource, which uninstalls it
+        raise HandlerError(f"{failure}; {roll_back_failed_upgrade(spec, deps, kubeconfig, env, deadline)}") from None
     return {
         "Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision,
         "SourceSha256": digest, "ChartSha256": spec.chart_sha256, "SubCharts": ",".join(kept),
     }
+
+
+def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
+                             deadline: Deadline) -> str:
+    """After a failed upgrade of an existing release: ``helm rollback`` to the revision before it.
+
+    What ``--rollback-on-failure`` (Helm 4) / ``--atomic`` (Helm 3) do, without the ``--wait`` both
+    force (the chart's Deployments cannot become ready before HyperPod has nodes; ``wait`` is off by
+    default). Returns what happened, for the failure reason.
+    """
+    try:
+        timeout = deadline.helm_timeout(spec.timeout_seconds)
+        run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
+            touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    except HandlerError as exc:
+        return f"rolling the release back to its previous revision failed too: {exc}"
+    return "rolled the release back to its previous revision"
+
+
+def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> str:
+    """CloudFormation rolls this resource back to the release before this function's: if the
+    function's upgrade completed (``helm history``: deployed, "Upgrade complete"), ``helm rollback``
+    to the revision before it; a failed upgrade was rolled back already."""
+    try:
+        kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
+    except ClusterGone:
+        return "the cluster no longer exists"
+    env = helm_env(workdir, deps.extra_env)
+    try:
+        out = run(history_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
+                  touched_cluster=False, limit=60)
+    except CommandError as exc:
+        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
+            return "the release is not installed"
+        raise
+    try:
+        last = json.loads(out)[-1]
+        status, description = str(last["status"]), str(last.get("description", ""))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return "could not read the release history; left the release as it is"
+    if status != "deployed" or not description.startswith("Upgrade complete"):
+        return f"the last revision is {status} ({description!r}); left the release as it is"
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
+    run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
+        touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    return "rolled the release back to its previous revision"
 
 
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
@@ -1013,8 +1072,17 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         if request == "Update" and not differences(event.get("OldResourceProperties"), spec):
             # CloudFormation rolls this resource back before the function's environment: the
             # properties it rolls back to are not this function's release. Do nothing.
-            deps.log("update away from this function's release (a rollback); not touching the cluster")
-            return Outcome("SUCCESS", fallback_id, reason="rollback: left the release as it is")
+            deps.log("update away from this function's release (a stack rollback)")
+            workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
+            try:
+                done = roll_back_on_stack_rollback(spec, deps, workdir, deadline)
+            except HandlerError as exc:
+                # The stack is already rolling back: failing here would leave it UPDATE_ROLLBACK_FAILED.
+                done = f"helm rollback failed ({exc}); the release stays on this function's revision"
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            deps.log(done)
+            return Outcome("SUCCESS", fallback_id, reason=f"rollback: {done}")
         deps.log("REFUSED: " + "; ".join(problems))
         return _refusal(request, old_id, problems)
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
