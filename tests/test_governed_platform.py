@@ -155,7 +155,9 @@ def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
               for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()}
     for team in ("research", "serving"):
         assert quotas[team] in depends_on(governed, wait_id)
-    assert wait_id in depends_on(governed, operator_id)
+    # The Roles wait for the namespaces (through their Pod Security labels, which wait for them).
+    labels_id, _ = manifest_resource(governed.template, "TeamNamespacePodSecurity")
+    assert labels_id in depends_on(governed, operator_id) and wait_id in depends_on(governed, labels_id)
     docs = manifest(governed, "OperatorChart")
     # SageMaker owns the quota teams' namespaces and every Kueue object: the chart writes none of them.
     assert not [d for d in docs if d["kind"] in ("Namespace", "LocalQueue", "ClusterQueue")]
@@ -418,3 +420,17 @@ def test_region_sets_match_the_installed_cfn_lint() -> None:
     for resource_type, regions in NATIVE_TYPE_REGIONS.items():
         found = {p.stem for p in commercial if resource_type in json.loads(p.read_text())}
         assert found == regions, resource_type
+
+
+def test_sagemaker_created_namespaces_get_pod_security_labels(governed) -> None:
+    # Issue 18 item 13: SageMaker creates hyperpod-ns-<team> for quota teams; the platform labels them
+    # (never applies or deletes the namespace itself) before the team's Role is applied.
+    labels_id, _ = manifest_resource(governed.template, "TeamNamespacePodSecurity")
+    entry = manifest_sets(governed.template, governed.outdir)["TeamNamespacePodSecurity"]
+    assert entry["Kind"] == "label" and entry["ObjectType"] == "namespace"
+    assert set(entry["Labels"]) == {"hyperpod-ns-research", "hyperpod-ns-serving"}
+    for labels in entry["Labels"].values():
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    wait_id, _ = manifest_resource(governed.template, "TeamNamespaces")
+    operator_id, _ = manifest_resource(governed.template, "OperatorChart")
+    assert wait_id in depends_on(governed, labels_id) and labels_id in depends_on(governed, operator_id)

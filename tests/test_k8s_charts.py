@@ -258,3 +258,18 @@ def test_job_chart_rejects_duplicate_and_missing_jobs(app: cdk8s.App) -> None:
     with pytest.raises(HyperPodConfigError) as info:
         HyperPodJobChart(app, "no-jobs", jobs=[])
     assert info.value.field == "jobs"
+
+
+def test_team_namespaces_enforce_a_pod_security_standard(app: cdk8s.App) -> None:
+    # Issue 18 item 13: a full PodSpec in a team namespace could be privileged, hostPath, hostNetwork.
+    chart = HyperPodOperatorChart(app, "operator-psa", teams=[Team(name="a"), Team(name="b", pod_security="restricted")])
+    labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in by_kind(chart.to_json(), "Namespace")}
+    assert labels["hyperpod-ns-a"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["hyperpod-ns-b"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for value in labels.values():
+        assert value["pod-security.kubernetes.io/warn"] == value["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_pod_security_level_is_checked() -> None:
+    with pytest.raises(ValueError, match="pod_security"):
+        Team(name="a", pod_security="root")

@@ -285,3 +285,20 @@ def test_the_handler_may_read_only_its_own_assets(synthesized) -> None:
     assert len(s3) == 2 and all(".json" in json.dumps(s["Resource"]) and "*" not in json.dumps(s["Resource"])
                                 for s in s3)
     assert {s["Action"] for s in statements} == {"s3:GetObject", "eks:DescribeCluster"}
+
+
+LABEL_SET = {"Kind": "label", "ObjectType": "namespace",
+             "Labels": {"hyperpod-ns-a": {"pod-security.kubernetes.io/enforce": "baseline"}}}
+
+
+def test_labels_are_set_and_removed_but_the_namespace_is_never_deleted() -> None:
+    the_bundle = bundle({"Psa": LABEL_SET})
+    cluster = Cluster()
+    assert index.process(event(**the_bundle.expected("Psa")), Context(), deps(cluster, the_bundle)).status == "SUCCESS"
+    delete = event("Delete", **the_bundle.expected("Psa"))
+    delete["PhysicalResourceId"] = "manifests/Psa"
+    assert index.process(delete, Context(), deps(cluster, the_bundle)).status == "SUCCESS"
+    assert [c[0][2:] for c in cluster.calls] == [
+        ["label", "namespace", "hyperpod-ns-a", "pod-security.kubernetes.io/enforce=baseline", "--overwrite"],
+        ["label", "namespace", "hyperpod-ns-a", "pod-security.kubernetes.io/enforce-"],
+    ]

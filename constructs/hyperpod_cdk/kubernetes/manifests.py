@@ -211,6 +211,15 @@ class HyperPodManifests(Construct):
             entry["Namespace"] = namespace
         return self._add(name, self._tokens_to_placeholders(entry, name))
 
+    def add_namespace_labels(self, name: str, labels: Mapping[str, Mapping[str, str]]) -> CustomResource:
+        """Label namespaces this app does not own (``{namespace: {key: value}}``): ``kubectl label
+        --overwrite`` on create/update, the keys removed on delete; the namespaces are never deleted."""
+        if not labels or not all(labels.values()):
+            raise prop_error(self, name, "labels", "name at least one namespace and one label for each")
+        entry = {"Kind": "label", "ObjectType": "namespace",
+                 "Labels": {ns: dict(sorted(values.items())) for ns, values in sorted(labels.items())}}
+        return self._add(name, self._tokens_to_placeholders(entry, name))
+
     def _add(self, name: str, entry: dict[str, Any]) -> CustomResource:
         if not SET_NAME.fullmatch(name):
             raise prop_error(self, name, "name", "letters, digits and -, starting with a letter (63 at most)")

@@ -14,6 +14,7 @@ from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
 from hyperpod_cdk.cluster.scheduler_config import HyperPodSchedulerConfig
 from hyperpod_cdk.config.charts import K8sSettings
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 
 MAX_NAME = 63
@@ -93,6 +94,7 @@ class HyperPodTaskGovernance(Construct):
 
         self.compute_quotas: dict[str, HyperPodComputeQuota] = {}
         self.namespace_wait: CustomResource | None = None
+        self.pod_security: CustomResource | None = None
         for team in settings.quota_teams:
             quota = HyperPodComputeQuota(
                 self, f"Quota-{team.name}",
@@ -118,8 +120,17 @@ class HyperPodTaskGovernance(Construct):
                 timeout=NAMESPACE_WAIT,
             )
             self.namespace_wait.node.add_dependency(*self.compute_quotas.values())
+            # Pod Security admission on the namespaces SageMaker creates (it writes none itself): the team
+            # level is enforced, restricted warned and audited (kubernetes/charts/pod_security.py).
+            self.pod_security = manifests.add_namespace_labels("TeamNamespacePodSecurity", {
+                self.compute_quotas[team.name].namespace: pod_security_labels(team.pod_security)
+                for team in settings.quota_teams
+            })
+            self.pod_security.node.add_dependency(self.namespace_wait)
 
     @property
     def ready(self) -> list[IConstruct]:
         """What manifests in the teams' namespaces wait for: the namespace waits (or the policy)."""
+        if self.pod_security is not None:
+            return [self.pod_security]
         return [self.namespace_wait] if self.namespace_wait is not None else [self.scheduler_config]

@@ -21,6 +21,9 @@ Apply sets: Create and Update run ``kubectl apply`` (idempotent, so a retried Cr
 Update prunes objects of the set's label that left the set. Delete runs ``kubectl delete
 --ignore-not-found``; a cluster that no longer exists is success.
 
+Labels (objects this app does not own, such as the namespaces SageMaker task governance creates):
+Create and Update run ``kubectl label --overwrite``; Delete removes the keys (never the object).
+
 Waits: Create and Update poll ``kubectl get`` of one object until the JSONPath has a value or the
 timeout passes (read-only). Delete does nothing.
 """
@@ -217,6 +220,22 @@ def delete_set(deps: Deps, name: str, limit: float) -> None:
     deps.log(_kubectl(deps, ["delete", "-f", "-", "--ignore-not-found", "--wait=false"], stream, limit).rstrip())
 
 
+def label(deps: Deps, entry: Mapping[str, Any], *, remove: bool, limit: float) -> None:
+    """Set (or remove) labels on objects this app does not own; a missing object is fine on remove."""
+    assert deps.bundle is not None
+    for object_name, labels in entry["Labels"].items():
+        object_name = str(substitute(object_name, deps.bundle.params))
+        pairs = [f"{k}-" for k in sorted(labels)] if remove else [f"{k}={v}" for k, v in sorted(labels.items())]
+        args = ["label", str(entry["ObjectType"]), object_name, *pairs]
+        if not remove:
+            args.append("--overwrite")
+        code, out, err = deps.kubectl(["--kubeconfig", str(deps.kubeconfig), *args], None, limit)
+        if code != 0 and not (remove and "NotFound" in (err or "")):
+            raise HandlerError(f"kubectl label {entry['ObjectType']}/{object_name} failed ({code}): "
+                               f"{(err or out).strip()[-1500:]}")
+        deps.log((out or err).strip())
+
+
 def wait_for(deps: Deps, entry: Mapping[str, Any], limit: float) -> str:
     """Poll ``kubectl get`` until every object has a value at the JSONPath; return the values."""
     assert deps.bundle is not None
@@ -281,10 +300,16 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         if request in ("Create", "Update"):
             if entry["Kind"] == "wait":
                 return Outcome("SUCCESS", physical, data={"Value": wait_for(deps, entry, limit)[:1000]})
+            if entry["Kind"] == "label":
+                label(deps, entry, remove=False, limit=limit)
+                return Outcome("SUCCESS", physical)
             apply_set(deps, name, entry, update=request == "Update", limit=limit)
             return Outcome("SUCCESS", physical)
         if request == "Delete":
-            delete_set(deps, name, limit)
+            if entry["Kind"] == "label":
+                label(deps, entry, remove=True, limit=limit)
+            else:
+                delete_set(deps, name, limit)
             return Outcome("SUCCESS", old_id)
         raise HandlerError(f"unknown RequestType {request!r}")
     except HandlerError as exc:
