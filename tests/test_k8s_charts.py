@@ -262,7 +262,8 @@ def test_job_chart_rejects_duplicate_and_missing_jobs(app: cdk8s.App) -> None:
 
 def test_team_namespaces_enforce_a_pod_security_standard(app: cdk8s.App) -> None:
     # Issue 18 item 13: a full PodSpec in a team namespace could be privileged, hostPath, hostNetwork.
-    chart = HyperPodOperatorChart(app, "operator-psa", teams=[Team(name="a"), Team(name="b", pod_security="restricted")])
+    teams = [Team(name="a"), Team(name="b", pod_security="restricted")]
+    chart = HyperPodOperatorChart(app, "operator-psa", teams=teams)
     labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in by_kind(chart.to_json(), "Namespace")}
     assert labels["hyperpod-ns-a"]["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["hyperpod-ns-b"]["pod-security.kubernetes.io/enforce"] == "restricted"

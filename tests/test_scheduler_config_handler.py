@@ -191,7 +191,8 @@ def test_properties_other_than_the_synthesized_ones_are_refused(request_type) ->
 
 
 @pytest.mark.parametrize("request_type", ["Update", "Delete"])
-@pytest.mark.parametrize("policy", [{"owner": "another-stack/c8bbbb"}, {"cluster": CLUSTER.replace("abcdef", "999999")}])
+@pytest.mark.parametrize("policy", [{"owner": "another-stack/c8bbbb"},
+                                    {"cluster": CLUSTER.replace("abcdef", "999999")}])
 def test_update_and_delete_touch_only_policies_this_resource_created(request_type, policy) -> None:
     client = FakeSageMaker(**policy)
     with pytest.raises(handler.HandlerError, match="refused"):
