@@ -372,3 +372,14 @@ def test_charts_are_applied_after_what_they_need(platform):
     assert cert_manager in _depends(platform, gates["cert-manager"])
     hyperpod_id, _ = _hyperpod(platform)
     assert hyperpod_id in _depends(platform, operator[0])
+
+
+def test_every_lambda_logs_to_a_kept_encrypted_group(platform):
+    # Issue 18 item 14: aws-cdk-lib's own functions (kubectl handler, BucketDeployment) logged to default
+    # groups with no retention and no key. The kubectl handler is gone; BucketDeployment gets a group.
+    resources = platform.template["Resources"]
+    for logical_id, function in platform.resources("AWS::Lambda::Function").items():
+        group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert group is not None, f"{logical_id} logs to a default group"
+        props = resources[group["Ref"]]["Properties"]
+        assert props.get("RetentionInDays") and props.get("KmsKeyId"), logical_id

@@ -373,6 +373,7 @@ class HyperPodPlatform(Construct):
             shared_dirs=[bundled_scripts("common")],
             encryption_key=self.data_key,
             json_files={PROVISIONING_PARAMETERS_FILE: parameters, **self._fsx_lustre_file()},
+            log_key=self.logs_key,
         )
         # No eks-auth grant (no EKS).
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
@@ -439,7 +440,7 @@ class HyperPodPlatform(Construct):
 
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=self.data_key,
-            shared_dirs=[bundled_scripts("common")], json_files=self._fsx_lustre_file(),
+            shared_dirs=[bundled_scripts("common")], json_files=self._fsx_lustre_file(), log_key=self.logs_key,
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
         if self.fsx is not None:
