@@ -332,6 +332,8 @@ class HyperPodPlatform(Construct):
             "dns_name": self.fsx.dns_name,
             "mount_name": self.fsx.mount_name,
             "efa_client_download": not self.config.network.closed,
+            # The setup zip runs as root: only the one whose digest the config pins (else Lustre uses TCP).
+            "efa_client_sha256": self.config.storage.fsx.efa_client_sha256 if self.config.storage.fsx else None,
         }}
 
     def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
