@@ -1035,3 +1035,66 @@ def test_real_helm_accepts_every_command(index, real_helm, tmp_path):
         assert proc.returncode != 0  # there is no cluster at 127.0.0.1:9
         assert "unknown flag" not in proc.stderr and "invalid argument" not in proc.stderr, proc.stderr
         assert "127.0.0.1:9" in proc.stderr or "unreachable" in proc.stderr, (argv, proc.stderr)
+
+
+# --------------------------------------------------------------------------- issue 18 item 14: sparse, slow headers
+
+
+def _pax_sparse_archive(path: Path, top: str) -> None:
+    """A gzip tar whose member is a PAX 1.0 sparse file: 1 GiB of holes around 4 data bytes."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        chart = tarfile.TarInfo(f"{top}/chart/Chart.yaml")
+        chart.size = 5
+        tar.addfile(chart, io.BytesIO(b"name\n"))
+        real = 1 << 30
+        sparse_map = f"1\n{real - 4}\n4\n".encode().ljust(512, b"\0")
+        member = tarfile.TarInfo(f"{top}/chart/GNUSparseFile.0/big")
+        member.size = len(sparse_map) + 4
+        member.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                              "GNU.sparse.name": f"{top}/chart/big", "GNU.sparse.realsize": str(real)}
+        tar.addfile(member, io.BytesIO(sparse_map + b"data"))
+    path.write_bytes(gzip.compress(raw.getvalue()))
+
+
+def test_a_sparse_member_is_refused_before_it_expands(index, tmp_path):
+    archive = tmp_path / "src.tgz"
+    _pax_sparse_archive(archive, "repo-x")
+    assert archive.stat().st_size < 1000
+    with pytest.raises(index.HandlerError, match="sparse|more than 128 MiB"):
+        index.extract_chart(archive, tmp_path / "out", top="repo-x", subdir="chart", until=time.monotonic() + 60)
+    written = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written < 1024 * 1024
+
+
+def test_slow_response_headers_stop_at_the_deadline(index, tmp_path):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx":
+                if stop.wait(0.3):
+                    return
+                conn.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(index.HandlerError, match="no response before the deadline"):
+            index.download_url(f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path / "f",
+                               until=time.monotonic() + 1.5)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 4  # the headers alone would take about 12 s

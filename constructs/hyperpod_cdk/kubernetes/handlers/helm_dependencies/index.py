@@ -54,6 +54,7 @@ import signal
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -439,12 +440,35 @@ def download_url(url: str, dest: Path, *, until: float, clock: Callable[[], floa
     request = urllib.request.Request(url, headers={"User-Agent": "hyperpod-cdk-helm-dependencies"})
     timeout = max(min(SOCKET_TIMEOUT_SECONDS, until - clock()), 0.5)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with _open_before(request, timeout=timeout, until=until, clock=clock) as response:
             return _copy_stream(response.read1, dest, what=url, until=until, clock=clock)
     except urllib.error.HTTPError as exc:
         raise HandlerError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise HandlerError(f"downloading {url} failed: {getattr(exc, 'reason', exc)}") from None
+
+
+def _open_before(request: urllib.request.Request, *, timeout: float, until: float,
+                 clock: Callable[[], float]) -> Any:
+    """``urlopen`` that gives up at ``until``: the socket timeout applies per read, so a server that
+    sends its status line and headers a byte at a time would otherwise hold the request open far past
+    the deadline. The connection is opened in a daemon thread and abandoned when the deadline passes."""
+    outcome: dict[str, Any] = {}
+
+    def open_it() -> None:
+        try:
+            outcome["response"] = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) only
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=open_it, name="download-open", daemon=True)
+    worker.start()
+    worker.join(max(until - clock(), 0))
+    if worker.is_alive():
+        raise HandlerError(f"downloading {request.full_url} failed: no response before the deadline")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 class S3Client(Protocol):
@@ -529,6 +553,7 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
     root = dest.resolve()
     members = 0
     wanted = 0
+    written = 0  # bytes written to disk: the stream cap alone misses what a member expands to
     try:
         with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
             reader = _CappedReader(unzipped, limit=MAX_EXTRACTED_BYTES, until=until, clock=clock)
@@ -546,6 +571,9 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
                     inside = path == prefix or prefix in path.parents
                     if not inside:
                         continue
+                    if member.issparse():
+                        # A sparse member expands holes to zeros on extraction: bytes the stream cap never sees.
+                        raise HandlerError(f"archive member {member.name!r} is a sparse file; refusing the archive")
                     if not (member.isreg() or member.isdir()):
                         kind = "link" if (member.issym() or member.islnk()) else "special file"
                         raise HandlerError(
@@ -567,6 +595,12 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
                             from None
                     with os.fdopen(fd, "wb") as out:
                         while chunk := source.read(READ_CHUNK):
+                            written += len(chunk)
+                            if written > MAX_EXTRACTED_BYTES:
+                                raise HandlerError(
+                                    f"the chart extracts to more than {MAX_EXTRACTED_BYTES // (1024 * 1024)} MiB; "
+                                    "refusing the archive"
+                                )
                             out.write(chunk)
                 comment = tar.pax_headers.get("comment")
     except tarfile.TarError as exc:
