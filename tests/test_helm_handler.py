@@ -240,6 +240,9 @@ FAKE_HELM = textwrap.dedent('''\
         deadline = time.time() + sleep
         while time.time() < deadline:
             time.sleep(0.05)
+    if argv[:1] == ["list"]:
+        print(json.dumps(cfg.get("releases") or []))
+        sys.exit(0)
     if argv[:1] == ["history"]:
         if cfg.get("history") is None:
             sys.stderr.write("Error: release: not found\\n")
@@ -272,6 +275,7 @@ class FakeHelm:
         self.ignore_term = False
         self.status: str | None = None
         self.history: list[dict] | None = None
+        self.releases: list[dict] = []
         self.downloads: dict[str, bytes] = {
             "nvidia-device-plugin-0.16.1.tgz": REMOTE_ARCHIVE,
             "cert-manager-v1.18.2.tgz": b"unverified cert-manager archive",
@@ -283,7 +287,7 @@ class FakeHelm:
     def env(self) -> dict[str, str]:
         cfg = {
             "fail": self.fail, "sleep": self.sleep, "ignore_term": self.ignore_term, "status": self.status,
-            "history": self.history,
+            "history": self.history, "releases": self.releases,
             "downloads": {k: base64.b64encode(v).decode() for k, v in self.downloads.items()},
         }
         return {"FAKE_HELM_LOG": str(self.log), "FAKE_HELM": json.dumps(cfg)}
@@ -454,6 +458,7 @@ def test_create_verifies_builds_settles_and_upgrades_with_exact_argv(index, serv
             "--reset-values",
             "--values", f"{chart}/regional-values/values-us-west-2.yaml",
             "--values", "<tmp>/values.json",
+            "--labels", f"hyperpod-cdk-owner={index.ReleaseSpec.from_mapping(make_spec(server)).owner}",
             "--timeout", "600s",
         ],
     ]
@@ -1098,3 +1103,23 @@ def test_slow_response_headers_stop_at_the_deadline(index, tmp_path):
         stop.set()
         listener.close()
     assert time.monotonic() - started < 4  # the headers alone would take about 12 s
+
+
+def test_a_renamed_release_is_uninstalled_when_it_carries_this_charts_label(index, server, make_deps, helm):
+    """Issue 18 item 14: renaming release_name/namespace orphaned the old release."""
+    old = make_spec(server, Release="old-deps", Namespace="old-ns")
+    helm.releases = [{"name": "old-deps", "namespace": "old-ns"}]
+    response = run(index, server, make_deps(), event(server, "Delete", old, physical_id="old-ns/old-deps"))
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert helm.commands() == ["list", "uninstall"]
+    listed, uninstalled = helm.calls()
+    owner = index.ReleaseSpec.from_mapping(make_spec(server)).owner
+    assert listed["argv"][listed["argv"].index("--selector") + 1] == f"name=old-deps,hyperpod-cdk-owner={owner}"
+    assert uninstalled["argv"][1:4] == ["old-deps", "--namespace", "old-ns"]
+
+
+def test_a_rename_delete_of_an_unlabelled_release_is_refused(index, server, make_deps, helm):
+    old = make_spec(server, Release="other", Namespace="old-ns")
+    response = run(index, server, make_deps(), event(server, "Delete", old, physical_id="old-ns/other"))
+    assert response["Status"] == "FAILED" and "refused" in response["Reason"]
+    assert "uninstall" not in helm.commands()

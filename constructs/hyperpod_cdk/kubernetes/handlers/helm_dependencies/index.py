@@ -61,7 +61,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -73,6 +73,7 @@ GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
 BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
 # Properties CloudFormation adds to every custom resource request; not part of the release.
 CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+OWNER_LABEL = "hyperpod-cdk-owner"
 
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 # The repository archive at v3.9.0 is 8.4 MiB and 680 members uncompressed; the caps leave room
@@ -170,6 +171,11 @@ class ReleaseSpec:
     @property
     def physical_id(self) -> str:
         return f"{self.namespace}/{self.release}"
+
+    @property
+    def owner(self) -> str:
+        """Release label value: releases of this chart on this cluster that hyperpod-cdk installed."""
+        return hashlib.sha256(f"{self.cluster_name}/{self.chart_path}".encode()).hexdigest()[:40]
 
     @property
     def from_bundle(self) -> bool:
@@ -363,6 +369,8 @@ def upgrade_command(
         value = spec.values[key]
         if isinstance(value, int) and not isinstance(value, bool):
             argv += ["--set", f"{key}={value}"]
+    # A release label (stored with the release): lets a later rename uninstall this release safely.
+    argv += ["--labels", f"{OWNER_LABEL}={spec.owner}"]
     if spec.wait:
         argv.append("--wait")
     argv += ["--timeout", f"{timeout_seconds}s"]
@@ -381,6 +389,12 @@ def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_se
 def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
     return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
             "--output", "json"]
+
+
+def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str,
+                          release: str) -> list[str]:
+    return [helm, "list", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--all",
+            "--selector", f"name={release},{OWNER_LABEL}={spec.owner}", "--output", "json"]
 
 
 def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
@@ -1054,6 +1068,31 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     return "rolled the release back to its previous revision"
 
 
+def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline, old_id: str) -> bool:
+    """CloudFormation deletes the old physical id after ``Release`` or ``Namespace`` changed: uninstall
+    that release if it carries this chart's owner label (installed by this resource, not picked by the
+    caller). False when there is no such release."""
+    namespace, _, release = old_id.partition("/")
+    if not (_NAMESPACE.fullmatch(namespace) and _RELEASE.fullmatch(release)):
+        return False
+    try:
+        kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
+    except ClusterGone:
+        return False
+    env = helm_env(workdir, deps.extra_env)
+    out = run(owned_release_command(deps.helm, spec, kubeconfig, namespace, release), env=env, deadline=deadline,
+              log=deps.log, touched_cluster=False, limit=60)
+    try:
+        found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
+    except (ValueError, TypeError, AttributeError):
+        return False
+    if not found:
+        return False
+    renamed = replace(spec, release=release, namespace=namespace)
+    uninstall(renamed, deps, workdir, deadline)
+    return True
+
+
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
@@ -1117,6 +1156,15 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
                 shutil.rmtree(workdir, ignore_errors=True)
             deps.log(done)
             return Outcome("SUCCESS", fallback_id, reason=f"rollback: {done}")
+        if request == "Delete" and old_id and old_id != spec.physical_id:
+            workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
+            try:
+                if uninstall_renamed(spec, deps, workdir, deadline, old_id):
+                    return Outcome("SUCCESS", old_id, reason="uninstalled the release before its rename")
+            except HandlerError as exc:
+                deps.log(f"uninstalling the renamed release failed: {exc}")
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         deps.log("REFUSED: " + "; ".join(problems))
         return _refusal(request, old_id, problems)
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
