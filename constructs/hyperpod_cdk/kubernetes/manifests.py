@@ -19,6 +19,7 @@ The handler runs in the cluster's VPC with the kubectl layer and an EKS access e
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import re
@@ -111,6 +112,8 @@ class HyperPodManifests(Construct):
         self._locations: dict[str, s3_assets.Asset] = {}
         self._params: list[str] = []  # index -> the token string it stands for
         self._staging = Path(tempfile.mkdtemp(prefix="hyperpod-cdk-manifests-"))
+        # The assets are copied into the cloud assembly; the staging folder goes when the app exits.
+        atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
         log_group_name = log_group_name_for(self, "manifests")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "HyperPod manifest handler logs", log_group_name)
         self.log_group = logs.LogGroup(
