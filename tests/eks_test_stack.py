@@ -44,7 +44,14 @@ def build_eks_hyperpod_stack(
     helm = HyperPodHelmDependencies(
         stack, "HelmDependencies", cluster=eks.cluster, subnets=vpc.private_subnets, config=helm_config
     )
-    addons = HyperPodKubernetesAddons(stack, "KubernetesAddons", cluster=eks.cluster, config=addons_config)
+    from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
+
+    manifests = HyperPodManifests(
+        stack, "Manifests", cluster=eks.cluster, subnets=vpc.private_subnets, kubectl_layer=eks.kubectl_layer
+    )
+    addons = HyperPodKubernetesAddons(
+        stack, "KubernetesAddons", cluster=eks.cluster, config=addons_config, manifests=manifests
+    )
     hyperpod = HyperPodCluster(
         stack, "HyperPod",
         cluster_name=cluster_name,

@@ -88,6 +88,9 @@ LUSTRE_STUBS = {
     ),
 }
 
+#: sha256 of what the fake curl downloads ("fake-zip\n"): the pin that lets the EFA client setup run.
+FAKE_ZIP_SHA256 = "628c3beed82d0c9c0875e090b7dfc61ae4ce9682ac91020f38ae7b06a4df972e"
+
 # Commands that only ask: left out of RunResult.actions().
 _QUERIES = ("mountpoint", "hostname", "uname", "fi_info", "getent", "dpkg", "id")
 

@@ -15,6 +15,12 @@ from pathlib import Path
 
 import pytest
 
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_resource = manifest_sets_module.manifest_resource
+manifest_sets = manifest_sets_module.manifest_sets
+
 REPO = Path(__file__).resolve().parents[1]
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 STACK = "AddonsTest"
@@ -187,12 +193,12 @@ def test_task_governance_has_no_iam_and_waits_for_kueue(built):
     props = built["template"]["Resources"][addon]["Properties"]
     assert props["AddonVersion"] == "v1.3.0-eksbuild.1"
     assert not [k for k in resources(built, "AWS::IAM::Role") if k.startswith("KubernetesAddonsTaskGovernance")]
-    (wait_id, wait), = ((k, v) for k, v in resources(built, "Custom::AWSCDK-EKS-KubernetesObjectValue").items()
-                        if k.startswith("KubernetesAddonsTaskGovernanceKueueReady"))
-    # Empty until the Kueue controller has an available replica; the kubectl handler retries until then.
-    assert {k: wait["Properties"][k] for k in ("ObjectType", "ObjectName", "ObjectNamespace", "JsonPath")} == {
-        "ObjectType": "deployment", "ObjectName": "kueue-controller-manager", "ObjectNamespace": "kueue-system",
-        "JsonPath": ".status.availableReplicas"}
+    wait_id, _ = manifest_resource(built["template"], "KueueReady")
+    wait = manifest_sets(built["template"], built["outdir"])["KueueReady"]
+    # Empty until the Kueue controller has an available replica; the handler polls until then (read-only).
+    assert wait == {
+        "Kind": "wait", "ObjectType": "deployment", "ObjectNames": ["kueue-controller-manager"],
+        "Namespace": "kueue-system", "JsonPath": ".status.availableReplicas", "TimeoutSeconds": 600}
     assert addon in depends_on(built, wait_id)
     assert built["addons"].task_governance.ready.node.path.endswith("KueueReady")
 

@@ -25,6 +25,12 @@ from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.readiness import KUBERNETES_GROUP
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_objects = manifest_sets_module.manifest_objects
+manifest_resource = manifest_sets_module.manifest_resource
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 
@@ -128,9 +134,9 @@ def test_gate_order_cluster_nodes_cert_manager_issuers_operator(eks_fsx) -> None
     assert addons["cert-manager"] in _depends(eks_fsx, gates["cert-manager"])
     assert gates["cert-manager"] in _depends(eks_fsx, addons["amazon-sagemaker-hyperpod-training-operator"])
     assert gates["nodes"] in _depends(eks_fsx, addons["aws-fsx-csi-driver"])
-    issuers = [k for k, v in eks_fsx.resources("Custom::AWSCDK-EKS-KubernetesResource").items()
-               if "ClusterIssuer" in json.dumps(v["Properties"]["Manifest"])]
-    assert len(issuers) == 1 and gates["cert-manager"] in _depends(eks_fsx, issuers[0])
+    issuers, _ = manifest_resource(eks_fsx.template, "CertManagerIssuersChart")
+    assert "ClusterIssuer" in json.dumps(manifest_objects(eks_fsx.template, eks_fsx.outdir, "CertManagerIssuersChart"))
+    assert gates["cert-manager"] in _depends(eks_fsx, issuers)
 
 
 def test_node_gate_waits_for_a_system_group_with_a_bounded_timeout(eks_fsx) -> None:
@@ -162,16 +168,11 @@ def test_kubectl_handler_runs_in_the_vpc_with_least_privilege(eks_fsx) -> None:
     entries = [v for v in eks_fsx.resources("AWS::EKS::AccessEntry").values()
                if v["Properties"].get("KubernetesGroups") == [KUBERNETES_GROUP]]
     assert len(entries) == 1 and "AccessPolicies" not in entries[0]["Properties"]
-    rbac = [v for v in eks_fsx.resources("Custom::AWSCDK-EKS-KubernetesResource").values()
-            if KUBERNETES_GROUP in json.dumps(v["Properties"]["Manifest"])]
-    (manifest,) = rbac
-    objects = json.loads(manifest["Properties"]["Manifest"]) if isinstance(manifest["Properties"]["Manifest"], str) \
-        else None
-    text = json.dumps(manifest["Properties"]["Manifest"])
-    assert '\\"*\\"' not in text and '"*"' not in text, "no wildcard verbs or resources"
-    if objects:
-        role = next(o for o in objects if o["kind"] == "ClusterRole")
-        assert {v for r in role["rules"] for v in r["verbs"]} == {"get", "list", "create"}
+    objects = manifest_objects(eks_fsx.template, eks_fsx.outdir, "ReadinessRbac")
+    assert KUBERNETES_GROUP in json.dumps(objects)
+    assert '"*"' not in json.dumps(objects), "no wildcard verbs or resources"
+    role = next(o for o in objects if o["kind"] == "ClusterRole")
+    assert {v for r in role["rules"] for v in r["verbs"]} == {"get", "list", "create"}
 
 
 def test_no_group_for_system_pods_is_a_config_error() -> None:

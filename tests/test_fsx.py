@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +14,11 @@ import yaml
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.fsx import check_capacity, valid_capacities
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+resolved_objects = manifest_sets_module.resolved_objects
 
 REPO = Path(__file__).resolve().parent.parent
 EKS_FSX_EXAMPLE = REPO / "examples" / "eks-fsx.yaml"
@@ -167,16 +173,11 @@ def test_csi_driver_addon_with_pod_identity(eks_fsx) -> None:
 
 def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
     fsx_id, _ = eks_fsx.one("AWS::FSx::FileSystem")
-    operator = next(v for k, v in eks_fsx.resources("Custom::AWSCDK-EKS-KubernetesResource").items()
-                    if k.startswith("EksClusterOperatorChart"))
-    parts = operator["Properties"]["Manifest"]["Fn::Join"][1]
-    # Replace the deploy-time tokens by placeholders, then read the manifest list.
-    text = "".join(
-        p if isinstance(p, str)
-        else "<FS_ID>" if p == {"Ref": fsx_id}
-        else "<" + p["Fn::GetAtt"][1] + ">"
-        for p in parts
-    )
+    # The set's placeholders are replaced by the deploy-time values the handler receives.
+    text = json.dumps(resolved_objects(eks_fsx.template, eks_fsx.outdir, "OperatorChart"))
+    text = text.replace(json.dumps({"Ref": fsx_id}), '"<FS_ID>"')
+    for attribute in ("DNSName", "LustreMountName"):
+        text = text.replace(json.dumps({"Fn::GetAtt": [fsx_id, attribute]}), f'"<{attribute}>"')
     objects = {(o["kind"], o["metadata"]["name"]): o for o in json.loads(text)}
     pv = objects[("PersistentVolume", "fsx-pv-training")]["spec"]
     assert pv["csi"] == {"driver": "fsx.csi.aws.com", "volumeHandle": "<FS_ID>",

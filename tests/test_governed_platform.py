@@ -5,6 +5,7 @@ own checks on small stacks (no synth)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_objects = manifest_sets_module.manifest_objects
+manifest_resource = manifest_sets_module.manifest_resource
+manifest_sets = manifest_sets_module.manifest_sets
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "eks-governed.yaml"
@@ -67,12 +75,9 @@ def policy_statements(s, role_id: str) -> list[dict]:
             for st in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
-def manifest(s, prefix: str) -> list[dict]:
-    (body,) = (v["Properties"]["Manifest"] for k, v in by_type(s, "Custom::AWSCDK-EKS-KubernetesResource").items()
-               if k.startswith(prefix))
-    text = body if isinstance(body, str) else "".join(p if isinstance(p, str) else "TOKEN" for p in
-                                                       body["Fn::Join"][1])
-    return json.loads(text)
+def manifest(s, name: str) -> list[dict]:
+    """The objects of a manifest set; deploy-time values are placeholders ``{{hyperpod-cdk:N}}``."""
+    return manifest_objects(s.template, s.outdir, name)
 
 
 # ------------------------------------------------------------------------------ task governance
@@ -91,8 +96,7 @@ def test_scheduler_config_from_the_settings_after_kueue_is_running(governed) -> 
         "PriorityClasses": [{"Name": "inference", "Weight": 100}, {"Name": "training", "Weight": 60},
                             {"Name": "experimentation", "Weight": 20}],
     }
-    wait_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesObjectValue",
-                                 "KubernetesAddonsTaskGovernanceKueueReady")
+    wait_id, _ = manifest_resource(governed.template, "KueueReady")
     assert wait_id in depends_on(governed, policy_id)
 
 
@@ -107,8 +111,17 @@ def test_scheduler_config_handler_has_the_calls_the_registry_handlers_list(gover
         "sagemaker:UpdateClusterSchedulerConfig", "sagemaker:DeleteClusterSchedulerConfig",
         "sagemaker:DescribeCluster", "eks:DescribeCluster", "eks:AssociateAccessPolicy",
         "eks:DisassociateAccessPolicy", "eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies",
+        "sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:ListClusterSchedulerConfigs",
     }
-    assert not any(st["Resource"] == "*" for st in policy_statements(governed, role_id))
+    # Only the list call (no resource-level permission) is on "*".
+    assert [st["Action"] for st in policy_statements(governed, role_id) if st["Resource"] == "*"] == [
+        "sagemaker:ListClusterSchedulerConfigs"]
+    # Issue 18 item 10: the policy is fixed at synth, and CloudFormation gives up after 16 minutes, not an hour.
+    spec = handler["Properties"]["Environment"]["Variables"]["SCHEDULER_CONFIG_SPEC"]
+    text = json.dumps(spec)
+    assert "hyperpod-governed-scheduler" in text and "Owner" in text
+    (_, policy), = by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()
+    assert policy["Properties"]["ServiceTimeout"] == "960"
 
 
 def test_one_compute_quota_per_team(governed) -> None:
@@ -133,19 +146,19 @@ def test_one_compute_quota_per_team(governed) -> None:
 
 
 def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
-    operator_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesResource", "EksClusterOperatorChart")
-    waits = {v["Properties"]["ObjectName"]: (k, v) for k, v in
-             by_type(governed, "Custom::AWSCDK-EKS-KubernetesObjectValue").items()
-             if v["Properties"]["ObjectType"] == "namespace"}
-    assert set(waits) == {"hyperpod-ns-research", "hyperpod-ns-serving"}
+    operator_id, _ = manifest_resource(governed.template, "OperatorChart")
+    wait_id, _ = manifest_resource(governed.template, "TeamNamespaces")
+    wait = manifest_sets(governed.template, governed.outdir)["TeamNamespaces"]
+    assert wait["ObjectType"] == "namespace" and wait["JsonPath"] == ".status.phase"
+    assert wait["ObjectNames"] == ["hyperpod-ns-research", "hyperpod-ns-serving"]
     quotas = {v["Properties"]["ComputeQuotaTarget"]["TeamName"]: k
               for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()}
     for team in ("research", "serving"):
-        wait_id, wait = waits[f"hyperpod-ns-{team}"]
         assert quotas[team] in depends_on(governed, wait_id)
-        assert wait["Properties"]["JsonPath"] == ".status.phase"
-        assert wait_id in depends_on(governed, operator_id)
-    docs = manifest(governed, "EksClusterOperatorChart")
+    # The Roles wait for the namespaces (through their Pod Security labels, which wait for them).
+    labels_id, _ = manifest_resource(governed.template, "TeamNamespacePodSecurity")
+    assert labels_id in depends_on(governed, operator_id) and wait_id in depends_on(governed, labels_id)
+    docs = manifest(governed, "OperatorChart")
     # SageMaker owns the quota teams' namespaces and every Kueue object: the chart writes none of them.
     assert not [d for d in docs if d["kind"] in ("Namespace", "LocalQueue", "ClusterQueue")]
     assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {
@@ -278,12 +291,12 @@ def test_observability_with_grafana(governed) -> None:
 
 def test_dynamic_fsx_storage_class_after_the_driver(governed) -> None:
     driver_id, _ = addon(governed, "aws-fsx-csi-driver")
-    chart_id, _ = one_with_prefix(governed, "Custom::AWSCDK-EKS-KubernetesResource", "EksClusterFsxStorageClassChart")
+    chart_id, _ = manifest_resource(governed.template, "FsxStorageClassChart")
     assert driver_id in depends_on(governed, chart_id)
-    (storage_class,) = manifest(governed, "EksClusterFsxStorageClassChart")
+    (storage_class,) = manifest(governed, "FsxStorageClassChart")
     assert storage_class["provisioner"] == "fsx.csi.aws.com"
     assert storage_class["reclaimPolicy"] == "Retain" and storage_class["mountOptions"] == ["flock"]
-    assert storage_class["parameters"]["subnetId"] == "TOKEN"
+    assert storage_class["parameters"]["subnetId"].startswith("{{hyperpod-cdk:")
     assert storage_class["parameters"]["deploymentType"] == "PERSISTENT_2"
     (assoc,) = (v for v in by_type(governed, "AWS::EKS::PodIdentityAssociation").values()
                 if v["Properties"]["ServiceAccount"] == "fsx-csi-controller-sa")
@@ -407,3 +420,17 @@ def test_region_sets_match_the_installed_cfn_lint() -> None:
     for resource_type, regions in NATIVE_TYPE_REGIONS.items():
         found = {p.stem for p in commercial if resource_type in json.loads(p.read_text())}
         assert found == regions, resource_type
+
+
+def test_sagemaker_created_namespaces_get_pod_security_labels(governed) -> None:
+    # Issue 18 item 13: SageMaker creates hyperpod-ns-<team> for quota teams; the platform labels them
+    # (never applies or deletes the namespace itself) before the team's Role is applied.
+    labels_id, _ = manifest_resource(governed.template, "TeamNamespacePodSecurity")
+    entry = manifest_sets(governed.template, governed.outdir)["TeamNamespacePodSecurity"]
+    assert entry["Kind"] == "label" and entry["ObjectType"] == "namespace"
+    assert set(entry["Labels"]) == {"hyperpod-ns-research", "hyperpod-ns-serving"}
+    for labels in entry["Labels"].values():
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    wait_id, _ = manifest_resource(governed.template, "TeamNamespaces")
+    operator_id, _ = manifest_resource(governed.template, "OperatorChart")
+    assert wait_id in depends_on(governed, labels_id) and labels_id in depends_on(governed, operator_id)

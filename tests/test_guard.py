@@ -506,3 +506,36 @@ def test_switching_a_legacy_slurm_cluster_to_api_driven_config_is_reported():
         ("NodeProvisioningMode", "blocked"),
         ("Orchestrator.Slurm.AccountingDatabase", "disruptive"),
     ]
+
+
+def _flex_cluster(name: object = "hp", instance_types: list | None = None) -> dict:
+    group = {"InstanceGroupName": "gpu", "InstanceCount": 2, "ExecutionRole": "arn:aws:iam::1:role/r",
+             "LifeCycleConfig": {"SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"},
+             "InstanceRequirements": {"InstanceTypes": instance_types or ["ml.p5.48xlarge", "ml.p4d.24xlarge"]}}
+    return _template({"Hp": {"Type": "AWS::SageMaker::Cluster",
+                             "Properties": {"ClusterName": name, "InstanceGroups": [group]}}})
+
+
+def test_reordered_join_parts_inside_an_intrinsic_are_a_rename():
+    # issue 18 item 12: the guard sorted the list inside Fn::Join and saw no change.
+    old = _flex_cluster({"Fn::Join": ["-", ["hp", "prod"]]})
+    new = _flex_cluster({"Fn::Join": ["-", ["prod", "hp"]]})
+    [f] = compare_templates(old, new).findings
+    assert (f.property, f.effect) == ("ClusterName", "replacement")
+    assert compare_templates(old, _flex_cluster({"Fn::Join": ["-", ["hp", "prod"]]})).findings == []
+
+
+def test_reordered_instance_types_are_reported():
+    # The order of a flexible group's instance types is a priority: the table calls a change disruptive.
+    old = _flex_cluster(instance_types=["ml.p5.48xlarge", "ml.p4d.24xlarge"])
+    new = _flex_cluster(instance_types=["ml.p4d.24xlarge", "ml.p5.48xlarge"])
+    [f] = compare_templates(old, new).findings
+    assert f.effect == "disruptive" and "InstanceRequirements" in f.property
+
+
+def test_id_sets_stay_order_free_but_not_inside_an_intrinsic():
+    assert compare_templates(_fsx(SubnetIds=[{"Ref": "A"}, {"Ref": "B"}]),
+                             _fsx(SubnetIds=[{"Ref": "B"}, {"Ref": "A"}])).findings == []
+    joined = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "A"}, {"Ref": "B"}]]}]})
+    swapped = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "B"}, {"Ref": "A"}]]}]})
+    assert [f.property for f in compare_templates(joined, swapped).findings] == ["SubnetIds"]

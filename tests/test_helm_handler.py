@@ -240,6 +240,15 @@ FAKE_HELM = textwrap.dedent('''\
         deadline = time.time() + sleep
         while time.time() < deadline:
             time.sleep(0.05)
+    if argv[:1] == ["list"]:
+        print(json.dumps(cfg.get("releases") or []))
+        sys.exit(0)
+    if argv[:1] == ["history"]:
+        if cfg.get("history") is None:
+            sys.stderr.write("Error: release: not found\\n")
+            sys.exit(1)
+        print(json.dumps(cfg["history"]))
+        sys.exit(0)
     if argv[:1] == ["status"]:
         status = cfg.get("status")
         if status is None:
@@ -265,6 +274,8 @@ class FakeHelm:
         self.sleep: dict[str, float] = {}
         self.ignore_term = False
         self.status: str | None = None
+        self.history: list[dict] | None = None
+        self.releases: list[dict] = []
         self.downloads: dict[str, bytes] = {
             "nvidia-device-plugin-0.16.1.tgz": REMOTE_ARCHIVE,
             "cert-manager-v1.18.2.tgz": b"unverified cert-manager archive",
@@ -276,6 +287,7 @@ class FakeHelm:
     def env(self) -> dict[str, str]:
         cfg = {
             "fail": self.fail, "sleep": self.sleep, "ignore_term": self.ignore_term, "status": self.status,
+            "history": self.history, "releases": self.releases,
             "downloads": {k: base64.b64encode(v).decode() for k, v in self.downloads.items()},
         }
         return {"FAKE_HELM_LOG": str(self.log), "FAKE_HELM": json.dumps(cfg)}
@@ -446,6 +458,7 @@ def test_create_verifies_builds_settles_and_upgrades_with_exact_argv(index, serv
             "--reset-values",
             "--values", f"{chart}/regional-values/values-us-west-2.yaml",
             "--values", "<tmp>/values.json",
+            "--labels", f"hyperpod-cdk-owner={index.ReleaseSpec.from_mapping(make_spec(server)).owner}",
             "--timeout", "600s",
         ],
     ]
@@ -590,14 +603,50 @@ def test_forged_delete_of_another_release_does_not_uninstall_it(index, server, m
     assert not any(c["argv"][0] == "uninstall" for c in helm.calls())
 
 
-def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm):
-    """CloudFormation may roll the resource back before it rolls back the function's environment."""
+@pytest.mark.parametrize("description", ["Rollback to 2", "Install complete"])
+def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm,
+                                                                         description):
+    """CloudFormation may roll the resource back before it rolls back the function's environment:
+    with no completed upgrade of this function's release to undo, nothing changes."""
+    helm.history = [{"revision": 3, "status": "deployed", "description": description}]
     previous = make_spec(server, Revision=REV2)
     response = run(index, server, make_deps(),
                    event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == PHYSICAL_ID
-    assert helm.calls() == []
+    assert helm.commands() == ["history"]
+
+
+def test_stack_rollback_after_a_completed_upgrade_rolls_the_release_back(index, server, make_deps, helm):
+    """Issue 18 item 11: the cluster kept the new revision after CloudFormation rolled back."""
+    helm.history = [{"revision": 4, "status": "deployed", "description": "Upgrade complete"}]
+    previous = make_spec(server, Revision=REV2)
+    response = run(index, server, make_deps(),
+                   event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
+    assert response["Status"] == "SUCCESS" and "rolled the release back" in response["Reason"]
+    assert helm.commands() == ["history", "rollback"]
+    assert helm.calls()[1]["argv"][1:4] == ["hyperpod-dependencies", "--namespace", "kube-system"]
+
+
+def test_a_failed_upgrade_of_an_existing_release_is_rolled_back(index, server, make_deps, helm):
+    """Issue 18 item 11: a failed upgrade stayed on the failed revision."""
+    serve(server, make_tarball())
+    helm.status = "deployed"
+    helm.fail["upgrade"] = "Error: UPGRADE FAILED: admission webhook denied the request\n"
+    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID,
+                                                     old=make_spec(server)))
+    assert response["Status"] == "FAILED"
+    assert "admission webhook denied" in response["Reason"]
+    assert "rolled the release back to its previous revision" in response["Reason"]
+    assert helm.commands() == ["dependency build", "status", "upgrade", "rollback"]
+
+
+def test_a_failed_first_install_is_left_to_the_stack_rollback_delete(index, server, make_deps, helm):
+    serve(server, make_tarball())
+    helm.fail["upgrade"] = "Error: INSTALLATION FAILED: boom\n"
+    response = run(index, server, make_deps(), event(server, "Create"))
+    assert response["Status"] == "FAILED" and response["PhysicalResourceId"] == PHYSICAL_ID
+    assert "rollback" not in helm.commands()
 
 
 def test_the_function_refuses_to_start_without_its_release(index, monkeypatch):
@@ -991,3 +1040,86 @@ def test_real_helm_accepts_every_command(index, real_helm, tmp_path):
         assert proc.returncode != 0  # there is no cluster at 127.0.0.1:9
         assert "unknown flag" not in proc.stderr and "invalid argument" not in proc.stderr, proc.stderr
         assert "127.0.0.1:9" in proc.stderr or "unreachable" in proc.stderr, (argv, proc.stderr)
+
+
+# --------------------------------------------------------------------------- issue 18 item 14: sparse, slow headers
+
+
+def _pax_sparse_archive(path: Path, top: str) -> None:
+    """A gzip tar whose member is a PAX 1.0 sparse file: 1 GiB of holes around 4 data bytes."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        chart = tarfile.TarInfo(f"{top}/chart/Chart.yaml")
+        chart.size = 5
+        tar.addfile(chart, io.BytesIO(b"name\n"))
+        real = 1 << 30
+        sparse_map = f"1\n{real - 4}\n4\n".encode().ljust(512, b"\0")
+        member = tarfile.TarInfo(f"{top}/chart/GNUSparseFile.0/big")
+        member.size = len(sparse_map) + 4
+        member.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                              "GNU.sparse.name": f"{top}/chart/big", "GNU.sparse.realsize": str(real)}
+        tar.addfile(member, io.BytesIO(sparse_map + b"data"))
+    path.write_bytes(gzip.compress(raw.getvalue()))
+
+
+def test_a_sparse_member_is_refused_before_it_expands(index, tmp_path):
+    archive = tmp_path / "src.tgz"
+    _pax_sparse_archive(archive, "repo-x")
+    assert archive.stat().st_size < 1000
+    with pytest.raises(index.HandlerError, match="sparse|more than 128 MiB"):
+        index.extract_chart(archive, tmp_path / "out", top="repo-x", subdir="chart", until=time.monotonic() + 60)
+    written = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written < 1024 * 1024
+
+
+def test_slow_response_headers_stop_at_the_deadline(index, tmp_path):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx":
+                if stop.wait(0.3):
+                    return
+                conn.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(index.HandlerError, match="no response before the deadline"):
+            index.download_url(f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path / "f",
+                               until=time.monotonic() + 1.5)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 4  # the headers alone would take about 12 s
+
+
+def test_a_renamed_release_is_uninstalled_when_it_carries_this_charts_label(index, server, make_deps, helm):
+    """Issue 18 item 14: renaming release_name/namespace orphaned the old release."""
+    old = make_spec(server, Release="old-deps", Namespace="old-ns")
+    helm.releases = [{"name": "old-deps", "namespace": "old-ns"}]
+    response = run(index, server, make_deps(), event(server, "Delete", old, physical_id="old-ns/old-deps"))
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert helm.commands() == ["list", "uninstall"]
+    listed, uninstalled = helm.calls()
+    owner = index.ReleaseSpec.from_mapping(make_spec(server)).owner
+    assert listed["argv"][listed["argv"].index("--selector") + 1] == f"name=old-deps,hyperpod-cdk-owner={owner}"
+    assert uninstalled["argv"][1:4] == ["old-deps", "--namespace", "old-ns"]
+
+
+def test_a_rename_delete_of_an_unlabelled_release_is_refused(index, server, make_deps, helm):
+    old = make_spec(server, Release="other", Namespace="old-ns")
+    response = run(index, server, make_deps(), event(server, "Delete", old, physical_id="old-ns/other"))
+    assert response["Status"] == "FAILED" and "refused" in response["Reason"]
+    assert "uninstall" not in helm.commands()

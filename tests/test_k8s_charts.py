@@ -258,3 +258,55 @@ def test_job_chart_rejects_duplicate_and_missing_jobs(app: cdk8s.App) -> None:
     with pytest.raises(HyperPodConfigError) as info:
         HyperPodJobChart(app, "no-jobs", jobs=[])
     assert info.value.field == "jobs"
+
+
+def test_team_namespaces_enforce_a_pod_security_standard(app: cdk8s.App) -> None:
+    # Issue 18 item 13: a full PodSpec in a team namespace could be privileged, hostPath, hostNetwork.
+    teams = [Team(name="a"), Team(name="b", pod_security="restricted")]
+    chart = HyperPodOperatorChart(app, "operator-psa", teams=teams)
+    labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in by_kind(chart.to_json(), "Namespace")}
+    assert labels["hyperpod-ns-a"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["hyperpod-ns-b"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for value in labels.values():
+        assert value["pod-security.kubernetes.io/warn"] == value["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_pod_security_level_is_checked() -> None:
+    with pytest.raises(ValueError, match="pod_security"):
+        Team(name="a", pod_security="root")
+
+
+def test_the_example_jobs_pass_the_baseline_pod_security_standard() -> None:
+    """Team namespaces enforce baseline (issue 18 item 13): the jobs the platform ships must pass it.
+
+    The baseline checks that apply to a pod spec (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
+    no host namespaces, privileged containers, hostPath volumes, host ports, or capabilities outside the list.
+    """
+    from hyperpod_cdk.kubernetes.charts.dist import build_charts
+
+    allowed_caps = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+    pods = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if "containers" in node and isinstance(node["containers"], list):
+                pods.append(node)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    for name, chart in build_charts().items():
+        if name.startswith("jobs/"):
+            collect(chart.to_json())
+    assert pods, "no pod templates found in the example jobs"
+    for pod in pods:
+        assert not {"hostNetwork", "hostPID", "hostIPC"} & {k for k, v in pod.items() if v}
+        assert not [v for v in pod.get("volumes", []) if "hostPath" in v]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container.get("securityContext", {})
+            assert not context.get("privileged")
+            assert set(context.get("capabilities", {}).get("add", [])) <= allowed_caps
+            assert not [p for p in container.get("ports", []) if p.get("hostPort")]

@@ -543,10 +543,11 @@ def test_settings_file_rejects_unknown_keys(node: FakeNode) -> None:
 
 AL2023_OS_RELEASE = 'NAME="Amazon Linux"\nVERSION_ID="2023"\nID="amzn"\n'
 FSX_FILE = '{"file_system_id":"fs-0123456789abcdef0","dns_name":"fs.example","mount_name":"abcdefgh"}'
+FSX_FILE_PINNED = FSX_FILE[:-1] + f',"efa_client_sha256":"{lcs.FAKE_ZIP_SHA256}"}}'
 
 
 def test_fsx_node_loads_lustre_and_sets_up_efa(node: FakeNode) -> None:
-    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE_PINNED)
     node.write("/etc/os-release", AL2023_OS_RELEASE)
     result = _ok(node.run(HARNESS_EFA="1"))
     actions = result.actions()
@@ -558,6 +559,19 @@ def test_fsx_node_loads_lustre_and_sets_up_efa(node: FakeNode) -> None:
     assert "[lustre-client] ==> FSx for Lustre fs-0123456789abcdef0: preparing the Lustre client" in result.log
     # The data move still happens afterwards, unchanged.
     assert "systemctl stop kubelet" in actions
+
+
+def test_the_efa_client_zip_runs_only_with_a_matching_pinned_sha256(node: FakeNode) -> None:
+    # Issue 18 item 14: an unversioned zip downloaded and run as root with no checksum.
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
+    node.write("/etc/os-release", AL2023_OS_RELEASE)
+    result = _ok(node.run(HARNESS_EFA="1"))
+    assert not any(a.startswith("curl") for a in result.actions()) and "efa-fsx-setup.sh" not in result.actions()
+    assert "no sha256 pinned" in result.log
+    (node.scripts / "fsx_lustre.json").write_text(FSX_FILE[:-1] + f',"efa_client_sha256":"{"0" * 64}"}}')
+    result = _ok(node.run(HARNESS_EFA="1"))
+    assert "efa-fsx-setup.sh" not in result.actions()
+    assert f"has sha256 {lcs.FAKE_ZIP_SHA256}, not the pinned" in result.log
 
 
 def test_fsx_node_without_efa_still_loads_lustre(node: FakeNode) -> None:
@@ -572,7 +586,8 @@ def test_lustre_problems_only_warn(node: FakeNode) -> None:
     (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
     node.write("/etc/os-release", AL2023_OS_RELEASE)
     node.add_stub("modprobe", "exit 1\n")
-    result = _ok(node.run(HARNESS_EFA="1", HARNESS_NO_INTERNET="1"))
+    result = _ok(node.run(HARNESS_EFA="1", HARNESS_NO_INTERNET="1",
+                          HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256=lcs.FAKE_ZIP_SHA256))
     assert "WARNING: EFA client setup for FSx failed" in result.log
     assert "WARNING: modprobe lustre failed" in result.log
     assert "[finished]" in result.log

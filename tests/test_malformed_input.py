@@ -209,3 +209,54 @@ _template = st.fixed_dictionaries(
 @given(old=_template, new=_template)
 def test_diff_engine_never_raises_on_odd_templates(old: dict, new: dict) -> None:
     compare_templates(old, new)
+
+
+# ------------------------------------------------------------------ issue 18 item 14: long integers, neuron caps
+
+LONG_INT = "9" * 5000  # Python refuses int <-> str conversions of more than 4300 digits by default
+
+
+def test_a_huge_integer_in_the_config_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "hyperpod.yaml"
+    path.write_text(f"region: us-west-2\nhyperpod:\n  cluster_name: x\n  size: {LONG_INT}\n")
+    with pytest.raises(HyperPodConfigError, match="a number is too long: more than 4300 digits"):
+        load_config(path)
+
+
+def test_a_huge_integer_in_a_template_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = tmp_path / "t.json"
+    template.write_text('{"Resources": {"A": {"Type": "AWS::S3::Bucket", "Properties": {"X": ' + LONG_INT + "}}}}")
+    assert main(["--old", str(template), "--new", str(template)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a number is too long" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("content", [
+    "[" * 100_000 + "]" * 100_000,  # RecursionError in json.loads
+    '{"model_type": "llama", "x": ' + LONG_INT + "}",  # ValueError
+    '{"model_type": "llama", "x": [' + ",".join(["0"] * 200_000) + "]}",  # too many values
+])
+def test_neuron_check_refuses_hostile_config_json_with_exit_2(tmp_path: Path, content: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperpod_cdk.cli.main import main as cli
+
+    config = tmp_path / "config.json"
+    config.write_text(content)
+    with time_limit():
+        assert cli(["neuron", "check", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert "not a model's config.json" in captured.err + captured.out
+    assert "Traceback" not in captured.err
+
+
+def test_neuron_check_caps_the_argument_and_unbounded_files(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperpod_cdk.cli.main import main as cli
+
+    assert cli(["neuron", "check", "x" * 100_000]) == 2
+    # A device reports size 0 and never ends: the old size check let it be read into memory.
+    endless = tmp_path / "config.json"
+    endless.symlink_to("/dev/zero")
+    with time_limit():
+        assert cli(["neuron", "check", str(endless)]) == 2
+    assert "too large" in "".join(capsys.readouterr())

@@ -108,13 +108,15 @@ def test_config_existing_network_and_eks_create_neither(byo):
     assert "cluster/team-eks" in json.dumps(cluster["Properties"]["Orchestrator"])
 
 
-def test_config_existing_eks_gets_a_kubectl_provider_with_access_before_the_charts(byo):
+def test_config_existing_eks_gets_the_manifest_handler_with_access_before_the_charts(byo):
     eks = byo["Eks"]
     entries = _resources(eks, "AWS::EKS::AccessEntry")
-    (kubectl_entry_id,) = (k for k, v in entries.items() if "KubectlAccess" in k)
-    assert entries[kubectl_entry_id]["Properties"]["ClusterName"] == "team-eks"
-    charts = _resources(eks, "Custom::AWSCDK-EKS-KubernetesResource")
-    assert charts and all(kubectl_entry_id in v.get("DependsOn", []) for v in charts.values())
+    (manifests_entry_id,) = (k for k, v in entries.items() if "ManifestsAccessEntry" in k)
+    assert entries[manifests_entry_id]["Properties"]["ClusterName"] == "team-eks"
+    types = {v["Type"] for v in eks.template["Resources"].values()}
+    assert not [t for t in types if t.startswith("Custom::AWSCDK-EKS")]
+    charts = _resources(eks, "Custom::HyperPodManifests")
+    assert charts and all(manifests_entry_id in v.get("DependsOn", []) for v in charts.values())
     ingress = [r["Properties"] for r in _resources(eks, "AWS::EC2::SecurityGroupIngress").values()]
     assert any(p.get("GroupId") == "sg-0123456789abcdef0" for p in ingress)
     # Helm installer and kubectl handler run in the listed control-plane subnets.

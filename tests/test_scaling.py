@@ -6,6 +6,7 @@ One synth of examples/eks-scaling.yaml (with cdk-nag and strict validation) back
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,6 +18,13 @@ import yaml
 
 from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.errors import HyperPodConfigError
+
+_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
+manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec.loader.exec_module(manifest_sets_module)
+manifest_objects = manifest_sets_module.manifest_objects
+manifest_resource = manifest_sets_module.manifest_resource
+manifest_sets = manifest_sets_module.manifest_sets
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "eks-scaling.yaml"
@@ -122,26 +130,20 @@ def test_rollback_alarm_is_readable_by_the_execution_role(scaling, cluster) -> N
 def test_karpenter_objects_wait_for_the_crd_after_the_cluster(scaling) -> None:
     cluster_id, _ = scaling.one("AWS::SageMaker::Cluster")
     resources = scaling.template["Resources"]
-    (gate_id,) = (k for k, v in resources.items() if v["Type"] == "Custom::AWSCDK-EKS-KubernetesObjectValue")
-    gate = resources[gate_id]
-    assert gate["Properties"]["ObjectType"] == "customresourcedefinition"
-    assert gate["Properties"]["ObjectName"] == "hyperpodnodeclasses.karpenter.sagemaker.amazonaws.com"
+    gate_id, gate = manifest_resource(scaling.template, "KarpenterCrdReady")
+    wait = manifest_sets(scaling.template, scaling.outdir)["KarpenterCrdReady"]
+    assert wait["ObjectType"] == "customresourcedefinition"
+    assert wait["ObjectNames"] == ["hyperpodnodeclasses.karpenter.sagemaker.amazonaws.com"]
     assert cluster_id in gate["DependsOn"]
-    (chart_id,) = (k for k in resources if k.startswith("EksClusterKarpenterChart"))
+    chart_id, _ = manifest_resource(scaling.template, "KarpenterChart")
     assert gate_id in resources[chart_id]["DependsOn"]
-    manifest = json.loads("".join(p if isinstance(p, str) else "" for p in
-                                  _manifest_parts(resources[chart_id]["Properties"]["Manifest"])))
-    node_class, node_pool = manifest
+    node_class, node_pool = manifest_objects(scaling.template, scaling.outdir, "KarpenterChart")
     assert node_class["kind"] == "HyperpodNodeClass"
     assert node_class["spec"] == {"instanceGroups": ["spot-g6e", "ondemand-g6e"]}
     assert node_pool["spec"]["template"]["spec"]["nodeClassRef"] == {
         "group": "karpenter.sagemaker.amazonaws.com", "kind": "HyperpodNodeClass", "name": "hyperpod",
     }
     assert node_pool["spec"]["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "2m"}
-
-
-def _manifest_parts(value: Any) -> list[Any]:
-    return value["Fn::Join"][1] if isinstance(value, dict) else [value]
 
 
 def test_example_passes_cfn_lint(scaling) -> None:

@@ -223,7 +223,7 @@ def test_no_fsx_means_no_mount(tmp_path: Path) -> None:
 
 def test_efa_client_is_set_up_before_the_mount(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "gpu")
-    result = _ok(node.run(HARNESS_EFA="1"))
+    result = _ok(node.run(HARNESS_EFA="1", HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256=lcs.FAKE_ZIP_SHA256))
     actions = result.actions()
     setup = actions.index("efa-fsx-setup.sh")
     assert actions[setup - 2].startswith("curl --fail") and "configure-efa-fsx-lustre-client.zip" in actions[setup - 2]
@@ -235,7 +235,9 @@ def test_efa_client_is_set_up_before_the_mount(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"HARNESS_EFA": "1", "HARNESS_NO_INTERNET": "1"}, "EFA client setup for FSx failed"),
+        ({"HARNESS_EFA": "1", "HARNESS_NO_INTERNET": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256": lcs.FAKE_ZIP_SHA256},
+         "EFA client setup for FSx failed"),
+        ({"HARNESS_EFA": "1"}, "no sha256 pinned"),
         ({"HARNESS_EFA": "1", "HARNESS_KERNEL": "5.15.0-1070-aws"}, "needs kernel 6.8 or later"),
         ({"HARNESS_EFA": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT": "false"}, "turned off"),
         ({}, "no EFA device on this instance"),

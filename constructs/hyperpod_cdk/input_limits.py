@@ -17,6 +17,7 @@ anything walks the data; :func:`read_text` refuses oversized files before readin
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,10 @@ def load_yaml(text: str, limits: Limits, loader: type[BoundedSafeLoader] = Bound
             return None
         _check_node_graph(node, limits)
         data = parser.construct_document(node)
+    except InputLimitError:
+        raise
+    except ValueError as exc:
+        raise _number_too_long(exc) from None
     finally:
         parser.dispose()
     check_tree(data, limits)
@@ -158,8 +163,18 @@ def load_json(text: str, limits: Limits) -> Any:
         data = json.loads(text)
     except RecursionError:
         raise InputLimitError(f"nested too deeply: more than {limits.max_depth} levels") from None
+    except ValueError as exc:
+        raise _number_too_long(exc) from None
     check_tree(data, limits)
     return data
+
+
+def _number_too_long(exc: ValueError) -> ValueError:
+    """Python refuses to convert integers of more than ``sys.get_int_max_str_digits()`` digits
+    (4300 by default) and says to raise the limit: an input error, not a reason to raise it."""
+    if "integer string conversion" in str(exc):
+        return InputLimitError(f"a number is too long: more than {sys.get_int_max_str_digits()} digits")
+    return exc
 
 
 def check_tree(value: Any, limits: Limits) -> None:

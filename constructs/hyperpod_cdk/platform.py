@@ -36,6 +36,7 @@ from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, Karpe
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.charts.storage_class_chart import FsxStorageClassChart
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
+from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
@@ -76,8 +77,9 @@ class HyperPodPlatform(Construct):
     - ``vpc`` + ``hyperpod_egress``: the platform adds the HyperPod subnets from
       ``network.hyperpod_cidr`` (a secondary CIDR block when outside the VPC's), routed out
       through the NAT gateway or route table you name.
-    - ``eks_cluster``: an ``aws_eks_v2`` cluster imported with a ``kubectl_provider`` (and ``vpc``
-      and ``cluster_security_group_id``). The node security group and the cluster's get rules to
+    - ``eks_cluster``: an ``aws_eks_v2`` cluster imported with ``vpc`` and
+      ``cluster_security_group_id`` (no kubectl provider is needed: the platform applies its
+      manifests with its own handler). The node security group and the cluster's get rules to
       each other. Its authentication mode cannot be read at synth: ``hyperpod-cdk preflight`` checks it.
 
     Args:
@@ -374,6 +376,8 @@ class HyperPodPlatform(Construct):
             "dns_name": self.fsx.dns_name,
             "mount_name": self.fsx.mount_name,
             "efa_client_download": not self.config.network.closed,
+            # The setup zip runs as root: only the one whose digest the config pins (else Lustre uses TCP).
+            "efa_client_sha256": self.config.storage.fsx.efa_client_sha256 if self.config.storage.fsx else None,
         }}
 
     def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
@@ -420,6 +424,7 @@ class HyperPodPlatform(Construct):
                 source_dir=bundled_scripts("slurm_api"),
                 shared_dirs=[bundled_scripts("common")],
                 encryption_key=self.data_key,
+                log_key=self.logs_key,
                 json_files={SLURM_NODES_FILE: slurm_nodes(
                     layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users],
                     settings.containers.model_dump(),
@@ -432,6 +437,7 @@ class HyperPodPlatform(Construct):
                 source_dir=bundled_scripts("slurm"),
                 shared_dirs=[bundled_scripts("common")],
                 encryption_key=self.data_key,
+                log_key=self.logs_key,
                 json_files={PROVISIONING_PARAMETERS_FILE: parameters, **self._fsx_lustre_file()},
             )
         # No eks-auth grant (no EKS).
@@ -495,7 +501,6 @@ class HyperPodPlatform(Construct):
     def _build_eks(self, eks_cluster: eks.ICluster | None) -> None:
         cfg = self.config.eks_config
         base_addons: list[IConstruct] = []
-        kubectl_ready: list[IConstruct] = []
         if eks_cluster is None and cfg.existing is None:
             self.eks = HyperPodEksCluster.from_config(
                 self, "Eks", self.config,
@@ -529,7 +534,6 @@ class HyperPodPlatform(Construct):
                 kubernetes_version=cfg.kubernetes_version,
             )
             cluster, layer = imported.cluster, imported.kubectl_layer
-            kubectl_ready = [imported.kubectl_access]
         else:
             cluster = eks_cluster
             with checked_props(self, "Eks"):
@@ -544,7 +548,7 @@ class HyperPodPlatform(Construct):
 
         self.lifecycle = HyperPodLifecycleScripts(
             self, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=self.data_key,
-            shared_dirs=[bundled_scripts("common")], json_files=self._fsx_lustre_file(),
+            shared_dirs=[bundled_scripts("common")], json_files=self._fsx_lustre_file(), log_key=self.logs_key,
         )
         self.execution_role_construct = self._execution_role(eks_cluster_arn=cluster.cluster_arn)
         if self.fsx is not None:
@@ -570,10 +574,10 @@ class HyperPodPlatform(Construct):
         # execution role from their first boot (ENIs, pod identity, the lifecycle bucket and its
         # key), so the cluster waits for the whole role construct, default policy included.
         self.cluster.wait_for(*base_addons, self.execution_role_construct, *self._network_ready)
-        self._add_kubernetes_side(cluster, kubectl_ready, created_here=self.eks is not None)
+        self._add_kubernetes_side(cluster, created_here=self.eks is not None)
 
     def _add_kubernetes_side(
-        self, cluster: eks.ICluster, kubectl_ready: list[IConstruct], *, created_here: bool
+        self, cluster: eks.ICluster, *, created_here: bool
     ) -> None:
         """Helm dependencies before HyperPod; readiness gates, add-ons and this project's charts after it."""
         k8s = self.config.kubernetes
@@ -590,6 +594,18 @@ class HyperPodPlatform(Construct):
             self.cluster.wait_for(self.helm_dependencies.resource)
             self.helm_dependencies.wait_for(*self._network_ready)
 
+        # The platform's manifests and kubectl waits, through a handler that applies only what was
+        # synthesized (aws-cdk-lib's kubectl provider would apply any manifest an event carries).
+        self.manifests = HyperPodManifests(
+            self, "Manifests",
+            cluster=cluster,
+            subnets=self.control_plane_subnets,
+            kubectl_layer=self.kubectl_layer,
+            log_key=self.logs_key,
+        )
+        for ready in self._network_ready:
+            self.manifests.access_entry.node.add_dependency(ready)
+
         # In Continuous mode the HyperPod cluster is created before any node exists, and add-ons count
         # as created while DEGRADED: the readiness gate waits for a node that can host system pods and
         # the pod identity agent before any add-on (see HyperPodReadiness).
@@ -599,8 +615,8 @@ class HyperPodPlatform(Construct):
             subnets=self.control_plane_subnets,
             kubectl_layer=self.kubectl_layer,
             log_key=self.logs_key,
+            manifests=self.manifests,
         )
-        self.readiness.rbac.node.add_dependency(*kubectl_ready)
         self.node_gate = self.readiness.add_node_gate(
             hyperpod_cluster_name=self.config.hyperpod.cluster_name,
             instance_groups=self.config.system_instance_groups,
@@ -633,6 +649,7 @@ class HyperPodPlatform(Construct):
             hyperpod_cluster_arn=self.cluster.cluster_arn,
             encryption_key=self.data_key,
             fsx_csi_driver=self.fsx_csi_driver,
+            manifests=self.manifests,
         )
         # The add-ons' pods need a Ready HyperPod node (the FSx CSI driver above included).
         self.addons.install_after(self.node_gate)
@@ -665,14 +682,15 @@ class HyperPodPlatform(Construct):
                 settings=k8s,
                 after=[self.addons.task_governance.ready],
                 log_key=self.logs_key,
+                manifests=self.manifests,
             )
 
         # Namespaces, team RBAC, priority classes (and the FSx claim when set).
         operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
-        operator_manifest = cluster.add_cdk8s_chart("OperatorChart", operator_chart)
+        operator_manifest = self.manifests.add_chart("OperatorChart", operator_chart)
         if self.task_governance is not None:
             operator_manifest.node.add_dependency(*self.task_governance.ready)
-        operator_manifest.node.add_dependency(self.cluster.resource, *kubectl_ready)
+        operator_manifest.node.add_dependency(self.cluster.resource)
         # Each team's IAM principal is mapped to the Kubernetes group its Role is bound to.
         for index, (principal_arn, group) in enumerate(operator_chart.submitter_access):
             eks.CfnAccessEntry(
@@ -683,13 +701,13 @@ class HyperPodPlatform(Construct):
                 type="STANDARD",
             )
 
-        self._add_karpenter_objects(cluster, kubectl_ready)
+        self._add_karpenter_objects()
 
         if self.cert_manager_gate is not None:
             issuers = CertManagerIssuersChart(cdk8s.App(), "cert-manager", namespace=k8s.cert_manager_namespace)
-            issuers_manifest = cluster.add_cdk8s_chart("CertManagerIssuersChart", issuers)
+            issuers_manifest = self.manifests.add_chart("CertManagerIssuersChart", issuers)
             # Issuers are cert-manager CRs the webhook admits: only once the gate saw it answer.
-            issuers_manifest.node.add_dependency(self.cert_manager_gate, *kubectl_ready)
+            issuers_manifest.node.add_dependency(self.cert_manager_gate)
 
         storage_class = driver_cfg.storage_class
         if storage_class is not None:
@@ -702,8 +720,8 @@ class HyperPodPlatform(Construct):
                 subnet_id=self.default_hyperpod_subnet.subnet_id,
                 security_group_id=self.security_group.security_group_id,
             )
-            storage_manifest = cluster.add_cdk8s_chart("FsxStorageClassChart", chart)
-            storage_manifest.node.add_dependency(self.fsx_csi_driver, *kubectl_ready)
+            storage_manifest = self.manifests.add_chart("FsxStorageClassChart", chart)
+            storage_manifest.node.add_dependency(self.fsx_csi_driver)
 
     # -- ordering behind readiness ----------------------------------------------------------
 
@@ -728,7 +746,7 @@ class HyperPodPlatform(Construct):
         for construct in constructs:
             construct.node.add_dependency(self.cert_manager_gate)
 
-    def _add_karpenter_objects(self, cluster: eks.ICluster, kubectl_ready: list[IConstruct]) -> None:
+    def _add_karpenter_objects(self) -> None:
         """The HyperpodNodeClass and NodePool, once HyperPod has installed Karpenter's CRDs."""
         hp = self.config.hyperpod
         if hp.autoscaler is None:
@@ -737,17 +755,17 @@ class HyperPodPlatform(Construct):
         # HyperPod installs the CRDs when AutoScaling reaches InService, which can trail the cluster
         # resource (Spot page: apply the NodeClass only after AutoScaling.Status is InService). The
         # kubectl handler polls `kubectl get` every 10 s while the object is NotFound; 12 minutes stays
-        # inside the handler's 15-minute Lambda timeout (aws-cdk-lib aws-eks-v2 kubectl-provider).
-        crd_ready = eks.KubernetesObjectValue(
-            self, "KarpenterCrdReady",
-            cluster=cluster, object_type="customresourcedefinition", object_name=NODE_CLASS_CRD,
+        # inside the handler's 15-minute Lambda timeout.
+        crd_ready = self.manifests.add_wait(
+            "KarpenterCrdReady",
+            object_type="customresourcedefinition", object_names=[NODE_CLASS_CRD],
             json_path=".metadata.name", timeout=Duration.minutes(12),
         )
-        crd_ready.node.add_dependency(self.cluster.resource, *kubectl_ready)
+        crd_ready.node.add_dependency(self.cluster.resource)
         chart = KarpenterChart(
             cdk8s.App(), "karpenter", instance_groups=[g.name for g in hp.instance_groups if g.autoscale]
         )
-        self.karpenter_manifest = cluster.add_cdk8s_chart("KarpenterChart", chart)
+        self.karpenter_manifest = self.manifests.add_chart("KarpenterChart", chart)
         self.karpenter_manifest.node.add_dependency(crd_ready)
 
 
@@ -823,12 +841,6 @@ def _check_platform_props(
     if eks_cluster is not None:
         if config.eks_config.existing is not None:
             raise fail("eks_cluster", "config.eks.existing describes a cluster too; give the cluster one way")
-        if cluster_attribute(eks_cluster, "kubectl_provider") is None:
-            raise fail(
-                "eks_cluster",
-                "import it with kubectl_provider= (aws_eks_v2 applies charts to imported clusters only through "
-                "one); or describe it as config eks.existing and the platform imports it with one",
-            )
         if cluster_attribute(eks_cluster, "cluster_security_group") is None:
             raise fail("eks_cluster", "import it with cluster_security_group_id= (the nodes get rules to it)")
         if cluster_attribute(eks_cluster, "vpc") is None:

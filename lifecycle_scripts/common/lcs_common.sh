@@ -273,9 +273,13 @@ efa_fsx_client_supported() {
 # efa_fsx_client_setup ROOT: configure the Lustre client for EFA with the FSx
 # user guide's setup script, on instances with an EFA device and a supported
 # OS. HYPERPOD_LCS_EFA_FSX_CLIENT=false turns it off (for example in a network
-# without a route to docs.aws.amazon.com). Never fatal.
+# without a route to docs.aws.amazon.com). The zip runs as root and the guide
+# publishes it at an unversioned URL with no checksum: it runs only when its
+# sha256 is pinned (HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256, from the config's
+# storage.fsx.efa_client_sha256) and the download matches. Never fatal.
 efa_fsx_client_setup() {
-  local root="$1" fi_info="${HYPERPOD_LCS_FI_INFO:-/opt/amazon/efa/bin/fi_info}" why workdir
+  local root="$1" fi_info="${HYPERPOD_LCS_FI_INFO:-/opt/amazon/efa/bin/fi_info}" why workdir got
+  local want="${HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256:-}"
   if ! is_true "${HYPERPOD_LCS_EFA_FSX_CLIENT:-true}"; then
     log "EFA client setup for FSx turned off (HYPERPOD_LCS_EFA_FSX_CLIENT); Lustre uses TCP"
     return 0
@@ -288,12 +292,19 @@ efa_fsx_client_setup() {
     log "no EFA device on this instance; Lustre uses TCP"
     return 0
   fi
+  if [[ ! "${want}" =~ ^[0-9a-f]{64}$ ]]; then
+    log "EFA client setup for FSx skipped: no sha256 pinned for ${LCS_EFA_FSX_CLIENT_URL} (storage.fsx.efa_client_sha256); it would run as root unverified; Lustre uses TCP"
+    return 0
+  fi
   if ! workdir="$(mktemp -d)"; then
     log "WARNING: no temporary directory for the EFA client setup; Lustre uses TCP"
     return 0
   fi
-  if run curl --fail --silent --show-error --max-time 30 -o "${workdir}/efa-fsx.zip" "${LCS_EFA_FSX_CLIENT_URL}" &&
-    run unzip -q -d "${workdir}" "${workdir}/efa-fsx.zip" &&
+  if ! run curl --fail --silent --show-error --max-time 30 -o "${workdir}/efa-fsx.zip" "${LCS_EFA_FSX_CLIENT_URL}"; then
+    log "WARNING: EFA client setup for FSx failed (needs HTTPS to docs.aws.amazon.com); Lustre uses TCP"
+  elif got="$(sha256sum "${workdir}/efa-fsx.zip" | cut -d' ' -f1)" && [[ "${got}" != "${want}" ]]; then
+    log "WARNING: ${LCS_EFA_FSX_CLIENT_URL} has sha256 ${got}, not the pinned ${want}; not running it; Lustre uses TCP"
+  elif run unzip -q -d "${workdir}" "${workdir}/efa-fsx.zip" &&
     run bash "${workdir}/configure-efa-fsx-lustre-client/setup.sh"; then
     log "EFA client for FSx for Lustre configured"
   else
@@ -311,6 +322,10 @@ lustre_client_setup() {
   if [[ -n "${fsx_json}" && -f "${fsx_json}" ]] &&
     grep -q '"efa_client_download": *false' "${fsx_json}"; then
     HYPERPOD_LCS_EFA_FSX_CLIENT=false
+  fi
+  if [[ -n "${fsx_json}" && -f "${fsx_json}" && -z "${HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256:-}" ]]; then
+    HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256="$(grep -o '"efa_client_sha256": *"[0-9a-f]\{64\}"' "${fsx_json}" |
+      grep -o '[0-9a-f]\{64\}' || true)"
   fi
   efa_fsx_client_setup "$1"
   lustre_modules_up

@@ -20,10 +20,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from hyperpod_cdk.cli.output import simple_table
+from hyperpod_cdk.input_limits import InputLimitError, Limits, load_json, read_text
 from hyperpod_cdk.specs import neuron, table_ages
 from hyperpod_cdk.specs.neuron import Architecture, Task
 
 MAX_CONFIG_BYTES = 1_000_000  # a model's config.json is a few KB
+# A config.json nests a few levels and holds a few hundred values; a query is a name or a path.
+CONFIG_LIMITS = Limits(max_bytes=MAX_CONFIG_BYTES, max_nodes=100_000, max_depth=32)
+MAX_QUERY_CHARS = 1024
 GPU_ALTERNATIVE = "GPU instance types (ml.p4d.24xlarge, ml.p5.48xlarge)"
 
 
@@ -44,9 +48,10 @@ class Target:
 def _read_model_type(path: Path) -> str:
     file = path / "config.json" if path.is_dir() else path
     try:
-        if file.stat().st_size > MAX_CONFIG_BYTES:
-            raise NeuronCheckError(f"{file}: larger than {MAX_CONFIG_BYTES // 1000} KB; not a model's config.json")
-        data = json.loads(file.read_text(encoding="utf-8"))
+        # Reads at most the cap (a device or pipe reports size 0), then parses within depth/size caps.
+        data = load_json(read_text(file, CONFIG_LIMITS), CONFIG_LIMITS)
+    except InputLimitError as exc:
+        raise NeuronCheckError(f"{file}: {exc}; not a model's config.json") from None
     except OSError as exc:
         raise NeuronCheckError(f"{file}: cannot read it ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -59,6 +64,9 @@ def _read_model_type(path: Path) -> str:
 
 def resolve(query: str) -> Target:
     """Identify the architecture behind ``query``; raises NeuronCheckError for an unreadable config.json."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise NeuronCheckError(f"the argument is {len(query)} characters; a model name or path has at most "
+                               f"{MAX_QUERY_CHARS}")
     path = Path(query)
     if query.endswith(".json") or path.is_dir():
         model_type = _read_model_type(path)

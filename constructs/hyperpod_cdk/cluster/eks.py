@@ -57,8 +57,9 @@ class HyperPodEksCluster(Construct):
     - Private endpoint; the public endpoint is on only when ``public_access_cidrs`` is given,
       and then only for those CIDRs.
     - Tag ``SageMaker=true``: the HyperPod managed policies condition on it.
-    - A kubectl handler (kubectl layer from PyPI) for Helm charts and manifests; it runs in the
-      control-plane subnets because the endpoint is private.
+    - No aws-cdk-lib kubectl provider: its handler has cluster-admin and applies whatever manifest
+      an event carries. The platform applies its manifests with ``HyperPodManifests`` (fixed at
+      synth); :attr:`kubectl_layer` (kubectl and helm of the cluster's version) is for such handlers.
     - No access entry for the HyperPod execution role: HyperPod creates that one itself and a
       duplicate makes cluster creation fail.
 
@@ -151,7 +152,6 @@ class HyperPodEksCluster(Construct):
             default_capacity=0,
             # Only the explicit admin entry below gets cluster-admin, not whoever ran CloudFormation.
             bootstrap_cluster_creator_admin_permissions=False,
-            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=self.kubectl_layer),
             tags={"SageMaker": "true"},
         )
         self.cluster.node.add_dependency(self.log_group)

@@ -10,7 +10,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
-from hyperpod_cdk.cluster.eks import acknowledge_kubectl_provider
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN
 from hyperpod_cdk.errors import checked_props, prop_error
@@ -20,13 +19,12 @@ AUTH_MODE_WARNING_ID = "hyperpod-cdk:existing-eks-auth-mode"
 
 
 class ImportedEksCluster(Construct):
-    """An EKS cluster created outside this app, with a kubectl provider to apply charts through.
+    """An EKS cluster created outside this app, imported with its VPC and cluster security group.
 
-    aws_eks_v2 applies manifests and cdk8s charts of an imported cluster only through a
-    ``kubectl_provider`` given at import time, so this construct creates one (Lambda in
-    ``subnets`` with the cluster security group, kubectl layer of ``kubernetes_version``), gives
-    its role cluster-admin through an EKS access entry (:attr:`kubectl_access`, which anything
-    applied through it must wait for), and imports the cluster with it (:attr:`cluster`).
+    No aws-cdk-lib kubectl provider is created (its handler applies whatever manifest an event
+    carries, with cluster-admin): the platform's handlers (``HyperPodManifests``, readiness, Helm
+    installer) run in ``subnets`` with the kubectl layer of ``kubernetes_version``
+    (:attr:`kubectl_layer`) and apply only what was synthesized.
 
     The cluster's authentication mode cannot be read at synth. HyperPod needs ``API`` or
     ``API_AND_CONFIG_MAP`` (access entries): a synth warning says so and ``hyperpod-cdk preflight``
@@ -36,7 +34,7 @@ class ImportedEksCluster(Construct):
         cluster_name: the existing cluster's name.
         cluster_security_group_id: the cluster security group EKS created for it.
         vpc: the cluster's VPC.
-        subnets: private subnets that reach the cluster endpoint, for the kubectl handler.
+        subnets: private subnets that reach the cluster endpoint, for the platform's handlers.
         kubernetes_version: the cluster's version (selects the kubectl layer).
     """
 
@@ -61,33 +59,16 @@ class ImportedEksCluster(Construct):
                 scope, construct_id, "subnets", "the kubectl handler needs a subnet that reaches the endpoint"
             )
         super().__init__(scope, construct_id)
-        base = eks.Cluster.from_cluster_attributes(
-            self, "Import", cluster_name=cluster_name, cluster_security_group_id=cluster_security_group_id, vpc=vpc
-        )
         with checked_props(scope, construct_id):
             self.kubectl_layer = kubectl_layer(self, "KubectlLayer", kubernetes_version)
         # An existing cluster on an old version pays the extended-support price too.
         warn_about_support(self, kubernetes_version)
-        self.kubectl_provider = eks.KubectlProvider(
-            self, "KubectlProvider", cluster=base, kubectl_layer=self.kubectl_layer, private_subnets=list(subnets)
-        )
-        acknowledge_kubectl_provider(self.kubectl_provider)
-        self.kubectl_access = eks.AccessEntry(
-            self, "KubectlAccess",
-            cluster=base,
-            principal=self.kubectl_provider.role.role_arn,  # type: ignore[union-attr]
-            access_policies=[
-                eks.AccessPolicy.from_access_policy_name(
-                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
-                )
-            ],
-        )
+        self.subnets = list(subnets)
         self.cluster = eks.Cluster.from_cluster_attributes(
             self, "Cluster",
             cluster_name=cluster_name,
             cluster_security_group_id=cluster_security_group_id,
             vpc=vpc,
-            kubectl_provider=self.kubectl_provider,
         )
         warn_unverifiable_cluster(self, cluster_name)
 

@@ -25,7 +25,7 @@ from hyperpod_cdk.rules.acknowledge import (
     acknowledge_managed_policies,
     acknowledge_wildcards,
 )
-from hyperpod_cdk.rules.suppress import skip_handler_checks
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.cfn_regions import SCHEDULER_CONFIG_TYPE, has_native_type
 
 # AWS::SageMaker::ClusterSchedulerConfig (cfn-lint 1.58 registry schema): Name 1-63 of
@@ -35,6 +35,8 @@ CLASS_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 MAX_CLASSES = 10
 CUSTOM_RESOURCE_TYPE = "Custom::HyperPodClusterSchedulerConfig"
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "scheduler_config"
+SPEC_ENV = "SCHEDULER_CONFIG_SPEC"
+SERVICE_TIMEOUT = Duration.minutes(16)
 
 
 class HyperPodSchedulerConfig(Construct):
@@ -122,13 +124,16 @@ class HyperPodSchedulerConfig(Construct):
             self._arn = native_resource.attr_cluster_scheduler_config_arn
             return
         assert eks_cluster is not None
-        self.function = self._handler(cluster_arn, eks_cluster, log_key)
         properties: dict[str, Any] = {"Name": name, "ClusterArn": cluster_arn, "SchedulerConfig": config}
         if description:
             properties["Description"] = description
+        self.function = self._handler(cluster_arn, eks_cluster, log_key, properties)
         custom = CustomResource(
             self, "Resource", service_token=self.function.function_arn, resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,
+            # CloudFormation waits this long for an answer (default one hour): just over the Lambda's 15 minutes.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
+            service_timeout=SERVICE_TIMEOUT,
         )
         policy = self.function.role.node.try_find_child("DefaultPolicy") if self.function.role else None
         if policy is not None:
@@ -138,7 +143,8 @@ class HyperPodSchedulerConfig(Construct):
         self.resource = cfn
         self._arn = custom.get_att_string("ClusterSchedulerConfigArn")
 
-    def _handler(self, cluster_arn: str, eks_cluster: eks.ICluster, log_key: kms.IKey | None) -> lambda_.Function:
+    def _handler(self, cluster_arn: str, eks_cluster: eks.ICluster, log_key: kms.IKey | None,
+                 properties: dict[str, Any]) -> lambda_.Function:
         stack = Stack.of(self)
         log_group_name = log_group_name_for(self, "scheduler-config")  # named: the key policy names it
         key = logs_key(self, log_key, "HyperPod scheduler config handler logs", log_group_name)
@@ -155,6 +161,11 @@ class HyperPodSchedulerConfig(Construct):
             timeout=Duration.minutes(15),
             memory_size=256,
             log_group=log_group,
+            # The policy is fixed at synth: the handler refuses events whose properties differ, and acts only
+            # on policies tagged with this owner value (unique to this construct).
+            environment={SPEC_ENV: stack.to_json_string({
+                "Properties": properties, "Owner": f"{stack.stack_name}/{self.node.addr}",
+            })},
         )
         skip_handler_checks(
             function,
@@ -178,6 +189,14 @@ class HyperPodSchedulerConfig(Construct):
             actions=[f"sagemaker:{verb}ClusterSchedulerConfig" for verb in ("Create", "Describe", "Update", "Delete")],
             resources=[policies, cluster_arn],
         ))
+        # The owner tag: set at creation, read before any update or delete.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="OwnerTag", actions=["sagemaker:AddTags", "sagemaker:ListTags"], resources=[policies],
+        ))
+        # List actions take no resource (Service Authorization Reference, Amazon SageMaker AI: actions).
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="FindOwnPolicy", actions=["sagemaker:ListClusterSchedulerConfigs"], resources=["*"],
+        ))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="HyperPodCluster", actions=["sagemaker:DescribeCluster"], resources=[cluster_arn],
         ))
@@ -192,6 +211,17 @@ class HyperPodSchedulerConfig(Construct):
             "scheduler-config ids are assigned by SageMaker at creation, and SageMaker manages the access "
             "entries of this one EKS cluster; every call is limited to this account and region",
             resources=[policies, access_entries],
+        )
+        acknowledge_wildcards(
+            function,
+            "sagemaker:ListClusterSchedulerConfigs supports no resource-level permission; the handler uses it "
+            "to find the policy a retried Create already made",
+            resources=["*"],
+        )
+        skip_checkov(
+            function, "CKV_AWS_173",
+            "the environment holds the policy's properties (name, cluster ARN, weights) and an owner tag value, "
+            "no secrets; Lambda encrypts it at rest with an AWS managed key",
         )
         return function
 

@@ -150,6 +150,12 @@ class Team(_Model):
     preempt_team_tasks: Literal["LowerPriority", "Never"] = Field(
         default="LowerPriority", description="Whether the team's higher-priority tasks preempt its lower ones."
     )
+    pod_security: Literal["baseline", "restricted", "privileged"] = Field(
+        default="baseline",
+        description="Pod Security Standard enforced on the team's namespace (Pod Security admission label "
+        "pod-security.kubernetes.io/enforce); restricted is always warned and audited. baseline refuses "
+        "privileged pods, hostPath volumes, hostNetwork/hostPID/hostIPC and added capabilities outside its list.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -735,6 +735,12 @@ class FsxConfig(_Model):
     csi_driver_version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
         default=None, description="EKS only: version of the aws-fsx-csi-driver add-on; None lets EKS pick."
     )
+    efa_client_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+        default=None,
+        description="sha256 of the FSx user guide's configure-efa-fsx-lustre-client.zip, which nodes with EFA "
+        "download and run as root to put Lustre on EFA. The guide publishes it at an unversioned URL without a "
+        "checksum, so nodes run it only when you pin the digest of the zip you reviewed; without it Lustre uses TCP.",
+    )
 
     @field_validator("storage_capacity_gib")
     @classmethod

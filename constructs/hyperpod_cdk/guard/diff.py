@@ -93,22 +93,37 @@ def _is_intrinsic(value: Any) -> bool:
     return key == "Ref" or key.startswith("Fn::") or key == "Condition"
 
 
-def canonical(value: Any) -> Any:
-    """A comparable form: set-like lists sorted, GetAtt in list form, intrinsic arguments kept in order."""
+#: Properties whose lists are sets of IDs (order carries no meaning): only these are compared
+#: sorted. Every other list keeps its order (``InstanceRequirements.InstanceTypes`` is a priority
+#: order; ``Fn::Join`` parts spell a name).
+SET_VALUED_KEYS = frozenset({"SubnetIds", "Subnets", "SecurityGroupIds", "SecurityGroups"})
+
+
+def _last_key(path: str) -> str | None:
+    """``A.B[name=x].SubnetIds`` -> ``SubnetIds``; None when the path ends in a list index."""
+    last = path.rsplit(".", 1)[-1]
+    return None if last.endswith("]") else last
+
+
+def canonical(value: Any, key: str | None = None, *, in_intrinsic: bool = False) -> Any:
+    """A comparable form: GetAtt in list form; lists sorted only under :data:`SET_VALUED_KEYS`
+    (``key`` names the property holding ``value``) and never inside an intrinsic function."""
     if value is MISSING:
         return value
     if _is_intrinsic(value):
-        key, arg = next(iter(value.items()))
-        if key == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
+        name, arg = next(iter(value.items()))
+        if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
             arg = arg.split(".", 1)
         if isinstance(arg, list):
-            return {key: [canonical(item) for item in arg]}
-        return {key: canonical(arg)}
+            return {name: [canonical(item, in_intrinsic=True) for item in arg]}
+        return {name: canonical(arg, in_intrinsic=True)}
     if isinstance(value, dict):
-        return {key: canonical(item) for key, item in value.items()}
+        return {k: canonical(item, k, in_intrinsic=in_intrinsic) for k, item in value.items()}
     if isinstance(value, list):
-        items = [canonical(item) for item in value]
-        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
+        items = [canonical(item, in_intrinsic=in_intrinsic) for item in value]
+        if key in SET_VALUED_KEYS and not in_intrinsic:
+            return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
+        return items
     return value
 
 
@@ -391,7 +406,8 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
             continue  # a keyed list item added or removed: see _removed_list_items
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
-        if canonical(old_cmp) == canonical(new_cmp):
+        key = _last_key(concrete)
+        if canonical(old_cmp, key) == canonical(new_cmp, key):
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
             inputs = changed_inputs(old, new, templates.old, templates.new)
             if inputs:
@@ -399,7 +415,7 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
                     cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}")
                 continue
         if rule.kind == "one_way":
-            if canonical(old_cmp) == canonical(new_cmp):
+            if canonical(old_cmp, key) == canonical(new_cmp, key):
                 continue
             if old_cmp in rule.order and new_cmp in rule.order:
                 if rule.order.index(new_cmp) < rule.order.index(old_cmp):
@@ -408,7 +424,7 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
                 add(concrete, old, new, rule.effect,
                     reason=rule.reason + " (the values are not literal, so the direction cannot be checked)")
             continue
-        if canonical(old_cmp) != canonical(new_cmp):
+        if canonical(old_cmp, key) != canonical(new_cmp, key):
             add(concrete, old, new, rule.effect)
             continue
         hit = sorted((references(new) & replaced) - {pair.logical_id})
@@ -429,7 +445,7 @@ def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
         if not (isinstance(old, dict) and isinstance(new, dict)) or _is_intrinsic(old) or _is_intrinsic(new):
             return path, old, new
         keys = [k for k in sorted(set(old) | set(new))
-                if canonical(old.get(k, MISSING)) != canonical(new.get(k, MISSING))]
+                if canonical(old.get(k, MISSING), k) != canonical(new.get(k, MISSING), k)]
         if len(keys) != 1:
             return path, old, new
         key = keys[0]
@@ -661,7 +677,8 @@ def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed:
             lines.append(f"{logical_id} ({first.resource_type}){where}")
             for finding in items:
                 head = f"  [{finding.effect.upper()}] {finding.property}: "
-                if finding.cause and canonical(finding.old) == canonical(finding.new):
+                if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
+                        finding.new, _last_key(finding.property)):
                     lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
                 else:
                     lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")

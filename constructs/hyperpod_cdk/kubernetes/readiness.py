@@ -37,6 +37,7 @@ from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
@@ -83,6 +84,8 @@ class HyperPodReadiness(Construct):
         kubernetes_version: for the default kubectl layer. Default: the library's default version.
         log_key: KMS key for the log group. Default: a new key.
         log_retention: Default one year.
+        manifests: applies the ClusterRole and binding (:attr:`rbac`). Default: a new
+            :class:`~hyperpod_cdk.kubernetes.manifests.HyperPodManifests` in this construct.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class HyperPodReadiness(Construct):
         kubernetes_version: str = DEFAULT_VERSION,
         log_key: kms.IKey | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        manifests: HyperPodManifests | None = None,
     ) -> None:
         vpc = cluster_attribute(cluster, "vpc")
         security_group = cluster_attribute(cluster, "cluster_security_group")
@@ -115,6 +119,7 @@ class HyperPodReadiness(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         code = lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"])
+        layer = kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)
         self.on_event_function = lambda_.Function(
             self, "OnEvent",
             description="Starts a HyperPod readiness gate (hyperpod-cdk)",
@@ -137,7 +142,7 @@ class HyperPodReadiness(Construct):
             code=code,
             timeout=Duration.minutes(2),
             memory_size=512,
-            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
+            layers=[layer],
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
             security_groups=[security_group],
@@ -165,7 +170,12 @@ class HyperPodReadiness(Construct):
             kubernetes_groups=[KUBERNETES_GROUP],
             type="STANDARD",
         )
-        self.rbac = cluster.add_manifest(
+        if manifests is None:
+            manifests = HyperPodManifests(
+                self, "Manifests", cluster=cluster, subnets=subnets, kubectl_layer=layer, log_key=self.log_key,
+                log_retention=log_retention,
+            )
+        self.rbac = manifests.add_manifest(
             "ReadinessRbac",
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",

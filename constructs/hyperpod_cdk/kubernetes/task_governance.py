@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IConstruct
@@ -14,6 +14,8 @@ from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
 from hyperpod_cdk.cluster.scheduler_config import HyperPodSchedulerConfig
 from hyperpod_cdk.config.charts import K8sSettings
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
+from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 
 MAX_NAME = 63
 # How long to wait for SageMaker to create a team's namespace after its quota exists.
@@ -48,12 +50,13 @@ class HyperPodTaskGovernance(Construct):
     Kueue manifest is written here, so a queue never exists without the ClusterQueue behind it.
 
     Args:
-        cluster: the EKS cluster (with a kubectl provider, for the namespace waits).
+        cluster: the EKS cluster.
         hyperpod_cluster_arn: the ``AWS::SageMaker::Cluster`` ARN.
         hyperpod_cluster_name: its name, the prefix of the policy and quota names.
         settings: teams, priority classes and scheduler settings (task_governance must be on).
         after: what the SageMaker objects are created after.
         log_key: KMS key for the scheduler config handler's logs (regions without the native type).
+        manifests: runs the read-only namespace wait (required with quota teams).
     """
 
     def __init__(
@@ -67,9 +70,13 @@ class HyperPodTaskGovernance(Construct):
         settings: K8sSettings,
         after: Sequence[IConstruct] = (),
         log_key: kms.IKey | None = None,
+        manifests: HyperPodManifests | None = None,
     ) -> None:
         if not settings.task_governance:
             raise prop_error(scope, construct_id, "settings", "task_governance is off; there is nothing to create")
+        if manifests is None and settings.quota_teams:
+            raise prop_error(scope, construct_id, "manifests",
+                             "the namespace waits of the quota teams run kubectl: pass a HyperPodManifests")
         super().__init__(scope, construct_id)
         self.scheduler_config = HyperPodSchedulerConfig(
             self, "SchedulerConfig",
@@ -86,7 +93,8 @@ class HyperPodTaskGovernance(Construct):
             self.scheduler_config.node.add_dependency(dependency)
 
         self.compute_quotas: dict[str, HyperPodComputeQuota] = {}
-        self.namespace_waits: dict[str, eks.KubernetesObjectValue] = {}
+        self.namespace_wait: CustomResource | None = None
+        self.pod_security: CustomResource | None = None
         for team in settings.quota_teams:
             quota = HyperPodComputeQuota(
                 self, f"Quota-{team.name}",
@@ -101,18 +109,28 @@ class HyperPodTaskGovernance(Construct):
             )
             quota.node.add_dependency(self.scheduler_config)
             self.compute_quotas[team.name] = quota
-            wait = eks.KubernetesObjectValue(
-                self, f"Namespace-{team.name}",
-                cluster=cluster,
+        if self.compute_quotas:
+            assert manifests is not None
+            # One read-only wait for every team namespace (one set keeps the handler's environment small).
+            self.namespace_wait = manifests.add_wait(
+                "TeamNamespaces",
                 object_type="namespace",
-                object_name=quota.namespace,
+                object_names=[quota.namespace for quota in self.compute_quotas.values()],
                 json_path=".status.phase",
                 timeout=NAMESPACE_WAIT,
             )
-            wait.node.add_dependency(quota)
-            self.namespace_waits[team.name] = wait
+            self.namespace_wait.node.add_dependency(*self.compute_quotas.values())
+            # Pod Security admission on the namespaces SageMaker creates (it writes none itself): the team
+            # level is enforced, restricted warned and audited (kubernetes/charts/pod_security.py).
+            self.pod_security = manifests.add_namespace_labels("TeamNamespacePodSecurity", {
+                self.compute_quotas[team.name].namespace: pod_security_labels(team.pod_security)
+                for team in settings.quota_teams
+            })
+            self.pod_security.node.add_dependency(self.namespace_wait)
 
     @property
     def ready(self) -> list[IConstruct]:
         """What manifests in the teams' namespaces wait for: the namespace waits (or the policy)."""
-        return [*self.namespace_waits.values()] or [self.scheduler_config]
+        if self.pod_security is not None:
+            return [self.pod_security]
+        return [self.namespace_wait] if self.namespace_wait is not None else [self.scheduler_config]

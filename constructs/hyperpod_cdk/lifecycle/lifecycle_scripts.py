@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import private_bucket
+from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, private_bucket
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
 from hyperpod_cdk.rules.suppress import skip_handler_checks
@@ -73,6 +74,8 @@ class HyperPodLifecycleScripts(Construct):
             that uses it. Every asset hash is part of the content hash, so editing a shared file
             yields a new prefix too. A file name (relative path) present in two of the folders,
             or in a folder and ``json_files``, is rejected: one would silently overwrite the other.
+        log_key: KMS key for the log group of aws-cdk-lib's BucketDeployment function (kept one year,
+            retained). Default: a new key.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class HyperPodLifecycleScripts(Construct):
         on_create: str = "on_create.sh",
         json_files: Mapping[str, Any] | None = None,
         shared_dirs: Sequence[str | Path] = (),
+        log_key: kms.IKey | None = None,
     ) -> None:
         with checked_props(scope, construct_id):
             if source_dir is None:
@@ -140,6 +144,8 @@ class HyperPodLifecycleScripts(Construct):
             prune=False,
             retain_on_delete=True,
             extract=True,
+            # aws-cdk-lib's handler otherwise logs to a default group: no retention, no key.
+            log_group=self._deployment_logs(log_key),
         )
         self.on_create = on_create
         # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
@@ -175,6 +181,14 @@ class HyperPodLifecycleScripts(Construct):
             "AwsSolutions-L1",
             "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
             "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
+        )
+
+    def _deployment_logs(self, log_key: kms.IKey | None) -> logs.ILogGroup:
+        name = log_group_name_for(self, "lifecycle-deploy")  # named: the key policy names it
+        return logs.LogGroup(
+            self, "DeployLogs", log_group_name=name, retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=logs_key(self, log_key, "HyperPod lifecycle script upload logs", name),
+            removal_policy=RemovalPolicy.RETAIN,
         )
 
 

@@ -21,6 +21,7 @@ from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAd
 from hyperpod_cdk.kubernetes.addons.s3_csi_driver import S3CsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
 from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
+from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
 
@@ -56,6 +57,7 @@ class HyperPodKubernetesAddons(Construct):
             rotating key, retained on delete.
         fsx_csi_driver: an FSx CSI driver defined elsewhere in the app; when given, none is
             created here even if ``config.fsx_csi_driver.enabled``.
+        manifests: where the task-governance add-on's Kueue wait runs. Default: none, and no wait.
 
     Attributes are ``None`` for add-ons that are off.
     """
@@ -72,6 +74,7 @@ class HyperPodKubernetesAddons(Construct):
         hyperpod_cluster_arn: str | None = None,
         encryption_key: kms.IKey | None = None,
         fsx_csi_driver: FsxCsiDriverAddon | None = None,
+        manifests: HyperPodManifests | None = None,
     ) -> None:
         cfg = config or KubernetesAddonsConfig()
         if cfg.inference_operator.enabled and hyperpod_cluster_arn is None:
@@ -133,6 +136,8 @@ class HyperPodKubernetesAddons(Construct):
                 self, "TaskGovernance",
                 version=cfg.task_governance.version,
                 configuration_values=cfg.task_governance.configuration_values,
+                manifests=manifests,
+                wait_for_kueue=manifests is not None,
                 **common,
             )
         self.observability: HyperPodObservabilityAddon | None = None

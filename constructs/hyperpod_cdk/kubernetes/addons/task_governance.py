@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration, Tags
+from aws_cdk import CustomResource, Duration, Tags
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import cluster_attribute
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import HyperPodAddon
+from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-taskgovernance"
 KUEUE_NAMESPACE = "kueue-system"
 KUEUE_DEPLOYMENT = "kueue-controller-manager"
-# The kubectl handler Lambda of aws_eks_v2 runs at most 15 minutes per call.
+# The manifest handler waits inside one Lambda run (at most 15 minutes).
 KUEUE_WAIT = Duration.minutes(10)
 
 
@@ -33,7 +33,7 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
     (aws/sagemaker-hyperpod-cli examples/end_to_end_walkthrough/00-getting-started/00-setup.md),
     CloudFormation counts an add-on that is DEGRADED as created, and AWS's Terraform waits for the
     same Deployment before its quotas (awslabs/awsome-distributed-ai, modules/task_governance/main.tf).
-    The wait needs the cluster's kubectl provider.
+    The wait is a read-only wait of ``manifests`` (a :class:`HyperPodManifests`).
     """
 
     ADDON_NAME = ADDON_NAME
@@ -50,11 +50,12 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
         assume_installed: Sequence[str] = (),
         kubernetes_version: str | None = None,
         wait_for_kueue: bool = True,
+        manifests: HyperPodManifests | None = None,
     ) -> None:
-        if wait_for_kueue and cluster_attribute(cluster, "kubectl_provider") is None:
+        if wait_for_kueue and manifests is None:
             raise prop_error(
-                scope, construct_id, "wait_for_kueue",
-                "the Kueue readiness wait runs kubectl: import the cluster with kubectl_provider=, or pass "
+                scope, construct_id, "manifests",
+                "the Kueue readiness wait runs kubectl: pass manifests= (a HyperPodManifests), or "
                 "wait_for_kueue=False",
             )
         super().__init__(
@@ -64,15 +65,15 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
         self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
         self._order(self.addon)
         Tags.of(self.addon).add("SageMaker", "true")
-        self.kueue_ready: eks.KubernetesObjectValue | None = None
+        self.kueue_ready: CustomResource | None = None
         if wait_for_kueue:
+            assert manifests is not None
             # Empty until the Deployment reports an available replica; the handler retries until then.
-            self.kueue_ready = eks.KubernetesObjectValue(
-                self, "KueueReady",
-                cluster=cluster,
+            self.kueue_ready = manifests.add_wait(
+                "KueueReady",
                 object_type="deployment",
-                object_name=KUEUE_DEPLOYMENT,
-                object_namespace=KUEUE_NAMESPACE,
+                object_names=[KUEUE_DEPLOYMENT],
+                namespace=KUEUE_NAMESPACE,
                 json_path=".status.availableReplicas",
                 timeout=KUEUE_WAIT,
             )

@@ -39,6 +39,7 @@ from hyperpod_cdk.config.charts import (
     parse_k8s_settings,
 )
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 
 __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
 
@@ -129,7 +130,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
 
     def _team(self, team: Team, fsx: FsxVolume | None) -> None:
         namespace = team.effective_namespace
-        team_label = {"hyperpod-cdk/team": team.name}
+        team_label = {"hyperpod-cdk/team": team.name, **pod_security_labels(team.pod_security)}
         # SageMaker creates and manages a quota team's namespace (registry schema of
         # AWS::SageMaker::ComputeQuota: TeamName "materialized as Kubernetes namespace hyperpod-ns-<TeamName>").
         ns = None if team.has_quota else self._object(

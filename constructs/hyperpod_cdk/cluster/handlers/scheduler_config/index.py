@@ -13,14 +13,27 @@ PriorityClasses: [{Name, Weight}]}), optional ``Description``. The physical id i
 A change of ``Name`` or ``ClusterArn`` creates a new policy (CloudFormation then deletes the old
 one); anything else updates the policy in place at its current version. Every call waits until
 SageMaker reports the policy ``Created``/``Updated`` (or gone), and fails on a ``*Failed`` status.
-The response always goes to the CloudFormation ResponseURL, with the reason on failure.
+The response always goes to the CloudFormation ResponseURL (retried), with the reason on failure.
+
+**Fixed at synth.** The properties are also in the function's environment
+(``SCHEDULER_CONFIG_SPEC``, with an owner tag value unique to the construct); a Create or Update
+whose properties differ is refused, so invoking the function cannot create or reshape another
+policy. Update and Delete act only on a policy of this spec's cluster that carries this owner tag
+(or no owner tag: policies created before the tag existed), so a forged event cannot touch another
+cluster's policy or one another stack created. Create is idempotent: a policy of the same name on
+the cluster with this owner tag (a retried invocation after a lost response) is adopted, not
+created twice. A Create whose policy ends ``CreateFailed`` answers FAILED with the real id, so the
+rollback's Delete removes it. An Update back to other properties while the old ones match the
+environment is a stack rollback: answered SUCCESS, the policy left as it is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,10 +43,47 @@ POLL_SECONDS = 10
 RESPONSE_RESERVE_MS = 30_000
 ID_PATTERN = re.compile(r"^[a-z0-9]{12}$")
 REPLACING_KEYS = ("Name", "ClusterArn")
+SPEC_ENV = "SCHEDULER_CONFIG_SPEC"
+OWNER_TAG = "hyperpod-cdk:owner"
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+#: Physical id of a Create that failed before SageMaker assigned an id (Delete is then a no-op).
+NOT_CREATED = "not-created"
+GONE_STATUSES = frozenset({"Deleting", "Deleted", "DeleteFailed", "CreateFailed"})
 
 
 class HandlerError(Exception):
-    """A failure reported to CloudFormation as the reason."""
+    """A failure reported to CloudFormation as the reason (with the real id when one exists)."""
+
+    def __init__(self, message: str, physical_id: str | None = None) -> None:
+        super().__init__(message)
+        self.physical_id = physical_id
+
+
+def canonical(value: Any) -> Any:
+    """A value as CloudFormation hands it to the function: every scalar a string."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items() if k not in CFN_PROPERTIES}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Spec:
+    """What this function may create: the properties and owner tag fixed at synth."""
+
+    def __init__(self, properties: Mapping[str, Any], owner: str) -> None:
+        self.properties = dict(properties)
+        self.owner = owner
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Spec:
+        raw = json.loads(environ[SPEC_ENV])
+        return cls(raw["Properties"], str(raw["Owner"]))
+
+    def matches(self, properties: Any) -> bool:
+        return isinstance(properties, Mapping) and canonical(properties) == canonical(self.properties)
 
 
 def _int(value: Any, what: str) -> int:
@@ -103,21 +153,61 @@ def wait_for(client: Any, config_id: str, done: set[str], deadline: Deadline, sl
         sleep(POLL_SECONDS)
 
 
+def _owner_of(client: Any, arn: str) -> str | None:
+    tags = client.list_tags(ResourceArn=arn).get("Tags", [])
+    return next((str(t.get("Value")) for t in tags if t.get("Key") == OWNER_TAG), None)
+
+
+def check_owned(client: Any, config_id: str, spec: Spec) -> dict | None:
+    """The policy if this resource may act on it (this spec's cluster, this owner tag or none); None if gone."""
+    try:
+        described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+    except Exception as error:  # botocore ClientError
+        if _not_found(error):
+            return None
+        raise
+    if described.get("ClusterArn") and described["ClusterArn"] != spec.properties.get("ClusterArn"):
+        raise HandlerError(f"refused: scheduler config {config_id} belongs to another cluster; nothing was done")
+    owner = _owner_of(client, described["ClusterSchedulerConfigArn"])
+    if owner is not None and owner != spec.owner:
+        raise HandlerError(f"refused: scheduler config {config_id} was created by another resource; nothing was done")
+    return described
+
+
+def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict | None:
+    """A policy of this name and owner on the cluster: a retried Create after a lost response."""
+    listed = client.list_cluster_scheduler_configs(ClusterArn=props["ClusterArn"], NameContains=props["Name"])
+    for summary in listed.get("ClusterSchedulerConfigSummaries", []):
+        if summary.get("Name") != props["Name"] or summary.get("Status") in GONE_STATUSES:
+            continue
+        if _owner_of(client, summary["ClusterSchedulerConfigArn"]) == spec.owner:
+            return dict(summary)
+    return None
+
+
 def create(
-    client: Any, props: Mapping[str, Any], deadline: Deadline, sleep: Callable[[float], None]
+    client: Any, props: Mapping[str, Any], deadline: Deadline, sleep: Callable[[float], None], spec: Spec
 ) -> tuple[str, dict]:
     request: dict[str, Any] = {
         "Name": _required(props, "Name"),
         "ClusterArn": _required(props, "ClusterArn"),
         "SchedulerConfig": scheduler_config(props),
+        "Tags": [{"Key": OWNER_TAG, "Value": spec.owner}],
     }
     if props.get("Description"):
         request["Description"] = props["Description"]
-    created = client.create_cluster_scheduler_config(**request)
-    config_id = created["ClusterSchedulerConfigId"]
-    wait_for(client, config_id, {"Created"}, deadline, sleep)
-    return config_id, {"ClusterSchedulerConfigArn": created["ClusterSchedulerConfigArn"],
-                       "ClusterSchedulerConfigId": config_id}
+    existing = _adoptable(client, props, spec)
+    if existing is not None:
+        config_id, arn = existing["ClusterSchedulerConfigId"], existing["ClusterSchedulerConfigArn"]
+    else:
+        created = client.create_cluster_scheduler_config(**request)
+        config_id, arn = created["ClusterSchedulerConfigId"], created["ClusterSchedulerConfigArn"]
+    try:
+        wait_for(client, config_id, {"Created", "Updated"}, deadline, sleep)
+    except HandlerError as error:
+        # The real id: the stack rollback's Delete then removes the failed policy.
+        raise HandlerError(str(error), physical_id=config_id) from None
+    return config_id, {"ClusterSchedulerConfigArn": arn, "ClusterSchedulerConfigId": config_id}
 
 
 def update(client: Any, config_id: str, props: Mapping[str, Any], deadline: Deadline,
@@ -163,20 +253,29 @@ def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[flo
 
 
 def process(event: Mapping[str, Any], client: Any, deadline: Deadline,
-            sleep: Callable[[float], None] = time.sleep) -> tuple[str, dict]:
+            sleep: Callable[[float], None] = time.sleep, *, spec: Spec) -> tuple[str, dict]:
     """Handle one CloudFormation event; return (physical id, data)."""
     kind = event["RequestType"]
     props = event.get("ResourceProperties") or {}
     physical = event.get("PhysicalResourceId", "")
+    if kind in ("Create", "Update") and not spec.matches(props):
+        if kind == "Update" and spec.matches(event.get("OldResourceProperties")):
+            print("update away from this function's properties (a stack rollback); left the policy as it is")
+            return physical, {}
+        raise HandlerError("refused: the properties differ from the ones fixed in this function at synth; "
+                           "nothing was done", physical_id=physical or NOT_CREATED)
     if kind == "Create":
-        return create(client, props, deadline, sleep)
+        return create(client, spec.properties, deadline, sleep, spec)
     if kind == "Update":
         old = event.get("OldResourceProperties") or {}
         if any(old.get(key) != props.get(key) for key in REPLACING_KEYS) or not ID_PATTERN.match(physical):
-            return create(client, props, deadline, sleep)
-        return update(client, physical, props, deadline, sleep)
+            return create(client, spec.properties, deadline, sleep, spec)
+        if check_owned(client, physical, spec) is None:
+            raise HandlerError(f"scheduler config {physical} no longer exists", physical_id=physical)
+        return update(client, physical, spec.properties, deadline, sleep)
     if kind == "Delete":
-        delete(client, physical, deadline, sleep)
+        if ID_PATTERN.match(physical) and check_owned(client, physical, spec) is not None:
+            delete(client, physical, deadline, sleep)
         return physical, {}
     raise HandlerError(f"unknown request type {kind!r}")
 
@@ -193,19 +292,34 @@ def respond(event: Mapping[str, Any], status: str, physical: str, data: Mapping[
     }).encode()
     request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
                                      headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
-        pass
+    # A lost response would make Lambda retry the whole invocation (a second Create): retry the upload.
+    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
+        try:
+            with _opener(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
+                return
+        except (urllib.error.URLError, OSError) as error:
+            print(f"sending the response failed (attempt {attempt}): {error}")
+            if attempt == RESPONSE_ATTEMPTS:
+                raise
+            _sleep(min(2 ** attempt, 10))
+
+
+RESPONSE_ATTEMPTS = 4
+_opener: Callable[..., Any] = urllib.request.urlopen
+_sleep: Callable[[float], None] = time.sleep
 
 
 def handler(event: Mapping[str, Any], context: Any) -> None:
     import boto3
 
     print(json.dumps({key: value for key, value in event.items() if key != "ResponseURL"}, default=str))
-    fallback = event.get("PhysicalResourceId") or f"failed-{event.get('RequestId', 'unknown')}"
+    fallback = event.get("PhysicalResourceId") or NOT_CREATED
     try:
-        physical, data = process(event, boto3.client("sagemaker"), Deadline(context))
+        spec = Spec.from_environment()
+        physical, data = process(event, boto3.client("sagemaker"), Deadline(context), spec=spec)
     except Exception as error:  # every failure goes back to CloudFormation, never a timeout
         print(f"FAILED: {error!r}")
-        respond(event, "FAILED", fallback, {}, str(error) or type(error).__name__)
+        physical = getattr(error, "physical_id", None) or fallback
+        respond(event, "FAILED", physical, {}, str(error) or type(error).__name__)
         return
     respond(event, "SUCCESS", physical, data, "")

@@ -11,7 +11,10 @@ revision, value key or value) is refused, so being able to invoke the function i
 as being able to run arbitrary helm commands with its cluster-admin access entry. One exception
 keeps stack rollbacks working: an Update whose ``OldResourceProperties`` equal the environment
 (CloudFormation rolling the resource back before it rolls back the function's environment) is
-answered SUCCESS without touching the cluster.
+answered SUCCESS; if this function's upgrade had completed, the release is rolled back to the
+revision before it (``helm rollback``), so the cluster follows the stack back. A failed upgrade of
+an existing release is rolled back at once (what ``--rollback-on-failure`` does, without the
+``--wait`` that flag forces).
 
 Create / Update:
   1. fetch the source: GitHub's archive of the pinned commit (``{revision}`` in a URL template)
@@ -51,13 +54,14 @@ import signal
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -69,6 +73,7 @@ GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
 BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
 # Properties CloudFormation adds to every custom resource request; not part of the release.
 CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+OWNER_LABEL = "hyperpod-cdk-owner"
 
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 # The repository archive at v3.9.0 is 8.4 MiB and 680 members uncompressed; the caps leave room
@@ -166,6 +171,11 @@ class ReleaseSpec:
     @property
     def physical_id(self) -> str:
         return f"{self.namespace}/{self.release}"
+
+    @property
+    def owner(self) -> str:
+        """Release label value: releases of this chart on this cluster that hyperpod-cdk installed."""
+        return hashlib.sha256(f"{self.cluster_name}/{self.chart_path}".encode()).hexdigest()[:40]
 
     @property
     def from_bundle(self) -> bool:
@@ -359,6 +369,8 @@ def upgrade_command(
         value = spec.values[key]
         if isinstance(value, int) and not isinstance(value, bool):
             argv += ["--set", f"{key}={value}"]
+    # A release label (stored with the release): lets a later rename uninstall this release safely.
+    argv += ["--labels", f"{OWNER_LABEL}={spec.owner}"]
     if spec.wait:
         argv.append("--wait")
     argv += ["--timeout", f"{timeout_seconds}s"]
@@ -377,6 +389,17 @@ def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_se
 def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
     return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
             "--output", "json"]
+
+
+def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str,
+                          release: str) -> list[str]:
+    return [helm, "list", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--all",
+            "--selector", f"name={release},{OWNER_LABEL}={spec.owner}", "--output", "json"]
+
+
+def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
+    return [helm, "history", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
+            "--max", "1", "--output", "json"]
 
 
 def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
@@ -431,12 +454,35 @@ def download_url(url: str, dest: Path, *, until: float, clock: Callable[[], floa
     request = urllib.request.Request(url, headers={"User-Agent": "hyperpod-cdk-helm-dependencies"})
     timeout = max(min(SOCKET_TIMEOUT_SECONDS, until - clock()), 0.5)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with _open_before(request, timeout=timeout, until=until, clock=clock) as response:
             return _copy_stream(response.read1, dest, what=url, until=until, clock=clock)
     except urllib.error.HTTPError as exc:
         raise HandlerError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise HandlerError(f"downloading {url} failed: {getattr(exc, 'reason', exc)}") from None
+
+
+def _open_before(request: urllib.request.Request, *, timeout: float, until: float,
+                 clock: Callable[[], float]) -> Any:
+    """``urlopen`` that gives up at ``until``: the socket timeout applies per read, so a server that
+    sends its status line and headers a byte at a time would otherwise hold the request open far past
+    the deadline. The connection is opened in a daemon thread and abandoned when the deadline passes."""
+    outcome: dict[str, Any] = {}
+
+    def open_it() -> None:
+        try:
+            outcome["response"] = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) only
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=open_it, name="download-open", daemon=True)
+    worker.start()
+    worker.join(max(until - clock(), 0))
+    if worker.is_alive():
+        raise HandlerError(f"downloading {request.full_url} failed: no response before the deadline")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 class S3Client(Protocol):
@@ -521,6 +567,7 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
     root = dest.resolve()
     members = 0
     wanted = 0
+    written = 0  # bytes written to disk: the stream cap alone misses what a member expands to
     try:
         with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
             reader = _CappedReader(unzipped, limit=MAX_EXTRACTED_BYTES, until=until, clock=clock)
@@ -538,6 +585,9 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
                     inside = path == prefix or prefix in path.parents
                     if not inside:
                         continue
+                    if member.issparse():
+                        # A sparse member expands holes to zeros on extraction: bytes the stream cap never sees.
+                        raise HandlerError(f"archive member {member.name!r} is a sparse file; refusing the archive")
                     if not (member.isreg() or member.isdir()):
                         kind = "link" if (member.issym() or member.islnk()) else "special file"
                         raise HandlerError(
@@ -559,6 +609,12 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
                             from None
                     with os.fdopen(fd, "wb") as out:
                         while chunk := source.read(READ_CHUNK):
+                            written += len(chunk)
+                            if written > MAX_EXTRACTED_BYTES:
+                                raise HandlerError(
+                                    f"the chart extracts to more than {MAX_EXTRACTED_BYTES // (1024 * 1024)} MiB; "
+                                    "refusing the archive"
+                                )
                             out.write(chunk)
                 comment = tar.pax_headers.get("comment")
     except tarfile.TarError as exc:
@@ -948,17 +1004,93 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGone:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
-    recover_pending(spec, deps, kubeconfig, env, deadline)
+    previous = recover_pending(spec, deps, kubeconfig, env, deadline)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
     values_files = [regional] if regional.is_file() else []
     values_files.append(write_values_file(workdir / "values.json", spec.values))
     timeout = deadline.helm_timeout(spec.timeout_seconds)
-    run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
-        deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    try:
+        run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
+            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    except HandlerError as failure:
+        if previous is None:
+            raise  # a first install: the stack rollback deletes the resource, which uninstalls it
+        raise HandlerError(f"{failure}; {roll_back_failed_upgrade(spec, deps, kubeconfig, env, deadline)}") from None
     return {
         "Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision,
         "SourceSha256": digest, "ChartSha256": spec.chart_sha256, "SubCharts": ",".join(kept),
     }
+
+
+def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
+                             deadline: Deadline) -> str:
+    """After a failed upgrade of an existing release: ``helm rollback`` to the revision before it.
+
+    What ``--rollback-on-failure`` (Helm 4) / ``--atomic`` (Helm 3) do, without the ``--wait`` both
+    force (the chart's Deployments cannot become ready before HyperPod has nodes; ``wait`` is off by
+    default). Returns what happened, for the failure reason.
+    """
+    try:
+        timeout = deadline.helm_timeout(spec.timeout_seconds)
+        run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
+            touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    except HandlerError as exc:
+        return f"rolling the release back to its previous revision failed too: {exc}"
+    return "rolled the release back to its previous revision"
+
+
+def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> str:
+    """CloudFormation rolls this resource back to the release before this function's: if the
+    function's upgrade completed (``helm history``: deployed, "Upgrade complete"), ``helm rollback``
+    to the revision before it; a failed upgrade was rolled back already."""
+    try:
+        kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
+    except ClusterGone:
+        return "the cluster no longer exists"
+    env = helm_env(workdir, deps.extra_env)
+    try:
+        out = run(history_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
+                  touched_cluster=False, limit=60)
+    except CommandError as exc:
+        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
+            return "the release is not installed"
+        raise
+    try:
+        last = json.loads(out)[-1]
+        status, description = str(last["status"]), str(last.get("description", ""))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return "could not read the release history; left the release as it is"
+    if status != "deployed" or not description.startswith("Upgrade complete"):
+        return f"the last revision is {status} ({description!r}); left the release as it is"
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
+    run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
+        touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    return "rolled the release back to its previous revision"
+
+
+def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline, old_id: str) -> bool:
+    """CloudFormation deletes the old physical id after ``Release`` or ``Namespace`` changed: uninstall
+    that release if it carries this chart's owner label (installed by this resource, not picked by the
+    caller). False when there is no such release."""
+    namespace, _, release = old_id.partition("/")
+    if not (_NAMESPACE.fullmatch(namespace) and _RELEASE.fullmatch(release)):
+        return False
+    try:
+        kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
+    except ClusterGone:
+        return False
+    env = helm_env(workdir, deps.extra_env)
+    out = run(owned_release_command(deps.helm, spec, kubeconfig, namespace, release), env=env, deadline=deadline,
+              log=deps.log, touched_cluster=False, limit=60)
+    try:
+        found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
+    except (ValueError, TypeError, AttributeError):
+        return False
+    if not found:
+        return False
+    renamed = replace(spec, release=release, namespace=namespace)
+    uninstall(renamed, deps, workdir, deadline)
+    return True
 
 
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
@@ -1013,8 +1145,26 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         if request == "Update" and not differences(event.get("OldResourceProperties"), spec):
             # CloudFormation rolls this resource back before the function's environment: the
             # properties it rolls back to are not this function's release. Do nothing.
-            deps.log("update away from this function's release (a rollback); not touching the cluster")
-            return Outcome("SUCCESS", fallback_id, reason="rollback: left the release as it is")
+            deps.log("update away from this function's release (a stack rollback)")
+            workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
+            try:
+                done = roll_back_on_stack_rollback(spec, deps, workdir, deadline)
+            except HandlerError as exc:
+                # The stack is already rolling back: failing here would leave it UPDATE_ROLLBACK_FAILED.
+                done = f"helm rollback failed ({exc}); the release stays on this function's revision"
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            deps.log(done)
+            return Outcome("SUCCESS", fallback_id, reason=f"rollback: {done}")
+        if request == "Delete" and old_id and old_id != spec.physical_id:
+            workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
+            try:
+                if uninstall_renamed(spec, deps, workdir, deadline, old_id):
+                    return Outcome("SUCCESS", old_id, reason="uninstalled the release before its rename")
+            except HandlerError as exc:
+                deps.log(f"uninstalling the renamed release failed: {exc}")
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         deps.log("REFUSED: " + "; ".join(problems))
         return _refusal(request, old_id, problems)
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))

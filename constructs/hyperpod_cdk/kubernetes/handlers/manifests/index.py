@@ -1,0 +1,401 @@
+"""Custom resource handler: apply Kubernetes manifests fixed at synth, or wait for an object.
+
+Runs in a Lambda function inside the VPC with the kubectl layer. Standard library + boto3 only.
+
+**What it applies is fixed at synth.** Every manifest set and every wait of the construct is a
+JSON S3 asset written at synth; the function's environment (``MANIFEST_CONTEXT``) holds each
+set's sha256 and S3 location, and the handler refuses an object whose digest differs. Strings
+that are deploy-time values (a file system id, a subnet id) are placeholders ``{{hyperpod-cdk:N}}``
+in the sets; their values are in ``MANIFEST_CONTEXT`` too (resolved by CloudFormation). An event only names a set
+(``Set``) and must carry exactly the properties the handler derives from its own copy (cluster,
+set, sha256 of the set, the values of its placeholders); anything else is refused without touching
+the cluster. So invoking the function can at most re-apply, wait for or delete what was
+synthesized: never apply a manifest the caller chose (aws-cdk-lib's kubectl handler applies the
+manifest text of the event).
+
+One exception keeps stack rollbacks working: an Update whose ``OldResourceProperties`` match this
+function while the new ones do not is CloudFormation rolling the resource back before the function
+code; it answers SUCCESS without touching the cluster.
+
+Apply sets: Create and Update run ``kubectl apply`` (idempotent, so a retried Create is harmless);
+Update prunes objects of the set's label that left the set. Delete runs ``kubectl delete
+--ignore-not-found``; a cluster that no longer exists is success.
+
+Labels (objects this app does not own, such as the namespaces SageMaker task governance creates):
+Create and Update run ``kubectl label --overwrite``; Delete removes the keys (never the object).
+
+Waits: Create and Update poll ``kubectl get`` of one object until the JSONPath has a value or the
+timeout passes (read-only). Delete does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_SET_BYTES = 8 * 1024 * 1024
+CONTEXT_ENV = "MANIFEST_CONTEXT"
+PLACEHOLDER = "{{{{hyperpod-cdk:{index}}}}}"
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+KUBECTL_TIMEOUT_SECONDS = 300
+WAIT_INTERVAL_SECONDS = 10
+# What the handler keeps for the response and cleanup at the end of the invocation.
+SAFETY_SECONDS = 30
+
+
+class HandlerError(Exception):
+    """A failure CloudFormation gets as the reason."""
+
+
+def canonical(value: Any) -> Any:
+    """A value as CloudFormation hands it to the function: every scalar a string."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def set_digest(entry: Mapping[str, Any]) -> str:
+    """sha256 of a set as synthesized (placeholders, not their values), key order independent."""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def placeholders_in(value: Any) -> list[int]:
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
+            found.add(int(node[len("{{hyperpod-cdk:"):-2]))
+
+    walk(value)
+    return sorted(found)
+
+
+def substitute(value: Any, params: Mapping[str, str]) -> Any:
+    """Replace whole-string placeholders with their deploy-time values."""
+    if isinstance(value, Mapping):
+        return {k: substitute(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, params) for v in value]
+    if isinstance(value, str) and value.startswith("{{hyperpod-cdk:") and value.endswith("}}"):
+        key = value[len("{{hyperpod-cdk:"):-2]
+        if key not in params:
+            raise HandlerError(f"placeholder {key} has no value in {CONTEXT_ENV}")
+        return params[key]
+    return value
+
+
+@dataclass
+class Bundle:
+    """``MANIFEST_CONTEXT`` (set digests and S3 locations, deploy-time values) and the sets read so far."""
+
+    cluster_name: str
+    digests: Mapping[str, str]
+    locations: Mapping[str, tuple[str, str]]
+    params: Mapping[str, str]
+    reader: Callable[[str, str], bytes]
+    sets: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_context(cls, context_json: str, reader: Callable[[str, str], bytes]) -> Bundle:
+        context = json.loads(context_json)
+        sets = context["Sets"]
+        return cls(
+            cluster_name=str(context["ClusterName"]),
+            digests={str(n): str(s["Sha256"]) for n, s in sets.items()},
+            locations={str(n): (str(s["Bucket"]), str(s["Key"])) for n, s in sets.items()},
+            params={str(k): str(v) for k, v in context["Params"].items()},
+            reader=reader,
+        )
+
+    def entry(self, name: str) -> Mapping[str, Any]:
+        """The set as synthesized, read from its S3 asset and checked against the digest fixed at synth."""
+        if name not in self.sets:
+            bucket, key = self.locations[name]
+            entry = json.loads(self.reader(bucket, key))
+            digest = set_digest(entry)
+            if digest != self.digests[name]:
+                raise HandlerError(
+                    f"s3://{bucket}/{key} has sha256 {digest}, not the {self.digests[name]} fixed at synth; "
+                    "refusing to apply it"
+                )
+            self.sets[name] = entry
+        return self.sets[name]
+
+    def expected(self, name: str) -> dict[str, Any]:
+        """The properties a request for set ``name`` must carry (what the construct synthesized)."""
+        return {
+            "ClusterName": self.cluster_name,
+            "Set": name,
+            "Sha256": self.digests[name],
+            "Params": {str(i): self.params.get(str(i), "") for i in placeholders_in(self.entry(name))},
+        }
+
+    def differences(self, properties: Any) -> list[str]:
+        if not isinstance(properties, Mapping):
+            return ["the request has no properties"]
+        name = properties.get("Set")
+        if not isinstance(name, str) or name not in self.digests:
+            return [f"set {name!r} is not one of this function's sets"]
+        if canonical(properties.get("Sha256")) != self.digests[name]:
+            return ["Sha256 differs"]  # checked before reading S3
+        got = canonical({k: v for k, v in properties.items() if k not in CFN_PROPERTIES})
+        want = canonical(self.expected(name))
+        return [
+            f"{key} differs" if key in want else f"{key} is not a property of set {name}"
+            for key in sorted(set(got) | set(want)) if got.get(key) != want.get(key)
+        ]
+
+    def objects(self, name: str) -> list[dict[str, Any]]:
+        return [substitute(obj, self.params) for obj in self.entry(name)["Objects"]]
+
+
+@dataclass
+class Deps:
+    """What the handler talks to; tests replace them."""
+
+    bundle: Bundle | None
+    kubectl: Callable[[list[str], str | None, float], tuple[int, str, str]]
+    connect: Callable[[str, Path], bool]  # writes a kubeconfig; False when the cluster is gone
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    log: Callable[[str], None] = print
+    kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "manifests-kubeconfig")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    physical_id: str
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def _remaining(context: Any) -> float:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return (getter() / 1000.0 if getter else 900.0) - SAFETY_SECONDS
+
+
+def _kubectl(deps: Deps, args: list[str], stdin: str | None, limit: float) -> str:
+    code, out, err = deps.kubectl(["--kubeconfig", str(deps.kubeconfig), *args], stdin, limit)
+    if code != 0:
+        raise HandlerError(f"kubectl {args[0]} failed ({code}): {(err or out).strip()[-1500:]}")
+    return out
+
+
+def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, limit: float) -> None:
+    assert deps.bundle is not None
+    stream = "\n".join(json.dumps(obj) for obj in deps.bundle.objects(name))
+    args = ["apply", "-f", "-"]
+    if update:
+        # Objects that left the set (default prune allow-list, as aws-cdk-lib's handler).
+        args += ["--prune", "-l", str(entry["PruneLabel"])]
+    deps.log(f"applying {len(entry['Objects'])} object(s) of set {name}")
+    deps.log(_kubectl(deps, args, stream, limit).rstrip())
+
+
+def delete_set(deps: Deps, name: str, limit: float) -> None:
+    assert deps.bundle is not None
+    stream = "\n".join(json.dumps(obj) for obj in reversed(deps.bundle.objects(name)))
+    deps.log(_kubectl(deps, ["delete", "-f", "-", "--ignore-not-found", "--wait=false"], stream, limit).rstrip())
+
+
+def label(deps: Deps, entry: Mapping[str, Any], *, remove: bool, limit: float) -> None:
+    """Set (or remove) labels on objects this app does not own; a missing object is fine on remove."""
+    assert deps.bundle is not None
+    for object_name, labels in entry["Labels"].items():
+        object_name = str(substitute(object_name, deps.bundle.params))
+        pairs = [f"{k}-" for k in sorted(labels)] if remove else [f"{k}={v}" for k, v in sorted(labels.items())]
+        args = ["label", str(entry["ObjectType"]), object_name, *pairs]
+        if not remove:
+            args.append("--overwrite")
+        code, out, err = deps.kubectl(["--kubeconfig", str(deps.kubeconfig), *args], None, limit)
+        if code != 0 and not (remove and "NotFound" in (err or "")):
+            raise HandlerError(f"kubectl label {entry['ObjectType']}/{object_name} failed ({code}): "
+                               f"{(err or out).strip()[-1500:]}")
+        deps.log((out or err).strip())
+
+
+def wait_for(deps: Deps, entry: Mapping[str, Any], limit: float) -> str:
+    """Poll ``kubectl get`` until every object has a value at the JSONPath; return the values."""
+    assert deps.bundle is not None
+    deadline = deps.clock() + min(float(entry["TimeoutSeconds"]), limit)
+    values = []
+    for name in entry["ObjectNames"]:
+        object_name = str(substitute(name, deps.bundle.params))
+        args = ["get", str(entry["ObjectType"]), object_name]
+        if entry.get("Namespace"):
+            args += ["-n", str(substitute(entry["Namespace"], deps.bundle.params))]
+        args += ["-o", f"jsonpath={{{entry['JsonPath']}}}"]
+        while True:
+            code, out, err = deps.kubectl(["--kubeconfig", str(deps.kubeconfig), *args], None, 60)
+            if code == 0 and out.strip():
+                values.append(out.strip())
+                break
+            last = (err or "empty").strip()[-500:]
+            if deps.clock() + WAIT_INTERVAL_SECONDS > deadline:
+                raise HandlerError(
+                    f"{entry['ObjectType']}/{object_name} has no {entry['JsonPath']} after "
+                    f"{entry['TimeoutSeconds']} s (last: {last})"
+                )
+            deps.sleep(WAIT_INTERVAL_SECONDS)
+    return ",".join(values)
+
+
+def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
+    """Handle one CloudFormation request; never raises."""
+    request = event.get("RequestType")
+    properties = event.get("ResourceProperties")
+    name = properties.get("Set") if isinstance(properties, Mapping) else None
+    physical = f"manifests/{name}" if isinstance(name, str) else "manifests/refused"
+    old_id = str(event.get("PhysicalResourceId") or physical)
+    if deps.bundle is None:
+        return Outcome("FAILED", old_id, reason=f"the function has no valid {CONTEXT_ENV}")
+    try:
+        problems = deps.bundle.differences(properties)
+        rollback = bool(problems) and request == "Update" and not deps.bundle.differences(
+            event.get("OldResourceProperties"))
+    except Exception as exc:  # noqa: BLE001 - S3 errors, a digest mismatch: answer, never apply
+        deps.log(f"FAILED reading the set: {exc}")
+        return Outcome("FAILED", old_id if request != "Create" else "manifests/refused", reason=str(exc))
+    if problems:
+        if rollback:
+            deps.log("update away from this function's manifests (a rollback); not touching the cluster")
+            return Outcome("SUCCESS", old_id, reason="rollback: left the objects as they are")
+        deps.log("REFUSED: " + "; ".join(problems))
+        reason = ("refused: the request does not match the manifests fixed in this function at synth ("
+                  + "; ".join(problems) + "); nothing was done")
+        return Outcome("FAILED", old_id if request != "Create" else "manifests/refused", reason=reason)
+    assert isinstance(name, str)
+    entry = deps.bundle.entry(name)
+    limit = _remaining(context)
+    try:
+        if request == "Delete" and entry["Kind"] == "wait":
+            return Outcome("SUCCESS", old_id)
+        if not deps.connect(deps.bundle.cluster_name, deps.kubeconfig):
+            if request == "Delete":
+                deps.log(f"EKS cluster {deps.bundle.cluster_name} no longer exists; nothing to delete")
+                return Outcome("SUCCESS", old_id)
+            raise HandlerError(f"EKS cluster {deps.bundle.cluster_name} does not exist")
+        if request in ("Create", "Update"):
+            if entry["Kind"] == "wait":
+                return Outcome("SUCCESS", physical, data={"Value": wait_for(deps, entry, limit)[:1000]})
+            if entry["Kind"] == "label":
+                label(deps, entry, remove=False, limit=limit)
+                return Outcome("SUCCESS", physical)
+            apply_set(deps, name, entry, update=request == "Update", limit=limit)
+            return Outcome("SUCCESS", physical)
+        if request == "Delete":
+            if entry["Kind"] == "label":
+                label(deps, entry, remove=True, limit=limit)
+            else:
+                delete_set(deps, name, limit)
+            return Outcome("SUCCESS", old_id)
+        raise HandlerError(f"unknown RequestType {request!r}")
+    except HandlerError as exc:
+        deps.log(f"FAILED: {exc}")
+        return Outcome("FAILED", physical if request == "Create" else old_id, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
+        deps.log(traceback.format_exc())
+        return Outcome("FAILED", physical if request == "Create" else old_id, reason=f"{type(exc).__name__}: {exc}")
+
+
+def send_response(event: Mapping[str, Any], outcome: Outcome, *, attempts: int = 4,
+                  opener: Callable[..., Any] = urllib.request.urlopen,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    body = {
+        "Status": outcome.status,
+        "Reason": (outcome.reason or "OK")[:3000],
+        "PhysicalResourceId": outcome.physical_id,
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "NoEcho": False,
+        "Data": outcome.data,
+    }
+    payload = json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(
+        event["ResponseURL"], data=payload, method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(payload))},
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            with opener(request, timeout=30) as response:  # noqa: S310 - the presigned S3 URL from CloudFormation
+                response.read()
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"sending the response failed (attempt {attempt}): {exc}")
+            if attempt == attempts:
+                raise
+            sleep(min(2 ** attempt, 10))
+
+
+def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int, str, str]:
+    binary = os.environ.get("KUBECTL_BINARY", "/opt/kubectl/kubectl")
+    try:
+        proc = subprocess.run(  # noqa: S603 - argv built here, never by a shell
+            [binary, *args], input=stdin, capture_output=True, text=True,
+            timeout=max(min(limit, KUBECTL_TIMEOUT_SECONDS), 5),
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "", f"kubectl {args[2] if len(args) > 2 else ''} timed out"
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _connect(cluster_name: str, kubeconfig: Path) -> bool:
+    import boto3  # the Lambda runtime ships boto3
+    from eks_access import eks_token, write_kubeconfig  # the readiness handler's helpers, staged next to this file
+
+    session = boto3.Session()
+    region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
+    client = session.client("eks", region_name=region)
+    try:
+        cluster = client.describe_cluster(name=cluster_name)["cluster"]
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    write_kubeconfig(kubeconfig, cluster_name=cluster_name, endpoint=cluster["endpoint"],
+                     ca_data=cluster["certificateAuthority"]["data"], token=eks_token(session, cluster_name, region))
+    return True
+
+
+def _read_s3(bucket: str, key: str) -> bytes:
+    import boto3  # the Lambda runtime ships boto3
+
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    data: bytes = body.read(MAX_SET_BYTES + 1)
+    if len(data) > MAX_SET_BYTES:
+        raise HandlerError(f"s3://{bucket}/{key} is over {MAX_SET_BYTES} bytes")
+    return data
+
+
+def handler(event: Mapping[str, Any], context: Any) -> None:
+    """Lambda entry point."""
+    print(json.dumps({k: v for k, v in event.items() if k not in ("ResponseURL", "ResourceProperties",
+                                                                  "OldResourceProperties")}, default=str))
+    try:
+        bundle: Bundle | None = Bundle.from_context(os.environ[CONTEXT_ENV], _read_s3)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        print(f"cannot load the manifests: {exc}")
+        bundle = None
+    deps = Deps(bundle=bundle, kubectl=_run_kubectl, connect=_connect)
+    send_response(event, process(event, context, deps))

@@ -1,0 +1,340 @@
+"""HyperPodManifests: Kubernetes manifests applied by a handler that can apply nothing else.
+
+aws-cdk-lib's kubectl handler (``Custom::AWSCDK-EKS-KubernetesResource`` / ``-HelmChart``) holds
+cluster-admin and applies whatever manifest or chart the event carries, so anyone allowed to
+invoke it (or its provider framework) could bind ``cluster-admin`` to ``system:authenticated``.
+This construct replaces it for the platform's own objects:
+
+- every set (a list of objects, a cdk8s chart, or a read-only wait for objects) is written at
+  synth to a content-addressed S3 asset; its sha256 and the deploy-time values of its
+  placeholders are in the handler's environment (``MANIFEST_CONTEXT``, a lazy value filled at
+  synth), and the handler refuses an S3 object whose digest differs;
+- an event only names a set and must carry exactly the properties derived from that copy, so
+  invoking the function can re-apply, wait for, or delete what was synthesized, nothing else
+  (``handlers/manifests/index.py``).
+
+The handler runs in the cluster's VPC with the kubectl layer and an EKS access entry with
+``AmazonEKSClusterAdminPolicy`` (the sets create Namespaces, ClusterRoles and bindings).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import jsii
+from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
+from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
+from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
+
+HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
+READINESS_HANDLER = Path(__file__).resolve().parent / "handlers" / "readiness" / "index.py"
+RESOURCE_TYPE = "Custom::HyperPodManifests"
+CONTEXT_ENV = "MANIFEST_CONTEXT"
+PRUNE_LABEL = "hyperpod-cdk.aws/manifest-set"
+# Lambda's ceiling: a wait polls inside one invocation (as aws-cdk-lib's KubernetesObjectValue does).
+HANDLER_TIMEOUT = Duration.minutes(15)
+SERVICE_TIMEOUT = Duration.minutes(16)
+MAX_WAIT = Duration.minutes(14)
+DEFAULT_WAIT = Duration.minutes(10)
+# Lambda caps all environment variables of a function at 4 KB together.
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+ENVIRONMENT_LIMIT_BYTES = 4096
+SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+#: Tag on the handler, for SCPs or permission boundaries that deny invoking it.
+PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
+
+
+def _set_digest(entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class HyperPodManifests(Construct):
+    """Applies Kubernetes manifest sets fixed at synth; waits for objects (read-only).
+
+    Add sets with :meth:`add_manifest`, :meth:`add_chart` and :meth:`add_wait`; each returns the
+    custom resource to order things after (``node.add_dependency``).
+
+    Args:
+        cluster: the EKS cluster (it provides the VPC and the cluster security group).
+        subnets: private subnets that reach the cluster endpoint (and S3).
+        kubectl_layer: kubectl for the cluster's version. Default: a new one for ``kubernetes_version``.
+        kubernetes_version: for the default kubectl layer. Default: the library's default version.
+        log_key: KMS key for the handler's log group. Default: a new key.
+        log_retention: Default one year.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        subnets: Sequence[ec2.ISubnet],
+        kubectl_layer: lambda_.ILayerVersion | None = None,
+        kubernetes_version: str = DEFAULT_VERSION,
+        log_key: kms.IKey | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+    ) -> None:
+        vpc = cluster_attribute(cluster, "vpc")
+        security_group = cluster_attribute(cluster, "cluster_security_group")
+        if vpc is None or security_group is None:
+            raise prop_error(
+                scope, construct_id, "cluster",
+                "import the cluster with vpc= and cluster_security_group_id=: the manifest handler runs in its VPC",
+            )
+        if not subnets:
+            raise prop_error(scope, construct_id, "subnets", "list private subnets that reach the cluster endpoint")
+        super().__init__(scope, construct_id)
+        self.cluster = cluster
+        self._sets: dict[str, dict[str, Any]] = {}
+        self._locations: dict[str, s3_assets.Asset] = {}
+        self._params: list[str] = []  # index -> the token string it stands for
+        self._staging = Path(tempfile.mkdtemp(prefix="hyperpod-cdk-manifests-"))
+        # The assets are copied into the cloud assembly; the staging folder goes when the app exits.
+        atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
+        log_group_name = log_group_name_for(self, "manifests")  # named: the key policy names it
+        self.log_key = logs_key(self, log_key, "HyperPod manifest handler logs", log_group_name)
+        self.log_group = logs.LogGroup(
+            self, "Logs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        code_dir = self._staging / "code"
+        code_dir.mkdir()
+        shutil.copy(HANDLER_DIR / "index.py", code_dir / "index.py")
+        shutil.copy(READINESS_HANDLER, code_dir / "eks_access.py")  # EKS token and kubeconfig helpers
+        self.function = lambda_.Function(
+            self, "Handler",
+            description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(code_dir)),
+            timeout=HANDLER_TIMEOUT,
+            memory_size=512,
+            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            security_groups=[security_group],
+            environment={
+                "KUBECTL_BINARY": "/opt/kubectl/kubectl",
+                CONTEXT_ENV: Lazy.string(_ContextProducer(self)),
+            },
+            log_group=self.log_group,
+        )
+        Tags.of(self.function).add(*PURPOSE_TAG)
+        skip_handler_checks(self.function)
+        skip_checkov(
+            self.function, "CKV_AWS_173",
+            "the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and deploy-time ids "
+            "(file system, subnet, security group), no secrets; Lambda encrypts it at rest with an AWS managed key",
+        )
+        role = self.function.role
+        assert role is not None
+        self.role = role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
+        )
+        acknowledge_managed_policies(
+            self.function,
+            "Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the handler and the ENI "
+            "actions Lambda needs to attach the function to the VPC; the handler's own access is "
+            "eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
+        )
+        # Cluster scope: the sets create Namespaces, ClusterRoles and ClusterRoleBindings, which no
+        # namespace-scoped access policy allows.
+        # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+        self.access_entry = eks.AccessEntry(
+            self, "AccessEntry",
+            cluster=cluster,
+            principal=role.role_arn,
+            access_policies=[
+                eks.AccessPolicy.from_access_policy_name(
+                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
+                )
+            ],
+        )
+        self.resources: dict[str, CustomResource] = {}
+
+    # -- sets ---------------------------------------------------------------------------------
+
+    def add_manifest(self, name: str, *objects: Mapping[str, Any]) -> CustomResource:
+        """Apply ``objects`` (Kubernetes objects as dicts; string values may be CDK tokens)."""
+        if not objects:
+            raise prop_error(self, name, "objects", "pass at least one Kubernetes object")
+        label = _label_value(self, name)
+        labelled = []
+        for obj in objects:
+            body = json.loads(json.dumps(obj))
+            if not isinstance(body, dict) or not body.get("kind") or not body.get("apiVersion"):
+                raise prop_error(self, name, "objects", "each object needs apiVersion and kind")
+            body.setdefault("metadata", {}).setdefault("labels", {})[PRUNE_LABEL] = label
+            labelled.append(self._tokens_to_placeholders(body, name))
+        return self._add(name, {"Kind": "apply", "PruneLabel": f"{PRUNE_LABEL}={label}", "Objects": labelled})
+
+    def add_chart(self, name: str, chart: cdk8s.Chart) -> CustomResource:
+        """Apply every object of a cdk8s chart."""
+        return self.add_manifest(name, *chart.to_json())
+
+    def add_wait(
+        self, name: str, *, object_type: str, object_names: Sequence[str], json_path: str,
+        namespace: str | None = None, timeout: Duration = DEFAULT_WAIT,
+    ) -> CustomResource:
+        """Wait (read-only) until each named object has a value at ``json_path``."""
+        seconds = int(timeout.to_seconds())
+        if seconds > MAX_WAIT.to_seconds():
+            raise prop_error(self, name, "timeout", f"at most {int(MAX_WAIT.to_minutes())} minutes (one Lambda run)")
+        if not object_names:
+            raise prop_error(self, name, "object_names", "name at least one object")
+        entry: dict[str, Any] = {
+            "Kind": "wait", "ObjectType": object_type, "ObjectNames": list(object_names), "JsonPath": json_path,
+            "TimeoutSeconds": seconds,
+        }
+        if namespace:
+            entry["Namespace"] = namespace
+        return self._add(name, self._tokens_to_placeholders(entry, name))
+
+    def add_namespace_labels(self, name: str, labels: Mapping[str, Mapping[str, str]]) -> CustomResource:
+        """Label namespaces this app does not own (``{namespace: {key: value}}``): ``kubectl label
+        --overwrite`` on create/update, the keys removed on delete; the namespaces are never deleted."""
+        if not labels or not all(labels.values()):
+            raise prop_error(self, name, "labels", "name at least one namespace and one label for each")
+        entry = {"Kind": "label", "ObjectType": "namespace",
+                 "Labels": {ns: dict(sorted(values.items())) for ns, values in sorted(labels.items())}}
+        return self._add(name, self._tokens_to_placeholders(entry, name))
+
+    def _add(self, name: str, entry: dict[str, Any]) -> CustomResource:
+        if not SET_NAME.fullmatch(name):
+            raise prop_error(self, name, "name", "letters, digits and -, starting with a letter (63 at most)")
+        if name in self._sets:
+            raise prop_error(self, name, "name", "a set of this name exists already")
+        self._sets[name] = entry
+        path = self._staging / f"{name}.json"
+        path.write_text(json.dumps(entry, sort_keys=True, separators=(",", ":")))
+        asset = s3_assets.Asset(self, f"{name}Asset", path=str(path))
+        self._locations[name] = asset
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
+        ))
+        resource = CustomResource(
+            self, name,
+            service_token=self.function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            properties=self.expected_properties(name),
+            service_timeout=SERVICE_TIMEOUT,
+        )
+        # kubectl authenticates as the handler role: its access entry comes first (and outlives it).
+        resource.node.add_dependency(self.access_entry)
+        self.resources[name] = resource
+        self._check_environment_size(name)
+        return resource
+
+    def expected_properties(self, name: str) -> dict[str, Any]:
+        """The custom resource's properties; the handler derives the same from its own copy."""
+        entry = self._sets[name]
+        return {
+            "ClusterName": self.cluster.cluster_name,
+            "Set": name,
+            "Sha256": _set_digest(entry),
+            "Params": {str(i): self._params[i] for i in _placeholders_in(entry)},
+        }
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "ClusterName": self.cluster.cluster_name,
+            "Sets": {
+                name: {
+                    "Sha256": _set_digest(entry),
+                    "Bucket": self._locations[name].s3_bucket_name,
+                    "Key": self._locations[name].s3_object_key,
+                }
+                for name, entry in self._sets.items()
+            },
+            "Params": {str(i): token for i, token in enumerate(self._params)},
+        }
+
+    def _tokens_to_placeholders(self, value: Any, name: str) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, child in value.items():
+                if Token.is_unresolved(key):
+                    raise prop_error(self, name, "objects", f"a key is a deploy-time value ({key}); use literal keys")
+                out[key] = self._tokens_to_placeholders(child, name)
+            return out
+        if isinstance(value, list):
+            return [self._tokens_to_placeholders(child, name) for child in value]
+        if isinstance(value, str) and Token.is_unresolved(value):
+            if value not in self._params:
+                self._params.append(value)
+            return "{{hyperpod-cdk:%d}}" % self._params.index(value)
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise prop_error(self, name, "objects", f"{type(value).__name__} is not a JSON value")
+        return value
+
+    def _check_environment_size(self, name: str) -> None:
+        # Tokens counted at their longest: bucket 63, key 69 (hash + .json), ids 100, name 100.
+        size = len(json.dumps({
+            "ClusterName": "x" * 100,
+            "Sets": {n: {"Sha256": "0" * 64, "Bucket": "b" * 63, "Key": "k" * 69} for n in self._sets},
+            "Params": {str(i): "p" * 100 for i in range(len(self._params))},
+        })) + len(CONTEXT_ENV) + 40
+        if size > ENVIRONMENT_LIMIT_BYTES - 256:
+            raise prop_error(
+                self, name, "name",
+                f"the manifest sets take about {size} bytes in the handler's environment, over Lambda's 4 KB "
+                "limit; merge sets, or use fewer deploy-time values",
+            )
+
+
+@jsii.implements(IStableStringProducer)
+class _ContextProducer:
+    """``MANIFEST_CONTEXT`` once every set is added (the environment is rendered at synth)."""
+
+    def __init__(self, manifests: HyperPodManifests) -> None:
+        self._manifests = manifests
+
+    def produce(self) -> str:
+        return Stack.of(self._manifests).to_json_string(self._manifests._context())
+
+
+def _placeholders_in(value: Any) -> list[int]:
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
+            found.add(int(node[len("{{hyperpod-cdk:"):-2]))
+
+    walk(value)
+    return sorted(found)
+
+
+def _label_value(scope: Construct, name: str) -> str:
+    # Unique per construct path; a label value is at most 63 characters.
+    return hashlib.sha256(f"{scope.node.path}/{name}".encode()).hexdigest()[:32]
