@@ -539,3 +539,17 @@ def test_id_sets_stay_order_free_but_not_inside_an_intrinsic():
     joined = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "A"}, {"Ref": "B"}]]}]})
     swapped = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "B"}, {"Ref": "A"}]]}]})
     assert [f.property for f in compare_templates(joined, swapped).findings] == ["SubnetIds"]
+
+
+def test_removing_a_kubernetes_manifest_resource_is_reported():
+    """aws-cdk-lib's kubectl resources leave the template (issue 18, finding 9): their Delete runs kubectl delete."""
+    chart = {"Type": "Custom::AWSCDK-EKS-KubernetesResource",
+             "Properties": {"ServiceToken": "arn:x", "Manifest": "[]", "ClusterName": "eks"}}
+    manifests = {"Type": "Custom::HyperPodManifests", "Properties": {"ServiceToken": "arn:y", "Set": "OperatorChart"}}
+    old = _template({"EksClusterOperatorChart": chart})
+    new = _template({"ManifestsOperatorChart": manifests})
+    [finding] = compare_templates(old, new).findings
+    assert (finding.logical_id, finding.effect) == ("EksClusterOperatorChart", "removed")
+    assert "kubectl delete" in finding.reason and "security-posture.md" in finding.doc_url
+    # Kept under the same logical ID and type: nothing to report.
+    assert compare_templates(old, _template({"EksClusterOperatorChart": chart})).findings == []

@@ -543,6 +543,38 @@ def _logical_id_changes(old_res: Mapping[str, Mapping[str, Any]],
     return findings
 
 
+# Custom resources whose Delete removes what they put into Kubernetes. When one leaves the template,
+# CloudFormation deletes it in the update's cleanup phase, after the new resources were created: its
+# handler runs `kubectl delete` (aws-cdk-lib's KubernetesManifest, aws-eks-v2 kubectl-handler/apply)
+# or `helm uninstall`, so a namespace and every job in it can go although the new template applies
+# the same objects again through another resource.
+KUBERNETES_OBJECT_TYPES: dict[str, str] = {
+    "Custom::AWSCDK-EKS-KubernetesResource": "kubectl delete of its manifest",
+    "Custom::AWSCDK-EKS-HelmChart": "helm uninstall of its release",
+    "Custom::HyperPodManifests": "kubectl delete of its manifest set",
+    "Custom::HyperPodHelmDependencies": "helm uninstall of the HyperPod chart",
+}
+KUBERNETES_UPGRADE_DOC = "docs/security-posture.md (finding 9: upgrading a platform deployed with 0.1.0)"
+
+
+def _kubernetes_object_removals(old_res: Mapping[str, Mapping[str, Any]],
+                                new_res: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+    findings = []
+    for logical_id, old in sorted(old_res.items()):
+        action = KUBERNETES_OBJECT_TYPES.get(str(old.get("Type")))
+        if action is None or new_res.get(logical_id, {}).get("Type") == old.get("Type"):
+            continue
+        findings.append(Finding(
+            logical_id, str(old["Type"]), _cdk_path(old), LOGICAL_ID_PROPERTY, "removed",
+            {"logical_id": logical_id}, MISSING,
+            f"The resource leaves the template: in the update's cleanup phase its handler runs {action}, "
+            "which deletes those objects from the running cluster (team namespaces take their jobs with "
+            "them) even where the new template applies them again. Remove the old handler's access first.",
+            KUBERNETES_UPGRADE_DOC,
+        ))
+    return findings
+
+
 CONDITION_PROPERTY = "(Condition)"
 CONDITION_DOC = (
     "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html"
@@ -642,6 +674,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
         replaced |= now_replaced
 
     findings.extend(_logical_id_changes(old_res, new_res))
+    findings.extend(_kubernetes_object_removals(old_res, new_res))
     findings.extend(_condition_changes(old_res, new_res, templates))
     findings = _drop_nested(findings)
     _note_fixed_names(findings, old_res, new_res)
