@@ -17,6 +17,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, new_logs_key
 from hyperpod_cdk.cluster.autoscaling_role import HyperPodAutoscalingRole
+from hyperpod_cdk.cluster.access_tunnel import EksAccessTunnel
 from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
@@ -131,6 +132,8 @@ class HyperPodPlatform(Construct):
         self.volume_key: kms.IKey | None = self.data_key if config.customer_managed_ebs_key else None
         self.fsx = self._add_fsx()
         self.eks: HyperPodEksCluster | None = None
+        #: The SSM port-forwarding instance to the private EKS endpoint (``eks.access_tunnel``), else None.
+        self.access_tunnel: EksAccessTunnel | None = None
         self.eks_cluster: eks.ICluster | None = None
         self.helm_dependencies: HyperPodHelmDependencies | None = None
         self.addons: HyperPodKubernetesAddons | None = None
@@ -413,6 +416,12 @@ class HyperPodPlatform(Construct):
             # Its kubectl provider runs in the VPC and calls EKS and Lambda: the endpoints come first.
             for ready in self._network_ready:
                 self.eks.cluster.node.add_dependency(ready)
+            if cfg.access_tunnel:
+                self.access_tunnel = EksAccessTunnel(
+                    self, "AccessTunnel", vpc=self.vpc, subnets=self.control_plane_subnets,
+                    endpoint_security_group=self.security_group, cluster_name=cfg.cluster_name,
+                    vpc_cidr=self.vpc.vpc_cidr_block, internet_egress=not self.config.network.closed,
+                )
         elif eks_cluster is None:
             assert cfg.existing is not None
             imported = ImportedEksCluster(
