@@ -189,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import drill, update_software
+    from hyperpod_cdk.cli import access, drill, update_software
+
+    access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
+                       access_handler=_cmd_access)
 
     update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
 
@@ -464,6 +467,20 @@ def _cmd_drill_node_fault(args: argparse.Namespace, factory: ClientsFactory, io:
 
     target = resolve_target(args)
     return drill.run(args, target.cluster, factory(target.region), stdin=io.stdin)
+
+
+def _cmd_kubeconfig(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import access
+
+    target = resolve_target(args)
+    return access.run_kubeconfig(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_access(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import access
+
+    target = resolve_target(args)
+    return access.run_access(args, target.cluster, factory(target.region), target.config)
 
 
 def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
