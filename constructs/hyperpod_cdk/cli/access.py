@@ -109,7 +109,8 @@ def add_parsers(
         if action == "grant":
             who = sub.add_mutually_exclusive_group(required=True)
             who.add_argument("--admin", action="store_true", help="cluster-admin (AmazonEKSClusterAdminPolicy)")
-            who.add_argument("--team", metavar="TEAM", help="the team's Kubernetes group (submit jobs in its namespace)")
+            who.add_argument("--team", metavar="TEAM",
+                             help="the team's Kubernetes group (submit jobs in its namespace)")
         sub.add_argument("--cluster", dest="cluster", type=cluster_type, metavar="CLUSTER",
                          help="HyperPod cluster (default: the config's)")
         sub.set_defaults(handler=access_handler, access_action=action)
