@@ -39,10 +39,10 @@ import cdk8s
 import yaml
 
 from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.example_plan import DEFAULT_NODES, plan_training_example
 from hyperpod_cdk.config.messages import error_line
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
-from hyperpod_cdk.config.example_plan import DEFAULT_NODES, plan_training_example
 from hyperpod_cdk.kubernetes.charts.example_jobs import (
     FSDP_REPOSITORY,
     FSDP_TAG,
