@@ -131,8 +131,8 @@ def llama3_1_8b_fsdp_job(
     platform without FSx) they go to a disk-backed emptyDir at ``/checkpoints``: it survives the
     operator's in-place process restarts (the elastic agent restarts workers inside the same pod),
     but not a pod moved to another node, which then starts from step 0. The operator retries up
-    to 10 times, restarts single pods up to 3 times in 6 hours before one full-job restart, and calls the job hanging when no ``Loss:`` line
-    appears within 4 minutes of the start or for 10 minutes after.
+    to 10 times, restarts single pods up to 3 times in 6 hours before one full-job restart, and
+    calls the job hanging when no ``Loss:`` line appears within 4 minutes of the start or for 10 minutes after.
 
     CPU and memory requests default to 8 vCPU and 64 GiB per GPU (64 / 512Gi on 8-GPU types),
     which fit every NVIDIA type's allocatable capacity; pass ``cpu``/``memory`` to change them.
