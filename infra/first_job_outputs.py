@@ -25,3 +25,8 @@ def add_first_job_outputs(stack: Stack, platform: HyperPodPlatform) -> None:
     if platform.access_tunnel is not None:
         CfnOutput(stack, "AccessTunnelInstanceId", value=platform.access_tunnel.instance_id,
                   description="SSM port-forwarding host for kubectl to the private EKS endpoint")
+    if platform.image_repository is not None:
+        CfnOutput(stack, "TrainingImageRepositoryUri", value=platform.image_repository.repository_uri,
+                  description="make image pushes the training image here")
+        CfnOutput(stack, "TrainingImageRegistry", value=platform.image_repository.registry,
+                  description="The value of ${REGISTRY} in dist/jobs (envsubst, or make jobs)")

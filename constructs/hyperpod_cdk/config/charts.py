@@ -286,6 +286,12 @@ class ExampleJobSettings(_Model):
         ".amazonaws.com/fsdp:pytorch2.7.1 (or ${REGISTRY}fsdp:pytorch2.7.1 in dist/ when no account is set).",
     )
     smoke_image: Annotated[str, Field(min_length=1)] = "public.ecr.aws/docker/library/python:3.12-slim"
+    image_repository: bool = Field(
+        default=True,
+        description="EKS: an ECR repository <name>/fsdp for the training image (immutable tags, scan on push, "
+        "lifecycle rule, deleted with the stack); `make image` pushes to it and ${REGISTRY} in dist/ jobs is its "
+        "registry prefix (stack output TrainingImageRegistry).",
+    )
     team: Annotated[str | None, Field(pattern=TEAM_NAME_PATTERN)] = Field(
         default=None, description="Team whose namespace the examples run in; default the first team."
     )
