@@ -189,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import access, drill, update_software
+    from hyperpod_cdk.cli import access, drill, update_software, verify
+
+    verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
 
     access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
                        access_handler=_cmd_access)
@@ -481,6 +483,13 @@ def _cmd_access(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> i
 
     target = resolve_target(args)
     return access.run_access(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_verify(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import verify
+
+    target = resolve_target(args)
+    return verify.run(args, target.cluster, factory(target.region), target.config)
 
 
 def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
