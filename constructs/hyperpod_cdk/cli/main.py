@@ -189,9 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import access, drill, update_software, verify
+    from hyperpod_cdk.cli import access, drill, jobs, update_software, verify
 
     verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
+    jobs.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_jobs_status)
 
     access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
                        access_handler=_cmd_access)
@@ -490,6 +491,13 @@ def _cmd_verify(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> i
 
     target = resolve_target(args)
     return verify.run(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_jobs_status(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import jobs
+
+    target = resolve_target(args)
+    return jobs.run(args, target.cluster, factory(target.region), target.config)
 
 
 def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
