@@ -18,6 +18,8 @@ with pass/fail and the fix:
   UpdateClusterSoftware either way);
 - task governance, when installed with the operator, is v1.3.0-eksbuild.1 or newer;
 - ``--smoke``: the smoke job (dist/jobs/smoke.yaml) is created, watched until it completes, and deleted.
+  Its manifest comes from the same builder as ``dist``, which imports cdk8s: ``--smoke`` (only)
+  starts the Node.js runtime the project installs into ``.venv``.
 
 A private endpoint is reached through the SSM tunnel ``hyperpod-cdk kubeconfig`` opens (local
 port ``--tunnel-port``), with the certificate checked against the endpoint's host name.
