@@ -23,7 +23,7 @@ class TrainingImageRepository(Construct):
 
     - Immutable tags: a job that names ``fsdp:pytorch2.7.1`` always gets the image it was tested
       with; a rebuild needs a new tag.
-    - Scan on push (basic scanning).
+    - Scan on push (basic scanning); encrypted with KMS (the AWS managed ``aws/ecr`` key).
     - Lifecycle: untagged images expire after 7 days; at most the 20 newest tagged images stay.
     - Deleted with the stack, images included (CloudFormation's own ``EmptyOnDelete``, no custom
       resource: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html).
@@ -49,7 +49,8 @@ class TrainingImageRepository(Construct):
             repository_name=repository_name,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             image_scan_on_push=True,
-            encryption=ecr.RepositoryEncryption.AES_256,
+            # KMS with the AWS managed aws/ecr key: pulls need no key policy for the node role.
+            encryption=ecr.RepositoryEncryption.KMS,
             removal_policy=RemovalPolicy.DESTROY,
             empty_on_delete=True,
             lifecycle_rules=[
