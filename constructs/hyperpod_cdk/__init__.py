@@ -45,9 +45,12 @@ _CONSTRUCTS = {
     "HyperPodComputeQuota": "hyperpod_cdk.cluster.compute_quota",
     "HyperPodPrometheusWorkspace": "hyperpod_cdk.monitoring.prometheus_workspace",
     "HyperPodGrafanaWorkspace": "hyperpod_cdk.monitoring.grafana_workspace",
+    "EksAccessTunnel": "hyperpod_cdk.cluster.access_tunnel",
+    "TrainingImageRepository": "hyperpod_cdk.storage.training_image_repository",
 }
 
 __all__ = [
+    "EksAccessTunnel",
     "FsxCsiDriverAddon",
     "HyperPodCluster",
     "HyperPodComputeQuota",
@@ -73,12 +76,14 @@ __all__ = [
     "ImportedEksCluster",
     "InstanceGroup",
     "PlatformConfig",
+    "TrainingImageRepository",
     "bundled_scripts",
     "load_config",
     "parse_config",
 ]
 
 if TYPE_CHECKING:
+    from hyperpod_cdk.cluster.access_tunnel import EksAccessTunnel
     from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
     from hyperpod_cdk.cluster.eks import HyperPodEksCluster
     from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
@@ -99,6 +104,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.network.vpc import HyperPodNetwork
     from hyperpod_cdk.platform import HyperPodPlatform
     from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+    from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 
 def __getattr__(name: str) -> Any:
