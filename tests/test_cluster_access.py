@@ -25,20 +25,16 @@ def closed_with_admins(synth, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _warnings(synthesized) -> list[str]:
-    import aws_cdk as cdk  # noqa: F401
+    import json
 
-    assembly_dir = synthesized.outdir
-    manifest = yaml.safe_load((assembly_dir / "manifest.json").read_text())
-    found = []
-    for artifact in manifest["artifacts"].values():
-        for entries in (artifact.get("metadata") or {}).values():
-            found += [e.get("data") for e in entries if e.get("type") == "aws:cdk:warning"]
-    return [str(w) for w in found]
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    return [f"{v['ruleName']}: {v['description']}" for p in report["pluginReports"] for v in p.get("violations", [])]
 
 
 def test_default_config_warns_naming_the_key(platform) -> None:
     warnings = _warnings(platform)
-    assert any("eks.admin_principal_arn" in w and "nobody can use kubectl" in w for w in warnings)
+    assert any(w.startswith("Annotation::hyperpod-cdk:noClusterAdmin: nobody can use kubectl")
+               and "eks.admin_principal_arn" in w for w in warnings)
     # No person gets cluster-admin: the template's admin policy associations are for Lambda roles only.
     for entry in platform.resources("AWS::EKS::AccessEntry").values():
         principal = str(entry["Properties"]["PrincipalArn"])
@@ -61,8 +57,9 @@ def test_admin_principals_get_cluster_admin_entries(closed_with_admins) -> None:
 def test_tunnel_has_no_inbound_rule_and_only_https_to_the_vpc_in_a_closed_network(closed_with_admins) -> None:
     template = closed_with_admins.template
     (instance_id, instance), = closed_with_admins.resources("AWS::EC2::Instance").items()
-    groups = instance["Properties"]["SecurityGroupIds"]
-    (group_ref,) = [g["Fn::GetAtt"][0] for g in groups]
+    (interface,) = instance["Properties"]["NetworkInterfaces"]
+    assert interface["AssociatePublicIpAddress"] is False
+    (group_ref,) = [g["Fn::GetAtt"][0] for g in interface["GroupSet"]]
     group = template["Resources"][group_ref]["Properties"]
     assert "SecurityGroupIngress" not in group
     assert group["SecurityGroupEgress"] == [{
@@ -76,8 +73,8 @@ def test_tunnel_has_no_inbound_rule_and_only_https_to_the_vpc_in_a_closed_networ
     assert [(r["FromPort"], r["ToPort"]) for r in ingress] == [(443, 443)]
     assert {"Key": "hyperpod-cdk:access-tunnel", "Value": "hyperpod-closed-eks"} in instance["Properties"]["Tags"]
     assert "AccessTunnelInstanceId" in template["Outputs"]
-    # No public IP, IMDSv2 only, encrypted root volume.
+    # IMDSv2 only, encrypted root volume; the AZ is the subnet's (works with imported subnets too).
     (template_id, launch), = closed_with_admins.resources("AWS::EC2::LaunchTemplate").items()
     assert launch["Properties"]["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
     assert instance["Properties"]["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
-    assert "NetworkInterfaces" not in instance["Properties"]
+    assert "AvailabilityZone" not in instance["Properties"]

@@ -107,10 +107,16 @@ class EksAccessTunnel(Construct):
             description=f"EKS access tunnel of {cluster_name}: SSM agent only",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(SSM_POLICY)],
         )
+        # The subnet decides the AZ; ec2.Instance would read it from the subnet object, which an
+        # imported subnet (network.existing) does not know. So the instance gets a stand-in with a
+        # placeholder AZ and the property is removed from the template below.
+        subnet = ec2.Subnet.from_subnet_attributes(
+            self, "Subnet", subnet_id=subnets[0].subnet_id, availability_zone="set-by-subnet"
+        )
         self.instance = ec2.Instance(
             self, "Instance",
             vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=[subnets[0]]),
+            vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
             instance_type=ec2.InstanceType(INSTANCE_TYPE),
             machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=ec2.AmazonLinuxCpuType.ARM_64),
             security_group=self.security_group,
@@ -126,6 +132,9 @@ class EksAccessTunnel(Construct):
                 ),
             )],
         )
+        cfn_instance = self.instance.node.default_child
+        assert isinstance(cfn_instance, ec2.CfnInstance)
+        cfn_instance.add_property_deletion_override("AvailabilityZone")
         Tags.of(self.instance).add(TUNNEL_TAG, cluster_name)
         acknowledge(
             self.role, managed_policy_finding(SSM_POLICY),
