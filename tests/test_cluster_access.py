@@ -59,7 +59,7 @@ def test_tunnel_has_no_inbound_rule_and_only_https_to_the_vpc_in_a_closed_networ
     (instance_id, instance), = closed_with_admins.resources("AWS::EC2::Instance").items()
     (interface,) = instance["Properties"]["NetworkInterfaces"]
     assert interface["AssociatePublicIpAddress"] is False
-    (group_ref,) = [g["Fn::GetAtt"][0] for g in interface["GroupSet"]]
+    (group_ref,) = (g["Fn::GetAtt"][0] for g in interface["GroupSet"])
     group = template["Resources"][group_ref]["Properties"]
     assert "SecurityGroupIngress" not in group
     assert group["SecurityGroupEgress"] == [{

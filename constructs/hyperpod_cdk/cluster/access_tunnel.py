@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Tags
+from aws_cdk import Annotations, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -112,6 +112,10 @@ class EksAccessTunnel(Construct):
         # placeholder AZ and the property is removed from the template below.
         subnet = ec2.Subnet.from_subnet_attributes(
             self, "Subnet", subnet_id=subnets[0].subnet_id, availability_zone="set-by-subnet"
+        )
+        Annotations.of(subnet).acknowledge_warning(
+            "@aws-cdk/aws-ec2:noSubnetRouteTableId",
+            "a stand-in for the instance's subnet only; nothing routes through it",
         )
         self.instance = ec2.Instance(
             self, "Instance",
