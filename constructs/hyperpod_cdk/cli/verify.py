@@ -249,7 +249,9 @@ def smoke(api: KubeApi, manifest: dict[str, Any], timeout: float = SMOKE_TIMEOUT
         while _clock() - started < timeout:
             conditions = {c.get("type"): c for c in (api.get(f"{path}/{job}").get("status") or {}).get("conditions", [])
                           if c.get("status") == "True"}
-            if "Completed" in conditions or "Succeeded" in conditions:
+            # The sagemaker-hyperpod SDK documents the condition types as "Complete or Failed"; the
+            # operator's status also shows "Completed" (kubectl describe in the HyperPod guide).
+            if {"Complete", "Completed", "Succeeded"} & set(conditions):
                 outcome = "completed"
                 break
             if "Failed" in conditions:
