@@ -21,7 +21,7 @@ UV := $(VENV)/bin/uv
 UV_INSTALL := $(UV) pip install --quiet --python $(PY) -c requirements.lock
 UV_VERSION := 0.13.9
 
-.PHONY: install install-dev synth test lint guard deploy diff clean bench schema instance-types wheel chart-bundle integ integ-snapshots
+.PHONY: install install-dev synth test lint guard deploy diff clean image jobs bench schema instance-types wheel chart-bundle integ integ-snapshots
 
 ## install: what `make synth` needs (library, Node 24, pinned CDK CLI); install-dev adds the test tools
 install: $(VENV)/.installed node_modules/.installed
@@ -77,6 +77,20 @@ guard: synth
 ## group, whose name EKS fixes; docs/deploy.md "Deploy again after destroy")
 deploy: install
 	CDK_VALIDATION=true $(CDK) deploy --all --import-existing-resources -c config=$(CONFIG)
+
+## image: build the training image and push it to the platform's ECR repository (stack output
+## TrainingImageRegistry). Needs Docker with buildx and AWS credentials; make image [IMAGE=fsdp|neuron] [TAG=...]
+IMAGE ?= fsdp
+image: install
+	PY=$(PY) images/image.sh push $(CONFIG) $(IMAGE)
+
+## jobs: dist/ manifests with ${REGISTRY} filled in from the deployed stack (or REGISTRY=...), ready for kubectl apply
+jobs: install
+	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist --validate-if-installed
+	@registry="$$(PY=$(PY) images/image.sh registry $(CONFIG))"; \
+	for file in dist/jobs/*.yaml; do \
+		REGISTRY="$$registry" $(PY) -c 'import os, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(t.replace("$${REGISTRY}", os.environ["REGISTRY"]))' "$$file"; \
+	done; echo "dist/jobs: images from $$registry"
 
 diff: install
 	CDK_VALIDATION=true $(CDK) diff -c config=$(CONFIG)

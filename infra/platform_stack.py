@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from hyperpod_cdk import HyperPodPlatform, PlatformConfig
+from infra.first_job_outputs import add_first_job_outputs
 
 
 class HyperPodPlatformStack(Stack):
@@ -33,6 +34,7 @@ class HyperPodPlatformStack(Stack):
         CfnOutput(self, "ExecutionRoleArn", value=platform.execution_role.role_arn)
         if platform.eks_cluster is not None:
             CfnOutput(self, "EksClusterName", value=platform.eks_cluster.cluster_name)
+            add_first_job_outputs(self, platform)
         if platform.fsx is not None:
             CfnOutput(self, "FsxFileSystemId", value=platform.fsx.file_system_id)
             CfnOutput(self, "FsxDnsName", value=platform.fsx.dns_name)

@@ -180,7 +180,7 @@ def test_settings_defaults_and_derived_names() -> None:
         ("hyperpod-training-low", 10, "hyperpod-training-low-priority"),
     ]
     assert (settings.scheduler.fair_share, settings.scheduler.idle_resource_sharing) == (True, True)
-    assert settings.examples.instance_type == "ml.p5.48xlarge"
+    assert settings.examples.instance_type is None  # planned from the instance groups (config.example_plan)
 
 
 @pytest.mark.parametrize("data, field", [

@@ -306,7 +306,11 @@ def test_dist_writes_one_validated_file_per_chart(tmp_path: Path, capsys: pytest
         assert docs
         validate_manifests(docs)
     (job,) = yaml.safe_load_all(substituted)
-    assert job["spec"]["nprocPerNode"] == "8"  # still a string after the YAML round trip
+    # The default platform's one ml.g5.8xlarge: 1 GPU, 1 replica, no FSx (checkpoints in an emptyDir).
+    assert job["spec"]["nprocPerNode"] == "1"  # still a string after the YAML round trip
+    pod = job["spec"]["replicaSpecs"][0]
+    assert pod["replicas"] == 1
+    assert [v for v in pod["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v] == []
     assert job["spec"]["runPolicy"]["cleanPodPolicy"] == "None"
 
 
@@ -314,7 +318,7 @@ def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
     config = write_config(tmp_path, account=ACCOUNT, kubernetes={
         "teams": [{"name": "research", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}],
         "addons": {"task_governance": {"enabled": True}},
-        "examples": {"nodes": 3}})
+        "examples": {"nodes": 1}})
     out = tmp_path / "dist"
     assert main(["--config", str(config), "--out", str(out)]) == 0
     text = (out / LLAMA_FILE).read_text()
@@ -322,7 +326,7 @@ def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
     (job,) = yaml.safe_load_all(text)
     assert job["metadata"]["namespace"] == "hyperpod-ns-research"
     assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-research-localqueue"}
-    assert job["spec"]["replicaSpecs"][0]["replicas"] == 3
+    assert job["spec"]["replicaSpecs"][0]["replicas"] == 1
     operator_kinds = [d["kind"] for d in yaml.safe_load_all((out / "operator.yaml").read_text())]
     # SageMaker creates the quota team's namespace and queues; the chart writes neither.
     assert "LocalQueue" not in operator_kinds and "Namespace" not in operator_kinds

@@ -48,7 +48,10 @@ def test_cdk_nag_and_builtin_validation_pass(platform):
     report = json.loads((platform.outdir / "validation-report.json").read_text())
     for plugin in report["pluginReports"]:
         assert plugin["conclusion"] == "success", plugin
-        assert not plugin.get("violations"), plugin["violations"]
+        # The one expected finding: hyperpod.yaml names no cluster admin until the user sets theirs (issue 17).
+        violations = [v for v in plugin.get("violations", [])
+                      if v["ruleName"] != "Annotation::hyperpod-cdk:noClusterAdmin"]
+        assert not violations, violations
 
 
 def test_cdk_nag_flags_an_unacknowledged_wildcard():

@@ -53,9 +53,12 @@ _CONSTRUCTS = {
     "HyperPodBudget": "hyperpod_cdk.monitoring.budget",
     "HyperPodGrafanaDashboards": "hyperpod_cdk.monitoring.grafana_dashboards",
     "HyperPodSignals": "hyperpod_cdk.monitoring.signals",
+    "EksAccessTunnel": "hyperpod_cdk.cluster.access_tunnel",
+    "TrainingImageRepository": "hyperpod_cdk.storage.training_image_repository",
 }
 
 __all__ = [
+    "EksAccessTunnel",
     "FsxCsiDriverAddon",
     "HyperPodAlertRules",
     "HyperPodAlertsTopic",
@@ -89,12 +92,14 @@ __all__ = [
     "ImportedEksCluster",
     "InstanceGroup",
     "PlatformConfig",
+    "TrainingImageRepository",
     "bundled_scripts",
     "load_config",
     "parse_config",
 ]
 
 if TYPE_CHECKING:
+    from hyperpod_cdk.cluster.access_tunnel import EksAccessTunnel
     from hyperpod_cdk.cluster.compute_quota import HyperPodComputeQuota
     from hyperpod_cdk.cluster.eks import HyperPodEksCluster
     from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
@@ -123,6 +128,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.platform import HyperPodPlatform
     from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
     from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+    from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, new_logs_key
+from hyperpod_cdk.cluster.access_tunnel import EksAccessTunnel
 from hyperpod_cdk.cluster.autoscaling_role import HyperPodAutoscalingRole
 from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
@@ -32,6 +33,7 @@ from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
+from hyperpod_cdk.kubernetes.charts.example_jobs import FSDP_REPOSITORY
 from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.charts.storage_class_chart import FsxStorageClassChart
@@ -56,6 +58,7 @@ from hyperpod_cdk.specs.slurm import (
 )
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 
 @jsii.implements(ec2.IConnectable)
@@ -141,6 +144,10 @@ class HyperPodPlatform(Construct):
         self.volume_key: kms.IKey | None = self.data_key if config.customer_managed_ebs_key else None
         self.fsx = self._add_fsx()
         self.eks: HyperPodEksCluster | None = None
+        #: The SSM port-forwarding instance to the private EKS endpoint (``eks.access_tunnel``), else None.
+        self.access_tunnel: EksAccessTunnel | None = None
+        #: EKS: the ECR repository for the training image (``kubernetes.examples.image_repository``), else None.
+        self.image_repository: TrainingImageRepository | None = None
         self.eks_cluster: eks.ICluster | None = None
         self.helm_dependencies: HyperPodHelmDependencies | None = None
         self.addons: HyperPodKubernetesAddons | None = None
@@ -523,6 +530,12 @@ class HyperPodPlatform(Construct):
             # Its kubectl provider runs in the VPC and calls EKS and Lambda: the endpoints come first.
             for ready in self._network_ready:
                 self.eks.cluster.node.add_dependency(ready)
+            if cfg.access_tunnel:
+                self.access_tunnel = EksAccessTunnel(
+                    self, "AccessTunnel", vpc=self.vpc, subnets=self.control_plane_subnets,
+                    endpoint_security_group=self.security_group, cluster_name=cfg.cluster_name,
+                    vpc_cidr=self.vpc.vpc_cidr_block, internet_egress=not self.config.network.closed,
+                )
         elif eks_cluster is None:
             assert cfg.existing is not None
             imported = ImportedEksCluster(
@@ -575,6 +588,10 @@ class HyperPodPlatform(Construct):
         # key), so the cluster waits for the whole role construct, default policy included.
         self.cluster.wait_for(*base_addons, self.execution_role_construct, *self._network_ready)
         self._add_kubernetes_side(cluster, created_here=self.eks is not None)
+        if self.config.kubernetes.examples.image_repository:
+            self.image_repository = TrainingImageRepository(
+                self, "TrainingImages", repository_name=f"{self.config.name}/{FSDP_REPOSITORY}"
+            )
 
     def _add_kubernetes_side(
         self, cluster: eks.ICluster, *, created_here: bool

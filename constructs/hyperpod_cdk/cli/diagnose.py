@@ -22,6 +22,11 @@ from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.nodes import list_nodes
 from hyperpod_cdk.cli.output import simple_table
 from hyperpod_cdk.cli.preflight import REQUIRED_EKS_ADDONS
+from hyperpod_cdk.specs.addon_compat import task_governance_problem
+
+CERT_MANAGER_ADDON = "cert-manager"
+TRAINING_OPERATOR_ADDON = "amazon-sagemaker-hyperpod-training-operator"
+TASK_GOVERNANCE_ADDON = "amazon-sagemaker-hyperpod-taskgovernance"
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Clusters"
 MAX_LOG_STREAMS = 50
@@ -226,6 +231,18 @@ def _eks(col: _Collector, eks_arn: str, groups: list[dict[str, Any]]) -> dict[st
                         for i in (got["addon"].get("health") or {}).get("issues", [])
                     ]
         info["addons"].append(row)
+    # The training operator and what it depends on are optional: reported only when installed.
+    for addon in OPERATOR_ADDONS:
+        if present is None or addon not in present:
+            continue
+        got = col.attempt("eks", functools.partial(eks.describe_addon, clusterName=cluster, addonName=addon))
+        if got is not None:
+            info["addons"].append({
+                "name": addon, "present": True, "status": got["addon"].get("status"), "optional": True,
+                "version": got["addon"].get("addonVersion"),
+                "issues": [f"{i.get('code')}: {i.get('message')}"
+                           for i in (got["addon"].get("health") or {}).get("issues", [])],
+            })
     return info
 
 
@@ -240,6 +257,31 @@ def _list_all(client: Any, operation: str, key: str, cluster: str) -> list[str]:
     for page in client.get_paginator(operation).paginate(clusterName=cluster):
         items.extend(page.get(key, []))
     return items
+
+
+OPERATOR_ADDONS = (CERT_MANAGER_ADDON, TRAINING_OPERATOR_ADDON, TASK_GOVERNANCE_ADDON)
+
+
+def operator_findings(addons: list[dict[str, Any]]) -> list[tuple[errors_table.KnownError, str]]:
+    """The guide's install failures among the add-on rows: versions, a missing cert-manager, health issues."""
+    by_name = {a["name"]: a for a in addons if a.get("present")}
+    found: list[tuple[errors_table.KnownError, str]] = []
+    operator = by_name.get(TRAINING_OPERATOR_ADDON)
+    if operator is not None and CERT_MANAGER_ADDON not in by_name:
+        found.append((errors_table.CERT_MANAGER_MISSING,
+                      f"{TRAINING_OPERATOR_ADDON} is installed, cert-manager is not"))
+    governance = by_name.get(TASK_GOVERNANCE_ADDON)
+    if operator is not None and governance is not None and governance.get("version"):
+        try:
+            problem = task_governance_problem(governance["version"], True)
+        except ValueError:
+            problem = None
+        if problem:
+            found.append((errors_table.TASK_GOVERNANCE_VERSION, f"{TASK_GOVERNANCE_ADDON} {governance['version']}"))
+    issues = [(f"add-on {a['name']}", issue) for a in by_name.values() if a.get("optional") for issue in a["issues"]]
+    found += [(known, evidence) for known, evidence in errors_table.match_messages(issues)
+              if known.key not in {k.key for k, _ in found}]
+    return found
 
 
 def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]:
@@ -271,6 +313,8 @@ def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]
         ]
         if bad_addons:
             add(errors_table.EKS_ADDONS, "EKS add-ons: " + ", ".join(bad_addons))
+        for known, evidence in operator_findings(eks.get("addons", [])):
+            add(known, evidence)
         bad_entries = [
             f"{e['execution_role']}: no access entry"
             if e["found"] is False

@@ -113,6 +113,68 @@ ACCESS_ENTRY = KnownError(
     ),
 )
 
+# The training operator guide's troubleshooting rows (seed 000, "Troubleshooting"; AWS's install page
+# https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html). Patterns match
+# what add-on health issues, pod events and job conditions say; `verify` reports them as rows too.
+OPERATOR_AMI = KnownError(
+    key="operator-ami",
+    patterns=(r"(incompatible|unsupported|outdated) (HyperPod )?AMI", r"AMI .*(not (supported|compatible)|too old)"),
+    cause="The nodes run a HyperPod AMI older than the training operator supports.",
+    fix=(
+        "Update the nodes to the latest HyperPod AMI: hyperpod-cdk nodes update-software <cluster> "
+        "(the UpdateClusterSoftware API), then reinstall or repair the training operator add-on."
+    ),
+)
+TASK_GOVERNANCE_VERSION = KnownError(
+    key="task-governance-version",
+    patterns=(r"task ?governance.*(v1\.[0-2]\.\d|version)",),
+    cause="Task governance is older than v1.3.0-eksbuild.1, which the training operator needs.",
+    fix=(
+        "Upgrade the amazon-sagemaker-hyperpod-taskgovernance add-on to v1.3.0-eksbuild.1 or newer (remove "
+        "kubernetes.addons.task_governance.version, or raise it, and redeploy)."
+    ),
+)
+OPERATOR_POD_IDENTITY = KnownError(
+    key="operator-pod-identity",
+    patterns=(r"pod ?identity", r"AssumeRoleForPodIdentity", r"eks-auth"),
+    cause="The training operator cannot get AWS credentials: its EKS Pod Identity association, the "
+    "eks-pod-identity-agent add-on or the role's permissions are missing.",
+    fix=(
+        "Check: aws eks list-pod-identity-associations --cluster-name <eks-cluster> --namespace aws-hyperpod "
+        "shows hp-training-operator-controller-manager with a role that has "
+        "AmazonSageMakerHyperPodTrainingOperatorAccess; "
+        "eks-pod-identity-agent is ACTIVE; in a private VPC the eks-auth and sagemaker.api endpoints exist."
+    ),
+)
+ELASTIC_AGENT_MISSING = KnownError(
+    key="elastic-agent-missing",
+    patterns=(r"hyperpodrun.*(not found|no such file)", r"executable file not found.*hyperpodrun",
+              r"No module named '?hyperpod_elastic_agent"),
+    cause="The job's image has no HyperPod elastic agent, so its pods cannot start the hyperpodrun launcher.",
+    fix=(
+        "Build the image with `pip install hyperpod-elastic-agent` (images/fsdp/Dockerfile does; make image) and "
+        "start training with command [hyperpodrun] instead of torchrun."
+    ),
+)
+OPERATOR_LOGS = KnownError(
+    key="operator-logs",
+    patterns=(r"log_dir", r"/tmp/hyperpod"),
+    cause="Log monitoring sees nothing: the training logs are not on stdout or not under /tmp/hyperpod.",
+    fix=(
+        "Print progress to sys.stdout and run hyperpodrun with --tee=3 --log_dir=/tmp/hyperpod (the dist/ jobs "
+        "do); a log rule's pattern must match a line the job actually prints."
+    ),
+)
+CERT_MANAGER_MISSING = KnownError(
+    key="cert-manager-missing",
+    patterns=(r"cert-manager", r"webhook .*(refused|timeout|no endpoints)"),
+    cause="The training operator's webhooks need cert-manager, which is missing or not ready.",
+    fix=(
+        "Install the cert-manager add-on before the training operator (kubernetes.addons.cert_manager.enabled: "
+        "true) and check kubectl -n cert-manager get pods shows the webhook Running."
+    ),
+)
+
 MESSAGE_PATTERNS: tuple[KnownError, ...] = (
     INSUFFICIENT_CAPACITY,
     CONFIG_MAP_AUTH,
@@ -120,6 +182,11 @@ MESSAGE_PATTERNS: tuple[KnownError, ...] = (
     SUBNETS_IAM,
     LIFECYCLE_SCRIPTS,
     VPC_QUOTA,
+    OPERATOR_AMI,
+    TASK_GOVERNANCE_VERSION,
+    OPERATOR_POD_IDENTITY,
+    ELASTIC_AGENT_MISSING,
+    CERT_MANAGER_MISSING,
 )
 
 GENERIC_NEXT_STEPS: tuple[str, ...] = (

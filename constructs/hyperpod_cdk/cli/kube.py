@@ -16,7 +16,9 @@ kubectl nor the kubernetes package.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -63,12 +65,17 @@ class KubeApi:
         *,
         clock: Callable[[], float],
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        tls_server_name: str | None = None,
     ) -> None:
         if not endpoint.startswith("https://"):
             raise KubeError(0, f"the API endpoint {endpoint!r} is not https")
         self.endpoint = endpoint.rstrip("/")
         pem = base64.b64decode(ca_data).decode("ascii")
         self._tls = ssl.create_default_context(cadata=pem)
+        # Through an SSM tunnel the endpoint is 127.0.0.1:<port>; the certificate is still checked
+        # against the cluster's host name (kubeconfig's tls-server-name).
+        self._opener = urllib.request.build_opener(_SniHandler(self._tls, tls_server_name)) if tls_server_name \
+            else None
         self._token_source = token
         self._clock = clock
         self._token: tuple[str, float] | None = None
@@ -90,7 +97,11 @@ class KubeApi:
         if data is not None:
             request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout, context=self._tls) as response:  # noqa: S310
+            if self._opener is not None:
+                opened = self._opener.open(request, timeout=self._timeout)
+            else:
+                opened = urllib.request.urlopen(request, timeout=self._timeout, context=self._tls)  # noqa: S310
+            with opened as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             raise KubeError(exc.code, f"{method} {path}: HTTP {exc.code} {_status_message(exc)}") from None
@@ -103,6 +114,25 @@ class KubeApi:
 
     def merge_patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+
+class _SniHandler(urllib.request.HTTPSHandler):
+    """HTTPS to the URL's address, with the TLS server name (SNI and certificate check) set apart."""
+
+    def __init__(self, context: ssl.SSLContext, server_name: str) -> None:
+        super().__init__(context=context)
+        self._context = context
+        self._server_name = server_name
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        context, server_name = self._context, self._server_name
+
+        class Connection(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                sock = socket.create_connection((self.host, self.port), self.timeout)
+                self.sock = context.wrap_socket(sock, server_hostname=server_name)
+
+        return self.do_open(Connection, req)
 
 
 def _status_message(exc: urllib.error.HTTPError) -> str:

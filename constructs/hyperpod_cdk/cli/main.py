@@ -193,10 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
             )
         sub.set_defaults(handler=_cmd_nodes_batch, action=action)
 
-    from hyperpod_cdk.cli import clusters, drill, images, ssh, update_software
+    from hyperpod_cdk.cli import access, clusters, drill, images, jobs, ssh, update_software, verify
 
     clusters.add_parser(commands, [on_cluster], handler=_cmd_clusters_list)
     ssh.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_ssh)
+    verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
+    jobs.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_jobs_status)
+
+    access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
+                       access_handler=_cmd_access)
 
     update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
 
@@ -511,6 +516,34 @@ def _cmd_drill_node_fault(args: argparse.Namespace, factory: ClientsFactory, io:
 
     target = resolve_target(args)
     return drill.run(args, target.cluster, factory(target.region), stdin=io.stdin)
+
+
+def _cmd_kubeconfig(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import access
+
+    target = resolve_target(args)
+    return access.run_kubeconfig(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_access(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import access
+
+    target = resolve_target(args)
+    return access.run_access(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_verify(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import verify
+
+    target = resolve_target(args)
+    return verify.run(args, target.cluster, factory(target.region), target.config)
+
+
+def _cmd_jobs_status(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+    from hyperpod_cdk.cli import jobs
+
+    target = resolve_target(args)
+    return jobs.run(args, target.cluster, factory(target.region), target.config)
 
 
 def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:

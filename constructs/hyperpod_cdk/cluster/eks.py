@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import cast
 
-from aws_cdk import RemovalPolicy, Token
+from aws_cdk import Annotations, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
@@ -35,6 +35,12 @@ AUTHENTICATION_MODE = "API_AND_CONFIG_MAP"
 # HyperPod nodes need these add-ons before they join; the pod identity agent comes from
 # cluster.eks_pod_identity_agent so there is exactly one of it (a second one is E3019).
 BASE_ADDONS = ("vpc-cni", "kube-proxy", "coredns")
+NO_ADMIN_WARNING_ID = "hyperpod-cdk:noClusterAdmin"
+NO_ADMIN_WARNING = (
+    "nobody can use kubectl on this cluster: set eks.admin_principal_arn (or eks.admin_principal_arns) to your "
+    "IAM role ARN, e.g. arn:aws:iam::123456789012:role/Admin; the deployer gets no access by default "
+    "(BootstrapClusterCreatorAdminPermissions is false). Day 2: hyperpod-cdk access grant ARN --admin"
+)
 ALL_LOG_TYPES = (
     eks.ClusterLoggingTypes.API,
     eks.ClusterLoggingTypes.AUDIT,
@@ -74,6 +80,9 @@ class HyperPodEksCluster(Construct):
             layer of the same version is used.
         public_access_cidrs: Default none (private endpoint only).
         admin_principal_arn: IAM principal that gets AmazonEKSClusterAdminPolicy.
+        admin_principal_arns: more principals that get it (one access entry each). Default none.
+            With no admin principal at all, synth warns (:data:`NO_ADMIN_WARNING_ID`): the cluster
+            creator gets no access either, so nobody could run kubectl.
         log_retention: control-plane log retention. Default one year.
         secrets_key: KMS key for secrets. Default: a new key.
         log_key: KMS key for the control-plane log group. Default: a new key.
@@ -91,6 +100,7 @@ class HyperPodEksCluster(Construct):
         kubernetes_version: str = DEFAULT_VERSION,
         public_access_cidrs: Sequence[str] = (),
         admin_principal_arn: str | None = None,
+        admin_principal_arns: Sequence[str] = (),
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         secrets_key: kms.IKey | None = None,
         log_key: kms.IKey | None = None,
@@ -100,6 +110,8 @@ class HyperPodEksCluster(Construct):
             kubernetes_version=kubernetes_version, public_access_cidrs=public_access_cidrs,
             admin_principal_arn=admin_principal_arn,
         )
+        for index, arn in enumerate(admin_principal_arns):
+            _check_principal(scope, construct_id, f"admin_principal_arns[{index}]", arn)
         super().__init__(scope, construct_id)
         self.secrets_key = secrets_key or kms.Key(
             self, "SecretsKey",
@@ -172,6 +184,15 @@ class HyperPodEksCluster(Construct):
 
         if admin_principal_arn:
             self.cluster.grant_cluster_admin("AdminAccess", admin_principal_arn)
+        # Further admins get their own IDs so adding one never replaces the first entry.
+        for index, arn in enumerate(a for a in dict.fromkeys(admin_principal_arns) if a != admin_principal_arn):
+            self.cluster.grant_cluster_admin(f"AdminAccess{index + 1}", arn)
+        #: The principals with cluster-admin through this construct's access entries.
+        self.admin_principals: list[str] = list(dict.fromkeys(
+            [*([admin_principal_arn] if admin_principal_arn else []), *admin_principal_arns]
+        ))
+        if not self.admin_principals:
+            Annotations.of(self).add_warning_v2(NO_ADMIN_WARNING_ID, NO_ADMIN_WARNING)
         self._acknowledge_handler_findings()
 
     def _acknowledge_handler_findings(self) -> None:
@@ -211,6 +232,7 @@ class HyperPodEksCluster(Construct):
             kubernetes_version=cfg.kubernetes_version,
             public_access_cidrs=[str(cidr) for cidr in cfg.public_access_cidrs],
             admin_principal_arn=cfg.admin_principal_arn,
+            admin_principal_arns=list(cfg.admin_principal_arns),
             log_retention=retention(cfg.log_retention_days),
             log_key=log_key,
         )
@@ -244,12 +266,16 @@ def _check_eks_props(
         fail("kubernetes_version", problem)
     if any(cidr.endswith("/0") for cidr in public_access_cidrs):
         fail("public_access_cidrs", "0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
-    if admin_principal_arn is not None and not Token.is_unresolved(admin_principal_arn) and not re.fullmatch(
-        IAM_PRINCIPAL_PATTERN, admin_principal_arn
-    ):
-        fail(
-            "admin_principal_arn",
-            f"'{admin_principal_arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)",
+    if admin_principal_arn is not None:
+        _check_principal(scope, construct_id, "admin_principal_arn", admin_principal_arn)
+
+
+def _check_principal(scope: Construct, construct_id: str, prop: str, arn: object) -> None:
+    if isinstance(arn, str) and Token.is_unresolved(arn):
+        return
+    if not isinstance(arn, str) or not re.fullmatch(IAM_PRINCIPAL_PATTERN, arn):
+        raise prop_error(
+            scope, construct_id, prop, f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)"
         )
 
 

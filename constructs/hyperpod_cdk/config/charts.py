@@ -276,14 +276,28 @@ class FsxVolume(_Model):
 class ExampleJobSettings(_Model):
     """Inputs for the example jobs that ``dist`` renders (they are never deployed by the stack)."""
 
-    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")] = "ml.p5.48xlarge"
-    nodes: Annotated[int, Field(ge=1, le=6758)] = 2
+    instance_type: Annotated[str | None, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")] = Field(
+        default=None,
+        description="Instance type the training example runs on; it must be an instance group's. Default: the "
+        "first ml.p5 group, else the first NVIDIA group, else the first Trainium group (a Neuron job).",
+    )
+    nodes: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+        default=None,
+        description="Replicas (one pod per node); at most the instance count of that type. Default: 2, or fewer "
+        "when the groups have fewer.",
+    )
     image: Annotated[str | None, Field(min_length=1)] = Field(
         default=None,
         description="Training image with hyperpod-elastic-agent; default <account>.dkr.ecr.<region>"
         ".amazonaws.com/fsdp:pytorch2.7.1 (or ${REGISTRY}fsdp:pytorch2.7.1 in dist/ when no account is set).",
     )
     smoke_image: Annotated[str, Field(min_length=1)] = "public.ecr.aws/docker/library/python:3.12-slim"
+    image_repository: bool = Field(
+        default=True,
+        description="EKS: an ECR repository <name>/fsdp for the training image (immutable tags, scan on push, "
+        "lifecycle rule, deleted with the stack); `make image` pushes to it and ${REGISTRY} in dist/ jobs is its "
+        "registry prefix (stack output TrainingImageRegistry).",
+    )
     team: Annotated[str | None, Field(pattern=TEAM_NAME_PATTERN)] = Field(
         default=None, description="Team whose namespace the examples run in; default the first team."
     )

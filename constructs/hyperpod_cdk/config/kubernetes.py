@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hyperpod_cdk.config.charts import DNS_SUBDOMAIN_PATTERN, K8sSettings
 from hyperpod_cdk.config.messages import register_hints
+from hyperpod_cdk.specs.addon_compat import task_governance_problem
 from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,
@@ -587,6 +588,10 @@ class KubernetesAddonsConfig(_Model):
                 "training_operator: the HyperPod training operator needs cert-manager; set "
                 "cert_manager.enabled: true or training_operator.enabled: false"
             )
+        if self.task_governance.enabled:
+            problem = task_governance_problem(self.task_governance.version, self.training_operator.enabled)
+            if problem:
+                raise ValueError(f"task_governance.version: {problem}")
         if self.inference_operator.enabled:
             # The FSx CSI driver is checked with the platform config: storage.fsx also installs it.
             missing = [name for name in ("cert_manager", "s3_csi_driver", "metrics_server")

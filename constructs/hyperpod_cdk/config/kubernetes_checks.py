@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from hyperpod_cdk.config.example_plan import plan_training_example
 from hyperpod_cdk.config.kubernetes import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.cfn_regions import COMPUTE_QUOTA_TYPE, NATIVE_TYPE_REGIONS
@@ -52,6 +53,8 @@ def check_kubernetes(
             f"{', '.join(sorted(COMPUTE_QUOTA_REGIONS))}); create the quotas with the SageMaker console or CLI",
         )
     check_quota_capacity(kubernetes, instance_groups)
+    # The example job must fit a group: an error here is a synth error naming the job and the group.
+    plan_training_example(instance_groups, kubernetes.examples)
     if addons.observability.enabled and addons.observability.grafana and region not in GRAFANA_REGIONS:
         raise HyperPodConfigError(
             "kubernetes.addons.observability.grafana",

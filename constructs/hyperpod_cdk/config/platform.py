@@ -679,6 +679,14 @@ class EksConfig(_Model):
     admin_principal_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
         default=None, description="IAM role or user that gets cluster-admin through an access entry."
     )
+    admin_principal_arns: Annotated[
+        list[Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]], Field(max_length=20)
+    ] = Field(default=[], description="More IAM roles or users that get cluster-admin (one access entry each).")
+    access_tunnel: bool = Field(
+        default=False,
+        description="A t4g.nano instance with no inbound rules in the control-plane subnets, reached with SSM "
+        "port forwarding: `hyperpod-cdk kubeconfig` tunnels kubectl to the private endpoint (about 4 USD/month).",
+    )
     log_retention_days: LogRetentionDays = 365
     existing: ExistingEks | None = Field(
         default=None, description="Use an existing cluster (in network.existing's VPC) instead of creating one."
@@ -695,12 +703,19 @@ class EksConfig(_Model):
     @model_validator(mode="after")
     def _existing_keys(self) -> EksConfig:
         if self.existing is not None:
-            for key in ("public_access_cidrs", "admin_principal_arn", "log_retention_days"):
+            for key in ("public_access_cidrs", "admin_principal_arn", "admin_principal_arns", "access_tunnel",
+                        "log_retention_days"):
                 if key in self.model_fields_set:
                     raise ValueError(
                         f"{key}: only for a cluster created here; the existing {self.cluster_name} keeps its own"
                     )
         return self
+
+    @property
+    def admin_principals(self) -> list[str]:
+        """Every principal that gets cluster-admin: ``admin_principal_arn`` first, then ``admin_principal_arns``."""
+        named = ([self.admin_principal_arn] if self.admin_principal_arn else []) + list(self.admin_principal_arns)
+        return list(dict.fromkeys(named))
 
 
 class FsxConfig(_Model):

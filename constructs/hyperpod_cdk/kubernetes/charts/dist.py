@@ -39,18 +39,21 @@ import cdk8s
 import yaml
 
 from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.example_plan import DEFAULT_NODES, plan_training_example
 from hyperpod_cdk.config.messages import error_line
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.example_jobs import (
     FSDP_REPOSITORY,
     FSDP_TAG,
+    NEURON_REPOSITORY_TAG,
     ecr_image,
     llama3_1_8b_fsdp_job,
+    llama3_1_8b_neuron_job,
     smoke_job,
 )
 from hyperpod_cdk.kubernetes.charts.inference_example import InferenceEndpointChart, inference_endpoint
-from hyperpod_cdk.kubernetes.charts.jobs import HyperPodJobChart, Toleration
+from hyperpod_cdk.kubernetes.charts.jobs import HyperPodJobChart, HyperPodPyTorchJobSpec, Toleration
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.specs.instance_types import spec_for
 
@@ -68,6 +71,7 @@ SMOKE_FILE = "jobs/smoke.yaml"
 INFERENCE_NAME = "example-endpoint"
 INFERENCE_FILE = f"inference/{INFERENCE_NAME}.yaml"
 DEFAULT_INFERENCE_TYPE = "ml.g5.8xlarge"
+GUIDE_INSTANCE_TYPE = "ml.p5.48xlarge"
 
 
 def _tolerations(instance_groups: Sequence[Any], instance_type: str | None) -> list[Toleration]:
@@ -93,12 +97,22 @@ def build_charts(
     app: cdk8s.App | None = None,
     inference: bool = False,
     model_bucket: str | None = None,
+    platform_fsx: bool = False,
+    registry: str | None = None,
 ) -> dict[str, cdk8s.Chart]:
     """All charts keyed by their file under ``dist/``; built in one cdk8s app.
 
     ``instance_groups`` (the config's ``hyperpod.instance_groups``) supplies tolerations for taints
     on the example job's instance type and the inference example's instance type (the first NVIDIA
     group's). ``inference`` adds the InferenceEndpointConfig example, reading from ``model_bucket``.
+
+    With ``instance_groups`` the training example is planned from them
+    (:func:`~hyperpod_cdk.config.example_plan.plan_training_example`): its instance type, GPUs or
+    Neuron devices and EFA per pod, ``nprocPerNode`` and replicas come from the target group, and
+    it mounts the FSx claim only when there is FSx (``settings.fsx``, or ``platform_fsx`` for
+    ``storage.fsx``). A Trainium group gets the Neuron job; a platform without accelerators gets only
+    the smoke job. Without groups the guide's p5 job is written as documentation. ``registry``
+    (``<account>.dkr.ecr.<region>.amazonaws.com``, e.g. the platform's ECR repository) prefixes the image.
     """
     settings = settings or K8sSettings()
     app = app or cdk8s.App()
@@ -108,23 +122,48 @@ def build_charts(
     queue = team.queue_name if governed else None
     priority = next((pc for pc in settings.priority_classes if pc.name == examples.priority_class), None)
     kueue_priority = priority.workload_priority_class if governed and priority is not None else None
+    plan = plan_training_example(instance_groups, examples) if instance_groups else None
+    neuron = plan is not None and plan.accelerator == "neuron"
+    tag = NEURON_REPOSITORY_TAG if neuron else FSDP_TAG
     if examples.image:
         image = examples.image
+    elif registry:
+        image = f"{registry.rstrip('/')}/{FSDP_REPOSITORY}:{tag}"
     elif account and region:
-        image = ecr_image(account, region)
+        image = ecr_image(account, region, tag=tag)
     else:
-        image = f"{_SENTINEL_REGISTRY}{FSDP_REPOSITORY}:{FSDP_TAG}"
-    llama = llama3_1_8b_fsdp_job(
-        image=image,
-        namespace=team.effective_namespace,
-        nodes=examples.nodes,
-        instance_type=examples.instance_type,
-        claim_name=settings.fsx.claim_name if settings.fsx else "fsx-claim",
-        tolerations=_tolerations(instance_groups, examples.instance_type),
-        queue_name=queue,
-        kueue_priority_class=kueue_priority,
-        priority_class_name=priority.name if priority is not None else None,
-    )
+        image = f"{_SENTINEL_REGISTRY}{FSDP_REPOSITORY}:{tag}"
+    if settings.fsx is not None:
+        claim: str | None = settings.fsx.claim_name
+    elif platform_fsx or not instance_groups:
+        # storage.fsx gives every team namespace the default claim; without a platform (no groups
+        # given) the job stays the guide's, which mounts it.
+        claim = "fsx-claim"
+    else:
+        claim = None
+    common: dict[str, Any] = {
+        "image": image, "namespace": team.effective_namespace, "claim_name": claim, "queue_name": queue,
+        "kueue_priority_class": kueue_priority, "priority_class_name": priority.name if priority else None,
+    }
+    training: HyperPodPyTorchJobSpec | None
+    if plan is None and instance_groups:
+        training = None  # no accelerated group: only the smoke job fits
+    elif plan is None:
+        instance_type = examples.instance_type or GUIDE_INSTANCE_TYPE
+        training = llama3_1_8b_fsdp_job(
+            nodes=examples.nodes or DEFAULT_NODES, instance_type=instance_type,
+            tolerations=_tolerations(instance_groups, instance_type), **common,
+        )
+    elif neuron:
+        training = llama3_1_8b_neuron_job(
+            nodes=plan.replicas, instance_type=plan.instance_type,
+            tolerations=_tolerations(instance_groups, plan.instance_type), **common,
+        )
+    else:
+        training = llama3_1_8b_fsdp_job(
+            nodes=plan.replicas, instance_type=plan.instance_type,
+            tolerations=_tolerations(instance_groups, plan.instance_type), **common,
+        )
     smoke = smoke_job(
         namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue,
         kueue_priority_class=kueue_priority,
@@ -132,9 +171,10 @@ def build_charts(
     charts: dict[str, cdk8s.Chart] = {
         OPERATOR_FILE: HyperPodOperatorChart.from_settings(app, "operator", settings),
         CERT_MANAGER_FILE: CertManagerIssuersChart(app, "cert-manager", namespace=settings.cert_manager_namespace),
-        LLAMA_FILE: HyperPodJobChart(app, "llama3-1-8b-fsdp", jobs=[llama]),
         SMOKE_FILE: HyperPodJobChart(app, "smoke", jobs=[smoke]),
     }
+    if training is not None:
+        charts[f"jobs/{training.name}.yaml"] = HyperPodJobChart(app, training.name, jobs=[training])
     if inference:
         instance_type = next(
             (g.instance_type for g in instance_groups
@@ -191,9 +231,10 @@ def render_charts(charts: Mapping[str, cdk8s.Chart], *, validate: bool = True, s
         header = [f"# Generated by `python -m hyperpod_cdk.kubernetes.charts.dist`{origin}; do not edit."]
         dumped = yaml.safe_dump_all(docs)
         if REGISTRY_PLACEHOLDER in dumped:
-            header.append("# Set REGISTRY to your image registry with a trailing slash and substitute it:")
-            header.append(f"#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/ envsubst '$REGISTRY' < {path}"
-                          " | kubectl apply -f -")
+            header.append("# REGISTRY is the stack output TrainingImageRegistry (make jobs fills it in), or your own")
+            header.append("# registry with a trailing slash:")
+            header.append("#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-demo/ "
+                          f"envsubst '$REGISTRY' < {path} | kubectl apply -f -")
         if MODEL_BUCKET_PLACEHOLDER in dumped:
             header.append("# Set MODEL_BUCKET to the bucket holding the model files and substitute it:")
             header.append(f"#   MODEL_BUCKET=my-models envsubst '$MODEL_BUCKET' < {path} | kubectl apply -f -")
@@ -220,6 +261,15 @@ def validators_installed() -> bool:
         return all(importlib.util.find_spec(name) is not None for name in ("kubernetes_validate", "sagemaker.hyperpod"))
     except ModuleNotFoundError:  # no sagemaker package at all
         return False
+
+
+def platform_registry(config: Any) -> str | None:
+    """``<account>.dkr.ecr.<region>.amazonaws.com/<name>/`` of the platform's image repository (stack
+    output ``TrainingImageRegistry``), when the config names the account; None otherwise."""
+    if not config.account or not config.kubernetes.examples.image_repository:
+        return None
+    suffix = "amazonaws.com.cn" if config.region.startswith("cn-") else "amazonaws.com"
+    return f"{config.account}.dkr.ecr.{config.region}.{suffix}/{config.name}/"
 
 
 def load_settings(config_path: str | Path) -> tuple[K8sSettings, Any]:
@@ -273,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups,
             inference=addons.inference_operator.enabled,
             model_bucket=next(iter(addons.s3_csi_driver.bucket_names), None),
+            platform_fsx=config.storage.fsx is not None,
+            registry=platform_registry(config),
         )
         texts = render_charts(charts, validate=validate, source=str(args.config))
     except HyperPodConfigError as exc:

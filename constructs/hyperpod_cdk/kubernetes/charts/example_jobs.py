@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.jobs import (
     Container,
+    EmptyDirVolume,
     HyperPodPyTorchJobSpec,
     LogMonitoringRule,
     PvcVolume,
@@ -44,6 +45,7 @@ __all__ = [
     "SMOKE_JOB_NAME",
     "ecr_image",
     "llama3_1_8b_fsdp_job",
+    "llama3_1_8b_neuron_job",
     "smoke_job",
 ]
 
@@ -54,6 +56,10 @@ FSDP_TAG = "pytorch2.7.1"
 # Docker's official python image, mirrored on ECR Public (no Docker Hub rate limits).
 SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 LOSS_PATTERN = ".*Loss:.*"
+# neuronx-distributed's training loop logs "step <n> ... loss <x>" every logging_interval steps.
+NEURON_STEP_PATTERN = ".*[Ll]oss.*"
+# Checkpoints without FSx: a disk-backed emptyDir (see llama3_1_8b_fsdp_job).
+SCRATCH_CHECKPOINTS = "/checkpoints"
 
 # Llama 3.1 8B shape for the FSDP example's train.py, on the C4 dataset.
 LLAMA3_1_8B_ARGS: tuple[str, ...] = (
@@ -105,8 +111,8 @@ def llama3_1_8b_fsdp_job(
     nodes: int = 2,
     instance_type: str = "ml.p5.48xlarge",
     name: str = LLAMA_JOB_NAME,
-    claim_name: str = "fsx-claim",
-    checkpoint_dir: str = "/fsx/checkpoints",
+    claim_name: str | None = "fsx-claim",
+    checkpoint_dir: str | None = None,
     max_steps: int = 100,
     cpu: str | None = None,
     memory: str | None = None,
@@ -116,14 +122,17 @@ def llama3_1_8b_fsdp_job(
     kueue_priority_class: str | None = None,
     priority_class_name: str | None = None,
 ) -> HyperPodPyTorchJobSpec:
-    """Llama 3.1 8B pre-training with PyTorch FSDP, auto-resuming from checkpoints on FSx.
+    """Llama 3.1 8B pre-training with PyTorch FSDP, auto-resuming from its last checkpoint.
 
     One process per GPU (``nprocPerNode`` = the instance type's GPU count), all EFA interfaces of
     the node, pods only on ``Schedulable`` nodes of ``instance_type``. Checkpoints go to
-    ``checkpoint_dir`` on the ``claim_name`` PVC mounted at /fsx, and the job resumes from there
-    after every restart. The operator retries up to 10 times, restarts single pods up to 3 times
-    in 6 hours before one full-job restart, and calls the job hanging when no ``Loss:`` line
-    appears within 4 minutes of the start or for 10 minutes after.
+    ``checkpoint_dir`` (default ``/fsx/checkpoints``) on the ``claim_name`` PVC mounted at /fsx, and
+    the job resumes from there after every restart, on any node. With ``claim_name=None`` (a
+    platform without FSx) they go to a disk-backed emptyDir at ``/checkpoints``: it survives the
+    operator's in-place process restarts (the elastic agent restarts workers inside the same pod),
+    but not a pod moved to another node, which then starts from step 0. The operator retries up
+    to 10 times, restarts single pods up to 3 times in 6 hours before one full-job restart, and
+    calls the job hanging when no ``Loss:`` line appears within 4 minutes of the start or for 10 minutes after.
 
     CPU and memory requests default to 8 vCPU and 64 GiB per GPU (64 / 512Gi on 8-GPU types),
     which fit every NVIDIA type's allocatable capacity; pass ``cpu``/``memory`` to change them.
@@ -135,8 +144,11 @@ def llama3_1_8b_fsdp_job(
         raise HyperPodConfigError("instance_type", f"{instance_type} has no NVIDIA GPUs; the FSDP example needs them")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise HyperPodConfigError("max_steps", f"must be a positive integer (got {max_steps!r})")
-    if not isinstance(checkpoint_dir, str) or not checkpoint_dir.startswith("/fsx/"):
-        raise HyperPodConfigError("checkpoint_dir", f"must be a directory under /fsx (got {checkpoint_dir!r})")
+    root = "/fsx/" if claim_name is not None else f"{SCRATCH_CHECKPOINTS}/"
+    if checkpoint_dir is None:
+        checkpoint_dir = "/fsx/checkpoints" if claim_name is not None else SCRATCH_CHECKPOINTS
+    if not isinstance(checkpoint_dir, str) or not (checkpoint_dir + "/").startswith(root):
+        raise HyperPodConfigError("checkpoint_dir", f"must be a directory under {root} (got {checkpoint_dir!r})")
     gpus, efa = spec.accelerators, spec.efa
     container_env: dict[str, str] = {}
     if efa:
@@ -171,7 +183,7 @@ def llama3_1_8b_fsdp_job(
             replicas=nodes,
             instance_type=instance_type,
             container=container,
-            volumes=[PvcVolume(name="fsx", claim_name=claim_name, mount_path="/fsx"), ShmVolume()],
+            volumes=[_checkpoint_volume(claim_name), ShmVolume()],
             tolerations=tolerations,
             priority_class_name=priority_class_name,
         )],
@@ -186,6 +198,110 @@ def llama3_1_8b_fsdp_job(
                 LogMonitoringRule(
                     name="JobHangingDetection", log_pattern=LOSS_PATTERN, expected_recurring_frequency_seconds=600
                 ),
+            ],
+        ),
+    )
+
+
+def _checkpoint_volume(claim_name: str | None) -> PvcVolume | EmptyDirVolume:
+    if claim_name is None:
+        return EmptyDirVolume(name="checkpoints", mount_path=SCRATCH_CHECKPOINTS)
+    return PvcVolume(name="fsx", claim_name=claim_name, mount_path="/fsx")
+
+
+# Neuron cores per device, which is what torchrun/hyperpodrun count as processes: two on Trainium1,
+# four logical cores (LNC=2, the default) on Trainium2.
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/arch/neuron-hardware/trn2-arch.html
+_CORES_PER_DEVICE = {"trainium": 2, "trainium2": 4}
+NEURON_REPOSITORY_TAG = "neuronx-llama3"
+# neuronx-distributed's Llama pre-training script with tensor parallelism and ZeRO-1, as
+# awslabs/awsome-distributed-ai 3.test_cases/pytorch/neuronx-distributed/llama3/kubernetes runs it
+# (images/neuron/Dockerfile copies it to /workspace/train.py).
+NEURON_ARGS: tuple[str, ...] = (
+    "--model_path=config_8b_llama3.1",
+    "--warmup_steps=100",
+    "--lr=1.5e-4",
+    "--grad_accum_usteps=16",
+    "--seq_len=8192",
+    "--sequence_parallel_enabled",
+    "--selective_checkpoint_enabled",
+    "--logging_interval=10",
+    "--qkv_linear",
+    "--kv_replicator=4",
+    "--use_flash_attention=1",
+    "--use_zero_1",
+    "--use_mix_precision",
+    "--checkpoint_freq=100",
+    "--num_kept_checkpoint=2",
+)
+
+
+def llama3_1_8b_neuron_job(
+    *,
+    image: str,
+    namespace: str,
+    nodes: int,
+    instance_type: str,
+    name: str = "llama3-1-8b-neuron",
+    claim_name: str | None = "fsx-claim",
+    max_steps: int = 1000,
+    tolerations: Sequence[Toleration] = (),
+    queue_name: str | None = None,
+    kueue_priority_class: str | None = None,
+    priority_class_name: str | None = None,
+) -> HyperPodPyTorchJobSpec:
+    """Llama 3.1 8B pre-training on Trainium with neuronx-distributed (tensor parallel + ZeRO-1).
+
+    All Neuron devices and EFA interfaces of the node, one process per Neuron core. The tokenized
+    dataset is read from ``/fsx/data`` (tokenize it first, see docs/first-job.md) and checkpoints
+    and the Neuron compile cache go to /fsx; without FSx both go to the pod's emptyDir (compiled
+    graphs and checkpoints are then lost with the pod).
+    """
+    spec = spec_for(instance_type)
+    if spec is None or spec.accelerator != "neuron":
+        raise HyperPodConfigError("instance_type", f"{instance_type} has no Neuron devices; use the FSDP example")
+    cores = spec.accelerators * _CORES_PER_DEVICE.get(spec.chip or "", 2)
+    root = "/fsx" if claim_name is not None else SCRATCH_CHECKPOINTS
+    script_args = [*NEURON_ARGS, f"--tensor_parallel_size={min(32, cores)}", f"--max_steps={max_steps}",
+                   f"--steps_this_run={max_steps}", "--batch_size=1", f"--data_dir={root}/data",
+                   f"--checkpoint_dir={root}/checkpoints"]
+    env = EFA_ENV | {"FI_EFA_USE_DEVICE_RDMA": "1", "LOGLEVEL": "INFO", "NEURON_FUSE_SOFTMAX": "1",
+                     "NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS": "3",
+                     "NEURON_CC_FLAGS": f"--model-type transformer --distribution-strategy=llm-training "
+                                        f"--cache_dir={root}/neuron_cache"}
+    container = Container(
+        image=image,
+        command=["hyperpodrun"],
+        args=hyperpodrun_args(nnodes=nodes, nproc_per_node=cores, script="/workspace/train.py",
+                              script_args=script_args),
+        env=env,
+        resources=Resources.for_accelerators(neuron_devices=spec.accelerators, efa=spec.efa),
+        image_pull_policy="Always",
+    )
+    return HyperPodPyTorchJobSpec(
+        name=name,
+        namespace=namespace,
+        nproc_per_node=cores,
+        queue_name=queue_name,
+        kueue_priority_class=kueue_priority_class,
+        model_architecture="llama",
+        replica_specs=[ReplicaSpec(
+            name="pods", replicas=nodes, instance_type=instance_type, container=container,
+            volumes=[_checkpoint_volume(claim_name), ShmVolume()], tolerations=tolerations,
+            priority_class_name=priority_class_name,
+        )],
+        run_policy=RunPolicy(
+            clean_pod_policy="None",
+            job_max_retry_count=10,
+            restart_policy=RestartPolicy(
+                eval_period_seconds=21600, num_restart_before_full_job_restart=3, max_full_job_restarts=1
+            ),
+            # The first steps compile the graph (tens of minutes); the start rule allows for it.
+            log_monitoring=[
+                LogMonitoringRule(name="JobStart", log_pattern=NEURON_STEP_PATTERN,
+                                  expected_start_cutoff_seconds=3600),
+                LogMonitoringRule(name="JobHangingDetection", log_pattern=NEURON_STEP_PATTERN,
+                                  expected_recurring_frequency_seconds=1800),
             ],
         ),
     )

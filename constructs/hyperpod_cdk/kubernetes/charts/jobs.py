@@ -65,6 +65,7 @@ __all__ = [
     "LOG_OPERATORS",
     "LogMonitoringRule",
     "NEURON_RESOURCE",
+    "EmptyDirVolume",
     "PvcVolume",
     "ReplicaSpec",
     "Resources",
@@ -579,7 +580,28 @@ class ShmVolume:
         return {"name": self.name, "mountPath": self.mount_path}
 
 
-Volume = PvcVolume | ShmVolume
+@dataclass(frozen=True)
+class EmptyDirVolume:
+    """A disk-backed emptyDir: scratch space that lives as long as the pod (checkpoints without FSx)."""
+
+    name: str
+    mount_path: str
+    size_limit: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
+        _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
+        if self.size_limit is not None:
+            parse_quantity(f"volumes[{self.name}].size_limit", self.size_limit)
+
+    def volume(self) -> dict[str, Any]:
+        return {"name": self.name, "emptyDir": _compact({"sizeLimit": self.size_limit})}
+
+    def mount(self) -> dict[str, Any]:
+        return {"name": self.name, "mountPath": self.mount_path}
+
+
+Volume = PvcVolume | ShmVolume | EmptyDirVolume
 
 
 @dataclass(frozen=True)
@@ -730,8 +752,8 @@ class ReplicaSpec:
         names: set[str] = set()
         paths: set[str] = set()
         for index, volume in enumerate(self.volumes):
-            if not isinstance(volume, PvcVolume | ShmVolume):
-                raise _fail(f"{prefix}.volumes[{index}]", "must be a PvcVolume or ShmVolume")
+            if not isinstance(volume, PvcVolume | ShmVolume | EmptyDirVolume):
+                raise _fail(f"{prefix}.volumes[{index}]", "must be a PvcVolume, ShmVolume or EmptyDirVolume")
             if volume.name in names:
                 raise _fail(f"{prefix}.volumes[{index}].name", f"volume name {volume.name!r} is used twice")
             if volume.mount_path in paths:

@@ -1,0 +1,370 @@
+"""``hyperpod-cdk kubeconfig`` and ``hyperpod-cdk access list|grant|revoke``.
+
+kubeconfig
+    Writes the context ``hyp set-cluster-context`` selects: it runs ``aws eks update-kubeconfig``
+    (context, cluster and user all named after the EKS cluster ARN) and then makes that ARN the
+    current context (aws/sagemaker-hyperpod-cli ``src/sagemaker/hyperpod/common/utils.py``,
+    ``set_cluster_context``). So ``kubectl`` and ``hyp`` (job commands read the current context)
+    both work. The user authenticates with ``aws eks get-token``, as update-kubeconfig writes it.
+
+    With a private-only endpoint the server becomes ``https://127.0.0.1:<port>`` with
+    ``tls-server-name`` set to the endpoint's host name, so kubectl still checks the cluster's
+    certificate, and the command starts an SSM port-forwarding session
+    (``AWS-StartPortForwardingSessionToRemoteHost``) through the instance tagged
+    ``hyperpod-cdk:access-tunnel=<EKS cluster>`` (``eks.access_tunnel``). Running
+    ``hyp set-cluster-context`` afterwards would put the private endpoint back as the server; run
+    this command again then.
+
+access
+    Adds and removes EKS access entries (https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html)
+    for people on day 2, without a redeploy: ``--admin`` associates AmazonEKSClusterAdminPolicy
+    cluster-wide; ``--team T`` maps the principal to the team's Kubernetes group, as the stack does
+    for ``submitter_role_arn``. Entries made here live outside the stack: CloudFormation neither
+    shows nor deletes them, and deleting the cluster deletes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from botocore.exceptions import ClientError
+
+from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.clients import Clients
+from hyperpod_cdk.config import IAM_PRINCIPAL_PATTERN, PlatformConfig
+from hyperpod_cdk.config.charts import TEAM_GROUP_PREFIX
+
+__all__ = ["TUNNEL_DOCUMENT", "AccessError", "add_parsers", "kubeconfig_entry", "tunnel_command"]
+
+TUNNEL_TAG = "hyperpod-cdk:access-tunnel"  # = hyperpod_cdk.cluster.access_tunnel.TUNNEL_TAG (no CDK import here)
+TUNNEL_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
+DEFAULT_LOCAL_PORT = 8443
+ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# What `aws eks update-kubeconfig` writes for the user (exec credential plugin v1beta1).
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
+
+
+class AccessError(Exception):
+    """A problem the user can fix; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _principal(value: str) -> str:
+    if not re.fullmatch(IAM_PRINCIPAL_PATTERN, value):
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)"
+        )
+    return value
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1024 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a port between 1024 and 65535")
+    return int(value)
+
+
+def add_parsers(
+    commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
+    kubeconfig_handler: Callable[..., int], access_handler: Callable[..., int],
+) -> None:
+    kc = commands.add_parser(
+        "kubeconfig", parents=list(parents),
+        help="write the kubeconfig context for the cluster (the one `hyp set-cluster-context` uses); "
+        "start the SSM tunnel when the endpoint is private",
+        description="Writes a context named after the EKS cluster ARN and makes it current. With a private "
+        "endpoint it points kubectl at 127.0.0.1:PORT and runs `aws ssm start-session` through the access tunnel "
+        "instance until you stop it (Ctrl-C); --no-tunnel only prints that command.",
+    )
+    kc.add_argument("cluster", type=cluster_type, nargs="?", metavar="CLUSTER",
+                    help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)")
+    kc.add_argument("--kubeconfig", metavar="FILE", help="file to update (default: first KUBECONFIG entry, "
+                    "else ~/.kube/config)")
+    kc.add_argument("--namespace", metavar="NS", help="context namespace (default: the examples' team namespace)")
+    kc.add_argument("--local-port", type=_port, default=DEFAULT_LOCAL_PORT, metavar="PORT",
+                    help=f"local end of the tunnel (default {DEFAULT_LOCAL_PORT})")
+    kc.add_argument("--no-tunnel", action="store_true", help="write the kubeconfig and print the tunnel command")
+    kc.set_defaults(handler=kubeconfig_handler)
+
+    acc = commands.add_parser(
+        "access", help="list, grant or revoke people's EKS access entries (day 2, outside the stack)",
+    )
+    actions = acc.add_subparsers(dest="access_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=list(parents), help="access entries and their policies/groups")
+    listing.add_argument("cluster", type=cluster_type, nargs="?", metavar="CLUSTER")
+    listing.set_defaults(handler=access_handler, access_action="list")
+    for action, text in (("grant", "create an access entry"), ("revoke", "delete an access entry")):
+        sub = actions.add_parser(action, parents=list(parents), help=text + " (lives outside the stack)")
+        sub.add_argument("principal", type=_principal, metavar="PRINCIPAL_ARN")
+        if action == "grant":
+            who = sub.add_mutually_exclusive_group(required=True)
+            who.add_argument("--admin", action="store_true", help="cluster-admin (AmazonEKSClusterAdminPolicy)")
+            who.add_argument("--team", metavar="TEAM",
+                             help="the team's Kubernetes group (submit jobs in its namespace)")
+        sub.add_argument("--cluster", dest="cluster", type=cluster_type, metavar="CLUSTER",
+                         help="HyperPod cluster (default: the config's)")
+        sub.set_defaults(handler=access_handler, access_action=action)
+
+
+# ----------------------------------------------------------------------------- cluster lookup
+
+
+def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
+    """``eks:DescribeCluster``'s cluster of a HyperPod cluster (plus ``arn`` always set)."""
+    try:
+        described = clients("sagemaker").describe_cluster(ClusterName=cluster)
+    except ClientError as exc:
+        if aws_errors.is_not_found(exc):
+            raise AccessError(f"HyperPod cluster '{cluster}' not found in {clients.region}", 1) from None
+        raise
+    eks_arn = ((described.get("Orchestrator") or {}).get("Eks") or {}).get("ClusterArn")
+    if not eks_arn:
+        raise AccessError(f"{cluster} is orchestrated by Slurm: it has no Kubernetes API (use `hyperpod-cdk ssh`)", 2)
+    eks_cluster = dict(clients("eks").describe_cluster(name=eks_arn.rsplit("/", 1)[-1])["cluster"])
+    eks_cluster.setdefault("arn", eks_arn)
+    return eks_cluster
+
+
+def tunnel_instance(clients: Clients, eks_name: str) -> str | None:
+    """The running access-tunnel instance of ``eks_name`` (newest first), or None."""
+    pages = clients("ec2").get_paginator("describe_instances").paginate(Filters=[
+        {"Name": f"tag:{TUNNEL_TAG}", "Values": [eks_name]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ])
+    instances = [i for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+    instances.sort(key=lambda i: str(i.get("LaunchTime", "")), reverse=True)
+    return instances[0]["InstanceId"] if instances else None
+
+
+# ----------------------------------------------------------------------------- kubeconfig
+
+
+def kubeconfig_entry(
+    eks_cluster: dict[str, Any], region: str, *, namespace: str, local_port: int | None, profile: str | None = None,
+) -> dict[str, Any]:
+    """The cluster, user and context entries (all named after the EKS ARN) for one cluster."""
+    arn = eks_cluster["arn"]
+    endpoint = eks_cluster["endpoint"]
+    cluster: dict[str, Any] = {"certificate-authority-data": eks_cluster["certificateAuthority"]["data"]}
+    if local_port is None:
+        cluster["server"] = endpoint
+    else:
+        # TLS still verifies the cluster's certificate against its real host name.
+        cluster["server"] = f"https://127.0.0.1:{local_port}"
+        cluster["tls-server-name"] = _host(endpoint)
+    args = ["--region", region, "eks", "get-token", "--cluster-name", eks_cluster["name"], "--output", "json"]
+    user: dict[str, Any] = {"exec": {"apiVersion": EXEC_API_VERSION, "command": "aws", "args": args}}
+    if profile:
+        user["exec"]["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+    return {
+        "cluster": {"name": arn, "cluster": cluster},
+        "user": {"name": arn, "user": user},
+        "context": {"name": arn, "context": {"cluster": arn, "user": arn, "namespace": namespace}},
+    }
+
+
+def _host(endpoint: str) -> str:
+    return endpoint.removeprefix("https://").split("/", 1)[0].split(":", 1)[0]
+
+
+def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
+    """Replace (or add) the entries of the same name in ``path`` and make the context current."""
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise AccessError(f"{path} is not a kubeconfig (a YAML mapping); pass --kubeconfig FILE", 2)
+    data.setdefault("apiVersion", "v1")
+    data.setdefault("kind", "Config")
+    data.setdefault("preferences", {})
+    for key, item in (("clusters", entry["cluster"]), ("users", entry["user"]), ("contexts", entry["context"])):
+        kept = [e for e in (data.get(key) or []) if isinstance(e, dict) and e.get("name") != item["name"]]
+        data[key] = [*kept, item]
+    data["current-context"] = entry["context"]["name"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # credentials config: owner only
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def default_kubeconfig_path() -> Path:
+    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    return Path(first).expanduser() if first else Path.home() / ".kube" / "config"
+
+
+def tunnel_command(instance_id: str, endpoint: str, region: str, local_port: int, profile: str | None) -> list[str]:
+    """The ``aws ssm start-session`` port-forwarding command to the endpoint's private address."""
+    parameters = f'{{"host":["{_host(endpoint)}"],"portNumber":["443"],"localPortNumber":["{local_port}"]}}'
+    command = ["aws", "ssm", "start-session", "--region", region, "--target", instance_id,
+               "--document-name", TUNNEL_DOCUMENT, "--parameters", parameters]
+    if profile:
+        command += ["--profile", profile]
+    return command
+
+
+def _namespace(config: PlatformConfig | None, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if config is None or config.orchestrator != "eks":
+        return "default"
+    k8s = config.kubernetes
+    return k8s.team(k8s.examples.team).effective_namespace
+
+
+def run_kubeconfig(
+    args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None, *,
+    runner: Callable[[list[str]], int] | None = None,
+) -> int:
+    try:
+        eks_cluster = eks_of(clients, cluster)
+        region = clients.region
+        vpc = eks_cluster.get("resourcesVpcConfig") or {}
+        private = not vpc.get("endpointPublicAccess", True)
+        instance: str | None = None
+        if private:
+            instance = tunnel_instance(clients, eks_cluster["name"])
+            if instance is None:
+                raise AccessError(
+                    f"{eks_cluster['name']} has a private-only endpoint and no running access tunnel: set "
+                    "eks.access_tunnel: true and deploy, or list your CIDRs in eks.public_access_cidrs"
+                )
+        path = Path(args.kubeconfig).expanduser() if args.kubeconfig else default_kubeconfig_path()
+        entry = kubeconfig_entry(
+            eks_cluster, region, namespace=_namespace(config, args.namespace),
+            local_port=args.local_port if private else None, profile=args.profile,
+        )
+        merge_kubeconfig(path, entry)
+    except AccessError as exc:
+        output.error(str(exc), code=exc.code)
+        return exc.code
+    result: dict[str, Any] = {"kubeconfig": str(path), "context": eks_cluster["arn"], "private": private}
+    command = (
+        tunnel_command(instance, eks_cluster["endpoint"], region, args.local_port, args.profile) if instance else None
+    )
+    if command:
+        result |= {"tunnel_instance": instance, "tunnel_command": command}
+    if args.json:
+        output.print_json(result)
+    else:
+        print(f"Wrote context {eks_cluster['arn']} to {path} (current context; `hyp` job commands use it too).")
+        if command:
+            print(f"Private endpoint: kubectl goes through 127.0.0.1:{args.local_port} and the SSM tunnel {instance}.")
+    if not command:
+        return 0
+    printable = " ".join(c if c[:1] != "{" else f"'{c}'" for c in command)
+    if args.no_tunnel:
+        if not args.json:
+            print(f"Start the tunnel (keep it open while you use kubectl):\n  {printable}")
+        return 0
+    if runner is None:
+        missing = [tool for tool in ("aws", "session-manager-plugin") if shutil.which(tool) is None]
+        if missing:
+            output.error(f"{' and '.join(missing)} not found: install the AWS CLI and the Session Manager plugin "
+                         "(https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with"
+                         f"-install-plugin.html), or run it elsewhere: {printable}", code=1)
+            return 1
+        runner = _run_foreground
+    print("Tunnel open; leave this running and use kubectl in another terminal (Ctrl-C closes it).", flush=True)
+    return runner(command)
+
+
+def _run_foreground(command: list[str]) -> int:
+    try:
+        return subprocess.call(command)  # noqa: S603 - fixed argv, no shell
+    except KeyboardInterrupt:
+        return 0
+
+
+# ----------------------------------------------------------------------------- access entries
+
+
+def run_access(args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None,
+               *, stdout: TextIO | None = None) -> int:
+    try:
+        eks_cluster = eks_of(clients, cluster)
+        name = eks_cluster["name"]
+        eks = clients("eks")
+        if args.access_action == "list":
+            return _list(eks, name, args.json)
+        if args.access_action == "revoke":
+            eks.delete_access_entry(clusterName=name, principalArn=args.principal)
+            _say(args.json, {"revoked": args.principal, "cluster": name},
+                 f"Deleted the access entry of {args.principal} on {name}.")
+            return 0
+        return _grant(args, eks, name, eks_cluster["arn"], config)
+    except AccessError as exc:
+        output.error(str(exc), code=exc.code)
+        return exc.code
+    except ClientError as exc:
+        if aws_errors.code(exc) == "ResourceNotFoundException" and args.access_action == "revoke":
+            output.error(f"{args.principal} has no access entry on this cluster", code=1)
+            return 1
+        if aws_errors.code(exc) == "ResourceInUseException":
+            output.error(f"{args.principal} already has an access entry: revoke it first, or use it as it is", code=1)
+            return 1
+        raise
+
+
+def _grant(args: argparse.Namespace, eks: Any, name: str, eks_arn: str, config: PlatformConfig | None) -> int:
+    partition = eks_arn.split(":", 2)[1]
+    if args.admin:
+        eks.create_access_entry(clusterName=name, principalArn=args.principal, type="STANDARD")
+        eks.associate_access_policy(
+            clusterName=name, principalArn=args.principal, policyArn=ADMIN_POLICY.format(partition=partition),
+            accessScope={"type": "cluster"},
+        )
+        what = "cluster-admin"
+    else:
+        if config is not None and config.orchestrator == "eks":
+            teams = [t.name for t in config.kubernetes.teams]
+            if args.team not in teams:
+                raise AccessError(f"--team: '{args.team}' is not a team of the config ({', '.join(teams)})", 2)
+        group = f"{TEAM_GROUP_PREFIX}{args.team}"
+        eks.create_access_entry(clusterName=name, principalArn=args.principal, type="STANDARD",
+                                kubernetesGroups=[group])
+        what = f"team {args.team} (Kubernetes group {group})"
+    _say(args.json, {"granted": args.principal, "cluster": name, "access": what},
+         f"{args.principal} now has {what} on {name}. This entry lives outside the stack: CloudFormation does "
+         "not show or remove it; `hyperpod-cdk access revoke` does.")
+    return 0
+
+
+def _list(eks: Any, name: str, as_json: bool) -> int:
+    rows = []
+    for page in eks.get_paginator("list_access_entries").paginate(clusterName=name):
+        for arn in page.get("accessEntries", []):
+            entry = eks.describe_access_entry(clusterName=name, principalArn=arn)["accessEntry"]
+            policies = [
+                p["policyArn"].rsplit("/", 1)[-1]
+                for p in eks.list_associated_access_policies(clusterName=name, principalArn=arn)
+                .get("associatedAccessPolicies", [])
+            ]
+            rows.append({"principal": arn, "type": entry.get("type", ""),
+                         "groups": entry.get("kubernetesGroups", []), "policies": policies})
+    if as_json:
+        output.print_json(rows)
+    else:
+        output.console().print(output.simple_table(
+            ("Principal", "Type", "Kubernetes groups", "Access policies"),
+            [(r["principal"], r["type"], ", ".join(r["groups"]), ", ".join(r["policies"])) for r in rows],
+            title=f"Access entries of {name}",
+        ))
+    return 0
+
+
+def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
+    if as_json:
+        output.print_json(data)
+    else:
+        print(text)

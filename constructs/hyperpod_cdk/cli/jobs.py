@@ -1,0 +1,169 @@
+"""``hyperpod-cdk jobs status NAME``: a HyperPodPyTorchJob's restart history and the rule that fired.
+
+What neither ``kubectl`` nor ``hyp`` prints in one place: the operator's restart counters
+(``status.restartCount``, and ``status.restartStatus`` for the current evaluation window, against
+the limits in ``spec.runPolicy``), the latest restart's kind (``PLR`` process-level or ``JLR``
+job-level) with its faulty pods, ranks and instances (``status.latestFaultyPodInstanceList``),
+and which log-monitoring rule of the job (``runPolicy.logMonitoringConfiguration[].name``) the
+conditions and events name. Field names follow the ``sagemaker-hyperpod`` SDK's
+``HyperPodPytorchJobStatus`` model. Submitting, logs and deleting stay with kubectl and ``hyp``
+(docs/first-job.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hyperpod_cdk.cli import output
+from hyperpod_cdk.cli.access import DEFAULT_LOCAL_PORT, AccessError, _port, eks_of
+from hyperpod_cdk.cli.clients import Clients
+from hyperpod_cdk.cli.kube import KubeApi, KubeError
+from hyperpod_cdk.cli.verify import kube_for
+from hyperpod_cdk.config import PlatformConfig
+
+__all__ = ["add_parser", "job_status", "run"]
+
+JOBS = "/apis/sagemaker.amazonaws.com/v1"
+RESTART_TYPES = {"PLR": "process-level restart", "JLR": "job-level restart"}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _name(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a Kubernetes name (lowercase letters, digits and -)")
+    return value
+
+
+def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
+               handler: Callable[..., int]) -> None:
+    jobs = commands.add_parser("jobs", help="what kubectl and hyp do not show about a training job")
+    actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    status = actions.add_parser(
+        "status", parents=list(parents),
+        help="restart history of a HyperPodPyTorchJob and the log-monitoring rule that fired",
+    )
+    status.add_argument("name", type=_name, metavar="JOB")
+    status.add_argument("-n", "--namespace", type=_name, metavar="NS",
+                        help="the job's namespace (default: the examples' team namespace, else search all)")
+    status.add_argument("--cluster", type=cluster_type, metavar="CLUSTER",
+                        help="HyperPod cluster (default: the config's)")
+    status.add_argument("--tunnel-port", type=_port, default=DEFAULT_LOCAL_PORT, metavar="PORT",
+                        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})")
+    status.set_defaults(handler=handler)
+
+
+def _find(api: KubeApi, name: str, namespace: str | None) -> dict[str, Any]:
+    if namespace:
+        try:
+            return dict(api.get(f"{JOBS}/namespaces/{namespace}/hyperpodpytorchjobs/{name}"))
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+    found = [j for j in api.get(f"{JOBS}/hyperpodpytorchjobs").get("items", []) if j["metadata"]["name"] == name]
+    if not found:
+        raise AccessError(f"no HyperPodPyTorchJob named {name} (kubectl get hyperpodpytorchjobs -A lists them)")
+    if len(found) > 1:
+        spaces = ", ".join(j["metadata"]["namespace"] for j in found)
+        raise AccessError(f"{name} exists in several namespaces ({spaces}); pass --namespace", 2)
+    return dict(found[0])
+
+
+def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary ``jobs status`` prints (and returns with --json)."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    run_policy = spec.get("runPolicy") or {}
+    restart_policy = run_policy.get("restartPolicy") or {}
+    rules = [r.get("name") for r in run_policy.get("logMonitoringConfiguration") or [] if r.get("name")]
+    window = status.get("restartStatus") or {}
+    faulty = status.get("latestFaultyPodInstanceList") or {}
+    history: list[dict[str, str]] = []
+    for condition in status.get("conditions") or []:
+        history.append({"time": condition.get("lastTransitionTime", ""), "kind": "condition",
+                        "what": f"{condition.get('type')}={condition.get('status')}",
+                        "reason": condition.get("reason") or "", "message": condition.get("message") or ""})
+    name = job["metadata"]["name"]
+    for event in events:
+        if (event.get("involvedObject") or {}).get("name", name) != name:
+            continue
+        history.append({"time": event.get("lastTimestamp") or event.get("eventTime") or "", "kind": "event",
+                        "what": event.get("type", ""), "reason": event.get("reason") or "",
+                        "message": event.get("message") or ""})
+    history.sort(key=lambda item: item["time"])
+    fired: list[dict[str, str]] = []
+    for item in history:
+        text = f"{item['reason']} {item['message']}"
+        for rule in rules:
+            if re.search(rf"\b{re.escape(rule)}\b", text) and rule not in [f["rule"] for f in fired]:
+                fired.append({"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]})
+    true_conditions = [c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"]
+    return {
+        "job": f"{job['metadata']['namespace']}/{name}",
+        "state": true_conditions[-1] if true_conditions else "Unknown",
+        "restarts": status.get("restartCount", 0),
+        "window": {
+            "restarts": window.get("restartCount", 0),
+            "full_job_restarts": window.get("fullJobRestartCount", 0),
+            "current_eval_period": window.get("currentEvalPeriod"),
+        },
+        "limits": {
+            "job_max_retry_count": run_policy.get("jobMaxRetryCount"),
+            "restarts_before_full_job_restart": restart_policy.get("numRestartBeforeFullJobRestart"),
+            "max_full_job_restarts": restart_policy.get("maxFullJobRestarts"),
+            "eval_period_seconds": restart_policy.get("evalPeriodSeconds"),
+        },
+        "latest_restart": {
+            "type": RESTART_TYPES.get(faulty.get("restartType", ""), faulty.get("restartType")),
+            "faulty_pods": faulty.get("faultyPodList") or [],
+            "faulty_ranks": faulty.get("faultyRankList") or [],
+            "faulty_instances": faulty.get("faultyInstanceIdList") or [],
+        } if faulty else None,
+        "rules": rules,
+        "rules_fired": fired,
+        "history": history,
+    }
+
+
+def run(args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None) -> int:
+    namespace = args.namespace
+    if namespace is None and config is not None and config.orchestrator == "eks":
+        namespace = config.kubernetes.team(config.kubernetes.examples.team).effective_namespace
+    try:
+        api = kube_for(clients, eks_of(clients, cluster), args.tunnel_port)
+        job = _find(api, args.name, namespace)
+        ns = job["metadata"]["namespace"]
+        events = api.get(f"/api/v1/namespaces/{ns}/events",
+                         fieldSelector=f"involvedObject.name={args.name}").get("items", [])
+    except AccessError as exc:
+        output.error(str(exc), code=exc.code)
+        return exc.code
+    except KubeError as exc:
+        output.error(f"{exc} (a private endpoint needs `hyperpod-cdk kubeconfig` running for the tunnel)", code=1)
+        return 1
+    summary = job_status(job, events)
+    if args.json:
+        output.print_json(summary)
+        return 0
+    limits, window = summary["limits"], summary["window"]
+    print(f"{summary['job']}: {summary['state']}")
+    print(f"Restarts: {summary['restarts']} in total (limit jobMaxRetryCount {limits['job_max_retry_count']}); "
+          f"this window: {window['restarts']} process-level (full-job restart after "
+          f"{limits['restarts_before_full_job_restart']}), {window['full_job_restarts']} full-job "
+          f"(limit {limits['max_full_job_restarts']})")
+    latest = summary["latest_restart"]
+    if latest:
+        print(f"Latest restart: {latest['type']}; pods {', '.join(latest['faulty_pods']) or '-'}; ranks "
+              f"{', '.join(latest['faulty_ranks']) or '-'}; instances {', '.join(latest['faulty_instances']) or '-'}")
+    if summary["rules_fired"]:
+        for fired in summary["rules_fired"]:
+            print(f"Log rule fired: {fired['rule']} at {fired['time']}: {fired['message']}")
+    else:
+        print(f"No log-monitoring rule fired (rules: {', '.join(summary['rules']) or 'none'})")
+    output.console().print(output.simple_table(
+        ("Time", "Kind", "What", "Reason", "Message"),
+        [(h["time"], h["kind"], h["what"], h["reason"], h["message"]) for h in summary["history"]],
+        title="History",
+    ))
+    return 0

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build and push a training image to the platform's ECR repository, or print that registry.
+#   images/image.sh registry CONFIG          -> <account>.dkr.ecr.<region>.amazonaws.com/<name>/
+#   images/image.sh push CONFIG fsdp|neuron  -> builds images/<variant>, pushes <registry>fsdp:<tag>
+# Needs the AWS CLI and credentials; `push` also needs Docker with buildx. The registry comes from
+# the stack output TrainingImageRegistry (REGISTRY=... overrides it).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+py="${PY:-python3}"
+
+platform() {  # prints "<stack name> <region>" for the config
+  "$py" -c 'import sys
+from hyperpod_cdk.config import load_config
+c = load_config(sys.argv[1])
+print(f"{c.name}-platform {c.region}")' "$1"
+}
+
+registry() {
+  if [[ -n "${REGISTRY:-}" ]]; then
+    echo "$REGISTRY"
+    return
+  fi
+  local stack region value
+  read -r stack region < <(platform "$1")
+  value="$(aws cloudformation describe-stacks --region "$region" --stack-name "$stack" \
+    --query "Stacks[0].Outputs[?OutputKey=='TrainingImageRegistry'].OutputValue" --output text)"
+  if [[ -z "$value" || "$value" == "None" ]]; then
+    echo "error: stack $stack has no TrainingImageRegistry output (kubernetes.examples.image_repository: true, then make deploy)" >&2
+    exit 1
+  fi
+  echo "$value"
+}
+
+push() {
+  local config="$1" variant="$2" tag
+  case "$variant" in
+    fsdp) tag="pytorch2.7.1" ;;
+    neuron) tag="neuronx-llama3" ;;
+    *) echo "error: IMAGE must be fsdp or neuron (got '$variant')" >&2; exit 2 ;;
+  esac
+  local reg host region
+  reg="$(registry "$config")"
+  host="${reg%%/*}"
+  region="$(echo "$host" | cut -d. -f4)"
+  aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$host"
+  if [[ "$variant" == neuron ]]; then
+    # The Neuron DLC lives in AWS's DLC account; pulling it needs a login there too.
+    aws ecr get-login-password --region us-east-2 \
+      | docker login --username AWS --password-stdin 763104351884.dkr.ecr.us-east-2.amazonaws.com
+  fi
+  # HyperPod GPU and Trainium nodes are x86_64. Tags are immutable: a rebuild needs a new tag (TAG=...).
+  docker buildx build --platform linux/amd64 --push -t "${reg}fsdp:${TAG:-$tag}" "$here/$variant"
+  echo "pushed ${reg}fsdp:${TAG:-$tag}"
+}
+
+case "${1:-}" in
+  registry) registry "${2:?config}" ;;
+  push) push "${2:?config}" "${3:-fsdp}" ;;
+  *) echo "usage: $0 registry CONFIG | push CONFIG [fsdp|neuron]" >&2; exit 2 ;;
+esac
