@@ -103,3 +103,19 @@ def test_unknown_job_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
                     clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)))
     assert code == 1
     assert "no HyperPodPyTorchJob named nope" in capsys.readouterr().err
+
+
+def test_a_hanging_start_names_the_rule_inside_the_condition_reason() -> None:
+    """The guide's LogStateHanging_JobStart (a start cutoff that expired) names the JobStart rule."""
+    from hyperpod_cdk.cli.jobs import job_status
+
+    job = llama3_1_8b_fsdp_job(image="registry.example/fsdp:1", namespace=NS, nodes=2,
+                               instance_type="ml.g5.48xlarge").to_manifest()
+    job["status"] = {"conditions": [
+        {"type": "Running", "status": "True", "reason": "LogStateHanging_JobStart",
+         "lastTransitionTime": "2026-12-06T01:05:00Z", "message": "restarting"}]}
+    summary = job_status(job, [])
+    assert [f["rule"] for f in summary["rules_fired"]] == ["JobStart"]
+    # A rule name inside a longer word is not that rule.
+    job["status"]["conditions"][0]["reason"] = "JobStartup"
+    assert job_status(job, [])["rules_fired"] == []

@@ -96,7 +96,10 @@ def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
     for item in history:
         text = f"{item['reason']} {item['message']}"
         for rule in rules:
-            if re.search(rf"\b{re.escape(rule)}\b", text) and rule not in [f["rule"] for f in fired]:
+            # Not \b: the operator joins a state and the rule with "_" (LogStateHanging_JobStart, guide
+            # "Troubleshooting"), and "_" is a word character.
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(rule)}(?![A-Za-z0-9])", text) and \
+                    rule not in [f["rule"] for f in fired]:
                 fired.append({"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]})
     true_conditions = [c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"]
     return {
