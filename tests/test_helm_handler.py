@@ -699,7 +699,8 @@ def test_an_overrunning_helm_gets_sigterm_then_sigkill(index, server, make_deps,
     helm.sleep["upgrade"] = 30
     helm.ignore_term = ignore_term
     started = time.monotonic()
-    response = run(index, server, make_deps(), event(server, "Create"), Context(remaining_s=31))
+    # 5 s for the fetch and helm: a loaded CI machine spent over a second before helm started.
+    response = run(index, server, make_deps(), event(server, "Create"), Context(remaining_s=34))
     elapsed = time.monotonic() - started
     assert response["Status"] == "FAILED"
     assert "timed out and was stopped" in response["Reason"]
@@ -707,7 +708,7 @@ def test_an_overrunning_helm_gets_sigterm_then_sigkill(index, server, make_deps,
     assert (helm.log.parent / "helm.log.signal").read_text() == "SIGTERM"  # SIGTERM first, always
     if not ignore_term:
         assert "has been cancelled" in response["Reason"]  # helm's own SIGTERM handling ran
-    assert elapsed < 6, elapsed  # 1 s --timeout + 0.3 s overrun (+ 0.7 s grace before SIGKILL)
+    assert elapsed < 10, elapsed  # at most 5 s --timeout + 0.3 s overrun (+ 0.7 s grace before SIGKILL)
 
 
 @pytest.mark.parametrize(("status", "recovery"), [
