@@ -182,7 +182,7 @@ class HyperPodPlatform(Construct):
         if config.alerts is None:
             return None
         created_fsx = self.fsx is not None and self.fsx.resource is not None
-        return HyperPodSignals(
+        signals = HyperPodSignals(
             self, "Signals",
             config=config,
             cluster_name=config.hyperpod.cluster_name,
@@ -190,6 +190,11 @@ class HyperPodPlatform(Construct):
             fsx_storage_capacity_gib=self.fsx.storage_capacity_gib if self.fsx is not None and created_fsx else None,
             prometheus_workspace=self.addons.prometheus_workspace if self.addons is not None else None,
         )
+        slurm_observability = getattr(self, "slurm_observability", None)
+        if slurm_observability is not None:
+            # Slurm alert rules and the alert manager route to the same topic (issue 20 item 6).
+            slurm_observability.add_alert_rules(signals.alerts.topic)
+        return signals
 
     # -- what a user needs next -------------------------------------------------------------
 
