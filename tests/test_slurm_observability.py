@@ -341,4 +341,6 @@ def test_a_failed_image_pull_fails_the_node_with_the_command(tmp_path: Path) -> 
                "--web.listen-address=:9100")
     result = node.run(HARNESS_FAIL_CMD=failing)
     assert result.returncode != 0
-    assert "hyperpod-node-exporter" in result.log and "[observability]" in result.log
+    assert f"[observability] ERROR: command '{failing}' exited with 1" in result.log
+    assert "provisioning FAILED in step 'observability'" in result.log
+    assert not _runs(result).keys() - {"hyperpod-node-exporter"}  # nothing after the failed pull

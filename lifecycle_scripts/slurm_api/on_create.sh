@@ -394,7 +394,10 @@ observability() {
   listing="$(python3 "${HELPER}" observability --nodes "${NODES_FILE}" --observability "${OBSERVABILITY_FILE}")"
   IFS=$'\t' read -r url region <<<"${listing}"
   step observability "exporters and an OpenTelemetry collector writing to ${url}"
-  [[ -x "${ROOT}/usr/bin/docker" ]] || install_docker
+  if [[ ! -x "${ROOT}/usr/bin/docker" ]]; then
+    install_docker
+    step observability "exporters and collector (Docker installed)"
+  fi
   registry="${OBS_REGISTRY_ACCOUNT}.dkr.ecr.${region}.amazonaws.com"
   log "+ aws ecr get-login-password --region ${region} | docker login --username AWS --password-stdin ${registry}"
   LCS_CMD="docker login ${registry}"
