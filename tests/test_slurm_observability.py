@@ -202,7 +202,7 @@ def test_every_alert_rule_reads_a_metric_the_nodes_export() -> None:
 
 # ---------------------------------------------------------------- the fake node
 
-pytestmark_node = pytest.mark.skipif(
+needs_bash = pytest.mark.skipif(
     not Path(lcs.BASH).exists() or not shutil.which("python3"), reason="needs bash, python3"
 )
 
@@ -252,7 +252,7 @@ def _runs(result) -> dict[str, str]:
     return out
 
 
-@pytestmark_node
+@needs_bash
 def test_gpu_compute_node_runs_node_dcgm_efa_exporters_and_the_collector(tmp_path: Path) -> None:
     node = obs_node(tmp_path, "gpu")
     result = lcs.ok(node.run())
@@ -290,14 +290,14 @@ def test_gpu_compute_node_runs_node_dcgm_efa_exporters_and_the_collector(tmp_pat
     assert {line.split(",")[0] for line in csv if not line.startswith("#")} == _exported_dcgm_fields()
 
 
-@pytestmark_node
+@needs_bash
 @pytest.mark.parametrize("group", ["controller", "login"])
 def test_controller_and_login_run_only_the_node_exporter(tmp_path: Path, group: str) -> None:
     result = lcs.ok(obs_node(tmp_path, group).run())
     assert set(_runs(result)) == {"hyperpod-node-exporter", "hyperpod-otel-collector"}
 
 
-@pytestmark_node
+@needs_bash
 def test_compute_node_without_a_gpu_has_no_dcgm_exporter(tmp_path: Path) -> None:
     node = obs_node(tmp_path, "gpu", gpu=False)
     result = lcs.ok(node.run())
@@ -308,7 +308,7 @@ def test_compute_node_without_a_gpu_has_no_dcgm_exporter(tmp_path: Path) -> None
         "node_exporter", "efa_exporter"]
 
 
-@pytestmark_node
+@needs_bash
 def test_a_rerun_recreates_the_containers(tmp_path: Path) -> None:
     node = obs_node(tmp_path, "controller")
     lcs.ok(node.run())
@@ -317,7 +317,7 @@ def test_a_rerun_recreates_the_containers(tmp_path: Path) -> None:
     assert set(_runs(again)) == {"hyperpod-node-exporter", "hyperpod-otel-collector"}
 
 
-@pytestmark_node
+@needs_bash
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -333,7 +333,7 @@ def test_a_bad_settings_file_fails_before_any_container(tmp_path: Path, settings
     assert not _runs(result)
 
 
-@pytestmark_node
+@needs_bash
 def test_a_failed_image_pull_fails_the_node_with_the_command(tmp_path: Path) -> None:
     node = obs_node(tmp_path, "gpu")
     failing = (f"docker run -d --restart always --name hyperpod-node-exporter --net host --pid host "
@@ -344,3 +344,28 @@ def test_a_failed_image_pull_fails_the_node_with_the_command(tmp_path: Path) -> 
     assert f"[observability] ERROR: command '{failing}' exited with 1" in result.log
     assert "provisioning FAILED in step 'observability'" in result.log
     assert not _runs(result).keys() - {"hyperpod-node-exporter"}  # nothing after the failed pull
+
+
+# ---------------------------------------------------------------- the construct on its own (a user's stack)
+
+
+def test_construct_in_a_users_own_stack() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+
+    from hyperpod_cdk import HyperPodSlurmObservability
+
+    stack = cdk.Stack(cdk.App(), "Own", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    role = iam.Role(stack, "NodeRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    observability = HyperPodSlurmObservability(stack, "Metrics", workspace_alias="my-slurm")
+    observability.grant_remote_write(role)
+    assert observability.grafana_workspace is None
+    assert stack.resolve(observability.node_settings)["region"] == "eu-west-1"
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    types = [r["Type"] for r in template["Resources"].values()]
+    assert types.count("AWS::APS::Workspace") == 1 and "AWS::Grafana::Workspace" not in types
+    statements = next(r for r in template["Resources"].values()
+                      if r["Type"] == "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statements] == ["aps:RemoteWrite"]
+    with pytest.raises(HyperPodConfigError, match="grafana_workspace_name"):
+        HyperPodSlurmObservability(stack, "Other", workspace_alias="x", grafana_workspace_name="g")

@@ -22,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.monitoring.alert_rules import alert_manager_definition
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
@@ -100,7 +101,7 @@ class HyperPodSlurmObservability(Construct):
         return self.alert_rules
 
 
-def slurm_observability_for(scope: Construct, config: Any) -> HyperPodSlurmObservability | None:
+def slurm_observability_for(scope: Construct, config: PlatformConfig) -> HyperPodSlurmObservability | None:
     """``slurm.observability`` of a PlatformConfig as a construct (``SlurmObservability``), else None.
 
     The workspace alias and Grafana name are ``<hyperpod.cluster_name>-slurm`` (one AMP workspace per
