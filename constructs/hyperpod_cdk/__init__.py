@@ -53,6 +53,7 @@ _CONSTRUCTS = {
     "HyperPodBudget": "hyperpod_cdk.monitoring.budget",
     "HyperPodGrafanaDashboards": "hyperpod_cdk.monitoring.grafana_dashboards",
     "HyperPodSignals": "hyperpod_cdk.monitoring.signals",
+    "HyperPodSlurmObservability": "hyperpod_cdk.monitoring.slurm_observability",
     "EksAccessTunnel": "hyperpod_cdk.cluster.access_tunnel",
     "TrainingImageRepository": "hyperpod_cdk.storage.training_image_repository",
 }
@@ -96,6 +97,7 @@ __all__ = [
     "bundled_scripts",
     "load_config",
     "parse_config",
+    "HyperPodSlurmObservability",
 ]
 
 if TYPE_CHECKING:
@@ -122,6 +124,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
     from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
     from hyperpod_cdk.monitoring.signals import HyperPodSignals
+    from hyperpod_cdk.monitoring.slurm_observability import HyperPodSlurmObservability
     from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
     from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
     from hyperpod_cdk.network.vpc import HyperPodNetwork

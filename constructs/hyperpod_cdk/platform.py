@@ -44,6 +44,7 @@ from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import FSX_LUSTRE_FILE, HyperPodLifecycleScripts, bundled_scripts
 from hyperpod_cdk.monitoring.grafana_dashboards import HyperPodGrafanaDashboards
 from hyperpod_cdk.monitoring.signals import HyperPodSignals
+from hyperpod_cdk.monitoring.slurm_observability import slurm_observability_files, slurm_observability_for
 from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
@@ -181,7 +182,7 @@ class HyperPodPlatform(Construct):
         if config.alerts is None:
             return None
         created_fsx = self.fsx is not None and self.fsx.resource is not None
-        return HyperPodSignals(
+        signals = HyperPodSignals(
             self, "Signals",
             config=config,
             cluster_name=config.hyperpod.cluster_name,
@@ -189,6 +190,11 @@ class HyperPodPlatform(Construct):
             fsx_storage_capacity_gib=self.fsx.storage_capacity_gib if self.fsx is not None and created_fsx else None,
             prometheus_workspace=self.addons.prometheus_workspace if self.addons is not None else None,
         )
+        slurm_observability = getattr(self, "slurm_observability", None)
+        if slurm_observability is not None:
+            # Slurm alert rules and the alert manager route to the same topic (issue 20 item 6).
+            slurm_observability.add_alert_rules(signals.alerts.topic)
+        return signals
 
     # -- what a user needs next -------------------------------------------------------------
 
@@ -423,6 +429,8 @@ class HyperPodPlatform(Construct):
         settings = self.config.slurm
         layout = self.config.slurm_layout
         parameters: dict[str, Any] | None = None
+        #: Slurm metrics (slurm.observability: AMP workspace, Grafana), else None.
+        self.slurm_observability = slurm_observability_for(self, self.config)
         if settings.api_driven:
             # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
             # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
@@ -435,7 +443,7 @@ class HyperPodPlatform(Construct):
                 json_files={SLURM_NODES_FILE: slurm_nodes(
                     layout, FSX_MOUNT_PATH if self.fsx else None, [u.model_dump() for u in settings.users],
                     settings.containers.model_dump(),
-                )},
+                ), **slurm_observability_files(self.slurm_observability)},
             )
         else:
             parameters = provisioning_parameters(layout, self.fsx.mount if self.fsx else None)
@@ -451,6 +459,8 @@ class HyperPodPlatform(Construct):
         self.execution_role_construct = self._execution_role(eks_cluster_arn=None)
         if self.fsx is not None:
             self.execution_role_construct.allow_lustre_client()
+        if self.slurm_observability is not None:
+            self.slurm_observability.grant_remote_write(self.execution_role_construct.role)
         accounting = self._slurm_accounting()
         mode_props: dict[str, Any] = {"configuration": settings.configuration}
         if settings.api_driven:

@@ -103,10 +103,33 @@ def users(nodes_path: str) -> list[tuple[str, int, str]]:
     return out
 
 
+# What the platform writes (monitoring/slurm_observability.py): AMP's remote-write URL, whose form
+# is https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/api/v1/remote_write
+# (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-onboard-ingest-metrics-remote-write.html).
+REMOTE_WRITE = re.compile(
+    r"^https://aps-workspaces\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/workspaces/ws-[0-9a-zA-Z-]+/api/v1/remote_write$"
+)
+
+
+def observability(path: str) -> tuple[str, str]:
+    """(remote-write URL, region) from slurm_observability.json, both checked."""
+    data = load(path, "slurm_observability.json")
+    url, region = data.get("remote_write_url"), data.get("region")
+    match = REMOTE_WRITE.match(url) if isinstance(url, str) else None
+    if match is None:
+        raise InputError(f"slurm_observability.json: remote_write_url {url!r} is not an AMP remote-write URL")
+    if region != match.group(1):
+        raise InputError(f"slurm_observability.json: region {region!r} is not the workspace's ({match.group(1)})")
+    return url, region
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["node-env", "users", "containers"], default="node-env")
+    parser.add_argument(
+        "command", nargs="?", choices=["node-env", "users", "containers", "observability"], default="node-env"
+    )
     parser.add_argument("--nodes", required=True)
+    parser.add_argument("--observability", help="slurm_observability.json (command observability)")
     parser.add_argument("--resource-config")
     parser.add_argument("--local-ips")
     args = parser.parse_args(argv)
@@ -114,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "containers":
             wanted = load(args.nodes, "slurm_nodes.json").get("containers") or {}
             print(" ".join(k for k in ("enroot_pyxis", "docker") if wanted.get(k) is True))
+            return 0
+        if args.command == "observability":
+            if args.observability is None:
+                raise InputError("observability needs --observability")
+            print("\t".join(observability(args.observability)))
             return 0
         if args.command == "users":
             for name, uid, key in users(args.nodes):

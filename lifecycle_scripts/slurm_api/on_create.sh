@@ -24,7 +24,11 @@
 #      the cluster has FSx (waiting for HyperPod's mount), with their SSH key;
 #   6. with slurm.containers: installs enroot + pyxis (and writes, on the
 #      controller, a plugstack.conf that configless Slurm copies to every node)
-#      and/or Docker.
+#      and/or Docker;
+#   7. with slurm.observability (slurm_observability.json next to it): runs the
+#      node exporter everywhere, the DCGM exporter on GPU nodes and the EFA
+#      exporter on compute nodes, plus an OpenTelemetry collector that
+#      remote-writes their metrics to the platform's AMP workspace.
 #
 # Output goes to stdout (CloudWatch: /aws/sagemaker/Clusters/<cluster>/<id>)
 # and to /var/log/provision/provisioning.log; a failure is reported with the
@@ -47,6 +51,7 @@ LOG_FILE="${HYPERPOD_LCS_LOG_FILE:-${ROOT}/var/log/provision/provisioning.log}"
 NODES_FILE="${SCRIPT_DIR}/slurm_nodes.json"
 LEGACY_FILE="${SCRIPT_DIR}/provisioning_parameters.json"
 HELPER="${SCRIPT_DIR}/node_role.py"
+OBSERVABILITY_FILE="${SCRIPT_DIR}/slurm_observability.json"
 RESOURCE_CONFIG="${HYPERPOD_LCS_RESOURCE_CONFIG:-${SAGEMAKER_RESOURCE_CONFIG_PATH:-/opt/ml/config/resource_config.json}}"
 readonly PROFILE_FILE="/etc/profile.d/hyperpod-cdk-slurm.sh"
 FSX_WAIT_SECONDS="${HYPERPOD_LCS_FSX_WAIT_SECONDS:-600}"
@@ -274,6 +279,157 @@ containers() {
   return 0
 }
 
+# --- observability: exporters and collector ---------------------------------
+# Facts from AWS's own Slurm observability scripts (awslabs/awsome-distributed-ai
+# 1.architectures/5.sagemaker-hyperpod/LifecycleScripts/base-config/observability/
+# @95b939cd, 2026-07-23): install_observability.py runs the node exporter on
+# every node, the DCGM and EFA exporters on compute nodes (DCGM only where
+# nvidia-smi works), and an OTel collector on every node whose config
+# (otel_config/config-*-template.yaml) scrapes localhost:9100 (node), :9400
+# (DCGM), :9109 (EFA) every 15s with a prometheus receiver and sends them with
+# a prometheusremotewrite exporter authenticated by the sigv4auth extension
+# (service aps, the instance role's credentials). The images and tags are the
+# ones install_node_exporter.sh, install_dcgm_exporter.sh,
+# install_efa_exporter.sh and install_otel_collector.sh pull from HyperPod's
+# ECR registry (account 602401143452). They are pinned by tag: their digests
+# are not published, so no digest is claimed here. The execution role's EcrAuth
+# and EcrPull statements (cluster/execution_role.py) allow the pull.
+readonly OBS_REGISTRY_ACCOUNT="602401143452"
+readonly NODE_EXPORTER_TAG="v1.9.1"
+readonly DCGM_EXPORTER_TAG="4.1.1-4.0.4-ubi9"
+readonly EFA_EXPORTER_TAG="1.0.0"
+readonly OTEL_COLLECTOR_TAG="v1754424030352"
+readonly NODE_EXPORTER_PORT=9100 DCGM_EXPORTER_PORT=9400 EFA_EXPORTER_PORT=9109
+readonly OBS_DIR="/etc/hyperpod-cdk/observability"
+readonly SCRAPE_INTERVAL="15s"
+
+# The DCGM fields exported (dcgm-exporter's "field, type, help" CSV). The names
+# come from AWS's dcgm-metrics-basic.csv (same folder), plus
+# DCGM_FI_DEV_ECC_DBE_VOL_TOTAL from AWS's HyperPod alert rules; the Slurm alert
+# rules (monitoring/assets/slurm-alert-rules.yaml) read these.
+write_dcgm_fields() {
+  printf '%s\n' \
+    "# Written by hyperpod-cdk on_create.sh: the DCGM fields dcgm-exporter exports." \
+    "DCGM_FI_DEV_GPU_UTIL, gauge, GPU utilization (in %)." \
+    "DCGM_FI_DEV_FB_USED, gauge, Framebuffer memory used (in MiB)." \
+    "DCGM_FI_DEV_FB_FREE, gauge, Framebuffer memory free (in MiB)." \
+    "DCGM_FI_DEV_GPU_TEMP, gauge, GPU temperature (in C)." \
+    "DCGM_FI_DEV_POWER_USAGE, gauge, Power draw (in W)." \
+    "DCGM_FI_DEV_XID_ERRORS, gauge, Value of the last XID error encountered." \
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL, counter, Total number of double-bit volatile ECC errors." \
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS, counter, Number of remapped rows for uncorrectable errors." \
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE, gauge, Whether remapping of rows has failed." \
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE, gauge, Ratio of cycles the tensor (HMMA) pipe is active." \
+    >"${ROOT}${OBS_DIR}/dcgm-metrics.csv"
+}
+
+# scrape_job NAME PORT: one prometheus-receiver job for a local exporter,
+# labelled with this node's Slurm name, group and role.
+scrape_job() {
+  printf '%s\n' \
+    "        - job_name: $1" \
+    "          scrape_interval: ${SCRAPE_INTERVAL}" \
+    "          static_configs:" \
+    "            - targets: ['localhost:$2']" \
+    "              labels: {instance_group: '${NODE_GROUP}', slurm_node_type: '${NODE_TYPE}'}" \
+    "          relabel_configs:" \
+    "            - target_label: instance" \
+    "              replacement: '${NODE_NAME}'"
+}
+
+# write_collector_config URL REGION JOB:PORT...
+write_collector_config() {
+  local url="$1" region="$2" job
+  shift 2
+  {
+    echo "# Written by hyperpod-cdk on_create.sh (slurm.observability): local exporters to AMP."
+    echo "extensions:"
+    echo "  sigv4auth:"
+    echo "    region: ${region}"
+    echo "    service: aps"
+    echo "receivers:"
+    echo "  prometheus:"
+    echo "    config:"
+    echo "      scrape_configs:"
+    for job in "$@"; do
+      scrape_job "${job%%:*}" "${job##*:}"
+    done
+    echo "processors:"
+    echo "  batch:"
+    echo "    timeout: 10s"
+    echo "    send_batch_size: 1024"
+    echo "exporters:"
+    echo "  prometheusremotewrite:"
+    echo "    endpoint: ${url}"
+    echo "    auth:"
+    echo "      authenticator: sigv4auth"
+    echo "service:"
+    echo "  extensions: [sigv4auth]"
+    echo "  pipelines:"
+    echo "    metrics:"
+    echo "      receivers: [prometheus]"
+    echo "      processors: [batch]"
+    echo "      exporters: [prometheusremotewrite]"
+  } >"${ROOT}${OBS_DIR}/collector.yaml"
+}
+
+# run_container NAME IMAGE DOCKER-ARGS... -- IMAGE-ARGS...: (re)create one
+# restart-always container, so a re-run picks up a new tag or config.
+run_container() {
+  local name="$1" image="$2" docker_args=() arg
+  shift 2
+  while (($#)); do
+    arg="$1"
+    shift
+    [[ "${arg}" == "--" ]] && break
+    docker_args+=("${arg}")
+  done
+  docker rm -f "${name}" >/dev/null 2>&1 || true
+  run docker run -d --restart always --name "${name}" "${docker_args[@]}" "${image}" "$@"
+}
+
+observability() {
+  [[ -f "${OBSERVABILITY_FILE}" ]] || return 0
+  local listing url region registry jobs=()
+  listing="$(python3 "${HELPER}" observability --nodes "${NODES_FILE}" --observability "${OBSERVABILITY_FILE}")"
+  IFS=$'\t' read -r url region <<<"${listing}"
+  step observability "exporters and an OpenTelemetry collector writing to ${url}"
+  if [[ ! -x "${ROOT}/usr/bin/docker" ]]; then
+    install_docker
+    step observability "exporters and collector (Docker installed)"
+  fi
+  registry="${OBS_REGISTRY_ACCOUNT}.dkr.ecr.${region}.amazonaws.com"
+  log "+ aws ecr get-login-password --region ${region} | docker login --username AWS --password-stdin ${registry}"
+  LCS_CMD="docker login ${registry}"
+  aws ecr get-login-password --region "${region}" | docker login --username AWS --password-stdin "${registry}"
+  LCS_CMD=""
+  mkdir -p "${ROOT}${OBS_DIR}"
+  run_container hyperpod-node-exporter "${registry}/hyperpod/node_exporter:${NODE_EXPORTER_TAG}" \
+    --net host --pid host -v "/:/host:ro,rslave" -- \
+    --path.rootfs=/host "--web.listen-address=:${NODE_EXPORTER_PORT}"
+  jobs+=("node_exporter:${NODE_EXPORTER_PORT}")
+  if [[ "${NODE_TYPE}" == compute ]]; then
+    if nvidia-smi >/dev/null 2>&1; then
+      write_dcgm_fields
+      run_container hyperpod-dcgm-exporter "${registry}/hyperpod/dcgm_exporter:${DCGM_EXPORTER_TAG}" \
+        --gpus all --net host --cap-add SYS_ADMIN -v "${OBS_DIR}:${OBS_DIR}:ro" -- \
+        -f "${OBS_DIR}/dcgm-metrics.csv"
+      # dcgm-exporter listens on :9400 unless told otherwise, where AWS's config scrapes it.
+      jobs+=("dcgm_exporter:${DCGM_EXPORTER_PORT}")
+    else
+      log "no NVIDIA GPU answers nvidia-smi: no DCGM exporter on this node"
+    fi
+    run_container hyperpod-efa-exporter "${registry}/hyperpod/efa_exporter:${EFA_EXPORTER_TAG}" \
+      --net host --pid host -v "/:/host:ro,rslave" -- \
+      --path.rootfs=/host "--web.listen-address=:${EFA_EXPORTER_PORT}"
+    jobs+=("efa_exporter:${EFA_EXPORTER_PORT}")
+  fi
+  write_collector_config "${url}" "${region}" "${jobs[@]}"
+  run_container hyperpod-otel-collector "${registry}/hyperpod/otel_collector:${OTEL_COLLECTOR_TAG}" \
+    --net host -v "${OBS_DIR}:/etc/otel:ro" -- --config=/etc/otel/collector.yaml
+  log "scraping ${jobs[*]} every ${SCRAPE_INTERVAL}"
+}
+
 main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
@@ -282,6 +438,7 @@ main() {
   user_environment
   create_users
   containers
+  observability
   step finished "on_create.sh finished: ${NODE_TYPE} node ${NODE_NAME} of group ${NODE_GROUP}"
 }
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperpod_cdk.config.messages import register_hints
 
-__all__ = ["SlurmAccounting", "SlurmContainers", "SlurmSettings", "SlurmUser"]
+__all__ = ["SlurmAccounting", "SlurmContainers", "SlurmObservability", "SlurmSettings", "SlurmUser"]
 
 # ClusterAccountingDatabase patterns (SageMaker API reference, API_ClusterAccountingDatabase).
 # (The API's 1-255 length look-ahead is max_length here: pydantic's regex engine has no look-around.)
@@ -132,6 +132,28 @@ class SlurmContainers(_Model):
     docker: bool = Field(default=False, description="Docker Engine on every node; slurm.users join the docker group.")
 
 
+class SlurmObservability(_Model):
+    """Slurm metrics in Amazon Managed Service for Prometheus (monitoring/slurm_observability.py).
+
+    The API-driven lifecycle script runs, on every node, the exporters and the collector that AWS's
+    own Slurm observability scripts run (node exporter; DCGM and EFA exporters on compute nodes),
+    and the collector remote-writes to an AMP workspace created here. Versions, ports and sources:
+    docs/slurm.md, "Metrics".
+    """
+
+    enabled: bool = Field(default=False, description="Create the AMP workspace and run exporters + collector.")
+    grafana: bool = Field(
+        default=False,
+        description="Also create an Amazon Managed Grafana workspace reading it (needs IAM Identity Center).",
+    )
+
+    @model_validator(mode="after")
+    def _grafana_needs_metrics(self) -> SlurmObservability:
+        if self.grafana and not self.enabled:
+            raise ValueError("grafana: needs enabled: true (Grafana reads the AMP workspace)")
+        return self
+
+
 class SlurmSettings(_Model):
     """How HyperPod configures Slurm (orchestrator: slurm)."""
 
@@ -153,6 +175,10 @@ class SlurmSettings(_Model):
 
     containers: SlurmContainers = Field(
         default_factory=SlurmContainers, description="configuration: api. enroot/pyxis and Docker (opt-in)."
+    )
+    observability: SlurmObservability = Field(
+        default_factory=SlurmObservability,
+        description="configuration: api. Node, GPU and EFA metrics to an AMP workspace (opt-in).",
     )
     users: list[SlurmUser] = Field(
         default_factory=list,

@@ -46,7 +46,7 @@ def check_slurm_settings(config: PlatformConfig) -> None:
                 "slurm.configuration: provisioning-parameters is kept for existing ones; use slurm.configuration: api "
                 "for a new cluster, or remove node_provisioning_mode",
             )
-        for key in ("config_strategy", "accounting", "users", "containers"):
+        for key in ("config_strategy", "accounting", "users", "containers", "observability"):
             if key in slurm.model_fields_set:
                 raise HyperPodConfigError(
                     f"slurm.{key}",
@@ -60,6 +60,7 @@ def check_slurm_settings(config: PlatformConfig) -> None:
             "the nodes download enroot/pyxis (github.com) and Docker (the Ubuntu archive), which a closed network "
             "cannot reach; turn it off, or bake them into a custom AMI (instance_groups[].image_id)",
         )
+    _check_observability(config)
     if config.hyperpod.ebs_kms_key == "customer-managed" and mode != "Continuous":
         raise HyperPodConfigError(
             "hyperpod.ebs_kms_key",
@@ -91,3 +92,33 @@ def _check_users(config: PlatformConfig) -> None:
             raise HyperPodConfigError(f"{where}.uid", f"{user.uid} is already {uids[user.uid]}'s UID; UIDs must differ")
         names[user.name] = index
         uids[user.uid] = user.name
+
+
+def _check_observability(config: PlatformConfig) -> None:
+    """Where Slurm metrics can deploy.
+
+    - The nodes run the exporters and the collector as Docker containers, as AWS's scripts do
+      (awslabs/awsome-distributed-ai base-config/observability/install_*.sh), and AWS installs Docker
+      from download.docker.com (base-config/utils/install_docker.sh); this library's script installs
+      the Ubuntu archive's docker.io. Neither is reachable from a closed network.
+    - Amazon Managed Grafana exists in the regions of AWS's Slurm observability template
+      (aws/sagemaker-hyperpod-cluster-setup slurm/cloudformation/slurm-observability-template.yaml
+      AMGRegionMapping), the same nine as on EKS.
+    """
+    from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
+
+    observability = config.slurm.observability
+    if not observability.enabled:
+        return
+    if config.network.closed:
+        raise HyperPodConfigError(
+            "slurm.observability",
+            "the nodes install Docker from the Ubuntu archive to run the exporters, which a closed network cannot "
+            "reach; turn it off, or use a network with a NAT gateway",
+        )
+    if observability.grafana and config.region not in GRAFANA_REGIONS:
+        raise HyperPodConfigError(
+            "slurm.observability.grafana",
+            f"Amazon Managed Grafana is not offered in {config.region} (only {', '.join(sorted(GRAFANA_REGIONS))}); "
+            "set grafana: false and read the AMP workspace from a Grafana elsewhere",
+        )
