@@ -163,12 +163,15 @@ def test_users_get_the_same_uid_and_a_home_on_fsx(tmp_path: Path, group: str) ->
     assert result.actions() == [
         "groupadd --gid 2001 alice",
         "useradd --uid 2001 --gid 2001 --home-dir /fsx/home/alice --no-create-home --shell /bin/bash alice",
-        f"chown 2001:2001 {node.p('/fsx/home/alice')}",
-        f"chown -R 2001:2001 {node.p('/fsx/home/alice/.ssh')}",
+        # The key is written while the new home is still root's; each path is handed over by itself.
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice/.ssh/authorized_keys')}",
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice/.ssh')}",
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice')}",
         "groupadd --gid 2002 bob",
         "useradd --uid 2002 --gid 2002 --home-dir /fsx/home/bob --no-create-home --shell /bin/bash bob",
-        f"chown 2002:2002 {node.p('/fsx/home/bob')}",
+        f"chown -h 2002:2002 {node.p('/fsx/home/bob')}",
     ]
+    assert oct(node.p("/fsx/home/alice").stat().st_mode & 0o777) == "0o700"
     assert "alice:x:2001:2001::/fsx/home/alice:/bin/bash" in node.passwd()
     keys = node.p("/fsx/home/alice/.ssh/authorized_keys")
     assert keys.read_text() == ALICE_KEY + "\n" and oct(keys.stat().st_mode & 0o777) == "0o600"
@@ -192,6 +195,35 @@ def test_users_wait_for_hyperpods_fsx_mount_and_fail_plainly(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "/fsx (HyperPod's FSx mount) did not appear within 2s" in result.output
     assert not [a for a in result.actions() if a.startswith(("useradd", "groupadd"))]
+
+
+def test_a_symlink_planted_in_an_existing_home_is_not_followed(tmp_path: Path) -> None:
+    """Security review H1: root must not write a key through a link the home's owner planted on FSx."""
+    node = users_node(tmp_path, "gpu")
+    victim = node.write("/root/.ssh/authorized_keys", "ssh-ed25519 AAAA root@admin\n")
+    other = node.write("/home/ubuntu/.ssh/authorized_keys", "ssh-ed25519 BBBB ubuntu@ops\n")
+    # alice's home exists already (another node made it; alice owns it) and she planted links.
+    node.p("/fsx/home/alice").mkdir(parents=True)
+    node.p("/fsx/home/alice/.ssh").symlink_to(victim.parent)
+    # bob (no key) too: a home that is itself a link is left alone.
+    node.p("/fsx/home/bob").symlink_to(other.parent)
+    result = lcs.ok(node.run())
+    assert victim.read_text() == "ssh-ed25519 AAAA root@admin\n"
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["authorized_keys"]
+    assert other.read_text() == "ssh-ed25519 BBBB ubuntu@ops\n"
+    assert not [a for a in result.actions() if a.startswith("chown")], "no ownership change in a home it did not create"
+    assert "the ssh_public_key from slurm.users is not rewritten there by root" in result.log
+    assert "/fsx/home/bob is a symbolic link; left alone" in result.log
+
+
+def test_a_planted_authorized_keys_link_in_a_new_home_is_impossible(tmp_path: Path) -> None:
+    """A dangling link where the home should be makes mkdir fail: nothing is written through it."""
+    node = users_node(tmp_path, "gpu")
+    target = node.p("/etc/cron.d/evil")
+    node.p("/fsx/home").mkdir(parents=True)
+    node.p("/fsx/home/alice").symlink_to(target)
+    lcs.ok(node.run())
+    assert not target.exists()
 
 
 def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:

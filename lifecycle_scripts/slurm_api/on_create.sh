@@ -152,19 +152,31 @@ create_user() {
     fi
     run useradd --uid "${uid}" --gid "${uid}" --home-dir "${home}" --no-create-home --shell /bin/bash "${name}"
   fi
-  # On FSx the first node creates the home; the others find it (install -d does not fail on an existing one).
-  if [[ ! -d "${ROOT}${home}" ]]; then
-    install -d -m 0700 "${ROOT}${home}"
-    run chown "${uid}:${uid}" "${ROOT}${home}"
+  # Root never writes inside a home it did not just create: on a shared FSx the user owns the
+  # home and could plant a symlink (.ssh -> /root/.ssh, authorized_keys -> another user's file)
+  # that root would follow. So this run writes the key only into a home it creates itself with
+  # `mkdir` (which fails on anything already there, a dangling symlink included), while the home
+  # is still root's and 0700, and hands it to the user last, one path at a time (no chown -R).
+  # On FSx the first node creates the home; the others find it and leave it to its owner.
+  if [[ -L "${ROOT}${home%/*}" ]]; then
+    die "${home%/*} is a symbolic link; refusing to create homes through it"
   fi
-  local keys="${ROOT}${home}/.ssh/authorized_keys"
-  if [[ -n "${key}" && "$(cat "${keys}" 2>/dev/null)" != "${key}" ]]; then
-    install -d -m 0700 "${ROOT}${home}/.ssh"
-    printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
-    chmod 0600 "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
-    mv -f "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp" "${ROOT}${home}/.ssh/authorized_keys"
-    run chown -R "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  mkdir -p "${ROOT}${home%/*}"
+  if ! mkdir -m 0700 "${ROOT}${home}" 2>/dev/null; then
+    if [[ -L "${ROOT}${home}" ]]; then
+      log "WARNING: ${home} is a symbolic link; left alone (user ${name} gets no key from slurm.users here)"
+    elif [[ -n "${key}" && "$(cat "${ROOT}${home}/.ssh/authorized_keys" 2>/dev/null)" != "${key}" ]]; then
+      log "${home} already exists and belongs to ${name}: the ssh_public_key from slurm.users is not rewritten there by root; ${name} updates ~/.ssh/authorized_keys"
+    fi
+    return 0
   fi
+  if [[ -n "${key}" ]]; then
+    mkdir -m 0700 "${ROOT}${home}/.ssh"
+    (umask 077 && printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys")
+    run chown -h "${uid}:${uid}" "${ROOT}${home}/.ssh/authorized_keys"
+    run chown -h "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  fi
+  run chown -h "${uid}:${uid}" "${ROOT}${home}"
 }
 
 # --- containers: enroot + pyxis, Docker -------------------------------------
