@@ -242,10 +242,11 @@ def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
 PYXIS_LINE = "required /usr/local/lib/slurm/spank_pyxis.so"
 
 
-def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=()):
+def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=(), users_are_root: bool = False):
+    wanted = {"enroot_pyxis": True, "docker": docker, "docker_users_are_root": users_are_root}
     return lcs.HyperPodApiSlurmNode(
         tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
-        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, {"enroot_pyxis": True, "docker": docker}),
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, wanted),
         resource_config=resource_config(), controller_conf=CONF, active=HYPERPOD_UP[group],
     )
 
@@ -313,8 +314,17 @@ def test_the_amis_own_pyxis_is_used_and_registered_once(tmp_path: Path) -> None:
             assert "configless plugstack.conf loads /opt/slurm/lib/slurm/spank_pyxis.so" in result.log
 
 
-def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
+def test_docker_users_join_its_group_only_when_the_config_accepts_root(tmp_path: Path) -> None:
+    """Review M5: the docker group is root on the node; no opt-in, no membership."""
     node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}])
+    result = lcs.ok(node.run())
+    assert "systemctl start docker" in result.actions()
+    assert not [a for a in result.actions() if a.startswith("usermod")]
+    assert "docker_users_are_root is off" in result.log
+
+
+def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}], users_are_root=True)
     actions = lcs.ok(node.run()).actions()
     assert actions[-4:] == [
         "apt-get install -y docker.io", "systemctl enable docker", "systemctl start docker",

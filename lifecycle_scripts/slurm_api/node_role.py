@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "containers":
             wanted = load(args.nodes, "slurm_nodes.json").get("containers") or {}
-            print(" ".join(k for k in ("enroot_pyxis", "docker") if wanted.get(k) is True))
+            print(" ".join(k for k in ("enroot_pyxis", "docker", "docker_users_are_root") if wanted.get(k) is True))
             return 0
         if args.command == "users":
             for name, uid, key in users(args.nodes):

@@ -269,6 +269,11 @@ install_docker() {
   fi
   sys_systemctl enable docker
   unit_is_active docker || sys_systemctl start docker
+  # The docker group is root on the node: users join it only when the config says so.
+  if [[ "${1:-}" != docker_users_are_root ]]; then
+    log "slurm.users are not added to the docker group (slurm.containers.docker_users_are_root is off)"
+    return 0
+  fi
   local name
   while IFS=$'\t' read -r name _; do
     [[ -n "${name}" ]] || continue
@@ -282,7 +287,10 @@ containers() {
   local wanted
   wanted="$(python3 "${HELPER}" containers --nodes "${NODES_FILE}")"
   case " ${wanted} " in *" enroot_pyxis "*) install_enroot_pyxis ;; esac
-  case " ${wanted} " in *" docker "*) install_docker ;; esac
+  case " ${wanted} " in
+    *" docker docker_users_are_root "*) install_docker docker_users_are_root ;;
+    *" docker "*) install_docker ;;
+  esac
   return 0
 }
 

@@ -129,7 +129,15 @@ class SlurmContainers(_Model):
         description="NVIDIA enroot + pyxis (srun --container-image); plugstack.conf is written where configless "
         "Slurm copies it to every node.",
     )
-    docker: bool = Field(default=False, description="Docker Engine on every node; slurm.users join the docker group.")
+    docker: bool = Field(
+        default=False,
+        description="Docker Engine on every node; slurm.users join the docker group only with docker_users_are_root.",
+    )
+    docker_users_are_root: bool = Field(
+        default=False,
+        description="Add every slurm.users entry to the docker group. Membership of that group is root on every node "
+        "(docker run -v /:/host --privileged), so it must be asked for explicitly.",
+    )
 
 
 class SlurmSettings(_Model):
