@@ -467,6 +467,23 @@ def test_docker_for_slurm_users_needs_an_explicit_root_opt_in() -> None:
         parse_config(stray)
 
 
+def test_enroot_deb_checksums_are_pinned_by_file_name() -> None:
+    """Review M3: the lifecycle script installs enroot's .debs only with these pins."""
+    from hyperpod_cdk.specs.slurm import slurm_nodes
+
+    pin = {"enroot_3.4.1-1_amd64.deb": "a" * 64, "enroot+caps_3.4.1-1_amd64.deb": "b" * 64}
+    data = _slurm_data()
+    data["slurm"] = {"containers": {"enroot_pyxis": True, "enroot_deb_sha256": pin}}
+    config = parse_config(data)
+    document = slurm_nodes(config.slurm_layout, "/fsx", [], config.slurm.containers.model_dump())
+    assert document["containers"]["enroot_deb_sha256"] == pin and document["containers"]["enroot_pyxis"] is True
+    for bad in ({"enroot_3.4.1-1_amd64.deb": "A" * 64}, {"enroot.deb": "a" * 64}):
+        data["slurm"]["containers"]["enroot_deb_sha256"] = bad
+        with pytest.raises(HyperPodConfigError) as caught:
+            parse_config(data)
+        assert caught.value.field.startswith("slurm.containers.enroot_deb_sha256"), caught.value
+
+
 def test_slurm_containers_need_internet_and_api_driven_config() -> None:
     data = _slurm_data()
     data["slurm"] = {"containers": {"enroot_pyxis": True, "docker": True}}

@@ -10,6 +10,7 @@ there, where it would otherwise rewrite units and remount what HyperPod owns.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import sys
@@ -242,8 +243,15 @@ def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
 PYXIS_LINE = "required /usr/local/lib/slurm/spank_pyxis.so"
 
 
-def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=(), users_are_root: bool = False):
-    wanted = {"enroot_pyxis": True, "docker": docker, "docker_users_are_root": users_are_root}
+# What the fake curl downloads; the tests pin its sha256 as a config would pin the release's .debs.
+FAKE_DEB_SHA256 = hashlib.sha256(b"fake-zip\n").hexdigest()
+PINNED = {"enroot_3.4.1-1_amd64.deb": FAKE_DEB_SHA256, "enroot+caps_3.4.1-1_amd64.deb": FAKE_DEB_SHA256}
+
+
+def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=(), users_are_root: bool = False,
+                    pinned: dict | None = None):
+    wanted = {"enroot_pyxis": True, "docker": docker, "docker_users_are_root": users_are_root,
+              "enroot_deb_sha256": PINNED if pinned is None else pinned}
     return lcs.HyperPodApiSlurmNode(
         tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
         nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, wanted),
@@ -263,6 +271,32 @@ def test_controller_installs_pyxis_and_writes_a_configless_plugstack(tmp_path: P
     assert plugstack.read_text() == PYXIS_LINE + "\n"
     assert node.p("/usr/local/lib/slurm/spank_pyxis.so").exists() and node.p("/usr/bin/enroot").exists()
     assert lcs.ok(node.run()).actions() == [], "a second run changes nothing"
+
+
+def test_unpinned_enroot_debs_are_not_installed_as_root(tmp_path: Path) -> None:
+    """Review M3: a .deb from a GitHub release is installed as root only with a pinned sha256."""
+    node = containers_node(tmp_path, "controller", pinned={"enroot_3.4.1-1_amd64.deb": FAKE_DEB_SHA256})
+    result = lcs.ok(node.run())
+    assert not [a for a in result.actions() if a.split()[0] in ("curl", "apt-get", "git", "make")]
+    assert "no sha256 pinned for enroot+caps_3.4.1-1_amd64.deb (slurm.containers.enroot_deb_sha256)" in result.log
+    assert not node.p("/usr/bin/enroot").exists()
+
+
+def test_an_enroot_deb_with_another_checksum_stops_the_script(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "controller", pinned={**PINNED, "enroot_3.4.1-1_amd64.deb": "0" * 64})
+    result = node.run()
+    assert result.returncode != 0
+    assert f"enroot_3.4.1-1_amd64.deb has sha256 {FAKE_DEB_SHA256}, not {'0' * 64}" in result.output
+    assert not result.calls("apt-get") and not node.p("/usr/bin/enroot").exists()
+
+
+def test_a_moved_pyxis_tag_is_not_built(tmp_path: Path) -> None:
+    """Review M3: pyxis is built as root only from the pinned commit of its tag."""
+    node = containers_node(tmp_path, "controller")
+    result = node.run(HARNESS_PYXIS_HEAD="1" * 40)
+    assert result.returncode != 0
+    assert f"pyxis tag v0.19.0 is at commit {'1' * 40}, not e006b893e4b63303da154bf1800076dcd6a64bc9" in result.output
+    assert not result.calls("make")
 
 
 def test_an_include_in_plugstack_is_replaced_by_the_direct_line(tmp_path: Path) -> None:

@@ -138,6 +138,17 @@ class SlurmContainers(_Model):
         description="Add every slurm.users entry to the docker group. Membership of that group is root on every node "
         "(docker run -v /:/host --privileged), so it must be asked for explicitly.",
     )
+    enroot_deb_sha256: dict[
+        Annotated[str, Field(pattern=r"^enroot(\+caps)?_[0-9][0-9.]*-1_(amd64|arm64)\.deb$")],
+        Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")],
+    ] = Field(
+        default_factory=dict,
+        description="sha256 of each enroot .deb (file name -> hex digest, e.g. enroot_3.4.1-1_amd64.deb and "
+        "enroot+caps_3.4.1-1_amd64.deb) from the NVIDIA/enroot GitHub release. A node whose AMI has no enroot "
+        "installs it only when both files of its architecture are pinned and match; otherwise it logs why and "
+        "installs neither enroot nor pyxis (they would run as root unverified). Default: none pinned "
+        "(current HyperPod DLAMIs ship enroot and pyxis).",
+    )
 
 
 class SlurmSettings(_Model):
