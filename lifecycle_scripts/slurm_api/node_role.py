@@ -106,7 +106,9 @@ def users(nodes_path: str) -> list[tuple[str, int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["node-env", "users", "containers", "enroot-sha256"], default="node-env")
+    parser.add_argument(
+        "command", nargs="?", choices=["node-env", "users", "containers", "enroot-sha256"], default="node-env"
+    )
     parser.add_argument("--nodes", required=True)
     parser.add_argument("--resource-config")
     parser.add_argument("--local-ips")
