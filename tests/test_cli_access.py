@@ -214,3 +214,33 @@ def test_list_and_revoke(tmp_path: Path, capsys) -> None:
     overrides = _eks_only([("delete_access_entry", {}, {"clusterName": EKS, "principalArn": ADMIN})])
     assert main(["access", "revoke", ADMIN, "--config", str(_config(tmp_path))],
                 clients_factory=fx.factory(overrides)) == 0
+
+
+def test_kubeconfig_is_replaced_atomically_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review LOW 3: an existing 0644 kubeconfig ends 0600; a symlink at the path is not written through;
+    a failed write leaves the old file whole."""
+    entry = {"cluster": {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}},
+             "user": {"name": "u", "user": {}}, "context": {"name": "ctx", "context": {"cluster": "c", "user": "u"}}}
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    kubeconfig.chmod(0o644)
+    access.merge_kubeconfig(kubeconfig, entry)
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(kubeconfig.read_text())["current-context"] == "ctx"
+    target = tmp_path / "elsewhere"
+    target.write_text("apiVersion: v1\nkind: Config\n# someone else's file\n")
+    link = tmp_path / "linked"
+    link.symlink_to(target)
+    access.merge_kubeconfig(link, entry)
+    assert target.read_text() == "apiVersion: v1\nkind: Config\n# someone else's file\n"
+    assert not link.is_symlink()
+    before = kubeconfig.read_text()
+
+    def broken(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(access.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        access.merge_kubeconfig(kubeconfig, {**entry, "context": {"name": "other", "context": {}}})
+    assert kubeconfig.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "elsewhere", "linked"]

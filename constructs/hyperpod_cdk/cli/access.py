@@ -26,10 +26,12 @@ access
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -193,9 +195,20 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
     data["current-context"] = entry["context"]["name"]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(data, sort_keys=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # credentials config: owner only
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    # Owner-only (it names credentials) and atomic: a new 0600 file next to it, then rename over it. An
+    # existing file keeps no looser mode, a symlink at the path is replaced rather than written through,
+    # and an interrupted write leaves the old kubeconfig whole.
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def default_kubeconfig_path() -> Path:
