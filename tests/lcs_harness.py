@@ -110,6 +110,7 @@ class RunResult:
         return [
             c for c in self.commands
             if c.split()[0] not in _QUERIES and c.split()[:2] != ["systemctl", "is-active"]
+            and not (c.split()[0] == "git" and "rev-parse" in c.split())
         ]
 
 
@@ -457,13 +458,20 @@ USER_STUBS = {
 # apt-get install docker.io /usr/bin/docker; usermod/id keep the docker group in state/.
 CONTAINER_STUBS = {
     "dpkg": 'echo amd64\n',
-    "git": 'mkdir -p "${@: -1}"\n',
+    # git clone makes the folder; git -C DIR rev-parse HEAD answers the pinned pyxis commit (or
+    # HARNESS_PYXIS_HEAD: a moved tag).
+    "git": textwrap.dedent(
+        """\
+        if [[ "$1" == -C ]]; then echo "${HARNESS_PYXIS_HEAD:-e006b893e4b63303da154bf1800076dcd6a64bc9}"
+        else mkdir -p "${@: -1}"; fi
+        """
+    ),
     "make": 'lib="${HARNESS_ROOT}/usr/local/lib/slurm"; mkdir -p "${lib}" && : >"${lib}/spank_pyxis.so"\n',
     "apt-get": textwrap.dedent(
         """\
         for arg in "$@"; do
           case "${arg}" in
-            *enroot.deb) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/enroot"
+            */enroot_*.deb) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/enroot"
                          chmod +x "${HARNESS_ROOT}/usr/bin/enroot" ;;
             docker.io) mkdir -p "${HARNESS_ROOT}/usr/bin"; printf '#!/bin/sh\\n' >"${HARNESS_ROOT}/usr/bin/docker"
                        chmod +x "${HARNESS_ROOT}/usr/bin/docker" ;;

@@ -214,3 +214,60 @@ def test_list_and_revoke(tmp_path: Path, capsys) -> None:
     overrides = _eks_only([("delete_access_entry", {}, {"clusterName": EKS, "principalArn": ADMIN})])
     assert main(["access", "revoke", ADMIN, "--config", str(_config(tmp_path))],
                 clients_factory=fx.factory(overrides)) == 0
+
+
+def test_kubeconfig_is_replaced_atomically_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review LOW 3: an existing 0644 kubeconfig ends 0600; a symlink at the path is not written through;
+    a failed write leaves the old file whole."""
+    entry = {"cluster": {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}},
+             "user": {"name": "u", "user": {}}, "context": {"name": "ctx", "context": {"cluster": "c", "user": "u"}}}
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    kubeconfig.chmod(0o644)
+    access.merge_kubeconfig(kubeconfig, entry)
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(kubeconfig.read_text())["current-context"] == "ctx"
+    target = tmp_path / "elsewhere"
+    target.write_text("apiVersion: v1\nkind: Config\n# someone else's file\n")
+    link = tmp_path / "linked"
+    link.symlink_to(target)
+    access.merge_kubeconfig(link, entry)
+    assert target.read_text() == "apiVersion: v1\nkind: Config\n# someone else's file\n"
+    assert not link.is_symlink()
+    before = kubeconfig.read_text()
+
+    def broken(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(access.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        access.merge_kubeconfig(kubeconfig, {**entry, "context": {"name": "other", "context": {}}})
+    assert kubeconfig.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "elsewhere", "linked"]
+
+
+def test_revoke_refuses_the_clusters_execution_role_without_force(tmp_path: Path, capsys) -> None:
+    """Review LOW 3: revoking the nodes' execution role would stop HyperPod nodes joining EKS."""
+    role = f"arn:aws:iam::{fx.ACCOUNT}:role/hyperpod-exec"
+
+    def stubs(responses: list) -> dict[str, Any]:
+        sm, sm_stub = fx.stubbed("sagemaker")
+        sm_stub.add_response("describe_cluster", {
+            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456", "ClusterName": CLUSTER,
+            "ClusterStatus": "InService", "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
+            "InstanceGroups": [{"InstanceGroupName": "gpu", "ExecutionRole": role, "LifeCycleConfig": {
+                "SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"}, "ThreadsPerCore": 1}],
+        }, {"ClusterName": CLUSTER})
+        eks, stub = fx.stubbed("eks")
+        stub.add_response("describe_cluster", {"cluster": {"name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT,
+                                                           "certificateAuthority": {"data": "Q0E="}}}, {"name": EKS})
+        for method, response, params in responses:
+            stub.add_response(method, response, params)
+        return {"sagemaker": sm, "eks": eks}
+
+    assert main(["access", "revoke", role, "--config", str(_config(tmp_path))],
+                clients_factory=fx.factory(stubs([]))) == 2
+    assert "is the execution role of" in capsys.readouterr().err
+    forced = stubs([("delete_access_entry", {}, {"clusterName": EKS, "principalArn": role})])
+    assert main(["access", "revoke", role, "--force", "--config", str(_config(tmp_path))],
+                clients_factory=fx.factory(forced)) == 0

@@ -114,10 +114,18 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def props(url: str) -> dict[str, str]:
+    return {"WorkspaceId": WORKSPACE, "Region": "us-west-2", "GrafanaUrl": url,
+            "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1", "DashboardsSha256": "x"}
+
+
 @pytest.fixture
-def grafana() -> Iterator[tuple[FakeGrafana, str]]:
+def grafana(monkeypatch) -> Iterator[tuple[FakeGrafana, str]]:
     fake = FakeGrafana()
     server, url = serve(fake)
+    # The synthesized spec names the fake as the workspace's own host (the real one is checked below).
+    monkeypatch.setenv(handler.SPEC_ENV, json.dumps(props(url)))
+    monkeypatch.setattr(handler, "workspace_url", lambda workspace, region: url)
     yield fake, url
     server.shutdown()
     server.server_close()
@@ -132,9 +140,8 @@ def client() -> Iterator[tuple[Any, Stubber]]:
 
 
 def event(kind: str, url: str, physical: str | None = None) -> dict[str, Any]:
-    props = {"WorkspaceId": WORKSPACE, "Region": "us-west-2", "GrafanaUrl": url,
-             "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1", "DashboardsSha256": "x"}
-    found: dict[str, Any] = {"RequestType": kind, "ResourceProperties": props}
+    found: dict[str, Any] = {"RequestType": kind,
+                             "ResourceProperties": {"ServiceToken": "arn:fn", "ServiceTimeout": "960", **props(url)}}
     if physical:
         found["PhysicalResourceId"] = physical
     return found
@@ -234,3 +241,75 @@ def test_handler_reports_failure_to_cloudformation(grafana, monkeypatch):
     monkeypatch.setattr(handler, "grafana_client", lambda region: Broken())
     handler.handler({**event("Create", url), "RequestId": "r1"})
     assert sent == [{"status": "FAILED", "physical": "failed-r1", "reason": "AccessDenied"}]
+
+
+# --- review M1: the event cannot choose where the ADMIN token goes ---------------------------------
+
+FORGERIES = {
+    "another host": {"GrafanaUrl": "https://attacker.example.com"},
+    "another workspace": {"WorkspaceId": "g-victim0000"},
+    "another region": {"Region": "eu-west-1"},
+    "another prometheus": {"PrometheusUrl": "https://attacker.example.com/workspaces/ws-1"},
+    "an added property": {"Extra": "1"},
+}
+
+
+@pytest.mark.parametrize("kind", ["Create", "Update"])
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_forged_event_is_refused_before_any_token(grafana, kind, forgery):
+    fake, url = grafana
+    api = boto3.client("grafana", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(api):  # no response queued: any Grafana API call (a token) fails the test
+        forged = event(kind, url, "p")
+        forged["ResourceProperties"].update(FORGERIES[forgery])
+        with pytest.raises(handler.GrafanaError, match="differ from the ones synthesized"):
+            handler.process(forged, api)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_forged_delete_mints_no_token_and_succeeds(grafana, forgery):
+    fake, url = grafana
+    api = boto3.client("grafana", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(api):
+        forged = event("Delete", url, "p")
+        forged["ResourceProperties"].update(FORGERIES[forgery])
+        assert handler.process(forged, api) == ("p", {})
+    assert fake.requests == []
+
+
+def test_the_spec_must_name_the_workspaces_own_host():
+    good = {"WorkspaceId": "g-1", "Region": "us-west-2",
+            "GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com",
+            "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/", "DashboardsSha256": "x"}
+    assert handler.load_spec({handler.SPEC_ENV: json.dumps(good)}) == good
+    for bad in ({"GrafanaUrl": "https://attacker.example.com"},
+                {"GrafanaUrl": "https://g-2.grafana-workspace.us-west-2.amazonaws.com"},
+                {"GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com.attacker.example.com"},
+                {"PrometheusUrl": "https://attacker.example.com/workspaces/ws-1"},
+                {"PrometheusUrl": "http://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1"}):
+        with pytest.raises(handler.GrafanaError):
+            handler.load_spec({handler.SPEC_ENV: json.dumps({**good, **bad})})
+    with pytest.raises(handler.GrafanaError, match="GRAFANA_DASHBOARDS_SPEC is not set"):
+        handler.load_spec({})
+
+
+def test_the_response_upload_is_retried(monkeypatch):
+    import urllib.error
+    calls: list[int] = []
+
+    class Ok:
+        def __enter__(self): return self
+        def __exit__(self, *a): return False
+
+    def flaky(request, timeout):
+        calls.append(1)
+        if len(calls) < 3:
+            raise urllib.error.URLError("reset")
+        return Ok()
+
+    monkeypatch.setattr(handler, "_opener", flaky)
+    monkeypatch.setattr(handler, "_sleep", lambda s: None)
+    handler.respond({"StackId": "s", "RequestId": "r", "LogicalResourceId": "l", "ResponseURL": "https://x"},
+                    "SUCCESS", "p", {}, "")
+    assert len(calls) == 3

@@ -260,3 +260,53 @@ def test_neuron_check_caps_the_argument_and_unbounded_files(tmp_path: Path,
     with time_limit():
         assert cli(["neuron", "check", str(endless)]) == 2
     assert "too large" in "".join(capsys.readouterr())
+
+
+# ------------------------------------------------------------------ hyperpod-cdk lint (review M2)
+
+LINT_CASES = {
+    # Each one, before the caps: a hang, a RecursionError in the parser or the resolver, a MemoryError.
+    "bomb.yaml": ("AWSTemplateFormatVersion: '2010-09-09'\n" + alias_bomb(levels=8, width=10)
+                  + "Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *a8}\n",
+                  "too large once YAML aliases are expanded"),
+    "recursive.yaml": ("Resources: &r\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *r}\n",
+                       "a YAML alias refers to itself"),
+    "deep.json": ('{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": '
+                  + "[" * 50_000 + "]" * 50_000 + "}}}}", "nested too deeply"),
+    "deep_intrinsics.json": ('{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": '
+                             + '{"Fn::Join": ["", [' * 400 + '"x"' + "]]}" * 400 + "}}}}", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LINT_CASES))
+def test_lint_refuses_hostile_templates_with_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             case: str) -> None:
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    text, expected = LINT_CASES[case]
+    path = tmp_path / case
+    path.write_text(text)
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert expected in err and len(err.splitlines()) == 1, err
+
+
+def test_lint_caps_an_unbounded_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    with time_limit():
+        code = cli_main(["lint", "/dev/zero"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == f"error: /dev/zero: too large: more than {TEMPLATE_LIMITS.max_bytes // 2**20} MiB"
+
+
+def test_lint_caps_cdk_out_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    (tmp_path / "s.template.json").write_text('{"Resources": ' + "[" * 5000 + "]" * 5000 + "}")
+    with time_limit():
+        code = cli_main(["lint", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "nested too deeply" in err and len(err.splitlines()) == 1

@@ -255,6 +255,24 @@ def test_grafana_custom_resource_carries_the_dashboard_digest(observed):
     assert "*" not in json.dumps(statement["Resource"])
 
 
+def test_grafana_handler_has_the_properties_fixed_at_synth(observed):
+    """Review M1: the handler takes workspace, URLs and region from its environment, not the event."""
+    (custom,) = observed.resources("Custom::HyperPodGrafanaDashboards").values()
+    props = custom["Properties"]
+    assert props["ServiceTimeout"] == "960"
+    tag = {"Key": "hyperpod-cdk:purpose", "Value": "grafana-admin-token"}
+    (function,) = (f for f in observed.resources("AWS::Lambda::Function").values()
+                   if tag in f["Properties"].get("Tags", []))
+    assert props["ServiceToken"]["Fn::GetAtt"][0] in {
+        k for k, v in observed.resources("AWS::Lambda::Function").items() if v is function}
+    spec = function["Properties"]["Environment"]["Variables"]["GRAFANA_DASHBOARDS_SPEC"]
+    rendered = json.dumps(spec)
+    grafana_id = one(observed, "AWS::Grafana::Workspace")[0]
+    for key in ("WorkspaceId", "GrafanaUrl", "PrometheusUrl", "Region", "DashboardsSha256"):
+        assert key in rendered
+    assert dashboards_digest() in rendered and grafana_id in rendered
+
+
 def test_dashboard_digest_changes_with_the_content(tmp_path, monkeypatch):
     from hyperpod_cdk.monitoring import grafana_dashboards
 

@@ -446,6 +446,44 @@ def test_slurm_users_reach_the_nodes_file() -> None:
         parse_config(legacy)
 
 
+def test_docker_for_slurm_users_needs_an_explicit_root_opt_in() -> None:
+    """Review M5: the docker group is root on the node, so joining it is never implied by docker: true."""
+    data = _slurm_data()
+    data["slurm"] = {"users": [{"name": "alice", "uid": 2001}], "containers": {"docker": True}}
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == "slurm.containers.docker_users_are_root"
+    assert "root on every node" in caught.value.message and "docker_users_are_root: true" in caught.value.message
+    from hyperpod_cdk.specs.slurm import slurm_nodes
+
+    data["slurm"]["containers"]["docker_users_are_root"] = True
+    config = parse_config(data)
+    document = slurm_nodes(config.slurm_layout, "/fsx", [u.model_dump() for u in config.slurm.users],
+                           config.slurm.containers.model_dump())
+    assert document["containers"]["docker_users_are_root"] is True
+    stray = _slurm_data()
+    stray["slurm"] = {"containers": {"docker_users_are_root": True}}
+    with pytest.raises(HyperPodConfigError, match="only used with slurm.containers.docker: true"):
+        parse_config(stray)
+
+
+def test_enroot_deb_checksums_are_pinned_by_file_name() -> None:
+    """Review M3: the lifecycle script installs enroot's .debs only with these pins."""
+    from hyperpod_cdk.specs.slurm import slurm_nodes
+
+    pin = {"enroot_3.4.1-1_amd64.deb": "a" * 64, "enroot+caps_3.4.1-1_amd64.deb": "b" * 64}
+    data = _slurm_data()
+    data["slurm"] = {"containers": {"enroot_pyxis": True, "enroot_deb_sha256": pin}}
+    config = parse_config(data)
+    document = slurm_nodes(config.slurm_layout, "/fsx", [], config.slurm.containers.model_dump())
+    assert document["containers"]["enroot_deb_sha256"] == pin and document["containers"]["enroot_pyxis"] is True
+    for bad in ({"enroot_3.4.1-1_amd64.deb": "A" * 64}, {"enroot.deb": "a" * 64}):
+        data["slurm"]["containers"]["enroot_deb_sha256"] = bad
+        with pytest.raises(HyperPodConfigError) as caught:
+            parse_config(data)
+        assert caught.value.field.startswith("slurm.containers.enroot_deb_sha256"), caught.value
+
+
 def test_slurm_containers_need_internet_and_api_driven_config() -> None:
     data = _slurm_data()
     data["slurm"] = {"containers": {"enroot_pyxis": True, "docker": True}}

@@ -10,6 +10,7 @@ there, where it would otherwise rewrite units and remount what HyperPod owns.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import sys
@@ -163,12 +164,15 @@ def test_users_get_the_same_uid_and_a_home_on_fsx(tmp_path: Path, group: str) ->
     assert result.actions() == [
         "groupadd --gid 2001 alice",
         "useradd --uid 2001 --gid 2001 --home-dir /fsx/home/alice --no-create-home --shell /bin/bash alice",
-        f"chown 2001:2001 {node.p('/fsx/home/alice')}",
-        f"chown -R 2001:2001 {node.p('/fsx/home/alice/.ssh')}",
+        # The key is written while the new home is still root's; each path is handed over by itself.
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice/.ssh/authorized_keys')}",
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice/.ssh')}",
+        f"chown -h 2001:2001 {node.p('/fsx/home/alice')}",
         "groupadd --gid 2002 bob",
         "useradd --uid 2002 --gid 2002 --home-dir /fsx/home/bob --no-create-home --shell /bin/bash bob",
-        f"chown 2002:2002 {node.p('/fsx/home/bob')}",
+        f"chown -h 2002:2002 {node.p('/fsx/home/bob')}",
     ]
+    assert oct(node.p("/fsx/home/alice").stat().st_mode & 0o777) == "0o700"
     assert "alice:x:2001:2001::/fsx/home/alice:/bin/bash" in node.passwd()
     keys = node.p("/fsx/home/alice/.ssh/authorized_keys")
     assert keys.read_text() == ALICE_KEY + "\n" and oct(keys.stat().st_mode & 0o777) == "0o600"
@@ -194,6 +198,35 @@ def test_users_wait_for_hyperpods_fsx_mount_and_fail_plainly(tmp_path: Path) -> 
     assert not [a for a in result.actions() if a.startswith(("useradd", "groupadd"))]
 
 
+def test_a_symlink_planted_in_an_existing_home_is_not_followed(tmp_path: Path) -> None:
+    """Security review H1: root must not write a key through a link the home's owner planted on FSx."""
+    node = users_node(tmp_path, "gpu")
+    victim = node.write("/root/.ssh/authorized_keys", "ssh-ed25519 AAAA root@admin\n")
+    other = node.write("/home/ubuntu/.ssh/authorized_keys", "ssh-ed25519 BBBB ubuntu@ops\n")
+    # alice's home exists already (another node made it; alice owns it) and she planted links.
+    node.p("/fsx/home/alice").mkdir(parents=True)
+    node.p("/fsx/home/alice/.ssh").symlink_to(victim.parent)
+    # bob (no key) too: a home that is itself a link is left alone.
+    node.p("/fsx/home/bob").symlink_to(other.parent)
+    result = lcs.ok(node.run())
+    assert victim.read_text() == "ssh-ed25519 AAAA root@admin\n"
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["authorized_keys"]
+    assert other.read_text() == "ssh-ed25519 BBBB ubuntu@ops\n"
+    assert not [a for a in result.actions() if a.startswith("chown")], "no ownership change in a home it did not create"
+    assert "the ssh_public_key from slurm.users is not rewritten there by root" in result.log
+    assert "/fsx/home/bob is a symbolic link; left alone" in result.log
+
+
+def test_a_planted_authorized_keys_link_in_a_new_home_is_impossible(tmp_path: Path) -> None:
+    """A dangling link where the home should be makes mkdir fail: nothing is written through it."""
+    node = users_node(tmp_path, "gpu")
+    target = node.p("/etc/cron.d/evil")
+    node.p("/fsx/home").mkdir(parents=True)
+    node.p("/fsx/home/alice").symlink_to(target)
+    lcs.ok(node.run())
+    assert not target.exists()
+
+
 def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
     node = users_node(tmp_path, "gpu")
     with (node.state / "passwd").open("a") as f:
@@ -210,10 +243,18 @@ def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
 PYXIS_LINE = "required /usr/local/lib/slurm/spank_pyxis.so"
 
 
-def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=()):
+# What the fake curl downloads; the tests pin its sha256 as a config would pin the release's .debs.
+FAKE_DEB_SHA256 = hashlib.sha256(b"fake-zip\n").hexdigest()
+PINNED = {"enroot_3.4.1-1_amd64.deb": FAKE_DEB_SHA256, "enroot+caps_3.4.1-1_amd64.deb": FAKE_DEB_SHA256}
+
+
+def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=(), users_are_root: bool = False,
+                    pinned: dict | None = None):
+    wanted = {"enroot_pyxis": True, "docker": docker, "docker_users_are_root": users_are_root,
+              "enroot_deb_sha256": PINNED if pinned is None else pinned}
     return lcs.HyperPodApiSlurmNode(
         tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
-        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, {"enroot_pyxis": True, "docker": docker}),
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, wanted),
         resource_config=resource_config(), controller_conf=CONF, active=HYPERPOD_UP[group],
     )
 
@@ -230,6 +271,32 @@ def test_controller_installs_pyxis_and_writes_a_configless_plugstack(tmp_path: P
     assert plugstack.read_text() == PYXIS_LINE + "\n"
     assert node.p("/usr/local/lib/slurm/spank_pyxis.so").exists() and node.p("/usr/bin/enroot").exists()
     assert lcs.ok(node.run()).actions() == [], "a second run changes nothing"
+
+
+def test_unpinned_enroot_debs_are_not_installed_as_root(tmp_path: Path) -> None:
+    """Review M3: a .deb from a GitHub release is installed as root only with a pinned sha256."""
+    node = containers_node(tmp_path, "controller", pinned={"enroot_3.4.1-1_amd64.deb": FAKE_DEB_SHA256})
+    result = lcs.ok(node.run())
+    assert not [a for a in result.actions() if a.split()[0] in ("curl", "apt-get", "git", "make")]
+    assert "no sha256 pinned for enroot+caps_3.4.1-1_amd64.deb (slurm.containers.enroot_deb_sha256)" in result.log
+    assert not node.p("/usr/bin/enroot").exists()
+
+
+def test_an_enroot_deb_with_another_checksum_stops_the_script(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "controller", pinned={**PINNED, "enroot_3.4.1-1_amd64.deb": "0" * 64})
+    result = node.run()
+    assert result.returncode != 0
+    assert f"enroot_3.4.1-1_amd64.deb has sha256 {FAKE_DEB_SHA256}, not {'0' * 64}" in result.output
+    assert not result.calls("apt-get") and not node.p("/usr/bin/enroot").exists()
+
+
+def test_a_moved_pyxis_tag_is_not_built(tmp_path: Path) -> None:
+    """Review M3: pyxis is built as root only from the pinned commit of its tag."""
+    node = containers_node(tmp_path, "controller")
+    result = node.run(HARNESS_PYXIS_HEAD="1" * 40)
+    assert result.returncode != 0
+    assert f"pyxis tag v0.19.0 is at commit {'1' * 40}, not e006b893e4b63303da154bf1800076dcd6a64bc9" in result.output
+    assert not result.calls("make")
 
 
 def test_an_include_in_plugstack_is_replaced_by_the_direct_line(tmp_path: Path) -> None:
@@ -281,8 +348,17 @@ def test_the_amis_own_pyxis_is_used_and_registered_once(tmp_path: Path) -> None:
             assert "configless plugstack.conf loads /opt/slurm/lib/slurm/spank_pyxis.so" in result.log
 
 
-def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
+def test_docker_users_join_its_group_only_when_the_config_accepts_root(tmp_path: Path) -> None:
+    """Review M5: the docker group is root on the node; no opt-in, no membership."""
     node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}])
+    result = lcs.ok(node.run())
+    assert "systemctl start docker" in result.actions()
+    assert not [a for a in result.actions() if a.startswith("usermod")]
+    assert "docker_users_are_root is off" in result.log
+
+
+def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
+    node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}], users_are_root=True)
     actions = lcs.ok(node.run()).actions()
     assert actions[-4:] == [
         "apt-get install -y docker.io", "systemctl enable docker", "systemctl start docker",

@@ -99,6 +99,20 @@ def test_execution_role_reads_only_the_database_secret(continuous) -> None:
     assert [s["Resource"] for s in statements] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
 
 
+def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(continuous) -> None:
+    """Review M4: the RDS-managed master secret is encrypted with the platform's customer managed key;
+    the nodes' role may decrypt with it only for this secret, through Secrets Manager."""
+    db_id, db = continuous.one("AWS::RDS::DBInstance")
+    key = db["Properties"]["MasterUserSecret"]["KmsKeyId"]
+    assert key == db["Properties"]["KmsKeyId"] and "Fn::GetAtt" in key
+    (statement,) = (s for p in continuous.resources("AWS::IAM::Policy").values()
+                    for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "AccountingSecretKey")
+    assert statement["Action"] == "kms:Decrypt" and statement["Resource"] == key
+    equals = statement["Condition"]["StringEquals"]
+    assert equals["kms:EncryptionContext:SecretARN"] == {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
+    assert "secretsmanager." in json.dumps(equals["kms:ViaService"])
+
+
 def test_continuous_template_passes_cfn_lint_and_nag(continuous) -> None:
     for template in sorted(continuous.outdir.glob("*.template.json")):
         result = subprocess.run(

@@ -28,6 +28,7 @@ NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
 NODE_TYPES = {"Controller": "controller", "Login": "login", "Compute": "compute"}
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( [^\t\n]*)?$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class InputError(Exception):
@@ -126,17 +127,24 @@ def observability(path: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", nargs="?", choices=["node-env", "users", "containers", "observability"], default="node-env"
+        "command", nargs="?", choices=["node-env", "users", "containers", "observability", "enroot-sha256"],
+        default="node-env",
     )
     parser.add_argument("--nodes", required=True)
     parser.add_argument("--observability", help="slurm_observability.json (command observability)")
     parser.add_argument("--resource-config")
     parser.add_argument("--local-ips")
+    parser.add_argument("--name", help="enroot-sha256: the .deb file name")
     args = parser.parse_args(argv)
     try:
         if args.command == "containers":
             wanted = load(args.nodes, "slurm_nodes.json").get("containers") or {}
-            print(" ".join(k for k in ("enroot_pyxis", "docker") if wanted.get(k) is True))
+            print(" ".join(k for k in ("enroot_pyxis", "docker", "docker_users_are_root") if wanted.get(k) is True))
+            return 0
+        if args.command == "enroot-sha256":
+            pinned = (load(args.nodes, "slurm_nodes.json").get("containers") or {}).get("enroot_deb_sha256") or {}
+            want = pinned.get(args.name) if isinstance(pinned, dict) else None
+            print(want if isinstance(want, str) and SHA256.match(want) else "")
             return 0
         if args.command == "observability":
             if args.observability is None:

@@ -60,6 +60,9 @@ CONF_CACHE="${HYPERPOD_LCS_SLURMD_CONF_CACHE:-/var/spool/slurmd/conf-cache}"
 # The versions AWS's install_enroot_pyxis.sh pins.
 ENROOT_VERSION="${HYPERPOD_LCS_ENROOT_VERSION:-3.4.1}"
 PYXIS_VERSION="${HYPERPOD_LCS_PYXIS_VERSION:-0.19.0}"
+# The commit of tag v0.19.0 in github.com/NVIDIA/pyxis (git rev-parse 'v0.19.0^{commit}'): a tag can be
+# moved, the commit cannot. Another HYPERPOD_LCS_PYXIS_VERSION needs its HYPERPOD_LCS_PYXIS_COMMIT.
+PYXIS_COMMIT="${HYPERPOD_LCS_PYXIS_COMMIT:-e006b893e4b63303da154bf1800076dcd6a64bc9}"
 # Current HyperPod DLAMIs ship pyxis here, registered in plugstack.conf with a direct
 # `required` line, and enroot as a package; installing a second pyxis makes every srun fail
 # with a duplicate SPANK option (AWS's install_enroot_pyxis.sh, "Detect whether the HyperPod
@@ -157,19 +160,31 @@ create_user() {
     fi
     run useradd --uid "${uid}" --gid "${uid}" --home-dir "${home}" --no-create-home --shell /bin/bash "${name}"
   fi
-  # On FSx the first node creates the home; the others find it (install -d does not fail on an existing one).
-  if [[ ! -d "${ROOT}${home}" ]]; then
-    install -d -m 0700 "${ROOT}${home}"
-    run chown "${uid}:${uid}" "${ROOT}${home}"
+  # Root never writes inside a home it did not just create: on a shared FSx the user owns the
+  # home and could plant a symlink (.ssh -> /root/.ssh, authorized_keys -> another user's file)
+  # that root would follow. So this run writes the key only into a home it creates itself with
+  # `mkdir` (which fails on anything already there, a dangling symlink included), while the home
+  # is still root's and 0700, and hands it to the user last, one path at a time (no chown -R).
+  # On FSx the first node creates the home; the others find it and leave it to its owner.
+  if [[ -L "${ROOT}${home%/*}" ]]; then
+    die "${home%/*} is a symbolic link; refusing to create homes through it"
   fi
-  local keys="${ROOT}${home}/.ssh/authorized_keys"
-  if [[ -n "${key}" && "$(cat "${keys}" 2>/dev/null)" != "${key}" ]]; then
-    install -d -m 0700 "${ROOT}${home}/.ssh"
-    printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
-    chmod 0600 "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp"
-    mv -f "${ROOT}${home}/.ssh/authorized_keys.hyperpod-cdk.tmp" "${ROOT}${home}/.ssh/authorized_keys"
-    run chown -R "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  mkdir -p "${ROOT}${home%/*}"
+  if ! mkdir -m 0700 "${ROOT}${home}" 2>/dev/null; then
+    if [[ -L "${ROOT}${home}" ]]; then
+      log "WARNING: ${home} is a symbolic link; left alone (user ${name} gets no key from slurm.users here)"
+    elif [[ -n "${key}" && "$(cat "${ROOT}${home}/.ssh/authorized_keys" 2>/dev/null)" != "${key}" ]]; then
+      log "${home} already exists and belongs to ${name}: the ssh_public_key from slurm.users is not rewritten there by root; ${name} updates ~/.ssh/authorized_keys"
+    fi
+    return 0
   fi
+  if [[ -n "${key}" ]]; then
+    mkdir -m 0700 "${ROOT}${home}/.ssh"
+    (umask 077 && printf '%s\n' "${key}" >"${ROOT}${home}/.ssh/authorized_keys")
+    run chown -h "${uid}:${uid}" "${ROOT}${home}/.ssh/authorized_keys"
+    run chown -h "${uid}:${uid}" "${ROOT}${home}/.ssh"
+  fi
+  run chown -h "${uid}:${uid}" "${ROOT}${home}"
 }
 
 # --- containers: enroot + pyxis, Docker -------------------------------------
@@ -188,14 +203,31 @@ install_enroot_pyxis() {
   if [[ -x "${ROOT}/usr/bin/enroot" ]]; then
     log "enroot is installed"
   else
-    local arch tmp
+    # The .debs are installed as root: only with a sha256 the config pinned (slurm.containers.
+    # enroot_deb_sha256) for each file of this architecture. NVIDIA publishes no checksum file
+    # with the release, so there is no default pin.
+    local arch tmp name want got debs=()
     arch="$(dpkg --print-architecture)"
+    for name in "enroot_${ENROOT_VERSION}-1_${arch}.deb" "enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"; do
+      want="$(python3 "${HELPER}" enroot-sha256 --nodes "${NODES_FILE}" --name "${name}")"
+      if [[ ! "${want}" =~ ^[0-9a-f]{64}$ ]]; then
+        log "enroot and pyxis not installed: no sha256 pinned for ${name} (slurm.containers.enroot_deb_sha256); it would be installed as root unverified. Pin both .debs of ${arch}, or use an AMI that has enroot"
+        return 0
+      fi
+    done
     tmp="$(mktemp -d)"
-    run curl -fsSL --retry 3 -o "${tmp}/enroot.deb" \
-      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot_${ENROOT_VERSION}-1_${arch}.deb"
-    run curl -fsSL --retry 3 -o "${tmp}/enroot-caps.deb" \
-      "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"
-    run apt-get install -y squashfs-tools parallel fuse-overlayfs squashfuse "${tmp}/enroot.deb" "${tmp}/enroot-caps.deb"
+    for name in "enroot_${ENROOT_VERSION}-1_${arch}.deb" "enroot+caps_${ENROOT_VERSION}-1_${arch}.deb"; do
+      want="$(python3 "${HELPER}" enroot-sha256 --nodes "${NODES_FILE}" --name "${name}")"
+      run curl -fsSL --retry 3 -o "${tmp}/${name}" \
+        "https://github.com/NVIDIA/enroot/releases/download/v${ENROOT_VERSION}/${name}"
+      got="$(sha256sum "${tmp}/${name}" | cut -d' ' -f1)"
+      if [[ "${got}" != "${want}" ]]; then
+        rm -rf "${tmp}"
+        die "${name} has sha256 ${got}, not ${want} pinned in slurm.containers.enroot_deb_sha256; not installing it"
+      fi
+      debs+=("${tmp}/${name}")
+    done
+    run apt-get install -y squashfs-tools parallel fuse-overlayfs squashfuse "${debs[@]}"
     rm -rf "${tmp}"
   fi
   if [[ -f "${ROOT}${DLAMI_PYXIS_SO}" ]]; then
@@ -207,6 +239,12 @@ install_enroot_pyxis() {
     local src
     src="$(mktemp -d)"
     run git clone --quiet --depth 1 --branch "v${PYXIS_VERSION}" https://github.com/NVIDIA/pyxis.git "${src}/pyxis"
+    local head
+    head="$(git -C "${src}/pyxis" rev-parse HEAD)"
+    if [[ "${head}" != "${PYXIS_COMMIT}" ]]; then
+      rm -rf "${src}"
+      die "pyxis tag v${PYXIS_VERSION} is at commit ${head}, not ${PYXIS_COMMIT}; not building it as root (set HYPERPOD_LCS_PYXIS_COMMIT with another version)"
+    fi
     run make -C "${src}/pyxis" install prefix=/usr/local CPPFLAGS="-I/opt/slurm/include"
     rm -rf "${src}"
     [[ -f "${ROOT}${PYXIS_SO}" ]] || die "pyxis' make install did not produce ${PYXIS_SO}"
@@ -262,6 +300,11 @@ install_docker() {
   fi
   sys_systemctl enable docker
   unit_is_active docker || sys_systemctl start docker
+  # The docker group is root on the node: users join it only when the config says so.
+  if [[ "${1:-}" != docker_users_are_root ]]; then
+    log "slurm.users are not added to the docker group (slurm.containers.docker_users_are_root is off)"
+    return 0
+  fi
   local name
   while IFS=$'\t' read -r name _; do
     [[ -n "${name}" ]] || continue
@@ -275,7 +318,10 @@ containers() {
   local wanted
   wanted="$(python3 "${HELPER}" containers --nodes "${NODES_FILE}")"
   case " ${wanted} " in *" enroot_pyxis "*) install_enroot_pyxis ;; esac
-  case " ${wanted} " in *" docker "*) install_docker ;; esac
+  case " ${wanted} " in
+    *" docker docker_users_are_root "*) install_docker docker_users_are_root ;;
+    *" docker "*) install_docker ;;
+  esac
   return 0
 }
 

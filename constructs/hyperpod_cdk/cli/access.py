@@ -26,10 +26,12 @@ access
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -113,10 +115,16 @@ def add_parsers(
                              help="the team's Kubernetes group (submit jobs in its namespace)")
         sub.add_argument("--cluster", dest="cluster", type=cluster_type, metavar="CLUSTER",
                          help="HyperPod cluster (default: the config's)")
+        if action == "revoke":
+            sub.add_argument("--force", action="store_true",
+                             help="also revoke the HyperPod cluster's own execution role (its nodes then cannot join)")
         sub.set_defaults(handler=access_handler, access_action=action)
 
 
 # ----------------------------------------------------------------------------- cluster lookup
+
+
+EXECUTION_ROLES_KEY = "hyperpodExecutionRoles"
 
 
 def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
@@ -132,6 +140,10 @@ def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
         raise AccessError(f"{cluster} is orchestrated by Slurm: it has no Kubernetes API (use `hyperpod-cdk ssh`)", 2)
     eks_cluster = dict(clients("eks").describe_cluster(name=eks_arn.rsplit("/", 1)[-1])["cluster"])
     eks_cluster.setdefault("arn", eks_arn)
+    # The roles HyperPod's nodes join with: `access revoke` refuses them unless --force.
+    eks_cluster[EXECUTION_ROLES_KEY] = sorted({
+        str(group["ExecutionRole"]) for group in described.get("InstanceGroups") or [] if group.get("ExecutionRole")
+    })
     return eks_cluster
 
 
@@ -193,9 +205,20 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
     data["current-context"] = entry["context"]["name"]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(data, sort_keys=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # credentials config: owner only
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    # Owner-only (it names credentials) and atomic: a new 0600 file next to it, then rename over it. An
+    # existing file keeps no looser mode, a symlink at the path is replaced rather than written through,
+    # and an interrupted write leaves the old kubeconfig whole.
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def default_kubeconfig_path() -> Path:
@@ -298,6 +321,10 @@ def run_access(args: argparse.Namespace, cluster: str, clients: Clients, config:
         if args.access_action == "list":
             return _list(eks, name, args.json)
         if args.access_action == "revoke":
+            if args.principal in eks_cluster.get(EXECUTION_ROLES_KEY, []) and not getattr(args, "force", False):
+                raise AccessError(
+                    f"{args.principal} is the execution role of {cluster}'s instance groups: without its access "
+                    "entry HyperPod nodes cannot join the EKS cluster; pass --force to revoke it anyway", 2)
             eks.delete_access_entry(clusterName=name, principalArn=args.principal)
             _say(args.json, {"revoked": args.principal, "cluster": name},
                  f"Deleted the access entry of {args.principal} on {name}.")

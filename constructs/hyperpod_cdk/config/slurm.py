@@ -129,7 +129,26 @@ class SlurmContainers(_Model):
         description="NVIDIA enroot + pyxis (srun --container-image); plugstack.conf is written where configless "
         "Slurm copies it to every node.",
     )
-    docker: bool = Field(default=False, description="Docker Engine on every node; slurm.users join the docker group.")
+    docker: bool = Field(
+        default=False,
+        description="Docker Engine on every node; slurm.users join the docker group only with docker_users_are_root.",
+    )
+    docker_users_are_root: bool = Field(
+        default=False,
+        description="Add every slurm.users entry to the docker group. Membership of that group is root on every node "
+        "(docker run -v /:/host --privileged), so it must be asked for explicitly.",
+    )
+    enroot_deb_sha256: dict[
+        Annotated[str, Field(pattern=r"^enroot(\+caps)?_[0-9][0-9.]*-1_(amd64|arm64)\.deb$")],
+        Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")],
+    ] = Field(
+        default_factory=dict,
+        description="sha256 of each enroot .deb (file name -> hex digest, e.g. enroot_3.4.1-1_amd64.deb and "
+        "enroot+caps_3.4.1-1_amd64.deb) from the NVIDIA/enroot GitHub release. A node whose AMI has no enroot "
+        "installs it only when both files of its architecture are pinned and match; otherwise it logs why and "
+        "installs neither enroot nor pyxis (they would run as root unverified). Default: none pinned "
+        "(current HyperPod DLAMIs ship enroot and pyxis).",
+    )
 
 
 class SlurmObservability(_Model):

@@ -54,6 +54,18 @@ def check_slurm_settings(config: PlatformConfig) -> None:
                 )
     _check_users(config)
     containers = slurm.containers
+    if containers.docker and slurm.users and not containers.docker_users_are_root:
+        # The docker group is root on the node (https://docs.docker.com/engine/security/#docker-daemon-attack-surface).
+        raise HyperPodConfigError(
+            "slurm.containers.docker_users_are_root",
+            "slurm.containers.docker adds every slurm.users entry to the docker group, which is root on every node; "
+            "set slurm.containers.docker_users_are_root: true to accept that, or turn docker off (enroot_pyxis "
+            "runs containers as the user)",
+        )
+    if containers.docker_users_are_root and not containers.docker:
+        raise HyperPodConfigError(
+            "slurm.containers.docker_users_are_root", "only used with slurm.containers.docker: true; remove it"
+        )
     if (containers.enroot_pyxis or containers.docker) and config.network.closed:
         raise HyperPodConfigError(
             "slurm.containers",

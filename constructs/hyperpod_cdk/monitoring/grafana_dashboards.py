@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -23,6 +23,12 @@ DASHBOARD_DIR = HANDLER_DIR / "dashboards"
 CUSTOM_RESOURCE_TYPE = "Custom::HyperPodGrafanaDashboards"
 # The Grafana workspace API calls the handler makes (Service Authorization Reference, Amazon Managed
 # Grafana: each takes the workspace ARN as its resource).
+SPEC_ENV = "GRAFANA_DASHBOARDS_SPEC"
+# The handler mints an ADMIN token for the workspace: tagged, so an SCP can keep others from invoking it.
+PURPOSE_TAG = ("hyperpod-cdk:purpose", "grafana-admin-token")
+# CloudFormation's wait for the response: the function's 5 minutes plus Lambda's retries of an async
+# invoke, instead of the default hour (AWS::CloudFormation::CustomResource ServiceTimeout).
+SERVICE_TIMEOUT = Duration.minutes(16)
 SERVICE_ACCOUNT_ACTIONS = (
     "grafana:ListWorkspaceServiceAccounts",
     "grafana:CreateWorkspaceServiceAccount",
@@ -65,6 +71,15 @@ class HyperPodGrafanaDashboards(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # The event's properties must equal this copy, fixed at synth in the function's environment:
+        # a forged event cannot point the ADMIN token at another host or workspace (review M1).
+        properties = {
+            "WorkspaceId": grafana_workspace.workspace_id,
+            "GrafanaUrl": f"https://{grafana_workspace.endpoint}",
+            "PrometheusUrl": prometheus_workspace.prometheus_endpoint,
+            "Region": stack.region,
+            "DashboardsSha256": dashboards_digest(),
+        }
         log_group_name = log_group_name_for(self, "grafana-dashboards")
         key = logs_key(self, log_key, "HyperPod Grafana dashboards handler logs", log_group_name)
         log_group = logs.LogGroup(
@@ -80,7 +95,9 @@ class HyperPodGrafanaDashboards(Construct):
             timeout=Duration.minutes(5),
             memory_size=256,
             log_group=log_group,
+            environment={SPEC_ENV: stack.to_json_string(properties)},
         )
+        Tags.of(self.function).add(*PURPOSE_TAG)
         skip_handler_checks(
             self.function,
             outside_vpc_reason="calls the Grafana workspace API and the workspace's public HTTPS endpoint; "
@@ -102,13 +119,8 @@ class HyperPodGrafanaDashboards(Construct):
             self, "Resource",
             service_token=self.function.function_arn,
             resource_type=CUSTOM_RESOURCE_TYPE,
-            properties={
-                "WorkspaceId": grafana_workspace.workspace_id,
-                "GrafanaUrl": f"https://{grafana_workspace.endpoint}",
-                "PrometheusUrl": prometheus_workspace.prometheus_endpoint,
-                "Region": stack.region,
-                "DashboardsSha256": dashboards_digest(),
-            },
+            properties=properties,
+            service_timeout=SERVICE_TIMEOUT,
         )
         policy = role.node.try_find_child("DefaultPolicy")
         if policy is not None:

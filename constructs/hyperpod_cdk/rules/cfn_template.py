@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, BoundedSafeLoader, InputLimitError, load_json, load_yaml
+
 Json = Any
 
 PSEUDO_PARTITION = {"cn-": "aws-cn", "us-gov-": "aws-us-gov", "us-iso-": "aws-iso", "us-isob-": "aws-iso-b"}
@@ -32,8 +34,8 @@ class TemplateError(ValueError):
 # --------------------------------------------------------------------------- YAML with short forms
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
+class _CfnLoader(BoundedSafeLoader):
+    """Safe YAML with CloudFormation's short forms, within TEMPLATE_LIMITS (depth, aliases)."""
 
 
 def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Json:
@@ -61,7 +63,14 @@ def parse_template(text: str, source: str = "template") -> Mapping[str, Json]:
     """A template from JSON or YAML text; raises :class:`TemplateError` with one line."""
     stripped = text.lstrip()
     try:
-        data = json.loads(text) if stripped.startswith("{") else yaml.load(text, Loader=_CfnLoader)  # noqa: S506
+        # Caps on depth and on values after alias expansion: an alias bomb, a self-referencing
+        # alias or deep nesting is one line, not a hang, a MemoryError or a RecursionError.
+        if stripped.startswith("{"):
+            data = load_json(text, TEMPLATE_LIMITS)
+        else:
+            data = load_yaml(text, TEMPLATE_LIMITS, loader=_CfnLoader)
+    except InputLimitError as exc:
+        raise TemplateError(f"{source}: {exc}") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TemplateError(f"{source}: not valid JSON or YAML ({first})") from None

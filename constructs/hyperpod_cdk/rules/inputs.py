@@ -17,13 +17,13 @@ Pure Python: no jsii, no AWS calls. ``--live`` adds what AWS knows (:mod:`hyperp
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json, read_text
 from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates
 
@@ -69,7 +69,10 @@ def load(path: str | Path, *, parameters: Mapping[str, str] | None = None, regio
     if target.is_dir():
         return load_cdk_out(target, region=region)
     try:
-        text = target.read_text(encoding="utf-8")
+        # Capped: /dev/zero or a huge file is refused after TEMPLATE_LIMITS.max_bytes, not read whole.
+        text = read_text(target, TEMPLATE_LIMITS)
+    except InputLimitError as exc:
+        raise LintInputError(f"{target}: {exc}") from None
     except FileNotFoundError:
         raise LintInputError(f"{target}: no such file or directory") from None
     except OSError as exc:
@@ -143,7 +146,9 @@ def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
     templates: dict[str, Json] = {}
     for path in paths:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = load_json(read_text(path, TEMPLATE_LIMITS), TEMPLATE_LIMITS)
+        except InputLimitError as exc:
+            raise LintInputError(f"{path}: {exc}") from None
         except (OSError, ValueError) as exc:
             raise LintInputError(f"{path}: not a readable JSON template ({exc})") from None
         # CDK templates hold only deploy-time intrinsics, plus the bootstrap-version parameter.
@@ -157,8 +162,8 @@ def _cdk_region(directory: Path) -> str | None:
     regions: set[str] = set()
     for manifest in directory.rglob("manifest.json"):
         try:
-            artifacts = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {})
-        except (OSError, ValueError):
+            artifacts = load_json(read_text(manifest, TEMPLATE_LIMITS), TEMPLATE_LIMITS).get("artifacts", {})
+        except (OSError, ValueError, AttributeError):
             continue
         for artifact in artifacts.values() if isinstance(artifacts, Mapping) else ():
             environment = str(artifact.get("environment", "")) if isinstance(artifact, Mapping) else ""

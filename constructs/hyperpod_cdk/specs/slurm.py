@@ -211,7 +211,7 @@ def slurm_nodes(
     layout: SlurmLayout,
     fsx_mount_path: str | None = None,
     users: Sequence[Mapping[str, Any]] = (),
-    containers: Mapping[str, bool] | None = None,
+    containers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``slurm_nodes.json``: group -> ``{node_type, partition}`` as in the cluster's ``SlurmConfig``,
     and the POSIX ``users`` (``{name, uid, ssh_public_key}``) the script creates on every node."""
@@ -226,5 +226,6 @@ def slurm_nodes(
     if users:
         document["users"] = [{k: v for k, v in dict(u).items() if v is not None} for u in users]
     if containers and any(containers.values()):
-        document["containers"] = {k: bool(v) for k, v in containers.items()}
+        # Flags, and the pinned enroot .deb checksums (file name -> sha256).
+        document["containers"] = {k: dict(v) if isinstance(v, Mapping) else bool(v) for k, v in containers.items()}
     return document

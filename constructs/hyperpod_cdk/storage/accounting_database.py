@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import CfnDeletionPolicy, Token
+from aws_cdk import CfnDeletionPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -110,6 +110,9 @@ class SlurmAccountingDatabase(Construct):
             master_username="slurmadmin",
             # RDS creates and rotates the secret; HyperPod reads user name and password from it.
             manage_master_user_password=True,
+            # The secret with the platform's customer managed key, not aws/secretsmanager: who may decrypt the
+            # password is then in the key's and the readers' policies (grant_read_secret) (review M4).
+            master_user_secret=rds.CfnDBInstance.MasterUserSecretProperty(kms_key_id=encryption_key.key_arn),
             storage_encrypted=True,
             kms_key_id=encryption_key.key_arn,
             publicly_accessible=False,
@@ -122,6 +125,7 @@ class SlurmAccountingDatabase(Construct):
         # replacement (AWS's template snapshots; a retained instance keeps serving other clusters too).
         self.resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
         self.resource.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        self._key = encryption_key
         acknowledge(self.resource, "AwsSolutions-RDS3",
                     "single-AZ like AWS's own HyperPod accounting template; slurmctld queues records while "
                     "slurmdbd is unreachable, and backups are on")
@@ -140,9 +144,22 @@ class SlurmAccountingDatabase(Construct):
         return self.resource.attr_master_user_secret_secret_arn
 
     def grant_read_secret(self, grantee: iam.IGrantable) -> None:
-        """``secretsmanager:GetSecretValue`` on the managed secret (the nodes' role reads it for slurmdbd)."""
+        """``secretsmanager:GetSecretValue`` on the managed secret (the nodes' role reads it for slurmdbd),
+        and ``kms:Decrypt`` on its key only through Secrets Manager for this secret (the encryption context
+        Secrets Manager uses is ``SecretARN``: https://docs.aws.amazon.com/secretsmanager/latest/userguide/
+        security-encryption.html)."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             resource_arns=[self.secret_arn],
         )
+        stack = Stack.of(self)
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            sid="AccountingSecretKey",
+            actions=["kms:Decrypt"],
+            resources=[self._key.key_arn],
+            conditions={"StringEquals": {
+                "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com",
+                "kms:EncryptionContext:SecretARN": self.secret_arn,
+            }},
+        ))

@@ -14,6 +14,14 @@ Create/Update:
 Delete: remove the dashboards with this library's uids (best effort: a workspace already gone, or
 retained, never blocks the stack's deletion).
 
+The token is ADMIN, so where it goes is fixed at synth: the workspace id, its URL, the AMP URL and
+the region come from the function's environment (``GRAFANA_DASHBOARDS_SPEC``), never from the
+event. An event whose properties differ from that copy is refused (Create/Update) or ignored
+(Delete), and the Grafana URL must be the workspace's own host
+``<workspace-id>.grafana-workspace.<region>.amazonaws.com`` (Amazon Managed Grafana workspace URLs,
+https://docs.aws.amazon.com/grafana/latest/userguide/AMG-create-workspace.html). So an invoke with
+a forged event cannot send the token to another host or mint one for another workspace.
+
 Only the standard library and boto3 (in the Lambda runtime).
 """
 
@@ -21,10 +29,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +50,12 @@ FOLDER_UID = "hyperpod-cdk"
 DATASOURCE_UID = "hyperpod-amp"
 UID_PREFIX = "hyperpod-cdk-"
 HTTP_TIMEOUT = 20
+SPEC_ENV = "GRAFANA_DASHBOARDS_SPEC"
+#: Properties CloudFormation adds to every custom resource event; not part of the synthesized spec.
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+RESPONSE_ATTEMPTS = 4
+_opener: Callable[..., Any] = urllib.request.urlopen
+_sleep: Callable[[float], None] = time.sleep
 
 
 class GrafanaError(Exception):
@@ -67,6 +83,30 @@ def check_url(url: str) -> str:
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise GrafanaError(f"Grafana URL must be https://, got {url!r}")
     return url.rstrip("/")
+
+
+def workspace_url(workspace_id: str, region: str) -> str:
+    """The only URL an Amazon Managed Grafana workspace answers on."""
+    return f"https://{workspace_id}.grafana-workspace.{region}.amazonaws.com"
+
+
+def load_spec(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The properties fixed at synth, checked: the token may only go to this workspace's host."""
+    raw = (os.environ if environ is None else environ).get(SPEC_ENV)
+    if not raw:
+        raise GrafanaError(f"{SPEC_ENV} is not set: this function only serves the resource it was synthesized for")
+    spec = json.loads(raw)
+    region, workspace = str(spec["Region"]), str(spec["WorkspaceId"])
+    if check_url(spec["GrafanaUrl"]) != workspace_url(workspace, region):
+        raise GrafanaError(f"GrafanaUrl {spec['GrafanaUrl']!r} is not workspace {workspace}'s own host")
+    prometheus = urllib.parse.urlsplit(spec["PrometheusUrl"])
+    if prometheus.scheme != "https" or prometheus.hostname != f"aps-workspaces.{region}.amazonaws.com":
+        raise GrafanaError(f"PrometheusUrl {spec['PrometheusUrl']!r} is not an AMP workspace in {region}")
+    return spec
+
+
+def event_properties(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.get("ResourceProperties", {}).items() if k not in CFN_PROPERTIES}
 
 
 class Grafana:
@@ -182,25 +222,32 @@ def with_token(client: Any, workspace_id: str, work: Any) -> Any:
         )
 
 
-def process(event: dict[str, Any], client: Any) -> tuple[str, dict[str, str]]:
-    """Do the request; returns (physical id, data)."""
-    props = event["ResourceProperties"]
-    workspace_id = props["WorkspaceId"]
-    region = props["Region"]
-    url = props["GrafanaUrl"]
+def process(event: dict[str, Any], client: Any, spec: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """Do the request with the synthesized spec (the event only has to match it); returns (physical id, data)."""
+    spec = load_spec() if spec is None else spec
+    workspace_id = spec["WorkspaceId"]
+    region = spec["Region"]
+    url = spec["GrafanaUrl"]
+    matches = event_properties(event) == dict(spec)
     # Named by the workspace: when an update moves to another workspace the id changes, and
     # CloudFormation then sends a Delete with the old properties, which removes the old dashboards.
     physical_id = f"{workspace_id}/hyperpod-cdk-dashboards"
     if event["RequestType"] == "Delete":
         physical_id = event.get("PhysicalResourceId") or physical_id
+        if not matches:
+            # The old properties of a moved workspace, or a forged event: no token is minted for them.
+            LOG.warning("Delete with properties other than the synthesized ones: dashboards left in place")
+            return physical_id, {}
         try:
             removed = with_token(client, workspace_id, lambda token: uninstall(Grafana(url, token)))
             LOG.info("removed dashboards %s", removed)
         except Exception as exc:  # the workspace may be gone or retained: never block the delete
             LOG.warning("dashboards left in place: %s", exc)
         return physical_id, {}
+    if not matches:
+        raise GrafanaError("the request's properties differ from the ones synthesized into this function; refused")
     written = with_token(
-        client, workspace_id, lambda token: install(Grafana(url, token), props["PrometheusUrl"], region)
+        client, workspace_id, lambda token: install(Grafana(url, token), spec["PrometheusUrl"], region)
     )
     LOG.info("installed dashboards %s", written)
     return physical_id, {"Dashboards": ",".join(written)}
@@ -214,15 +261,24 @@ def respond(event: dict[str, Any], status: str, physical: str, data: dict[str, A
     }).encode()
     request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
                                      headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
-        pass
+    # A lost response would make Lambda retry the whole invocation: retry the upload.
+    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
+        try:
+            with _opener(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
+                return
+        except (urllib.error.URLError, OSError) as error:
+            print(f"sending the response failed (attempt {attempt}): {error}")
+            if attempt == RESPONSE_ATTEMPTS:
+                raise
+            _sleep(min(2 ** attempt, 10))
 
 
 def handler(event: dict[str, Any], context: Any = None) -> None:
     print(json.dumps({k: v for k, v in event.items() if k != "ResponseURL"}, default=str))
     fallback = event.get("PhysicalResourceId") or f"failed-{event.get('RequestId', 'unknown')}"
     try:
-        physical, data = process(event, grafana_client(event["ResourceProperties"]["Region"]))
+        spec = load_spec()
+        physical, data = process(event, grafana_client(spec["Region"]), spec)
     except Exception as error:  # every failure goes back to CloudFormation, never a timeout
         print(f"FAILED: {error!r}")
         respond(event, "FAILED", fallback, {}, str(error) or type(error).__name__)
