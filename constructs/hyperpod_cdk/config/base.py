@@ -10,7 +10,7 @@ import contextvars
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -192,6 +192,17 @@ class _Model(BaseModel):
         except ValidationError as exc:
             error = explain(first_error(exc.errors(), data), data, type(self))
             raise HyperPodConfigError(f"{type(self).__name__}.{error.field}", error.message) from None
+        finally:
+            _VALIDATING.reset(token)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        # pydantic's own entry point keeps pydantic's contract (a ValidationError with the full
+        # location, which parse_config and parse_k8s_settings turn into one line under their own
+        # prefix): nested models must not translate their part of it on their own.
+        token = _VALIDATING.set(True)
+        try:
+            return super().model_validate(obj, *args, **kwargs)
         finally:
             _VALIDATING.reset(token)
 
