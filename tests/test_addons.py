@@ -357,3 +357,38 @@ def test_config_refuses_the_operator_without_cert_manager():
         KubernetesAddonsConfig.model_validate({"cert_manager": {"version": "1.18"}})
     with pytest.raises(ValidationError, match="Extra inputs"):
         KubernetesAddonsConfig.model_validate({"cert_manager": {"enable": True}})
+
+
+def test_addon_models_built_in_python_raise_one_config_line():
+    # Issue 21: these models are construct inputs; built directly they raise the loader's one-line
+    # error naming the model and the field, never pydantic's dump or a raw regex.
+    from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    cases = [
+        (lambda: KubernetesAddonsConfig(cert_manager={"enabled": False}),
+         "KubernetesAddonsConfig.training_operator", "needs cert-manager; set cert_manager.enabled: true"),
+        (lambda: KubernetesAddonsConfig(cert_manager={"version": "1.18"}),
+         "KubernetesAddonsConfig.cert_manager.version", "is not an EKS add-on version such as v1.18.2-eksbuild.2"),
+        (lambda: KubernetesAddonsConfig(cert_manager={"enable": True}),
+         "KubernetesAddonsConfig.cert_manager.enable", "unknown key"),
+    ]
+    for build, field, fragment in cases:
+        with pytest.raises(HyperPodConfigError) as caught:
+            build()
+        assert caught.value.field == field and fragment in caught.value.message, caught.value
+        assert "\n" not in str(caught.value) and "^v[0-9]" not in str(caught.value)
+
+
+def test_config_prerequisites_match_what_the_addon_constructs_require():
+    # The config names prerequisites by config key; the constructs declare them by EKS add-on name.
+    from hyperpod_cdk.config.addons import ADDON_PREREQUISITES
+    from hyperpod_cdk.kubernetes.addons.registry import ADDONS
+
+    by_key = {row.config_key: row.addon_class for row in ADDONS}
+    for key, needs in ADDON_PREREQUISITES.items():
+        declared = set(by_key[key].REQUIRES) - {"eks-pod-identity-agent"}
+        assert declared == {by_key[need].ADDON_NAME for need in needs}, key
+    for row in ADDONS:
+        others = set(row.addon_class.REQUIRES) - {"eks-pod-identity-agent"}
+        assert not others or row.config_key in ADDON_PREREQUISITES, row.config_key

@@ -274,14 +274,45 @@ class KubernetesAddonsConfig(_Model):
             problem = task_governance_problem(self.task_governance.version, self.training_operator.enabled)
             if problem:
                 raise ValueError(f"task_governance.version: {problem}")
-        if self.inference_operator.enabled:
-            # The FSx CSI driver is checked with the platform config: storage.fsx also installs it.
-            missing = [name for name in ("cert_manager", "s3_csi_driver", "metrics_server")
-                       if not getattr(self, name).enabled]
-            if missing:
-                raise ValueError(
-                    f"inference_operator: the inference operator needs {', '.join(missing)}; set "
-                    + " and ".join(f"{name}.enabled: true" for name in missing)
-                )
         return self
 
+
+
+# What each add-on needs among the others, by config key; the add-on constructs declare the same as
+# REQUIRES (a test keeps the two equal). The training operator's need is checked on this section
+# alone; the others are checked with the platform config (storage.fsx also installs the FSx CSI
+# driver), all of an add-on's missing prerequisites in one error.
+ADDON_PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "training_operator": ("cert_manager",),
+    "inference_operator": ("cert_manager", "s3_csi_driver", "fsx_csi_driver", "metrics_server"),
+}
+_HOW_TO_ENABLE = {"fsx_csi_driver": "fsx_csi_driver.enabled: true (or storage.fsx)"}
+
+
+def missing_prerequisites(addons: KubernetesAddonsConfig, *, fsx_csi_driver_installed: bool) -> list[str] | None:
+    """For the first enabled add-on that lacks prerequisites: (its key, every missing key); else None.
+
+    ``fsx_csi_driver_installed``: the FSx CSI driver comes from elsewhere (``storage.fsx``).
+    """
+    for name, needs in ADDON_PREREQUISITES.items():
+        if not getattr(addons, name).enabled:
+            continue
+        missing = [
+            need for need in needs
+            if not getattr(addons, need).enabled and not (need == "fsx_csi_driver" and fsx_csi_driver_installed)
+        ]
+        if missing:
+            return [name, *missing]
+    return None
+
+
+def prerequisites_message(name: str, missing: list[str]) -> str:
+    """One line naming every missing prerequisite of add-on ``name`` and how to turn each on."""
+    fixes = [_HOW_TO_ENABLE.get(need, f"{need}.enabled: true") for need in missing]
+    return (
+        f"{name} needs {_and(missing)}, which {'are' if len(missing) > 1 else 'is'} off; set {_and(fixes)}"
+    )
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
