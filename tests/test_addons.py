@@ -357,3 +357,96 @@ def test_config_refuses_the_operator_without_cert_manager():
         KubernetesAddonsConfig.model_validate({"cert_manager": {"version": "1.18"}})
     with pytest.raises(ValidationError, match="Extra inputs"):
         KubernetesAddonsConfig.model_validate({"cert_manager": {"enable": True}})
+
+
+def test_addon_models_built_in_python_raise_one_config_line():
+    # Issue 21: these models are construct inputs; built directly they raise the loader's one-line
+    # error naming the model and the field, never pydantic's dump or a raw regex.
+    from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    cases = [
+        (lambda: KubernetesAddonsConfig(cert_manager={"enabled": False}),
+         "KubernetesAddonsConfig.training_operator", "needs cert-manager; set cert_manager.enabled: true"),
+        (lambda: KubernetesAddonsConfig(cert_manager={"version": "1.18"}),
+         "KubernetesAddonsConfig.cert_manager.version", "is not an EKS add-on version such as v1.18.2-eksbuild.2"),
+        (lambda: KubernetesAddonsConfig(cert_manager={"enable": True}),
+         "KubernetesAddonsConfig.cert_manager.enable", "unknown key"),
+    ]
+    for build, field, fragment in cases:
+        with pytest.raises(HyperPodConfigError) as caught:
+            build()
+        assert caught.value.field == field and fragment in caught.value.message, caught.value
+        assert "\n" not in str(caught.value) and "^v[0-9]" not in str(caught.value)
+
+
+def test_config_prerequisites_match_what_the_addon_constructs_require():
+    # The config names prerequisites by config key; the constructs declare them by EKS add-on name.
+    from hyperpod_cdk.config.addons import ADDON_PREREQUISITES
+    from hyperpod_cdk.kubernetes.addons.registry import ADDONS
+
+    by_key = {row.config_key: row.addon_class for row in ADDONS}
+    for key, needs in ADDON_PREREQUISITES.items():
+        declared = set(by_key[key].REQUIRES) - {"eks-pod-identity-agent"}
+        assert declared == {by_key[need].ADDON_NAME for need in needs}, key
+    for row in ADDONS:
+        others = set(row.addon_class.REQUIRES) - {"eks-pod-identity-agent"}
+        assert not others or row.config_key in ADDON_PREREQUISITES, row.config_key
+
+
+def test_a_new_pod_identity_addon_is_one_class(tiny):
+    # Issue 21: role -> pod identity association -> add-on is written once in PodIdentityAddon; a new
+    # add-on declares its service account, prerequisites and permissions and gets the same wiring.
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.kubernetes.addons import (
+        CERT_MANAGER,
+        POD_IDENTITY_AGENT,
+        CertManagerAddon,
+        MissingAddonDependencyError,
+        PodIdentityAddon,
+    )
+
+    class ExampleAddon(PodIdentityAddon):
+        ADDON_NAME = "example-addon"
+        REQUIRES = (POD_IDENTITY_AGENT, CERT_MANAGER, "metrics-server")
+        CONFIG_FIELD = "kubernetes.addons.example"
+        NAMESPACE = "example"
+        SERVICE_ACCOUNT = "example-sa"
+        ROLE_DESCRIPTION = "example (EKS Pod Identity)"
+
+        def __init__(self, scope, construct_id, *, cluster):
+            super().__init__(scope, construct_id, cluster=cluster)
+            self._pod_identity_role().add_to_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"])
+            )
+            self._install(version="v1.0.0-eksbuild.1", configuration_values=None)
+
+    stack, cluster = tiny
+    # Every missing prerequisite at once, checked at synth before anything is built.
+    with pytest.raises(MissingAddonDependencyError, match=r"\['eks-pod-identity-agent', 'cert-manager', "
+                                                           r"'metrics-server'\]"):
+        ExampleAddon(stack, "Example", cluster=cluster)
+    _agent(stack, cluster)
+    CertManagerAddon(stack, "CertManager", cluster=cluster)
+    with pytest.raises(MissingAddonDependencyError, match=r"\['metrics-server'\]"):
+        ExampleAddon(stack, "Example", cluster=cluster)
+    from aws_cdk import aws_eks_v2 as eks
+
+    eks.Addon(stack, "Metrics", cluster=cluster, addon_name="metrics-server")
+    addon = ExampleAddon(stack, "Example", cluster=cluster)
+    template = Template.from_stack(stack).to_json()["Resources"]
+    ids = {path: stack.get_logical_id(getattr(addon, attr).node.default_child or getattr(addon, attr))
+           for path, attr in (("Role", "role"), ("PodIdentity", "association"), ("Addon", "addon"))}
+    association = template[ids["PodIdentity"]]
+    assert association["Properties"]["Namespace"] == "example"
+    assert association["Properties"]["ServiceAccount"] == "example-sa"
+    installed = template[ids["Addon"]]
+    assert installed["Properties"]["AddonName"] == "example-addon"
+    depends = set(installed["DependsOn"])
+    # After the association and the role's inline policy, so the pods' first AWS call is allowed.
+    assert ids["PodIdentity"] in depends
+    assert any(template[d]["Type"] == "AWS::IAM::Policy" for d in depends)
+    trust = template[ids["Role"]]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "example-sa"

@@ -102,9 +102,10 @@ def test_regions_without_the_types_are_refused(example: dict[str, Any], region: 
 
 @pytest.mark.parametrize("addons, field, fragment", [
     ({"inference_operator": {"enabled": True}}, "kubernetes.addons.inference_operator",
-     "needs s3_csi_driver, metrics_server"),
+     "needs s3_csi_driver, fsx_csi_driver and metrics_server"),
     ({"inference_operator": {"enabled": True}, "s3_csi_driver": {"enabled": True, "bucket_names": ["b-1"]},
-      "metrics_server": {"enabled": True}}, "kubernetes.addons.inference_operator", "FSx CSI driver"),
+      "metrics_server": {"enabled": True}}, "kubernetes.addons.inference_operator",
+     "needs fsx_csi_driver, which is off; set fsx_csi_driver.enabled: true (or storage.fsx)"),
     ({"s3_csi_driver": {"enabled": True}}, "kubernetes.addons.s3_csi_driver.bucket_names", "least privilege"),
     ({"s3_csi_driver": {"enabled": True, "bucket_names": ["arn:aws:s3:::b"]}},
      "kubernetes.addons.s3_csi_driver.bucket_names[0]", "not an ARN"),
@@ -125,6 +126,22 @@ def test_addon_settings_errors_name_the_field(
     data["kubernetes"] = {"addons": addons}
     err = error(data)
     assert err.field == field and fragment in err.message, err
+
+
+def test_every_missing_addon_prerequisite_is_named_in_one_error() -> None:
+    # Issue 21: the operator missing three add-ons used to take three runs to find out.
+    data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
+    data["kubernetes"] = {"addons": {"inference_operator": {"enabled": True}}}
+    err = error(data)
+    assert err.field == "kubernetes.addons.inference_operator"
+    assert err.message == (
+        "inference_operator needs s3_csi_driver, fsx_csi_driver and metrics_server, which are off; set "
+        "s3_csi_driver.enabled: true, fsx_csi_driver.enabled: true (or storage.fsx) and metrics_server.enabled: true"
+    )
+    # storage.fsx installs the FSx CSI driver, so then only the other two are missing.
+    data["storage"] = {"fsx": {"storage_capacity_gib": 1200}}
+    err = error(data)
+    assert "needs s3_csi_driver and metrics_server, which are off" in err.message, err
 
 
 def test_inference_operator_needs_a_cluster_this_stack_creates() -> None:

@@ -27,8 +27,9 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 
@@ -81,10 +82,6 @@ MAX_USER_PRIORITY = 1_000_000_000
 MAX_SCHEDULER_CLASSES = 10
 # AWS::SageMaker::ComputeQuota takes at most 15 resource entries.
 MAX_QUOTA_RESOURCES = 15
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class QuotaResource(_Model):

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from hyperpod_cdk.config.addons import missing_prerequisites, prerequisites_message
 from hyperpod_cdk.config.example_plan import plan_training_example
 from hyperpod_cdk.config.kubernetes import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
@@ -62,12 +63,11 @@ def check_kubernetes(
             "grafana: false and read the AMP workspace from a Grafana elsewhere",
         )
     fsx_driver = addons.fsx_csi_driver
+    lacking = missing_prerequisites(addons, fsx_csi_driver_installed=fsx_configured)
+    if lacking is not None:
+        name, *missing = lacking
+        raise HyperPodConfigError(f"kubernetes.addons.{name}", prerequisites_message(name, missing))
     if addons.inference_operator.enabled:
-        if not (fsx_driver.enabled or fsx_configured):
-            raise HyperPodConfigError(
-                "kubernetes.addons.inference_operator",
-                "the inference operator needs the FSx CSI driver; set kubernetes.addons.fsx_csi_driver.enabled: true",
-            )
         if existing_eks:
             raise HyperPodConfigError(
                 "kubernetes.addons.inference_operator",

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import register_hints
 
 # A practical e-mail shape (SNS confirms the address itself): local@domain.tld, no spaces.
@@ -30,10 +31,6 @@ register_hints({
 # Tag key every resource of a platform with a `cost:` section carries (value: the platform name); the
 # budget filters on it once it is activated as a cost allocation tag (docs/cost.md).
 COST_TAG_KEY = "hyperpod-cdk:platform"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class AlertsConfig(_Model):

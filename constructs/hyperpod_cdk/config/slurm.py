@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import register_hints
 
 __all__ = ["SlurmAccounting", "SlurmContainers", "SlurmObservability", "SlurmSettings", "SlurmUser"]
@@ -31,10 +32,6 @@ ENDPOINT_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]
 SECRET_ARN_PATTERN = r"^arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:.+$"
 SCHEMA_NAME_PATTERN = r"^[a-zA-Z0-9$_]{1,64}$"
 DB_INSTANCE_CLASS_PATTERN = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class SlurmAccounting(_Model):

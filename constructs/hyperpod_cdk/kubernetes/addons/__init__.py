@@ -18,6 +18,8 @@ training operator's namespace ``aws-hyperpod`` is created by the HyperPod Helm c
 before the cluster), and Kueue's webhooks should not answer for pods before the Kueue controller
 can run. Add-ons that need cert-manager also come after
 :meth:`HyperPodKubernetesAddons.wait_for_cert_manager`'s dependencies (the cert-manager gate).
+The add-on set is table-driven (:data:`~hyperpod_cdk.kubernetes.addons.registry.ADDONS`); add-ons
+whose pods call AWS derive from :class:`~hyperpod_cdk.kubernetes.addons.base.PodIdentityAddon`.
 Every add-on sets ``ResolveConflicts`` (:data:`~hyperpod_cdk.kubernetes.addons.base.RESOLVE_CONFLICTS`).
 """
 
@@ -32,6 +34,10 @@ _LAZY = {
     "CERT_MANAGER": "hyperpod_cdk.kubernetes.addons.base",
     "POD_IDENTITY_AGENT": "hyperpod_cdk.kubernetes.addons.base",
     "HyperPodAddon": "hyperpod_cdk.kubernetes.addons.base",
+    "ConfiguredAddon": "hyperpod_cdk.kubernetes.addons.base",
+    "PodIdentityAddon": "hyperpod_cdk.kubernetes.addons.base",
+    "ADDONS": "hyperpod_cdk.kubernetes.addons.registry",
+    "AddonRow": "hyperpod_cdk.kubernetes.addons.registry",
     "MissingAddonDependencyError": "hyperpod_cdk.kubernetes.addons.base",
     "installed_addons": "hyperpod_cdk.kubernetes.addons.base",
     "CertManagerAddon": "hyperpod_cdk.kubernetes.addons.cert_manager",
@@ -48,9 +54,12 @@ _LAZY = {
     "KubernetesConfig": "hyperpod_cdk.config.kubernetes",
 }
 __all__ = [
+    "ADDONS",
     "CERT_MANAGER",
     "POD_IDENTITY_AGENT",
+    "AddonRow",
     "CertManagerAddon",
+    "ConfiguredAddon",
     "FsxCsiDriverAddon",
     "HelmDependenciesConfig",
     "HyperPodAddon",
@@ -63,6 +72,7 @@ __all__ = [
     "KubernetesConfig",
     "MetricsServerAddon",
     "MissingAddonDependencyError",
+    "PodIdentityAddon",
     "S3CsiDriverAddon",
     "installed_addons",
 ]
@@ -72,8 +82,10 @@ if TYPE_CHECKING:
     from hyperpod_cdk.kubernetes.addons.base import (
         CERT_MANAGER,
         POD_IDENTITY_AGENT,
+        ConfiguredAddon,
         HyperPodAddon,
         MissingAddonDependencyError,
+        PodIdentityAddon,
         installed_addons,
     )
     from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
@@ -82,6 +94,7 @@ if TYPE_CHECKING:
     from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
     from hyperpod_cdk.kubernetes.addons.metrics_server import MetricsServerAddon
     from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
+    from hyperpod_cdk.kubernetes.addons.registry import ADDONS, AddonRow
     from hyperpod_cdk.kubernetes.addons.s3_csi_driver import S3CsiDriverAddon
     from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
     from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon

@@ -189,6 +189,55 @@ class ConfiguredAddon(HyperPodAddon):
         self._order(self.addon)
 
 
+
+class PodIdentityAddon(HyperPodAddon):
+    """An add-on whose pods call AWS through EKS Pod Identity: role -> association -> add-on.
+
+    Written once here (as cdk-eks-blueprints' service-account add-ons do): a subclass sets
+    :attr:`NAMESPACE`, :attr:`SERVICE_ACCOUNT` and :attr:`ROLE_DESCRIPTION`, calls
+    :meth:`_pod_identity_role` (construct id ``Role``), adds its permissions to :attr:`role`, and
+    ends with :meth:`_install` (``PodIdentity`` then ``Addon``). The add-on is created after the
+    association (add-on versions that report ``requiresIamPermissions=false`` refuse inline
+    associations: awslabs/awsome-distributed-ai#1075) and after the role's inline policy, so the
+    pods' first AWS call is already allowed.
+    """
+
+    #: Namespace and service account of the pods that assume the role.
+    NAMESPACE: ClassVar[str]
+    SERVICE_ACCOUNT: ClassVar[str]
+    #: The IAM role's description.
+    ROLE_DESCRIPTION: ClassVar[str]
+
+    role: iam.Role
+    association: eks.CfnPodIdentityAssociation
+    addon: eks.Addon
+
+    def _pod_identity_role(self) -> iam.Role:
+        """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume."""
+        self.role = pod_identity_role(
+            self, "Role",
+            cluster=self.cluster,
+            namespace=self.NAMESPACE,
+            service_account=self.SERVICE_ACCOUNT,
+            description=self.ROLE_DESCRIPTION,
+        )
+        return self.role
+
+    def _install(self, *, version: str | None, configuration_values: Mapping[str, Any] | None) -> eks.Addon:
+        """The association, then the add-on after it and after the role's inline policy."""
+        self.association = pod_identity_association(
+            self, "PodIdentity",
+            cluster=self.cluster, namespace=self.NAMESPACE, service_account=self.SERVICE_ACCOUNT, role=self.role,
+        )
+        self._order(self.association)
+        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
+        self.addon.node.add_dependency(self.association)
+        default_policy = self.role.node.try_find_child("DefaultPolicy")
+        if default_policy is not None:
+            self.addon.node.add_dependency(default_policy)
+        return self.addon
+
+
 def pod_identity_role(
     scope: Construct,
     construct_id: str,

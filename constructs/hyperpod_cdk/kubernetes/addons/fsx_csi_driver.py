@@ -11,9 +11,7 @@ from constructs import Construct
 
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
-    HyperPodAddon,
-    pod_identity_association,
-    pod_identity_role,
+    PodIdentityAddon,
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
@@ -26,7 +24,7 @@ CSI_DRIVER = "fsx.csi.aws.com"
 DYNAMIC_POLICY = "AmazonFSxFullAccess"
 
 
-class FsxCsiDriverAddon(HyperPodAddon):
+class FsxCsiDriverAddon(PodIdentityAddon):
     """``aws-fsx-csi-driver`` with an EKS Pod Identity role for its controller.
 
     Resources, in this order: an IAM role for ``kube-system/fsx-csi-controller-sa`` (trust
@@ -57,6 +55,9 @@ class FsxCsiDriverAddon(HyperPodAddon):
     ADDON_NAME = ADDON_NAME
     REQUIRES = (POD_IDENTITY_AGENT,)
     CONFIG_FIELD = "storage.fsx"
+    NAMESPACE = NAMESPACE
+    SERVICE_ACCOUNT = SERVICE_ACCOUNT
+    ROLE_DESCRIPTION = "FSx for Lustre CSI driver controller (EKS Pod Identity)"
 
     def __init__(
         self,
@@ -75,13 +76,7 @@ class FsxCsiDriverAddon(HyperPodAddon):
             scope, construct_id, cluster=cluster, assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
-        self.role = pod_identity_role(
-            self, "Role",
-            cluster=cluster,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            description="FSx for Lustre CSI driver controller (EKS Pod Identity)",
-        )
+        self._pod_identity_role()
         self.dynamic_provisioning = dynamic_provisioning
         if file_system_arns:
             self.role.add_to_policy(iam.PolicyStatement(
@@ -98,14 +93,5 @@ class FsxCsiDriverAddon(HyperPodAddon):
                 "exists; AWS's EKS guide gives this driver AmazonFSxFullAccess, and only the controller's "
                 "service account on this cluster can use the role",
             )
-        self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
-        )
-        self._order(self.association)
-        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
-        self.addon.node.add_dependency(self.association)
-        # The policy must be attached before the controller first assumes the role.
-        default_policy = self.role.node.try_find_child("DefaultPolicy")
-        if default_policy is not None:
-            self.addon.node.add_dependency(default_policy)
+        # The policy must be attached before the controller first assumes the role (_install orders it).
+        self._install(version=version, configuration_values=configuration_values)

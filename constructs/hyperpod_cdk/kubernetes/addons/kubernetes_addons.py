@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypedDict
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IConstruct
@@ -18,6 +17,7 @@ from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.inference_operator import HyperPodInferenceOperatorAddon
 from hyperpod_cdk.kubernetes.addons.metrics_server import MetricsServerAddon
 from hyperpod_cdk.kubernetes.addons.observability import HyperPodObservabilityAddon
+from hyperpod_cdk.kubernetes.addons.registry import ADDONS, AddonContext
 from hyperpod_cdk.kubernetes.addons.s3_csi_driver import S3CsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.task_governance import HyperPodTaskGovernanceAddon
 from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOperatorAddon
@@ -62,6 +62,16 @@ class HyperPodKubernetesAddons(Construct):
     Attributes are ``None`` for add-ons that are off.
     """
 
+    cert_manager: CertManagerAddon | None
+    training_operator: HyperPodTrainingOperatorAddon | None
+    metrics_server: MetricsServerAddon | None
+    s3_csi_driver: S3CsiDriverAddon | None
+    #: The FSx CSI driver created here (None when off or passed in as ``fsx_csi_driver``).
+    fsx_csi_driver: FsxCsiDriverAddon | None
+    task_governance: HyperPodTaskGovernanceAddon | None
+    observability: HyperPodObservabilityAddon | None
+    inference_operator: HyperPodInferenceOperatorAddon | None
+
     def __init__(
         self,
         scope: Construct,
@@ -84,108 +94,29 @@ class HyperPodKubernetesAddons(Construct):
         self.config = cfg
         common = _Common(cluster=cluster, assume_installed=assume_installed, kubernetes_version=kubernetes_version)
 
-        self.cert_manager: CertManagerAddon | None = None
-        if cfg.cert_manager.enabled:
-            self.cert_manager = CertManagerAddon(
-                self, "CertManager",
-                version=cfg.cert_manager.version,
-                configuration_values=cfg.cert_manager.configuration_values,
-                **common,
-            )
-        self.training_operator: HyperPodTrainingOperatorAddon | None = None
-        if cfg.training_operator.enabled:
-            self.training_operator = HyperPodTrainingOperatorAddon(
-                self, "TrainingOperator",
-                version=cfg.training_operator.version,
-                configuration_values=cfg.training_operator.configuration_values,
-                **common,
-            )
-        self.metrics_server: MetricsServerAddon | None = None
-        if cfg.metrics_server.enabled:
-            self.metrics_server = MetricsServerAddon(
-                self, "MetricsServer",
-                version=cfg.metrics_server.version,
-                configuration_values=cfg.metrics_server.configuration_values,
-                **common,
-            )
-        self.s3_csi_driver: S3CsiDriverAddon | None = None
-        if cfg.s3_csi_driver.enabled:
-            self.s3_csi_driver = S3CsiDriverAddon(
-                self, "S3CsiDriver",
-                bucket_names=cfg.s3_csi_driver.bucket_names,
-                read_only=cfg.s3_csi_driver.read_only,
-                version=cfg.s3_csi_driver.version,
-                configuration_values=cfg.s3_csi_driver.configuration_values,
-                **common,
-            )
         #: An FSx CSI driver defined elsewhere; install_after orders it like the add-ons made here.
         self.external_fsx_csi_driver = fsx_csi_driver
-        #: The FSx CSI driver created here (None when off or passed in as ``fsx_csi_driver``).
-        self.fsx_csi_driver: FsxCsiDriverAddon | None = None
-        if cfg.fsx_csi_driver.enabled and fsx_csi_driver is None:
-            self.fsx_csi_driver = FsxCsiDriverAddon(
-                self, "FsxCsiDriver",
-                dynamic_provisioning=cfg.fsx_csi_driver.storage_class is not None,
-                version=cfg.fsx_csi_driver.version,
-                configuration_values=cfg.fsx_csi_driver.configuration_values,
-                **common,
-            )
-        self.task_governance: HyperPodTaskGovernanceAddon | None = None
-        if cfg.task_governance.enabled:
-            self.task_governance = HyperPodTaskGovernanceAddon(
-                self, "TaskGovernance",
-                version=cfg.task_governance.version,
-                configuration_values=cfg.task_governance.configuration_values,
-                manifests=manifests,
-                wait_for_kueue=manifests is not None,
-                **common,
-            )
-        self.observability: HyperPodObservabilityAddon | None = None
+        context = AddonContext(
+            scope=self, hyperpod_cluster_arn=hyperpod_cluster_arn, encryption_key=encryption_key,
+            manifests=manifests, provided={"fsx_csi_driver": fsx_csi_driver} if fsx_csi_driver is not None else {},
+        )
+        # One row per add-on (registry.ADDONS), created in the table's order when its section is on.
+        for row in ADDONS:
+            section = getattr(cfg, row.config_key)
+            addon = None
+            if section.enabled and row.config_key not in context.provided:
+                addon = row.addon_class(self, row.construct_id, **row.props(section, context), **common)
+            setattr(self, row.config_key, addon)
         self.prometheus_workspace: HyperPodPrometheusWorkspace | None = None
         self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
-        obs = cfg.observability
-        if obs.enabled:
-            self.observability = HyperPodObservabilityAddon(
-                self, "Observability",
-                workspace_alias=obs.workspace_alias,
-                grafana=obs.grafana,
-                grafana_workspace_name=obs.grafana_workspace_name,
-                metrics=obs.metrics,
-                logging=obs.logging,
-                version=obs.version,
-                configuration_values=obs.configuration_values,
-                **common,
-            )
+        if self.observability is not None:
             self.prometheus_workspace = self.observability.workspace
             self.grafana_workspace = self.observability.grafana_workspace
-        self.inference_operator: HyperPodInferenceOperatorAddon | None = None
-        if cfg.inference_operator.enabled:
-            assert hyperpod_cluster_arn is not None
-            key = encryption_key or kms.Key(
-                self, "InferenceTlsKey",
-                description="HyperPod inference operator: TLS certificate bucket",
-                enable_key_rotation=True,
-                removal_policy=RemovalPolicy.RETAIN,
-            )
-            inf = cfg.inference_operator
-            self.inference_operator = HyperPodInferenceOperatorAddon(
-                self, "InferenceOperator",
-                hyperpod_cluster_arn=hyperpod_cluster_arn,
-                encryption_key=key,
-                load_balancer_controller=inf.load_balancer_controller,
-                keda=inf.keda,
-                version=inf.version,
-                configuration_values=inf.configuration_values,
-                **common,
-            )
 
     @property
     def addons(self) -> list[HyperPodAddon]:
         """The add-on constructs that are on, in creation order."""
-        candidates = (
-            self.cert_manager, self.training_operator, self.metrics_server, self.s3_csi_driver, self.fsx_csi_driver,
-            self.task_governance, self.observability, self.inference_operator,
-        )
+        candidates = (getattr(self, row.config_key) for row in ADDONS)
         return [addon for addon in candidates if addon is not None]
 
     def install_after(self, *dependencies: IConstruct) -> None:

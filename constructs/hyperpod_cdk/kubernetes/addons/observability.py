@@ -14,10 +14,8 @@ from hyperpod_cdk.config.kubernetes import ObservabilityMetrics
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
-    HyperPodAddon,
+    PodIdentityAddon,
     deep_merge,
-    pod_identity_association,
-    pod_identity_role,
 )
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
@@ -43,7 +41,7 @@ LOG_ACTIONS = (
 )
 
 
-class HyperPodObservabilityAddon(HyperPodAddon):
+class HyperPodObservabilityAddon(PodIdentityAddon):
     """``amazon-sagemaker-hyperpod-observability`` writing to an AMP workspace.
 
     - The AMP workspace: ``prometheus_workspace``, else a new :class:`HyperPodPrometheusWorkspace`
@@ -74,6 +72,9 @@ class HyperPodObservabilityAddon(HyperPodAddon):
     ADDON_NAME = ADDON_NAME
     REQUIRES = (POD_IDENTITY_AGENT,)
     CONFIG_FIELD = "kubernetes.addons.observability"
+    NAMESPACE = NAMESPACE
+    SERVICE_ACCOUNT = SERVICE_ACCOUNT
+    ROLE_DESCRIPTION = "SageMaker HyperPod observability collector (EKS Pod Identity)"
 
     def __init__(
         self,
@@ -112,13 +113,7 @@ class HyperPodObservabilityAddon(HyperPodAddon):
                 workspace_name=grafana_workspace_name or f"{cluster.cluster_name}-hyperpod",
             )
 
-        self.role = pod_identity_role(
-            self, "Role",
-            cluster=cluster,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            description="SageMaker HyperPod observability collector (EKS Pod Identity)",
-        )
+        self._pod_identity_role()
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.workspace_arn])
         )
@@ -135,11 +130,6 @@ class HyperPodObservabilityAddon(HyperPodAddon):
             resources=[log_groups, log_streams],
         )
 
-        self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
-        )
-        self._order(self.association)
         base: dict[str, Any] = {
             "ampWorkspace": {"prometheusEndpoint": self.workspace.prometheus_endpoint,
                              "arn": self.workspace.workspace_arn},
@@ -149,10 +139,6 @@ class HyperPodObservabilityAddon(HyperPodAddon):
             base["amgWorkspace"] = {"workspaceName": self.grafana_workspace.workspace_name,
                                     "arn": self.grafana_workspace.workspace_arn}
         self.configuration = deep_merge(base, configuration_values or {})
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self.addon.node.add_dependency(self.association)
-        # The collector's first remote write must already be allowed.
-        default_policy = self.role.node.try_find_child("DefaultPolicy")
-        if default_policy is not None:
-            self.addon.node.add_dependency(default_policy)
+        # The collector's first remote write must already be allowed (_install orders the policy first).
+        self._install(version=version, configuration_values=self.configuration)
         Tags.of(self.addon).add("SageMaker", "true")

@@ -13,10 +13,8 @@ from constructs import Construct
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
-    HyperPodAddon,
+    PodIdentityAddon,
     deep_merge,
-    pod_identity_association,
-    pod_identity_role,
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
@@ -36,7 +34,7 @@ READ_OBJECT_ACTIONS = ("s3:GetObject",)
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
 
 
-class S3CsiDriverAddon(HyperPodAddon):
+class S3CsiDriverAddon(PodIdentityAddon):
     """``aws-mountpoint-s3-csi-driver``: mount S3 buckets as volumes (``s3.csi.aws.com``).
 
     Resources, in this order: an IAM role for ``kube-system/s3-csi-driver-sa`` (EKS Pod Identity
@@ -56,6 +54,9 @@ class S3CsiDriverAddon(HyperPodAddon):
     ADDON_NAME = ADDON_NAME
     REQUIRES = (POD_IDENTITY_AGENT,)
     CONFIG_FIELD = "kubernetes.addons.s3_csi_driver"
+    NAMESPACE = NAMESPACE
+    SERVICE_ACCOUNT = SERVICE_ACCOUNT
+    ROLE_DESCRIPTION = "Mountpoint for Amazon S3 CSI driver (EKS Pod Identity)"
 
     def __init__(
         self,
@@ -82,13 +83,7 @@ class S3CsiDriverAddon(HyperPodAddon):
         partition = Stack.of(self).partition
         buckets = [f"arn:{partition}:s3:::{name}" for name in bucket_names]
         objects = [f"{bucket}/*" for bucket in buckets]
-        self.role = pod_identity_role(
-            self, "Role",
-            cluster=cluster,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            description="Mountpoint for Amazon S3 CSI driver (EKS Pod Identity)",
-        )
+        self._pod_identity_role()
         self.role.add_to_policy(iam.PolicyStatement(sid="ListBuckets", actions=["s3:ListBucket"], resources=buckets))
         actions = list(READ_OBJECT_ACTIONS) + ([] if read_only else list(WRITE_OBJECT_ACTIONS))
         self.role.add_to_policy(iam.PolicyStatement(sid="BucketObjects", actions=actions, resources=objects))
@@ -98,14 +93,5 @@ class S3CsiDriverAddon(HyperPodAddon):
             "only these buckets",
             resources=objects,
         )
-        self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=cluster, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=self.role,
-        )
-        self._order(self.association)
         self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self.addon.node.add_dependency(self.association)
-        default_policy = self.role.node.try_find_child("DefaultPolicy")
-        if default_policy is not None:
-            self.addon.node.add_dependency(default_policy)
+        self._install(version=version, configuration_values=self.configuration)

@@ -13,9 +13,7 @@ from constructs import Construct
 from hyperpod_cdk.kubernetes.addons.base import (
     CERT_MANAGER,
     POD_IDENTITY_AGENT,
-    HyperPodAddon,
-    pod_identity_association,
-    pod_identity_role,
+    PodIdentityAddon,
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
@@ -31,7 +29,7 @@ SERVICE_ACCOUNT = "hp-training-operator-controller-manager"
 MANAGED_POLICY = "AmazonSageMakerHyperPodTrainingOperatorAccess"
 
 
-class HyperPodTrainingOperatorAddon(HyperPodAddon):
+class HyperPodTrainingOperatorAddon(PodIdentityAddon):
     """``amazon-sagemaker-hyperpod-training-operator``: runs HyperPodPyTorchJob workloads.
 
     Requires cert-manager and the EKS pod identity agent (construction fails without them).
@@ -52,6 +50,9 @@ class HyperPodTrainingOperatorAddon(HyperPodAddon):
     ADDON_NAME = ADDON_NAME
     REQUIRES = (POD_IDENTITY_AGENT, CERT_MANAGER)
     CONFIG_FIELD = "kubernetes.addons.training_operator"
+    NAMESPACE = NAMESPACE
+    SERVICE_ACCOUNT = SERVICE_ACCOUNT
+    ROLE_DESCRIPTION = "SageMaker HyperPod training operator (EKS Pod Identity)"
 
     def __init__(
         self,
@@ -68,13 +69,7 @@ class HyperPodTrainingOperatorAddon(HyperPodAddon):
             scope, construct_id, cluster=cluster, assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
-        self.role = pod_identity_role(
-            self, "Role",
-            cluster=cluster,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            description="SageMaker HyperPod training operator (EKS Pod Identity)",
-        )
+        self._pod_identity_role()
         self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(MANAGED_POLICY))
         acknowledge(
             self.role,
@@ -83,14 +78,5 @@ class HyperPodTrainingOperatorAddon(HyperPodAddon):
             "permission set and updates it with the operator; the role is usable only by the "
             "operator's service account on this cluster",
         )
-        self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=cluster,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role=self.role,
-        )
-        self._order(self.association)
-        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
-        self.addon.node.add_dependency(self.association)
+        self._install(version=version, configuration_values=configuration_values)
         Tags.of(self.addon).add("SageMaker", "true")
