@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import jsii
 from aws_cdk import Annotations, Aspects, CfnResource, IAspect
@@ -13,7 +13,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
+__all__ = ["HyperPodCluster", "IHyperPodCluster", "ImportedHyperPodCluster"]
+
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, depend_on
+from hyperpod_cdk.cluster.cluster_base import (
+    CreatedHyperPodCluster,
+    IHyperPodCluster,
+    ImportedHyperPodCluster,
+    import_cluster,
+)
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
     acknowledge_region_offerings,
@@ -35,33 +43,7 @@ Autoscaler = Literal["Karpenter"]
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
 
-@runtime_checkable
-class IHyperPodCluster(Protocol):
-    """What other constructs need of a HyperPod cluster, created here or imported."""
-
-    @property
-    def cluster_name(self) -> str: ...
-
-    @property
-    def cluster_arn(self) -> str: ...
-
-
-class _ImportedHyperPodCluster(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str) -> None:
-        super().__init__(scope, construct_id)
-        self._cluster_name = cluster_name
-        self._cluster_arn = cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self._cluster_name
-
-    @property
-    def cluster_arn(self) -> str:
-        return self._cluster_arn
-
-
-class HyperPodCluster(Construct):
+class HyperPodCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
     Node recovery is ``Automatic`` and provisioning ``Continuous`` by default, every instance
@@ -158,11 +140,7 @@ class HyperPodCluster(Construct):
                 "drop volume_key (AWS owned key) or set node_provisioning_mode='Continuous'",
             )
         super().__init__(scope, construct_id)
-        self._scope_check = (scope, construct_id)
-        self.subnets_by_az_id = dict(subnets_by_az_id)
-        self.default_az_id = default_az_id
-        self.ip_headroom_percent = ip_headroom_percent
-        self.instance_groups: list[InstanceGroup] = groups
+        self.instance_groups = groups
         self._render = functools.partial(
             instance_group_property,
             default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id,
@@ -196,10 +174,16 @@ class HyperPodCluster(Construct):
             tags=cluster_tags(tags),
         )
         self.autoscaler = autoscaler
-        self._check_scaling = functools.partial(
-            _check_scaling_props, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
+        check_scaling = functools.partial(
+            _check_scaling_props, scope, construct_id, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
+        )
+        self._keep_group_inputs(
+            scope, construct_id, kind=Orchestrator.EKS, subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
+            render=lambda gs: [self._render(g) for g in gs],
+            check=lambda gs: check_scaling(groups=gs),
         )
         self.assume_helm_installed = assume_helm_installed
         #: The customer managed key of the EBS volumes (None: AWS owned key). Fixed at creation.
@@ -209,44 +193,38 @@ class HyperPodCluster(Construct):
         Aspects.of(self).add(_HelmDependenciesCheck(self))
         acknowledge_region_offerings(self.resource)
 
-    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
-        """Add an instance group (before synth), with the same checks as the constructor."""
-        scope, construct_id = self._scope_check
-        with checked_props(scope, construct_id):
-            index = len(self.instance_groups)
-            new = as_instance_group(group, f"instance_groups[{index}]")
-            groups = [*self.instance_groups, new]
-            check_cluster_props(
-                scope, cluster_name=self.resource.cluster_name or "", groups=groups,
-                subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
-                node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
-                ip_headroom_percent=self.ip_headroom_percent,
-            )
-        self._check_scaling(scope, construct_id, groups=groups)
-        self.instance_groups = groups
-        self.resource.instance_groups = [self._render(g) for g in groups]
-        return new
-
     def wait_for(self, *dependencies: IConstruct) -> None:
         """Create the cluster only after ``dependencies`` (add-ons, Helm charts, ...) exist."""
         depend_on(self.resource, dependencies)
 
-    @property
-    def cluster_arn(self) -> str:
-        return self.resource.attr_cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self.resource.ref
+    @classmethod
+    def from_cluster_arn(
+        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
+    ) -> IHyperPodCluster:
+        """An EKS-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn, cluster_name=cluster_name
+        )
 
     @classmethod
     def from_cluster_attributes(
-        cls, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_arn: str | None = None,
+        cluster_id: str | None = None,
     ) -> IHyperPodCluster:
-        """A cluster created elsewhere (its ARN ends in the cluster's id, not its name)."""
-        if not cluster_arn.startswith("arn:") and "${Token[" not in cluster_arn:
-            raise prop_error(scope, construct_id, "cluster_arn", f"'{cluster_arn}' is not an ARN")
-        return _ImportedHyperPodCluster(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
+        """An EKS-orchestrated cluster created elsewhere: its name and its ARN, or its name and id.
+
+        A HyperPod ARN ends in the generated cluster id, never the name: an ARN that is not of that
+        form is rejected (one line naming ``cluster_arn``).
+        """
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn,
+            cluster_name=cluster_name, cluster_id=cluster_id,
+        )
 
 
 def _check_scaling_props(

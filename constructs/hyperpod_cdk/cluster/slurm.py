@@ -39,6 +39,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import depend_on
+from hyperpod_cdk.cluster.cluster_base import CreatedHyperPodCluster, IHyperPodCluster, import_cluster
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
@@ -77,7 +78,7 @@ class AccountingDatabase:
     port: int | float | None = None
 
 
-class HyperPodSlurmCluster(Construct):
+class HyperPodSlurmCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster whose nodes run Slurm, API-driven by default.
 
     Node recovery is ``Automatic`` by default and deep health checks follow
@@ -155,8 +156,7 @@ class HyperPodSlurmCluster(Construct):
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
         self.configuration: SlurmConfiguration = configuration
-        instance_groups = groups
-        self.instance_groups = tuple(instance_groups)
+        self.instance_groups = groups
         sg_ids = [security_group.security_group_id]
         api = configuration == "api"
         fsx_storage = [
@@ -170,6 +170,7 @@ class HyperPodSlurmCluster(Construct):
         ] if api and fsx is not None else []
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+            layout = self.layout
             slurm_config = None
             if api:
                 node_type = layout.node_type(group.name)
@@ -207,12 +208,29 @@ class HyperPodSlurmCluster(Construct):
             vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
                 security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
             ),
-            instance_groups=[group_property(g) for g in instance_groups],
+            instance_groups=[group_property(g) for g in groups],
             node_recovery=node_recovery,
             node_provisioning_mode=node_provisioning_mode,
             tags=cluster_tags(tags),
         )
         acknowledge_region_offerings(self.resource)
+
+        def check_groups(new_groups: list[InstanceGroup]) -> None:
+            # A new group changes the Slurm layout (a partition, or a second login group to refuse).
+            new_layout = slurm_layout(new_groups, field="instance_groups")
+            if provisioning_parameters is not None:
+                raise HyperPodConfigError(
+                    "provisioning_parameters",
+                    "the uploaded document names the groups; regenerate it with HyperPodSlurmCluster.parameters_for "
+                    "and pass every group to the constructor",
+                )
+            self.layout = new_layout
+
+        self._keep_group_inputs(
+            scope, construct_id, kind=Orchestrator.SLURM, subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
+            render=lambda gs: [group_property(g) for g in gs], check=check_groups,
+        )
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
         """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
@@ -230,13 +248,30 @@ class HyperPodSlurmCluster(Construct):
         """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
         depend_on(self.resource, dependencies)
 
-    @property
-    def cluster_arn(self) -> str:
-        return self.resource.attr_cluster_arn
+    @classmethod
+    def from_cluster_arn(
+        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
+    ) -> IHyperPodCluster:
+        """A Slurm-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn, cluster_name=cluster_name
+        )
 
-    @property
-    def cluster_name(self) -> str:
-        return self.resource.ref
+    @classmethod
+    def from_cluster_attributes(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_arn: str | None = None,
+        cluster_id: str | None = None,
+    ) -> IHyperPodCluster:
+        """A Slurm-orchestrated cluster created elsewhere: its name and its ARN, or its name and id."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn,
+            cluster_name=cluster_name, cluster_id=cluster_id,
+        )
 
 
 def _check_mode_props(
