@@ -1,7 +1,10 @@
 """The platform configuration (``hyperpod.yaml``): typed pydantic models, no CDK.
 
-:mod:`hyperpod_cdk.config.platform` holds the top-level :class:`PlatformConfig` and the network,
-EKS, HyperPod and storage sections; :mod:`~hyperpod_cdk.config.kubernetes` the ``kubernetes:``
+:mod:`hyperpod_cdk.config.platform` holds the top-level :class:`PlatformConfig`; its sections live in
+:mod:`~hyperpod_cdk.config.network`, :mod:`~hyperpod_cdk.config.eks`, :mod:`~hyperpod_cdk.config.hyperpod`
+and :mod:`~hyperpod_cdk.config.storage` (HyperPod's service rules in
+:mod:`~hyperpod_cdk.config.hyperpod_checks`), the loaders in :mod:`~hyperpod_cdk.config.loading` and the
+shared model base in :mod:`~hyperpod_cdk.config.base`; :mod:`~hyperpod_cdk.config.kubernetes` the ``kubernetes:``
 section (Helm dependencies, add-ons) and :mod:`~hyperpod_cdk.config.charts` the chart settings
 (teams, priority classes, example jobs) it extends.
 """
