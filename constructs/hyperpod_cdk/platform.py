@@ -38,12 +38,13 @@ from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 from hyperpod_cdk.network.security_group import HyperPodSecurityGroup
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.network.vpc import HyperPodNetwork
+from hyperpod_cdk.platform_phases import access as access_phase
 from hyperpod_cdk.platform_phases import eks as eks_phase
 from hyperpod_cdk.platform_phases import network as network_phase
 from hyperpod_cdk.platform_phases import slurm as slurm_phase
 from hyperpod_cdk.platform_phases.checks import _check_platform_props
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
-from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre
+from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre, ImportedFsxLustre
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 
@@ -94,7 +95,7 @@ class HyperPodPlatform(Construct):
     security_group: ec2.ISecurityGroup
     data_key: kms.Key
     volume_key: kms.IKey | None
-    fsx: HyperPodFsxLustre | None
+    fsx: HyperPodFsxLustre | ImportedFsxLustre | None
     lifecycle: HyperPodLifecycleScripts
     execution_role_construct: HyperPodExecutionRole
     cluster: HyperPodCluster | HyperPodSlurmCluster
@@ -244,6 +245,20 @@ class HyperPodPlatform(Construct):
         """The role HyperPod instances assume."""
         return self.execution_role_construct.role
 
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` describe the HyperPod cluster, its nodes and events (cluster ARN only)."""
+        return self.cluster.grant_describe(grantee)
+
+    def grant_node_operations(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, describe, reboot, replace, update and deep-health-check the nodes,
+        scoped to the cluster ARN (what ``hyperpod-cdk nodes`` and ``update-software`` call)."""
+        return self.cluster.grant_node_operations(grantee)
+
+    def grant_submit(self, grantee: iam.IRole, team: str) -> iam.Grant:
+        """EKS: let ``grantee`` submit jobs as ``team`` (config ``kubernetes.teams``): an access entry to
+        the team's Kubernetes group and ``eks:DescribeCluster`` for its kubeconfig."""
+        return access_phase.grant_submit(self, grantee, team)
+
     @property
     def lifecycle_bucket(self) -> s3.IBucket:
         """The bucket holding the lifecycle scripts (retained on delete)."""
@@ -258,7 +273,7 @@ class HyperPodPlatform(Construct):
 
     # -- shared pieces ----------------------------------------------------------------------
 
-    def _add_fsx(self) -> HyperPodFsxLustre | None:
+    def _add_fsx(self) -> HyperPodFsxLustre | ImportedFsxLustre | None:
         """The shared file system: created next to the nodes of the default AZ, or imported."""
         cfg = self.config.storage.fsx
         if cfg is None:

@@ -35,6 +35,7 @@ from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import checked_props, prop_error
 from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 
 NodeRecovery = Literal["Automatic", "None"]
 NodeProvisioningMode = Literal["Continuous"]
@@ -132,13 +133,11 @@ class HyperPodCluster(CreatedHyperPodCluster):
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
-        if volume_key is not None and node_provisioning_mode != "Continuous":
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html
-            raise prop_error(
-                scope, construct_id, "volume_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; "
-                "drop volume_key (AWS owned key) or set node_provisioning_mode='Continuous'",
-            )
+        for violation in check_cluster(ClusterFacts(
+            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
+            customer_managed_key=volume_key is not None,
+        )):
+            raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line())
         super().__init__(scope, construct_id)
         self.instance_groups = groups
         self._render = functools.partial(
@@ -247,21 +246,24 @@ def _check_scaling_props(
                              "needs autoscaler='Karpenter'")
         if cluster_role_arn is not None:
             raise prop_error(scope, construct_id, "cluster_role_arn", "only used with autoscaler='Karpenter'")
-    else:
-        if autoscaler != "Karpenter":
-            raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
-        if not cluster_role_arn:
-            raise prop_error(scope, construct_id, "cluster_role_arn",
-                             "autoscaler='Karpenter' needs the role it assumes (HyperPodAutoscalingRole)")
-        if node_provisioning_mode != "Continuous":
-            raise prop_error(scope, construct_id, "node_provisioning_mode", "autoscaling needs 'Continuous'")
-        if node_recovery != "Automatic":
-            raise prop_error(scope, construct_id, "node_recovery", "autoscaling needs 'Automatic'")
-    if tiered_storage_memory_percent is not None and (
-        not isinstance(tiered_storage_memory_percent, int) or not 20 <= tiered_storage_memory_percent <= 100
-    ):
-        raise prop_error(scope, construct_id, "tiered_storage_memory_percent",
-                         f"{tiered_storage_memory_percent!r} must be a whole percentage from 20 to 100")
+    elif autoscaler != "Karpenter":
+        raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
+    # HyperPod's own rules (Karpenter prerequisites, tiered storage): specs/service_rules.py.
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
+        autoscaler=autoscaler, has_cluster_role=bool(cluster_role_arn),
+        tiered_storage_memory_percent=tiered_storage_memory_percent,
+    )):
+        raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line())
+
+
+# The construct's prop for each subject of specs/service_rules.py.
+_PROPS = {
+    "node_provisioning_mode": "node_provisioning_mode", "node_recovery": "node_recovery",
+    "cluster_role": "cluster_role_arn", "orchestrator": "autoscaler", "volume_key": "volume_key",
+    "accounting_database": "accounting_database", "autoscaler": "autoscaler",
+    "tiered_storage_memory_percent": "tiered_storage_memory_percent",
+}
 
 
 @jsii.implements(IAspect)

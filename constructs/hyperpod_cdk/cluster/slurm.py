@@ -53,6 +53,7 @@ from hyperpod_cdk.cluster.instance_groups import (
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props
 from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
 
 SlurmConfiguration = Literal["api", "provisioning-parameters"]
@@ -310,19 +311,12 @@ def _check_mode_props(
                 )
         if config_strategy != "Managed":
             raise HyperPodConfigError("config_strategy", "only with configuration='api'")
-    if node_provisioning_mode != "Continuous":
-        if volume_key is not None:
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
-            raise HyperPodConfigError(
-                "volume_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
-                "node_provisioning_mode='Continuous' (API-driven Slurm) or leave volume_key out (AWS owned key)",
-            )
-        if accounting_database is not None:
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html
-            raise HyperPodConfigError(
-                "accounting_database", "an external accounting database needs node_provisioning_mode='Continuous'"
-            )
+    # HyperPod's own rules (customer managed key, accounting database): specs/service_rules.py.
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=node_provisioning_mode, orchestrator="slurm",
+        customer_managed_key=volume_key is not None, external_accounting=accounting_database is not None,
+    )):
+        raise HyperPodConfigError(violation.subject, violation.line())
     if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
         raise HyperPodConfigError(
             "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
