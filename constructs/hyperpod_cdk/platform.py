@@ -365,9 +365,9 @@ class HyperPodPlatform(Construct):
             "subnets_by_az_id": self.hyperpod_subnets,
             "default_az_id": self.config.network.availability_zone_ids[0],
             "security_group": self.security_group,
-            "execution_role_arn": self.execution_role_construct.role_arn,
-            "lifecycle_source_s3_uri": self.lifecycle.source_s3_uri,
-            "on_create": self.lifecycle.on_create,
+            # Typed: the cluster waits for the role and its policies itself.
+            "execution_role": self.execution_role_construct.role,
+            "lifecycle_scripts": self.lifecycle,
             "volume_key": self.volume_key,
             "node_recovery": hp.node_recovery,
             "tags": self.config.tags,

@@ -7,14 +7,16 @@ base holds the grants and the attributes, the created cluster and the imported o
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hyperpod_cdk.cluster.instance_groups import as_instance_group, check_cluster_props
 from hyperpod_cdk.config import InstanceGroup
@@ -252,3 +254,60 @@ def import_cluster(
     return ImportedHyperPodCluster(
         scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn, orchestrator=orchestrator.value
     )
+
+
+@dataclass(frozen=True)
+class DeployInputs:
+    """The execution role, lifecycle scripts and their entry script, as ARNs/URIs, and what to wait for."""
+
+    execution_role_arn: str
+    lifecycle_source_s3_uri: str
+    on_create: str
+    wait_for: tuple[IConstruct, ...]
+
+
+def resolve_deploy_inputs(
+    scope: Construct,
+    construct_id: str,
+    owner: str,
+    *,
+    execution_role: iam.IRole | None,
+    execution_role_arn: str | None,
+    lifecycle_scripts: Any,
+    lifecycle_source_s3_uri: str | None,
+    on_create: str | None,
+) -> DeployInputs:
+    """Typed props (``execution_role``, ``lifecycle_scripts``) or their deprecated string forms.
+
+    With the typed props the cluster waits for the role (and its default policy: nodes use every
+    policy from their first boot); the scripts' URI already resolves only after their upload.
+    """
+
+    def one_of(typed: str, typed_value: Any, legacy: str, legacy_value: Any) -> None:
+        if typed_value is not None and legacy_value is not None:
+            raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
+        if typed_value is None and legacy_value is None:
+            raise prop_error(scope, construct_id, typed, "required")
+        if legacy_value is not None:
+            warnings.warn(
+                f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
+                DeprecationWarning, stacklevel=4,
+            )
+
+    one_of("execution_role", execution_role, "execution_role_arn", execution_role_arn)
+    one_of("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri)
+    waits: list[IConstruct] = []
+    if execution_role is not None:
+        if not hasattr(execution_role, "role_arn"):
+            raise prop_error(scope, construct_id, "execution_role", f"expected an iam.IRole, got "
+                                                                    f"{type(execution_role).__name__}")
+        execution_role_arn = execution_role.role_arn
+        waits.append(execution_role)
+    if lifecycle_scripts is not None:
+        if not hasattr(lifecycle_scripts, "source_s3_uri"):
+            raise prop_error(scope, construct_id, "lifecycle_scripts", f"expected HyperPodLifecycleScripts, got "
+                                                                       f"{type(lifecycle_scripts).__name__}")
+        lifecycle_source_s3_uri = lifecycle_scripts.source_s3_uri
+        on_create = on_create or lifecycle_scripts.on_create
+    assert execution_role_arn is not None and lifecycle_source_s3_uri is not None
+    return DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))

@@ -34,12 +34,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import depend_on
-from hyperpod_cdk.cluster.cluster_base import CreatedHyperPodCluster, IHyperPodCluster, import_cluster
+from hyperpod_cdk.cluster.cluster_base import (
+    CreatedHyperPodCluster,
+    IHyperPodCluster,
+    import_cluster,
+    resolve_deploy_inputs,
+)
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
@@ -52,6 +58,7 @@ from hyperpod_cdk.cluster.instance_groups import (
 )
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
@@ -99,8 +106,10 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         instance_groups: validated models with Slurm roles.
         subnets_by_az_id / default_az_id: as for :class:`~hyperpod_cdk.cluster.hyperpod.HyperPodCluster`.
         security_group: HyperPod node security group (also the FSx file system's group).
-        execution_role_arn: instance execution role (no EKS grant needed).
-        lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
+        execution_role: instance execution role (``iam.IRole``; no EKS grant needed); the cluster
+            waits for it and its policies. ``execution_role_arn`` is its deprecated string form.
+        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` with the Slurm scripts (``on_create``
+            defaults to theirs). ``lifecycle_source_s3_uri`` is its deprecated string form.
         configuration: "api" (default) or "provisioning-parameters" (module docstring).
         config_strategy: "Managed" (default, AWS's default), "Overwrite" or "Merge"; api only.
         fsx: the file system every group mounts at /fsx (api only; the legacy scripts mount it).
@@ -124,20 +133,30 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         subnets_by_az_id: Mapping[str, ec2.ISubnet],
         default_az_id: str,
         security_group: ec2.ISecurityGroup,
-        execution_role_arn: str,
-        lifecycle_source_s3_uri: str,
+        execution_role: iam.IRole | None = None,
+        lifecycle_scripts: HyperPodLifecycleScripts | None = None,
+        execution_role_arn: str | None = None,
+        lifecycle_source_s3_uri: str | None = None,
         configuration: SlurmConfiguration = "api",
         config_strategy: SlurmConfigStrategy = "Managed",
         fsx: LustreAttributes | None = None,
         node_provisioning_mode: str | None = None,
         volume_key: kms.IKey | None = None,
         accounting_database: AccountingDatabase | None = None,
-        on_create: str = "on_create.sh",
+        on_create: str | None = None,
         provisioning_parameters: Mapping[str, Any] | None = None,
         node_recovery: NodeRecovery = "Automatic",
         tags: Mapping[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
+        inputs = resolve_deploy_inputs(
+            scope, construct_id, "HyperPodSlurmCluster", execution_role=execution_role,
+            execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri, on_create=on_create,
+        )
+        execution_role_arn, lifecycle_source_s3_uri, on_create = (
+            inputs.execution_role_arn, inputs.lifecycle_source_s3_uri, inputs.on_create
+        )
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
@@ -227,6 +246,8 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 )
             self.layout = new_layout
 
+        # Nodes use every policy of the role from their first boot: the cluster waits for it.
+        self.wait_for(*inputs.wait_for)
         self._keep_group_inputs(
             scope, construct_id, kind=Orchestrator.SLURM, subnets_by_az_id=subnets_by_az_id,
             default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,

@@ -103,16 +103,15 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
     platform.autoscaling_role = None
     if hp.autoscaler is not None:
         platform.autoscaling_role = HyperPodAutoscalingRole(platform, "AutoscalingRole", volume_key=platform.data_key)
-    platform_fsx = (platform.fsx.dns_name, platform.fsx.mount_name) if platform.fsx is not None else None
     platform.cluster = HyperPodCluster(
         platform, "HyperPod",
-        eks_cluster_arn=cluster.cluster_arn,
+        eks_cluster=cluster,
         node_provisioning_mode=platform.config.node_provisioning_mode,  # type: ignore[arg-type]
         assume_helm_installed=not helm_enabled,
         autoscaler=hp.autoscaler,
-        cluster_role_arn=platform.autoscaling_role.role_arn if platform.autoscaling_role else None,
+        cluster_role=platform.autoscaling_role.role if platform.autoscaling_role else None,
         tiered_storage_memory_percent=hp.tiered_storage_memory_percent,
-        platform_fsx=platform_fsx,
+        fsx=platform.fsx,
         **platform._cluster_props(),
     )
     # HyperPod validates the EKS side at creation: add-ons first. Nodes use every policy of the
