@@ -52,6 +52,8 @@ def slurm_user_stack():
     platform = HyperPodPlatform(stack, "Platform", config=parse_config(data))
     ops = iam.Role(stack, "Ops", assumed_by=iam.AccountRootPrincipal())
     platform.grant_node_operations(ops)  # the one line of the issue
+    reader = iam.Role(stack, "ScriptReader", assumed_by=iam.AccountRootPrincipal())
+    platform.lifecycle.grant_read(reader)
     clients = ec2.SecurityGroup(stack, "FsxClients", vpc=platform.vpc, allow_all_outbound=False)
     assert platform.fsx is not None
     clients.connections.allow_to(platform.fsx, ec2.Port.tcp(988), "clients to Lustre")
@@ -59,7 +61,7 @@ def slurm_user_stack():
         {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
     )
     template = cdk.assertions.Template.from_stack(stack).to_json()
-    return {"stack": stack, "platform": platform, "ops": ops, "clients": clients, "added": added,
+    return {"stack": stack, "platform": platform, "ops": ops, "reader": reader, "clients": clients, "added": added,
             "template": template}
 
 
@@ -71,6 +73,16 @@ def test_ops_role_gets_node_operations_in_one_line_scoped_to_the_cluster_arn(slu
     assert statement["Action"] == NODE_OPERATIONS
     assert statement["Resource"] == {"Fn::GetAtt": [cluster_id, "ClusterArn"]}
     assert "sagemaker:BatchDeleteClusterNodes" not in statement["Action"]
+
+
+def test_lifecycle_scripts_grant_read_covers_their_prefix_and_the_bucket_key(slurm_user_stack):
+    stack, platform, template = slurm_user_stack["stack"], slurm_user_stack["platform"], slurm_user_stack["template"]
+    statements = _policies(template, stack.resolve(slurm_user_stack["reader"].node.default_child.logical_id))
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"s3:GetObject*", "s3:List*", "kms:Decrypt"} <= actions
+    objects = [r for s in statements for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    prefix = platform.lifecycle.prefix
+    assert any(prefix in str(stack.resolve(r)) for r in objects), objects
 
 
 def test_fsx_client_security_group_allow_to_platform_fsx(slurm_user_stack):

@@ -165,7 +165,7 @@ class HyperPodCluster(CreatedHyperPodCluster):
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
             customer_managed_key=volume_key is not None,
         )):
-            raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line())
+            raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
         super().__init__(scope, construct_id)
         self.instance_groups = groups
         self._render = functools.partial(
@@ -318,7 +318,7 @@ def _check_scaling_props(
         autoscaler=autoscaler, has_cluster_role=bool(cluster_role_arn),
         tiered_storage_memory_percent=tiered_storage_memory_percent,
     )):
-        raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line())
+        raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
 
 
 # The construct's prop for each subject of specs/service_rules.py.

@@ -60,7 +60,7 @@ from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
-from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
+from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
 
 SlurmConfiguration = Literal["api", "provisioning-parameters"]
@@ -337,7 +337,7 @@ def _check_mode_props(
         node_provisioning_mode=node_provisioning_mode, orchestrator="slurm",
         customer_managed_key=volume_key is not None, external_accounting=accounting_database is not None,
     )):
-        raise HyperPodConfigError(violation.subject, violation.line())
+        raise HyperPodConfigError(violation.subject, violation.line({s: s for s in SUBJECTS}))
     if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
         raise HyperPodConfigError(
             "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"

@@ -63,7 +63,7 @@ def check_autoscaling(hyperpod: HyperPodConfig) -> None:
         node_provisioning_mode=hyperpod.node_provisioning_mode, node_recovery=hyperpod.node_recovery,
         autoscaler=hyperpod.autoscaler, has_cluster_role=True,
     )):
-        raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line())
+        raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
 
 
 def check_orchestrator_sections(config: PlatformConfig) -> None:
@@ -102,7 +102,7 @@ def check_orchestrator_sections(config: PlatformConfig) -> None:
             node_provisioning_mode=config.hyperpod.node_provisioning_mode, orchestrator="eks",
             customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
         )):
-            raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line())
+            raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
         if not system_pod_groups(groups):
             raise HyperPodConfigError(
                 "hyperpod.instance_groups",

@@ -67,8 +67,9 @@ def check_slurm_settings(config: PlatformConfig) -> None:
         customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
         external_accounting=slurm.accounting.active,
     )):
-        field = {"volume_key": "hyperpod.ebs_kms_key", "accounting_database": "slurm.accounting"}[violation.subject]
-        raise HyperPodConfigError(field, violation.line())
+        fields = {"volume_key": "hyperpod.ebs_kms_key", "accounting_database": "slurm.accounting",
+                  "node_provisioning_mode": "hyperpod.node_provisioning_mode"}
+        raise HyperPodConfigError(fields[violation.subject], violation.line(fields))
 
 
 def _check_users(config: PlatformConfig) -> None:

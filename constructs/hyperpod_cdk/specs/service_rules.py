@@ -15,7 +15,7 @@ caller maps to its field.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,9 +60,11 @@ class Violation:
     subject: Subject
     message: str
 
-    def line(self) -> str:
-        """``message; fix`` as one line (the caller prefixes its field)."""
-        return f"{self.message}; {self.rule.fix}"
+    def line(self, fields: Mapping[str, str] | None = None) -> str:
+        """``message; fix`` as one line, the fix naming ``fields`` (subject -> the caller's field name)."""
+        names = {subject: subject.replace("_", " ") for subject in SUBJECTS}
+        names.update(fields or {})
+        return f"{self.message}; {self.rule.fix.format_map(names)}"
 
 
 @dataclass(frozen=True)
@@ -118,27 +120,27 @@ def _tiered(facts: ClusterFacts) -> list[Violation]:
 KMS1 = ServiceRule(
     "HyperPod-KMS1", "error", "A customer managed EBS key only in Continuous node provisioning mode",
     "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode",
-    "set the node provisioning mode to Continuous, or use the AWS owned key (no VolumeKmsKeyId)",
+    "set {node_provisioning_mode} to Continuous, or drop {volume_key} (AWS owned key)",
     CMK_DOC,
 )
 KAR1 = ServiceRule(
     "HyperPod-KAR1", "error", "Karpenter autoscaling has its prerequisites",
     "HyperPod's managed Karpenter needs Continuous provisioning, Automatic node recovery and a cluster role, "
     "on an EKS cluster",
-    "set node_provisioning_mode Continuous, node_recovery Automatic and a ClusterRole (HyperPodAutoscalingRole)",
+    "set {node_provisioning_mode} to Continuous, {node_recovery} to Automatic and give {cluster_role}",
     KARPENTER_DOC,
 )
 ACCT1 = ServiceRule(
     "HyperPod-ACCT1", "error", "An external Slurm accounting database needs Continuous provisioning",
     "an external accounting database needs Continuous node provisioning",
-    "set the node provisioning mode to Continuous (API-driven Slurm; HyperPod AMIs released after 2026-08-30), "
-    "or drop the accounting database",
+    "set {node_provisioning_mode} to Continuous (API-driven Slurm; HyperPod AMIs released after 2026-08-30), "
+    "or drop {accounting_database}",
     ACCOUNTING_DOC,
 )
 TSC1 = ServiceRule(
     "HyperPod-TSC1", "error", "Managed tiered checkpointing takes 20-100% of node memory",
     "must be a whole percentage from 20 to 100",
-    "set InstanceMemoryAllocationPercentage between 20 and 100, or turn tiered storage off",
+    "set {tiered_storage_memory_percent} between 20 and 100, or leave it out (off)",
     TIERED_DOC,
 )
 SYS1 = ServiceRule(
