@@ -185,3 +185,36 @@ def test_imported_fsx_is_its_own_class_and_reports_the_construct_path(cluster_sc
     assert type(imported) is ImportedFsxLustre and imported.imported and imported.resource is None
     (only,) = imported.connections.security_groups
     assert only.security_group_id == "sg-0123456789abcdef0"
+
+
+def test_grant_submit_maps_a_role_to_the_team_group_on_eks():
+    """examples/existing-vpc-and-eks.yaml (the cheapest EKS platform): one line per submitter role."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+
+    from hyperpod_cdk import HyperPodPlatform
+    from hyperpod_cdk.config import load_config
+
+    stack = cdk.Stack(cdk.App(), "Eks", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
+    platform = HyperPodPlatform(stack, "Platform", config=load_config(REPO / "examples" / "existing-vpc-and-eks.yaml"))
+    team = platform.config.kubernetes.teams[0]
+    scientist = iam.Role(stack, "Scientist", assumed_by=iam.AccountRootPrincipal())
+    platform.grant_submit(scientist, team.name)
+    ops = iam.Role(stack, "Ops", assumed_by=iam.AccountRootPrincipal())
+    platform.grant_node_operations(ops)
+    with pytest.raises(HyperPodConfigError, match=r"^Eks/Platform: grant_submit.team: 'nobody' is not a team"):
+        platform.grant_submit(scientist, "nobody")
+    assert platform.kubectl_layer is not None and platform.accounting_database is None
+    template = cdk.assertions.Template.from_stack(stack)
+    scientist_ref = {"Fn::GetAtt": [stack.resolve(scientist.node.default_child.logical_id), "Arn"]}
+    template.has_resource_properties("AWS::EKS::AccessEntry", {
+        "PrincipalArn": scientist_ref, "KubernetesGroups": [team.kubernetes_group], "Type": "STANDARD",
+        "ClusterName": "team-eks",
+    })
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "Roles": [{"Ref": stack.resolve(scientist.node.default_child.logical_id)}],
+        "PolicyDocument": {"Statement": [cdk.assertions.Match.object_like({"Action": "eks:DescribeCluster"})]},
+    })
+    (statement,) = _policies(template.to_json(), stack.resolve(ops.node.default_child.logical_id))
+    assert statement["Action"] == NODE_OPERATIONS
+    assert statement["Resource"] == {"Fn::GetAtt": [stack.resolve(platform.cluster.resource.logical_id), "ClusterArn"]}

@@ -80,6 +80,27 @@ class HyperPodPlatform(Construct):
             installers. Default: the new VPC's, or ``vpc.private_subnets``.
         hyperpod_egress: the internet route for HyperPod subnets the platform adds to ``vpc``.
         eks_cluster: an existing EKS cluster (orchestrator eks). Default: a new one (``config.eks``).
+
+    Attributes (every one exists on both orchestrators; "EKS" ones are None on Slurm, "Slurm" ones on EKS):
+        config: the config it was built from.
+        vpc, hyperpod_subnets (by AZ ID), control_plane_subnets, default_hyperpod_subnet: the network.
+        network / created_hyperpod_subnets: what the platform created of it (None when it was yours).
+        endpoints: the interface endpoints of a closed network, else None.
+        node_security_group / security_group: the HyperPod node group (``connections`` is its IConnectable).
+        logs_key, data_key: KMS keys (CloudWatch Logs; lifecycle bucket and EBS). volume_key: the EBS key,
+            or None for an AWS owned key.
+        fsx: the file system (``HyperPodFsxLustre`` or ``ImportedFsxLustre``, an IConnectable), else None.
+        lifecycle (``lifecycle_bucket``), execution_role_construct (``execution_role``): scripts and role.
+        cluster: the ``HyperPodCluster`` (EKS) or ``HyperPodSlurmCluster``; ``cluster_arn``, ``cluster_name``.
+        accounting_database: Slurm's created accounting database, else None.
+        eks, eks_cluster, kubectl_layer, access_tunnel, image_repository, autoscaling_role, helm_dependencies,
+            manifests, readiness, node_gate, cert_manager_gate, addons, fsx_csi_driver, task_governance,
+            karpenter_manifest: EKS only (each None when its feature is off).
+        grafana_dashboards, signals: observability and alerts when configured, else None.
+        retained_for_file_system: resources kept on delete for a retained file system.
+
+    Grants: :meth:`grant_describe`, :meth:`grant_node_operations` (scoped to the cluster ARN) and
+    :meth:`grant_submit` (EKS teams).
     """
 
     # Every attribute exists on both orchestrators; what one of them has no use for is None there.
