@@ -85,4 +85,4 @@ def test_config_construct_and_lint_report_the_same_rule():
         "InstanceGroups": [{"InstanceGroupName": "g", "InstanceStorageConfigs": [
             {"EbsVolumeConfig": {"VolumeKmsKeyId": "k"}}]}]}}}}
     (finding,) = cmk_needs_continuous(Templates({"t.json": template}))
-    assert message in finding.message
+    assert message in finding.detail
