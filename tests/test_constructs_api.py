@@ -57,11 +57,8 @@ def slurm_user_stack():
     clients = ec2.SecurityGroup(stack, "FsxClients", vpc=platform.vpc, allow_all_outbound=False)
     assert platform.fsx is not None
     clients.connections.allow_to(platform.fsx, ec2.Port.tcp(988), "clients to Lustre")
-    added = platform.cluster.add_instance_group(
-        {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
-    )
     template = cdk.assertions.Template.from_stack(stack).to_json()
-    return {"stack": stack, "platform": platform, "ops": ops, "reader": reader, "clients": clients, "added": added,
+    return {"stack": stack, "platform": platform, "ops": ops, "reader": reader, "clients": clients,
             "template": template}
 
 
@@ -95,14 +92,49 @@ def test_fsx_client_security_group_allow_to_platform_fsx(slurm_user_stack):
     assert rules[0]["GroupId"] == stack.resolve(slurm_user_stack["platform"].security_group.security_group_id)
 
 
-def test_slurm_platform_add_instance_group_renders_a_partition(slurm_user_stack):
-    platform, template = slurm_user_stack["platform"], slurm_user_stack["template"]
-    (cluster,) = (b for b in template["Resources"].values() if b["Type"] == "AWS::SageMaker::Cluster")
-    groups = {g["InstanceGroupName"]: g for g in cluster["Properties"]["InstanceGroups"]}
+def test_slurm_platform_refuses_a_group_its_slurm_nodes_file_does_not_name(slurm_user_stack):
+    """The platform's scripts carry slurm_nodes.json (hashed into their S3 prefix): a group added after
+    them would stop in node_role.py at node creation, so synth says so instead."""
+    platform = slurm_user_stack["platform"]
+    with pytest.raises(HyperPodConfigError, match=r"^User/Platform/HyperPod: instance_groups: \['extra'\] not in "
+                                                   r"the lifecycle scripts' slurm_nodes.json"):
+        platform.cluster.add_instance_group(
+            {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
+        )
+    assert "extra" not in [g.name for g in platform.cluster.instance_groups]
+
+
+def test_slurm_cluster_add_instance_group_renders_a_partition(cluster_scope):
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+
+    from hyperpod_cdk import HyperPodSlurmCluster
+
+    stack = cdk.Stack(cdk.App(), "Own", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
+    subnet = ec2.Subnet.from_subnet_attributes(stack, "Sn", subnet_id="subnet-0ccccccccccccccc1",
+                                               ipv4_cidr_block="10.0.0.0/16")
+    sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
+    with pytest.warns(DeprecationWarning, match="execution_role_arn"):
+        cluster = HyperPodSlurmCluster(
+            stack, "Slurm", cluster_name="own",
+            instance_groups=[
+                {"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1,
+                 "slurm_node_type": "Controller"},
+                {"name": "gpu", "instance_type": "ml.g5.8xlarge", "instance_count": 2},
+            ],
+            subnets_by_az_id={"usw2-az2": subnet}, default_az_id="usw2-az2", security_group=sg,
+            execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r", lifecycle_source_s3_uri="s3://b/p/",
+        )
+    added = cluster.add_instance_group(
+        {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
+    )
+    assert added.name == "extra" and cluster.layout.node_type("extra") == "Compute"
+    (body,) = cdk.assertions.Template.from_stack(stack).find_resources("AWS::SageMaker::Cluster").values()
+    groups = {g["InstanceGroupName"]: g for g in body["Properties"]["InstanceGroups"]}
     assert groups["extra"]["SlurmConfig"] == {"NodeType": "Compute", "PartitionNames": ["cpu2"]}
-    assert slurm_user_stack["added"].name == "extra" and platform.cluster.layout.node_type("extra") == "Compute"
-    with pytest.raises(HyperPodConfigError, match=r"^User/Platform/HyperPod: instance_groups"):
-        platform.cluster.add_instance_group({"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1})
+    assert groups["gpu"]["SlurmConfig"] == {"NodeType": "Compute", "PartitionNames": ["gpu"]}
+    with pytest.raises(HyperPodConfigError, match=r"^Own/Slurm: instance_groups"):
+        cluster.add_instance_group({"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1})
 
 
 def test_every_platform_attribute_exists_on_slurm(slurm_user_stack):

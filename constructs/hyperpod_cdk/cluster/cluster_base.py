@@ -291,7 +291,7 @@ def resolve_deploy_inputs(
         if legacy_value is not None:
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
-                DeprecationWarning, stacklevel=4,
+                DeprecationWarning, stacklevel=5,  # the caller, past jsii's metaclass __call__
             )
 
     one_of("execution_role", execution_role, "execution_role_arn", execution_role_arn)

@@ -276,7 +276,7 @@ def _typed_eks_props(
             raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
         if legacy_value is not None:
             warnings.warn(f"HyperPodCluster({legacy}=...) is deprecated and will be removed in the next release; "
-                          f"pass {typed}=", DeprecationWarning, stacklevel=3)
+                          f"pass {typed}=", DeprecationWarning, stacklevel=4)
     if eks_cluster is not None:
         eks_cluster_arn = eks_cluster.cluster_arn
     if eks_cluster_arn is None:

@@ -61,7 +61,14 @@ from hyperpod_cdk.errors import HyperPodConfigError, checked_props
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
-from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
+from hyperpod_cdk.specs.slurm import (
+    SLURM_NODES_FILE,
+    LustreAttributes,
+    SlurmLayout,
+    provisioning_parameters,
+    slurm_layout,
+    slurm_nodes,
+)
 
 SlurmConfiguration = Literal["api", "provisioning-parameters"]
 SlurmConfigStrategy = Literal["Managed", "Overwrite", "Merge"]
@@ -173,6 +180,7 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
             )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
+            _check_nodes_file(lifecycle_scripts, layout, configuration == "api")
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
         self.configuration: SlurmConfiguration = configuration
@@ -238,6 +246,7 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         def check_groups(new_groups: list[InstanceGroup]) -> None:
             # A new group changes the Slurm layout (a partition, or a second login group to refuse).
             new_layout = slurm_layout(new_groups, field="instance_groups")
+            _check_nodes_file(lifecycle_scripts, new_layout, api)
             if provisioning_parameters is not None:
                 raise HyperPodConfigError(
                     "provisioning_parameters",
@@ -341,6 +350,24 @@ def _check_mode_props(
     if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
         raise HyperPodConfigError(
             "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
+        )
+
+
+def _check_nodes_file(scripts: Any, layout: SlurmLayout, api: bool) -> None:
+    """The scripts' ``slurm_nodes.json`` must name every group: ``node_role.py`` stops a node whose group
+    it does not list (lifecycle_scripts/slurm_api/node_role.py), and the file is fixed when the scripts
+    are created (their S3 prefix is a hash of it)."""
+    document = getattr(scripts, "json_files", {}).get(SLURM_NODES_FILE) if api and scripts is not None else None
+    if not isinstance(document, Mapping):
+        return
+    listed = set(document.get("groups") or {})
+    missing = [g for g in slurm_nodes(layout)["groups"] if g not in listed]
+    if missing:
+        raise HyperPodConfigError(
+            "instance_groups",
+            f"{missing} not in the lifecycle scripts' {SLURM_NODES_FILE} ({sorted(listed)}), so their nodes would "
+            "fail on_create; add the group to the config (hyperpod.instance_groups) or generate the file with "
+            "slurm_nodes() for every group before creating HyperPodLifecycleScripts",
         )
 
 
