@@ -318,7 +318,8 @@ def test_public_api_resolves_and_config_imports_without_cdk():
 # specs < config < constructs < platform; errors is below all; cli/guard/rules are tools on top.
 LAYERS = {
     "errors": 0, "input_limits": 0, "specs": 0, "config": 1, "_cdk_util": 2, "rules": 2, "network": 3, "storage": 3,
-    "lifecycle": 3, "monitoring": 3, "cluster": 4, "kubernetes": 5, "platform": 6, "platform_phases": 6, "cli": 7, "guard": 7, "__init__": 8,
+    "lifecycle": 3, "monitoring": 3, "cluster": 4, "kubernetes": 5, "platform": 6, "platform_phases": 6,
+    "cli": 7, "guard": 7, "__init__": 8,
 }
 
 
