@@ -98,7 +98,7 @@ def test_slurm_platform_refuses_a_group_its_slurm_nodes_file_does_not_name(slurm
     platform = slurm_user_stack["platform"]
     with pytest.raises(HyperPodConfigError, match=r"^User/Platform/HyperPod: instance_groups: \['extra'\] not in "
                                                    r"the lifecycle scripts' slurm_nodes.json"):
-        platform.cluster.add_instance_group(
+        platform.add_instance_group(
             {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
         )
     assert "extra" not in [g.name for g in platform.cluster.instance_groups]
@@ -234,6 +234,7 @@ def test_grant_submit_maps_a_role_to_the_team_group_on_eks():
     platform.grant_submit(scientist, team.name)
     ops = iam.Role(stack, "Ops", assumed_by=iam.AccountRootPrincipal())
     platform.grant_node_operations(ops)
+    platform.add_instance_group({"name": "late", "instance_type": "ml.m5.2xlarge", "instance_count": 1})
     with pytest.raises(HyperPodConfigError, match=r"^Eks/Platform: grant_submit.team: 'nobody' is not a team"):
         platform.grant_submit(scientist, "nobody")
     assert platform.kubectl_layer is not None and platform.accounting_database is None
@@ -247,6 +248,8 @@ def test_grant_submit_maps_a_role_to_the_team_group_on_eks():
         "Roles": [{"Ref": stack.resolve(scientist.node.default_child.logical_id)}],
         "PolicyDocument": {"Statement": [cdk.assertions.Match.object_like({"Action": "eks:DescribeCluster"})]},
     })
+    (cluster,) = template.find_resources("AWS::SageMaker::Cluster").values()
+    assert "late" in [g["InstanceGroupName"] for g in cluster["Properties"]["InstanceGroups"]]
     (statement,) = _policies(template.to_json(), stack.resolve(ops.node.default_child.logical_id))
     assert statement["Action"] == NODE_OPERATIONS
     assert statement["Resource"] == {"Fn::GetAtt": [stack.resolve(platform.cluster.resource.logical_id), "ClusterArn"]}

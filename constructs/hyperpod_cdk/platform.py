@@ -22,7 +22,7 @@ from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
-from hyperpod_cdk.config import PlatformConfig
+from hyperpod_cdk.config import InstanceGroup, PlatformConfig
 from hyperpod_cdk.config.signals import COST_TAG_KEY
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
@@ -265,6 +265,15 @@ class HyperPodPlatform(Construct):
     def execution_role(self) -> iam.IRole:
         """The role HyperPod instances assume."""
         return self.execution_role_construct.role
+
+    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        """Add an instance group to the cluster (before synth), checked as the config's groups are.
+
+        EKS: the group joins the cluster. API-driven Slurm: refused in one line unless the lifecycle
+        scripts' ``slurm_nodes.json`` names it (it is generated from the config with the scripts), so
+        on Slurm add the group to ``hyperpod.instance_groups`` instead.
+        """
+        return self.cluster.add_instance_group(group)
 
     def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` describe the HyperPod cluster, its nodes and events (cluster ARN only)."""
