@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from hyperpod_cdk.config.slurm_checks import check_slurm_settings
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.offerings import offered_in
-from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
+from hyperpod_cdk.specs.service_rules import SYS1, ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import slurm_layout
 
 if TYPE_CHECKING:
@@ -104,12 +104,7 @@ def check_orchestrator_sections(config: PlatformConfig) -> None:
         )):
             raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
         if not system_pod_groups(groups):
-            raise HyperPodConfigError(
-                "hyperpod.instance_groups",
-                "no group can host system pods (coredns, cert-manager, the operators): every group runs deep "
-                "health checks or carries a NoSchedule/NoExecute taint. Add a small CPU group without taints "
-                "(e.g. {name: system, instance_type: ml.m5.xlarge, instance_count: 1})",
-            )
+            raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
         return
     if config.eks is not None:
         raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")

@@ -18,7 +18,7 @@ from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 from hyperpod_cdk.specs.offerings import offered_in
-from hyperpod_cdk.specs.service_rules import KAR1, KMS1, ClusterFacts, check_cluster
+from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
 
 EKS_CLUSTER = "AWS::EKS::Cluster"
 # What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
@@ -174,9 +174,7 @@ def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Ite
                 continue
             yield cluster.finding(
                 rule_id,
-                "no instance group can host system pods (coredns, the HyperPod chart's and add-ons' controllers) "
-                "while deep health checks run: every group has 0 instances, runs deep health checks (60-90 "
-                "minutes under a NoSchedule taint) or carries a NoSchedule/NoExecute taint",
+                SYS1.message,
                 "Properties/InstanceGroups",
             )
 

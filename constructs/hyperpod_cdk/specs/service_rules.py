@@ -145,8 +145,9 @@ TSC1 = ServiceRule(
 )
 SYS1 = ServiceRule(
     "HyperPod-SYS1", "warning", "On EKS, some instance group can host system pods while deep health checks run",
-    "no instance group can host system pods (coredns, cert-manager, the operators): every group runs deep health "
-    "checks or carries a NoSchedule/NoExecute taint",
+    "no instance group can host system pods (coredns, cert-manager, the HyperPod chart's and add-ons' controllers) "
+    "while deep health checks run: every group has 0 instances, runs deep health checks (60-90 minutes under a "
+    "NoSchedule taint) or carries a NoSchedule/NoExecute taint",
     "add a small CPU group with at least one instance, no deep health checks and no NoSchedule/NoExecute taint "
     "(e.g. ml.m5.xlarge x 1)",
     LABELS_DOC,
