@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Stack, Token
@@ -48,6 +48,26 @@ def _check_platform_props(
     )
     if hyperpod_subnets is not None and not isinstance(hyperpod_subnets, Mapping):
         raise fail("hyperpod_subnets", f"expected a mapping {{az_id: subnet}}, got {type(hyperpod_subnets).__name__}")
+    _check_vpc_props(fail, net, vpc, hyperpod_subnets, control_plane_subnets, hyperpod_egress, eks_cluster)
+    if hyperpod_subnets is not None:
+        _check_subnets(fail, config, hyperpod_subnets)
+    if config.orchestrator == "slurm":
+        if eks_cluster is not None:
+            raise fail("eks_cluster", "only used with orchestrator: eks")
+        return
+    _check_eks_props(fail, config, vpc, control_plane_subnets, eks_cluster)
+
+
+def _check_vpc_props(
+    fail: Callable[[str, str], HyperPodConfigError],
+    net: Any,
+    vpc: Any,
+    hyperpod_subnets: Any,
+    control_plane_subnets: Any,
+    hyperpod_egress: Any,
+    eks_cluster: Any,
+) -> None:
+    """The VPC props: what goes with vpc=, and that the VPC is given one way."""
     if vpc is None and eks_cluster is not None and net.existing is not None:
         pass  # the cluster's VPC comes from config network.existing
     elif vpc is None:
@@ -77,12 +97,17 @@ def _check_platform_props(
                     "vpc", "its primary CIDR is not known at synth: import it with vpc_cidr_block (decides whether "
                     "network.hyperpod_cidr is added as a secondary block)",
                 )
-    if hyperpod_subnets is not None:
-        _check_subnets(fail, config, hyperpod_subnets)
-    if config.orchestrator == "slurm":
-        if eks_cluster is not None:
-            raise fail("eks_cluster", "only used with orchestrator: eks")
-        return
+
+
+def _check_eks_props(
+    fail: Callable[[str, str], HyperPodConfigError],
+    config: PlatformConfig,
+    vpc: Any,
+    control_plane_subnets: Any,
+    eks_cluster: Any,
+) -> None:
+    """EKS: an existing cluster (imported with what the platform needs) or enough control-plane subnets."""
+    net = config.network
     cp = control_plane_subnets if control_plane_subnets is not None else (
         vpc.private_subnets if vpc is not None else None
     )
