@@ -184,7 +184,7 @@ def test_no_group_for_system_pods_is_a_config_error() -> None:
     data["hyperpod"]["instance_groups"].append(
         {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1,
          "taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]})
-    with pytest.raises(HyperPodConfigError, match="no group can host system pods"):
+    with pytest.raises(HyperPodConfigError, match="no instance group can host system pods"):
         parse_config(data)
     data["hyperpod"]["instance_groups"][0]["deep_health_checks"] = []
     assert parse_config(data).system_instance_groups == ["gpu"]

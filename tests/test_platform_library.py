@@ -294,7 +294,7 @@ def test_imported_hyperpod_cluster_and_connections(scope):
         cluster_arn="arn:aws:sagemaker:us-west-2:111111111111:cluster/abcdefghijkl",
     )
     assert isinstance(imported, IHyperPodCluster) and imported.cluster_name == "team-a"
-    with pytest.raises(HyperPodConfigError, match="cluster_arn: 'team-a' is not an ARN"):
+    with pytest.raises(HyperPodConfigError, match="cluster_arn: 'team-a' is not a HyperPod cluster ARN"):
         HyperPodCluster.from_cluster_attributes(scope["stack"], "Bad", cluster_name="team-a", cluster_arn="team-a")
     group = HyperPodSecurityGroup(scope["stack"], "Nodes", vpc=scope["vpc"])
     assert isinstance(group.connections, ec2.Connections)
@@ -318,7 +318,8 @@ def test_public_api_resolves_and_config_imports_without_cdk():
 # specs < config < constructs < platform; errors is below all; cli/guard/rules are tools on top.
 LAYERS = {
     "errors": 0, "input_limits": 0, "specs": 0, "config": 1, "_cdk_util": 2, "rules": 2, "network": 3, "storage": 3,
-    "lifecycle": 3, "monitoring": 3, "cluster": 4, "kubernetes": 5, "platform": 6, "cli": 7, "guard": 7, "__init__": 8,
+    "lifecycle": 3, "monitoring": 3, "cluster": 4, "kubernetes": 5, "platform": 6, "platform_phases": 6,
+    "cli": 7, "guard": 7, "__init__": 8,
 }
 
 

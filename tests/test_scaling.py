@@ -346,7 +346,7 @@ def _cluster_props(stack: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("extra", "prop", "words"),
     [
-        ({"autoscaler": "Karpenter"}, "cluster_role_arn", "needs the role"),
+        ({"autoscaler": "Karpenter"}, "cluster_role_arn", "needs the cluster role"),
         ({"cluster_role_arn": "arn:aws:iam::123456789012:role/k"}, "cluster_role_arn", "only used with autoscaler"),
         ({"autoscaler": "Karpenter", "cluster_role_arn": "arn:aws:iam::123456789012:role/k",
           "node_provisioning_mode": None}, "node_provisioning_mode", "Continuous"),

@@ -127,7 +127,7 @@ def test_orchestrator_specific_sections() -> None:
     # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
     slurm_cmk = _slurm_data()
     slurm_cmk["hyperpod"]["ebs_kms_key"] = "customer-managed"
-    cases.append((slurm_cmk, "hyperpod.ebs_kms_key", "set hyperpod.node_provisioning_mode: Continuous"))
+    cases.append((slurm_cmk, "hyperpod.ebs_kms_key", "set hyperpod.node_provisioning_mode to Continuous"))
     eks_classic_cmk = copy.deepcopy(eks_data)
     eks_classic_cmk["hyperpod"].update(node_provisioning_mode=None, ebs_kms_key="customer-managed")
     cases.append((eks_classic_cmk, "hyperpod.ebs_kms_key", "only in Continuous node provisioning mode"))

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import jsii
 from aws_cdk import Annotations, Aspects, CfnResource, IAspect
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
+__all__ = ["HyperPodCluster", "IHyperPodCluster", "ImportedHyperPodCluster"]
+
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, depend_on
+from hyperpod_cdk.cluster.cluster_base import (
+    CreatedHyperPodCluster,
+    IHyperPodCluster,
+    ImportedHyperPodCluster,
+    import_cluster,
+    resolve_deploy_inputs,
+)
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
     acknowledge_region_offerings,
@@ -26,7 +38,10 @@ from hyperpod_cdk.cluster.instance_groups import (
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
+from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
+from hyperpod_cdk.storage.fsx_lustre import IHyperPodFileSystem, LustreMount
 
 NodeRecovery = Literal["Automatic", "None"]
 NodeProvisioningMode = Literal["Continuous"]
@@ -35,33 +50,7 @@ Autoscaler = Literal["Karpenter"]
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
 
-@runtime_checkable
-class IHyperPodCluster(Protocol):
-    """What other constructs need of a HyperPod cluster, created here or imported."""
-
-    @property
-    def cluster_name(self) -> str: ...
-
-    @property
-    def cluster_arn(self) -> str: ...
-
-
-class _ImportedHyperPodCluster(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str) -> None:
-        super().__init__(scope, construct_id)
-        self._cluster_name = cluster_name
-        self._cluster_arn = cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self._cluster_name
-
-    @property
-    def cluster_arn(self) -> str:
-        return self._cluster_arn
-
-
-class HyperPodCluster(Construct):
+class HyperPodCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
     Node recovery is ``Automatic`` and provisioning ``Continuous`` by default, every instance
@@ -82,18 +71,21 @@ class HyperPodCluster(Construct):
 
     Args:
         cluster_name: 1-63 letters, digits and hyphens.
-        eks_cluster_arn: the orchestrator.
+        eks_cluster: the orchestrator (``eks.ICluster``). ``eks_cluster_arn`` (a string) is its
+            deprecated form, kept for one release.
         instance_groups: :class:`InstanceGroup` models or mappings of their fields; more can be
             added with :meth:`add_instance_group` before synth.
         subnets_by_az_id: HyperPod subnets keyed by AZ ID; groups pinned to an AZ other than
             ``default_az_id`` get an ``OverrideVpcConfig`` with that AZ's subnet.
         default_az_id: the AZ ID of the cluster-level ``VpcConfig`` subnet.
         security_group: HyperPod node security group.
-        execution_role_arn: instance execution role.
-        lifecycle_source_s3_uri: where the lifecycle scripts are (``s3://bucket/prefix/``).
+        execution_role: instance execution role (``iam.IRole``); the cluster waits for it and its
+            policies. ``execution_role_arn`` is its deprecated string form.
+        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` (their URI and entry script).
+            ``lifecycle_source_s3_uri`` (``s3://bucket/prefix/``) is its deprecated string form.
         volume_key: customer managed KMS key for the instance groups' EBS volumes (Continuous mode
             only; it cannot be changed later). Default: none (AWS owned key).
-        on_create: entry script. Default ``on_create.sh``.
+        on_create: entry script. Default: the scripts' ``on_create``, else ``on_create.sh``.
         node_recovery: Default ``"Automatic"``.
         node_provisioning_mode: Default ``"Continuous"``; None for the classic mode.
         tags: extra tags; ``SageMaker=true`` is always set. Default none.
@@ -101,11 +93,13 @@ class HyperPodCluster(Construct):
         autoscaler: ``"Karpenter"`` turns on HyperPod's managed Karpenter (``AutoScaling``) for the
             ``autoscale`` groups; needs ``cluster_role_arn``, Continuous provisioning and Automatic
             node recovery. Default None (no autoscaling).
-        cluster_role_arn: the role the autoscaler assumes (:class:`HyperPodAutoscalingRole`).
+        cluster_role: the role the autoscaler assumes (:class:`HyperPodAutoscalingRole` ``.role``);
+            the cluster waits for it. ``cluster_role_arn`` is its deprecated string form.
         tiered_storage_memory_percent: turn on managed tiered checkpointing with this share of
             node memory (20-100). Default None (off).
-        platform_fsx: (DNS name, mount name) of the file system ``fsx_mounts`` entries without their
-            own mount. Default none.
+        fsx: the file system (``IHyperPodFileSystem`` or ``LustreMount``) of ``fsx_mounts`` entries
+            without their own mount. Default none. ``platform_fsx`` (DNS name, mount name) is its
+            deprecated form.
         ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400), in the
             constructor and in :meth:`add_instance_group`. Default 25 (``network.ip_headroom_percent``).
     """
@@ -116,15 +110,20 @@ class HyperPodCluster(Construct):
         construct_id: str,
         *,
         cluster_name: str,
-        eks_cluster_arn: str,
         instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
         subnets_by_az_id: Mapping[str, ec2.ISubnet],
         default_az_id: str,
         security_group: ec2.ISecurityGroup,
-        execution_role_arn: str,
-        lifecycle_source_s3_uri: str,
+        eks_cluster: eks.ICluster | None = None,
+        execution_role: iam.IRole | None = None,
+        lifecycle_scripts: HyperPodLifecycleScripts | None = None,
+        cluster_role: iam.IRole | None = None,
+        fsx: IHyperPodFileSystem | LustreMount | None = None,
+        eks_cluster_arn: str | None = None,
+        execution_role_arn: str | None = None,
+        lifecycle_source_s3_uri: str | None = None,
         volume_key: kms.IKey | None = None,
-        on_create: str = "on_create.sh",
+        on_create: str | None = None,
         node_recovery: NodeRecovery = "Automatic",
         node_provisioning_mode: NodeProvisioningMode | None = "Continuous",
         tags: Mapping[str, str] | None = None,
@@ -135,6 +134,18 @@ class HyperPodCluster(Construct):
         platform_fsx: tuple[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
+        inputs = resolve_deploy_inputs(
+            scope, construct_id, "HyperPodCluster", execution_role=execution_role,
+            execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri, on_create=on_create,
+        )
+        eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
+            scope, construct_id, eks_cluster=eks_cluster, eks_cluster_arn=eks_cluster_arn, cluster_role=cluster_role,
+            cluster_role_arn=cluster_role_arn, fsx=fsx, platform_fsx=platform_fsx,
+        )
+        execution_role_arn, lifecycle_source_s3_uri, on_create = (
+            inputs.execution_role_arn, inputs.lifecycle_source_s3_uri, inputs.on_create
+        )
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
@@ -150,19 +161,13 @@ class HyperPodCluster(Construct):
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
-        if volume_key is not None and node_provisioning_mode != "Continuous":
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html
-            raise prop_error(
-                scope, construct_id, "volume_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; "
-                "drop volume_key (AWS owned key) or set node_provisioning_mode='Continuous'",
-            )
+        for violation in check_cluster(ClusterFacts(
+            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
+            customer_managed_key=volume_key is not None,
+        )):
+            raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
         super().__init__(scope, construct_id)
-        self._scope_check = (scope, construct_id)
-        self.subnets_by_az_id = dict(subnets_by_az_id)
-        self.default_az_id = default_az_id
-        self.ip_headroom_percent = ip_headroom_percent
-        self.instance_groups: list[InstanceGroup] = groups
+        self.instance_groups = groups
         self._render = functools.partial(
             instance_group_property,
             default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id,
@@ -196,10 +201,16 @@ class HyperPodCluster(Construct):
             tags=cluster_tags(tags),
         )
         self.autoscaler = autoscaler
-        self._check_scaling = functools.partial(
-            _check_scaling_props, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
+        check_scaling = functools.partial(
+            _check_scaling_props, scope, construct_id, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
             node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
+        )
+        self._keep_group_inputs(
+            scope, construct_id, kind=Orchestrator.EKS, subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
+            render=lambda gs: [self._render(g) for g in gs],
+            check=lambda gs: check_scaling(groups=gs),
         )
         self.assume_helm_installed = assume_helm_installed
         #: The customer managed key of the EBS volumes (None: AWS owned key). Fixed at creation.
@@ -208,45 +219,75 @@ class HyperPodCluster(Construct):
             allow_hyperpod_volume_encryption(volume_key, execution_role_arn)
         Aspects.of(self).add(_HelmDependenciesCheck(self))
         acknowledge_region_offerings(self.resource)
-
-    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
-        """Add an instance group (before synth), with the same checks as the constructor."""
-        scope, construct_id = self._scope_check
-        with checked_props(scope, construct_id):
-            index = len(self.instance_groups)
-            new = as_instance_group(group, f"instance_groups[{index}]")
-            groups = [*self.instance_groups, new]
-            check_cluster_props(
-                scope, cluster_name=self.resource.cluster_name or "", groups=groups,
-                subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
-                node_recovery=self.resource.node_recovery or "Automatic", orchestrator=Orchestrator.EKS,
-                ip_headroom_percent=self.ip_headroom_percent,
-            )
-        self._check_scaling(scope, construct_id, groups=groups)
-        self.instance_groups = groups
-        self.resource.instance_groups = [self._render(g) for g in groups]
-        return new
+        # Nodes use every policy of the roles from their first boot: the cluster waits for them.
+        self.wait_for(*inputs.wait_for, *([cluster_role] if cluster_role is not None else []))
 
     def wait_for(self, *dependencies: IConstruct) -> None:
         """Create the cluster only after ``dependencies`` (add-ons, Helm charts, ...) exist."""
         depend_on(self.resource, dependencies)
 
-    @property
-    def cluster_arn(self) -> str:
-        return self.resource.attr_cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self.resource.ref
+    @classmethod
+    def from_cluster_arn(
+        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
+    ) -> IHyperPodCluster:
+        """An EKS-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn, cluster_name=cluster_name
+        )
 
     @classmethod
     def from_cluster_attributes(
-        cls, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_arn: str | None = None,
+        cluster_id: str | None = None,
     ) -> IHyperPodCluster:
-        """A cluster created elsewhere (its ARN ends in the cluster's id, not its name)."""
-        if not cluster_arn.startswith("arn:") and "${Token[" not in cluster_arn:
-            raise prop_error(scope, construct_id, "cluster_arn", f"'{cluster_arn}' is not an ARN")
-        return _ImportedHyperPodCluster(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
+        """An EKS-orchestrated cluster created elsewhere: its name and its ARN, or its name and id.
+
+        A HyperPod ARN ends in the generated cluster id, never the name: an ARN that is not of that
+        form is rejected (one line naming ``cluster_arn``).
+        """
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn,
+            cluster_name=cluster_name, cluster_id=cluster_id,
+        )
+
+
+def _typed_eks_props(
+    scope: Construct,
+    construct_id: str,
+    *,
+    eks_cluster: eks.ICluster | None,
+    eks_cluster_arn: str | None,
+    cluster_role: iam.IRole | None,
+    cluster_role_arn: str | None,
+    fsx: Any,
+    platform_fsx: tuple[str, str] | None,
+) -> tuple[str, str | None, tuple[str, str] | None]:
+    """``eks_cluster``, ``cluster_role`` and ``fsx`` or their deprecated string forms, as strings."""
+    pairs = (("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
+             ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
+             ("fsx", fsx, "platform_fsx", platform_fsx))
+    for typed, typed_value, legacy, legacy_value in pairs:
+        if typed_value is not None and legacy_value is not None:
+            raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
+        if legacy_value is not None:
+            warnings.warn(f"HyperPodCluster({legacy}=...) is deprecated and will be removed in the next release; "
+                          f"pass {typed}=", DeprecationWarning, stacklevel=4)
+    if eks_cluster is not None:
+        eks_cluster_arn = eks_cluster.cluster_arn
+    if eks_cluster_arn is None:
+        raise prop_error(scope, construct_id, "eks_cluster", "required (the EKS cluster HyperPod orchestrates)")
+    if cluster_role is not None:
+        cluster_role_arn = cluster_role.role_arn
+    if fsx is not None:
+        if not hasattr(fsx, "dns_name") or not hasattr(fsx, "mount_name"):
+            raise prop_error(scope, construct_id, "fsx", "expected an IHyperPodFileSystem or a LustreMount")
+        platform_fsx = (fsx.dns_name, fsx.mount_name)
+    return eks_cluster_arn, cluster_role_arn, platform_fsx
 
 
 def _check_scaling_props(
@@ -269,21 +310,24 @@ def _check_scaling_props(
                              "needs autoscaler='Karpenter'")
         if cluster_role_arn is not None:
             raise prop_error(scope, construct_id, "cluster_role_arn", "only used with autoscaler='Karpenter'")
-    else:
-        if autoscaler != "Karpenter":
-            raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
-        if not cluster_role_arn:
-            raise prop_error(scope, construct_id, "cluster_role_arn",
-                             "autoscaler='Karpenter' needs the role it assumes (HyperPodAutoscalingRole)")
-        if node_provisioning_mode != "Continuous":
-            raise prop_error(scope, construct_id, "node_provisioning_mode", "autoscaling needs 'Continuous'")
-        if node_recovery != "Automatic":
-            raise prop_error(scope, construct_id, "node_recovery", "autoscaling needs 'Automatic'")
-    if tiered_storage_memory_percent is not None and (
-        not isinstance(tiered_storage_memory_percent, int) or not 20 <= tiered_storage_memory_percent <= 100
-    ):
-        raise prop_error(scope, construct_id, "tiered_storage_memory_percent",
-                         f"{tiered_storage_memory_percent!r} must be a whole percentage from 20 to 100")
+    elif autoscaler != "Karpenter":
+        raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
+    # HyperPod's own rules (Karpenter prerequisites, tiered storage): specs/service_rules.py.
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
+        autoscaler=autoscaler, has_cluster_role=bool(cluster_role_arn),
+        tiered_storage_memory_percent=tiered_storage_memory_percent,
+    )):
+        raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
+
+
+# The construct's prop for each subject of specs/service_rules.py.
+_PROPS = {
+    "node_provisioning_mode": "node_provisioning_mode", "node_recovery": "node_recovery",
+    "cluster_role": "cluster_role_arn", "orchestrator": "autoscaler", "volume_key": "volume_key",
+    "accounting_database": "accounting_database", "autoscaler": "autoscaler",
+    "tiered_storage_memory_percent": "tiered_storage_memory_percent",
+}
 
 
 @jsii.implements(IAspect)

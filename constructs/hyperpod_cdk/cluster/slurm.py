@@ -34,11 +34,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import depend_on
+from hyperpod_cdk.cluster.cluster_base import (
+    CreatedHyperPodCluster,
+    IHyperPodCluster,
+    import_cluster,
+    resolve_deploy_inputs,
+)
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
@@ -51,8 +58,17 @@ from hyperpod_cdk.cluster.instance_groups import (
 )
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
-from hyperpod_cdk.specs.slurm import LustreAttributes, SlurmLayout, provisioning_parameters, slurm_layout
+from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
+from hyperpod_cdk.specs.slurm import (
+    SLURM_NODES_FILE,
+    LustreAttributes,
+    SlurmLayout,
+    provisioning_parameters,
+    slurm_layout,
+    slurm_nodes,
+)
 
 SlurmConfiguration = Literal["api", "provisioning-parameters"]
 SlurmConfigStrategy = Literal["Managed", "Overwrite", "Merge"]
@@ -77,7 +93,7 @@ class AccountingDatabase:
     port: int | float | None = None
 
 
-class HyperPodSlurmCluster(Construct):
+class HyperPodSlurmCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster whose nodes run Slurm, API-driven by default.
 
     Node recovery is ``Automatic`` by default and deep health checks follow
@@ -97,8 +113,10 @@ class HyperPodSlurmCluster(Construct):
         instance_groups: validated models with Slurm roles.
         subnets_by_az_id / default_az_id: as for :class:`~hyperpod_cdk.cluster.hyperpod.HyperPodCluster`.
         security_group: HyperPod node security group (also the FSx file system's group).
-        execution_role_arn: instance execution role (no EKS grant needed).
-        lifecycle_source_s3_uri / on_create: where the Slurm lifecycle scripts are.
+        execution_role: instance execution role (``iam.IRole``; no EKS grant needed); the cluster
+            waits for it and its policies. ``execution_role_arn`` is its deprecated string form.
+        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` with the Slurm scripts (``on_create``
+            defaults to theirs). ``lifecycle_source_s3_uri`` is its deprecated string form.
         configuration: "api" (default) or "provisioning-parameters" (module docstring).
         config_strategy: "Managed" (default, AWS's default), "Overwrite" or "Merge"; api only.
         fsx: the file system every group mounts at /fsx (api only; the legacy scripts mount it).
@@ -122,20 +140,30 @@ class HyperPodSlurmCluster(Construct):
         subnets_by_az_id: Mapping[str, ec2.ISubnet],
         default_az_id: str,
         security_group: ec2.ISecurityGroup,
-        execution_role_arn: str,
-        lifecycle_source_s3_uri: str,
+        execution_role: iam.IRole | None = None,
+        lifecycle_scripts: HyperPodLifecycleScripts | None = None,
+        execution_role_arn: str | None = None,
+        lifecycle_source_s3_uri: str | None = None,
         configuration: SlurmConfiguration = "api",
         config_strategy: SlurmConfigStrategy = "Managed",
         fsx: LustreAttributes | None = None,
         node_provisioning_mode: str | None = None,
         volume_key: kms.IKey | None = None,
         accounting_database: AccountingDatabase | None = None,
-        on_create: str = "on_create.sh",
+        on_create: str | None = None,
         provisioning_parameters: Mapping[str, Any] | None = None,
         node_recovery: NodeRecovery = "Automatic",
         tags: Mapping[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
+        inputs = resolve_deploy_inputs(
+            scope, construct_id, "HyperPodSlurmCluster", execution_role=execution_role,
+            execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri, on_create=on_create,
+        )
+        execution_role_arn, lifecycle_source_s3_uri, on_create = (
+            inputs.execution_role_arn, inputs.lifecycle_source_s3_uri, inputs.on_create
+        )
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
@@ -152,11 +180,11 @@ class HyperPodSlurmCluster(Construct):
             )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
+            _check_nodes_file(lifecycle_scripts, layout, configuration == "api")
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
         self.configuration: SlurmConfiguration = configuration
-        instance_groups = groups
-        self.instance_groups = tuple(instance_groups)
+        self.instance_groups = groups
         sg_ids = [security_group.security_group_id]
         api = configuration == "api"
         fsx_storage = [
@@ -170,6 +198,7 @@ class HyperPodSlurmCluster(Construct):
         ] if api and fsx is not None else []
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+            layout = self.layout
             slurm_config = None
             if api:
                 node_type = layout.node_type(group.name)
@@ -207,12 +236,32 @@ class HyperPodSlurmCluster(Construct):
             vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
                 security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
             ),
-            instance_groups=[group_property(g) for g in instance_groups],
+            instance_groups=[group_property(g) for g in groups],
             node_recovery=node_recovery,
             node_provisioning_mode=node_provisioning_mode,
             tags=cluster_tags(tags),
         )
         acknowledge_region_offerings(self.resource)
+
+        def check_groups(new_groups: list[InstanceGroup]) -> None:
+            # A new group changes the Slurm layout (a partition, or a second login group to refuse).
+            new_layout = slurm_layout(new_groups, field="instance_groups")
+            _check_nodes_file(lifecycle_scripts, new_layout, api)
+            if provisioning_parameters is not None:
+                raise HyperPodConfigError(
+                    "provisioning_parameters",
+                    "the uploaded document names the groups; regenerate it with HyperPodSlurmCluster.parameters_for "
+                    "and pass every group to the constructor",
+                )
+            self.layout = new_layout
+
+        # Nodes use every policy of the role from their first boot: the cluster waits for it.
+        self.wait_for(*inputs.wait_for)
+        self._keep_group_inputs(
+            scope, construct_id, kind=Orchestrator.SLURM, subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
+            render=lambda gs: [group_property(g) for g in gs], check=check_groups,
+        )
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
         """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
@@ -230,13 +279,30 @@ class HyperPodSlurmCluster(Construct):
         """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
         depend_on(self.resource, dependencies)
 
-    @property
-    def cluster_arn(self) -> str:
-        return self.resource.attr_cluster_arn
+    @classmethod
+    def from_cluster_arn(
+        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
+    ) -> IHyperPodCluster:
+        """A Slurm-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn, cluster_name=cluster_name
+        )
 
-    @property
-    def cluster_name(self) -> str:
-        return self.resource.ref
+    @classmethod
+    def from_cluster_attributes(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_arn: str | None = None,
+        cluster_id: str | None = None,
+    ) -> IHyperPodCluster:
+        """A Slurm-orchestrated cluster created elsewhere: its name and its ARN, or its name and id."""
+        return import_cluster(
+            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn,
+            cluster_name=cluster_name, cluster_id=cluster_id,
+        )
 
 
 def _check_mode_props(
@@ -275,22 +341,33 @@ def _check_mode_props(
                 )
         if config_strategy != "Managed":
             raise HyperPodConfigError("config_strategy", "only with configuration='api'")
-    if node_provisioning_mode != "Continuous":
-        if volume_key is not None:
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html: Continuous mode only.
-            raise HyperPodConfigError(
-                "volume_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
-                "node_provisioning_mode='Continuous' (API-driven Slurm) or leave volume_key out (AWS owned key)",
-            )
-        if accounting_database is not None:
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html
-            raise HyperPodConfigError(
-                "accounting_database", "an external accounting database needs node_provisioning_mode='Continuous'"
-            )
+    # HyperPod's own rules (customer managed key, accounting database): specs/service_rules.py.
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=node_provisioning_mode, orchestrator="slurm",
+        customer_managed_key=volume_key is not None, external_accounting=accounting_database is not None,
+    )):
+        raise HyperPodConfigError(violation.subject, violation.line({s: s for s in SUBJECTS}))
     if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
         raise HyperPodConfigError(
             "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
+        )
+
+
+def _check_nodes_file(scripts: Any, layout: SlurmLayout, api: bool) -> None:
+    """The scripts' ``slurm_nodes.json`` must name every group: ``node_role.py`` stops a node whose group
+    it does not list (lifecycle_scripts/slurm_api/node_role.py), and the file is fixed when the scripts
+    are created (their S3 prefix is a hash of it)."""
+    document = getattr(scripts, "json_files", {}).get(SLURM_NODES_FILE) if api and scripts is not None else None
+    if not isinstance(document, Mapping):
+        return
+    listed = set(document.get("groups") or {})
+    missing = [g for g in slurm_nodes(layout)["groups"] if g not in listed]
+    if missing:
+        raise HyperPodConfigError(
+            "instance_groups",
+            f"{missing} not in the lifecycle scripts' {SLURM_NODES_FILE} ({sorted(listed)}), so their nodes would "
+            "fail on_create; add the group to the config (hyperpod.instance_groups) or generate the file with "
+            "slurm_nodes() for every group before creating HyperPodLifecycleScripts",
         )
 
 

@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING
 from hyperpod_cdk.config.slurm_checks import check_slurm_settings
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.offerings import offered_in
+from hyperpod_cdk.specs.service_rules import SYS1, ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import slurm_layout
 
 if TYPE_CHECKING:
     from hyperpod_cdk.config.hyperpod import HyperPodConfig, InstanceGroup
     from hyperpod_cdk.config.platform import PlatformConfig
 
+# The config field for each subject of specs/service_rules.py.
+_CONFIG_FIELDS = {
+    "node_provisioning_mode": "hyperpod.node_provisioning_mode", "node_recovery": "hyperpod.node_recovery",
+    "cluster_role": "hyperpod.autoscaler", "orchestrator": "orchestrator", "volume_key": "hyperpod.ebs_kms_key",
+    "accounting_database": "slurm.accounting", "autoscaler": "hyperpod.autoscaler",
+    "tiered_storage_memory_percent": "hyperpod.tiered_storage_memory_percent",
+}
 # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-nodeclass.html
 MAX_AUTOSCALED_GROUPS = 10
 # Keys that only an EKS-orchestrated cluster can use (HyperPod documents them for EKS only, or this
@@ -50,12 +58,12 @@ def check_autoscaling(hyperpod: HyperPodConfig) -> None:
             "hyperpod.autoscaler",
             f"{len(scaled)} autoscale groups; a HyperpodNodeClass takes at most {MAX_AUTOSCALED_GROUPS}",
         )
-    if hyperpod.node_provisioning_mode != "Continuous":
-        raise HyperPodConfigError(
-            "hyperpod.node_provisioning_mode", "autoscaler: Karpenter needs Continuous provisioning"
-        )
-    if hyperpod.node_recovery != "Automatic":
-        raise HyperPodConfigError("hyperpod.node_recovery", "autoscaler: Karpenter needs Automatic node recovery")
+    # HyperPod's own rules, from the one table (specs/service_rules.py); the platform creates the role.
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=hyperpod.node_provisioning_mode, node_recovery=hyperpod.node_recovery,
+        autoscaler=hyperpod.autoscaler, has_cluster_role=True,
+    )):
+        raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
 
 
 def check_orchestrator_sections(config: PlatformConfig) -> None:
@@ -90,19 +98,13 @@ def check_orchestrator_sections(config: PlatformConfig) -> None:
                 "kubernetes.fsx",
                 "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
             )
-        if config.hyperpod.ebs_kms_key == "customer-managed" and config.hyperpod.node_provisioning_mode is None:
-            raise HyperPodConfigError(
-                "hyperpod.ebs_kms_key",
-                "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
-                "hyperpod.node_provisioning_mode: Continuous, or ebs_kms_key: aws-owned",
-            )
+        for violation in check_cluster(ClusterFacts(
+            node_provisioning_mode=config.hyperpod.node_provisioning_mode, orchestrator="eks",
+            customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
+        )):
+            raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
         if not system_pod_groups(groups):
-            raise HyperPodConfigError(
-                "hyperpod.instance_groups",
-                "no group can host system pods (coredns, cert-manager, the operators): every group runs deep "
-                "health checks or carries a NoSchedule/NoExecute taint. Add a small CPU group without taints "
-                "(e.g. {name: system, instance_type: ml.m5.xlarge, instance_count: 1})",
-            )
+            raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
         return
     if config.eks is not None:
         raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")

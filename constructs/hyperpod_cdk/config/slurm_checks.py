@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 
 if TYPE_CHECKING:
     from hyperpod_cdk.config.platform import PlatformConfig
@@ -73,18 +74,15 @@ def check_slurm_settings(config: PlatformConfig) -> None:
             "cannot reach; turn it off, or bake them into a custom AMI (instance_groups[].image_id)",
         )
     _check_observability(config)
-    if config.hyperpod.ebs_kms_key == "customer-managed" and mode != "Continuous":
-        raise HyperPodConfigError(
-            "hyperpod.ebs_kms_key",
-            "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode; set "
-            "hyperpod.node_provisioning_mode: Continuous (with slurm.configuration: api), or ebs_kms_key: aws-owned",
-        )
-    if slurm.accounting.active and mode != "Continuous":
-        raise HyperPodConfigError(
-            "slurm.accounting",
-            "an external Slurm accounting database needs Continuous node provisioning (and HyperPod AMIs released "
-            "after 2026-08-30); set hyperpod.node_provisioning_mode: Continuous, or remove slurm.accounting",
-        )
+    # HyperPod's own rules, from the one table (specs/service_rules.py).
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=mode, orchestrator="slurm",
+        customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
+        external_accounting=slurm.accounting.active,
+    )):
+        fields = {"volume_key": "hyperpod.ebs_kms_key", "accounting_database": "slurm.accounting",
+                  "node_provisioning_mode": "hyperpod.node_provisioning_mode"}
+        raise HyperPodConfigError(fields[violation.subject], violation.line(fields))
 
 
 def _check_users(config: PlatformConfig) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
@@ -182,6 +183,11 @@ class HyperPodLifecycleScripts(Construct):
             "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
             "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
         )
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read these scripts (their prefix only) and decrypt them with the bucket's key,
+        as ``s3.Bucket.grant_read`` does (HyperPod's execution role reads them at node creation)."""
+        return self.bucket.grant_read(grantee, f"{self.prefix}*")
 
     def _deployment_logs(self, log_key: kms.IKey | None) -> logs.ILogGroup:
         name = log_group_name_for(self, "lifecycle-deploy")  # named: the key policy names it

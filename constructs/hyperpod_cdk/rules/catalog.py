@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
+from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1
 
 _DHC_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-deep-health-checks.html"
 _EFA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security"
@@ -125,36 +126,36 @@ RULES: tuple[Rule, ...] = (
     # --- deploy rules: the definition fails (or misbehaves) at deploy time --------------------------
     Rule(
         "HyperPod-KMS1",
-        "A customer managed EBS key only in Continuous node provisioning mode",
+        KMS1.title,
         "HyperPod accepts VolumeKmsKeyId only for clusters in Continuous node provisioning mode; elsewhere "
         "CreateCluster fails.",
         "Set NodeProvisioningMode: Continuous, or remove VolumeKmsKeyId from every EbsVolumeConfig.",
         deploy.cmk_needs_continuous,
-        source=_CMK_DOC,
+        source=KMS1.source,
         kind="deploy",
     ),
     Rule(
         "HyperPod-KAR1",
-        "Karpenter autoscaling has its prerequisites",
+        KAR1.title,
         "HyperPod's managed Karpenter needs Continuous provisioning, Automatic node recovery and a ClusterRole "
         "on an EKS cluster; the groups it scales start at 0, without deep health checks or training plans.",
         "Set NodeProvisioningMode: Continuous, NodeRecovery: Automatic and ClusterRole; on groups at 0 remove "
         "OnStartDeepHealthChecks and TrainingPlanArn.",
         deploy.karpenter_prerequisites,
-        source=_KARPENTER_DOC,
+        source=KAR1.source,
         kind="deploy",
     ),
     Rule(
         "HyperPod-SYS1",
-        "On EKS, some instance group can host system pods while deep health checks run",
+        SYS1.title,
         "HyperPod taints a node NoSchedule while its deep health checks run (60-90 minutes); with no other "
         "node, coredns, the HyperPod chart's agents and the add-ons' controllers stay Pending and add-ons "
         "that wait for them time out.",
         "Add a small CPU group with InstanceCount >= 1, no OnStartDeepHealthChecks and no NoSchedule/NoExecute "
         "taint (e.g. ml.m5.xlarge x 1).",
         deploy.system_pod_host,
-        severity="warning",
-        source=_LABELS_DOC,
+        severity=SYS1.severity,
+        source=SYS1.source,
         kind="deploy",
     ),
     Rule(

@@ -18,6 +18,7 @@ from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 from hyperpod_cdk.specs.offerings import offered_in
+from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
 
 EKS_CLUSTER = "AWS::EKS::Cluster"
 # What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
@@ -86,17 +87,25 @@ def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -
                     if not literal(mode):
                         yield cluster.not_checked(rule_id, f"NodeProvisioningMode is not known offline; "
                                                   f"group '{name}' has a VolumeKmsKeyId", where)
-                    elif mode != "Continuous":
+                    elif check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True)):
                         shown = "unset" if mode is None else repr(mode)
                         yield cluster.finding(
                             rule_id,
                             f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {shown}; "
-                            "HyperPod accepts a customer managed key only in Continuous mode",
+                            f"{KMS1.message}",
                             where,
                         )
 
 
 # --------------------------------------------------------------------------- KAR1
+
+# Each KAR1 subject of specs/service_rules.py as the template says it: (property, message).
+_TEMPLATE_TERMS = {
+    "node_provisioning_mode": ("NodeProvisioningMode", "Karpenter autoscaling needs NodeProvisioningMode: Continuous"),
+    "node_recovery": ("NodeRecovery", "Karpenter autoscaling needs NodeRecovery: Automatic"),
+    "cluster_role": ("ClusterRole", "Karpenter autoscaling needs a ClusterRole HyperPod's Karpenter assumes"),
+    "orchestrator": ("Orchestrator", "Karpenter autoscaling is for EKS-orchestrated clusters only"),
+}
 
 
 def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1") -> Iterator[Finding]:
@@ -109,17 +118,18 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
             continue
         if mode != "Enable":
             continue
-        problems: list[tuple[str, str]] = []
+        # The prerequisites themselves: specs/service_rules.py (an intrinsic counts as compliant).
         provisioning = props.get("NodeProvisioningMode")
-        if literal(provisioning) and provisioning != "Continuous":
-            problems.append(("NodeProvisioningMode", "Karpenter autoscaling needs NodeProvisioningMode: Continuous"))
         recovery = props.get("NodeRecovery")
-        if literal(recovery) and recovery != "Automatic":
-            problems.append(("NodeRecovery", "Karpenter autoscaling needs NodeRecovery: Automatic"))
-        if not _has_value(props.get("ClusterRole")):
-            problems.append(("ClusterRole", "Karpenter autoscaling needs a ClusterRole HyperPod's Karpenter assumes"))
-        if not _is_eks(cluster) and not _partial(cluster):
-            problems.append(("Orchestrator", "Karpenter autoscaling is for EKS-orchestrated clusters only"))
+        facts = ClusterFacts(
+            node_provisioning_mode=provisioning if literal(provisioning) else "Continuous",
+            node_recovery=recovery if literal(recovery) else "Automatic",
+            orchestrator="slurm" if not _is_eks(cluster) and not _partial(cluster) else None,
+            autoscaler="Karpenter", has_cluster_role=_has_value(props.get("ClusterRole")),
+        )
+        problems: list[tuple[str, str]] = [
+            _TEMPLATE_TERMS[v.subject] for v in check_cluster(facts) if v.rule.id == KAR1.id
+        ]
         for index, name, group in _groups(cluster):
             if _int(group.get("InstanceCount")) != 0:
                 continue  # Karpenter groups start at 0; a group above 0 is a fixed group
@@ -164,9 +174,7 @@ def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Ite
                 continue
             yield cluster.finding(
                 rule_id,
-                "no instance group can host system pods (coredns, the HyperPod chart's and add-ons' controllers) "
-                "while deep health checks run: every group has 0 instances, runs deep health checks (60-90 "
-                "minutes under a NoSchedule taint) or carries a NoSchedule/NoExecute taint",
+                SYS1.message,
                 "Properties/InstanceGroups",
             )
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import jsii
 from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_fsx as fsx
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk.config.messages import pattern_message
-from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
 from hyperpod_cdk.specs.fsx import (
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
@@ -38,6 +40,48 @@ class LustreMount:
     file_system_id: str
     dns_name: str
     mount_name: str
+
+
+class IHyperPodFileSystem(ec2.IConnectable, Protocol):
+    """A Lustre file system HyperPod nodes mount: created (:class:`HyperPodFsxLustre`) or imported
+    (:class:`ImportedFsxLustre`). It is an ``ec2.IConnectable`` (its groups, default port 988), so
+    ``client.connections.allow_to_default_port(file_system, ...)`` opens LNet to it."""
+
+    @property
+    def mount(self) -> LustreMount:
+        """``file_system_id``, ``dns_name`` and ``mount_name`` together."""
+        ...
+
+    @property
+    def file_system_id(self) -> str: ...
+
+    @property
+    def dns_name(self) -> str: ...
+
+    @property
+    def mount_name(self) -> str: ...
+
+    @property
+    def imported(self) -> bool:
+        """True when the file system was created outside this app."""
+        ...
+
+    def file_system_arn(self) -> str:
+        """The file system's ARN (for IAM)."""
+        ...
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``fsx:DescribeFileSystems`` for ``grantee`` (the EFA Lustre client check needs it)."""
+        ...
+
+
+# FSx authorizes DescribeFileSystems on "*" only: it has no resource type in the service authorization
+# reference (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonfsx.html).
+_DESCRIBE_ACTIONS = ["fsx:DescribeFileSystems"]
+
+
+def _grant_describe(grantee: iam.IGrantable) -> iam.Grant:
+    return iam.Grant.add_to_principal(grantee=grantee, actions=_DESCRIBE_ACTIONS, resource_arns=["*"])
 
 
 def _lustre_connections(security_groups: Sequence[ec2.ISecurityGroup]) -> ec2.Connections:
@@ -111,7 +155,7 @@ class HyperPodFsxLustre(Construct):
             removal_policy=removal,
         )
         self.storage_capacity_gib = storage_capacity_gib
-        self._connections: ec2.Connections | None = _lustre_connections([security_group])
+        self._connections = _lustre_connections([security_group])
         self.resource: fsx.CfnFileSystem | None = fsx.CfnFileSystem(
             self, "Resource",
             file_system_type="LUSTRE",
@@ -149,7 +193,7 @@ class HyperPodFsxLustre(Construct):
         mount_name: str,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         field_prefix: str = "storage.fsx",
-    ) -> HyperPodFsxLustre:
+    ) -> ImportedFsxLustre:
         """An existing file system (created elsewhere, reachable from the HyperPod subnet and group).
 
         ``security_groups``: the file system's groups, for :attr:`connections` (default none: then
@@ -161,31 +205,24 @@ class HyperPodFsxLustre(Construct):
             ("mount_name", mount_name, MOUNT_NAME_PATTERN),
         ):
             if not Token.is_unresolved(value) and not re.fullmatch(pattern, value):
-                raise HyperPodConfigError(f"{field_prefix}.{field}", pattern_message(value, pattern))
-        imported = cls.__new__(cls)
-        Construct.__init__(imported, scope, construct_id)
-        imported.kms_key = None
-        imported.resource = None
-        imported.storage_capacity_gib = None  # type: ignore[assignment]
-        imported.mount = LustreMount(file_system_id, dns_name, mount_name)
-        imported._connections = _lustre_connections(security_groups) if security_groups else None
-        return imported
+                raise prop_error(scope, construct_id, f"{field_prefix}.{field}", pattern_message(value, pattern))
+        return ImportedFsxLustre(
+            scope, construct_id, mount=LustreMount(file_system_id, dns_name, mount_name),
+            security_groups=security_groups,
+        )
 
     @property
     def connections(self) -> ec2.Connections:
-        """``ec2.IConnectable``: the file system's security groups, default port 988 (LNet).
+        """``ec2.IConnectable``: the file system's security group, default port 988 (LNet).
 
         A property, because jsii shows JavaScript properties only: aws-cdk-lib's own
         ``Connections.allow_from(file_system, ...)`` reads it from JavaScript.
         """
-        if self._connections is None:
-            raise HyperPodConfigError(
-                "security_groups",
-                "imported without its security groups; pass security_groups= to HyperPodFsxLustre.from_attributes "
-                "to connect to it",
-                construct_path=self.node.path,
-            )
         return self._connections
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``fsx:DescribeFileSystems`` for ``grantee`` (FSx authorizes it on ``*`` only)."""
+        return _grant_describe(grantee)
 
     @property
     def imported(self) -> bool:
@@ -208,3 +245,62 @@ class HyperPodFsxLustre(Construct):
         if self.resource is not None:
             return self.resource.attr_resource_arn
         return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
+
+
+@jsii.implements(ec2.IConnectable)
+class ImportedFsxLustre(Construct):
+    """A Lustre file system created outside this app (:meth:`HyperPodFsxLustre.from_attributes`).
+
+    Creates nothing; :attr:`resource`, :attr:`kms_key` and :attr:`storage_capacity_gib` are None.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        mount: LustreMount,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.mount = mount
+        self.resource: fsx.CfnFileSystem | None = None
+        self.kms_key: kms.IKey | None = None
+        self.storage_capacity_gib: int | None = None
+        self._connections = _lustre_connections(security_groups) if security_groups else None
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """``ec2.IConnectable``: the security groups given at import, default port 988 (LNet)."""
+        if self._connections is None:
+            raise HyperPodConfigError(
+                "security_groups",
+                "imported without its security groups; pass security_groups= to HyperPodFsxLustre.from_attributes "
+                "to connect to it",
+                construct_path=self.node.path,
+            )
+        return self._connections
+
+    @property
+    def imported(self) -> bool:
+        return True
+
+    @property
+    def file_system_id(self) -> str:
+        return self.mount.file_system_id
+
+    @property
+    def dns_name(self) -> str:
+        return self.mount.dns_name
+
+    @property
+    def mount_name(self) -> str:
+        return self.mount.mount_name
+
+    def file_system_arn(self) -> str:
+        """ARN of the file system, built from its id in this stack's partition, region and account."""
+        return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``fsx:DescribeFileSystems`` for ``grantee`` (FSx authorizes it on ``*`` only)."""
+        return _grant_describe(grantee)

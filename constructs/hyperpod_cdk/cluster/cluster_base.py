@@ -1,0 +1,313 @@
+"""What both HyperPod cluster constructs share: the ``IHyperPodCluster`` interface, grants, importers.
+
+aws-cdk's pattern (``ClusterBase`` in aws-eks-v2 ``cluster.ts``, ``BucketBase`` in aws-s3): one abstract
+base holds the grants and the attributes, the created cluster and the imported one both extend it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct, IConstruct
+
+from hyperpod_cdk.cluster.instance_groups import as_instance_group, check_cluster_props
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.specs.instance_types import Orchestrator
+
+# Read-only calls on one cluster (the ``hyperpod-cdk`` status and diagnose commands need these).
+# All take the cluster as their resource: "Actions, resources, and condition keys for Amazon SageMaker
+# AI", resource type ``cluster``, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
+DESCRIBE_ACTIONS: tuple[str, ...] = (
+    "sagemaker:DescribeCluster",
+    "sagemaker:ListClusterNodes",
+    "sagemaker:DescribeClusterNode",
+    "sagemaker:ListClusterEvents",
+)
+# Node operations an operator runs on a live cluster (docs/cli.md): soft reboot, hardware replacement,
+# AMI updates and on-demand deep health checks.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BatchRebootClusterNodes.html
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BatchReplaceClusterNodes.html
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateClusterSoftware.html
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StartClusterHealthCheck.html
+NODE_OPERATION_ACTIONS: tuple[str, ...] = (
+    *DESCRIBE_ACTIONS,
+    "sagemaker:BatchRebootClusterNodes",
+    "sagemaker:BatchReplaceClusterNodes",
+    "sagemaker:UpdateClusterSoftware",
+    "sagemaker:StartClusterHealthCheck",
+)
+# A cluster name (CreateCluster ``ClusterName``) and the id at the end of its ARN (12 lowercase
+# letters and digits, API_StartClusterHealthCheck "Pattern").
+_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12}")
+
+
+@runtime_checkable
+class IHyperPodCluster(IResource, Protocol):
+    """A HyperPod cluster, created in this app or imported (an ``IResource``: it has ``env`` and ``stack``)."""
+
+    @property
+    def cluster_name(self) -> str:
+        """The cluster's name."""
+        ...
+
+    @property
+    def cluster_arn(self) -> str:
+        """The cluster's ARN (``arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>``)."""
+        ...
+
+    @property
+    def orchestrator(self) -> str:
+        """``"eks"`` or ``"slurm"``."""
+        ...
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Let ``grantee`` call ``actions`` on this cluster only."""
+        ...
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` describe the cluster, its nodes and its events."""
+        ...
+
+    def grant_node_operations(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` describe, reboot, replace, update and health-check the cluster's nodes."""
+        ...
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> bool:
+        # Protocols with properties refuse issubclass(), which isinstance() reaches through jsii's
+        # ABC metaclass: say "yes" by the members instead.
+        members = ("cluster_arn", "cluster_name", "orchestrator", "grant_node_operations", "node", "env", "stack")
+        return all(any(m in vars(base) for base in other.__mro__) for m in members) or NotImplemented
+
+
+class HyperPodClusterBase(Resource):
+    """Grants and attributes shared by :class:`HyperPodCluster`, :class:`HyperPodSlurmCluster` and imports.
+
+    Subclasses set :attr:`cluster_arn`, :attr:`cluster_name` and :attr:`orchestrator`.
+    """
+
+    @property
+    def cluster_arn(self) -> str:
+        """The cluster's ARN."""
+        raise NotImplementedError
+
+    @property
+    def cluster_name(self) -> str:
+        """The cluster's name."""
+        raise NotImplementedError
+
+    @property
+    def orchestrator(self) -> str:
+        """``"eks"`` or ``"slurm"``."""
+        raise NotImplementedError
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Let ``grantee`` call ``actions`` (``sagemaker:...``) on this cluster's ARN only."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self.cluster_arn])
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """DescribeCluster, ListClusterNodes, DescribeClusterNode and ListClusterEvents on this cluster."""
+        return self.grant(grantee, *DESCRIBE_ACTIONS)
+
+    def grant_node_operations(self, grantee: iam.IGrantable) -> iam.Grant:
+        """What an operator needs on the nodes: describe, plus reboot, replace, software update and
+        on-demand deep health checks, scoped to this cluster's ARN (``BatchDeleteClusterNodes`` is not
+        included: scaling down goes through the instance groups; grant it with :meth:`grant`)."""
+        return self.grant(grantee, *NODE_OPERATION_ACTIONS)
+
+
+class CreatedHyperPodCluster(HyperPodClusterBase):
+    """A cluster this app creates (``AWS::SageMaker::Cluster`` as :attr:`resource`), EKS or Slurm.
+
+    Subclasses call :meth:`_keep_group_inputs` once their resource exists, so that
+    :meth:`add_instance_group` can check and render a new group as the constructor did.
+    """
+
+    resource: sagemaker.CfnCluster
+    instance_groups: list[InstanceGroup]
+
+    def _keep_group_inputs(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        kind: Orchestrator,
+        subnets_by_az_id: Mapping[str, ec2.ISubnet],
+        default_az_id: str,
+        ip_headroom_percent: int,
+        render: Callable[[list[InstanceGroup]], list[Any]],
+        check: Callable[[list[InstanceGroup]], None],
+    ) -> None:
+        self._scope_check = (scope, construct_id)
+        self._kind = kind
+        self.subnets_by_az_id = dict(subnets_by_az_id)
+        self.default_az_id = default_az_id
+        self.ip_headroom_percent = ip_headroom_percent
+        self._render_groups = render
+        self._check_groups = check
+
+    @property
+    def cluster_arn(self) -> str:
+        """The cluster's ARN (``Fn::GetAtt ClusterArn``)."""
+        return self.resource.attr_cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        """The cluster's name (``Ref``)."""
+        return self.resource.ref
+
+    @property
+    def orchestrator(self) -> str:
+        """``"eks"`` or ``"slurm"``."""
+        return self._kind.value
+
+    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        """Add an instance group (before synth), with the same checks as the constructor."""
+        scope, construct_id = self._scope_check
+        with checked_props(scope, construct_id):
+            index = len(self.instance_groups)
+            new = as_instance_group(group, f"instance_groups[{index}]")
+            groups = [*self.instance_groups, new]
+            check_cluster_props(
+                scope, cluster_name=self.resource.cluster_name or "", groups=groups,
+                subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
+                node_recovery=self.resource.node_recovery or "Automatic", orchestrator=self._kind,
+                ip_headroom_percent=self.ip_headroom_percent,
+            )
+            self._check_groups(groups)
+        self.instance_groups = groups
+        self.resource.instance_groups = self._render_groups(groups)
+        return new
+
+
+class ImportedHyperPodCluster(HyperPodClusterBase):
+    """A HyperPod cluster created outside this app (see :func:`import_cluster`)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str, orchestrator: str
+    ) -> None:
+        super().__init__(scope, construct_id, environment_from_arn=cluster_arn)
+        self._cluster_name = cluster_name
+        self._cluster_arn = cluster_arn
+        self._orchestrator = orchestrator
+
+    @property
+    def cluster_arn(self) -> str:
+        return self._cluster_arn
+
+    @property
+    def cluster_name(self) -> str:
+        return self._cluster_name
+
+    @property
+    def orchestrator(self) -> str:
+        return self._orchestrator
+
+
+def import_cluster(
+    scope: Construct,
+    construct_id: str,
+    *,
+    orchestrator: Orchestrator,
+    cluster_arn: str | None = None,
+    cluster_name: str | None = None,
+    cluster_id: str | None = None,
+) -> ImportedHyperPodCluster:
+    """Check and import a cluster by ARN (its name then given separately) or by name and id.
+
+    A HyperPod ARN ends in the cluster's generated 12-character id, not its name, so a name alone does
+    not give the ARN: pass the ARN (``aws sagemaker describe-cluster``), or the name with ``cluster_id``.
+    """
+
+    def fail(prop: str, message: str) -> Exception:
+        return prop_error(scope, construct_id, prop, message)
+
+    if cluster_name is None:
+        raise fail("cluster_name", "give the cluster's name (the ARN ends in its id, not its name)")
+    if not Token.is_unresolved(cluster_name) and not _NAME.fullmatch(cluster_name):
+        raise fail("cluster_name", f"'{cluster_name}' is not a HyperPod cluster name (1-63 letters, digits, hyphens)")
+    if cluster_arn is None:
+        if cluster_id is None:
+            raise fail("cluster_arn", "give the cluster's ARN, or cluster_id (the 12 characters at its end)")
+        if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
+            raise fail("cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)")
+        cluster_arn = Stack.of(scope).format_arn(
+            service="sagemaker", resource="cluster", resource_name=cluster_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+    elif not Token.is_unresolved(cluster_arn):
+        if not _ARN.fullmatch(cluster_arn):
+            hint = (" (a HyperPod ARN ends in the cluster's id, not its name)"
+                    if cluster_arn.endswith(f"/{cluster_name}") else "")
+            raise fail("cluster_arn", f"'{cluster_arn}' is not a HyperPod cluster ARN "
+                                      f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}")
+    return ImportedHyperPodCluster(
+        scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn, orchestrator=orchestrator.value
+    )
+
+
+@dataclass(frozen=True)
+class DeployInputs:
+    """The execution role, lifecycle scripts and their entry script, as ARNs/URIs, and what to wait for."""
+
+    execution_role_arn: str
+    lifecycle_source_s3_uri: str
+    on_create: str
+    wait_for: tuple[IConstruct, ...]
+
+
+def resolve_deploy_inputs(
+    scope: Construct,
+    construct_id: str,
+    owner: str,
+    *,
+    execution_role: iam.IRole | None,
+    execution_role_arn: str | None,
+    lifecycle_scripts: Any,
+    lifecycle_source_s3_uri: str | None,
+    on_create: str | None,
+) -> DeployInputs:
+    """Typed props (``execution_role``, ``lifecycle_scripts``) or their deprecated string forms.
+
+    With the typed props the cluster waits for the role (and its default policy: nodes use every
+    policy from their first boot); the scripts' URI already resolves only after their upload.
+    """
+
+    def one_of(typed: str, typed_value: Any, legacy: str, legacy_value: Any) -> None:
+        if typed_value is not None and legacy_value is not None:
+            raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
+        if typed_value is None and legacy_value is None:
+            raise prop_error(scope, construct_id, typed, "required")
+        if legacy_value is not None:
+            warnings.warn(
+                f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
+                DeprecationWarning, stacklevel=5,  # the caller, past jsii's metaclass __call__
+            )
+
+    one_of("execution_role", execution_role, "execution_role_arn", execution_role_arn)
+    one_of("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri)
+    waits: list[IConstruct] = []
+    if execution_role is not None:
+        if not hasattr(execution_role, "role_arn"):
+            raise prop_error(scope, construct_id, "execution_role", f"expected an iam.IRole, got "
+                                                                    f"{type(execution_role).__name__}")
+        execution_role_arn = execution_role.role_arn
+        waits.append(execution_role)
+    if lifecycle_scripts is not None:
+        if not hasattr(lifecycle_scripts, "source_s3_uri"):
+            raise prop_error(scope, construct_id, "lifecycle_scripts", f"expected HyperPodLifecycleScripts, got "
+                                                                       f"{type(lifecycle_scripts).__name__}")
+        lifecycle_source_s3_uri = lifecycle_scripts.source_s3_uri
+        on_create = on_create or lifecycle_scripts.on_create
+    assert execution_role_arn is not None and lifecycle_source_s3_uri is not None
+    return DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))

@@ -1,0 +1,113 @@
+"""HyperPodPlatform, Slurm phase: scripts, execution role, accounting database and the Slurm cluster."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import aws_iam as iam
+
+from hyperpod_cdk.cluster.slurm import FSX_MOUNT_PATH, AccountingDatabase, HyperPodSlurmCluster
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.monitoring.slurm_observability import slurm_observability_files, slurm_observability_for
+from hyperpod_cdk.specs.slurm import (
+    PROVISIONING_PARAMETERS_FILE,
+    SLURM_NODES_FILE,
+    provisioning_parameters,
+    slurm_nodes,
+)
+from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.platform import HyperPodPlatform
+
+
+def build_slurm(platform: HyperPodPlatform) -> None:
+    """Slurm scripts, role, accounting database and cluster; API-driven unless the config says legacy."""
+    settings = platform.config.slurm
+    layout = platform.config.slurm_layout
+    parameters: dict[str, Any] | None = None
+    # Slurm metrics (slurm.observability: AMP workspace, Grafana), else None; its remote-write URL goes
+    # into the scripts' prefix, so it comes first.
+    platform.slurm_observability = slurm_observability_for(platform, platform.config)
+    if settings.api_driven:
+        # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
+        # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
+        platform.lifecycle = HyperPodLifecycleScripts(
+            platform, "LifecycleScripts",
+            source_dir=bundled_scripts("slurm_api"),
+            shared_dirs=[bundled_scripts("common")],
+            encryption_key=platform.data_key,
+            log_key=platform.logs_key,
+            json_files={SLURM_NODES_FILE: slurm_nodes(
+                layout, FSX_MOUNT_PATH if platform.fsx else None, [u.model_dump() for u in settings.users],
+                settings.containers.model_dump(),
+            ), **slurm_observability_files(platform.slurm_observability)},
+        )
+    else:
+        parameters = provisioning_parameters(layout, platform.fsx.mount if platform.fsx else None)
+        platform.lifecycle = HyperPodLifecycleScripts(
+            platform, "LifecycleScripts",
+            source_dir=bundled_scripts("slurm"),
+            shared_dirs=[bundled_scripts("common")],
+            encryption_key=platform.data_key,
+            log_key=platform.logs_key,
+            json_files={PROVISIONING_PARAMETERS_FILE: parameters, **platform._fsx_lustre_file()},
+        )
+    # No eks-auth grant (no EKS).
+    platform.execution_role_construct = platform._execution_role(eks_cluster_arn=None)
+    if platform.fsx is not None:
+        platform.execution_role_construct.allow_lustre_client()
+    if platform.slurm_observability is not None:
+        platform.slurm_observability.grant_remote_write(platform.execution_role_construct.role)
+    accounting = _slurm_accounting(platform)
+    mode_props: dict[str, Any] = {"configuration": settings.configuration}
+    if settings.api_driven:
+        mode_props.update(
+            config_strategy=settings.config_strategy,
+            fsx=platform.fsx.mount if platform.fsx else None,
+            node_provisioning_mode=platform.config.node_provisioning_mode,
+            accounting_database=accounting,
+        )
+    else:
+        mode_props["provisioning_parameters"] = parameters
+    platform.cluster = HyperPodSlurmCluster(
+        platform, "HyperPod", **mode_props, **platform._cluster_props()
+    )
+    # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
+    # its key, the Lustre checks): the cluster waits for all of them, and mounts the file system.
+    platform.cluster.wait_for(platform.execution_role_construct, *platform._network_ready)
+    if platform.fsx is not None and platform.fsx.resource is not None:
+        platform.cluster.wait_for(platform.fsx.resource)
+    if platform.accounting_database is not None:
+        # slurmdbd on the controller connects at first boot.
+        platform.cluster.wait_for(platform.accounting_database.resource)
+
+
+def _slurm_accounting(platform: HyperPodPlatform) -> AccountingDatabase | None:
+    """Create (``slurm.accounting.enabled``) or import the external accounting database."""
+    #: The created accounting database (None when imported or not configured).
+    platform.accounting_database = None
+    cfg = platform.config.slurm.accounting
+    if cfg.enabled:
+        azs = {s.availability_zone for s in platform.control_plane_subnets}
+        subnets = platform.control_plane_subnets if len(azs) >= 2 else list(platform.hyperpod_subnets.values())
+        platform.accounting_database = SlurmAccountingDatabase(
+            platform, "SlurmAccounting",
+            vpc=platform.vpc, subnets=subnets, node_security_group=platform.security_group,
+            encryption_key=platform.data_key, instance_type=cfg.instance_type,
+            allocated_storage_gib=cfg.allocated_storage_gib, backup_retention_days=cfg.backup_retention_days,
+        )
+        for ready in platform._network_ready:
+            platform.accounting_database.node.add_dependency(ready)
+        platform.accounting_database.grant_read_secret(platform.execution_role_construct.role)
+        return AccountingDatabase(
+            endpoint=platform.accounting_database.endpoint, secret_arn=platform.accounting_database.secret_arn,
+            name=cfg.name, port=platform.accounting_database.port,
+        )
+    if cfg.endpoint is not None and cfg.secret_arn is not None:
+        platform.execution_role_construct.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resources=[cfg.secret_arn],
+        ))
+        return AccountingDatabase(endpoint=cfg.endpoint, secret_arn=cfg.secret_arn, name=cfg.name, port=cfg.port)
+    return None
