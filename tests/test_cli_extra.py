@@ -78,7 +78,7 @@ print(json.dumps({"imported": imported, "rich": loaded}))
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.splitlines()[-1])
     assert result["rich"] == []
-    for construct_module in ("hyperpod_cdk.platform", "hyperpod_cdk.cluster.hyperpod", "hyperpod_cdk.network"):
+    for construct_module in ("hyperpod_cdk.platform", "hyperpod_cdk.cluster.hyperpod", "hyperpod_cdk.storage.fsx_lustre"):
         assert construct_module in result["imported"]
 
 
