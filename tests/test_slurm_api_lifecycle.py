@@ -149,12 +149,11 @@ USERS = [{"name": "alice", "uid": 2001, "ssh_public_key": ALICE_KEY}, {"name": "
 
 
 def users_node(tmp_path: Path, group: str, *, fsx: bool = True, fsx_mounted: bool = True):
-    node = lcs.HyperPodApiSlurmNode(
+    return lcs.HyperPodApiSlurmNode(
         tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
         nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx" if fsx else None, USERS), resource_config=resource_config(),
         controller_conf=CONF, fsx_mounted=fsx_mounted, active=HYPERPOD_UP[group],
     )
-    return node
 
 
 @pytest.mark.parametrize("group", ["login", "gpu"])
