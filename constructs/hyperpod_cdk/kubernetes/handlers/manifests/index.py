@@ -364,7 +364,7 @@ def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int,
 
 def _connect(cluster_name: str, kubeconfig: Path) -> bool:
     import boto3  # the Lambda runtime ships boto3
-    from eks_access import eks_token, write_kubeconfig  # the readiness handler's helpers, staged next to this file
+    from eks_auth import eks_token, write_kubeconfig  # the shared EKS-auth module, copied next to this file
 
     session = boto3.Session()
     region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
