@@ -105,82 +105,113 @@ class ReleaseSpec:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:
+        """Validate ``data`` field by field (see the tables above); the first problem is the error."""
         if not isinstance(data, Mapping):
             raise HandlerError(f"{SPEC_ENV} must be a JSON object")
-
-        def text(key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise HandlerError(f"{SPEC_ENV}.{key} is required")
-            if pattern is not None and not pattern.fullmatch(value):
-                raise HandlerError(f"{SPEC_ENV}.{key} {value!r} is not {what}")
-            return value
-
-        revision = text("Revision", _REVISION, "a full 40-character commit SHA")
-        chart_path = text("ChartPath")
-        parts = PurePosixPath(chart_path).parts
-        if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
-            raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
-        release = text("Release", _RELEASE, "a valid Helm release name")
-        if len(release) > 53:
-            raise HandlerError(f"{SPEC_ENV}.Release is longer than 53 characters")
-        namespace = text("Namespace", _NAMESPACE, "a valid Kubernetes namespace")
-        if len(namespace) > 63:
-            raise HandlerError(f"{SPEC_ENV}.Namespace is longer than 63 characters")
-        url_template = data.get("SourceUrlTemplate") or None
-        s3_uri = data.get("SourceS3Uri") or None
-        if (url_template is None) == (s3_uri is None):
+        fields: dict[str, Any] = {}
+        for rule in _REQUIRED_TEXT:
+            fields[rule.attribute] = rule.read(data)
+        _check_chart_path(fields["chart_path"])
+        for rule in _OPTIONAL_TEXT:
+            fields[rule.attribute] = rule.read(data)
+        if (fields["source_url_template"] is None) == (fields["source_s3_uri"] is None):
             raise HandlerError(f"{SPEC_ENV} needs exactly one of SourceUrlTemplate and SourceS3Uri")
-        if url_template is not None:
-            source_url(str(url_template), revision)  # validates
-        if s3_uri is not None and not _S3_URI.fullmatch(str(s3_uri)):
-            raise HandlerError(f"{SPEC_ENV}.SourceS3Uri {s3_uri!r} is not s3://bucket/key")
-        source_sha = data.get("SourceSha256") or None
-        if source_sha is not None and not _SHA256.fullmatch(str(source_sha)):
-            raise HandlerError(f"{SPEC_ENV}.SourceSha256 must be 64 lowercase hex characters")
-        values = data.get("Values")
-        if not isinstance(values, Mapping):
-            raise HandlerError(f"{SPEC_ENV}.Values must be a map of chart value paths to values")
-        for key, value in values.items():
-            if not _VALUE_KEY.fullmatch(str(key)):
-                raise HandlerError(f"{SPEC_ENV}.Values key {key!r} is not a dotted chart value path")
-            if not isinstance(value, str | bool | int):
-                raise HandlerError(f"{SPEC_ENV}.Values.{key} must be a string, boolean or integer")
-        nested_values(dict(values))  # refuses a key inside another key's scalar
-        archives = []
-        for entry in data.get("Archives") or []:
-            name, version = str(entry.get("Name", "")), str(entry.get("Version", ""))
-            digest = str(entry.get("Sha256") or "") or None
-            if not _CHART_NAME.fullmatch(name) or not _CHART_VERSION.fullmatch(version):
-                raise HandlerError(f"{SPEC_ENV}.Archives has an invalid chart name or version: {name} {version}")
-            if digest is not None and not _SHA256.fullmatch(digest):
-                raise HandlerError(f"{SPEC_ENV}.Archives {name}: Sha256 must be 64 lowercase hex characters")
-            condition = str(entry.get("Condition") or "")
-            if digest is None and not _VALUE_KEY.fullmatch(condition):
-                raise HandlerError(f"{SPEC_ENV}.Archives {name}: an archive without Sha256 needs its Condition")
-            archives.append(ArchivePin(name, version, digest, condition))
-        try:
-            timeout = int(data.get("TimeoutSeconds", 600))
-        except (TypeError, ValueError):
-            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be a whole number") from None
-        if not 60 <= timeout <= 840:
-            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be 60-840, got {timeout}")
+        if fields["source_url_template"] is not None:
+            source_url(fields["source_url_template"], fields["revision"])  # validates
         return cls(
-            cluster_name=text("ClusterName"),
-            revision=revision,
-            chart_path=chart_path,
-            release=release,
-            namespace=namespace,
-            values=dict(values),
-            chart_sha256=text("ChartSha256", _SHA256, "64 lowercase hex characters"),
-            archives=tuple(archives),
-            source_url_template=str(url_template) if url_template else None,
-            source_s3_uri=str(s3_uri) if s3_uri else None,
-            source_sha256=str(source_sha) if source_sha else None,
-            timeout_seconds=timeout,
+            **fields,
+            values=_read_values(data.get("Values")),
+            archives=tuple(_read_archive(entry) for entry in data.get("Archives") or []),
+            timeout_seconds=_read_timeout(data.get("TimeoutSeconds", 600)),
             wait=data.get("Wait") in (True, "true"),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class _TextField:
+    """One string field of the spec: its key, the ReleaseSpec attribute, and what it must look like."""
+
+    key: str
+    attribute: str
+    pattern: re.Pattern[str] | None = None
+    what: str = ""  # "<value> is not <what>" when the pattern does not match
+    longest: int | None = None
+    required: bool = True
+    mismatch: str = ""  # a whole message instead of "is not <what>" ({key}, {value})
+
+    def read(self, data: Mapping[str, Any]) -> str | None:
+        value = data.get(self.key)
+        if not self.required:
+            if not value:
+                return None
+            value = str(value)
+        elif not isinstance(value, str) or not value:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is required")
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            if self.mismatch:
+                raise HandlerError(f"{SPEC_ENV}." + self.mismatch.format(key=self.key, value=value))
+            raise HandlerError(f"{SPEC_ENV}.{self.key} {value!r} is not {self.what}")
+        if self.longest is not None and len(value) > self.longest:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is longer than {self.longest} characters")
+        return value
+
+
+_HEX64 = "{key} must be 64 lowercase hex characters"
+_REQUIRED_TEXT = (
+    _TextField("Revision", "revision", _REVISION, "a full 40-character commit SHA"),
+    _TextField("ChartPath", "chart_path"),
+    _TextField("Release", "release", _RELEASE, "a valid Helm release name", longest=53),
+    _TextField("Namespace", "namespace", _NAMESPACE, "a valid Kubernetes namespace", longest=63),
+    _TextField("ClusterName", "cluster_name"),
+    _TextField("ChartSha256", "chart_sha256", _SHA256, "64 lowercase hex characters"),
+)
+_OPTIONAL_TEXT = (
+    _TextField("SourceUrlTemplate", "source_url_template", required=False),
+    _TextField("SourceS3Uri", "source_s3_uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"),
+    _TextField("SourceSha256", "source_sha256", _SHA256, required=False, mismatch=_HEX64),
+)
+
+
+def _check_chart_path(chart_path: str) -> None:
+    parts = PurePosixPath(chart_path).parts
+    if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
+        raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
+
+
+def _read_values(values: Any) -> dict[str, str | bool | int]:
+    if not isinstance(values, Mapping):
+        raise HandlerError(f"{SPEC_ENV}.Values must be a map of chart value paths to values")
+    for key, value in values.items():
+        if not _VALUE_KEY.fullmatch(str(key)):
+            raise HandlerError(f"{SPEC_ENV}.Values key {key!r} is not a dotted chart value path")
+        if not isinstance(value, str | bool | int):
+            raise HandlerError(f"{SPEC_ENV}.Values.{key} must be a string, boolean or integer")
+    nested_values(dict(values))  # refuses a key inside another key's scalar
+    return dict(values)
+
+
+def _read_archive(entry: Mapping[str, Any]) -> ArchivePin:
+    name, version = str(entry.get("Name", "")), str(entry.get("Version", ""))
+    digest = str(entry.get("Sha256") or "") or None
+    if not _CHART_NAME.fullmatch(name) or not _CHART_VERSION.fullmatch(version):
+        raise HandlerError(f"{SPEC_ENV}.Archives has an invalid chart name or version: {name} {version}")
+    if digest is not None and not _SHA256.fullmatch(digest):
+        raise HandlerError(f"{SPEC_ENV}.Archives {name}: Sha256 must be 64 lowercase hex characters")
+    condition = str(entry.get("Condition") or "")
+    if digest is None and not _VALUE_KEY.fullmatch(condition):
+        raise HandlerError(f"{SPEC_ENV}.Archives {name}: an archive without Sha256 needs its Condition")
+    return ArchivePin(name, version, digest, condition)
+
+
+def _read_timeout(raw: Any) -> int:
+    try:
+        timeout = int(raw)
+    except (TypeError, ValueError):
+        raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be a whole number") from None
+    if not 60 <= timeout <= 840:
+        raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be 60-840, got {timeout}")
+    return timeout
 
 
 def canonical(value: Any) -> Any:
