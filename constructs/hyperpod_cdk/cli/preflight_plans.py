@@ -7,6 +7,7 @@ import base64
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +18,35 @@ from hyperpod_cdk.cli.preflight_context import EC2_PROXY_NOTE, Context, ec2_inst
 from hyperpod_cdk.config import InstanceGroup
 
 # --------------------------------------------------------------------------- training plans
+
+
+def _plan_zone_ids(ctx: Context, summaries: list[dict[str, Any]], warns: list[str]) -> tuple[set[str], list[str]]:
+    """The AZ IDs of a plan's reserved capacity (an AZ name is mapped to its ID in this account), and the
+    names that could not be mapped; a failed mapping call adds a warning."""
+    plan_azs: set[str] = set()
+    unmapped: list[str] = []
+    for summary in summaries:
+        if summary.get("AvailabilityZoneId"):
+            plan_azs.add(summary["AvailabilityZoneId"])
+            continue
+        if not summary.get("AvailabilityZone"):
+            continue
+        try:
+            zone_id = ctx.zone_id_for_name(summary["AvailabilityZone"])
+        except aws_errors.SETUP_ERRORS:
+            raise
+        except (ClientError, BotoCoreError) as exc:
+            warns.append(
+                "cannot map the plan's AZ name to an AZ ID ("
+                + aws_errors.unchecked_reason("ec2", exc)[0].removeprefix("cannot check: ")
+                + ")"
+            )
+            zone_id = None
+        if zone_id:
+            plan_azs.add(zone_id)
+        else:
+            unmapped.append(summary["AvailabilityZone"])
+    return plan_azs, unmapped
 
 
 def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list[Check]:
@@ -60,27 +90,7 @@ def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list
         fails.append(f"plan reserves {types}; the group uses {group.primary_type}")
         fixes.append(f"set {field_path}.instance_type to {types}, or use a plan for {group.primary_type}")
     else:
-        plan_azs: set[str] = set()
-        unmapped: list[str] = []
-        for summary in matching:
-            if summary.get("AvailabilityZoneId"):
-                plan_azs.add(summary["AvailabilityZoneId"])
-            elif summary.get("AvailabilityZone"):
-                try:
-                    zone_id = ctx.zone_id_for_name(summary["AvailabilityZone"])
-                except aws_errors.SETUP_ERRORS:
-                    raise
-                except (ClientError, BotoCoreError) as exc:
-                    warns.append(
-                        "cannot map the plan's AZ name to an AZ ID ("
-                        + aws_errors.unchecked_reason("ec2", exc)[0].removeprefix("cannot check: ")
-                        + ")"
-                    )
-                    zone_id = None
-                if zone_id:
-                    plan_azs.add(zone_id)
-                else:
-                    unmapped.append(summary["AvailabilityZone"])
+        plan_azs, unmapped = _plan_zone_ids(ctx, matching, warns)
         if plan_azs and group_az not in plan_azs:
             fails.append(f"plan capacity is in {', '.join(sorted(plan_azs))}; the group is placed in {group_az}")
             target = sorted(plan_azs)[0]
