@@ -93,3 +93,16 @@ def test_a_handler_with_its_own_copy_of_a_shared_module_is_refused(tmp_path):
     (tmp_path / "eks_auth.py").write_text("")
     with pytest.raises(ValueError, match="eks_auth"):
         handler_assets.staged_handler_dir(tmp_path)
+
+
+def test_the_wheel_ships_every_handler_module_and_the_shared_one():
+    """pyproject's package-data globs cover the split Helm handler and the shared folder (the CLI imports it)."""
+    import fnmatch
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hyperpod_cdk"]
+    package = repo / "constructs" / "hyperpod_cdk"
+    for path in [*(HANDLERS / "helm_dependencies").glob("*.py"), HANDLERS / "shared" / "eks_auth.py"]:
+        relative = str(path.relative_to(package))
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
