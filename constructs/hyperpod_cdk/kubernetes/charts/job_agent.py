@@ -18,6 +18,7 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     check_nproc_per_node,
 )
 
+
 def _check_signal(path: str, value: Any) -> None:
     if not isinstance(value, str) or value not in signal.Signals.__members__:
         raise _fail(path, f"{value!r} is not a signal name such as SIGTERM or SIGKILL")
