@@ -201,11 +201,17 @@ def test_handler_runs_in_the_vpc_with_the_cluster_security_group(built):
     assert routes and routes <= set(function["DependsOn"])
 
 
-def test_handler_code_is_the_plain_handler_folder(built):
+def test_handler_code_is_the_handler_folder_plus_the_shared_eks_auth_module(built):
     _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
     key = function["Properties"]["Code"]["S3Key"]
     asset_dir = built.outdir / f"asset.{key.removesuffix('.zip')}"
-    assert (asset_dir / "index.py").read_bytes() == (HANDLER_DIR / "index.py").read_bytes()
+    own = sorted(p.name for p in HANDLER_DIR.glob("*.py"))
+    assert {"index.py", "helm_spec.py", "helm_fetch.py", "helm_digest.py", "helm_runner.py"} <= set(own)
+    assert sorted(p.name for p in asset_dir.iterdir()) == sorted([*own, "eks_auth.py"])
+    for name in own:
+        assert (asset_dir / name).read_bytes() == (HANDLER_DIR / name).read_bytes()
+    shared = HANDLER_DIR.parent / "shared" / "eks_auth.py"
+    assert (asset_dir / "eks_auth.py").read_bytes() == shared.read_bytes()
     assert not list(asset_dir.rglob("*.pyc"))
 
 

@@ -691,10 +691,10 @@ def test_helm_is_not_started_without_enough_time(index, server, make_deps, helm)
 
 @pytest.mark.parametrize("ignore_term", [False, True], ids=["sigterm", "sigkill"])
 def test_an_overrunning_helm_gets_sigterm_then_sigkill(index, server, make_deps, helm, monkeypatch, ignore_term):
-    monkeypatch.setattr(index, "HELM_RESERVE_SECONDS", 29)
-    monkeypatch.setattr(index, "MIN_HELM_SECONDS", 1)
-    monkeypatch.setattr(index, "OVERRUN_SECONDS", 0.3)
-    monkeypatch.setattr(index, "TERM_GRACE_SECONDS", 0.7)
+    monkeypatch.setattr(index.helm_runner, "HELM_RESERVE_SECONDS", 29)
+    monkeypatch.setattr(index.helm_runner, "MIN_HELM_SECONDS", 1)
+    monkeypatch.setattr(index.helm_runner, "OVERRUN_SECONDS", 0.3)
+    monkeypatch.setattr(index.helm_runner, "TERM_GRACE_SECONDS", 0.7)
     serve(server, make_tarball())
     helm.sleep["upgrade"] = 30
     helm.ignore_term = ignore_term
@@ -838,7 +838,7 @@ def _stream(index, data: bytes, tmp_path: Path, **kwargs: Any) -> Path:
 
 
 def test_a_member_flood_is_refused_while_streaming(index, tmp_path, monkeypatch):
-    monkeypatch.setattr(index, "MAX_MEMBERS", 50)
+    monkeypatch.setattr(index.helm_fetch, "MAX_MEMBERS", 50)
     top = f"sagemaker-hyperpod-cli-{REV1}"
     flood = [_info(f"{top}/docs/f{i}", size=0) for i in range(5000)]
     with pytest.raises(index.HandlerError, match="more than 50 members"):
@@ -846,7 +846,7 @@ def test_a_member_flood_is_refused_while_streaming(index, tmp_path, monkeypatch)
 
 
 def test_a_gzip_bomb_is_refused_before_it_is_decompressed(index, tmp_path, monkeypatch):
-    monkeypatch.setattr(index, "MAX_EXTRACTED_BYTES", 1024 * 1024)
+    monkeypatch.setattr(index.helm_fetch, "MAX_EXTRACTED_BYTES", 1024 * 1024)
     top = f"sagemaker-hyperpod-cli-{REV1}"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

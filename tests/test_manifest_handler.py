@@ -276,6 +276,16 @@ def test_the_synthesized_sets_pass_the_handler_and_a_forged_one_does_not(synthes
     assert the_bundle.differences(forged) == ["Manifest is not a property of set Teams"]
 
 
+def test_the_handler_asset_carries_the_shared_eks_auth_module(synthesized) -> None:
+    template, outdir = synthesized
+    (function,) = (v for k, v in template["Resources"].items()
+                   if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler"))
+    asset_dir = outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    assert sorted(p.name for p in asset_dir.iterdir()) == ["eks_auth.py", "index.py"]
+    assert (asset_dir / "index.py").read_bytes() == HANDLER.read_bytes()
+    assert (asset_dir / "eks_auth.py").read_bytes() == (HANDLER.parents[1] / "shared" / "eks_auth.py").read_bytes()
+
+
 def test_the_handler_may_read_only_its_own_assets(synthesized) -> None:
     template, _ = synthesized
     statements = [s for v in template["Resources"].values() if v["Type"] == "AWS::IAM::Policy"

@@ -284,6 +284,42 @@ def operator_findings(addons: list[dict[str, Any]]) -> list[tuple[errors_table.K
     return found
 
 
+def _eks_findings(eks: dict[str, Any] | None) -> list[tuple[errors_table.KnownError, str]]:
+    """What the EKS side of the report points to: auth mode, add-ons, operators, access entries."""
+    if not eks:
+        return []
+    found: list[tuple[errors_table.KnownError, str]] = []
+    if eks.get("auth_mode") == "CONFIG_MAP":
+        found.append((errors_table.CONFIG_MAP_AUTH, f"EKS cluster {eks['cluster_name']} authenticationMode=CONFIG_MAP"))
+    bad_addons = [
+        f"{a['name']} missing" if a["present"] is False else f"{a['name']} {a['status']}"
+        for a in eks.get("addons", [])
+        if a["present"] is False or (a["present"] and a["status"] not in (None, "ACTIVE"))
+    ]
+    if bad_addons:
+        found.append((errors_table.EKS_ADDONS, "EKS add-ons: " + ", ".join(bad_addons)))
+    found += operator_findings(eks.get("addons", []))
+    bad_entries = [
+        f"{e['execution_role']}: no access entry"
+        if e["found"] is False
+        else f"{e['execution_role']}: access entry type {e['type']}"
+        for e in eks.get("access_entries", [])
+        if e["found"] is False or (e["found"] and e["type"] not in (None, "HYPERPOD_LINUX"))
+    ]
+    if bad_entries:
+        found.append((errors_table.ACCESS_ENTRY, "; ".join(bad_entries)))
+    return found
+
+
+def _churn_evidence(nodes: list[dict[str, Any]], *, busy: bool) -> str:
+    """Nodes shutting down, or pending while the cluster is not busy creating or updating ("" if none)."""
+    churn = [n for n in nodes if n.get("status") == "ShuttingDown" or (n.get("status") == "Pending" and not busy)]
+    if not churn:
+        return ""
+    return (", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}" for n in churn[:10])
+            + (f" (+{len(churn) - 10} more)" if len(churn) > 10 else ""))
+
+
 def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]:
     """Likely causes, most specific first, each with the evidence that points to it."""
     cluster = report["cluster"]
@@ -302,40 +338,15 @@ def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]
             keys.add(known.key)
             found.append((known, evidence))
 
-    eks = report.get("eks")
-    if eks:
-        if eks.get("auth_mode") == "CONFIG_MAP":
-            add(errors_table.CONFIG_MAP_AUTH, f"EKS cluster {eks['cluster_name']} authenticationMode=CONFIG_MAP")
-        bad_addons = [
-            f"{a['name']} missing" if a["present"] is False else f"{a['name']} {a['status']}"
-            for a in eks.get("addons", [])
-            if a["present"] is False or (a["present"] and a["status"] not in (None, "ACTIVE"))
-        ]
-        if bad_addons:
-            add(errors_table.EKS_ADDONS, "EKS add-ons: " + ", ".join(bad_addons))
-        for known, evidence in operator_findings(eks.get("addons", [])):
-            add(known, evidence)
-        bad_entries = [
-            f"{e['execution_role']}: no access entry"
-            if e["found"] is False
-            else f"{e['execution_role']}: access entry type {e['type']}"
-            for e in eks.get("access_entries", [])
-            if e["found"] is False or (e["found"] and e["type"] not in (None, "HYPERPOD_LINUX"))
-        ]
-        if bad_entries:
-            add(errors_table.ACCESS_ENTRY, "; ".join(bad_entries))
+    for known, evidence in _eks_findings(report.get("eks")):
+        add(known, evidence)
 
     for known, evidence in slurm_diagnose.analyse(report):
         add(known, evidence)
 
-    busy = cluster.get("status") in BUSY_CLUSTER_STATES
-    churn = [n for n in nodes if n.get("status") == "ShuttingDown" or (n.get("status") == "Pending" and not busy)]
+    churn = _churn_evidence(nodes, busy=cluster.get("status") in BUSY_CLUSTER_STATES)
     if churn:
-        add(
-            errors_table.NODE_CHURN,
-            ", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}" for n in churn[:10])
-            + (f" (+{len(churn) - 10} more)" if len(churn) > 10 else ""),
-        )
+        add(errors_table.NODE_CHURN, churn)
     failed = [n for n in nodes if n.get("status") == "Failure"]
     if failed and not found:
         add(
@@ -357,6 +368,31 @@ def exit_code(report: dict[str, Any]) -> int:
     if any(g.get("status") in BAD_GROUP_STATES for g in report["instance_groups"]):
         return 1
     return 0
+
+
+def _eks_rows(eks: dict[str, Any]) -> list[list[str]]:
+    """The EKS table of ``render``: the cluster, its auth mode, access entries and add-ons."""
+    rows = [
+        ["cluster", eks["cluster_name"], eks["status"] or "unknown"],
+        ["authentication mode", "", eks["auth_mode"] or "unknown"],
+    ]
+    for entry in eks["access_entries"]:
+        state = (
+            "unknown" if entry["found"] is None else "missing" if not entry["found"] else entry["type"] or "present"
+        )
+        rows.append(["access entry", entry["execution_role"], state])
+    for addon in eks["addons"]:
+        state = (
+            "unknown"
+            if addon["present"] is None
+            else "missing"
+            if not addon["present"]
+            else addon["status"] or "present"
+        )
+        if addon["issues"]:
+            state += " (" + "; ".join(addon["issues"]) + ")"
+        rows.append(["add-on", addon["name"], state])
+    return rows
 
 
 def render(console: Console, report: dict[str, Any]) -> None:
@@ -414,27 +450,7 @@ def render(console: Console, report: dict[str, Any]) -> None:
         console.print(f"  ... more streams (newest {MAX_LOG_STREAMS} shown)")
     eks = report.get("eks")
     if eks:
-        rows = [
-            ["cluster", eks["cluster_name"], eks["status"] or "unknown"],
-            ["authentication mode", "", eks["auth_mode"] or "unknown"],
-        ]
-        for entry in eks["access_entries"]:
-            state = (
-                "unknown" if entry["found"] is None else "missing" if not entry["found"] else entry["type"] or "present"
-            )
-            rows.append(["access entry", entry["execution_role"], state])
-        for addon in eks["addons"]:
-            state = (
-                "unknown"
-                if addon["present"] is None
-                else "missing"
-                if not addon["present"]
-                else addon["status"] or "present"
-            )
-            if addon["issues"]:
-                state += " (" + "; ".join(addon["issues"]) + ")"
-            rows.append(["add-on", addon["name"], state])
-        console.print(simple_table(["EKS", "Name", "State"], rows, title="EKS"))
+        console.print(simple_table(["EKS", "Name", "State"], _eks_rows(eks), title="EKS"))
     slurm_diagnose.render(console, report)
     if report["unchecked"]:
         console.print("\n[bold yellow]Could not check[/]")

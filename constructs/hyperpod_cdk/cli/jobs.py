@@ -71,6 +71,48 @@ def _find(api: KubeApi, name: str, namespace: str | None) -> dict[str, Any]:
     return dict(found[0])
 
 
+def _history(name: str, status: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The job's conditions and its own events, oldest first."""
+    history: list[dict[str, str]] = []
+    for condition in status.get("conditions") or []:
+        history.append({"time": condition.get("lastTransitionTime", ""), "kind": "condition",
+                        "what": f"{condition.get('type')}={condition.get('status')}",
+                        "reason": condition.get("reason") or "", "message": condition.get("message") or ""})
+    for event in events:
+        if (event.get("involvedObject") or {}).get("name", name) != name:
+            continue
+        history.append({"time": event.get("lastTimestamp") or event.get("eventTime") or "", "kind": "event",
+                        "what": event.get("type", ""), "reason": event.get("reason") or "",
+                        "message": event.get("message") or ""})
+    history.sort(key=lambda item: item["time"])
+    return history
+
+
+def _rules_fired(history: list[dict[str, str]], rules: list[str]) -> list[dict[str, str]]:
+    """The first history item that names each log-monitoring rule."""
+    fired: list[dict[str, str]] = []
+    for item in history:
+        text = f"{item['reason']} {item['message']}"
+        for rule in rules:
+            # Not \b: the operator joins a state and the rule with "_" (LogStateHanging_JobStart, guide
+            # "Troubleshooting"), and "_" is a word character.
+            named = re.search(rf"(?<![A-Za-z0-9]){re.escape(rule)}(?![A-Za-z0-9])", text)
+            if named and rule not in [f["rule"] for f in fired]:
+                fired.append({"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]})
+    return fired
+
+
+def _latest_restart(faulty: dict[str, Any]) -> dict[str, Any] | None:
+    if not faulty:
+        return None
+    return {
+        "type": RESTART_TYPES.get(faulty.get("restartType", ""), faulty.get("restartType")),
+        "faulty_pods": faulty.get("faultyPodList") or [],
+        "faulty_ranks": faulty.get("faultyRankList") or [],
+        "faulty_instances": faulty.get("faultyInstanceIdList") or [],
+    }
+
+
 def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary ``jobs status`` prints (and returns with --json)."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
@@ -79,28 +121,9 @@ def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
     rules = [r.get("name") for r in run_policy.get("logMonitoringConfiguration") or [] if r.get("name")]
     window = status.get("restartStatus") or {}
     faulty = status.get("latestFaultyPodInstanceList") or {}
-    history: list[dict[str, str]] = []
-    for condition in status.get("conditions") or []:
-        history.append({"time": condition.get("lastTransitionTime", ""), "kind": "condition",
-                        "what": f"{condition.get('type')}={condition.get('status')}",
-                        "reason": condition.get("reason") or "", "message": condition.get("message") or ""})
     name = job["metadata"]["name"]
-    for event in events:
-        if (event.get("involvedObject") or {}).get("name", name) != name:
-            continue
-        history.append({"time": event.get("lastTimestamp") or event.get("eventTime") or "", "kind": "event",
-                        "what": event.get("type", ""), "reason": event.get("reason") or "",
-                        "message": event.get("message") or ""})
-    history.sort(key=lambda item: item["time"])
-    fired: list[dict[str, str]] = []
-    for item in history:
-        text = f"{item['reason']} {item['message']}"
-        for rule in rules:
-            # Not \b: the operator joins a state and the rule with "_" (LogStateHanging_JobStart, guide
-            # "Troubleshooting"), and "_" is a word character.
-            if re.search(rf"(?<![A-Za-z0-9]){re.escape(rule)}(?![A-Za-z0-9])", text) and \
-                    rule not in [f["rule"] for f in fired]:
-                fired.append({"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]})
+    history = _history(name, status, events)
+    fired = _rules_fired(history, rules)
     true_conditions = [c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"]
     return {
         "job": f"{job['metadata']['namespace']}/{name}",
@@ -117,12 +140,7 @@ def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
             "max_full_job_restarts": restart_policy.get("maxFullJobRestarts"),
             "eval_period_seconds": restart_policy.get("evalPeriodSeconds"),
         },
-        "latest_restart": {
-            "type": RESTART_TYPES.get(faulty.get("restartType", ""), faulty.get("restartType")),
-            "faulty_pods": faulty.get("faultyPodList") or [],
-            "faulty_ranks": faulty.get("faultyRankList") or [],
-            "faulty_instances": faulty.get("faultyInstanceIdList") or [],
-        } if faulty else None,
+        "latest_restart": _latest_restart(faulty),
         "rules": rules,
         "rules_fired": fired,
         "history": history,

@@ -26,8 +26,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# What `aws eks get-token` presigns with; EKS accepts such a token for 15 minutes after signing.
-TOKEN_EXPIRES_SECONDS = 60
+# The one EKS-auth module, shared with the Lambda handlers (which carry a copy of it in their assets).
+from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import TOKEN_EXPIRES_SECONDS, eks_token  # noqa: F401
+
 TOKEN_REFRESH_SECONDS = 10 * 60
 REQUEST_TIMEOUT_SECONDS = 30
 
@@ -38,20 +39,6 @@ class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def eks_token(session: Any, cluster_name: str, region: str) -> str:
-    """A Kubernetes bearer token for the EKS cluster ``cluster_name`` (local presigning, no request sent)."""
-    sts = session.client("sts", region_name=region)
-
-    def add_cluster_header(request: Any, **_: Any) -> None:
-        request.headers["x-k8s-aws-id"] = cluster_name
-
-    sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", add_cluster_header)
-    url = sts.generate_presigned_url(
-        "get_caller_identity", Params={}, ExpiresIn=TOKEN_EXPIRES_SECONDS, HttpMethod="GET"
-    )
-    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
 
 
 class KubeApi:

@@ -13,36 +13,43 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
 from hyperpod_cdk.cli.clients import ClientsFactory, default_clients
-from hyperpod_cdk.config import EKS_NAME_PATTERN, REGION_PATTERN, PlatformConfig, load_config
-from hyperpod_cdk.config.messages import error_line
+from hyperpod_cdk.cli.nodes_commands import (  # noqa: F401 - re-exported: the public import path
+    _cmd_nodes_batch,
+    _cmd_nodes_describe,
+    _cmd_nodes_list,
+)
+from hyperpod_cdk.cli.target import (  # noqa: F401 - re-exported: the public import path
+    CLUSTER_ARN_REGION,
+    DEFAULT_CONFIG,
+    ConfigFileError,
+    Target,
+    UsageError,
+    config_error_line,
+    resolve_target,
+)
+from hyperpod_cdk.config import EKS_NAME_PATTERN, REGION_PATTERN, load_config
 from hyperpod_cdk.errors import HyperPodConfigError
 
 PROG = "hyperpod-cdk"
-DEFAULT_CONFIG = "hyperpod.yaml"
 # SageMaker's ClusterName accepts a name or a cluster ARN.
 CLUSTER_PATTERN = re.compile(
     r"^(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12}|[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$"
 )
 SUBNET_ID_PATTERN = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
-CLUSTER_ARN_REGION = re.compile(r"^arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]+):")
 # AWS CLI profile names: anything printable without spaces or brackets.
 PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,/-]{1,128}$")
-
-
-class UsageError(Exception):
-    """Bad arguments: one line, exit 2 (printed as JSON with --json)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,52 +256,6 @@ def _version() -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-def config_error_line(path: str, exc: HyperPodConfigError) -> str:
-    return error_line(path, exc)
-
-
-class ConfigFileError(Exception):
-    """The config named (or found) is invalid: exit 2 with its one-line message."""
-
-    def __init__(self, path: str, error: HyperPodConfigError) -> None:
-        super().__init__(error_line(path, error))
-
-
-@dataclass(frozen=True)
-class Target:
-    """The cluster a command works on, the region it lives in (None: the AWS default chain), the config."""
-
-    cluster: str
-    region: str | None
-    config: PlatformConfig | None
-
-
-def resolve_target(args: argparse.Namespace) -> Target:
-    """Cluster and region from the arguments, the config (``--config`` or ./hyperpod.yaml) and AWS_REGION."""
-    explicit = args.config is not None
-    path = args.config if explicit else DEFAULT_CONFIG
-    config: PlatformConfig | None = None
-    if explicit or Path(path).is_file():
-        try:
-            config = load_config(path)
-        except HyperPodConfigError as exc:
-            # A broken ./hyperpod.yaml matters only when it was asked for or is needed for the cluster.
-            if explicit or not args.cluster:
-                raise ConfigFileError(path, exc) from None
-    cluster = args.cluster
-    if not cluster:
-        if config is None:
-            raise UsageError(f"name the CLUSTER, or pass --config FILE (no ./{DEFAULT_CONFIG} here)")
-        cluster = config.hyperpod.cluster_name
-    region = args.region
-    arn = CLUSTER_ARN_REGION.match(cluster)
-    if region is None and arn:
-        region = arn.group(1)
-    if region is None and config is not None and (explicit or cluster == config.hyperpod.cluster_name):
-        region = config.region
-    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION (which the AWS CLI v2 and SDKs honour).
-    return Target(cluster, region or os.environ.get("AWS_REGION") or None, config)
-
 
 def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
     from hyperpod_cdk.cli import preflight
@@ -370,117 +331,6 @@ def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) ->
     return diagnose.exit_code(report)
 
 
-def _cmd_nodes_list(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import nodes
-
-    target = resolve_target(args)
-    clients = factory(target.region)
-    try:
-        with output.spinner(f"Listing nodes of {target.cluster}", enabled=not args.json):
-            found = nodes.list_nodes(clients("sagemaker"), target.cluster, args.group)
-    except ClientError as exc:
-        if not aws_errors.is_not_found(exc):
-            raise
-        output.error(
-            f"HyperPod cluster '{target.cluster}' not found in {clients.region}: {aws_errors.message(exc)}", code=1
-        )
-        return 1
-    if args.json:
-        output.print_json(found)
-        return 0
-    con = output.console()
-    con.print(
-        output.simple_table(
-            ["Group", "Node", "Logical ID", "Type", "Status", "Message", "Launched"],
-            [
-                [
-                    n["instance_group"],
-                    n["instance_id"],
-                    n["logical_id"],
-                    n["instance_type"],
-                    n["status"],
-                    n["message"],
-                    n["launch_time"].strftime("%Y-%m-%d %H:%M") if n["launch_time"] else "",
-                ]
-                for n in found
-            ],
-            title=f"Nodes of {target.cluster}",
-        )
-    )
-    con.print(f"{len(found)} node(s)")
-    return 0
-
-
-def _cmd_nodes_describe(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import nodes
-
-    target = resolve_target(args)
-    clients = factory(target.region)
-    details, errors = nodes.describe_nodes(clients("sagemaker"), target.cluster, args.nodes)
-    if args.json:
-        output.print_json({"nodes": details, "errors": errors})
-        return 1 if errors else 0
-    else:
-        con = output.console()
-        for detail in details:
-            rows = [[key, _short(value)] for key, value in detail.items()]
-            con.print(
-                output.simple_table(
-                    ["Field", "Value"], rows, title=f"Node {detail.get('InstanceId') or detail.get('NodeLogicalId')}"
-                )
-            )
-    for line in errors:
-        output.error(line)
-    return 1 if errors else 0
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return output.to_json(value).replace("\n", " ").replace("  ", "")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _cmd_nodes_batch(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import nodes
-
-    clients = factory(resolve_target(args).region)
-    sagemaker = clients.mutating("sagemaker")  # no automatic resend of a batch call that timed out
-    nodes_list = list(dict.fromkeys(args.nodes))  # keep order, drop repeats
-    try:
-        action, note = nodes.resolve_action(sagemaker, args.action, getattr(args, "allow_delete_fallback", False))
-        if note:
-            print(f"warning: {note}", file=sys.stderr)
-        nodes.confirm(action, args.cluster, nodes_list, assume_yes=args.yes, stdin=io.stdin, stderr=sys.stderr)
-    except nodes.NodeCommandError as exc:
-        output.error(str(exc), code=exc.code)
-        return exc.code
-    with output.spinner(f"Requesting {action} of {len(nodes_list)} node(s)", enabled=not args.json):
-        results = nodes.run_batch(sagemaker, action, args.cluster, nodes_list)
-    if args.json:
-        output.print_json({"action": action, "cluster": args.cluster, "results": [r.to_dict() for r in results]})
-    else:
-        con = output.console()
-        con.print(
-            output.simple_table(
-                ["Node", "Result", "Error", "Message"],
-                [
-                    [
-                        r.node,
-                        "requested" if r.ok else ("FAILED" if r.ok is False else "unknown"),
-                        r.error_code,
-                        r.message,
-                    ]
-                    for r in results
-                ],
-                title=f"{action.capitalize()} on {args.cluster}",
-            )
-        )
-        con.print(nodes.summary(results, args.cluster))
-    return 0 if nodes.all_requested(results) else 1
-
-
 # ----------------------------------------------------------------------------- new workflows
 
 
@@ -497,53 +347,31 @@ def _cmd_clusters_list(args: argparse.Namespace, factory: ClientsFactory, io: _I
     return clusters.run(args, factory(region or os.environ.get("AWS_REGION") or None))
 
 
-def _cmd_ssh(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import ssh
+def _delegate(module: str, function: str = "run", *, last: str = "") -> Callable[..., int]:
+    """A command that resolves the target cluster and calls ``hyperpod_cdk.cli.<module>.<function>``
+    (imported when the command runs, so ``--help`` stays fast) with the args, the cluster and its
+    clients; ``last="config"`` adds the loaded config, ``last="stdin"`` the input stream."""
 
-    target = resolve_target(args)
-    return ssh.run(args, target.cluster, factory(target.region))
+    def handler(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
+        run = getattr(importlib.import_module(f"hyperpod_cdk.cli.{module}"), function)
+        target = resolve_target(args)
+        clients = factory(target.region)
+        if last == "config":
+            return int(run(args, target.cluster, clients, target.config))
+        if last == "stdin":
+            return int(run(args, target.cluster, clients, stdin=io.stdin))
+        return int(run(args, target.cluster, clients))
 
-
-def _cmd_update_software(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import update_software
-
-    target = resolve_target(args)
-    return update_software.run(args, target.cluster, factory(target.region), stdin=io.stdin)
-
-
-def _cmd_drill_node_fault(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import drill
-
-    target = resolve_target(args)
-    return drill.run(args, target.cluster, factory(target.region), stdin=io.stdin)
+    return handler
 
 
-def _cmd_kubeconfig(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import access
-
-    target = resolve_target(args)
-    return access.run_kubeconfig(args, target.cluster, factory(target.region), target.config)
-
-
-def _cmd_access(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import access
-
-    target = resolve_target(args)
-    return access.run_access(args, target.cluster, factory(target.region), target.config)
-
-
-def _cmd_verify(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import verify
-
-    target = resolve_target(args)
-    return verify.run(args, target.cluster, factory(target.region), target.config)
-
-
-def _cmd_jobs_status(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
-    from hyperpod_cdk.cli import jobs
-
-    target = resolve_target(args)
-    return jobs.run(args, target.cluster, factory(target.region), target.config)
+_cmd_ssh = _delegate("ssh")
+_cmd_update_software = _delegate("update_software", last="stdin")
+_cmd_drill_node_fault = _delegate("drill", last="stdin")
+_cmd_kubeconfig = _delegate("access", "run_kubeconfig", last="config")
+_cmd_access = _delegate("access", "run_access", last="config")
+_cmd_verify = _delegate("verify", last="config")
+_cmd_jobs_status = _delegate("jobs", last="config")
 
 
 def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:

@@ -190,6 +190,19 @@ def _unknown(exc: Exception, cluster: str) -> str:
     )
 
 
+def _answered(response: dict[str, Any]) -> dict[str, NodeResult]:
+    """Each node a batch response names: successful, or failed with its code and message."""
+    results = {node: NodeResult(node, True)
+               for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", [])}
+    for failed in response.get("Failed", []) + response.get("FailedNodeLogicalIds", []):
+        node = failed.get("NodeId") or failed.get("NodeLogicalId") or "?"
+        # Reboot/replace say ErrorCode, delete says Code.
+        results[node] = NodeResult(
+            node, False, failed.get("ErrorCode") or failed.get("Code") or "", failed.get("Message") or ""
+        )
+    return results
+
+
 def run_batch(
     sagemaker: Any, action: str, cluster: str, nodes: Sequence[str], *, sleep: Callable[[float], None] = time.sleep
 ) -> list[NodeResult]:
@@ -236,14 +249,7 @@ def run_batch(
             for node in chunk:
                 outcome[node] = NodeResult(node, None if sent else False, type(exc).__name__, message)
             continue
-        for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", []):
-            outcome[node] = NodeResult(node, True)
-        for failed in response.get("Failed", []) + response.get("FailedNodeLogicalIds", []):
-            node = failed.get("NodeId") or failed.get("NodeLogicalId") or "?"
-            # Reboot/replace say ErrorCode, delete says Code.
-            outcome[node] = NodeResult(
-                node, False, failed.get("ErrorCode") or failed.get("Code") or "", failed.get("Message") or ""
-            )
+        outcome.update(_answered(response))
     return [outcome.get(node, NodeResult(node, None, "", "not reported in the response")) for node in nodes]
 
 

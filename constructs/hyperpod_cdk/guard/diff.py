@@ -18,7 +18,6 @@ The comparison is offline and structural: it needs no AWS call and no change set
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,19 +32,26 @@ from hyperpod_cdk.guard.table import (
     guarded_properties,
     schema_region,
 )
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
-MISSING: Any = _Missing()
+from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public import path
+    MISSING,
+    SET_VALUED_KEYS,
+    VALUE_WIDTH,
+    _is_descendant,
+    _is_intrinsic,
+    _last_key,
+    _segments,
+    canonical,
+    changed_inputs,
+    evaluate_condition,
+    extract,
+    references,
+    render_value,
+    template_inputs,
+)
 
 # Most severe first: the order findings are listed in.
 SEVERITY = ("blocked", "replacement", "removed", "disruptive")
 LOGICAL_ID_PROPERTY = "(logical ID)"
-VALUE_WIDTH = 100
 
 
 @dataclass
@@ -82,271 +88,6 @@ class GuardReport:
     @property
     def blocking(self) -> bool:
         return bool(self.findings)
-
-
-# --- value helpers --------------------------------------------------------------------------
-
-def _is_intrinsic(value: Any) -> bool:
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    key = next(iter(value))
-    return key == "Ref" or key.startswith("Fn::") or key == "Condition"
-
-
-#: Properties whose lists are sets of IDs (order carries no meaning): only these are compared
-#: sorted. Every other list keeps its order (``InstanceRequirements.InstanceTypes`` is a priority
-#: order; ``Fn::Join`` parts spell a name).
-SET_VALUED_KEYS = frozenset({"SubnetIds", "Subnets", "SecurityGroupIds", "SecurityGroups"})
-
-
-def _last_key(path: str) -> str | None:
-    """``A.B[name=x].SubnetIds`` -> ``SubnetIds``; None when the path ends in a list index."""
-    last = path.rsplit(".", 1)[-1]
-    return None if last.endswith("]") else last
-
-
-def canonical(value: Any, key: str | None = None, *, in_intrinsic: bool = False) -> Any:
-    """A comparable form: GetAtt in list form; lists sorted only under :data:`SET_VALUED_KEYS`
-    (``key`` names the property holding ``value``) and never inside an intrinsic function."""
-    if value is MISSING:
-        return value
-    if _is_intrinsic(value):
-        name, arg = next(iter(value.items()))
-        if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
-            arg = arg.split(".", 1)
-        if isinstance(arg, list):
-            return {name: [canonical(item, in_intrinsic=True) for item in arg]}
-        return {name: canonical(arg, in_intrinsic=True)}
-    if isinstance(value, dict):
-        return {k: canonical(item, k, in_intrinsic=in_intrinsic) for k, item in value.items()}
-    if isinstance(value, list):
-        items = [canonical(item, in_intrinsic=in_intrinsic) for item in value]
-        if key in SET_VALUED_KEYS and not in_intrinsic:
-            return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
-        return items
-    return value
-
-
-_SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
-
-
-def _sub_parts(arg: Any) -> tuple[Any, Any]:
-    """(template string, local variables) of an ``Fn::Sub`` argument in either form."""
-    if isinstance(arg, list):
-        return (arg[0] if arg else None), (arg[1] if len(arg) > 1 else {})
-    return arg, {}
-
-
-def references(value: Any) -> set[str]:
-    """Logical IDs a value points at through Ref, Fn::GetAtt or Fn::Sub."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if len(node) == 1:
-                key, arg = next(iter(node.items()))
-                if key == "Ref" and isinstance(arg, str):
-                    found.add(arg)
-                elif key == "Fn::GetAtt":
-                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (
-                        arg[0] if isinstance(arg, list) and arg else None)
-                    if isinstance(target, str):
-                        found.add(target)
-                elif key == "Fn::Sub":
-                    text, local = _sub_parts(arg)
-                    if isinstance(text, str):
-                        names = set(local) if isinstance(local, dict) else set()
-                        found.update(m for m in _SUB_VAR.findall(text) if m not in names)
-            for item in node.values():
-                walk(item)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(value)
-    return {ref for ref in found if not ref.startswith("AWS::")}
-
-
-# --- what a value resolves through: parameter defaults, mappings, conditions ------------------
-
-def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    section = template.get(name)
-    return section if isinstance(section, Mapping) else {}
-
-
-def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
-    """The template entries ``value`` resolves through, by label.
-
-    ``{"parameter Size (Default)": 100, "mapping Sizes.us-west-2.gpu": "ml.g5.8xlarge",
-    "condition UseGpu": {...}}``: the ``Default`` of each parameter it references, each
-    ``Fn::FindInMap`` entry (the whole mapping when a key is not literal), and the definition of
-    each condition an ``Fn::If`` (or a condition) names, followed through to their own inputs. Two
-    values written the same way resolve differently when these differ between templates.
-    """
-    parameters, mappings, conditions = (_section(template, n) for n in ("Parameters", "Mappings", "Conditions"))
-    found: dict[str, Any] = {}
-    pending: list[Any] = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-            continue
-        if not isinstance(node, Mapping):
-            continue
-        pending.extend(node.values())
-        if len(node) != 1:
-            continue
-        key, arg = next(iter(node.items()))
-        if key == "Ref" and isinstance(arg, str) and arg in parameters:
-            definition = parameters[arg]
-            default = definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
-            found[f"parameter {arg} (Default)"] = default
-        elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
-            names = arg[:3]
-            if all(isinstance(n, str) for n in names) and len(names) == 3:
-                entry = _section(mappings, names[0]).get(names[1], MISSING)
-                found[f"mapping {'.'.join(names)}"] = (
-                    entry.get(names[2], MISSING) if isinstance(entry, Mapping) else MISSING
-                )
-            else:
-                found[f"mapping {names[0]}"] = mappings.get(names[0], MISSING)
-        elif key in ("Fn::If", "Condition"):
-            name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
-            label = f"condition {name}"
-            if isinstance(name, str) and label not in found:
-                found[label] = conditions.get(name, MISSING)
-                pending.append(found[label])
-    return found
-
-
-def changed_inputs(old_value: Any, new_value: Any, old_template: Mapping[str, Any],
-                   new_template: Mapping[str, Any]) -> list[str]:
-    """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
-    old_in, new_in = template_inputs(old_value, old_template), template_inputs(new_value, new_template)
-    changes = []
-    for label in sorted(set(old_in) | set(new_in)):
-        before, after = old_in.get(label, MISSING), new_in.get(label, MISSING)
-        if canonical(before) != canonical(after):
-            changes.append(f"{label}: {render_value(before, 40)} -> {render_value(after, 40)}")
-    return changes
-
-
-def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
-    """The condition's value with the parameter defaults, or None when it depends on something else.
-
-    Covers ``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or`` and ``Condition`` over literals,
-    parameter defaults and ``Fn::FindInMap`` with literal keys; pseudo parameters
-    (``AWS::Region``) and anything else make the result unknown.
-    """
-    conditions = _section(template, "Conditions")
-    parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
-
-    def scalar(value: Any) -> str | None:
-        if isinstance(value, bool):
-            return str(value).lower()
-        if isinstance(value, str | int | float):
-            return str(value)
-        if isinstance(value, Mapping) and len(value) == 1:
-            key, arg = next(iter(value.items()))
-            if key == "Ref" and isinstance(arg, str) and isinstance(parameters.get(arg), Mapping):
-                default = parameters[arg].get("Default", MISSING)
-                return None if default is MISSING else scalar(default)
-            if key == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
-                keys = [scalar(part) for part in arg]
-                if None in keys:
-                    return None
-                entry = _section(mappings, keys[0] or "").get(keys[1] or "")
-                return scalar(entry.get(keys[2], MISSING)) if isinstance(entry, Mapping) else None
-        return None
-
-    def truth(expr: Any, seen: frozenset[str]) -> bool | None:
-        if not isinstance(expr, Mapping) or len(expr) != 1:
-            return None
-        key, arg = next(iter(expr.items()))
-        if key == "Condition":
-            if not isinstance(arg, str) or arg in seen or arg not in conditions:
-                return None
-            return truth(conditions[arg], seen | {arg})
-        if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
-            left, right = scalar(arg[0]), scalar(arg[1])
-            return None if left is None or right is None else left == right
-        if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
-            inner = truth(arg[0], seen)
-            return None if inner is None else not inner
-        if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
-            results = [truth(item, seen) for item in arg]
-            decisive = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
-            if decisive in results:
-                return decisive
-            return None if None in results else not decisive
-        return None
-
-    if name not in conditions:
-        return None
-    return truth(conditions[name], frozenset({name}))
-
-
-def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
-    """Compact JSON, truncated to ``width`` characters."""
-    if value is MISSING:
-        return "(absent)"
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-# --- path extraction ------------------------------------------------------------------------
-
-def _segments(path: str) -> list[tuple[str, bool]]:
-    return [(part.removesuffix("[*]"), part.endswith("[*]")) for part in path.split(".")]
-
-
-def extract(
-    resource_type: str, properties: Mapping[str, Any], path: str
-) -> tuple[dict[str, Any], set[str]]:
-    """Concrete values of ``path``: ``{"InstanceGroups[gpu].InstanceType": "ml.g5.8xlarge"}``.
-
-    Items of keyed lists are labelled by their name, other list items by index. The second
-    value is the set of keyed item labels seen (``InstanceGroups[gpu]``), to tell an item that
-    exists on one side only from a property that was added or removed.
-    """
-    segments = _segments(path)
-    values: dict[str, Any] = {}
-    keyed_items: set[str] = set()
-
-    def walk(node: Any, index: int, prefix: str) -> None:
-        if index == len(segments):
-            values[prefix] = node
-            return
-        if _is_intrinsic(node):  # cannot look inside: compare at this level
-            values[prefix] = node
-            return
-        name, is_list = segments[index]
-        child = node.get(name, MISSING) if isinstance(node, dict) else MISSING
-        here = f"{prefix}.{name}" if prefix else name
-        if not is_list:
-            walk(child, index + 1, here)
-            return
-        if child is MISSING:
-            return
-        if not isinstance(child, list):
-            values[here] = child
-            return
-        key_field = KEYED_LISTS.get((resource_type, name))
-        for position, item in enumerate(child):
-            key = item.get(key_field) if key_field and isinstance(item, dict) else None
-            if isinstance(key, str):
-                label = f"{here}[{key}]"
-                keyed_items.add(label)
-            else:
-                label = f"{here}[{position}]"
-            walk(item, index + 1, label)
-
-    walk(properties, 0, "")
-    return values, keyed_items
-
-
-def _is_descendant(path: str, ancestor: str) -> bool:
-    return path.startswith(ancestor + ".") or path.startswith(ancestor + "[")
 
 
 # --- comparison -----------------------------------------------------------------------------

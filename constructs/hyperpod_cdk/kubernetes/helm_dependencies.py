@@ -34,6 +34,7 @@ from hyperpod_cdk._cdk_util import (
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.handler_assets import handler_code
 from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
@@ -157,7 +158,7 @@ class HyperPodHelmDependencies(Construct):
             description="Installs the SageMaker HyperPod Helm chart (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=handler_code(HANDLER_DIR),  # its modules and the shared EKS-auth module
             timeout=HANDLER_TIMEOUT,
             memory_size=1024,
             # The source tarball, the extracted chart and the downloaded sub-charts.

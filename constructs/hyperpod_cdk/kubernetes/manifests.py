@@ -44,12 +44,12 @@ from constructs import Construct
 from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.handler_assets import handler_code
 from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
-READINESS_HANDLER = Path(__file__).resolve().parent / "handlers" / "readiness" / "index.py"
 RESOURCE_TYPE = "Custom::HyperPodManifests"
 CONTEXT_ENV = "MANIFEST_CONTEXT"
 PRUNE_LABEL = "hyperpod-cdk.aws/manifest-set"
@@ -120,16 +120,12 @@ class HyperPodManifests(Construct):
             self, "Logs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        code_dir = self._staging / "code"
-        code_dir.mkdir()
-        shutil.copy(HANDLER_DIR / "index.py", code_dir / "index.py")
-        shutil.copy(READINESS_HANDLER, code_dir / "eks_access.py")  # EKS token and kubeconfig helpers
         self.function = lambda_.Function(
             self, "Handler",
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
-            code=lambda_.Code.from_asset(str(code_dir)),
+            code=handler_code(HANDLER_DIR),  # with the shared EKS-auth module
             timeout=HANDLER_TIMEOUT,
             memory_size=512,
             layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],

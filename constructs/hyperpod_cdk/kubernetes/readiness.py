@@ -37,6 +37,7 @@ from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.handler_assets import handler_code
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
@@ -118,7 +119,7 @@ class HyperPodReadiness(Construct):
             self, "Logs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        code = lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"])
+        code = handler_code(HANDLER_DIR)  # with the shared EKS-auth module
         layer = kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)
         self.on_event_function = lambda_.Function(
             self, "OnEvent",

@@ -253,29 +253,38 @@ def _subnet_cidr(templates: Templates, template_path: str, value: Json) -> ipadd
         return None
 
 
+_GroupNeed = tuple[str, int, int, str]  # group name, node count, IPs per node, instance type
+
+
+def _groups_by_subnets(templates: Templates, cluster: Resource) -> tuple[
+        dict[tuple[str, ...], list[_GroupNeed]], dict[tuple[str, ...], list[ipaddress.IPv4Network] | None],
+        dict[tuple[str, ...], int | None]]:
+    """A cluster's groups keyed by the subnets they draw addresses from (groups sharing subnets share
+    addresses), with those subnets' CIDRs (None: not literal in the templates) and free addresses (``--live``)."""
+    kind = Orchestrator.EKS if _is_eks(cluster) else Orchestrator.SLURM
+    default_subnets = as_list(as_map(cluster.properties.get("VpcConfig")).get("Subnets"))
+    by_subnets: dict[tuple[str, ...], list[_GroupNeed]] = {}
+    cidrs: dict[tuple[str, ...], list[ipaddress.IPv4Network] | None] = {}
+    free: dict[tuple[str, ...], int | None] = {}
+    for _index, name, group in _groups(cluster):
+        count = _int(group.get("InstanceCount"))
+        types = [t for t in _instance_types(group) if spec_for(t) is not None]
+        subnets = as_list(as_map(group.get("OverrideVpcConfig")).get("Subnets")) or default_subnets
+        if count is None or not types or not subnets:
+            continue
+        per_node = max(_ips(t, kind) for t in types)
+        keyed = tuple(repr(templates.reference_key(cluster.template_path, s)) for s in subnets)
+        by_subnets.setdefault(keyed, []).append((name, count, per_node, types[0]))
+        if keyed not in cidrs:
+            found = [_subnet_cidr(templates, cluster.template_path, s) for s in subnets]
+            cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
+            free[keyed] = _free_addresses(templates, cluster.template_path, subnets)
+    return by_subnets, cidrs, free
+
+
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
-        kind = Orchestrator.EKS if _is_eks(cluster) else Orchestrator.SLURM
-        default_subnets = as_list(as_map(cluster.properties.get("VpcConfig")).get("Subnets"))
-        # Groups that share the same subnets draw from the same addresses.
-        by_subnets: dict[tuple[str, ...], list[tuple[str, int, int, str]]] = {}
-        cidrs: dict[tuple[str, ...], list[ipaddress.IPv4Network] | None] = {}
-        free: dict[tuple[str, ...], int | None] = {}
-        for _index, name, group in _groups(cluster):
-            count = _int(group.get("InstanceCount"))
-            types = [t for t in _instance_types(group) if spec_for(t) is not None]
-            if count is None or not types:
-                continue
-            per_node = max(_ips(t, kind) for t in types)
-            subnets = as_list(as_map(group.get("OverrideVpcConfig")).get("Subnets")) or default_subnets
-            if not subnets:
-                continue
-            keyed = tuple(repr(templates.reference_key(cluster.template_path, s)) for s in subnets)
-            by_subnets.setdefault(keyed, []).append((name, count, per_node, types[0]))
-            if keyed not in cidrs:
-                found = [_subnet_cidr(templates, cluster.template_path, s) for s in subnets]
-                cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
-                free[keyed] = _free_addresses(templates, cluster.template_path, subnets)
+        by_subnets, cidrs, free = _groups_by_subnets(templates, cluster)
         for keyed, groups in by_subnets.items():
             networks = cidrs.get(keyed)
             if networks is None:

@@ -18,7 +18,7 @@ Pure Python: no jsii, no AWS calls. ``--live`` adds what AWS knows (:mod:`hyperp
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,6 +335,40 @@ def _mark_unknown(values: Json, unknown: Json, where: str) -> Json:
     return values
 
 
+def _tf_sg_rule(kind: str, values: Any) -> dict[str, Json] | None:
+    converted = _sg_rule(values, "egress" if kind.endswith("egress_rule") else "ingress")
+    return {"Type": converted[0], "Properties": converted[1]} if converted else None
+
+
+def _tf_typed(cfn_type: str, properties: Callable[[Any, bool], Json]) -> Callable[[str, Any], dict[str, Json]]:
+    """A converter whose properties depend on the provider (``aws_`` or ``awscc_``)."""
+    return lambda kind, values: {"Type": cfn_type, "Properties": properties(values, kind.startswith("aws_"))}
+
+
+_SAGEMAKER_CLUSTER = _tf_typed("AWS::SageMaker::Cluster", _sagemaker_cluster)
+_EKS_CLUSTER = _tf_typed("AWS::EKS::Cluster", _eks_cluster)
+_EKS_ADDON = _tf_typed("AWS::EKS::Addon", _addon)
+_POD_IDENTITY = _tf_typed("AWS::EKS::PodIdentityAssociation", lambda v, _aws: {
+    "Namespace": v.get("namespace"), "ServiceAccount": v.get("service_account")})
+_SUBNET = _tf_typed("AWS::EC2::Subnet", lambda v, _aws: {"CidrBlock": v.get("cidr_block"), "SubnetId": v.get("id")})
+_FSX = _tf_typed("AWS::FSx::FileSystem", lambda v, _aws: {
+    "FileSystemType": "LUSTRE", "SecurityGroupIds": v.get("security_group_ids") or [],
+    "SubnetIds": v.get("subnet_ids") or []})
+_HELM = _tf_typed("Custom::HelmRelease", lambda v, _aws: {"Chart": v.get("chart"), "Name": v.get("name")})
+# Terraform resource type -> its CloudFormation-shaped body (None: nothing the rules read).
+_TERRAFORM_TYPES: dict[str, Callable[[str, Any], dict[str, Json] | None]] = {
+    "awscc_sagemaker_cluster": _SAGEMAKER_CLUSTER, "aws_sagemaker_cluster": _SAGEMAKER_CLUSTER,
+    "aws_eks_cluster": _EKS_CLUSTER, "awscc_eks_cluster": _EKS_CLUSTER,
+    "aws_eks_addon": _EKS_ADDON, "awscc_eks_addon": _EKS_ADDON,
+    "aws_eks_pod_identity_association": _POD_IDENTITY, "awscc_eks_pod_identity_association": _POD_IDENTITY,
+    "aws_subnet": _SUBNET, "awscc_ec2_subnet": _SUBNET,
+    "aws_security_group_rule": _tf_sg_rule, "aws_vpc_security_group_ingress_rule": _tf_sg_rule,
+    "aws_vpc_security_group_egress_rule": _tf_sg_rule,
+    "aws_fsx_lustre_file_system": _FSX,
+    "helm_release": _HELM,
+}
+
+
 def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None = None) -> LintInput:
     root = (data.get("planned_values") or data.get("values") or {}).get("root_module") or {}
     # A plan lists what it knows only after apply in resource_changes[].change.after_unknown.
@@ -348,33 +382,8 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
         address = str(resource.get("address", f"{kind}.{resource.get('name')}"))
         if unknown_by_address.get(address):
             values = _mark_unknown(values, unknown_by_address[address], address)
-        body: dict[str, Json] | None = None
-        if kind in ("awscc_sagemaker_cluster", "aws_sagemaker_cluster"):
-            body = {"Type": "AWS::SageMaker::Cluster",
-                    "Properties": _sagemaker_cluster(values, kind.startswith("aws_"))}
-        elif kind in ("aws_eks_cluster", "awscc_eks_cluster"):
-            body = {"Type": "AWS::EKS::Cluster", "Properties": _eks_cluster(values, kind.startswith("aws_"))}
-        elif kind in ("aws_eks_addon", "awscc_eks_addon"):
-            body = {"Type": "AWS::EKS::Addon", "Properties": _addon(values, kind.startswith("aws_"))}
-        elif kind in ("aws_eks_pod_identity_association", "awscc_eks_pod_identity_association"):
-            body = {"Type": "AWS::EKS::PodIdentityAssociation",
-                    "Properties": {"Namespace": values.get("namespace"),
-                                   "ServiceAccount": values.get("service_account")}}
-        elif kind in ("aws_subnet", "awscc_ec2_subnet"):
-            body = {"Type": "AWS::EC2::Subnet",
-                    "Properties": {"CidrBlock": values.get("cidr_block"), "SubnetId": values.get("id")}}
-        elif kind in ("aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
-                      "aws_vpc_security_group_egress_rule"):
-            converted = _sg_rule(values, "egress" if kind.endswith("egress_rule") else "ingress")
-            if converted:
-                body = {"Type": converted[0], "Properties": converted[1]}
-        elif kind == "aws_fsx_lustre_file_system":
-            body = {"Type": "AWS::FSx::FileSystem", "Properties": {
-                "FileSystemType": "LUSTRE", "SecurityGroupIds": values.get("security_group_ids") or [],
-                "SubnetIds": values.get("subnet_ids") or []}}
-        elif kind == "helm_release":
-            body = {"Type": "Custom::HelmRelease", "Properties": {"Chart": values.get("chart"),
-                                                                 "Name": values.get("name")}}
+        convert = _TERRAFORM_TYPES.get(kind)
+        body = convert(kind, values) if convert else None
         if body is None:
             continue
         depends = [str(d) for d in resource.get("depends_on") or []]

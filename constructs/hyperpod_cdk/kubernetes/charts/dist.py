@@ -88,6 +88,56 @@ def _tolerations(instance_groups: Sequence[Any], instance_type: str | None) -> l
     return list(found.values())
 
 
+def _example_image(explicit: str | None, registry: str | None, account: str | None, region: str | None,
+                   tag: str) -> str:
+    """``examples.image``; else the FSDP image in ``registry``, in the account's ECR, or behind the placeholder."""
+    if explicit:
+        return explicit
+    if registry:
+        return f"{registry.rstrip('/')}/{FSDP_REPOSITORY}:{tag}"
+    if account and region:
+        return ecr_image(account, region, tag=tag)
+    return f"{_SENTINEL_REGISTRY}{FSDP_REPOSITORY}:{tag}"
+
+
+def _claim_name(settings: K8sSettings, *, platform_fsx: bool, planned: bool) -> str | None:
+    if settings.fsx is not None:
+        return settings.fsx.claim_name
+    if platform_fsx or not planned:
+        # storage.fsx gives every team namespace the default claim; without a platform (no groups
+        # given) the job stays the guide's, which mounts it.
+        return "fsx-claim"
+    return None
+
+
+def _training_job(plan: Any, examples: Any, instance_groups: Sequence[Any],
+                  common: dict[str, Any]) -> HyperPodPyTorchJobSpec | None:
+    """The training example: planned from the groups, the guide's p5 job without groups, None without
+    an accelerated group."""
+    if plan is None and instance_groups:
+        return None  # no accelerated group: only the smoke job fits
+    if plan is None:
+        instance_type = examples.instance_type or GUIDE_INSTANCE_TYPE
+        return llama3_1_8b_fsdp_job(
+            nodes=examples.nodes or DEFAULT_NODES, instance_type=instance_type,
+            tolerations=_tolerations(instance_groups, instance_type), **common,
+        )
+    builder = llama3_1_8b_neuron_job if plan.accelerator == "neuron" else llama3_1_8b_fsdp_job
+    return builder(
+        nodes=plan.replicas, instance_type=plan.instance_type,
+        tolerations=_tolerations(instance_groups, plan.instance_type), **common,
+    )
+
+
+def _inference_instance_type(instance_groups: Sequence[Any]) -> str:
+    """The first NVIDIA group's instance type, else the default inference type."""
+    return next(
+        (g.instance_type for g in instance_groups
+         if (spec := spec_for(getattr(g, "instance_type", ""))) is not None and spec.accelerator == "nvidia"),
+        DEFAULT_INFERENCE_TYPE,
+    )
+
+
 def build_charts(
     settings: K8sSettings | None = None,
     *,
@@ -125,45 +175,13 @@ def build_charts(
     plan = plan_training_example(instance_groups, examples) if instance_groups else None
     neuron = plan is not None and plan.accelerator == "neuron"
     tag = NEURON_REPOSITORY_TAG if neuron else FSDP_TAG
-    if examples.image:
-        image = examples.image
-    elif registry:
-        image = f"{registry.rstrip('/')}/{FSDP_REPOSITORY}:{tag}"
-    elif account and region:
-        image = ecr_image(account, region, tag=tag)
-    else:
-        image = f"{_SENTINEL_REGISTRY}{FSDP_REPOSITORY}:{tag}"
-    if settings.fsx is not None:
-        claim: str | None = settings.fsx.claim_name
-    elif platform_fsx or not instance_groups:
-        # storage.fsx gives every team namespace the default claim; without a platform (no groups
-        # given) the job stays the guide's, which mounts it.
-        claim = "fsx-claim"
-    else:
-        claim = None
+    image = _example_image(examples.image, registry, account, region, tag)
+    claim = _claim_name(settings, platform_fsx=platform_fsx, planned=bool(instance_groups))
     common: dict[str, Any] = {
         "image": image, "namespace": team.effective_namespace, "claim_name": claim, "queue_name": queue,
         "kueue_priority_class": kueue_priority, "priority_class_name": priority.name if priority else None,
     }
-    training: HyperPodPyTorchJobSpec | None
-    if plan is None and instance_groups:
-        training = None  # no accelerated group: only the smoke job fits
-    elif plan is None:
-        instance_type = examples.instance_type or GUIDE_INSTANCE_TYPE
-        training = llama3_1_8b_fsdp_job(
-            nodes=examples.nodes or DEFAULT_NODES, instance_type=instance_type,
-            tolerations=_tolerations(instance_groups, instance_type), **common,
-        )
-    elif neuron:
-        training = llama3_1_8b_neuron_job(
-            nodes=plan.replicas, instance_type=plan.instance_type,
-            tolerations=_tolerations(instance_groups, plan.instance_type), **common,
-        )
-    else:
-        training = llama3_1_8b_fsdp_job(
-            nodes=plan.replicas, instance_type=plan.instance_type,
-            tolerations=_tolerations(instance_groups, plan.instance_type), **common,
-        )
+    training = _training_job(plan, examples, instance_groups, common)
     smoke = smoke_job(
         namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue,
         kueue_priority_class=kueue_priority,
@@ -176,11 +194,7 @@ def build_charts(
     if training is not None:
         charts[f"jobs/{training.name}.yaml"] = HyperPodJobChart(app, training.name, jobs=[training])
     if inference:
-        instance_type = next(
-            (g.instance_type for g in instance_groups
-             if (spec := spec_for(getattr(g, "instance_type", ""))) is not None and spec.accelerator == "nvidia"),
-            DEFAULT_INFERENCE_TYPE,
-        )
+        instance_type = _inference_instance_type(instance_groups)
         charts[INFERENCE_FILE] = InferenceEndpointChart(app, INFERENCE_NAME, manifest=inference_endpoint(
             name=INFERENCE_NAME,
             namespace=team.effective_namespace,

@@ -190,6 +190,17 @@ def _hyperpod_job(c: _Checker, version: str) -> None:
     if "metadata" in spec or "status" in spec:
         raise c.fail("spec", "must not contain metadata or status")
 
+    _check_with_sdk_model(c, metadata, spec)
+    try:
+        _check_spec_rules(spec)
+    except HyperPodConfigError as exc:
+        raise c.fail(_crd_path(exc.field), exc.message) from None
+    _check_replica_templates(c, spec, version)
+    _check_elastic_agent(c, spec)
+
+
+def _check_with_sdk_model(c: _Checker, metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    """The sagemaker-hyperpod SDK's strict HyperPodPytorchJob model; its first error names the path."""
     model = _sdk_model()
     if model is None:  # pragma: no cover - dev dependency
         raise c.fail("", "sagemaker-hyperpod is not installed (pip install -e '.[dev]')")
@@ -206,36 +217,39 @@ def _hyperpod_job(c: _Checker, version: str) -> None:
         path = _path(loc if loc and loc[0] == "metadata" else ["spec", *loc])
         raise c.fail(path, f"{error['msg']} (sagemaker-hyperpod HyperPodPytorchJob model)") from None
 
-    try:
-        _jobs.check_nproc_per_node("spec.nprocPerNode", spec.get("nprocPerNode", "auto"))
-        if not isinstance(spec.get("nprocPerNode", "auto"), str):
-            raise HyperPodConfigError("spec.nprocPerNode", "must be a string in the CRD")
-        replicas = spec.get("replicaSpecs") or []
-        if not replicas:
-            raise HyperPodConfigError("spec.replicaSpecs", "a job needs at least one replica spec")
-        for index, replica in enumerate(replicas):
-            _jobs._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
-        run_policy = spec.get("runPolicy") or {}
-        restart = run_policy.get("restartPolicy")
-        rules = run_policy.get("logMonitoringConfiguration") or []
-        _jobs.check_run_policy(
-            "spec.runPolicy",
-            clean_pod_policy=run_policy.get("cleanPodPolicy"),
-            job_max_retry_count=run_policy.get("jobMaxRetryCount"),
-            eval_period_seconds=restart.get("evalPeriodSeconds") if restart else ...,
-            num_restart_before_full_job_restart=(restart or {}).get("numRestartBeforeFullJobRestart"),
-            max_full_job_restarts=(restart or {}).get("maxFullJobRestarts"),
-            rule_names=[rule.get("name") for rule in rules],
-        )
-        for index, rule in enumerate(rules):
-            _jobs.check_log_rule(
-                f"spec.runPolicy.logMonitoringConfiguration[{index}]",
-                name=rule.get("name"),
-                **{py: rule.get(crd) for crd, py in _RULE_KEYS.items()},
-            )
-    except HyperPodConfigError as exc:
-        raise c.fail(_crd_path(exc.field), exc.message) from None
 
+def _check_spec_rules(spec: Mapping[str, Any]) -> None:
+    """What the operator does not check but the job builder does (raises HyperPodConfigError)."""
+    _jobs.check_nproc_per_node("spec.nprocPerNode", spec.get("nprocPerNode", "auto"))
+    if not isinstance(spec.get("nprocPerNode", "auto"), str):
+        raise HyperPodConfigError("spec.nprocPerNode", "must be a string in the CRD")
+    replicas = spec.get("replicaSpecs") or []
+    if not replicas:
+        raise HyperPodConfigError("spec.replicaSpecs", "a job needs at least one replica spec")
+    for index, replica in enumerate(replicas):
+        _jobs._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
+    run_policy = spec.get("runPolicy") or {}
+    restart = run_policy.get("restartPolicy")
+    rules = run_policy.get("logMonitoringConfiguration") or []
+    _jobs.check_run_policy(
+        "spec.runPolicy",
+        clean_pod_policy=run_policy.get("cleanPodPolicy"),
+        job_max_retry_count=run_policy.get("jobMaxRetryCount"),
+        eval_period_seconds=restart.get("evalPeriodSeconds") if restart else ...,
+        num_restart_before_full_job_restart=(restart or {}).get("numRestartBeforeFullJobRestart"),
+        max_full_job_restarts=(restart or {}).get("maxFullJobRestarts"),
+        rule_names=[rule.get("name") for rule in rules],
+    )
+    for index, rule in enumerate(rules):
+        _jobs.check_log_rule(
+            f"spec.runPolicy.logMonitoringConfiguration[{index}]",
+            name=rule.get("name"),
+            **{py: rule.get(crd) for crd, py in _RULE_KEYS.items()},
+        )
+
+
+def _check_replica_templates(c: _Checker, spec: Mapping[str, Any], version: str) -> None:
+    """Each replica's pod template against the Kubernetes schema, and its containers' resources."""
     for index, replica in enumerate(spec["replicaSpecs"]):
         template = replica.get("template")
         prefix = f"spec.replicaSpecs[{index}].template"
@@ -249,7 +263,6 @@ def _hyperpod_job(c: _Checker, version: str) -> None:
                 _jobs.Resources(requests=resources.get("requests") or {}, limits=resources.get("limits") or {})
             except HyperPodConfigError as exc:
                 raise c.fail(f"{prefix}.spec.containers[{cindex}].{exc.field}", exc.message) from None
-    _check_elastic_agent(c, spec)
 
 
 def _check_elastic_agent(c: Any, spec: Mapping[str, Any]) -> None:

@@ -43,693 +43,84 @@ output so the stack event says what went wrong.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
-import tarfile
+import sys
 import tempfile
-import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
-DEFAULT_HELM = "/opt/helm/helm"
-SPEC_ENV = "HELM_RELEASE_SPEC"
-# Physical id of a Create that failed before helm touched the cluster: its rollback Delete is a no-op.
-NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
-GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
-BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
-# Properties CloudFormation adds to every custom resource request; not part of the release.
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
-OWNER_LABEL = "hyperpod-cdk-owner"
+# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py (copied in
+# at synth by hyperpod_cdk.kubernetes.handler_assets) and is on sys.path already. Loaded from the source
+# tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared folder are added here.
+_HERE = Path(__file__).resolve().parent
+for _folder in (_HERE, _HERE.parent / "shared"):
+    if _folder.is_dir() and str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
-MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
-# The repository archive at v3.9.0 is 8.4 MiB and 680 members uncompressed; the caps leave room
-# for growth while refusing a gzip bomb or a header flood before it costs memory or time.
-MAX_EXTRACTED_BYTES = 128 * 1024 * 1024
-MAX_MEMBERS = 20_000
-READ_CHUNK = 64 * 1024
-# One blocking socket read may last this long; the download loop checks the deadline between reads.
-SOCKET_TIMEOUT_SECONDS = 10.0
+import helm_fetch  # noqa: E402, F401 - its limits, which tests tune
+import helm_runner  # noqa: E402
+from eks_auth import eks_token, write_kubeconfig  # noqa: E402
+from helm_digest import (  # noqa: E402, F401 - re-exported: the chart bundle builder and tests use index.*
+    _BUILT_ARCHIVE,
+    _file_sha256,
+    chart_tree_digest,
+    placeholder_chart,
+    settle_archives,
+    verify_chart_tree,
+)
+from helm_fetch import (  # noqa: E402, F401
+    MAX_DOWNLOAD_BYTES,
+    READ_CHUNK,
+    SOCKET_TIMEOUT_SECONDS,
+    S3Client,
+    download_s3,
+    download_url,
+    extract_chart,
+)
+from helm_response import Outcome, send_response  # noqa: E402
+from helm_runner import (  # noqa: E402, F401
+    CommandError,
+    Deadline,
+    dependency_build_command,
+    helm_env,
+    history_command,
+    is_release_not_found,
+    owned_release_command,
+    rollback_command,
+    run,
+    status_command,
+    uninstall_command,
+    upgrade_command,
+)
+from helm_spec import (  # noqa: E402, F401
+    _NAMESPACE,
+    _RELEASE,
+    BUNDLE_TOP,
+    GITHUB_TOP,
+    NOT_INSTALLED,
+    SPEC_ENV,
+    ArchivePin,
+    HandlerError,
+    ReleaseSpec,
+    canonical,
+    differences,
+    nested_values,
+    source_url,
+    write_values_file,
+)
+
+DEFAULT_HELM = "/opt/helm/helm"
 # Fetch and extraction share this much of the invocation at most.
 SOURCE_BUDGET_SECONDS = 180.0
 # `helm dependency build` gets at most this (it downloads three small archives).
 DEPENDENCY_BUILD_SECONDS = 180.0
-# Kept back from the Lambda deadline for the response and clean-up.
-SAFETY_SECONDS = 25
-# helm's --timeout is at most the Lambda's remaining time minus this.
-HELM_RESERVE_SECONDS = 60
-MIN_HELM_SECONDS = 30
-# A helm that outlives its --timeout by this much gets SIGTERM; SIGKILL follows after TERM_GRACE.
-OVERRUN_SECONDS = 15.0
-TERM_GRACE_SECONDS = 10.0
-# A command is not started with less time than this left.
-MIN_RUN_SECONDS = 5.0
-REASON_TAIL_CHARS = 1500
-TOKEN_EXPIRES_SECONDS = 60
-
-_REVISION = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-_CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
-_BUILT_ARCHIVE = re.compile(r"^charts/[^/]+\.tgz$")
-# Helm 3 and 4: "Error: uninstall: Release not loaded: <name>: release: not found".
-_NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
-_SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
-
-
-class HandlerError(Exception):
-    """A failure to report to CloudFormation; ``touched_cluster``: helm may have changed the cluster."""
-
-    def __init__(self, message: str, *, touched_cluster: bool = False) -> None:
-        super().__init__(message)
-        self.touched_cluster = touched_cluster
-
-
-class CommandError(HandlerError):
-    def __init__(self, argv: Sequence[str], returncode: int | None, output: str, *, touched_cluster: bool) -> None:
-        self.argv = list(argv)
-        self.returncode = returncode
-        self.output = output
-        what = "timed out and was stopped" if returncode is None else f"exited {returncode}"
-        super().__init__(
-            f"`{' '.join(_display(argv))}` {what}: {_tail(output)}", touched_cluster=touched_cluster
-        )
-
-
-# --------------------------------------------------------------------------- the release, fixed at synth
-
-
-@dataclass(frozen=True)
-class ArchivePin:
-    name: str
-    version: str
-    sha256: str | None
-    condition: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.version}"
-
-
-@dataclass(frozen=True)
-class ReleaseSpec:
-    """The release this function may install: read from its environment, validated."""
-
-    cluster_name: str
-    revision: str
-    chart_path: str
-    release: str
-    namespace: str
-    values: dict[str, str | bool | int]
-    chart_sha256: str
-    archives: tuple[ArchivePin, ...] = ()
-    source_url_template: str | None = None
-    source_s3_uri: str | None = None
-    source_sha256: str | None = None
-    timeout_seconds: int = 600
-    wait: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def physical_id(self) -> str:
-        return f"{self.namespace}/{self.release}"
-
-    @property
-    def owner(self) -> str:
-        """Release label value: releases of this chart on this cluster that hyperpod-cdk installed."""
-        return hashlib.sha256(f"{self.cluster_name}/{self.chart_path}".encode()).hexdigest()[:40]
-
-    @property
-    def from_bundle(self) -> bool:
-        return self.source_s3_uri is not None
-
-    @property
-    def top_directory(self) -> str:
-        return (BUNDLE_TOP if self.from_bundle else GITHUB_TOP).format(revision=self.revision)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReleaseSpec:
-        text = environ.get(SPEC_ENV)
-        if not text:
-            raise HandlerError(f"the function has no {SPEC_ENV} environment variable; redeploy the stack")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise HandlerError(f"{SPEC_ENV} is not JSON: {exc}") from None
-        return cls.from_mapping(data)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:
-        if not isinstance(data, Mapping):
-            raise HandlerError(f"{SPEC_ENV} must be a JSON object")
-
-        def text(key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise HandlerError(f"{SPEC_ENV}.{key} is required")
-            if pattern is not None and not pattern.fullmatch(value):
-                raise HandlerError(f"{SPEC_ENV}.{key} {value!r} is not {what}")
-            return value
-
-        revision = text("Revision", _REVISION, "a full 40-character commit SHA")
-        chart_path = text("ChartPath")
-        parts = PurePosixPath(chart_path).parts
-        if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
-            raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
-        release = text("Release", _RELEASE, "a valid Helm release name")
-        if len(release) > 53:
-            raise HandlerError(f"{SPEC_ENV}.Release is longer than 53 characters")
-        namespace = text("Namespace", _NAMESPACE, "a valid Kubernetes namespace")
-        if len(namespace) > 63:
-            raise HandlerError(f"{SPEC_ENV}.Namespace is longer than 63 characters")
-        url_template = data.get("SourceUrlTemplate") or None
-        s3_uri = data.get("SourceS3Uri") or None
-        if (url_template is None) == (s3_uri is None):
-            raise HandlerError(f"{SPEC_ENV} needs exactly one of SourceUrlTemplate and SourceS3Uri")
-        if url_template is not None:
-            source_url(str(url_template), revision)  # validates
-        if s3_uri is not None and not _S3_URI.fullmatch(str(s3_uri)):
-            raise HandlerError(f"{SPEC_ENV}.SourceS3Uri {s3_uri!r} is not s3://bucket/key")
-        source_sha = data.get("SourceSha256") or None
-        if source_sha is not None and not _SHA256.fullmatch(str(source_sha)):
-            raise HandlerError(f"{SPEC_ENV}.SourceSha256 must be 64 lowercase hex characters")
-        values = data.get("Values")
-        if not isinstance(values, Mapping):
-            raise HandlerError(f"{SPEC_ENV}.Values must be a map of chart value paths to values")
-        for key, value in values.items():
-            if not _VALUE_KEY.fullmatch(str(key)):
-                raise HandlerError(f"{SPEC_ENV}.Values key {key!r} is not a dotted chart value path")
-            if not isinstance(value, str | bool | int):
-                raise HandlerError(f"{SPEC_ENV}.Values.{key} must be a string, boolean or integer")
-        nested_values(dict(values))  # refuses a key inside another key's scalar
-        archives = []
-        for entry in data.get("Archives") or []:
-            name, version = str(entry.get("Name", "")), str(entry.get("Version", ""))
-            digest = str(entry.get("Sha256") or "") or None
-            if not _CHART_NAME.fullmatch(name) or not _CHART_VERSION.fullmatch(version):
-                raise HandlerError(f"{SPEC_ENV}.Archives has an invalid chart name or version: {name} {version}")
-            if digest is not None and not _SHA256.fullmatch(digest):
-                raise HandlerError(f"{SPEC_ENV}.Archives {name}: Sha256 must be 64 lowercase hex characters")
-            condition = str(entry.get("Condition") or "")
-            if digest is None and not _VALUE_KEY.fullmatch(condition):
-                raise HandlerError(f"{SPEC_ENV}.Archives {name}: an archive without Sha256 needs its Condition")
-            archives.append(ArchivePin(name, version, digest, condition))
-        try:
-            timeout = int(data.get("TimeoutSeconds", 600))
-        except (TypeError, ValueError):
-            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be a whole number") from None
-        if not 60 <= timeout <= 840:
-            raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be 60-840, got {timeout}")
-        return cls(
-            cluster_name=text("ClusterName"),
-            revision=revision,
-            chart_path=chart_path,
-            release=release,
-            namespace=namespace,
-            values=dict(values),
-            chart_sha256=text("ChartSha256", _SHA256, "64 lowercase hex characters"),
-            archives=tuple(archives),
-            source_url_template=str(url_template) if url_template else None,
-            source_s3_uri=str(s3_uri) if s3_uri else None,
-            source_sha256=str(source_sha) if source_sha else None,
-            timeout_seconds=timeout,
-            wait=data.get("Wait") in (True, "true"),
-            raw=data,
-        )
-
-
-def canonical(value: Any) -> Any:
-    """A value as CloudFormation hands it to the function: every scalar a string."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def differences(properties: Any, spec: ReleaseSpec) -> list[str]:
-    """How a request's properties differ from the release fixed at synth (empty: they match)."""
-    if not isinstance(properties, Mapping):
-        return ["the request has no properties"]
-    got = canonical({k: v for k, v in properties.items() if k not in CFN_PROPERTIES})
-    want = canonical(dict(spec.raw))
-    found: list[str] = []
-    for key in sorted(set(got) | set(want)):
-        if key == "Values" and isinstance(got.get(key), dict):
-            extra = sorted(set(got[key]) - set(want[key]))
-            if extra:
-                found.append(f"value keys {extra} are not allowed (allowed: {sorted(want[key])})")
-            changed = sorted(k for k in want[key] if got[key].get(k) != want[key][k])
-            if changed:
-                found.append(f"values {changed} differ")
-        elif got.get(key) != want.get(key):
-            found.append(f"{key} differs" if key in want else f"{key} is not a property of this release")
-    return found
-
-
-# --------------------------------------------------------------------------- values and helm commands
-
-
-def nested_values(flat: Mapping[str, str | bool | int]) -> dict[str, Any]:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; refuses a key inside another key's single value."""
-    tree: dict[str, Any] = {}
-    for key in sorted(flat):
-        node = tree
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise HandlerError(f"value {key!r} is inside another value that is set to a single value")
-            node = child
-        if parts[-1] in node:
-            raise HandlerError(f"value {key!r} is also the parent of other values")
-        node[parts[-1]] = flat[key]
-    return tree
-
-
-def write_values_file(path: Path, values: Mapping[str, str | bool | int]) -> Path:
-    """Strings and booleans as a JSON values file (JSON is YAML): helm keeps their types exactly.
-
-    ``--set`` would turn ``null`` into a deletion, ``{a,b}`` into a list, ``007`` and ``true`` into
-    other types, and split on commas. Integers stay on ``--set`` (see :func:`upgrade_command`).
-    """
-    typed = {k: v for k, v in values.items() if isinstance(v, str | bool)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(nested_values(typed), out, indent=1, sort_keys=True)
-    return path
-
-
-def dependency_build_command(helm: str, chart_dir: Path) -> list[str]:
-    return [helm, "dependency", "build", str(chart_dir)]
-
-
-def upgrade_command(
-    helm: str, spec: ReleaseSpec, chart_dir: Path, kubeconfig: Path, values_files: Sequence[Path],
-    timeout_seconds: int,
-) -> list[str]:
-    """``helm upgrade --install``; every flag is valid for Helm 3 and Helm 4.
-
-    ``--reset-values`` makes the release exactly chart defaults + these values on every update.
-    Integers use ``--set`` because helm reads numbers in values files as floats (1000000 would
-    render as 1e+06) while ``--set`` makes a base-10 integer an int64. ``--wait`` is bare (Helm 4
-    reads it as ``--wait=watcher``, Helm 3 as true).
-    """
-    argv = [
-        helm, "upgrade", "--install", spec.release, str(chart_dir),
-        "--namespace", spec.namespace, "--create-namespace",
-        "--kubeconfig", str(kubeconfig),
-        "--reset-values",
-    ]
-    for values_file in values_files:
-        argv += ["--values", str(values_file)]
-    for key in sorted(spec.values):
-        value = spec.values[key]
-        if isinstance(value, int) and not isinstance(value, bool):
-            argv += ["--set", f"{key}={value}"]
-    # A release label (stored with the release): lets a later rename uninstall this release safely.
-    argv += ["--labels", f"{OWNER_LABEL}={spec.owner}"]
-    if spec.wait:
-        argv.append("--wait")
-    argv += ["--timeout", f"{timeout_seconds}s"]
-    return argv
-
-
-def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
-    return [
-        helm, "uninstall", spec.release,
-        "--namespace", spec.namespace,
-        "--kubeconfig", str(kubeconfig),
-        "--timeout", f"{timeout_seconds}s",
-    ]
-
-
-def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--output", "json"]
-
-
-def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str,
-                          release: str) -> list[str]:
-    return [helm, "list", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--all",
-            "--selector", f"name={release},{OWNER_LABEL}={spec.owner}", "--output", "json"]
-
-
-def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [helm, "history", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--max", "1", "--output", "json"]
-
-
-def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
-    # No revision: the one before the current (stuck) revision.
-    return [helm, "rollback", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--timeout", f"{timeout_seconds}s"]
-
-
-def is_release_not_found(output: str) -> bool:
-    """Whether helm's output says the release does not exist (the only failure Delete forgives)."""
-    return bool(_NOT_FOUND.search(output))
-
-
-# --------------------------------------------------------------------------- download
-
-
-def source_url(template: str, revision: str) -> str:
-    if "{revision}" not in template:
-        raise HandlerError("the source URL template has no {revision} placeholder")
-    url = template.replace("{revision}", revision)
-    if not url.startswith(("https://", "http://")):
-        raise HandlerError(f"refusing to download from {url!r}: only http(s) URLs are allowed")
-    return url
-
-
-def _copy_stream(read: Callable[[int], bytes], dest: Path, *, what: str, until: float,
-                 clock: Callable[[], float]) -> str:
-    """Copy chunks into ``dest`` until EOF; refuse oversize and stop at ``until``; return the sha256."""
-    digest = hashlib.sha256()
-    size = 0
-    with dest.open("wb") as out:
-        while True:
-            if clock() > until:
-                raise HandlerError(f"downloading {what} did not finish in time; refusing it")
-            chunk = read(READ_CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_DOWNLOAD_BYTES:
-                raise HandlerError(f"{what} is larger than {MAX_DOWNLOAD_BYTES} bytes; refusing it")
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()
-
-
-def download_url(url: str, dest: Path, *, until: float, clock: Callable[[], float] = time.monotonic) -> str:
-    """Stream ``url`` into ``dest`` (redirects followed) under an overall deadline; return its sha256.
-
-    ``read1`` returns whatever one socket read brings, so a server that trickles bytes cannot keep
-    a single read (and the deadline check) waiting; a silent server hits the socket timeout.
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "hyperpod-cdk-helm-dependencies"})
-    timeout = max(min(SOCKET_TIMEOUT_SECONDS, until - clock()), 0.5)
-    try:
-        with _open_before(request, timeout=timeout, until=until, clock=clock) as response:
-            return _copy_stream(response.read1, dest, what=url, until=until, clock=clock)
-    except urllib.error.HTTPError as exc:
-        raise HandlerError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise HandlerError(f"downloading {url} failed: {getattr(exc, 'reason', exc)}") from None
-
-
-def _open_before(request: urllib.request.Request, *, timeout: float, until: float,
-                 clock: Callable[[], float]) -> Any:
-    """``urlopen`` that gives up at ``until``: the socket timeout applies per read, so a server that
-    sends its status line and headers a byte at a time would otherwise hold the request open far past
-    the deadline. The connection is opened in a daemon thread and abandoned when the deadline passes."""
-    outcome: dict[str, Any] = {}
-
-    def open_it() -> None:
-        try:
-            outcome["response"] = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) only
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=open_it, name="download-open", daemon=True)
-    worker.start()
-    worker.join(max(until - clock(), 0))
-    if worker.is_alive():
-        raise HandlerError(f"downloading {request.full_url} failed: no response before the deadline")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["response"]
-
-
-class S3Client(Protocol):
-    def get_object(self, *, Bucket: str, Key: str) -> Mapping[str, Any]: ...  # noqa: N803
-
-
-def download_s3(s3: S3Client, uri: str, dest: Path, *, until: float,
-                clock: Callable[[], float] = time.monotonic) -> str:
-    match = _S3_URI.fullmatch(uri)
-    if match is None:
-        raise HandlerError(f"{uri!r} is not s3://bucket/key")
-    bucket, key = match.groups()
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    except Exception as exc:  # botocore ClientError, without importing botocore here
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        hint = " (build and upload it with `make chart-bundle`)" if code in ("NoSuchKey", "404") else ""
-        raise HandlerError(f"reading {uri} failed: {exc}{hint}") from None
-    try:
-        return _copy_stream(body.read, dest, what=uri, until=until, clock=clock)
-    except HandlerError:
-        raise
-    except Exception as exc:  # botocore read timeouts and connection errors
-        raise HandlerError(f"reading {uri} failed: {exc}") from None
-    finally:
-        body.close()
-
-
-# --------------------------------------------------------------------------- streamed, capped extraction
-
-
-class _CappedReader:
-    """A file-like view that stops after ``limit`` decompressed bytes or at ``until``."""
-
-    def __init__(self, raw: Any, *, limit: int, until: float, clock: Callable[[], float]) -> None:
-        self._raw = raw
-        self._limit = limit
-        self._until = until
-        self._clock = clock
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if self._clock() > self._until:
-            raise HandlerError("extracting the archive did not finish in time; refusing it")
-        if size is None or size < 0:
-            size = self._limit - self.count + 1
-        try:
-            data = self._raw.read(size)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise HandlerError(f"the archive is not a readable gzip stream: {exc}") from None
-        self.count += len(data)
-        if self.count > self._limit:
-            raise HandlerError(f"the archive expands to more than {self._limit} bytes; refusing it")
-        return data
-
-
-def _member_path(name: str) -> PurePosixPath:
-    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        raise HandlerError(f"archive member {name!r} has an absolute path; refusing the archive")
-    if any(ch in name for ch in ("\\", "\n", "\r", "\x00")):
-        raise HandlerError(f"archive member {name!r} has a backslash or control character; refusing the archive")
-    parts = [p for p in name.split("/") if p != ""]
-    if any(p in (".", "..") for p in parts):
-        raise HandlerError(f"archive member {name!r} leaves the extraction directory; refusing the archive")
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
-
-
-def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: float,
-                  clock: Callable[[], float] = time.monotonic, revision: str | None = None) -> Path:
-    """Extract ``<top>/<subdir>/`` of a gzip tarball into ``dest``; return the chart directory.
-
-    The tarball is read as a stream: members are checked one at a time and the reader refuses more
-    than MAX_MEMBERS members, MAX_EXTRACTED_BYTES decompressed bytes (headers included) or a
-    stream still running at ``until``, so neither a header flood nor a gzip bomb is processed
-    first and refused later. Every member must sit under ``top`` (the revision's own directory).
-    Inside the chart folder only regular files and directories are accepted: a symlink, hardlink,
-    device or FIFO refuses the archive (the chart has none at any pinned revision), which also
-    rules out link chains that pass a per-link check. Files are created with O_EXCL|O_NOFOLLOW.
-    """
-    prefix = PurePosixPath(top, subdir) if subdir else PurePosixPath(top)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
-    members = 0
-    wanted = 0
-    written = 0  # bytes written to disk: the stream cap alone misses what a member expands to
-    try:
-        with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-            reader = _CappedReader(unzipped, limit=MAX_EXTRACTED_BYTES, until=until, clock=clock)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-                for member in tar:
-                    members += 1
-                    if members > MAX_MEMBERS:
-                        raise HandlerError(f"the archive has more than {MAX_MEMBERS} members; refusing it")
-                    path = _member_path(member.name)
-                    if path.parts[:1] != (top,):
-                        raise HandlerError(
-                            f"archive member {member.name!r} is outside {top}/; the archive is not the one of "
-                            "this revision"
-                        )
-                    inside = path == prefix or prefix in path.parents
-                    if not inside:
-                        continue
-                    if member.issparse():
-                        # A sparse member expands holes to zeros on extraction: bytes the stream cap never sees.
-                        raise HandlerError(f"archive member {member.name!r} is a sparse file; refusing the archive")
-                    if not (member.isreg() or member.isdir()):
-                        kind = "link" if (member.issym() or member.islnk()) else "special file"
-                        raise HandlerError(
-                            f"archive member {member.name!r} is a {kind}; the chart may hold only files and "
-                            "folders, refusing the archive"
-                        )
-                    target = root.joinpath(*path.parts)
-                    wanted += 1
-                    if member.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    source = tar.extractfile(member)
-                    assert source is not None
-                    try:
-                        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                    except FileExistsError:
-                        raise HandlerError(f"archive member {member.name!r} appears twice; refusing the archive") \
-                            from None
-                    with os.fdopen(fd, "wb") as out:
-                        while chunk := source.read(READ_CHUNK):
-                            written += len(chunk)
-                            if written > MAX_EXTRACTED_BYTES:
-                                raise HandlerError(
-                                    f"the chart extracts to more than {MAX_EXTRACTED_BYTES // (1024 * 1024)} MiB; "
-                                    "refusing the archive"
-                                )
-                            out.write(chunk)
-                comment = tar.pax_headers.get("comment")
-    except tarfile.TarError as exc:
-        raise HandlerError(f"the source archive is not a readable tarball: {exc}") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise HandlerError(f"the source archive is not a readable gzip tarball: {exc}") from None
-    # git archive (which GitHub runs) records the commit in a pax global header.
-    if revision is not None and comment is not None and comment != revision:
-        raise HandlerError(f"the archive says it is commit {comment}, not {revision}; refusing it")
-    chart_dir = root.joinpath(*prefix.parts)
-    if wanted == 0 or not chart_dir.is_dir():
-        raise HandlerError(f"the archive has no {prefix}/ folder")
-    if not (chart_dir / "Chart.yaml").is_file():
-        raise HandlerError(f"{prefix}/Chart.yaml is missing")
-    return chart_dir
-
-
-# --------------------------------------------------------------------------- integrity
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def chart_tree_digest(chart_dir: Path) -> tuple[str, int]:
-    """sha256 over ``"<sha256>  <path>\\n"`` per file, sorted by path; ``Chart.lock`` and
-    ``charts/*.tgz`` (rewritten by ``helm dependency build``) left out. Returns (digest, files)."""
-    lines: list[tuple[bytes, str]] = []
-    for dirpath, dirnames, filenames in os.walk(chart_dir):
-        for name in dirnames + filenames:
-            full = Path(dirpath, name)
-            if full.is_symlink():
-                raise HandlerError(f"{full.relative_to(chart_dir)} is a link; refusing the chart")
-        for name in filenames:
-            full = Path(dirpath, name)
-            rel = full.relative_to(chart_dir).as_posix()
-            if rel == "Chart.lock" or _BUILT_ARCHIVE.fullmatch(rel):
-                continue
-            if not full.is_file():
-                raise HandlerError(f"{rel} is not a regular file; refusing the chart")
-            lines.append((rel.encode("utf-8"), _file_sha256(full)))
-    lines.sort()
-    text = "".join(f"{digest}  {rel.decode('utf-8')}\n" for rel, digest in lines)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(lines)
-
-
-def verify_chart_tree(chart_dir: Path, expected: str) -> int:
-    actual, count = chart_tree_digest(chart_dir)
-    if actual != expected:
-        raise HandlerError(
-            f"the chart's files do not match the pinned chart_sha256 (expected {expected}, got {actual} over "
-            f"{count} files); refusing to install them"
-        )
-    return count
-
-
-def placeholder_chart(pin: ArchivePin) -> str:
-    return (
-        f"apiVersion: v2\nname: {pin.name}\nversion: {pin.version}\n"
-        "description: Placeholder written by hyperpod-cdk for a disabled dependency without a pinned digest.\n"
-    )
-
-
-def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping[str, Any],
-                    log: Callable[[str], None] = print, *, placeholders: bool = True) -> list[str]:
-    """Leave in ``charts/`` only archives whose sha256 is pinned; return what was kept.
-
-    Archives ``helm dependency build`` made from local sub-chart folders are removed: those
-    folders are already in ``charts/`` and verified by the tree digest, so Helm loads them from
-    there. A pinned dependency without a digest must be disabled; it gets a placeholder chart
-    (not written with ``placeholders=False``: the chart bundle tool leaves that to the installer).
-    """
-    charts = chart_dir / "charts"
-    charts.mkdir(exist_ok=True)
-    by_sha = {p.sha256: p for p in pins if p.sha256}
-    kept: dict[str, Path] = {}
-    removed: list[str] = []
-    for archive in sorted(charts.glob("*.tgz")):
-        if archive.is_symlink() or not archive.is_file():
-            raise HandlerError(f"charts/{archive.name} is not a regular file; refusing the chart")
-        digest = _file_sha256(archive)
-        pin = by_sha.get(digest)
-        if pin is not None and pin.key not in kept:
-            kept[pin.key] = archive
-            continue
-        archive.unlink()
-        removed.append(f"{archive.name} (sha256 {digest})")
-    if removed:
-        log("removed archives that are not pinned: " + ", ".join(removed))
-    for pin in pins:
-        if pin.key in kept:
-            continue
-        if pin.sha256 is not None:
-            raise HandlerError(
-                f"sub-chart {pin.name} {pin.version}: no archive in charts/ matches the pinned sha256 "
-                f"{pin.sha256} (found: {', '.join(removed) or 'none'}); refusing to install"
-            )
-        if values.get(pin.condition) is not False:
-            raise HandlerError(
-                f"sub-chart {pin.name} {pin.version} has no pinned digest, so it can only stay disabled; "
-                f"set {pin.condition} to false"
-            )
-        if not placeholders:
-            continue
-        placeholder = charts / pin.name
-        if placeholder.exists():
-            raise HandlerError(f"charts/{pin.name} already exists; cannot write the placeholder chart")
-        placeholder.mkdir()
-        (placeholder / "Chart.yaml").write_text(placeholder_chart(pin))
-        log(f"{pin.name} {pin.version}: disabled and not pinned, replaced by a placeholder chart")
-    return sorted(kept)
 
 
 # --------------------------------------------------------------------------- EKS access (shared helpers)
@@ -737,42 +128,6 @@ def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping
 
 class EksClient(Protocol):
     def describe_cluster(self, *, name: str) -> Mapping[str, Any]: ...
-
-
-def eks_token(session: Any, cluster_name: str, region: str) -> str:
-    """A Kubernetes bearer token for EKS: ``k8s-aws-v1.`` + base64url(presigned GetCallerIdentity URL).
-
-    The URL is signed with the caller's credentials and carries the header ``x-k8s-aws-id:
-    <cluster name>`` among its signed headers, which is what EKS's authenticator verifies.
-    Presigning is local: no request is sent.
-    """
-    sts = session.client("sts", region_name=region)
-
-    def add_cluster_header(request: Any, **_: Any) -> None:
-        request.headers["x-k8s-aws-id"] = cluster_name
-
-    sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", add_cluster_header)
-    url = sts.generate_presigned_url(
-        "get_caller_identity", Params={}, ExpiresIn=TOKEN_EXPIRES_SECONDS, HttpMethod="GET"
-    )
-    encoded = base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
-    return "k8s-aws-v1." + encoded
-
-
-def write_kubeconfig(path: Path, *, cluster_name: str, endpoint: str, ca_data: str, token: str) -> Path:
-    """A kubeconfig (JSON is valid YAML) readable only by this process's user."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "helm-dependencies", "user": {"token": token}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "helm-dependencies"}}],
-        "current-context": cluster_name,
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(config, out)
-    return path
 
 
 class ClusterGone(Exception):
@@ -794,7 +149,10 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
         endpoint=cluster["endpoint"],
         ca_data=cluster["certificateAuthority"]["data"],
         token=token,
+        user="helm-dependencies",
     )
+
+
 
 
 # --------------------------------------------------------------------------- running things
@@ -831,102 +189,6 @@ class Deps:
             s3=session.client("s3", region_name=region, config=config) if spec.from_bundle else None,
             helm=os.environ.get("HELM_BINARY", DEFAULT_HELM),
         )
-
-
-class Deadline:
-    """The Lambda's own deadline (from its context) on a monotonic clock."""
-
-    def __init__(self, context: Any, clock: Callable[[], float]) -> None:
-        remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
-        self._clock = clock
-        self._lambda_end = clock() + remaining_ms / 1000
-
-    def lambda_remaining(self) -> float:
-        return self._lambda_end - self._clock()
-
-    def remaining(self) -> float:
-        """What work may use: the Lambda's remaining time less SAFETY_SECONDS for the response."""
-        return self.lambda_remaining() - SAFETY_SECONDS
-
-    def at(self, seconds_from_now: float) -> float:
-        return self._clock() + seconds_from_now
-
-    def helm_timeout(self, configured: int) -> int:
-        """``--timeout``: min(configured, Lambda remaining - HELM_RESERVE_SECONDS)."""
-        seconds = int(min(configured, self.lambda_remaining() - HELM_RESERVE_SECONDS))
-        if seconds < MIN_HELM_SECONDS:
-            raise HandlerError(
-                f"only {int(self.lambda_remaining())} s of the Lambda invocation are left; not starting helm "
-                f"with less than {MIN_HELM_SECONDS} s (it would be killed and leave the release pending)"
-            )
-        return seconds
-
-
-def _stop(proc: subprocess.Popen[str], log: Callable[[str], None]) -> tuple[str, str]:
-    """SIGTERM (helm marks the release failed on it), then SIGKILL if it does not exit."""
-    log(f"stopping pid {proc.pid} with SIGTERM")
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=TERM_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        log(f"pid {proc.pid} ignored SIGTERM for {TERM_GRACE_SECONDS:.0f} s; SIGKILL")
-        proc.kill()
-        return proc.communicate()
-
-
-def run(argv: Sequence[str], *, env: Mapping[str, str], deadline: Deadline, log: Callable[[str], None],
-        touched_cluster: bool, cwd: Path | None = None, limit: float | None = None) -> str:
-    """Run a command, log its output, raise CommandError with its output tail on failure.
-
-    ``limit`` (seconds, default: what the deadline leaves) is when the command is stopped: SIGTERM
-    first, SIGKILL after TERM_GRACE_SECONDS.
-    """
-    if deadline.remaining() < MIN_RUN_SECONDS:
-        raise HandlerError(f"no time left to run {' '.join(_display(argv))}", touched_cluster=touched_cluster)
-    timeout = deadline.remaining() if limit is None else min(limit, deadline.remaining())
-    log("$ " + " ".join(_display(argv)))
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by this module, never by a shell
-            list(argv), env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-    except OSError as exc:
-        raise HandlerError(f"cannot run {argv[0]}: {exc}", touched_cluster=False) from None
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stdout, stderr = _stop(proc, log)
-        output = (stderr or "") + (stdout or "")
-        raise CommandError(argv, None, output, touched_cluster=touched_cluster) from None
-    if stdout:
-        log(stdout.rstrip())
-    if stderr:
-        log(stderr.rstrip())
-    if proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, stderr or stdout, touched_cluster=touched_cluster)
-    return stdout
-
-
-def helm_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    """Helm's state lives in the scratch directory (/tmp is the only writable place in Lambda);
-    AWS credentials are not passed to helm, which authenticates with the kubeconfig token."""
-    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV and k != SPEC_ENV}
-    env.update({
-        "HOME": str(workdir),
-        "HELM_CACHE_HOME": str(workdir / "helm" / "cache"),
-        "HELM_CONFIG_HOME": str(workdir / "helm" / "config"),
-        "HELM_DATA_HOME": str(workdir / "helm" / "data"),
-    })
-    env.update(extra)
-    return env
-
-
-def _tail(output: str) -> str:
-    output = output.strip()
-    return output if len(output) <= REASON_TAIL_CHARS else "..." + output[-REASON_TAIL_CHARS:]
-
-
-def _display(argv: Sequence[str]) -> list[str]:
-    return [str(a) for a in argv]
 
 
 # --------------------------------------------------------------------------- the operations
@@ -985,7 +247,8 @@ def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mappin
         argv = uninstall_command(deps.helm, spec, kubeconfig, timeout)
     else:
         argv = rollback_command(deps.helm, spec, kubeconfig, timeout)
-    run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+    run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS)
     return status
 
 
@@ -997,8 +260,9 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
             built.unlink(missing_ok=True)  # left out of the tree digest: must not survive unverified
         run(dependency_build_command(deps.helm, chart_dir), env=env, deadline=deadline, log=deps.log,
             touched_cluster=False, cwd=chart_dir,
-            limit=max(min(DEPENDENCY_BUILD_SECONDS, deadline.remaining() - HELM_RESERVE_SECONDS - MIN_HELM_SECONDS),
-                      MIN_RUN_SECONDS))
+            limit=max(min(DEPENDENCY_BUILD_SECONDS,
+                          deadline.remaining() - helm_runner.HELM_RESERVE_SECONDS - helm_runner.MIN_HELM_SECONDS),
+                      helm_runner.MIN_RUN_SECONDS))
     kept = settle_archives(chart_dir, spec.archives, spec.values, deps.log)
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
@@ -1011,7 +275,7 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
         run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
-            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
     except HandlerError as failure:
         if previous is None:
             raise  # a first install: the stack rollback deletes the resource, which uninstalls it
@@ -1033,7 +297,7 @@ def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, en
     try:
         timeout = deadline.helm_timeout(spec.timeout_seconds)
         run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
     except HandlerError as exc:
         return f"rolling the release back to its previous revision failed too: {exc}"
     return "rolled the release back to its previous revision"
@@ -1064,7 +328,7 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
         return f"the last revision is {status} ({description!r}); left the release as it is"
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-        touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+        touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
     return "rolled the release back to its previous revision"
 
 
@@ -1103,7 +367,7 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
         run(uninstall_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + OVERRUN_SECONDS)
+            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")
@@ -1111,12 +375,6 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         raise
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    physical_id: str
-    reason: str = ""
-    data: dict[str, str] = field(default_factory=dict)
 
 
 def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outcome:
@@ -1193,36 +451,7 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def send_response(event: Mapping[str, Any], outcome: Outcome, *, log_stream: str = "", attempts: int = 4,
-                  opener: Callable[..., Any] = urllib.request.urlopen) -> None:
-    reason = outcome.reason or "OK"
-    if log_stream:
-        reason = f"{reason} (CloudWatch log stream {log_stream})" if outcome.status == "FAILED" else reason
-    body = {
-        "Status": outcome.status,
-        "Reason": reason[:3000],
-        "PhysicalResourceId": outcome.physical_id,
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "NoEcho": False,
-        "Data": outcome.data,
-    }
-    payload = json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(
-        event["ResponseURL"], data=payload, method="PUT",
-        headers={"Content-Type": "", "Content-Length": str(len(payload))},
-    )
-    for attempt in range(1, attempts + 1):
-        try:
-            with opener(request, timeout=30) as response:  # noqa: S310 - the presigned S3 URL from CloudFormation
-                response.read()
-            return
-        except (urllib.error.URLError, OSError) as exc:
-            print(f"sending the response failed (attempt {attempt}): {exc}")
-            if attempt == attempts:
-                raise
-            time.sleep(min(2 ** attempt, 10))
+
 
 
 def handle(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:

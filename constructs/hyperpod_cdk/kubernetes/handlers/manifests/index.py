@@ -262,6 +262,34 @@ def wait_for(deps: Deps, entry: Mapping[str, Any], limit: float) -> str:
     return ",".join(values)
 
 
+def _act(deps: Deps, request: Any, name: str, entry: Mapping[str, Any], *, physical: str, old_id: str,
+         limit: float) -> Outcome:
+    """Carry out a request whose properties match the synthesized set."""
+    assert deps.bundle is not None  # process() answered already without one
+    if request == "Delete" and entry["Kind"] == "wait":
+        return Outcome("SUCCESS", old_id)
+    if not deps.connect(deps.bundle.cluster_name, deps.kubeconfig):
+        if request == "Delete":
+            deps.log(f"EKS cluster {deps.bundle.cluster_name} no longer exists; nothing to delete")
+            return Outcome("SUCCESS", old_id)
+        raise HandlerError(f"EKS cluster {deps.bundle.cluster_name} does not exist")
+    if request in ("Create", "Update"):
+        if entry["Kind"] == "wait":
+            return Outcome("SUCCESS", physical, data={"Value": wait_for(deps, entry, limit)[:1000]})
+        if entry["Kind"] == "label":
+            label(deps, entry, remove=False, limit=limit)
+            return Outcome("SUCCESS", physical)
+        apply_set(deps, name, entry, update=request == "Update", limit=limit)
+        return Outcome("SUCCESS", physical)
+    if request == "Delete":
+        if entry["Kind"] == "label":
+            label(deps, entry, remove=True, limit=limit)
+        else:
+            delete_set(deps, name, limit)
+        return Outcome("SUCCESS", old_id)
+    raise HandlerError(f"unknown RequestType {request!r}")
+
+
 def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     """Handle one CloudFormation request; never raises."""
     request = event.get("RequestType")
@@ -290,28 +318,7 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     entry = deps.bundle.entry(name)
     limit = _remaining(context)
     try:
-        if request == "Delete" and entry["Kind"] == "wait":
-            return Outcome("SUCCESS", old_id)
-        if not deps.connect(deps.bundle.cluster_name, deps.kubeconfig):
-            if request == "Delete":
-                deps.log(f"EKS cluster {deps.bundle.cluster_name} no longer exists; nothing to delete")
-                return Outcome("SUCCESS", old_id)
-            raise HandlerError(f"EKS cluster {deps.bundle.cluster_name} does not exist")
-        if request in ("Create", "Update"):
-            if entry["Kind"] == "wait":
-                return Outcome("SUCCESS", physical, data={"Value": wait_for(deps, entry, limit)[:1000]})
-            if entry["Kind"] == "label":
-                label(deps, entry, remove=False, limit=limit)
-                return Outcome("SUCCESS", physical)
-            apply_set(deps, name, entry, update=request == "Update", limit=limit)
-            return Outcome("SUCCESS", physical)
-        if request == "Delete":
-            if entry["Kind"] == "label":
-                label(deps, entry, remove=True, limit=limit)
-            else:
-                delete_set(deps, name, limit)
-            return Outcome("SUCCESS", old_id)
-        raise HandlerError(f"unknown RequestType {request!r}")
+        return _act(deps, request, name, entry, physical=physical, old_id=old_id, limit=limit)
     except HandlerError as exc:
         deps.log(f"FAILED: {exc}")
         return Outcome("FAILED", physical if request == "Create" else old_id, reason=str(exc))
@@ -364,7 +371,7 @@ def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int,
 
 def _connect(cluster_name: str, kubeconfig: Path) -> bool:
     import boto3  # the Lambda runtime ships boto3
-    from eks_access import eks_token, write_kubeconfig  # the readiness handler's helpers, staged next to this file
+    from eks_auth import eks_token, write_kubeconfig  # the shared EKS-auth module, copied next to this file
 
     session = boto3.Session()
     region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"

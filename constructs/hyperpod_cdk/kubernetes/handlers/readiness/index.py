@@ -31,7 +31,6 @@ Standard library + boto3 (in the Lambda runtime) only.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -50,7 +49,6 @@ POD_IDENTITY_SELECTOR = "app.kubernetes.io/name=eks-pod-identity-agent"
 REPELLING_EFFECTS = ("NoSchedule", "NoExecute")
 PROBE_ISSUER = "hyperpod-cdk-readiness-probe"
 KUBECTL_TIMEOUT_SECONDS = 45
-TOKEN_EXPIRES_SECONDS = 60
 # Access entries take effect within seconds; an authentication failure this long after the start is real.
 AUTH_GRACE_SECONDS = 180
 
@@ -234,45 +232,18 @@ CHECKS: dict[str, Callable[[Kubectl, Mapping[str, Any]], Pass]] = {
 # --------------------------------------------------------------------------- EKS access
 
 
-def eks_token(session: Any, cluster_name: str, region: str) -> str:
-    """An EKS bearer token: ``k8s-aws-v1.`` + base64url(presigned STS GetCallerIdentity with x-k8s-aws-id)."""
-    sts = session.client("sts", region_name=region)
-
-    def add_cluster_header(request: Any, **_: Any) -> None:
-        request.headers["x-k8s-aws-id"] = cluster_name
-
-    sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", add_cluster_header)
-    url = sts.generate_presigned_url(
-        "get_caller_identity", Params={}, ExpiresIn=TOKEN_EXPIRES_SECONDS, HttpMethod="GET"
-    )
-    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
-
-
-def write_kubeconfig(path: Path, *, cluster_name: str, endpoint: str, ca_data: str, token: str) -> str:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "readiness", "user": {"token": token}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "readiness"}}],
-        "current-context": cluster_name,
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(config, out)
-    return str(path)
-
-
 def kubectl_for(cluster_name: str, workdir: Path) -> Kubectl:
     import boto3  # the Lambda runtime ships boto3
+    from eks_auth import eks_token, write_kubeconfig  # the shared EKS-auth module, copied next to this file
 
     session = boto3.Session()
     region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
     cluster = session.client("eks", region_name=region).describe_cluster(name=cluster_name)["cluster"]
-    kubeconfig = write_kubeconfig(
+    kubeconfig = str(write_kubeconfig(
         workdir / "kubeconfig", cluster_name=cluster_name, endpoint=cluster["endpoint"],
         ca_data=cluster["certificateAuthority"]["data"], token=eks_token(session, cluster_name, region),
-    )
+        user="readiness",
+    ))
     return Kubectl(kubeconfig, binary=os.environ.get("KUBECTL_BINARY", DEFAULT_KUBECTL))
 
 

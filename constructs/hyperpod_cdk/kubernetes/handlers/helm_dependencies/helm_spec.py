@@ -1,0 +1,293 @@
+"""The release the Helm handler may install, fixed at synth: parsed from its environment, validated,
+and compared with what a request asks for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+DEFAULT_HELM = "/opt/helm/helm"
+SPEC_ENV = "HELM_RELEASE_SPEC"
+# Physical id of a Create that failed before helm touched the cluster: its rollback Delete is a no-op.
+NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
+GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
+BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
+# Properties CloudFormation adds to every custom resource request; not part of the release.
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+OWNER_LABEL = "hyperpod-cdk-owner"
+
+_REVISION = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+
+
+class HandlerError(Exception):
+    """A failure to report to CloudFormation; ``touched_cluster``: helm may have changed the cluster."""
+
+    def __init__(self, message: str, *, touched_cluster: bool = False) -> None:
+        super().__init__(message)
+        self.touched_cluster = touched_cluster
+
+
+
+# --------------------------------------------------------------------------- the release, fixed at synth
+
+
+@dataclass(frozen=True)
+class ArchivePin:
+    name: str
+    version: str
+    sha256: str | None
+    condition: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """The release this function may install: read from its environment, validated."""
+
+    cluster_name: str
+    revision: str
+    chart_path: str
+    release: str
+    namespace: str
+    values: dict[str, str | bool | int]
+    chart_sha256: str
+    archives: tuple[ArchivePin, ...] = ()
+    source_url_template: str | None = None
+    source_s3_uri: str | None = None
+    source_sha256: str | None = None
+    timeout_seconds: int = 600
+    wait: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def physical_id(self) -> str:
+        return f"{self.namespace}/{self.release}"
+
+    @property
+    def owner(self) -> str:
+        """Release label value: releases of this chart on this cluster that hyperpod-cdk installed."""
+        return hashlib.sha256(f"{self.cluster_name}/{self.chart_path}".encode()).hexdigest()[:40]
+
+    @property
+    def from_bundle(self) -> bool:
+        return self.source_s3_uri is not None
+
+    @property
+    def top_directory(self) -> str:
+        return (BUNDLE_TOP if self.from_bundle else GITHUB_TOP).format(revision=self.revision)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReleaseSpec:
+        text = environ.get(SPEC_ENV)
+        if not text:
+            raise HandlerError(f"the function has no {SPEC_ENV} environment variable; redeploy the stack")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HandlerError(f"{SPEC_ENV} is not JSON: {exc}") from None
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:
+        """Validate ``data`` field by field (see the tables above); the first problem is the error."""
+        if not isinstance(data, Mapping):
+            raise HandlerError(f"{SPEC_ENV} must be a JSON object")
+        fields: dict[str, Any] = {}
+        for rule in _REQUIRED_TEXT:
+            fields[rule.attribute] = rule.read(data)
+        _check_chart_path(fields["chart_path"])
+        for rule in _OPTIONAL_TEXT:
+            fields[rule.attribute] = rule.read(data)
+        if (fields["source_url_template"] is None) == (fields["source_s3_uri"] is None):
+            raise HandlerError(f"{SPEC_ENV} needs exactly one of SourceUrlTemplate and SourceS3Uri")
+        if fields["source_url_template"] is not None:
+            source_url(fields["source_url_template"], fields["revision"])  # validates
+        return cls(
+            **fields,
+            values=_read_values(data.get("Values")),
+            archives=tuple(_read_archive(entry) for entry in data.get("Archives") or []),
+            timeout_seconds=_read_timeout(data.get("TimeoutSeconds", 600)),
+            wait=data.get("Wait") in (True, "true"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class _TextField:
+    """One string field of the spec: its key, the ReleaseSpec attribute, and what it must look like."""
+
+    key: str
+    attribute: str
+    pattern: re.Pattern[str] | None = None
+    what: str = ""  # "<value> is not <what>" when the pattern does not match
+    longest: int | None = None
+    required: bool = True
+    mismatch: str = ""  # a whole message instead of "is not <what>" ({key}, {value})
+
+    def read(self, data: Mapping[str, Any]) -> str | None:
+        value = data.get(self.key)
+        if not self.required:
+            if not value:
+                return None
+            value = str(value)
+        elif not isinstance(value, str) or not value:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is required")
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            if self.mismatch:
+                raise HandlerError(f"{SPEC_ENV}." + self.mismatch.format(key=self.key, value=value))
+            raise HandlerError(f"{SPEC_ENV}.{self.key} {value!r} is not {self.what}")
+        if self.longest is not None and len(value) > self.longest:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is longer than {self.longest} characters")
+        return value
+
+
+_HEX64 = "{key} must be 64 lowercase hex characters"
+_REQUIRED_TEXT = (
+    _TextField("Revision", "revision", _REVISION, "a full 40-character commit SHA"),
+    _TextField("ChartPath", "chart_path"),
+    _TextField("Release", "release", _RELEASE, "a valid Helm release name", longest=53),
+    _TextField("Namespace", "namespace", _NAMESPACE, "a valid Kubernetes namespace", longest=63),
+    _TextField("ClusterName", "cluster_name"),
+    _TextField("ChartSha256", "chart_sha256", _SHA256, "64 lowercase hex characters"),
+)
+_OPTIONAL_TEXT = (
+    _TextField("SourceUrlTemplate", "source_url_template", required=False),
+    _TextField("SourceS3Uri", "source_s3_uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"),
+    _TextField("SourceSha256", "source_sha256", _SHA256, required=False, mismatch=_HEX64),
+)
+
+
+def _check_chart_path(chart_path: str) -> None:
+    parts = PurePosixPath(chart_path).parts
+    if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
+        raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
+
+
+def _read_values(values: Any) -> dict[str, str | bool | int]:
+    if not isinstance(values, Mapping):
+        raise HandlerError(f"{SPEC_ENV}.Values must be a map of chart value paths to values")
+    for key, value in values.items():
+        if not _VALUE_KEY.fullmatch(str(key)):
+            raise HandlerError(f"{SPEC_ENV}.Values key {key!r} is not a dotted chart value path")
+        if not isinstance(value, str | bool | int):
+            raise HandlerError(f"{SPEC_ENV}.Values.{key} must be a string, boolean or integer")
+    nested_values(dict(values))  # refuses a key inside another key's scalar
+    return dict(values)
+
+
+def _read_archive(entry: Mapping[str, Any]) -> ArchivePin:
+    name, version = str(entry.get("Name", "")), str(entry.get("Version", ""))
+    digest = str(entry.get("Sha256") or "") or None
+    if not _CHART_NAME.fullmatch(name) or not _CHART_VERSION.fullmatch(version):
+        raise HandlerError(f"{SPEC_ENV}.Archives has an invalid chart name or version: {name} {version}")
+    if digest is not None and not _SHA256.fullmatch(digest):
+        raise HandlerError(f"{SPEC_ENV}.Archives {name}: Sha256 must be 64 lowercase hex characters")
+    condition = str(entry.get("Condition") or "")
+    if digest is None and not _VALUE_KEY.fullmatch(condition):
+        raise HandlerError(f"{SPEC_ENV}.Archives {name}: an archive without Sha256 needs its Condition")
+    return ArchivePin(name, version, digest, condition)
+
+
+def _read_timeout(raw: Any) -> int:
+    try:
+        timeout = int(raw)
+    except (TypeError, ValueError):
+        raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be a whole number") from None
+    if not 60 <= timeout <= 840:
+        raise HandlerError(f"{SPEC_ENV}.TimeoutSeconds must be 60-840, got {timeout}")
+    return timeout
+
+
+def canonical(value: Any) -> Any:
+    """A value as CloudFormation hands it to the function: every scalar a string."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def differences(properties: Any, spec: ReleaseSpec) -> list[str]:
+    """How a request's properties differ from the release fixed at synth (empty: they match)."""
+    if not isinstance(properties, Mapping):
+        return ["the request has no properties"]
+    got = canonical({k: v for k, v in properties.items() if k not in CFN_PROPERTIES})
+    want = canonical(dict(spec.raw))
+    found: list[str] = []
+    for key in sorted(set(got) | set(want)):
+        if key == "Values" and isinstance(got.get(key), dict):
+            extra = sorted(set(got[key]) - set(want[key]))
+            if extra:
+                found.append(f"value keys {extra} are not allowed (allowed: {sorted(want[key])})")
+            changed = sorted(k for k in want[key] if got[key].get(k) != want[key][k])
+            if changed:
+                found.append(f"values {changed} differ")
+        elif got.get(key) != want.get(key):
+            found.append(f"{key} differs" if key in want else f"{key} is not a property of this release")
+    return found
+
+
+# --------------------------------------------------------------------------- values and helm commands
+
+
+def nested_values(flat: Mapping[str, str | bool | int]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; refuses a key inside another key's single value."""
+    tree: dict[str, Any] = {}
+    for key in sorted(flat):
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise HandlerError(f"value {key!r} is inside another value that is set to a single value")
+            node = child
+        if parts[-1] in node:
+            raise HandlerError(f"value {key!r} is also the parent of other values")
+        node[parts[-1]] = flat[key]
+    return tree
+
+
+def write_values_file(path: Path, values: Mapping[str, str | bool | int]) -> Path:
+    """Strings and booleans as a JSON values file (JSON is YAML): helm keeps their types exactly.
+
+    ``--set`` would turn ``null`` into a deletion, ``{a,b}`` into a list, ``007`` and ``true`` into
+    other types, and split on commas. Integers stay on ``--set`` (see :func:`upgrade_command`).
+    """
+    typed = {k: v for k, v in values.items() if isinstance(v, str | bool)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(nested_values(typed), out, indent=1, sort_keys=True)
+    return path
+
+
+
+
+def source_url(template: str, revision: str) -> str:
+    if "{revision}" not in template:
+        raise HandlerError("the source URL template has no {revision} placeholder")
+    url = template.replace("{revision}", revision)
+    if not url.startswith(("https://", "http://")):
+        raise HandlerError(f"refusing to download from {url!r}: only http(s) URLs are allowed")
+    return url
+
+

@@ -1,0 +1,108 @@
+"""The Kubernetes handlers' Lambda assets: each carries its own files and the one shared EKS-auth module,
+and each runs from its asset alone (stdlib only at import, nothing from the source tree)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+
+from hyperpod_cdk.kubernetes import handler_assets
+from hyperpod_cdk.kubernetes.handlers.shared import eks_auth
+
+HANDLERS = handler_assets.HANDLERS_DIR
+KUBERNETES_HANDLERS = ["helm_dependencies", "readiness", "manifests"]
+
+
+@pytest.mark.parametrize("name", KUBERNETES_HANDLERS)
+def test_each_staged_asset_is_its_own_files_plus_the_shared_module(name):
+    handler_dir = HANDLERS / name
+    staged = handler_assets.staged_handler_dir(handler_dir)
+    own = {p.name for p in handler_dir.glob("*.py")}
+    assert {p.name for p in staged.iterdir()} == own | {"eks_auth.py"}
+    for file in own:
+        assert (staged / file).read_bytes() == (handler_dir / file).read_bytes()
+    assert (staged / "eks_auth.py").read_bytes() == (HANDLERS / "shared" / "eks_auth.py").read_bytes()
+
+
+@pytest.mark.parametrize("name", KUBERNETES_HANDLERS)
+def test_each_asset_imports_from_itself_alone(name, tmp_path):
+    """As in the Lambda: the asset folder on sys.path, no site-packages (-S), no source tree next to it."""
+    asset = tmp_path / "asset"
+    asset.mkdir()
+    for file in handler_assets.staged_handler_dir(HANDLERS / name).iterdir():
+        (asset / file.name).write_bytes(file.read_bytes())
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import index, eks_auth; "
+        "print(sorted(m for m in sys.modules if m.startswith(('helm_', 'eks_')) or m == 'index'))"
+    )
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], cwd=asset, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "eks_auth" in result.stdout
+    assert "hyperpod_cdk" not in result.stdout
+
+
+def test_the_helm_handler_and_the_cli_use_the_shared_functions():
+    from hyperpod_cdk.cli import kube
+    from hyperpod_cdk.kubernetes.chart_bundle import handler_module
+
+    assert kube.eks_token is eks_auth.eks_token
+    index = handler_module()
+    assert index.eks_token.__code__.co_filename == eks_auth.eks_token.__code__.co_filename
+
+
+def test_only_one_eks_token_and_kubeconfig_writer_exist_in_the_package():
+    package = Path(handler_assets.__file__).resolve().parents[1]
+    defining = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                      if "def eks_token(" in p.read_text() or "def write_kubeconfig(" in p.read_text())
+    assert defining == ["kubernetes/handlers/shared/eks_auth.py"]
+
+
+def test_the_token_is_a_presigned_get_caller_identity_bound_to_the_cluster():
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-west-2")
+    token = eks_auth.eks_token(session, "my-eks", "us-west-2")
+    assert token.startswith("k8s-aws-v1.") and "=" not in token
+    encoded = token.removeprefix("k8s-aws-v1.")
+    url = urlparse(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
+    query = parse_qs(url.query)
+    assert url.hostname == "sts.us-west-2.amazonaws.com"
+    assert query["Action"] == ["GetCallerIdentity"]
+    assert query["X-Amz-Expires"] == [str(eks_auth.TOKEN_EXPIRES_SECONDS)]
+    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0].split(";")
+
+
+def test_the_kubeconfig_is_private_and_names_the_user(tmp_path):
+    path = eks_auth.write_kubeconfig(tmp_path / "kc", cluster_name="c", endpoint="https://e", ca_data="Q0E=",
+                                     token="t", user="readiness")
+    assert path.stat().st_mode & 0o777 == 0o600
+    config = json.loads(path.read_text())
+    assert config["users"] == [{"name": "readiness", "user": {"token": "t"}}]
+    assert config["contexts"][0]["context"] == {"cluster": "c", "user": "readiness"}
+    assert config["clusters"][0]["cluster"] == {"server": "https://e", "certificate-authority-data": "Q0E="}
+
+
+def test_a_handler_with_its_own_copy_of_a_shared_module_is_refused(tmp_path):
+    (tmp_path / "index.py").write_text("")
+    (tmp_path / "eks_auth.py").write_text("")
+    with pytest.raises(ValueError, match="eks_auth"):
+        handler_assets.staged_handler_dir(tmp_path)
+
+
+def test_the_wheel_ships_every_handler_module_and_the_shared_one():
+    """pyproject's package-data globs cover the split Helm handler and the shared folder (the CLI imports it)."""
+    import fnmatch
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hyperpod_cdk"]
+    package = repo / "constructs" / "hyperpod_cdk"
+    for path in [*(HANDLERS / "helm_dependencies").glob("*.py"), HANDLERS / "shared" / "eks_auth.py"]:
+        relative = str(path.relative_to(package))
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
