@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -204,6 +205,8 @@ def test_a_symlink_planted_in_an_existing_home_is_not_followed(tmp_path: Path) -
     other = node.write("/home/ubuntu/.ssh/authorized_keys", "ssh-ed25519 BBBB ubuntu@ops\n")
     # alice's home exists already (another node made it; alice owns it) and she planted links.
     node.p("/fsx/home/alice").mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(node.p("/fsx/home/alice"), 2001, 2001)
     node.p("/fsx/home/alice/.ssh").symlink_to(victim.parent)
     # bob (no key) too: a home that is itself a link is left alone.
     node.p("/fsx/home/bob").symlink_to(other.parent)
@@ -212,8 +215,32 @@ def test_a_symlink_planted_in_an_existing_home_is_not_followed(tmp_path: Path) -
     assert sorted(p.name for p in victim.parent.iterdir()) == ["authorized_keys"]
     assert other.read_text() == "ssh-ed25519 BBBB ubuntu@ops\n"
     assert not [a for a in result.actions() if a.startswith("chown")], "no ownership change in a home it did not create"
-    assert "the ssh_public_key from slurm.users is not rewritten there by root" in result.log
+    assert ("root does not rewrite the ssh_public_key" if os.geteuid() == 0 else "not alice (2001); left alone") \
+        in result.log
     assert "/fsx/home/bob is a symbolic link; left alone" in result.log
+
+
+def test_a_fifo_in_an_existing_home_does_not_block_the_node(tmp_path: Path) -> None:
+    """Re-review MEDIUM-A: root read ~/.ssh/authorized_keys to compare it; a FIFO there hung every OnCreate."""
+    node = users_node(tmp_path, "gpu")
+    ssh = node.p("/fsx/home/alice/.ssh")
+    ssh.mkdir(parents=True)
+    os.mkfifo(ssh / "authorized_keys")
+    result = node.run()  # the harness stops a run after 60 s
+    lcs.ok(result)
+    assert (ssh / "authorized_keys").is_fifo()
+
+
+def test_a_homes_directory_others_can_write_stops_the_node(tmp_path: Path) -> None:
+    """Another user could create or swap alice's home in a group- or world-writable /fsx/home."""
+    node = users_node(tmp_path, "gpu")
+    homes = node.p("/fsx/home")
+    homes.mkdir(parents=True)
+    homes.chmod(0o1777)
+    result = node.run()
+    assert result.returncode != 0
+    assert "/fsx/home must belong to root and be writable by root alone" in result.output
+    assert not node.p("/fsx/home/alice").exists()
 
 
 def test_a_planted_authorized_keys_link_in_a_new_home_is_impossible(tmp_path: Path) -> None:

@@ -166,15 +166,30 @@ create_user() {
   # `mkdir` (which fails on anything already there, a dangling symlink included), while the home
   # is still root's and 0700, and hands it to the user last, one path at a time (no chown -R).
   # On FSx the first node creates the home; the others find it and leave it to its owner.
-  if [[ -L "${ROOT}${home%/*}" ]]; then
+  local parent="${ROOT}${home%/*}" owner
+  if [[ -L "${parent}" ]]; then
     die "${home%/*} is a symbolic link; refusing to create homes through it"
   fi
-  mkdir -p "${ROOT}${home%/*}"
+  mkdir -p "${parent}"
+  # The homes directory must be root's and writable by root alone: otherwise another user could
+  # create this user's home first, or swap it between the mkdir and the key write below.
+  # (Root's: the owner of / on a node, of the fake root in the test harness.)
+  if [[ "$(stat -c '%u' "${parent}")" != "$(stat -c '%u' "${ROOT:-/}")" ||
+        -n "$(find "${parent}" -maxdepth 0 -perm /022)" ]]; then
+    die "${home%/*} must belong to root and be writable by root alone (chown root; chmod 755); refusing to create homes in it"
+  fi
   if ! mkdir -m 0700 "${ROOT}${home}" 2>/dev/null; then
     if [[ -L "${ROOT}${home}" ]]; then
       log "WARNING: ${home} is a symbolic link; left alone (user ${name} gets no key from slurm.users here)"
-    elif [[ -n "${key}" && "$(cat "${ROOT}${home}/.ssh/authorized_keys" 2>/dev/null)" != "${key}" ]]; then
-      log "${home} already exists and belongs to ${name}: the ssh_public_key from slurm.users is not rewritten there by root; ${name} updates ~/.ssh/authorized_keys"
+      return 0
+    fi
+    # Nothing inside an existing home is read either: the user could make authorized_keys a FIFO
+    # (root's read would block every later OnCreate on this FSx) or a link to /dev/zero.
+    owner="$(stat -c '%u' "${ROOT}${home}")"
+    if [[ "${owner}" != "${uid}" ]]; then
+      log "WARNING: ${home} belongs to UID ${owner}, not ${name} (${uid}); left alone"
+    elif [[ -n "${key}" ]]; then
+      log "${home} already exists: root does not rewrite the ssh_public_key from slurm.users there; ${name} keeps ~/.ssh/authorized_keys up to date"
     fi
     return 0
   fi
