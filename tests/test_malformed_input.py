@@ -310,3 +310,45 @@ def test_lint_caps_cdk_out_templates(tmp_path: Path, capsys: pytest.CaptureFixtu
         code = cli_main(["lint", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "nested too deeply" in err and len(err.splitlines()) == 1
+
+
+def _sub_bomb(levels: int) -> str:
+    value: object = "x"
+    for _ in range(levels):
+        value = {"Fn::Sub": ["${v}${v}", {"v": value}]}
+    return json.dumps({"Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
+        "ClusterName": value, "InstanceGroups": []}}}})
+
+
+def _join_amplifier(copies: int) -> str:
+    return json.dumps({
+        "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
+        "Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
+            "ClusterName": {"Fn::Join": ["", [{"Ref": "Big"}] * copies]}, "InstanceGroups": []}}}})
+
+
+@pytest.mark.parametrize("text", [_sub_bomb(32), _join_amplifier(5_000)], ids=["sub-bomb", "join-amplifier"])
+def test_lint_bounds_what_intrinsics_build(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    """Re-review MEDIUM-B: 1 KB of nested Fn::Sub asked for 2^35 bytes; now the value is just not checked."""
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    path = tmp_path / "template.json"
+    path.write_text(text)
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    assert code in (0, 1), capsys.readouterr()
+
+
+def test_lint_bounds_terraform_dependency_expansion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Re-review MEDIUM-C: depends_on on a module was expanded resources x dependencies x resources."""
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    resources = [{"address": f"module.m.aws_subnet.s{i}", "type": "aws_subnet", "name": f"s{i}",
+                  "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"}, "depends_on": ["module.m"] * 50}
+                 for i in range(1_000)]
+    path = tmp_path / "show.json"
+    path.write_text(json.dumps({"format_version": "1.0", "values": {"root_module": {"resources": resources}}}))
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "depends_on expands to over 200,000 dependencies" in err and len(err.splitlines()) == 1

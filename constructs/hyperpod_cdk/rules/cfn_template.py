@@ -103,9 +103,17 @@ def _is_intrinsic(value: Json) -> bool:
     return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _FUNCTIONS
 
 
+# Caps on what Fn::Sub and Fn::Join may build: nested intrinsics double a string per level (32 levels of
+# "${v}${v}" in 1 KB of JSON ask for 2^35 bytes), and a long parameter default referenced thousands of
+# times multiplies. Past a cap the value is "not checked", as anything else unknown offline.
+MAX_STRING_CHARS = 1 << 20  # one evaluated string
+MAX_TEMPLATE_CHARS = 16 << 20  # all strings Fn::Sub and Fn::Join build for one template
+
+
 class _Resolver:
     def __init__(self, template: Mapping[str, Json], parameters: Mapping[str, str], region: str | None) -> None:
         self.template = template
+        self.chars_left = MAX_TEMPLATE_CHARS
         self.parameters: dict[str, Json] = {}
         declared = template.get("Parameters")
         for name, spec in (declared.items() if isinstance(declared, Mapping) else ()):
@@ -278,15 +286,21 @@ class _Resolver:
         else:
             raise _Unknown("malformed Fn::Sub")
 
+        built = [len(text)]
+
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return _text(variables[name])
-            if "." in name:
+                value = "${" + name[1:] + "}"
+            elif name in variables:
+                value = _text(variables[name])
+            elif "." in name:
                 raise _Unknown(f"Fn::Sub ${{{name}}}: a resource attribute, known only after deploy")
-            return _text(self.ref(name))
+            else:
+                value = _text(self.ref(name))
+            built[0] += len(value)
+            self._spend(built[0], "Fn::Sub")
+            return value
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
@@ -296,7 +310,18 @@ class _Resolver:
         items = self.evaluate(arg[1])
         if not isinstance(items, list):
             raise _Unknown("Fn::Join of a non-list")
-        return arg[0].join(_text(i) for i in items)
+        parts = [_text(i) for i in items]
+        self._spend(sum(map(len, parts)) + len(arg[0]) * max(len(parts) - 1, 0), "Fn::Join")
+        return arg[0].join(parts)
+
+    def _spend(self, length: int, function: str) -> None:
+        """Refuse (as not checked) a string over MAX_STRING_CHARS, or past the template's budget."""
+        if length > MAX_STRING_CHARS:
+            raise _Unknown(f"{function} builds a string over {MAX_STRING_CHARS:,} characters: not evaluated offline")
+        self.chars_left -= length
+        if self.chars_left < 0:
+            raise _Unknown(f"{function}: the template's intrinsics build over {MAX_TEMPLATE_CHARS:,} characters: "
+                           "not evaluated offline")
 
     def fn_select(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2):

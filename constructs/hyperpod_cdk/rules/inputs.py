@@ -390,24 +390,41 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
         if depends:
             body["DependsOn"] = depends
         resources[address] = body
-    _expand_module_dependencies(resources)
+    _expand_module_dependencies(resources, source)
     templates = Templates({source: {"Resources": resources}}, region=region, closed_world=False)
     return LintInput(source, TERRAFORM, templates)
 
 
-def _expand_module_dependencies(resources: dict[str, Json]) -> None:
-    """``depends_on = [module.helm_chart]`` names a module: depend on every resource in it."""
-    def plain(address: str) -> str:  # module.x[0].type.name[1] -> module.x.type.name
-        return re.sub(r"\[[^\]]*\]", "", address)
+# Terraform resources' depends_on, expanded: more than this many edges is not a plan a person wrote.
+MAX_DEPENDENCY_EDGES = 200_000
 
+
+def _expand_module_dependencies(resources: dict[str, Json], source: str = "terraform") -> None:
+    """``depends_on = [module.helm_chart]`` names a module: depend on every resource in it.
+
+    Indexed by every dotted prefix of each address (``module.x[0].type.name[1]`` counts as
+    ``module.x.type.name``), so the work is linear in the resources, not resources x dependencies x
+    resources; repeated dependencies count once.
+    """
+    by_prefix: dict[str, list[str]] = {}
+    for address in resources:
+        parts = re.sub(r"\[[^\]]*\]", "", address).split(".")
+        for end in range(1, len(parts) + 1):
+            by_prefix.setdefault(".".join(parts[:end]), []).append(address)
+    edges = 0
     for body in resources.values():
+        if "DependsOn" not in body:
+            continue
         expanded: list[str] = []
-        for dependency in body.get("DependsOn", []):
-            wanted = plain(dependency)
-            members = [a for a in resources if plain(a) == wanted or plain(a).startswith(wanted + ".")]
-            expanded.extend(members or [dependency])
-        if "DependsOn" in body:
-            body["DependsOn"] = expanded
+        for dependency in dict.fromkeys(body["DependsOn"]):
+            members = by_prefix.get(re.sub(r"\[[^\]]*\]", "", dependency)) or [dependency]
+            edges += len(members)
+            if edges > MAX_DEPENDENCY_EDGES:
+                raise LintInputError(
+                    f"{source}: depends_on expands to over {MAX_DEPENDENCY_EDGES:,} dependencies; not linted"
+                )
+            expanded.extend(members)
+        body["DependsOn"] = expanded
 
 
 def load_all(
