@@ -89,24 +89,66 @@ def test_database_is_open_to_the_node_security_group_only(continuous) -> None:
     assert len(next(iter(subnets.values()))["Properties"]["SubnetIds"]) >= 2
 
 
-def test_execution_role_reads_only_the_database_secret(continuous) -> None:
-    db_id, _ = continuous.one("AWS::RDS::DBInstance")
-    statements = [
-        s for p in continuous.resources("AWS::IAM::Policy").values()
+def _group_roles(app) -> dict[str, str]:
+    """Instance group name -> logical ID of its execution role."""
+    _, cluster = _cluster(app)
+    groups = cluster["Properties"]["InstanceGroups"]
+    return {g["InstanceGroupName"]: g["ExecutionRole"]["Fn::GetAtt"][0] for g in groups}
+
+
+def _statements(app, role_id: str) -> list[dict]:
+    return [
+        s for p in app.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if "secretsmanager:GetSecretValue" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
-    assert [s["Resource"] for s in statements] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_only_the_controller_group_has_its_own_role(continuous) -> None:
+    """Review M4: slurmdbd, which reads the secret, runs on the controller; the other groups share a role."""
+    roles = _group_roles(continuous)
+    controller, shared = roles.pop("controller"), set(roles.values())
+    assert shared == {next(iter(shared))} and controller not in shared, roles
+    _, cluster = _cluster(continuous)
+    for role_id in (controller, *shared):
+        policies = [k for k, p in continuous.resources("AWS::IAM::Policy").items()
+                    if {"Ref": role_id} in p["Properties"]["Roles"]]
+        assert policies and {role_id, *policies} <= set(cluster["DependsOn"]), "nodes use every policy at first boot"
+    # Same managed policy and the same own statements as the shared role (HyperPodExecutionRole, Lustre, ...).
+    role = continuous.resources("AWS::IAM::Role")
+    (shared_id,) = shared
+    assert role[controller]["Properties"]["ManagedPolicyArns"] == role[shared_id]["Properties"]["ManagedPolicyArns"]
+    only_controller = [s for s in _statements(continuous, controller)
+                       if json.dumps(s).replace(controller, shared_id) not in
+                       {json.dumps(t) for t in _statements(continuous, shared_id)}]
+    assert sorted(a for s in only_controller for a in _actions(s)) == [
+        "kms:Decrypt", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"
+    ]
+
+
+def test_only_the_controller_role_reads_the_database_secret(continuous) -> None:
+    db_id, _ = continuous.one("AWS::RDS::DBInstance")
+    roles = _group_roles(continuous)
+    controller = roles.pop("controller")
+    reads = [s for s in _statements(continuous, controller) if "secretsmanager:GetSecretValue" in _actions(s)]
+    assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
+    for role_id in set(roles.values()):
+        leaked = [s for s in _statements(continuous, role_id)
+                  if any(a.startswith("secretsmanager:") for a in _actions(s)) or s.get("Sid") == "AccountingSecretKey"]
+        assert leaked == [], f"login/compute role {role_id} must not read the accounting secret"
 
 
 def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(continuous) -> None:
     """Review M4: the RDS-managed master secret is encrypted with the platform's customer managed key;
-    the nodes' role may decrypt with it only for this secret, through Secrets Manager."""
+    the controller's role may decrypt with it only for this secret, through Secrets Manager."""
     db_id, db = continuous.one("AWS::RDS::DBInstance")
     key = db["Properties"]["MasterUserSecret"]["KmsKeyId"]
     assert key == db["Properties"]["KmsKeyId"] and "Fn::GetAtt" in key
-    (statement,) = (s for p in continuous.resources("AWS::IAM::Policy").values()
-                    for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "AccountingSecretKey")
+    (statement,) = (s for s in _statements(continuous, _group_roles(continuous)["controller"])
+                    if s.get("Sid") == "AccountingSecretKey")
     assert statement["Action"] == "kms:Decrypt" and statement["Resource"] == key
     equals = statement["Condition"]["StringEquals"]
     assert equals["kms:EncryptionContext:SecretARN"] == {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
