@@ -164,3 +164,66 @@ def test_continuous_template_passes_cfn_lint_and_nag(continuous) -> None:
         assert json.loads(result.stdout or "[]") == [], result.stdout
     report = json.loads((continuous.outdir / "validation-report.json").read_text())
     assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory, synth):
+    """examples/slurm.yaml, Continuous, with an accounting database imported by endpoint and secret ARN."""
+    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
+    data["hyperpod"].update(node_provisioning_mode="Continuous")
+    data["slurm"] = {"accounting": {"endpoint": "acct.abc.us-west-2.rds.amazonaws.com", "secret_arn": SECRET}}
+    work = tmp_path_factory.mktemp("slurm-imported-acct")
+    config = work / "slurm-imported.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return synth(config, work / "cdk.out")
+
+
+SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf"
+
+
+def test_imported_database_secret_is_readable_by_the_controller_role_only(imported) -> None:
+    roles = _group_roles(imported)
+    controller = roles.pop("controller")
+    reads = [s for s in _statements(imported, controller) if "secretsmanager:GetSecretValue" in _actions(s)]
+    assert [s["Resource"] for s in reads] == [SECRET]
+    for role_id in set(roles.values()) - {controller}:
+        assert not [s for s in _statements(imported, role_id) if SECRET in json.dumps(s)], role_id
+    report = json.loads((imported.outdir / "validation-report.json").read_text())
+    assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+def test_slurm_cluster_construct_gives_the_controller_group_its_own_role() -> None:
+    """Library path: ``controller_execution_role`` goes to the Controller group only; a wrong type is one line."""
+    import re
+
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+
+    from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+    from hyperpod_cdk.config import load_config
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    groups = load_config(REPO / "examples" / "slurm.yaml").hyperpod.instance_groups
+    stack = cdk.Stack(cdk.App(), "Probe")
+    common: dict = dict(
+        cluster_name="probe", instance_groups=groups,
+        subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
+        default_az_id="usw2-az2",
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
+        execution_role=iam.Role.from_role_arn(stack, "Exec", "arn:aws:iam::123456789012:role/exec"),
+        lifecycle_source_s3_uri="s3://bucket/prefix/",
+    )
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an "
+                                                            "iam.IRole, got str")):
+        HyperPodSlurmCluster(stack, "Bad", controller_execution_role="arn:aws:iam::1:role/x", **common)
+    controller_role = iam.Role.from_role_arn(stack, "Ctl", "arn:aws:iam::123456789012:role/controller")
+    HyperPodSlurmCluster(stack, "Cluster", controller_execution_role=controller_role, **common)
+    props = next(r for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::Cluster")["Properties"]
+    assert {g["InstanceGroupName"]: g["ExecutionRole"] for g in props["InstanceGroups"]} == {
+        "controller": "arn:aws:iam::123456789012:role/controller",
+        "login": "arn:aws:iam::123456789012:role/exec",
+        "gpu": "arn:aws:iam::123456789012:role/exec",
+        "cpu": "arn:aws:iam::123456789012:role/exec",
+    }
