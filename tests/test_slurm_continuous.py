@@ -89,24 +89,66 @@ def test_database_is_open_to_the_node_security_group_only(continuous) -> None:
     assert len(next(iter(subnets.values()))["Properties"]["SubnetIds"]) >= 2
 
 
-def test_execution_role_reads_only_the_database_secret(continuous) -> None:
-    db_id, _ = continuous.one("AWS::RDS::DBInstance")
-    statements = [
-        s for p in continuous.resources("AWS::IAM::Policy").values()
+def _group_roles(app) -> dict[str, str]:
+    """Instance group name -> logical ID of its execution role."""
+    _, cluster = _cluster(app)
+    groups = cluster["Properties"]["InstanceGroups"]
+    return {g["InstanceGroupName"]: g["ExecutionRole"]["Fn::GetAtt"][0] for g in groups}
+
+
+def _statements(app, role_id: str) -> list[dict]:
+    return [
+        s for p in app.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if "secretsmanager:GetSecretValue" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
-    assert [s["Resource"] for s in statements] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_only_the_controller_group_has_its_own_role(continuous) -> None:
+    """Review M4: slurmdbd, which reads the secret, runs on the controller; the other groups share a role."""
+    roles = _group_roles(continuous)
+    controller, shared = roles.pop("controller"), set(roles.values())
+    assert shared == {next(iter(shared))} and controller not in shared, roles
+    _, cluster = _cluster(continuous)
+    for role_id in (controller, *shared):
+        policies = [k for k, p in continuous.resources("AWS::IAM::Policy").items()
+                    if {"Ref": role_id} in p["Properties"]["Roles"]]
+        assert policies and {role_id, *policies} <= set(cluster["DependsOn"]), "nodes use every policy at first boot"
+    # Same managed policy and the same own statements as the shared role (HyperPodExecutionRole, Lustre, ...).
+    role = continuous.resources("AWS::IAM::Role")
+    (shared_id,) = shared
+    assert role[controller]["Properties"]["ManagedPolicyArns"] == role[shared_id]["Properties"]["ManagedPolicyArns"]
+    only_controller = [s for s in _statements(continuous, controller)
+                       if json.dumps(s).replace(controller, shared_id) not in
+                       {json.dumps(t) for t in _statements(continuous, shared_id)}]
+    assert sorted(a for s in only_controller for a in _actions(s)) == [
+        "kms:Decrypt", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"
+    ]
+
+
+def test_only_the_controller_role_reads_the_database_secret(continuous) -> None:
+    db_id, _ = continuous.one("AWS::RDS::DBInstance")
+    roles = _group_roles(continuous)
+    controller = roles.pop("controller")
+    reads = [s for s in _statements(continuous, controller) if "secretsmanager:GetSecretValue" in _actions(s)]
+    assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
+    for role_id in set(roles.values()):
+        leaked = [s for s in _statements(continuous, role_id)
+                  if any(a.startswith("secretsmanager:") for a in _actions(s)) or s.get("Sid") == "AccountingSecretKey"]
+        assert leaked == [], f"login/compute role {role_id} must not read the accounting secret"
 
 
 def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(continuous) -> None:
     """Review M4: the RDS-managed master secret is encrypted with the platform's customer managed key;
-    the nodes' role may decrypt with it only for this secret, through Secrets Manager."""
+    the controller's role may decrypt with it only for this secret, through Secrets Manager."""
     db_id, db = continuous.one("AWS::RDS::DBInstance")
     key = db["Properties"]["MasterUserSecret"]["KmsKeyId"]
     assert key == db["Properties"]["KmsKeyId"] and "Fn::GetAtt" in key
-    (statement,) = (s for p in continuous.resources("AWS::IAM::Policy").values()
-                    for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "AccountingSecretKey")
+    (statement,) = (s for s in _statements(continuous, _group_roles(continuous)["controller"])
+                    if s.get("Sid") == "AccountingSecretKey")
     assert statement["Action"] == "kms:Decrypt" and statement["Resource"] == key
     equals = statement["Condition"]["StringEquals"]
     assert equals["kms:EncryptionContext:SecretARN"] == {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
@@ -122,3 +164,66 @@ def test_continuous_template_passes_cfn_lint_and_nag(continuous) -> None:
         assert json.loads(result.stdout or "[]") == [], result.stdout
     report = json.loads((continuous.outdir / "validation-report.json").read_text())
     assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory, synth):
+    """examples/slurm.yaml, Continuous, with an accounting database imported by endpoint and secret ARN."""
+    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
+    data["hyperpod"].update(node_provisioning_mode="Continuous")
+    data["slurm"] = {"accounting": {"endpoint": "acct.abc.us-west-2.rds.amazonaws.com", "secret_arn": SECRET}}
+    work = tmp_path_factory.mktemp("slurm-imported-acct")
+    config = work / "slurm-imported.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return synth(config, work / "cdk.out")
+
+
+SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf"
+
+
+def test_imported_database_secret_is_readable_by_the_controller_role_only(imported) -> None:
+    roles = _group_roles(imported)
+    controller = roles.pop("controller")
+    reads = [s for s in _statements(imported, controller) if "secretsmanager:GetSecretValue" in _actions(s)]
+    assert [s["Resource"] for s in reads] == [SECRET]
+    for role_id in set(roles.values()) - {controller}:
+        assert not [s for s in _statements(imported, role_id) if SECRET in json.dumps(s)], role_id
+    report = json.loads((imported.outdir / "validation-report.json").read_text())
+    assert all(p["conclusion"] == "success" and not p.get("violations") for p in report["pluginReports"])
+
+
+def test_slurm_cluster_construct_gives_the_controller_group_its_own_role() -> None:
+    """Library path: ``controller_execution_role`` goes to the Controller group only; a wrong type is one line."""
+    import re
+
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+
+    from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
+    from hyperpod_cdk.config import load_config
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    groups = load_config(REPO / "examples" / "slurm.yaml").hyperpod.instance_groups
+    stack = cdk.Stack(cdk.App(), "Probe")
+    common: dict = dict(
+        cluster_name="probe", instance_groups=groups,
+        subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
+        default_az_id="usw2-az2",
+        security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
+        execution_role=iam.Role.from_role_arn(stack, "Exec", "arn:aws:iam::123456789012:role/exec"),
+        lifecycle_source_s3_uri="s3://bucket/prefix/",
+    )
+    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an "
+                                                            "iam.IRole, got str")):
+        HyperPodSlurmCluster(stack, "Bad", controller_execution_role="arn:aws:iam::1:role/x", **common)
+    controller_role = iam.Role.from_role_arn(stack, "Ctl", "arn:aws:iam::123456789012:role/controller")
+    HyperPodSlurmCluster(stack, "Cluster", controller_execution_role=controller_role, **common)
+    props = next(r for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::Cluster")["Properties"]
+    assert {g["InstanceGroupName"]: g["ExecutionRole"] for g in props["InstanceGroups"]} == {
+        "controller": "arn:aws:iam::123456789012:role/controller",
+        "login": "arn:aws:iam::123456789012:role/exec",
+        "gpu": "arn:aws:iam::123456789012:role/exec",
+        "cpu": "arn:aws:iam::123456789012:role/exec",
+    }

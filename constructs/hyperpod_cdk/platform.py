@@ -94,6 +94,8 @@ class HyperPodPlatform(Construct):
         lifecycle (``lifecycle_bucket``), execution_role_construct (``execution_role``): scripts and role.
         cluster: the ``HyperPodCluster`` (EKS) or ``HyperPodSlurmCluster``; ``cluster_arn``, ``cluster_name``.
         accounting_database: Slurm's created accounting database, else None.
+        controller_execution_role_construct: Slurm with accounting: the Controller group's own role (the
+            only one that may read the database secret), else None.
         slurm_observability: Slurm metrics (AMP workspace, Grafana; ``slurm.observability``), else None.
         eks, eks_cluster, kubectl_layer, access_tunnel, image_repository, autoscaling_role, helm_dependencies,
             manifests, readiness, node_gate, cert_manager_gate, addons, fsx_csi_driver, task_governance,
@@ -123,6 +125,7 @@ class HyperPodPlatform(Construct):
     execution_role_construct: HyperPodExecutionRole
     cluster: HyperPodCluster | HyperPodSlurmCluster
     accounting_database: SlurmAccountingDatabase | None
+    controller_execution_role_construct: HyperPodExecutionRole | None
     slurm_observability: HyperPodSlurmObservability | None
     eks: HyperPodEksCluster | None
     eks_cluster: ICluster | None
@@ -207,6 +210,7 @@ class HyperPodPlatform(Construct):
         self.retained_for_file_system: list[CfnResource] = []
         self.task_governance: HyperPodTaskGovernance | None = None
         self.accounting_database = None
+        self.controller_execution_role_construct = None
         self.slurm_observability = None
         self.kubectl_layer = None
         self.autoscaling_role = None
@@ -383,9 +387,11 @@ class HyperPodPlatform(Construct):
             "efa_client_sha256": self.config.storage.fsx.efa_client_sha256 if self.config.storage.fsx else None,
         }}
 
-    def _execution_role(self, *, eks_cluster_arn: str | None) -> HyperPodExecutionRole:
+    def _execution_role(
+        self, *, eks_cluster_arn: str | None, construct_id: str = "ExecutionRole"
+    ) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
-            self, "ExecutionRole",
+            self, construct_id,
             vpc=self.vpc,
             subnets=list(self.hyperpod_subnets.values()),
             security_group=self.security_group,

@@ -57,11 +57,12 @@ from hyperpod_cdk.cluster.instance_groups import (
     instance_group_property,
 )
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import (
+    CONTROLLER,
     SLURM_NODES_FILE,
     LustreAttributes,
     SlurmLayout,
@@ -123,6 +124,10 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         node_provisioning_mode: "Continuous" or None (default); api only.
         volume_key: customer managed EBS key; needs ``node_provisioning_mode="Continuous"``.
         accounting_database: external accounting database; needs Continuous.
+        controller_execution_role: the Controller group's own execution role (``iam.IRole``), e.g. the
+            one that may read the accounting database secret, so login and compute nodes cannot. The
+            cluster waits for it and its policies. Default: None (the Controller group uses
+            ``execution_role`` like every group).
         provisioning_parameters: the uploaded parameters document (legacy only), checked against the groups.
         node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
@@ -155,7 +160,11 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         node_recovery: NodeRecovery = "Automatic",
         tags: Mapping[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
+        controller_execution_role: iam.IRole | None = None,
     ) -> None:
+        if controller_execution_role is not None and not hasattr(controller_execution_role, "role_arn"):
+            raise prop_error(scope, construct_id, "controller_execution_role",
+                             f"expected an iam.IRole, got {type(controller_execution_role).__name__}")
         inputs = resolve_deploy_inputs(
             scope, construct_id, "HyperPodSlurmCluster", execution_role=execution_role,
             execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
@@ -207,10 +216,15 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 slurm_config = sagemaker.CfnCluster.ClusterSlurmConfigProperty(
                     node_type=node_type, partition_names=[partition] if partition else None
                 )
+            # ExecutionRole is per instance group (required in ClusterInstanceGroup, not create-only):
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterinstancegroup.html
+            role_arn = execution_role_arn
+            if controller_execution_role is not None and layout.node_type(group.name) == CONTROLLER:
+                role_arn = controller_execution_role.role_arn
             return instance_group_property(
                 group,
                 default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
-                execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+                execution_role_arn=role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
                 on_create=on_create, volume_key=volume_key, kubernetes=False,
                 slurm_config=slurm_config, extra_storage=fsx_storage,
             )
@@ -257,6 +271,8 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
 
         # Nodes use every policy of the role from their first boot: the cluster waits for it.
         self.wait_for(*inputs.wait_for)
+        if controller_execution_role is not None:
+            self.wait_for(controller_execution_role)
         self._keep_group_inputs(
             scope, construct_id, kind=Orchestrator.SLURM, subnets_by_az_id=subnets_by_az_id,
             default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,

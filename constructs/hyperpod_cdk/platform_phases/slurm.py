@@ -18,6 +18,7 @@ from hyperpod_cdk.specs.slurm import (
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 
 if TYPE_CHECKING:
+    from hyperpod_cdk.cluster.execution_role import HyperPodExecutionRole
     from hyperpod_cdk.platform import HyperPodPlatform
 
 
@@ -55,10 +56,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         )
     # No eks-auth grant (no EKS).
     platform.execution_role_construct = platform._execution_role(eks_cluster_arn=None)
-    if platform.fsx is not None:
-        platform.execution_role_construct.allow_lustre_client()
-    if platform.slurm_observability is not None:
-        platform.slurm_observability.grant_remote_write(platform.execution_role_construct.role)
+    _grant_node_access(platform, platform.execution_role_construct)
     accounting = _slurm_accounting(platform)
     mode_props: dict[str, Any] = {"configuration": settings.configuration}
     if settings.api_driven:
@@ -70,12 +68,16 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         )
     else:
         mode_props["provisioning_parameters"] = parameters
+    controller_role = platform.controller_execution_role_construct
     platform.cluster = HyperPodSlurmCluster(
-        platform, "HyperPod", **mode_props, **platform._cluster_props()
+        platform, "HyperPod", **mode_props, **platform._cluster_props(),
+        controller_execution_role=controller_role.role if controller_role is not None else None,
     )
     # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
     # its key, the Lustre checks): the cluster waits for all of them, and mounts the file system.
     platform.cluster.wait_for(platform.execution_role_construct, *platform._network_ready)
+    if controller_role is not None:
+        platform.cluster.wait_for(controller_role)
     if platform.fsx is not None and platform.fsx.resource is not None:
         platform.cluster.wait_for(platform.fsx.resource)
     if platform.accounting_database is not None:
@@ -83,8 +85,34 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         platform.cluster.wait_for(platform.accounting_database.resource)
 
 
+def _grant_node_access(platform: HyperPodPlatform, role: HyperPodExecutionRole) -> None:
+    """What every Slurm node's role needs beyond HyperPodExecutionRole's own: Lustre and metrics."""
+    if platform.fsx is not None:
+        role.allow_lustre_client()
+    if platform.slurm_observability is not None:
+        platform.slurm_observability.grant_remote_write(role.role)
+
+
+def _controller_role(platform: HyperPodPlatform) -> HyperPodExecutionRole:
+    """The Controller group's own role: the shared one's policies plus, from the caller, the database secret.
+
+    slurmdbd, on the controller, is what connects to the accounting database
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ClusterAccountingDatabase.html;
+    https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-external-accounting-db-slurm.html).
+    Instance credentials are readable by any local user through IMDS, so a secret grant on the role
+    every group shares would give the password to anyone on a login or compute node (review M4).
+    """
+    role = platform._execution_role(eks_cluster_arn=None, construct_id="ControllerExecutionRole")
+    _grant_node_access(platform, role)
+    platform.controller_execution_role_construct = role
+    return role
+
+
 def _slurm_accounting(platform: HyperPodPlatform) -> AccountingDatabase | None:
-    """Create (``slurm.accounting.enabled``) or import the external accounting database."""
+    """Create (``slurm.accounting.enabled``) or import the external accounting database.
+
+    Only the Controller group's own role may read its secret (:func:`_controller_role`).
+    """
     #: The created accounting database (None when imported or not configured).
     platform.accounting_database = None
     cfg = platform.config.slurm.accounting
@@ -99,13 +127,13 @@ def _slurm_accounting(platform: HyperPodPlatform) -> AccountingDatabase | None:
         )
         for ready in platform._network_ready:
             platform.accounting_database.node.add_dependency(ready)
-        platform.accounting_database.grant_read_secret(platform.execution_role_construct.role)
+        platform.accounting_database.grant_read_secret(_controller_role(platform).role)
         return AccountingDatabase(
             endpoint=platform.accounting_database.endpoint, secret_arn=platform.accounting_database.secret_arn,
             name=cfg.name, port=platform.accounting_database.port,
         )
     if cfg.endpoint is not None and cfg.secret_arn is not None:
-        platform.execution_role_construct.role.add_to_principal_policy(iam.PolicyStatement(
+        _controller_role(platform).role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             resources=[cfg.secret_arn],
         ))

@@ -144,9 +144,10 @@ class SlurmAccountingDatabase(Construct):
         return self.resource.attr_master_user_secret_secret_arn
 
     def grant_read_secret(self, grantee: iam.IGrantable) -> None:
-        """``secretsmanager:GetSecretValue`` on the managed secret (the nodes' role reads it for slurmdbd),
-        and ``kms:Decrypt`` on its key only through Secrets Manager for this secret (the encryption context
-        Secrets Manager uses is ``SecretARN``: https://docs.aws.amazon.com/secretsmanager/latest/userguide/
+        """``secretsmanager:GetSecretValue`` on the managed secret (for the Controller group's role only:
+        slurmdbd runs there), and ``kms:Decrypt`` on its key only through Secrets Manager for this secret
+        (the encryption context Secrets Manager uses is ``SecretARN``:
+        https://docs.aws.amazon.com/secretsmanager/latest/userguide/
         security-encryption.html)."""
         iam.Grant.add_to_principal(
             grantee=grantee,
