@@ -352,3 +352,59 @@ def test_lint_bounds_terraform_dependency_expansion(tmp_path: Path, capsys: pyte
         code = cli_main(["lint", str(path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "depends_on expands to over 200,000 dependencies" in err and len(err.splitlines()) == 1
+
+
+def _split_bomb(copies: int) -> str:
+    return json.dumps({
+        "Parameters": {"Commas": {"Type": "String", "Default": "," * 4000}},
+        "Resources": {f"C{i}": {"Type": "AWS::SageMaker::Cluster", "Properties": {
+            "ClusterName": {"Fn::Select": [0, {"Fn::Split": [",", {"Fn::Join": ["", [{"Ref": "Commas"}] * 250]}]}]},
+            "InstanceGroups": []}} for i in range(copies)}})
+
+
+def _long_parameter(groups: int) -> str:
+    return json.dumps({
+        "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
+        "Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {"InstanceGroups": [
+            {"InstanceGroupName": {"Ref": "Big"}, "InstanceType": {"Ref": "Big"}, "InstanceCount": 1}
+            for _ in range(groups)]}}}})
+
+
+@pytest.mark.parametrize("text", [
+    _split_bomb(40),
+    json.dumps({"Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
+        "ClusterName": {"Fn::Select": [0, {"Fn::Split": ["", "abc"]}]}, "InstanceGroups": []}}}}),
+    _long_parameter(2_000),
+], ids=["split-bomb", "split-empty-delimiter", "long-parameter-fan-out"])
+def test_lint_bounds_split_and_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    """Third review: Fn::Split and a 1 MB parameter default (CloudFormation allows 4,096 bytes) fanned out."""
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    path = tmp_path / "template.json"
+    path.write_text(text)
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    out = capsys.readouterr()
+    assert code in (0, 1) and "Traceback" not in out.err, out.err
+    assert max(map(len, out.out.splitlines() or [""])) < 10_000
+
+
+@pytest.mark.parametrize(("address", "depends_on"), [
+    ("m." * 30_000 + "aws_subnet.s", []),
+    ("module.m.aws_subnet.s", ["[" * 400_000]),
+], ids=["deep-address", "bracket-run"])
+def test_lint_bounds_terraform_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str,
+                                         depends_on: list[str]) -> None:
+    """Third review: a 60,000-part address filled the prefix index; a run of '[' made the index regex quadratic."""
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    resource = {"address": address, "type": "aws_subnet", "name": "s",
+                "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"}, "depends_on": depends_on}
+    path = tmp_path / "show.json"
+    path.write_text(json.dumps({"format_version": "1.0", "values": {"root_module": {"resources": [resource]}}}))
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code in (0, 2) and "Traceback" not in err
+    if address.startswith("m."):
+        assert code == 2 and "is not a Terraform plan" in err and len(err.splitlines()) == 1

@@ -107,6 +107,9 @@ def _is_intrinsic(value: Json) -> bool:
 # "${v}${v}" in 1 KB of JSON ask for 2^35 bytes), and a long parameter default referenced thousands of
 # times multiplies. Past a cap the value is "not checked", as anything else unknown offline.
 MAX_STRING_CHARS = 1 << 20  # one evaluated string
+# A parameter value is at most 4,096 bytes (CloudFormation quotas, "Parameter value":
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+MAX_PARAMETER_BYTES = 4096
 MAX_TEMPLATE_CHARS = 16 << 20  # all strings Fn::Sub and Fn::Join build for one template
 
 
@@ -124,6 +127,8 @@ class _Resolver:
                 value = spec["Default"]
             else:
                 continue
+            if isinstance(value, str) and len(value.encode()) > MAX_PARAMETER_BYTES:
+                continue  # not a value CloudFormation accepts: the parameter stays unknown (not checked)
             kind = str(spec.get("Type", "String"))
             if kind.startswith("List<") or kind == "CommaDelimitedList":
                 value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
@@ -338,6 +343,9 @@ class _Resolver:
         text = self.evaluate(arg[1])
         if not isinstance(text, str):
             raise _Unknown("Fn::Split of a non-string")
+        if not arg[0]:
+            raise _Unknown("Fn::Split with an empty delimiter")
+        self._spend(len(text), "Fn::Split")  # the parts hold as many characters as the string
         return text.split(arg[0])
 
     def fn_find_in_map(self, arg: Json) -> Json:

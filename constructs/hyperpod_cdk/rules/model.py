@@ -28,6 +28,13 @@ class Finding:
     locations: tuple[str, ...] = ()
     severity: str | None = None
 
+    def __post_init__(self) -> None:
+        # A name from the input (a 1 MB alias repeated 20,000 times) must not make every message huge.
+        if len(self.detail) > MAX_DETAIL_CHARS:
+            object.__setattr__(self, "detail", self.detail[:MAX_DETAIL_CHARS] + " …(cut)")
+
+
+MAX_DETAIL_CHARS = 2000
 
 # Severities, most severe first. ``not-checked`` is not a problem: the rule could not decide offline.
 SEVERITIES = ("error", "warning", "info", "not-checked")
