@@ -47,25 +47,8 @@ def subnet_cidr(subnet: Any) -> ipaddress.IPv4Network | None:
     return ipaddress.IPv4Network(text)
 
 
-def check_cluster_props(
-    scope: Any,
-    *,
-    cluster_name: str,
-    groups: Sequence[InstanceGroup],
-    subnets_by_az_id: Mapping[str, Any],
-    default_az_id: str,
-    node_recovery: str,
-    orchestrator: Orchestrator,
-    ip_headroom_percent: int = 0,
-) -> None:
-    """What both cluster constructs check before anything is created.
-
-    Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
-    be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
-    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``)
-    plus ``ip_headroom_percent`` (the config's ``network.ip_headroom_percent``: the same plan the
-    config file gets). Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
-    """
+def _check_names(cluster_name: str, groups: Sequence[InstanceGroup]) -> None:
+    """The cluster name, the number of groups and unique group names (check_cluster_props, in this order)."""
     if not isinstance(cluster_name, str) or (
         not Token.is_unresolved(cluster_name) and not re.fullmatch(HYPERPOD_NAME_PATTERN, cluster_name)
     ):
@@ -80,6 +63,12 @@ def check_cluster_props(
         raise HyperPodConfigError(
             "instance_groups", f"group name '{duplicates[0]}' is used twice; names must be unique"
         )
+
+
+def _check_placement(
+    groups: Sequence[InstanceGroup], subnets_by_az_id: Mapping[str, Any], default_az_id: str, orchestrator: Orchestrator
+) -> None:
+    """Every subnet is an ec2.ISubnet and every group's AZ has one; labels and taints only on EKS."""
     for az_id, subnet in subnets_by_az_id.items():
         if not hasattr(subnet, "subnet_id"):
             raise HyperPodConfigError(
@@ -100,6 +89,29 @@ def check_cluster_props(
                 f"instance_groups[{index}]({group.name}).labels",
                 "Kubernetes labels and taints only apply to EKS-orchestrated clusters",
             )
+
+
+def check_cluster_props(
+    scope: Any,
+    *,
+    cluster_name: str,
+    groups: Sequence[InstanceGroup],
+    subnets_by_az_id: Mapping[str, Any],
+    default_az_id: str,
+    node_recovery: str,
+    orchestrator: Orchestrator,
+    ip_headroom_percent: int = 0,
+) -> None:
+    """What both cluster constructs check before anything is created.
+
+    Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
+    be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
+    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``)
+    plus ``ip_headroom_percent`` (the config's ``network.ip_headroom_percent``: the same plan the
+    config file gets). Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
+    """
+    _check_names(cluster_name, groups)
+    _check_placement(groups, subnets_by_az_id, default_az_id, orchestrator)
     if node_recovery not in ("Automatic", "None"):
         raise HyperPodConfigError("node_recovery", f"'{node_recovery}' must be Automatic or None")
     region = Stack.of(scope).region

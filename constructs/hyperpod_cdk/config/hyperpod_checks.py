@@ -68,44 +68,55 @@ def check_autoscaling(hyperpod: HyperPodConfig) -> None:
 
 def check_orchestrator_sections(config: PlatformConfig) -> None:
     """Sections and keys that only one orchestrator uses, and the EKS-only service rules."""
-    groups = config.hyperpod.instance_groups
     if config.orchestrator == "eks":
-        if config.eks is None:
-            raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
-        if "slurm" in config.model_fields_set:
-            raise HyperPodConfigError("slurm", "only used with orchestrator: slurm; remove it for an EKS cluster")
-        for index, group in enumerate(groups):
-            for key in ("slurm_node_type", "partition"):
-                if getattr(group, key) is not None:
-                    raise HyperPodConfigError(
-                        f"hyperpod.instance_groups[{index}]({group.name}).{key}",
-                        "only used with orchestrator: slurm",
-                    )
-        for index, group in enumerate(groups):
-            where = f"hyperpod.instance_groups[{index}]({group.name})"
-            for key in ("capacity_type", "min_instance_count"):
-                if getattr(group, key) is not None and config.hyperpod.node_provisioning_mode != "Continuous":
-                    raise HyperPodConfigError(
-                        f"{where}.{key}", "needs hyperpod.node_provisioning_mode: Continuous"
-                    )
-            if any(m.uses_platform_fsx for m in group.fsx_mounts) and config.storage.fsx is None:
+        _check_eks_sections(config)
+    else:
+        _check_slurm_sections(config)
+
+
+def _check_eks_sections(config: PlatformConfig) -> None:
+    """check_orchestrator_sections for orchestrator: eks."""
+    groups = config.hyperpod.instance_groups
+    if config.eks is None:
+        raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
+    if "slurm" in config.model_fields_set:
+        raise HyperPodConfigError("slurm", "only used with orchestrator: slurm; remove it for an EKS cluster")
+    for index, group in enumerate(groups):
+        for key in ("slurm_node_type", "partition"):
+            if getattr(group, key) is not None:
                 raise HyperPodConfigError(
-                    f"{where}.fsx_mounts", "a mount without dns_name mounts storage.fsx; add storage.fsx or "
-                    "give dns_name and mount_name"
+                    f"hyperpod.instance_groups[{index}]({group.name}).{key}",
+                    "only used with orchestrator: slurm",
                 )
-        if config.storage.fsx is not None and config.kubernetes.fsx is not None:
+    for index, group in enumerate(groups):
+        where = f"hyperpod.instance_groups[{index}]({group.name})"
+        for key in ("capacity_type", "min_instance_count"):
+            if getattr(group, key) is not None and config.hyperpod.node_provisioning_mode != "Continuous":
+                raise HyperPodConfigError(
+                    f"{where}.{key}", "needs hyperpod.node_provisioning_mode: Continuous"
+                )
+        if any(m.uses_platform_fsx for m in group.fsx_mounts) and config.storage.fsx is None:
             raise HyperPodConfigError(
-                "kubernetes.fsx",
-                "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
+                f"{where}.fsx_mounts", "a mount without dns_name mounts storage.fsx; add storage.fsx or "
+                "give dns_name and mount_name"
             )
-        for violation in check_cluster(ClusterFacts(
-            node_provisioning_mode=config.hyperpod.node_provisioning_mode, orchestrator="eks",
-            customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
-        )):
-            raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
-        if not system_pod_groups(groups):
-            raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
-        return
+    if config.storage.fsx is not None and config.kubernetes.fsx is not None:
+        raise HyperPodConfigError(
+            "kubernetes.fsx",
+            "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
+        )
+    for violation in check_cluster(ClusterFacts(
+        node_provisioning_mode=config.hyperpod.node_provisioning_mode, orchestrator="eks",
+        customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
+    )):
+        raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
+    if not system_pod_groups(groups):
+        raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
+
+
+def _check_slurm_sections(config: PlatformConfig) -> None:
+    """check_orchestrator_sections for orchestrator: slurm."""
+    groups = config.hyperpod.instance_groups
     if config.eks is not None:
         raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")
     if "kubernetes" in config.model_fields_set:
