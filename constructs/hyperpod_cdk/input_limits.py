@@ -71,7 +71,7 @@ def _size(count: int) -> str:
     return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count // 1024} KiB"
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
+class BoundedSafeLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints: SafeLoader is Any
     """``yaml.SafeLoader`` that stops composing past ``max_depth`` levels (before the stack overflows)."""
 
     max_depth = CONFIG_LIMITS.max_depth

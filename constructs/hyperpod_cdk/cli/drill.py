@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from botocore.exceptions import ClientError
 
@@ -188,14 +188,14 @@ def find_job(api: KubeApi, name: str | None, namespace: str | None) -> dict[str,
                              "pass --namespace", 2)
         if not _running(jobs[0]):
             raise DrillError(f"{_job_id(jobs[0])} is not Running; the drill needs a running job to watch")
-        return jobs[0]
+        return cast("dict[str, Any]", jobs[0])
     running = [j for j in jobs if _running(j)]
     if not running:
         raise DrillError("no running HyperPodPyTorchJob to watch: start one (for example dist/jobs/smoke.yaml) "
                          "or name it with --job")
     if len(running) > 1:
         raise DrillError(f"several jobs are running ({', '.join(map(_job_id, running))}); pass --job", 2)
-    return running[0]
+    return cast("dict[str, Any]", running[0])
 
 
 def job_nodes(api: KubeApi, job: dict[str, Any]) -> list[str]:

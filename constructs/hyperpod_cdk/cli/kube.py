@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 # The one EKS-auth module, shared with the Lambda handlers (which carry a copy of it in their assets).
-from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import TOKEN_EXPIRES_SECONDS, eks_token  # noqa: F401
+from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import TOKEN_EXPIRES_SECONDS  # noqa: F401
+from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import eks_token as eks_token
 
 TOKEN_REFRESH_SECONDS = 10 * 60
 REQUEST_TIMEOUT_SECONDS = 30

@@ -82,7 +82,7 @@ def _short(value: Any) -> str:
     if isinstance(value, dict | list):
         return output.to_json(value).replace("\n", " ").replace("  ", "")
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value)
 
 

@@ -127,7 +127,7 @@ def check_training_plans(ctx: Context) -> Iterable[tuple[str, Callable[[], list[
 
 def _bucket_region(ctx: Context, bucket: str) -> str | None:
     try:
-        location = ctx.clients("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        location: str | None = ctx.clients("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except aws_errors.SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError):

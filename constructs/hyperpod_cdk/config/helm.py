@@ -9,7 +9,9 @@ from pydantic import Field, field_validator, model_validator
 
 from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import register_hints
-from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
+from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH as DEFAULT_CHART_PATH
+from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_REVISION as DEFAULT_CHART_REVISION
+from hyperpod_cdk.specs.hyperpod_chart import ChartPin, pin_for
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,
 )

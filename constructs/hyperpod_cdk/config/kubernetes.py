@@ -65,38 +65,28 @@ from hyperpod_cdk.config.addons import (  # noqa: F401
     DisabledOrAdvanced,
     FsxCsiDriverConfig,
     FsxDeploymentType,
-    FsxStorageClassConfig,
     InferenceOperatorConfig,
-    KubernetesAddonsConfig,
     MetricsServerConfig,
     ObservabilityConfig,
-    ObservabilityMetrics,
     S3CsiDriverConfig,
     TaskGovernanceConfig,
     TrainingOperatorConfig,
 )
+from hyperpod_cdk.config.addons import (
+    FsxStorageClassConfig as FsxStorageClassConfig,
+)
+from hyperpod_cdk.config.addons import (
+    KubernetesAddonsConfig as KubernetesAddonsConfig,
+)
+from hyperpod_cdk.config.addons import (
+    ObservabilityMetrics as ObservabilityMetrics,
+)
 from hyperpod_cdk.config.charts import K8sSettings
 from hyperpod_cdk.config.helm import (  # noqa: F401
-    ADDON_VERSION_PATTERN,
-    ARCHIVE_KEY_PATTERN,
-    CERT_MANAGER_KEY,
-    CHART_PATH_PATTERN,
-    DEFAULT_CHART_PATH,
-    DEFAULT_CHART_REVISION,
-    DEFAULT_SOURCE_URL_TEMPLATE,
-    HEALTH_MONITORING_REGION_KEY,
-    HELM_KEY_PATTERN,
-    HTTPS_URL_PATTERN,
-    INT64,
-    MANAGED_KEYS,
-    REGION_PATTERN,
-    REVISION_PATTERN,
-    S3_URI_PATTERN,
-    SHA256_PATTERN,
-    TOGGLE_KEYS,
-    HelmDependenciesConfig,
-    HelmValue,
-    _split_archive_key,
+    ADDON_VERSION_PATTERN as ADDON_VERSION_PATTERN,
+)
+from hyperpod_cdk.config.helm import (
+    HelmDependenciesConfig as HelmDependenciesConfig,
 )
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,

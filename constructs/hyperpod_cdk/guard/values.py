@@ -30,7 +30,7 @@ def _is_intrinsic(value: Any) -> bool:
     if not isinstance(value, dict) or len(value) != 1:
         return False
     key = next(iter(value))
-    return key == "Ref" or key.startswith("Fn::") or key == "Condition"
+    return bool(key == "Ref" or key.startswith("Fn::") or key == "Condition")
 
 
 #: Properties whose lists are sets of IDs (order carries no meaning): only these are compared
@@ -215,7 +215,7 @@ def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
             return None if inner is None else not inner
         if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
             results = [truth(item, seen) for item in arg]
-            decisive = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
+            decisive: bool = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
             if decisive in results:
                 return decisive
             return None if None in results else not decisive

@@ -105,8 +105,9 @@ def fetch_chart(cfg: HelmDependenciesConfig, workdir: Path, *, url_template: str
     until = time.monotonic() + BUILD_SECONDS
     index.download_url(url, archive, until=until)
     top = index.GITHUB_TOP.format(revision=cfg.revision)
-    return index.extract_chart(archive, workdir / "src", top=top, subdir=cfg.chart_path, until=until,
-                               revision=cfg.revision)
+    chart: Path = index.extract_chart(archive, workdir / "src", top=top, subdir=cfg.chart_path, until=until,
+                                      revision=cfg.revision)
+    return chart
 
 
 def build_dependencies(chart_dir: Path, helm: str, workdir: Path, log: Callable[[str], None]) -> None:

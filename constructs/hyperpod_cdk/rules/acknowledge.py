@@ -56,7 +56,7 @@ def _render(resolved: Any) -> str:
             if key == "Fn::GetAtt":
                 return f"<{arg[0]}.{arg[1]}>"
             if key == "Fn::Join":
-                return arg[0].join(flatten(part) for part in arg[1])
+                return str(arg[0].join(flatten(part) for part in arg[1]))
             if key == "Fn::Sub" and isinstance(arg, str):
                 return re.sub(r"\$\{([^}]+)\}", r"<\1>", arg)
         # Conditions (Fn::If ...) are printed as compact JSON.

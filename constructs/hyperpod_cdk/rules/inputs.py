@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json, read_text
 from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
@@ -239,7 +239,8 @@ def _tags_list(tags: Json) -> list[dict[str, Json]]:
 
 
 def _sagemaker_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
-    props = _convert({k: v for k, v in values.items() if k not in ("tags", "tags_all")}, unwrap_blocks=hashicorp)
+    props = cast("dict[str, Json]", _convert({k: v for k, v in values.items() if k not in ("tags", "tags_all")},
+                                             unwrap_blocks=hashicorp))
     if values.get("tags"):
         props["Tags"] = _tags_list(values["tags"])
     for key in ("Arn", "ClusterArn", "ClusterStatus", "Id", "CreationTime", "FailureMessage"):
@@ -249,7 +250,7 @@ def _sagemaker_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str,
 
 def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
     if not hashicorp:
-        return _convert(values, unwrap_blocks=False)
+        return cast("dict[str, Json]", _convert(values, unwrap_blocks=False))
     props: dict[str, Json] = {}
     if values.get("version"):
         props["Version"] = values["version"]
@@ -279,7 +280,7 @@ def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]
 
 def _addon(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
     if not hashicorp:
-        return _convert(values, unwrap_blocks=False)
+        return cast("dict[str, Json]", _convert(values, unwrap_blocks=False))
     props: dict[str, Json] = {"AddonName": values.get("addon_name")}
     if values.get("addon_version"):
         props["AddonVersion"] = values["addon_version"]

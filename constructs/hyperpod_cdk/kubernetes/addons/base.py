@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from aws_cdk import CfnResource
 from aws_cdk import aws_eks_v2 as eks
@@ -24,7 +24,8 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import resolve_conflicts
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types
-from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER, POD_IDENTITY_AGENT
+from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER as CERT_MANAGER
+from hyperpod_cdk.specs.addon_conflicts import POD_IDENTITY_AGENT as POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.addon_versions import default_addon_version
 
 _ADDON_TYPE = "AWS::EKS::Addon"
@@ -48,7 +49,7 @@ def installed_addons(cluster: eks.ICluster) -> dict[str, CfnResource]:
             jsii_type == "aws-cdk-lib.CfnResource" and node.cfn_resource_type == _ADDON_TYPE
         ):
             continue
-        resource = cast(CfnResource, node)
+        resource = node
         # aws_eks and aws_eks_v2 L1 add-ons (CfnAddon) both expose cluster_name and addon_name.
         if getattr(resource, "cluster_name", None) == cluster.cluster_name:
             found[str(resource.addon_name)] = resource  # type: ignore[attr-defined]

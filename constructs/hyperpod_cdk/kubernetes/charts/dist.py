@@ -219,7 +219,7 @@ def _replace_sentinel(value: Any) -> Any:
     return value
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints: SafeDumper is Any
     pass
 
 

@@ -58,8 +58,6 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (  # noqa: F401 - re-expor
     HEALTH_STATUS_LABEL,
     INSTANCE_TYPE_LABEL,
     KIND,
-    KUEUE_PRIORITY_LABEL,
-    KUEUE_QUEUE_LABEL,
     LOG_OPERATORS,
     NEURON_RESOURCE,
     NPROC_KEYWORDS,
@@ -76,6 +74,12 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (  # noqa: F401 - re-expor
     check_nproc_per_node,
     check_run_policy,
     parse_quantity,
+)
+from hyperpod_cdk.kubernetes.charts.job_checks import (
+    KUEUE_PRIORITY_LABEL as KUEUE_PRIORITY_LABEL,
+)
+from hyperpod_cdk.kubernetes.charts.job_checks import (
+    KUEUE_QUEUE_LABEL as KUEUE_QUEUE_LABEL,
 )
 from hyperpod_cdk.kubernetes.charts.job_parts import (  # noqa: F401 - re-exported: the public import path
     Container,

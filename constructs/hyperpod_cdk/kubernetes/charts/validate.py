@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts import job_checks as _job_checks
 from hyperpod_cdk.kubernetes.charts import jobs as _jobs
 
 __all__ = [
@@ -227,7 +228,7 @@ def _check_spec_rules(spec: Mapping[str, Any]) -> None:
     if not replicas:
         raise HyperPodConfigError("spec.replicaSpecs", "a job needs at least one replica spec")
     for index, replica in enumerate(replicas):
-        _jobs._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
+        _job_checks._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
     run_policy = spec.get("runPolicy") or {}
     restart = run_policy.get("restartPolicy")
     rules = run_policy.get("logMonitoringConfiguration") or []

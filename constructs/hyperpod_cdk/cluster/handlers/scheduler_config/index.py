@@ -138,10 +138,12 @@ def _not_found(error: Exception) -> bool:
     )
 
 
-def wait_for(client: Any, config_id: str, done: set[str], deadline: Deadline, sleep: Callable[[float], None]) -> dict:
+def wait_for(
+    client: Any, config_id: str, done: set[str], deadline: Deadline, sleep: Callable[[float], None]
+) -> dict[str, Any]:
     """Poll until the policy reaches a status in ``done``; raise on a failed status or the deadline."""
     while True:
-        described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+        described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
         status = described.get("Status", "")
         if status in done:
             return described
@@ -158,10 +160,10 @@ def _owner_of(client: Any, arn: str) -> str | None:
     return next((str(t.get("Value")) for t in tags if t.get("Key") == OWNER_TAG), None)
 
 
-def check_owned(client: Any, config_id: str, spec: Spec) -> dict | None:
+def check_owned(client: Any, config_id: str, spec: Spec) -> dict[str, Any] | None:
     """The policy if this resource may act on it (this spec's cluster, this owner tag or none); None if gone."""
     try:
-        described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+        described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
     except Exception as error:  # botocore ClientError
         if _not_found(error):
             return None
@@ -174,7 +176,7 @@ def check_owned(client: Any, config_id: str, spec: Spec) -> dict | None:
     return described
 
 
-def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict | None:
+def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict[str, Any] | None:
     """A policy of this name and owner on the cluster: a retried Create after a lost response."""
     listed = client.list_cluster_scheduler_configs(ClusterArn=props["ClusterArn"], NameContains=props["Name"])
     for summary in listed.get("ClusterSchedulerConfigSummaries", []):
@@ -187,7 +189,7 @@ def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict | None
 
 def create(
     client: Any, props: Mapping[str, Any], deadline: Deadline, sleep: Callable[[float], None], spec: Spec
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     request: dict[str, Any] = {
         "Name": _required(props, "Name"),
         "ClusterArn": _required(props, "ClusterArn"),
@@ -211,7 +213,7 @@ def create(
 
 
 def update(client: Any, config_id: str, props: Mapping[str, Any], deadline: Deadline,
-           sleep: Callable[[float], None]) -> tuple[str, dict]:
+           sleep: Callable[[float], None]) -> tuple[str, dict[str, Any]]:
     current = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
     request: dict[str, Any] = {
         "ClusterSchedulerConfigId": config_id,
@@ -238,7 +240,7 @@ def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[flo
         raise
     while not deadline.expired():
         try:
-            described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+            described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
         except Exception as error:
             if _not_found(error):
                 return
@@ -253,7 +255,7 @@ def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[flo
 
 
 def process(event: Mapping[str, Any], client: Any, deadline: Deadline,
-            sleep: Callable[[float], None] = time.sleep, *, spec: Spec) -> tuple[str, dict]:
+            sleep: Callable[[float], None] = time.sleep, *, spec: Spec) -> tuple[str, dict[str, Any]]:
     """Handle one CloudFormation event; return (physical id, data)."""
     kind = event["RequestType"]
     props = event.get("ResourceProperties") or {}

@@ -137,7 +137,7 @@ class _CappedReader:
         if size is None or size < 0:
             size = self._limit - self.count + 1
         try:
-            data = self._raw.read(size)
+            data: bytes = self._raw.read(size)
         except (OSError, EOFError, zlib.error) as exc:
             raise HandlerError(f"the archive is not a readable gzip stream: {exc}") from None
         self.count += len(data)

@@ -28,7 +28,7 @@ _NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 _SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class CommandError(HandlerError):
+class CommandError(HandlerError):  # type: ignore[misc]  # helm_spec is a sibling in the Lambda asset: Any to mypy
     def __init__(self, argv: Sequence[str], returncode: int | None, output: str, *, touched_cluster: bool) -> None:
         self.argv = list(argv)
         self.returncode = returncode

@@ -143,7 +143,7 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
             raise ClusterGone(cluster_name) from None
         raise HandlerError(f"eks:DescribeCluster {cluster_name} failed: {exc}") from None
     token = eks_token(deps.session, cluster_name, deps.region)
-    return write_kubeconfig(
+    kubeconfig: Path = write_kubeconfig(
         path,
         cluster_name=cluster_name,
         endpoint=cluster["endpoint"],
@@ -151,6 +151,7 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
         token=token,
         user="helm-dependencies",
     )
+    return kubeconfig
 
 
 

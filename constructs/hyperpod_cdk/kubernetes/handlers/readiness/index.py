@@ -111,7 +111,7 @@ class Pass:
 def _condition(obj: Mapping[str, Any], kind: str) -> bool:
     for condition in obj.get("status", {}).get("conditions", []) or []:
         if condition.get("type") == kind:
-            return condition.get("status") == "True"
+            return bool(condition.get("status") == "True")
     return False
 
 

@@ -95,7 +95,7 @@ def load_spec(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     raw = (os.environ if environ is None else environ).get(SPEC_ENV)
     if not raw:
         raise GrafanaError(f"{SPEC_ENV} is not set: this function only serves the resource it was synthesized for")
-    spec = json.loads(raw)
+    spec: dict[str, str] = json.loads(raw)
     region, workspace = str(spec["Region"]), str(spec["WorkspaceId"])
     if check_url(spec["GrafanaUrl"]) != workspace_url(workspace, region):
         raise GrafanaError(f"GrafanaUrl {spec['GrafanaUrl']!r} is not workspace {workspace}'s own host")
