@@ -104,7 +104,7 @@ def test_node_gate_waits_and_says_for_what(nodes: list, pods: list, status: str)
 
 
 def test_node_gate_timeout_names_the_object_and_what_to_check() -> None:
-    with pytest.raises(handler.NotReady) as caught:
+    with pytest.raises(handler.NotReadyError) as caught:
         _pass(NODE_PROPS, {"nodes": [], "pods": []}, elapsed=2401)
     message = str(caught.value)
     assert message.startswith("readiness check 'nodes' timed out after 40 min: no node of HyperPod cluster hp")
@@ -152,19 +152,21 @@ def test_transient_webhook_errors_are_retried(error: str) -> None:
 
 
 def test_other_webhook_rejections_fail_at_once() -> None:
-    with pytest.raises(handler.NotReady, match="rejected a dry-run Issuer in cert-manager: admission webhook denied"):
+    with pytest.raises(
+        handler.NotReadyError, match="rejected a dry-run Issuer in cert-manager: admission webhook denied"
+    ):
         _pass(CERT_PROPS, {"deployments": _available(), "create": (1, "admission webhook denied the request")})
 
 
 def test_forbidden_fails_at_once_and_names_the_access() -> None:
-    with pytest.raises(handler.NotReady, match="access entry and the ClusterRole hyperpod-cdk-readiness"):
+    with pytest.raises(handler.NotReadyError, match="access entry and the ClusterRole hyperpod-cdk-readiness"):
         _pass(NODE_PROPS, {"nodes": (1, 'nodes is forbidden: User "x" cannot list resource "nodes"')})
 
 
 def test_unauthorized_is_retried_briefly_then_fails() -> None:
     answers: dict[str, Any] = {"nodes": (1, "error: You must be logged in to the server (Unauthorized)")}
     assert _pass(NODE_PROPS, answers, elapsed=30)[0] is False
-    with pytest.raises(handler.NotReady, match="cannot authenticate"):
+    with pytest.raises(handler.NotReadyError, match="cannot authenticate"):
         _pass(NODE_PROPS, answers, elapsed=handler.AUTH_GRACE_SECONDS + 1)
 
 
@@ -174,7 +176,7 @@ def test_on_event_starts_the_clock_and_delete_is_a_no_op() -> None:
     assert handler.on_event({"RequestType": "Delete", "PhysicalResourceId": "eks/nodes"}) == {
         "PhysicalResourceId": "eks/nodes"}
     assert handler.is_complete({"RequestType": "Delete", "ResourceProperties": NODE_PROPS}) == {"IsComplete": True}
-    with pytest.raises(handler.NotReady, match="unknown Check 'pods'"):
+    with pytest.raises(handler.NotReadyError, match="unknown Check 'pods'"):
         handler.on_event({"RequestType": "Create", "ResourceProperties": {**NODE_PROPS, "Check": "pods"}})
 
 

@@ -26,7 +26,7 @@ PROPS = {
 }
 
 
-class NotFound(Exception):
+class NotFoundError(Exception):
     def __init__(self) -> None:
         super().__init__("ResourceNotFound")
         self.response = {"Error": {"Code": "ResourceNotFound"}}
@@ -79,7 +79,7 @@ class FakeSageMaker:
     def describe_cluster_scheduler_config(self, **kwargs: Any) -> dict:
         self.calls.append(("describe", kwargs))
         if self.deleted and not self.statuses:
-            raise NotFound()
+            raise NotFoundError()
         status = self.statuses.pop(0) if self.statuses else "Created"
         return {"Status": status, "ClusterSchedulerConfigVersion": self.version, "FailureReason": "quota clash",
                 "ClusterArn": self.cluster, "ClusterSchedulerConfigArn": ARN}

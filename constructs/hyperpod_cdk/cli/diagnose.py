@@ -51,8 +51,12 @@ CLUSTER_FAILED = errors_table.KnownError(
 )
 
 
-class ClusterNotFound(Exception):
+class ClusterNotFoundError(Exception):
     """describe_cluster found no cluster by that name in the region."""
+
+
+#: Deprecated alias (issue 21, removed in the next release): the old name, before ruff's N818.
+ClusterNotFound = ClusterNotFoundError
 
 
 def log_group_name(cluster_name: str, cluster_arn: str) -> str:
@@ -95,7 +99,7 @@ def collect(clients: Clients, cluster: str, *, progress: Any = None) -> dict[str
         described = sagemaker.describe_cluster(ClusterName=cluster)
     except ClientError as exc:
         if aws_errors.is_not_found(exc):
-            raise ClusterNotFound(cluster) from None
+            raise ClusterNotFoundError(cluster) from None
         raise
     name = described.get("ClusterName") or cluster
     arn = described["ClusterArn"]

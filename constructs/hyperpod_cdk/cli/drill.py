@@ -350,7 +350,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
         return 0
     try:
         output.confirm(plan, f"fault node {node_name}", assume_yes=args.yes, stdin=stdin, stderr=sys.stderr)
-    except output.Refused as exc:
+    except output.RefusedError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
     watch = Watch(

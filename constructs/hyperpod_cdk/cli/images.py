@@ -188,7 +188,7 @@ def _login(tool: str, registry: str, ecr: Any, runner: Runner) -> None:
                else ["skopeo", "login", "--username", user, "--password-stdin", registry])
     result = runner(command, input=password, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
-        raise output.Refused(f"{tool} could not log in to {registry}: {(result.stderr or '').strip()[:200]}", 1)
+        raise output.RefusedError(f"{tool} could not log in to {registry}: {(result.stderr or '').strip()[:200]}", 1)
 
 
 def _ensure_repository(ecr: Any, repository: str) -> None:

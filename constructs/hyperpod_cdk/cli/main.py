@@ -317,7 +317,7 @@ def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) ->
     try:
         with output.spinner(f"Diagnosing {target.cluster}", enabled=not args.json) as status:
             report = diagnose.collect(clients, target.cluster, progress=status)
-    except diagnose.ClusterNotFound:
+    except diagnose.ClusterNotFoundError:
         output.error(
             f"HyperPod cluster '{target.cluster}' not found in {region}: check the name "
             "(aws sagemaker list-clusters) and --region",
@@ -430,7 +430,7 @@ def _run(arguments: list[str], clients_factory: ClientsFactory | None, stdin: Te
     except ConfigFileError as exc:
         output.error(str(exc), code=2)
         return 2
-    except output.Refused as exc:
+    except output.RefusedError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
     except aws_errors.SETUP_ERRORS as exc:

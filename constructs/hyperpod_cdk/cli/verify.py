@@ -28,6 +28,7 @@ port ``--tunnel-port``), with the certificate checked against the endpoint's hos
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -259,10 +260,8 @@ def smoke(api: KubeApi, manifest: dict[str, Any], timeout: float = SMOKE_TIMEOUT
                 break
             _sleep(5)
     finally:
-        try:
+        with contextlib.suppress(KubeError):
             api.request("DELETE", f"{path}/{job}")
-        except KubeError:
-            pass
     if outcome == "completed":
         return _row(True, "smoke job", f"{ns}/{job} completed in {_clock() - started:.0f} s and was deleted", "")
     return _row(False, "smoke job", f"{ns}/{job} {outcome or f'did not finish within {timeout:.0f} s'}",

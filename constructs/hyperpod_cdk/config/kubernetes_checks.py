@@ -67,13 +67,12 @@ def check_kubernetes(
     if lacking is not None:
         name, *missing = lacking
         raise HyperPodConfigError(f"kubernetes.addons.{name}", prerequisites_message(name, missing))
-    if addons.inference_operator.enabled:
-        if existing_eks:
-            raise HyperPodConfigError(
-                "kubernetes.addons.inference_operator",
-                "its IAM roles trust the EKS cluster's IAM OIDC provider, which the platform only creates for an "
-                "EKS cluster it creates; install the operator on an existing cluster with AWS's setup guide",
-            )
+    if addons.inference_operator.enabled and existing_eks:
+        raise HyperPodConfigError(
+            "kubernetes.addons.inference_operator",
+            "its IAM roles trust the EKS cluster's IAM OIDC provider, which the platform only creates for an "
+            "EKS cluster it creates; install the operator on an existing cluster with AWS's setup guide",
+        )
     if fsx_driver.version and fsx_csi_driver_version and fsx_driver.version != fsx_csi_driver_version:
         raise HyperPodConfigError(
             "kubernetes.addons.fsx_csi_driver.version",

@@ -134,10 +134,9 @@ def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
         key = key.replace("_", "-")
         if sep:
             flags[key] = value
-        elif key in AGENT_FLAG_DEFAULTS or key in _BUILDER_FLAGS or key == "rdzv-backend":
-            if index + 1 < len(argv):
-                flags[key] = argv[index + 1]
-                index += 1
+        elif (key in AGENT_FLAG_DEFAULTS or key in _BUILDER_FLAGS or key == "rdzv-backend") and index + 1 < len(argv):
+            flags[key] = argv[index + 1]
+            index += 1
         index += 1
     return flags
 

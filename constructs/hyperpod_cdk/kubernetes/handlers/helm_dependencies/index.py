@@ -130,7 +130,7 @@ class EksClient(Protocol):
     def describe_cluster(self, *, name: str) -> Mapping[str, Any]: ...
 
 
-class ClusterGone(Exception):
+class ClusterGoneError(Exception):
     pass
 
 
@@ -140,7 +140,7 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
     except Exception as exc:  # botocore ClientError, without importing botocore here
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            raise ClusterGone(cluster_name) from None
+            raise ClusterGoneError(cluster_name) from None
         raise HandlerError(f"eks:DescribeCluster {cluster_name} failed: {exc}") from None
     token = eks_token(deps.session, cluster_name, deps.region)
     kubeconfig: Path = write_kubeconfig(
@@ -267,7 +267,7 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     kept = settle_archives(chart_dir, spec.archives, spec.values, deps.log)
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
     previous = recover_pending(spec, deps, kubeconfig, env, deadline)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
@@ -310,7 +310,7 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     to the revision before it; a failed upgrade was rolled back already."""
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         return "the cluster no longer exists"
     env = helm_env(workdir, deps.extra_env)
     try:
@@ -342,7 +342,7 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
         return False
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         return False
     env = helm_env(workdir, deps.extra_env)
     out = run(owned_release_command(deps.helm, spec, kubeconfig, namespace, release), env=env, deadline=deadline,
@@ -361,7 +361,7 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
         return
     env = helm_env(workdir, deps.extra_env)
@@ -437,11 +437,10 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         raise HandlerError(f"unknown RequestType {request!r}")
     except HandlerError as exc:
         deps.log(f"FAILED: {exc}")
+        physical = fallback_id
         if request == "Create":
             # Keep the real id when helm may have installed something, so the rollback uninstalls it.
             physical = spec.physical_id if exc.touched_cluster else NOT_INSTALLED
-        else:
-            physical = fallback_id
         return Outcome("FAILED", physical, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())

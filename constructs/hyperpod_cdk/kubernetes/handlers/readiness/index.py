@@ -64,7 +64,7 @@ FORBIDDEN = re.compile(r"forbidden", re.IGNORECASE)
 UNAUTHORIZED = re.compile(r"unauthorized|must be logged in", re.IGNORECASE)
 
 
-class NotReady(Exception):
+class NotReadyError(Exception):
     """The check failed for good: CloudFormation gets this message as the failure reason."""
 
 
@@ -220,7 +220,7 @@ def check_cert_manager(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
             ),
             err,
         )
-    raise NotReady(f"the cert-manager webhook rejected a dry-run Issuer in {namespace}: {err}")
+    raise NotReadyError(f"the cert-manager webhook rejected a dry-run Issuer in {namespace}: {err}")
 
 
 CHECKS: dict[str, Callable[[Kubectl, Mapping[str, Any]], Pass]] = {
@@ -268,7 +268,9 @@ class Gate:
         try:
             return int(self.props.get("TimeoutSeconds", 1800))
         except (TypeError, ValueError):
-            raise NotReady(f"TimeoutSeconds must be a whole number, got {self.props.get('TimeoutSeconds')!r}") from None
+            raise NotReadyError(
+                f"TimeoutSeconds must be a whole number, got {self.props.get('TimeoutSeconds')!r}"
+            ) from None
 
     def decide(self, outcome: Pass) -> bool:
         if outcome.ready:
@@ -276,16 +278,18 @@ class Gate:
             return True
         error = outcome.last_error
         if error and FORBIDDEN.search(error):
-            raise NotReady(
+            raise NotReadyError(
                 f"{outcome.status}. The readiness handler's role may not read this: check its EKS access entry "
                 "and the ClusterRole hyperpod-cdk-readiness"
             )
         if error and UNAUTHORIZED.search(error) and self.elapsed > AUTH_GRACE_SECONDS:
-            raise NotReady(f"{outcome.status}. The readiness handler cannot authenticate: check its EKS access entry")
+            raise NotReadyError(
+                f"{outcome.status}. The readiness handler cannot authenticate: check its EKS access entry"
+            )
         limit = self.timeout()
         if self.elapsed >= limit:
             check = str(self.props.get("Check"))
-            raise NotReady(
+            raise NotReadyError(
                 f"readiness check '{check}' timed out after {limit // 60} min: {outcome.status}."
                 + (f" Check: {outcome.check_hint}." if outcome.check_hint else "")
                 + (f" Last error: {error}" if error else "")
@@ -310,7 +314,7 @@ def on_event(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         return {"PhysicalResourceId": event.get("PhysicalResourceId")}
     check = str(props.get("Check"))
     if check not in CHECKS:
-        raise NotReady(f"unknown Check {check!r}; expected one of {sorted(CHECKS)}")
+        raise NotReadyError(f"unknown Check {check!r}; expected one of {sorted(CHECKS)}")
     physical = event.get("PhysicalResourceId") or f"{props.get('ClusterName')}/{check}"
     return {"PhysicalResourceId": physical, "Data": {"StartedAt": str(time.time())}}
 
