@@ -75,7 +75,8 @@ def test_database_is_open_to_the_node_security_group_only(continuous) -> None:
     sg_id = sg_ref["Fn::GetAtt"][0]
     sg = continuous.resources("AWS::EC2::SecurityGroup")[sg_id]["Properties"]
     ingress = sg.get("SecurityGroupIngress", []) + [
-        r["Properties"] for r in continuous.resources("AWS::EC2::SecurityGroupIngress").values()
+        r["Properties"]
+        for r in continuous.resources("AWS::EC2::SecurityGroupIngress").values()
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_id, "GroupId"]}
     ]
     assert len(ingress) == 1
@@ -92,7 +93,8 @@ def test_database_is_open_to_the_node_security_group_only(continuous) -> None:
 def test_execution_role_reads_only_the_database_secret(continuous) -> None:
     db_id, _ = continuous.one("AWS::RDS::DBInstance")
     statements = [
-        s for p in continuous.resources("AWS::IAM::Policy").values()
+        s
+        for p in continuous.resources("AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if "secretsmanager:GetSecretValue" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
@@ -105,8 +107,12 @@ def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(
     db_id, db = continuous.one("AWS::RDS::DBInstance")
     key = db["Properties"]["MasterUserSecret"]["KmsKeyId"]
     assert key == db["Properties"]["KmsKeyId"] and "Fn::GetAtt" in key
-    (statement,) = (s for p in continuous.resources("AWS::IAM::Policy").values()
-                    for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "AccountingSecretKey")
+    (statement,) = (
+        s
+        for p in continuous.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AccountingSecretKey"
+    )
     assert statement["Action"] == "kms:Decrypt" and statement["Resource"] == key
     equals = statement["Condition"]["StringEquals"]
     assert equals["kms:EncryptionContext:SecretARN"] == {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
@@ -116,8 +122,20 @@ def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(
 def test_continuous_template_passes_cfn_lint_and_nag(continuous) -> None:
     for template in sorted(continuous.outdir.glob("*.template.json")):
         result = subprocess.run(
-            [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--",
-             str(template)], capture_output=True, text=True, check=False,
+            [
+                str(CFN_LINT),
+                "--format",
+                "json",
+                "--regions",
+                "us-west-2",
+                "--ignore-checks",
+                "W3005",
+                "--",
+                str(template),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert json.loads(result.stdout or "[]") == [], result.stdout
     report = json.loads((continuous.outdir / "validation-report.json").read_text())

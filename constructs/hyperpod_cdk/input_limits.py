@@ -215,10 +215,9 @@ def _path(trail: Any) -> str:
         trail, step, is_index = trail
         parts.append(f"[{step}]" if is_index else f".{_short(step)}")
     text = "".join(reversed(parts)).removeprefix(".") or "the top level"
-    return text if len(text) <= MAX_PATH_SHOWN else "..." + text[-(MAX_PATH_SHOWN - 3):]
+    return text if len(text) <= MAX_PATH_SHOWN else "..." + text[-(MAX_PATH_SHOWN - 3) :]
 
 
 def _short(key: Any) -> str:
     text = key if isinstance(key, str) else repr(key)
     return text if len(text) <= 40 else text[:37] + "..."
-

@@ -207,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
     jobs.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_jobs_status)
 
-    access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
-                       access_handler=_cmd_access)
+    access.add_parsers(
+        commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig, access_handler=_cmd_access
+    )
 
     update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
 
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print machine-readable JSON")
     check.set_defaults(handler=_cmd_neuron_check)
     from hyperpod_cdk.cli import lint  # noqa: I001 - one registration line per command module
+
     lint.add_parser(commands, [common])
     return parser
 
@@ -254,7 +256,6 @@ def _version() -> str:
 
 
 # ----------------------------------------------------------------------------- commands
-
 
 
 def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:

@@ -23,10 +23,19 @@ COMPUTE_QUOTA_REGIONS = NATIVE_TYPE_REGIONS[COMPUTE_QUOTA_TYPE]
 # Where AWS's own observability template creates Amazon Managed Grafana (AMGRegionMapping in
 # aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/observability-template.yaml @0ab564d7;
 # awslabs/awsome-distributed-ai's observability module uses the same nine).
-GRAFANA_REGIONS = frozenset({
-    "us-east-1", "us-east-2", "us-west-2", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "eu-central-1",
-    "eu-west-1", "eu-west-2",
-})
+GRAFANA_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+    }
+)
 
 
 class _Group(Protocol):

@@ -143,13 +143,13 @@ class PlatformConfig(_Model):
     """The whole platform: one file, one stack."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
         json_schema_extra={"$schema": "http://json-schema.org/draft-07/schema#"},
     )
 
-    name: Annotated[str, Field(pattern=PLATFORM_NAME_PATTERN)] = Field(
-        description="Stack name prefix."
-    )
+    name: Annotated[str, Field(pattern=PLATFORM_NAME_PATTERN)] = Field(description="Stack name prefix.")
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
     account: Annotated[str | None, Field(pattern=ACCOUNT_PATTERN)] = None
     orchestrator: Literal["eks", "slurm"] = Field(
@@ -276,7 +276,8 @@ class PlatformConfig(_Model):
             if az_id in EKS_UNSUPPORTED_AZ_IDS:
                 # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html#network-requirements-subnets
                 raise HyperPodConfigError(
-                    f"{field}[{index}]", f"EKS does not create control planes in {az_id} "
+                    f"{field}[{index}]",
+                    f"EKS does not create control planes in {az_id} "
                     "(UnsupportedAvailabilityZoneException); choose another AZ ID",
                 )
         if given is not None and len(set(given)) != len(given):

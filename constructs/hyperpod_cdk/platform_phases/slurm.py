@@ -33,20 +33,27 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
         # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
         platform.lifecycle = HyperPodLifecycleScripts(
-            platform, "LifecycleScripts",
+            platform,
+            "LifecycleScripts",
             source_dir=bundled_scripts("slurm_api"),
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
-            json_files={SLURM_NODES_FILE: slurm_nodes(
-                layout, FSX_MOUNT_PATH if platform.fsx else None, [u.model_dump() for u in settings.users],
-                settings.containers.model_dump(),
-            ), **slurm_observability_files(platform.slurm_observability)},
+            json_files={
+                SLURM_NODES_FILE: slurm_nodes(
+                    layout,
+                    FSX_MOUNT_PATH if platform.fsx else None,
+                    [u.model_dump() for u in settings.users],
+                    settings.containers.model_dump(),
+                ),
+                **slurm_observability_files(platform.slurm_observability),
+            },
         )
     else:
         parameters = provisioning_parameters(layout, platform.fsx.mount if platform.fsx else None)
         platform.lifecycle = HyperPodLifecycleScripts(
-            platform, "LifecycleScripts",
+            platform,
+            "LifecycleScripts",
             source_dir=bundled_scripts("slurm"),
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
@@ -70,9 +77,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         )
     else:
         mode_props["provisioning_parameters"] = parameters
-    platform.cluster = HyperPodSlurmCluster(
-        platform, "HyperPod", **mode_props, **platform._cluster_props()
-    )
+    platform.cluster = HyperPodSlurmCluster(platform, "HyperPod", **mode_props, **platform._cluster_props())
     # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
     # its key, the Lustre checks): the cluster waits for all of them, and mounts the file system.
     platform.cluster.wait_for(platform.execution_role_construct, *platform._network_ready)
@@ -92,22 +97,31 @@ def _slurm_accounting(platform: HyperPodPlatform) -> AccountingDatabase | None:
         azs = {s.availability_zone for s in platform.control_plane_subnets}
         subnets = platform.control_plane_subnets if len(azs) >= 2 else list(platform.hyperpod_subnets.values())
         platform.accounting_database = SlurmAccountingDatabase(
-            platform, "SlurmAccounting",
-            vpc=platform.vpc, subnets=subnets, node_security_group=platform.security_group,
-            encryption_key=platform.data_key, instance_type=cfg.instance_type,
-            allocated_storage_gib=cfg.allocated_storage_gib, backup_retention_days=cfg.backup_retention_days,
+            platform,
+            "SlurmAccounting",
+            vpc=platform.vpc,
+            subnets=subnets,
+            node_security_group=platform.security_group,
+            encryption_key=platform.data_key,
+            instance_type=cfg.instance_type,
+            allocated_storage_gib=cfg.allocated_storage_gib,
+            backup_retention_days=cfg.backup_retention_days,
         )
         for ready in platform._network_ready:
             platform.accounting_database.node.add_dependency(ready)
         platform.accounting_database.grant_read_secret(platform.execution_role_construct.role)
         return AccountingDatabase(
-            endpoint=platform.accounting_database.endpoint, secret_arn=platform.accounting_database.secret_arn,
-            name=cfg.name, port=platform.accounting_database.port,
+            endpoint=platform.accounting_database.endpoint,
+            secret_arn=platform.accounting_database.secret_arn,
+            name=cfg.name,
+            port=platform.accounting_database.port,
         )
     if cfg.endpoint is not None and cfg.secret_arn is not None:
-        platform.execution_role_construct.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            resources=[cfg.secret_arn],
-        ))
+        platform.execution_role_construct.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[cfg.secret_arn],
+            )
+        )
         return AccountingDatabase(endpoint=cfg.endpoint, secret_arn=cfg.secret_arn, name=cfg.name, port=cfg.port)
     return None

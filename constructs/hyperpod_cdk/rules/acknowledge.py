@@ -45,12 +45,11 @@ def nag_string(scope: IConstruct, value: Any) -> str:
 
 
 def _render(resolved: Any) -> str:
-
     def flatten(node: Any) -> str:
         if isinstance(node, str):
             return node
         if isinstance(node, dict) and len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return f"<{arg}>"
             if key == "Fn::GetAtt":

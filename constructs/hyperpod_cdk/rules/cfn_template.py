@@ -108,7 +108,7 @@ class _Resolver:
         self.template = template
         self.parameters: dict[str, Json] = {}
         declared = template.get("Parameters")
-        for name, spec in (declared.items() if isinstance(declared, Mapping) else ()):
+        for name, spec in declared.items() if isinstance(declared, Mapping) else ():
             spec = spec if isinstance(spec, Mapping) else {}
             if name in parameters:
                 value: Json = parameters[name]
@@ -162,7 +162,7 @@ class _Resolver:
             return [item for item in items if item is not _NO_VALUE]
         if isinstance(value, Mapping):
             if _is_intrinsic(value):
-                (name, arg), = value.items()
+                ((name, arg),) = value.items()
                 return _FUNCTIONS[name](self, arg)
             out = {}
             for key, item in value.items():
@@ -179,7 +179,7 @@ class _Resolver:
             return [item for item in items if item is not _NO_VALUE]
         if isinstance(value, Mapping):
             if _is_intrinsic(value):
-                (name, arg), = value.items()
+                ((name, arg),) = value.items()
                 if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
                     chosen = self.condition(arg[0])
                     if chosen is not None:  # the branch itself may hold values known only after deploy
@@ -346,8 +346,17 @@ _FUNCTIONS: dict[str, Any] = {
     "Fn::Split": _Resolver.fn_split,
     "Fn::FindInMap": _Resolver.fn_find_in_map,
 }
-for _name in ("Fn::GetAtt", "Fn::ImportValue", "Fn::GetAZs", "Fn::Base64", "Fn::Cidr", "Fn::Transform",
-              "Fn::ToJsonString", "Fn::Length", "Fn::GetStackOutput"):
+for _name in (
+    "Fn::GetAtt",
+    "Fn::ImportValue",
+    "Fn::GetAZs",
+    "Fn::Base64",
+    "Fn::Cidr",
+    "Fn::Transform",
+    "Fn::ToJsonString",
+    "Fn::Length",
+    "Fn::GetStackOutput",
+):
     _FUNCTIONS[_name] = _Resolver.unknown(_Resolver, _name)  # type: ignore[arg-type]
 
 

@@ -120,9 +120,7 @@ class HyperPodAddon(Construct):
         self.cluster = cluster
         self.kubernetes_version = kubernetes_version
         #: The add-ons this one was ordered after (found in the app).
-        self.depends_on: list[IConstruct] = [
-            present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present
-        ]
+        self.depends_on: list[IConstruct] = [present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present]
 
     def _order(self, first: IConstruct) -> None:
         """Create ``first`` (the add-on's earliest resource) after every dependency."""
@@ -145,7 +143,8 @@ class HyperPodAddon(Construct):
         """The ``AWS::EKS::Addon``: ``version``, else the table's pin for the Kubernetes version, else EKS's."""
         self.version = version or default_addon_version(self.ADDON_NAME, self.kubernetes_version)
         addon = eks.Addon(
-            self, construct_id,
+            self,
+            construct_id,
             cluster=self.cluster,
             addon_name=self.ADDON_NAME,
             addon_version=self.version,
@@ -182,13 +181,15 @@ class ConfiguredAddon(HyperPodAddon):
         kubernetes_version: str | None = None,
     ) -> None:
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         self.configuration = deep_merge(self.DEFAULT_CONFIGURATION, configuration_values or {})
         self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
         self._order(self.addon)
-
 
 
 class PodIdentityAddon(HyperPodAddon):
@@ -216,7 +217,8 @@ class PodIdentityAddon(HyperPodAddon):
     def _pod_identity_role(self) -> iam.Role:
         """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume."""
         self.role = pod_identity_role(
-            self, "Role",
+            self,
+            "Role",
             cluster=self.cluster,
             namespace=self.NAMESPACE,
             service_account=self.SERVICE_ACCOUNT,
@@ -227,8 +229,12 @@ class PodIdentityAddon(HyperPodAddon):
     def _install(self, *, version: str | None, configuration_values: Mapping[str, Any] | None) -> eks.Addon:
         """The association, then the add-on after it and after the role's inline policy."""
         self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=self.cluster, namespace=self.NAMESPACE, service_account=self.SERVICE_ACCOUNT, role=self.role,
+            self,
+            "PodIdentity",
+            cluster=self.cluster,
+            namespace=self.NAMESPACE,
+            service_account=self.SERVICE_ACCOUNT,
+            role=self.role,
         )
         self._order(self.association)
         self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
@@ -257,13 +263,15 @@ def pod_identity_role(
     ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
     """
     principal = iam.SessionTagsPrincipal(
-        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({
-            "StringEquals": {
-                "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
-                "aws:RequestTag/kubernetes-namespace": namespace,
-                "aws:RequestTag/kubernetes-service-account": service_account,
+        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions(
+            {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }
             }
-        })
+        )
     )
     return iam.Role(scope, construct_id, assumed_by=principal, description=description)
 
@@ -285,7 +293,8 @@ def pod_identity_association(
     replacement.
     """
     return eks.CfnPodIdentityAssociation(
-        scope, construct_id,
+        scope,
+        construct_id,
         cluster_name=cluster.cluster_name,
         namespace=namespace,
         service_account=service_account,

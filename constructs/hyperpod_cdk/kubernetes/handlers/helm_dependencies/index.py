@@ -154,8 +154,6 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
     return kubeconfig
 
 
-
-
 # --------------------------------------------------------------------------- running things
 
 
@@ -216,21 +214,35 @@ def fetch_and_verify(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Dea
         raise HandlerError(
             f"sha256 mismatch for the source: expected {spec.source_sha256}, got {digest}; refusing to install it"
         )
-    chart_dir = extract_chart(archive, workdir / "src", top=spec.top_directory, subdir=subdir, until=until,
-                              clock=deps.clock, revision=spec.revision)
+    chart_dir = extract_chart(
+        archive,
+        workdir / "src",
+        top=spec.top_directory,
+        subdir=subdir,
+        until=until,
+        clock=deps.clock,
+        revision=spec.revision,
+    )
     archive.unlink()
     files = verify_chart_tree(chart_dir, spec.chart_sha256)
     deps.log(f"chart files verified: {files} files match chart sha256 {spec.chart_sha256}")
     return chart_dir, digest
 
 
-def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
-                    deadline: Deadline) -> str | None:
+def recover_pending(
+    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
+) -> str | None:
     """A release a killed helm left ``pending-*`` blocks every later upgrade ("another operation
     is in progress"): roll it back to the revision before, or uninstall a first install."""
     try:
-        out = run(status_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
-                  touched_cluster=False, limit=60)
+        out = run(
+            status_command(deps.helm, spec, kubeconfig),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            limit=60,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             return None
@@ -248,8 +260,14 @@ def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mappin
         argv = uninstall_command(deps.helm, spec, kubeconfig, timeout)
     else:
         argv = rollback_command(deps.helm, spec, kubeconfig, timeout)
-    run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=True,
-        limit=timeout + helm_runner.OVERRUN_SECONDS)
+    run(
+        argv,
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS,
+    )
     return status
 
 
@@ -259,11 +277,21 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     if not spec.from_bundle:
         for built in [*(chart_dir / "charts").glob("*.tgz"), chart_dir / "Chart.lock"]:
             built.unlink(missing_ok=True)  # left out of the tree digest: must not survive unverified
-        run(dependency_build_command(deps.helm, chart_dir), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=False, cwd=chart_dir,
-            limit=max(min(DEPENDENCY_BUILD_SECONDS,
-                          deadline.remaining() - helm_runner.HELM_RESERVE_SECONDS - helm_runner.MIN_HELM_SECONDS),
-                      helm_runner.MIN_RUN_SECONDS))
+        run(
+            dependency_build_command(deps.helm, chart_dir),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            cwd=chart_dir,
+            limit=max(
+                min(
+                    DEPENDENCY_BUILD_SECONDS,
+                    deadline.remaining() - helm_runner.HELM_RESERVE_SECONDS - helm_runner.MIN_HELM_SECONDS,
+                ),
+                helm_runner.MIN_RUN_SECONDS,
+            ),
+        )
     kept = settle_archives(chart_dir, spec.archives, spec.values, deps.log)
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
@@ -275,20 +303,31 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     values_files.append(write_values_file(workdir / "values.json", spec.values))
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
-            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except HandlerError as failure:
         if previous is None:
             raise  # a first install: the stack rollback deletes the resource, which uninstalls it
         raise HandlerError(f"{failure}; {roll_back_failed_upgrade(spec, deps, kubeconfig, env, deadline)}") from None
     return {
-        "Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision,
-        "SourceSha256": digest, "ChartSha256": spec.chart_sha256, "SubCharts": ",".join(kept),
+        "Release": spec.release,
+        "Namespace": spec.namespace,
+        "Revision": spec.revision,
+        "SourceSha256": digest,
+        "ChartSha256": spec.chart_sha256,
+        "SubCharts": ",".join(kept),
     }
 
 
-def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
-                             deadline: Deadline) -> str:
+def roll_back_failed_upgrade(
+    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
+) -> str:
     """After a failed upgrade of an existing release: ``helm rollback`` to the revision before it.
 
     What ``--rollback-on-failure`` (Helm 4) / ``--atomic`` (Helm 3) do, without the ``--wait`` both
@@ -297,8 +336,14 @@ def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, en
     """
     try:
         timeout = deadline.helm_timeout(spec.timeout_seconds)
-        run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            rollback_command(deps.helm, spec, kubeconfig, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except HandlerError as exc:
         return f"rolling the release back to its previous revision failed too: {exc}"
     return "rolled the release back to its previous revision"
@@ -314,8 +359,14 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
         return "the cluster no longer exists"
     env = helm_env(workdir, deps.extra_env)
     try:
-        out = run(history_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
-                  touched_cluster=False, limit=60)
+        out = run(
+            history_command(deps.helm, spec, kubeconfig),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            limit=60,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             return "the release is not installed"
@@ -328,8 +379,14 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     if status != "deployed" or not description.startswith("Upgrade complete"):
         return f"the last revision is {status} ({description!r}); left the release as it is"
     timeout = deadline.helm_timeout(spec.timeout_seconds)
-    run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-        touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+    run(
+        rollback_command(deps.helm, spec, kubeconfig, timeout),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS,
+    )
     return "rolled the release back to its previous revision"
 
 
@@ -345,8 +402,14 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
     except ClusterGoneError:
         return False
     env = helm_env(workdir, deps.extra_env)
-    out = run(owned_release_command(deps.helm, spec, kubeconfig, namespace, release), env=env, deadline=deadline,
-              log=deps.log, touched_cluster=False, limit=60)
+    out = run(
+        owned_release_command(deps.helm, spec, kubeconfig, namespace, release),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=False,
+        limit=60,
+    )
     try:
         found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
     except (ValueError, TypeError, AttributeError):
@@ -367,8 +430,14 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
     env = helm_env(workdir, deps.extra_env)
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(uninstall_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            uninstall_command(deps.helm, spec, kubeconfig, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")
@@ -376,12 +445,11 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         raise
 
 
-
-
 def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outcome:
     reason = (
         "refused: the request does not match the release fixed in this function's configuration at synth ("
-        + "; ".join(problems) + "); nothing was done"
+        + "; ".join(problems)
+        + "); nothing was done"
     )
     physical = NOT_INSTALLED if request == "Create" else (old_id or NOT_INSTALLED)
     return Outcome("FAILED", physical, reason=reason)
@@ -451,9 +519,6 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-
-
-
 def handle(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     """Process one request and answer CloudFormation (the testable core of :func:`handler`)."""
     outcome = process(event, context, deps)
@@ -471,4 +536,3 @@ def handler(event: Mapping[str, Any], context: Any) -> None:
         send_response(event, outcome, log_stream=getattr(context, "log_stream_name", "") or "")
         return
     handle(event, context, deps)
-
