@@ -61,9 +61,10 @@ synth: install
 test: install-dev
 	$(PY) -m pytest
 
-## lint: ruff and mypy (mypy needs ~1 min without its cache, so it is not in `make test`)
+## lint: ruff check, ruff format --check and mypy (mypy needs ~1 min without its cache, so it is not in `make test`)
 lint: install-dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 ## guard: fail if the new synth would replace or disrupt deployed resources (needs credentials for

@@ -107,7 +107,7 @@ def _sub_names(text: str) -> Iterator[str]:
         end = text.find("}", start)
         if end == -1:
             return
-        yield text[start + 2:end].split(".")[0]
+        yield text[start + 2 : end].split(".")[0]
         start = text.find("${", end)
 
 
@@ -199,9 +199,12 @@ def synthesize(config: Path, outdir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", type=Path,
-                        default=[REPO / "hyperpod.yaml", REPO / "examples" / "eks-fsx.yaml",
-                                 REPO / "examples" / "slurm.yaml"])
+    parser.add_argument(
+        "configs",
+        nargs="*",
+        type=Path,
+        default=[REPO / "hyperpod.yaml", REPO / "examples" / "eks-fsx.yaml", REPO / "examples" / "slurm.yaml"],
+    )
     parser.add_argument("--template", type=Path, action="append", default=[], help="a synthesized template instead")
     args = parser.parse_args(argv)
     ratios = []
@@ -211,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             for index, config in enumerate(args.configs):
-                ratios.append(report(str(config.relative_to(REPO) if config.is_relative_to(REPO) else config),
-                                     synthesize(config, Path(tmp) / str(index))))
+                ratios.append(
+                    report(
+                        str(config.relative_to(REPO) if config.is_relative_to(REPO) else config),
+                        synthesize(config, Path(tmp) / str(index)),
+                    )
+                )
     return 0 if all(r is None or r <= GOAL_RATIO for r in ratios) else 1
 
 

@@ -42,18 +42,23 @@ class FreshClone:
 
 
 def _env(scratch: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("VIRTUAL_ENV", "JSII_NODE", "PYTHONPATH", "CDK_VALIDATION")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("VIRTUAL_ENV", "JSII_NODE", "PYTHONPATH", "CDK_VALIDATION")
+    }
     # Tools of the calling venv must not leak into the clone's.
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO)))
     for name in ("uv-cache", "npm-cache", "jsii-cache"):
         (scratch / name).mkdir()
-    env.update({
-        "UV_CACHE_DIR": str(scratch / "uv-cache"),
-        "npm_config_cache": str(scratch / "npm-cache"),
-        "PIP_NO_CACHE_DIR": "1",
-        "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(scratch / "jsii-cache"),
-    })
+    env.update(
+        {
+            "UV_CACHE_DIR": str(scratch / "uv-cache"),
+            "npm_config_cache": str(scratch / "npm-cache"),
+            "PIP_NO_CACHE_DIR": "1",
+            "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(scratch / "jsii-cache"),
+        }
+    )
     return env
 
 
@@ -68,9 +73,18 @@ def measure(ref: str = "HEAD") -> FreshClone:
         scratch = Path(tmp)
         clone = scratch / "clone"
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
-        subprocess.run(["git", "checkout", "--quiet", subprocess.run(
-            ["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()],
-            cwd=clone, check=True)
+        subprocess.run(
+            [
+                "git",
+                "checkout",
+                "--quiet",
+                subprocess.run(
+                    ["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True
+                ).stdout.strip(),
+            ],
+            cwd=clone,
+            check=True,
+        )
         env = _env(scratch)
         install, install_log, code = _make("install", clone, env)
         if code != 0:

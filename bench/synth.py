@@ -112,8 +112,10 @@ def main() -> int:
         for name, samples in runs.items():
             wall[name] = statistics.median(s[0] for s in samples)
             cpu[name] = statistics.median(s[1] for s in samples)
-            print(f"{name:24s} wall {wall[name]:6.2f}s  cpu {cpu[name]:6.2f}s  "
-                  f"runs {', '.join(f'{s[0]:.2f}' for s in samples)}")
+            print(
+                f"{name:24s} wall {wall[name]:6.2f}s  cpu {cpu[name]:6.2f}s  "
+                f"runs {', '.join(f'{s[0]:.2f}' for s in samples)}"
+            )
 
     def ratio(a: str, b: str) -> str:
         return f"wall {wall[a] / wall[b]:.2f}x, cpu {cpu[a] / cpu[b]:.2f}x"

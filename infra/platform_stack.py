@@ -18,7 +18,8 @@ class HyperPodPlatformStack(Stack):
         # Read by aws-cdk-lib's Vpc before the platform places each subnet by AZ ID: set first.
         self._az_ids = config.control_plane_az_ids
         super().__init__(
-            scope, construct_id,
+            scope,
+            construct_id,
             env=Environment(account=config.account, region=config.region),
             description=f"SageMaker HyperPod on {orchestrated_by}: {config.hyperpod.cluster_name} (hyperpod-cdk)",
         )

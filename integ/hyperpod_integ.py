@@ -58,7 +58,8 @@ def build(config_name: str, add_assertions: AddAssertions, outdir: str | None = 
     config = load_config(CONFIGS / config_name)
     stack = add_platform(app, config, nag=False)
     test = integ.IntegTest(
-        app, f"{stack.stack_name}-integ",
+        app,
+        f"{stack.stack_name}-integ",
         test_cases=[stack],
         # The configs pin AZ IDs of one region.
         regions=[config.region],
@@ -72,7 +73,11 @@ def build(config_name: str, add_assertions: AddAssertions, outdir: str | None = 
 
 
 def waiting_call(
-    test: integ.IntegTest, service: str, api: str, parameters: dict[str, Any], iam_action: str,
+    test: integ.IntegTest,
+    service: str,
+    api: str,
+    parameters: dict[str, Any],
+    iam_action: str,
     expected: dict[str, Any],
 ) -> integ.IApiCall:
     """An API call retried every 30 s until its response contains ``expected`` (up to 45 min)."""
@@ -88,20 +93,31 @@ def waiting_call(
 
 def cluster_in_service(test: integ.IntegTest, config: PlatformConfig) -> integ.IApiCall:
     return waiting_call(
-        test, "SageMaker", "describeCluster", {"ClusterName": config.hyperpod.cluster_name},
-        "sagemaker:DescribeCluster", {"ClusterStatus": "InService"},
+        test,
+        "SageMaker",
+        "describeCluster",
+        {"ClusterName": config.hyperpod.cluster_name},
+        "sagemaker:DescribeCluster",
+        {"ClusterStatus": "InService"},
     )
 
 
 def nodes_running(test: integ.IntegTest, config: PlatformConfig) -> integ.IApiCall:
     """Every instance group has a Running node (ListClusterNodes, one page: these clusters are small)."""
     return waiting_call(
-        test, "SageMaker", "listClusterNodes", {"ClusterName": config.hyperpod.cluster_name},
+        test,
+        "SageMaker",
+        "listClusterNodes",
+        {"ClusterName": config.hyperpod.cluster_name},
         "sagemaker:ListClusterNodes",
-        {"ClusterNodeSummaries": integ.Match.array_with([
-            integ.Match.object_like({"InstanceGroupName": group.name, "InstanceStatus": {"Status": "Running"}})
-            for group in config.hyperpod.instance_groups
-        ])},
+        {
+            "ClusterNodeSummaries": integ.Match.array_with(
+                [
+                    integ.Match.object_like({"InstanceGroupName": group.name, "InstanceStatus": {"Status": "Running"}})
+                    for group in config.hyperpod.instance_groups
+                ]
+            )
+        },
     )
 
 

@@ -16,9 +16,12 @@ TRAINING_OPERATOR = "amazon-sagemaker-hyperpod-training-operator"
 
 def add_assertions(test, config) -> None:  # type: ignore[no-untyped-def]
     operator = waiting_call(
-        test, "EKS", "describeAddon",
+        test,
+        "EKS",
+        "describeAddon",
         {"clusterName": config.eks_config.cluster_name, "addonName": TRAINING_OPERATOR},
-        "eks:DescribeAddon", {"addon": {"status": "ACTIVE"}},
+        "eks:DescribeAddon",
+        {"addon": {"status": "ACTIVE"}},
     )
     cluster_in_service(test, config).next(nodes_running(test, config)).next(operator)
 

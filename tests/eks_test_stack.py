@@ -30,7 +30,10 @@ def build_eks_hyperpod_stack(
     app = cdk.App(outdir=str(outdir), context=dict(CDK_CONTEXT))
     stack = cdk.Stack(app, stack_name, env=cdk.Environment(account="123456789012", region="us-west-2"))
     vpc = ec2.Vpc(
-        stack, "Vpc", max_azs=2, nat_gateways=1,
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=1,
         subnet_configuration=[
             ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
             ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
@@ -38,7 +41,11 @@ def build_eks_hyperpod_stack(
     )
     node_sg = ec2.SecurityGroup(stack, "NodeSg", vpc=vpc)
     eks = HyperPodEksCluster(
-        stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets, security_group=node_sg,
+        stack,
+        "Eks",
+        vpc=vpc,
+        control_plane_subnets=vpc.private_subnets,
+        security_group=node_sg,
         cluster_name=f"{cluster_name}-eks",
     )
     helm = HyperPodHelmDependencies(
@@ -53,7 +60,8 @@ def build_eks_hyperpod_stack(
         stack, "KubernetesAddons", cluster=eks.cluster, config=addons_config, manifests=manifests
     )
     hyperpod = HyperPodCluster(
-        stack, "HyperPod",
+        stack,
+        "HyperPod",
         cluster_name=cluster_name,
         eks_cluster_arn=eks.cluster_arn,
         instance_groups=[InstanceGroup(name="gpu", instance_type="ml.g5.8xlarge", instance_count=1)],
@@ -76,6 +84,7 @@ def nag_violations(app: Any, prefixes: tuple[str, ...]) -> list[tuple[str, str]]
     report = AwsSolutionsChecks().validate_scope(app)
     return [
         (v.rule_name, r.construct_path)
-        for v in report.violations for r in v.violating_resources
+        for v in report.violations
+        for r in v.violating_resources
         if (r.construct_path or "").startswith(prefixes)
     ]

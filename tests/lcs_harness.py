@@ -108,8 +108,10 @@ class RunResult:
     def actions(self) -> list[str]:
         """State-changing commands (queries such as is-active, mountpoint, hostname left out)."""
         return [
-            c for c in self.commands
-            if c.split()[0] not in _QUERIES and c.split()[:2] != ["systemctl", "is-active"]
+            c
+            for c in self.commands
+            if c.split()[0] not in _QUERIES
+            and c.split()[:2] != ["systemctl", "is-active"]
             and not (c.split()[0] == "git" and "rev-parse" in c.split())
         ]
 
@@ -357,8 +359,11 @@ def agent_slurm_conf(controller_ip: str, nodes: Mapping[str, list[str]]) -> str:
     """A slurm.conf as HyperPod's cluster agent writes it on the controller (partition -> node IPs)."""
     name = "ip-" + controller_ip.replace(".", "-")
     lines = [
-        "ClusterName=hyperpod", f"SlurmctldHost={name}({controller_ip})", "SlurmctldParameters=enable_configless",
-        "AuthType=auth/munge", "SlurmdSpoolDir=/var/spool/slurmd",
+        "ClusterName=hyperpod",
+        f"SlurmctldHost={name}({controller_ip})",
+        "SlurmctldParameters=enable_configless",
+        "AuthType=auth/munge",
+        "SlurmdSpoolDir=/var/spool/slurmd",
     ]
     for partition, ips in nodes.items():
         names = ["ip-" + ip.replace(".", "-") for ip in ips]
@@ -457,7 +462,7 @@ USER_STUBS = {
 # packages creates /usr/bin/enroot under the fake root, make install of pyxis its SPANK plugin,
 # apt-get install docker.io /usr/bin/docker; usermod/id keep the docker group in state/.
 CONTAINER_STUBS = {
-    "dpkg": 'echo amd64\n',
+    "dpkg": "echo amd64\n",
     # git clone makes the folder; git -C DIR rev-parse HEAD answers the pinned pyxis commit (or
     # HARNESS_PYXIS_HEAD: a moved tag).
     "git": textwrap.dedent(

@@ -43,8 +43,11 @@ def manifest_objects(template: dict[str, Any], outdir: str | Path, name: str, fu
 
 def manifest_resource(template: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     """(logical id, resource) of the Custom::HyperPodManifests resource of set ``name``."""
-    (found,) = ((k, v) for k, v in template["Resources"].items()
-                if v["Type"] == "Custom::HyperPodManifests" and v["Properties"]["Set"] == name)
+    (found,) = (
+        (k, v)
+        for k, v in template["Resources"].items()
+        if v["Type"] == "Custom::HyperPodManifests" and v["Properties"]["Set"] == name
+    )
     return found
 
 
@@ -59,7 +62,7 @@ def resolved_objects(template: dict[str, Any], outdir: str | Path, name: str) ->
         if isinstance(node, list):
             return [walk(v) for v in node]
         if isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            return params[node[len("{{hyperpod-cdk:"):-2]]
+            return params[node[len("{{hyperpod-cdk:") : -2]]
         return node
 
     return walk(manifest_objects(template, outdir, name))

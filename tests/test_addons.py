@@ -36,12 +36,18 @@ def built(tmp_path_factory):
     from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
 
     outdir = tmp_path_factory.mktemp("addons-cdk.out")
-    config = KubernetesAddonsConfig.model_validate({
-        "observability": {"enabled": True, "logging": True, "metrics": {"network": "ADVANCED"},
-                          "configuration_values": {"metricsProvider": {"scalingMetrics": {"scrapeInterval": 60}}}},
-        "task_governance": {"enabled": True, "version": "v1.3.0-eksbuild.1"},
-        "cert_manager": {"version": "v1.18.2-eksbuild.2"},
-    })
+    config = KubernetesAddonsConfig.model_validate(
+        {
+            "observability": {
+                "enabled": True,
+                "logging": True,
+                "metrics": {"network": "ADVANCED"},
+                "configuration_values": {"metricsProvider": {"scalingMetrics": {"scrapeInterval": 60}}},
+            },
+            "task_governance": {"enabled": True, "version": "v1.3.0-eksbuild.1"},
+            "cert_manager": {"version": "v1.18.2-eksbuild.2"},
+        }
+    )
     app, _, _, addons = eks_test_stack.build_eks_hyperpod_stack(outdir, STACK, "addons-test", addons_config=config)
     violations = eks_test_stack.nag_violations(app, (f"{STACK}/KubernetesAddons/",))
     template = app.synth().get_stack_by_name(STACK).template
@@ -58,8 +64,11 @@ def addon_id(built, name: str) -> str:
 
 
 def association(built, namespace: str) -> tuple[str, dict]:
-    (found,) = ((k, v) for k, v in resources(built, "AWS::EKS::PodIdentityAssociation").items()
-                if v["Properties"]["Namespace"] == namespace)
+    (found,) = (
+        (k, v)
+        for k, v in resources(built, "AWS::EKS::PodIdentityAssociation").items()
+        if v["Properties"]["Namespace"] == namespace
+    )
     return found
 
 
@@ -91,9 +100,15 @@ def test_operator_chain_agent_then_cert_manager_then_association_then_operator(b
 def test_every_addon_installs_after_the_hyperpod_cluster_which_waits_for_helm(built):
     (hyperpod,) = resources(built, "AWS::SageMaker::Cluster")
     (helm,) = resources(built, "Custom::HyperPodHelmDependencies")
-    mine = [addon_id(built, name) for name in (
-        "cert-manager", OPERATOR, "amazon-sagemaker-hyperpod-observability", "amazon-sagemaker-hyperpod-taskgovernance",
-    )]
+    mine = [
+        addon_id(built, name)
+        for name in (
+            "cert-manager",
+            OPERATOR,
+            "amazon-sagemaker-hyperpod-observability",
+            "amazon-sagemaker-hyperpod-taskgovernance",
+        )
+    ]
     for logical_id in mine:
         assert hyperpod in depends_on(built, logical_id), logical_id
     hyperpod_deps = depends_on(built, hyperpod)
@@ -148,7 +163,7 @@ def test_cert_manager_tolerates_every_taint_and_keeps_the_pinned_version(built):
 
 
 def test_observability_writes_to_its_own_workspace(built):
-    (workspace_id, workspace), = resources(built, "AWS::APS::Workspace").items()
+    ((workspace_id, workspace),) = resources(built, "AWS::APS::Workspace").items()
     assert workspace["DeletionPolicy"] == "Retain"
     assert {"Key": "SageMaker", "Value": "true"} in workspace["Properties"]["Tags"]
     joined = config_values(built, "amazon-sagemaker-hyperpod-observability")["Fn::Join"][1]
@@ -161,9 +176,15 @@ def test_observability_writes_to_its_own_workspace(built):
     values = json.loads(text)
     provider = values["metricsProvider"]
     assert {key: (v["level"] if isinstance(v, dict) and "level" in v else v) for key, v in provider.items()} == {
-        "trainingMetrics": "BASIC", "taskGovernanceMetrics": "DISABLED", "scalingMetrics": "DISABLED",
-        "clusterMetrics": "BASIC", "nodeMetrics": "BASIC", "networkMetrics": "ADVANCED",
-        "acceleratedComputeMetrics": "BASIC", "inferenceMetrics": "BASIC", "logging": {"enabled": True},
+        "trainingMetrics": "BASIC",
+        "taskGovernanceMetrics": "DISABLED",
+        "scalingMetrics": "DISABLED",
+        "clusterMetrics": "BASIC",
+        "nodeMetrics": "BASIC",
+        "networkMetrics": "ADVANCED",
+        "acceleratedComputeMetrics": "BASIC",
+        "inferenceMetrics": "BASIC",
+        "logging": {"enabled": True},
     }
     assert provider["trainingMetrics"]["scrapeInterval"] == 30
     assert provider["scalingMetrics"]["scrapeInterval"] == 60  # configuration_values merged over the levels
@@ -175,16 +196,19 @@ def test_observability_writes_to_its_own_workspace(built):
     assert assoc_id in depends_on(built, addon_id(built, "amazon-sagemaker-hyperpod-observability"))
 
     role_id = assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    (policy,) = (p for p in resources(built, "AWS::IAM::Policy").values()
-                 if {"Ref": role_id} in p["Properties"]["Roles"])
+    (policy,) = (
+        p for p in resources(built, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+    )
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     remote_write = [s for s in statements if s["Action"] == "aps:RemoteWrite"]
-    assert remote_write == [{"Action": "aps:RemoteWrite", "Effect": "Allow",
-                             "Resource": {"Fn::GetAtt": [workspace_id, "Arn"]}}]
+    assert remote_write == [
+        {"Action": "aps:RemoteWrite", "Effect": "Allow", "Resource": {"Fn::GetAtt": [workspace_id, "Arn"]}}
+    ]
     (logs,) = (s for s in statements if s is not remote_write[0])
     assert all(a.startswith("logs:") for a in logs["Action"])
     assert [r.split(":log-group:")[1] for r in logs["Resource"]] == [
-        "/aws/sagemaker/Clusters/*", "/aws/sagemaker/Clusters/*:log-stream:*",
+        "/aws/sagemaker/Clusters/*",
+        "/aws/sagemaker/Clusters/*:log-stream:*",
     ]
 
 
@@ -197,8 +221,13 @@ def test_task_governance_has_no_iam_and_waits_for_kueue(built):
     wait = manifest_sets(built["template"], built["outdir"])["KueueReady"]
     # Empty until the Kueue controller has an available replica; the handler polls until then (read-only).
     assert wait == {
-        "Kind": "wait", "ObjectType": "deployment", "ObjectNames": ["kueue-controller-manager"],
-        "Namespace": "kueue-system", "JsonPath": ".status.availableReplicas", "TimeoutSeconds": 600}
+        "Kind": "wait",
+        "ObjectType": "deployment",
+        "ObjectNames": ["kueue-controller-manager"],
+        "Namespace": "kueue-system",
+        "JsonPath": ".status.availableReplicas",
+        "TimeoutSeconds": 600,
+    }
     assert addon in depends_on(built, wait_id)
     assert built["addons"].task_governance.ready.node.path.endswith("KueueReady")
 
@@ -232,7 +261,10 @@ def test_cfn_lint_reports_no_errors(built):
     template = built["outdir"] / f"{STACK}.template.json"
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--", str(template)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     errors = [f for f in json.loads(result.stdout or "[]") if f["Level"] == "Error"]
     assert errors == [], json.dumps(errors, indent=1)[:3000]
@@ -336,8 +368,12 @@ def test_user_configuration_merges_over_the_defaults(tiny):
     from hyperpod_cdk.kubernetes.addons import CertManagerAddon
 
     stack, cluster = tiny
-    addon = CertManagerAddon(stack, "CertManager", cluster=cluster,
-                             configuration_values={"webhook": {"replicaCount": 2}, "prometheus": {"enabled": False}})
+    addon = CertManagerAddon(
+        stack,
+        "CertManager",
+        cluster=cluster,
+        configuration_values={"webhook": {"replicaCount": 2}, "prometheus": {"enabled": False}},
+    )
     assert addon.configuration["webhook"] == {"replicaCount": 2, "tolerations": [{"operator": "Exists"}]}
     assert addon.configuration["prometheus"] == {"enabled": False}
     assert addon.configuration["cainjector"]["replicaCount"] == 1
@@ -350,9 +386,12 @@ def test_config_refuses_the_operator_without_cert_manager():
 
     with pytest.raises(ValidationError, match="needs cert-manager"):
         KubernetesAddonsConfig.model_validate({"cert_manager": {"enabled": False}})
-    assert KubernetesAddonsConfig.model_validate(
-        {"cert_manager": {"enabled": False}, "training_operator": {"enabled": False}}
-    ).cert_manager.enabled is False
+    assert (
+        KubernetesAddonsConfig.model_validate(
+            {"cert_manager": {"enabled": False}, "training_operator": {"enabled": False}}
+        ).cert_manager.enabled
+        is False
+    )
     with pytest.raises(ValidationError, match="pattern"):
         KubernetesAddonsConfig.model_validate({"cert_manager": {"version": "1.18"}})
     with pytest.raises(ValidationError, match="Extra inputs"):
@@ -366,12 +405,21 @@ def test_addon_models_built_in_python_raise_one_config_line():
     from hyperpod_cdk.errors import HyperPodConfigError
 
     cases = [
-        (lambda: KubernetesAddonsConfig(cert_manager={"enabled": False}),
-         "KubernetesAddonsConfig.training_operator", "needs cert-manager; set cert_manager.enabled: true"),
-        (lambda: KubernetesAddonsConfig(cert_manager={"version": "1.18"}),
-         "KubernetesAddonsConfig.cert_manager.version", "is not an EKS add-on version such as v1.18.2-eksbuild.2"),
-        (lambda: KubernetesAddonsConfig(cert_manager={"enable": True}),
-         "KubernetesAddonsConfig.cert_manager.enable", "unknown key"),
+        (
+            lambda: KubernetesAddonsConfig(cert_manager={"enabled": False}),
+            "KubernetesAddonsConfig.training_operator",
+            "needs cert-manager; set cert_manager.enabled: true",
+        ),
+        (
+            lambda: KubernetesAddonsConfig(cert_manager={"version": "1.18"}),
+            "KubernetesAddonsConfig.cert_manager.version",
+            "is not an EKS add-on version such as v1.18.2-eksbuild.2",
+        ),
+        (
+            lambda: KubernetesAddonsConfig(cert_manager={"enable": True}),
+            "KubernetesAddonsConfig.cert_manager.enable",
+            "unknown key",
+        ),
     ]
     for build, field, fragment in cases:
         with pytest.raises(HyperPodConfigError) as caught:
@@ -425,8 +473,9 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
 
     stack, cluster = tiny
     # Every missing prerequisite at once, checked at synth before anything is built.
-    with pytest.raises(MissingAddonDependencyError, match=r"\['eks-pod-identity-agent', 'cert-manager', "
-                                                           r"'metrics-server'\]"):
+    with pytest.raises(
+        MissingAddonDependencyError, match=r"\['eks-pod-identity-agent', 'cert-manager', " r"'metrics-server'\]"
+    ):
         ExampleAddon(stack, "Example", cluster=cluster)
     _agent(stack, cluster)
     CertManagerAddon(stack, "CertManager", cluster=cluster)
@@ -437,8 +486,10 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
     eks.Addon(stack, "Metrics", cluster=cluster, addon_name="metrics-server")
     addon = ExampleAddon(stack, "Example", cluster=cluster)
     template = Template.from_stack(stack).to_json()["Resources"]
-    ids = {path: stack.get_logical_id(getattr(addon, attr).node.default_child or getattr(addon, attr))
-           for path, attr in (("Role", "role"), ("PodIdentity", "association"), ("Addon", "addon"))}
+    ids = {
+        path: stack.get_logical_id(getattr(addon, attr).node.default_child or getattr(addon, attr))
+        for path, attr in (("Role", "role"), ("PodIdentity", "association"), ("Addon", "addon"))
+    }
     association = template[ids["PodIdentity"]]
     assert association["Properties"]["Namespace"] == "example"
     assert association["Properties"]["ServiceAccount"] == "example-sa"

@@ -74,7 +74,7 @@ def server():
     httpd.server_close()
 
 
-FAKE_HELM = textwrap.dedent('''\
+FAKE_HELM = textwrap.dedent("""\
     #!{python}
     import base64, json, os, sys
     argv = sys.argv[1:]
@@ -83,7 +83,7 @@ FAKE_HELM = textwrap.dedent('''\
     for name, data in json.loads(os.environ["FAKE_DOWNLOADS"]).items():
         open(os.path.join(charts, name), "wb").write(base64.b64decode(data))
     open(os.path.join(argv[2], "Chart.lock"), "w").write("lock\\n")
-''')
+""")
 
 
 @pytest.fixture
@@ -101,7 +101,9 @@ def helm(tmp_path, monkeypatch):
 
 def config(**overrides) -> HelmDependenciesConfig:
     return HelmDependenciesConfig(
-        revision=REV, chart_sha256=digest(FILES), subchart_sha256={"nvidia-device-plugin-0.16.1": REMOTE_SHA},
+        revision=REV,
+        chart_sha256=digest(FILES),
+        subchart_sha256={"nvidia-device-plugin-0.16.1": REMOTE_SHA},
         **overrides,
     )
 
@@ -111,20 +113,28 @@ ARCHIVES = {"nvidia-device-plugin-0.16.1.tgz": REMOTE, "mpi-operator-0.1.0.tgz":
 
 def test_bundle_holds_the_verified_chart_and_pinned_archives_only(server, helm, tmp_path):
     url, _ = server
-    bundle, sha = chart_bundle.build_bundle(config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url,
-                                            log=lambda line: None)
+    bundle, sha = chart_bundle.build_bundle(
+        config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url, log=lambda line: None
+    )
     assert bundle.name == f"hyperpod-chart-bundle-{REV}.tgz"
     assert hashlib.sha256(bundle.read_bytes()).hexdigest() == sha
     with tarfile.open(bundle) as tar:
         names = sorted(tar.getnames())
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
     top = f"hyperpod-chart-bundle-{REV}"
-    assert names == [top, f"{top}/Chart.yaml", f"{top}/charts", f"{top}/charts/mpi-operator",
-                     f"{top}/charts/mpi-operator/Chart.yaml", f"{top}/charts/nvidia-device-plugin-0.16.1.tgz",
-                     f"{top}/values.yaml"]
+    assert names == [
+        top,
+        f"{top}/Chart.yaml",
+        f"{top}/charts",
+        f"{top}/charts/mpi-operator",
+        f"{top}/charts/mpi-operator/Chart.yaml",
+        f"{top}/charts/nvidia-device-plugin-0.16.1.tgz",
+        f"{top}/values.yaml",
+    ]
     # The same revision and pins give the same bytes: the sha256 can be pinned in the config.
-    again, sha_again = chart_bundle.build_bundle(config(), tmp_path / "again", helm=helm(ARCHIVES),
-                                                 url_template=url, log=lambda line: None)
+    again, sha_again = chart_bundle.build_bundle(
+        config(), tmp_path / "again", helm=helm(ARCHIVES), url_template=url, log=lambda line: None
+    )
     assert sha_again == sha and again.read_bytes() == bundle.read_bytes()
 
 
@@ -133,19 +143,26 @@ def test_the_installer_accepts_the_bundle(server, helm, tmp_path):
     import time
 
     url, _ = server
-    bundle, _ = chart_bundle.build_bundle(config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url,
-                                          log=lambda line: None)
+    bundle, _ = chart_bundle.build_bundle(
+        config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url, log=lambda line: None
+    )
     index = chart_bundle.handler_module()
-    chart = index.extract_chart(bundle, tmp_path / "x", top=f"hyperpod-chart-bundle-{REV}", subdir="",
-                                until=time.monotonic() + 30, revision=REV)
+    chart = index.extract_chart(
+        bundle, tmp_path / "x", top=f"hyperpod-chart-bundle-{REV}", subdir="", until=time.monotonic() + 30, revision=REV
+    )
     assert index.verify_chart_tree(chart, digest(FILES)) == 3
 
 
 def test_a_tampered_download_fails_the_build(server, helm, tmp_path):
     url, _ = server
     with pytest.raises(Exception, match="no archive in charts/ matches the pinned sha256"):
-        chart_bundle.build_bundle(config(), tmp_path / "out", helm=helm({"nvidia-device-plugin-0.16.1.tgz": b"evil"}),
-                                  url_template=url, log=lambda line: None)
+        chart_bundle.build_bundle(
+            config(),
+            tmp_path / "out",
+            helm=helm({"nvidia-device-plugin-0.16.1.tgz": b"evil"}),
+            url_template=url,
+            log=lambda line: None,
+        )
     assert not (tmp_path / "out" / f"hyperpod-chart-bundle-{REV}.tgz").exists()
 
 
@@ -154,16 +171,18 @@ def test_a_changed_chart_fails_the_build(server, helm, tmp_path):
     files[f"/archive/{REV}.tar.gz"] = tarball({**FILES, "values.yaml": b"a: 2\n"})
     try:
         with pytest.raises(Exception, match="do not match the pinned chart_sha256"):
-            chart_bundle.build_bundle(config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url,
-                                      log=lambda line: None)
+            chart_bundle.build_bundle(
+                config(), tmp_path / "out", helm=helm(ARCHIVES), url_template=url, log=lambda line: None
+            )
     finally:
         files[f"/archive/{REV}.tar.gz"] = tarball(FILES)
 
 
 def test_pins_of_another_revision_list_only_remote_archives(server, helm):
     url, _ = server
-    chart_sha, archives = chart_bundle.print_pins(chart_bundle.probe_config(REV), helm=helm(ARCHIVES),
-                                                  url_template=url, log=lambda line: None)
+    chart_sha, archives = chart_bundle.print_pins(
+        chart_bundle.probe_config(REV), helm=helm(ARCHIVES), url_template=url, log=lambda line: None
+    )
     assert chart_sha == digest(FILES)
     assert archives == {"nvidia-device-plugin-0.16.1": REMOTE_SHA}
 

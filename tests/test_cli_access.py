@@ -46,23 +46,45 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _stubs(ca: str, *, public: bool = False, tunnel: bool = True) -> dict[str, Any]:
     sm, sm_stub = fx.stubbed("sagemaker")
-    sm_stub.add_response("describe_cluster", {
-        "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456", "ClusterName": CLUSTER,
-        "ClusterStatus": "InService", "InstanceGroups": [], "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
-    }, {"ClusterName": CLUSTER})
+    sm_stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+            "ClusterName": CLUSTER,
+            "ClusterStatus": "InService",
+            "InstanceGroups": [],
+            "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
+        },
+        {"ClusterName": CLUSTER},
+    )
     eks, eks_stub = fx.stubbed("eks")
-    eks_stub.add_response("describe_cluster", {"cluster": {
-        "name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT, "certificateAuthority": {"data": ca},
-        "resourcesVpcConfig": {"endpointPublicAccess": public, "endpointPrivateAccess": True},
-    }}, {"name": EKS})
+    eks_stub.add_response(
+        "describe_cluster",
+        {
+            "cluster": {
+                "name": EKS,
+                "arn": EKS_ARN,
+                "endpoint": ENDPOINT,
+                "certificateAuthority": {"data": ca},
+                "resourcesVpcConfig": {"endpointPublicAccess": public, "endpointPrivateAccess": True},
+            }
+        },
+        {"name": EKS},
+    )
     overrides: dict[str, Any] = {"sagemaker": sm, "eks": eks}
     if not public:
         ec2, ec2_stub = fx.stubbed("ec2")
         reservations = [{"Instances": [{"InstanceId": INSTANCE}]}] if tunnel else []
-        ec2_stub.add_response("describe_instances", {"Reservations": reservations}, {"Filters": [
-            {"Name": "tag:hyperpod-cdk:access-tunnel", "Values": [EKS]},
-            {"Name": "instance-state-name", "Values": ["running"]},
-        ]})
+        ec2_stub.add_response(
+            "describe_instances",
+            {"Reservations": reservations},
+            {
+                "Filters": [
+                    {"Name": "tag:hyperpod-cdk:access-tunnel", "Values": [EKS]},
+                    {"Name": "instance-state-name", "Values": ["running"]},
+                ]
+            },
+        )
         overrides["ec2"] = ec2
     return overrides
 
@@ -79,19 +101,42 @@ def test_private_endpoint_kubeconfig_reaches_the_api_through_the_tunnel_with_kub
     kubeconfig = tmp_path / "kube" / "config"
     started: list[list[str]] = []
     with fk.serve(tmp_path) as (state, port, ca):
-        state.routes["/api/v1/nodes"] = {"kind": "NodeList", "apiVersion": "v1",
-                                         "items": [{"metadata": {"name": "hyperpod-i-0aa"}}]}
+        state.routes["/api/v1/nodes"] = {
+            "kind": "NodeList",
+            "apiVersion": "v1",
+            "items": [{"metadata": {"name": "hyperpod-i-0aa"}}],
+        }
         monkeypatch.setattr(access, "_run_foreground", lambda command: started.append(command) or 0)
         monkeypatch.setattr(access.shutil, "which", lambda tool: f"/usr/bin/{tool}")
-        code = main(["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(kubeconfig),
-                     "--local-port", str(port)], clients_factory=fx.factory(_stubs(ca)))
+        code = main(
+            [
+                "kubeconfig",
+                "--config",
+                str(_config(tmp_path)),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--local-port",
+                str(port),
+            ],
+            clients_factory=fx.factory(_stubs(ca)),
+        )
         assert code == 0, capsys.readouterr().err
         # The SSM session forwards the local port to the endpoint's host through the tagged instance.
-        assert started == [[
-            "aws", "ssm", "start-session", "--region", fx.REGION, "--target", INSTANCE,
-            "--document-name", "AWS-StartPortForwardingSessionToRemoteHost", "--parameters",
-            f'{{"host":["{fk.DNS_NAME}"],"portNumber":["443"],"localPortNumber":["{port}"]}}',
-        ]]
+        assert started == [
+            [
+                "aws",
+                "ssm",
+                "start-session",
+                "--region",
+                fx.REGION,
+                "--target",
+                INSTANCE,
+                "--document-name",
+                "AWS-StartPortForwardingSessionToRemoteHost",
+                "--parameters",
+                f'{{"host":["{fk.DNS_NAME}"],"portNumber":["443"],"localPortNumber":["{port}"]}}',
+            ]
+        ]
         written = yaml.safe_load(kubeconfig.read_text())
         assert written["current-context"] == EKS_ARN  # what `hyp set-cluster-context` selects
         assert written["contexts"][0]["context"]["namespace"] == "hyperpod-ns-training"
@@ -102,25 +147,54 @@ def test_private_endpoint_kubeconfig_reaches_the_api_through_the_tunnel_with_kub
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         log = tmp_path / "aws-args"
-        credential = {"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1",
-                      "spec": {}, "status": {"token": token}}
+        credential = {
+            "kind": "ExecCredential",
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "spec": {},
+            "status": {"token": token},
+        }
         (bin_dir / "aws").write_text(f"#!/bin/sh\necho \"$@\" > {log}\ncat <<'EOF'\n{json.dumps(credential)}\nEOF\n")
         (bin_dir / "aws").chmod(0o755)
         env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-        done = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "get", "--raw", "/api/v1/nodes"],
-                              capture_output=True, text=True, env=env, timeout=60)
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "get", "--raw", "/api/v1/nodes"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["items"][0]["metadata"]["name"] == "hyperpod-i-0aa"
-        assert log.read_text().split() == ["--region", fx.REGION, "eks", "get-token", "--cluster-name", EKS,
-                                           "--output", "json"]
+        assert log.read_text().split() == [
+            "--region",
+            fx.REGION,
+            "eks",
+            "get-token",
+            "--cluster-name",
+            EKS,
+            "--output",
+            "json",
+        ]
 
 
 def test_public_endpoint_needs_no_tunnel_and_keeps_other_contexts(tmp_path: Path, capsys) -> None:
     kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "other"}],
-                                          "contexts": [{"name": "other"}], "users": [], "current-context": "other"}))
-    code = main(["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(kubeconfig), "--json"],
-                clients_factory=fx.factory(_stubs("Q0E=", public=True)))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "other"}],
+                "contexts": [{"name": "other"}],
+                "users": [],
+                "current-context": "other",
+            }
+        )
+    )
+    code = main(
+        ["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(kubeconfig), "--json"],
+        clients_factory=fx.factory(_stubs("Q0E=", public=True)),
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result == {"kubeconfig": str(kubeconfig), "context": EKS_ARN, "private": False}
@@ -130,8 +204,10 @@ def test_public_endpoint_needs_no_tunnel_and_keeps_other_contexts(tmp_path: Path
 
 
 def test_private_endpoint_without_a_tunnel_names_the_keys(tmp_path: Path, capsys) -> None:
-    code = main(["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(tmp_path / "c")],
-                clients_factory=fx.factory(_stubs("Q0E=", tunnel=False)))
+    code = main(
+        ["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(tmp_path / "c")],
+        clients_factory=fx.factory(_stubs("Q0E=", tunnel=False)),
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "eks.access_tunnel: true" in err and "eks.public_access_cidrs" in err
@@ -139,8 +215,10 @@ def test_private_endpoint_without_a_tunnel_names_the_keys(tmp_path: Path, capsys
 
 
 def test_no_tunnel_prints_the_session_command(tmp_path: Path, capsys) -> None:
-    code = main(["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(tmp_path / "c"),
-                 "--no-tunnel"], clients_factory=fx.factory(_stubs("Q0E=")))
+    code = main(
+        ["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(tmp_path / "c"), "--no-tunnel"],
+        clients_factory=fx.factory(_stubs("Q0E=")),
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert f"aws ssm start-session --region {fx.REGION} --target {INSTANCE}" in out
@@ -149,45 +227,82 @@ def test_no_tunnel_prints_the_session_command(tmp_path: Path, capsys) -> None:
 
 def _eks_only(responses: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> dict[str, Any]:
     sm, sm_stub = fx.stubbed("sagemaker")
-    sm_stub.add_response("describe_cluster", {
-        "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456", "ClusterName": CLUSTER,
-        "ClusterStatus": "InService", "InstanceGroups": [], "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
-    }, {"ClusterName": CLUSTER})
+    sm_stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+            "ClusterName": CLUSTER,
+            "ClusterStatus": "InService",
+            "InstanceGroups": [],
+            "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
+        },
+        {"ClusterName": CLUSTER},
+    )
     eks, stub = fx.stubbed("eks")
-    stub.add_response("describe_cluster", {"cluster": {
-        "name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT, "certificateAuthority": {"data": "Q0E="}}}, {"name": EKS})
+    stub.add_response(
+        "describe_cluster",
+        {"cluster": {"name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT, "certificateAuthority": {"data": "Q0E="}}},
+        {"name": EKS},
+    )
     for method, response, params in responses:
         stub.add_response(method, response, params)
     return {"sagemaker": sm, "eks": eks}
 
 
 def test_grant_admin_creates_entry_and_cluster_admin_policy(tmp_path: Path, capsys) -> None:
-    overrides = _eks_only([
-        ("create_access_entry", {"accessEntry": {"principalArn": ADMIN}},
-         {"clusterName": EKS, "principalArn": ADMIN, "type": "STANDARD"}),
-        ("associate_access_policy", {"clusterName": EKS, "principalArn": ADMIN}, {
-            "clusterName": EKS, "principalArn": ADMIN,
-            "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-            "accessScope": {"type": "cluster"}}),
-    ])
-    code = main(["access", "grant", ADMIN, "--admin", "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(overrides))
+    overrides = _eks_only(
+        [
+            (
+                "create_access_entry",
+                {"accessEntry": {"principalArn": ADMIN}},
+                {"clusterName": EKS, "principalArn": ADMIN, "type": "STANDARD"},
+            ),
+            (
+                "associate_access_policy",
+                {"clusterName": EKS, "principalArn": ADMIN},
+                {
+                    "clusterName": EKS,
+                    "principalArn": ADMIN,
+                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "accessScope": {"type": "cluster"},
+                },
+            ),
+        ]
+    )
+    code = main(
+        ["access", "grant", ADMIN, "--admin", "--config", str(_config(tmp_path))], clients_factory=fx.factory(overrides)
+    )
     assert code == 0
     assert "lives outside the stack" in capsys.readouterr().out
 
 
 def test_grant_team_maps_the_principal_to_the_team_group(tmp_path: Path, capsys) -> None:
-    overrides = _eks_only([("create_access_entry", {"accessEntry": {"principalArn": ADMIN}}, {
-        "clusterName": EKS, "principalArn": ADMIN, "type": "STANDARD",
-        "kubernetesGroups": ["hyperpod-team-training"]})])
-    code = main(["access", "grant", ADMIN, "--team", "training", "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(overrides))
+    overrides = _eks_only(
+        [
+            (
+                "create_access_entry",
+                {"accessEntry": {"principalArn": ADMIN}},
+                {
+                    "clusterName": EKS,
+                    "principalArn": ADMIN,
+                    "type": "STANDARD",
+                    "kubernetesGroups": ["hyperpod-team-training"],
+                },
+            )
+        ]
+    )
+    code = main(
+        ["access", "grant", ADMIN, "--team", "training", "--config", str(_config(tmp_path))],
+        clients_factory=fx.factory(overrides),
+    )
     assert code == 0, capsys.readouterr().err
 
 
 def test_grant_unknown_team_is_a_usage_error(tmp_path: Path, capsys) -> None:
-    code = main(["access", "grant", ADMIN, "--team", "nlp", "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(_eks_only([])))
+    code = main(
+        ["access", "grant", ADMIN, "--team", "nlp", "--config", str(_config(tmp_path))],
+        clients_factory=fx.factory(_eks_only([])),
+    )
     assert code == 2
     assert "--team: 'nlp' is not a team of the config (training)" in capsys.readouterr().err
 
@@ -198,29 +313,51 @@ def test_bad_principal_is_one_line(capsys) -> None:
 
 
 def test_list_and_revoke(tmp_path: Path, capsys) -> None:
-    overrides = _eks_only([
-        ("list_access_entries", {"accessEntries": [ADMIN]}, {"clusterName": EKS}),
-        ("describe_access_entry", {"accessEntry": {"principalArn": ADMIN, "type": "STANDARD",
-                                                   "kubernetesGroups": []}},
-         {"clusterName": EKS, "principalArn": ADMIN}),
-        ("list_associated_access_policies", {"clusterName": EKS, "principalArn": ADMIN, "associatedAccessPolicies": [
-            {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-             "accessScope": {"type": "cluster"}}]}, {"clusterName": EKS, "principalArn": ADMIN}),
-    ])
-    assert main(["access", "list", "--json", "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(overrides)) == 0
+    overrides = _eks_only(
+        [
+            ("list_access_entries", {"accessEntries": [ADMIN]}, {"clusterName": EKS}),
+            (
+                "describe_access_entry",
+                {"accessEntry": {"principalArn": ADMIN, "type": "STANDARD", "kubernetesGroups": []}},
+                {"clusterName": EKS, "principalArn": ADMIN},
+            ),
+            (
+                "list_associated_access_policies",
+                {
+                    "clusterName": EKS,
+                    "principalArn": ADMIN,
+                    "associatedAccessPolicies": [
+                        {
+                            "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                            "accessScope": {"type": "cluster"},
+                        }
+                    ],
+                },
+                {"clusterName": EKS, "principalArn": ADMIN},
+            ),
+        ]
+    )
+    assert (
+        main(["access", "list", "--json", "--config", str(_config(tmp_path))], clients_factory=fx.factory(overrides))
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert rows == [{"principal": ADMIN, "type": "STANDARD", "groups": [], "policies": ["AmazonEKSClusterAdminPolicy"]}]
     overrides = _eks_only([("delete_access_entry", {}, {"clusterName": EKS, "principalArn": ADMIN})])
-    assert main(["access", "revoke", ADMIN, "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(overrides)) == 0
+    assert (
+        main(["access", "revoke", ADMIN, "--config", str(_config(tmp_path))], clients_factory=fx.factory(overrides))
+        == 0
+    )
 
 
 def test_kubeconfig_is_replaced_atomically_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Review LOW 3: an existing 0644 kubeconfig ends 0600; a symlink at the path is not written through;
     a failed write leaves the old file whole."""
-    entry = {"cluster": {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}},
-             "user": {"name": "u", "user": {}}, "context": {"name": "ctx", "context": {"cluster": "c", "user": "u"}}}
+    entry = {
+        "cluster": {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}},
+        "user": {"name": "u", "user": {}},
+        "context": {"name": "ctx", "context": {"cluster": "c", "user": "u"}},
+    }
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
     kubeconfig.chmod(0o644)
@@ -252,22 +389,43 @@ def test_revoke_refuses_the_clusters_execution_role_without_force(tmp_path: Path
 
     def stubs(responses: list) -> dict[str, Any]:
         sm, sm_stub = fx.stubbed("sagemaker")
-        sm_stub.add_response("describe_cluster", {
-            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456", "ClusterName": CLUSTER,
-            "ClusterStatus": "InService", "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
-            "InstanceGroups": [{"InstanceGroupName": "gpu", "ExecutionRole": role, "LifeCycleConfig": {
-                "SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"}, "ThreadsPerCore": 1}],
-        }, {"ClusterName": CLUSTER})
+        sm_stub.add_response(
+            "describe_cluster",
+            {
+                "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+                "ClusterName": CLUSTER,
+                "ClusterStatus": "InService",
+                "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
+                "InstanceGroups": [
+                    {
+                        "InstanceGroupName": "gpu",
+                        "ExecutionRole": role,
+                        "LifeCycleConfig": {"SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"},
+                        "ThreadsPerCore": 1,
+                    }
+                ],
+            },
+            {"ClusterName": CLUSTER},
+        )
         eks, stub = fx.stubbed("eks")
-        stub.add_response("describe_cluster", {"cluster": {"name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT,
-                                                           "certificateAuthority": {"data": "Q0E="}}}, {"name": EKS})
+        stub.add_response(
+            "describe_cluster",
+            {"cluster": {"name": EKS, "arn": EKS_ARN, "endpoint": ENDPOINT, "certificateAuthority": {"data": "Q0E="}}},
+            {"name": EKS},
+        )
         for method, response, params in responses:
             stub.add_response(method, response, params)
         return {"sagemaker": sm, "eks": eks}
 
-    assert main(["access", "revoke", role, "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(stubs([]))) == 2
+    assert (
+        main(["access", "revoke", role, "--config", str(_config(tmp_path))], clients_factory=fx.factory(stubs([]))) == 2
+    )
     assert "is the execution role of" in capsys.readouterr().err
     forced = stubs([("delete_access_entry", {}, {"clusterName": EKS, "principalArn": role})])
-    assert main(["access", "revoke", role, "--force", "--config", str(_config(tmp_path))],
-                clients_factory=fx.factory(forced)) == 0
+    assert (
+        main(
+            ["access", "revoke", role, "--force", "--config", str(_config(tmp_path))],
+            clients_factory=fx.factory(forced),
+        )
+        == 0
+    )

@@ -68,8 +68,9 @@ READ_TIMEOUT = ReadTimeoutError(endpoint_url="https://api.sagemaker.us-west-2.am
 
 def test_read_timeout_on_the_second_chunk_keeps_the_first_and_prints_every_node(capsys):
     """The reported case: 30 nodes, a read timeout on chunk 2 printed one line and lost the 25 accepted."""
-    sagemaker = FailingCall(_accepting_first_chunk("batch_replace_cluster_nodes"), "batch_replace_cluster_nodes",
-                            2, READ_TIMEOUT)
+    sagemaker = FailingCall(
+        _accepting_first_chunk("batch_replace_cluster_nodes"), "batch_replace_cluster_nodes", 2, READ_TIMEOUT
+    )
     code = _run(["nodes", "replace", CLUSTER, *IDS, "--yes"], sagemaker)
     out = capsys.readouterr().out
     assert code == 1
@@ -79,8 +80,9 @@ def test_read_timeout_on_the_second_chunk_keeps_the_first_and_prints_every_node(
 
 
 def test_json_results_name_the_timed_out_nodes_unknown(capsys):
-    sagemaker = FailingCall(_accepting_first_chunk("batch_reboot_cluster_nodes"), "batch_reboot_cluster_nodes",
-                            2, READ_TIMEOUT)
+    sagemaker = FailingCall(
+        _accepting_first_chunk("batch_reboot_cluster_nodes"), "batch_reboot_cluster_nodes", 2, READ_TIMEOUT
+    )
     assert _run(["nodes", "reboot", CLUSTER, *IDS, "--yes", "--json"], sagemaker) == 1
     results = {r["node"]: r for r in json.loads(capsys.readouterr().out)["results"]}
     assert all(results[node]["ok"] is True for node in IDS[:25])
@@ -92,10 +94,15 @@ def test_json_results_name_the_timed_out_nodes_unknown(capsys):
 def test_a_connection_failure_stops_the_run_and_marks_the_rest_not_sent(capsys):
     ids = IDS + [f"i-{index:017x}" for index in range(30, 60)]  # three chunks
     client, stub = fx.stubbed("sagemaker")
-    stub.add_response("batch_reboot_cluster_nodes", {"Successful": ids[:25]},
-                      {"ClusterName": CLUSTER, "NodeIds": ids[:25]})
-    sagemaker = FailingCall(client, "batch_reboot_cluster_nodes", 2,
-                            EndpointConnectionError(endpoint_url="https://api.sagemaker.us-west-2.amazonaws.com/"))
+    stub.add_response(
+        "batch_reboot_cluster_nodes", {"Successful": ids[:25]}, {"ClusterName": CLUSTER, "NodeIds": ids[:25]}
+    )
+    sagemaker = FailingCall(
+        client,
+        "batch_reboot_cluster_nodes",
+        2,
+        EndpointConnectionError(endpoint_url="https://api.sagemaker.us-west-2.amazonaws.com/"),
+    )
     assert _run(["nodes", "reboot", CLUSTER, *ids, "--yes", "--json"], sagemaker) == 1
     assert sagemaker.calls == 2  # the third chunk is not sent after a transport error
     results = {r["node"]: r for r in json.loads(capsys.readouterr().out)["results"]}
@@ -108,8 +115,9 @@ def test_a_connection_failure_stops_the_run_and_marks_the_rest_not_sent(capsys):
 def test_a_server_error_is_unknown_and_throttling_is_retried(capsys):
     client, stub = fx.stubbed("sagemaker")
     stub.add_client_error("batch_replace_cluster_nodes", "ThrottlingException", "Rate exceeded", 400)
-    stub.add_response("batch_replace_cluster_nodes", {"Successful": IDS[:25]},
-                      {"ClusterName": CLUSTER, "NodeIds": IDS[:25]})
+    stub.add_response(
+        "batch_replace_cluster_nodes", {"Successful": IDS[:25]}, {"ClusterName": CLUSTER, "NodeIds": IDS[:25]}
+    )
     stub.add_client_error("batch_replace_cluster_nodes", "InternalFailure", "try again", 500)
     delays: list[float] = []
     results = nodes.run_batch(client, "replace", CLUSTER, IDS, sleep=delays.append)
@@ -134,8 +142,12 @@ def test_throttling_gives_up_after_the_retries():
 def test_credentials_expiring_mid_run_keep_the_table(capsys):
     from botocore.exceptions import TokenRetrievalError
 
-    sagemaker = FailingCall(_accepting_first_chunk("batch_reboot_cluster_nodes"), "batch_reboot_cluster_nodes",
-                            2, TokenRetrievalError(provider="sso", error_msg="token expired"))
+    sagemaker = FailingCall(
+        _accepting_first_chunk("batch_reboot_cluster_nodes"),
+        "batch_reboot_cluster_nodes",
+        2,
+        TokenRetrievalError(provider="sso", error_msg="token expired"),
+    )
     assert _run(["nodes", "reboot", CLUSTER, *IDS, "--yes", "--json"], sagemaker) == 1
     results = json.loads(capsys.readouterr().out)["results"]
     assert [r["ok"] for r in results] == [True] * 25 + [False] * 5
@@ -189,7 +201,8 @@ def test_batch_calls_are_sent_once_on_a_read_timeout():
     server = SilentServer()
     try:
         client = fx.session().client(
-            "sagemaker", endpoint_url=server.url,
+            "sagemaker",
+            endpoint_url=server.url,
             config=MUTATION_CONFIG.merge(Config(read_timeout=0.3, connect_timeout=1)),
         )
         with pytest.raises(ReadTimeoutError):

@@ -36,8 +36,13 @@ def aws(monkeypatch: pytest.MonkeyPatch):
 
 def event(n: int, level: str, group: str | None, instance: str | None, text: str, kind: str = "Instance") -> dict:
     found: dict[str, Any] = {
-        "EventId": f"83ea0bb5-be77-45e8-a458-0a87f778a2{n:02d}", "ClusterArn": CLUSTER_ARN, "ClusterName": CLUSTER,
-        "ResourceType": kind, "EventTime": T0 - timedelta(minutes=n), "EventLevel": level, "Description": text,
+        "EventId": f"83ea0bb5-be77-45e8-a458-0a87f778a2{n:02d}",
+        "ClusterArn": CLUSTER_ARN,
+        "ClusterName": CLUSTER,
+        "ResourceType": kind,
+        "EventTime": T0 - timedelta(minutes=n),
+        "EventLevel": level,
+        "Description": text,
     }
     if group:
         found["InstanceGroupName"] = group
@@ -49,22 +54,39 @@ def event(n: int, level: str, group: str | None, instance: str | None, text: str
 def stub_sagemaker(mode: str | None, pages: list[list[dict]] | None = None, deny_events: bool = False) -> Any:
     sm, stub = fx.stubbed("sagemaker")
     described: dict[str, Any] = {
-        "ClusterArn": CLUSTER_ARN, "ClusterName": CLUSTER, "ClusterStatus": "InService", "CreationTime": fx.NOW,
-        "InstanceGroups": [{"InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "CurrentCount": 2,
-                            "TargetCount": 2, "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/x",
-                            "ThreadsPerCore": 1, "Status": "InService"}],
+        "ClusterArn": CLUSTER_ARN,
+        "ClusterName": CLUSTER,
+        "ClusterStatus": "InService",
+        "CreationTime": fx.NOW,
+        "InstanceGroups": [
+            {
+                "InstanceGroupName": "gpu",
+                "InstanceType": "ml.g5.8xlarge",
+                "CurrentCount": 2,
+                "TargetCount": 2,
+                "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/x",
+                "ThreadsPerCore": 1,
+                "Status": "InService",
+            }
+        ],
         "NodeRecovery": "Automatic",
     }
     if mode:
         described["NodeProvisioningMode"] = mode
     stub.add_response("describe_cluster", described, {"ClusterName": CLUSTER})
-    stub.add_response("list_cluster_nodes", {"ClusterNodeSummaries": []},
-                      {"ClusterName": CLUSTER, "IncludeNodeLogicalIds": True})
+    stub.add_response(
+        "list_cluster_nodes", {"ClusterNodeSummaries": []}, {"ClusterName": CLUSTER, "IncludeNodeLogicalIds": True}
+    )
     if deny_events:
         fx.deny(stub, "list_cluster_events")
     for index, page in enumerate(pages or []):
-        expected = {"ClusterName": CLUSTER, "EventTimeAfter": ANY, "SortBy": "EventTime", "SortOrder": "Descending",
-                    "MaxResults": 100}
+        expected = {
+            "ClusterName": CLUSTER,
+            "EventTimeAfter": ANY,
+            "SortBy": "EventTime",
+            "SortOrder": "Descending",
+            "MaxResults": 100,
+        }
         response: dict[str, Any] = {"Events": page}
         if index < len(pages) - 1:
             response["NextToken"] = f"t{index + 1}"
@@ -75,10 +97,14 @@ def stub_sagemaker(mode: str | None, pages: list[list[dict]] | None = None, deny
 
 
 PAGES = [
-    [event(1, "Error", "gpu", "i-0391f86fa0fe0d465", "Instance i-0391f86fa0fe0d465 failed health checks; replacing"),
-     event(2, "Info", "gpu", None, "Scaling instance group gpu from 1 to 2", kind="InstanceGroup")],
-    [event(3, "Error", "gpu", "i-0391f86fa0fe0d465", "Instance creation in InstanceGroup gpu failed: capacity"),
-     event(4, "Info", None, None, "Cluster demo is InService", kind="Cluster")],
+    [
+        event(1, "Error", "gpu", "i-0391f86fa0fe0d465", "Instance i-0391f86fa0fe0d465 failed health checks; replacing"),
+        event(2, "Info", "gpu", None, "Scaling instance group gpu from 1 to 2", kind="InstanceGroup"),
+    ],
+    [
+        event(3, "Error", "gpu", "i-0391f86fa0fe0d465", "Instance creation in InstanceGroup gpu failed: capacity"),
+        event(4, "Info", None, None, "Cluster demo is InService", kind="Cluster"),
+    ],
 ]
 
 
@@ -89,8 +115,11 @@ def test_diagnose_json_lists_every_event_page_and_errors_per_node(capsys):
     events = report["events"]
     assert events["available"] is True and events["more"] is False
     assert [e["description"][:30] for e in events["events"]] == [
-        "Instance i-0391f86fa0fe0d465 f", "Scaling instance group gpu fro", "Instance creation in InstanceG",
-        "Cluster demo is InService"]
+        "Instance i-0391f86fa0fe0d465 f",
+        "Scaling instance group gpu fro",
+        "Instance creation in InstanceG",
+        "Cluster demo is InService",
+    ]
     assert events["errors_by_node"] == {"gpu/i-0391f86fa0fe0d465": 2}
     assert events["events"][0]["time"].startswith("2026-12-06T02:59")
     assert code == 0  # events are shown, not findings: the cluster is InService
@@ -118,8 +147,10 @@ def test_access_denied_is_unchecked_not_a_crash(capsys):
     code = main(["diagnose", CLUSTER, "--json"], clients_factory=fx.factory({"sagemaker": sm}))
     report = json.loads(capsys.readouterr().out)
     assert report["events"]["events"] == []
-    assert any("ListClusterEvents" in line or "list_cluster_events" in line.lower() or "sagemaker" in line.lower()
-               for line in report["unchecked"]), report["unchecked"]
+    assert any(
+        "ListClusterEvents" in line or "list_cluster_events" in line.lower() or "sagemaker" in line.lower()
+        for line in report["unchecked"]
+    ), report["unchecked"]
     assert code == 0
 
 

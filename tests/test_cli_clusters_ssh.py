@@ -33,14 +33,23 @@ def aws(monkeypatch: pytest.MonkeyPatch):
 
 
 def moto_cluster(name: str, groups: dict[str, int]) -> dict[str, Any]:
-    return fx.session().client("sagemaker").create_cluster(
-        ClusterName=name,
-        InstanceGroups=[
-            {"InstanceGroupName": group, "InstanceType": "ml.m5.2xlarge", "InstanceCount": count, "ThreadsPerCore": 1,
-             "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-lifecycle/scripts/", "OnCreate": "on_create.sh"},
-             "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/hp-exec"}
-            for group, count in groups.items()
-        ],
+    return (
+        fx.session()
+        .client("sagemaker")
+        .create_cluster(
+            ClusterName=name,
+            InstanceGroups=[
+                {
+                    "InstanceGroupName": group,
+                    "InstanceType": "ml.m5.2xlarge",
+                    "InstanceCount": count,
+                    "ThreadsPerCore": 1,
+                    "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-lifecycle/scripts/", "OnCreate": "on_create.sh"},
+                    "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/hp-exec",
+                }
+                for group, count in groups.items()
+            ],
+        )
     )
 
 
@@ -95,8 +104,10 @@ def test_clusters_list_keeps_going_when_a_description_is_denied(capsys):
 
 
 def test_orchestrator_of_a_described_cluster():
-    assert clusters.orchestrator_of({"Orchestrator": {"Eks": {"ClusterArn": "arn:aws:eks:r:1:cluster/x"}}}) == \
-        ("EKS", "x")
+    assert clusters.orchestrator_of({"Orchestrator": {"Eks": {"ClusterArn": "arn:aws:eks:r:1:cluster/x"}}}) == (
+        "EKS",
+        "x",
+    )
     assert clusters.orchestrator_of({"Orchestrator": {"Slurm": {"SlurmConfigStrategy": "Managed"}}}) == ("Slurm", "")
     assert clusters.orchestrator_of({}) == ("Slurm", "")
 
@@ -125,10 +136,14 @@ def test_nodes_delete_batches_of_25_and_logical_ids(capsys):
     ids = [f"i-{index:017x}" for index in range(26)]
     sm, stub = fx.stubbed("sagemaker")
     for chunk in (ids[:25], ids[25:]):
-        stub.add_response("batch_delete_cluster_nodes", {"Successful": chunk},
-                          {"ClusterName": "demo", "NodeIds": chunk})
-    stub.add_response("batch_delete_cluster_nodes", {"SuccessfulNodeLogicalIds": ["gpu-node-1"]},
-                      {"ClusterName": "demo", "NodeLogicalIds": ["gpu-node-1"]})
+        stub.add_response(
+            "batch_delete_cluster_nodes", {"Successful": chunk}, {"ClusterName": "demo", "NodeIds": chunk}
+        )
+    stub.add_response(
+        "batch_delete_cluster_nodes",
+        {"SuccessfulNodeLogicalIds": ["gpu-node-1"]},
+        {"ClusterName": "demo", "NodeLogicalIds": ["gpu-node-1"]},
+    )
     assert run(["nodes", "delete", "demo", *ids, "gpu-node-1", "--yes", "--json"], {"sagemaker": sm}) == 0
     assert all(r["ok"] for r in json.loads(capsys.readouterr().out)["results"])
     stub.assert_no_pending_responses()
@@ -145,8 +160,10 @@ def test_nodes_delete_refuses_without_a_terminal_or_yes(capsys):
 
 def test_ssm_target_format():
     arn = f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/aa11bbbbb222"
-    assert ssh.ssm_target(arn, "controller-group", "i-111222333444555aa") == \
-        "sagemaker-cluster:aa11bbbbb222_controller-group-i-111222333444555aa"
+    assert (
+        ssh.ssm_target(arn, "controller-group", "i-111222333444555aa")
+        == "sagemaker-cluster:aa11bbbbb222_controller-group-i-111222333444555aa"
+    )
     assert ssh.ssm_target("aa11bbbbb222", "gpu", NODE_A) == f"sagemaker-cluster:aa11bbbbb222_gpu-{NODE_A}"
     for bad in (("not-an-arn", "gpu", NODE_A), (arn, "bad_group", NODE_A), (arn, "gpu", "node-1")):
         with pytest.raises(ValueError):
@@ -160,16 +177,31 @@ def nodes_stub(cluster: str, nodes: list[tuple[str, str, str]], *, arn: str = CL
     """A Stubber for DescribeCluster and ListClusterNodes: moto's cluster ARNs end in the name and its
     node IDs are not EC2 instance IDs, where the service uses a 12-character cluster ID and i-... IDs."""
     stubbed, stub = fx.stubbed("sagemaker")
-    stub.add_response("describe_cluster", {
-        "ClusterArn": arn, "ClusterName": cluster, "ClusterStatus": "InService", "InstanceGroups": [],
-    }, {"ClusterName": cluster})
+    stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": arn,
+            "ClusterName": cluster,
+            "ClusterStatus": "InService",
+            "InstanceGroups": [],
+        },
+        {"ClusterName": cluster},
+    )
     summaries = [
-        {"InstanceGroupName": group, "InstanceId": instance, "InstanceType": "ml.m5.2xlarge",
-         "LaunchTime": fx.NOW, "InstanceStatus": {"Status": status}}
+        {
+            "InstanceGroupName": group,
+            "InstanceId": instance,
+            "InstanceType": "ml.m5.2xlarge",
+            "LaunchTime": fx.NOW,
+            "InstanceStatus": {"Status": status},
+        }
         for group, instance, status in nodes
     ]
-    stub.add_response("list_cluster_nodes", {"ClusterNodeSummaries": summaries},
-                      {"ClusterName": cluster, "IncludeNodeLogicalIds": True})
+    stub.add_response(
+        "list_cluster_nodes",
+        {"ClusterNodeSummaries": summaries},
+        {"ClusterName": cluster, "IncludeNodeLogicalIds": True},
+    )
     return {"sagemaker": stubbed}
 
 

@@ -34,11 +34,16 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 def cluster_in(region: str, name: str = "demo") -> None:
     fx.session(region).client("sagemaker").create_cluster(
         ClusterName=name,
-        InstanceGroups=[{
-            "InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 1, "ThreadsPerCore": 1,
-            "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-lifecycle/scripts/", "OnCreate": "on_create.sh"},
-            "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/hp-exec",
-        }],
+        InstanceGroups=[
+            {
+                "InstanceGroupName": "gpu",
+                "InstanceType": "ml.g5.8xlarge",
+                "InstanceCount": 1,
+                "ThreadsPerCore": 1,
+                "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-lifecycle/scripts/", "OnCreate": "on_create.sh"},
+                "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/hp-exec",
+            }
+        ],
     )
 
 
@@ -62,13 +67,15 @@ def test_region_flag_beats_aws_region(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 def _profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "aws-config"
-    config.write_text(f"[profile ops]\nregion = {FRANKFURT}\naws_access_key_id = testing\n"
-                      "aws_secret_access_key = testing\n")
+    config.write_text(
+        f"[profile ops]\nregion = {FRANKFURT}\naws_access_key_id = testing\n" "aws_secret_access_key = testing\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
 
 
-def test_aws_profile_and_profile_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_aws_profile_and_profile_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _profiles(tmp_path, monkeypatch)
     cluster_in(FRANKFURT)
     assert main(["nodes", "list", "demo", "--profile", "ops", "--json"]) == 0  # region from the profile
@@ -78,8 +85,9 @@ def test_aws_profile_and_profile_flag(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(listed(capsys)) == 1
 
 
-def test_unknown_profile_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_profile_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _profiles(tmp_path, monkeypatch)
     assert main(["nodes", "list", "demo", "--profile", "nope"]) == 2
     err = capsys.readouterr().err.strip()
@@ -87,8 +95,9 @@ def test_unknown_profile_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_config_gives_cluster_and_region(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = fx.write_config(tmp_path, lambda d: d["hyperpod"].__setitem__("cluster_name", "from-config"),
-                             name="other.yaml")
+    config = fx.write_config(
+        tmp_path, lambda d: d["hyperpod"].__setitem__("cluster_name", "from-config"), name="other.yaml"
+    )
     cluster_in("us-west-2", "from-config")
     assert main(["nodes", "list", "--config", str(config), "--json"]) == 0
     assert len(listed(capsys)) == 1
@@ -103,8 +112,9 @@ def test_hyperpod_yaml_in_the_working_folder_is_the_default(tmp_path: Path, caps
     assert len(listed(capsys)) == 1
 
 
-def test_another_cluster_does_not_take_the_config_region(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_another_cluster_does_not_take_the_config_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     fx.write_config(tmp_path)  # us-west-2
     cluster_in(FRANKFURT, "elsewhere")
     monkeypatch.setenv("AWS_REGION", FRANKFURT)

@@ -28,9 +28,22 @@ SOURCE = "test fixture, not a real price"
 
 def table(tmp_path: Path, entries: dict[str, float], region: str = "us-west-2") -> Path:
     path = tmp_path / "prices.json"
-    path.write_text(json.dumps({"entries": [
-        {"region": region, "instance_type": t, "usd_per_hour": p, "source": SOURCE, "retrieved": "2026-12-01"}
-        for t, p in entries.items()]}))
+    path.write_text(
+        json.dumps(
+            {
+                "entries": [
+                    {
+                        "region": region,
+                        "instance_type": t,
+                        "usd_per_hour": p,
+                        "source": SOURCE,
+                        "retrieved": "2026-12-01",
+                    }
+                    for t, p in entries.items()
+                ]
+            }
+        )
+    )
     return path
 
 
@@ -79,14 +92,35 @@ def test_table_output_names_the_source_and_the_total(tmp_path, capsys):
     assert "test fixture" in out
 
 
-@pytest.mark.parametrize(("entry", "words"), [
-    ({"region": "us-west-2", "instance_type": "ml.m5.2xlarge", "usd_per_hour": 1.0, "retrieved": "2026-12-01"},
-     "missing source"),
-    ({"region": "us-west-2", "instance_type": "ml.m5.2xlarge", "usd_per_hour": 1.0, "source": SOURCE,
-      "retrieved": "last week"}, "retrieved: expected a date"),
-    ({"region": "us-west-2", "instance_type": "ml.m5.2xlarge", "usd_per_hour": -1, "source": SOURCE,
-      "retrieved": "2026-12-01"}, "usd_per_hour"),
-])
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        (
+            {"region": "us-west-2", "instance_type": "ml.m5.2xlarge", "usd_per_hour": 1.0, "retrieved": "2026-12-01"},
+            "missing source",
+        ),
+        (
+            {
+                "region": "us-west-2",
+                "instance_type": "ml.m5.2xlarge",
+                "usd_per_hour": 1.0,
+                "source": SOURCE,
+                "retrieved": "last week",
+            },
+            "retrieved: expected a date",
+        ),
+        (
+            {
+                "region": "us-west-2",
+                "instance_type": "ml.m5.2xlarge",
+                "usd_per_hour": -1,
+                "source": SOURCE,
+                "retrieved": "2026-12-01",
+            },
+            "usd_per_hour",
+        ),
+    ],
+)
 def test_bad_price_table_is_one_line_exit_2(tmp_path, capsys, entry, words):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"entries": [entry]}))
@@ -96,35 +130,57 @@ def test_bad_price_table_is_one_line_exit_2(tmp_path, capsys, entry, words):
 
 
 def product(usagetype: str, usd: str, *, instance: str = "ml.g5.8xlarge", component: str = "") -> str:
-    return json.dumps({
-        "product": {"attributes": {"usagetype": usagetype, "instanceName": instance, "regionCode": "us-west-2",
-                                   "component": component}},
-        "terms": {"OnDemand": {"T": {"priceDimensions": {"D": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}},
-    })
+    return json.dumps(
+        {
+            "product": {
+                "attributes": {
+                    "usagetype": usagetype,
+                    "instanceName": instance,
+                    "regionCode": "us-west-2",
+                    "component": component,
+                }
+            },
+            "terms": {"OnDemand": {"T": {"priceDimensions": {"D": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}},
+        }
+    )
 
 
 def stub_pricing(answers: dict[str, list[str]]) -> Any:
     client, stub = fx.stubbed("pricing", region="us-east-1")
     for instance_type, items in answers.items():
         stub.add_response(
-            "get_products", {"PriceList": items, "FormatVersion": "aws_v1"},
-            {"ServiceCode": "AmazonSageMaker", "MaxResults": 100, "Filters": [
-                {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-west-2"},
-                {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type}]},
+            "get_products",
+            {"PriceList": items, "FormatVersion": "aws_v1"},
+            {
+                "ServiceCode": "AmazonSageMaker",
+                "MaxResults": 100,
+                "Filters": [
+                    {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-west-2"},
+                    {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type},
+                ],
+            },
         )
     return client
 
 
 def test_price_list_api_is_used_with_credentials_and_only_hyperpod_products_count(tmp_path, capsys):
-    pricing = stub_pricing({
-        "ml.m5.2xlarge": [product("USW2-Train:ml.m5.2xlarge", "0.46", instance="ml.m5.2xlarge"),
-                          product("USW2-Cluster:ml.m5.2xlarge", "0.55", instance="ml.m5.2xlarge")],
-        "ml.g5.8xlarge": [product("USW2-Hosting:ml.g5.8xlarge", "2.9"),
-                          product("USW2-X", "3.3", component="HyperPod")],
-    })
+    pricing = stub_pricing(
+        {
+            "ml.m5.2xlarge": [
+                product("USW2-Train:ml.m5.2xlarge", "0.46", instance="ml.m5.2xlarge"),
+                product("USW2-Cluster:ml.m5.2xlarge", "0.55", instance="ml.m5.2xlarge"),
+            ],
+            "ml.g5.8xlarge": [
+                product("USW2-Hosting:ml.g5.8xlarge", "2.9"),
+                product("USW2-X", "3.3", component="HyperPod"),
+            ],
+        }
+    )
     written = tmp_path / "written.json"
-    code = main(["cost", "--config", str(OBSERVED), "--json", "--write-table", str(written)],
-                clients_factory=fx.factory({"pricing": pricing}))
+    code = main(
+        ["cost", "--config", str(OBSERVED), "--json", "--write-table", str(written)],
+        clients_factory=fx.factory({"pricing": pricing}),
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["complete"]
     by_group = {g["group"]: g for g in report["groups"]}
@@ -134,11 +190,15 @@ def test_price_list_api_is_used_with_credentials_and_only_hyperpod_products_coun
 
 
 def test_ambiguous_or_missing_price_list_answers_are_unpriced_not_guessed(capsys):
-    pricing = stub_pricing({
-        "ml.m5.2xlarge": [product("USW2-Cluster:a", "0.5", instance="ml.m5.2xlarge"),
-                          product("USW2-Cluster:b", "0.6", instance="ml.m5.2xlarge")],
-        "ml.g5.8xlarge": [product("USW2-Train:ml.g5.8xlarge", "2.0")],
-    })
+    pricing = stub_pricing(
+        {
+            "ml.m5.2xlarge": [
+                product("USW2-Cluster:a", "0.5", instance="ml.m5.2xlarge"),
+                product("USW2-Cluster:b", "0.6", instance="ml.m5.2xlarge"),
+            ],
+            "ml.g5.8xlarge": [product("USW2-Train:ml.g5.8xlarge", "2.0")],
+        }
+    )
     main(["cost", "--config", str(OBSERVED), "--json"], clients_factory=fx.factory({"pricing": pricing}))
     report = json.loads(capsys.readouterr().out)
     reasons = {u["group"]: u["reason"] for u in report["unpriced"]}
@@ -152,8 +212,10 @@ def test_price_list_errors_fall_back_to_the_table(tmp_path, capsys):
     fx.deny(stub, "get_products")
     fx.deny(stub, "get_products")
     path = table(tmp_path, {"ml.m5.2xlarge": 0.5, "ml.g5.8xlarge": 3.0})
-    main(["cost", "--config", str(OBSERVED), "--price-table", str(path), "--json"],
-         clients_factory=fx.factory({"pricing": client}))
+    main(
+        ["cost", "--config", str(OBSERVED), "--price-table", str(path), "--json"],
+        clients_factory=fx.factory({"pricing": client}),
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["complete"] and report["usd_per_hour"] == 6.5
     assert any("Price List API unavailable" in n for n in report["notes"])

@@ -52,15 +52,20 @@ def _certificate() -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-apiserver")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
@@ -70,21 +75,37 @@ class FakeKube:
     def __init__(self) -> None:
         self.nodes = {n: {"metadata": {"name": n, "labels": {LABEL: "Schedulable"}}} for n in (NODE, OTHER)}
         self.job = {
-            "apiVersion": "sagemaker.amazonaws.com/v1", "kind": "HyperPodPyTorchJob",
+            "apiVersion": "sagemaker.amazonaws.com/v1",
+            "kind": "HyperPodPyTorchJob",
             "metadata": {"name": JOB, "namespace": NS},
-            "status": {"conditions": [
-                {"type": "Created", "status": "True", "reason": "Created", "lastTransitionTime": "t0"},
-                {"type": "PodsRunning", "status": "True", "reason": "PodsRunning", "lastTransitionTime": "t1"},
-                {"type": "Running", "status": "True", "reason": "Running", "lastTransitionTime": "t2"},
-            ], "restartCount": 0},
+            "status": {
+                "conditions": [
+                    {"type": "Created", "status": "True", "reason": "Created", "lastTransitionTime": "t0"},
+                    {"type": "PodsRunning", "status": "True", "reason": "PodsRunning", "lastTransitionTime": "t1"},
+                    {"type": "Running", "status": "True", "reason": "Running", "lastTransitionTime": "t2"},
+                ],
+                "restartCount": 0,
+            },
         }
         self.events: list[dict[str, Any]] = [
-            {"metadata": {"uid": "old"}, "type": "Normal", "reason": "Running", "lastTimestamp": "t2",
-             "message": "The fault of reason NodeFault was remediated in 5 milliseconds."},  # before the drill
+            {
+                "metadata": {"uid": "old"},
+                "type": "Normal",
+                "reason": "Running",
+                "lastTimestamp": "t2",
+                "message": "The fault of reason NodeFault was remediated in 5 milliseconds.",
+            },  # before the drill
         ]
-        self.pods = [{"metadata": {"name": f"{JOB}-pod-{i}", "ownerReferences": [{"kind": "HyperPodPyTorchJob",
-                                                                                  "name": JOB}]},
-                      "spec": {"nodeName": NODE}} for i in range(2)]
+        self.pods = [
+            {
+                "metadata": {
+                    "name": f"{JOB}-pod-{i}",
+                    "ownerReferences": [{"kind": "HyperPodPyTorchJob", "name": JOB}],
+                },
+                "spec": {"nodeName": NODE},
+            }
+            for i in range(2)
+        ]
         self.patches: list[tuple[str, str, Any]] = []
         self.tokens: list[str] = []
         self.job_polls = 0
@@ -96,15 +117,34 @@ class FakeKube:
             return
         self.job_polls += 1
         if self.job_polls == 1:
-            self.events.append({"metadata": {"uid": "e1"}, "type": "Warning", "reason": "NodeFault",
-                                "lastTimestamp": "t3", "message": f"Found unhealthy node {NODE}"})
+            self.events.append(
+                {
+                    "metadata": {"uid": "e1"},
+                    "type": "Warning",
+                    "reason": "NodeFault",
+                    "lastTimestamp": "t3",
+                    "message": f"Found unhealthy node {NODE}",
+                }
+            )
             self.nodes[NODE]["metadata"]["labels"][LABEL] = "UnschedulablePendingReboot"
         elif self.job_polls == 2:
             message = "The fault of reason NodeFault was remediated in 94283 milliseconds."
-            self.job["status"]["conditions"][-1] = {"type": "Running", "status": "True", "reason": "Running",
-                                                    "lastTransitionTime": "t4", "message": message}
-            self.events.append({"metadata": {"uid": "e2"}, "type": "Normal", "reason": "Running",
-                                "lastTimestamp": "t4", "message": message})
+            self.job["status"]["conditions"][-1] = {
+                "type": "Running",
+                "status": "True",
+                "reason": "Running",
+                "lastTransitionTime": "t4",
+                "message": message,
+            }
+            self.events.append(
+                {
+                    "metadata": {"uid": "e2"},
+                    "type": "Normal",
+                    "reason": "Running",
+                    "lastTimestamp": "t4",
+                    "message": message,
+                }
+            )
             self.nodes[NODE]["metadata"]["labels"][LABEL] = "Schedulable"
 
 
@@ -129,8 +169,7 @@ def _handler(state: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return False
             url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(url).query))
-            return query.get("Action") == "GetCallerIdentity" and "x-k8s-aws-id" in query.get(
-                "X-Amz-SignedHeaders", "")
+            return query.get("Action") == "GetCallerIdentity" and "x-k8s-aws-id" in query.get("X-Amz-SignedHeaders", "")
 
         def do_GET(self) -> None:  # noqa: N802
             if not self._authorized():
@@ -191,21 +230,30 @@ def aws(monkeypatch: pytest.MonkeyPatch):
 
 def _stubs(endpoint: str, ca: str, *, recovery: str = "Automatic", eks_call: bool = True) -> dict[str, Any]:
     sm, sm_stub = fx.stubbed("sagemaker")
-    sm_stub.add_response("describe_cluster", {
-        "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456", "ClusterName": CLUSTER,
-        "ClusterStatus": "InService", "InstanceGroups": [], "NodeRecovery": recovery,
-        "Orchestrator": {"Eks": {"ClusterArn": f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS}"}},
-    }, {"ClusterName": CLUSTER})
+    sm_stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+            "ClusterName": CLUSTER,
+            "ClusterStatus": "InService",
+            "InstanceGroups": [],
+            "NodeRecovery": recovery,
+            "Orchestrator": {"Eks": {"ClusterArn": f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS}"}},
+        },
+        {"ClusterName": CLUSTER},
+    )
     eks, eks_stub = fx.stubbed("eks")
     if eks_call:
-        eks_stub.add_response("describe_cluster", {"cluster": {
-            "name": EKS, "endpoint": endpoint, "certificateAuthority": {"data": ca}}}, {"name": EKS})
+        eks_stub.add_response(
+            "describe_cluster",
+            {"cluster": {"name": EKS, "endpoint": endpoint, "certificateAuthority": {"data": ca}}},
+            {"name": EKS},
+        )
     return {"sagemaker": sm, "eks": eks}
 
 
 def run(argv: list[str], overrides: dict[str, Any], stdin: io.StringIO | None = None) -> int:
-    return main(["drill", "node-fault", *argv], clients_factory=fx.factory(overrides),
-                stdin=stdin or io.StringIO(""))
+    return main(["drill", "node-fault", *argv], clients_factory=fx.factory(overrides), stdin=stdin or io.StringIO(""))
 
 
 def test_help_works(capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,8 +265,13 @@ def test_drill_labels_the_jobs_node_and_times_the_remediation(kube, capsys: pyte
     state, endpoint, ca = kube
     assert run([CLUSTER, "--yes", "--interval", "5"], _stubs(endpoint, ca)) == 0
     out = capsys.readouterr().out
-    assert state.patches == [(f"/api/v1/nodes/{NODE}", "application/merge-patch+json",
-                              {"metadata": {"labels": {LABEL: "UnschedulablePendingReboot"}}})]
+    assert state.patches == [
+        (
+            f"/api/v1/nodes/{NODE}",
+            "application/merge-patch+json",
+            {"metadata": {"labels": {LABEL: "UnschedulablePendingReboot"}}},
+        )
+    ]
     assert f"Warning NodeFault: Found unhealthy node {NODE}" in out
     assert "Running=True Running: The fault of reason NodeFault was remediated in 94283 milliseconds." in out
     assert f"{LABEL}=Schedulable" in out  # the node came back

@@ -19,7 +19,10 @@ BLOCK = "import sys\nfor _name in {blocked!r}: sys.modules[_name] = None\n"
 def _python(code: str, *blocked: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", BLOCK.format(blocked=list(blocked)) + code],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
 
 
@@ -29,9 +32,7 @@ def test_the_console_script_is_the_wrapper_that_checks_the_extra():
 
 
 def test_without_rich_the_cli_prints_one_line_naming_the_extra_and_exits_2():
-    run = _python(
-        "from hyperpod_cdk.cli.console import main\nsys.exit(main(['nodes', 'list', 'demo']))", "rich"
-    )
+    run = _python("from hyperpod_cdk.cli.console import main\nsys.exit(main(['nodes', 'list', 'demo']))", "rich")
     assert run.returncode == 2, run.stderr
     assert run.stdout == ""
     lines = run.stderr.splitlines()

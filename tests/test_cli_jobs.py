@@ -30,15 +30,29 @@ EKS_ARN = f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS}"
 
 STATUS = {
     "conditions": [
-        {"type": "Created", "status": "True", "reason": "Created", "lastTransitionTime": "2026-12-06T01:00:00Z",
-         "message": "job created"},
-        {"type": "Running", "status": "True", "reason": "Running", "lastTransitionTime": "2026-12-06T01:20:00Z",
-         "message": "Restarted after JobHangingDetection: no match of .*Loss:.* for 600 s"},
+        {
+            "type": "Created",
+            "status": "True",
+            "reason": "Created",
+            "lastTransitionTime": "2026-12-06T01:00:00Z",
+            "message": "job created",
+        },
+        {
+            "type": "Running",
+            "status": "True",
+            "reason": "Running",
+            "lastTransitionTime": "2026-12-06T01:20:00Z",
+            "message": "Restarted after JobHangingDetection: no match of .*Loss:.* for 600 s",
+        },
     ],
     "restartCount": 2,
     "restartStatus": {"currentEvalPeriod": 1, "fullJobRestartCount": 0, "restartCount": 2},
-    "latestFaultyPodInstanceList": {"restartType": "PLR", "faultyPodList": [f"{JOB}-pods-1"],
-                                    "faultyRankList": ["1"], "faultyInstanceIdList": ["i-0123456789abcdef0"]},
+    "latestFaultyPodInstanceList": {
+        "restartType": "PLR",
+        "faultyPodList": [f"{JOB}-pods-1"],
+        "faultyRankList": ["1"],
+        "faultyInstanceIdList": ["i-0123456789abcdef0"],
+    },
 }
 
 
@@ -56,39 +70,75 @@ def test_fixture_status_matches_the_sdk_model() -> None:
 
 def _stubs(endpoint: str, ca: str) -> dict[str, Any]:
     sm, sm_stub = fx.stubbed("sagemaker")
-    sm_stub.add_response("describe_cluster", {
-        "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
-        "ClusterName": "hyperpod-demo", "ClusterStatus": "InService", "InstanceGroups": [],
-        "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}}}, {"ClusterName": "hyperpod-demo"})
+    sm_stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+            "ClusterName": "hyperpod-demo",
+            "ClusterStatus": "InService",
+            "InstanceGroups": [],
+            "Orchestrator": {"Eks": {"ClusterArn": EKS_ARN}},
+        },
+        {"ClusterName": "hyperpod-demo"},
+    )
     eks, stub = fx.stubbed("eks")
-    stub.add_response("describe_cluster", {"cluster": {
-        "name": EKS, "arn": EKS_ARN, "endpoint": endpoint, "certificateAuthority": {"data": ca},
-        "resourcesVpcConfig": {"endpointPublicAccess": True}}}, {"name": EKS})
+    stub.add_response(
+        "describe_cluster",
+        {
+            "cluster": {
+                "name": EKS,
+                "arn": EKS_ARN,
+                "endpoint": endpoint,
+                "certificateAuthority": {"data": ca},
+                "resourcesVpcConfig": {"endpointPublicAccess": True},
+            }
+        },
+        {"name": EKS},
+    )
     return {"sagemaker": sm, "eks": eks}
 
 
 def test_status_shows_restarts_and_the_rule_that_fired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    job = llama3_1_8b_fsdp_job(image="registry.example/fsdp:1", namespace=NS, nodes=2,
-                               instance_type="ml.g5.48xlarge").to_manifest()
+    job = llama3_1_8b_fsdp_job(
+        image="registry.example/fsdp:1", namespace=NS, nodes=2, instance_type="ml.g5.48xlarge"
+    ).to_manifest()
     job["status"] = STATUS
     with fk.serve(tmp_path) as (state, port, ca):
         state.routes[f"/apis/sagemaker.amazonaws.com/v1/namespaces/{NS}/hyperpodpytorchjobs/{JOB}"] = job
-        state.routes[f"/api/v1/namespaces/{NS}/events"] = {"items": [
-            {"involvedObject": {"name": JOB}, "type": "Warning", "reason": "JobHangingDetection",
-             "lastTimestamp": "2026-12-06T01:15:00Z", "message": "log rule JobHangingDetection evaluated HANGING"},
-            {"involvedObject": {"name": "other"}, "type": "Warning", "reason": "JobStart",
-             "lastTimestamp": "2026-12-06T01:16:00Z", "message": "not this job"},
-        ]}
-        code = main(["jobs", "status", JOB, "--config", str(fx.write_config(tmp_path)), "--json"],
-                    clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)))
+        state.routes[f"/api/v1/namespaces/{NS}/events"] = {
+            "items": [
+                {
+                    "involvedObject": {"name": JOB},
+                    "type": "Warning",
+                    "reason": "JobHangingDetection",
+                    "lastTimestamp": "2026-12-06T01:15:00Z",
+                    "message": "log rule JobHangingDetection evaluated HANGING",
+                },
+                {
+                    "involvedObject": {"name": "other"},
+                    "type": "Warning",
+                    "reason": "JobStart",
+                    "lastTimestamp": "2026-12-06T01:16:00Z",
+                    "message": "not this job",
+                },
+            ]
+        }
+        code = main(
+            ["jobs", "status", JOB, "--config", str(fx.write_config(tmp_path)), "--json"],
+            clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)),
+        )
         assert code == 0, capsys.readouterr()
         events_query = [p for m, p, _ in state.requests if p.endswith("/events")]
     summary = json.loads(capsys.readouterr().out)
     assert events_query
     assert summary["job"] == f"{NS}/{JOB}" and summary["state"] == "Running"
     assert summary["restarts"] == 2 and summary["window"]["restarts"] == 2
-    assert summary["limits"] == {"job_max_retry_count": 10, "restarts_before_full_job_restart": 3,
-                                 "max_full_job_restarts": 1, "eval_period_seconds": 21600}
+    assert summary["limits"] == {
+        "job_max_retry_count": 10,
+        "restarts_before_full_job_restart": 3,
+        "max_full_job_restarts": 1,
+        "eval_period_seconds": 21600,
+    }
     assert summary["latest_restart"]["type"] == "process-level restart"
     assert summary["latest_restart"]["faulty_pods"] == [f"{JOB}-pods-1"]
     assert [f["rule"] for f in summary["rules_fired"]] == ["JobHangingDetection"]
@@ -99,8 +149,10 @@ def test_status_shows_restarts_and_the_rule_that_fired(tmp_path: Path, capsys: p
 def test_unknown_job_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with fk.serve(tmp_path) as (state, port, ca):
         state.routes["/apis/sagemaker.amazonaws.com/v1/hyperpodpytorchjobs"] = {"items": []}
-        code = main(["jobs", "status", "nope", "--config", str(fx.write_config(tmp_path))],
-                    clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)))
+        code = main(
+            ["jobs", "status", "nope", "--config", str(fx.write_config(tmp_path))],
+            clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)),
+        )
     assert code == 1
     assert "no HyperPodPyTorchJob named nope" in capsys.readouterr().err
 
@@ -109,11 +161,20 @@ def test_a_hanging_start_names_the_rule_inside_the_condition_reason() -> None:
     """The guide's LogStateHanging_JobStart (a start cutoff that expired) names the JobStart rule."""
     from hyperpod_cdk.cli.jobs import job_status
 
-    job = llama3_1_8b_fsdp_job(image="registry.example/fsdp:1", namespace=NS, nodes=2,
-                               instance_type="ml.g5.48xlarge").to_manifest()
-    job["status"] = {"conditions": [
-        {"type": "Running", "status": "True", "reason": "LogStateHanging_JobStart",
-         "lastTransitionTime": "2026-12-06T01:05:00Z", "message": "restarting"}]}
+    job = llama3_1_8b_fsdp_job(
+        image="registry.example/fsdp:1", namespace=NS, nodes=2, instance_type="ml.g5.48xlarge"
+    ).to_manifest()
+    job["status"] = {
+        "conditions": [
+            {
+                "type": "Running",
+                "status": "True",
+                "reason": "LogStateHanging_JobStart",
+                "lastTransitionTime": "2026-12-06T01:05:00Z",
+                "message": "restarting",
+            }
+        ]
+    }
     summary = job_status(job, [])
     assert [f["rule"] for f in summary["rules_fired"]] == ["JobStart"]
     # A rule name inside a longer word is not that rule.

@@ -783,8 +783,7 @@ def test_chart_bundle_present_passes_and_its_checksum_is_compared():
 
 def test_chart_bundle_without_an_s3_checksum_warns_when_pinned():
     put_bundle(checksum=False)
-    row = only(run(bundle_context(bundle_config(sha=BUNDLE_SHA)), preflight.check_chart_bundle, "chart bundle",
-                   "s3"))
+    row = only(run(bundle_context(bundle_config(sha=BUNDLE_SHA)), preflight.check_chart_bundle, "chart bundle", "s3"))
     assert row.status == "warn" and "re-upload" in row.fix
 
 
@@ -793,8 +792,12 @@ def test_chart_bundle_in_another_region_fails_in_a_closed_network():
     row = only(run(bundle_context(bundle_config()), preflight.check_chart_bundle, "chart bundle", "s3"))
     assert row.status == "fail" and "eu-west-1" in row.reason and "gateway endpoint" in row.reason
     # With internet (NAT), another region is fine.
-    assert only(run(bundle_context(bundle_config(closed=False)), preflight.check_chart_bundle, "chart bundle",
-                    "s3")).status == "pass"
+    assert (
+        only(
+            run(bundle_context(bundle_config(closed=False)), preflight.check_chart_bundle, "chart bundle", "s3")
+        ).status
+        == "pass"
+    )
 
 
 def test_chart_bundle_access_denied_is_a_warn():
@@ -804,6 +807,5 @@ def test_chart_bundle_access_denied_is_a_warn():
     stub = Stubber(s3)
     stub.activate()
     stub.add_client_error("head_object", "403", "Forbidden", 403)
-    row = only(run(bundle_context(bundle_config(closed=False), s3), preflight.check_chart_bundle,
-                   "chart bundle", "s3"))
+    row = only(run(bundle_context(bundle_config(closed=False), s3), preflight.check_chart_bundle, "chart bundle", "s3"))
     assert row.status == "warn" and "s3:GetObject" in row.fix

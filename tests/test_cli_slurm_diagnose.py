@@ -41,20 +41,42 @@ def network(open_to_nodes: bool = True) -> tuple[str, str]:
     nodes_sg = ec2.create_security_group(GroupName="nodes", Description="nodes", VpcId=vpc)["GroupId"]
     db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
     if open_to_nodes:
-        ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=[{
-            "IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "UserIdGroupPairs": [{"GroupId": nodes_sg}],
-        }])
+        ec2.authorize_security_group_ingress(
+            GroupId=db_sg,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 3306,
+                    "ToPort": 3306,
+                    "UserIdGroupPairs": [{"GroupId": nodes_sg}],
+                }
+            ],
+        )
     return nodes_sg, db_sg
 
 
 def rds_instance(db_sg: str) -> str:
-    created = fx.session().client("rds").create_db_instance(
-        DBInstanceIdentifier="slurm-acct", DBInstanceClass="db.m5.large", Engine="mariadb", EngineVersion="10.11.8",
-        MasterUsername="slurmadmin", MasterUserPassword="not-used-here-1", AllocatedStorage=20,
-        VpcSecurityGroupIds=[db_sg],
-    )["DBInstance"]
-    return created["Endpoint"]["Address"] if created.get("Endpoint") else fx.session().client(
-        "rds").describe_db_instances(DBInstanceIdentifier="slurm-acct")["DBInstances"][0]["Endpoint"]["Address"]
+    created = (
+        fx.session()
+        .client("rds")
+        .create_db_instance(
+            DBInstanceIdentifier="slurm-acct",
+            DBInstanceClass="db.m5.large",
+            Engine="mariadb",
+            EngineVersion="10.11.8",
+            MasterUsername="slurmadmin",
+            MasterUserPassword="not-used-here-1",
+            AllocatedStorage=20,
+            VpcSecurityGroupIds=[db_sg],
+        )["DBInstance"]
+    )
+    return (
+        created["Endpoint"]["Address"]
+        if created.get("Endpoint")
+        else fx.session()
+        .client("rds")
+        .describe_db_instances(DBInstanceIdentifier="slurm-acct")["DBInstances"][0]["Endpoint"]["Address"]
+    )
 
 
 def stub_sagemaker(nodes_sg: str, accounting: dict[str, Any] | None, nodes: list[dict]) -> Any:
@@ -63,26 +85,46 @@ def stub_sagemaker(nodes_sg: str, accounting: dict[str, Any] | None, nodes: list
     if accounting:
         slurm["AccountingDatabase"] = accounting
     groups = [("controller", 1), ("login", 1), ("gpu", 2)]
-    stub.add_response("describe_cluster", {
-        "ClusterArn": CLUSTER_ARN, "ClusterName": CLUSTER, "ClusterStatus": "InService", "CreationTime": fx.NOW,
-        "InstanceGroups": [
-            {"InstanceGroupName": g, "InstanceType": "ml.m5.2xlarge", "CurrentCount": n, "TargetCount": n,
-             "ExecutionRole": EXEC_ROLE, "ThreadsPerCore": 1, "Status": "InService"}
-            for g, n in groups
-        ],
-        "VpcConfig": {"SecurityGroupIds": [nodes_sg], "Subnets": ["subnet-0123456789abcdef0"]},
-        "Orchestrator": {"Slurm": slurm},
-        "NodeRecovery": "Automatic",
-        "NodeProvisioningMode": "Continuous",
-    }, {"ClusterName": CLUSTER})
-    stub.add_response("list_cluster_nodes", {"ClusterNodeSummaries": nodes},
-                      {"ClusterName": CLUSTER, "IncludeNodeLogicalIds": True})
+    stub.add_response(
+        "describe_cluster",
+        {
+            "ClusterArn": CLUSTER_ARN,
+            "ClusterName": CLUSTER,
+            "ClusterStatus": "InService",
+            "CreationTime": fx.NOW,
+            "InstanceGroups": [
+                {
+                    "InstanceGroupName": g,
+                    "InstanceType": "ml.m5.2xlarge",
+                    "CurrentCount": n,
+                    "TargetCount": n,
+                    "ExecutionRole": EXEC_ROLE,
+                    "ThreadsPerCore": 1,
+                    "Status": "InService",
+                }
+                for g, n in groups
+            ],
+            "VpcConfig": {"SecurityGroupIds": [nodes_sg], "Subnets": ["subnet-0123456789abcdef0"]},
+            "Orchestrator": {"Slurm": slurm},
+            "NodeRecovery": "Automatic",
+            "NodeProvisioningMode": "Continuous",
+        },
+        {"ClusterName": CLUSTER},
+    )
+    stub.add_response(
+        "list_cluster_nodes", {"ClusterNodeSummaries": nodes}, {"ClusterName": CLUSTER, "IncludeNodeLogicalIds": True}
+    )
     return sm
 
 
 def node(group: str, instance_id: str, status: str = "Running") -> dict:
-    return {"InstanceGroupName": group, "InstanceId": instance_id, "InstanceType": "ml.m5.2xlarge",
-            "LaunchTime": fx.NOW, "InstanceStatus": {"Status": status}}
+    return {
+        "InstanceGroupName": group,
+        "InstanceId": instance_id,
+        "InstanceType": "ml.m5.2xlarge",
+        "LaunchTime": fx.NOW,
+        "InstanceStatus": {"Status": status},
+    }
 
 
 NODES = [node("controller", "i-0c"), node("login", "i-0l"), node("gpu", "i-0g1"), node("gpu", "i-0g2")]
@@ -117,7 +159,9 @@ def test_healthy_slurm_cluster_with_a_reachable_accounting_database(capsys) -> N
     ]
     accounting = slurm["accounting"]
     assert (accounting["rds_instance"], accounting["status"], accounting["reachable"]) == (
-        "slurm-acct", "available", True
+        "slurm-acct",
+        "available",
+        True,
     )
     assert f"{db_sg} admits the cluster's security group on TCP 3306" == accounting["detail"]
 

@@ -37,15 +37,24 @@ class _Tty(io.StringIO):
 
 def described(*, eks: bool = True, name: str = CLUSTER) -> dict[str, Any]:
     groups = [
-        {"InstanceGroupName": group, "InstanceType": itype, "CurrentCount": count, "TargetCount": count,
-         "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/exec", "ThreadsPerCore": 1,
-         "LifeCycleConfig": {"SourceS3Uri": "s3://b/p/", "OnCreate": "on_create.sh"},
-         "CurrentImageReleaseVersion": "1.0.0"}
+        {
+            "InstanceGroupName": group,
+            "InstanceType": itype,
+            "CurrentCount": count,
+            "TargetCount": count,
+            "ExecutionRole": f"arn:aws:iam::{fx.ACCOUNT}:role/exec",
+            "ThreadsPerCore": 1,
+            "LifeCycleConfig": {"SourceS3Uri": "s3://b/p/", "OnCreate": "on_create.sh"},
+            "CurrentImageReleaseVersion": "1.0.0",
+        }
         for group, itype, count in (("system", "ml.m5.2xlarge", 1), ("gpu", "ml.g5.8xlarge", 4))
     ]
     response: dict[str, Any] = {
-        "ClusterArn": ARN, "ClusterName": name, "ClusterStatus": "InService",
-        "CreationTime": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "InstanceGroups": groups,
+        "ClusterArn": ARN,
+        "ClusterName": name,
+        "ClusterStatus": "InService",
+        "CreationTime": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        "InstanceGroups": groups,
         "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]},
     }
     if eks:
@@ -71,22 +80,44 @@ def test_help_works(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_rolling_settings_reach_the_request(capsys: pytest.CaptureFixture[str]) -> None:
-    sm, stubber = stub({
-        "ClusterName": CLUSTER,
-        "InstanceGroups": [{"InstanceGroupName": "gpu"}],
-        "ImageId": "default",
-        "DeploymentConfig": {
-            "RollingUpdatePolicy": {
-                "MaximumBatchSize": {"Type": "CAPACITY_PERCENTAGE", "Value": 25},
-                "RollbackMaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 2},
+    sm, stubber = stub(
+        {
+            "ClusterName": CLUSTER,
+            "InstanceGroups": [{"InstanceGroupName": "gpu"}],
+            "ImageId": "default",
+            "DeploymentConfig": {
+                "RollingUpdatePolicy": {
+                    "MaximumBatchSize": {"Type": "CAPACITY_PERCENTAGE", "Value": 25},
+                    "RollbackMaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 2},
+                },
+                "WaitIntervalInSeconds": 300,
+                "AutoRollbackConfiguration": [{"AlarmName": "gpu-errors"}, {"AlarmName": "loss-spike"}],
             },
-            "WaitIntervalInSeconds": 300,
-            "AutoRollbackConfiguration": [{"AlarmName": "gpu-errors"}, {"AlarmName": "loss-spike"}],
-        },
-    })
-    code = run(["nodes", "update-software", CLUSTER, "--group", "gpu", "--image-id", "default", "--batch-percent",
-                "25", "--rollback-batch-size", "2", "--wait-seconds", "300", "--rollback-alarm", "gpu-errors",
-                "--rollback-alarm", "loss-spike", "--yes"], sm)
+        }
+    )
+    code = run(
+        [
+            "nodes",
+            "update-software",
+            CLUSTER,
+            "--group",
+            "gpu",
+            "--image-id",
+            "default",
+            "--batch-percent",
+            "25",
+            "--rollback-batch-size",
+            "2",
+            "--wait-seconds",
+            "300",
+            "--rollback-alarm",
+            "gpu-errors",
+            "--rollback-alarm",
+            "loss-spike",
+            "--yes",
+        ],
+        sm,
+    )
     out = capsys.readouterr().out
     assert code == 0
     stubber.assert_no_pending_responses()
@@ -96,10 +127,12 @@ def test_rolling_settings_reach_the_request(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_eks_default_is_one_instance_at_a_time_over_every_group(capsys: pytest.CaptureFixture[str]) -> None:
-    sm, stubber = stub({
-        "ClusterName": CLUSTER,
-        "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
-    })
+    sm, stubber = stub(
+        {
+            "ClusterName": CLUSTER,
+            "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
+        }
+    )
     assert run(["nodes", "update-software", CLUSTER, "--yes", "--json"], sm) == 0
     stubber.assert_no_pending_responses()
     result = json.loads(capsys.readouterr().out)
@@ -107,14 +140,20 @@ def test_eks_default_is_one_instance_at_a_time_over_every_group(capsys: pytest.C
 
 
 def test_release_version_goes_to_every_group_when_none_is_named() -> None:
-    sm, stubber = stub({
-        "ClusterName": CLUSTER,
-        "InstanceGroups": [{"InstanceGroupName": "system", "ImageReleaseVersion": "1.2.3"},
-                           {"InstanceGroupName": "gpu", "ImageReleaseVersion": "1.2.3"}],
-        "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 3}}},
-    })
-    assert run(["nodes", "update-software", CLUSTER, "--image-release-version", "1.2.3", "--batch-size", "3",
-                "-y"], sm) == 0
+    sm, stubber = stub(
+        {
+            "ClusterName": CLUSTER,
+            "InstanceGroups": [
+                {"InstanceGroupName": "system", "ImageReleaseVersion": "1.2.3"},
+                {"InstanceGroupName": "gpu", "ImageReleaseVersion": "1.2.3"},
+            ],
+            "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 3}}},
+        }
+    )
+    assert (
+        run(["nodes", "update-software", CLUSTER, "--image-release-version", "1.2.3", "--batch-size", "3", "-y"], sm)
+        == 0
+    )
     stubber.assert_no_pending_responses()
 
 
@@ -144,16 +183,28 @@ def test_confirmation(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["nodes", "update-software", CLUSTER], sm, stdin=_Tty("no\n")) == 1
     err = capsys.readouterr().err
     assert "Type 'yes'" in err and "cancelled; did not update the software of demo" in err
-    sm, stubber = stub({"ClusterName": CLUSTER, "DeploymentConfig": {
-        "RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}}})
+    sm, stubber = stub(
+        {
+            "ClusterName": CLUSTER,
+            "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
+        }
+    )
     assert run(["nodes", "update-software", CLUSTER], sm, stdin=_Tty("yes\n")) == 0
     stubber.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize("argv", [
-    ["--batch-size", "0"], ["--batch-percent", "101"], ["--wait-seconds", "3601"], ["--image-id", "ami-12"],
-    ["--image-release-version", "latest"], ["--batch-size", "1", "--batch-percent", "5"], ["--group", "bad_name"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--batch-size", "0"],
+        ["--batch-percent", "101"],
+        ["--wait-seconds", "3601"],
+        ["--image-id", "ami-12"],
+        ["--image-release-version", "latest"],
+        ["--batch-size", "1", "--batch-percent", "5"],
+        ["--group", "bad_name"],
+    ],
+)
 def test_bad_arguments_are_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["nodes", "update-software", CLUSTER, *argv]) == 2
     err = capsys.readouterr().err.strip()
@@ -163,8 +214,13 @@ def test_bad_arguments_are_one_line_exit_2(argv: list[str], capsys: pytest.Captu
 def test_cluster_and_region_come_from_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = fx.write_config(tmp_path, lambda d: d["hyperpod"].__setitem__("cluster_name", "from-config"))
     seen: list[str | None] = []
-    sm, stubber = stub({"ClusterName": "from-config", "DeploymentConfig": {
-        "RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}, name="from-config")
+    sm, stubber = stub(
+        {
+            "ClusterName": "from-config",
+            "DeploymentConfig": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
+        },
+        name="from-config",
+    )
 
     def factory(region: str | None):
         seen.append(region)

@@ -17,8 +17,19 @@ from hyperpod_cdk.errors import HyperPodConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "closed-network.yaml"
-REQUIRED = {"ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "ssm", "ssmmessages", "ec2messages", "eks",
-            "eks-auth", "sagemaker.api"}
+REQUIRED = {
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "logs",
+    "monitoring",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "eks",
+    "eks-auth",
+    "sagemaker.api",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +39,9 @@ def closed(synth, tmp_path_factory):
 
 def _service(endpoint: dict) -> str:
     name = endpoint["Properties"]["ServiceName"]
-    text = name if isinstance(name, str) else "".join(p if isinstance(p, str) else "<region>"
-                                                       for p in name["Fn::Join"][1])
+    text = (
+        name if isinstance(name, str) else "".join(p if isinstance(p, str) else "<region>" for p in name["Fn::Join"][1])
+    )
     return re.sub(r"^com\.amazonaws\.[^.]+\.", "", text.replace("com.amazonaws.<region>.", "com.amazonaws.r."))
 
 
@@ -50,19 +62,30 @@ def test_interface_endpoints_with_private_dns_in_the_control_plane_subnets(close
     group_id = json.loads(group)["Fn::GetAtt"][0]
     ingress = closed.template["Resources"][group_id]["Properties"]["SecurityGroupIngress"]
     assert sorted((r["CidrIp"], r["FromPort"], r["ToPort"]) for r in ingress) == [
-        ("10.1.0.0/16", 443, 443), ("10.192.0.0/16", 443, 443)]  # primary and secondary (HyperPod) CIDRs
+        ("10.1.0.0/16", 443, 443),
+        ("10.192.0.0/16", 443, 443),
+    ]  # primary and secondary (HyperPod) CIDRs
 
 
 def test_s3_gateway_endpoint_on_every_route_table(closed):
-    (gateway,) = (v for v in closed.resources("AWS::EC2::VPCEndpoint").values()
-                  if v["Properties"].get("VpcEndpointType") == "Gateway")
+    (gateway,) = (
+        v
+        for v in closed.resources("AWS::EC2::VPCEndpoint").values()
+        if v["Properties"].get("VpcEndpointType") == "Gateway"
+    )
     tables = {json.dumps({"Ref": k}) for k in closed.resources("AWS::EC2::RouteTable")}
     assert {json.dumps(t) for t in gateway["Properties"]["RouteTableIds"]} == tables and len(tables) == 3
 
 
 def test_no_internet_gateway_nat_gateway_or_default_route(closed):
-    for cfn_type in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment",
-                     "AWS::EC2::EIP", "AWS::EC2::Route", "AWS::EC2::EgressOnlyInternetGateway"):
+    for cfn_type in (
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::EIP",
+        "AWS::EC2::Route",
+        "AWS::EC2::EgressOnlyInternetGateway",
+    ):
         assert closed.resources(cfn_type) == {}, cfn_type
     for subnet in closed.resources("AWS::EC2::Subnet").values():
         assert subnet["Properties"].get("MapPublicIpOnLaunch") in (None, False)
@@ -79,13 +102,22 @@ def test_no_security_group_of_the_platform_opens_the_internet(closed):
 
 
 def test_nodes_reach_the_endpoints_and_s3_over_https_only(closed):
-    node_egress = {k: v["Properties"] for k, v in closed.resources("AWS::EC2::SecurityGroupEgress").items()
-                   if v["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("NodeSecurityGroup")}
-    https = {(p.get("CidrIp"), json.dumps(p.get("DestinationPrefixListId"))) for p in node_egress.values()
-             if p["IpProtocol"] == "tcp" and (p["FromPort"], p["ToPort"]) == (443, 443)}
+    node_egress = {
+        k: v["Properties"]
+        for k, v in closed.resources("AWS::EC2::SecurityGroupEgress").items()
+        if v["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("NodeSecurityGroup")
+    }
+    https = {
+        (p.get("CidrIp"), json.dumps(p.get("DestinationPrefixListId")))
+        for p in node_egress.values()
+        if p["IpProtocol"] == "tcp" and (p["FromPort"], p["ToPort"]) == (443, 443)
+    }
     lookup_id, lookup = closed.one("Custom::AWS")
-    assert https == {("10.192.0.0/16", "null"), ("10.1.0.0/16", "null"),
-                     (None, json.dumps({"Fn::GetAtt": [lookup_id, "PrefixLists.0.PrefixListId"]}))}
+    assert https == {
+        ("10.192.0.0/16", "null"),
+        ("10.1.0.0/16", "null"),
+        (None, json.dumps({"Fn::GetAtt": [lookup_id, "PrefixLists.0.PrefixListId"]})),
+    }
     # The prefix-list id is read at deploy time (synth does no lookups).
     assert "describeManagedPrefixLists" in json.dumps(lookup["Properties"]["Create"])
     others = [p for p in node_egress.values() if p["IpProtocol"] != "tcp"]
@@ -95,16 +127,19 @@ def test_nodes_reach_the_endpoints_and_s3_over_https_only(closed):
 def test_no_reference_to_github_and_the_chart_comes_from_s3(closed):
     text = json.dumps(closed.template)
     assert "github.com" not in text and "github.io" not in text and "quay.io" not in text
-    (helm_id, helm), = closed.resources("Custom::HyperPodHelmDependencies").items()
+    ((helm_id, helm),) = closed.resources("Custom::HyperPodHelmDependencies").items()
     assert helm["Properties"]["SourceS3Uri"].startswith("s3://hyperpod-closed-artifacts-")
     assert "SourceUrlTemplate" not in helm["Properties"]
 
 
 def test_in_vpc_callers_wait_for_the_endpoints(closed):
-    endpoint_ids = {k for k, v in closed.resources("AWS::EC2::VPCEndpoint").items()
-                    if v["Properties"].get("VpcEndpointType") == "Interface"}
-    (helm_id, helm), = closed.resources("Custom::HyperPodHelmDependencies").items()
-    (eks_id, eks), = closed.resources("AWS::EKS::Cluster").items()
+    endpoint_ids = {
+        k
+        for k, v in closed.resources("AWS::EC2::VPCEndpoint").items()
+        if v["Properties"].get("VpcEndpointType") == "Interface"
+    }
+    ((helm_id, helm),) = closed.resources("Custom::HyperPodHelmDependencies").items()
+    ((eks_id, eks),) = closed.resources("AWS::EKS::Cluster").items()
     cluster_id, cluster = closed.one("AWS::SageMaker::Cluster")
     for resource in (helm, eks, cluster):
         assert endpoint_ids <= set(resource.get("DependsOn", [])), resource["Type"]
@@ -117,9 +152,11 @@ def test_closed_template_passes_cfn_lint_and_nag(closed):
     assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id[0] in "EW"] == []
     report = json.loads((closed.outdir / "validation-report.json").read_text())
     # The example names no cluster admin (it cannot know yours): only that warning is expected.
-    assert all(p["conclusion"] == "success" and all(
-        v["ruleName"] == "Annotation::hyperpod-cdk:noClusterAdmin" for v in p.get("violations", []))
-        for p in report["pluginReports"])
+    assert all(
+        p["conclusion"] == "success"
+        and all(v["ruleName"] == "Annotation::hyperpod-cdk:noClusterAdmin" for v in p.get("violations", []))
+        for p in report["pluginReports"]
+    )
 
 
 # --------------------------------------------------------------------------- config and services
@@ -141,15 +178,30 @@ def _example(**changes) -> dict:
     return data
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"kubernetes__helm_dependencies__source_s3_uri": None}, "kubernetes.helm_dependencies.source_s3_uri",
-     "make chart-bundle"),
-    ({"network__nat_gateways": 1}, "network.nat_gateways", "no NAT gateway"),
-    ({"network__existing": {"vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.192.0.0/16",
-                            "control_plane_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
-                            "route_table_id": "rtb-0123456789abcdef0"},
-      "network__vpc_cidr": None}, "network.closed", "only for a VPC created here"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {"kubernetes__helm_dependencies__source_s3_uri": None},
+            "kubernetes.helm_dependencies.source_s3_uri",
+            "make chart-bundle",
+        ),
+        ({"network__nat_gateways": 1}, "network.nat_gateways", "no NAT gateway"),
+        (
+            {
+                "network__existing": {
+                    "vpc_id": "vpc-0123456789abcdef0",
+                    "vpc_cidr": "10.192.0.0/16",
+                    "control_plane_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                    "route_table_id": "rtb-0123456789abcdef0",
+                },
+                "network__vpc_cidr": None,
+            },
+            "network.closed",
+            "only for a VPC created here",
+        ),
+    ],
+)
 def test_closed_config_errors_name_the_field(changes, field, message):
     with pytest.raises(HyperPodConfigError) as error:
         parse_config(_example(**changes))
@@ -202,7 +254,8 @@ def test_eks_lifecycle_scripts_download_nothing_from_the_internet():
             if re.search(r"\b(curl|wget|pip3? install|apt-get|yum|dnf)\b|https?://", code):
                 offenders.append(f"{script.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == [], "internet access in EKS lifecycle scripts (see docs/closed-network.md):\n" + "\n".join(
-        offenders)
+        offenders
+    )
 
 
 def test_closed_network_turns_the_efa_client_download_off(synth, tmp_path):

@@ -44,30 +44,74 @@ def test_default_config_is_valid_and_small():
 @pytest.mark.parametrize(
     ("path", "value", "field", "message"),
     [
-        ("hyperpod.instance_groups[1].instance_type", "ml.p5.49xlarge",
-         "hyperpod.instance_groups[1](gpu).instance_type", "not a SageMaker HyperPod instance type"),
-        ("hyperpod.instance_groups[1].instance_count", -1,
-         "hyperpod.instance_groups[1](gpu).instance_count", "greater than or equal to 0"),
-        ("hyperpod.instance_groups[1].instance_count", 7000,
-         "hyperpod.instance_groups[1](gpu).instance_count", "less than or equal to 6758"),
-        ("hyperpod.instance_groups[0].threads_per_core", 4,
-         "hyperpod.instance_groups[0](system).threads_per_core", "1 or 2"),
-        ("hyperpod.instance_groups[0].ebs_volume_size_gb", 20000,
-         "hyperpod.instance_groups[0](system).ebs_volume_size_gb", "16384"),
-        ("hyperpod.instance_groups[0].name", "bad_name",
-         "hyperpod.instance_groups[0](bad_name).name", "'bad_name' is not a valid name: letters, digits and hyphens"),
-        ("hyperpod.instance_groups[0].deep_health_checks", ["InstanceStress"],
-         "hyperpod.instance_groups[0](system).deep_health_checks", "does not support deep health checks"),
-        ("hyperpod.instance_groups[0].taints", [{"key": "a", "effect": "Sometimes"}],
-         "hyperpod.instance_groups[0](system).taints[0].effect", "NoSchedule"),
-        ("hyperpod.instance_groups[1].training_plan_arn", "arn:aws:sagemaker:us-west-2:1:plan",
-         "hyperpod.instance_groups[1](gpu).training_plan_arn", "is not a training plan ARN such as arn:aws:sagemaker:"),
+        (
+            "hyperpod.instance_groups[1].instance_type",
+            "ml.p5.49xlarge",
+            "hyperpod.instance_groups[1](gpu).instance_type",
+            "not a SageMaker HyperPod instance type",
+        ),
+        (
+            "hyperpod.instance_groups[1].instance_count",
+            -1,
+            "hyperpod.instance_groups[1](gpu).instance_count",
+            "greater than or equal to 0",
+        ),
+        (
+            "hyperpod.instance_groups[1].instance_count",
+            7000,
+            "hyperpod.instance_groups[1](gpu).instance_count",
+            "less than or equal to 6758",
+        ),
+        (
+            "hyperpod.instance_groups[0].threads_per_core",
+            4,
+            "hyperpod.instance_groups[0](system).threads_per_core",
+            "1 or 2",
+        ),
+        (
+            "hyperpod.instance_groups[0].ebs_volume_size_gb",
+            20000,
+            "hyperpod.instance_groups[0](system).ebs_volume_size_gb",
+            "16384",
+        ),
+        (
+            "hyperpod.instance_groups[0].name",
+            "bad_name",
+            "hyperpod.instance_groups[0](bad_name).name",
+            "'bad_name' is not a valid name: letters, digits and hyphens",
+        ),
+        (
+            "hyperpod.instance_groups[0].deep_health_checks",
+            ["InstanceStress"],
+            "hyperpod.instance_groups[0](system).deep_health_checks",
+            "does not support deep health checks",
+        ),
+        (
+            "hyperpod.instance_groups[0].taints",
+            [{"key": "a", "effect": "Sometimes"}],
+            "hyperpod.instance_groups[0](system).taints[0].effect",
+            "NoSchedule",
+        ),
+        (
+            "hyperpod.instance_groups[1].training_plan_arn",
+            "arn:aws:sagemaker:us-west-2:1:plan",
+            "hyperpod.instance_groups[1](gpu).training_plan_arn",
+            "is not a training plan ARN such as arn:aws:sagemaker:",
+        ),
         ("hyperpod.cluster_name", "my_cluster", "hyperpod.cluster_name", "'my_cluster' is not a valid name"),
         ("hyperpod.node_recovery", "Sometimes", "hyperpod.node_recovery", "'Automatic' or 'None'"),
-        ("network.availability_zone_ids", ["us-west-2a"], "network.availability_zone_ids[0]",
-         "'us-west-2a' is an AZ name; use its AZ ID such as usw2-az1"),
-        ("network.availability_zone_ids", ["use1-az1"], "network.availability_zone_ids[0]",
-         "not an AZ ID of us-west-2"),
+        (
+            "network.availability_zone_ids",
+            ["us-west-2a"],
+            "network.availability_zone_ids[0]",
+            "'us-west-2a' is an AZ name; use its AZ ID such as usw2-az1",
+        ),
+        (
+            "network.availability_zone_ids",
+            ["use1-az1"],
+            "network.availability_zone_ids[0]",
+            "not an AZ ID of us-west-2",
+        ),
         ("network.vpc_cidr", "10.0.0.0/8", "network.vpc_cidr", "between /16 and /24"),
         ("network.vpc_cidr", "10.0.0.300/16", "network.vpc_cidr", "IPv4"),
         ("network.hyperpod_cidr", "10.192.0.0/12", "network.hyperpod_cidr", "between /16 and /28"),
@@ -76,8 +120,12 @@ def test_default_config_is_valid_and_small():
         ("eks.kubernetes_version", "1.20", "eks.kubernetes_version", "use one of 1.30, 1.31, 1.32, 1.33, 1.34, 1.35"),
         ("eks.kubernetes_version", 1.3, "eks.kubernetes_version", "write the version as text"),
         ("eks.kubernetes_version", "1.36", "eks.kubernetes_version", "EKS offers it but HyperPod does not list it"),
-        ("eks.admin_principal_arn", "arn:aws:iam::12:role/x", "eks.admin_principal_arn",
-         "is not an IAM role or user ARN"),
+        (
+            "eks.admin_principal_arn",
+            "arn:aws:iam::12:role/x",
+            "eks.admin_principal_arn",
+            "is not an IAM role or user ARN",
+        ),
         ("region", "mars-1", "region", "'mars-1' is not an AWS region name such as us-west-2"),
         ("network.flow_log_retention_days", 10, "network.flow_log_retention_days", "365"),
     ],
@@ -152,9 +200,15 @@ def test_app_prints_one_line_for_a_bad_config(tmp_path):
     bad.write_text(yaml.safe_dump(_with("hyperpod.instance_groups[1].instance_count", -3)))
     result = subprocess.run(
         [sys.executable, str(REPO / "app.py")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "CDK_CONTEXT_JSON": json.dumps({"config": str(bad)}),
-             "CDK_OUTDIR": str(tmp_path / "out")},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **__import__("os").environ,
+            "CDK_CONTEXT_JSON": json.dumps({"config": str(bad)}),
+            "CDK_OUTDIR": str(tmp_path / "out"),
+        },
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -167,9 +221,9 @@ def test_app_prints_one_line_for_a_bad_config(tmp_path):
 def test_vendored_instance_offerings_match_cfn_lint():
     from hyperpod_cdk.specs.offerings import from_cfn_lint, offerings
 
-    assert {region: sorted(types) for region, types in offerings().items()} == from_cfn_lint(), (
-        "cfn-lint's HyperPod instance-type data changed: run `make instance-types`"
-    )
+    assert {
+        region: sorted(types) for region, types in offerings().items()
+    } == from_cfn_lint(), "cfn-lint's HyperPod instance-type data changed: run `make instance-types`"
 
 
 def test_type_not_offered_in_the_region_is_rejected():

@@ -39,8 +39,16 @@ REGION = DEFAULT["region"]
 
 KNOWN_TYPES = sorted(INSTANCE_SPECS)
 BOGUS_TYPES = [
-    "ml.p5.49xlarge", "p5.48xlarge", "ml.bogus.huge", "", "ML.P5.48XLARGE", "ml.g5", "ml.trn9.32xlarge",
-    "ml.p99.48xlarge", "ml.g5.8xlarge ", "ml..xlarge",
+    "ml.p5.49xlarge",
+    "p5.48xlarge",
+    "ml.bogus.huge",
+    "",
+    "ML.P5.48XLARGE",
+    "ml.g5",
+    "ml.trn9.32xlarge",
+    "ml.p99.48xlarge",
+    "ml.g5.8xlarge ",
+    "ml..xlarge",
 ]
 US_WEST_2_AZ_IDS = ["usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"]
 JUNK: list[Any] = [None, True, 0, -1, 1.5, "", "x", [], {}, ["a"], {"k": "v"}, 10**30]
@@ -75,7 +83,10 @@ invalid_names = st.one_of(
 group_names = st.one_of(valid_names, valid_names, invalid_names)
 instance_types = st.one_of(st.sampled_from(KNOWN_TYPES), st.sampled_from(KNOWN_TYPES), st.sampled_from(BOGUS_TYPES))
 counts = st.one_of(
-    st.integers(0, 4), st.integers(-100, -1), st.integers(6000, 10**7), st.sampled_from([6758, 6759]),
+    st.integers(0, 4),
+    st.integers(-100, -1),
+    st.integers(6000, 10**7),
+    st.sampled_from([6758, 6759]),
 )
 
 
@@ -109,8 +120,9 @@ def instance_group(draw: st.DrawFn) -> dict[str, Any]:
         "ebs_volume_size_gb": st.one_of(st.integers(1, 16384), st.integers(-5, 0), st.integers(16385, 10**6)),
         "threads_per_core": st.integers(0, 3),
         "deep_health_checks": st.one_of(
-            st.none(), st.just([]), st.lists(st.sampled_from(["InstanceStress", "InstanceConnectivity", "Bogus"]),
-                                             max_size=3),
+            st.none(),
+            st.just([]),
+            st.lists(st.sampled_from(["InstanceStress", "InstanceConnectivity", "Bogus"]), max_size=3),
         ),
         "availability_zone_id": az_ids,
         "labels": st.dictionaries(st.sampled_from(["role", "team/x", "Bad Key", ""]), st.text(max_size=70), max_size=2),

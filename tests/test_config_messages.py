@@ -63,7 +63,8 @@ def test_az_id_typo_shows_the_region_prefix() -> None:
 def test_az_name_as_a_subnet_key() -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["network"]["existing"] = {
-            "vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.0.0.0/16",
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.0.0.0/16",
             "control_plane_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
             "hyperpod_subnets": {"us-west-2a": {"subnet_id": "subnet-0123456789abcdef2", "cidr": "10.1.0.0/20"}},
         }
@@ -77,16 +78,27 @@ def test_az_name_as_a_subnet_key() -> None:
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [
-        (lambda d: d["hyperpod"]["instance_groups"][1].__setitem__("instance_cont", 2),
-         "hyperpod.instance_groups[1](gpu).instance_cont", "unknown key; did you mean 'instance_count'?"),
+        (
+            lambda d: d["hyperpod"]["instance_groups"][1].__setitem__("instance_cont", 2),
+            "hyperpod.instance_groups[1](gpu).instance_cont",
+            "unknown key; did you mean 'instance_count'?",
+        ),
         (lambda d: d.__setitem__("netwrk", {}), "netwrk", "unknown key; did you mean 'network'?"),
-        (lambda d: d["eks"].__setitem__("kubernetesVersion", "1.33"),
-         "eks.kubernetesVersion", "unknown key; did you mean 'kubernetes_version'?"),
-        (lambda d: d["hyperpod"]["instance_groups"][0].__setitem__(
-            "taints", [{"key": "a", "efect": "NoSchedule"}]),
-         "hyperpod.instance_groups[0](system).taints[0].efect", "unknown key; did you mean 'effect'?"),
-        (lambda d: d.setdefault("kubernetes", {}).__setitem__("helm_dependency", {}),
-         "kubernetes.helm_dependency", "unknown key; did you mean 'helm_dependencies'?"),
+        (
+            lambda d: d["eks"].__setitem__("kubernetesVersion", "1.33"),
+            "eks.kubernetesVersion",
+            "unknown key; did you mean 'kubernetes_version'?",
+        ),
+        (
+            lambda d: d["hyperpod"]["instance_groups"][0].__setitem__("taints", [{"key": "a", "efect": "NoSchedule"}]),
+            "hyperpod.instance_groups[0](system).taints[0].efect",
+            "unknown key; did you mean 'effect'?",
+        ),
+        (
+            lambda d: d.setdefault("kubernetes", {}).__setitem__("helm_dependency", {}),
+            "kubernetes.helm_dependency",
+            "unknown key; did you mean 'helm_dependencies'?",
+        ),
     ],
     ids=["group", "top-level", "camel-case", "in-list-item", "kubernetes"],
 )
@@ -131,12 +143,16 @@ def test_chart_settings_use_the_same_messages() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("name: demo\nregion: [us-west-2\n",
-         "line 3, column 1: not valid YAML: expected ',' or ']', but got '<stream end>' "
-         "(while parsing a flow sequence at line 2, column 9)"),
+        (
+            "name: demo\nregion: [us-west-2\n",
+            "line 3, column 1: not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(while parsing a flow sequence at line 2, column 9)",
+        ),
         ("name: demo\n  region: us-west-2\n", "line 2, column 9: not valid YAML: mapping values are not allowed here"),
-        ("name: demo\n\tregion: x\n", "line 2, column 1: not valid YAML: found character '\\t' that cannot start any "
-         "token"),
+        (
+            "name: demo\n\tregion: x\n",
+            "line 2, column 1: not valid YAML: found character '\\t' that cannot start any " "token",
+        ),
     ],
     ids=["unclosed", "indent", "tab"],
 )

@@ -28,18 +28,25 @@ from hyperpod_cdk.errors import HyperPodConfigError
 
 CASES: list[tuple[Callable[[], object], str, str]] = [
     (lambda: charts.Team(name="Research"), "Team.name", "is not a team name"),
-    (lambda: kubernetes.HelmDependenciesConfig(revision="v3.9.0"), "HelmDependenciesConfig.revision",
-     "40-character"),
-    (lambda: kubernetes.KubernetesAddonsConfig(s3_csi_driver={"enabled": True, "bucket_names": ["s3://b"]}),
-     "KubernetesAddonsConfig.s3_csi_driver.bucket_names[0]", "is not an S3 bucket name"),
-    (lambda: kubernetes.KubernetesAddonsConfig(cert_manager={"enabled": False}),
-     "KubernetesAddonsConfig.training_operator", "needs cert-manager"),
-    (lambda: kubernetes.KubernetesConfig(teams=[{"name": "a"}, {"name": "a"}]), "KubernetesConfig.teams",
-     "used twice"),
+    (lambda: kubernetes.HelmDependenciesConfig(revision="v3.9.0"), "HelmDependenciesConfig.revision", "40-character"),
+    (
+        lambda: kubernetes.KubernetesAddonsConfig(s3_csi_driver={"enabled": True, "bucket_names": ["s3://b"]}),
+        "KubernetesAddonsConfig.s3_csi_driver.bucket_names[0]",
+        "is not an S3 bucket name",
+    ),
+    (
+        lambda: kubernetes.KubernetesAddonsConfig(cert_manager={"enabled": False}),
+        "KubernetesAddonsConfig.training_operator",
+        "needs cert-manager",
+    ),
+    (lambda: kubernetes.KubernetesConfig(teams=[{"name": "a"}, {"name": "a"}]), "KubernetesConfig.teams", "used twice"),
     (lambda: signals.AlertsConfig(email=["oncall"]), "AlertsConfig.email[0]", "e-mail address"),
     (lambda: slurm_config.SlurmSettings(bogus=True), "SlurmSettings.bogus", "unknown key"),
-    (lambda: hyperpod.InstanceGroup(name="g", instance_type="p5.48xlarge", instance_count=1),
-     "InstanceGroup.instance_type", "ml.p5.48xlarge"),
+    (
+        lambda: hyperpod.InstanceGroup(name="g", instance_type="p5.48xlarge", instance_count=1),
+        "InstanceGroup.instance_type",
+        "ml.p5.48xlarge",
+    ),
 ]
 
 
@@ -55,7 +62,9 @@ def test_models_built_in_python_raise_one_plain_line(build, field: str, fragment
 def test_every_config_model_shares_the_one_base() -> None:
     modules = (addons, charts, eks, helm, hyperpod, kubernetes, network, platform, signals, slurm_config, storage)
     models = {
-        obj for module in modules for _, obj in inspect.getmembers(module, inspect.isclass)
+        obj
+        for module in modules
+        for _, obj in inspect.getmembers(module, inspect.isclass)
         if issubclass(obj, BaseModel) and obj.__module__.startswith("hyperpod_cdk.config")
     }
     assert len(models) > 30
@@ -91,6 +100,7 @@ def test_names_importable_before_the_split_still_are() -> None:
         system_pod_groups,
     )
 
-    assert InstanceGroup is hyperpod.InstanceGroup and parse_config is __import__(
-        "hyperpod_cdk.config.loading", fromlist=["parse_config"]
-    ).parse_config
+    assert (
+        InstanceGroup is hyperpod.InstanceGroup
+        and parse_config is __import__("hyperpod_cdk.config.loading", fromlist=["parse_config"]).parse_config
+    )

@@ -16,9 +16,14 @@ REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "111111111111"
 ARN = f"arn:aws:sagemaker:us-west-2:{ACCOUNT}:cluster/abcdefghijkl"
 NODE_OPERATIONS = [
-    "sagemaker:DescribeCluster", "sagemaker:ListClusterNodes", "sagemaker:DescribeClusterNode",
-    "sagemaker:ListClusterEvents", "sagemaker:BatchRebootClusterNodes", "sagemaker:BatchReplaceClusterNodes",
-    "sagemaker:UpdateClusterSoftware", "sagemaker:StartClusterHealthCheck",
+    "sagemaker:DescribeCluster",
+    "sagemaker:ListClusterNodes",
+    "sagemaker:DescribeClusterNode",
+    "sagemaker:ListClusterEvents",
+    "sagemaker:BatchRebootClusterNodes",
+    "sagemaker:BatchReplaceClusterNodes",
+    "sagemaker:UpdateClusterSoftware",
+    "sagemaker:StartClusterHealthCheck",
 ]
 
 
@@ -45,8 +50,11 @@ def slurm_user_stack():
     data["network"] = {
         "availability_zone_ids": data["network"]["availability_zone_ids"],
         "hyperpod_cidr": "10.1.0.0/16",
-        "existing": {"vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.0.0.0/16",
-                     "route_table_id": "rtb-0123456789abcdef0"},
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.0.0.0/16",
+            "route_table_id": "rtb-0123456789abcdef0",
+        },
     }
     stack = cdk.Stack(cdk.App(), "User", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
     platform = HyperPodPlatform(stack, "Platform", config=parse_config(data))
@@ -58,8 +66,14 @@ def slurm_user_stack():
     assert platform.fsx is not None
     clients.connections.allow_to(platform.fsx, ec2.Port.tcp(988), "clients to Lustre")
     template = cdk.assertions.Template.from_stack(stack).to_json()
-    return {"stack": stack, "platform": platform, "ops": ops, "reader": reader, "clients": clients,
-            "template": template}
+    return {
+        "stack": stack,
+        "platform": platform,
+        "ops": ops,
+        "reader": reader,
+        "clients": clients,
+        "template": template,
+    }
 
 
 def test_ops_role_gets_node_operations_in_one_line_scoped_to_the_cluster_arn(slurm_user_stack):
@@ -85,9 +99,13 @@ def test_lifecycle_scripts_grant_read_covers_their_prefix_and_the_bucket_key(slu
 def test_fsx_client_security_group_allow_to_platform_fsx(slurm_user_stack):
     stack, template = slurm_user_stack["stack"], slurm_user_stack["template"]
     clients_id = stack.resolve(slurm_user_stack["clients"].node.default_child.logical_id)
-    rules = [b["Properties"] for b in template["Resources"].values()
-             if b["Type"] == "AWS::EC2::SecurityGroupIngress" and b["Properties"].get("FromPort") == 988
-             and b["Properties"].get("SourceSecurityGroupId") == {"Fn::GetAtt": [clients_id, "GroupId"]}]
+    rules = [
+        b["Properties"]
+        for b in template["Resources"].values()
+        if b["Type"] == "AWS::EC2::SecurityGroupIngress"
+        and b["Properties"].get("FromPort") == 988
+        and b["Properties"].get("SourceSecurityGroupId") == {"Fn::GetAtt": [clients_id, "GroupId"]}
+    ]
     assert len(rules) == 1
     assert rules[0]["GroupId"] == stack.resolve(slurm_user_stack["platform"].security_group.security_group_id)
 
@@ -96,8 +114,11 @@ def test_slurm_platform_refuses_a_group_its_slurm_nodes_file_does_not_name(slurm
     """The platform's scripts carry slurm_nodes.json (hashed into their S3 prefix): a group added after
     them would stop in node_role.py at node creation, so synth says so instead."""
     platform = slurm_user_stack["platform"]
-    with pytest.raises(HyperPodConfigError, match=r"^User/Platform/HyperPod: instance_groups: \['extra'\] not in "
-                                                   r"the lifecycle scripts' slurm_nodes.json"):
+    with pytest.raises(
+        HyperPodConfigError,
+        match=r"^User/Platform/HyperPod: instance_groups: \['extra'\] not in "
+        r"the lifecycle scripts' slurm_nodes.json",
+    ):
         platform.add_instance_group(
             {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
         )
@@ -111,19 +132,29 @@ def test_slurm_cluster_add_instance_group_renders_a_partition(cluster_scope):
     from hyperpod_cdk import HyperPodSlurmCluster
 
     stack = cdk.Stack(cdk.App(), "Own", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
-    subnet = ec2.Subnet.from_subnet_attributes(stack, "Sn", subnet_id="subnet-0ccccccccccccccc1",
-                                               ipv4_cidr_block="10.0.0.0/16")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        stack, "Sn", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/16"
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     with pytest.warns(DeprecationWarning, match="execution_role_arn"):
         cluster = HyperPodSlurmCluster(
-            stack, "Slurm", cluster_name="own",
+            stack,
+            "Slurm",
+            cluster_name="own",
             instance_groups=[
-                {"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                 "slurm_node_type": "Controller"},
+                {
+                    "name": "controller",
+                    "instance_type": "ml.m5.xlarge",
+                    "instance_count": 1,
+                    "slurm_node_type": "Controller",
+                },
                 {"name": "gpu", "instance_type": "ml.g5.8xlarge", "instance_count": 2},
             ],
-            subnets_by_az_id={"usw2-az2": subnet}, default_az_id="usw2-az2", security_group=sg,
-            execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r", lifecycle_source_s3_uri="s3://b/p/",
+            subnets_by_az_id={"usw2-az2": subnet},
+            default_az_id="usw2-az2",
+            security_group=sg,
+            execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+            lifecycle_source_s3_uri="s3://b/p/",
         )
     added = cluster.add_instance_group(
         {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
@@ -139,8 +170,20 @@ def test_slurm_cluster_add_instance_group_renders_a_partition(cluster_scope):
 
 def test_every_platform_attribute_exists_on_slurm(slurm_user_stack):
     platform = slurm_user_stack["platform"]
-    for name in ("kubectl_layer", "autoscaling_role", "karpenter_manifest", "manifests", "eks", "eks_cluster",
-                 "helm_dependencies", "readiness", "node_gate", "addons", "task_governance", "access_tunnel"):
+    for name in (
+        "kubectl_layer",
+        "autoscaling_role",
+        "karpenter_manifest",
+        "manifests",
+        "eks",
+        "eks_cluster",
+        "helm_dependencies",
+        "readiness",
+        "node_gate",
+        "addons",
+        "task_governance",
+        "access_tunnel",
+    ):
         assert getattr(platform, name) is None, name
     assert platform.cluster.orchestrator == "slurm"
     with pytest.raises(HyperPodConfigError, match=r"^User/Platform: grant_submit: Slurm has no Kubernetes teams"):
@@ -172,14 +215,16 @@ def test_importers_return_a_resource_with_grants(orchestrator):
     cluster_scope = cdk.Stack(cdk.App(), "Imp", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
     cls = HyperPodCluster if orchestrator == "eks" else HyperPodSlurmCluster
     by_arn = cls.from_cluster_arn(cluster_scope, f"ByArn{orchestrator}", ARN, cluster_name="team-a")
-    by_id = cls.from_cluster_attributes(cluster_scope, f"ById{orchestrator}", cluster_name="team-a",
-                                        cluster_id="abcdefghijkl")
+    by_id = cls.from_cluster_attributes(
+        cluster_scope, f"ById{orchestrator}", cluster_name="team-a", cluster_id="abcdefghijkl"
+    )
     for imported in (by_arn, by_id):
         assert isinstance(imported, IHyperPodCluster) and isinstance(imported, cdk.Resource)
         assert imported.orchestrator == orchestrator and imported.stack is cluster_scope
     assert by_arn.env.account == ACCOUNT and by_arn.env.region == "us-west-2"
-    assert cluster_scope.resolve(by_id.cluster_arn) == {"Fn::Join": ["", [
-        "arn:", {"Ref": "AWS::Partition"}, f":sagemaker:us-west-2:{ACCOUNT}:cluster/abcdefghijkl"]]}
+    assert cluster_scope.resolve(by_id.cluster_arn) == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":sagemaker:us-west-2:{ACCOUNT}:cluster/abcdefghijkl"]]
+    }
     reader = iam.Role(cluster_scope, f"Reader{orchestrator}", assumed_by=iam.AccountRootPrincipal())
     by_arn.grant_describe(reader)
     template = cdk.assertions.Template.from_stack(cluster_scope).to_json()
@@ -187,13 +232,18 @@ def test_importers_return_a_resource_with_grants(orchestrator):
     assert statement["Resource"] == ARN and statement["Action"] == NODE_OPERATIONS[:4]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"cluster_arn": f"arn:aws:sagemaker:us-west-2:{ACCOUNT}:cluster/team-a"},
-     "cluster_arn: .* is not a HyperPod cluster ARN .*ends in the cluster's id, not its name"),
-    ({"cluster_arn": "team-a"}, "cluster_arn: 'team-a' is not a HyperPod cluster ARN"),
-    ({}, "cluster_arn: give the cluster's ARN, or cluster_id"),
-    ({"cluster_id": "TEAM"}, "cluster_id: 'TEAM' is not a HyperPod cluster id"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"cluster_arn": f"arn:aws:sagemaker:us-west-2:{ACCOUNT}:cluster/team-a"},
+            "cluster_arn: .* is not a HyperPod cluster ARN .*ends in the cluster's id, not its name",
+        ),
+        ({"cluster_arn": "team-a"}, "cluster_arn: 'team-a' is not a HyperPod cluster ARN"),
+        ({}, "cluster_arn: give the cluster's ARN, or cluster_id"),
+        ({"cluster_id": "TEAM"}, "cluster_id: 'TEAM' is not a HyperPod cluster id"),
+    ],
+)
 def test_importer_rejects_what_is_not_a_hyperpod_arn(cluster_scope, kwargs, message):
     from hyperpod_cdk import HyperPodSlurmCluster
 
@@ -210,8 +260,12 @@ def test_imported_fsx_is_its_own_class_and_reports_the_construct_path(cluster_sc
         HyperPodFsxLustre.from_attributes(cluster_scope, "Typo", file_system_id="fsx-1", dns_name="x", mount_name="y")
     group = ec2.SecurityGroup.from_security_group_id(cluster_scope, "FsSg", "sg-0123456789abcdef0")
     imported = HyperPodFsxLustre.from_attributes(
-        cluster_scope, "Fs", file_system_id="fs-0123456789abcdef0",
-        dns_name="fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com", mount_name="abcdefgh", security_groups=[group],
+        cluster_scope,
+        "Fs",
+        file_system_id="fs-0123456789abcdef0",
+        dns_name="fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+        mount_name="abcdefgh",
+        security_groups=[group],
     )
     assert type(imported) is ImportedFsxLustre and imported.imported and imported.resource is None
     (only,) = imported.connections.security_groups
@@ -239,14 +293,22 @@ def test_grant_submit_maps_a_role_to_the_team_group_on_eks():
     assert platform.kubectl_layer is not None and platform.accounting_database is None
     template = cdk.assertions.Template.from_stack(stack)
     scientist_ref = {"Fn::GetAtt": [stack.resolve(scientist.node.default_child.logical_id), "Arn"]}
-    template.has_resource_properties("AWS::EKS::AccessEntry", {
-        "PrincipalArn": scientist_ref, "KubernetesGroups": [team.kubernetes_group], "Type": "STANDARD",
-        "ClusterName": "team-eks",
-    })
-    template.has_resource_properties("AWS::IAM::Policy", {
-        "Roles": [{"Ref": stack.resolve(scientist.node.default_child.logical_id)}],
-        "PolicyDocument": {"Statement": [cdk.assertions.Match.object_like({"Action": "eks:DescribeCluster"})]},
-    })
+    template.has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        {
+            "PrincipalArn": scientist_ref,
+            "KubernetesGroups": [team.kubernetes_group],
+            "Type": "STANDARD",
+            "ClusterName": "team-eks",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": stack.resolve(scientist.node.default_child.logical_id)}],
+            "PolicyDocument": {"Statement": [cdk.assertions.Match.object_like({"Action": "eks:DescribeCluster"})]},
+        },
+    )
     (cluster,) = template.find_resources("AWS::SageMaker::Cluster").values()
     assert "late" in [g["InstanceGroupName"] for g in cluster["Properties"]["InstanceGroups"]]
     (statement,) = _policies(template.to_json(), stack.resolve(ops.node.default_child.logical_id))

@@ -64,8 +64,12 @@ def _actions(statement: dict) -> list[str]:
 
 def _volumes(app: Any) -> list[dict]:
     _, cluster = app.one("AWS::SageMaker::Cluster")
-    return [c["EbsVolumeConfig"] for g in cluster["Properties"]["InstanceGroups"]
-            for c in g["InstanceStorageConfigs"] if "EbsVolumeConfig" in c]
+    return [
+        c["EbsVolumeConfig"]
+        for g in cluster["Properties"]["InstanceGroups"]
+        for c in g["InstanceStorageConfigs"]
+        if "EbsVolumeConfig" in c
+    ]
 
 
 def _gates(app: Any) -> dict[str, str]:
@@ -91,16 +95,21 @@ def test_cmk_key_policy_follows_the_cmk_page(eks_fsx) -> None:
     role_id = _execution_role(eks_fsx)
     key_id = _volumes(eks_fsx)[0]["VolumeKmsKeyId"]["Fn::GetAtt"][0]
     statements = _res(eks_fsx, key_id)["Properties"]["KeyPolicy"]["Statement"]
-    for_role = {s["Action"]: s for s in statements
-                if s.get("Principal") == {"AWS": {"Fn::GetAtt": [role_id, "Arn"]}}}
+    for_role = {s["Action"]: s for s in statements if s.get("Principal") == {"AWS": {"Fn::GetAtt": [role_id, "Arn"]}}}
     via = {"kms:ViaService": "sagemaker.us-west-2.amazonaws.com"}
     assert for_role["kms:CreateGrant"]["Condition"] == {
-        "StringEquals": via, "Bool": {"kms:GrantIsForAWSResource": "true"}}
+        "StringEquals": via,
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+    }
     assert for_role["kms:DescribeKey"]["Condition"] == {"StringEquals": via}
     # HyperPod passes no encryption context: no statement of the key may require one.
     assert "EncryptionContext" not in json.dumps(statements)
-    granted = {a for s in _statements(_role_policies(eks_fsx, role_id)) for a in _actions(s)
-               if json.dumps(s["Resource"]).count(key_id)}
+    granted = {
+        a
+        for s in _statements(_role_policies(eks_fsx, role_id))
+        for a in _actions(s)
+        if json.dumps(s["Resource"]).count(key_id)
+    }
     assert {"kms:CreateGrant", "kms:DescribeKey"} <= granted
 
 
@@ -111,8 +120,9 @@ def test_slurm_uses_the_aws_owned_key(slurm_app) -> None:
     assert _volumes(slurm_app) and all("VolumeKmsKeyId" not in v for v in _volumes(slurm_app))
     actions = {a for s in _statements(_role_policies(slurm_app, _execution_role(slurm_app))) for a in _actions(s)}
     assert "kms:CreateGrant" not in actions
-    assert "sagemaker." not in json.dumps([k["Properties"]["KeyPolicy"] for k in slurm_app.resources("AWS::KMS::Key")
-                                           .values()])
+    assert "sagemaker." not in json.dumps(
+        [k["Properties"]["KeyPolicy"] for k in slurm_app.resources("AWS::KMS::Key").values()]
+    )
 
 
 def test_asking_for_a_cmk_where_hyperpod_rejects_it_names_the_field() -> None:
@@ -159,14 +169,20 @@ def test_node_gate_waits_for_a_system_group_with_a_bounded_timeout(eks_fsx) -> N
 
 
 def test_kubectl_handler_runs_in_the_vpc_with_least_privilege(eks_fsx) -> None:
-    functions = {v["Properties"]["Handler"]: v for v in eks_fsx.resources("AWS::Lambda::Function").values()
-                 if v["Properties"].get("Handler", "").startswith("index.is_complete")}
+    functions = {
+        v["Properties"]["Handler"]: v
+        for v in eks_fsx.resources("AWS::Lambda::Function").values()
+        if v["Properties"].get("Handler", "").startswith("index.is_complete")
+    }
     (is_complete,) = functions.values()
     subnets = is_complete["Properties"]["VpcConfig"]["SubnetIds"]
     assert all(s["Ref"].startswith("NetworkVpcControlPlaneSubnet") for s in subnets)
     assert is_complete["Properties"]["Layers"], "kubectl comes from the kubectl layer"
-    entries = [v for v in eks_fsx.resources("AWS::EKS::AccessEntry").values()
-               if v["Properties"].get("KubernetesGroups") == [KUBERNETES_GROUP]]
+    entries = [
+        v
+        for v in eks_fsx.resources("AWS::EKS::AccessEntry").values()
+        if v["Properties"].get("KubernetesGroups") == [KUBERNETES_GROUP]
+    ]
     assert len(entries) == 1 and "AccessPolicies" not in entries[0]["Properties"]
     objects = manifest_objects(eks_fsx.template, eks_fsx.outdir, "ReadinessRbac")
     assert KUBERNETES_GROUP in json.dumps(objects)
@@ -182,8 +198,13 @@ def test_no_group_for_system_pods_is_a_config_error() -> None:
         parse_config(data)
     assert caught.value.field == "hyperpod.instance_groups" and "system pods" in caught.value.message
     data["hyperpod"]["instance_groups"].append(
-        {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-         "taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]})
+        {
+            "name": "cpu",
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+            "taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}],
+        }
+    )
     with pytest.raises(HyperPodConfigError, match="no instance group can host system pods"):
         parse_config(data)
     data["hyperpod"]["instance_groups"][0]["deep_health_checks"] = []
@@ -283,8 +304,11 @@ def test_default_endpoint_is_private_and_installers_run_in_the_vpc(platform) -> 
     vpc_config = cluster["Properties"]["ResourcesVpcConfig"]
     assert (vpc_config["EndpointPrivateAccess"], vpc_config["EndpointPublicAccess"]) == (True, False)
     handlers = ("index.handler", "index.is_complete")
-    in_vpc = [v for v in platform.resources("AWS::Lambda::Function").values()
-              if v["Properties"].get("Handler") in handlers and "VpcConfig" in v["Properties"]]
+    in_vpc = [
+        v
+        for v in platform.resources("AWS::Lambda::Function").values()
+        if v["Properties"].get("Handler") in handlers and "VpcConfig" in v["Properties"]
+    ]
     assert len(in_vpc) >= 2, "the Helm installer and the readiness handler must reach a private endpoint"
 
 
@@ -312,11 +336,18 @@ def test_critical_path_stays_within_the_goal(fixture: str, request: pytest.Fixtu
     template = request.getfixturevalue(fixture).template
     path = critical.critical_path(template)
     kinds = [step.resource_type for step in path]
-    for kind in ("AWS::EKS::Cluster", "Custom::HyperPodHelmDependencies", "AWS::SageMaker::Cluster",
-                 "Custom::HyperPodReadiness"):
+    for kind in (
+        "AWS::EKS::Cluster",
+        "Custom::HyperPodHelmDependencies",
+        "AWS::SageMaker::Cluster",
+        "Custom::HyperPodReadiness",
+    ):
         assert kind in kinds, f"{kind} should be on the EKS critical path"
-    assert kinds.index("AWS::EKS::Cluster") < kinds.index("Custom::HyperPodHelmDependencies") \
+    assert (
+        kinds.index("AWS::EKS::Cluster")
+        < kinds.index("Custom::HyperPodHelmDependencies")
         < kinds.index("AWS::SageMaker::Cluster")
+    )
     assert path[-1].finished_at <= critical.GOAL_RATIO * critical.unavoidable_chain(template)
 
 

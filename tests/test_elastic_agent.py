@@ -26,16 +26,22 @@ from hyperpod_cdk.kubernetes.charts.jobs import (
 )
 
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/fsdp:pytorch2.7.1"
-RULES = RunPolicy(log_monitoring=[LogMonitoringRule(name="JobStart", log_pattern=".*Loss:.*",
-                                                    expected_start_cutoff_seconds=240)])
+RULES = RunPolicy(
+    log_monitoring=[LogMonitoringRule(name="JobStart", log_pattern=".*Loss:.*", expected_start_cutoff_seconds=240)]
+)
 
 
-def spec(command: list[str], args: list[str] | None = None, run_policy: RunPolicy = RULES,
-         **container: Any) -> HyperPodPyTorchJobSpec:
+def spec(
+    command: list[str], args: list[str] | None = None, run_policy: RunPolicy = RULES, **container: Any
+) -> HyperPodPyTorchJobSpec:
     return HyperPodPyTorchJobSpec(
-        name="train", namespace="ns", nproc_per_node=1, run_policy=run_policy,
-        replica_specs=[ReplicaSpec(replicas=1, container=Container(image=IMAGE, command=command, args=args or [],
-                                                                   **container))],
+        name="train",
+        namespace="ns",
+        nproc_per_node=1,
+        run_policy=run_policy,
+        replica_specs=[
+            ReplicaSpec(replicas=1, container=Container(image=IMAGE, command=command, args=args or [], **container))
+        ],
     )
 
 
@@ -106,9 +112,16 @@ def test_log_rules_need_the_log_dir_written_out():
 
 def test_every_flag_of_the_guide_table_is_typed_with_its_default():
     assert AGENT_FLAG_DEFAULTS == {
-        "shutdown-signal": "SIGKILL", "shutdown-timeout": 30, "server-host": "0.0.0.0", "server-port": 8080,
-        "server-log-level": "info", "server-shutdown-timeout": 300, "pre-train-script": None,
-        "pre-train-args": None, "post-train-script": None, "post-train-args": None,
+        "shutdown-signal": "SIGKILL",
+        "shutdown-timeout": 30,
+        "server-host": "0.0.0.0",
+        "server-port": 8080,
+        "server-log-level": "info",
+        "server-shutdown-timeout": 300,
+        "pre-train-script": None,
+        "pre-train-args": None,
+        "post-train-script": None,
+        "post-train-args": None,
     }
     defaults = ElasticAgentOptions()
     for flag, value in AGENT_FLAG_DEFAULTS.items():
@@ -118,38 +131,56 @@ def test_every_flag_of_the_guide_table_is_typed_with_its_default():
 
 
 def test_non_default_flags_are_written_before_the_script():
-    options = ElasticAgentOptions(shutdown_signal="SIGTERM", shutdown_timeout=120, server_log_level="debug",
-                                  pre_train_script="/pre.sh", pre_train_args="a b", post_train_script="/post.sh")
+    options = ElasticAgentOptions(
+        shutdown_signal="SIGTERM",
+        shutdown_timeout=120,
+        server_log_level="debug",
+        pre_train_script="/pre.sh",
+        pre_train_args="a b",
+        post_train_script="/post.sh",
+    )
     args = agent_args(agent=options)
-    for expected in ("--shutdown-signal=SIGTERM", "--shutdown-timeout=120", "--server-log-level=debug",
-                     "--pre-train-script=/pre.sh", "--pre-train-args=a b", "--post-train-script=/post.sh"):
+    for expected in (
+        "--shutdown-signal=SIGTERM",
+        "--shutdown-timeout=120",
+        "--server-log-level=debug",
+        "--pre-train-script=/pre.sh",
+        "--pre-train-args=a b",
+        "--post-train-script=/post.sh",
+    ):
         assert expected in args
     assert args[-1] == "/train.py" and args.index("--shutdown-signal=SIGTERM") < args.index("/train.py")
     assert spec(["hyperpodrun"], args).replica_specs  # the spec re-checks the written flags
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"shutdown_signal": "SIGSTOPP"}, "agent.shutdown_signal"),
-    ({"shutdown_timeout": -1}, "agent.shutdown_timeout"),
-    ({"shutdown_timeout": "30"}, "agent.shutdown_timeout"),
-    ({"server_port": 70000}, "agent.server_port"),
-    ({"server_log_level": "verbose"}, "agent.server_log_level"),
-    ({"server_shutdown_timeout": True}, "agent.server_shutdown_timeout"),
-    ({"pre_train_args": "a b"}, "agent.pre_train_args"),
-    ({"post_train_args": "x"}, "agent.post_train_args"),
-    ({"post_train_script": ""}, "agent.post_train_script"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"shutdown_signal": "SIGSTOPP"}, "agent.shutdown_signal"),
+        ({"shutdown_timeout": -1}, "agent.shutdown_timeout"),
+        ({"shutdown_timeout": "30"}, "agent.shutdown_timeout"),
+        ({"server_port": 70000}, "agent.server_port"),
+        ({"server_log_level": "verbose"}, "agent.server_log_level"),
+        ({"server_shutdown_timeout": True}, "agent.server_shutdown_timeout"),
+        ({"pre_train_args": "a b"}, "agent.pre_train_args"),
+        ({"post_train_args": "x"}, "agent.post_train_args"),
+        ({"post_train_script": ""}, "agent.post_train_script"),
+    ],
+)
 def test_bad_agent_options_name_the_field(kwargs: dict[str, Any], field: str):
     assert field_of(lambda: ElasticAgentOptions(**kwargs)) == field
 
 
-@pytest.mark.parametrize(("argv", "flag"), [
-    (["--shutdown-signal=NOPE"], "--shutdown-signal"),
-    (["--shutdown_timeout", "soon"], "--shutdown-timeout"),
-    (["--server-port=0"], "--server-port"),
-    (["--server-log-level=loud"], "--server-log-level"),
-    (["--post-train-args=x y"], "--post-train-args"),
-])
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--shutdown-signal=NOPE"], "--shutdown-signal"),
+        (["--shutdown_timeout", "soon"], "--shutdown-timeout"),
+        (["--server-port=0"], "--server-port"),
+        (["--server-log-level=loud"], "--server-log-level"),
+        (["--post-train-args=x y"], "--post-train-args"),
+    ],
+)
 def test_bad_flags_in_a_hand_written_command_line_name_the_flag(argv: list[str], flag: str):
     field = field_of(lambda: spec(["hyperpodrun"], ["--nnodes=1", "--log_dir=/tmp/hyperpod", *argv, "/t.py"]))
     assert field == f"replica_specs[pods].container[pytorch].args {flag}"
@@ -157,8 +188,10 @@ def test_bad_flags_in_a_hand_written_command_line_name_the_flag(argv: list[str],
 
 def test_agent_flags_in_untyped_agent_args_are_refused():
     assert field_of(lambda: agent_args(agent_args=["--shutdown-timeout=60"])) == "hyperpodrun.agent_args[0]"
-    assert field_of(lambda: agent_args(agent_args=["--rdzv-backend=hyperpod", "--log_dir=/x"])) == \
-        "hyperpodrun.agent_args[1]"
+    assert (
+        field_of(lambda: agent_args(agent_args=["--rdzv-backend=hyperpod", "--log_dir=/x"]))
+        == "hyperpodrun.agent_args[1]"
+    )
     assert "--rdzv-backend=hyperpod" in agent_args(agent_args=["--rdzv-backend=hyperpod"])  # torchrun's own
     with pytest.raises(HyperPodConfigError, match="agent=ElasticAgentOptions"):
         agent_args(agent=ElasticAgentOptions(), server_port=9000)

@@ -35,8 +35,7 @@ def _dist(tmp_path: Path, config: Path) -> dict[str, Any]:
 
 
 def test_two_g5_48xlarge_with_fsx_get_the_fsdp_job_that_fits(tmp_path: Path) -> None:
-    config = _config(tmp_path, [{"name": "train", "instance_type": "ml.g5.48xlarge", "instance_count": 2}],
-                     storage=FSX)
+    config = _config(tmp_path, [{"name": "train", "instance_type": "ml.g5.48xlarge", "instance_count": 2}], storage=FSX)
     job = _dist(tmp_path, config)["llama3-1-8b-fsdp.yaml"]
     assert job["spec"]["nprocPerNode"] == "8"
     (replica,) = job["spec"]["replicaSpecs"]
@@ -72,8 +71,7 @@ def test_default_platform_job_fits_its_one_gpu_and_has_no_fsx(tmp_path: Path) ->
 
 
 def test_trainium_platform_gets_a_neuron_job(tmp_path: Path) -> None:
-    config = _config(tmp_path, [{"name": "trn", "instance_type": "ml.trn1.32xlarge", "instance_count": 1}],
-                     storage=FSX)
+    config = _config(tmp_path, [{"name": "trn", "instance_type": "ml.trn1.32xlarge", "instance_count": 1}], storage=FSX)
     jobs = _dist(tmp_path, config)
     assert sorted(jobs) == ["llama3-1-8b-neuron.yaml", "smoke.yaml"]
     job = jobs["llama3-1-8b-neuron.yaml"]
@@ -95,14 +93,23 @@ def test_cpu_only_platform_gets_only_the_smoke_job(tmp_path: Path) -> None:
     assert sorted(_dist(tmp_path, path)) == ["smoke.yaml"]
 
 
-@pytest.mark.parametrize("examples, message", [
-    ({"nodes": 3}, "kubernetes.examples.nodes: job llama3-1-8b-fsdp asks for 3 nodes of ml.g5.8xlarge, but group "
-                   "'gpu' has 1; lower nodes or raise the group's instance_count"),
-    ({"instance_type": "ml.p5.48xlarge"}, "kubernetes.examples.instance_type: the example job asks for "
-                                          "ml.p5.48xlarge, but no instance group has that type (system: "
-                                          "ml.m5.2xlarge, gpu: ml.g5.8xlarge)"),
-    ({"instance_type": "ml.m5.2xlarge"}, "group 'system' (ml.m5.2xlarge) has no GPUs or Neuron devices"),
-])
+@pytest.mark.parametrize(
+    "examples, message",
+    [
+        (
+            {"nodes": 3},
+            "kubernetes.examples.nodes: job llama3-1-8b-fsdp asks for 3 nodes of ml.g5.8xlarge, but group "
+            "'gpu' has 1; lower nodes or raise the group's instance_count",
+        ),
+        (
+            {"instance_type": "ml.p5.48xlarge"},
+            "kubernetes.examples.instance_type: the example job asks for "
+            "ml.p5.48xlarge, but no instance group has that type (system: "
+            "ml.m5.2xlarge, gpu: ml.g5.8xlarge)",
+        ),
+        ({"instance_type": "ml.m5.2xlarge"}, "group 'system' (ml.m5.2xlarge) has no GPUs or Neuron devices"),
+    ],
+)
 def test_unschedulable_example_is_a_config_error_naming_job_and_group(
     tmp_path: Path, examples: dict[str, Any], message: str
 ) -> None:

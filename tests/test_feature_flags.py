@@ -82,7 +82,8 @@ def flag_report(outdir: Path) -> dict[str, dict[str, Any]]:
 def test_every_flag_whose_default_is_not_the_recommendation_is_set(platform) -> None:
     report = flag_report(platform.outdir)
     unset = sorted(
-        flag for flag, info in report.items()
+        flag
+        for flag, info in report.items()
         if info.get("recommendedValue") != (info.get("unconfiguredBehavesLike") or {}).get("v2", False)
         and flag not in CONTEXT
     )

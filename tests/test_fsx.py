@@ -52,10 +52,16 @@ def test_capacity_steps() -> None:
         ({"per_unit_storage_throughput": 200}, "storage.fsx.per_unit_storage_throughput", "125, 250, 500 or 1000"),
         ({"data_compression_type": "ZSTD"}, "storage.fsx.data_compression_type", "'NONE' or 'LZ4'"),
         ({"file_system_id": FS_ID}, "storage.fsx.dns_name", "needs file_system_id, dns_name and mount_name"),
-        ({**IMPORTED, "storage_capacity_gib": 2400}, "storage.fsx.storage_capacity_gib",
-         "only for a file system created"),
-        ({**IMPORTED, "mount_name": "much-too-long"}, "storage.fsx.mount_name",
-         "is not an FSx mount name: 1 to 8 letters"),
+        (
+            {**IMPORTED, "storage_capacity_gib": 2400},
+            "storage.fsx.storage_capacity_gib",
+            "only for a file system created",
+        ),
+        (
+            {**IMPORTED, "mount_name": "much-too-long"},
+            "storage.fsx.mount_name",
+            "is not an FSx mount name: 1 to 8 letters",
+        ),
     ],
 )
 def test_bad_storage_config_names_the_field(fsx: dict, field: str, message: str) -> None:
@@ -75,8 +81,12 @@ def test_one_fsx_claim_source() -> None:
 def test_defaults_and_import() -> None:
     created = parse_config(_with_fsx({})).storage.fsx
     assert created is not None and not created.imported
-    assert (created.storage_capacity_gib, created.per_unit_storage_throughput, created.data_compression_type,
-            created.retain_on_delete) == (1200, 250, "LZ4", True)
+    assert (
+        created.storage_capacity_gib,
+        created.per_unit_storage_throughput,
+        created.data_compression_type,
+        created.retain_on_delete,
+    ) == (1200, 250, "LZ4", True)
     imported = parse_config(_with_fsx(dict(IMPORTED))).storage.fsx
     assert imported is not None and imported.imported
 
@@ -129,7 +139,10 @@ def test_file_system_is_persistent_2_encrypted_and_retained(eks_fsx) -> None:
     assert props["FileSystemTypeVersion"] == "2.15"
     lustre = props["LustreConfiguration"]
     assert (lustre["DeploymentType"], lustre["PerUnitStorageThroughput"], lustre["DataCompressionType"]) == (
-        "PERSISTENT_2", 250, "LZ4")
+        "PERSISTENT_2",
+        250,
+        "LZ4",
+    )
     key_id = props["KmsKeyId"]["Ref"]
     key = eks_fsx.template["Resources"][key_id]
     assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
@@ -148,13 +161,16 @@ def test_csi_driver_addon_with_pod_identity(eks_fsx) -> None:
     fsx_id, _ = eks_fsx.one("AWS::FSx::FileSystem")
     addons = {v["Properties"]["AddonName"]: (k, v) for k, v in eks_fsx.resources("AWS::EKS::Addon").items()}
     addon_id, addon = addons["aws-fsx-csi-driver"]
-    associations = {v["Properties"]["ServiceAccount"]: (k, v)
-                    for k, v in eks_fsx.resources("AWS::EKS::PodIdentityAssociation").items()}
+    associations = {
+        v["Properties"]["ServiceAccount"]: (k, v)
+        for k, v in eks_fsx.resources("AWS::EKS::PodIdentityAssociation").items()
+    }
     assoc_id, assoc = associations["fsx-csi-controller-sa"]
     assert assoc["Properties"]["Namespace"] == "kube-system"
     # Its pods need a node: after the readiness gate (which comes after the HyperPod cluster).
-    gate_id = next(k for k, v in eks_fsx.resources("Custom::HyperPodReadiness").items()
-                   if v["Properties"]["Check"] == "nodes")
+    gate_id = next(
+        k for k, v in eks_fsx.resources("Custom::HyperPodReadiness").items() if v["Properties"]["Check"] == "nodes"
+    )
     assert {assoc_id, gate_id} <= set(addon["DependsOn"])
     role = eks_fsx.template["Resources"][assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -164,11 +180,19 @@ def test_csi_driver_addon_with_pod_identity(eks_fsx) -> None:
     assert "ManagedPolicyArns" not in role["Properties"]
     role_id = assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     statements = [
-        s for p in eks_fsx.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]
+        s
+        for p in eks_fsx.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert statements == [{"Action": "fsx:DescribeFileSystems", "Effect": "Allow", "Sid": "DescribeStaticVolumes",
-                           "Resource": {"Fn::GetAtt": [fsx_id, "ResourceARN"]}}]
+    assert statements == [
+        {
+            "Action": "fsx:DescribeFileSystems",
+            "Effect": "Allow",
+            "Sid": "DescribeStaticVolumes",
+            "Resource": {"Fn::GetAtt": [fsx_id, "ResourceARN"]},
+        }
+    ]
 
 
 def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
@@ -180,8 +204,11 @@ def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
         text = text.replace(json.dumps({"Fn::GetAtt": [fsx_id, attribute]}), f'"<{attribute}>"')
     objects = {(o["kind"], o["metadata"]["name"]): o for o in json.loads(text)}
     pv = objects[("PersistentVolume", "fsx-pv-training")]["spec"]
-    assert pv["csi"] == {"driver": "fsx.csi.aws.com", "volumeHandle": "<FS_ID>",
-                         "volumeAttributes": {"dnsname": "<DNSName>", "mountname": "<LustreMountName>"}}
+    assert pv["csi"] == {
+        "driver": "fsx.csi.aws.com",
+        "volumeHandle": "<FS_ID>",
+        "volumeAttributes": {"dnsname": "<DNSName>", "mountname": "<LustreMountName>"},
+    }
     assert pv["persistentVolumeReclaimPolicy"] == "Retain" and pv["capacity"] == {"storage": "1200Gi"}
     claim = objects[("PersistentVolumeClaim", "fsx-claim")]
     assert claim["metadata"]["namespace"] == "hyperpod-ns-training"
@@ -191,16 +218,29 @@ def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
 def test_eks_fsx_template_passes_cfn_lint_and_nag(eks_fsx) -> None:
     for template in sorted(eks_fsx.outdir.glob("*.template.json")):
         result = subprocess.run(
-            [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--",
-             str(template)],
-            capture_output=True, text=True, check=False,
+            [
+                str(CFN_LINT),
+                "--format",
+                "json",
+                "--regions",
+                "us-west-2",
+                "--ignore-checks",
+                "W3005",
+                "--",
+                str(template),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert json.loads(result.stdout or "[]") == [], result.stdout[:3000]
     report = json.loads((eks_fsx.outdir / "validation-report.json").read_text())
     # The example names no cluster admin (issue 17): that warning is the only finding expected.
-    assert all(p["conclusion"] == "success" and all(
-        v["ruleName"] == "Annotation::hyperpod-cdk:noClusterAdmin" for v in p.get("violations", []))
-        for p in report["pluginReports"])
+    assert all(
+        p["conclusion"] == "success"
+        and all(v["ruleName"] == "Annotation::hyperpod-cdk:noClusterAdmin" for v in p.get("violations", []))
+        for p in report["pluginReports"]
+    )
 
 
 def test_default_config_has_no_file_system(platform) -> None:

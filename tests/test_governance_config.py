@@ -51,9 +51,14 @@ def test_the_example_is_valid_and_reads_as_documented(example: dict[str, Any]) -
     k8s = config.kubernetes
     assert k8s.task_governance is True
     assert [(t.name, t.queue_name) for t in k8s.quota_teams] == [
-        ("research", "hyperpod-ns-research-localqueue"), ("serving", "hyperpod-ns-serving-localqueue")]
+        ("research", "hyperpod-ns-research-localqueue"),
+        ("serving", "hyperpod-ns-serving-localqueue"),
+    ]
     assert [(pc.name, pc.weight) for pc in k8s.scheduler_classes] == [
-        ("inference", 100), ("training", 60), ("experimentation", 20)]
+        ("inference", 100),
+        ("training", 60),
+        ("experimentation", 20),
+    ]
     addons = k8s.addons
     assert addons.observability.grafana and addons.inference_operator.enabled
     assert addons.observability.metrics.training == "ADVANCED"
@@ -70,10 +75,13 @@ def test_quotas_may_not_promise_more_than_the_groups_have(example: dict[str, Any
     assert "instance groups have 4" in err.message
 
 
-@pytest.mark.parametrize("resource, fragment", [
-    ({"instance_type": "ml.p5.48xlarge", "count": 1}, "no instance group has that type"),
-    ({"instance_type": "ml.m5.2xlarge", "accelerators": 1}, "which has none"),
-])
+@pytest.mark.parametrize(
+    "resource, fragment",
+    [
+        ({"instance_type": "ml.p5.48xlarge", "count": 1}, "no instance group has that type"),
+        ({"instance_type": "ml.m5.2xlarge", "accelerators": 1}, "which has none"),
+    ],
+)
 def test_quota_entries_must_match_the_groups(example: dict[str, Any], resource: dict, fragment: str) -> None:
     teams = copy.deepcopy(example["kubernetes"]["teams"])
     teams[0]["compute_quota"] = [resource]
@@ -87,10 +95,13 @@ def test_vcpu_and_memory_quotas_are_left_to_sagemaker(example: dict[str, Any]) -
     parse_config(variant(example, kubernetes__teams=teams))  # no vCPU/memory data per type to check against
 
 
-@pytest.mark.parametrize("region, azs, field", [
-    ("ap-northeast-1", ["apne1-az1"], "kubernetes.teams[0](research).compute_quota"),
-    ("ca-central-1", ["cac1-az1"], "kubernetes.addons.observability.grafana"),
-])
+@pytest.mark.parametrize(
+    "region, azs, field",
+    [
+        ("ap-northeast-1", ["apne1-az1"], "kubernetes.teams[0](research).compute_quota"),
+        ("ca-central-1", ["cac1-az1"], "kubernetes.addons.observability.grafana"),
+    ],
+)
 def test_regions_without_the_types_are_refused(example: dict[str, Any], region: str, azs: list, field: str) -> None:
     data = variant(example, region=region, network__availability_zone_ids=azs)
     data["hyperpod"]["instance_groups"] = [
@@ -100,28 +111,53 @@ def test_regions_without_the_types_are_refused(example: dict[str, Any], region: 
     assert error(data).field == field
 
 
-@pytest.mark.parametrize("addons, field, fragment", [
-    ({"inference_operator": {"enabled": True}}, "kubernetes.addons.inference_operator",
-     "needs s3_csi_driver, fsx_csi_driver and metrics_server"),
-    ({"inference_operator": {"enabled": True}, "s3_csi_driver": {"enabled": True, "bucket_names": ["b-1"]},
-      "metrics_server": {"enabled": True}}, "kubernetes.addons.inference_operator",
-     "needs fsx_csi_driver, which is off; set fsx_csi_driver.enabled: true (or storage.fsx)"),
-    ({"s3_csi_driver": {"enabled": True}}, "kubernetes.addons.s3_csi_driver.bucket_names", "least privilege"),
-    ({"s3_csi_driver": {"enabled": True, "bucket_names": ["arn:aws:s3:::b"]}},
-     "kubernetes.addons.s3_csi_driver.bucket_names[0]", "not an ARN"),
-    ({"fsx_csi_driver": {"storage_class": {}}}, "kubernetes.addons.fsx_csi_driver.storage_class", "enabled: true"),
-    ({"fsx_csi_driver": {"enabled": True, "storage_class": {"per_unit_storage_throughput": 200}}},
-     "kubernetes.addons.fsx_csi_driver.storage_class.per_unit_storage_throughput", "[125, 250, 500, 1000]"),
-    ({"observability": {"enabled": True, "grafana_workspace_name": "x"}},
-     "kubernetes.addons.observability.grafana_workspace_name", "grafana: true"),
-    ({"observability": {"enabled": True, "metrics": {"network": "BASIC"}}},
-     "kubernetes.addons.observability.metrics.network", "DISABLED"),
-    ({"observability": {"enabled": True, "metrics": {"gpu": "ADVANCED"}}},
-     "kubernetes.addons.observability.metrics.gpu", "unknown key"),
-])
-def test_addon_settings_errors_name_the_field(
-    addons: dict[str, Any], field: str, fragment: str
-) -> None:
+@pytest.mark.parametrize(
+    "addons, field, fragment",
+    [
+        (
+            {"inference_operator": {"enabled": True}},
+            "kubernetes.addons.inference_operator",
+            "needs s3_csi_driver, fsx_csi_driver and metrics_server",
+        ),
+        (
+            {
+                "inference_operator": {"enabled": True},
+                "s3_csi_driver": {"enabled": True, "bucket_names": ["b-1"]},
+                "metrics_server": {"enabled": True},
+            },
+            "kubernetes.addons.inference_operator",
+            "needs fsx_csi_driver, which is off; set fsx_csi_driver.enabled: true (or storage.fsx)",
+        ),
+        ({"s3_csi_driver": {"enabled": True}}, "kubernetes.addons.s3_csi_driver.bucket_names", "least privilege"),
+        (
+            {"s3_csi_driver": {"enabled": True, "bucket_names": ["arn:aws:s3:::b"]}},
+            "kubernetes.addons.s3_csi_driver.bucket_names[0]",
+            "not an ARN",
+        ),
+        ({"fsx_csi_driver": {"storage_class": {}}}, "kubernetes.addons.fsx_csi_driver.storage_class", "enabled: true"),
+        (
+            {"fsx_csi_driver": {"enabled": True, "storage_class": {"per_unit_storage_throughput": 200}}},
+            "kubernetes.addons.fsx_csi_driver.storage_class.per_unit_storage_throughput",
+            "[125, 250, 500, 1000]",
+        ),
+        (
+            {"observability": {"enabled": True, "grafana_workspace_name": "x"}},
+            "kubernetes.addons.observability.grafana_workspace_name",
+            "grafana: true",
+        ),
+        (
+            {"observability": {"enabled": True, "metrics": {"network": "BASIC"}}},
+            "kubernetes.addons.observability.metrics.network",
+            "DISABLED",
+        ),
+        (
+            {"observability": {"enabled": True, "metrics": {"gpu": "ADVANCED"}}},
+            "kubernetes.addons.observability.metrics.gpu",
+            "unknown key",
+        ),
+    ],
+)
+def test_addon_settings_errors_name_the_field(addons: dict[str, Any], field: str, fragment: str) -> None:
     data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
     data["kubernetes"] = {"addons": addons}
     err = error(data)
@@ -146,13 +182,25 @@ def test_every_missing_addon_prerequisite_is_named_in_one_error() -> None:
 
 def test_inference_operator_needs_a_cluster_this_stack_creates() -> None:
     data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
-    data["network"] = {"availability_zone_ids": ["usw2-az2"], "hyperpod_cidr": "10.1.0.0/16", "existing": {
-        "vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.192.0.0/16",
-        "control_plane_subnet_ids": ["subnet-0123456789abcdef0"], "nat_gateway_id": "nat-0123456789abcdef0"}}
+    data["network"] = {
+        "availability_zone_ids": ["usw2-az2"],
+        "hyperpod_cidr": "10.1.0.0/16",
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.192.0.0/16",
+            "control_plane_subnet_ids": ["subnet-0123456789abcdef0"],
+            "nat_gateway_id": "nat-0123456789abcdef0",
+        },
+    }
     data["eks"] = {"cluster_name": "existing", "existing": {"cluster_security_group_id": "sg-0123456789abcdef0"}}
-    data["kubernetes"] = {"addons": {
-        "inference_operator": {"enabled": True}, "metrics_server": {"enabled": True},
-        "s3_csi_driver": {"enabled": True, "bucket_names": ["models"]}, "fsx_csi_driver": {"enabled": True}}}
+    data["kubernetes"] = {
+        "addons": {
+            "inference_operator": {"enabled": True},
+            "metrics_server": {"enabled": True},
+            "s3_csi_driver": {"enabled": True, "bucket_names": ["models"]},
+            "fsx_csi_driver": {"enabled": True},
+        }
+    }
     err = error(data)
     assert err.field == "kubernetes.addons.inference_operator" and "OIDC provider" in err.message
 
@@ -174,9 +222,14 @@ def test_metric_levels_become_the_addon_metrics_provider() -> None:
 def test_storage_class_parameters_are_strings_the_driver_reads() -> None:
     params = FsxStorageClassConfig().parameters(subnet_id="subnet-1", security_group_ids="sg-1")
     assert params == {
-        "subnetId": "subnet-1", "securityGroupIds": "sg-1", "deploymentType": "PERSISTENT_2",
-        "dataCompressionType": "LZ4", "fileSystemTypeVersion": "2.15", "perUnitStorageThroughput": "250",
-        "automaticBackupRetentionDays": "0", "copyTagsToBackups": "true",
+        "subnetId": "subnet-1",
+        "securityGroupIds": "sg-1",
+        "deploymentType": "PERSISTENT_2",
+        "dataCompressionType": "LZ4",
+        "fileSystemTypeVersion": "2.15",
+        "perUnitStorageThroughput": "250",
+        "automaticBackupRetentionDays": "0",
+        "copyTagsToBackups": "true",
     }
     scratch = FsxStorageClassConfig(deployment_type="SCRATCH_2", per_unit_storage_throughput=None)
     assert "perUnitStorageThroughput" not in scratch.parameters(subnet_id="s", security_group_ids="g")

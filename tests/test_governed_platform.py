@@ -71,8 +71,12 @@ def one_with_prefix(s, cfn_type: str, prefix: str) -> tuple[str, dict]:
 
 
 def policy_statements(s, role_id: str) -> list[dict]:
-    return [st for p in by_type(s, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-            for st in p["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        st
+        for p in by_type(s, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def manifest(s, name: str) -> list[dict]:
@@ -86,15 +90,19 @@ def manifest(s, name: str) -> list[dict]:
 def test_scheduler_config_from_the_settings_after_kueue_is_running(governed) -> None:
     # us-west-2's CloudFormation has no AWS::SageMaker::ClusterSchedulerConfig: the custom resource stands in.
     assert not by_type(governed, "AWS::SageMaker::ClusterSchedulerConfig")
-    (policy_id, policy), = by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()
+    ((policy_id, policy),) = by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()
     props = policy["Properties"]
     assert props["Name"] == "hyperpod-governed-scheduler"
-    (cluster_id, _), = by_type(governed, "AWS::SageMaker::Cluster").items()
+    ((cluster_id, _),) = by_type(governed, "AWS::SageMaker::Cluster").items()
     assert props["ClusterArn"] == {"Fn::GetAtt": [cluster_id, "ClusterArn"]}
     assert props["SchedulerConfig"] == {
-        "FairShare": "Enabled", "IdleResourceSharing": "Enabled",
-        "PriorityClasses": [{"Name": "inference", "Weight": 100}, {"Name": "training", "Weight": 60},
-                            {"Name": "experimentation", "Weight": 20}],
+        "FairShare": "Enabled",
+        "IdleResourceSharing": "Enabled",
+        "PriorityClasses": [
+            {"Name": "inference", "Weight": 100},
+            {"Name": "training", "Weight": 60},
+            {"Name": "experimentation", "Weight": 20},
+        ],
     }
     wait_id, _ = manifest_resource(governed.template, "KueueReady")
     assert wait_id in depends_on(governed, policy_id)
@@ -104,29 +112,43 @@ def test_scheduler_config_handler_has_the_calls_the_registry_handlers_list(gover
     handler_id, handler = one_with_prefix(governed, "AWS::Lambda::Function", "TaskGovernanceSchedulerConfigHandler")
     assert handler["Properties"]["Timeout"] == 900
     role_id = handler["Properties"]["Role"]["Fn::GetAtt"][0]
-    actions = {a for st in policy_statements(governed, role_id)
-               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    actions = {
+        a
+        for st in policy_statements(governed, role_id)
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
     assert actions == {
-        "sagemaker:CreateClusterSchedulerConfig", "sagemaker:DescribeClusterSchedulerConfig",
-        "sagemaker:UpdateClusterSchedulerConfig", "sagemaker:DeleteClusterSchedulerConfig",
-        "sagemaker:DescribeCluster", "eks:DescribeCluster", "eks:AssociateAccessPolicy",
-        "eks:DisassociateAccessPolicy", "eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies",
-        "sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:ListClusterSchedulerConfigs",
+        "sagemaker:CreateClusterSchedulerConfig",
+        "sagemaker:DescribeClusterSchedulerConfig",
+        "sagemaker:UpdateClusterSchedulerConfig",
+        "sagemaker:DeleteClusterSchedulerConfig",
+        "sagemaker:DescribeCluster",
+        "eks:DescribeCluster",
+        "eks:AssociateAccessPolicy",
+        "eks:DisassociateAccessPolicy",
+        "eks:DescribeAccessEntry",
+        "eks:ListAssociatedAccessPolicies",
+        "sagemaker:AddTags",
+        "sagemaker:ListTags",
+        "sagemaker:ListClusterSchedulerConfigs",
     }
     # Only the list call (no resource-level permission) is on "*".
     assert [st["Action"] for st in policy_statements(governed, role_id) if st["Resource"] == "*"] == [
-        "sagemaker:ListClusterSchedulerConfigs"]
+        "sagemaker:ListClusterSchedulerConfigs"
+    ]
     # Issue 18 item 10: the policy is fixed at synth, and CloudFormation gives up after 16 minutes, not an hour.
     spec = handler["Properties"]["Environment"]["Variables"]["SCHEDULER_CONFIG_SPEC"]
     text = json.dumps(spec)
     assert "hyperpod-governed-scheduler" in text and "Owner" in text
-    (_, policy), = by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()
+    ((_, policy),) = by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()
     assert policy["Properties"]["ServiceTimeout"] == "960"
 
 
 def test_one_compute_quota_per_team(governed) -> None:
-    quotas = {v["Properties"]["ComputeQuotaTarget"]["TeamName"]: (k, v["Properties"])
-              for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()}
+    quotas = {
+        v["Properties"]["ComputeQuotaTarget"]["TeamName"]: (k, v["Properties"])
+        for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()
+    }
     assert set(quotas) == {"research", "serving"}
     research, serving = quotas["research"][1], quotas["serving"][1]
     assert research["Name"] == "hyperpod-governed-research"
@@ -138,7 +160,8 @@ def test_one_compute_quota_per_team(governed) -> None:
     }
     assert serving["ComputeQuotaConfig"] == {
         "ComputeQuotaResources": [{"InstanceType": "ml.g5.12xlarge", "Accelerators": 8}],
-        "ResourceSharingConfig": {"Strategy": "Lend"}, "PreemptTeamTasks": "Never",
+        "ResourceSharingConfig": {"Strategy": "Lend"},
+        "PreemptTeamTasks": "Never",
     }
     policy_id, _ = next(iter(by_type(governed, "Custom::HyperPodClusterSchedulerConfig").items()))
     for quota_id, _ in quotas.values():
@@ -151,8 +174,10 @@ def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
     wait = manifest_sets(governed.template, governed.outdir)["TeamNamespaces"]
     assert wait["ObjectType"] == "namespace" and wait["JsonPath"] == ".status.phase"
     assert wait["ObjectNames"] == ["hyperpod-ns-research", "hyperpod-ns-serving"]
-    quotas = {v["Properties"]["ComputeQuotaTarget"]["TeamName"]: k
-              for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()}
+    quotas = {
+        v["Properties"]["ComputeQuotaTarget"]["TeamName"]: k
+        for k, v in by_type(governed, "AWS::SageMaker::ComputeQuota").items()
+    }
     for team in ("research", "serving"):
         assert quotas[team] in depends_on(governed, wait_id)
     # The Roles wait for the namespaces (through their Pod Security labels, which wait for them).
@@ -162,7 +187,9 @@ def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
     # SageMaker owns the quota teams' namespaces and every Kueue object: the chart writes none of them.
     assert not [d for d in docs if d["kind"] in ("Namespace", "LocalQueue", "ClusterQueue")]
     assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {
-        "hyperpod-ns-research", "hyperpod-ns-serving"}
+        "hyperpod-ns-research",
+        "hyperpod-ns-serving",
+    }
 
 
 # ------------------------------------------------------------------------------ inference operator
@@ -170,25 +197,38 @@ def test_team_roles_wait_for_the_namespaces_sagemaker_creates(governed) -> None:
 
 def test_inference_operator_configuration_names_its_roles_bucket_and_cluster(governed) -> None:
     values = config_values(governed, "amazon-sagemaker-hyperpod-inference")
-    assert set(values) == {"executionRoleArn", "tlsCertificateS3Bucket", "hyperpodClusterArn",
-                           "jumpstartGatedModelDownloadRoleArn", "alb", "keda"}
+    assert set(values) == {
+        "executionRoleArn",
+        "tlsCertificateS3Bucket",
+        "hyperpodClusterArn",
+        "jumpstartGatedModelDownloadRoleArn",
+        "alb",
+        "keda",
+    }
     assert values["alb"] == {"enabled": True, "serviceAccount": {"create": True, "roleArn": "<token>"}}
     assert values["keda"] == {"enabled": True, "auth": {"aws": {"irsa": {"enabled": True, "roleArn": "<token>"}}}}
 
 
 def test_inference_operator_after_every_prerequisite(governed) -> None:
     inference_id, _ = addon(governed, "amazon-sagemaker-hyperpod-inference")
-    needs = {addon(governed, name)[0] for name in (
-        "cert-manager", "aws-mountpoint-s3-csi-driver", "aws-fsx-csi-driver", "metrics-server",
-        "amazon-sagemaker-hyperpod-taskgovernance")}
-    (cluster_id, _), = by_type(governed, "AWS::SageMaker::Cluster").items()
+    needs = {
+        addon(governed, name)[0]
+        for name in (
+            "cert-manager",
+            "aws-mountpoint-s3-csi-driver",
+            "aws-fsx-csi-driver",
+            "metrics-server",
+            "amazon-sagemaker-hyperpod-taskgovernance",
+        )
+    }
+    ((cluster_id, _),) = by_type(governed, "AWS::SageMaker::Cluster").items()
     assert needs | {cluster_id} <= comes_after(governed, inference_id)
 
 
 def test_inference_roles_trust_the_cluster_oidc_provider_per_service_account(governed) -> None:
-    (provider_id, provider), = by_type(governed, "AWS::IAM::OIDCProvider").items()
+    ((provider_id, provider),) = by_type(governed, "AWS::IAM::OIDCProvider").items()
     assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
-    (eks_id, _), = by_type(governed, "AWS::EKS::Cluster").items()
+    ((eks_id, _),) = by_type(governed, "AWS::EKS::Cluster").items()
     assert provider["Properties"]["Url"] == {"Fn::GetAtt": [eks_id, "OpenIdConnectIssuerUrl"]}
     subjects = {}
     for cfn_json_id, cfn_json in by_type(governed, "Custom::AWSCDKCfnJson").items():
@@ -206,11 +246,13 @@ def test_inference_roles_trust_the_cluster_oidc_provider_per_service_account(gov
     execution_id, execution = one_with_prefix(governed, "AWS::IAM::Role", "KubernetesAddonsInferenceOperatorExecution")
     statements = execution["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}} in (
-        statements)
+        statements
+    )
     web = next(s for s in statements if s["Action"] == "sts:AssumeRoleWithWebIdentity")
     assert web["Principal"] == {"Federated": {"Ref": provider_id}}
     assert json.dumps(execution["Properties"]["ManagedPolicyArns"]).endswith(
-        ':iam::aws:policy/AmazonSageMakerHyperPodInferenceAccess"]]}]')
+        ':iam::aws:policy/AmazonSageMakerHyperPodInferenceAccess"]]}]'
+    )
 
 
 def test_tls_bucket_is_private_encrypted_retained_and_only_the_operator_writes(governed) -> None:
@@ -218,7 +260,11 @@ def test_tls_bucket_is_private_encrypted_retained_and_only_the_operator_writes(g
     assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
     props = bucket["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert sse["SSEAlgorithm"] == "aws:kms"
     execution_id, _ = one_with_prefix(governed, "AWS::IAM::Role", "KubernetesAddonsInferenceOperatorExecution")
@@ -231,11 +277,13 @@ def test_load_balancer_controller_policy_keeps_the_tag_conditions(governed) -> N
     role_id, _ = one_with_prefix(governed, "AWS::IAM::Role", "KubernetesAddonsInferenceOperatorLoadBalancer")
     statements = policy_statements(governed, role_id)
     deletes = [s for s in statements if "elasticloadbalancing:DeleteLoadBalancer" in s["Action"]]
-    assert deletes and all(s["Condition"] == {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
-                           for s in deletes)
+    assert deletes and all(
+        s["Condition"] == {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}} for s in deletes
+    )
     creates = [s for s in statements if "elasticloadbalancing:CreateLoadBalancer" in s["Action"]]
-    assert creates and all(s["Condition"] == {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}
-                           for s in creates)
+    assert creates and all(
+        s["Condition"] == {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}} for s in creates
+    )
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     # ELBv2 CreateLoadBalancer calls ec2:GetSecurityGroupsForVpc with the caller's credentials.
     assert {"ec2:GetSecurityGroupsForVpc", "elasticloadbalancing:DescribeListenerAttributes"} <= actions
@@ -244,8 +292,11 @@ def test_load_balancer_controller_policy_keeps_the_tag_conditions(governed) -> N
 def test_s3_csi_driver_reads_only_the_named_bucket_through_pod_identity(governed) -> None:
     addon_id, props = addon(governed, "aws-mountpoint-s3-csi-driver")
     assert config_values(governed, "aws-mountpoint-s3-csi-driver") == {"node": {"tolerateAllTaints": True}}
-    (assoc_id, assoc), = ((k, v) for k, v in by_type(governed, "AWS::EKS::PodIdentityAssociation").items()
-                          if v["Properties"]["ServiceAccount"] == "s3-csi-driver-sa")
+    ((assoc_id, assoc),) = (
+        (k, v)
+        for k, v in by_type(governed, "AWS::EKS::PodIdentityAssociation").items()
+        if v["Properties"]["ServiceAccount"] == "s3-csi-driver-sa"
+    )
     assert assoc["Properties"]["Namespace"] == "kube-system" and assoc_id in depends_on(governed, addon_id)
     role_id = assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     assert sorted((s["Action"], s["Resource"]) for s in policy_statements(governed, role_id)) == [
@@ -262,11 +313,14 @@ def test_metrics_server_tolerates_hyperpod_taints(governed) -> None:
 
 
 def test_observability_with_grafana(governed) -> None:
-    (ws_id, ws), = by_type(governed, "AWS::APS::Workspace").items()
-    (grafana_id, grafana), = by_type(governed, "AWS::Grafana::Workspace").items()
+    ((ws_id, ws),) = by_type(governed, "AWS::APS::Workspace").items()
+    ((grafana_id, grafana),) = by_type(governed, "AWS::Grafana::Workspace").items()
     props = grafana["Properties"]
     assert (props["AccountAccessType"], props["AuthenticationProviders"], props["PermissionType"]) == (
-        "CURRENT_ACCOUNT", ["AWS_SSO"], "CUSTOMER_MANAGED")
+        "CURRENT_ACCOUNT",
+        ["AWS_SSO"],
+        "CUSTOMER_MANAGED",
+    )
     assert props["DataSources"] == ["PROMETHEUS"]
     assert (grafana["DeletionPolicy"], grafana["UpdateReplacePolicy"]) == ("Retain", "Retain")
     role_id = props["RoleArn"]["Fn::GetAtt"][0]
@@ -276,13 +330,21 @@ def test_observability_with_grafana(governed) -> None:
     query = next(s for s in policy_statements(governed, role_id) if s.get("Sid") == "QueryHyperPodMetrics")
     assert query["Resource"] == {"Fn::GetAtt": [ws_id, "Arn"]} and "aps:QueryMetrics" in query["Action"]
     values = config_values(governed, "amazon-sagemaker-hyperpod-observability")
-    assert values["amgWorkspace"] == {"workspaceName": "<token>-hyperpod", "arn": "arn:aws:grafana:us-west-2:<token>"
-                                                                                  ":/workspaces/<token>"}
+    assert values["amgWorkspace"] == {
+        "workspaceName": "<token>-hyperpod",
+        "arn": "arn:aws:grafana:us-west-2:<token>" ":/workspaces/<token>",
+    }
     levels = {k: v["level"] for k, v in values["metricsProvider"].items() if k != "logging"}
-    assert levels == {"trainingMetrics": "ADVANCED", "taskGovernanceMetrics": "ADVANCED",
-                      "scalingMetrics": "DISABLED", "clusterMetrics": "BASIC", "nodeMetrics": "BASIC",
-                      "networkMetrics": "DISABLED", "acceleratedComputeMetrics": "ADVANCED",
-                      "inferenceMetrics": "BASIC"}
+    assert levels == {
+        "trainingMetrics": "ADVANCED",
+        "taskGovernanceMetrics": "ADVANCED",
+        "scalingMetrics": "DISABLED",
+        "clusterMetrics": "BASIC",
+        "nodeMetrics": "BASIC",
+        "networkMetrics": "DISABLED",
+        "acceleratedComputeMetrics": "ADVANCED",
+        "inferenceMetrics": "BASIC",
+    }
     assert values["metricsProvider"]["logging"] == {"enabled": True}
 
 
@@ -298,8 +360,11 @@ def test_dynamic_fsx_storage_class_after_the_driver(governed) -> None:
     assert storage_class["reclaimPolicy"] == "Retain" and storage_class["mountOptions"] == ["flock"]
     assert storage_class["parameters"]["subnetId"].startswith("{{hyperpod-cdk:")
     assert storage_class["parameters"]["deploymentType"] == "PERSISTENT_2"
-    (assoc,) = (v for v in by_type(governed, "AWS::EKS::PodIdentityAssociation").values()
-                if v["Properties"]["ServiceAccount"] == "fsx-csi-controller-sa")
+    (assoc,) = (
+        v
+        for v in by_type(governed, "AWS::EKS::PodIdentityAssociation").values()
+        if v["Properties"]["ServiceAccount"] == "fsx-csi-controller-sa"
+    )
     role = governed.template["Resources"][assoc["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
     assert json.dumps(role["Properties"]["ManagedPolicyArns"]).endswith(':iam::aws:policy/AmazonFSxFullAccess"]]}]')
 
@@ -308,7 +373,7 @@ def test_dynamic_fsx_storage_class_after_the_driver(governed) -> None:
 
 
 def test_every_addon_comes_after_the_hyperpod_cluster(governed) -> None:
-    (cluster_id, _), = by_type(governed, "AWS::SageMaker::Cluster").items()
+    ((cluster_id, _),) = by_type(governed, "AWS::SageMaker::Cluster").items()
     base = {"eks-pod-identity-agent", "vpc-cni", "kube-proxy", "coredns"}
     for logical_id, body in by_type(governed, "AWS::EKS::Addon").items():
         if body["Properties"]["AddonName"] not in base:
@@ -319,7 +384,10 @@ def test_cfn_lint_finds_no_errors(governed) -> None:
     template = governed.outdir / f"{governed.stack.stack_name}.template.json"
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--", str(template)],
-        capture_output=True, text=True, check=False, timeout=300,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     findings = json.loads(result.stdout or "[]")
     assert findings == [], json.dumps(findings, indent=1)[:3000]
@@ -328,9 +396,21 @@ def test_cfn_lint_finds_no_errors(governed) -> None:
 def test_checkov_fails_nothing_and_every_skip_has_a_reason(governed) -> None:
     template = governed.outdir / f"{governed.stack.stack_name}.template.json"
     result = subprocess.run(
-        [str(CFN_LINT.with_name("checkov")), "-f", str(template), "--framework", "cloudformation", "--compact",
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            str(CFN_LINT.with_name("checkov")),
+            "-f",
+            str(template),
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
     report = json.loads(result.stdout)
@@ -338,8 +418,9 @@ def test_checkov_fails_nothing_and_every_skip_has_a_reason(governed) -> None:
     failed = [f"{c['check_id']} {c['resource']}" for c in results["failed_checks"]]
     assert failed == []
     assert len(results["passed_checks"]) > 100  # checkov really evaluated the template
-    assert all(len((c.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20
-               for c in results["skipped_checks"])
+    assert all(
+        len((c.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20 for c in results["skipped_checks"]
+    )
 
 
 # ------------------------------------------------------------------------------ constructs (no synth)
@@ -353,25 +434,39 @@ def test_native_scheduler_config_where_cloudformation_has_the_type() -> None:
 
     app = cdk.App()
     stack = cdk.Stack(app, "East", env=cdk.Environment(account="123456789012", region="us-east-1"))
-    policy = HyperPodSchedulerConfig(stack, "Policy", cluster_arn="arn:aws:sagemaker:us-east-1:123456789012:"
-                                     "cluster/abcdef123456", name="demo-scheduler", priority_classes={"training": 50})
+    policy = HyperPodSchedulerConfig(
+        stack,
+        "Policy",
+        cluster_arn="arn:aws:sagemaker:us-east-1:123456789012:" "cluster/abcdef123456",
+        name="demo-scheduler",
+        priority_classes={"training": 50},
+    )
     assert policy.native and policy.function is None
     template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::SageMaker::ClusterSchedulerConfig", {
-        "Name": "demo-scheduler",
-        "SchedulerConfig": {"FairShare": "Enabled", "IdleResourceSharing": "Enabled",
-                            "PriorityClasses": [{"Name": "training", "Weight": 50}]},
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::ClusterSchedulerConfig",
+        {
+            "Name": "demo-scheduler",
+            "SchedulerConfig": {
+                "FairShare": "Enabled",
+                "IdleResourceSharing": "Enabled",
+                "PriorityClasses": [{"Name": "training", "Weight": 50}],
+            },
+        },
+    )
     template.resource_count_is("AWS::Lambda::Function", 0)
 
 
-@pytest.mark.parametrize("kwargs, prop", [
-    ({"name": "bad_name"}, "name"),
-    ({"priority_classes": {f"c{i}": 1 for i in range(11)}}, "priority_classes"),
-    ({"priority_classes": {"Training": 1}}, "priority_classes"),
-    ({"priority_classes": {"training": 101}}, "priority_classes.training"),
-    ({"native": False}, "eks_cluster"),
-])
+@pytest.mark.parametrize(
+    "kwargs, prop",
+    [
+        ({"name": "bad_name"}, "name"),
+        ({"priority_classes": {f"c{i}": 1 for i in range(11)}}, "priority_classes"),
+        ({"priority_classes": {"Training": 1}}, "priority_classes"),
+        ({"priority_classes": {"training": 101}}, "priority_classes.training"),
+        ({"native": False}, "eks_cluster"),
+    ],
+)
 def test_scheduler_config_props_are_checked_first(kwargs: dict, prop: str) -> None:
     import aws_cdk as cdk
 
@@ -393,12 +488,19 @@ def test_compute_quota_props_are_checked_first() -> None:
     from hyperpod_cdk.errors import HyperPodConfigError
 
     stack = cdk.Stack(cdk.App(), "Q")
-    base = {"cluster_arn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abcdef123456", "team_name": "a",
-            "name": "q-a", "resources": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}
-    for change, prop in (({"team_name": "A"}, "team_name"), ({"resources": []}, "resources"),
-                         ({"resources": [{"instance_type": "ml.g5.8xlarge"}]}, "resources[0]"),
-                         ({"resource_sharing": "Lend", "borrow_limit_percent": 10}, "borrow_limit_percent"),
-                         ({"fair_share_weight": 101}, "fair_share_weight")):
+    base = {
+        "cluster_arn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abcdef123456",
+        "team_name": "a",
+        "name": "q-a",
+        "resources": [{"instance_type": "ml.g5.8xlarge", "count": 1}],
+    }
+    for change, prop in (
+        ({"team_name": "A"}, "team_name"),
+        ({"resources": []}, "resources"),
+        ({"resources": [{"instance_type": "ml.g5.8xlarge"}]}, "resources[0]"),
+        ({"resource_sharing": "Lend", "borrow_limit_percent": 10}, "borrow_limit_percent"),
+        ({"fair_share_weight": 101}, "fair_share_weight"),
+    ):
         with pytest.raises(HyperPodConfigError) as info:
             HyperPodComputeQuota(stack, "Quota", **{**base, **change})
         assert info.value.field == prop
@@ -415,8 +517,9 @@ def test_region_sets_match_the_installed_cfn_lint() -> None:
     spec = importlib.util.find_spec("cfnlint")
     assert spec is not None and spec.submodule_search_locations
     providers = Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas" / "providers"
-    commercial = [p for p in providers.glob("*.json")
-                  if not any(tag in p.stem for tag in ("iso", "gov", "cn-", "eusc", "sam"))]
+    commercial = [
+        p for p in providers.glob("*.json") if not any(tag in p.stem for tag in ("iso", "gov", "cn-", "eusc", "sam"))
+    ]
     for resource_type, regions in NATIVE_TYPE_REGIONS.items():
         found = {p.stem for p in commercial if resource_type in json.loads(p.read_text())}
         assert found == regions, resource_type

@@ -16,8 +16,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-HANDLER = (Path(__file__).resolve().parents[1]
-           / "constructs/hyperpod_cdk/monitoring/handlers/grafana_dashboards/index.py")
+HANDLER = (
+    Path(__file__).resolve().parents[1] / "constructs/hyperpod_cdk/monitoring/handlers/grafana_dashboards/index.py"
+)
 _spec = importlib.util.spec_from_file_location("grafana_dashboards_handler", HANDLER)
 handler = sys.modules.setdefault("grafana_dashboards_handler", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(handler)
@@ -87,8 +88,11 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
                 old = fake.dashboards.get(board["uid"])
                 if old is not None and not body.get("overwrite"):
                     return self._reply(412, {"status": "version-mismatch"})
-                fake.dashboards[board["uid"]] = {**board, "folderUid": body["folderUid"],
-                                                 "version": (old or {}).get("version", 0) + 1}
+                fake.dashboards[board["uid"]] = {
+                    **board,
+                    "folderUid": body["folderUid"],
+                    "version": (old or {}).get("version", 0) + 1,
+                }
                 return self._reply(200, {"uid": board["uid"], "status": "success"})
             if parts[:3] == ["api", "dashboards", "uid"] and method == "DELETE":
                 if fake.dashboards.pop(parts[3], None) is None:
@@ -114,8 +118,13 @@ def serve(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
 
 
 def props(url: str) -> dict[str, str]:
-    return {"WorkspaceId": WORKSPACE, "Region": "us-west-2", "GrafanaUrl": url,
-            "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1", "DashboardsSha256": "x"}
+    return {
+        "WorkspaceId": WORKSPACE,
+        "Region": "us-west-2",
+        "GrafanaUrl": url,
+        "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1",
+        "DashboardsSha256": "x",
+    }
 
 
 @pytest.fixture
@@ -139,8 +148,10 @@ def client() -> Iterator[tuple[Any, Stubber]]:
 
 
 def event(kind: str, url: str, physical: str | None = None) -> dict[str, Any]:
-    found: dict[str, Any] = {"RequestType": kind,
-                             "ResourceProperties": {"ServiceToken": "arn:fn", "ServiceTimeout": "960", **props(url)}}
+    found: dict[str, Any] = {
+        "RequestType": kind,
+        "ResourceProperties": {"ServiceToken": "arn:fn", "ServiceTimeout": "960", **props(url)},
+    }
     if physical:
         found["PhysicalResourceId"] = physical
     return found
@@ -148,23 +159,32 @@ def event(kind: str, url: str, physical: str | None = None) -> dict[str, Any]:
 
 def stub_token(stub: Stubber, *, account_exists: bool) -> None:
     accounts = [{"id": "7", "name": "hyperpod-cdk-dashboards", "grafanaRole": "ADMIN", "isDisabled": "false"}]
-    stub.add_response("list_workspace_service_accounts",
-                      {"serviceAccounts": accounts if account_exists else [], "workspaceId": WORKSPACE},
-                      {"workspaceId": WORKSPACE})
+    stub.add_response(
+        "list_workspace_service_accounts",
+        {"serviceAccounts": accounts if account_exists else [], "workspaceId": WORKSPACE},
+        {"workspaceId": WORKSPACE},
+    )
     if not account_exists:
-        stub.add_response("create_workspace_service_account",
-                          {"id": "7", "name": "hyperpod-cdk-dashboards", "grafanaRole": "ADMIN",
-                           "workspaceId": WORKSPACE},
-                          {"workspaceId": WORKSPACE, "name": "hyperpod-cdk-dashboards", "grafanaRole": "ADMIN"})
-    stub.add_response("create_workspace_service_account_token",
-                      {"serviceAccountToken": {"id": "tok-1", "name": "n", "key": TOKEN},
-                       "serviceAccountId": "7", "workspaceId": WORKSPACE},
-                      {"workspaceId": WORKSPACE, "serviceAccountId": "7", "name": ANY,
-                       "secondsToLive": handler.TOKEN_SECONDS})
+        stub.add_response(
+            "create_workspace_service_account",
+            {"id": "7", "name": "hyperpod-cdk-dashboards", "grafanaRole": "ADMIN", "workspaceId": WORKSPACE},
+            {"workspaceId": WORKSPACE, "name": "hyperpod-cdk-dashboards", "grafanaRole": "ADMIN"},
+        )
+    stub.add_response(
+        "create_workspace_service_account_token",
+        {
+            "serviceAccountToken": {"id": "tok-1", "name": "n", "key": TOKEN},
+            "serviceAccountId": "7",
+            "workspaceId": WORKSPACE,
+        },
+        {"workspaceId": WORKSPACE, "serviceAccountId": "7", "name": ANY, "secondsToLive": handler.TOKEN_SECONDS},
+    )
     # The token is deleted after every run, success or failure.
-    stub.add_response("delete_workspace_service_account_token",
-                      {"serviceAccountId": "7", "tokenId": "tok-1", "workspaceId": WORKSPACE},
-                      {"workspaceId": WORKSPACE, "serviceAccountId": "7", "tokenId": "tok-1"})
+    stub.add_response(
+        "delete_workspace_service_account_token",
+        {"serviceAccountId": "7", "tokenId": "tok-1", "workspaceId": WORKSPACE},
+        {"workspaceId": WORKSPACE, "serviceAccountId": "7", "tokenId": "tok-1"},
+    )
 
 
 def test_create_installs_source_folder_and_five_dashboards_and_leaves_others(grafana, client):
@@ -224,14 +244,18 @@ def test_only_https_or_loopback_urls():
     with pytest.raises(handler.GrafanaError, match="https"):
         handler.check_url("http://g-1.grafana-workspace.us-west-2.amazonaws.com")
     assert handler.check_url("https://g-1.grafana-workspace.us-west-2.amazonaws.com/") == (
-        "https://g-1.grafana-workspace.us-west-2.amazonaws.com")
+        "https://g-1.grafana-workspace.us-west-2.amazonaws.com"
+    )
 
 
 def test_handler_reports_failure_to_cloudformation(grafana, monkeypatch):
     fake, url = grafana
     sent: list[dict] = []
-    monkeypatch.setattr(handler, "respond", lambda ev, status, phys, data, reason: sent.append(
-        {"status": status, "physical": phys, "reason": reason}))
+    monkeypatch.setattr(
+        handler,
+        "respond",
+        lambda ev, status, phys, data, reason: sent.append({"status": status, "physical": phys, "reason": reason}),
+    )
 
     class Broken:
         def list_workspace_service_accounts(self, **_: Any) -> dict:
@@ -278,15 +302,21 @@ def test_a_forged_delete_mints_no_token_and_succeeds(grafana, forgery):
 
 
 def test_the_spec_must_name_the_workspaces_own_host():
-    good = {"WorkspaceId": "g-1", "Region": "us-west-2",
-            "GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com",
-            "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/", "DashboardsSha256": "x"}
+    good = {
+        "WorkspaceId": "g-1",
+        "Region": "us-west-2",
+        "GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com",
+        "PrometheusUrl": "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/",
+        "DashboardsSha256": "x",
+    }
     assert handler.load_spec({handler.SPEC_ENV: json.dumps(good)}) == good
-    for bad in ({"GrafanaUrl": "https://attacker.example.com"},
-                {"GrafanaUrl": "https://g-2.grafana-workspace.us-west-2.amazonaws.com"},
-                {"GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com.attacker.example.com"},
-                {"PrometheusUrl": "https://attacker.example.com/workspaces/ws-1"},
-                {"PrometheusUrl": "http://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1"}):
+    for bad in (
+        {"GrafanaUrl": "https://attacker.example.com"},
+        {"GrafanaUrl": "https://g-2.grafana-workspace.us-west-2.amazonaws.com"},
+        {"GrafanaUrl": "https://g-1.grafana-workspace.us-west-2.amazonaws.com.attacker.example.com"},
+        {"PrometheusUrl": "https://attacker.example.com/workspaces/ws-1"},
+        {"PrometheusUrl": "http://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1"},
+    ):
         with pytest.raises(handler.GrafanaError):
             handler.load_spec({handler.SPEC_ENV: json.dumps({**good, **bad})})
     with pytest.raises(handler.GrafanaError, match="GRAFANA_DASHBOARDS_SPEC is not set"):
@@ -295,11 +325,15 @@ def test_the_spec_must_name_the_workspaces_own_host():
 
 def test_the_response_upload_is_retried(monkeypatch):
     import urllib.error
+
     calls: list[int] = []
 
     class Ok:
-        def __enter__(self): return self
-        def __exit__(self, *a): return False
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
 
     def flaky(request, timeout):
         calls.append(1)
@@ -309,6 +343,7 @@ def test_the_response_upload_is_retried(monkeypatch):
 
     monkeypatch.setattr(handler, "_opener", flaky)
     monkeypatch.setattr(handler, "_sleep", lambda s: None)
-    handler.respond({"StackId": "s", "RequestId": "r", "LogicalResourceId": "l", "ResponseURL": "https://x"},
-                    "SUCCESS", "p", {}, "")
+    handler.respond(
+        {"StackId": "s", "RequestId": "r", "LogicalResourceId": "l", "ResponseURL": "https://x"}, "SUCCESS", "p", {}, ""
+    )
     assert len(calls) == 3

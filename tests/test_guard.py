@@ -82,6 +82,7 @@ def test_schema_pointers_become_guard_paths():
 
 # ------------------------------------------------------------------ real synths of config pairs
 
+
 def _mutate(data: dict, change: str) -> None:
     groups = data["hyperpod"]["instance_groups"]
     gpu = next(g for g in groups if g["name"] == "gpu")
@@ -164,8 +165,7 @@ def test_vpc_change_replaces_subnet_and_cascades_into_hyperpod(synths, capsys):
 def test_secrets_key_change_replaces_eks_and_hyperpod(synths, tmp_path, capsys):
     template = copy.deepcopy(synths["base"][2])
     eks_id = _one_id(template, "AWS::EKS::Cluster")
-    other_key = next(k for k, v in template["Resources"].items()
-                     if v["Type"] == "AWS::KMS::Key" and "Eks" not in k)
+    other_key = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::KMS::Key" and "Eks" not in k)
     provider = template["Resources"][eks_id]["Properties"]["EncryptionConfig"][0]["Provider"]
     old_arn = provider["KeyArn"]
     provider["KeyArn"] = {"Fn::GetAtt": [other_key, "Arn"]}
@@ -188,9 +188,13 @@ def test_secrets_key_change_replaces_eks_and_hyperpod(synths, tmp_path, capsys):
 
 def test_instance_count_change_passes(synths, capsys):
     gpu_counts = [
-        next(g["InstanceCount"] for g in synths[name][2]["Resources"][
-            _one_id(synths[name][2], "AWS::SageMaker::Cluster")]["Properties"]["InstanceGroups"]
-            if g["InstanceGroupName"] == "gpu")
+        next(
+            g["InstanceCount"]
+            for g in synths[name][2]["Resources"][_one_id(synths[name][2], "AWS::SageMaker::Cluster")]["Properties"][
+                "InstanceGroups"
+            ]
+            if g["InstanceGroupName"] == "gpu"
+        )
         for name in ("base", "count")
     ]
     assert gpu_counts == [1, 3]
@@ -216,6 +220,7 @@ def test_cloud_assembly_dirs_are_accepted(synths, capsys):
 
 
 # ------------------------------------------------------------------ hand-made templates
+
 
 def _template(resources: dict) -> dict:
     return {"Resources": resources}
@@ -261,14 +266,23 @@ def test_auth_mode_downgrade_exits_1(tmp_path, capsys):
 
 def _fsx(**props) -> dict:
     properties = {
-        "FileSystemType": "LUSTRE", "StorageCapacity": 1200,
-        "SubnetIds": [{"Ref": "SubnetA"}], "SecurityGroupIds": [{"Ref": "Sg1"}, {"Ref": "Sg2"}],
+        "FileSystemType": "LUSTRE",
+        "StorageCapacity": 1200,
+        "SubnetIds": [{"Ref": "SubnetA"}],
+        "SecurityGroupIds": [{"Ref": "Sg1"}, {"Ref": "Sg2"}],
         "KmsKeyId": {"Ref": "KeyA"},
         "LustreConfiguration": {"DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 125},
     }
     properties.update(props)
-    return _template({"Fsx": {"Type": "AWS::FSx::FileSystem", "Properties": properties,
-                              "Metadata": {"aws:cdk:path": "Stack/Fsx/Resource"}}})
+    return _template(
+        {
+            "Fsx": {
+                "Type": "AWS::FSx::FileSystem",
+                "Properties": properties,
+                "Metadata": {"aws:cdk:path": "Stack/Fsx/Resource"},
+            }
+        }
+    )
 
 
 def test_fsx_kms_key_change_is_a_replacement(tmp_path, capsys):
@@ -308,17 +322,26 @@ def test_kms_key_spec_default_and_change():
 
 
 def _hyperpod(*groups: tuple[str, int], role: str = "Role") -> dict:
-    return _template({
-        "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": role}},
-        "HyperPod": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-            "ClusterName": "hp",
-            "InstanceGroups": [
-                {"InstanceGroupName": name, "InstanceType": "ml.g5.8xlarge", "InstanceCount": count,
-                 "ExecutionRole": {"Fn::GetAtt": ["Role", "Arn"]}}
-                for name, count in groups
-            ],
-        }},
-    })
+    return _template(
+        {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": role}},
+            "HyperPod": {
+                "Type": "AWS::SageMaker::Cluster",
+                "Properties": {
+                    "ClusterName": "hp",
+                    "InstanceGroups": [
+                        {
+                            "InstanceGroupName": name,
+                            "InstanceType": "ml.g5.8xlarge",
+                            "InstanceCount": count,
+                            "ExecutionRole": {"Fn::GetAtt": ["Role", "Arn"]},
+                        }
+                        for name, count in groups
+                    ],
+                },
+            },
+        }
+    )
 
 
 def test_instance_groups_are_matched_by_name():
@@ -354,8 +377,11 @@ def test_ebs_volume_key_cannot_change():
     base = _hyperpod(("gpu", 2))
     cmk = _with_volume_key(base, {"Fn::GetAtt": ["DataKey", "Arn"]})
     assert compare_templates(cmk, copy.deepcopy(cmk)).findings == []
-    for old, new in ((cmk, _with_volume_key(base, {"Fn::GetAtt": ["OtherKey", "Arn"]})),
-                     (_with_volume_key(base, None), cmk), (cmk, _with_volume_key(base, None))):
+    for old, new in (
+        (cmk, _with_volume_key(base, {"Fn::GetAtt": ["OtherKey", "Arn"]})),
+        (_with_volume_key(base, None), cmk),
+        (cmk, _with_volume_key(base, None)),
+    ):
         [f] = compare_templates(old, new).findings
         assert f.effect == "blocked"
         assert f.property.startswith("InstanceGroups[gpu].InstanceStorageConfigs[0].EbsVolumeConfig")
@@ -364,10 +390,12 @@ def test_ebs_volume_key_cannot_change():
 
 def test_logical_id_change_of_stateful_resource():
     def with_key(key_id):
-        return _template({
-            key_id: {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": {}},
-            "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}},
-        })
+        return _template(
+            {
+                key_id: {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": {}},
+                "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}},
+            }
+        )
 
     [f] = compare_templates(with_key("KeyA"), with_key("KeyB")).findings
     assert (f.logical_id, f.property, f.effect) == ("KeyA", "(logical ID)", "replacement")
@@ -386,9 +414,11 @@ def test_allow_replacement_prints_and_exits_0(tmp_path, capsys):
 
 def test_yaml_templates_with_short_forms(tmp_path, capsys):
     old = tmp_path / "old.yaml"
-    old.write_text("Resources:\n  Eks:\n    Type: AWS::EKS::Cluster\n    Properties:\n"
-                   "      Name: eks\n      RoleArn: !GetAtt Role.Arn\n      AccessConfig:\n"
-                   "        AuthenticationMode: API\n")
+    old.write_text(
+        "Resources:\n  Eks:\n    Type: AWS::EKS::Cluster\n    Properties:\n"
+        "      Name: eks\n      RoleArn: !GetAtt Role.Arn\n      AccessConfig:\n"
+        "        AuthenticationMode: API\n"
+    )
     new = _write(tmp_path / "new.json", _eks("API"))
     code, out, _ = _run(capsys, "--old", old, "--new", new)
     assert (code, out.split(" (")[0]) == (0, "no replacing changes")
@@ -419,13 +449,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, expected):
 
 # ------------------------------------------------------------------ stack:NAME through a stubbed client
 
+
 @pytest.fixture
 def stubbed_cloudformation(monkeypatch):
     import boto3
     from botocore.stub import Stubber
 
-    client = boto3.client("cloudformation", region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "cloudformation", region_name="us-west-2", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     stubber = Stubber(client)
     regions = []
 
@@ -458,11 +490,25 @@ def test_stack_name_defaults_to_the_new_assembly(stubbed_cloudformation, tmp_pat
     assembly = tmp_path / "cdk.out"
     assembly.mkdir()
     _write(assembly / "demo.template.json", _eks("API"))
-    (assembly / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"demo": {
-        "type": "aws:cloudformation:stack", "environment": "aws://unknown-account/eu-west-1",
-        "properties": {"templateFile": "demo.template.json", "stackName": "demo-platform"}}}}))
-    stubber.add_response("get_template", {"TemplateBody": json.dumps(_eks("API"))},
-                         {"StackName": "demo-platform", "TemplateStage": "Original"})
+    (assembly / "manifest.json").write_text(
+        json.dumps(
+            {
+                "version": "55.0.0",
+                "artifacts": {
+                    "demo": {
+                        "type": "aws:cloudformation:stack",
+                        "environment": "aws://unknown-account/eu-west-1",
+                        "properties": {"templateFile": "demo.template.json", "stackName": "demo-platform"},
+                    }
+                },
+            }
+        )
+    )
+    stubber.add_response(
+        "get_template",
+        {"TemplateBody": json.dumps(_eks("API"))},
+        {"StackName": "demo-platform", "TemplateStage": "Original"},
+    )
     code, out, _ = _run(capsys, "--old", "stack:", "--new", assembly)
     assert code == 0 and "no replacing changes" in out
     assert regions == ["eu-west-1"]
@@ -470,13 +516,19 @@ def test_stack_name_defaults_to_the_new_assembly(stubbed_cloudformation, tmp_pat
 
 def test_aws_error_is_one_line_exit_2(stubbed_cloudformation, tmp_path, capsys):
     stubber, _ = stubbed_cloudformation
-    stubber.add_client_error("get_template", service_error_code="ValidationError",
-                             service_message="Stack with id nope does not exist", http_status_code=400)
+    stubber.add_client_error(
+        "get_template",
+        service_error_code="ValidationError",
+        service_message="Stack with id nope does not exist",
+        http_status_code=400,
+    )
     new = _write(tmp_path / "new.json", _eks("API"))
     code, out, err = _run(capsys, "--old", "stack:nope", "--new", new)
     assert code == 2 and out == ""
-    assert err.strip() == ("python -m hyperpod_cdk.guard: error: cannot read stack nope: "
-                           "ValidationError: Stack with id nope does not exist")
+    assert err.strip() == (
+        "python -m hyperpod_cdk.guard: error: cannot read stack nope: "
+        "ValidationError: Stack with id nope does not exist"
+    )
 
 
 def test_switching_a_legacy_slurm_cluster_to_api_driven_config_is_reported():
@@ -501,7 +553,9 @@ def test_switching_a_legacy_slurm_cluster_to_api_driven_config_is_reported():
     later = copy.deepcopy(new)
     later["Resources"]["HyperPod"]["Properties"]["NodeProvisioningMode"] = "Continuous"
     later["Resources"]["HyperPod"]["Properties"]["Orchestrator"]["Slurm"]["AccountingDatabase"] = {
-        "Endpoint": "acct.example.com", "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:a"}
+        "Endpoint": "acct.example.com",
+        "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:a",
+    }
     assert sorted((f.property, f.effect) for f in compare_templates(new, later).findings) == [
         ("NodeProvisioningMode", "blocked"),
         ("Orchestrator.Slurm.AccountingDatabase", "disruptive"),
@@ -509,11 +563,16 @@ def test_switching_a_legacy_slurm_cluster_to_api_driven_config_is_reported():
 
 
 def _flex_cluster(name: object = "hp", instance_types: list | None = None) -> dict:
-    group = {"InstanceGroupName": "gpu", "InstanceCount": 2, "ExecutionRole": "arn:aws:iam::1:role/r",
-             "LifeCycleConfig": {"SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"},
-             "InstanceRequirements": {"InstanceTypes": instance_types or ["ml.p5.48xlarge", "ml.p4d.24xlarge"]}}
-    return _template({"Hp": {"Type": "AWS::SageMaker::Cluster",
-                             "Properties": {"ClusterName": name, "InstanceGroups": [group]}}})
+    group = {
+        "InstanceGroupName": "gpu",
+        "InstanceCount": 2,
+        "ExecutionRole": "arn:aws:iam::1:role/r",
+        "LifeCycleConfig": {"SourceS3Uri": "s3://b/p", "OnCreate": "on_create.sh"},
+        "InstanceRequirements": {"InstanceTypes": instance_types or ["ml.p5.48xlarge", "ml.p4d.24xlarge"]},
+    }
+    return _template(
+        {"Hp": {"Type": "AWS::SageMaker::Cluster", "Properties": {"ClusterName": name, "InstanceGroups": [group]}}}
+    )
 
 
 def test_reordered_join_parts_inside_an_intrinsic_are_a_rename():
@@ -534,8 +593,12 @@ def test_reordered_instance_types_are_reported():
 
 
 def test_id_sets_stay_order_free_but_not_inside_an_intrinsic():
-    assert compare_templates(_fsx(SubnetIds=[{"Ref": "A"}, {"Ref": "B"}]),
-                             _fsx(SubnetIds=[{"Ref": "B"}, {"Ref": "A"}])).findings == []
+    assert (
+        compare_templates(
+            _fsx(SubnetIds=[{"Ref": "A"}, {"Ref": "B"}]), _fsx(SubnetIds=[{"Ref": "B"}, {"Ref": "A"}])
+        ).findings
+        == []
+    )
     joined = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "A"}, {"Ref": "B"}]]}]})
     swapped = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "B"}, {"Ref": "A"}]]}]})
     assert [f.property for f in compare_templates(joined, swapped).findings] == ["SubnetIds"]
@@ -543,8 +606,10 @@ def test_id_sets_stay_order_free_but_not_inside_an_intrinsic():
 
 def test_removing_a_kubernetes_manifest_resource_is_reported():
     """aws-cdk-lib's kubectl resources leave the template (issue 18, finding 9): their Delete runs kubectl delete."""
-    chart = {"Type": "Custom::AWSCDK-EKS-KubernetesResource",
-             "Properties": {"ServiceToken": "arn:x", "Manifest": "[]", "ClusterName": "eks"}}
+    chart = {
+        "Type": "Custom::AWSCDK-EKS-KubernetesResource",
+        "Properties": {"ServiceToken": "arn:x", "Manifest": "[]", "ClusterName": "eks"},
+    }
     manifests = {"Type": "Custom::HyperPodManifests", "Properties": {"ServiceToken": "arn:y", "Set": "OperatorChart"}}
     old = _template({"EksClusterOperatorChart": chart})
     new = _template({"ManifestsOperatorChart": manifests})

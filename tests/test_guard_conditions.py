@@ -41,8 +41,14 @@ def test_a_never_condition_on_the_real_hyperpod_cluster_is_refused(platform, tmp
 
 
 def _cluster(**extra) -> dict:
-    return {"Type": "AWS::SageMaker::Cluster", "Properties": {"ClusterName": "hp", "InstanceGroups": [
-        {"InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 2}]}, **extra}
+    return {
+        "Type": "AWS::SageMaker::Cluster",
+        "Properties": {
+            "ClusterName": "hp",
+            "InstanceGroups": [{"InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 2}],
+        },
+        **extra,
+    }
 
 
 def _findings(old: dict, new: dict) -> dict[tuple[str, str], object]:
@@ -60,8 +66,11 @@ def _findings(old: dict, new: dict) -> dict[tuple[str, str], object]:
 def test_added_condition_is_a_removal(condition, expected):
     params = {"Enabled": {"Type": "String", "Default": "yes"}}
     old = {"Parameters": params, "Resources": {"HyperPod": _cluster()}}
-    new = {"Parameters": params, "Conditions": {"Gate": condition},
-           "Resources": {"HyperPod": _cluster(Condition="Gate")}}
+    new = {
+        "Parameters": params,
+        "Conditions": {"Gate": condition},
+        "Resources": {"HyperPod": _cluster(Condition="Gate")},
+    }
     finding = _findings(old, new)[("HyperPod", CONDITION_PROPERTY)]
     assert finding.effect == "removed"
     assert expected in finding.reason
@@ -73,8 +82,14 @@ def test_changed_condition_definition_or_parameter_default_is_a_removal():
         return {
             "Parameters": {"Keep": {"Type": "String", "Default": default}},
             "Conditions": {"Keep": definition},
-            "Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Condition": "Keep", "DeletionPolicy": "Retain",
-                                   "Properties": {}}},
+            "Resources": {
+                "Logs": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Condition": "Keep",
+                    "DeletionPolicy": "Retain",
+                    "Properties": {},
+                }
+            },
         }
 
     keep = {"Fn::Equals": [{"Ref": "Keep"}, "true"]}
@@ -90,10 +105,13 @@ def test_changed_condition_definition_or_parameter_default_is_a_removal():
 
 
 def test_conditions_on_unguarded_types_and_removed_conditions_pass():
-    old = {"Conditions": {"Never": NEVER}, "Resources": {
-        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {}},
-        "HyperPod": _cluster(Condition="Never"),
-    }}
+    old = {
+        "Conditions": {"Never": NEVER},
+        "Resources": {
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {}},
+            "HyperPod": _cluster(Condition="Never"),
+        },
+    }
     new = copy.deepcopy(old)
     new["Resources"]["Fn"]["Condition"] = "Never"  # not a guarded or stateful type
     del new["Resources"]["HyperPod"]["Condition"]  # unconditional now: created, not deleted
@@ -133,8 +151,10 @@ def test_template_inputs_follow_conditions_transitively():
     template = {
         "Parameters": {"P": {"Type": "String", "Default": "a"}},
         "Mappings": {"M": {"k": {"v": 1}}},
-        "Conditions": {"Outer": {"Fn::And": [{"Condition": "Inner"}, {"Fn::Equals": ["x", "x"]}]},
-                       "Inner": {"Fn::Equals": [{"Ref": "P"}, {"Fn::FindInMap": ["M", "k", "v"]}]}},
+        "Conditions": {
+            "Outer": {"Fn::And": [{"Condition": "Inner"}, {"Fn::Equals": ["x", "x"]}]},
+            "Inner": {"Fn::Equals": [{"Ref": "P"}, {"Fn::FindInMap": ["M", "k", "v"]}]},
+        },
     }
     inputs = template_inputs({"Fn::If": ["Outer", 1, 2]}, template)
     assert set(inputs) == {"condition Outer", "condition Inner", "parameter P (Default)", "mapping M.k.v"}

@@ -42,8 +42,9 @@ def test_each_asset_imports_from_itself_alone(name, tmp_path):
         "import sys; sys.path.insert(0, '.'); import index, eks_auth; "
         "print(sorted(m for m in sys.modules if m.startswith(('helm_', 'eks_')) or m == 'index'))"
     )
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], cwd=asset, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=asset, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "eks_auth" in result.stdout
     assert "hyperpod_cdk" not in result.stdout
@@ -60,8 +61,11 @@ def test_the_helm_handler_and_the_cli_use_the_shared_functions():
 
 def test_only_one_eks_token_and_kubeconfig_writer_exist_in_the_package():
     package = Path(handler_assets.__file__).resolve().parents[1]
-    defining = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
-                      if "def eks_token(" in p.read_text() or "def write_kubeconfig(" in p.read_text())
+    defining = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if "def eks_token(" in p.read_text() or "def write_kubeconfig(" in p.read_text()
+    )
     assert defining == ["kubernetes/handlers/shared/eks_auth.py"]
 
 
@@ -79,8 +83,9 @@ def test_the_token_is_a_presigned_get_caller_identity_bound_to_the_cluster():
 
 
 def test_the_kubeconfig_is_private_and_names_the_user(tmp_path):
-    path = eks_auth.write_kubeconfig(tmp_path / "kc", cluster_name="c", endpoint="https://e", ca_data="Q0E=",
-                                     token="t", user="readiness")
+    path = eks_auth.write_kubeconfig(
+        tmp_path / "kc", cluster_name="c", endpoint="https://e", ca_data="Q0E=", token="t", user="readiness"
+    )
     assert path.stat().st_mode & 0o777 == 0o600
     config = json.loads(path.read_text())
     assert config["users"] == [{"name": "readiness", "user": {"token": "t"}}]

@@ -119,8 +119,7 @@ def test_custom_resource_pins_the_revision_digests_and_typed_values(built):
     assert props["ChartSha256"] == "6f701a1f4547beccdb47f11c7f83d6063a5978b5aabe433750d5d30793315a55"
     assert {(a["Name"], a["Version"], a["Sha256"]) for a in props["Archives"]} == {
         ("nvidia-device-plugin", "0.16.1", "a77b4e81fd56a11e39536500a7a6538899b952c4b4370200280bce313dffda6a"),
-        ("aws-efa-k8s-device-plugin", "v0.5.20",
-         "252967e2083799987d576ac86986b3316ce350dd1da2d07a8b83b5c4288fbcf4"),
+        ("aws-efa-k8s-device-plugin", "v0.5.20", "252967e2083799987d576ac86986b3316ce350dd1da2d07a8b83b5c4288fbcf4"),
         ("cert-manager", "v1.18.2", ""),
     }
     assert "SourceSha256" not in props
@@ -220,8 +219,7 @@ def test_handler_role_can_only_describe_this_cluster(built):
     managed = {json.dumps(arn) for arn in role["Properties"]["ManagedPolicyArns"]}
     assert len(managed) == 2
     assert all("AWSLambdaBasicExecutionRole" in m or "AWSLambdaVPCAccessExecutionRole" in m for m in managed)
-    policies = [p for p in built.of_type("AWS::IAM::Policy").values()
-                if {"Ref": role_id} in p["Properties"]["Roles"]]
+    policies = [p for p in built.of_type("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
     (policy,) = policies
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     cluster_id, _ = built.one("AWS::EKS::Cluster")
@@ -248,7 +246,10 @@ def test_cfn_lint_reports_no_errors(built):
     template = built.outdir / f"{STACK}.template.json"
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--", str(template)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     findings = json.loads(result.stdout or "[]")
     errors = [f for f in findings if f["Level"] == "Error"]
@@ -271,9 +272,15 @@ def test_overrides_reach_the_custom_resource(tmp_path):
 
     app = cdk.App()
     stack = cdk.Stack(app, "Overrides", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
-        ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
-    ])
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+        ],
+    )
     cluster = eks.Cluster.from_cluster_attributes(
         stack, "Imported", cluster_name="existing", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0"
     )
@@ -286,8 +293,12 @@ def test_overrides_reach_the_custom_resource(tmp_path):
         nvidia_device_plugin=False,
         mpi_operator=False,
         health_monitoring_agent_region="eu-central-1",
-        extra_values={"hyperpod-patching.enabled": False, "gpu-operator.enabled": True, "image.tag": "null",
-                      "replicaCount": 2},
+        extra_values={
+            "hyperpod-patching.enabled": False,
+            "gpu-operator.enabled": True,
+            "image.tag": "null",
+            "replicaCount": 2,
+        },
         wait=True,
         timeout_minutes=5,
     )
@@ -297,8 +308,7 @@ def test_overrides_reach_the_custom_resource(tmp_path):
     p = resource["Properties"]
     assert p["Revision"] == "f57185916d4f7d2fa85caf6a03c04fd17172d330"
     assert p["ChartSha256"] == "c" * 64
-    assert p["Archives"] == [{"Name": "nvidia-device-plugin", "Version": "0.17.0", "Sha256": "d" * 64,
-                              "Condition": ""}]
+    assert p["Archives"] == [{"Name": "nvidia-device-plugin", "Version": "0.17.0", "Sha256": "d" * 64, "Condition": ""}]
     assert p["SourceS3Uri"] == "s3://my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"
     assert "SourceUrlTemplate" not in p
     assert p["SourceSha256"] == "a" * 64
@@ -316,8 +326,12 @@ def test_overrides_reach_the_custom_resource(tmp_path):
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for pol in policies.values() for s in pol["Properties"]["PolicyDocument"]["Statement"]]
     (s3_read,) = (s for s in statements if s["Action"] == "s3:GetObject")
-    assert s3_read["Resource"] == {"Fn::Join": ["", [
-        "arn:", {"Ref": "AWS::Partition"}, ":s3:::my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"]]}
+    assert s3_read["Resource"] == {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-artifacts/charts/hyperpod-chart-bundle-f571859.tgz"],
+        ]
+    }
     assert "github.com" not in json.dumps(template.to_json())
     assert helm.function.node.default_child is not None
 
@@ -341,27 +355,30 @@ def test_release_name_and_namespace_are_checked_at_synth():
         HyperPodHelmDependencies(stack, "Helm2", cluster=cluster, namespace="kube_system")
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"revision": "main"}, "40-character"),
-    ({"revision": "b01cf90"}, "40-character"),
-    ({"revision": "B01CF90676553A711AB1A8AC51422ADBB09AEF6B"}, "lowercase"),
-    ({"source_sha256": "abc"}, "source_sha256: 'abc' is not a SHA-256 digest"),
-    ({"revision": "f57185916d4f7d2fa85caf6a03c04fd17172d330"}, "chart_sha256: required"),
-    ({"chart_sha256": "0" * 64}, "the library pins"),
-    ({"subchart_sha256": {"nvidia-device-plugin-0.16.1": "0" * 64}}, "pins the sub-charts"),
-    ({"extra_values": {"nvidia-devce-plugin.enabled": False}}, "not a value of the HyperPod chart"),
-    ({"extra_values": {"a[0].b": "x"}}, "not a dotted Helm value path"),
-    ({"extra_values": {"gpu-operator": "x", "gpu-operator.enabled": True}}, "inside 'gpu-operator'"),
-    ({"extra_values": {"health-monitoring-agent": "x"}}, "inside 'health-monitoring-agent'"),
-    ({"extra_values": {"replicaCount": 2**64}}, "64-bit"),
-    ({"source_s3_uri": "https://bucket/key"}, "source_s3_uri: 'https://bucket/key' is not an S3 object URI"),
-    ({"source_url_template": "https://mirror.example.com/cli.tar.gz"}, "{revision}"),
-    ({"source_url_template": "http://github.com/{revision}.tar.gz"}, "is not an https:// URL"),
-    ({"extra_values": {"cert-manager.enabled": True}}, "cert-manager"),
-    ({"extra_values": {"mpi-operator.enabled": False}}, "own fields"),
-    ({"chart_path": "helm_chart/../../etc"}, "inside the repository"),
-    ({"timeout_minutes": 15}, "less than or equal"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"revision": "main"}, "40-character"),
+        ({"revision": "b01cf90"}, "40-character"),
+        ({"revision": "B01CF90676553A711AB1A8AC51422ADBB09AEF6B"}, "lowercase"),
+        ({"source_sha256": "abc"}, "source_sha256: 'abc' is not a SHA-256 digest"),
+        ({"revision": "f57185916d4f7d2fa85caf6a03c04fd17172d330"}, "chart_sha256: required"),
+        ({"chart_sha256": "0" * 64}, "the library pins"),
+        ({"subchart_sha256": {"nvidia-device-plugin-0.16.1": "0" * 64}}, "pins the sub-charts"),
+        ({"extra_values": {"nvidia-devce-plugin.enabled": False}}, "not a value of the HyperPod chart"),
+        ({"extra_values": {"a[0].b": "x"}}, "not a dotted Helm value path"),
+        ({"extra_values": {"gpu-operator": "x", "gpu-operator.enabled": True}}, "inside 'gpu-operator'"),
+        ({"extra_values": {"health-monitoring-agent": "x"}}, "inside 'health-monitoring-agent'"),
+        ({"extra_values": {"replicaCount": 2**64}}, "64-bit"),
+        ({"source_s3_uri": "https://bucket/key"}, "source_s3_uri: 'https://bucket/key' is not an S3 object URI"),
+        ({"source_url_template": "https://mirror.example.com/cli.tar.gz"}, "{revision}"),
+        ({"source_url_template": "http://github.com/{revision}.tar.gz"}, "is not an https:// URL"),
+        ({"extra_values": {"cert-manager.enabled": True}}, "cert-manager"),
+        ({"extra_values": {"mpi-operator.enabled": False}}, "own fields"),
+        ({"chart_path": "helm_chart/../../etc"}, "inside the repository"),
+        ({"timeout_minutes": 15}, "less than or equal"),
+    ],
+)
 def test_config_refuses_unsafe_or_drifting_settings(override, message):
     # Built from Python (a construct input), the model raises the config loader's one-line error.
     from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig

@@ -61,9 +61,9 @@ LOCAL_PACKAGED = b"archive helm packed from charts/mpi-operator"
 def tree_digest(files: dict[str, bytes]) -> str:
     """The chart tree digest, written independently of the handler: sha256sum lines, sorted."""
     lines = sorted(
-        (path.encode(), hashlib.sha256(data).hexdigest()) for path, data in files.items()
-        if path != "Chart.lock" and not (path.startswith("charts/") and path.count("/") == 1
-                                          and path.endswith(".tgz"))
+        (path.encode(), hashlib.sha256(data).hexdigest())
+        for path, data in files.items()
+        if path != "Chart.lock" and not (path.startswith("charts/") and path.count("/") == 1 and path.endswith(".tgz"))
     )
     return hashlib.sha256("".join(f"{h}  {p.decode()}\n" for p, h in lines).encode()).hexdigest()
 
@@ -152,8 +152,15 @@ def _info(name: str, *, kind: bytes = tarfile.REGTYPE, linkname: str = "", size:
     return info
 
 
-def make_tarball(revision: str = REV1, files: dict[str, bytes] | None = None, *, extra: list = (),
-                 top: str | None = None, subdir: str = CHART, comment: str | None = None) -> bytes:
+def make_tarball(
+    revision: str = REV1,
+    files: dict[str, bytes] | None = None,
+    *,
+    extra: list = (),
+    top: str | None = None,
+    subdir: str = CHART,
+    comment: str | None = None,
+) -> bytes:
     """A GitHub-style archive: one top-level directory with the chart folder inside."""
     top = top if top is not None else f"sagemaker-hyperpod-cli-{revision}"
     files = CHART_FILES if files is None else files
@@ -181,8 +188,12 @@ def make_spec(server: _Server | None = None, **overrides: Any) -> dict[str, Any]
         "ChartPath": CHART,
         "ChartSha256": CHART_SHA,
         "Archives": [
-            {"Name": "nvidia-device-plugin", "Version": "0.16.1", "Sha256": REMOTE_SHA,
-             "Condition": "nvidia-device-plugin.devicePlugin.enabled"},
+            {
+                "Name": "nvidia-device-plugin",
+                "Version": "0.16.1",
+                "Sha256": REMOTE_SHA,
+                "Condition": "nvidia-device-plugin.devicePlugin.enabled",
+            },
             {"Name": "cert-manager", "Version": "v1.18.2", "Sha256": "", "Condition": "cert-manager.enabled"},
         ],
         "Values": {
@@ -201,7 +212,7 @@ def make_spec(server: _Server | None = None, **overrides: Any) -> dict[str, Any]
 # --------------------------------------------------------------------------- fake helm, EKS, STS, S3
 
 
-FAKE_HELM = textwrap.dedent('''\
+FAKE_HELM = textwrap.dedent("""\
     #!{python}
     import base64, json, os, signal, sys, time
     argv = sys.argv[1:]
@@ -261,7 +272,7 @@ FAKE_HELM = textwrap.dedent('''\
         sys.stderr.write(failure)
         sys.exit(1)
     print("ok")
-''')
+""")
 
 
 class FakeHelm:
@@ -286,8 +297,12 @@ class FakeHelm:
     @property
     def env(self) -> dict[str, str]:
         cfg = {
-            "fail": self.fail, "sleep": self.sleep, "ignore_term": self.ignore_term, "status": self.status,
-            "history": self.history, "releases": self.releases,
+            "fail": self.fail,
+            "sleep": self.sleep,
+            "ignore_term": self.ignore_term,
+            "status": self.status,
+            "history": self.history,
+            "releases": self.releases,
             "downloads": {k: base64.b64encode(v).decode() for k, v in self.downloads.items()},
         }
         return {"FAKE_HELM_LOG": str(self.log), "FAKE_HELM": json.dumps(cfg)}
@@ -386,8 +401,9 @@ def as_cloudformation(value: Any) -> Any:
     return str(value)
 
 
-def event(server, request: str, spec: dict | None = None, *, physical_id: str | None = None,
-          old: dict | None = None) -> dict:
+def event(
+    server, request: str, spec: dict | None = None, *, physical_id: str | None = None, old: dict | None = None
+) -> dict:
     properties = {
         "ServiceToken": "arn:aws:lambda:us-west-2:123456789012:function:helm-deps",
         "ServiceTimeout": "960",
@@ -421,7 +437,7 @@ def _normalize(argv: list[str], tmp_path: Path) -> list[str]:
     out = []
     for arg in argv:
         if arg.startswith(str(tmp_path)):
-            rest = arg[len(str(tmp_path)):]
+            rest = arg[len(str(tmp_path)) :]
             scratch, _, tail = rest.lstrip("/").partition("/")
             assert scratch.startswith("helm-deps-"), arg
             arg = "<tmp>/" + tail
@@ -449,17 +465,35 @@ def test_create_verifies_builds_settles_and_upgrades_with_exact_argv(index, serv
     calls = helm.calls()
     assert [_normalize(c["argv"], tmp_path) for c in calls] == [
         ["dependency", "build", chart],
-        ["status", "hyperpod-dependencies", "--namespace", "kube-system", "--kubeconfig", "<tmp>/kubeconfig",
-         "--output", "json"],
         [
-            "upgrade", "--install", "hyperpod-dependencies", chart,
-            "--namespace", "kube-system", "--create-namespace",
-            "--kubeconfig", "<tmp>/kubeconfig",
+            "status",
+            "hyperpod-dependencies",
+            "--namespace",
+            "kube-system",
+            "--kubeconfig",
+            "<tmp>/kubeconfig",
+            "--output",
+            "json",
+        ],
+        [
+            "upgrade",
+            "--install",
+            "hyperpod-dependencies",
+            chart,
+            "--namespace",
+            "kube-system",
+            "--create-namespace",
+            "--kubeconfig",
+            "<tmp>/kubeconfig",
             "--reset-values",
-            "--values", f"{chart}/regional-values/values-us-west-2.yaml",
-            "--values", "<tmp>/values.json",
-            "--labels", f"hyperpod-cdk-owner={index.ReleaseSpec.from_mapping(make_spec(server)).owner}",
-            "--timeout", "600s",
+            "--values",
+            f"{chart}/regional-values/values-us-west-2.yaml",
+            "--values",
+            "<tmp>/values.json",
+            "--labels",
+            f"hyperpod-cdk-owner={index.ReleaseSpec.from_mapping(make_spec(server)).owner}",
+            "--timeout",
+            "600s",
         ],
     ]
     build, _, upgrade = calls
@@ -491,10 +525,17 @@ def test_kubeconfig_uses_describe_cluster_and_an_eks_token(index, server, make_d
 def test_update_installs_the_functions_release(index, server, make_deps, helm, tmp_path):
     files = {**CHART_FILES, "values.yaml": b"namespace:\n  create: false\n"}
     serve(server, make_tarball(REV2, files), REV2)
-    new = make_spec(server, Revision=REV2, ChartSha256=tree_digest(files), Wait=True, TimeoutSeconds=300,
-                    Values={"cert-manager.enabled": False, "mpi-operator.enabled": False})
-    response = run(index, server, make_deps(spec=new),
-                   event(server, "Update", new, physical_id=PHYSICAL_ID, old=make_spec(server)))
+    new = make_spec(
+        server,
+        Revision=REV2,
+        ChartSha256=tree_digest(files),
+        Wait=True,
+        TimeoutSeconds=300,
+        Values={"cert-manager.enabled": False, "mpi-operator.enabled": False},
+    )
+    response = run(
+        index, server, make_deps(spec=new), event(server, "Update", new, physical_id=PHYSICAL_ID, old=make_spec(server))
+    )
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert server.requested[-1] == f"/archive/{REV2}.tar.gz"
     argv = _normalize(helm.calls()[-1]["argv"], tmp_path)
@@ -506,10 +547,18 @@ def test_delete_uninstalls_the_release(index, server, make_deps, helm, tmp_path)
     response = run(index, server, make_deps(), event(server, "Delete", physical_id=PHYSICAL_ID))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert response["PhysicalResourceId"] == PHYSICAL_ID
-    assert [_normalize(c["argv"], tmp_path) for c in helm.calls()] == [[
-        "uninstall", "hyperpod-dependencies", "--namespace", "kube-system", "--kubeconfig", "<tmp>/kubeconfig",
-        "--timeout", "600s",
-    ]]
+    assert [_normalize(c["argv"], tmp_path) for c in helm.calls()] == [
+        [
+            "uninstall",
+            "hyperpod-dependencies",
+            "--namespace",
+            "kube-system",
+            "--kubeconfig",
+            "<tmp>/kubeconfig",
+            "--timeout",
+            "600s",
+        ]
+    ]
 
 
 def test_delete_of_a_missing_release_succeeds(index, server, make_deps, helm):
@@ -564,29 +613,59 @@ def test_dependency_build_failure_fails_the_create_before_touching_the_cluster(i
 # --------------------------------------------------------------------------- item 1: forged requests
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"Release": "aws-load-balancer-controller"}, "Release differs"),
-    ({"Namespace": "kube-public"}, "Namespace differs"),
-    ({"Revision": REV2}, "Revision differs"),
-    ({"ChartPath": "helm_chart/Other"}, "ChartPath differs"),
-    ({"SourceUrlTemplate": "https://evil.example.com/{revision}.tgz"}, "SourceUrlTemplate differs"),
-    ({"ChartSha256": "0" * 64}, "ChartSha256 differs"),
-    ({"Values": {"cert-manager.enabled": False, "health-monitoring-agent.region": "us-west-2",
-                 "nvidia-device-plugin.devicePlugin.enabled": True,
-                 "nvidia-device-plugin.image.repository": "evil.example.com/plugin"}}, "not allowed"),
-    ({"Values": {"cert-manager.enabled": True, "health-monitoring-agent.region": "us-west-2",
-                 "nvidia-device-plugin.devicePlugin.enabled": True}}, "values ['cert-manager.enabled'] differ"),
-    ({"Extra": "x"}, "Extra is not a property"),
-], ids=["release", "namespace", "revision", "chart-path", "source", "chart-sha", "value-key", "value", "extra"])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Release": "aws-load-balancer-controller"}, "Release differs"),
+        ({"Namespace": "kube-public"}, "Namespace differs"),
+        ({"Revision": REV2}, "Revision differs"),
+        ({"ChartPath": "helm_chart/Other"}, "ChartPath differs"),
+        ({"SourceUrlTemplate": "https://evil.example.com/{revision}.tgz"}, "SourceUrlTemplate differs"),
+        ({"ChartSha256": "0" * 64}, "ChartSha256 differs"),
+        (
+            {
+                "Values": {
+                    "cert-manager.enabled": False,
+                    "health-monitoring-agent.region": "us-west-2",
+                    "nvidia-device-plugin.devicePlugin.enabled": True,
+                    "nvidia-device-plugin.image.repository": "evil.example.com/plugin",
+                }
+            },
+            "not allowed",
+        ),
+        (
+            {
+                "Values": {
+                    "cert-manager.enabled": True,
+                    "health-monitoring-agent.region": "us-west-2",
+                    "nvidia-device-plugin.devicePlugin.enabled": True,
+                }
+            },
+            "values ['cert-manager.enabled'] differ",
+        ),
+        ({"Extra": "x"}, "Extra is not a property"),
+    ],
+    ids=["release", "namespace", "revision", "chart-path", "source", "chart-sha", "value-key", "value", "extra"],
+)
 @pytest.mark.parametrize("request_type", ["Create", "Update", "Delete"])
-def test_forged_requests_are_refused_without_running_helm(index, server, make_deps, helm, change, message,
-                                                           request_type):
+def test_forged_requests_are_refused_without_running_helm(
+    index, server, make_deps, helm, change, message, request_type
+):
     serve(server, make_tarball())
     forged = make_spec(server, **change)
     requested = len(server.requested)
-    response = run(index, server, make_deps(),
-                   event(server, request_type, forged, physical_id=None if request_type == "Create" else PHYSICAL_ID,
-                         old=forged if request_type == "Update" else None))
+    response = run(
+        index,
+        server,
+        make_deps(),
+        event(
+            server,
+            request_type,
+            forged,
+            physical_id=None if request_type == "Create" else PHYSICAL_ID,
+            old=forged if request_type == "Update" else None,
+        ),
+    )
     assert response["Status"] == "FAILED"
     assert response["Reason"].startswith("refused:") and message in response["Reason"]
     assert helm.calls() == []
@@ -604,14 +683,14 @@ def test_forged_delete_of_another_release_does_not_uninstall_it(index, server, m
 
 
 @pytest.mark.parametrize("description", ["Rollback to 2", "Install complete"])
-def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm,
-                                                                         description):
+def test_rollback_update_away_from_the_functions_release_changes_nothing(index, server, make_deps, helm, description):
     """CloudFormation may roll the resource back before it rolls back the function's environment:
     with no completed upgrade of this function's release to undo, nothing changes."""
     helm.history = [{"revision": 3, "status": "deployed", "description": description}]
     previous = make_spec(server, Revision=REV2)
-    response = run(index, server, make_deps(),
-                   event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
+    response = run(
+        index, server, make_deps(), event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server))
+    )
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == PHYSICAL_ID
     assert helm.commands() == ["history"]
@@ -621,8 +700,9 @@ def test_stack_rollback_after_a_completed_upgrade_rolls_the_release_back(index, 
     """Issue 18 item 11: the cluster kept the new revision after CloudFormation rolled back."""
     helm.history = [{"revision": 4, "status": "deployed", "description": "Upgrade complete"}]
     previous = make_spec(server, Revision=REV2)
-    response = run(index, server, make_deps(),
-                   event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server)))
+    response = run(
+        index, server, make_deps(), event(server, "Update", previous, physical_id=PHYSICAL_ID, old=make_spec(server))
+    )
     assert response["Status"] == "SUCCESS" and "rolled the release back" in response["Reason"]
     assert helm.commands() == ["history", "rollback"]
     assert helm.calls()[1]["argv"][1:4] == ["hyperpod-dependencies", "--namespace", "kube-system"]
@@ -633,8 +713,7 @@ def test_a_failed_upgrade_of_an_existing_release_is_rolled_back(index, server, m
     serve(server, make_tarball())
     helm.status = "deployed"
     helm.fail["upgrade"] = "Error: UPGRADE FAILED: admission webhook denied the request\n"
-    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID,
-                                                     old=make_spec(server)))
+    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID, old=make_spec(server)))
     assert response["Status"] == "FAILED"
     assert "admission webhook denied" in response["Reason"]
     assert "rolled the release back to its previous revision" in response["Reason"]
@@ -655,16 +734,19 @@ def test_the_function_refuses_to_start_without_its_release(index, monkeypatch):
         index.ReleaseSpec.from_environment({})
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"Revision": "main"}, "40-character"),
-    ({"Release": "Bad_Name"}, "Helm release name"),
-    ({"Values": {"a[0].b": "x"}}, "dotted chart value path"),
-    ({"Values": {"a": "x", "a.b": "y"}}, "inside another value"),
-    ({"Values": {"a": 1.5}}, "string, boolean or integer"),
-    ({"TimeoutSeconds": 900}, "60-840"),
-    ({"SourceS3Uri": "s3://bucket/key.tgz"}, "exactly one of"),
-    ({"Archives": [{"Name": "x", "Version": "1.0.0", "Sha256": "", "Condition": ""}]}, "needs its Condition"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Revision": "main"}, "40-character"),
+        ({"Release": "Bad_Name"}, "Helm release name"),
+        ({"Values": {"a[0].b": "x"}}, "dotted chart value path"),
+        ({"Values": {"a": "x", "a.b": "y"}}, "inside another value"),
+        ({"Values": {"a": 1.5}}, "string, boolean or integer"),
+        ({"TimeoutSeconds": 900}, "60-840"),
+        ({"SourceS3Uri": "s3://bucket/key.tgz"}, "exactly one of"),
+        ({"Archives": [{"Name": "x", "Version": "1.0.0", "Sha256": "", "Condition": ""}]}, "needs its Condition"),
+    ],
+)
 def test_an_invalid_spec_is_refused(index, server, change, message):
     with pytest.raises(index.HandlerError, match=message.replace("[", r"\[")):
         index.ReleaseSpec.from_mapping(make_spec(server, **change))
@@ -711,14 +793,18 @@ def test_an_overrunning_helm_gets_sigterm_then_sigkill(index, server, make_deps,
     assert elapsed < 10, elapsed  # at most 5 s --timeout + 0.3 s overrun (+ 0.7 s grace before SIGKILL)
 
 
-@pytest.mark.parametrize(("status", "recovery"), [
-    ("pending-upgrade", "rollback"), ("pending-rollback", "rollback"), ("pending-install", "uninstall"),
-])
+@pytest.mark.parametrize(
+    ("status", "recovery"),
+    [
+        ("pending-upgrade", "rollback"),
+        ("pending-rollback", "rollback"),
+        ("pending-install", "uninstall"),
+    ],
+)
 def test_a_pending_release_is_recovered_before_the_upgrade(index, server, make_deps, helm, status, recovery):
     serve(server, make_tarball())
     helm.status = status
-    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID,
-                                                     old=make_spec(server)))
+    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID, old=make_spec(server)))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert helm.commands() == ["dependency build", "status", recovery, "upgrade"]
     assert helm.calls()[2]["argv"][1:4] == ["hyperpod-dependencies", "--namespace", "kube-system"]
@@ -755,8 +841,10 @@ def test_a_tampered_sub_chart_archive_is_refused_before_the_upgrade(index, serve
     helm.downloads["nvidia-device-plugin-0.16.1.tgz"] = b"tampered archive served by a mirror"
     response = run(index, server, make_deps(), event(server, "Create"))
     assert response["Status"] == "FAILED"
-    assert f"nvidia-device-plugin 0.16.1: no archive in charts/ matches the pinned sha256 {REMOTE_SHA}" \
+    assert (
+        f"nvidia-device-plugin 0.16.1: no archive in charts/ matches the pinned sha256 {REMOTE_SHA}"
         in response["Reason"]
+    )
     assert hashlib.sha256(b"tampered archive served by a mirror").hexdigest() in response["Reason"]
     assert helm.commands() == ["dependency build"]
     assert response["PhysicalResourceId"] == index.NOT_INSTALLED
@@ -801,8 +889,9 @@ def test_a_chart_bundle_from_s3_installs_without_dependency_build(index, server,
     del bundle_files["charts/health-monitoring-agent-0.1.0.tgz"]
     bundle = make_tarball(files=bundle_files, top=f"hyperpod-chart-bundle-{REV1}", subdir="")
     s3 = FakeS3({("artifacts-bucket", "charts/hyperpod.tgz"): bundle})
-    spec = make_spec(None, SourceS3Uri="s3://artifacts-bucket/charts/hyperpod.tgz",
-                     SourceSha256=hashlib.sha256(bundle).hexdigest())
+    spec = make_spec(
+        None, SourceS3Uri="s3://artifacts-bucket/charts/hyperpod.tgz", SourceSha256=hashlib.sha256(bundle).hexdigest()
+    )
     del spec["SourceUrlTemplate"]
     response = run(index, server, make_deps(spec=spec, s3=s3), event(server, "Create", spec))
     assert response["Status"] == "SUCCESS", response["Reason"]
@@ -833,8 +922,7 @@ def test_a_trickling_download_stops_at_the_deadline(index, server, helm, tmp_pat
 def _stream(index, data: bytes, tmp_path: Path, **kwargs: Any) -> Path:
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(data)
-    return index.extract_chart(archive, tmp_path / "x", until=time.monotonic() + kwargs.pop("budget", 30),
-                               **kwargs)
+    return index.extract_chart(archive, tmp_path / "x", until=time.monotonic() + kwargs.pop("budget", 30), **kwargs)
 
 
 def test_a_member_flood_is_refused_while_streaming(index, tmp_path, monkeypatch):
@@ -877,20 +965,31 @@ def test_a_slow_extraction_is_stopped(index, tmp_path):
 TOP = f"sagemaker-hyperpod-cli-{REV1}"
 
 
-@pytest.mark.parametrize(("members", "message"), [
-    ([_info(f"{TOP}/{CHART}/../../../../escape.txt", size=1)], "leaves the extraction directory"),
-    ([_info("/tmp/absolute-escape.txt", size=1)], "absolute path"),
-    ([_info(f"{TOP}/{CHART}/templates/link", kind=tarfile.SYMTYPE, linkname="../../../../../../etc/passwd")],
-     "is a link"),
-    # the chain that passed a per-link check: x -> ../.. then a -> x/../..
-    ([_info(f"{TOP}/{CHART}/templates/x", kind=tarfile.SYMTYPE, linkname="../.."),
-      _info(f"{TOP}/{CHART}/templates/a", kind=tarfile.SYMTYPE, linkname="x/../..")], "is a link"),
-    ([_info(f"{TOP}/{CHART}/hard", kind=tarfile.LNKTYPE, linkname=f"{TOP}/README.md")], "is a link"),
-    ([_info(f"{TOP}/{CHART}/fifo", kind=tarfile.FIFOTYPE)], "special file"),
-    ([_info(f"{TOP}/{CHART}/dev", kind=tarfile.CHRTYPE)], "special file"),
-    ([_info(f"{TOP}/{CHART}/Chart.yaml", size=3)], "appears twice"),
-    ([_info(f"{TOP}/{CHART}/back\\slash", size=1)], "backslash"),
-], ids=["dot-dot", "absolute", "symlink", "symlink-chain", "hardlink", "fifo", "device", "duplicate", "backslash"])
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([_info(f"{TOP}/{CHART}/../../../../escape.txt", size=1)], "leaves the extraction directory"),
+        ([_info("/tmp/absolute-escape.txt", size=1)], "absolute path"),
+        (
+            [_info(f"{TOP}/{CHART}/templates/link", kind=tarfile.SYMTYPE, linkname="../../../../../../etc/passwd")],
+            "is a link",
+        ),
+        # the chain that passed a per-link check: x -> ../.. then a -> x/../..
+        (
+            [
+                _info(f"{TOP}/{CHART}/templates/x", kind=tarfile.SYMTYPE, linkname="../.."),
+                _info(f"{TOP}/{CHART}/templates/a", kind=tarfile.SYMTYPE, linkname="x/../.."),
+            ],
+            "is a link",
+        ),
+        ([_info(f"{TOP}/{CHART}/hard", kind=tarfile.LNKTYPE, linkname=f"{TOP}/README.md")], "is a link"),
+        ([_info(f"{TOP}/{CHART}/fifo", kind=tarfile.FIFOTYPE)], "special file"),
+        ([_info(f"{TOP}/{CHART}/dev", kind=tarfile.CHRTYPE)], "special file"),
+        ([_info(f"{TOP}/{CHART}/Chart.yaml", size=3)], "appears twice"),
+        ([_info(f"{TOP}/{CHART}/back\\slash", size=1)], "backslash"),
+    ],
+    ids=["dot-dot", "absolute", "symlink", "symlink-chain", "hardlink", "fifo", "device", "duplicate", "backslash"],
+)
 def test_unsafe_archives_are_refused(index, server, make_deps, helm, tmp_path, members, message):
     serve(server, make_tarball(extra=members))
     response = run(index, server, make_deps(), event(server, "Create"))
@@ -926,11 +1025,15 @@ def test_values_file_keeps_types_and_integers_use_set(index, server, tmp_path):
     values = {"image.tag": "null", "nodes": "{gpu,cpu}", "zero": "007", "flag": "true", "on": True, "big": 1000000}
     path = index.write_values_file(tmp_path / "v.json", values)
     assert json.loads(path.read_text()) == {
-        "image": {"tag": "null"}, "nodes": "{gpu,cpu}", "zero": "007", "flag": "true", "on": True,
+        "image": {"tag": "null"},
+        "nodes": "{gpu,cpu}",
+        "zero": "007",
+        "flag": "true",
+        "on": True,
     }
     spec = index.ReleaseSpec.from_mapping(make_spec(server, Values=values))
     argv = index.upgrade_command("helm", spec, tmp_path, tmp_path / "kc", [path], 60)
-    assert argv[argv.index("--set"):argv.index("--set") + 2] == ["--set", "big=1000000"]
+    assert argv[argv.index("--set") : argv.index("--set") + 2] == ["--set", "big=1000000"]
     assert argv.count("--set") == 1
 
 
@@ -1012,10 +1115,11 @@ def test_real_helm_keeps_value_types_and_accepts_the_placeholder(index, real_hel
     spec = index.ReleaseSpec.from_mapping(make_spec(None, Values=values))
     values_file = index.write_values_file(tmp_path / "values.json", values)
     argv = index.upgrade_command(str(real_helm), spec, chart, tmp_path / "kc", [values_file], 60)
-    flags = argv[argv.index("--values"):argv.index("--timeout")]
+    flags = argv[argv.index("--values") : argv.index("--timeout")]
     env = index.helm_env(tmp_path, {})
-    proc = subprocess.run([str(real_helm), "template", "rel", str(chart), *flags], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(real_helm), "template", "rel", str(chart), *flags], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert 'tag: "string"' in proc.stdout and 'tagValue: "null"' in proc.stdout  # not deleted
     assert 'nodes: "string"' in proc.stdout  # not a list
@@ -1027,16 +1131,20 @@ def test_real_helm_accepts_every_command(index, real_helm, tmp_path):
     import subprocess
 
     chart = _real_chart(tmp_path)
-    kubeconfig = index.write_kubeconfig(tmp_path / "kc", cluster_name="c", endpoint="https://127.0.0.1:9",
-                                        ca_data=CA_DATA, token="k8s-aws-v1.x")
+    kubeconfig = index.write_kubeconfig(
+        tmp_path / "kc", cluster_name="c", endpoint="https://127.0.0.1:9", ca_data=CA_DATA, token="k8s-aws-v1.x"
+    )
     env = index.helm_env(tmp_path, {})
-    spec = index.ReleaseSpec.from_mapping(make_spec(None, Wait=True, TimeoutSeconds=60,
-                                                    Values={"cert-manager.enabled": False, "big": 3}))
+    spec = index.ReleaseSpec.from_mapping(
+        make_spec(None, Wait=True, TimeoutSeconds=60, Values={"cert-manager.enabled": False, "big": 3})
+    )
     values_file = index.write_values_file(tmp_path / "values.json", spec.values)
-    for argv in (index.upgrade_command(str(real_helm), spec, chart, kubeconfig, [values_file], 60),
-                 index.uninstall_command(str(real_helm), spec, kubeconfig, 60),
-                 index.status_command(str(real_helm), spec, kubeconfig),
-                 index.rollback_command(str(real_helm), spec, kubeconfig, 60)):
+    for argv in (
+        index.upgrade_command(str(real_helm), spec, chart, kubeconfig, [values_file], 60),
+        index.uninstall_command(str(real_helm), spec, kubeconfig, 60),
+        index.status_command(str(real_helm), spec, kubeconfig),
+        index.rollback_command(str(real_helm), spec, kubeconfig, 60),
+    ):
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0  # there is no cluster at 127.0.0.1:9
         assert "unknown flag" not in proc.stderr and "invalid argument" not in proc.stderr, proc.stderr
@@ -1061,8 +1169,12 @@ def _pax_sparse_archive(path: Path, top: str) -> None:
         sparse_map = f"1\n{real - 4}\n4\n".encode().ljust(512, b"\0")
         member = tarfile.TarInfo(f"{top}/chart/GNUSparseFile.0/big")
         member.size = len(sparse_map) + 4
-        member.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
-                              "GNU.sparse.name": f"{top}/chart/big", "GNU.sparse.realsize": str(real)}
+        member.pax_headers = {
+            "GNU.sparse.major": "1",
+            "GNU.sparse.minor": "0",
+            "GNU.sparse.name": f"{top}/chart/big",
+            "GNU.sparse.realsize": str(real),
+        }
         tar.addfile(member, io.BytesIO(sparse_map + b"data"))
     path.write_bytes(gzip.compress(raw.getvalue()))
 
@@ -1098,8 +1210,9 @@ def test_slow_response_headers_stop_at_the_deadline(index, tmp_path):
     started = time.monotonic()
     try:
         with pytest.raises(index.HandlerError, match="no response before the deadline"):
-            index.download_url(f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path / "f",
-                               until=time.monotonic() + 1.5)
+            index.download_url(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path / "f", until=time.monotonic() + 1.5
+            )
     finally:
         stop.set()
         listener.close()

@@ -49,12 +49,17 @@ def exec_statements(platform) -> list[dict[str, Any]]:
     resources = platform.template["Resources"]
     (role_id,) = (k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role" and k.startswith("ExecutionRole"))
     (vpc_id,) = (k for k, v in resources.items() if v["Type"] == "AWS::EC2::VPC")
-    (sg_id,) = (k for k, v in resources.items()
-                if v["Type"] == "AWS::EC2::SecurityGroup" and k.startswith("NodeSecurityGroup"))
+    (sg_id,) = (
+        k for k, v in resources.items() if v["Type"] == "AWS::EC2::SecurityGroup" and k.startswith("NodeSecurityGroup")
+    )
     (key_id,) = (k for k in resources if k.startswith("DataKey"))
     refs = {
-        "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", vpc_id: VPC,
-        f"{sg_id}.GroupId": "sg-0hyperpod", f"{key_id}.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/data",
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Region": REGION,
+        "AWS::Partition": "aws",
+        vpc_id: VPC,
+        f"{sg_id}.GroupId": "sg-0hyperpod",
+        f"{key_id}.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/data",
     }
     statements = []
     for policy in resources.values():
@@ -85,8 +90,12 @@ def _condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, s
     return True
 
 
-def allowed(statements: list[dict[str, Any]], action: str, resources: list[tuple[str, dict[str, str]]],
-            request_keys: dict[str, str] | None = None) -> bool:
+def allowed(
+    statements: list[dict[str, Any]],
+    action: str,
+    resources: list[tuple[str, dict[str, str]]],
+    request_keys: dict[str, str] | None = None,
+) -> bool:
     """True when every (resource ARN, resource condition keys) of the request is allowed."""
     for arn, keys in resources:
         context = {**(request_keys or {}), **keys}
@@ -114,15 +123,17 @@ INSTANCE = (f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123", {})  # instance k
 HYPERPOD_SG = (f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0hyperpod", {"ec2:Vpc": _vpc_arn(VPC)})
 
 
-@pytest.mark.parametrize("action", sorted(set(ENI_ACTIONS_IN_VPC) - {
-    "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"}))
+@pytest.mark.parametrize(
+    "action", sorted(set(ENI_ACTIONS_IN_VPC) - {"ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"})
+)
 def test_eni_actions_reach_only_enis_in_the_hyperpod_vpc(exec_statements, action):
     assert allowed(exec_statements, action, [eni()])
     assert not allowed(exec_statements, action, [eni(OTHER_VPC)])
 
 
-@pytest.mark.parametrize("action", ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface",
-                                    "ec2:ModifyNetworkInterfaceAttribute"])
+@pytest.mark.parametrize(
+    "action", ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute"]
+)
 def test_attach_and_detach_need_the_eni_in_the_vpc_even_though_instances_are_open(exec_statements, action):
     assert allowed(exec_statements, action, [INSTANCE, eni()])
     assert not allowed(exec_statements, action, [INSTANCE, eni(OTHER_VPC)])
@@ -134,8 +145,13 @@ def test_eni_in_a_shared_vpc_owned_by_another_account_still_matches(exec_stateme
 
 def test_vpc_cni_calls_are_still_allowed(exec_statements):
     """What the VPC CNI does on a HyperPod node (awsutils.go: createENI, AllocENI, RefreshSGIDs, TagENI)."""
-    subnet = next(r for s in exec_statements if s.get("Sid") == "CreateEniInHyperPodSubnets"
-                  for r in _as_list(s["Resource"]) if ":subnet/" in r)
+    subnet = next(
+        r
+        for s in exec_statements
+        if s.get("Sid") == "CreateEniInHyperPodSubnets"
+        for r in _as_list(s["Resource"])
+        if ":subnet/" in r
+    )
     create = [(subnet, {"ec2:Vpc": _vpc_arn(VPC)}), HYPERPOD_SG, NEW_ENI]
     assert allowed(exec_statements, "ec2:CreateNetworkInterface", create)
     other_subnet = (f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-0other", {"ec2:Vpc": _vpc_arn(VPC)})
@@ -156,9 +172,14 @@ def test_tags_reach_no_other_eni(exec_statements):
 
 def test_only_delete_eni_permission_is_unconditioned_on_enis(exec_statements):
     """The documented exception: its network-interface resource is optional, so ec2:Vpc may be absent."""
-    open_on_enis = {a for s in exec_statements if "Condition" not in s
-                    for r in _as_list(s["Resource"]) if ":network-interface/" in r
-                    for a in _as_list(s["Action"])}
+    open_on_enis = {
+        a
+        for s in exec_statements
+        if "Condition" not in s
+        for r in _as_list(s["Resource"])
+        if ":network-interface/" in r
+        for a in _as_list(s["Action"])
+    }
     assert open_on_enis == {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterfacePermission"}
 
 
@@ -173,19 +194,25 @@ def test_create_grant_only_for_aws_resources_through_sagemaker(exec_statements):
 
 # ------------------------------------------------------------------ logs key and pod identity
 
+
 def test_logs_key_serves_exactly_the_platform_log_groups(platform):
     resources = platform.template["Resources"]
     stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/hp/1c2fa620-982a-11e3-aff7-50e2416294e0"
     refs = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::StackId": stack_id}
     (key,) = (v for k, v in resources.items() if k.startswith("LogsKey"))
-    logs_statements = [s for s in _resolve(key["Properties"]["KeyPolicy"]["Statement"], refs)
-                       if s.get("Principal") == {"Service": f"logs.{REGION}.amazonaws.com"}]
+    logs_statements = [
+        s
+        for s in _resolve(key["Properties"]["KeyPolicy"]["Statement"], refs)
+        if s.get("Principal") == {"Service": f"logs.{REGION}.amazonaws.com"}
+    ]
     granted = {s["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] for s in logs_statements}
     assert all(set(s["Condition"]) == {"ArnEquals"} for s in logs_statements)
     groups = [v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
     assert len(groups) >= 3  # flow logs, EKS control plane, Helm installer (+ readiness gates)
-    assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [next(k for k in resources if k.startswith("LogsKey")),
-                                                              "Arn"]} for g in groups)
+    assert all(
+        g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [next(k for k in resources if k.startswith("LogsKey")), "Arn"]}
+        for g in groups
+    )
     expected = set()
     for group in groups:
         # Named, so the key policy can name it; this project's names end in the deployment id.
@@ -199,9 +226,13 @@ def test_logs_key_serves_exactly_the_platform_log_groups(platform):
 def test_pod_identity_roles_trust_the_cluster_arn_not_its_name(platform):
     resources = platform.template["Resources"]
     (cluster_id,) = (k for k, v in resources.items() if v["Type"] == "AWS::EKS::Cluster")
-    trusts = [s for v in resources.values() if v["Type"] == "AWS::IAM::Role"
-              for s in v["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-              if s.get("Principal") == {"Service": "pods.eks.amazonaws.com"}]
+    trusts = [
+        s
+        for v in resources.values()
+        if v["Type"] == "AWS::IAM::Role"
+        for s in v["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "pods.eks.amazonaws.com"}
+    ]
     assert trusts
     for statement in trusts:
         condition = statement["Condition"]["StringEquals"]

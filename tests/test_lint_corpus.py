@@ -108,7 +108,8 @@ def _add_fsx(i: LintInput, drop_ports: bool) -> None:
     resources = _resources(i)
     resources["module.fsx_lustre[0].aws_fsx_lustre_file_system.fsx[0]"] = {
         "Type": "AWS::FSx::FileSystem",
-        "Properties": {"FileSystemType": "LUSTRE", "SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"]}}
+        "Properties": {"FileSystemType": "LUSTRE", "SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"]},
+    }
     if drop_ports:  # the all-traffic self rule covers the Lustre ports too: drop both
         for name in ("fsx_lustre_ingress_1018_1023", "intra_sg_ingress"):
             resources.pop(f"module.security_group[0].aws_vpc_security_group_ingress_rule.{name}[0]")
@@ -116,16 +117,27 @@ def _add_fsx(i: LintInput, drop_ports: bool) -> None:
 
 def _operator(i: LintInput, inline: bool = False, governance: str | None = None) -> None:
     resources = _resources(i)
-    resources["module.hpto[0].aws_eks_addon.hpto_addon"] = {"Type": "AWS::EKS::Addon", "Properties": {
-        "AddonName": "amazon-sagemaker-hyperpod-training-operator", "ResolveConflicts": "OVERWRITE",
-        **({"PodIdentityAssociations": [{"RoleArn": "r", "ServiceAccount": "s"}]} if inline else {})}}
+    resources["module.hpto[0].aws_eks_addon.hpto_addon"] = {
+        "Type": "AWS::EKS::Addon",
+        "Properties": {
+            "AddonName": "amazon-sagemaker-hyperpod-training-operator",
+            "ResolveConflicts": "OVERWRITE",
+            **({"PodIdentityAssociations": [{"RoleArn": "r", "ServiceAccount": "s"}]} if inline else {}),
+        },
+    }
     resources["module.hpto[0].aws_eks_pod_identity_association.hpto_association"] = {
         "Type": "AWS::EKS::PodIdentityAssociation",
-        "Properties": {"Namespace": "aws-hyperpod", "ServiceAccount": "hp-training-operator-controller-manager"}}
+        "Properties": {"Namespace": "aws-hyperpod", "ServiceAccount": "hp-training-operator-controller-manager"},
+    }
     if governance:
-        resources["module.tg[0].aws_eks_addon.task_governance"] = {"Type": "AWS::EKS::Addon", "Properties": {
-            "AddonName": "amazon-sagemaker-hyperpod-taskgovernance", "AddonVersion": governance,
-            "ResolveConflicts": "OVERWRITE"}}
+        resources["module.tg[0].aws_eks_addon.task_governance"] = {
+            "Type": "AWS::EKS::Addon",
+            "Properties": {
+                "AddonName": "amazon-sagemaker-hyperpod-taskgovernance",
+                "AddonVersion": governance,
+                "ResolveConflicts": "OVERWRITE",
+            },
+        }
 
 
 def _set_addon(i: LintInput, name: str, **props: Any) -> None:
@@ -135,45 +147,128 @@ def _set_addon(i: LintInput, name: str, **props: Any) -> None:
 Mutation = Callable[[LintInput], Any]
 MUTATIONS: list[tuple[str, str, str, dict[str, str], Mutation]] = [
     # (rule, corpus input, case, --parameter values, mutation)
-    ("HyperPod-RET2", f"{AWSOME}/eks-cluster-stack.yaml", "a retained log group with a fixed name", {},
-     lambda i: _resources(i).update(Logs={"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
-                                          "Properties": {"LogGroupName": "/hyperpod/installer"}})),
-    ("HyperPod-KMS1", f"{AWSOME}/hyperpod-cluster-stack.yaml", "a key without Continuous",
-     {"UseContinuousNodeProvisioningMode": "false"},
-     lambda i: _cluster(i)["InstanceGroups"][0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].update(
-         VolumeKmsKeyId="arn:aws:kms:us-west-2:111122223333:key/k")),
+    (
+        "HyperPod-RET2",
+        f"{AWSOME}/eks-cluster-stack.yaml",
+        "a retained log group with a fixed name",
+        {},
+        lambda i: _resources(i).update(
+            Logs={
+                "Type": "AWS::Logs::LogGroup",
+                "DeletionPolicy": "Retain",
+                "Properties": {"LogGroupName": "/hyperpod/installer"},
+            }
+        ),
+    ),
+    (
+        "HyperPod-KMS1",
+        f"{AWSOME}/hyperpod-cluster-stack.yaml",
+        "a key without Continuous",
+        {"UseContinuousNodeProvisioningMode": "false"},
+        lambda i: _cluster(i)["InstanceGroups"][0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].update(
+            VolumeKmsKeyId="arn:aws:kms:us-west-2:111122223333:key/k"
+        ),
+    ),
     ("HyperPod-KAR1", TERRAFORM, "Karpenter without a ClusterRole", {}, _karpenter_without_role),
-    ("HyperPod-SYS1", DOCS, "deep health checks on the CPU group too", {},
-     lambda i: _cluster(i)["InstanceGroups"][1].update(OnStartDeepHealthChecks=["InstanceStress"])),
-    ("HyperPod-TYPE1", DOCS, "a type HyperPod does not offer in us-west-2", {},
-     lambda i: _cluster(i)["InstanceGroups"][0].update(InstanceType="ml.p6e-gb200.36xlarge")),
-    ("HyperPod-K8S1", f"{AWSOME}/eks-cluster-stack.yaml", "Kubernetes 1.28", {"KubernetesVersion": "1.28"},
-     lambda i: None),
-    ("HyperPod-IP1", TERRAFORM, "a /26 for the group's subnet", {},
-     lambda i: _resources(i)["module.private_subnet[0].aws_subnet.private[1]"]["Properties"].update(
-         CidrBlock="10.2.0.0/28")),
-    ("HyperPod-FSX1", TERRAFORM, "a new Lustre file system without the 1018-1023 rule", {},
-     lambda i: _add_fsx(i, drop_ports=True)),
-    ("HyperPod-HELM1", TERRAFORM, "no depends_on = [module.helm_chart]", {},
-     lambda i: next(r for r in _resources(i).values() if r["Type"] == "AWS::SageMaker::Cluster").update(
-         DependsOn=[])),
-    ("HyperPod-TOP1", TERRAFORM, "the training operator with an inline association", {},
-     lambda i: _operator(i, inline=True)),
-    ("HyperPod-ADD1", f"{SETUP}/eks_cloudformation_eks-template.yaml", "coredns without OVERWRITE",
-     {"KubernetesVersion": "1.34"}, lambda i: _set_addon(i, "coredns", ResolveConflicts="NONE")),
-    ("HyperPod-TG1", TERRAFORM, "task governance v1.2 next to the training operator", {},
-     lambda i: _operator(i, governance="v1.2.2-eksbuild.1")),
-    ("HyperPod-LCS1", DOCS, "a bucket name instead of a URI", {},
-     lambda i: _cluster(i)["InstanceGroups"][0]["LifeCycleConfig"].update(SourceS3Uri="my-bucket/lifecycle")),
-    ("HyperPod-EKS4", f"{SETUP}/eks_cloudformation_eks-template.yaml", "CONFIG_MAP",
-     {"KubernetesVersion": "1.34"},
-     lambda i: _of_type(i, "AWS::EKS::Cluster")[0]["Properties"]["AccessConfig"].update(
-         AuthenticationMode="CONFIG_MAP")),
-    ("HyperPod-EFA1", TERRAFORM, "no intra-group egress rule", {},
-     lambda i: _resources(i).pop("module.security_group[0].aws_vpc_security_group_egress_rule.intra_sg_egress[0]")),
-    ("HyperPod-QUOTA1", DOCS, "a quota of 0 g5.12xlarge (as --live reads it)", {},
-     lambda i: _resources(i).update(Quota={"Type": "HyperPod::Live::Quota",
-                                           "Properties": {"InstanceType": "ml.g5.12xlarge", "Value": 0}})),
+    (
+        "HyperPod-SYS1",
+        DOCS,
+        "deep health checks on the CPU group too",
+        {},
+        lambda i: _cluster(i)["InstanceGroups"][1].update(OnStartDeepHealthChecks=["InstanceStress"]),
+    ),
+    (
+        "HyperPod-TYPE1",
+        DOCS,
+        "a type HyperPod does not offer in us-west-2",
+        {},
+        lambda i: _cluster(i)["InstanceGroups"][0].update(InstanceType="ml.p6e-gb200.36xlarge"),
+    ),
+    (
+        "HyperPod-K8S1",
+        f"{AWSOME}/eks-cluster-stack.yaml",
+        "Kubernetes 1.28",
+        {"KubernetesVersion": "1.28"},
+        lambda i: None,
+    ),
+    (
+        "HyperPod-IP1",
+        TERRAFORM,
+        "a /26 for the group's subnet",
+        {},
+        lambda i: _resources(i)["module.private_subnet[0].aws_subnet.private[1]"]["Properties"].update(
+            CidrBlock="10.2.0.0/28"
+        ),
+    ),
+    (
+        "HyperPod-FSX1",
+        TERRAFORM,
+        "a new Lustre file system without the 1018-1023 rule",
+        {},
+        lambda i: _add_fsx(i, drop_ports=True),
+    ),
+    (
+        "HyperPod-HELM1",
+        TERRAFORM,
+        "no depends_on = [module.helm_chart]",
+        {},
+        lambda i: next(r for r in _resources(i).values() if r["Type"] == "AWS::SageMaker::Cluster").update(
+            DependsOn=[]
+        ),
+    ),
+    (
+        "HyperPod-TOP1",
+        TERRAFORM,
+        "the training operator with an inline association",
+        {},
+        lambda i: _operator(i, inline=True),
+    ),
+    (
+        "HyperPod-ADD1",
+        f"{SETUP}/eks_cloudformation_eks-template.yaml",
+        "coredns without OVERWRITE",
+        {"KubernetesVersion": "1.34"},
+        lambda i: _set_addon(i, "coredns", ResolveConflicts="NONE"),
+    ),
+    (
+        "HyperPod-TG1",
+        TERRAFORM,
+        "task governance v1.2 next to the training operator",
+        {},
+        lambda i: _operator(i, governance="v1.2.2-eksbuild.1"),
+    ),
+    (
+        "HyperPod-LCS1",
+        DOCS,
+        "a bucket name instead of a URI",
+        {},
+        lambda i: _cluster(i)["InstanceGroups"][0]["LifeCycleConfig"].update(SourceS3Uri="my-bucket/lifecycle"),
+    ),
+    (
+        "HyperPod-EKS4",
+        f"{SETUP}/eks_cloudformation_eks-template.yaml",
+        "CONFIG_MAP",
+        {"KubernetesVersion": "1.34"},
+        lambda i: _of_type(i, "AWS::EKS::Cluster")[0]["Properties"]["AccessConfig"].update(
+            AuthenticationMode="CONFIG_MAP"
+        ),
+    ),
+    (
+        "HyperPod-EFA1",
+        TERRAFORM,
+        "no intra-group egress rule",
+        {},
+        lambda i: _resources(i).pop("module.security_group[0].aws_vpc_security_group_egress_rule.intra_sg_egress[0]"),
+    ),
+    (
+        "HyperPod-QUOTA1",
+        DOCS,
+        "a quota of 0 g5.12xlarge (as --live reads it)",
+        {},
+        lambda i: _resources(i).update(
+            Quota={"Type": "HyperPod::Live::Quota", "Properties": {"InstanceType": "ml.g5.12xlarge", "Value": 0}}
+        ),
+    ),
 ]
 
 
@@ -181,8 +276,9 @@ def test_every_deploy_rule_has_a_mutation():
     assert {m[0] for m in MUTATIONS} == {rule.id for rule in rules_of(("deploy",))}
 
 
-@pytest.mark.parametrize(("rule_id", "name", "case", "parameters", "mutate"), MUTATIONS,
-                         ids=[f"{m[0]}:{m[2]}" for m in MUTATIONS])
+@pytest.mark.parametrize(
+    ("rule_id", "name", "case", "parameters", "mutate"), MUTATIONS, ids=[f"{m[0]}:{m[2]}" for m in MUTATIONS]
+)
 def test_mutated_corpus_input_is_caught(rule_id, name, case, parameters, mutate):
     before = {f for f in _lint(load(CORPUS / name, region=REGION)) if f[0] == rule_id}
     lint_input = load(CORPUS / name, region=REGION, parameters=parameters)
@@ -235,9 +331,20 @@ Resources:
 def _cfn_lint(*paths: Path) -> list[dict[str, Any]]:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(
-        [str(cfn_lint), "--format", "json", "--regions", REGION, "--append-rules", str(cfn_lint_rules_dir()),
-         "--", *map(str, paths)],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(cfn_lint),
+            "--format",
+            "json",
+            "--regions",
+            REGION,
+            "--append-rules",
+            str(cfn_lint_rules_dir()),
+            "--",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr[-2000:]
     return json.loads(result.stdout or "[]")
@@ -252,8 +359,11 @@ def test_cfn_lint_append_rules_reports_the_key_without_continuous(tmp_path):
     assert "HyperPod-KMS1" in ours[0]["Message"] and "NodeProvisioningMode is unset" in ours[0]["Message"]
     assert ours[0]["Location"]["Start"]["LineNumber"] == 25  # the VolumeKmsKeyId line
     fixed = tmp_path / "fixed.yaml"
-    fixed.write_text(PLAIN.replace("      ClusterName: demo\n", "      ClusterName: demo\n"
-                                   "      NodeProvisioningMode: Continuous\n"))
+    fixed.write_text(
+        PLAIN.replace(
+            "      ClusterName: demo\n", "      ClusterName: demo\n" "      NodeProvisioningMode: Continuous\n"
+        )
+    )
     assert [m for m in _cfn_lint(fixed) if m["Rule"]["Id"].startswith(("E91", "W91"))] == []
 
 
@@ -264,8 +374,11 @@ def test_cfn_lint_rules_agree_with_hyperpod_cdk_lint_on_the_corpus():
     matches = [m for m in _cfn_lint(*templates) if m["Rule"]["Id"].startswith(("E91", "W91"))]
     found = sorted((Path(m["Filename"]).relative_to(CORPUS).as_posix(), m["Rule"]["Id"]) for m in matches)
     expected = sorted(
-        (name, CFN_LINT_IDS[rule_id]) for name, rows in EXPECTED.items() if name.endswith(".yaml")
-        for rule_id, severity in rows if severity != NOT_CHECKED
+        (name, CFN_LINT_IDS[rule_id])
+        for name, rows in EXPECTED.items()
+        if name.endswith(".yaml")
+        for rule_id, severity in rows
+        if severity != NOT_CHECKED
     )
     assert found == expected
 

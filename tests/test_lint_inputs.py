@@ -140,14 +140,19 @@ def test_json_templates_and_unknown_conditions_are_reported(tmp_path):
     path = _write(tmp_path, "t.json", json.dumps(parse_template(TEMPLATE)))
     lint_input = load(path)
     assert [where for _, where, _ in lint_input.unresolved] == [
-        "Resources/Maybe", "Resources/Cluster/Properties/InstanceGroups/0/OnStartDeepHealthChecks"]
+        "Resources/Maybe",
+        "Resources/Cluster/Properties/InstanceGroups/0/OnStartDeepHealthChecks",
+    ]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a: [", "not valid JSON or YAML"),
-    ("- 1\n- 2\n", "a template is a mapping"),
-    ("{\"Something\": 1}", "not a CloudFormation template"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: [", "not valid JSON or YAML"),
+        ("- 1\n- 2\n", "a template is a mapping"),
+        ('{"Something": 1}', "not a CloudFormation template"),
+    ],
+)
 def test_unreadable_inputs_are_one_line(tmp_path, text, message):
     with pytest.raises(LintInputError, match=message):
         load(_write(tmp_path, "bad.yaml", text))
@@ -160,12 +165,17 @@ def test_unreadable_inputs_are_one_line(tmp_path, text, message):
 REQUEST = {
     "ClusterName": "ml-cluster",
     "Orchestrator": {"Eks": {"ClusterArn": f"arn:aws:eks:us-west-2:{ACCOUNT}:cluster/eks"}},
-    "InstanceGroups": [{
-        "InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 1,
-        "ExecutionRole": f"arn:aws:iam::{ACCOUNT}:role/x", "OnStartDeepHealthChecks": ["InstanceStress"],
-        "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-b/lcs/", "OnCreate": "on_create.sh"},
-        "InstanceStorageConfigs": [{"EbsVolumeConfig": {"VolumeSizeInGB": 100, "VolumeKmsKeyId": "k"}}],
-    }],
+    "InstanceGroups": [
+        {
+            "InstanceGroupName": "gpu",
+            "InstanceType": "ml.g5.8xlarge",
+            "InstanceCount": 1,
+            "ExecutionRole": f"arn:aws:iam::{ACCOUNT}:role/x",
+            "OnStartDeepHealthChecks": ["InstanceStress"],
+            "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-b/lcs/", "OnCreate": "on_create.sh"},
+            "InstanceStorageConfigs": [{"EbsVolumeConfig": {"VolumeSizeInGB": 100, "VolumeKmsKeyId": "k"}}],
+        }
+    ],
     "VpcConfig": {"SecurityGroupIds": ["sg-0123"], "Subnets": ["subnet-0123"]},
     "NodeRecovery": "Automatic",
 }
@@ -183,9 +193,18 @@ def test_create_cluster_request_becomes_the_cluster_resource():
 
 def test_update_cluster_request_is_partial():
     """UpdateCluster lists groups, not the orchestrator: no system-pod or Slurm-lifecycle verdicts on it."""
-    update = {"ClusterName": "ml-cluster", "InstanceGroups": [
-        {"InstanceGroupName": "gpu", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 4,
-         "ExecutionRole": "arn:aws:iam::1:role/x", "OnStartDeepHealthChecks": ["InstanceStress"]}]}
+    update = {
+        "ClusterName": "ml-cluster",
+        "InstanceGroups": [
+            {
+                "InstanceGroupName": "gpu",
+                "InstanceType": "ml.g5.8xlarge",
+                "InstanceCount": 4,
+                "ExecutionRole": "arn:aws:iam::1:role/x",
+                "OnStartDeepHealthChecks": ["InstanceStress"],
+            }
+        ],
+    }
     lint_input = load_data(update, "update.json")
     assert lint_input.kind == UPDATE_CLUSTER
     assert check(lint_input.templates, kinds=("deploy",), include_not_checked=True) == []
@@ -200,8 +219,11 @@ def test_cdk_out_reads_every_template_and_the_region(tmp_path):
     template = {"Resources": {"Cluster": {"Type": "AWS::SageMaker::Cluster", "Properties": REQUEST | {}}}}
     del template["Resources"]["Cluster"]["Properties"]["ClusterName"]
     (out / "assembly-Stage" / "Stage-Hp.template.json").write_text(json.dumps(template))
-    (out / "manifest.json").write_text(json.dumps({"artifacts": {"Hp": {
-        "type": "aws:cloudformation:stack", "environment": f"aws://{ACCOUNT}/eu-central-2"}}}))
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {"artifacts": {"Hp": {"type": "aws:cloudformation:stack", "environment": f"aws://{ACCOUNT}/eu-central-2"}}}
+        )
+    )
     lint_input = load(out)
     assert lint_input.kind == CDK_OUT and lint_input.templates.region == "eu-central-2"
     # ml.g5.8xlarge is not in the vendored eu-central-2 list: the manifest's region reached the rules.
@@ -217,28 +239,56 @@ def test_cdk_out_reads_every_template_and_the_region(tmp_path):
 
 
 def _tf(resources: list[dict], key: str = "values") -> dict:
-    return {"format_version": "1.0", key: {"root_module": {"resources": resources[:1], "child_modules": [
-        {"address": "module.m", "resources": resources[1:]}]}}}
+    return {
+        "format_version": "1.0",
+        key: {
+            "root_module": {
+                "resources": resources[:1],
+                "child_modules": [{"address": "module.m", "resources": resources[1:]}],
+            }
+        },
+    }
 
 
 def test_awscc_sagemaker_cluster_snake_case_maps_to_the_cloudformation_shape():
-    cluster = {"address": "awscc_sagemaker_cluster.hp", "mode": "managed", "type": "awscc_sagemaker_cluster",
-               "name": "hp", "values": {
-                   "cluster_name": "hp", "node_recovery": "Automatic", "node_provisioning_mode": None,
-                   "orchestrator": {"eks": {"cluster_arn": "arn:aws:eks:us-west-2:1:cluster/e"}},
-                   "vpc_config": {"security_group_ids": ["sg-1"], "subnets": ["subnet-1"]},
-                   "tags": [{"key": "SageMaker", "value": "true"}],
-                   "instance_groups": [{
-                       "instance_group_name": "g", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                       "execution_role": "r", "threads_per_core": 1,
-                       "life_cycle_config": {"on_create": "on_create.sh", "source_s3_uri": "s3://b"},
-                       "instance_storage_configs": [{"ebs_volume_config": {
-                           "volume_size_in_gb": 100, "volume_kms_key_id": "k"}}],
-                       "kubernetes_config": {"labels": {"team.example.com/name": "a"},
-                                             "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
-                   }]}}
-    subnet = {"address": "module.m.aws_subnet.s", "mode": "managed", "type": "aws_subnet", "name": "s",
-              "values": {"id": "subnet-1", "cidr_block": "10.0.0.0/28"}}
+    cluster = {
+        "address": "awscc_sagemaker_cluster.hp",
+        "mode": "managed",
+        "type": "awscc_sagemaker_cluster",
+        "name": "hp",
+        "values": {
+            "cluster_name": "hp",
+            "node_recovery": "Automatic",
+            "node_provisioning_mode": None,
+            "orchestrator": {"eks": {"cluster_arn": "arn:aws:eks:us-west-2:1:cluster/e"}},
+            "vpc_config": {"security_group_ids": ["sg-1"], "subnets": ["subnet-1"]},
+            "tags": [{"key": "SageMaker", "value": "true"}],
+            "instance_groups": [
+                {
+                    "instance_group_name": "g",
+                    "instance_type": "ml.m5.xlarge",
+                    "instance_count": 1,
+                    "execution_role": "r",
+                    "threads_per_core": 1,
+                    "life_cycle_config": {"on_create": "on_create.sh", "source_s3_uri": "s3://b"},
+                    "instance_storage_configs": [
+                        {"ebs_volume_config": {"volume_size_in_gb": 100, "volume_kms_key_id": "k"}}
+                    ],
+                    "kubernetes_config": {
+                        "labels": {"team.example.com/name": "a"},
+                        "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}],
+                    },
+                }
+            ],
+        },
+    }
+    subnet = {
+        "address": "module.m.aws_subnet.s",
+        "mode": "managed",
+        "type": "aws_subnet",
+        "name": "s",
+        "values": {"id": "subnet-1", "cidr_block": "10.0.0.0/28"},
+    }
     lint_input = load_data(_tf([cluster, subnet]), "show.json")
     assert lint_input.kind == TERRAFORM
     props = lint_input.templates.templates["show.json"]["Resources"]["awscc_sagemaker_cluster.hp"]["Properties"]
@@ -257,17 +307,29 @@ def test_awscc_sagemaker_cluster_snake_case_maps_to_the_cloudformation_shape():
 def test_hashicorp_aws_sagemaker_cluster_blocks_map_too():
     """aws_sagemaker_cluster (terraform-provider-aws website/docs/r/sagemaker_cluster.html.markdown):
     nested blocks are one-element lists, instance_group / lifecycle_config / on_start_deep_healthchecks."""
-    cluster = {"address": "aws_sagemaker_cluster.hp", "mode": "managed", "type": "aws_sagemaker_cluster",
-               "name": "hp", "values": {
-                   "cluster_name": "hp", "node_recovery": "None",
-                   "orchestrator": [{"eks": [{"cluster_arn": "arn:aws:eks:us-west-2:1:cluster/e"}]}],
-                   "vpc_config": [{"security_group_ids": ["sg-1"], "subnets": ["subnet-1"]}],
-                   "instance_group": [{
-                       "instance_group_name": "g", "instance_type": "ml.p5.48xlarge", "instance_count": 1,
-                       "execution_role": "r", "on_start_deep_healthchecks": ["InstanceStress"],
-                       "lifecycle_config": [{"on_create": "on_create.sh", "source_s3_uri": "s3://b"}],
-                       "instance_storage_config": [{"ebs_volume_config": [{"volume_size_in_gb": 20}]}],
-                   }]}}
+    cluster = {
+        "address": "aws_sagemaker_cluster.hp",
+        "mode": "managed",
+        "type": "aws_sagemaker_cluster",
+        "name": "hp",
+        "values": {
+            "cluster_name": "hp",
+            "node_recovery": "None",
+            "orchestrator": [{"eks": [{"cluster_arn": "arn:aws:eks:us-west-2:1:cluster/e"}]}],
+            "vpc_config": [{"security_group_ids": ["sg-1"], "subnets": ["subnet-1"]}],
+            "instance_group": [
+                {
+                    "instance_group_name": "g",
+                    "instance_type": "ml.p5.48xlarge",
+                    "instance_count": 1,
+                    "execution_role": "r",
+                    "on_start_deep_healthchecks": ["InstanceStress"],
+                    "lifecycle_config": [{"on_create": "on_create.sh", "source_s3_uri": "s3://b"}],
+                    "instance_storage_config": [{"ebs_volume_config": [{"volume_size_in_gb": 20}]}],
+                }
+            ],
+        },
+    }
     lint_input = load_data(_tf([cluster], key="planned_values"), "plan.json")
     props = lint_input.templates.templates["plan.json"]["Resources"]["aws_sagemaker_cluster.hp"]["Properties"]
     group = props["InstanceGroups"][0]
@@ -283,10 +345,15 @@ def test_terraform_module_dependencies_order_the_cluster_after_the_chart():
         body = {"address": address, "mode": "managed", "type": type_, "name": "x", "values": values}
         return body | ({"depends_on": depends_on} if depends_on else {})
 
-    cluster = resource("module.hp[0].awscc_sagemaker_cluster.x", "awscc_sagemaker_cluster", {
-        "orchestrator": {"eks": {"cluster_arn": "arn"}}, "instance_groups": [
-            {"instance_group_name": "g", "instance_type": "ml.m5.xlarge", "instance_count": 1}]},
-        ["module.helm_chart"])
+    cluster = resource(
+        "module.hp[0].awscc_sagemaker_cluster.x",
+        "awscc_sagemaker_cluster",
+        {
+            "orchestrator": {"eks": {"cluster_arn": "arn"}},
+            "instance_groups": [{"instance_group_name": "g", "instance_type": "ml.m5.xlarge", "instance_count": 1}],
+        },
+        ["module.helm_chart"],
+    )
     chart = resource("module.helm_chart[0].helm_release.hyperpod", "helm_release", {"name": "hyperpod-dependencies"})
     data = {"format_version": "1.0", "values": {"root_module": {"resources": [cluster, chart]}}}
     assert "HyperPod-HELM1" not in {f.rule_id for f in check(load_data(data, "s.json").templates)}
@@ -376,9 +443,19 @@ def _eks_only(request: dict, kube: FakeKube, monkeypatch) -> tuple:
 
     set_fake_aws_env(monkeypatch)
     eks, eks_stub = stubbed("eks")
-    eks_stub.add_response("describe_cluster", {"cluster": {
-        "name": "eks", "version": "1.34", "accessConfig": {"authenticationMode": "API"},
-        "endpoint": "https://example.invalid", "certificateAuthority": {"data": "x"}}}, {"name": "eks"})
+    eks_stub.add_response(
+        "describe_cluster",
+        {
+            "cluster": {
+                "name": "eks",
+                "version": "1.34",
+                "accessConfig": {"authenticationMode": "API"},
+                "endpoint": "https://example.invalid",
+                "certificateAuthority": {"data": "x"},
+            }
+        },
+        {"name": "eks"},
+    )
     eks_stub.add_response("list_addons", {"addons": []}, {"clusterName": "eks"})
     ec2, ec2_stub = stubbed("ec2")
     deny(ec2_stub, "describe_subnets", code="UnauthorizedOperation")
@@ -402,8 +479,9 @@ def test_live_reports_a_missing_helm_release(monkeypatch):
 def test_live_helm_release_unreadable_is_not_checked(monkeypatch):
     from hyperpod_cdk.cli.kube import KubeError
 
-    lint_input, findings = _eks_only(REQUEST, FakeKube(KubeError(403, "GET /api/v1/secrets: HTTP 403 forbidden")),
-                                     monkeypatch)
+    lint_input, findings = _eks_only(
+        REQUEST, FakeKube(KubeError(403, "GET /api/v1/secrets: HTTP 403 forbidden")), monkeypatch
+    )
     assert not [f for f in findings if f.rule_id == "HyperPod-HELM1"]
     whys = {where: why for _, where, why in lint_input.unresolved}
     assert "HTTP 403" in whys["live/Helm release"] and "access entry" in whys["live/Helm release"]
@@ -427,34 +505,77 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
 
     set_fake_aws_env(monkeypatch)
     ec2, ec2_stub = stubbed("ec2")
-    ec2_stub.add_response("describe_subnets", {"Subnets": [
-        {"SubnetId": "subnet-0123", "CidrBlock": "10.0.0.0/24", "AvailableIpAddressCount": 20}]},
-        {"SubnetIds": ["subnet-0123"]})
-    ec2_stub.add_response("describe_security_groups", {"SecurityGroups": [{
-        "GroupId": "sg-0123", "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0123"}]}],
-        "IpPermissionsEgress": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0123"}]}]}]},
-        {"GroupIds": ["sg-0123"]})
+    ec2_stub.add_response(
+        "describe_subnets",
+        {"Subnets": [{"SubnetId": "subnet-0123", "CidrBlock": "10.0.0.0/24", "AvailableIpAddressCount": 20}]},
+        {"SubnetIds": ["subnet-0123"]},
+    )
+    ec2_stub.add_response(
+        "describe_security_groups",
+        {
+            "SecurityGroups": [
+                {
+                    "GroupId": "sg-0123",
+                    "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0123"}]}],
+                    "IpPermissionsEgress": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0123"}]}],
+                }
+            ]
+        },
+        {"GroupIds": ["sg-0123"]},
+    )
     eks, eks_stub = stubbed("eks")
-    eks_stub.add_response("describe_cluster", {"cluster": {
-        "name": "eks", "version": "1.29", "accessConfig": {"authenticationMode": "CONFIG_MAP"},
-        "resourcesVpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True}}}, {"name": "eks"})
-    eks_stub.add_response("list_addons", {"addons": ["amazon-sagemaker-hyperpod-taskgovernance",
-                                                     "amazon-sagemaker-hyperpod-training-operator"]},
-                          {"clusterName": "eks"})
-    eks_stub.add_response("describe_addon", {"addon": {"addonName": "amazon-sagemaker-hyperpod-taskgovernance",
-                                                       "addonVersion": "v1.2.0-eksbuild.1"}},
-                          {"clusterName": "eks", "addonName": "amazon-sagemaker-hyperpod-taskgovernance"})
-    eks_stub.add_response("describe_addon", {"addon": {"addonName": "amazon-sagemaker-hyperpod-training-operator",
-                                                       "addonVersion": "v1.2.1-eksbuild.1"}},
-                          {"clusterName": "eks", "addonName": "amazon-sagemaker-hyperpod-training-operator"})
+    eks_stub.add_response(
+        "describe_cluster",
+        {
+            "cluster": {
+                "name": "eks",
+                "version": "1.29",
+                "accessConfig": {"authenticationMode": "CONFIG_MAP"},
+                "resourcesVpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True},
+            }
+        },
+        {"name": "eks"},
+    )
+    eks_stub.add_response(
+        "list_addons",
+        {"addons": ["amazon-sagemaker-hyperpod-taskgovernance", "amazon-sagemaker-hyperpod-training-operator"]},
+        {"clusterName": "eks"},
+    )
+    eks_stub.add_response(
+        "describe_addon",
+        {"addon": {"addonName": "amazon-sagemaker-hyperpod-taskgovernance", "addonVersion": "v1.2.0-eksbuild.1"}},
+        {"clusterName": "eks", "addonName": "amazon-sagemaker-hyperpod-taskgovernance"},
+    )
+    eks_stub.add_response(
+        "describe_addon",
+        {"addon": {"addonName": "amazon-sagemaker-hyperpod-training-operator", "addonVersion": "v1.2.1-eksbuild.1"}},
+        {"clusterName": "eks", "addonName": "amazon-sagemaker-hyperpod-training-operator"},
+    )
     s3, s3_stub = _s3_stubbed()
-    s3_stub.add_client_error("head_object", service_error_code="404", http_status_code=404,
-                             expected_params={"Bucket": "sagemaker-b", "Key": "lcs/on_create.sh"})
+    s3_stub.add_client_error(
+        "head_object",
+        service_error_code="404",
+        http_status_code=404,
+        expected_params={"Bucket": "sagemaker-b", "Key": "lcs/on_create.sh"},
+    )
     quotas, quota_stub = stubbed("service-quotas")
-    quota_stub.add_response("list_service_quotas", {"Quotas": [
-        {"QuotaName": "ml.g5.8xlarge for cluster usage", "Value": 0.0}]}, {"ServiceCode": "sagemaker"})
-    kube = FakeKube({"items": [{"metadata": {"name": "sh.helm.release.v1.hyperpod-dependencies.v1",
-                                             "labels": {"owner": "helm", "status": "deployed"}}}]})
+    quota_stub.add_response(
+        "list_service_quotas",
+        {"Quotas": [{"QuotaName": "ml.g5.8xlarge for cluster usage", "Value": 0.0}]},
+        {"ServiceCode": "sagemaker"},
+    )
+    kube = FakeKube(
+        {
+            "items": [
+                {
+                    "metadata": {
+                        "name": "sh.helm.release.v1.hyperpod-dependencies.v1",
+                        "labels": {"owner": "helm", "status": "deployed"},
+                    }
+                }
+            ]
+        }
+    )
     lint_input = load_data(REQUEST, "req.json", region="us-west-2")
     enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}), kube=kube)
     assert kube.calls == [("eks", "/api/v1/secrets", {"labelSelector": "owner=helm,name=hyperpod-dependencies"})]
@@ -480,8 +601,10 @@ def test_live_subnet_free_addresses_and_denied_calls(monkeypatch):
 
     set_fake_aws_env(monkeypatch)
     ec2, ec2_stub = stubbed("ec2")
-    ec2_stub.add_response("describe_subnets", {"Subnets": [
-        {"SubnetId": "subnet-0123", "CidrBlock": "10.0.0.0/20", "AvailableIpAddressCount": 10}]})
+    ec2_stub.add_response(
+        "describe_subnets",
+        {"Subnets": [{"SubnetId": "subnet-0123", "CidrBlock": "10.0.0.0/20", "AvailableIpAddressCount": 10}]},
+    )
     deny(ec2_stub, "describe_security_groups", code="UnauthorizedOperation")
     s3, s3_stub = _s3_stubbed()
     s3_stub.add_response("head_object", {})
@@ -505,24 +628,47 @@ def test_cfn_lint_rules_flag_prints_the_directory(capsys):
 
 def test_terraform_plan_values_known_only_after_apply_are_not_checked():
     """`terraform show -json plan`: attributes in after_unknown are not guessed as unset."""
-    cluster = {"address": "awscc_sagemaker_cluster.hp", "mode": "managed", "type": "awscc_sagemaker_cluster",
-               "name": "hp", "values": {
-                   "cluster_name": "hp", "orchestrator": {"eks": {}},
-                   "instance_groups": [{
-                       "instance_group_name": "g", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                       "instance_storage_configs": [{"ebs_volume_config": {"volume_size_in_gb": 100}}]}]}}
+    cluster = {
+        "address": "awscc_sagemaker_cluster.hp",
+        "mode": "managed",
+        "type": "awscc_sagemaker_cluster",
+        "name": "hp",
+        "values": {
+            "cluster_name": "hp",
+            "orchestrator": {"eks": {}},
+            "instance_groups": [
+                {
+                    "instance_group_name": "g",
+                    "instance_type": "ml.m5.xlarge",
+                    "instance_count": 1,
+                    "instance_storage_configs": [{"ebs_volume_config": {"volume_size_in_gb": 100}}],
+                }
+            ],
+        },
+    }
     plan = {
         "format_version": "1.2",
         "planned_values": {"root_module": {"resources": [cluster]}},
-        "resource_changes": [{"address": "awscc_sagemaker_cluster.hp", "change": {"after_unknown": {
-            "node_provisioning_mode": True, "orchestrator": {"eks": {"cluster_arn": True}},
-            "instance_groups": [{"instance_storage_configs": [{"ebs_volume_config": {"volume_kms_key_id": True}}]}],
-        }}}],
+        "resource_changes": [
+            {
+                "address": "awscc_sagemaker_cluster.hp",
+                "change": {
+                    "after_unknown": {
+                        "node_provisioning_mode": True,
+                        "orchestrator": {"eks": {"cluster_arn": True}},
+                        "instance_groups": [
+                            {"instance_storage_configs": [{"ebs_volume_config": {"volume_kms_key_id": True}}]}
+                        ],
+                    }
+                },
+            }
+        ],
     }
     lint_input = load_data(plan, "plan.json")
     props = lint_input.templates.templates["plan.json"]["Resources"]["awscc_sagemaker_cluster.hp"]["Properties"]
-    assert props["NodeProvisioningMode"] == {"Fn::TerraformUnknownAfterApply": "awscc_sagemaker_cluster.hp"
-                                                                               ".node_provisioning_mode"}
+    assert props["NodeProvisioningMode"] == {
+        "Fn::TerraformUnknownAfterApply": "awscc_sagemaker_cluster.hp" ".node_provisioning_mode"
+    }
     assert props["InstanceGroups"][0]["InstanceStorageConfigs"][0]["EbsVolumeConfig"]["VolumeSizeInGB"] == 100
     findings = check(lint_input.templates, kinds=("deploy",), include_not_checked=True)
     kms = [f for f in findings if f.rule_id == "HyperPod-KMS1"]

@@ -61,10 +61,14 @@ DEFAULT_CONFIG = (Path(__file__).resolve().parent.parent / "hyperpod.yaml").read
 CONFIG_CASES = {
     # The default config with an alias bomb in a list field and in a string field: validation, and
     # the message about the wrong type (which printed the input), walked the expanded tree.
-    "bomb_in_list": (alias_bomb() + DEFAULT_CONFIG.replace("availability_zone_ids: [usw2-az2]",
-                                                           "availability_zone_ids: *a9"), "YAML aliases are expanded"),
-    "bomb_in_string": (alias_bomb() + DEFAULT_CONFIG.replace("name: hyperpod-demo\n", "name: *a9\n", 1),
-                       "YAML aliases are expanded"),
+    "bomb_in_list": (
+        alias_bomb() + DEFAULT_CONFIG.replace("availability_zone_ids: [usw2-az2]", "availability_zone_ids: *a9"),
+        "YAML aliases are expanded",
+    ),
+    "bomb_in_string": (
+        alias_bomb() + DEFAULT_CONFIG.replace("name: hyperpod-demo\n", "name: *a9\n", 1),
+        "YAML aliases are expanded",
+    ),
     "self_alias": ("name: &a [*a]\n", "refers to itself"),
     "deep_flow": ("name: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     "deep_block": ("".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n", "nested too deeply"),
@@ -106,6 +110,7 @@ def test_config_within_the_caps_still_loads() -> None:
 
 # ------------------------------------------------------------------ the replacement guard
 
+
 def _template_yaml(name_value: str) -> str:
     return f"Resources:\n  Eks:\n    Type: AWS::EKS::Cluster\n    Properties:\n      Name: {name_value}\n"
 
@@ -113,15 +118,27 @@ def _template_yaml(name_value: str) -> str:
 GUARD_CASES = {
     # 598 bytes in the report; this one is about as small.
     "alias_bomb": (alias_bomb() + _template_yaml("*a9"), "YAML aliases are expanded"),
-    "self_alias": ("Resources:\n  Eks: &r\n    Type: AWS::EKS::Cluster\n    Properties: {Name: *r}\n",
-                   "refers to itself"),
-    "deep_json": ('{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": '
-                  + "[" * 100_000 + "]" * 100_000 + "}}}}", "nested too deeply"),
-    "deep_json_under_recursion_limit": ('{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": '
-                                        '{"Name": ' + "[" * 600 + "]" * 600 + "}}}}", "nested too deeply"),
+    "self_alias": (
+        "Resources:\n  Eks: &r\n    Type: AWS::EKS::Cluster\n    Properties: {Name: *r}\n",
+        "refers to itself",
+    ),
+    "deep_json": (
+        '{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}}}}",
+        "nested too deeply",
+    ),
+    "deep_json_under_recursion_limit": (
+        '{"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": '
+        '{"Name": ' + "[" * 600 + "]" * 600 + "}}}}",
+        "nested too deeply",
+    ),
     "deep_yaml": (_template_yaml("[" * 5000 + "]" * 5000), "nested too deeply"),
-    "integer_logical_id": ("Resources:\n  1:\n    Type: AWS::EKS::Cluster\n    Properties: {Name: a}\n",
-                           "Resources.1: keys must be strings"),
+    "integer_logical_id": (
+        "Resources:\n  1:\n    Type: AWS::EKS::Cluster\n    Properties: {Name: a}\n",
+        "Resources.1: keys must be strings",
+    ),
     "integer_property_key": (_template_yaml("a") + "      7: b\n", "Resources.Eks.Properties.7: keys must be strings"),
 }
 
@@ -165,8 +182,9 @@ def test_guard_checks_a_template_body_the_api_returned_parsed(monkeypatch, capsy
         meta = None
 
         def get_template(self, **_kwargs: object) -> dict[str, object]:
-            return {"TemplateBody": {"Resources": {"Eks": {"Type": "AWS::EKS::Cluster",
-                                                           "Properties": {"Name": nested}}}}}
+            return {
+                "TemplateBody": {"Resources": {"Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": nested}}}}
+            }
 
     monkeypatch.setattr(guard_cli, "client_factory", lambda region: FakeCloudFormation())
     with time_limit():
@@ -189,8 +207,24 @@ _scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
 _values = st.recursive(
     _scalars,
     lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Condition", "Name", "Subnets",
-                                       "InstanceGroups", "InstanceGroupName", "Fn::FindInMap"]), inner, max_size=3),
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "Ref",
+                "Fn::GetAtt",
+                "Fn::Sub",
+                "Fn::If",
+                "Condition",
+                "Name",
+                "Subnets",
+                "InstanceGroups",
+                "InstanceGroupName",
+                "Fn::FindInMap",
+            ]
+        ),
+        inner,
+        max_size=3,
+    ),
     max_leaves=12,
 )
 _resource = st.fixed_dictionaries(
@@ -199,9 +233,11 @@ _resource = st.fixed_dictionaries(
 )
 _template = st.fixed_dictionaries(
     {"Resources": st.dictionaries(st.sampled_from(["A", "B", "C"]), _resource | _values, max_size=3)},
-    optional={"Conditions": st.dictionaries(st.sampled_from(["Cond", "Other"]), _values, max_size=2),
-              "Parameters": st.dictionaries(st.sampled_from(["P"]), _values, max_size=1),
-              "Mappings": _values},
+    optional={
+        "Conditions": st.dictionaries(st.sampled_from(["Cond", "Other"]), _values, max_size=2),
+        "Parameters": st.dictionaries(st.sampled_from(["P"]), _values, max_size=1),
+        "Mappings": _values,
+    },
 )
 
 
@@ -231,13 +267,17 @@ def test_a_huge_integer_in_a_template_is_one_line(tmp_path: Path, capsys: pytest
     assert "a number is too long" in err and "\n" not in err
 
 
-@pytest.mark.parametrize("content", [
-    "[" * 100_000 + "]" * 100_000,  # RecursionError in json.loads
-    '{"model_type": "llama", "x": ' + LONG_INT + "}",  # ValueError
-    '{"model_type": "llama", "x": [' + ",".join(["0"] * 200_000) + "]}",  # too many values
-])
-def test_neuron_check_refuses_hostile_config_json_with_exit_2(tmp_path: Path, content: str,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 100_000 + "]" * 100_000,  # RecursionError in json.loads
+        '{"model_type": "llama", "x": ' + LONG_INT + "}",  # ValueError
+        '{"model_type": "llama", "x": [' + ",".join(["0"] * 200_000) + "]}",  # too many values
+    ],
+)
+def test_neuron_check_refuses_hostile_config_json_with_exit_2(
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hyperpod_cdk.cli.main import main as cli
 
     config = tmp_path / "config.json"
@@ -249,8 +289,7 @@ def test_neuron_check_refuses_hostile_config_json_with_exit_2(tmp_path: Path, co
     assert "Traceback" not in captured.err
 
 
-def test_neuron_check_caps_the_argument_and_unbounded_files(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_neuron_check_caps_the_argument_and_unbounded_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hyperpod_cdk.cli.main import main as cli
 
     assert cli(["neuron", "check", "x" * 100_000]) == 2
@@ -266,21 +305,35 @@ def test_neuron_check_caps_the_argument_and_unbounded_files(tmp_path: Path,
 
 LINT_CASES = {
     # Each one, before the caps: a hang, a RecursionError in the parser or the resolver, a MemoryError.
-    "bomb.yaml": ("AWSTemplateFormatVersion: '2010-09-09'\n" + alias_bomb(levels=8, width=10)
-                  + "Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *a8}\n",
-                  "too large once YAML aliases are expanded"),
-    "recursive.yaml": ("Resources: &r\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *r}\n",
-                       "a YAML alias refers to itself"),
-    "deep.json": ('{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": '
-                  + "[" * 50_000 + "]" * 50_000 + "}}}}", "nested too deeply"),
-    "deep_intrinsics.json": ('{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": '
-                             + '{"Fn::Join": ["", [' * 400 + '"x"' + "]]}" * 400 + "}}}}", "nested too deeply"),
+    "bomb.yaml": (
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
+        + alias_bomb(levels=8, width=10)
+        + "Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *a8}\n",
+        "too large once YAML aliases are expanded",
+    ),
+    "recursive.yaml": (
+        "Resources: &r\n  A:\n    Type: AWS::SNS::Topic\n    Properties: {X: *r}\n",
+        "a YAML alias refers to itself",
+    ),
+    "deep.json": (
+        '{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": ' + "[" * 50_000 + "]" * 50_000 + "}}}}",
+        "nested too deeply",
+    ),
+    "deep_intrinsics.json": (
+        '{"Resources": {"A": {"Type": "AWS::SNS::Topic", "Properties": {"X": '
+        + '{"Fn::Join": ["", [' * 400
+        + '"x"'
+        + "]]}" * 400
+        + "}}}}",
+        "nested too deeply",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(LINT_CASES))
-def test_lint_refuses_hostile_templates_with_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             case: str) -> None:
+def test_lint_refuses_hostile_templates_with_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
     from hyperpod_cdk.cli.main import main as cli_main
 
     text, expected = LINT_CASES[case]
@@ -316,15 +369,27 @@ def _sub_bomb(levels: int) -> str:
     value: object = "x"
     for _ in range(levels):
         value = {"Fn::Sub": ["${v}${v}", {"v": value}]}
-    return json.dumps({"Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-        "ClusterName": value, "InstanceGroups": []}}}})
+    return json.dumps(
+        {
+            "Resources": {
+                "C": {"Type": "AWS::SageMaker::Cluster", "Properties": {"ClusterName": value, "InstanceGroups": []}}
+            }
+        }
+    )
 
 
 def _join_amplifier(copies: int) -> str:
-    return json.dumps({
-        "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
-        "Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-            "ClusterName": {"Fn::Join": ["", [{"Ref": "Big"}] * copies]}, "InstanceGroups": []}}}})
+    return json.dumps(
+        {
+            "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
+            "Resources": {
+                "C": {
+                    "Type": "AWS::SageMaker::Cluster",
+                    "Properties": {"ClusterName": {"Fn::Join": ["", [{"Ref": "Big"}] * copies]}, "InstanceGroups": []},
+                }
+            },
+        }
+    )
 
 
 @pytest.mark.parametrize("text", [_sub_bomb(32), _join_amplifier(5_000)], ids=["sub-bomb", "join-amplifier"])
@@ -343,9 +408,16 @@ def test_lint_bounds_terraform_dependency_expansion(tmp_path: Path, capsys: pyte
     """Re-review MEDIUM-C: depends_on on a module was expanded resources x dependencies x resources."""
     from hyperpod_cdk.cli.main import main as cli_main
 
-    resources = [{"address": f"module.m.aws_subnet.s{i}", "type": "aws_subnet", "name": f"s{i}",
-                  "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"}, "depends_on": ["module.m"] * 50}
-                 for i in range(1_000)]
+    resources = [
+        {
+            "address": f"module.m.aws_subnet.s{i}",
+            "type": "aws_subnet",
+            "name": f"s{i}",
+            "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"},
+            "depends_on": ["module.m"] * 50,
+        }
+        for i in range(1_000)
+    ]
     path = tmp_path / "show.json"
     path.write_text(json.dumps({"format_version": "1.0", "values": {"root_module": {"resources": resources}}}))
     with time_limit():
@@ -355,27 +427,65 @@ def test_lint_bounds_terraform_dependency_expansion(tmp_path: Path, capsys: pyte
 
 
 def _split_bomb(copies: int) -> str:
-    return json.dumps({
-        "Parameters": {"Commas": {"Type": "String", "Default": "," * 4000}},
-        "Resources": {f"C{i}": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-            "ClusterName": {"Fn::Select": [0, {"Fn::Split": [",", {"Fn::Join": ["", [{"Ref": "Commas"}] * 250]}]}]},
-            "InstanceGroups": []}} for i in range(copies)}})
+    return json.dumps(
+        {
+            "Parameters": {"Commas": {"Type": "String", "Default": "," * 4000}},
+            "Resources": {
+                f"C{i}": {
+                    "Type": "AWS::SageMaker::Cluster",
+                    "Properties": {
+                        "ClusterName": {
+                            "Fn::Select": [0, {"Fn::Split": [",", {"Fn::Join": ["", [{"Ref": "Commas"}] * 250]}]}]
+                        },
+                        "InstanceGroups": [],
+                    },
+                }
+                for i in range(copies)
+            },
+        }
+    )
 
 
 def _long_parameter(groups: int) -> str:
-    return json.dumps({
-        "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
-        "Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {"InstanceGroups": [
-            {"InstanceGroupName": {"Ref": "Big"}, "InstanceType": {"Ref": "Big"}, "InstanceCount": 1}
-            for _ in range(groups)]}}}})
+    return json.dumps(
+        {
+            "Parameters": {"Big": {"Type": "String", "Default": "y" * 1_000_000}},
+            "Resources": {
+                "C": {
+                    "Type": "AWS::SageMaker::Cluster",
+                    "Properties": {
+                        "InstanceGroups": [
+                            {"InstanceGroupName": {"Ref": "Big"}, "InstanceType": {"Ref": "Big"}, "InstanceCount": 1}
+                            for _ in range(groups)
+                        ]
+                    },
+                }
+            },
+        }
+    )
 
 
-@pytest.mark.parametrize("text", [
-    _split_bomb(40),
-    json.dumps({"Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-        "ClusterName": {"Fn::Select": [0, {"Fn::Split": ["", "abc"]}]}, "InstanceGroups": []}}}}),
-    _long_parameter(2_000),
-], ids=["split-bomb", "split-empty-delimiter", "long-parameter-fan-out"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        _split_bomb(40),
+        json.dumps(
+            {
+                "Resources": {
+                    "C": {
+                        "Type": "AWS::SageMaker::Cluster",
+                        "Properties": {
+                            "ClusterName": {"Fn::Select": [0, {"Fn::Split": ["", "abc"]}]},
+                            "InstanceGroups": [],
+                        },
+                    }
+                }
+            }
+        ),
+        _long_parameter(2_000),
+    ],
+    ids=["split-bomb", "split-empty-delimiter", "long-parameter-fan-out"],
+)
 def test_lint_bounds_split_and_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
     """Third review: Fn::Split and a 1 MB parameter default (CloudFormation allows 4,096 bytes) fanned out."""
     from hyperpod_cdk.cli.main import main as cli_main
@@ -389,17 +499,27 @@ def test_lint_bounds_split_and_parameters(tmp_path: Path, capsys: pytest.Capture
     assert max(map(len, out.out.splitlines() or [""])) < 10_000
 
 
-@pytest.mark.parametrize(("address", "depends_on"), [
-    ("m." * 30_000 + "aws_subnet.s", []),
-    ("module.m.aws_subnet.s", ["[" * 400_000]),
-], ids=["deep-address", "bracket-run"])
-def test_lint_bounds_terraform_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str,
-                                         depends_on: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("address", "depends_on"),
+    [
+        ("m." * 30_000 + "aws_subnet.s", []),
+        ("module.m.aws_subnet.s", ["[" * 400_000]),
+    ],
+    ids=["deep-address", "bracket-run"],
+)
+def test_lint_bounds_terraform_addresses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str, depends_on: list[str]
+) -> None:
     """Third review: a 60,000-part address filled the prefix index; a run of '[' made the index regex quadratic."""
     from hyperpod_cdk.cli.main import main as cli_main
 
-    resource = {"address": address, "type": "aws_subnet", "name": "s",
-                "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"}, "depends_on": depends_on}
+    resource = {
+        "address": address,
+        "type": "aws_subnet",
+        "name": "s",
+        "values": {"cidr_block": "10.0.0.0/24", "vpc_id": "vpc-1"},
+        "depends_on": depends_on,
+    }
     path = tmp_path / "show.json"
     path.write_text(json.dumps({"format_version": "1.0", "values": {"root_module": {"resources": [resource]}}}))
     with time_limit():

@@ -26,20 +26,36 @@ index = sys.modules.setdefault("manifests_handler", importlib.util.module_from_s
 _spec.loader.exec_module(index)
 
 ADMIN_BINDING = {
-    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
     "metadata": {"name": "pwn"},
     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}],
 }
 NAMESPACE_SET = {
-    "Kind": "apply", "PruneLabel": "hyperpod-cdk.aws/manifest-set=abc",
-    "Objects": [{"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": "team-a", "labels": {"hyperpod-cdk.aws/manifest-set": "abc"}}},
-                {"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": {"name": "fs", "namespace": "team-a"}, "data": {"id": "{{hyperpod-cdk:0}}"}}],
+    "Kind": "apply",
+    "PruneLabel": "hyperpod-cdk.aws/manifest-set=abc",
+    "Objects": [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "team-a", "labels": {"hyperpod-cdk.aws/manifest-set": "abc"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "fs", "namespace": "team-a"},
+            "data": {"id": "{{hyperpod-cdk:0}}"},
+        },
+    ],
 }
-WAIT_SET = {"Kind": "wait", "ObjectType": "namespace", "ObjectNames": ["hyperpod-ns-a"], "JsonPath": ".status.phase",
-            "TimeoutSeconds": 60}
+WAIT_SET = {
+    "Kind": "wait",
+    "ObjectType": "namespace",
+    "ObjectNames": ["hyperpod-ns-a"],
+    "JsonPath": ".status.phase",
+    "TimeoutSeconds": 60,
+}
 
 
 class Context:
@@ -79,13 +95,25 @@ def bundle(sets: dict[str, Any] | None = None, stored: dict[str, Any] | None = N
 
 
 def deps(cluster: Cluster, the_bundle: Any = None) -> Any:
-    return index.Deps(bundle=the_bundle or bundle(), kubectl=cluster.kubectl, connect=cluster.connect,
-                      clock=lambda: 0.0, sleep=lambda s: None, log=lambda line: None)
+    return index.Deps(
+        bundle=the_bundle or bundle(),
+        kubectl=cluster.kubectl,
+        connect=cluster.connect,
+        clock=lambda: 0.0,
+        sleep=lambda s: None,
+        log=lambda line: None,
+    )
 
 
 def event(request: str = "Create", **properties: Any) -> dict[str, Any]:
-    return {"RequestType": request, "ResourceProperties": {"ServiceToken": "arn:fn", **properties},
-            "StackId": "arn:stack", "RequestId": "r", "LogicalResourceId": "L", "ResponseURL": "https://s3/x"}
+    return {
+        "RequestType": request,
+        "ResourceProperties": {"ServiceToken": "arn:fn", **properties},
+        "StackId": "arn:stack",
+        "RequestId": "r",
+        "LogicalResourceId": "L",
+        "ResponseURL": "https://s3/x",
+    }
 
 
 def good(name: str = "Teams") -> dict[str, Any]:
@@ -95,19 +123,22 @@ def good(name: str = "Teams") -> dict[str, Any]:
 # ------------------------------------------------------------------ forged events never reach kubectl
 
 
-@pytest.mark.parametrize("forged", [
-    # aws-cdk-lib's kubectl handler event: the manifest text is in the event.
-    {"ClusterName": "eks-a", "Manifest": json.dumps([ADMIN_BINDING])},
-    # aws-cdk-lib's Helm event.
-    {"ClusterName": "eks-a", "Chart": "evil", "Repository": "https://evil.example", "Release": "x"},
-    # a real set name with a manifest added
-    {**bundle().expected("Teams"), "Manifest": json.dumps([ADMIN_BINDING])},
-    # a real set with another digest, another cluster, other deploy-time values
-    {**bundle().expected("Teams"), "Sha256": "0" * 64},
-    {**bundle().expected("Teams"), "ClusterName": "other"},
-    {**bundle().expected("Teams"), "Params": {"0": "fs-attacker"}},
-    {"Set": "NotASet"},
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        # aws-cdk-lib's kubectl handler event: the manifest text is in the event.
+        {"ClusterName": "eks-a", "Manifest": json.dumps([ADMIN_BINDING])},
+        # aws-cdk-lib's Helm event.
+        {"ClusterName": "eks-a", "Chart": "evil", "Repository": "https://evil.example", "Release": "x"},
+        # a real set name with a manifest added
+        {**bundle().expected("Teams"), "Manifest": json.dumps([ADMIN_BINDING])},
+        # a real set with another digest, another cluster, other deploy-time values
+        {**bundle().expected("Teams"), "Sha256": "0" * 64},
+        {**bundle().expected("Teams"), "ClusterName": "other"},
+        {**bundle().expected("Teams"), "Params": {"0": "fs-attacker"}},
+        {"Set": "NotASet"},
+    ],
+)
 @pytest.mark.parametrize("request_type", ["Create", "Update", "Delete"])
 def test_forged_events_are_refused_without_running_kubectl(forged, request_type) -> None:
     cluster = Cluster()
@@ -212,8 +243,9 @@ def test_response_upload_is_retried() -> None:
             raise OSError("connection reset")
         return Response()
 
-    index.send_response(event(**good()), index.Outcome("SUCCESS", "manifests/Teams"), opener=opener,
-                        sleep=lambda s: None)
+    index.send_response(
+        event(**good()), index.Outcome("SUCCESS", "manifests/Teams"), opener=opener, sleep=lambda s: None
+    )
     assert len(attempts) == 3
 
 
@@ -227,14 +259,21 @@ def synthesized(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("manifests-cdk.out")
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "ManifestsTest", env=cdk.Environment(account="123456789012", region="us-west-2"))
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
-        ec2.SubnetConfiguration(name="p", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[ec2.SubnetConfiguration(name="p", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)],
+    )
     cluster = eks.Cluster.from_cluster_attributes(
-        stack, "Cluster", cluster_name="eks-a", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0")
+        stack, "Cluster", cluster_name="eks-a", vpc=vpc, cluster_security_group_id="sg-0123456789abcdef0"
+    )
     manifests = HyperPodManifests(stack, "Manifests", cluster=cluster, subnets=vpc.isolated_subnets)
     bucket = cdk.CfnParameter(stack, "Id").value_as_string
-    manifests.add_manifest("Teams", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"},
-                                     "data": {"bucket": bucket}})
+    manifests.add_manifest(
+        "Teams", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"bucket": bucket}}
+    )
     manifests.add_wait("Wait", object_type="namespace", object_names=["n"], json_path=".status.phase")
     template = app.synth().get_stack_by_name("ManifestsTest").template
     return template, outdir
@@ -258,12 +297,16 @@ def _resolve(value: Any) -> Any:
 
 def test_the_synthesized_sets_pass_the_handler_and_a_forged_one_does_not(synthesized) -> None:
     template, outdir = synthesized
-    (function,) = (v for k, v in template["Resources"].items()
-                   if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler"))
+    (function,) = (
+        v
+        for k, v in template["Resources"].items()
+        if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler")
+    )
     context = _resolve(function["Properties"]["Environment"]["Variables"]["MANIFEST_CONTEXT"])
     the_bundle = index.Bundle.from_context(context, lambda b, key: (outdir / f"asset.{key}").read_bytes())
-    resources = {v["Properties"]["Set"]: v for v in template["Resources"].values()
-                 if v["Type"] == "Custom::HyperPodManifests"}
+    resources = {
+        v["Properties"]["Set"]: v for v in template["Resources"].values() if v["Type"] == "Custom::HyperPodManifests"
+    }
     assert set(resources) == {"Teams", "Wait"}
     for name, resource in resources.items():
         props = _resolve(resource["Properties"])
@@ -278,8 +321,11 @@ def test_the_synthesized_sets_pass_the_handler_and_a_forged_one_does_not(synthes
 
 def test_the_handler_asset_carries_the_shared_eks_auth_module(synthesized) -> None:
     template, outdir = synthesized
-    (function,) = (v for k, v in template["Resources"].items()
-                   if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler"))
+    (function,) = (
+        v
+        for k, v in template["Resources"].items()
+        if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler")
+    )
     asset_dir = outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     assert sorted(p.name for p in asset_dir.iterdir()) == ["eks_auth.py", "index.py"]
     assert (asset_dir / "index.py").read_bytes() == HANDLER.read_bytes()
@@ -288,17 +334,24 @@ def test_the_handler_asset_carries_the_shared_eks_auth_module(synthesized) -> No
 
 def test_the_handler_may_read_only_its_own_assets(synthesized) -> None:
     template, _ = synthesized
-    statements = [s for v in template["Resources"].values() if v["Type"] == "AWS::IAM::Policy"
-                  and v["Properties"]["PolicyName"].startswith("ManifestsHandlerServiceRole")
-                  for s in v["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [
+        s
+        for v in template["Resources"].values()
+        if v["Type"] == "AWS::IAM::Policy" and v["Properties"]["PolicyName"].startswith("ManifestsHandlerServiceRole")
+        for s in v["Properties"]["PolicyDocument"]["Statement"]
+    ]
     s3 = [s for s in statements if s["Action"] == "s3:GetObject"]
-    assert len(s3) == 2 and all(".json" in json.dumps(s["Resource"]) and "*" not in json.dumps(s["Resource"])
-                                for s in s3)
+    assert len(s3) == 2 and all(
+        ".json" in json.dumps(s["Resource"]) and "*" not in json.dumps(s["Resource"]) for s in s3
+    )
     assert {s["Action"] for s in statements} == {"s3:GetObject", "eks:DescribeCluster"}
 
 
-LABEL_SET = {"Kind": "label", "ObjectType": "namespace",
-             "Labels": {"hyperpod-ns-a": {"pod-security.kubernetes.io/enforce": "baseline"}}}
+LABEL_SET = {
+    "Kind": "label",
+    "ObjectType": "namespace",
+    "Labels": {"hyperpod-ns-a": {"pod-security.kubernetes.io/enforce": "baseline"}},
+}
 
 
 def test_labels_are_set_and_removed_but_the_namespace_is_never_deleted() -> None:

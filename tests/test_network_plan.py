@@ -20,8 +20,9 @@ def test_p5_demand_uses_documented_ips_per_node():
 
 
 def test_required_ips_include_headroom_and_reserved_addresses():
-    (plan,) = plan_subnets(NET("10.1.0.0/22"), ["usw2-az2"], {"usw2-az2": [demand("g", "ml.p5.48xlarge", 4, EKS)]},
-                           25, EKS)
+    (plan,) = plan_subnets(
+        NET("10.1.0.0/22"), ["usw2-az2"], {"usw2-az2": [demand("g", "ml.p5.48xlarge", 4, EKS)]}, 25, EKS
+    )
     assert plan.required_ips == 405 + 5  # ceil(324 * 1.25) + 5 reserved
     assert plan.capacity == 1024
 
@@ -53,8 +54,11 @@ def test_cidrs_depend_on_az_list_only_so_scaling_never_moves_a_subnet():
     azs = ["usw2-az1", "usw2-az2", "usw2-az3"]
     small = plan_subnets(NET("10.1.0.0/16"), azs, {"usw2-az2": [demand("g", "ml.g5.8xlarge", 1, EKS)]}, 25, EKS)
     large = plan_subnets(NET("10.1.0.0/16"), azs, {"usw2-az2": [demand("g", "ml.g5.8xlarge", 200, EKS)]}, 25, EKS)
-    assert [p.cidr for p in small] == [p.cidr for p in large] == [NET("10.1.0.0/18"), NET("10.1.64.0/18"),
-                                                                    NET("10.1.128.0/18")]
+    assert (
+        [p.cidr for p in small]
+        == [p.cidr for p in large]
+        == [NET("10.1.0.0/18"), NET("10.1.64.0/18"), NET("10.1.128.0/18")]
+    )
 
 
 def test_split_refuses_blocks_smaller_than_slash_28():

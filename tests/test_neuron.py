@@ -85,8 +85,9 @@ def test_local_config_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "not valid JSON" in capsys.readouterr().err
     (model / "config.json").write_text(json.dumps({"architectures": ["X"]}))
     assert main(["neuron", "check", str(model / "config.json"), "--json"]) == 2
-    assert json.loads(capsys.readouterr().out)["error"].endswith("has no model_type; is it a Hugging Face model's "
-                                                                 "config.json?")
+    assert json.loads(capsys.readouterr().out)["error"].endswith(
+        "has no model_type; is it a Hugging Face model's " "config.json?"
+    )
 
 
 def test_table_is_consistent() -> None:
@@ -104,8 +105,11 @@ def test_table_is_consistent() -> None:
     aliases = [alias for arch in neuron.architectures().values() for alias in arch.aliases]
     assert len(aliases) == len(set(aliases)), "an alias names two architectures"
     # The guide's training table (Workflow 4): Llama, Qwen3 with TP and PP; Granite with TP only.
-    trained = {a.model_type: (a.training.tensor_parallel, a.training.pipeline_parallel)
-               for a in neuron.architectures().values() if a.training.supported}
+    trained = {
+        a.model_type: (a.training.tensor_parallel, a.training.pipeline_parallel)
+        for a in neuron.architectures().values()
+        if a.training.supported
+    }
     assert trained == {"llama": (True, True), "qwen3": (True, True), "granite": (True, False)}
 
 
@@ -113,10 +117,11 @@ def test_table_is_consistent() -> None:
 
 
 def _job(instance_type: str, architecture: str | None, resources: Resources | None = None) -> HyperPodPyTorchJobSpec:
-    container = Container(image="public.ecr.aws/x/train:1", command=["torchrun"],
-                          resources=resources or Resources())
+    container = Container(image="public.ecr.aws/x/train:1", command=["torchrun"], resources=resources or Resources())
     return HyperPodPyTorchJobSpec(
-        name="train", namespace="hyperpod-ns-a", model_architecture=architecture,
+        name="train",
+        namespace="hyperpod-ns-a",
+        model_architecture=architecture,
         replica_specs=[ReplicaSpec(container=container, replicas=2, instance_type=instance_type)],
     )
 

@@ -51,8 +51,11 @@ def existing_slurm() -> dict:
     data["network"] = {
         "availability_zone_ids": data["network"]["availability_zone_ids"],
         "hyperpod_cidr": "10.1.0.0/16",
-        "existing": {"vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.0.0.0/16",
-                     "route_table_id": "rtb-0123456789abcdef0"},
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.0.0.0/16",
+            "route_table_id": "rtb-0123456789abcdef0",
+        },
     }
     return data
 
@@ -137,24 +140,50 @@ def test_config_existing_vpc_gets_slurm_subnets_on_the_named_route_table(byo):
 
 # -- config errors for network.existing / eks.existing ----------------------------------------
 
+
 @pytest.mark.parametrize(
     ("data", "field", "fragment"),
     [
-        (lambda: config_data(network__existing={**EXISTING_NETWORK, "nat_gateway_id": "nat-0123456789abcdef0"}),
-         "network.existing.nat_gateway_id", "only used when the platform adds"),
-        (lambda: config_data(network__existing={k: v for k, v in EXISTING_NETWORK.items() if k != "hyperpod_subnets"}),
-         "network.existing.hyperpod_subnets", "nat_gateway_id or route_table_id"),
+        (
+            lambda: config_data(network__existing={**EXISTING_NETWORK, "nat_gateway_id": "nat-0123456789abcdef0"}),
+            "network.existing.nat_gateway_id",
+            "only used when the platform adds",
+        ),
+        (
+            lambda: config_data(
+                network__existing={k: v for k, v in EXISTING_NETWORK.items() if k != "hyperpod_subnets"}
+            ),
+            "network.existing.hyperpod_subnets",
+            "nat_gateway_id or route_table_id",
+        ),
         (lambda: config_data(network__existing=EXISTING_NETWORK), "network.vpc_cidr", "only for a VPC created here"),
-        (lambda: {**existing_all(), "network": {**existing_all()["network"], "availability_zone_ids": ["usw2-az1"]}},
-         "network.availability_zone_ids", "existing.hyperpod_subnets"),
-        (lambda: {**BASE, "eks": {"cluster_name": "team-eks",
-                                  "existing": {"cluster_security_group_id": "sg-0123456789abcdef0"}}},
-         "eks.existing", "existing VPC"),
-        (lambda: config_data(eks__existing={"cluster_security_group_id": "sg-0123456789abcdef0"}),
-         "eks.public_access_cidrs", "only for a cluster created here"),
-        (lambda: {**existing_all(), "eks": {"cluster_name": "x"}, "network": {"existing": {
-            **EXISTING_NETWORK, "control_plane_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1"]}}},
-         "network.existing.control_plane_subnet_ids", "at least two AZs"),
+        (
+            lambda: {**existing_all(), "network": {**existing_all()["network"], "availability_zone_ids": ["usw2-az1"]}},
+            "network.availability_zone_ids",
+            "existing.hyperpod_subnets",
+        ),
+        (
+            lambda: {
+                **BASE,
+                "eks": {"cluster_name": "team-eks", "existing": {"cluster_security_group_id": "sg-0123456789abcdef0"}},
+            },
+            "eks.existing",
+            "existing VPC",
+        ),
+        (
+            lambda: config_data(eks__existing={"cluster_security_group_id": "sg-0123456789abcdef0"}),
+            "eks.public_access_cidrs",
+            "only for a cluster created here",
+        ),
+        (
+            lambda: {
+                **existing_all(),
+                "eks": {"cluster_name": "x"},
+                "network": {"existing": {**EXISTING_NETWORK, "control_plane_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1"]}},
+            },
+            "network.existing.control_plane_subnet_ids",
+            "at least two AZs",
+        ),
         (lambda: config_data(region="us-weast-2"), "region", "not an AWS region"),
     ],
 )
@@ -167,19 +196,26 @@ def test_existing_resources_config_errors(data, field, fragment):
 
 # -- construct props: one line naming the construct path and the prop, before jsii -------------
 
+
 @pytest.fixture(scope="module")
 def scope():
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
 
     stack = cdk.Stack(cdk.App(), "User", env=cdk.Environment(account="111111111111", region="us-west-2"))
-    tiny = ec2.Subnet.from_subnet_attributes(stack, "Tiny", subnet_id="subnet-0ccccccccccccccc1",
-                                             ipv4_cidr_block="10.0.0.0/28")
-    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123456789abcdef0",
-                                      availability_zones=["us-west-2a", "us-west-2b"],
-                                      private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"])
-    roomy = ec2.Subnet.from_subnet_attributes(stack, "Roomy", subnet_id="subnet-0ccccccccccccccc2",
-                                              ipv4_cidr_block="10.0.16.0/20")
+    tiny = ec2.Subnet.from_subnet_attributes(
+        stack, "Tiny", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/28"
+    )
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-west-2a", "us-west-2b"],
+        private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+    )
+    roomy = ec2.Subnet.from_subnet_attributes(
+        stack, "Roomy", subnet_id="subnet-0ccccccccccccccc2", ipv4_cidr_block="10.0.16.0/20"
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     return {"stack": stack, "tiny": tiny, "roomy": roomy, "vpc": vpc, "sg": sg}
 
@@ -188,10 +224,14 @@ def _cluster(scope, construct_id, **overrides):
     from hyperpod_cdk import HyperPodCluster
 
     props = dict(
-        cluster_name="team-a", eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/team-eks",
+        cluster_name="team-a",
+        eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/team-eks",
         instance_groups=[{"name": "train", "instance_type": "ml.p5.48xlarge", "instance_count": 4}],
-        subnets_by_az_id={"usw2-az1": scope["tiny"]}, default_az_id="usw2-az1", security_group=scope["sg"],
-        execution_role_arn="arn:aws:iam::111111111111:role/r", lifecycle_source_s3_uri="s3://b/p/",
+        subnets_by_az_id={"usw2-az1": scope["tiny"]},
+        default_az_id="usw2-az1",
+        security_group=scope["sg"],
+        execution_role_arn="arn:aws:iam::111111111111:role/r",
+        lifecycle_source_s3_uri="s3://b/p/",
     )
     props.update(overrides)
     return HyperPodCluster(scope["stack"], construct_id, **props)
@@ -210,8 +250,11 @@ def test_instance_type_not_offered_in_the_stack_region(scope):
 
     mumbai = cdk.Stack(scope["stack"].node.root, "Mumbai", env=cdk.Environment(region="ap-south-1"))
     groups = [{"name": "train", "instance_type": "ml.g6e.12xlarge", "instance_count": 1}]
-    with pytest.raises(HyperPodConfigError, match=r"^Mumbai/Offer: instance_groups\[0\]\(train\)\.instance_type: "
-                                                   r"ml\.g6e\.12xlarge is not offered .* in ap-south-1"):
+    with pytest.raises(
+        HyperPodConfigError,
+        match=r"^Mumbai/Offer: instance_groups\[0\]\(train\)\.instance_type: "
+        r"ml\.g6e\.12xlarge is not offered .* in ap-south-1",
+    ):
         _cluster({**scope, "stack": mumbai}, "Offer", instance_groups=groups)
 
 
@@ -231,8 +274,12 @@ def test_instance_group_mapping_errors_name_the_field(scope):
 def test_eks_cluster_props(scope, prop, value, fragment):
     from hyperpod_cdk import HyperPodEksCluster
 
-    props = dict(vpc=scope["vpc"], control_plane_subnets=scope["vpc"].private_subnets, security_group=scope["sg"],
-                 cluster_name="team-eks")
+    props = dict(
+        vpc=scope["vpc"],
+        control_plane_subnets=scope["vpc"].private_subnets,
+        security_group=scope["sg"],
+        cluster_name="team-eks",
+    )
     props[prop] = value
     with pytest.raises(HyperPodConfigError) as info:
         HyperPodEksCluster(scope["stack"], f"Eks{prop}", **props)
@@ -266,8 +313,9 @@ def test_cluster_without_helm_dependencies_warns_at_synth(tmp_path):
 
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "Warn", env=cdk.Environment(account="111111111111", region="us-west-2"))
-    subnet = ec2.Subnet.from_subnet_attributes(stack, "S", subnet_id="subnet-0ccccccccccccccc1",
-                                               ipv4_cidr_block="10.0.0.0/20")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        stack, "S", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/20"
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     local = {"stack": stack, "tiny": subnet, "sg": sg}
     warned = _cluster(local, "Warned")
@@ -290,7 +338,9 @@ def test_imported_hyperpod_cluster_and_connections(scope):
     from hyperpod_cdk import HyperPodCluster, HyperPodSecurityGroup, IHyperPodCluster
 
     imported = HyperPodCluster.from_cluster_attributes(
-        scope["stack"], "Imported", cluster_name="team-a",
+        scope["stack"],
+        "Imported",
+        cluster_name="team-a",
         cluster_arn="arn:aws:sagemaker:us-west-2:111111111111:cluster/abcdefghijkl",
     )
     assert isinstance(imported, IHyperPodCluster) and imported.cluster_name == "team-a"
@@ -303,6 +353,7 @@ def test_imported_hyperpod_cluster_and_connections(scope):
 
 # -- public API and layering -------------------------------------------------------------------
 
+
 def test_public_api_resolves_and_config_imports_without_cdk():
     import hyperpod_cdk
 
@@ -310,16 +361,32 @@ def test_public_api_resolves_and_config_imports_without_cdk():
         assert getattr(hyperpod_cdk, name) is not None, name
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, hyperpod_cdk; hyperpod_cdk.load_config; print('aws_cdk' in sys.modules)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip() == "False"
 
 
 # specs < config < constructs < platform; errors is below all; cli/guard/rules are tools on top.
 LAYERS = {
-    "errors": 0, "input_limits": 0, "specs": 0, "config": 1, "_cdk_util": 2, "rules": 2, "network": 3, "storage": 3,
-    "lifecycle": 3, "monitoring": 3, "cluster": 4, "kubernetes": 5, "platform": 6, "platform_phases": 6,
-    "cli": 7, "guard": 7, "__init__": 8,
+    "errors": 0,
+    "input_limits": 0,
+    "specs": 0,
+    "config": 1,
+    "_cdk_util": 2,
+    "rules": 2,
+    "network": 3,
+    "storage": 3,
+    "lifecycle": 3,
+    "monitoring": 3,
+    "cluster": 4,
+    "kubernetes": 5,
+    "platform": 6,
+    "platform_phases": 6,
+    "cli": 7,
+    "guard": 7,
+    "__init__": 8,
 }
 
 
@@ -348,15 +415,13 @@ def test_setuptools_package_list_is_complete():
     import tomllib
 
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(p.parent.relative_to(PACKAGE.parent).parts)
-        for p in PACKAGE.rglob("__init__.py")
-    }
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
     assert found | {"hyperpod_cdk.lifecycle.scripts"} == listed
     assert not (REPO / "constructs" / "__init__.py").exists()
 
 
 # -- every building block refuses a wrong prop type with one line, before jsii sees it -----------
+
 
 def _building_block_cases(scope):
     from hyperpod_cdk import (
@@ -370,38 +435,83 @@ def _building_block_cases(scope):
     from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
 
     stack, vpc, sg, subnet, roomy = scope["stack"], scope["vpc"], scope["sg"], scope["tiny"], scope["roomy"]
-    slurm_groups = [{"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1,
-                     "slurm_node_type": "Controller"},
-                    {"name": "compute", "instance_type": "ml.m5.xlarge", "instance_count": 1}]
+    slurm_groups = [
+        {"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1, "slurm_node_type": "Controller"},
+        {"name": "compute", "instance_type": "ml.m5.xlarge", "instance_count": 1},
+    ]
     return [
-        (lambda i: HyperPodSecurityGroup(stack, i, vpc="vpc-0123456789abcdef0"),
-         "vpc: expected an ec2.IVpc, got a str"),
-        (lambda i: HyperPodLifecycleScripts(stack, i, encryption_key="arn:aws:kms:us-west-2:111111111111:key/x"),
-         "encryption_key: expected an kms.IKey, got a str"),
-        (lambda i: HyperPodExecutionRole(stack, i, vpc=vpc, subnets=[], security_group=sg, lifecycle_bucket=None),
-         "subnets: list at least one ec2.ISubnet"),
-        (lambda i: HyperPodExecutionRole(stack, i, vpc=vpc, subnets="subnet-1", security_group=sg,
-                                         lifecycle_bucket=None), "subnets: expected a list of ec2.ISubnet, got str"),
-        (lambda i: HyperPodFsxLustre(stack, i, subnet="subnet-0ccccccccccccccc1", security_group=sg),
-         "subnet: expected an ec2.ISubnet, got a str"),
-        (lambda i: HyperPodSlurmCluster(
-            stack, i, cluster_name="s", instance_groups=slurm_groups, subnets_by_az_id={"usw2-az1": roomy},
-            default_az_id="usw2-az1", security_group="sg-1", execution_role_arn="arn:aws:iam::111111111111:role/r",
-            lifecycle_source_s3_uri="s3://b/p/"), "security_group: expected an ec2.ISecurityGroup, got str"),
-        (lambda i: _cluster(scope, i, execution_role_arn="not-an-arn", subnets_by_az_id={"usw2-az1": roomy},
-                            instance_groups=[
-            {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}]),
-         "execution_role_arn: 'not-an-arn' is not a value like arn:aws:iam::"),
-        (lambda i: _cluster(scope, i, lifecycle_source_s3_uri="ftp://x", subnets_by_az_id={"usw2-az1": roomy},
-                            instance_groups=[
-            {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}]),
-         "lifecycle_source_s3_uri: 'ftp://x' is not a value like s3://"),
+        (
+            lambda i: HyperPodSecurityGroup(stack, i, vpc="vpc-0123456789abcdef0"),
+            "vpc: expected an ec2.IVpc, got a str",
+        ),
+        (
+            lambda i: HyperPodLifecycleScripts(stack, i, encryption_key="arn:aws:kms:us-west-2:111111111111:key/x"),
+            "encryption_key: expected an kms.IKey, got a str",
+        ),
+        (
+            lambda i: HyperPodExecutionRole(stack, i, vpc=vpc, subnets=[], security_group=sg, lifecycle_bucket=None),
+            "subnets: list at least one ec2.ISubnet",
+        ),
+        (
+            lambda i: HyperPodExecutionRole(
+                stack, i, vpc=vpc, subnets="subnet-1", security_group=sg, lifecycle_bucket=None
+            ),
+            "subnets: expected a list of ec2.ISubnet, got str",
+        ),
+        (
+            lambda i: HyperPodFsxLustre(stack, i, subnet="subnet-0ccccccccccccccc1", security_group=sg),
+            "subnet: expected an ec2.ISubnet, got a str",
+        ),
+        (
+            lambda i: HyperPodSlurmCluster(
+                stack,
+                i,
+                cluster_name="s",
+                instance_groups=slurm_groups,
+                subnets_by_az_id={"usw2-az1": roomy},
+                default_az_id="usw2-az1",
+                security_group="sg-1",
+                execution_role_arn="arn:aws:iam::111111111111:role/r",
+                lifecycle_source_s3_uri="s3://b/p/",
+            ),
+            "security_group: expected an ec2.ISecurityGroup, got str",
+        ),
+        (
+            lambda i: _cluster(
+                scope,
+                i,
+                execution_role_arn="not-an-arn",
+                subnets_by_az_id={"usw2-az1": roomy},
+                instance_groups=[{"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}],
+            ),
+            "execution_role_arn: 'not-an-arn' is not a value like arn:aws:iam::",
+        ),
+        (
+            lambda i: _cluster(
+                scope,
+                i,
+                lifecycle_source_s3_uri="ftp://x",
+                subnets_by_az_id={"usw2-az1": roomy},
+                instance_groups=[{"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}],
+            ),
+            "lifecycle_source_s3_uri: 'ftp://x' is not a value like s3://",
+        ),
         (lambda i: CertManagerAddon(stack, i, cluster="team-eks"), "cluster: expected an eks.ICluster, got a str"),
-        (lambda i: HyperPodPlatform(stack, i, config=parse_config(BASE), vpc=vpc, control_plane_subnets="subnet-a",
-                                    hyperpod_subnets={"usw2-az2": subnet}),
-         "control_plane_subnets: expected a list of ec2.ISubnet, got str"),
-        (lambda i: HyperPodPlatform(stack, i, config=parse_config(BASE), vpc=vpc, hyperpod_subnets=[subnet]),
-         "hyperpod_subnets: expected a mapping {az_id: subnet}, got list"),
+        (
+            lambda i: HyperPodPlatform(
+                stack,
+                i,
+                config=parse_config(BASE),
+                vpc=vpc,
+                control_plane_subnets="subnet-a",
+                hyperpod_subnets={"usw2-az2": subnet},
+            ),
+            "control_plane_subnets: expected a list of ec2.ISubnet, got str",
+        ),
+        (
+            lambda i: HyperPodPlatform(stack, i, config=parse_config(BASE), vpc=vpc, hyperpod_subnets=[subnet]),
+            "hyperpod_subnets: expected a mapping {az_id: subnet}, got list",
+        ),
     ]
 
 
@@ -416,8 +526,13 @@ def test_building_blocks_refuse_wrong_prop_types(scope):
 
 
 def test_wait_for_refuses_what_is_not_a_construct(scope):
-    cluster = _cluster(scope, "Waits", subnets_by_az_id={"usw2-az1": scope["roomy"]}, instance_groups=[
-        {"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}], assume_helm_installed=True)
+    cluster = _cluster(
+        scope,
+        "Waits",
+        subnets_by_az_id={"usw2-az1": scope["roomy"]},
+        instance_groups=[{"name": "cpu", "instance_type": "ml.m5.xlarge", "instance_count": 1}],
+        assume_helm_installed=True,
+    )
     with pytest.raises(HyperPodConfigError, match=r"^User/Waits/Resource: wait_for: expected constructs"):
         cluster.wait_for("HelmDependencies")
 
@@ -425,8 +540,15 @@ def test_wait_for_refuses_what_is_not_a_construct(scope):
 def test_slurm_parameters_for_takes_plain_mappings():
     from hyperpod_cdk import HyperPodSlurmCluster
 
-    document = HyperPodSlurmCluster.parameters_for([
-        {"name": "controller", "instance_type": "ml.m5.xlarge", "instance_count": 1, "slurm_node_type": "Controller"},
-        {"name": "gpu", "instance_type": "ml.g5.8xlarge", "instance_count": 2, "partition": "train"},
-    ])
+    document = HyperPodSlurmCluster.parameters_for(
+        [
+            {
+                "name": "controller",
+                "instance_type": "ml.m5.xlarge",
+                "instance_count": 1,
+                "slurm_node_type": "Controller",
+            },
+            {"name": "gpu", "instance_type": "ml.g5.8xlarge", "instance_count": 2, "partition": "train"},
+        ]
+    )
     assert document["worker_groups"] == [{"instance_group_name": "gpu", "partition_name": "train"}]

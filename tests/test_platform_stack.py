@@ -35,7 +35,7 @@ def test_hyperpod_subnet_is_placed_by_az_id_and_private(platform):
         k: v for k, v in platform.resources("AWS::EC2::Subnet").items() if v["Properties"]["CidrBlock"] == "10.1.0.0/16"
     }
     assert len(subnets) == 1
-    (logical_id, subnet), = subnets.items()
+    ((logical_id, subnet),) = subnets.items()
     props = subnet["Properties"]
     assert props["AvailabilityZoneId"] == "usw2-az2"
     assert props["MapPublicIpOnLaunch"] is False
@@ -47,7 +47,8 @@ def test_hyperpod_subnet_is_placed_by_az_id_and_private(platform):
 def test_control_plane_subnets_span_two_azs(platform):
     """By AZ ID (issue 18): the HyperPod AZ first, then the region's az1."""
     control_plane = [
-        v["Properties"] for k, v in platform.resources("AWS::EC2::Subnet").items()
+        v["Properties"]
+        for k, v in platform.resources("AWS::EC2::Subnet").items()
         if k.startswith("NetworkVpcControlPlane")
     ]
     assert len(control_plane) == 2
@@ -104,8 +105,13 @@ def test_security_group_has_no_inline_self_reference(platform):
     assert "SecurityGroupIngress" not in group["Properties"]
     # Only CDK's disallow-all placeholder is inline; it suppresses EC2's implicit allow-all egress.
     assert group["Properties"]["SecurityGroupEgress"] == [
-        {"CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "FromPort": 252,
-         "IpProtocol": "icmp", "ToPort": 86}
+        {
+            "CidrIp": "255.255.255.255/32",
+            "Description": "Disallow all traffic",
+            "FromPort": 252,
+            "IpProtocol": "icmp",
+            "ToPort": 86,
+        }
     ]
 
 
@@ -156,7 +162,8 @@ def test_eks_logs_encryption_endpoint_and_tag(platform):
 
 def test_eks_control_plane_log_group_is_precreated_and_retained(platform):
     groups = [
-        g for g in platform.resources("AWS::Logs::LogGroup").values()
+        g
+        for g in platform.resources("AWS::Logs::LogGroup").values()
         if g["Properties"].get("LogGroupName") == "/aws/eks/hyperpod-demo-eks/cluster"
     ]
     assert len(groups) == 1
@@ -239,8 +246,14 @@ def test_execution_role_has_pod_identity_ecr_alarms_and_bucket_read(platform):
     by_action = {a: s for s in statements for a in _actions(s)}
     cluster_id, _ = _eks(platform)
     assert by_action["eks-auth:AssumeRoleForPodIdentity"]["Resource"] == {"Fn::GetAtt": [cluster_id, "Arn"]}
-    for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken",
-                   "cloudwatch:DescribeAlarms", "ec2:DeleteNetworkInterface", "ec2:DescribeSubnets"):
+    for action in (
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:DescribeAlarms",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeSubnets",
+    ):
         assert action in by_action, action
     bucket_id = next(k for k in platform.resources("AWS::S3::Bucket") if k.startswith("LifecycleScripts"))
     reads = [s for s in statements if "s3:GetObject*" in _actions(s)]
@@ -260,10 +273,16 @@ def test_lifecycle_bucket_is_locked_down_and_retained(platform):
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert sse["SSEAlgorithm"] == "aws:kms"
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
     }
-    policies = [p for p in platform.resources("AWS::S3::BucketPolicy").values()
-                if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    policies = [
+        p
+        for p in platform.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
     denies = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 

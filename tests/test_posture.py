@@ -42,7 +42,9 @@ CANARY = {
 def _checkov(args: list[str]) -> list[dict]:
     result = subprocess.run(
         [str(CHECKOV), *args, "--compact", "--skip-download", "-o", "json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode in (0, 1), result.stderr[-3000:]
     reports = json.loads(result.stdout)
@@ -106,7 +108,8 @@ def test_checkov_skips_give_reasons(checkov_cfn):
 def test_efa_all_traffic_self_rules_pass_checkov(checkov_cfn):
     """checkov's CloudFormation checks have no all-protocol rule check, so the EFA rules need no skip."""
     rules = [
-        c for c in _app_results(checkov_cfn, "failed") + _app_results(checkov_cfn, "skipped")
+        c
+        for c in _app_results(checkov_cfn, "failed") + _app_results(checkov_cfn, "skipped")
         if c["resource"].startswith(("AWS::EC2::SecurityGroupIngress.", "AWS::EC2::SecurityGroupEgress."))
     ]
     assert rules == []
@@ -119,9 +122,21 @@ def test_cfn_lint_i3011_finds_no_unretained_stateful_resource(templates, tmp_pat
     canary = tmp_path / "canary.template.json"
     canary.write_text(json.dumps({"Resources": {"CanaryLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {}}}}))
     result = subprocess.run(
-        [str(CFN_LINT), "-c", "I", "--format", "json", "--regions", "us-west-2", "--", *map(str, templates),
-         str(canary)],
-        capture_output=True, text=True, check=False,
+        [
+            str(CFN_LINT),
+            "-c",
+            "I",
+            "--format",
+            "json",
+            "--regions",
+            "us-west-2",
+            "--",
+            *map(str, templates),
+            str(canary),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     findings = json.loads(result.stdout or "[]")
     i3011 = [f for f in findings if f["Rule"]["Id"] == "I3011"]
@@ -138,9 +153,18 @@ def _manifest_dir(tmp_path: Path) -> Path | None:
     """Fresh manifests from the project's chart writer (its documented CLI), else a built dist/, else None."""
     if importlib.util.find_spec("hyperpod_cdk.kubernetes.charts.dist") is not None:
         result = subprocess.run(
-            [sys.executable, "-m", "hyperpod_cdk.kubernetes.charts.dist", "--config", str(REPO / "hyperpod.yaml"),
-             "--out", str(tmp_path)],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "hyperpod_cdk.kubernetes.charts.dist",
+                "--config",
+                str(REPO / "hyperpod.yaml"),
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, f"the chart writer failed:\n{result.stderr[-3000:]}"
         return tmp_path

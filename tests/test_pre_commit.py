@@ -46,3 +46,15 @@ def test_whole_program_checks_ignore_the_staged_file_list():
     by_id = {hook["id"]: hook for hook in _hooks()}
     assert by_id["mypy"]["pass_filenames"] is False and by_id["pytest"]["pass_filenames"] is False
     assert by_id["pytest"]["always_run"] is True
+
+
+def test_every_ruff_command_of_make_lint_has_a_hook():
+    """`make lint` runs `ruff check` and `ruff format --check`; each has a hook with the same subcommand."""
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M)
+    assert recipe
+    subcommands = set(re.findall(r"\$\(PY\) -m ruff (\w+)", recipe.group(1)))
+    assert subcommands == {"check", "format"}
+    hooked = {hook["entry"].split()[3] for hook in _hooks() if hook["entry"].split()[2] == "ruff"}
+    assert subcommands <= hooked
+    format_hook = next(hook for hook in _hooks() if hook["entry"].split()[2:4] == ["ruff", "format"])
+    assert "--check" in format_hook["entry"].split()

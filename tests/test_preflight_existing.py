@@ -40,8 +40,11 @@ def account_with_five_vpcs() -> dict[str, str]:
     ec2 = fx.session().client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ids = {"vpc": vpc}
-    for key, cidr, az in (("cp1", "10.0.0.0/24", "us-west-2a"), ("cp2", "10.0.1.0/24", "us-west-2b"),
-                          ("hp", "10.0.64.0/18", "us-west-2a")):  # moto: us-west-2a is usw2-az2
+    for key, cidr, az in (
+        ("cp1", "10.0.0.0/24", "us-west-2a"),
+        ("cp2", "10.0.1.0/24", "us-west-2b"),
+        ("hp", "10.0.64.0/18", "us-west-2a"),
+    ):  # moto: us-west-2a is usw2-az2
         ids[key] = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
     for index in range(3):
         ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
@@ -63,22 +66,39 @@ def example_config(tmp_path: Path, ids: dict[str, str], mutate: Any = None) -> P
     return path
 
 
-def eks_stub(vpc_id: str, *, mode: str = "API_AND_CONFIG_MAP", version: str = "1.35", private: bool = True,
-             sg: str = CLUSTER_SG, addons: tuple[str, ...] = preflight.REQUIRED_EKS_ADDONS) -> Any:
+def eks_stub(
+    vpc_id: str,
+    *,
+    mode: str = "API_AND_CONFIG_MAP",
+    version: str = "1.35",
+    private: bool = True,
+    sg: str = CLUSTER_SG,
+    addons: tuple[str, ...] = preflight.REQUIRED_EKS_ADDONS,
+) -> Any:
     eks, stub = fx.stubbed("eks")
     cluster = {
-        "name": EKS_NAME, "arn": f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS_NAME}", "status": "ACTIVE",
-        "version": version, "accessConfig": {"authenticationMode": mode},
-        "resourcesVpcConfig": {"vpcId": vpc_id, "clusterSecurityGroupId": sg, "endpointPrivateAccess": private,
-                               "endpointPublicAccess": not private, "publicAccessCidrs": ["203.0.113.0/24"]},
+        "name": EKS_NAME,
+        "arn": f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS_NAME}",
+        "status": "ACTIVE",
+        "version": version,
+        "accessConfig": {"authenticationMode": mode},
+        "resourcesVpcConfig": {
+            "vpcId": vpc_id,
+            "clusterSecurityGroupId": sg,
+            "endpointPrivateAccess": private,
+            "endpointPublicAccess": not private,
+            "publicAccessCidrs": ["203.0.113.0/24"],
+        },
     }
     stub.add_response("describe_cluster", {"cluster": cluster}, {"name": EKS_NAME})
     stub.add_response("list_addons", {"addons": list(addons)}, {"clusterName": EKS_NAME})
     if set(preflight.REQUIRED_EKS_ADDONS) <= set(addons):
         for name in preflight.REQUIRED_EKS_ADDONS:
-            stub.add_response("describe_addon", {"addon": {"addonName": name, "clusterName": EKS_NAME,
-                                                           "status": "ACTIVE"}},
-                              {"clusterName": EKS_NAME, "addonName": name})
+            stub.add_response(
+                "describe_addon",
+                {"addon": {"addonName": name, "clusterName": EKS_NAME, "status": "ACTIVE"}},
+                {"clusterName": EKS_NAME, "addonName": name},
+            )
     return eks
 
 
@@ -93,14 +113,14 @@ def sagemaker_quotas() -> Any:
 
 
 def run_preflight(path: Path, eks: Any, capsys: Any) -> tuple[int, dict[str, dict]]:
-    code = main(["preflight", "--config", str(path), "--json"],
-                clients_factory=fx.factory({"service-quotas": sagemaker_quotas(), "eks": eks}))
+    code = main(
+        ["preflight", "--config", str(path), "--json"],
+        clients_factory=fx.factory({"service-quotas": sagemaker_quotas(), "eks": eks}),
+    )
     return code, {row["check"]: row for row in json.loads(capsys.readouterr().out)}
 
 
-def test_existing_vpc_and_eks_example_skips_vpc_quota_in_a_full_region_and_checks_the_cluster(
-    tmp_path: Path, capsys
-):
+def test_existing_vpc_and_eks_example_skips_vpc_quota_in_a_full_region_and_checks_the_cluster(tmp_path: Path, capsys):
     ids = account_with_five_vpcs()
     code, rows = run_preflight(example_config(tmp_path, ids), eks_stub(ids["vpc"]), capsys)
     assert code == 0, rows
@@ -115,8 +135,10 @@ def test_existing_vpc_and_eks_example_skips_vpc_quota_in_a_full_region_and_check
 def test_same_region_fails_the_vpc_quota_for_a_config_that_creates_a_vpc(tmp_path: Path, capsys):
     """The counter-case: the emulator's region really is full, so skipping the quota above is the config's doing."""
     account_with_five_vpcs()
-    code = main(["preflight", "--config", str(fx.write_config(tmp_path)), "--json"],
-                clients_factory=fx.factory({"service-quotas": sagemaker_quotas()}))
+    code = main(
+        ["preflight", "--config", str(fx.write_config(tmp_path)), "--json"],
+        clients_factory=fx.factory({"service-quotas": sagemaker_quotas()}),
+    )
     rows = {row["check"]: row for row in json.loads(capsys.readouterr().out)}
     assert code == 1 and rows["vpc quota"]["status"] == "fail"
     assert "5 of 5 VPCs" in rows["vpc quota"]["reason"]
@@ -182,6 +204,7 @@ def test_existing_vpc_without_hyperpod_subnets_plans_new_subnets_but_no_vpc_quot
         existing["route_table_id"] = "rtb-0123456789abcdef0"
         d["network"]["availability_zone_ids"] = ["usw2-az2"]
         d["network"]["hyperpod_cidr"] = "10.1.0.0/16"
+
     from hyperpod_cdk.config import load_config
 
     cfg = load_config(str(example_config(tmp_path, ids, platform_adds_subnets)))
@@ -212,6 +235,7 @@ def test_new_eks_cluster_needs_control_plane_subnets_in_two_azs(tmp_path: Path):
     def new_eks_in_the_existing_vpc(d: dict) -> None:
         d["eks"].pop("existing")
         d["network"]["existing"]["control_plane_subnet_ids"] = [ids["cp1"], same_az["SubnetId"]]
+
     from hyperpod_cdk.config import load_config
 
     cfg = load_config(str(example_config(tmp_path, ids, new_eks_in_the_existing_vpc)))

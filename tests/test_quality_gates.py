@@ -18,7 +18,9 @@ IGNORED = ["W3005"]
 def cfn_lint(template: Path, region: str) -> list[dict]:
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", region, "--ignore-checks", *IGNORED, "--", str(template)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     return json.loads(result.stdout or "[]")
@@ -49,8 +51,9 @@ def test_cdk_nag_and_builtin_validation_pass(platform):
     for plugin in report["pluginReports"]:
         assert plugin["conclusion"] == "success", plugin
         # The one expected finding: hyperpod.yaml names no cluster admin until the user sets theirs (issue 17).
-        violations = [v for v in plugin.get("violations", [])
-                      if v["ruleName"] != "Annotation::hyperpod-cdk:noClusterAdmin"]
+        violations = [
+            v for v in plugin.get("violations", []) if v["ruleName"] != "Annotation::hyperpod-cdk:noClusterAdmin"
+        ]
         assert not violations, violations
 
 

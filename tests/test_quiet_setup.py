@@ -51,10 +51,15 @@ def test_renamed_stack_leaves_no_stale_template(tmp_path: Path) -> None:
     (tmp_path / "tree.json").write_text("{}")
     removed = remove_stale_templates(tmp_path)
     assert [p.name for p in removed] == [
-        "old-platform.assets.json", "old-platform.metadata.json", "old-platform.template.json"
+        "old-platform.assets.json",
+        "old-platform.metadata.json",
+        "old-platform.template.json",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "manifest.json", "new-platform.assets.json", "new-platform.metadata.json", "new-platform.template.json",
+        "manifest.json",
+        "new-platform.assets.json",
+        "new-platform.metadata.json",
+        "new-platform.template.json",
         "tree.json",
     ]
 

@@ -27,7 +27,7 @@ SECTION = "## Using the constructs in your own stacks"
 LIBRARY_DOC = REPO / "docs" / "library.md"
 
 # Runs inside the clean venv: exec each snippet as a user's app.py would run, one out dir each.
-RUNNER = r'''
+RUNNER = r"""
 import json, os, sys, traceback
 import aws_cdk
 import hyperpod_cdk
@@ -67,7 +67,7 @@ try:
 except HyperPodConfigError as error:
     result["plan_error"] = str(error)
 json.dump(result, open("result.json", "w"))
-'''
+"""
 
 
 def _python_blocks(text: str) -> list[str]:
@@ -79,7 +79,7 @@ def readme_snippets() -> list[str]:
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
-    section = text[start:end if end != -1 else len(text)]
+    section = text[start : end if end != -1 else len(text)]
     return _python_blocks(section) + _python_blocks(LIBRARY_DOC.read_text())
 
 
@@ -113,13 +113,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _run(python, "runner.py", cwd=app_dir, env=env)
     result = json.loads((app_dir / "result.json").read_text())
     result.update(
-        app_dir=app_dir, wheel=wheel, sdist=sdist, venv=venv,
+        app_dir=app_dir,
+        wheel=wheel,
+        sdist=sdist,
+        venv=venv,
         seconds={
-            "build": built - started, "install": installed_at - built, "snippets": time.monotonic() - installed_at
+            "build": built - started,
+            "install": installed_at - built,
+            "snippets": time.monotonic() - installed_at,
         },
     )
-    print(f"wheel: build {result['seconds']['build']:.1f} s, install {result['seconds']['install']:.1f} s, "
-          f"README snippets {result['seconds']['snippets']:.1f} s")
+    print(
+        f"wheel: build {result['seconds']['build']:.1f} s, install {result['seconds']['install']:.1f} s, "
+        f"README snippets {result['seconds']['snippets']:.1f} s"
+    )
     return result
 
 
@@ -137,7 +144,7 @@ def _of_type(resources: dict, cfn_type: str) -> dict:
 def test_readme_section_has_the_five_documented_cases():
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION)
-    readme = _python_blocks(text[start:text.index("\n## ", start + len(SECTION))])
+    readme = _python_blocks(text[start : text.index("\n## ", start + len(SECTION))])
     assert len(readme) == 1 and "HyperPodPlatform(stack" in readme[0]  # the main snippet stays in the README
     assert len(readme_snippets()) == 5
 
@@ -176,12 +183,15 @@ def test_the_sdist_builds_the_wheel_and_leaves_the_tests_out(installed):
 def test_dependencies_are_ranges_that_admit_other_cdk_2_releases(installed):
     from packaging.requirements import Requirement
 
-    metadata = zipfile.ZipFile(installed["wheel"]).read(
-        next(n for n in zipfile.ZipFile(installed["wheel"]).namelist() if n.endswith("/METADATA"))
-    ).decode()
+    metadata = (
+        zipfile.ZipFile(installed["wheel"])
+        .read(next(n for n in zipfile.ZipFile(installed["wheel"]).namelist() if n.endswith("/METADATA")))
+        .decode()
+    )
     requires = {
         (r := Requirement(line.split(":", 1)[1].strip())).name: r
-        for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
     }
     cdk = requires["aws-cdk-lib"].specifier
     assert "2.275.0" in cdk and "2.300.1" in cdk and "3.0.0" not in cdk
@@ -213,7 +223,8 @@ def test_existing_vpc_and_subnets_create_no_network(installed):
     assert cluster["Properties"]["VpcConfig"]["Subnets"] == ["subnet-0bbbbbbbbbbbbbbb1"]
     (eks_cluster,) = _of_type(resources, "AWS::EKS::Cluster").values()
     assert eks_cluster["Properties"]["ResourcesVpcConfig"]["SubnetIds"] == [
-        "subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"
+        "subnet-0aaaaaaaaaaaaaaa1",
+        "subnet-0aaaaaaaaaaaaaaa2",
     ]
 
 

@@ -75,20 +75,26 @@ def test_make_deploy_adopts_the_retained_control_plane_group():
 def test_the_log_groups_key_policy_names_the_same_per_deployment_group(platform):
     """CloudWatch Logs encrypts only if the key policy's encryption context is the group's own ARN."""
     resources = platform.template["Resources"]
-    (installer_id,) = (k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"
-                       and "installer" in json.dumps(v["Properties"].get("LogGroupName")))
+    (installer_id,) = (
+        k
+        for k, v in resources.items()
+        if v["Type"] == "AWS::Logs::LogGroup" and "installer" in json.dumps(v["Properties"].get("LogGroupName"))
+    )
     name = resources[installer_id]["Properties"]["LogGroupName"]
     name_json = json.dumps(name)
     contexts = [
         json.dumps(statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
-        for body in resources.values() if body["Type"] == "AWS::KMS::Key"
+        for body in resources.values()
+        if body["Type"] == "AWS::KMS::Key"
         for statement in body["Properties"]["KeyPolicy"]["Statement"]
         if "ArnEquals" in statement.get("Condition", {})
     ]
     # The name's parts (path, deployment id from AWS::StackId, purpose) appear in one ARN condition.
     parts = name["Fn::Join"][1]
     assert any(all(json.dumps(part) in context or part in context for part in parts) for context in contexts), (
-        name_json, contexts)
+        name_json,
+        contexts,
+    )
 
 
 @pytest.mark.parametrize("fixture", ["eks_fsx", "slurm_app"])
@@ -97,12 +103,16 @@ def test_retained_file_system_keeps_every_rule_of_its_group(fixture, request):
     _, fsx = app.one("AWS::FSx::FileSystem")
     (group,) = (g["Fn::GetAtt"][0] for g in fsx["Properties"]["SecurityGroupIds"])
     rules = {
-        k: v for k, v in app.template["Resources"].items()
+        k: v
+        for k, v in app.template["Resources"].items()
         if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
         and v["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
     }
-    ports = {(v["Properties"]["IpProtocol"], v["Properties"].get("FromPort"), v["Properties"].get("ToPort"))
-             for v in rules.values() if v["Type"] == "AWS::EC2::SecurityGroupIngress"}
+    ports = {
+        (v["Properties"]["IpProtocol"], v["Properties"].get("FromPort"), v["Properties"].get("ToPort"))
+        for v in rules.values()
+        if v["Type"] == "AWS::EC2::SecurityGroupIngress"
+    }
     assert {("-1", None, None), ("tcp", 988, 988), ("tcp", 1018, 1023)} <= ports
     assert {k: v.get("DeletionPolicy") for k, v in rules.items()} == {k: "Retain" for k in rules}
     # Only on delete: a rule an update replaces is still deleted.
@@ -110,8 +120,11 @@ def test_retained_file_system_keeps_every_rule_of_its_group(fixture, request):
 
 
 def test_without_a_retained_file_system_the_rules_go_with_the_stack(platform):
-    rules = [v for v in platform.template["Resources"].values()
-             if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")]
+    rules = [
+        v
+        for v in platform.template["Resources"].values()
+        if v["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    ]
     assert rules and not any("DeletionPolicy" in v for v in rules)
 
 
@@ -149,8 +162,11 @@ def test_synth_with_an_account_needs_no_lookup(synth, tmp_path):
     assert not manifest.get("missing"), manifest.get("missing")
     text = json.dumps(app.template)
     assert "dummy1" not in text and "Fn::GetAZs" not in text
-    subnet_azs = sorted(v["Properties"]["AvailabilityZoneId"] for v in app.template["Resources"].values()
-                        if v["Type"] == "AWS::EC2::Subnet")
+    subnet_azs = sorted(
+        v["Properties"]["AvailabilityZoneId"]
+        for v in app.template["Resources"].values()
+        if v["Type"] == "AWS::EC2::Subnet"
+    )
     assert subnet_azs and all(az.startswith("use1-") or az.startswith("usw2-") for az in subnet_azs)
 
 
@@ -211,8 +227,10 @@ def test_a_user_stack_with_an_account_is_told_how_to_skip_the_lookup():
     for stack in (plain, by_id):
         HyperPodNetwork.from_config(stack, "Network", config)
     assembly = app.synth()
-    warned = {s: [m for m in assembly.get_stack_by_name(s).messages if "AZ-name lookup" in str(m.entry.data)]
-              for s in ("Plain", "ById")}
+    warned = {
+        s: [m for m in assembly.get_stack_by_name(s).messages if "AZ-name lookup" in str(m.entry.data)]
+        for s in ("Plain", "ById")
+    }
     assert warned["Plain"] and not warned["ById"]
     # Only the plain stack asks for the lookup; neither template carries an AZ name.
     missing = json.loads((Path(assembly.directory) / "manifest.json").read_text()).get("missing") or []

@@ -29,7 +29,10 @@ def user_stack(tmp_path_factory):
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     stack = cdk.Stack(app, "UserStack", env=cdk.Environment(account="111111111111", region="us-west-2"))
     vpc = ec2.Vpc.from_vpc_attributes(
-        stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["us-west-2a", "us-west-2b"],
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["us-west-2a", "us-west-2b"],
         private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
     )
     subnet = ec2.Subnet.from_subnet_attributes(
@@ -39,15 +42,25 @@ def user_stack(tmp_path_factory):
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     node_sg = HyperPodSecurityGroup(stack, "NodeSg", vpc=vpc)
     scripts = HyperPodLifecycleScripts(
-        stack, "Scripts", source_dir=REPO / "lifecycle_scripts" / "eks", encryption_key=key,
+        stack,
+        "Scripts",
+        source_dir=REPO / "lifecycle_scripts" / "eks",
+        encryption_key=key,
         shared_dirs=[REPO / "lifecycle_scripts" / "common"],
     )
     role = HyperPodExecutionRole(
-        stack, "ExecRole", vpc=vpc, subnets=[subnet], security_group=node_sg.security_group,
-        lifecycle_bucket=scripts.bucket, eks_cluster_arn=cluster.cluster_arn, volume_key=key,
+        stack,
+        "ExecRole",
+        vpc=vpc,
+        subnets=[subnet],
+        security_group=node_sg.security_group,
+        lifecycle_bucket=scripts.bucket,
+        eks_cluster_arn=cluster.cluster_arn,
+        volume_key=key,
     )
     HyperPodCluster(
-        stack, "HyperPod",
+        stack,
+        "HyperPod",
         cluster_name="team-hyperpod",
         eks_cluster_arn=cluster.cluster_arn,
         instance_groups=[InstanceGroup(name="train", instance_type="ml.p5.48xlarge", instance_count=2)],
@@ -94,9 +107,13 @@ def test_standalone_cluster_props_are_validated():
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-1")
     group = InstanceGroup(name="g", instance_type="ml.g5.xlarge", instance_count=1)
     common = dict(
-        eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/x", subnets_by_az_id={"usw2-az1": subnet},
-        default_az_id="usw2-az1", security_group=sg, execution_role_arn="arn:aws:iam::111111111111:role/r",
-        lifecycle_source_s3_uri="s3://b/p/", volume_key=kms.Key(stack, "K"),
+        eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/x",
+        subnets_by_az_id={"usw2-az1": subnet},
+        default_az_id="usw2-az1",
+        security_group=sg,
+        execution_role_arn="arn:aws:iam::111111111111:role/r",
+        lifecycle_source_s3_uri="s3://b/p/",
+        volume_key=kms.Key(stack, "K"),
     )
     with pytest.raises(HyperPodConfigError, match="cluster_name: 'bad_name'"):
         HyperPodCluster(stack, "A", cluster_name="bad_name", instance_groups=[group], **common)
@@ -121,7 +138,8 @@ def test_multi_az_plan_overrides_vpc_config_per_group(synth, tmp_path):
     result = synth(path, tmp_path / "out", nag=False)
     subnets = {
         v["Properties"]["AvailabilityZoneId"]: (k, v["Properties"]["CidrBlock"])
-        for k, v in result.resources("AWS::EC2::Subnet").items() if "AvailabilityZoneId" in v["Properties"]
+        for k, v in result.resources("AWS::EC2::Subnet").items()
+        if "AvailabilityZoneId" in v["Properties"]
     }
     assert {az: cidr for az, (_, cidr) in subnets.items()} == {"usw2-az2": "10.1.0.0/17", "usw2-az1": "10.1.128.0/17"}
     _, cluster = result.one("AWS::SageMaker::Cluster")

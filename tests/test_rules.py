@@ -47,8 +47,12 @@ def compliant() -> dict[str, Any]:
             "DataKey": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True}, **RETAIN},
             "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}, **RETAIN},
             "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 365}, **RETAIN},
-            "Fsx": {"Type": "AWS::FSx::FileSystem", "Properties": {"FileSystemType": "LUSTRE"},
-                    "DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"},
+            "Fsx": {
+                "Type": "AWS::FSx::FileSystem",
+                "Properties": {"FileSystemType": "LUSTRE"},
+                "DeletionPolicy": "RetainExceptOnCreate",
+                "UpdateReplacePolicy": "Retain",
+            },
             "Eks": {
                 "Type": "AWS::EKS::Cluster",
                 "Properties": {
@@ -63,12 +67,18 @@ def compliant() -> dict[str, Any]:
                     "AccessConfig": {"AuthenticationMode": "API_AND_CONFIG_MAP"},
                 },
             },
-            "NodeSg": {"Type": "AWS::EC2::SecurityGroup",
-                       "Properties": {"GroupDescription": "nodes", "VpcId": "vpc-1"}},
-            "SelfIn": {"Type": "AWS::EC2::SecurityGroupIngress",
-                       "Properties": {"GroupId": SG, "IpProtocol": "-1", "SourceSecurityGroupId": SG}},
-            "SelfOut": {"Type": "AWS::EC2::SecurityGroupEgress",
-                        "Properties": {"GroupId": SG, "IpProtocol": "-1", "DestinationSecurityGroupId": SG}},
+            "NodeSg": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": "nodes", "VpcId": "vpc-1"},
+            },
+            "SelfIn": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {"GroupId": SG, "IpProtocol": "-1", "SourceSecurityGroupId": SG},
+            },
+            "SelfOut": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {"GroupId": SG, "IpProtocol": "-1", "DestinationSecurityGroupId": SG},
+            },
             "HyperPod": {
                 "Type": "AWS::SageMaker::Cluster",
                 "Properties": {
@@ -114,151 +124,370 @@ def _flexible_trainium_group() -> dict[str, Any]:
     group["InstanceRequirements"] = {"InstanceTypes": ["ml.trn1.32xlarge", "ml.trn1n.32xlarge"]}
     return group
 
+
 # (rule, case, mutation) triples that keep the template compliant.
 COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
-    ("HyperPod-EKS1", "public endpoint allow-listed",
-     lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(EndpointPublicAccess="true",
-                                                             PublicAccessCidrs=["203.0.113.0/24"])),
-    ("HyperPod-EKS2", "log types in any order",
-     lambda t: _props(t, "Eks")["Logging"]["ClusterLogging"]["EnabledTypes"].reverse()),
-    ("HyperPod-EKS3", "secrets among other resources",
-     lambda t: _props(t, "Eks")["EncryptionConfig"][0].update(Resources=["configmaps", "secrets"])),
+    (
+        "HyperPod-EKS1",
+        "public endpoint allow-listed",
+        lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(
+            EndpointPublicAccess="true", PublicAccessCidrs=["203.0.113.0/24"]
+        ),
+    ),
+    (
+        "HyperPod-EKS2",
+        "log types in any order",
+        lambda t: _props(t, "Eks")["Logging"]["ClusterLogging"]["EnabledTypes"].reverse(),
+    ),
+    (
+        "HyperPod-EKS3",
+        "secrets among other resources",
+        lambda t: _props(t, "Eks")["EncryptionConfig"][0].update(Resources=["configmaps", "secrets"]),
+    ),
     ("HyperPod-EKS4", "API mode", lambda t: _props(t, "Eks")["AccessConfig"].update(AuthenticationMode="API")),
-    ("HyperPod-SM1", "CPU group without checks, GPU group with one check",
-     lambda t: _groups(t)[1].update(OnStartDeepHealthChecks=["InstanceStress"])),
-    ("HyperPod-SM2", "an FSx mount next to the encrypted EBS volume",
-     lambda t: _groups(t)[0]["InstanceStorageConfigs"].append(
-         {"FsxLustreConfig": {"DnsName": "fs.example", "MountName": "m"}})),
-    ("HyperPod-SM2", "classic provisioning without a customer managed key",
-     lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
-                [g["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId") for g in _groups(t)])),
+    (
+        "HyperPod-SM1",
+        "CPU group without checks, GPU group with one check",
+        lambda t: _groups(t)[1].update(OnStartDeepHealthChecks=["InstanceStress"]),
+    ),
+    (
+        "HyperPod-SM2",
+        "an FSx mount next to the encrypted EBS volume",
+        lambda t: _groups(t)[0]["InstanceStorageConfigs"].append(
+            {"FsxLustreConfig": {"DnsName": "fs.example", "MountName": "m"}}
+        ),
+    ),
+    (
+        "HyperPod-SM2",
+        "classic provisioning without a customer managed key",
+        lambda t: (
+            _props(t, "HyperPod").pop("NodeProvisioningMode"),
+            [g["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId") for g in _groups(t)],
+        ),
+    ),
     ("HyperPod-SM3", "Automatic", lambda t: None),
-    ("HyperPod-EFA1", "self rules inline on the group",
-     lambda t: (
-         _props(t, "NodeSg").update(
-             SecurityGroupIngress=[{"IpProtocol": -1, "SourceSecurityGroupId": SG}],
-             SecurityGroupEgress=[{"IpProtocol": "-1", "DestinationSecurityGroupId": {"Ref": "NodeSg"}}],
-         ),
-         t["Resources"].pop("SelfIn"),
-         t["Resources"].pop("SelfOut"),
-     )),
-    ("HyperPod-EFA1", "imported group with literal-id rules",
-     lambda t: (
-         _props(t, "HyperPod")["VpcConfig"].update(SecurityGroupIds=["sg-0123"]),
-         _props(t, "SelfIn").update(GroupId="sg-0123", SourceSecurityGroupId="sg-0123"),
-         _props(t, "SelfOut").update(GroupId="sg-0123", DestinationSecurityGroupId="sg-0123"),
-     )),
-    ("HyperPod-RET1", "RetainExceptOnCreate",
-     lambda t: _res(t, "Bucket").update(DeletionPolicy="RetainExceptOnCreate")),
-    ("HyperPod-RET1", "stateless resources need no policy",
-     lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {}})),
-    ("HyperPod-RET2", "name unique per deployment (the stack's UUID)",
-     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["/", ["/hyperpod-cdk/x", {"Fn::Select": [
-         0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]},
-         "installer"]]})),
-    ("HyperPod-RET2", "name of a resource CloudFormation names",
-     lambda t: (t["Resources"].update(Fn={"Type": "AWS::Lambda::Function", "Properties": {}}),
-                _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/lambda/", {"Ref": "Fn"}]]}))),
-    ("HyperPod-RET2", "static name the deploy adopts",
-     lambda t: _res(t, "Logs").update(
-         Properties={"LogGroupName": "/aws/eks/hp/cluster", "RetentionInDays": 365},
-         Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"})),
-    ("HyperPod-RET2", "fixed name, not retained",
-     lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts"}})),
-    ("HyperPod-RET3", "retained group with retained rules",
-     lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")]),
-    ("HyperPod-RET3", "rule of a group that is not retained",
-     lambda t: _res(t, "NodeSg").update(DeletionPolicy="Delete")),
+    (
+        "HyperPod-EFA1",
+        "self rules inline on the group",
+        lambda t: (
+            _props(t, "NodeSg").update(
+                SecurityGroupIngress=[{"IpProtocol": -1, "SourceSecurityGroupId": SG}],
+                SecurityGroupEgress=[{"IpProtocol": "-1", "DestinationSecurityGroupId": {"Ref": "NodeSg"}}],
+            ),
+            t["Resources"].pop("SelfIn"),
+            t["Resources"].pop("SelfOut"),
+        ),
+    ),
+    (
+        "HyperPod-EFA1",
+        "imported group with literal-id rules",
+        lambda t: (
+            _props(t, "HyperPod")["VpcConfig"].update(SecurityGroupIds=["sg-0123"]),
+            _props(t, "SelfIn").update(GroupId="sg-0123", SourceSecurityGroupId="sg-0123"),
+            _props(t, "SelfOut").update(GroupId="sg-0123", DestinationSecurityGroupId="sg-0123"),
+        ),
+    ),
+    (
+        "HyperPod-RET1",
+        "RetainExceptOnCreate",
+        lambda t: _res(t, "Bucket").update(DeletionPolicy="RetainExceptOnCreate"),
+    ),
+    (
+        "HyperPod-RET1",
+        "stateless resources need no policy",
+        lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {}}),
+    ),
+    (
+        "HyperPod-RET2",
+        "name unique per deployment (the stack's UUID)",
+        lambda t: _props(t, "Logs").update(
+            LogGroupName={
+                "Fn::Join": [
+                    "/",
+                    [
+                        "/hyperpod-cdk/x",
+                        {
+                            "Fn::Select": [
+                                0,
+                                {
+                                    "Fn::Split": [
+                                        "-",
+                                        {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                                    ]
+                                },
+                            ]
+                        },
+                        "installer",
+                    ],
+                ]
+            }
+        ),
+    ),
+    (
+        "HyperPod-RET2",
+        "name of a resource CloudFormation names",
+        lambda t: (
+            t["Resources"].update(Fn={"Type": "AWS::Lambda::Function", "Properties": {}}),
+            _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/lambda/", {"Ref": "Fn"}]]}),
+        ),
+    ),
+    (
+        "HyperPod-RET2",
+        "static name the deploy adopts",
+        lambda t: _res(t, "Logs").update(
+            Properties={"LogGroupName": "/aws/eks/hp/cluster", "RetentionInDays": 365},
+            Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"},
+        ),
+    ),
+    (
+        "HyperPod-RET2",
+        "fixed name, not retained",
+        lambda t: t["Resources"].update(Topic={"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts"}}),
+    ),
+    (
+        "HyperPod-RET3",
+        "retained group with retained rules",
+        lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")],
+    ),
+    (
+        "HyperPod-RET3",
+        "rule of a group that is not retained",
+        lambda t: _res(t, "NodeSg").update(DeletionPolicy="Delete"),
+    ),
 ]
 
 # (rule, case, mutation, expected text in the finding, expected location prefix)
 VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
-    ("HyperPod-EKS1", "public by default", lambda t: _props(t, "Eks")["ResourcesVpcConfig"].pop("EndpointPublicAccess"),
-     "without PublicAccessCidrs", "Properties/ResourcesVpcConfig/EndpointPublicAccess"),
-    ("HyperPod-EKS1", "open to the world",
-     lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(EndpointPublicAccess=True,
-                                                             PublicAccessCidrs=["10.0.0.0/8", "0.0.0.0/0"]),
-     "open to 0.0.0.0/0", "Properties/ResourcesVpcConfig/PublicAccessCidrs"),
-    ("HyperPod-EKS1", "not a literal",
-     lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(EndpointPublicAccess={"Ref": "Public"}),
-     "cannot verify", "Properties/ResourcesVpcConfig/EndpointPublicAccess"),
-    ("HyperPod-EKS2", "scheduler off", lambda t: _props(t, "Eks")["Logging"]["ClusterLogging"]["EnabledTypes"].pop(),
-     "scheduler", "Properties/Logging"),
-    ("HyperPod-EKS2", "no logging", lambda t: _props(t, "Eks").pop("Logging"),
-     "api, audit, authenticator, controllerManager, scheduler", "Properties/Logging"),
-    ("HyperPod-EKS3", "no encryption", lambda t: _props(t, "Eks").pop("EncryptionConfig"),
-     "'secrets'", "Properties/EncryptionConfig"),
-    ("HyperPod-EKS3", "no key", lambda t: _props(t, "Eks")["EncryptionConfig"][0].pop("Provider"),
-     "'secrets'", "Properties/EncryptionConfig"),
-    ("HyperPod-EKS4", "CONFIG_MAP", lambda t: _props(t, "Eks")["AccessConfig"].update(AuthenticationMode="CONFIG_MAP"),
-     "'CONFIG_MAP'", "Properties/AccessConfig/AuthenticationMode"),
-    ("HyperPod-EKS4", "unset", lambda t: _props(t, "Eks").pop("AccessConfig"),
-     "default is CONFIG_MAP", "Properties/AccessConfig/AuthenticationMode"),
-    ("HyperPod-SM1", "GPU group without checks", lambda t: _groups(t)[1].pop("OnStartDeepHealthChecks"),
-     "'gpu' (ml.p5.48xlarge)", "Properties/InstanceGroups/1/OnStartDeepHealthChecks"),
-    ("HyperPod-SM1", "checks turned off", lambda t: _groups(t)[1].update(OnStartDeepHealthChecks=[]),
-     "'gpu'", "Properties/InstanceGroups/1/OnStartDeepHealthChecks"),
-    ("HyperPod-SM1", "flexible Trainium group", lambda t: _groups(t).append(_flexible_trainium_group()),
-     "'trn' (ml.trn1.32xlarge, ml.trn1n.32xlarge)", "Properties/InstanceGroups/2/OnStartDeepHealthChecks"),
-    ("HyperPod-SM2", "no storage config", lambda t: _groups(t)[0].pop("InstanceStorageConfigs"),
-     "'system' has no EbsVolumeConfig", "Properties/InstanceGroups/0/InstanceStorageConfigs"),
-    ("HyperPod-SM2", "volume without key",
-     lambda t: _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId"),
-     "'gpu': EBS volume 0 has no VolumeKmsKeyId", "Properties/InstanceGroups/1/InstanceStorageConfigs/0"),
-    ("HyperPod-SM2", "only an FSx mount",
-     lambda t: _groups(t)[0].update(InstanceStorageConfigs=[{"FsxLustreConfig": {"DnsName": "d", "MountName": "m"}}]),
-     "'system' has no EbsVolumeConfig", "Properties/InstanceGroups/0/InstanceStorageConfigs"),
-    ("HyperPod-KMS1", "customer managed key without Continuous (CreateCluster rejects it)",
-     lambda t: (_props(t, "HyperPod").pop("NodeProvisioningMode"),
-                _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId")),
-     "'system' has a VolumeKmsKeyId but NodeProvisioningMode is unset",
-     "Properties/InstanceGroups/0/InstanceStorageConfigs/0/EbsVolumeConfig/VolumeKmsKeyId"),
-    ("HyperPod-SM3", "None", lambda t: _props(t, "HyperPod").update(NodeRecovery="None"),
-     "'None'", "Properties/NodeRecovery"),
+    (
+        "HyperPod-EKS1",
+        "public by default",
+        lambda t: _props(t, "Eks")["ResourcesVpcConfig"].pop("EndpointPublicAccess"),
+        "without PublicAccessCidrs",
+        "Properties/ResourcesVpcConfig/EndpointPublicAccess",
+    ),
+    (
+        "HyperPod-EKS1",
+        "open to the world",
+        lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(
+            EndpointPublicAccess=True, PublicAccessCidrs=["10.0.0.0/8", "0.0.0.0/0"]
+        ),
+        "open to 0.0.0.0/0",
+        "Properties/ResourcesVpcConfig/PublicAccessCidrs",
+    ),
+    (
+        "HyperPod-EKS1",
+        "not a literal",
+        lambda t: _props(t, "Eks")["ResourcesVpcConfig"].update(EndpointPublicAccess={"Ref": "Public"}),
+        "cannot verify",
+        "Properties/ResourcesVpcConfig/EndpointPublicAccess",
+    ),
+    (
+        "HyperPod-EKS2",
+        "scheduler off",
+        lambda t: _props(t, "Eks")["Logging"]["ClusterLogging"]["EnabledTypes"].pop(),
+        "scheduler",
+        "Properties/Logging",
+    ),
+    (
+        "HyperPod-EKS2",
+        "no logging",
+        lambda t: _props(t, "Eks").pop("Logging"),
+        "api, audit, authenticator, controllerManager, scheduler",
+        "Properties/Logging",
+    ),
+    (
+        "HyperPod-EKS3",
+        "no encryption",
+        lambda t: _props(t, "Eks").pop("EncryptionConfig"),
+        "'secrets'",
+        "Properties/EncryptionConfig",
+    ),
+    (
+        "HyperPod-EKS3",
+        "no key",
+        lambda t: _props(t, "Eks")["EncryptionConfig"][0].pop("Provider"),
+        "'secrets'",
+        "Properties/EncryptionConfig",
+    ),
+    (
+        "HyperPod-EKS4",
+        "CONFIG_MAP",
+        lambda t: _props(t, "Eks")["AccessConfig"].update(AuthenticationMode="CONFIG_MAP"),
+        "'CONFIG_MAP'",
+        "Properties/AccessConfig/AuthenticationMode",
+    ),
+    (
+        "HyperPod-EKS4",
+        "unset",
+        lambda t: _props(t, "Eks").pop("AccessConfig"),
+        "default is CONFIG_MAP",
+        "Properties/AccessConfig/AuthenticationMode",
+    ),
+    (
+        "HyperPod-SM1",
+        "GPU group without checks",
+        lambda t: _groups(t)[1].pop("OnStartDeepHealthChecks"),
+        "'gpu' (ml.p5.48xlarge)",
+        "Properties/InstanceGroups/1/OnStartDeepHealthChecks",
+    ),
+    (
+        "HyperPod-SM1",
+        "checks turned off",
+        lambda t: _groups(t)[1].update(OnStartDeepHealthChecks=[]),
+        "'gpu'",
+        "Properties/InstanceGroups/1/OnStartDeepHealthChecks",
+    ),
+    (
+        "HyperPod-SM1",
+        "flexible Trainium group",
+        lambda t: _groups(t).append(_flexible_trainium_group()),
+        "'trn' (ml.trn1.32xlarge, ml.trn1n.32xlarge)",
+        "Properties/InstanceGroups/2/OnStartDeepHealthChecks",
+    ),
+    (
+        "HyperPod-SM2",
+        "no storage config",
+        lambda t: _groups(t)[0].pop("InstanceStorageConfigs"),
+        "'system' has no EbsVolumeConfig",
+        "Properties/InstanceGroups/0/InstanceStorageConfigs",
+    ),
+    (
+        "HyperPod-SM2",
+        "volume without key",
+        lambda t: _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId"),
+        "'gpu': EBS volume 0 has no VolumeKmsKeyId",
+        "Properties/InstanceGroups/1/InstanceStorageConfigs/0",
+    ),
+    (
+        "HyperPod-SM2",
+        "only an FSx mount",
+        lambda t: _groups(t)[0].update(
+            InstanceStorageConfigs=[{"FsxLustreConfig": {"DnsName": "d", "MountName": "m"}}]
+        ),
+        "'system' has no EbsVolumeConfig",
+        "Properties/InstanceGroups/0/InstanceStorageConfigs",
+    ),
+    (
+        "HyperPod-KMS1",
+        "customer managed key without Continuous (CreateCluster rejects it)",
+        lambda t: (
+            _props(t, "HyperPod").pop("NodeProvisioningMode"),
+            _groups(t)[1]["InstanceStorageConfigs"][0]["EbsVolumeConfig"].pop("VolumeKmsKeyId"),
+        ),
+        "'system' has a VolumeKmsKeyId but NodeProvisioningMode is unset",
+        "Properties/InstanceGroups/0/InstanceStorageConfigs/0/EbsVolumeConfig/VolumeKmsKeyId",
+    ),
+    (
+        "HyperPod-SM3",
+        "None",
+        lambda t: _props(t, "HyperPod").update(NodeRecovery="None"),
+        "'None'",
+        "Properties/NodeRecovery",
+    ),
     ("HyperPod-SM3", "unset", lambda t: _props(t, "HyperPod").pop("NodeRecovery"), "unset", "Properties/NodeRecovery"),
-    ("HyperPod-EFA1", "no self egress", lambda t: t["Resources"].pop("SelfOut"),
-     "NodeSg has no all-traffic egress to itself", "Properties/VpcConfig/SecurityGroupIds/0"),
-    ("HyperPod-EFA1", "TCP only", lambda t: _props(t, "SelfIn").update(IpProtocol="tcp", FromPort=0, ToPort=65535),
-     "NodeSg has no all-traffic ingress from itself", "Properties/VpcConfig/SecurityGroupIds/0"),
-    ("HyperPod-EFA1", "ingress from another group",
-     lambda t: _props(t, "SelfIn").update(SourceSecurityGroupId="sg-other"),
-     "ingress from itself", "Properties/VpcConfig/SecurityGroupIds/0"),
-    ("HyperPod-EFA1", "imported group, rules not in the template",
-     lambda t: _props(t, "HyperPod")["VpcConfig"].update(SecurityGroupIds=["sg-0123"]),
-     "sg-0123 has no all-traffic ingress from itself and all-traffic egress to itself",
-     "Properties/VpcConfig/SecurityGroupIds/0"),
-    ("HyperPod-EFA1", "instance-group override without rules",
-     lambda t: _groups(t)[1].update(OverrideVpcConfig={"SecurityGroupIds": ["sg-0456"], "Subnets": ["subnet-4"]}),
-     "sg-0456", "Properties/InstanceGroups/1/OverrideVpcConfig/SecurityGroupIds/0"),
-    ("HyperPod-RET1", "key deleted with the stack",
-     lambda t: [_res(t, "DataKey").pop(k) for k in ("DeletionPolicy", "UpdateReplacePolicy")],
-     "AWS::KMS::Key with DeletionPolicy unset (Delete) and UpdateReplacePolicy unset (Delete)", "DeletionPolicy"),
-    ("HyperPod-RET1", "bucket replaced", lambda t: _res(t, "Bucket").update(UpdateReplacePolicy="Delete"),
-     "AWS::S3::Bucket with UpdateReplacePolicy Delete", "DeletionPolicy"),
-    ("HyperPod-RET1", "log group deleted", lambda t: _res(t, "Logs").update(DeletionPolicy="Delete"),
-     "AWS::Logs::LogGroup with DeletionPolicy Delete", "DeletionPolicy"),
-    ("HyperPod-RET1", "FSx snapshot is not retention",
-     lambda t: _res(t, "Fsx").update(DeletionPolicy="Snapshot"),
-     "AWS::FSx::FileSystem with DeletionPolicy Snapshot", "DeletionPolicy"),
-    ("HyperPod-RET2", "retained log group with a fixed name",
-     lambda t: _props(t, "Logs").update(LogGroupName="/hyperpod-cdk/x/installer"),
-     "fixed LogGroupName '/hyperpod-cdk/x/installer': the next deploy fails with AlreadyExists",
-     "Properties/LogGroupName"),
-    ("HyperPod-RET2", "name from the region and account only",
-     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}),
-     "an expression without AWS::StackId", "Properties/LogGroupName"),
-    ("HyperPod-RET2", "named after a resource whose name is fixed",
-     lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/eks/", {"Ref": "Eks"}]]}) if _props(
-         t, "Eks").update(Name="hp-eks") is None else None,
-     "fixed LogGroupName", "Properties/LogGroupName"),
-    ("HyperPod-RET2", "adoption claimed for a name CloudFormation cannot import",
-     lambda t: _res(t, "Logs").update(
-         Properties={"LogGroupName": {"Fn::Join": ["", ["/aws/eks/", {"Ref": "AWS::Region"}]]}},
-         Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"}),
-     "CloudFormation imports only importable types with a static (literal) name", "Properties/LogGroupName"),
-    ("HyperPod-RET3", "group kept, a rule deleted",
-     lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfOut")],
-     "AWS::EC2::SecurityGroupIngress of a retained security group is deleted with the stack", "DeletionPolicy"),
+    (
+        "HyperPod-EFA1",
+        "no self egress",
+        lambda t: t["Resources"].pop("SelfOut"),
+        "NodeSg has no all-traffic egress to itself",
+        "Properties/VpcConfig/SecurityGroupIds/0",
+    ),
+    (
+        "HyperPod-EFA1",
+        "TCP only",
+        lambda t: _props(t, "SelfIn").update(IpProtocol="tcp", FromPort=0, ToPort=65535),
+        "NodeSg has no all-traffic ingress from itself",
+        "Properties/VpcConfig/SecurityGroupIds/0",
+    ),
+    (
+        "HyperPod-EFA1",
+        "ingress from another group",
+        lambda t: _props(t, "SelfIn").update(SourceSecurityGroupId="sg-other"),
+        "ingress from itself",
+        "Properties/VpcConfig/SecurityGroupIds/0",
+    ),
+    (
+        "HyperPod-EFA1",
+        "imported group, rules not in the template",
+        lambda t: _props(t, "HyperPod")["VpcConfig"].update(SecurityGroupIds=["sg-0123"]),
+        "sg-0123 has no all-traffic ingress from itself and all-traffic egress to itself",
+        "Properties/VpcConfig/SecurityGroupIds/0",
+    ),
+    (
+        "HyperPod-EFA1",
+        "instance-group override without rules",
+        lambda t: _groups(t)[1].update(OverrideVpcConfig={"SecurityGroupIds": ["sg-0456"], "Subnets": ["subnet-4"]}),
+        "sg-0456",
+        "Properties/InstanceGroups/1/OverrideVpcConfig/SecurityGroupIds/0",
+    ),
+    (
+        "HyperPod-RET1",
+        "key deleted with the stack",
+        lambda t: [_res(t, "DataKey").pop(k) for k in ("DeletionPolicy", "UpdateReplacePolicy")],
+        "AWS::KMS::Key with DeletionPolicy unset (Delete) and UpdateReplacePolicy unset (Delete)",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET1",
+        "bucket replaced",
+        lambda t: _res(t, "Bucket").update(UpdateReplacePolicy="Delete"),
+        "AWS::S3::Bucket with UpdateReplacePolicy Delete",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET1",
+        "log group deleted",
+        lambda t: _res(t, "Logs").update(DeletionPolicy="Delete"),
+        "AWS::Logs::LogGroup with DeletionPolicy Delete",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET1",
+        "FSx snapshot is not retention",
+        lambda t: _res(t, "Fsx").update(DeletionPolicy="Snapshot"),
+        "AWS::FSx::FileSystem with DeletionPolicy Snapshot",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET2",
+        "retained log group with a fixed name",
+        lambda t: _props(t, "Logs").update(LogGroupName="/hyperpod-cdk/x/installer"),
+        "fixed LogGroupName '/hyperpod-cdk/x/installer': the next deploy fails with AlreadyExists",
+        "Properties/LogGroupName",
+    ),
+    (
+        "HyperPod-RET2",
+        "name from the region and account only",
+        lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}),
+        "an expression without AWS::StackId",
+        "Properties/LogGroupName",
+    ),
+    (
+        "HyperPod-RET2",
+        "named after a resource whose name is fixed",
+        lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["", ["/aws/eks/", {"Ref": "Eks"}]]})
+        if _props(t, "Eks").update(Name="hp-eks") is None
+        else None,
+        "fixed LogGroupName",
+        "Properties/LogGroupName",
+    ),
+    (
+        "HyperPod-RET2",
+        "adoption claimed for a name CloudFormation cannot import",
+        lambda t: _res(t, "Logs").update(
+            Properties={"LogGroupName": {"Fn::Join": ["", ["/aws/eks/", {"Ref": "AWS::Region"}]]}},
+            Metadata={"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"},
+        ),
+        "CloudFormation imports only importable types with a static (literal) name",
+        "Properties/LogGroupName",
+    ),
+    (
+        "HyperPod-RET3",
+        "group kept, a rule deleted",
+        lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfOut")],
+        "AWS::EC2::SecurityGroupIngress of a retained security group is deleted with the stack",
+        "DeletionPolicy",
+    ),
 ]
 
 
@@ -267,8 +496,19 @@ def test_the_compliant_template_passes_every_rule(tmp_path):
 
 
 # The rules this file covers; the deploy rules of `hyperpod-cdk lint` are covered in test_lint_rules.py.
-PACK_RULES = ("HyperPod-EKS1", "HyperPod-EKS2", "HyperPod-EKS3", "HyperPod-EKS4", "HyperPod-SM1", "HyperPod-SM2",
-              "HyperPod-SM3", "HyperPod-EFA1", "HyperPod-RET1", "HyperPod-RET2", "HyperPod-RET3")
+PACK_RULES = (
+    "HyperPod-EKS1",
+    "HyperPod-EKS2",
+    "HyperPod-EKS3",
+    "HyperPod-EKS4",
+    "HyperPod-SM1",
+    "HyperPod-SM2",
+    "HyperPod-SM3",
+    "HyperPod-EFA1",
+    "HyperPod-RET1",
+    "HyperPod-RET2",
+    "HyperPod-RET3",
+)
 
 
 def test_every_rule_has_compliant_and_violating_cases():
@@ -340,10 +580,14 @@ def test_malformed_templates_do_not_crash_the_rules():
     """Rules see odd shapes (intrinsics, wrong types) in user templates; they report or skip, never raise."""
     odd = {
         "Resources": {
-            "Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"ResourcesVpcConfig": "x", "Logging": [],
-                                                                 "EncryptionConfig": {"Ref": "X"}}},
-            "Hp": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-                "InstanceGroups": [None, "x", {"InstanceType": {"Ref": "T"}}], "VpcConfig": []}},
+            "Eks": {
+                "Type": "AWS::EKS::Cluster",
+                "Properties": {"ResourcesVpcConfig": "x", "Logging": [], "EncryptionConfig": {"Ref": "X"}},
+            },
+            "Hp": {
+                "Type": "AWS::SageMaker::Cluster",
+                "Properties": {"InstanceGroups": [None, "x", {"InstanceType": {"Ref": "T"}}], "VpcConfig": []},
+            },
             "Key": {"Type": "AWS::KMS::Key"},
             "Broken": "not a resource",
         }
@@ -382,9 +626,11 @@ def test_plugin_reports_findings_as_policy_violations(tmp_path):
     (resource,) = eks4.violating_resources
     assert (resource.resource_logical_id, resource.template_path) == ("Eks", str(path))
     assert resource.locations == ["Properties/AccessConfig/AuthenticationMode"]
-    assert HyperPodChecks(exclude=["HyperPod-EKS4", "HyperPod-RET1"]).validate(
-        SimpleNamespace(template_paths=[str(path)])
-    ).success
+    assert (
+        HyperPodChecks(exclude=["HyperPod-EKS4", "HyperPod-RET1"])
+        .validate(SimpleNamespace(template_paths=[str(path)]))
+        .success
+    )
     with pytest.raises(ValueError, match="unknown"):
         HyperPodChecks(exclude=["EKS4"])
 
@@ -429,7 +675,9 @@ def test_plugin_fails_synth_and_honours_acknowledgments(tmp_path):
     cdk.Validations.of(app).add_plugins(HyperPodChecks())
     stack = cdk.Stack(app, "UserStack")
     eks.CfnCluster(
-        stack, "Eks", role_arn="arn:aws:iam::111111111111:role/eks",
+        stack,
+        "Eks",
+        role_arn="arn:aws:iam::111111111111:role/eks",
         resources_vpc_config=eks.CfnCluster.ResourcesVpcConfigProperty(subnet_ids=["subnet-1", "subnet-2"]),
     )
     key = kms.Key(stack, "ScratchKey", removal_policy=cdk.RemovalPolicy.DESTROY, enable_key_rotation=True)
@@ -442,7 +690,10 @@ def test_plugin_fails_synth_and_honours_acknowledgments(tmp_path):
     (ours,) = (p for p in report["pluginReports"] if p["pluginName"] == "HyperPodChecks")
     assert ours["conclusion"] == "failure"
     assert sorted(v["ruleName"] for v in ours["violations"]) == [
-        "HyperPod-EKS1", "HyperPod-EKS2", "HyperPod-EKS3", "HyperPod-EKS4",
+        "HyperPod-EKS1",
+        "HyperPod-EKS2",
+        "HyperPod-EKS3",
+        "HyperPod-EKS4",
     ]
     paths = {c["constructPath"] for v in ours["violations"] for c in v["violatingConstructs"]}
     assert paths == {"UserStack/Eks"}
@@ -484,5 +735,8 @@ def test_skip_checkov_merges_and_requires_a_reason():
     function = cdk.CfnResource(stack, "Fn", type="AWS::Lambda::Function")
     skip_handler_checks(function, outside_vpc_reason="copies between S3 buckets only, nothing in the VPC")
     assert {s["id"] for s in function.get_metadata("checkov")["skip"]} == {
-        "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_173", "CKV_AWS_117"
+        "CKV_AWS_115",
+        "CKV_AWS_116",
+        "CKV_AWS_173",
+        "CKV_AWS_117",
     }

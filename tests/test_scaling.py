@@ -91,11 +91,13 @@ def test_training_group_lifecycle_features(scaling, cluster) -> None:
         },
     }
     fsx_id, _ = scaling.one("AWS::FSx::FileSystem")
-    assert train["InstanceStorageConfigs"][1] == {"FsxLustreConfig": {
-        "DnsName": {"Fn::GetAtt": [fsx_id, "DNSName"]},
-        "MountName": {"Fn::GetAtt": [fsx_id, "LustreMountName"]},
-        "MountPath": "/fsx",
-    }}
+    assert train["InstanceStorageConfigs"][1] == {
+        "FsxLustreConfig": {
+            "DnsName": {"Fn::GetAtt": [fsx_id, "DNSName"]},
+            "MountName": {"Fn::GetAtt": [fsx_id, "LustreMountName"]},
+            "MountPath": "/fsx",
+        }
+    }
     assert groups(cluster)["system"]["AutoPatchConfig"] == {"PatchingStrategy": "WhenIdle"}
     assert "LifeCycleConfig" in groups(cluster)["system"] and "OnCreate" in groups(cluster)["system"]["LifeCycleConfig"]
 
@@ -120,8 +122,11 @@ def test_rollback_alarm_is_readable_by_the_execution_role(scaling, cluster) -> N
     # HyperPod reads the rollback alarms with the execution role (HyperPodExecutionRole grants it).
     role_id = groups(cluster)["train"]["ExecutionRole"]["Fn::GetAtt"][0]
     statements = [
-        s for p in scaling.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:DescribeAlarms"
+        s
+        for p in scaling.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "cloudwatch:DescribeAlarms"
     ]
     (statement,) = statements
     assert json.dumps(statement["Resource"]).endswith(':alarm:*"]]}')
@@ -141,7 +146,9 @@ def test_karpenter_objects_wait_for_the_crd_after_the_cluster(scaling) -> None:
     assert node_class["kind"] == "HyperpodNodeClass"
     assert node_class["spec"] == {"instanceGroups": ["spot-g6e", "ondemand-g6e"]}
     assert node_pool["spec"]["template"]["spec"]["nodeClassRef"] == {
-        "group": "karpenter.sagemaker.amazonaws.com", "kind": "HyperpodNodeClass", "name": "hyperpod",
+        "group": "karpenter.sagemaker.amazonaws.com",
+        "kind": "HyperpodNodeClass",
+        "name": "hyperpod",
     }
     assert node_pool["spec"]["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "2m"}
 
@@ -149,8 +156,10 @@ def test_karpenter_objects_wait_for_the_crd_after_the_cluster(scaling) -> None:
 def test_example_passes_cfn_lint(scaling) -> None:
     (template,) = scaling.outdir.glob("*.template.json")
     result = subprocess.run(
-        [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--",
-         str(template)], capture_output=True, text=True, check=False,
+        [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert json.loads(result.stdout or "[]") == []
 
@@ -191,11 +200,19 @@ G = "hyperpod.instance_groups"
     [
         (f"{G}[2].instance_count", 2, f"{G}[2](spot-g6e).instance_count", "must be 0 for an autoscale group"),
         (f"{G}[2].max_instance_count", _DROP, f"{G}[2](spot-g6e).max_instance_count", "required with autoscale"),
-        (f"{G}[2].deep_health_checks", ["InstanceStress"], f"{G}[2](spot-g6e).deep_health_checks",
-         "does not autoscale groups with deep health checks"),
+        (
+            f"{G}[2].deep_health_checks",
+            ["InstanceStress"],
+            f"{G}[2](spot-g6e).deep_health_checks",
+            "does not autoscale groups with deep health checks",
+        ),
         (f"{G}[2].instance_type", "ml.g6e.12xlarge", f"{G}[2](spot-g6e).instance_type", "one of the two"),
-        (f"{G}[2].instance_types", ["ml.g6e.12xlarge", "ml.g6e.12xlarge"], f"{G}[2](spot-g6e).instance_types",
-         "each type once"),
+        (
+            f"{G}[2].instance_types",
+            ["ml.g6e.12xlarge", "ml.g6e.12xlarge"],
+            f"{G}[2](spot-g6e).instance_types",
+            "each type once",
+        ),
         (f"{G}[2].instance_types", ["ml.c7g.4xlarge"], f"{G}[2](spot-g6e).autoscale", "amd64 only"),
         (f"{G}[2].instance_types", ["ml.g9.huge"], f"{G}[2](spot-g6e).instance_types", "not a SageMaker HyperPod"),
         (f"{G}[2].capacity_type", "Reserved", f"{G}[2](spot-g6e).capacity_type", "'OnDemand' or 'Spot'"),
@@ -204,30 +221,65 @@ G = "hyperpod.instance_groups"
         (f"{G}[1].lifecycle_hook", "OnBoot", f"{G}[1](train).lifecycle_hook", "'OnCreate' or 'OnInitComplete'"),
         (f"{G}[1].image_release_version", "latest", f"{G}[1](train).image_release_version", "major.minor.patch"),
         (f"{G}[1].auto_patch", "Always", f"{G}[1](train).auto_patch", "'WhenIdle' or 'WhenAllIdle'"),
-        (f"{G}[1].scheduled_update.schedule", "0 3 * * SUN", f"{G}[1](train).scheduled_update.schedule",
-         "such as cron(0 3 ? * SUN *)"),
-        (f"{G}[1].scheduled_update.max_batch_count", 1, f"{G}[1](train).scheduled_update.max_batch_percent",
-         "one"),
-        (f"{G}[1].scheduled_update.max_batch_percent", 0, f"{G}[1](train).scheduled_update.max_batch_percent",
-         "greater than or equal to 1"),
-        (f"{G}[1].scheduled_update.rollback_batch_count", 1,
-         f"{G}[1](train).scheduled_update.rollback_batch_count", "not both"),
-        (f"{G}[1].scheduled_update.wait_seconds", 7200, f"{G}[1](train).scheduled_update.wait_seconds",
-         "less than or equal to 3600"),
-        (f"{G}[1].scheduled_update.rollback_alarms", [" "], f"{G}[1](train).scheduled_update.rollback_alarms[0]",
-         "not blank"),
-        (f"{G}[1].scheduled_update.rollback_alarms", [f"a{i}" for i in range(11)],
-         f"{G}[1](train).scheduled_update.rollback_alarms", "at most 10"),
-        (f"{G}[1].fsx_mounts", [{"mount_path": "/fsx/"}], f"{G}[1](train).fsx_mounts[0].mount_path",
-         "without a trailing '/'"),
-        (f"{G}[1].fsx_mounts", [{"mount_path": "/d", "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com"}],
-         f"{G}[1](train).fsx_mounts[0].mount_name", "together"),
+        (
+            f"{G}[1].scheduled_update.schedule",
+            "0 3 * * SUN",
+            f"{G}[1](train).scheduled_update.schedule",
+            "such as cron(0 3 ? * SUN *)",
+        ),
+        (f"{G}[1].scheduled_update.max_batch_count", 1, f"{G}[1](train).scheduled_update.max_batch_percent", "one"),
+        (
+            f"{G}[1].scheduled_update.max_batch_percent",
+            0,
+            f"{G}[1](train).scheduled_update.max_batch_percent",
+            "greater than or equal to 1",
+        ),
+        (
+            f"{G}[1].scheduled_update.rollback_batch_count",
+            1,
+            f"{G}[1](train).scheduled_update.rollback_batch_count",
+            "not both",
+        ),
+        (
+            f"{G}[1].scheduled_update.wait_seconds",
+            7200,
+            f"{G}[1](train).scheduled_update.wait_seconds",
+            "less than or equal to 3600",
+        ),
+        (
+            f"{G}[1].scheduled_update.rollback_alarms",
+            [" "],
+            f"{G}[1](train).scheduled_update.rollback_alarms[0]",
+            "not blank",
+        ),
+        (
+            f"{G}[1].scheduled_update.rollback_alarms",
+            [f"a{i}" for i in range(11)],
+            f"{G}[1](train).scheduled_update.rollback_alarms",
+            "at most 10",
+        ),
+        (
+            f"{G}[1].fsx_mounts",
+            [{"mount_path": "/fsx/"}],
+            f"{G}[1](train).fsx_mounts[0].mount_path",
+            "without a trailing '/'",
+        ),
+        (
+            f"{G}[1].fsx_mounts",
+            [{"mount_path": "/d", "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com"}],
+            f"{G}[1](train).fsx_mounts[0].mount_name",
+            "together",
+        ),
         ("storage", {}, f"{G}[1](train).fsx_mounts", "add storage.fsx"),
         ("hyperpod.autoscaler", "ClusterAutoscaler", "hyperpod.autoscaler", "'Karpenter'"),
         ("hyperpod.node_provisioning_mode", None, "hyperpod.node_provisioning_mode", "Continuous"),
         ("hyperpod.node_recovery", "None", "hyperpod.node_recovery", "Automatic node recovery"),
-        ("hyperpod.tiered_storage_memory_percent", 10, "hyperpod.tiered_storage_memory_percent",
-         "greater than or equal to 20"),
+        (
+            "hyperpod.tiered_storage_memory_percent",
+            10,
+            "hyperpod.tiered_storage_memory_percent",
+            "greater than or equal to 20",
+        ),
     ],
 )
 def test_bad_value_is_one_line_naming_the_field(path: str, value: Any, field: str, words: str) -> None:
@@ -255,10 +307,15 @@ def test_autoscaler_without_autoscale_groups() -> None:
 
 def test_scaling_keys_are_eks_only() -> None:
     slurm = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
-    compute = next(i for i, g in enumerate(slurm["hyperpod"]["instance_groups"]) if g.get("slurm_node_type")
-                   in (None, "Compute"))
-    for key, value in (("capacity_type", "Spot"), ("image_release_version", "1.2.3"),
-                       ("lifecycle_hook", "OnInitComplete"), ("min_instance_count", 1)):
+    compute = next(
+        i for i, g in enumerate(slurm["hyperpod"]["instance_groups"]) if g.get("slurm_node_type") in (None, "Compute")
+    )
+    for key, value in (
+        ("capacity_type", "Spot"),
+        ("image_release_version", "1.2.3"),
+        ("lifecycle_hook", "OnInitComplete"),
+        ("min_instance_count", 1),
+    ):
         with pytest.raises(HyperPodConfigError) as caught:
             parse_config(_with(f"{G}[{compute}].{key}", value, slurm))
         assert caught.value.field.endswith(f").{key}") and "orchestrator: eks" in caught.value.message
@@ -332,13 +389,17 @@ def test_guard_reports_ami_pins_flexible_types_and_tiered_storage(scaling) -> No
 def _cluster_props(stack: Any) -> dict[str, Any]:
     from aws_cdk import aws_ec2 as ec2
 
-    subnet = ec2.Subnet.from_subnet_attributes(stack, "Subnet", subnet_id="subnet-12345678",
-                                               ipv4_cidr_block="10.1.0.0/20")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        stack, "Subnet", subnet_id="subnet-12345678", ipv4_cidr_block="10.1.0.0/20"
+    )
     return {
-        "cluster_name": "hp", "eks_cluster_arn": "arn:aws:eks:us-west-2:123456789012:cluster/eks",
-        "subnets_by_az_id": {"usw2-az2": subnet}, "default_az_id": "usw2-az2",
+        "cluster_name": "hp",
+        "eks_cluster_arn": "arn:aws:eks:us-west-2:123456789012:cluster/eks",
+        "subnets_by_az_id": {"usw2-az2": subnet},
+        "default_az_id": "usw2-az2",
         "security_group": ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-12345678"),
-        "execution_role_arn": "arn:aws:iam::123456789012:role/exec", "lifecycle_source_s3_uri": "s3://b/p/",
+        "execution_role_arn": "arn:aws:iam::123456789012:role/exec",
+        "lifecycle_source_s3_uri": "s3://b/p/",
         "assume_helm_installed": True,
     }
 
@@ -348,8 +409,15 @@ def _cluster_props(stack: Any) -> dict[str, Any]:
     [
         ({"autoscaler": "Karpenter"}, "cluster_role_arn", "needs the cluster role"),
         ({"cluster_role_arn": "arn:aws:iam::123456789012:role/k"}, "cluster_role_arn", "only used with autoscaler"),
-        ({"autoscaler": "Karpenter", "cluster_role_arn": "arn:aws:iam::123456789012:role/k",
-          "node_provisioning_mode": None}, "node_provisioning_mode", "Continuous"),
+        (
+            {
+                "autoscaler": "Karpenter",
+                "cluster_role_arn": "arn:aws:iam::123456789012:role/k",
+                "node_provisioning_mode": None,
+            },
+            "node_provisioning_mode",
+            "Continuous",
+        ),
         ({"tiered_storage_memory_percent": 5}, "tiered_storage_memory_percent", "20 to 100"),
     ],
 )
@@ -361,8 +429,13 @@ def test_cluster_construct_checks_scaling_props(extra: dict[str, Any], prop: str
 
     stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="123456789012", region="us-west-2"))
     scaled = "autoscaler" in extra
-    group = InstanceGroup(name="g", instance_type="ml.c5.xlarge", instance_count=0, autoscale=scaled,
-                          max_instance_count=2 if scaled else None)
+    group = InstanceGroup(
+        name="g",
+        instance_type="ml.c5.xlarge",
+        instance_count=0,
+        autoscale=scaled,
+        max_instance_count=2 if scaled else None,
+    )
     with pytest.raises(HyperPodConfigError) as caught:
         HyperPodCluster(stack, "HyperPod", instance_groups=[group], **_cluster_props(stack), **extra)
     assert caught.value.field == prop and words in caught.value.message

@@ -21,12 +21,15 @@ PROPS = {
     "ClusterArn": CLUSTER,
     "Description": "policy",
     # CloudFormation passes every scalar of a custom resource as a string.
-    "SchedulerConfig": {"FairShare": "Enabled", "IdleResourceSharing": "Disabled",
-                        "PriorityClasses": [{"Name": "training", "Weight": "60"}]},
+    "SchedulerConfig": {
+        "FairShare": "Enabled",
+        "IdleResourceSharing": "Disabled",
+        "PriorityClasses": [{"Name": "training", "Weight": "60"}],
+    },
 }
 
 
-class NotFound(Exception):
+class NotFoundError(Exception):
     def __init__(self) -> None:
         super().__init__("ResourceNotFound")
         self.response = {"Error": {"Code": "ResourceNotFound"}}
@@ -40,8 +43,14 @@ ARN = "arn:aws:sagemaker:us-west-2:123456789012:cluster-scheduler-config/abc123a
 class FakeSageMaker:
     """Statuses advance one step per describe call, like SageMaker's asynchronous policy."""
 
-    def __init__(self, *, final: str = "Created", owner: str | None = OWNER, cluster: str = CLUSTER,
-                 existing: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        final: str = "Created",
+        owner: str | None = OWNER,
+        cluster: str = CLUSTER,
+        existing: list[dict] | None = None,
+    ) -> None:
         self.calls: list[tuple[str, dict]] = []
         self.statuses: list[str] = []
         self.final = final
@@ -62,8 +71,11 @@ class FakeSageMaker:
     def create_cluster_scheduler_config(self, **kwargs: Any) -> dict:
         self.calls.append(("create", kwargs))
         self.statuses = ["Creating", self.final]
-        return {"ClusterSchedulerConfigArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster-scheduler-config/"
-                                             "abc123abc123", "ClusterSchedulerConfigId": "abc123abc123"}
+        return {
+            "ClusterSchedulerConfigArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster-scheduler-config/"
+            "abc123abc123",
+            "ClusterSchedulerConfigId": "abc123abc123",
+        }
 
     def update_cluster_scheduler_config(self, **kwargs: Any) -> dict:
         self.calls.append(("update", kwargs))
@@ -79,10 +91,15 @@ class FakeSageMaker:
     def describe_cluster_scheduler_config(self, **kwargs: Any) -> dict:
         self.calls.append(("describe", kwargs))
         if self.deleted and not self.statuses:
-            raise NotFound()
+            raise NotFoundError()
         status = self.statuses.pop(0) if self.statuses else "Created"
-        return {"Status": status, "ClusterSchedulerConfigVersion": self.version, "FailureReason": "quota clash",
-                "ClusterArn": self.cluster, "ClusterSchedulerConfigArn": ARN}
+        return {
+            "Status": status,
+            "ClusterSchedulerConfigVersion": self.version,
+            "FailureReason": "quota clash",
+            "ClusterArn": self.cluster,
+            "ClusterSchedulerConfigArn": ARN,
+        }
 
 
 class Context:
@@ -106,10 +123,17 @@ def test_create_sends_the_api_shape_and_waits_for_created() -> None:
     (_, listed), (kind, request), *polls = client.calls
     assert listed == {"ClusterArn": CLUSTER, "NameContains": "demo-scheduler"}
     assert kind == "create"
-    assert request == {"Name": "demo-scheduler", "ClusterArn": CLUSTER, "Description": "policy",
-                       "SchedulerConfig": {"FairShare": "Enabled", "IdleResourceSharing": "Disabled",
-                                           "PriorityClasses": [{"Name": "training", "Weight": 60}]},
-                       "Tags": [{"Key": "hyperpod-cdk:owner", "Value": OWNER}]}
+    assert request == {
+        "Name": "demo-scheduler",
+        "ClusterArn": CLUSTER,
+        "Description": "policy",
+        "SchedulerConfig": {
+            "FairShare": "Enabled",
+            "IdleResourceSharing": "Disabled",
+            "PriorityClasses": [{"Name": "training", "Weight": 60}],
+        },
+        "Tags": [{"Key": "hyperpod-cdk:owner", "Value": OWNER}],
+    }
     assert [k for k, _ in polls] == ["describe", "describe"]  # Creating, then Created
 
 
@@ -122,10 +146,18 @@ def test_update_in_place_names_the_current_version() -> None:
     client = FakeSageMaker()
     client.version = 7
     new = {**PROPS, "SchedulerConfig": {**PROPS["SchedulerConfig"], "FairShare": "Disabled"}}
-    physical, _ = run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123",
-                       "ResourceProperties": new, "OldResourceProperties": PROPS}, client, handler.Spec(new, OWNER))
+    physical, _ = run(
+        {
+            "RequestType": "Update",
+            "PhysicalResourceId": "abc123abc123",
+            "ResourceProperties": new,
+            "OldResourceProperties": PROPS,
+        },
+        client,
+        handler.Spec(new, OWNER),
+    )
     assert physical == "abc123abc123"
-    (_, update), = (c for c in client.calls if c[0] == "update")
+    ((_, update),) = (c for c in client.calls if c[0] == "update")
     assert update["TargetVersion"] == 7 and update["SchedulerConfig"]["FairShare"] == "Disabled"
 
 
@@ -133,8 +165,16 @@ def test_update_in_place_names_the_current_version() -> None:
 def test_a_new_name_or_cluster_creates_a_new_policy(key: str, value: str) -> None:
     client = FakeSageMaker()
     new = {**PROPS, key: value}
-    run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123",
-         "ResourceProperties": new, "OldResourceProperties": PROPS}, client, handler.Spec(new, OWNER))
+    run(
+        {
+            "RequestType": "Update",
+            "PhysicalResourceId": "abc123abc123",
+            "ResourceProperties": new,
+            "OldResourceProperties": PROPS,
+        },
+        client,
+        handler.Spec(new, OWNER),
+    )
     assert kinds(client)[:2] == ["list", "create"]
 
 
@@ -159,14 +199,25 @@ def test_bad_properties_are_reported_not_sent() -> None:
 
 def test_every_outcome_is_sent_to_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[dict] = []
-    monkeypatch.setattr(handler, "respond", lambda event, status, physical, data, reason: sent.append(
-        {"status": status, "physical": physical, "reason": reason}))
+    monkeypatch.setattr(
+        handler,
+        "respond",
+        lambda event, status, physical, data, reason: sent.append(
+            {"status": status, "physical": physical, "reason": reason}
+        ),
+    )
     monkeypatch.setattr(handler, "POLL_SECONDS", 0)  # the handler's own sleep, between polls
     monkeypatch.setenv("SCHEDULER_CONFIG_SPEC", json.dumps({"Properties": PROPS, "Owner": OWNER}))
     fake = FakeSageMaker(final="CreateFailed")
     monkeypatch.setitem(sys.modules, "boto3", type("B", (), {"client": staticmethod(lambda _name: fake)}))
-    event = {"RequestType": "Create", "ResourceProperties": PROPS, "RequestId": "r1", "StackId": "s",
-             "LogicalResourceId": "L", "ResponseURL": "https://example.invalid"}
+    event = {
+        "RequestType": "Create",
+        "ResourceProperties": PROPS,
+        "RequestId": "r1",
+        "StackId": "s",
+        "LogicalResourceId": "L",
+        "ResponseURL": "https://example.invalid",
+    }
     handler.handler(event, Context())
     # Issue 18 item 10: the real id, not a made-up one, so the rollback's Delete removes the failed policy.
     assert sent == [{"status": "FAILED", "physical": "abc123abc123", "reason": sent[0]["reason"]}]
@@ -185,19 +236,34 @@ def test_properties_other_than_the_synthesized_ones_are_refused(request_type) ->
     client = FakeSageMaker()
     forged = {**PROPS, "SchedulerConfig": {"FairShare": "Disabled"}}
     with pytest.raises(handler.HandlerError, match="refused"):
-        run({"RequestType": request_type, "PhysicalResourceId": "abc123abc123", "ResourceProperties": forged,
-             "OldResourceProperties": {**PROPS, "Name": "x"}}, client)
+        run(
+            {
+                "RequestType": request_type,
+                "PhysicalResourceId": "abc123abc123",
+                "ResourceProperties": forged,
+                "OldResourceProperties": {**PROPS, "Name": "x"},
+            },
+            client,
+        )
     assert client.calls == []
 
 
 @pytest.mark.parametrize("request_type", ["Update", "Delete"])
-@pytest.mark.parametrize("policy", [{"owner": "another-stack/c8bbbb"},
-                                    {"cluster": CLUSTER.replace("abcdef", "999999")}])
+@pytest.mark.parametrize(
+    "policy", [{"owner": "another-stack/c8bbbb"}, {"cluster": CLUSTER.replace("abcdef", "999999")}]
+)
 def test_update_and_delete_touch_only_policies_this_resource_created(request_type, policy) -> None:
     client = FakeSageMaker(**policy)
     with pytest.raises(handler.HandlerError, match="refused"):
-        run({"RequestType": request_type, "PhysicalResourceId": "fff000fff000", "ResourceProperties": PROPS,
-             "OldResourceProperties": PROPS}, client)
+        run(
+            {
+                "RequestType": request_type,
+                "PhysicalResourceId": "fff000fff000",
+                "ResourceProperties": PROPS,
+                "OldResourceProperties": PROPS,
+            },
+            client,
+        )
     assert not {"update", "delete"} & set(kinds(client))
 
 
@@ -208,10 +274,16 @@ def test_an_untagged_policy_of_this_cluster_can_still_be_deleted() -> None:
 
 
 def test_a_retried_create_adopts_the_policy_it_made() -> None:
-    client = FakeSageMaker(existing=[
-        {"Name": "demo-scheduler", "Status": "Created", "ClusterSchedulerConfigId": "abc123abc123",
-         "ClusterSchedulerConfigArn": ARN},
-    ])
+    client = FakeSageMaker(
+        existing=[
+            {
+                "Name": "demo-scheduler",
+                "Status": "Created",
+                "ClusterSchedulerConfigId": "abc123abc123",
+                "ClusterSchedulerConfigArn": ARN,
+            },
+        ]
+    )
     physical, _ = run({"RequestType": "Create", "ResourceProperties": PROPS}, client)
     assert physical == "abc123abc123" and "create" not in kinds(client)
     stranger = FakeSageMaker(owner="someone-else", existing=client.existing)
@@ -222,8 +294,15 @@ def test_a_retried_create_adopts_the_policy_it_made() -> None:
 def test_a_stack_rollback_update_leaves_the_policy_alone() -> None:
     client = FakeSageMaker()
     older = {**PROPS, "SchedulerConfig": {"FairShare": "Disabled"}}
-    physical, _ = run({"RequestType": "Update", "PhysicalResourceId": "abc123abc123", "ResourceProperties": older,
-                       "OldResourceProperties": PROPS}, client)
+    physical, _ = run(
+        {
+            "RequestType": "Update",
+            "PhysicalResourceId": "abc123abc123",
+            "ResourceProperties": older,
+            "OldResourceProperties": PROPS,
+        },
+        client,
+    )
     assert physical == "abc123abc123" and client.calls == []
 
 
@@ -245,6 +324,11 @@ def test_the_response_upload_is_retried(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(handler, "_opener", opener)
     monkeypatch.setattr(handler, "_sleep", lambda s: None)
-    handler.respond({"StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "ResponseURL": "https://x"},
-                    "SUCCESS", "abc123abc123", {}, "")
+    handler.respond(
+        {"StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "ResponseURL": "https://x"},
+        "SUCCESS",
+        "abc123abc123",
+        {},
+        "",
+    )
     assert len(attempts) == 3

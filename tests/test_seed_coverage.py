@@ -44,8 +44,11 @@ def defined_tests(file: str) -> frozenset[str]:
     if not path.is_file():
         return frozenset()
     tree = ast.parse(path.read_text())
-    return frozenset(node.name for node in tree.body
-                     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"))
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
+    )
 
 
 def test_matrix_counts_every_seed_item_once_in_order():
@@ -126,14 +129,28 @@ def test_trn1n_has_more_network_than_trn1():
     assert spec_for("ml.trn1n.32xlarge").efa > spec_for("ml.trn1.32xlarge").efa
 
 
-SEED_TRAINING_ROWS = [("Llama", True, True), ("Llama 2", True, True), ("Llama 3", True, True),
-                      ("Qwen3", True, True), ("Granite", True, False)]
+SEED_TRAINING_ROWS = [
+    ("Llama", True, True),
+    ("Llama 2", True, True),
+    ("Llama 3", True, True),
+    ("Qwen3", True, True),
+    ("Granite", True, False),
+]
 SEED_INFERENCE_ROWS = [
-    ("Llama 3", "text-generation"), ("Llama 4", "text-generation"), ("Qwen2", "text-generation"),
-    ("Qwen3", "text-generation"), ("Qwen3", "feature-extraction"), ("Qwen3Moe", "text-generation"),
-    ("Mixtral", "text-generation"), ("Phi3", "text-generation"), ("BERT", "fill-mask"),
-    ("RoBERTa", "feature-extraction"), ("DistilBERT", "text-classification"),
-    ("Whisper", "automatic-speech-recognition"), ("Stable Diffusion", "text-to-image"), ("SDXL", "text-to-image"),
+    ("Llama 3", "text-generation"),
+    ("Llama 4", "text-generation"),
+    ("Qwen2", "text-generation"),
+    ("Qwen3", "text-generation"),
+    ("Qwen3", "feature-extraction"),
+    ("Qwen3Moe", "text-generation"),
+    ("Mixtral", "text-generation"),
+    ("Phi3", "text-generation"),
+    ("BERT", "fill-mask"),
+    ("RoBERTa", "feature-extraction"),
+    ("DistilBERT", "text-classification"),
+    ("Whisper", "automatic-speech-recognition"),
+    ("Stable Diffusion", "text-to-image"),
+    ("SDXL", "text-to-image"),
     ("Flux", "text-to-image"),
 ]
 

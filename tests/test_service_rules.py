@@ -24,19 +24,34 @@ def test_every_rule_has_an_id_severity_message_fix_and_aws_source():
         rule.fix.format_map({s: s for s in SUBJECTS})
 
 
-@pytest.mark.parametrize(("facts", "expected"), [
-    (ClusterFacts(node_provisioning_mode="Continuous", customer_managed_key=True), []),
-    (ClusterFacts(node_provisioning_mode=None, customer_managed_key=True), [("HyperPod-KMS1", "volume_key")]),
-    (ClusterFacts(node_provisioning_mode="Continuous", autoscaler="Karpenter", has_cluster_role=True,
-                  orchestrator="eks"), []),
-    (ClusterFacts(node_provisioning_mode=None, node_recovery="None", autoscaler="Karpenter", orchestrator="slurm"),
-     [("HyperPod-KAR1", "node_provisioning_mode"), ("HyperPod-KAR1", "node_recovery"),
-      ("HyperPod-KAR1", "cluster_role"), ("HyperPod-KAR1", "orchestrator")]),
-    (ClusterFacts(external_accounting=True), [("HyperPod-ACCT1", "accounting_database")]),
-    (ClusterFacts(tiered_storage_memory_percent=19), [("HyperPod-TSC1", "tiered_storage_memory_percent")]),
-    (ClusterFacts(tiered_storage_memory_percent=True), [("HyperPod-TSC1", "tiered_storage_memory_percent")]),
-    (ClusterFacts(tiered_storage_memory_percent=100), []),
-])
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (ClusterFacts(node_provisioning_mode="Continuous", customer_managed_key=True), []),
+        (ClusterFacts(node_provisioning_mode=None, customer_managed_key=True), [("HyperPod-KMS1", "volume_key")]),
+        (
+            ClusterFacts(
+                node_provisioning_mode="Continuous", autoscaler="Karpenter", has_cluster_role=True, orchestrator="eks"
+            ),
+            [],
+        ),
+        (
+            ClusterFacts(
+                node_provisioning_mode=None, node_recovery="None", autoscaler="Karpenter", orchestrator="slurm"
+            ),
+            [
+                ("HyperPod-KAR1", "node_provisioning_mode"),
+                ("HyperPod-KAR1", "node_recovery"),
+                ("HyperPod-KAR1", "cluster_role"),
+                ("HyperPod-KAR1", "orchestrator"),
+            ],
+        ),
+        (ClusterFacts(external_accounting=True), [("HyperPod-ACCT1", "accounting_database")]),
+        (ClusterFacts(tiered_storage_memory_percent=19), [("HyperPod-TSC1", "tiered_storage_memory_percent")]),
+        (ClusterFacts(tiered_storage_memory_percent=True), [("HyperPod-TSC1", "tiered_storage_memory_percent")]),
+        (ClusterFacts(tiered_storage_memory_percent=100), []),
+    ],
+)
 def test_checks_are_pure_functions_of_the_facts(facts, expected):
     assert [(v.rule.id, v.subject) for v in check_cluster(facts)] == expected
 
@@ -67,22 +82,42 @@ def test_config_construct_and_lint_report_the_same_rule():
     assert from_config.value.field == "hyperpod.ebs_kms_key" and message in from_config.value.message
 
     stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111111111111", region="us-west-2"))
-    subnet = ec2.Subnet.from_subnet_attributes(stack, "Sn", subnet_id="subnet-0ccccccccccccccc1",
-                                               ipv4_cidr_block="10.0.0.0/16")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        stack, "Sn", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/16"
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     with pytest.raises(HyperPodConfigError) as from_construct, pytest.warns(DeprecationWarning):
         HyperPodCluster(
-            stack, "HyperPod", cluster_name="a", eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/e",
+            stack,
+            "HyperPod",
+            cluster_name="a",
+            eks_cluster_arn="arn:aws:eks:us-west-2:111111111111:cluster/e",
             instance_groups=[{"name": "cpu", "instance_type": "ml.m5.2xlarge", "instance_count": 1}],
-            subnets_by_az_id={"usw2-az2": subnet}, default_az_id="usw2-az2", security_group=sg,
-            execution_role_arn="arn:aws:iam::111111111111:role/r", lifecycle_source_s3_uri="s3://b/p/",
-            node_provisioning_mode=None, volume_key=kms.Key(stack, "K"),
+            subnets_by_az_id={"usw2-az2": subnet},
+            default_az_id="usw2-az2",
+            security_group=sg,
+            execution_role_arn="arn:aws:iam::111111111111:role/r",
+            lifecycle_source_s3_uri="s3://b/p/",
+            node_provisioning_mode=None,
+            volume_key=kms.Key(stack, "K"),
         )
     assert from_construct.value.field == "volume_key" and message in from_construct.value.message
     assert "set node_provisioning_mode to Continuous" in from_construct.value.message
 
-    template = {"Resources": {"C": {"Type": "AWS::SageMaker::Cluster", "Properties": {
-        "InstanceGroups": [{"InstanceGroupName": "g", "InstanceStorageConfigs": [
-            {"EbsVolumeConfig": {"VolumeKmsKeyId": "k"}}]}]}}}}
+    template = {
+        "Resources": {
+            "C": {
+                "Type": "AWS::SageMaker::Cluster",
+                "Properties": {
+                    "InstanceGroups": [
+                        {
+                            "InstanceGroupName": "g",
+                            "InstanceStorageConfigs": [{"EbsVolumeConfig": {"VolumeKmsKeyId": "k"}}],
+                        }
+                    ]
+                },
+            }
+        }
+    }
     (finding,) = cmk_needs_continuous(Templates({"t.json": template}))
     assert message in finding.detail

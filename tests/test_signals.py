@@ -60,8 +60,11 @@ def test_topic_is_kms_encrypted_with_the_email_subscription(observed):
     key = observed.template["Resources"][key_id]
     assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
     (sub,) = observed.resources("AWS::SNS::Subscription").values()
-    assert sub["Properties"] == {"Protocol": "email", "TopicArn": {"Ref": topic_id},
-                                 "Endpoint": "hyperpod-oncall@example.com"}
+    assert sub["Properties"] == {
+        "Protocol": "email",
+        "TopicArn": {"Ref": topic_id},
+        "Endpoint": "hyperpod-oncall@example.com",
+    }
 
 
 def _principals(statement: dict) -> set[str]:
@@ -78,8 +81,9 @@ def test_events_aps_budgets_and_cloudwatch_may_publish_and_encrypt(observed):
     assert "sns:Publish" in publish[0]["Action"]
     assert "aws:SourceAccount" in publish[0]["Condition"]["StringEquals"]
     # TLS required of every publisher (enforce_ssl)
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
     key_id = one(observed, "AWS::SNS::Topic")[1]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
     key_statements = observed.template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     (encrypt,) = (s for s in key_statements if s.get("Sid") == "AlertPublishersEncrypt")
@@ -101,13 +105,21 @@ def test_event_rules_send_the_hyperpod_events_to_the_topic(observed):
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == topic_ref(observed)
     detail_types = {p["detail-type"][0] for p in expected.values()}
-    assert detail_types == {"SageMaker HyperPod Cluster State Change", "SageMaker HyperPod Cluster Node Health Event",
-                            "SageMaker HyperPod Cluster Event"}
+    assert detail_types == {
+        "SageMaker HyperPod Cluster State Change",
+        "SageMaker HyperPod Cluster Node Health Event",
+        "SageMaker HyperPod Cluster Event",
+    }
     assert {p["source"][0] for p in expected.values()} == {"aws.sagemaker"}
-    assert expected["ClusterStatus"]["detail"] == expected["NodeHealth"]["detail"] == {
-        "ClusterName": ["hyperpod-observed"]}
+    assert (
+        expected["ClusterStatus"]["detail"]
+        == expected["NodeHealth"]["detail"]
+        == {"ClusterName": ["hyperpod-observed"]}
+    )
     assert expected["ClusterEvents"]["detail"]["EventDetails"] == {
-        "ClusterName": ["hyperpod-observed"], "EventLevel": ["Warn", "Error"]}
+        "ClusterName": ["hyperpod-observed"],
+        "EventLevel": ["Warn", "Error"],
+    }
 
 
 def test_structured_cluster_events_only_with_continuous_provisioning():
@@ -120,8 +132,11 @@ def test_structured_cluster_events_only_with_continuous_provisioning():
 def test_fsx_free_capacity_alarm(observed):
     (alarm,) = observed.resources("AWS::CloudWatch::Alarm").values()
     props = alarm["Properties"]
-    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/FSx", "FreeDataStorageCapacity",
-                                                                           "Minimum")
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        "AWS/FSx",
+        "FreeDataStorageCapacity",
+        "Minimum",
+    )
     fsx_id = one(observed, "AWS::FSx::FileSystem")[0]
     assert props["Dimensions"] == [{"Name": "FileSystemId", "Value": {"Ref": fsx_id}}]
     assert props["Threshold"] == pytest.approx(1200 * GIB * 0.10)
@@ -137,12 +152,25 @@ def test_budget_has_the_amount_and_notifies_the_topic(observed):
     assert data["CostFilters"] == {"TagKeyValue": ["user:hyperpod-cdk:platform$hyperpod-observed"]}
     notes = budget["Properties"]["NotificationsWithSubscribers"]
     assert [(n["Notification"]["NotificationType"], n["Notification"]["Threshold"]) for n in notes] == [
-        ("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
+        ("ACTUAL", 50),
+        ("ACTUAL", 80),
+        ("ACTUAL", 100),
+        ("FORECASTED", 100),
+    ]
     assert all(n["Subscribers"] == [{"SubscriptionType": "SNS", "Address": topic_ref(observed)}] for n in notes)
 
 
-@pytest.mark.parametrize("cfn_type", ["AWS::SageMaker::Cluster", "AWS::EKS::Cluster", "AWS::FSx::FileSystem",
-                                      "AWS::APS::Workspace", "AWS::Grafana::Workspace", "AWS::SNS::Topic"])
+@pytest.mark.parametrize(
+    "cfn_type",
+    [
+        "AWS::SageMaker::Cluster",
+        "AWS::EKS::Cluster",
+        "AWS::FSx::FileSystem",
+        "AWS::APS::Workspace",
+        "AWS::Grafana::Workspace",
+        "AWS::SNS::Topic",
+    ],
+)
 def test_costly_resources_carry_the_cost_allocation_tag(observed, cfn_type):
     for resource in observed.resources(cfn_type).values():
         tags = resource["Properties"]["Tags"]
@@ -204,9 +232,14 @@ def test_alert_rules_are_well_formed_and_cover_the_issue_signals():
         assert metric_names(rule["expr"]), rule["alert"]
         assert re.search(r"(==|>|<)\s*\d", rule["expr"]), f"{rule['alert']}: no threshold"
     exprs = " ".join(r["expr"] for r in rules)
-    for signal in ("DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "kube_node_status_condition",
-                   "kube_node_spec_unschedulable", "hyperpod_training_operator_jobs_restarted_total",
-                   "node_amazonefa_rx_drops"):
+    for signal in (
+        "DCGM_FI_DEV_XID_ERRORS",
+        "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+        "kube_node_status_condition",
+        "kube_node_spec_unschedulable",
+        "hyperpod_training_operator_jobs_restarted_total",
+        "node_amazonefa_rx_drops",
+    ):
         assert signal in exprs
 
 
@@ -224,8 +257,7 @@ def test_every_metric_in_rules_and_dashboards_has_a_cited_source():
 
 
 def test_metric_names_sees_through_grouping_and_matchers_and_rejects_bad_promql():
-    assert metric_names('sum by (reason) (increase(x_total{a="b"}[5m])) > 3 or max by (h) (y) > 0') == {
-        "x_total", "y"}
+    assert metric_names('sum by (reason) (increase(x_total{a="b"}[5m])) > 3 or max by (h) (y) > 0') == {"x_total", "y"}
     with pytest.raises(ValueError):
         metric_names("sum(rate(x_total[5m])")
 
@@ -247,9 +279,12 @@ def test_grafana_custom_resource_carries_the_dashboard_digest(observed):
     assert props["GrafanaUrl"]["Fn::Join"][1][0] == "https://"
     grafana_id = one(observed, "AWS::Grafana::Workspace")[0]
     assert props["WorkspaceId"] == {"Fn::GetAtt": [grafana_id, "Id"]}
-    statements = [s for p in observed.resources("AWS::IAM::Policy").values()
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]
-                  if s.get("Sid") == "GrafanaServiceAccountToken"]
+    statements = [
+        s
+        for p in observed.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "GrafanaServiceAccountToken"
+    ]
     (statement,) = statements
     assert "grafana:CreateWorkspaceServiceAccountToken" in statement["Action"]
     assert "*" not in json.dumps(statement["Resource"])
@@ -261,10 +296,12 @@ def test_grafana_handler_has_the_properties_fixed_at_synth(observed):
     props = custom["Properties"]
     assert props["ServiceTimeout"] == "960"
     tag = {"Key": "hyperpod-cdk:purpose", "Value": "grafana-admin-token"}
-    (function,) = (f for f in observed.resources("AWS::Lambda::Function").values()
-                   if tag in f["Properties"].get("Tags", []))
+    (function,) = (
+        f for f in observed.resources("AWS::Lambda::Function").values() if tag in f["Properties"].get("Tags", [])
+    )
     assert props["ServiceToken"]["Fn::GetAtt"][0] in {
-        k for k, v in observed.resources("AWS::Lambda::Function").items() if v is function}
+        k for k, v in observed.resources("AWS::Lambda::Function").items() if v is function
+    }
     spec = function["Properties"]["Environment"]["Variables"]["GRAFANA_DASHBOARDS_SPEC"]
     rendered = json.dumps(spec)
     grafana_id = one(observed, "AWS::Grafana::Workspace")[0]
@@ -291,7 +328,9 @@ def test_cfn_lint_finds_no_errors(observed):
     template = observed.outdir / f"{observed.stack.stack_name}.template.json"
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--", str(template)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[:3000]
 
@@ -299,17 +338,30 @@ def test_cfn_lint_finds_no_errors(observed):
 def test_checkov_fails_nothing_and_every_skip_has_a_reason(observed):
     template = observed.outdir / f"{observed.stack.stack_name}.template.json"
     result = subprocess.run(
-        [str(CFN_LINT.with_name("checkov")), "-f", str(template), "--framework", "cloudformation", "--compact",
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            str(CFN_LINT.with_name("checkov")),
+            "-f",
+            str(template),
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
     report = json.loads(result.stdout)
     results = (report[0] if isinstance(report, list) else report)["results"]
     assert [f"{c['check_id']} {c['resource']}" for c in results["failed_checks"]] == []
     assert len(results["passed_checks"]) > 100
-    assert all(len((c.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20
-               for c in results["skipped_checks"])
+    assert all(
+        len((c.get("check_result", {}).get("suppress_comment") or "").strip()) >= 20 for c in results["skipped_checks"]
+    )
 
 
 # ------------------------------------------------------------------------------ Slurm
@@ -320,7 +372,9 @@ def test_slurm_gets_the_same_topic_events_alarm_and_budget(slurm_alerts):
     assert len(s.resources("AWS::SNS::Topic")) == 1
     patterns = [r["Properties"]["EventPattern"] for r in s.resources("AWS::Events::Rule").values()]
     assert sorted(p["detail-type"][0] for p in patterns) == [
-        "SageMaker HyperPod Cluster Node Health Event", "SageMaker HyperPod Cluster State Change"]
+        "SageMaker HyperPod Cluster Node Health Event",
+        "SageMaker HyperPod Cluster State Change",
+    ]
     assert len(s.resources("AWS::CloudWatch::Alarm")) == 1
     (budget,) = s.resources("AWS::Budgets::Budget").values()
     assert budget["Properties"]["Budget"]["BudgetLimit"]["Amount"] == 1234.5
@@ -343,14 +397,21 @@ def with_changes(**changes: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"alerts": None}, "cost", "alerts topic"),
-    ({"alerts": {}}, "alerts", "email addresses or sns_topic_arn"),
-    ({"alerts": {"email": ["not-an-address"]}}, "alerts.email[0]", "e-mail address"),
-    ({"alerts": {"sns_topic_arn": "arn:aws:sqs:us-west-2:123456789012:q"}}, "alerts.sns_topic_arn", "SNS topic ARN"),
-    ({"cost": {"monthly_budget_usd": 0}}, "cost.monthly_budget_usd", ""),
-    ({"cost": {"monthly_budget_usd": 10, "thresholds_percent": [80, 80]}}, "cost", "listed twice"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"alerts": None}, "cost", "alerts topic"),
+        ({"alerts": {}}, "alerts", "email addresses or sns_topic_arn"),
+        ({"alerts": {"email": ["not-an-address"]}}, "alerts.email[0]", "e-mail address"),
+        (
+            {"alerts": {"sns_topic_arn": "arn:aws:sqs:us-west-2:123456789012:q"}},
+            "alerts.sns_topic_arn",
+            "SNS topic ARN",
+        ),
+        ({"cost": {"monthly_budget_usd": 0}}, "cost.monthly_budget_usd", ""),
+        ({"cost": {"monthly_budget_usd": 10, "thresholds_percent": [80, 80]}}, "cost", "listed twice"),
+    ],
+)
 def test_bad_signal_config_names_the_field(changes, field, words):
     with pytest.raises(HyperPodConfigError) as caught:
         parse_config(with_changes(**changes))
@@ -359,8 +420,7 @@ def test_bad_signal_config_names_the_field(changes, field, words):
 
 
 def test_imported_topic_is_used_as_is():
-    config = parse_config(with_changes(
-        alerts={"sns_topic_arn": "arn:aws:sns:us-west-2:123456789012:ops"}))
+    config = parse_config(with_changes(alerts={"sns_topic_arn": "arn:aws:sns:us-west-2:123456789012:ops"}))
     assert config.alerts is not None and config.alerts.sns_topic_arn.endswith(":ops")
 
 
@@ -386,14 +446,34 @@ def test_construct_props_fail_with_one_line_naming_the_prop(bare_stack):
     cases = [
         (lambda: HyperPodAlertsTopic(bare_stack, "A1"), "emails"),
         (lambda: HyperPodAlertsTopic(bare_stack, "A2", emails="ops@example.com"), "emails"),
-        (lambda: HyperPodBudget(bare_stack, "B1", monthly_usd=0, thresholds_percent=[80], topic_arn="x",
-                                tag_key="k", tag_value="v"), "monthly_usd"),
-        (lambda: HyperPodBudget(bare_stack, "B2", monthly_usd=10, thresholds_percent=list(range(1, 11)),
-                                topic_arn="x", tag_key="k", tag_value="v"), "thresholds_percent"),
-        (lambda: HyperPodFsxAlarms(bare_stack, "F1", file_system_id="fs-1", storage_capacity_gib=True,
-                                   topic=topic), "storage_capacity_gib"),
-        (lambda: HyperPodFsxAlarms(bare_stack, "F2", file_system_id="fs-1", storage_capacity_gib=1200,
-                                   topic=topic, free_percent=95), "free_percent"),
+        (
+            lambda: HyperPodBudget(
+                bare_stack, "B1", monthly_usd=0, thresholds_percent=[80], topic_arn="x", tag_key="k", tag_value="v"
+            ),
+            "monthly_usd",
+        ),
+        (
+            lambda: HyperPodBudget(
+                bare_stack,
+                "B2",
+                monthly_usd=10,
+                thresholds_percent=list(range(1, 11)),
+                topic_arn="x",
+                tag_key="k",
+                tag_value="v",
+            ),
+            "thresholds_percent",
+        ),
+        (
+            lambda: HyperPodFsxAlarms(bare_stack, "F1", file_system_id="fs-1", storage_capacity_gib=True, topic=topic),
+            "storage_capacity_gib",
+        ),
+        (
+            lambda: HyperPodFsxAlarms(
+                bare_stack, "F2", file_system_id="fs-1", storage_capacity_gib=1200, topic=topic, free_percent=95
+            ),
+            "free_percent",
+        ),
     ]
     for build, prop in cases:
         with pytest.raises(HyperPodConfigError) as caught:
@@ -407,12 +487,13 @@ def test_imported_topic_gets_subscriptions_but_no_policy(bare_stack):
 
     from hyperpod_cdk.monitoring.alerts_topic import HyperPodAlertsTopic
 
-    alerts = HyperPodAlertsTopic(bare_stack, "Imported", emails=["a@example.com"],
-                                 existing_topic_arn="arn:aws:sns:us-west-2:123456789012:ops")
+    alerts = HyperPodAlertsTopic(
+        bare_stack, "Imported", emails=["a@example.com"], existing_topic_arn="arn:aws:sns:us-west-2:123456789012:ops"
+    )
     assert alerts.key is None and alerts.topic_arn == "arn:aws:sns:us-west-2:123456789012:ops"
     template = Template.from_stack(bare_stack).to_json()
     subs = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]
-    assert {"Protocol": "email", "TopicArn": "arn:aws:sns:us-west-2:123456789012:ops",
-            "Endpoint": "a@example.com"} in [s["Properties"] for s in subs]
-    assert not any(r["Type"] == "AWS::SNS::TopicPolicy" and "Imported" in k
-                   for k, r in template["Resources"].items())
+    assert {"Protocol": "email", "TopicArn": "arn:aws:sns:us-west-2:123456789012:ops", "Endpoint": "a@example.com"} in [
+        s["Properties"] for s in subs
+    ]
+    assert not any(r["Type"] == "AWS::SNS::TopicPolicy" and "Imported" in k for k, r in template["Resources"].items())

@@ -26,7 +26,9 @@ def cfn_lint(template: Path, region: str = "us-west-2") -> list[dict]:
     """cfn-lint findings as tests/test_quality_gates.py runs it (W3005 ignored)."""
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", region, "--ignore-checks", "W3005", "--", str(template)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     return json.loads(result.stdout or "[]")
@@ -65,25 +67,48 @@ def test_example_config_layout() -> None:
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        pytest.param(_with_groups(_group("gpu", count=2)), "hyperpod.instance_groups",
-                     "needs one instance group with slurm_node_type: Controller", id="no-controller"),
-        pytest.param(_with_groups(_group("head-a", "Controller"), _group("head-b", "Controller"), _group("gpu")),
-                     "hyperpod.instance_groups[1](head-b).slurm_node_type", "second Controller group",
-                     id="two-controllers"),
-        pytest.param(_with_groups(_group("head", "Controller", count=2), _group("gpu")),
-                     "hyperpod.instance_groups[0](head).instance_count", "exactly 1 instance",
-                     id="controller-with-two-instances"),
-        pytest.param(_with_groups(_group("head", "Controller"), _group("l1", "Login"), _group("l2", "Login"),
-                                  _group("gpu")),
-                     "hyperpod.instance_groups[2](l2).slurm_node_type", "second Login group", id="two-logins"),
-        pytest.param(_with_groups(_group("head", "Controller")), "hyperpod.instance_groups",
-                     "at least one Compute group", id="no-compute"),
-        pytest.param(_with_groups(_group("head", "Controller", partition="p"), _group("gpu")),
-                     "hyperpod.instance_groups[0](head).partition", "only Compute groups",
-                     id="partition-on-controller"),
-        pytest.param(_with_groups(_group("head", "Controller"), _group("gpu", partition="bad_name")),
-                     "hyperpod.instance_groups[1](gpu).partition", "is not a Slurm partition name",
-                     id="bad-partition-name"),
+        pytest.param(
+            _with_groups(_group("gpu", count=2)),
+            "hyperpod.instance_groups",
+            "needs one instance group with slurm_node_type: Controller",
+            id="no-controller",
+        ),
+        pytest.param(
+            _with_groups(_group("head-a", "Controller"), _group("head-b", "Controller"), _group("gpu")),
+            "hyperpod.instance_groups[1](head-b).slurm_node_type",
+            "second Controller group",
+            id="two-controllers",
+        ),
+        pytest.param(
+            _with_groups(_group("head", "Controller", count=2), _group("gpu")),
+            "hyperpod.instance_groups[0](head).instance_count",
+            "exactly 1 instance",
+            id="controller-with-two-instances",
+        ),
+        pytest.param(
+            _with_groups(_group("head", "Controller"), _group("l1", "Login"), _group("l2", "Login"), _group("gpu")),
+            "hyperpod.instance_groups[2](l2).slurm_node_type",
+            "second Login group",
+            id="two-logins",
+        ),
+        pytest.param(
+            _with_groups(_group("head", "Controller")),
+            "hyperpod.instance_groups",
+            "at least one Compute group",
+            id="no-compute",
+        ),
+        pytest.param(
+            _with_groups(_group("head", "Controller", partition="p"), _group("gpu")),
+            "hyperpod.instance_groups[0](head).partition",
+            "only Compute groups",
+            id="partition-on-controller",
+        ),
+        pytest.param(
+            _with_groups(_group("head", "Controller"), _group("gpu", partition="bad_name")),
+            "hyperpod.instance_groups[1](gpu).partition",
+            "is not a Slurm partition name",
+            id="bad-partition-name",
+        ),
     ],
 )
 def test_invalid_slurm_layouts_name_the_field(data: dict, field: str, message: str) -> None:
@@ -143,8 +168,12 @@ def test_orchestrator_specific_sections() -> None:
 def test_api_driven_slurm_takes_continuous_cmk_and_accounting() -> None:
     data = _slurm_data()
     data["hyperpod"].update(node_provisioning_mode="Continuous", ebs_kms_key="customer-managed")
-    data["slurm"] = {"accounting": {"endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
-                                    "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf"}}
+    data["slurm"] = {
+        "accounting": {
+            "endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
+            "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf",
+        }
+    }
     config = parse_config(data)
     assert (config.node_provisioning_mode, config.customer_managed_ebs_key) == ("Continuous", True)
     assert config.slurm.api_driven and config.slurm.accounting.active
@@ -156,8 +185,14 @@ def test_api_driven_slurm_takes_continuous_cmk_and_accounting() -> None:
     ("accounting", "message"),
     [
         ({"endpoint": "acct.example.com"}, "secret_arn: importing an accounting database needs endpoint"),
-        ({"enabled": True, "endpoint": "a.example.com",
-          "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:x"}, "not both"),
+        (
+            {
+                "enabled": True,
+                "endpoint": "a.example.com",
+                "secret_arn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:x",
+            },
+            "not both",
+        ),
         ({"port": 3306}, "port: set enabled: true"),
         ({"secret_arn": "not-an-arn", "endpoint": "a.example.com"}, "secret_arn"),
     ],
@@ -174,15 +209,18 @@ def test_accounting_config_errors_name_the_field(accounting: dict, message: str)
 
 def test_subnets_are_sized_with_slurm_ip_figures() -> None:
     """4 x ml.p5.48xlarge: 4 x 32 IPs fit a /24 on Slurm; on EKS (4 x 81) they do not."""
-    data = _with_groups(_group("head", "Controller"),
-                        {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4})
+    data = _with_groups(
+        _group("head", "Controller"), {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4}
+    )
     data["network"]["hyperpod_cidr"] = "10.1.0.0/24"
     plan = plan_for_config(parse_config(data))
     assert [g.ips_per_node for g in plan[0].groups] == [1, 32]
     eks = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
     eks["network"]["hyperpod_cidr"] = "10.1.0.0/24"
-    eks["hyperpod"]["instance_groups"] = [{"name": "system", "instance_type": "ml.m5.xlarge", "instance_count": 1},
-                                          {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4}]
+    eks["hyperpod"]["instance_groups"] = [
+        {"name": "system", "instance_type": "ml.m5.xlarge", "instance_count": 1},
+        {"name": "p5", "instance_type": "ml.p5.48xlarge", "instance_count": 4},
+    ]
     with pytest.raises(HyperPodConfigError, match="on eks"):
         parse_config(eks)
 
@@ -243,11 +281,13 @@ def test_cluster_is_api_driven(slurm_app) -> None:
     fsx_id, _ = slurm_app.one("AWS::FSx::FileSystem")
     for group in groups:
         # HyperPod mounts the file system on every node of every group, at /fsx.
-        assert group["InstanceStorageConfigs"][1] == {"FsxLustreConfig": {
-            "DnsName": {"Fn::GetAtt": [fsx_id, "DNSName"]},
-            "MountName": {"Fn::GetAtt": [fsx_id, "LustreMountName"]},
-            "MountPath": "/fsx",
-        }}
+        assert group["InstanceStorageConfigs"][1] == {
+            "FsxLustreConfig": {
+                "DnsName": {"Fn::GetAtt": [fsx_id, "DNSName"]},
+                "MountName": {"Fn::GetAtt": [fsx_id, "LustreMountName"]},
+                "MountPath": "/fsx",
+            }
+        }
         assert "VolumeKmsKeyId" not in group["InstanceStorageConfigs"][0]["EbsVolumeConfig"]
         assert "KubernetesConfig" not in group
     uris = {json.dumps(g["LifeCycleConfig"]["SourceS3Uri"], sort_keys=True) for g in groups}
@@ -270,12 +310,16 @@ def test_lifecycle_prefix_has_no_provisioning_parameters(slurm_app) -> None:
     assert files == {"on_create.sh", "lib.sh", "node_role.py", "lcs_common.sh", "slurm_nodes.json"}
     generated = props["SourceObjectKeys"][2].removesuffix(".zip")
     document = json.loads((slurm_app.outdir / f"asset.{generated}" / "slurm_nodes.json").read_text())
-    assert document == {"version": 1, "fsx_mount_path": "/fsx", "groups": {
-        "controller": {"node_type": "Controller"},
-        "login": {"node_type": "Login"},
-        "gpu": {"node_type": "Compute", "partition": "train"},
-        "cpu": {"node_type": "Compute", "partition": "cpu"},
-    }}
+    assert document == {
+        "version": 1,
+        "fsx_mount_path": "/fsx",
+        "groups": {
+            "controller": {"node_type": "Controller"},
+            "login": {"node_type": "Login"},
+            "gpu": {"node_type": "Compute", "partition": "train"},
+            "cpu": {"node_type": "Compute", "partition": "cpu"},
+        },
+    }
 
 
 def test_execution_role_has_no_eks_grant(slurm_app) -> None:
@@ -368,23 +412,40 @@ def test_continuous_slurm_cluster_takes_a_key_and_an_accounting_database() -> No
     stack = cdk.Stack(cdk.App(), "Probe")
     key = kms.Key(stack, "Key")
     HyperPodSlurmCluster(
-        stack, "Cluster", cluster_name="probe", instance_groups=groups,
+        stack,
+        "Cluster",
+        cluster_name="probe",
+        instance_groups=groups,
         subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
         default_az_id="usw2-az2",
         security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
-        execution_role_arn="arn:aws:iam::123456789012:role/exec", lifecycle_source_s3_uri="s3://bucket/prefix/",
-        node_provisioning_mode="Continuous", volume_key=key, config_strategy="Merge",
+        execution_role_arn="arn:aws:iam::123456789012:role/exec",
+        lifecycle_source_s3_uri="s3://bucket/prefix/",
+        node_provisioning_mode="Continuous",
+        volume_key=key,
+        config_strategy="Merge",
         accounting_database=AccountingDatabase(
             endpoint="acct.abc.us-west-2.rds.amazonaws.com",
-            secret_arn="arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf", port=3306,
+            secret_arn="arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf",
+            port=3306,
         ),
     )
-    props = next(r for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
-                 if r["Type"] == "AWS::SageMaker::Cluster")["Properties"]
+    props = next(
+        r
+        for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Cluster"
+    )["Properties"]
     assert props["NodeProvisioningMode"] == "Continuous"
-    assert props["Orchestrator"] == {"Slurm": {"SlurmConfigStrategy": "Merge", "AccountingDatabase": {
-        "Endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
-        "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf", "Port": 3306}}}
+    assert props["Orchestrator"] == {
+        "Slurm": {
+            "SlurmConfigStrategy": "Merge",
+            "AccountingDatabase": {
+                "Endpoint": "acct.abc.us-west-2.rds.amazonaws.com",
+                "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:acct-AbCdEf",
+                "Port": 3306,
+            },
+        }
+    }
     assert all("VolumeKmsKeyId" in g["InstanceStorageConfigs"][0]["EbsVolumeConfig"] for g in props["InstanceGroups"])
 
 
@@ -398,12 +459,27 @@ def test_lifecycle_prefix_hashes_generated_files() -> None:
     key = kms.Key(stack, "Key")
     source = REPO / "lifecycle_scripts" / "slurm"
     plain = HyperPodLifecycleScripts(stack, "Plain", source_dir=source, encryption_key=key)
-    one = HyperPodLifecycleScripts(stack, "One", source_dir=source, encryption_key=key,
-                                   json_files={"provisioning_parameters.json": {"controller_group": "a"}})
-    two = HyperPodLifecycleScripts(stack, "Two", source_dir=source, encryption_key=key,
-                                   json_files={"provisioning_parameters.json": {"controller_group": "b"}})
-    same = HyperPodLifecycleScripts(stack, "Same", source_dir=source, encryption_key=key,
-                                    json_files={"provisioning_parameters.json": {"controller_group": "a"}})
+    one = HyperPodLifecycleScripts(
+        stack,
+        "One",
+        source_dir=source,
+        encryption_key=key,
+        json_files={"provisioning_parameters.json": {"controller_group": "a"}},
+    )
+    two = HyperPodLifecycleScripts(
+        stack,
+        "Two",
+        source_dir=source,
+        encryption_key=key,
+        json_files={"provisioning_parameters.json": {"controller_group": "b"}},
+    )
+    same = HyperPodLifecycleScripts(
+        stack,
+        "Same",
+        source_dir=source,
+        encryption_key=key,
+        json_files={"provisioning_parameters.json": {"controller_group": "a"}},
+    )
     assert len({plain.prefix, one.prefix, two.prefix}) == 3
     assert one.prefix == same.prefix
     with pytest.raises(ValueError, match="plain"):
@@ -418,8 +494,11 @@ def test_lifecycle_prefix_hashes_generated_files() -> None:
         ([{"name": "a", "uid": 2001}, {"name": "b", "uid": 2001}], "slurm.users[1](b).uid", "already a's UID"),
         ([{"name": "a", "uid": 1000}], "slurm.users[0](a).uid", "greater than or equal to 2000"),
         ([{"name": "Alice", "uid": 2001}], "slurm.users[0](Alice).name", "a POSIX login name"),
-        ([{"name": "a", "uid": 2001, "ssh_public_key": "not a key"}], "slurm.users[0](a).ssh_public_key",
-         "one OpenSSH public key line"),
+        (
+            [{"name": "a", "uid": 2001, "ssh_public_key": "not a key"}],
+            "slurm.users[0](a).ssh_public_key",
+            "one OpenSSH public key line",
+        ),
     ],
 )
 def test_slurm_users_are_checked(users: list, field: str, message: str) -> None:
@@ -458,8 +537,9 @@ def test_docker_for_slurm_users_needs_an_explicit_root_opt_in() -> None:
 
     data["slurm"]["containers"]["docker_users_are_root"] = True
     config = parse_config(data)
-    document = slurm_nodes(config.slurm_layout, "/fsx", [u.model_dump() for u in config.slurm.users],
-                           config.slurm.containers.model_dump())
+    document = slurm_nodes(
+        config.slurm_layout, "/fsx", [u.model_dump() for u in config.slurm.users], config.slurm.containers.model_dump()
+    )
     assert document["containers"]["docker_users_are_root"] is True
     stray = _slurm_data()
     stray["slurm"] = {"containers": {"docker_users_are_root": True}}

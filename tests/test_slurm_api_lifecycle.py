@@ -47,11 +47,17 @@ HYPERPOD_UP = {"controller": ("munge", "slurmctld"), "login": ("munge", "slurmd"
 
 def resource_config() -> dict:
     return {
-        "ClusterConfig": {"ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456",
-                          "ClusterName": "hyperpod-demo"},
+        "ClusterConfig": {
+            "ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456",
+            "ClusterName": "hyperpod-demo",
+        },
         "InstanceGroups": [
-            {"Name": group, "Instances": [{"CustomerIpAddress": ip, "InstanceId": f"i-0{i:016x}"}
-                                          for i, ip in enumerate(addresses, start=1)]}
+            {
+                "Name": group,
+                "Instances": [
+                    {"CustomerIpAddress": ip, "InstanceId": f"i-0{i:016x}"} for i, ip in enumerate(addresses, start=1)
+                ],
+            }
             for group, addresses in IPS.items()
         ],
     }
@@ -59,9 +65,16 @@ def resource_config() -> dict:
 
 def api_node(tmp_path: Path, group: str, *, source: Path = API_DIR, fsx_mounted: bool = True):
     return lcs.HyperPodApiSlurmNode(
-        tmp_path, source, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
-        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx"), resource_config=resource_config(),
-        controller_conf=CONF, fsx_mounted=fsx_mounted, active=HYPERPOD_UP[group],
+        tmp_path,
+        source,
+        node_type=ROLES[group],
+        node_ip=IPS[group][0],
+        controller_ip=CONTROLLER_IP,
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx"),
+        resource_config=resource_config(),
+        controller_conf=CONF,
+        fsx_mounted=fsx_mounted,
+        active=HYPERPOD_UP[group],
     )
 
 
@@ -151,9 +164,16 @@ USERS = [{"name": "alice", "uid": 2001, "ssh_public_key": ALICE_KEY}, {"name": "
 
 def users_node(tmp_path: Path, group: str, *, fsx: bool = True, fsx_mounted: bool = True):
     return lcs.HyperPodApiSlurmNode(
-        tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
-        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx" if fsx else None, USERS), resource_config=resource_config(),
-        controller_conf=CONF, fsx_mounted=fsx_mounted, active=HYPERPOD_UP[group],
+        tmp_path,
+        API_DIR,
+        node_type=ROLES[group],
+        node_ip=IPS[group][0],
+        controller_ip=CONTROLLER_IP,
+        nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx" if fsx else None, USERS),
+        resource_config=resource_config(),
+        controller_conf=CONF,
+        fsx_mounted=fsx_mounted,
+        active=HYPERPOD_UP[group],
     )
 
 
@@ -215,8 +235,9 @@ def test_a_symlink_planted_in_an_existing_home_is_not_followed(tmp_path: Path) -
     assert sorted(p.name for p in victim.parent.iterdir()) == ["authorized_keys"]
     assert other.read_text() == "ssh-ed25519 BBBB ubuntu@ops\n"
     assert not [a for a in result.actions() if a.startswith("chown")], "no ownership change in a home it did not create"
-    assert ("root does not rewrite the ssh_public_key" if os.geteuid() == 0 else "not alice (2001); left alone") \
-        in result.log
+    assert (
+        "root does not rewrite the ssh_public_key" if os.geteuid() == 0 else "not alice (2001); left alone"
+    ) in result.log
     assert "/fsx/home/bob is a symbolic link; left alone" in result.log
 
 
@@ -274,14 +295,31 @@ FAKE_DEB_SHA256 = hashlib.sha256(b"fake-zip\n").hexdigest()
 PINNED = {"enroot_3.4.1-1_amd64.deb": FAKE_DEB_SHA256, "enroot+caps_3.4.1-1_amd64.deb": FAKE_DEB_SHA256}
 
 
-def containers_node(tmp_path: Path, group: str, *, docker: bool = False, users=(), users_are_root: bool = False,
-                    pinned: dict | None = None):
-    wanted = {"enroot_pyxis": True, "docker": docker, "docker_users_are_root": users_are_root,
-              "enroot_deb_sha256": PINNED if pinned is None else pinned}
+def containers_node(
+    tmp_path: Path,
+    group: str,
+    *,
+    docker: bool = False,
+    users=(),
+    users_are_root: bool = False,
+    pinned: dict | None = None,
+):
+    wanted = {
+        "enroot_pyxis": True,
+        "docker": docker,
+        "docker_users_are_root": users_are_root,
+        "enroot_deb_sha256": PINNED if pinned is None else pinned,
+    }
     return lcs.HyperPodApiSlurmNode(
-        tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
+        tmp_path,
+        API_DIR,
+        node_type=ROLES[group],
+        node_ip=IPS[group][0],
+        controller_ip=CONTROLLER_IP,
         nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx", users, wanted),
-        resource_config=resource_config(), controller_conf=CONF, active=HYPERPOD_UP[group],
+        resource_config=resource_config(),
+        controller_conf=CONF,
+        active=HYPERPOD_UP[group],
     )
 
 
@@ -387,7 +425,9 @@ def test_docker_is_installed_and_users_join_its_group(tmp_path: Path) -> None:
     node = containers_node(tmp_path, "gpu", docker=True, users=[{"name": "alice", "uid": 2001}], users_are_root=True)
     actions = lcs.ok(node.run()).actions()
     assert actions[-4:] == [
-        "apt-get install -y docker.io", "systemctl enable docker", "systemctl start docker",
+        "apt-get install -y docker.io",
+        "systemctl enable docker",
+        "systemctl start docker",
         "usermod -aG docker alice",
     ]
     assert "usermod" not in " ".join(lcs.ok(node.run()).actions())

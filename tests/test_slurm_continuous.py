@@ -75,7 +75,8 @@ def test_database_is_open_to_the_node_security_group_only(continuous) -> None:
     sg_id = sg_ref["Fn::GetAtt"][0]
     sg = continuous.resources("AWS::EC2::SecurityGroup")[sg_id]["Properties"]
     ingress = sg.get("SecurityGroupIngress", []) + [
-        r["Properties"] for r in continuous.resources("AWS::EC2::SecurityGroupIngress").values()
+        r["Properties"]
+        for r in continuous.resources("AWS::EC2::SecurityGroupIngress").values()
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_id, "GroupId"]}
     ]
     assert len(ingress) == 1
@@ -98,7 +99,9 @@ def _group_roles(app) -> dict[str, str]:
 
 def _statements(app, role_id: str) -> list[dict]:
     return [
-        s for p in app.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+        s
+        for p in app.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
 
@@ -114,18 +117,26 @@ def test_only_the_controller_group_has_its_own_role(continuous) -> None:
     assert shared == {next(iter(shared))} and controller not in shared, roles
     _, cluster = _cluster(continuous)
     for role_id in (controller, *shared):
-        policies = [k for k, p in continuous.resources("AWS::IAM::Policy").items()
-                    if {"Ref": role_id} in p["Properties"]["Roles"]]
+        policies = [
+            k
+            for k, p in continuous.resources("AWS::IAM::Policy").items()
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+        ]
         assert policies and {role_id, *policies} <= set(cluster["DependsOn"]), "nodes use every policy at first boot"
     # Same managed policy and the same own statements as the shared role (HyperPodExecutionRole, Lustre, ...).
     role = continuous.resources("AWS::IAM::Role")
     (shared_id,) = shared
     assert role[controller]["Properties"]["ManagedPolicyArns"] == role[shared_id]["Properties"]["ManagedPolicyArns"]
-    only_controller = [s for s in _statements(continuous, controller)
-                       if json.dumps(s).replace(controller, shared_id) not in
-                       {json.dumps(t) for t in _statements(continuous, shared_id)}]
+    only_controller = [
+        s
+        for s in _statements(continuous, controller)
+        if json.dumps(s).replace(controller, shared_id)
+        not in {json.dumps(t) for t in _statements(continuous, shared_id)}
+    ]
     assert sorted(a for s in only_controller for a in _actions(s)) == [
-        "kms:Decrypt", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"
+        "kms:Decrypt",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
     ]
 
 
@@ -136,8 +147,11 @@ def test_only_the_controller_role_reads_the_database_secret(continuous) -> None:
     reads = [s for s in _statements(continuous, controller) if "secretsmanager:GetSecretValue" in _actions(s)]
     assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}]
     for role_id in set(roles.values()):
-        leaked = [s for s in _statements(continuous, role_id)
-                  if any(a.startswith("secretsmanager:") for a in _actions(s)) or s.get("Sid") == "AccountingSecretKey"]
+        leaked = [
+            s
+            for s in _statements(continuous, role_id)
+            if any(a.startswith("secretsmanager:") for a in _actions(s)) or s.get("Sid") == "AccountingSecretKey"
+        ]
         assert leaked == [], f"login/compute role {role_id} must not read the accounting secret"
 
 
@@ -147,8 +161,11 @@ def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(
     db_id, db = continuous.one("AWS::RDS::DBInstance")
     key = db["Properties"]["MasterUserSecret"]["KmsKeyId"]
     assert key == db["Properties"]["KmsKeyId"] and "Fn::GetAtt" in key
-    (statement,) = (s for s in _statements(continuous, _group_roles(continuous)["controller"])
-                    if s.get("Sid") == "AccountingSecretKey")
+    (statement,) = (
+        s
+        for s in _statements(continuous, _group_roles(continuous)["controller"])
+        if s.get("Sid") == "AccountingSecretKey"
+    )
     assert statement["Action"] == "kms:Decrypt" and statement["Resource"] == key
     equals = statement["Condition"]["StringEquals"]
     assert equals["kms:EncryptionContext:SecretARN"] == {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
@@ -158,8 +175,20 @@ def test_database_secret_uses_the_platform_key_and_only_through_secrets_manager(
 def test_continuous_template_passes_cfn_lint_and_nag(continuous) -> None:
     for template in sorted(continuous.outdir.glob("*.template.json")):
         result = subprocess.run(
-            [str(CFN_LINT), "--format", "json", "--regions", "us-west-2", "--ignore-checks", "W3005", "--",
-             str(template)], capture_output=True, text=True, check=False,
+            [
+                str(CFN_LINT),
+                "--format",
+                "json",
+                "--regions",
+                "us-west-2",
+                "--ignore-checks",
+                "W3005",
+                "--",
+                str(template),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert json.loads(result.stdout or "[]") == [], result.stdout
     report = json.loads((continuous.outdir / "validation-report.json").read_text())
@@ -207,20 +236,25 @@ def test_slurm_cluster_construct_gives_the_controller_group_its_own_role() -> No
     groups = load_config(REPO / "examples" / "slurm.yaml").hyperpod.instance_groups
     stack = cdk.Stack(cdk.App(), "Probe")
     common: dict = dict(
-        cluster_name="probe", instance_groups=groups,
+        cluster_name="probe",
+        instance_groups=groups,
         subnets_by_az_id={"usw2-az2": ec2.Subnet.from_subnet_id(stack, "Subnet", "subnet-0123456789abcdef0")},
         default_az_id="usw2-az2",
         security_group=ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0"),
         execution_role=iam.Role.from_role_arn(stack, "Exec", "arn:aws:iam::123456789012:role/exec"),
         lifecycle_source_s3_uri="s3://bucket/prefix/",
     )
-    with pytest.raises(HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an "
-                                                            "iam.IRole, got str")):
+    with pytest.raises(
+        HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an " "iam.IRole, got str")
+    ):
         HyperPodSlurmCluster(stack, "Bad", controller_execution_role="arn:aws:iam::1:role/x", **common)
     controller_role = iam.Role.from_role_arn(stack, "Ctl", "arn:aws:iam::123456789012:role/controller")
     HyperPodSlurmCluster(stack, "Cluster", controller_execution_role=controller_role, **common)
-    props = next(r for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
-                 if r["Type"] == "AWS::SageMaker::Cluster")["Properties"]
+    props = next(
+        r
+        for r in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Cluster"
+    )["Properties"]
     assert {g["InstanceGroupName"]: g["ExecutionRole"] for g in props["InstanceGroups"]} == {
         "controller": "arn:aws:iam::123456789012:role/controller",
         "login": "arn:aws:iam::123456789012:role/exec",

@@ -44,8 +44,13 @@ def test_provisioning_parameters_are_uploaded_with_fsx_tokens(legacy) -> None:
     for key in props["SourceObjectKeys"]:
         for path in (legacy.outdir / f"asset.{key.removesuffix('.zip')}").iterdir():
             files[path.name] = path
-    assert {"on_create.sh", "slurm_params.py", "lcs_common.sh", "provisioning_parameters.json",
-            "fsx_lustre.json"} <= set(files)
+    assert {
+        "on_create.sh",
+        "slurm_params.py",
+        "lcs_common.sh",
+        "provisioning_parameters.json",
+        "fsx_lustre.json",
+    } <= set(files)
     text = files["provisioning_parameters.json"].read_text()
     fsx_id, _ = legacy.one("AWS::FSx::FileSystem")
     for marker, value in props["SourceMarkers"][2].items():

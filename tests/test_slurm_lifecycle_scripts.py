@@ -59,27 +59,49 @@ ROLES = {"controller": "controller", "login": "login", "gpu": "compute", "cpu": 
 def resource_config(ips: dict[str, list[str]]) -> dict:
     types = {g.name: g.instance_type for g in GROUPS}
     return {
-        "ClusterConfig": {"ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456",
-                          "ClusterName": "hyperpod-demo"},
+        "ClusterConfig": {
+            "ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456",
+            "ClusterName": "hyperpod-demo",
+        },
         "InstanceGroups": [
-            {"Name": group, "InstanceType": types.get(group, "ml.m5.2xlarge"), "Instances": [
-                {"CustomerIpAddress": ip, "AgentIpAddress": f"172.16.0.{i}", "InstanceId": f"i-0{i:016x}",
-                 "InstanceName": f"{group}-{i}"}
-                for i, ip in enumerate(addresses, start=1)
-            ]}
+            {
+                "Name": group,
+                "InstanceType": types.get(group, "ml.m5.2xlarge"),
+                "Instances": [
+                    {
+                        "CustomerIpAddress": ip,
+                        "AgentIpAddress": f"172.16.0.{i}",
+                        "InstanceId": f"i-0{i:016x}",
+                        "InstanceName": f"{group}-{i}",
+                    }
+                    for i, ip in enumerate(addresses, start=1)
+                ],
+            }
             for group, addresses in ips.items()
         ],
     }
 
 
-def FakeSlurmNode(tmp_path: Path, group: str, *, fsx: LustreMount | None = FSX,  # noqa: N802 - a factory
-                  agent_delay: int | None = 0, active: tuple[str, ...] = ("munge",)) -> lcs.HyperPodSlurmNode:
+def FakeSlurmNode(  # noqa: N802 - a factory
+    tmp_path: Path,
+    group: str,
+    *,
+    fsx: LustreMount | None = FSX,
+    agent_delay: int | None = 0,
+    active: tuple[str, ...] = ("munge",),
+) -> lcs.HyperPodSlurmNode:
     """A node of ``group`` as HyperPod hands it to on_create.sh."""
     return lcs.HyperPodSlurmNode(
-        tmp_path, SLURM_DIR,
-        node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=CONTROLLER_IP,
-        params=provisioning_parameters(slurm_layout(GROUPS), fsx), resource_config=resource_config(IPS),
-        controller_conf=AGENT_CONF, agent_delay=agent_delay, active=active,
+        tmp_path,
+        SLURM_DIR,
+        node_type=ROLES[group],
+        node_ip=IPS[group][0],
+        controller_ip=CONTROLLER_IP,
+        params=provisioning_parameters(slurm_layout(GROUPS), fsx),
+        resource_config=resource_config(IPS),
+        controller_conf=AGENT_CONF,
+        agent_delay=agent_delay,
+        active=active,
     )
 
 
@@ -147,9 +169,13 @@ def test_login_node_can_submit(nodes) -> None:
     # Login shells fall back to the configless copy when Slurm's own lookup finds no slurm.conf.
     assert "[ ! -e /opt/slurm/etc/slurm.conf ] && [ -e /var/spool/slurmd/conf-cache/slurm.conf ]" in profile
     assert "export SLURM_CONF=/var/spool/slurmd/conf-cache/slurm.conf" in profile
-    env = {"PATH": f"{node.bin}{os.pathsep}/usr/bin:/bin", "HARNESS_CMD_LOG": str(node.cmd_log),
-           "HARNESS_STATE": str(node.state), "HARNESS_ROOT": str(node.root),
-           "SLURM_CONF": str(node.p("/var/spool/slurmd/conf-cache/slurm.conf"))}
+    env = {
+        "PATH": f"{node.bin}{os.pathsep}/usr/bin:/bin",
+        "HARNESS_CMD_LOG": str(node.cmd_log),
+        "HARNESS_STATE": str(node.state),
+        "HARNESS_ROOT": str(node.root),
+        "SLURM_CONF": str(node.p("/var/spool/slurmd/conf-cache/slurm.conf")),
+    }
     ping = subprocess.run([str(node.bin / "scontrol"), "ping"], capture_output=True, text=True, env=env, timeout=30)
     assert ping.returncode == 0 and "is UP" in ping.stdout
 
@@ -170,10 +196,16 @@ def test_fstab_orders_after_network_online_and_profile(nodes) -> None:
 
 def test_log_names_every_step(nodes) -> None:
     _, result = nodes["controller"]
-    for marker in ("[preflight]", "[identify-node]", "[mount-fsx] + mount -t lustre", "[wait-for-slurm-conf]",
-                   "[configure-slurm]", "[start-services] + systemctl start slurmctld",
-                   "[wait-for-slurmctld] Slurmctld(primary)",
-                   "[finished] ==> on_create.sh finished: controller node ip-10-1-0-10"):
+    for marker in (
+        "[preflight]",
+        "[identify-node]",
+        "[mount-fsx] + mount -t lustre",
+        "[wait-for-slurm-conf]",
+        "[configure-slurm]",
+        "[start-services] + systemctl start slurmctld",
+        "[wait-for-slurmctld] Slurmctld(primary)",
+        "[finished] ==> on_create.sh finished: controller node ip-10-1-0-10",
+    ):
         assert marker in result.log, marker
     assert "[finished]" in result.output  # stdout goes to CloudWatch too
 
@@ -227,7 +259,7 @@ def test_efa_client_is_set_up_before_the_mount(tmp_path: Path) -> None:
     actions = result.actions()
     setup = actions.index("efa-fsx-setup.sh")
     assert actions[setup - 2].startswith("curl --fail") and "configure-efa-fsx-lustre-client.zip" in actions[setup - 2]
-    assert actions[setup + 1:setup + 4] == LUSTRE_SETUP
+    assert actions[setup + 1 : setup + 4] == LUSTRE_SETUP
     assert actions[setup + 4].startswith("mount -t lustre")
     assert "EFA client for FSx for Lustre configured" in result.log
 
@@ -235,8 +267,10 @@ def test_efa_client_is_set_up_before_the_mount(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"HARNESS_EFA": "1", "HARNESS_NO_INTERNET": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256": lcs.FAKE_ZIP_SHA256},
-         "EFA client setup for FSx failed"),
+        (
+            {"HARNESS_EFA": "1", "HARNESS_NO_INTERNET": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT_SHA256": lcs.FAKE_ZIP_SHA256},
+            "EFA client setup for FSx failed",
+        ),
         ({"HARNESS_EFA": "1"}, "no sha256 pinned"),
         ({"HARNESS_EFA": "1", "HARNESS_KERNEL": "5.15.0-1070-aws"}, "needs kernel 6.8 or later"),
         ({"HARNESS_EFA": "1", "HYPERPOD_LCS_EFA_FSX_CLIENT": "false"}, "turned off"),
@@ -281,8 +315,9 @@ def test_failing_command_is_reported_with_line_and_exit_code(tmp_path: Path) -> 
 
 def test_slurmctld_that_never_answers_fails_the_controller(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "controller")
-    result = node.run(HARNESS_CTLD_DOWN="1", HYPERPOD_LCS_SLURMCTLD_WAIT_SECONDS="10",
-                      HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
+    result = node.run(
+        HARNESS_CTLD_DOWN="1", HYPERPOD_LCS_SLURMCTLD_WAIT_SECONDS="10", HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5"
+    )
     assert result.returncode == 1
     assert [c for c in result.actions() if c == "scontrol ping"] == ["scontrol ping"] * 3
     assert "slurmctld on ip-10-1-0-10 did not answer within 10s" in result.log
@@ -293,8 +328,9 @@ def test_agent_that_never_writes_slurm_conf_fails_the_controller(tmp_path: Path)
     node = FakeSlurmNode(tmp_path, "controller", agent_delay=None)
     result = node.run(HYPERPOD_LCS_SLURM_CONF_WAIT_SECONDS="10", HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
     assert result.returncode == 1
-    assert ("HyperPod's cluster agent did not write /opt/slurm/etc/slurm.conf naming the controller 10.1.0.10"
-            in result.log)
+    assert (
+        "HyperPod's cluster agent did not write /opt/slurm/etc/slurm.conf naming the controller 10.1.0.10" in result.log
+    )
     assert "FAILED in step 'wait-for-slurm-conf'" in result.log
     assert not node.p("/opt/slurm/etc/slurm.conf").exists(), "the script never writes slurm.conf itself"
     assert not any(c.startswith("systemctl") for c in result.actions())
@@ -302,8 +338,9 @@ def test_agent_that_never_writes_slurm_conf_fails_the_controller(tmp_path: Path)
 
 def test_unreachable_controller_fails_a_compute_node_with_what_to_check(tmp_path: Path) -> None:
     node = FakeSlurmNode(tmp_path, "gpu")
-    result = node.run(HARNESS_CTLD_DOWN="1", HYPERPOD_LCS_SLURMCTLD_WAIT_SECONDS="10",
-                      HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5")
+    result = node.run(
+        HARNESS_CTLD_DOWN="1", HYPERPOD_LCS_SLURMCTLD_WAIT_SECONDS="10", HYPERPOD_LCS_SLURMCTLD_POLL_SECONDS="5"
+    )
     assert result.returncode == 1
     assert "slurmd fetched no configuration from 10.1.0.10" in result.log
     assert "6817-6818" in result.log
@@ -368,19 +405,36 @@ def test_resource_config_path_from_sagemaker_variable(tmp_path: Path) -> None:
     [
         ("{not json", "is not readable JSON"),
         ('{"controller_group": "controller", "worker_groups": []}', "worker_groups must be a non-empty list"),
-        ('{"controller_group": "c", "worker_groups": [{"instance_group_name": "g", "partition_name": "a b"}]}',
-         "is not an instance group or partition name"),
-        ('{"controller_group": "c", "worker_groups": [{"instance_group_name": "g", "partition_name": "p"}], '
-         '"fsx_dns_name": "fs-1.fsx.us-west-2.amazonaws.com"}', "fsx_dns_name and fsx_mountname go together"),
+        (
+            '{"controller_group": "c", "worker_groups": [{"instance_group_name": "g", "partition_name": "a b"}]}',
+            "is not an instance group or partition name",
+        ),
+        (
+            '{"controller_group": "c", "worker_groups": [{"instance_group_name": "g", "partition_name": "p"}], '
+            '"fsx_dns_name": "fs-1.fsx.us-west-2.amazonaws.com"}',
+            "fsx_dns_name and fsx_mountname go together",
+        ),
     ],
 )
 def test_helper_rejects_malformed_parameters(tmp_path: Path, params: str, message: str) -> None:
     (tmp_path / "params.json").write_text(params)
     (tmp_path / "resource_config.json").write_text(json.dumps(resource_config(IPS)))
     proc = subprocess.run(
-        ["python3", str(SLURM_DIR / "slurm_params.py"), "node-env", "--params", str(tmp_path / "params.json"),
-         "--resource-config", str(tmp_path / "resource_config.json"), "--local-ips", "10.1.0.20"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=30,
+        [
+            "python3",
+            str(SLURM_DIR / "slurm_params.py"),
+            "node-env",
+            "--params",
+            str(tmp_path / "params.json"),
+            "--resource-config",
+            str(tmp_path / "resource_config.json"),
+            "--local-ips",
+            "10.1.0.20",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=30,
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert message in proc.stderr

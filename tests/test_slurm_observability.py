@@ -53,11 +53,16 @@ def _data(**observability: object) -> dict:
     ("change", "field", "message"),
     [
         (lambda d: d["network"].update(closed=True), "slurm.observability", "closed network"),
-        (lambda d: d.update(slurm={"configuration": "provisioning-parameters", "observability": {"enabled": True}}),
-         "slurm.observability",
-         "slurm.configuration: api"),
-        (lambda d: d.update(region="sa-east-1") or d["network"].update(availability_zone_ids=["sae1-az1"]),
-         "slurm.observability.grafana", "not offered in sa-east-1"),
+        (
+            lambda d: d.update(slurm={"configuration": "provisioning-parameters", "observability": {"enabled": True}}),
+            "slurm.observability",
+            "slurm.configuration: api",
+        ),
+        (
+            lambda d: d.update(region="sa-east-1") or d["network"].update(availability_zone_ids=["sae1-az1"]),
+            "slurm.observability.grafana",
+            "not offered in sa-east-1",
+        ),
         (lambda d: d["slurm"]["observability"].update(enabled=False), "slurm.observability", "enabled: true"),
     ],
     ids=["closed-network", "legacy-configuration", "grafana-region", "grafana-without-metrics"],
@@ -93,7 +98,9 @@ def cfn_lint(template: Path, region: str) -> list[dict]:
     """cfn-lint findings as tests/test_slurm.py runs it (W3005 ignored)."""
     result = subprocess.run(
         [str(CFN_LINT), "--format", "json", "--regions", region, "--ignore-checks", "W3005", "--", str(template)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     return json.loads(result.stdout or "[]")
@@ -118,12 +125,17 @@ def test_workspace_is_retained_and_tagged_for_sagemaker(observed) -> None:
 def test_remote_write_is_granted_on_the_workspace_only(observed) -> None:
     workspace_id, _ = observed.one("AWS::APS::Workspace")
     writes = [s for s in _statements(observed) if "aps:RemoteWrite" in json.dumps(s["Action"])]
-    assert writes == [{
-        "Action": "aps:RemoteWrite", "Effect": "Allow", "Sid": "SlurmMetricsRemoteWrite",
-        "Resource": {"Fn::GetAtt": [workspace_id, "Arn"]},
-    }]
-    execution_policies = [k for k, p in observed.resources("AWS::IAM::Policy").items()
-                          if "SlurmMetricsRemoteWrite" in json.dumps(p)]
+    assert writes == [
+        {
+            "Action": "aps:RemoteWrite",
+            "Effect": "Allow",
+            "Sid": "SlurmMetricsRemoteWrite",
+            "Resource": {"Fn::GetAtt": [workspace_id, "Arn"]},
+        }
+    ]
+    execution_policies = [
+        k for k, p in observed.resources("AWS::IAM::Policy").items() if "SlurmMetricsRemoteWrite" in json.dumps(p)
+    ]
     assert len(execution_policies) == 1 and execution_policies[0].startswith("ExecutionRole")
     # Nodes write from their first boot: the cluster waits for the policy that holds the grant.
     _, cluster = observed.one("AWS::SageMaker::Cluster")
@@ -142,15 +154,26 @@ def test_nodes_get_the_workspaces_remote_write_url(observed) -> None:
     document = files["slurm_observability.json"].read_text()
     # The URL is a deploy-time token: a marker in the file, resolved by the deployment.
     marker = next(m for m in markers if m)
-    (name, value), = marker.items()
+    ((name, value),) = marker.items()
     assert name in document
-    assert value == {"Fn::Join": ["", [
-        '"https://aps-workspaces.us-west-2.', {"Ref": "AWS::URLSuffix"}, "/workspaces/",
-        {"Fn::GetAtt": [workspace_id, "WorkspaceId"]}, '/api/v1/remote_write"',
-    ]]}
+    assert value == {
+        "Fn::Join": [
+            "",
+            [
+                '"https://aps-workspaces.us-west-2.',
+                {"Ref": "AWS::URLSuffix"},
+                "/workspaces/",
+                {"Fn::GetAtt": [workspace_id, "WorkspaceId"]},
+                '/api/v1/remote_write"',
+            ],
+        ]
+    }
     # The marker stands for the whole JSON string, quotes included.
-    assert json.loads(document.replace(name, '"URL"')) == {"version": 1, "remote_write_url": "URL",
-                                                                  "region": "us-west-2"}
+    assert json.loads(document.replace(name, '"URL"')) == {
+        "version": 1,
+        "remote_write_url": "URL",
+        "region": "us-west-2",
+    }
 
 
 def test_alert_rules_and_routing_to_the_topic(observed) -> None:
@@ -193,8 +216,11 @@ def test_every_alert_rule_reads_a_metric_the_nodes_export() -> None:
     assert dcgm and dcgm <= _exported_dcgm_fields()
     # node_amazonefa_* come from the EFA exporter, node_filesystem_* from node_exporter; both run.
     assert {m for m in metrics if m.startswith("node_")} <= {
-        "node_amazonefa_rx_drops", "node_amazonefa_rdma_read_wr_err", "node_amazonefa_rdma_write_wr_err",
-        "node_filesystem_avail_bytes", "node_filesystem_size_bytes",
+        "node_amazonefa_rx_drops",
+        "node_amazonefa_rdma_read_wr_err",
+        "node_amazonefa_rdma_write_wr_err",
+        "node_filesystem_avail_bytes",
+        "node_filesystem_size_bytes",
     }
     jobs = set(re.findall(r'job=~"([^"]+)"', json.dumps([r["expr"] for r in rules]).replace('\\"', '"')))
     assert jobs == {"node_exporter|dcgm_exporter|efa_exporter"}
@@ -217,21 +243,32 @@ UP = {"controller": ("munge", "slurmctld"), "login": ("munge", "slurmd"), "gpu":
 
 # docker records its argv (the harness does) and swallows the password on stdin; aws prints a token.
 DOCKER_STUB = "cat >/dev/null\n"
-AWS_STUB = 'echo fake-ecr-password\n'
+AWS_STUB = "echo fake-ecr-password\n"
 
 
 def obs_node(tmp_path: Path, group: str, *, gpu: bool = True, settings: dict | None = None):
     conf = lcs.agent_slurm_conf(IPS["controller"][0], {"train": IPS["gpu"]})
     node = lcs.HyperPodApiSlurmNode(
-        tmp_path, API_DIR, node_type=ROLES[group], node_ip=IPS[group][0], controller_ip=IPS["controller"][0],
+        tmp_path,
+        API_DIR,
+        node_type=ROLES[group],
+        node_ip=IPS[group][0],
+        controller_ip=IPS["controller"][0],
         nodes=slurm_nodes(slurm_layout(GROUPS), "/fsx"),
         resource_config={
             "ClusterConfig": {"ClusterArn": "arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123def456"},
-            "InstanceGroups": [{"Name": g, "Instances": [{"CustomerIpAddress": ip, "InstanceId": f"i-0{n:016x}"}
-                                                         for n, ip in enumerate(a, start=1)]}
-                               for g, a in IPS.items()],
+            "InstanceGroups": [
+                {
+                    "Name": g,
+                    "Instances": [
+                        {"CustomerIpAddress": ip, "InstanceId": f"i-0{n:016x}"} for n, ip in enumerate(a, start=1)
+                    ],
+                }
+                for g, a in IPS.items()
+            ],
         },
-        controller_conf=conf, active=UP[group],
+        controller_conf=conf,
+        active=UP[group],
     )
     document = settings or {"version": 1, "remote_write_url": REMOTE_WRITE, "region": "us-west-2"}
     (node.scripts / "slurm_observability.json").write_text(json.dumps(document))
@@ -259,17 +296,28 @@ def test_gpu_compute_node_runs_node_dcgm_efa_exporters_and_the_collector(tmp_pat
     assert "aws ecr get-login-password --region us-west-2" in result.commands
     assert f"docker login --username AWS --password-stdin {REGISTRY}" in result.commands
     runs = _runs(result)
-    assert set(runs) == {"hyperpod-node-exporter", "hyperpod-dcgm-exporter", "hyperpod-efa-exporter",
-                         "hyperpod-otel-collector"}
-    assert f"{REGISTRY}/hyperpod/node_exporter:v1.9.1 --path.rootfs=/host --web.listen-address=:9100" in runs[
-        "hyperpod-node-exporter"]
+    assert set(runs) == {
+        "hyperpod-node-exporter",
+        "hyperpod-dcgm-exporter",
+        "hyperpod-efa-exporter",
+        "hyperpod-otel-collector",
+    }
+    assert (
+        f"{REGISTRY}/hyperpod/node_exporter:v1.9.1 --path.rootfs=/host --web.listen-address=:9100"
+        in runs["hyperpod-node-exporter"]
+    )
     assert "--gpus all" in runs["hyperpod-dcgm-exporter"]
-    assert (f"{REGISTRY}/hyperpod/dcgm_exporter:4.1.1-4.0.4-ubi9 -f /etc/hyperpod-cdk/observability/dcgm-metrics.csv"
-            in runs["hyperpod-dcgm-exporter"])
-    assert f"{REGISTRY}/hyperpod/efa_exporter:1.0.0 --path.rootfs=/host --web.listen-address=:9109" in runs[
-        "hyperpod-efa-exporter"]
+    assert (
+        f"{REGISTRY}/hyperpod/dcgm_exporter:4.1.1-4.0.4-ubi9 -f /etc/hyperpod-cdk/observability/dcgm-metrics.csv"
+        in runs["hyperpod-dcgm-exporter"]
+    )
+    assert (
+        f"{REGISTRY}/hyperpod/efa_exporter:1.0.0 --path.rootfs=/host --web.listen-address=:9109"
+        in runs["hyperpod-efa-exporter"]
+    )
     assert runs["hyperpod-otel-collector"].endswith(
-        f"{REGISTRY}/hyperpod/otel_collector:v1754424030352 --config=/etc/otel/collector.yaml")
+        f"{REGISTRY}/hyperpod/otel_collector:v1754424030352 --config=/etc/otel/collector.yaml"
+    )
     assert "-v /etc/hyperpod-cdk/observability:/etc/otel:ro" in runs["hyperpod-otel-collector"]
     # Docker came from the Ubuntu archive first (the AMI had none here).
     assert "apt-get install -y docker.io" in result.commands
@@ -280,12 +328,19 @@ def test_gpu_compute_node_runs_node_dcgm_efa_exporters_and_the_collector(tmp_pat
     assert config["extensions"]["sigv4auth"] == {"region": "us-west-2", "service": "aps"}
     jobs = {j["job_name"]: j for j in config["receivers"]["prometheus"]["config"]["scrape_configs"]}
     assert {n: j["static_configs"][0]["targets"] for n, j in jobs.items()} == {
-        "node_exporter": ["localhost:9100"], "dcgm_exporter": ["localhost:9400"], "efa_exporter": ["localhost:9109"],
+        "node_exporter": ["localhost:9100"],
+        "dcgm_exporter": ["localhost:9400"],
+        "efa_exporter": ["localhost:9109"],
     }
     assert jobs["dcgm_exporter"]["static_configs"][0]["labels"] == {
-        "instance_group": "gpu", "slurm_node_type": "compute"}
+        "instance_group": "gpu",
+        "slurm_node_type": "compute",
+    }
     assert config["service"]["pipelines"]["metrics"] == {
-        "receivers": ["prometheus"], "processors": ["batch"], "exporters": ["prometheusremotewrite"]}
+        "receivers": ["prometheus"],
+        "processors": ["batch"],
+        "exporters": ["prometheusremotewrite"],
+    }
     csv = node.p("/etc/hyperpod-cdk/observability/dcgm-metrics.csv").read_text().splitlines()
     assert {line.split(",")[0] for line in csv if not line.startswith("#")} == _exported_dcgm_fields()
 
@@ -305,7 +360,9 @@ def test_compute_node_without_a_gpu_has_no_dcgm_exporter(tmp_path: Path) -> None
     assert "no NVIDIA GPU answers nvidia-smi" in result.log
     config = yaml.safe_load(node.p("/etc/hyperpod-cdk/observability/collector.yaml").read_text())
     assert [j["job_name"] for j in config["receivers"]["prometheus"]["config"]["scrape_configs"]] == [
-        "node_exporter", "efa_exporter"]
+        "node_exporter",
+        "efa_exporter",
+    ]
 
 
 @needs_bash
@@ -321,8 +378,10 @@ def test_a_rerun_recreates_the_containers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"version": 1, "remote_write_url": "https://example.com/push", "region": "us-west-2"},
-         "is not an AMP remote-write URL"),
+        (
+            {"version": 1, "remote_write_url": "https://example.com/push", "region": "us-west-2"},
+            "is not an AMP remote-write URL",
+        ),
         ({"version": 1, "remote_write_url": REMOTE_WRITE, "region": "us-east-1"}, "is not the workspace's"),
     ],
 )
@@ -336,9 +395,11 @@ def test_a_bad_settings_file_fails_before_any_container(tmp_path: Path, settings
 @needs_bash
 def test_a_failed_image_pull_fails_the_node_with_the_command(tmp_path: Path) -> None:
     node = obs_node(tmp_path, "gpu")
-    failing = (f"docker run -d --restart always --name hyperpod-node-exporter --net host --pid host "
-               f"-v /:/host:ro,rslave {REGISTRY}/hyperpod/node_exporter:v1.9.1 --path.rootfs=/host "
-               "--web.listen-address=:9100")
+    failing = (
+        f"docker run -d --restart always --name hyperpod-node-exporter --net host --pid host "
+        f"-v /:/host:ro,rslave {REGISTRY}/hyperpod/node_exporter:v1.9.1 --path.rootfs=/host "
+        "--web.listen-address=:9100"
+    )
     result = node.run(HARNESS_FAIL_CMD=failing)
     assert result.returncode != 0
     assert f"[observability] ERROR: command '{failing}' exited with 1" in result.log
@@ -364,8 +425,9 @@ def test_construct_in_a_users_own_stack() -> None:
     template = cdk.assertions.Template.from_stack(stack).to_json()
     types = [r["Type"] for r in template["Resources"].values()]
     assert types.count("AWS::APS::Workspace") == 1 and "AWS::Grafana::Workspace" not in types
-    statements = next(r for r in template["Resources"].values()
-                      if r["Type"] == "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    statements = next(r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy")["Properties"][
+        "PolicyDocument"
+    ]["Statement"]
     assert [s["Action"] for s in statements] == ["aps:RemoteWrite"]
     with pytest.raises(HyperPodConfigError, match="grafana_workspace_name"):
         HyperPodSlurmObservability(stack, "Other", workspace_alias="x", grafana_workspace_name="g")

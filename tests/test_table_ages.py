@@ -22,8 +22,13 @@ def pin(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
 
 def test_every_dated_table_is_registered_with_a_refresh_command():
     names = " ".join(t.name for t in table_ages.tables())
-    for table in ("Neuron", "instance types per region", "instance specifications", "Kubernetes versions",
-                  "add-on versions"):
+    for table in (
+        "Neuron",
+        "instance types per region",
+        "instance specifications",
+        "Kubernetes versions",
+        "add-on versions",
+    ):
         assert table in names
     assert all(t.refresh and t.checked <= dt.date(2026, 12, 6) for t in table_ages.tables())
     assert "\ninstance-types:" in (REPO / "Makefile").read_text()  # the command the instance tables name

@@ -37,8 +37,11 @@ def test_gpu_image_base_is_pinned_by_digest_from_aws_registry() -> None:
 
 @pytest.mark.parametrize("variant", ["fsdp", "neuron"])
 def test_python_dependencies_are_pinned_and_include_the_elastic_agent(variant: str) -> None:
-    lines = [line.strip() for line in (IMAGES / variant / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith(("#", "--"))]
+    lines = [
+        line.strip()
+        for line in (IMAGES / variant / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "--"))
+    ]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.+-]*", line) for line in lines), lines
     assert any(line.startswith("hyperpod-elastic-agent==") for line in lines)
     # The image fails to build when the agent's launcher is missing.
@@ -52,7 +55,7 @@ def test_build_script_is_shellcheck_clean() -> None:
 
 
 def test_ecr_repository_in_the_platform(platform) -> None:
-    (logical_id, repo), = platform.resources("AWS::ECR::Repository").items()
+    ((logical_id, repo),) = platform.resources("AWS::ECR::Repository").items()
     props = repo["Properties"]
     assert props["RepositoryName"] == "hyperpod-demo/fsdp"
     assert props["ImageTagMutability"] == "IMMUTABLE"

@@ -21,8 +21,11 @@ def _slurm_in_existing_vpc() -> dict:
     data["network"] = {
         "availability_zone_ids": data["network"]["availability_zone_ids"],
         "hyperpod_cidr": "10.1.0.0/16",
-        "existing": {"vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.0.0.0/16",
-                     "route_table_id": "rtb-0123456789abcdef0"},
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.0.0.0/16",
+            "route_table_id": "rtb-0123456789abcdef0",
+        },
     }
     return data
 
@@ -66,8 +69,9 @@ def _ingress(template: dict, port: int) -> list[dict]:
         if body["Type"] == "AWS::EC2::SecurityGroup":
             for rule in props.get("SecurityGroupIngress", []):
                 if rule.get("FromPort") == port:
-                    found.append({"group": {"Fn::GetAtt": [logical_id, "GroupId"]},
-                                  "source": rule.get("SourceSecurityGroupId")})
+                    found.append(
+                        {"group": {"Fn::GetAtt": [logical_id, "GroupId"]}, "source": rule.get("SourceSecurityGroupId")}
+                    )
     return found
 
 
@@ -94,8 +98,11 @@ def test_imported_file_system_connects_through_the_groups_it_was_given():
     from hyperpod_cdk import HyperPodFsxLustre
 
     stack = cdk.Stack(cdk.App(), "Imp", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
-    attrs = dict(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
-                 mount_name="abcdefgh")
+    attrs = dict(
+        file_system_id="fs-0123456789abcdef0",
+        dns_name="fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+        mount_name="abcdefgh",
+    )
     bare = HyperPodFsxLustre.from_attributes(stack, "Bare", **attrs)
     with pytest.raises(HyperPodConfigError, match=r"^Imp/Bare: security_groups: imported without its security groups"):
         _ = bare.connections
@@ -120,8 +127,9 @@ def scope():
 
     stack = cdk.Stack(cdk.App(), "User", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
     # A /16: 65,531 usable IPs. 700 p5 need 56,700 without headroom, 70,875 with the default 25%.
-    subnet = ec2.Subnet.from_subnet_attributes(stack, "Big", subnet_id="subnet-0ccccccccccccccc1",
-                                               ipv4_cidr_block="10.0.0.0/16")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        stack, "Big", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/16"
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     return {"stack": stack, "subnet": subnet, "sg": sg}
 
@@ -130,10 +138,14 @@ def _cluster(scope, construct_id: str, **overrides):
     from hyperpod_cdk import HyperPodCluster
 
     props = dict(
-        cluster_name="team-a", eks_cluster_arn=f"arn:aws:eks:us-west-2:{ACCOUNT}:cluster/team-eks",
+        cluster_name="team-a",
+        eks_cluster_arn=f"arn:aws:eks:us-west-2:{ACCOUNT}:cluster/team-eks",
         instance_groups=[{"name": "cpu", "instance_type": "ml.m5.2xlarge", "instance_count": 2}],
-        subnets_by_az_id={"usw2-az2": scope["subnet"]}, default_az_id="usw2-az2", security_group=scope["sg"],
-        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r", lifecycle_source_s3_uri="s3://b/p/",
+        subnets_by_az_id={"usw2-az2": scope["subnet"]},
+        default_az_id="usw2-az2",
+        security_group=scope["sg"],
+        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        lifecycle_source_s3_uri="s3://b/p/",
     )
     props.update(overrides)
     return HyperPodCluster(scope["stack"], construct_id, **props)
@@ -143,11 +155,15 @@ def test_add_instance_group_plans_ips_with_the_headroom_the_config_uses(scope):
     p5 = {"name": "train", "instance_type": P5, "instance_count": 700}
     # The config refuses 700 p5 in a /16 subnet (25% headroom) ...
     data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
-    data["network"] = {"availability_zone_ids": ["usw2-az2"], "existing": {
-        "vpc_id": "vpc-0123456789abcdef0", "vpc_cidr": "10.0.0.0/8",
-        "control_plane_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
-        "hyperpod_subnets": {"usw2-az2": {"subnet_id": "subnet-0ccccccccccccccc1", "cidr": "10.0.0.0/16"}},
-    }}
+    data["network"] = {
+        "availability_zone_ids": ["usw2-az2"],
+        "existing": {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "vpc_cidr": "10.0.0.0/8",
+            "control_plane_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+            "hyperpod_subnets": {"usw2-az2": {"subnet_id": "subnet-0ccccccccccccccc1", "cidr": "10.0.0.0/16"}},
+        },
+    }
     data["hyperpod"]["instance_groups"].append(p5)
     with pytest.raises(HyperPodConfigError, match="does not fit"):
         parse_config(data)
@@ -170,8 +186,9 @@ def test_config_account_must_be_the_stack_account(scope):
 
     data = yaml.safe_load((REPO / "hyperpod.yaml").read_text())
     data["account"] = "222222222222"
-    with pytest.raises(HyperPodConfigError,
-                       match=r"^User/P: config.account: '222222222222' but the stack deploys to 111111111111"):
+    with pytest.raises(
+        HyperPodConfigError, match=r"^User/P: config.account: '222222222222' but the stack deploys to 111111111111"
+    ):
         HyperPodPlatform(scope["stack"], "P", config=parse_config(data))
     assert scope["stack"].node.try_find_child("P") is None
 

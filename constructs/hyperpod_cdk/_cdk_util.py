@@ -25,10 +25,23 @@ HELM_DEPENDENCIES_RESOURCE_TYPE = "Custom::HyperPodHelmDependencies"
 _R = logs.RetentionDays
 # CloudWatch Logs retention values (days) to the CDK enum, whose Python values are names.
 RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
-    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS,
-    30: _R.ONE_MONTH, 60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS,
-    150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
-    545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS,
+    1: _R.ONE_DAY,
+    3: _R.THREE_DAYS,
+    5: _R.FIVE_DAYS,
+    7: _R.ONE_WEEK,
+    14: _R.TWO_WEEKS,
+    30: _R.ONE_MONTH,
+    60: _R.TWO_MONTHS,
+    90: _R.THREE_MONTHS,
+    120: _R.FOUR_MONTHS,
+    150: _R.FIVE_MONTHS,
+    180: _R.SIX_MONTHS,
+    365: _R.ONE_YEAR,
+    400: _R.THIRTEEN_MONTHS,
+    545: _R.EIGHTEEN_MONTHS,
+    731: _R.TWO_YEARS,
+    1096: _R.THREE_YEARS,
+    1827: _R.FIVE_YEARS,
     3653: _R.TEN_YEARS,
 }
 
@@ -112,7 +125,9 @@ def logs_key(scope: Construct, key: kms.IKey | None, description: str, log_group
             conditions={
                 "ArnEquals": {
                     "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                        service="logs", resource="log-group", resource_name=log_group_name,
+                        service="logs",
+                        resource="log-group",
+                        resource_name=log_group_name,
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                 }
@@ -141,7 +156,8 @@ def depend_on(target: IConstruct, dependencies: Sequence[Any], prop: str = "wait
     for dependency in dependencies:
         if not hasattr(dependency, "node"):
             raise HyperPodConfigError(
-                prop, f"expected constructs (resources, add-ons, ...), got {type(dependency).__name__}",
+                prop,
+                f"expected constructs (resources, add-ons, ...), got {type(dependency).__name__}",
                 construct_path=target.node.path,
             )
         target.node.add_dependency(dependency)
@@ -152,7 +168,8 @@ def private_bucket(scope: Construct, construct_id: str, key: kms.IKey, no_access
     bucket. It keeps no server access logs, for the reason given (acknowledged for cdk-nag S1 and
     skipped for checkov CKV_AWS_18 next to it)."""
     bucket = s3.Bucket(
-        scope, construct_id,
+        scope,
+        construct_id,
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,
         bucket_key_enabled=True,

@@ -99,7 +99,9 @@ def check_prop_types(scope: Any, construct_id: str, **props: tuple[str, Any]) ->
             if not hasattr(item, attribute):
                 what = f"a {type(item).__name__} ({shown(item)})"
                 raise prop_error(
-                    scope, construct_id, prop,
+                    scope,
+                    construct_id,
+                    prop,
                     f"expected {'a list of ' + kind[:-2] if many else 'an ' + kind}, got {what}; import IDs with "
                     "from_*_attributes / from_*_id first",
                 )

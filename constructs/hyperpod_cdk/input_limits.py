@@ -71,7 +71,7 @@ def _size(count: int) -> str:
     return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count // 1024} KiB"
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
+class BoundedSafeLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints: SafeLoader is Any
     """``yaml.SafeLoader`` that stops composing past ``max_depth`` levels (before the stack overflows)."""
 
     max_depth = CONFIG_LIMITS.max_depth
@@ -215,10 +215,9 @@ def _path(trail: Any) -> str:
         trail, step, is_index = trail
         parts.append(f"[{step}]" if is_index else f".{_short(step)}")
     text = "".join(reversed(parts)).removeprefix(".") or "the top level"
-    return text if len(text) <= MAX_PATH_SHOWN else "..." + text[-(MAX_PATH_SHOWN - 3):]
+    return text if len(text) <= MAX_PATH_SHOWN else "..." + text[-(MAX_PATH_SHOWN - 3) :]
 
 
 def _short(key: Any) -> str:
     text = key if isinstance(key, str) else repr(key)
     return text if len(text) <= 40 else text[:37] + "..."
-

@@ -159,8 +159,14 @@ class HyperPodPlatform(Construct):
         eks_cluster: ICluster | None = None,
     ) -> None:
         _check_platform_props(
-            scope, construct_id, config=config, vpc=vpc, hyperpod_subnets=hyperpod_subnets,
-            control_plane_subnets=control_plane_subnets, hyperpod_egress=hyperpod_egress, eks_cluster=eks_cluster,
+            scope,
+            construct_id,
+            config=config,
+            vpc=vpc,
+            hyperpod_subnets=hyperpod_subnets,
+            control_plane_subnets=control_plane_subnets,
+            hyperpod_egress=hyperpod_egress,
+            eks_cluster=eks_cluster,
         )
         super().__init__(scope, construct_id)
         self.config = config
@@ -185,7 +191,8 @@ class HyperPodPlatform(Construct):
         self.security_group: ec2.ISecurityGroup = self.node_security_group.security_group
         # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
         self.data_key = kms.Key(
-            self, "DataKey",
+            self,
+            "DataKey",
             description=f"HyperPod {hp.cluster_name}: lifecycle bucket and EBS volumes",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -233,14 +240,18 @@ class HyperPodPlatform(Construct):
         addons = self.addons
         if addons is not None and addons.grafana_workspace is not None and addons.prometheus_workspace is not None:
             self.grafana_dashboards = HyperPodGrafanaDashboards(
-                self, "GrafanaDashboards", grafana_workspace=addons.grafana_workspace,
-                prometheus_workspace=addons.prometheus_workspace, log_key=self.logs_key,
+                self,
+                "GrafanaDashboards",
+                grafana_workspace=addons.grafana_workspace,
+                prometheus_workspace=addons.prometheus_workspace,
+                log_key=self.logs_key,
             )
         if config.alerts is None:
             return None
         created_fsx = self.fsx is not None and self.fsx.resource is not None
         signals = HyperPodSignals(
-            self, "Signals",
+            self,
+            "Signals",
             config=config,
             cluster_name=config.hyperpod.cluster_name,
             fsx_file_system_id=self.fsx.file_system_id if self.fsx is not None and created_fsx else None,
@@ -326,7 +337,8 @@ class HyperPodPlatform(Construct):
                 self, "Fsx", file_system_id=cfg.file_system_id, dns_name=cfg.dns_name, mount_name=cfg.mount_name
             )
         file_system = HyperPodFsxLustre(
-            self, "Fsx",
+            self,
+            "Fsx",
             subnet=self.default_hyperpod_subnet,
             security_group=self.security_group,
             storage_capacity_gib=cfg.storage_capacity_gib,
@@ -378,20 +390,23 @@ class HyperPodPlatform(Construct):
         docs.aws.amazon.com, which has no route there (Lustre then runs over TCP)."""
         if self.fsx is None:
             return {}
-        return {FSX_LUSTRE_FILE: {
-            "file_system_id": self.fsx.file_system_id,
-            "dns_name": self.fsx.dns_name,
-            "mount_name": self.fsx.mount_name,
-            "efa_client_download": not self.config.network.closed,
-            # The setup zip runs as root: only the one whose digest the config pins (else Lustre uses TCP).
-            "efa_client_sha256": self.config.storage.fsx.efa_client_sha256 if self.config.storage.fsx else None,
-        }}
+        return {
+            FSX_LUSTRE_FILE: {
+                "file_system_id": self.fsx.file_system_id,
+                "dns_name": self.fsx.dns_name,
+                "mount_name": self.fsx.mount_name,
+                "efa_client_download": not self.config.network.closed,
+                # The setup zip runs as root: only the one whose digest the config pins (else Lustre uses TCP).
+                "efa_client_sha256": self.config.storage.fsx.efa_client_sha256 if self.config.storage.fsx else None,
+            }
+        }
 
     def _execution_role(
         self, *, eks_cluster_arn: str | None, construct_id: str = "ExecutionRole"
     ) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
-            self, construct_id,
+            self,
+            construct_id,
             vpc=self.vpc,
             subnets=list(self.hyperpod_subnets.values()),
             security_group=self.security_group,
@@ -418,8 +433,6 @@ class HyperPodPlatform(Construct):
             "ip_headroom_percent": self.config.network.ip_headroom_percent,
         }
 
-
-
     # -- ordering behind readiness ----------------------------------------------------------
 
     def wait_for_nodes(self, *constructs: IConstruct) -> None:
@@ -442,5 +455,3 @@ class HyperPodPlatform(Construct):
             )
         for construct in constructs:
             construct.node.add_dependency(self.cert_manager_gate)
-
-

@@ -83,10 +83,12 @@ def parse_params(params: dict[str, Any]) -> dict[str, Any]:
         where = f"provisioning_parameters.json worker_groups[{index}]"
         if not isinstance(worker, dict):
             raise InputError(f"{where} must be an object")
-        workers.append((
-            _name(worker.get("instance_group_name"), f"{where}.instance_group_name"),
-            _name(worker.get("partition_name"), f"{where}.partition_name"),
-        ))
+        workers.append(
+            (
+                _name(worker.get("instance_group_name"), f"{where}.instance_group_name"),
+                _name(worker.get("partition_name"), f"{where}.partition_name"),
+            )
+        )
     dns, mount = params.get("fsx_dns_name"), params.get("fsx_mountname")
     if (dns is None) != (mount is None):
         raise InputError("provisioning_parameters.json: fsx_dns_name and fsx_mountname go together")
@@ -117,8 +119,9 @@ def instances_by_group(resource_config: dict[str, Any]) -> dict[str, list[dict[s
             try:
                 ipaddress.IPv4Address(ip)
             except ValueError:
-                raise InputError(f"resource_config.json: group {name} has an instance without a valid "
-                                 f"CustomerIpAddress ({ip!r})") from None
+                raise InputError(
+                    f"resource_config.json: group {name} has an instance without a valid " f"CustomerIpAddress ({ip!r})"
+                ) from None
             checked.append(instance)
         result[name] = checked
     return result

@@ -127,7 +127,9 @@ def observability(path: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", nargs="?", choices=["node-env", "users", "containers", "observability", "enroot-sha256"],
+        "command",
+        nargs="?",
+        choices=["node-env", "users", "containers", "observability", "enroot-sha256"],
         default="node-env",
     )
     parser.add_argument("--nodes", required=True)

@@ -77,29 +77,46 @@ def _port(value: str) -> int:
 
 
 def add_parsers(
-    commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
-    kubeconfig_handler: Callable[..., int], access_handler: Callable[..., int],
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
+    kubeconfig_handler: Callable[..., int],
+    access_handler: Callable[..., int],
 ) -> None:
     kc = commands.add_parser(
-        "kubeconfig", parents=list(parents),
+        "kubeconfig",
+        parents=list(parents),
         help="write the kubeconfig context for the cluster (the one `hyp set-cluster-context` uses); "
         "start the SSM tunnel when the endpoint is private",
         description="Writes a context named after the EKS cluster ARN and makes it current. With a private "
         "endpoint it points kubectl at 127.0.0.1:PORT and runs `aws ssm start-session` through the access tunnel "
         "instance until you stop it (Ctrl-C); --no-tunnel only prints that command.",
     )
-    kc.add_argument("cluster", type=cluster_type, nargs="?", metavar="CLUSTER",
-                    help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)")
-    kc.add_argument("--kubeconfig", metavar="FILE", help="file to update (default: first KUBECONFIG entry, "
-                    "else ~/.kube/config)")
+    kc.add_argument(
+        "cluster",
+        type=cluster_type,
+        nargs="?",
+        metavar="CLUSTER",
+        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
+    )
+    kc.add_argument(
+        "--kubeconfig", metavar="FILE", help="file to update (default: first KUBECONFIG entry, " "else ~/.kube/config)"
+    )
     kc.add_argument("--namespace", metavar="NS", help="context namespace (default: the examples' team namespace)")
-    kc.add_argument("--local-port", type=_port, default=DEFAULT_LOCAL_PORT, metavar="PORT",
-                    help=f"local end of the tunnel (default {DEFAULT_LOCAL_PORT})")
+    kc.add_argument(
+        "--local-port",
+        type=_port,
+        default=DEFAULT_LOCAL_PORT,
+        metavar="PORT",
+        help=f"local end of the tunnel (default {DEFAULT_LOCAL_PORT})",
+    )
     kc.add_argument("--no-tunnel", action="store_true", help="write the kubeconfig and print the tunnel command")
     kc.set_defaults(handler=kubeconfig_handler)
 
     acc = commands.add_parser(
-        "access", help="list, grant or revoke people's EKS access entries (day 2, outside the stack)",
+        "access",
+        help="list, grant or revoke people's EKS access entries (day 2, outside the stack)",
     )
     actions = acc.add_subparsers(dest="access_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=list(parents), help="access entries and their policies/groups")
@@ -111,13 +128,22 @@ def add_parsers(
         if action == "grant":
             who = sub.add_mutually_exclusive_group(required=True)
             who.add_argument("--admin", action="store_true", help="cluster-admin (AmazonEKSClusterAdminPolicy)")
-            who.add_argument("--team", metavar="TEAM",
-                             help="the team's Kubernetes group (submit jobs in its namespace)")
-        sub.add_argument("--cluster", dest="cluster", type=cluster_type, metavar="CLUSTER",
-                         help="HyperPod cluster (default: the config's)")
+            who.add_argument(
+                "--team", metavar="TEAM", help="the team's Kubernetes group (submit jobs in its namespace)"
+            )
+        sub.add_argument(
+            "--cluster",
+            dest="cluster",
+            type=cluster_type,
+            metavar="CLUSTER",
+            help="HyperPod cluster (default: the config's)",
+        )
         if action == "revoke":
-            sub.add_argument("--force", action="store_true",
-                             help="also revoke the HyperPod cluster's own execution role (its nodes then cannot join)")
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="also revoke the HyperPod cluster's own execution role (its nodes then cannot join)",
+            )
         sub.set_defaults(handler=access_handler, access_action=action)
 
 
@@ -141,18 +167,24 @@ def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
     eks_cluster = dict(clients("eks").describe_cluster(name=eks_arn.rsplit("/", 1)[-1])["cluster"])
     eks_cluster.setdefault("arn", eks_arn)
     # The roles HyperPod's nodes join with: `access revoke` refuses them unless --force.
-    eks_cluster[EXECUTION_ROLES_KEY] = sorted({
-        str(group["ExecutionRole"]) for group in described.get("InstanceGroups") or [] if group.get("ExecutionRole")
-    })
+    eks_cluster[EXECUTION_ROLES_KEY] = sorted(
+        {str(group["ExecutionRole"]) for group in described.get("InstanceGroups") or [] if group.get("ExecutionRole")}
+    )
     return eks_cluster
 
 
 def tunnel_instance(clients: Clients, eks_name: str) -> str | None:
     """The running access-tunnel instance of ``eks_name`` (newest first), or None."""
-    pages = clients("ec2").get_paginator("describe_instances").paginate(Filters=[
-        {"Name": f"tag:{TUNNEL_TAG}", "Values": [eks_name]},
-        {"Name": "instance-state-name", "Values": ["running"]},
-    ])
+    pages = (
+        clients("ec2")
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": f"tag:{TUNNEL_TAG}", "Values": [eks_name]},
+                {"Name": "instance-state-name", "Values": ["running"]},
+            ]
+        )
+    )
     instances = [i for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])]
     instances.sort(key=lambda i: str(i.get("LaunchTime", "")), reverse=True)
     return instances[0]["InstanceId"] if instances else None
@@ -162,7 +194,12 @@ def tunnel_instance(clients: Clients, eks_name: str) -> str | None:
 
 
 def kubeconfig_entry(
-    eks_cluster: dict[str, Any], region: str, *, namespace: str, local_port: int | None, profile: str | None = None,
+    eks_cluster: dict[str, Any],
+    region: str,
+    *,
+    namespace: str,
+    local_port: int | None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """The cluster, user and context entries (all named after the EKS ARN) for one cluster."""
     arn = eks_cluster["arn"]
@@ -229,8 +266,19 @@ def default_kubeconfig_path() -> Path:
 def tunnel_command(instance_id: str, endpoint: str, region: str, local_port: int, profile: str | None) -> list[str]:
     """The ``aws ssm start-session`` port-forwarding command to the endpoint's private address."""
     parameters = f'{{"host":["{_host(endpoint)}"],"portNumber":["443"],"localPortNumber":["{local_port}"]}}'
-    command = ["aws", "ssm", "start-session", "--region", region, "--target", instance_id,
-               "--document-name", TUNNEL_DOCUMENT, "--parameters", parameters]
+    command = [
+        "aws",
+        "ssm",
+        "start-session",
+        "--region",
+        region,
+        "--target",
+        instance_id,
+        "--document-name",
+        TUNNEL_DOCUMENT,
+        "--parameters",
+        parameters,
+    ]
     if profile:
         command += ["--profile", profile]
     return command
@@ -246,7 +294,11 @@ def _namespace(config: PlatformConfig | None, explicit: str | None) -> str:
 
 
 def run_kubeconfig(
-    args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None, *,
+    args: argparse.Namespace,
+    cluster: str,
+    clients: Clients,
+    config: PlatformConfig | None,
+    *,
     runner: Callable[[list[str]], int] | None = None,
 ) -> int:
     try:
@@ -264,8 +316,11 @@ def run_kubeconfig(
                 )
         path = Path(args.kubeconfig).expanduser() if args.kubeconfig else default_kubeconfig_path()
         entry = kubeconfig_entry(
-            eks_cluster, region, namespace=_namespace(config, args.namespace),
-            local_port=args.local_port if private else None, profile=args.profile,
+            eks_cluster,
+            region,
+            namespace=_namespace(config, args.namespace),
+            local_port=args.local_port if private else None,
+            profile=args.profile,
         )
         merge_kubeconfig(path, entry)
     except AccessError as exc:
@@ -293,9 +348,12 @@ def run_kubeconfig(
     if runner is None:
         missing = [tool for tool in ("aws", "session-manager-plugin") if shutil.which(tool) is None]
         if missing:
-            output.error(f"{' and '.join(missing)} not found: install the AWS CLI and the Session Manager plugin "
-                         "(https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with"
-                         f"-install-plugin.html), or run it elsewhere: {printable}", code=1)
+            output.error(
+                f"{' and '.join(missing)} not found: install the AWS CLI and the Session Manager plugin "
+                "(https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with"
+                f"-install-plugin.html), or run it elsewhere: {printable}",
+                code=1,
+            )
             return 1
         runner = _run_foreground
     print("Tunnel open; leave this running and use kubectl in another terminal (Ctrl-C closes it).", flush=True)
@@ -312,8 +370,14 @@ def _run_foreground(command: list[str]) -> int:
 # ----------------------------------------------------------------------------- access entries
 
 
-def run_access(args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None,
-               *, stdout: TextIO | None = None) -> int:
+def run_access(
+    args: argparse.Namespace,
+    cluster: str,
+    clients: Clients,
+    config: PlatformConfig | None,
+    *,
+    stdout: TextIO | None = None,
+) -> int:
     try:
         eks_cluster = eks_of(clients, cluster)
         name = eks_cluster["name"]
@@ -324,10 +388,15 @@ def run_access(args: argparse.Namespace, cluster: str, clients: Clients, config:
             if args.principal in eks_cluster.get(EXECUTION_ROLES_KEY, []) and not getattr(args, "force", False):
                 raise AccessError(
                     f"{args.principal} is the execution role of {cluster}'s instance groups: without its access "
-                    "entry HyperPod nodes cannot join the EKS cluster; pass --force to revoke it anyway", 2)
+                    "entry HyperPod nodes cannot join the EKS cluster; pass --force to revoke it anyway",
+                    2,
+                )
             eks.delete_access_entry(clusterName=name, principalArn=args.principal)
-            _say(args.json, {"revoked": args.principal, "cluster": name},
-                 f"Deleted the access entry of {args.principal} on {name}.")
+            _say(
+                args.json,
+                {"revoked": args.principal, "cluster": name},
+                f"Deleted the access entry of {args.principal} on {name}.",
+            )
             return 0
         return _grant(args, eks, name, eks_cluster["arn"], config)
     except AccessError as exc:
@@ -348,7 +417,9 @@ def _grant(args: argparse.Namespace, eks: Any, name: str, eks_arn: str, config: 
     if args.admin:
         eks.create_access_entry(clusterName=name, principalArn=args.principal, type="STANDARD")
         eks.associate_access_policy(
-            clusterName=name, principalArn=args.principal, policyArn=ADMIN_POLICY.format(partition=partition),
+            clusterName=name,
+            principalArn=args.principal,
+            policyArn=ADMIN_POLICY.format(partition=partition),
             accessScope={"type": "cluster"},
         )
         what = "cluster-admin"
@@ -358,12 +429,16 @@ def _grant(args: argparse.Namespace, eks: Any, name: str, eks_arn: str, config: 
             if args.team not in teams:
                 raise AccessError(f"--team: '{args.team}' is not a team of the config ({', '.join(teams)})", 2)
         group = f"{TEAM_GROUP_PREFIX}{args.team}"
-        eks.create_access_entry(clusterName=name, principalArn=args.principal, type="STANDARD",
-                                kubernetesGroups=[group])
+        eks.create_access_entry(
+            clusterName=name, principalArn=args.principal, type="STANDARD", kubernetesGroups=[group]
+        )
         what = f"team {args.team} (Kubernetes group {group})"
-    _say(args.json, {"granted": args.principal, "cluster": name, "access": what},
-         f"{args.principal} now has {what} on {name}. This entry lives outside the stack: CloudFormation does "
-         "not show or remove it; `hyperpod-cdk access revoke` does.")
+    _say(
+        args.json,
+        {"granted": args.principal, "cluster": name, "access": what},
+        f"{args.principal} now has {what} on {name}. This entry lives outside the stack: CloudFormation does "
+        "not show or remove it; `hyperpod-cdk access revoke` does.",
+    )
     return 0
 
 
@@ -374,19 +449,28 @@ def _list(eks: Any, name: str, as_json: bool) -> int:
             entry = eks.describe_access_entry(clusterName=name, principalArn=arn)["accessEntry"]
             policies = [
                 p["policyArn"].rsplit("/", 1)[-1]
-                for p in eks.list_associated_access_policies(clusterName=name, principalArn=arn)
-                .get("associatedAccessPolicies", [])
+                for p in eks.list_associated_access_policies(clusterName=name, principalArn=arn).get(
+                    "associatedAccessPolicies", []
+                )
             ]
-            rows.append({"principal": arn, "type": entry.get("type", ""),
-                         "groups": entry.get("kubernetesGroups", []), "policies": policies})
+            rows.append(
+                {
+                    "principal": arn,
+                    "type": entry.get("type", ""),
+                    "groups": entry.get("kubernetesGroups", []),
+                    "policies": policies,
+                }
+            )
     if as_json:
         output.print_json(rows)
     else:
-        output.console().print(output.simple_table(
-            ("Principal", "Type", "Kubernetes groups", "Access policies"),
-            [(r["principal"], r["type"], ", ".join(r["groups"]), ", ".join(r["policies"])) for r in rows],
-            title=f"Access entries of {name}",
-        ))
+        output.console().print(
+            output.simple_table(
+                ("Principal", "Type", "Kubernetes groups", "Access policies"),
+                [(r["principal"], r["type"], ", ".join(r["groups"]), ", ".join(r["policies"])) for r in rows],
+                title=f"Access entries of {name}",
+            )
+        )
     return 0
 
 

@@ -71,7 +71,8 @@ def add_parser(
     clusters = commands.add_parser("clusters", help="HyperPod clusters in the region")
     actions = clusters.add_subparsers(dest="clusters_command", required=True, metavar="ACTION")
     listing: argparse.ArgumentParser = actions.add_parser(
-        "list", parents=list(parents),
+        "list",
+        parents=list(parents),
         help="list the region's HyperPod clusters with status and orchestrator",
         description="ListClusters (all pages) and DescribeCluster per cluster: name, status, orchestrator "
         "(EKS with its cluster, or Slurm), node count, creation time. Exit 0 (also when there are none).",
@@ -92,14 +93,25 @@ def run(args: argparse.Namespace, clients: Any) -> int:
     if not rows:
         con.print(f"No HyperPod clusters in {region}.")
         return 0
-    con.print(output.simple_table(
-        ["Name", "Status", "Orchestrator", "Nodes", "Created", "Note"],
-        [[r["name"], r["status"], r["orchestrator"] + (f" ({r['eks_cluster']})" if r["eks_cluster"] else ""),
-          "" if r["nodes"] is None else r["nodes"],
-          r["created"].isoformat(timespec="minutes") if hasattr(r["created"], "isoformat") else r["created"] or "",
-          r["note"]] for r in rows],
-        title=f"HyperPod clusters in {region}",
-    ))
+    con.print(
+        output.simple_table(
+            ["Name", "Status", "Orchestrator", "Nodes", "Created", "Note"],
+            [
+                [
+                    r["name"],
+                    r["status"],
+                    r["orchestrator"] + (f" ({r['eks_cluster']})" if r["eks_cluster"] else ""),
+                    "" if r["nodes"] is None else r["nodes"],
+                    r["created"].isoformat(timespec="minutes")
+                    if hasattr(r["created"], "isoformat")
+                    else r["created"] or "",
+                    r["note"],
+                ]
+                for r in rows
+            ],
+            title=f"HyperPod clusters in {region}",
+        )
+    )
     return 0
 
 

@@ -119,15 +119,24 @@ def estimate(
             instance_type, price = max(known, key=lambda tp: tp[1].usd_per_hour)
             per_hour = price.usd_per_hour * nodes
             row.update(
-                priced_type=instance_type, usd_per_node_hour=price.usd_per_hour, usd_per_hour=round(per_hour, 4),
-                usd_per_month=round(per_hour * HOURS_PER_MONTH, 2), source=price.source, retrieved=price.retrieved,
+                priced_type=instance_type,
+                usd_per_node_hour=price.usd_per_hour,
+                usd_per_hour=round(per_hour, 4),
+                usd_per_month=round(per_hour * HOURS_PER_MONTH, 2),
+                source=price.source,
+                retrieved=price.retrieved,
             )
         groups.append(row)
     total = sum(g["usd_per_hour"] or 0 for g in groups)
     return {
-        "region": region, "currency": "USD", "hours_per_month": HOURS_PER_MONTH, "groups": groups,
-        "usd_per_hour": round(total, 4), "usd_per_month": round(total * HOURS_PER_MONTH, 2),
-        "complete": not unpriced, "unpriced": unpriced,
+        "region": region,
+        "currency": "USD",
+        "hours_per_month": HOURS_PER_MONTH,
+        "groups": groups,
+        "usd_per_hour": round(total, 4),
+        "usd_per_month": round(total * HOURS_PER_MONTH, 2),
+        "complete": not unpriced,
+        "unpriced": unpriced,
         "budget_usd": config.cost.monthly_budget_usd if config.cost else None,
         "counts": "instance hours only, at instance_count nodes (not EBS, FSx, EKS, NAT or data transfer)",
     }
@@ -136,8 +145,10 @@ def estimate(
 def summary_line(report: dict[str, Any]) -> str:
     """One line for preflight."""
     if not any(g["usd_per_hour"] is not None for g in report["groups"]):
-        return ("Cost estimate: no sourced price for these instance types offline; run `hyperpod-cdk cost` "
-                "with credentials (AWS Price List API) or --price-table FILE")
+        return (
+            "Cost estimate: no sourced price for these instance types offline; run `hyperpod-cdk cost` "
+            "with credentials (AWS Price List API) or --price-table FILE"
+        )
     text = f"Cost estimate: ${report['usd_per_hour']:,.2f}/h, ${report['usd_per_month']:,.0f}/month (instance hours)"
     if report["unpriced"]:
         text += f"; unpriced: {', '.join(u['group'] for u in report['unpriced'])}"
@@ -153,17 +164,26 @@ def offline_report(config: PlatformConfig, region: str) -> dict[str, Any]:
 
 def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, handler: Callable[..., int]) -> None:
     parser = commands.add_parser(
-        "cost", parents=list(parents),
+        "cost",
+        parents=list(parents),
         help="price the config's instance groups per hour and per month",
         description="On-demand instance-hour cost of each instance group at its instance_count, from the AWS Price "
         "List API when credentials exist, else a sourced, dated price table. Groups without a sourced price are "
         "listed as unpriced.",
     )
     parser.add_argument("--offline", action="store_true", help="do not call the Price List API")
-    parser.add_argument("--price-table", type=Path, metavar="FILE",
-                        help="a JSON price table (entries with region, instance_type, usd_per_hour, source, retrieved)")
-    parser.add_argument("--write-table", type=Path, metavar="FILE",
-                        help="write the prices found (with source and date) as a price table")
+    parser.add_argument(
+        "--price-table",
+        type=Path,
+        metavar="FILE",
+        help="a JSON price table (entries with region, instance_type, usd_per_hour, source, retrieved)",
+    )
+    parser.add_argument(
+        "--write-table",
+        type=Path,
+        metavar="FILE",
+        help="write the prices found (with source and date) as a price table",
+    )
     parser.set_defaults(handler=handler)
 
 
@@ -194,24 +214,43 @@ def run(args: argparse.Namespace, config: PlatformConfig, clients: Clients | Non
             except (ClientError, BotoCoreError) as exc:
                 notes.append(f"Price List API unavailable ({exc}); used the price table")
                 return None, ""
+
     report = estimate(config, region=region, table=table, lookup=lookup)
     report["notes"] = sorted(set(notes))
     if args.write_table is not None:
-        found = {(g["priced_type"], g["usd_per_node_hour"], g["source"], g["retrieved"])
-                 for g in report["groups"] if g["usd_per_hour"] is not None}
-        write_table(args.write_table, [Price(region, t, p, s, r) for t, p, s, r in found],
-                    f"Written by hyperpod-cdk cost for {config.name} in {region}")
+        found = {
+            (g["priced_type"], g["usd_per_node_hour"], g["source"], g["retrieved"])
+            for g in report["groups"]
+            if g["usd_per_hour"] is not None
+        }
+        write_table(
+            args.write_table,
+            [Price(region, t, p, s, r) for t, p, s, r in found],
+            f"Written by hyperpod-cdk cost for {config.name} in {region}",
+        )
     if args.json:
         output.print_json(report)
         return 0
     con = output.console()
-    rows = [[g["group"], ", ".join(g["instance_types"]), g["nodes"],
-             "" if g["usd_per_node_hour"] is None else f"{g['usd_per_node_hour']:,.4f}",
-             "unpriced" if g["usd_per_hour"] is None else f"{g['usd_per_hour']:,.2f}",
-             "" if g["usd_per_month"] is None else f"{g['usd_per_month']:,.0f}",
-             "" if g["source"] is None else f"{g['source']} ({g['retrieved']})"] for g in report["groups"]]
-    con.print(output.simple_table(["Group", "Type", "Nodes", "$/node-h", "$/h", "$/month", "Source"], rows,
-                                  title=f"Cost: {config.name} in {region}"))
+    rows = [
+        [
+            g["group"],
+            ", ".join(g["instance_types"]),
+            g["nodes"],
+            "" if g["usd_per_node_hour"] is None else f"{g['usd_per_node_hour']:,.4f}",
+            "unpriced" if g["usd_per_hour"] is None else f"{g['usd_per_hour']:,.2f}",
+            "" if g["usd_per_month"] is None else f"{g['usd_per_month']:,.0f}",
+            "" if g["source"] is None else f"{g['source']} ({g['retrieved']})",
+        ]
+        for g in report["groups"]
+    ]
+    con.print(
+        output.simple_table(
+            ["Group", "Type", "Nodes", "$/node-h", "$/h", "$/month", "Source"],
+            rows,
+            title=f"Cost: {config.name} in {region}",
+        )
+    )
     con.print(summary_line(report), markup=False)
     for item in report["unpriced"]:
         con.print(f"unpriced {item['group']}: {item['reason']}", markup=False)

@@ -51,8 +51,12 @@ CLUSTER_FAILED = errors_table.KnownError(
 )
 
 
-class ClusterNotFound(Exception):
+class ClusterNotFoundError(Exception):
     """describe_cluster found no cluster by that name in the region."""
+
+
+#: Deprecated alias (issue 21, removed in the next release): the old name, before ruff's N818.
+ClusterNotFound = ClusterNotFoundError
 
 
 def log_group_name(cluster_name: str, cluster_arn: str) -> str:
@@ -95,7 +99,7 @@ def collect(clients: Clients, cluster: str, *, progress: Any = None) -> dict[str
         described = sagemaker.describe_cluster(ClusterName=cluster)
     except ClientError as exc:
         if aws_errors.is_not_found(exc):
-            raise ClusterNotFound(cluster) from None
+            raise ClusterNotFoundError(cluster) from None
         raise
     name = described.get("ClusterName") or cluster
     arn = described["ClusterArn"]
@@ -131,9 +135,7 @@ def collect(clients: Clients, cluster: str, *, progress: Any = None) -> dict[str
     col.step("Listing nodes")
     report["nodes"] = col.attempt("sagemaker", lambda: list_nodes(sagemaker, name), default=[])
     col.step("Reading cluster events")
-    report["events"] = cluster_events.collect(
-        col.attempt, sagemaker, name, report["cluster"]["node_provisioning_mode"]
-    )
+    report["events"] = cluster_events.collect(col.attempt, sagemaker, name, report["cluster"]["node_provisioning_mode"])
     col.step("Listing lifecycle log streams")
     report["logs"] = _logs(col, log_group_name(name, arn))
     report["eks"] = _eks(col, eks_arn, groups) if eks_arn else None
@@ -237,12 +239,19 @@ def _eks(col: _Collector, eks_arn: str, groups: list[dict[str, Any]]) -> dict[st
             continue
         got = col.attempt("eks", functools.partial(eks.describe_addon, clusterName=cluster, addonName=addon))
         if got is not None:
-            info["addons"].append({
-                "name": addon, "present": True, "status": got["addon"].get("status"), "optional": True,
-                "version": got["addon"].get("addonVersion"),
-                "issues": [f"{i.get('code')}: {i.get('message')}"
-                           for i in (got["addon"].get("health") or {}).get("issues", [])],
-            })
+            info["addons"].append(
+                {
+                    "name": addon,
+                    "present": True,
+                    "status": got["addon"].get("status"),
+                    "optional": True,
+                    "version": got["addon"].get("addonVersion"),
+                    "issues": [
+                        f"{i.get('code')}: {i.get('message')}"
+                        for i in (got["addon"].get("health") or {}).get("issues", [])
+                    ],
+                }
+            )
     return info
 
 
@@ -268,8 +277,9 @@ def operator_findings(addons: list[dict[str, Any]]) -> list[tuple[errors_table.K
     found: list[tuple[errors_table.KnownError, str]] = []
     operator = by_name.get(TRAINING_OPERATOR_ADDON)
     if operator is not None and CERT_MANAGER_ADDON not in by_name:
-        found.append((errors_table.CERT_MANAGER_MISSING,
-                      f"{TRAINING_OPERATOR_ADDON} is installed, cert-manager is not"))
+        found.append(
+            (errors_table.CERT_MANAGER_MISSING, f"{TRAINING_OPERATOR_ADDON} is installed, cert-manager is not")
+        )
     governance = by_name.get(TASK_GOVERNANCE_ADDON)
     if operator is not None and governance is not None and governance.get("version"):
         try:
@@ -279,8 +289,11 @@ def operator_findings(addons: list[dict[str, Any]]) -> list[tuple[errors_table.K
         if problem:
             found.append((errors_table.TASK_GOVERNANCE_VERSION, f"{TASK_GOVERNANCE_ADDON} {governance['version']}"))
     issues = [(f"add-on {a['name']}", issue) for a in by_name.values() if a.get("optional") for issue in a["issues"]]
-    found += [(known, evidence) for known, evidence in errors_table.match_messages(issues)
-              if known.key not in {k.key for k, _ in found}]
+    found += [
+        (known, evidence)
+        for known, evidence in errors_table.match_messages(issues)
+        if known.key not in {k.key for k, _ in found}
+    ]
     return found
 
 
@@ -316,8 +329,9 @@ def _churn_evidence(nodes: list[dict[str, Any]], *, busy: bool) -> str:
     churn = [n for n in nodes if n.get("status") == "ShuttingDown" or (n.get("status") == "Pending" and not busy)]
     if not churn:
         return ""
-    return (", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}" for n in churn[:10])
-            + (f" (+{len(churn) - 10} more)" if len(churn) > 10 else ""))
+    return ", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}" for n in churn[:10]) + (
+        f" (+{len(churn) - 10} more)" if len(churn) > 10 else ""
+    )
 
 
 def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]:
@@ -377,9 +391,7 @@ def _eks_rows(eks: dict[str, Any]) -> list[list[str]]:
         ["authentication mode", "", eks["auth_mode"] or "unknown"],
     ]
     for entry in eks["access_entries"]:
-        state = (
-            "unknown" if entry["found"] is None else "missing" if not entry["found"] else entry["type"] or "present"
-        )
+        state = "unknown" if entry["found"] is None else "missing" if not entry["found"] else entry["type"] or "present"
         rows.append(["access entry", entry["execution_role"], state])
     for addon in eks["addons"]:
         state = (

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from botocore.exceptions import ClientError
 
@@ -82,7 +82,10 @@ def _seconds(low: int, high: int) -> Callable[[str], int]:
 
 
 def add_parser(
-    commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
     handler: Callable[..., int],
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -95,24 +98,36 @@ def add_parser(
         "node recovery must be on). Asks for confirmation unless --yes; --dry-run changes nothing.",
     )
     parser.add_argument(
-        "cluster", type=cluster_type, nargs="?", metavar="CLUSTER",
+        "cluster",
+        type=cluster_type,
+        nargs="?",
+        metavar="CLUSTER",
         help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
     )
     parser.add_argument(
-        "--node", type=_k8s_name("node", DNS_SUBDOMAIN, 253), metavar="NAME",
+        "--node",
+        type=_k8s_name("node", DNS_SUBDOMAIN, 253),
+        metavar="NAME",
         help="Kubernetes node to fault (default: a node running a pod of the job)",
     )
     parser.add_argument(
-        "--job", type=_k8s_name("job", DNS_LABEL, 63), metavar="NAME",
+        "--job",
+        type=_k8s_name("job", DNS_LABEL, 63),
+        metavar="NAME",
         help="HyperPodPyTorchJob to watch (default: the only running one)",
     )
     parser.add_argument(
-        "--namespace", type=_k8s_name("namespace", DNS_LABEL, 63), metavar="NS",
+        "--namespace",
+        type=_k8s_name("namespace", DNS_LABEL, 63),
+        metavar="NS",
         help="namespace of the job (default: look in every namespace)",
     )
     parser.add_argument("--dry-run", action="store_true", help="find the job and node, print the plan, change nothing")
     parser.add_argument(
-        "--timeout", type=_seconds(60, 6 * 3600), default=1800, metavar="SECONDS",
+        "--timeout",
+        type=_seconds(60, 6 * 3600),
+        default=1800,
+        metavar="SECONDS",
         help="give up after this long (default 1800)",
     )
     parser.add_argument(
@@ -132,8 +147,9 @@ def connect(clients: Clients, cluster: str) -> tuple[str, KubeApi]:
         described = clients("sagemaker").describe_cluster(ClusterName=cluster)
     except ClientError as exc:
         if aws_errors.is_not_found(exc):
-            raise DrillError(f"HyperPod cluster '{cluster}' not found in {clients.region}: "
-                             f"{aws_errors.message(exc)}") from None
+            raise DrillError(
+                f"HyperPod cluster '{cluster}' not found in {clients.region}: " f"{aws_errors.message(exc)}"
+            ) from None
         raise
     eks_arn = ((described.get("Orchestrator") or {}).get("Eks") or {}).get("ClusterArn")
     if not eks_arn:
@@ -184,18 +200,21 @@ def find_job(api: KubeApi, name: str | None, namespace: str | None) -> dict[str,
         if not jobs:
             raise DrillError(f"no HyperPodPyTorchJob named {name}" + (f" in {namespace}" if namespace else ""), 2)
         if len(jobs) > 1:
-            raise DrillError(f"{name} exists in several namespaces ({', '.join(map(_job_id, jobs))}); "
-                             "pass --namespace", 2)
+            raise DrillError(
+                f"{name} exists in several namespaces ({', '.join(map(_job_id, jobs))}); " "pass --namespace", 2
+            )
         if not _running(jobs[0]):
             raise DrillError(f"{_job_id(jobs[0])} is not Running; the drill needs a running job to watch")
-        return jobs[0]
+        return cast("dict[str, Any]", jobs[0])
     running = [j for j in jobs if _running(j)]
     if not running:
-        raise DrillError("no running HyperPodPyTorchJob to watch: start one (for example dist/jobs/smoke.yaml) "
-                         "or name it with --job")
+        raise DrillError(
+            "no running HyperPodPyTorchJob to watch: start one (for example dist/jobs/smoke.yaml) "
+            "or name it with --job"
+        )
     if len(running) > 1:
         raise DrillError(f"several jobs are running ({', '.join(map(_job_id, running))}); pass --job", 2)
-    return running[0]
+    return cast("dict[str, Any]", running[0])
 
 
 def job_nodes(api: KubeApi, job: dict[str, Any]) -> list[str]:
@@ -271,8 +290,12 @@ def _event_key(event: dict[str, Any]) -> str:
 
 
 def _condition_key(condition: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (str(condition.get("type")), str(condition.get("status")), str(condition.get("reason")),
-            str(condition.get("lastTransitionTime") or condition.get("message")))
+    return (
+        str(condition.get("type")),
+        str(condition.get("status")),
+        str(condition.get("reason")),
+        str(condition.get("lastTransitionTime") or condition.get("message")),
+    )
 
 
 def poll(api: KubeApi, watch: Watch, job_name: str, emit: Callable[[str], None]) -> None:
@@ -293,8 +316,12 @@ def poll(api: KubeApi, watch: Watch, job_name: str, emit: Callable[[str], None])
             continue
         watch.seen_conditions.add(condition_key)
         message = str(condition.get("message") or "")
-        watch.note("condition", f"{condition.get('type')}={condition.get('status')} {condition.get('reason') or ''}"
-                   f"{': ' + message if message else ''}", emit)
+        watch.note(
+            "condition",
+            f"{condition.get('type')}={condition.get('status')} {condition.get('reason') or ''}"
+            f"{': ' + message if message else ''}",
+            emit,
+        )
         if condition.get("type") == "Failed" and condition.get("status") == "True":
             watch.failed = message or str(condition.get("reason") or "Failed")
         if condition.get("type") == "Running" and condition.get("status") == "True":
@@ -339,8 +366,12 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
     if not runs_job:
         plan += f"\nNote: no pod of {namespace}/{job_name} runs on {node_name}; the job may not notice the fault."
     result: dict[str, Any] = {
-        "cluster": cluster, "eks_cluster": eks_name, "job": f"{namespace}/{job_name}", "node": node_name,
-        "label": f"{HEALTH_LABEL}={FAULT}", "dry_run": args.dry_run,
+        "cluster": cluster,
+        "eks_cluster": eks_name,
+        "job": f"{namespace}/{job_name}",
+        "node": node_name,
+        "label": f"{HEALTH_LABEL}={FAULT}",
+        "dry_run": args.dry_run,
     }
     if args.dry_run:
         if args.json:
@@ -350,7 +381,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
         return 0
     try:
         output.confirm(plan, f"fault node {node_name}", assume_yes=args.yes, stdin=stdin, stderr=sys.stderr)
-    except output.Refused as exc:
+    except output.RefusedError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
     watch = Watch(
@@ -374,21 +405,30 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
         return 1
     observed = round(_clock() - watch.started, 1)
     remediated = watch.controller_ms is not None
-    result.update({
-        "remediated": remediated, "controller_ms": watch.controller_ms, "observed_seconds": observed,
-        "job_failed": watch.failed, "node_health": watch.node_health, "timeline": watch.timeline,
-    })
+    result.update(
+        {
+            "remediated": remediated,
+            "controller_ms": watch.controller_ms,
+            "observed_seconds": observed,
+            "job_failed": watch.failed,
+            "node_health": watch.node_health,
+            "timeline": watch.timeline,
+        }
+    )
     problem = None
     if not remediated:
-        reason = (f"the job failed: {watch.failed}" if watch.failed
-                  else f"no remediation reported within {args.timeout} s")
+        reason = (
+            f"the job failed: {watch.failed}" if watch.failed else f"no remediation reported within {args.timeout} s"
+        )
         problem = f"{reason}; node {node_name} is {watch.node_health}"
         result["error"] = problem
     if args.json:
         output.print_json(result)
     elif watch.controller_ms is not None:
-        print(f"Remediated: the training operator reports {watch.controller_ms / 1000:.1f} s "
-              f"({watch.controller_ms} ms); observed {observed} s after the label.")
+        print(
+            f"Remediated: the training operator reports {watch.controller_ms / 1000:.1f} s "
+            f"({watch.controller_ms} ms); observed {observed} s after the label."
+        )
     else:
         output.error(str(problem), code=1)
     return 0 if remediated else 1

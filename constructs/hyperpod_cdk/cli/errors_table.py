@@ -148,8 +148,11 @@ OPERATOR_POD_IDENTITY = KnownError(
 )
 ELASTIC_AGENT_MISSING = KnownError(
     key="elastic-agent-missing",
-    patterns=(r"hyperpodrun.*(not found|no such file)", r"executable file not found.*hyperpodrun",
-              r"No module named '?hyperpod_elastic_agent"),
+    patterns=(
+        r"hyperpodrun.*(not found|no such file)",
+        r"executable file not found.*hyperpodrun",
+        r"No module named '?hyperpod_elastic_agent",
+    ),
     cause="The job's image has no HyperPod elastic agent, so its pods cannot start the hyperpodrun launcher.",
     fix=(
         "Build the image with `pip install hyperpod-elastic-agent` (images/fsdp/Dockerfile does; make image) and "

@@ -134,14 +134,18 @@ def _copy(
 ) -> tuple[int, list[ImageRow]]:
     mirror = config.kubernetes.image_mirror
     if mirror is None:
-        output.error(f"{args.config}: kubernetes.image_mirror: set a registry prefix to copy into "
-                     f"(such as <account>.dkr.ecr.{config.region}.amazonaws.com/hyperpod-mirror)", code=2)
+        output.error(
+            f"{args.config}: kubernetes.image_mirror: set a registry prefix to copy into "
+            f"(such as <account>.dkr.ecr.{config.region}.amazonaws.com/hyperpod-mirror)",
+            code=2,
+        )
         return 2, rows
     tools = (args.tool,) if args.tool else TOOLS
     tool = next((t for t in tools if which(t)), None)
     if tool is None:
-        output.error(f"--copy needs {' or '.join(tools)} on PATH (neither Docker nor a daemon is needed with them)",
-                     code=2)
+        output.error(
+            f"--copy needs {' or '.join(tools)} on PATH (neither Docker nor a daemon is needed with them)", code=2
+        )
         return 2, rows
     match = ECR_REGISTRY.match(mirror)
     registry = mirror.split("/", 1)[0]
@@ -158,8 +162,13 @@ def _copy(
         if match:
             repository = row.mirrored.split("/", 1)[1].rsplit(":", 1)[0]
             _ensure_repository(ecr, repository)
-        result = runner(_copy_command(tool, row.image, row.mirrored), capture_output=True, text=True,
-                        timeout=COPY_TIMEOUT_S, check=False)
+        result = runner(
+            _copy_command(tool, row.image, row.mirrored),
+            capture_output=True,
+            text=True,
+            timeout=COPY_TIMEOUT_S,
+            check=False,
+        )
         if result.returncode == 0:
             copied.append(ImageRow(**{**row.to_dict(), "status": "copied"}))
         else:
@@ -184,11 +193,14 @@ def _login(tool: str, registry: str, ecr: Any, runner: Runner) -> None:
     """Log the tool in to the ECR registry with a 12-hour authorization token, password on stdin."""
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, password = base64.b64decode(token).decode().split(":", 1)
-    command = (["crane", "auth", "login", registry, "-u", user, "--password-stdin"] if tool == "crane"
-               else ["skopeo", "login", "--username", user, "--password-stdin", registry])
+    command = (
+        ["crane", "auth", "login", registry, "-u", user, "--password-stdin"]
+        if tool == "crane"
+        else ["skopeo", "login", "--username", user, "--password-stdin", registry]
+    )
     result = runner(command, input=password, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
-        raise output.Refused(f"{tool} could not log in to {registry}: {(result.stderr or '').strip()[:200]}", 1)
+        raise output.RefusedError(f"{tool} could not log in to {registry}: {(result.stderr or '').strip()[:200]}", 1)
 
 
 def _ensure_repository(ecr: Any, repository: str) -> None:
@@ -210,8 +222,7 @@ def _print_table(config: PlatformConfig, rows: list[ImageRow], args: argparse.Na
     for column in ("Component", "Image", "Closed VPC pulls it", "Mirror copy", "Status"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row.component, row.image, "yes" if row.pulled_from_vpc else "no", row.mirrored or "-",
-                      row.status)
+        table.add_row(row.component, row.image, "yes" if row.pulled_from_vpc else "no", row.mirrored or "-", row.status)
     con.print(table)
     if config.kubernetes.image_mirror is None and any(not r.pulled_from_vpc for r in rows):
         con.print("A closed network needs kubernetes.image_mirror for the images marked 'no' (then --copy).")

@@ -37,21 +37,38 @@ def _name(value: str) -> str:
     return value
 
 
-def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
-               handler: Callable[..., int]) -> None:
+def add_parser(
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
+    handler: Callable[..., int],
+) -> None:
     jobs = commands.add_parser("jobs", help="what kubectl and hyp do not show about a training job")
     actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     status = actions.add_parser(
-        "status", parents=list(parents),
+        "status",
+        parents=list(parents),
         help="restart history of a HyperPodPyTorchJob and the log-monitoring rule that fired",
     )
     status.add_argument("name", type=_name, metavar="JOB")
-    status.add_argument("-n", "--namespace", type=_name, metavar="NS",
-                        help="the job's namespace (default: the examples' team namespace, else search all)")
-    status.add_argument("--cluster", type=cluster_type, metavar="CLUSTER",
-                        help="HyperPod cluster (default: the config's)")
-    status.add_argument("--tunnel-port", type=_port, default=DEFAULT_LOCAL_PORT, metavar="PORT",
-                        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})")
+    status.add_argument(
+        "-n",
+        "--namespace",
+        type=_name,
+        metavar="NS",
+        help="the job's namespace (default: the examples' team namespace, else search all)",
+    )
+    status.add_argument(
+        "--cluster", type=cluster_type, metavar="CLUSTER", help="HyperPod cluster (default: the config's)"
+    )
+    status.add_argument(
+        "--tunnel-port",
+        type=_port,
+        default=DEFAULT_LOCAL_PORT,
+        metavar="PORT",
+        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})",
+    )
     status.set_defaults(handler=handler)
 
 
@@ -75,15 +92,27 @@ def _history(name: str, status: dict[str, Any], events: list[dict[str, Any]]) ->
     """The job's conditions and its own events, oldest first."""
     history: list[dict[str, str]] = []
     for condition in status.get("conditions") or []:
-        history.append({"time": condition.get("lastTransitionTime", ""), "kind": "condition",
-                        "what": f"{condition.get('type')}={condition.get('status')}",
-                        "reason": condition.get("reason") or "", "message": condition.get("message") or ""})
+        history.append(
+            {
+                "time": condition.get("lastTransitionTime", ""),
+                "kind": "condition",
+                "what": f"{condition.get('type')}={condition.get('status')}",
+                "reason": condition.get("reason") or "",
+                "message": condition.get("message") or "",
+            }
+        )
     for event in events:
         if (event.get("involvedObject") or {}).get("name", name) != name:
             continue
-        history.append({"time": event.get("lastTimestamp") or event.get("eventTime") or "", "kind": "event",
-                        "what": event.get("type", ""), "reason": event.get("reason") or "",
-                        "message": event.get("message") or ""})
+        history.append(
+            {
+                "time": event.get("lastTimestamp") or event.get("eventTime") or "",
+                "kind": "event",
+                "what": event.get("type", ""),
+                "reason": event.get("reason") or "",
+                "message": event.get("message") or "",
+            }
+        )
     history.sort(key=lambda item: item["time"])
     return history
 
@@ -155,8 +184,9 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         api = kube_for(clients, eks_of(clients, cluster), args.tunnel_port)
         job = _find(api, args.name, namespace)
         ns = job["metadata"]["namespace"]
-        events = api.get(f"/api/v1/namespaces/{ns}/events",
-                         fieldSelector=f"involvedObject.name={args.name}").get("items", [])
+        events = api.get(f"/api/v1/namespaces/{ns}/events", fieldSelector=f"involvedObject.name={args.name}").get(
+            "items", []
+        )
     except AccessError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
@@ -169,22 +199,28 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         return 0
     limits, window = summary["limits"], summary["window"]
     print(f"{summary['job']}: {summary['state']}")
-    print(f"Restarts: {summary['restarts']} in total (limit jobMaxRetryCount {limits['job_max_retry_count']}); "
-          f"this window: {window['restarts']} process-level (full-job restart after "
-          f"{limits['restarts_before_full_job_restart']}), {window['full_job_restarts']} full-job "
-          f"(limit {limits['max_full_job_restarts']})")
+    print(
+        f"Restarts: {summary['restarts']} in total (limit jobMaxRetryCount {limits['job_max_retry_count']}); "
+        f"this window: {window['restarts']} process-level (full-job restart after "
+        f"{limits['restarts_before_full_job_restart']}), {window['full_job_restarts']} full-job "
+        f"(limit {limits['max_full_job_restarts']})"
+    )
     latest = summary["latest_restart"]
     if latest:
-        print(f"Latest restart: {latest['type']}; pods {', '.join(latest['faulty_pods']) or '-'}; ranks "
-              f"{', '.join(latest['faulty_ranks']) or '-'}; instances {', '.join(latest['faulty_instances']) or '-'}")
+        print(
+            f"Latest restart: {latest['type']}; pods {', '.join(latest['faulty_pods']) or '-'}; ranks "
+            f"{', '.join(latest['faulty_ranks']) or '-'}; instances {', '.join(latest['faulty_instances']) or '-'}"
+        )
     if summary["rules_fired"]:
         for fired in summary["rules_fired"]:
             print(f"Log rule fired: {fired['rule']} at {fired['time']}: {fired['message']}")
     else:
         print(f"No log-monitoring rule fired (rules: {', '.join(summary['rules']) or 'none'})")
-    output.console().print(output.simple_table(
-        ("Time", "Kind", "What", "Reason", "Message"),
-        [(h["time"], h["kind"], h["what"], h["reason"], h["message"]) for h in summary["history"]],
-        title="History",
-    ))
+    output.console().print(
+        output.simple_table(
+            ("Time", "Kind", "What", "Reason", "Message"),
+            [(h["time"], h["kind"], h["what"], h["reason"], h["message"]) for h in summary["history"]],
+            title="History",
+        )
+    )
     return 0

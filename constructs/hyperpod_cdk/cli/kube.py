@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 # The one EKS-auth module, shared with the Lambda handlers (which carry a copy of it in their assets).
-from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import TOKEN_EXPIRES_SECONDS, eks_token  # noqa: F401
+from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import TOKEN_EXPIRES_SECONDS  # noqa: F401
+from hyperpod_cdk.kubernetes.handlers.shared.eks_auth import eks_token as eks_token
 
 TOKEN_REFRESH_SECONDS = 10 * 60
 REQUEST_TIMEOUT_SECONDS = 30
@@ -61,8 +62,7 @@ class KubeApi:
         self._tls = ssl.create_default_context(cadata=pem)
         # Through an SSM tunnel the endpoint is 127.0.0.1:<port>; the certificate is still checked
         # against the cluster's host name (kubeconfig's tls-server-name).
-        self._opener = urllib.request.build_opener(_SniHandler(self._tls, tls_server_name)) if tls_server_name \
-            else None
+        self._opener = urllib.request.build_opener(_SniHandler(self._tls, tls_server_name)) if tls_server_name else None
         self._token_source = token
         self._clock = clock
         self._token: tuple[str, float] | None = None
@@ -74,8 +74,15 @@ class KubeApi:
             self._token = (self._token_source(), now)
         return self._token[0]
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                body: Any = None, content_type: str = "application/json") -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
         url = self.endpoint + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode("utf-8") if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)

@@ -57,16 +57,27 @@ def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser]) -> arg
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or cdk.out directories to lint")
     parser.add_argument(
-        "--parameter", type=_parameter, action="append", default=[], metavar="KEY=VALUE",
+        "--parameter",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a template parameter value (repeatable; default: the parameter's Default)",
     )
-    parser.add_argument("--live", action="store_true",
-                        help="also read from AWS what the definition only references (needs credentials)")
-    parser.add_argument("--posture", action="store_true",
-                        help="also run the posture rules (this project's security/resilience opinions)")
+    parser.add_argument(
+        "--live", action="store_true", help="also read from AWS what the definition only references (needs credentials)"
+    )
+    parser.add_argument(
+        "--posture",
+        action="store_true",
+        help="also run the posture rules (this project's security/resilience opinions)",
+    )
     parser.add_argument("--sarif", action="store_true", help="print SARIF 2.1.0 (for code-scanning UIs)")
-    parser.add_argument("--cfn-lint-rules", action="store_true",
-                        help="print the directory to pass to `cfn-lint --append-rules` and exit")
+    parser.add_argument(
+        "--cfn-lint-rules",
+        action="store_true",
+        help="print the directory to pass to `cfn-lint --append-rules` and exit",
+    )
     parser.set_defaults(handler=_cmd_lint)
     return parser
 
@@ -76,8 +87,11 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
         print(cfn_lint_rules_dir())
         return 0
     if not args.paths:
-        output.error("hyperpod-cdk lint: give at least one PATH (a template, request JSON, cdk.out or "
-                     "terraform JSON), or --cfn-lint-rules", code=2)
+        output.error(
+            "hyperpod-cdk lint: give at least one PATH (a template, request JSON, cdk.out or "
+            "terraform JSON), or --cfn-lint-rules",
+            code=2,
+        )
         return 2
     parameters = dict(args.parameter)
     inputs: list[LintInput] = []
@@ -98,8 +112,19 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
             results.append((lint_input, finding))
         for template_path, where, why in lint_input.unresolved:
             parts = where.split("/")
-            results.append((lint_input, Finding(UNRESOLVED, template_path, parts[1] if len(parts) > 1 else where,
-                                                f"not checked: {why}", ("/".join(parts[2:]),), NOT_CHECKED)))
+            results.append(
+                (
+                    lint_input,
+                    Finding(
+                        UNRESOLVED,
+                        template_path,
+                        parts[1] if len(parts) > 1 else where,
+                        f"not checked: {why}",
+                        ("/".join(parts[2:]),),
+                        NOT_CHECKED,
+                    ),
+                )
+            )
     results.sort(key=lambda r: (SEVERITIES.index(_severity(r[1])), r[1].template_path, r[1].logical_id))
     if args.sarif:
         print(json.dumps(to_sarif(results, kinds), indent=2))
@@ -146,8 +171,10 @@ def _print_lines(inputs: Sequence[LintInput], results: Sequence[tuple[LintInput,
         row = _row(finding)
         where = f"{row['resource']}" + (f" {row['location']}" if row["location"] else "")
         source = f" [{row['source']}]" if row["source"] else ""
-        out.write(f"{row['severity']}: {row['rule_id']} {row['file']}: {where}: {row['message']}. "
-                  f"Fix: {row['fix']}{source}\n")
+        out.write(
+            f"{row['severity']}: {row['rule_id']} {row['file']}: {where}: {row['message']}. "
+            f"Fix: {row['fix']}{source}\n"
+        )
     counts = {s: sum(1 for _, f in results if _severity(f) == s) for s in SEVERITIES}
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
     kinds = ", ".join(sorted({i.kind for i in inputs}))
@@ -168,38 +195,55 @@ def to_sarif(results: Sequence[tuple[LintInput, Finding]], kinds: Sequence[str])
         }
         for rule in rules_of(kinds)
     ]
-    rules.append({
-        "id": UNRESOLVED, "name": "Unresolved",
-        "shortDescription": {"text": "A value the definition leaves to deploy time"},
-        "fullDescription": {"text": "A condition or value that decides what the definition contains is not "
-                                    "known offline, so the rules did not check what depends on it."},
-        "help": {"text": "Give the value with --parameter KEY=VALUE, or lint with --live."},
-        "defaultConfiguration": {"level": "none"},
-    })
+    rules.append(
+        {
+            "id": UNRESOLVED,
+            "name": "Unresolved",
+            "shortDescription": {"text": "A value the definition leaves to deploy time"},
+            "fullDescription": {
+                "text": "A condition or value that decides what the definition contains is not "
+                "known offline, so the rules did not check what depends on it."
+            },
+            "help": {"text": "Give the value with --parameter KEY=VALUE, or lint with --live."},
+            "defaultConfiguration": {"level": "none"},
+        }
+    )
     sarif_results = []
     for _, finding in results:
         row = _row(finding)
-        sarif_results.append({
-            "ruleId": row["rule_id"],
-            "level": SARIF_LEVELS[row["severity"]],
-            "kind": "review" if row["severity"] == NOT_CHECKED else "fail",
-            "message": {"text": f"{row['message']}. Fix: {row['fix']}"},
-            "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": Path(row["file"]).as_posix()}},
-                "logicalLocations": [{
-                    "name": row["resource"],
-                    "fullyQualifiedName": "/".join(p for p in (row["resource"], row["location"]) if p),
-                    "kind": "resource",
-                }],
-            }],
-        })
+        sarif_results.append(
+            {
+                "ruleId": row["rule_id"],
+                "level": SARIF_LEVELS[row["severity"]],
+                "kind": "review" if row["severity"] == NOT_CHECKED else "fail",
+                "message": {"text": f"{row['message']}. Fix: {row['fix']}"},
+                "locations": [
+                    {
+                        "physicalLocation": {"artifactLocation": {"uri": Path(row["file"]).as_posix()}},
+                        "logicalLocations": [
+                            {
+                                "name": row["resource"],
+                                "fullyQualifiedName": "/".join(p for p in (row["resource"], row["location"]) if p),
+                                "kind": "resource",
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "hyperpod-cdk lint", "informationUri":
-                                "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod.html",
-                                "rules": [{k: v for k, v in r.items() if v is not None} for r in rules]}},
-            "results": sarif_results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "hyperpod-cdk lint",
+                        "informationUri": "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod.html",
+                        "rules": [{k: v for k, v in r.items() if v is not None} for r in rules],
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
     }

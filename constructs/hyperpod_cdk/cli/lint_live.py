@@ -96,8 +96,13 @@ def enrich(lint_input: LintInput, clients: Any, *, kube: KubeFactory | None = No
             _unread(lint_input, what, service, exc)
         except KubeError as exc:
             lint_input.unresolved.append(
-                (lint_input.source, f"live/{what}", f"--live could not read {what}: {exc} (the caller needs an "
-                 "EKS access entry that may list Secrets)"))
+                (
+                    lint_input.source,
+                    f"live/{what}",
+                    f"--live could not read {what}: {exc} (the caller needs an "
+                    "EKS access entry that may list Secrets)",
+                )
+            )
 
 
 def _subnets(lint_input: LintInput, clients: Any) -> None:
@@ -105,10 +110,18 @@ def _subnets(lint_input: LintInput, clients: Any) -> None:
     if not ids:
         return
     for subnet in clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"]:
-        _add(lint_input, f"Live{subnet['SubnetId']}", {"Type": "AWS::EC2::Subnet", "Properties": {
-            "SubnetId": subnet["SubnetId"], "CidrBlock": subnet.get("CidrBlock"),
-            "AvailableIpAddressCount": subnet.get("AvailableIpAddressCount"),
-        }})
+        _add(
+            lint_input,
+            f"Live{subnet['SubnetId']}",
+            {
+                "Type": "AWS::EC2::Subnet",
+                "Properties": {
+                    "SubnetId": subnet["SubnetId"],
+                    "CidrBlock": subnet.get("CidrBlock"),
+                    "AvailableIpAddressCount": subnet.get("AvailableIpAddressCount"),
+                },
+            },
+        )
 
 
 def _pairs(permission: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -129,12 +142,24 @@ def _security_groups(lint_input: LintInput, clients: Any) -> None:
         gid = group["GroupId"]
         for n, permission in enumerate(group.get("IpPermissions") or []):
             for m, (peer, base) in enumerate(_pairs(permission)):
-                _add(lint_input, f"Live{gid}In{n}x{m}", {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
-                    **base, "GroupId": gid, "SourceSecurityGroupId": peer}})
+                _add(
+                    lint_input,
+                    f"Live{gid}In{n}x{m}",
+                    {
+                        "Type": "AWS::EC2::SecurityGroupIngress",
+                        "Properties": {**base, "GroupId": gid, "SourceSecurityGroupId": peer},
+                    },
+                )
         for n, permission in enumerate(group.get("IpPermissionsEgress") or []):
             for m, (peer, base) in enumerate(_pairs(permission)):
-                _add(lint_input, f"Live{gid}Out{n}x{m}", {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
-                    **base, "GroupId": gid, "DestinationSecurityGroupId": peer}})
+                _add(
+                    lint_input,
+                    f"Live{gid}Out{n}x{m}",
+                    {
+                        "Type": "AWS::EC2::SecurityGroupEgress",
+                        "Properties": {**base, "GroupId": gid, "DestinationSecurityGroupId": peer},
+                    },
+                )
 
 
 def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]]) -> None:
@@ -152,30 +177,57 @@ def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any
     for name in dict.fromkeys(names):
         cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
         vpc = cluster.get("resourcesVpcConfig") or {}
-        _add(lint_input, f"LiveEks{name}", {"Type": "AWS::EKS::Cluster", "Properties": {
-            "Name": name, "Version": cluster.get("version"),
-            "AccessConfig": {"AuthenticationMode": (cluster.get("accessConfig") or {}).get("authenticationMode")},
-            "ResourcesVpcConfig": {"EndpointPublicAccess": vpc.get("endpointPublicAccess"),
-                                   "EndpointPrivateAccess": vpc.get("endpointPrivateAccess"),
-                                   "PublicAccessCidrs": vpc.get("publicAccessCidrs", [])},
-        }})
+        _add(
+            lint_input,
+            f"LiveEks{name}",
+            {
+                "Type": "AWS::EKS::Cluster",
+                "Properties": {
+                    "Name": name,
+                    "Version": cluster.get("version"),
+                    "AccessConfig": {
+                        "AuthenticationMode": (cluster.get("accessConfig") or {}).get("authenticationMode")
+                    },
+                    "ResourcesVpcConfig": {
+                        "EndpointPublicAccess": vpc.get("endpointPublicAccess"),
+                        "EndpointPrivateAccess": vpc.get("endpointPrivateAccess"),
+                        "PublicAccessCidrs": vpc.get("publicAccessCidrs", []),
+                    },
+                },
+            },
+        )
         for addon_name in eks.list_addons(clusterName=name).get("addons", []):
             addon = eks.describe_addon(clusterName=name, addonName=addon_name)["addon"]
-            _add(lint_input, f"LiveAddon{name}{addon_name}", {"Type": "AWS::EKS::Addon", "Properties": {
-                "AddonName": addon_name, "AddonVersion": addon.get("addonVersion"), "ClusterName": name}})
+            _add(
+                lint_input,
+                f"LiveAddon{name}{addon_name}",
+                {
+                    "Type": "AWS::EKS::Addon",
+                    "Properties": {
+                        "AddonName": addon_name,
+                        "AddonVersion": addon.get("addonVersion"),
+                        "ClusterName": name,
+                    },
+                },
+            )
 
 
 def _default_kube(clients: Any) -> KubeFactory:
     def make(name: str, cluster: dict[str, Any]) -> Any:
         session, region = clients.session, clients.region
-        return KubeApi(cluster["endpoint"], cluster["certificateAuthority"]["data"],
-                       lambda: eks_token(session, name, region), clock=time.monotonic)
+        return KubeApi(
+            cluster["endpoint"],
+            cluster["certificateAuthority"]["data"],
+            lambda: eks_token(session, name, region),
+            clock=time.monotonic,
+        )
 
     return make
 
 
-def _helm_release(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]],
-                  kube: KubeFactory | None) -> None:
+def _helm_release(
+    lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None
+) -> None:
     from hyperpod_cdk.rules.deploy import _is_helm
 
     if any(_is_helm(r) for r in lint_input.templates.resources()):
@@ -187,8 +239,11 @@ def _helm_release(lint_input: LintInput, clients: Any, described: dict[str, dict
             (item.get("metadata", {}).get("labels", {}) or {}).get("status") == "deployed"
             for item in secrets.get("items", [])
         )
-        _add(lint_input, f"LiveHelm{name}", {"Type": HELM_RELEASE, "Properties": {
-            "Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}})
+        _add(
+            lint_input,
+            f"LiveHelm{name}",
+            {"Type": HELM_RELEASE, "Properties": {"Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}},
+        )
 
 
 def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
@@ -212,15 +267,20 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
                 if aws_errors.code(exc) not in ("404", "NoSuchKey", "NotFound"):
                     raise
                 exists = False
-            _add(lint_input, f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {
-                "Uri": full, "Exists": exists}})
+            _add(
+                lint_input, f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {"Uri": full, "Exists": exists}}
+            )
 
 
 def _quotas(lint_input: LintInput, clients: Any) -> None:
     from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
 
-    types = {t for c in lint_input.templates.resources(SAGEMAKER_CLUSTER) for _, _, g in _groups(c)
-             for t in _instance_types(g)}
+    types = {
+        t
+        for c in lint_input.templates.resources(SAGEMAKER_CLUSTER)
+        for _, _, g in _groups(c)
+        for t in _instance_types(g)
+    }
     if not types:
         return
     wanted = {sagemaker_quota_name(t): t for t in types}
@@ -229,5 +289,8 @@ def _quotas(lint_input: LintInput, clients: Any) -> None:
         for quota in page.get("Quotas", []):
             instance_type = wanted.get(quota.get("QuotaName", ""))
             if instance_type is not None:
-                _add(lint_input, f"LiveQuota{instance_type.replace('.', '')}", {"Type": QUOTA, "Properties": {
-                    "InstanceType": instance_type, "Value": int(quota.get("Value", 0))}})
+                _add(
+                    lint_input,
+                    f"LiveQuota{instance_type.replace('.', '')}",
+                    {"Type": QUOTA, "Properties": {"InstanceType": instance_type, "Value": int(quota.get("Value", 0))}},
+                )

@@ -207,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
     jobs.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_jobs_status)
 
-    access.add_parsers(commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig,
-                       access_handler=_cmd_access)
+    access.add_parsers(
+        commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig, access_handler=_cmd_access
+    )
 
     update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
 
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print machine-readable JSON")
     check.set_defaults(handler=_cmd_neuron_check)
     from hyperpod_cdk.cli import lint  # noqa: I001 - one registration line per command module
+
     lint.add_parser(commands, [common])
     return parser
 
@@ -254,7 +256,6 @@ def _version() -> str:
 
 
 # ----------------------------------------------------------------------------- commands
-
 
 
 def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -> int:
@@ -317,7 +318,7 @@ def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) ->
     try:
         with output.spinner(f"Diagnosing {target.cluster}", enabled=not args.json) as status:
             report = diagnose.collect(clients, target.cluster, progress=status)
-    except diagnose.ClusterNotFound:
+    except diagnose.ClusterNotFoundError:
         output.error(
             f"HyperPod cluster '{target.cluster}' not found in {region}: check the name "
             "(aws sagemaker list-clusters) and --region",
@@ -430,7 +431,7 @@ def _run(arguments: list[str], clients_factory: ClientsFactory | None, stdin: Te
     except ConfigFileError as exc:
         output.error(str(exc), code=2)
         return 2
-    except output.Refused as exc:
+    except output.RefusedError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
     except aws_errors.SETUP_ERRORS as exc:

@@ -65,8 +65,9 @@ def _read_model_type(path: Path) -> str:
 def resolve(query: str) -> Target:
     """Identify the architecture behind ``query``; raises NeuronCheckError for an unreadable config.json."""
     if len(query) > MAX_QUERY_CHARS:
-        raise NeuronCheckError(f"the argument is {len(query)} characters; a model name or path has at most "
-                               f"{MAX_QUERY_CHARS}")
+        raise NeuronCheckError(
+            f"the argument is {len(query)} characters; a model name or path has at most " f"{MAX_QUERY_CHARS}"
+        )
     path = Path(query)
     if query.endswith(".json") or path.is_dir():
         model_type = _read_model_type(path)
@@ -108,18 +109,20 @@ def report(target: Target, task: Task) -> dict[str, Any]:
             )
         trainable = [a.display for a in neuron.architectures().values() if a.training.supported]
         notes.append(f"Trainium training with tensor parallelism: {', '.join(trainable)}; or use {GPU_ALTERNATIVE}.")
-    result.update({
-        "known": True,
-        "architecture": arch.display,
-        "supported": support.supported,
-        "tensor_parallel": support.tensor_parallel,
-        "pipeline_parallel": support.pipeline_parallel,
-        "tasks": list(support.tasks),
-        "since": support.since,
-        "min_transformers": arch.min_transformers,
-        "notes": notes,
-        "sources": [{"id": source, **neuron.sources()[source]} for source in support.sources],
-    })
+    result.update(
+        {
+            "known": True,
+            "architecture": arch.display,
+            "supported": support.supported,
+            "tensor_parallel": support.tensor_parallel,
+            "pipeline_parallel": support.pipeline_parallel,
+            "tasks": list(support.tasks),
+            "since": support.since,
+            "min_transformers": arch.min_transformers,
+            "notes": notes,
+            "sources": [{"id": source, **neuron.sources()[source]} for source in support.sources],
+        }
+    )
     return result
 
 

@@ -192,8 +192,10 @@ def _unknown(exc: Exception, cluster: str) -> str:
 
 def _answered(response: dict[str, Any]) -> dict[str, NodeResult]:
     """Each node a batch response names: successful, or failed with its code and message."""
-    results = {node: NodeResult(node, True)
-               for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", [])}
+    results = {
+        node: NodeResult(node, True)
+        for node in response.get("Successful", []) + response.get("SuccessfulNodeLogicalIds", [])
+    }
     for failed in response.get("Failed", []) + response.get("FailedNodeLogicalIds", []):
         node = failed.get("NodeId") or failed.get("NodeLogicalId") or "?"
         # Reboot/replace say ErrorCode, delete says Code.

@@ -64,15 +64,14 @@ def _cmd_nodes_describe(args: argparse.Namespace, factory: ClientsFactory, io: A
     if args.json:
         output.print_json({"nodes": details, "errors": errors})
         return 1 if errors else 0
-    else:
-        con = output.console()
-        for detail in details:
-            rows = [[key, _short(value)] for key, value in detail.items()]
-            con.print(
-                output.simple_table(
-                    ["Field", "Value"], rows, title=f"Node {detail.get('InstanceId') or detail.get('NodeLogicalId')}"
-                )
+    con = output.console()
+    for detail in details:
+        rows = [[key, _short(value)] for key, value in detail.items()]
+        con.print(
+            output.simple_table(
+                ["Field", "Value"], rows, title=f"Node {detail.get('InstanceId') or detail.get('NodeLogicalId')}"
             )
+        )
     for line in errors:
         output.error(line)
     return 1 if errors else 0
@@ -82,7 +81,7 @@ def _short(value: Any) -> str:
     if isinstance(value, dict | list):
         return output.to_json(value).replace("\n", " ").replace("  ", "")
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value)
 
 

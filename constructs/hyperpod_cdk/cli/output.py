@@ -61,7 +61,7 @@ def error(line: str, *, code: int | None = None) -> None:
     print(f"error: {line}", file=sys.stderr)
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """The user did not confirm (or could not be asked); ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -69,19 +69,25 @@ class Refused(Exception):
         self.code = code
 
 
+#: Deprecated alias (issue 21, removed in the next release): the old name, before ruff's N818.
+Refused = RefusedError
+
+
 def confirm(summary: str, what: str, *, assume_yes: bool, stdin: TextIO, stderr: TextIO) -> None:
-    """Ask on the terminal before ``what`` (a verb phrase); raise :class:`Refused` unless confirmed.
+    """Ask on the terminal before ``what`` (a verb phrase); raise :class:`RefusedError` unless confirmed.
 
     Without a terminal (CI, pipes) nothing is asked: the command needs --yes.
     """
     if assume_yes:
         return
     if not stdin.isatty():
-        raise Refused(f"refusing to {what} without confirmation: stdin is not a terminal; pass --yes to confirm", 2)
+        raise RefusedError(
+            f"refusing to {what} without confirmation: stdin is not a terminal; pass --yes to confirm", 2
+        )
     print(summary, file=stderr)
     print("Type 'yes' to continue: ", end="", file=stderr, flush=True)
     if stdin.readline().strip().lower() not in ("y", "yes"):
-        raise Refused(f"cancelled; did not {what}", 1)
+        raise RefusedError(f"cancelled; did not {what}", 1)
 
 
 def to_json(data: Any) -> str:

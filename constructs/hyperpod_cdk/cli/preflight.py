@@ -184,12 +184,17 @@ def check_table_ages() -> list[Check]:
     """A warn row per dated table older than table_ages.MAX_TABLE_AGE_DAYS, naming its refresh."""
     old = table_ages.stale()
     if not old:
-        return [Check("pass", "table ages", f"every dated table was checked within {table_ages.MAX_TABLE_AGE_DAYS} "
-                                            "days")]
+        return [
+            Check("pass", "table ages", f"every dated table was checked within {table_ages.MAX_TABLE_AGE_DAYS} " "days")
+        ]
     return [
-        Check("warn", f"table age: {table.name.split(' (')[0]}",
-              f"{table.name} was last checked {table.checked.isoformat()}, {age} days ago "
-              f"(more than {table_ages.MAX_TABLE_AGE_DAYS})", f"refresh it: {table.refresh}")
+        Check(
+            "warn",
+            f"table age: {table.name.split(' (')[0]}",
+            f"{table.name} was last checked {table.checked.isoformat()}, {age} days ago "
+            f"(more than {table_ages.MAX_TABLE_AGE_DAYS})",
+            f"refresh it: {table.refresh}",
+        )
         for table, age in old
     ]
 

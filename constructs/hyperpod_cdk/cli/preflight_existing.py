@@ -51,26 +51,49 @@ def check_existing_vpc(ctx: Context) -> list[Check]:
         vpcs = ctx.clients("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
     except ClientError as exc:
         if aws_errors.is_not_found(exc):
-            return [Check("fail", EXISTING_VPC, f"{vpc_id} not found in {ctx.region}",
-                          "check network.existing.vpc_id and the region")]
+            return [
+                Check(
+                    "fail",
+                    EXISTING_VPC,
+                    f"{vpc_id} not found in {ctx.region}",
+                    "check network.existing.vpc_id and the region",
+                )
+            ]
         raise
     if not vpcs:
-        return [Check("fail", EXISTING_VPC, f"{vpc_id} not found in {ctx.region}",
-                      "check network.existing.vpc_id and the region")]
+        return [
+            Check(
+                "fail",
+                EXISTING_VPC,
+                f"{vpc_id} not found in {ctx.region}",
+                "check network.existing.vpc_id and the region",
+            )
+        ]
     vpc = vpcs[0]
-    cidrs = [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet", [])
-             if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"]
+    cidrs = [
+        a.get("CidrBlock")
+        for a in vpc.get("CidrBlockAssociationSet", [])
+        if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"
+    ]
     cidrs = cidrs or [vpc.get("CidrBlock")]
     if existing is not None and str(existing.vpc_cidr) not in cidrs:
-        return [Check(
-            "fail", EXISTING_VPC,
-            f"{vpc_id} has CIDR(s) {', '.join(c for c in cidrs if c)}, not network.existing.vpc_cidr "
-            f"{existing.vpc_cidr}",
-            "set network.existing.vpc_cidr to the VPC's primary CIDR",
-        )]
-    return [Check("pass", EXISTING_VPC,
-                  f"{vpc_id} ({', '.join(c for c in cidrs if c)}) exists; the stack creates no VPC, so the VPC "
-                  "quota does not apply")]
+        return [
+            Check(
+                "fail",
+                EXISTING_VPC,
+                f"{vpc_id} has CIDR(s) {', '.join(c for c in cidrs if c)}, not network.existing.vpc_cidr "
+                f"{existing.vpc_cidr}",
+                "set network.existing.vpc_cidr to the VPC's primary CIDR",
+            )
+        ]
+    return [
+        Check(
+            "pass",
+            EXISTING_VPC,
+            f"{vpc_id} ({', '.join(c for c in cidrs if c)}) exists; the stack creates no VPC, so the VPC "
+            "quota does not apply",
+        )
+    ]
 
 
 def check_existing_subnet_ids(ctx: Context) -> list[Check]:
@@ -121,8 +144,13 @@ def check_existing_subnet_ids(ctx: Context) -> list[Check]:
         fixes.append("list private subnets in two AZs at least")
     if problems:
         return [Check("fail", EXISTING_SUBNETS, "; ".join(problems), "; ".join(dict.fromkeys(fixes)))]
-    return [Check("pass", EXISTING_SUBNETS,
-                  f"{len(found)} subnet(s) in {existing.vpc_id} match the config (IDs, CIDRs, AZ IDs)")]
+    return [
+        Check(
+            "pass",
+            EXISTING_SUBNETS,
+            f"{len(found)} subnet(s) in {existing.vpc_id} match the config (IDs, CIDRs, AZ IDs)",
+        )
+    ]
 
 
 def cluster_matches_config(ctx: Context, cluster: dict[str, Any]) -> list[Check]:
@@ -138,12 +166,15 @@ def cluster_matches_config(ctx: Context, cluster: dict[str, Any]) -> list[Check]
     rows: list[Check] = []
     version = cluster.get("version")
     if version and version != eks.kubernetes_version:
-        rows.append(Check(
-            "fail", "eks version",
-            f"'{name}' runs Kubernetes {version}; the config says eks.kubernetes_version {eks.kubernetes_version} "
-            "(it picks the kubectl layer and the add-on versions)",
-            f"set eks.kubernetes_version: \"{version}\"",
-        ))
+        rows.append(
+            Check(
+                "fail",
+                "eks version",
+                f"'{name}' runs Kubernetes {version}; the config says eks.kubernetes_version {eks.kubernetes_version} "
+                "(it picks the kubectl layer and the add-on versions)",
+                f'set eks.kubernetes_version: "{version}"',
+            )
+        )
     elif version:
         rows.append(Check("pass", "eks version", f"'{name}' runs Kubernetes {version}, as the config says"))
     vpc_config = cluster.get("resourcesVpcConfig") or {}
@@ -155,8 +186,10 @@ def cluster_matches_config(ctx: Context, cluster: dict[str, Any]) -> list[Check]
         fixes.append(f"set network.existing.vpc_id: {vpc_config['vpcId']}")
     sg = vpc_config.get("clusterSecurityGroupId")
     if sg and sg != eks.existing.cluster_security_group_id:
-        problems.append(f"its cluster security group is {sg}, not eks.existing.cluster_security_group_id "
-                        f"{eks.existing.cluster_security_group_id}")
+        problems.append(
+            f"its cluster security group is {sg}, not eks.existing.cluster_security_group_id "
+            f"{eks.existing.cluster_security_group_id}"
+        )
         fixes.append(f"set eks.existing.cluster_security_group_id: {sg}")
     if problems:
         rows.append(Check("fail", "eks network", "; ".join(problems), "; ".join(fixes)))
@@ -164,12 +197,15 @@ def cluster_matches_config(ctx: Context, cluster: dict[str, Any]) -> list[Check]
         rows.append(Check("pass", "eks network", f"'{name}' is in {vpc_config.get('vpcId')} with {sg}"))
     if vpc_config and vpc_config.get("endpointPrivateAccess") is False:
         public = vpc_config.get("publicAccessCidrs") or []
-        rows.append(Check(
-            "warn", "eks endpoint",
-            f"'{name}' has private endpoint access off: nodes and the in-VPC installers reach the API through "
-            f"the public endpoint (allowed from {', '.join(public) or 'nowhere'})",
-            f"aws eks update-cluster-config --name {name} --resources-vpc-config endpointPrivateAccess=true",
-        ))
+        rows.append(
+            Check(
+                "warn",
+                "eks endpoint",
+                f"'{name}' has private endpoint access off: nodes and the in-VPC installers reach the API through "
+                f"the public endpoint (allowed from {', '.join(public) or 'nowhere'})",
+                f"aws eks update-cluster-config --name {name} --resources-vpc-config endpointPrivateAccess=true",
+            )
+        )
     elif vpc_config:
         rows.append(Check("pass", "eks endpoint", f"'{name}' has private endpoint access on"))
     return rows

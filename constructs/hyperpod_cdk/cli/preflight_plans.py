@@ -127,7 +127,7 @@ def check_training_plans(ctx: Context) -> Iterable[tuple[str, Callable[[], list[
 
 def _bucket_region(ctx: Context, bucket: str) -> str | None:
     try:
-        location = ctx.clients("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        location: str | None = ctx.clients("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except aws_errors.SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError):
@@ -151,43 +151,70 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
         if aws_errors.code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
             return [Check("fail", name, f"{uri} does not exist", build)]
         if aws_errors.code(exc) == "403":  # HEAD responses carry no error code, only the status
-            return [Check("warn", name, f"cannot check: access denied reading {uri}",
-                          "allow s3:GetObject on it for the caller (HeadObject needs it), then rerun")]
+            return [
+                Check(
+                    "warn",
+                    name,
+                    f"cannot check: access denied reading {uri}",
+                    "allow s3:GetObject on it for the caller (HeadObject needs it), then rerun",
+                )
+            ]
         raise
     rows: list[Check] = []
     size = int(head.get("ContentLength") or 0)
     if ctx.config.network.closed:
         region = _bucket_region(ctx, bucket)
         if region is None:
-            rows.append(Check("warn", name, f"cannot read the region of bucket {bucket}",
-                              "allow s3:GetBucketLocation, or check that the bucket is in " + ctx.config.region))
+            rows.append(
+                Check(
+                    "warn",
+                    name,
+                    f"cannot read the region of bucket {bucket}",
+                    "allow s3:GetBucketLocation, or check that the bucket is in " + ctx.config.region,
+                )
+            )
         elif region != ctx.config.region:
-            return [Check(
-                "fail", name,
-                f"{uri} is in {region}; a closed network in {ctx.config.region} reaches S3 only through its "
-                "gateway endpoint, which serves buckets of its own region",
-                f"copy the bundle to a bucket in {ctx.config.region} and point source_s3_uri at it",
-            )]
+            return [
+                Check(
+                    "fail",
+                    name,
+                    f"{uri} is in {region}; a closed network in {ctx.config.region} reaches S3 only through its "
+                    "gateway endpoint, which serves buckets of its own region",
+                    f"copy the bundle to a bucket in {ctx.config.region} and point source_s3_uri at it",
+                )
+            ]
     if not helm.source_sha256:
-        rows.append(Check("pass", name, f"{uri} exists ({size} bytes); the installer checks the chart's files and "
-                                        "sub-charts against the pins"))
+        rows.append(
+            Check(
+                "pass",
+                name,
+                f"{uri} exists ({size} bytes); the installer checks the chart's files and "
+                "sub-charts against the pins",
+            )
+        )
         return rows
     stored = head.get("ChecksumSHA256") or ""
     if not stored or "-" in stored:
-        rows.append(Check(
-            "warn", name,
-            f"{uri} exists but S3 holds no whole-object SHA-256 to compare with source_sha256 (the installer "
-            "compares it at deploy)",
-            f"re-upload with: make chart-bundle BUNDLE_UPLOAD={uri}",
-        ))
+        rows.append(
+            Check(
+                "warn",
+                name,
+                f"{uri} exists but S3 holds no whole-object SHA-256 to compare with source_sha256 (the installer "
+                "compares it at deploy)",
+                f"re-upload with: make chart-bundle BUNDLE_UPLOAD={uri}",
+            )
+        )
         return rows
     actual = base64.b64decode(stored).hex()
     if actual != helm.source_sha256:
-        return [Check(
-            "fail", name,
-            f"{uri} has sha256 {actual}, not the configured source_sha256 {helm.source_sha256}",
-            "upload the bundle you pinned, or set source_sha256 to the sha256 make chart-bundle printed",
-        )]
+        return [
+            Check(
+                "fail",
+                name,
+                f"{uri} has sha256 {actual}, not the configured source_sha256 {helm.source_sha256}",
+                "upload the bundle you pinned, or set source_sha256 to the sha256 make chart-bundle printed",
+            )
+        ]
     rows.append(Check("pass", name, f"{uri} exists and its S3 SHA-256 matches source_sha256"))
     return rows
 
@@ -211,20 +238,27 @@ def _spot_quota_rows(ctx: Context, spot_types: dict[str, int]) -> list[Check]:
     for instance_type, need in sorted(spot_types.items()):
         spot = [q for name, q in quotas.items() if instance_type in name and "spot" in name.lower()]
         if not spot:
-            rows.append(Check(
-                "pass", f"spot quota {instance_type}",
-                f"no Spot-specific quota listed; Spot nodes count against '{sagemaker_quota_name(instance_type)}' "
-                "(see the quota rows)",
-            ))
+            rows.append(
+                Check(
+                    "pass",
+                    f"spot quota {instance_type}",
+                    f"no Spot-specific quota listed; Spot nodes count against '{sagemaker_quota_name(instance_type)}' "
+                    "(see the quota rows)",
+                )
+            )
             continue
         limit = int(spot[0].get("Value", 0))
         detail = f"'{spot[0].get('QuotaName')}' is {limit}; the plan may run {need} Spot nodes"
         if limit < need:
-            rows.append(Check(
-                "fail", f"spot quota {instance_type}", detail,
-                "request an increase: aws service-quotas request-service-quota-increase --service-code sagemaker "
-                f"--quota-code {spot[0].get('QuotaCode')} --desired-value {need} --region {ctx.region}",
-            ))
+            rows.append(
+                Check(
+                    "fail",
+                    f"spot quota {instance_type}",
+                    detail,
+                    "request an increase: aws service-quotas request-service-quota-increase --service-code sagemaker "
+                    f"--quota-code {spot[0].get('QuotaCode')} --desired-value {need} --region {ctx.region}",
+                )
+            )
         else:
             rows.append(Check("pass", f"spot quota {instance_type}", detail))
     return rows
@@ -243,8 +277,11 @@ def check_spot(ctx: Context) -> list[Check]:
         az = ctx.config.group_az_id(group)
         types = [ec2_instance_type(t) for t in group.candidate_types]
         response = ec2.get_spot_placement_scores(
-            InstanceTypes=types, TargetCapacity=max(group.planned_count, 1), TargetCapacityUnitType="units",
-            SingleAvailabilityZone=True, RegionNames=[ctx.region],
+            InstanceTypes=types,
+            TargetCapacity=max(group.planned_count, 1),
+            TargetCapacityUnitType="units",
+            SingleAvailabilityZone=True,
+            RegionNames=[ctx.region],
         )
         scores = {s.get("AvailabilityZoneId"): int(s.get("Score", 0)) for s in response.get("SpotPlacementScores", [])}
         score = scores.get(az)
@@ -269,41 +306,57 @@ def check_autoscaling(ctx: Context) -> list[Check]:
         described = ctx.clients("sagemaker").describe_cluster(ClusterName=cluster_name)
     except ClientError as exc:
         if aws_errors.is_not_found(exc):
-            return [Check(
-                "pass", name,
-                f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
-                "hyperpod.sagemaker.amazonaws.com), enables Karpenter and applies the HyperpodNodeClass for "
-                f"{', '.join(g.name for g in scaled)}",
-            )]
+            return [
+                Check(
+                    "pass",
+                    name,
+                    f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
+                    "hyperpod.sagemaker.amazonaws.com), enables Karpenter and applies the HyperpodNodeClass for "
+                    f"{', '.join(g.name for g in scaled)}",
+                )
+            ]
         raise
     auto = described.get("AutoScaling") or {}
     if auto.get("Status") == "Failed":
-        return [Check(
-            "fail", name, f"{cluster_name}: autoscaling Failed ({auto.get('FailureMessage', 'no message')})",
-            f"fix the cause, then redeploy; see {AUTOSCALING_DOC}",
-        )]
+        return [
+            Check(
+                "fail",
+                name,
+                f"{cluster_name}: autoscaling Failed ({auto.get('FailureMessage', 'no message')})",
+                f"fix the cause, then redeploy; see {AUTOSCALING_DOC}",
+            )
+        ]
     current = {g.get("InstanceGroupName"): int(g.get("CurrentCount") or 0) for g in described.get("InstanceGroups", [])}
     if auto.get("Mode") != "Enable":
         busy = [f"{g.name} ({current[g.name]} nodes)" for g in scaled if current.get(g.name)]
         if busy:
-            return [Check(
-                "warn", name,
-                f"{cluster_name} has nodes in group(s) Karpenter will own: {', '.join(busy)}; Karpenter scales a "
-                "group that starts above 0 down to 0",
-                "drain those groups first, or move their work to a group that is not autoscaled",
-            )]
+            return [
+                Check(
+                    "warn",
+                    name,
+                    f"{cluster_name} has nodes in group(s) Karpenter will own: {', '.join(busy)}; Karpenter scales a "
+                    "group that starts above 0 down to 0",
+                    "drain those groups first, or move their work to a group that is not autoscaled",
+                )
+            ]
         return [Check("pass", name, f"{cluster_name} exists; the deploy turns Karpenter autoscaling on")]
-    return [Check(
-        "pass", name,
-        f"{cluster_name}: autoscaling {auto.get('Status', 'status unknown')} with role {described.get('ClusterRole')} "
-        "(HyperPod refuses a ClusterRole change while autoscaling is on)",
-    )]
+    return [
+        Check(
+            "pass",
+            name,
+            f"{cluster_name}: autoscaling {auto.get('Status', 'status unknown')} "
+            f"with role {described.get('ClusterRole')} "
+            "(HyperPod refuses a ClusterRole change while autoscaling is on)",
+        )
+    ]
 
 
 def check_rollback_alarms(ctx: Context) -> list[Check]:
     """Every alarm a scheduled AMI update rolls back on exists (HyperPod only takes the names)."""
     wanted = {
-        alarm: group.name for group in ctx.config.hyperpod.instance_groups if group.scheduled_update
+        alarm: group.name
+        for group in ctx.config.hyperpod.instance_groups
+        if group.scheduled_update
         for alarm in group.scheduled_update.rollback_alarms
     }
     found: dict[str, str] = {}
@@ -311,7 +364,7 @@ def check_rollback_alarms(ctx: Context) -> list[Check]:
     cloudwatch = ctx.clients("cloudwatch")
     for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
         response = cloudwatch.describe_alarms(
-            AlarmNames=names[start:start + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            AlarmNames=names[start : start + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
         )
         for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
             found[alarm["AlarmName"]] = alarm.get("StateValue", "?")
@@ -319,17 +372,24 @@ def check_rollback_alarms(ctx: Context) -> list[Check]:
     for alarm in names:
         row = f"rollback alarm {alarm}"
         if alarm not in found:
-            rows.append(Check(
-                "fail", row,
-                f"group {wanted[alarm]} rolls back on '{alarm}', which does not exist in {ctx.region}: the update "
-                "would never roll back",
-                "create it (docs/scaling-and-updates.md suggests a metric), or fix the name in scheduled_update",
-            ))
+            rows.append(
+                Check(
+                    "fail",
+                    row,
+                    f"group {wanted[alarm]} rolls back on '{alarm}', which does not exist in {ctx.region}: the update "
+                    "would never roll back",
+                    "create it (docs/scaling-and-updates.md suggests a metric), or fix the name in scheduled_update",
+                )
+            )
         elif found[alarm] == "ALARM":
-            rows.append(Check(
-                "warn", row, f"'{alarm}' is in ALARM now: the next scheduled update would roll back at once",
-                "resolve the alarm before the update window",
-            ))
+            rows.append(
+                Check(
+                    "warn",
+                    row,
+                    f"'{alarm}' is in ALARM now: the next scheduled update would roll back at once",
+                    "resolve the alarm before the update window",
+                )
+            )
         else:
             rows.append(Check("pass", row, f"'{alarm}' exists ({found[alarm]})"))
     return rows

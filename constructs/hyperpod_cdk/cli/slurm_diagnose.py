@@ -65,8 +65,9 @@ def collect(col: Any, described: dict[str, Any], report: dict[str, Any]) -> dict
             "node_states": dict(sorted(states.get(name, Counter()).items())),
             "log_streams": streams.get(name, []),
         }
-        for name in sorted(set(states) | set(streams), key=lambda g: (g not in groups, groups.index(g) if g in groups
-                                                                      else 0, g))
+        for name in sorted(
+            set(states) | set(streams), key=lambda g: (g not in groups, groups.index(g) if g in groups else 0, g)
+        )
     ]
     slurm = (described.get("Orchestrator") or {}).get("Slurm") or {}
     section: dict[str, Any] = {
@@ -88,8 +89,13 @@ def _accounting(col: Any, database: dict[str, Any], cluster_groups: list[str]) -
     endpoint = database.get("Endpoint") or ""
     port = int(database.get("Port") or DEFAULT_DB_PORT)
     result: dict[str, Any] = {
-        "endpoint": endpoint, "port": port, "secret_arn": database.get("SecretArn"), "rds_instance": None,
-        "status": None, "reachable": None, "detail": "",
+        "endpoint": endpoint,
+        "port": port,
+        "secret_arn": database.get("SecretArn"),
+        "rds_instance": None,
+        "status": None,
+        "reachable": None,
+        "detail": "",
     }
     try:
         instance = _find_rds_instance(col.clients("rds"), endpoint)
@@ -98,8 +104,11 @@ def _accounting(col: Any, database: dict[str, Any], cluster_groups: list[str]) -
             return result
         result["rds_instance"] = instance.get("DBInstanceIdentifier")
         result["status"] = instance.get("DBInstanceStatus")
-        db_groups = [g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])
-                     if g.get("Status", "active") == "active"]
+        db_groups = [
+            g["VpcSecurityGroupId"]
+            for g in instance.get("VpcSecurityGroups", [])
+            if g.get("Status", "active") == "active"
+        ]
         described = col.clients("ec2").describe_security_groups(GroupIds=db_groups)["SecurityGroups"]
     except aws_errors.SETUP_ERRORS:
         raise
@@ -119,8 +128,10 @@ def _accounting(col: Any, database: dict[str, Any], cluster_groups: list[str]) -
         result["detail"] = f"TCP {port} is open to {', '.join(cidrs)} (CIDR rules: not checked against node addresses)"
     else:
         result["reachable"] = False
-        result["detail"] = f"no rule of {', '.join(db_groups) or 'its security groups'} admits " \
+        result["detail"] = (
+            f"no rule of {', '.join(db_groups) or 'its security groups'} admits "
             f"{', '.join(cluster_groups) or 'the cluster'} on TCP {port}"
+        )
     return result
 
 
@@ -157,12 +168,15 @@ def analyse(report: dict[str, Any]) -> list[tuple[errors_table.KnownError, str]]
     if accounting and accounting.get("reachable") is False:
         found.append((ACCOUNTING_UNREACHABLE, f"{accounting['endpoint']}:{accounting['port']}: {accounting['detail']}"))
     if section.get("logs_complete"):
-        silent = [g["name"] for g in section["groups"]
-                  if sum(g["node_states"].values()) and not g["log_streams"]
-                  and set(g["node_states"]) - {"Pending"}]
+        silent = [
+            g["name"]
+            for g in section["groups"]
+            if sum(g["node_states"].values()) and not g["log_streams"] and set(g["node_states"]) - {"Pending"}
+        ]
         if silent:
-            found.append((NO_LIFECYCLE_LOG, "groups with nodes but no LifecycleConfig/<group>/... stream: "
-                          + ", ".join(silent)))
+            found.append(
+                (NO_LIFECYCLE_LOG, "groups with nodes but no LifecycleConfig/<group>/... stream: " + ", ".join(silent))
+            )
     return found
 
 
@@ -172,8 +186,11 @@ def render(console: Console, report: dict[str, Any]) -> None:
         return
     mode = f"API-driven ({section['config_strategy']})" if section["api_driven"] else "legacy (provisioning_parameters)"
     rows = [
-        [g["name"], ", ".join(f"{k} {v}" for k, v in g["node_states"].items()) or "no nodes",
-         str(len(g["log_streams"]))]
+        [
+            g["name"],
+            ", ".join(f"{k} {v}" for k, v in g["node_states"].items()) or "no nodes",
+            str(len(g["log_streams"])),
+        ]
         for g in section["groups"]
     ]
     console.print(simple_table(["Group", "Node states", "Log streams"], rows, title=f"Slurm: {mode}"))

@@ -74,9 +74,10 @@ def pick_node(nodes: Sequence[dict[str, Any]], node: str | None, group: str | No
             raise SshError(f"no nodes in instance group {group!r} (groups: {', '.join(groups) or 'none'})")
         running = [n for n in members if n.get("status") == "Running"]
         if not running:
-            raise SshError(f"no Running node in {group}: "
-                           + ", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}"
-                                       for n in members))
+            raise SshError(
+                f"no Running node in {group}: "
+                + ", ".join(f"{n.get('instance_id') or n.get('logical_id')} {n.get('status')}" for n in members)
+            )
         chosen = min(running, key=lambda n: str(n.get("launch_time") or ""))
     if not chosen.get("instance_id"):
         raise SshError(f"{node or group}: the node has no instance yet ({chosen.get('status')}); wait and retry")
@@ -91,11 +92,15 @@ def start_session_argv(target: str, region: str, profile: str | None = None) -> 
 
 
 def add_parser(
-    commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
     handler: Callable[..., int],
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "ssh", parents=list(parents),
+        "ssh",
+        parents=list(parents),
         help="open a Session Manager shell on a HyperPod node (EKS or Slurm)",
         description="Builds the SSM target sagemaker-cluster:<cluster-id>_<group>-<instance-id> for NODE (an "
         "instance ID or node logical ID) or for the oldest Running node of --group, then runs "
@@ -103,8 +108,12 @@ def add_parser(
     )
     parser.add_argument("node", nargs="?", metavar="NODE", help="instance ID (i-...) or node logical ID")
     parser.add_argument("--group", metavar="GROUP", help="instance group (default node: its oldest Running one)")
-    parser.add_argument("--cluster", type=cluster_type, metavar="CLUSTER",
-                        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)")
+    parser.add_argument(
+        "--cluster",
+        type=cluster_type,
+        metavar="CLUSTER",
+        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
+    )
     parser.add_argument("--print", dest="print_only", action="store_true", help="print the command, run nothing")
     parser.set_defaults(handler=handler)
     return parser
@@ -134,8 +143,10 @@ def run(args: argparse.Namespace, cluster: str, clients: Any) -> int:
         print(shlex.join(argv))
         return 0
     if shutil.which("aws") is None:
-        output.error(f"the AWS CLI is not on PATH; install it and the Session Manager plugin, or run: "
-                     f"{shlex.join(argv)}", code=2)
+        output.error(
+            f"the AWS CLI is not on PATH; install it and the Session Manager plugin, or run: " f"{shlex.join(argv)}",
+            code=2,
+        )
         return 2
     os.execvp("aws", argv)  # replaces this process: the session owns the terminal
     return 0  # only reached when os.execvp is replaced (tests)

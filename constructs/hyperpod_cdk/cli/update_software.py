@@ -39,8 +39,14 @@ IMAGE_ID = re.compile(r"^(ami-[0-9a-fA-F]{8,17}|default)$")
 RELEASE_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 MAX_ALARMS = 10
 DEFAULT_BATCH_SIZE = 1
-ROLLING_OPTIONS = ("batch_size", "batch_percent", "rollback_batch_size", "rollback_batch_percent", "wait_seconds",
-                   "rollback_alarm")
+ROLLING_OPTIONS = (
+    "batch_size",
+    "batch_percent",
+    "rollback_batch_size",
+    "rollback_batch_percent",
+    "wait_seconds",
+    "rollback_alarm",
+)
 
 
 class UpdateError(Exception):
@@ -92,7 +98,10 @@ def _alarm(value: str) -> str:
 
 
 def add_parser(
-    commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
     handler: Callable[..., int],
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -104,46 +113,69 @@ def add_parser(
         "unless --batch-size/--batch-percent say otherwise. Asks for confirmation unless --yes.",
     )
     parser.add_argument(
-        "cluster", type=cluster_type, nargs="?", metavar="CLUSTER",
+        "cluster",
+        type=cluster_type,
+        nargs="?",
+        metavar="CLUSTER",
         help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
     )
     parser.add_argument(
-        "--group", action="append", type=_group, metavar="G",
+        "--group",
+        action="append",
+        type=_group,
+        metavar="G",
         help="instance group to patch; repeat for several (default: every group)",
     )
     parser.add_argument(
-        "--image-id", type=_image_id, metavar="AMI",
+        "--image-id",
+        type=_image_id,
+        metavar="AMI",
         help="AMI to move to: a HyperPod public AMI, your own AMI (needed for groups on a custom AMI), "
         "or 'default' for the latest HyperPod AMI",
     )
     parser.add_argument(
-        "--image-release-version", type=_release, metavar="X.Y.Z",
+        "--image-release-version",
+        type=_release,
+        metavar="X.Y.Z",
         help="HyperPod AMI release to move the groups to",
     )
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument(
-        "--batch-size", type=_int_between(1, 10_000, "an instance count"), metavar="N",
+        "--batch-size",
+        type=_int_between(1, 10_000, "an instance count"),
+        metavar="N",
         help=f"instances patched at a time, EKS clusters only (default {DEFAULT_BATCH_SIZE})",
     )
     batch.add_argument(
-        "--batch-percent", type=_int_between(1, 100, "a percentage"), metavar="P",
+        "--batch-percent",
+        type=_int_between(1, 100, "a percentage"),
+        metavar="P",
         help="percent of each group patched at a time, EKS clusters only",
     )
     rollback = parser.add_mutually_exclusive_group()
     rollback.add_argument(
-        "--rollback-batch-size", type=_int_between(1, 10_000, "an instance count"), metavar="N",
+        "--rollback-batch-size",
+        type=_int_between(1, 10_000, "an instance count"),
+        metavar="N",
         help="instances rolled back at a time if an alarm fires",
     )
     rollback.add_argument(
-        "--rollback-batch-percent", type=_int_between(1, 100, "a percentage"), metavar="P",
+        "--rollback-batch-percent",
+        type=_int_between(1, 100, "a percentage"),
+        metavar="P",
         help="percent of each group rolled back at a time if an alarm fires",
     )
     parser.add_argument(
-        "--wait-seconds", type=_int_between(0, 3600, "a wait in seconds"), metavar="S",
+        "--wait-seconds",
+        type=_int_between(0, 3600, "a wait in seconds"),
+        metavar="S",
         help="wait between batches, while the rollback alarms are watched (0 to 3600)",
     )
     parser.add_argument(
-        "--rollback-alarm", action="append", type=_alarm, metavar="ALARM",
+        "--rollback-alarm",
+        action="append",
+        type=_alarm,
+        metavar="ALARM",
         help=f"CloudWatch alarm that rolls the update back when it fires; repeat for up to {MAX_ALARMS} "
         "(the cluster's execution role needs cloudwatch:DescribeAlarms)",
     )
@@ -285,6 +317,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: Text
         con = output.console()
         con.print(plan, markup=False, highlight=False)
         con.print(f"Requested: {response.get('ClusterArn')}", markup=False)
-        con.print(f"Follow it with: hyperpod-cdk nodes list {cluster}  (or hyperpod-cdk diagnose {cluster})",
-                  markup=False)
+        con.print(
+            f"Follow it with: hyperpod-cdk nodes list {cluster}  (or hyperpod-cdk diagnose {cluster})", markup=False
+        )
     return 0

@@ -28,6 +28,7 @@ port ``--tunnel-port``), with the certificate checked against the endpoint's hos
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -60,18 +61,34 @@ _clock: Callable[[], float] = time.monotonic
 _sleep: Callable[[float], None] = time.sleep
 
 
-def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, cluster_type: Callable[[str], str],
-               handler: Callable[..., int]) -> argparse.ArgumentParser:
+def add_parser(
+    commands: Any,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    cluster_type: Callable[[str], str],
+    handler: Callable[..., int],
+) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "verify", parents=list(parents),
+        "verify",
+        parents=list(parents),
         help="check the training operator, its dependencies and the nodes after a deploy (--smoke runs a job)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    parser.add_argument("cluster", type=cluster_type, nargs="?", metavar="CLUSTER",
-                        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)")
+    parser.add_argument(
+        "cluster",
+        type=cluster_type,
+        nargs="?",
+        metavar="CLUSTER",
+        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
+    )
     parser.add_argument("--smoke", action="store_true", help="also submit the smoke job, wait for it, delete it")
-    parser.add_argument("--tunnel-port", type=_port, default=DEFAULT_LOCAL_PORT, metavar="PORT",
-                        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})")
+    parser.add_argument(
+        "--tunnel-port",
+        type=_port,
+        default=DEFAULT_LOCAL_PORT,
+        metavar="PORT",
+        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})",
+    )
     parser.set_defaults(handler=handler)
     return parser
 
@@ -84,8 +101,13 @@ def kube_for(clients: Clients, eks_cluster: dict[str, Any], tunnel_port: int) ->
         server_name = endpoint.removeprefix("https://").split("/", 1)[0]
         endpoint = f"https://127.0.0.1:{tunnel_port}"
     session, name, region = clients.session, eks_cluster["name"], clients.region
-    return KubeApi(endpoint, eks_cluster["certificateAuthority"]["data"], lambda: eks_token(session, name, region),
-                   clock=_clock, tls_server_name=server_name)
+    return KubeApi(
+        endpoint,
+        eks_cluster["certificateAuthority"]["data"],
+        lambda: eks_token(session, name, region),
+        clock=_clock,
+        tls_server_name=server_name,
+    )
 
 
 def _row(ok: bool, check: str, reason: str, fix: str) -> Check:
@@ -112,34 +134,58 @@ def run_checks(clients: Clients, eks_cluster: dict[str, Any], api: KubeApi) -> l
     operator = _addon(clients, name, OPERATOR_ADDON)
     status = operator.get("status") if operator else None
     issues = [f"{i.get('code')}: {i.get('message')}" for i in ((operator or {}).get("health") or {}).get("issues", [])]
-    rows.append(_row(
-        status == "ACTIVE", "training operator add-on",
-        f"{OPERATOR_ADDON} {operator.get('addonVersion')} is {status}" + (f" ({'; '.join(issues)})" if issues else "")
-        if operator else f"{OPERATOR_ADDON} is not installed",
-        "set kubernetes.addons.training_operator.enabled: true (with cert_manager) and deploy"
-        if operator is None else _fix_for(issues, errors_table.EKS_ADDONS.fix),
-    ))
+    rows.append(
+        _row(
+            status == "ACTIVE",
+            "training operator add-on",
+            f"{OPERATOR_ADDON} {operator.get('addonVersion')} is {status}"
+            + (f" ({'; '.join(issues)})" if issues else "")
+            if operator
+            else f"{OPERATOR_ADDON} is not installed",
+            "set kubernetes.addons.training_operator.enabled: true (with cert_manager) and deploy"
+            if operator is None
+            else _fix_for(issues, errors_table.EKS_ADDONS.fix),
+        )
+    )
     pods = api.get(f"/api/v1/namespaces/{HYPERPOD_NAMESPACE}/pods").get("items", [])
-    controllers = [p for p in pods if p["metadata"]["name"].startswith("hp-training-operator")
-                   and "controller-manager" in p["metadata"]["name"]]
+    controllers = [
+        p
+        for p in pods
+        if p["metadata"]["name"].startswith("hp-training-operator") and "controller-manager" in p["metadata"]["name"]
+    ]
     ready = [p for p in controllers if _ready(p)]
-    rows.append(_row(
-        bool(ready), "training operator controller",
-        f"{ready[0]['metadata']['name']} is Running" if ready else
-        (f"{controllers[0]['metadata']['name']} is {controllers[0].get('status', {}).get('phase')}" if controllers
-         else f"no controller pod in {HYPERPOD_NAMESPACE}"),
-        f"kubectl -n {HYPERPOD_NAMESPACE} describe pod -l app.kubernetes.io/name=hp-training-operator; "
-        + errors_table.CERT_MANAGER_MISSING.fix,
-    ))
-    associations = clients("eks").list_pod_identity_associations(
-        clusterName=name, namespace=HYPERPOD_NAMESPACE, serviceAccount=OPERATOR_SERVICE_ACCOUNT
-    ).get("associations", [])
-    rows.append(_row(
-        bool(associations), "operator pod identity",
-        f"{len(associations)} association(s) for {HYPERPOD_NAMESPACE}/{OPERATOR_SERVICE_ACCOUNT}" if associations
-        else f"no pod identity association for {HYPERPOD_NAMESPACE}/{OPERATOR_SERVICE_ACCOUNT}",
-        errors_table.OPERATOR_POD_IDENTITY.fix,
-    ))
+    rows.append(
+        _row(
+            bool(ready),
+            "training operator controller",
+            f"{ready[0]['metadata']['name']} is Running"
+            if ready
+            else (
+                f"{controllers[0]['metadata']['name']} is {controllers[0].get('status', {}).get('phase')}"
+                if controllers
+                else f"no controller pod in {HYPERPOD_NAMESPACE}"
+            ),
+            f"kubectl -n {HYPERPOD_NAMESPACE} describe pod -l app.kubernetes.io/name=hp-training-operator; "
+            + errors_table.CERT_MANAGER_MISSING.fix,
+        )
+    )
+    associations = (
+        clients("eks")
+        .list_pod_identity_associations(
+            clusterName=name, namespace=HYPERPOD_NAMESPACE, serviceAccount=OPERATOR_SERVICE_ACCOUNT
+        )
+        .get("associations", [])
+    )
+    rows.append(
+        _row(
+            bool(associations),
+            "operator pod identity",
+            f"{len(associations)} association(s) for {HYPERPOD_NAMESPACE}/{OPERATOR_SERVICE_ACCOUNT}"
+            if associations
+            else f"no pod identity association for {HYPERPOD_NAMESPACE}/{OPERATOR_SERVICE_ACCOUNT}",
+            errors_table.OPERATOR_POD_IDENTITY.fix,
+        )
+    )
     rows.append(_webhook_row(api))
     nodes = [n for n in api.get("/api/v1/nodes").get("items", []) if HEALTH_LABEL in n["metadata"].get("labels", {})]
     rows.append(_health_agent_row(nodes, pods))
@@ -152,8 +198,14 @@ def run_checks(clients: Clients, eks_cluster: dict[str, Any], api: KubeApi) -> l
             problem = task_governance_problem(version, True) if version else None
         except ValueError:
             problem = None
-        rows.append(_row(problem is None, "task governance version", problem or f"{TASK_GOVERNANCE_ADDON} {version}",
-                         errors_table.TASK_GOVERNANCE_VERSION.fix))
+        rows.append(
+            _row(
+                problem is None,
+                "task governance version",
+                problem or f"{TASK_GOVERNANCE_ADDON} {version}",
+                errors_table.TASK_GOVERNANCE_VERSION.fix,
+            )
+        )
     return rows
 
 
@@ -163,11 +215,16 @@ def _fix_for(issues: list[str], default: str) -> str:
 
 
 def _webhook_row(api: KubeApi) -> Check:
-    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
-              "metadata": {"name": "hyperpod-cdk-verify", "namespace": "cert-manager"}, "spec": {"selfSigned": {}}}
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": {"name": "hyperpod-cdk-verify", "namespace": "cert-manager"},
+        "spec": {"selfSigned": {}},
+    }
     try:
-        api.request("POST", "/apis/cert-manager.io/v1/namespaces/cert-manager/issuers", query={"dryRun": "All"},
-                    body=issuer)
+        api.request(
+            "POST", "/apis/cert-manager.io/v1/namespaces/cert-manager/issuers", query={"dryRun": "All"}, body=issuer
+        )
     except KubeError as exc:
         return _row(False, "cert-manager webhook", str(exc), errors_table.CERT_MANAGER_MISSING.fix)
     return _row(True, "cert-manager webhook", "a dry-run Issuer was admitted", "")
@@ -177,19 +234,27 @@ def _expected(node: dict[str, Any]) -> dict[str, int]:
     spec = spec_for(node["metadata"].get("labels", {}).get(INSTANCE_TYPE_LABEL, ""))
     if spec is None:
         return {}
-    wanted = {GPU: spec.accelerators if spec.accelerator == "nvidia" else 0,
-              NEURON: spec.accelerators if spec.accelerator == "neuron" else 0, EFA: spec.efa}
+    wanted = {
+        GPU: spec.accelerators if spec.accelerator == "nvidia" else 0,
+        NEURON: spec.accelerators if spec.accelerator == "neuron" else 0,
+        EFA: spec.efa,
+    }
     return {resource: count for resource, count in wanted.items() if count}
 
 
 def _health_agent_row(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> Check:
     accelerated = [n["metadata"]["name"] for n in nodes if {GPU, NEURON} & set(_expected(n))]
-    covered = {p.get("spec", {}).get("nodeName") for p in pods
-               if p["metadata"]["name"].startswith(HEALTH_AGENT_PREFIX) and _ready(p)}
+    covered = {
+        p.get("spec", {}).get("nodeName")
+        for p in pods
+        if p["metadata"]["name"].startswith(HEALTH_AGENT_PREFIX) and _ready(p)
+    }
     missing = [n for n in accelerated if n not in covered]
     return _row(
-        not missing, "health-monitoring agent",
-        f"running on all {len(accelerated)} accelerated HyperPod node(s)" if not missing
+        not missing,
+        "health-monitoring agent",
+        f"running on all {len(accelerated)} accelerated HyperPod node(s)"
+        if not missing
         else f"not running on {', '.join(missing)}",
         f"kubectl -n {HYPERPOD_NAMESPACE} get ds; the agent comes with the HyperPod Helm chart "
         "(kubernetes.helm_dependencies); check the node's taints and the DaemonSet's events",
@@ -211,12 +276,15 @@ def _device_rows(nodes: list[dict[str, Any]]) -> list[Check]:
                 short.append(f"{node['metadata']['name']} has {have} of {wanted}")
         if total:
             plugin = {GPU: "nvidia-device-plugin", NEURON: "neuron-device-plugin", EFA: "aws-efa-k8s-device-plugin"}
-            rows.append(_row(
-                not short, f"device plugin {resource}",
-                f"advertised on all {total} node(s) that have it" if not short else "; ".join(short),
-                f"kubectl -n kube-system get ds {plugin[resource]} (part of the HyperPod Helm chart); a node "
-                "that stays short needs a reboot: hyperpod-cdk nodes reboot",
-            ))
+            rows.append(
+                _row(
+                    not short,
+                    f"device plugin {resource}",
+                    f"advertised on all {total} node(s) that have it" if not short else "; ".join(short),
+                    f"kubectl -n kube-system get ds {plugin[resource]} (part of the HyperPod Helm chart); a node "
+                    "that stays short needs a reboot: hyperpod-cdk nodes reboot",
+                )
+            )
     return rows
 
 
@@ -229,8 +297,11 @@ def _ami_row(nodes: list[dict[str, Any]], control_plane: str | None, issues: lis
         if control_plane and minor and minor != control_plane:
             behind.append(f"{node['metadata']['name']} kubelet {kubelet}")
     ok = not ami_issues and not behind
-    reason = "; ".join(ami_issues + behind) if not ok else (
-        f"every node's kubelet is on {control_plane}; no add-on reports an incompatible AMI")
+    reason = (
+        "; ".join(ami_issues + behind)
+        if not ok
+        else (f"every node's kubelet is on {control_plane}; no add-on reports an incompatible AMI")
+    )
     return _row(ok, "HyperPod AMI", reason, errors_table.OPERATOR_AMI.fix)
 
 
@@ -241,14 +312,21 @@ def smoke(api: KubeApi, manifest: dict[str, Any], timeout: float = SMOKE_TIMEOUT
     try:
         api.request("POST", path, body=manifest)
     except KubeError as exc:
-        return _row(False, "smoke job", f"could not create {ns}/{job}: {exc}",
-                    "check the team namespace exists (dist/operator.yaml) and your access entry may create jobs")
+        return _row(
+            False,
+            "smoke job",
+            f"could not create {ns}/{job}: {exc}",
+            "check the team namespace exists (dist/operator.yaml) and your access entry may create jobs",
+        )
     started = _clock()
     outcome = ""
     try:
         while _clock() - started < timeout:
-            conditions = {c.get("type"): c for c in (api.get(f"{path}/{job}").get("status") or {}).get("conditions", [])
-                          if c.get("status") == "True"}
+            conditions = {
+                c.get("type"): c
+                for c in (api.get(f"{path}/{job}").get("status") or {}).get("conditions", [])
+                if c.get("status") == "True"
+            }
             # The sagemaker-hyperpod SDK documents the condition types as "Complete or Failed";
             # "Completed"/"Succeeded" are accepted too, since no primary source shows a finished job's status.
             if {"Complete", "Completed", "Succeeded"} & set(conditions):
@@ -259,14 +337,16 @@ def smoke(api: KubeApi, manifest: dict[str, Any], timeout: float = SMOKE_TIMEOUT
                 break
             _sleep(5)
     finally:
-        try:
+        with contextlib.suppress(KubeError):
             api.request("DELETE", f"{path}/{job}")
-        except KubeError:
-            pass
     if outcome == "completed":
         return _row(True, "smoke job", f"{ns}/{job} completed in {_clock() - started:.0f} s and was deleted", "")
-    return _row(False, "smoke job", f"{ns}/{job} {outcome or f'did not finish within {timeout:.0f} s'}",
-                f"kubectl -n {ns} describe hyperpodpytorchjob {job}; hyperpod-cdk jobs status {job} -n {ns}")
+    return _row(
+        False,
+        "smoke job",
+        f"{ns}/{job} {outcome or f'did not finish within {timeout:.0f} s'}",
+        f"kubectl -n {ns} describe hyperpodpytorchjob {job}; hyperpod-cdk jobs status {job} -n {ns}",
+    )
 
 
 def smoke_manifest(config: PlatformConfig | None) -> dict[str, Any]:
@@ -278,8 +358,12 @@ def smoke_manifest(config: PlatformConfig | None) -> dict[str, Any]:
     settings = config.kubernetes if config is not None and config.orchestrator == "eks" else K8sSettings()
     team = settings.team(settings.examples.team)
     labels = task_governance_labels(team) if settings.task_governance and team.has_quota else {}
-    spec = smoke_job(namespace=team.effective_namespace, image=settings.examples.smoke_image,
-                     queue_name=labels.get("queue_name"), kueue_priority_class=labels.get("kueue_priority_class"))
+    spec = smoke_job(
+        namespace=team.effective_namespace,
+        image=settings.examples.smoke_image,
+        queue_name=labels.get("queue_name"),
+        kueue_priority_class=labels.get("kueue_priority_class"),
+    )
     return spec.to_manifest()
 
 
@@ -295,8 +379,11 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         if args.smoke:
             rows.append(smoke(api, smoke_manifest(config)))
     except KubeError as exc:
-        hint = "run `hyperpod-cdk kubeconfig` in another terminal (it opens the tunnel)" if exc.status == 0 else (
-            "your IAM principal needs an access entry: hyperpod-cdk access grant <your ARN> --admin")
+        hint = (
+            "run `hyperpod-cdk kubeconfig` in another terminal (it opens the tunnel)"
+            if exc.status == 0
+            else ("your IAM principal needs an access entry: hyperpod-cdk access grant <your ARN> --admin")
+        )
         output.error(f"{exc} ({hint})", code=1)
         return 1
     if args.json:

@@ -80,14 +80,19 @@ class EksAccessTunnel(Construct):
         internet_egress: bool = True,
     ) -> None:
         check_prop_types(
-            scope, construct_id, vpc=("ec2.IVpc", vpc),
+            scope,
+            construct_id,
+            vpc=("ec2.IVpc", vpc),
             endpoint_security_group=("ec2.ISecurityGroup", endpoint_security_group),
         )
         if not subnets:
             raise prop_error(scope, construct_id, "subnets", "give at least one control-plane subnet")
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
             description=f"EKS access tunnel of {cluster_name}: no inbound, HTTPS out only",
         )
         egress = ec2.Peer.any_ipv4() if internet_egress else ec2.Peer.ipv4(vpc_cidr)
@@ -96,14 +101,19 @@ class EksAccessTunnel(Construct):
         )
         # A separate resource: the endpoint group's own rules stay untouched.
         self.endpoint_ingress = ec2.CfnSecurityGroupIngress(
-            self, "EndpointIngress",
+            self,
+            "EndpointIngress",
             group_id=endpoint_security_group.security_group_id,
             source_security_group_id=self.security_group.security_group_id,
-            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
             description="kubectl through the EKS access tunnel",
         )
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description=f"EKS access tunnel of {cluster_name}: SSM agent only",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(SSM_POLICY)],
         )
@@ -118,7 +128,8 @@ class EksAccessTunnel(Construct):
             "a stand-in for the instance's subnet only; nothing routes through it",
         )
         self.instance = ec2.Instance(
-            self, "Instance",
+            self,
+            "Instance",
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
             instance_type=ec2.InstanceType(INSTANCE_TYPE),
@@ -128,30 +139,37 @@ class EksAccessTunnel(Construct):
             require_imdsv2=True,
             associate_public_ip_address=False,
             ebs_optimized=True,
-            block_devices=[ec2.BlockDevice(
-                device_name="/dev/xvda",
-                volume=ec2.BlockDeviceVolume.ebs(
-                    ROOT_VOLUME_GIB, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3,
-                    delete_on_termination=True,
-                ),
-            )],
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        ROOT_VOLUME_GIB,
+                        encrypted=True,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
         )
         cfn_instance = self.instance.node.default_child
         assert isinstance(cfn_instance, ec2.CfnInstance)
         cfn_instance.add_property_deletion_override("AvailabilityZone")
         Tags.of(self.instance).add(TUNNEL_TAG, cluster_name)
         acknowledge(
-            self.role, managed_policy_finding(SSM_POLICY),
+            self.role,
+            managed_policy_finding(SSM_POLICY),
             "AmazonSSMManagedInstanceCore is the policy AWS documents for the SSM agent; it is the only "
             "permission the tunnel instance has",
         )
         acknowledge(
-            self.instance, "AwsSolutions-EC28",
+            self.instance,
+            "AwsSolutions-EC28",
             "a one-process port-forwarding host: basic monitoring is enough and detailed monitoring costs more "
             "than the instance",
         )
         acknowledge(
-            self.instance, "AwsSolutions-EC29",
+            self.instance,
+            "AwsSolutions-EC29",
             "the tunnel holds no data and is meant to be replaced (new AMI, stack delete); termination "
             "protection would block the stack's delete",
         )

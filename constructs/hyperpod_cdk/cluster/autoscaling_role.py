@@ -16,7 +16,12 @@ HYPERPOD_SERVICE_PRINCIPAL = "hyperpod.sagemaker.amazonaws.com"
 SCALING_ACTIONS = ("sagemaker:BatchAddClusterNodes", "sagemaker:BatchDeleteClusterNodes")
 # Grant operations the doc allows on the EBS volume key when Karpenter adds nodes.
 GRANT_OPERATIONS = (
-    "CreateGrant", "Decrypt", "DescribeKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptTo", "ReEncryptFrom",
+    "CreateGrant",
+    "Decrypt",
+    "DescribeKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptTo",
+    "ReEncryptFrom",
     "RetireGrant",
 )
 
@@ -59,7 +64,8 @@ class HyperPodAutoscalingRole(Construct):
                 )
             )
         self.role = iam.Role(
-            self, "Role",
+            self,
+            "Role",
             assumed_by=iam.ServicePrincipal(HYPERPOD_SERVICE_PRINCIPAL),
             description="HyperPod managed Karpenter: adds and removes cluster nodes",
             inline_policies={"Autoscaling": iam.PolicyDocument(statements=statements)},

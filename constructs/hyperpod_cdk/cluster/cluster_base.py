@@ -179,9 +179,13 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             new = as_instance_group(group, f"instance_groups[{index}]")
             groups = [*self.instance_groups, new]
             check_cluster_props(
-                scope, cluster_name=self.resource.cluster_name or "", groups=groups,
-                subnets_by_az_id=self.subnets_by_az_id, default_az_id=self.default_az_id,
-                node_recovery=self.resource.node_recovery or "Automatic", orchestrator=self._kind,
+                scope,
+                cluster_name=self.resource.cluster_name or "",
+                groups=groups,
+                subnets_by_az_id=self.subnets_by_az_id,
+                default_az_id=self.default_az_id,
+                node_recovery=self.resource.node_recovery or "Automatic",
+                orchestrator=self._kind,
                 ip_headroom_percent=self.ip_headroom_percent,
             )
             self._check_groups(groups)
@@ -242,15 +246,23 @@ def import_cluster(
         if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
             raise fail("cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)")
         cluster_arn = Stack.of(scope).format_arn(
-            service="sagemaker", resource="cluster", resource_name=cluster_id,
+            service="sagemaker",
+            resource="cluster",
+            resource_name=cluster_id,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
     elif not Token.is_unresolved(cluster_arn):
         if not _ARN.fullmatch(cluster_arn):
-            hint = (" (a HyperPod ARN ends in the cluster's id, not its name)"
-                    if cluster_arn.endswith(f"/{cluster_name}") else "")
-            raise fail("cluster_arn", f"'{cluster_arn}' is not a HyperPod cluster ARN "
-                                      f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}")
+            hint = (
+                " (a HyperPod ARN ends in the cluster's id, not its name)"
+                if cluster_arn.endswith(f"/{cluster_name}")
+                else ""
+            )
+            raise fail(
+                "cluster_arn",
+                f"'{cluster_arn}' is not a HyperPod cluster ARN "
+                f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}",
+            )
     return ImportedHyperPodCluster(
         scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn, orchestrator=orchestrator.value
     )
@@ -291,7 +303,8 @@ def resolve_deploy_inputs(
         if legacy_value is not None:
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
-                DeprecationWarning, stacklevel=5,  # the caller, past jsii's metaclass __call__
+                DeprecationWarning,
+                stacklevel=5,  # the caller, past jsii's metaclass __call__
             )
 
     one_of("execution_role", execution_role, "execution_role_arn", execution_role_arn)
@@ -299,14 +312,19 @@ def resolve_deploy_inputs(
     waits: list[IConstruct] = []
     if execution_role is not None:
         if not hasattr(execution_role, "role_arn"):
-            raise prop_error(scope, construct_id, "execution_role", f"expected an iam.IRole, got "
-                                                                    f"{type(execution_role).__name__}")
+            raise prop_error(
+                scope, construct_id, "execution_role", f"expected an iam.IRole, got " f"{type(execution_role).__name__}"
+            )
         execution_role_arn = execution_role.role_arn
         waits.append(execution_role)
     if lifecycle_scripts is not None:
         if not hasattr(lifecycle_scripts, "source_s3_uri"):
-            raise prop_error(scope, construct_id, "lifecycle_scripts", f"expected HyperPodLifecycleScripts, got "
-                                                                       f"{type(lifecycle_scripts).__name__}")
+            raise prop_error(
+                scope,
+                construct_id,
+                "lifecycle_scripts",
+                f"expected HyperPodLifecycleScripts, got " f"{type(lifecycle_scripts).__name__}",
+            )
         lifecycle_source_s3_uri = lifecycle_scripts.source_s3_uri
         on_create = on_create or lifecycle_scripts.on_create
     assert execution_role_arn is not None and lifecycle_source_s3_uri is not None

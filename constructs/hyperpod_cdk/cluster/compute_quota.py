@@ -125,8 +125,12 @@ class HyperPodComputeQuota(Construct):
 
 def _resource(resource: QuotaResource) -> dict[str, Any]:
     out: dict[str, Any] = {"InstanceType": resource.instance_type}
-    for key, value in (("Count", resource.count), ("Accelerators", resource.accelerators),
-                       ("VCpu", resource.vcpu), ("MemoryInGiB", resource.memory_gib)):
+    for key, value in (
+        ("Count", resource.count),
+        ("Accelerators", resource.accelerators),
+        ("VCpu", resource.vcpu),
+        ("MemoryInGiB", resource.memory_gib),
+    ):
         if value is not None:
             out[key] = value
     return out

@@ -106,15 +106,20 @@ class HyperPodEksCluster(Construct):
         log_key: kms.IKey | None = None,
     ) -> None:
         _check_eks_props(
-            scope, construct_id, control_plane_subnets=control_plane_subnets, cluster_name=cluster_name,
-            kubernetes_version=kubernetes_version, public_access_cidrs=public_access_cidrs,
+            scope,
+            construct_id,
+            control_plane_subnets=control_plane_subnets,
+            cluster_name=cluster_name,
+            kubernetes_version=kubernetes_version,
+            public_access_cidrs=public_access_cidrs,
             admin_principal_arn=admin_principal_arn,
         )
         for index, arn in enumerate(admin_principal_arns):
             _check_principal(scope, construct_id, f"admin_principal_arns[{index}]", arn)
         super().__init__(scope, construct_id)
         self.secrets_key = secrets_key or kms.Key(
-            self, "SecretsKey",
+            self,
+            "SecretsKey",
             description=f"EKS secrets encryption for {cluster_name}",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -130,14 +135,16 @@ class HyperPodEksCluster(Construct):
         log_group_name = f"/aws/eks/{cluster_name}/cluster"
         self.log_key = logs_key(self, log_key, f"EKS control-plane logs of {cluster_name}", log_group_name)
         self.log_group = logs.LogGroup(
-            self, "ControlPlaneLogs",
+            self,
+            "ControlPlaneLogs",
             log_group_name=log_group_name,
             encryption_key=self.log_key,
             retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
         mark_adopted_on_redeploy(
-            self.log_group, "EKS names this group after the cluster; cdk deploy --import-existing-resources "
+            self.log_group,
+            "EKS names this group after the cluster; cdk deploy --import-existing-resources "
             "(make deploy) imports the group a destroyed stack retained",
         )
         # kubectl and helm of the cluster's version: shared with anything else that talks to this
@@ -151,7 +158,8 @@ class HyperPodEksCluster(Construct):
             else eks.EndpointAccess.PRIVATE
         )
         self.cluster = eks.Cluster(
-            self, "Cluster",
+            self,
+            "Cluster",
             cluster_name=cluster_name,
             version=eks.KubernetesVersion.of(kubernetes_version),
             vpc=vpc,
@@ -188,9 +196,9 @@ class HyperPodEksCluster(Construct):
         for index, arn in enumerate(a for a in dict.fromkeys(admin_principal_arns) if a != admin_principal_arn):
             self.cluster.grant_cluster_admin(f"AdminAccess{index + 1}", arn)
         #: The principals with cluster-admin through this construct's access entries.
-        self.admin_principals: list[str] = list(dict.fromkeys(
-            [*([admin_principal_arn] if admin_principal_arn else []), *admin_principal_arns]
-        ))
+        self.admin_principals: list[str] = list(
+            dict.fromkeys([*([admin_principal_arn] if admin_principal_arn else []), *admin_principal_arns])
+        )
         if not self.admin_principals:
             Annotations.of(self).add_warning_v2(NO_ADMIN_WARNING_ID, NO_ADMIN_WARNING)
         self._acknowledge_handler_findings()
@@ -224,7 +232,8 @@ class HyperPodEksCluster(Construct):
     ) -> HyperPodEksCluster:
         cfg = config.eks_config
         return cls(
-            scope, construct_id,
+            scope,
+            construct_id,
             vpc=vpc,
             control_plane_subnets=control_plane_subnets,
             security_group=security_group,

@@ -23,13 +23,19 @@ INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
 # AllocENI, FreeENI, RefreshSGIDs, AllocIPAddresses, DeallocIPAddresses); HyperPod itself creates
 # node ENIs and shares them with its instances (CreateNetworkInterfacePermission).
 ENI_ACTIONS_IN_VPC: tuple[str, ...] = (
-    "ec2:DeleteNetworkInterface", "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface",
-    "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AttachNetworkInterface",
+    "ec2:DetachNetworkInterface",
+    "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
     "ec2:CreateNetworkInterfacePermission",
 )
 # Actions that also authorize an instance resource (required for Attach/Detach, optional for Modify).
 ENI_ACTIONS_ON_INSTANCES: tuple[str, ...] = (
-    "ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:AttachNetworkInterface",
+    "ec2:DetachNetworkInterface",
+    "ec2:ModifyNetworkInterfaceAttribute",
 )
 
 
@@ -76,8 +82,12 @@ class HyperPodExecutionRole(Construct):
     ) -> None:
         # Without a subnet the ENI statement names none, and nodes cannot create their ENIs at deploy.
         check_prop_types(
-            scope, construct_id, vpc=("ec2.IVpc", vpc), subnets=("ec2.ISubnet[]", subnets),
-            security_group=("ec2.ISecurityGroup", security_group), lifecycle_bucket=("s3.IBucket", lifecycle_bucket),
+            scope,
+            construct_id,
+            vpc=("ec2.IVpc", vpc),
+            subnets=("ec2.ISubnet[]", subnets),
+            security_group=("ec2.ISecurityGroup", security_group),
+            lifecycle_bucket=("s3.IBucket", lifecycle_bucket),
             volume_key=("kms.IKey?", volume_key),
         )
         super().__init__(scope, construct_id)
@@ -106,85 +116,98 @@ class HyperPodExecutionRole(Construct):
             service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
         )
 
-        subnet_arns = [
-            stack.format_arn(service="ec2", resource="subnet", resource_name=s.subnet_id) for s in subnets
-        ]
+        subnet_arns = [stack.format_arn(service="ec2", resource="subnet", resource_name=s.subnet_id) for s in subnets]
         sg_arn = stack.format_arn(
             service="ec2", resource="security-group", resource_name=security_group.security_group_id
         )
         # ec2:Vpc is an ARN. The account is left open: in a shared VPC (RAM) the owner is another
         # account, and a VPC ID is unique across accounts.
-        in_vpc = {"ArnLike": {"ec2:Vpc": stack.format_arn(
-            service="ec2", account="*", resource="vpc", resource_name=vpc.vpc_id
-        )}}
-        policy = iam.Policy(self, "Policy", statements=[
-            iam.PolicyStatement(
-                sid="DescribeNetwork",
-                actions=[
-                    "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions", "ec2:DescribeInstances",
-                    "ec2:DescribeInstanceTypes", "ec2:DescribeTags",
-                ],
-                resources=["*"],
-            ),
-            # The ENI to be created has no ec2:Vpc key yet; the subnet and group ARNs scope it.
-            iam.PolicyStatement(
-                sid="CreateEniInHyperPodSubnets",
-                actions=["ec2:CreateNetworkInterface"],
-                resources=[*subnet_arns, sg_arn, any_eni],
-            ),
-            # Existing ENIs (and the group ModifyNetworkInterfaceAttribute may name) in the HyperPod VPC only.
-            iam.PolicyStatement(
-                sid="ManageEnisInHyperPodVpc",
-                actions=list(ENI_ACTIONS_IN_VPC),
-                resources=[any_eni, sg_arn],
-                conditions=in_vpc,
-            ),
-            # Attach/Detach/Modify also authorize the instance, whose ARN has no VPC key. Every
-            # resource of a request must be allowed, so the ENI side above still confines these
-            # calls to ENIs in the HyperPod VPC.
-            iam.PolicyStatement(
-                sid="AttachEnisToInstances",
-                actions=list(ENI_ACTIONS_ON_INSTANCES),
-                resources=[any_instance],
-            ),
-            # network-interface is an optional resource of this action: a request may carry no
-            # ENI and so no ec2:Vpc key, and a condition would then deny it. Left unconditioned.
-            iam.PolicyStatement(
-                sid="DeleteEniPermissions",
-                actions=["ec2:DeleteNetworkInterfacePermission"],
-                resources=[any_eni],
-            ),
-            # Tags sent with CreateNetworkInterface (TagSpecifications): the ENI has no ec2:Vpc yet.
-            iam.PolicyStatement(
-                sid="TagNewEnis",
-                actions=["ec2:CreateTags"],
-                resources=[any_eni],
-                conditions={"StringEquals": {"ec2:CreateAction": "CreateNetworkInterface"}},
-            ),
-            # Tags added later: the VPC CNI's TagENI adds missing tags to the ENIs a node already has.
-            iam.PolicyStatement(
-                sid="TagEnisInHyperPodVpc",
-                actions=["ec2:CreateTags"],
-                resources=[any_eni],
-                conditions=in_vpc,
-            ),
-            iam.PolicyStatement(sid="EcrAuth", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="EcrPull",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[any_repository],
-            ),
-            iam.PolicyStatement(
-                sid="RollingUpdateAlarms",
-                actions=["cloudwatch:DescribeAlarms"],
-                resources=[any_alarm],
-            ),
-        ])
+        in_vpc = {
+            "ArnLike": {
+                "ec2:Vpc": stack.format_arn(service="ec2", account="*", resource="vpc", resource_name=vpc.vpc_id)
+            }
+        }
+        policy = iam.Policy(
+            self,
+            "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="DescribeNetwork",
+                    actions=[
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeInstances",
+                        "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeTags",
+                    ],
+                    resources=["*"],
+                ),
+                # The ENI to be created has no ec2:Vpc key yet; the subnet and group ARNs scope it.
+                iam.PolicyStatement(
+                    sid="CreateEniInHyperPodSubnets",
+                    actions=["ec2:CreateNetworkInterface"],
+                    resources=[*subnet_arns, sg_arn, any_eni],
+                ),
+                # Existing ENIs (and the group ModifyNetworkInterfaceAttribute may name) in the HyperPod VPC only.
+                iam.PolicyStatement(
+                    sid="ManageEnisInHyperPodVpc",
+                    actions=list(ENI_ACTIONS_IN_VPC),
+                    resources=[any_eni, sg_arn],
+                    conditions=in_vpc,
+                ),
+                # Attach/Detach/Modify also authorize the instance, whose ARN has no VPC key. Every
+                # resource of a request must be allowed, so the ENI side above still confines these
+                # calls to ENIs in the HyperPod VPC.
+                iam.PolicyStatement(
+                    sid="AttachEnisToInstances",
+                    actions=list(ENI_ACTIONS_ON_INSTANCES),
+                    resources=[any_instance],
+                ),
+                # network-interface is an optional resource of this action: a request may carry no
+                # ENI and so no ec2:Vpc key, and a condition would then deny it. Left unconditioned.
+                iam.PolicyStatement(
+                    sid="DeleteEniPermissions",
+                    actions=["ec2:DeleteNetworkInterfacePermission"],
+                    resources=[any_eni],
+                ),
+                # Tags sent with CreateNetworkInterface (TagSpecifications): the ENI has no ec2:Vpc yet.
+                iam.PolicyStatement(
+                    sid="TagNewEnis",
+                    actions=["ec2:CreateTags"],
+                    resources=[any_eni],
+                    conditions={"StringEquals": {"ec2:CreateAction": "CreateNetworkInterface"}},
+                ),
+                # Tags added later: the VPC CNI's TagENI adds missing tags to the ENIs a node already has.
+                iam.PolicyStatement(
+                    sid="TagEnisInHyperPodVpc",
+                    actions=["ec2:CreateTags"],
+                    resources=[any_eni],
+                    conditions=in_vpc,
+                ),
+                iam.PolicyStatement(sid="EcrAuth", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(
+                    sid="EcrPull",
+                    actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    resources=[any_repository],
+                ),
+                iam.PolicyStatement(
+                    sid="RollingUpdateAlarms",
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[any_alarm],
+                ),
+            ],
+        )
         if eks_cluster_arn is not None:
-            policy.add_statements(iam.PolicyStatement(
-                sid="PodIdentity", actions=["eks-auth:AssumeRoleForPodIdentity"], resources=[eks_cluster_arn],
-            ))
+            policy.add_statements(
+                iam.PolicyStatement(
+                    sid="PodIdentity",
+                    actions=["eks-auth:AssumeRoleForPodIdentity"],
+                    resources=[eks_cluster_arn],
+                )
+            )
         policy.attach_to_role(self.role)
         self.policy = policy
         lifecycle_bucket.grant_read(self.role)
@@ -219,14 +242,16 @@ class HyperPodExecutionRole(Construct):
         """
         key.grant_encrypt_decrypt(self.role)
         key.grant(self.role, "kms:DescribeKey")
-        self.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:CreateGrant"],
-            resources=[key.key_arn],
-            conditions={
-                "Bool": {"kms:GrantIsForAWSResource": "true"},
-                "StringEquals": {"kms:ViaService": f"sagemaker.{Stack.of(self).region}.amazonaws.com"},
-            },
-        ))
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    "StringEquals": {"kms:ViaService": f"sagemaker.{Stack.of(self).region}.amazonaws.com"},
+                },
+            )
+        )
 
     def allow_lustre_client(self) -> None:
         """``fsx:DescribeFileSystems`` for nodes that mount FSx for Lustre.
@@ -238,9 +263,17 @@ class HyperPodExecutionRole(Construct):
         """
         if self.node.try_find_child("LustreClient") is not None:
             return
-        policy = iam.Policy(self, "LustreClient", statements=[iam.PolicyStatement(
-            sid="LustreClientChecks", actions=["fsx:DescribeFileSystems"], resources=["*"],
-        )])
+        policy = iam.Policy(
+            self,
+            "LustreClient",
+            statements=[
+                iam.PolicyStatement(
+                    sid="LustreClientChecks",
+                    actions=["fsx:DescribeFileSystems"],
+                    resources=["*"],
+                )
+            ],
+        )
         policy.attach_to_role(self.role)
         acknowledge_wildcards(
             policy,
@@ -252,4 +285,3 @@ class HyperPodExecutionRole(Construct):
     @property
     def role_arn(self) -> str:
         return self.role.role_arn
-

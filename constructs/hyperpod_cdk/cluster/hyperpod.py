@@ -135,48 +135,81 @@ class HyperPodCluster(CreatedHyperPodCluster):
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
         inputs = resolve_deploy_inputs(
-            scope, construct_id, "HyperPodCluster", execution_role=execution_role,
-            execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri, on_create=on_create,
+            scope,
+            construct_id,
+            "HyperPodCluster",
+            execution_role=execution_role,
+            execution_role_arn=execution_role_arn,
+            lifecycle_scripts=lifecycle_scripts,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+            on_create=on_create,
         )
         eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
-            scope, construct_id, eks_cluster=eks_cluster, eks_cluster_arn=eks_cluster_arn, cluster_role=cluster_role,
-            cluster_role_arn=cluster_role_arn, fsx=fsx, platform_fsx=platform_fsx,
+            scope,
+            construct_id,
+            eks_cluster=eks_cluster,
+            eks_cluster_arn=eks_cluster_arn,
+            cluster_role=cluster_role,
+            cluster_role_arn=cluster_role_arn,
+            fsx=fsx,
+            platform_fsx=platform_fsx,
         )
         execution_role_arn, lifecycle_source_s3_uri, on_create = (
-            inputs.execution_role_arn, inputs.lifecycle_source_s3_uri, inputs.on_create
+            inputs.execution_role_arn,
+            inputs.lifecycle_source_s3_uri,
+            inputs.on_create,
         )
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
-                scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.EKS,
+                scope,
+                cluster_name=cluster_name,
+                groups=groups,
+                subnets_by_az_id=subnets_by_az_id,
+                default_az_id=default_az_id,
+                node_recovery=node_recovery,
+                orchestrator=Orchestrator.EKS,
                 ip_headroom_percent=ip_headroom_percent,
             )
             check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
         _check_scaling_props(
-            scope, construct_id, groups=groups, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
-            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
+            scope,
+            construct_id,
+            groups=groups,
+            autoscaler=autoscaler,
+            cluster_role_arn=cluster_role_arn,
+            node_provisioning_mode=node_provisioning_mode,
+            node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
-        for violation in check_cluster(ClusterFacts(
-            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
-            customer_managed_key=volume_key is not None,
-        )):
+        for violation in check_cluster(
+            ClusterFacts(
+                node_provisioning_mode=node_provisioning_mode,
+                node_recovery=node_recovery,
+                orchestrator="eks",
+                customer_managed_key=volume_key is not None,
+            )
+        ):
             raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
         super().__init__(scope, construct_id)
         self.instance_groups = groups
         self._render = functools.partial(
             instance_group_property,
-            default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            subnets_by_az_id=subnets_by_az_id,
             security_group_ids=[security_group.security_group_id],
-            execution_role_arn=execution_role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create, volume_key=volume_key, kubernetes=True, platform_fsx=platform_fsx,
+            execution_role_arn=execution_role_arn,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+            on_create=on_create,
+            volume_key=volume_key,
+            kubernetes=True,
+            platform_fsx=platform_fsx,
         )
         self.resource = sagemaker.CfnCluster(
-            self, "Resource",
+            self,
+            "Resource",
             cluster_name=cluster_name,
             orchestrator=sagemaker.CfnCluster.OrchestratorProperty(
                 eks=sagemaker.CfnCluster.ClusterOrchestratorEksConfigProperty(cluster_arn=eks_cluster_arn)
@@ -191,24 +224,37 @@ class HyperPodCluster(CreatedHyperPodCluster):
             # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-cluster.html
             auto_scaling=sagemaker.CfnCluster.ClusterAutoScalingConfigProperty(
                 mode="Enable", auto_scaler_type=autoscaler
-            ) if autoscaler else None,
+            )
+            if autoscaler
+            else None,
             cluster_role=cluster_role_arn if autoscaler else None,
             # Managed tiered checkpointing: HyperPod runs a memory daemon on every node.
             # https://docs.aws.amazon.com/sagemaker/latest/dg/managed-tier-checkpointing-setup.html
             tiered_storage_config=sagemaker.CfnCluster.TieredStorageConfigProperty(
                 mode="Enable", instance_memory_allocation_percentage=tiered_storage_memory_percent
-            ) if tiered_storage_memory_percent is not None else None,
+            )
+            if tiered_storage_memory_percent is not None
+            else None,
             tags=cluster_tags(tags),
         )
         self.autoscaler = autoscaler
         check_scaling = functools.partial(
-            _check_scaling_props, scope, construct_id, autoscaler=autoscaler, cluster_role_arn=cluster_role_arn,
-            node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery,
+            _check_scaling_props,
+            scope,
+            construct_id,
+            autoscaler=autoscaler,
+            cluster_role_arn=cluster_role_arn,
+            node_provisioning_mode=node_provisioning_mode,
+            node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
         self._keep_group_inputs(
-            scope, construct_id, kind=Orchestrator.EKS, subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
+            scope,
+            construct_id,
+            kind=Orchestrator.EKS,
+            subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            ip_headroom_percent=ip_headroom_percent,
             render=lambda gs: [self._render(g) for g in gs],
             check=lambda gs: check_scaling(groups=gs),
         )
@@ -251,8 +297,12 @@ class HyperPodCluster(CreatedHyperPodCluster):
         form is rejected (one line naming ``cluster_arn``).
         """
         return import_cluster(
-            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn,
-            cluster_name=cluster_name, cluster_id=cluster_id,
+            scope,
+            construct_id,
+            orchestrator=Orchestrator.EKS,
+            cluster_arn=cluster_arn,
+            cluster_name=cluster_name,
+            cluster_id=cluster_id,
         )
 
 
@@ -268,15 +318,21 @@ def _typed_eks_props(
     platform_fsx: tuple[str, str] | None,
 ) -> tuple[str, str | None, tuple[str, str] | None]:
     """``eks_cluster``, ``cluster_role`` and ``fsx`` or their deprecated string forms, as strings."""
-    pairs = (("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
-             ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
-             ("fsx", fsx, "platform_fsx", platform_fsx))
+    pairs = (
+        ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
+        ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
+        ("fsx", fsx, "platform_fsx", platform_fsx),
+    )
     for typed, typed_value, legacy, legacy_value in pairs:
         if typed_value is not None and legacy_value is not None:
             raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
         if legacy_value is not None:
-            warnings.warn(f"HyperPodCluster({legacy}=...) is deprecated and will be removed in the next release; "
-                          f"pass {typed}=", DeprecationWarning, stacklevel=4)
+            warnings.warn(
+                f"HyperPodCluster({legacy}=...) is deprecated and will be removed in the next release; "
+                f"pass {typed}=",
+                DeprecationWarning,
+                stacklevel=4,
+            )
     if eks_cluster is not None:
         eks_cluster_arn = eks_cluster.cluster_arn
     if eks_cluster_arn is None:
@@ -306,26 +362,36 @@ def _check_scaling_props(
     if autoscaler is None:
         if scaled:
             index, group = scaled[0]
-            raise prop_error(scope, construct_id, f"instance_groups[{index}]({group.name}).autoscale",
-                             "needs autoscaler='Karpenter'")
+            raise prop_error(
+                scope, construct_id, f"instance_groups[{index}]({group.name}).autoscale", "needs autoscaler='Karpenter'"
+            )
         if cluster_role_arn is not None:
             raise prop_error(scope, construct_id, "cluster_role_arn", "only used with autoscaler='Karpenter'")
     elif autoscaler != "Karpenter":
         raise prop_error(scope, construct_id, "autoscaler", f"'{autoscaler}' must be 'Karpenter' or None")
     # HyperPod's own rules (Karpenter prerequisites, tiered storage): specs/service_rules.py.
-    for violation in check_cluster(ClusterFacts(
-        node_provisioning_mode=node_provisioning_mode, node_recovery=node_recovery, orchestrator="eks",
-        autoscaler=autoscaler, has_cluster_role=bool(cluster_role_arn),
-        tiered_storage_memory_percent=tiered_storage_memory_percent,
-    )):
+    for violation in check_cluster(
+        ClusterFacts(
+            node_provisioning_mode=node_provisioning_mode,
+            node_recovery=node_recovery,
+            orchestrator="eks",
+            autoscaler=autoscaler,
+            has_cluster_role=bool(cluster_role_arn),
+            tiered_storage_memory_percent=tiered_storage_memory_percent,
+        )
+    ):
         raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
 
 
 # The construct's prop for each subject of specs/service_rules.py.
 _PROPS = {
-    "node_provisioning_mode": "node_provisioning_mode", "node_recovery": "node_recovery",
-    "cluster_role": "cluster_role_arn", "orchestrator": "autoscaler", "volume_key": "volume_key",
-    "accounting_database": "accounting_database", "autoscaler": "autoscaler",
+    "node_provisioning_mode": "node_provisioning_mode",
+    "node_recovery": "node_recovery",
+    "cluster_role": "cluster_role_arn",
+    "orchestrator": "autoscaler",
+    "volume_key": "volume_key",
+    "accounting_database": "accounting_database",
+    "autoscaler": "autoscaler",
     "tiered_storage_memory_percent": "tiered_storage_memory_percent",
 }
 

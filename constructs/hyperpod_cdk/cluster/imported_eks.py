@@ -65,7 +65,8 @@ class ImportedEksCluster(Construct):
         warn_about_support(self, kubernetes_version)
         self.subnets = list(subnets)
         self.cluster = eks.Cluster.from_cluster_attributes(
-            self, "Cluster",
+            self,
+            "Cluster",
             cluster_name=cluster_name,
             cluster_security_group_id=cluster_security_group_id,
             vpc=vpc,

@@ -47,25 +47,8 @@ def subnet_cidr(subnet: Any) -> ipaddress.IPv4Network | None:
     return ipaddress.IPv4Network(text)
 
 
-def check_cluster_props(
-    scope: Any,
-    *,
-    cluster_name: str,
-    groups: Sequence[InstanceGroup],
-    subnets_by_az_id: Mapping[str, Any],
-    default_az_id: str,
-    node_recovery: str,
-    orchestrator: Orchestrator,
-    ip_headroom_percent: int = 0,
-) -> None:
-    """What both cluster constructs check before anything is created.
-
-    Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
-    be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
-    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``)
-    plus ``ip_headroom_percent`` (the config's ``network.ip_headroom_percent``: the same plan the
-    config file gets). Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
-    """
+def _check_names(cluster_name: str, groups: Sequence[InstanceGroup]) -> None:
+    """The cluster name, the number of groups and unique group names (check_cluster_props, in this order)."""
     if not isinstance(cluster_name, str) or (
         not Token.is_unresolved(cluster_name) and not re.fullmatch(HYPERPOD_NAME_PATTERN, cluster_name)
     ):
@@ -80,6 +63,12 @@ def check_cluster_props(
         raise HyperPodConfigError(
             "instance_groups", f"group name '{duplicates[0]}' is used twice; names must be unique"
         )
+
+
+def _check_placement(
+    groups: Sequence[InstanceGroup], subnets_by_az_id: Mapping[str, Any], default_az_id: str, orchestrator: Orchestrator
+) -> None:
+    """Every subnet is an ec2.ISubnet and every group's AZ has one; labels and taints only on EKS."""
     for az_id, subnet in subnets_by_az_id.items():
         if not hasattr(subnet, "subnet_id"):
             raise HyperPodConfigError(
@@ -100,6 +89,29 @@ def check_cluster_props(
                 f"instance_groups[{index}]({group.name}).labels",
                 "Kubernetes labels and taints only apply to EKS-orchestrated clusters",
             )
+
+
+def check_cluster_props(
+    scope: Any,
+    *,
+    cluster_name: str,
+    groups: Sequence[InstanceGroup],
+    subnets_by_az_id: Mapping[str, Any],
+    default_az_id: str,
+    node_recovery: str,
+    orchestrator: Orchestrator,
+    ip_headroom_percent: int = 0,
+) -> None:
+    """What both cluster constructs check before anything is created.
+
+    Names and group counts follow the ``AWS::SageMaker::Cluster`` schema; the instance types must
+    be offered in the stack's region (when it is known); and every subnet whose CIDR is known must
+    hold its groups' nodes at the orchestrator's IPs per node (``hyperpod_cdk.specs.instance_types``)
+    plus ``ip_headroom_percent`` (the config's ``network.ip_headroom_percent``: the same plan the
+    config file gets). Raises :class:`HyperPodConfigError` naming the prop; wrap the call in ``checked_props``.
+    """
+    _check_names(cluster_name, groups)
+    _check_placement(groups, subnets_by_az_id, default_az_id, orchestrator)
     if node_recovery not in ("Automatic", "None"):
         raise HyperPodConfigError("node_recovery", f"'{node_recovery}' must be Automatic or None")
     region = Stack.of(scope).region
@@ -107,8 +119,10 @@ def check_cluster_props(
         for index, group in enumerate(groups):
             key = "instance_type" if group.instance_type else "instance_types"
             check_offered(region, group, f"instance_groups[{index}]({group.name}).{key}")
-    if isinstance(ip_headroom_percent, bool) or not isinstance(ip_headroom_percent, int) or not (
-        0 <= ip_headroom_percent <= MAX_IP_HEADROOM_PERCENT
+    if (
+        isinstance(ip_headroom_percent, bool)
+        or not isinstance(ip_headroom_percent, int)
+        or not (0 <= ip_headroom_percent <= MAX_IP_HEADROOM_PERCENT)
     ):
         raise HyperPodConfigError(
             "ip_headroom_percent", f"must be a whole number 0-{MAX_IP_HEADROOM_PERCENT}, got {ip_headroom_percent!r}"
@@ -117,7 +131,10 @@ def check_cluster_props(
     cidrs = {az: cidr for az, subnet in subnets_by_az_id.items() if (cidr := subnet_cidr(subnet)) is not None}
     demands = group_demands(groups, orchestrator.value, default_az_id)
     plan_existing_subnets(
-        cidrs, {az: d for az, d in demands.items() if az in cidrs}, ip_headroom_percent, orchestrator,
+        cidrs,
+        {az: d for az, d in demands.items() if az in cidrs},
+        ip_headroom_percent,
+        orchestrator,
         "subnets_by_az_id",
     )
 
@@ -154,10 +171,12 @@ def acknowledge_region_offerings(resource: Any) -> None:
     library's own check ran; an environment-agnostic stack keeps the validator's finding.
     """
     if not Token.is_unresolved(Stack.of(resource).region):
-        Validations.of(resource).acknowledge(Acknowledgment(
-            id="CloudFormation-Validate::E3644",
-            reason="instance types were checked against cfn-lint's newer per-region HyperPod list at synth",
-        ))
+        Validations.of(resource).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::E3644",
+                reason="instance types were checked against cfn-lint's newer per-region HyperPod list at synth",
+            )
+        )
 
 
 def cluster_tags(tags: Mapping[str, str] | None) -> list[dict[str, str]]:
@@ -194,7 +213,8 @@ def scheduled_update_property(update: ScheduledUpdate) -> sagemaker.CfnCluster.S
             wait_interval_in_seconds=update.wait_seconds,
             auto_rollback_configuration=[
                 sagemaker.CfnCluster.AlarmDetailsProperty(alarm_name=name) for name in update.rollback_alarms
-            ] or None,
+            ]
+            or None,
         ),
     )
 
@@ -238,7 +258,8 @@ def instance_group_property(
             taints=[
                 sagemaker.CfnCluster.ClusterKubernetesTaintProperty(key=t.key, value=t.value, effect=t.effect)
                 for t in group.taints
-            ] or None,
+            ]
+            or None,
         )
     storage = [
         sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
@@ -249,8 +270,8 @@ def instance_group_property(
         )
     ]
     for mount in group.fsx_mounts:
-        dns_name, mount_name = (mount.dns_name, mount.mount_name) if not mount.uses_platform_fsx else (
-            platform_fsx or (None, None)
+        dns_name, mount_name = (
+            (mount.dns_name, mount.mount_name) if not mount.uses_platform_fsx else (platform_fsx or (None, None))
         )
         if dns_name is None or mount_name is None:
             raise HyperPodConfigError(
@@ -281,7 +302,9 @@ def instance_group_property(
         instance_type=group.instance_type,
         instance_requirements=sagemaker.CfnCluster.InstanceRequirementsProperty(
             instance_types=list(group.instance_types)
-        ) if group.instance_types else None,
+        )
+        if group.instance_types
+        else None,
         # Autoscale groups stay at 0: Karpenter drives the live count with BatchAddClusterNodes.
         instance_count=group.instance_count,
         min_instance_count=group.min_instance_count,
@@ -299,11 +322,11 @@ def instance_group_property(
         training_plan_arn=group.training_plan_arn,
         image_id=group.image_id,
         image_release_version=group.image_release_version,
-        network_interface=sagemaker.CfnCluster.ClusterNetworkInterfaceProperty(
-            interface_type=group.network_interface
-        ) if group.network_interface else None,
+        network_interface=sagemaker.CfnCluster.ClusterNetworkInterfaceProperty(interface_type=group.network_interface)
+        if group.network_interface
+        else None,
         scheduled_update_config=scheduled_update_property(group.scheduled_update) if group.scheduled_update else None,
-        auto_patch_config=sagemaker.CfnCluster.AutoPatchConfigProperty(
-            patching_strategy=group.auto_patch
-        ) if group.auto_patch else None,
+        auto_patch_config=sagemaker.CfnCluster.AutoPatchConfigProperty(patching_strategy=group.auto_patch)
+        if group.auto_patch
+        else None,
     )

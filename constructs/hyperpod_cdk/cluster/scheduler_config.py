@@ -86,12 +86,16 @@ class HyperPodSchedulerConfig(Construct):
         classes = dict(priority_classes or {})
         _check(scope, construct_id, name=name, classes=classes, description=description)
         region = Stack.of(scope).region
-        use_native = native if native is not None else (
-            not Token.is_unresolved(region) and has_native_type(SCHEDULER_CONFIG_TYPE, region)
+        use_native = (
+            native
+            if native is not None
+            else (not Token.is_unresolved(region) and has_native_type(SCHEDULER_CONFIG_TYPE, region))
         )
         if not use_native and eks_cluster is None:
             raise prop_error(
-                scope, construct_id, "eks_cluster",
+                scope,
+                construct_id,
+                "eks_cluster",
                 f"CloudFormation in {region} has no {SCHEDULER_CONFIG_TYPE}; the custom resource that replaces it "
                 "needs the EKS cluster (its role may manage the cluster's access policies)",
             )
@@ -106,7 +110,8 @@ class HyperPodSchedulerConfig(Construct):
         self.function: lambda_.Function | None = None
         if use_native:
             native_resource = sagemaker.CfnClusterSchedulerConfig(
-                self, "Resource",
+                self,
+                "Resource",
                 name=name,
                 cluster_arn=cluster_arn,
                 description=description,
@@ -116,7 +121,8 @@ class HyperPodSchedulerConfig(Construct):
                     priority_classes=[
                         sagemaker.CfnClusterSchedulerConfig.PriorityClassProperty(name=n, weight=w)
                         for n, w in classes.items()
-                    ] or None,
+                    ]
+                    or None,
                 ),
             )
             acknowledge(native_resource, BUILTIN_UNKNOWN_TYPE, OLD_BUILTIN_SCHEMAS)
@@ -129,7 +135,10 @@ class HyperPodSchedulerConfig(Construct):
             properties["Description"] = description
         self.function = self._handler(cluster_arn, eks_cluster, log_key, properties)
         custom = CustomResource(
-            self, "Resource", service_token=self.function.function_arn, resource_type=CUSTOM_RESOURCE_TYPE,
+            self,
+            "Resource",
+            service_token=self.function.function_arn,
+            resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,
             # CloudFormation waits this long for an answer (default one hour): just over the Lambda's 15 minutes.
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
@@ -143,17 +152,23 @@ class HyperPodSchedulerConfig(Construct):
         self.resource = cfn
         self._arn = custom.get_att_string("ClusterSchedulerConfigArn")
 
-    def _handler(self, cluster_arn: str, eks_cluster: eks.ICluster, log_key: kms.IKey | None,
-                 properties: dict[str, Any]) -> lambda_.Function:
+    def _handler(
+        self, cluster_arn: str, eks_cluster: eks.ICluster, log_key: kms.IKey | None, properties: dict[str, Any]
+    ) -> lambda_.Function:
         stack = Stack.of(self)
         log_group_name = log_group_name_for(self, "scheduler-config")  # named: the key policy names it
         key = logs_key(self, log_key, "HyperPod scheduler config handler logs", log_group_name)
         log_group = logs.LogGroup(
-            self, "HandlerLogs", log_group_name=log_group_name, retention=logs.RetentionDays.ONE_YEAR,
-            encryption_key=key, removal_policy=RemovalPolicy.RETAIN,
+            self,
+            "HandlerLogs",
+            log_group_name=log_group_name,
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         function = lambda_.Function(
-            self, "Handler",
+            self,
+            "Handler",
             description="Creates the SageMaker HyperPod cluster scheduler config (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
@@ -163,9 +178,14 @@ class HyperPodSchedulerConfig(Construct):
             log_group=log_group,
             # The policy is fixed at synth: the handler refuses events whose properties differ, and acts only
             # on policies tagged with this owner value (unique to this construct).
-            environment={SPEC_ENV: stack.to_json_string({
-                "Properties": properties, "Owner": f"{stack.stack_name}/{self.node.addr}",
-            })},
+            environment={
+                SPEC_ENV: stack.to_json_string(
+                    {
+                        "Properties": properties,
+                        "Owner": f"{stack.stack_name}/{self.node.addr}",
+                    }
+                )
+            },
         )
         skip_handler_checks(
             function,
@@ -179,33 +199,58 @@ class HyperPodSchedulerConfig(Construct):
         )
         policies = stack.format_arn(service="sagemaker", resource="cluster-scheduler-config", resource_name="*")
         access_entries = stack.format_arn(
-            service="eks", resource="access-entry", resource_name=f"{eks_cluster.cluster_name}/*",
+            service="eks",
+            resource="access-entry",
+            resource_name=f"{eks_cluster.cluster_name}/*",
         )
         role = function.role
         assert role is not None
         # The permissions the AWS::SageMaker::ClusterSchedulerConfig handlers list in the registry schema.
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="SchedulerConfig",
-            actions=[f"sagemaker:{verb}ClusterSchedulerConfig" for verb in ("Create", "Describe", "Update", "Delete")],
-            resources=[policies, cluster_arn],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SchedulerConfig",
+                actions=[
+                    f"sagemaker:{verb}ClusterSchedulerConfig" for verb in ("Create", "Describe", "Update", "Delete")
+                ],
+                resources=[policies, cluster_arn],
+            )
+        )
         # The owner tag: set at creation, read before any update or delete.
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="OwnerTag", actions=["sagemaker:AddTags", "sagemaker:ListTags"], resources=[policies],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="OwnerTag",
+                actions=["sagemaker:AddTags", "sagemaker:ListTags"],
+                resources=[policies],
+            )
+        )
         # List actions take no resource (Service Authorization Reference, Amazon SageMaker AI: actions).
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="FindOwnPolicy", actions=["sagemaker:ListClusterSchedulerConfigs"], resources=["*"],
-        ))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="HyperPodCluster", actions=["sagemaker:DescribeCluster"], resources=[cluster_arn],
-        ))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="EksAccess",
-            actions=["eks:DescribeCluster", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy",
-                     "eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies"],
-            resources=[eks_cluster.cluster_arn, access_entries],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="FindOwnPolicy",
+                actions=["sagemaker:ListClusterSchedulerConfigs"],
+                resources=["*"],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="HyperPodCluster",
+                actions=["sagemaker:DescribeCluster"],
+                resources=[cluster_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EksAccess",
+                actions=[
+                    "eks:DescribeCluster",
+                    "eks:AssociateAccessPolicy",
+                    "eks:DisassociateAccessPolicy",
+                    "eks:DescribeAccessEntry",
+                    "eks:ListAssociatedAccessPolicies",
+                ],
+                resources=[eks_cluster.cluster_arn, access_entries],
+            )
+        )
         acknowledge_wildcards(
             function,
             "scheduler-config ids are assigned by SageMaker at creation, and SageMaker manages the access "
@@ -219,7 +264,8 @@ class HyperPodSchedulerConfig(Construct):
             resources=["*"],
         )
         skip_checkov(
-            function, "CKV_AWS_173",
+            function,
+            "CKV_AWS_173",
             "the environment holds the policy's properties (name, cluster ARN, weights) and an owner tag value, "
             "no secrets; Lambda encrypts it at rest with an AWS managed key",
         )
@@ -230,9 +276,7 @@ class HyperPodSchedulerConfig(Construct):
         return self._arn
 
 
-def _check(
-    scope: Construct, construct_id: str, *, name: str, classes: dict[str, int], description: str | None
-) -> None:
+def _check(scope: Construct, construct_id: str, *, name: str, classes: dict[str, int], description: str | None) -> None:
     def fail(prop: str, message: str) -> Exception:
         return prop_error(scope, construct_id, prop, message)
 

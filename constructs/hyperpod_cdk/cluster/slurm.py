@@ -163,29 +163,49 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         controller_execution_role: iam.IRole | None = None,
     ) -> None:
         if controller_execution_role is not None and not hasattr(controller_execution_role, "role_arn"):
-            raise prop_error(scope, construct_id, "controller_execution_role",
-                             f"expected an iam.IRole, got {type(controller_execution_role).__name__}")
+            raise prop_error(
+                scope,
+                construct_id,
+                "controller_execution_role",
+                f"expected an iam.IRole, got {type(controller_execution_role).__name__}",
+            )
         inputs = resolve_deploy_inputs(
-            scope, construct_id, "HyperPodSlurmCluster", execution_role=execution_role,
-            execution_role_arn=execution_role_arn, lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri, on_create=on_create,
+            scope,
+            construct_id,
+            "HyperPodSlurmCluster",
+            execution_role=execution_role,
+            execution_role_arn=execution_role_arn,
+            lifecycle_scripts=lifecycle_scripts,
+            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+            on_create=on_create,
         )
         execution_role_arn, lifecycle_source_s3_uri, on_create = (
-            inputs.execution_role_arn, inputs.lifecycle_source_s3_uri, inputs.on_create
+            inputs.execution_role_arn,
+            inputs.lifecycle_source_s3_uri,
+            inputs.on_create,
         )
         with checked_props(scope, construct_id):
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
             check_cluster_props(
-                scope, cluster_name=cluster_name, groups=groups, subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id, node_recovery=node_recovery, orchestrator=Orchestrator.SLURM,
+                scope,
+                cluster_name=cluster_name,
+                groups=groups,
+                subnets_by_az_id=subnets_by_az_id,
+                default_az_id=default_az_id,
+                node_recovery=node_recovery,
+                orchestrator=Orchestrator.SLURM,
                 ip_headroom_percent=ip_headroom_percent,
             )
             check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
             layout = slurm_layout(groups, field="instance_groups")
             _check_mode_props(
-                configuration=configuration, config_strategy=config_strategy, fsx=fsx,
-                node_provisioning_mode=node_provisioning_mode, volume_key=volume_key,
-                accounting_database=accounting_database, provisioning_parameters=provisioning_parameters,
+                configuration=configuration,
+                config_strategy=config_strategy,
+                fsx=fsx,
+                node_provisioning_mode=node_provisioning_mode,
+                volume_key=volume_key,
+                accounting_database=accounting_database,
+                provisioning_parameters=provisioning_parameters,
             )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
@@ -196,15 +216,19 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         self.instance_groups = groups
         sg_ids = [security_group.security_group_id]
         api = configuration == "api"
-        fsx_storage = [
-            # HyperPod mounts it on every node of the group (sagemaker-hyperpod-ref, "FSx configuration
-            # via InstanceStorageConfigs"); all groups get it, as every node mounted /fsx before.
-            sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
-                fsx_lustre_config=sagemaker.CfnCluster.ClusterFsxLustreConfigProperty(
-                    dns_name=fsx.dns_name, mount_name=fsx.mount_name, mount_path=FSX_MOUNT_PATH
+        fsx_storage = (
+            [
+                # HyperPod mounts it on every node of the group (sagemaker-hyperpod-ref, "FSx configuration
+                # via InstanceStorageConfigs"); all groups get it, as every node mounted /fsx before.
+                sagemaker.CfnCluster.ClusterInstanceStorageConfigProperty(
+                    fsx_lustre_config=sagemaker.CfnCluster.ClusterFsxLustreConfigProperty(
+                        dns_name=fsx.dns_name, mount_name=fsx.mount_name, mount_path=FSX_MOUNT_PATH
+                    )
                 )
-            )
-        ] if api and fsx is not None else []
+            ]
+            if api and fsx is not None
+            else []
+        )
 
         def group_property(group: InstanceGroup) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
             layout = self.layout
@@ -223,10 +247,16 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 role_arn = controller_execution_role.role_arn
             return instance_group_property(
                 group,
-                default_az_id=default_az_id, subnets_by_az_id=subnets_by_az_id, security_group_ids=sg_ids,
-                execution_role_arn=role_arn, lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-                on_create=on_create, volume_key=volume_key, kubernetes=False,
-                slurm_config=slurm_config, extra_storage=fsx_storage,
+                default_az_id=default_az_id,
+                subnets_by_az_id=subnets_by_az_id,
+                security_group_ids=sg_ids,
+                execution_role_arn=role_arn,
+                lifecycle_source_s3_uri=lifecycle_source_s3_uri,
+                on_create=on_create,
+                volume_key=volume_key,
+                kubernetes=False,
+                slurm_config=slurm_config,
+                extra_storage=fsx_storage,
             )
 
         orchestrator = None
@@ -234,8 +264,10 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
             accounting = None
             if accounting_database is not None:
                 accounting = sagemaker.CfnCluster.ClusterAccountingDatabaseProperty(
-                    endpoint=accounting_database.endpoint, secret_arn=accounting_database.secret_arn,
-                    name=accounting_database.name, port=accounting_database.port,
+                    endpoint=accounting_database.endpoint,
+                    secret_arn=accounting_database.secret_arn,
+                    name=accounting_database.name,
+                    port=accounting_database.port,
                 )
             orchestrator = sagemaker.CfnCluster.OrchestratorProperty(
                 slurm=sagemaker.CfnCluster.ClusterOrchestratorSlurmConfigProperty(
@@ -243,7 +275,8 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 )
             )
         self.resource = sagemaker.CfnCluster(
-            self, "Resource",
+            self,
+            "Resource",
             cluster_name=cluster_name,
             # None on the legacy path: the agent reads provisioning_parameters.json instead.
             orchestrator=orchestrator,
@@ -274,9 +307,14 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         if controller_execution_role is not None:
             self.wait_for(controller_execution_role)
         self._keep_group_inputs(
-            scope, construct_id, kind=Orchestrator.SLURM, subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id, ip_headroom_percent=ip_headroom_percent,
-            render=lambda gs: [group_property(g) for g in gs], check=check_groups,
+            scope,
+            construct_id,
+            kind=Orchestrator.SLURM,
+            subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            ip_headroom_percent=ip_headroom_percent,
+            render=lambda gs: [group_property(g) for g in gs],
+            check=check_groups,
         )
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
@@ -316,8 +354,12 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
     ) -> IHyperPodCluster:
         """A Slurm-orchestrated cluster created elsewhere: its name and its ARN, or its name and id."""
         return import_cluster(
-            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn,
-            cluster_name=cluster_name, cluster_id=cluster_id,
+            scope,
+            construct_id,
+            orchestrator=Orchestrator.SLURM,
+            cluster_arn=cluster_arn,
+            cluster_name=cluster_name,
+            cluster_id=cluster_id,
         )
 
 
@@ -348,20 +390,28 @@ def _check_mode_props(
                 "configuration='provisioning-parameters'",
             )
     else:
-        for name, value in (("fsx", fsx), ("node_provisioning_mode", node_provisioning_mode),
-                            ("accounting_database", accounting_database)):
+        for name, value in (
+            ("fsx", fsx),
+            ("node_provisioning_mode", node_provisioning_mode),
+            ("accounting_database", accounting_database),
+        ):
             if value is not None:
                 raise HyperPodConfigError(
-                    name, "only with configuration='api' (the legacy provisioning-parameters path has no "
+                    name,
+                    "only with configuration='api' (the legacy provisioning-parameters path has no "
                     "Orchestrator.Slurm, and its scripts mount FSx)",
                 )
         if config_strategy != "Managed":
             raise HyperPodConfigError("config_strategy", "only with configuration='api'")
     # HyperPod's own rules (customer managed key, accounting database): specs/service_rules.py.
-    for violation in check_cluster(ClusterFacts(
-        node_provisioning_mode=node_provisioning_mode, orchestrator="slurm",
-        customer_managed_key=volume_key is not None, external_accounting=accounting_database is not None,
-    )):
+    for violation in check_cluster(
+        ClusterFacts(
+            node_provisioning_mode=node_provisioning_mode,
+            orchestrator="slurm",
+            customer_managed_key=volume_key is not None,
+            external_accounting=accounting_database is not None,
+        )
+    ):
         raise HyperPodConfigError(violation.subject, violation.line({s: s for s in SUBJECTS}))
     if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
         raise HyperPodConfigError(

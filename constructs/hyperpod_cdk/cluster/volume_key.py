@@ -28,16 +28,20 @@ def allow_hyperpod_volume_encryption(key: kms.IKey, execution_role_arn: str) -> 
     """
     via_sagemaker = {"kms:ViaService": f"sagemaker.{Stack.of(key).region}.amazonaws.com"}
     principal = iam.ArnPrincipal(execution_role_arn)
-    create_grant = key.add_to_resource_policy(iam.PolicyStatement(
-        principals=[principal],
-        actions=["kms:CreateGrant"],
-        resources=["*"],  # in a key policy, "*" is this key
-        conditions={"StringEquals": via_sagemaker, "Bool": {"kms:GrantIsForAWSResource": "true"}},
-    ))
-    key.add_to_resource_policy(iam.PolicyStatement(
-        principals=[principal],
-        actions=["kms:DescribeKey"],
-        resources=["*"],
-        conditions={"StringEquals": via_sagemaker},
-    ))
+    create_grant = key.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[principal],
+            actions=["kms:CreateGrant"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={"StringEquals": via_sagemaker, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[principal],
+            actions=["kms:DescribeKey"],
+            resources=["*"],
+            conditions={"StringEquals": via_sagemaker},
+        )
+    )
     return bool(create_grant.statement_added)

@@ -150,8 +150,8 @@ class S3CsiDriverConfig(AddonConfig):
     """
 
     enabled: bool = False
-    bucket_names: Annotated[list[Annotated[str, Field(pattern=S3_BUCKET_NAME_PATTERN)]], Field(max_length=50)] = (
-        Field(default=[], description="Buckets the driver may mount (model weights, datasets).")
+    bucket_names: Annotated[list[Annotated[str, Field(pattern=S3_BUCKET_NAME_PATTERN)]], Field(max_length=50)] = Field(
+        default=[], description="Buckets the driver may mount (model weights, datasets)."
     )
     read_only: bool = Field(default=False, description="Only s3:ListBucket and s3:GetObject.")
 
@@ -277,7 +277,6 @@ class KubernetesAddonsConfig(_Model):
         return self
 
 
-
 # What each add-on needs among the others, by config key; the add-on constructs declare the same as
 # REQUIRES (a test keeps the two equal). The training operator's need is checked on this section
 # alone; the others are checked with the platform config (storage.fsx also installs the FSx CSI
@@ -298,7 +297,8 @@ def missing_prerequisites(addons: KubernetesAddonsConfig, *, fsx_csi_driver_inst
         if not getattr(addons, name).enabled:
             continue
         missing = [
-            need for need in needs
+            need
+            for need in needs
             if not getattr(addons, need).enabled and not (need == "fsx_csi_driver" and fsx_csi_driver_installed)
         ]
         if missing:
@@ -309,9 +309,7 @@ def missing_prerequisites(addons: KubernetesAddonsConfig, *, fsx_csi_driver_inst
 def prerequisites_message(name: str, missing: list[str]) -> str:
     """One line naming every missing prerequisite of add-on ``name`` and how to turn each on."""
     fixes = [_HOW_TO_ENABLE.get(need, f"{need}.enabled: true") for need in missing]
-    return (
-        f"{name} needs {_and(missing)}, which {'are' if len(missing) > 1 else 'is'} off; set {_and(fixes)}"
-    )
+    return f"{name} needs {_and(missing)}, which {'are' if len(missing) > 1 else 'is'} off; set {_and(fixes)}"
 
 
 def _and(items: list[str]) -> str:

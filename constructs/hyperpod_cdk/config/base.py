@@ -70,8 +70,15 @@ SlurmNodeType = Literal["Controller", "Login", "Compute"]
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
 
 _DIRECTIONS = {
-    "east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
-    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+    "east": "e",
+    "west": "w",
+    "north": "n",
+    "south": "s",
+    "central": "c",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
 }
 
 
@@ -96,39 +103,41 @@ def _az_id_message(value: str, data: Any) -> str:
     )
 
 
-register_hints({
-    HYPERPOD_NAME_PATTERN: "a valid name: letters, digits and hyphens, starting and ending with a letter or "
-    "digit, at most 63 characters",
-    EKS_NAME_PATTERN: "a valid EKS cluster name: letters, digits, hyphens and underscores, starting with a "
-    "letter or digit, at most 100 characters",
-    AZ_ID_PATTERN: _az_id_message,
-    REGION_PATTERN: "an AWS region name such as us-west-2",
-    IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
-    TRAINING_PLAN_PATTERN: "a training plan ARN such as "
-    "arn:aws:sagemaker:us-west-2:123456789012:training-plan/my-plan",
-    IMAGE_ID_PATTERN: "an AMI ID such as ami-0123456789abcdef0, or default",
-    LABEL_KEY_PATTERN: "a Kubernetes label key: an optional DNS prefix and '/', then at most 63 letters, "
-    "digits, '-', '_' or '.', starting and ending with a letter or digit",
-    VPC_ID_PATTERN: "a VPC ID such as vpc-0123456789abcdef0",
-    SUBNET_ID_PATTERN: "a subnet ID such as subnet-0123456789abcdef0",
-    SECURITY_GROUP_ID_PATTERN: "a security group ID such as sg-0123456789abcdef0",
-    NAT_GATEWAY_ID_PATTERN: "a NAT gateway ID such as nat-0123456789abcdef0",
-    ROUTE_TABLE_ID_PATTERN: "a route table ID such as rtb-0123456789abcdef0",
-    PLATFORM_NAME_PATTERN: "a valid platform name: lowercase letters, digits and hyphens, starting with a "
-    "letter, at most 31 characters",
-    ACCOUNT_PATTERN: "a 12-digit AWS account ID",
-    INSTANCE_TYPE_PATTERN: "a SageMaker instance type such as ml.p5.48xlarge",
-    PARTITION_PATTERN: PARTITION_HINT,
-    FILE_SYSTEM_ID_PATTERN: "an FSx file system ID such as fs-0123456789abcdef0",
-    DNS_NAME_PATTERN: "an FSx DNS name such as fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
-    MOUNT_NAME_PATTERN: "an FSx mount name: 1 to 8 letters, digits, '_' or '-' "
-    "(aws fsx describe-file-systems shows it as LustreConfiguration.MountName)",
-    IMAGE_RELEASE_VERSION_PATTERN: "a HyperPod AMI release version such as 1.2.3 (major.minor.patch)",
-    ALARM_NAME_PATTERN: "a CloudWatch alarm name: not blank, no control characters",
-    MOUNT_PATH_PATTERN: "an absolute path such as /fsx/data, without a trailing '/'",
-    SCHEDULE_PATTERN: "a HyperPod schedule such as cron(0 3 ? * SUN *): cron(minutes hours day-of-month month "
-    "day-of-week year), with ? for either day field",
-})
+register_hints(
+    {
+        HYPERPOD_NAME_PATTERN: "a valid name: letters, digits and hyphens, starting and ending with a letter or "
+        "digit, at most 63 characters",
+        EKS_NAME_PATTERN: "a valid EKS cluster name: letters, digits, hyphens and underscores, starting with a "
+        "letter or digit, at most 100 characters",
+        AZ_ID_PATTERN: _az_id_message,
+        REGION_PATTERN: "an AWS region name such as us-west-2",
+        IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
+        TRAINING_PLAN_PATTERN: "a training plan ARN such as "
+        "arn:aws:sagemaker:us-west-2:123456789012:training-plan/my-plan",
+        IMAGE_ID_PATTERN: "an AMI ID such as ami-0123456789abcdef0, or default",
+        LABEL_KEY_PATTERN: "a Kubernetes label key: an optional DNS prefix and '/', then at most 63 letters, "
+        "digits, '-', '_' or '.', starting and ending with a letter or digit",
+        VPC_ID_PATTERN: "a VPC ID such as vpc-0123456789abcdef0",
+        SUBNET_ID_PATTERN: "a subnet ID such as subnet-0123456789abcdef0",
+        SECURITY_GROUP_ID_PATTERN: "a security group ID such as sg-0123456789abcdef0",
+        NAT_GATEWAY_ID_PATTERN: "a NAT gateway ID such as nat-0123456789abcdef0",
+        ROUTE_TABLE_ID_PATTERN: "a route table ID such as rtb-0123456789abcdef0",
+        PLATFORM_NAME_PATTERN: "a valid platform name: lowercase letters, digits and hyphens, starting with a "
+        "letter, at most 31 characters",
+        ACCOUNT_PATTERN: "a 12-digit AWS account ID",
+        INSTANCE_TYPE_PATTERN: "a SageMaker instance type such as ml.p5.48xlarge",
+        PARTITION_PATTERN: PARTITION_HINT,
+        FILE_SYSTEM_ID_PATTERN: "an FSx file system ID such as fs-0123456789abcdef0",
+        DNS_NAME_PATTERN: "an FSx DNS name such as fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+        MOUNT_NAME_PATTERN: "an FSx mount name: 1 to 8 letters, digits, '_' or '-' "
+        "(aws fsx describe-file-systems shows it as LustreConfiguration.MountName)",
+        IMAGE_RELEASE_VERSION_PATTERN: "a HyperPod AMI release version such as 1.2.3 (major.minor.patch)",
+        ALARM_NAME_PATTERN: "a CloudWatch alarm name: not blank, no control characters",
+        MOUNT_PATH_PATTERN: "an absolute path such as /fsx/data, without a trailing '/'",
+        SCHEDULE_PATTERN: "a HyperPod schedule such as cron(0 3 ? * SUN *): cron(minutes hours day-of-month month "
+        "day-of-week year), with ? for either day field",
+    }
+)
 
 
 def az_id_prefix(region: str) -> str | None:
@@ -205,4 +214,3 @@ class _Model(BaseModel):
             return super().model_validate(obj, *args, **kwargs)
         finally:
             _VALIDATING.reset(token)
-

@@ -56,16 +56,18 @@ SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
 HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
-register_hints({
-    DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
-    "letter or digit",
-    DNS_SUBDOMAIN_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', each part starting and "
-    "ending with a letter or digit",
-    IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
-    TEAM_NAME_PATTERN: "a team name: lowercase letters, digits and hyphens, starting and ending with a letter "
-    "or digit, at most 40 characters",
-    STORAGE_SIZE_PATTERN: "a size in Gi or Ti such as 1200Gi",
-})
+register_hints(
+    {
+        DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
+        "letter or digit",
+        DNS_SUBDOMAIN_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', each part starting and "
+        "ending with a letter or digit",
+        IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
+        TEAM_NAME_PATTERN: "a team name: lowercase letters, digits and hyphens, starting and ending with a letter "
+        "or digit, at most 40 characters",
+        STORAGE_SIZE_PATTERN: "a size in Gi or Ti such as 1200Gi",
+    }
+)
 
 NAMESPACE_PREFIX = "hyperpod-ns-"
 LOCAL_QUEUE_SUFFIX = "-localqueue"
@@ -240,15 +242,22 @@ class PriorityClassSpec(_Model):
 
 DEFAULT_PRIORITY_CLASSES: tuple[PriorityClassSpec, ...] = (
     PriorityClassSpec(
-        name="hyperpod-training-high", value=1000, weight=100,
+        name="hyperpod-training-high",
+        value=1000,
+        weight=100,
         description="Urgent training jobs; may preempt lower-priority training pods.",
     ),
     PriorityClassSpec(
-        name="hyperpod-training", value=100, weight=50,
+        name="hyperpod-training",
+        value=100,
+        weight=50,
         description="Regular training jobs.",
     ),
     PriorityClassSpec(
-        name="hyperpod-training-low", value=10, weight=10, preemption_policy="Never",
+        name="hyperpod-training-low",
+        value=10,
+        weight=10,
+        preemption_policy="Never",
         description="Best-effort experiments; never preempt other pods.",
     ),
 )

@@ -43,9 +43,7 @@ class EksConfig(_Model):
         description="A version HyperPod accepts. One past EKS extended support is an error; one in extended "
         "support synthesizes with a warning stating the price (6x the standard hourly rate).",
     )
-    public_access_cidrs: list[Cidr] = Field(
-        default=[], description="Empty means a private-only endpoint."
-    )
+    public_access_cidrs: list[Cidr] = Field(default=[], description="Empty means a private-only endpoint.")
     admin_principal_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
         default=None, description="IAM role or user that gets cluster-admin through an access entry."
     )
@@ -73,8 +71,13 @@ class EksConfig(_Model):
     @model_validator(mode="after")
     def _existing_keys(self) -> EksConfig:
         if self.existing is not None:
-            for key in ("public_access_cidrs", "admin_principal_arn", "admin_principal_arns", "access_tunnel",
-                        "log_retention_days"):
+            for key in (
+                "public_access_cidrs",
+                "admin_principal_arn",
+                "admin_principal_arns",
+                "access_tunnel",
+                "log_retention_days",
+            ):
                 if key in self.model_fields_set:
                     raise ValueError(
                         f"{key}: only for a cluster created here; the existing {self.cluster_name} keeps its own"
@@ -86,4 +89,3 @@ class EksConfig(_Model):
         """Every principal that gets cluster-admin: ``admin_principal_arn`` first, then ``admin_principal_arns``."""
         named = ([self.admin_principal_arn] if self.admin_principal_arn else []) + list(self.admin_principal_arns)
         return list(dict.fromkeys(named))
-

@@ -78,8 +78,9 @@ def plan_training_example(instance_groups: Sequence[Any], examples: Any) -> Exam
         group, instance_type, spec = ranked[0]
     assert spec is not None and spec.accelerator is not None
     # An autoscaled group may grow to max_instance_count (Karpenter adds nodes for pending pods).
-    count = sum(max(g.instance_count, getattr(g, "max_instance_count", None) or 0)
-                for g, t, _ in typed if t == instance_type)
+    count = sum(
+        max(g.instance_count, getattr(g, "max_instance_count", None) or 0) for g, t, _ in typed if t == instance_type
+    )
     job = training_job_name(spec.accelerator)
     nodes = getattr(examples, "nodes", None)
     if nodes is not None and nodes > max(count, 1):
@@ -90,6 +91,12 @@ def plan_training_example(instance_groups: Sequence[Any], examples: Any) -> Exam
         )
     replicas = nodes if nodes is not None else max(1, min(DEFAULT_NODES, count))
     return ExamplePlan(
-        job_name=job, group=group.name, instance_type=instance_type, accelerator=spec.accelerator,
-        accelerators_per_node=spec.accelerators, efa_per_node=spec.efa, replicas=replicas, group_count=count,
+        job_name=job,
+        group=group.name,
+        instance_type=instance_type,
+        accelerator=spec.accelerator,
+        accelerators_per_node=spec.accelerators,
+        efa_per_node=spec.efa,
+        replicas=replicas,
+        group_count=count,
     )

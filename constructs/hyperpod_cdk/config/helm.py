@@ -9,7 +9,9 @@ from pydantic import Field, field_validator, model_validator
 
 from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import register_hints
-from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH, DEFAULT_CHART_REVISION, ChartPin, pin_for
+from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH as DEFAULT_CHART_PATH
+from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_REVISION as DEFAULT_CHART_REVISION
+from hyperpod_cdk.specs.hyperpod_chart import ChartPin, pin_for
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,
 )
@@ -40,18 +42,20 @@ HTTPS_URL_PATTERN = r"^https://[^\s]+$"
 # Same as config.platform.REGION_PATTERN (which imports this module), so the same hint applies.
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 CHART_PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
-register_hints({
-    REVISION_PATTERN: "a full 40-character commit SHA in lowercase hex (branch and tag names are refused)",
-    SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
-    HELM_KEY_PATTERN: "a dotted Helm value path such as image.tag (no list indexes)",
-    ARCHIVE_KEY_PATTERN: "a sub-chart archive name <chart>-<version> such as nvidia-device-plugin-0.16.1",
-    S3_URI_PATTERN: "an S3 object URI such as s3://my-bucket/charts/hyperpod.tgz",
-    ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
-    HTTPS_URL_PATTERN: "an https:// URL without spaces",
-    CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
-    IMAGE_MIRROR_PATTERN: "a registry prefix without scheme or tag, such as "
-    "123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-mirror",
-})
+register_hints(
+    {
+        REVISION_PATTERN: "a full 40-character commit SHA in lowercase hex (branch and tag names are refused)",
+        SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
+        HELM_KEY_PATTERN: "a dotted Helm value path such as image.tag (no list indexes)",
+        ARCHIVE_KEY_PATTERN: "a sub-chart archive name <chart>-<version> such as nvidia-device-plugin-0.16.1",
+        S3_URI_PATTERN: "an S3 object URI such as s3://my-bucket/charts/hyperpod.tgz",
+        ADDON_VERSION_PATTERN: "an EKS add-on version such as v1.18.2-eksbuild.2",
+        HTTPS_URL_PATTERN: "an https:// URL without spaces",
+        CHART_PATH_PATTERN: "a relative folder path such as helm_chart/HyperPodHelmChart",
+        IMAGE_MIRROR_PATTERN: "a registry prefix without scheme or tag, such as "
+        "123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-mirror",
+    }
+)
 
 # The chart values each toggle sets (chart defaults from helm_chart/HyperPodHelmChart/values.yaml).
 TOGGLE_KEYS: dict[str, str] = {
@@ -120,8 +124,9 @@ class HelmDependenciesConfig(_Model):
             "Default: the library's pin for the default revision; required for any other revision."
         ),
     )
-    subchart_sha256: dict[Annotated[str, Field(pattern=ARCHIVE_KEY_PATTERN)],
-                          Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(
+    subchart_sha256: dict[
+        Annotated[str, Field(pattern=ARCHIVE_KEY_PATTERN)], Annotated[str, Field(pattern=SHA256_PATTERN)]
+    ] = Field(
         default={},
         description=(
             "sha256 of each sub-chart archive `helm dependency build` downloads, by <name>-<version>. "
@@ -200,9 +205,7 @@ class HelmDependenciesConfig(_Model):
         for key in keys:
             parent = next((other for other in keys if key.startswith(other + ".")), None)
             if parent is not None:
-                raise ValueError(
-                    f"'{key}' is inside '{parent}', which is set to a single value; set one or the other"
-                )
+                raise ValueError(f"'{key}' is inside '{parent}', which is set to a single value; set one or the other")
         return value
 
     @model_validator(mode="after")
@@ -275,4 +278,3 @@ def _split_archive_key(key: str) -> tuple[str, str]:
     match = re.fullmatch(r"(.+?)-(v?[0-9][A-Za-z0-9.+-]*)", key)
     assert match is not None  # ARCHIVE_KEY_PATTERN
     return match.group(1), match.group(2)
-

@@ -74,9 +74,7 @@ class ScheduledUpdate(_Model):
     )
     rollback_alarms: Annotated[
         list[Annotated[str, Field(max_length=255, pattern=ALARM_NAME_PATTERN)]], Field(max_length=10)
-    ] = Field(
-        default=[], description="Names of CloudWatch alarms that roll the update back when they fire (up to 10)."
-    )
+    ] = Field(default=[], description="Names of CloudWatch alarms that roll the update back when they fire (up to 10).")
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> ScheduledUpdate:
@@ -256,8 +254,11 @@ class InstanceGroup(_Model):
             )
         for key in ("min_instance_count", "training_plan_arn"):
             if getattr(self, key) is not None:
-                why = "Karpenter starts the group at 0" if key == "min_instance_count" else (
-                    "HyperPod does not autoscale groups on training plans or reserved capacity")
+                why = (
+                    "Karpenter starts the group at 0"
+                    if key == "min_instance_count"
+                    else ("HyperPod does not autoscale groups on training plans or reserved capacity")
+                )
                 raise ValueError(f"{key}: not with autoscale: true ({why})")
         if self.deep_health_checks:
             raise ValueError(
@@ -331,7 +332,6 @@ class HyperPodConfig(_Model):
                 raise ValueError(f"instance group name '{group.name}' is used twice; names must be unique")
             seen.add(group.name)
         return groups
-
 
     @model_validator(mode="after")
     def _autoscaling(self) -> HyperPodConfig:

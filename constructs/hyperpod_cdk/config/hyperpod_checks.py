@@ -23,9 +23,13 @@ if TYPE_CHECKING:
 
 # The config field for each subject of specs/service_rules.py.
 _CONFIG_FIELDS = {
-    "node_provisioning_mode": "hyperpod.node_provisioning_mode", "node_recovery": "hyperpod.node_recovery",
-    "cluster_role": "hyperpod.autoscaler", "orchestrator": "orchestrator", "volume_key": "hyperpod.ebs_kms_key",
-    "accounting_database": "slurm.accounting", "autoscaler": "hyperpod.autoscaler",
+    "node_provisioning_mode": "hyperpod.node_provisioning_mode",
+    "node_recovery": "hyperpod.node_recovery",
+    "cluster_role": "hyperpod.autoscaler",
+    "orchestrator": "orchestrator",
+    "volume_key": "hyperpod.ebs_kms_key",
+    "accounting_database": "slurm.accounting",
+    "autoscaler": "hyperpod.autoscaler",
     "tiered_storage_memory_percent": "hyperpod.tiered_storage_memory_percent",
 }
 # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-nodeclass.html
@@ -33,7 +37,12 @@ MAX_AUTOSCALED_GROUPS = 10
 # Keys that only an EKS-orchestrated cluster can use (HyperPod documents them for EKS only, or this
 # library's Slurm lifecycle scripts would clash with them).
 EKS_ONLY_GROUP_KEYS = (
-    "instance_types", "min_instance_count", "capacity_type", "autoscale", "image_release_version", "fsx_mounts",
+    "instance_types",
+    "min_instance_count",
+    "capacity_type",
+    "autoscale",
+    "image_release_version",
+    "fsx_mounts",
 )
 
 
@@ -59,53 +68,69 @@ def check_autoscaling(hyperpod: HyperPodConfig) -> None:
             f"{len(scaled)} autoscale groups; a HyperpodNodeClass takes at most {MAX_AUTOSCALED_GROUPS}",
         )
     # HyperPod's own rules, from the one table (specs/service_rules.py); the platform creates the role.
-    for violation in check_cluster(ClusterFacts(
-        node_provisioning_mode=hyperpod.node_provisioning_mode, node_recovery=hyperpod.node_recovery,
-        autoscaler=hyperpod.autoscaler, has_cluster_role=True,
-    )):
+    for violation in check_cluster(
+        ClusterFacts(
+            node_provisioning_mode=hyperpod.node_provisioning_mode,
+            node_recovery=hyperpod.node_recovery,
+            autoscaler=hyperpod.autoscaler,
+            has_cluster_role=True,
+        )
+    ):
         raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
 
 
 def check_orchestrator_sections(config: PlatformConfig) -> None:
     """Sections and keys that only one orchestrator uses, and the EKS-only service rules."""
-    groups = config.hyperpod.instance_groups
     if config.orchestrator == "eks":
-        if config.eks is None:
-            raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
-        if "slurm" in config.model_fields_set:
-            raise HyperPodConfigError("slurm", "only used with orchestrator: slurm; remove it for an EKS cluster")
-        for index, group in enumerate(groups):
-            for key in ("slurm_node_type", "partition"):
-                if getattr(group, key) is not None:
-                    raise HyperPodConfigError(
-                        f"hyperpod.instance_groups[{index}]({group.name}).{key}",
-                        "only used with orchestrator: slurm",
-                    )
-        for index, group in enumerate(groups):
-            where = f"hyperpod.instance_groups[{index}]({group.name})"
-            for key in ("capacity_type", "min_instance_count"):
-                if getattr(group, key) is not None and config.hyperpod.node_provisioning_mode != "Continuous":
-                    raise HyperPodConfigError(
-                        f"{where}.{key}", "needs hyperpod.node_provisioning_mode: Continuous"
-                    )
-            if any(m.uses_platform_fsx for m in group.fsx_mounts) and config.storage.fsx is None:
+        _check_eks_sections(config)
+    else:
+        _check_slurm_sections(config)
+
+
+def _check_eks_sections(config: PlatformConfig) -> None:
+    """check_orchestrator_sections for orchestrator: eks."""
+    groups = config.hyperpod.instance_groups
+    if config.eks is None:
+        raise HyperPodConfigError("eks", "required key is missing (orchestrator is eks)")
+    if "slurm" in config.model_fields_set:
+        raise HyperPodConfigError("slurm", "only used with orchestrator: slurm; remove it for an EKS cluster")
+    for index, group in enumerate(groups):
+        for key in ("slurm_node_type", "partition"):
+            if getattr(group, key) is not None:
                 raise HyperPodConfigError(
-                    f"{where}.fsx_mounts", "a mount without dns_name mounts storage.fsx; add storage.fsx or "
-                    "give dns_name and mount_name"
+                    f"hyperpod.instance_groups[{index}]({group.name}).{key}",
+                    "only used with orchestrator: slurm",
                 )
-        if config.storage.fsx is not None and config.kubernetes.fsx is not None:
+    for index, group in enumerate(groups):
+        where = f"hyperpod.instance_groups[{index}]({group.name})"
+        for key in ("capacity_type", "min_instance_count"):
+            if getattr(group, key) is not None and config.hyperpod.node_provisioning_mode != "Continuous":
+                raise HyperPodConfigError(f"{where}.{key}", "needs hyperpod.node_provisioning_mode: Continuous")
+        if any(m.uses_platform_fsx for m in group.fsx_mounts) and config.storage.fsx is None:
             raise HyperPodConfigError(
-                "kubernetes.fsx",
-                "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
+                f"{where}.fsx_mounts",
+                "a mount without dns_name mounts storage.fsx; add storage.fsx or " "give dns_name and mount_name",
             )
-        for violation in check_cluster(ClusterFacts(
-            node_provisioning_mode=config.hyperpod.node_provisioning_mode, orchestrator="eks",
+    if config.storage.fsx is not None and config.kubernetes.fsx is not None:
+        raise HyperPodConfigError(
+            "kubernetes.fsx",
+            "storage.fsx already gives every team namespace the fsx-claim volume; remove one of the two",
+        )
+    for violation in check_cluster(
+        ClusterFacts(
+            node_provisioning_mode=config.hyperpod.node_provisioning_mode,
+            orchestrator="eks",
             customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
-        )):
-            raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
-        if not system_pod_groups(groups):
-            raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
-        return
+        )
+    ):
+        raise HyperPodConfigError(_CONFIG_FIELDS[violation.subject], violation.line(_CONFIG_FIELDS))
+    if not system_pod_groups(groups):
+        raise HyperPodConfigError("hyperpod.instance_groups", f"{SYS1.message}; {SYS1.fix}")
+
+
+def _check_slurm_sections(config: PlatformConfig) -> None:
+    """check_orchestrator_sections for orchestrator: slurm."""
+    groups = config.hyperpod.instance_groups
     if config.eks is not None:
         raise HyperPodConfigError("eks", "only used with orchestrator: eks; remove it for a Slurm cluster")
     if "kubernetes" in config.model_fields_set:
@@ -145,7 +170,8 @@ def system_pod_groups(groups: Sequence[InstanceGroup]) -> list[str]:
     boot (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-node-labels.html).
     """
     return [
-        group.name for group in groups
+        group.name
+        for group in groups
         if group.instance_count >= 1
         and not group.effective_deep_health_checks
         and not any(taint.effect in _REPELLING_EFFECTS for taint in group.taints)
@@ -168,4 +194,3 @@ def check_offered(region: str, group: InstanceGroup, field: str) -> None:
                 f"{instance_type} is not offered by SageMaker HyperPod in {region}; pick another type or "
                 "region (list: hyperpod_cdk/specs/data/hyperpod_instance_types.json)",
             )
-

@@ -65,39 +65,45 @@ from hyperpod_cdk.config.addons import (  # noqa: F401
     DisabledOrAdvanced,
     FsxCsiDriverConfig,
     FsxDeploymentType,
-    FsxStorageClassConfig,
     InferenceOperatorConfig,
-    KubernetesAddonsConfig,
     MetricsServerConfig,
     ObservabilityConfig,
-    ObservabilityMetrics,
     S3CsiDriverConfig,
     TaskGovernanceConfig,
     TrainingOperatorConfig,
 )
-from hyperpod_cdk.config.charts import K8sSettings
-from hyperpod_cdk.config.helm import (  # noqa: F401
-    ADDON_VERSION_PATTERN,
-    ARCHIVE_KEY_PATTERN,
-    CERT_MANAGER_KEY,
-    CHART_PATH_PATTERN,
-    DEFAULT_CHART_PATH,
-    DEFAULT_CHART_REVISION,
-    DEFAULT_SOURCE_URL_TEMPLATE,
-    HEALTH_MONITORING_REGION_KEY,
-    HELM_KEY_PATTERN,
-    HTTPS_URL_PATTERN,
-    INT64,
-    MANAGED_KEYS,
-    REGION_PATTERN,
-    REVISION_PATTERN,
-    S3_URI_PATTERN,
-    SHA256_PATTERN,
-    TOGGLE_KEYS,
-    HelmDependenciesConfig,
-    HelmValue,
-    _split_archive_key,
+from hyperpod_cdk.config.addons import (
+    FsxStorageClassConfig as FsxStorageClassConfig,
 )
+from hyperpod_cdk.config.addons import (
+    KubernetesAddonsConfig as KubernetesAddonsConfig,
+)
+from hyperpod_cdk.config.addons import (
+    ObservabilityMetrics as ObservabilityMetrics,
+)
+from hyperpod_cdk.config.charts import K8sSettings
+from hyperpod_cdk.config.helm import ADDON_VERSION_PATTERN as ADDON_VERSION_PATTERN
+from hyperpod_cdk.config.helm import ARCHIVE_KEY_PATTERN as ARCHIVE_KEY_PATTERN
+from hyperpod_cdk.config.helm import CERT_MANAGER_KEY as CERT_MANAGER_KEY
+from hyperpod_cdk.config.helm import CHART_PATH_PATTERN as CHART_PATH_PATTERN
+from hyperpod_cdk.config.helm import DEFAULT_CHART_PATH as DEFAULT_CHART_PATH
+from hyperpod_cdk.config.helm import DEFAULT_CHART_REVISION as DEFAULT_CHART_REVISION
+from hyperpod_cdk.config.helm import DEFAULT_SOURCE_URL_TEMPLATE as DEFAULT_SOURCE_URL_TEMPLATE
+from hyperpod_cdk.config.helm import HEALTH_MONITORING_REGION_KEY as HEALTH_MONITORING_REGION_KEY
+from hyperpod_cdk.config.helm import HELM_KEY_PATTERN as HELM_KEY_PATTERN
+from hyperpod_cdk.config.helm import HTTPS_URL_PATTERN as HTTPS_URL_PATTERN
+from hyperpod_cdk.config.helm import INT64 as INT64
+from hyperpod_cdk.config.helm import MANAGED_KEYS as MANAGED_KEYS
+from hyperpod_cdk.config.helm import REGION_PATTERN as REGION_PATTERN
+from hyperpod_cdk.config.helm import REVISION_PATTERN as REVISION_PATTERN
+from hyperpod_cdk.config.helm import S3_URI_PATTERN as S3_URI_PATTERN
+from hyperpod_cdk.config.helm import SHA256_PATTERN as SHA256_PATTERN
+from hyperpod_cdk.config.helm import TOGGLE_KEYS as TOGGLE_KEYS
+from hyperpod_cdk.config.helm import HelmDependenciesConfig as HelmDependenciesConfig
+from hyperpod_cdk.config.helm import HelmValue as HelmValue
+
+# Re-exported, like the `X as X` imports from config.helm above: their import path before config/helm.py existed.
+from hyperpod_cdk.config.helm import _split_archive_key  # noqa: F401
 from hyperpod_cdk.specs.images import (
     IMAGE_MIRROR_PATTERN,
     OUTSIDE_ECR,

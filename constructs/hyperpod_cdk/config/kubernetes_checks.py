@@ -23,10 +23,19 @@ COMPUTE_QUOTA_REGIONS = NATIVE_TYPE_REGIONS[COMPUTE_QUOTA_TYPE]
 # Where AWS's own observability template creates Amazon Managed Grafana (AMGRegionMapping in
 # aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/observability-template.yaml @0ab564d7;
 # awslabs/awsome-distributed-ai's observability module uses the same nine).
-GRAFANA_REGIONS = frozenset({
-    "us-east-1", "us-east-2", "us-west-2", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "eu-central-1",
-    "eu-west-1", "eu-west-2",
-})
+GRAFANA_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+    }
+)
 
 
 class _Group(Protocol):
@@ -67,13 +76,12 @@ def check_kubernetes(
     if lacking is not None:
         name, *missing = lacking
         raise HyperPodConfigError(f"kubernetes.addons.{name}", prerequisites_message(name, missing))
-    if addons.inference_operator.enabled:
-        if existing_eks:
-            raise HyperPodConfigError(
-                "kubernetes.addons.inference_operator",
-                "its IAM roles trust the EKS cluster's IAM OIDC provider, which the platform only creates for an "
-                "EKS cluster it creates; install the operator on an existing cluster with AWS's setup guide",
-            )
+    if addons.inference_operator.enabled and existing_eks:
+        raise HyperPodConfigError(
+            "kubernetes.addons.inference_operator",
+            "its IAM roles trust the EKS cluster's IAM OIDC provider, which the platform only creates for an "
+            "EKS cluster it creates; install the operator on an existing cluster with AWS's setup guide",
+        )
     if fsx_driver.version and fsx_csi_driver_version and fsx_driver.version != fsx_csi_driver_version:
         raise HyperPodConfigError(
             "kubernetes.addons.fsx_csi_driver.version",

@@ -152,9 +152,9 @@ def _written(loc: Sequence[Any], data: Any) -> bool:
     for part in loc:
         if part == "[key]":
             return True
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, Mapping) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
             node = node[part]
         else:
             return False

@@ -48,9 +48,9 @@ class ExistingNetwork(_Model):
 
     vpc_id: Annotated[str, Field(pattern=VPC_ID_PATTERN)]
     vpc_cidr: Cidr = Field(description="The VPC's primary IPv4 CIDR.")
-    control_plane_subnet_ids: Annotated[list[Annotated[str, Field(pattern=SUBNET_ID_PATTERN)]], Field(
-        max_length=16
-    )] = Field(
+    control_plane_subnet_ids: Annotated[
+        list[Annotated[str, Field(pattern=SUBNET_ID_PATTERN)]], Field(max_length=16)
+    ] = Field(
         default=[],
         description="orchestrator: eks only. Private subnets with a route to the internet (or the VPC "
         "endpoints of a closed network) for the EKS control-plane ENIs (two AZs at least) and the "
@@ -100,16 +100,16 @@ class NetworkConfig(_Model):
         description="Split evenly across availability_zone_ids; added as a secondary VPC CIDR when "
         "outside vpc_cidr.",
     )
-    availability_zone_ids: Annotated[list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(
-        min_length=1, max_length=8
-    )] = Field(
+    availability_zone_ids: Annotated[
+        list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=1, max_length=8)
+    ] = Field(
         description="AZ IDs (not names) that get a HyperPod subnet; the first is the default. With "
         "existing.hyperpod_subnets it defaults to their AZ IDs."
     )
     max_azs: Annotated[int, Field(ge=2, le=3)] = 2
-    control_plane_availability_zone_ids: Annotated[
-        list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=2, max_length=3)
-    ] | None = Field(
+    control_plane_availability_zone_ids: (
+        Annotated[list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=2, max_length=3)] | None
+    ) = Field(
         default=None,
         description="AZ IDs of the control-plane and public subnets (max_azs of them). Default: "
         "availability_zone_ids first, then <region>-az1, -az2, ...; never one EKS refuses (use1-az3, "
@@ -177,8 +177,13 @@ class NetworkConfig(_Model):
 
     def _existing_consistent(self, existing: ExistingNetwork) -> NetworkConfig:
         # Keys that describe a VPC this platform would create.
-        for key in ("vpc_cidr", "max_azs", "nat_gateways", "flow_log_retention_days",
-                    "control_plane_availability_zone_ids"):
+        for key in (
+            "vpc_cidr",
+            "max_azs",
+            "nat_gateways",
+            "flow_log_retention_days",
+            "control_plane_availability_zone_ids",
+        ):
             if key in self.model_fields_set:
                 raise ValueError(f"{key}: only for a VPC created here; the existing VPC keeps its own settings")
         if existing.hyperpod_subnets:
@@ -234,4 +239,3 @@ def plan_for_config(config: PlatformConfig) -> list[SubnetPlan]:
             cidrs, by_az, net.ip_headroom_percent, orchestrator, "network.existing.hyperpod_subnets"
         )
     return plan_subnets(net.hyperpod_cidr, net.availability_zone_ids, by_az, net.ip_headroom_percent, orchestrator)
-

@@ -27,10 +27,6 @@ from hyperpod_cdk.config.base import (  # noqa: F401
     _VALIDATING,
     ACCOUNT_PATTERN,
     ALARM_NAME_PATTERN,
-    AZ_ID_PATTERN,
-    EKS_NAME_PATTERN,
-    HYPERPOD_NAME_PATTERN,
-    IAM_PRINCIPAL_PATTERN,
     IMAGE_ID_PATTERN,
     IMAGE_RELEASE_VERSION_PATTERN,
     INSTANCE_TYPE_PATTERN,
@@ -38,7 +34,6 @@ from hyperpod_cdk.config.base import (  # noqa: F401
     MOUNT_PATH_PATTERN,
     NAT_GATEWAY_ID_PATTERN,
     PLATFORM_NAME_PATTERN,
-    REGION_PATTERN,
     ROUTE_TABLE_ID_PATTERN,
     SCHEDULE_PATTERN,
     SECURITY_GROUP_ID_PATTERN,
@@ -60,42 +55,83 @@ from hyperpod_cdk.config.base import (  # noqa: F401
     _count_not_bool,
     _Model,
     _tag_key_not_reserved,
-    az_id_prefix,
+)
+from hyperpod_cdk.config.base import (
+    AZ_ID_PATTERN as AZ_ID_PATTERN,
+)
+from hyperpod_cdk.config.base import (
+    EKS_NAME_PATTERN as EKS_NAME_PATTERN,
+)
+from hyperpod_cdk.config.base import (
+    HYPERPOD_NAME_PATTERN as HYPERPOD_NAME_PATTERN,
+)
+from hyperpod_cdk.config.base import (
+    IAM_PRINCIPAL_PATTERN as IAM_PRINCIPAL_PATTERN,
+)
+from hyperpod_cdk.config.base import (
+    REGION_PATTERN as REGION_PATTERN,
+)
+from hyperpod_cdk.config.base import (
+    az_id_prefix as az_id_prefix,
 )
 from hyperpod_cdk.config.eks import (  # noqa: F401
-    EksConfig,
-    ExistingEks,
+    EksConfig as EksConfig,
+)
+from hyperpod_cdk.config.eks import (
+    ExistingEks as ExistingEks,
 )
 from hyperpod_cdk.config.hyperpod import (  # noqa: F401
-    FsxMount,
-    HyperPodConfig,
-    InstanceGroup,
-    ScheduledUpdate,
-    Taint,
+    FsxMount as FsxMount,
+)
+from hyperpod_cdk.config.hyperpod import (
+    HyperPodConfig as HyperPodConfig,
+)
+from hyperpod_cdk.config.hyperpod import (
+    InstanceGroup as InstanceGroup,
+)
+from hyperpod_cdk.config.hyperpod import (
+    ScheduledUpdate as ScheduledUpdate,
+)
+from hyperpod_cdk.config.hyperpod import (
+    Taint as Taint,
 )
 from hyperpod_cdk.config.hyperpod_checks import (  # noqa: F401
     _REPELLING_EFFECTS,
     EKS_ONLY_GROUP_KEYS,
     MAX_AUTOSCALED_GROUPS,
-    check_offered,
     check_orchestrator_sections,
-    system_pod_groups,
+)
+from hyperpod_cdk.config.hyperpod_checks import (
+    check_offered as check_offered,
+)
+from hyperpod_cdk.config.hyperpod_checks import (
+    system_pod_groups as system_pod_groups,
 )
 from hyperpod_cdk.config.kubernetes import KubernetesConfig, unreachable_chart_images
 from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
 from hyperpod_cdk.config.network import (  # noqa: F401
-    ExistingNetwork,
-    ExistingSubnet,
-    NetworkConfig,
-    group_demands,
-    plan_for_config,
+    ExistingNetwork as ExistingNetwork,
+)
+from hyperpod_cdk.config.network import (
+    ExistingSubnet as ExistingSubnet,
+)
+from hyperpod_cdk.config.network import (
+    NetworkConfig as NetworkConfig,
+)
+from hyperpod_cdk.config.network import (
+    group_demands as group_demands,
+)
+from hyperpod_cdk.config.network import (
+    plan_for_config as plan_for_config,
 )
 from hyperpod_cdk.config.signals import AlertsConfig, CostConfig
 from hyperpod_cdk.config.slurm import SlurmSettings
 from hyperpod_cdk.config.slurm_checks import slurm_provisioning_mode
 from hyperpod_cdk.config.storage import (  # noqa: F401
-    FsxConfig,
-    StorageConfig,
+    FsxConfig as FsxConfig,
+)
+from hyperpod_cdk.config.storage import (
+    StorageConfig as StorageConfig,
 )
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
@@ -107,13 +143,13 @@ class PlatformConfig(_Model):
     """The whole platform: one file, one stack."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
         json_schema_extra={"$schema": "http://json-schema.org/draft-07/schema#"},
     )
 
-    name: Annotated[str, Field(pattern=PLATFORM_NAME_PATTERN)] = Field(
-        description="Stack name prefix."
-    )
+    name: Annotated[str, Field(pattern=PLATFORM_NAME_PATTERN)] = Field(description="Stack name prefix.")
     region: Annotated[str, Field(pattern=REGION_PATTERN)]
     account: Annotated[str | None, Field(pattern=ACCOUNT_PATTERN)] = None
     orchestrator: Literal["eks", "slurm"] = Field(
@@ -240,7 +276,8 @@ class PlatformConfig(_Model):
             if az_id in EKS_UNSUPPORTED_AZ_IDS:
                 # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html#network-requirements-subnets
                 raise HyperPodConfigError(
-                    f"{field}[{index}]", f"EKS does not create control planes in {az_id} "
+                    f"{field}[{index}]",
+                    f"EKS does not create control planes in {az_id} "
                     "(UnsupportedAvailabilityZoneException); choose another AZ ID",
                 )
         if given is not None and len(set(given)) != len(given):
@@ -335,11 +372,9 @@ class PlatformConfig(_Model):
         return self.eks
 
 
-
 # The loaders need PlatformConfig, so they are imported once it exists; the names stay importable
 # from this module as before the split.
-
-
-# The loaders need PlatformConfig, so they are imported once it exists; the names stay importable
-# from this module as before the split.
-from hyperpod_cdk.config.loading import _explain, json_schema, load_config, parse_config  # noqa: E402,F401
+from hyperpod_cdk.config.loading import _explain  # noqa: E402,F401
+from hyperpod_cdk.config.loading import json_schema as json_schema  # noqa: E402
+from hyperpod_cdk.config.loading import load_config as load_config  # noqa: E402
+from hyperpod_cdk.config.loading import parse_config as parse_config  # noqa: E402

@@ -24,10 +24,12 @@ EMAIL_PATTERN = r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 # https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html: names of 1-256 of A-Z a-z 0-9 _ -
 # (".fifo" only for FIFO topics, which EventBridge, AMP and Budgets cannot all publish to).
 SNS_TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
-register_hints({
-    EMAIL_PATTERN: "an e-mail address such as oncall@example.com",
-    SNS_TOPIC_ARN_PATTERN: "a standard SNS topic ARN such as arn:aws:sns:us-west-2:123456789012:hyperpod-alerts",
-})
+register_hints(
+    {
+        EMAIL_PATTERN: "an e-mail address such as oncall@example.com",
+        SNS_TOPIC_ARN_PATTERN: "a standard SNS topic ARN such as arn:aws:sns:us-west-2:123456789012:hyperpod-alerts",
+    }
+)
 # Tag key every resource of a platform with a `cost:` section carries (value: the platform name); the
 # budget filters on it once it is activated as a cost allocation tag (docs/cost.md).
 COST_TAG_KEY = "hyperpod-cdk:platform"
@@ -61,9 +63,9 @@ class CostConfig(_Model):
     monthly_budget_usd: Annotated[float, Field(gt=0, le=1_000_000_000)] = Field(
         description="Monthly budget in US dollars."
     )
-    thresholds_percent: Annotated[
-        list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1, max_length=9)
-    ] = Field(default=[80, 100], description="Notify the alerts topic when actual spend passes each percentage.")
+    thresholds_percent: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1, max_length=9)] = (
+        Field(default=[80, 100], description="Notify the alerts topic when actual spend passes each percentage.")
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> CostConfig:

@@ -94,16 +94,18 @@ class SlurmAccounting(_Model):
 USER_NAME_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
 RESERVED_USERS = ("root", "ubuntu", "slurm", "munge", "nobody")
-register_hints({
-    USER_NAME_PATTERN: "a POSIX login name: lower-case letters, digits, _ and -, starting with a letter or _, "
-    "at most 32 characters",
-    SSH_KEY_PATTERN: "one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, then "
-    "the base64 key and an optional comment)",
-    ENDPOINT_PATTERN: "a host name (dot-separated labels of letters, digits and hyphens), such as an RDS endpoint",
-    SCHEMA_NAME_PATTERN: "a database schema name: letters, digits, $ and _, at most 64 characters",
-    DB_INSTANCE_CLASS_PATTERN: "an RDS instance class such as db.m5.large",
-    SECRET_ARN_PATTERN: "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
-})
+register_hints(
+    {
+        USER_NAME_PATTERN: "a POSIX login name: lower-case letters, digits, _ and -, starting with a letter or _, "
+        "at most 32 characters",
+        SSH_KEY_PATTERN: "one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, then "
+        "the base64 key and an optional comment)",
+        ENDPOINT_PATTERN: "a host name (dot-separated labels of letters, digits and hyphens), such as an RDS endpoint",
+        SCHEMA_NAME_PATTERN: "a database schema name: letters, digits, $ and _, at most 64 characters",
+        DB_INSTANCE_CLASS_PATTERN: "an RDS instance class such as db.m5.large",
+        SECRET_ARN_PATTERN: "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+    }
+)
 
 
 class SlurmUser(_Model):

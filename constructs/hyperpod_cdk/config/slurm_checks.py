@@ -75,13 +75,19 @@ def check_slurm_settings(config: PlatformConfig) -> None:
         )
     _check_observability(config)
     # HyperPod's own rules, from the one table (specs/service_rules.py).
-    for violation in check_cluster(ClusterFacts(
-        node_provisioning_mode=mode, orchestrator="slurm",
-        customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
-        external_accounting=slurm.accounting.active,
-    )):
-        fields = {"volume_key": "hyperpod.ebs_kms_key", "accounting_database": "slurm.accounting",
-                  "node_provisioning_mode": "hyperpod.node_provisioning_mode"}
+    for violation in check_cluster(
+        ClusterFacts(
+            node_provisioning_mode=mode,
+            orchestrator="slurm",
+            customer_managed_key=config.hyperpod.ebs_kms_key == "customer-managed",
+            external_accounting=slurm.accounting.active,
+        )
+    ):
+        fields = {
+            "volume_key": "hyperpod.ebs_kms_key",
+            "accounting_database": "slurm.accounting",
+            "node_provisioning_mode": "hyperpod.node_provisioning_mode",
+        }
         raise HyperPodConfigError(fields[violation.subject], violation.line(fields))
 
 

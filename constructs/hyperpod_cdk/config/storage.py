@@ -76,8 +76,14 @@ class FsxConfig(_Model):
                 f"{missing}: importing a file system needs file_system_id, dns_name and mount_name together"
             )
         if given:
-            create_only = ("storage_capacity_gib", "per_unit_storage_throughput", "data_compression_type",
-                           "file_system_type_version", "automatic_backup_retention_days", "retain_on_delete")
+            create_only = (
+                "storage_capacity_gib",
+                "per_unit_storage_throughput",
+                "data_compression_type",
+                "file_system_type_version",
+                "automatic_backup_retention_days",
+                "retain_on_delete",
+            )
             for key in create_only:
                 if key in self.model_fields_set:
                     raise ValueError(
@@ -95,4 +101,3 @@ class StorageConfig(_Model):
     """Shared storage for the cluster."""
 
     fsx: FsxConfig | None = Field(default=None, description="FSx for Lustre; omit for none.")
-

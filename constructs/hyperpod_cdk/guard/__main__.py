@@ -57,6 +57,7 @@ class Loaded:
 
 # --- templates from files and cloud assemblies ----------------------------------------------
 
+
 class _CfnLoader(BoundedSafeLoader):
     """YAML with CloudFormation short forms (!Ref, !GetAtt, !Sub ...) turned into their long form."""
 
@@ -117,8 +118,9 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
     manifest_file = directory / "manifest.json"
     if not manifest_file.is_file():
         templates = sorted(directory.glob("*.template.json"))
-        return [(t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None)
-                for t in templates]
+        return [
+            (t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None) for t in templates
+        ]
     try:
         manifest = load_json(_read_text(manifest_file), TEMPLATE_LIMITS)
     except InputLimitError as exc:
@@ -129,7 +131,7 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
         raise GuardError(f"{manifest_file}: not a cloud assembly manifest (no artifacts)")
     artifacts = manifest.get("artifacts")
     stacks = []
-    for artifact_id, artifact in (artifacts.items() if isinstance(artifacts, dict) else ()):
+    for artifact_id, artifact in artifacts.items() if isinstance(artifacts, dict) else ():
         if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
             continue
         props = artifact.get("properties")
@@ -169,6 +171,7 @@ def load_path(source: str, stack: str | None = None, prefer: str | None = None) 
 
 
 # --- the deployed template --------------------------------------------------------------------
+
 
 def _default_client(region: str | None) -> Any:
     import boto3
@@ -213,19 +216,25 @@ def load_stack(name: str, region: str | None) -> Loaded:
 
 # --- command ----------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="List changes between two templates that replace, disrupt or block HyperPod platform "
         "resources; exit 1 when there are any (unless --allow-replacement).",
     )
-    parser.add_argument("--old", required=True, metavar="FILE|DIR|stack:NAME",
-                        help="deployed template: stack:NAME (GetTemplate), a saved cdk.out dir or a template file")
+    parser.add_argument(
+        "--old",
+        required=True,
+        metavar="FILE|DIR|stack:NAME",
+        help="deployed template: stack:NAME (GetTemplate), a saved cdk.out dir or a template file",
+    )
     parser.add_argument("--new", required=True, metavar="FILE|DIR", help="new synth: a cdk.out dir or a template file")
     parser.add_argument("--stack", metavar="NAME", help="stack to pick when a cdk.out dir holds several")
     parser.add_argument("--region", help="AWS region for stack:NAME and for the resource schemas")
-    parser.add_argument("--allow-replacement", action="store_true",
-                        help="print the changes but exit 0 (the replacement is intended)")
+    parser.add_argument(
+        "--allow-replacement", action="store_true", help="print the changes but exit 0 (the replacement is intended)"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

@@ -92,6 +92,7 @@ class GuardReport:
 
 # --- comparison -----------------------------------------------------------------------------
 
+
 @dataclass
 class _Pair:
     logical_id: str
@@ -135,8 +136,19 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
         if cause is None:
             concrete, old, new = _narrow(concrete, old, new)
         findings.append(
-            Finding(pair.logical_id, pair.resource_type, pair.cdk_path, concrete, effect, old, new,
-                    reason or rule.reason, rule.doc_url, cause, pair.resource_type in GUARDED_TYPES)
+            Finding(
+                pair.logical_id,
+                pair.resource_type,
+                pair.cdk_path,
+                concrete,
+                effect,
+                old,
+                new,
+                reason or rule.reason,
+                rule.doc_url,
+                cause,
+                pair.resource_type in GUARDED_TYPES,
+            )
         )
 
     for concrete in sorted(set(old_values) | set(new_values)):
@@ -152,8 +164,13 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
             inputs = changed_inputs(old, new, templates.old, templates.new)
             if inputs:
-                add(concrete, old, new, rule.effect,
-                    cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}")
+                add(
+                    concrete,
+                    old,
+                    new,
+                    rule.effect,
+                    cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}",
+                )
                 continue
         if rule.kind == "one_way":
             if canonical(old_cmp, key) == canonical(new_cmp, key):
@@ -162,8 +179,13 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
                 if rule.order.index(new_cmp) < rule.order.index(old_cmp):
                     add(concrete, old, new, rule.effect)
             else:
-                add(concrete, old, new, rule.effect,
-                    reason=rule.reason + " (the values are not literal, so the direction cannot be checked)")
+                add(
+                    concrete,
+                    old,
+                    new,
+                    rule.effect,
+                    reason=rule.reason + " (the values are not literal, so the direction cannot be checked)",
+                )
             continue
         if canonical(old_cmp, key) != canonical(new_cmp, key):
             add(concrete, old, new, rule.effect)
@@ -171,9 +193,14 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
         hit = sorted((references(new) & replaced) - {pair.logical_id})
         if hit:
             concrete, new = _locate(concrete, new, set(hit))
-            add(concrete, new, new, rule.effect,
+            add(
+                concrete,
+                new,
+                new,
+                rule.effect,
                 cause=f"{', '.join(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
-                "resolves to changes")
+                "resolves to changes",
+            )
     return findings
 
 
@@ -185,8 +212,11 @@ def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
             continue
         if not (isinstance(old, dict) and isinstance(new, dict)) or _is_intrinsic(old) or _is_intrinsic(new):
             return path, old, new
-        keys = [k for k in sorted(set(old) | set(new))
-                if canonical(old.get(k, MISSING), k) != canonical(new.get(k, MISSING), k)]
+        keys = [
+            k
+            for k in sorted(set(old) | set(new))
+            if canonical(old.get(k, MISSING), k) != canonical(new.get(k, MISSING), k)
+        ]
         if len(keys) != 1:
             return path, old, new
         key = keys[0]
@@ -214,8 +244,9 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
         value = props.get(list_name)
         if not isinstance(value, list):
             return {}
-        return {item[key_field]: item for item in value
-                if isinstance(item, dict) and isinstance(item.get(key_field), str)}
+        return {
+            item[key_field]: item for item in value if isinstance(item, dict) and isinstance(item.get(key_field), str)
+        }
 
     old_items, new_items = items(pair.old_props), items(pair.new_props)
     added = sorted(set(new_items) - set(old_items))
@@ -231,8 +262,19 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
         if added:
             cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
         findings.append(
-            Finding(pair.logical_id, pair.resource_type, pair.cdk_path, f"{list_name}[{name}]", rule.effect,
-                    summary, new, rule.reason, rule.doc_url, cause, pair.resource_type in GUARDED_TYPES)
+            Finding(
+                pair.logical_id,
+                pair.resource_type,
+                pair.cdk_path,
+                f"{list_name}[{name}]",
+                rule.effect,
+                summary,
+                new,
+                rule.reason,
+                rule.doc_url,
+                cause,
+                pair.resource_type in GUARDED_TYPES,
+            )
         )
     return findings
 
@@ -253,14 +295,21 @@ def _drop_nested(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
-def _logical_id_changes(old_res: Mapping[str, Mapping[str, Any]],
-                        new_res: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+def _logical_id_changes(
+    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]]
+) -> list[Finding]:
     findings = []
     for resource_type in STATEFUL_TYPES:
-        gone = sorted(k for k, v in old_res.items() if v.get("Type") == resource_type and
-                      (k not in new_res or new_res[k].get("Type") != resource_type))
-        came = sorted(k for k, v in new_res.items() if v.get("Type") == resource_type and
-                      (k not in old_res or old_res[k].get("Type") != resource_type))
+        gone = sorted(
+            k
+            for k, v in old_res.items()
+            if v.get("Type") == resource_type and (k not in new_res or new_res[k].get("Type") != resource_type)
+        )
+        came = sorted(
+            k
+            for k, v in new_res.items()
+            if v.get("Type") == resource_type and (k not in old_res or old_res[k].get("Type") != resource_type)
+        )
         for index, logical_id in enumerate(gone):
             old = old_res[logical_id]
             retained = old.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
@@ -268,18 +317,30 @@ def _logical_id_changes(old_res: Mapping[str, Mapping[str, Any]],
             successor = came[index] if len(gone) == len(came) else None
             if successor:
                 effect, new = "replacement", {"logical_id": successor}
-                reason = (f"The logical ID changed to {successor}: CloudFormation creates a new, empty "
-                          f"resource and the old one is {fate}. Keep the construct ID (or override the "
-                          "logical ID) to update it in place.")
+                reason = (
+                    f"The logical ID changed to {successor}: CloudFormation creates a new, empty "
+                    f"resource and the old one is {fate}. Keep the construct ID (or override the "
+                    "logical ID) to update it in place."
+                )
             else:
                 effect, new = "removed", MISSING
                 reason = f"The resource is no longer in the template: it is {fate}."
                 if came:
                     reason += f" New {resource_type} logical IDs: {', '.join(came)}."
             findings.append(
-                Finding(logical_id, resource_type, _cdk_path(old), LOGICAL_ID_PROPERTY, effect,
-                        {"logical_id": logical_id}, new, reason, LOGICAL_ID_DOC, None,
-                        resource_type in GUARDED_TYPES)
+                Finding(
+                    logical_id,
+                    resource_type,
+                    _cdk_path(old),
+                    LOGICAL_ID_PROPERTY,
+                    effect,
+                    {"logical_id": logical_id},
+                    new,
+                    reason,
+                    LOGICAL_ID_DOC,
+                    None,
+                    resource_type in GUARDED_TYPES,
+                )
             )
     return findings
 
@@ -298,32 +359,39 @@ KUBERNETES_OBJECT_TYPES: dict[str, str] = {
 KUBERNETES_UPGRADE_DOC = "docs/security-posture.md (finding 9: upgrading a platform deployed with 0.1.0)"
 
 
-def _kubernetes_object_removals(old_res: Mapping[str, Mapping[str, Any]],
-                                new_res: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+def _kubernetes_object_removals(
+    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]]
+) -> list[Finding]:
     findings = []
     for logical_id, old in sorted(old_res.items()):
         action = KUBERNETES_OBJECT_TYPES.get(str(old.get("Type")))
         if action is None or new_res.get(logical_id, {}).get("Type") == old.get("Type"):
             continue
-        findings.append(Finding(
-            logical_id, str(old["Type"]), _cdk_path(old), LOGICAL_ID_PROPERTY, "removed",
-            {"logical_id": logical_id}, MISSING,
-            f"The resource leaves the template: in the update's cleanup phase its handler runs {action}, "
-            "which deletes those objects from the running cluster (team namespaces take their jobs with "
-            "them) even where the new template applies them again. Remove the old handler's access first.",
-            KUBERNETES_UPGRADE_DOC,
-        ))
+        findings.append(
+            Finding(
+                logical_id,
+                str(old["Type"]),
+                _cdk_path(old),
+                LOGICAL_ID_PROPERTY,
+                "removed",
+                {"logical_id": logical_id},
+                MISSING,
+                f"The resource leaves the template: in the update's cleanup phase its handler runs {action}, "
+                "which deletes those objects from the running cluster (team namespaces take their jobs with "
+                "them) even where the new template applies them again. Remove the old handler's access first.",
+                KUBERNETES_UPGRADE_DOC,
+            )
+        )
     return findings
 
 
 CONDITION_PROPERTY = "(Condition)"
-CONDITION_DOC = (
-    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html"
-)
+CONDITION_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html"
 
 
-def _condition_changes(old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]],
-                       templates: _Templates) -> list[Finding]:
+def _condition_changes(
+    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]], templates: _Templates
+) -> list[Finding]:
     """A guarded or stateful resource that gains a ``Condition``, or whose condition changes.
 
     When a resource's condition is false, CloudFormation deletes the resource on update (the
@@ -350,22 +418,36 @@ def _condition_changes(old_res: Mapping[str, Mapping[str, Any]], new_res: Mappin
         if value is False:
             outcome = "It is false with the parameter defaults: CloudFormation deletes the resource."
         elif value is True:
-            outcome = ("It is true with the parameter defaults, but a deploy with other parameter values "
-                       "deletes the resource.")
+            outcome = (
+                "It is true with the parameter defaults, but a deploy with other parameter values "
+                "deletes the resource."
+            )
         else:
             outcome = "When it is false, CloudFormation deletes the resource."
         retained = old_r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
         if retained:
             outcome += " (DeletionPolicy Retain: it is kept but no longer managed.)"
         findings.append(
-            Finding(logical_id, resource_type, _cdk_path(new_r) or _cdk_path(old_r), CONDITION_PROPERTY, "removed",
-                    old_cond, new_cond, outcome, CONDITION_DOC, cause, resource_type in GUARDED_TYPES)
+            Finding(
+                logical_id,
+                resource_type,
+                _cdk_path(new_r) or _cdk_path(old_r),
+                CONDITION_PROPERTY,
+                "removed",
+                old_cond,
+                new_cond,
+                outcome,
+                CONDITION_DOC,
+                cause,
+                resource_type in GUARDED_TYPES,
+            )
         )
     return findings
 
 
-def _note_fixed_names(findings: list[Finding], old_res: Mapping[str, Mapping[str, Any]],
-                      new_res: Mapping[str, Mapping[str, Any]]) -> None:
+def _note_fixed_names(
+    findings: list[Finding], old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Say when a replacement cannot succeed because the resource keeps a fixed physical name."""
     for finding in findings:
         name_prop = NAME_PROPERTIES.get(finding.resource_type)
@@ -395,8 +477,16 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
         resource_type = new_r.get("Type")
         if not isinstance(resource_type, str) or old_r.get("Type") != resource_type:
             continue  # a type change is a removal plus an addition (handled with the logical IDs)
-        pairs.append(_Pair(logical_id, resource_type, _cdk_path(new_r) or _cdk_path(old_r),
-                           _props(old_r), _props(new_r), guarded_properties(resource_type, region)))
+        pairs.append(
+            _Pair(
+                logical_id,
+                resource_type,
+                _cdk_path(new_r) or _cdk_path(old_r),
+                _props(old_r),
+                _props(new_r),
+                guarded_properties(resource_type, region),
+            )
+        )
 
     templates = _Templates(old, new)
     replaced: set[str] = set()
@@ -427,6 +517,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
 
 # --- output ---------------------------------------------------------------------------------
 
+
 def _group(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
     grouped: dict[str, list[Finding]] = {}
     for finding in findings:
@@ -452,7 +543,8 @@ def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed:
             for finding in items:
                 head = f"  [{finding.effect.upper()}] {finding.property}: "
                 if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
-                        finding.new, _last_key(finding.property)):
+                    finding.new, _last_key(finding.property)
+                ):
                     lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
                 else:
                     lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")

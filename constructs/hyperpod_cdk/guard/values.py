@@ -26,11 +26,12 @@ VALUE_WIDTH = 100
 
 # --- value helpers --------------------------------------------------------------------------
 
+
 def _is_intrinsic(value: Any) -> bool:
     if not isinstance(value, dict) or len(value) != 1:
         return False
     key = next(iter(value))
-    return key == "Ref" or key.startswith("Fn::") or key == "Condition"
+    return bool(key == "Ref" or key.startswith("Fn::") or key == "Condition")
 
 
 #: Properties whose lists are sets of IDs (order carries no meaning): only these are compared
@@ -88,8 +89,11 @@ def references(value: Any) -> set[str]:
                 if key == "Ref" and isinstance(arg, str):
                     found.add(arg)
                 elif key == "Fn::GetAtt":
-                    target = arg.split(".", 1)[0] if isinstance(arg, str) else (
-                        arg[0] if isinstance(arg, list) and arg else None)
+                    target = (
+                        arg.split(".", 1)[0]
+                        if isinstance(arg, str)
+                        else (arg[0] if isinstance(arg, list) and arg else None)
+                    )
                     if isinstance(target, str):
                         found.add(target)
                 elif key == "Fn::Sub":
@@ -108,6 +112,7 @@ def references(value: Any) -> set[str]:
 
 
 # --- what a value resolves through: parameter defaults, mappings, conditions ------------------
+
 
 def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = template.get(name)
@@ -159,8 +164,9 @@ def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def changed_inputs(old_value: Any, new_value: Any, old_template: Mapping[str, Any],
-                   new_template: Mapping[str, Any]) -> list[str]:
+def changed_inputs(
+    old_value: Any, new_value: Any, old_template: Mapping[str, Any], new_template: Mapping[str, Any]
+) -> list[str]:
     """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
     old_in, new_in = template_inputs(old_value, old_template), template_inputs(new_value, new_template)
     changes = []
@@ -215,7 +221,7 @@ def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
             return None if inner is None else not inner
         if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
             results = [truth(item, seen) for item in arg]
-            decisive = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
+            decisive: bool = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
             if decisive in results:
                 return decisive
             return None if None in results else not decisive
@@ -236,13 +242,12 @@ def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
 
 # --- path extraction ------------------------------------------------------------------------
 
+
 def _segments(path: str) -> list[tuple[str, bool]]:
     return [(part.removesuffix("[*]"), part.endswith("[*]")) for part in path.split(".")]
 
 
-def extract(
-    resource_type: str, properties: Mapping[str, Any], path: str
-) -> tuple[dict[str, Any], set[str]]:
+def extract(resource_type: str, properties: Mapping[str, Any], path: str) -> tuple[dict[str, Any], set[str]]:
     """Concrete values of ``path``: ``{"InstanceGroups[gpu].InstanceType": "ml.g5.8xlarge"}``.
 
     Items of keyed lists are labelled by their name, other list items by index. The second

@@ -95,8 +95,9 @@ def _run(argv: list[str], env: dict[str, str], log: Callable[[str], None]) -> No
         raise HyperPodConfigError("helm", f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-800:]}")
 
 
-def fetch_chart(cfg: HelmDependenciesConfig, workdir: Path, *, url_template: str | None,
-                log: Callable[[str], None]) -> Path:
+def fetch_chart(
+    cfg: HelmDependenciesConfig, workdir: Path, *, url_template: str | None, log: Callable[[str], None]
+) -> Path:
     """Download and extract the chart folder of ``cfg.revision`` (GitHub's archive layout)."""
     index = handler_module()
     url = index.source_url(url_template or cfg.source_url_template, cfg.revision)
@@ -105,8 +106,10 @@ def fetch_chart(cfg: HelmDependenciesConfig, workdir: Path, *, url_template: str
     until = time.monotonic() + BUILD_SECONDS
     index.download_url(url, archive, until=until)
     top = index.GITHUB_TOP.format(revision=cfg.revision)
-    return index.extract_chart(archive, workdir / "src", top=top, subdir=cfg.chart_path, until=until,
-                               revision=cfg.revision)
+    chart: Path = index.extract_chart(
+        archive, workdir / "src", top=top, subdir=cfg.chart_path, until=until, revision=cfg.revision
+    )
+    return chart
 
 
 def build_dependencies(chart_dir: Path, helm: str, workdir: Path, log: Callable[[str], None]) -> None:
@@ -122,6 +125,7 @@ def write_bundle(chart_dir: Path, revision: str, dest: Path) -> str:
     entries = sorted(p for p in chart_dir.rglob("*") if p.name != "Chart.lock" or p.parent != chart_dir)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
         def add(path: Path | None, name: str) -> None:
             info = tarfile.TarInfo(name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -145,15 +149,27 @@ def write_bundle(chart_dir: Path, revision: str, dest: Path) -> str:
 def check_bundle(bundle: Path, cfg: HelmDependenciesConfig, workdir: Path) -> None:
     """Extract and verify the bundle exactly as the installer will."""
     index = handler_module()
-    chart = index.extract_chart(bundle, workdir / "check", top=index.BUNDLE_TOP.format(revision=cfg.revision),
-                                subdir="", until=time.monotonic() + BUILD_SECONDS, revision=cfg.revision)
+    chart = index.extract_chart(
+        bundle,
+        workdir / "check",
+        top=index.BUNDLE_TOP.format(revision=cfg.revision),
+        subdir="",
+        until=time.monotonic() + BUILD_SECONDS,
+        revision=cfg.revision,
+    )
     index.verify_chart_tree(chart, cfg.effective_chart_sha256)
     pins = [index.ArchivePin(a["Name"], a["Version"], a["Sha256"] or None, a["Condition"]) for a in cfg.archive_pins()]
     index.settle_archives(chart, pins, cfg.helm_values(default_region="us-east-1"), log=lambda line: None)
 
 
-def build_bundle(cfg: HelmDependenciesConfig, out_dir: Path, *, helm: str | None = None,
-                 url_template: str | None = None, log: Callable[[str], None] = print) -> tuple[Path, str]:
+def build_bundle(
+    cfg: HelmDependenciesConfig,
+    out_dir: Path,
+    *,
+    helm: str | None = None,
+    url_template: str | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, str]:
     """Steps 1-5 of the module docstring (without the upload); returns (bundle path, sha256)."""
     index = handler_module()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,11 +179,11 @@ def build_bundle(cfg: HelmDependenciesConfig, out_dir: Path, *, helm: str | None
         files = index.verify_chart_tree(chart, cfg.effective_chart_sha256)
         log(f"chart files verified: {files} files match {cfg.effective_chart_sha256}")
         build_dependencies(chart, find_helm(helm, workdir), workdir, log)
-        pins = [index.ArchivePin(a["Name"], a["Version"], a["Sha256"] or None, a["Condition"])
-                for a in cfg.archive_pins()]
+        pins = [
+            index.ArchivePin(a["Name"], a["Version"], a["Sha256"] or None, a["Condition"]) for a in cfg.archive_pins()
+        ]
         # Only the conditions of unpinned archives matter here; the region does not.
-        kept = index.settle_archives(chart, pins, cfg.helm_values(default_region="us-east-1"), log,
-                                     placeholders=False)
+        kept = index.settle_archives(chart, pins, cfg.helm_values(default_region="us-east-1"), log, placeholders=False)
         log(f"sub-chart archives verified: {', '.join(kept) or 'none'}")
         bundle = out_dir / f"hyperpod-chart-bundle-{cfg.revision}.tgz"
         digest = write_bundle(chart, cfg.revision, bundle)
@@ -185,14 +201,22 @@ def upload(bundle: Path, uri: str, digest: str, s3: Any = None) -> None:
 
         s3 = boto3.client("s3")
     s3.put_object(
-        Bucket=match.group(1), Key=match.group(2), Body=bundle.read_bytes(),
+        Bucket=match.group(1),
+        Key=match.group(2),
+        Body=bundle.read_bytes(),
         ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
-        ChecksumAlgorithm="SHA256", ContentType="application/gzip",
+        ChecksumAlgorithm="SHA256",
+        ContentType="application/gzip",
     )
 
 
-def print_pins(cfg: HelmDependenciesConfig, *, helm: str | None = None, url_template: str | None = None,
-               log: Callable[[str], None] = print) -> tuple[str, dict[str, str]]:
+def print_pins(
+    cfg: HelmDependenciesConfig,
+    *,
+    helm: str | None = None,
+    url_template: str | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[str, dict[str, str]]:
     """The chart digest and the sha256 of every remote archive of ``cfg.revision`` (trust on first use)."""
     index = handler_module()
     with tempfile.TemporaryDirectory(prefix="hyperpod-chart-pins-") as tmp:
@@ -207,7 +231,8 @@ def print_pins(cfg: HelmDependenciesConfig, *, helm: str | None = None, url_temp
         build_dependencies(chart, find_helm(helm, workdir), workdir, log)
         archives = {
             archive.name.removesuffix(".tgz"): index._file_sha256(archive)
-            for archive in sorted((chart / "charts").glob("*.tgz")) if archive.name not in local
+            for archive in sorted((chart / "charts").glob("*.tgz"))
+            if archive.name not in local
         }
     return digest, archives
 
@@ -231,14 +256,22 @@ def _config(path: str | None) -> HelmDependenciesConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hyperpod_cdk.kubernetes.chart_bundle", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m hyperpod_cdk.kubernetes.chart_bundle",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build (and upload) the chart bundle of the configured revision")
     build.add_argument("--config", help="hyperpod.yaml (default: the library's defaults)")
     build.add_argument("--out", default="dist-chart", help="output directory (default dist-chart)")
-    build.add_argument("--upload", nargs="?", const="", metavar="S3_URI",
-                       help="upload to this s3:// URI (default: kubernetes.helm_dependencies.source_s3_uri)")
+    build.add_argument(
+        "--upload",
+        nargs="?",
+        const="",
+        metavar="S3_URI",
+        help="upload to this s3:// URI (default: kubernetes.helm_dependencies.source_s3_uri)",
+    )
     build.add_argument("--helm", help="helm binary (default: PATH, then the kubectl layer's)")
     pins = sub.add_parser("pins", help="print chart_sha256 and subchart_sha256 of another revision")
     pins.add_argument("--revision", required=True)
@@ -255,14 +288,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {key}: {sha}")
             return 0
         cfg = _config(args.config)
-        bundle, digest = build_bundle(cfg, Path(args.out), helm=args.helm,
-                                      log=lambda line: print(line, file=sys.stderr))
+        bundle, digest = build_bundle(
+            cfg, Path(args.out), helm=args.helm, log=lambda line: print(line, file=sys.stderr)
+        )
         print(f"{bundle}\nsha256 {digest}")
         target = args.upload if args.upload else cfg.source_s3_uri
         if args.upload is not None:
             if not target:
-                raise HyperPodConfigError("--upload", "give an s3:// URI or set kubernetes.helm_dependencies."
-                                          "source_s3_uri in the config")
+                raise HyperPodConfigError(
+                    "--upload", "give an s3:// URI or set kubernetes.helm_dependencies." "source_s3_uri in the config"
+                )
             upload(bundle, target, digest)
             print(f"uploaded to {target}")
         print("\n# kubernetes.helm_dependencies:")

@@ -113,21 +113,33 @@ class HyperPodHelmDependencies(Construct):
     ) -> None:
         cfg = config or HelmDependenciesConfig()
         if not re.fullmatch(NAME_PATTERN, release_name) or len(release_name) > 53:
-            raise prop_error(scope, construct_id, "release_name",
-                             f"'{release_name}' is not a Helm release name (lowercase letters, digits, -; 53 at most)")
+            raise prop_error(
+                scope,
+                construct_id,
+                "release_name",
+                f"'{release_name}' is not a Helm release name (lowercase letters, digits, -; 53 at most)",
+            )
         if not re.fullmatch(NAME_PATTERN, namespace) or len(namespace) > 63:
-            raise prop_error(scope, construct_id, "namespace",
-                             f"'{namespace}' is not a Kubernetes namespace (lowercase letters, digits, -; 63 at most)")
+            raise prop_error(
+                scope,
+                construct_id,
+                "namespace",
+                f"'{namespace}' is not a Kubernetes namespace (lowercase letters, digits, -; 63 at most)",
+            )
         vpc = cluster_attribute(cluster, "vpc")
         if vpc is None:
             raise prop_error(
-                scope, construct_id, "cluster",
+                scope,
+                construct_id,
+                "cluster",
                 "the cluster has no VPC (import it with vpc=); the installer runs inside it",
             )
         security_group = cluster_attribute(cluster, "cluster_security_group")
         if security_group is None:
             raise prop_error(
-                scope, construct_id, "cluster",
+                scope,
+                construct_id,
+                "cluster",
                 "the cluster has no cluster security group (import it with cluster_security_group_id=) to place "
                 "the installer in",
             )
@@ -136,7 +148,9 @@ class HyperPodHelmDependencies(Construct):
             selected = list(vpc.isolated_subnets)
         if not selected:
             raise prop_error(
-                scope, construct_id, "subnets",
+                scope,
+                construct_id,
+                "subnets",
                 "no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and "
                 "internet access for github.com and the chart repositories unless config.source_s3_uri is set)",
             )
@@ -150,11 +164,16 @@ class HyperPodHelmDependencies(Construct):
         log_group_name = log_group_name_for(self, "installer")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "HyperPod Helm dependencies installer logs", log_group_name)
         self.log_group = logs.LogGroup(
-            self, "HandlerLogs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
+            self,
+            "HandlerLogs",
+            log_group_name=log_group_name,
+            retention=log_retention,
+            encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.function = lambda_.Function(
-            self, "Handler",
+            self,
+            "Handler",
             description="Installs the SageMaker HyperPod Helm chart (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
@@ -176,7 +195,8 @@ class HyperPodHelmDependencies(Construct):
         Tags.of(self.function).add(*PURPOSE_TAG)
         skip_handler_checks(self.function)
         skip_checkov(
-            self.function, "CKV_AWS_173",
+            self.function,
+            "CKV_AWS_173",
             "the environment holds the helm path and the release fixed at synth (names, revision, digests, "
             "chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
         )
@@ -188,9 +208,7 @@ class HyperPodHelmDependencies(Construct):
         if cfg.source_s3_uri:
             bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
             role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"]
-                )
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"])
             )
         acknowledge_managed_policies(
             self.function,
@@ -204,7 +222,8 @@ class HyperPodHelmDependencies(Construct):
         # and CRDs, and AmazonEKSAdminPolicy (the namespace-scopable one) grants none of them
         # (EKS access policy permissions: https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html).
         self.access_entry = eks.AccessEntry(
-            self, "AccessEntry",
+            self,
+            "AccessEntry",
             cluster=cluster,
             principal=role.role_arn,
             access_policies=[
@@ -215,7 +234,8 @@ class HyperPodHelmDependencies(Construct):
         )
 
         self.resource = CustomResource(
-            self, "Resource",
+            self,
+            "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
             properties=dict(self.spec),
@@ -243,8 +263,13 @@ class HyperPodHelmDependencies(Construct):
         log_key: kms.IKey | None = None,
     ) -> HyperPodHelmDependencies:
         return cls(
-            scope, construct_id, cluster=cluster, subnets=subnets, config=config,
-            kubectl_layer=kubectl_layer, log_key=log_key,
+            scope,
+            construct_id,
+            cluster=cluster,
+            subnets=subnets,
+            config=config,
+            kubectl_layer=kubectl_layer,
+            log_key=log_key,
         )
 
 
@@ -279,7 +304,9 @@ def _check_environment_size(scope: Construct, construct_id: str, spec: dict[str,
     size = len(SPEC_ENV) + len(json.dumps(sized)) + len("HELM_BINARY") + len(HELM_BINARY)
     if size > ENVIRONMENT_LIMIT_BYTES - 256:
         raise prop_error(
-            scope, construct_id, "config.extra_values",
+            scope,
+            construct_id,
+            "config.extra_values",
             f"the release takes about {size} bytes in the installer's environment, over Lambda's 4 KB limit; "
             "set fewer or shorter extra_values",
         )

@@ -101,7 +101,9 @@ class HyperPodManifests(Construct):
         security_group = cluster_attribute(cluster, "cluster_security_group")
         if vpc is None or security_group is None:
             raise prop_error(
-                scope, construct_id, "cluster",
+                scope,
+                construct_id,
+                "cluster",
                 "import the cluster with vpc= and cluster_security_group_id=: the manifest handler runs in its VPC",
             )
         if not subnets:
@@ -117,11 +119,16 @@ class HyperPodManifests(Construct):
         log_group_name = log_group_name_for(self, "manifests")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "HyperPod manifest handler logs", log_group_name)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
+            self,
+            "Logs",
+            log_group_name=log_group_name,
+            retention=log_retention,
+            encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.function = lambda_.Function(
-            self, "Handler",
+            self,
+            "Handler",
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
@@ -141,7 +148,8 @@ class HyperPodManifests(Construct):
         Tags.of(self.function).add(*PURPOSE_TAG)
         skip_handler_checks(self.function)
         skip_checkov(
-            self.function, "CKV_AWS_173",
+            self.function,
+            "CKV_AWS_173",
             "the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and deploy-time ids "
             "(file system, subnet, security group), no secrets; Lambda encrypts it at rest with an AWS managed key",
         )
@@ -161,7 +169,8 @@ class HyperPodManifests(Construct):
         # namespace-scoped access policy allows.
         # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
         self.access_entry = eks.AccessEntry(
-            self, "AccessEntry",
+            self,
+            "AccessEntry",
             cluster=cluster,
             principal=role.role_arn,
             access_policies=[
@@ -193,8 +202,14 @@ class HyperPodManifests(Construct):
         return self.add_manifest(name, *chart.to_json())
 
     def add_wait(
-        self, name: str, *, object_type: str, object_names: Sequence[str], json_path: str,
-        namespace: str | None = None, timeout: Duration = DEFAULT_WAIT,
+        self,
+        name: str,
+        *,
+        object_type: str,
+        object_names: Sequence[str],
+        json_path: str,
+        namespace: str | None = None,
+        timeout: Duration = DEFAULT_WAIT,
     ) -> CustomResource:
         """Wait (read-only) until each named object has a value at ``json_path``."""
         seconds = int(timeout.to_seconds())
@@ -203,7 +218,10 @@ class HyperPodManifests(Construct):
         if not object_names:
             raise prop_error(self, name, "object_names", "name at least one object")
         entry: dict[str, Any] = {
-            "Kind": "wait", "ObjectType": object_type, "ObjectNames": list(object_names), "JsonPath": json_path,
+            "Kind": "wait",
+            "ObjectType": object_type,
+            "ObjectNames": list(object_names),
+            "JsonPath": json_path,
             "TimeoutSeconds": seconds,
         }
         if namespace:
@@ -215,8 +233,11 @@ class HyperPodManifests(Construct):
         --overwrite`` on create/update, the keys removed on delete; the namespaces are never deleted."""
         if not labels or not all(labels.values()):
             raise prop_error(self, name, "labels", "name at least one namespace and one label for each")
-        entry = {"Kind": "label", "ObjectType": "namespace",
-                 "Labels": {ns: dict(sorted(values.items())) for ns, values in sorted(labels.items())}}
+        entry = {
+            "Kind": "label",
+            "ObjectType": "namespace",
+            "Labels": {ns: dict(sorted(values.items())) for ns, values in sorted(labels.items())},
+        }
         return self._add(name, self._tokens_to_placeholders(entry, name))
 
     def _add(self, name: str, entry: dict[str, Any]) -> CustomResource:
@@ -229,12 +250,15 @@ class HyperPodManifests(Construct):
         path.write_text(json.dumps(entry, sort_keys=True, separators=(",", ":")))
         asset = s3_assets.Asset(self, f"{name}Asset", path=str(path))
         self._locations[name] = asset
-        self.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[f"arn:{Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
-        ))
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
+            )
+        )
         resource = CustomResource(
-            self, name,
+            self,
+            name,
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
             properties=self.expected_properties(name),
@@ -290,14 +314,24 @@ class HyperPodManifests(Construct):
 
     def _check_environment_size(self, name: str) -> None:
         # Tokens counted at their longest: bucket 63, key 69 (hash + .json), ids 100, name 100.
-        size = len(json.dumps({
-            "ClusterName": "x" * 100,
-            "Sets": {n: {"Sha256": "0" * 64, "Bucket": "b" * 63, "Key": "k" * 69} for n in self._sets},
-            "Params": {str(i): "p" * 100 for i in range(len(self._params))},
-        })) + len(CONTEXT_ENV) + 40
+        size = (
+            len(
+                json.dumps(
+                    {
+                        "ClusterName": "x" * 100,
+                        "Sets": {n: {"Sha256": "0" * 64, "Bucket": "b" * 63, "Key": "k" * 69} for n in self._sets},
+                        "Params": {str(i): "p" * 100 for i in range(len(self._params))},
+                    }
+                )
+            )
+            + len(CONTEXT_ENV)
+            + 40
+        )
         if size > ENVIRONMENT_LIMIT_BYTES - 256:
             raise prop_error(
-                self, name, "name",
+                self,
+                name,
+                "name",
                 f"the manifest sets take about {size} bytes in the handler's environment, over Lambda's 4 KB "
                 "limit; merge sets, or use fewer deploy-time values",
             )
@@ -325,7 +359,7 @@ def _placeholders_in(value: Any) -> list[int]:
             for child in node:
                 walk(child)
         elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:"):-2]))
+            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
 
     walk(value)
     return sorted(found)

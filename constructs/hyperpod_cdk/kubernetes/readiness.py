@@ -106,7 +106,9 @@ class HyperPodReadiness(Construct):
         security_group = cluster_attribute(cluster, "cluster_security_group")
         if vpc is None or security_group is None:
             raise prop_error(
-                scope, construct_id, "cluster",
+                scope,
+                construct_id,
+                "cluster",
                 "import the cluster with vpc= and cluster_security_group_id=: the readiness handler runs in its VPC",
             )
         if not subnets:
@@ -116,13 +118,18 @@ class HyperPodReadiness(Construct):
         log_group_name = log_group_name_for(self, "readiness")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "HyperPod readiness gate logs", log_group_name)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=log_group_name, retention=log_retention, encryption_key=self.log_key,
+            self,
+            "Logs",
+            log_group_name=log_group_name,
+            retention=log_retention,
+            encryption_key=self.log_key,
             removal_policy=RemovalPolicy.RETAIN,
         )
         code = handler_code(HANDLER_DIR)  # with the shared EKS-auth module
         layer = kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)
         self.on_event_function = lambda_.Function(
-            self, "OnEvent",
+            self,
+            "OnEvent",
             description="Starts a HyperPod readiness gate (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.on_event",
@@ -136,7 +143,8 @@ class HyperPodReadiness(Construct):
             "the VPC",
         )
         self.is_complete_function = lambda_.Function(
-            self, "IsComplete",
+            self,
+            "IsComplete",
             description="Checks HyperPod readiness with kubectl (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.is_complete",
@@ -165,7 +173,8 @@ class HyperPodReadiness(Construct):
             )
         # The role reaches Kubernetes only as the group bound below (no access policy).
         self.access_entry = eks.CfnAccessEntry(
-            self, "AccessEntry",
+            self,
+            "AccessEntry",
             cluster_name=cluster.cluster_name,
             principal_arn=role.role_arn,
             kubernetes_groups=[KUBERNETES_GROUP],
@@ -173,7 +182,12 @@ class HyperPodReadiness(Construct):
         )
         if manifests is None:
             manifests = HyperPodManifests(
-                self, "Manifests", cluster=cluster, subnets=subnets, kubectl_layer=layer, log_key=self.log_key,
+                self,
+                "Manifests",
+                cluster=cluster,
+                subnets=subnets,
+                kubectl_layer=layer,
+                log_key=self.log_key,
                 log_retention=log_retention,
             )
         self.rbac = manifests.add_manifest(
@@ -196,11 +210,16 @@ class HyperPodReadiness(Construct):
         waiter_log_group_name = log_group_name_for(self, "readiness-waiter")
         logs_key(self, self.log_key, "HyperPod readiness gate logs", waiter_log_group_name)  # one more statement
         self.state_machine_logs = logs.LogGroup(
-            self, "WaiterLogs", log_group_name=waiter_log_group_name, retention=log_retention,
-            encryption_key=self.log_key, removal_policy=RemovalPolicy.RETAIN,
+            self,
+            "WaiterLogs",
+            log_group_name=waiter_log_group_name,
+            retention=log_retention,
+            encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.provider = cr.Provider(
-            self, "Provider",
+            self,
+            "Provider",
             on_event_handler=self.on_event_function,
             is_complete_handler=self.is_complete_function,
             query_interval=POLL_INTERVAL,
@@ -209,7 +228,9 @@ class HyperPodReadiness(Construct):
             # aws-cdk-lib turns the waiter's logging off unless asked.
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=self.state_machine_logs, level=sfn.LogLevel.ALL, include_execution_data=False,
+                destination=self.state_machine_logs,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
             ),
         )
         self._acknowledge_provider()
@@ -221,7 +242,8 @@ class HyperPodReadiness(Construct):
 
     def _gate(self, construct_id: str, properties: dict[str, object], after: Sequence[IConstruct]) -> CustomResource:
         gate = CustomResource(
-            self, construct_id,
+            self,
+            construct_id,
             service_token=self.provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties={"ClusterName": self.cluster.cluster_name, **properties},
@@ -246,12 +268,16 @@ class HyperPodReadiness(Construct):
         """
         if not instance_groups:
             raise prop_error(self, "NodesReady", "instance_groups", "name the groups that can host system pods")
-        self.node_gate = self._gate("NodesReady", {
-            "Check": "nodes",
-            "HyperPodClusterName": hyperpod_cluster_name,
-            "InstanceGroups": list(instance_groups),
-            "TimeoutSeconds": str(int(timeout.to_seconds())),
-        }, after)
+        self.node_gate = self._gate(
+            "NodesReady",
+            {
+                "Check": "nodes",
+                "HyperPodClusterName": hyperpod_cluster_name,
+                "InstanceGroups": list(instance_groups),
+                "TimeoutSeconds": str(int(timeout.to_seconds())),
+            },
+            after,
+        )
         return self.node_gate
 
     def add_cert_manager_gate(
@@ -267,12 +293,16 @@ class HyperPodReadiness(Construct):
         Create it after the cert-manager add-on (``after``); put cert-manager resources (issuers)
         and add-ons that need cert-manager (the training operator) after it.
         """
-        self.cert_manager_gate = self._gate("CertManagerReady", {
-            "Check": "cert-manager",
-            "Namespace": namespace,
-            "Deployments": list(deployments),
-            "TimeoutSeconds": str(int(timeout.to_seconds())),
-        }, after)
+        self.cert_manager_gate = self._gate(
+            "CertManagerReady",
+            {
+                "Check": "cert-manager",
+                "Namespace": namespace,
+                "Deployments": list(deployments),
+                "TimeoutSeconds": str(int(timeout.to_seconds())),
+            },
+            after,
+        )
         return self.cert_manager_gate
 
     def _acknowledge_provider(self) -> None:
@@ -282,7 +312,8 @@ class HyperPodReadiness(Construct):
             "the roles are internal to aws-cdk-lib",
         )
         framework = [
-            child for child in self.provider.node.find_all()
+            child
+            for child in self.provider.node.find_all()
             if isinstance(child, lambda_.Function) and child.node.id.startswith("framework-")
         ]
         for function in framework:
@@ -292,7 +323,8 @@ class HyperPodReadiness(Construct):
                 "waiter state machine (Lambda and Step Functions APIs); it reaches nothing in the VPC",
             )
             acknowledge(
-                function, "AwsSolutions-L1",
+                function,
+                "AwsSolutions-L1",
                 "aws-cdk-lib pins the provider framework's Node.js runtime to the one its bundled handler is built "
                 "for; it moves with aws-cdk-lib, which this project pins",
             )
@@ -314,7 +346,8 @@ class HyperPodReadiness(Construct):
                 resources=["*"],
             )
             acknowledge(
-                waiter, "AwsSolutions-SF2",
+                waiter,
+                "AwsSolutions-SF2",
                 "aws-cdk-lib's provider framework offers no X-Ray option for its waiter state machine; it only "
                 "polls one Lambda function, and every step is logged (level ALL) to a retained log group",
             )
@@ -322,14 +355,16 @@ class HyperPodReadiness(Construct):
             waiter_policy = waiter_policy.node.try_find_child("DefaultPolicy") if waiter_policy else None
             if waiter_policy is not None:
                 skip_checkov(
-                    waiter_policy, "CKV_AWS_111",
+                    waiter_policy,
+                    "CKV_AWS_111",
                     "Step Functions log delivery actions (logs:CreateLogDelivery, PutResourcePolicy ...) support no "
                     "resource-level permissions; the rest of this aws-cdk-lib policy invokes two framework functions",
                 )
             state_machine = waiter.node.try_find_child("Resource")
             if state_machine is not None:
                 skip_checkov(
-                    state_machine, "CKV_AWS_284",
+                    state_machine,
+                    "CKV_AWS_284",
                     "aws-cdk-lib's provider framework offers no X-Ray option for its waiter state machine; its steps "
                     "are logged to a retained log group",
                 )

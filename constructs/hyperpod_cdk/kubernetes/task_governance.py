@@ -75,11 +75,16 @@ class HyperPodTaskGovernance(Construct):
         if not settings.task_governance:
             raise prop_error(scope, construct_id, "settings", "task_governance is off; there is nothing to create")
         if manifests is None and settings.quota_teams:
-            raise prop_error(scope, construct_id, "manifests",
-                             "the namespace waits of the quota teams run kubectl: pass a HyperPodManifests")
+            raise prop_error(
+                scope,
+                construct_id,
+                "manifests",
+                "the namespace waits of the quota teams run kubectl: pass a HyperPodManifests",
+            )
         super().__init__(scope, construct_id)
         self.scheduler_config = HyperPodSchedulerConfig(
-            self, "SchedulerConfig",
+            self,
+            "SchedulerConfig",
             cluster_arn=hyperpod_cluster_arn,
             name=bounded_name(hyperpod_cluster_name, "scheduler"),
             priority_classes={pc.name: pc.weight for pc in settings.scheduler_classes if pc.weight is not None},
@@ -97,7 +102,8 @@ class HyperPodTaskGovernance(Construct):
         self.pod_security: CustomResource | None = None
         for team in settings.quota_teams:
             quota = HyperPodComputeQuota(
-                self, f"Quota-{team.name}",
+                self,
+                f"Quota-{team.name}",
                 cluster_arn=hyperpod_cluster_arn,
                 team_name=team.name,
                 name=bounded_name(hyperpod_cluster_name, team.name),
@@ -122,10 +128,13 @@ class HyperPodTaskGovernance(Construct):
             self.namespace_wait.node.add_dependency(*self.compute_quotas.values())
             # Pod Security admission on the namespaces SageMaker creates (it writes none itself): the team
             # level is enforced, restricted warned and audited (kubernetes/charts/pod_security.py).
-            self.pod_security = manifests.add_namespace_labels("TeamNamespacePodSecurity", {
-                self.compute_quotas[team.name].namespace: pod_security_labels(team.pod_security)
-                for team in settings.quota_teams
-            })
+            self.pod_security = manifests.add_namespace_labels(
+                "TeamNamespacePodSecurity",
+                {
+                    self.compute_quotas[team.name].namespace: pod_security_labels(team.pod_security)
+                    for team in settings.quota_teams
+                },
+            )
             self.pod_security.node.add_dependency(self.namespace_wait)
 
     @property

@@ -116,7 +116,9 @@ class HyperPodLifecycleScripts(Construct):
         super().__init__(scope, construct_id)
 
         self.bucket = private_bucket(
-            self, "Bucket", encryption_key,
+            self,
+            "Bucket",
+            encryption_key,
             "holds only CloudFormation-deployed, content-addressed lifecycle scripts; writes come "
             "from the deployment custom resource and reads from HyperPod nodes, both in CloudTrail",
         )
@@ -134,7 +136,8 @@ class HyperPodLifecycleScripts(Construct):
         self.prefix = f"lifecycle/{content_hash}/"
         self.json_files = generated
         self.deployment = s3_deployment.BucketDeployment(
-            self, "Deploy",
+            self,
+            "Deploy",
             sources=[
                 s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key),
                 *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in shared_assets),
@@ -162,8 +165,15 @@ class HyperPodLifecycleScripts(Construct):
             "objects of the CDK asset bucket and writes/aborts/deletes keys of this bucket only, "
             "with data keys of this bucket's KMS key",
             resources=[*asset_objects.values(), self.bucket.arn_for_objects("*")],
-            actions=["s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
-                     "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            actions=[
+                "s3:GetBucket*",
+                "s3:GetObject*",
+                "s3:List*",
+                "s3:Abort*",
+                "s3:DeleteObject*",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
         )
         acknowledge_managed_policies(
             handler_role,
@@ -192,7 +202,10 @@ class HyperPodLifecycleScripts(Construct):
     def _deployment_logs(self, log_key: kms.IKey | None) -> logs.ILogGroup:
         name = log_group_name_for(self, "lifecycle-deploy")  # named: the key policy names it
         return logs.LogGroup(
-            self, "DeployLogs", log_group_name=name, retention=logs.RetentionDays.ONE_YEAR,
+            self,
+            "DeployLogs",
+            log_group_name=name,
+            retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=logs_key(self, log_key, "HyperPod lifecycle script upload logs", name),
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -217,6 +230,6 @@ def _check_no_clash(source: Path, shared: Sequence[Path]) -> None:
                 raise HyperPodConfigError(
                     "shared_dirs",
                     f"{rel} is in both {other} and {d} (as a {kind} in {d}); they are deployed "
-                    "into one prefix, so one would overwrite the other"
+                    "into one prefix, so one would overwrite the other",
                 )
             seen.setdefault(rel, d)

@@ -67,9 +67,11 @@ class HyperPodAlertRules(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace = aps.CfnRuleGroupsNamespace(
-            self, "Rules", name="hyperpod-alerts", workspace=workspace.workspace_arn, data=RULES_FILE.read_text(),
+            self,
+            "Rules",
+            name="hyperpod-alerts",
+            workspace=workspace.workspace_arn,
+            data=RULES_FILE.read_text(),
         )
         # AWS::APS::Workspace carries the alert manager definition; setting it is an in-place update.
-        workspace.resource.alert_manager_definition = alert_manager_definition(
-            topic.topic_arn, Stack.of(self).region
-        )
+        workspace.resource.alert_manager_definition = alert_manager_definition(topic.topic_arn, Stack.of(self).region)

@@ -57,33 +57,46 @@ class HyperPodAlertsTopic(Construct):
             self.topic: sns.ITopic = sns.Topic.from_topic_arn(self, "Topic", existing_topic_arn)
         else:
             self.key = kms.Key(
-                self, "Key",
+                self,
+                "Key",
                 description="HyperPod alerts topic",
                 enable_key_rotation=True,
                 removal_policy=RemovalPolicy.RETAIN,
             )
-            self.key.add_to_resource_policy(iam.PolicyStatement(
-                sid="AlertPublishersEncrypt",
-                principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],  # a key policy's resource is the key itself
-            ))
-            topic = sns.Topic(
-                self, "Topic", display_name="HyperPod alerts", master_key=self.key, enforce_ssl=True,
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AlertPublishersEncrypt",
+                    principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],  # a key policy's resource is the key itself
+                )
             )
-            topic.add_to_resource_policy(iam.PolicyStatement(
-                sid="AlertPublishers",
-                principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
-                actions=["sns:Publish", "sns:GetTopicAttributes"],
-                resources=[topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ))
+            topic = sns.Topic(
+                self,
+                "Topic",
+                display_name="HyperPod alerts",
+                master_key=self.key,
+                enforce_ssl=True,
+            )
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AlertPublishers",
+                    principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                    actions=["sns:Publish", "sns:GetTopicAttributes"],
+                    resources=[topic.topic_arn],
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
             self.topic = topic
         for address in emails:
             # Named by the address, not its position: removing one address keeps the others subscribed.
             digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]
             sns.Subscription(
-                self, f"Email{digest}", topic=self.topic, protocol=sns.SubscriptionProtocol.EMAIL, endpoint=address,
+                self,
+                f"Email{digest}",
+                topic=self.topic,
+                protocol=sns.SubscriptionProtocol.EMAIL,
+                endpoint=address,
             )
 
     @property

@@ -59,14 +59,17 @@ class HyperPodBudget(Construct):
         def notify(kind: str, percent: int) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
             return budgets.CfnBudget.NotificationWithSubscribersProperty(
                 notification=budgets.CfnBudget.NotificationProperty(
-                    notification_type=kind, comparison_operator="GREATER_THAN",
-                    threshold=percent, threshold_type="PERCENTAGE",
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=percent,
+                    threshold_type="PERCENTAGE",
                 ),
                 subscribers=[subscriber],
             )
 
         self.resource = budgets.CfnBudget(
-            self, "Resource",
+            self,
+            "Resource",
             budget=budgets.CfnBudget.BudgetDataProperty(
                 budget_type="COST",
                 time_unit="MONTHLY",
@@ -74,6 +77,7 @@ class HyperPodBudget(Construct):
                 cost_filters={"TagKeyValue": [tag_filter(tag_key, tag_value)]},
             ),
             notifications_with_subscribers=[
-                *(notify("ACTUAL", p) for p in sorted(thresholds)), notify("FORECASTED", max(thresholds)),
+                *(notify("ACTUAL", p) for p in sorted(thresholds)),
+                notify("FORECASTED", max(thresholds)),
             ],
         )

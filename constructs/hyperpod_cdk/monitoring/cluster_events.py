@@ -30,14 +30,18 @@ def event_patterns(cluster_name: str, *, continuous: bool) -> dict[str, dict[str
         # Every status change of this cluster (Creating, InService, Updating, Failed, RollingBack, ...);
         # the documented example carries detail.ClusterName.
         "ClusterStatus": {
-            "source": [SOURCE], "detail-type": [CLUSTER_STATE_CHANGE], "detail": {"ClusterName": [cluster_name]},
+            "source": [SOURCE],
+            "detail-type": [CLUSTER_STATE_CHANGE],
+            "detail": {"ClusterName": [cluster_name]},
         },
         # Nodes turning unhealthy (health-monitoring agent, deep health checks) or healthy again; the
         # documented example carries detail.ClusterName, InstanceId and HealthSummary.{HealthStatus,
         # HealthStatusReason, RepairAction, Recommendation} (automating-sagemaker-with-eventbridge, section
         # "SageMaker HyperPod cluster node health").
         "NodeHealth": {
-            "source": [SOURCE], "detail-type": [NODE_HEALTH_EVENT], "detail": {"ClusterName": [cluster_name]},
+            "source": [SOURCE],
+            "detail-type": [NODE_HEALTH_EVENT],
+            "detail": {"ClusterName": [cluster_name]},
         },
     }
     if continuous:
@@ -72,10 +76,13 @@ class HyperPodClusterEventRules(Construct):
         self.rules: dict[str, events.Rule] = {}
         for rule_id, pattern in event_patterns(cluster_name, continuous=continuous).items():
             rule = events.Rule(
-                self, rule_id,
+                self,
+                rule_id,
                 description=f"HyperPod {cluster_name}: {rule_id} to the alerts topic",
                 event_pattern=events.EventPattern(
-                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern.get("detail"),
+                    source=pattern["source"],
+                    detail_type=pattern["detail-type"],
+                    detail=pattern.get("detail"),
                 ),
             )
             rule.add_target(targets.SnsTopic(topic))

@@ -55,7 +55,8 @@ class HyperPodFsxAlarms(Construct):
             period=Duration.minutes(5),
         )
         self.low_free_capacity = cloudwatch.Alarm(
-            self, "LowFreeCapacity",
+            self,
+            "LowFreeCapacity",
             alarm_description=f"FSx for Lustre {file_system_id}: less than {free_percent}% free",
             metric=metric,
             threshold=storage_capacity_gib * GIB * free_percent / 100,

@@ -83,11 +83,16 @@ class HyperPodGrafanaDashboards(Construct):
         log_group_name = log_group_name_for(self, "grafana-dashboards")
         key = logs_key(self, log_key, "HyperPod Grafana dashboards handler logs", log_group_name)
         log_group = logs.LogGroup(
-            self, "HandlerLogs", log_group_name=log_group_name, retention=logs.RetentionDays.ONE_YEAR,
-            encryption_key=key, removal_policy=RemovalPolicy.RETAIN,
+            self,
+            "HandlerLogs",
+            log_group_name=log_group_name,
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.function = lambda_.Function(
-            self, "Handler",
+            self,
+            "Handler",
             description="Installs the HyperPod dashboards in Amazon Managed Grafana (hyperpod-cdk)",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="index.handler",
@@ -110,13 +115,16 @@ class HyperPodGrafanaDashboards(Construct):
         )
         role = self.function.role
         assert role is not None
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="GrafanaServiceAccountToken",
-            actions=list(SERVICE_ACCOUNT_ACTIONS),
-            resources=[grafana_workspace.workspace_arn],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GrafanaServiceAccountToken",
+                actions=list(SERVICE_ACCOUNT_ACTIONS),
+                resources=[grafana_workspace.workspace_arn],
+            )
+        )
         custom = CustomResource(
-            self, "Resource",
+            self,
+            "Resource",
             service_token=self.function.function_arn,
             resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,

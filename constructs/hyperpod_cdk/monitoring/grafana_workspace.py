@@ -66,20 +66,27 @@ class HyperPodGrafanaWorkspace(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(
-            self, "Role",
+            self,
+            "Role",
             assumed_by=iam.ServicePrincipal("grafana.amazonaws.com").with_conditions(
                 {"StringEquals": {"aws:SourceAccount": stack.account}}
             ),
             description="Amazon Managed Grafana workspace of the HyperPod dashboards",
         )
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="QueryHyperPodMetrics",
-            actions=list(PROMETHEUS_QUERY_ACTIONS),
-            resources=[prometheus_workspace.workspace_arn],
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="ListPrometheusWorkspaces", actions=["aps:ListWorkspaces"], resources=["*"],
-        ))
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="QueryHyperPodMetrics",
+                actions=list(PROMETHEUS_QUERY_ACTIONS),
+                resources=[prometheus_workspace.workspace_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListPrometheusWorkspaces",
+                actions=["aps:ListWorkspaces"],
+                resources=["*"],
+            )
+        )
         acknowledge_wildcards(
             self.role,
             "aps:ListWorkspaces has no resource-level scope (Service Authorization Reference); Grafana's "
@@ -88,7 +95,8 @@ class HyperPodGrafanaWorkspace(Construct):
         )
         self.workspace_name = workspace_name
         self.resource = grafana.CfnWorkspace(
-            self, "Resource",
+            self,
+            "Resource",
             name=workspace_name,
             description="SageMaker HyperPod cluster dashboards",
             account_access_type="CURRENT_ACCOUNT",
@@ -111,7 +119,9 @@ class HyperPodGrafanaWorkspace(Construct):
     def workspace_arn(self) -> str:
         """``arn:<partition>:grafana:<region>:<account>:/workspaces/<id>`` (Service Authorization Reference)."""
         return Stack.of(self).format_arn(
-            service="grafana", resource="/workspaces", resource_name=self.workspace_id,
+            service="grafana",
+            resource="/workspaces",
+            resource_name=self.workspace_id,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
 

@@ -50,9 +50,7 @@ class HyperPodSignals(Construct):
         if alerts is None:
             raise prop_error(scope, construct_id, "config", "config.alerts is not set: nothing to send signals to")
         super().__init__(scope, construct_id)
-        self.alerts = HyperPodAlertsTopic(
-            self, "Alerts", emails=alerts.email, existing_topic_arn=alerts.sns_topic_arn
-        )
+        self.alerts = HyperPodAlertsTopic(self, "Alerts", emails=alerts.email, existing_topic_arn=alerts.sns_topic_arn)
         topic = self.alerts.topic
         continuous = config.orchestrator == "eks" and config.hyperpod.node_provisioning_mode == "Continuous"
         self.cluster_events = HyperPodClusterEventRules(
@@ -61,8 +59,11 @@ class HyperPodSignals(Construct):
         self.fsx_alarms: HyperPodFsxAlarms | None = None
         if fsx_file_system_id is not None and fsx_storage_capacity_gib is not None:
             self.fsx_alarms = HyperPodFsxAlarms(
-                self, "FsxAlarms", file_system_id=fsx_file_system_id,
-                storage_capacity_gib=fsx_storage_capacity_gib, topic=topic,
+                self,
+                "FsxAlarms",
+                file_system_id=fsx_file_system_id,
+                storage_capacity_gib=fsx_storage_capacity_gib,
+                topic=topic,
             )
         self.alert_rules: HyperPodAlertRules | None = None
         if prometheus_workspace is not None:
@@ -70,7 +71,8 @@ class HyperPodSignals(Construct):
         self.budget: HyperPodBudget | None = None
         if config.cost is not None:
             self.budget = HyperPodBudget(
-                self, "Budget",
+                self,
+                "Budget",
                 monthly_usd=config.cost.monthly_budget_usd,
                 thresholds_percent=config.cost.thresholds_percent,
                 topic_arn=self.alerts.topic_arn,

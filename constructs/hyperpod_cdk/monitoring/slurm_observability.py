@@ -64,7 +64,9 @@ class HyperPodSlurmObservability(Construct):
         self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
         if grafana:
             self.grafana_workspace = HyperPodGrafanaWorkspace(
-                self, "Grafana", prometheus_workspace=self.prometheus_workspace,
+                self,
+                "Grafana",
+                prometheus_workspace=self.prometheus_workspace,
                 workspace_name=grafana_workspace_name or workspace_alias,
             )
         self.alert_rules: aps.CfnRuleGroupsNamespace | None = None
@@ -82,18 +84,24 @@ class HyperPodSlurmObservability(Construct):
 
     def grant_remote_write(self, role: iam.IRole) -> None:
         """``aps:RemoteWrite`` on this workspace only (AWS's template: ``ExecutionRoleObservabilityPolicy``)."""
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="SlurmMetricsRemoteWrite", actions=["aps:RemoteWrite"],
-            resources=[self.prometheus_workspace.workspace_arn],
-        ))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SlurmMetricsRemoteWrite",
+                actions=["aps:RemoteWrite"],
+                resources=[self.prometheus_workspace.workspace_arn],
+            )
+        )
 
     def add_alert_rules(self, topic: sns.ITopic) -> aps.CfnRuleGroupsNamespace:
         """Slurm alert rules (monitoring/assets/slurm-alert-rules.yaml) and the alert manager routing to ``topic``."""
         if self.alert_rules is not None:
             raise prop_error(self, "AlertRules", "topic", "alert rules were already added to this workspace")
         self.alert_rules = aps.CfnRuleGroupsNamespace(
-            self, "AlertRules", name="hyperpod-slurm-alerts",
-            workspace=self.prometheus_workspace.workspace_arn, data=SLURM_RULES_FILE.read_text(),
+            self,
+            "AlertRules",
+            name="hyperpod-slurm-alerts",
+            workspace=self.prometheus_workspace.workspace_arn,
+            data=SLURM_RULES_FILE.read_text(),
         )
         self.prometheus_workspace.resource.alert_manager_definition = alert_manager_definition(
             topic.topic_arn, Stack.of(self).region
@@ -111,8 +119,10 @@ def slurm_observability_for(scope: Construct, config: PlatformConfig) -> HyperPo
     if config.orchestrator != "slurm" or not settings.enabled:
         return None
     return HyperPodSlurmObservability(
-        scope, "SlurmObservability",
-        workspace_alias=f"{config.hyperpod.cluster_name}-slurm", grafana=settings.grafana,
+        scope,
+        "SlurmObservability",
+        workspace_alias=f"{config.hyperpod.cluster_name}-slurm",
+        grafana=settings.grafana,
     )
 
 

@@ -31,16 +31,34 @@ from hyperpod_cdk.rules.suppress import skip_handler_checks
 # - aps-workspaces, grafana-workspace: the observability add-on writes to AMP; AWS's observability
 #   templates add both endpoints (grafana-workspace only where Amazon Managed Grafana exists).
 COMMON_SERVICES = (
-    "ec2", "ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "ssm", "ssmmessages", "ec2messages", "sagemaker.api",
+    "ec2",
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "logs",
+    "monitoring",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "sagemaker.api",
 )
 EKS_SERVICES = ("eks", "eks-auth", "lambda")
 OBSERVABILITY_SERVICES = ("aps-workspaces",)
 # Amazon Managed Grafana regions (aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping; awsome
 # modules/observability/main.tf).
-GRAFANA_REGIONS = frozenset({
-    "us-east-1", "us-east-2", "us-west-2", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2",
-    "eu-central-1", "eu-west-1", "eu-west-2",
-})
+GRAFANA_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+    }
+)
 
 
 def closed_network_services(config: PlatformConfig) -> tuple[str, ...]:
@@ -97,7 +115,10 @@ class HyperPodEndpoints(Construct):
             raise prop_error(scope, construct_id, "services", "list each service once")
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
             description="Interface VPC endpoints: HTTPS from the VPC CIDRs",
         )
         for cidr in client_cidrs:
@@ -105,7 +126,8 @@ class HyperPodEndpoints(Construct):
         self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for service in services:
             self.endpoints[service] = ec2.InterfaceVpcEndpoint(
-                self, _endpoint_id(service),
+                self,
+                _endpoint_id(service),
                 vpc=vpc,
                 service=ec2.InterfaceVpcEndpointAwsService(service),
                 subnets=ec2.SubnetSelection(subnets=list(subnets)),
@@ -129,8 +151,10 @@ class HyperPodEndpoints(Construct):
                 output_paths=["PrefixLists.0.PrefixListId"],
             )
             self._prefix_list = cr.AwsCustomResource(
-                self, "S3PrefixList",
-                on_create=call, on_update=call,
+                self,
+                "S3PrefixList",
+                on_create=call,
+                on_update=call,
                 policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
                 install_latest_aws_sdk=False,
             )
@@ -154,7 +178,8 @@ class HyperPodEndpoints(Construct):
             "for its own CloudWatch Logs; its role is internal to aws-cdk-lib",
         )
         acknowledge(
-            singleton, "AwsSolutions-L1",
+            singleton,
+            "AwsSolutions-L1",
             "aws-cdk-lib pins the runtime of its AwsCustomResource function; it moves with aws-cdk-lib",
         )
         skip_handler_checks(
@@ -165,12 +190,18 @@ class HyperPodEndpoints(Construct):
 
     @classmethod
     def for_config(
-        cls, scope: Construct, construct_id: str, config: PlatformConfig, *, vpc: ec2.IVpc,
+        cls,
+        scope: Construct,
+        construct_id: str,
+        config: PlatformConfig,
+        *,
+        vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
     ) -> HyperPodEndpoints:
         net = config.network
         cidrs = [str(net.vpc_cidr)]
         if net.hyperpod_cidr_is_secondary:
             cidrs.append(str(net.hyperpod_cidr))
-        return cls(scope, construct_id, vpc=vpc, subnets=subnets, client_cidrs=cidrs,
-                   services=closed_network_services(config))
+        return cls(
+            scope, construct_id, vpc=vpc, subnets=subnets, client_cidrs=cidrs, services=closed_network_services(config)
+        )

@@ -66,21 +66,39 @@ class HyperPodSecurityGroup(Construct):
         group_id = self.security_group.security_group_id
 
         ec2.CfnSecurityGroupIngress(
-            self, "SelfIngressAll", group_id=group_id, ip_protocol="-1",
-            source_security_group_id=group_id, description="EFA and node-to-node traffic within the group",
+            self,
+            "SelfIngressAll",
+            group_id=group_id,
+            ip_protocol="-1",
+            source_security_group_id=group_id,
+            description="EFA and node-to-node traffic within the group",
         )
         ec2.CfnSecurityGroupEgress(
-            self, "SelfEgressAll", group_id=group_id, ip_protocol="-1",
-            destination_security_group_id=group_id, description="EFA requires egress to the group itself",
+            self,
+            "SelfEgressAll",
+            group_id=group_id,
+            ip_protocol="-1",
+            destination_security_group_id=group_id,
+            description="EFA requires egress to the group itself",
         )
         for low, high in LUSTRE_PORTS:
             ec2.CfnSecurityGroupIngress(
-                self, f"Lustre{low}", group_id=group_id, ip_protocol="tcp", from_port=low, to_port=high,
-                source_security_group_id=group_id, description=f"FSx for Lustre {low}-{high} from the group",
+                self,
+                f"Lustre{low}",
+                group_id=group_id,
+                ip_protocol="tcp",
+                from_port=low,
+                to_port=high,
+                source_security_group_id=group_id,
+                description=f"FSx for Lustre {low}-{high} from the group",
             )
         if allow_internet_egress:
             ec2.CfnSecurityGroupEgress(
-                self, "InternetEgress", group_id=group_id, ip_protocol="-1", cidr_ip="0.0.0.0/0",
+                self,
+                "InternetEgress",
+                group_id=group_id,
+                ip_protocol="-1",
+                cidr_ip="0.0.0.0/0",
                 description="Outbound through NAT: images, AWS APIs, package mirrors",
             )
 
@@ -95,8 +113,15 @@ class HyperPodSecurityGroup(Construct):
         if (cidr is None) == (prefix_list_id is None):
             raise ValueError("give exactly one of cidr and prefix_list_id")
         return ec2.CfnSecurityGroupEgress(
-            self, construct_id, group_id=self.security_group_id, ip_protocol="tcp", from_port=443, to_port=443,
-            cidr_ip=cidr, destination_prefix_list_id=prefix_list_id, description=description,
+            self,
+            construct_id,
+            group_id=self.security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ip=cidr,
+            destination_prefix_list_id=prefix_list_id,
+            description=description,
         )
 
     @property
@@ -139,12 +164,20 @@ class HyperPodSecurityGroup(Construct):
         """
         cluster_group_id = cluster_security_group.security_group_id
         ec2.CfnSecurityGroupIngress(
-            self, "FromEksControlPlane", group_id=self.security_group_id, ip_protocol="-1",
-            source_security_group_id=cluster_group_id, description="EKS control plane to HyperPod nodes",
+            self,
+            "FromEksControlPlane",
+            group_id=self.security_group_id,
+            ip_protocol="-1",
+            source_security_group_id=cluster_group_id,
+            description="EKS control plane to HyperPod nodes",
         )
         ec2.CfnSecurityGroupIngress(
-            self, "ToEksControlPlane", group_id=cluster_group_id, ip_protocol="-1",
-            source_security_group_id=self.security_group_id, description="HyperPod nodes to the EKS control plane",
+            self,
+            "ToEksControlPlane",
+            group_id=cluster_group_id,
+            ip_protocol="-1",
+            source_security_group_id=self.security_group_id,
+            description="HyperPod nodes to the EKS control plane",
         )
 
 

@@ -76,19 +76,25 @@ class HyperPodSubnets(Construct):
         for plan in subnet_plans:
             if not plan.cidr.subnet_of(secondary):
                 raise prop_error(
-                    scope, construct_id, "subnet_plans",
+                    scope,
+                    construct_id,
+                    "subnet_plans",
                     f"{plan.cidr} ({plan.az_id}) is outside hyperpod_cidr {secondary}",
                 )
         chosen = [e for e in (egress.nat_gateway_id, egress.route_table_id) if e]
         if len(chosen) + int(egress.closed) != 1:
             raise prop_error(
-                scope, construct_id, "egress",
+                scope,
+                construct_id,
+                "egress",
                 "give exactly one of HyperPodEgress.nat_gateway(id), .route_table(id) or .none()",
             )
         primary_text = vpc_cidr if vpc_cidr is not None else vpc.vpc_cidr_block
         if Token.is_unresolved(primary_text):
             raise prop_error(
-                scope, construct_id, "vpc_cidr",
+                scope,
+                construct_id,
+                "vpc_cidr",
                 "the VPC's primary CIDR is not known at synth; pass vpc_cidr (it decides whether "
                 "hyperpod_cidr is added as a secondary block)",
             )
@@ -107,7 +113,8 @@ class HyperPodSubnets(Construct):
         for plan in subnet_plans:
             suffix = plan.az_id.replace("-", "")
             subnet = ec2.CfnSubnet(
-                self, f"HyperPodSubnet{suffix}",
+                self,
+                f"HyperPodSubnet{suffix}",
                 vpc_id=vpc.vpc_id,
                 cidr_block=str(plan.cidr),
                 availability_zone_id=plan.az_id,
@@ -125,7 +132,8 @@ class HyperPodSubnets(Construct):
                 self.route_table_ids.append(route_table_id)
                 if egress.nat_gateway_id:
                     ec2.CfnRoute(
-                        self, f"HyperPodDefaultRoute{suffix}",
+                        self,
+                        f"HyperPodDefaultRoute{suffix}",
                         route_table_id=route_table_id,
                         destination_cidr_block="0.0.0.0/0",
                         nat_gateway_id=egress.nat_gateway_id,
@@ -134,7 +142,8 @@ class HyperPodSubnets(Construct):
                 self, f"HyperPodRouteAssoc{suffix}", subnet_id=subnet.ref, route_table_id=route_table_id
             )
             self.subnets[plan.az_id] = ec2.Subnet.from_subnet_attributes(
-                self, f"HyperPodSubnetRef{suffix}",
+                self,
+                f"HyperPodSubnetRef{suffix}",
                 subnet_id=subnet.ref,
                 route_table_id=route_table_id,
                 availability_zone=subnet.attr_availability_zone,

@@ -109,23 +109,26 @@ class HyperPodNetwork(Construct):
         flow_log_group_name = log_group_name_for(self, "vpc-flow-logs")  # named: the key policy names it
         self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network", flow_log_group_name)
         flow_log_group = logs.LogGroup(
-            self, "FlowLogs", log_group_name=flow_log_group_name, retention=flow_log_retention,
-            encryption_key=self.log_key, removal_policy=RemovalPolicy.RETAIN,
+            self,
+            "FlowLogs",
+            log_group_name=flow_log_group_name,
+            retention=flow_log_retention,
+            encryption_key=self.log_key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.vpc.add_flow_log(
-            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group)
-        )
+        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group))
 
         # "Default" keeps the subnets' logical IDs those of resources directly under this construct.
         self.hyperpod = HyperPodSubnets(
-            self, "Default",
+            self,
+            "Default",
             vpc=self.vpc,
             subnet_plans=subnet_plans,
             hyperpod_cidr=hyperpod_cidr,
             vpc_cidr=vpc_cidr,
-            egress=HyperPodEgress.none() if closed else HyperPodEgress.nat_gateway(
-                nat_provider.configured_gateways[0].gateway_id
-            ),
+            egress=HyperPodEgress.none()
+            if closed
+            else HyperPodEgress.nat_gateway(nat_provider.configured_gateways[0].gateway_id),
         )
         self.subnet_plans = self.hyperpod.subnet_plans
         self.hyperpod_subnets: dict[str, ec2.ISubnet] = self.hyperpod.subnets
@@ -171,6 +174,7 @@ def _control_plane_az_ids(
     scope: Construct, construct_id: str, given: Sequence[str] | None, plans: Sequence[SubnetPlan], count: int
 ) -> list[str]:
     """The control-plane AZ IDs: the given ones (checked), or the default for the stack's region."""
+
     def fail(message: str) -> NoReturn:
         raise prop_error(scope, construct_id, "control_plane_az_ids", message)
 

@@ -32,8 +32,11 @@ def grant_submit(platform: HyperPodPlatform, grantee: iam.IRole, team: str) -> i
         return HyperPodConfigError(field, message, construct_path=platform.node.path)
 
     if platform.eks_cluster is None:
-        raise fail("grant_submit", "Slurm has no Kubernetes teams: Slurm users submit on the login node "
-                                   "(hyperpod-cdk ssh); grant node access with grant_describe instead")
+        raise fail(
+            "grant_submit",
+            "Slurm has no Kubernetes teams: Slurm users submit on the login node "
+            "(hyperpod-cdk ssh); grant node access with grant_describe instead",
+        )
     if not hasattr(grantee, "role_arn"):
         raise fail("grant_submit.grantee", f"expected an iam.IRole, got {type(grantee).__name__}")
     teams = {t.name: t for t in platform.config.kubernetes.teams}
@@ -41,11 +44,14 @@ def grant_submit(platform: HyperPodPlatform, grantee: iam.IRole, team: str) -> i
         raise fail("grant_submit.team", f"'{team}' is not a team of config kubernetes.teams {sorted(teams)}")
     arn = grantee.role_arn
     if not Token.is_unresolved(arn) and any(t.submitter_role_arn == arn for t in teams.values()):
-        raise fail("grant_submit.grantee", f"{arn} is a submitter_role_arn in config kubernetes.teams already "
-                                           "(one access entry per principal)")
+        raise fail(
+            "grant_submit.grantee",
+            f"{arn} is a submitter_role_arn in config kubernetes.teams already " "(one access entry per principal)",
+        )
     entry_id = "SubmitAccess" + re.sub(r"[^A-Za-z0-9]", "", team.title()) + grantee.node.addr[:8]
     eks.CfnAccessEntry(
-        platform, entry_id,
+        platform,
+        entry_id,
         cluster_name=platform.eks_cluster.cluster_name,
         principal_arn=arn,
         kubernetes_groups=[teams[team].kubernetes_group],

@@ -43,7 +43,10 @@ def _check_platform_props(
         raise fail("config.account", f"'{config.account}' but the stack deploys to {account}; make them the same")
     net = config.network
     check_prop_types(
-        scope, construct_id, vpc=("ec2.IVpc?", vpc), control_plane_subnets=("ec2.ISubnet[]?", control_plane_subnets),
+        scope,
+        construct_id,
+        vpc=("ec2.IVpc?", vpc),
+        control_plane_subnets=("ec2.ISubnet[]?", control_plane_subnets),
         eks_cluster=("eks.ICluster?", eks_cluster),
     )
     if hyperpod_subnets is not None and not isinstance(hyperpod_subnets, Mapping):
@@ -71,8 +74,11 @@ def _check_vpc_props(
     if vpc is None and eks_cluster is not None and net.existing is not None:
         pass  # the cluster's VPC comes from config network.existing
     elif vpc is None:
-        for prop, value in (("hyperpod_subnets", hyperpod_subnets), ("control_plane_subnets", control_plane_subnets),
-                            ("hyperpod_egress", hyperpod_egress)):
+        for prop, value in (
+            ("hyperpod_subnets", hyperpod_subnets),
+            ("control_plane_subnets", control_plane_subnets),
+            ("hyperpod_egress", hyperpod_egress),
+        ):
             if value is not None:
                 raise fail(prop, "only used with vpc= (an existing VPC)")
     else:
@@ -94,7 +100,8 @@ def _check_vpc_props(
             cidr = _vpc_cidr(vpc)
             if cidr is None:
                 raise fail(
-                    "vpc", "its primary CIDR is not known at synth: import it with vpc_cidr_block (decides whether "
+                    "vpc",
+                    "its primary CIDR is not known at synth: import it with vpc_cidr_block (decides whether "
                     "network.hyperpod_cidr is added as a secondary block)",
                 )
 
@@ -108,8 +115,10 @@ def _check_eks_props(
 ) -> None:
     """EKS: an existing cluster (imported with what the platform needs) or enough control-plane subnets."""
     net = config.network
-    cp = control_plane_subnets if control_plane_subnets is not None else (
-        vpc.private_subnets if vpc is not None else None
+    cp = (
+        control_plane_subnets
+        if control_plane_subnets is not None
+        else (vpc.private_subnets if vpc is not None else None)
     )
     if eks_cluster is not None:
         if config.eks_config.existing is not None:
@@ -165,8 +174,11 @@ def _check_subnets(fail: Any, config: PlatformConfig, hyperpod_subnets: Mapping[
     demands = group_demands(config.hyperpod.instance_groups, config.orchestrator, net.availability_zone_ids[0])
     try:
         plan_existing_subnets(
-            cidrs, {az: d for az, d in demands.items() if az in cidrs}, net.ip_headroom_percent,
-            Orchestrator(config.orchestrator), "hyperpod_subnets",
+            cidrs,
+            {az: d for az, d in demands.items() if az in cidrs},
+            net.ip_headroom_percent,
+            Orchestrator(config.orchestrator),
+            "hyperpod_subnets",
         )
     except HyperPodConfigError as error:
         raise fail(error.field, error.message) from None

@@ -42,7 +42,9 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
     base_addons: list[IConstruct] = []
     if eks_cluster is None and cfg.existing is None:
         platform.eks = HyperPodEksCluster.from_config(
-            platform, "Eks", platform.config,
+            platform,
+            "Eks",
+            platform.config,
             vpc=platform.vpc,
             control_plane_subnets=platform.control_plane_subnets,
             security_group=platform.security_group,
@@ -64,14 +66,20 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
             platform.eks.cluster.node.add_dependency(ready)
         if cfg.access_tunnel:
             platform.access_tunnel = EksAccessTunnel(
-                platform, "AccessTunnel", vpc=platform.vpc, subnets=platform.control_plane_subnets,
-                endpoint_security_group=platform.security_group, cluster_name=cfg.cluster_name,
-                vpc_cidr=platform.vpc.vpc_cidr_block, internet_egress=not platform.config.network.closed,
+                platform,
+                "AccessTunnel",
+                vpc=platform.vpc,
+                subnets=platform.control_plane_subnets,
+                endpoint_security_group=platform.security_group,
+                cluster_name=cfg.cluster_name,
+                vpc_cidr=platform.vpc.vpc_cidr_block,
+                internet_egress=not platform.config.network.closed,
             )
     elif eks_cluster is None:
         assert cfg.existing is not None
         imported = ImportedEksCluster(
-            platform, "Eks",
+            platform,
+            "Eks",
             cluster_name=cfg.cluster_name,
             cluster_security_group_id=cfg.existing.cluster_security_group_id,
             vpc=platform.vpc,
@@ -92,8 +100,13 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
     platform.kubectl_layer = layer
 
     platform.lifecycle = HyperPodLifecycleScripts(
-        platform, "LifecycleScripts", source_dir=bundled_scripts("eks"), encryption_key=platform.data_key,
-        shared_dirs=[bundled_scripts("common")], json_files=platform._fsx_lustre_file(), log_key=platform.logs_key,
+        platform,
+        "LifecycleScripts",
+        source_dir=bundled_scripts("eks"),
+        encryption_key=platform.data_key,
+        shared_dirs=[bundled_scripts("common")],
+        json_files=platform._fsx_lustre_file(),
+        log_key=platform.logs_key,
     )
     platform.execution_role_construct = platform._execution_role(eks_cluster_arn=cluster.cluster_arn)
     if platform.fsx is not None:
@@ -104,7 +117,8 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
     if hp.autoscaler is not None:
         platform.autoscaling_role = HyperPodAutoscalingRole(platform, "AutoscalingRole", volume_key=platform.data_key)
     platform.cluster = HyperPodCluster(
-        platform, "HyperPod",
+        platform,
+        "HyperPod",
         eks_cluster=cluster,
         node_provisioning_mode=platform.config.node_provisioning_mode,  # type: ignore[arg-type]
         assume_helm_installed=not helm_enabled,
@@ -125,14 +139,13 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
         )
 
 
-def _add_kubernetes_side(
-    platform: HyperPodPlatform, cluster: eks.ICluster, *, created_here: bool
-) -> None:
+def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, created_here: bool) -> None:
     """Helm dependencies before HyperPod; readiness gates, add-ons and this project's charts after it."""
     k8s = platform.config.kubernetes
     if k8s.helm_dependencies.enabled:
         platform.helm_dependencies = HyperPodHelmDependencies(
-            platform, "HelmDependencies",
+            platform,
+            "HelmDependencies",
             cluster=cluster,
             subnets=platform.control_plane_subnets,
             config=k8s.helm_dependencies,
@@ -146,7 +159,8 @@ def _add_kubernetes_side(
     # The platform's manifests and kubectl waits, through a handler that applies only what was
     # synthesized (aws-cdk-lib's kubectl provider would apply any manifest an event carries).
     platform.manifests = HyperPodManifests(
-        platform, "Manifests",
+        platform,
+        "Manifests",
         cluster=cluster,
         subnets=platform.control_plane_subnets,
         kubectl_layer=platform.kubectl_layer,
@@ -159,7 +173,8 @@ def _add_kubernetes_side(
     # as created while DEGRADED: the readiness gate waits for a node that can host system pods and
     # the pod identity agent before any add-on (see HyperPodReadiness).
     platform.readiness = HyperPodReadiness(
-        platform, "Readiness",
+        platform,
+        "Readiness",
         cluster=cluster,
         subnets=platform.control_plane_subnets,
         kubectl_layer=platform.kubectl_layer,
@@ -180,7 +195,8 @@ def _add_kubernetes_side(
     if platform.fsx is not None or driver_cfg.enabled:
         # Defined before the other add-ons: the inference operator requires it.
         platform.fsx_csi_driver = FsxCsiDriverAddon(
-            platform, "FsxCsiDriver",
+            platform,
+            "FsxCsiDriver",
             cluster=cluster,
             file_system_arns=[platform.fsx.file_system_arn()] if platform.fsx is not None else [],
             dynamic_provisioning=driver_cfg.storage_class is not None,
@@ -190,7 +206,8 @@ def _add_kubernetes_side(
             kubernetes_version=kubernetes_version,
         )
     platform.addons = HyperPodKubernetesAddons(
-        platform, "KubernetesAddons",
+        platform,
+        "KubernetesAddons",
         cluster=cluster,
         config=k8s.addons,
         assume_installed=assume,
@@ -213,18 +230,23 @@ def _add_kubernetes_side(
         assert fsx_cfg is not None
         # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
         capacity = platform.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
-        k8s = k8s.model_copy(update={"fsx": FsxVolume(
-            file_system_id=platform.fsx.file_system_id,
-            dns_name=platform.fsx.dns_name,
-            mount_name=platform.fsx.mount_name,
-            storage_capacity=f"{capacity}Gi",
-        )})
+        k8s = k8s.model_copy(
+            update={
+                "fsx": FsxVolume(
+                    file_system_id=platform.fsx.file_system_id,
+                    dns_name=platform.fsx.dns_name,
+                    mount_name=platform.fsx.mount_name,
+                    storage_capacity=f"{capacity}Gi",
+                )
+            }
+        )
 
     # Task governance: the scheduler config and team quotas, after Kueue runs. SageMaker makes the
     # quota teams' namespaces and queues; the operator chart's Roles for them wait for the namespaces.
     if platform.addons.task_governance is not None:
         platform.task_governance = HyperPodTaskGovernance(
-            platform, "TaskGovernance",
+            platform,
+            "TaskGovernance",
             cluster=cluster,
             hyperpod_cluster_arn=platform.cluster.cluster_arn,
             hyperpod_cluster_name=platform.config.hyperpod.cluster_name,
@@ -243,7 +265,8 @@ def _add_kubernetes_side(
     # Each team's IAM principal is mapped to the Kubernetes group its Role is bound to.
     for index, (principal_arn, group) in enumerate(operator_chart.submitter_access):
         eks.CfnAccessEntry(
-            platform, f"TeamAccess{index}",
+            platform,
+            f"TeamAccess{index}",
             cluster_name=cluster.cluster_name,
             principal_arn=principal_arn,
             kubernetes_groups=[group],
@@ -264,7 +287,8 @@ def _add_kubernetes_side(
         # New file systems go next to the nodes of the default AZ, with the node security group
         # (which allows Lustre's ports 988 and 1018-1023 within itself).
         chart = FsxStorageClassChart(
-            cdk8s.App(), "fsx-storage-class",
+            cdk8s.App(),
+            "fsx-storage-class",
             config=storage_class,
             subnet_id=platform.default_hyperpod_subnet.subnet_id,
             security_group_id=platform.security_group.security_group_id,
@@ -287,8 +311,10 @@ def _add_karpenter_objects(platform: HyperPodPlatform) -> None:
     # inside the handler's 15-minute Lambda timeout.
     crd_ready = manifests.add_wait(
         "KarpenterCrdReady",
-        object_type="customresourcedefinition", object_names=[NODE_CLASS_CRD],
-        json_path=".metadata.name", timeout=Duration.minutes(12),
+        object_type="customresourcedefinition",
+        object_names=[NODE_CLASS_CRD],
+        json_path=".metadata.name",
+        timeout=Duration.minutes(12),
     )
     crd_ready.node.add_dependency(platform.cluster.resource)
     chart = KarpenterChart(

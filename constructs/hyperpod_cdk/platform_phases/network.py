@@ -43,7 +43,10 @@ def resolve_network(
         # fromVpcAttributes wants AZs only to group the subnet IDs it is given; every subnet is
         # imported on its own below, so the configured AZ IDs stand in and no lookup is needed.
         vpc = ec2.Vpc.from_vpc_attributes(
-            platform, "Vpc", vpc_id=existing.vpc_id, vpc_cidr_block=str(existing.vpc_cidr),
+            platform,
+            "Vpc",
+            vpc_id=existing.vpc_id,
+            vpc_cidr_block=str(existing.vpc_cidr),
             availability_zones=list(net.availability_zone_ids),
         )
         control_plane_subnets = [
@@ -53,8 +56,10 @@ def resolve_network(
         if existing.hyperpod_subnets:
             hyperpod_subnets = {
                 az_id: ec2.Subnet.from_subnet_attributes(
-                    platform, f"HyperPodSubnet{az_id.replace('-', '')}",
-                    subnet_id=subnet.subnet_id, ipv4_cidr_block=str(subnet.cidr),
+                    platform,
+                    f"HyperPodSubnet{az_id.replace('-', '')}",
+                    subnet_id=subnet.subnet_id,
+                    ipv4_cidr_block=str(subnet.cidr),
                 )
                 for az_id, subnet in existing.hyperpod_subnets.items()
             }
@@ -63,8 +68,8 @@ def resolve_network(
                 nat_gateway_id=existing.nat_gateway_id, route_table_id=existing.route_table_id
             )
     platform.vpc = vpc
-    platform.control_plane_subnets = list(control_plane_subnets) if control_plane_subnets is not None else list(
-        vpc.private_subnets
+    platform.control_plane_subnets = (
+        list(control_plane_subnets) if control_plane_subnets is not None else list(vpc.private_subnets)
     )
     if hyperpod_subnets is not None:
         platform.hyperpod_subnets = {az: hyperpod_subnets[az] for az in net.availability_zone_ids}
@@ -73,9 +78,13 @@ def resolve_network(
     primary = str(existing.vpc_cidr) if existing is not None else None
     with checked_props(platform, "Network"):
         subnets = HyperPodSubnets(
-            platform, "Network",
-            vpc=vpc, subnet_plans=plan_for_config(config), hyperpod_cidr=str(net.hyperpod_cidr),
-            egress=hyperpod_egress, vpc_cidr=primary,
+            platform,
+            "Network",
+            vpc=vpc,
+            subnet_plans=plan_for_config(config),
+            hyperpod_cidr=str(net.hyperpod_cidr),
+            egress=hyperpod_egress,
+            vpc_cidr=primary,
         )
     platform.hyperpod_subnets = dict(subnets.subnets)
     platform.created_hyperpod_subnets = subnets
@@ -89,17 +98,25 @@ def add_endpoints(platform: HyperPodPlatform) -> None:
     )
     sg = platform.node_security_group
     rules: list[IConstruct] = [platform.endpoints]
-    rules.append(sg.allow_https_egress(
-        "EndpointEgressPrimary", cidr=str(net.vpc_cidr), description="HTTPS to the VPC endpoints (primary CIDR)"
-    ))
+    rules.append(
+        sg.allow_https_egress(
+            "EndpointEgressPrimary", cidr=str(net.vpc_cidr), description="HTTPS to the VPC endpoints (primary CIDR)"
+        )
+    )
     if net.hyperpod_cidr_is_secondary:
-        rules.append(sg.allow_https_egress(
-            "EndpointEgressHyperPod", cidr=str(net.hyperpod_cidr),
-            description="HTTPS inside the HyperPod CIDR (endpoints and services there)",
-        ))
-    rules.append(sg.allow_https_egress(
-        "S3GatewayEgress", prefix_list_id=platform.endpoints.s3_prefix_list_id,
-        description="HTTPS to S3 through the gateway endpoint (lifecycle scripts, image layers)",
-    ))
+        rules.append(
+            sg.allow_https_egress(
+                "EndpointEgressHyperPod",
+                cidr=str(net.hyperpod_cidr),
+                description="HTTPS inside the HyperPod CIDR (endpoints and services there)",
+            )
+        )
+    rules.append(
+        sg.allow_https_egress(
+            "S3GatewayEgress",
+            prefix_list_id=platform.endpoints.s3_prefix_list_id,
+            description="HTTPS to S3 through the gateway endpoint (lifecycle scripts, image layers)",
+        )
+    )
     # Everything that calls AWS from inside the VPC at deploy time waits for these.
     platform._network_ready = rules

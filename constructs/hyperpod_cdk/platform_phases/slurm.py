@@ -34,20 +34,27 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
         # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
         platform.lifecycle = HyperPodLifecycleScripts(
-            platform, "LifecycleScripts",
+            platform,
+            "LifecycleScripts",
             source_dir=bundled_scripts("slurm_api"),
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
-            json_files={SLURM_NODES_FILE: slurm_nodes(
-                layout, FSX_MOUNT_PATH if platform.fsx else None, [u.model_dump() for u in settings.users],
-                settings.containers.model_dump(),
-            ), **slurm_observability_files(platform.slurm_observability)},
+            json_files={
+                SLURM_NODES_FILE: slurm_nodes(
+                    layout,
+                    FSX_MOUNT_PATH if platform.fsx else None,
+                    [u.model_dump() for u in settings.users],
+                    settings.containers.model_dump(),
+                ),
+                **slurm_observability_files(platform.slurm_observability),
+            },
         )
     else:
         parameters = provisioning_parameters(layout, platform.fsx.mount if platform.fsx else None)
         platform.lifecycle = HyperPodLifecycleScripts(
-            platform, "LifecycleScripts",
+            platform,
+            "LifecycleScripts",
             source_dir=bundled_scripts("slurm"),
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
@@ -70,7 +77,10 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         mode_props["provisioning_parameters"] = parameters
     controller_role = platform.controller_execution_role_construct
     platform.cluster = HyperPodSlurmCluster(
-        platform, "HyperPod", **mode_props, **platform._cluster_props(),
+        platform,
+        "HyperPod",
+        **mode_props,
+        **platform._cluster_props(),
         controller_execution_role=controller_role.role if controller_role is not None else None,
     )
     # Nodes use every policy of the role from their first boot (ENIs, the lifecycle bucket and
@@ -120,22 +130,31 @@ def _slurm_accounting(platform: HyperPodPlatform) -> AccountingDatabase | None:
         azs = {s.availability_zone for s in platform.control_plane_subnets}
         subnets = platform.control_plane_subnets if len(azs) >= 2 else list(platform.hyperpod_subnets.values())
         platform.accounting_database = SlurmAccountingDatabase(
-            platform, "SlurmAccounting",
-            vpc=platform.vpc, subnets=subnets, node_security_group=platform.security_group,
-            encryption_key=platform.data_key, instance_type=cfg.instance_type,
-            allocated_storage_gib=cfg.allocated_storage_gib, backup_retention_days=cfg.backup_retention_days,
+            platform,
+            "SlurmAccounting",
+            vpc=platform.vpc,
+            subnets=subnets,
+            node_security_group=platform.security_group,
+            encryption_key=platform.data_key,
+            instance_type=cfg.instance_type,
+            allocated_storage_gib=cfg.allocated_storage_gib,
+            backup_retention_days=cfg.backup_retention_days,
         )
         for ready in platform._network_ready:
             platform.accounting_database.node.add_dependency(ready)
         platform.accounting_database.grant_read_secret(_controller_role(platform).role)
         return AccountingDatabase(
-            endpoint=platform.accounting_database.endpoint, secret_arn=platform.accounting_database.secret_arn,
-            name=cfg.name, port=platform.accounting_database.port,
+            endpoint=platform.accounting_database.endpoint,
+            secret_arn=platform.accounting_database.secret_arn,
+            name=cfg.name,
+            port=platform.accounting_database.port,
         )
     if cfg.endpoint is not None and cfg.secret_arn is not None:
-        _controller_role(platform).role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            resources=[cfg.secret_arn],
-        ))
+        _controller_role(platform).role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[cfg.secret_arn],
+            )
+        )
         return AccountingDatabase(endpoint=cfg.endpoint, secret_arn=cfg.secret_arn, name=cfg.name, port=cfg.port)
     return None

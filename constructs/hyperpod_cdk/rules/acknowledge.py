@@ -45,18 +45,17 @@ def nag_string(scope: IConstruct, value: Any) -> str:
 
 
 def _render(resolved: Any) -> str:
-
     def flatten(node: Any) -> str:
         if isinstance(node, str):
             return node
         if isinstance(node, dict) and len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return f"<{arg}>"
             if key == "Fn::GetAtt":
                 return f"<{arg[0]}.{arg[1]}>"
             if key == "Fn::Join":
-                return arg[0].join(flatten(part) for part in arg[1])
+                return str(arg[0].join(flatten(part) for part in arg[1]))
             if key == "Fn::Sub" and isinstance(arg, str):
                 return re.sub(r"\$\{([^}]+)\}", r"<\1>", arg)
         # Conditions (Fn::If ...) are printed as compact JSON.

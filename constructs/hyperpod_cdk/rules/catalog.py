@@ -26,7 +26,9 @@ _KARPENTER_DOC = _SM + "sagemaker-hyperpod-eks-autoscaling.html"
 _LABELS_DOC = _SM + "sagemaker-hyperpod-eks-resiliency-node-labels.html"
 _EKS_PREREQ_DOC = _SM + "sagemaker-hyperpod-eks-prerequisites.html"
 _OPERATOR_DOC = _SM + "sagemaker-eks-operator-install.html"
-_CFN_CLUSTER_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html"
+_CFN_CLUSTER_DOC = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sagemaker-cluster.html"
+)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -317,9 +319,7 @@ def check(
     findings: list[Finding] = []
     for rule in rules_of(kinds):
         if rule.id not in skipped:
-            findings.extend(
-                f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED
-            )
+            findings.extend(f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED)
     return findings
 
 

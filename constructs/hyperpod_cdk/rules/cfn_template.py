@@ -82,7 +82,7 @@ def parse_template(text: str, source: str = "template") -> Mapping[str, Json]:
 # --------------------------------------------------------------------------- evaluation
 
 
-class _Unknown(Exception):
+class _UnknownError(Exception):
     """Raised inside evaluation when a value depends on something not known offline."""
 
 
@@ -119,7 +119,7 @@ class _Resolver:
         self.chars_left = MAX_TEMPLATE_CHARS
         self.parameters: dict[str, Json] = {}
         declared = template.get("Parameters")
-        for name, spec in (declared.items() if isinstance(declared, Mapping) else ()):
+        for name, spec in declared.items() if isinstance(declared, Mapping) else ():
             spec = spec if isinstance(spec, Mapping) else {}
             if name in parameters:
                 value: Json = parameters[name]
@@ -161,7 +161,7 @@ class _Resolver:
         try:
             value = self.evaluate(self.condition_specs[name])
             result = value if isinstance(value, bool) else None
-        except _Unknown:
+        except _UnknownError:
             result = None
         self.condition_values[name] = result
         return result
@@ -169,13 +169,13 @@ class _Resolver:
     # -- values
 
     def evaluate(self, value: Json) -> Json:
-        """The value with intrinsics evaluated; raises :class:`_Unknown` when that is not possible."""
+        """The value with intrinsics evaluated; raises :class:`_UnknownError` when that is not possible."""
         if isinstance(value, list):
             items = [self.evaluate(item) for item in value]
             return [item for item in items if item is not _NO_VALUE]
         if isinstance(value, Mapping):
             if _is_intrinsic(value):
-                (name, arg), = value.items()
+                ((name, arg),) = value.items()
                 return _FUNCTIONS[name](self, arg)
             out = {}
             for key, item in value.items():
@@ -192,7 +192,7 @@ class _Resolver:
             return [item for item in items if item is not _NO_VALUE]
         if isinstance(value, Mapping):
             if _is_intrinsic(value):
-                (name, arg), = value.items()
+                ((name, arg),) = value.items()
                 if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
                     chosen = self.condition(arg[0])
                     if chosen is not None:  # the branch itself may hold values known only after deploy
@@ -201,7 +201,7 @@ class _Resolver:
                     return _NO_VALUE
                 try:
                     return self.evaluate(value)
-                except _Unknown as exc:
+                except _UnknownError as exc:
                     if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
                         # An unknown condition: neither branch is taken as the truth.
                         unresolved.append((where, f"condition {arg[0]} is not known offline"))
@@ -220,35 +220,35 @@ class _Resolver:
 
     def ref(self, arg: Json) -> Json:
         if not isinstance(arg, str):
-            raise _Unknown(f"Ref {arg!r} is not a name")
+            raise _UnknownError(f"Ref {arg!r} is not a name")
         if arg in self.parameters:
             return self.parameters[arg]
         if arg in self.pseudo:
             return self.pseudo[arg]
         if arg in self.resources:
-            raise _Unknown(f"Ref {arg}: a resource id, known only after deploy")
+            raise _UnknownError(f"Ref {arg}: a resource id, known only after deploy")
         if arg.startswith("AWS::"):
-            raise _Unknown(f"Ref {arg}: not known offline")
-        raise _Unknown(f"Ref {arg}: parameter without a value (give --parameter {arg}=...)")
+            raise _UnknownError(f"Ref {arg}: not known offline")
+        raise _UnknownError(f"Ref {arg}: parameter without a value (give --parameter {arg}=...)")
 
     def fn_if(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
-            raise _Unknown("malformed Fn::If")
+            raise _UnknownError("malformed Fn::If")
         chosen = self.condition(arg[0])
         if chosen is None:
-            raise _Unknown(f"condition {arg[0]} is not known offline")
+            raise _UnknownError(f"condition {arg[0]} is not known offline")
         return self.evaluate(arg[1] if chosen else arg[2])
 
     def fn_equals(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2):
-            raise _Unknown("malformed Fn::Equals")
+            raise _UnknownError("malformed Fn::Equals")
         left, right = (self.evaluate(a) for a in arg)
         return _text(left) == _text(right)
 
     def fn_not(self, arg: Json) -> Json:
         inner = self.evaluate(arg[0] if isinstance(arg, list) and arg else arg)
         if not isinstance(inner, bool):
-            raise _Unknown("Fn::Not of a non-boolean")
+            raise _UnknownError("Fn::Not of a non-boolean")
         return not inner
 
     def _booleans(self, arg: Json) -> list[bool | None]:
@@ -257,7 +257,7 @@ class _Resolver:
             try:
                 value = self.evaluate(item)
                 out.append(value if isinstance(value, bool) else None)
-            except _Unknown:
+            except _UnknownError:
                 out.append(None)
         return out
 
@@ -266,7 +266,7 @@ class _Resolver:
         if False in values:
             return False
         if None in values:
-            raise _Unknown("Fn::And of an unknown condition")
+            raise _UnknownError("Fn::And of an unknown condition")
         return True
 
     def fn_or(self, arg: Json) -> Json:
@@ -274,13 +274,13 @@ class _Resolver:
         if True in values:
             return True
         if None in values:
-            raise _Unknown("Fn::Or of an unknown condition")
+            raise _UnknownError("Fn::Or of an unknown condition")
         return False
 
     def condition_fn(self, arg: Json) -> Json:
         value = self.condition(arg) if isinstance(arg, str) else None
         if value is None:
-            raise _Unknown(f"condition {arg} is not known offline")
+            raise _UnknownError(f"condition {arg} is not known offline")
         return value
 
     def fn_sub(self, arg: Json) -> Json:
@@ -289,7 +289,7 @@ class _Resolver:
         elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], Mapping):
             text, variables = arg[0], {k: self.evaluate(v) for k, v in arg[1].items()}
         else:
-            raise _Unknown("malformed Fn::Sub")
+            raise _UnknownError("malformed Fn::Sub")
 
         built = [len(text)]
 
@@ -300,7 +300,7 @@ class _Resolver:
             elif name in variables:
                 value = _text(variables[name])
             elif "." in name:
-                raise _Unknown(f"Fn::Sub ${{{name}}}: a resource attribute, known only after deploy")
+                raise _UnknownError(f"Fn::Sub ${{{name}}}: a resource attribute, known only after deploy")
             else:
                 value = _text(self.ref(name))
             built[0] += len(value)
@@ -311,10 +311,10 @@ class _Resolver:
 
     def fn_join(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
-            raise _Unknown("malformed Fn::Join")
+            raise _UnknownError("malformed Fn::Join")
         items = self.evaluate(arg[1])
         if not isinstance(items, list):
-            raise _Unknown("Fn::Join of a non-list")
+            raise _UnknownError("Fn::Join of a non-list")
         parts = [_text(i) for i in items]
         self._spend(sum(map(len, parts)) + len(arg[0]) * max(len(parts) - 1, 0), "Fn::Join")
         return arg[0].join(parts)
@@ -322,45 +322,49 @@ class _Resolver:
     def _spend(self, length: int, function: str) -> None:
         """Refuse (as not checked) a string over MAX_STRING_CHARS, or past the template's budget."""
         if length > MAX_STRING_CHARS:
-            raise _Unknown(f"{function} builds a string over {MAX_STRING_CHARS:,} characters: not evaluated offline")
+            raise _UnknownError(
+                f"{function} builds a string over {MAX_STRING_CHARS:,} characters: not evaluated offline"
+            )
         self.chars_left -= length
         if self.chars_left < 0:
-            raise _Unknown(f"{function}: the template's intrinsics build over {MAX_TEMPLATE_CHARS:,} characters: "
-                           "not evaluated offline")
+            raise _UnknownError(
+                f"{function}: the template's intrinsics build over {MAX_TEMPLATE_CHARS:,} characters: "
+                "not evaluated offline"
+            )
 
     def fn_select(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2):
-            raise _Unknown("malformed Fn::Select")
+            raise _UnknownError("malformed Fn::Select")
         index, items = self.evaluate(arg[0]), self.evaluate(arg[1])
         try:
             return items[int(index)]
         except (ValueError, TypeError, IndexError, KeyError):
-            raise _Unknown("Fn::Select out of range") from None
+            raise _UnknownError("Fn::Select out of range") from None
 
     def fn_split(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
-            raise _Unknown("malformed Fn::Split")
+            raise _UnknownError("malformed Fn::Split")
         text = self.evaluate(arg[1])
         if not isinstance(text, str):
-            raise _Unknown("Fn::Split of a non-string")
+            raise _UnknownError("Fn::Split of a non-string")
         if not arg[0]:
-            raise _Unknown("Fn::Split with an empty delimiter")
+            raise _UnknownError("Fn::Split with an empty delimiter")
         self._spend(len(text), "Fn::Split")  # the parts hold as many characters as the string
         return text.split(arg[0])
 
     def fn_find_in_map(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) >= 3):
-            raise _Unknown("malformed Fn::FindInMap")
+            raise _UnknownError("malformed Fn::FindInMap")
         keys = [self.evaluate(a) for a in arg[:3]]
         try:
             return self.mappings[keys[0]][keys[1]][keys[2]]
         except (KeyError, TypeError):
-            raise _Unknown(f"Fn::FindInMap {keys} has no entry") from None
+            raise _UnknownError(f"Fn::FindInMap {keys} has no entry") from None
 
     def unknown(self, name: str) -> Any:
         def raise_unknown(_self: _Resolver, arg: Json) -> Json:
             target = arg[0] if isinstance(arg, list) and arg else arg
-            raise _Unknown(f"{name} {target}: known only after deploy")
+            raise _UnknownError(f"{name} {target}: known only after deploy")
 
         return raise_unknown
 
@@ -379,8 +383,17 @@ _FUNCTIONS: dict[str, Any] = {
     "Fn::Split": _Resolver.fn_split,
     "Fn::FindInMap": _Resolver.fn_find_in_map,
 }
-for _name in ("Fn::GetAtt", "Fn::ImportValue", "Fn::GetAZs", "Fn::Base64", "Fn::Cidr", "Fn::Transform",
-              "Fn::ToJsonString", "Fn::Length", "Fn::GetStackOutput"):
+for _name in (
+    "Fn::GetAtt",
+    "Fn::ImportValue",
+    "Fn::GetAZs",
+    "Fn::Base64",
+    "Fn::Cidr",
+    "Fn::Transform",
+    "Fn::ToJsonString",
+    "Fn::Length",
+    "Fn::GetStackOutput",
+):
     _FUNCTIONS[_name] = _Resolver.unknown(_Resolver, _name)  # type: ignore[arg-type]
 
 
@@ -389,7 +402,7 @@ def _text(value: Json) -> str:
         return "true" if value else "false"
     if isinstance(value, str | int | float):
         return str(value)
-    raise _Unknown("a non-scalar where text is needed")
+    raise _UnknownError("a non-scalar where text is needed")
 
 
 def resolve_template(

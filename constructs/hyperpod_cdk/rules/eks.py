@@ -44,8 +44,10 @@ def endpoint_access(templates: Templates, rule_id: str = "HyperPod-EKS1") -> Ite
             continue
         if not as_list(cidrs):
             yield cluster.finding(
-                rule_id, "public endpoint without PublicAccessCidrs (the CloudFormation default is 0.0.0.0/0)",
-                where, cidrs_where,
+                rule_id,
+                "public endpoint without PublicAccessCidrs (the CloudFormation default is 0.0.0.0/0)",
+                where,
+                cidrs_where,
             )
             continue
         open_cidrs = [c for c in as_list(cidrs) if _is_open(c)]
@@ -93,6 +95,4 @@ def authentication_mode(templates: Templates, rule_id: str = "HyperPod-EKS4") ->
         if mode in ACCEPTED_AUTH_MODES:
             continue
         shown = "unset (the CloudFormation default is CONFIG_MAP)" if mode is None else repr(mode)
-        yield cluster.finding(
-            rule_id, f"AuthenticationMode is {shown}", "Properties/AccessConfig/AuthenticationMode"
-        )
+        yield cluster.finding(rule_id, f"AuthenticationMode is {shown}", "Properties/AccessConfig/AuthenticationMode")

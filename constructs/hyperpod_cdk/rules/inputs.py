@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json, read_text
 from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
@@ -40,8 +40,17 @@ PARTIAL_MARK = "hyperpod-cdk:partial"
 
 # Top-level keys of the CreateCluster / UpdateCluster requests that are AWS::SageMaker::Cluster properties.
 _REQUEST_KEYS = (
-    "ClusterName", "InstanceGroups", "RestrictedInstanceGroups", "VpcConfig", "Tags", "Orchestrator",
-    "NodeRecovery", "NodeProvisioningMode", "ClusterRole", "AutoScaling", "TieredStorageConfig",
+    "ClusterName",
+    "InstanceGroups",
+    "RestrictedInstanceGroups",
+    "VpcConfig",
+    "Tags",
+    "Orchestrator",
+    "NodeRecovery",
+    "NodeProvisioningMode",
+    "ClusterRole",
+    "AutoScaling",
+    "TieredStorageConfig",
 )
 
 
@@ -106,7 +115,10 @@ def load_data(
 
 
 def from_cloudformation(
-    template: Mapping[str, Json], source: str, *, parameters: Mapping[str, str] | None = None,
+    template: Mapping[str, Json],
+    source: str,
+    *,
+    parameters: Mapping[str, str] | None = None,
     region: str | None = None,
 ) -> LintInput:
     given = dict(parameters or {})
@@ -176,8 +188,21 @@ def _cdk_region(directory: Path) -> str | None:
 # --------------------------------------------------------------------------- Terraform
 
 # snake_case words whose PascalCase is not plain capitalisation (CloudFormation spellings).
-_WORDS = {"gb": "GB", "s3": "S3", "fsx": "FSx", "gi": "Gi", "b": "B", "ids": "Ids", "id": "Id", "eks": "Eks",
-          "kms": "Kms", "vpc": "Vpc", "arn": "Arn", "ebs": "Ebs", "uri": "Uri"}
+_WORDS = {
+    "gb": "GB",
+    "s3": "S3",
+    "fsx": "FSx",
+    "gi": "Gi",
+    "b": "B",
+    "ids": "Ids",
+    "id": "Id",
+    "eks": "Eks",
+    "kms": "Kms",
+    "vpc": "Vpc",
+    "arn": "Arn",
+    "ebs": "Ebs",
+    "uri": "Uri",
+}
 _RENAMES = {
     "life_cycle_config": "LifeCycleConfig",
     "lifecycle_config": "LifeCycleConfig",  # aws_sagemaker_cluster
@@ -191,10 +216,23 @@ _RENAMES = {
 _VERBATIM = {"labels", "tags", "tags_all"}
 # aws_sagemaker_cluster nested blocks that hold at most one element.
 _SINGLE_BLOCKS = {
-    "lifecycle_config", "ebs_volume_config", "orchestrator", "eks", "vpc_config", "override_vpc_config",
-    "kubernetes_config", "scheduled_update_config", "deployment_config", "rolling_update_policy",
-    "maximum_batch_size", "rollback_maximum_batch_size", "auto_scaling", "access_config",
-    "capacity_requirements", "fsx_lustre_config", "environment_config",
+    "lifecycle_config",
+    "ebs_volume_config",
+    "orchestrator",
+    "eks",
+    "vpc_config",
+    "override_vpc_config",
+    "kubernetes_config",
+    "scheduled_update_config",
+    "deployment_config",
+    "rolling_update_policy",
+    "maximum_batch_size",
+    "rollback_maximum_batch_size",
+    "auto_scaling",
+    "access_config",
+    "capacity_requirements",
+    "fsx_lustre_config",
+    "environment_config",
 }
 
 
@@ -239,7 +277,10 @@ def _tags_list(tags: Json) -> list[dict[str, Json]]:
 
 
 def _sagemaker_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
-    props = _convert({k: v for k, v in values.items() if k not in ("tags", "tags_all")}, unwrap_blocks=hashicorp)
+    props = cast(
+        "dict[str, Json]",
+        _convert({k: v for k, v in values.items() if k not in ("tags", "tags_all")}, unwrap_blocks=hashicorp),
+    )
     if values.get("tags"):
         props["Tags"] = _tags_list(values["tags"])
     for key in ("Arn", "ClusterArn", "ClusterStatus", "Id", "CreationTime", "FailureMessage"):
@@ -249,7 +290,7 @@ def _sagemaker_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str,
 
 def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
     if not hashicorp:
-        return _convert(values, unwrap_blocks=False)
+        return cast("dict[str, Json]", _convert(values, unwrap_blocks=False))
     props: dict[str, Json] = {}
     if values.get("version"):
         props["Version"] = values["version"]
@@ -265,12 +306,16 @@ def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]
             "SubnetIds": vpc.get("subnet_ids") or [],
         }
     if values.get("enabled_cluster_log_types"):
-        props["Logging"] = {"ClusterLogging": {"EnabledTypes": [
-            {"Type": t} for t in values["enabled_cluster_log_types"]]}}
+        props["Logging"] = {
+            "ClusterLogging": {"EnabledTypes": [{"Type": t} for t in values["enabled_cluster_log_types"]]}
+        }
     encryption = [
-        {"Resources": e.get("resources") or [], "Provider": {"KeyArn": ((e.get("provider") or [{}])[0] or {}).get(
-            "key_arn")}}
-        for e in values.get("encryption_config") or [] if isinstance(e, Mapping)
+        {
+            "Resources": e.get("resources") or [],
+            "Provider": {"KeyArn": ((e.get("provider") or [{}])[0] or {}).get("key_arn")},
+        }
+        for e in values.get("encryption_config") or []
+        if isinstance(e, Mapping)
     ]
     if encryption:
         props["EncryptionConfig"] = encryption
@@ -279,7 +324,7 @@ def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]
 
 def _addon(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]:
     if not hashicorp:
-        return _convert(values, unwrap_blocks=False)
+        return cast("dict[str, Json]", _convert(values, unwrap_blocks=False))
     props: dict[str, Json] = {"AddonName": values.get("addon_name")}
     if values.get("addon_version"):
         props["AddonVersion"] = values["addon_version"]
@@ -330,8 +375,10 @@ def _mark_unknown(values: Json, unknown: Json, where: str) -> Json:
     if isinstance(unknown, list) and isinstance(values, list | type(None)):
         items = list(values or [])
         items += [None] * (len(unknown) - len(items))
-        return [_mark_unknown(v, f, f"{where}[{i}]") if f else v for i, (v, f) in enumerate(zip(items, unknown,
-                                                                                             strict=True))]
+        return [
+            _mark_unknown(v, f, f"{where}[{i}]") if f else v
+            for i, (v, f) in enumerate(zip(items, unknown, strict=True))
+        ]
     return values
 
 
@@ -348,21 +395,34 @@ def _tf_typed(cfn_type: str, properties: Callable[[Any, bool], Json]) -> Callabl
 _SAGEMAKER_CLUSTER = _tf_typed("AWS::SageMaker::Cluster", _sagemaker_cluster)
 _EKS_CLUSTER = _tf_typed("AWS::EKS::Cluster", _eks_cluster)
 _EKS_ADDON = _tf_typed("AWS::EKS::Addon", _addon)
-_POD_IDENTITY = _tf_typed("AWS::EKS::PodIdentityAssociation", lambda v, _aws: {
-    "Namespace": v.get("namespace"), "ServiceAccount": v.get("service_account")})
+_POD_IDENTITY = _tf_typed(
+    "AWS::EKS::PodIdentityAssociation",
+    lambda v, _aws: {"Namespace": v.get("namespace"), "ServiceAccount": v.get("service_account")},
+)
 _SUBNET = _tf_typed("AWS::EC2::Subnet", lambda v, _aws: {"CidrBlock": v.get("cidr_block"), "SubnetId": v.get("id")})
-_FSX = _tf_typed("AWS::FSx::FileSystem", lambda v, _aws: {
-    "FileSystemType": "LUSTRE", "SecurityGroupIds": v.get("security_group_ids") or [],
-    "SubnetIds": v.get("subnet_ids") or []})
+_FSX = _tf_typed(
+    "AWS::FSx::FileSystem",
+    lambda v, _aws: {
+        "FileSystemType": "LUSTRE",
+        "SecurityGroupIds": v.get("security_group_ids") or [],
+        "SubnetIds": v.get("subnet_ids") or [],
+    },
+)
 _HELM = _tf_typed("Custom::HelmRelease", lambda v, _aws: {"Chart": v.get("chart"), "Name": v.get("name")})
 # Terraform resource type -> its CloudFormation-shaped body (None: nothing the rules read).
 _TERRAFORM_TYPES: dict[str, Callable[[str, Any], dict[str, Json] | None]] = {
-    "awscc_sagemaker_cluster": _SAGEMAKER_CLUSTER, "aws_sagemaker_cluster": _SAGEMAKER_CLUSTER,
-    "aws_eks_cluster": _EKS_CLUSTER, "awscc_eks_cluster": _EKS_CLUSTER,
-    "aws_eks_addon": _EKS_ADDON, "awscc_eks_addon": _EKS_ADDON,
-    "aws_eks_pod_identity_association": _POD_IDENTITY, "awscc_eks_pod_identity_association": _POD_IDENTITY,
-    "aws_subnet": _SUBNET, "awscc_ec2_subnet": _SUBNET,
-    "aws_security_group_rule": _tf_sg_rule, "aws_vpc_security_group_ingress_rule": _tf_sg_rule,
+    "awscc_sagemaker_cluster": _SAGEMAKER_CLUSTER,
+    "aws_sagemaker_cluster": _SAGEMAKER_CLUSTER,
+    "aws_eks_cluster": _EKS_CLUSTER,
+    "awscc_eks_cluster": _EKS_CLUSTER,
+    "aws_eks_addon": _EKS_ADDON,
+    "awscc_eks_addon": _EKS_ADDON,
+    "aws_eks_pod_identity_association": _POD_IDENTITY,
+    "awscc_eks_pod_identity_association": _POD_IDENTITY,
+    "aws_subnet": _SUBNET,
+    "awscc_ec2_subnet": _SUBNET,
+    "aws_security_group_rule": _tf_sg_rule,
+    "aws_vpc_security_group_ingress_rule": _tf_sg_rule,
     "aws_vpc_security_group_egress_rule": _tf_sg_rule,
     "aws_fsx_lustre_file_system": _FSX,
     "helm_release": _HELM,
@@ -374,7 +434,8 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
     # A plan lists what it knows only after apply in resource_changes[].change.after_unknown.
     unknown_by_address = {
         str(change.get("address")): (change.get("change") or {}).get("after_unknown")
-        for change in data.get("resource_changes") or [] if isinstance(change, Mapping)
+        for change in data.get("resource_changes") or []
+        if isinstance(change, Mapping)
     }
     resources: dict[str, Json] = {}
     for resource in _terraform_resources(root):
@@ -427,8 +488,10 @@ def _expand_module_dependencies(resources: dict[str, Json], source: str = "terra
     for address in resources:
         parts = _without_indexes(address).split(".")
         if len(address) > MAX_ADDRESS_CHARS or len(parts) > MAX_ADDRESS_PARTS:
-            raise LintInputError(f"{source}: a resource address over {MAX_ADDRESS_CHARS:,} characters or "
-                                 f"{MAX_ADDRESS_PARTS} parts is not a Terraform plan; not linted")
+            raise LintInputError(
+                f"{source}: a resource address over {MAX_ADDRESS_CHARS:,} characters or "
+                f"{MAX_ADDRESS_PARTS} parts is not a Terraform plan; not linted"
+            )
         for end in range(1, len(parts) + 1):
             by_prefix.setdefault(".".join(parts[:end]), []).append(address)
     edges = 0

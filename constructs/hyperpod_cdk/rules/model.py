@@ -109,7 +109,7 @@ class Templates:
         self._exports: dict[str, tuple[str, Json]] = {}
         for path, template in self.templates.items():
             outputs = template.get("Outputs")
-            for output in (outputs.values() if isinstance(outputs, Mapping) else ()):
+            for output in outputs.values() if isinstance(outputs, Mapping) else ():
                 if not isinstance(output, Mapping):
                     continue
                 name = (output.get("Export") or {}).get("Name") if isinstance(output.get("Export"), Mapping) else None
@@ -143,7 +143,7 @@ class Templates:
         if isinstance(value, str):
             return ("literal", value)
         if isinstance(value, Mapping) and len(value) == 1 and _depth < 8:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             resources = self.templates.get(template_path, {}).get("Resources") or {}
             if fn == "Ref" and isinstance(arg, str):
                 kind = "resource" if arg in resources else "parameter"

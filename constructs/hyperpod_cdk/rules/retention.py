@@ -92,7 +92,7 @@ def _differs_per_deployment(value: Json, resources: Mapping[str, Json], _depth: 
         return True
     if isinstance(value, Mapping):
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             target = None
             if fn == "Ref" and isinstance(arg, str):
                 target = arg
@@ -136,13 +136,19 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         how = metadata.get(ADOPTED_ON_REDEPLOY) if isinstance(metadata, Mapping) else None
         if not how:
             yield resource.finding(
-                rule_id, f"{resource.type} is retained on delete with the fixed {name_prop} {_shown(name)}: the "
-                "next deploy fails with AlreadyExists", location, "DeletionPolicy",
+                rule_id,
+                f"{resource.type} is retained on delete with the fixed {name_prop} {_shown(name)}: the "
+                "next deploy fails with AlreadyExists",
+                location,
+                "DeletionPolicy",
             )
         elif not isinstance(name, str) or resource.type not in IMPORTABLE_TYPES:
             yield resource.finding(
-                rule_id, f"{resource.type} says it is adopted on redeploy, but CloudFormation imports only "
-                "importable types with a static (literal) name", location, f"Metadata/{ADOPTED_ON_REDEPLOY}",
+                rule_id,
+                f"{resource.type} says it is adopted on redeploy, but CloudFormation imports only "
+                "importable types with a static (literal) name",
+                location,
+                f"Metadata/{ADOPTED_ON_REDEPLOY}",
             )
 
 

@@ -154,8 +154,11 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
             missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d)]
             if missing and key[0] != "resource" and not templates.closed_world and not _manages_rules(templates, key):
                 yield cluster.not_checked(
-                    rule_id, f"security group {_describe(templates, key, value)} is defined elsewhere; its rules "
-                    "are not in this definition (--live reads them)", location)
+                    rule_id,
+                    f"security group {_describe(templates, key, value)} is defined elsewhere; its rules "
+                    "are not in this definition (--live reads them)",
+                    location,
+                )
             elif missing:
                 what = " and ".join(
                     "all-traffic ingress from itself" if d == "ingress" else "all-traffic egress to itself"

@@ -39,17 +39,20 @@ def skip_handler_checks(function: IConstruct, *, outside_vpc_reason: str | None 
     in a VPC), for a handler that has nothing to reach inside it.
     """
     skip_checkov(
-        function, "CKV_AWS_115",
+        function,
+        "CKV_AWS_115",
         "custom-resource handler invoked by CloudFormation a few times per deployment; reserved "
         "concurrency would only take capacity from the account's unreserved pool",
     )
     skip_checkov(
-        function, "CKV_AWS_116",
+        function,
+        "CKV_AWS_116",
         "custom-resource handler: CloudFormation is its only caller and records every failure in stack "
         "events; a DLQ would keep stale CloudFormation requests that must never be replayed",
     )
     skip_checkov(
-        function, "CKV_AWS_173",
+        function,
+        "CKV_AWS_173",
         "the aws-cdk-lib handler's environment holds no secrets (endpoint mode, a function ARN, a CA "
         "bundle path); Lambda encrypts it at rest with an AWS managed key",
     )

@@ -16,26 +16,42 @@ CERT_MANAGER = "cert-manager"
 _AWSOME_TF = "awslabs/awsome-distributed-ai 1.architectures/7.sagemaker-hyperpod-eks/terraform-modules/hyperpod-eks-tf/"
 _CLUSTER_SETUP = "aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/"
 RESOLVE_CONFLICTS: dict[str, tuple[str, str]] = {
-    name: ("OVERWRITE", f"EKS installs a self-managed {name} on every new cluster; OVERWRITE adopts it "
-                        f"({_CLUSTER_SETUP}eks-template.yaml; {_AWSOME_TF}modules/eks_cluster/main.tf)")
+    name: (
+        "OVERWRITE",
+        f"EKS installs a self-managed {name} on every new cluster; OVERWRITE adopts it "
+        f"({_CLUSTER_SETUP}eks-template.yaml; {_AWSOME_TF}modules/eks_cluster/main.tf)",
+    )
     for name in ("vpc-cni", "kube-proxy", "coredns")
 } | {
-    POD_IDENTITY_AGENT: ("OVERWRITE", f"as AWS's templates set it ({_CLUSTER_SETUP}eks-template.yaml; "
-                                      f"{_AWSOME_TF}modules/eks_cluster/main.tf)"),
-    CERT_MANAGER: ("OVERWRITE", f"cert-manager objects left by an earlier install are adopted "
-                                f"({_AWSOME_TF}modules/hyperpod_cluster/cert_manager.tf)"),
+    POD_IDENTITY_AGENT: (
+        "OVERWRITE",
+        f"as AWS's templates set it ({_CLUSTER_SETUP}eks-template.yaml; " f"{_AWSOME_TF}modules/eks_cluster/main.tf)",
+    ),
+    CERT_MANAGER: (
+        "OVERWRITE",
+        f"cert-manager objects left by an earlier install are adopted "
+        f"({_AWSOME_TF}modules/hyperpod_cluster/cert_manager.tf)",
+    ),
     "amazon-sagemaker-hyperpod-training-operator": (
         "OVERWRITE",
         "the HyperPod Helm chart already created the aws-hyperpod namespace the operator installs into; "
         f"OVERWRITE on create as in {_AWSOME_TF}modules/hyperpod_training_operator/main.tf (its PRESERVE on "
         "update has no CloudFormation equivalent)",
     ),
-    "aws-fsx-csi-driver": ("OVERWRITE", f"as AWS's templates set it ({_CLUSTER_SETUP}fsx-template.yaml; "
-                                        f"{_AWSOME_TF}modules/fsx_lustre/main.tf)"),
+    "aws-fsx-csi-driver": (
+        "OVERWRITE",
+        f"as AWS's templates set it ({_CLUSTER_SETUP}fsx-template.yaml; " f"{_AWSOME_TF}modules/fsx_lustre/main.tf)",
+    ),
     "amazon-sagemaker-hyperpod-observability": (
-        "OVERWRITE", f"as AWS's Terraform updates it ({_AWSOME_TF}modules/observability/eks_addon.tf)"),
+        "OVERWRITE",
+        f"as AWS's Terraform updates it ({_AWSOME_TF}modules/observability/eks_addon.tf)",
+    ),
     "amazon-sagemaker-hyperpod-taskgovernance": (
-        "OVERWRITE", f"as AWS's Terraform sets it ({_AWSOME_TF}modules/task_governance)"),
+        "OVERWRITE",
+        f"as AWS's Terraform sets it ({_AWSOME_TF}modules/task_governance)",
+    ),
     "amazon-sagemaker-hyperpod-inference": (
-        "OVERWRITE", f"as AWS's Terraform sets it ({_AWSOME_TF}modules/hyperpod_inference)"),
+        "OVERWRITE",
+        f"as AWS's Terraform sets it ({_AWSOME_TF}modules/hyperpod_inference)",
+    ),
 }

@@ -17,13 +17,32 @@ SCHEDULER_CONFIG_TYPE = "AWS::SageMaker::ClusterSchedulerConfig"
 COMPUTE_QUOTA_TYPE = "AWS::SageMaker::ComputeQuota"
 
 NATIVE_TYPE_REGIONS: dict[str, frozenset[str]] = {
-    SCHEDULER_CONFIG_TYPE: frozenset({
-        "ap-northeast-1", "ap-south-1", "eu-central-1", "eu-north-1", "eu-south-2", "us-east-1", "us-west-1",
-    }),
-    COMPUTE_QUOTA_TYPE: frozenset({
-        "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2",
-        "sa-east-1", "us-east-1", "us-east-2", "us-west-2",
-    }),
+    SCHEDULER_CONFIG_TYPE: frozenset(
+        {
+            "ap-northeast-1",
+            "ap-south-1",
+            "eu-central-1",
+            "eu-north-1",
+            "eu-south-2",
+            "us-east-1",
+            "us-west-1",
+        }
+    ),
+    COMPUTE_QUOTA_TYPE: frozenset(
+        {
+            "ap-south-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ca-central-1",
+            "eu-central-1",
+            "eu-west-1",
+            "eu-west-2",
+            "sa-east-1",
+            "us-east-1",
+            "us-east-2",
+            "us-west-2",
+        }
+    ),
 }
 
 

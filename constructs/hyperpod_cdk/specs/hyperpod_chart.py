@@ -65,38 +65,78 @@ _V3_9_0 = ChartPin(
     files=146,
     archives=(
         ArchivePin(
-            "nvidia-device-plugin", "0.16.1",
+            "nvidia-device-plugin",
+            "0.16.1",
             "a77b4e81fd56a11e39536500a7a6538899b952c4b4370200280bce313dffda6a",
             "nvidia-device-plugin.devicePlugin.enabled",
             "index.yaml of https://nvidia.github.io/k8s-device-plugin (github.com/NVIDIA/k8s-device-plugin "
             "gh-pages @bf584288), equal to the sha256 of stable/nvidia-device-plugin-0.16.1.tgz there",
         ),
         ArchivePin(
-            "aws-efa-k8s-device-plugin", "v0.5.20",
+            "aws-efa-k8s-device-plugin",
+            "v0.5.20",
             "252967e2083799987d576ac86986b3316ce350dd1da2d07a8b83b5c4288fbcf4",
             "aws-efa-k8s-device-plugin.devicePlugin.enabled",
             "index.yaml of https://aws.github.io/eks-charts (github.com/aws/eks-charts gh-pages @c7f9ea56), "
             "equal to the sha256 of aws-efa-k8s-device-plugin-v0.5.20.tgz there",
         ),
         ArchivePin(
-            "cert-manager", "v1.18.2", None, "cert-manager.enabled",
+            "cert-manager",
+            "v1.18.2",
+            None,
+            "cert-manager.enabled",
             "oci://quay.io/jetstack/charts: no digest found in a primary source; cert-manager comes from "
             "the EKS add-on, so the chart's copy stays disabled and is replaced by a placeholder",
         ),
     ),
-    value_scopes=frozenset({
-        # values.yaml top-level keys
-        "global", "replicaCount", "image", "imagePullSecrets", "nameOverride", "fullnameOverride",
-        "serviceAccount", "podAnnotations", "podLabels", "podSecurityContext", "securityContext", "service",
-        "ingress", "resources", "livenessProbe", "readinessProbe", "autoscaling", "volumes", "volumeMounts",
-        "nodeSelector", "tolerations", "affinity", "namespace", "cert-manager", "mlflow", "trainingOperators",
-        "inferenceOperators", "storage", "cluster-role-and-bindings", "namespaced-role-and-bindings",
-        "team-role-and-bindings", "nvidia-device-plugin", "neuron-device-plugin", "aws-efa-k8s-device-plugin",
-        "mpi-operator", "health-monitoring-agent", "deep-health-check", "job-auto-restart", "hyperpod-patching",
-        "gpu-operator",
-        # dependency names (Chart.yaml) not already above
-        "training-operators", "hyperpod-inference-operator",
-    }),
+    value_scopes=frozenset(
+        {
+            # values.yaml top-level keys
+            "global",
+            "replicaCount",
+            "image",
+            "imagePullSecrets",
+            "nameOverride",
+            "fullnameOverride",
+            "serviceAccount",
+            "podAnnotations",
+            "podLabels",
+            "podSecurityContext",
+            "securityContext",
+            "service",
+            "ingress",
+            "resources",
+            "livenessProbe",
+            "readinessProbe",
+            "autoscaling",
+            "volumes",
+            "volumeMounts",
+            "nodeSelector",
+            "tolerations",
+            "affinity",
+            "namespace",
+            "cert-manager",
+            "mlflow",
+            "trainingOperators",
+            "inferenceOperators",
+            "storage",
+            "cluster-role-and-bindings",
+            "namespaced-role-and-bindings",
+            "team-role-and-bindings",
+            "nvidia-device-plugin",
+            "neuron-device-plugin",
+            "aws-efa-k8s-device-plugin",
+            "mpi-operator",
+            "health-monitoring-agent",
+            "deep-health-check",
+            "job-auto-restart",
+            "hyperpod-patching",
+            "gpu-operator",
+            # dependency names (Chart.yaml) not already above
+            "training-operators",
+            "hyperpod-inference-operator",
+        }
+    ),
 )
 
 PINNED_CHARTS: dict[str, ChartPin] = {_V3_9_0.revision: _V3_9_0}

@@ -52,15 +52,28 @@ class ChartImage:
 #: Chart images outside AWS's regional ECR (the health monitoring agent and the EFA device plugin
 #: come from there and need no mirror).
 OUTSIDE_ECR: tuple[ChartImage, ...] = (
-    ChartImage("NVIDIA device plugin", "nvidia_device_plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.16.1",
-               "nvidia-device-plugin.image.repository"),
-    ChartImage("MPI operator", "mpi_operator", "docker.io/mpioperator/mpi-operator:0.5",
-               "mpi-operator.mpiOperator.image.repository"),
-    ChartImage("Kubeflow training operator", "training_operators", "docker.io/kubeflow/training-operator:v1-855e096",
-               "training-operators.image.repository"),
+    ChartImage(
+        "NVIDIA device plugin",
+        "nvidia_device_plugin",
+        "nvcr.io/nvidia/k8s-device-plugin:v0.16.1",
+        "nvidia-device-plugin.image.repository",
+    ),
+    ChartImage(
+        "MPI operator",
+        "mpi_operator",
+        "docker.io/mpioperator/mpi-operator:0.5",
+        "mpi-operator.mpiOperator.image.repository",
+    ),
+    ChartImage(
+        "Kubeflow training operator",
+        "training_operators",
+        "docker.io/kubeflow/training-operator:v1-855e096",
+        "training-operators.image.repository",
+    ),
     # Written into the sub-chart's template, not a value: a mirror cannot redirect it.
-    ChartImage("Neuron device plugin", "neuron_device_plugin",
-               "public.ecr.aws/neuron/neuron-device-plugin:2.19.16.0", None),
+    ChartImage(
+        "Neuron device plugin", "neuron_device_plugin", "public.ecr.aws/neuron/neuron-device-plugin:2.19.16.0", None
+    ),
 )
 
 #: Chart components pulled from AWS's regional ECR, through the VPC's ECR endpoints.

@@ -129,13 +129,9 @@ class InstanceSpec:
         if self.accelerator is not None and self.accelerator not in _ACCELERATORS:
             raise ValueError(f"accelerator must be 'nvidia', 'neuron' or None, got {self.accelerator!r}")
         if (self.accelerator is None) != (self.accelerators == 0) or self.accelerators < 0:
-            raise ValueError(
-                f"accelerators={self.accelerators} does not fit accelerator={self.accelerator!r}"
-            )
+            raise ValueError(f"accelerators={self.accelerators} does not fit accelerator={self.accelerator!r}")
         if not 0 <= self.efa <= self.network_cards:
-            raise ValueError(
-                f"efa must be between 0 and network_cards ({self.network_cards}), got {self.efa}"
-            )
+            raise ValueError(f"efa must be between 0 and network_cards ({self.network_cards}), got {self.efa}")
         if not self.source.startswith("https://"):
             raise ValueError(f"source must be an https URL, got {self.source!r}")
 

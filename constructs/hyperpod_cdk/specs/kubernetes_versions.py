@@ -125,13 +125,15 @@ def support_status(version: str, on: dt.date | None = None) -> SupportStatus:
     upgrade = f"upgrade to {newest}" if newest and newest != version else "plan the upgrade"
     if day > row.end_of_extended_support:
         return SupportStatus(
-            version, "ended",
+            version,
+            "ended",
             f"Kubernetes {version} left EKS extended support on {row.end_of_extended_support}: EKS no longer "
             f"creates or runs it; use {newest or 'a newer version'} ({EKS_CALENDAR_DOC})",
         )
     if day > row.end_of_standard_support:
         return SupportStatus(
-            version, "extended",
+            version,
+            "extended",
             f"Kubernetes {version} left EKS standard support on {row.end_of_standard_support}: the control plane "
             f"costs {_monthly(EXTENDED_PRICE_PER_HOUR)} in extended support instead of "
             f"{_monthly(STANDARD_PRICE_PER_HOUR)}, six times as much, until {row.end_of_extended_support}; "
@@ -140,7 +142,8 @@ def support_status(version: str, on: dt.date | None = None) -> SupportStatus:
     days_left = (row.end_of_standard_support - day).days
     if days_left <= UPGRADE_NOTICE_DAYS:
         return SupportStatus(
-            version, "ending",
+            version,
+            "ending",
             f"Kubernetes {version} leaves EKS standard support on {row.end_of_standard_support} (in {days_left} "
             f"days); from then on the control plane costs {_monthly(EXTENDED_PRICE_PER_HOUR)} instead of "
             f"{_monthly(STANDARD_PRICE_PER_HOUR)}; {upgrade} ({EKS_CALENDAR_DOC})",
@@ -160,9 +163,7 @@ def newest_in_standard_support(on: dt.date | None = None) -> str | None:
 def check_version(value: object) -> str:
     """A config or prop value as a version HyperPod accepts and EKS still runs; ValueError otherwise."""
     if isinstance(value, float | int) and not isinstance(value, bool):
-        raise ValueError(
-            f"write the version as text, such as '{DEFAULT_VERSION}' (YAML read {value!r} as a number)"
-        )
+        raise ValueError(f"write the version as text, such as '{DEFAULT_VERSION}' (YAML read {value!r} as a number)")
     if not isinstance(value, str):
         raise ValueError(f"expected a version such as '{DEFAULT_VERSION}', got {value!r}")
     if value not in SUPPORTED_VERSIONS:

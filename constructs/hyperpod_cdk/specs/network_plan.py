@@ -128,9 +128,7 @@ def plan_existing_subnets(
 def misfit_error(plan: SubnetPlan, orchestrator: Orchestrator, field: str, advice: str) -> HyperPodConfigError:
     """The error for a plan that does not fit: names the group needing the most addresses."""
     biggest = max(plan.groups, key=lambda group: group.ips)
-    detail = ", ".join(
-        f"'{g.name}' {g.instance_count} x {g.instance_type} x {g.ips_per_node} IPs" for g in plan.groups
-    )
+    detail = ", ".join(f"'{g.name}' {g.instance_count} x {g.instance_type} x {g.ips_per_node} IPs" for g in plan.groups)
     return HyperPodConfigError(
         field,
         f"instance group '{biggest.name}' does not fit: {plan.az_id} gets {plan.cidr} "

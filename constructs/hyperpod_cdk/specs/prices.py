@@ -53,8 +53,7 @@ def _entry(where: str, raw: Any) -> Price:
         raise PriceTableError(f"{where}.retrieved: expected a date such as 2026-12-06") from None
     if len(str(raw["source"]).strip()) < 10:
         raise PriceTableError(f"{where}.source: name the page or API the price was read from")
-    return Price(str(raw["region"]), str(raw["instance_type"]), float(value), str(raw["source"]),
-                 str(raw["retrieved"]))
+    return Price(str(raw["region"]), str(raw["instance_type"]), float(value), str(raw["source"]), str(raw["retrieved"]))
 
 
 def load_table(path: Path = BUNDLED_TABLE) -> dict[tuple[str, str], Price]:
@@ -74,6 +73,9 @@ def load_table(path: Path = BUNDLED_TABLE) -> dict[tuple[str, str], Price]:
 
 
 def write_table(path: Path, prices: list[Price], about: str) -> None:
-    body = {"about": about, "currency": "USD",
-            "entries": [p.to_dict() for p in sorted(prices, key=lambda p: (p.region, p.instance_type))]}
+    body = {
+        "about": about,
+        "currency": "USD",
+        "entries": [p.to_dict() for p in sorted(prices, key=lambda p: (p.region, p.instance_type))],
+    }
     Path(path).write_text(json.dumps(body, indent=2) + "\n")

@@ -28,12 +28,24 @@ TIERED_DOC = _SM + "managed-tier-checkpointing-setup.html"
 
 #: What a violation is about; each caller maps these to its own field names.
 SUBJECTS = (
-    "node_provisioning_mode", "node_recovery", "cluster_role", "orchestrator", "volume_key",
-    "accounting_database", "autoscaler", "tiered_storage_memory_percent",
+    "node_provisioning_mode",
+    "node_recovery",
+    "cluster_role",
+    "orchestrator",
+    "volume_key",
+    "accounting_database",
+    "autoscaler",
+    "tiered_storage_memory_percent",
 )
 Subject = Literal[
-    "node_provisioning_mode", "node_recovery", "cluster_role", "orchestrator", "volume_key",
-    "accounting_database", "autoscaler", "tiered_storage_memory_percent",
+    "node_provisioning_mode",
+    "node_recovery",
+    "cluster_role",
+    "orchestrator",
+    "volume_key",
+    "accounting_database",
+    "autoscaler",
+    "tiered_storage_memory_percent",
 ]
 
 
@@ -95,8 +107,14 @@ def _karpenter(facts: ClusterFacts) -> list[Violation]:
     if facts.node_recovery != "Automatic":
         found.append(Violation(KAR1, "node_recovery", "Karpenter autoscaling needs Automatic node recovery"))
     if not facts.has_cluster_role:
-        found.append(Violation(KAR1, "cluster_role", "Karpenter autoscaling needs the cluster role HyperPod's "
-                                                     "Karpenter assumes (HyperPodAutoscalingRole)"))
+        found.append(
+            Violation(
+                KAR1,
+                "cluster_role",
+                "Karpenter autoscaling needs the cluster role HyperPod's "
+                "Karpenter assumes (HyperPodAutoscalingRole)",
+            )
+        )
     if facts.orchestrator == "slurm":
         found.append(Violation(KAR1, "orchestrator", "Karpenter autoscaling is for EKS-orchestrated clusters only"))
     return found
@@ -118,33 +136,43 @@ def _tiered(facts: ClusterFacts) -> list[Violation]:
 
 
 KMS1 = ServiceRule(
-    "HyperPod-KMS1", "error", "A customer managed EBS key only in Continuous node provisioning mode",
+    "HyperPod-KMS1",
+    "error",
+    "A customer managed EBS key only in Continuous node provisioning mode",
     "HyperPod accepts a customer managed EBS key only in Continuous node provisioning mode",
     "set {node_provisioning_mode} to Continuous, or drop {volume_key} (AWS owned key)",
     CMK_DOC,
 )
 KAR1 = ServiceRule(
-    "HyperPod-KAR1", "error", "Karpenter autoscaling has its prerequisites",
+    "HyperPod-KAR1",
+    "error",
+    "Karpenter autoscaling has its prerequisites",
     "HyperPod's managed Karpenter needs Continuous provisioning, Automatic node recovery and a cluster role, "
     "on an EKS cluster",
     "set {node_provisioning_mode} to Continuous, {node_recovery} to Automatic and give {cluster_role}",
     KARPENTER_DOC,
 )
 ACCT1 = ServiceRule(
-    "HyperPod-ACCT1", "error", "An external Slurm accounting database needs Continuous provisioning",
+    "HyperPod-ACCT1",
+    "error",
+    "An external Slurm accounting database needs Continuous provisioning",
     "an external accounting database needs Continuous node provisioning",
     "set {node_provisioning_mode} to Continuous (API-driven Slurm; HyperPod AMIs released after 2026-08-30), "
     "or drop {accounting_database}",
     ACCOUNTING_DOC,
 )
 TSC1 = ServiceRule(
-    "HyperPod-TSC1", "error", "Managed tiered checkpointing takes 20-100% of node memory",
+    "HyperPod-TSC1",
+    "error",
+    "Managed tiered checkpointing takes 20-100% of node memory",
     "must be a whole percentage from 20 to 100",
     "set {tiered_storage_memory_percent} between 20 and 100, or leave it out (off)",
     TIERED_DOC,
 )
 SYS1 = ServiceRule(
-    "HyperPod-SYS1", "warning", "On EKS, some instance group can host system pods while deep health checks run",
+    "HyperPod-SYS1",
+    "warning",
+    "On EKS, some instance group can host system pods while deep health checks run",
     "no instance group can host system pods (coredns, cert-manager, the HyperPod chart's and add-ons' controllers) "
     "while deep health checks run: every group has 0 instances, runs deep health checks (60-90 minutes under a "
     "NoSchedule taint) or carries a NoSchedule/NoExecute taint",

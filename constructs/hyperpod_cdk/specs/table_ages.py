@@ -75,8 +75,10 @@ def stale(on: dt.date | None = None, max_age_days: int = MAX_TABLE_AGE_DAYS) -> 
 
 
 def warning(table: DatedTable, age: int) -> str:
-    return (f"{table.name} was last checked {table.checked.isoformat()} ({age} days ago, more than "
-            f"{MAX_TABLE_AGE_DAYS}); refresh: {table.refresh}")
+    return (
+        f"{table.name} was last checked {table.checked.isoformat()} ({age} days ago, more than "
+        f"{MAX_TABLE_AGE_DAYS}); refresh: {table.refresh}"
+    )
 
 
 __all__ = ["MAX_TABLE_AGE_DAYS", "DatedTable", "stale", "tables", "today", "warning"]

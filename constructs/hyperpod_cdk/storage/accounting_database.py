@@ -77,9 +77,7 @@ class SlurmAccountingDatabase(Construct):
         with checked_props(scope, construct_id):
             azs = {s.availability_zone for s in subnets}
             if len(subnets) < 2 or (not any(Token.is_unresolved(a) for a in azs) and len(azs) < 2):
-                raise HyperPodConfigError(
-                    "subnets", "an RDS DB subnet group needs private subnets in at least two AZs"
-                )
+                raise HyperPodConfigError("subnets", "an RDS DB subnet group needs private subnets in at least two AZs")
             if not 20 <= allocated_storage_gib <= 65536:
                 raise HyperPodConfigError("allocated_storage_gib", "must be 20-65536 GiB")
             if not 1 <= backup_retention_days <= 35:
@@ -87,19 +85,24 @@ class SlurmAccountingDatabase(Construct):
         super().__init__(scope, construct_id)
         self.port = DEFAULT_PORT
         subnet_group = rds.CfnDBSubnetGroup(
-            self, "SubnetGroup",
+            self,
+            "SubnetGroup",
             db_subnet_group_description="Slurm accounting database (HyperPod)",
             subnet_ids=[s.subnet_id for s in subnets],
         )
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            allow_all_outbound=False,
             description="Slurm accounting database: MariaDB port from the HyperPod nodes only",
         )
         self.security_group.add_ingress_rule(
             node_security_group, ec2.Port.tcp(self.port), "slurmdbd on the HyperPod controller"
         )
         self.resource = rds.CfnDBInstance(
-            self, "Resource",
+            self,
+            "Resource",
             engine=ENGINE,
             db_instance_class=instance_type,
             allocated_storage=str(allocated_storage_gib),
@@ -126,14 +129,23 @@ class SlurmAccountingDatabase(Construct):
         self.resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
         self.resource.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
         self._key = encryption_key
-        acknowledge(self.resource, "AwsSolutions-RDS3",
-                    "single-AZ like AWS's own HyperPod accounting template; slurmctld queues records while "
-                    "slurmdbd is unreachable, and backups are on")
-        acknowledge(self.resource, "AwsSolutions-RDS11",
-                    "the standard MariaDB port is what HyperPod's AccountingDatabase.Port defaults to; the "
-                    "security group admits only the HyperPod nodes")
-        acknowledge(self.resource, "AwsSolutions-SMG4",
-                    "the master secret is managed and rotated by RDS (ManageMasterUserPassword)")
+        acknowledge(
+            self.resource,
+            "AwsSolutions-RDS3",
+            "single-AZ like AWS's own HyperPod accounting template; slurmctld queues records while "
+            "slurmdbd is unreachable, and backups are on",
+        )
+        acknowledge(
+            self.resource,
+            "AwsSolutions-RDS11",
+            "the standard MariaDB port is what HyperPod's AccountingDatabase.Port defaults to; the "
+            "security group admits only the HyperPod nodes",
+        )
+        acknowledge(
+            self.resource,
+            "AwsSolutions-SMG4",
+            "the master secret is managed and rotated by RDS (ManageMasterUserPassword)",
+        )
 
     @property
     def endpoint(self) -> str:
@@ -155,12 +167,16 @@ class SlurmAccountingDatabase(Construct):
             resource_arns=[self.secret_arn],
         )
         stack = Stack.of(self)
-        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-            sid="AccountingSecretKey",
-            actions=["kms:Decrypt"],
-            resources=[self._key.key_arn],
-            conditions={"StringEquals": {
-                "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com",
-                "kms:EncryptionContext:SecretARN": self.secret_arn,
-            }},
-        ))
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AccountingSecretKey",
+                actions=["kms:Decrypt"],
+                resources=[self._key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": self.secret_arn,
+                    }
+                },
+            )
+        )

@@ -131,7 +131,10 @@ class HyperPodFsxLustre(Construct):
         field_prefix: str = "storage.fsx",
     ) -> None:
         check_prop_types(
-            scope, construct_id, subnet=("ec2.ISubnet", subnet), security_group=("ec2.ISecurityGroup", security_group),
+            scope,
+            construct_id,
+            subnet=("ec2.ISubnet", subnet),
+            security_group=("ec2.ISecurityGroup", security_group),
             kms_key=("kms.IKey?", kms_key),
         )
         with checked_props(scope, construct_id):
@@ -149,7 +152,8 @@ class HyperPodFsxLustre(Construct):
             )
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
         self.kms_key: kms.IKey | None = kms_key or kms.Key(
-            self, "Key",
+            self,
+            "Key",
             description=f"FSx for Lustre file system of {Stack.of(self).stack_name}",
             enable_key_rotation=True,
             removal_policy=removal,
@@ -157,7 +161,8 @@ class HyperPodFsxLustre(Construct):
         self.storage_capacity_gib = storage_capacity_gib
         self._connections = _lustre_connections([security_group])
         self.resource: fsx.CfnFileSystem | None = fsx.CfnFileSystem(
-            self, "Resource",
+            self,
+            "Resource",
             file_system_type="LUSTRE",
             file_system_type_version=file_system_type_version,
             storage_type="SSD",
@@ -207,7 +212,9 @@ class HyperPodFsxLustre(Construct):
             if not Token.is_unresolved(value) and not re.fullmatch(pattern, value):
                 raise prop_error(scope, construct_id, f"{field_prefix}.{field}", pattern_message(value, pattern))
         return ImportedFsxLustre(
-            scope, construct_id, mount=LustreMount(file_system_id, dns_name, mount_name),
+            scope,
+            construct_id,
+            mount=LustreMount(file_system_id, dns_name, mount_name),
             security_groups=security_groups,
         )
 

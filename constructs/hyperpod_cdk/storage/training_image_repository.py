@@ -38,14 +38,22 @@ class TrainingImageRepository(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, repository_name: str) -> None:
-        if not isinstance(repository_name, str) or not 2 <= len(repository_name) <= 256 \
-                or not _NAME.match(repository_name):
-            raise prop_error(scope, construct_id, "repository_name",
-                             f"{repository_name!r} is not an ECR repository name (lowercase, digits, . _ - /)")
+        if (
+            not isinstance(repository_name, str)
+            or not 2 <= len(repository_name) <= 256
+            or not _NAME.match(repository_name)
+        ):
+            raise prop_error(
+                scope,
+                construct_id,
+                "repository_name",
+                f"{repository_name!r} is not an ECR repository name (lowercase, digits, . _ - /)",
+            )
         super().__init__(scope, construct_id)
         self.repository_name = repository_name
         self.repository = ecr.Repository(
-            self, "Repository",
+            self,
+            "Repository",
             repository_name=repository_name,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             image_scan_on_push=True,
@@ -55,12 +63,16 @@ class TrainingImageRepository(Construct):
             empty_on_delete=True,
             lifecycle_rules=[
                 ecr.LifecycleRule(
-                    rule_priority=1, description=f"untagged images expire after {UNTAGGED_DAYS} days",
-                    tag_status=ecr.TagStatus.UNTAGGED, max_image_age=Duration.days(UNTAGGED_DAYS),
+                    rule_priority=1,
+                    description=f"untagged images expire after {UNTAGGED_DAYS} days",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=Duration.days(UNTAGGED_DAYS),
                 ),
                 ecr.LifecycleRule(
-                    rule_priority=2, description=f"keep the {KEEP_TAGGED_IMAGES} newest images",
-                    tag_status=ecr.TagStatus.ANY, max_image_count=KEEP_TAGGED_IMAGES,
+                    rule_priority=2,
+                    description=f"keep the {KEEP_TAGGED_IMAGES} newest images",
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=KEEP_TAGGED_IMAGES,
                 ),
             ],
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from aws_cdk import CfnResource
 from aws_cdk import aws_eks_v2 as eks
@@ -24,7 +24,8 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import resolve_conflicts
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types
-from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER, POD_IDENTITY_AGENT
+from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER as CERT_MANAGER
+from hyperpod_cdk.specs.addon_conflicts import POD_IDENTITY_AGENT as POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.addon_versions import default_addon_version
 
 _ADDON_TYPE = "AWS::EKS::Addon"
@@ -48,7 +49,7 @@ def installed_addons(cluster: eks.ICluster) -> dict[str, CfnResource]:
             jsii_type == "aws-cdk-lib.CfnResource" and node.cfn_resource_type == _ADDON_TYPE
         ):
             continue
-        resource = cast(CfnResource, node)
+        resource = node
         # aws_eks and aws_eks_v2 L1 add-ons (CfnAddon) both expose cluster_name and addon_name.
         if getattr(resource, "cluster_name", None) == cluster.cluster_name:
             found[str(resource.addon_name)] = resource  # type: ignore[attr-defined]
@@ -119,9 +120,7 @@ class HyperPodAddon(Construct):
         self.cluster = cluster
         self.kubernetes_version = kubernetes_version
         #: The add-ons this one was ordered after (found in the app).
-        self.depends_on: list[IConstruct] = [
-            present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present
-        ]
+        self.depends_on: list[IConstruct] = [present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present]
 
     def _order(self, first: IConstruct) -> None:
         """Create ``first`` (the add-on's earliest resource) after every dependency."""
@@ -144,7 +143,8 @@ class HyperPodAddon(Construct):
         """The ``AWS::EKS::Addon``: ``version``, else the table's pin for the Kubernetes version, else EKS's."""
         self.version = version or default_addon_version(self.ADDON_NAME, self.kubernetes_version)
         addon = eks.Addon(
-            self, construct_id,
+            self,
+            construct_id,
             cluster=self.cluster,
             addon_name=self.ADDON_NAME,
             addon_version=self.version,
@@ -181,13 +181,15 @@ class ConfiguredAddon(HyperPodAddon):
         kubernetes_version: str | None = None,
     ) -> None:
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         self.configuration = deep_merge(self.DEFAULT_CONFIGURATION, configuration_values or {})
         self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
         self._order(self.addon)
-
 
 
 class PodIdentityAddon(HyperPodAddon):
@@ -215,7 +217,8 @@ class PodIdentityAddon(HyperPodAddon):
     def _pod_identity_role(self) -> iam.Role:
         """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume."""
         self.role = pod_identity_role(
-            self, "Role",
+            self,
+            "Role",
             cluster=self.cluster,
             namespace=self.NAMESPACE,
             service_account=self.SERVICE_ACCOUNT,
@@ -226,8 +229,12 @@ class PodIdentityAddon(HyperPodAddon):
     def _install(self, *, version: str | None, configuration_values: Mapping[str, Any] | None) -> eks.Addon:
         """The association, then the add-on after it and after the role's inline policy."""
         self.association = pod_identity_association(
-            self, "PodIdentity",
-            cluster=self.cluster, namespace=self.NAMESPACE, service_account=self.SERVICE_ACCOUNT, role=self.role,
+            self,
+            "PodIdentity",
+            cluster=self.cluster,
+            namespace=self.NAMESPACE,
+            service_account=self.SERVICE_ACCOUNT,
+            role=self.role,
         )
         self._order(self.association)
         self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
@@ -256,13 +263,15 @@ def pod_identity_role(
     ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
     """
     principal = iam.SessionTagsPrincipal(
-        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({
-            "StringEquals": {
-                "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
-                "aws:RequestTag/kubernetes-namespace": namespace,
-                "aws:RequestTag/kubernetes-service-account": service_account,
+        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions(
+            {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }
             }
-        })
+        )
     )
     return iam.Role(scope, construct_id, assumed_by=principal, description=description)
 
@@ -284,7 +293,8 @@ def pod_identity_association(
     replacement.
     """
     return eks.CfnPodIdentityAssociation(
-        scope, construct_id,
+        scope,
+        construct_id,
         cluster_name=cluster.cluster_name,
         namespace=namespace,
         service_account=service_account,

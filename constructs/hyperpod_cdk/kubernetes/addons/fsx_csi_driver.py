@@ -73,17 +73,22 @@ class FsxCsiDriverAddon(PodIdentityAddon):
         kubernetes_version: str | None = None,
     ) -> None:
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         self._pod_identity_role()
         self.dynamic_provisioning = dynamic_provisioning
         if file_system_arns:
-            self.role.add_to_policy(iam.PolicyStatement(
-                sid="DescribeStaticVolumes",
-                actions=["fsx:DescribeFileSystems"],
-                resources=list(file_system_arns),
-            ))
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="DescribeStaticVolumes",
+                    actions=["fsx:DescribeFileSystems"],
+                    resources=list(file_system_arns),
+                )
+            )
         if dynamic_provisioning:
             self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(DYNAMIC_POLICY))
             acknowledge(

@@ -57,8 +57,13 @@ GATED_MODEL_POLICY = "AmazonSageMakerHyperPodGatedModelAccess"
 TLS_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject")
 # KEDA's scalers read CloudWatch and AMP metrics (AWS's CloudFormation and Terraform KEDA role).
 KEDA_ACTIONS = (
-    "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics",
-    "aps:QueryMetrics", "aps:GetLabels", "aps:GetSeries", "aps:GetMetricMetadata",
+    "cloudwatch:GetMetricData",
+    "cloudwatch:GetMetricStatistics",
+    "cloudwatch:ListMetrics",
+    "aps:QueryMetrics",
+    "aps:GetLabels",
+    "aps:GetSeries",
+    "aps:GetMetricMetadata",
 )
 SAGEMAKER = "sagemaker.amazonaws.com"
 
@@ -119,12 +124,17 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         issuer_url = cluster_attribute(cluster, "cluster_open_id_connect_issuer_url")
         if oidc_provider is None and issuer_url is None:
             raise prop_error(
-                scope, construct_id, "oidc_provider",
+                scope,
+                construct_id,
+                "oidc_provider",
                 "the operator's roles trust the cluster's IAM OIDC provider: pass oidc_provider= for an imported "
                 "cluster",
             )
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         # AWS::IAM::OIDCProvider for the cluster's issuer (a cluster has one issuer, so one provider
@@ -135,13 +145,16 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         stack = Stack.of(self)
 
         self.tls_bucket = private_bucket(
-            self, "TlsBucket", encryption_key,
+            self,
+            "TlsBucket",
+            encryption_key,
             "holds only the TLS certificates the inference operator writes and reads with its own role; "
             "its API calls are in CloudTrail",
         )
 
         self.execution_role = iam.Role(
-            self, "ExecutionRole",
+            self,
+            "ExecutionRole",
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal(SAGEMAKER),
                 self._service_account_principal("Controller", f"{NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
@@ -150,21 +163,34 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         )
         self.execution_role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(EXECUTION_POLICY))
         acknowledge(
-            self.execution_role, managed_policy_finding(EXECUTION_POLICY),
+            self.execution_role,
+            managed_policy_finding(EXECUTION_POLICY),
             "AWS publishes AmazonSageMakerHyperPodInferenceAccess as the inference operator's permission set "
             "and updates it with the operator",
         )
         tls_objects = self.tls_bucket.arn_for_objects("*")
-        self.execution_role.add_to_policy(iam.PolicyStatement(
-            sid="TlsCertificates", actions=list(TLS_OBJECT_ACTIONS), resources=[tls_objects],
-        ))
-        self.execution_role.add_to_policy(iam.PolicyStatement(
-            sid="TlsBucketKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[encryption_key.key_arn],
-        ))
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TlsCertificates",
+                actions=list(TLS_OBJECT_ACTIONS),
+                resources=[tls_objects],
+            )
+        )
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TlsBucketKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[encryption_key.key_arn],
+            )
+        )
         certificates = stack.format_arn(service="acm", resource="certificate", resource_name="*")
-        self.execution_role.add_to_policy(iam.PolicyStatement(
-            sid="TagCertificates", actions=["acm:AddTagsToCertificate"], resources=[certificates],
-        ))
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagCertificates",
+                actions=["acm:AddTagsToCertificate"],
+                resources=[certificates],
+            )
+        )
         acknowledge_wildcards(
             self.execution_role,
             "the operator names its certificate objects and imports ACM certificates at run time; the role "
@@ -173,7 +199,8 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         )
 
         self.gated_model_role = iam.Role(
-            self, "GatedModelRole",
+            self,
+            "GatedModelRole",
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal(SAGEMAKER),
                 self._service_account_principal("GatedModels", f"*:{GATED_MODEL_SERVICE_ACCOUNTS}", like=True),
@@ -182,7 +209,8 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         )
         self.gated_model_role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(GATED_MODEL_POLICY))
         acknowledge(
-            self.gated_model_role, managed_policy_finding(GATED_MODEL_POLICY),
+            self.gated_model_role,
+            managed_policy_finding(GATED_MODEL_POLICY),
             "AWS publishes AmazonSageMakerHyperPodGatedModelAccess for downloading JumpStart gated models and "
             "names it in the inference setup guide",
         )
@@ -191,7 +219,8 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         self.load_balancer_role: iam.Role | None = None
         if load_balancer_controller:
             self.load_balancer_role = iam.Role(
-                self, "LoadBalancerControllerRole",
+                self,
+                "LoadBalancerControllerRole",
                 assumed_by=self._service_account_principal(
                     "LoadBalancer", f"{NAMESPACE}:{LOAD_BALANCER_SERVICE_ACCOUNT}"
                 ),
@@ -202,7 +231,8 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
             lb_policy = self.load_balancer_role.node.find_child("DefaultPolicy").node.default_child
             assert lb_policy is not None
             skip_checkov(
-                lb_policy, "CKV_AWS_111",
+                lb_policy,
+                "CKV_AWS_111",
                 "the AWS Load Balancer Controller's published policy: security-group rules, listeners and rules "
                 "are written on resources created at run time; most deletes and modifications carry the "
                 "controller's elbv2.k8s.aws/cluster tag conditions, security-group ingress edits do not (as published)",
@@ -221,7 +251,8 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         self.keda_role: iam.Role | None = None
         if keda:
             self.keda_role = iam.Role(
-                self, "KedaRole",
+                self,
+                "KedaRole",
                 assumed_by=self._service_account_principal("Keda", f"{NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"),
                 description="KEDA of the HyperPod inference operator (reads scaling metrics)",
             )
@@ -232,8 +263,10 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
                 "which users choose at run time; all actions are reads",
                 resources=["*"],
             )
-            keda_values = {"enabled": True,
-                           "auth": {"aws": {"irsa": {"enabled": True, "roleArn": self.keda_role.role_arn}}}}
+            keda_values = {
+                "enabled": True,
+                "auth": {"aws": {"irsa": {"enabled": True, "roleArn": self.keda_role.role_arn}}},
+            }
 
         self.configuration = deep_merge(
             {
@@ -265,13 +298,19 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         aud = {f"{issuer}:aud": "sts.amazonaws.com"}
         self._skip_cfn_json_handler_checks()
         if like:
-            return iam.OpenIdConnectPrincipal(self.oidc_provider, {
-                "StringLike": CfnJson(self, f"{construct_id}Subject", value=sub),
-                "StringEquals": CfnJson(self, f"{construct_id}Audience", value=aud),
-            })
-        return iam.OpenIdConnectPrincipal(self.oidc_provider, {
-            "StringEquals": CfnJson(self, f"{construct_id}Conditions", value={**sub, **aud}),
-        })
+            return iam.OpenIdConnectPrincipal(
+                self.oidc_provider,
+                {
+                    "StringLike": CfnJson(self, f"{construct_id}Subject", value=sub),
+                    "StringEquals": CfnJson(self, f"{construct_id}Audience", value=aud),
+                },
+            )
+        return iam.OpenIdConnectPrincipal(
+            self.oidc_provider,
+            {
+                "StringEquals": CfnJson(self, f"{construct_id}Conditions", value={**sub, **aud}),
+            },
+        )
 
     def _skip_cfn_json_handler_checks(self) -> None:
         """checkov skips on the stack-wide handler aws-cdk-lib creates for CfnJson (created on first use)."""

@@ -88,8 +88,12 @@ class HyperPodKubernetesAddons(Construct):
     ) -> None:
         cfg = config or KubernetesAddonsConfig()
         if cfg.inference_operator.enabled and hyperpod_cluster_arn is None:
-            raise prop_error(scope, construct_id, "hyperpod_cluster_arn", "the inference operator needs the HyperPod "
-                                                                          "cluster's ARN")
+            raise prop_error(
+                scope,
+                construct_id,
+                "hyperpod_cluster_arn",
+                "the inference operator needs the HyperPod " "cluster's ARN",
+            )
         super().__init__(scope, construct_id)
         self.config = cfg
         common = _Common(cluster=cluster, assume_installed=assume_installed, kubernetes_version=kubernetes_version)
@@ -97,8 +101,11 @@ class HyperPodKubernetesAddons(Construct):
         #: An FSx CSI driver defined elsewhere; install_after orders it like the add-ons made here.
         self.external_fsx_csi_driver = fsx_csi_driver
         context = AddonContext(
-            scope=self, hyperpod_cluster_arn=hyperpod_cluster_arn, encryption_key=encryption_key,
-            manifests=manifests, provided={"fsx_csi_driver": fsx_csi_driver} if fsx_csi_driver is not None else {},
+            scope=self,
+            hyperpod_cluster_arn=hyperpod_cluster_arn,
+            encryption_key=encryption_key,
+            manifests=manifests,
+            provided={"fsx_csi_driver": fsx_csi_driver} if fsx_csi_driver is not None else {},
         )
         # One row per add-on (registry.ADDONS), created in the table's order when its section is on.
         for row in ADDONS:

@@ -98,7 +98,10 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
         if grafana_workspace_name is not None and not grafana:
             raise prop_error(scope, construct_id, "grafana_workspace_name", "only used with grafana=True")
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         stack = Stack.of(self)
@@ -108,7 +111,8 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
         self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
         if grafana:
             self.grafana_workspace = HyperPodGrafanaWorkspace(
-                self, "Grafana",
+                self,
+                "Grafana",
                 prometheus_workspace=self.workspace,
                 workspace_name=grafana_workspace_name or f"{cluster.cluster_name}-hyperpod",
             )
@@ -118,7 +122,9 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
             iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.workspace_arn])
         )
         log_groups = stack.format_arn(
-            service="logs", resource="log-group", resource_name="/aws/sagemaker/Clusters/*",
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/Clusters/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         log_streams = f"{log_groups}:log-stream:*"
@@ -131,13 +137,17 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
         )
 
         base: dict[str, Any] = {
-            "ampWorkspace": {"prometheusEndpoint": self.workspace.prometheus_endpoint,
-                             "arn": self.workspace.workspace_arn},
+            "ampWorkspace": {
+                "prometheusEndpoint": self.workspace.prometheus_endpoint,
+                "arn": self.workspace.workspace_arn,
+            },
             "metricsProvider": (metrics or ObservabilityMetrics()).metrics_provider(logging=logging),
         }
         if self.grafana_workspace is not None:
-            base["amgWorkspace"] = {"workspaceName": self.grafana_workspace.workspace_name,
-                                    "arn": self.grafana_workspace.workspace_arn}
+            base["amgWorkspace"] = {
+                "workspaceName": self.grafana_workspace.workspace_name,
+                "arn": self.grafana_workspace.workspace_arn,
+            }
         self.configuration = deep_merge(base, configuration_values or {})
         # The collector's first remote write must already be allowed (_install orders the policy first).
         self._install(version=version, configuration_values=self.configuration)

@@ -44,7 +44,8 @@ class AddonContext:
     def inference_key(self) -> kms.IKey:
         """The inference operator's TLS bucket key: the one given, else a rotating key kept on delete."""
         return self.encryption_key or kms.Key(
-            self.scope, "InferenceTlsKey",
+            self.scope,
+            "InferenceTlsKey",
             description="HyperPod inference operator: TLS certificate bucket",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,

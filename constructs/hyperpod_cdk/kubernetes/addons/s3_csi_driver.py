@@ -77,7 +77,10 @@ class S3CsiDriverAddon(PodIdentityAddon):
             if not Token.is_unresolved(name) and ("/" in name or name.startswith("arn:")):
                 raise prop_error(scope, construct_id, "bucket_names", f"'{name}' is not a bucket name")
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         partition = Stack.of(self).partition

@@ -54,12 +54,17 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
     ) -> None:
         if wait_for_kueue and manifests is None:
             raise prop_error(
-                scope, construct_id, "manifests",
+                scope,
+                construct_id,
+                "manifests",
                 "the Kueue readiness wait runs kubectl: pass manifests= (a HyperPodManifests), or "
                 "wait_for_kueue=False",
             )
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)

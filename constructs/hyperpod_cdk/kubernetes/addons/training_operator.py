@@ -66,7 +66,10 @@ class HyperPodTrainingOperatorAddon(PodIdentityAddon):
         kubernetes_version: str | None = None,
     ) -> None:
         super().__init__(
-            scope, construct_id, cluster=cluster, assume_installed=assume_installed,
+            scope,
+            construct_id,
+            cluster=cluster,
+            assume_installed=assume_installed,
             kubernetes_version=kubernetes_version,
         )
         self._pod_identity_role()

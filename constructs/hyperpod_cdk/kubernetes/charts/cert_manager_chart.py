@@ -37,10 +37,19 @@ _KEY_SIZES = {"ECDSA": (256, 384, 521), "RSA": (2048, 3072, 4096)}
 def _go_duration_hours(field: str, value: str) -> float:
     if not isinstance(value, str) or not _DURATION.match(value):
         raise HyperPodConfigError(field, f"{value!r} is not a Go duration such as 8760h or 720h0m0s")
-    unit_hours = {"ns": 1 / 3.6e12, "us": 1 / 3.6e9, "µs": 1 / 3.6e9, "ms": 1 / 3.6e6, "s": 1 / 3600,
-                  "m": 1 / 60, "h": 1.0}
-    return sum(float(number) * unit_hours[unit]
-               for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", value))
+    unit_hours = {
+        "ns": 1 / 3.6e12,
+        "us": 1 / 3.6e9,
+        "µs": 1 / 3.6e9,
+        "ms": 1 / 3.6e6,
+        "s": 1 / 3600,
+        "m": 1 / 60,
+        "h": 1.0,
+    }
+    return sum(
+        float(number) * unit_hours[unit]
+        for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", value)
+    )
 
 
 class CertManagerIssuersChart(cdk8s.Chart):
@@ -68,12 +77,18 @@ class CertManagerIssuersChart(cdk8s.Chart):
         labels: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
-            scope, id, labels={"app.kubernetes.io/managed-by": "hyperpod-cdk", **(labels or {})},
+            scope,
+            id,
+            labels={"app.kubernetes.io/managed-by": "hyperpod-cdk", **(labels or {})},
             disable_resource_name_hashes=True,
         )
-        for field, value in (("namespace", namespace), ("self_signed_issuer_name", self_signed_issuer_name),
-                             ("ca_issuer_name", ca_issuer_name), ("ca_certificate_name", ca_certificate_name),
-                             ("ca_secret_name", ca_secret_name)):
+        for field, value in (
+            ("namespace", namespace),
+            ("self_signed_issuer_name", self_signed_issuer_name),
+            ("ca_issuer_name", ca_issuer_name),
+            ("ca_certificate_name", ca_certificate_name),
+            ("ca_secret_name", ca_secret_name),
+        ):
             if not isinstance(value, str) or len(value) > 253 or not _NAME.match(value):
                 raise HyperPodConfigError(f"cert_manager.{field}", f"{value!r} is not a valid Kubernetes name")
         if len(namespace) > 63 or "." in namespace:
@@ -85,8 +100,9 @@ class CertManagerIssuersChart(cdk8s.Chart):
         if key_algorithm not in _KEY_SIZES:
             raise HyperPodConfigError("cert_manager.key_algorithm", f"{key_algorithm!r} is not ECDSA or RSA")
         if key_size not in _KEY_SIZES[key_algorithm]:
-            raise HyperPodConfigError("cert_manager.key_size",
-                                      f"{key_algorithm} takes one of {_KEY_SIZES[key_algorithm]} (got {key_size})")
+            raise HyperPodConfigError(
+                "cert_manager.key_size", f"{key_algorithm} takes one of {_KEY_SIZES[key_algorithm]} (got {key_size})"
+            )
         if _go_duration_hours("cert_manager.renew_before", renew_before) >= _go_duration_hours(
             "cert_manager.duration", duration
         ):
@@ -98,29 +114,43 @@ class CertManagerIssuersChart(cdk8s.Chart):
         self.ca_secret_name = ca_secret_name
 
         self_signed = cdk8s.ApiObject(
-            self, "SelfSignedIssuer", api_version=CERT_MANAGER_API_VERSION, kind="ClusterIssuer",
+            self,
+            "SelfSignedIssuer",
+            api_version=CERT_MANAGER_API_VERSION,
+            kind="ClusterIssuer",
             metadata={"name": self_signed_issuer_name},
         )
         self_signed.add_json_patch(cdk8s.JsonPatch.add("/spec", {"selfSigned": {}}))
 
         certificate = cdk8s.ApiObject(
-            self, "RootCertificate", api_version=CERT_MANAGER_API_VERSION, kind="Certificate",
+            self,
+            "RootCertificate",
+            api_version=CERT_MANAGER_API_VERSION,
+            kind="Certificate",
             metadata={"name": ca_certificate_name, "namespace": namespace},
         )
-        certificate.add_json_patch(cdk8s.JsonPatch.add("/spec", {
-            "isCA": True,
-            "commonName": ca_common_name,
-            "secretName": ca_secret_name,
-            "duration": duration,
-            "renewBefore": renew_before,
-            # Keep the CA key across renewals so certificates it already signed still verify.
-            "privateKey": {"algorithm": key_algorithm, "size": key_size, "rotationPolicy": "Never"},
-            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self_signed_issuer_name},
-        }))
+        certificate.add_json_patch(
+            cdk8s.JsonPatch.add(
+                "/spec",
+                {
+                    "isCA": True,
+                    "commonName": ca_common_name,
+                    "secretName": ca_secret_name,
+                    "duration": duration,
+                    "renewBefore": renew_before,
+                    # Keep the CA key across renewals so certificates it already signed still verify.
+                    "privateKey": {"algorithm": key_algorithm, "size": key_size, "rotationPolicy": "Never"},
+                    "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self_signed_issuer_name},
+                },
+            )
+        )
         certificate.add_dependency(self_signed)
 
         ca_issuer = cdk8s.ApiObject(
-            self, "CaIssuer", api_version=CERT_MANAGER_API_VERSION, kind="ClusterIssuer",
+            self,
+            "CaIssuer",
+            api_version=CERT_MANAGER_API_VERSION,
+            kind="ClusterIssuer",
             metadata={"name": ca_issuer_name},
         )
         ca_issuer.add_json_patch(cdk8s.JsonPatch.add("/spec", {"ca": {"secretName": ca_secret_name}}))

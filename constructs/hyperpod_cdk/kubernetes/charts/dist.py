@@ -88,8 +88,9 @@ def _tolerations(instance_groups: Sequence[Any], instance_type: str | None) -> l
     return list(found.values())
 
 
-def _example_image(explicit: str | None, registry: str | None, account: str | None, region: str | None,
-                   tag: str) -> str:
+def _example_image(
+    explicit: str | None, registry: str | None, account: str | None, region: str | None, tag: str
+) -> str:
     """``examples.image``; else the FSDP image in ``registry``, in the account's ECR, or behind the placeholder."""
     if explicit:
         return explicit
@@ -110,8 +111,9 @@ def _claim_name(settings: K8sSettings, *, platform_fsx: bool, planned: bool) -> 
     return None
 
 
-def _training_job(plan: Any, examples: Any, instance_groups: Sequence[Any],
-                  common: dict[str, Any]) -> HyperPodPyTorchJobSpec | None:
+def _training_job(
+    plan: Any, examples: Any, instance_groups: Sequence[Any], common: dict[str, Any]
+) -> HyperPodPyTorchJobSpec | None:
     """The training example: planned from the groups, the guide's p5 job without groups, None without
     an accelerated group."""
     if plan is None and instance_groups:
@@ -119,21 +121,28 @@ def _training_job(plan: Any, examples: Any, instance_groups: Sequence[Any],
     if plan is None:
         instance_type = examples.instance_type or GUIDE_INSTANCE_TYPE
         return llama3_1_8b_fsdp_job(
-            nodes=examples.nodes or DEFAULT_NODES, instance_type=instance_type,
-            tolerations=_tolerations(instance_groups, instance_type), **common,
+            nodes=examples.nodes or DEFAULT_NODES,
+            instance_type=instance_type,
+            tolerations=_tolerations(instance_groups, instance_type),
+            **common,
         )
     builder = llama3_1_8b_neuron_job if plan.accelerator == "neuron" else llama3_1_8b_fsdp_job
     return builder(
-        nodes=plan.replicas, instance_type=plan.instance_type,
-        tolerations=_tolerations(instance_groups, plan.instance_type), **common,
+        nodes=plan.replicas,
+        instance_type=plan.instance_type,
+        tolerations=_tolerations(instance_groups, plan.instance_type),
+        **common,
     )
 
 
 def _inference_instance_type(instance_groups: Sequence[Any]) -> str:
     """The first NVIDIA group's instance type, else the default inference type."""
     return next(
-        (g.instance_type for g in instance_groups
-         if (spec := spec_for(getattr(g, "instance_type", ""))) is not None and spec.accelerator == "nvidia"),
+        (
+            g.instance_type
+            for g in instance_groups
+            if (spec := spec_for(getattr(g, "instance_type", ""))) is not None and spec.accelerator == "nvidia"
+        ),
         DEFAULT_INFERENCE_TYPE,
     )
 
@@ -178,12 +187,18 @@ def build_charts(
     image = _example_image(examples.image, registry, account, region, tag)
     claim = _claim_name(settings, platform_fsx=platform_fsx, planned=bool(instance_groups))
     common: dict[str, Any] = {
-        "image": image, "namespace": team.effective_namespace, "claim_name": claim, "queue_name": queue,
-        "kueue_priority_class": kueue_priority, "priority_class_name": priority.name if priority else None,
+        "image": image,
+        "namespace": team.effective_namespace,
+        "claim_name": claim,
+        "queue_name": queue,
+        "kueue_priority_class": kueue_priority,
+        "priority_class_name": priority.name if priority else None,
     }
     training = _training_job(plan, examples, instance_groups, common)
     smoke = smoke_job(
-        namespace=team.effective_namespace, image=examples.smoke_image, queue_name=queue,
+        namespace=team.effective_namespace,
+        image=examples.smoke_image,
+        queue_name=queue,
         kueue_priority_class=kueue_priority,
     )
     charts: dict[str, cdk8s.Chart] = {
@@ -195,16 +210,20 @@ def build_charts(
         charts[f"jobs/{training.name}.yaml"] = HyperPodJobChart(app, training.name, jobs=[training])
     if inference:
         instance_type = _inference_instance_type(instance_groups)
-        charts[INFERENCE_FILE] = InferenceEndpointChart(app, INFERENCE_NAME, manifest=inference_endpoint(
-            name=INFERENCE_NAME,
-            namespace=team.effective_namespace,
-            instance_type=instance_type,
-            bucket_name=model_bucket or _SENTINEL_BUCKET,
-            region=region or "us-west-2",
-            model_location=f"models/{INFERENCE_NAME}",
-            queue_name=queue,
-            kueue_priority_class=kueue_priority,
-        ))
+        charts[INFERENCE_FILE] = InferenceEndpointChart(
+            app,
+            INFERENCE_NAME,
+            manifest=inference_endpoint(
+                name=INFERENCE_NAME,
+                namespace=team.effective_namespace,
+                instance_type=instance_type,
+                bucket_name=model_bucket or _SENTINEL_BUCKET,
+                region=region or "us-west-2",
+                model_location=f"models/{INFERENCE_NAME}",
+                queue_name=queue,
+                kueue_priority_class=kueue_priority,
+            ),
+        )
     return charts
 
 
@@ -219,7 +238,7 @@ def _replace_sentinel(value: Any) -> Any:
     return value
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints: SafeDumper is Any
     pass
 
 
@@ -247,8 +266,10 @@ def render_charts(charts: Mapping[str, cdk8s.Chart], *, validate: bool = True, s
         if REGISTRY_PLACEHOLDER in dumped:
             header.append("# REGISTRY is the stack output TrainingImageRegistry (make jobs fills it in), or your own")
             header.append("# registry with a trailing slash:")
-            header.append("#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-demo/ "
-                          f"envsubst '$REGISTRY' < {path} | kubectl apply -f -")
+            header.append(
+                "#   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com/hyperpod-demo/ "
+                f"envsubst '$REGISTRY' < {path} | kubectl apply -f -"
+            )
         if MODEL_BUCKET_PLACEHOLDER in dumped:
             header.append("# Set MODEL_BUCKET to the bucket holding the model files and substitute it:")
             header.append(f"#   MODEL_BUCKET=my-models envsubst '$MODEL_BUCKET' < {path} | kubectl apply -f -")
@@ -299,7 +320,8 @@ def slurm_examples(config: Any, source: str) -> dict[str, str]:
     from hyperpod_cdk.specs.sbatch import sbatch_examples
 
     return sbatch_examples(
-        config.hyperpod.instance_groups, fsx_mount_path="/fsx" if config.storage.fsx is not None else None,
+        config.hyperpod.instance_groups,
+        fsx_mount_path="/fsx" if config.storage.fsx is not None else None,
         source=source,
     )
 
@@ -334,7 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         addons = config.kubernetes.addons
         charts = build_charts(
-            settings, account=config.account, region=config.region, instance_groups=config.hyperpod.instance_groups,
+            settings,
+            account=config.account,
+            region=config.region,
+            instance_groups=config.hyperpod.instance_groups,
             inference=addons.inference_operator.enabled,
             model_bucket=next(iter(addons.s3_csi_driver.bucket_names), None),
             platform_fsx=config.storage.fsx is not None,

@@ -156,9 +156,7 @@ def llama3_1_8b_fsdp_job(
         if instance_type.startswith(_RDMA_FAMILIES):
             container_env["FI_EFA_USE_DEVICE_RDMA"] = "1"
     container_env |= TRAINING_ENV | dict(env or {})
-    script_args = [
-        f"--max_steps={max_steps}" if arg == "--max_steps=100" else arg for arg in LLAMA3_1_8B_ARGS
-    ] + [
+    script_args = [f"--max_steps={max_steps}" if arg == "--max_steps=100" else arg for arg in LLAMA3_1_8B_ARGS] + [
         f"--checkpoint_dir={checkpoint_dir}",
         f"--resume_from_checkpoint={checkpoint_dir}",
     ]
@@ -178,15 +176,17 @@ def llama3_1_8b_fsdp_job(
         nproc_per_node=gpus,
         queue_name=queue_name,
         kueue_priority_class=kueue_priority_class,
-        replica_specs=[ReplicaSpec(
-            name="pods",
-            replicas=nodes,
-            instance_type=instance_type,
-            container=container,
-            volumes=[_checkpoint_volume(claim_name), ShmVolume()],
-            tolerations=tolerations,
-            priority_class_name=priority_class_name,
-        )],
+        replica_specs=[
+            ReplicaSpec(
+                name="pods",
+                replicas=nodes,
+                instance_type=instance_type,
+                container=container,
+                volumes=[_checkpoint_volume(claim_name), ShmVolume()],
+                tolerations=tolerations,
+                priority_class_name=priority_class_name,
+            )
+        ],
         run_policy=RunPolicy(
             clean_pod_policy="None",
             job_max_retry_count=10,
@@ -262,18 +262,29 @@ def llama3_1_8b_neuron_job(
         raise HyperPodConfigError("instance_type", f"{instance_type} has no Neuron devices; use the FSDP example")
     cores = spec.accelerators * _CORES_PER_DEVICE.get(spec.chip or "", 2)
     root = "/fsx" if claim_name is not None else SCRATCH_CHECKPOINTS
-    script_args = [*NEURON_ARGS, f"--tensor_parallel_size={min(32, cores)}", f"--max_steps={max_steps}",
-                   f"--steps_this_run={max_steps}", "--batch_size=1", f"--data_dir={root}/data",
-                   f"--checkpoint_dir={root}/checkpoints"]
-    env = EFA_ENV | {"FI_EFA_USE_DEVICE_RDMA": "1", "LOGLEVEL": "INFO", "NEURON_FUSE_SOFTMAX": "1",
-                     "NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS": "3",
-                     "NEURON_CC_FLAGS": f"--model-type transformer --distribution-strategy=llm-training "
-                                        f"--cache_dir={root}/neuron_cache"}
+    script_args = [
+        *NEURON_ARGS,
+        f"--tensor_parallel_size={min(32, cores)}",
+        f"--max_steps={max_steps}",
+        f"--steps_this_run={max_steps}",
+        "--batch_size=1",
+        f"--data_dir={root}/data",
+        f"--checkpoint_dir={root}/checkpoints",
+    ]
+    env = EFA_ENV | {
+        "FI_EFA_USE_DEVICE_RDMA": "1",
+        "LOGLEVEL": "INFO",
+        "NEURON_FUSE_SOFTMAX": "1",
+        "NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS": "3",
+        "NEURON_CC_FLAGS": f"--model-type transformer --distribution-strategy=llm-training "
+        f"--cache_dir={root}/neuron_cache",
+    }
     container = Container(
         image=image,
         command=["hyperpodrun"],
-        args=hyperpodrun_args(nnodes=nodes, nproc_per_node=cores, script="/workspace/train.py",
-                              script_args=script_args),
+        args=hyperpodrun_args(
+            nnodes=nodes, nproc_per_node=cores, script="/workspace/train.py", script_args=script_args
+        ),
         env=env,
         resources=Resources.for_accelerators(neuron_devices=spec.accelerators, efa=spec.efa),
         image_pull_policy="Always",
@@ -285,11 +296,17 @@ def llama3_1_8b_neuron_job(
         queue_name=queue_name,
         kueue_priority_class=kueue_priority_class,
         model_architecture="llama",
-        replica_specs=[ReplicaSpec(
-            name="pods", replicas=nodes, instance_type=instance_type, container=container,
-            volumes=[_checkpoint_volume(claim_name), ShmVolume()], tolerations=tolerations,
-            priority_class_name=priority_class_name,
-        )],
+        replica_specs=[
+            ReplicaSpec(
+                name="pods",
+                replicas=nodes,
+                instance_type=instance_type,
+                container=container,
+                volumes=[_checkpoint_volume(claim_name), ShmVolume()],
+                tolerations=tolerations,
+                priority_class_name=priority_class_name,
+            )
+        ],
         run_policy=RunPolicy(
             clean_pod_policy="None",
             job_max_retry_count=10,
@@ -298,10 +315,12 @@ def llama3_1_8b_neuron_job(
             ),
             # The first steps compile the graph (tens of minutes); the start rule allows for it.
             log_monitoring=[
-                LogMonitoringRule(name="JobStart", log_pattern=NEURON_STEP_PATTERN,
-                                  expected_start_cutoff_seconds=3600),
-                LogMonitoringRule(name="JobHangingDetection", log_pattern=NEURON_STEP_PATTERN,
-                                  expected_recurring_frequency_seconds=1800),
+                LogMonitoringRule(name="JobStart", log_pattern=NEURON_STEP_PATTERN, expected_start_cutoff_seconds=3600),
+                LogMonitoringRule(
+                    name="JobHangingDetection",
+                    log_pattern=NEURON_STEP_PATTERN,
+                    expected_recurring_frequency_seconds=1800,
+                ),
             ],
         ),
     )
@@ -359,19 +378,22 @@ def smoke_job(
         nproc_per_node=1,
         queue_name=queue_name,
         kueue_priority_class=kueue_priority_class,
-        replica_specs=[ReplicaSpec(
-            name="pods",
-            replicas=1,
-            instance_type=instance_type,
-            tolerations=tolerations,
-            container=Container(
-                image=image,
-                name="smoke",
-                command=command,
-                resources=Resources(requests={"cpu": "250m", "memory": "256Mi"},
-                                    limits={"cpu": "500m", "memory": "256Mi"}),
-            ),
-        )],
+        replica_specs=[
+            ReplicaSpec(
+                name="pods",
+                replicas=1,
+                instance_type=instance_type,
+                tolerations=tolerations,
+                container=Container(
+                    image=image,
+                    name="smoke",
+                    command=command,
+                    resources=Resources(
+                        requests={"cpu": "250m", "memory": "256Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
+                    ),
+                ),
+            )
+        ],
         run_policy=RunPolicy(
             clean_pod_policy="None",
             job_max_retry_count=1,
@@ -379,8 +401,14 @@ def smoke_job(
             # Log rules work only through the elastic agent (the job builder refuses them without it).
             log_monitoring=[
                 LogMonitoringRule(name="JobStart", log_pattern=LOSS_PATTERN, expected_start_cutoff_seconds=180),
-                LogMonitoringRule(name="JobHangingDetection", log_pattern=LOSS_PATTERN,
-                                  expected_recurring_frequency_seconds=recurring, stop_pattern=".*smoke test done.*"),
-            ] if elastic_agent else [],
+                LogMonitoringRule(
+                    name="JobHangingDetection",
+                    log_pattern=LOSS_PATTERN,
+                    expected_recurring_frequency_seconds=recurring,
+                    stop_pattern=".*smoke test done.*",
+                ),
+            ]
+            if elastic_agent
+            else [],
         ),
     )

@@ -63,8 +63,7 @@ class ElasticAgentOptions:
     post_train_args: str | None = None
 
     def __post_init__(self) -> None:
-        check_agent_values("agent", {key.replace("_", "-"): getattr(self, key) for key in _AGENT_FIELDS},
-                           parsed=True)
+        check_agent_values("agent", {key.replace("_", "-"): getattr(self, key) for key in _AGENT_FIELDS}, parsed=True)
 
     def to_args(self) -> list[str]:
         args = [f"--server-host={self.server_host}", f"--server-port={self.server_port}"]
@@ -86,6 +85,7 @@ def check_agent_values(prefix: str, flags: Mapping[str, Any], *, parsed: bool = 
     From a command line (``parsed=False``) values are strings; the field named in an error is
     ``<prefix>`` plus the attribute (``agent.shutdown_timeout``) or the flag (``--shutdown-timeout``).
     """
+
     def where(flag: str) -> str:
         return f"{prefix}.{flag.replace('-', '_')}" if parsed else f"{prefix} --{flag}"
 
@@ -105,17 +105,19 @@ def check_agent_values(prefix: str, flags: Mapping[str, Any], *, parsed: bool = 
     if "server-host" in flags and (not isinstance(flags["server-host"], str) or not flags["server-host"]):
         raise _fail(where("server-host"), "must be an address to listen on, such as 0.0.0.0")
     if "server-log-level" in flags and flags["server-log-level"] not in AGENT_LOG_LEVELS:
-        raise _fail(where("server-log-level"),
-                    f"{flags['server-log-level']!r} is not one of {', '.join(AGENT_LOG_LEVELS)}")
+        raise _fail(
+            where("server-log-level"), f"{flags['server-log-level']!r} is not one of {', '.join(AGENT_LOG_LEVELS)}"
+        )
     for stage in ("pre-train", "post-train"):
         script, args = flags.get(f"{stage}-script"), flags.get(f"{stage}-args")
         if script is not None and (not isinstance(script, str) or not script):
             raise _fail(where(f"{stage}-script"), "must be the path of a script in the image")
         if args is not None and not isinstance(args, str):
-            raise _fail(where(f"{stage}-args"), "must be one string of arguments, such as \"a b c\"")
+            raise _fail(where(f"{stage}-args"), 'must be one string of arguments, such as "a b c"')
         if args is not None and script is None:
-            raise _fail(where(f"{stage}-args"), f"is passed to the {stage} script, which is not set; "
-                                                f"set {stage}-script too")
+            raise _fail(
+                where(f"{stage}-args"), f"is passed to the {stage} script, which is not set; " f"set {stage}-script too"
+            )
 
 
 def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
@@ -134,10 +136,9 @@ def _agent_flags(argv: Sequence[str]) -> dict[str, str]:
         key = key.replace("_", "-")
         if sep:
             flags[key] = value
-        elif key in AGENT_FLAG_DEFAULTS or key in _BUILDER_FLAGS or key == "rdzv-backend":
-            if index + 1 < len(argv):
-                flags[key] = argv[index + 1]
-                index += 1
+        elif (key in AGENT_FLAG_DEFAULTS or key in _BUILDER_FLAGS or key == "rdzv-backend") and index + 1 < len(argv):
+            flags[key] = argv[index + 1]
+            index += 1
         index += 1
     return flags
 
@@ -152,12 +153,18 @@ def check_agent_argv(prefix: str, argv: Sequence[str], *, log_rules: bool) -> di
     check_agent_values(prefix, {k: v for k, v in flags.items() if k in AGENT_FLAG_DEFAULTS})
     log_dir = flags.get("log-dir")
     if log_dir is not None and log_dir.rstrip("/") != AGENT_LOG_DIR:
-        raise _fail(f"{prefix} --log_dir", f"{log_dir} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
-                                           "worker logs the log-monitoring rules read; use "
-                                           f"--log_dir={AGENT_LOG_DIR}")
+        raise _fail(
+            f"{prefix} --log_dir",
+            f"{log_dir} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
+            "worker logs the log-monitoring rules read; use "
+            f"--log_dir={AGENT_LOG_DIR}",
+        )
     if log_dir is None and log_rules:
-        raise _fail(f"{prefix} --log_dir", f"log-monitoring rules read the worker logs the agent saves in "
-                                           f"{AGENT_LOG_DIR}; add --log_dir={AGENT_LOG_DIR} (and --tee=3)")
+        raise _fail(
+            f"{prefix} --log_dir",
+            f"log-monitoring rules read the worker logs the agent saves in "
+            f"{AGENT_LOG_DIR}; add --log_dir={AGENT_LOG_DIR} (and --tee=3)",
+        )
     return flags
 
 
@@ -187,8 +194,11 @@ def hyperpodrun_args(
     if not isinstance(script, str) or not script:
         raise _fail("hyperpodrun.script", "the training script path is required")
     if not isinstance(log_dir, str) or log_dir.rstrip("/") != AGENT_LOG_DIR:
-        raise _fail("hyperpodrun.log_dir", f"{log_dir!r} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
-                                           "worker logs the log-monitoring rules read; leave the default")
+        raise _fail(
+            "hyperpodrun.log_dir",
+            f"{log_dir!r} is not {AGENT_LOG_DIR}, where the elastic agent saves the "
+            "worker logs the log-monitoring rules read; leave the default",
+        )
     if agent is None:
         agent = ElasticAgentOptions(server_host=server_host, server_port=server_port)
     elif not isinstance(agent, ElasticAgentOptions):
@@ -200,11 +210,15 @@ def hyperpodrun_args(
             raise _fail(f"hyperpodrun.agent_args[{index}]", f"must be a string (got {item!r})")
         key = item[2:].partition("=")[0].replace("_", "-") if item.startswith("--") else ""
         if key in AGENT_FLAG_DEFAULTS:
-            raise _fail(f"hyperpodrun.agent_args[{index}]", f"--{key} is typed: pass "
-                        f"agent=ElasticAgentOptions({key.replace('-', '_')}=...) instead")
+            raise _fail(
+                f"hyperpodrun.agent_args[{index}]",
+                f"--{key} is typed: pass " f"agent=ElasticAgentOptions({key.replace('-', '_')}=...) instead",
+            )
         if key in _BUILDER_FLAGS:
-            raise _fail(f"hyperpodrun.agent_args[{index}]", f"--{key} is set by hyperpodrun_args itself; "
-                        "use its keyword argument")
+            raise _fail(
+                f"hyperpodrun.agent_args[{index}]",
+                f"--{key} is set by hyperpodrun_args itself; " "use its keyword argument",
+            )
     return [
         f"--nnodes={nnodes}",
         f"--nproc-per-node={nproc}",

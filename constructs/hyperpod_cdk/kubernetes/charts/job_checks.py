@@ -73,9 +73,7 @@ _IMAGE = re.compile(
 # Python-only regex syntax the operator's Go (RE2) engine rejects: lookaround, backreferences,
 # atomic groups.
 _NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|P=|>)|(?<!\\)\\[1-9]")
-_QUANTITY = re.compile(
-    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
-)
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 # Resource names Kubernetes itself defines; everything else with a domain is an extended resource.
@@ -98,8 +96,10 @@ def _check_int(path: str, value: Any, minimum: int, *, optional: bool = False) -
 
 def _check_dns_label(path: str, value: Any, what: str = "name") -> None:
     if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.match(value):
-        raise _fail(path, f"{what} {value!r} must be a DNS-1123 label: at most 63 of [a-z0-9-], "
-                          "starting and ending alphanumeric")
+        raise _fail(
+            path,
+            f"{what} {value!r} must be a DNS-1123 label: at most 63 of [a-z0-9-], " "starting and ending alphanumeric",
+        )
 
 
 def _check_labels(path: str, labels: Mapping[str, str]) -> None:
@@ -141,8 +141,11 @@ def _check_pattern(path: str, pattern: Any) -> re.Pattern[str]:
     except re.error as exc:
         raise _fail(path, f"{pattern!r} is not a valid regular expression ({exc})") from None
     if _NOT_RE2.search(pattern):
-        raise _fail(path, f"{pattern!r} uses lookaround, backreferences or atomic groups, which the "
-                          "operator's Go (RE2) regex engine does not support")
+        raise _fail(
+            path,
+            f"{pattern!r} uses lookaround, backreferences or atomic groups, which the "
+            "operator's Go (RE2) regex engine does not support",
+        )
     return compiled
 
 
@@ -165,8 +168,7 @@ def check_log_rule(
     if stop_pattern is not None:
         _check_pattern(f"{prefix}.stop_pattern", stop_pattern)
     _check_int(f"{prefix}.expected_start_cutoff_seconds", expected_start_cutoff_seconds, 1, optional=True)
-    _check_int(f"{prefix}.expected_recurring_frequency_seconds", expected_recurring_frequency_seconds, 1,
-               optional=True)
+    _check_int(f"{prefix}.expected_recurring_frequency_seconds", expected_recurring_frequency_seconds, 1, optional=True)
     _check_int(f"{prefix}.metric_evaluation_data_points", metric_evaluation_data_points, 1, optional=True)
     if operator is not None and operator not in LOG_OPERATORS:
         raise _fail(f"{prefix}.operator", f"{operator!r} is not one of {', '.join(LOG_OPERATORS)}")
@@ -174,19 +176,30 @@ def check_log_rule(
         if isinstance(metric_threshold, bool) or not isinstance(metric_threshold, int):
             raise _fail(f"{prefix}.metric_threshold", f"must be an integer (got {metric_threshold!r})")
         if compiled.groups != 1:
-            raise _fail(f"{prefix}.log_pattern", f"{log_pattern!r} needs exactly one capturing group to extract "
-                                                 f"the value compared with metric_threshold (has {compiled.groups})")
+            raise _fail(
+                f"{prefix}.log_pattern",
+                f"{log_pattern!r} needs exactly one capturing group to extract "
+                f"the value compared with metric_threshold (has {compiled.groups})",
+            )
         if operator is None:
             raise _fail(f"{prefix}.operator", "a metric_threshold needs an operator (gt, gteq, lt, lteq or eq)")
     elif operator is not None:
-        raise _fail(f"{prefix}.metric_threshold", f"operator {operator!r} compares against metric_threshold, "
-                                                  "which is not set")
+        raise _fail(
+            f"{prefix}.metric_threshold",
+            f"operator {operator!r} compares against metric_threshold, " "which is not set",
+        )
     elif metric_evaluation_data_points is not None:
         raise _fail(f"{prefix}.metric_threshold", "metric_evaluation_data_points needs a metric_threshold")
-    if expected_start_cutoff_seconds is None and expected_recurring_frequency_seconds is None \
-            and metric_threshold is None:
-        raise _fail(prefix, "the rule checks nothing; set expected_start_cutoff_seconds, "
-                            "expected_recurring_frequency_seconds or metric_threshold")
+    if (
+        expected_start_cutoff_seconds is None
+        and expected_recurring_frequency_seconds is None
+        and metric_threshold is None
+    ):
+        raise _fail(
+            prefix,
+            "the rule checks nothing; set expected_start_cutoff_seconds, "
+            "expected_recurring_frequency_seconds or metric_threshold",
+        )
 
 
 def check_run_policy(
@@ -201,19 +214,23 @@ def check_run_policy(
 ) -> None:
     """Check run-policy values; ``eval_period_seconds=...`` (the default) means no restart policy."""
     if clean_pod_policy is not None and clean_pod_policy not in CLEAN_POD_POLICIES:
-        raise _fail(f"{prefix}.clean_pod_policy",
-                    f"{clean_pod_policy!r} is not one of {', '.join(CLEAN_POD_POLICIES)}")
+        raise _fail(f"{prefix}.clean_pod_policy", f"{clean_pod_policy!r} is not one of {', '.join(CLEAN_POD_POLICIES)}")
     _check_int(f"{prefix}.job_max_retry_count", job_max_retry_count, 0, optional=True)
     if eval_period_seconds is not ...:
         _check_int(f"{prefix}.restart_policy.eval_period_seconds", eval_period_seconds, 1)
-        _check_int(f"{prefix}.restart_policy.num_restart_before_full_job_restart",
-                   num_restart_before_full_job_restart, 0, optional=True)
+        _check_int(
+            f"{prefix}.restart_policy.num_restart_before_full_job_restart",
+            num_restart_before_full_job_restart,
+            0,
+            optional=True,
+        )
         _check_int(f"{prefix}.restart_policy.max_full_job_restarts", max_full_job_restarts, 0, optional=True)
     seen: set[Any] = set()
     for index, rule_name in enumerate(rule_names):
         if rule_name in seen:
-            raise _fail(f"{prefix}.log_monitoring[{index}].name",
-                        f"rule name {rule_name!r} is used twice; names must be unique")
+            raise _fail(
+                f"{prefix}.log_monitoring[{index}].name", f"rule name {rule_name!r} is used twice; names must be unique"
+            )
         seen.add(rule_name)
 
 

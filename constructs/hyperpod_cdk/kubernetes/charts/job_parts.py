@@ -76,16 +76,18 @@ class LogMonitoringRule:
         )
 
     def to_manifest(self) -> dict[str, Any]:
-        return _compact({
-            "name": self.name,
-            "logPattern": self.log_pattern,
-            "stopPattern": self.stop_pattern,
-            "expectedStartCutOffInSeconds": self.expected_start_cutoff_seconds,
-            "expectedRecurringFrequencyInSeconds": self.expected_recurring_frequency_seconds,
-            "metricThreshold": self.metric_threshold,
-            "operator": self.operator,
-            "metricEvaluationDataPoints": self.metric_evaluation_data_points,
-        })
+        return _compact(
+            {
+                "name": self.name,
+                "logPattern": self.log_pattern,
+                "stopPattern": self.stop_pattern,
+                "expectedStartCutOffInSeconds": self.expected_start_cutoff_seconds,
+                "expectedRecurringFrequencyInSeconds": self.expected_recurring_frequency_seconds,
+                "metricThreshold": self.metric_threshold,
+                "operator": self.operator,
+                "metricEvaluationDataPoints": self.metric_evaluation_data_points,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,13 @@ class RestartPolicy:
         )
 
     def to_manifest(self) -> dict[str, Any]:
-        return _compact({
-            "evalPeriodSeconds": self.eval_period_seconds,
-            "numRestartBeforeFullJobRestart": self.num_restart_before_full_job_restart,
-            "maxFullJobRestarts": self.max_full_job_restarts,
-        })
+        return _compact(
+            {
+                "evalPeriodSeconds": self.eval_period_seconds,
+                "numRestartBeforeFullJobRestart": self.num_restart_before_full_job_restart,
+                "maxFullJobRestarts": self.max_full_job_restarts,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -140,14 +144,16 @@ class RunPolicy:
         _check_int("run_policy.active_deadline_seconds", self.active_deadline_seconds, 1, optional=True)
 
     def to_manifest(self) -> dict[str, Any]:
-        return _compact({
-            "cleanPodPolicy": self.clean_pod_policy,
-            "jobMaxRetryCount": self.job_max_retry_count,
-            "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
-            "activeDeadlineSeconds": self.active_deadline_seconds,
-            "restartPolicy": self.restart_policy.to_manifest() if self.restart_policy else None,
-            "logMonitoringConfiguration": [rule.to_manifest() for rule in self.log_monitoring],
-        })
+        return _compact(
+            {
+                "cleanPodPolicy": self.clean_pod_policy,
+                "jobMaxRetryCount": self.job_max_retry_count,
+                "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
+                "activeDeadlineSeconds": self.active_deadline_seconds,
+                "restartPolicy": self.restart_policy.to_manifest() if self.restart_policy else None,
+                "logMonitoringConfiguration": [rule.to_manifest() for rule in self.log_monitoring],
+            }
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,8 +182,10 @@ class Resources:
                 if not isinstance(name, str) or not _RESOURCE_NAME.match(name):
                     raise _fail(path, f"{name!r} is not a resource name")
                 if _is_extended(name):
-                    if isinstance(value, bool) or not isinstance(value, int) and not (
-                        isinstance(value, str) and value.lstrip("-").isdigit()
+                    if (
+                        isinstance(value, bool)
+                        or not isinstance(value, int)
+                        and not (isinstance(value, str) and value.lstrip("-").isdigit())
                     ):
                         raise _fail(path, f"an extended resource takes a whole count (got {value!r})")
                     if int(value) < 0:
@@ -190,12 +198,16 @@ class Resources:
             request, limit = amounts["requests"].get(name), amounts["limits"].get(name)
             if _is_extended(name):
                 if request is None or limit is None or request != limit:
-                    raise _fail(f"resources.limits[{name}]",
-                                f"extended resource {name} needs equal requests and limits "
-                                f"(requests {self.requests.get(name)!r}, limits {self.limits.get(name)!r})")
+                    raise _fail(
+                        f"resources.limits[{name}]",
+                        f"extended resource {name} needs equal requests and limits "
+                        f"(requests {self.requests.get(name)!r}, limits {self.limits.get(name)!r})",
+                    )
             elif request is not None and limit is not None and request > limit:
-                raise _fail(f"resources.requests[{name}]",
-                            f"request {self.requests[name]!r} exceeds limit {self.limits[name]!r}")
+                raise _fail(
+                    f"resources.requests[{name}]",
+                    f"request {self.requests[name]!r} exceeds limit {self.limits[name]!r}",
+                )
 
     @classmethod
     def for_accelerators(
@@ -252,8 +264,11 @@ class PvcVolume:
 
     def __post_init__(self) -> None:
         _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
-        if not isinstance(self.claim_name, str) or len(self.claim_name) > 253 \
-                or not _DNS_SUBDOMAIN.match(self.claim_name):
+        if (
+            not isinstance(self.claim_name, str)
+            or len(self.claim_name) > 253
+            or not _DNS_SUBDOMAIN.match(self.claim_name)
+        ):
             raise _fail(f"volumes[{self.name}].claim_name", f"{self.claim_name!r} is not a valid claim name")
         _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
 
@@ -264,8 +279,14 @@ class PvcVolume:
         return {"name": self.name, "persistentVolumeClaim": source}
 
     def mount(self) -> dict[str, Any]:
-        return _compact({"name": self.name, "mountPath": self.mount_path,
-                         "readOnly": True if self.read_only else None, "subPath": self.sub_path})
+        return _compact(
+            {
+                "name": self.name,
+                "mountPath": self.mount_path,
+                "readOnly": True if self.read_only else None,
+                "subPath": self.sub_path,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -340,9 +361,12 @@ def _check_image(path: str, image: Any) -> None:
     if not isinstance(image, str) or not image:
         raise _fail(path, "an image is required")
     if not _IMAGE.match(_CDK_TOKEN.sub("token", image)):
-        raise _fail(path, f"{image!r} is not an image reference such as "
-                          "123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag (placeholders like "
-                          "${REGISTRY} or <account> are not resolved here)")
+        raise _fail(
+            path,
+            f"{image!r} is not an image reference such as "
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag (placeholders like "
+            "${REGISTRY} or <account> are not resolved here)",
+        )
 
 
 @dataclass(frozen=True)
@@ -379,15 +403,18 @@ class Container:
         if not isinstance(self.resources, Resources):
             raise _fail(f"{prefix}.resources", "must be a Resources")
         if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
-            raise _fail(f"{prefix}.image_pull_policy", f"{self.image_pull_policy!r} is not Always, IfNotPresent "
-                                                       "or Never")
+            raise _fail(
+                f"{prefix}.image_pull_policy", f"{self.image_pull_policy!r} is not Always, IfNotPresent " "or Never"
+            )
         if self.working_dir is not None:
             _check_mount_path(f"{prefix}.working_dir", self.working_dir)
         if not isinstance(self.agent_in_entrypoint, bool):
             raise _fail(f"{prefix}.agent_in_entrypoint", f"must be true or false (got {self.agent_in_entrypoint!r})")
         if self.agent_in_entrypoint and self.command:
-            raise _fail(f"{prefix}.agent_in_entrypoint", "the command replaces the image's ENTRYPOINT; leave "
-                                                         "command empty, or run hyperpodrun in it")
+            raise _fail(
+                f"{prefix}.agent_in_entrypoint",
+                "the command replaces the image's ENTRYPOINT; leave " "command empty, or run hyperpodrun in it",
+            )
 
     def agent_argv(self) -> list[str] | None:
         """The ``hyperpodrun`` arguments this container runs, or None when it does not run the agent.
@@ -410,21 +437,23 @@ class Container:
                 except ValueError:
                     continue
                 if "hyperpodrun" in words:
-                    return words[words.index("hyperpodrun") + 1:]
+                    return words[words.index("hyperpodrun") + 1 :]
         return None
 
     def to_manifest(self, mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-        return _compact({
-            "name": self.name,
-            "image": self.image,
-            "imagePullPolicy": self.image_pull_policy,
-            "command": list(self.command),
-            "args": list(self.args),
-            "workingDir": self.working_dir,
-            "env": [{"name": key, "value": value} for key, value in self.env.items()],
-            "resources": self.resources.to_manifest(),
-            "volumeMounts": list(mounts),
-        })
+        return _compact(
+            {
+                "name": self.name,
+                "image": self.image,
+                "imagePullPolicy": self.image_pull_policy,
+                "command": list(self.command),
+                "args": list(self.args),
+                "workingDir": self.working_dir,
+                "env": [{"name": key, "value": value} for key, value in self.env.items()],
+                "resources": self.resources.to_manifest(),
+                "volumeMounts": list(mounts),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -473,8 +502,10 @@ class ReplicaSpec:
             if not isinstance(toleration, Toleration):
                 raise _fail(f"{prefix}.tolerations[{index}]", "must be a Toleration")
         if self.instance_type is not None and not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", str(self.instance_type)):
-            raise _fail(f"{prefix}.instance_type", f"{self.instance_type!r} is not a SageMaker instance type "
-                                                   "such as ml.p5.48xlarge")
+            raise _fail(
+                f"{prefix}.instance_type",
+                f"{self.instance_type!r} is not a SageMaker instance type " "such as ml.p5.48xlarge",
+            )
         _check_labels(f"{prefix}.node_selector", self.node_selector)
         _check_labels(f"{prefix}.labels", self.labels)
         for attr in ("priority_class_name", "service_account_name"):
@@ -490,21 +521,27 @@ class ReplicaSpec:
             expressions.append({"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [self.instance_type]})
         if not expressions:
             return None
-        return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": expressions}],
-        }}}
+        return {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": expressions}],
+                }
+            }
+        }
 
     def pod_template(self) -> dict[str, Any]:
         """The ``template`` of this replica (a core/v1 PodTemplateSpec)."""
-        spec = _compact({
-            "affinity": self._affinity(),
-            "nodeSelector": dict(self.node_selector),
-            "tolerations": [t.to_manifest() for t in self.tolerations],
-            "priorityClassName": self.priority_class_name,
-            "serviceAccountName": self.service_account_name,
-            "containers": [self.container.to_manifest([v.mount() for v in self.volumes])],
-            "volumes": [v.volume() for v in self.volumes],
-        })
+        spec = _compact(
+            {
+                "affinity": self._affinity(),
+                "nodeSelector": dict(self.node_selector),
+                "tolerations": [t.to_manifest() for t in self.tolerations],
+                "priorityClassName": self.priority_class_name,
+                "serviceAccountName": self.service_account_name,
+                "containers": [self.container.to_manifest([v.mount() for v in self.volumes])],
+                "volumes": [v.volume() for v in self.volumes],
+            }
+        )
         template: dict[str, Any] = {"spec": spec}
         if self.labels:
             template = {"metadata": {"labels": dict(self.labels)}, **template}

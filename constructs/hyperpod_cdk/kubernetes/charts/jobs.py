@@ -58,8 +58,6 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (  # noqa: F401 - re-expor
     HEALTH_STATUS_LABEL,
     INSTANCE_TYPE_LABEL,
     KIND,
-    KUEUE_PRIORITY_LABEL,
-    KUEUE_QUEUE_LABEL,
     LOG_OPERATORS,
     NEURON_RESOURCE,
     NPROC_KEYWORDS,
@@ -76,6 +74,12 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (  # noqa: F401 - re-expor
     check_nproc_per_node,
     check_run_policy,
     parse_quantity,
+)
+from hyperpod_cdk.kubernetes.charts.job_checks import (
+    KUEUE_PRIORITY_LABEL as KUEUE_PRIORITY_LABEL,
+)
+from hyperpod_cdk.kubernetes.charts.job_checks import (
+    KUEUE_QUEUE_LABEL as KUEUE_QUEUE_LABEL,
 )
 from hyperpod_cdk.kubernetes.charts.job_parts import (  # noqa: F401 - re-exported: the public import path
     Container,
@@ -127,13 +131,16 @@ __all__ = [
     "parse_quantity",
 ]
 
+
 def _on_neuron(replica: ReplicaSpec) -> bool:
     """A Trainium instance type, or Neuron devices requested (aws.amazon.com/neuron*)."""
     if replica.instance_type and neuron.is_trainium(replica.instance_type):
         return True
     resources = replica.container.resources
-    return any(name.startswith("aws.amazon.com/neuron") and int(count) > 0
-               for name, count in {**resources.requests, **resources.limits}.items())
+    return any(
+        name.startswith("aws.amazon.com/neuron") and int(count) > 0
+        for name, count in {**resources.requests, **resources.limits}.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -187,8 +194,9 @@ class HyperPodPyTorchJobSpec:
         self._check_neuron_architecture()
         for attr in ("queue_name", "kueue_priority_class"):
             value = getattr(self, attr)
-            if value is not None and (not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value)
-                                      or not value):
+            if value is not None and (
+                not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value) or not value
+            ):
                 raise _fail(f"job.{attr}", f"{value!r} is not a valid queue or priority-class name")
         if self.kueue_priority_class and not self.queue_name:
             raise _fail("job.kueue_priority_class", "needs queue_name: Kueue schedules only workloads with a queue")
@@ -204,15 +212,21 @@ class HyperPodPyTorchJobSpec:
         arch = neuron.find(self.model_architecture)
         where = f"replica {on_neuron[0].name!r} runs on Trainium"
         if arch is None:
-            raise _fail("job.model_architecture", f"{self.model_architecture!r} is not in the Neuron architecture "
-                        f"table, so Trainium support cannot be checked ({where}); use a model_type such as "
-                        f"{', '.join(a.model_type for a in neuron.architectures().values() if a.training.supported)}, "
-                        "or leave model_architecture unset")
+            raise _fail(
+                "job.model_architecture",
+                f"{self.model_architecture!r} is not in the Neuron architecture "
+                f"table, so Trainium support cannot be checked ({where}); use a model_type such as "
+                f"{', '.join(a.model_type for a in neuron.architectures().values() if a.training.supported)}, "
+                "or leave model_architecture unset",
+            )
         if not arch.training.supported:
             trainable = ", ".join(a.model_type for a in neuron.architectures().values() if a.training.supported)
-            raise _fail("job.model_architecture", f"{arch.display} has no Neuron training support ({where}; "
-                        f"`hyperpod-cdk neuron check {arch.model_type}` shows the sources); train it on GPU "
-                        f"instance types, or pick an architecture Trainium trains: {trainable}")
+            raise _fail(
+                "job.model_architecture",
+                f"{arch.display} has no Neuron training support ({where}; "
+                f"`hyperpod-cdk neuron check {arch.model_type}` shows the sources); train it on GPU "
+                f"instance types, or pick an architecture Trainium trains: {trainable}",
+            )
 
     def _check_log_rules_have_agent(self) -> None:
         # The operator learns of worker logs through the elastic agent in the pod; a pod that does not
@@ -224,11 +238,13 @@ class HyperPodPyTorchJobSpec:
             return
         replica = self.replica_specs[0]
         command = [*replica.container.command][:1] or ["the image's ENTRYPOINT"]
-        raise _fail("job.run_policy.log_monitoring",
-                    f"log-monitoring rules need the HyperPod elastic agent, but no replica runs hyperpodrun "
-                    f"(replica {replica.name!r} runs {command[0]}); start the training with "
-                    "command=['hyperpodrun'] and hyperpodrun_args(...), set Container(agent_in_entrypoint=True) "
-                    "if the image's ENTRYPOINT runs it, or drop the rules")
+        raise _fail(
+            "job.run_policy.log_monitoring",
+            f"log-monitoring rules need the HyperPod elastic agent, but no replica runs hyperpodrun "
+            f"(replica {replica.name!r} runs {command[0]}); start the training with "
+            "command=['hyperpodrun'] and hyperpodrun_args(...), set Container(agent_in_entrypoint=True) "
+            "if the image's ENTRYPOINT runs it, or drop the rules",
+        )
 
     def _check_agent(self, replica: ReplicaSpec) -> None:
         container = replica.container
@@ -245,8 +261,10 @@ class HyperPodPyTorchJobSpec:
             raise _fail(prefix, f"hyperpodrun --nproc-per-node={nproc} but nproc_per_node is {self.nproc_per_node}")
         gpus = container.resources.gpus
         if str(self.nproc_per_node).isdigit() and gpus and int(self.nproc_per_node) > gpus:
-            raise _fail("job.nproc_per_node", f"{self.nproc_per_node} processes per node but replica "
-                                              f"{replica.name!r} requests only {gpus} GPUs")
+            raise _fail(
+                "job.nproc_per_node",
+                f"{self.nproc_per_node} processes per node but replica " f"{replica.name!r} requests only {gpus} GPUs",
+            )
 
     def to_manifest(self) -> dict[str, Any]:
         """The resource as a plain dict (apiVersion, kind, metadata, spec)."""
@@ -255,12 +273,14 @@ class HyperPodPyTorchJobSpec:
             labels[KUEUE_QUEUE_LABEL] = self.queue_name
         if self.kueue_priority_class:
             labels[KUEUE_PRIORITY_LABEL] = self.kueue_priority_class
-        metadata = _compact({
-            "name": self.name,
-            "namespace": self.namespace,
-            "labels": labels,
-            "annotations": dict(self.annotations),
-        })
+        metadata = _compact(
+            {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": labels,
+                "annotations": dict(self.annotations),
+            }
+        )
         return {
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -335,7 +355,10 @@ def task_governance_labels(team: Any, priority_class: Any = None) -> dict[str, s
     if priority_class is not None:
         workload_class = getattr(priority_class, "workload_priority_class", None)
         if not workload_class:
-            raise _fail("priority_class", f"'{getattr(priority_class, 'name', priority_class)}' has no weight, so "
-                                          "it is not a task-governance priority class")
+            raise _fail(
+                "priority_class",
+                f"'{getattr(priority_class, 'name', priority_class)}' has no weight, so "
+                "it is not a task-governance priority class",
+            )
         out["kueue_priority_class"] = workload_class
     return out

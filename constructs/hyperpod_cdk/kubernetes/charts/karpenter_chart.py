@@ -88,16 +88,23 @@ class KarpenterChart(cdk8s.Chart):
         node_pool = cdk8s.ApiObject(
             self, "NodePool", api_version=NODE_POOL_API_VERSION, kind="NodePool", metadata={"name": name}
         )
-        node_pool.add_json_patch(cdk8s.JsonPatch.add("/spec", {
-            "template": {
-                "spec": {
-                    "nodeClassRef": {
-                        "group": NODE_CLASS_API_VERSION.split("/")[0], "kind": NODE_CLASS_KIND, "name": name,
+        node_pool.add_json_patch(
+            cdk8s.JsonPatch.add(
+                "/spec",
+                {
+                    "template": {
+                        "spec": {
+                            "nodeClassRef": {
+                                "group": NODE_CLASS_API_VERSION.split("/")[0],
+                                "kind": NODE_CLASS_KIND,
+                                "name": name,
+                            },
+                            "expireAfter": "Never",
+                            "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "Exists"}],
+                        },
                     },
-                    "expireAfter": "Never",
-                    "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "Exists"}],
+                    "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after},
                 },
-            },
-            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after},
-        }))
+            )
+        )
         node_pool.add_dependency(node_class)

@@ -81,10 +81,14 @@ class HyperPodOperatorChart(cdk8s.Chart):
     ) -> None:
         super().__init__(scope, id, labels={**MANAGED_BY, **(labels or {})}, disable_resource_name_hashes=True)
         # Re-validating through the settings model gives the same uniqueness checks and errors.
-        settings = parse_k8s_settings({
-            "teams": list(teams), "task_governance": task_governance,
-            "priority_classes": list(priority_classes), "fsx": fsx,
-        })
+        settings = parse_k8s_settings(
+            {
+                "teams": list(teams),
+                "task_governance": task_governance,
+                "priority_classes": list(priority_classes),
+                "fsx": fsx,
+            }
+        )
         self.teams: tuple[Team, ...] = tuple(settings.teams)
         self.task_governance = task_governance
         self.team_groups: dict[str, str] = {team.name: team.kubernetes_group for team in self.teams}
@@ -99,19 +103,30 @@ class HyperPodOperatorChart(cdk8s.Chart):
         }
 
         for pc in settings.priority_classes:
-            self._object(f"PriorityClass-{pc.name}", "scheduling.k8s.io/v1", "PriorityClass",
-                         {"name": pc.name},
-                         top_level={"value": pc.value, "globalDefault": pc.global_default,
-                                    "preemptionPolicy": pc.preemption_policy,
-                                    **({"description": pc.description} if pc.description else {})})
+            self._object(
+                f"PriorityClass-{pc.name}",
+                "scheduling.k8s.io/v1",
+                "PriorityClass",
+                {"name": pc.name},
+                top_level={
+                    "value": pc.value,
+                    "globalDefault": pc.global_default,
+                    "preemptionPolicy": pc.preemption_policy,
+                    **({"description": pc.description} if pc.description else {}),
+                },
+            )
         for team in self.teams:
             self._team(team, fsx)
 
     @classmethod
     def from_settings(cls, scope: Construct, id: str, settings: K8sSettings) -> HyperPodOperatorChart:
         return cls(
-            scope, id, teams=settings.teams, task_governance=settings.task_governance,
-            priority_classes=settings.priority_classes, fsx=settings.fsx,
+            scope,
+            id,
+            teams=settings.teams,
+            task_governance=settings.task_governance,
+            priority_classes=settings.priority_classes,
+            fsx=settings.fsx,
         )
 
     def _object(
@@ -133,20 +148,27 @@ class HyperPodOperatorChart(cdk8s.Chart):
         team_label = {"hyperpod-cdk/team": team.name, **pod_security_labels(team.pod_security)}
         # SageMaker creates and manages a quota team's namespace (registry schema of
         # AWS::SageMaker::ComputeQuota: TeamName "materialized as Kubernetes namespace hyperpod-ns-<TeamName>").
-        ns = None if team.has_quota else self._object(
-            f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label}
+        ns = (
+            None
+            if team.has_quota
+            else self._object(f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label})
         )
         role_name = "hyperpod-job-submitter"
-        role = self._object(f"{team.name}-Role", "rbac.authorization.k8s.io/v1", "Role",
-                            {"name": role_name, "namespace": namespace},
-                            top_level={"rules": team_role_rules()})
+        role = self._object(
+            f"{team.name}-Role",
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            {"name": role_name, "namespace": namespace},
+            top_level={"rules": team_role_rules()},
+        )
         binding = self._object(
-            f"{team.name}-RoleBinding", "rbac.authorization.k8s.io/v1", "RoleBinding",
+            f"{team.name}-RoleBinding",
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
             {"name": f"{role_name}-{team.name}", "namespace": namespace},
             top_level={
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                              "name": team.kubernetes_group}],
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.kubernetes_group}],
             },
         )
         if ns is not None:
@@ -161,30 +183,40 @@ class HyperPodOperatorChart(cdk8s.Chart):
         if len(pv_name) > 253:
             raise HyperPodConfigError("kubernetes.fsx", f"volume name {pv_name} is too long")
         self._object(
-            f"{team.name}-FsxVolume", "v1", "PersistentVolume", {"name": pv_name},
-            top_level={"spec": {
-                "capacity": {"storage": fsx.storage_capacity},
-                "volumeMode": "Filesystem",
-                "accessModes": ["ReadWriteMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": "",
-                "claimRef": {"namespace": namespace, "name": fsx.claim_name},
-                "mountOptions": ["flock"],
-                "csi": {
-                    "driver": "fsx.csi.aws.com",
-                    "volumeHandle": fsx.file_system_id,
-                    "volumeAttributes": {"dnsname": fsx.dns_name, "mountname": fsx.mount_name},
-                },
-            }},
+            f"{team.name}-FsxVolume",
+            "v1",
+            "PersistentVolume",
+            {"name": pv_name},
+            top_level={
+                "spec": {
+                    "capacity": {"storage": fsx.storage_capacity},
+                    "volumeMode": "Filesystem",
+                    "accessModes": ["ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                    "claimRef": {"namespace": namespace, "name": fsx.claim_name},
+                    "mountOptions": ["flock"],
+                    "csi": {
+                        "driver": "fsx.csi.aws.com",
+                        "volumeHandle": fsx.file_system_id,
+                        "volumeAttributes": {"dnsname": fsx.dns_name, "mountname": fsx.mount_name},
+                    },
+                }
+            },
         )
         claim = self._object(
-            f"{team.name}-FsxClaim", "v1", "PersistentVolumeClaim", {"name": fsx.claim_name, "namespace": namespace},
-            top_level={"spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": pv_name,
-                "resources": {"requests": {"storage": fsx.storage_capacity}},
-            }},
+            f"{team.name}-FsxClaim",
+            "v1",
+            "PersistentVolumeClaim",
+            {"name": fsx.claim_name, "namespace": namespace},
+            top_level={
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",
+                    "volumeName": pv_name,
+                    "resources": {"requests": {"storage": fsx.storage_capacity}},
+                }
+            },
         )
         if ns is not None:
             claim.add_dependency(ns)

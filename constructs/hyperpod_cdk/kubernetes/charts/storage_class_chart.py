@@ -39,7 +39,10 @@ class FsxStorageClassChart(cdk8s.Chart):
         super().__init__(scope, id, labels=dict(MANAGED_BY), disable_resource_name_hashes=True)
         self.config = config
         storage_class = cdk8s.ApiObject(
-            self, "StorageClass", api_version="storage.k8s.io/v1", kind="StorageClass",
+            self,
+            "StorageClass",
+            api_version="storage.k8s.io/v1",
+            kind="StorageClass",
             metadata={"name": config.name},
         )
         for key, value in (

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts import job_checks as _job_checks
 from hyperpod_cdk.kubernetes.charts import jobs as _jobs
 
 __all__ = [
@@ -45,10 +46,21 @@ __all__ = [
 ]
 
 KUBERNETES_VERSION = "1.33.0"
-CLUSTER_SCOPED_KINDS = frozenset({
-    "Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass",
-    "CustomResourceDefinition", "ClusterIssuer", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass",
-})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "PriorityClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PersistentVolume",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "ClusterIssuer",
+        "ClusterQueue",
+        "ResourceFlavor",
+        "WorkloadPriorityClass",
+    }
+)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
@@ -129,8 +141,11 @@ def _kubernetes(c: _Checker, doc: Mapping[str, Any], version: str, prefix: str =
     try:
         kubernetes_validate.validate(dict(doc), desired_version=version, strict=True)
     except SchemaNotFoundError:
-        raise c.fail(prefix, f"no Kubernetes {version} schema for {doc.get('apiVersion')} {doc.get('kind')}; "
-                             "not a built-in kind and no validator is registered for it") from None
+        raise c.fail(
+            prefix,
+            f"no Kubernetes {version} schema for {doc.get('apiVersion')} {doc.get('kind')}; "
+            "not a built-in kind and no validator is registered for it",
+        ) from None
     except ValidationError as exc:
         raise c.fail(_path([p for p in (prefix,) if p] + list(exc.absolute_path)), exc.message) from None
 
@@ -227,7 +242,7 @@ def _check_spec_rules(spec: Mapping[str, Any]) -> None:
     if not replicas:
         raise HyperPodConfigError("spec.replicaSpecs", "a job needs at least one replica spec")
     for index, replica in enumerate(replicas):
-        _jobs._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
+        _job_checks._check_int(f"spec.replicaSpecs[{index}].replicas", replica.get("replicas", 0), 1)
     run_policy = spec.get("runPolicy") or {}
     restart = run_policy.get("restartPolicy")
     rules = run_policy.get("logMonitoringConfiguration") or []
@@ -255,8 +270,12 @@ def _check_replica_templates(c: _Checker, spec: Mapping[str, Any], version: str)
         prefix = f"spec.replicaSpecs[{index}].template"
         if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
             raise c.fail(prefix, "each replica needs a pod template with a spec")
-        _kubernetes(c, {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"},
-                        "template": dict(template)}, version, prefix=f"spec.replicaSpecs[{index}]")
+        _kubernetes(
+            c,
+            {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"}, "template": dict(template)},
+            version,
+            prefix=f"spec.replicaSpecs[{index}]",
+        )
         for cindex, container in enumerate(template["spec"].get("containers") or []):
             resources = container.get("resources") or {}
             try:
@@ -289,19 +308,39 @@ def _check_elastic_agent(c: Any, spec: Mapping[str, Any]) -> None:
             except HyperPodConfigError as exc:
                 raise c.fail(exc.field, exc.message) from None
     if rules and not agent_seen and not entrypoint_seen:
-        raise c.fail("spec.runPolicy.logMonitoringConfiguration",
-                     "log-monitoring rules need the HyperPod elastic agent, but no container runs hyperpodrun; "
-                     "start the training with hyperpodrun (pip install hyperpod-elastic-agent), or drop the rules")
+        raise c.fail(
+            "spec.runPolicy.logMonitoringConfiguration",
+            "log-monitoring rules need the HyperPod elastic agent, but no container runs hyperpodrun; "
+            "start the training with hyperpodrun (pip install hyperpod-elastic-agent), or drop the rules",
+        )
 
 
 # cert-manager --------------------------------------------------------------------------------
 
 _ISSUER_TYPES = ("acme", "ca", "selfSigned", "vault", "venafi")
 _CERT_SPEC_KEYS = (
-    "additionalOutputFormats", "commonName", "dnsNames", "duration", "emailAddresses", "encodeUsagesInRequest",
-    "ipAddresses", "isCA", "issuerRef", "keystores", "literalSubject", "nameConstraints", "otherNames",
-    "privateKey", "renewBefore", "renewBeforePercentage", "revisionHistoryLimit", "secretName",
-    "secretTemplate", "subject", "uris", "usages",
+    "additionalOutputFormats",
+    "commonName",
+    "dnsNames",
+    "duration",
+    "emailAddresses",
+    "encodeUsagesInRequest",
+    "ipAddresses",
+    "isCA",
+    "issuerRef",
+    "keystores",
+    "literalSubject",
+    "nameConstraints",
+    "otherNames",
+    "privateKey",
+    "renewBefore",
+    "renewBeforePercentage",
+    "revisionHistoryLimit",
+    "secretName",
+    "secretTemplate",
+    "subject",
+    "uris",
+    "usages",
 )
 _CERT_IDENTITIES = ("commonName", "dnsNames", "uris", "ipAddresses", "emailAddresses", "literalSubject", "otherNames")
 _KEY_SIZES: dict[str, Any] = {"RSA": range(2048, 8193), "ECDSA": (256, 384, 521), "Ed25519": (None,)}
@@ -331,7 +370,8 @@ def _certificate(c: _Checker) -> None:
     c.keys(ref, "spec.issuerRef", ("name", "kind", "group"))
     c.name(ref.get("name"), "spec.issuerRef.name")
     if ref.get("group", "cert-manager.io") == "cert-manager.io" and ref.get("kind", "Issuer") not in (
-        "Issuer", "ClusterIssuer"
+        "Issuer",
+        "ClusterIssuer",
     ):
         raise c.fail("spec.issuerRef.kind", f"{ref.get('kind')!r} is not Issuer or ClusterIssuer")
     if not any(spec.get(key) for key in _CERT_IDENTITIES):
@@ -423,11 +463,15 @@ def _node_pool(c: _Checker) -> None:
     for index, requirement in enumerate(template.get("requirements") or []):
         # HyperPod's Karpenter provider honours only these keys (HyperPod NodePool docs).
         if requirement.get("key") not in _NODE_POOL_REQUIREMENT_KEYS:
-            raise c.fail(f"spec.template.spec.requirements[{index}].key",
-                         f"HyperPod's Karpenter supports only {', '.join(_NODE_POOL_REQUIREMENT_KEYS)}")
+            raise c.fail(
+                f"spec.template.spec.requirements[{index}].key",
+                f"HyperPod's Karpenter supports only {', '.join(_NODE_POOL_REQUIREMENT_KEYS)}",
+            )
     disruption = c.mapping(spec.get("disruption"), "spec.disruption", required=False)
-    if disruption.get("consolidationPolicy", "WhenEmptyOrUnderutilized") not in ("WhenEmpty",
-                                                                                 "WhenEmptyOrUnderutilized"):
+    if disruption.get("consolidationPolicy", "WhenEmptyOrUnderutilized") not in (
+        "WhenEmpty",
+        "WhenEmptyOrUnderutilized",
+    ):
         raise c.fail("spec.disruption.consolidationPolicy", "must be WhenEmpty or WhenEmptyOrUnderutilized")
 
 
@@ -460,8 +504,11 @@ def validate_manifest(doc: Mapping[str, Any], *, kubernetes_version: str = KUBER
     if route is None and group in _CUSTOM_GROUPS:
         known = sorted(kind for (api, kind) in _CUSTOM if api.startswith(group + "/"))
         hint = [k for k in known if k.lower() == doc["kind"].lower()]
-        raise c.fail("kind", f"{doc['apiVersion']} {doc['kind']} is not a kind this project validates"
-                             + (f"; did you mean {hint[0]}?" if hint else f" ({', '.join(known)})"))
+        raise c.fail(
+            "kind",
+            f"{doc['apiVersion']} {doc['kind']} is not a kind this project validates"
+            + (f"; did you mean {hint[0]}?" if hint else f" ({', '.join(known)})"),
+        )
     _common(c)
     if route is not None:
         route[1](c, kubernetes_version)
@@ -470,9 +517,7 @@ def validate_manifest(doc: Mapping[str, Any], *, kubernetes_version: str = KUBER
     return "kubernetes"
 
 
-def validate_manifests(
-    docs: Sequence[Mapping[str, Any]], *, kubernetes_version: str = KUBERNETES_VERSION
-) -> list[str]:
+def validate_manifests(docs: Sequence[Mapping[str, Any]], *, kubernetes_version: str = KUBERNETES_VERSION) -> list[str]:
     """Validate each manifest and check that no two share kind, namespace and name."""
     seen: set[str] = set()
     results = []

@@ -26,10 +26,21 @@ from hyperpod_cdk.rules.cfn_template import resolve_template
 from hyperpod_cdk.rules.model import NOT_CHECKED, Rule, Templates
 
 NUMBERS = {
-    "HyperPod-KMS1": 9101, "HyperPod-KAR1": 9102, "HyperPod-SYS1": 9103, "HyperPod-TYPE1": 9104,
-    "HyperPod-K8S1": 9105, "HyperPod-IP1": 9106, "HyperPod-FSX1": 9107, "HyperPod-HELM1": 9108,
-    "HyperPod-TOP1": 9109, "HyperPod-ADD1": 9110, "HyperPod-TG1": 9111, "HyperPod-LCS1": 9112,
-    "HyperPod-EKS4": 9113, "HyperPod-EFA1": 9114, "HyperPod-QUOTA1": 9115,
+    "HyperPod-KMS1": 9101,
+    "HyperPod-KAR1": 9102,
+    "HyperPod-SYS1": 9103,
+    "HyperPod-TYPE1": 9104,
+    "HyperPod-K8S1": 9105,
+    "HyperPod-IP1": 9106,
+    "HyperPod-FSX1": 9107,
+    "HyperPod-HELM1": 9108,
+    "HyperPod-TOP1": 9109,
+    "HyperPod-ADD1": 9110,
+    "HyperPod-TG1": 9111,
+    "HyperPod-LCS1": 9112,
+    "HyperPod-EKS4": 9113,
+    "HyperPod-EFA1": 9114,
+    "HyperPod-QUOTA1": 9115,
 }
 # catalogue rule id -> cfn-lint rule id (the letter is the severity).
 CFN_LINT_IDS: dict[str, str] = {}
@@ -51,8 +62,9 @@ def _rule_class(rule: Rule, number: int) -> type:
                 continue
             location = finding.locations[0].split("/") if finding.locations else []
             steps: list[Any] = [int(p) if p.isdigit() else p for p in location if p]
-            matches.append(RuleMatch(["Resources", finding.logical_id, *steps],
-                                     f"{rule.id}: {finding.detail}. Fix: {rule.fix}"))
+            matches.append(
+                RuleMatch(["Resources", finding.logical_id, *steps], f"{rule.id}: {finding.detail}. Fix: {rule.fix}")
+            )
         return matches
 
     return type(

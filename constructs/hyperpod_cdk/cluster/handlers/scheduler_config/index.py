@@ -138,10 +138,12 @@ def _not_found(error: Exception) -> bool:
     )
 
 
-def wait_for(client: Any, config_id: str, done: set[str], deadline: Deadline, sleep: Callable[[float], None]) -> dict:
+def wait_for(
+    client: Any, config_id: str, done: set[str], deadline: Deadline, sleep: Callable[[float], None]
+) -> dict[str, Any]:
     """Poll until the policy reaches a status in ``done``; raise on a failed status or the deadline."""
     while True:
-        described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+        described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
         status = described.get("Status", "")
         if status in done:
             return described
@@ -158,10 +160,10 @@ def _owner_of(client: Any, arn: str) -> str | None:
     return next((str(t.get("Value")) for t in tags if t.get("Key") == OWNER_TAG), None)
 
 
-def check_owned(client: Any, config_id: str, spec: Spec) -> dict | None:
+def check_owned(client: Any, config_id: str, spec: Spec) -> dict[str, Any] | None:
     """The policy if this resource may act on it (this spec's cluster, this owner tag or none); None if gone."""
     try:
-        described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+        described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
     except Exception as error:  # botocore ClientError
         if _not_found(error):
             return None
@@ -174,7 +176,7 @@ def check_owned(client: Any, config_id: str, spec: Spec) -> dict | None:
     return described
 
 
-def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict | None:
+def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict[str, Any] | None:
     """A policy of this name and owner on the cluster: a retried Create after a lost response."""
     listed = client.list_cluster_scheduler_configs(ClusterArn=props["ClusterArn"], NameContains=props["Name"])
     for summary in listed.get("ClusterSchedulerConfigSummaries", []):
@@ -187,7 +189,7 @@ def _adoptable(client: Any, props: Mapping[str, Any], spec: Spec) -> dict | None
 
 def create(
     client: Any, props: Mapping[str, Any], deadline: Deadline, sleep: Callable[[float], None], spec: Spec
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     request: dict[str, Any] = {
         "Name": _required(props, "Name"),
         "ClusterArn": _required(props, "ClusterArn"),
@@ -210,8 +212,9 @@ def create(
     return config_id, {"ClusterSchedulerConfigArn": arn, "ClusterSchedulerConfigId": config_id}
 
 
-def update(client: Any, config_id: str, props: Mapping[str, Any], deadline: Deadline,
-           sleep: Callable[[float], None]) -> tuple[str, dict]:
+def update(
+    client: Any, config_id: str, props: Mapping[str, Any], deadline: Deadline, sleep: Callable[[float], None]
+) -> tuple[str, dict[str, Any]]:
     current = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
     request: dict[str, Any] = {
         "ClusterSchedulerConfigId": config_id,
@@ -223,8 +226,10 @@ def update(client: Any, config_id: str, props: Mapping[str, Any], deadline: Dead
         request["Description"] = props["Description"]
     client.update_cluster_scheduler_config(**request)
     wait_for(client, config_id, {"Updated", "Created"}, deadline, sleep)
-    return config_id, {"ClusterSchedulerConfigArn": current["ClusterSchedulerConfigArn"],
-                       "ClusterSchedulerConfigId": config_id}
+    return config_id, {
+        "ClusterSchedulerConfigArn": current["ClusterSchedulerConfigArn"],
+        "ClusterSchedulerConfigId": config_id,
+    }
 
 
 def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[float], None]) -> None:
@@ -238,7 +243,7 @@ def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[flo
         raise
     while not deadline.expired():
         try:
-            described = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
+            described: dict[str, Any] = client.describe_cluster_scheduler_config(ClusterSchedulerConfigId=config_id)
         except Exception as error:
             if _not_found(error):
                 return
@@ -252,8 +257,14 @@ def delete(client: Any, config_id: str, deadline: Deadline, sleep: Callable[[flo
     raise HandlerError(f"scheduler config {config_id} was still being deleted when the handler ran out of time")
 
 
-def process(event: Mapping[str, Any], client: Any, deadline: Deadline,
-            sleep: Callable[[float], None] = time.sleep, *, spec: Spec) -> tuple[str, dict]:
+def process(
+    event: Mapping[str, Any],
+    client: Any,
+    deadline: Deadline,
+    sleep: Callable[[float], None] = time.sleep,
+    *,
+    spec: Spec,
+) -> tuple[str, dict[str, Any]]:
     """Handle one CloudFormation event; return (physical id, data)."""
     kind = event["RequestType"]
     props = event.get("ResourceProperties") or {}
@@ -262,8 +273,10 @@ def process(event: Mapping[str, Any], client: Any, deadline: Deadline,
         if kind == "Update" and spec.matches(event.get("OldResourceProperties")):
             print("update away from this function's properties (a stack rollback); left the policy as it is")
             return physical, {}
-        raise HandlerError("refused: the properties differ from the ones fixed in this function at synth; "
-                           "nothing was done", physical_id=physical or NOT_CREATED)
+        raise HandlerError(
+            "refused: the properties differ from the ones fixed in this function at synth; " "nothing was done",
+            physical_id=physical or NOT_CREATED,
+        )
     if kind == "Create":
         return create(client, spec.properties, deadline, sleep, spec)
     if kind == "Update":
@@ -281,17 +294,20 @@ def process(event: Mapping[str, Any], client: Any, deadline: Deadline,
 
 
 def respond(event: Mapping[str, Any], status: str, physical: str, data: Mapping[str, Any], reason: str) -> None:
-    body = json.dumps({
-        "Status": status,
-        "Reason": reason[:3500],
-        "PhysicalResourceId": physical,
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "Data": dict(data),
-    }).encode()
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:3500],
+            "PhysicalResourceId": physical,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": dict(data),
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
     # A lost response would make Lambda retry the whole invocation (a second Create): retry the upload.
     for attempt in range(1, RESPONSE_ATTEMPTS + 1):
         try:
@@ -301,7 +317,7 @@ def respond(event: Mapping[str, Any], status: str, physical: str, data: Mapping[
             print(f"sending the response failed (attempt {attempt}): {error}")
             if attempt == RESPONSE_ATTEMPTS:
                 raise
-            _sleep(min(2 ** attempt, 10))
+            _sleep(min(2**attempt, 10))
 
 
 RESPONSE_ATTEMPTS = 4

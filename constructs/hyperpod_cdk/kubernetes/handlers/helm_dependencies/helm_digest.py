@@ -65,8 +65,14 @@ def placeholder_chart(pin: ArchivePin) -> str:
     )
 
 
-def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping[str, Any],
-                    log: Callable[[str], None] = print, *, placeholders: bool = True) -> list[str]:
+def settle_archives(
+    chart_dir: Path,
+    pins: Sequence[ArchivePin],
+    values: Mapping[str, Any],
+    log: Callable[[str], None] = print,
+    *,
+    placeholders: bool = True,
+) -> list[str]:
     """Leave in ``charts/`` only archives whose sha256 is pinned; return what was kept.
 
     Archives ``helm dependency build`` made from local sub-chart folders are removed: those
@@ -113,5 +119,3 @@ def settle_archives(chart_dir: Path, pins: Sequence[ArchivePin], values: Mapping
         (placeholder / "Chart.yaml").write_text(placeholder_chart(pin))
         log(f"{pin.name} {pin.version}: disabled and not pinned, replaced by a placeholder chart")
     return sorted(kept)
-
-

@@ -32,8 +32,9 @@ SOCKET_TIMEOUT_SECONDS = 10.0
 # --------------------------------------------------------------------------- download
 
 
-def _copy_stream(read: Callable[[int], bytes], dest: Path, *, what: str, until: float,
-                 clock: Callable[[], float]) -> str:
+def _copy_stream(
+    read: Callable[[int], bytes], dest: Path, *, what: str, until: float, clock: Callable[[], float]
+) -> str:
     """Copy chunks into ``dest`` until EOF; refuse oversize and stop at ``until``; return the sha256."""
     digest = hashlib.sha256()
     size = 0
@@ -69,8 +70,7 @@ def download_url(url: str, dest: Path, *, until: float, clock: Callable[[], floa
         raise HandlerError(f"downloading {url} failed: {getattr(exc, 'reason', exc)}") from None
 
 
-def _open_before(request: urllib.request.Request, *, timeout: float, until: float,
-                 clock: Callable[[], float]) -> Any:
+def _open_before(request: urllib.request.Request, *, timeout: float, until: float, clock: Callable[[], float]) -> Any:
     """``urlopen`` that gives up at ``until``: the socket timeout applies per read, so a server that
     sends its status line and headers a byte at a time would otherwise hold the request open far past
     the deadline. The connection is opened in a daemon thread and abandoned when the deadline passes."""
@@ -96,8 +96,9 @@ class S3Client(Protocol):
     def get_object(self, *, Bucket: str, Key: str) -> Mapping[str, Any]: ...  # noqa: N803
 
 
-def download_s3(s3: S3Client, uri: str, dest: Path, *, until: float,
-                clock: Callable[[], float] = time.monotonic) -> str:
+def download_s3(
+    s3: S3Client, uri: str, dest: Path, *, until: float, clock: Callable[[], float] = time.monotonic
+) -> str:
     match = _S3_URI.fullmatch(uri)
     if match is None:
         raise HandlerError(f"{uri!r} is not s3://bucket/key")
@@ -137,7 +138,7 @@ class _CappedReader:
         if size is None or size < 0:
             size = self._limit - self.count + 1
         try:
-            data = self._raw.read(size)
+            data: bytes = self._raw.read(size)
         except (OSError, EOFError, zlib.error) as exc:
             raise HandlerError(f"the archive is not a readable gzip stream: {exc}") from None
         self.count += len(data)
@@ -157,8 +158,16 @@ def _member_path(name: str) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: float,
-                  clock: Callable[[], float] = time.monotonic, revision: str | None = None) -> Path:
+def extract_chart(
+    archive: Path,
+    dest: Path,
+    *,
+    top: str,
+    subdir: str,
+    until: float,
+    clock: Callable[[], float] = time.monotonic,
+    revision: str | None = None,
+) -> Path:
     """Extract ``<top>/<subdir>/`` of a gzip tarball into ``dest``; return the chart directory.
 
     The tarball is read as a stream: members are checked one at a time and the reader refuses more
@@ -212,8 +221,9 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
                     try:
                         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
                     except FileExistsError:
-                        raise HandlerError(f"archive member {member.name!r} appears twice; refusing the archive") \
-                            from None
+                        raise HandlerError(
+                            f"archive member {member.name!r} appears twice; refusing the archive"
+                        ) from None
                     with os.fdopen(fd, "wb") as out:
                         while chunk := source.read(READ_CHUNK):
                             written += len(chunk)
@@ -237,5 +247,3 @@ def extract_chart(archive: Path, dest: Path, *, top: str, subdir: str, until: fl
     if not (chart_dir / "Chart.yaml").is_file():
         raise HandlerError(f"{prefix}/Chart.yaml is missing")
     return chart_dir
-
-

@@ -19,9 +19,14 @@ class Outcome:
     data: dict[str, str] = field(default_factory=dict)
 
 
-
-def send_response(event: Mapping[str, Any], outcome: Outcome, *, log_stream: str = "", attempts: int = 4,
-                  opener: Callable[..., Any] = urllib.request.urlopen) -> None:
+def send_response(
+    event: Mapping[str, Any],
+    outcome: Outcome,
+    *,
+    log_stream: str = "",
+    attempts: int = 4,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+) -> None:
     reason = outcome.reason or "OK"
     if log_stream:
         reason = f"{reason} (CloudWatch log stream {log_stream})" if outcome.status == "FAILED" else reason
@@ -37,7 +42,9 @@ def send_response(event: Mapping[str, Any], outcome: Outcome, *, log_stream: str
     }
     payload = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(
-        event["ResponseURL"], data=payload, method="PUT",
+        event["ResponseURL"],
+        data=payload,
+        method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(payload))},
     )
     for attempt in range(1, attempts + 1):
@@ -49,5 +56,4 @@ def send_response(event: Mapping[str, Any], outcome: Outcome, *, log_stream: str
             print(f"sending the response failed (attempt {attempt}): {exc}")
             if attempt == attempts:
                 raise
-            time.sleep(min(2 ** attempt, 10))
-
+            time.sleep(min(2**attempt, 10))

@@ -28,16 +28,13 @@ _NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 _SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class CommandError(HandlerError):
+class CommandError(HandlerError):  # type: ignore[misc]  # helm_spec is a sibling in the Lambda asset: Any to mypy
     def __init__(self, argv: Sequence[str], returncode: int | None, output: str, *, touched_cluster: bool) -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
         what = "timed out and was stopped" if returncode is None else f"exited {returncode}"
-        super().__init__(
-            f"`{' '.join(_display(argv))}` {what}: {_tail(output)}", touched_cluster=touched_cluster
-        )
-
+        super().__init__(f"`{' '.join(_display(argv))}` {what}: {_tail(output)}", touched_cluster=touched_cluster)
 
 
 def dependency_build_command(helm: str, chart_dir: Path) -> list[str]:
@@ -45,7 +42,11 @@ def dependency_build_command(helm: str, chart_dir: Path) -> list[str]:
 
 
 def upgrade_command(
-    helm: str, spec: ReleaseSpec, chart_dir: Path, kubeconfig: Path, values_files: Sequence[Path],
+    helm: str,
+    spec: ReleaseSpec,
+    chart_dir: Path,
+    kubeconfig: Path,
+    values_files: Sequence[Path],
     timeout_seconds: int,
 ) -> list[str]:
     """``helm upgrade --install``; every flag is valid for Helm 3 and Helm 4.
@@ -56,9 +57,16 @@ def upgrade_command(
     reads it as ``--wait=watcher``, Helm 3 as true).
     """
     argv = [
-        helm, "upgrade", "--install", spec.release, str(chart_dir),
-        "--namespace", spec.namespace, "--create-namespace",
-        "--kubeconfig", str(kubeconfig),
+        helm,
+        "upgrade",
+        "--install",
+        spec.release,
+        str(chart_dir),
+        "--namespace",
+        spec.namespace,
+        "--create-namespace",
+        "--kubeconfig",
+        str(kubeconfig),
         "--reset-values",
     ]
     for values_file in values_files:
@@ -77,40 +85,82 @@ def upgrade_command(
 
 def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
     return [
-        helm, "uninstall", spec.release,
-        "--namespace", spec.namespace,
-        "--kubeconfig", str(kubeconfig),
-        "--timeout", f"{timeout_seconds}s",
+        helm,
+        "uninstall",
+        spec.release,
+        "--namespace",
+        spec.namespace,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--timeout",
+        f"{timeout_seconds}s",
     ]
 
 
 def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [helm, "status", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--output", "json"]
+    return [
+        helm,
+        "status",
+        spec.release,
+        "--namespace",
+        spec.namespace,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--output",
+        "json",
+    ]
 
 
-def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str,
-                          release: str) -> list[str]:
-    return [helm, "list", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--all",
-            "--selector", f"name={release},{OWNER_LABEL}={spec.owner}", "--output", "json"]
+def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str, release: str) -> list[str]:
+    return [
+        helm,
+        "list",
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--all",
+        "--selector",
+        f"name={release},{OWNER_LABEL}={spec.owner}",
+        "--output",
+        "json",
+    ]
 
 
 def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [helm, "history", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--max", "1", "--output", "json"]
+    return [
+        helm,
+        "history",
+        spec.release,
+        "--namespace",
+        spec.namespace,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--max",
+        "1",
+        "--output",
+        "json",
+    ]
 
 
 def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
     # No revision: the one before the current (stuck) revision.
-    return [helm, "rollback", spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig),
-            "--timeout", f"{timeout_seconds}s"]
+    return [
+        helm,
+        "rollback",
+        spec.release,
+        "--namespace",
+        spec.namespace,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--timeout",
+        f"{timeout_seconds}s",
+    ]
 
 
 def is_release_not_found(output: str) -> bool:
     """Whether helm's output says the release does not exist (the only failure Delete forgives)."""
     return bool(_NOT_FOUND.search(output))
-
-
 
 
 # --------------------------------------------------------------------------- running things
@@ -157,8 +207,16 @@ def _stop(proc: subprocess.Popen[str], log: Callable[[str], None]) -> tuple[str,
         return proc.communicate()
 
 
-def run(argv: Sequence[str], *, env: Mapping[str, str], deadline: Deadline, log: Callable[[str], None],
-        touched_cluster: bool, cwd: Path | None = None, limit: float | None = None) -> str:
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    deadline: Deadline,
+    log: Callable[[str], None],
+    touched_cluster: bool,
+    cwd: Path | None = None,
+    limit: float | None = None,
+) -> str:
     """Run a command, log its output, raise CommandError with its output tail on failure.
 
     ``limit`` (seconds, default: what the deadline leaves) is when the command is stopped: SIGTERM
@@ -193,12 +251,14 @@ def helm_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """Helm's state lives in the scratch directory (/tmp is the only writable place in Lambda);
     AWS credentials are not passed to helm, which authenticates with the kubeconfig token."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV and k != SPEC_ENV}
-    env.update({
-        "HOME": str(workdir),
-        "HELM_CACHE_HOME": str(workdir / "helm" / "cache"),
-        "HELM_CONFIG_HOME": str(workdir / "helm" / "config"),
-        "HELM_DATA_HOME": str(workdir / "helm" / "data"),
-    })
+    env.update(
+        {
+            "HOME": str(workdir),
+            "HELM_CACHE_HOME": str(workdir / "helm" / "cache"),
+            "HELM_CONFIG_HOME": str(workdir / "helm" / "config"),
+            "HELM_DATA_HOME": str(workdir / "helm" / "data"),
+        }
+    )
     env.update(extra)
     return env
 
@@ -210,5 +270,3 @@ def _tail(output: str) -> str:
 
 def _display(argv: Sequence[str]) -> list[str]:
     return [str(a) for a in argv]
-
-

@@ -40,7 +40,6 @@ class HandlerError(Exception):
         self.touched_cluster = touched_cluster
 
 
-
 # --------------------------------------------------------------------------- the release, fixed at synth
 
 
@@ -168,7 +167,9 @@ _REQUIRED_TEXT = (
 )
 _OPTIONAL_TEXT = (
     _TextField("SourceUrlTemplate", "source_url_template", required=False),
-    _TextField("SourceS3Uri", "source_s3_uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"),
+    _TextField(
+        "SourceS3Uri", "source_s3_uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"
+    ),
     _TextField("SourceSha256", "source_sha256", _SHA256, required=False, mismatch=_HEX64),
 )
 
@@ -280,8 +281,6 @@ def write_values_file(path: Path, values: Mapping[str, str | bool | int]) -> Pat
     return path
 
 
-
-
 def source_url(template: str, revision: str) -> str:
     if "{revision}" not in template:
         raise HandlerError("the source URL template has no {revision} placeholder")
@@ -289,5 +288,3 @@ def source_url(template: str, revision: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise HandlerError(f"refusing to download from {url!r}: only http(s) URLs are allowed")
     return url
-
-

@@ -130,7 +130,7 @@ class EksClient(Protocol):
     def describe_cluster(self, *, name: str) -> Mapping[str, Any]: ...
 
 
-class ClusterGone(Exception):
+class ClusterGoneError(Exception):
     pass
 
 
@@ -140,10 +140,10 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
     except Exception as exc:  # botocore ClientError, without importing botocore here
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            raise ClusterGone(cluster_name) from None
+            raise ClusterGoneError(cluster_name) from None
         raise HandlerError(f"eks:DescribeCluster {cluster_name} failed: {exc}") from None
     token = eks_token(deps.session, cluster_name, deps.region)
-    return write_kubeconfig(
+    kubeconfig: Path = write_kubeconfig(
         path,
         cluster_name=cluster_name,
         endpoint=cluster["endpoint"],
@@ -151,8 +151,7 @@ def cluster_kubeconfig(deps: Deps, cluster_name: str, path: Path) -> Path:
         token=token,
         user="helm-dependencies",
     )
-
-
+    return kubeconfig
 
 
 # --------------------------------------------------------------------------- running things
@@ -215,21 +214,35 @@ def fetch_and_verify(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Dea
         raise HandlerError(
             f"sha256 mismatch for the source: expected {spec.source_sha256}, got {digest}; refusing to install it"
         )
-    chart_dir = extract_chart(archive, workdir / "src", top=spec.top_directory, subdir=subdir, until=until,
-                              clock=deps.clock, revision=spec.revision)
+    chart_dir = extract_chart(
+        archive,
+        workdir / "src",
+        top=spec.top_directory,
+        subdir=subdir,
+        until=until,
+        clock=deps.clock,
+        revision=spec.revision,
+    )
     archive.unlink()
     files = verify_chart_tree(chart_dir, spec.chart_sha256)
     deps.log(f"chart files verified: {files} files match chart sha256 {spec.chart_sha256}")
     return chart_dir, digest
 
 
-def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
-                    deadline: Deadline) -> str | None:
+def recover_pending(
+    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
+) -> str | None:
     """A release a killed helm left ``pending-*`` blocks every later upgrade ("another operation
     is in progress"): roll it back to the revision before, or uninstall a first install."""
     try:
-        out = run(status_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
-                  touched_cluster=False, limit=60)
+        out = run(
+            status_command(deps.helm, spec, kubeconfig),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            limit=60,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             return None
@@ -247,8 +260,14 @@ def recover_pending(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mappin
         argv = uninstall_command(deps.helm, spec, kubeconfig, timeout)
     else:
         argv = rollback_command(deps.helm, spec, kubeconfig, timeout)
-    run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=True,
-        limit=timeout + helm_runner.OVERRUN_SECONDS)
+    run(
+        argv,
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS,
+    )
     return status
 
 
@@ -258,15 +277,25 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     if not spec.from_bundle:
         for built in [*(chart_dir / "charts").glob("*.tgz"), chart_dir / "Chart.lock"]:
             built.unlink(missing_ok=True)  # left out of the tree digest: must not survive unverified
-        run(dependency_build_command(deps.helm, chart_dir), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=False, cwd=chart_dir,
-            limit=max(min(DEPENDENCY_BUILD_SECONDS,
-                          deadline.remaining() - helm_runner.HELM_RESERVE_SECONDS - helm_runner.MIN_HELM_SECONDS),
-                      helm_runner.MIN_RUN_SECONDS))
+        run(
+            dependency_build_command(deps.helm, chart_dir),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            cwd=chart_dir,
+            limit=max(
+                min(
+                    DEPENDENCY_BUILD_SECONDS,
+                    deadline.remaining() - helm_runner.HELM_RESERVE_SECONDS - helm_runner.MIN_HELM_SECONDS,
+                ),
+                helm_runner.MIN_RUN_SECONDS,
+            ),
+        )
     kept = settle_archives(chart_dir, spec.archives, spec.values, deps.log)
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
     previous = recover_pending(spec, deps, kubeconfig, env, deadline)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
@@ -274,20 +303,31 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     values_files.append(write_values_file(workdir / "values.json", spec.values))
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout), env=env,
-            deadline=deadline, log=deps.log, touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except HandlerError as failure:
         if previous is None:
             raise  # a first install: the stack rollback deletes the resource, which uninstalls it
         raise HandlerError(f"{failure}; {roll_back_failed_upgrade(spec, deps, kubeconfig, env, deadline)}") from None
     return {
-        "Release": spec.release, "Namespace": spec.namespace, "Revision": spec.revision,
-        "SourceSha256": digest, "ChartSha256": spec.chart_sha256, "SubCharts": ",".join(kept),
+        "Release": spec.release,
+        "Namespace": spec.namespace,
+        "Revision": spec.revision,
+        "SourceSha256": digest,
+        "ChartSha256": spec.chart_sha256,
+        "SubCharts": ",".join(kept),
     }
 
 
-def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str],
-                             deadline: Deadline) -> str:
+def roll_back_failed_upgrade(
+    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
+) -> str:
     """After a failed upgrade of an existing release: ``helm rollback`` to the revision before it.
 
     What ``--rollback-on-failure`` (Helm 4) / ``--atomic`` (Helm 3) do, without the ``--wait`` both
@@ -296,8 +336,14 @@ def roll_back_failed_upgrade(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, en
     """
     try:
         timeout = deadline.helm_timeout(spec.timeout_seconds)
-        run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            rollback_command(deps.helm, spec, kubeconfig, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except HandlerError as exc:
         return f"rolling the release back to its previous revision failed too: {exc}"
     return "rolled the release back to its previous revision"
@@ -309,12 +355,18 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     to the revision before it; a failed upgrade was rolled back already."""
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         return "the cluster no longer exists"
     env = helm_env(workdir, deps.extra_env)
     try:
-        out = run(history_command(deps.helm, spec, kubeconfig), env=env, deadline=deadline, log=deps.log,
-                  touched_cluster=False, limit=60)
+        out = run(
+            history_command(deps.helm, spec, kubeconfig),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=False,
+            limit=60,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             return "the release is not installed"
@@ -327,8 +379,14 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     if status != "deployed" or not description.startswith("Upgrade complete"):
         return f"the last revision is {status} ({description!r}); left the release as it is"
     timeout = deadline.helm_timeout(spec.timeout_seconds)
-    run(rollback_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-        touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+    run(
+        rollback_command(deps.helm, spec, kubeconfig, timeout),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS,
+    )
     return "rolled the release back to its previous revision"
 
 
@@ -341,11 +399,17 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
         return False
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         return False
     env = helm_env(workdir, deps.extra_env)
-    out = run(owned_release_command(deps.helm, spec, kubeconfig, namespace, release), env=env, deadline=deadline,
-              log=deps.log, touched_cluster=False, limit=60)
+    out = run(
+        owned_release_command(deps.helm, spec, kubeconfig, namespace, release),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=False,
+        limit=60,
+    )
     try:
         found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
     except (ValueError, TypeError, AttributeError):
@@ -360,14 +424,20 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGone:
+    except ClusterGoneError:
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
         return
     env = helm_env(workdir, deps.extra_env)
     timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(uninstall_command(deps.helm, spec, kubeconfig, timeout), env=env, deadline=deadline, log=deps.log,
-            touched_cluster=True, limit=timeout + helm_runner.OVERRUN_SECONDS)
+        run(
+            uninstall_command(deps.helm, spec, kubeconfig, timeout),
+            env=env,
+            deadline=deadline,
+            log=deps.log,
+            touched_cluster=True,
+            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        )
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")
@@ -375,12 +445,11 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         raise
 
 
-
-
 def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outcome:
     reason = (
         "refused: the request does not match the release fixed in this function's configuration at synth ("
-        + "; ".join(problems) + "); nothing was done"
+        + "; ".join(problems)
+        + "); nothing was done"
     )
     physical = NOT_INSTALLED if request == "Create" else (old_id or NOT_INSTALLED)
     return Outcome("FAILED", physical, reason=reason)
@@ -436,11 +505,10 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         raise HandlerError(f"unknown RequestType {request!r}")
     except HandlerError as exc:
         deps.log(f"FAILED: {exc}")
+        physical = fallback_id
         if request == "Create":
             # Keep the real id when helm may have installed something, so the rollback uninstalls it.
             physical = spec.physical_id if exc.touched_cluster else NOT_INSTALLED
-        else:
-            physical = fallback_id
         return Outcome("FAILED", physical, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())
@@ -449,9 +517,6 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         return Outcome("FAILED", physical, reason=f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-
 
 
 def handle(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
@@ -471,4 +536,3 @@ def handler(event: Mapping[str, Any], context: Any) -> None:
         send_response(event, outcome, log_stream=getattr(context, "log_stream_name", "") or "")
         return
     handle(event, context, deps)
-

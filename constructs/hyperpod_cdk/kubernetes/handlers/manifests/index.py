@@ -85,7 +85,7 @@ def placeholders_in(value: Any) -> list[int]:
             for child in node:
                 walk(child)
         elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:"):-2]))
+            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
 
     walk(value)
     return sorted(found)
@@ -98,7 +98,7 @@ def substitute(value: Any, params: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
     if isinstance(value, str) and value.startswith("{{hyperpod-cdk:") and value.endswith("}}"):
-        key = value[len("{{hyperpod-cdk:"):-2]
+        key = value[len("{{hyperpod-cdk:") : -2]
         if key not in params:
             raise HandlerError(f"placeholder {key} has no value in {CONTEXT_ENV}")
         return params[key]
@@ -163,7 +163,8 @@ class Bundle:
         want = canonical(self.expected(name))
         return [
             f"{key} differs" if key in want else f"{key} is not a property of set {name}"
-            for key in sorted(set(got) | set(want)) if got.get(key) != want.get(key)
+            for key in sorted(set(got) | set(want))
+            if got.get(key) != want.get(key)
         ]
 
     def objects(self, name: str) -> list[dict[str, Any]]:
@@ -231,8 +232,9 @@ def label(deps: Deps, entry: Mapping[str, Any], *, remove: bool, limit: float) -
             args.append("--overwrite")
         code, out, err = deps.kubectl(["--kubeconfig", str(deps.kubeconfig), *args], None, limit)
         if code != 0 and not (remove and "NotFound" in (err or "")):
-            raise HandlerError(f"kubectl label {entry['ObjectType']}/{object_name} failed ({code}): "
-                               f"{(err or out).strip()[-1500:]}")
+            raise HandlerError(
+                f"kubectl label {entry['ObjectType']}/{object_name} failed ({code}): " f"{(err or out).strip()[-1500:]}"
+            )
         deps.log((out or err).strip())
 
 
@@ -262,8 +264,9 @@ def wait_for(deps: Deps, entry: Mapping[str, Any], limit: float) -> str:
     return ",".join(values)
 
 
-def _act(deps: Deps, request: Any, name: str, entry: Mapping[str, Any], *, physical: str, old_id: str,
-         limit: float) -> Outcome:
+def _act(
+    deps: Deps, request: Any, name: str, entry: Mapping[str, Any], *, physical: str, old_id: str, limit: float
+) -> Outcome:
     """Carry out a request whose properties match the synthesized set."""
     assert deps.bundle is not None  # process() answered already without one
     if request == "Delete" and entry["Kind"] == "wait":
@@ -301,8 +304,9 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         return Outcome("FAILED", old_id, reason=f"the function has no valid {CONTEXT_ENV}")
     try:
         problems = deps.bundle.differences(properties)
-        rollback = bool(problems) and request == "Update" and not deps.bundle.differences(
-            event.get("OldResourceProperties"))
+        rollback = (
+            bool(problems) and request == "Update" and not deps.bundle.differences(event.get("OldResourceProperties"))
+        )
     except Exception as exc:  # noqa: BLE001 - S3 errors, a digest mismatch: answer, never apply
         deps.log(f"FAILED reading the set: {exc}")
         return Outcome("FAILED", old_id if request != "Create" else "manifests/refused", reason=str(exc))
@@ -311,8 +315,11 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
             deps.log("update away from this function's manifests (a rollback); not touching the cluster")
             return Outcome("SUCCESS", old_id, reason="rollback: left the objects as they are")
         deps.log("REFUSED: " + "; ".join(problems))
-        reason = ("refused: the request does not match the manifests fixed in this function at synth ("
-                  + "; ".join(problems) + "); nothing was done")
+        reason = (
+            "refused: the request does not match the manifests fixed in this function at synth ("
+            + "; ".join(problems)
+            + "); nothing was done"
+        )
         return Outcome("FAILED", old_id if request != "Create" else "manifests/refused", reason=reason)
     assert isinstance(name, str)
     entry = deps.bundle.entry(name)
@@ -327,9 +334,14 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         return Outcome("FAILED", physical if request == "Create" else old_id, reason=f"{type(exc).__name__}: {exc}")
 
 
-def send_response(event: Mapping[str, Any], outcome: Outcome, *, attempts: int = 4,
-                  opener: Callable[..., Any] = urllib.request.urlopen,
-                  sleep: Callable[[float], None] = time.sleep) -> None:
+def send_response(
+    event: Mapping[str, Any],
+    outcome: Outcome,
+    *,
+    attempts: int = 4,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     body = {
         "Status": outcome.status,
         "Reason": (outcome.reason or "OK")[:3000],
@@ -342,7 +354,9 @@ def send_response(event: Mapping[str, Any], outcome: Outcome, *, attempts: int =
     }
     payload = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(
-        event["ResponseURL"], data=payload, method="PUT",
+        event["ResponseURL"],
+        data=payload,
+        method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(payload))},
     )
     for attempt in range(1, attempts + 1):
@@ -354,14 +368,17 @@ def send_response(event: Mapping[str, Any], outcome: Outcome, *, attempts: int =
             print(f"sending the response failed (attempt {attempt}): {exc}")
             if attempt == attempts:
                 raise
-            sleep(min(2 ** attempt, 10))
+            sleep(min(2**attempt, 10))
 
 
 def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int, str, str]:
     binary = os.environ.get("KUBECTL_BINARY", "/opt/kubectl/kubectl")
     try:
         proc = subprocess.run(  # noqa: S603 - argv built here, never by a shell
-            [binary, *args], input=stdin, capture_output=True, text=True,
+            [binary, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
             timeout=max(min(limit, KUBECTL_TIMEOUT_SECONDS), 5),
         )
     except subprocess.TimeoutExpired:
@@ -380,8 +397,13 @@ def _connect(cluster_name: str, kubeconfig: Path) -> bool:
         cluster = client.describe_cluster(name=cluster_name)["cluster"]
     except client.exceptions.ResourceNotFoundException:
         return False
-    write_kubeconfig(kubeconfig, cluster_name=cluster_name, endpoint=cluster["endpoint"],
-                     ca_data=cluster["certificateAuthority"]["data"], token=eks_token(session, cluster_name, region))
+    write_kubeconfig(
+        kubeconfig,
+        cluster_name=cluster_name,
+        endpoint=cluster["endpoint"],
+        ca_data=cluster["certificateAuthority"]["data"],
+        token=eks_token(session, cluster_name, region),
+    )
     return True
 
 
@@ -397,8 +419,12 @@ def _read_s3(bucket: str, key: str) -> bytes:
 
 def handler(event: Mapping[str, Any], context: Any) -> None:
     """Lambda entry point."""
-    print(json.dumps({k: v for k, v in event.items() if k not in ("ResponseURL", "ResourceProperties",
-                                                                  "OldResourceProperties")}, default=str))
+    print(
+        json.dumps(
+            {k: v for k, v in event.items() if k not in ("ResponseURL", "ResourceProperties", "OldResourceProperties")},
+            default=str,
+        )
+    )
     try:
         bundle: Bundle | None = Bundle.from_context(os.environ[CONTEXT_ENV], _read_s3)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -64,7 +64,7 @@ FORBIDDEN = re.compile(r"forbidden", re.IGNORECASE)
 UNAUTHORIZED = re.compile(r"unauthorized|must be logged in", re.IGNORECASE)
 
 
-class NotReady(Exception):
+class NotReadyError(Exception):
     """The check failed for good: CloudFormation gets this message as the failure reason."""
 
 
@@ -111,12 +111,12 @@ class Pass:
 def _condition(obj: Mapping[str, Any], kind: str) -> bool:
     for condition in obj.get("status", {}).get("conditions", []) or []:
         if condition.get("type") == kind:
-            return condition.get("status") == "True"
+            return bool(condition.get("status") == "True")
     return False
 
 
 def node_verdict(node: Mapping[str, Any]) -> str:
-    """"" when the node can host system pods, else why not."""
+    """ "" when the node can host system pods, else why not."""
     if not _condition(node, "Ready"):
         return "NotReady"
     if node.get("spec", {}).get("unschedulable"):
@@ -145,8 +145,9 @@ def check_nodes(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
         return Pass(
             False,
             f"no node of instance group(s) {groups} of HyperPod cluster {hyperpod} has joined "
-            f"({len(items)} HyperPod node(s) in other groups: {seen})" if items else
-            f"no node of HyperPod cluster {hyperpod} has joined EKS yet (waiting for instance group(s) {groups})",
+            f"({len(items)} HyperPod node(s) in other groups: {seen})"
+            if items
+            else f"no node of HyperPod cluster {hyperpod} has joined EKS yet (waiting for instance group(s) {groups})",
             hint,
         )
     verdicts = {n["metadata"]["name"]: node_verdict(n) for n in mine}
@@ -154,7 +155,8 @@ def check_nodes(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
     if not ready:
         states = "; ".join(f"{name}: {why}" for name, why in sorted(verdicts.items()))
         return Pass(
-            False, f"no node of instance group(s) {groups} can host system pods yet ({states})",
+            False,
+            f"no node of instance group(s) {groups} can host system pods yet ({states})",
             "kubectl describe node <name> (conditions, taints; a deep health check taints the node until it "
             "passes), and the node's kubelet and VPC CNI (aws-node) pods",
         )
@@ -168,7 +170,8 @@ def check_nodes(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
     running = [p["metadata"]["name"] for p in pods.get("items", []) if _condition(p, "Ready")]
     if not running:
         return Pass(
-            False, f"node(s) {ready} ready; no pod of DaemonSet kube-system/eks-pod-identity-agent is Ready yet",
+            False,
+            f"node(s) {ready} ready; no pod of DaemonSet kube-system/eks-pod-identity-agent is Ready yet",
             agent_hint,
         )
     return Pass(True, f"node(s) {ready} ready; pod identity agent {running[0]} Ready")
@@ -178,12 +181,14 @@ def check_nodes(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
 
 
 def probe_issuer(namespace: str) -> str:
-    return json.dumps({
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "Issuer",
-        "metadata": {"name": PROBE_ISSUER, "namespace": namespace},
-        "spec": {"selfSigned": {}},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": PROBE_ISSUER, "namespace": namespace},
+            "spec": {"selfSigned": {}},
+        }
+    )
 
 
 def check_cert_manager(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
@@ -214,13 +219,15 @@ def check_cert_manager(kubectl: Kubectl, props: Mapping[str, Any]) -> Pass:
         return Pass(True, f"deployments {wanted} Available; the webhook accepts cert-manager resources")
     if TRANSIENT.search(err):
         return Pass(
-            False, "the cert-manager webhook does not answer yet", (
+            False,
+            "the cert-manager webhook does not answer yet",
+            (
                 f"kubectl -n {namespace} logs deployment/cert-manager-webhook and deployment/cert-manager-cainjector, "
                 "and that the control plane reaches the webhook pod (node security group)"
             ),
             err,
         )
-    raise NotReady(f"the cert-manager webhook rejected a dry-run Issuer in {namespace}: {err}")
+    raise NotReadyError(f"the cert-manager webhook rejected a dry-run Issuer in {namespace}: {err}")
 
 
 CHECKS: dict[str, Callable[[Kubectl, Mapping[str, Any]], Pass]] = {
@@ -239,11 +246,16 @@ def kubectl_for(cluster_name: str, workdir: Path) -> Kubectl:
     session = boto3.Session()
     region = os.environ.get("AWS_REGION") or session.region_name or "us-east-1"
     cluster = session.client("eks", region_name=region).describe_cluster(name=cluster_name)["cluster"]
-    kubeconfig = str(write_kubeconfig(
-        workdir / "kubeconfig", cluster_name=cluster_name, endpoint=cluster["endpoint"],
-        ca_data=cluster["certificateAuthority"]["data"], token=eks_token(session, cluster_name, region),
-        user="readiness",
-    ))
+    kubeconfig = str(
+        write_kubeconfig(
+            workdir / "kubeconfig",
+            cluster_name=cluster_name,
+            endpoint=cluster["endpoint"],
+            ca_data=cluster["certificateAuthority"]["data"],
+            token=eks_token(session, cluster_name, region),
+            user="readiness",
+        )
+    )
     return Kubectl(kubeconfig, binary=os.environ.get("KUBECTL_BINARY", DEFAULT_KUBECTL))
 
 
@@ -268,7 +280,9 @@ class Gate:
         try:
             return int(self.props.get("TimeoutSeconds", 1800))
         except (TypeError, ValueError):
-            raise NotReady(f"TimeoutSeconds must be a whole number, got {self.props.get('TimeoutSeconds')!r}") from None
+            raise NotReadyError(
+                f"TimeoutSeconds must be a whole number, got {self.props.get('TimeoutSeconds')!r}"
+            ) from None
 
     def decide(self, outcome: Pass) -> bool:
         if outcome.ready:
@@ -276,16 +290,18 @@ class Gate:
             return True
         error = outcome.last_error
         if error and FORBIDDEN.search(error):
-            raise NotReady(
+            raise NotReadyError(
                 f"{outcome.status}. The readiness handler's role may not read this: check its EKS access entry "
                 "and the ClusterRole hyperpod-cdk-readiness"
             )
         if error and UNAUTHORIZED.search(error) and self.elapsed > AUTH_GRACE_SECONDS:
-            raise NotReady(f"{outcome.status}. The readiness handler cannot authenticate: check its EKS access entry")
+            raise NotReadyError(
+                f"{outcome.status}. The readiness handler cannot authenticate: check its EKS access entry"
+            )
         limit = self.timeout()
         if self.elapsed >= limit:
             check = str(self.props.get("Check"))
-            raise NotReady(
+            raise NotReadyError(
                 f"readiness check '{check}' timed out after {limit // 60} min: {outcome.status}."
                 + (f" Check: {outcome.check_hint}." if outcome.check_hint else "")
                 + (f" Last error: {error}" if error else "")
@@ -310,7 +326,7 @@ def on_event(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         return {"PhysicalResourceId": event.get("PhysicalResourceId")}
     check = str(props.get("Check"))
     if check not in CHECKS:
-        raise NotReady(f"unknown Check {check!r}; expected one of {sorted(CHECKS)}")
+        raise NotReadyError(f"unknown Check {check!r}; expected one of {sorted(CHECKS)}")
     physical = event.get("PhysicalResourceId") or f"{props.get('ClusterName')}/{check}"
     return {"PhysicalResourceId": physical, "Data": {"StartedAt": str(time.time())}}
 
@@ -332,8 +348,13 @@ def is_complete(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
         except Exception as exc:  # botocore errors without importing botocore here
             now = time.time()
             gate = Gate(props, _started_at(event, now), now)
-            done = gate.decide(Pass(False, f"cannot reach EKS cluster {props.get('ClusterName')}: {exc}",
-                                    "the handler's subnets reach the EKS API (NAT or VPC endpoints)", str(exc)))
+            done = gate.decide(
+                Pass(
+                    False,
+                    f"cannot reach EKS cluster {props.get('ClusterName')}: {exc}",
+                    "the handler's subnets reach the EKS API (NAT or VPC endpoints)",
+                    str(exc),
+                )
+            )
             return {"IsComplete": done}
         return {"IsComplete": run_pass(event, kubectl, now=time.time())}
-

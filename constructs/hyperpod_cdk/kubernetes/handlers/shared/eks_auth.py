@@ -37,8 +37,9 @@ def eks_token(session: Any, cluster_name: str, region: str) -> str:
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def write_kubeconfig(path: Path, *, cluster_name: str, endpoint: str, ca_data: str, token: str,
-                     user: str = "hyperpod-cdk") -> Path:
+def write_kubeconfig(
+    path: Path, *, cluster_name: str, endpoint: str, ca_data: str, token: str, user: str = "hyperpod-cdk"
+) -> Path:
     """A kubeconfig (JSON is valid YAML) readable only by this process's user (mode 0600)."""
     config = {
         "apiVersion": "v1",

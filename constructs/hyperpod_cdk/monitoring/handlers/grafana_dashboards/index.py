@@ -95,7 +95,7 @@ def load_spec(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     raw = (os.environ if environ is None else environ).get(SPEC_ENV)
     if not raw:
         raise GrafanaError(f"{SPEC_ENV} is not set: this function only serves the resource it was synthesized for")
-    spec = json.loads(raw)
+    spec: dict[str, str] = json.loads(raw)
     region, workspace = str(spec["Region"]), str(spec["WorkspaceId"])
     if check_url(spec["GrafanaUrl"]) != workspace_url(workspace, region):
         raise GrafanaError(f"GrafanaUrl {spec['GrafanaUrl']!r} is not workspace {workspace}'s own host")
@@ -119,9 +119,14 @@ class Grafana:
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.url + path, data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
-                     "Accept": "application/json"},
+            self.url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 (https checked)
@@ -146,10 +151,13 @@ def datasource_body(prometheus_url: str, region: str) -> dict[str, Any]:
     # source AWS's observability template creates (aws/sagemaker-hyperpod-cluster-setup
     # eks/cloudformation/resources/grafana-lambda-function/lambda_function/lambda_function.py @b920fcf4).
     return {
-        "uid": DATASOURCE_UID, "name": "HyperPod Prometheus (hyperpod-cdk)", "type": "prometheus",
-        "url": prometheus_url, "access": "proxy", "isDefault": False,
-        "jsonData": {"sigV4Auth": True, "sigV4AuthType": "ec2_iam_role", "sigV4Region": region,
-                     "httpMethod": "POST"},
+        "uid": DATASOURCE_UID,
+        "name": "HyperPod Prometheus (hyperpod-cdk)",
+        "type": "prometheus",
+        "url": prometheus_url,
+        "access": "proxy",
+        "isDefault": False,
+        "jsonData": {"sigV4Auth": True, "sigV4AuthType": "ec2_iam_role", "sigV4Region": region, "httpMethod": "POST"},
     }
 
 
@@ -170,10 +178,16 @@ def install(api: Grafana, prometheus_url: str, region: str) -> list[str]:
         raise GrafanaError(f"Grafana GET folder: HTTP {status}")
     written = []
     for uid, body in dashboards().items():
-        api.require("POST", "/api/dashboards/db", {
-            "dashboard": {**body, "id": None}, "folderUid": FOLDER_UID, "overwrite": True,
-            "message": "hyperpod-cdk deploy",
-        })
+        api.require(
+            "POST",
+            "/api/dashboards/db",
+            {
+                "dashboard": {**body, "id": None},
+                "folderUid": FOLDER_UID,
+                "overwrite": True,
+                "message": "hyperpod-cdk deploy",
+            },
+        )
         written.append(uid)
     return written
 
@@ -210,8 +224,10 @@ def with_token(client: Any, workspace_id: str, work: Any) -> Any:
     """Run ``work(token)`` with a short-lived service-account token, deleted afterwards."""
     account = service_account_id(client, workspace_id)
     minted = client.create_workspace_service_account_token(
-        workspaceId=workspace_id, serviceAccountId=account,
-        name=f"hyperpod-cdk-{int(time.time() * 1000)}", secondsToLive=TOKEN_SECONDS,
+        workspaceId=workspace_id,
+        serviceAccountId=account,
+        name=f"hyperpod-cdk-{int(time.time() * 1000)}",
+        secondsToLive=TOKEN_SECONDS,
     )
     token = minted["serviceAccountToken"]
     try:
@@ -254,13 +270,20 @@ def process(event: dict[str, Any], client: Any, spec: Mapping[str, str] | None =
 
 
 def respond(event: dict[str, Any], status: str, physical: str, data: dict[str, Any], reason: str) -> None:
-    body = json.dumps({
-        "Status": status, "Reason": reason[:3500], "PhysicalResourceId": physical,
-        "StackId": event["StackId"], "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"], "Data": data,
-    }).encode()
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:3500],
+            "PhysicalResourceId": physical,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": data,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
     # A lost response would make Lambda retry the whole invocation: retry the upload.
     for attempt in range(1, RESPONSE_ATTEMPTS + 1):
         try:
@@ -270,7 +293,7 @@ def respond(event: dict[str, Any], status: str, physical: str, data: dict[str, A
             print(f"sending the response failed (attempt {attempt}): {error}")
             if attempt == RESPONSE_ATTEMPTS:
                 raise
-            _sleep(min(2 ** attempt, 10))
+            _sleep(min(2**attempt, 10))
 
 
 def handler(event: dict[str, Any], context: Any = None) -> None:
