@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -528,3 +529,67 @@ def test_lint_bounds_terraform_addresses(
     assert code in (0, 2) and "Traceback" not in err
     if address.startswith("m."):
         assert code == 2 and "is not a Terraform plan" in err and len(err.splitlines()) == 1
+
+
+def test_lint_refuses_a_named_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fourth review: open() of a FIFO blocked until the CI job timed out."""
+    from hyperpod_cdk.cli.main import main as cli_main
+
+    pipe = tmp_path / "template.json"
+    os.mkfifo(pipe)
+    with time_limit():
+        code = cli_main(["lint", str(pipe)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith("a named pipe or socket, not a file")
+
+
+def _yaml_fan_out(count: int) -> str:
+    """One long security-group id named ``count`` times by one Lustre file system (YAML aliases)."""
+    name = "Sg" + "g" * 1_900
+    return (
+        f"Resources:\n  ? &id {name}\n  : {{Type: AWS::EC2::SecurityGroup, Properties: {{GroupDescription: g}}}}\n"
+        "  Fsx:\n    Type: AWS::FSx::FileSystem\n    Properties:\n      FileSystemType: LUSTRE\n"
+        "      SecurityGroupIds: [&r {Ref: *id}" + ", *r" * (count - 1) + "]\n"
+    )
+
+
+def _many_groups_and_rules(count: int) -> str:
+    ingress = "".join(
+        f"  In{i}: {{Type: AWS::EC2::SecurityGroupIngress, Properties: {{GroupId: sg-{i:08x}, "
+        "IpProtocol: tcp, FromPort: 988, ToPort: 988, CidrIp: 10.0.0.0/8}}\n"
+        for i in range(count)
+    )
+    groups = ", ".join(f"sg-{i:08x}" for i in range(count))
+    return (
+        "Resources:\n  Fsx:\n    Type: AWS::FSx::FileSystem\n    Properties:\n      FileSystemType: LUSTRE\n"
+        f"      SecurityGroupIds: [{groups}]\n" + ingress
+    )
+
+
+def _many_eks_clusters(count: int) -> str:
+    return (
+        "Resources:\n  HelmChart: {Type: 'Custom::HelmChart', Properties: {ServiceToken: x}}\n"
+        "  C0: &c\n    Type: AWS::SageMaker::Cluster\n    Properties:\n"
+        "      Orchestrator: {Eks: {ClusterArn: arn:aws:eks:us-west-2:111122223333:cluster/e}}\n"
+        "      InstanceGroups: []\n" + "".join(f"  C{i}: *c\n" for i in range(1, count))
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [_yaml_fan_out(200_000), _many_groups_and_rules(4_000), _many_eks_clusters(6_000)],
+    ids=["one-id-200000-times", "groups-x-ingress", "clusters-x-resources"],
+)
+def test_lint_rules_stay_linear(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    """Fourth review: FSX1 walked every ingress rule per group id, HELM1 every resource per cluster, and one
+    YAML-aliased id gave hundreds of thousands of 2,000-character findings."""
+    from hyperpod_cdk.cli.main import main as cli_main
+    from hyperpod_cdk.rules.catalog import MAX_FINDINGS_PER_RULE
+
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    with time_limit():
+        code = cli_main(["lint", str(path)])
+    out = capsys.readouterr().out
+    assert code in (0, 1)
+    assert len(out.splitlines()) <= 3 * MAX_FINDINGS_PER_RULE

@@ -11,6 +11,7 @@ and report its ``id``, ``fix`` and ``source``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -299,6 +300,11 @@ def rules_of(kinds: Iterable[str] = KINDS) -> tuple[Rule, ...]:
     return tuple(rule for rule in RULES if rule.kind in wanted)
 
 
+# A definition with more findings of one rule than this is reported by its first ones: an input
+# that repeats one reference hundreds of thousands of times (YAML aliases) must not fill memory.
+MAX_FINDINGS_PER_RULE = 1000
+
+
 def check(
     templates: Templates | Mapping[str, Mapping[str, Json]],
     *,
@@ -319,7 +325,8 @@ def check(
     findings: list[Finding] = []
     for rule in rules_of(kinds):
         if rule.id not in skipped:
-            findings.extend(f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED)
+            kept = (f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED)
+            findings.extend(itertools.islice(kept, MAX_FINDINGS_PER_RULE))
     return findings
 
 

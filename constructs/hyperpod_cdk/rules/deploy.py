@@ -343,6 +343,13 @@ def _covers(entry: Mapping[str, Json], low: int, high: int) -> bool:
 
 
 def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterator[Finding]:
+    # Ingress rules by the group they belong to, once: not once per group id an FSx names (an input with
+    # thousands of both would otherwise take minutes).
+    ingress_by_group: dict[tuple[str, ...], list[Mapping[str, Json]]] = {}
+    for rule in templates.resources("AWS::EC2::SecurityGroupIngress"):
+        if "GroupId" in rule.properties:
+            group_key = templates.reference_key(rule.template_path, rule.properties["GroupId"])
+            ingress_by_group.setdefault(group_key, []).append(rule.properties)
     for fsx in templates.resources("AWS::FSx::FileSystem"):
         if fsx.properties.get("FileSystemType") != "LUSTRE":
             continue
@@ -350,11 +357,7 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
             key = templates.reference_key(fsx.template_path, value)
             group = templates.resource(key[1], key[2]) if key[0] == "resource" else None
             rules = [as_map(e) for e in as_list(group.properties.get("SecurityGroupIngress"))] if group else []
-            for rule in templates.resources("AWS::EC2::SecurityGroupIngress"):
-                if "GroupId" in rule.properties and templates.reference_key(
-                    rule.template_path, rule.properties["GroupId"]
-                ) == key:
-                    rules.append(rule.properties)
+            rules.extend(ingress_by_group.get(key, []))
             if group is None and not rules:
                 continue  # an imported group whose rules are not in the definition (--live reads them)
             if any(not literal(r.get("FromPort")) or not literal(r.get("IpProtocol")) for r in rules):
@@ -419,11 +422,15 @@ def _references(value: Json) -> set[str]:
 
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
     releases = list(templates.resources(LIVE_HELM_RELEASE))
+    # Helm resources per template, once (not once per cluster: thousands of clusters made it quadratic).
+    helm_by_template: dict[str, list[Resource]] = {}
+    for resource in templates.resources():
+        if _is_helm(resource) and resource.type != LIVE_HELM_RELEASE:
+            helm_by_template.setdefault(resource.template_path, []).append(resource)
     for cluster in _clusters(templates):
         if not _is_eks(cluster):
             continue
-        helm = [r for r in templates.resources() if r.template_path == cluster.template_path and _is_helm(r)
-                and r.type != LIVE_HELM_RELEASE]
+        helm = helm_by_template.get(cluster.template_path, [])
         missing = [r for r in releases if r.properties.get("Installed") is False]
         if not helm and missing:
             names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)

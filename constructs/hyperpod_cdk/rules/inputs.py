@@ -77,6 +77,9 @@ def load(path: str | Path, *, parameters: Mapping[str, str] | None = None, regio
     target = Path(path)
     if target.is_dir():
         return load_cdk_out(target, region=region)
+    if target.is_fifo() or target.is_socket():
+        # open() of a pipe blocks until a writer comes: never, in CI.
+        raise LintInputError(f"{target}: a named pipe or socket, not a file")
     try:
         # Capped: /dev/zero or a huge file is refused after TEMPLATE_LIMITS.max_bytes, not read whole.
         text = read_text(target, TEMPLATE_LIMITS)
