@@ -159,14 +159,18 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def load_json(text: str, limits: Limits) -> Any:
     """``json.loads`` within ``limits``; raises ``ValueError`` for invalid JSON."""
+    return load_json_counted(text, limits)[0]
+
+
+def load_json_counted(text: str, limits: Limits) -> tuple[Any, int]:
+    """:func:`load_json`, and the number of values it holds (for a cap over several files)."""
     try:
         data = json.loads(text)
     except RecursionError:
         raise InputLimitError(f"nested too deeply: more than {limits.max_depth} levels") from None
     except ValueError as exc:
         raise _number_too_long(exc) from None
-    check_tree(data, limits)
-    return data
+    return data, check_tree(data, limits)
 
 
 def _number_too_long(exc: ValueError) -> ValueError:
@@ -177,11 +181,11 @@ def _number_too_long(exc: ValueError) -> ValueError:
     return exc
 
 
-def check_tree(value: Any, limits: Limits) -> None:
+def check_tree(value: Any, limits: Limits) -> int:
     """Check parsed data (JSON, a YAML document, a template body an API returned) against ``limits``.
 
     Walks with an explicit stack, so it cannot overflow on the input it is meant to reject; a
-    cyclic structure stops at ``max_nodes``.
+    cyclic structure stops at ``max_nodes``. Returns the number of values counted.
     """
     count = 0
     # (value, depth, trail); a trail is (parent trail, key or index, is_index), joined only for a message.
@@ -203,6 +207,7 @@ def check_tree(value: Any, limits: Limits) -> None:
                 stack.append((item, depth + 1, (trail, key, False)))
         else:
             stack.extend((item, depth + 1, (trail, index, True)) for index, item in enumerate(node))
+    return count
 
 
 MAX_PATH_SHOWN = 120

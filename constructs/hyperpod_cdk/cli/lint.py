@@ -32,6 +32,20 @@ SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note", NOT_CHEC
 PARAMETER = re.compile(r"^([A-Za-z0-9]+)=(.*)$", re.DOTALL)
 # The rule id of a loader's "not checked" line (a condition or value unknown offline).
 UNRESOLVED = "unresolved"
+# Characters a terminal acts on: C0 and C1 controls (ESC, CSI starts, BEL, CR), DEL, and the Unicode
+# bidirectional overrides and isolates ("Trojan Source"). Text output shows them escaped (\x1b, \u202e):
+# a template's names and values must not move the cursor, retitle the window or reorder a line.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    """``text`` with every terminal control character escaped (see _TERMINAL_CONTROLS)."""
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _TERMINAL_CONTROLS.sub(escape, text)
 
 
 def cfn_lint_rules_dir() -> Path:
@@ -99,7 +113,7 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
         try:
             inputs.append(load(path, parameters=parameters, region=args.region))
         except LintInputError as exc:
-            output.error(str(exc), code=2)
+            output.error(plain(str(exc)), code=2)  # names a file or key from the input
             return 2
     kinds = ("deploy", "posture") if args.posture else ("deploy",)
     results: list[tuple[LintInput, Finding]] = []
@@ -172,8 +186,8 @@ def _print_lines(inputs: Sequence[LintInput], results: Sequence[tuple[LintInput,
         where = f"{row['resource']}" + (f" {row['location']}" if row["location"] else "")
         source = f" [{row['source']}]" if row["source"] else ""
         out.write(
-            f"{row['severity']}: {row['rule_id']} {row['file']}: {where}: {row['message']}. "
-            f"Fix: {row['fix']}{source}\n"
+            plain(f"{row['severity']}: {row['rule_id']} {row['file']}: {where}: {row['message']}. Fix: {row['fix']}")
+            + f"{source}\n"
         )
     counts = {s: sum(1 for _, f in results if _severity(f) == s) for s in SEVERITIES}
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"

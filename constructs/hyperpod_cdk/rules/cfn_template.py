@@ -94,9 +94,17 @@ class Resolved:
     """A template with everything known offline evaluated, and what was not."""
 
     template: dict[str, Json]
-    # (where, why): e.g. ("Resources/Cluster/Properties/VpcConfig/Subnets/0", "Ref PrivateSubnetId: no value")
+    # (where, why): e.g. ("Resources/Cluster/Properties/VpcConfig/Subnets/0", "Ref PrivateSubnetId: no value");
+    # at most MAX_UNRESOLVED, then only counted in ``unresolved_more``.
     unresolved: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    unresolved_more: int = 0
+
+    def add_unresolved(self, where: str, why: str) -> None:
+        if len(self.unresolved) < MAX_UNRESOLVED:
+            self.unresolved.append((where, why))
+        else:
+            self.unresolved_more += 1
 
 
 def _is_intrinsic(value: Json) -> bool:
@@ -110,13 +118,94 @@ MAX_STRING_CHARS = 1 << 20  # one evaluated string
 # A parameter value is at most 4,096 bytes (CloudFormation quotas, "Parameter value":
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
 MAX_PARAMETER_BYTES = 4096
-MAX_TEMPLATE_CHARS = 16 << 20  # all strings Fn::Sub and Fn::Join build for one template
+MAX_TEMPLATE_CHARS = 16 << 20  # all strings Fn::Sub and Fn::Join build for one template (or one cdk.out)
+# Nested evaluate() calls, counting each hop from one condition to another: a chain of conditions naming the
+# next (5,000 in 240 KB) recursed until RecursionError. Deeper is "not evaluated offline". The tree itself is
+# at most TEMPLATE_LIMITS.max_depth (100) deep, so this cap is reached only through condition hops.
+MAX_EVALUATION_DEPTH = 128
+# Where-paths recorded for values not known offline: a template of thousands of unknown Fn::If under long keys
+# asked for gigabytes of path text. The rest are counted (Resolved.unresolved_more).
+MAX_UNRESOLVED = 1000
+MAX_WHERE_PART_CHARS = 100  # one path component as shown (a key may be megabytes long)
+MAX_WHERE_PARTS = 24  # components shown; the middle of a deeper path is elided
+
+
+class EvaluationBudget:
+    """What intrinsics may still build (characters, plus one per list or mapping a value holds).
+
+    Fn::Sub, Fn::Join and Fn::Split spend the characters they build; Ref, Fn::FindInMap and Fn::Select
+    spend the size of the value they hand out (a 100,000-item mapping list named 5,000 times is shared
+    by reference, but every rule walks each use). One budget may serve every template of a cdk.out.
+    """
+
+    def __init__(self, chars: int = MAX_TEMPLATE_CHARS) -> None:
+        self.chars_left = chars
+
+
+def _size(value: Json, sizes: dict[int, tuple[int, Json]]) -> int:
+    """Characters plus containers in ``value``, without recursion.
+
+    Sizes of containers handed out before are memoised by id; the memo holds each container, so an id
+    is never reused for another object while the memo lives.
+    """
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, Mapping | list):
+        return 1
+    if id(value) in sizes:
+        return sizes[id(value)][0]
+    total = 0
+    stack: list[Json] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            total += len(node)
+        elif isinstance(node, Mapping | list):
+            known = sizes.get(id(node))
+            if known is not None:
+                total += known[0]
+                continue
+            total += 1
+            if isinstance(node, Mapping):
+                total += sum(len(k) for k in node if isinstance(k, str))
+                stack.extend(node.values())
+            else:
+                stack.extend(node)
+        else:
+            total += 1
+        if total > MAX_TEMPLATE_CHARS:
+            break  # over any budget already: stop counting
+    sizes[id(value)] = (total, value)
+    return total
+
+
+# A where-path under construction: (parent trail, key); rendered only when recorded.
+_Trail = tuple[Any, str] | None
+
+
+def _where(trail: _Trail) -> str:
+    parts: list[str] = []
+    while trail is not None:
+        trail, step = trail
+        parts.append(step if len(step) <= MAX_WHERE_PART_CHARS else step[: MAX_WHERE_PART_CHARS - 1] + "…")
+    parts.reverse()
+    if len(parts) > MAX_WHERE_PARTS:
+        parts = parts[: MAX_WHERE_PARTS // 2] + ["…"] + parts[-(MAX_WHERE_PARTS // 2) :]
+    return "/".join(parts)
 
 
 class _Resolver:
-    def __init__(self, template: Mapping[str, Json], parameters: Mapping[str, str], region: str | None) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Json],
+        parameters: Mapping[str, str],
+        region: str | None,
+        budget: EvaluationBudget | None = None,
+    ) -> None:
         self.template = template
-        self.chars_left = MAX_TEMPLATE_CHARS
+        self.budget = budget or EvaluationBudget()
+        self.depth = 0
+        self.sizes: dict[int, tuple[int, Json]] = {}
         self.parameters: dict[str, Json] = {}
         declared = template.get("Parameters")
         for name, spec in declared.items() if isinstance(declared, Mapping) else ():
@@ -152,10 +241,14 @@ class _Resolver:
 
     # -- conditions
 
-    def condition(self, name: str, _depth: int = 0) -> bool | None:
+    def condition(self, name: str) -> bool | None:
+        """A condition's value, once per name (memoised: a chain is linear); None when not known offline.
+
+        A cycle stays unknown; a chain deeper than MAX_EVALUATION_DEPTH is unknown from where it is cut.
+        """
         if name in self.condition_values:
             return self.condition_values[name]
-        if name not in self.condition_specs or _depth > 32:
+        if name not in self.condition_specs:
             return None
         self.condition_values[name] = None  # a cycle stays unknown
         try:
@@ -170,6 +263,17 @@ class _Resolver:
 
     def evaluate(self, value: Json) -> Json:
         """The value with intrinsics evaluated; raises :class:`_UnknownError` when that is not possible."""
+        if not isinstance(value, list | Mapping):
+            return value
+        if self.depth >= MAX_EVALUATION_DEPTH:
+            raise _UnknownError(f"intrinsics nested over {MAX_EVALUATION_DEPTH} levels: not evaluated offline")
+        self.depth += 1
+        try:
+            return self._evaluate(value)
+        finally:
+            self.depth -= 1
+
+    def _evaluate(self, value: Json) -> Json:
         if isinstance(value, list):
             items = [self.evaluate(item) for item in value]
             return [item for item in items if item is not _NO_VALUE]
@@ -185,10 +289,10 @@ class _Resolver:
             return out
         return value
 
-    def best_effort(self, value: Json, where: str, unresolved: list[tuple[str, str]]) -> Json:
+    def best_effort(self, value: Json, where: _Trail, resolved: Resolved) -> Json:
         """Evaluate what can be; keep an intrinsic that cannot (and record where)."""
         if isinstance(value, list):
-            items = [self.best_effort(item, f"{where}/{i}", unresolved) for i, item in enumerate(value)]
+            items = [self.best_effort(item, (where, str(i)), resolved) for i, item in enumerate(value)]
             return [item for item in items if item is not _NO_VALUE]
         if isinstance(value, Mapping):
             if _is_intrinsic(value):
@@ -196,7 +300,7 @@ class _Resolver:
                 if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
                     chosen = self.condition(arg[0])
                     if chosen is not None:  # the branch itself may hold values known only after deploy
-                        return self.best_effort(arg[1] if chosen else arg[2], where, unresolved)
+                        return self.best_effort(arg[1] if chosen else arg[2], where, resolved)
                 if name == "Ref" and arg == "AWS::NoValue":
                     return _NO_VALUE
                 try:
@@ -204,13 +308,13 @@ class _Resolver:
                 except _UnknownError as exc:
                     if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
                         # An unknown condition: neither branch is taken as the truth.
-                        unresolved.append((where, f"condition {arg[0]} is not known offline"))
+                        resolved.add_unresolved(_where(where), f"condition {_shown(arg[0])} is not known offline")
                         return value
-                    unresolved.append((where, str(exc)))
+                    resolved.add_unresolved(_where(where), str(exc))
                     return value
             out = {}
             for key, item in value.items():
-                evaluated = self.best_effort(item, f"{where}/{key}", unresolved)
+                evaluated = self.best_effort(item, (where, str(key)), resolved)
                 if evaluated is not _NO_VALUE:
                     out[key] = evaluated
             return out
@@ -222,7 +326,7 @@ class _Resolver:
         if not isinstance(arg, str):
             raise _UnknownError(f"Ref {arg!r} is not a name")
         if arg in self.parameters:
-            return self.parameters[arg]
+            return self._handed_out(self.parameters[arg], "Ref")
         if arg in self.pseudo:
             return self.pseudo[arg]
         if arg in self.resources:
@@ -325,8 +429,8 @@ class _Resolver:
             raise _UnknownError(
                 f"{function} builds a string over {MAX_STRING_CHARS:,} characters: not evaluated offline"
             )
-        self.chars_left -= length
-        if self.chars_left < 0:
+        self.budget.chars_left -= length
+        if self.budget.chars_left < 0:
             raise _UnknownError(
                 f"{function}: the template's intrinsics build over {MAX_TEMPLATE_CHARS:,} characters: "
                 "not evaluated offline"
@@ -337,9 +441,10 @@ class _Resolver:
             raise _UnknownError("malformed Fn::Select")
         index, items = self.evaluate(arg[0]), self.evaluate(arg[1])
         try:
-            return items[int(index)]
+            chosen = items[int(index)]
         except (ValueError, TypeError, IndexError, KeyError):
             raise _UnknownError("Fn::Select out of range") from None
+        return self._handed_out(chosen, "Fn::Select")
 
     def fn_split(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
@@ -357,9 +462,15 @@ class _Resolver:
             raise _UnknownError("malformed Fn::FindInMap")
         keys = [self.evaluate(a) for a in arg[:3]]
         try:
-            return self.mappings[keys[0]][keys[1]][keys[2]]
+            found = self.mappings[keys[0]][keys[1]][keys[2]]
         except (KeyError, TypeError):
-            raise _UnknownError(f"Fn::FindInMap {keys} has no entry") from None
+            raise _UnknownError(f"Fn::FindInMap {_shown(keys)} has no entry") from None
+        return self._handed_out(found, "Fn::FindInMap")
+
+    def _handed_out(self, value: Json, function: str) -> Json:
+        """``value`` (shared, not copied), after spending its size from the budget."""
+        self._spend(_size(value, self.sizes), function)
+        return value
 
     def unknown(self, name: str) -> Any:
         def raise_unknown(_self: _Resolver, arg: Json) -> Json:
@@ -397,6 +508,12 @@ for _name in (
     _FUNCTIONS[_name] = _Resolver.unknown(_Resolver, _name)  # type: ignore[arg-type]
 
 
+def _shown(value: Json) -> str:
+    """A value from the template as a short text for a message."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= MAX_WHERE_PART_CHARS else text[: MAX_WHERE_PART_CHARS - 1] + "…"
+
+
 def _text(value: Json) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -406,10 +523,16 @@ def _text(value: Json) -> str:
 
 
 def resolve_template(
-    template: Mapping[str, Json], parameters: Mapping[str, str] | None = None, region: str | None = None
+    template: Mapping[str, Json],
+    parameters: Mapping[str, str] | None = None,
+    region: str | None = None,
+    budget: EvaluationBudget | None = None,
 ) -> Resolved:
-    """Evaluate what is known offline; see the module docstring."""
-    resolver = _Resolver(template, parameters or {}, region)
+    """Evaluate what is known offline; see the module docstring.
+
+    ``budget`` is shared by the templates of one input (a cdk.out); a new one (MAX_TEMPLATE_CHARS) otherwise.
+    """
+    resolver = _Resolver(template, parameters or {}, region, budget)
     resolved = Resolved(template={k: v for k, v in template.items() if k != "Resources"})
     resources: dict[str, Json] = {}
     for logical_id, body in resolver.resources.items():
@@ -423,14 +546,14 @@ def resolve_template(
                 resolved.dropped.append(logical_id)
                 continue
             if value is None:
-                resolved.unresolved.append(
-                    (f"Resources/{logical_id}", f"condition {condition} is not known offline (resource may not exist)")
+                resolved.add_unresolved(
+                    _where(((None, "Resources"), logical_id)),
+                    f"condition {_shown(condition)} is not known offline (resource may not exist)",
                 )
         new_body = dict(body)
         if "Properties" in body:
-            new_body["Properties"] = resolver.best_effort(
-                body["Properties"], f"Resources/{logical_id}/Properties", resolved.unresolved
-            )
+            trail: _Trail = (((None, "Resources"), logical_id), "Properties")
+            new_body["Properties"] = resolver.best_effort(body["Properties"], trail, resolved)
         resources[logical_id] = new_body
     resolved.template["Resources"] = resources
     return resolved

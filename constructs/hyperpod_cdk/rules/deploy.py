@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 
+from hyperpod_cdk.rules.dependencies import depending_on
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal
 from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER, _groups, _instance_types
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
@@ -235,15 +236,26 @@ def kubernetes_version_supported(templates: Templates, rule_id: str = "HyperPod-
 # --------------------------------------------------------------------------- IP1
 
 
-def _subnet_cidr(templates: Templates, template_path: str, value: Json) -> ipaddress.IPv4Network | None:
+def _subnets_by_id(templates: Templates) -> dict[str, Resource]:
+    """Subnets described by a literal ``SubnetId`` (Terraform state, --live), indexed once per rule run:
+    looking each id up among all resources was clusters x groups x subnet ids x resources."""
+    by_id: dict[str, Resource] = {}
+    for subnet in templates.resources(SUBNET):
+        subnet_id = subnet.properties.get("SubnetId")
+        if isinstance(subnet_id, str):
+            by_id.setdefault(subnet_id, subnet)
+    return by_id
+
+
+def _subnet_cidr(templates: Templates, template_path: str, value: Json,
+                 by_id: Mapping[str, Resource]) -> ipaddress.IPv4Network | None:
     """The CIDR of a subnet the template defines, or (a literal id) one it describes with ``SubnetId``."""
     key = templates.reference_key(template_path, value)
     subnet: Resource | None = None
     if key[0] == "resource":
         subnet = templates.resource(key[1], key[2])
     elif key[0] == "literal":
-        # Terraform state and --live describe existing subnets by id.
-        subnet = next((s for s in templates.resources(SUBNET) if s.properties.get("SubnetId") == key[1]), None)
+        subnet = by_id.get(key[1])  # Terraform state and --live describe existing subnets by id
     if subnet is None or subnet.type != SUBNET:
         return None
     cidr = subnet.properties.get("CidrBlock")
@@ -256,7 +268,7 @@ def _subnet_cidr(templates: Templates, template_path: str, value: Json) -> ipadd
 _GroupNeed = tuple[str, int, int, str]  # group name, node count, IPs per node, instance type
 
 
-def _groups_by_subnets(templates: Templates, cluster: Resource) -> tuple[
+def _groups_by_subnets(templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]) -> tuple[
         dict[tuple[str, ...], list[_GroupNeed]], dict[tuple[str, ...], list[ipaddress.IPv4Network] | None],
         dict[tuple[str, ...], int | None]]:
     """A cluster's groups keyed by the subnets they draw addresses from (groups sharing subnets share
@@ -276,15 +288,16 @@ def _groups_by_subnets(templates: Templates, cluster: Resource) -> tuple[
         keyed = tuple(repr(templates.reference_key(cluster.template_path, s)) for s in subnets)
         by_subnets.setdefault(keyed, []).append((name, count, per_node, types[0]))
         if keyed not in cidrs:
-            found = [_subnet_cidr(templates, cluster.template_path, s) for s in subnets]
+            found = [_subnet_cidr(templates, cluster.template_path, s, by_id) for s in subnets]
             cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
-            free[keyed] = _free_addresses(templates, cluster.template_path, subnets)
+            free[keyed] = _free_addresses(templates, cluster.template_path, subnets, by_id)
     return by_subnets, cidrs, free
 
 
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
+    by_id = _subnets_by_id(templates)
     for cluster in _clusters(templates):
-        by_subnets, cidrs, free = _groups_by_subnets(templates, cluster)
+        by_subnets, cidrs, free = _groups_by_subnets(templates, cluster, by_id)
         for keyed, groups in by_subnets.items():
             networks = cidrs.get(keyed)
             if networks is None:
@@ -307,13 +320,13 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
                     "Properties/VpcConfig/Subnets", severity="warning")
 
 
-def _free_addresses(templates: Templates, template_path: str, subnets: list[Json]) -> int | None:
+def _free_addresses(templates: Templates, template_path: str, subnets: list[Json],
+                    by_id: Mapping[str, Resource]) -> int | None:
     """Free addresses AWS reported for every subnet (``--live``), else None."""
     total = 0
     for value in subnets:
         key = templates.reference_key(template_path, value)
-        subnet = next((s for s in templates.resources(SUBNET)
-                       if key[0] == "literal" and s.properties.get("SubnetId") == key[1]), None)
+        subnet = by_id.get(key[1]) if key[0] == "literal" else None
         count = _int(subnet.properties.get("AvailableIpAddressCount")) if subnet else None
         if count is None:
             return None
@@ -342,6 +355,21 @@ def _covers(entry: Mapping[str, Json], low: int, high: int) -> bool:
     return start is not None and end is not None and start <= low and high <= end
 
 
+def _lustre_ports_missing(templates: Templates, key: tuple[str, ...],
+                          ingress_by_group: Mapping[tuple[str, ...], list[Mapping[str, Json]]]) -> list[str] | None:
+    """The Lustre port ranges a group's ingress misses ([] for an imported group without rules here);
+    None when its rules are not known offline."""
+    group = templates.resource(key[1], key[2]) if key[0] == "resource" else None
+    rules = [as_map(e) for e in as_list(group.properties.get("SecurityGroupIngress"))] if group else []
+    rules.extend(ingress_by_group.get(key, []))
+    if group is None and not rules:
+        return []  # an imported group whose rules are not in the definition (--live reads them)
+    if any(not literal(r.get("FromPort")) or not literal(r.get("IpProtocol")) for r in rules):
+        return None
+    return [f"{low}" if low == high else f"{low}-{high}" for low, high in LUSTRE_PORTS
+            if not any(_covers(r, low, high) for r in rules)]
+
+
 def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterator[Finding]:
     # Ingress rules by the group they belong to, once: not once per group id an FSx names (an input with
     # thousands of both would otherwise take minutes).
@@ -350,23 +378,21 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
         if "GroupId" in rule.properties:
             group_key = templates.reference_key(rule.template_path, rule.properties["GroupId"])
             ingress_by_group.setdefault(group_key, []).append(rule.properties)
+    # What each group lacks, once per group: not once per position naming it (one id named 50,000 times
+    # next to 5,000 rules was 250 million port checks).
+    verdicts: dict[tuple[str, ...], list[str] | None] = {}
     for fsx in templates.resources("AWS::FSx::FileSystem"):
         if fsx.properties.get("FileSystemType") != "LUSTRE":
             continue
         for position, value in enumerate(as_list(fsx.properties.get("SecurityGroupIds"))):
             key = templates.reference_key(fsx.template_path, value)
-            group = templates.resource(key[1], key[2]) if key[0] == "resource" else None
-            rules = [as_map(e) for e in as_list(group.properties.get("SecurityGroupIngress"))] if group else []
-            rules.extend(ingress_by_group.get(key, []))
-            if group is None and not rules:
-                continue  # an imported group whose rules are not in the definition (--live reads them)
-            if any(not literal(r.get("FromPort")) or not literal(r.get("IpProtocol")) for r in rules):
+            if key not in verdicts:
+                verdicts[key] = _lustre_ports_missing(templates, key, ingress_by_group)
+            missing = verdicts[key]
+            if missing is None:
                 yield fsx.not_checked(rule_id, f"security group {key[-1]} has rules not known offline",
                                       f"Properties/SecurityGroupIds/{position}")
-                continue
-            missing = [f"{low}" if low == high else f"{low}-{high}" for low, high in LUSTRE_PORTS
-                       if not any(_covers(r, low, high) for r in rules)]
-            if missing:
+            elif missing:
                 yield fsx.finding(
                     rule_id, f"security group {key[-1]} of the Lustre file system allows no inbound TCP "
                     f"{' and '.join(missing)}; clients cannot mount it", f"Properties/SecurityGroupIds/{position}")
@@ -382,44 +408,6 @@ def _is_helm(resource: Resource) -> bool:
     return "helm" in text and "inf" not in resource.logical_id.lower()[:3]
 
 
-def _dependencies(templates: Templates, resource: Resource) -> set[str]:
-    """Logical ids the resource depends on, directly or through others (DependsOn, Ref, GetAtt)."""
-    resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
-    seen: set[str] = set()
-    todo = [resource.logical_id]
-    while todo:
-        body = as_map(resources.get(todo.pop()))
-        direct = set(as_list(body.get("DependsOn")) if isinstance(body.get("DependsOn"), list)
-                     else [body.get("DependsOn")] if isinstance(body.get("DependsOn"), str) else [])
-        direct |= _references(body.get("Properties"))
-        for name in direct:
-            if isinstance(name, str) and name in resources and name not in seen:
-                seen.add(name)
-                todo.append(name)
-    return seen
-
-
-def _references(value: Json) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key == "Ref" and isinstance(item, str):
-                found.add(item)
-            elif key == "Fn::GetAtt":
-                target = item[0] if isinstance(item, list) and item else str(item).split(".", 1)[0]
-                found.add(str(target))
-            elif key == "Fn::Sub":
-                text = item[0] if isinstance(item, list) and item else item
-                found |= {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
-                found |= _references(item)
-            else:
-                found |= _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _references(item)
-    return found
-
-
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
     releases = list(templates.resources(LIVE_HELM_RELEASE))
     # Helm resources per template, once (not once per cluster: thousands of clusters made it quadratic).
@@ -427,11 +415,12 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
     for resource in templates.resources():
         if _is_helm(resource) and resource.type != LIVE_HELM_RELEASE:
             helm_by_template.setdefault(resource.template_path, []).append(resource)
+    missing = [r for r in releases if r.properties.get("Installed") is False]
+    after_helm: dict[str, set[str]] = {}
     for cluster in _clusters(templates):
         if not _is_eks(cluster):
             continue
         helm = helm_by_template.get(cluster.template_path, [])
-        missing = [r for r in releases if r.properties.get("Installed") is False]
         if not helm and missing:
             names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)
             yield cluster.finding(
@@ -440,8 +429,10 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
             continue
         if not helm:
             continue  # the chart is installed elsewhere (another stack, the hyp CLI): not visible here
-        before = _dependencies(templates, cluster)
-        if not any(h.logical_id in before for h in helm):
+        if cluster.template_path not in after_helm:
+            after_helm[cluster.template_path] = depending_on(
+                templates, cluster.template_path, {h.logical_id for h in helm})
+        if cluster.logical_id not in after_helm[cluster.template_path]:
             names = ", ".join(h.logical_id for h in helm)
             yield cluster.finding(
                 rule_id, f"the cluster does not depend on the HyperPod Helm chart ({names}); HyperPod can create "
@@ -461,6 +452,9 @@ def _addon_name(addon: Resource) -> str | None:
 
 
 def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPod-TOP1") -> Iterator[Finding]:
+    # Templates with an association for aws-hyperpod, once (not once per add-on).
+    associated = {a.template_path for a in templates.resources(POD_IDENTITY_ASSOCIATION)
+                  if str(a.properties.get("Namespace", "")) == "aws-hyperpod"}
     for addon in templates.resources(EKS_ADDON):
         if _addon_name(addon) != TRAINING_OPERATOR or _live(addon):
             continue  # an installed add-on (read with --live) is past its creation
@@ -469,12 +463,7 @@ def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPo
                 rule_id, "the training operator add-on carries an inline PodIdentityAssociations; versions from "
                 "v1.2.1 refuse it, so the add-on fails to create", "Properties/PodIdentityAssociations")
             continue
-        associations = [
-            a for a in templates.resources(POD_IDENTITY_ASSOCIATION)
-            if a.template_path == addon.template_path
-            and str(a.properties.get("Namespace", "")) == "aws-hyperpod"
-        ]
-        if not associations:
+        if addon.template_path not in associated:
             yield addon.finding(
                 rule_id, "no AWS::EKS::PodIdentityAssociation for namespace aws-hyperpod in this template; the "
                 "operator's controller has no AWS credentials", "Properties", severity="warning")
@@ -534,7 +523,8 @@ def _script_uri(uri: str, script: str) -> str:
 
 
 def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -> Iterator[Finding]:
-    missing = [r for r in templates.resources(LIVE_S3_OBJECT) if r.properties.get("Exists") is False]
+    missing = {str(r.properties.get("Uri", "")) for r in templates.resources(LIVE_S3_OBJECT)
+               if r.properties.get("Exists") is False}
     for cluster in _clusters(templates):
         for index, name, group in _groups(cluster):
             config = as_map(group.get("LifeCycleConfig"))
@@ -558,11 +548,9 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
                 yield cluster.finding(rule_id, f"group '{name}': OnCreate {hook!r} must be a file name relative "
                                       "to SourceS3Uri", f"{where}/OnCreate")
                 continue
-            for record in missing:
-                bucket_uri = str(record.properties.get("Uri", ""))
-                if isinstance(hook, str) and bucket_uri == _script_uri(uri, hook):
-                    yield cluster.finding(rule_id, f"group '{name}': {bucket_uri} does not exist (read with "
-                                          "--live); nodes fail their lifecycle script", f"{where}/SourceS3Uri")
+            if isinstance(hook, str) and _script_uri(uri, hook) in missing:
+                yield cluster.finding(rule_id, f"group '{name}': {_script_uri(uri, hook)} does not exist (read "
+                                      "with --live); nodes fail their lifecycle script", f"{where}/SourceS3Uri")
 
 
 

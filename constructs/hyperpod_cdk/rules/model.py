@@ -29,12 +29,21 @@ class Finding:
     severity: str | None = None
 
     def __post_init__(self) -> None:
-        # A name from the input (a 1 MB alias repeated 20,000 times) must not make every message huge.
+        # A name from the input (a 1 MB alias repeated 20,000 times, a 500 KB logical id on 1,000
+        # findings) must not make every message huge.
         if len(self.detail) > MAX_DETAIL_CHARS:
             object.__setattr__(self, "detail", self.detail[:MAX_DETAIL_CHARS] + " …(cut)")
+        if len(self.logical_id) > MAX_NAME_CHARS:
+            object.__setattr__(self, "logical_id", self.logical_id[:MAX_NAME_CHARS] + "…(cut)")
+        if any(len(location) > MAX_NAME_CHARS for location in self.locations):
+            cut = tuple(
+                loc if len(loc) <= MAX_NAME_CHARS else loc[:MAX_NAME_CHARS] + "…(cut)" for loc in self.locations
+            )
+            object.__setattr__(self, "locations", cut)
 
 
 MAX_DETAIL_CHARS = 2000
+MAX_NAME_CHARS = 300  # a logical id (CloudFormation allows 255 characters) or a location shown in a finding
 
 # Severities, most severe first. ``not-checked`` is not a problem: the rule could not decide offline.
 SEVERITIES = ("error", "warning", "info", "not-checked")

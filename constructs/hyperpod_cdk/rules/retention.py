@@ -83,9 +83,16 @@ IMPORTABLE_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::Dy
 _PER_DEPLOYMENT = {"Ref": "AWS::StackId"}
 
 
-def _differs_per_deployment(value: Json, resources: Mapping[str, Json], _depth: int = 0) -> bool:
+def _differs_per_deployment(
+    value: Json, resources: Mapping[str, Json], _depth: int = 0, _memo: dict[str, bool] | None = None
+) -> bool:
     """True when a name expression changes with every stack created: it uses ``AWS::StackId``, or
-    the generated name of a resource in the same template."""
+    the generated name of a resource in the same template.
+
+    The answer for a named resource is memoised: names that join several references to a resource
+    whose name joins several more were walked once per path (8 references x 10 levels: 8^10 steps).
+    """
+    memo = {} if _memo is None else _memo
     if _depth > 32:
         return False
     if value == _PER_DEPLOYMENT:
@@ -106,10 +113,13 @@ def _differs_per_deployment(value: Json, resources: Mapping[str, Json], _depth: 
                 props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
                 if name_prop is None or name_prop not in props:
                     return True
-                return _differs_per_deployment(props[name_prop], resources, _depth + 1)
-        return any(_differs_per_deployment(v, resources, _depth + 1) for v in value.values())
+                if target not in memo:
+                    memo[str(target)] = False  # a cycle of names is fixed
+                    memo[str(target)] = _differs_per_deployment(props[name_prop], resources, _depth + 1, memo)
+                return memo[str(target)]
+        return any(_differs_per_deployment(v, resources, _depth + 1, memo) for v in value.values())
     if isinstance(value, list):
-        return any(_differs_per_deployment(v, resources, _depth + 1) for v in value)
+        return any(_differs_per_deployment(v, resources, _depth + 1, memo) for v in value)
     return False
 
 

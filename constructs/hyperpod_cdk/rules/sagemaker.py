@@ -98,23 +98,42 @@ def _security_group_refs(cluster: Resource) -> Iterator[tuple[str, Json]]:
                 yield f"Properties/{key}/{index}/OverrideVpcConfig/SecurityGroupIds/{position}", value
 
 
-def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -> bool:
+_PEERS = {"ingress": "SourceSecurityGroupId", "egress": "DestinationSecurityGroupId"}
+_STANDALONE = {"AWS::EC2::SecurityGroupIngress": "ingress", "AWS::EC2::SecurityGroupEgress": "egress"}
+
+
+class _RuleIndex:
+    """The standalone security-group rules of the templates, read once per rule run.
+
+    ``managed``: groups that have any rule here; ``self_rules``: (group, direction) pairs with an
+    all-protocol rule whose peer is the group itself. Scanning every rule per group id was
+    clusters x group ids x rules.
+    """
+
+    def __init__(self, templates: Templates) -> None:
+        self.managed: set[tuple[str, ...]] = set()
+        self.self_rules: set[tuple[tuple[str, ...], str]] = set()
+        for rule in templates.resources(*_STANDALONE):
+            props = rule.properties
+            if "GroupId" not in props:
+                continue
+            group = templates.reference_key(rule.template_path, props["GroupId"])
+            self.managed.add(group)
+            direction = _STANDALONE[rule.type]
+            peer = _PEERS[direction]
+            if (
+                props.get("IpProtocol") in ALL_PROTOCOLS
+                and peer in props
+                and templates.reference_key(rule.template_path, props[peer]) == group
+            ):
+                self.self_rules.add((group, direction))
+
+
+def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str, index: _RuleIndex) -> bool:
     """An all-protocol rule from (ingress) or to (egress) the group ``key`` on the group itself."""
-    standalone, peer = (
-        ("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId")
-        if direction == "ingress"
-        else ("AWS::EC2::SecurityGroupEgress", "DestinationSecurityGroupId")
-    )
-    for rule in templates.resources(standalone):
-        props = rule.properties
-        if (
-            props.get("IpProtocol") in ALL_PROTOCOLS
-            and "GroupId" in props
-            and peer in props
-            and templates.reference_key(rule.template_path, props["GroupId"]) == key
-            and templates.reference_key(rule.template_path, props[peer]) == key
-        ):
-            return True
+    peer = _PEERS[direction]
+    if (key, direction) in index.self_rules:
+        return True
     if key[0] == "resource":
         group = templates.resource(key[1], key[2])
         inline = "SecurityGroupIngress" if direction == "ingress" else "SecurityGroupEgress"
@@ -129,14 +148,6 @@ def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -
     return False
 
 
-def _manages_rules(templates: Templates, key: tuple[str, ...]) -> bool:
-    """Whether the definition itself holds rules of the group (Terraform state, --live), so its rules are known."""
-    return any(
-        "GroupId" in rule.properties and templates.reference_key(rule.template_path, rule.properties["GroupId"]) == key
-        for rule in templates.resources("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
-    )
-
-
 def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
     if key[0] == "resource":
         return key[2]
@@ -144,6 +155,7 @@ def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
 
 
 def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iterator[Finding]:
+    index = _RuleIndex(templates)
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         seen: set[tuple[str, ...]] = set()
         for location, value in _security_group_refs(cluster):
@@ -151,8 +163,9 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
             if key in seen:
                 continue
             seen.add(key)
-            missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d)]
-            if missing and key[0] != "resource" and not templates.closed_world and not _manages_rules(templates, key):
+            missing = [d for d in ("ingress", "egress") if not _has_self_rule(templates, key, d, index)]
+            # Rules of the group in the definition itself (Terraform state, --live): its rules are known.
+            if missing and key[0] != "resource" and not templates.closed_world and key not in index.managed:
                 yield cluster.not_checked(
                     rule_id,
                     f"security group {_describe(templates, key, value)} is defined elsewhere; its rules "
