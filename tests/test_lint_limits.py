@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hyperpod_cdk.cli.main import main as cli_main
-from hyperpod_cdk.rules import inputs
+from hyperpod_cdk.rules import cdk_out, inputs
 from hyperpod_cdk.rules.catalog import check
 from hyperpod_cdk.rules.cfn_template import MAX_TEMPLATE_CHARS, MAX_UNRESOLVED, resolve_template
 from hyperpod_cdk.rules.model import MAX_NAME_CHARS, Templates
@@ -210,7 +210,7 @@ def _lint_error(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_cdk_out_template_count_is_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for i in range(inputs.MAX_CDK_OUT_TEMPLATES + 1):
+    for i in range(cdk_out.MAX_CDK_OUT_TEMPLATES + 1):
         (tmp_path / f"s{i}.template.json").write_text('{"Resources": {}}')
     assert _lint_error(tmp_path, capsys) == f"error: {tmp_path}: more than 500 templates; lint fewer at a time"
 
@@ -218,7 +218,7 @@ def test_cdk_out_template_count_is_capped(tmp_path: Path, capsys: pytest.Capture
 def test_cdk_out_bytes_are_capped_manifests_included(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inputs, "MAX_CDK_OUT_BYTES", 1 << 20)
+    monkeypatch.setattr(cdk_out, "MAX_CDK_OUT_BYTES", 1 << 20)
     (tmp_path / "s.template.json").write_text('{"Resources": {}}')
     manifest = json.dumps({"artifacts": {f"a{i}": {"environment": "aws://1/us-west-2"} for i in range(8_000)}})
     for i in range(5):
@@ -248,7 +248,7 @@ def test_cdk_out_refuses_links_pipes_and_devices(tmp_path: Path, capsys: pytest.
 
 def test_cdk_out_nesting_is_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path
-    for level in range(inputs.MAX_CDK_OUT_DEPTH + 2):
+    for level in range(cdk_out.MAX_CDK_OUT_DEPTH + 2):
         folder = folder / f"assembly-{level}"
     folder.mkdir(parents=True)
     (folder / "s.template.json").write_text('{"Resources": {}}')
@@ -422,3 +422,29 @@ def test_an_error_line_naming_a_hostile_file_is_escaped(tmp_path: Path, capsys: 
     path.write_text("[")
     err = _lint_error(path, capsys)
     assert "\x1b" not in err and "\\x1b[31mred.json" in err
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"format_version": "1.0", "values": ["x"]},
+        {"format_version": "1.0", "values": {"root_module": "x"}},
+        {
+            "format_version": "1.0",
+            "values": {"root_module": {"resources": [{"type": "aws_sagemaker_cluster", "values": "x"}]}},
+        },
+        {
+            "format_version": "1.0",
+            "values": {"root_module": {"resources": [{"type": "aws_eks_cluster", "values": {"vpc_config": "x"}}]}},
+        },
+    ],
+    ids=["values-list", "root-string", "values-string", "block-string"],
+)
+def test_terraform_json_of_the_wrong_shape_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any]
+) -> None:
+    """A value of another JSON type than the provider's schema ended in an AttributeError or TypeError trace."""
+    path = tmp_path / "show.json"
+    path.write_text(json.dumps(data))
+    err = _lint_error(path, capsys)
+    assert "Traceback" not in err and ("not `terraform show -json` output" in err), err

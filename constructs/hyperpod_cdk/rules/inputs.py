@@ -17,17 +17,15 @@ Pure Python: no jsii, no AWS calls. ``--live`` adds what AWS knows (:mod:`hyperp
 
 from __future__ import annotations
 
-import os
-import re
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json_counted, read_text
-from hyperpod_cdk.rules.cfn_template import EvaluationBudget, TemplateError, parse_template, resolve_template
-from hyperpod_cdk.rules.model import Templates
+from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, read_text
+from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
+from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
+from hyperpod_cdk.rules.model import Templates, as_list, as_map
 
 Json = Any
 
@@ -160,130 +158,13 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
 # --------------------------------------------------------------------------- cdk.out
 
 
-# What one cdk.out may hold for lint: a real one has a few templates of some 100 KB (this project's: one to
-# three, under 150 KB each) and tens of entries besides the assets. Past a cap the directory is refused in one
-# line (exit 2), not read: thousands of templates, or nested assemblies, multiplied time and memory.
-MAX_CDK_OUT_TEMPLATES = 500
-MAX_CDK_OUT_BYTES = 32 << 20  # templates and manifests read, in all
-MAX_CDK_OUT_VALUES = 2 * TEMPLATE_LIMITS.max_nodes  # JSON values of all templates
-MAX_CDK_OUT_ENTRIES = 100_000  # directory entries looked at (asset.* directories are not entered)
-MAX_CDK_OUT_DEPTH = 8  # nested assemblies (assembly-<stage>/...)
-
-
-def _cdk_out_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """The templates and manifests of a cdk.out, found within the caps; links and special files refused.
-
-    Links are not followed: a template or manifest that is a symbolic link (to /dev/zero, a FIFO, a file
-    outside the directory) is refused, and a linked directory is not entered.
-    """
-    templates: list[Path] = []
-    manifests: list[Path] = []
-    entries = 0
-    todo = [(directory, 0)]
-    while todo:
-        folder, depth = todo.pop()
-        try:
-            with os.scandir(folder) as listing:
-                found = sorted(listing, key=lambda e: e.name)
-        except OSError as exc:
-            raise LintInputError(f"{folder}: cannot list it ({exc.strerror})") from None
-        for entry in found:
-            entries += 1
-            if entries > MAX_CDK_OUT_ENTRIES:
-                raise LintInputError(
-                    f"{directory}: more than {MAX_CDK_OUT_ENTRIES:,} entries; not a cdk.out lint reads"
-                )
-            wanted = entry.name.endswith(".template.json") or entry.name == "manifest.json"
-            if entry.is_dir(follow_symlinks=False):
-                if depth + 1 > MAX_CDK_OUT_DEPTH:
-                    raise LintInputError(f"{entry.path}: nested more than {MAX_CDK_OUT_DEPTH} levels in {directory}")
-                if not entry.name.startswith("asset."):
-                    todo.append((Path(entry.path), depth + 1))
-            elif wanted and not entry.is_file(follow_symlinks=False):
-                raise LintInputError(f"{entry.path}: a symbolic link, pipe or device, not a file cdk synth writes")
-            elif wanted:
-                (manifests if entry.name == "manifest.json" else templates).append(Path(entry.path))
-                if len(templates) > MAX_CDK_OUT_TEMPLATES:
-                    raise LintInputError(
-                        f"{directory}: more than {MAX_CDK_OUT_TEMPLATES} templates; lint fewer at a time"
-                    )
-    return sorted(templates), sorted(manifests)
-
-
-class _CdkOutReader:
-    """Reads the files of one cdk.out within MAX_CDK_OUT_BYTES and MAX_CDK_OUT_VALUES in all."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.bytes_left = MAX_CDK_OUT_BYTES
-        self.values_left = MAX_CDK_OUT_VALUES
-
-    def load(self, path: Path) -> Json:
-        """Parsed JSON of a regular file (opened without following a link and without blocking on a FIFO)."""
-        try:
-            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            raise LintInputError(f"{path}: cannot read it ({exc.strerror})") from None
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise LintInputError(f"{path}: a pipe or device, not a file cdk synth writes")
-            data = handle.read(max(min(TEMPLATE_LIMITS.max_bytes, self.bytes_left), 0) + 1)
-        if len(data) > TEMPLATE_LIMITS.max_bytes:
-            raise LintInputError(f"{path}: too large: more than {TEMPLATE_LIMITS.max_bytes >> 20} MiB")
-        self.bytes_left -= len(data)
-        if self.bytes_left < 0:
-            raise LintInputError(
-                f"{self.directory}: more than {MAX_CDK_OUT_BYTES >> 20} MiB of templates and manifests"
-            )
-        try:
-            parsed, values = load_json_counted(data.decode("utf-8"), TEMPLATE_LIMITS)
-        except InputLimitError as exc:
-            raise LintInputError(f"{path}: {exc}") from None
-        except ValueError as exc:  # invalid JSON or UTF-8
-            raise LintInputError(f"{path}: not readable JSON ({str(exc)[:200]})") from None
-        self.values_left -= values
-        if self.values_left < 0:
-            raise LintInputError(f"{self.directory}: more than {MAX_CDK_OUT_VALUES:,} JSON values in all")
-        return parsed
-
-
 def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
-    paths, manifests = _cdk_out_files(directory)
-    if not paths:
-        raise LintInputError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
-    reader = _CdkOutReader(directory)
-    budget = EvaluationBudget()  # one evaluation budget for all the templates
-    templates: dict[str, Json] = {}
-    for path in paths:
-        data = reader.load(path)
-        if not isinstance(data, Mapping):
-            raise LintInputError(f"{path}: not a template (a JSON object)")
-        # CDK templates hold only deploy-time intrinsics, plus the bootstrap-version parameter.
-        templates[str(path)] = resolve_template(data, {}, region, budget).template
-    region = region or _cdk_region(reader, manifests)
-    return LintInput(str(directory), CDK_OUT, Templates(templates, region=region, closed_world=False))
-
-
-def _cdk_region(reader: _CdkOutReader, manifests: list[Path]) -> str | None:
-    """The one region the assembly's stacks name (``aws://account/region``), if they agree.
-
-    Only the region is read from a manifest: the templates linted are the files found, never paths a
-    manifest names (which could point outside the directory or name one template many times).
-    """
-    regions: set[str] = set()
-    for manifest in manifests:
-        try:
-            artifacts = reader.load(manifest).get("artifacts", {})
-        except (LintInputError, AttributeError):
-            if reader.bytes_left < 0 or reader.values_left < 0:
-                raise  # the directory's caps, not one unreadable manifest
-            continue
-        for artifact in artifacts.values() if isinstance(artifacts, Mapping) else ():
-            environment = str(artifact.get("environment", "")) if isinstance(artifact, Mapping) else ""
-            match = re.fullmatch(r"aws://[^/]+/([a-z0-9-]+)", environment)
-            if match and match.group(1) != "unknown-region":
-                regions.add(match.group(1))
-    return regions.pop() if len(regions) == 1 else None
+    """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests."""
+    try:
+        templates, found_region = read_cdk_out(directory, region)
+    except CdkOutError as exc:
+        raise LintInputError(str(exc)) from None
+    return LintInput(str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False))
 
 
 # --------------------------------------------------------------------------- Terraform
@@ -363,10 +244,10 @@ def _convert(value: Json, *, unwrap_blocks: bool, key: str | None = None) -> Jso
 
 
 def _terraform_resources(module: Mapping[str, Json]) -> Iterator[Mapping[str, Json]]:
-    for resource in module.get("resources") or []:
+    for resource in as_list(module.get("resources")):
         if isinstance(resource, Mapping) and resource.get("mode", "managed") == "managed":
             yield resource
-    for child in module.get("child_modules") or []:
+    for child in as_list(module.get("child_modules")):
         if isinstance(child, Mapping):
             yield from _terraform_resources(child)
 
@@ -531,30 +412,49 @@ _TERRAFORM_TYPES: dict[str, Callable[[str, Any], dict[str, Json] | None]] = {
 
 
 def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None = None) -> LintInput:
-    root = (data.get("planned_values") or data.get("values") or {}).get("root_module") or {}
+    values = data.get("planned_values") or data.get("values") or {}
+    root = values.get("root_module") if isinstance(values, Mapping) else values
+    if not isinstance(root or {}, Mapping):
+        raise LintInputError(f"{source}: values.root_module is not an object; not `terraform show -json` output")
     # A plan lists what it knows only after apply in resource_changes[].change.after_unknown.
+    changes = data.get("resource_changes")
     unknown_by_address = {
-        str(change.get("address")): (change.get("change") or {}).get("after_unknown")
-        for change in data.get("resource_changes") or []
+        str(change.get("address")): as_map(change.get("change")).get("after_unknown")
+        for change in as_list(changes)
         if isinstance(change, Mapping)
     }
     resources: dict[str, Json] = {}
-    for resource in _terraform_resources(root):
-        kind, values = str(resource.get("type", "")), resource.get("values") or {}
-        address = str(resource.get("address", f"{kind}.{resource.get('name')}"))
-        if unknown_by_address.get(address):
-            values = _mark_unknown(values, unknown_by_address[address], address)
-        convert = _TERRAFORM_TYPES.get(kind)
-        body = convert(kind, values) if convert else None
-        if body is None:
-            continue
-        depends = [str(d) for d in resource.get("depends_on") or []]
-        if depends:
-            body["DependsOn"] = depends
-        resources[address] = body
+    for resource in _terraform_resources(root or {}):
+        address = str(resource.get("address", f"{resource.get('type', '')}.{resource.get('name')}"))
+        try:
+            body = _terraform_body(resource, address, unknown_by_address)
+        except (AttributeError, TypeError, KeyError, IndexError):
+            # A value of another JSON type than the provider's schema gives (a string where a block list is).
+            raise LintInputError(
+                f"{source}: {address[:MAX_ADDRESS_CHARS]}: a value of an unexpected type; not `terraform show -json` "
+                "output of the aws, awscc or helm provider"
+            ) from None
+        if body is not None:
+            resources[address] = body
     _expand_module_dependencies(resources, source)
     templates = Templates({source: {"Resources": resources}}, region=region, closed_world=False)
     return LintInput(source, TERRAFORM, templates)
+
+
+def _terraform_body(resource: Mapping[str, Json], address: str, unknown: Mapping[str, Json]) -> dict[str, Json] | None:
+    """One Terraform resource as a CloudFormation-shaped body (None: nothing the rules read)."""
+    kind, values = str(resource.get("type", "")), resource.get("values") or {}
+    if unknown.get(address):
+        values = _mark_unknown(values, unknown[address], address)
+    convert = _TERRAFORM_TYPES.get(kind)
+    body = convert(kind, values) if convert else None
+    if body is None:
+        return None
+    depends = resource.get("depends_on") or []
+    depends = [str(d) for d in (depends if isinstance(depends, list) else [depends])]
+    if depends:
+        body["DependsOn"] = depends
+    return body
 
 
 # Terraform resources' depends_on, expanded: more than this many edges is not a plan a person wrote;
