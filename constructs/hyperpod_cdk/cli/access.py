@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -40,6 +39,16 @@ import yaml
 from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.arguments import (
+    DEFAULT_LOCAL_PORT,
+    CommandError,
+    add_cluster,
+    add_command,
+    add_group,
+    add_switches,
+    add_tunnel_port,
+    matching,
+)
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.config import IAM_PRINCIPAL_PATTERN, PlatformConfig
 from hyperpod_cdk.config.charts import TEAM_GROUP_PREFIX
@@ -48,82 +57,56 @@ __all__ = ["TUNNEL_DOCUMENT", "AccessError", "add_parsers", "kubeconfig_entry", 
 
 TUNNEL_TAG = "hyperpod-cdk:access-tunnel"  # = hyperpod_cdk.cluster.access_tunnel.TUNNEL_TAG (no CDK import here)
 TUNNEL_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
-DEFAULT_LOCAL_PORT = 8443
 ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # What `aws eks update-kubeconfig` writes for the user (exec credential plugin v1beta1).
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
-class AccessError(Exception):
+class AccessError(CommandError):
     """A problem the user can fix; ``code`` is the exit status."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
-
-def _principal(value: str) -> str:
-    if not re.fullmatch(IAM_PRINCIPAL_PATTERN, value):
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)"
-        )
-    return value
-
-
-def _port(value: str) -> int:
-    if not value.isdigit() or not 1024 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a port between 1024 and 65535")
-    return int(value)
+_FORCE = ("--force", "also revoke the HyperPod cluster's own execution role (its nodes then cannot join)")
+_principal = matching(IAM_PRINCIPAL_PATTERN, "an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)")
 
 
 def add_parsers(
     commands: Any,
     parents: Sequence[argparse.ArgumentParser],
     *,
-    cluster_type: Callable[[str], str],
     kubeconfig_handler: Callable[..., int],
     access_handler: Callable[..., int],
 ) -> None:
-    kc = commands.add_parser(
+    kc = add_command(
+        commands,
         "kubeconfig",
-        parents=list(parents),
+        parents,
+        kubeconfig_handler,
         help="write the kubeconfig context for the cluster (the one `hyp set-cluster-context` uses); "
         "start the SSM tunnel when the endpoint is private",
         description="Writes a context named after the EKS cluster ARN and makes it current. With a private "
         "endpoint it points kubectl at 127.0.0.1:PORT and runs `aws ssm start-session` through the access tunnel "
         "instance until you stop it (Ctrl-C); --no-tunnel only prints that command.",
     )
-    kc.add_argument(
-        "cluster",
-        type=cluster_type,
-        nargs="?",
-        metavar="CLUSTER",
-        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
-    )
+    add_cluster(kc)
     kc.add_argument(
         "--kubeconfig", metavar="FILE", help="file to update (default: first KUBECONFIG entry, " "else ~/.kube/config)"
     )
     kc.add_argument("--namespace", metavar="NS", help="context namespace (default: the examples' team namespace)")
-    kc.add_argument(
-        "--local-port",
-        type=_port,
-        default=DEFAULT_LOCAL_PORT,
-        metavar="PORT",
-        help=f"local end of the tunnel (default {DEFAULT_LOCAL_PORT})",
-    )
+    add_tunnel_port(kc, "--local-port", f"local end of the tunnel (default {DEFAULT_LOCAL_PORT})")
     kc.add_argument("--no-tunnel", action="store_true", help="write the kubeconfig and print the tunnel command")
-    kc.set_defaults(handler=kubeconfig_handler)
 
-    acc = commands.add_parser(
+    actions = add_group(
+        commands,
         "access",
-        help="list, grant or revoke people's EKS access entries (day 2, outside the stack)",
+        "list, grant or revoke people's EKS access entries (day 2, outside the stack)",
+        "access_command",
     )
-    actions = acc.add_subparsers(dest="access_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=list(parents), help="access entries and their policies/groups")
-    listing.add_argument("cluster", type=cluster_type, nargs="?", metavar="CLUSTER")
-    listing.set_defaults(handler=access_handler, access_action="list")
+    listing = add_command(actions, "list", parents, access_handler, help="access entries and their policies/groups")
+    add_cluster(listing, help=None)
+    listing.set_defaults(access_action="list")
     for action, text in (("grant", "create an access entry"), ("revoke", "delete an access entry")):
-        sub = actions.add_parser(action, parents=list(parents), help=text + " (lives outside the stack)")
+        sub = add_command(actions, action, parents, access_handler, help=text + " (lives outside the stack)")
         sub.add_argument("principal", type=_principal, metavar="PRINCIPAL_ARN")
         if action == "grant":
             who = sub.add_mutually_exclusive_group(required=True)
@@ -131,20 +114,10 @@ def add_parsers(
             who.add_argument(
                 "--team", metavar="TEAM", help="the team's Kubernetes group (submit jobs in its namespace)"
             )
-        sub.add_argument(
-            "--cluster",
-            dest="cluster",
-            type=cluster_type,
-            metavar="CLUSTER",
-            help="HyperPod cluster (default: the config's)",
-        )
+        add_cluster(sub, option=True, help="HyperPod cluster (default: the config's)")
         if action == "revoke":
-            sub.add_argument(
-                "--force",
-                action="store_true",
-                help="also revoke the HyperPod cluster's own execution role (its nodes then cannot join)",
-            )
-        sub.set_defaults(handler=access_handler, access_action=action)
+            add_switches(sub, [_FORCE])
+        sub.set_defaults(access_action=action)
 
 
 # ----------------------------------------------------------------------------- cluster lookup

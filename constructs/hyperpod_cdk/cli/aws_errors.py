@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -99,6 +103,27 @@ def is_not_found(exc: ClientError) -> bool:
     if err in NOT_FOUND or err.endswith(".NotFound"):
         return True
     return err == "ValidationException" and "could not find" in message(exc).lower()
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What :func:`unless_missing` returns when AWS says the resource does not exist."""
+
+    message: str
+
+
+_T = TypeVar("_T")
+
+
+def unless_missing(call: Callable[[], _T]) -> _T | Missing:
+    """``call()``'s result, or :class:`Missing` (with AWS's message) when it fails because the
+    resource does not exist; any other error propagates."""
+    try:
+        return call()
+    except ClientError as exc:
+        if is_not_found(exc):
+            return Missing(message(exc))
+        raise
 
 
 def iam_action(service: str, exc: ClientError) -> str:

@@ -10,7 +10,6 @@ https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateCluster.html
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,21 +64,17 @@ def list_clusters(sagemaker: Any, name_contains: str | None = None) -> list[dict
     return rows
 
 
-def add_parser(
-    commands: Any, parents: Sequence[argparse.ArgumentParser], *, handler: Callable[..., int]
-) -> argparse.ArgumentParser:
-    clusters = commands.add_parser("clusters", help="HyperPod clusters in the region")
-    actions = clusters.add_subparsers(dest="clusters_command", required=True, metavar="ACTION")
-    listing: argparse.ArgumentParser = actions.add_parser(
-        "list",
-        parents=list(parents),
-        help="list the region's HyperPod clusters with status and orchestrator",
-        description="ListClusters (all pages) and DescribeCluster per cluster: name, status, orchestrator "
-        "(EKS with its cluster, or Slurm), node count, creation time. Exit 0 (also when there are none).",
-    )
+GROUP_HELP = "HyperPod clusters in the region"
+COMMAND = "list"
+HELP = "list the region's HyperPod clusters with status and orchestrator"
+DESCRIPTION = (
+    "ListClusters (all pages) and DescribeCluster per cluster: name, status, orchestrator "
+    "(EKS with its cluster, or Slurm), node count, creation time. Exit 0 (also when there are none)."
+)
+
+
+def add_arguments(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--name-contains", metavar="TEXT", help="only clusters whose name contains TEXT")
-    listing.set_defaults(handler=handler)
-    return listing
 
 
 def run(args: argparse.Namespace, clients: Any) -> int:
@@ -115,4 +110,4 @@ def run(args: argparse.Namespace, clients: Any) -> int:
     return 0
 
 
-__all__ = ["add_parser", "list_clusters", "orchestrator_of", "run"]
+__all__ = ["add_arguments", "list_clusters", "orchestrator_of", "run"]

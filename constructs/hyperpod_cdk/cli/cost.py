@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,15 +162,16 @@ def offline_report(config: PlatformConfig, region: str) -> dict[str, Any]:
     return estimate(config, region=region, table=load_table(BUNDLED_TABLE))
 
 
-def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, handler: Callable[..., int]) -> None:
-    parser = commands.add_parser(
-        "cost",
-        parents=list(parents),
-        help="price the config's instance groups per hour and per month",
-        description="On-demand instance-hour cost of each instance group at its instance_count, from the AWS Price "
-        "List API when credentials exist, else a sourced, dated price table. Groups without a sourced price are "
-        "listed as unpriced.",
-    )
+COMMAND = "cost"
+HELP = "price the config's instance groups per hour and per month"
+DESCRIPTION = (
+    "On-demand instance-hour cost of each instance group at its instance_count, from the AWS Price "
+    "List API when credentials exist, else a sourced, dated price table. Groups without a sourced price are "
+    "listed as unpriced."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="do not call the Price List API")
     parser.add_argument(
         "--price-table",
@@ -184,7 +185,6 @@ def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, han
         metavar="FILE",
         help="write the prices found (with source and date) as a price table",
     )
-    parser.set_defaults(handler=handler)
 
 
 def _has_credentials(clients: Clients) -> bool:

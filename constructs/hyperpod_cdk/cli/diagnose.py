@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from hyperpod_cdk.cli import aws_errors, cluster_events, errors_table, slurm_diagnose
 from hyperpod_cdk.cli.clients import Clients
-from hyperpod_cdk.cli.nodes import list_nodes
+from hyperpod_cdk.cli.nodes import NODE_COLUMNS, list_nodes, node_row
 from hyperpod_cdk.cli.output import simple_table
 from hyperpod_cdk.cli.preflight import REQUIRED_EKS_ADDONS
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
@@ -434,18 +434,8 @@ def render(console: Console, report: dict[str, Any]) -> None:
     if nodes:
         console.print(
             simple_table(
-                ["Group", "Node", "Logical ID", "Type", "Status", "Message"],
-                [
-                    [
-                        n["instance_group"],
-                        n["instance_id"],
-                        n["logical_id"],
-                        n["instance_type"],
-                        n["status"],
-                        n["message"],
-                    ]
-                    for n in nodes
-                ],
+                NODE_COLUMNS,
+                [node_row(n) for n in nodes],
                 title="Nodes",
             )
         )

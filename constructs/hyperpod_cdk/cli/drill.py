@@ -24,13 +24,14 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
 from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.arguments import CommandError, add_cluster, add_yes, int_between, matching
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
 
@@ -48,62 +49,33 @@ _sleep: Callable[[float], None] = time.sleep
 _clock: Callable[[], float] = time.monotonic
 
 
-class DrillError(Exception):
+class DrillError(CommandError):
     """The drill cannot start (or must stop); ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # ----------------------------------------------------------------------------- arguments
 
 
 def _k8s_name(kind: str, pattern: re.Pattern[str], limit: int) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if len(value) > limit or not pattern.fullmatch(value):
-            raise argparse.ArgumentTypeError(f"'{value}' is not a Kubernetes {kind} name")
-        return value
-
-    return parse
+    return matching(pattern, f"a Kubernetes {kind} name", max_length=limit)
 
 
 def _seconds(low: int, high: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = low - 1
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"'{value}' is not a number of seconds from {low} to {high}")
-        return number
-
-    return parse
+    return int_between(low, high, "a number of seconds from {low} to {high}")
 
 
-def add_parser(
-    commands: Any,
-    parents: Sequence[argparse.ArgumentParser],
-    *,
-    cluster_type: Callable[[str], str],
-    handler: Callable[..., int],
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "node-fault",
-        parents=list(parents),
-        help="mark a node of a running job UnschedulablePendingReboot and time the job's recovery",
-        description="The HyperPod resiliency test: label one node of a running HyperPodPyTorchJob "
-        f"{HEALTH_LABEL}={FAULT}, then watch the job's conditions and events until the training operator "
-        "reports the NodeFault remediated, and print how long it took. HyperPod reboots the node (automatic "
-        "node recovery must be on). Asks for confirmation unless --yes; --dry-run changes nothing.",
-    )
-    parser.add_argument(
-        "cluster",
-        type=cluster_type,
-        nargs="?",
-        metavar="CLUSTER",
-        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
-    )
+COMMAND = "node-fault"
+HELP = "mark a node of a running job UnschedulablePendingReboot and time the job's recovery"
+DESCRIPTION = (
+    "The HyperPod resiliency test: label one node of a running HyperPodPyTorchJob "
+    f"{HEALTH_LABEL}={FAULT}, then watch the job's conditions and events until the training operator "
+    "reports the NodeFault remediated, and print how long it took. HyperPod reboots the node (automatic "
+    "node recovery must be on). Asks for confirmation unless --yes; --dry-run changes nothing."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_cluster(parser)
     parser.add_argument(
         "--node",
         type=_k8s_name("node", DNS_SUBDOMAIN, 253),
@@ -133,9 +105,7 @@ def add_parser(
     parser.add_argument(
         "--interval", type=_seconds(1, 300), default=10, metavar="SECONDS", help="poll interval (default 10)"
     )
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    parser.set_defaults(handler=handler)
-    return parser
+    add_yes(parser)
 
 
 # ----------------------------------------------------------------------------- cluster access

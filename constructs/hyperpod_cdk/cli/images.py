@@ -17,7 +17,7 @@ import argparse
 import base64
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,22 +51,22 @@ class ImageRow:
         return asdict(self)
 
 
-def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser], *, handler: Callable[..., int]) -> None:
-    """Register ``images`` (one line in cli/main.py)."""
-    images = commands.add_parser(
-        "images",
-        parents=list(parents),
-        help="list the container images the config needs; --copy mirrors them for a closed network",
-        description="Every image the platform's Helm chart and example jobs need, whether a closed VPC can pull "
-        "it, and its copy under kubernetes.image_mirror. --copy creates the ECR repositories and copies "
-        "each image from outside ECR there (crane or skopeo; run where there is internet).",
-    )
+COMMAND = "images"
+HELP = "list the container images the config needs; --copy mirrors them for a closed network"
+DESCRIPTION = (
+    "Every image the platform's Helm chart and example jobs need, whether a closed VPC can pull "
+    "it, and its copy under kubernetes.image_mirror. --copy creates the ECR repositories and copies "
+    "each image from outside ECR there (crane or skopeo; run where there is internet)."
+)
+
+
+def add_arguments(images: argparse.ArgumentParser) -> None:
+    """The ``images`` options (registered by cli/main.py with :func:`~hyperpod_cdk.cli.arguments.register`)."""
     images.add_argument(
         "--config", default=DEFAULT_CONFIG, metavar="FILE", help=f"platform config (default: {DEFAULT_CONFIG})"
     )
     images.add_argument("--copy", action="store_true", help="copy every image from outside ECR into image_mirror")
     images.add_argument("--tool", choices=TOOLS, help="copy with this tool (default: the first of crane, skopeo found)")
-    images.set_defaults(handler=handler)
 
 
 def needed_images(config: PlatformConfig) -> list[ImageRow]:
@@ -228,4 +228,4 @@ def _print_table(config: PlatformConfig, rows: list[ImageRow], args: argparse.Na
         con.print("A closed network needs kubernetes.image_mirror for the images marked 'no' (then --copy).")
 
 
-__all__ = ["ImageRow", "add_parser", "command", "mirror_repository", "needed_images", "run"]
+__all__ = ["ImageRow", "add_arguments", "command", "mirror_repository", "needed_images", "run"]

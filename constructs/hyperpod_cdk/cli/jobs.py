@@ -14,43 +14,31 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from hyperpod_cdk.cli import output
-from hyperpod_cdk.cli.access import DEFAULT_LOCAL_PORT, AccessError, _port, eks_of
+from hyperpod_cdk.cli.access import AccessError, eks_of
+from hyperpod_cdk.cli.arguments import add_cluster, add_tunnel_port, matching
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError
 from hyperpod_cdk.cli.verify import kube_for
 from hyperpod_cdk.config import PlatformConfig
 
-__all__ = ["add_parser", "job_status", "run"]
+__all__ = ["add_arguments", "job_status", "run"]
 
 JOBS = "/apis/sagemaker.amazonaws.com/v1"
 RESTART_TYPES = {"PLR": "process-level restart", "JLR": "job-level restart"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_name = matching(_DNS_LABEL, "a Kubernetes name (lowercase letters, digits and -)")
 
 
-def _name(value: str) -> str:
-    if not _DNS_LABEL.match(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a Kubernetes name (lowercase letters, digits and -)")
-    return value
+GROUP_HELP = "what kubectl and hyp do not show about a training job"
+COMMAND = "status"
+HELP = "restart history of a HyperPodPyTorchJob and the log-monitoring rule that fired"
+DESCRIPTION = None
 
 
-def add_parser(
-    commands: Any,
-    parents: Sequence[argparse.ArgumentParser],
-    *,
-    cluster_type: Callable[[str], str],
-    handler: Callable[..., int],
-) -> None:
-    jobs = commands.add_parser("jobs", help="what kubectl and hyp do not show about a training job")
-    actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    status = actions.add_parser(
-        "status",
-        parents=list(parents),
-        help="restart history of a HyperPodPyTorchJob and the log-monitoring rule that fired",
-    )
+def add_arguments(status: argparse.ArgumentParser) -> None:
     status.add_argument("name", type=_name, metavar="JOB")
     status.add_argument(
         "-n",
@@ -59,17 +47,8 @@ def add_parser(
         metavar="NS",
         help="the job's namespace (default: the examples' team namespace, else search all)",
     )
-    status.add_argument(
-        "--cluster", type=cluster_type, metavar="CLUSTER", help="HyperPod cluster (default: the config's)"
-    )
-    status.add_argument(
-        "--tunnel-port",
-        type=_port,
-        default=DEFAULT_LOCAL_PORT,
-        metavar="PORT",
-        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})",
-    )
-    status.set_defaults(handler=handler)
+    add_cluster(status, option=True, help="HyperPod cluster (default: the config's)")
+    add_tunnel_port(status)
 
 
 def _find(api: KubeApi, name: str, namespace: str | None) -> dict[str, Any]:

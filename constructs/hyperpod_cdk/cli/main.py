@@ -24,6 +24,18 @@ from typing import NoReturn, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.arguments import CLUSTER_HELP as CLUSTER_HELP  # re-exported: the public import path
+from hyperpod_cdk.cli.arguments import CLUSTER_PATTERN as CLUSTER_PATTERN
+from hyperpod_cdk.cli.arguments import (
+    add_cluster,
+    add_command,
+    add_group,
+    add_switches,
+    add_yes,
+    cluster_name,
+    matching,
+    register,
+)
 from hyperpod_cdk.cli.clients import ClientsFactory, default_clients
 from hyperpod_cdk.cli.nodes_commands import (  # noqa: F401 - re-exported: the public import path
     _cmd_nodes_batch,
@@ -43,10 +55,6 @@ from hyperpod_cdk.config import EKS_NAME_PATTERN, REGION_PATTERN, load_config
 from hyperpod_cdk.errors import HyperPodConfigError
 
 PROG = "hyperpod-cdk"
-# SageMaker's ClusterName accepts a name or a cluster ARN.
-CLUSTER_PATTERN = re.compile(
-    r"^(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12}|[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$"
-)
 SUBNET_ID_PATTERN = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
 # AWS CLI profile names: anything printable without spaces or brackets.
 PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,/-]{1,128}$")
@@ -62,24 +70,10 @@ class _Parser(argparse.ArgumentParser):
 # ----------------------------------------------------------------------------- argument types
 
 
-def _region(value: str) -> str:
-    if not re.fullmatch(REGION_PATTERN, value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an AWS region name (like us-west-2)")
-    return value
-
-
-def _cluster(value: str) -> str:
-    if not CLUSTER_PATTERN.fullmatch(value):
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not a HyperPod cluster name (letters, digits, hyphens; max 63) or cluster ARN"
-        )
-    return value
-
-
-def _eks_cluster(value: str) -> str:
-    if not re.fullmatch(EKS_NAME_PATTERN, value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an EKS cluster name")
-    return value
+_region = matching(REGION_PATTERN, "an AWS region name (like us-west-2)")
+_cluster = cluster_name
+_eks_cluster = matching(EKS_NAME_PATTERN, "an EKS cluster name")
+_profile = matching(PROFILE_PATTERN, "an AWS profile name (see ~/.aws/config)")
 
 
 def _subnet_ids(value: str) -> tuple[str, ...]:
@@ -91,12 +85,6 @@ def _subnet_ids(value: str) -> tuple[str, ...]:
             f"{shown} is not a subnet ID list: use comma-separated IDs like subnet-0a1b2c3d,subnet-4e5f6a7b"
         )
     return ids
-
-
-def _profile(value: str) -> str:
-    if not PROFILE_PATTERN.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an AWS profile name (see ~/.aws/config)")
-    return value
 
 
 def _node(value: str) -> str:
@@ -131,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    pre = commands.add_parser(
+    pre = add_command(
+        commands,
         "preflight",
-        parents=[common],
+        [common],
+        _cmd_preflight,
         help="check the AWS account against the config before deploying",
         description="Check quotas, AZs, capacity proxies, training plans and imported resources for the config.",
     )
@@ -152,77 +142,74 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SUBNET[,SUBNET...]",
         help="check these subnets' free IPs instead of planning a new VPC",
     )
-    pre.set_defaults(handler=_cmd_preflight)
 
-    diag = commands.add_parser(
+    diag = add_command(
+        commands,
         "diagnose",
-        parents=[on_cluster],
+        [on_cluster],
+        _cmd_diagnose,
         help="explain a cluster's state and likely causes of failure",
         description="Cluster and node status, lifecycle log streams, EKS auth mode, access entries, add-ons.",
     )
-    diag.add_argument("cluster", type=_cluster, nargs="?", metavar="CLUSTER", help=CLUSTER_HELP)
-    diag.set_defaults(handler=_cmd_diagnose)
+    add_cluster(diag)
 
     from hyperpod_cdk.cli import cost
 
-    cost.add_parser(commands, [on_cluster], handler=_cmd_cost)
+    register(commands, cost, [on_cluster], _cmd_cost)
     schema = commands.add_parser("schema", help="print the JSON Schema of hyperpod.yaml (for editors)")
     schema.set_defaults(handler=_cmd_schema)
 
-    nodes = commands.add_parser(
-        "nodes", help="list, describe, reboot, replace or delete cluster nodes; update their software"
+    node_commands = add_group(
+        commands,
+        "nodes",
+        "list, describe, reboot, replace or delete cluster nodes; update their software",
+        "nodes_command",
     )
-    node_commands = nodes.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
-    listing = node_commands.add_parser("list", parents=[on_cluster], help="list the cluster's nodes")
-    listing.add_argument("cluster", type=_cluster, nargs="?", metavar="CLUSTER", help=CLUSTER_HELP)
+    listing = add_command(node_commands, "list", [on_cluster], _cmd_nodes_list, help="list the cluster's nodes")
+    add_cluster(listing)
     listing.add_argument("--group", metavar="NAME", help="only groups whose name contains NAME")
-    listing.set_defaults(handler=_cmd_nodes_list)
     # Commands with NODE arguments name the cluster explicitly: an optional first positional
     # could not be told apart from a node logical ID.
-    describe = node_commands.add_parser("describe", parents=[on_cluster], help="describe nodes")
-    describe.add_argument("cluster", type=_cluster, metavar="CLUSTER")
-    describe.add_argument("nodes", type=_node, nargs="+", metavar="NODE", help="instance ID or node logical ID")
-    describe.set_defaults(handler=_cmd_nodes_describe)
-    for action, text in (
-        ("reboot", "reboot nodes (soft recovery)"),
-        ("replace", "replace nodes with new hardware (volumes are lost)"),
-        ("delete", "delete nodes for good (BatchDeleteClusterNodes; volumes are lost)"),
+    fallback = ("--allow-delete-fallback", "if botocore lacks BatchReplaceClusterNodes, delete the nodes instead")
+    for action, text, handler, switches in (
+        ("describe", "describe nodes", _cmd_nodes_describe, None),
+        ("reboot", "reboot nodes (soft recovery)", _cmd_nodes_batch, ()),
+        ("replace", "replace nodes with new hardware (volumes are lost)", _cmd_nodes_batch, (fallback,)),
+        ("delete", "delete nodes for good (BatchDeleteClusterNodes; volumes are lost)", _cmd_nodes_batch, ()),
     ):
-        sub = node_commands.add_parser(action, parents=[on_cluster], help=text)
+        sub = add_command(node_commands, action, [on_cluster], handler, help=text)
         sub.add_argument("cluster", type=_cluster, metavar="CLUSTER")
         sub.add_argument("nodes", type=_node, nargs="+", metavar="NODE", help="instance ID or node logical ID")
-        sub.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-        if action == "replace":
-            sub.add_argument(
-                "--allow-delete-fallback",
-                action="store_true",
-                help="if botocore lacks BatchReplaceClusterNodes, delete the nodes instead",
-            )
-        sub.set_defaults(handler=_cmd_nodes_batch, action=action)
+        if switches is not None:  # the batch actions change nodes: they ask first
+            add_yes(sub)
+            add_switches(sub, switches)
+            sub.set_defaults(action=action)
 
     from hyperpod_cdk.cli import access, clusters, drill, images, jobs, ssh, update_software, verify
 
-    clusters.add_parser(commands, [on_cluster], handler=_cmd_clusters_list)
-    ssh.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_ssh)
-    verify.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_verify)
-    jobs.add_parser(commands, [on_cluster], cluster_type=_cluster, handler=_cmd_jobs_status)
-
-    access.add_parsers(
-        commands, [on_cluster], cluster_type=_cluster, kubeconfig_handler=_cmd_kubeconfig, access_handler=_cmd_access
+    register(
+        add_group(commands, "clusters", clusters.GROUP_HELP, "clusters_command"),
+        clusters,
+        [on_cluster],
+        _cmd_clusters_list,
     )
+    register(commands, ssh, [on_cluster], _cmd_ssh)
+    register(commands, verify, [on_cluster], _cmd_verify)
+    register(add_group(commands, "jobs", jobs.GROUP_HELP, "jobs_command"), jobs, [on_cluster], _cmd_jobs_status)
+    access.add_parsers(commands, [on_cluster], kubeconfig_handler=_cmd_kubeconfig, access_handler=_cmd_access)
+    register(node_commands, update_software, [on_cluster], _cmd_update_software)
+    drills = add_group(commands, "drill", "resiliency drills on a running cluster", "drill_command", "DRILL")
+    register(drills, drill, [on_cluster], _cmd_drill_node_fault)
+    register(commands, images, [common], images.command)
 
-    update_software.add_parser(node_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_update_software)
-
-    drills = commands.add_parser("drill", help="resiliency drills on a running cluster")
-    drill_commands = drills.add_subparsers(dest="drill_command", required=True, metavar="DRILL")
-    drill.add_parser(drill_commands, [on_cluster], cluster_type=_cluster, handler=_cmd_drill_node_fault)
-
-    images.add_parser(commands, [common], handler=images.command)
-
-    neuron = commands.add_parser("neuron", help="offline checks for AWS Trainium / Inferentia (Neuron)")
-    neuron_commands = neuron.add_subparsers(dest="neuron_command", required=True, metavar="CHECK")
-    check = neuron_commands.add_parser(
+    neuron = add_group(
+        commands, "neuron", "offline checks for AWS Trainium / Inferentia (Neuron)", "neuron_command", "CHECK"
+    )
+    check = add_command(
+        neuron,
         "check",
+        [],
+        _cmd_neuron_check,
         help="is a model architecture supported on Neuron (exit 0 yes, 1 no, 2 unknown)",
         description="The HyperPod guide's Workflow 4, offline: looks MODEL up in a sourced table of Neuron "
         "architectures (training with tensor/pipeline parallelism, inference tasks, minimum transformers). "
@@ -236,14 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--task", choices=("training", "inference"), default="training", help="default: training")
     check.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    check.set_defaults(handler=_cmd_neuron_check)
     from hyperpod_cdk.cli import lint  # noqa: I001 - one registration line per command module
 
     lint.add_parser(commands, [common])
     return parser
-
-
-CLUSTER_HELP = "HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)"
 
 
 def _version() -> str:
@@ -325,10 +308,7 @@ def _cmd_diagnose(args: argparse.Namespace, factory: ClientsFactory, io: _IO) ->
             code=1,
         )
         return 1
-    if args.json:
-        output.print_json(report)
-    else:
-        diagnose.render(output.console(), report)
+    output.show(report, args.json, diagnose.render)
     return diagnose.exit_code(report)
 
 
@@ -383,10 +363,7 @@ def _cmd_neuron_check(args: argparse.Namespace, factory: ClientsFactory, io: _IO
     except neuron.NeuronCheckError as exc:
         output.error(str(exc), code=2)
         return 2
-    if args.json:
-        output.print_json(result)
-    else:
-        neuron.render(output.console(), result)
+    output.show(result, args.json, neuron.render)
     return neuron.exit_code(result)
 
 

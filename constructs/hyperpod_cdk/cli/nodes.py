@@ -22,6 +22,9 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from hyperpod_cdk.cli import aws_errors
 
 INSTANCE_ID = re.compile(r"^i-[a-f0-9]{8}(?:[a-f0-9]{9})?$")
+# How `nodes list` and `diagnose` show a node of list_nodes(): column titles and the fields under them.
+NODE_COLUMNS = ("Group", "Node", "Logical ID", "Type", "Status", "Message")
+NODE_FIELDS = ("instance_group", "instance_id", "logical_id", "instance_type", "status", "message")
 LOGICAL_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]{0,126}[a-zA-Z0-9]$")
 BATCH_LIMIT = 25
 
@@ -58,6 +61,11 @@ def node_id(value: str) -> str:
 
 def is_instance_id(value: str) -> bool:
     return bool(INSTANCE_ID.match(value))
+
+
+def node_row(node: dict[str, Any]) -> list[Any]:
+    """A node of :func:`list_nodes` as table cells, in :data:`NODE_COLUMNS` order."""
+    return [node[field] for field in NODE_FIELDS]
 
 
 def list_nodes_kwargs(client: Any, cluster: str, group: str | None = None) -> dict[str, Any]:

@@ -35,17 +35,9 @@ def _cmd_nodes_list(args: argparse.Namespace, factory: ClientsFactory, io: Any) 
     con = output.console()
     con.print(
         output.simple_table(
-            ["Group", "Node", "Logical ID", "Type", "Status", "Message", "Launched"],
+            [*nodes.NODE_COLUMNS, "Launched"],
             [
-                [
-                    n["instance_group"],
-                    n["instance_id"],
-                    n["logical_id"],
-                    n["instance_type"],
-                    n["status"],
-                    n["message"],
-                    n["launch_time"].strftime("%Y-%m-%d %H:%M") if n["launch_time"] else "",
-                ]
+                [*nodes.node_row(n), n["launch_time"].strftime("%Y-%m-%d %H:%M") if n["launch_time"] else ""]
                 for n in found
             ],
             title=f"Nodes of {target.cluster}",

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TextIO
 
@@ -27,6 +27,11 @@ class Check:
     check: str
     reason: str
     fix: str = ""
+
+    @classmethod
+    def verdict(cls, ok: bool, check: str, reason: str, fix: str, *, bad: Status = "fail") -> Check:
+        """A pass row when ``ok`` (no fix shown), else a ``bad`` row with ``fix``."""
+        return cls("pass" if ok else bad, check, reason, "" if ok else fix)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -96,6 +101,14 @@ def to_json(data: Any) -> str:
 
 def print_json(data: Any) -> None:
     print(to_json(data))
+
+
+def show(data: Any, as_json: bool, render: Callable[[Console, Any], None]) -> None:
+    """A command's result: JSON on stdout with ``--json``, else drawn on the console by ``render``."""
+    if as_json:
+        print_json(data)
+    else:
+        render(console(), data)
 
 
 def _json_default(value: Any) -> Any:

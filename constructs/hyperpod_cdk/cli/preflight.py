@@ -96,18 +96,17 @@ def check_identity(ctx: Context) -> list[Check]:
 
 
 def check_region(ctx: Context) -> list[Check]:
-    rows: list[Check] = []
-    if ctx.region != ctx.config.region:
-        rows.append(
-            Check(
-                "warn",
-                "region",
-                f"checking {ctx.region}, but the config deploys to {ctx.config.region}",
-                "drop --region, or change 'region' in the config",
-            )
+    same = ctx.region == ctx.config.region
+    rows = [
+        Check.verdict(
+            same,
+            "region",
+            f"checking {ctx.region}, "
+            + ("the region the config deploys to" if same else f"but the config deploys to {ctx.config.region}"),
+            "drop --region, or change 'region' in the config",
+            bad="warn",
         )
-    else:
-        rows.append(Check("pass", "region", f"checking {ctx.region}, the region the config deploys to"))
+    ]
     zones = {z["ZoneId"]: z for z in ctx.zones() if z.get("ZoneId")}
     planned = list(ctx.config.network.availability_zone_ids)
     missing = [az for az in planned if az not in zones]
@@ -127,17 +126,15 @@ def check_region(ctx: Context) -> list[Check]:
         f"{az} is {zones[az].get('State')}" for az in planned if zones[az].get("State") not in (None, "available")
     ]
     mapping = ", ".join(f"{az} = {zones[az].get('ZoneName')}" for az in planned)
-    if degraded:
-        rows.append(
-            Check(
-                "warn",
-                "availability zones",
-                f"{'; '.join(degraded)} ({mapping})",
-                "check the AWS Health Dashboard, or plan in another AZ ID",
-            )
+    rows.append(
+        Check.verdict(
+            not degraded,
+            "availability zones",
+            f"{'; '.join(degraded)} ({mapping})" if degraded else f"{ctx.region}: {mapping}",
+            "check the AWS Health Dashboard, or plan in another AZ ID",
+            bad="warn",
         )
-    else:
-        rows.append(Check("pass", "availability zones", f"{ctx.region}: {mapping}"))
+    )
     return rows
 
 

@@ -47,20 +47,8 @@ def check_existing_vpc(ctx: Context) -> list[Check]:
     """The VPC exists and has the CIDR the config writes out."""
     existing = ctx.config.network.existing
     vpc_id = ctx.options.existing_vpc_id or ""
-    try:
-        vpcs = ctx.clients("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return [
-                Check(
-                    "fail",
-                    EXISTING_VPC,
-                    f"{vpc_id} not found in {ctx.region}",
-                    "check network.existing.vpc_id and the region",
-                )
-            ]
-        raise
-    if not vpcs:
+    vpcs = aws_errors.unless_missing(lambda: ctx.clients("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
+    if isinstance(vpcs, aws_errors.Missing) or not vpcs:
         return [
             Check(
                 "fail",

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hyperpod_cdk.cli import aws_errors, preflight_existing
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context
@@ -30,19 +28,16 @@ def check_subnet_plan(ctx: Context) -> list[Check]:
 
 def check_existing_subnets(ctx: Context) -> list[Check]:
     ids = list(ctx.options.existing_subnet_ids)
-    try:
-        subnets = ctx.clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"]
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return [
-                Check(
-                    "fail",
-                    "subnets",
-                    f"not found in {ctx.region}: {aws_errors.message(exc)}",
-                    "check network.existing.hyperpod_subnets (or --existing-subnet-ids) and --region",
-                )
-            ]
-        raise
+    subnets = aws_errors.unless_missing(lambda: ctx.clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"])
+    if isinstance(subnets, aws_errors.Missing):
+        return [
+            Check(
+                "fail",
+                "subnets",
+                f"not found in {ctx.region}: {subnets.message}",
+                "check network.existing.hyperpod_subnets (or --existing-subnet-ids) and --region",
+            )
+        ]
     by_az: dict[str, list[dict[str, Any]]] = {}
     for subnet in subnets:
         by_az.setdefault(subnet["AvailabilityZoneId"], []).append(subnet)
@@ -110,19 +105,16 @@ def check_existing_subnets(ctx: Context) -> list[Check]:
 
 def check_eks_cluster(ctx: Context) -> list[Check]:
     cluster_name = ctx.options.existing_eks_cluster or ""
-    try:
-        cluster = ctx.clients("eks").describe_cluster(name=cluster_name)["cluster"]
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return [
-                Check(
-                    "fail",
-                    "eks auth mode",
-                    f"EKS cluster '{cluster_name}' not found in {ctx.region}",
-                    "check eks.cluster_name (or --existing-eks-cluster) and --region",
-                )
-            ]
-        raise
+    cluster = aws_errors.unless_missing(lambda: ctx.clients("eks").describe_cluster(name=cluster_name)["cluster"])
+    if isinstance(cluster, aws_errors.Missing):
+        return [
+            Check(
+                "fail",
+                "eks auth mode",
+                f"EKS cluster '{cluster_name}' not found in {ctx.region}",
+                "check eks.cluster_name (or --existing-eks-cluster) and --region",
+            )
+        ]
     rows: list[Check] = []
     status = cluster.get("status")
     if status and status != "ACTIVE":

@@ -52,19 +52,13 @@ def _plan_zone_ids(ctx: Context, summaries: list[dict[str, Any]], warns: list[st
 def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list[Check]:
     name = f"training plan {group.name}"
     arn = group.training_plan_arn or ""
-    try:
-        plan = ctx.clients("sagemaker").describe_training_plan(TrainingPlanName=arn)
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return [
-                Check(
-                    "fail",
-                    name,
-                    f"{arn} not found in {ctx.region}",
-                    "check training_plan_arn; training plans are regional",
-                )
-            ]
-        raise
+    plan = aws_errors.unless_missing(lambda: ctx.clients("sagemaker").describe_training_plan(TrainingPlanName=arn))
+    if isinstance(plan, aws_errors.Missing):
+        return [
+            Check(
+                "fail", name, f"{arn} not found in {ctx.region}", "check training_plan_arn; training plans are regional"
+            )
+        ]
     fails: list[str] = []
     warns: list[str] = []
     fixes: list[str] = []
@@ -302,20 +296,17 @@ def check_autoscaling(ctx: Context) -> list[Check]:
     name = "autoscaling"
     cluster_name = ctx.config.hyperpod.cluster_name
     scaled = [g for g in ctx.config.hyperpod.instance_groups if g.autoscale]
-    try:
-        described = ctx.clients("sagemaker").describe_cluster(ClusterName=cluster_name)
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return [
-                Check(
-                    "pass",
-                    name,
-                    f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
-                    "hyperpod.sagemaker.amazonaws.com), enables Karpenter and applies the HyperpodNodeClass for "
-                    f"{', '.join(g.name for g in scaled)}",
-                )
-            ]
-        raise
+    described = aws_errors.unless_missing(lambda: ctx.clients("sagemaker").describe_cluster(ClusterName=cluster_name))
+    if isinstance(described, aws_errors.Missing):
+        return [
+            Check(
+                "pass",
+                name,
+                f"new cluster {cluster_name}: the stack creates the cluster role (trusted by "
+                "hyperpod.sagemaker.amazonaws.com), enables Karpenter and applies the HyperpodNodeClass for "
+                f"{', '.join(g.name for g in scaled)}",
+            )
+        ]
     auto = described.get("AutoScaling") or {}
     if auto.get("Status") == "Failed":
         return [

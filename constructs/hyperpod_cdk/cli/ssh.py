@@ -19,10 +19,11 @@ import os
 import re
 import shlex
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hyperpod_cdk.cli import output
+from hyperpod_cdk.cli.arguments import CommandError, add_cluster
 from hyperpod_cdk.cli.nodes import INSTANCE_ID, list_nodes
 
 CLUSTER_ID = re.compile(r"^[a-z0-9]{12}$")
@@ -31,12 +32,8 @@ GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # ClusterInstanc
 SSM_PREFIX = "sagemaker-cluster:"
 
 
-class SshError(Exception):
+class SshError(CommandError):
     """A node that cannot be reached this way; ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def cluster_id(cluster_arn_or_id: str) -> str:
@@ -91,32 +88,20 @@ def start_session_argv(target: str, region: str, profile: str | None = None) -> 
     return argv
 
 
-def add_parser(
-    commands: Any,
-    parents: Sequence[argparse.ArgumentParser],
-    *,
-    cluster_type: Callable[[str], str],
-    handler: Callable[..., int],
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "ssh",
-        parents=list(parents),
-        help="open a Session Manager shell on a HyperPod node (EKS or Slurm)",
-        description="Builds the SSM target sagemaker-cluster:<cluster-id>_<group>-<instance-id> for NODE (an "
-        "instance ID or node logical ID) or for the oldest Running node of --group, then runs "
-        "'aws ssm start-session' (needs the AWS CLI and the Session Manager plugin). --print only prints it.",
-    )
+COMMAND = "ssh"
+HELP = "open a Session Manager shell on a HyperPod node (EKS or Slurm)"
+DESCRIPTION = (
+    "Builds the SSM target sagemaker-cluster:<cluster-id>_<group>-<instance-id> for NODE (an "
+    "instance ID or node logical ID) or for the oldest Running node of --group, then runs "
+    "'aws ssm start-session' (needs the AWS CLI and the Session Manager plugin). --print only prints it."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("node", nargs="?", metavar="NODE", help="instance ID (i-...) or node logical ID")
     parser.add_argument("--group", metavar="GROUP", help="instance group (default node: its oldest Running one)")
-    parser.add_argument(
-        "--cluster",
-        type=cluster_type,
-        metavar="CLUSTER",
-        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
-    )
+    add_cluster(parser, option=True)
     parser.add_argument("--print", dest="print_only", action="store_true", help="print the command, run nothing")
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def run(args: argparse.Namespace, cluster: str, clients: Any) -> int:
@@ -152,4 +137,4 @@ def run(args: argparse.Namespace, cluster: str, clients: Any) -> int:
     return 0  # only reached when os.execvp is replaced (tests)
 
 
-__all__ = ["SshError", "add_parser", "cluster_id", "pick_node", "run", "ssm_target", "start_session_argv"]
+__all__ = ["SshError", "add_arguments", "cluster_id", "pick_node", "run", "ssm_target", "start_session_argv"]

@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import botocore
 from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.arguments import CommandError, add_cluster, add_yes, int_between, matching
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.config.messages import did_you_mean
 
@@ -49,46 +49,19 @@ ROLLING_OPTIONS = (
 )
 
 
-class UpdateError(Exception):
+class UpdateError(CommandError):
     """A refusal before anything was requested; ``code`` is the exit status."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
+    default_code = 2
 
 
 # ----------------------------------------------------------------------------- arguments
 
-
-def _group(value: str) -> str:
-    if not GROUP_NAME.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an instance group name (letters, digits, hyphens)")
-    return value
-
-
-def _image_id(value: str) -> str:
-    if not IMAGE_ID.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an AMI ID such as ami-0123456789abcdef0, or default")
-    return value
-
-
-def _release(value: str) -> str:
-    if not RELEASE_VERSION.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a HyperPod AMI release such as 1.2.3")
-    return value
-
-
-def _int_between(low: int, high: int, what: str) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = low - 1
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"'{value}' is not {what} ({low} to {high})")
-        return number
-
-    return parse
+_group = matching(GROUP_NAME, "an instance group name (letters, digits, hyphens)")
+_image_id = matching(IMAGE_ID, "an AMI ID such as ami-0123456789abcdef0, or default")
+_release = matching(RELEASE_VERSION, "a HyperPod AMI release such as 1.2.3")
+_COUNT = int_between(1, 10_000, "an instance count ({low} to {high})")
+_PERCENT = int_between(1, 100, "a percentage ({low} to {high})")
 
 
 def _alarm(value: str) -> str:
@@ -97,28 +70,17 @@ def _alarm(value: str) -> str:
     return value
 
 
-def add_parser(
-    commands: Any,
-    parents: Sequence[argparse.ArgumentParser],
-    *,
-    cluster_type: Callable[[str], str],
-    handler: Callable[..., int],
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "update-software",
-        parents=list(parents),
-        help="patch the cluster's platform software (UpdateClusterSoftware), in rolling batches",
-        description="Update the HyperPod platform software (AMI) of a cluster's instance groups with "
-        "UpdateClusterSoftware. Nodes restart as they are patched: on EKS clusters one instance at a time "
-        "unless --batch-size/--batch-percent say otherwise. Asks for confirmation unless --yes.",
-    )
-    parser.add_argument(
-        "cluster",
-        type=cluster_type,
-        nargs="?",
-        metavar="CLUSTER",
-        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
-    )
+COMMAND = "update-software"
+HELP = "patch the cluster's platform software (UpdateClusterSoftware), in rolling batches"
+DESCRIPTION = (
+    "Update the HyperPod platform software (AMI) of a cluster's instance groups with "
+    "UpdateClusterSoftware. Nodes restart as they are patched: on EKS clusters one instance at a time "
+    "unless --batch-size/--batch-percent say otherwise. Asks for confirmation unless --yes."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_cluster(parser)
     parser.add_argument(
         "--group",
         action="append",
@@ -139,35 +101,25 @@ def add_parser(
         metavar="X.Y.Z",
         help="HyperPod AMI release to move the groups to",
     )
-    batch = parser.add_mutually_exclusive_group()
-    batch.add_argument(
-        "--batch-size",
-        type=_int_between(1, 10_000, "an instance count"),
-        metavar="N",
-        help=f"instances patched at a time, EKS clusters only (default {DEFAULT_BATCH_SIZE})",
-    )
-    batch.add_argument(
-        "--batch-percent",
-        type=_int_between(1, 100, "a percentage"),
-        metavar="P",
-        help="percent of each group patched at a time, EKS clusters only",
-    )
-    rollback = parser.add_mutually_exclusive_group()
-    rollback.add_argument(
-        "--rollback-batch-size",
-        type=_int_between(1, 10_000, "an instance count"),
-        metavar="N",
-        help="instances rolled back at a time if an alarm fires",
-    )
-    rollback.add_argument(
-        "--rollback-batch-percent",
-        type=_int_between(1, 100, "a percentage"),
-        metavar="P",
-        help="percent of each group rolled back at a time if an alarm fires",
-    )
+    # Each batch size is an instance count or a percentage of the group, never both.
+    for flag, count_help, percent_help in (
+        (
+            "--batch",
+            f"instances patched at a time, EKS clusters only (default {DEFAULT_BATCH_SIZE})",
+            "percent of each group patched at a time, EKS clusters only",
+        ),
+        (
+            "--rollback-batch",
+            "instances rolled back at a time if an alarm fires",
+            "percent of each group rolled back at a time if an alarm fires",
+        ),
+    ):
+        size = parser.add_mutually_exclusive_group()
+        size.add_argument(f"{flag}-size", type=_COUNT, metavar="N", help=count_help)
+        size.add_argument(f"{flag}-percent", type=_PERCENT, metavar="P", help=percent_help)
     parser.add_argument(
         "--wait-seconds",
-        type=_int_between(0, 3600, "a wait in seconds"),
+        type=int_between(0, 3600, "a wait in seconds ({low} to {high})"),
         metavar="S",
         help="wait between batches, while the rollback alarms are watched (0 to 3600)",
     )
@@ -179,9 +131,7 @@ def add_parser(
         help=f"CloudWatch alarm that rolls the update back when it fires; repeat for up to {MAX_ALARMS} "
         "(the cluster's execution role needs cloudwatch:DescribeAlarms)",
     )
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    parser.set_defaults(handler=handler)
-    return parser
+    add_yes(parser)
 
 
 # ----------------------------------------------------------------------------- the request

@@ -30,13 +30,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hyperpod_cdk.cli import aws_errors, errors_table, output
-from hyperpod_cdk.cli.access import DEFAULT_LOCAL_PORT, AccessError, _port, eks_of
+from hyperpod_cdk.cli.access import AccessError, eks_of
+from hyperpod_cdk.cli.arguments import add_cluster, add_tunnel_port
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
 from hyperpod_cdk.cli.output import Check
@@ -44,7 +43,7 @@ from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
 from hyperpod_cdk.specs.instance_types import spec_for
 
-__all__ = ["add_parser", "kube_for", "run", "run_checks"]
+__all__ = ["add_arguments", "kube_for", "run", "run_checks"]
 
 OPERATOR_ADDON = "amazon-sagemaker-hyperpod-training-operator"
 TASK_GOVERNANCE_ADDON = "amazon-sagemaker-hyperpod-taskgovernance"
@@ -61,36 +60,15 @@ _clock: Callable[[], float] = time.monotonic
 _sleep: Callable[[float], None] = time.sleep
 
 
-def add_parser(
-    commands: Any,
-    parents: Sequence[argparse.ArgumentParser],
-    *,
-    cluster_type: Callable[[str], str],
-    handler: Callable[..., int],
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "verify",
-        parents=list(parents),
-        help="check the training operator, its dependencies and the nodes after a deploy (--smoke runs a job)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    parser.add_argument(
-        "cluster",
-        type=cluster_type,
-        nargs="?",
-        metavar="CLUSTER",
-        help="HyperPod cluster name or ARN (default: the config's hyperpod.cluster_name)",
-    )
+COMMAND = "verify"
+HELP = "check the training operator, its dependencies and the nodes after a deploy (--smoke runs a job)"
+DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_cluster(parser)
     parser.add_argument("--smoke", action="store_true", help="also submit the smoke job, wait for it, delete it")
-    parser.add_argument(
-        "--tunnel-port",
-        type=_port,
-        default=DEFAULT_LOCAL_PORT,
-        metavar="PORT",
-        help=f"local port of the SSM tunnel for a private endpoint (default {DEFAULT_LOCAL_PORT})",
-    )
-    parser.set_defaults(handler=handler)
-    return parser
+    add_tunnel_port(parser)
 
 
 def kube_for(clients: Clients, eks_cluster: dict[str, Any], tunnel_port: int) -> KubeApi:
@@ -110,17 +88,12 @@ def kube_for(clients: Clients, eks_cluster: dict[str, Any], tunnel_port: int) ->
     )
 
 
-def _row(ok: bool, check: str, reason: str, fix: str) -> Check:
-    return Check("pass" if ok else "fail", check, reason, "" if ok else fix)
+_row = Check.verdict
 
 
 def _addon(clients: Clients, eks_name: str, addon: str) -> dict[str, Any] | None:
-    try:
-        return dict(clients("eks").describe_addon(clusterName=eks_name, addonName=addon)["addon"])
-    except ClientError as exc:
-        if aws_errors.is_not_found(exc):
-            return None
-        raise
+    found = aws_errors.unless_missing(lambda: clients("eks").describe_addon(clusterName=eks_name, addonName=addon))
+    return None if isinstance(found, aws_errors.Missing) else dict(found["addon"])
 
 
 def _ready(pod: dict[str, Any]) -> bool:
