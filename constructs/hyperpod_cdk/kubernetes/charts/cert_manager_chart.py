@@ -25,6 +25,7 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 
 __all__ = ["CERT_MANAGER_API_VERSION", "CertManagerIssuersChart"]
 
@@ -113,26 +114,23 @@ class CertManagerIssuersChart(cdk8s.Chart):
         self.ca_issuer_name = ca_issuer_name
         self.ca_secret_name = ca_secret_name
 
-        self_signed = cdk8s.ApiObject(
+        api = CERT_MANAGER_API_VERSION
+        self_signed = api_object(
             self,
             "SelfSignedIssuer",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="ClusterIssuer",
-            metadata={"name": self_signed_issuer_name},
+            api,
+            "ClusterIssuer",
+            {"name": self_signed_issuer_name},
+            {"spec": {"selfSigned": {}}},
         )
-        self_signed.add_json_patch(cdk8s.JsonPatch.add("/spec", {"selfSigned": {}}))
-
-        certificate = cdk8s.ApiObject(
+        certificate = api_object(
             self,
             "RootCertificate",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="Certificate",
-            metadata={"name": ca_certificate_name, "namespace": namespace},
-        )
-        certificate.add_json_patch(
-            cdk8s.JsonPatch.add(
-                "/spec",
-                {
+            api,
+            "Certificate",
+            {"name": ca_certificate_name, "namespace": namespace},
+            {
+                "spec": {
                     "isCA": True,
                     "commonName": ca_common_name,
                     "secretName": ca_secret_name,
@@ -141,17 +139,10 @@ class CertManagerIssuersChart(cdk8s.Chart):
                     # Keep the CA key across renewals so certificates it already signed still verify.
                     "privateKey": {"algorithm": key_algorithm, "size": key_size, "rotationPolicy": "Never"},
                     "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self_signed_issuer_name},
-                },
-            )
+                }
+            },
         )
         certificate.add_dependency(self_signed)
-
-        ca_issuer = cdk8s.ApiObject(
-            self,
-            "CaIssuer",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="ClusterIssuer",
-            metadata={"name": ca_issuer_name},
-        )
-        ca_issuer.add_json_patch(cdk8s.JsonPatch.add("/spec", {"ca": {"secretName": ca_secret_name}}))
+        ca_spec = {"spec": {"ca": {"secretName": ca_secret_name}}}
+        ca_issuer = api_object(self, "CaIssuer", api, "ClusterIssuer", {"name": ca_issuer_name}, ca_spec)
         ca_issuer.add_dependency(certificate)

@@ -28,6 +28,7 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 
 __all__ = ["NODE_CLASS_API_VERSION", "NODE_CLASS_CRD", "NODE_POOL_API_VERSION", "KarpenterChart"]
 
@@ -81,17 +82,17 @@ class KarpenterChart(cdk8s.Chart):
             scope, id, labels={"app.kubernetes.io/managed-by": "hyperpod-cdk"}, disable_resource_name_hashes=True
         )
         self.name = name
-        node_class = cdk8s.ApiObject(
-            self, "NodeClass", api_version=NODE_CLASS_API_VERSION, kind=NODE_CLASS_KIND, metadata={"name": name}
-        )
-        node_class.add_json_patch(cdk8s.JsonPatch.add("/spec", {"instanceGroups": groups}))
-        node_pool = cdk8s.ApiObject(
-            self, "NodePool", api_version=NODE_POOL_API_VERSION, kind="NodePool", metadata={"name": name}
-        )
-        node_pool.add_json_patch(
-            cdk8s.JsonPatch.add(
-                "/spec",
-                {
+        metadata = {"name": name}
+        node_class_spec = {"spec": {"instanceGroups": groups}}
+        node_class = api_object(self, "NodeClass", NODE_CLASS_API_VERSION, NODE_CLASS_KIND, metadata, node_class_spec)
+        node_pool = api_object(
+            self,
+            "NodePool",
+            NODE_POOL_API_VERSION,
+            "NodePool",
+            metadata,
+            {
+                "spec": {
                     "template": {
                         "spec": {
                             "nodeClassRef": {
@@ -104,7 +105,7 @@ class KarpenterChart(cdk8s.Chart):
                         },
                     },
                     "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after},
-                },
-            )
+                }
+            },
         )
         node_pool.add_dependency(node_class)
