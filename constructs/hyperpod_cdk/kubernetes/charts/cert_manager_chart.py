@@ -26,11 +26,11 @@ from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.specs.kubernetes_names import is_dns_subdomain
 
 __all__ = ["CERT_MANAGER_API_VERSION", "CertManagerIssuersChart"]
 
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _KEY_SIZES = {"ECDSA": (256, 384, 521), "RSA": (2048, 3072, 4096)}
 
@@ -90,7 +90,7 @@ class CertManagerIssuersChart(cdk8s.Chart):
             ("ca_certificate_name", ca_certificate_name),
             ("ca_secret_name", ca_secret_name),
         ):
-            if not isinstance(value, str) or len(value) > 253 or not _NAME.match(value):
+            if not is_dns_subdomain(value):
                 raise HyperPodConfigError(f"cert_manager.{field}", f"{value!r} is not a valid Kubernetes name")
         if len(namespace) > 63 or "." in namespace:
             raise HyperPodConfigError("cert_manager.namespace", f"{namespace!r} is not a valid namespace name")

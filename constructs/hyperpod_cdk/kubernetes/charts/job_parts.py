@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from hyperpod_cdk.kubernetes.charts.job_checks import (
     _CDK_TOKEN,
-    _DNS_SUBDOMAIN,
     _ENV_NAME,
     _IMAGE,
     _RESOURCE_NAME,
@@ -36,6 +35,7 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     check_run_policy,
     parse_quantity,
 )
+from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN, is_dns_subdomain
 
 # --------------------------------------------------------------------------------------------
 # Run policy
@@ -259,11 +259,7 @@ class PvcVolume:
 
     def __post_init__(self) -> None:
         _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
-        if (
-            not isinstance(self.claim_name, str)
-            or len(self.claim_name) > 253
-            or not _DNS_SUBDOMAIN.match(self.claim_name)
-        ):
+        if not is_dns_subdomain(self.claim_name):
             raise _fail(f"volumes[{self.name}].claim_name", f"{self.claim_name!r} is not a valid claim name")
         _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
 
@@ -506,7 +502,7 @@ class ReplicaSpec:
         _check_labels(f"{prefix}.labels", self.labels)
         for attr in ("priority_class_name", "service_account_name"):
             value = getattr(self, attr)
-            if value is not None and (not isinstance(value, str) or not _DNS_SUBDOMAIN.match(value)):
+            if value is not None and (not isinstance(value, str) or not DNS_SUBDOMAIN.match(value)):
                 raise _fail(f"{prefix}.{attr}", f"{value!r} is not a valid name")
 
     def _affinity(self) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.specs.kubernetes_names import is_dns_label
 
 __all__ = ["NODE_CLASS_API_VERSION", "NODE_CLASS_CRD", "NODE_POOL_API_VERSION", "KarpenterChart"]
 
@@ -38,7 +39,6 @@ NODE_POOL_API_VERSION = "karpenter.sh/v1"
 #: The CRD HyperPod installs with autoscaling; its presence means the NodeClass can be applied.
 NODE_CLASS_CRD = "hyperpodnodeclasses.karpenter.sagemaker.amazonaws.com"
 MAX_GROUPS = 10
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DURATION = re.compile(r"^([0-9]+(s|m|h))+$|^Never$")
 
 
@@ -72,7 +72,7 @@ class KarpenterChart(cdk8s.Chart):
             )
         if len(set(groups)) != len(groups):
             raise HyperPodConfigError("karpenter.instance_groups", "list each instance group once")
-        if not isinstance(name, str) or len(name) > 63 or not _NAME.match(name):
+        if not is_dns_label(name):
             raise HyperPodConfigError("karpenter.name", f"{name!r} is not a valid Kubernetes name")
         if not isinstance(consolidate_after, str) or not _DURATION.match(consolidate_after):
             raise HyperPodConfigError(
