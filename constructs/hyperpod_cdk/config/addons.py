@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,15 @@ class AddonConfig(_Model):
     configuration_values: dict[str, Any] = Field(
         default={}, description="Merged (deeply) over the values this library sets for the add-on."
     )
+    #: (setting, switch, error): a setting that means nothing unless its switch is on.
+    settings_needing_switch: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+
+    @model_validator(mode="after")
+    def _settings_have_switch(self) -> Self:
+        for setting, switch, error in self.settings_needing_switch:
+            if getattr(self, setting) is not None and not getattr(self, switch):
+                raise ValueError(error)
+        return self
 
 
 class CertManagerConfig(AddonConfig):
@@ -107,12 +116,9 @@ class ObservabilityConfig(AddonConfig):
     grafana_workspace_name: Annotated[str | None, Field(pattern=GRAFANA_NAME_PATTERN)] = Field(
         default=None, description="Grafana workspace name; None means '<EKS cluster name>-hyperpod'."
     )
-
-    @model_validator(mode="after")
-    def _grafana_keys(self) -> ObservabilityConfig:
-        if self.grafana_workspace_name is not None and not self.grafana:
-            raise ValueError("grafana_workspace_name: only used with grafana: true")
-        return self
+    settings_needing_switch = (
+        ("grafana_workspace_name", "grafana", "grafana_workspace_name: only used with grafana: true"),
+    )
 
 
 class TaskGovernanceConfig(AddonConfig):
@@ -237,12 +243,7 @@ class FsxCsiDriverConfig(AddonConfig):
     storage_class: FsxStorageClassConfig | None = Field(
         default=None, description="Dynamic provisioning: a StorageClass whose claims create file systems."
     )
-
-    @model_validator(mode="after")
-    def _class_needs_driver(self) -> FsxCsiDriverConfig:
-        if self.storage_class is not None and not self.enabled:
-            raise ValueError("storage_class: needs the driver; set enabled: true")
-        return self
+    settings_needing_switch = (("storage_class", "enabled", "storage_class: needs the driver; set enabled: true"),)
 
 
 class MetricsServerConfig(AddonConfig):

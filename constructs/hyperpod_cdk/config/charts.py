@@ -32,6 +32,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from hyperpod_cdk.config.base import _Model
 from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN as DNS_LABEL_PATTERN
+from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN_PATTERN as DNS_SUBDOMAIN_PATTERN
 
 __all__ = [
     "DEFAULT_PRIORITY_CLASSES",
@@ -45,8 +47,6 @@ __all__ = [
     "parse_k8s_settings",
 ]
 
-DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Same shape as config.IAM_PRINCIPAL_PATTERN (kept local so this package does not import config).
 IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
 # AWS::SageMaker::ComputeQuota TeamName allows at most 40 characters of [a-z0-9-]; the scheduler

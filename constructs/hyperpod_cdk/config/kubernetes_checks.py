@@ -16,26 +16,11 @@ from hyperpod_cdk.config.kubernetes import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.cfn_regions import COMPUTE_QUOTA_TYPE, NATIVE_TYPE_REGIONS
 from hyperpod_cdk.specs.instance_types import spec_for
+from hyperpod_cdk.specs.regions import GRAFANA_REGIONS as GRAFANA_REGIONS
 
 # Where CloudFormation has AWS::SageMaker::ComputeQuota (the registry index cfn-lint 1.58 bundles; the
 # type's schema description names more regions, but a template cannot use the type where it is missing).
 COMPUTE_QUOTA_REGIONS = NATIVE_TYPE_REGIONS[COMPUTE_QUOTA_TYPE]
-# Where AWS's own observability template creates Amazon Managed Grafana (AMGRegionMapping in
-# aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/observability-template.yaml @0ab564d7;
-# awslabs/awsome-distributed-ai's observability module uses the same nine).
-GRAFANA_REGIONS = frozenset(
-    {
-        "us-east-1",
-        "us-east-2",
-        "us-west-2",
-        "ap-northeast-1",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "eu-central-1",
-        "eu-west-1",
-        "eu-west-2",
-    }
-)
 
 
 class _Group(Protocol):

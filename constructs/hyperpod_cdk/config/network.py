@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,9 @@ from hyperpod_cdk.specs.network_plan import GroupDemand, SubnetPlan, demand, pla
 if TYPE_CHECKING:
     from hyperpod_cdk.config.hyperpod import InstanceGroup
     from hyperpod_cdk.config.platform import PlatformConfig
+
+# How each CIDR's size error names it, and its longest prefix (the shortest is /16 for both).
+_CIDR_SIZES = {"vpc_cidr": ("VPC CIDR", 24), "hyperpod_cidr": ("a VPC CIDR block", 28)}
 
 
 class ExistingSubnet(_Model):
@@ -136,18 +140,12 @@ class NetworkConfig(_Model):
                 return {**data, "availability_zone_ids": list(subnets)}
         return data
 
-    @field_validator("vpc_cidr")
+    @field_validator("vpc_cidr", "hyperpod_cidr")
     @classmethod
-    def _vpc_cidr_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        if not 16 <= value.prefixlen <= 24:
-            raise ValueError(f"VPC CIDR must be between /16 and /24 (got /{value.prefixlen})")
-        return value
-
-    @field_validator("hyperpod_cidr")
-    @classmethod
-    def _hyperpod_cidr_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        if not 16 <= value.prefixlen <= 28:
-            raise ValueError(f"a VPC CIDR block must be between /16 and /28 (got /{value.prefixlen})")
+    def _cidr_size(cls, value: ipaddress.IPv4Network, info: ValidationInfo) -> ipaddress.IPv4Network:
+        what, largest = _CIDR_SIZES[info.field_name or ""]
+        if not 16 <= value.prefixlen <= largest:
+            raise ValueError(f"{what} must be between /16 and /{largest} (got /{value.prefixlen})")
         return value
 
     @model_validator(mode="after")

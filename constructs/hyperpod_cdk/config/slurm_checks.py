@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.regions import GRAFANA_REGIONS
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 
 if TYPE_CHECKING:
@@ -121,8 +122,6 @@ def _check_observability(config: PlatformConfig) -> None:
       (aws/sagemaker-hyperpod-cluster-setup slurm/cloudformation/slurm-observability-template.yaml
       AMGRegionMapping), the same nine as on EKS.
     """
-    from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
-
     observability = config.slurm.observability
     if not observability.enabled:
         return

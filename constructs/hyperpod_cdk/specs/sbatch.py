@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hyperpod_cdk.specs.instance_types import spec_for
-from hyperpod_cdk.specs.slurm import slurm_layout
+from hyperpod_cdk.specs.slurm import SlurmGroup, slurm_layout
 
 __all__ = ["PartitionShape", "check_sbatch", "partition_shapes", "sbatch_examples", "training_partition"]
 
@@ -33,21 +33,11 @@ SMOKE_FILE = "slurm/smoke.sbatch"
 FSDP_FILE = "slurm/fsdp.sbatch"
 
 
-class JobGroup(Protocol):
-    @property
-    def name(self) -> str: ...
+class JobGroup(SlurmGroup, Protocol):
+    """A Slurm layout group that also names its instance type (for GPUs and EFA per node)."""
 
     @property
     def instance_type(self) -> str | None: ...
-
-    @property
-    def instance_count(self) -> int: ...
-
-    @property
-    def slurm_node_type(self) -> str | None: ...
-
-    @property
-    def partition(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 _SM = "https://docs.aws.amazon.com/sagemaker/latest/dg/"
 CMK_DOC = _SM + "smcluster-cmk.html"
@@ -27,16 +27,6 @@ ACCOUNTING_DOC = _SM + "sagemaker-hyperpod-external-accounting-db-slurm.html"
 TIERED_DOC = _SM + "managed-tier-checkpointing-setup.html"
 
 #: What a violation is about; each caller maps these to its own field names.
-SUBJECTS = (
-    "node_provisioning_mode",
-    "node_recovery",
-    "cluster_role",
-    "orchestrator",
-    "volume_key",
-    "accounting_database",
-    "autoscaler",
-    "tiered_storage_memory_percent",
-)
 Subject = Literal[
     "node_provisioning_mode",
     "node_recovery",
@@ -47,6 +37,7 @@ Subject = Literal[
     "autoscaler",
     "tiered_storage_memory_percent",
 ]
+SUBJECTS: tuple[str, ...] = get_args(Subject)
 
 
 @dataclass(frozen=True)

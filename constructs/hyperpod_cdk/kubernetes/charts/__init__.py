@@ -65,36 +65,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{package}.{module}"), name)
 
 
-__all__ = [
-    "CertManagerIssuersChart",
-    "Container",
-    "ExampleJobSettings",
-    "FsxStorageClassChart",
-    "FsxVolume",
-    "HyperPodJobChart",
-    "HyperPodOperatorChart",
-    "HyperPodPyTorchJob",
-    "InferenceEndpointChart",
-    "HyperPodPyTorchJobSpec",
-    "K8sSettings",
-    "KarpenterChart",
-    "LogMonitoringRule",
-    "PriorityClassSpec",
-    "PvcVolume",
-    "ReplicaSpec",
-    "Resources",
-    "RestartPolicy",
-    "RunPolicy",
-    "ShmVolume",
-    "Team",
-    "Toleration",
-    "ecr_image",
-    "ElasticAgentOptions",
-    "hyperpodrun_args",
-    "inference_endpoint",
-    "llama3_1_8b_fsdp_job",
-    "parse_k8s_settings",
-    "smoke_job",
-    "task_governance_labels",
-    "team_role_rules",
-]
+__all__ = list(_EXPORTS)

@@ -25,11 +25,12 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.specs.kubernetes_names import is_dns_subdomain
 
 __all__ = ["CERT_MANAGER_API_VERSION", "CertManagerIssuersChart"]
 
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _KEY_SIZES = {"ECDSA": (256, 384, 521), "RSA": (2048, 3072, 4096)}
 
@@ -89,7 +90,7 @@ class CertManagerIssuersChart(cdk8s.Chart):
             ("ca_certificate_name", ca_certificate_name),
             ("ca_secret_name", ca_secret_name),
         ):
-            if not isinstance(value, str) or len(value) > 253 or not _NAME.match(value):
+            if not is_dns_subdomain(value):
                 raise HyperPodConfigError(f"cert_manager.{field}", f"{value!r} is not a valid Kubernetes name")
         if len(namespace) > 63 or "." in namespace:
             raise HyperPodConfigError("cert_manager.namespace", f"{namespace!r} is not a valid namespace name")
@@ -113,26 +114,23 @@ class CertManagerIssuersChart(cdk8s.Chart):
         self.ca_issuer_name = ca_issuer_name
         self.ca_secret_name = ca_secret_name
 
-        self_signed = cdk8s.ApiObject(
+        api = CERT_MANAGER_API_VERSION
+        self_signed = api_object(
             self,
             "SelfSignedIssuer",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="ClusterIssuer",
-            metadata={"name": self_signed_issuer_name},
+            api,
+            "ClusterIssuer",
+            {"name": self_signed_issuer_name},
+            {"spec": {"selfSigned": {}}},
         )
-        self_signed.add_json_patch(cdk8s.JsonPatch.add("/spec", {"selfSigned": {}}))
-
-        certificate = cdk8s.ApiObject(
+        certificate = api_object(
             self,
             "RootCertificate",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="Certificate",
-            metadata={"name": ca_certificate_name, "namespace": namespace},
-        )
-        certificate.add_json_patch(
-            cdk8s.JsonPatch.add(
-                "/spec",
-                {
+            api,
+            "Certificate",
+            {"name": ca_certificate_name, "namespace": namespace},
+            {
+                "spec": {
                     "isCA": True,
                     "commonName": ca_common_name,
                     "secretName": ca_secret_name,
@@ -141,17 +139,10 @@ class CertManagerIssuersChart(cdk8s.Chart):
                     # Keep the CA key across renewals so certificates it already signed still verify.
                     "privateKey": {"algorithm": key_algorithm, "size": key_size, "rotationPolicy": "Never"},
                     "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self_signed_issuer_name},
-                },
-            )
+                }
+            },
         )
         certificate.add_dependency(self_signed)
-
-        ca_issuer = cdk8s.ApiObject(
-            self,
-            "CaIssuer",
-            api_version=CERT_MANAGER_API_VERSION,
-            kind="ClusterIssuer",
-            metadata={"name": ca_issuer_name},
-        )
-        ca_issuer.add_json_patch(cdk8s.JsonPatch.add("/spec", {"ca": {"secretName": ca_secret_name}}))
+        ca_spec = {"spec": {"ca": {"secretName": ca_secret_name}}}
+        ca_issuer = api_object(self, "CaIssuer", api, "ClusterIssuer", {"name": ca_issuer_name}, ca_spec)
         ca_issuer.add_dependency(certificate)

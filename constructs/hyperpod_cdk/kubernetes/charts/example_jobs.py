@@ -17,6 +17,7 @@ region (CDK tokens work too). The builder rejects placeholders such as ``${REGIS
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.jobs import (
@@ -170,43 +171,93 @@ def llama3_1_8b_fsdp_job(
         ),
         image_pull_policy="Always",
     )
-    return HyperPodPyTorchJobSpec(
-        name=name,
-        namespace=namespace,
-        nproc_per_node=gpus,
-        queue_name=queue_name,
-        kueue_priority_class=kueue_priority_class,
-        replica_specs=[
-            ReplicaSpec(
-                name="pods",
-                replicas=nodes,
-                instance_type=instance_type,
-                container=container,
-                volumes=[_checkpoint_volume(claim_name), ShmVolume()],
-                tolerations=tolerations,
-                priority_class_name=priority_class_name,
-            )
-        ],
-        run_policy=RunPolicy(
-            clean_pod_policy="None",
-            job_max_retry_count=10,
-            restart_policy=RestartPolicy(
-                eval_period_seconds=21600, num_restart_before_full_job_restart=3, max_full_job_restarts=1
-            ),
-            log_monitoring=[
-                LogMonitoringRule(name="JobStart", log_pattern=LOSS_PATTERN, expected_start_cutoff_seconds=240),
-                LogMonitoringRule(
-                    name="JobHangingDetection", log_pattern=LOSS_PATTERN, expected_recurring_frequency_seconds=600
-                ),
-            ],
-        ),
-    )
+    pods = _training_pods(nodes, instance_type, container, claim_name, tolerations, priority_class_name)
+    policy = _retrying_policy(_LogWatch(LOSS_PATTERN, start=240, recurring=600))
+    return _example_spec(name, namespace, gpus, pods, policy, queue=(queue_name, kueue_priority_class))
 
 
 def _checkpoint_volume(claim_name: str | None) -> PvcVolume | EmptyDirVolume:
     if claim_name is None:
         return EmptyDirVolume(name="checkpoints", mount_path=SCRATCH_CHECKPOINTS)
     return PvcVolume(name="fsx", claim_name=claim_name, mount_path="/fsx")
+
+
+def _training_pods(
+    nodes: int,
+    instance_type: str,
+    container: Container,
+    claim_name: str | None,
+    tolerations: Sequence[Toleration],
+    priority_class_name: str | None,
+) -> ReplicaSpec:
+    """``nodes`` pods of ``instance_type`` with the checkpoint volume and a large /dev/shm."""
+    return ReplicaSpec(
+        name="pods",
+        replicas=nodes,
+        instance_type=instance_type,
+        container=container,
+        volumes=[_checkpoint_volume(claim_name), ShmVolume()],
+        tolerations=tolerations,
+        priority_class_name=priority_class_name,
+    )
+
+
+@dataclass(frozen=True)
+class _LogWatch:
+    """An example's start and hang rules: ``pattern`` within ``start`` seconds of the start, then
+    at least every ``recurring`` seconds until ``stop`` matches."""
+
+    pattern: str
+    start: int
+    recurring: int
+    stop: str | None = None
+
+    def rules(self) -> list[LogMonitoringRule]:
+        return [
+            LogMonitoringRule(name="JobStart", log_pattern=self.pattern, expected_start_cutoff_seconds=self.start),
+            LogMonitoringRule(
+                name="JobHangingDetection",
+                log_pattern=self.pattern,
+                expected_recurring_frequency_seconds=self.recurring,
+                stop_pattern=self.stop,
+            ),
+        ]
+
+
+def _retrying_policy(watch: _LogWatch) -> RunPolicy:
+    """The training examples' run policy: up to 10 retries, and 3 pod restarts in 6 hours before
+    one full-job restart."""
+    return RunPolicy(
+        clean_pod_policy="None",
+        job_max_retry_count=10,
+        restart_policy=RestartPolicy(
+            eval_period_seconds=21600, num_restart_before_full_job_restart=3, max_full_job_restarts=1
+        ),
+        log_monitoring=watch.rules(),
+    )
+
+
+def _example_spec(
+    name: str,
+    namespace: str,
+    nproc_per_node: int,
+    pods: ReplicaSpec,
+    run_policy: RunPolicy,
+    *,
+    queue: tuple[str | None, str | None],
+    model_architecture: str | None = None,
+) -> HyperPodPyTorchJobSpec:
+    """An example job of one replica group; ``queue`` is its Kueue (queue name, priority class)."""
+    return HyperPodPyTorchJobSpec(
+        name=name,
+        namespace=namespace,
+        nproc_per_node=nproc_per_node,
+        queue_name=queue[0],
+        kueue_priority_class=queue[1],
+        model_architecture=model_architecture,
+        replica_specs=[pods],
+        run_policy=run_policy,
+    )
 
 
 # Neuron cores per device, which is what torchrun/hyperpodrun count as processes: two on Trainium1,
@@ -289,41 +340,11 @@ def llama3_1_8b_neuron_job(
         resources=Resources.for_accelerators(neuron_devices=spec.accelerators, efa=spec.efa),
         image_pull_policy="Always",
     )
-    return HyperPodPyTorchJobSpec(
-        name=name,
-        namespace=namespace,
-        nproc_per_node=cores,
-        queue_name=queue_name,
-        kueue_priority_class=kueue_priority_class,
-        model_architecture="llama",
-        replica_specs=[
-            ReplicaSpec(
-                name="pods",
-                replicas=nodes,
-                instance_type=instance_type,
-                container=container,
-                volumes=[_checkpoint_volume(claim_name), ShmVolume()],
-                tolerations=tolerations,
-                priority_class_name=priority_class_name,
-            )
-        ],
-        run_policy=RunPolicy(
-            clean_pod_policy="None",
-            job_max_retry_count=10,
-            restart_policy=RestartPolicy(
-                eval_period_seconds=21600, num_restart_before_full_job_restart=3, max_full_job_restarts=1
-            ),
-            # The first steps compile the graph (tens of minutes); the start rule allows for it.
-            log_monitoring=[
-                LogMonitoringRule(name="JobStart", log_pattern=NEURON_STEP_PATTERN, expected_start_cutoff_seconds=3600),
-                LogMonitoringRule(
-                    name="JobHangingDetection",
-                    log_pattern=NEURON_STEP_PATTERN,
-                    expected_recurring_frequency_seconds=1800,
-                ),
-            ],
-        ),
-    )
+    pods = _training_pods(nodes, instance_type, container, claim_name, tolerations, priority_class_name)
+    # The first steps compile the graph (tens of minutes); the start rule allows for it.
+    policy = _retrying_policy(_LogWatch(NEURON_STEP_PATTERN, start=3600, recurring=1800))
+    queue = (queue_name, kueue_priority_class)
+    return _example_spec(name, namespace, cores, pods, policy, queue=queue, model_architecture="llama")
 
 
 def _smoke_script(steps: int, interval_seconds: int) -> str:
@@ -370,45 +391,22 @@ def smoke_job(
         command = ["/bin/sh", "-c", f"cat > /tmp/smoke.py <<'EOF'\n{script}EOF\nexec hyperpodrun {agent}\n"]
     else:
         command = ["python3", "-u", "-c", script]
-    # The hang rule must outlast the print interval; the start rule allows for the image pull.
-    recurring = max(60, 10 * interval_seconds)
-    return HyperPodPyTorchJobSpec(
-        name=name,
-        namespace=namespace,
-        nproc_per_node=1,
-        queue_name=queue_name,
-        kueue_priority_class=kueue_priority_class,
-        replica_specs=[
-            ReplicaSpec(
-                name="pods",
-                replicas=1,
-                instance_type=instance_type,
-                tolerations=tolerations,
-                container=Container(
-                    image=image,
-                    name="smoke",
-                    command=command,
-                    resources=Resources(
-                        requests={"cpu": "250m", "memory": "256Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
-                    ),
-                ),
-            )
-        ],
-        run_policy=RunPolicy(
-            clean_pod_policy="None",
-            job_max_retry_count=1,
-            ttl_seconds_after_finished=3600,
-            # Log rules work only through the elastic agent (the job builder refuses them without it).
-            log_monitoring=[
-                LogMonitoringRule(name="JobStart", log_pattern=LOSS_PATTERN, expected_start_cutoff_seconds=180),
-                LogMonitoringRule(
-                    name="JobHangingDetection",
-                    log_pattern=LOSS_PATTERN,
-                    expected_recurring_frequency_seconds=recurring,
-                    stop_pattern=".*smoke test done.*",
-                ),
-            ]
-            if elastic_agent
-            else [],
-        ),
+    container = Container(
+        image=image,
+        name="smoke",
+        command=command,
+        resources=Resources(requests={"cpu": "250m", "memory": "256Mi"}, limits={"cpu": "500m", "memory": "256Mi"}),
     )
+    pods = ReplicaSpec(
+        name="pods", replicas=1, instance_type=instance_type, tolerations=tolerations, container=container
+    )
+    # The hang rule must outlast the print interval; the start rule allows for the image pull.
+    watch = _LogWatch(LOSS_PATTERN, start=180, recurring=max(60, 10 * interval_seconds), stop=".*smoke test done.*")
+    policy = RunPolicy(
+        clean_pod_policy="None",
+        job_max_retry_count=1,
+        ttl_seconds_after_finished=3600,
+        # Log rules work only through the elastic agent (the job builder refuses them without it).
+        log_monitoring=watch.rules() if elastic_agent else [],
+    )
+    return _example_spec(name, namespace, 1, pods, policy, queue=(queue_name, kueue_priority_class))

@@ -17,6 +17,7 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 from hyperpod_cdk.kubernetes.charts.jobs import KUEUE_PRIORITY_LABEL, KUEUE_QUEUE_LABEL
 from hyperpod_cdk.specs.instance_types import spec_for
 
@@ -105,7 +106,4 @@ class InferenceEndpointChart(cdk8s.Chart):
         if manifest.get("apiVersion") != API_VERSION or manifest.get("kind") != KIND:
             raise HyperPodConfigError("manifest", f"expected {API_VERSION} {KIND}")
         self.manifest = dict(manifest)
-        api_object = cdk8s.ApiObject(
-            self, "Resource", api_version=API_VERSION, kind=KIND, metadata=dict(manifest["metadata"])
-        )
-        api_object.add_json_patch(cdk8s.JsonPatch.add("/spec", manifest["spec"]))
+        api_object(self, "Resource", API_VERSION, KIND, manifest["metadata"], {"spec": manifest["spec"]})

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.specs.kubernetes_names import is_dns_label
 
 API_VERSION = "sagemaker.amazonaws.com/v1"
 KIND = "HyperPodPyTorchJob"  # capital T: the CRD's kind; "HyperPodPytorchJob" is only the SDK class name
@@ -55,8 +56,6 @@ AGENT_LOG_LEVELS: tuple[str, ...] = ("critical", "error", "warning", "info", "de
 _BUILDER_FLAGS = frozenset({"nnodes", "nproc-per-node", "tee", "log-dir"})
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -95,7 +94,7 @@ def _check_int(path: str, value: Any, minimum: int, *, optional: bool = False) -
 
 
 def _check_dns_label(path: str, value: Any, what: str = "name") -> None:
-    if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.match(value):
+    if not is_dns_label(value):
         raise _fail(
             path,
             f"{what} {value!r} must be a DNS-1123 label: at most 63 of [a-z0-9-], " "starting and ending alphanumeric",

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
 
 from hyperpod_cdk.kubernetes.charts.job_checks import (
     _CDK_TOKEN,
-    _DNS_SUBDOMAIN,
     _ENV_NAME,
     _IMAGE,
     _RESOURCE_NAME,
@@ -36,9 +35,37 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     check_run_policy,
     parse_quantity,
 )
+from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN, is_dns_subdomain
 
 # --------------------------------------------------------------------------------------------
 # Run policy
+
+# Manifest key of each field, in the order the manifest lists them.
+_LOG_RULE_KEYS = {
+    "name": "name",
+    "log_pattern": "logPattern",
+    "stop_pattern": "stopPattern",
+    "expected_start_cutoff_seconds": "expectedStartCutOffInSeconds",
+    "expected_recurring_frequency_seconds": "expectedRecurringFrequencyInSeconds",
+    "metric_threshold": "metricThreshold",
+    "operator": "operator",
+    "metric_evaluation_data_points": "metricEvaluationDataPoints",
+}
+_RESTART_POLICY_KEYS = {
+    "eval_period_seconds": "evalPeriodSeconds",
+    "num_restart_before_full_job_restart": "numRestartBeforeFullJobRestart",
+    "max_full_job_restarts": "maxFullJobRestarts",
+}
+
+
+def _field_values(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, as they are (``dataclasses.asdict`` would copy them)."""
+    return {item.name: getattr(obj, item.name) for item in fields(obj)}
+
+
+def _manifest(obj: Any, keys: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of ``obj`` that are set, under their manifest keys."""
+    return _compact({key: getattr(obj, name) for name, key in keys.items()})
 
 
 @dataclass(frozen=True)
@@ -63,31 +90,10 @@ class LogMonitoringRule:
 
     def __post_init__(self) -> None:
         label = self.name if isinstance(self.name, str) and self.name.strip() else ""
-        check_log_rule(
-            f"log_monitoring[{label}]",
-            name=self.name,
-            log_pattern=self.log_pattern,
-            stop_pattern=self.stop_pattern,
-            operator=self.operator,
-            metric_threshold=self.metric_threshold,
-            metric_evaluation_data_points=self.metric_evaluation_data_points,
-            expected_start_cutoff_seconds=self.expected_start_cutoff_seconds,
-            expected_recurring_frequency_seconds=self.expected_recurring_frequency_seconds,
-        )
+        check_log_rule(f"log_monitoring[{label}]", **_field_values(self))
 
     def to_manifest(self) -> dict[str, Any]:
-        return _compact(
-            {
-                "name": self.name,
-                "logPattern": self.log_pattern,
-                "stopPattern": self.stop_pattern,
-                "expectedStartCutOffInSeconds": self.expected_start_cutoff_seconds,
-                "expectedRecurringFrequencyInSeconds": self.expected_recurring_frequency_seconds,
-                "metricThreshold": self.metric_threshold,
-                "operator": self.operator,
-                "metricEvaluationDataPoints": self.metric_evaluation_data_points,
-            }
-        )
+        return _manifest(self, _LOG_RULE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -99,21 +105,10 @@ class RestartPolicy:
     max_full_job_restarts: int | None = 1
 
     def __post_init__(self) -> None:
-        check_run_policy(
-            "run_policy",
-            eval_period_seconds=self.eval_period_seconds,
-            num_restart_before_full_job_restart=self.num_restart_before_full_job_restart,
-            max_full_job_restarts=self.max_full_job_restarts,
-        )
+        check_run_policy("run_policy", **_field_values(self))
 
     def to_manifest(self) -> dict[str, Any]:
-        return _compact(
-            {
-                "evalPeriodSeconds": self.eval_period_seconds,
-                "numRestartBeforeFullJobRestart": self.num_restart_before_full_job_restart,
-                "maxFullJobRestarts": self.max_full_job_restarts,
-            }
-        )
+        return _manifest(self, _RESTART_POLICY_KEYS)
 
 
 @dataclass(frozen=True)
@@ -264,11 +259,7 @@ class PvcVolume:
 
     def __post_init__(self) -> None:
         _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
-        if (
-            not isinstance(self.claim_name, str)
-            or len(self.claim_name) > 253
-            or not _DNS_SUBDOMAIN.match(self.claim_name)
-        ):
+        if not is_dns_subdomain(self.claim_name):
             raise _fail(f"volumes[{self.name}].claim_name", f"{self.claim_name!r} is not a valid claim name")
         _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
 
@@ -289,6 +280,13 @@ class PvcVolume:
         )
 
 
+def _check_empty_dir(volume: ShmVolume | EmptyDirVolume) -> None:
+    _check_dns_label(f"volumes[{volume.name}].name", volume.name, "volume name")
+    _check_mount_path(f"volumes[{volume.name}].mount_path", volume.mount_path)
+    if volume.size_limit is not None:
+        parse_quantity(f"volumes[{volume.name}].size_limit", volume.size_limit)
+
+
 @dataclass(frozen=True)
 class ShmVolume:
     """A memory-backed emptyDir at /dev/shm (NCCL and data loaders outgrow the 64 MiB default)."""
@@ -298,10 +296,7 @@ class ShmVolume:
     mount_path: str = "/dev/shm"
 
     def __post_init__(self) -> None:
-        _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
-        _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
-        if self.size_limit is not None:
-            parse_quantity(f"volumes[{self.name}].size_limit", self.size_limit)
+        _check_empty_dir(self)
 
     def volume(self) -> dict[str, Any]:
         return {"name": self.name, "emptyDir": _compact({"medium": "Memory", "sizeLimit": self.size_limit})}
@@ -319,10 +314,7 @@ class EmptyDirVolume:
     size_limit: str | None = None
 
     def __post_init__(self) -> None:
-        _check_dns_label(f"volumes[{self.name}].name", self.name, "volume name")
-        _check_mount_path(f"volumes[{self.name}].mount_path", self.mount_path)
-        if self.size_limit is not None:
-            parse_quantity(f"volumes[{self.name}].size_limit", self.size_limit)
+        _check_empty_dir(self)
 
     def volume(self) -> dict[str, Any]:
         return {"name": self.name, "emptyDir": _compact({"sizeLimit": self.size_limit})}
@@ -510,7 +502,7 @@ class ReplicaSpec:
         _check_labels(f"{prefix}.labels", self.labels)
         for attr in ("priority_class_name", "service_account_name"):
             value = getattr(self, attr)
-            if value is not None and (not isinstance(value, str) or not _DNS_SUBDOMAIN.match(value)):
+            if value is not None and (not isinstance(value, str) or not DNS_SUBDOMAIN.match(value)):
                 raise _fail(f"{prefix}.{attr}", f"{value!r} is not a valid name")
 
     def _affinity(self) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 from hyperpod_cdk.kubernetes.charts.job_agent import (  # noqa: F401 - re-exported: the public import path
     ElasticAgentOptions,
     check_agent_argv,
@@ -64,7 +65,6 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (  # noqa: F401 - re-expor
     CleanPodPolicy,
     LogOperator,
     _check_dns_label,
-    _check_int,
     _check_labels,
     _compact,
     _fail,
@@ -305,10 +305,9 @@ class HyperPodPyTorchJob(Construct):
             raise _fail("spec", "must be a HyperPodPyTorchJobSpec")
         self.spec = spec
         manifest = spec.to_manifest()
-        self.api_object = cdk8s.ApiObject(
-            self, "Resource", api_version=API_VERSION, kind=KIND, metadata=manifest["metadata"]
+        self.api_object = api_object(
+            self, "Resource", API_VERSION, KIND, manifest["metadata"], {"spec": manifest["spec"]}
         )
-        self.api_object.add_json_patch(cdk8s.JsonPatch.add("/spec", manifest["spec"]))
 
     @property
     def name(self) -> str:

@@ -28,6 +28,8 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.specs.kubernetes_names import is_dns_label
 
 __all__ = ["NODE_CLASS_API_VERSION", "NODE_CLASS_CRD", "NODE_POOL_API_VERSION", "KarpenterChart"]
 
@@ -37,7 +39,6 @@ NODE_POOL_API_VERSION = "karpenter.sh/v1"
 #: The CRD HyperPod installs with autoscaling; its presence means the NodeClass can be applied.
 NODE_CLASS_CRD = "hyperpodnodeclasses.karpenter.sagemaker.amazonaws.com"
 MAX_GROUPS = 10
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DURATION = re.compile(r"^([0-9]+(s|m|h))+$|^Never$")
 
 
@@ -71,7 +72,7 @@ class KarpenterChart(cdk8s.Chart):
             )
         if len(set(groups)) != len(groups):
             raise HyperPodConfigError("karpenter.instance_groups", "list each instance group once")
-        if not isinstance(name, str) or len(name) > 63 or not _NAME.match(name):
+        if not is_dns_label(name):
             raise HyperPodConfigError("karpenter.name", f"{name!r} is not a valid Kubernetes name")
         if not isinstance(consolidate_after, str) or not _DURATION.match(consolidate_after):
             raise HyperPodConfigError(
@@ -81,17 +82,17 @@ class KarpenterChart(cdk8s.Chart):
             scope, id, labels={"app.kubernetes.io/managed-by": "hyperpod-cdk"}, disable_resource_name_hashes=True
         )
         self.name = name
-        node_class = cdk8s.ApiObject(
-            self, "NodeClass", api_version=NODE_CLASS_API_VERSION, kind=NODE_CLASS_KIND, metadata={"name": name}
-        )
-        node_class.add_json_patch(cdk8s.JsonPatch.add("/spec", {"instanceGroups": groups}))
-        node_pool = cdk8s.ApiObject(
-            self, "NodePool", api_version=NODE_POOL_API_VERSION, kind="NodePool", metadata={"name": name}
-        )
-        node_pool.add_json_patch(
-            cdk8s.JsonPatch.add(
-                "/spec",
-                {
+        metadata = {"name": name}
+        node_class_spec = {"spec": {"instanceGroups": groups}}
+        node_class = api_object(self, "NodeClass", NODE_CLASS_API_VERSION, NODE_CLASS_KIND, metadata, node_class_spec)
+        node_pool = api_object(
+            self,
+            "NodePool",
+            NODE_POOL_API_VERSION,
+            "NodePool",
+            metadata,
+            {
+                "spec": {
                     "template": {
                         "spec": {
                             "nodeClassRef": {
@@ -104,7 +105,7 @@ class KarpenterChart(cdk8s.Chart):
                         },
                     },
                     "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after},
-                },
-            )
+                }
+            },
         )
         node_pool.add_dependency(node_class)

@@ -39,6 +39,7 @@ from hyperpod_cdk.config.charts import (
     parse_k8s_settings,
 )
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 
 __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
@@ -103,12 +104,13 @@ class HyperPodOperatorChart(cdk8s.Chart):
         }
 
         for pc in settings.priority_classes:
-            self._object(
+            api_object(
+                self,
                 f"PriorityClass-{pc.name}",
                 "scheduling.k8s.io/v1",
                 "PriorityClass",
                 {"name": pc.name},
-                top_level={
+                {
                     "value": pc.value,
                     "globalDefault": pc.global_default,
                     "preemptionPolicy": pc.preemption_policy,
@@ -129,20 +131,6 @@ class HyperPodOperatorChart(cdk8s.Chart):
             fsx=settings.fsx,
         )
 
-    def _object(
-        self,
-        id: str,
-        api_version: str,
-        kind: str,
-        metadata: dict[str, Any],
-        *,
-        top_level: Mapping[str, Any] | None = None,
-    ) -> cdk8s.ApiObject:
-        obj = cdk8s.ApiObject(self, id, api_version=api_version, kind=kind, metadata=metadata)
-        for key, value in (top_level or {}).items():
-            obj.add_json_patch(cdk8s.JsonPatch.add(f"/{key}", value))
-        return obj
-
     def _team(self, team: Team, fsx: FsxVolume | None) -> None:
         namespace = team.effective_namespace
         team_label = {"hyperpod-cdk/team": team.name, **pod_security_labels(team.pod_security)}
@@ -151,22 +139,26 @@ class HyperPodOperatorChart(cdk8s.Chart):
         ns = (
             None
             if team.has_quota
-            else self._object(f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label})
+            else api_object(
+                self, f"{team.name}-Namespace", "v1", "Namespace", {"name": namespace, "labels": team_label}
+            )
         )
         role_name = "hyperpod-job-submitter"
-        role = self._object(
+        role = api_object(
+            self,
             f"{team.name}-Role",
             "rbac.authorization.k8s.io/v1",
             "Role",
             {"name": role_name, "namespace": namespace},
-            top_level={"rules": team_role_rules()},
+            {"rules": team_role_rules()},
         )
-        binding = self._object(
+        binding = api_object(
+            self,
             f"{team.name}-RoleBinding",
             "rbac.authorization.k8s.io/v1",
             "RoleBinding",
             {"name": f"{role_name}-{team.name}", "namespace": namespace},
-            top_level={
+            {
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.kubernetes_group}],
             },
@@ -182,12 +174,13 @@ class HyperPodOperatorChart(cdk8s.Chart):
         pv_name = f"fsx-pv-{team.name}"
         if len(pv_name) > 253:
             raise HyperPodConfigError("kubernetes.fsx", f"volume name {pv_name} is too long")
-        self._object(
+        api_object(
+            self,
             f"{team.name}-FsxVolume",
             "v1",
             "PersistentVolume",
             {"name": pv_name},
-            top_level={
+            {
                 "spec": {
                     "capacity": {"storage": fsx.storage_capacity},
                     "volumeMode": "Filesystem",
@@ -204,12 +197,13 @@ class HyperPodOperatorChart(cdk8s.Chart):
                 }
             },
         )
-        claim = self._object(
+        claim = api_object(
+            self,
             f"{team.name}-FsxClaim",
             "v1",
             "PersistentVolumeClaim",
             {"name": fsx.claim_name, "namespace": namespace},
-            top_level={
+            {
                 "spec": {
                     "accessModes": ["ReadWriteMany"],
                     "storageClassName": "",

@@ -6,6 +6,7 @@ import cdk8s
 from constructs import Construct
 
 from hyperpod_cdk.config.kubernetes import FsxStorageClassConfig
+from hyperpod_cdk.kubernetes.charts.api_object import api_object
 
 __all__ = ["FsxStorageClassChart"]
 
@@ -38,18 +39,17 @@ class FsxStorageClassChart(cdk8s.Chart):
     ) -> None:
         super().__init__(scope, id, labels=dict(MANAGED_BY), disable_resource_name_hashes=True)
         self.config = config
-        storage_class = cdk8s.ApiObject(
+        api_object(
             self,
             "StorageClass",
-            api_version="storage.k8s.io/v1",
-            kind="StorageClass",
-            metadata={"name": config.name},
+            "storage.k8s.io/v1",
+            "StorageClass",
+            {"name": config.name},
+            {
+                "provisioner": CSI_DRIVER,
+                "parameters": config.parameters(subnet_id=subnet_id, security_group_ids=security_group_id),
+                "reclaimPolicy": config.reclaim_policy,
+                "volumeBindingMode": "Immediate",
+                "mountOptions": ["flock"],
+            },
         )
-        for key, value in (
-            ("provisioner", CSI_DRIVER),
-            ("parameters", config.parameters(subnet_id=subnet_id, security_group_ids=security_group_id)),
-            ("reclaimPolicy", config.reclaim_policy),
-            ("volumeBindingMode", "Immediate"),
-            ("mountOptions", ["flock"]),
-        ):
-            storage_class.add_json_patch(cdk8s.JsonPatch.add(f"/{key}", value))

@@ -34,6 +34,7 @@ from typing import Any
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts import job_checks as _job_checks
 from hyperpod_cdk.kubernetes.charts import jobs as _jobs
+from hyperpod_cdk.specs.kubernetes_names import is_dns_label, is_dns_subdomain
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
@@ -61,8 +62,6 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "WorkloadPriorityClass",
     }
 )
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 CERT_MANAGER = "cert-manager.io/v1"
 KUEUE = "kueue.x-k8s.io/v1beta1"
@@ -108,10 +107,9 @@ class _Checker:
             raise self.fail(path, f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
 
     def name(self, value: Any, path: str, *, label: bool = False) -> None:
-        limit, pattern = (63, _DNS_LABEL) if label else (253, _DNS_SUBDOMAIN)
         if value is None:
             raise self.fail(path, "is required")
-        if not isinstance(value, str) or not value or len(value) > limit or not pattern.match(value):
+        if not (is_dns_label if label else is_dns_subdomain)(value):
             raise self.fail(path, f"{value!r} is not a valid DNS-1123 {'label' if label else 'subdomain'}")
 
 
