@@ -102,23 +102,27 @@ class IHyperPodCluster(IResource, Protocol):
 class HyperPodClusterBase(Resource):
     """Grants and attributes shared by :class:`HyperPodCluster`, :class:`HyperPodSlurmCluster` and imports.
 
-    Subclasses set :attr:`cluster_arn`, :attr:`cluster_name` and :attr:`orchestrator`.
+    Subclasses set ``_cluster_arn``, ``_cluster_name`` and ``_orchestrator``, which the properties return.
     """
+
+    _cluster_arn: str
+    _cluster_name: str
+    _orchestrator: str
 
     @property
     def cluster_arn(self) -> str:
-        """The cluster's ARN."""
-        raise NotImplementedError
+        """The cluster's ARN (``Fn::GetAtt ClusterArn`` when this app creates the cluster)."""
+        return self._cluster_arn
 
     @property
     def cluster_name(self) -> str:
-        """The cluster's name."""
-        raise NotImplementedError
+        """The cluster's name (``Ref`` when this app creates the cluster)."""
+        return self._cluster_name
 
     @property
     def orchestrator(self) -> str:
         """``"eks"`` or ``"slurm"``."""
-        raise NotImplementedError
+        return self._orchestrator
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Let ``grantee`` call ``actions`` (``sagemaker:...``) on this cluster's ARN only."""
@@ -136,7 +140,7 @@ class HyperPodClusterBase(Resource):
 
 
 @dataclass(frozen=True)
-class ClusterProps:
+class CheckedClusterProps:
     """The props both cluster constructors share, checked (:meth:`CreatedHyperPodCluster._check_props`)."""
 
     orchestrator: Orchestrator
@@ -200,7 +204,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         node_recovery: str,
         ip_headroom_percent: int,
         volume_key: kms.IKey | None,
-    ) -> ClusterProps:
+    ) -> CheckedClusterProps:
         """In the order they are checked: the deploy inputs (typed or their deprecated strings), then the
         groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is
         one line naming the prop."""
@@ -249,7 +253,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
                 ip_headroom_percent=ip_headroom_percent,
             )
             check_deploy_inputs(security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
-        return ClusterProps(
+        return CheckedClusterProps(
             orchestrator=cls.ORCHESTRATOR,
             cluster_name=cluster_name,
             groups=groups,
@@ -266,7 +270,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         self,
         scope: Construct,
         construct_id: str,
-        props: ClusterProps,
+        props: CheckedClusterProps,
         *,
         render: Callable[[InstanceGroup], sagemaker.CfnCluster.ClusterInstanceGroupProperty],
         check: Callable[[list[InstanceGroup]], None],
@@ -276,7 +280,6 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         """Create :attr:`resource` (``Resource``) from the checked props, and keep ``render`` and ``check``
         (what the subclass adds to :func:`check_cluster_props`) for :meth:`add_instance_group`."""
         self._scope_check = (scope, construct_id)
-        self._props = props
         self._render_group = render
         self._check_groups = check
         self.subnets_by_az_id = dict(props.subnets_by_az_id)
@@ -296,24 +299,12 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             tags=cluster_tags(tags),
             **orchestrator_props,
         )
+        self._cluster_arn = self.resource.attr_cluster_arn
+        self._cluster_name = self.resource.ref
+        self._orchestrator = self.ORCHESTRATOR.value
         acknowledge_region_offerings(self.resource)
         # Nodes use every policy of the roles from their first boot: the cluster waits for them.
         self.wait_for(*props.deploy.wait_for)
-
-    @property
-    def cluster_arn(self) -> str:
-        """The cluster's ARN (``Fn::GetAtt ClusterArn``)."""
-        return self.resource.attr_cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        """The cluster's name (``Ref``)."""
-        return self.resource.ref
-
-    @property
-    def orchestrator(self) -> str:
-        """``"eks"`` or ``"slurm"``."""
-        return self.ORCHESTRATOR.value
 
     def wait_for(self, *dependencies: IConstruct) -> None:
         """Create the cluster only after ``dependencies`` (add-ons, Helm charts, the file system, ...) exist."""
@@ -328,11 +319,11 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             groups = [*self.instance_groups, new]
             check_cluster_props(
                 scope,
-                cluster_name=self._props.cluster_name,
+                cluster_name=self.resource.cluster_name or "",
                 groups=groups,
                 subnets_by_az_id=self.subnets_by_az_id,
                 default_az_id=self.default_az_id,
-                node_recovery=self._props.node_recovery,
+                node_recovery=self.resource.node_recovery or "Automatic",
                 orchestrator=self.ORCHESTRATOR,
                 ip_headroom_percent=self.ip_headroom_percent,
             )
@@ -386,18 +377,6 @@ class ImportedHyperPodCluster(HyperPodClusterBase):
         self._cluster_name = cluster_name
         self._cluster_arn = cluster_arn
         self._orchestrator = orchestrator
-
-    @property
-    def cluster_arn(self) -> str:
-        return self._cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self._cluster_name
-
-    @property
-    def orchestrator(self) -> str:
-        return self._orchestrator
 
 
 def import_cluster(
