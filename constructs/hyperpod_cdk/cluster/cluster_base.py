@@ -338,9 +338,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
     ) -> IHyperPodCluster:
         """A cluster of this class's orchestrator created elsewhere, by ARN (``cluster/<12-character id>``)
         and name."""
-        return import_cluster(
-            scope, construct_id, orchestrator=cls.ORCHESTRATOR, cluster_arn=cluster_arn, cluster_name=cluster_name
-        )
+        return cls.from_cluster_attributes(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
 
     @classmethod
     def from_cluster_attributes(
@@ -354,21 +352,48 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
     ) -> IHyperPodCluster:
         """A cluster of this class's orchestrator created elsewhere: its name and its ARN, or its name and id.
 
-        A HyperPod ARN ends in the generated cluster id, never the name: an ARN that is not of that
-        form is rejected (one line naming ``cluster_arn``).
+        A HyperPod ARN ends in the cluster's generated 12-character id, not its name, so a name alone does
+        not give the ARN: pass the ARN (``aws sagemaker describe-cluster``), or the name with ``cluster_id``.
+        An ARN that is not of that form is rejected (one line naming ``cluster_arn``).
         """
-        return import_cluster(
-            scope,
-            construct_id,
-            orchestrator=cls.ORCHESTRATOR,
-            cluster_arn=cluster_arn,
-            cluster_name=cluster_name,
-            cluster_id=cluster_id,
+
+        def fail(prop: str, message: str) -> Exception:
+            return prop_error(scope, construct_id, prop, message)
+
+        name: str | None = cluster_name  # None from a caller that skips type checks
+        if name is None:
+            raise fail("cluster_name", "give the cluster's name (the ARN ends in its id, not its name)")
+        if not Token.is_unresolved(name) and not _NAME.fullmatch(name):
+            raise fail("cluster_name", f"'{name}' is not a HyperPod cluster name (1-63 letters, digits, hyphens)")
+        if cluster_arn is None:
+            if cluster_id is None:
+                raise fail("cluster_arn", "give the cluster's ARN, or cluster_id (the 12 characters at its end)")
+            if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
+                raise fail(
+                    "cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)"
+                )
+            cluster_arn = Stack.of(scope).format_arn(
+                service="sagemaker",
+                resource="cluster",
+                resource_name=cluster_id,
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+        elif not Token.is_unresolved(cluster_arn) and not _ARN.fullmatch(cluster_arn):
+            hint = (
+                " (a HyperPod ARN ends in the cluster's id, not its name)" if cluster_arn.endswith(f"/{name}") else ""
+            )
+            raise fail(
+                "cluster_arn",
+                f"'{cluster_arn}' is not a HyperPod cluster ARN "
+                f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}",
+            )
+        return ImportedHyperPodCluster(
+            scope, construct_id, cluster_name=name, cluster_arn=cluster_arn, orchestrator=cls.ORCHESTRATOR.value
         )
 
 
 class ImportedHyperPodCluster(HyperPodClusterBase):
-    """A HyperPod cluster created outside this app (see :func:`import_cluster`)."""
+    """A HyperPod cluster created outside this app (``from_cluster_arn`` / ``from_cluster_attributes``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str, orchestrator: str
@@ -377,56 +402,6 @@ class ImportedHyperPodCluster(HyperPodClusterBase):
         self._cluster_name = cluster_name
         self._cluster_arn = cluster_arn
         self._orchestrator = orchestrator
-
-
-def import_cluster(
-    scope: Construct,
-    construct_id: str,
-    *,
-    orchestrator: Orchestrator,
-    cluster_arn: str | None = None,
-    cluster_name: str | None = None,
-    cluster_id: str | None = None,
-) -> ImportedHyperPodCluster:
-    """Check and import a cluster by ARN (its name then given separately) or by name and id.
-
-    A HyperPod ARN ends in the cluster's generated 12-character id, not its name, so a name alone does
-    not give the ARN: pass the ARN (``aws sagemaker describe-cluster``), or the name with ``cluster_id``.
-    """
-
-    def fail(prop: str, message: str) -> Exception:
-        return prop_error(scope, construct_id, prop, message)
-
-    if cluster_name is None:
-        raise fail("cluster_name", "give the cluster's name (the ARN ends in its id, not its name)")
-    if not Token.is_unresolved(cluster_name) and not _NAME.fullmatch(cluster_name):
-        raise fail("cluster_name", f"'{cluster_name}' is not a HyperPod cluster name (1-63 letters, digits, hyphens)")
-    if cluster_arn is None:
-        if cluster_id is None:
-            raise fail("cluster_arn", "give the cluster's ARN, or cluster_id (the 12 characters at its end)")
-        if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
-            raise fail("cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)")
-        cluster_arn = Stack.of(scope).format_arn(
-            service="sagemaker",
-            resource="cluster",
-            resource_name=cluster_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-    elif not Token.is_unresolved(cluster_arn):
-        if not _ARN.fullmatch(cluster_arn):
-            hint = (
-                " (a HyperPod ARN ends in the cluster's id, not its name)"
-                if cluster_arn.endswith(f"/{cluster_name}")
-                else ""
-            )
-            raise fail(
-                "cluster_arn",
-                f"'{cluster_arn}' is not a HyperPod cluster ARN "
-                f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}",
-            )
-    return ImportedHyperPodCluster(
-        scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn, orchestrator=orchestrator.value
-    )
 
 
 @dataclass(frozen=True)
