@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, CfnResource, Fn, Names, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -13,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.rules.acknowledge import acknowledge
+from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 from hyperpod_cdk.rules.retention import ADOPTED_ON_REDEPLOY
 from hyperpod_cdk.rules.suppress import skip_checkov
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
@@ -182,3 +183,34 @@ def private_bucket(scope: Construct, construct_id: str, key: kms.IKey, no_access
     acknowledge(bucket, "AwsSolutions-S1", no_access_logs_reason)
     skip_checkov(bucket, "CKV_AWS_18", no_access_logs_reason)
     return bucket
+
+
+def closed_security_group(
+    scope: Construct, vpc: ec2.IVpc, description: str, construct_id: str = "SecurityGroup"
+) -> ec2.SecurityGroup:
+    """A security group with no rule at all (not even CDK's default all-outbound one): its owner adds
+    exactly the ingress and egress it needs."""
+    return ec2.SecurityGroup(scope, construct_id, vpc=vpc, allow_all_outbound=False, description=description)
+
+
+def service_role(
+    scope: Construct,
+    *,
+    service: str,
+    managed_policy: str,
+    description: str,
+    why_managed_policy: str,
+    role_name: str | None = None,
+) -> iam.Role:
+    """``Role``: a role ``service`` assumes, with one AWS managed policy, whose cdk-nag IAM4 finding is
+    acknowledged with ``why_managed_policy``."""
+    role = iam.Role(
+        scope,
+        "Role",
+        role_name=role_name,
+        assumed_by=iam.ServicePrincipal(service),
+        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(managed_policy)],
+        description=description,
+    )
+    acknowledge(role, managed_policy_finding(managed_policy), why_managed_policy)
+    return role

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 
 from aws_cdk import Annotations, Tags
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from hyperpod_cdk._cdk_util import closed_security_group, service_role
 from hyperpod_cdk.errors import check_prop_types, prop_error
-from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
+from hyperpod_cdk.rules.acknowledge import acknowledge
 from hyperpod_cdk.rules.suppress import skip_checkov
 
 __all__ = ["TUNNEL_TAG", "EksAccessTunnel"]
@@ -88,12 +88,8 @@ class EksAccessTunnel(Construct):
         if not subnets:
             raise prop_error(scope, construct_id, "subnets", "give at least one control-plane subnet")
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            allow_all_outbound=False,
-            description=f"EKS access tunnel of {cluster_name}: no inbound, HTTPS out only",
+        self.security_group = closed_security_group(
+            self, vpc, f"EKS access tunnel of {cluster_name}: no inbound, HTTPS out only"
         )
         egress = ec2.Peer.any_ipv4() if internet_egress else ec2.Peer.ipv4(vpc_cidr)
         self.security_group.add_egress_rule(
@@ -110,12 +106,13 @@ class EksAccessTunnel(Construct):
             to_port=HTTPS,
             description="kubectl through the EKS access tunnel",
         )
-        self.role = iam.Role(
+        self.role = service_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            service="ec2.amazonaws.com",
+            managed_policy=SSM_POLICY,
             description=f"EKS access tunnel of {cluster_name}: SSM agent only",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(SSM_POLICY)],
+            why_managed_policy="AmazonSSMManagedInstanceCore is the policy AWS documents for the SSM agent; it is "
+            "the only permission the tunnel instance has",
         )
         # The subnet decides the AZ; ec2.Instance would read it from the subnet object, which an
         # imported subnet (network.existing) does not know. So the instance gets a stand-in with a
@@ -155,12 +152,6 @@ class EksAccessTunnel(Construct):
         assert isinstance(cfn_instance, ec2.CfnInstance)
         cfn_instance.add_property_deletion_override("AvailabilityZone")
         Tags.of(self.instance).add(TUNNEL_TAG, cluster_name)
-        acknowledge(
-            self.role,
-            managed_policy_finding(SSM_POLICY),
-            "AmazonSSMManagedInstanceCore is the policy AWS documents for the SSM agent; it is the only "
-            "permission the tunnel instance has",
-        )
         acknowledge(
             self.instance,
             "AwsSolutions-EC28",

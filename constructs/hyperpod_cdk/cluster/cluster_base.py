@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk.cluster.instance_groups import as_instance_group, check_cluster_props
+from hyperpod_cdk._cdk_util import depend_on
+from hyperpod_cdk.cluster.instance_groups import (
+    acknowledge_region_offerings,
+    as_instance_group,
+    check_cluster_props,
+    check_deploy_inputs,
+    cluster_tags,
+    instance_group_property,
+)
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import checked_props, prop_error
 from hyperpod_cdk.specs.instance_types import Orchestrator
@@ -93,23 +102,27 @@ class IHyperPodCluster(IResource, Protocol):
 class HyperPodClusterBase(Resource):
     """Grants and attributes shared by :class:`HyperPodCluster`, :class:`HyperPodSlurmCluster` and imports.
 
-    Subclasses set :attr:`cluster_arn`, :attr:`cluster_name` and :attr:`orchestrator`.
+    Subclasses set ``_cluster_arn``, ``_cluster_name`` and ``_orchestrator``, which the properties return.
     """
+
+    _cluster_arn: str
+    _cluster_name: str
+    _orchestrator: str
 
     @property
     def cluster_arn(self) -> str:
-        """The cluster's ARN."""
-        raise NotImplementedError
+        """The cluster's ARN (``Fn::GetAtt ClusterArn`` when this app creates the cluster)."""
+        return self._cluster_arn
 
     @property
     def cluster_name(self) -> str:
-        """The cluster's name."""
-        raise NotImplementedError
+        """The cluster's name (``Ref`` when this app creates the cluster)."""
+        return self._cluster_name
 
     @property
     def orchestrator(self) -> str:
         """``"eks"`` or ``"slurm"``."""
-        raise NotImplementedError
+        return self._orchestrator
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Let ``grantee`` call ``actions`` (``sagemaker:...``) on this cluster's ARN only."""
@@ -126,50 +139,176 @@ class HyperPodClusterBase(Resource):
         return self.grant(grantee, *NODE_OPERATION_ACTIONS)
 
 
+@dataclass(frozen=True)
+class CheckedClusterProps:
+    """The props both cluster constructors share, checked (:meth:`CreatedHyperPodCluster._check_props`)."""
+
+    orchestrator: Orchestrator
+    cluster_name: str
+    groups: list[InstanceGroup]
+    subnets_by_az_id: Mapping[str, ec2.ISubnet]
+    default_az_id: str
+    security_group_ids: list[str]
+    node_recovery: str
+    ip_headroom_percent: int
+    volume_key: kms.IKey | None
+    deploy: DeployInputs
+
+    def group_property(
+        self, group: InstanceGroup, *, execution_role_arn: str | None = None, **orchestrator_props: Any
+    ) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
+        """``group``'s ``InstanceGroups`` entry; ``execution_role_arn`` overrides the cluster's role."""
+        return instance_group_property(
+            group,
+            default_az_id=self.default_az_id,
+            subnets_by_az_id=self.subnets_by_az_id,
+            security_group_ids=self.security_group_ids,
+            execution_role_arn=execution_role_arn or self.deploy.execution_role_arn,
+            lifecycle_source_s3_uri=self.deploy.lifecycle_source_s3_uri,
+            on_create=self.deploy.on_create,
+            volume_key=self.volume_key,
+            kubernetes=self.orchestrator is Orchestrator.EKS,
+            **orchestrator_props,
+        )
+
+
 class CreatedHyperPodCluster(HyperPodClusterBase):
     """A cluster this app creates (``AWS::SageMaker::Cluster`` as :attr:`resource`), EKS or Slurm.
 
-    Subclasses call :meth:`_keep_group_inputs` once their resource exists, so that
-    :meth:`add_instance_group` can check and render a new group as the constructor did.
+    A subclass sets :attr:`ORCHESTRATOR`, checks its props with :meth:`_check_props` before it calls
+    ``super().__init__``, and creates the resource with :meth:`_create_resource`, which keeps what
+    :meth:`add_instance_group` needs to check and render a new group as the constructor did.
     """
 
+    #: The orchestrator of the clusters this class creates and imports.
+    ORCHESTRATOR: ClassVar[Orchestrator]
     resource: sagemaker.CfnCluster
     instance_groups: list[InstanceGroup]
 
-    def _keep_group_inputs(
-        self,
+    @classmethod
+    def _check_props(
+        cls,
         scope: Construct,
         construct_id: str,
         *,
-        kind: Orchestrator,
+        execution_role: iam.IRole | None,
+        execution_role_arn: str | None,
+        lifecycle_scripts: Any,
+        lifecycle_source_s3_uri: str | None,
+        on_create: str | None,
+        cluster_name: str,
+        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
         subnets_by_az_id: Mapping[str, ec2.ISubnet],
         default_az_id: str,
+        security_group: ec2.ISecurityGroup,
+        node_recovery: str,
         ip_headroom_percent: int,
-        render: Callable[[list[InstanceGroup]], list[Any]],
+        volume_key: kms.IKey | None,
+    ) -> CheckedClusterProps:
+        """In the order they are checked: the deploy inputs (typed or their deprecated strings), then the
+        groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is
+        one line naming the prop."""
+        deprecated_forms(
+            scope,
+            construct_id,
+            cls.__name__,
+            ("execution_role", execution_role, "execution_role_arn", execution_role_arn),
+            ("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri),
+        )
+        # With the typed props the cluster waits for the role (and its default policy: nodes use every
+        # policy from their first boot); the scripts' URI already resolves only after their upload.
+        waits: list[IConstruct] = []
+        if execution_role is not None:
+            if not hasattr(execution_role, "role_arn"):
+                raise prop_error(
+                    scope, construct_id, "execution_role", f"expected an iam.IRole, got {type(execution_role).__name__}"
+                )
+            execution_role_arn = execution_role.role_arn
+            waits.append(execution_role)
+        elif execution_role_arn is None:
+            raise prop_error(scope, construct_id, "execution_role", "required")
+        if lifecycle_scripts is not None:
+            if not hasattr(lifecycle_scripts, "source_s3_uri"):
+                raise prop_error(
+                    scope,
+                    construct_id,
+                    "lifecycle_scripts",
+                    f"expected HyperPodLifecycleScripts, got {type(lifecycle_scripts).__name__}",
+                )
+            lifecycle_source_s3_uri = lifecycle_scripts.source_s3_uri
+            on_create = on_create or lifecycle_scripts.on_create
+        elif lifecycle_source_s3_uri is None:
+            raise prop_error(scope, construct_id, "lifecycle_scripts", "required")
+        deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
+        with checked_props(scope, construct_id):
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
+            check_cluster_props(
+                scope,
+                cluster_name=cluster_name,
+                groups=groups,
+                subnets_by_az_id=subnets_by_az_id,
+                default_az_id=default_az_id,
+                node_recovery=node_recovery,
+                orchestrator=cls.ORCHESTRATOR,
+                ip_headroom_percent=ip_headroom_percent,
+            )
+            check_deploy_inputs(security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
+        return CheckedClusterProps(
+            orchestrator=cls.ORCHESTRATOR,
+            cluster_name=cluster_name,
+            groups=groups,
+            subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            security_group_ids=[security_group.security_group_id],
+            node_recovery=node_recovery,
+            ip_headroom_percent=ip_headroom_percent,
+            volume_key=volume_key,
+            deploy=deploy,
+        )
+
+    def _create_resource(
+        self,
+        scope: Construct,
+        construct_id: str,
+        props: CheckedClusterProps,
+        *,
+        render: Callable[[InstanceGroup], sagemaker.CfnCluster.ClusterInstanceGroupProperty],
         check: Callable[[list[InstanceGroup]], None],
+        tags: Mapping[str, str] | None,
+        **orchestrator_props: Any,
     ) -> None:
+        """Create :attr:`resource` (``Resource``) from the checked props, and keep ``render`` and ``check``
+        (what the subclass adds to :func:`check_cluster_props`) for :meth:`add_instance_group`."""
         self._scope_check = (scope, construct_id)
-        self._kind = kind
-        self.subnets_by_az_id = dict(subnets_by_az_id)
-        self.default_az_id = default_az_id
-        self.ip_headroom_percent = ip_headroom_percent
-        self._render_groups = render
+        self._render_group = render
         self._check_groups = check
+        self.subnets_by_az_id = dict(props.subnets_by_az_id)
+        self.default_az_id = props.default_az_id
+        self.ip_headroom_percent = props.ip_headroom_percent
+        self.instance_groups = props.groups
+        self.resource = sagemaker.CfnCluster(
+            self,
+            "Resource",
+            cluster_name=props.cluster_name,
+            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
+                security_group_ids=props.security_group_ids,
+                subnets=[props.subnets_by_az_id[props.default_az_id].subnet_id],
+            ),
+            instance_groups=[render(g) for g in props.groups],
+            node_recovery=props.node_recovery,
+            tags=cluster_tags(tags),
+            **orchestrator_props,
+        )
+        self._cluster_arn = self.resource.attr_cluster_arn
+        self._cluster_name = self.resource.ref
+        self._orchestrator = self.ORCHESTRATOR.value
+        acknowledge_region_offerings(self.resource)
+        # Nodes use every policy of the roles from their first boot: the cluster waits for them.
+        self.wait_for(*props.deploy.wait_for)
 
-    @property
-    def cluster_arn(self) -> str:
-        """The cluster's ARN (``Fn::GetAtt ClusterArn``)."""
-        return self.resource.attr_cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        """The cluster's name (``Ref``)."""
-        return self.resource.ref
-
-    @property
-    def orchestrator(self) -> str:
-        """``"eks"`` or ``"slurm"``."""
-        return self._kind.value
+    def wait_for(self, *dependencies: IConstruct) -> None:
+        """Create the cluster only after ``dependencies`` (add-ons, Helm charts, the file system, ...) exist."""
+        depend_on(self.resource, dependencies)
 
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         """Add an instance group (before synth), with the same checks as the constructor."""
@@ -185,17 +324,76 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
                 subnets_by_az_id=self.subnets_by_az_id,
                 default_az_id=self.default_az_id,
                 node_recovery=self.resource.node_recovery or "Automatic",
-                orchestrator=self._kind,
+                orchestrator=self.ORCHESTRATOR,
                 ip_headroom_percent=self.ip_headroom_percent,
             )
             self._check_groups(groups)
         self.instance_groups = groups
-        self.resource.instance_groups = self._render_groups(groups)
+        self.resource.instance_groups = [self._render_group(g) for g in groups]
         return new
+
+    @classmethod
+    def from_cluster_arn(
+        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
+    ) -> IHyperPodCluster:
+        """A cluster of this class's orchestrator created elsewhere, by ARN (``cluster/<12-character id>``)
+        and name."""
+        return cls.from_cluster_attributes(scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn)
+
+    @classmethod
+    def from_cluster_attributes(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        cluster_arn: str | None = None,
+        cluster_id: str | None = None,
+    ) -> IHyperPodCluster:
+        """A cluster of this class's orchestrator created elsewhere: its name and its ARN, or its name and id.
+
+        A HyperPod ARN ends in the cluster's generated 12-character id, not its name, so a name alone does
+        not give the ARN: pass the ARN (``aws sagemaker describe-cluster``), or the name with ``cluster_id``.
+        An ARN that is not of that form is rejected (one line naming ``cluster_arn``).
+        """
+
+        def fail(prop: str, message: str) -> Exception:
+            return prop_error(scope, construct_id, prop, message)
+
+        name: str | None = cluster_name  # None from a caller that skips type checks
+        if name is None:
+            raise fail("cluster_name", "give the cluster's name (the ARN ends in its id, not its name)")
+        if not Token.is_unresolved(name) and not _NAME.fullmatch(name):
+            raise fail("cluster_name", f"'{name}' is not a HyperPod cluster name (1-63 letters, digits, hyphens)")
+        if cluster_arn is None:
+            if cluster_id is None:
+                raise fail("cluster_arn", "give the cluster's ARN, or cluster_id (the 12 characters at its end)")
+            if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
+                raise fail(
+                    "cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)"
+                )
+            cluster_arn = Stack.of(scope).format_arn(
+                service="sagemaker",
+                resource="cluster",
+                resource_name=cluster_id,
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+        elif not Token.is_unresolved(cluster_arn) and not _ARN.fullmatch(cluster_arn):
+            hint = (
+                " (a HyperPod ARN ends in the cluster's id, not its name)" if cluster_arn.endswith(f"/{name}") else ""
+            )
+            raise fail(
+                "cluster_arn",
+                f"'{cluster_arn}' is not a HyperPod cluster ARN "
+                f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}",
+            )
+        return ImportedHyperPodCluster(
+            scope, construct_id, cluster_name=name, cluster_arn=cluster_arn, orchestrator=cls.ORCHESTRATOR.value
+        )
 
 
 class ImportedHyperPodCluster(HyperPodClusterBase):
-    """A HyperPod cluster created outside this app (see :func:`import_cluster`)."""
+    """A HyperPod cluster created outside this app (``from_cluster_arn`` / ``from_cluster_attributes``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, cluster_name: str, cluster_arn: str, orchestrator: str
@@ -204,68 +402,6 @@ class ImportedHyperPodCluster(HyperPodClusterBase):
         self._cluster_name = cluster_name
         self._cluster_arn = cluster_arn
         self._orchestrator = orchestrator
-
-    @property
-    def cluster_arn(self) -> str:
-        return self._cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        return self._cluster_name
-
-    @property
-    def orchestrator(self) -> str:
-        return self._orchestrator
-
-
-def import_cluster(
-    scope: Construct,
-    construct_id: str,
-    *,
-    orchestrator: Orchestrator,
-    cluster_arn: str | None = None,
-    cluster_name: str | None = None,
-    cluster_id: str | None = None,
-) -> ImportedHyperPodCluster:
-    """Check and import a cluster by ARN (its name then given separately) or by name and id.
-
-    A HyperPod ARN ends in the cluster's generated 12-character id, not its name, so a name alone does
-    not give the ARN: pass the ARN (``aws sagemaker describe-cluster``), or the name with ``cluster_id``.
-    """
-
-    def fail(prop: str, message: str) -> Exception:
-        return prop_error(scope, construct_id, prop, message)
-
-    if cluster_name is None:
-        raise fail("cluster_name", "give the cluster's name (the ARN ends in its id, not its name)")
-    if not Token.is_unresolved(cluster_name) and not _NAME.fullmatch(cluster_name):
-        raise fail("cluster_name", f"'{cluster_name}' is not a HyperPod cluster name (1-63 letters, digits, hyphens)")
-    if cluster_arn is None:
-        if cluster_id is None:
-            raise fail("cluster_arn", "give the cluster's ARN, or cluster_id (the 12 characters at its end)")
-        if not Token.is_unresolved(cluster_id) and not re.fullmatch(r"[a-z0-9]{12}", cluster_id):
-            raise fail("cluster_id", f"'{cluster_id}' is not a HyperPod cluster id (12 lowercase letters and digits)")
-        cluster_arn = Stack.of(scope).format_arn(
-            service="sagemaker",
-            resource="cluster",
-            resource_name=cluster_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-    elif not Token.is_unresolved(cluster_arn):
-        if not _ARN.fullmatch(cluster_arn):
-            hint = (
-                " (a HyperPod ARN ends in the cluster's id, not its name)"
-                if cluster_arn.endswith(f"/{cluster_name}")
-                else ""
-            )
-            raise fail(
-                "cluster_arn",
-                f"'{cluster_arn}' is not a HyperPod cluster ARN "
-                f"arn:aws:sagemaker:<region>:<account>:cluster/<12-character id>{hint}",
-            )
-    return ImportedHyperPodCluster(
-        scope, construct_id, cluster_name=cluster_name, cluster_arn=cluster_arn, orchestrator=orchestrator.value
-    )
 
 
 @dataclass(frozen=True)
@@ -278,54 +414,15 @@ class DeployInputs:
     wait_for: tuple[IConstruct, ...]
 
 
-def resolve_deploy_inputs(
-    scope: Construct,
-    construct_id: str,
-    owner: str,
-    *,
-    execution_role: iam.IRole | None,
-    execution_role_arn: str | None,
-    lifecycle_scripts: Any,
-    lifecycle_source_s3_uri: str | None,
-    on_create: str | None,
-) -> DeployInputs:
-    """Typed props (``execution_role``, ``lifecycle_scripts``) or their deprecated string forms.
-
-    With the typed props the cluster waits for the role (and its default policy: nodes use every
-    policy from their first boot); the scripts' URI already resolves only after their upload.
-    """
-
-    def one_of(typed: str, typed_value: Any, legacy: str, legacy_value: Any) -> None:
+def deprecated_forms(scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any]) -> None:
+    """For each (typed prop, its value, deprecated string prop, its value): refuse both, and warn
+    (``DeprecationWarning`` at the user's line) when the string form is given."""
+    for typed, typed_value, legacy, legacy_value in pairs:
         if typed_value is not None and legacy_value is not None:
             raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
-        if typed_value is None and legacy_value is None:
-            raise prop_error(scope, construct_id, typed, "required")
         if legacy_value is not None:
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
                 DeprecationWarning,
-                stacklevel=5,  # the caller, past jsii's metaclass __call__
+                stacklevel=5,  # the caller, past the constructor's checker, the constructor and jsii's __call__
             )
-
-    one_of("execution_role", execution_role, "execution_role_arn", execution_role_arn)
-    one_of("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri)
-    waits: list[IConstruct] = []
-    if execution_role is not None:
-        if not hasattr(execution_role, "role_arn"):
-            raise prop_error(
-                scope, construct_id, "execution_role", f"expected an iam.IRole, got " f"{type(execution_role).__name__}"
-            )
-        execution_role_arn = execution_role.role_arn
-        waits.append(execution_role)
-    if lifecycle_scripts is not None:
-        if not hasattr(lifecycle_scripts, "source_s3_uri"):
-            raise prop_error(
-                scope,
-                construct_id,
-                "lifecycle_scripts",
-                f"expected HyperPodLifecycleScripts, got " f"{type(lifecycle_scripts).__name__}",
-            )
-        lifecycle_source_s3_uri = lifecycle_scripts.source_s3_uri
-        on_create = on_create or lifecycle_scripts.on_create
-    assert execution_role_arn is not None and lifecycle_source_s3_uri is not None
-    return DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))

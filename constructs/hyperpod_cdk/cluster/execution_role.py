@@ -11,8 +11,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from hyperpod_cdk._cdk_util import service_role
 from hyperpod_cdk.errors import check_prop_types
-from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, managed_policy_finding
+from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
 
@@ -92,19 +93,14 @@ class HyperPodExecutionRole(Construct):
         )
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.role = iam.Role(
+        self.role = service_role(
             self,
-            "Role",
-            role_name=role_name,
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(INSTANCE_ROLE_POLICY)],
+            service="sagemaker.amazonaws.com",
+            managed_policy=INSTANCE_ROLE_POLICY,
             description="SageMaker HyperPod instance execution role",
-        )
-        acknowledge(
-            self.role,
-            managed_policy_finding(INSTANCE_ROLE_POLICY),
-            "HyperPod requires this AWS managed policy on every execution role; it grants only "
+            why_managed_policy="HyperPod requires this AWS managed policy on every execution role; it grants only "
             "HyperPod log/metric/SSM access and S3 read on sagemaker-* buckets",
+            role_name=role_name,
         )
 
         def arn(resource: str) -> str:

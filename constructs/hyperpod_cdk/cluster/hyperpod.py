@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -18,26 +17,17 @@ from constructs import Construct, IConstruct
 
 __all__ = ["HyperPodCluster", "IHyperPodCluster", "ImportedHyperPodCluster"]
 
-from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, depend_on
+from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE
 from hyperpod_cdk.cluster.cluster_base import (
     CreatedHyperPodCluster,
     IHyperPodCluster,
     ImportedHyperPodCluster,
-    import_cluster,
-    resolve_deploy_inputs,
+    deprecated_forms,
 )
-from hyperpod_cdk.cluster.instance_groups import (
-    DEFAULT_IP_HEADROOM_PERCENT,
-    acknowledge_region_offerings,
-    as_instance_group,
-    check_cluster_props,
-    check_deploy_inputs,
-    cluster_tags,
-    instance_group_property,
-)
+from hyperpod_cdk.cluster.instance_groups import DEFAULT_IP_HEADROOM_PERCENT
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
@@ -104,6 +94,8 @@ class HyperPodCluster(CreatedHyperPodCluster):
             constructor and in :meth:`add_instance_group`. Default 25 (``network.ip_headroom_percent``).
     """
 
+    ORCHESTRATOR = Orchestrator.EKS
+
     def __init__(
         self,
         scope: Construct,
@@ -134,15 +126,22 @@ class HyperPodCluster(CreatedHyperPodCluster):
         platform_fsx: tuple[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
-        inputs = resolve_deploy_inputs(
+        props = self._check_props(
             scope,
             construct_id,
-            "HyperPodCluster",
             execution_role=execution_role,
             execution_role_arn=execution_role_arn,
             lifecycle_scripts=lifecycle_scripts,
             lifecycle_source_s3_uri=lifecycle_source_s3_uri,
             on_create=on_create,
+            cluster_name=cluster_name,
+            instance_groups=instance_groups,
+            subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            security_group=security_group,
+            node_recovery=node_recovery,
+            ip_headroom_percent=ip_headroom_percent,
+            volume_key=volume_key,
         )
         eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
             scope,
@@ -154,36 +153,19 @@ class HyperPodCluster(CreatedHyperPodCluster):
             fsx=fsx,
             platform_fsx=platform_fsx,
         )
-        execution_role_arn, lifecycle_source_s3_uri, on_create = (
-            inputs.execution_role_arn,
-            inputs.lifecycle_source_s3_uri,
-            inputs.on_create,
-        )
-        with checked_props(scope, construct_id):
-            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
-            check_cluster_props(
-                scope,
-                cluster_name=cluster_name,
-                groups=groups,
-                subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id,
-                node_recovery=node_recovery,
-                orchestrator=Orchestrator.EKS,
-                ip_headroom_percent=ip_headroom_percent,
-            )
-            check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
-        _check_scaling_props(
+        check_scaling = functools.partial(
+            _check_scaling_props,
             scope,
             construct_id,
-            groups=groups,
             autoscaler=autoscaler,
             cluster_role_arn=cluster_role_arn,
             node_provisioning_mode=node_provisioning_mode,
             node_recovery=node_recovery,
             tiered_storage_memory_percent=tiered_storage_memory_percent,
         )
+        check_scaling(groups=props.groups)
         for violation in check_cluster(
             ClusterFacts(
                 node_provisioning_mode=node_provisioning_mode,
@@ -194,32 +176,16 @@ class HyperPodCluster(CreatedHyperPodCluster):
         ):
             raise prop_error(scope, construct_id, _PROPS[violation.subject], violation.line(_PROPS))
         super().__init__(scope, construct_id)
-        self.instance_groups = groups
-        self._render = functools.partial(
-            instance_group_property,
-            default_az_id=default_az_id,
-            subnets_by_az_id=subnets_by_az_id,
-            security_group_ids=[security_group.security_group_id],
-            execution_role_arn=execution_role_arn,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create,
-            volume_key=volume_key,
-            kubernetes=True,
-            platform_fsx=platform_fsx,
-        )
-        self.resource = sagemaker.CfnCluster(
-            self,
-            "Resource",
-            cluster_name=cluster_name,
+        self._create_resource(
+            scope,
+            construct_id,
+            props,
+            render=lambda group: props.group_property(group, platform_fsx=platform_fsx),
+            check=lambda groups: check_scaling(groups=groups),
+            tags=tags,
             orchestrator=sagemaker.CfnCluster.OrchestratorProperty(
                 eks=sagemaker.CfnCluster.ClusterOrchestratorEksConfigProperty(cluster_arn=eks_cluster_arn)
             ),
-            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
-                security_group_ids=[security_group.security_group_id],
-                subnets=[subnets_by_az_id[default_az_id].subnet_id],
-            ),
-            instance_groups=[self._render(g) for g in groups],
-            node_recovery=node_recovery,
             node_provisioning_mode=node_provisioning_mode,
             # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-cluster.html
             auto_scaling=sagemaker.CfnCluster.ClusterAutoScalingConfigProperty(
@@ -235,75 +201,16 @@ class HyperPodCluster(CreatedHyperPodCluster):
             )
             if tiered_storage_memory_percent is not None
             else None,
-            tags=cluster_tags(tags),
         )
         self.autoscaler = autoscaler
-        check_scaling = functools.partial(
-            _check_scaling_props,
-            scope,
-            construct_id,
-            autoscaler=autoscaler,
-            cluster_role_arn=cluster_role_arn,
-            node_provisioning_mode=node_provisioning_mode,
-            node_recovery=node_recovery,
-            tiered_storage_memory_percent=tiered_storage_memory_percent,
-        )
-        self._keep_group_inputs(
-            scope,
-            construct_id,
-            kind=Orchestrator.EKS,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            ip_headroom_percent=ip_headroom_percent,
-            render=lambda gs: [self._render(g) for g in gs],
-            check=lambda gs: check_scaling(groups=gs),
-        )
         self.assume_helm_installed = assume_helm_installed
         #: The customer managed key of the EBS volumes (None: AWS owned key). Fixed at creation.
         self.volume_key = volume_key
         if volume_key is not None:
-            allow_hyperpod_volume_encryption(volume_key, execution_role_arn)
+            allow_hyperpod_volume_encryption(volume_key, props.deploy.execution_role_arn)
         Aspects.of(self).add(_HelmDependenciesCheck(self))
-        acknowledge_region_offerings(self.resource)
-        # Nodes use every policy of the roles from their first boot: the cluster waits for them.
-        self.wait_for(*inputs.wait_for, *([cluster_role] if cluster_role is not None else []))
-
-    def wait_for(self, *dependencies: IConstruct) -> None:
-        """Create the cluster only after ``dependencies`` (add-ons, Helm charts, ...) exist."""
-        depend_on(self.resource, dependencies)
-
-    @classmethod
-    def from_cluster_arn(
-        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
-    ) -> IHyperPodCluster:
-        """An EKS-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
-        return import_cluster(
-            scope, construct_id, orchestrator=Orchestrator.EKS, cluster_arn=cluster_arn, cluster_name=cluster_name
-        )
-
-    @classmethod
-    def from_cluster_attributes(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster_name: str,
-        cluster_arn: str | None = None,
-        cluster_id: str | None = None,
-    ) -> IHyperPodCluster:
-        """An EKS-orchestrated cluster created elsewhere: its name and its ARN, or its name and id.
-
-        A HyperPod ARN ends in the generated cluster id, never the name: an ARN that is not of that
-        form is rejected (one line naming ``cluster_arn``).
-        """
-        return import_cluster(
-            scope,
-            construct_id,
-            orchestrator=Orchestrator.EKS,
-            cluster_arn=cluster_arn,
-            cluster_name=cluster_name,
-            cluster_id=cluster_id,
-        )
+        if cluster_role is not None:
+            self.wait_for(cluster_role)
 
 
 def _typed_eks_props(
@@ -318,21 +225,14 @@ def _typed_eks_props(
     platform_fsx: tuple[str, str] | None,
 ) -> tuple[str, str | None, tuple[str, str] | None]:
     """``eks_cluster``, ``cluster_role`` and ``fsx`` or their deprecated string forms, as strings."""
-    pairs = (
+    deprecated_forms(
+        scope,
+        construct_id,
+        "HyperPodCluster",
         ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
         ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
         ("fsx", fsx, "platform_fsx", platform_fsx),
     )
-    for typed, typed_value, legacy, legacy_value in pairs:
-        if typed_value is not None and legacy_value is not None:
-            raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
-        if legacy_value is not None:
-            warnings.warn(
-                f"HyperPodCluster({legacy}=...) is deprecated and will be removed in the next release; "
-                f"pass {typed}=",
-                DeprecationWarning,
-                stacklevel=4,
-            )
     if eks_cluster is not None:
         eks_cluster_arn = eks_cluster.cluster_arn
     if eks_cluster_arn is None:

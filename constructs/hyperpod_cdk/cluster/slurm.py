@@ -37,24 +37,15 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct, IConstruct
+from constructs import Construct
 
-from hyperpod_cdk._cdk_util import depend_on
 from hyperpod_cdk.cluster.cluster_base import (
     CreatedHyperPodCluster,
-    IHyperPodCluster,
-    import_cluster,
-    resolve_deploy_inputs,
 )
 from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
     DEFAULT_IP_HEADROOM_PERCENT,
-    acknowledge_region_offerings,
     as_instance_group,
-    check_cluster_props,
-    check_deploy_inputs,
-    cluster_tags,
-    instance_group_property,
 )
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error
@@ -135,6 +126,8 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
             Default 25 (``network.ip_headroom_percent``).
     """
 
+    ORCHESTRATOR = Orchestrator.SLURM
+
     def __init__(
         self,
         scope: Construct,
@@ -169,35 +162,25 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 "controller_execution_role",
                 f"expected an iam.IRole, got {type(controller_execution_role).__name__}",
             )
-        inputs = resolve_deploy_inputs(
+        props = self._check_props(
             scope,
             construct_id,
-            "HyperPodSlurmCluster",
             execution_role=execution_role,
             execution_role_arn=execution_role_arn,
             lifecycle_scripts=lifecycle_scripts,
             lifecycle_source_s3_uri=lifecycle_source_s3_uri,
             on_create=on_create,
-        )
-        execution_role_arn, lifecycle_source_s3_uri, on_create = (
-            inputs.execution_role_arn,
-            inputs.lifecycle_source_s3_uri,
-            inputs.on_create,
+            cluster_name=cluster_name,
+            instance_groups=instance_groups,
+            subnets_by_az_id=subnets_by_az_id,
+            default_az_id=default_az_id,
+            security_group=security_group,
+            node_recovery=node_recovery,
+            ip_headroom_percent=ip_headroom_percent,
+            volume_key=volume_key,
         )
         with checked_props(scope, construct_id):
-            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
-            check_cluster_props(
-                scope,
-                cluster_name=cluster_name,
-                groups=groups,
-                subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id,
-                node_recovery=node_recovery,
-                orchestrator=Orchestrator.SLURM,
-                ip_headroom_percent=ip_headroom_percent,
-            )
-            check_deploy_inputs(security_group, execution_role_arn, lifecycle_source_s3_uri)
-            layout = slurm_layout(groups, field="instance_groups")
+            layout = slurm_layout(props.groups, field="instance_groups")
             _check_mode_props(
                 configuration=configuration,
                 config_strategy=config_strategy,
@@ -213,8 +196,6 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         super().__init__(scope, construct_id)
         self.layout: SlurmLayout = layout
         self.configuration: SlurmConfiguration = configuration
-        self.instance_groups = groups
-        sg_ids = [security_group.security_group_id]
         api = configuration == "api"
         fsx_storage = (
             [
@@ -242,53 +223,12 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 )
             # ExecutionRole is per instance group (required in ClusterInstanceGroup, not create-only):
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-sagemaker-cluster-clusterinstancegroup.html
-            role_arn = execution_role_arn
+            role_arn = None
             if controller_execution_role is not None and layout.node_type(group.name) == CONTROLLER:
                 role_arn = controller_execution_role.role_arn
-            return instance_group_property(
-                group,
-                default_az_id=default_az_id,
-                subnets_by_az_id=subnets_by_az_id,
-                security_group_ids=sg_ids,
-                execution_role_arn=role_arn,
-                lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-                on_create=on_create,
-                volume_key=volume_key,
-                kubernetes=False,
-                slurm_config=slurm_config,
-                extra_storage=fsx_storage,
+            return props.group_property(
+                group, execution_role_arn=role_arn, slurm_config=slurm_config, extra_storage=fsx_storage
             )
-
-        orchestrator = None
-        if api:
-            accounting = None
-            if accounting_database is not None:
-                accounting = sagemaker.CfnCluster.ClusterAccountingDatabaseProperty(
-                    endpoint=accounting_database.endpoint,
-                    secret_arn=accounting_database.secret_arn,
-                    name=accounting_database.name,
-                    port=accounting_database.port,
-                )
-            orchestrator = sagemaker.CfnCluster.OrchestratorProperty(
-                slurm=sagemaker.CfnCluster.ClusterOrchestratorSlurmConfigProperty(
-                    slurm_config_strategy=config_strategy, accounting_database=accounting
-                )
-            )
-        self.resource = sagemaker.CfnCluster(
-            self,
-            "Resource",
-            cluster_name=cluster_name,
-            # None on the legacy path: the agent reads provisioning_parameters.json instead.
-            orchestrator=orchestrator,
-            vpc_config=sagemaker.CfnCluster.VpcConfigProperty(
-                security_group_ids=sg_ids, subnets=[subnets_by_az_id[default_az_id].subnet_id]
-            ),
-            instance_groups=[group_property(g) for g in groups],
-            node_recovery=node_recovery,
-            node_provisioning_mode=node_provisioning_mode,
-            tags=cluster_tags(tags),
-        )
-        acknowledge_region_offerings(self.resource)
 
         def check_groups(new_groups: list[InstanceGroup]) -> None:
             # A new group changes the Slurm layout (a partition, or a second login group to refuse).
@@ -302,20 +242,19 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 )
             self.layout = new_layout
 
-        # Nodes use every policy of the role from their first boot: the cluster waits for it.
-        self.wait_for(*inputs.wait_for)
-        if controller_execution_role is not None:
-            self.wait_for(controller_execution_role)
-        self._keep_group_inputs(
+        self._create_resource(
             scope,
             construct_id,
-            kind=Orchestrator.SLURM,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            ip_headroom_percent=ip_headroom_percent,
-            render=lambda gs: [group_property(g) for g in gs],
+            props,
+            render=group_property,
             check=check_groups,
+            tags=tags,
+            # None on the legacy path: the agent reads provisioning_parameters.json instead.
+            orchestrator=_slurm_orchestrator(config_strategy, accounting_database) if api else None,
+            node_provisioning_mode=node_provisioning_mode,
         )
+        if controller_execution_role is not None:
+            self.wait_for(controller_execution_role)
 
     def provisioning_parameters(self, fsx: LustreAttributes | None = None) -> dict[str, Any]:
         """``provisioning_parameters.json`` for this cluster's groups (and FSx file system)."""
@@ -329,38 +268,24 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
         return provisioning_parameters(slurm_layout(groups, field="instance_groups"), fsx)
 
-    def wait_for(self, *dependencies: IConstruct) -> None:
-        """Create the cluster only after ``dependencies`` (the file system, the role policy, ...)."""
-        depend_on(self.resource, dependencies)
 
-    @classmethod
-    def from_cluster_arn(
-        cls, scope: Construct, construct_id: str, cluster_arn: str, *, cluster_name: str
-    ) -> IHyperPodCluster:
-        """A Slurm-orchestrated cluster created elsewhere, by ARN (``cluster/<12-character id>``) and name."""
-        return import_cluster(
-            scope, construct_id, orchestrator=Orchestrator.SLURM, cluster_arn=cluster_arn, cluster_name=cluster_name
+def _slurm_orchestrator(
+    config_strategy: str, accounting_database: AccountingDatabase | None
+) -> sagemaker.CfnCluster.OrchestratorProperty:
+    """``Orchestrator.Slurm`` of an API-driven cluster: its config strategy and accounting database."""
+    accounting = None
+    if accounting_database is not None:
+        accounting = sagemaker.CfnCluster.ClusterAccountingDatabaseProperty(
+            endpoint=accounting_database.endpoint,
+            secret_arn=accounting_database.secret_arn,
+            name=accounting_database.name,
+            port=accounting_database.port,
         )
-
-    @classmethod
-    def from_cluster_attributes(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster_name: str,
-        cluster_arn: str | None = None,
-        cluster_id: str | None = None,
-    ) -> IHyperPodCluster:
-        """A Slurm-orchestrated cluster created elsewhere: its name and its ARN, or its name and id."""
-        return import_cluster(
-            scope,
-            construct_id,
-            orchestrator=Orchestrator.SLURM,
-            cluster_arn=cluster_arn,
-            cluster_name=cluster_name,
-            cluster_id=cluster_id,
+    return sagemaker.CfnCluster.OrchestratorProperty(
+        slurm=sagemaker.CfnCluster.ClusterOrchestratorSlurmConfigProperty(
+            slurm_config_strategy=config_strategy, accounting_database=accounting
         )
+    )
 
 
 def _check_mode_props(

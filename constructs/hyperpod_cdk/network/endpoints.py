@@ -10,7 +10,9 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
+from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
@@ -44,21 +46,8 @@ COMMON_SERVICES = (
 )
 EKS_SERVICES = ("eks", "eks-auth", "lambda")
 OBSERVABILITY_SERVICES = ("aps-workspaces",)
-# Amazon Managed Grafana regions (aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping; awsome
-# modules/observability/main.tf).
-GRAFANA_REGIONS = frozenset(
-    {
-        "us-east-1",
-        "us-east-2",
-        "us-west-2",
-        "ap-northeast-1",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "eu-central-1",
-        "eu-west-1",
-        "eu-west-2",
-    }
-)
+# grafana-workspace only where Amazon Managed Grafana exists: GRAFANA_REGIONS, the list the config
+# checks use (config/kubernetes_checks.py, from aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping).
 
 
 def closed_network_services(config: PlatformConfig) -> tuple[str, ...]:
@@ -114,13 +103,7 @@ class HyperPodEndpoints(Construct):
         if len(set(services)) != len(services):
             raise prop_error(scope, construct_id, "services", "list each service once")
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            allow_all_outbound=False,
-            description="Interface VPC endpoints: HTTPS from the VPC CIDRs",
-        )
+        self.security_group = closed_security_group(self, vpc, "Interface VPC endpoints: HTTPS from the VPC CIDRs")
         for cidr in client_cidrs:
             self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), f"HTTPS from {cidr}")
         self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}

@@ -9,6 +9,7 @@ from aws_cdk import Aspects, CfnDeletionPolicy, CfnResource, IAspect, RemovalPol
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct, IConstruct
 
+from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.errors import check_prop_types
 
 # FSx for Lustre client traffic: LNet on 988, and 1018-1023 for the Lustre servers.
@@ -56,12 +57,8 @@ class HyperPodSecurityGroup(Construct):
             scope, construct_id, vpc=("ec2.IVpc", vpc), security_group=("ec2.ISecurityGroup?", security_group)
         )
         super().__init__(scope, construct_id)
-        self.security_group = security_group or ec2.SecurityGroup(
-            self,
-            "Group",
-            vpc=vpc,
-            allow_all_outbound=False,
-            description="SageMaker HyperPod nodes and EKS control plane (EFA, FSx for Lustre)",
+        self.security_group = security_group or closed_security_group(
+            self, vpc, "SageMaker HyperPod nodes and EKS control plane (EFA, FSx for Lustre)", "Group"
         )
         group_id = self.security_group.security_group_id
 

@@ -35,6 +35,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
+from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props
 from hyperpod_cdk.rules.acknowledge import acknowledge
 
@@ -90,12 +91,8 @@ class SlurmAccountingDatabase(Construct):
             db_subnet_group_description="Slurm accounting database (HyperPod)",
             subnet_ids=[s.subnet_id for s in subnets],
         )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            allow_all_outbound=False,
-            description="Slurm accounting database: MariaDB port from the HyperPod nodes only",
+        self.security_group = closed_security_group(
+            self, vpc, "Slurm accounting database: MariaDB port from the HyperPod nodes only"
         )
         self.security_group.add_ingress_rule(
             node_security_group, ec2.Port.tcp(self.port), "slurmdbd on the HyperPod controller"

@@ -80,18 +80,55 @@ class IHyperPodFileSystem(ec2.IConnectable, Protocol):
 _DESCRIBE_ACTIONS = ["fsx:DescribeFileSystems"]
 
 
-def _grant_describe(grantee: iam.IGrantable) -> iam.Grant:
-    return iam.Grant.add_to_principal(grantee=grantee, actions=_DESCRIBE_ACTIONS, resource_arns=["*"])
-
-
 def _lustre_connections(security_groups: Sequence[ec2.ISecurityGroup]) -> ec2.Connections:
     # LNet listens on 988; the servers also use 1018-1023, which the node group's own rules cover.
     # https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html
     return ec2.Connections(security_groups=list(security_groups), default_port=ec2.Port.tcp(988))
 
 
+class LustreFileSystemBase(Construct):
+    """What a created (:class:`HyperPodFsxLustre`) and an imported (:class:`ImportedFsxLustre`) file
+    system share: the mount attributes from :attr:`mount`, the ARN and the grants.
+
+    Subclasses set :attr:`mount`, :attr:`resource` (None when imported), :attr:`kms_key` and
+    :attr:`storage_capacity_gib`.
+    """
+
+    mount: LustreMount
+    resource: fsx.CfnFileSystem | None
+    kms_key: kms.IKey | None
+
+    @property
+    def imported(self) -> bool:
+        """True when the file system was created outside this app."""
+        return self.resource is None
+
+    @property
+    def file_system_id(self) -> str:
+        return self.mount.file_system_id
+
+    @property
+    def dns_name(self) -> str:
+        return self.mount.dns_name
+
+    @property
+    def mount_name(self) -> str:
+        return self.mount.mount_name
+
+    def file_system_arn(self) -> str:
+        """ARN of the file system (for IAM): the resource's, or built from the imported id in this
+        stack's partition, region and account."""
+        if self.resource is not None:
+            return self.resource.attr_resource_arn
+        return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
+
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``fsx:DescribeFileSystems`` for ``grantee`` (FSx authorizes it on ``*`` only)."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=_DESCRIBE_ACTIONS, resource_arns=["*"])
+
+
 @jsii.implements(ec2.IConnectable)
-class HyperPodFsxLustre(Construct):
+class HyperPodFsxLustre(LustreFileSystemBase):
     """A PERSISTENT_2 FSx for Lustre file system next to the HyperPod nodes, or an imported one.
 
     Created (``storage_capacity_gib`` given):
@@ -141,15 +178,12 @@ class HyperPodFsxLustre(Construct):
             check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
             check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
             check_compression(data_compression_type, f"{field_prefix}.data_compression_type")
+            if not 0 <= automatic_backup_retention_days <= 90:
+                raise HyperPodConfigError(
+                    f"{field_prefix}.automatic_backup_retention_days",
+                    f"must be 0 (off) to 90 days, got {automatic_backup_retention_days}",
+                )
         super().__init__(scope, construct_id)
-        check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
-        check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
-        check_compression(data_compression_type, f"{field_prefix}.data_compression_type")
-        if not 0 <= automatic_backup_retention_days <= 90:
-            raise HyperPodConfigError(
-                f"{field_prefix}.automatic_backup_retention_days",
-                f"must be 0 (off) to 90 days, got {automatic_backup_retention_days}",
-            )
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
         self.kms_key: kms.IKey | None = kms_key or kms.Key(
             self,
@@ -227,35 +261,9 @@ class HyperPodFsxLustre(Construct):
         """
         return self._connections
 
-    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``fsx:DescribeFileSystems`` for ``grantee`` (FSx authorizes it on ``*`` only)."""
-        return _grant_describe(grantee)
-
-    @property
-    def imported(self) -> bool:
-        return self.resource is None
-
-    @property
-    def file_system_id(self) -> str:
-        return self.mount.file_system_id
-
-    @property
-    def dns_name(self) -> str:
-        return self.mount.dns_name
-
-    @property
-    def mount_name(self) -> str:
-        return self.mount.mount_name
-
-    def file_system_arn(self) -> str:
-        """ARN of the file system (for IAM), from the resource or built from the imported id."""
-        if self.resource is not None:
-            return self.resource.attr_resource_arn
-        return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
-
 
 @jsii.implements(ec2.IConnectable)
-class ImportedFsxLustre(Construct):
+class ImportedFsxLustre(LustreFileSystemBase):
     """A Lustre file system created outside this app (:meth:`HyperPodFsxLustre.from_attributes`).
 
     Creates nothing; :attr:`resource`, :attr:`kms_key` and :attr:`storage_capacity_gib` are None.
@@ -287,27 +295,3 @@ class ImportedFsxLustre(Construct):
                 construct_path=self.node.path,
             )
         return self._connections
-
-    @property
-    def imported(self) -> bool:
-        return True
-
-    @property
-    def file_system_id(self) -> str:
-        return self.mount.file_system_id
-
-    @property
-    def dns_name(self) -> str:
-        return self.mount.dns_name
-
-    @property
-    def mount_name(self) -> str:
-        return self.mount.mount_name
-
-    def file_system_arn(self) -> str:
-        """ARN of the file system, built from its id in this stack's partition, region and account."""
-        return Stack.of(self).format_arn(service="fsx", resource="file-system", resource_name=self.file_system_id)
-
-    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``fsx:DescribeFileSystems`` for ``grantee`` (FSx authorizes it on ``*`` only)."""
-        return _grant_describe(grantee)
