@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 def build_slurm(platform: HyperPodPlatform) -> None:
     """Slurm scripts, role, accounting database and cluster; API-driven unless the config says legacy."""
     settings = platform.config.slurm
-    layout = platform.config.slurm_layout
     parameters: dict[str, Any] | None = None
     # Slurm metrics (slurm.observability: AMP workspace, Grafana), else None; its remote-write URL goes
     # into the scripts' prefix, so it comes first.
@@ -41,17 +40,14 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
             json_files={
-                SLURM_NODES_FILE: slurm_nodes(
-                    layout,
-                    FSX_MOUNT_PATH if platform.fsx else None,
-                    [u.model_dump() for u in settings.users],
-                    settings.containers.model_dump(),
-                ),
+                # Rendered at synth from the cluster's final layout, so a group from
+                # platform.add_instance_group is in the file and in the prefix every group boots from.
+                SLURM_NODES_FILE: lambda: _slurm_nodes_file(platform),
                 **slurm_observability_files(platform.slurm_observability),
             },
         )
     else:
-        parameters = provisioning_parameters(layout, platform.fsx.mount if platform.fsx else None)
+        parameters = provisioning_parameters(platform.config.slurm_layout, platform.fsx.mount if platform.fsx else None)
         platform.lifecycle = HyperPodLifecycleScripts(
             platform,
             "LifecycleScripts",
@@ -93,6 +89,19 @@ def build_slurm(platform: HyperPodPlatform) -> None:
     if platform.accounting_database is not None:
         # slurmdbd on the controller connects at first boot.
         platform.cluster.wait_for(platform.accounting_database.resource)
+
+
+def _slurm_nodes_file(platform: HyperPodPlatform) -> dict[str, Any]:
+    """``slurm_nodes.json`` for the cluster's groups as they are at synth (config and added ones)."""
+    settings = platform.config.slurm
+    cluster = platform.cluster
+    assert isinstance(cluster, HyperPodSlurmCluster)
+    return slurm_nodes(
+        cluster.layout,
+        FSX_MOUNT_PATH if platform.fsx else None,
+        [u.model_dump() for u in settings.users],
+        settings.containers.model_dump(),
+    )
 
 
 def _grant_node_access(platform: HyperPodPlatform, role: HyperPodExecutionRole) -> None:
