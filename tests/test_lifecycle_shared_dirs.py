@@ -54,8 +54,25 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
         "one": scripts("One", SCRIPTS / "eks", shared_dirs=[one]),
         "two": scripts("Two", SCRIPTS / "eks", shared_dirs=[two]),
         "one_copy": scripts("OneCopy", SCRIPTS / "eks", shared_dirs=[str(one_copy)]),
+        # The same document as "slurm" once the app has finished it: given as a function, rendered at synth.
+        "deferred": scripts(
+            "Deferred",
+            SCRIPTS / "slurm",
+            shared_dirs=[COMMON],
+            json_files={"provisioning_parameters.json": lambda: dict(late_document)},
+        ),
+        "early": scripts(
+            "Early", SCRIPTS / "slurm", shared_dirs=[COMMON], json_files={"provisioning_parameters.json": {}}
+        ),
     }
+    late_document: dict[str, str] = {}
+    frozen_before_synth = {name: s.frozen for name, s in built.items()}
+    deferred_uri = built["deferred"].source_s3_uri  # taken before the document is complete
+    late_document["controller_group"] = "c"
     template = app.synth().get_stack_by_name("Probe").template
+    assert frozen_before_synth == {name: name != "deferred" for name in built}
+    assert all(s.frozen for s in built.values())
+    assert stack.resolve(deferred_uri)["Fn::Join"][1][-1] == f"/{built['deferred'].prefix}"
     by_bucket = {
         r["Properties"]["DestinationBucketName"]["Ref"]: r["Properties"]
         for r in template["Resources"].values()
@@ -93,6 +110,17 @@ def test_without_shared_dirs_the_prefix_is_the_asset_hash(probe) -> None:
     assert built["plain"].prefix == f"lifecycle/{keys[0].removesuffix('.zip')}/"
     assert built["eks"].prefix != built["plain"].prefix
     assert re.fullmatch(r"lifecycle/[0-9a-f]{64}/", built["eks"].prefix)
+
+
+def test_a_json_file_given_as_a_function_is_rendered_at_synth_into_the_prefix(probe) -> None:
+    """A generated file given as a function is called at synth: its upload and the prefix follow the
+    document as the app left it, exactly as if it had been passed complete."""
+    _, _, built, deployments, outdir = probe
+    assert built["deferred"].prefix == built["slurm"].prefix != built["early"].prefix
+    assert deployments["deferred"]["SourceObjectKeys"] == deployments["slurm"]["SourceObjectKeys"]
+    staged = _asset_dir(outdir, deployments["deferred"]["SourceObjectKeys"][2]) / "provisioning_parameters.json"
+    assert staged.read_text() == '{"controller_group":"c"}'
+    assert built["deferred"].json_files == {"provisioning_parameters.json": {"controller_group": "c"}}
 
 
 def test_editing_a_shared_file_changes_the_prefix(probe) -> None:

@@ -204,3 +204,27 @@ def test_a_group_added_after_synth_is_refused_in_one_line(synthesized: dict[str,
     ):
         platform.add_instance_group({"name": "late", "instance_type": "ml.c5.4xlarge", "instance_count": 1})
     assert "late" not in [g.name for g in platform.cluster.instance_groups]
+
+
+def test_legacy_slurm_renders_provisioning_parameters_with_the_added_group() -> None:
+    """configuration: provisioning-parameters: the file HyperPod's agent reads names the new group too."""
+    import aws_cdk as cdk
+    import yaml
+
+    from hyperpod_cdk import HyperPodPlatform
+    from hyperpod_cdk.config import parse_config
+
+    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
+    data["slurm"] = {"configuration": "provisioning-parameters"}
+    stack = cdk.Stack(cdk.App(), "Legacy", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
+    platform = HyperPodPlatform(stack, "Platform", config=parse_config(data))
+    platform.add_instance_group(ADDED)
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    document = platform.lifecycle.json_files["provisioning_parameters.json"]
+    assert document["worker_groups"][-1] == {"instance_group_name": "infer", "partition_name": "infer"}
+    assert document["controller_group"] == "controller" and document["login_group"] == "login"
+    (cluster,) = _of_type(template, "AWS::SageMaker::Cluster")
+    assert [g["InstanceGroupName"] for g in cluster["InstanceGroups"]][-1] == "infer"
+    assert "SlurmConfig" not in cluster["InstanceGroups"][-1]  # the legacy path has no Orchestrator.Slurm
+    uris = {_join(g["LifeCycleConfig"]["SourceS3Uri"]) for g in cluster["InstanceGroups"]}
+    assert len(uris) == 1 and next(iter(uris)).endswith(f"/{platform.lifecycle.prefix}")
