@@ -157,3 +157,21 @@ def test_name_clashes_are_rejected(probe, tmp_path: Path) -> None:
         build("Json", [tmp_path / "json"], json_files={"params.json": {}})
     with pytest.raises(ValueError, match="not a directory"):
         build("Missing", [tmp_path / "nowhere"])
+
+
+def test_a_json_file_function_that_fails_at_synth_names_the_scripts_in_one_line() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
+
+    def refuse() -> dict[str, str]:
+        raise HyperPodConfigError("json_files", "the document is not ready")
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Late")
+    HyperPodLifecycleScripts(stack, "Scripts", encryption_key=kms.Key(stack, "Key"), json_files={"late.json": refuse})
+    # Raised inside synth's aspect, jsii hands it back as its text: still the one line.
+    with pytest.raises(Exception, match=r"^Late/Scripts: json_files: the document is not ready$"):
+        app.synth()

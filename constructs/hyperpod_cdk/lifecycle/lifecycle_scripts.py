@@ -232,7 +232,9 @@ class HyperPodLifecycleScripts(Construct):
 
     def _render(self) -> None:
         """Call the ``json_files`` functions and hash the scripts and documents into the prefix."""
-        self.json_files = {name: value() if callable(value) else value for name, value in self._pending.items()}
+        # A function's own HyperPodConfigError names these scripts (at synth, jsii re-raises it as its text).
+        with checked_props(self.node.scope, self.node.id):
+            self.json_files = {name: value() if callable(value) else value for name, value in self._pending.items()}
         content_hash = self._asset_hashes[0]
         if len(self._asset_hashes) > 1 or self.json_files:
             # Without shared_dirs this is the same hash as before they existed: prefixes stay put.
