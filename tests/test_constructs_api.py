@@ -110,14 +110,15 @@ def test_fsx_client_security_group_allow_to_platform_fsx(slurm_user_stack):
     assert rules[0]["GroupId"] == stack.resolve(slurm_user_stack["platform"].security_group.security_group_id)
 
 
-def test_slurm_platform_refuses_a_group_its_slurm_nodes_file_does_not_name(slurm_user_stack):
-    """The platform's scripts carry slurm_nodes.json (hashed into their S3 prefix): a group added after
-    them would stop in node_role.py at node creation, so synth says so instead."""
+def test_slurm_platform_refuses_a_group_after_synth(slurm_user_stack):
+    """The platform's scripts render slurm_nodes.json at synth and hash it into their S3 prefix: a
+    group added after that would stop in node_role.py at node creation, so it is refused instead
+    (before synth it works: tests/test_slurm_add_instance_group.py)."""
     platform = slurm_user_stack["platform"]
     with pytest.raises(
         HyperPodConfigError,
-        match=r"^User/Platform/HyperPod: instance_groups: \['extra'\] not in "
-        r"the lifecycle scripts' slurm_nodes.json",
+        match=r"^User/Platform/HyperPod: instance_groups: the lifecycle scripts' generated files and S3 prefix "
+        r"were fixed at synth",
     ):
         platform.add_instance_group(
             {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}

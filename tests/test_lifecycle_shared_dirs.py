@@ -54,8 +54,25 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
         "one": scripts("One", SCRIPTS / "eks", shared_dirs=[one]),
         "two": scripts("Two", SCRIPTS / "eks", shared_dirs=[two]),
         "one_copy": scripts("OneCopy", SCRIPTS / "eks", shared_dirs=[str(one_copy)]),
+        # The same document as "slurm" once the app has finished it: given as a function, rendered at synth.
+        "deferred": scripts(
+            "Deferred",
+            SCRIPTS / "slurm",
+            shared_dirs=[COMMON],
+            json_files={"provisioning_parameters.json": lambda: dict(late_document)},
+        ),
+        "early": scripts(
+            "Early", SCRIPTS / "slurm", shared_dirs=[COMMON], json_files={"provisioning_parameters.json": {}}
+        ),
     }
+    late_document: dict[str, str] = {}
+    frozen_before_synth = {name: s.frozen for name, s in built.items()}
+    deferred_uri = built["deferred"].source_s3_uri  # taken before the document is complete
+    late_document["controller_group"] = "c"
     template = app.synth().get_stack_by_name("Probe").template
+    assert frozen_before_synth == {name: name != "deferred" for name in built}
+    assert all(s.frozen for s in built.values())
+    assert stack.resolve(deferred_uri)["Fn::Join"][1][-1] == f"/{built['deferred'].prefix}"
     by_bucket = {
         r["Properties"]["DestinationBucketName"]["Ref"]: r["Properties"]
         for r in template["Resources"].values()
@@ -95,6 +112,17 @@ def test_without_shared_dirs_the_prefix_is_the_asset_hash(probe) -> None:
     assert re.fullmatch(r"lifecycle/[0-9a-f]{64}/", built["eks"].prefix)
 
 
+def test_a_json_file_given_as_a_function_is_rendered_at_synth_into_the_prefix(probe) -> None:
+    """A generated file given as a function is called at synth: its upload and the prefix follow the
+    document as the app left it, exactly as if it had been passed complete."""
+    _, _, built, deployments, outdir = probe
+    assert built["deferred"].prefix == built["slurm"].prefix != built["early"].prefix
+    assert deployments["deferred"]["SourceObjectKeys"] == deployments["slurm"]["SourceObjectKeys"]
+    staged = _asset_dir(outdir, deployments["deferred"]["SourceObjectKeys"][2]) / "provisioning_parameters.json"
+    assert staged.read_text() == '{"controller_group":"c"}'
+    assert built["deferred"].json_files == {"provisioning_parameters.json": {"controller_group": "c"}}
+
+
 def test_editing_a_shared_file_changes_the_prefix(probe) -> None:
     _, _, built, _, _ = probe
     assert built["one"].prefix != built["two"].prefix
@@ -129,3 +157,21 @@ def test_name_clashes_are_rejected(probe, tmp_path: Path) -> None:
         build("Json", [tmp_path / "json"], json_files={"params.json": {}})
     with pytest.raises(ValueError, match="not a directory"):
         build("Missing", [tmp_path / "nowhere"])
+
+
+def test_a_json_file_function_that_fails_at_synth_names_the_scripts_in_one_line() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
+
+    def refuse() -> dict[str, str]:
+        raise HyperPodConfigError("json_files", "the document is not ready")
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Late")
+    HyperPodLifecycleScripts(stack, "Scripts", encryption_key=kms.Key(stack, "Key"), json_files={"late.json": refuse})
+    # Raised inside synth's aspect, jsii hands it back as its text: still the one line.
+    with pytest.raises(Exception, match=r"^Late/Scripts: json_files: the document is not ready$"):
+        app.synth()

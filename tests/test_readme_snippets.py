@@ -106,6 +106,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     app_dir = work / "user-app"
     app_dir.mkdir()
     shutil.copy(REPO / "hyperpod.yaml", app_dir / "hyperpod.yaml")
+    shutil.copy(REPO / "examples" / "slurm.yaml", app_dir / "slurm.yaml")
     (app_dir / "snippets.json").write_text(json.dumps(readme_snippets()))
     (app_dir / "runner.py").write_text(RUNNER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "CDK_"))}
@@ -141,12 +142,12 @@ def _of_type(resources: dict, cfn_type: str) -> dict:
     return {k: v for k, v in resources.items() if v["Type"] == cfn_type}
 
 
-def test_readme_section_has_the_five_documented_cases():
+def test_readme_section_has_the_six_documented_cases():
     text = (REPO / "README.md").read_text()
     start = text.index(SECTION)
     readme = _python_blocks(text[start : text.index("\n## ", start + len(SECTION))])
     assert len(readme) == 1 and "HyperPodPlatform(stack" in readme[0]  # the main snippet stays in the README
-    assert len(readme_snippets()) == 5
+    assert len(readme_snippets()) == 6
 
 
 def test_the_wheel_holds_the_library_scripts_and_data_but_no_tests(installed):
@@ -256,6 +257,23 @@ def test_building_blocks_snippet(installed):
     resources = _template(installed, 4)
     (cluster,) = _of_type(resources, "AWS::SageMaker::Cluster").values()
     assert [g["InstanceGroupName"] for g in cluster["Properties"]["InstanceGroups"]] == ["train", "cpu"]
+
+
+def test_slurm_platform_add_instance_group_snippet(installed):
+    """The group added in code has its SlurmConfig, and the wheel's scripts carry it in slurm_nodes.json."""
+    resources = _template(installed, 5)
+    (cluster,) = _of_type(resources, "AWS::SageMaker::Cluster").values()
+    groups = {g["InstanceGroupName"]: g for g in cluster["Properties"]["InstanceGroups"]}
+    assert list(groups) == ["controller", "login", "gpu", "cpu", "infer"]
+    assert groups["infer"]["SlurmConfig"] == {"NodeType": "Compute", "PartitionNames": ["infer"]}
+    (deployment,) = _of_type(resources, "Custom::CDKBucketDeployment").values()
+    outdir = installed["app_dir"] / installed["snippets"][5]["outdir"]
+    (nodes,) = (
+        outdir / f"asset.{key.removesuffix('.zip')}" / "slurm_nodes.json"
+        for key in deployment["Properties"]["SourceObjectKeys"]
+        if (outdir / f"asset.{key.removesuffix('.zip')}" / "slurm_nodes.json").is_file()
+    )
+    assert json.loads(nodes.read_text())["groups"]["infer"] == {"node_type": "Compute", "partition": "infer"}
 
 
 def test_a_plan_that_does_not_fit_a_users_subnet_names_the_group(installed):

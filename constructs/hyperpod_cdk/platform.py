@@ -292,9 +292,9 @@ class HyperPodPlatform(Construct):
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         """Add an instance group to the cluster (before synth), checked as the config's groups are.
 
-        EKS: the group joins the cluster. API-driven Slurm: refused in one line unless the lifecycle
-        scripts' ``slurm_nodes.json`` names it (it is generated from the config with the scripts), so
-        on Slurm add the group to ``hyperpod.instance_groups`` instead.
+        EKS: the group joins the cluster. Slurm: it also joins ``slurm_nodes.json`` (legacy:
+        ``provisioning_parameters.json``) with its role and partition; the file is rendered at synth into
+        the lifecycle prefix every group boots from, so after synth a group is refused in one line.
         """
         return self.cluster.add_instance_group(group)
 

@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from aws_cdk import RemovalPolicy, Stack
+import jsii
+from aws_cdk import AspectPriority, Aspects, IAspect, IStableStringProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, private_bucket
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
@@ -69,6 +70,9 @@ class HyperPodLifecycleScripts(Construct):
             ``Source.json_data`` substitutes at deploy time. Their resolved template form is part
             of the content hash, so a changed group, partition or file-system reference yields a
             new prefix just like an edited script. Without them the prefix is the asset hash alone.
+            A value may be a function returning the document: it is called once, at synth
+            (:meth:`freeze`), so the file, and the prefix every ``SourceS3Uri`` names, follow what
+            the app added until then (the Slurm platform's ``slurm_nodes.json`` and its groups).
         shared_dirs: folders whose files are deployed into the same prefix as ``source_dir`` (one
             asset each), for helpers several script folders share: HyperPod downloads one prefix
             per instance group, so a shared file has to sit next to ``on_create`` in every prefix
@@ -126,22 +130,22 @@ class HyperPodLifecycleScripts(Construct):
         asset = s3_assets.Asset(self, "Asset", path=str(source))
         # Ids SharedAsset0, 1, ... follow the order of shared_dirs.
         shared_assets = [s3_assets.Asset(self, f"SharedAsset{i}", path=str(d)) for i, d in enumerate(shared)]
-        content_hash = asset.asset_hash
-        if generated or shared_assets:
-            # Without shared_dirs this is the same hash as before they existed: prefixes stay put.
-            parts = [asset.asset_hash, *(a.asset_hash for a in shared_assets)]
-            if generated:
-                parts.append(json.dumps(Stack.of(self).resolve(generated), sort_keys=True, separators=(",", ":")))
-            content_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        self.prefix = f"lifecycle/{content_hash}/"
-        self.json_files = generated
+        self._asset_hashes = [asset.asset_hash, *(a.asset_hash for a in shared_assets)]
+        self._pending = generated
+        self._prefix: str | None = None
+        self._prefix_token: str | None = None
+        #: The generated documents; a ``json_files`` function stays one until :meth:`freeze`.
+        self.json_files: dict[str, Any] = generated
+        deferred = any(callable(v) for v in generated.values())
+        if not deferred:
+            self._render()
         self.deployment = s3_deployment.BucketDeployment(
             self,
             "Deploy",
+            # Deferred files join in freeze(), after these, in json_files order, as they would here.
             sources=[
-                s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key),
-                *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in shared_assets),
-                *(s3_deployment.Source.json_data(name, data) for name, data in generated.items()),
+                *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in (asset, *shared_assets)),
+                *(s3_deployment.Source.json_data(name, data) for name, data in self._rendered_files()),
             ],
             destination_bucket=self.bucket,
             destination_key_prefix=self.prefix,
@@ -151,6 +155,9 @@ class HyperPodLifecycleScripts(Construct):
             # aws-cdk-lib's handler otherwise logs to a default group: no retention, no key.
             log_group=self._deployment_logs(log_key),
         )
+        if deferred:
+            # At synth, before the aspects that read policies and properties (MUTATING runs first).
+            Aspects.of(self).add(_FreezeAtSynth(self), priority=AspectPriority.MUTATING)
         self.on_create = on_create
         # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
         self.source_s3_uri = f"s3://{self.deployment.deployed_bucket.bucket_name}/{self.prefix}"
@@ -194,6 +201,53 @@ class HyperPodLifecycleScripts(Construct):
             "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
         )
 
+    @property
+    def prefix(self) -> str:
+        """``lifecycle/<content hash>/``; until :meth:`freeze`, a token that resolves to it at synth."""
+        if self._prefix is not None:
+            return self._prefix
+        if self._prefix_token is None:
+            self._prefix_token = Lazy.string(_FrozenPrefix(self))
+        return self._prefix_token
+
+    @property
+    def frozen(self) -> bool:
+        """True once the generated files, and so the prefix, are final: at creation, or at synth when
+        a ``json_files`` value is a function."""
+        return self._prefix is not None
+
+    def freeze(self) -> str:
+        """Render the deferred ``json_files``, add them to the upload and fix the prefix (returned).
+
+        Runs once, at synth (an aspect) or when the prefix is first resolved, so a file built by a
+        function reflects what the app added until then (``HyperPodPlatform.add_instance_group``).
+        From then on :attr:`json_files` holds the documents, which checks read.
+        """
+        if self._prefix is None:
+            self._render()
+            for name, data in self._rendered_files():
+                self.deployment.add_source(s3_deployment.Source.json_data(name, data))
+        assert self._prefix is not None
+        return self._prefix
+
+    def _render(self) -> None:
+        """Call the ``json_files`` functions and hash the scripts and documents into the prefix."""
+        # A function's own HyperPodConfigError names these scripts (at synth, jsii re-raises it as its text).
+        with checked_props(self.node.scope, self.node.id):
+            self.json_files = {name: value() if callable(value) else value for name, value in self._pending.items()}
+        content_hash = self._asset_hashes[0]
+        if len(self._asset_hashes) > 1 or self.json_files:
+            # Without shared_dirs this is the same hash as before they existed: prefixes stay put.
+            parts = list(self._asset_hashes)
+            if self.json_files:
+                resolved = Stack.of(self).resolve(self.json_files)
+                parts.append(json.dumps(resolved, sort_keys=True, separators=(",", ":")))
+            content_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        self._prefix = f"lifecycle/{content_hash}/"
+
+    def _rendered_files(self) -> list[tuple[str, Any]]:
+        return list(self.json_files.items()) if self._prefix is not None else []
+
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` read these scripts (their prefix only) and decrypt them with the bucket's key,
         as ``s3.Bucket.grant_read`` does (HyperPod's execution role reads them at node creation)."""
@@ -233,3 +287,26 @@ def _check_no_clash(source: Path, shared: Sequence[Path]) -> None:
                     "into one prefix, so one would overwrite the other",
                 )
             seen.setdefault(rel, d)
+
+
+@jsii.implements(IStableStringProducer)
+class _FrozenPrefix:
+    """The prefix as a ``Lazy``: resolving it freezes the scripts, whichever comes first."""
+
+    def __init__(self, scripts: HyperPodLifecycleScripts) -> None:
+        self.scripts = scripts
+
+    def produce(self) -> str:
+        return self.scripts.freeze()
+
+
+@jsii.implements(IAspect)
+class _FreezeAtSynth:
+    """Freezes the scripts when synth visits them (``HyperPodLifecycleScripts.freeze``)."""
+
+    def __init__(self, scripts: HyperPodLifecycleScripts) -> None:
+        self.scripts = scripts
+
+    def visit(self, node: IConstruct) -> None:
+        if node.node.path == self.scripts.node.path:
+            self.scripts.freeze()

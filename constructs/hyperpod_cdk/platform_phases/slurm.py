@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import aws_iam as iam
+from constructs import Construct
 
 from hyperpod_cdk.cluster.slurm import FSX_MOUNT_PATH, AccountingDatabase, HyperPodSlurmCluster
+from hyperpod_cdk.config import InstanceGroup
+from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
 from hyperpod_cdk.monitoring.slurm_observability import slurm_observability_files, slurm_observability_for
 from hyperpod_cdk.specs.slurm import (
     PROVISIONING_PARAMETERS_FILE,
     SLURM_NODES_FILE,
-    provisioning_parameters,
     slurm_nodes,
 )
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
@@ -25,8 +28,6 @@ if TYPE_CHECKING:
 def build_slurm(platform: HyperPodPlatform) -> None:
     """Slurm scripts, role, accounting database and cluster; API-driven unless the config says legacy."""
     settings = platform.config.slurm
-    layout = platform.config.slurm_layout
-    parameters: dict[str, Any] | None = None
     # Slurm metrics (slurm.observability: AMP workspace, Grafana), else None; its remote-write URL goes
     # into the scripts' prefix, so it comes first.
     platform.slurm_observability = slurm_observability_for(platform, platform.config)
@@ -41,17 +42,13 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
             json_files={
-                SLURM_NODES_FILE: slurm_nodes(
-                    layout,
-                    FSX_MOUNT_PATH if platform.fsx else None,
-                    [u.model_dump() for u in settings.users],
-                    settings.containers.model_dump(),
-                ),
+                # Rendered at synth from the cluster's final layout, so a group from
+                # platform.add_instance_group is in the file and in the prefix every group boots from.
+                SLURM_NODES_FILE: lambda: _slurm_nodes_file(platform),
                 **slurm_observability_files(platform.slurm_observability),
             },
         )
     else:
-        parameters = provisioning_parameters(layout, platform.fsx.mount if platform.fsx else None)
         platform.lifecycle = HyperPodLifecycleScripts(
             platform,
             "LifecycleScripts",
@@ -59,7 +56,13 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
-            json_files={PROVISIONING_PARAMETERS_FILE: parameters, **platform._fsx_lustre_file()},
+            # Rendered at synth as slurm_nodes.json is (the cluster takes no copy to check against).
+            json_files={
+                PROVISIONING_PARAMETERS_FILE: lambda: _slurm_cluster(platform).provisioning_parameters(
+                    platform.fsx.mount if platform.fsx else None
+                ),
+                **platform._fsx_lustre_file(),
+            },
         )
     # No eks-auth grant (no EKS).
     platform.execution_role_construct = platform._execution_role(eks_cluster_arn=None)
@@ -73,10 +76,8 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             node_provisioning_mode=platform.config.node_provisioning_mode,
             accounting_database=accounting,
         )
-    else:
-        mode_props["provisioning_parameters"] = parameters
     controller_role = platform.controller_execution_role_construct
-    platform.cluster = HyperPodSlurmCluster(
+    platform.cluster = _PlatformSlurmCluster(
         platform,
         "HyperPod",
         **mode_props,
@@ -93,6 +94,45 @@ def build_slurm(platform: HyperPodPlatform) -> None:
     if platform.accounting_database is not None:
         # slurmdbd on the controller connects at first boot.
         platform.cluster.wait_for(platform.accounting_database.resource)
+
+
+class _PlatformSlurmCluster(HyperPodSlurmCluster):
+    """The platform's Slurm cluster: its groups are also in the lifecycle scripts' generated file
+    (``slurm_nodes.json``, or ``provisioning_parameters.json`` on the legacy path), rendered once at
+    synth into the prefix every group boots from, so a group comes only before that."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, lifecycle_scripts: HyperPodLifecycleScripts, **props: Any
+    ) -> None:
+        super().__init__(scope, construct_id, lifecycle_scripts=lifecycle_scripts, **props)
+        self._scripts = lifecycle_scripts
+
+    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        if self._scripts.frozen:
+            raise HyperPodConfigError(
+                "instance_groups",
+                "the lifecycle scripts' generated files and S3 prefix were fixed at synth; add the group "
+                "before app.synth(), or to hyperpod.instance_groups",
+                construct_path=self.node.path,
+            )
+        return super().add_instance_group(group)
+
+
+def _slurm_cluster(platform: HyperPodPlatform) -> HyperPodSlurmCluster:
+    cluster = platform.cluster
+    assert isinstance(cluster, HyperPodSlurmCluster)
+    return cluster
+
+
+def _slurm_nodes_file(platform: HyperPodPlatform) -> dict[str, Any]:
+    """``slurm_nodes.json`` for the cluster's groups as they are at synth (config and added ones)."""
+    settings = platform.config.slurm
+    return slurm_nodes(
+        _slurm_cluster(platform).layout,
+        FSX_MOUNT_PATH if platform.fsx else None,
+        [u.model_dump() for u in settings.users],
+        settings.containers.model_dump(),
+    )
 
 
 def _grant_node_access(platform: HyperPodPlatform, role: HyperPodExecutionRole) -> None:
