@@ -31,7 +31,7 @@ from typing import Any
 
 import cdk8s
 import jsii
-from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -41,12 +41,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
+from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.handler_assets import handler_code
-from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_access_entry, describe_cluster, in_cluster_vpc
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
@@ -97,17 +95,7 @@ class HyperPodManifests(Construct):
         log_key: kms.IKey | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
-        vpc = cluster_attribute(cluster, "vpc")
-        security_group = cluster_attribute(cluster, "cluster_security_group")
-        if vpc is None or security_group is None:
-            raise prop_error(
-                scope,
-                construct_id,
-                "cluster",
-                "import the cluster with vpc= and cluster_security_group_id=: the manifest handler runs in its VPC",
-            )
-        if not subnets:
-            raise prop_error(scope, construct_id, "subnets", "list private subnets that reach the cluster endpoint")
+        in_vpc = in_cluster_vpc(scope, construct_id, cluster, subnets, handler="manifest handler")
         super().__init__(scope, construct_id)
         self.cluster = cluster
         self._sets: dict[str, dict[str, Any]] = {}
@@ -116,69 +104,39 @@ class HyperPodManifests(Construct):
         self._staging = Path(tempfile.mkdtemp(prefix="hyperpod-cdk-manifests-"))
         # The assets are copied into the cloud assembly; the staging folder goes when the app exits.
         atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
-        log_group_name = log_group_name_for(self, "manifests")  # named: the key policy names it
-        self.log_key = logs_key(self, log_key, "HyperPod manifest handler logs", log_group_name)
-        self.log_group = logs.LogGroup(
+        self.log_key, self.log_group = retained_log_group(
             self,
             "Logs",
-            log_group_name=log_group_name,
+            "manifests",
+            description="HyperPod manifest handler logs",
+            key=log_key,
             retention=log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.function = lambda_.Function(
+        self.function = handler_function(
             self,
             "Handler",
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=handler_code(HANDLER_DIR),  # with the shared EKS-auth module
+            code=handler_code(HANDLER_DIR),  # with the shared EKS-auth and CloudFormation-response modules
             timeout=HANDLER_TIMEOUT,
             memory_size=512,
             layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
-            security_groups=[security_group],
+            in_vpc=in_vpc,
             environment={
                 "KUBECTL_BINARY": "/opt/kubectl/kubectl",
                 CONTEXT_ENV: Lazy.string(_ContextProducer(self)),
             },
             log_group=self.log_group,
+            purpose_tag=PURPOSE_TAG,
+            environment_reason="the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and "
+            "deploy-time ids (file system, subnet, security group), no secrets; Lambda encrypts it at rest with an "
+            "AWS managed key",
+            statements=[describe_cluster(cluster)],
+            managed_policies_reason="Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
+            "handler and the ENI actions Lambda needs to attach the function to the VPC; the handler's own access "
+            "is eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
         )
-        Tags.of(self.function).add(*PURPOSE_TAG)
-        skip_handler_checks(self.function)
-        skip_checkov(
-            self.function,
-            "CKV_AWS_173",
-            "the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and deploy-time ids "
-            "(file system, subnet, security group), no secrets; Lambda encrypts it at rest with an AWS managed key",
-        )
-        role = self.function.role
-        assert role is not None
-        self.role = role
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
-        )
-        acknowledge_managed_policies(
-            self.function,
-            "Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the handler and the ENI "
-            "actions Lambda needs to attach the function to the VPC; the handler's own access is "
-            "eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
-        )
-        # Cluster scope: the sets create Namespaces, ClusterRoles and ClusterRoleBindings, which no
-        # namespace-scoped access policy allows.
-        # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
-        self.access_entry = eks.AccessEntry(
-            self,
-            "AccessEntry",
-            cluster=cluster,
-            principal=role.role_arn,
-            access_policies=[
-                eks.AccessPolicy.from_access_policy_name(
-                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
-                )
-            ],
-        )
+        self.role = function_role(self.function)
+        self.access_entry = cluster_admin_access_entry(self, cluster, self.role)
         self.resources: dict[str, CustomResource] = {}
 
     # -- sets ---------------------------------------------------------------------------------

@@ -55,9 +55,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py (copied in
-# at synth by hyperpod_cdk.kubernetes.handler_assets) and is on sys.path already. Loaded from the source
-# tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared folder are added here.
+# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py and
+# cfn_response.py (copied in at synth by hyperpod_cdk._handler_functions) and is on sys.path already.
+# Loaded from the source tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared
+# folder are added here.
 _HERE = Path(__file__).resolve().parent
 for _folder in (_HERE, _HERE.parent / "shared"):
     if _folder.is_dir() and str(_folder) not in sys.path:
@@ -65,6 +66,7 @@ for _folder in (_HERE, _HERE.parent / "shared"):
 
 import helm_fetch  # noqa: E402, F401 - its limits, which tests tune
 import helm_runner  # noqa: E402
+from cfn_response import Outcome, send_response  # noqa: E402
 from eks_auth import eks_token, write_kubeconfig  # noqa: E402
 from helm_digest import (  # noqa: E402, F401 - re-exported: the chart bundle builder and tests use index.*
     _BUILT_ARCHIVE,
@@ -83,7 +85,6 @@ from helm_fetch import (  # noqa: E402, F401
     download_url,
     extract_chart,
 )
-from helm_response import Outcome, send_response  # noqa: E402
 from helm_runner import (  # noqa: E402, F401
     CommandError,
     Deadline,

@@ -34,20 +34,26 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# In the Lambda the shared modules (eks_auth.py, cfn_response.py) sit next to this file, copied in at
+# synth by hyperpod_cdk._handler_functions; loaded from the source tree (tests), the shared folder is added.
+_SHARED = Path(__file__).resolve().parent.parent / "shared"
+if _SHARED.is_dir() and str(_SHARED) not in sys.path:
+    sys.path.append(str(_SHARED))
+
+from cfn_response import CFN_PROPERTIES, Outcome, canonical, send_response  # noqa: E402, F401 - index.* API
+
 MAX_SET_BYTES = 8 * 1024 * 1024
 CONTEXT_ENV = "MANIFEST_CONTEXT"
 PLACEHOLDER = "{{{{hyperpod-cdk:{index}}}}}"
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 KUBECTL_TIMEOUT_SECONDS = 300
 WAIT_INTERVAL_SECONDS = 10
 # What the handler keeps for the response and cleanup at the end of the invocation.
@@ -56,17 +62,6 @@ SAFETY_SECONDS = 30
 
 class HandlerError(Exception):
     """A failure CloudFormation gets as the reason."""
-
-
-def canonical(value: Any) -> Any:
-    """A value as CloudFormation hands it to the function: every scalar a string."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def set_digest(entry: Mapping[str, Any]) -> str:
@@ -182,14 +177,6 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] = print
     kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "manifests-kubeconfig")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    physical_id: str
-    reason: str = ""
-    data: dict[str, str] = field(default_factory=dict)
 
 
 def _remaining(context: Any) -> float:
@@ -332,43 +319,6 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())
         return Outcome("FAILED", physical if request == "Create" else old_id, reason=f"{type(exc).__name__}: {exc}")
-
-
-def send_response(
-    event: Mapping[str, Any],
-    outcome: Outcome,
-    *,
-    attempts: int = 4,
-    opener: Callable[..., Any] = urllib.request.urlopen,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    body = {
-        "Status": outcome.status,
-        "Reason": (outcome.reason or "OK")[:3000],
-        "PhysicalResourceId": outcome.physical_id,
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "NoEcho": False,
-        "Data": outcome.data,
-    }
-    payload = json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(
-        event["ResponseURL"],
-        data=payload,
-        method="PUT",
-        headers={"Content-Type": "", "Content-Length": str(len(payload))},
-    )
-    for attempt in range(1, attempts + 1):
-        try:
-            with opener(request, timeout=30) as response:  # noqa: S310 - the presigned S3 URL from CloudFormation
-                response.read()
-            return
-        except (urllib.error.URLError, OSError) as exc:
-            print(f"sending the response failed (attempt {attempt}): {exc}")
-            if attempt == attempts:
-                raise
-            sleep(min(2**attempt, 10))
 
 
 def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int, str, str]:
