@@ -18,11 +18,12 @@ from hyperpod_cdk.kubernetes.handlers.shared import eks_auth
 
 HANDLERS = handler_assets.HANDLERS_DIR
 KUBERNETES_HANDLERS = ["helm_dependencies", "readiness", "manifests"]
-# The shared modules each handler imports: EKS auth, and the CloudFormation response for those that answer it.
+# The shared modules each handler imports: EKS auth, the CloudFormation response for those that answer it,
+# and the manifest-set digest and placeholders the manifest construct uses too.
 SHARED_IMPORTED = {
     "helm_dependencies": {"eks_auth.py", "cfn_response.py"},
     "readiness": {"eks_auth.py"},
-    "manifests": {"eks_auth.py", "cfn_response.py"},
+    "manifests": {"eks_auth.py", "cfn_response.py", "manifest_sets.py"},
 }
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Tags
+from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Size, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -38,7 +38,7 @@ from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 SHARED_DIR = Path(__file__).resolve().parent / "kubernetes" / "handlers" / "shared"
 #: The shared modules; a handler's asset carries those it imports.
-SHARED_MODULES = ("eks_auth.py", "cfn_response.py")
+SHARED_MODULES = ("eks_auth.py", "cfn_response.py", "manifest_sets.py")
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
@@ -174,3 +174,42 @@ def function_role(function: lambda_.Function) -> iam.IRole:
     role = function.role
     assert role is not None
     return role
+
+
+def handler_custom_resource(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.Function,
+    *,
+    resource_type: str,
+    properties: Mapping[str, object],
+    service_timeout: Duration,
+    after_role_policy: bool = False,
+) -> CustomResource:
+    """A custom resource that ``function`` serves (its ARN is the service token).
+
+    ``service_timeout``: how long CloudFormation waits for the answer (default one hour); a little
+    more than the function may run, so a handler that dies without answering fails the stack soon.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
+    ``after_role_policy``: created after the function role's policy, so the first request finds the
+    handler's permissions in place.
+    """
+    resource = CustomResource(
+        scope,
+        construct_id,
+        service_token=function.function_arn,
+        resource_type=resource_type,
+        properties=dict(properties),
+        service_timeout=service_timeout,
+    )
+    policy = function_role(function).node.try_find_child("DefaultPolicy") if after_role_policy else None
+    if policy is not None:
+        resource.node.add_dependency(policy)
+    return resource
+
+
+def cfn_resource(resource: CustomResource) -> CfnResource:
+    """The ``AWS::CloudFormation::CustomResource`` (or ``Custom::*``) resource of ``resource``."""
+    cfn = resource.node.default_child
+    assert isinstance(cfn, CfnResource)
+    return cfn

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnResource, CustomResource, Duration, Stack, Token
+from aws_cdk import CfnResource, Duration, Stack, Token
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,7 +15,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
+from hyperpod_cdk._handler_functions import (
+    cfn_resource,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import (
     BUILTIN_UNKNOWN_TYPE,
@@ -131,22 +137,16 @@ class HyperPodSchedulerConfig(Construct):
         if description:
             properties["Description"] = description
         self.function = self._handler(cluster_arn, eks_cluster, log_key, properties)
-        custom = CustomResource(
+        custom = handler_custom_resource(
             self,
             "Resource",
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,
-            # CloudFormation waits this long for an answer (default one hour): just over the Lambda's 15 minutes.
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
-            service_timeout=SERVICE_TIMEOUT,
+            service_timeout=SERVICE_TIMEOUT,  # just over the Lambda's 15 minutes
+            after_role_policy=True,
         )
-        policy = function_role(self.function).node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            custom.node.add_dependency(policy)
-        cfn = custom.node.default_child
-        assert isinstance(cfn, CfnResource)
-        self.resource = cfn
+        self.resource = cfn_resource(custom)
         self._arn = custom.get_att_string("ClusterSchedulerConfigArn")
 
     def _handler(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CustomResource, Duration, Size, Stack
+from aws_cdk import Aws, Duration, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -26,7 +26,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
-from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
+from hyperpod_cdk._handler_functions import (
+    function_role,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
@@ -176,12 +182,12 @@ class HyperPodHelmDependencies(Construct):
         )
         self.access_entry = cluster_admin_access_entry(self, cluster, function_role(self.function))
 
-        self.resource = CustomResource(
+        self.resource = handler_custom_resource(
             self,
             "Resource",
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=RESOURCE_TYPE,
-            properties=dict(self.spec),
+            properties=self.spec,
             service_timeout=SERVICE_TIMEOUT,
         )
         # helm authenticates as the handler role: its access entry must exist first (and, on

@@ -41,10 +41,17 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
+from hyperpod_cdk._handler_functions import (
+    function_role,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_access_entry, describe_cluster, in_cluster_vpc
+from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
@@ -62,10 +69,6 @@ ENVIRONMENT_LIMIT_BYTES = 4096
 SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 #: Tag on the handler, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
-
-
-def _set_digest(entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class HyperPodManifests(Construct):
@@ -214,10 +217,10 @@ class HyperPodManifests(Construct):
                 resources=[f"arn:{Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
             )
         )
-        resource = CustomResource(
+        resource = handler_custom_resource(
             self,
             name,
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=RESOURCE_TYPE,
             properties=self.expected_properties(name),
             service_timeout=SERVICE_TIMEOUT,
@@ -234,8 +237,8 @@ class HyperPodManifests(Construct):
         return {
             "ClusterName": self.cluster.cluster_name,
             "Set": name,
-            "Sha256": _set_digest(entry),
-            "Params": {str(i): self._params[i] for i in _placeholders_in(entry)},
+            "Sha256": set_digest(entry),
+            "Params": {str(i): self._params[i] for i in placeholders_in(entry)},
         }
 
     def _context(self) -> dict[str, Any]:
@@ -243,7 +246,7 @@ class HyperPodManifests(Construct):
             "ClusterName": self.cluster.cluster_name,
             "Sets": {
                 name: {
-                    "Sha256": _set_digest(entry),
+                    "Sha256": set_digest(entry),
                     "Bucket": self._locations[name].s3_bucket_name,
                     "Key": self._locations[name].s3_object_key,
                 }
@@ -265,7 +268,7 @@ class HyperPodManifests(Construct):
         if isinstance(value, str) and Token.is_unresolved(value):
             if value not in self._params:
                 self._params.append(value)
-            return "{{hyperpod-cdk:%d}}" % self._params.index(value)
+            return placeholder(self._params.index(value))
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise prop_error(self, name, "objects", f"{type(value).__name__} is not a JSON value")
         return value
@@ -304,23 +307,6 @@ class _ContextProducer:
 
     def produce(self) -> str:
         return Stack.of(self._manifests).to_json_string(self._manifests._context())
-
-
-def _placeholders_in(value: Any) -> list[int]:
-    found: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
-
-    walk(value)
-    return sorted(found)
 
 
 def _label_value(scope: Construct, name: str) -> str:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import CfnResource, CustomResource, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
+from hyperpod_cdk._handler_functions import (
+    cfn_resource,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
 
@@ -105,17 +111,14 @@ class HyperPodGrafanaDashboards(Construct):
                 )
             ],
         )
-        custom = CustomResource(
-            self,
-            "Resource",
-            service_token=self.function.function_arn,
-            resource_type=CUSTOM_RESOURCE_TYPE,
-            properties=properties,
-            service_timeout=SERVICE_TIMEOUT,
+        self.resource = cfn_resource(
+            handler_custom_resource(
+                self,
+                "Resource",
+                self.function,
+                resource_type=CUSTOM_RESOURCE_TYPE,
+                properties=properties,
+                service_timeout=SERVICE_TIMEOUT,
+                after_role_policy=True,
+            )
         )
-        policy = function_role(self.function).node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            custom.node.add_dependency(policy)
-        cfn = custom.node.default_child
-        assert isinstance(cfn, CfnResource)
-        self.resource = cfn

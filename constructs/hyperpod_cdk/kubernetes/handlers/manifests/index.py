@@ -30,7 +30,6 @@ timeout passes (read-only). Delete does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -43,17 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# In the Lambda the shared modules (eks_auth.py, cfn_response.py) sit next to this file, copied in at
+# In the Lambda the shared modules (eks_auth, cfn_response, manifest_sets) sit next to this file, copied in at
 # synth by hyperpod_cdk._handler_functions; loaded from the source tree (tests), the shared folder is added.
 _SHARED = Path(__file__).resolve().parent.parent / "shared"
 if _SHARED.is_dir() and str(_SHARED) not in sys.path:
     sys.path.append(str(_SHARED))
 
 from cfn_response import CFN_PROPERTIES, Outcome, canonical, send_response  # noqa: E402, F401 - index.* API
+from manifest_sets import placeholder_key, placeholders_in, set_digest  # noqa: E402, F401 - index.* API
 
 MAX_SET_BYTES = 8 * 1024 * 1024
 CONTEXT_ENV = "MANIFEST_CONTEXT"
-PLACEHOLDER = "{{{{hyperpod-cdk:{index}}}}}"
 KUBECTL_TIMEOUT_SECONDS = 300
 WAIT_INTERVAL_SECONDS = 10
 # What the handler keeps for the response and cleanup at the end of the invocation.
@@ -64,36 +63,14 @@ class HandlerError(Exception):
     """A failure CloudFormation gets as the reason."""
 
 
-def set_digest(entry: Mapping[str, Any]) -> str:
-    """sha256 of a set as synthesized (placeholders, not their values), key order independent."""
-    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def placeholders_in(value: Any) -> list[int]:
-    found: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
-
-    walk(value)
-    return sorted(found)
-
-
 def substitute(value: Any, params: Mapping[str, str]) -> Any:
     """Replace whole-string placeholders with their deploy-time values."""
     if isinstance(value, Mapping):
         return {k: substitute(v, params) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
-    if isinstance(value, str) and value.startswith("{{hyperpod-cdk:") and value.endswith("}}"):
-        key = value[len("{{hyperpod-cdk:") : -2]
+    key = placeholder_key(value)
+    if key is not None:
         if key not in params:
             raise HandlerError(f"placeholder {key} has no value in {CONTEXT_ENV}")
         return params[key]
