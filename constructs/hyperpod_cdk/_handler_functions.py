@@ -33,6 +33,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import log_group_name_for, logs_key
+from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
@@ -40,6 +41,15 @@ SHARED_DIR = Path(__file__).resolve().parent / "kubernetes" / "handlers" / "shar
 #: The shared modules; a handler's asset carries those it imports.
 SHARED_MODULES = ("eks_auth.py", "cfn_response.py", "manifest_sets.py")
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: Lambda's ceiling for one invocation.
+MAX_HANDLER_TIMEOUT = Duration.minutes(15)
+#: How long CloudFormation waits for a handler's answer (ServiceTimeout, default one hour): a little
+#: more than Lambda's ceiling, so a handler that dies without answering fails the stack in 16 minutes.
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
+SERVICE_TIMEOUT = Duration.minutes(16)
+#: Lambda caps all environment variables of a function at 4 KB together.
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+ENVIRONMENT_LIMIT_BYTES = 4096
 
 
 def _imported_modules(handler_dir: Path) -> set[str]:
@@ -183,14 +193,12 @@ def handler_custom_resource(
     *,
     resource_type: str,
     properties: Mapping[str, object],
-    service_timeout: Duration,
+    service_timeout: Duration = SERVICE_TIMEOUT,
     after_role_policy: bool = False,
 ) -> CustomResource:
     """A custom resource that ``function`` serves (its ARN is the service token).
 
-    ``service_timeout``: how long CloudFormation waits for the answer (default one hour); a little
-    more than the function may run, so a handler that dies without answering fails the stack soon.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
+    ``service_timeout``: how long CloudFormation waits for the answer (see :data:`SERVICE_TIMEOUT`).
     ``after_role_policy``: created after the function role's policy, so the first request finds the
     handler's permissions in place.
     """
@@ -213,3 +221,15 @@ def cfn_resource(resource: CustomResource) -> CfnResource:
     cfn = resource.node.default_child
     assert isinstance(cfn, CfnResource)
     return cfn
+
+
+def check_environment_size(scope: Construct, construct_id: str, prop: str, size: int, *, what: str, fix: str) -> None:
+    """Refuse at synth an environment of about ``size`` bytes that Lambda would refuse at deploy
+    (256 bytes are kept for the variable names and what the estimate leaves out)."""
+    if size > ENVIRONMENT_LIMIT_BYTES - 256:
+        raise prop_error(
+            scope,
+            construct_id,
+            prop,
+            f"{what} about {size} bytes in the function's environment, over Lambda's 4 KB limit; {fix}",
+        )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnResource, Duration, Stack, Token
+from aws_cdk import CfnResource, Stack, Token
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,6 +16,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hyperpod_cdk._handler_functions import (
+    MAX_HANDLER_TIMEOUT,
     cfn_resource,
     handler_code,
     handler_custom_resource,
@@ -39,7 +40,6 @@ MAX_CLASSES = 10
 CUSTOM_RESOURCE_TYPE = "Custom::HyperPodClusterSchedulerConfig"
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "scheduler_config"
 SPEC_ENV = "SCHEDULER_CONFIG_SPEC"
-SERVICE_TIMEOUT = Duration.minutes(16)
 
 
 class HyperPodSchedulerConfig(Construct):
@@ -143,7 +143,6 @@ class HyperPodSchedulerConfig(Construct):
             self.function,
             resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,
-            service_timeout=SERVICE_TIMEOUT,  # just over the Lambda's 15 minutes
             after_role_policy=True,
         )
         self.resource = cfn_resource(custom)
@@ -167,7 +166,7 @@ class HyperPodSchedulerConfig(Construct):
             "Handler",
             description="Creates the SageMaker HyperPod cluster scheduler config (hyperpod-cdk)",
             code=handler_code(HANDLER_DIR),  # with the shared CloudFormation-response module
-            timeout=Duration.minutes(15),
+            timeout=MAX_HANDLER_TIMEOUT,
             memory_size=256,
             log_group=log_group,
             # The policy is fixed at synth: the handler refuses events whose properties differ, and acts only

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, Duration, Size, Stack
+from aws_cdk import Aws, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -27,6 +27,8 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
 from hyperpod_cdk._handler_functions import (
+    MAX_HANDLER_TIMEOUT,
+    check_environment_size,
     function_role,
     handler_code,
     handler_custom_resource,
@@ -44,17 +46,10 @@ RELEASE_NAME = "hyperpod-dependencies"
 NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
 # Lambda's ceiling; download + dependency build get what helm's --timeout leaves.
-HANDLER_TIMEOUT = Duration.minutes(15)
-# CloudFormation waits this long for the handler's answer (default 3600 s): a little more than the
-# Lambda can run, so a handler that dies without answering fails the stack in 16 minutes.
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
-SERVICE_TIMEOUT = Duration.minutes(16)
+HANDLER_TIMEOUT = MAX_HANDLER_TIMEOUT
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# Lambda caps all environment variables of a function at 4 KB together.
-# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
-ENVIRONMENT_LIMIT_BYTES = 4096
 #: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
@@ -112,20 +107,18 @@ class HyperPodHelmDependencies(Construct):
         log_key: kms.IKey | None = None,
     ) -> None:
         cfg = config or HelmDependenciesConfig()
-        if not re.fullmatch(NAME_PATTERN, release_name) or len(release_name) > 53:
-            raise prop_error(
-                scope,
-                construct_id,
-                "release_name",
-                f"'{release_name}' is not a Helm release name (lowercase letters, digits, -; 53 at most)",
-            )
-        if not re.fullmatch(NAME_PATTERN, namespace) or len(namespace) > 63:
-            raise prop_error(
-                scope,
-                construct_id,
-                "namespace",
-                f"'{namespace}' is not a Kubernetes namespace (lowercase letters, digits, -; 63 at most)",
-            )
+        # Helm caps release names at 53 characters; Kubernetes namespaces (DNS labels) at 63.
+        for prop, name, what, longest in (
+            ("release_name", release_name, "a Helm release name", 53),
+            ("namespace", namespace, "a Kubernetes namespace", 63),
+        ):
+            if not re.fullmatch(NAME_PATTERN, name) or len(name) > longest:
+                raise prop_error(
+                    scope,
+                    construct_id,
+                    prop,
+                    f"'{name}' is not {what} (lowercase letters, digits, -; {longest} at most)",
+                )
         in_vpc = in_cluster_vpc(
             scope,
             construct_id,
@@ -188,7 +181,6 @@ class HyperPodHelmDependencies(Construct):
             self.function,
             resource_type=RESOURCE_TYPE,
             properties=self.spec,
-            service_timeout=SERVICE_TIMEOUT,
         )
         # helm authenticates as the handler role: its access entry must exist first (and, on
         # delete, outlive the uninstall).
@@ -259,11 +251,11 @@ def _check_environment_size(scope: Construct, construct_id: str, spec: dict[str,
     # The cluster name may be a token here; count it at its longest (100 characters).
     sized = {**spec, "ClusterName": "x" * 100}
     size = len(SPEC_ENV) + len(json.dumps(sized)) + len("HELM_BINARY") + len(HELM_BINARY)
-    if size > ENVIRONMENT_LIMIT_BYTES - 256:
-        raise prop_error(
-            scope,
-            construct_id,
-            "config.extra_values",
-            f"the release takes about {size} bytes in the installer's environment, over Lambda's 4 KB limit; "
-            "set fewer or shorter extra_values",
-        )
+    check_environment_size(
+        scope,
+        construct_id,
+        "config.extra_values",
+        size,
+        what="the release takes",
+        fix="set fewer or shorter extra_values",
+    )

@@ -42,6 +42,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from hyperpod_cdk._handler_functions import (
+    MAX_HANDLER_TIMEOUT,
+    check_environment_size,
     function_role,
     handler_code,
     handler_custom_resource,
@@ -59,13 +61,9 @@ RESOURCE_TYPE = "Custom::HyperPodManifests"
 CONTEXT_ENV = "MANIFEST_CONTEXT"
 PRUNE_LABEL = "hyperpod-cdk.aws/manifest-set"
 # Lambda's ceiling: a wait polls inside one invocation (as aws-cdk-lib's KubernetesObjectValue does).
-HANDLER_TIMEOUT = Duration.minutes(15)
-SERVICE_TIMEOUT = Duration.minutes(16)
+HANDLER_TIMEOUT = MAX_HANDLER_TIMEOUT
 MAX_WAIT = Duration.minutes(14)
 DEFAULT_WAIT = Duration.minutes(10)
-# Lambda caps all environment variables of a function at 4 KB together.
-# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
-ENVIRONMENT_LIMIT_BYTES = 4096
 SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 #: Tag on the handler, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
@@ -223,7 +221,6 @@ class HyperPodManifests(Construct):
             self.function,
             resource_type=RESOURCE_TYPE,
             properties=self.expected_properties(name),
-            service_timeout=SERVICE_TIMEOUT,
         )
         # kubectl authenticates as the handler role: its access entry comes first (and outlives it).
         resource.node.add_dependency(self.access_entry)
@@ -288,14 +285,14 @@ class HyperPodManifests(Construct):
             + len(CONTEXT_ENV)
             + 40
         )
-        if size > ENVIRONMENT_LIMIT_BYTES - 256:
-            raise prop_error(
-                self,
-                name,
-                "name",
-                f"the manifest sets take about {size} bytes in the handler's environment, over Lambda's 4 KB "
-                "limit; merge sets, or use fewer deploy-time values",
-            )
+        check_environment_size(
+            self,
+            name,
+            "name",
+            size,
+            what="the manifest sets take",
+            fix="merge sets, or use fewer deploy-time values",
+        )
 
 
 @jsii.implements(IStableStringProducer)

@@ -211,13 +211,25 @@ class HyperPodReadiness(Construct):
         #: The gate :meth:`add_cert_manager_gate` added (None until then).
         self.cert_manager_gate: CustomResource | None = None
 
-    def _gate(self, construct_id: str, properties: dict[str, object], after: Sequence[IConstruct]) -> CustomResource:
+    def _gate(
+        self,
+        construct_id: str,
+        check: str,
+        properties: dict[str, object],
+        after: Sequence[IConstruct],
+        timeout: Duration,
+    ) -> CustomResource:
         gate = CustomResource(
             self,
             construct_id,
             service_token=self.provider.service_token,
             resource_type=RESOURCE_TYPE,
-            properties={"ClusterName": self.cluster.cluster_name, **properties},
+            properties={
+                "ClusterName": self.cluster.cluster_name,
+                "Check": check,
+                **properties,
+                "TimeoutSeconds": str(int(timeout.to_seconds())),
+            },
         )
         # kubectl authenticates as the handler's role: its access entry and RBAC come first.
         gate.node.add_dependency(self.access_entry, self.rbac, *after)
@@ -241,13 +253,10 @@ class HyperPodReadiness(Construct):
             raise prop_error(self, "NodesReady", "instance_groups", "name the groups that can host system pods")
         self.node_gate = self._gate(
             "NodesReady",
-            {
-                "Check": "nodes",
-                "HyperPodClusterName": hyperpod_cluster_name,
-                "InstanceGroups": list(instance_groups),
-                "TimeoutSeconds": str(int(timeout.to_seconds())),
-            },
+            "nodes",
+            {"HyperPodClusterName": hyperpod_cluster_name, "InstanceGroups": list(instance_groups)},
             after,
+            timeout,
         )
         return self.node_gate
 
@@ -266,13 +275,10 @@ class HyperPodReadiness(Construct):
         """
         self.cert_manager_gate = self._gate(
             "CertManagerReady",
-            {
-                "Check": "cert-manager",
-                "Namespace": namespace,
-                "Deployments": list(deployments),
-                "TimeoutSeconds": str(int(timeout.to_seconds())),
-            },
+            "cert-manager",
+            {"Namespace": namespace, "Deployments": list(deployments)},
             after,
+            timeout,
         )
         return self.cert_manager_gate
 

@@ -28,9 +28,6 @@ CUSTOM_RESOURCE_TYPE = "Custom::HyperPodGrafanaDashboards"
 SPEC_ENV = "GRAFANA_DASHBOARDS_SPEC"
 # The handler mints an ADMIN token for the workspace: tagged, so an SCP can keep others from invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "grafana-admin-token")
-# CloudFormation's wait for the response: the function's 5 minutes plus Lambda's retries of an async
-# invoke, instead of the default hour (AWS::CloudFormation::CustomResource ServiceTimeout).
-SERVICE_TIMEOUT = Duration.minutes(16)
 SERVICE_ACCOUNT_ACTIONS = (
     "grafana:ListWorkspaceServiceAccounts",
     "grafana:CreateWorkspaceServiceAccount",
@@ -111,6 +108,8 @@ class HyperPodGrafanaDashboards(Construct):
                 )
             ],
         )
+        # CloudFormation waits 16 minutes for the answer (the default ServiceTimeout of the helper), not an
+        # hour: the function's 5 minutes plus Lambda's retries of an asynchronous invoke.
         self.resource = cfn_resource(
             handler_custom_resource(
                 self,
@@ -118,7 +117,6 @@ class HyperPodGrafanaDashboards(Construct):
                 self.function,
                 resource_type=CUSTOM_RESOURCE_TYPE,
                 properties=properties,
-                service_timeout=SERVICE_TIMEOUT,
                 after_role_policy=True,
             )
         )
