@@ -26,27 +26,16 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
-from hyperpod_cdk._handler_functions import (
-    MAX_HANDLER_TIMEOUT,
-    check_environment_size,
-    function_role,
-    handler_code,
-    handler_custom_resource,
-    handler_function,
-    retained_log_group,
-)
-from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
+from hyperpod_cdk._handler_functions import check_environment_size, handler_custom_resource, retained_log_group
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_access_entry, describe_cluster, in_cluster_vpc
+from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
 RELEASE_NAME = "hyperpod-dependencies"
 NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
-# Lambda's ceiling; download + dependency build get what helm's --timeout leaves.
-HANDLER_TIMEOUT = MAX_HANDLER_TIMEOUT
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -143,37 +132,36 @@ class HyperPodHelmDependencies(Construct):
             key=log_key,
             retention=log_retention,
         )
-        statements = [describe_cluster(cluster)]
+        bundle: list[iam.PolicyStatement] = []  # read the chart bundle, for an S3 source
         if cfg.source_s3_uri:
             bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
-            statements.append(
+            bundle.append(
                 iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"])
             )
-        self.function = handler_function(
+        self.function, self.access_entry = cluster_admin_handler(
             self,
-            "Handler",
+            cluster,
+            in_vpc,
             description="Installs the SageMaker HyperPod Helm chart (hyperpod-cdk)",
-            code=handler_code(HANDLER_DIR),  # its modules and the shared EKS-auth and CloudFormation-response ones
-            timeout=HANDLER_TIMEOUT,
+            handler_dir=HANDLER_DIR,
+            log_group=self.log_group,
+            kubectl_layer=kubectl_layer,
+            kubernetes_version=kubernetes_version,
             memory_size=1024,
             # The source tarball, the extracted chart and the downloaded sub-charts.
             ephemeral_storage_size=Size.mebibytes(2048),
-            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
-            in_vpc=in_vpc,
             environment={
                 "HELM_BINARY": HELM_BINARY,
                 SPEC_ENV: stack.to_json_string(self.spec),
             },
-            log_group=self.log_group,
             purpose_tag=PURPOSE_TAG,
             environment_reason="the environment holds the helm path and the release fixed at synth (names, revision, "
             "digests, chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
-            statements=statements,
+            statements=bundle,
             managed_policies_reason="Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
             "handler and the ENI actions Lambda needs to attach the function to the VPC (which EC2 does not scope by "
             "resource); the handler's own access is eks:DescribeCluster on one cluster",
         )
-        self.access_entry = cluster_admin_access_entry(self, cluster, function_role(self.function))
 
         self.resource = handler_custom_resource(
             self,

@@ -42,17 +42,13 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from hyperpod_cdk._handler_functions import (
-    MAX_HANDLER_TIMEOUT,
     check_environment_size,
     function_role,
-    handler_code,
     handler_custom_resource,
-    handler_function,
     retained_log_group,
 )
-from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_access_entry, describe_cluster, in_cluster_vpc
+from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
 from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
@@ -60,8 +56,7 @@ HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
 RESOURCE_TYPE = "Custom::HyperPodManifests"
 CONTEXT_ENV = "MANIFEST_CONTEXT"
 PRUNE_LABEL = "hyperpod-cdk.aws/manifest-set"
-# Lambda's ceiling: a wait polls inside one invocation (as aws-cdk-lib's KubernetesObjectValue does).
-HANDLER_TIMEOUT = MAX_HANDLER_TIMEOUT
+# A wait polls inside one invocation of at most 15 minutes (as aws-cdk-lib's KubernetesObjectValue does).
 MAX_WAIT = Duration.minutes(14)
 DEFAULT_WAIT = Duration.minutes(10)
 SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
@@ -113,31 +108,29 @@ class HyperPodManifests(Construct):
             key=log_key,
             retention=log_retention,
         )
-        self.function = handler_function(
+        self.function, self.access_entry = cluster_admin_handler(
             self,
-            "Handler",
+            cluster,
+            in_vpc,
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
-            code=handler_code(HANDLER_DIR),  # with the shared EKS-auth and CloudFormation-response modules
-            timeout=HANDLER_TIMEOUT,
+            handler_dir=HANDLER_DIR,
+            log_group=self.log_group,
+            kubectl_layer=kubectl_layer,
+            kubernetes_version=kubernetes_version,
             memory_size=512,
-            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
-            in_vpc=in_vpc,
             environment={
                 "KUBECTL_BINARY": "/opt/kubectl/kubectl",
                 CONTEXT_ENV: Lazy.string(_ContextProducer(self)),
             },
-            log_group=self.log_group,
             purpose_tag=PURPOSE_TAG,
             environment_reason="the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and "
             "deploy-time ids (file system, subnet, security group), no secrets; Lambda encrypts it at rest with an "
             "AWS managed key",
-            statements=[describe_cluster(cluster)],
             managed_policies_reason="Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
             "handler and the ENI actions Lambda needs to attach the function to the VPC; the handler's own access "
             "is eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
         )
         self.role = function_role(self.function)
-        self.access_entry = cluster_admin_access_entry(self, cluster, self.role)
         self.resources: dict[str, CustomResource] = {}
 
     # -- sets ---------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ OWNER_LABEL = "hyperpod-cdk-owner"
 
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Release names and namespaces are both DNS-1123 labels.
+_RELEASE = _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
