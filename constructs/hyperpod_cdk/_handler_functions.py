@@ -173,8 +173,11 @@ def handler_function(
     skip_handler_checks(function, outside_vpc_reason=outside_vpc_reason)
     if environment_reason is not None:
         skip_checkov(function, "CKV_AWS_173", environment_reason)
+    role = function_role(function)
     for statement in statements:
-        function.add_to_role_policy(statement)
+        # The role's policy, not Function.add_to_role_policy: that one makes a separate inline policy
+        # under the feature flag @aws-cdk/aws-lambda:createNewPoliciesWithAddToRolePolicy.
+        role.add_to_principal_policy(statement)
     acknowledge_managed_policies(function, managed_policies_reason)
     return function
 
