@@ -18,6 +18,13 @@ from hyperpod_cdk.kubernetes.handlers.shared import eks_auth
 
 HANDLERS = handler_assets.HANDLERS_DIR
 KUBERNETES_HANDLERS = ["helm_dependencies", "readiness", "manifests"]
+# The shared modules each handler imports: EKS auth, the CloudFormation response for those that answer it,
+# and the manifest-set digest and placeholders the manifest construct uses too.
+SHARED_IMPORTED = {
+    "helm_dependencies": {"eks_auth.py", "cfn_response.py"},
+    "readiness": {"eks_auth.py"},
+    "manifests": {"eks_auth.py", "cfn_response.py", "manifest_sets.py"},
+}
 
 
 @pytest.mark.parametrize("name", KUBERNETES_HANDLERS)
@@ -25,10 +32,39 @@ def test_each_staged_asset_is_its_own_files_plus_the_shared_module(name):
     handler_dir = HANDLERS / name
     staged = handler_assets.staged_handler_dir(handler_dir)
     own = {p.name for p in handler_dir.glob("*.py")}
-    assert {p.name for p in staged.iterdir()} == own | {"eks_auth.py"}
+    assert {p.name for p in staged.iterdir()} == own | SHARED_IMPORTED[name]
     for file in own:
         assert (staged / file).read_bytes() == (handler_dir / file).read_bytes()
-    assert (staged / "eks_auth.py").read_bytes() == (HANDLERS / "shared" / "eks_auth.py").read_bytes()
+    for shared in SHARED_IMPORTED[name]:
+        assert (staged / shared).read_bytes() == (HANDLERS / "shared" / shared).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "data"),
+    [("cluster", "scheduler_config", []), ("monitoring", "grafana_dashboards", ["dashboards"])],
+)
+def test_the_handlers_outside_kubernetes_carry_the_shared_response_module_and_their_data(layer, name, data):
+    handler_dir = HANDLERS.parents[1] / layer / "handlers" / name
+    staged = handler_assets.staged_handler_dir(handler_dir)
+    own = {p.name for p in handler_dir.glob("*.py")}
+    assert {p.name for p in staged.iterdir()} == own | {"cfn_response.py", *data}
+    assert (staged / "cfn_response.py").read_bytes() == (HANDLERS / "shared" / "cfn_response.py").read_bytes()
+    for folder in data:
+        assert sorted(p.name for p in (staged / folder).iterdir()) == sorted(
+            p.name for p in (handler_dir / folder).iterdir()
+        )
+    assert not list(staged.rglob("*.pyc"))
+
+
+def test_the_scheduler_config_asset_imports_from_itself_alone(tmp_path):
+    """As in the Lambda (boto3 is imported only when the handler runs)."""
+    staged = handler_assets.staged_handler_dir(HANDLERS.parents[1] / "cluster" / "handlers" / "scheduler_config")
+    probe = "import sys; sys.path.insert(0, '.'); import index; print(index.send_response.__module__)"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=staged, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "cfn_response"
 
 
 @pytest.mark.parametrize("name", KUBERNETES_HANDLERS)

@@ -206,11 +206,11 @@ def test_handler_code_is_the_handler_folder_plus_the_shared_eks_auth_module(buil
     asset_dir = built.outdir / f"asset.{key.removesuffix('.zip')}"
     own = sorted(p.name for p in HANDLER_DIR.glob("*.py"))
     assert {"index.py", "helm_spec.py", "helm_fetch.py", "helm_digest.py", "helm_runner.py"} <= set(own)
-    assert sorted(p.name for p in asset_dir.iterdir()) == sorted([*own, "eks_auth.py"])
+    assert sorted(p.name for p in asset_dir.iterdir()) == sorted([*own, "eks_auth.py", "cfn_response.py"])
     for name in own:
         assert (asset_dir / name).read_bytes() == (HANDLER_DIR / name).read_bytes()
-    shared = HANDLER_DIR.parent / "shared" / "eks_auth.py"
-    assert (asset_dir / "eks_auth.py").read_bytes() == shared.read_bytes()
+    for shared in ("eks_auth.py", "cfn_response.py"):
+        assert (asset_dir / shared).read_bytes() == (HANDLER_DIR.parent / "shared" / shared).read_bytes()
     assert not list(asset_dir.rglob("*.pyc"))
 
 

@@ -327,9 +327,11 @@ def test_the_handler_asset_carries_the_shared_eks_auth_module(synthesized) -> No
         if v["Type"] == "AWS::Lambda::Function" and k.startswith("ManifestsHandler")
     )
     asset_dir = outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
-    assert sorted(p.name for p in asset_dir.iterdir()) == ["eks_auth.py", "index.py"]
+    shared_modules = ["cfn_response.py", "eks_auth.py", "manifest_sets.py"]
+    assert sorted(p.name for p in asset_dir.iterdir()) == sorted(["index.py", *shared_modules])
     assert (asset_dir / "index.py").read_bytes() == HANDLER.read_bytes()
-    assert (asset_dir / "eks_auth.py").read_bytes() == (HANDLER.parents[1] / "shared" / "eks_auth.py").read_bytes()
+    for shared in shared_modules:
+        assert (asset_dir / shared).read_bytes() == (HANDLER.parents[1] / "shared" / shared).read_bytes()
 
 
 def test_the_handler_may_read_only_its_own_assets(synthesized) -> None:

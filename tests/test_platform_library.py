@@ -375,6 +375,7 @@ LAYERS = {
     "specs": 0,
     "config": 1,
     "_cdk_util": 2,
+    "_handler_functions": 2,
     "rules": 2,
     "network": 3,
     "storage": 3,

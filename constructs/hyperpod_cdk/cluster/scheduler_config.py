@@ -7,25 +7,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnResource, Stack, Token
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import log_group_name_for, logs_key
+from hyperpod_cdk._handler_functions import (
+    MAX_HANDLER_TIMEOUT,
+    cfn_resource,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import (
     BUILTIN_UNKNOWN_TYPE,
     OLD_BUILTIN_SCHEMAS,
     acknowledge,
-    acknowledge_managed_policies,
     acknowledge_wildcards,
 )
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 from hyperpod_cdk.specs.cfn_regions import SCHEDULER_CONFIG_TYPE, has_native_type
 
 # AWS::SageMaker::ClusterSchedulerConfig (cfn-lint 1.58 registry schema): Name 1-63 of
@@ -36,7 +40,6 @@ MAX_CLASSES = 10
 CUSTOM_RESOURCE_TYPE = "Custom::HyperPodClusterSchedulerConfig"
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "scheduler_config"
 SPEC_ENV = "SCHEDULER_CONFIG_SPEC"
-SERVICE_TIMEOUT = Duration.minutes(16)
 
 
 class HyperPodSchedulerConfig(Construct):
@@ -134,46 +137,36 @@ class HyperPodSchedulerConfig(Construct):
         if description:
             properties["Description"] = description
         self.function = self._handler(cluster_arn, eks_cluster, log_key, properties)
-        custom = CustomResource(
+        custom = handler_custom_resource(
             self,
             "Resource",
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=CUSTOM_RESOURCE_TYPE,
             properties=properties,
-            # CloudFormation waits this long for an answer (default one hour): just over the Lambda's 15 minutes.
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
-            service_timeout=SERVICE_TIMEOUT,
+            after_role_policy=True,
         )
-        policy = self.function.role.node.try_find_child("DefaultPolicy") if self.function.role else None
-        if policy is not None:
-            custom.node.add_dependency(policy)
-        cfn = custom.node.default_child
-        assert isinstance(cfn, CfnResource)
-        self.resource = cfn
+        self.resource = cfn_resource(custom)
         self._arn = custom.get_att_string("ClusterSchedulerConfigArn")
 
     def _handler(
         self, cluster_arn: str, eks_cluster: eks.ICluster, log_key: kms.IKey | None, properties: dict[str, Any]
     ) -> lambda_.Function:
         stack = Stack.of(self)
-        log_group_name = log_group_name_for(self, "scheduler-config")  # named: the key policy names it
-        key = logs_key(self, log_key, "HyperPod scheduler config handler logs", log_group_name)
-        log_group = logs.LogGroup(
-            self,
-            "HandlerLogs",
-            log_group_name=log_group_name,
-            retention=logs.RetentionDays.ONE_YEAR,
-            encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
+        _, log_group = retained_log_group(
+            self, "HandlerLogs", "scheduler-config", description="HyperPod scheduler config handler logs", key=log_key
         )
-        function = lambda_.Function(
+        policies = stack.format_arn(service="sagemaker", resource="cluster-scheduler-config", resource_name="*")
+        access_entries = stack.format_arn(
+            service="eks",
+            resource="access-entry",
+            resource_name=f"{eks_cluster.cluster_name}/*",
+        )
+        function = handler_function(
             self,
             "Handler",
             description="Creates the SageMaker HyperPod cluster scheduler config (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
-            timeout=Duration.minutes(15),
+            code=handler_code(HANDLER_DIR),  # with the shared CloudFormation-response module
+            timeout=MAX_HANDLER_TIMEOUT,
             memory_size=256,
             log_group=log_group,
             # The policy is fixed at synth: the handler refuses events whose properties differ, and acts only
@@ -186,70 +179,13 @@ class HyperPodSchedulerConfig(Construct):
                     }
                 )
             },
-        )
-        skip_handler_checks(
-            function,
+            environment_reason="the environment holds the policy's properties (name, cluster ARN, weights) and an "
+            "owner tag value, no secrets; Lambda encrypts it at rest with an AWS managed key",
             outside_vpc_reason="calls only the SageMaker API, whose regional endpoint it reaches from the Lambda "
             "service network; nothing in the VPC is involved",
-        )
-        acknowledge_managed_policies(
-            function,
-            "Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; its own access is the "
-            "scheduler-config calls on this cluster",
-        )
-        policies = stack.format_arn(service="sagemaker", resource="cluster-scheduler-config", resource_name="*")
-        access_entries = stack.format_arn(
-            service="eks",
-            resource="access-entry",
-            resource_name=f"{eks_cluster.cluster_name}/*",
-        )
-        role = function.role
-        assert role is not None
-        # The permissions the AWS::SageMaker::ClusterSchedulerConfig handlers list in the registry schema.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="SchedulerConfig",
-                actions=[
-                    f"sagemaker:{verb}ClusterSchedulerConfig" for verb in ("Create", "Describe", "Update", "Delete")
-                ],
-                resources=[policies, cluster_arn],
-            )
-        )
-        # The owner tag: set at creation, read before any update or delete.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="OwnerTag",
-                actions=["sagemaker:AddTags", "sagemaker:ListTags"],
-                resources=[policies],
-            )
-        )
-        # List actions take no resource (Service Authorization Reference, Amazon SageMaker AI: actions).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="FindOwnPolicy",
-                actions=["sagemaker:ListClusterSchedulerConfigs"],
-                resources=["*"],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="HyperPodCluster",
-                actions=["sagemaker:DescribeCluster"],
-                resources=[cluster_arn],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EksAccess",
-                actions=[
-                    "eks:DescribeCluster",
-                    "eks:AssociateAccessPolicy",
-                    "eks:DisassociateAccessPolicy",
-                    "eks:DescribeAccessEntry",
-                    "eks:ListAssociatedAccessPolicies",
-                ],
-                resources=[eks_cluster.cluster_arn, access_entries],
-            )
+            managed_policies_reason="Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; "
+            "its own access is the scheduler-config calls on this cluster",
+            statements=_handler_statements(cluster_arn, eks_cluster, policies, access_entries),
         )
         acknowledge_wildcards(
             function,
@@ -263,17 +199,40 @@ class HyperPodSchedulerConfig(Construct):
             "to find the policy a retried Create already made",
             resources=["*"],
         )
-        skip_checkov(
-            function,
-            "CKV_AWS_173",
-            "the environment holds the policy's properties (name, cluster ARN, weights) and an owner tag value, "
-            "no secrets; Lambda encrypts it at rest with an AWS managed key",
-        )
         return function
 
     @property
     def scheduler_config_arn(self) -> str:
         return self._arn
+
+
+def _handler_statements(
+    cluster_arn: str, eks_cluster: eks.ICluster, policies: str, access_entries: str
+) -> list[iam.PolicyStatement]:
+    """The permissions the AWS::SageMaker::ClusterSchedulerConfig handlers list in the registry schema."""
+    return [
+        iam.PolicyStatement(
+            sid="SchedulerConfig",
+            actions=[f"sagemaker:{verb}ClusterSchedulerConfig" for verb in ("Create", "Describe", "Update", "Delete")],
+            resources=[policies, cluster_arn],
+        ),
+        # The owner tag: set at creation, read before any update or delete.
+        iam.PolicyStatement(sid="OwnerTag", actions=["sagemaker:AddTags", "sagemaker:ListTags"], resources=[policies]),
+        # List actions take no resource (Service Authorization Reference, Amazon SageMaker AI: actions).
+        iam.PolicyStatement(sid="FindOwnPolicy", actions=["sagemaker:ListClusterSchedulerConfigs"], resources=["*"]),
+        iam.PolicyStatement(sid="HyperPodCluster", actions=["sagemaker:DescribeCluster"], resources=[cluster_arn]),
+        iam.PolicyStatement(
+            sid="EksAccess",
+            actions=[
+                "eks:DescribeCluster",
+                "eks:AssociateAccessPolicy",
+                "eks:DisassociateAccessPolicy",
+                "eks:DescribeAccessEntry",
+                "eks:ListAssociatedAccessPolicies",
+            ],
+            resources=[eks_cluster.cluster_arn, access_entries],
+        ),
+    ]
 
 
 def _check(scope: Construct, construct_id: str, *, name: str, classes: dict[str, int], description: str | None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Size, Stack, Tags
+from aws_cdk import Aws, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -25,36 +25,20 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import (
-    HELM_DEPENDENCIES_RESOURCE_TYPE,
-    cluster_attribute,
-    log_group_name_for,
-    logs_key,
-)
-from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
+from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
+from hyperpod_cdk._handler_functions import check_environment_size, handler_custom_resource, retained_log_group
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.handler_assets import handler_code
-from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
 RELEASE_NAME = "hyperpod-dependencies"
 NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
-# Lambda's ceiling; download + dependency build get what helm's --timeout leaves.
-HANDLER_TIMEOUT = Duration.minutes(15)
-# CloudFormation waits this long for the handler's answer (default 3600 s): a little more than the
-# Lambda can run, so a handler that dies without answering fails the stack in 16 minutes.
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html
-SERVICE_TIMEOUT = Duration.minutes(16)
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# Lambda caps all environment variables of a function at 4 KB together.
-# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
-ENVIRONMENT_LIMIT_BYTES = 4096
 #: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
@@ -112,48 +96,27 @@ class HyperPodHelmDependencies(Construct):
         log_key: kms.IKey | None = None,
     ) -> None:
         cfg = config or HelmDependenciesConfig()
-        if not re.fullmatch(NAME_PATTERN, release_name) or len(release_name) > 53:
-            raise prop_error(
-                scope,
-                construct_id,
-                "release_name",
-                f"'{release_name}' is not a Helm release name (lowercase letters, digits, -; 53 at most)",
-            )
-        if not re.fullmatch(NAME_PATTERN, namespace) or len(namespace) > 63:
-            raise prop_error(
-                scope,
-                construct_id,
-                "namespace",
-                f"'{namespace}' is not a Kubernetes namespace (lowercase letters, digits, -; 63 at most)",
-            )
-        vpc = cluster_attribute(cluster, "vpc")
-        if vpc is None:
-            raise prop_error(
-                scope,
-                construct_id,
-                "cluster",
-                "the cluster has no VPC (import it with vpc=); the installer runs inside it",
-            )
-        security_group = cluster_attribute(cluster, "cluster_security_group")
-        if security_group is None:
-            raise prop_error(
-                scope,
-                construct_id,
-                "cluster",
-                "the cluster has no cluster security group (import it with cluster_security_group_id=) to place "
-                "the installer in",
-            )
-        selected = list(subnets) if subnets else list(vpc.private_subnets)
-        if not selected and not subnets and cfg.source_s3_uri:
-            selected = list(vpc.isolated_subnets)
-        if not selected:
-            raise prop_error(
-                scope,
-                construct_id,
-                "subnets",
-                "no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and "
-                "internet access for github.com and the chart repositories unless config.source_s3_uri is set)",
-            )
+        # Helm caps release names at 53 characters; Kubernetes namespaces (DNS labels) at 63.
+        for prop, name, what, longest in (
+            ("release_name", release_name, "a Helm release name", 53),
+            ("namespace", namespace, "a Kubernetes namespace", 63),
+        ):
+            if not re.fullmatch(NAME_PATTERN, name) or len(name) > longest:
+                raise prop_error(
+                    scope,
+                    construct_id,
+                    prop,
+                    f"'{name}' is not {what} (lowercase letters, digits, -; {longest} at most)",
+                )
+        in_vpc = in_cluster_vpc(
+            scope,
+            construct_id,
+            cluster,
+            subnets or _default_subnets(cluster, cfg),
+            handler="installer",
+            no_subnets_fix="no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and "
+            "internet access for github.com and the chart repositories unless config.source_s3_uri is set)",
+        )
         stack = Stack.of(scope)
         self.values = cfg.helm_values(default_region=stack.region)
         self.spec = release_spec(cfg, cluster.cluster_name, release_name, namespace, self.values)
@@ -161,85 +124,51 @@ class HyperPodHelmDependencies(Construct):
         super().__init__(scope, construct_id)
         self.config = cfg
 
-        log_group_name = log_group_name_for(self, "installer")  # named: the key policy names it
-        self.log_key = logs_key(self, log_key, "HyperPod Helm dependencies installer logs", log_group_name)
-        self.log_group = logs.LogGroup(
+        self.log_key, self.log_group = retained_log_group(
             self,
             "HandlerLogs",
-            log_group_name=log_group_name,
+            "installer",
+            description="HyperPod Helm dependencies installer logs",
+            key=log_key,
             retention=log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.function = lambda_.Function(
+        bundle: list[iam.PolicyStatement] = []  # read the chart bundle, for an S3 source
+        if cfg.source_s3_uri:
+            bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
+            bundle.append(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"])
+            )
+        self.function, self.access_entry = cluster_admin_handler(
             self,
-            "Handler",
+            cluster,
+            in_vpc,
             description="Installs the SageMaker HyperPod Helm chart (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=handler_code(HANDLER_DIR),  # its modules and the shared EKS-auth module
-            timeout=HANDLER_TIMEOUT,
+            handler_dir=HANDLER_DIR,
+            log_group=self.log_group,
+            kubectl_layer=kubectl_layer,
+            kubernetes_version=kubernetes_version,
             memory_size=1024,
             # The source tarball, the extracted chart and the downloaded sub-charts.
             ephemeral_storage_size=Size.mebibytes(2048),
-            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=selected),
-            security_groups=[security_group],
             environment={
                 "HELM_BINARY": HELM_BINARY,
                 SPEC_ENV: stack.to_json_string(self.spec),
             },
-            log_group=self.log_group,
-        )
-        Tags.of(self.function).add(*PURPOSE_TAG)
-        skip_handler_checks(self.function)
-        skip_checkov(
-            self.function,
-            "CKV_AWS_173",
-            "the environment holds the helm path and the release fixed at synth (names, revision, digests, "
-            "chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
-        )
-        role = self.function.role
-        assert role is not None
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
-        )
-        if cfg.source_s3_uri:
-            bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"])
-            )
-        acknowledge_managed_policies(
-            self.function,
-            "Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
-            "handler and the ENI actions Lambda needs to attach the function to the VPC (which "
-            "EC2 does not scope by resource); the handler's own access is eks:DescribeCluster on "
-            "one cluster",
+            purpose_tag=PURPOSE_TAG,
+            environment_reason="the environment holds the helm path and the release fixed at synth (names, revision, "
+            "digests, chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
+            statements=bundle,
+            managed_policies_reason="Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
+            "handler and the ENI actions Lambda needs to attach the function to the VPC (which EC2 does not scope by "
+            "resource); the handler's own access is eks:DescribeCluster on one cluster",
         )
 
-        # Cluster scope is required: the chart creates Namespaces, ClusterRoles, ClusterRoleBindings
-        # and CRDs, and AmazonEKSAdminPolicy (the namespace-scopable one) grants none of them
-        # (EKS access policy permissions: https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html).
-        self.access_entry = eks.AccessEntry(
-            self,
-            "AccessEntry",
-            cluster=cluster,
-            principal=role.role_arn,
-            access_policies=[
-                eks.AccessPolicy.from_access_policy_name(
-                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
-                )
-            ],
-        )
-
-        self.resource = CustomResource(
+        self.resource = handler_custom_resource(
             self,
             "Resource",
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=RESOURCE_TYPE,
-            properties=dict(self.spec),
-            service_timeout=SERVICE_TIMEOUT,
+            properties=self.spec,
         )
         # helm authenticates as the handler role: its access entry must exist first (and, on
         # delete, outlive the uninstall).
@@ -298,15 +227,23 @@ def release_spec(
     return spec
 
 
+def _default_subnets(cluster: eks.ICluster, cfg: HelmDependenciesConfig) -> list[ec2.ISubnet]:
+    """The VPC's private subnets with egress; isolated ones for an S3 source when there are none."""
+    vpc = cluster_attribute(cluster, "vpc")
+    if vpc is None:
+        return []
+    return list(vpc.private_subnets) or (list(vpc.isolated_subnets) if cfg.source_s3_uri else [])
+
+
 def _check_environment_size(scope: Construct, construct_id: str, spec: dict[str, Any]) -> None:
     # The cluster name may be a token here; count it at its longest (100 characters).
     sized = {**spec, "ClusterName": "x" * 100}
     size = len(SPEC_ENV) + len(json.dumps(sized)) + len("HELM_BINARY") + len(HELM_BINARY)
-    if size > ENVIRONMENT_LIMIT_BYTES - 256:
-        raise prop_error(
-            scope,
-            construct_id,
-            "config.extra_values",
-            f"the release takes about {size} bytes in the installer's environment, over Lambda's 4 KB limit; "
-            "set fewer or shorter extra_values",
-        )
+    check_environment_size(
+        scope,
+        construct_id,
+        "config.extra_values",
+        size,
+        what="the release takes",
+        fix="set fewer or shorter extra_values",
+    )

@@ -31,7 +31,7 @@ from typing import Any
 
 import cdk8s
 import jsii
-from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -41,33 +41,27 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
-from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
+from hyperpod_cdk._handler_functions import (
+    check_environment_size,
+    function_role,
+    handler_custom_resource,
+    retained_log_group,
+)
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.handler_assets import handler_code
-from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
-from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
+from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
+from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
 RESOURCE_TYPE = "Custom::HyperPodManifests"
 CONTEXT_ENV = "MANIFEST_CONTEXT"
 PRUNE_LABEL = "hyperpod-cdk.aws/manifest-set"
-# Lambda's ceiling: a wait polls inside one invocation (as aws-cdk-lib's KubernetesObjectValue does).
-HANDLER_TIMEOUT = Duration.minutes(15)
-SERVICE_TIMEOUT = Duration.minutes(16)
+# A wait polls inside one invocation of at most 15 minutes (as aws-cdk-lib's KubernetesObjectValue does).
 MAX_WAIT = Duration.minutes(14)
 DEFAULT_WAIT = Duration.minutes(10)
-# Lambda caps all environment variables of a function at 4 KB together.
-# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
-ENVIRONMENT_LIMIT_BYTES = 4096
 SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 #: Tag on the handler, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
-
-
-def _set_digest(entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class HyperPodManifests(Construct):
@@ -97,17 +91,7 @@ class HyperPodManifests(Construct):
         log_key: kms.IKey | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
-        vpc = cluster_attribute(cluster, "vpc")
-        security_group = cluster_attribute(cluster, "cluster_security_group")
-        if vpc is None or security_group is None:
-            raise prop_error(
-                scope,
-                construct_id,
-                "cluster",
-                "import the cluster with vpc= and cluster_security_group_id=: the manifest handler runs in its VPC",
-            )
-        if not subnets:
-            raise prop_error(scope, construct_id, "subnets", "list private subnets that reach the cluster endpoint")
+        in_vpc = in_cluster_vpc(scope, construct_id, cluster, subnets, handler="manifest handler")
         super().__init__(scope, construct_id)
         self.cluster = cluster
         self._sets: dict[str, dict[str, Any]] = {}
@@ -116,69 +100,37 @@ class HyperPodManifests(Construct):
         self._staging = Path(tempfile.mkdtemp(prefix="hyperpod-cdk-manifests-"))
         # The assets are copied into the cloud assembly; the staging folder goes when the app exits.
         atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
-        log_group_name = log_group_name_for(self, "manifests")  # named: the key policy names it
-        self.log_key = logs_key(self, log_key, "HyperPod manifest handler logs", log_group_name)
-        self.log_group = logs.LogGroup(
+        self.log_key, self.log_group = retained_log_group(
             self,
             "Logs",
-            log_group_name=log_group_name,
+            "manifests",
+            description="HyperPod manifest handler logs",
+            key=log_key,
             retention=log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.function = lambda_.Function(
+        self.function, self.access_entry = cluster_admin_handler(
             self,
-            "Handler",
+            cluster,
+            in_vpc,
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=handler_code(HANDLER_DIR),  # with the shared EKS-auth module
-            timeout=HANDLER_TIMEOUT,
+            handler_dir=HANDLER_DIR,
+            log_group=self.log_group,
+            kubectl_layer=kubectl_layer,
+            kubernetes_version=kubernetes_version,
             memory_size=512,
-            layers=[kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)],
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
-            security_groups=[security_group],
             environment={
                 "KUBECTL_BINARY": "/opt/kubectl/kubectl",
                 CONTEXT_ENV: Lazy.string(_ContextProducer(self)),
             },
-            log_group=self.log_group,
+            purpose_tag=PURPOSE_TAG,
+            environment_reason="the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and "
+            "deploy-time ids (file system, subnet, security group), no secrets; Lambda encrypts it at rest with an "
+            "AWS managed key",
+            managed_policies_reason="Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the "
+            "handler and the ENI actions Lambda needs to attach the function to the VPC; the handler's own access "
+            "is eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
         )
-        Tags.of(self.function).add(*PURPOSE_TAG)
-        skip_handler_checks(self.function)
-        skip_checkov(
-            self.function,
-            "CKV_AWS_173",
-            "the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and deploy-time ids "
-            "(file system, subnet, security group), no secrets; Lambda encrypts it at rest with an AWS managed key",
-        )
-        role = self.function.role
-        assert role is not None
-        self.role = role
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
-        )
-        acknowledge_managed_policies(
-            self.function,
-            "Lambda's AWS managed basic and VPC execution policies: CloudWatch Logs for the handler and the ENI "
-            "actions Lambda needs to attach the function to the VPC; the handler's own access is "
-            "eks:DescribeCluster on one cluster and s3:GetObject on its own manifest assets",
-        )
-        # Cluster scope: the sets create Namespaces, ClusterRoles and ClusterRoleBindings, which no
-        # namespace-scoped access policy allows.
-        # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
-        self.access_entry = eks.AccessEntry(
-            self,
-            "AccessEntry",
-            cluster=cluster,
-            principal=role.role_arn,
-            access_policies=[
-                eks.AccessPolicy.from_access_policy_name(
-                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
-                )
-            ],
-        )
+        self.role = function_role(self.function)
         self.resources: dict[str, CustomResource] = {}
 
     # -- sets ---------------------------------------------------------------------------------
@@ -256,13 +208,12 @@ class HyperPodManifests(Construct):
                 resources=[f"arn:{Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
             )
         )
-        resource = CustomResource(
+        resource = handler_custom_resource(
             self,
             name,
-            service_token=self.function.function_arn,
+            self.function,
             resource_type=RESOURCE_TYPE,
             properties=self.expected_properties(name),
-            service_timeout=SERVICE_TIMEOUT,
         )
         # kubectl authenticates as the handler role: its access entry comes first (and outlives it).
         resource.node.add_dependency(self.access_entry)
@@ -276,8 +227,8 @@ class HyperPodManifests(Construct):
         return {
             "ClusterName": self.cluster.cluster_name,
             "Set": name,
-            "Sha256": _set_digest(entry),
-            "Params": {str(i): self._params[i] for i in _placeholders_in(entry)},
+            "Sha256": set_digest(entry),
+            "Params": {str(i): self._params[i] for i in placeholders_in(entry)},
         }
 
     def _context(self) -> dict[str, Any]:
@@ -285,7 +236,7 @@ class HyperPodManifests(Construct):
             "ClusterName": self.cluster.cluster_name,
             "Sets": {
                 name: {
-                    "Sha256": _set_digest(entry),
+                    "Sha256": set_digest(entry),
                     "Bucket": self._locations[name].s3_bucket_name,
                     "Key": self._locations[name].s3_object_key,
                 }
@@ -307,7 +258,7 @@ class HyperPodManifests(Construct):
         if isinstance(value, str) and Token.is_unresolved(value):
             if value not in self._params:
                 self._params.append(value)
-            return "{{hyperpod-cdk:%d}}" % self._params.index(value)
+            return placeholder(self._params.index(value))
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise prop_error(self, name, "objects", f"{type(value).__name__} is not a JSON value")
         return value
@@ -327,14 +278,14 @@ class HyperPodManifests(Construct):
             + len(CONTEXT_ENV)
             + 40
         )
-        if size > ENVIRONMENT_LIMIT_BYTES - 256:
-            raise prop_error(
-                self,
-                name,
-                "name",
-                f"the manifest sets take about {size} bytes in the handler's environment, over Lambda's 4 KB "
-                "limit; merge sets, or use fewer deploy-time values",
-            )
+        check_environment_size(
+            self,
+            name,
+            "name",
+            size,
+            what="the manifest sets take",
+            fix="merge sets, or use fewer deploy-time values",
+        )
 
 
 @jsii.implements(IStableStringProducer)
@@ -346,23 +297,6 @@ class _ContextProducer:
 
     def produce(self) -> str:
         return Stack.of(self._manifests).to_json_string(self._manifests._context())
-
-
-def _placeholders_in(value: Any) -> list[int]:
-    found: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
-
-    walk(value)
-    return sorted(found)
 
 
 def _label_value(scope: Construct, name: str) -> str:

@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -34,10 +33,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from hyperpod_cdk._cdk_util import cluster_attribute, log_group_name_for, logs_key
+from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.handler_assets import handler_code
+from hyperpod_cdk.kubernetes.cluster_handler import describe_cluster, in_cluster_vpc
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
@@ -58,6 +57,7 @@ DEFAULT_CERT_MANAGER_TIMEOUT = Duration.minutes(15)
 # framework's own timeout stays below it and every gate's timeout below that.
 PROVIDER_TIMEOUT = Duration.minutes(55)
 POLL_INTERVAL = Duration.seconds(30)
+LOGS_DESCRIPTION = "HyperPod readiness gate logs"
 
 # What the handler may do in the cluster: read nodes, pods and deployments, and dry-run an Issuer.
 _CLUSTER_ROLE_RULES = [
@@ -102,75 +102,47 @@ class HyperPodReadiness(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         manifests: HyperPodManifests | None = None,
     ) -> None:
-        vpc = cluster_attribute(cluster, "vpc")
-        security_group = cluster_attribute(cluster, "cluster_security_group")
-        if vpc is None or security_group is None:
-            raise prop_error(
-                scope,
-                construct_id,
-                "cluster",
-                "import the cluster with vpc= and cluster_security_group_id=: the readiness handler runs in its VPC",
-            )
-        if not subnets:
-            raise prop_error(scope, construct_id, "subnets", "list private subnets that reach the cluster endpoint")
+        in_vpc = in_cluster_vpc(scope, construct_id, cluster, subnets, handler="readiness handler")
         super().__init__(scope, construct_id)
         self.cluster = cluster
-        log_group_name = log_group_name_for(self, "readiness")  # named: the key policy names it
-        self.log_key = logs_key(self, log_key, "HyperPod readiness gate logs", log_group_name)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=log_group_name,
-            retention=log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
+        self.log_key, self.log_group = retained_log_group(
+            self, "Logs", "readiness", description=LOGS_DESCRIPTION, key=log_key, retention=log_retention
         )
         code = handler_code(HANDLER_DIR)  # with the shared EKS-auth module
         layer = kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)
-        self.on_event_function = lambda_.Function(
+        managed_policies_reason = (
+            "Lambda's AWS managed basic (and, in the VPC, VPC access) execution policies: CloudWatch Logs and "
+            "the ENI actions Lambda needs to attach the function to the VPC; the handler's own access is "
+            "eks:DescribeCluster on one cluster"
+        )
+        self.on_event_function = handler_function(
             self,
             "OnEvent",
             description="Starts a HyperPod readiness gate (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.on_event",
+            entry="index.on_event",
             code=code,
             timeout=Duration.seconds(30),
             log_group=self.log_group,
-        )
-        skip_handler_checks(
-            self.on_event_function,
             outside_vpc_reason="only records when a readiness wait started; it calls no API and reaches nothing in "
             "the VPC",
+            managed_policies_reason=managed_policies_reason,
         )
-        self.is_complete_function = lambda_.Function(
+        self.is_complete_function = handler_function(
             self,
             "IsComplete",
             description="Checks HyperPod readiness with kubectl (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.is_complete",
+            entry="index.is_complete",
             code=code,
             timeout=Duration.minutes(2),
             memory_size=512,
             layers=[layer],
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
-            security_groups=[security_group],
+            in_vpc=in_vpc,
             environment={"KUBECTL_BINARY": "/opt/kubectl/kubectl"},
             log_group=self.log_group,
+            statements=[describe_cluster(cluster)],
+            managed_policies_reason=managed_policies_reason,
         )
-        skip_handler_checks(self.is_complete_function)
-        role = self.is_complete_function.role
-        assert role is not None
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster.cluster_arn])
-        )
-        for function in (self.on_event_function, self.is_complete_function):
-            acknowledge_managed_policies(
-                function,
-                "Lambda's AWS managed basic (and, in the VPC, VPC access) execution policies: CloudWatch Logs and "
-                "the ENI actions Lambda needs to attach the function to the VPC; the handler's own access is "
-                "eks:DescribeCluster on one cluster",
-            )
+        role = function_role(self.is_complete_function)
         # The role reaches Kubernetes only as the group bound below (no access policy).
         self.access_entry = eks.CfnAccessEntry(
             self,
@@ -207,15 +179,14 @@ class HyperPodReadiness(Construct):
             },
         )
 
-        waiter_log_group_name = log_group_name_for(self, "readiness-waiter")
-        logs_key(self, self.log_key, "HyperPod readiness gate logs", waiter_log_group_name)  # one more statement
-        self.state_machine_logs = logs.LogGroup(
+        # The same key, with one more statement for this group.
+        _, self.state_machine_logs = retained_log_group(
             self,
             "WaiterLogs",
-            log_group_name=waiter_log_group_name,
+            "readiness-waiter",
+            description=LOGS_DESCRIPTION,
+            key=self.log_key,
             retention=log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.provider = cr.Provider(
             self,
@@ -240,13 +211,25 @@ class HyperPodReadiness(Construct):
         #: The gate :meth:`add_cert_manager_gate` added (None until then).
         self.cert_manager_gate: CustomResource | None = None
 
-    def _gate(self, construct_id: str, properties: dict[str, object], after: Sequence[IConstruct]) -> CustomResource:
+    def _gate(
+        self,
+        construct_id: str,
+        check: str,
+        properties: dict[str, object],
+        after: Sequence[IConstruct],
+        timeout: Duration,
+    ) -> CustomResource:
         gate = CustomResource(
             self,
             construct_id,
             service_token=self.provider.service_token,
             resource_type=RESOURCE_TYPE,
-            properties={"ClusterName": self.cluster.cluster_name, **properties},
+            properties={
+                "ClusterName": self.cluster.cluster_name,
+                "Check": check,
+                **properties,
+                "TimeoutSeconds": str(int(timeout.to_seconds())),
+            },
         )
         # kubectl authenticates as the handler's role: its access entry and RBAC come first.
         gate.node.add_dependency(self.access_entry, self.rbac, *after)
@@ -270,13 +253,10 @@ class HyperPodReadiness(Construct):
             raise prop_error(self, "NodesReady", "instance_groups", "name the groups that can host system pods")
         self.node_gate = self._gate(
             "NodesReady",
-            {
-                "Check": "nodes",
-                "HyperPodClusterName": hyperpod_cluster_name,
-                "InstanceGroups": list(instance_groups),
-                "TimeoutSeconds": str(int(timeout.to_seconds())),
-            },
+            "nodes",
+            {"HyperPodClusterName": hyperpod_cluster_name, "InstanceGroups": list(instance_groups)},
             after,
+            timeout,
         )
         return self.node_gate
 
@@ -295,13 +275,10 @@ class HyperPodReadiness(Construct):
         """
         self.cert_manager_gate = self._gate(
             "CertManagerReady",
-            {
-                "Check": "cert-manager",
-                "Namespace": namespace,
-                "Deployments": list(deployments),
-                "TimeoutSeconds": str(int(timeout.to_seconds())),
-            },
+            "cert-manager",
+            {"Namespace": namespace, "Deployments": list(deployments)},
             after,
+            timeout,
         )
         return self.cert_manager_gate
 

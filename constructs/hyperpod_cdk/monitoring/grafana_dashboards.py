@@ -5,18 +5,20 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import CfnResource, CustomResource, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import log_group_name_for, logs_key
+from hyperpod_cdk._handler_functions import (
+    cfn_resource,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+    retained_log_group,
+)
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
-from hyperpod_cdk.rules.acknowledge import acknowledge_managed_policies
-from hyperpod_cdk.rules.suppress import skip_handler_checks
 
 HANDLER_DIR = Path(__file__).parent / "handlers" / "grafana_dashboards"
 DASHBOARD_DIR = HANDLER_DIR / "dashboards"
@@ -26,9 +28,6 @@ CUSTOM_RESOURCE_TYPE = "Custom::HyperPodGrafanaDashboards"
 SPEC_ENV = "GRAFANA_DASHBOARDS_SPEC"
 # The handler mints an ADMIN token for the workspace: tagged, so an SCP can keep others from invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "grafana-admin-token")
-# CloudFormation's wait for the response: the function's 5 minutes plus Lambda's retries of an async
-# invoke, instead of the default hour (AWS::CloudFormation::CustomResource ServiceTimeout).
-SERVICE_TIMEOUT = Duration.minutes(16)
 SERVICE_ACCOUNT_ACTIONS = (
     "grafana:ListWorkspaceServiceAccounts",
     "grafana:CreateWorkspaceServiceAccount",
@@ -80,59 +79,44 @@ class HyperPodGrafanaDashboards(Construct):
             "Region": stack.region,
             "DashboardsSha256": dashboards_digest(),
         }
-        log_group_name = log_group_name_for(self, "grafana-dashboards")
-        key = logs_key(self, log_key, "HyperPod Grafana dashboards handler logs", log_group_name)
-        log_group = logs.LogGroup(
+        _, log_group = retained_log_group(
             self,
             "HandlerLogs",
-            log_group_name=log_group_name,
-            retention=logs.RetentionDays.ONE_YEAR,
-            encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
+            "grafana-dashboards",
+            description="HyperPod Grafana dashboards handler logs",
+            key=log_key,
         )
-        self.function = lambda_.Function(
+        self.function = handler_function(
             self,
             "Handler",
             description="Installs the HyperPod dashboards in Amazon Managed Grafana (hyperpod-cdk)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=handler_code(HANDLER_DIR),  # with the shared CloudFormation-response module
             timeout=Duration.minutes(5),
             memory_size=256,
             log_group=log_group,
             environment={SPEC_ENV: stack.to_json_string(properties)},
-        )
-        Tags.of(self.function).add(*PURPOSE_TAG)
-        skip_handler_checks(
-            self.function,
+            purpose_tag=PURPOSE_TAG,
             outside_vpc_reason="calls the Grafana workspace API and the workspace's public HTTPS endpoint; "
             "nothing in the VPC is involved",
+            managed_policies_reason="Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; "
+            "its own access is the service-account calls on one Grafana workspace",
+            statements=[
+                iam.PolicyStatement(
+                    sid="GrafanaServiceAccountToken",
+                    actions=list(SERVICE_ACCOUNT_ACTIONS),
+                    resources=[grafana_workspace.workspace_arn],
+                )
+            ],
         )
-        acknowledge_managed_policies(
-            self.function,
-            "Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; its own access is the "
-            "service-account calls on one Grafana workspace",
-        )
-        role = self.function.role
-        assert role is not None
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="GrafanaServiceAccountToken",
-                actions=list(SERVICE_ACCOUNT_ACTIONS),
-                resources=[grafana_workspace.workspace_arn],
+        # CloudFormation waits 16 minutes for the answer (the default ServiceTimeout of the helper), not an
+        # hour: the function's 5 minutes plus Lambda's retries of an asynchronous invoke.
+        self.resource = cfn_resource(
+            handler_custom_resource(
+                self,
+                "Resource",
+                self.function,
+                resource_type=CUSTOM_RESOURCE_TYPE,
+                properties=properties,
+                after_role_policy=True,
             )
         )
-        custom = CustomResource(
-            self,
-            "Resource",
-            service_token=self.function.function_arn,
-            resource_type=CUSTOM_RESOURCE_TYPE,
-            properties=properties,
-            service_timeout=SERVICE_TIMEOUT,
-        )
-        policy = role.node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            custom.node.add_dependency(policy)
-        cfn = custom.node.default_child
-        assert isinstance(cfn, CfnResource)
-        self.resource = cfn

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn, cast
 
-from aws_cdk import Annotations, RemovalPolicy, Stack, Token
+from aws_cdk import Annotations, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, retention
+from hyperpod_cdk._cdk_util import retention
+from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
@@ -106,15 +107,13 @@ class HyperPodNetwork(Construct):
                 resource.add_property_deletion_override("AvailabilityZone")
                 resource.add_property_override("AvailabilityZoneId", az_ids[index])
 
-        flow_log_group_name = log_group_name_for(self, "vpc-flow-logs")  # named: the key policy names it
-        self.log_key = logs_key(self, log_key, "VPC flow logs of the HyperPod network", flow_log_group_name)
-        flow_log_group = logs.LogGroup(
+        self.log_key, flow_log_group = retained_log_group(
             self,
             "FlowLogs",
-            log_group_name=flow_log_group_name,
+            "vpc-flow-logs",
+            description="VPC flow logs of the HyperPod network",
+            key=log_key,
             retention=flow_log_retention,
-            encryption_key=self.log_key,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group))
 

@@ -32,11 +32,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+# In the Lambda the shared cfn_response.py sits next to this file (copied in at synth by
+# hyperpod_cdk._handler_functions); loaded from the source tree (tests), the shared folder is added.
+# (.parent, not parents[3]: /var/task/index.py has only three parents.)
+_SHARED = Path(__file__).resolve().parent.parent.parent.parent / "kubernetes" / "handlers" / "shared"
+if _SHARED.is_dir() and str(_SHARED) not in sys.path:
+    sys.path.append(str(_SHARED))
+
+from cfn_response import CFN_PROPERTIES, Outcome, canonical, send_response  # noqa: E402
 
 POLL_SECONDS = 10
 # Leave time for the response after the last poll.
@@ -45,10 +55,12 @@ ID_PATTERN = re.compile(r"^[a-z0-9]{12}$")
 REPLACING_KEYS = ("Name", "ClusterArn")
 SPEC_ENV = "SCHEDULER_CONFIG_SPEC"
 OWNER_TAG = "hyperpod-cdk:owner"
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 #: Physical id of a Create that failed before SageMaker assigned an id (Delete is then a no-op).
 NOT_CREATED = "not-created"
 GONE_STATUSES = frozenset({"Deleting", "Deleted", "DeleteFailed", "CreateFailed"})
+# How the response is sent (tests replace them).
+_opener: Callable[..., Any] = urllib.request.urlopen
+_sleep: Callable[[float], None] = time.sleep
 
 
 class HandlerError(Exception):
@@ -57,17 +69,6 @@ class HandlerError(Exception):
     def __init__(self, message: str, physical_id: str | None = None) -> None:
         super().__init__(message)
         self.physical_id = physical_id
-
-
-def canonical(value: Any) -> Any:
-    """A value as CloudFormation hands it to the function: every scalar a string."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items() if k not in CFN_PROPERTIES}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class Spec:
@@ -83,7 +84,10 @@ class Spec:
         return cls(raw["Properties"], str(raw["Owner"]))
 
     def matches(self, properties: Any) -> bool:
-        return isinstance(properties, Mapping) and canonical(properties) == canonical(self.properties)
+        # CloudFormation's own keys are left out at every depth; None stays "None" (as str() gives it).
+        return isinstance(properties, Mapping) and canonical(properties, ignore=CFN_PROPERTIES) == canonical(
+            self.properties, ignore=CFN_PROPERTIES
+        )
 
 
 def _int(value: Any, what: str) -> int:
@@ -294,35 +298,8 @@ def process(
 
 
 def respond(event: Mapping[str, Any], status: str, physical: str, data: Mapping[str, Any], reason: str) -> None:
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:3500],
-            "PhysicalResourceId": physical,
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-            "Data": dict(data),
-        }
-    ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    # A lost response would make Lambda retry the whole invocation (a second Create): retry the upload.
-    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
-        try:
-            with _opener(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
-                return
-        except (urllib.error.URLError, OSError) as error:
-            print(f"sending the response failed (attempt {attempt}): {error}")
-            if attempt == RESPONSE_ATTEMPTS:
-                raise
-            _sleep(min(2**attempt, 10))
-
-
-RESPONSE_ATTEMPTS = 4
-_opener: Callable[..., Any] = urllib.request.urlopen
-_sleep: Callable[[float], None] = time.sleep
+    # A lost response would make Lambda retry the whole invocation (a second Create): the upload is retried.
+    send_response(event, Outcome(status, physical, reason, dict(data)), opener=_opener, sleep=_sleep)
 
 
 def handler(event: Mapping[str, Any], context: Any) -> None:

@@ -83,32 +83,17 @@ def upgrade_command(
     return argv
 
 
+def release_command(helm: str, verb: str, spec: ReleaseSpec, kubeconfig: Path, *options: str) -> list[str]:
+    """``helm <verb> <release> --namespace <namespace> --kubeconfig <path> <options>``."""
+    return [helm, verb, spec.release, "--namespace", spec.namespace, "--kubeconfig", str(kubeconfig), *options]
+
+
 def uninstall_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
-    return [
-        helm,
-        "uninstall",
-        spec.release,
-        "--namespace",
-        spec.namespace,
-        "--kubeconfig",
-        str(kubeconfig),
-        "--timeout",
-        f"{timeout_seconds}s",
-    ]
+    return release_command(helm, "uninstall", spec, kubeconfig, "--timeout", f"{timeout_seconds}s")
 
 
 def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [
-        helm,
-        "status",
-        spec.release,
-        "--namespace",
-        spec.namespace,
-        "--kubeconfig",
-        str(kubeconfig),
-        "--output",
-        "json",
-    ]
+    return release_command(helm, "status", spec, kubeconfig, "--output", "json")
 
 
 def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str, release: str) -> list[str]:
@@ -128,34 +113,12 @@ def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namesp
 
 
 def history_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
-    return [
-        helm,
-        "history",
-        spec.release,
-        "--namespace",
-        spec.namespace,
-        "--kubeconfig",
-        str(kubeconfig),
-        "--max",
-        "1",
-        "--output",
-        "json",
-    ]
+    return release_command(helm, "history", spec, kubeconfig, "--max", "1", "--output", "json")
 
 
 def rollback_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, timeout_seconds: int) -> list[str]:
     # No revision: the one before the current (stuck) revision.
-    return [
-        helm,
-        "rollback",
-        spec.release,
-        "--namespace",
-        spec.namespace,
-        "--kubeconfig",
-        str(kubeconfig),
-        "--timeout",
-        f"{timeout_seconds}s",
-    ]
+    return release_command(helm, "rollback", spec, kubeconfig, "--timeout", f"{timeout_seconds}s")
 
 
 def is_release_not_found(output: str) -> bool:

@@ -12,20 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import cfn_response
+from cfn_response import CFN_PROPERTIES
+
 DEFAULT_HELM = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
 # Physical id of a Create that failed before helm touched the cluster: its rollback Delete is a no-op.
 NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
 GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
 BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
-# Properties CloudFormation adds to every custom resource request; not part of the release.
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 OWNER_LABEL = "hyperpod-cdk-owner"
 
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RELEASE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Release names and namespaces are both DNS-1123 labels.
+_RELEASE = _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
@@ -216,16 +217,9 @@ def _read_timeout(raw: Any) -> int:
 
 
 def canonical(value: Any) -> Any:
-    """A value as CloudFormation hands it to the function: every scalar a string."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
+    """A value as CloudFormation hands it to the function: every scalar a string, None as "" (an
+    optional value the release leaves out compares equal to an empty one)."""
+    return cfn_response.canonical(value, none="")
 
 
 def differences(properties: Any, spec: ReleaseSpec) -> list[str]:

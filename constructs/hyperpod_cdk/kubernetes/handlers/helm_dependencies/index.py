@@ -55,9 +55,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py (copied in
-# at synth by hyperpod_cdk.kubernetes.handler_assets) and is on sys.path already. Loaded from the source
-# tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared folder are added here.
+# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py and
+# cfn_response.py (copied in at synth by hyperpod_cdk._handler_functions) and is on sys.path already.
+# Loaded from the source tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared
+# folder are added here.
 _HERE = Path(__file__).resolve().parent
 for _folder in (_HERE, _HERE.parent / "shared"):
     if _folder.is_dir() and str(_folder) not in sys.path:
@@ -65,6 +66,7 @@ for _folder in (_HERE, _HERE.parent / "shared"):
 
 import helm_fetch  # noqa: E402, F401 - its limits, which tests tune
 import helm_runner  # noqa: E402
+from cfn_response import Outcome, send_response  # noqa: E402
 from eks_auth import eks_token, write_kubeconfig  # noqa: E402
 from helm_digest import (  # noqa: E402, F401 - re-exported: the chart bundle builder and tests use index.*
     _BUILT_ARCHIVE,
@@ -83,7 +85,6 @@ from helm_fetch import (  # noqa: E402, F401
     download_url,
     extract_chart,
 )
-from helm_response import Outcome, send_response  # noqa: E402
 from helm_runner import (  # noqa: E402, F401
     CommandError,
     Deadline,
@@ -120,6 +121,8 @@ DEFAULT_HELM = "/opt/helm/helm"
 SOURCE_BUDGET_SECONDS = 180.0
 # `helm dependency build` gets at most this (it downloads three small archives).
 DEPENDENCY_BUILD_SECONDS = 180.0
+# A read-only helm command (status, history, list) gets at most this.
+QUERY_SECONDS = 60
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
 
 
@@ -229,24 +232,41 @@ def fetch_and_verify(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Dea
     return chart_dir, digest
 
 
+def query(argv: Sequence[str], deps: Deps, env: Mapping[str, str], deadline: Deadline) -> str | None:
+    """A read-only helm command (a minute at most): its output, or None when the release does not exist."""
+    try:
+        output: str = run(argv, env=env, deadline=deadline, log=deps.log, touched_cluster=False, limit=QUERY_SECONDS)
+    except CommandError as exc:
+        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
+            return None
+        raise
+    return output
+
+
+def change(
+    command: Callable[[int], Sequence[str]], spec: ReleaseSpec, deps: Deps, env: Mapping[str, str], deadline: Deadline
+) -> None:
+    """A helm command that changes the release: ``command(timeout)`` with helm's ``--timeout`` from what
+    the invocation leaves, stopped a little after that timeout."""
+    timeout = deadline.helm_timeout(spec.timeout_seconds)
+    run(
+        command(timeout),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=True,
+        limit=timeout + helm_runner.OVERRUN_SECONDS,
+    )
+
+
 def recover_pending(
     spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
 ) -> str | None:
     """A release a killed helm left ``pending-*`` blocks every later upgrade ("another operation
     is in progress"): roll it back to the revision before, or uninstall a first install."""
-    try:
-        out = run(
-            status_command(deps.helm, spec, kubeconfig),
-            env=env,
-            deadline=deadline,
-            log=deps.log,
-            touched_cluster=False,
-            limit=60,
-        )
-    except CommandError as exc:
-        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
-            return None
-        raise
+    out = query(status_command(deps.helm, spec, kubeconfig), deps, env, deadline)
+    if out is None:
+        return None
     try:
         status = str(json.loads(out)["info"]["status"])
     except (ValueError, KeyError, TypeError):
@@ -255,19 +275,8 @@ def recover_pending(
     if status not in PENDING_STATUSES:
         return status
     deps.log(f"release {spec.physical_id} is {status}: a previous helm was killed before it finished")
-    timeout = deadline.helm_timeout(spec.timeout_seconds)
-    if status == "pending-install":
-        argv = uninstall_command(deps.helm, spec, kubeconfig, timeout)
-    else:
-        argv = rollback_command(deps.helm, spec, kubeconfig, timeout)
-    run(
-        argv,
-        env=env,
-        deadline=deadline,
-        log=deps.log,
-        touched_cluster=True,
-        limit=timeout + helm_runner.OVERRUN_SECONDS,
-    )
+    command = uninstall_command if status == "pending-install" else rollback_command
+    change(lambda timeout: command(deps.helm, spec, kubeconfig, timeout), spec, deps, env, deadline)
     return status
 
 
@@ -301,15 +310,13 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
     values_files = [regional] if regional.is_file() else []
     values_files.append(write_values_file(workdir / "values.json", spec.values))
-    timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(
-            upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout),
-            env=env,
-            deadline=deadline,
-            log=deps.log,
-            touched_cluster=True,
-            limit=timeout + helm_runner.OVERRUN_SECONDS,
+        change(
+            lambda timeout: upgrade_command(deps.helm, spec, chart_dir, kubeconfig, values_files, timeout),
+            spec,
+            deps,
+            env,
+            deadline,
         )
     except HandlerError as failure:
         if previous is None:
@@ -335,15 +342,7 @@ def roll_back_failed_upgrade(
     default). Returns what happened, for the failure reason.
     """
     try:
-        timeout = deadline.helm_timeout(spec.timeout_seconds)
-        run(
-            rollback_command(deps.helm, spec, kubeconfig, timeout),
-            env=env,
-            deadline=deadline,
-            log=deps.log,
-            touched_cluster=True,
-            limit=timeout + helm_runner.OVERRUN_SECONDS,
-        )
+        change(lambda timeout: rollback_command(deps.helm, spec, kubeconfig, timeout), spec, deps, env, deadline)
     except HandlerError as exc:
         return f"rolling the release back to its previous revision failed too: {exc}"
     return "rolled the release back to its previous revision"
@@ -358,19 +357,9 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
     except ClusterGoneError:
         return "the cluster no longer exists"
     env = helm_env(workdir, deps.extra_env)
-    try:
-        out = run(
-            history_command(deps.helm, spec, kubeconfig),
-            env=env,
-            deadline=deadline,
-            log=deps.log,
-            touched_cluster=False,
-            limit=60,
-        )
-    except CommandError as exc:
-        if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
-            return "the release is not installed"
-        raise
+    out = query(history_command(deps.helm, spec, kubeconfig), deps, env, deadline)
+    if out is None:
+        return "the release is not installed"
     try:
         last = json.loads(out)[-1]
         status, description = str(last["status"]), str(last.get("description", ""))
@@ -378,15 +367,7 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
         return "could not read the release history; left the release as it is"
     if status != "deployed" or not description.startswith("Upgrade complete"):
         return f"the last revision is {status} ({description!r}); left the release as it is"
-    timeout = deadline.helm_timeout(spec.timeout_seconds)
-    run(
-        rollback_command(deps.helm, spec, kubeconfig, timeout),
-        env=env,
-        deadline=deadline,
-        log=deps.log,
-        touched_cluster=True,
-        limit=timeout + helm_runner.OVERRUN_SECONDS,
-    )
+    change(lambda timeout: rollback_command(deps.helm, spec, kubeconfig, timeout), spec, deps, env, deadline)
     return "rolled the release back to its previous revision"
 
 
@@ -408,7 +389,7 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
         deadline=deadline,
         log=deps.log,
         touched_cluster=False,
-        limit=60,
+        limit=QUERY_SECONDS,
     )
     try:
         found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
@@ -428,16 +409,8 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
         return
     env = helm_env(workdir, deps.extra_env)
-    timeout = deadline.helm_timeout(spec.timeout_seconds)
     try:
-        run(
-            uninstall_command(deps.helm, spec, kubeconfig, timeout),
-            env=env,
-            deadline=deadline,
-            log=deps.log,
-            touched_cluster=True,
-            limit=timeout + helm_runner.OVERRUN_SECONDS,
-        )
+        change(lambda timeout: uninstall_command(deps.helm, spec, kubeconfig, timeout), spec, deps, env, deadline)
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")

@@ -30,24 +30,29 @@ timeout passes (read-only). Delete does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# In the Lambda the shared modules (eks_auth, cfn_response, manifest_sets) sit next to this file, copied in at
+# synth by hyperpod_cdk._handler_functions; loaded from the source tree (tests), the shared folder is added.
+_SHARED = Path(__file__).resolve().parent.parent / "shared"
+if _SHARED.is_dir() and str(_SHARED) not in sys.path:
+    sys.path.append(str(_SHARED))
+
+from cfn_response import CFN_PROPERTIES, Outcome, canonical, send_response  # noqa: E402, F401 - index.* API
+from manifest_sets import placeholder_key, placeholders_in, set_digest  # noqa: E402, F401 - index.* API
+
 MAX_SET_BYTES = 8 * 1024 * 1024
 CONTEXT_ENV = "MANIFEST_CONTEXT"
-PLACEHOLDER = "{{{{hyperpod-cdk:{index}}}}}"
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 KUBECTL_TIMEOUT_SECONDS = 300
 WAIT_INTERVAL_SECONDS = 10
 # What the handler keeps for the response and cleanup at the end of the invocation.
@@ -58,47 +63,14 @@ class HandlerError(Exception):
     """A failure CloudFormation gets as the reason."""
 
 
-def canonical(value: Any) -> Any:
-    """A value as CloudFormation hands it to the function: every scalar a string."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def set_digest(entry: Mapping[str, Any]) -> str:
-    """sha256 of a set as synthesized (placeholders, not their values), key order independent."""
-    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def placeholders_in(value: Any) -> list[int]:
-    found: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, str) and node.startswith("{{hyperpod-cdk:") and node.endswith("}}"):
-            found.add(int(node[len("{{hyperpod-cdk:") : -2]))
-
-    walk(value)
-    return sorted(found)
-
-
 def substitute(value: Any, params: Mapping[str, str]) -> Any:
     """Replace whole-string placeholders with their deploy-time values."""
     if isinstance(value, Mapping):
         return {k: substitute(v, params) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, params) for v in value]
-    if isinstance(value, str) and value.startswith("{{hyperpod-cdk:") and value.endswith("}}"):
-        key = value[len("{{hyperpod-cdk:") : -2]
+    key = placeholder_key(value)
+    if key is not None:
         if key not in params:
             raise HandlerError(f"placeholder {key} has no value in {CONTEXT_ENV}")
         return params[key]
@@ -182,14 +154,6 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] = print
     kubeconfig: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "manifests-kubeconfig")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    physical_id: str
-    reason: str = ""
-    data: dict[str, str] = field(default_factory=dict)
 
 
 def _remaining(context: Any) -> float:
@@ -332,43 +296,6 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())
         return Outcome("FAILED", physical if request == "Create" else old_id, reason=f"{type(exc).__name__}: {exc}")
-
-
-def send_response(
-    event: Mapping[str, Any],
-    outcome: Outcome,
-    *,
-    attempts: int = 4,
-    opener: Callable[..., Any] = urllib.request.urlopen,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    body = {
-        "Status": outcome.status,
-        "Reason": (outcome.reason or "OK")[:3000],
-        "PhysicalResourceId": outcome.physical_id,
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "NoEcho": False,
-        "Data": outcome.data,
-    }
-    payload = json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(
-        event["ResponseURL"],
-        data=payload,
-        method="PUT",
-        headers={"Content-Type": "", "Content-Length": str(len(payload))},
-    )
-    for attempt in range(1, attempts + 1):
-        try:
-            with opener(request, timeout=30) as response:  # noqa: S310 - the presigned S3 URL from CloudFormation
-                response.read()
-            return
-        except (urllib.error.URLError, OSError) as exc:
-            print(f"sending the response failed (attempt {attempt}): {exc}")
-            if attempt == attempts:
-                raise
-            sleep(min(2**attempt, 10))
 
 
 def _run_kubectl(args: list[str], stdin: str | None, limit: float) -> tuple[int, str, str]:

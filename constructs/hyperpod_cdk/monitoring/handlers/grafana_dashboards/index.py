@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+# In the Lambda the shared cfn_response.py sits next to this file (copied in at synth by
+# hyperpod_cdk._handler_functions); loaded from the source tree (tests), the shared folder is added.
+# (.parent, not parents[3]: /var/task/index.py has only three parents.)
+_SHARED = Path(__file__).resolve().parent.parent.parent.parent / "kubernetes" / "handlers" / "shared"
+if _SHARED.is_dir() and str(_SHARED) not in sys.path:
+    sys.path.append(str(_SHARED))
+
+from cfn_response import CFN_PROPERTIES, Outcome, send_response  # noqa: E402
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -51,9 +61,6 @@ DATASOURCE_UID = "hyperpod-amp"
 UID_PREFIX = "hyperpod-cdk-"
 HTTP_TIMEOUT = 20
 SPEC_ENV = "GRAFANA_DASHBOARDS_SPEC"
-#: Properties CloudFormation adds to every custom resource event; not part of the synthesized spec.
-CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
-RESPONSE_ATTEMPTS = 4
 _opener: Callable[..., Any] = urllib.request.urlopen
 _sleep: Callable[[float], None] = time.sleep
 
@@ -270,30 +277,8 @@ def process(event: dict[str, Any], client: Any, spec: Mapping[str, str] | None =
 
 
 def respond(event: dict[str, Any], status: str, physical: str, data: dict[str, Any], reason: str) -> None:
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:3500],
-            "PhysicalResourceId": physical,
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-            "Data": data,
-        }
-    ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    # A lost response would make Lambda retry the whole invocation: retry the upload.
-    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
-        try:
-            with _opener(request, timeout=30):  # noqa: S310 - the CloudFormation pre-signed URL
-                return
-        except (urllib.error.URLError, OSError) as error:
-            print(f"sending the response failed (attempt {attempt}): {error}")
-            if attempt == RESPONSE_ATTEMPTS:
-                raise
-            _sleep(min(2**attempt, 10))
+    # A lost response would make Lambda retry the whole invocation: the upload is retried.
+    send_response(event, Outcome(status, physical, reason, data), opener=_opener, sleep=_sleep)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> None:

@@ -1,0 +1,95 @@
+"""The CloudFormation side of a custom-resource handler: the properties as CloudFormation sends them,
+and the answer PUT to the request's presigned ``ResponseURL``.
+
+Standard library only. The synth copies this file into the asset of each handler that answers
+CloudFormation itself (``hyperpod_cdk._handler_functions``); the handlers import it as ``cfn_response``.
+
+The answer is retried: a lost response leaves the stack waiting until ServiceTimeout, and Lambda
+retries an asynchronous invoke that raised, which would run the whole request (a second Create) again.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Properties CloudFormation adds to every custom resource event; never part of a synthesized spec.
+CFN_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+RESPONSE_ATTEMPTS = 4
+# The whole response object may be at most 4096 bytes; the reason gets most of it.
+REASON_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request came to: the answer's status, physical id, reason and ``Data``."""
+
+    status: str
+    physical_id: str
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def canonical(value: Any, *, none: str = "None", ignore: Set[str] = frozenset()) -> Any:
+    """A value as CloudFormation hands it to the function: every scalar a string (booleans
+    ``true``/``false``, None as ``none``), without the mapping keys in ``ignore`` at any depth."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v, none=none, ignore=ignore) for k, v in value.items() if k not in ignore}
+    if isinstance(value, list | tuple):
+        return [canonical(v, none=none, ignore=ignore) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return none
+    return str(value)
+
+
+def send_response(
+    event: Mapping[str, Any],
+    outcome: Outcome,
+    *,
+    log_stream: str = "",
+    attempts: int = RESPONSE_ATTEMPTS,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """PUT the outcome to the event's ResponseURL, retried with backoff; raises after the last attempt.
+
+    ``log_stream``: named in the reason of a failure, so the stack event says where the details are.
+    """
+    reason = outcome.reason or "OK"
+    if log_stream and outcome.status == "FAILED":
+        reason = f"{reason} (CloudWatch log stream {log_stream})"
+    body = {
+        "Status": outcome.status,
+        "Reason": reason[:REASON_LIMIT],
+        "PhysicalResourceId": outcome.physical_id,
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "NoEcho": False,
+        "Data": dict(outcome.data),
+    }
+    payload = json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(
+        event["ResponseURL"],
+        data=payload,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(payload))},
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            # urlopen raises HTTPError (a URLError) for an error status; the body is not needed.
+            with opener(request, timeout=30):  # noqa: S310 - the presigned S3 URL from CloudFormation
+                return
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"sending the response failed (attempt {attempt}): {exc}")
+            if attempt == attempts:
+                raise
+            sleep(min(2**attempt, 10))
