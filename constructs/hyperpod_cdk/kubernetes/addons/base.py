@@ -93,6 +93,9 @@ class HyperPodAddon(Construct):
        the add-ons it requires or comes ``AFTER`` and after the inline policy of each of
        :meth:`_roles` (the pods' first AWS call is then already allowed).
 
+    Every add-on construct takes the props below (:class:`AddonSettings` besides ``cluster``; a
+    subclass lists its own props in its docstring and takes these as ``**settings``).
+
     Args:
         cluster: the EKS cluster.
         version: add-on version, e.g. ``v1.18.2-eksbuild.2``. Default: the pin of
@@ -234,14 +237,22 @@ class PodIdentityAddon(HyperPodAddon):
     association: eks.CfnPodIdentityAssociation
 
     def _build(self) -> Mapping[str, Any]:
-        """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume."""
-        self.role = pod_identity_role(
-            self,
-            "Role",
-            cluster=self.cluster,
-            namespace=self.NAMESPACE,
-            service_account=self.SERVICE_ACCOUNT,
-            description=self.ROLE_DESCRIPTION,
+        """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume, with :meth:`_grant`.
+
+        Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
+        Identity tags the session), limited by the session tags EKS sets (cluster, namespace and
+        service account), as the EKS user guide's "pod-id-role" page shows. The cluster is matched by
+        ``eks-cluster-arn``, not ``eks-cluster-name``: a name repeats across regions and accounts, an
+        ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
+        """
+        session_tags = {
+            "aws:RequestTag/eks-cluster-arn": self.cluster.cluster_arn,
+            "aws:RequestTag/kubernetes-namespace": self.NAMESPACE,
+            "aws:RequestTag/kubernetes-service-account": self.SERVICE_ACCOUNT,
+        }
+        principal = iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({"StringEquals": session_tags})
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.SessionTagsPrincipal(principal), description=self.ROLE_DESCRIPTION
         )
         self._grant(self.role)
         return super()._build()
@@ -253,14 +264,20 @@ class PodIdentityAddon(HyperPodAddon):
         return (self.role,)
 
     def _install(self) -> eks.Addon:
-        """The association (after the add-on's dependencies), then the add-on after it."""
-        self.association = pod_identity_association(
+        """A standalone ``AWS::EKS::PodIdentityAssociation`` after the add-on's dependencies, then the add-on.
+
+        Standalone rather than inline on the add-on: recent HyperPod add-on versions report
+        ``requiresIamPermissions=false`` and reject inline ``PodIdentityAssociations`` on CreateAddon
+        (awslabs/awsome-distributed-ai#1075), and a standalone association also survives add-on
+        replacement.
+        """
+        self.association = eks.CfnPodIdentityAssociation(
             self,
             "PodIdentity",
-            cluster=self.cluster,
+            cluster_name=self.cluster.cluster_name,
             namespace=self.NAMESPACE,
             service_account=self.SERVICE_ACCOUNT,
-            role=self.role,
+            role_arn=self.role.role_arn,
         )
         self._order(self.association)
         return self._addon(self.association)
@@ -270,60 +287,3 @@ def add_managed_policy(role: iam.Role, policy_name: str, reason: str) -> None:
     """Attach the AWS managed policy ``policy_name`` to ``role`` and acknowledge cdk-nag's IAM4 for it."""
     role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(policy_name))
     acknowledge(role, managed_policy_finding(policy_name), reason)
-
-
-def pod_identity_role(
-    scope: Construct,
-    construct_id: str,
-    *,
-    cluster: eks.ICluster,
-    namespace: str,
-    service_account: str,
-    description: str,
-) -> iam.Role:
-    """An IAM role only one Kubernetes service account of one cluster can get through EKS Pod Identity.
-
-    Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
-    Identity tags the session), limited by the session tags EKS sets (cluster, namespace and
-    service account), as the EKS user guide's "pod-id-role" page shows. The cluster is matched by
-    ``eks-cluster-arn``, not ``eks-cluster-name``: a name repeats across regions and accounts, an
-    ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
-    """
-    principal = iam.SessionTagsPrincipal(
-        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions(
-            {
-                "StringEquals": {
-                    "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
-                    "aws:RequestTag/kubernetes-namespace": namespace,
-                    "aws:RequestTag/kubernetes-service-account": service_account,
-                }
-            }
-        )
-    )
-    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
-
-
-def pod_identity_association(
-    scope: Construct,
-    construct_id: str,
-    *,
-    cluster: eks.ICluster,
-    namespace: str,
-    service_account: str,
-    role: iam.IRole,
-) -> eks.CfnPodIdentityAssociation:
-    """A standalone ``AWS::EKS::PodIdentityAssociation``.
-
-    Standalone rather than inline on the add-on: recent HyperPod add-on versions report
-    ``requiresIamPermissions=false`` and reject inline ``PodIdentityAssociations`` on CreateAddon
-    (awslabs/awsome-distributed-ai#1075), and a standalone association also survives add-on
-    replacement.
-    """
-    return eks.CfnPodIdentityAssociation(
-        scope,
-        construct_id,
-        cluster_name=cluster.cluster_name,
-        namespace=namespace,
-        service_account=service_account,
-        role_arn=role.role_arn,
-    )

@@ -49,8 +49,6 @@ class FsxCsiDriverAddon(PodIdentityAddon):
         cluster: the EKS cluster.
         file_system_arns: the file systems the driver may describe (statically provisioned ones).
         dynamic_provisioning: let the driver create and delete file systems for claims.
-        settings: ``version``, ``configuration_values``, ``assume_installed`` and
-            ``kubernetes_version``, as every :class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon`.
     """
 
     ADDON_NAME = ADDON_NAME

@@ -98,8 +98,6 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         hyperpod_cluster_arn: the ``AWS::SageMaker::Cluster`` the endpoints run on.
         encryption_key: the KMS key of the TLS bucket.
         load_balancer_controller / keda: the bundled controllers. Default: both on.
-        settings: ``version``, ``configuration_values``, ``assume_installed`` and
-            ``kubernetes_version``, as every :class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon`.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -136,7 +134,6 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
                 "the operator's roles trust the cluster's IAM OIDC provider: pass oidc_provider= for an imported "
                 "cluster",
             )
-        self._issuer_url = issuer_url
         self._given_oidc_provider = oidc_provider
         self.hyperpod_cluster_arn = hyperpod_cluster_arn
         self.encryption_key = encryption_key
@@ -149,7 +146,7 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         # AWS::IAM::OIDCProvider for the cluster's issuer (a cluster has one issuer, so one provider
         # per account: pass an existing one as oidc_provider instead of creating a second).
         self.oidc_provider = self._given_oidc_provider or eks.OidcProviderNative(
-            self, "OidcProvider", url=self._issuer_url
+            self, "OidcProvider", url=cluster_attribute(self.cluster, "cluster_open_id_connect_issuer_url")
         )
         self.tls_bucket = private_bucket(
             self,
@@ -159,14 +156,12 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
             "its API calls are in CloudTrail",
         )
         self.execution_role = self._add_execution_role()
-        self.gated_model_role = iam.Role(
-            self,
+        self.gated_model_role = self._role(
             "GatedModelRole",
-            assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal(SAGEMAKER),
-                self._service_account_principal("GatedModels", f"*:{GATED_MODEL_SERVICE_ACCOUNTS}", like=True),
-            ),
-            description="SageMaker HyperPod inference: JumpStart gated model download",
+            "SageMaker HyperPod inference: JumpStart gated model download",
+            ("GatedModels", f"*:{GATED_MODEL_SERVICE_ACCOUNTS}"),
+            sagemaker=True,
+            like=True,
         )
         add_managed_policy(
             self.gated_model_role,
@@ -178,9 +173,21 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         alb: dict[str, Any] = {"enabled": False}
         if self.load_balancer_role is not None:
             alb = {"enabled": True, "serviceAccount": {"create": True, "roleArn": self.load_balancer_role.role_arn}}
-        self.keda_role = self._add_keda_role() if self._keda else None
+        self.keda_role = None
         keda_values: dict[str, Any] = {"enabled": False}
-        if self.keda_role is not None:
+        if self._keda:
+            self.keda_role = self._role(
+                "KedaRole",
+                "KEDA of the HyperPod inference operator (reads scaling metrics)",
+                ("Keda", f"{NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"),
+            )
+            self.keda_role.add_to_policy(iam.PolicyStatement(actions=list(KEDA_ACTIONS), resources=["*"]))
+            acknowledge_wildcards(
+                self.keda_role,
+                "KEDA reads the CloudWatch metrics and AMP workspaces named in each endpoint's scaling rules, "
+                "which users choose at run time; all actions are reads",
+                resources=["*"],
+            )
             keda_values = {
                 "enabled": True,
                 "auth": {"aws": {"irsa": {"enabled": True, "roleArn": self.keda_role.role_arn}}},
@@ -200,14 +207,11 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
 
     def _add_execution_role(self) -> iam.Role:
         """``executionRoleArn``: the operator's own permissions, the TLS bucket and ACM tagging."""
-        role = iam.Role(
-            self,
+        role = self._role(
             "ExecutionRole",
-            assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal(SAGEMAKER),
-                self._service_account_principal("Controller", f"{NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
-            ),
-            description="SageMaker HyperPod inference operator (executionRoleArn)",
+            "SageMaker HyperPod inference operator (executionRoleArn)",
+            ("Controller", f"{NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
+            sagemaker=True,
         )
         add_managed_policy(
             role,
@@ -233,11 +237,10 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
 
     def _add_load_balancer_role(self) -> iam.Role:
         """The bundled AWS Load Balancer Controller's role, with the controller's published policy."""
-        role = iam.Role(
-            self,
+        role = self._role(
             "LoadBalancerControllerRole",
-            assumed_by=self._service_account_principal("LoadBalancer", f"{NAMESPACE}:{LOAD_BALANCER_SERVICE_ACCOUNT}"),
-            description="AWS Load Balancer Controller of the HyperPod inference operator",
+            "AWS Load Balancer Controller of the HyperPod inference operator",
+            ("LoadBalancer", f"{NAMESPACE}:{LOAD_BALANCER_SERVICE_ACCOUNT}"),
         )
         for statement in load_balancer_controller_statements(self):
             role.add_to_policy(statement)
@@ -260,22 +263,21 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         )
         return role
 
-    def _add_keda_role(self) -> iam.Role:
-        """KEDA's role: reads of the CloudWatch and AMP metrics its scalers use."""
-        role = iam.Role(
-            self,
-            "KedaRole",
-            assumed_by=self._service_account_principal("Keda", f"{NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"),
-            description="KEDA of the HyperPod inference operator (reads scaling metrics)",
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=list(KEDA_ACTIONS), resources=["*"]))
-        acknowledge_wildcards(
-            role,
-            "KEDA reads the CloudWatch metrics and AMP workspaces named in each endpoint's scaling rules, "
-            "which users choose at run time; all actions are reads",
-            resources=["*"],
-        )
-        return role
+    def _role(
+        self,
+        construct_id: str,
+        description: str,
+        service_accounts: tuple[str, str],
+        *,
+        sagemaker: bool = False,
+        like: bool = False,
+    ) -> iam.Role:
+        """A role for the service accounts ``(condition id, subject)`` (see :meth:`_service_account_principal`),
+        and with ``sagemaker`` for ``sagemaker.amazonaws.com`` too."""
+        principal = self._service_account_principal(*service_accounts, like=like)
+        if sagemaker:
+            principal = iam.CompositePrincipal(iam.ServicePrincipal(SAGEMAKER), principal)
+        return iam.Role(self, construct_id, assumed_by=principal, description=description)
 
     def _service_account_principal(self, construct_id: str, subject: str, *, like: bool = False) -> iam.IPrincipal:
         """``sts:AssumeRoleWithWebIdentity`` for ``system:serviceaccount:<subject>`` of this cluster.

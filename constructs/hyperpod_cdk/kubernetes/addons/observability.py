@@ -67,8 +67,6 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
         grafana_workspace_name: its name. Default: ``<EKS cluster name>-hyperpod``.
         metrics: metric level per category. Default: :class:`ObservabilityMetrics` defaults.
         logging: ship task logs to CloudWatch Logs.
-        settings: ``version``, ``configuration_values``, ``assume_installed`` and
-            ``kubernetes_version``, as every :class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon`.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -100,27 +98,22 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
             raise prop_error(scope, construct_id, "workspace_alias", "only used without prometheus_workspace")
         if grafana_workspace_name is not None and not grafana:
             raise prop_error(scope, construct_id, "grafana_workspace_name", "only used with grafana=True")
+        default_name = f"{cluster.cluster_name}-hyperpod"
         self._given_workspace = prometheus_workspace
-        self._workspace_alias = workspace_alias
-        self._grafana = grafana
-        self._grafana_workspace_name = grafana_workspace_name
-        self.metrics = metrics or ObservabilityMetrics()
-        self.logging = logging
+        self._workspace_alias = workspace_alias or default_name
+        self._grafana_workspace_name = (grafana_workspace_name or default_name) if grafana else None
+        self._metrics_provider = (metrics or ObservabilityMetrics()).metrics_provider(logging=logging)
         super().__init__(scope, construct_id, cluster=cluster, **settings)
 
     def _build(self) -> Mapping[str, Any]:
         """The workspaces, then the collector's role; the settings that point the add-on at them."""
-        name = f"{self.cluster.cluster_name}-hyperpod"
         self.workspace = self._given_workspace or HyperPodPrometheusWorkspace(
-            self, "Workspace", alias=self._workspace_alias or name
+            self, "Workspace", alias=self._workspace_alias
         )
         self.grafana_workspace = None
-        if self._grafana:
+        if self._grafana_workspace_name is not None:
             self.grafana_workspace = HyperPodGrafanaWorkspace(
-                self,
-                "Grafana",
-                prometheus_workspace=self.workspace,
-                workspace_name=self._grafana_workspace_name or name,
+                self, "Grafana", prometheus_workspace=self.workspace, workspace_name=self._grafana_workspace_name
             )
         super()._build()
         base: dict[str, Any] = {
@@ -128,7 +121,7 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
                 "prometheusEndpoint": self.workspace.prometheus_endpoint,
                 "arn": self.workspace.workspace_arn,
             },
-            "metricsProvider": self.metrics.metrics_provider(logging=self.logging),
+            "metricsProvider": self._metrics_provider,
         }
         if self.grafana_workspace is not None:
             base["amgWorkspace"] = {

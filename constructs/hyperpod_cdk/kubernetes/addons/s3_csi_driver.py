@@ -47,9 +47,7 @@ class S3CsiDriverAddon(PodIdentityAddon):
         cluster: the EKS cluster.
         bucket_names: the buckets volumes may mount (at least one).
         read_only: grant reads only.
-        settings: ``version``, ``configuration_values`` (deep-merged over :data:`DEFAULT_CONFIGURATION`),
-            ``assume_installed`` and ``kubernetes_version``, as every
-            :class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon`.
+        configuration_values: deep-merged over :data:`DEFAULT_CONFIGURATION`.
     """
 
     ADDON_NAME = ADDON_NAME
