@@ -228,26 +228,29 @@ class HyperPodPlatform(Construct):
         if config.cost is not None:
             # The budget filters on this tag once it is activated for billing (docs/cost.md).
             Tags.of(self).add(COST_TAG_KEY, config.name)
-        addons = self.addons
-        if addons is not None and addons.grafana_workspace is not None and addons.prometheus_workspace is not None:
+        # The EKS observability add-on's workspaces (None on Slurm and without it).
+        prometheus = self.addons.prometheus_workspace if self.addons is not None else None
+        grafana = self.addons.grafana_workspace if self.addons is not None else None
+        if grafana is not None and prometheus is not None:
             self.grafana_dashboards = HyperPodGrafanaDashboards(
                 self,
                 "GrafanaDashboards",
-                grafana_workspace=addons.grafana_workspace,
-                prometheus_workspace=addons.prometheus_workspace,
+                grafana_workspace=grafana,
+                prometheus_workspace=prometheus,
                 log_key=self.logs_key,
             )
         if config.alerts is None:
             return None
-        created_fsx = self.fsx is not None and self.fsx.resource is not None
+        # FSx alarms for a file system created here only (an imported one has no resource or capacity here).
+        created_fsx = self.fsx if self.fsx is not None and self.fsx.resource is not None else None
         signals = HyperPodSignals(
             self,
             "Signals",
             config=config,
             cluster_name=config.hyperpod.cluster_name,
-            fsx_file_system_id=self.fsx.file_system_id if self.fsx is not None and created_fsx else None,
-            fsx_storage_capacity_gib=self.fsx.storage_capacity_gib if self.fsx is not None and created_fsx else None,
-            prometheus_workspace=self.addons.prometheus_workspace if self.addons is not None else None,
+            fsx_file_system_id=created_fsx.file_system_id if created_fsx is not None else None,
+            fsx_storage_capacity_gib=created_fsx.storage_capacity_gib if created_fsx is not None else None,
+            prometheus_workspace=prometheus,
         )
         if self.slurm_observability is not None:
             # Slurm alert rules and the alert manager route to the same topic (issue 20 item 6).
