@@ -497,3 +497,15 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
     assert any(template[d]["Type"] == "AWS::IAM::Policy" for d in depends)
     trust = template[ids["Role"]]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "example-sa"
+
+
+def test_configuration_values_must_be_a_mapping_for_every_addon(tiny):
+    # Checked once in HyperPodAddon, before anything is created (ConfiguredAddon used to crash in its merge).
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon, HyperPodTaskGovernanceAddon
+
+    stack, cluster = tiny
+    for cls, extra in ((CertManagerAddon, {}), (HyperPodTaskGovernanceAddon, {"wait_for_kueue": False})):
+        with pytest.raises(HyperPodConfigError, match=r"configuration_values: expected a mapping .*got list"):
+            cls(stack, "Bad", cluster=cluster, configuration_values=["replicaCount", 2], **extra)
+        assert stack.node.try_find_child("Bad") is None

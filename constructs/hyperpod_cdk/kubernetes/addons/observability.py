@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hyperpod_cdk.config.kubernetes import ObservabilityMetrics
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import check_prop_types, prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
     AddonSettings,
@@ -98,6 +98,7 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
             raise prop_error(scope, construct_id, "workspace_alias", "only used without prometheus_workspace")
         if grafana_workspace_name is not None and not grafana:
             raise prop_error(scope, construct_id, "grafana_workspace_name", "only used with grafana=True")
+        check_prop_types(scope, construct_id, cluster=("eks.ICluster", cluster))  # its name is read here
         default_name = f"{cluster.cluster_name}-hyperpod"
         self._given_workspace = prometheus_workspace
         self._workspace_alias = workspace_alias or default_name
