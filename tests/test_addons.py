@@ -464,12 +464,8 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
         SERVICE_ACCOUNT = "example-sa"
         ROLE_DESCRIPTION = "example (EKS Pod Identity)"
 
-        def __init__(self, scope, construct_id, *, cluster):
-            super().__init__(scope, construct_id, cluster=cluster)
-            self._pod_identity_role().add_to_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"])
-            )
-            self._install(version="v1.0.0-eksbuild.1", configuration_values=None)
+        def _grant(self, role):
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"]))
 
     stack, cluster = tiny
     # Every missing prerequisite at once, checked at synth before anything is built.
@@ -484,7 +480,7 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
     from aws_cdk import aws_eks_v2 as eks
 
     eks.Addon(stack, "Metrics", cluster=cluster, addon_name="metrics-server")
-    addon = ExampleAddon(stack, "Example", cluster=cluster)
+    addon = ExampleAddon(stack, "Example", cluster=cluster, version="v1.0.0-eksbuild.1")
     template = Template.from_stack(stack).to_json()["Resources"]
     ids = {
         path: stack.get_logical_id(getattr(addon, attr).node.default_child or getattr(addon, attr))
@@ -501,3 +497,15 @@ def test_a_new_pod_identity_addon_is_one_class(tiny):
     assert any(template[d]["Type"] == "AWS::IAM::Policy" for d in depends)
     trust = template[ids["Role"]]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "example-sa"
+
+
+def test_configuration_values_must_be_a_mapping_for_every_addon(tiny):
+    # Checked once in HyperPodAddon, before anything is created (ConfiguredAddon used to crash in its merge).
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon, HyperPodTaskGovernanceAddon
+
+    stack, cluster = tiny
+    for cls, extra in ((CertManagerAddon, {}), (HyperPodTaskGovernanceAddon, {"wait_for_kueue": False})):
+        with pytest.raises(HyperPodConfigError, match=r"configuration_values: expected a mapping .*got list"):
+            cls(stack, "Bad", cluster=cluster, configuration_values=["replicaCount", 2], **extra)
+        assert stack.node.try_find_child("Bad") is None

@@ -247,6 +247,21 @@ def test_retained_file_system_keeps_the_network_it_pins(fixture: str, request: p
     assert not set(retained.values()) & {"AWS::EC2::NatGateway", "AWS::EC2::RouteTable", "AWS::EC2::EIP"}
 
 
+@pytest.mark.parametrize("fixture", ["eks_fsx", "slurm_app"])
+def test_platform_attribute_lists_what_it_retains_for_the_file_system(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    # HyperPodPlatform.retained_for_file_system used to be reset to [] after the FSx phase filled it.
+    from hyperpod_cdk.platform import HyperPodPlatform
+
+    app = request.getfixturevalue(fixture)
+    (platform,) = (child for child in app.stack.node.children if isinstance(child, HyperPodPlatform))
+    listed = {app.stack.get_logical_id(resource) for resource in platform.retained_for_file_system}
+    (vpc,) = app.resources("AWS::EC2::VPC")
+    assert vpc in listed
+    assert listed <= set(_retained(app))
+
+
 def test_without_a_file_system_the_network_is_deleted(platform) -> None:
     assert not {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup"} & set(_retained(platform).values())
 

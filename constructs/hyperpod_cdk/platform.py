@@ -48,6 +48,15 @@ from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre, ImportedFsxLustre
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
+# The storage.fsx settings that are HyperPodFsxLustre props of the same names.
+_FSX_SETTINGS: set[str] = {
+    "storage_capacity_gib",
+    "per_unit_storage_throughput",
+    "data_compression_type",
+    "file_system_type_version",
+    "automatic_backup_retention_days",
+}
+
 
 @jsii.implements(ec2.IConnectable)
 class HyperPodPlatform(Construct):
@@ -107,7 +116,8 @@ class HyperPodPlatform(Construct):
     :meth:`grant_submit` (EKS teams).
     """
 
-    # Every attribute exists on both orchestrators; what one of them has no use for is None there.
+    # Every attribute exists on both orchestrators; what one of them has no use for is None there
+    # (the class-level None, until a phase sets it).
     config: PlatformConfig
     logs_key: kms.Key
     network: HyperPodNetwork | None
@@ -116,34 +126,43 @@ class HyperPodPlatform(Construct):
     hyperpod_subnets: dict[str, ec2.ISubnet]
     control_plane_subnets: list[ec2.ISubnet]
     node_security_group: HyperPodSecurityGroup
-    endpoints: HyperPodEndpoints | None
+    #: Interface endpoints of a closed network (``network.closed``), else None.
+    endpoints: HyperPodEndpoints | None = None
+    #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
     security_group: ec2.ISecurityGroup
     data_key: kms.Key
+    #: The EBS volumes' customer managed key, or None for an AWS owned key: HyperPod accepts a
+    #: customer managed key only in Continuous provisioning mode (config.customer_managed_ebs_key).
     volume_key: kms.IKey | None
     fsx: HyperPodFsxLustre | ImportedFsxLustre | None
     lifecycle: HyperPodLifecycleScripts
     execution_role_construct: HyperPodExecutionRole
     cluster: HyperPodCluster | HyperPodSlurmCluster
-    accounting_database: SlurmAccountingDatabase | None
-    controller_execution_role_construct: HyperPodExecutionRole | None
-    slurm_observability: HyperPodSlurmObservability | None
-    eks: HyperPodEksCluster | None
-    eks_cluster: ICluster | None
-    kubectl_layer: ILayerVersion | None
-    access_tunnel: EksAccessTunnel | None
-    image_repository: TrainingImageRepository | None
-    autoscaling_role: HyperPodAutoscalingRole | None
-    helm_dependencies: HyperPodHelmDependencies | None
-    manifests: HyperPodManifests | None
-    readiness: HyperPodReadiness | None
-    node_gate: IConstruct | None
-    cert_manager_gate: IConstruct | None
-    addons: HyperPodKubernetesAddons | None
-    fsx_csi_driver: FsxCsiDriverAddon | None
-    task_governance: HyperPodTaskGovernance | None
-    karpenter_manifest: IConstruct | None
-    grafana_dashboards: HyperPodGrafanaDashboards | None
+    accounting_database: SlurmAccountingDatabase | None = None
+    controller_execution_role_construct: HyperPodExecutionRole | None = None
+    slurm_observability: HyperPodSlurmObservability | None = None
+    eks: HyperPodEksCluster | None = None
+    eks_cluster: ICluster | None = None
+    kubectl_layer: ILayerVersion | None = None
+    #: The SSM port-forwarding instance to the private EKS endpoint (``eks.access_tunnel``), else None.
+    access_tunnel: EksAccessTunnel | None = None
+    #: EKS: the ECR repository for the training image (``kubernetes.examples.image_repository``), else None.
+    image_repository: TrainingImageRepository | None = None
+    autoscaling_role: HyperPodAutoscalingRole | None = None
+    helm_dependencies: HyperPodHelmDependencies | None = None
+    manifests: HyperPodManifests | None = None
+    #: EKS: the readiness gates (None on Slurm, where CloudFormation waits for InService nodes).
+    readiness: HyperPodReadiness | None = None
+    node_gate: IConstruct | None = None
+    cert_manager_gate: IConstruct | None = None
+    addons: HyperPodKubernetesAddons | None = None
+    fsx_csi_driver: FsxCsiDriverAddon | None = None
+    task_governance: HyperPodTaskGovernance | None = None
+    karpenter_manifest: IConstruct | None = None
+    #: The HyperPod dashboards installed in the Grafana workspace (observability grafana: true), else None.
+    grafana_dashboards: HyperPodGrafanaDashboards | None = None
     signals: HyperPodSignals | None
+    #: Resources kept on stack delete because the retained file system's ENIs pin them.
     retained_for_file_system: list[CfnResource]
 
     def __init__(
@@ -182,13 +201,10 @@ class HyperPodPlatform(Construct):
         self.node_security_group = HyperPodSecurityGroup(
             self, "NodeSecurityGroup", vpc=self.vpc, allow_internet_egress=not closed
         )
-        #: Interface endpoints of a closed network (``network.closed``), else None.
-        self.endpoints: HyperPodEndpoints | None = None
         self._network_ready: list[IConstruct] = []
         if closed:
             network_phase.add_endpoints(self)
-        #: The HyperPod node security group (also on the EKS control-plane ENIs and FSx).
-        self.security_group: ec2.ISecurityGroup = self.node_security_group.security_group
+        self.security_group = self.node_security_group.security_group
         # One key for the data HyperPod nodes touch: lifecycle scripts and instance EBS volumes.
         self.data_key = kms.Key(
             self,
@@ -197,32 +213,9 @@ class HyperPodPlatform(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        #: The EBS volumes' customer managed key, or None for an AWS owned key: HyperPod accepts a
-        #: customer managed key only in Continuous provisioning mode (config.customer_managed_ebs_key).
-        self.volume_key: kms.IKey | None = self.data_key if config.customer_managed_ebs_key else None
+        self.volume_key = self.data_key if config.customer_managed_ebs_key else None
+        self.retained_for_file_system = []
         self.fsx = self._add_fsx()
-        self.eks: HyperPodEksCluster | None = None
-        #: The SSM port-forwarding instance to the private EKS endpoint (``eks.access_tunnel``), else None.
-        self.access_tunnel: EksAccessTunnel | None = None
-        #: EKS: the ECR repository for the training image (``kubernetes.examples.image_repository``), else None.
-        self.image_repository: TrainingImageRepository | None = None
-        self.eks_cluster = None
-        self.helm_dependencies: HyperPodHelmDependencies | None = None
-        self.addons: HyperPodKubernetesAddons | None = None
-        self.fsx_csi_driver: FsxCsiDriverAddon | None = None
-        #: EKS: the readiness gates (None on Slurm, where CloudFormation waits for InService nodes).
-        self.readiness: HyperPodReadiness | None = None
-        self.node_gate: IConstruct | None = None
-        self.cert_manager_gate: IConstruct | None = None
-        self.retained_for_file_system: list[CfnResource] = []
-        self.task_governance: HyperPodTaskGovernance | None = None
-        self.accounting_database = None
-        self.controller_execution_role_construct = None
-        self.slurm_observability = None
-        self.kubectl_layer = None
-        self.autoscaling_role = None
-        self.manifests = None
-        self.karpenter_manifest = None
         if config.orchestrator == "slurm":
             slurm_phase.build_slurm(self)
         else:
@@ -235,28 +228,29 @@ class HyperPodPlatform(Construct):
         if config.cost is not None:
             # The budget filters on this tag once it is activated for billing (docs/cost.md).
             Tags.of(self).add(COST_TAG_KEY, config.name)
-        #: The HyperPod dashboards installed in the Grafana workspace (observability grafana: true), else None.
-        self.grafana_dashboards: HyperPodGrafanaDashboards | None = None
-        addons = self.addons
-        if addons is not None and addons.grafana_workspace is not None and addons.prometheus_workspace is not None:
+        # The EKS observability add-on's workspaces (None on Slurm and without it).
+        prometheus = self.addons.prometheus_workspace if self.addons is not None else None
+        grafana = self.addons.grafana_workspace if self.addons is not None else None
+        if grafana is not None and prometheus is not None:
             self.grafana_dashboards = HyperPodGrafanaDashboards(
                 self,
                 "GrafanaDashboards",
-                grafana_workspace=addons.grafana_workspace,
-                prometheus_workspace=addons.prometheus_workspace,
+                grafana_workspace=grafana,
+                prometheus_workspace=prometheus,
                 log_key=self.logs_key,
             )
         if config.alerts is None:
             return None
-        created_fsx = self.fsx is not None and self.fsx.resource is not None
+        # FSx alarms for a file system created here only (an imported one has no resource or capacity here).
+        created_fsx = self.fsx if self.fsx is not None and self.fsx.resource is not None else None
         signals = HyperPodSignals(
             self,
             "Signals",
             config=config,
             cluster_name=config.hyperpod.cluster_name,
-            fsx_file_system_id=self.fsx.file_system_id if self.fsx is not None and created_fsx else None,
-            fsx_storage_capacity_gib=self.fsx.storage_capacity_gib if self.fsx is not None and created_fsx else None,
-            prometheus_workspace=self.addons.prometheus_workspace if self.addons is not None else None,
+            fsx_file_system_id=created_fsx.file_system_id if created_fsx is not None else None,
+            fsx_storage_capacity_gib=created_fsx.storage_capacity_gib if created_fsx is not None else None,
+            prometheus_workspace=prometheus,
         )
         if self.slurm_observability is not None:
             # Slurm alert rules and the alert manager route to the same topic (issue 20 item 6).
@@ -341,12 +335,8 @@ class HyperPodPlatform(Construct):
             "Fsx",
             subnet=self.default_hyperpod_subnet,
             security_group=self.security_group,
-            storage_capacity_gib=cfg.storage_capacity_gib,
-            per_unit_storage_throughput=cfg.per_unit_storage_throughput,
-            data_compression_type=cfg.data_compression_type,
-            file_system_type_version=cfg.file_system_type_version,
-            automatic_backup_retention_days=cfg.automatic_backup_retention_days,
             retain=cfg.retain_on_delete,
+            **cfg.model_dump(include=_FSX_SETTINGS),
         )
         if cfg.retain_on_delete:
             self._retain_network_of_file_system()
@@ -381,7 +371,6 @@ class HyperPodPlatform(Construct):
             retained.append(vpc)
         for resource in retained:
             resource.apply_removal_policy(RemovalPolicy.RETAIN)
-        #: Resources kept on stack delete because the retained file system's ENIs pin them.
         self.retained_for_file_system = retained
 
     def _fsx_lustre_file(self) -> dict[str, Any]:

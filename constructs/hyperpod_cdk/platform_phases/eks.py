@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import cdk8s
 from aws_cdk import Annotations, Duration
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_kms as kms
+from aws_cdk.aws_lambda import ILayerVersion
 from constructs import IConstruct
 
 from hyperpod_cdk._cdk_util import cluster_attribute
@@ -139,18 +143,27 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
         )
 
 
+class _KubectlHandlerProps(TypedDict):
+    """What each of the platform's in-VPC kubectl handlers (Helm, manifests, readiness) is given."""
+
+    cluster: eks.ICluster
+    subnets: Sequence[ec2.ISubnet]
+    kubectl_layer: ILayerVersion | None
+    log_key: kms.IKey
+
+
 def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, created_here: bool) -> None:
     """Helm dependencies before HyperPod; readiness gates, add-ons and this project's charts after it."""
     k8s = platform.config.kubernetes
+    handler = _KubectlHandlerProps(
+        cluster=cluster,
+        subnets=platform.control_plane_subnets,
+        kubectl_layer=platform.kubectl_layer,
+        log_key=platform.logs_key,
+    )
     if k8s.helm_dependencies.enabled:
         platform.helm_dependencies = HyperPodHelmDependencies(
-            platform,
-            "HelmDependencies",
-            cluster=cluster,
-            subnets=platform.control_plane_subnets,
-            config=k8s.helm_dependencies,
-            kubectl_layer=platform.kubectl_layer,
-            log_key=platform.logs_key,
+            platform, "HelmDependencies", config=k8s.helm_dependencies, **handler
         )
         # HyperPod rejects a cluster whose EKS side lacks these ("missing required dependencies").
         platform.cluster.wait_for(platform.helm_dependencies.resource)
@@ -158,29 +171,14 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
 
     # The platform's manifests and kubectl waits, through a handler that applies only what was
     # synthesized (aws-cdk-lib's kubectl provider would apply any manifest an event carries).
-    platform.manifests = HyperPodManifests(
-        platform,
-        "Manifests",
-        cluster=cluster,
-        subnets=platform.control_plane_subnets,
-        kubectl_layer=platform.kubectl_layer,
-        log_key=platform.logs_key,
-    )
+    platform.manifests = HyperPodManifests(platform, "Manifests", **handler)
     for ready in platform._network_ready:
         platform.manifests.access_entry.node.add_dependency(ready)
 
     # In Continuous mode the HyperPod cluster is created before any node exists, and add-ons count
     # as created while DEGRADED: the readiness gate waits for a node that can host system pods and
     # the pod identity agent before any add-on (see HyperPodReadiness).
-    platform.readiness = HyperPodReadiness(
-        platform,
-        "Readiness",
-        cluster=cluster,
-        subnets=platform.control_plane_subnets,
-        kubectl_layer=platform.kubectl_layer,
-        log_key=platform.logs_key,
-        manifests=platform.manifests,
-    )
+    platform.readiness = HyperPodReadiness(platform, "Readiness", manifests=platform.manifests, **handler)
     platform.node_gate = platform.readiness.add_node_gate(
         hyperpod_cluster_name=platform.config.hyperpod.cluster_name,
         instance_groups=platform.config.system_instance_groups,

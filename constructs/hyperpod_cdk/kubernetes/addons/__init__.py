@@ -18,9 +18,11 @@ training operator's namespace ``aws-hyperpod`` is created by the HyperPod Helm c
 before the cluster), and Kueue's webhooks should not answer for pods before the Kueue controller
 can run. Add-ons that need cert-manager also come after
 :meth:`HyperPodKubernetesAddons.wait_for_cert_manager`'s dependencies (the cert-manager gate).
-The add-on set is table-driven (:data:`~hyperpod_cdk.kubernetes.addons.registry.ADDONS`); add-ons
-whose pods call AWS derive from :class:`~hyperpod_cdk.kubernetes.addons.base.PodIdentityAddon`.
-Every add-on sets ``ResolveConflicts`` (:data:`~hyperpod_cdk.kubernetes.addons.base.RESOLVE_CONFLICTS`).
+The add-on set is table-driven (:data:`~hyperpod_cdk.kubernetes.addons.registry.ADDONS`);
+:class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon` does each add-on's checks, resources and
+ordering, and add-ons whose pods call AWS derive from
+:class:`~hyperpod_cdk.kubernetes.addons.base.PodIdentityAddon`. Every add-on sets ``ResolveConflicts``
+(:data:`~hyperpod_cdk.specs.addon_conflicts.RESOLVE_CONFLICTS`).
 """
 
 from __future__ import annotations

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
-from aws_cdk import CfnResource
+from aws_cdk import CfnResource, Tags
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import resolve_conflicts
-from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types
+from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, prop_error
+from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER as CERT_MANAGER
 from hyperpod_cdk.specs.addon_conflicts import POD_IDENTITY_AGENT as POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.addon_versions import default_addon_version
@@ -67,18 +68,41 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-class HyperPodAddon(Construct):
-    """Base of the add-on constructs.
+class AddonSettings(TypedDict, total=False):
+    """The props every add-on construct takes besides ``cluster`` (see :class:`HyperPodAddon`)."""
 
-    Subclasses set :attr:`ADDON_NAME`, :attr:`REQUIRES`, :attr:`AFTER` and :attr:`CONFIG_FIELD`, call
-    ``super().__init__`` first (which checks the requirements) and then :meth:`_order` on their
-    first resource.
+    version: str | None
+    configuration_values: Mapping[str, Any] | None
+    assume_installed: Sequence[str]
+    kubernetes_version: str | None
+
+
+class HyperPodAddon(Construct):
+    """Base of the add-on constructs: one ``AWS::EKS::Addon``, checked, built and ordered here.
+
+    The constructor runs every step, so a new add-on is a subclass that sets the class attributes
+    and, when it needs AWS resources of its own, overrides :meth:`_build` (a subclass with props of
+    its own stores them before calling ``super().__init__``, which runs the steps):
+
+    1. the add-ons it ``REQUIRES`` must be defined in the app or in ``assume_installed`` (every
+       missing one is named in one :class:`MissingAddonDependencyError`);
+    2. :meth:`_build` creates what the add-on needs first (roles, workspaces) and returns its base
+       settings, :attr:`DEFAULT_CONFIGURATION` unless overridden;
+    3. :meth:`_install` creates the add-on (construct id ``Addon``, :attr:`addon`) with
+       ``configuration_values`` deep-merged over those settings (:attr:`configuration`), after
+       the add-ons it requires or comes ``AFTER`` and after the inline policy of each of
+       :meth:`_roles` (the pods' first AWS call is then already allowed).
+
+    Every add-on construct takes the props below (:class:`AddonSettings` besides ``cluster``; a
+    subclass lists its own props in its docstring and takes these as ``**settings``).
 
     Args:
         cluster: the EKS cluster.
-        assume_installed: add-on names installed outside this app, counted as present.
-        kubernetes_version: the cluster's Kubernetes version ("1.33"); picks the default add-on
-            version from :mod:`hyperpod_cdk.specs.addon_versions` when no ``version`` is given.
+        version: add-on version, e.g. ``v1.18.2-eksbuild.2``. Default: the pin of
+            :mod:`hyperpod_cdk.specs.addon_versions` for ``kubernetes_version``, else EKS's default.
+        configuration_values: the add-on's settings, deep-merged over the base ones. Default: none.
+        assume_installed: add-on names installed outside this app, counted as present. Default: none.
+        kubernetes_version: the cluster's Kubernetes version ("1.33"), for the version table.
             Default: unknown, so EKS's default version.
     """
 
@@ -89,6 +113,14 @@ class HyperPodAddon(Construct):
     AFTER: ClassVar[tuple[str, ...]] = ()
     #: Config path named in errors.
     CONFIG_FIELD: ClassVar[str] = "kubernetes.addons"
+    #: The settings ``configuration_values`` are deep-merged over (unless :meth:`_build` returns others).
+    DEFAULT_CONFIGURATION: ClassVar[Mapping[str, Any]] = {}
+    #: Tag the add-on ``SageMaker=true``, as the SageMaker HyperPod add-ons are.
+    SAGEMAKER_TAG: ClassVar[bool] = False
+
+    addon: eks.Addon
+    configuration: dict[str, Any]
+    version: str | None
 
     def __init__(
         self,
@@ -96,10 +128,19 @@ class HyperPodAddon(Construct):
         construct_id: str,
         *,
         cluster: eks.ICluster,
+        version: str | None = None,
+        configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
         kubernetes_version: str | None = None,
     ) -> None:
         check_prop_types(scope, construct_id, cluster=("eks.ICluster", cluster))
+        if configuration_values is not None and not isinstance(configuration_values, Mapping):
+            raise prop_error(
+                scope,
+                construct_id,
+                "configuration_values",
+                f"expected a mapping of the add-on's settings, got {type(configuration_values).__name__}",
+            )
         present = installed_addons(cluster)
         if self.ADDON_NAME in present:
             raise HyperPodConfigError(
@@ -121,87 +162,69 @@ class HyperPodAddon(Construct):
         self.kubernetes_version = kubernetes_version
         #: The add-ons this one was ordered after (found in the app).
         self.depends_on: list[IConstruct] = [present[name] for name in (*self.REQUIRES, *self.AFTER) if name in present]
+        self.configuration = deep_merge(self._build(), configuration_values or {})
+        #: The add-on version: ``version``, else the table's pin for the Kubernetes version, else None (EKS's).
+        self.version = version or default_addon_version(self.ADDON_NAME, kubernetes_version)
+        self.addon = self._install()
+
+    def _build(self) -> Mapping[str, Any]:
+        """Create what the add-on needs before it; return the settings ``configuration_values`` go over."""
+        return self.DEFAULT_CONFIGURATION
+
+    def _roles(self) -> Sequence[iam.IRole | None]:
+        """The roles whose inline policies the add-on is created after (None for one that is off)."""
+        return ()
 
     def _order(self, first: IConstruct) -> None:
         """Create ``first`` (the add-on's earliest resource) after every dependency."""
         for dependency in self.depends_on:
             first.node.add_dependency(dependency)
 
-    def _addon(
-        self,
-        construct_id: str,
-        *,
-        version: str | None,
-        configuration_values: Mapping[str, Any] | None,
-    ) -> eks.Addon:
-        if configuration_values is not None and not isinstance(configuration_values, Mapping):
-            raise HyperPodConfigError(
-                "configuration_values",
-                f"expected a mapping of the add-on's settings, got {type(configuration_values).__name__}",
-                construct_path=self.node.path,
-            )
-        """The ``AWS::EKS::Addon``: ``version``, else the table's pin for the Kubernetes version, else EKS's."""
-        self.version = version or default_addon_version(self.ADDON_NAME, self.kubernetes_version)
+    def _install(self) -> eks.Addon:
+        """The add-on after its dependencies; a subclass creating a resource before it overrides this."""
+        addon = self._addon()
+        self._order(addon)
+        return addon
+
+    def _addon(self, *after: IConstruct) -> eks.Addon:
+        """The ``AWS::EKS::Addon``, created after ``after`` and the inline policies of :meth:`_roles`."""
         addon = eks.Addon(
             self,
-            construct_id,
+            "Addon",
             cluster=self.cluster,
             addon_name=self.ADDON_NAME,
             addon_version=self.version,
-            configuration_values=dict(configuration_values) if configuration_values else None,
+            configuration_values=self.configuration or None,
         )
         resolve_conflicts(addon, self.ADDON_NAME)
+        for construct in after:
+            addon.node.add_dependency(construct)
+        for role in self._roles():
+            policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
+            if policy is not None:
+                addon.node.add_dependency(policy)
+        if self.SAGEMAKER_TAG:
+            Tags.of(addon).add("SageMaker", "true")
         return addon
 
 
 class ConfiguredAddon(HyperPodAddon):
-    """An add-on that needs no AWS role: its settings are :attr:`DEFAULT_CONFIGURATION` with the
-    user's ``configuration_values`` deep-merged over them (cert-manager, metrics-server).
-
-    Args:
-        cluster: the EKS cluster.
-        version: add-on version. Default: the pin of :mod:`hyperpod_cdk.specs.addon_versions` for
-            ``kubernetes_version``, else EKS's default.
-        configuration_values: deep-merged over :attr:`DEFAULT_CONFIGURATION`. Default: none.
-        assume_installed: add-on names installed outside this app. Default: none.
-        kubernetes_version: the cluster's version, for the version table. Default: unknown.
-    """
-
-    DEFAULT_CONFIGURATION: ClassVar[Mapping[str, Any]] = {}
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster: eks.ICluster,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self.configuration = deep_merge(self.DEFAULT_CONFIGURATION, configuration_values or {})
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self._order(self.addon)
+    """An add-on that needs no AWS role: :attr:`DEFAULT_CONFIGURATION` with the user's
+    ``configuration_values`` deep-merged over it (cert-manager, metrics-server). Kept as a name of
+    its own for the add-ons of that kind; :class:`HyperPodAddon` does all of it."""
 
 
 class PodIdentityAddon(HyperPodAddon):
     """An add-on whose pods call AWS through EKS Pod Identity: role -> association -> add-on.
 
     Written once here (as cdk-eks-blueprints' service-account add-ons do): a subclass sets
-    :attr:`NAMESPACE`, :attr:`SERVICE_ACCOUNT` and :attr:`ROLE_DESCRIPTION`, calls
-    :meth:`_pod_identity_role` (construct id ``Role``), adds its permissions to :attr:`role`, and
-    ends with :meth:`_install` (``PodIdentity`` then ``Addon``). The add-on is created after the
-    association (add-on versions that report ``requiresIamPermissions=false`` refuse inline
-    associations: awslabs/awsome-distributed-ai#1075) and after the role's inline policy, so the
-    pods' first AWS call is already allowed.
+    :attr:`NAMESPACE`, :attr:`SERVICE_ACCOUNT` and :attr:`ROLE_DESCRIPTION` and gives the role its
+    permissions in :meth:`_grant`. :meth:`_build` creates the role (construct id ``Role``,
+    :attr:`role`) and :meth:`_install` the standalone association (``PodIdentity``,
+    :attr:`association`) and then the add-on. The add-on is created after the association (add-on
+    versions that report ``requiresIamPermissions=false`` refuse inline associations:
+    awslabs/awsome-distributed-ai#1075) and after the role's inline policy, so the pods' first AWS
+    call is already allowed.
     """
 
     #: Namespace and service account of the pods that assume the role.
@@ -212,91 +235,55 @@ class PodIdentityAddon(HyperPodAddon):
 
     role: iam.Role
     association: eks.CfnPodIdentityAssociation
-    addon: eks.Addon
 
-    def _pod_identity_role(self) -> iam.Role:
-        """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume."""
-        self.role = pod_identity_role(
-            self,
-            "Role",
-            cluster=self.cluster,
-            namespace=self.NAMESPACE,
-            service_account=self.SERVICE_ACCOUNT,
-            description=self.ROLE_DESCRIPTION,
+    def _build(self) -> Mapping[str, Any]:
+        """The role only :attr:`SERVICE_ACCOUNT` in :attr:`NAMESPACE` of this cluster can assume, with :meth:`_grant`.
+
+        Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
+        Identity tags the session), limited by the session tags EKS sets (cluster, namespace and
+        service account), as the EKS user guide's "pod-id-role" page shows. The cluster is matched by
+        ``eks-cluster-arn``, not ``eks-cluster-name``: a name repeats across regions and accounts, an
+        ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
+        """
+        session_tags = {
+            "aws:RequestTag/eks-cluster-arn": self.cluster.cluster_arn,
+            "aws:RequestTag/kubernetes-namespace": self.NAMESPACE,
+            "aws:RequestTag/kubernetes-service-account": self.SERVICE_ACCOUNT,
+        }
+        principal = iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions({"StringEquals": session_tags})
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.SessionTagsPrincipal(principal), description=self.ROLE_DESCRIPTION
         )
-        return self.role
+        self._grant(self.role)
+        return super()._build()
 
-    def _install(self, *, version: str | None, configuration_values: Mapping[str, Any] | None) -> eks.Addon:
-        """The association, then the add-on after it and after the role's inline policy."""
-        self.association = pod_identity_association(
+    def _grant(self, role: iam.Role) -> None:
+        """Give the role what the add-on's pods call. Default: nothing."""
+
+    def _roles(self) -> Sequence[iam.IRole | None]:
+        return (self.role,)
+
+    def _install(self) -> eks.Addon:
+        """A standalone ``AWS::EKS::PodIdentityAssociation`` after the add-on's dependencies, then the add-on.
+
+        Standalone rather than inline on the add-on: recent HyperPod add-on versions report
+        ``requiresIamPermissions=false`` and reject inline ``PodIdentityAssociations`` on CreateAddon
+        (awslabs/awsome-distributed-ai#1075), and a standalone association also survives add-on
+        replacement.
+        """
+        self.association = eks.CfnPodIdentityAssociation(
             self,
             "PodIdentity",
-            cluster=self.cluster,
+            cluster_name=self.cluster.cluster_name,
             namespace=self.NAMESPACE,
             service_account=self.SERVICE_ACCOUNT,
-            role=self.role,
+            role_arn=self.role.role_arn,
         )
         self._order(self.association)
-        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
-        self.addon.node.add_dependency(self.association)
-        default_policy = self.role.node.try_find_child("DefaultPolicy")
-        if default_policy is not None:
-            self.addon.node.add_dependency(default_policy)
-        return self.addon
+        return self._addon(self.association)
 
 
-def pod_identity_role(
-    scope: Construct,
-    construct_id: str,
-    *,
-    cluster: eks.ICluster,
-    namespace: str,
-    service_account: str,
-    description: str,
-) -> iam.Role:
-    """An IAM role only one Kubernetes service account of one cluster can get through EKS Pod Identity.
-
-    Trust: ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and ``sts:TagSession`` (EKS Pod
-    Identity tags the session), limited by the session tags EKS sets (cluster, namespace and
-    service account), as the EKS user guide's "pod-id-role" page shows. The cluster is matched by
-    ``eks-cluster-arn``, not ``eks-cluster-name``: a name repeats across regions and accounts, an
-    ARN does not (session tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
-    """
-    principal = iam.SessionTagsPrincipal(
-        iam.ServicePrincipal("pods.eks.amazonaws.com").with_conditions(
-            {
-                "StringEquals": {
-                    "aws:RequestTag/eks-cluster-arn": cluster.cluster_arn,
-                    "aws:RequestTag/kubernetes-namespace": namespace,
-                    "aws:RequestTag/kubernetes-service-account": service_account,
-                }
-            }
-        )
-    )
-    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
-
-
-def pod_identity_association(
-    scope: Construct,
-    construct_id: str,
-    *,
-    cluster: eks.ICluster,
-    namespace: str,
-    service_account: str,
-    role: iam.IRole,
-) -> eks.CfnPodIdentityAssociation:
-    """A standalone ``AWS::EKS::PodIdentityAssociation``.
-
-    Standalone rather than inline on the add-on: recent HyperPod add-on versions report
-    ``requiresIamPermissions=false`` and reject inline ``PodIdentityAssociations`` on CreateAddon
-    (awslabs/awsome-distributed-ai#1075), and a standalone association also survives add-on
-    replacement.
-    """
-    return eks.CfnPodIdentityAssociation(
-        scope,
-        construct_id,
-        cluster_name=cluster.cluster_name,
-        namespace=namespace,
-        service_account=service_account,
-        role_arn=role.role_arn,
-    )
+def add_managed_policy(role: iam.Role, policy_name: str, reason: str) -> None:
+    """Attach the AWS managed policy ``policy_name`` to ``role`` and acknowledge cdk-nag's IAM4 for it."""
+    role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(policy_name))
+    acknowledge(role, managed_policy_finding(policy_name), reason)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Unpack
 
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -11,9 +11,10 @@ from constructs import Construct
 
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
+    AddonSettings,
     PodIdentityAddon,
+    add_managed_policy,
 )
-from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
 ADDON_NAME = "aws-fsx-csi-driver"
 NAMESPACE = "kube-system"
@@ -48,8 +49,6 @@ class FsxCsiDriverAddon(PodIdentityAddon):
         cluster: the EKS cluster.
         file_system_arns: the file systems the driver may describe (statically provisioned ones).
         dynamic_provisioning: let the driver create and delete file systems for claims.
-        version / configuration_values: add-on version pin and values.
-        assume_installed: add-ons installed outside this app, counted as present.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -67,36 +66,26 @@ class FsxCsiDriverAddon(PodIdentityAddon):
         cluster: eks.ICluster,
         file_system_arns: Sequence[str] = (),
         dynamic_provisioning: bool = False,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
+        **settings: Unpack[AddonSettings],
     ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self._pod_identity_role()
+        self.file_system_arns = list(file_system_arns)
         self.dynamic_provisioning = dynamic_provisioning
-        if file_system_arns:
-            self.role.add_to_policy(
+        super().__init__(scope, construct_id, cluster=cluster, **settings)
+
+    def _grant(self, role: iam.Role) -> None:
+        if self.file_system_arns:
+            role.add_to_policy(
                 iam.PolicyStatement(
                     sid="DescribeStaticVolumes",
                     actions=["fsx:DescribeFileSystems"],
-                    resources=list(file_system_arns),
+                    resources=self.file_system_arns,
                 )
             )
-        if dynamic_provisioning:
-            self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(DYNAMIC_POLICY))
-            acknowledge(
-                self.role,
-                managed_policy_finding(DYNAMIC_POLICY),
+        if self.dynamic_provisioning:
+            add_managed_policy(
+                role,
+                DYNAMIC_POLICY,
                 "dynamic provisioning creates and deletes file systems whose ids are unknown until a claim "
                 "exists; AWS's EKS guide gives this driver AmazonFSxFullAccess, and only the controller's "
                 "service account on this cluster can use the role",
             )
-        # The policy must be attached before the controller first assumes the role (_install orders it).
-        self._install(version=version, configuration_values=configuration_values)

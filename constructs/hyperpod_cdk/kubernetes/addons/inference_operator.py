@@ -17,9 +17,9 @@ not documented.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from aws_cdk import CfnJson, Stack, Tags
+from aws_cdk import CfnJson, Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,7 +27,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, private_bucket
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, HyperPodAddon, deep_merge
+from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, AddonSettings, HyperPodAddon, add_managed_policy
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import ADDON_NAME as FSX_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.load_balancer_policy import (
     load_balancer_controller_statements,
@@ -36,7 +36,7 @@ from hyperpod_cdk.kubernetes.addons.load_balancer_policy import (
 from hyperpod_cdk.kubernetes.addons.metrics_server import ADDON_NAME as METRICS_SERVER
 from hyperpod_cdk.kubernetes.addons.s3_csi_driver import ADDON_NAME as S3_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.task_governance import ADDON_NAME as TASK_GOVERNANCE
-from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_wildcards, managed_policy_finding
+from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-inference"
@@ -104,6 +104,13 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
     REQUIRES = (CERT_MANAGER, S3_CSI_DRIVER, FSX_CSI_DRIVER, METRICS_SERVER)
     AFTER = (TASK_GOVERNANCE,)
     CONFIG_FIELD = "kubernetes.addons.inference_operator"
+    SAGEMAKER_TAG = True
+
+    oidc_provider: iam.IOpenIdConnectProvider
+    execution_role: iam.Role
+    gated_model_role: iam.Role
+    load_balancer_role: iam.Role | None
+    keda_role: iam.Role | None
 
     def __init__(
         self,
@@ -116,10 +123,7 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         load_balancer_controller: bool = True,
         keda: bool = True,
         oidc_provider: iam.IOpenIdConnectProvider | None = None,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
+        **settings: Unpack[AddonSettings],
     ) -> None:
         issuer_url = cluster_attribute(cluster, "cluster_open_id_connect_issuer_url")
         if oidc_provider is None and issuer_url is None:
@@ -130,131 +134,52 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
                 "the operator's roles trust the cluster's IAM OIDC provider: pass oidc_provider= for an imported "
                 "cluster",
             )
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
+        self._given_oidc_provider = oidc_provider
+        self.hyperpod_cluster_arn = hyperpod_cluster_arn
+        self.encryption_key = encryption_key
+        self._load_balancer_controller = load_balancer_controller
+        self._keda = keda
+        super().__init__(scope, construct_id, cluster=cluster, **settings)
+
+    def _build(self) -> Mapping[str, Any]:
+        """The OIDC provider, the TLS bucket and the roles; the settings that name them."""
         # AWS::IAM::OIDCProvider for the cluster's issuer (a cluster has one issuer, so one provider
         # per account: pass an existing one as oidc_provider instead of creating a second).
-        self.oidc_provider: iam.IOpenIdConnectProvider = oidc_provider or eks.OidcProviderNative(
-            self, "OidcProvider", url=issuer_url
+        self.oidc_provider = self._given_oidc_provider or eks.OidcProviderNative(
+            self, "OidcProvider", url=cluster_attribute(self.cluster, "cluster_open_id_connect_issuer_url")
         )
-        stack = Stack.of(self)
-
         self.tls_bucket = private_bucket(
             self,
             "TlsBucket",
-            encryption_key,
+            self.encryption_key,
             "holds only the TLS certificates the inference operator writes and reads with its own role; "
             "its API calls are in CloudTrail",
         )
-
-        self.execution_role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal(SAGEMAKER),
-                self._service_account_principal("Controller", f"{NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
-            ),
-            description="SageMaker HyperPod inference operator (executionRoleArn)",
-        )
-        self.execution_role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(EXECUTION_POLICY))
-        acknowledge(
-            self.execution_role,
-            managed_policy_finding(EXECUTION_POLICY),
-            "AWS publishes AmazonSageMakerHyperPodInferenceAccess as the inference operator's permission set "
-            "and updates it with the operator",
-        )
-        tls_objects = self.tls_bucket.arn_for_objects("*")
-        self.execution_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TlsCertificates",
-                actions=list(TLS_OBJECT_ACTIONS),
-                resources=[tls_objects],
-            )
-        )
-        self.execution_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TlsBucketKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[encryption_key.key_arn],
-            )
-        )
-        certificates = stack.format_arn(service="acm", resource="certificate", resource_name="*")
-        self.execution_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TagCertificates",
-                actions=["acm:AddTagsToCertificate"],
-                resources=[certificates],
-            )
-        )
-        acknowledge_wildcards(
-            self.execution_role,
-            "the operator names its certificate objects and imports ACM certificates at run time; the role "
-            "reaches only the TLS bucket and this account's ACM certificates in this region",
-            resources=[tls_objects, certificates],
-        )
-
-        self.gated_model_role = iam.Role(
-            self,
+        self.execution_role = self._add_execution_role()
+        self.gated_model_role = self._role(
             "GatedModelRole",
-            assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal(SAGEMAKER),
-                self._service_account_principal("GatedModels", f"*:{GATED_MODEL_SERVICE_ACCOUNTS}", like=True),
-            ),
-            description="SageMaker HyperPod inference: JumpStart gated model download",
+            "SageMaker HyperPod inference: JumpStart gated model download",
+            ("GatedModels", f"*:{GATED_MODEL_SERVICE_ACCOUNTS}"),
+            sagemaker=True,
+            like=True,
         )
-        self.gated_model_role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(GATED_MODEL_POLICY))
-        acknowledge(
+        add_managed_policy(
             self.gated_model_role,
-            managed_policy_finding(GATED_MODEL_POLICY),
+            GATED_MODEL_POLICY,
             "AWS publishes AmazonSageMakerHyperPodGatedModelAccess for downloading JumpStart gated models and "
             "names it in the inference setup guide",
         )
-
+        self.load_balancer_role = self._add_load_balancer_role() if self._load_balancer_controller else None
         alb: dict[str, Any] = {"enabled": False}
-        self.load_balancer_role: iam.Role | None = None
-        if load_balancer_controller:
-            self.load_balancer_role = iam.Role(
-                self,
-                "LoadBalancerControllerRole",
-                assumed_by=self._service_account_principal(
-                    "LoadBalancer", f"{NAMESPACE}:{LOAD_BALANCER_SERVICE_ACCOUNT}"
-                ),
-                description="AWS Load Balancer Controller of the HyperPod inference operator",
-            )
-            for statement in load_balancer_controller_statements(self):
-                self.load_balancer_role.add_to_policy(statement)
-            lb_policy = self.load_balancer_role.node.find_child("DefaultPolicy").node.default_child
-            assert lb_policy is not None
-            skip_checkov(
-                lb_policy,
-                "CKV_AWS_111",
-                "the AWS Load Balancer Controller's published policy: security-group rules, listeners and rules "
-                "are written on resources created at run time; most deletes and modifications carry the "
-                "controller's elbv2.k8s.aws/cluster tag conditions, security-group ingress edits do not (as published)",
-            )
-            acknowledge_wildcards(
-                self.load_balancer_role,
-                "the AWS Load Balancer Controller's published policy: describe calls have no resource scope, "
-                "and load balancers, target groups and security groups are created at run time, mostly limited by "
-                "the controller's elbv2.k8s.aws/cluster tag conditions; security-group ingress and listener/rule "
-                "edits stay on * as published, because the controller edits node security groups it did not create",
-                resources=wildcard_resources(self),
-            )
+        if self.load_balancer_role is not None:
             alb = {"enabled": True, "serviceAccount": {"create": True, "roleArn": self.load_balancer_role.role_arn}}
-
+        self.keda_role = None
         keda_values: dict[str, Any] = {"enabled": False}
-        self.keda_role: iam.Role | None = None
-        if keda:
-            self.keda_role = iam.Role(
-                self,
+        if self._keda:
+            self.keda_role = self._role(
                 "KedaRole",
-                assumed_by=self._service_account_principal("Keda", f"{NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"),
-                description="KEDA of the HyperPod inference operator (reads scaling metrics)",
+                "KEDA of the HyperPod inference operator (reads scaling metrics)",
+                ("Keda", f"{NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"),
             )
             self.keda_role.add_to_policy(iam.PolicyStatement(actions=list(KEDA_ACTIONS), resources=["*"]))
             acknowledge_wildcards(
@@ -267,26 +192,92 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
                 "enabled": True,
                 "auth": {"aws": {"irsa": {"enabled": True, "roleArn": self.keda_role.role_arn}}},
             }
+        return {
+            "executionRoleArn": self.execution_role.role_arn,
+            "tlsCertificateS3Bucket": self.tls_bucket.bucket_name,
+            "hyperpodClusterArn": self.hyperpod_cluster_arn,
+            "jumpstartGatedModelDownloadRoleArn": self.gated_model_role.role_arn,
+            "alb": alb,
+            "keda": keda_values,
+        }
 
-        self.configuration = deep_merge(
-            {
-                "executionRoleArn": self.execution_role.role_arn,
-                "tlsCertificateS3Bucket": self.tls_bucket.bucket_name,
-                "hyperpodClusterArn": hyperpod_cluster_arn,
-                "jumpstartGatedModelDownloadRoleArn": self.gated_model_role.role_arn,
-                "alb": alb,
-                "keda": keda_values,
-            },
-            configuration_values or {},
-        )
-        self.addon = self._addon("Addon", version=version, configuration_values=self.configuration)
-        self._order(self.addon)
+    def _roles(self) -> Sequence[iam.IRole | None]:
         # Every role's policy exists before the operator first assumes it.
-        for role in (self.execution_role, self.load_balancer_role, self.keda_role):
-            policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
-            if policy is not None:
-                self.addon.node.add_dependency(policy)
-        Tags.of(self.addon).add("SageMaker", "true")
+        return (self.execution_role, self.load_balancer_role, self.keda_role)
+
+    def _add_execution_role(self) -> iam.Role:
+        """``executionRoleArn``: the operator's own permissions, the TLS bucket and ACM tagging."""
+        role = self._role(
+            "ExecutionRole",
+            "SageMaker HyperPod inference operator (executionRoleArn)",
+            ("Controller", f"{NAMESPACE}:{CONTROLLER_SERVICE_ACCOUNT}"),
+            sagemaker=True,
+        )
+        add_managed_policy(
+            role,
+            EXECUTION_POLICY,
+            "AWS publishes AmazonSageMakerHyperPodInferenceAccess as the inference operator's permission set "
+            "and updates it with the operator",
+        )
+        tls_objects = self.tls_bucket.arn_for_objects("*")
+        certificates = Stack.of(self).format_arn(service="acm", resource="certificate", resource_name="*")
+        for sid, actions, resource in (
+            ("TlsCertificates", list(TLS_OBJECT_ACTIONS), tls_objects),
+            ("TlsBucketKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.encryption_key.key_arn),
+            ("TagCertificates", ["acm:AddTagsToCertificate"], certificates),
+        ):
+            role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=[resource]))
+        acknowledge_wildcards(
+            role,
+            "the operator names its certificate objects and imports ACM certificates at run time; the role "
+            "reaches only the TLS bucket and this account's ACM certificates in this region",
+            resources=[tls_objects, certificates],
+        )
+        return role
+
+    def _add_load_balancer_role(self) -> iam.Role:
+        """The bundled AWS Load Balancer Controller's role, with the controller's published policy."""
+        role = self._role(
+            "LoadBalancerControllerRole",
+            "AWS Load Balancer Controller of the HyperPod inference operator",
+            ("LoadBalancer", f"{NAMESPACE}:{LOAD_BALANCER_SERVICE_ACCOUNT}"),
+        )
+        for statement in load_balancer_controller_statements(self):
+            role.add_to_policy(statement)
+        lb_policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert lb_policy is not None
+        skip_checkov(
+            lb_policy,
+            "CKV_AWS_111",
+            "the AWS Load Balancer Controller's published policy: security-group rules, listeners and rules "
+            "are written on resources created at run time; most deletes and modifications carry the "
+            "controller's elbv2.k8s.aws/cluster tag conditions, security-group ingress edits do not (as published)",
+        )
+        acknowledge_wildcards(
+            role,
+            "the AWS Load Balancer Controller's published policy: describe calls have no resource scope, "
+            "and load balancers, target groups and security groups are created at run time, mostly limited by "
+            "the controller's elbv2.k8s.aws/cluster tag conditions; security-group ingress and listener/rule "
+            "edits stay on * as published, because the controller edits node security groups it did not create",
+            resources=wildcard_resources(self),
+        )
+        return role
+
+    def _role(
+        self,
+        construct_id: str,
+        description: str,
+        service_accounts: tuple[str, str],
+        *,
+        sagemaker: bool = False,
+        like: bool = False,
+    ) -> iam.Role:
+        """A role for the service accounts ``(condition id, subject)`` (see :meth:`_service_account_principal`),
+        and with ``sagemaker`` for ``sagemaker.amazonaws.com`` too."""
+        principal = self._service_account_principal(*service_accounts, like=like)
+        if sagemaker:
+            principal = iam.CompositePrincipal(iam.ServicePrincipal(SAGEMAKER), principal)
+        return iam.Role(self, construct_id, assumed_by=principal, description=description)
 
     def _service_account_principal(self, construct_id: str, subject: str, *, like: bool = False) -> iam.IPrincipal:
         """``sts:AssumeRoleWithWebIdentity`` for ``system:serviceaccount:<subject>`` of this cluster.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
 
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
@@ -11,7 +10,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, HyperPodAddon
+from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, AddonSettings, HyperPodAddon
 from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.inference_operator import HyperPodInferenceOperatorAddon
@@ -24,14 +23,6 @@ from hyperpod_cdk.kubernetes.addons.training_operator import HyperPodTrainingOpe
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
-
-
-class _Common(TypedDict):
-    """The props every add-on construct takes from HyperPodKubernetesAddons."""
-
-    cluster: eks.ICluster
-    assume_installed: Sequence[str]
-    kubernetes_version: str | None
 
 
 class HyperPodKubernetesAddons(Construct):
@@ -96,7 +87,8 @@ class HyperPodKubernetesAddons(Construct):
             )
         super().__init__(scope, construct_id)
         self.config = cfg
-        common = _Common(cluster=cluster, assume_installed=assume_installed, kubernetes_version=kubernetes_version)
+        # What every add-on construct here is given besides its row's props.
+        shared = AddonSettings(assume_installed=assume_installed, kubernetes_version=kubernetes_version)
 
         #: An FSx CSI driver defined elsewhere; install_after orders it like the add-ons made here.
         self.external_fsx_csi_driver = fsx_csi_driver
@@ -112,7 +104,9 @@ class HyperPodKubernetesAddons(Construct):
             section = getattr(cfg, row.config_key)
             addon = None
             if section.enabled and row.config_key not in context.provided:
-                addon = row.addon_class(self, row.construct_id, **row.props(section, context), **common)
+                addon = row.addon_class(
+                    self, row.construct_id, cluster=cluster, **row.props(section, context), **shared
+                )
             setattr(self, row.config_key, addon)
         self.prometheus_workspace: HyperPodPrometheusWorkspace | None = None
         self.grafana_workspace: HyperPodGrafanaWorkspace | None = None

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Unpack
 
-from aws_cdk import ArnFormat, Stack, Tags
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hyperpod_cdk.config.kubernetes import ObservabilityMetrics
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import check_prop_types, prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
+    AddonSettings,
     PodIdentityAddon,
-    deep_merge,
 )
 from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
@@ -75,6 +75,10 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
     NAMESPACE = NAMESPACE
     SERVICE_ACCOUNT = SERVICE_ACCOUNT
     ROLE_DESCRIPTION = "SageMaker HyperPod observability collector (EKS Pod Identity)"
+    SAGEMAKER_TAG = True
+
+    workspace: HyperPodPrometheusWorkspace
+    grafana_workspace: HyperPodGrafanaWorkspace | None
 
     def __init__(
         self,
@@ -88,67 +92,58 @@ class HyperPodObservabilityAddon(PodIdentityAddon):
         grafana_workspace_name: str | None = None,
         metrics: ObservabilityMetrics | None = None,
         logging: bool = False,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
+        **settings: Unpack[AddonSettings],
     ) -> None:
         if prometheus_workspace is not None and workspace_alias is not None:
             raise prop_error(scope, construct_id, "workspace_alias", "only used without prometheus_workspace")
         if grafana_workspace_name is not None and not grafana:
             raise prop_error(scope, construct_id, "grafana_workspace_name", "only used with grafana=True")
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
+        check_prop_types(scope, construct_id, cluster=("eks.ICluster", cluster))  # its name is read here
+        default_name = f"{cluster.cluster_name}-hyperpod"
+        self._given_workspace = prometheus_workspace
+        self._workspace_alias = workspace_alias or default_name
+        self._grafana_workspace_name = (grafana_workspace_name or default_name) if grafana else None
+        self._metrics_provider = (metrics or ObservabilityMetrics()).metrics_provider(logging=logging)
+        super().__init__(scope, construct_id, cluster=cluster, **settings)
+
+    def _build(self) -> Mapping[str, Any]:
+        """The workspaces, then the collector's role; the settings that point the add-on at them."""
+        self.workspace = self._given_workspace or HyperPodPrometheusWorkspace(
+            self, "Workspace", alias=self._workspace_alias
         )
-        stack = Stack.of(self)
-        self.workspace = prometheus_workspace or HyperPodPrometheusWorkspace(
-            self, "Workspace", alias=workspace_alias or f"{cluster.cluster_name}-hyperpod"
-        )
-        self.grafana_workspace: HyperPodGrafanaWorkspace | None = None
-        if grafana:
+        self.grafana_workspace = None
+        if self._grafana_workspace_name is not None:
             self.grafana_workspace = HyperPodGrafanaWorkspace(
-                self,
-                "Grafana",
-                prometheus_workspace=self.workspace,
-                workspace_name=grafana_workspace_name or f"{cluster.cluster_name}-hyperpod",
+                self, "Grafana", prometheus_workspace=self.workspace, workspace_name=self._grafana_workspace_name
             )
-
-        self._pod_identity_role()
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.workspace_arn])
-        )
-        log_groups = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/Clusters/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        log_streams = f"{log_groups}:log-stream:*"
-        self.role.add_to_policy(iam.PolicyStatement(actions=list(LOG_ACTIONS), resources=[log_groups, log_streams]))
-        acknowledge_wildcards(
-            self.role,
-            "HyperPod names its cluster log groups /aws/sagemaker/Clusters/<cluster>/<id> at run time; "
-            "the collector reads and writes only under that prefix in this account and region",
-            resources=[log_groups, log_streams],
-        )
-
+        super()._build()
         base: dict[str, Any] = {
             "ampWorkspace": {
                 "prometheusEndpoint": self.workspace.prometheus_endpoint,
                 "arn": self.workspace.workspace_arn,
             },
-            "metricsProvider": (metrics or ObservabilityMetrics()).metrics_provider(logging=logging),
+            "metricsProvider": self._metrics_provider,
         }
         if self.grafana_workspace is not None:
             base["amgWorkspace"] = {
                 "workspaceName": self.grafana_workspace.workspace_name,
                 "arn": self.grafana_workspace.workspace_arn,
             }
-        self.configuration = deep_merge(base, configuration_values or {})
-        # The collector's first remote write must already be allowed (_install orders the policy first).
-        self._install(version=version, configuration_values=self.configuration)
-        Tags.of(self.addon).add("SageMaker", "true")
+        return base
+
+    def _grant(self, role: iam.Role) -> None:
+        role.add_to_policy(iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[self.workspace.workspace_arn]))
+        log_groups = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/Clusters/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        log_streams = f"{log_groups}:log-stream:*"
+        role.add_to_policy(iam.PolicyStatement(actions=list(LOG_ACTIONS), resources=[log_groups, log_streams]))
+        acknowledge_wildcards(
+            role,
+            "HyperPod names its cluster log groups /aws/sagemaker/Clusters/<cluster>/<id> at run time; "
+            "the collector reads and writes only under that prefix in this account and region",
+            resources=[log_groups, log_streams],
+        )

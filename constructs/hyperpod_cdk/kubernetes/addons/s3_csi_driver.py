@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 from aws_cdk import Stack, Token
 from aws_cdk import aws_eks_v2 as eks
@@ -13,8 +13,8 @@ from constructs import Construct
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
+    AddonSettings,
     PodIdentityAddon,
-    deep_merge,
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
@@ -47,8 +47,7 @@ class S3CsiDriverAddon(PodIdentityAddon):
         cluster: the EKS cluster.
         bucket_names: the buckets volumes may mount (at least one).
         read_only: grant reads only.
-        version / configuration_values: add-on version pin; values deep-merged over
-            :data:`DEFAULT_CONFIGURATION`.
+        configuration_values: deep-merged over :data:`DEFAULT_CONFIGURATION`.
     """
 
     ADDON_NAME = ADDON_NAME
@@ -57,6 +56,7 @@ class S3CsiDriverAddon(PodIdentityAddon):
     NAMESPACE = NAMESPACE
     SERVICE_ACCOUNT = SERVICE_ACCOUNT
     ROLE_DESCRIPTION = "Mountpoint for Amazon S3 CSI driver (EKS Pod Identity)"
+    DEFAULT_CONFIGURATION = DEFAULT_CONFIGURATION
 
     def __init__(
         self,
@@ -66,35 +66,27 @@ class S3CsiDriverAddon(PodIdentityAddon):
         cluster: eks.ICluster,
         bucket_names: Sequence[str],
         read_only: bool = False,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
+        **settings: Unpack[AddonSettings],
     ) -> None:
         if not bucket_names:
             raise prop_error(scope, construct_id, "bucket_names", "list the buckets the driver may mount")
         for name in bucket_names:
             if not Token.is_unresolved(name) and ("/" in name or name.startswith("arn:")):
                 raise prop_error(scope, construct_id, "bucket_names", f"'{name}' is not a bucket name")
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
+        self.bucket_names = list(bucket_names)
+        self.read_only = read_only
+        super().__init__(scope, construct_id, cluster=cluster, **settings)
+
+    def _grant(self, role: iam.Role) -> None:
         partition = Stack.of(self).partition
-        buckets = [f"arn:{partition}:s3:::{name}" for name in bucket_names]
+        buckets = [f"arn:{partition}:s3:::{name}" for name in self.bucket_names]
         objects = [f"{bucket}/*" for bucket in buckets]
-        self._pod_identity_role()
-        self.role.add_to_policy(iam.PolicyStatement(sid="ListBuckets", actions=["s3:ListBucket"], resources=buckets))
-        actions = list(READ_OBJECT_ACTIONS) + ([] if read_only else list(WRITE_OBJECT_ACTIONS))
-        self.role.add_to_policy(iam.PolicyStatement(sid="BucketObjects", actions=actions, resources=objects))
+        role.add_to_policy(iam.PolicyStatement(sid="ListBuckets", actions=["s3:ListBucket"], resources=buckets))
+        actions = list(READ_OBJECT_ACTIONS) + ([] if self.read_only else list(WRITE_OBJECT_ACTIONS))
+        role.add_to_policy(iam.PolicyStatement(sid="BucketObjects", actions=actions, resources=objects))
         acknowledge_wildcards(
-            self.role,
+            role,
             "object keys under the named buckets are chosen by the workloads that mount them; the role reaches "
             "only these buckets",
             resources=objects,
         )
-        self.configuration = deep_merge(DEFAULT_CONFIGURATION, configuration_values or {})
-        self._install(version=version, configuration_values=self.configuration)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Unpack
 
-from aws_cdk import CustomResource, Duration, Tags
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.addons.base import HyperPodAddon
+from hyperpod_cdk.kubernetes.addons.base import AddonSettings, HyperPodAddon
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 
 ADDON_NAME = "amazon-sagemaker-hyperpod-taskgovernance"
@@ -38,6 +37,7 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
 
     ADDON_NAME = ADDON_NAME
     CONFIG_FIELD = "kubernetes.addons.task_governance"
+    SAGEMAKER_TAG = True
 
     def __init__(
         self,
@@ -45,12 +45,9 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
         construct_id: str,
         *,
         cluster: eks.ICluster,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
         wait_for_kueue: bool = True,
         manifests: HyperPodManifests | None = None,
+        **settings: Unpack[AddonSettings],
     ) -> None:
         if wait_for_kueue and manifests is None:
             raise prop_error(
@@ -60,19 +57,9 @@ class HyperPodTaskGovernanceAddon(HyperPodAddon):
                 "the Kueue readiness wait runs kubectl: pass manifests= (a HyperPodManifests), or "
                 "wait_for_kueue=False",
             )
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self.addon = self._addon("Addon", version=version, configuration_values=configuration_values)
-        self._order(self.addon)
-        Tags.of(self.addon).add("SageMaker", "true")
+        super().__init__(scope, construct_id, cluster=cluster, **settings)
         self.kueue_ready: CustomResource | None = None
-        if wait_for_kueue:
-            assert manifests is not None
+        if manifests is not None and wait_for_kueue:
             # Empty until the Deployment reports an available replica; the handler retries until then.
             self.kueue_ready = manifests.add_wait(
                 "KueueReady",

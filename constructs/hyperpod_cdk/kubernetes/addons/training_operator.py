@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from aws_cdk import Tags
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from constructs import Construct
 
 from hyperpod_cdk.kubernetes.addons.base import (
     CERT_MANAGER,
     POD_IDENTITY_AGENT,
     PodIdentityAddon,
+    add_managed_policy,
 )
-from hyperpod_cdk.rules.acknowledge import acknowledge, managed_policy_finding
 
 # Sources: https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html (needs
 # cert-manager and the pod identity agent; the managed policy); the service account and namespace as
@@ -53,33 +47,13 @@ class HyperPodTrainingOperatorAddon(PodIdentityAddon):
     NAMESPACE = NAMESPACE
     SERVICE_ACCOUNT = SERVICE_ACCOUNT
     ROLE_DESCRIPTION = "SageMaker HyperPod training operator (EKS Pod Identity)"
+    SAGEMAKER_TAG = True
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster: eks.ICluster,
-        version: str | None = None,
-        configuration_values: Mapping[str, Any] | None = None,
-        assume_installed: Sequence[str] = (),
-        kubernetes_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            cluster=cluster,
-            assume_installed=assume_installed,
-            kubernetes_version=kubernetes_version,
-        )
-        self._pod_identity_role()
-        self.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(MANAGED_POLICY))
-        acknowledge(
-            self.role,
-            managed_policy_finding(MANAGED_POLICY),
+    def _grant(self, role: iam.Role) -> None:
+        add_managed_policy(
+            role,
+            MANAGED_POLICY,
             "AWS publishes AmazonSageMakerHyperPodTrainingOperatorAccess as the training operator's "
             "permission set and updates it with the operator; the role is usable only by the "
             "operator's service account on this cluster",
         )
-        self._install(version=version, configuration_values=configuration_values)
-        Tags.of(self.addon).add("SageMaker", "true")
