@@ -315,3 +315,39 @@ def test_grant_submit_maps_a_role_to_the_team_group_on_eks():
     (statement,) = _policies(template.to_json(), stack.resolve(ops.node.default_child.logical_id))
     assert statement["Action"] == NODE_OPERATIONS
     assert statement["Resource"] == {"Fn::GetAtt": [stack.resolve(platform.cluster.resource.logical_id), "ClusterArn"]}
+
+
+def test_execution_role_takes_the_eks_cluster_and_keeps_the_arn_as_a_deprecated_alias():
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_eks_v2 as eks
+    from aws_cdk import aws_s3 as s3
+
+    from hyperpod_cdk import HyperPodExecutionRole
+
+    def role_policy(**cluster_prop):
+        stack = cdk.Stack(cdk.App(), "Own", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
+        vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["a"])
+        subnet = ec2.Subnet.from_subnet_attributes(stack, "Sn", subnet_id="subnet-0ccccccccccccccc1")
+        sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
+        cluster = eks.Cluster.from_cluster_attributes(stack, "Eks", cluster_name="team-eks")
+        props = {key: (cluster if value == "typed" else cluster.cluster_arn) for key, value in cluster_prop.items()}
+        HyperPodExecutionRole(
+            stack,
+            "Role",
+            vpc=vpc,
+            subnets=[subnet],
+            security_group=sg,
+            lifecycle_bucket=s3.Bucket.from_bucket_name(stack, "B", "lifecycle-bucket"),
+            **props,
+        )
+        policies = cdk.assertions.Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+        return [st for body in policies.values() for st in body["Properties"]["PolicyDocument"]["Statement"]]
+
+    typed = role_policy(eks_cluster="typed")
+    assert [st for st in typed if st.get("Sid") == "PodIdentity"]
+    with pytest.warns(DeprecationWarning, match=r"HyperPodExecutionRole\(eks_cluster_arn=\.\.\.\) is deprecated"):
+        legacy = role_policy(eks_cluster_arn="arn")
+    assert legacy == typed
+    with pytest.raises(HyperPodConfigError, match=r"^Own/Role: eks_cluster_arn: give eks_cluster or eks_cluster_arn"):
+        role_policy(eks_cluster="typed", eks_cluster_arn="arn")

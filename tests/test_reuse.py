@@ -55,7 +55,7 @@ def user_stack(tmp_path_factory):
         subnets=[subnet],
         security_group=node_sg.security_group,
         lifecycle_bucket=scripts.bucket,
-        eks_cluster_arn=cluster.cluster_arn,
+        eks_cluster=cluster,
         volume_key=key,
     )
     HyperPodCluster(

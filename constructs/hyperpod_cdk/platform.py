@@ -391,7 +391,7 @@ class HyperPodPlatform(Construct):
         }
 
     def _execution_role(
-        self, *, eks_cluster_arn: str | None, construct_id: str = "ExecutionRole"
+        self, *, eks_cluster: ICluster | None, construct_id: str = "ExecutionRole"
     ) -> HyperPodExecutionRole:
         return HyperPodExecutionRole(
             self,
@@ -400,7 +400,7 @@ class HyperPodPlatform(Construct):
             subnets=list(self.hyperpod_subnets.values()),
             security_group=self.security_group,
             lifecycle_bucket=self.lifecycle.bucket,
-            eks_cluster_arn=eks_cluster_arn,
+            eks_cluster=eks_cluster,
             volume_key=self.volume_key,
         )
 

@@ -414,7 +414,9 @@ class DeployInputs:
     wait_for: tuple[IConstruct, ...]
 
 
-def deprecated_forms(scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any]) -> None:
+def deprecated_forms(
+    scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any], stacklevel: int = 5
+) -> None:
     """For each (typed prop, its value, deprecated string prop, its value): refuse both, and warn
     (``DeprecationWarning`` at the user's line) when the string form is given."""
     for typed, typed_value, legacy, legacy_value in pairs:
@@ -424,5 +426,6 @@ def deprecated_forms(scope: Construct, construct_id: str, owner: str, *pairs: tu
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
                 DeprecationWarning,
-                stacklevel=5,  # the caller, past the constructor's checker, the constructor and jsii's __call__
+                # Default: the caller, past the constructor's checker, the constructor and jsii's __call__.
+                stacklevel=stacklevel,
             )

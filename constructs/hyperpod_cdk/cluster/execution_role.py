@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import service_role
+from hyperpod_cdk.cluster.cluster_base import deprecated_forms
 from hyperpod_cdk.errors import check_prop_types
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
@@ -61,7 +63,8 @@ class HyperPodExecutionRole(Construct):
         vpc: the VPC of the HyperPod subnets: ENI actions are limited to ENIs in it.
         subnets: HyperPod subnets.
         security_group: HyperPod security group.
-        eks_cluster_arn: for pod identity; None leaves the grant out (Slurm).
+        eks_cluster: the EKS cluster, for pod identity; None leaves the grant out (Slurm).
+        eks_cluster_arn: deprecated string form of ``eks_cluster`` (its ARN).
         lifecycle_bucket: bucket holding the lifecycle scripts.
         volume_key: KMS key of the instance groups' EBS volumes.
         role_name: physical name. Default: generated. A fixed name makes a later rename replace
@@ -77,9 +80,10 @@ class HyperPodExecutionRole(Construct):
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
         lifecycle_bucket: s3.IBucket,
-        eks_cluster_arn: str | None = None,
+        eks_cluster: eks.ICluster | None = None,
         volume_key: kms.IKey | None = None,
         role_name: str | None = None,
+        eks_cluster_arn: str | None = None,
     ) -> None:
         # Without a subnet the ENI statement names none, and nodes cannot create their ENIs at deploy.
         check_prop_types(
@@ -90,7 +94,17 @@ class HyperPodExecutionRole(Construct):
             security_group=("ec2.ISecurityGroup", security_group),
             lifecycle_bucket=("s3.IBucket", lifecycle_bucket),
             volume_key=("kms.IKey?", volume_key),
+            eks_cluster=("eks.ICluster?", eks_cluster),
         )
+        deprecated_forms(
+            scope,
+            construct_id,
+            type(self).__name__,
+            ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
+            stacklevel=4,  # the caller, past the constructor and jsii's __call__
+        )
+        if eks_cluster is not None:
+            eks_cluster_arn = eks_cluster.cluster_arn
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = service_role(

@@ -112,7 +112,7 @@ def build_eks(platform: HyperPodPlatform, eks_cluster: eks.ICluster | None) -> N
         json_files=platform._fsx_lustre_file(),
         log_key=platform.logs_key,
     )
-    platform.execution_role_construct = platform._execution_role(eks_cluster_arn=cluster.cluster_arn)
+    platform.execution_role_construct = platform._execution_role(eks_cluster=cluster)
     if platform.fsx is not None:
         platform.execution_role_construct.allow_lustre_client()
     helm_enabled = platform.config.kubernetes.helm_dependencies.enabled

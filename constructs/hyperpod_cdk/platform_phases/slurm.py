@@ -65,7 +65,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             },
         )
     # No eks-auth grant (no EKS).
-    platform.execution_role_construct = platform._execution_role(eks_cluster_arn=None)
+    platform.execution_role_construct = platform._execution_role(eks_cluster=None)
     _grant_node_access(platform, platform.execution_role_construct)
     accounting = _slurm_accounting(platform)
     mode_props: dict[str, Any] = {"configuration": settings.configuration}
@@ -152,7 +152,7 @@ def _controller_role(platform: HyperPodPlatform) -> HyperPodExecutionRole:
     Instance credentials are readable by any local user through IMDS, so a secret grant on the role
     every group shares would give the password to anyone on a login or compute node (review M4).
     """
-    role = platform._execution_role(eks_cluster_arn=None, construct_id="ControllerExecutionRole")
+    role = platform._execution_role(eks_cluster=None, construct_id="ControllerExecutionRole")
     _grant_node_access(platform, role)
     platform.controller_execution_role_construct = role
     return role
