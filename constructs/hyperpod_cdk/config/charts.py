@@ -34,6 +34,7 @@ from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN as DNS_LABEL_PATTERN
 from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN_PATTERN as DNS_SUBDOMAIN_PATTERN
+from hyperpod_cdk.specs.namespaces import reserved_namespace_reason
 
 __all__ = [
     "DEFAULT_PRIORITY_CLASSES",
@@ -149,6 +150,12 @@ class Team(_Model):
     preempt_team_tasks: Literal["LowerPriority", "Never"] = Field(
         default="LowerPriority", description="Whether the team's higher-priority tasks preempt its lower ones."
     )
+    priority_classes: Annotated[list[str] | None, Field(max_length=50)] = Field(
+        default=None,
+        description="The kubernetes.priority_classes this team's pods may name (default: all of them). Kubernetes' "
+        "system-node-critical and system-cluster-critical are never allowed: a ResourceQuota in the team namespace "
+        "admits no pod with a class outside this list.",
+    )
     pod_security: Literal["baseline", "restricted", "privileged"] = Field(
         default="baseline",
         description="Pod Security Standard enforced on the team's namespace (Pod Security admission label "
@@ -168,6 +175,16 @@ class Team(_Model):
                         "compute_quota"
                     )
         return data
+
+    @model_validator(mode="after")
+    def _namespace_is_the_teams_own(self) -> Team:
+        reason = reserved_namespace_reason(self.effective_namespace)
+        if reason is not None:
+            raise ValueError(
+                f"namespace: '{self.effective_namespace}' cannot hold a team ({reason}); give the team a namespace "
+                f"of its own, e.g. {NAMESPACE_PREFIX}{self.name}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _quota_keys_fit(self) -> Team:
@@ -352,9 +369,14 @@ class K8sSettings(_Model):
     def _unique(self) -> K8sSettings:
         seen_names: set[str] = set()
         seen_namespaces: set[str] = set()
-        for team in self.teams:
+        for index, team in enumerate(self.teams):
             if team.name in seen_names:
                 raise ValueError(f"teams: team name '{team.name}' is used twice")
+            if team.effective_namespace == self.cert_manager_namespace:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).namespace",
+                    f"'{team.effective_namespace}' is the cert-manager namespace; give the team a namespace of its own",
+                )
             if team.effective_namespace in seen_namespaces:
                 raise ValueError(f"teams: namespace '{team.effective_namespace}' is used by two teams")
             seen_names.add(team.name)
@@ -370,8 +392,28 @@ class K8sSettings(_Model):
             raise ValueError(
                 f"examples: priority_class '{self.examples.priority_class}' is not one of the priority_classes {names}"
             )
+        self._team_classes_exist(names)
         self._task_governance_fits()
         return self
+
+    def _team_classes_exist(self, names: list[str]) -> None:
+        for index, team in enumerate(self.teams):
+            unknown = [name for name in team.priority_classes or () if name not in names]
+            if unknown:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).priority_classes",
+                    f"'{unknown[0]}' is not one of kubernetes.priority_classes {names}",
+                )
+        example_class = self.examples.priority_class
+        if not example_class or not self.teams:
+            return
+        example_team = self.team(self.examples.team)
+        if example_team.priority_classes is not None and example_class not in example_team.priority_classes:
+            raise HyperPodConfigError(
+                "kubernetes.examples.priority_class",
+                f"team '{example_team.name}' may not use '{example_class}' (its priority_classes "
+                f"{example_team.priority_classes}); pick one of those or add it to the team",
+            )
 
     def _task_governance_fits(self) -> None:
         for index, team in enumerate(self.teams):

@@ -62,8 +62,26 @@ def team_role_rules() -> list[dict[str, Any]]:
     ]
 
 
+# Since Kubernetes 1.17 any namespace may use the two critical classes (kubernetes/kubernetes#76310),
+# so a team pod naming one would preempt other teams' pods and system pods. A ResourceQuota whose
+# PriorityClass scope lists a class and allows 0 pods refuses such pods at admission
+# (https://kubernetes.io/docs/concepts/policy/resource-quotas/#resource-quota-per-priorityclass).
+SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
+PRIORITY_QUOTA_NAME = "hyperpod-cdk-priority-classes"
+
+
+def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
+    """A ResourceQuota spec that admits no pod naming one of ``forbidden``; other pods are not counted."""
+    return {
+        "hard": {"pods": "0"},
+        "scopeSelector": {
+            "matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": list(forbidden)}]
+        },
+    }
+
+
 class HyperPodOperatorChart(cdk8s.Chart):
-    """Team namespaces, team RBAC, priority classes and the FSx claim.
+    """Team namespaces, team RBAC, priority classes, each team's priority-class quota and the FSx claim.
 
     Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
     :meth:`from_settings` to build it from the ``kubernetes:`` config section.
@@ -103,6 +121,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
             team.name: team.queue_name for team in self.teams if team.queue_name is not None
         }
 
+        self.priority_class_names: tuple[str, ...] = tuple(pc.name for pc in settings.priority_classes)
         for pc in settings.priority_classes:
             api_object(
                 self,
@@ -163,11 +182,26 @@ class HyperPodOperatorChart(cdk8s.Chart):
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.kubernetes_group}],
             },
         )
+        quota = api_object(
+            self,
+            f"{team.name}-PriorityClassQuota",
+            "v1",
+            "ResourceQuota",
+            {"name": PRIORITY_QUOTA_NAME, "namespace": namespace},
+            {"spec": priority_class_quota_spec(self.forbidden_priority_classes(team))},
+        )
         if ns is not None:
             role.add_dependency(ns)
+            quota.add_dependency(ns)
         binding.add_dependency(role)
         if fsx is not None:
             self._fsx(team, fsx, ns)
+
+    def forbidden_priority_classes(self, team: Team) -> list[str]:
+        """Priority classes no pod of ``team`` may name: Kubernetes' critical classes, and the
+        platform's classes outside ``team.priority_classes`` (when the team lists any)."""
+        allowed = set(self.priority_class_names if team.priority_classes is None else team.priority_classes)
+        return sorted({*SYSTEM_PRIORITY_CLASSES, *(set(self.priority_class_names) - allowed)})
 
     def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject | None) -> None:
         namespace = team.effective_namespace
