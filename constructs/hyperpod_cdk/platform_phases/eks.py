@@ -31,6 +31,7 @@ from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.specs.images import ChartImage
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
 
     if platform.fsx is not None:
         assert fsx_cfg is not None
-        # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
+        # Per team namespace a static PV of /teams/<team> + PVC fsx-claim (deploy-time tokens).
         capacity = platform.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
         k8s = k8s.model_copy(
             update={
@@ -237,6 +238,7 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
                     dns_name=platform.fsx.dns_name,
                     mount_name=platform.fsx.mount_name,
                     storage_capacity=f"{capacity}Gi",
+                    directory_image=_mirrored(k8s.examples.smoke_image, k8s.image_mirror),
                 )
             }
         )
@@ -322,3 +324,8 @@ def _add_karpenter_objects(platform: HyperPodPlatform) -> None:
     )
     platform.karpenter_manifest = manifests.add_chart("KarpenterChart", chart)
     platform.karpenter_manifest.node.add_dependency(crd_ready)
+
+
+def _mirrored(image: str, mirror: str | None) -> str:
+    """``image`` under ``kubernetes.image_mirror`` (same path and tag), as `hyperpod-cdk images` copies it."""
+    return ChartImage("", "", image, None).mirrored(mirror) if mirror else image
