@@ -79,6 +79,7 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
             "PriorityClass",
             "PersistentVolume",
             "PersistentVolumeClaim",
+            "Job",
         },
         "hyperpod-sdk": {"HyperPodPyTorchJob", "InferenceEndpointConfig"},
         "structural": {"ClusterIssuer", "Certificate"},
