@@ -18,7 +18,13 @@ How it is enforced, each step from a primary source:
   ``<namespace>/fsx-claim`` (``claimRef``), teams have no RBAC on PersistentVolumes, and the driver's
   CSIDriver object declares no ``volumeLifecycleModes`` (charts/aws-fsx-csi-driver/templates/csidriver.yaml),
   so only ``Persistent`` volumes exist and a pod cannot mount the file system inline with its own
-  ``mountname``. Pod Security ``baseline`` refuses the privileges a pod would need to mount it itself.
+  ``mountname``. A fileset mount has no ``.lustre`` pseudo directory (no open by FID) and a FID
+  outside the fileset does not resolve, but it is voluntary: a client that can mount may still mount
+  the root (Lustre manual, "Fileset Feature": https://doc.lustre.org/lustre_manual.xhtml, markdown copy
+  LiXi-storage/lustre_manual_markdown "44-System Configuration Utilities.md"; FSx exposes no
+  nodemap to enforce it). So the boundary is that a team pod cannot mount: Pod Security ``baseline``
+  refuses ``privileged``, ``SYS_ADMIN`` and ``hostPath`` (pod_security.py). A team set to
+  ``pod_security: privileged`` can reach every directory.
 * Each PV has its own ``volumeHandle`` (``<fs-id>::<team>``): kubelet treats CSI volumes with one
   handle as one volume (kubernetes-sigs/aws-efs-csi-driver issues #100/#167, the same fix there),
   and the FSx node plugin uses the handle only as an in-flight key (node.go), never to mount.
