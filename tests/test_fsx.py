@@ -227,7 +227,7 @@ def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
     # The pre-issue-18 root volume per team is gone from the set (kubectl apply --prune deletes the
     # object; reclaimPolicy Retain and a static volume: the data stays).
     assert ("PersistentVolume", "fsx-pv-training") not in objects
-    (job,) = [o for o in objects.values() if o["kind"] == "Job"]
+    (job,) = (o for o in objects.values() if o["kind"] == "Job")
     assert job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"] == {"claimName": "fsx-root"}
 
 
@@ -240,7 +240,8 @@ def test_created_file_system_keeps_a_week_of_daily_backups(eks_fsx) -> None:
     # FSx picks the daily window when none is given (API_LustreFileSystemConfiguration).
     assert "DailyAutomaticBackupStartTime" not in lustre
     # 0 stays possible, explicitly.
-    assert parse_config(_with_fsx({"automatic_backup_retention_days": 0})).storage.fsx.automatic_backup_retention_days == 0
+    off = parse_config(_with_fsx({"automatic_backup_retention_days": 0})).storage.fsx
+    assert off is not None and off.automatic_backup_retention_days == 0
     with pytest.raises(HyperPodConfigError) as caught:
         parse_config(_with_fsx({"automatic_backup_retention_days": 91}))
     assert caught.value.field == "storage.fsx.automatic_backup_retention_days"

@@ -155,9 +155,8 @@ def test_each_team_claim_mounts_only_its_own_directory(governed_operator: HyperP
     """Review round 5 F1: every team's fsx-claim was the same Lustre root (same handle, same mountname)."""
     docs = governed_operator.to_json()
     volumes = {d["metadata"]["name"]: d for d in by_kind(docs, "PersistentVolume")}
-    claims = {
-        c["metadata"]["namespace"]: c for c in by_kind(docs, "PersistentVolumeClaim") if c["metadata"]["name"] == "fsx-claim"
-    }
+    fsx_claims = [c for c in by_kind(docs, "PersistentVolumeClaim") if c["metadata"]["name"] == "fsx-claim"]
+    claims = {c["metadata"]["namespace"]: c for c in fsx_claims}
     sources = {}
     for namespace, team in (("hyperpod-ns-research", "research"), ("prod-training", "prod")):
         csi = volumes[claims[namespace]["spec"]["volumeName"]]["spec"]["csi"]
@@ -194,7 +193,7 @@ def test_a_job_per_team_creates_its_directory_without_privilege(governed_operato
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
     # The admin namespace enforces baseline like the team namespaces.
-    (admin,) = [d for d in by_kind(docs, "Namespace") if d["metadata"]["name"] == "hyperpod-cdk-fsx"]
+    (admin,) = (d for d in by_kind(docs, "Namespace") if d["metadata"]["name"] == "hyperpod-cdk-fsx")
     assert admin["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
