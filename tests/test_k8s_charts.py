@@ -192,6 +192,12 @@ def test_a_job_per_team_creates_its_directory_without_privilege(governed_operato
         assert container["image"] == "public.ecr.aws/docker/library/python:3.12-slim"
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        # Only on a node HyperPod marks healthy (any group: its NoSchedule taints are tolerated).
+        (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert term["matchExpressions"] == [
+            {"key": "sagemaker.amazonaws.com/node-health-status", "operator": "In", "values": ["Schedulable"]}
+        ]
+        assert pod["tolerations"] == [{"operator": "Exists", "effect": "NoSchedule"}]
     # The admin namespace enforces baseline like the team namespaces.
     (admin,) = (d for d in by_kind(docs, "Namespace") if d["metadata"]["name"] == "hyperpod-cdk-fsx")
     assert admin["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"

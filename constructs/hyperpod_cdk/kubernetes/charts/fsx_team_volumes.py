@@ -60,6 +60,7 @@ CSI_DRIVER = "fsx.csi.aws.com"
 #: The namespace of the admin claim of the whole file system and of the directory Jobs (no team RBAC).
 ADMIN_NAMESPACE = "hyperpod-cdk-fsx"
 ADMIN_CLAIM = "fsx-root"
+HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
 #: Parent of the team directories on the file system.
 TEAMS_DIRECTORY = "teams"
 
@@ -147,9 +148,19 @@ def _directory_pod(team: Team, image: str) -> dict[str, Any]:
     path = f"/fsx/{team_directory(team)}"
     return {
         "restartPolicy": "OnFailure",
-        # The platform's only nodes are HyperPod instance groups (they carry the FSx security group);
-        # tolerate their taints so the Job runs on whichever node comes up first.
-        "tolerations": [{"operator": "Exists"}],
+        # The platform's only nodes are HyperPod instance groups (they carry the FSx security group):
+        # run on the first one HyperPod marks healthy, whatever NoSchedule taint its group has
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-node-labels.html).
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": HEALTH_LABEL, "operator": "In", "values": ["Schedulable"]}]}
+                    ]
+                }
+            }
+        },
+        "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
         "containers": [
             {
                 "name": "mkdir",
