@@ -203,6 +203,14 @@ def test_a_job_per_team_creates_its_directory_without_privilege(governed_operato
     assert admin["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
+def test_privileged_teams_are_named_as_able_to_reach_the_fsx_root(app: cdk8s.App) -> None:
+    """A fileset is voluntary for a client that can mount: a privileged team's pods can mount the root."""
+    fsx = FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.example", mount_name="m")
+    teams = [Team(name="ops", pod_security="privileged"), Team(name="research")]
+    assert HyperPodOperatorChart(app, "operator-privileged-fsx", teams=teams, fsx=fsx).fsx_root_teams == ["ops"]
+    assert HyperPodOperatorChart(app, "operator-privileged-no-fsx", teams=teams).fsx_root_teams == []
+
+
 def test_directory_job_name_follows_what_it_runs() -> None:
     """A Job's pod template is immutable: a new image or team must make a new Job, not a failed apply."""
     from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import directory_job_name

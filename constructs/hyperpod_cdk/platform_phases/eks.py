@@ -23,6 +23,7 @@ from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.example_jobs import FSDP_REPOSITORY
+from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import FSX_ROOT_TEAMS_WARNING_ID
 from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.charts.storage_class_chart import FsxStorageClassChart
@@ -261,6 +262,12 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
     # Namespaces, team RBAC, priority classes (and the FSx claim when set).
     operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
     operator_manifest = platform.manifests.add_chart("OperatorChart", operator_chart)
+    if operator_chart.fsx_root_teams:
+        Annotations.of(platform).add_warning_v2(
+            FSX_ROOT_TEAMS_WARNING_ID,
+            f"teams {', '.join(operator_chart.fsx_root_teams)} have pod_security: privileged, so their pods can mount "
+            "the whole FSx file system and read or delete every team's /teams/<team> directory",
+        )
     if platform.task_governance is not None:
         operator_manifest.node.add_dependency(*platform.task_governance.ready)
     operator_manifest.node.add_dependency(platform.cluster.resource)

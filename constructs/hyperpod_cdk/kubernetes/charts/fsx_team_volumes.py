@@ -50,6 +50,7 @@ from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 __all__ = [
     "ADMIN_CLAIM",
     "ADMIN_NAMESPACE",
+    "FSX_ROOT_TEAMS_WARNING_ID",
     "TEAMS_DIRECTORY",
     "directory_job_name",
     "team_directory",
@@ -61,6 +62,8 @@ CSI_DRIVER = "fsx.csi.aws.com"
 ADMIN_NAMESPACE = "hyperpod-cdk-fsx"
 ADMIN_CLAIM = "fsx-root"
 HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
+#: Synth warning (acknowledgeable) for teams whose pods may mount the FSx root themselves.
+FSX_ROOT_TEAMS_WARNING_ID = "hyperpod-cdk:fsx-privileged-team"
 #: Parent of the team directories on the file system.
 TEAMS_DIRECTORY = "teams"
 

@@ -116,6 +116,10 @@ class HyperPodOperatorChart(cdk8s.Chart):
                     **({"description": pc.description} if pc.description else {}),
                 },
             )
+        # Teams whose pods may mount Lustre themselves (privileged): the fileset does not stop them.
+        self.fsx_root_teams: list[str] = [
+            t.name for t in self.teams if fsx is not None and t.pod_security == "privileged"
+        ]
         # FSx: an admin claim of the root, and per team a claim of its own directory only.
         self._fsx_admin = add_admin_volume(self, fsx) if fsx is not None else None
         for team in self.teams:
