@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from hyperpod_cdk.config.charts import FsxVolume, Team
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
+
+if TYPE_CHECKING:  # the chart calls these functions with itself
+    from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 
 __all__ = [
     "ADMIN_CLAIM",
@@ -54,40 +56,22 @@ __all__ = [
     "TEAMS_DIRECTORY",
     "directory_job_name",
     "team_directory",
-    "team_volume_name",
 ]
 
 CSI_DRIVER = "fsx.csi.aws.com"
 #: The namespace of the admin claim of the whole file system and of the directory Jobs (no team RBAC).
 ADMIN_NAMESPACE = "hyperpod-cdk-fsx"
 ADMIN_CLAIM = "fsx-root"
-HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
-#: Synth warning (acknowledgeable) for teams whose pods may mount the FSx root themselves.
-FSX_ROOT_TEAMS_WARNING_ID = "hyperpod-cdk:fsx-privileged-team"
 #: Parent of the team directories on the file system.
 TEAMS_DIRECTORY = "teams"
-
-
-class _Chart(Protocol):
-    def _object(
-        self,
-        id: str,
-        api_version: str,
-        kind: str,
-        metadata: dict[str, Any],
-        *,
-        top_level: Mapping[str, Any] | None = None,
-    ) -> Any: ...
+#: Synth warning (acknowledgeable) for teams whose pods may mount the FSx root themselves.
+FSX_ROOT_TEAMS_WARNING_ID = "hyperpod-cdk:fsx-privileged-team"
+HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
 
 
 def team_directory(team: Team) -> str:
     """The team's directory, relative to the file system root."""
     return f"{TEAMS_DIRECTORY}/{team.name}"
-
-
-def team_volume_name(team: Team) -> str:
-    # A new name (the pre-issue-18 root volume was fsx-pv-<team>): a PV's csi source is immutable.
-    return f"fsx-team-{team.name}"
 
 
 def _volume_spec(fsx: FsxVolume, *, handle: str, mount_name: str, claim: tuple[str, str]) -> dict[str, Any]:
@@ -117,7 +101,7 @@ def _claim_spec(fsx: FsxVolume, volume_name: str) -> dict[str, Any]:
     }
 
 
-def add_admin_volume(chart: _Chart, fsx: FsxVolume) -> Any:
+def add_admin_volume(chart: HyperPodOperatorChart, fsx: FsxVolume) -> Any:
     """The admin namespace and its claim of the whole file system; returns the Namespace object."""
     namespace = chart._object(
         "FsxAdmin-Namespace",
@@ -187,10 +171,13 @@ def directory_job_name(team: Team, image: str) -> str:
     return f"fsx-team-dir-{team.name}-{digest}"  # at most 13 + 40 + 9 = 62 characters
 
 
-def add_team_volume(chart: _Chart, team: Team, fsx: FsxVolume, *, admin_namespace: Any, team_namespace: Any) -> None:
+def add_team_volume(
+    chart: HyperPodOperatorChart, team: Team, fsx: FsxVolume, *, admin_namespace: Any, team_namespace: Any
+) -> None:
     """The team's PV of ``/teams/<team>``, its claim ``fsx.claim_name`` and the Job that makes the directory."""
     namespace = team.effective_namespace
-    volume_name = team_volume_name(team)
+    # A new name (the pre-issue-18 root volume was fsx-pv-<team>): a PV's csi source is immutable.
+    volume_name = f"fsx-team-{team.name}"
     chart._object(
         f"{team.name}-FsxTeamVolume",
         "v1",
