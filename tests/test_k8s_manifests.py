@@ -80,6 +80,7 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
             "PersistentVolume",
             "PersistentVolumeClaim",
             "ResourceQuota",
+            "Job",
         },
         "hyperpod-sdk": {"HyperPodPyTorchJob", "InferenceEndpointConfig"},
         "structural": {"ClusterIssuer", "Certificate"},

@@ -57,6 +57,8 @@ SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
 HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
+#: The example smoke job's image; also what creates the team directories on FSx (FsxVolume).
+SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 register_hints(
     {
         DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
@@ -281,12 +283,15 @@ DEFAULT_PRIORITY_CLASSES: tuple[PriorityClassSpec, ...] = (
 
 
 class FsxVolume(_Model):
-    """A statically provisioned FSx for Lustre file system, exposed to every team namespace.
+    """A statically provisioned FSx for Lustre file system, one directory of it per team namespace.
 
-    The operator chart emits one PersistentVolume per team (a PV binds to exactly one claim) and a
-    PersistentVolumeClaim ``claim_name`` in each team namespace, so jobs mount it as
-    ``persistentVolumeClaim: {claimName: fsx-claim}``. Needs the FSx CSI driver (``fsx.csi.aws.com``).
-    Values may be CDK tokens when the file system is created in the same stack.
+    The operator chart emits per team a PersistentVolume of the directory ``/teams/<team>`` (a Lustre
+    fileset mount) and a PersistentVolumeClaim ``claim_name`` in the team's namespace, so jobs mount
+    their team's directory as ``persistentVolumeClaim: {claimName: fsx-claim}`` and see no other
+    team's data. The root is mounted only by the admin claim ``fsx-root`` in namespace
+    ``hyperpod-cdk-fsx``, where a Job per team (image ``directory_image``) creates the team directory.
+    Needs the FSx CSI driver (``fsx.csi.aws.com``). Values may be CDK tokens when the file system is
+    created in the same stack.
     """
 
     file_system_id: Annotated[str, Field(min_length=1)] = Field(description="fs-0123456789abcdef0")
@@ -294,6 +299,11 @@ class FsxVolume(_Model):
     mount_name: Annotated[str, Field(min_length=1)]
     storage_capacity: Annotated[str, Field(pattern=STORAGE_SIZE_PATTERN)] = "1200Gi"
     claim_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-claim"
+    directory_image: Annotated[str, Field(min_length=1)] = Field(
+        default=SMOKE_IMAGE,
+        description="Image (with python3) of the Jobs that create each team's directory /teams/<team>; the "
+        "platform uses kubernetes.examples.smoke_image (its copy under image_mirror when set).",
+    )
 
 
 class ExampleJobSettings(_Model):
@@ -314,7 +324,7 @@ class ExampleJobSettings(_Model):
         description="Training image with hyperpod-elastic-agent; default <account>.dkr.ecr.<region>"
         ".amazonaws.com/fsdp:pytorch2.7.1 (or ${REGISTRY}fsdp:pytorch2.7.1 in dist/ when no account is set).",
     )
-    smoke_image: Annotated[str, Field(min_length=1)] = "public.ecr.aws/docker/library/python:3.12-slim"
+    smoke_image: Annotated[str, Field(min_length=1)] = SMOKE_IMAGE
     image_repository: bool = Field(
         default=True,
         description="EKS: an ECR repository <name>/fsdp for the training image (immutable tags, scan on push, "

@@ -10,7 +10,11 @@ the stack. So config refuses them (:func:`reserved_namespace_reason`).
 
 from __future__ import annotations
 
-__all__ = ["RESERVED_NAMESPACES", "reserved_namespace_reason"]
+__all__ = ["FSX_ADMIN_NAMESPACE", "RESERVED_NAMESPACES", "reserved_namespace_reason"]
+
+#: Where the operator chart keeps the FSx root claim and the Jobs that create team directories
+#: (kubernetes/charts/fsx_team_volumes.py): a team there would mount every team's data.
+FSX_ADMIN_NAMESPACE = "hyperpod-cdk-fsx"
 
 #: Namespace -> who uses it. Sources: Kubernetes' own namespaces
 #: (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/#initial-namespaces);
@@ -29,6 +33,7 @@ RESERVED_NAMESPACES: dict[str, str] = {
     "hyperpod-inference-system": "the HyperPod inference operator",
     "hyperpod-observability": "HyperPod observability",
     "amazon-cloudwatch": "the Amazon CloudWatch Observability add-on",
+    FSX_ADMIN_NAMESPACE: "the FSx root claim (every team's directory)",
 }
 
 # Kubernetes reserves the kube- prefix for its own namespaces (kube-system, kube-public, kube-node-lease).

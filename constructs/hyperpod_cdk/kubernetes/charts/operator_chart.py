@@ -18,8 +18,9 @@ cluster needs on top:
   LocalQueue could name a ClusterQueue that does not exist, so none is written;
   :attr:`HyperPodOperatorChart.team_queues` lists the SageMaker-managed queue names. Apply this
   chart after the quota teams' namespaces exist (HyperPodTaskGovernance.ready);
-* optionally (``fsx=``), a statically provisioned FSx for Lustre PersistentVolume and a
-  ``fsx-claim`` PersistentVolumeClaim in each team namespace.
+* optionally (``fsx=``), per team a statically provisioned FSx for Lustre PersistentVolume of the
+  team's own directory ``/teams/<team>`` and a ``fsx-claim`` PersistentVolumeClaim in its namespace,
+  plus the admin claim ``fsx-root`` of the whole file system (fsx_team_volumes.py says how).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from hyperpod_cdk.config.charts import (
     Team,
     parse_k8s_settings,
 )
-from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import add_admin_volume, add_team_volume
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 
 __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
@@ -136,6 +137,12 @@ class HyperPodOperatorChart(cdk8s.Chart):
                     **({"description": pc.description} if pc.description else {}),
                 },
             )
+        # Teams whose pods may mount Lustre themselves (privileged): the fileset does not stop them.
+        self.fsx_root_teams: list[str] = [
+            t.name for t in self.teams if fsx is not None and t.pod_security == "privileged"
+        ]
+        # FSx: an admin claim of the root, and per team a claim of its own directory only.
+        self._fsx_admin = add_admin_volume(self, fsx) if fsx is not None else None
         for team in self.teams:
             self._team(team, fsx)
 
@@ -195,56 +202,10 @@ class HyperPodOperatorChart(cdk8s.Chart):
             quota.add_dependency(ns)
         binding.add_dependency(role)
         if fsx is not None:
-            self._fsx(team, fsx, ns)
+            add_team_volume(self, team, fsx, admin_namespace=self._fsx_admin, team_namespace=ns)
 
     def forbidden_priority_classes(self, team: Team) -> list[str]:
         """Priority classes no pod of ``team`` may name: Kubernetes' critical classes, and the
         platform's classes outside ``team.priority_classes`` (when the team lists any)."""
         allowed = set(self.priority_class_names if team.priority_classes is None else team.priority_classes)
         return sorted({*SYSTEM_PRIORITY_CLASSES, *(set(self.priority_class_names) - allowed)})
-
-    def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject | None) -> None:
-        namespace = team.effective_namespace
-        pv_name = f"fsx-pv-{team.name}"
-        if len(pv_name) > 253:
-            raise HyperPodConfigError("kubernetes.fsx", f"volume name {pv_name} is too long")
-        api_object(
-            self,
-            f"{team.name}-FsxVolume",
-            "v1",
-            "PersistentVolume",
-            {"name": pv_name},
-            {
-                "spec": {
-                    "capacity": {"storage": fsx.storage_capacity},
-                    "volumeMode": "Filesystem",
-                    "accessModes": ["ReadWriteMany"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": "",
-                    "claimRef": {"namespace": namespace, "name": fsx.claim_name},
-                    "mountOptions": ["flock"],
-                    "csi": {
-                        "driver": "fsx.csi.aws.com",
-                        "volumeHandle": fsx.file_system_id,
-                        "volumeAttributes": {"dnsname": fsx.dns_name, "mountname": fsx.mount_name},
-                    },
-                }
-            },
-        )
-        claim = api_object(
-            self,
-            f"{team.name}-FsxClaim",
-            "v1",
-            "PersistentVolumeClaim",
-            {"name": fsx.claim_name, "namespace": namespace},
-            {
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "storageClassName": "",
-                    "volumeName": pv_name,
-                    "resources": {"requests": {"storage": fsx.storage_capacity}},
-                }
-            },
-        )
-        if ns is not None:
-            claim.add_dependency(ns)
