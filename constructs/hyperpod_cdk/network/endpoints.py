@@ -11,7 +11,6 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from hyperpod_cdk.config import PlatformConfig
-from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS as GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
@@ -45,6 +44,21 @@ COMMON_SERVICES = (
 )
 EKS_SERVICES = ("eks", "eks-auth", "lambda")
 OBSERVABILITY_SERVICES = ("aps-workspaces",)
+# Amazon Managed Grafana regions (aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping; awsome
+# modules/observability/main.tf).
+GRAFANA_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+    }
+)
 
 
 def closed_network_services(config: PlatformConfig) -> tuple[str, ...]:
