@@ -67,6 +67,34 @@ def read_text(path: Path, limits: Limits) -> str:
     return data.decode("utf-8")
 
 
+class UnreadableInputError(ValueError):
+    """A file :func:`read_input_text` could not read.
+
+    ``kind`` is ``"limit"`` (too large), ``"missing"``, ``"os"`` (any other OS error) or ``"encoding"``
+    (not UTF-8); ``reason`` says why in one line without the file name, so each command words the
+    error its own way.
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def read_input_text(path: Path, limits: Limits) -> str:
+    """:func:`read_text`, with every way it fails as one :class:`UnreadableInputError`."""
+    try:
+        return read_text(path, limits)
+    except InputLimitError as exc:
+        raise UnreadableInputError("limit", str(exc)) from None
+    except FileNotFoundError as exc:
+        raise UnreadableInputError("missing", exc.strerror or str(exc)) from None
+    except OSError as exc:
+        raise UnreadableInputError("os", exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise UnreadableInputError("encoding", "not UTF-8 text") from None
+
+
 def _size(count: int) -> str:
     return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count // 1024} KiB"
 

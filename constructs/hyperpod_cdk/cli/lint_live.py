@@ -134,32 +134,27 @@ def _pairs(permission: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
             yield pair["GroupId"], base
 
 
+# Each direction of a live group's rules: (described key, logical-id infix, resource type, peer property).
+_SG_DIRECTIONS = (
+    ("IpPermissions", "In", "AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId"),
+    ("IpPermissionsEgress", "Out", "AWS::EC2::SecurityGroupEgress", "DestinationSecurityGroupId"),
+)
+
+
 def _security_groups(lint_input: LintInput, clients: Any) -> None:
     ids = _literal_ids(lint_input, "sg-", "SecurityGroupIds")
     if not ids:
         return
     for group in clients("ec2").describe_security_groups(GroupIds=ids)["SecurityGroups"]:
         gid = group["GroupId"]
-        for n, permission in enumerate(group.get("IpPermissions") or []):
-            for m, (peer, base) in enumerate(_pairs(permission)):
-                _add(
-                    lint_input,
-                    f"Live{gid}In{n}x{m}",
-                    {
-                        "Type": "AWS::EC2::SecurityGroupIngress",
-                        "Properties": {**base, "GroupId": gid, "SourceSecurityGroupId": peer},
-                    },
-                )
-        for n, permission in enumerate(group.get("IpPermissionsEgress") or []):
-            for m, (peer, base) in enumerate(_pairs(permission)):
-                _add(
-                    lint_input,
-                    f"Live{gid}Out{n}x{m}",
-                    {
-                        "Type": "AWS::EC2::SecurityGroupEgress",
-                        "Properties": {**base, "GroupId": gid, "DestinationSecurityGroupId": peer},
-                    },
-                )
+        for key, infix, resource_type, peer_property in _SG_DIRECTIONS:
+            for n, permission in enumerate(group.get(key) or []):
+                for m, (peer, base) in enumerate(_pairs(permission)):
+                    _add(
+                        lint_input,
+                        f"Live{gid}{infix}{n}x{m}",
+                        {"Type": resource_type, "Properties": {**base, "GroupId": gid, peer_property: peer}},
+                    )
 
 
 def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]]) -> None:
@@ -228,7 +223,7 @@ def _default_kube(clients: Any) -> KubeFactory:
 def _helm_release(
     lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None
 ) -> None:
-    from hyperpod_cdk.rules.deploy import _is_helm
+    from hyperpod_cdk.rules.deploy_addons import _is_helm
 
     if any(_is_helm(r) for r in lint_input.templates.resources()):
         return  # the definition installs the chart itself: HyperPod-HELM1 checks the ordering

@@ -29,10 +29,11 @@ from hyperpod_cdk.input_limits import (
     TEMPLATE_LIMITS,
     BoundedSafeLoader,
     InputLimitError,
+    UnreadableInputError,
     check_tree,
     load_json,
     load_yaml,
-    read_text,
+    read_input_text,
 )
 
 PROG = "python -m hyperpod_cdk.guard"
@@ -104,13 +105,10 @@ def _checked_template(data: Any, label: str) -> dict[str, Any]:
 
 def _read_text(path: Path) -> str:
     try:
-        return read_text(path, TEMPLATE_LIMITS)
-    except InputLimitError as exc:
-        raise GuardError(f"{path}: {exc}") from None
-    except UnicodeDecodeError:
-        raise GuardError(f"cannot read {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise GuardError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return read_input_text(path, TEMPLATE_LIMITS)
+    except UnreadableInputError as exc:
+        where = f"{path}:" if exc.kind == "limit" else f"cannot read {path}:"
+        raise GuardError(f"{where} {exc.reason}") from None
 
 
 def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -31,39 +31,36 @@ def build_slurm(platform: HyperPodPlatform) -> None:
     # Slurm metrics (slurm.observability: AMP workspace, Grafana), else None; its remote-write URL goes
     # into the scripts' prefix, so it comes first.
     platform.slurm_observability = slurm_observability_for(platform, platform.config)
+    json_files: dict[str, Any]
+    scripts: Literal["slurm", "slurm_api"]
     if settings.api_driven:
         # HyperPod mounts FSx (InstanceStorageConfigs) and writes slurm.conf (SlurmConfig); the prefix
-        # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json.
-        platform.lifecycle = HyperPodLifecycleScripts(
-            platform,
-            "LifecycleScripts",
-            source_dir=bundled_scripts("slurm_api"),
-            shared_dirs=[bundled_scripts("common")],
-            encryption_key=platform.data_key,
-            log_key=platform.logs_key,
-            json_files={
-                # Rendered at synth from the cluster's final layout, so a group from
-                # platform.add_instance_group is in the file and in the prefix every group boots from.
-                SLURM_NODES_FILE: lambda: _slurm_nodes_file(platform),
-                **slurm_observability_files(platform.slurm_observability),
-            },
-        )
+        # holds the custom steps and slurm_nodes.json, never provisioning_parameters.json. The file is
+        # rendered at synth from the cluster's final layout, so a group from
+        # platform.add_instance_group is in the file and in the prefix every group boots from.
+        scripts = "slurm_api"
+        json_files = {
+            SLURM_NODES_FILE: lambda: _slurm_nodes_file(platform),
+            **slurm_observability_files(platform.slurm_observability),
+        }
     else:
-        platform.lifecycle = HyperPodLifecycleScripts(
-            platform,
-            "LifecycleScripts",
-            source_dir=bundled_scripts("slurm"),
-            shared_dirs=[bundled_scripts("common")],
-            encryption_key=platform.data_key,
-            log_key=platform.logs_key,
-            # Rendered at synth as slurm_nodes.json is (the cluster takes no copy to check against).
-            json_files={
-                PROVISIONING_PARAMETERS_FILE: lambda: _slurm_cluster(platform).provisioning_parameters(
-                    platform.fsx.mount if platform.fsx else None
-                ),
-                **platform._fsx_lustre_file(),
-            },
-        )
+        # Rendered at synth as slurm_nodes.json is (the cluster takes no copy to check against).
+        scripts = "slurm"
+        json_files = {
+            PROVISIONING_PARAMETERS_FILE: lambda: _slurm_cluster(platform).provisioning_parameters(
+                platform.fsx.mount if platform.fsx else None
+            ),
+            **platform._fsx_lustre_file(),
+        }
+    platform.lifecycle = HyperPodLifecycleScripts(
+        platform,
+        "LifecycleScripts",
+        source_dir=bundled_scripts(scripts),
+        shared_dirs=[bundled_scripts("common")],
+        encryption_key=platform.data_key,
+        log_key=platform.logs_key,
+        json_files=json_files,
+    )
     # No eks-auth grant (no EKS).
     platform.execution_role_construct = platform._execution_role(eks_cluster=None)
     _grant_node_access(platform, platform.execution_role_construct)

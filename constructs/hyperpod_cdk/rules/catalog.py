@@ -17,14 +17,11 @@ from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
-from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1
+from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
 _DHC_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-resiliency-deep-health-checks.html"
 _EFA_DOC = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security"
 _SM = "https://docs.aws.amazon.com/sagemaker/latest/dg/"
-_CMK_DOC = _SM + "smcluster-cmk.html"
-_KARPENTER_DOC = _SM + "sagemaker-hyperpod-eks-autoscaling.html"
-_LABELS_DOC = _SM + "sagemaker-hyperpod-eks-resiliency-node-labels.html"
 _EKS_PREREQ_DOC = _SM + "sagemaker-hyperpod-eks-prerequisites.html"
 _OPERATOR_DOC = _SM + "sagemaker-eks-operator-install.html"
 _CFN_CLUSTER_DOC = (
@@ -93,7 +90,7 @@ RULES: tuple[Rule, ...] = (
         "With NodeProvisioningMode Continuous, give every instance group InstanceStorageConfigs "
         "[{EbsVolumeConfig: {VolumeSizeInGB: N, VolumeKmsKeyId: <key ARN>}}] (HyperPodCluster volume_key).",
         sagemaker.encrypted_volumes,
-        source=_CMK_DOC,
+        source=CMK_DOC,
     ),
     Rule(
         "HyperPod-SM3",

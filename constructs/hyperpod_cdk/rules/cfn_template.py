@@ -365,21 +365,21 @@ class _Resolver:
                 out.append(None)
         return out
 
-    def fn_and(self, arg: Json) -> Json:
+    def _short_circuit(self, arg: Json, decisive: bool, name: str) -> bool:
+        """Fn::And (``decisive`` False) or Fn::Or (True): one decisive value settles it, even next to
+        unknown conditions; otherwise an unknown leaves the result unknown."""
         values = self._booleans(arg)
-        if False in values:
-            return False
+        if decisive in values:
+            return decisive
         if None in values:
-            raise _UnknownError("Fn::And of an unknown condition")
-        return True
+            raise _UnknownError(f"{name} of an unknown condition")
+        return not decisive
+
+    def fn_and(self, arg: Json) -> Json:
+        return self._short_circuit(arg, False, "Fn::And")
 
     def fn_or(self, arg: Json) -> Json:
-        values = self._booleans(arg)
-        if True in values:
-            return True
-        if None in values:
-            raise _UnknownError("Fn::Or of an unknown condition")
-        return False
+        return self._short_circuit(arg, True, "Fn::Or")
 
     def condition_fn(self, arg: Json) -> Json:
         value = self.condition(arg) if isinstance(arg, str) else None
@@ -413,15 +413,19 @@ class _Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
-    def fn_join(self, arg: Json) -> Json:
+    def _delimited(self, arg: Json, function: str) -> tuple[str, Json]:
+        """Fn::Join's and Fn::Split's ``[delimiter, value]``: the literal delimiter and the evaluated value."""
         if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
-            raise _UnknownError("malformed Fn::Join")
-        items = self.evaluate(arg[1])
+            raise _UnknownError(f"malformed {function}")
+        return arg[0], self.evaluate(arg[1])
+
+    def fn_join(self, arg: Json) -> Json:
+        delimiter, items = self._delimited(arg, "Fn::Join")
         if not isinstance(items, list):
             raise _UnknownError("Fn::Join of a non-list")
         parts = [_text(i) for i in items]
-        self._spend(sum(map(len, parts)) + len(arg[0]) * max(len(parts) - 1, 0), "Fn::Join")
-        return arg[0].join(parts)
+        self._spend(sum(map(len, parts)) + len(delimiter) * max(len(parts) - 1, 0), "Fn::Join")
+        return delimiter.join(parts)
 
     def _spend(self, length: int, function: str) -> None:
         """Refuse (as not checked) a string over MAX_STRING_CHARS, or past the template's budget."""
@@ -447,15 +451,13 @@ class _Resolver:
         return self._handed_out(chosen, "Fn::Select")
 
     def fn_split(self, arg: Json) -> Json:
-        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
-            raise _UnknownError("malformed Fn::Split")
-        text = self.evaluate(arg[1])
+        delimiter, text = self._delimited(arg, "Fn::Split")
         if not isinstance(text, str):
             raise _UnknownError("Fn::Split of a non-string")
-        if not arg[0]:
+        if not delimiter:
             raise _UnknownError("Fn::Split with an empty delimiter")
         self._spend(len(text), "Fn::Split")  # the parts hold as many characters as the string
-        return text.split(arg[0])
+        return text.split(delimiter)
 
     def fn_find_in_map(self, arg: Json) -> Json:
         if not (isinstance(arg, list) and len(arg) >= 3):

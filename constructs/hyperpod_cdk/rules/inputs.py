@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, read_text
+from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, read_input_text
 from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
 from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
@@ -82,15 +82,10 @@ def load(path: str | Path, *, parameters: Mapping[str, str] | None = None, regio
         raise LintInputError(f"{target}: a named pipe or socket, not a file")
     try:
         # Capped: /dev/zero or a huge file is refused after TEMPLATE_LIMITS.max_bytes, not read whole.
-        text = read_text(target, TEMPLATE_LIMITS)
-    except InputLimitError as exc:
-        raise LintInputError(f"{target}: {exc}") from None
-    except FileNotFoundError:
-        raise LintInputError(f"{target}: no such file or directory") from None
-    except OSError as exc:
-        raise LintInputError(f"{target}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise LintInputError(f"{target}: not UTF-8 text") from None
+        text = read_input_text(target, TEMPLATE_LIMITS)
+    except UnreadableInputError as exc:
+        reason = {"missing": "no such file or directory", "os": f"cannot read it ({exc.reason})"}
+        raise LintInputError(f"{target}: {reason.get(exc.kind, exc.reason)}") from None
     try:
         data = parse_template(text, str(target))
     except TemplateError as exc:

@@ -52,7 +52,7 @@ def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> It
 
     HyperPod accepts ``VolumeKmsKeyId`` only for clusters in Continuous node provisioning mode
     (https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-cmk.html); a key in any other mode is
-    a deploy failure, which HyperPod-KMS1 (:func:`hyperpod_cdk.rules.deploy.cmk_needs_continuous`) reports.
+    a deploy failure, which HyperPod-KMS1 (:func:`hyperpod_cdk.rules.deploy_cluster.cmk_needs_continuous`) reports.
     """
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         mode = cluster.properties.get("NodeProvisioningMode")

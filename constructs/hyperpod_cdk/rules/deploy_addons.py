@@ -1,0 +1,153 @@
+"""Deploy rules on what HyperPod needs in the EKS cluster: the Helm chart (HELM1) and the add-ons
+(TOP1, ADD1, TG1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from hyperpod_cdk.rules.dependencies import depending_on
+from hyperpod_cdk.rules.deploy_base import (
+    EKS_ADDON,
+    LIVE_HELM_RELEASE,
+    POD_IDENTITY_ASSOCIATION,
+    TASK_GOVERNANCE,
+    TASK_GOVERNANCE_MIN,
+    TRAINING_OPERATOR,
+    _clusters,
+    _is_eks,
+    _live,
+)
+from hyperpod_cdk.rules.model import Finding, Resource, Templates, literal
+from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
+
+# --------------------------------------------------------------------------- HELM1
+
+
+def _is_helm(resource: Resource) -> bool:
+    text = f"{resource.type} {resource.logical_id}".lower()
+    if resource.type == "AWS::CloudFormation::Stack":
+        text += " " + str(resource.properties.get("TemplateURL", "")).lower()
+    return "helm" in text and "inf" not in resource.logical_id.lower()[:3]
+
+
+def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
+    releases = list(templates.resources(LIVE_HELM_RELEASE))
+    # Helm resources per template, once (not once per cluster: thousands of clusters made it quadratic).
+    helm_by_template: dict[str, list[Resource]] = {}
+    for resource in templates.resources():
+        if _is_helm(resource) and resource.type != LIVE_HELM_RELEASE:
+            helm_by_template.setdefault(resource.template_path, []).append(resource)
+    missing = [r for r in releases if r.properties.get("Installed") is False]
+    after_helm: dict[str, set[str]] = {}
+    for cluster in _clusters(templates):
+        if not _is_eks(cluster):
+            continue
+        helm = helm_by_template.get(cluster.template_path, [])
+        if not helm and missing:
+            names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)
+            yield cluster.finding(
+                rule_id,
+                f"the HyperPod Helm chart (release {missing[0].properties.get('Name')}) is not installed "
+                f"on EKS cluster {names} (read with --live); install it before creating the cluster",
+                "Properties",
+            )
+            continue
+        if not helm:
+            continue  # the chart is installed elsewhere (another stack, the hyp CLI): not visible here
+        if cluster.template_path not in after_helm:
+            after_helm[cluster.template_path] = depending_on(
+                templates, cluster.template_path, {h.logical_id for h in helm}
+            )
+        if cluster.logical_id not in after_helm[cluster.template_path]:
+            names = ", ".join(h.logical_id for h in helm)
+            yield cluster.finding(
+                rule_id,
+                f"the cluster does not depend on the HyperPod Helm chart ({names}); HyperPod can create "
+                "nodes before the chart's health-monitoring agent and device plugins exist",
+                "DependsOn",
+            )
+
+
+# --------------------------------------------------------------------------- TOP1, ADD1, TG1
+
+
+def _addon_name(addon: Resource) -> str | None:
+    name = addon.properties.get("AddonName")
+    return name if isinstance(name, str) else None
+
+
+def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPod-TOP1") -> Iterator[Finding]:
+    # Templates with an association for aws-hyperpod, once (not once per add-on).
+    associated = {
+        a.template_path
+        for a in templates.resources(POD_IDENTITY_ASSOCIATION)
+        if str(a.properties.get("Namespace", "")) == "aws-hyperpod"
+    }
+    for addon in templates.resources(EKS_ADDON):
+        if _addon_name(addon) != TRAINING_OPERATOR or _live(addon):
+            continue  # an installed add-on (read with --live) is past its creation
+        if addon.properties.get("PodIdentityAssociations"):
+            yield addon.finding(
+                rule_id,
+                "the training operator add-on carries an inline PodIdentityAssociations; versions from "
+                "v1.2.1 refuse it, so the add-on fails to create",
+                "Properties/PodIdentityAssociations",
+            )
+            continue
+        if addon.template_path not in associated:
+            yield addon.finding(
+                rule_id,
+                "no AWS::EKS::PodIdentityAssociation for namespace aws-hyperpod in this template; the "
+                "operator's controller has no AWS credentials",
+                "Properties",
+                severity="warning",
+            )
+
+
+def addon_resolve_conflicts(templates: Templates, rule_id: str = "HyperPod-ADD1") -> Iterator[Finding]:
+    for addon in templates.resources(EKS_ADDON):
+        name = _addon_name(addon)
+        if name not in RESOLVE_CONFLICTS or _live(addon):
+            continue
+        value = addon.properties.get("ResolveConflicts")
+        if not literal(value):
+            yield addon.not_checked(rule_id, "ResolveConflicts is not known offline", "Properties/ResolveConflicts")
+            continue
+        expected, why = RESOLVE_CONFLICTS[name]
+        if value != expected:
+            shown = "unset (NONE)" if value is None else repr(value)
+            yield addon.finding(
+                rule_id, f"add-on {name}: ResolveConflicts is {shown}; {why}", "Properties/ResolveConflicts"
+            )
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-eksbuild\.(\d+))?", version.strip())
+    return tuple(int(p or 0) for p in match.groups()) if match else None
+
+
+def task_governance_version(templates: Templates, rule_id: str = "HyperPod-TG1") -> Iterator[Finding]:
+    addons = list(templates.resources(EKS_ADDON))
+    if not any(_addon_name(a) == TRAINING_OPERATOR for a in addons):
+        return
+    minimum = _version_key(TASK_GOVERNANCE_MIN)
+    for addon in addons:
+        if _addon_name(addon) != TASK_GOVERNANCE:
+            continue
+        version = addon.properties.get("AddonVersion")
+        where = "Properties/AddonVersion"
+        if version is None:
+            continue  # EKS installs its default version
+        if not isinstance(version, str):
+            yield addon.not_checked(rule_id, "AddonVersion is not known offline", where)
+            continue
+        key = _version_key(version)
+        if key is None:
+            yield addon.not_checked(rule_id, f"AddonVersion {version!r} is not a version this rule can compare", where)
+        elif minimum is not None and key < minimum:
+            yield addon.finding(
+                rule_id,
+                f"task governance {version} next to the training operator; use {TASK_GOVERNANCE_MIN} or later",
+                where,
+            )

@@ -1,0 +1,75 @@
+"""What the deploy rules share: the resource types they read and how they read a cluster.
+
+The rules themselves: :mod:`hyperpod_cdk.rules.deploy_cluster` (the cluster definition),
+:mod:`hyperpod_cdk.rules.deploy_network` (subnets, Lustre ports) and
+:mod:`hyperpod_cdk.rules.deploy_addons` (Helm chart, EKS add-ons); :mod:`hyperpod_cdk.rules.deploy`
+re-exports them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+from hyperpod_cdk.rules.model import Json, Resource, Templates, as_list, as_map
+from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER
+
+EKS_CLUSTER = "AWS::EKS::Cluster"
+# What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
+LIVE_S3_OBJECT = "HyperPod::Live::S3Object"
+LIVE_QUOTA = "HyperPod::Live::Quota"
+LIVE_HELM_RELEASE = "HyperPod::Live::HelmRelease"
+LIVE_MARK = "hyperpod-cdk:live"
+EKS_ADDON = "AWS::EKS::Addon"
+POD_IDENTITY_ASSOCIATION = "AWS::EKS::PodIdentityAssociation"
+SUBNET = "AWS::EC2::Subnet"
+TRAINING_OPERATOR = "amazon-sagemaker-hyperpod-training-operator"
+TASK_GOVERNANCE = "amazon-sagemaker-hyperpod-taskgovernance"
+# The training-operator guide's troubleshooting table: "Incompatible Task Governance Version: ensure
+# HyperPod task governance is version v1.3.0-eksbuild.1 or higher" (sagemaker-eks-operator-install.html).
+TASK_GOVERNANCE_MIN = "v1.3.0-eksbuild.1"
+REPELLING_EFFECTS = ("NoSchedule", "NoExecute")
+# The AWS::SageMaker::Cluster schema's LifeCycleConfig.SourceS3Uri pattern.
+SOURCE_S3_URI = re.compile(r"^(https|s3)://([^/]+)/?(.*)$")
+# Headroom for replacement nodes and rolling updates before a subnet is called tight (config default).
+IP_HEADROOM_PERCENT = 25
+
+
+def _int(value: Json) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _clusters(templates: Templates) -> Iterator[Resource]:
+    yield from templates.resources(SAGEMAKER_CLUSTER)
+
+
+def _all_groups(cluster: Resource) -> Iterator[tuple[str, Json, Mapping[str, Json]]]:
+    """(location, name, group) of each instance group, restricted ones too; the name as the definition
+    gives it, else ``#index``."""
+    for kind in ("InstanceGroups", "RestrictedInstanceGroups"):
+        for index, group in enumerate(as_list(cluster.properties.get(kind))):
+            group = as_map(group)
+            yield f"Properties/{kind}/{index}", group.get("InstanceGroupName", f"#{index}"), group
+
+
+def _is_eks(cluster: Resource) -> bool:
+    return "Eks" in as_map(cluster.properties.get("Orchestrator"))
+
+
+def _partial(cluster: Resource) -> bool:
+    """An UpdateCluster request: it may list only some groups and never names the orchestrator."""
+    return bool(as_map(cluster.body.get("Metadata")).get("hyperpod-cdk:partial"))
+
+
+def _has_value(value: Json) -> bool:
+    return value not in (None, "")
+
+
+def _live(resource: Resource) -> bool:
+    return bool(as_map(resource.body.get("Metadata")).get(LIVE_MARK))

@@ -1,0 +1,287 @@
+"""Deploy rules on the cluster definition: what CreateCluster or the first boot rejects.
+
+KMS1, KAR1, SYS1, TYPE1, K8S1, LCS1 and QUOTA1 (sources in :mod:`hyperpod_cdk.rules.catalog`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hyperpod_cdk.rules.deploy_base import (
+    EKS_CLUSTER,
+    LIVE_QUOTA,
+    LIVE_S3_OBJECT,
+    REPELLING_EFFECTS,
+    SOURCE_S3_URI,
+    _all_groups,
+    _clusters,
+    _has_value,
+    _int,
+    _is_eks,
+    _partial,
+)
+from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal
+from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
+from hyperpod_cdk.specs.offerings import offered_in
+from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
+
+# --------------------------------------------------------------------------- KMS1
+
+
+def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -> Iterator[Finding]:
+    for cluster in _clusters(templates):
+        mode = cluster.properties.get("NodeProvisioningMode")
+        for where_group, name, group in _all_groups(cluster):
+            for position, config in enumerate(as_list(group.get("InstanceStorageConfigs"))):
+                key = as_map(as_map(config).get("EbsVolumeConfig")).get("VolumeKmsKeyId")
+                if not _has_value(key):
+                    continue
+                where = f"{where_group}/InstanceStorageConfigs/{position}/EbsVolumeConfig/VolumeKmsKeyId"
+                if not literal(mode):
+                    yield cluster.not_checked(
+                        rule_id,
+                        f"NodeProvisioningMode is not known offline; group '{name}' has a VolumeKmsKeyId",
+                        where,
+                    )
+                elif check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True)):
+                    shown = "unset" if mode is None else repr(mode)
+                    yield cluster.finding(
+                        rule_id,
+                        f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {shown}; "
+                        f"{KMS1.message}",
+                        where,
+                    )
+
+
+# --------------------------------------------------------------------------- KAR1
+
+# Each KAR1 subject of specs/service_rules.py as the template says it: (property, message).
+_TEMPLATE_TERMS = {
+    "node_provisioning_mode": ("NodeProvisioningMode", "Karpenter autoscaling needs NodeProvisioningMode: Continuous"),
+    "node_recovery": ("NodeRecovery", "Karpenter autoscaling needs NodeRecovery: Automatic"),
+    "cluster_role": ("ClusterRole", "Karpenter autoscaling needs a ClusterRole HyperPod's Karpenter assumes"),
+    "orchestrator": ("Orchestrator", "Karpenter autoscaling is for EKS-orchestrated clusters only"),
+}
+
+
+def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1") -> Iterator[Finding]:
+    for cluster in _clusters(templates):
+        props = cluster.properties
+        autoscaling = as_map(props.get("AutoScaling"))
+        mode = autoscaling.get("Mode")
+        if not literal(mode):
+            yield cluster.not_checked(rule_id, "AutoScaling.Mode is not known offline", "Properties/AutoScaling/Mode")
+            continue
+        if mode != "Enable":
+            continue
+        # The prerequisites themselves: specs/service_rules.py (an intrinsic counts as compliant).
+        provisioning = props.get("NodeProvisioningMode")
+        recovery = props.get("NodeRecovery")
+        facts = ClusterFacts(
+            node_provisioning_mode=provisioning if literal(provisioning) else "Continuous",
+            node_recovery=recovery if literal(recovery) else "Automatic",
+            orchestrator="slurm" if not _is_eks(cluster) and not _partial(cluster) else None,
+            autoscaler="Karpenter",
+            has_cluster_role=_has_value(props.get("ClusterRole")),
+        )
+        problems: list[tuple[str, str]] = [
+            _TEMPLATE_TERMS[v.subject] for v in check_cluster(facts) if v.rule.id == KAR1.id
+        ]
+        for index, name, group in _groups(cluster):
+            if _int(group.get("InstanceCount")) != 0:
+                continue  # Karpenter groups start at 0; a group above 0 is a fixed group
+            where = f"InstanceGroups/{index}"
+            if as_list(group.get("OnStartDeepHealthChecks")):
+                problems.append(
+                    (
+                        f"{where}/OnStartDeepHealthChecks",
+                        f"group '{name}' starts at 0 for Karpenter but runs deep health checks, which "
+                        "HyperPod does not allow on autoscaled groups",
+                    )
+                )
+            if _has_value(group.get("TrainingPlanArn")):
+                problems.append(
+                    (
+                        f"{where}/TrainingPlanArn",
+                        f"group '{name}' starts at 0 for Karpenter but uses a training plan, which "
+                        "HyperPod does not autoscale",
+                    )
+                )
+        for location, message in problems:
+            yield cluster.finding(rule_id, message, f"Properties/{location}")
+
+
+# --------------------------------------------------------------------------- SYS1
+
+
+def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Iterator[Finding]:
+    for cluster in _clusters(templates):
+        if not _is_eks(cluster) or _partial(cluster):
+            continue
+        groups = list(_groups(cluster))
+        if not groups:
+            continue
+        unknown = False
+        for _index, _name, group in groups:
+            count, checks = group.get("InstanceCount"), group.get("OnStartDeepHealthChecks")
+            taints = as_list(as_map(group.get("KubernetesConfig")).get("Taints"))
+            if not (literal(count) and literal(checks) and literal(taints)):
+                unknown = True
+                continue
+            if (
+                (_int(count) or 0) >= 1
+                and not as_list(checks)
+                and not any(as_map(t).get("Effect") in REPELLING_EFFECTS for t in taints)
+            ):
+                break
+        else:
+            if unknown:
+                yield cluster.not_checked(
+                    rule_id,
+                    "instance counts, deep health checks or taints are not known offline",
+                    "Properties/InstanceGroups",
+                )
+                continue
+            yield cluster.finding(
+                rule_id,
+                SYS1.message,
+                "Properties/InstanceGroups",
+            )
+
+
+# --------------------------------------------------------------------------- TYPE1
+
+
+def instance_type_offered(templates: Templates, rule_id: str = "HyperPod-TYPE1") -> Iterator[Finding]:
+    region = templates.region
+    offered = offered_in(region) if region else None
+    if offered is None:
+        return  # no region given, or a region the vendored list does not cover
+    for cluster in _clusters(templates):
+        for where_group, name, group in _all_groups(cluster):
+            where = f"{where_group}/InstanceType"
+            raw = group.get("InstanceType")
+            if raw is not None and not literal(raw):
+                yield cluster.not_checked(rule_id, f"group '{name}': InstanceType is not known offline", where)
+                continue
+            for instance_type in _instance_types(group):
+                if instance_type not in offered:
+                    yield cluster.finding(
+                        rule_id,
+                        f"group '{name}': {instance_type} is not offered by SageMaker HyperPod in {region}",
+                        where,
+                    )
+
+
+# --------------------------------------------------------------------------- K8S1
+
+
+def kubernetes_version_supported(templates: Templates, rule_id: str = "HyperPod-K8S1") -> Iterator[Finding]:
+    from hyperpod_cdk.specs.kubernetes_versions import SUPPORTED_VERSIONS, support_status
+
+    for eks in templates.resources(EKS_CLUSTER):
+        version = eks.properties.get("Version")
+        where = "Properties/Version"
+        if version is None:
+            continue  # EKS picks its default version, which HyperPod supports
+        if not literal(version):
+            yield eks.not_checked(rule_id, "Version is not known offline", where)
+            continue
+        version = str(version)
+        if version not in SUPPORTED_VERSIONS:
+            yield eks.finding(
+                rule_id,
+                f"Kubernetes {version} is not a version HyperPod supports ({', '.join(SUPPORTED_VERSIONS)})",
+                where,
+            )
+            continue
+        status = support_status(version)
+        if status.level == "ended":
+            yield eks.finding(rule_id, status.message, where)
+        elif status.level in ("extended", "ending"):
+            yield eks.finding(rule_id, status.message, where, severity="warning")
+
+
+# --------------------------------------------------------------------------- LCS1
+
+
+def _script_uri(uri: str, script: str) -> str:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return f"s3://{bucket}/{prefix.rstrip('/')}/{script}" if prefix.strip("/") else f"s3://{bucket}/{script}"
+
+
+def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -> Iterator[Finding]:
+    missing = {
+        str(r.properties.get("Uri", ""))
+        for r in templates.resources(LIVE_S3_OBJECT)
+        if r.properties.get("Exists") is False
+    }
+    for cluster in _clusters(templates):
+        for index, name, group in _groups(cluster):
+            config = as_map(group.get("LifeCycleConfig"))
+            where = f"Properties/InstanceGroups/{index}/LifeCycleConfig"
+            if not config:
+                if not _is_eks(cluster) and not _partial(cluster):
+                    yield cluster.finding(
+                        rule_id,
+                        f"group '{name}' has no LifeCycleConfig; a Slurm cluster is "
+                        "configured by its lifecycle scripts",
+                        where,
+                    )
+                continue
+            uri = config.get("SourceS3Uri")
+            if not literal(uri):
+                yield cluster.not_checked(
+                    rule_id, f"group '{name}': SourceS3Uri is not known offline", f"{where}/SourceS3Uri"
+                )
+                continue
+            if not isinstance(uri, str) or not SOURCE_S3_URI.match(uri):
+                yield cluster.finding(
+                    rule_id,
+                    f"group '{name}': SourceS3Uri {uri!r} is not s3://bucket[/prefix] or https://...",
+                    f"{where}/SourceS3Uri",
+                )
+                continue
+            hook = config.get("OnCreate") or config.get("OnInitComplete")
+            if uri.startswith("s3://") and isinstance(hook, str) and hook.startswith(("s3://", "/")):
+                yield cluster.finding(
+                    rule_id,
+                    f"group '{name}': OnCreate {hook!r} must be a file name relative to SourceS3Uri",
+                    f"{where}/OnCreate",
+                )
+                continue
+            if isinstance(hook, str) and _script_uri(uri, hook) in missing:
+                yield cluster.finding(
+                    rule_id,
+                    f"group '{name}': {_script_uri(uri, hook)} does not exist (read "
+                    "with --live); nodes fail their lifecycle script",
+                    f"{where}/SourceS3Uri",
+                )
+
+
+# --------------------------------------------------------------------------- QUOTA1
+
+
+def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> Iterator[Finding]:
+    """Instances per type against the account's per-type HyperPod quota (known only with --live)."""
+    quotas = {
+        str(q.properties.get("InstanceType")): _int(q.properties.get("Value")) for q in templates.resources(LIVE_QUOTA)
+    }
+    if not quotas:
+        return
+    for cluster in _clusters(templates):
+        wanted: dict[str, int] = {}
+        for _index, _name, group in _groups(cluster):
+            count = _int(group.get("InstanceCount"))
+            types = _instance_types(group)
+            if count and types:
+                wanted[types[0]] = wanted.get(types[0], 0) + count
+        for instance_type, count in wanted.items():
+            limit = quotas.get(instance_type)
+            if limit is not None and count > limit:
+                yield cluster.finding(
+                    rule_id,
+                    f"{count} x {instance_type} but the account's '{instance_type} for cluster usage' "
+                    f"quota is {limit}",
+                    "Properties/InstanceGroups",
+                )
