@@ -75,7 +75,15 @@ def test_the_quota_waits_for_the_namespace_the_chart_creates(chart: HyperPodOper
 
 
 @pytest.mark.parametrize(
-    "namespace", ["kube-system", "kube-public", "kube-node-lease", "kube-anything", *sorted(RESERVED_NAMESPACES)]
+    "namespace",
+    [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "kube-anything",
+        "hyperpod-cdk-later",
+        *sorted(RESERVED_NAMESPACES),
+    ],
 )
 def test_a_system_or_platform_namespace_cannot_hold_a_team(namespace: str) -> None:
     with pytest.raises(HyperPodConfigError) as error:
@@ -122,3 +130,24 @@ def test_team_priority_classes_are_checked(data: dict[str, Any], field: str) -> 
 def test_quota_teams_keep_their_sagemaker_namespace() -> None:
     team = Team(name="research", compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=1)])
     assert team.effective_namespace == "hyperpod-ns-research"
+
+
+def test_no_namespace_the_charts_write_can_hold_a_team() -> None:
+    """Every namespace the operator chart itself writes into (FSx administration included) is refused
+    as a team namespace (review round 6a, N1)."""
+    settings = parse_k8s_settings(
+        {
+            "teams": [{"name": "alpha"}],
+            "fsx": {"file_system_id": "fs-0123456789abcdef0", "dns_name": "fs.example", "mount_name": "abcdefgh"},
+        }
+    )
+    chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "namespaces", settings)
+    written = {
+        d["metadata"].get("namespace") or d["metadata"]["name"] for d in chart.to_json() if d["kind"] == "Namespace"
+    }
+    written |= {d["metadata"]["namespace"] for d in chart.to_json() if d["metadata"].get("namespace")}
+    platform_owned = written - {"hyperpod-ns-alpha"}
+    assert platform_owned  # the FSx admin namespace at least
+    for namespace in platform_owned:
+        with pytest.raises(HyperPodConfigError, match="cannot hold a team"):
+            Team(name="ops", namespace=namespace)

@@ -36,15 +36,20 @@ RESERVED_NAMESPACES: dict[str, str] = {
     FSX_ADMIN_NAMESPACE: "the FSx root claim (every team's directory)",
 }
 
-# Kubernetes reserves the kube- prefix for its own namespaces (kube-system, kube-public, kube-node-lease).
-_KUBERNETES_PREFIX = "kube-"
+# Kubernetes reserves the kube- prefix for its own namespaces (kube-system, kube-public, kube-node-lease);
+# this project keeps hyperpod-cdk- for namespaces it adds later, so a team never lands in one.
+_RESERVED_PREFIXES = {
+    "kube-": "Kubernetes reserves the kube- prefix for its own namespaces",
+    "hyperpod-cdk-": "the hyperpod-cdk- prefix is kept for the platform's own namespaces",
+}
 
 
 def reserved_namespace_reason(namespace: str, *, also_reserved: dict[str, str] | None = None) -> str | None:
     """Why ``namespace`` may not hold a team (``None`` when it may). ``also_reserved`` adds
     namespaces a particular configuration uses (e.g. a non-default cert-manager namespace)."""
-    if namespace.startswith(_KUBERNETES_PREFIX):
-        return "Kubernetes reserves the kube- prefix for its own namespaces"
+    for prefix, reason in _RESERVED_PREFIXES.items():
+        if namespace.startswith(prefix):
+            return reason
     reserved = {**RESERVED_NAMESPACES, **(also_reserved or {})}
     if namespace in reserved:
         return f"it is the namespace of {reserved[namespace]}"
