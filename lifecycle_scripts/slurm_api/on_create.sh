@@ -495,6 +495,7 @@ main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
   identify_node
+  lcs_instance_metadata "${SCRIPT_DIR}/instance_metadata.json" "${ROOT}"
   report_shared_storage
   user_environment
   create_users

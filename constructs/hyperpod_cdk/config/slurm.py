@@ -202,6 +202,12 @@ class SlurmSettings(_Model):
         default_factory=list,
         description="configuration: api. POSIX users on every node; homes under /fsx/home with FSx, else /home.",
     )
+    instance_metadata: Literal["all_users", "root_only"] = Field(
+        default="all_users",
+        description="Who on a node may reach the instance metadata service (169.254.169.254), and with it the "
+        "execution role's credentials. root_only: an iptables owner rule installed by the lifecycle scripts; "
+        "jobs then get no AWS credentials from the node (docs/slurm.md).",
+    )
 
     @property
     def api_driven(self) -> bool:

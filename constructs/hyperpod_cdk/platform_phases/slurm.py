@@ -12,6 +12,7 @@ from hyperpod_cdk.monitoring.slurm_observability import slurm_observability_file
 from hyperpod_cdk.specs.slurm import (
     PROVISIONING_PARAMETERS_FILE,
     SLURM_NODES_FILE,
+    instance_metadata_files,
     provisioning_parameters,
     slurm_nodes,
 )
@@ -48,6 +49,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
                     settings.containers.model_dump(),
                 ),
                 **slurm_observability_files(platform.slurm_observability),
+                **instance_metadata_files(settings.instance_metadata),
             },
         )
     else:
@@ -59,7 +61,11 @@ def build_slurm(platform: HyperPodPlatform) -> None:
             shared_dirs=[bundled_scripts("common")],
             encryption_key=platform.data_key,
             log_key=platform.logs_key,
-            json_files={PROVISIONING_PARAMETERS_FILE: parameters, **platform._fsx_lustre_file()},
+            json_files={
+                PROVISIONING_PARAMETERS_FILE: parameters,
+                **platform._fsx_lustre_file(),
+                **instance_metadata_files(settings.instance_metadata),
+            },
         )
     # No eks-auth grant (no EKS).
     platform.execution_role_construct = platform._execution_role(eks_cluster_arn=None)
