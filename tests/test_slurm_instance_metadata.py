@@ -253,6 +253,18 @@ def test_instance_metadata_value_error_is_one_line_naming_the_field() -> None:
     assert "\n" not in message.strip()
 
 
+def test_root_only_with_accounting_is_refused_in_one_line() -> None:
+    from hyperpod_cdk.config import parse_config
+
+    data = _slurm_config(instance_metadata="root_only", accounting={"enabled": True})
+    data["hyperpod"]["node_provisioning_mode"] = "Continuous"
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    message = str(caught.value)
+    assert "root_only cannot be combined with slurm.accounting" in message
+    assert "\n" not in message.strip()
+
+
 @pytest.mark.parametrize("configuration", ["api", "provisioning-parameters"])
 def test_platform_writes_the_setting_next_to_the_scripts_only_for_root_only(tmp_path: Path, configuration) -> None:
     import aws_cdk as cdk

@@ -340,9 +340,10 @@ lustre_client_setup() {
 # "Using iptables to limit access"; IPv6 endpoint [fd00:ec2::254]). A
 # oneshot unit re-applies the rule on every boot, before the Slurm daemons;
 # the helper checks (-C) before it inserts, so re-runs add nothing. Root keeps
-# IMDS: slurmd/slurmctld, the SSM agent and this project's observability
-# containers run as root. Jobs (and enroot/pyxis containers, which run as the
-# user in the host network) get no node credentials (docs/slurm.md).
+# IMDS: slurmd, the SSM agent and this project's observability containers run
+# as root (the config refuses root_only with slurm.accounting: slurmdbd runs as
+# SlurmUser, which may not be root). Jobs (and enroot/pyxis containers, which run as the user in the
+# host network) get no node credentials (docs/slurm.md).
 # ---------------------------------------------------------------------------
 readonly LCS_IMDS_UNIT="hyperpod-cdk-imds-root-only"
 readonly LCS_IMDS_HELPER="/usr/local/sbin/${LCS_IMDS_UNIT}"
