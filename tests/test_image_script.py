@@ -59,7 +59,8 @@ def test_push_refuses_a_registry_that_is_not_ecr_before_any_login(tmp_path: Path
 def test_push_logs_in_to_the_ecr_host_of_its_region(tmp_path: Path) -> None:
     done, calls = _push(tmp_path, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hyperpod-demo/")
     assert done.returncode == 0, done.stderr
-    assert calls[:2] == [
+    # `aws ... | docker login ...` is a pipeline: the two record themselves in either order.
+    assert sorted(calls[:2]) == [
         "aws ecr get-login-password --region eu-west-1",
         "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
     ]
