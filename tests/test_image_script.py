@@ -16,7 +16,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "images" / "image.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 FAKE = (
     '#!/bin/bash\nprintf "%s %s\\n" "${0##*/}" "$*" >>"$CALLS"\n'
-    '[[ "$1 $2" == "ecr get-login-password" ]] && echo token\nexit 0\n'
+    '[[ "$1 $2" == "ecr get-login-password" ]] && echo token\n'
+    '[[ "$1" == login ]] && cat >/dev/null\n'  # docker login reads the password (else aws gets SIGPIPE)
+    "exit 0\n"
 )
 
 
