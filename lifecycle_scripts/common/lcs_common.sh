@@ -342,8 +342,8 @@ lustre_client_setup() {
 # the helper checks (-C) before it inserts, so re-runs add nothing. Root keeps
 # IMDS: slurmd, the SSM agent and this project's observability containers run
 # as root (the config refuses root_only with slurm.accounting: slurmdbd runs as
-# SlurmUser, which may not be root). Jobs (and enroot/pyxis containers, which run as the user in the
-# host network) get no node credentials (docs/slurm.md).
+# SlurmUser, which may not be root). Jobs (and enroot/pyxis containers, which
+# run as the user in the host network) get no node credentials (docs/slurm.md).
 # ---------------------------------------------------------------------------
 readonly LCS_IMDS_UNIT="hyperpod-cdk-imds-root-only"
 readonly LCS_IMDS_HELPER="/usr/local/sbin/${LCS_IMDS_UNIT}"
