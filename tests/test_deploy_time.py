@@ -25,8 +25,10 @@ from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.readiness import KUBERNETES_GROUP
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
-_manifest_spec = importlib.util.spec_from_file_location("manifest_sets", Path(__file__).with_name("manifest_sets.py"))
-manifest_sets_module = sys.modules.setdefault("manifest_sets", importlib.util.module_from_spec(_manifest_spec))
+_manifest_spec = importlib.util.spec_from_file_location(
+    "synth_manifest_sets", Path(__file__).with_name("synth_manifest_sets.py")
+)
+manifest_sets_module = sys.modules.setdefault("synth_manifest_sets", importlib.util.module_from_spec(_manifest_spec))
 _manifest_spec.loader.exec_module(manifest_sets_module)
 manifest_objects = manifest_sets_module.manifest_objects
 manifest_resource = manifest_sets_module.manifest_resource
