@@ -42,7 +42,14 @@ push() {
   local reg host region
   reg="$(registry "$config")"
   host="${reg%%/*}"
-  region="$(echo "$host" | cut -d. -f4)"
+  # The ECR password goes only to an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com[.cn],
+  # the pattern of specs/images.py ECR_REGISTRY): a mistyped or planted REGISTRY would otherwise
+  # receive a 12-hour ECR token (fifth review, L6).
+  if [[ ! "$host" =~ ^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$ ]]; then
+    echo "error: registry host '$host' is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com); fix REGISTRY or the stack output" >&2
+    exit 2
+  fi
+  region="${BASH_REMATCH[1]}"
   aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$host"
   if [[ "$variant" == neuron ]]; then
     # The Neuron DLC lives in AWS's DLC account; pulling it needs a login there too.

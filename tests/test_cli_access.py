@@ -37,6 +37,7 @@ EKS_ARN = f"arn:aws:eks:{fx.REGION}:{fx.ACCOUNT}:cluster/{EKS}"
 ENDPOINT = f"https://{fk.DNS_NAME}"
 ADMIN = f"arn:aws:iam::{fx.ACCOUNT}:role/Admin"
 INSTANCE = "i-0123456789abcdef0"
+VPC = "vpc-0123456789abcdef0"
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +67,7 @@ def _stubs(ca: str, *, public: bool = False, tunnel: bool = True) -> dict[str, A
                 "arn": EKS_ARN,
                 "endpoint": ENDPOINT,
                 "certificateAuthority": {"data": ca},
-                "resourcesVpcConfig": {"endpointPublicAccess": public, "endpointPrivateAccess": True},
+                "resourcesVpcConfig": {"endpointPublicAccess": public, "endpointPrivateAccess": True, "vpcId": VPC},
             }
         },
         {"name": EKS},
@@ -82,6 +83,7 @@ def _stubs(ca: str, *, public: bool = False, tunnel: bool = True) -> dict[str, A
                 "Filters": [
                     {"Name": "tag:hyperpod-cdk:access-tunnel", "Values": [EKS]},
                     {"Name": "instance-state-name", "Values": ["running"]},
+                    {"Name": "vpc-id", "Values": [VPC]},
                 ]
             },
         )
@@ -377,7 +379,7 @@ def test_kubeconfig_is_replaced_atomically_owner_only(tmp_path: Path, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr(access.os, "replace", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(access.AccessError, match="cannot write kubeconfig .*disk full"):
         access.merge_kubeconfig(kubeconfig, {**entry, "context": {"name": "other", "context": {}}})
     assert kubeconfig.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "elsewhere", "linked"]
@@ -429,3 +431,49 @@ def test_revoke_refuses_the_clusters_execution_role_without_force(tmp_path: Path
         )
         == 0
     )
+
+
+def test_tunnel_is_looked_up_by_tag_in_the_clusters_vpc_only(tmp_path: Path, capsys) -> None:
+    """Fifth review L2: a tagged instance in another VPC must not become the tunnel. The EC2 stub
+    expects the vpc-id filter with DescribeCluster's resourcesVpcConfig.vpcId, or fails the call."""
+    code = main(
+        [
+            "kubeconfig",
+            "--config",
+            str(_config(tmp_path)),
+            "--kubeconfig",
+            str(tmp_path / "c"),
+            "--no-tunnel",
+            "--json",
+        ],
+        clients_factory=fx.factory(_stubs("Q0E=")),
+    )
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["tunnel_instance"] == INSTANCE
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("directory", "exists and is not a regular file"),
+        ("latin-1", "cannot read kubeconfig"),
+        ("bad yaml", "cannot read kubeconfig"),
+    ],
+)
+def test_unusable_kubeconfig_path_is_one_line_exit_2(tmp_path: Path, capsys, kind: str, expected: str) -> None:
+    """Fifth review L3: a directory, a non-UTF-8 file or invalid YAML is one line and exit 2, no traceback."""
+    path = tmp_path / "kube"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "latin-1":
+        path.write_bytes(b"apiVersion: v1\nkind: Config\n# caf\xe9\n")
+    else:
+        path.write_text("apiVersion: v1\nclusters: [unclosed\n")
+    code = main(
+        ["kubeconfig", "--config", str(_config(tmp_path)), "--kubeconfig", str(path), "--no-tunnel"],
+        clients_factory=fx.factory(_stubs("Q0E=", public=True)),
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err and str(path) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

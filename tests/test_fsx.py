@@ -205,16 +205,48 @@ def test_static_volume_and_fsx_claim_name_the_file_system(eks_fsx) -> None:
     for attribute in ("DNSName", "LustreMountName"):
         text = text.replace(json.dumps({"Fn::GetAtt": [fsx_id, attribute]}), f'"<{attribute}>"')
     objects = {(o["kind"], o["metadata"]["name"]): o for o in json.loads(text)}
-    pv = objects[("PersistentVolume", "fsx-pv-training")]["spec"]
-    assert pv["csi"] == {
+    # The admin claim mounts the root; the team's claim mounts /teams/<team> only (a Lustre fileset).
+    root = objects[("PersistentVolume", "fsx-root")]["spec"]
+    assert root["csi"] == {
         "driver": "fsx.csi.aws.com",
         "volumeHandle": "<FS_ID>",
         "volumeAttributes": {"dnsname": "<DNSName>", "mountname": "<LustreMountName>"},
     }
+    assert root["claimRef"] == {"namespace": "hyperpod-cdk-fsx", "name": "fsx-root"}
+    pv = objects[("PersistentVolume", "fsx-team-training")]["spec"]
+    assert pv["csi"] == {
+        "driver": "fsx.csi.aws.com",
+        "volumeHandle": {"Fn::Join": ["", ["<FS_ID>", "::training"]]},
+        "volumeAttributes": {
+            "dnsname": "<DNSName>",
+            "mountname": {"Fn::Join": ["", ["<LustreMountName>", "/teams/training"]]},
+        },
+    }
     assert pv["persistentVolumeReclaimPolicy"] == "Retain" and pv["capacity"] == {"storage": "1200Gi"}
     claim = objects[("PersistentVolumeClaim", "fsx-claim")]
     assert claim["metadata"]["namespace"] == "hyperpod-ns-training"
-    assert claim["spec"]["volumeName"] == "fsx-pv-training"
+    assert claim["spec"]["volumeName"] == "fsx-team-training"
+    # The pre-issue-18 root volume per team is gone from the set (kubectl apply --prune deletes the
+    # object; reclaimPolicy Retain and a static volume: the data stays).
+    assert ("PersistentVolume", "fsx-pv-training") not in objects
+    (job,) = (o for o in objects.values() if o["kind"] == "Job")
+    assert job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"] == {"claimName": "fsx-root"}
+
+
+def test_created_file_system_keeps_a_week_of_daily_backups(eks_fsx) -> None:
+    """Review round 5 F1: backups defaulted to 0 days, so a deletion could not be undone."""
+    _, fsx = eks_fsx.one("AWS::FSx::FileSystem")
+    lustre = fsx["Properties"]["LustreConfiguration"]
+    assert lustre["AutomaticBackupRetentionDays"] == 7
+    assert lustre["CopyTagsToBackups"] is True
+    # FSx picks the daily window when none is given (API_LustreFileSystemConfiguration).
+    assert "DailyAutomaticBackupStartTime" not in lustre
+    # 0 stays possible, explicitly.
+    off = parse_config(_with_fsx({"automatic_backup_retention_days": 0})).storage.fsx
+    assert off is not None and off.automatic_backup_retention_days == 0
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(_with_fsx({"automatic_backup_retention_days": 91}))
+    assert caught.value.field == "storage.fsx.automatic_backup_retention_days"
 
 
 def test_eks_fsx_template_passes_cfn_lint_and_nag(eks_fsx) -> None:

@@ -132,7 +132,8 @@ def test_task_governance_leaves_queues_and_quota_namespaces_to_sagemaker(
     # No Kueue object at all: SageMaker makes each quota team's LocalQueue with its ClusterQueue.
     assert not [d for d in docs if d["apiVersion"].startswith("kueue.x-k8s.io/")]
     # The quota team's namespace is SageMaker's; the team without a quota still gets its own.
-    assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["prod-training"]
+    # (hyperpod-cdk-fsx holds the admin claim of the whole FSx file system and no team's RBAC.)
+    assert [d["metadata"]["name"] for d in by_kind(docs, "Namespace")] == ["hyperpod-cdk-fsx", "prod-training"]
     assert {d["metadata"]["namespace"] for d in by_kind(docs, "Role")} == {"hyperpod-ns-research", "prod-training"}
     assert governed_operator.team_queues == {"research": "hyperpod-ns-research-localqueue"}
 
@@ -140,15 +141,85 @@ def test_task_governance_leaves_queues_and_quota_namespaces_to_sagemaker(
 def test_fsx_gives_each_team_namespace_a_bound_claim(governed_operator: HyperPodOperatorChart) -> None:
     docs = governed_operator.to_json()
     volumes = {d["metadata"]["name"]: d for d in by_kind(docs, "PersistentVolume")}
-    claims = by_kind(docs, "PersistentVolumeClaim")
+    claims = [c for c in by_kind(docs, "PersistentVolumeClaim") if c["metadata"]["name"] == "fsx-claim"]
     assert {c["metadata"]["namespace"] for c in claims} == {"hyperpod-ns-research", "prod-training"}
     for claim in claims:
-        assert claim["metadata"]["name"] == "fsx-claim"
         volume = volumes[claim["spec"]["volumeName"]]
         assert volume["spec"]["claimRef"] == {"namespace": claim["metadata"]["namespace"], "name": "fsx-claim"}
         assert volume["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
-        assert volume["spec"]["csi"]["volumeHandle"] == "fs-0123456789abcdef0"
+        assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
         assert claim["spec"]["storageClassName"] == volume["spec"]["storageClassName"] == ""
+
+
+def test_each_team_claim_mounts_only_its_own_directory(governed_operator: HyperPodOperatorChart) -> None:
+    """Review round 5 F1: every team's fsx-claim was the same Lustre root (same handle, same mountname)."""
+    docs = governed_operator.to_json()
+    volumes = {d["metadata"]["name"]: d for d in by_kind(docs, "PersistentVolume")}
+    fsx_claims = [c for c in by_kind(docs, "PersistentVolumeClaim") if c["metadata"]["name"] == "fsx-claim"]
+    claims = {c["metadata"]["namespace"]: c for c in fsx_claims}
+    sources = {}
+    for namespace, team in (("hyperpod-ns-research", "research"), ("prod-training", "prod")):
+        csi = volumes[claims[namespace]["spec"]["volumeName"]]["spec"]["csi"]
+        # The node plugin mounts <dnsname>@tcp:/<mountname>: a fileset mount of /teams/<team>.
+        assert csi["volumeAttributes"]["mountname"] == f"abcdefgh/teams/{team}"
+        sources[namespace] = (csi["volumeHandle"], csi["volumeAttributes"]["mountname"])
+    # Distinct handles and directories: no two teams share a volume or a directory.
+    assert len(set(sources.values())) == 2
+    assert len({handle for handle, _ in sources.values()}) == 2
+    # Each team's PV binds only its own namespace's claim: another team's claim cannot take it.
+    for name, volume in volumes.items():
+        ref = volume["spec"]["claimRef"]
+        if name.startswith("fsx-team-"):
+            assert ref["name"] == "fsx-claim" and ref["namespace"] in claims
+            assert claims[ref["namespace"]]["spec"]["volumeName"] == name
+    # Only the admin claim, in a namespace no team has a Role in, mounts the root.
+    roots = [v for v in volumes.values() if v["spec"]["csi"]["volumeAttributes"]["mountname"] == "abcdefgh"]
+    assert [v["spec"]["claimRef"] for v in roots] == [{"namespace": "hyperpod-cdk-fsx", "name": "fsx-root"}]
+    assert "hyperpod-cdk-fsx" not in {d["metadata"]["namespace"] for d in by_kind(docs, "Role")}
+
+
+def test_a_job_per_team_creates_its_directory_without_privilege(governed_operator: HyperPodOperatorChart) -> None:
+    docs = governed_operator.to_json()
+    jobs = {d["spec"]["template"]["metadata"]["labels"]["hyperpod-cdk/team"]: d for d in by_kind(docs, "Job")}
+    assert set(jobs) == {"research", "prod"}
+    for team, job in jobs.items():
+        assert job["metadata"]["namespace"] == "hyperpod-cdk-fsx"
+        assert len(job["metadata"]["name"]) <= 63 and job["metadata"]["name"].startswith(f"fsx-team-dir-{team}-")
+        pod = job["spec"]["template"]["spec"]
+        assert pod["volumes"] == [{"name": "fsx", "persistentVolumeClaim": {"claimName": "fsx-root"}}]
+        (container,) = pod["containers"]
+        assert f"/fsx/teams/{team}" in container["command"][-1]
+        assert container["image"] == "public.ecr.aws/docker/library/python:3.12-slim"
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        # Only on a node HyperPod marks healthy (any group: its NoSchedule taints are tolerated).
+        (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert term["matchExpressions"] == [
+            {"key": "sagemaker.amazonaws.com/node-health-status", "operator": "In", "values": ["Schedulable"]}
+        ]
+        assert pod["tolerations"] == [{"operator": "Exists", "effect": "NoSchedule"}]
+    # The admin namespace enforces baseline like the team namespaces.
+    (admin,) = (d for d in by_kind(docs, "Namespace") if d["metadata"]["name"] == "hyperpod-cdk-fsx")
+    assert admin["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_privileged_teams_are_named_as_able_to_reach_the_fsx_root(app: cdk8s.App) -> None:
+    """A fileset is voluntary for a client that can mount: a privileged team's pods can mount the root."""
+    fsx = FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs-0123.fsx.example", mount_name="m")
+    teams = [Team(name="ops", pod_security="privileged"), Team(name="research")]
+    assert HyperPodOperatorChart(app, "operator-privileged-fsx", teams=teams, fsx=fsx).fsx_root_teams == ["ops"]
+    assert HyperPodOperatorChart(app, "operator-privileged-no-fsx", teams=teams).fsx_root_teams == []
+
+
+def test_directory_job_name_follows_what_it_runs() -> None:
+    """A Job's pod template is immutable: a new image or team must make a new Job, not a failed apply."""
+    from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import directory_job_name
+
+    alpha, beta = Team(name="alpha"), Team(name="beta")
+    assert directory_job_name(alpha, "img:1") == directory_job_name(alpha, "img:1")
+    assert directory_job_name(alpha, "img:1") != directory_job_name(alpha, "img:2")
+    assert directory_job_name(Team(name="a" * 40), "img:1").__len__() <= 63
+    assert directory_job_name(alpha, "img:1")[:-9] != directory_job_name(beta, "img:1")[:-9]
 
 
 def test_cert_manager_chart_chains_self_signed_root_and_ca_issuer(cert_manager: CertManagerIssuersChart) -> None:

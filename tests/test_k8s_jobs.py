@@ -313,6 +313,15 @@ def test_task_governance_labels_come_from_the_team_quota_and_a_weighted_class() 
     with pytest.raises(HyperPodConfigError) as info:
         task_governance_labels(team, PriorityClassSpec(name="k8s-only", value=1))
     assert info.value.field == "priority_class"
+    # A team limited to some classes gets no Kueue label of another (review round 6a, N3).
+    limited = Team(
+        name="limited",
+        compute_quota=[QuotaResource(instance_type="ml.p5.48xlarge", count=1)],
+        priority_classes=["low"],
+    )
+    with pytest.raises(HyperPodConfigError, match="may not use 'training'") as info:
+        task_governance_labels(limited, weighted)
+    assert info.value.field == "priority_class"
     # Kueue ignores a priority on a workload that names no queue.
     with pytest.raises(HyperPodConfigError) as info:
         smoke_job(namespace="hyperpod-ns-research", kueue_priority_class="training-priority")

@@ -79,6 +79,8 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
             "PriorityClass",
             "PersistentVolume",
             "PersistentVolumeClaim",
+            "ResourceQuota",
+            "Job",
         },
         "hyperpod-sdk": {"HyperPodPyTorchJob", "InferenceEndpointConfig"},
         "structural": {"ClusterIssuer", "Certificate"},

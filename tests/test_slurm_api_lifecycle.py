@@ -283,6 +283,26 @@ def test_an_existing_user_with_another_uid_is_an_error(tmp_path: Path) -> None:
     assert "user alice already exists with UID 3000, not 2001 from slurm.users" in result.output
 
 
+def test_a_group_with_the_users_uid_under_another_name_is_an_error(tmp_path: Path) -> None:
+    """Fifth review L7: alice (2001) must not silently get an existing group 2001 as primary group."""
+    node = users_node(tmp_path, "gpu")
+    with (node.state / "group").open("a") as f:
+        f.write("research:x:2001:carol\n")
+    result = node.run()
+    assert result.returncode != 0
+    assert "group research already has GID 2001, the UID of alice in slurm.users" in result.output
+    assert not any(c.startswith(("useradd", "groupadd")) for c in result.commands)
+
+
+def test_a_group_of_the_users_own_name_and_uid_is_reused(tmp_path: Path) -> None:
+    node = users_node(tmp_path, "gpu")
+    with (node.state / "group").open("a") as f:
+        f.write("alice:x:2001:\n")
+    result = lcs.ok(node.run())
+    assert "groupadd --gid 2001 alice" not in result.actions()
+    assert "group alice (2001) exists" in result.log
+
+
 # ---------------------------------------------------------------------------
 # slurm.containers: enroot + pyxis through configless plugstack.conf, Docker
 # ---------------------------------------------------------------------------

@@ -330,3 +330,103 @@ lustre_client_setup() {
   efa_fsx_client_setup "$1"
   lustre_modules_up
 }
+
+# ---------------------------------------------------------------------------
+# Instance metadata for root only (slurm.instance_metadata: root_only).
+# Every local user can read the node's execution-role credentials from IMDS.
+# EC2 documents limiting IMDS to some local users with an iptables owner
+# match in the OUTPUT chain
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-limiting-access.html,
+# "Using iptables to limit access"; IPv6 endpoint [fd00:ec2::254]). A
+# oneshot unit re-applies the rule on every boot, before the Slurm daemons;
+# the helper checks (-C) before it inserts, so re-runs add nothing. Root keeps
+# IMDS: slurmd, the SSM agent and this project's observability containers run
+# as root (the config refuses root_only with slurm.accounting: slurmdbd runs as
+# SlurmUser, which may not be root). Jobs (and enroot/pyxis containers, which
+# run as the user in the host network) get no node credentials (docs/slurm.md).
+# ---------------------------------------------------------------------------
+readonly LCS_IMDS_UNIT="hyperpod-cdk-imds-root-only"
+readonly LCS_IMDS_HELPER="/usr/local/sbin/${LCS_IMDS_UNIT}"
+
+# The helper the unit runs: "add" (ExecStart) or "remove" (ExecStop).
+lcs_imds_helper_text() {
+  cat <<'HELPER'
+#!/bin/bash
+# Written by hyperpod-cdk (slurm.instance_metadata: root_only): only root (UID 0)
+# reaches the instance metadata service. Idempotent: a rule is inserted only if
+# it is not there, and removed only if it is.
+set -u
+action="${1:-add}"
+status=0
+apply() {
+  local tool="$1" address="$2"
+  local rule=(OUTPUT --destination "${address}" --match owner ! --uid-owner 0 --jump REJECT)
+  if "${tool}" -w -C "${rule[@]}" 2>/dev/null; then
+    [[ "${action}" == remove ]] && { "${tool}" -w -D "${rule[@]}" || status=1; }
+  else
+    [[ "${action}" == add ]] && { "${tool}" -w -I "${rule[@]}" || status=1; }
+  fi
+  return 0
+}
+apply iptables 169.254.169.254
+# The IPv6 endpoint exists only when enabled on a Nitro instance in an IPv6
+# subnet; the rule is harmless otherwise. No ip6tables: no IPv6 filtering here.
+if command -v ip6tables >/dev/null 2>&1; then
+  apply ip6tables fd00:ec2::254
+fi
+exit "${status}"
+HELPER
+}
+
+lcs_imds_unit_text() {
+  cat <<UNIT
+[Unit]
+Description=hyperpod-cdk: only root reaches the instance metadata service (slurm.instance_metadata: root_only)
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target slurmd.service slurmctld.service slurmdbd.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${LCS_IMDS_HELPER} add
+ExecStop=${LCS_IMDS_HELPER} remove
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+# lcs_instance_metadata FILE ROOT: apply slurm.instance_metadata from FILE
+# (instance_metadata.json, written next to the scripts only for root_only).
+# Without the file (all_users), a unit left by an earlier run is removed.
+lcs_instance_metadata() {
+  local file="$1" root="$2" access="all_users"
+  local unit_file="${root}/etc/systemd/system/${LCS_IMDS_UNIT}.service"
+  if [[ -f "${file}" ]]; then
+    access="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("access", ""))' "${file}")"
+  fi
+  case "${access}" in
+    root_only) ;;
+    all_users)
+      if [[ -f "${unit_file}" ]]; then
+        step instance-metadata "every local user may reach IMDS again (slurm.instance_metadata: all_users)"
+        sys_systemctl disable --now "${LCS_IMDS_UNIT}.service"
+        rm -f "${unit_file}" "${root}${LCS_IMDS_HELPER}"
+      fi
+      return 0
+      ;;
+    *) die "${file##*/}: access must be root_only or all_users, got '${access}'" ;;
+  esac
+  step instance-metadata "only root reaches the instance metadata service (slurm.instance_metadata: root_only)"
+  mkdir -p "${root}/usr/local/sbin" "${root}/etc/systemd/system"
+  lcs_imds_helper_text >"${root}${LCS_IMDS_HELPER}"
+  chmod 0755 "${root}${LCS_IMDS_HELPER}"
+  lcs_imds_unit_text >"${unit_file}"
+  sys_systemctl daemon-reload
+  sys_systemctl enable "${LCS_IMDS_UNIT}.service"
+  # restart: a re-run picks up a changed helper; the helper itself adds no duplicate rule.
+  sys_systemctl restart "${LCS_IMDS_UNIT}.service"
+  log "non-root processes get REJECT from 169.254.169.254 (and fd00:ec2::254); jobs use their own AWS credentials"
+}

@@ -329,6 +329,7 @@ main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
   identify_node
+  lcs_instance_metadata "${SCRIPT_DIR}/instance_metadata.json" "${ROOT}"
   mount_fsx
   configure_slurm
   start_services

@@ -155,7 +155,15 @@ create_user() {
       die "user ${name} already exists with UID $(cut -d: -f3 <<<"${existing}"), not ${uid} from slurm.users; pick another name or UID"
     log "user ${name} (${uid}) exists"
   else
-    if ! getent group "${uid}" >/dev/null; then
+    # The user's primary group has GID = UID and the user's name. A group that already holds that
+    # GID under another name (from the AMI, another tool or a manual change) would silently become
+    # the new user's primary group, with whatever its members may read: stop instead.
+    local group_entry
+    if group_entry="$(getent group "${uid}")"; then
+      [[ "${group_entry%%:*}" == "${name}" ]] ||
+        die "group ${group_entry%%:*} already has GID ${uid}, the UID of ${name} in slurm.users; ${name} would join it as primary group: pick another UID or remove group ${group_entry%%:*}"
+      log "group ${name} (${uid}) exists"
+    else
       run groupadd --gid "${uid}" "${name}"
     fi
     run useradd --uid "${uid}" --gid "${uid}" --home-dir "${home}" --no-create-home --shell /bin/bash "${name}"
@@ -495,6 +503,7 @@ main() {
   lcs_setup_logging "${LOG_FILE}"
   preflight
   identify_node
+  lcs_instance_metadata "${SCRIPT_DIR}/instance_metadata.json" "${ROOT}"
   report_shared_storage
   user_environment
   create_users

@@ -146,8 +146,13 @@ def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
     return eks_cluster
 
 
-def tunnel_instance(clients: Clients, eks_name: str) -> str | None:
-    """The running access-tunnel instance of ``eks_name`` (newest first), or None."""
+def tunnel_instance(clients: Clients, eks_name: str, vpc_id: str) -> str | None:
+    """The running access-tunnel instance of ``eks_name`` in the cluster's VPC (newest first), or None.
+
+    The tag alone is not enough: anyone allowed to run a tagged instance elsewhere in the account
+    would become the next user's tunnel (fifth review, L2). The tunnel sits in the cluster's VPC
+    (cluster/access_tunnel.py), which DescribeCluster names in ``resourcesVpcConfig.vpcId``.
+    """
     pages = (
         clients("ec2")
         .get_paginator("describe_instances")
@@ -155,6 +160,7 @@ def tunnel_instance(clients: Clients, eks_name: str) -> str | None:
             Filters=[
                 {"Name": f"tag:{TUNNEL_TAG}", "Values": [eks_name]},
                 {"Name": "instance-state-name", "Values": ["running"]},
+                {"Name": "vpc-id", "Values": [vpc_id]},
             ]
         )
     )
@@ -202,8 +208,16 @@ def _host(endpoint: str) -> str:
 def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
     """Replace (or add) the entries of the same name in ``path`` and make the context current."""
     data: dict[str, Any] = {}
+    # A path that exists must be a regular file (or a link to one); a bad file is one line, exit 2
+    # (fifth review, L3).
+    if path.exists() and not path.is_file():
+        raise AccessError(f"{path} exists and is not a regular file; pass --kubeconfig FILE", 2)
     if path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AccessError(f"cannot read kubeconfig {path}: {reason}; fix it or pass --kubeconfig FILE", 2) from None
         if not isinstance(data, dict):
             raise AccessError(f"{path} is not a kubeconfig (a YAML mapping); pass --kubeconfig FILE", 2)
     data.setdefault("apiVersion", "v1")
@@ -213,8 +227,15 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
         kept = [e for e in (data.get(key) or []) if isinstance(e, dict) and e.get("name") != item["name"]]
         data[key] = [*kept, item]
     data["current-context"] = entry["context"]["name"]
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(data, sort_keys=False)
+    try:
+        _write_owner_only(path, text)
+    except OSError as exc:
+        raise AccessError(f"cannot write kubeconfig {path}: {exc.strerror or exc}; pass --kubeconfig FILE", 2) from None
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Owner-only (it names credentials) and atomic: a new 0600 file next to it, then rename over it. An
     # existing file keeps no looser mode, a symlink at the path is replaced rather than written through,
     # and an interrupted write leaves the old kubeconfig whole.
@@ -281,7 +302,10 @@ def run_kubeconfig(
         private = not vpc.get("endpointPublicAccess", True)
         instance: str | None = None
         if private:
-            instance = tunnel_instance(clients, eks_cluster["name"])
+            vpc_id = vpc.get("vpcId")
+            if not vpc_id:
+                raise AccessError(f"DescribeCluster gave no resourcesVpcConfig.vpcId for {eks_cluster['name']}")
+            instance = tunnel_instance(clients, eks_cluster["name"], vpc_id)
             if instance is None:
                 raise AccessError(
                     f"{eks_cluster['name']} has a private-only endpoint and no running access tunnel: set "

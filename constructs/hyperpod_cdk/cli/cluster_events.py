@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from hyperpod_cdk.cli.output import simple_table
+from hyperpod_cdk.cli.output import escape, simple_table
 
 WINDOW = timedelta(hours=24)
 PAGE_SIZE = 100  # the API's maximum

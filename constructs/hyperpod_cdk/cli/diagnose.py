@@ -15,12 +15,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
-from rich.markup import escape
 
 from hyperpod_cdk.cli import aws_errors, cluster_events, errors_table, slurm_diagnose
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.nodes import NODE_COLUMNS, list_nodes, node_row
-from hyperpod_cdk.cli.output import simple_table
+from hyperpod_cdk.cli.output import escape, simple_table
 from hyperpod_cdk.cli.preflight import REQUIRED_EKS_ADDONS
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
 

@@ -318,7 +318,9 @@ def _check_remediated(watch: Watch, message: str) -> None:
 
 
 def run(args: argparse.Namespace, cluster: str, clients: Clients, *, stdin: TextIO) -> int:
-    emit: Callable[[str], None] = (lambda _line: None) if args.json else (lambda line: print(line, flush=True))
+    emit: Callable[[str], None] = (
+        (lambda _line: None) if args.json else (lambda line: print(output.plain(line), flush=True))
+    )
     try:
         eks_name, api = connect(clients, cluster)
         job = find_job(api, args.job, args.namespace)

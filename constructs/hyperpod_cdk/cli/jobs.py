@@ -177,7 +177,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         output.print_json(summary)
         return 0
     limits, window = summary["limits"], summary["window"]
-    print(f"{summary['job']}: {summary['state']}")
+    print(output.plain(f"{summary['job']}: {summary['state']}"))
     print(
         f"Restarts: {summary['restarts']} in total (limit jobMaxRetryCount {limits['job_max_retry_count']}); "
         f"this window: {window['restarts']} process-level (full-job restart after "
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         )
     if summary["rules_fired"]:
         for fired in summary["rules_fired"]:
-            print(f"Log rule fired: {fired['rule']} at {fired['time']}: {fired['message']}")
+            print(output.plain(f"Log rule fired: {fired['rule']} at {fired['time']}: {fired['message']}"))
     else:
         print(f"No log-monitoring rule fired (rules: {', '.join(summary['rules']) or 'none'})")
     output.console().print(

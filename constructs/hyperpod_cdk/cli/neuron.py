@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from hyperpod_cdk.cli.output import simple_table
+from hyperpod_cdk.cli.output import escape, simple_table
 from hyperpod_cdk.input_limits import InputLimitError, Limits, load_json, read_text
 from hyperpod_cdk.specs import neuron, table_ages
 from hyperpod_cdk.specs.neuron import Architecture, Task

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TextIO
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 Status = Literal["pass", "warn", "fail"]
@@ -35,6 +36,24 @@ class Check:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+# C0 controls except TAB and LF, DEL, and the C1 controls (ESC starts CSI/OSC sequences; U+009B and
+# U+009D are their single-character forms). Strings the cluster supplies (job, event and node
+# messages, FailureMessage) may carry them; a terminal would act on them (clear the screen, draw
+# links). Fifth review, L1.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: object) -> str:
+    """``text`` as a string without terminal control characters (TAB and newline kept)."""
+    return _CONTROLS.sub("", str(text))
+
+
+def escape(text: object) -> str:
+    """``text`` safe for a rich console: control characters removed and markup escaped. Every CLI
+    module prints cluster-supplied strings through this (or :func:`plain` for ``print``)."""
+    return _escape_markup(plain(text))
 
 
 def console(file: TextIO | None = None) -> Console:

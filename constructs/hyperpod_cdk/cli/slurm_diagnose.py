@@ -21,10 +21,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
-from rich.markup import escape
 
 from hyperpod_cdk.cli import aws_errors, errors_table
-from hyperpod_cdk.cli.output import simple_table
+from hyperpod_cdk.cli.output import escape, simple_table
 
 __all__ = ["ACCOUNTING_UNREACHABLE", "NO_LIFECYCLE_LOG", "analyse", "collect", "render"]
 

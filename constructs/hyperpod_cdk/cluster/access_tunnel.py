@@ -53,7 +53,12 @@ class EksAccessTunnel(Construct):
       instance's group.
     - Role: only ``AmazonSSMManagedInstanceCore``; the instance makes no EKS call. Who may
       open a session is decided by IAM on ``ssm:StartSession`` for the caller; kubectl then
-      authenticates as the caller, not as the instance.
+      authenticates as the caller, not as the instance. Grant ``ssm:StartSession`` on this instance
+      only together with the ``AWS-StartPortForwardingSessionToRemoteHost`` document and, in every
+      statement that allows it, ``"Condition": {"BoolIfExists": {"ssm:SessionDocumentAccessCheck":
+      "true"}}``: otherwise a caller can open a shell session (``ssm-user`` with sudo) on a host
+      whose group reaches 443 on every node (docs/cli.md has the policy;
+      https://docs.aws.amazon.com/systems-manager/latest/userguide/getting-started-sessiondocumentaccesscheck.html).
 
     The AMI is the latest AL2023 arm64 image from its public SSM parameter, read at deploy time
     (no synth lookup); a deploy after a new AMI replaces the instance, which holds no state.

@@ -34,6 +34,7 @@ from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN as DNS_LABEL_PATTERN
 from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN_PATTERN as DNS_SUBDOMAIN_PATTERN
+from hyperpod_cdk.specs.namespaces import reserved_namespace_reason
 
 __all__ = [
     "DEFAULT_PRIORITY_CLASSES",
@@ -56,6 +57,8 @@ SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
 HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
+#: The example smoke job's image; also what creates the team directories on FSx (FsxVolume).
+SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 register_hints(
     {
         DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
@@ -149,6 +152,12 @@ class Team(_Model):
     preempt_team_tasks: Literal["LowerPriority", "Never"] = Field(
         default="LowerPriority", description="Whether the team's higher-priority tasks preempt its lower ones."
     )
+    priority_classes: Annotated[list[str] | None, Field(max_length=50)] = Field(
+        default=None,
+        description="The kubernetes.priority_classes this team's pods may name (default: all of them). Kubernetes' "
+        "system-node-critical and system-cluster-critical are never allowed: a ResourceQuota in the team namespace "
+        "admits no pod with a class outside this list.",
+    )
     pod_security: Literal["baseline", "restricted", "privileged"] = Field(
         default="baseline",
         description="Pod Security Standard enforced on the team's namespace (Pod Security admission label "
@@ -168,6 +177,16 @@ class Team(_Model):
                         "compute_quota"
                     )
         return data
+
+    @model_validator(mode="after")
+    def _namespace_is_the_teams_own(self) -> Team:
+        reason = reserved_namespace_reason(self.effective_namespace)
+        if reason is not None:
+            raise ValueError(
+                f"namespace: '{self.effective_namespace}' cannot hold a team ({reason}); give the team a namespace "
+                f"of its own, e.g. {NAMESPACE_PREFIX}{self.name}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _quota_keys_fit(self) -> Team:
@@ -264,12 +283,15 @@ DEFAULT_PRIORITY_CLASSES: tuple[PriorityClassSpec, ...] = (
 
 
 class FsxVolume(_Model):
-    """A statically provisioned FSx for Lustre file system, exposed to every team namespace.
+    """A statically provisioned FSx for Lustre file system, one directory of it per team namespace.
 
-    The operator chart emits one PersistentVolume per team (a PV binds to exactly one claim) and a
-    PersistentVolumeClaim ``claim_name`` in each team namespace, so jobs mount it as
-    ``persistentVolumeClaim: {claimName: fsx-claim}``. Needs the FSx CSI driver (``fsx.csi.aws.com``).
-    Values may be CDK tokens when the file system is created in the same stack.
+    The operator chart emits per team a PersistentVolume of the directory ``/teams/<team>`` (a Lustre
+    fileset mount) and a PersistentVolumeClaim ``claim_name`` in the team's namespace, so jobs mount
+    their team's directory as ``persistentVolumeClaim: {claimName: fsx-claim}`` and see no other
+    team's data. The root is mounted only by the admin claim ``fsx-root`` in namespace
+    ``hyperpod-cdk-fsx``, where a Job per team (image ``directory_image``) creates the team directory.
+    Needs the FSx CSI driver (``fsx.csi.aws.com``). Values may be CDK tokens when the file system is
+    created in the same stack.
     """
 
     file_system_id: Annotated[str, Field(min_length=1)] = Field(description="fs-0123456789abcdef0")
@@ -277,6 +299,11 @@ class FsxVolume(_Model):
     mount_name: Annotated[str, Field(min_length=1)]
     storage_capacity: Annotated[str, Field(pattern=STORAGE_SIZE_PATTERN)] = "1200Gi"
     claim_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-claim"
+    directory_image: Annotated[str, Field(min_length=1)] = Field(
+        default=SMOKE_IMAGE,
+        description="Image (with python3) of the Jobs that create each team's directory /teams/<team>; the "
+        "platform uses kubernetes.examples.smoke_image (its copy under image_mirror when set).",
+    )
 
 
 class ExampleJobSettings(_Model):
@@ -297,7 +324,7 @@ class ExampleJobSettings(_Model):
         description="Training image with hyperpod-elastic-agent; default <account>.dkr.ecr.<region>"
         ".amazonaws.com/fsdp:pytorch2.7.1 (or ${REGISTRY}fsdp:pytorch2.7.1 in dist/ when no account is set).",
     )
-    smoke_image: Annotated[str, Field(min_length=1)] = "public.ecr.aws/docker/library/python:3.12-slim"
+    smoke_image: Annotated[str, Field(min_length=1)] = SMOKE_IMAGE
     image_repository: bool = Field(
         default=True,
         description="EKS: an ECR repository <name>/fsdp for the training image (immutable tags, scan on push, "
@@ -352,9 +379,14 @@ class K8sSettings(_Model):
     def _unique(self) -> K8sSettings:
         seen_names: set[str] = set()
         seen_namespaces: set[str] = set()
-        for team in self.teams:
+        for index, team in enumerate(self.teams):
             if team.name in seen_names:
                 raise ValueError(f"teams: team name '{team.name}' is used twice")
+            if team.effective_namespace == self.cert_manager_namespace:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).namespace",
+                    f"'{team.effective_namespace}' is the cert-manager namespace; give the team a namespace of its own",
+                )
             if team.effective_namespace in seen_namespaces:
                 raise ValueError(f"teams: namespace '{team.effective_namespace}' is used by two teams")
             seen_names.add(team.name)
@@ -370,8 +402,28 @@ class K8sSettings(_Model):
             raise ValueError(
                 f"examples: priority_class '{self.examples.priority_class}' is not one of the priority_classes {names}"
             )
+        self._team_classes_exist(names)
         self._task_governance_fits()
         return self
+
+    def _team_classes_exist(self, names: list[str]) -> None:
+        for index, team in enumerate(self.teams):
+            unknown = [name for name in team.priority_classes or () if name not in names]
+            if unknown:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).priority_classes",
+                    f"'{unknown[0]}' is not one of kubernetes.priority_classes {names}",
+                )
+        example_class = self.examples.priority_class
+        if not example_class or not self.teams:
+            return
+        example_team = self.team(self.examples.team)
+        if example_team.priority_classes is not None and example_class not in example_team.priority_classes:
+            raise HyperPodConfigError(
+                "kubernetes.examples.priority_class",
+                f"team '{example_team.name}' may not use '{example_class}' (its priority_classes "
+                f"{example_team.priority_classes}); pick one of those or add it to the team",
+            )
 
     def _task_governance_fits(self) -> None:
         for index, team in enumerate(self.teams):

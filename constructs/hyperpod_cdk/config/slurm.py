@@ -202,6 +202,24 @@ class SlurmSettings(_Model):
         default_factory=list,
         description="configuration: api. POSIX users on every node; homes under /fsx/home with FSx, else /home.",
     )
+    instance_metadata: Literal["all_users", "root_only"] = Field(
+        default="all_users",
+        description="Who on a node may reach the instance metadata service (169.254.169.254), and with it the "
+        "execution role's credentials. root_only: an iptables owner rule installed by the lifecycle scripts; "
+        "jobs then get no AWS credentials from the node (docs/slurm.md).",
+    )
+
+    @model_validator(mode="after")
+    def _root_only_without_accounting(self) -> SlurmSettings:
+        # slurmdbd runs as SlurmUser (maybe not root), and no AWS page says which process reads the
+        # accounting secret with the controller's role (docs/slurm.md, "Who can read the database
+        # password"); an IMDS rule for root only could stop accounting, so the pair is refused.
+        if self.instance_metadata == "root_only" and self.accounting.active:
+            raise ValueError(
+                "instance_metadata: root_only cannot be combined with slurm.accounting (which process reads the "
+                "database secret through IMDS is not documented); keep all_users or drop accounting"
+            )
+        return self
 
     @property
     def api_driven(self) -> bool:

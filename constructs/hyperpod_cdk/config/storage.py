@@ -15,6 +15,7 @@ from hyperpod_cdk.config.base import (
 )
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN
 from hyperpod_cdk.specs.fsx import (
+    DEFAULT_BACKUP_RETENTION_DAYS,
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
     MOUNT_NAME_PATTERN,
@@ -39,7 +40,9 @@ class FsxConfig(_Model):
     data_compression_type: Literal["NONE", "LZ4"] = "LZ4"
     file_system_type_version: Literal["2.12", "2.15"] = "2.15"
     automatic_backup_retention_days: Annotated[int, Field(ge=0, le=90)] = Field(
-        default=0, description="Daily automatic backups kept this many days; 0 turns them off."
+        default=DEFAULT_BACKUP_RETENTION_DAYS,
+        description="Daily automatic backups kept this many days (0-90); 0 turns them off. Default 7: a deleted "
+        "file can be restored from a backup (into a new file system).",
     )
     retain_on_delete: bool = Field(
         default=True,

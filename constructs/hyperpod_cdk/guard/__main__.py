@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from hyperpod_cdk.guard.comparable import TemplateNotComparableError, check_comparable
 from hyperpod_cdk.guard.diff import compare_templates, format_text, to_json
 from hyperpod_cdk.guard.table import schemas_available
 from hyperpod_cdk.input_limits import (
@@ -100,6 +101,10 @@ def parse_template(text: str, label: str) -> dict[str, Any]:
 def _checked_template(data: Any, label: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise GuardError(f"{label}: not a CloudFormation template (no Resources section)")
+    try:
+        check_comparable(data, label)
+    except TemplateNotComparableError as exc:
+        raise GuardError(str(exc)) from None
     return data
 
 

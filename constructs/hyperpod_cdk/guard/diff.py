@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hyperpod_cdk.guard.comparable import check_comparable
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
@@ -468,7 +469,11 @@ def _note_fixed_names(
 
 
 def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: str | None = None) -> GuardReport:
-    """Every replacing, disruptive or blocked change from ``old`` to ``new``."""
+    """Every replacing, disruptive or blocked change from ``old`` to ``new``; raises
+    :class:`~hyperpod_cdk.guard.comparable.TemplateNotComparableError` for a template with a
+    ``Transform`` or ``Fn::ForEach::`` resources (it cannot be compared as written)."""
+    check_comparable(old, "the old template")
+    check_comparable(new, "the new template")
     report = GuardReport(schema_region=schema_region(region))
     old_res, new_res = _resources(old), _resources(new)
     pairs: list[_Pair] = []

@@ -27,6 +27,7 @@ from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.example_jobs import FSDP_REPOSITORY
+from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import FSX_ROOT_TEAMS_WARNING_ID
 from hyperpod_cdk.kubernetes.charts.karpenter_chart import NODE_CLASS_CRD, KarpenterChart
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
 from hyperpod_cdk.kubernetes.charts.storage_class_chart import FsxStorageClassChart
@@ -35,6 +36,7 @@ from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
+from hyperpod_cdk.specs.images import ChartImage
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 if TYPE_CHECKING:
@@ -226,7 +228,7 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
 
     if platform.fsx is not None:
         assert fsx_cfg is not None
-        # A static PV + PVC fsx-claim per team namespace, naming this file system (deploy-time tokens).
+        # Per team namespace a static PV of /teams/<team> + PVC fsx-claim (deploy-time tokens).
         capacity = platform.fsx.storage_capacity_gib or fsx_cfg.storage_capacity_gib
         k8s = k8s.model_copy(
             update={
@@ -235,6 +237,7 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
                     dns_name=platform.fsx.dns_name,
                     mount_name=platform.fsx.mount_name,
                     storage_capacity=f"{capacity}Gi",
+                    directory_image=_mirrored(k8s.examples.smoke_image, k8s.image_mirror),
                 )
             }
         )
@@ -257,6 +260,12 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
     # Namespaces, team RBAC, priority classes (and the FSx claim when set).
     operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
     operator_manifest = platform.manifests.add_chart("OperatorChart", operator_chart)
+    if operator_chart.fsx_root_teams:
+        Annotations.of(platform).add_warning_v2(
+            FSX_ROOT_TEAMS_WARNING_ID,
+            f"teams {', '.join(operator_chart.fsx_root_teams)} have pod_security: privileged, so their pods can mount "
+            "the whole FSx file system and read or delete every team's /teams/<team> directory",
+        )
     if platform.task_governance is not None:
         operator_manifest.node.add_dependency(*platform.task_governance.ready)
     operator_manifest.node.add_dependency(platform.cluster.resource)
@@ -320,3 +329,8 @@ def _add_karpenter_objects(platform: HyperPodPlatform) -> None:
     )
     platform.karpenter_manifest = manifests.add_chart("KarpenterChart", chart)
     platform.karpenter_manifest.node.add_dependency(crd_ready)
+
+
+def _mirrored(image: str, mirror: str | None) -> str:
+    """``image`` under ``kubernetes.image_mirror`` (same path and tag), as `hyperpod-cdk images` copies it."""
+    return ChartImage("", "", image, None).mirrored(mirror) if mirror else image

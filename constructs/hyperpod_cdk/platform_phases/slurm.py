@@ -16,6 +16,7 @@ from hyperpod_cdk.monitoring.slurm_observability import slurm_observability_file
 from hyperpod_cdk.specs.slurm import (
     PROVISIONING_PARAMETERS_FILE,
     SLURM_NODES_FILE,
+    instance_metadata_files,
     slurm_nodes,
 )
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
@@ -42,6 +43,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
         json_files = {
             SLURM_NODES_FILE: lambda: _slurm_nodes_file(platform),
             **slurm_observability_files(platform.slurm_observability),
+            **instance_metadata_files(settings.instance_metadata),
         }
     else:
         # Rendered at synth as slurm_nodes.json is (the cluster takes no copy to check against).
@@ -51,6 +53,7 @@ def build_slurm(platform: HyperPodPlatform) -> None:
                 platform.fsx.mount if platform.fsx else None
             ),
             **platform._fsx_lustre_file(),
+            **instance_metadata_files(settings.instance_metadata),
         }
     platform.lifecycle = HyperPodLifecycleScripts(
         platform,

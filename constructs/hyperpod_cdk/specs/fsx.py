@@ -39,6 +39,14 @@ MIN_CAPACITY_GIB = 1200
 CAPACITY_STEP_GIB = 2400
 PERSISTENT_2_THROUGHPUTS = (125, 250, 500, 1000)
 COMPRESSION_TYPES = ("NONE", "LZ4")
+#: Daily automatic backups kept for a created PERSISTENT_2 file system. FSx accepts 0 (off) to 90
+#: (https://docs.aws.amazon.com/fsx/latest/APIReference/API_LustreFileSystemConfiguration.html) and
+#: changes it in place (UpdateFileSystem's LustreConfiguration has AutomaticBackupRetentionDays:
+#: https://docs.aws.amazon.com/fsx/latest/APIReference/API_UpdateFileSystemLustreConfiguration.html;
+#: not a createOnlyProperty of AWS::FSx::FileSystem in cfn-lint's registry schema). Without
+#: DailyAutomaticBackupStartTime FSx picks the daily window itself. A week of backups lets a team's
+#: deleted checkpoints be restored (to a new file system) at the cost of the changed blocks kept.
+DEFAULT_BACKUP_RETENTION_DAYS = 7
 FILE_SYSTEM_ID_PATTERN = r"^fs-[0-9a-f]{8,21}$"
 # FSx for Lustre mount names are up to 8 characters (the SageMaker FsxLustreConfig schema says the same).
 MOUNT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,8}$"

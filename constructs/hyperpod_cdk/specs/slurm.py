@@ -29,11 +29,13 @@ from hyperpod_cdk.errors import HyperPodConfigError
 __all__ = [
     "CONTROLLER",
     "COMPUTE",
+    "INSTANCE_METADATA_FILE",
     "LOGIN",
     "PARTITION_PATTERN",
     "PROVISIONING_PARAMETERS_FILE",
     "SLURM_NODES_FILE",
     "SlurmLayout",
+    "instance_metadata_files",
     "provisioning_parameters",
     "slurm_layout",
     "slurm_nodes",
@@ -229,3 +231,16 @@ def slurm_nodes(
         # Flags, and the pinned enroot .deb checksums (file name -> sha256).
         document["containers"] = {k: dict(v) if isinstance(v, Mapping) else bool(v) for k, v in containers.items()}
     return document
+
+
+#: Written next to either Slurm script set only with ``slurm.instance_metadata: root_only``: the
+#: scripts then install a systemd unit whose iptables owner rule lets only root reach IMDS.
+INSTANCE_METADATA_FILE = "instance_metadata.json"
+
+
+def instance_metadata_files(access: str) -> dict[str, dict[str, Any]]:
+    """``{INSTANCE_METADATA_FILE: ...}`` for ``root_only``; nothing for ``all_users`` (the default,
+    so a default config's script prefix is unchanged)."""
+    if access == "all_users":
+        return {}
+    return {INSTANCE_METADATA_FILE: {"version": 1, "access": access}}

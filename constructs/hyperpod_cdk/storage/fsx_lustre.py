@@ -18,6 +18,7 @@ from constructs import Construct
 from hyperpod_cdk.config.messages import pattern_message
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
 from hyperpod_cdk.specs.fsx import (
+    DEFAULT_BACKUP_RETENTION_DAYS,
     DNS_NAME_PATTERN,
     FILE_SYSTEM_ID_PATTERN,
     MOUNT_NAME_PATTERN,
@@ -162,7 +163,7 @@ class HyperPodFsxLustre(LustreFileSystemBase):
         per_unit_storage_throughput: int = 250,
         data_compression_type: str = "LZ4",
         file_system_type_version: str = DEFAULT_LUSTRE_VERSION,
-        automatic_backup_retention_days: int = 0,
+        automatic_backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS,
         kms_key: kms.IKey | None = None,
         retain: bool = True,
         field_prefix: str = "storage.fsx",

@@ -359,5 +359,12 @@ def task_governance_labels(team: Any, priority_class: Any = None) -> dict[str, s
                 f"'{getattr(priority_class, 'name', priority_class)}' has no weight, so "
                 "it is not a task-governance priority class",
             )
+        allowed = getattr(team, "priority_classes", None)
+        class_name = getattr(priority_class, "name", priority_class)
+        if allowed is not None and class_name not in allowed:
+            raise _fail(
+                "priority_class",
+                f"team '{getattr(team, 'name', team)}' may not use '{class_name}' (its priority_classes {allowed})",
+            )
         out["kueue_priority_class"] = workload_class
     return out

@@ -18,8 +18,9 @@ cluster needs on top:
   LocalQueue could name a ClusterQueue that does not exist, so none is written;
   :attr:`HyperPodOperatorChart.team_queues` lists the SageMaker-managed queue names. Apply this
   chart after the quota teams' namespaces exist (HyperPodTaskGovernance.ready);
-* optionally (``fsx=``), a statically provisioned FSx for Lustre PersistentVolume and a
-  ``fsx-claim`` PersistentVolumeClaim in each team namespace.
+* optionally (``fsx=``), per team a statically provisioned FSx for Lustre PersistentVolume of the
+  team's own directory ``/teams/<team>`` and a ``fsx-claim`` PersistentVolumeClaim in its namespace,
+  plus the admin claim ``fsx-root`` of the whole file system (fsx_team_volumes.py says how).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from hyperpod_cdk.config.charts import (
     Team,
     parse_k8s_settings,
 )
-from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import add_admin_volume, add_team_volume
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 
 __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
@@ -62,8 +63,26 @@ def team_role_rules() -> list[dict[str, Any]]:
     ]
 
 
+# Since Kubernetes 1.17 any namespace may use the two critical classes (kubernetes/kubernetes#76310),
+# so a team pod naming one would preempt other teams' pods and system pods. A ResourceQuota whose
+# PriorityClass scope lists a class and allows 0 pods refuses such pods at admission
+# (https://kubernetes.io/docs/concepts/policy/resource-quotas/#resource-quota-per-priorityclass).
+SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
+PRIORITY_QUOTA_NAME = "hyperpod-cdk-priority-classes"
+
+
+def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
+    """A ResourceQuota spec that admits no pod naming one of ``forbidden``; other pods are not counted."""
+    return {
+        "hard": {"pods": "0"},
+        "scopeSelector": {
+            "matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": list(forbidden)}]
+        },
+    }
+
+
 class HyperPodOperatorChart(cdk8s.Chart):
-    """Team namespaces, team RBAC, priority classes and the FSx claim.
+    """Team namespaces, team RBAC, priority classes, each team's priority-class quota and the FSx claim.
 
     Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
     :meth:`from_settings` to build it from the ``kubernetes:`` config section.
@@ -103,6 +122,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
             team.name: team.queue_name for team in self.teams if team.queue_name is not None
         }
 
+        self.priority_class_names: tuple[str, ...] = tuple(pc.name for pc in settings.priority_classes)
         for pc in settings.priority_classes:
             api_object(
                 self,
@@ -117,6 +137,12 @@ class HyperPodOperatorChart(cdk8s.Chart):
                     **({"description": pc.description} if pc.description else {}),
                 },
             )
+        # Teams whose pods may mount Lustre themselves (privileged): the fileset does not stop them.
+        self.fsx_root_teams: list[str] = [
+            t.name for t in self.teams if fsx is not None and t.pod_security == "privileged"
+        ]
+        # FSx: an admin claim of the root, and per team a claim of its own directory only.
+        self._fsx_admin = add_admin_volume(self, fsx) if fsx is not None else None
         for team in self.teams:
             self._team(team, fsx)
 
@@ -163,54 +189,23 @@ class HyperPodOperatorChart(cdk8s.Chart):
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.kubernetes_group}],
             },
         )
+        quota = api_object(
+            self,
+            f"{team.name}-PriorityClassQuota",
+            "v1",
+            "ResourceQuota",
+            {"name": PRIORITY_QUOTA_NAME, "namespace": namespace},
+            {"spec": priority_class_quota_spec(self.forbidden_priority_classes(team))},
+        )
         if ns is not None:
             role.add_dependency(ns)
+            quota.add_dependency(ns)
         binding.add_dependency(role)
         if fsx is not None:
-            self._fsx(team, fsx, ns)
+            add_team_volume(self, team, fsx, admin_namespace=self._fsx_admin, team_namespace=ns)
 
-    def _fsx(self, team: Team, fsx: FsxVolume, ns: cdk8s.ApiObject | None) -> None:
-        namespace = team.effective_namespace
-        pv_name = f"fsx-pv-{team.name}"
-        if len(pv_name) > 253:
-            raise HyperPodConfigError("kubernetes.fsx", f"volume name {pv_name} is too long")
-        api_object(
-            self,
-            f"{team.name}-FsxVolume",
-            "v1",
-            "PersistentVolume",
-            {"name": pv_name},
-            {
-                "spec": {
-                    "capacity": {"storage": fsx.storage_capacity},
-                    "volumeMode": "Filesystem",
-                    "accessModes": ["ReadWriteMany"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": "",
-                    "claimRef": {"namespace": namespace, "name": fsx.claim_name},
-                    "mountOptions": ["flock"],
-                    "csi": {
-                        "driver": "fsx.csi.aws.com",
-                        "volumeHandle": fsx.file_system_id,
-                        "volumeAttributes": {"dnsname": fsx.dns_name, "mountname": fsx.mount_name},
-                    },
-                }
-            },
-        )
-        claim = api_object(
-            self,
-            f"{team.name}-FsxClaim",
-            "v1",
-            "PersistentVolumeClaim",
-            {"name": fsx.claim_name, "namespace": namespace},
-            {
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "storageClassName": "",
-                    "volumeName": pv_name,
-                    "resources": {"requests": {"storage": fsx.storage_capacity}},
-                }
-            },
-        )
-        if ns is not None:
-            claim.add_dependency(ns)
+    def forbidden_priority_classes(self, team: Team) -> list[str]:
+        """Priority classes no pod of ``team`` may name: Kubernetes' critical classes, and the
+        platform's classes outside ``team.priority_classes`` (when the team lists any)."""
+        allowed = set(self.priority_class_names if team.priority_classes is None else team.priority_classes)
+        return sorted({*SYSTEM_PRIORITY_CLASSES, *(set(self.priority_class_names) - allowed)})

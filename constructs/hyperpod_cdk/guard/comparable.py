@@ -1,0 +1,56 @@
+"""Templates the guard cannot compare as written, refused instead of half-read (fifth review, L9).
+
+The guard compares resources as the template lists them. A ``Transform`` (a macro such as
+``AWS::LanguageExtensions``, ``AWS::Serverless-2016-10-31`` or ``AWS::Include``) rewrites the
+template at deploy time, and ``Fn::ForEach::<name>`` keys in ``Resources`` (from
+``AWS::LanguageExtensions``) generate resources the guard does not see: a replacing change inside
+such a loop would pass as "no change". CloudFormation documents both as processed before the
+deploy (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/transform-section-structure.html,
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-foreach.html).
+CDK never emits either; the guard expands neither, so it refuses the pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["TemplateNotComparableError", "check_comparable", "incomparable_reason"]
+
+_FIX = (
+    "the guard expands none; compare the processed template "
+    "(`aws cloudformation get-template --template-stage Processed`)"
+)
+
+
+class TemplateNotComparableError(ValueError):
+    """A template the guard cannot compare structurally; the message is one line."""
+
+
+def incomparable_reason(template: Mapping[str, Any]) -> str | None:
+    """Why ``template`` cannot be compared as written, or None."""
+    transform = template.get("Transform")
+    if transform not in (None, "", []):
+        names = transform if isinstance(transform, list) else [transform]
+        shown = ", ".join(_transform_name(name) for name in names)
+        return f"has Transform {shown}: {_FIX}"
+    resources = template.get("Resources")
+    if isinstance(resources, Mapping):
+        loops = sorted(str(key) for key in resources if str(key).startswith("Fn::ForEach::"))
+        if loops:
+            return f"has {loops[0]} in Resources (AWS::LanguageExtensions): {_FIX}"
+    return None
+
+
+def _transform_name(transform: Any) -> str:
+    # A transform is a name, or {"Name": ..., "Parameters": ...} (AWS::Include).
+    if isinstance(transform, Mapping):
+        return str(transform.get("Name", "?"))
+    return str(transform)
+
+
+def check_comparable(template: Mapping[str, Any], label: str) -> None:
+    """Raise :class:`TemplateNotComparableError` naming ``label`` when the guard cannot compare it."""
+    reason = incomparable_reason(template)
+    if reason is not None:
+        raise TemplateNotComparableError(f"{label} {reason}")

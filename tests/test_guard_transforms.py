@@ -1,0 +1,89 @@
+"""Fifth review L9: the guard refuses templates it cannot compare as written.
+
+The reviewer's steps: moving the FSx file system into ``Fn::ForEach::`` (under the
+``AWS::LanguageExtensions`` transform) was reported once as removed, and after that a replacing
+change inside the loop body gave "No replacing changes" and exit 0. Now either template with a
+``Transform`` or a ``Fn::ForEach::`` key in ``Resources`` is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from hyperpod_cdk.guard import compare_templates, main
+from hyperpod_cdk.guard.comparable import TemplateNotComparableError
+
+FSX = {
+    "Type": "AWS::FSx::FileSystem",
+    "DeletionPolicy": "Retain",
+    "Properties": {"FileSystemType": "LUSTRE", "StorageCapacity": 1200, "KmsKeyId": "key-a"},
+}
+PLAIN = {"Resources": {"Fsx636578FC": FSX}}
+
+
+def _foreach(kms: str) -> dict:
+    body = copy.deepcopy(FSX)
+    body["Properties"]["KmsKeyId"] = kms
+    return {
+        "Transform": "AWS::LanguageExtensions",
+        "Resources": {"Fn::ForEach::Fs": ["X", ["636578FC"], {"Fsx${X}": body}]},
+    }
+
+
+def _write(path: Path, template: dict) -> str:
+    path.write_text(json.dumps(template))
+    return str(path)
+
+
+def _run(capsys, old: dict, new: dict, tmp_path: Path) -> tuple[int, str]:
+    code = main(["--old", _write(tmp_path / "old.json", old), "--new", _write(tmp_path / "new.json", new)])
+    return code, capsys.readouterr().err
+
+
+def test_replacing_change_inside_foreach_is_not_reported_as_clean(tmp_path: Path, capsys) -> None:
+    # The reviewer's step 2: both templates loop; the loop body's KMS key changes (a replacement).
+    code, err = _run(capsys, _foreach("key-a"), _foreach("key-b"), tmp_path)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "has Transform AWS::LanguageExtensions" in err and "--template-stage Processed" in err
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ({"Resources": {"Fn::ForEach::Fs": ["X", ["a"], {"Fsx${X}": FSX}]}}, "has Fn::ForEach::Fs in Resources"),
+        (
+            {"Transform": ["AWS::Serverless-2016-10-31"], "Resources": {"F": FSX}},
+            "Transform AWS::Serverless-2016-10-31",
+        ),
+        (
+            {"Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/k"}}, "Resources": {"F": FSX}},
+            "Transform AWS::Include",
+        ),
+    ],
+)
+@pytest.mark.parametrize("side", ["old", "new"])
+def test_either_template_with_a_transform_or_foreach_is_one_line_exit_2(
+    tmp_path: Path, capsys, template: dict, expected: str, side: str
+) -> None:
+    old, new = (template, PLAIN) if side == "old" else (PLAIN, template)
+    code, err = _run(capsys, old, new, tmp_path)
+    assert code == 2
+    assert expected in err and f"{side}.json" in err
+    assert err.count("\n") == 1
+
+
+def test_library_compare_refuses_too() -> None:
+    with pytest.raises(TemplateNotComparableError, match="the new template has Fn::ForEach::Fs"):
+        compare_templates(PLAIN, {"Resources": {"Fn::ForEach::Fs": ["X", ["a"], {"Fsx${X}": FSX}]}})
+
+
+def test_plain_templates_still_compare() -> None:
+    changed = copy.deepcopy(PLAIN)
+    changed["Resources"]["Fsx636578FC"]["Properties"]["KmsKeyId"] = "key-b"
+    report = compare_templates(PLAIN, changed)
+    assert [(f.property, f.effect) for f in report.findings] == [("KmsKeyId", "replacement")]
