@@ -148,6 +148,22 @@ class KubernetesConfig(K8sSettings):
 
     @model_validator(mode="before")
     @classmethod
+    def _fsx_storage_class_follows_the_addon(cls, data: Any) -> Any:
+        """The operator chart's per-team claim quota names the dynamic FSx StorageClass."""
+        if not isinstance(data, dict) or data.get("fsx_storage_class") is not None:
+            return data
+        addons = data.get("addons")
+        driver = addons.get("fsx_csi_driver") if isinstance(addons, dict) else getattr(addons, "fsx_csi_driver", None)
+        found = driver.get("storage_class") if isinstance(driver, dict) else getattr(driver, "storage_class", None)
+        # Its own validation (name pattern) runs on the addons field; here only the name is read.
+        if isinstance(found, dict):
+            name = found.get("name", FsxStorageClassConfig.model_fields["name"].default)
+        else:
+            name = found.name if isinstance(found, FsxStorageClassConfig) else None
+        return {**data, "fsx_storage_class": name} if isinstance(name, str) else data
+
+    @model_validator(mode="before")
+    @classmethod
     def _queues_follow_the_addon(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
