@@ -78,7 +78,7 @@ def test_a_directory_planted_before_the_upgrade_is_moved_aside(jobs, tmp_path: P
     stash = tmp_path / "teams" / "alpha" / ".stash"
     stash.mkdir(parents=True)
     os.link(planted / "step_1000.pt", stash / "beta-step1000.pt")
-    os.chmod(tmp_path / "teams" / "beta", 0o777)
+    (tmp_path / "teams" / "beta").chmod(0o777)
     old_inode = os.lstat(tmp_path / "teams" / "beta").st_ino
 
     result = run_job(jobs["beta"], tmp_path)
@@ -101,7 +101,7 @@ def test_a_symlink_planted_at_the_team_directory_is_not_followed(jobs, tmp_path:
     beta = tmp_path / "teams" / "beta"
     assert stat.S_ISDIR(os.lstat(beta).st_mode)  # a plain directory, not the link (Lustre's fileset needs one)
     (moved,) = aside(tmp_path)
-    assert os.path.islink(tmp_path / ".hyperpod-cdk" / "preexisting" / moved)
+    assert (tmp_path / ".hyperpod-cdk" / "preexisting" / moved).is_symlink()
     assert list(alpha.iterdir()) == []
 
 

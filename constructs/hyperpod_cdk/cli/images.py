@@ -91,9 +91,9 @@ def needed_images(config: PlatformConfig) -> list[ImageRow]:
     users = {smoke: ["example smoke job (dist/)"]}
     if fsx_job is not None:
         users.setdefault(fsx_job, []).append("FSx team-directory Job")
-    for image, components in users.items():
-        if "/" in image and ":" in image.rsplit("/", 1)[1]:
-            rows.append(_row(", ".join(components), ChartImage(components[0], "", image, None), mirror))
+    for name, components in users.items():
+        if "/" in name and ":" in name.rsplit("/", 1)[1]:
+            rows.append(_row(", ".join(components), ChartImage(components[0], "", name, None), mirror))
     return rows
 
 
