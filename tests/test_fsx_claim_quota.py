@@ -3,12 +3,16 @@ StorageClass is a PVC the team's RBAC never sees, and each one creates a file sy
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
+import yaml
 
+from hyperpod_cdk.config import parse_config
 from hyperpod_cdk.config.charts import QuotaResource
+from hyperpod_cdk.config.kubernetes import KubernetesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts import HyperPodOperatorChart, Team, parse_k8s_settings
 from hyperpod_cdk.kubernetes.charts.validate import validate_manifests
@@ -49,8 +53,6 @@ def test_no_team_creates_dynamic_fsx_file_systems_unless_allowed() -> None:
 
 
 def test_the_platform_config_names_its_dynamic_fsx_class_to_the_chart() -> None:
-    from hyperpod_cdk.config.kubernetes import KubernetesConfig
-
     k8s = KubernetesConfig.model_validate(
         {
             "teams": [{"name": "alpha"}],
@@ -87,3 +89,14 @@ def test_dynamic_fsx_file_systems_keep_a_week_of_backups_like_the_static_one() -
         FsxStorageClassConfig(
             deployment_type="SCRATCH_2", per_unit_storage_throughput=None, automatic_backup_retention_days=3
         )
+
+
+def test_the_quota_cannot_be_pointed_at_another_class_than_the_platforms() -> None:
+    """A class made outside the platform may be named; the platform's own class may not be swapped for another."""
+    elsewhere = KubernetesConfig.model_validate({"fsx_storage_class": "made-elsewhere"})
+    assert elsewhere.fsx_storage_class == "made-elsewhere"
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "eks-governed.yaml").read_text())
+    data["kubernetes"]["fsx_storage_class"] = "other"
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert "fsx_storage_class" in caught.value.field and "'fsx-sc'" in caught.value.message

@@ -150,7 +150,7 @@ class KubernetesConfig(K8sSettings):
     @classmethod
     def _fsx_storage_class_follows_the_addon(cls, data: Any) -> Any:
         """The operator chart's per-team claim quota names the dynamic FSx StorageClass."""
-        if not isinstance(data, dict) or data.get("fsx_storage_class") is not None:
+        if not isinstance(data, dict):
             return data
         addons = data.get("addons")
         driver = addons.get("fsx_csi_driver") if isinstance(addons, dict) else getattr(addons, "fsx_csi_driver", None)
@@ -160,7 +160,14 @@ class KubernetesConfig(K8sSettings):
             name = found.get("name", FsxStorageClassConfig.model_fields["name"].default)
         else:
             name = found.name if isinstance(found, FsxStorageClassConfig) else None
-        return {**data, "fsx_storage_class": name} if isinstance(name, str) else data
+        if not isinstance(name, str):
+            return data
+        if data.get("fsx_storage_class") not in (None, name):
+            raise ValueError(
+                f"fsx_storage_class: the platform's dynamic FSx StorageClass is '{name}' "
+                "(addons.fsx_csi_driver.storage_class.name); remove the key"
+            )
+        return {**data, "fsx_storage_class": name}
 
     @model_validator(mode="before")
     @classmethod
