@@ -205,7 +205,8 @@ if kind(directory) is not None:
 if kind(record) is not None:
     os.rename(record, os.path.join(aside, f"{team}.record-{stamp}"))
 os.mkdir(directory, 0o700)
-os.chown(directory, uid, gid)
+if (uid, gid) != (0, 0):  # teams[].fsx_owner (the CHOWN capability is added only then)
+    os.chown(directory, uid, gid)
 os.chmod(directory, mode)
 fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
 with os.fdopen(fd, "w") as out:
