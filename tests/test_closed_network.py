@@ -273,3 +273,33 @@ def test_closed_network_turns_the_efa_client_download_off(synth, tmp_path):
     assert platform.lifecycle.json_files["fsx_lustre.json"]["efa_client_download"] is False
     script = (REPO / "lifecycle_scripts" / "common" / "lcs_common.sh").read_text()
     assert '''grep -q '"efa_client_download": *false' "${fsx_json}"''' in script
+
+
+def test_the_fsx_directory_job_pulls_from_the_mirror_with_kubernetes_fsx(synth, tmp_path):
+    """Sixth review L2: with kubernetes.fsx (a file system made elsewhere) the directory Job kept the
+    public python image, which a closed VPC cannot pull: every team's fileset mount then waited."""
+    import importlib.util
+    import sys
+
+    import yaml
+
+    helper = Path(__file__).with_name("synth_manifest_sets.py")
+    if not helper.exists():  # its name before issue 21 renamed it
+        helper = helper.with_name("manifest_sets.py")
+    spec = importlib.util.spec_from_file_location(helper.stem, helper)
+    manifest_sets = sys.modules.setdefault(helper.stem, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(manifest_sets)
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["kubernetes"]["fsx"] = {
+        "file_system_id": "fs-0123456789abcdef0",
+        "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+        "mount_name": "abcdefgh",
+    }
+    config = tmp_path / "closed-fsx.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = synth(config, tmp_path / "out", nag=False)
+    jobs = [o for o in manifest_sets.resolved_objects(out.template, out.outdir, "OperatorChart") if o["kind"] == "Job"]
+    assert jobs
+    for job in jobs:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"{data['kubernetes']['image_mirror']}/docker/library/python:3.12-slim"

@@ -228,7 +228,7 @@ def test_storage_class_parameters_are_strings_the_driver_reads() -> None:
         "dataCompressionType": "LZ4",
         "fileSystemTypeVersion": "2.15",
         "perUnitStorageThroughput": "250",
-        "automaticBackupRetentionDays": "0",
+        "automaticBackupRetentionDays": "7",
         "copyTagsToBackups": "true",
     }
     scratch = FsxStorageClassConfig(deployment_type="SCRATCH_2", per_unit_storage_throughput=None)

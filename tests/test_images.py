@@ -180,3 +180,25 @@ def test_copy_needs_a_tool_and_a_mirror(tmp_path, capsys):
     plain.write_text((REPO / "hyperpod.yaml").read_text())
     assert main(["images", "--config", str(plain), "--copy"]) == 2
     assert "kubernetes.image_mirror: set a registry prefix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["kubernetes", "storage"])
+def test_images_lists_the_fsx_directory_job(tmp_path, capsys, where):
+    """Sixth review L2: the FSx team-directory Job's image is among those to copy into the mirror."""
+    data = closed(image_mirror=MIRROR)
+    if where == "kubernetes":
+        data["kubernetes"]["fsx"] = {
+            "file_system_id": "fs-0123456789abcdef0",
+            "dns_name": "fs-0123456789abcdef0.fsx.us-west-2.amazonaws.com",
+            "mount_name": "abcdefgh",
+            "directory_image": "docker.io/library/busybox-python:1.0",
+        }
+        expected = {"FSx team-directory Job": f"{MIRROR}/library/busybox-python:1.0"}
+    else:
+        data["storage"] = {"fsx": {"storage_capacity_gib": 1200}}
+        expected = {"example smoke job (dist/), FSx team-directory Job": f"{MIRROR}/docker/library/python:3.12-slim"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["images", "--config", str(path), "--json"]) == 0
+    rows = {row["component"]: row["mirrored"] for row in json.loads(capsys.readouterr().out)}
+    assert expected.items() <= rows.items()

@@ -188,7 +188,7 @@ def test_a_job_per_team_creates_its_directory_without_privilege(governed_operato
         pod = job["spec"]["template"]["spec"]
         assert pod["volumes"] == [{"name": "fsx", "persistentVolumeClaim": {"claimName": "fsx-root"}}]
         (container,) = pod["containers"]
-        assert f"/fsx/teams/{team}" in container["command"][-1]
+        assert container["command"][:2] == ["python3", "-c"] and container["command"][3:5] == ["/fsx", team]
         assert container["image"] == "public.ecr.aws/docker/library/python:3.12-slim"
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False

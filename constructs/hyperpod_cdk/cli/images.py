@@ -70,8 +70,8 @@ def add_arguments(images: argparse.ArgumentParser) -> None:
 
 
 def needed_images(config: PlatformConfig) -> list[ImageRow]:
-    """The images of the config's platform (EKS: the HyperPod chart's components that are on, and the
-    example smoke job of dist/; Slurm deploys no containers)."""
+    """The images of the config's platform (EKS: the HyperPod chart's components that are on, the
+    example smoke job of dist/ and the FSx team-directory Job; Slurm deploys no containers)."""
     if config.orchestrator != "eks":
         return []
     k8s = config.kubernetes
@@ -86,9 +86,14 @@ def needed_images(config: PlatformConfig) -> list[ImageRow]:
             if getattr(helm, toggle):
                 rows.append(ImageRow(component, f"AWS regional ECR ({config.region})", pulled_from_vpc=True))
     smoke = k8s.examples.smoke_image
-    if "/" in smoke and ":" in smoke.rsplit("/", 1)[1]:
-        smoke_image = ChartImage("example smoke job (dist/)", "", smoke, None)
-        rows.append(_row(smoke_image.component, smoke_image, mirror))
+    # The FSx team-directory Jobs run examples.smoke_image with storage.fsx, fsx.directory_image with kubernetes.fsx.
+    fsx_job = smoke if config.storage.fsx is not None else (k8s.fsx.directory_image if k8s.fsx else None)
+    users = {smoke: ["example smoke job (dist/)"]}
+    if fsx_job is not None:
+        users.setdefault(fsx_job, []).append("FSx team-directory Job")
+    for name, components in users.items():
+        if "/" in name and ":" in name.rsplit("/", 1)[1]:
+            rows.append(_row(", ".join(components), ChartImage(components[0], "", name, None), mirror))
     return rows
 
 

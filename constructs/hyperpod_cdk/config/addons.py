@@ -11,6 +11,7 @@ from hyperpod_cdk.config.charts import DNS_SUBDOMAIN_PATTERN
 from hyperpod_cdk.config.helm import ADDON_VERSION_PATTERN
 from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
+from hyperpod_cdk.specs.fsx import DEFAULT_BACKUP_RETENTION_DAYS
 
 
 class AddonConfig(_Model):
@@ -194,7 +195,13 @@ class FsxStorageClassConfig(_Model):
     )
     data_compression_type: Literal["NONE", "LZ4"] = "LZ4"
     file_system_type_version: Literal["2.10", "2.12", "2.15"] = "2.15"
-    automatic_backup_retention_days: Annotated[int, Field(ge=0, le=90)] = 0
+    # The driver passes automaticBackupRetentionDays to CreateFileSystem (kubernetes-sigs/aws-fsx-csi-driver
+    # examples/kubernetes/dynamic_provisioning/README.md); the same default as a static storage.fsx file system.
+    automatic_backup_retention_days: Annotated[int, Field(ge=0, le=90)] = Field(
+        default=DEFAULT_BACKUP_RETENTION_DAYS,
+        description="Daily automatic backups of each file system kept this many days (0-90; 0 turns them off). "
+        "Default 7, as storage.fsx. Not used with SCRATCH_2.",
+    )
     reclaim_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="Retain (default) keeps the file system and its data when the claim is deleted; you delete "
@@ -211,7 +218,8 @@ class FsxStorageClassConfig(_Model):
             )
         if not allowed and value is not None:
             raise ValueError(f"per_unit_storage_throughput: not used with {self.deployment_type}; set null")
-        if self.deployment_type == "SCRATCH_2" and self.automatic_backup_retention_days:
+        backups_set = "automatic_backup_retention_days" in self.model_fields_set
+        if self.deployment_type == "SCRATCH_2" and backups_set and self.automatic_backup_retention_days:
             raise ValueError("automatic_backup_retention_days: scratch file systems have no backups; set 0")
         return self
 

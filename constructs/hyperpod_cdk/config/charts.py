@@ -59,6 +59,8 @@ HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
 #: The example smoke job's image; also what creates the team directories on FSx (FsxVolume).
 SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
+#: Largest uid/gid: 2**32 - 1 is (uid_t)-1, "no change" for chown(2).
+MAX_POSIX_ID = 2**32 - 2
 register_hints(
     {
         DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
@@ -165,6 +167,19 @@ class Team(_Model):
         "privileged pods, hostPath volumes, hostNetwork/hostPID/hostIPC and added capabilities outside its list.",
     )
 
+    fsx_owner: Annotated[str | None, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$")] = Field(
+        default=None,
+        description="uid:gid the FSx directory Job gives the team's /teams/<team> when it creates it (mode 0770), "
+        "so pods running as that user or group (every pod_security: restricted team runs non-root) can write it. "
+        "Default: root:root, mode 0755.",
+    )
+    dynamic_fsx_claims: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0,
+        description="Claims of the dynamic FSx StorageClass (kubernetes.addons.fsx_csi_driver.storage_class) the "
+        "team's namespace may hold; each one creates a file system. Default 0: a ResourceQuota refuses them, "
+        "including generic ephemeral volumes in a job's pod template.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _queues_are_sagemakers(cls, data: Any) -> Any:
@@ -177,6 +192,21 @@ class Team(_Model):
                         "compute_quota"
                     )
         return data
+
+    @property
+    def fsx_owner_ids(self) -> tuple[int, int] | None:
+        """``fsx_owner`` as (uid, gid), or None (root)."""
+        if self.fsx_owner is None:
+            return None
+        uid, gid = self.fsx_owner.split(":")
+        return int(uid), int(gid)
+
+    @model_validator(mode="after")
+    def _fsx_owner_fits(self) -> Team:
+        ids = self.fsx_owner_ids
+        if ids is not None and max(ids) > MAX_POSIX_ID:
+            raise ValueError(f"fsx_owner: uid and gid are at most {MAX_POSIX_ID} (got {self.fsx_owner})")
+        return self
 
     @model_validator(mode="after")
     def _namespace_is_the_teams_own(self) -> Team:
@@ -374,6 +404,12 @@ class K8sSettings(_Model):
     fsx: FsxVolume | None = None
     cert_manager_namespace: Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)] = "cert-manager"
     examples: ExampleJobSettings = ExampleJobSettings()
+    fsx_storage_class: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
+        default=None,
+        description="The StorageClass whose claims create FSx file systems (dynamic provisioning): each team "
+        "namespace gets a ResourceQuota of teams[].dynamic_fsx_claims claims of it (default 0). The platform "
+        "config fills it from addons.fsx_csi_driver.storage_class.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> K8sSettings:
@@ -404,7 +440,17 @@ class K8sSettings(_Model):
             )
         self._team_classes_exist(names)
         self._task_governance_fits()
+        self._dynamic_fsx_claims_have_a_class()
         return self
+
+    def _dynamic_fsx_claims_have_a_class(self) -> None:
+        for index, team in enumerate(self.teams):
+            if team.dynamic_fsx_claims and self.fsx_storage_class is None:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).dynamic_fsx_claims",
+                    "there is no dynamic FSx StorageClass to claim from; set "
+                    "kubernetes.addons.fsx_csi_driver.storage_class or remove the key",
+                )
 
     def _team_classes_exist(self, names: list[str]) -> None:
         for index, team in enumerate(self.teams):

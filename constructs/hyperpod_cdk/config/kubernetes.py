@@ -148,6 +148,29 @@ class KubernetesConfig(K8sSettings):
 
     @model_validator(mode="before")
     @classmethod
+    def _fsx_storage_class_follows_the_addon(cls, data: Any) -> Any:
+        """The operator chart's per-team claim quota names the dynamic FSx StorageClass."""
+        if not isinstance(data, dict):
+            return data
+        addons = data.get("addons")
+        driver = addons.get("fsx_csi_driver") if isinstance(addons, dict) else getattr(addons, "fsx_csi_driver", None)
+        found = driver.get("storage_class") if isinstance(driver, dict) else getattr(driver, "storage_class", None)
+        # Its own validation (name pattern) runs on the addons field; here only the name is read.
+        if isinstance(found, dict):
+            name = found.get("name", FsxStorageClassConfig.model_fields["name"].default)
+        else:
+            name = found.name if isinstance(found, FsxStorageClassConfig) else None
+        if not isinstance(name, str):
+            return data
+        if data.get("fsx_storage_class") not in (None, name):
+            raise ValueError(
+                f"fsx_storage_class: the platform's dynamic FSx StorageClass is '{name}' "
+                "(addons.fsx_csi_driver.storage_class.name); remove the key"
+            )
+        return {**data, "fsx_storage_class": name}
+
+    @model_validator(mode="before")
+    @classmethod
     def _queues_follow_the_addon(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data

@@ -36,7 +36,7 @@ from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.kubernetes.readiness import HyperPodReadiness
 from hyperpod_cdk.kubernetes.task_governance import HyperPodTaskGovernance
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts, bundled_scripts
-from hyperpod_cdk.specs.images import ChartImage
+from hyperpod_cdk.specs.images import mirrored_image
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 if TYPE_CHECKING:
@@ -237,10 +237,14 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
                     dns_name=platform.fsx.dns_name,
                     mount_name=platform.fsx.mount_name,
                     storage_capacity=f"{capacity}Gi",
-                    directory_image=_mirrored(k8s.examples.smoke_image, k8s.image_mirror),
+                    directory_image=mirrored_image(k8s.examples.smoke_image, k8s.image_mirror),
                 )
             }
         )
+    elif k8s.fsx is not None:
+        # kubernetes.fsx (a file system made elsewhere): its directory Job pulls from the mirror too.
+        directory_image = mirrored_image(k8s.fsx.directory_image, k8s.image_mirror)
+        k8s = k8s.model_copy(update={"fsx": k8s.fsx.model_copy(update={"directory_image": directory_image})})
 
     # Task governance: the scheduler config and team quotas, after Kueue runs. SageMaker makes the
     # quota teams' namespaces and queues; the operator chart's Roles for them wait for the namespaces.
@@ -329,8 +333,3 @@ def _add_karpenter_objects(platform: HyperPodPlatform) -> None:
     )
     platform.karpenter_manifest = manifests.add_chart("KarpenterChart", chart)
     platform.karpenter_manifest.node.add_dependency(crd_ready)
-
-
-def _mirrored(image: str, mirror: str | None) -> str:
-    """``image`` under ``kubernetes.image_mirror`` (same path and tag), as `hyperpod-cdk images` copies it."""
-    return ChartImage("", "", image, None).mirrored(mirror) if mirror else image

@@ -83,6 +83,14 @@ FROM_REGIONAL_ECR: tuple[tuple[str, str], ...] = (
 )
 
 
+def mirrored_image(image: str, mirror: str | None) -> str:
+    """``image`` under ``mirror`` (same path and tag), where `hyperpod-cdk images --copy` copies it. No
+    mirror, an image already in a private ECR registry, or one without registry and tag: unchanged."""
+    if mirror is None or ECR_REGISTRY.match(image) or "/" not in image or ":" not in image.rsplit("/", 1)[1]:
+        return image
+    return ChartImage("", "", image, None).mirrored(mirror)
+
+
 def mirror_repository(mirror: str, path: str) -> str:
     return f"{mirror.rstrip('/')}/{path}"
 

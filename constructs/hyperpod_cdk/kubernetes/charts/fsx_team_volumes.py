@@ -35,6 +35,14 @@ How it is enforced, each step from a primary source:
   first node, and a team pod started earlier retries its mount (kubelet keeps retrying FailedMount)
   until the directory is there. A Job's pod template is immutable, so the Job's name carries a digest
   of what it runs: a new image or team makes a new Job (the old one is pruned with the set).
+* The Job trusts only what it made itself (:data:`DIRECTORY_SCRIPT`). Before the fileset layout every
+  team had the whole root, so it may have planted ``/teams/<other>`` (0777, hard links into its own
+  tree, a symlink). The Job never follows a link (``lstat``), keeps a record of each directory it
+  created in ``/.hyperpod-cdk/created/<team>`` (on the root, which no team mounts), moves anything at
+  ``/teams/<team>`` without a record, or that is not a plain directory, to
+  ``/.hyperpod-cdk/preexisting/<team>-<UTC time>``, and makes a fresh one with ``os.mkdir`` (mode
+  0755 root:root, or 0770 ``teams[].fsx_owner``). A ``/teams`` that is not a plain directory is
+  moved aside the same way.
 """
 
 from __future__ import annotations
@@ -55,7 +63,10 @@ __all__ = [
     "ADMIN_CLAIM",
     "ADMIN_NAMESPACE",
     "FSX_ROOT_TEAMS_WARNING_ID",
+    "DIRECTORY_SCRIPT",
+    "STATE_DIRECTORY",
     "TEAMS_DIRECTORY",
+    "directory_command",
     "directory_job_name",
     "team_directory",
 ]
@@ -136,8 +147,84 @@ def add_admin_volume(chart: HyperPodOperatorChart, fsx: FsxVolume) -> Any:
     return namespace
 
 
+#: Root-only state of the directory Jobs, at the file system root (relative to it).
+STATE_DIRECTORY = ".hyperpod-cdk"
+#: The directory Job's program: ``python3 -c DIRECTORY_SCRIPT <root> <team> <uid> <gid> <mode>``.
+DIRECTORY_SCRIPT = """\
+import datetime, os, stat, sys
+
+root, team, uid, gid, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5], 8)
+stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+state = os.path.join(root, ".hyperpod-cdk")
+aside = os.path.join(state, "preexisting")
+
+
+def kind(path):
+    try:
+        return stat.S_IFMT(os.lstat(path).st_mode)  # lstat: a link is never followed
+    except FileNotFoundError:
+        return None
+
+
+def move_aside(path, name):
+    target = os.path.join(aside, f"{name}-{stamp}")
+    os.rename(path, target)
+    print(f"moved {path} (not made by this Job, or not a plain directory) to {target}")
+
+
+def state_directory(path):
+    # Root's own 0700 directory; anything else there (a link, a file, another owner's) is renamed away.
+    if kind(path) is not None and not (kind(path) == stat.S_IFDIR and os.lstat(path).st_uid == 0):
+        os.rename(path, f"{path}.preexisting-{stamp}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:  # made before (or by another team's Job meanwhile)
+        pass
+    os.chmod(path, 0o700)
+
+
+state_directory(state)
+state_directory(aside)
+state_directory(os.path.join(state, "created"))
+teams = os.path.join(root, "teams")
+if kind(teams) not in (None, stat.S_IFDIR):
+    move_aside(teams, "teams")
+if kind(teams) is None:
+    try:
+        os.mkdir(teams, 0o755)
+        os.chmod(teams, 0o755)
+    except FileExistsError:
+        pass
+directory = os.path.join(teams, team)
+record = os.path.join(state, "created", team)
+if kind(directory) == stat.S_IFDIR and kind(record) == stat.S_IFREG:
+    print(f"{directory}: made by this Job before; left as it is")
+    sys.exit(0)
+if kind(directory) is not None:
+    move_aside(directory, team)
+if kind(record) is not None:
+    os.rename(record, os.path.join(aside, f"{team}.record-{stamp}"))
+os.mkdir(directory, 0o700)
+if (uid, gid) != (0, 0):  # teams[].fsx_owner (the CHOWN capability is added only then)
+    os.chown(directory, uid, gid)
+os.chmod(directory, mode)
+fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+with os.fdopen(fd, "w") as out:
+    out.write(f"created {stamp} inode {os.lstat(directory).st_ino} owner {uid}:{gid} mode {mode:o}\\n")
+print(f"created {directory} ({uid}:{gid}, mode {mode:o})")
+"""
+
+
+def directory_command(team: Team, root: str = "/fsx") -> list[str]:
+    """The directory Job's command for ``team`` with the file system root mounted at ``root``."""
+    uid, gid = team.fsx_owner_ids or (0, 0)
+    mode = "770" if team.fsx_owner_ids else "755"
+    return ["python3", "-c", DIRECTORY_SCRIPT, root, team.name, str(uid), str(gid), mode]
+
+
 def _directory_pod(team: Team, image: str) -> dict[str, Any]:
-    path = f"/fsx/{team_directory(team)}"
+    # CHOWN only to give the directory a team's own uid:gid (baseline allows both capabilities).
+    capabilities = ["CHOWN", "DAC_OVERRIDE"] if team.fsx_owner_ids else ["DAC_OVERRIDE"]
     return {
         "restartPolicy": "OnFailure",
         # The platform's only nodes are HyperPod instance groups (they carry the FSx security group):
@@ -157,13 +244,13 @@ def _directory_pod(team: Team, image: str) -> dict[str, Any]:
             {
                 "name": "mkdir",
                 "image": image,
-                "command": ["python3", "-c", f"import os; os.makedirs({path!r}, exist_ok=True)"],
+                "command": directory_command(team),
                 "volumeMounts": [{"name": "fsx", "mountPath": "/fsx"}],
                 "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
                 # Root in the container (the file system root is root's), nothing else: baseline admits it.
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]},
+                    "capabilities": {"drop": ["ALL"], "add": capabilities},
                 },
             }
         ],

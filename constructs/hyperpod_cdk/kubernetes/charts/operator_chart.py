@@ -69,6 +69,16 @@ def team_role_rules() -> list[dict[str, Any]]:
 # (https://kubernetes.io/docs/concepts/policy/resource-quotas/#resource-quota-per-priorityclass).
 SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
 PRIORITY_QUOTA_NAME = "hyperpod-cdk-priority-classes"
+# A pod's generic ephemeral volume makes the ephemeral-volume controller create a PVC in the pod's
+# namespace, whatever the team's RBAC (https://kubernetes.io/docs/concepts/storage/ephemeral-volumes/,
+# "Security"); with the dynamic FSx class each one is a new file system. A storage-class quota caps them
+# (https://kubernetes.io/docs/concepts/policy/resource-quotas/#storage-resource-quota).
+FSX_CLAIM_QUOTA_NAME = "hyperpod-cdk-fsx-claims"
+
+
+def storage_class_claim_quota_spec(storage_class: str, claims: int) -> dict[str, Any]:
+    """A ResourceQuota spec that admits at most ``claims`` PVCs of ``storage_class``."""
+    return {"hard": {f"{storage_class}.storageclass.storage.k8s.io/persistentvolumeclaims": str(claims)}}
 
 
 def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
@@ -84,6 +94,9 @@ def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
 class HyperPodOperatorChart(cdk8s.Chart):
     """Team namespaces, team RBAC, priority classes, each team's priority-class quota and the FSx claim.
 
+    With ``fsx_storage_class`` (the dynamic FSx StorageClass), each team namespace also gets a quota of
+    ``teams[].dynamic_fsx_claims`` claims of that class (default 0).
+
     Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
     :meth:`from_settings` to build it from the ``kubernetes:`` config section.
     """
@@ -97,6 +110,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
         task_governance: bool = False,
         priority_classes: Sequence[PriorityClassSpec] = DEFAULT_PRIORITY_CLASSES,
         fsx: FsxVolume | None = None,
+        fsx_storage_class: str | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id, labels={**MANAGED_BY, **(labels or {})}, disable_resource_name_hashes=True)
@@ -107,8 +121,10 @@ class HyperPodOperatorChart(cdk8s.Chart):
                 "task_governance": task_governance,
                 "priority_classes": list(priority_classes),
                 "fsx": fsx,
+                "fsx_storage_class": fsx_storage_class,
             }
         )
+        self.fsx_storage_class = settings.fsx_storage_class
         self.teams: tuple[Team, ...] = tuple(settings.teams)
         self.task_governance = task_governance
         self.team_groups: dict[str, str] = {team.name: team.kubernetes_group for team in self.teams}
@@ -155,6 +171,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
             task_governance=settings.task_governance,
             priority_classes=settings.priority_classes,
             fsx=settings.fsx,
+            fsx_storage_class=settings.fsx_storage_class,
         )
 
     def _team(self, team: Team, fsx: FsxVolume | None) -> None:
@@ -197,6 +214,17 @@ class HyperPodOperatorChart(cdk8s.Chart):
             {"name": PRIORITY_QUOTA_NAME, "namespace": namespace},
             {"spec": priority_class_quota_spec(self.forbidden_priority_classes(team))},
         )
+        if self.fsx_storage_class is not None:
+            claims = api_object(
+                self,
+                f"{team.name}-FsxClaimQuota",
+                "v1",
+                "ResourceQuota",
+                {"name": FSX_CLAIM_QUOTA_NAME, "namespace": namespace},
+                {"spec": storage_class_claim_quota_spec(self.fsx_storage_class, team.dynamic_fsx_claims)},
+            )
+            if ns is not None:
+                claims.add_dependency(ns)
         if ns is not None:
             role.add_dependency(ns)
             quota.add_dependency(ns)
