@@ -11,6 +11,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from hyperpod_cdk.cli import output
@@ -47,3 +48,38 @@ def test_no_cli_module_uses_riches_escape_directly() -> None:
     # The one place: output.escape strips controls before escaping markup.
     offenders = [p.name for p in CLI_DIR.glob("*.py") if p.name != "output.py" and "rich.markup" in p.read_text()]
     assert offenders == []
+
+
+def test_jobs_status_strips_controls_from_every_team_written_field(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sixth review, L3: rule names and restart limits come from the team's job object."""
+    import argparse
+
+    from hyperpod_cdk.cli import jobs
+
+    job = {
+        "metadata": {"name": "j", "namespace": "hyperpod-ns-a"},
+        "spec": {
+            "runPolicy": {
+                "jobMaxRetryCount": "\x1b]0;PWNED\x07\x1b[2J",
+                "logMonitoringConfiguration": [{"name": "r\x1b]8;;https://evil.example\x07click\x1b]8;;\x07"}],
+            }
+        },
+        "status": {},
+    }
+
+    class Api:
+        def get(self, *args: object, **kwargs: object) -> dict[str, list[object]]:
+            return {"items": []}
+
+    monkeypatch.setattr(jobs, "kube_for", lambda *a, **k: Api())
+    monkeypatch.setattr(jobs, "eks_of", lambda *a, **k: {})
+    monkeypatch.setattr(jobs, "_find", lambda api, name, ns: job)
+    args = argparse.Namespace(namespace="hyperpod-ns-a", tunnel_port=8443, name="j", json=False)
+    assert jobs.run(args, "c", None, None) == 0
+    job["spec"]["runPolicy"]["logMonitoringConfiguration"] = [{"name": {"not": "a string"}}]
+    assert jobs.run(args, "c", None, None) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "PWNED" in out and "rules: r]8;;https://evil.exampleclick]8;;" in out

@@ -113,6 +113,8 @@ def test_api_script_installs_the_root_only_unit_and_rerun_changes_nothing(tmp_pa
     assert f"ExecStart={HELPER_PATH} add" in unit
     assert f"ExecStop={HELPER_PATH} remove" in unit
     assert "Before=network-pre.target slurmd.service slurmctld.service" in unit
+    # After a boot-time firewall restore, which would otherwise flush the rule (sixth review, L4).
+    assert "After=local-fs.target netfilter-persistent.service ufw.service firewalld.service" in unit
     assert "WantedBy=multi-user.target" in unit
     helper = node.p(HELPER_PATH)
     assert os.access(helper, os.X_OK)

@@ -383,7 +383,7 @@ lcs_imds_unit_text() {
 [Unit]
 Description=hyperpod-cdk: only root reaches the instance metadata service (slurm.instance_metadata: root_only)
 DefaultDependencies=no
-After=local-fs.target
+After=local-fs.target netfilter-persistent.service ufw.service firewalld.service
 Before=network-pre.target slurmd.service slurmctld.service slurmdbd.service
 Wants=network-pre.target
 

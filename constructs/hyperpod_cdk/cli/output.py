@@ -76,6 +76,7 @@ def set_json_errors(enabled: bool) -> None:
 def error(line: str, *, code: int | None = None) -> None:
     """Print ``error: <line>`` on stderr (plain text: it must survive any terminal); with --json,
     ``{"error": "<line>", "exit_code": N}`` on stdout instead."""
+    line = plain(line)  # the line often carries a Kubernetes or AWS message
     if _json_errors:
         payload: dict[str, Any] = {"error": line}
         if code is not None:

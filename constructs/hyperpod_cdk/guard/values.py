@@ -3,6 +3,7 @@ inputs (parameters, mappings, conditions) a value resolves through, rendering, a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -63,12 +64,39 @@ def canonical(value: Any, key: str | None = None, *, in_intrinsic: bool = False)
     if isinstance(value, list):
         items = [canonical(item, in_intrinsic=in_intrinsic) for item in value]
         if key in SET_VALUED_KEYS and not in_intrinsic:
-            return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
+            return sorted(items, key=_sort_key)
         return items
     return value
 
 
+def _sort_key(item: Any) -> tuple[Any, ...]:
+    """A key that orders values as their JSON text would (strings, numbers, lists, literals, objects),
+    without building that text: a string is compared as itself, so a string a YAML alias repeats
+    thousands of times is neither copied nor rescanned (sixth review, M4)."""
+    if isinstance(item, str):
+        return ('"', item)
+    if isinstance(item, bool) or item is None:
+        return ("t", str(item))
+    if isinstance(item, int | float):
+        return ("0", float(item), repr(item))
+    if isinstance(item, list):
+        return ("[", tuple(_sort_key(x) for x in item))
+    if isinstance(item, dict):
+        return ("{", tuple((str(k), _sort_key(v)) for k, v in sorted(item.items(), key=lambda kv: str(kv[0]))))
+    return ("~", repr(item))
+
+
 _SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+@functools.lru_cache(maxsize=1024)
+def sub_variables(text: str) -> frozenset[str]:
+    """The ``${Name}``/``${Name.Attr}`` names an ``Fn::Sub`` string refers to, by logical id.
+
+    Cached: a YAML alias repeats one string object any number of times for a few bytes each, and its
+    hash is computed once, so a repeated string costs a lookup, not another scan (sixth review, M4).
+    """
+    return frozenset(_SUB_VAR.findall(text))
 
 
 def _sub_parts(arg: Any) -> tuple[Any, Any]:
@@ -100,7 +128,7 @@ def references(value: Any) -> set[str]:
                     text, local = _sub_parts(arg)
                     if isinstance(text, str):
                         names = set(local) if isinstance(local, dict) else set()
-                        found.update(m for m in _SUB_VAR.findall(text) if m not in names)
+                        found.update(sub_variables(text) - names)
             for item in node.values():
                 walk(item)
         elif isinstance(node, list):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -36,6 +37,13 @@ def depending_on(templates: Templates, template_path: str, targets: set[str]) ->
     return seen
 
 
+@functools.lru_cache(maxsize=1024)
+def _sub_names(text: str) -> frozenset[str]:
+    """Logical ids an ``Fn::Sub`` string names. Cached: a YAML-aliased string is one object whose
+    hash Python keeps, so each repeat is a lookup instead of a scan of the whole string (sixth review, M4)."""
+    return frozenset(m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
+
+
 def references(value: Json) -> set[str]:
     found: set[str] = set()
     if isinstance(value, Mapping):
@@ -47,7 +55,8 @@ def references(value: Json) -> set[str]:
                 found.add(str(target))
             elif key == "Fn::Sub":
                 text = item[0] if isinstance(item, list) and item else item
-                found |= {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
+                if isinstance(text, str):
+                    found |= _sub_names(text)
                 found |= references(item)
             else:
                 found |= references(item)
