@@ -177,6 +177,9 @@ def changed_inputs(
     return changes
 
 
+MAX_CONDITION_HOPS = 128
+
+
 def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
     """The condition's value with the parameter defaults, or None when it depends on something else.
 
@@ -205,31 +208,48 @@ def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
                 return scalar(entry.get(keys[2], MISSING)) if isinstance(entry, Mapping) else None
         return None
 
-    def truth(expr: Any, seen: frozenset[str]) -> bool | None:
+    # name -> value (None: unknown). A name still being evaluated is a cycle (unknown); past
+    # MAX_CONDITION_HOPS nested Condition references the value is unknown too, so a change that
+    # hangs on it is reported rather than hidden (the same cap as rules/cfn_template.py).
+    memo: dict[str, bool | None] = {}
+    in_progress: set[str] = set()
+
+    def named(name: Any, hops: int) -> bool | None:
+        if not isinstance(name, str) or name not in conditions or name in in_progress:
+            return None
+        if name in memo:
+            return memo[name]
+        if hops > MAX_CONDITION_HOPS:
+            return None  # not memoised: reached with fewer hops it may still be known
+        in_progress.add(name)
+        try:
+            result = truth(conditions[name], hops)
+        finally:
+            in_progress.discard(name)
+        memo[name] = result
+        return result
+
+    def truth(expr: Any, hops: int) -> bool | None:
         if not isinstance(expr, Mapping) or len(expr) != 1:
             return None
         key, arg = next(iter(expr.items()))
         if key == "Condition":
-            if not isinstance(arg, str) or arg in seen or arg not in conditions:
-                return None
-            return truth(conditions[arg], seen | {arg})
+            return named(arg, hops + 1)
         if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
             left, right = scalar(arg[0]), scalar(arg[1])
             return None if left is None or right is None else left == right
         if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
-            inner = truth(arg[0], seen)
+            inner = truth(arg[0], hops)
             return None if inner is None else not inner
         if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
-            results = [truth(item, seen) for item in arg]
+            results = [truth(item, hops) for item in arg]
             decisive: bool = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
             if decisive in results:
                 return decisive
             return None if None in results else not decisive
         return None
 
-    if name not in conditions:
-        return None
-    return truth(conditions[name], frozenset({name}))
+    return named(name, 0)
 
 
 def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
