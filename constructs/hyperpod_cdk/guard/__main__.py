@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from hyperpod_cdk.guard.comparable import TemplateNotComparableError, check_comparable
-from hyperpod_cdk.guard.diff import TooManyFindingsError, compare_templates, format_text, to_json
+from hyperpod_cdk.guard.diff import TooManyFindingsError, compare_templates
+from hyperpod_cdk.guard.output import format_text, to_json
 from hyperpod_cdk.guard.table import schemas_available
 from hyperpod_cdk.input_limits import (
     TEMPLATE_LIMITS,
@@ -167,7 +168,7 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
     if not isinstance(manifest, dict):
         raise GuardError(f"{manifest_file}: not a cloud assembly manifest (no artifacts)")
     artifacts = manifest.get("artifacts")
-    stacks = []
+    stacks: list[tuple[str, str, Path, str | None]] = []
     for artifact_id, artifact in artifacts.items() if isinstance(artifacts, dict) else ():
         if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
             continue

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hyperpod_cdk.guard.comparable import check_comparable
-from hyperpod_cdk.guard.output import format_text, to_json  # noqa: F401 - re-exported: the public import path
+from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
+from hyperpod_cdk.guard.output import to_json as to_json
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
