@@ -320,3 +320,37 @@ def test_the_caps_are_the_ones_documented_here() -> None:
     from hyperpod_cdk.guard import values
 
     assert (guard_main.MAX_STACKS, values.MAX_CONDITION_HOPS) == (MAX_STACKS, MAX_CONDITION_HOPS)
+
+
+class CountingSet(set[str]):
+    lookups = 0
+
+    def __contains__(self, item: object) -> bool:
+        CountingSet.lookups += 1
+        return super().__contains__(item)
+
+
+def test_a_long_path_is_looked_up_only_at_lengths_the_index_holds() -> None:
+    """A keyed item's name may hold 100,000 dots: trying each prefix would hash 10^10 characters."""
+    from hyperpod_cdk.guard.values import _PathIndex
+
+    index = _PathIndex(["InstanceGroups", "InstanceGroups[x"])
+    index.paths = CountingSet(index.paths)
+    path = "InstanceGroups[" + "a." * 100_000 + "].ThreadsPerCore"
+    CountingSet.lookups = 0
+    assert list(index.ancestors(path)) == ["InstanceGroups"]
+    assert CountingSet.lookups <= 2
+    assert index.covers("InstanceGroups[x.y]") and not index.covers("InstanceGroupsX")
+
+
+def test_a_group_name_full_of_dots_is_compared_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "a." * 100_000
+    before, after = _groups(1, 1), _groups(1, 2)
+    for template in (before, after):
+        template["Resources"]["C"]["Properties"]["InstanceGroups"][0]["InstanceGroupName"] = name
+    after["Resources"]["C"]["Properties"]["InstanceGroups"].append(
+        {**after["Resources"]["C"]["Properties"]["InstanceGroups"][0], "InstanceGroupName": name + "b"}
+    )
+    with guard():
+        report = compare_templates(before, after)
+    assert [f.property for f in report.findings] == [f"InstanceGroups[{name}].ThreadsPerCore"]

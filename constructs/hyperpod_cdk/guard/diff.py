@@ -17,7 +17,7 @@ The comparison is offline and structural: it needs no AWS call and no change set
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public 
     _is_descendant,
     _is_intrinsic,
     _last_key,
+    _PathIndex,
     _segments,
     canonical,
     changed_inputs,
@@ -153,11 +154,11 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
             )
         )
 
-    one_sided = old_items ^ new_items
+    one_sided = _PathIndex(old_items ^ new_items)
     for concrete in sorted(set(old_values) | set(new_values)):
         old = old_values.get(concrete, MISSING)
         new = new_values.get(concrete, MISSING)
-        if one_sided and any(prefix in one_sided for prefix in _self_and_ancestors(concrete)):
+        if one_sided.paths and one_sided.covers(concrete):
             continue  # a keyed list item added or removed: see _removed_list_items
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
@@ -281,16 +282,6 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
     return findings
 
 
-def _ancestors(path: str) -> Iterable[str]:
-    """Every ``ancestor`` with ``_is_descendant(path, ancestor)``: the prefixes ending before a ``.`` or ``[``."""
-    return (path[:index] for index, char in enumerate(path) if char in ".[")
-
-
-def _self_and_ancestors(path: str) -> Iterable[str]:
-    yield path
-    yield from _ancestors(path)
-
-
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
     """Keep one finding per change: drop those inside another finding's path of the same resource.
 
@@ -298,15 +289,17 @@ def _drop_nested(findings: list[Finding]) -> list[Finding]:
     path prefixes instead of being compared with every other finding.
     """
     worst: dict[tuple[str, str], int] = {}
+    by_resource: dict[str, _PathIndex] = {}
     for finding in findings:
         key = (finding.logical_id, finding.property)
         worst[key] = min(worst.get(key, len(SEVERITY)), SEVERITY.index(finding.effect))
+        by_resource.setdefault(finding.logical_id, _PathIndex()).add(finding.property)
     kept = []
     for finding in findings:
         severity = SEVERITY.index(finding.effect)
         covered = any(
-            worst.get((finding.logical_id, ancestor), len(SEVERITY)) <= severity
-            for ancestor in _ancestors(finding.property)
+            worst[(finding.logical_id, ancestor)] <= severity
+            for ancestor in by_resource[finding.logical_id].ancestors(finding.property)
         )
         if not covered:
             kept.append(finding)

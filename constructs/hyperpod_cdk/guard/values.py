@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hyperpod_cdk.guard.table import (
@@ -312,3 +312,35 @@ def extract(resource_type: str, properties: Mapping[str, Any], path: str) -> tup
 
 def _is_descendant(path: str, ancestor: str) -> bool:
     return path.startswith(ancestor + ".") or path.startswith(ancestor + "[")
+
+
+class _PathIndex:
+    """A set of property paths that answers "which of them is ``path`` or an ancestor of it" by lookup.
+
+    An ancestor (``_is_descendant(path, ancestor)``) is a prefix of ``path`` followed by ``.`` or ``[``.
+    Only prefixes as long as some path in the set are tried, and only at a separator, so a long path
+    (a keyed item's name may hold thousands of dots) costs no more than the set has distinct lengths.
+    """
+
+    def __init__(self, paths: Iterable[str] = ()) -> None:
+        self.paths: set[str] = set()
+        self.lengths: set[int] = set()
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: str) -> None:
+        self.paths.add(path)
+        self.lengths.add(len(path))
+
+    def ancestors(self, path: str) -> Iterable[str]:
+        if len(self.lengths) <= path.count(".") + path.count("["):
+            candidates: Iterable[int] = self.lengths
+        else:
+            candidates = (index for index, char in enumerate(path) if char in ".[" and index in self.lengths)
+        for index in candidates:
+            if index < len(path) and path[index] in ".[" and path[:index] in self.paths:
+                yield path[:index]
+
+    def covers(self, path: str) -> bool:
+        """``path`` or one of its ancestors is in the set."""
+        return path in self.paths or any(True for _ in self.ancestors(path))
