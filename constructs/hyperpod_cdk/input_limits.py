@@ -16,7 +16,10 @@ anything walks the data; :func:`read_text` refuses oversized files before readin
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +68,44 @@ def read_text(path: Path, limits: Limits) -> str:
     if len(data) > limits.max_bytes:
         raise InputLimitError(f"too large: more than {_size(limits.max_bytes)}")
     return data.decode("utf-8")
+
+
+def read_regular_bytes(path: Path, max_bytes: int, *, follow_links: bool = False) -> bytes:
+    """At most ``max_bytes + 1`` bytes of a regular file, opened without blocking on a FIFO.
+
+    A symbolic link (unless ``follow_links``), a FIFO, a socket or a device raises ``OSError``
+    (``EINVAL``) naming it, before anything is read: a FIFO would block the reader forever and a
+    link could point anywhere on the machine (``/dev/zero``, another user's file). The caller
+    compares the length with ``max_bytes``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_links:  # O_NOFOLLOW on a link
+            raise OSError(exc.errno, "a symbolic link, not a file cdk synth writes") from None
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "a pipe, socket, device or directory, not a regular file")
+        return handle.read(max_bytes + 1)
+
+
+def read_regular_text(path: Path, limits: Limits, *, follow_links: bool = False) -> str:
+    """:func:`read_input_text` through :func:`read_regular_bytes`: links (unless ``follow_links``), FIFOs
+    and devices are refused as :class:`UnreadableInputError` of kind ``"os"``."""
+    try:
+        data = read_regular_bytes(path, limits.max_bytes, follow_links=follow_links)
+    except FileNotFoundError as exc:
+        raise UnreadableInputError("missing", exc.strerror or str(exc)) from None
+    except OSError as exc:
+        raise UnreadableInputError("os", exc.strerror or str(exc)) from None
+    if len(data) > limits.max_bytes:
+        raise UnreadableInputError("limit", f"too large: more than {_size(limits.max_bytes)}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableInputError("encoding", "not UTF-8 text") from None
 
 
 class UnreadableInputError(ValueError):

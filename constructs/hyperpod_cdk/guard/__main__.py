@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from hyperpod_cdk.guard.comparable import TemplateNotComparableError, check_comparable
-from hyperpod_cdk.guard.diff import compare_templates, format_text, to_json
+from hyperpod_cdk.guard.diff import TooManyFindingsError, compare_templates
+from hyperpod_cdk.guard.output import format_text, to_json
 from hyperpod_cdk.guard.table import schemas_available
 from hyperpod_cdk.input_limits import (
     TEMPLATE_LIMITS,
@@ -34,7 +35,7 @@ from hyperpod_cdk.input_limits import (
     check_tree,
     load_json,
     load_yaml,
-    read_input_text,
+    read_regular_text,
 )
 
 PROG = "python -m hyperpod_cdk.guard"
@@ -108,22 +109,56 @@ def _checked_template(data: Any, label: str) -> dict[str, Any]:
     return data
 
 
-def _read_text(path: Path) -> str:
+# The most stacks one cdk.out may list (the same cap as `hyperpod-cdk lint`'s MAX_CDK_OUT_TEMPLATES).
+MAX_STACKS = 500
+
+
+def _read_text(path: Path, *, follow_links: bool = False) -> str:
+    """A regular file's text within TEMPLATE_LIMITS; a FIFO, device or (inside a cdk.out) a link is refused.
+
+    Only a file named on the command line is read through a link: a cdk.out is written by synth, and a
+    link or pipe in it (or a manifest pointing elsewhere) would make the guard read or wait on anything.
+    """
     try:
-        return read_input_text(path, TEMPLATE_LIMITS)
+        return read_regular_text(path, TEMPLATE_LIMITS, follow_links=follow_links)
     except UnreadableInputError as exc:
         where = f"{path}:" if exc.kind == "limit" else f"cannot read {path}:"
         raise GuardError(f"{where} {exc.reason}") from None
 
 
+def _template_in(directory: Path, template_file: str, manifest_file: Path) -> Path:
+    """``directory / template_file``, refused when the manifest points outside the cdk.out directory."""
+    inside = directory.resolve()
+    target = (inside / template_file).resolve()
+    if Path(template_file).is_absolute() or not target.is_relative_to(inside):
+        raise GuardError(
+            f"{manifest_file}: templateFile {template_file[:200]!r} is outside {directory}; "
+            "a cdk.out names its templates relative to itself (synth again)"
+        )
+    return directory / template_file
+
+
+def _too_many(directory: Path) -> GuardError:
+    return GuardError(f"{directory}: more than {MAX_STACKS} stack templates; not a cdk.out the guard reads")
+
+
+def _globbed_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]:
+    templates: list[Path] = []
+    for template in directory.glob("*.template.json"):
+        templates.append(template)
+        if len(templates) > MAX_STACKS:
+            raise _too_many(directory)
+    return [
+        (t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None)
+        for t in sorted(templates)
+    ]
+
+
 def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]:
     """(artifact id, stack name, template file, region) for each stack in a cloud assembly."""
     manifest_file = directory / "manifest.json"
-    if not manifest_file.is_file():
-        templates = sorted(directory.glob("*.template.json"))
-        return [
-            (t.name.removesuffix(".template.json"), t.name.removesuffix(".template.json"), t, None) for t in templates
-        ]
+    if not os.path.lexists(manifest_file):
+        return _globbed_stacks(directory)
     try:
         manifest = load_json(_read_text(manifest_file), TEMPLATE_LIMITS)
     except InputLimitError as exc:
@@ -133,7 +168,7 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
     if not isinstance(manifest, dict):
         raise GuardError(f"{manifest_file}: not a cloud assembly manifest (no artifacts)")
     artifacts = manifest.get("artifacts")
-    stacks = []
+    stacks: list[tuple[str, str, Path, str | None]] = []
     for artifact_id, artifact in artifacts.items() if isinstance(artifacts, dict) else ():
         if not isinstance(artifact, dict) or artifact.get("type") != "aws:cloudformation:stack":
             continue
@@ -142,11 +177,14 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
         template_file = props.get("templateFile")
         if not isinstance(template_file, str):
             continue
+        if len(stacks) >= MAX_STACKS:
+            raise _too_many(directory)
         env = str(artifact.get("environment", ""))
         region = env.rsplit("/", 1)[-1] if env.startswith("aws://") else None
         if region in ("", "unknown-region"):
             region = None
-        stacks.append((artifact_id, str(props.get("stackName") or artifact_id), directory / template_file, region))
+        path = _template_in(directory, template_file, manifest_file)
+        stacks.append((artifact_id, str(props.get("stackName") or artifact_id), path, region))
     return stacks
 
 
@@ -170,7 +208,7 @@ def load_path(source: str, stack: str | None = None, prefer: str | None = None) 
         return Loaded(template, str(template_file), stack_name, region)
     if not path.exists():
         raise GuardError(f"cannot read {source}: no such file or directory")
-    return Loaded(parse_template(_read_text(path), source), source)
+    return Loaded(parse_template(_read_text(path, follow_links=True), source), source)
 
 
 # --- the deployed template --------------------------------------------------------------------
@@ -255,7 +293,10 @@ def run(argv: list[str] | None) -> int:
     region = args.region or new.region or old.region
     if not schemas_available():
         print(f"{PROG}: note: cfn-lint is not installed; only the built-in table is checked", file=sys.stderr)
-    report = compare_templates(old.template, new.template, region)
+    try:
+        report = compare_templates(old.template, new.template, region)
+    except TooManyFindingsError as exc:
+        raise GuardError(f"{old.label} -> {new.label}: {exc}") from None
     allowed = bool(args.allow_replacement)
     if args.json:
         print(to_json(report, old_label=old.label, new_label=new.label, allowed=allowed))

@@ -17,12 +17,13 @@ The comparison is offline and structural: it needs no AWS call and no change set
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hyperpod_cdk.guard.comparable import check_comparable
+from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
+from hyperpod_cdk.guard.output import to_json as to_json
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
@@ -40,6 +41,7 @@ from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public 
     _is_descendant,
     _is_intrinsic,
     _last_key,
+    _PathIndex,
     _segments,
     canonical,
     changed_inputs,
@@ -152,11 +154,11 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
             )
         )
 
+    one_sided = _PathIndex(old_items ^ new_items)
     for concrete in sorted(set(old_values) | set(new_values)):
         old = old_values.get(concrete, MISSING)
         new = new_values.get(concrete, MISSING)
-        one_sided = [item for item in (old_items ^ new_items) if concrete == item or _is_descendant(concrete, item)]
-        if one_sided:
+        if one_sided.paths and one_sided.covers(concrete):
             continue  # a keyed list item added or removed: see _removed_list_items
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
@@ -281,15 +283,23 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
 
 
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
-    """Keep one finding per change: drop those inside another finding's path of the same resource."""
+    """Keep one finding per change: drop those inside another finding's path of the same resource.
+
+    Indexed by (logical ID, property) -> most severe effect there, so each finding looks up its own
+    path prefixes instead of being compared with every other finding.
+    """
+    worst: dict[tuple[str, str], int] = {}
+    by_resource: dict[str, _PathIndex] = {}
+    for finding in findings:
+        key = (finding.logical_id, finding.property)
+        worst[key] = min(worst.get(key, len(SEVERITY)), SEVERITY.index(finding.effect))
+        by_resource.setdefault(finding.logical_id, _PathIndex()).add(finding.property)
     kept = []
     for finding in findings:
+        severity = SEVERITY.index(finding.effect)
         covered = any(
-            other is not finding
-            and other.logical_id == finding.logical_id
-            and _is_descendant(finding.property, other.property)
-            and SEVERITY.index(other.effect) <= SEVERITY.index(finding.effect)
-            for other in findings
+            worst[(finding.logical_id, ancestor)] <= severity
+            for ancestor in by_resource[finding.logical_id].ancestors(finding.property)
         )
         if not covered:
             kept.append(finding)
@@ -468,6 +478,63 @@ def _note_fixed_names(
             )
 
 
+# The most findings one comparison may hold (as lint's MAX_FINDINGS_PER_RULE): beyond it the templates
+# are not ones a person reviews, and the work of listing them grows with the count.
+MAX_FINDINGS = 10_000
+
+
+class TooManyFindingsError(ValueError):
+    """More than :data:`MAX_FINDINGS` findings; the message is one line."""
+
+
+def _check_count(count: int) -> None:
+    if count > MAX_FINDINGS:
+        raise TooManyFindingsError(
+            f"more than {MAX_FINDINGS:,} replacing or disruptive changes; compare smaller templates "
+            "(or fewer changes) at a time"
+        )
+
+
+def _one_pair(pair: _Pair, replaced: set[str], templates: _Templates) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in pair.rules:
+        if rule.kind == "list_key":
+            findings.extend(_removed_list_items(pair, rule))
+        else:
+            findings.extend(_rule_findings(pair, rule, replaced, templates))
+    return findings
+
+
+def _pair_findings(pairs: list[_Pair], templates: _Templates) -> list[Finding]:
+    """The rule findings of every pair, with replacement propagated along references.
+
+    A value written the same counts as changed when it references a replaced resource. Each pair is
+    checked once; then, round by round, only the pairs that reference a newly replaced logical ID are
+    checked again (a reverse-reference index), until no new resource is replaced. This reaches the
+    same fixpoint as re-checking every pair each round, in work proportional to the references.
+    """
+    referrers: dict[str, list[int]] = {}
+    for index, pair in enumerate(pairs):
+        for target in references(dict(pair.new_props)) - {pair.logical_id}:
+            referrers.setdefault(target, []).append(index)
+    replaced: set[str] = set()
+    per_pair = [_one_pair(pair, replaced, templates) for pair in pairs]
+    total = sum(len(found) for found in per_pair)
+    _check_count(total)
+    fresh = {f.logical_id for found in per_pair for f in found if f.effect == "replacement"}
+    while fresh:
+        replaced |= fresh
+        touched = sorted({index for target in fresh for index in referrers.get(target, ())})
+        fresh = set()
+        for index in touched:
+            total -= len(per_pair[index])
+            per_pair[index] = _one_pair(pairs[index], replaced, templates)
+            total += len(per_pair[index])
+            _check_count(total)
+            fresh |= {f.logical_id for f in per_pair[index] if f.effect == "replacement"} - replaced
+    return [finding for found in per_pair for finding in found]
+
+
 def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: str | None = None) -> GuardReport:
     """Every replacing, disruptive or blocked change from ``old`` to ``new``; raises
     :class:`~hyperpod_cdk.guard.comparable.TemplateNotComparableError` for a template with a
@@ -494,92 +561,14 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
         )
 
     templates = _Templates(old, new)
-    replaced: set[str] = set()
-    findings: list[Finding] = []
-    while True:
-        findings = []
-        for pair in pairs:
-            for rule in pair.rules:
-                if rule.kind == "list_key":
-                    findings.extend(_removed_list_items(pair, rule))
-                else:
-                    findings.extend(_rule_findings(pair, rule, replaced, templates))
-        now_replaced = {f.logical_id for f in findings if f.effect == "replacement"}
-        if now_replaced <= replaced:
-            break
-        replaced |= now_replaced
-
+    findings = _pair_findings(pairs, templates)
     findings.extend(_logical_id_changes(old_res, new_res))
     findings.extend(_kubernetes_object_removals(old_res, new_res))
     findings.extend(_condition_changes(old_res, new_res, templates))
+    _check_count(len(findings))
     findings = _drop_nested(findings)
     _note_fixed_names(findings, old_res, new_res)
     findings.sort(key=lambda f: (SEVERITY.index(f.effect), f.logical_id, f.property))
     report.findings = [f for f in findings if f.guarded]
     report.other_replacements = [f for f in findings if not f.guarded]
     return report
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _group(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
-    grouped: dict[str, list[Finding]] = {}
-    for finding in findings:
-        grouped.setdefault(finding.logical_id, []).append(finding)
-    return grouped
-
-
-def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
-    lines: list[str] = []
-    if not report.findings:
-        lines.append(f"no replacing changes ({old_label} -> {new_label})")
-    else:
-        count = len(report.findings)
-        lines.append(
-            f"{count} replacing or disruptive change{'s' if count != 1 else ''} "
-            f"({old_label} -> {new_label}; schemas: {report.schema_region})"
-        )
-        for logical_id, items in _group(report.findings).items():
-            first = items[0]
-            where = f"  {first.cdk_path}" if first.cdk_path else ""
-            lines.append("")
-            lines.append(f"{logical_id} ({first.resource_type}){where}")
-            for finding in items:
-                head = f"  [{finding.effect.upper()}] {finding.property}: "
-                if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
-                    finding.new, _last_key(finding.property)
-                ):
-                    lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
-                else:
-                    lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")
-                for extra in (finding.cause, finding.reason, finding.note, finding.doc_url):
-                    if extra:
-                        lines.append(f"      {extra}")
-    if report.other_replacements:
-        counts: dict[str, int] = {}
-        for finding in report.other_replacements:
-            counts[finding.resource_type] = counts.get(finding.resource_type, 0) + 1
-        summary = ", ".join(f"{n} x {t}" for t, n in sorted(counts.items()))
-        lines.append("")
-        lines.append(f"also replaced (types the guard does not protect): {summary}")
-    if report.findings:
-        lines.append("")
-        if allowed:
-            lines.append("allowed by --allow-replacement: deploy only if losing the resources above is intended")
-        else:
-            lines.append("refusing: review the changes above, then rerun with --allow-replacement to accept them")
-    return "\n".join(lines)
-
-
-def to_json(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
-    data = {
-        "old": old_label,
-        "new": new_label,
-        "schema_region": report.schema_region,
-        "blocking": report.blocking and not allowed,
-        "allowed": allowed and report.blocking,
-        "findings": [f.to_dict() for f in report.findings],
-        "other_replacements": [f.to_dict() for f in report.other_replacements],
-    }
-    return json.dumps(data, indent=2, default=str)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hyperpod_cdk.guard.table import (
@@ -205,6 +205,9 @@ def changed_inputs(
     return changes
 
 
+MAX_CONDITION_HOPS = 128
+
+
 def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
     """The condition's value with the parameter defaults, or None when it depends on something else.
 
@@ -233,31 +236,48 @@ def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
                 return scalar(entry.get(keys[2], MISSING)) if isinstance(entry, Mapping) else None
         return None
 
-    def truth(expr: Any, seen: frozenset[str]) -> bool | None:
+    # name -> value (None: unknown). A name still being evaluated is a cycle (unknown); past
+    # MAX_CONDITION_HOPS nested Condition references the value is unknown too, so a change that
+    # hangs on it is reported rather than hidden (the same cap as rules/cfn_template.py).
+    memo: dict[str, bool | None] = {}
+    in_progress: set[str] = set()
+
+    def named(name: Any, hops: int) -> bool | None:
+        if not isinstance(name, str) or name not in conditions or name in in_progress:
+            return None
+        if name in memo:
+            return memo[name]
+        if hops > MAX_CONDITION_HOPS:
+            return None  # not memoised: reached with fewer hops it may still be known
+        in_progress.add(name)
+        try:
+            result = truth(conditions[name], hops)
+        finally:
+            in_progress.discard(name)
+        memo[name] = result
+        return result
+
+    def truth(expr: Any, hops: int) -> bool | None:
         if not isinstance(expr, Mapping) or len(expr) != 1:
             return None
         key, arg = next(iter(expr.items()))
         if key == "Condition":
-            if not isinstance(arg, str) or arg in seen or arg not in conditions:
-                return None
-            return truth(conditions[arg], seen | {arg})
+            return named(arg, hops + 1)
         if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
             left, right = scalar(arg[0]), scalar(arg[1])
             return None if left is None or right is None else left == right
         if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
-            inner = truth(arg[0], seen)
+            inner = truth(arg[0], hops)
             return None if inner is None else not inner
         if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
-            results = [truth(item, seen) for item in arg]
+            results = [truth(item, hops) for item in arg]
             decisive: bool = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
             if decisive in results:
                 return decisive
             return None if None in results else not decisive
         return None
 
-    if name not in conditions:
-        return None
-    return truth(conditions[name], frozenset({name}))
+    return named(name, 0)
 
 
 def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
@@ -320,3 +340,35 @@ def extract(resource_type: str, properties: Mapping[str, Any], path: str) -> tup
 
 def _is_descendant(path: str, ancestor: str) -> bool:
     return path.startswith(ancestor + ".") or path.startswith(ancestor + "[")
+
+
+class _PathIndex:
+    """A set of property paths that answers "which of them is ``path`` or an ancestor of it" by lookup.
+
+    An ancestor (``_is_descendant(path, ancestor)``) is a prefix of ``path`` followed by ``.`` or ``[``.
+    Only prefixes as long as some path in the set are tried, and only at a separator, so a long path
+    (a keyed item's name may hold thousands of dots) costs no more than the set has distinct lengths.
+    """
+
+    def __init__(self, paths: Iterable[str] = ()) -> None:
+        self.paths: set[str] = set()
+        self.lengths: set[int] = set()
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: str) -> None:
+        self.paths.add(path)
+        self.lengths.add(len(path))
+
+    def ancestors(self, path: str) -> Iterable[str]:
+        if len(self.lengths) <= path.count(".") + path.count("["):
+            candidates: Iterable[int] = self.lengths
+        else:
+            candidates = (index for index, char in enumerate(path) if char in ".[" and index in self.lengths)
+        for index in candidates:
+            if index < len(path) and path[index] in ".[" and path[:index] in self.paths:
+                yield path[:index]
+
+    def covers(self, path: str) -> bool:
+        """``path`` or one of its ancestors is in the set."""
+        return path in self.paths or any(True for _ in self.ancestors(path))

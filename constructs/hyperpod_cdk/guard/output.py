@@ -1,0 +1,74 @@
+"""The guard's report as text (one block per resource) or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from hyperpod_cdk.guard.values import _last_key, canonical, render_value
+
+if TYPE_CHECKING:
+    from hyperpod_cdk.guard.diff import Finding, GuardReport
+
+
+def _group(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.logical_id, []).append(finding)
+    return grouped
+
+
+def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
+    lines: list[str] = []
+    if not report.findings:
+        lines.append(f"no replacing changes ({old_label} -> {new_label})")
+    else:
+        count = len(report.findings)
+        lines.append(
+            f"{count} replacing or disruptive change{'s' if count != 1 else ''} "
+            f"({old_label} -> {new_label}; schemas: {report.schema_region})"
+        )
+        for logical_id, items in _group(report.findings).items():
+            first = items[0]
+            where = f"  {first.cdk_path}" if first.cdk_path else ""
+            lines.append("")
+            lines.append(f"{logical_id} ({first.resource_type}){where}")
+            for finding in items:
+                head = f"  [{finding.effect.upper()}] {finding.property}: "
+                if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
+                    finding.new, _last_key(finding.property)
+                ):
+                    lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
+                else:
+                    lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")
+                for extra in (finding.cause, finding.reason, finding.note, finding.doc_url):
+                    if extra:
+                        lines.append(f"      {extra}")
+    if report.other_replacements:
+        counts: dict[str, int] = {}
+        for finding in report.other_replacements:
+            counts[finding.resource_type] = counts.get(finding.resource_type, 0) + 1
+        summary = ", ".join(f"{n} x {t}" for t, n in sorted(counts.items()))
+        lines.append("")
+        lines.append(f"also replaced (types the guard does not protect): {summary}")
+    if report.findings:
+        lines.append("")
+        if allowed:
+            lines.append("allowed by --allow-replacement: deploy only if losing the resources above is intended")
+        else:
+            lines.append("refusing: review the changes above, then rerun with --allow-replacement to accept them")
+    return "\n".join(lines)
+
+
+def to_json(report: GuardReport, *, old_label: str, new_label: str, allowed: bool = False) -> str:
+    data = {
+        "old": old_label,
+        "new": new_label,
+        "schema_region": report.schema_region,
+        "blocking": report.blocking and not allowed,
+        "allowed": allowed and report.blocking,
+        "findings": [f.to_dict() for f in report.findings],
+        "other_replacements": [f.to_dict() for f in report.other_replacements],
+    }
+    return json.dumps(data, indent=2, default=str)
