@@ -87,3 +87,26 @@ def test_plain_templates_still_compare() -> None:
     changed["Resources"]["Fsx636578FC"]["Properties"]["KmsKeyId"] = "key-b"
     report = compare_templates(PLAIN, changed)
     assert [(f.property, f.effect) for f in report.findings] == [("KmsKeyId", "replacement")]
+
+
+def test_an_fn_transform_intrinsic_is_refused_too(tmp_path: Path, capsys) -> None:
+    """Sixth review, L2: the intrinsic runs a macro on part of a template without a top-level Transform."""
+    body = copy.deepcopy(FSX)
+    body["Properties"] = {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/fsx.yaml"}}}
+    code, err = _run(capsys, PLAIN, {"Resources": {"Fsx636578FC": body}}, tmp_path)
+    assert code == 2 and err.count("\n") == 1
+    assert "has Fn::Transform in Resources" in err
+
+
+def test_the_guard_prints_template_text_with_terminal_controls_escaped(tmp_path: Path, capsys) -> None:
+    """Sixth review, L1: a logical id or a Transform name must not drive the operator's terminal."""
+    evil = "Evil\x1b]0;PWNED\x07\x1b[2J\u202eX"
+    old = {"Resources": {evil: FSX}}
+    new = {"Resources": {evil: {**FSX, "Properties": {**FSX["Properties"], "KmsKeyId": "key-b"}}}}
+    code = main(["--old", _write(tmp_path / "old.json", old), "--new", _write(tmp_path / "new.json", new)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "\x1b" not in captured.out and "\u202e" not in captured.out
+    assert "Evil\\x1b]0;PWNED\\x07\\x1b[2J\\u202eX" in captured.out
+    code, err = _run(capsys, PLAIN, {"Transform": "Macro\x1b[2J", "Resources": {}}, tmp_path)
+    assert code == 2 and "\x1b" not in err and "Macro\\x1b[2J" in err

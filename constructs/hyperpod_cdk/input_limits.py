@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Mapping
@@ -295,3 +296,25 @@ def _path(trail: Any) -> str:
 def _short(key: Any) -> str:
     text = key if isinstance(key, str) else repr(key)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Characters a terminal acts on: C0 and C1 controls (ESC, CSI starts, BEL, CR), DEL, and the Unicode
+# bidirectional overrides and isolates ("Trojan Source"). lint and the guard print them escaped
+# (\x1b, \u202e): a template's names and values must not move the cursor, retitle the window or
+# reorder a line.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every terminal control character escaped (newlines too: escape line by line)."""
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _TERMINAL_CONTROLS.sub(escape, text)
+
+
+def escape_lines(text: str) -> str:
+    """Each line of ``text`` through :func:`escape_controls`, the line breaks kept."""
+    return "\n".join(escape_controls(line) for line in text.split("\n"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperpod_cdk.cli import output
+from hyperpod_cdk.input_limits import escape_controls
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, check, rules_of
 from hyperpod_cdk.rules.inputs import LintInput, LintInputError, load
 from hyperpod_cdk.rules.model import NOT_CHECKED, SEVERITIES, Finding
@@ -32,20 +33,7 @@ SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note", NOT_CHEC
 PARAMETER = re.compile(r"^([A-Za-z0-9]+)=(.*)$", re.DOTALL)
 # The rule id of a loader's "not checked" line (a condition or value unknown offline).
 UNRESOLVED = "unresolved"
-# Characters a terminal acts on: C0 and C1 controls (ESC, CSI starts, BEL, CR), DEL, and the Unicode
-# bidirectional overrides and isolates ("Trojan Source"). Text output shows them escaped (\x1b, \u202e):
-# a template's names and values must not move the cursor, retitle the window or reorder a line.
-_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def plain(text: str) -> str:
-    """``text`` with every terminal control character escaped (see _TERMINAL_CONTROLS)."""
-
-    def escape(match: re.Match[str]) -> str:
-        code = ord(match.group())
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _TERMINAL_CONTROLS.sub(escape, text)
+plain = escape_controls  # text output: a template's names and values never drive the terminal
 
 
 def cfn_lint_rules_dir() -> Path:

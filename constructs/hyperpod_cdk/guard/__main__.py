@@ -33,6 +33,8 @@ from hyperpod_cdk.input_limits import (
     InputLimitError,
     UnreadableInputError,
     check_tree,
+    escape_controls,
+    escape_lines,
     load_json,
     load_yaml,
     read_regular_text,
@@ -301,7 +303,8 @@ def run(argv: list[str] | None) -> int:
     if args.json:
         print(to_json(report, old_label=old.label, new_label=new.label, allowed=allowed))
     else:
-        print(format_text(report, old_label=old.label, new_label=new.label, allowed=allowed))
+        # A template's names reach the terminal escaped (sixth review, L1), as lint's do.
+        print(escape_lines(format_text(report, old_label=old.label, new_label=new.label, allowed=allowed)))
     return 1 if report.blocking and not allowed else 0
 
 
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except GuardError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {escape_controls(str(exc))}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0

@@ -6,7 +6,9 @@ template at deploy time, and ``Fn::ForEach::<name>`` keys in ``Resources`` (from
 ``AWS::LanguageExtensions``) generate resources the guard does not see: a replacing change inside
 such a loop would pass as "no change". CloudFormation documents both as processed before the
 deploy (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/transform-section-structure.html,
-https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-foreach.html).
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-foreach.html);
+so is the ``Fn::Transform`` intrinsic, which runs a macro on one part of a template
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-transform.html).
 CDK never emits either; the guard expands neither, so it refuses the pair.
 """
 
@@ -39,7 +41,30 @@ def incomparable_reason(template: Mapping[str, Any]) -> str | None:
         loops = sorted(str(key) for key in resources if str(key).startswith("Fn::ForEach::"))
         if loops:
             return f"has {loops[0]} in Resources (AWS::LanguageExtensions): {_FIX}"
+        if _has_fn_transform(resources):
+            return f"has Fn::Transform in Resources (a macro rewrites that part at deploy time): {_FIX}"
     return None
+
+
+def _has_fn_transform(node: Any) -> bool:
+    """Whether an ``Fn::Transform`` intrinsic appears anywhere below ``node`` (sixth review, L2).
+
+    Iterative, and each container is visited once: a YAML alias repeats an object, not the work.
+    """
+    seen: set[int] = set()
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Mapping):
+            if "Fn::Transform" in item:
+                return True
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
 
 
 def _transform_name(transform: Any) -> str:
