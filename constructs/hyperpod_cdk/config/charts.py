@@ -61,8 +61,10 @@ STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
 SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 #: Largest uid/gid: 2**32 - 1 is (uid_t)-1, "no change" for chown(2).
 MAX_POSIX_ID = 2**32 - 2
+FSX_OWNER_PATTERN = r"^[0-9]{1,10}:[0-9]{1,10}$"
 register_hints(
     {
+        FSX_OWNER_PATTERN: "a numeric uid:gid such as 1000:1000",
         DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
         "letter or digit",
         DNS_SUBDOMAIN_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', each part starting and "
@@ -167,7 +169,7 @@ class Team(_Model):
         "privileged pods, hostPath volumes, hostNetwork/hostPID/hostIPC and added capabilities outside its list.",
     )
 
-    fsx_owner: Annotated[str | None, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$")] = Field(
+    fsx_owner: Annotated[str | None, Field(pattern=FSX_OWNER_PATTERN)] = Field(
         default=None,
         description="uid:gid the FSx directory Job gives the team's /teams/<team> when it creates it (mode 0770), "
         "so pods running as that user or group (every pod_security: restricted team runs non-root) can write it. "
