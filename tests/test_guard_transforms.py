@@ -95,7 +95,7 @@ def test_an_fn_transform_intrinsic_is_refused_too(tmp_path: Path, capsys) -> Non
     body["Properties"] = {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/fsx.yaml"}}}
     code, err = _run(capsys, PLAIN, {"Resources": {"Fsx636578FC": body}}, tmp_path)
     assert code == 2 and err.count("\n") == 1
-    assert "has Fn::Transform in Resources" in err
+    assert "has Fn::Transform" in err
 
 
 def test_the_guard_prints_template_text_with_terminal_controls_escaped(tmp_path: Path, capsys) -> None:
@@ -110,3 +110,75 @@ def test_the_guard_prints_template_text_with_terminal_controls_escaped(tmp_path:
     assert "Evil\\x1b]0;PWNED\\x07\\x1b[2J\\u202eX" in captured.out
     code, err = _run(capsys, PLAIN, {"Transform": "Macro\x1b[2J", "Resources": {}}, tmp_path)
     assert code == 2 and "\x1b" not in err and "Macro\\x1b[2J" in err
+
+
+@pytest.mark.parametrize("new_value", [True, False])
+def test_turning_copy_tags_to_backups_on_replaces_the_file_system(tmp_path: Path, capsys, new_value: bool) -> None:
+    """Review round 7g, H2: CloudFormation replaces an FSx for Lustre file system to change
+    CopyTagsToBackups; absent means false, so only a real change is reported."""
+    with_tags = copy.deepcopy(FSX)
+    with_tags["Properties"]["LustreConfiguration"] = {"CopyTagsToBackups": new_value}
+    code = main(
+        [
+            "--old",
+            _write(tmp_path / "old.json", PLAIN),
+            "--new",
+            _write(tmp_path / "new.json", {"Resources": {"Fsx636578FC": with_tags}}),
+        ]
+    )
+    out = capsys.readouterr().out
+    if new_value:
+        assert code == 1 and "LustreConfiguration.CopyTagsToBackups" in out
+    else:
+        assert code == 0
+
+
+def _cluster(groups: list[dict], autoscaling: dict | None = None) -> dict:
+    props: dict = {"ClusterName": "c", "InstanceGroups": groups}
+    if autoscaling:
+        props["AutoScaling"] = autoscaling
+    return {"Resources": {"HyperPod": {"Type": "AWS::SageMaker::Cluster", "Properties": props}}}
+
+
+def _group(name: str, labels: dict | None = None) -> dict:
+    group: dict = {"InstanceGroupName": name, "InstanceType": "ml.g5.8xlarge", "InstanceCount": 0}
+    if labels:
+        group["KubernetesConfig"] = {"Labels": labels}
+    return group
+
+
+@pytest.mark.parametrize(
+    ("old", "reported"),
+    [
+        (_cluster([_group("keep"), _group("auto", {"hyperpod-cdk/autoscaler": "karpenter"})]), True),
+        (_cluster([_group("keep"), _group("auto")], {"Mode": "Enable"}), True),
+        (_cluster([_group("keep"), _group("auto")]), False),  # a group with no nodes, no autoscaler
+    ],
+)
+def test_removing_a_karpenter_group_is_reported_though_its_count_is_0(
+    tmp_path: Path, capsys, old: dict, reported: bool
+) -> None:
+    """Review round 7g, H1: an autoscale group's template count is 0, but Karpenter runs its nodes."""
+    new = copy.deepcopy(old)
+    new["Resources"]["HyperPod"]["Properties"]["InstanceGroups"] = [_group("keep")]
+    code = main(["--old", _write(tmp_path / "old.json", old), "--new", _write(tmp_path / "new.json", new)])
+    out = capsys.readouterr().out
+    if reported:
+        assert code == 1 and "instance group 'auto' is removed" in out and "Karpenter owns its size" in out
+    else:
+        assert code == 0
+
+
+def test_an_fn_transform_in_mappings_is_refused_too(tmp_path: Path, capsys) -> None:
+    """Review round 7g, L2: a macro in Mappings or Conditions changes what FindInMap or a Condition gives."""
+    mapped = {"Mappings": {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/m"}}}, **PLAIN}
+    code, err = _run(capsys, PLAIN, mapped, tmp_path)
+    assert code == 2 and "has Fn::Transform" in err
+
+
+def test_a_huge_integer_in_a_set_valued_list_is_compared_not_a_trace(tmp_path: Path, capsys) -> None:
+    """Review round 7g, L1: the sort key no longer turns integers into floats."""
+    sg = {"Type": "AWS::EC2::SecurityGroup", "Properties": {"SecurityGroupIds": [10**400, 1]}}
+    template = {"Resources": {"Sg": sg}}
+    code = main(["--old", _write(tmp_path / "a.json", template), "--new", _write(tmp_path / "b.json", template)])
+    assert code == 0

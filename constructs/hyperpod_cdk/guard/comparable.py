@@ -41,8 +41,8 @@ def incomparable_reason(template: Mapping[str, Any]) -> str | None:
         loops = sorted(str(key) for key in resources if str(key).startswith("Fn::ForEach::"))
         if loops:
             return f"has {loops[0]} in Resources (AWS::LanguageExtensions): {_FIX}"
-        if _has_fn_transform(resources):
-            return f"has Fn::Transform in Resources (a macro rewrites that part at deploy time): {_FIX}"
+    if _has_fn_transform({key: value for key, value in template.items() if key != "Transform"}):
+        return f"has Fn::Transform (a macro rewrites that part at deploy time): {_FIX}"
     return None
 
 

@@ -236,6 +236,18 @@ def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
     return path, value
 
 
+def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
+    """Whether a group's template count of 0 says nothing of its nodes: Karpenter owns its size
+    (the platform's ``hyperpod-cdk/autoscaler`` label, or the cluster's AutoScaling turned on), so
+    removing it still deletes up to its max_instance_count nodes (review round 7g, H1)."""
+    config = group.get("KubernetesConfig")
+    labels = config.get("Labels") if isinstance(config, Mapping) else None
+    if isinstance(labels, Mapping) and "hyperpod-cdk/autoscaler" in labels:
+        return True
+    scaling = props.get("AutoScaling")
+    return isinstance(scaling, Mapping) and scaling.get("Mode") == "Enable"
+
+
 def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
     """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes."""
     list_name = _segments(rule.path)[0][0]
@@ -257,11 +269,13 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
     for name in sorted(set(old_items) - set(new_items)):
         item = old_items[name]
         count = item.get("InstanceCount", MISSING)
-        if count == 0:
+        if count == 0 and not _autoscaled(pair.old_props, item):
             continue
         summary = {k: item[k] for k in ("InstanceType", "InstanceCount") if k in item}
         new: Any = MISSING
         cause = f"instance group '{name}' is removed"
+        if count == 0:
+            cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
         if added:
             cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
         findings.append(

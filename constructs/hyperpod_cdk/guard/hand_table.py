@@ -380,6 +380,17 @@ HAND_TABLE: tuple[GuardedProperty, ...] = (
             ("EfaEnabled", "Turning EFA on or off"),
         )
     ),
+    # "Update requires: Replacement" in the CloudFormation reference, and UpdateFileSystem's
+    # LustreConfiguration has no such field (botocore fsx model); absent means false.
+    GuardedProperty(
+        "AWS::FSx::FileSystem",
+        "LustreConfiguration.CopyTagsToBackups",
+        "replacement",
+        f"Turning tag copying to backups on or off: {_FSX_LOST}.",
+        _FSX_LUSTRE + "copytagstobackups",
+        schema_note=_FSX_NESTED_NOTE,
+        default=False,
+    ),
     GuardedProperty(
         "AWS::FSx::FileSystem",
         "LustreConfiguration.PerUnitStorageThroughput",

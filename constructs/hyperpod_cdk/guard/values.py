@@ -78,7 +78,7 @@ def _sort_key(item: Any) -> tuple[Any, ...]:
     if isinstance(item, bool) or item is None:
         return ("t", str(item))
     if isinstance(item, int | float):
-        return ("0", float(item), repr(item))
+        return ("0", item, repr(item))  # int and float compare exactly, without float()'s overflow
     if isinstance(item, list):
         return ("[", tuple(_sort_key(x) for x in item))
     if isinstance(item, dict):

@@ -210,7 +210,8 @@ class HyperPodFsxLustre(LustreFileSystemBase):
                 per_unit_storage_throughput=per_unit_storage_throughput,
                 data_compression_type=data_compression_type,
                 automatic_backup_retention_days=automatic_backup_retention_days,
-                copy_tags_to_backups=automatic_backup_retention_days > 0 or None,
+                # No CopyTagsToBackups: CloudFormation replaces the file system to change it (a file
+                # system deployed without it would be replaced by an upgrade that sets it).
             ),
         )
         # DeletionPolicy and UpdateReplacePolicy: a replacement (new subnet, key or deployment
