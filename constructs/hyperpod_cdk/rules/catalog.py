@@ -326,11 +326,11 @@ def check(
             try:
                 findings.extend(itertools.islice(kept, MAX_FINDINGS_PER_RULE))
             except Exception as exc:
-                raise RuleFailure(rule.id, exc) from exc
+                raise RuleFailedError(rule.id, exc) from exc
     return findings
 
 
-class RuleFailure(RuntimeError):
+class RuleFailedError(RuntimeError):
     """A rule raised on its input: a bug in the rule (the cause is chained), which ``lint`` reports in
     one line instead of a traceback (seventh review, M3)."""
 

@@ -14,7 +14,7 @@ from hyperpod_cdk.rules.model import Json, Templates, as_map
 MAX_REFERENCE_WORK = 4_000_000
 
 
-class TooMuchReferenceWork(Exception):
+class TooMuchReferenceWorkError(Exception):
     """The template's references need more than :data:`MAX_REFERENCE_WORK` steps to follow."""
 
 
@@ -33,7 +33,7 @@ class ReferenceWalk:
     def charge(self, count: int) -> None:
         self.work_left -= count
         if self.work_left < 0:
-            raise TooMuchReferenceWork
+            raise TooMuchReferenceWorkError
 
     def names(self, value: Json) -> frozenset[str]:
         if not isinstance(value, Mapping | list):
@@ -91,7 +91,7 @@ def depending_on(templates: Templates, template_path: str, targets: set[str]) ->
     """Logical ids that depend on any of ``targets``, directly or through others (DependsOn, Ref, GetAtt).
 
     One walk of the reversed graph per template: walking each cluster's dependencies was clusters x
-    resources (3,000 clusters on a 3,000-long DependsOn chain). Raises :class:`TooMuchReferenceWork`
+    resources (3,000 clusters on a 3,000-long DependsOn chain). Raises :class:`TooMuchReferenceWorkError`
     past :data:`MAX_REFERENCE_WORK`.
     """
     resources = as_map(templates.templates.get(template_path, {}).get("Resources"))

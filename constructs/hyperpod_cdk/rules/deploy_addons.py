@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hyperpod_cdk.rules.dependencies import TooMuchReferenceWork, depending_on
+from hyperpod_cdk.rules.dependencies import TooMuchReferenceWorkError, depending_on
 from hyperpod_cdk.rules.deploy_base import (
     EKS_ADDON,
     LIVE_HELM_RELEASE,
@@ -60,7 +60,7 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
                 after_helm[cluster.template_path] = depending_on(
                     templates, cluster.template_path, {h.logical_id for h in helm}
                 )
-            except TooMuchReferenceWork:
+            except TooMuchReferenceWorkError:
                 after_helm[cluster.template_path] = None
         dependents = after_helm[cluster.template_path]
         if dependents is None:
