@@ -97,11 +97,11 @@ def _aliased_names_template(aliases: int) -> dict[str, Any]:
 
 def test_helm1_merges_an_aliased_sub_once() -> None:
     """Before: 1,000 + 1,000 x 1,000 aliases x 200,000 names: 200 billion set insertions."""
-    walk = dependencies.ReferenceWalk()
     template = _aliased_names_template(1000)
     with guard(20):
-        names = walk.names(template["Resources"]["R"]["Properties"])
         found = catalog.check(Templates({"t": template}), kinds=["deploy"], include_not_checked=True)
+        walk = dependencies.ReferenceWalk()
+        names = walk.names(template["Resources"]["R"]["Properties"])
     assert len(names) == 200_000
     # Each distinct node is merged once into each parent: the names into the Sub, the Sub into its
     # three lists, those into the properties.
@@ -225,3 +225,17 @@ def test_plain_removes_bidi_controls() -> None:
     text = "ok\u202e  :deriF deliaf\u202c\u2066\u2069\u200e\u200f\u061c"
     assert output.plain(text) == "ok  :deriF deliaf"
     assert output.escape("a\u202eb") == "ab"
+
+
+# ------------------------------------------------------------------ L1: the existing kubeconfig is read with caps
+
+
+def test_a_deeply_nested_kubeconfig_is_one_line(tmp_path: Path) -> None:
+    from hyperpod_cdk.cli import access
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    entry = {"cluster": {"name": "c"}, "user": {"name": "c"}, "context": {"name": "c", "context": {}}}
+    with pytest.raises(access.AccessError) as raised:
+        access.merge_kubeconfig(kubeconfig, entry)
+    assert "nested too deeply" in str(raised.value) and "\n" not in str(raised.value)
