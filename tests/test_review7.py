@@ -239,3 +239,20 @@ def test_a_deeply_nested_kubeconfig_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(access.AccessError) as raised:
         access.merge_kubeconfig(kubeconfig, entry)
     assert "nested too deeply" in str(raised.value) and "\n" not in str(raised.value)
+
+
+# ------------------------------------------------------------------ L2: image names are never crane flags
+
+
+@pytest.mark.parametrize("field", ["smoke_image", "image"])
+def test_an_image_reference_starting_with_a_dash_is_refused(tmp_path: Path, field: str) -> None:
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parent.parent / "hyperpod.yaml").read_text())
+    data.setdefault("kubernetes", {}).setdefault("examples", {})[field] = "--insecure=1/x:y"
+    path = tmp_path / "hyperpod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(HyperPodConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert f"kubernetes.examples.{field}" in message and "image reference" in message and "\n" not in message

@@ -190,7 +190,8 @@ def command(args: argparse.Namespace, factory: ClientsFactory, io: Any) -> int:
 
 def _copy_command(tool: str, source: str, target: str) -> list[str]:
     if tool == "crane":
-        return ["crane", "copy", source, target]
+        # "--" ends crane's options (a cobra CLI): an image name is never read as a flag (seventh review, L2).
+        return ["crane", "copy", "--", source, target]
     return ["skopeo", "copy", "--all", f"docker://{source}", f"docker://{target}"]
 
 
