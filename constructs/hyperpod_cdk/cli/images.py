@@ -190,7 +190,8 @@ def command(args: argparse.Namespace, factory: ClientsFactory, io: Any) -> int:
 
 def _copy_command(tool: str, source: str, target: str) -> list[str]:
     if tool == "crane":
-        # "--" ends crane's options (a cobra CLI): an image name is never read as a flag (seventh review, L2).
+        # "--" ends crane's options: an image name is never read as a flag (seventh review, L2). crane is a
+        # cobra CLI; cobra and pflag stop flag parsing at "--" (github.com/spf13/cobra command.go stripFlags).
         return ["crane", "copy", "--", source, target]
     return ["skopeo", "copy", "--all", f"docker://{source}", f"docker://{target}"]
 
