@@ -160,6 +160,7 @@ def test_copy_creates_the_repositories_logs_in_on_stdin_and_copies(tmp_path, cap
     assert [
         "crane",
         "copy",
+        "--",  # options end: an image name is never a flag (seventh review, L2)
         "nvcr.io/nvidia/k8s-device-plugin:v0.16.1",
         f"{MIRROR}/nvidia/k8s-device-plugin:v0.16.1",
     ] in [c for c, _ in copies]

@@ -465,7 +465,11 @@ def _eks_only(request: dict, kube: FakeKube, monkeypatch) -> tuple:
     quotas, quota_stub = stubbed("service-quotas")
     quota_stub.add_response("list_service_quotas", {"Quotas": []})
     lint_input = load_data(request, "req.json", region="us-west-2")
-    enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}), kube=kube)
+    enrich(
+        lint_input,
+        clients({"ec2": ec2, "eks": eks, "s3": s3, "sts": _sts_stubbed(), "service-quotas": quotas}),
+        kube=kube,
+    )
     return lint_input, check(lint_input.templates, kinds=("deploy",), include_not_checked=True)
 
 
@@ -485,6 +489,16 @@ def test_live_helm_release_unreadable_is_not_checked(monkeypatch):
     assert not [f for f in findings if f.rule_id == "HyperPod-HELM1"]
     whys = {where: why for _, where, why in lint_input.unresolved}
     assert "HTTP 403" in whys["live/Helm release"] and "access entry" in whys["live/Helm release"]
+
+
+def _sts_stubbed():
+    """STS answering the caller's account once (the lifecycle-script HEAD names it as the bucket owner)."""
+    sts, stub = stubbed("sts")
+    stub.add_response(
+        "get_caller_identity",
+        {"Account": "111122223333", "Arn": "arn:aws:iam::111122223333:user/me", "UserId": "AIDAEXAMPLE"},
+    )
+    return sts
 
 
 def _s3_stubbed():
@@ -556,7 +570,7 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
         "head_object",
         service_error_code="404",
         http_status_code=404,
-        expected_params={"Bucket": "sagemaker-b", "Key": "lcs/on_create.sh"},
+        expected_params={"Bucket": "sagemaker-b", "Key": "lcs/on_create.sh", "ExpectedBucketOwner": "111122223333"},
     )
     quotas, quota_stub = stubbed("service-quotas")
     quota_stub.add_response(
@@ -577,7 +591,11 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
         }
     )
     lint_input = load_data(REQUEST, "req.json", region="us-west-2")
-    enrich(lint_input, clients({"ec2": ec2, "eks": eks, "s3": s3, "service-quotas": quotas}), kube=kube)
+    enrich(
+        lint_input,
+        clients({"ec2": ec2, "eks": eks, "s3": s3, "sts": _sts_stubbed(), "service-quotas": quotas}),
+        kube=kube,
+    )
     assert kube.calls == [("eks", "/api/v1/secrets", {"labelSelector": "owner=helm,name=hyperpod-dependencies"})]
     for stub in (ec2_stub, eks_stub, s3_stub, quota_stub):
         stub.assert_no_pending_responses()
@@ -612,7 +630,7 @@ def test_live_subnet_free_addresses_and_denied_calls(monkeypatch):
     deny(quota_stub, "list_service_quotas")
     request = REQUEST | {"Orchestrator": {"Eks": {"ClusterArn": "not-an-arn"}}}
     lint_input = load_data(request, "req.json", region="us-west-2")
-    enrich(lint_input, clients({"ec2": ec2, "s3": s3, "service-quotas": quotas}))
+    enrich(lint_input, clients({"ec2": ec2, "s3": s3, "sts": _sts_stubbed(), "service-quotas": quotas}))
     ip = [f for f in check(lint_input.templates, kinds=("deploy",)) if f.rule_id == "HyperPod-IP1"]
     assert ip and "10 free addresses now" in ip[0].detail  # a /20, but only 10 free
     whats = [where for _, where, _ in lint_input.unresolved]

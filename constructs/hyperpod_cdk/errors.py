@@ -27,7 +27,10 @@ class HyperPodConfigError(ValueError):
 
 def shown(value: Any) -> str:
     """``repr`` of a user's value, cut to :data:`MAX_SHOWN` characters."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past sys.get_int_max_str_digits() digits
+        text = f"<integer of {value.bit_length()} bits>" if isinstance(value, int) else f"<{type(value).__name__}>"
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 import yaml
 from botocore.exceptions import ClientError
 
+from hyperpod_cdk import input_limits
 from hyperpod_cdk.cli import aws_errors, output
 from hyperpod_cdk.cli.arguments import (
     DEFAULT_LOCAL_PORT,
@@ -205,6 +206,10 @@ def _host(endpoint: str) -> str:
     return endpoint.removeprefix("https://").split("/", 1)[0].split(":", 1)[0]
 
 
+# A kubeconfig holding many clusters with embedded certificates can pass hyperpod.yaml's 1 MiB.
+KUBECONFIG_LIMITS = input_limits.Limits(max_bytes=16 * 1024 * 1024, max_nodes=1_000_000, max_depth=64)
+
+
 def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
     """Replace (or add) the entries of the same name in ``path`` and make the context current."""
     data: dict[str, Any] = {}
@@ -214,8 +219,10 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
         raise AccessError(f"{path} exists and is not a regular file; pass --kubeconfig FILE", 2)
     if path.is_file():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            # Capped (size, aliases, depth): 5,000-deep nesting was a RecursionError trace (seventh review, L1).
+            text = input_limits.read_input_text(path, KUBECONFIG_LIMITS)
+            data = input_limits.load_yaml(text, KUBECONFIG_LIMITS) or {}
+        except (ValueError, yaml.YAMLError) as exc:  # UnreadableInputError, InputLimitError
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise AccessError(f"cannot read kubeconfig {path}: {reason}; fix it or pass --kubeconfig FILE", 2) from None
         if not isinstance(data, dict):

@@ -190,7 +190,9 @@ def command(args: argparse.Namespace, factory: ClientsFactory, io: Any) -> int:
 
 def _copy_command(tool: str, source: str, target: str) -> list[str]:
     if tool == "crane":
-        return ["crane", "copy", source, target]
+        # "--" ends crane's options: an image name is never read as a flag (seventh review, L2). crane is a
+        # cobra CLI; cobra and pflag stop flag parsing at "--" (github.com/spf13/cobra command.go stripFlags).
+        return ["crane", "copy", "--", source, target]
     return ["skopeo", "copy", "--all", f"docker://{source}", f"docker://{target}"]
 
 

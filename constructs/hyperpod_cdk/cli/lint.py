@@ -24,7 +24,7 @@ from typing import Any
 
 from hyperpod_cdk.cli import output
 from hyperpod_cdk.input_limits import escape_controls
-from hyperpod_cdk.rules.catalog import RULES_BY_ID, check, rules_of
+from hyperpod_cdk.rules.catalog import RULES_BY_ID, RuleFailedError, check, rules_of
 from hyperpod_cdk.rules.inputs import LintInput, LintInputError, load
 from hyperpod_cdk.rules.model import NOT_CHECKED, SEVERITIES, Finding
 
@@ -110,8 +110,12 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
             from hyperpod_cdk.cli.lint_live import enrich
 
             enrich(lint_input, factory(args.region or lint_input.templates.region))
-        for finding in check(lint_input.templates, kinds=kinds, include_not_checked=True):
-            results.append((lint_input, finding))
+        try:
+            found = check(lint_input.templates, kinds=kinds, include_not_checked=True)
+        except RuleFailedError as exc:  # a bug in a rule: one line naming it, not a traceback (seventh review, M3)
+            output.error(plain(f"{lint_input.source}: {exc}"), code=2)
+            return 2
+        results.extend((lint_input, finding) for finding in found)
         for template_path, where, why in lint_input.unresolved:
             parts = where.split("/")
             results.append(

@@ -243,6 +243,7 @@ def _helm_release(
 
 def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
     seen: set[str] = set()
+    owner: str | None = None
     for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
         for group in as_list(cluster.properties.get("InstanceGroups")):
             config = as_map(as_map(group).get("LifeCycleConfig"))
@@ -255,8 +256,14 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
             if full in seen:
                 continue
             seen.add(full)
+            if owner is None:
+                owner = str(clients("sts").get_caller_identity()["Account"])
             try:
-                clients("s3").head_object(Bucket=bucket, Key=key)
+                # Only buckets of the caller's account: a template's author must not learn the caller's
+                # principal from their bucket's access logs; a foreign bucket is refused (403) and the
+                # step is "not checked" (seventh review, L3). ExpectedBucketOwner:
+                # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html
+                clients("s3").head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
                 exists = True
             except ClientError as exc:
                 if aws_errors.code(exc) not in ("404", "NoSuchKey", "NotFound"):

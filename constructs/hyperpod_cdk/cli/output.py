@@ -42,7 +42,9 @@ class Check:
 # U+009D are their single-character forms). Strings the cluster supplies (job, event and node
 # messages, FailureMessage) may carry them; a terminal would act on them (clear the screen, draw
 # links). Fifth review, L1.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Also the bidirectional marks, overrides and isolates, which reorder how a line is displayed
+# (seventh review, L4), and lone surrogates, which stdout cannot encode (M4).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def plain(text: object) -> str:

@@ -62,8 +62,13 @@ SMOKE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
 #: Largest uid/gid: 2**32 - 1 is (uid_t)-1, "no change" for chown(2).
 MAX_POSIX_ID = 2**32 - 2
 FSX_OWNER_PATTERN = r"^[0-9]{1,10}:[0-9]{1,10}$"
+#: An image reference starts with a letter or digit and has no spaces: one starting with '-' would
+#: reach `crane copy` as an option (seventh review, L2).
+IMAGE_REFERENCE_PATTERN = r"^[A-Za-z0-9][^\s]*$"
 register_hints(
     {
+        IMAGE_REFERENCE_PATTERN: "an image reference such as public.ecr.aws/docker/library/python:3.12-slim "
+        "(starting with a letter or digit, no spaces)",
         FSX_OWNER_PATTERN: "a numeric uid:gid such as 1000:1000",
         DNS_LABEL_PATTERN: "a Kubernetes name: lowercase letters, digits and hyphens, starting and ending with a "
         "letter or digit",
@@ -331,7 +336,7 @@ class FsxVolume(_Model):
     mount_name: Annotated[str, Field(min_length=1)]
     storage_capacity: Annotated[str, Field(pattern=STORAGE_SIZE_PATTERN)] = "1200Gi"
     claim_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-claim"
-    directory_image: Annotated[str, Field(min_length=1)] = Field(
+    directory_image: Annotated[str, Field(pattern=IMAGE_REFERENCE_PATTERN)] = Field(
         default=SMOKE_IMAGE,
         description="Image (with python3) of the Jobs that create each team's directory /teams/<team>; the "
         "platform uses kubernetes.examples.smoke_image (its copy under image_mirror when set).",
@@ -351,12 +356,12 @@ class ExampleJobSettings(_Model):
         description="Replicas (one pod per node); at most the instance count of that type. Default: 2, or fewer "
         "when the groups have fewer.",
     )
-    image: Annotated[str | None, Field(min_length=1)] = Field(
+    image: Annotated[str | None, Field(pattern=IMAGE_REFERENCE_PATTERN)] = Field(
         default=None,
         description="Training image with hyperpod-elastic-agent; default <account>.dkr.ecr.<region>"
         ".amazonaws.com/fsdp:pytorch2.7.1 (or ${REGISTRY}fsdp:pytorch2.7.1 in dist/ when no account is set).",
     )
-    smoke_image: Annotated[str, Field(min_length=1)] = SMOKE_IMAGE
+    smoke_image: Annotated[str, Field(pattern=IMAGE_REFERENCE_PATTERN)] = SMOKE_IMAGE
     image_repository: bool = Field(
         default=True,
         description="EKS: an ECR repository <name>/fsdp for the training image (immutable tags, scan on push, "

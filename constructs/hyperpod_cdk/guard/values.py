@@ -109,8 +109,16 @@ def _sub_parts(arg: Any) -> tuple[Any, Any]:
 def references(value: Any) -> set[str]:
     """Logical IDs a value points at through Ref, Fn::GetAtt or Fn::Sub."""
     found: set[str] = set()
+    # Containers and Sub strings already walked, by id (the value holds them alive): a YAML-aliased
+    # node is one object, and walking it again adds nothing to ``found`` (seventh review, M2).
+    seen: set[int] = set()
+    seen_subs: set[tuple[int, int]] = set()
 
     def walk(node: Any) -> None:
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
         if isinstance(node, dict):
             if len(node) == 1:
                 key, arg = next(iter(node.items()))
@@ -126,7 +134,8 @@ def references(value: Any) -> set[str]:
                         found.add(target)
                 elif key == "Fn::Sub":
                     text, local = _sub_parts(arg)
-                    if isinstance(text, str):
+                    if isinstance(text, str) and (id(text), id(local)) not in seen_subs:
+                        seen_subs.add((id(text), id(local)))
                         names = set(local) if isinstance(local, dict) else set()
                         found.update(sub_variables(text) - names)
             for item in node.values():

@@ -323,8 +323,20 @@ def check(
     for rule in rules_of(kinds):
         if rule.id not in skipped:
             kept = (f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED)
-            findings.extend(itertools.islice(kept, MAX_FINDINGS_PER_RULE))
+            try:
+                findings.extend(itertools.islice(kept, MAX_FINDINGS_PER_RULE))
+            except Exception as exc:
+                raise RuleFailedError(rule.id, exc) from exc
     return findings
+
+
+class RuleFailedError(RuntimeError):
+    """A rule raised on its input: a bug in the rule (the cause is chained), which ``lint`` reports in
+    one line instead of a traceback (seventh review, M3)."""
+
+    def __init__(self, rule_id: str, cause: Exception) -> None:
+        super().__init__(f"internal error in rule {rule_id}: {type(cause).__name__}")
+        self.rule_id = rule_id
 
 
 def check_files(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hyperpod_cdk.rules.dependencies import depending_on
+from hyperpod_cdk.rules.dependencies import TooMuchReferenceWorkError, depending_on
 from hyperpod_cdk.rules.deploy_base import (
     EKS_ADDON,
     LIVE_HELM_RELEASE,
@@ -39,7 +39,7 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         if _is_helm(resource) and resource.type != LIVE_HELM_RELEASE:
             helm_by_template.setdefault(resource.template_path, []).append(resource)
     missing = [r for r in releases if r.properties.get("Installed") is False]
-    after_helm: dict[str, set[str]] = {}
+    after_helm: dict[str, set[str] | None] = {}
     for cluster in _clusters(templates):
         if not _is_eks(cluster):
             continue
@@ -56,10 +56,18 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         if not helm:
             continue  # the chart is installed elsewhere (another stack, the hyp CLI): not visible here
         if cluster.template_path not in after_helm:
-            after_helm[cluster.template_path] = depending_on(
-                templates, cluster.template_path, {h.logical_id for h in helm}
+            try:
+                after_helm[cluster.template_path] = depending_on(
+                    templates, cluster.template_path, {h.logical_id for h in helm}
+                )
+            except TooMuchReferenceWorkError:
+                after_helm[cluster.template_path] = None
+        dependents = after_helm[cluster.template_path]
+        if dependents is None:
+            yield cluster.not_checked(
+                rule_id, "the template's Ref, GetAtt and Sub references are too many to follow", "DependsOn"
             )
-        if cluster.logical_id not in after_helm[cluster.template_path]:
+        elif cluster.logical_id not in dependents:
             names = ", ".join(h.logical_id for h in helm)
             yield cluster.finding(
                 rule_id,

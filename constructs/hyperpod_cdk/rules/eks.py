@@ -69,7 +69,8 @@ def control_plane_logs(templates: Templates, rule_id: str = "HyperPod-EKS2") -> 
         if not literal(enabled) or not isinstance(enabled, list):
             yield cluster.finding(rule_id, "EnabledTypes is not a literal list; cannot verify the log types", where)
             continue
-        on = {as_map(item).get("Type") for item in enabled}
+        types = (as_map(item).get("Type") for item in enabled)
+        on = {t for t in types if isinstance(t, str)}  # a list or mapping is unhashable (seventh review, M3)
         missing = [t for t in LOG_TYPES if t not in on]
         if missing:
             yield cluster.finding(rule_id, f"control-plane log types off: {', '.join(missing)}", where)

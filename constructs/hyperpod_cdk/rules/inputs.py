@@ -282,7 +282,10 @@ def _eks_cluster(values: Mapping[str, Json], hashicorp: bool) -> dict[str, Json]
             "PublicAccessCidrs": vpc.get("public_access_cidrs") or [],
             "SubnetIds": vpc.get("subnet_ids") or [],
         }
-    if values.get("enabled_cluster_log_types"):
+    log_types = values.get("enabled_cluster_log_types")
+    if log_types and not (isinstance(log_types, list) and all(isinstance(t, str) for t in log_types)):
+        raise TypeError("enabled_cluster_log_types holds a non-string")  # the one-line wrong-type error (R7-M3)
+    if log_types:
         props["Logging"] = {
             "ClusterLogging": {"EnabledTypes": [{"Type": t} for t in values["enabled_cluster_log_types"]]}
         }
