@@ -170,7 +170,40 @@ def test_a_template_file_outside_the_cdk_out_is_refused(
         (new / "sub").symlink_to(tmp_path)
         name = "sub/outside.template.json"
     manifest(new, name)
-    assert "is outside" in refused(capsys, old, new)
+    # a path is not the plain file name a cdk.out's manifest holds: refused before it is resolved
+    assert "is not a file name" in refused(capsys, old, new)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/" * 100_000 + "s0.template.json", "s0.template.json\x00x", "s0\n.template.json", "x" * 300 + ".template.json"],
+    ids=["100k components", "NUL", "newline", "over 255 characters"],
+)
+def test_a_template_file_that_is_not_a_plain_name_is_refused_before_it_is_resolved(
+    tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Round 7g M3: Path.resolve() was quadratic in the components (2 MB: 244 s), a NUL was a ValueError
+    trace (exit 1), and the error line printed the whole path."""
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, strict=False: resolved.append(self) or real_resolve(self, strict))
+    new = tmp_path / "new"
+    new.mkdir()
+    manifest(new, name)
+    err = refused(capsys, old, new)
+    assert "is not a file name" in err and len(err) < 1_000
+    assert not any(len(str(p)) > 4_096 or "\x00" in str(p) for p in resolved)
+
+
+def test_the_template_file_names_cdk_writes_are_read(
+    tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    write(new / "hyperpod-demo_1.2.template.json", TOPIC)
+    manifest(new, "hyperpod-demo_1.2.template.json")
+    status, out, err = run_guard(capsys, "--old", str(old), "--new", str(new))
+    assert (status, err) == (0, ""), err
 
 
 def test_too_many_stacks_are_refused(tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str]) -> None:
