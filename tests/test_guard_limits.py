@@ -387,3 +387,57 @@ def test_a_group_name_full_of_dots_is_compared_quickly(tmp_path: Path, capsys: p
     with guard():
         report = compare_templates(before, after)
     assert [f.property for f in report.findings] == [f"InstanceGroups[{name}].ThreadsPerCore"]
+
+
+# ------------------------------------------------------------------ round 7g M4: output amplification
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    ["B" * 256, "My-Bucket", "a b", "Ünïcode", ""],
+    ids=["256 chars", "dash", "space", "non-ASCII", "empty"],
+)
+def test_a_logical_id_cloudformation_would_refuse_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], logical_id: str
+) -> None:
+    """A 1 MB logical ID, referenced by N resources through one YAML alias, was in each of N causes (1 GB)."""
+    template = {"Resources": {logical_id: {"Type": "AWS::SNS::Topic"}}}
+    before, after = write(tmp_path / "old.json", TOPIC), write(tmp_path / "new.json", template)
+    err = refused(capsys, before, after)
+    assert "not 1 to 255 letters and digits" in err and len(err) < 500
+
+
+def _hub(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``count`` replaced subnets, all referenced by one file system's SubnetIds."""
+
+    def build(cidr: str) -> dict[str, Any]:
+        resources: dict[str, Any] = {
+            f"Subnet{i}": {"Type": "AWS::EC2::Subnet", "Properties": {"CidrBlock": cidr, "VpcId": "vpc-1"}}
+            for i in range(count)
+        }
+        resources["Fs"] = {
+            "Type": "AWS::FSx::FileSystem",
+            "Properties": {"FileSystemType": "LUSTRE", "SubnetIds": [{"Ref": f"Subnet{i}"} for i in range(count)]},
+        }
+        return {"Resources": resources}
+
+    return build("10.0.0.0/24"), build("10.0.1.0/24")
+
+
+def test_a_cause_names_at_most_five_replaced_resources() -> None:
+    report = compare_templates(*_hub(40))
+    (cause,) = {f.cause for f in report.findings if f.logical_id == "Fs"}
+    assert cause is not None and cause.startswith("Subnet0, Subnet1, Subnet10, Subnet11, Subnet12 and 35 more are")
+
+
+def test_a_long_name_is_cut_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "g" * 100_000
+    before, after = _groups(1, 1), _groups(1, 2)
+    for template in (before, after):
+        resource = template["Resources"]["C"]
+        resource["Properties"]["InstanceGroups"][0]["InstanceGroupName"] = name
+        resource["Metadata"] = {"aws:cdk:path": "p/" * 50_000}
+    old_file, new_file = write(tmp_path / "old.json", before), write(tmp_path / "new.json", after)
+    for extra in ((), ("--json",)):
+        status, out, _ = run_guard(capsys, "--old", str(old_file), "--new", str(new_file), *extra)
+        assert status == 1 and 0 < len(out) < 5_000, len(out)

@@ -201,10 +201,16 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
                 new,
                 new,
                 rule.effect,
-                cause=f"{', '.join(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
+                cause=f"{_listed(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
                 "resolves to changes",
             )
     return findings
+
+
+def _listed(ids: list[str], most: int = 5) -> str:
+    """At most ``most`` IDs, then how many more (round 7g, M4: one finding per referrer named them all)."""
+    shown = ", ".join(ids[:most])
+    return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
 def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
