@@ -307,7 +307,17 @@ def _groups(count: int, threads: int) -> dict[str, Any]:
     }
 
 
+def _shared_condition(count: int) -> dict[str, Any]:
+    """``count`` buckets with ``Condition: C0``, where C0 heads a ``count``-long Fn::Not chain (round 7g M1)."""
+    conditions: dict[str, Any] = {f"C{i}": {"Fn::Not": [{"Condition": f"C{i + 1}"}]} for i in range(count - 1)}
+    conditions[f"C{count - 1}"] = {"Fn::Equals": [{"Ref": "P"}, "x"]}
+    buckets = {f"B{i}": {"Type": "AWS::S3::Bucket", "Condition": "C0"} for i in range(count)}
+    return {"Parameters": {"P": {"Type": "String", "Default": "x"}}, "Conditions": conditions, "Resources": buckets}
+
+
 SHAPES: dict[str, tuple[Callable[[int], tuple[dict[str, Any], dict[str, Any]]], int]] = {
+    # template_inputs walked the whole condition chain once per resource (round 7g M1: n^2)
+    "shared condition chain": (lambda n: (_shared_condition(n), _shared_condition(n)), 150),
     # the fixpoint re-ran every rule of every pair once per newly replaced resource (n^2)
     "replacement chain": (lambda n: (_chain(n, "a"), _chain(n, "b")), 60),
     # _drop_nested compared every finding with every other; _rule_findings scanned the one-sided items per value
@@ -441,3 +451,20 @@ def test_a_long_name_is_cut_in_the_report(tmp_path: Path, capsys: pytest.Capture
     for extra in ((), ("--json",)):
         status, out, _ = run_guard(capsys, "--old", str(old_file), "--new", str(new_file), *extra)
         assert status == 1 and 0 < len(out) < 5_000, len(out)
+
+
+# ------------------------------------------------------------------ round 7g M1: condition inputs once
+
+
+def test_a_condition_shared_by_many_resources_is_followed_once_per_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hyperpod_cdk.guard import values
+
+    walked: list[tuple[str, ...]] = []
+    real = values._condition_inputs
+    monkeypatch.setattr(values, "_condition_inputs", lambda names, t: walked.append(tuple(names)) or real(names, t))
+    old, new = _shared_condition(50), _shared_condition(50)
+    new["Parameters"]["P"]["Default"] = "y"  # C49 changes, so every bucket's C0 resolves differently
+    report = compare_templates(old, new)
+    assert len(report.findings) == 50
+    assert {f.cause for f in report.findings} == {'condition "C0" changed: parameter P (Default): "x" -> "y"'}
+    assert [names for names in walked if names] == [("C0",), ("C0",)]  # once per template, not per bucket

@@ -38,13 +38,13 @@ from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public 
     MISSING,
     SET_VALUED_KEYS,
     VALUE_WIDTH,
+    InputMemo,
     _is_descendant,
     _is_intrinsic,
     _last_key,
     _PathIndex,
     _segments,
     canonical,
-    changed_inputs,
     evaluate_condition,
     extract,
     references,
@@ -128,6 +128,7 @@ def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
 class _Templates:
     old: Mapping[str, Any]
     new: Mapping[str, Any]
+    inputs: InputMemo
 
 
 def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templates: _Templates) -> list[Finding]:
@@ -165,7 +166,7 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
         key = _last_key(concrete)
         if canonical(old_cmp, key) == canonical(new_cmp, key):
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
-            inputs = changed_inputs(old, new, templates.old, templates.new)
+            inputs = templates.inputs.changed(old, new)
             if inputs:
                 add(
                     concrete,
@@ -441,7 +442,7 @@ def _condition_changes(
         if canonical(old_cond) != canonical(new_cond):
             cause = f"the resource now exists only while condition {render_value(new_cond, 60)} is true"
         else:
-            inputs = changed_inputs({"Condition": old_cond}, {"Condition": new_cond}, templates.old, templates.new)
+            inputs = templates.inputs.changed({"Condition": old_cond}, {"Condition": new_cond})
             if not inputs:
                 continue
             cause = f"condition {render_value(new_cond, 60)} changed: {'; '.join(inputs)}"
@@ -580,7 +581,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
             )
         )
 
-    templates = _Templates(old, new)
+    templates = _Templates(old, new, InputMemo(old, new))
     findings = _pair_findings(pairs, templates)
     findings.extend(_logical_id_changes(old_res, new_res))
     findings.extend(_kubernetes_object_removals(old_res, new_res))
