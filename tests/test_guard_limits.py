@@ -315,7 +315,32 @@ def _shared_condition(count: int) -> dict[str, Any]:
     return {"Parameters": {"P": {"Type": "String", "Default": "x"}}, "Conditions": conditions, "Resources": buckets}
 
 
+def _chain_with_hub(length: int, description: str) -> dict[str, Any]:
+    """Security groups SG_i with VpcId !Ref SG_{i-1} (one more replaced per round), all listed by one file system."""
+    resources: dict[str, Any] = {
+        f"SG{i}": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": description if i == 0 else "d",
+                "VpcId": {"Ref": f"SG{i - 1}"} if i else "v",
+            },
+        }
+        for i in range(length)
+    }
+    resources["Fs"] = {
+        "Type": "AWS::FSx::FileSystem",
+        "Properties": {
+            "FileSystemType": "LUSTRE",
+            "SubnetIds": ["subnet-1"],
+            "SecurityGroupIds": [{"Ref": f"SG{i}"} for i in range(length)],
+        },
+    }
+    return {"Resources": resources}
+
+
 SHAPES: dict[str, tuple[Callable[[int], tuple[dict[str, Any], dict[str, Any]]], int]] = {
+    # the file system was checked again in every replacement round, each time over its n groups (round 7g M2)
+    "replacement chain with a hub": (lambda n: (_chain_with_hub(n, "a"), _chain_with_hub(n, "b")), 100),
     # template_inputs walked the whole condition chain once per resource (round 7g M1: n^2)
     "shared condition chain": (lambda n: (_shared_condition(n), _shared_condition(n)), 150),
     # the fixpoint re-ran every rule of every pair once per newly replaced resource (n^2)
@@ -468,3 +493,19 @@ def test_a_condition_shared_by_many_resources_is_followed_once_per_template(monk
     assert len(report.findings) == 50
     assert {f.cause for f in report.findings} == {'condition "C0" changed: parameter P (Default): "x" -> "y"'}
     assert [names for names in walked if names] == [("C0",), ("C0",)]  # once per template, not per bucket
+
+
+# ------------------------------------------------------------------ round 7g M2: one walk, then each pair once
+
+
+def test_each_pair_is_checked_at_most_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once with nothing replaced, once more with the whole replaced set: not once per replacement round."""
+    checked: list[str] = []
+    real = diff._one_pair
+    monkeypatch.setattr(diff, "_one_pair", lambda pair, *rest: checked.append(pair.logical_id) or real(pair, *rest))
+    report = compare_templates(_chain_with_hub(40, "a"), _chain_with_hub(40, "b"))
+    assert max(checked.count(name) for name in set(checked)) == 2 and checked.count("SG0") == 1
+    replaced = {f.logical_id for f in report.findings + report.other_replacements if f.effect == "replacement"}
+    assert replaced == {f"SG{i}" for i in range(40)} | {"Fs"}
+    (cause,) = {f.cause for f in report.findings if f.logical_id == "Fs"}
+    assert cause == "SG0, SG1, SG10, SG11, SG12 and 35 more are replaced, so the ID this value resolves to changes"
