@@ -170,7 +170,40 @@ def test_a_template_file_outside_the_cdk_out_is_refused(
         (new / "sub").symlink_to(tmp_path)
         name = "sub/outside.template.json"
     manifest(new, name)
-    assert "is outside" in refused(capsys, old, new)
+    # a path is not the plain file name a cdk.out's manifest holds: refused before it is resolved
+    assert "is not a file name" in refused(capsys, old, new)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/" * 100_000 + "s0.template.json", "s0.template.json\x00x", "s0\n.template.json", "x" * 300 + ".template.json"],
+    ids=["100k components", "NUL", "newline", "over 255 characters"],
+)
+def test_a_template_file_that_is_not_a_plain_name_is_refused_before_it_is_resolved(
+    tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Round 7g M3: Path.resolve() was quadratic in the components (2 MB: 244 s), a NUL was a ValueError
+    trace (exit 1), and the error line printed the whole path."""
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, strict=False: resolved.append(self) or real_resolve(self, strict))
+    new = tmp_path / "new"
+    new.mkdir()
+    manifest(new, name)
+    err = refused(capsys, old, new)
+    assert "is not a file name" in err and len(err) < 1_000
+    assert not any(len(str(p)) > 4_096 or "\x00" in str(p) for p in resolved)
+
+
+def test_the_template_file_names_cdk_writes_are_read(
+    tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    write(new / "hyperpod-demo_1.2.template.json", TOPIC)
+    manifest(new, "hyperpod-demo_1.2.template.json")
+    status, out, err = run_guard(capsys, "--old", str(old), "--new", str(new))
+    assert (status, err) == (0, ""), err
 
 
 def test_too_many_stacks_are_refused(tmp_path: Path, old: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,7 +307,42 @@ def _groups(count: int, threads: int) -> dict[str, Any]:
     }
 
 
+def _shared_condition(count: int) -> dict[str, Any]:
+    """``count`` buckets with ``Condition: C0``, where C0 heads a ``count``-long Fn::Not chain (round 7g M1)."""
+    conditions: dict[str, Any] = {f"C{i}": {"Fn::Not": [{"Condition": f"C{i + 1}"}]} for i in range(count - 1)}
+    conditions[f"C{count - 1}"] = {"Fn::Equals": [{"Ref": "P"}, "x"]}
+    buckets = {f"B{i}": {"Type": "AWS::S3::Bucket", "Condition": "C0"} for i in range(count)}
+    return {"Parameters": {"P": {"Type": "String", "Default": "x"}}, "Conditions": conditions, "Resources": buckets}
+
+
+def _chain_with_hub(length: int, description: str) -> dict[str, Any]:
+    """Security groups SG_i with VpcId !Ref SG_{i-1} (one more replaced per round), all listed by one file system."""
+    resources: dict[str, Any] = {
+        f"SG{i}": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": description if i == 0 else "d",
+                "VpcId": {"Ref": f"SG{i - 1}"} if i else "v",
+            },
+        }
+        for i in range(length)
+    }
+    resources["Fs"] = {
+        "Type": "AWS::FSx::FileSystem",
+        "Properties": {
+            "FileSystemType": "LUSTRE",
+            "SubnetIds": ["subnet-1"],
+            "SecurityGroupIds": [{"Ref": f"SG{i}"} for i in range(length)],
+        },
+    }
+    return {"Resources": resources}
+
+
 SHAPES: dict[str, tuple[Callable[[int], tuple[dict[str, Any], dict[str, Any]]], int]] = {
+    # the file system was checked again in every replacement round, each time over its n groups (round 7g M2)
+    "replacement chain with a hub": (lambda n: (_chain_with_hub(n, "a"), _chain_with_hub(n, "b")), 100),
+    # template_inputs walked the whole condition chain once per resource (round 7g M1: n^2)
+    "shared condition chain": (lambda n: (_shared_condition(n), _shared_condition(n)), 150),
     # the fixpoint re-ran every rule of every pair once per newly replaced resource (n^2)
     "replacement chain": (lambda n: (_chain(n, "a"), _chain(n, "b")), 60),
     # _drop_nested compared every finding with every other; _rule_findings scanned the one-sided items per value
@@ -354,3 +422,90 @@ def test_a_group_name_full_of_dots_is_compared_quickly(tmp_path: Path, capsys: p
     with guard():
         report = compare_templates(before, after)
     assert [f.property for f in report.findings] == [f"InstanceGroups[{name}].ThreadsPerCore"]
+
+
+# ------------------------------------------------------------------ round 7g M4: output amplification
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    ["B" * 256, "My-Bucket", "a b", "Ünïcode", ""],
+    ids=["256 chars", "dash", "space", "non-ASCII", "empty"],
+)
+def test_a_logical_id_cloudformation_would_refuse_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], logical_id: str
+) -> None:
+    """A 1 MB logical ID, referenced by N resources through one YAML alias, was in each of N causes (1 GB)."""
+    template = {"Resources": {logical_id: {"Type": "AWS::SNS::Topic"}}}
+    before, after = write(tmp_path / "old.json", TOPIC), write(tmp_path / "new.json", template)
+    err = refused(capsys, before, after)
+    assert "not 1 to 255 letters and digits" in err and len(err) < 500
+
+
+def _hub(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``count`` replaced subnets, all referenced by one file system's SubnetIds."""
+
+    def build(cidr: str) -> dict[str, Any]:
+        resources: dict[str, Any] = {
+            f"Subnet{i}": {"Type": "AWS::EC2::Subnet", "Properties": {"CidrBlock": cidr, "VpcId": "vpc-1"}}
+            for i in range(count)
+        }
+        resources["Fs"] = {
+            "Type": "AWS::FSx::FileSystem",
+            "Properties": {"FileSystemType": "LUSTRE", "SubnetIds": [{"Ref": f"Subnet{i}"} for i in range(count)]},
+        }
+        return {"Resources": resources}
+
+    return build("10.0.0.0/24"), build("10.0.1.0/24")
+
+
+def test_a_cause_names_at_most_five_replaced_resources() -> None:
+    report = compare_templates(*_hub(40))
+    (cause,) = {f.cause for f in report.findings if f.logical_id == "Fs"}
+    assert cause is not None and cause.startswith("Subnet0, Subnet1, Subnet10, Subnet11, Subnet12 and 35 more are")
+
+
+def test_a_long_name_is_cut_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "g" * 100_000
+    before, after = _groups(1, 1), _groups(1, 2)
+    for template in (before, after):
+        resource = template["Resources"]["C"]
+        resource["Properties"]["InstanceGroups"][0]["InstanceGroupName"] = name
+        resource["Metadata"] = {"aws:cdk:path": "p/" * 50_000}
+    old_file, new_file = write(tmp_path / "old.json", before), write(tmp_path / "new.json", after)
+    for extra in ((), ("--json",)):
+        status, out, _ = run_guard(capsys, "--old", str(old_file), "--new", str(new_file), *extra)
+        assert status == 1 and 0 < len(out) < 5_000, len(out)
+
+
+# ------------------------------------------------------------------ round 7g M1: condition inputs once
+
+
+def test_a_condition_shared_by_many_resources_is_followed_once_per_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hyperpod_cdk.guard import values
+
+    walked: list[tuple[str, ...]] = []
+    real = values._condition_inputs
+    monkeypatch.setattr(values, "_condition_inputs", lambda names, t: walked.append(tuple(names)) or real(names, t))
+    old, new = _shared_condition(50), _shared_condition(50)
+    new["Parameters"]["P"]["Default"] = "y"  # C49 changes, so every bucket's C0 resolves differently
+    report = compare_templates(old, new)
+    assert len(report.findings) == 50
+    assert {f.cause for f in report.findings} == {'condition "C0" changed: parameter P (Default): "x" -> "y"'}
+    assert [names for names in walked if names] == [("C0",), ("C0",)]  # once per template, not per bucket
+
+
+# ------------------------------------------------------------------ round 7g M2: one walk, then each pair once
+
+
+def test_each_pair_is_checked_at_most_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once with nothing replaced, once more with the whole replaced set: not once per replacement round."""
+    checked: list[str] = []
+    real = diff._one_pair
+    monkeypatch.setattr(diff, "_one_pair", lambda pair, *rest: checked.append(pair.logical_id) or real(pair, *rest))
+    report = compare_templates(_chain_with_hub(40, "a"), _chain_with_hub(40, "b"))
+    assert max(checked.count(name) for name in set(checked)) == 2 and checked.count("SG0") == 1
+    replaced = {f.logical_id for f in report.findings + report.other_replacements if f.effect == "replacement"}
+    assert replaced == {f"SG{i}" for i in range(40)} | {"Fs"}
+    (cause,) = {f.cause for f in report.findings if f.logical_id == "Fs"}
+    assert cause == "SG0, SG1, SG10, SG11, SG12 and 35 more are replaced, so the ID this value resolves to changes"

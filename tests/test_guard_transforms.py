@@ -101,13 +101,16 @@ def test_an_fn_transform_intrinsic_is_refused_too(tmp_path: Path, capsys) -> Non
 def test_the_guard_prints_template_text_with_terminal_controls_escaped(tmp_path: Path, capsys) -> None:
     """Sixth review, L1: a logical id or a Transform name must not drive the operator's terminal."""
     evil = "Evil\x1b]0;PWNED\x07\x1b[2J\u202eX"
-    old = {"Resources": {evil: FSX}}
-    new = {"Resources": {evil: {**FSX, "Properties": {**FSX["Properties"], "KmsKeyId": "key-b"}}}}
+    old = {"Resources": {"Fsx": FSX}}
+    new = {"Resources": {"Fsx": {**FSX, "Properties": {**FSX["Properties"], "KmsKeyId": evil}}}}
     code = main(["--old", _write(tmp_path / "old.json", old), "--new", _write(tmp_path / "new.json", new)])
     captured = capsys.readouterr()
     assert code == 1
     assert "\x1b" not in captured.out and "\u202e" not in captured.out
-    assert "Evil\\x1b]0;PWNED\\x07\\x1b[2J\\u202eX" in captured.out
+    assert "PWNED" in captured.out
+    # such a logical ID is refused (round 7g, M4), and the refusal line is escaped too
+    code, err = _run(capsys, PLAIN, {"Resources": {evil: FSX}}, tmp_path)
+    assert code == 2 and "\x1b" not in err and "Evil\\x1b]0;PWNED" in err
     code, err = _run(capsys, PLAIN, {"Transform": "Macro\x1b[2J", "Resources": {}}, tmp_path)
     assert code == 2 and "\x1b" not in err and "Macro\\x1b[2J" in err
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,17 +125,30 @@ def _read_text(path: Path, *, follow_links: bool = False) -> str:
     try:
         return read_regular_text(path, TEMPLATE_LIMITS, follow_links=follow_links)
     except UnreadableInputError as exc:
-        where = f"{path}:" if exc.kind == "limit" else f"cannot read {path}:"
+        shown = str(path)[:200]
+        where = f"{shown}:" if exc.kind == "limit" else f"cannot read {shown}:"
         raise GuardError(f"{where} {exc.reason}") from None
+
+
+# What the CDK writes as a stack artifact's templateFile: a plain name in the assembly's own directory
+# (`<artifact id>.template.json`; a stage's stacks sit in their own nested assembly directory, named the
+# same way). Checked before Path.resolve(), which is quadratic in the number of path components.
+_TEMPLATE_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}\.template\.json")
 
 
 def _template_in(directory: Path, template_file: str, manifest_file: Path) -> Path:
     """``directory / template_file``, refused when the manifest points outside the cdk.out directory."""
+    if not _TEMPLATE_FILE_NAME.fullmatch(template_file):
+        raise GuardError(
+            f"{str(manifest_file)[:200]}: templateFile {template_file[:200]!r} is not a file name in "
+            f"{str(directory)[:200]} such as <stack>.template.json; a cdk.out names its templates that way "
+            "(synth again)"
+        )
     inside = directory.resolve()
     target = (inside / template_file).resolve()
     if Path(template_file).is_absolute() or not target.is_relative_to(inside):
         raise GuardError(
-            f"{manifest_file}: templateFile {template_file[:200]!r} is outside {directory}; "
+            f"{str(manifest_file)[:200]}: templateFile {template_file[:200]!r} is outside {str(directory)[:200]}; "
             "a cdk.out names its templates relative to itself (synth again)"
         )
     return directory / template_file

@@ -14,6 +14,7 @@ CDK never emits either; the guard expands neither, so it refuses the pair.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,13 @@ class TemplateNotComparableError(ValueError):
     """A template the guard cannot compare structurally; the message is one line."""
 
 
+# CloudFormation's rule for a logical ID: alphanumeric (A-Za-z0-9), unique, at most 255 characters
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resources-section-structure.html).
+# A template that breaks it would not deploy; the guard refuses it rather than print a 1 MB ID in
+# every finding that references it (round 7g, M4).
+_LOGICAL_ID = re.compile(r"[A-Za-z0-9]{1,255}")
+
+
 def incomparable_reason(template: Mapping[str, Any]) -> str | None:
     """Why ``template`` cannot be compared as written, or None."""
     transform = template.get("Transform")
@@ -40,7 +48,13 @@ def incomparable_reason(template: Mapping[str, Any]) -> str | None:
     if isinstance(resources, Mapping):
         loops = sorted(str(key) for key in resources if str(key).startswith("Fn::ForEach::"))
         if loops:
-            return f"has {loops[0]} in Resources (AWS::LanguageExtensions): {_FIX}"
+            return f"has {loops[0][:80]} in Resources (AWS::LanguageExtensions): {_FIX}"
+        bad = next((key for key in resources if not (isinstance(key, str) and _LOGICAL_ID.fullmatch(key))), None)
+        if bad is not None:
+            return (
+                f"has the resource logical ID {str(bad)[:80]!r}, which is not 1 to 255 letters and digits "
+                "(CloudFormation's rule for logical IDs); fix the template's Resources keys"
+            )
     if _has_fn_transform({key: value for key, value in template.items() if key != "Transform"}):
         return f"has Fn::Transform (a macro rewrites that part at deploy time): {_FIX}"
     return None

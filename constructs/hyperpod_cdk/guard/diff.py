@@ -24,6 +24,7 @@ from typing import Any
 from hyperpod_cdk.guard.comparable import check_comparable
 from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
 from hyperpod_cdk.guard.output import to_json as to_json
+from hyperpod_cdk.guard.propagation import ReferenceWatch, replaced_closure
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
@@ -38,13 +39,13 @@ from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public 
     MISSING,
     SET_VALUED_KEYS,
     VALUE_WIDTH,
+    InputMemo,
     _is_descendant,
     _is_intrinsic,
     _last_key,
     _PathIndex,
     _segments,
     canonical,
-    changed_inputs,
     evaluate_condition,
     extract,
     references,
@@ -124,13 +125,19 @@ def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
+Findings = list[Finding]
+
+
 @dataclass
 class _Templates:
     old: Mapping[str, Any]
     new: Mapping[str, Any]
+    inputs: InputMemo
 
 
-def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templates: _Templates) -> list[Finding]:
+def _rule_findings(
+    pair: _Pair, rule: GuardedProperty, replaced: set[str], templates: _Templates, watch: ReferenceWatch | None = None
+) -> list[Finding]:
     old_values, old_items = extract(pair.resource_type, pair.old_props, rule.path)
     new_values, new_items = extract(pair.resource_type, pair.new_props, rule.path)
     findings: list[Finding] = []
@@ -165,7 +172,7 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
         key = _last_key(concrete)
         if canonical(old_cmp, key) == canonical(new_cmp, key):
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
-            inputs = changed_inputs(old, new, templates.old, templates.new)
+            inputs = templates.inputs.changed(old, new)
             if inputs:
                 add(
                     concrete,
@@ -193,7 +200,10 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
         if canonical(old_cmp, key) != canonical(new_cmp, key):
             add(concrete, old, new, rule.effect)
             continue
-        hit = sorted((references(new) & replaced) - {pair.logical_id})
+        refs = references(new) - {pair.logical_id}
+        if watch is not None:
+            watch.add(refs, replacing=rule.effect == "replacement")
+        hit = sorted(refs & replaced)
         if hit:
             concrete, new = _locate(concrete, new, set(hit))
             add(
@@ -201,10 +211,16 @@ def _rule_findings(pair: _Pair, rule: GuardedProperty, replaced: set[str], templ
                 new,
                 new,
                 rule.effect,
-                cause=f"{', '.join(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
+                cause=f"{_listed(hit)} {'is' if len(hit) == 1 else 'are'} replaced, so the ID this value "
                 "resolves to changes",
             )
     return findings
+
+
+def _listed(ids: list[str], most: int = 5) -> str:
+    """At most ``most`` IDs, then how many more (round 7g, M4: one finding per referrer named them all)."""
+    shown = ", ".join(ids[:most])
+    return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
 def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
@@ -435,7 +451,7 @@ def _condition_changes(
         if canonical(old_cond) != canonical(new_cond):
             cause = f"the resource now exists only while condition {render_value(new_cond, 60)} is true"
         else:
-            inputs = changed_inputs({"Condition": old_cond}, {"Condition": new_cond}, templates.old, templates.new)
+            inputs = templates.inputs.changed({"Condition": old_cond}, {"Condition": new_cond})
             if not inputs:
                 continue
             cause = f"condition {render_value(new_cond, 60)} changed: {'; '.join(inputs)}"
@@ -509,43 +525,34 @@ def _check_count(count: int) -> None:
         )
 
 
-def _one_pair(pair: _Pair, replaced: set[str], templates: _Templates) -> list[Finding]:
+def _one_pair(
+    pair: _Pair, replaced: set[str], templates: _Templates, watch: ReferenceWatch | None = None
+) -> list[Finding]:
     findings: list[Finding] = []
     for rule in pair.rules:
         if rule.kind == "list_key":
             findings.extend(_removed_list_items(pair, rule))
         else:
-            findings.extend(_rule_findings(pair, rule, replaced, templates))
+            findings.extend(_rule_findings(pair, rule, replaced, templates, watch))
     return findings
 
 
 def _pair_findings(pairs: list[_Pair], templates: _Templates) -> list[Finding]:
     """The rule findings of every pair, with replacement propagated along references.
 
-    A value written the same counts as changed when it references a replaced resource. Each pair is
-    checked once; then, round by round, only the pairs that reference a newly replaced logical ID are
-    checked again (a reverse-reference index), until no new resource is replaced. This reaches the
-    same fixpoint as re-checking every pair each round, in work proportional to the references.
+    Each pair is checked once with nothing replaced (the seed), then once more only if one of its
+    written-the-same values references an ID of the replaced set (guard/propagation.py), so a pair
+    referencing many resources is not checked once per replacement round (round 7g, M2).
     """
-    referrers: dict[str, list[int]] = {}
-    for index, pair in enumerate(pairs):
-        for target in references(dict(pair.new_props)) - {pair.logical_id}:
-            referrers.setdefault(target, []).append(index)
-    replaced: set[str] = set()
-    per_pair = [_one_pair(pair, replaced, templates) for pair in pairs]
-    total = sum(len(found) for found in per_pair)
-    _check_count(total)
-    fresh = {f.logical_id for found in per_pair for f in found if f.effect == "replacement"}
-    while fresh:
-        replaced |= fresh
-        touched = sorted({index for target in fresh for index in referrers.get(target, ())})
-        fresh = set()
-        for index in touched:
-            total -= len(per_pair[index])
+    watches = [ReferenceWatch() for _ in pairs]
+    per_pair = [_one_pair(pair, set(), templates, watch) for pair, watch in zip(pairs, watches, strict=True)]
+    _check_count(sum(len(found) for found in per_pair))
+    seed = {f.logical_id for found in per_pair for f in found if f.effect == "replacement"}
+    replaced = replaced_closure(seed, [pair.logical_id for pair in pairs], watches)
+    for index, watch in enumerate(watches):
+        if not watch.all.isdisjoint(replaced):
             per_pair[index] = _one_pair(pairs[index], replaced, templates)
-            total += len(per_pair[index])
-            _check_count(total)
-            fresh |= {f.logical_id for f in per_pair[index] if f.effect == "replacement"} - replaced
+    _check_count(sum(len(found) for found in per_pair))
     return [finding for found in per_pair for finding in found]
 
 
@@ -574,7 +581,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
             )
         )
 
-    templates = _Templates(old, new)
+    templates = _Templates(old, new, InputMemo(old, new))
     findings = _pair_findings(pairs, templates)
     findings.extend(_logical_id_changes(old_res, new_res))
     findings.extend(_kubernetes_object_removals(old_res, new_res))

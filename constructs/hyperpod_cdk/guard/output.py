@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperpod_cdk.guard.values import _last_key, canonical, render_value
 
 if TYPE_CHECKING:
     from hyperpod_cdk.guard.diff import Finding, GuardReport
+
+# The most characters of one name or value the report shows (round 7g, M4): a resource's CDK path or
+# an instance group's name can be as long as the template allows, and each finding would repeat it.
+# Logical IDs are at most 255 (comparable.py), so a cause naming at most 5 of them stays short.
+SHOWN_WIDTH = 300
+
+
+def _cut(text: str | None, width: int = SHOWN_WIDTH) -> str | None:
+    return text if text is None or len(text) <= width else text[: width - 3] + "..."
+
+
+def _shown(finding: Finding) -> dict[str, Any]:
+    """``finding`` for --json, each name and value cut to what the text report would show of it."""
+    data = finding.to_dict()
+    for key in ("cdk_path", "property", "cause"):
+        data[key] = _cut(data[key], SHOWN_WIDTH if key != "cause" else 5 * SHOWN_WIDTH)
+    for key in ("old", "new"):
+        text = json.dumps(data[key], separators=(",", ":"), sort_keys=True, default=str)
+        if len(text) > SHOWN_WIDTH:
+            data[key] = render_value(data[key], SHOWN_WIDTH)
+    return data
 
 
 def _group(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
@@ -31,18 +52,18 @@ def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed:
         )
         for logical_id, items in _group(report.findings).items():
             first = items[0]
-            where = f"  {first.cdk_path}" if first.cdk_path else ""
+            where = f"  {_cut(first.cdk_path)}" if first.cdk_path else ""
             lines.append("")
             lines.append(f"{logical_id} ({first.resource_type}){where}")
             for finding in items:
-                head = f"  [{finding.effect.upper()}] {finding.property}: "
+                head = f"  [{finding.effect.upper()}] {_cut(finding.property)}: "
                 if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
                     finding.new, _last_key(finding.property)
                 ):
                     lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
                 else:
                     lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")
-                for extra in (finding.cause, finding.reason, finding.note, finding.doc_url):
+                for extra in (_cut(finding.cause, 5 * SHOWN_WIDTH), finding.reason, finding.note, finding.doc_url):
                     if extra:
                         lines.append(f"      {extra}")
     if report.other_replacements:
@@ -68,7 +89,7 @@ def to_json(report: GuardReport, *, old_label: str, new_label: str, allowed: boo
         "schema_region": report.schema_region,
         "blocking": report.blocking and not allowed,
         "allowed": allowed and report.blocking,
-        "findings": [f.to_dict() for f in report.findings],
-        "other_replacements": [f.to_dict() for f in report.other_replacements],
+        "findings": [_shown(f) for f in report.findings],
+        "other_replacements": [_shown(f) for f in report.other_replacements],
     }
     return json.dumps(data, indent=2, default=str)

@@ -156,17 +156,11 @@ def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
-def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
-    """The template entries ``value`` resolves through, by label.
-
-    ``{"parameter Size (Default)": 100, "mapping Sizes.us-west-2.gpu": "ml.g5.8xlarge",
-    "condition UseGpu": {...}}``: the ``Default`` of each parameter it references, each
-    ``Fn::FindInMap`` entry (the whole mapping when a key is not literal), and the definition of
-    each condition an ``Fn::If`` (or a condition) names, followed through to their own inputs. Two
-    values written the same way resolve differently when these differ between templates.
-    """
-    parameters, mappings, conditions = (_section(template, n) for n in ("Parameters", "Mappings", "Conditions"))
+def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The parameter defaults and mapping entries ``value`` reads, by label, and the conditions it names."""
+    parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
     found: dict[str, Any] = {}
+    names: list[str] = []
     pending: list[Any] = [value]
     while pending:
         node = pending.pop()
@@ -184,34 +178,103 @@ def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
             default = definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
             found[f"parameter {arg} (Default)"] = default
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
-            names = arg[:3]
-            if all(isinstance(n, str) for n in names) and len(names) == 3:
-                entry = _section(mappings, names[0]).get(names[1], MISSING)
-                found[f"mapping {'.'.join(names)}"] = (
-                    entry.get(names[2], MISSING) if isinstance(entry, Mapping) else MISSING
+            keys = arg[:3]
+            if all(isinstance(n, str) for n in keys) and len(keys) == 3:
+                entry = _section(mappings, keys[0]).get(keys[1], MISSING)
+                found[f"mapping {'.'.join(keys)}"] = (
+                    entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
                 )
             else:
-                found[f"mapping {names[0]}"] = mappings.get(names[0], MISSING)
+                found[f"mapping {keys[0]}"] = mappings.get(keys[0], MISSING)
         elif key in ("Fn::If", "Condition"):
             name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
-            label = f"condition {name}"
-            if isinstance(name, str) and label not in found:
-                found[label] = conditions.get(name, MISSING)
-                pending.append(found[label])
+            if isinstance(name, str):
+                names.append(name)
+    return found, names
+
+
+def _condition_inputs(names: Iterable[str], template: Mapping[str, Any]) -> dict[str, Any]:
+    """Each named condition's definition, by label, and everything those definitions resolve through."""
+    conditions = _section(template, "Conditions")
+    found: dict[str, Any] = {}
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        label = f"condition {name}"
+        if label in found:
+            continue
+        found[label] = conditions.get(name, MISSING)
+        inputs, more = _inputs_and_conditions(found[label], template)
+        found.update(inputs)
+        pending.extend(more)
     return found
+
+
+def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template entries ``value`` resolves through, by label.
+
+    ``{"parameter Size (Default)": 100, "mapping Sizes.us-west-2.gpu": "ml.g5.8xlarge",
+    "condition UseGpu": {...}}``: the ``Default`` of each parameter it references, each
+    ``Fn::FindInMap`` entry (the whole mapping when a key is not literal), and the definition of
+    each condition an ``Fn::If`` (or a condition) names, followed through to their own inputs. Two
+    values written the same way resolve differently when these differ between templates.
+    """
+    found, names = _inputs_and_conditions(value, template)
+    return {**found, **_condition_inputs(names, template)}
+
+
+class InputMemo:
+    """What the conditions of a template pair resolve through, and how that differs, once per set of names.
+
+    Round 7g, M1: every guarded resource and value walked the whole condition graph it reaches again,
+    so N resources sharing a condition that heads an N-long chain cost N^2. A label's value depends only
+    on its template, so the changes a value shows are the changes among its own parameter and mapping
+    labels plus those of its conditions, and the latter are computed once per (old names, new names).
+    """
+
+    def __init__(self, old_template: Mapping[str, Any], new_template: Mapping[str, Any]) -> None:
+        self.templates = (old_template, new_template)
+        self._inputs: tuple[dict[tuple[str, ...], dict[str, Any]], ...] = ({}, {})
+        self._changes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, str]]] = {}
+        self.condition_walks = 0  # how many times a condition set was followed (tests count it)
+
+    def _of(self, side: int, names: list[str]) -> tuple[tuple[str, ...], dict[str, Any]]:
+        key = tuple(sorted(set(names)))
+        memo = self._inputs[side]
+        if key not in memo:
+            self.condition_walks += 1
+            memo[key] = _condition_inputs(key, self.templates[side])
+        return key, memo[key]
+
+    def changed(self, old_value: Any, new_value: Any) -> list[str]:
+        """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
+        old_direct, old_names = _inputs_and_conditions(old_value, self.templates[0])
+        new_direct, new_names = _inputs_and_conditions(new_value, self.templates[1])
+        old_key, old_cond = self._of(0, old_names)
+        new_key, new_cond = self._of(1, new_names)
+        if (old_key, new_key) not in self._changes:
+            self._changes[old_key, new_key] = _differences(old_cond, new_cond, set(old_cond) | set(new_cond))
+        direct = set(old_direct) | set(new_direct)
+        changes = [item for item in self._changes[old_key, new_key] if item[0] not in direct]
+        changes += _differences({**old_cond, **old_direct}, {**new_cond, **new_direct}, direct)
+        return [line for _label, line in sorted(changes)]
+
+
+def _differences(old_in: Mapping[str, Any], new_in: Mapping[str, Any], labels: set[str]) -> list[tuple[str, str]]:
+    """(label, "label: old -> new") for each of ``labels`` whose value differs."""
+    changes = []
+    for label in sorted(labels):
+        before, after = old_in.get(label, MISSING), new_in.get(label, MISSING)
+        if canonical(before) != canonical(after):
+            changes.append((label, f"{label}: {render_value(before, 40)} -> {render_value(after, 40)}"))
+    return changes
 
 
 def changed_inputs(
     old_value: Any, new_value: Any, old_template: Mapping[str, Any], new_template: Mapping[str, Any]
 ) -> list[str]:
     """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
-    old_in, new_in = template_inputs(old_value, old_template), template_inputs(new_value, new_template)
-    changes = []
-    for label in sorted(set(old_in) | set(new_in)):
-        before, after = old_in.get(label, MISSING), new_in.get(label, MISSING)
-        if canonical(before) != canonical(after):
-            changes.append(f"{label}: {render_value(before, 40)} -> {render_value(after, 40)}")
-    return changes
+    return InputMemo(old_template, new_template).changed(old_value, new_value)
 
 
 MAX_CONDITION_HOPS = 128
