@@ -9,11 +9,10 @@ function calls at two input sizes (a wall-clock limit is only a guard against a 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
-import signal
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,41 +23,21 @@ from hyperpod_cdk.guard.__main__ import main
 from hyperpod_cdk.guard.diff import compare_templates
 from hyperpod_cdk.guard.values import evaluate_condition
 
+# Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+calls = work_limits.calls
+
 GUARD_SECONDS = 20  # a guard against a hang, not a benchmark
 MAX_STACKS = 500  # guard/__main__.py (as lint's MAX_CDK_OUT_TEMPLATES)
 MAX_CONDITION_HOPS = 128  # guard/values.py (as lint's MAX_EVALUATION_DEPTH)
 TOPIC = {"Resources": {"A": {"Type": "AWS::SNS::Topic"}}}
 
 
-@contextlib.contextmanager
-def guard(seconds: float = GUARD_SECONDS) -> Iterator[None]:
-    def expired(_signum: int, _frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def calls(work: Callable[[], Any]) -> int:
-    """Python and C function calls made by ``work()``."""
-    count = 0
-
-    def profile(_frame: object, event: str, _arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        work()
-    finally:
-        sys.setprofile(None)
-    return count
+def guard(seconds: float = GUARD_SECONDS) -> contextlib.AbstractContextManager[None]:
+    return work_limits.guard(seconds)
 
 
 def run_guard(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

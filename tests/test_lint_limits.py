@@ -9,11 +9,10 @@ about twice the work for twice the input, a quadratic one four times. Wall-clock
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
-import signal
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,38 +24,18 @@ from hyperpod_cdk.rules.catalog import check
 from hyperpod_cdk.rules.cfn_template import MAX_TEMPLATE_CHARS, MAX_UNRESOLVED, resolve_template
 from hyperpod_cdk.rules.model import MAX_NAME_CHARS, Templates
 
+# Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+calls = work_limits.calls
+
 GUARD_SECONDS = 60  # a guard against a hang, not a benchmark
 
 
-@contextlib.contextmanager
-def guard(seconds: float = GUARD_SECONDS) -> Iterator[None]:
-    def expired(_signum: int, _frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def calls(work: Callable[[], Any]) -> int:
-    """Python and C function calls made by ``work()``."""
-    count = 0
-
-    def profile(_frame: object, event: str, _arg: object) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        work()
-    finally:
-        sys.setprofile(None)
-    return count
+def guard(seconds: float = GUARD_SECONDS) -> contextlib.AbstractContextManager[None]:
+    return work_limits.guard(seconds)
 
 
 def lint(path: Path, *args: str) -> int:

@@ -25,12 +25,14 @@ from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.guard import compare_templates, main
 from hyperpod_cdk.input_limits import CONFIG_LIMITS, TEMPLATE_LIMITS, InputLimitError, check_tree, load_yaml
 
-guard_cli = importlib.import_module("hyperpod_cdk.guard.__main__")
-# Its call counter: how the lint tests measure work without a clock.
-_spec = importlib.util.spec_from_file_location("lint_limits_calls", Path(__file__).with_name("test_lint_limits.py"))
+# Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
 assert _spec and _spec.loader
-_lint_limits = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_lint_limits)
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+calls = work_limits.calls
+
+guard_cli = importlib.import_module("hyperpod_cdk.guard.__main__")
 
 SECONDS = 10  # each case takes well under a second once capped
 
@@ -603,7 +605,7 @@ def test_lint_rules_stay_linear(
     def lint_once(n: int) -> int:
         path = tmp_path / f"template-{n}.yaml"
         path.write_text(build(n))
-        return _lint_limits.calls(lambda: codes.append(cli_main(["lint", str(path)])))
+        return calls(lambda: codes.append(cli_main(["lint", str(path)])))
 
     small = lint_once(size)
     capsys.readouterr()

@@ -1,0 +1,45 @@
+"""Shared by the input-limit tests of lint and the guard: a hang guard and a work counter.
+
+Linearity is checked by counting calls at n and 2n, never by wall-clock time (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def guard(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError if the block runs longer than ``seconds``: a guard against a hang, not a benchmark."""
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def calls(work: Callable[[], Any]) -> int:
+    """Python and C function calls made by ``work()``."""
+    count = 0
+
+    def profile(_frame: object, event: str, _arg: object) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return count
