@@ -15,8 +15,10 @@ import pytest
 
 from hyperpod_cdk.kubernetes import handler_assets
 from hyperpod_cdk.kubernetes.handlers.shared import eks_auth
+from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN
 
 HANDLERS = handler_assets.HANDLERS_DIR
+SPECS = HANDLERS.parents[1] / "specs"
 KUBERNETES_HANDLERS = ["helm_dependencies", "readiness", "manifests"]
 # The shared modules each handler imports: EKS auth, the CloudFormation response for those that answer it,
 # and the manifest-set digest and placeholders the manifest construct uses too.
@@ -25,6 +27,8 @@ SHARED_IMPORTED = {
     "readiness": {"eks_auth.py"},
     "manifests": {"eks_auth.py", "cfn_response.py", "manifest_sets.py"},
 }
+# The library's specs/ modules a handler carries: the Helm installer's chart pins and Kubernetes name rules.
+SPECS_IMPORTED = {"helm_dependencies": {"hyperpod_chart.py", "kubernetes_names.py"}}
 
 
 @pytest.mark.parametrize("name", KUBERNETES_HANDLERS)
@@ -32,11 +36,49 @@ def test_each_staged_asset_is_its_own_files_plus_the_shared_module(name):
     handler_dir = HANDLERS / name
     staged = handler_assets.staged_handler_dir(handler_dir)
     own = {p.name for p in handler_dir.glob("*.py")}
-    assert {p.name for p in staged.iterdir()} == own | SHARED_IMPORTED[name]
+    specs = SPECS_IMPORTED.get(name, set())
+    assert {p.name for p in staged.iterdir()} == own | SHARED_IMPORTED[name] | specs
     for file in own:
         assert (staged / file).read_bytes() == (handler_dir / file).read_bytes()
     for shared in SHARED_IMPORTED[name]:
         assert (staged / shared).read_bytes() == (HANDLERS / "shared" / shared).read_bytes()
+    for spec in specs:
+        assert (staged / spec).read_bytes() == (SPECS / spec).read_bytes()
+
+
+def test_the_specs_modules_a_handler_carries_are_standard_library_only():
+    """A copied specs module must run in the Lambda alone: it may import nothing of the library or PyPI."""
+    import ast
+
+    for name in handler_assets.SHARED_SPECS:
+        tree = ast.parse((SPECS / name).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {
+            node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+        }
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (name, imported)
+
+
+def test_the_staged_helm_asset_reads_its_archive_pins_with_the_specs_class(tmp_path):
+    """The installer's ArchivePin and DNS-label rule are the library's, from the copies in its asset."""
+    asset = tmp_path / "asset"
+    asset.mkdir()
+    for file in handler_assets.staged_handler_dir(HANDLERS / "helm_dependencies").iterdir():
+        (asset / file.name).write_bytes(file.read_bytes())
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import index, helm_spec; "
+        "spec = helm_spec.ReleaseSpec.from_mapping({'Revision': 'a' * 40, 'ChartPath': 'helm_chart/C', "
+        "'Release': 'r', 'Namespace': 'kube-system', 'ClusterName': 'c', 'ChartSha256': 'b' * 64, "
+        "'SourceS3Uri': 's3://bucket/key.tgz', 'Values': {}, 'Archives': [{'Name': 'x', 'Version': '1.0.0', "
+        "'Sha256': 'c' * 64}]}); "
+        "print(type(spec.archives[0]).__module__, index.ArchivePin.__module__, index.DNS_LABEL.pattern, "
+        "spec.archives[0].key)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=asset, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["hyperpod_chart", "hyperpod_chart", DNS_LABEL_PATTERN, "x-1.0.0"]
 
 
 @pytest.mark.parametrize(

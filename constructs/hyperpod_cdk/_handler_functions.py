@@ -1,9 +1,11 @@
 """The Lambda functions behind this library's custom resources: staged code, function, log group, role.
 
 **Code.** Handlers are plain folders under ``<layer>/handlers/<name>/``, standard library (and the
-runtime's boto3) only. The modules they share live once, in ``kubernetes/handlers/shared/``; at synth
-the shared modules a handler imports are copied next to its own files in a staging folder, and that
-folder is the asset: plain file copies, so synth needs no network, no Docker and no bundling image.
+runtime's boto3) only. The modules they share live once, in ``kubernetes/handlers/shared/``, and so do
+the standard-library-only ``specs/`` modules a handler shares with the library (:data:`SHARED_SPECS`);
+at synth the shared modules a handler imports are copied next to its own files in a staging folder,
+and that folder is the asset: plain file copies, so synth needs no network, no Docker and no bundling
+image.
 The asset hash follows the staged content, so a change to a shared module redeploys every handler
 that carries it.
 
@@ -40,6 +42,10 @@ from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 SHARED_DIR = Path(__file__).resolve().parent / "kubernetes" / "handlers" / "shared"
 #: The shared modules; a handler's asset carries those it imports.
 SHARED_MODULES = ("eks_auth.py", "cfn_response.py", "manifest_sets.py")
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+#: ``specs/`` modules (standard library only) that handlers import by their file name, as the library
+#: does by its package path: the Helm installer's chart pins and Kubernetes name rules.
+SHARED_SPECS = ("hyperpod_chart.py", "kubernetes_names.py")
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 #: Lambda's ceiling for one invocation.
 MAX_HANDLER_TIMEOUT = Duration.minutes(15)
@@ -70,7 +76,8 @@ def staged_handler_dir(handler_dir: Path) -> Path:
     The folder is copied into the cloud assembly at synth; it is removed when the process exits.
     """
     own = {path.name for path in handler_dir.glob("*.py")}
-    clash = own.intersection(SHARED_MODULES)
+    shared = {name: SHARED_DIR / name for name in SHARED_MODULES} | {name: SPECS_DIR / name for name in SHARED_SPECS}
+    clash = own.intersection(shared)
     if clash:
         raise ValueError(f"{handler_dir.name} has its own {sorted(clash)}: rename it, the shared module has that name")
     imported = _imported_modules(handler_dir)
@@ -78,9 +85,9 @@ def staged_handler_dir(handler_dir: Path) -> Path:
     atexit.register(shutil.rmtree, staging, ignore_errors=True)
     # The whole folder: a handler may carry data files (the Grafana dashboards).
     shutil.copytree(handler_dir, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
-    for name in SHARED_MODULES:
+    for name, source in shared.items():
         if name.removesuffix(".py") in imported:
-            shutil.copyfile(SHARED_DIR / name, staging / name)
+            shutil.copyfile(source, staging / name)
     return staging
 
 

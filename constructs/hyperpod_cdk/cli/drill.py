@@ -34,15 +34,14 @@ from hyperpod_cdk.cli import aws_errors, output
 from hyperpod_cdk.cli.arguments import CommandError, add_cluster, add_yes, int_between, matching
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
+from hyperpod_cdk.kubernetes.charts.job_checks import API_VERSION, KIND
+from hyperpod_cdk.kubernetes.charts.job_checks import HEALTH_STATUS_LABEL as HEALTH_LABEL
+from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL, DNS_SUBDOMAIN
 
-HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
 FAULT = "UnschedulablePendingReboot"
 HEALTHY = "Schedulable"
-JOBS = "/apis/sagemaker.amazonaws.com/v1"
-KIND = "HyperPodPyTorchJob"
+JOBS = f"/apis/{API_VERSION}"
 REMEDIATED = re.compile(r"remediated in (\d+) milliseconds")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 # Replaced by the tests: the watch loop must not really wait.
 _sleep: Callable[[float], None] = time.sleep

@@ -23,6 +23,8 @@ from hyperpod_cdk._handler_functions import (
     handler_function,
     retained_log_group,
 )
+from hyperpod_cdk.config import HYPERPOD_NAME_PATTERN
+from hyperpod_cdk.config.charts import SCHEDULER_CLASS_PATTERN
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.rules.acknowledge import (
     BUILTIN_UNKNOWN_TYPE,
@@ -34,8 +36,8 @@ from hyperpod_cdk.specs.cfn_regions import SCHEDULER_CONFIG_TYPE, has_native_typ
 
 # AWS::SageMaker::ClusterSchedulerConfig (cfn-lint 1.58 registry schema): Name 1-63 of
 # [a-zA-Z0-9-]; at most 10 PriorityClasses, each Name lower-case [a-z0-9-] and Weight 0-100.
-NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-CLASS_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+NAME_PATTERN = HYPERPOD_NAME_PATTERN
+CLASS_NAME_PATTERN = SCHEDULER_CLASS_PATTERN
 MAX_CLASSES = 10
 CUSTOM_RESOURCE_TYPE = "Custom::HyperPodClusterSchedulerConfig"
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "scheduler_config"

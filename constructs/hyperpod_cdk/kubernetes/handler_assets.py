@@ -8,8 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyperpod_cdk._handler_functions import SHARED_DIR, SHARED_MODULES, handler_code, staged_handler_dir
+from hyperpod_cdk._handler_functions import (
+    SHARED_DIR,
+    SHARED_MODULES,
+    SHARED_SPECS,
+    SPECS_DIR,
+    handler_code,
+    staged_handler_dir,
+)
 
 HANDLERS_DIR = Path(__file__).resolve().parent / "handlers"
 
-__all__ = ["HANDLERS_DIR", "SHARED_DIR", "SHARED_MODULES", "handler_code", "staged_handler_dir"]
+__all__ = [
+    "HANDLERS_DIR",
+    "SHARED_DIR",
+    "SHARED_MODULES",
+    "SHARED_SPECS",
+    "SPECS_DIR",
+    "handler_code",
+    "staged_handler_dir",
+]

@@ -11,7 +11,6 @@ the machine running ``cdk synth``. See docs/helm-dependencies.md.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from hyperpod_cdk._handler_functions import check_environment_size, handler_cust
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
+from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
@@ -38,7 +38,6 @@ NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
@@ -101,7 +100,7 @@ class HyperPodHelmDependencies(Construct):
             ("release_name", release_name, "a Helm release name", 53),
             ("namespace", namespace, "a Kubernetes namespace", 63),
         ):
-            if not re.fullmatch(NAME_PATTERN, name) or len(name) > longest:
+            if not DNS_LABEL.fullmatch(name) or len(name) > longest:
                 raise prop_error(
                     scope,
                     construct_id,

@@ -1,7 +1,9 @@
 """Integrity pins for the official HyperPod Helm chart, kept next to the revision they belong to.
 
-Pure data, no CDK. The Helm installer (``kubernetes/handlers/helm_dependencies/index.py``) and
-``python -m hyperpod_cdk.kubernetes.chart_bundle`` check every chart they install against a
+Pure data, no CDK, standard library only: the Helm installer's Lambda asset carries a copy of this
+file (staged at synth, ``hyperpod_cdk._handler_functions.SHARED_SPECS``) and reads its release's
+archive pins as :class:`ArchivePin`. The installer (``kubernetes/handlers/helm_dependencies/index.py``)
+and ``python -m hyperpod_cdk.kubernetes.chart_bundle`` check every chart they install against a
 :class:`ChartPin`:
 
 - ``chart_sha256``: the **chart tree digest** of ``helm_chart/HyperPodHelmChart`` at the
@@ -38,8 +40,9 @@ class ArchivePin:
     sha256: str | None
     #: The value that enables it (Chart.yaml ``condition``); unpinned archives need it false.
     condition: str
-    #: Where the digest was read (primary source) or why there is none.
-    source: str
+    #: Where the digest was read (primary source) or why there is none; empty in the installer, which
+    #: reads the pins from its release spec.
+    source: str = ""
 
     @property
     def key(self) -> str:

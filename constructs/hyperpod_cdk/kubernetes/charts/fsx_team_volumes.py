@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperpod_cdk.config.charts import FsxVolume, Team
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.kubernetes.charts.job_checks import HEALTH_STATUS_LABEL as HEALTH_LABEL
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 from hyperpod_cdk.specs.namespaces import FSX_ADMIN_NAMESPACE
 
@@ -79,7 +80,6 @@ ADMIN_CLAIM = "fsx-root"
 TEAMS_DIRECTORY = "teams"
 #: Synth warning (acknowledgeable) for teams whose pods may mount the FSx root themselves.
 FSX_ROOT_TEAMS_WARNING_ID = "hyperpod-cdk:fsx-privileged-team"
-HEALTH_LABEL = "sagemaker.amazonaws.com/node-health-status"
 
 
 def team_directory(team: Team) -> str:

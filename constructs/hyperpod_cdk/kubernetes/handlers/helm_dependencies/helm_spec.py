@@ -15,7 +15,10 @@ from typing import Any
 import cfn_response
 from cfn_response import CFN_PROPERTIES
 
-DEFAULT_HELM = "/opt/helm/helm"
+# specs/hyperpod_chart.py and specs/kubernetes_names.py of the library, copied into the asset at synth.
+from hyperpod_chart import ArchivePin
+from kubernetes_names import DNS_LABEL
+
 SPEC_ENV = "HELM_RELEASE_SPEC"
 # Physical id of a Create that failed before helm touched the cluster: its rollback Delete is a no-op.
 NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
@@ -25,8 +28,6 @@ OWNER_LABEL = "hyperpod-cdk-owner"
 
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# Release names and namespaces are both DNS-1123 labels.
-_RELEASE = _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
@@ -42,18 +43,6 @@ class HandlerError(Exception):
 
 
 # --------------------------------------------------------------------------- the release, fixed at synth
-
-
-@dataclass(frozen=True)
-class ArchivePin:
-    name: str
-    version: str
-    sha256: str | None
-    condition: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.version}"
 
 
 @dataclass(frozen=True)
@@ -161,8 +150,9 @@ _HEX64 = "{key} must be 64 lowercase hex characters"
 _REQUIRED_TEXT = (
     _TextField("Revision", "revision", _REVISION, "a full 40-character commit SHA"),
     _TextField("ChartPath", "chart_path"),
-    _TextField("Release", "release", _RELEASE, "a valid Helm release name", longest=53),
-    _TextField("Namespace", "namespace", _NAMESPACE, "a valid Kubernetes namespace", longest=63),
+    # Release names and namespaces are both DNS-1123 labels.
+    _TextField("Release", "release", DNS_LABEL, "a valid Helm release name", longest=53),
+    _TextField("Namespace", "namespace", DNS_LABEL, "a valid Kubernetes namespace", longest=63),
     _TextField("ClusterName", "cluster_name"),
     _TextField("ChartSha256", "chart_sha256", _SHA256, "64 lowercase hex characters"),
 )

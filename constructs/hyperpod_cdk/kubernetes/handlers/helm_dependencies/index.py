@@ -55,12 +55,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-# In the Lambda, the asset root holds this file, its sibling modules and the shared eks_auth.py and
-# cfn_response.py (copied in at synth by hyperpod_cdk._handler_functions) and is on sys.path already.
-# Loaded from the source tree (tests, `hyperpod-cdk chart-bundle`), the siblings and the shared
-# folder are added here.
+# In the Lambda, the asset root holds this file, its sibling modules, the shared eks_auth.py and
+# cfn_response.py and the library's specs/hyperpod_chart.py and specs/kubernetes_names.py (copied in at
+# synth by hyperpod_cdk._handler_functions) and is on sys.path already. Loaded from the source tree
+# (tests, `hyperpod-cdk chart-bundle`), the siblings, the shared folder and specs/ are added here.
 _HERE = Path(__file__).resolve().parent
-for _folder in (_HERE, _HERE.parent / "shared"):
+for _folder in (_HERE, _HERE.parent / "shared", _HERE.parents[2] / "specs"):
     if _folder.is_dir() and str(_folder) not in sys.path:
         sys.path.append(str(_folder))
 
@@ -68,6 +68,7 @@ import helm_fetch  # noqa: E402, F401 - its limits, which tests tune
 import helm_runner  # noqa: E402
 from cfn_response import Outcome, send_response  # noqa: E402
 from eks_auth import eks_token, write_kubeconfig  # noqa: E402
+from kubernetes_names import DNS_LABEL  # noqa: E402
 from helm_digest import (  # noqa: E402, F401 - re-exported: the chart bundle builder and tests use index.*
     _BUILT_ARCHIVE,
     _file_sha256,
@@ -100,8 +101,6 @@ from helm_runner import (  # noqa: E402, F401
     upgrade_command,
 )
 from helm_spec import (  # noqa: E402, F401
-    _NAMESPACE,
-    _RELEASE,
     BUNDLE_TOP,
     GITHUB_TOP,
     NOT_INSTALLED,
@@ -376,7 +375,7 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
     that release if it carries this chart's owner label (installed by this resource, not picked by the
     caller). False when there is no such release."""
     namespace, _, release = old_id.partition("/")
-    if not (_NAMESPACE.fullmatch(namespace) and _RELEASE.fullmatch(release)):
+    if not (DNS_LABEL.fullmatch(namespace) and DNS_LABEL.fullmatch(release)):
         return False
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
