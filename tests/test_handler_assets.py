@@ -52,7 +52,9 @@ def test_the_specs_modules_a_handler_carries_are_standard_library_only():
 
     for name in handler_assets.SHARED_SPECS:
         tree = ast.parse((SPECS / name).read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         imported |= {
             node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
         }

@@ -201,16 +201,21 @@ def test_handler_runs_in_the_vpc_with_the_cluster_security_group(built):
 
 
 def test_handler_code_is_the_handler_folder_plus_the_shared_eks_auth_module(built):
+    """The asset in the cloud assembly: the handler's files, the shared modules and the library's chart pins
+    and Kubernetes name rules (specs/hyperpod_chart.py, specs/kubernetes_names.py), copied byte for byte."""
     _, function = built.one("AWS::Lambda::Function", "HelmDependencies")
     key = function["Properties"]["Code"]["S3Key"]
     asset_dir = built.outdir / f"asset.{key.removesuffix('.zip')}"
     own = sorted(p.name for p in HANDLER_DIR.glob("*.py"))
     assert {"index.py", "helm_spec.py", "helm_fetch.py", "helm_digest.py", "helm_runner.py"} <= set(own)
-    assert sorted(p.name for p in asset_dir.iterdir()) == sorted([*own, "eks_auth.py", "cfn_response.py"])
+    specs = ("hyperpod_chart.py", "kubernetes_names.py")
+    assert sorted(p.name for p in asset_dir.iterdir()) == sorted([*own, "eks_auth.py", "cfn_response.py", *specs])
     for name in own:
         assert (asset_dir / name).read_bytes() == (HANDLER_DIR / name).read_bytes()
     for shared in ("eks_auth.py", "cfn_response.py"):
         assert (asset_dir / shared).read_bytes() == (HANDLER_DIR.parent / "shared" / shared).read_bytes()
+    for spec in specs:
+        assert (asset_dir / spec).read_bytes() == (HANDLER_DIR.parents[2] / "specs" / spec).read_bytes()
     assert not list(asset_dir.rglob("*.pyc"))
 
 

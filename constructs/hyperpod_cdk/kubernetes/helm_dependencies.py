@@ -11,26 +11,21 @@ the machine running ``cdk synth``. See docs/helm-dependencies.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from aws_cdk import Aws, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
-from hyperpod_cdk._handler_functions import check_environment_size, handler_custom_resource, retained_log_group
+from hyperpod_cdk._handler_functions import check_environment_size, handler_custom_resource
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL
-from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
 RELEASE_NAME = "hyperpod-dependencies"
@@ -42,7 +37,7 @@ SPEC_ENV = "HELM_RELEASE_SPEC"
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
 
-class HyperPodHelmDependencies(Construct):
+class HyperPodHelmDependencies(ClusterHandlerConstruct):
     """Installs (create/update) and uninstalls (delete) the HyperPod Helm chart.
 
     - A Python Lambda (stdlib + boto3, plain folder asset) with the kubectl layer
@@ -64,35 +59,36 @@ class HyperPodHelmDependencies(Construct):
 
     Pass :attr:`resource` (or this construct) to ``HyperPodCluster.wait_for``.
 
+    Takes the props of :class:`~hyperpod_cdk.kubernetes.cluster_handler.ClusterHandlerProps`
+    (``cluster``, ``subnets``, ``kubectl_layer``, ``kubernetes_version``, ``log_key``: for the log group
+    named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/installer``, ``log_retention``), where
+    ``subnets`` defaults to the VPC's private subnets with egress (isolated ones for an S3 source when
+    there are none with egress), and:
+
     Args:
-        cluster: the EKS cluster (it provides the VPC and the cluster security group).
-        subnets: where the handler runs; default: the VPC's private subnets with egress (isolated
-            ones for an S3 source when there are none with egress).
         config: chart revision, source, sub-chart toggles and helm options. Default: all defaults.
         release_name: Default ``hyperpod-dependencies`` (the name AWS's templates use).
         namespace: Default ``kube-system``.
-        kubectl_layer: reuse a kubectl layer; default: a new one for ``kubernetes_version``.
-        kubernetes_version: the cluster's version, for the default kubectl layer. Default: the
-            library's default version.
-        log_retention: handler logs. Default one year.
-        log_key: KMS key for the handler's log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/installer``;
-            the key policy gets a statement for that group only). Default: a new key.
     """
+
+    HANDLER_NAME = "installer"
+    NO_SUBNETS_FIX = (
+        "no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and internet access for "
+        "github.com and the chart repositories unless config.source_s3_uri is set)"
+    )
+    LOGS = ("HandlerLogs", "installer", "HyperPod Helm dependencies installer logs")
+    HANDLER_DIR = HANDLER_DIR
+    PURPOSE_TAG = PURPOSE_TAG
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.ICluster,
-        subnets: Sequence[ec2.ISubnet] | None = None,
         config: HelmDependenciesConfig | None = None,
         release_name: str = RELEASE_NAME,
         namespace: str = NAMESPACE,
-        kubectl_layer: lambda_.ILayerVersion | None = None,
-        kubernetes_version: str = DEFAULT_VERSION,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
-        log_key: kms.IKey | None = None,
+        **props: Unpack[ClusterHandlerProps],
     ) -> None:
         cfg = config or HelmDependenciesConfig()
         # Helm caps release names at 53 characters; Kubernetes namespaces (DNS labels) at 63.
@@ -107,45 +103,26 @@ class HyperPodHelmDependencies(Construct):
                     prop,
                     f"'{name}' is not {what} (lowercase letters, digits, -; {longest} at most)",
                 )
-        in_vpc = in_cluster_vpc(
-            scope,
-            construct_id,
-            cluster,
-            subnets or _default_subnets(cluster, cfg),
-            handler="installer",
-            no_subnets_fix="no private subnets for the installer; pass subnets= (it needs the cluster endpoint, and "
-            "internet access for github.com and the chart repositories unless config.source_s3_uri is set)",
-        )
+        cluster = props["cluster"]
+        if not props.get("subnets"):
+            props["subnets"] = _default_subnets(cluster, cfg)
         stack = Stack.of(scope)
-        self.values = cfg.helm_values(default_region=stack.region)
-        self.spec = release_spec(cfg, cluster.cluster_name, release_name, namespace, self.values)
-        _check_environment_size(scope, construct_id, self.spec)
-        super().__init__(scope, construct_id)
+        values = cfg.helm_values(default_region=stack.region)
+        spec = release_spec(cfg, cluster.cluster_name, release_name, namespace, values)
+        _check_environment_size(scope, construct_id, spec)
+        super().__init__(scope, construct_id, **props)
         self.config = cfg
+        self.values = values
+        self.spec = spec
 
-        self.log_key, self.log_group = retained_log_group(
-            self,
-            "HandlerLogs",
-            "installer",
-            description="HyperPod Helm dependencies installer logs",
-            key=log_key,
-            retention=log_retention,
-        )
         bundle: list[iam.PolicyStatement] = []  # read the chart bundle, for an S3 source
         if cfg.source_s3_uri:
             bucket_and_key = cfg.source_s3_uri.removeprefix("s3://")
             bundle.append(
                 iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket_and_key}"])
             )
-        self.function, self.access_entry = cluster_admin_handler(
-            self,
-            cluster,
-            in_vpc,
+        self.function, self.access_entry = self._cluster_admin_handler(
             description="Installs the SageMaker HyperPod Helm chart (hyperpod-cdk)",
-            handler_dir=HANDLER_DIR,
-            log_group=self.log_group,
-            kubectl_layer=kubectl_layer,
-            kubernetes_version=kubernetes_version,
             memory_size=1024,
             # The source tarball, the extracted chart and the downloaded sub-charts.
             ephemeral_storage_size=Size.mebibytes(2048),
@@ -153,7 +130,6 @@ class HyperPodHelmDependencies(Construct):
                 "HELM_BINARY": HELM_BINARY,
                 SPEC_ENV: stack.to_json_string(self.spec),
             },
-            purpose_tag=PURPOSE_TAG,
             environment_reason="the environment holds the helm path and the release fixed at synth (names, revision, "
             "digests, chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
             statements=bundle,
@@ -184,21 +160,9 @@ class HyperPodHelmDependencies(Construct):
         scope: Construct,
         construct_id: str,
         config: HelmDependenciesConfig,
-        *,
-        cluster: eks.ICluster,
-        subnets: Sequence[ec2.ISubnet] | None = None,
-        kubectl_layer: lambda_.ILayerVersion | None = None,
-        log_key: kms.IKey | None = None,
+        **props: Unpack[ClusterHandlerProps],
     ) -> HyperPodHelmDependencies:
-        return cls(
-            scope,
-            construct_id,
-            cluster=cluster,
-            subnets=subnets,
-            config=config,
-            kubectl_layer=kubectl_layer,
-            log_key=log_key,
-        )
+        return cls(scope, construct_id, config=config, **props)
 
 
 def release_spec(

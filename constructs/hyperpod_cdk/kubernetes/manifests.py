@@ -27,30 +27,19 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import cdk8s
 import jsii
 from aws_cdk import Aws, CustomResource, Duration, IStableStringProducer, Lazy, Stack, Token
-from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from hyperpod_cdk._handler_functions import (
-    check_environment_size,
-    function_role,
-    handler_custom_resource,
-    retained_log_group,
-)
+from hyperpod_cdk._handler_functions import check_environment_size, function_role, handler_custom_resource
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.cluster_handler import cluster_admin_handler, in_cluster_vpc
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
 from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
-from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
 RESOURCE_TYPE = "Custom::HyperPodManifests"
@@ -64,65 +53,36 @@ SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
 
 
-class HyperPodManifests(Construct):
+class HyperPodManifests(ClusterHandlerConstruct):
     """Applies Kubernetes manifest sets fixed at synth; waits for objects (read-only).
 
     Add sets with :meth:`add_manifest`, :meth:`add_chart` and :meth:`add_wait`; each returns the
     custom resource to order things after (``node.add_dependency``).
 
-    Args:
-        cluster: the EKS cluster (it provides the VPC and the cluster security group).
-        subnets: private subnets that reach the cluster endpoint (and S3).
-        kubectl_layer: kubectl for the cluster's version. Default: a new one for ``kubernetes_version``.
-        kubernetes_version: for the default kubectl layer. Default: the library's default version.
-        log_key: KMS key for the handler's log group. Default: a new key.
-        log_retention: Default one year.
+    Takes the props of :class:`~hyperpod_cdk.kubernetes.cluster_handler.ClusterHandlerProps`
+    (``cluster``, ``subnets``, ``kubectl_layer``, ``kubernetes_version``, ``log_key``, ``log_retention``).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cluster: eks.ICluster,
-        subnets: Sequence[ec2.ISubnet],
-        kubectl_layer: lambda_.ILayerVersion | None = None,
-        kubernetes_version: str = DEFAULT_VERSION,
-        log_key: kms.IKey | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
-    ) -> None:
-        in_vpc = in_cluster_vpc(scope, construct_id, cluster, subnets, handler="manifest handler")
-        super().__init__(scope, construct_id)
-        self.cluster = cluster
+    HANDLER_NAME = "manifest handler"
+    LOGS = ("Logs", "manifests", "HyperPod manifest handler logs")
+    HANDLER_DIR = HANDLER_DIR
+    PURPOSE_TAG = PURPOSE_TAG
+
+    def __init__(self, scope: Construct, construct_id: str, **props: Unpack[ClusterHandlerProps]) -> None:
+        super().__init__(scope, construct_id, **props)
         self._sets: dict[str, dict[str, Any]] = {}
         self._locations: dict[str, s3_assets.Asset] = {}
         self._params: list[str] = []  # index -> the token string it stands for
         self._staging = Path(tempfile.mkdtemp(prefix="hyperpod-cdk-manifests-"))
         # The assets are copied into the cloud assembly; the staging folder goes when the app exits.
         atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
-        self.log_key, self.log_group = retained_log_group(
-            self,
-            "Logs",
-            "manifests",
-            description="HyperPod manifest handler logs",
-            key=log_key,
-            retention=log_retention,
-        )
-        self.function, self.access_entry = cluster_admin_handler(
-            self,
-            cluster,
-            in_vpc,
+        self.function, self.access_entry = self._cluster_admin_handler(
             description="Applies the Kubernetes manifests fixed at synth (hyperpod-cdk)",
-            handler_dir=HANDLER_DIR,
-            log_group=self.log_group,
-            kubectl_layer=kubectl_layer,
-            kubernetes_version=kubernetes_version,
             memory_size=512,
             environment={
                 "KUBECTL_BINARY": "/opt/kubectl/kubectl",
                 CONTEXT_ENV: Lazy.string(_ContextProducer(self)),
             },
-            purpose_tag=PURPOSE_TAG,
             environment_reason="the environment holds the kubectl path, the sets' sha256 digests and S3 keys, and "
             "deploy-time ids (file system, subnet, security group), no secrets; Lambda encrypts it at rest with an "
             "AWS managed key",

@@ -20,27 +20,25 @@ VPC, like the Helm installer, so it works with a private-only endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from aws_cdk import CustomResource, Duration
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
-from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
 from hyperpod_cdk.errors import prop_error
-from hyperpod_cdk.kubernetes.cluster_handler import describe_cluster, in_cluster_vpc
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps, describe_cluster
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
-from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "readiness"
 RESOURCE_TYPE = "Custom::HyperPodReadiness"
@@ -59,6 +57,18 @@ PROVIDER_TIMEOUT = Duration.minutes(55)
 POLL_INTERVAL = Duration.seconds(30)
 LOGS_DESCRIPTION = "HyperPod readiness gate logs"
 
+
+@dataclass(frozen=True)
+class _GateKind:
+    """A readiness gate: its construct id and the check the handler runs (``Check``)."""
+
+    construct_id: str
+    check: str
+
+
+NODE_GATE = _GateKind("NodesReady", "nodes")
+CERT_MANAGER_GATE = _GateKind("CertManagerReady", "cert-manager")
+
 # What the handler may do in the cluster: read nodes, pods and deployments, and dry-run an Issuer.
 _CLUSTER_ROLE_RULES = [
     {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]},
@@ -67,7 +77,7 @@ _CLUSTER_ROLE_RULES = [
 ]
 
 
-class HyperPodReadiness(Construct):
+class HyperPodReadiness(ClusterHandlerConstruct):
     """Readiness gates for an EKS cluster with HyperPod nodes.
 
     Creates a provider (an ``on_event`` function outside the VPC, an ``is_complete`` function in
@@ -78,69 +88,57 @@ class HyperPodReadiness(Construct):
     with :meth:`add_node_gate` and :meth:`add_cert_manager_gate`; order anything behind one with
     ``construct.node.add_dependency(gate)``.
 
+    Takes the props of :class:`~hyperpod_cdk.kubernetes.cluster_handler.ClusterHandlerProps`
+    (``cluster``, ``subnets``: where the kubectl handler runs, ``kubectl_layer``, ``kubernetes_version``,
+    ``log_key``, ``log_retention``) and:
+
     Args:
-        cluster: the EKS cluster (it provides the VPC and the cluster security group).
-        subnets: where the kubectl handler runs: private subnets that reach the cluster endpoint.
-        kubectl_layer: kubectl for the cluster's version. Default: a new one for ``kubernetes_version``.
-        kubernetes_version: for the default kubectl layer. Default: the library's default version.
-        log_key: KMS key for the log group. Default: a new key.
-        log_retention: Default one year.
         manifests: applies the ClusterRole and binding (:attr:`rbac`). Default: a new
             :class:`~hyperpod_cdk.kubernetes.manifests.HyperPodManifests` in this construct.
     """
+
+    HANDLER_NAME = "readiness handler"
+    LOGS = ("Logs", "readiness", LOGS_DESCRIPTION)
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.ICluster,
-        subnets: Sequence[ec2.ISubnet],
-        kubectl_layer: lambda_.ILayerVersion | None = None,
-        kubernetes_version: str = DEFAULT_VERSION,
-        log_key: kms.IKey | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         manifests: HyperPodManifests | None = None,
+        **props: Unpack[ClusterHandlerProps],
     ) -> None:
-        in_vpc = in_cluster_vpc(scope, construct_id, cluster, subnets, handler="readiness handler")
-        super().__init__(scope, construct_id)
-        self.cluster = cluster
-        self.log_key, self.log_group = retained_log_group(
-            self, "Logs", "readiness", description=LOGS_DESCRIPTION, key=log_key, retention=log_retention
-        )
-        code = handler_code(HANDLER_DIR)  # with the shared EKS-auth module
-        layer = kubectl_layer or kubectl_layer_for(self, "KubectlLayer", kubernetes_version)
-        managed_policies_reason = (
-            "Lambda's AWS managed basic (and, in the VPC, VPC access) execution policies: CloudWatch Logs and "
-            "the ENI actions Lambda needs to attach the function to the VPC; the handler's own access is "
-            "eks:DescribeCluster on one cluster"
-        )
-        self.on_event_function = handler_function(
+        super().__init__(scope, construct_id, **props)
+        cluster = self.cluster
+        layer = self.kubectl_layer
+        # The provider's two functions: one code asset (with the shared EKS-auth module), one log group.
+        provider_function = functools.partial(
+            handler_function,
             self,
+            code=handler_code(HANDLER_DIR),
+            log_group=self.log_group,
+            managed_policies_reason="Lambda's AWS managed basic (and, in the VPC, VPC access) execution policies: "
+            "CloudWatch Logs and the ENI actions Lambda needs to attach the function to the VPC; the handler's own "
+            "access is eks:DescribeCluster on one cluster",
+        )
+        self.on_event_function = provider_function(
             "OnEvent",
             description="Starts a HyperPod readiness gate (hyperpod-cdk)",
             entry="index.on_event",
-            code=code,
             timeout=Duration.seconds(30),
-            log_group=self.log_group,
             outside_vpc_reason="only records when a readiness wait started; it calls no API and reaches nothing in "
             "the VPC",
-            managed_policies_reason=managed_policies_reason,
         )
-        self.is_complete_function = handler_function(
-            self,
+        self.is_complete_function = provider_function(
             "IsComplete",
             description="Checks HyperPod readiness with kubectl (hyperpod-cdk)",
             entry="index.is_complete",
-            code=code,
             timeout=Duration.minutes(2),
             memory_size=512,
             layers=[layer],
-            in_vpc=in_vpc,
+            in_vpc=self.in_vpc,
             environment={"KUBECTL_BINARY": "/opt/kubectl/kubectl"},
-            log_group=self.log_group,
-            statements=[describe_cluster(cluster)],
-            managed_policies_reason=managed_policies_reason,
+            statements=[describe_cluster(self.cluster)],
         )
         role = function_role(self.is_complete_function)
         # The role reaches Kubernetes only as the group bound below (no access policy).
@@ -153,15 +151,9 @@ class HyperPodReadiness(Construct):
             type="STANDARD",
         )
         if manifests is None:
-            manifests = HyperPodManifests(
-                self,
-                "Manifests",
-                cluster=cluster,
-                subnets=subnets,
-                kubectl_layer=layer,
-                log_key=self.log_key,
-                log_retention=log_retention,
-            )
+            # The same cluster, subnets and retention; this construct's layer and key.
+            shared: ClusterHandlerProps = {**props, "kubectl_layer": layer, "log_key": self.log_key}
+            manifests = HyperPodManifests(self, "Manifests", **shared)
         self.rbac = manifests.add_manifest(
             "ReadinessRbac",
             {
@@ -186,7 +178,7 @@ class HyperPodReadiness(Construct):
             "readiness-waiter",
             description=LOGS_DESCRIPTION,
             key=self.log_key,
-            retention=log_retention,
+            retention=self.log_retention,
         )
         self.provider = cr.Provider(
             self,
@@ -205,35 +197,40 @@ class HyperPodReadiness(Construct):
             ),
         )
         self._acknowledge_provider()
-        self._gates: list[CustomResource] = []
-        #: The gate :meth:`add_node_gate` added (None until then).
-        self.node_gate: CustomResource | None = None
-        #: The gate :meth:`add_cert_manager_gate` added (None until then).
-        self.cert_manager_gate: CustomResource | None = None
+        self._gates: dict[str, CustomResource] = {}
+
+    @property
+    def node_gate(self) -> CustomResource | None:
+        """The gate :meth:`add_node_gate` added (None until then)."""
+        return self._gates.get(NODE_GATE.check)
+
+    @property
+    def cert_manager_gate(self) -> CustomResource | None:
+        """The gate :meth:`add_cert_manager_gate` added (None until then)."""
+        return self._gates.get(CERT_MANAGER_GATE.check)
 
     def _gate(
         self,
-        construct_id: str,
-        check: str,
-        properties: dict[str, object],
+        kind: _GateKind,
+        properties: Mapping[str, object],
         after: Sequence[IConstruct],
         timeout: Duration,
     ) -> CustomResource:
         gate = CustomResource(
             self,
-            construct_id,
+            kind.construct_id,
             service_token=self.provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties={
                 "ClusterName": self.cluster.cluster_name,
-                "Check": check,
+                "Check": kind.check,
                 **properties,
                 "TimeoutSeconds": str(int(timeout.to_seconds())),
             },
         )
         # kubectl authenticates as the handler's role: its access entry and RBAC come first.
         gate.node.add_dependency(self.access_entry, self.rbac, *after)
-        self._gates.append(gate)
+        self._gates[kind.check] = gate
         return gate
 
     def add_node_gate(
@@ -250,15 +247,11 @@ class HyperPodReadiness(Construct):
         drivers) after it.
         """
         if not instance_groups:
-            raise prop_error(self, "NodesReady", "instance_groups", "name the groups that can host system pods")
-        self.node_gate = self._gate(
-            "NodesReady",
-            "nodes",
-            {"HyperPodClusterName": hyperpod_cluster_name, "InstanceGroups": list(instance_groups)},
-            after,
-            timeout,
-        )
-        return self.node_gate
+            raise prop_error(
+                self, NODE_GATE.construct_id, "instance_groups", "name the groups that can host system pods"
+            )
+        properties = {"HyperPodClusterName": hyperpod_cluster_name, "InstanceGroups": list(instance_groups)}
+        return self._gate(NODE_GATE, properties, after, timeout)
 
     def add_cert_manager_gate(
         self,
@@ -273,14 +266,8 @@ class HyperPodReadiness(Construct):
         Create it after the cert-manager add-on (``after``); put cert-manager resources (issuers)
         and add-ons that need cert-manager (the training operator) after it.
         """
-        self.cert_manager_gate = self._gate(
-            "CertManagerReady",
-            "cert-manager",
-            {"Namespace": namespace, "Deployments": list(deployments)},
-            after,
-            timeout,
-        )
-        return self.cert_manager_gate
+        properties = {"Namespace": namespace, "Deployments": list(deployments)}
+        return self._gate(CERT_MANAGER_GATE, properties, after, timeout)
 
     def _acknowledge_provider(self) -> None:
         acknowledge_managed_policies(

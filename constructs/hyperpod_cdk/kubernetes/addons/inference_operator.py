@@ -26,7 +26,6 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, private_bucket
-from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, AddonSettings, HyperPodAddon, add_managed_policy
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import ADDON_NAME as FSX_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.load_balancer_policy import (
@@ -36,6 +35,7 @@ from hyperpod_cdk.kubernetes.addons.load_balancer_policy import (
 from hyperpod_cdk.kubernetes.addons.metrics_server import ADDON_NAME as METRICS_SERVER
 from hyperpod_cdk.kubernetes.addons.s3_csi_driver import ADDON_NAME as S3_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.task_governance import ADDON_NAME as TASK_GOVERNANCE
+from hyperpod_cdk.kubernetes.cluster_handler import required_cluster_attributes
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
@@ -66,6 +66,7 @@ KEDA_ACTIONS = (
     "aps:GetMetricMetadata",
 )
 SAGEMAKER = "sagemaker.amazonaws.com"
+ISSUER_URL = "cluster_open_id_connect_issuer_url"
 
 
 class HyperPodInferenceOperatorAddon(HyperPodAddon):
@@ -125,13 +126,14 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         oidc_provider: iam.IOpenIdConnectProvider | None = None,
         **settings: Unpack[AddonSettings],
     ) -> None:
-        issuer_url = cluster_attribute(cluster, "cluster_open_id_connect_issuer_url")
-        if oidc_provider is None and issuer_url is None:
-            raise prop_error(
+        if oidc_provider is None:
+            required_cluster_attributes(
                 scope,
                 construct_id,
-                "oidc_provider",
-                "the operator's roles trust the cluster's IAM OIDC provider: pass oidc_provider= for an imported "
+                cluster,
+                [ISSUER_URL],
+                prop="oidc_provider",
+                fix="the operator's roles trust the cluster's IAM OIDC provider: pass oidc_provider= for an imported "
                 "cluster",
             )
         self._given_oidc_provider = oidc_provider
@@ -146,7 +148,7 @@ class HyperPodInferenceOperatorAddon(HyperPodAddon):
         # AWS::IAM::OIDCProvider for the cluster's issuer (a cluster has one issuer, so one provider
         # per account: pass an existing one as oidc_provider instead of creating a second).
         self.oidc_provider = self._given_oidc_provider or eks.OidcProviderNative(
-            self, "OidcProvider", url=cluster_attribute(self.cluster, "cluster_open_id_connect_issuer_url")
+            self, "OidcProvider", url=cluster_attribute(self.cluster, ISSUER_URL)
         )
         self.tls_bucket = private_bucket(
             self,

@@ -68,7 +68,6 @@ import helm_fetch  # noqa: E402, F401 - its limits, which tests tune
 import helm_runner  # noqa: E402
 from cfn_response import Outcome, send_response  # noqa: E402
 from eks_auth import eks_token, write_kubeconfig  # noqa: E402
-from kubernetes_names import DNS_LABEL  # noqa: E402
 from helm_digest import (  # noqa: E402, F401 - re-exported: the chart bundle builder and tests use index.*
     _BUILT_ARCHIVE,
     _file_sha256,
@@ -114,6 +113,7 @@ from helm_spec import (  # noqa: E402, F401
     source_url,
     write_values_file,
 )
+from kubernetes_names import DNS_LABEL  # noqa: E402
 
 DEFAULT_HELM = "/opt/helm/helm"
 # Fetch and extraction share this much of the invocation at most.
