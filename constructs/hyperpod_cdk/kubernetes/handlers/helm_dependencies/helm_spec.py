@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,20 +47,74 @@ class HandlerError(Exception):
 
 
 @dataclass(frozen=True)
+class _TextField:
+    """How one string field of the spec is read: its key and what it must look like."""
+
+    key: str
+    pattern: re.Pattern[str] | None = None
+    what: str = ""  # "<value> is not <what>" when the pattern does not match
+    longest: int | None = None
+    required: bool = True
+    mismatch: str = ""  # a whole message instead of "is not <what>" ({key}, {value})
+    check: Callable[[str], None] | None = None  # a further check of the value
+
+    def read(self, data: Mapping[str, Any]) -> str | None:
+        value = data.get(self.key)
+        if not self.required:
+            if not value:
+                return None
+            value = str(value)
+        elif not isinstance(value, str) or not value:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is required")
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            if self.mismatch:
+                raise HandlerError(f"{SPEC_ENV}." + self.mismatch.format(key=self.key, value=value))
+            raise HandlerError(f"{SPEC_ENV}.{self.key} {value!r} is not {self.what}")
+        if self.longest is not None and len(value) > self.longest:
+            raise HandlerError(f"{SPEC_ENV}.{self.key} is longer than {self.longest} characters")
+        if self.check is not None:
+            self.check(value)
+        return value
+
+
+def _text(key: str, *args: Any, **rule: Any) -> Any:
+    """A string field of :class:`ReleaseSpec` read from ``key`` (see :class:`_TextField`); an optional
+    one (``required=False``) defaults to None."""
+    read = _TextField(key, *args, **rule)
+    if read.required:
+        return field(metadata={"text": read})
+    return field(default=None, metadata={"text": read})
+
+
+def _check_chart_path(chart_path: str) -> None:
+    parts = PurePosixPath(chart_path).parts
+    if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
+        raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
+
+
+_HEX64 = "{key} must be 64 lowercase hex characters"
+
+
+@dataclass(frozen=True)
 class ReleaseSpec:
     """The release this function may install: read from its environment, validated."""
 
-    cluster_name: str
-    revision: str
-    chart_path: str
-    release: str
-    namespace: str
-    values: dict[str, str | bool | int]
-    chart_sha256: str
+    # The string fields, in the order they are checked.
+    revision: str = _text("Revision", _REVISION, "a full 40-character commit SHA")
+    chart_path: str = _text("ChartPath", check=_check_chart_path)
+    # Release names and namespaces are both DNS-1123 labels.
+    release: str = _text("Release", DNS_LABEL, "a valid Helm release name", longest=53)
+    namespace: str = _text("Namespace", DNS_LABEL, "a valid Kubernetes namespace", longest=63)
+    cluster_name: str = _text("ClusterName")
+    chart_sha256: str = _text("ChartSha256", _SHA256, "64 lowercase hex characters")
+    source_url_template: str | None = _text("SourceUrlTemplate", required=False)
+    source_s3_uri: str | None = _text(
+        "SourceS3Uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"
+    )
+    source_sha256: str | None = _text("SourceSha256", _SHA256, required=False, mismatch=_HEX64)
+    # Read by their own functions below.
+    values: dict[str, str | bool | int] = field(default_factory=dict)
     archives: tuple[ArchivePin, ...] = ()
-    source_url_template: str | None = None
-    source_s3_uri: str | None = None
-    source_sha256: str | None = None
     timeout_seconds: int = 600
     wait: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -94,15 +149,11 @@ class ReleaseSpec:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:
-        """Validate ``data`` field by field (see the tables above); the first problem is the error."""
+        """Validate ``data`` field by field (each string field's rule is its metadata); the first problem is
+        the error."""
         if not isinstance(data, Mapping):
             raise HandlerError(f"{SPEC_ENV} must be a JSON object")
-        fields: dict[str, Any] = {}
-        for rule in _REQUIRED_TEXT:
-            fields[rule.attribute] = rule.read(data)
-        _check_chart_path(fields["chart_path"])
-        for rule in _OPTIONAL_TEXT:
-            fields[rule.attribute] = rule.read(data)
+        fields: dict[str, Any] = {f.name: f.metadata["text"].read(data) for f in dataclass_fields(cls) if f.metadata}
         if (fields["source_url_template"] is None) == (fields["source_s3_uri"] is None):
             raise HandlerError(f"{SPEC_ENV} needs exactly one of SourceUrlTemplate and SourceS3Uri")
         if fields["source_url_template"] is not None:
@@ -115,60 +166,6 @@ class ReleaseSpec:
             wait=data.get("Wait") in (True, "true"),
             raw=data,
         )
-
-
-@dataclass(frozen=True)
-class _TextField:
-    """One string field of the spec: its key, the ReleaseSpec attribute, and what it must look like."""
-
-    key: str
-    attribute: str
-    pattern: re.Pattern[str] | None = None
-    what: str = ""  # "<value> is not <what>" when the pattern does not match
-    longest: int | None = None
-    required: bool = True
-    mismatch: str = ""  # a whole message instead of "is not <what>" ({key}, {value})
-
-    def read(self, data: Mapping[str, Any]) -> str | None:
-        value = data.get(self.key)
-        if not self.required:
-            if not value:
-                return None
-            value = str(value)
-        elif not isinstance(value, str) or not value:
-            raise HandlerError(f"{SPEC_ENV}.{self.key} is required")
-        if self.pattern is not None and not self.pattern.fullmatch(value):
-            if self.mismatch:
-                raise HandlerError(f"{SPEC_ENV}." + self.mismatch.format(key=self.key, value=value))
-            raise HandlerError(f"{SPEC_ENV}.{self.key} {value!r} is not {self.what}")
-        if self.longest is not None and len(value) > self.longest:
-            raise HandlerError(f"{SPEC_ENV}.{self.key} is longer than {self.longest} characters")
-        return value
-
-
-_HEX64 = "{key} must be 64 lowercase hex characters"
-_REQUIRED_TEXT = (
-    _TextField("Revision", "revision", _REVISION, "a full 40-character commit SHA"),
-    _TextField("ChartPath", "chart_path"),
-    # Release names and namespaces are both DNS-1123 labels.
-    _TextField("Release", "release", DNS_LABEL, "a valid Helm release name", longest=53),
-    _TextField("Namespace", "namespace", DNS_LABEL, "a valid Kubernetes namespace", longest=63),
-    _TextField("ClusterName", "cluster_name"),
-    _TextField("ChartSha256", "chart_sha256", _SHA256, "64 lowercase hex characters"),
-)
-_OPTIONAL_TEXT = (
-    _TextField("SourceUrlTemplate", "source_url_template", required=False),
-    _TextField(
-        "SourceS3Uri", "source_s3_uri", _S3_URI, required=False, mismatch="{key} {value!r} is not s3://bucket/key"
-    ),
-    _TextField("SourceSha256", "source_sha256", _SHA256, required=False, mismatch=_HEX64),
-)
-
-
-def _check_chart_path(chart_path: str) -> None:
-    parts = PurePosixPath(chart_path).parts
-    if PurePosixPath(chart_path).is_absolute() or ".." in parts or not parts:
-        raise HandlerError(f"{SPEC_ENV}.ChartPath must be a relative path inside the repository")
 
 
 def _read_values(values: Any) -> dict[str, str | bool | int]:
