@@ -25,7 +25,7 @@ from hyperpod_cdk._handler_functions import check_environment_size, handler_cust
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
-from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL
+from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL, DNS_LABEL_PATTERN
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
 RELEASE_NAME = "hyperpod-dependencies"
@@ -33,6 +33,8 @@ NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
+#: Deprecated: the DNS-1123 label rule lives in ``hyperpod_cdk.specs.kubernetes_names``.
+NAME_PATTERN = DNS_LABEL_PATTERN
 #: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
