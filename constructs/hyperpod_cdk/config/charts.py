@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from hyperpod_cdk.config.base import IAM_PRINCIPAL_PATTERN as IAM_PRINCIPAL_PATTERN
 from hyperpod_cdk.config.base import (
     INSTANCE_TYPE_PATTERN,
     DnsSubdomain,
@@ -58,6 +59,8 @@ __all__ = [
 # config's PriorityClass Name has the same pattern (cfn-lint 1.58 schemas of both types).
 TEAM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
+#: Deprecated alias (issue 21, removed in the next release): config.INSTANCE_TYPE_PATTERN is the one pattern.
+HYPERPOD_INSTANCE_TYPE_PATTERN = INSTANCE_TYPE_PATTERN
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
 #: The example smoke job's image; also what creates the team directories on FSx (FsxVolume).
