@@ -82,8 +82,7 @@ class _Collector:
         except aws_errors.SETUP_ERRORS:
             raise
         except (ClientError, BotoCoreError) as exc:
-            reason, fix = aws_errors.unchecked_reason(service, exc)
-            self.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+            self.unchecked.append(aws_errors.unchecked_note(service, exc))
             return default
 
 
@@ -164,13 +163,11 @@ def _logs(col: _Collector, group: str) -> dict[str, Any]:
         if aws_errors.code(exc) == "ResourceNotFoundException":
             result["note"] = "log group does not exist yet: no lifecycle script has logged (or nodes never started)"
             return result
-        reason, fix = aws_errors.unchecked_reason("logs", exc)
-        col.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+        col.unchecked.append(aws_errors.unchecked_note("logs", exc))
         result["note"] = "could not list the log streams"
         return result
     except BotoCoreError as exc:
-        reason, fix = aws_errors.unchecked_reason("logs", exc)
-        col.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+        col.unchecked.append(aws_errors.unchecked_note("logs", exc))
         result["note"] = "could not list the log streams"
         return result
     result["streams"] = [s["logStreamName"] for s in page.get("logStreams", [])]

@@ -42,11 +42,7 @@ def _plan_zone_ids(ctx: Context, summaries: list[dict[str, Any]], warns: list[st
         except aws_errors.SETUP_ERRORS:
             raise
         except (ClientError, BotoCoreError) as exc:
-            warns.append(
-                "cannot map the plan's AZ name to an AZ ID ("
-                + aws_errors.unchecked_reason("ec2", exc)[0].removeprefix("cannot check: ")
-                + ")"
-            )
+            warns.append("cannot map the plan's AZ name to an AZ ID (" + aws_errors.call_failure("ec2", exc)[0] + ")")
             zone_id = None
         if zone_id:
             plan_azs.add(zone_id)
@@ -157,7 +153,7 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
                 Check(
                     "warn",
                     name,
-                    f"cannot check: access denied reading {uri}",
+                    f"{aws_errors.CANNOT_CHECK}access denied reading {uri}",
                     "allow s3:GetObject on it for the caller (HeadObject needs it), then rerun",
                 )
             ]

@@ -112,8 +112,8 @@ def _accounting(col: Any, database: dict[str, Any], cluster_groups: list[str]) -
     except aws_errors.SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError) as exc:
-        reason, fix = aws_errors.unchecked_reason("rds" if result["rds_instance"] is None else "ec2", exc)
-        col.unchecked.append(f"accounting database: {reason.removeprefix('cannot check: ')}; {fix}")
+        service = "rds" if result["rds_instance"] is None else "ec2"
+        col.unchecked.append(f"accounting database: {aws_errors.unchecked_note(service, exc)}")
         result["detail"] = "could not check"
         return result
     allowed, cidrs = _ingress(described, cluster_groups, port)
