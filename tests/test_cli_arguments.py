@@ -118,6 +118,15 @@ def test_unless_missing_returns_aws_message_for_a_missing_resource_only() -> Non
         aws_errors.unless_missing(denied)
 
 
+def test_an_unanswered_call_reads_the_same_as_a_check_row_and_as_a_report_note() -> None:
+    exc = _client_error("AccessDeniedException")
+    failure, fix = aws_errors.call_failure("eks", exc, "us-west-2")
+    assert failure.startswith("access denied calling eks ") and "eks:" in fix
+    # preflight's row leads with "cannot check:"; diagnose and clusters list one line per call.
+    assert aws_errors.unchecked_reason("eks", exc, "us-west-2") == (f"cannot check: {failure}", fix)
+    assert aws_errors.unchecked_note("eks", exc, "us-west-2") == f"{failure}; {fix}"
+
+
 def test_check_verdict_shows_the_fix_only_when_not_ok() -> None:
     assert output.Check.verdict(True, "c", "fine", "do x") == output.Check("pass", "c", "fine", "")
     assert output.Check.verdict(False, "c", "broken", "do x") == output.Check("fail", "c", "broken", "do x")

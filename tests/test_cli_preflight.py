@@ -400,7 +400,8 @@ def test_existing_subnet_in_wrong_az_fails():
 
 def test_existing_subnet_not_found_fails():
     row = only(run(context(existing_subnet_ids=("subnet-0123456789abcdef0",)), preflight.check_existing_subnets))
-    assert row.status == "fail" and "not found" in row.reason
+    assert row.status == "fail" and row.reason.startswith(f"subnet-0123456789abcdef0 not found in {REGION}: ")
+    assert "network.existing.hyperpod_subnets" in row.fix
 
 
 def test_existing_subnets_access_denied_is_a_warn():
@@ -460,7 +461,9 @@ def test_eks_cluster_missing_fails_and_access_denied_warns():
     stub.add_client_error("describe_cluster", "ResourceNotFoundException", "No cluster found", 404)
     fx.deny(stub, "describe_cluster")
     ctx = context(overrides={"eks": eks}, existing_eks_cluster=EKS_NAME)
-    assert only(run(ctx, preflight.check_eks_cluster, "eks auth mode", "eks")).status == "fail"
+    missing = only(run(ctx, preflight.check_eks_cluster, "eks auth mode", "eks"))
+    assert missing.status == "fail"
+    assert missing.reason == f"EKS cluster '{EKS_NAME}' not found in {REGION}: No cluster found"
     denied = only(run(ctx, preflight.check_eks_cluster, "eks auth mode", "eks"))
     assert denied.status == "warn" and "eks:DescribeCluster" in denied.fix
 

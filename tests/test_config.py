@@ -62,6 +62,25 @@ def test_default_config_is_valid_and_small():
             "hyperpod.instance_groups[1](gpu).instance_count",
             "less than or equal to 6758",
         ),
+        # Every node count refuses a YAML boolean (yes/true), which pydantic would read as 1 node.
+        (
+            "hyperpod.instance_groups[1].min_instance_count",
+            True,
+            "hyperpod.instance_groups[1](gpu).min_instance_count",
+            "write the count as a number",
+        ),
+        (
+            "hyperpod.instance_groups[1].max_instance_count",
+            True,
+            "hyperpod.instance_groups[1](gpu).max_instance_count",
+            "write the count as a number",
+        ),
+        (
+            "hyperpod.instance_groups[1].max_instance_count",
+            6759,
+            "hyperpod.instance_groups[1](gpu).max_instance_count",
+            "less than or equal to 6758",
+        ),
         (
             "hyperpod.instance_groups[0].threads_per_core",
             4,

@@ -148,39 +148,54 @@ def setup_error_line(exc: Exception) -> str:
     return f"cannot load AWS credentials ({exc}): check your AWS profile and credential provider"
 
 
-def unchecked_reason(service: str, exc: Exception, region: str | None = None) -> tuple[str, str]:
-    """(reason, fix) for a check that could not be made because of ``exc``."""
+def call_failure(service: str, exc: Exception, region: str | None = None) -> tuple[str, str]:
+    """(what went wrong, fix) for an AWS call that ``exc`` stopped: a check or a report item it could not make."""
     where = f" in {region}" if region else ""
     if isinstance(exc, ClientError):
         err, text, op = code(exc), message(exc), exc.operation_name
         if err in ACCESS_DENIED:
             return (
-                f"cannot check: access denied calling {service} {op} ({err})",
+                f"access denied calling {service} {op} ({err})",
                 f"allow {iam_action(service, exc)} for the caller, then rerun",
             )
         if err in UNAVAILABLE:
             return (
-                f"cannot check: {service} {op} is not available{where} ({err})",
+                f"{service} {op} is not available{where} ({err})",
                 "check this item by hand in the console for the region",
             )
         if is_not_found(exc):
             return (
-                f"cannot check: {service} {op} found nothing ({err}: {text})",
+                f"{service} {op} found nothing ({err}: {text})",
                 "check the name and region, or check this item by hand in the console",
             )
         if err in THROTTLED:
-            return (f"cannot check: {service} {op} was throttled ({err})", "rerun in a minute")
+            return (f"{service} {op} was throttled ({err})", "rerun in a minute")
         if err in BAD_CREDENTIALS:
             return (
-                f"cannot check: AWS rejected the credentials ({err}: {text})",
+                f"AWS rejected the credentials ({err}: {text})",
                 "refresh the credentials ('aws sso login' or new keys), then rerun",
             )
-        return (f"cannot check: {service} {op} failed ({err}: {text})", "rerun; if it persists check by hand")
+        return (f"{service} {op} failed ({err}: {text})", "rerun; if it persists check by hand")
     if isinstance(exc, EndpointConnectionError | UnknownEndpointError | ConnectTimeoutError):
         return (
-            f"cannot check: no {service} endpoint reachable{where} (service absent there, or no network)",
+            f"no {service} endpoint reachable{where} (service absent there, or no network)",
             "check network access to AWS, or check this item by hand in the console",
         )
     if isinstance(exc, BotoCoreError):
-        return (f"cannot check: {service} call failed ({exc})", "rerun; if it persists check by hand")
+        return (f"{service} call failed ({exc})", "rerun; if it persists check by hand")
     raise exc
+
+
+CANNOT_CHECK = "cannot check: "
+
+
+def unchecked_reason(service: str, exc: Exception, region: str | None = None) -> tuple[str, str]:
+    """(reason, fix) for a check's row that could not be made because of ``exc``."""
+    failure, fix = call_failure(service, exc, region)
+    return CANNOT_CHECK + failure, fix
+
+
+def unchecked_note(service: str, exc: Exception, region: str | None = None) -> str:
+    """One line, ``<what went wrong>; <fix>``, for a report that lists what it could not check."""
+    failure, fix = call_failure(service, exc, region)
+    return f"{failure}; {fix}"

@@ -53,8 +53,7 @@ def list_clusters(sagemaker: Any, name_contains: str | None = None) -> list[dict
             except aws_errors.SETUP_ERRORS:
                 raise
             except (ClientError, BotoCoreError) as exc:
-                reason, fix = aws_errors.unchecked_reason("sagemaker", exc)
-                row["note"] = f"{reason.removeprefix('cannot check: ')}; {fix}"
+                row["note"] = aws_errors.unchecked_note("sagemaker", exc)
             else:
                 row["orchestrator"], row["eks_cluster"] = orchestrator_of(described)
                 row["nodes"] = sum(int(g.get("CurrentCount") or 0) for g in described.get("InstanceGroups", []))

@@ -34,19 +34,17 @@ BAD_GROUP_STATES = frozenset({"Failed", "Degraded"})
 BUSY_CLUSTER_STATES = frozenset({"Creating", "Updating", "SystemUpdating"})
 
 NODE_FAILURE = errors_table.KnownError(
-    key="node-failure",
-    patterns=(),
-    cause="Nodes report Failure with a message none of the known patterns explains.",
-    fix=(
-        "Read the node's message and its lifecycle log stream; once fixed, replace the node "
-        "(hyperpod-cdk nodes replace <cluster> <node>) or let automatic node recovery do it."
-    ),
+    "node-failure",
+    (),
+    "Nodes report Failure with a message none of the known patterns explains.",
+    "Read the node's message and its lifecycle log stream; once fixed, replace the node "
+    "(hyperpod-cdk nodes replace <cluster> <node>) or let automatic node recovery do it.",
 )
 CLUSTER_FAILED = errors_table.KnownError(
-    key="cluster-failed",
-    patterns=(),
-    cause="The cluster failed with a message none of the known patterns explains.",
-    fix="Read the FailureMessage above and the lifecycle logs, fix the cause, then delete and recreate the cluster.",
+    "cluster-failed",
+    (),
+    "The cluster failed with a message none of the known patterns explains.",
+    "Read the FailureMessage above and the lifecycle logs, fix the cause, then delete and recreate the cluster.",
 )
 
 
@@ -84,8 +82,7 @@ class _Collector:
         except aws_errors.SETUP_ERRORS:
             raise
         except (ClientError, BotoCoreError) as exc:
-            reason, fix = aws_errors.unchecked_reason(service, exc)
-            self.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+            self.unchecked.append(aws_errors.unchecked_note(service, exc))
             return default
 
 
@@ -166,13 +163,11 @@ def _logs(col: _Collector, group: str) -> dict[str, Any]:
         if aws_errors.code(exc) == "ResourceNotFoundException":
             result["note"] = "log group does not exist yet: no lifecycle script has logged (or nodes never started)"
             return result
-        reason, fix = aws_errors.unchecked_reason("logs", exc)
-        col.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+        col.unchecked.append(aws_errors.unchecked_note("logs", exc))
         result["note"] = "could not list the log streams"
         return result
     except BotoCoreError as exc:
-        reason, fix = aws_errors.unchecked_reason("logs", exc)
-        col.unchecked.append(f"{reason.removeprefix('cannot check: ')}; {fix}")
+        col.unchecked.append(aws_errors.unchecked_note("logs", exc))
         result["note"] = "could not list the log streams"
         return result
     result["streams"] = [s["logStreamName"] for s in page.get("logStreams", [])]

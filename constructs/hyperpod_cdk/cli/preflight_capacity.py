@@ -63,8 +63,8 @@ def hyperpod_usage(ctx: Context) -> tuple[Counter[str] | None, str]:
     except aws_errors.SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError) as exc:
-        reason, _ = aws_errors.unchecked_reason("sagemaker", exc, ctx.region)
-        return None, "usage by other clusters unknown (" + reason.removeprefix("cannot check: ") + ")"
+        failure, _ = aws_errors.call_failure("sagemaker", exc, ctx.region)
+        return None, f"usage by other clusters unknown ({failure})"
     return used, f"{others} other HyperPod cluster(s) in the region"
 
 
@@ -137,7 +137,7 @@ def check_vpc_quota(ctx: Context) -> list[Check]:
         raise
     except (ClientError, BotoCoreError) as exc:
         limit = None
-        note = aws_errors.unchecked_reason("service-quotas", exc, ctx.region)[0].removeprefix("cannot check: ")
+        note = aws_errors.call_failure("service-quotas", exc, ctx.region)[0]
     if limit is None:
         if in_use + 1 > DEFAULT_VPC_QUOTA:
             return [

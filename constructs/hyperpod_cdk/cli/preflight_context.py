@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,8 @@ DEFAULT_VPC_QUOTA = 5
 REJECTED_CREDENTIALS = "AWS rejected the credentials"
 UNREACHABLE = "cannot reach AWS STS"
 EC2_PROXY_NOTE = "EC2 offerings are only a proxy for SageMaker HyperPod capacity, not proof either way"
+
+_T = TypeVar("_T")
 
 
 def sagemaker_quota_name(instance_type: str) -> str:
@@ -76,3 +78,14 @@ def guarded(name: str, service: str, ctx: Context, fn: Callable[[], list[Check]]
     except (ClientError, BotoCoreError) as exc:
         reason, fix = aws_errors.unchecked_reason(service, exc, ctx.region)
         return [Check("warn", name, reason, fix)]
+
+
+def describe_existing(ctx: Context, check: str, what: str, fix: str, call: Callable[[], _T]) -> _T | Check:
+    """``call()``'s answer about a resource the config names, or the ``fail`` row ``check`` reports when
+    AWS says ``what`` does not exist (or answers with nothing); ``fix`` names the setting to correct.
+    Any other AWS error propagates to :func:`guarded`."""
+    found = aws_errors.unless_missing(call)
+    if isinstance(found, aws_errors.Missing) or not found:
+        detail = f": {found.message}" if isinstance(found, aws_errors.Missing) else ""
+        return Check("fail", check, f"{what} not found in {ctx.region}{detail}", fix)
+    return found

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import aws_errors
 from hyperpod_cdk.cli.output import Check
+from hyperpod_cdk.cli.preflight_context import describe_existing
 from hyperpod_cdk.config import PlatformConfig
 
 if TYPE_CHECKING:  # preflight imports this module
@@ -47,16 +48,15 @@ def check_existing_vpc(ctx: Context) -> list[Check]:
     """The VPC exists and has the CIDR the config writes out."""
     existing = ctx.config.network.existing
     vpc_id = ctx.options.existing_vpc_id or ""
-    vpcs = aws_errors.unless_missing(lambda: ctx.clients("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
-    if isinstance(vpcs, aws_errors.Missing) or not vpcs:
-        return [
-            Check(
-                "fail",
-                EXISTING_VPC,
-                f"{vpc_id} not found in {ctx.region}",
-                "check network.existing.vpc_id and the region",
-            )
-        ]
+    vpcs = describe_existing(
+        ctx,
+        EXISTING_VPC,
+        vpc_id,
+        "check network.existing.vpc_id and the region",
+        lambda: ctx.clients("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"],
+    )
+    if isinstance(vpcs, Check):
+        return [vpcs]
     vpc = vpcs[0]
     cidrs = [
         a.get("CidrBlock")

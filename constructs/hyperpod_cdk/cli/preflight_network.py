@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from hyperpod_cdk.cli import aws_errors, preflight_existing
+from hyperpod_cdk.cli import preflight_existing
 from hyperpod_cdk.cli.output import Check
-from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context
+from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context, describe_existing
 from hyperpod_cdk.config import plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, SubnetPlan
@@ -28,16 +28,15 @@ def check_subnet_plan(ctx: Context) -> list[Check]:
 
 def check_existing_subnets(ctx: Context) -> list[Check]:
     ids = list(ctx.options.existing_subnet_ids)
-    subnets = aws_errors.unless_missing(lambda: ctx.clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"])
-    if isinstance(subnets, aws_errors.Missing):
-        return [
-            Check(
-                "fail",
-                "subnets",
-                f"not found in {ctx.region}: {subnets.message}",
-                "check network.existing.hyperpod_subnets (or --existing-subnet-ids) and --region",
-            )
-        ]
+    subnets = describe_existing(
+        ctx,
+        "subnets",
+        ", ".join(ids),
+        "check network.existing.hyperpod_subnets (or --existing-subnet-ids) and --region",
+        lambda: ctx.clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"],
+    )
+    if isinstance(subnets, Check):
+        return [subnets]
     by_az: dict[str, list[dict[str, Any]]] = {}
     for subnet in subnets:
         by_az.setdefault(subnet["AvailabilityZoneId"], []).append(subnet)
@@ -105,16 +104,15 @@ def check_existing_subnets(ctx: Context) -> list[Check]:
 
 def check_eks_cluster(ctx: Context) -> list[Check]:
     cluster_name = ctx.options.existing_eks_cluster or ""
-    cluster = aws_errors.unless_missing(lambda: ctx.clients("eks").describe_cluster(name=cluster_name)["cluster"])
-    if isinstance(cluster, aws_errors.Missing):
-        return [
-            Check(
-                "fail",
-                "eks auth mode",
-                f"EKS cluster '{cluster_name}' not found in {ctx.region}",
-                "check eks.cluster_name (or --existing-eks-cluster) and --region",
-            )
-        ]
+    cluster = describe_existing(
+        ctx,
+        "eks auth mode",
+        f"EKS cluster '{cluster_name}'",
+        "check eks.cluster_name (or --existing-eks-cluster) and --region",
+        lambda: ctx.clients("eks").describe_cluster(name=cluster_name)["cluster"],
+    )
+    if isinstance(cluster, Check):
+        return [cluster]
     rows: list[Check] = []
     status = cluster.get("status")
     if status and status != "ACTIVE":

@@ -14,7 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hyperpod_cdk.cli import aws_errors
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_capacity import _list_quotas
-from hyperpod_cdk.cli.preflight_context import EC2_PROXY_NOTE, Context, ec2_instance_type, sagemaker_quota_name
+from hyperpod_cdk.cli.preflight_context import (
+    EC2_PROXY_NOTE,
+    Context,
+    describe_existing,
+    ec2_instance_type,
+    sagemaker_quota_name,
+)
 from hyperpod_cdk.config import InstanceGroup
 
 # --------------------------------------------------------------------------- training plans
@@ -36,11 +42,7 @@ def _plan_zone_ids(ctx: Context, summaries: list[dict[str, Any]], warns: list[st
         except aws_errors.SETUP_ERRORS:
             raise
         except (ClientError, BotoCoreError) as exc:
-            warns.append(
-                "cannot map the plan's AZ name to an AZ ID ("
-                + aws_errors.unchecked_reason("ec2", exc)[0].removeprefix("cannot check: ")
-                + ")"
-            )
+            warns.append("cannot map the plan's AZ name to an AZ ID (" + aws_errors.call_failure("ec2", exc)[0] + ")")
             zone_id = None
         if zone_id:
             plan_azs.add(zone_id)
@@ -52,13 +54,15 @@ def _plan_zone_ids(ctx: Context, summaries: list[dict[str, Any]], warns: list[st
 def _training_plan_check(ctx: Context, index: int, group: InstanceGroup) -> list[Check]:
     name = f"training plan {group.name}"
     arn = group.training_plan_arn or ""
-    plan = aws_errors.unless_missing(lambda: ctx.clients("sagemaker").describe_training_plan(TrainingPlanName=arn))
-    if isinstance(plan, aws_errors.Missing):
-        return [
-            Check(
-                "fail", name, f"{arn} not found in {ctx.region}", "check training_plan_arn; training plans are regional"
-            )
-        ]
+    plan = describe_existing(
+        ctx,
+        name,
+        arn,
+        "check training_plan_arn; training plans are regional",
+        lambda: ctx.clients("sagemaker").describe_training_plan(TrainingPlanName=arn),
+    )
+    if isinstance(plan, Check):
+        return [plan]
     fails: list[str] = []
     warns: list[str] = []
     fixes: list[str] = []
@@ -149,7 +153,7 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
                 Check(
                     "warn",
                     name,
-                    f"cannot check: access denied reading {uri}",
+                    f"{aws_errors.CANNOT_CHECK}access denied reading {uri}",
                     "allow s3:GetObject on it for the caller (HeadObject needs it), then rerun",
                 )
             ]

@@ -30,19 +30,19 @@ __all__ = ["ACCOUNTING_UNREACHABLE", "NO_LIFECYCLE_LOG", "analyse", "collect", "
 DEFAULT_DB_PORT = 3306
 
 ACCOUNTING_UNREACHABLE = errors_table.KnownError(
-    key="slurm-accounting-db",
-    patterns=(),
-    cause="The Slurm accounting database is not available to the cluster: slurmdbd on the controller cannot "
+    "slurm-accounting-db",
+    (),
+    "The Slurm accounting database is not available to the cluster: slurmdbd on the controller cannot "
     "connect, so sacct and fair-share stop.",
-    fix="Bring the RDS instance to 'available' and allow TCP <port> from the cluster's security group in the "
+    "Bring the RDS instance to 'available' and allow TCP <port> from the cluster's security group in the "
     "database's security group (slurm.accounting.enabled creates that rule).",
 )
 NO_LIFECYCLE_LOG = errors_table.KnownError(
-    key="slurm-no-lifecycle-log",
-    patterns=(),
-    cause="A Slurm instance group has nodes but no lifecycle-script log stream: its on_create.sh never ran "
+    "slurm-no-lifecycle-log",
+    (),
+    "A Slurm instance group has nodes but no lifecycle-script log stream: its on_create.sh never ran "
     "(or cannot write to CloudWatch Logs).",
-    fix="Check the group's LifeCycleConfig.SourceS3Uri and that the execution role can read it, and that the "
+    "Check the group's LifeCycleConfig.SourceS3Uri and that the execution role can read it, and that the "
     "role may write to CloudWatch Logs.",
 )
 
@@ -112,8 +112,8 @@ def _accounting(col: Any, database: dict[str, Any], cluster_groups: list[str]) -
     except aws_errors.SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError) as exc:
-        reason, fix = aws_errors.unchecked_reason("rds" if result["rds_instance"] is None else "ec2", exc)
-        col.unchecked.append(f"accounting database: {reason.removeprefix('cannot check: ')}; {fix}")
+        service = "rds" if result["rds_instance"] is None else "ec2"
+        col.unchecked.append(f"accounting database: {aws_errors.unchecked_note(service, exc)}")
         result["detail"] = "could not check"
         return result
     allowed, cidrs = _ingress(described, cluster_groups, port)

@@ -6,8 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from hyperpod_cdk.config.base import _Model
-from hyperpod_cdk.config.charts import DNS_SUBDOMAIN_PATTERN
+from hyperpod_cdk.config.base import DnsSubdomain, _Model
 from hyperpod_cdk.config.helm import ADDON_VERSION_PATTERN
 from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
@@ -188,7 +187,7 @@ class FsxStorageClassConfig(_Model):
     (kubernetes-sigs/aws-fsx-csi-driver, examples/kubernetes/dynamic_provisioning).
     """
 
-    name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-sc"
+    name: DnsSubdomain = "fsx-sc"
     deployment_type: FsxDeploymentType = "PERSISTENT_2"
     per_unit_storage_throughput: int | None = Field(
         default=250, description="MB/s/TiB; PERSISTENT_2: 125/250/500/1000, PERSISTENT_1: 50/100/200, SCRATCH_2: none."

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
 )
 
@@ -26,6 +27,7 @@ from hyperpod_cdk.specs.fsx import (
     FILE_SYSTEM_ID_PATTERN,
     MOUNT_NAME_PATTERN,
 )
+from hyperpod_cdk.specs.kubernetes_names import DNS_SUBDOMAIN_PATTERN
 from hyperpod_cdk.specs.slurm import PARTITION_HINT, PARTITION_PATTERN
 
 # Patterns come from the AWS::SageMaker::Cluster and AWS::EKS::Cluster CloudFormation schemas.
@@ -46,7 +48,7 @@ NAT_GATEWAY_ID_PATTERN = r"^nat-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID_PATTERN = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
 PLATFORM_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 ACCOUNT_PATTERN = r"^[0-9]{12}$"
-INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 # AWS::SageMaker::Cluster ScheduledUpdateConfig.ScheduleExpression, anchored: cron(min hour day month weekday year).
 SCHEDULE_PATTERN = (
@@ -125,6 +127,7 @@ register_hints(
         PLATFORM_NAME_PATTERN: "a valid platform name: lowercase letters, digits and hyphens, starting with a "
         "letter, at most 31 characters",
         ACCOUNT_PATTERN: "a 12-digit AWS account ID",
+        SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
         INSTANCE_TYPE_PATTERN: "a SageMaker instance type such as ml.p5.48xlarge",
         PARTITION_PATTERN: PARTITION_HINT,
         FILE_SYSTEM_ID_PATTERN: "an FSx file system ID such as fs-0123456789abcdef0",
@@ -157,6 +160,20 @@ def _count_not_bool(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_count_not_bool)]
+#: CreateCluster's range for an instance group's InstanceCount, which bounds every node count in the
+#: config (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ClusterInstanceGroupSpecification.html).
+#: The range comes before the boolean check so that pydantic keeps it on the integer, also under ``| None``.
+MAX_INSTANCE_COUNT = 6758
+#: How many nodes an instance group has or may have (0 is a valid size).
+InstanceCount = Annotated[int, Field(ge=0, le=MAX_INSTANCE_COUNT), BeforeValidator(_count_not_bool)]
+#: A positive number of nodes: a batch of a rolling update, an autoscaling ceiling, a job's replicas.
+NodeCount = Annotated[int, Field(ge=1, le=MAX_INSTANCE_COUNT), BeforeValidator(_count_not_bool)]
+# Strings the config names in several places, each with the one pattern (and hint) that checks it.
+AzId = Annotated[str, Field(pattern=AZ_ID_PATTERN)]
+IamPrincipalArn = Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
+#: A Kubernetes object name (RFC 1123 subdomain, at most 253 characters).
+DnsSubdomain = Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 # AWS tags: "aws:" is reserved, and keys and values take letters, digits, spaces and _ . : / = + - @
 # (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
 TAG_PATTERN = r"^[\w\s.:/=+\-@]*$"

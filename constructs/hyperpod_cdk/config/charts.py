@@ -29,7 +29,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from hyperpod_cdk.config.base import _Model
+from hyperpod_cdk.config.base import IAM_PRINCIPAL_PATTERN as IAM_PRINCIPAL_PATTERN
+from hyperpod_cdk.config.base import (
+    INSTANCE_TYPE_PATTERN,
+    DnsSubdomain,
+    IamPrincipalArn,
+    NodeCount,
+    _Model,
+)
 from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN as DNS_LABEL_PATTERN
@@ -48,13 +55,12 @@ __all__ = [
     "parse_k8s_settings",
 ]
 
-# Same shape as config.IAM_PRINCIPAL_PATTERN (kept local so this package does not import config).
-IAM_PRINCIPAL_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[\w+=,.@/-]+$"
 # AWS::SageMaker::ComputeQuota TeamName allows at most 40 characters of [a-z0-9-]; the scheduler
 # config's PriorityClass Name has the same pattern (cfn-lint 1.58 schemas of both types).
 TEAM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 SCHEDULER_CLASS_PATTERN = TEAM_NAME_PATTERN
-HYPERPOD_INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
+#: Deprecated alias (issue 21, removed in the next release): config.INSTANCE_TYPE_PATTERN is the one pattern.
+HYPERPOD_INSTANCE_TYPE_PATTERN = INSTANCE_TYPE_PATTERN
 
 STORAGE_SIZE_PATTERN = r"^[0-9]+(Gi|Ti)$"
 #: The example smoke job's image; also what creates the team directories on FSx (FsxVolume).
@@ -74,7 +80,6 @@ register_hints(
         "letter or digit",
         DNS_SUBDOMAIN_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', each part starting and "
         "ending with a letter or digit",
-        IAM_PRINCIPAL_PATTERN: "an IAM role or user ARN such as arn:aws:iam::123456789012:role/Admin",
         TEAM_NAME_PATTERN: "a team name: lowercase letters, digits and hyphens, starting and ending with a letter "
         "or digit, at most 40 characters",
         STORAGE_SIZE_PATTERN: "a size in Gi or Ti such as 1200Gi",
@@ -105,7 +110,7 @@ class QuotaResource(_Model):
     fills the dimensions left out in proportion to the instance type.
     """
 
-    instance_type: Annotated[str, Field(pattern=HYPERPOD_INSTANCE_TYPE_PATTERN)]
+    instance_type: Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]
     count: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
     accelerators: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
     vcpu: Annotated[float | None, Field(gt=0)] = None
@@ -139,7 +144,7 @@ class Team(_Model):
     namespace: Annotated[str | None, Field(max_length=63, pattern=DNS_LABEL_PATTERN)] = Field(
         default=None, description="Defaults to hyperpod-ns-<name>, the namespace HyperPod task governance uses."
     )
-    submitter_role_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
+    submitter_role_arn: IamPrincipalArn | None = Field(
         default=None, description="IAM role or user mapped to this team's Kubernetes group by an access entry."
     )
     compute_quota: Annotated[list[QuotaResource], Field(max_length=MAX_QUOTA_RESOURCES)] = Field(
@@ -272,7 +277,7 @@ class Team(_Model):
 class PriorityClassSpec(_Model):
     """A ``scheduling.k8s.io/v1`` PriorityClass for training pods."""
 
-    name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+    name: DnsSubdomain
     value: Annotated[int, Field(ge=-2_147_483_648, le=MAX_USER_PRIORITY)]
     description: Annotated[str, Field(max_length=1024)] = ""
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
@@ -335,7 +340,7 @@ class FsxVolume(_Model):
     dns_name: Annotated[str, Field(min_length=1)]
     mount_name: Annotated[str, Field(min_length=1)]
     storage_capacity: Annotated[str, Field(pattern=STORAGE_SIZE_PATTERN)] = "1200Gi"
-    claim_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = "fsx-claim"
+    claim_name: DnsSubdomain = "fsx-claim"
     directory_image: Annotated[str, Field(pattern=IMAGE_REFERENCE_PATTERN)] = Field(
         default=SMOKE_IMAGE,
         description="Image (with python3) of the Jobs that create each team's directory /teams/<team>; the "
@@ -346,12 +351,12 @@ class FsxVolume(_Model):
 class ExampleJobSettings(_Model):
     """Inputs for the example jobs that ``dist`` renders (they are never deployed by the stack)."""
 
-    instance_type: Annotated[str | None, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")] = Field(
+    instance_type: Annotated[str | None, Field(pattern=INSTANCE_TYPE_PATTERN)] = Field(
         default=None,
         description="Instance type the training example runs on; it must be an instance group's. Default: the "
         "first ml.p5 group, else the first NVIDIA group, else the first Trainium group (a Neuron job).",
     )
-    nodes: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+    nodes: NodeCount | None = Field(
         default=None,
         description="Replicas (one pod per node); at most the instance count of that type. Default: 2, or fewer "
         "when the groups have fewer.",
@@ -371,7 +376,7 @@ class ExampleJobSettings(_Model):
     team: Annotated[str | None, Field(pattern=TEAM_NAME_PATTERN)] = Field(
         default=None, description="Team whose namespace the examples run in; default the first team."
     )
-    priority_class: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
+    priority_class: DnsSubdomain | None = Field(
         default=None,
         description="Priority class of the example jobs (pod priorityClassName, and with task governance the "
         "Kueue priority label when the class has a weight); default none.",
@@ -411,7 +416,7 @@ class K8sSettings(_Model):
     fsx: FsxVolume | None = None
     cert_manager_namespace: Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)] = "cert-manager"
     examples: ExampleJobSettings = ExampleJobSettings()
-    fsx_storage_class: Annotated[str | None, Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)] = Field(
+    fsx_storage_class: DnsSubdomain | None = Field(
         default=None,
         description="The StorageClass whose claims create FSx file systems (dynamic provisioning): each team "
         "namespace gets a ResourceQuota of teams[].dynamic_fsx_claims claims of it (default 0). The platform "

@@ -14,9 +14,9 @@ from pydantic import (
 
 from hyperpod_cdk.config.base import (
     EKS_NAME_PATTERN,
-    IAM_PRINCIPAL_PATTERN,
     SECURITY_GROUP_ID_PATTERN,
     Cidr,
+    IamPrincipalArn,
     LogRetentionDays,
     _Model,
 )
@@ -44,12 +44,12 @@ class EksConfig(_Model):
         "support synthesizes with a warning stating the price (6x the standard hourly rate).",
     )
     public_access_cidrs: list[Cidr] = Field(default=[], description="Empty means a private-only endpoint.")
-    admin_principal_arn: Annotated[str | None, Field(pattern=IAM_PRINCIPAL_PATTERN)] = Field(
+    admin_principal_arn: IamPrincipalArn | None = Field(
         default=None, description="IAM role or user that gets cluster-admin through an access entry."
     )
-    admin_principal_arns: Annotated[
-        list[Annotated[str, Field(pattern=IAM_PRINCIPAL_PATTERN)]], Field(max_length=20)
-    ] = Field(default=[], description="More IAM roles or users that get cluster-admin (one access entry each).")
+    admin_principal_arns: Annotated[list[IamPrincipalArn], Field(max_length=20)] = Field(
+        default=[], description="More IAM roles or users that get cluster-admin (one access entry each)."
+    )
     access_tunnel: bool = Field(
         default=False,
         description="A t4g.nano instance with no inbound rules in the control-plane subnets, reached with SSM "

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from hyperpod_cdk.config.base import _Model
+from hyperpod_cdk.config.base import REGION_PATTERN as REGION_PATTERN
+from hyperpod_cdk.config.base import SHA256_PATTERN as SHA256_PATTERN
+from hyperpod_cdk.config.base import Sha256, _Model
 from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_PATH as DEFAULT_CHART_PATH
 from hyperpod_cdk.specs.hyperpod_chart import DEFAULT_CHART_REVISION as DEFAULT_CHART_REVISION
@@ -26,7 +28,6 @@ from hyperpod_cdk.specs.images import (
 DEFAULT_SOURCE_URL_TEMPLATE = "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz"
 
 REVISION_PATTERN = r"^[0-9a-f]{40}$"
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # Chart value paths: dot-separated names (a.b.c). They become a values file, so list indexes and
 # dotted map keys are not supported.
 HELM_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
@@ -39,13 +40,10 @@ ADDON_VERSION_PATTERN = r"^v[0-9]+\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$"
 # Values go through helm's --set for integers (int64) and a JSON values file otherwise.
 INT64 = (-(2**63), 2**63 - 1)
 HTTPS_URL_PATTERN = r"^https://[^\s]+$"
-# Same as config.platform.REGION_PATTERN (which imports this module), so the same hint applies.
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 CHART_PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 register_hints(
     {
         REVISION_PATTERN: "a full 40-character commit SHA in lowercase hex (branch and tag names are refused)",
-        SHA256_PATTERN: "a SHA-256 digest: 64 lowercase hex characters",
         HELM_KEY_PATTERN: "a dotted Helm value path such as image.tag (no list indexes)",
         ARCHIVE_KEY_PATTERN: "a sub-chart archive name <chart>-<version> such as nvidia-device-plugin-0.16.1",
         S3_URI_PATTERN: "an S3 object URI such as s3://my-bucket/charts/hyperpod.tgz",
@@ -105,7 +103,7 @@ class HelmDependenciesConfig(_Model):
             "Required with network.closed."
         ),
     )
-    source_sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = Field(
+    source_sha256: Sha256 | None = Field(
         default=None,
         description="sha256 of the downloaded tarball or bundle; when set, the installer refuses any other bytes.",
     )
@@ -117,16 +115,14 @@ class HelmDependenciesConfig(_Model):
         ),
     )
     chart_path: Annotated[str, Field(pattern=CHART_PATH_PATTERN)] = DEFAULT_CHART_PATH
-    chart_sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = Field(
+    chart_sha256: Sha256 | None = Field(
         default=None,
         description=(
             "Chart tree digest of the chart folder at the revision (see docs/helm-dependencies.md). "
             "Default: the library's pin for the default revision; required for any other revision."
         ),
     )
-    subchart_sha256: dict[
-        Annotated[str, Field(pattern=ARCHIVE_KEY_PATTERN)], Annotated[str, Field(pattern=SHA256_PATTERN)]
-    ] = Field(
+    subchart_sha256: dict[Annotated[str, Field(pattern=ARCHIVE_KEY_PATTERN)], Sha256] = Field(
         default={},
         description=(
             "sha256 of each sub-chart archive `helm dependency build` downloads, by <name>-<version>. "

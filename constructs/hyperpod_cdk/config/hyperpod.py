@@ -12,7 +12,6 @@ from pydantic import (
 
 from hyperpod_cdk.config.base import (
     ALARM_NAME_PATTERN,
-    AZ_ID_PATTERN,
     HYPERPOD_NAME_PATTERN,
     IMAGE_ID_PATTERN,
     IMAGE_RELEASE_VERSION_PATTERN,
@@ -22,11 +21,13 @@ from hyperpod_cdk.config.base import (
     SCHEDULE_PATTERN,
     TRAINING_PLAN_PATTERN,
     AutoPatchStrategy,
+    AzId,
     CapacityType,
-    Count,
     DeepHealthCheck,
+    InstanceCount,
     LifecycleHook,
     NetworkInterfaceType,
+    NodeCount,
     SlurmNodeType,
     _Model,
 )
@@ -60,13 +61,11 @@ class ScheduledUpdate(_Model):
     max_batch_percent: Annotated[int | None, Field(ge=1, le=100)] = Field(
         default=None, description="Nodes updated at once, as a percentage of the group (or max_batch_count)."
     )
-    max_batch_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
-        default=None, description="Nodes updated at once (or max_batch_percent)."
-    )
+    max_batch_count: NodeCount | None = Field(default=None, description="Nodes updated at once (or max_batch_percent).")
     rollback_batch_percent: Annotated[int | None, Field(ge=1, le=100)] = Field(
         default=None, description="Nodes rolled back at once, as a percentage; default: all at once."
     )
-    rollback_batch_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+    rollback_batch_count: NodeCount | None = Field(
         default=None, description="Nodes rolled back at once; default: all at once."
     )
     wait_seconds: Annotated[int | None, Field(ge=0, le=3600)] = Field(
@@ -129,8 +128,8 @@ class InstanceGroup(_Model):
         description="orchestrator: eks. A flexible group (InstanceRequirements): HyperPod tries the types in "
         "this order and falls back to the next when capacity runs out. Exclusive with instance_type.",
     )
-    instance_count: Annotated[Count, Field(ge=0, le=6758)]
-    min_instance_count: Annotated[int | None, Field(ge=0, le=6758)] = Field(
+    instance_count: InstanceCount
+    min_instance_count: InstanceCount | None = Field(
         default=None,
         description="orchestrator: eks. The group becomes InService once this many nodes run (the rest keep "
         "provisioning); if not reached within 3 hours HyperPod rolls the group back. At most instance_count.",
@@ -145,7 +144,7 @@ class InstanceGroup(_Model):
         description="orchestrator: eks, with hyperpod.autoscaler: Karpenter owns this group's node count "
         "(instance_count stays 0 in the template; see max_instance_count).",
     )
-    max_instance_count: Annotated[int | None, Field(ge=1, le=6758)] = Field(
+    max_instance_count: NodeCount | None = Field(
         default=None,
         description="autoscale groups: the most nodes Karpenter may run in the group, for the subnet IP plan and "
         "the quota check.",
@@ -181,7 +180,7 @@ class InstanceGroup(_Model):
         default=None,
         description="None means both checks on accelerated types and none on CPU types; [] turns them off.",
     )
-    availability_zone_id: Annotated[str | None, Field(pattern=AZ_ID_PATTERN)] = Field(
+    availability_zone_id: AzId | None = Field(
         default=None, description="AZ ID for this group (OverrideVpcConfig); defaults to the first network AZ."
     )
     labels: dict[Annotated[str, Field(pattern=LABEL_KEY_PATTERN)], Annotated[str, Field(max_length=63)]] = {}

@@ -14,11 +14,11 @@ from pydantic import (
 )
 
 from hyperpod_cdk.config.base import (
-    AZ_ID_PATTERN,
     NAT_GATEWAY_ID_PATTERN,
     ROUTE_TABLE_ID_PATTERN,
     SUBNET_ID_PATTERN,
     VPC_ID_PATTERN,
+    AzId,
     Cidr,
     LogRetentionDays,
     _Model,
@@ -60,7 +60,7 @@ class ExistingNetwork(_Model):
         "endpoints of a closed network) for the EKS control-plane ENIs (two AZs at least) and the "
         "in-VPC installers.",
     )
-    hyperpod_subnets: dict[Annotated[str, Field(pattern=AZ_ID_PATTERN)], ExistingSubnet] = Field(
+    hyperpod_subnets: dict[AzId, ExistingSubnet] = Field(
         default={}, description="Existing HyperPod subnets by AZ ID; omit to let the platform add them."
     )
     nat_gateway_id: Annotated[str | None, Field(pattern=NAT_GATEWAY_ID_PATTERN)] = Field(
@@ -104,16 +104,12 @@ class NetworkConfig(_Model):
         description="Split evenly across availability_zone_ids; added as a secondary VPC CIDR when "
         "outside vpc_cidr.",
     )
-    availability_zone_ids: Annotated[
-        list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=1, max_length=8)
-    ] = Field(
+    availability_zone_ids: Annotated[list[AzId], Field(min_length=1, max_length=8)] = Field(
         description="AZ IDs (not names) that get a HyperPod subnet; the first is the default. With "
         "existing.hyperpod_subnets it defaults to their AZ IDs."
     )
     max_azs: Annotated[int, Field(ge=2, le=3)] = 2
-    control_plane_availability_zone_ids: (
-        Annotated[list[Annotated[str, Field(pattern=AZ_ID_PATTERN)]], Field(min_length=2, max_length=3)] | None
-    ) = Field(
+    control_plane_availability_zone_ids: Annotated[list[AzId], Field(min_length=2, max_length=3)] | None = Field(
         default=None,
         description="AZ IDs of the control-plane and public subnets (max_azs of them). Default: "
         "availability_zone_ids first, then <region>-az1, -az2, ...; never one EKS refuses (use1-az3, "

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from hyperpod_cdk.config.base import _Model
+from hyperpod_cdk.config.base import Sha256, _Model
 from hyperpod_cdk.config.messages import register_hints
 
 __all__ = ["SlurmAccounting", "SlurmContainers", "SlurmObservability", "SlurmSettings", "SlurmUser"]
@@ -139,7 +139,7 @@ class SlurmContainers(_Model):
     )
     enroot_deb_sha256: dict[
         Annotated[str, Field(pattern=r"^enroot(\+caps)?_[0-9][0-9.]*-1_(amd64|arm64)\.deb$")],
-        Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")],
+        Sha256,
     ] = Field(
         default_factory=dict,
         description="sha256 of each enroot .deb (file name -> hex digest, e.g. enroot_3.4.1-1_amd64.deb and "

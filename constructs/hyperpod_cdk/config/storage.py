@@ -10,9 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperpod_cdk.config.base import (
-    _Model,
-)
+from hyperpod_cdk.config.base import Sha256, _Model
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN
 from hyperpod_cdk.specs.fsx import (
     DEFAULT_BACKUP_RETENTION_DAYS,
@@ -57,7 +55,7 @@ class FsxConfig(_Model):
     csi_driver_version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
         default=None, description="EKS only: version of the aws-fsx-csi-driver add-on; None lets EKS pick."
     )
-    efa_client_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+    efa_client_sha256: Sha256 | None = Field(
         default=None,
         description="sha256 of the FSx user guide's configure-efa-fsx-lustre-client.zip, which nodes with EFA "
         "download and run as root to put Lustre on EFA. The guide publishes it at an unversioned URL without a "
