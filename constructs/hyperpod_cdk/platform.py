@@ -24,7 +24,7 @@ from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import InstanceGroup, PlatformConfig
 from hyperpod_cdk.config.signals import COST_TAG_KEY
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.errors import HyperPodConfigError, typed_props
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
@@ -59,6 +59,7 @@ _FSX_SETTINGS: set[str] = {
 
 
 @jsii.implements(ec2.IConnectable)
+@typed_props
 class HyperPodPlatform(Construct):
     """A complete SageMaker HyperPod platform inside your own stack, from a :class:`PlatformConfig`.
 

@@ -36,7 +36,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge
 
 __all__ = ["DEFAULT_PORT", "SlurmAccountingDatabase"]
@@ -45,6 +45,7 @@ DEFAULT_PORT = 3306
 ENGINE = "mariadb"  # AWS's accounting template; Slurm's accounting storage supports MySQL/MariaDB.
 
 
+@typed_props
 class SlurmAccountingDatabase(Construct):
     """An RDS for MariaDB instance for Slurm accounting, open to the HyperPod nodes on its port only.
 

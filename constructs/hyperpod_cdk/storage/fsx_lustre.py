@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk.config.messages import pattern_message
-from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error, typed_props
 from hyperpod_cdk.specs.fsx import (
     DEFAULT_BACKUP_RETENTION_DAYS,
     DNS_NAME_PATTERN,
@@ -129,6 +129,7 @@ class LustreFileSystemBase(Construct):
 
 
 @jsii.implements(ec2.IConnectable)
+@typed_props
 class HyperPodFsxLustre(LustreFileSystemBase):
     """A PERSISTENT_2 FSx for Lustre file system next to the HyperPod nodes, or an imported one.
 
@@ -168,13 +169,6 @@ class HyperPodFsxLustre(LustreFileSystemBase):
         retain: bool = True,
         field_prefix: str = "storage.fsx",
     ) -> None:
-        check_prop_types(
-            scope,
-            construct_id,
-            subnet=("ec2.ISubnet", subnet),
-            security_group=("ec2.ISecurityGroup", security_group),
-            kms_key=("kms.IKey?", kms_key),
-        )
         with checked_props(scope, construct_id):
             check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
             check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
