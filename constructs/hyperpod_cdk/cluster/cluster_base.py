@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
@@ -140,6 +140,26 @@ class HyperPodClusterBase(Resource):
 
 
 @dataclass(frozen=True)
+class SharedClusterArgs:
+    """The constructor arguments both cluster constructs take, as given (:meth:`CreatedHyperPodCluster._check_props`
+    reads them by these names from the subclass constructor's arguments)."""
+
+    execution_role: iam.IRole | None
+    execution_role_arn: str | None
+    lifecycle_scripts: Any
+    lifecycle_source_s3_uri: str | None
+    on_create: str | None
+    cluster_name: str
+    instance_groups: Sequence[InstanceGroup | Mapping[str, Any]]
+    subnets_by_az_id: Mapping[str, ec2.ISubnet]
+    default_az_id: str
+    security_group: ec2.ISecurityGroup
+    node_recovery: str
+    ip_headroom_percent: int
+    volume_key: kms.IKey | None
+
+
+@dataclass(frozen=True)
 class CheckedClusterProps:
     """The props both cluster constructors share, checked (:meth:`CreatedHyperPodCluster._check_props`)."""
 
@@ -175,7 +195,8 @@ class CheckedClusterProps:
 class CreatedHyperPodCluster(HyperPodClusterBase):
     """A cluster this app creates (``AWS::SageMaker::Cluster`` as :attr:`resource`), EKS or Slurm.
 
-    A subclass sets :attr:`ORCHESTRATOR`, checks its props with :meth:`_check_props` before it calls
+    A subclass sets :attr:`ORCHESTRATOR`, checks its props with :meth:`_check_props` (given its constructor's
+    ``locals()`` while they are still its arguments: the shared props are read by name) before it calls
     ``super().__init__``, and creates the resource with :meth:`_create_resource`, which keeps what
     :meth:`add_instance_group` needs to check and render a new group as the constructor did.
     """
@@ -187,27 +208,16 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
 
     @classmethod
     def _check_props(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        execution_role: iam.IRole | None,
-        execution_role_arn: str | None,
-        lifecycle_scripts: Any,
-        lifecycle_source_s3_uri: str | None,
-        on_create: str | None,
-        cluster_name: str,
-        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
-        subnets_by_az_id: Mapping[str, ec2.ISubnet],
-        default_az_id: str,
-        security_group: ec2.ISecurityGroup,
-        node_recovery: str,
-        ip_headroom_percent: int,
-        volume_key: kms.IKey | None,
+        cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
-        """In the order they are checked: the deploy inputs (typed or their deprecated strings), then the
-        groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is
-        one line naming the prop."""
+        """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
+        the order they are checked: the deploy inputs (typed or their deprecated strings), then the groups,
+        names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is one line
+        naming the prop."""
+        args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
+        execution_role, execution_role_arn = args.execution_role, args.execution_role_arn
+        lifecycle_scripts, lifecycle_source_s3_uri = args.lifecycle_scripts, args.lifecycle_source_s3_uri
+        on_create = args.on_create
         deprecated_forms(
             scope,
             construct_id,
@@ -241,28 +251,28 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             raise prop_error(scope, construct_id, "lifecycle_scripts", "required")
         deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
         with checked_props(scope, construct_id):
-            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args.instance_groups)]
             check_cluster_props(
                 scope,
-                cluster_name=cluster_name,
+                cluster_name=args.cluster_name,
                 groups=groups,
-                subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id,
-                node_recovery=node_recovery,
+                subnets_by_az_id=args.subnets_by_az_id,
+                default_az_id=args.default_az_id,
+                node_recovery=args.node_recovery,
                 orchestrator=cls.ORCHESTRATOR,
-                ip_headroom_percent=ip_headroom_percent,
+                ip_headroom_percent=args.ip_headroom_percent,
             )
-            check_deploy_inputs(security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
+            check_deploy_inputs(args.security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
         return CheckedClusterProps(
             orchestrator=cls.ORCHESTRATOR,
-            cluster_name=cluster_name,
+            cluster_name=args.cluster_name,
             groups=groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group_ids=[security_group.security_group_id],
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
+            subnets_by_az_id=args.subnets_by_az_id,
+            default_az_id=args.default_az_id,
+            security_group_ids=[args.security_group.security_group_id],
+            node_recovery=args.node_recovery,
+            ip_headroom_percent=args.ip_headroom_percent,
+            volume_key=args.volume_key,
             deploy=deploy,
         )
 

@@ -126,23 +126,7 @@ class HyperPodCluster(CreatedHyperPodCluster):
         platform_fsx: tuple[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
-        props = self._check_props(
-            scope,
-            construct_id,
-            execution_role=execution_role,
-            execution_role_arn=execution_role_arn,
-            lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create,
-            cluster_name=cluster_name,
-            instance_groups=instance_groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group=security_group,
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
-        )
+        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
         eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
             scope,
             construct_id,

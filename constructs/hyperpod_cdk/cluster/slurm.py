@@ -162,23 +162,7 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
                 "controller_execution_role",
                 f"expected an iam.IRole, got {type(controller_execution_role).__name__}",
             )
-        props = self._check_props(
-            scope,
-            construct_id,
-            execution_role=execution_role,
-            execution_role_arn=execution_role_arn,
-            lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create,
-            cluster_name=cluster_name,
-            instance_groups=instance_groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group=security_group,
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
-        )
+        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
         with checked_props(scope, construct_id):
             layout = slurm_layout(props.groups, field="instance_groups")
             _check_mode_props(
