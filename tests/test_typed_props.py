@@ -92,3 +92,21 @@ def test_annotations_must_be_text():
     Evaluated.__init__.__annotations__["vpc"] = object
     with pytest.raises(TypeError, match="from __future__ import annotations"):
         typed_props(Evaluated)
+
+
+def test_check_gets_every_prop_after_the_types():
+    seen: list[tuple[Any, str, dict[str, Any]]] = []
+
+    def check(scope: Any, construct_id: str, **props: Any) -> None:
+        seen.append((scope, construct_id, props))
+
+    @typed_props(check=check)
+    class Checked:
+        def __init__(self, scope: Any, construct_id: str, *, vpc: ec2.IVpc, name: str = "n") -> None:
+            self.name = name
+
+    with pytest.raises(HyperPodConfigError, match="vpc: expected an ec2.IVpc"):
+        Checked(SCOPE, "C", vpc="vpc-1")
+    assert seen == []  # the types first: check never sees a wrong type
+    assert Checked(SCOPE, "C", vpc=VPC).name == "n"
+    assert seen == [(SCOPE, "C", {"vpc": VPC, "name": "n"})]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 # Long inputs (a pasted file, an alias bomb) are cut in messages so the line stays readable.
 MAX_SHOWN = 80
@@ -134,15 +134,33 @@ def _interface_kind(annotation: object) -> str | None:
     return None
 
 
-def typed_props(construct: _Construct) -> _Construct:
+@overload
+def typed_props(construct: _Construct, /) -> _Construct: ...
+
+
+@overload
+def typed_props(*, check: Callable[..., None]) -> Callable[[_Construct], _Construct]: ...
+
+
+def typed_props(
+    construct: _Construct | None = None, /, *, check: Callable[..., None] | None = None
+) -> _Construct | Callable[[_Construct], _Construct]:
     """Class decorator for a construct: before its ``__init__(self, scope, construct_id, ...)`` runs (so
     before ``super().__init__`` creates anything, and before jsii sees a value), every prop annotated with
-    a CDK interface is checked with :func:`check_prop_types`, in the signature's order.
+    a CDK interface is checked with :func:`check_prop_types`, in the signature's order; then ``check``,
+    if given, gets ``(scope, construct_id, **props)`` (every prop, defaults filled in) for what annotations
+    cannot say (``@typed_props(check=...)``).
 
     The annotation says it once: ``vpc: ec2.IVpc`` (required), ``subnets: Sequence[ec2.ISubnet]`` (a
     non-empty list of them), ``volume_key: kms.IKey | None`` (optional). A prop left at its default is
-    not checked. Other props keep their own checks.
+    not type-checked.
     """
+    if construct is None:
+        return functools.partial(_wrap_init, check=check)
+    return _wrap_init(construct, check=check)
+
+
+def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _Construct:
     init: Callable[..., None] = construct.__dict__["__init__"]
     signature = inspect.signature(init)
     kinds = {
@@ -162,8 +180,11 @@ def typed_props(construct: _Construct) -> _Construct:
 
     @functools.wraps(init)
     def checked(self: Any, scope: Any, construct_id: str, *args: Any, **kwargs: Any) -> None:
-        given = signature.bind_partial(self, scope, construct_id, *args, **kwargs).arguments
-        check_prop_types(scope, construct_id, **to_check(dict(given)))
+        bound = signature.bind_partial(self, scope, construct_id, *args, **kwargs)
+        check_prop_types(scope, construct_id, **to_check(dict(bound.arguments)))
+        if check is not None:
+            bound.apply_defaults()
+            check(scope, construct_id, **dict(list(bound.arguments.items())[3:]))
         init(self, scope, construct_id, *args, **kwargs)
 
     construct.__init__ = checked  # type: ignore[misc]  # the same signature, by functools.wraps

@@ -59,7 +59,7 @@ _FSX_SETTINGS: set[str] = {
 
 
 @jsii.implements(ec2.IConnectable)
-@typed_props
+@typed_props(check=_check_platform_props)
 class HyperPodPlatform(Construct):
     """A complete SageMaker HyperPod platform inside your own stack, from a :class:`PlatformConfig`.
 
@@ -178,16 +178,7 @@ class HyperPodPlatform(Construct):
         hyperpod_egress: HyperPodEgress | None = None,
         eks_cluster: ICluster | None = None,
     ) -> None:
-        _check_platform_props(
-            scope,
-            construct_id,
-            config=config,
-            vpc=vpc,
-            hyperpod_subnets=hyperpod_subnets,
-            control_plane_subnets=control_plane_subnets,
-            hyperpod_egress=hyperpod_egress,
-            eks_cluster=eks_cluster,
-        )
+        # typed_props has checked every prop (_check_platform_props: one line naming it) before this line.
         super().__init__(scope, construct_id)
         self.config = config
         hp = config.hyperpod
