@@ -137,8 +137,15 @@ class HyperPodPlatform(Construct):
     volume_key: kms.IKey | None
     fsx: HyperPodFsxLustre | ImportedFsxLustre | None
     lifecycle: HyperPodLifecycleScripts
+    #: The bucket holding the lifecycle scripts (retained on delete).
+    lifecycle_bucket: s3.IBucket
     execution_role_construct: HyperPodExecutionRole
+    #: The role HyperPod instances assume.
+    execution_role: iam.IRole
     cluster: HyperPodCluster | HyperPodSlurmCluster
+    #: ARN and name of the ``AWS::SageMaker::Cluster``.
+    cluster_arn: str
+    cluster_name: str
     accounting_database: SlurmAccountingDatabase | None = None
     controller_execution_role_construct: HyperPodExecutionRole | None = None
     slurm_observability: HyperPodSlurmObservability | None = None
@@ -212,6 +219,8 @@ class HyperPodPlatform(Construct):
             slurm_phase.build_slurm(self)
         else:
             eks_phase.build_eks(self, eks_cluster)
+        self.lifecycle_bucket, self.execution_role = self.lifecycle.bucket, self.execution_role_construct.role
+        self.cluster_arn, self.cluster_name = self.cluster.cluster_arn, self.cluster.cluster_name
         self.signals = self._add_signals()
 
     def _add_signals(self) -> HyperPodSignals | None:
@@ -260,21 +269,6 @@ class HyperPodPlatform(Construct):
         """
         return self.node_security_group.connections
 
-    @property
-    def cluster_arn(self) -> str:
-        """ARN of the ``AWS::SageMaker::Cluster``."""
-        return self.cluster.cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        """Name of the ``AWS::SageMaker::Cluster``."""
-        return self.cluster.cluster_name
-
-    @property
-    def execution_role(self) -> iam.IRole:
-        """The role HyperPod instances assume."""
-        return self.execution_role_construct.role
-
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         """Add an instance group to the cluster (before synth), checked as the config's groups are.
 
@@ -297,11 +291,6 @@ class HyperPodPlatform(Construct):
         """EKS: let ``grantee`` submit jobs as ``team`` (config ``kubernetes.teams``): an access entry to
         the team's Kubernetes group and ``eks:DescribeCluster`` for its kubeconfig."""
         return access_phase.grant_submit(self, grantee, team)
-
-    @property
-    def lifecycle_bucket(self) -> s3.IBucket:
-        """The bucket holding the lifecycle scripts (retained on delete)."""
-        return self.lifecycle.bucket
 
     # -- network ----------------------------------------------------------------------------
 
