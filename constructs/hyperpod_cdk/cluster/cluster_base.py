@@ -203,6 +203,12 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
 
     #: The orchestrator of the clusters this class creates and imports.
     ORCHESTRATOR: ClassVar[Orchestrator]
+    #: (typed prop, its deprecated string form) pairs of the constructor, kept for one release:
+    #: :meth:`_check_props` refuses both and warns about the string.
+    DEPRECATED_FORMS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("execution_role", "execution_role_arn"),
+        ("lifecycle_scripts", "lifecycle_source_s3_uri"),
+    )
     resource: sagemaker.CfnCluster
     instance_groups: list[InstanceGroup]
 
@@ -211,7 +217,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
         """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
-        the order they are checked: the deploy inputs (typed or their deprecated strings), then the groups,
+        the order they are checked: the :attr:`DEPRECATED_FORMS`, the deploy inputs, then the groups,
         names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is one line
         naming the prop."""
         args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
@@ -222,8 +228,10 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             scope,
             construct_id,
             cls.__name__,
-            ("execution_role", execution_role, "execution_role_arn", execution_role_arn),
-            ("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri),
+            *(
+                (typed, constructor_args[typed], legacy, constructor_args[legacy])
+                for typed, legacy in cls.DEPRECATED_FORMS
+            ),
         )
         # With the typed props the cluster waits for the role (and its default policy: nodes use every
         # policy from their first boot); the scripts' URI already resolves only after their upload.

@@ -22,7 +22,6 @@ from hyperpod_cdk.cluster.cluster_base import (
     CreatedHyperPodCluster,
     IHyperPodCluster,
     ImportedHyperPodCluster,
-    deprecated_forms,
 )
 from hyperpod_cdk.cluster.instance_groups import DEFAULT_IP_HEADROOM_PERCENT
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
@@ -95,6 +94,12 @@ class HyperPodCluster(CreatedHyperPodCluster):
     """
 
     ORCHESTRATOR = Orchestrator.EKS
+    DEPRECATED_FORMS = (
+        *CreatedHyperPodCluster.DEPRECATED_FORMS,
+        ("eks_cluster", "eks_cluster_arn"),
+        ("cluster_role", "cluster_role_arn"),
+        ("fsx", "platform_fsx"),
+    )
 
     def __init__(
         self,
@@ -127,16 +132,15 @@ class HyperPodCluster(CreatedHyperPodCluster):
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
         props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
-        eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
-            scope,
-            construct_id,
-            eks_cluster=eks_cluster,
-            eks_cluster_arn=eks_cluster_arn,
-            cluster_role=cluster_role,
-            cluster_role_arn=cluster_role_arn,
-            fsx=fsx,
-            platform_fsx=platform_fsx,
-        )
+        # The typed props, or their deprecated string forms (both at once: refused by _check_props).
+        eks_cluster_arn = eks_cluster.cluster_arn if eks_cluster is not None else eks_cluster_arn
+        if eks_cluster_arn is None:
+            raise prop_error(scope, construct_id, "eks_cluster", "required (the EKS cluster HyperPod orchestrates)")
+        cluster_role_arn = cluster_role.role_arn if cluster_role is not None else cluster_role_arn
+        if fsx is not None:
+            if not hasattr(fsx, "dns_name") or not hasattr(fsx, "mount_name"):
+                raise prop_error(scope, construct_id, "fsx", "expected an IHyperPodFileSystem or a LustreMount")
+            platform_fsx = (fsx.dns_name, fsx.mount_name)
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
         check_scaling = functools.partial(
@@ -195,39 +199,6 @@ class HyperPodCluster(CreatedHyperPodCluster):
         Aspects.of(self).add(_HelmDependenciesCheck(self))
         if cluster_role is not None:
             self.wait_for(cluster_role)
-
-
-def _typed_eks_props(
-    scope: Construct,
-    construct_id: str,
-    *,
-    eks_cluster: eks.ICluster | None,
-    eks_cluster_arn: str | None,
-    cluster_role: iam.IRole | None,
-    cluster_role_arn: str | None,
-    fsx: Any,
-    platform_fsx: tuple[str, str] | None,
-) -> tuple[str, str | None, tuple[str, str] | None]:
-    """``eks_cluster``, ``cluster_role`` and ``fsx`` or their deprecated string forms, as strings."""
-    deprecated_forms(
-        scope,
-        construct_id,
-        "HyperPodCluster",
-        ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
-        ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
-        ("fsx", fsx, "platform_fsx", platform_fsx),
-    )
-    if eks_cluster is not None:
-        eks_cluster_arn = eks_cluster.cluster_arn
-    if eks_cluster_arn is None:
-        raise prop_error(scope, construct_id, "eks_cluster", "required (the EKS cluster HyperPod orchestrates)")
-    if cluster_role is not None:
-        cluster_role_arn = cluster_role.role_arn
-    if fsx is not None:
-        if not hasattr(fsx, "dns_name") or not hasattr(fsx, "mount_name"):
-            raise prop_error(scope, construct_id, "fsx", "expected an IHyperPodFileSystem or a LustreMount")
-        platform_fsx = (fsx.dns_name, fsx.mount_name)
-    return eks_cluster_arn, cluster_role_arn, platform_fsx
 
 
 def _check_scaling_props(
