@@ -174,6 +174,20 @@ class CheckedClusterProps:
     volume_key: kms.IKey | None
     deploy: DeployInputs
 
+    def check_groups(self, scope: Construct, groups: list[InstanceGroup]) -> None:
+        """:func:`check_cluster_props` for ``groups`` in this cluster: the constructor's, and with each one
+        :meth:`CreatedHyperPodCluster.add_instance_group` adds."""
+        check_cluster_props(
+            scope,
+            cluster_name=self.cluster_name,
+            groups=groups,
+            subnets_by_az_id=self.subnets_by_az_id,
+            default_az_id=self.default_az_id,
+            node_recovery=self.node_recovery,
+            orchestrator=self.orchestrator,
+            ip_headroom_percent=self.ip_headroom_percent,
+        )
+
     def group_property(
         self, group: InstanceGroup, *, execution_role_arn: str | None = None, **orchestrator_props: Any
     ) -> sagemaker.CfnCluster.ClusterInstanceGroupProperty:
@@ -217,9 +231,9 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
         """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
-        the order they are checked: the :attr:`DEPRECATED_FORMS`, the deploy inputs, then the groups,
-        names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is one line
-        naming the prop."""
+        the order they are checked: the :attr:`DEPRECATED_FORMS`, the deploy inputs (and the security group),
+        then the groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each
+        error is one line naming the prop."""
         args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
         execution_role, execution_role_arn = args.execution_role, args.execution_role_arn
         lifecycle_scripts, lifecycle_source_s3_uri = args.lifecycle_scripts, args.lifecycle_source_s3_uri
@@ -259,30 +273,22 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             raise prop_error(scope, construct_id, "lifecycle_scripts", "required")
         deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
         with checked_props(scope, construct_id):
+            check_deploy_inputs(args.security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args.instance_groups)]
-            check_cluster_props(
-                scope,
+            props = CheckedClusterProps(
+                orchestrator=cls.ORCHESTRATOR,
                 cluster_name=args.cluster_name,
                 groups=groups,
                 subnets_by_az_id=args.subnets_by_az_id,
                 default_az_id=args.default_az_id,
+                security_group_ids=[args.security_group.security_group_id],
                 node_recovery=args.node_recovery,
-                orchestrator=cls.ORCHESTRATOR,
                 ip_headroom_percent=args.ip_headroom_percent,
+                volume_key=args.volume_key,
+                deploy=deploy,
             )
-            check_deploy_inputs(args.security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
-        return CheckedClusterProps(
-            orchestrator=cls.ORCHESTRATOR,
-            cluster_name=args.cluster_name,
-            groups=groups,
-            subnets_by_az_id=args.subnets_by_az_id,
-            default_az_id=args.default_az_id,
-            security_group_ids=[args.security_group.security_group_id],
-            node_recovery=args.node_recovery,
-            ip_headroom_percent=args.ip_headroom_percent,
-            volume_key=args.volume_key,
-            deploy=deploy,
-        )
+            props.check_groups(scope, groups)
+        return props
 
     def _create_resource(
         self,
@@ -298,6 +304,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         """Create :attr:`resource` (``Resource``) from the checked props, and keep ``render`` and ``check``
         (what the subclass adds to :func:`check_cluster_props`) for :meth:`add_instance_group`."""
         self._scope_check = (scope, construct_id)
+        self._props = props
         self._render_group = render
         self._check_groups = check
         self.subnets_by_az_id = dict(props.subnets_by_az_id)
@@ -335,16 +342,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             index = len(self.instance_groups)
             new = as_instance_group(group, f"instance_groups[{index}]")
             groups = [*self.instance_groups, new]
-            check_cluster_props(
-                scope,
-                cluster_name=self.resource.cluster_name or "",
-                groups=groups,
-                subnets_by_az_id=self.subnets_by_az_id,
-                default_az_id=self.default_az_id,
-                node_recovery=self.resource.node_recovery or "Automatic",
-                orchestrator=self.ORCHESTRATOR,
-                ip_headroom_percent=self.ip_headroom_percent,
-            )
+            self._props.check_groups(scope, groups)
             self._check_groups(groups)
         self.instance_groups = groups
         self.resource.instance_groups = [self._render_group(g) for g in groups]
