@@ -478,7 +478,7 @@ def _building_block_cases(scope):
                 execution_role_arn="arn:aws:iam::111111111111:role/r",
                 lifecycle_source_s3_uri="s3://b/p/",
             ),
-            "security_group: expected an ec2.ISecurityGroup, got str",
+            "security_group: expected an ec2.ISecurityGroup, got a str",
         ),
         (
             lambda i: _cluster(

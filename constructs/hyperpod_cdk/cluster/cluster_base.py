@@ -6,10 +6,13 @@ base holds the grants and the attributes, the created cluster and the imported o
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
@@ -231,9 +234,9 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
         """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
-        the order they are checked: the :attr:`DEPRECATED_FORMS`, the deploy inputs (and the security group),
-        then the groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each
-        error is one line naming the prop."""
+        the order they are checked (after the types: ``typed_props`` on the subclass): the
+        :attr:`DEPRECATED_FORMS`, the deploy inputs, then the groups, names, AZs, region offerings and subnet
+        sizes (:func:`check_cluster_props`). Each error is one line naming the prop."""
         args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
         execution_role, execution_role_arn = args.execution_role, args.execution_role_arn
         lifecycle_scripts, lifecycle_source_s3_uri = args.lifecycle_scripts, args.lifecycle_source_s3_uri
@@ -251,10 +254,6 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         # policy from their first boot); the scripts' URI already resolves only after their upload.
         waits: list[IConstruct] = []
         if execution_role is not None:
-            if not hasattr(execution_role, "role_arn"):
-                raise prop_error(
-                    scope, construct_id, "execution_role", f"expected an iam.IRole, got {type(execution_role).__name__}"
-                )
             execution_role_arn = execution_role.role_arn
             waits.append(execution_role)
         elif execution_role_arn is None:
@@ -273,7 +272,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             raise prop_error(scope, construct_id, "lifecycle_scripts", "required")
         deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
         with checked_props(scope, construct_id):
-            check_deploy_inputs(args.security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
+            check_deploy_inputs(deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
             groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args.instance_groups)]
             props = CheckedClusterProps(
                 orchestrator=cls.ORCHESTRATOR,
@@ -430,11 +429,24 @@ class DeployInputs:
     wait_for: tuple[IConstruct, ...]
 
 
-def deprecated_forms(
-    scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any], stacklevel: int = 5
-) -> None:
+# Frames of this library and of jsii's runtime stand between a deprecated prop and the user's line.
+_LIBRARY = str(Path(__file__).resolve().parent.parent)
+
+
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel, seen from its caller, of the first frame outside this library and jsii."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_LIBRARY) or f"{os.sep}jsii{os.sep}" in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def deprecated_forms(scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any]) -> None:
     """For each (typed prop, its value, deprecated string prop, its value): refuse both, and warn
-    (``DeprecationWarning`` at the user's line) when the string form is given."""
+    (``DeprecationWarning`` at the user's line, past the constructor, its checks and jsii) when the
+    string form is given."""
     for typed, typed_value, legacy, legacy_value in pairs:
         if typed_value is not None and legacy_value is not None:
             raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
@@ -442,6 +454,5 @@ def deprecated_forms(
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
                 DeprecationWarning,
-                # Default: the caller, past the constructor's checker, the constructor and jsii's __call__.
-                stacklevel=stacklevel,
+                stacklevel=_user_stacklevel(),
             )

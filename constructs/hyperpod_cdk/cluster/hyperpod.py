@@ -26,7 +26,7 @@ from hyperpod_cdk.cluster.cluster_base import (
 from hyperpod_cdk.cluster.instance_groups import DEFAULT_IP_HEADROOM_PERCENT
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
@@ -39,6 +39,7 @@ Autoscaler = Literal["Karpenter"]
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
 
+@typed_props
 class HyperPodCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
