@@ -62,7 +62,7 @@ def test_annotation_kinds(annotation, kind):
         ({"vpc": "vpc-1", "subnets": [SUBNET]}, "Stack/C: vpc: expected an ec2.IVpc, got a str ('vpc-1')"),
         ({"vpc": VPC, "subnets": []}, "Stack/C: subnets: list at least one ec2.ISubnet"),
         ({"vpc": VPC, "subnets": "subnet-1"}, "Stack/C: subnets: expected a list of ec2.ISubnet, got str"),
-        ({"subnets": [SUBNET]}, "Stack/C: vpc: is required: pass an ec2.IVpc"),
+        ({"vpc": None, "subnets": [SUBNET]}, "Stack/C: vpc: is required: pass an ec2.IVpc"),
         ({"vpc": VPC, "subnets": [SUBNET], "key": "arn:aws:kms:x"}, "Stack/C: key: expected an kms.IKey, got a str"),
         ({"vpc": VPC, "subnets": [SUBNET], "extra": []}, "Stack/C: extra: list at least one ec2.ISecurityGroup"),
     ],
@@ -83,6 +83,8 @@ def test_signature_and_docs_are_the_constructors():
     assert _Construct.__init__.__doc__ == "The body runs only with checked props."
     with pytest.raises(TypeError, match="unexpected keyword argument 'vcp'"):
         _Construct(SCOPE, "C", vcp=VPC, subnets=[SUBNET])
+    with pytest.raises(TypeError, match=r"_Construct.__init__\(\) missing 1 required keyword-only argument: 'vpc'"):
+        _Construct(SCOPE, "C", subnets=[SUBNET])
 
 
 def test_annotations_must_be_text():

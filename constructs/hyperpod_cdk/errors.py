@@ -170,21 +170,23 @@ def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _
     }
     defaults = {name: signature.parameters[name].default for name in kinds}
 
-    def to_check(given: dict[str, Any]) -> dict[str, tuple[str, Any]]:
-        # A prop left out with no default is checked as None ("is required"); one left at its default is not.
-        return {
-            name: (kind, given.get(name))
-            for name, kind in kinds.items()
-            if given.get(name, defaults[name]) is not defaults[name] or defaults[name] is inspect.Parameter.empty
-        }
-
     @functools.wraps(init)
     def checked(self: Any, scope: Any, construct_id: str, *args: Any, **kwargs: Any) -> None:
-        bound = signature.bind_partial(self, scope, construct_id, *args, **kwargs)
-        check_prop_types(scope, construct_id, **to_check(dict(bound.arguments)))
+        try:
+            bound = signature.bind(self, scope, construct_id, *args, **kwargs)
+        except TypeError:  # a missing or unknown prop: Python's own message, naming the constructor
+            init(self, scope, construct_id, *args, **kwargs)
+            raise
+        bound.apply_defaults()
+        props = dict(list(bound.arguments.items())[3:])  # past self, scope and construct_id
+        # A prop left at its default needs no check (None for an optional one, () for an optional list).
+        check_prop_types(
+            scope,
+            construct_id,
+            **{name: (kind, props[name]) for name, kind in kinds.items() if props[name] is not defaults[name]},
+        )
         if check is not None:
-            bound.apply_defaults()
-            check(scope, construct_id, **dict(list(bound.arguments.items())[3:]))
+            check(scope, construct_id, **props)
         init(self, scope, construct_id, *args, **kwargs)
 
     construct.__init__ = checked  # type: ignore[misc]  # the same signature, by functools.wraps
