@@ -137,7 +137,7 @@ def test_slurm_cluster_add_instance_group_renders_a_partition(cluster_scope):
         stack, "Sn", subnet_id="subnet-0ccccccccccccccc1", ipv4_cidr_block="10.0.0.0/16"
     )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
-    with pytest.warns(DeprecationWarning, match="execution_role_arn"):
+    with pytest.warns(DeprecationWarning, match="execution_role_arn") as warned:
         cluster = HyperPodSlurmCluster(
             stack,
             "Slurm",
@@ -157,6 +157,7 @@ def test_slurm_cluster_add_instance_group_renders_a_partition(cluster_scope):
             execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
             lifecycle_source_s3_uri="s3://b/p/",
         )
+    assert {w.filename for w in warned if "is deprecated" in str(w.message)} == {__file__}  # the user's line
     added = cluster.add_instance_group(
         {"name": "extra", "instance_type": "ml.c5.2xlarge", "instance_count": 1, "partition": "cpu2"}
     )
@@ -346,8 +347,11 @@ def test_execution_role_takes_the_eks_cluster_and_keeps_the_arn_as_a_deprecated_
 
     typed = role_policy(eks_cluster="typed")
     assert [st for st in typed if st.get("Sid") == "PodIdentity"]
-    with pytest.warns(DeprecationWarning, match=r"HyperPodExecutionRole\(eks_cluster_arn=\.\.\.\) is deprecated"):
+    with pytest.warns(
+        DeprecationWarning, match=r"HyperPodExecutionRole\(eks_cluster_arn=\.\.\.\) is deprecated"
+    ) as warned:
         legacy = role_policy(eks_cluster_arn="arn")
+    assert {w.filename for w in warned if "is deprecated" in str(w.message)} == {__file__}  # the user's line
     assert legacy == typed
     with pytest.raises(HyperPodConfigError, match=r"^Own/Role: eks_cluster_arn: give eks_cluster or eks_cluster_arn"):
         role_policy(eks_cluster="typed", eks_cluster_arn="arn")

@@ -426,14 +426,17 @@ def test_setuptools_package_list_is_complete():
 
 def _building_block_cases(scope):
     from hyperpod_cdk import (
+        EksAccessTunnel,
         HyperPodExecutionRole,
         HyperPodFsxLustre,
         HyperPodLifecycleScripts,
         HyperPodPlatform,
         HyperPodSecurityGroup,
         HyperPodSlurmCluster,
+        SlurmAccountingDatabase,
     )
     from hyperpod_cdk.kubernetes.addons.cert_manager import CertManagerAddon
+    from hyperpod_cdk.network.endpoints import HyperPodEndpoints
 
     stack, vpc, sg, subnet, roomy = scope["stack"], scope["vpc"], scope["sg"], scope["tiny"], scope["roomy"]
     slurm_groups = [
@@ -475,7 +478,7 @@ def _building_block_cases(scope):
                 execution_role_arn="arn:aws:iam::111111111111:role/r",
                 lifecycle_source_s3_uri="s3://b/p/",
             ),
-            "security_group: expected an ec2.ISecurityGroup, got str",
+            "security_group: expected an ec2.ISecurityGroup, got a str",
         ),
         (
             lambda i: _cluster(
@@ -498,6 +501,24 @@ def _building_block_cases(scope):
             "lifecycle_source_s3_uri: 'ftp://x' is not a value like s3://",
         ),
         (lambda i: CertManagerAddon(stack, i, cluster="team-eks"), "cluster: expected an eks.ICluster, got a str"),
+        (
+            lambda i: EksAccessTunnel(
+                stack, i, vpc=vpc, subnets=[], endpoint_security_group=sg, cluster_name="c", vpc_cidr="10.0.0.0/16"
+            ),
+            "subnets: list at least one ec2.ISubnet",
+        ),
+        (
+            lambda i: HyperPodEndpoints(
+                stack, i, vpc=vpc, subnets=["subnet-1"], client_cidrs=["10.0.0.0/16"], services=[]
+            ),
+            "subnets: expected a list of ec2.ISubnet, got a str",
+        ),
+        (
+            lambda i: SlurmAccountingDatabase(
+                stack, i, vpc=vpc, subnets=[subnet, roomy], node_security_group="sg-1", encryption_key=None
+            ),
+            "node_security_group: expected an ec2.ISecurityGroup, got a str",
+        ),
         (
             lambda i: HyperPodPlatform(
                 stack,

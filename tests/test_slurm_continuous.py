@@ -245,7 +245,7 @@ def test_slurm_cluster_construct_gives_the_controller_group_its_own_role() -> No
         lifecycle_source_s3_uri="s3://bucket/prefix/",
     )
     with pytest.raises(
-        HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an " "iam.IRole, got str")
+        HyperPodConfigError, match=re.escape("Probe/Bad: controller_execution_role: expected an iam.IRole, got a str")
     ):
         HyperPodSlurmCluster(stack, "Bad", controller_execution_role="arn:aws:iam::1:role/x", **common)
     controller_role = iam.Role.from_role_arn(stack, "Ctl", "arn:aws:iam::123456789012:role/controller")

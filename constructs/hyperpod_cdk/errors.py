@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 # Long inputs (a pasted file, an alias bomb) are cut in messages so the line stays readable.
 MAX_SHOWN = 80
@@ -108,3 +111,83 @@ def check_prop_types(scope: Any, construct_id: str, **props: tuple[str, Any]) ->
                     f"expected {'a list of ' + kind[:-2] if many else 'an ' + kind}, got {what}; import IDs with "
                     "from_*_attributes / from_*_id first",
                 )
+
+
+_Construct = TypeVar("_Construct", bound=type)
+
+
+def _interface_kind(annotation: object) -> str | None:
+    """The :func:`check_prop_types` kind of a prop annotation, or None when it names no CDK interface of
+    :data:`_INTERFACE_ATTRIBUTES`: ``ec2.IVpc`` -> ``ec2.IVpc``, ``Sequence[ec2.ISubnet]`` -> ``ec2.ISubnet[]``,
+    ``kms.IKey | None`` -> ``kms.IKey?``. A bare name (``ICluster``) matches its module-qualified kind."""
+    if annotation is inspect.Parameter.empty:  # self
+        return None
+    if not isinstance(annotation, str):
+        raise TypeError("typed_props reads annotations as text: use `from __future__ import annotations`")
+    text, optional = annotation, annotation.endswith(" | None")
+    text = text.removesuffix(" | None")
+    many = text.startswith("Sequence[") and text.endswith("]")
+    text = text.removeprefix("Sequence[").removesuffix("]") if many else text
+    for kind in _INTERFACE_ATTRIBUTES:
+        if text == kind or text == kind.rpartition(".")[2]:
+            return kind + ("[]" if many else "") + ("?" if optional else "")
+    return None
+
+
+@overload
+def typed_props(construct: _Construct, /) -> _Construct: ...
+
+
+@overload
+def typed_props(*, check: Callable[..., None]) -> Callable[[_Construct], _Construct]: ...
+
+
+def typed_props(
+    construct: _Construct | None = None, /, *, check: Callable[..., None] | None = None
+) -> _Construct | Callable[[_Construct], _Construct]:
+    """Class decorator for a construct: before its ``__init__(self, scope, construct_id, ...)`` runs (so
+    before ``super().__init__`` creates anything, and before jsii sees a value), every prop annotated with
+    a CDK interface is checked with :func:`check_prop_types`, in the signature's order; then ``check``,
+    if given, gets ``(scope, construct_id, **props)`` (every prop, defaults filled in) for what annotations
+    cannot say (``@typed_props(check=...)``).
+
+    The annotation says it once: ``vpc: ec2.IVpc`` (required), ``subnets: Sequence[ec2.ISubnet]`` (a
+    non-empty list of them), ``volume_key: kms.IKey | None`` (optional). A prop left at its default is
+    not type-checked.
+    """
+    if construct is None:
+        return functools.partial(_wrap_init, check=check)
+    return _wrap_init(construct, check=check)
+
+
+def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _Construct:
+    init: Callable[..., None] = construct.__dict__["__init__"]
+    signature = inspect.signature(init)
+    kinds = {
+        name: kind
+        for name, parameter in signature.parameters.items()
+        if (kind := _interface_kind(parameter.annotation)) is not None
+    }
+    defaults = {name: signature.parameters[name].default for name in kinds}
+
+    @functools.wraps(init)
+    def checked(self: Any, scope: Any, construct_id: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(self, scope, construct_id, *args, **kwargs)
+        except TypeError:  # a missing or unknown prop: Python's own message, naming the constructor
+            init(self, scope, construct_id, *args, **kwargs)
+            raise
+        bound.apply_defaults()
+        props = dict(list(bound.arguments.items())[3:])  # past self, scope and construct_id
+        # A prop left at its default needs no check (None for an optional one, () for an optional list).
+        check_prop_types(
+            scope,
+            construct_id,
+            **{name: (kind, props[name]) for name, kind in kinds.items() if props[name] is not defaults[name]},
+        )
+        if check is not None:
+            check(scope, construct_id, **props)
+        init(self, scope, construct_id, *args, **kwargs)
+
+    construct.__init__ = checked  # type: ignore[misc]  # the same signature, by functools.wraps
+    return construct

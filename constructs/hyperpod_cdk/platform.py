@@ -24,7 +24,7 @@ from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.slurm import HyperPodSlurmCluster
 from hyperpod_cdk.config import InstanceGroup, PlatformConfig
 from hyperpod_cdk.config.signals import COST_TAG_KEY
-from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.errors import HyperPodConfigError, typed_props
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
 from hyperpod_cdk.kubernetes.addons.kubernetes_addons import HyperPodKubernetesAddons
 from hyperpod_cdk.kubernetes.helm_dependencies import HyperPodHelmDependencies
@@ -59,6 +59,7 @@ _FSX_SETTINGS: set[str] = {
 
 
 @jsii.implements(ec2.IConnectable)
+@typed_props(check=_check_platform_props)
 class HyperPodPlatform(Construct):
     """A complete SageMaker HyperPod platform inside your own stack, from a :class:`PlatformConfig`.
 
@@ -136,8 +137,15 @@ class HyperPodPlatform(Construct):
     volume_key: kms.IKey | None
     fsx: HyperPodFsxLustre | ImportedFsxLustre | None
     lifecycle: HyperPodLifecycleScripts
+    #: The bucket holding the lifecycle scripts (retained on delete).
+    lifecycle_bucket: s3.IBucket
     execution_role_construct: HyperPodExecutionRole
+    #: The role HyperPod instances assume.
+    execution_role: iam.IRole
     cluster: HyperPodCluster | HyperPodSlurmCluster
+    #: ARN and name of the ``AWS::SageMaker::Cluster``.
+    cluster_arn: str
+    cluster_name: str
     accounting_database: SlurmAccountingDatabase | None = None
     controller_execution_role_construct: HyperPodExecutionRole | None = None
     slurm_observability: HyperPodSlurmObservability | None = None
@@ -177,16 +185,7 @@ class HyperPodPlatform(Construct):
         hyperpod_egress: HyperPodEgress | None = None,
         eks_cluster: ICluster | None = None,
     ) -> None:
-        _check_platform_props(
-            scope,
-            construct_id,
-            config=config,
-            vpc=vpc,
-            hyperpod_subnets=hyperpod_subnets,
-            control_plane_subnets=control_plane_subnets,
-            hyperpod_egress=hyperpod_egress,
-            eks_cluster=eks_cluster,
-        )
+        # typed_props has checked every prop (_check_platform_props: one line naming it) before this line.
         super().__init__(scope, construct_id)
         self.config = config
         hp = config.hyperpod
@@ -220,6 +219,8 @@ class HyperPodPlatform(Construct):
             slurm_phase.build_slurm(self)
         else:
             eks_phase.build_eks(self, eks_cluster)
+        self.lifecycle_bucket, self.execution_role = self.lifecycle.bucket, self.execution_role_construct.role
+        self.cluster_arn, self.cluster_name = self.cluster.cluster_arn, self.cluster.cluster_name
         self.signals = self._add_signals()
 
     def _add_signals(self) -> HyperPodSignals | None:
@@ -268,21 +269,6 @@ class HyperPodPlatform(Construct):
         """
         return self.node_security_group.connections
 
-    @property
-    def cluster_arn(self) -> str:
-        """ARN of the ``AWS::SageMaker::Cluster``."""
-        return self.cluster.cluster_arn
-
-    @property
-    def cluster_name(self) -> str:
-        """Name of the ``AWS::SageMaker::Cluster``."""
-        return self.cluster.cluster_name
-
-    @property
-    def execution_role(self) -> iam.IRole:
-        """The role HyperPod instances assume."""
-        return self.execution_role_construct.role
-
     def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         """Add an instance group to the cluster (before synth), checked as the config's groups are.
 
@@ -305,11 +291,6 @@ class HyperPodPlatform(Construct):
         """EKS: let ``grantee`` submit jobs as ``team`` (config ``kubernetes.teams``): an access entry to
         the team's Kubernetes group and ``eks:DescribeCluster`` for its kubeconfig."""
         return access_phase.grant_submit(self, grantee, team)
-
-    @property
-    def lifecycle_bucket(self) -> s3.IBucket:
-        """The bucket holding the lifecycle scripts (retained on delete)."""
-        return self.lifecycle.bucket
 
     # -- network ----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group, service_role
-from hyperpod_cdk.errors import check_prop_types, prop_error
+from hyperpod_cdk.errors import typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge
 from hyperpod_cdk.rules.suppress import skip_checkov
 
@@ -42,6 +42,7 @@ ROOT_VOLUME_GIB = 8
 HTTPS = 443
 
 
+@typed_props
 class EksAccessTunnel(Construct):
     """A t4g.nano Amazon Linux 2023 instance that Session Manager forwards kubectl through.
 
@@ -84,14 +85,6 @@ class EksAccessTunnel(Construct):
         vpc_cidr: str,
         internet_egress: bool = True,
     ) -> None:
-        check_prop_types(
-            scope,
-            construct_id,
-            vpc=("ec2.IVpc", vpc),
-            endpoint_security_group=("ec2.ISecurityGroup", endpoint_security_group),
-        )
-        if not subnets:
-            raise prop_error(scope, construct_id, "subnets", "give at least one control-plane subnet")
         super().__init__(scope, construct_id)
         self.security_group = closed_security_group(
             self, vpc, f"EKS access tunnel of {cluster_name}: no inbound, HTTPS out only"

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 AUTOSCALING_IAM_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-iam.html"
@@ -26,6 +26,7 @@ GRANT_OPERATIONS = (
 )
 
 
+@typed_props
 class HyperPodAutoscalingRole(Construct):
     """The IAM role on ``AWS::SageMaker::Cluster`` ``ClusterRole`` for Karpenter autoscaling.
 
@@ -43,8 +44,6 @@ class HyperPodAutoscalingRole(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, volume_key: kms.IKey | None = None) -> None:
-        if volume_key is not None and not hasattr(volume_key, "key_arn"):
-            raise prop_error(scope, construct_id, "volume_key", f"expected a kms.IKey, got {type(volume_key).__name__}")
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         cluster_arns = stack.format_arn(service="sagemaker", resource="cluster", resource_name="*")

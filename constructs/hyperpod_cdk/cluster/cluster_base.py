@@ -6,10 +6,13 @@ base holds the grants and the attributes, the created cluster and the imported o
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
@@ -140,6 +143,26 @@ class HyperPodClusterBase(Resource):
 
 
 @dataclass(frozen=True)
+class SharedClusterArgs:
+    """The constructor arguments both cluster constructs take, as given (:meth:`CreatedHyperPodCluster._check_props`
+    reads them by these names from the subclass constructor's arguments)."""
+
+    execution_role: iam.IRole | None
+    execution_role_arn: str | None
+    lifecycle_scripts: Any
+    lifecycle_source_s3_uri: str | None
+    on_create: str | None
+    cluster_name: str
+    instance_groups: Sequence[InstanceGroup | Mapping[str, Any]]
+    subnets_by_az_id: Mapping[str, ec2.ISubnet]
+    default_az_id: str
+    security_group: ec2.ISecurityGroup
+    node_recovery: str
+    ip_headroom_percent: int
+    volume_key: kms.IKey | None
+
+
+@dataclass(frozen=True)
 class CheckedClusterProps:
     """The props both cluster constructors share, checked (:meth:`CreatedHyperPodCluster._check_props`)."""
 
@@ -153,6 +176,20 @@ class CheckedClusterProps:
     ip_headroom_percent: int
     volume_key: kms.IKey | None
     deploy: DeployInputs
+
+    def check_groups(self, scope: Construct, groups: list[InstanceGroup]) -> None:
+        """:func:`check_cluster_props` for ``groups`` in this cluster: the constructor's, and with each one
+        :meth:`CreatedHyperPodCluster.add_instance_group` adds."""
+        check_cluster_props(
+            scope,
+            cluster_name=self.cluster_name,
+            groups=groups,
+            subnets_by_az_id=self.subnets_by_az_id,
+            default_az_id=self.default_az_id,
+            node_recovery=self.node_recovery,
+            orchestrator=self.orchestrator,
+            ip_headroom_percent=self.ip_headroom_percent,
+        )
 
     def group_property(
         self, group: InstanceGroup, *, execution_role_arn: str | None = None, **orchestrator_props: Any
@@ -175,54 +212,48 @@ class CheckedClusterProps:
 class CreatedHyperPodCluster(HyperPodClusterBase):
     """A cluster this app creates (``AWS::SageMaker::Cluster`` as :attr:`resource`), EKS or Slurm.
 
-    A subclass sets :attr:`ORCHESTRATOR`, checks its props with :meth:`_check_props` before it calls
+    A subclass sets :attr:`ORCHESTRATOR`, checks its props with :meth:`_check_props` (given its constructor's
+    ``locals()`` while they are still its arguments: the shared props are read by name) before it calls
     ``super().__init__``, and creates the resource with :meth:`_create_resource`, which keeps what
     :meth:`add_instance_group` needs to check and render a new group as the constructor did.
     """
 
     #: The orchestrator of the clusters this class creates and imports.
     ORCHESTRATOR: ClassVar[Orchestrator]
+    #: (typed prop, its deprecated string form) pairs of the constructor, kept for one release:
+    #: :meth:`_check_props` refuses both and warns about the string.
+    DEPRECATED_FORMS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("execution_role", "execution_role_arn"),
+        ("lifecycle_scripts", "lifecycle_source_s3_uri"),
+    )
     resource: sagemaker.CfnCluster
     instance_groups: list[InstanceGroup]
 
     @classmethod
     def _check_props(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        execution_role: iam.IRole | None,
-        execution_role_arn: str | None,
-        lifecycle_scripts: Any,
-        lifecycle_source_s3_uri: str | None,
-        on_create: str | None,
-        cluster_name: str,
-        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
-        subnets_by_az_id: Mapping[str, ec2.ISubnet],
-        default_az_id: str,
-        security_group: ec2.ISecurityGroup,
-        node_recovery: str,
-        ip_headroom_percent: int,
-        volume_key: kms.IKey | None,
+        cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
-        """In the order they are checked: the deploy inputs (typed or their deprecated strings), then the
-        groups, names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is
-        one line naming the prop."""
+        """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
+        the order they are checked (after the types: ``typed_props`` on the subclass): the
+        :attr:`DEPRECATED_FORMS`, the deploy inputs, then the groups, names, AZs, region offerings and subnet
+        sizes (:func:`check_cluster_props`). Each error is one line naming the prop."""
+        args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
+        execution_role, execution_role_arn = args.execution_role, args.execution_role_arn
+        lifecycle_scripts, lifecycle_source_s3_uri = args.lifecycle_scripts, args.lifecycle_source_s3_uri
+        on_create = args.on_create
         deprecated_forms(
             scope,
             construct_id,
             cls.__name__,
-            ("execution_role", execution_role, "execution_role_arn", execution_role_arn),
-            ("lifecycle_scripts", lifecycle_scripts, "lifecycle_source_s3_uri", lifecycle_source_s3_uri),
+            *(
+                (typed, constructor_args[typed], legacy, constructor_args[legacy])
+                for typed, legacy in cls.DEPRECATED_FORMS
+            ),
         )
         # With the typed props the cluster waits for the role (and its default policy: nodes use every
         # policy from their first boot); the scripts' URI already resolves only after their upload.
         waits: list[IConstruct] = []
         if execution_role is not None:
-            if not hasattr(execution_role, "role_arn"):
-                raise prop_error(
-                    scope, construct_id, "execution_role", f"expected an iam.IRole, got {type(execution_role).__name__}"
-                )
             execution_role_arn = execution_role.role_arn
             waits.append(execution_role)
         elif execution_role_arn is None:
@@ -241,30 +272,22 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             raise prop_error(scope, construct_id, "lifecycle_scripts", "required")
         deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
         with checked_props(scope, construct_id):
-            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(instance_groups)]
-            check_cluster_props(
-                scope,
-                cluster_name=cluster_name,
-                groups=groups,
-                subnets_by_az_id=subnets_by_az_id,
-                default_az_id=default_az_id,
-                node_recovery=node_recovery,
+            check_deploy_inputs(deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args.instance_groups)]
+            props = CheckedClusterProps(
                 orchestrator=cls.ORCHESTRATOR,
-                ip_headroom_percent=ip_headroom_percent,
+                cluster_name=args.cluster_name,
+                groups=groups,
+                subnets_by_az_id=args.subnets_by_az_id,
+                default_az_id=args.default_az_id,
+                security_group_ids=[args.security_group.security_group_id],
+                node_recovery=args.node_recovery,
+                ip_headroom_percent=args.ip_headroom_percent,
+                volume_key=args.volume_key,
+                deploy=deploy,
             )
-            check_deploy_inputs(security_group, deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
-        return CheckedClusterProps(
-            orchestrator=cls.ORCHESTRATOR,
-            cluster_name=cluster_name,
-            groups=groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group_ids=[security_group.security_group_id],
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
-            deploy=deploy,
-        )
+            props.check_groups(scope, groups)
+        return props
 
     def _create_resource(
         self,
@@ -280,6 +303,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         """Create :attr:`resource` (``Resource``) from the checked props, and keep ``render`` and ``check``
         (what the subclass adds to :func:`check_cluster_props`) for :meth:`add_instance_group`."""
         self._scope_check = (scope, construct_id)
+        self._props = props
         self._render_group = render
         self._check_groups = check
         self.subnets_by_az_id = dict(props.subnets_by_az_id)
@@ -317,16 +341,7 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             index = len(self.instance_groups)
             new = as_instance_group(group, f"instance_groups[{index}]")
             groups = [*self.instance_groups, new]
-            check_cluster_props(
-                scope,
-                cluster_name=self.resource.cluster_name or "",
-                groups=groups,
-                subnets_by_az_id=self.subnets_by_az_id,
-                default_az_id=self.default_az_id,
-                node_recovery=self.resource.node_recovery or "Automatic",
-                orchestrator=self.ORCHESTRATOR,
-                ip_headroom_percent=self.ip_headroom_percent,
-            )
+            self._props.check_groups(scope, groups)
             self._check_groups(groups)
         self.instance_groups = groups
         self.resource.instance_groups = [self._render_group(g) for g in groups]
@@ -414,11 +429,24 @@ class DeployInputs:
     wait_for: tuple[IConstruct, ...]
 
 
-def deprecated_forms(
-    scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any], stacklevel: int = 5
-) -> None:
+# Frames of this library and of jsii's runtime stand between a deprecated prop and the user's line.
+_LIBRARY = str(Path(__file__).resolve().parent.parent)
+
+
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel, seen from its caller, of the first frame outside this library and jsii."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_LIBRARY) or f"{os.sep}jsii{os.sep}" in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def deprecated_forms(scope: Construct, construct_id: str, owner: str, *pairs: tuple[str, Any, str, Any]) -> None:
     """For each (typed prop, its value, deprecated string prop, its value): refuse both, and warn
-    (``DeprecationWarning`` at the user's line) when the string form is given."""
+    (``DeprecationWarning`` at the user's line, past the constructor, its checks and jsii) when the
+    string form is given."""
     for typed, typed_value, legacy, legacy_value in pairs:
         if typed_value is not None and legacy_value is not None:
             raise prop_error(scope, construct_id, legacy, f"give {typed} or {legacy}, not both")
@@ -426,6 +454,5 @@ def deprecated_forms(
             warnings.warn(
                 f"{owner}({legacy}=...) is deprecated and will be removed in the next release; pass {typed}=",
                 DeprecationWarning,
-                # Default: the caller, past the constructor's checker, the constructor and jsii's __call__.
-                stacklevel=stacklevel,
+                stacklevel=_user_stacklevel(),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from aws_cdk import Annotations, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
@@ -17,7 +17,7 @@ from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import logs_key, mark_adopted_on_redeploy, resolve_conflicts, retention
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN, IAM_PRINCIPAL_PATTERN, PlatformConfig
-from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.errors import checked_props, prop_error, typed_props
 from hyperpod_cdk.rules.acknowledge import (
     acknowledge,
     acknowledge_managed_policies,
@@ -50,6 +50,50 @@ ALL_LOG_TYPES = (
 )
 
 
+def _check_eks_props(
+    scope: Construct,
+    construct_id: str,
+    *,
+    control_plane_subnets: Sequence[ec2.ISubnet],
+    cluster_name: str,
+    kubernetes_version: str,
+    public_access_cidrs: Sequence[str],
+    admin_principal_arn: str | None,
+    admin_principal_arns: Sequence[str],
+    **_other_props: Any,
+) -> None:
+    """What the annotations cannot say (typed_props hands every prop over before the constructor runs)."""
+
+    def fail(prop: str, message: str) -> None:
+        raise prop_error(scope, construct_id, prop, message)
+
+    if len(control_plane_subnets) < 2:
+        fail("control_plane_subnets", "EKS needs subnets in at least two AZs")
+    if not isinstance(cluster_name, str) or Token.is_unresolved(cluster_name):
+        fail("cluster_name", "pass a literal name; the control-plane log group is named after it")
+    if not re.fullmatch(EKS_NAME_PATTERN, cluster_name):
+        fail("cluster_name", f"'{cluster_name}' must start with a letter or digit: letters, digits, - and _ (1-100)")
+    problem = kubernetes_version_problem(kubernetes_version)
+    if problem:
+        fail("kubernetes_version", problem)
+    if any(cidr.endswith("/0") for cidr in public_access_cidrs):
+        fail("public_access_cidrs", "0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
+    if admin_principal_arn is not None:
+        _check_principal(scope, construct_id, "admin_principal_arn", admin_principal_arn)
+    for index, arn in enumerate(admin_principal_arns):
+        _check_principal(scope, construct_id, f"admin_principal_arns[{index}]", arn)
+
+
+def _check_principal(scope: Construct, construct_id: str, prop: str, arn: object) -> None:
+    if isinstance(arn, str) and Token.is_unresolved(arn):
+        return
+    if not isinstance(arn, str) or not re.fullmatch(IAM_PRINCIPAL_PATTERN, arn):
+        raise prop_error(
+            scope, construct_id, prop, f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)"
+        )
+
+
+@typed_props(check=_check_eks_props)
 class HyperPodEksCluster(Construct):
     """EKS cluster configured for HyperPod orchestration.
 
@@ -105,17 +149,6 @@ class HyperPodEksCluster(Construct):
         secrets_key: kms.IKey | None = None,
         log_key: kms.IKey | None = None,
     ) -> None:
-        _check_eks_props(
-            scope,
-            construct_id,
-            control_plane_subnets=control_plane_subnets,
-            cluster_name=cluster_name,
-            kubernetes_version=kubernetes_version,
-            public_access_cidrs=public_access_cidrs,
-            admin_principal_arn=admin_principal_arn,
-        )
-        for index, arn in enumerate(admin_principal_arns):
-            _check_principal(scope, construct_id, f"admin_principal_arns[{index}]", arn)
         super().__init__(scope, construct_id)
         self.secrets_key = secrets_key or kms.Key(
             self,
@@ -249,43 +282,6 @@ class HyperPodEksCluster(Construct):
 
 def _addon_id(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-")) + "Addon"
-
-
-def _check_eks_props(
-    scope: Construct,
-    construct_id: str,
-    *,
-    control_plane_subnets: Sequence[ec2.ISubnet],
-    cluster_name: str,
-    kubernetes_version: str,
-    public_access_cidrs: Sequence[str],
-    admin_principal_arn: str | None,
-) -> None:
-    def fail(prop: str, message: str) -> None:
-        raise prop_error(scope, construct_id, prop, message)
-
-    if len(control_plane_subnets) < 2:
-        fail("control_plane_subnets", "EKS needs subnets in at least two AZs")
-    if not isinstance(cluster_name, str) or Token.is_unresolved(cluster_name):
-        fail("cluster_name", "pass a literal name; the control-plane log group is named after it")
-    if not re.fullmatch(EKS_NAME_PATTERN, cluster_name):
-        fail("cluster_name", f"'{cluster_name}' must start with a letter or digit: letters, digits, - and _ (1-100)")
-    problem = kubernetes_version_problem(kubernetes_version)
-    if problem:
-        fail("kubernetes_version", problem)
-    if any(cidr.endswith("/0") for cidr in public_access_cidrs):
-        fail("public_access_cidrs", "0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
-    if admin_principal_arn is not None:
-        _check_principal(scope, construct_id, "admin_principal_arn", admin_principal_arn)
-
-
-def _check_principal(scope: Construct, construct_id: str, prop: str, arn: object) -> None:
-    if isinstance(arn, str) and Token.is_unresolved(arn):
-        return
-    if not isinstance(arn, str) or not re.fullmatch(IAM_PRINCIPAL_PATTERN, arn):
-        raise prop_error(
-            scope, construct_id, prop, f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/Name)"
-        )
 
 
 def acknowledge_kubectl_provider(provider: IConstruct) -> None:

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import service_role
 from hyperpod_cdk.cluster.cluster_base import deprecated_forms
-from hyperpod_cdk.errors import check_prop_types
+from hyperpod_cdk.errors import typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
@@ -42,6 +42,7 @@ ENI_ACTIONS_ON_INSTANCES: tuple[str, ...] = (
 )
 
 
+@typed_props
 class HyperPodExecutionRole(Construct):
     """Execution role for HyperPod instance groups on EKS.
 
@@ -85,23 +86,13 @@ class HyperPodExecutionRole(Construct):
         role_name: str | None = None,
         eks_cluster_arn: str | None = None,
     ) -> None:
-        # Without a subnet the ENI statement names none, and nodes cannot create their ENIs at deploy.
-        check_prop_types(
-            scope,
-            construct_id,
-            vpc=("ec2.IVpc", vpc),
-            subnets=("ec2.ISubnet[]", subnets),
-            security_group=("ec2.ISecurityGroup", security_group),
-            lifecycle_bucket=("s3.IBucket", lifecycle_bucket),
-            volume_key=("kms.IKey?", volume_key),
-            eks_cluster=("eks.ICluster?", eks_cluster),
-        )
+        # typed_props: at least one subnet, else the ENI statement names none and nodes cannot create
+        # their ENIs at deploy.
         deprecated_forms(
             scope,
             construct_id,
             type(self).__name__,
             ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
-            stacklevel=4,  # the caller, past the constructor and jsii's __call__
         )
         if eks_cluster is not None:
             eks_cluster_arn = eks_cluster.cluster_arn

@@ -22,12 +22,11 @@ from hyperpod_cdk.cluster.cluster_base import (
     CreatedHyperPodCluster,
     IHyperPodCluster,
     ImportedHyperPodCluster,
-    deprecated_forms,
 )
 from hyperpod_cdk.cluster.instance_groups import DEFAULT_IP_HEADROOM_PERCENT
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
@@ -40,6 +39,7 @@ Autoscaler = Literal["Karpenter"]
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
 
+@typed_props
 class HyperPodCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
@@ -95,6 +95,12 @@ class HyperPodCluster(CreatedHyperPodCluster):
     """
 
     ORCHESTRATOR = Orchestrator.EKS
+    DEPRECATED_FORMS = (
+        *CreatedHyperPodCluster.DEPRECATED_FORMS,
+        ("eks_cluster", "eks_cluster_arn"),
+        ("cluster_role", "cluster_role_arn"),
+        ("fsx", "platform_fsx"),
+    )
 
     def __init__(
         self,
@@ -126,33 +132,16 @@ class HyperPodCluster(CreatedHyperPodCluster):
         platform_fsx: tuple[str, str] | None = None,
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
     ) -> None:
-        props = self._check_props(
-            scope,
-            construct_id,
-            execution_role=execution_role,
-            execution_role_arn=execution_role_arn,
-            lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create,
-            cluster_name=cluster_name,
-            instance_groups=instance_groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group=security_group,
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
-        )
-        eks_cluster_arn, cluster_role_arn, platform_fsx = _typed_eks_props(
-            scope,
-            construct_id,
-            eks_cluster=eks_cluster,
-            eks_cluster_arn=eks_cluster_arn,
-            cluster_role=cluster_role,
-            cluster_role_arn=cluster_role_arn,
-            fsx=fsx,
-            platform_fsx=platform_fsx,
-        )
+        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
+        # The typed props, or their deprecated string forms (both at once: refused by _check_props).
+        eks_cluster_arn = eks_cluster.cluster_arn if eks_cluster is not None else eks_cluster_arn
+        if eks_cluster_arn is None:
+            raise prop_error(scope, construct_id, "eks_cluster", "required (the EKS cluster HyperPod orchestrates)")
+        cluster_role_arn = cluster_role.role_arn if cluster_role is not None else cluster_role_arn
+        if fsx is not None:
+            if not hasattr(fsx, "dns_name") or not hasattr(fsx, "mount_name"):
+                raise prop_error(scope, construct_id, "fsx", "expected an IHyperPodFileSystem or a LustreMount")
+            platform_fsx = (fsx.dns_name, fsx.mount_name)
         if node_provisioning_mode not in ("Continuous", None):
             raise prop_error(scope, construct_id, "node_provisioning_mode", "must be 'Continuous' or None")
         check_scaling = functools.partial(
@@ -211,39 +200,6 @@ class HyperPodCluster(CreatedHyperPodCluster):
         Aspects.of(self).add(_HelmDependenciesCheck(self))
         if cluster_role is not None:
             self.wait_for(cluster_role)
-
-
-def _typed_eks_props(
-    scope: Construct,
-    construct_id: str,
-    *,
-    eks_cluster: eks.ICluster | None,
-    eks_cluster_arn: str | None,
-    cluster_role: iam.IRole | None,
-    cluster_role_arn: str | None,
-    fsx: Any,
-    platform_fsx: tuple[str, str] | None,
-) -> tuple[str, str | None, tuple[str, str] | None]:
-    """``eks_cluster``, ``cluster_role`` and ``fsx`` or their deprecated string forms, as strings."""
-    deprecated_forms(
-        scope,
-        construct_id,
-        "HyperPodCluster",
-        ("eks_cluster", eks_cluster, "eks_cluster_arn", eks_cluster_arn),
-        ("cluster_role", cluster_role, "cluster_role_arn", cluster_role_arn),
-        ("fsx", fsx, "platform_fsx", platform_fsx),
-    )
-    if eks_cluster is not None:
-        eks_cluster_arn = eks_cluster.cluster_arn
-    if eks_cluster_arn is None:
-        raise prop_error(scope, construct_id, "eks_cluster", "required (the EKS cluster HyperPod orchestrates)")
-    if cluster_role is not None:
-        cluster_role_arn = cluster_role.role_arn
-    if fsx is not None:
-        if not hasattr(fsx, "dns_name") or not hasattr(fsx, "mount_name"):
-            raise prop_error(scope, construct_id, "fsx", "expected an IHyperPodFileSystem or a LustreMount")
-        platform_fsx = (fsx.dns_name, fsx.mount_name)
-    return eks_cluster_arn, cluster_role_arn, platform_fsx
 
 
 def _check_scaling_props(

@@ -12,12 +12,13 @@ from constructs import Construct
 
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, kubernetes_version_problem, warn_about_support
 from hyperpod_cdk.config import EKS_NAME_PATTERN
-from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.errors import checked_props, prop_error, typed_props
 
 #: Warning id for the authentication mode synth cannot see.
 AUTH_MODE_WARNING_ID = "hyperpod-cdk:existing-eks-auth-mode"
 
 
+@typed_props
 class ImportedEksCluster(Construct):
     """An EKS cluster created outside this app, imported with its VPC and cluster security group.
 
@@ -54,10 +55,6 @@ class ImportedEksCluster(Construct):
         problem = kubernetes_version_problem(kubernetes_version)
         if problem:
             raise prop_error(scope, construct_id, "kubernetes_version", problem)
-        if not subnets:
-            raise prop_error(
-                scope, construct_id, "subnets", "the kubectl handler needs a subnet that reaches the endpoint"
-            )
         super().__init__(scope, construct_id)
         with checked_props(scope, construct_id):
             self.kubectl_layer = kubectl_layer(self, "KubectlLayer", kubernetes_version)

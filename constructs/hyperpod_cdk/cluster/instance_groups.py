@@ -145,12 +145,9 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
 SOURCE_S3_URI_PATTERN = r"^(https|s3)://([^/]+)/?(.*)$"
 
 
-def check_deploy_inputs(security_group: Any, execution_role_arn: Any, lifecycle_source_s3_uri: Any) -> None:
-    """The non-group props both cluster constructs pass to CloudFormation as they are."""
-    if not hasattr(security_group, "security_group_id"):
-        raise HyperPodConfigError(
-            "security_group", f"expected an ec2.ISecurityGroup, got {type(security_group).__name__}"
-        )
+def check_deploy_inputs(execution_role_arn: Any, lifecycle_source_s3_uri: Any) -> None:
+    """The string props both cluster constructs pass to CloudFormation as they are (their typed props are
+    checked from the constructors' annotations: ``typed_props``)."""
     for prop, value, pattern, example in (
         ("execution_role_arn", execution_role_arn, ROLE_ARN_PATTERN, "arn:aws:iam::123456789012:role/HyperPodExec"),
         ("lifecycle_source_s3_uri", lifecycle_source_s3_uri, SOURCE_S3_URI_PATTERN, "s3://my-bucket/lifecycle/"),

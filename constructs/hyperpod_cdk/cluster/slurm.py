@@ -48,7 +48,7 @@ from hyperpod_cdk.cluster.instance_groups import (
     as_instance_group,
 )
 from hyperpod_cdk.config import InstanceGroup
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, typed_props
 from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
@@ -85,6 +85,74 @@ class AccountingDatabase:
     port: int | float | None = None
 
 
+def _check_mode_props(
+    scope: Construct,
+    construct_id: str,
+    *,
+    configuration: Any,
+    config_strategy: Any,
+    fsx: Any,
+    node_provisioning_mode: Any,
+    volume_key: Any,
+    accounting_database: Any,
+    provisioning_parameters: Any,
+    **_other_props: Any,
+) -> None:
+    """The orchestration props (typed_props hands every prop over before the constructor runs)."""
+    with checked_props(scope, construct_id):
+        if configuration not in CONFIGURATIONS:
+            raise HyperPodConfigError("configuration", f"{configuration!r} must be one of {list(CONFIGURATIONS)}")
+        if config_strategy not in CONFIG_STRATEGIES:
+            raise HyperPodConfigError(
+                "config_strategy", f"{config_strategy!r} must be one of {list(CONFIG_STRATEGIES)}"
+            )
+        if node_provisioning_mode not in (None, "Continuous"):
+            raise HyperPodConfigError(
+                "node_provisioning_mode", f"{node_provisioning_mode!r} must be 'Continuous' or None"
+            )
+        if accounting_database is not None and not isinstance(accounting_database, AccountingDatabase):
+            raise HyperPodConfigError(
+                "accounting_database", "expected an AccountingDatabase(endpoint, secret_arn, ...)"
+            )
+        if configuration == "api":
+            if provisioning_parameters is not None:
+                # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html
+                raise HyperPodConfigError(
+                    "provisioning_parameters",
+                    "API-driven Slurm takes the layout from SlurmConfig; leave it out, or set "
+                    "configuration='provisioning-parameters'",
+                )
+        else:
+            for name, value in (
+                ("fsx", fsx),
+                ("node_provisioning_mode", node_provisioning_mode),
+                ("accounting_database", accounting_database),
+            ):
+                if value is not None:
+                    raise HyperPodConfigError(
+                        name,
+                        "only with configuration='api' (the legacy provisioning-parameters path has no "
+                        "Orchestrator.Slurm, and its scripts mount FSx)",
+                    )
+            if config_strategy != "Managed":
+                raise HyperPodConfigError("config_strategy", "only with configuration='api'")
+        # HyperPod's own rules (customer managed key, accounting database): specs/service_rules.py.
+        for violation in check_cluster(
+            ClusterFacts(
+                node_provisioning_mode=node_provisioning_mode,
+                orchestrator="slurm",
+                customer_managed_key=volume_key is not None,
+                external_accounting=accounting_database is not None,
+            )
+        ):
+            raise HyperPodConfigError(violation.subject, violation.line({s: s for s in SUBJECTS}))
+        if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
+            raise HyperPodConfigError(
+                "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
+            )
+
+
+@typed_props(check=_check_mode_props)
 class HyperPodSlurmCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster whose nodes run Slurm, API-driven by default.
 
@@ -155,41 +223,9 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
         controller_execution_role: iam.IRole | None = None,
     ) -> None:
-        if controller_execution_role is not None and not hasattr(controller_execution_role, "role_arn"):
-            raise prop_error(
-                scope,
-                construct_id,
-                "controller_execution_role",
-                f"expected an iam.IRole, got {type(controller_execution_role).__name__}",
-            )
-        props = self._check_props(
-            scope,
-            construct_id,
-            execution_role=execution_role,
-            execution_role_arn=execution_role_arn,
-            lifecycle_scripts=lifecycle_scripts,
-            lifecycle_source_s3_uri=lifecycle_source_s3_uri,
-            on_create=on_create,
-            cluster_name=cluster_name,
-            instance_groups=instance_groups,
-            subnets_by_az_id=subnets_by_az_id,
-            default_az_id=default_az_id,
-            security_group=security_group,
-            node_recovery=node_recovery,
-            ip_headroom_percent=ip_headroom_percent,
-            volume_key=volume_key,
-        )
+        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
         with checked_props(scope, construct_id):
             layout = slurm_layout(props.groups, field="instance_groups")
-            _check_mode_props(
-                configuration=configuration,
-                config_strategy=config_strategy,
-                fsx=fsx,
-                node_provisioning_mode=node_provisioning_mode,
-                volume_key=volume_key,
-                accounting_database=accounting_database,
-                provisioning_parameters=provisioning_parameters,
-            )
             if provisioning_parameters is not None:
                 _check_parameters(provisioning_parameters, layout)
             _check_nodes_file(lifecycle_scripts, layout, configuration == "api")
@@ -286,62 +322,6 @@ def _slurm_orchestrator(
             slurm_config_strategy=config_strategy, accounting_database=accounting
         )
     )
-
-
-def _check_mode_props(
-    *,
-    configuration: Any,
-    config_strategy: Any,
-    fsx: Any,
-    node_provisioning_mode: Any,
-    volume_key: Any,
-    accounting_database: Any,
-    provisioning_parameters: Any,
-) -> None:
-    if configuration not in CONFIGURATIONS:
-        raise HyperPodConfigError("configuration", f"{configuration!r} must be one of {list(CONFIGURATIONS)}")
-    if config_strategy not in CONFIG_STRATEGIES:
-        raise HyperPodConfigError("config_strategy", f"{config_strategy!r} must be one of {list(CONFIG_STRATEGIES)}")
-    if node_provisioning_mode not in (None, "Continuous"):
-        raise HyperPodConfigError("node_provisioning_mode", f"{node_provisioning_mode!r} must be 'Continuous' or None")
-    if accounting_database is not None and not isinstance(accounting_database, AccountingDatabase):
-        raise HyperPodConfigError("accounting_database", "expected an AccountingDatabase(endpoint, secret_arn, ...)")
-    if configuration == "api":
-        if provisioning_parameters is not None:
-            # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-slurm-api-config-migration.html
-            raise HyperPodConfigError(
-                "provisioning_parameters",
-                "API-driven Slurm takes the layout from SlurmConfig; leave it out, or set "
-                "configuration='provisioning-parameters'",
-            )
-    else:
-        for name, value in (
-            ("fsx", fsx),
-            ("node_provisioning_mode", node_provisioning_mode),
-            ("accounting_database", accounting_database),
-        ):
-            if value is not None:
-                raise HyperPodConfigError(
-                    name,
-                    "only with configuration='api' (the legacy provisioning-parameters path has no "
-                    "Orchestrator.Slurm, and its scripts mount FSx)",
-                )
-        if config_strategy != "Managed":
-            raise HyperPodConfigError("config_strategy", "only with configuration='api'")
-    # HyperPod's own rules (customer managed key, accounting database): specs/service_rules.py.
-    for violation in check_cluster(
-        ClusterFacts(
-            node_provisioning_mode=node_provisioning_mode,
-            orchestrator="slurm",
-            customer_managed_key=volume_key is not None,
-            external_accounting=accounting_database is not None,
-        )
-    ):
-        raise HyperPodConfigError(violation.subject, violation.line({s: s for s in SUBJECTS}))
-    if provisioning_parameters is not None and not isinstance(provisioning_parameters, Mapping):
-        raise HyperPodConfigError(
-            "provisioning_parameters", "expected the document (a mapping) HyperPodSlurmCluster.parameters_for gives"
-        )
 
 
 def _check_nodes_file(scripts: Any, layout: SlurmLayout, api: bool) -> None:

@@ -23,6 +23,12 @@ class HyperPodPrometheusWorkspace(Construct):
     Args:
         alias: workspace alias (1-100 characters).
         retain: keep the workspace when it leaves the stack. Default: True.
+
+    Attributes:
+        resource: the ``AWS::APS::Workspace``.
+        workspace_arn, workspace_id: its ARN and id.
+        prometheus_endpoint: ``https://aps-workspaces.<region>.<suffix>/workspaces/<id>``: no trailing slash
+            and no ``/api/v1/remote_write``, the form AWS's templates give the observability add-on.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, alias: str, retain: bool = True) -> None:
@@ -33,18 +39,9 @@ class HyperPodPrometheusWorkspace(Construct):
         # created the L1 directly under this construct's id.
         self.resource = aps.CfnWorkspace(self, "Default", alias=alias, tags=[SAGEMAKER_TAG])
         self.resource.apply_removal_policy(RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY)
-
-    @property
-    def workspace_arn(self) -> str:
-        return self.resource.attr_arn
-
-    @property
-    def workspace_id(self) -> str:
-        return self.resource.attr_workspace_id
-
-    @property
-    def prometheus_endpoint(self) -> str:
-        """``https://aps-workspaces.<region>.<suffix>/workspaces/<id>``: no trailing slash and no
-        ``/api/v1/remote_write``, the form AWS's templates give the observability add-on."""
+        self.workspace_arn = self.resource.attr_arn
+        self.workspace_id = self.resource.attr_workspace_id
         stack = Stack.of(self)
-        return f"https://aps-workspaces.{stack.region}.{stack.url_suffix}/workspaces/{self.workspace_id}"
+        self.prometheus_endpoint = (
+            f"https://aps-workspaces.{stack.region}.{stack.url_suffix}/workspaces/{self.workspace_id}"
+        )

@@ -13,7 +13,7 @@ from constructs import Construct
 from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
 
@@ -66,6 +66,7 @@ def _endpoint_id(service: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[.-]", service)) + "Endpoint"
 
 
+@typed_props
 class HyperPodEndpoints(Construct):
     """Interface VPC endpoints with private DNS, one security group allowing HTTPS from the VPC.
 
@@ -96,8 +97,6 @@ class HyperPodEndpoints(Construct):
         client_cidrs: Sequence[str],
         services: Sequence[str],
     ) -> None:
-        if not subnets:
-            raise prop_error(scope, construct_id, "subnets", "give at least one subnet for the endpoint interfaces")
         if not client_cidrs:
             raise prop_error(scope, construct_id, "client_cidrs", "give the VPC CIDRs allowed to use the endpoints")
         if len(set(services)) != len(services):

@@ -10,7 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import closed_security_group
-from hyperpod_cdk.errors import check_prop_types
+from hyperpod_cdk.errors import typed_props
 
 # FSx for Lustre client traffic: LNet on 988, and 1018-1023 for the Lustre servers.
 # https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html
@@ -18,6 +18,7 @@ LUSTRE_PORTS = ((988, 988), (1018, 1023))
 
 
 @jsii.implements(ec2.IConnectable)
+@typed_props
 class HyperPodSecurityGroup(Construct):
     """A security group whose members can talk to each other freely.
 
@@ -53,9 +54,6 @@ class HyperPodSecurityGroup(Construct):
         allow_internet_egress: bool = True,
         security_group: ec2.ISecurityGroup | None = None,
     ) -> None:
-        check_prop_types(
-            scope, construct_id, vpc=("ec2.IVpc", vpc), security_group=("ec2.ISecurityGroup?", security_group)
-        )
         super().__init__(scope, construct_id)
         self.security_group = security_group or closed_security_group(
             self, vpc, "SageMaker HyperPod nodes and EKS control plane (EFA, FSx for Lustre)", "Group"

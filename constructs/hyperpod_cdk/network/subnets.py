@@ -10,7 +10,7 @@ from aws_cdk import Stack, Tags, Token
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.specs.network_plan import SubnetPlan
 
 
@@ -43,6 +43,7 @@ class HyperPodEgress:
         return cls(closed=True)
 
 
+@typed_props
 class HyperPodSubnets(Construct):
     """One private subnet per AZ **ID**, carved from ``hyperpod_cidr`` by a :class:`SubnetPlan` each.
 

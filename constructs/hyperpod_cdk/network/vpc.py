@@ -14,12 +14,13 @@ from constructs import Construct
 from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.network_plan import SubnetPlan
 
 
+@typed_props
 class HyperPodNetwork(Construct):
     """VPC for a HyperPod cluster.
 

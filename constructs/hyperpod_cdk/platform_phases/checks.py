@@ -11,7 +11,7 @@ from constructs import Construct
 from hyperpod_cdk._cdk_util import cluster_attribute
 from hyperpod_cdk.cluster.instance_groups import subnet_cidr
 from hyperpod_cdk.config import PlatformConfig, group_demands
-from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, prop_error
+from hyperpod_cdk.errors import HyperPodConfigError, prop_error
 from hyperpod_cdk.network.subnets import HyperPodEgress
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.network_plan import plan_existing_subnets
@@ -28,7 +28,8 @@ def _check_platform_props(
     hyperpod_egress: Any,
     eks_cluster: Any,
 ) -> None:
-    """Every prop combination problem, as one line naming the prop, before anything is created."""
+    """Every prop combination problem, as one line naming the prop, before anything is created (the
+    props' types are checked from their annotations first: ``typed_props`` on the constructor)."""
 
     def fail(prop: str, message: str) -> HyperPodConfigError:
         return prop_error(scope, construct_id, prop, message)
@@ -42,13 +43,6 @@ def _check_platform_props(
     if config.account is not None and not Token.is_unresolved(account) and account != config.account:
         raise fail("config.account", f"'{config.account}' but the stack deploys to {account}; make them the same")
     net = config.network
-    check_prop_types(
-        scope,
-        construct_id,
-        vpc=("ec2.IVpc?", vpc),
-        control_plane_subnets=("ec2.ISubnet[]?", control_plane_subnets),
-        eks_cluster=("eks.ICluster?", eks_cluster),
-    )
     if hyperpod_subnets is not None and not isinstance(hyperpod_subnets, Mapping):
         raise fail("hyperpod_subnets", f"expected a mapping {{az_id: subnet}}, got {type(hyperpod_subnets).__name__}")
     _check_vpc_props(fail, net, vpc, hyperpod_subnets, control_plane_subnets, hyperpod_egress, eks_cluster)
@@ -82,8 +76,6 @@ def _check_vpc_props(
             if value is not None:
                 raise fail(prop, "only used with vpc= (an existing VPC)")
     else:
-        if not hasattr(vpc, "vpc_id"):
-            raise fail("vpc", f"expected an ec2.IVpc, got {type(vpc).__name__}")
         if net.existing is not None:
             raise fail("vpc", "config.network.existing describes a VPC too; give the VPC one way")
         if hyperpod_subnets is None and hyperpod_egress is None:

@@ -36,7 +36,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group
-from hyperpod_cdk.errors import HyperPodConfigError, checked_props
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, typed_props
 from hyperpod_cdk.rules.acknowledge import acknowledge
 
 __all__ = ["DEFAULT_PORT", "SlurmAccountingDatabase"]
@@ -45,12 +45,14 @@ DEFAULT_PORT = 3306
 ENGINE = "mariadb"  # AWS's accounting template; Slurm's accounting storage supports MySQL/MariaDB.
 
 
+@typed_props
 class SlurmAccountingDatabase(Construct):
     """An RDS for MariaDB instance for Slurm accounting, open to the HyperPod nodes on its port only.
 
     The instance is retained on stack delete and on replacement (with deletion protection), and
-    automated backups are kept ``backup_retention_days``. :attr:`endpoint`, :attr:`port` and
-    :attr:`secret_arn` go into ``Orchestrator.Slurm.AccountingDatabase``.
+    automated backups are kept ``backup_retention_days``. :attr:`endpoint` (the instance's address),
+    :attr:`port` and :attr:`secret_arn` (the RDS-managed master secret) go into
+    ``Orchestrator.Slurm.AccountingDatabase``.
 
     Args:
         vpc: the platform VPC.
@@ -125,6 +127,8 @@ class SlurmAccountingDatabase(Construct):
         # replacement (AWS's template snapshots; a retained instance keeps serving other clusters too).
         self.resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
         self.resource.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        self.endpoint = self.resource.attr_endpoint_address
+        self.secret_arn = self.resource.attr_master_user_secret_secret_arn
         self._key = encryption_key
         acknowledge(
             self.resource,
@@ -143,14 +147,6 @@ class SlurmAccountingDatabase(Construct):
             "AwsSolutions-SMG4",
             "the master secret is managed and rotated by RDS (ManageMasterUserPassword)",
         )
-
-    @property
-    def endpoint(self) -> str:
-        return self.resource.attr_endpoint_address
-
-    @property
-    def secret_arn(self) -> str:
-        return self.resource.attr_master_user_secret_secret_arn
 
     def grant_read_secret(self, grantee: iam.IGrantable) -> None:
         """``secretsmanager:GetSecretValue`` on the managed secret (for the Controller group's role only:

@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk.config.messages import pattern_message
-from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props, prop_error
+from hyperpod_cdk.errors import HyperPodConfigError, checked_props, prop_error, typed_props
 from hyperpod_cdk.specs.fsx import (
     DEFAULT_BACKUP_RETENTION_DAYS,
     DNS_NAME_PATTERN,
@@ -89,32 +89,26 @@ def _lustre_connections(security_groups: Sequence[ec2.ISecurityGroup]) -> ec2.Co
 
 class LustreFileSystemBase(Construct):
     """What a created (:class:`HyperPodFsxLustre`) and an imported (:class:`ImportedFsxLustre`) file
-    system share: the mount attributes from :attr:`mount`, the ARN and the grants.
+    system share: the mount attributes, the ARN and the grants.
 
-    Subclasses set :attr:`mount`, :attr:`resource` (None when imported), :attr:`kms_key` and
-    :attr:`storage_capacity_gib`.
+    Subclasses call :meth:`_set_mount` and set :attr:`kms_key` and :attr:`storage_capacity_gib`.
     """
 
+    #: ``file_system_id``, ``dns_name`` and ``mount_name`` together.
     mount: LustreMount
+    file_system_id: str
+    dns_name: str
+    mount_name: str
+    #: The ``AWS::FSx::FileSystem``, or None when imported.
     resource: fsx.CfnFileSystem | None
+    #: True when the file system was created outside this app.
+    imported: bool
     kms_key: kms.IKey | None
 
-    @property
-    def imported(self) -> bool:
-        """True when the file system was created outside this app."""
-        return self.resource is None
-
-    @property
-    def file_system_id(self) -> str:
-        return self.mount.file_system_id
-
-    @property
-    def dns_name(self) -> str:
-        return self.mount.dns_name
-
-    @property
-    def mount_name(self) -> str:
-        return self.mount.mount_name
+    def _set_mount(self, mount: LustreMount, resource: fsx.CfnFileSystem | None) -> None:
+        """:attr:`mount` and :attr:`resource`, and the attributes read from them."""
+        self.mount, self.resource, self.imported = mount, resource, resource is None
+        self.file_system_id, self.dns_name, self.mount_name = mount.file_system_id, mount.dns_name, mount.mount_name
 
     def file_system_arn(self) -> str:
         """ARN of the file system (for IAM): the resource's, or built from the imported id in this
@@ -129,6 +123,7 @@ class LustreFileSystemBase(Construct):
 
 
 @jsii.implements(ec2.IConnectable)
+@typed_props
 class HyperPodFsxLustre(LustreFileSystemBase):
     """A PERSISTENT_2 FSx for Lustre file system next to the HyperPod nodes, or an imported one.
 
@@ -168,13 +163,6 @@ class HyperPodFsxLustre(LustreFileSystemBase):
         retain: bool = True,
         field_prefix: str = "storage.fsx",
     ) -> None:
-        check_prop_types(
-            scope,
-            construct_id,
-            subnet=("ec2.ISubnet", subnet),
-            security_group=("ec2.ISecurityGroup", security_group),
-            kms_key=("kms.IKey?", kms_key),
-        )
         with checked_props(scope, construct_id):
             check_capacity(storage_capacity_gib, f"{field_prefix}.storage_capacity_gib")
             check_throughput(per_unit_storage_throughput, f"{field_prefix}.per_unit_storage_throughput")
@@ -195,7 +183,7 @@ class HyperPodFsxLustre(LustreFileSystemBase):
         )
         self.storage_capacity_gib = storage_capacity_gib
         self._connections = _lustre_connections([security_group])
-        self.resource: fsx.CfnFileSystem | None = fsx.CfnFileSystem(
+        resource = fsx.CfnFileSystem(
             self,
             "Resource",
             file_system_type="LUSTRE",
@@ -216,11 +204,14 @@ class HyperPodFsxLustre(LustreFileSystemBase):
         )
         # DeletionPolicy and UpdateReplacePolicy: a replacement (new subnet, key or deployment
         # type) must never silently drop the old file system with the data on it.
-        self.resource.apply_removal_policy(removal)
-        self.mount = LustreMount(
-            file_system_id=self.resource.ref,
-            dns_name=self.resource.attr_dns_name,
-            mount_name=self.resource.attr_lustre_mount_name,
+        resource.apply_removal_policy(removal)
+        self._set_mount(
+            LustreMount(
+                file_system_id=resource.ref,
+                dns_name=resource.attr_dns_name,
+                mount_name=resource.attr_lustre_mount_name,
+            ),
+            resource,
         )
 
     @classmethod
@@ -280,8 +271,7 @@ class ImportedFsxLustre(LustreFileSystemBase):
         security_groups: Sequence[ec2.ISecurityGroup] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.mount = mount
-        self.resource: fsx.CfnFileSystem | None = None
+        self._set_mount(mount, None)
         self.kms_key: kms.IKey | None = None
         self.storage_capacity_gib: int | None = None
         self._connections = _lustre_connections(security_groups) if security_groups else None
