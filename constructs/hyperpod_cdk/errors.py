@@ -160,9 +160,43 @@ def typed_props(
     return _wrap_init(construct, check=check)
 
 
+def _unpacked_props(init: Callable[..., None], parameter: inspect.Parameter) -> list[inspect.Parameter]:
+    """The keyword parameters a ``**props: Unpack[SomeProps]`` parameter stands for (PEP 692), one per key of the
+    TypedDict, annotated as it is and in its order: a required key has no default, another one defaults to None
+    (the constructor reads it with ``props.get``). Any other parameter stands for itself."""
+    annotation = parameter.annotation
+    if not (
+        parameter.kind is inspect.Parameter.VAR_KEYWORD
+        and isinstance(annotation, str)
+        and annotation.startswith("Unpack[")
+    ):
+        return [parameter]
+    props: Any = init.__globals__[annotation.removeprefix("Unpack[").removesuffix("]")]
+    fields = []
+    for name, field in props.__annotations__.items():
+        text = getattr(field, "__forward_arg__", field)  # a ForwardRef: the TypedDict's module has text annotations
+        required = name in props.__required_keys__
+        for qualifier in ("Required[", "NotRequired["):  # text annotations hide these from the TypedDict itself
+            if text.startswith(qualifier):
+                required, text = qualifier == "Required[", text.removeprefix(qualifier).removesuffix("]")
+        default = inspect.Parameter.empty if required else None
+        fields.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=text))
+    return fields
+
+
+def prop_signature(init: Callable[..., None]) -> inspect.Signature:
+    """``init``'s signature with each ``**props: Unpack[SomeProps]`` spelled out as the keyword props it takes: what
+    :func:`typed_props` checks, and what ``help()`` shows for the decorated constructor."""
+    own = inspect.signature(init)
+    return own.replace(
+        parameters=[p for parameter in own.parameters.values() for p in _unpacked_props(init, parameter)]
+    )
+
+
 def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _Construct:
     init: Callable[..., None] = construct.__dict__["__init__"]
-    signature = inspect.signature(init)
+    own = inspect.signature(init)
+    signature = prop_signature(init)
     kinds = {
         name: kind
         for name, parameter in signature.parameters.items()
@@ -174,9 +208,14 @@ def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _
     def checked(self: Any, scope: Any, construct_id: str, *args: Any, **kwargs: Any) -> None:
         try:
             bound = signature.bind(self, scope, construct_id, *args, **kwargs)
-        except TypeError:  # a missing or unknown prop: Python's own message, naming the constructor
-            init(self, scope, construct_id, *args, **kwargs)
-            raise
+        except TypeError as error:
+            try:
+                own.bind(self, scope, construct_id, *args, **kwargs)
+            except TypeError:  # a missing or unknown prop: Python's own message, naming the constructor
+                init(self, scope, construct_id, *args, **kwargs)
+                raise
+            # A missing or unknown key of an unpacked TypedDict, which Python would take into **props.
+            raise TypeError(f"{init.__qualname__}() {error}") from None
         bound.apply_defaults()
         props = dict(list(bound.arguments.items())[3:])  # past self, scope and construct_id
         # A prop left at its default needs no check (None for an optional one, () for an optional list).
@@ -189,5 +228,7 @@ def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _
             check(scope, construct_id, **props)
         init(self, scope, construct_id, *args, **kwargs)
 
+    if signature != own:
+        checked.__signature__ = signature  # type: ignore[attr-defined]  # help() shows the props spelled out
     construct.__init__ = checked  # type: ignore[misc]  # the same signature, by functools.wraps
     return construct

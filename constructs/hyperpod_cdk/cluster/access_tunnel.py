@@ -19,7 +19,7 @@ session, so nothing else is added.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from aws_cdk import Annotations, Tags
 from aws_cdk import aws_ec2 as ec2
@@ -27,6 +27,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group, service_role
 from hyperpod_cdk.errors import typed_props
+from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge
 from hyperpod_cdk.rules.suppress import skip_checkov
 
@@ -65,8 +66,8 @@ class EksAccessTunnel(Construct):
     (no synth lookup); a deploy after a new AMI replaces the instance, which holds no state.
 
     Args:
-        vpc: the VPC.
-        subnets: where the instance runs (the control-plane subnets; the first one is used).
+        vpc, subnets: :class:`~hyperpod_cdk.network.placement.VpcPlacementProps`; the instance runs in the
+            first subnet (give the control-plane subnets).
         endpoint_security_group: the group on the EKS control-plane ENIs.
         cluster_name: the EKS cluster name, written to the :data:`TUNNEL_TAG` tag.
         vpc_cidr: the VPC's CIDR (HTTPS egress in a closed network).
@@ -78,13 +79,13 @@ class EksAccessTunnel(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
         endpoint_security_group: ec2.ISecurityGroup,
         cluster_name: str,
         vpc_cidr: str,
         internet_egress: bool = True,
+        **placement: Unpack[VpcPlacementProps],
     ) -> None:
+        vpc, subnets = placement["vpc"], placement["subnets"]
         super().__init__(scope, construct_id)
         self.security_group = closed_security_group(
             self, vpc, f"EKS access tunnel of {cluster_name}: no inbound, HTTPS out only"

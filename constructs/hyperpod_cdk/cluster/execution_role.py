@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -15,6 +15,7 @@ from constructs import Construct
 from hyperpod_cdk._cdk_util import service_role
 from hyperpod_cdk.cluster.cluster_base import deprecated_forms
 from hyperpod_cdk.errors import typed_props
+from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 INSTANCE_ROLE_POLICY = "AmazonSageMakerClusterInstanceRolePolicy"
@@ -61,8 +62,8 @@ class HyperPodExecutionRole(Construct):
     - Read on the lifecycle-script bucket, which the managed policy does not cover.
 
     Args:
-        vpc: the VPC of the HyperPod subnets: ENI actions are limited to ENIs in it.
-        subnets: HyperPod subnets.
+        vpc, subnets: :class:`~hyperpod_cdk.network.placement.VpcPlacementProps`: the VPC and subnets of the
+            HyperPod nodes. ENI actions are limited to ENIs in that VPC, and ENI creation to those subnets.
         security_group: HyperPod security group.
         eks_cluster: the EKS cluster, for pod identity; None leaves the grant out (Slurm).
         eks_cluster_arn: deprecated string form of ``eks_cluster`` (its ARN).
@@ -77,15 +78,15 @@ class HyperPodExecutionRole(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
         lifecycle_bucket: s3.IBucket,
         eks_cluster: eks.ICluster | None = None,
         volume_key: kms.IKey | None = None,
         role_name: str | None = None,
         eks_cluster_arn: str | None = None,
+        **placement: Unpack[VpcPlacementProps],
     ) -> None:
+        vpc, subnets = placement["vpc"], placement["subnets"]
         # typed_props: at least one subnet, else the ENI statement names none and nodes cannot create
         # their ENIs at deploy.
         deprecated_forms(

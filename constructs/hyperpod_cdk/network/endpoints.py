@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Unpack
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
@@ -14,6 +15,7 @@ from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error, typed_props
+from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
 
@@ -81,8 +83,8 @@ class HyperPodEndpoints(Construct):
       allow no internet egress can still allow HTTPS to the S3 gateway endpoint.
 
     Args:
-        vpc: the VPC.
-        subnets: where the endpoint interfaces go (at most one per AZ).
+        vpc, subnets: :class:`~hyperpod_cdk.network.placement.VpcPlacementProps`; the endpoint interfaces go
+            in the subnets (at most one per AZ).
         client_cidrs: CIDRs allowed to connect (443).
         services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
     """
@@ -92,11 +94,11 @@ class HyperPodEndpoints(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
         client_cidrs: Sequence[str],
         services: Sequence[str],
+        **placement: Unpack[VpcPlacementProps],
     ) -> None:
+        vpc, subnets = placement["vpc"], placement["subnets"]
         if not client_cidrs:
             raise prop_error(scope, construct_id, "client_cidrs", "give the VPC CIDRs allowed to use the endpoints")
         if len(set(services)) != len(services):

@@ -26,7 +26,7 @@ What AWS documents, and what this construct does with it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from aws_cdk import CfnDeletionPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
@@ -37,6 +37,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props, typed_props
+from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge
 
 __all__ = ["DEFAULT_PORT", "SlurmAccountingDatabase"]
@@ -55,8 +56,8 @@ class SlurmAccountingDatabase(Construct):
     ``Orchestrator.Slurm.AccountingDatabase``.
 
     Args:
-        vpc: the platform VPC.
-        subnets: private subnets in at least two AZs (an RDS DB subnet group needs two).
+        vpc, subnets: :class:`~hyperpod_cdk.network.placement.VpcPlacementProps`: the platform VPC and
+            private subnets in at least two AZs (an RDS DB subnet group needs two).
         node_security_group: the HyperPod node security group (the controller's only group).
         encryption_key: customer managed key for the storage.
         instance_type: RDS instance class (default db.m5.large, as AWS's template).
@@ -69,14 +70,14 @@ class SlurmAccountingDatabase(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
         node_security_group: ec2.ISecurityGroup,
         encryption_key: kms.IKey,
         instance_type: str = "db.m5.large",
         allocated_storage_gib: int = 20,
         backup_retention_days: int = 7,
+        **placement: Unpack[VpcPlacementProps],
     ) -> None:
+        vpc, subnets = placement["vpc"], placement["subnets"]
         with checked_props(scope, construct_id):
             azs = {s.availability_zone for s in subnets}
             if len(subnets) < 2 or (not any(Token.is_unresolved(a) for a in azs) and len(azs) < 2):
