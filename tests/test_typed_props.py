@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NotRequired, Required, TypedDict, Unpack
 
 import pytest
 
-from hyperpod_cdk.errors import HyperPodConfigError, _interface_kind, typed_props
+from hyperpod_cdk.errors import HyperPodConfigError, _interface_kind, prop_signature, typed_props
 
 
 class _Stub:
@@ -141,8 +141,87 @@ def test_every_network_storage_cluster_construct_checks_its_typed_props():
                 continue
             init = cls.__dict__.get("__init__")
             own = inspect.unwrap(init) if init else None
-            typed = own and any(_interface_kind(p.annotation) for p in inspect.signature(own).parameters.values())
+            typed = own and any(_interface_kind(p.annotation) for p in prop_signature(own).parameters.values())
             if typed and f"{name}.{cls.__name__}" not in _CHECKED_OTHERWISE:
                 (checked if hasattr(init, "__wrapped__") else unchecked).append(cls.__name__)
     assert unchecked == [], "use @typed_props on these"
     assert {"HyperPodPlatform", "HyperPodCluster", "HyperPodSlurmCluster", "SlurmAccountingDatabase"} <= set(checked)
+
+
+# -- props shared through a TypedDict (``**placement: Unpack[...]``, PEP 692) are checked like declared ones ----
+
+
+class _Placement(TypedDict):
+    vpc: ec2.IVpc
+    subnets: Sequence[ec2.ISubnet]
+
+
+class _Extras(TypedDict, total=False):
+    key: Required[kms.IKey]
+    spare: NotRequired[ec2.ISecurityGroup]
+
+
+@typed_props
+class _Placed:
+    def __init__(self, scope: Any, construct_id: str, *, name: str = "n", **placement: Unpack[_Placement]) -> None:
+        self.built = (name, placement)
+
+
+def test_unpacked_props_are_checked_first_with_the_same_lines():
+    assert list(inspect.signature(_Placed.__init__).parameters) == [
+        "self",
+        "scope",
+        "construct_id",
+        "vpc",
+        "subnets",
+        "name",
+    ]
+    for props, line in [
+        ({"vpc": "vpc-1", "subnets": [SUBNET]}, "Stack/C: vpc: expected an ec2.IVpc, got a str ('vpc-1')"),
+        ({"vpc": VPC, "subnets": []}, "Stack/C: subnets: list at least one ec2.ISubnet"),
+        ({"vpc": VPC, "subnets": "subnet-1"}, "Stack/C: subnets: expected a list of ec2.ISubnet, got str"),
+        ({"vpc": None, "subnets": [SUBNET]}, "Stack/C: vpc: is required: pass an ec2.IVpc"),
+    ]:
+        with pytest.raises(HyperPodConfigError) as info:
+            _Placed(SCOPE, "C", name=7, **props)
+        assert str(info.value) == line or str(info.value).startswith(line), str(info.value)
+    assert _Placed(SCOPE, "C", subnets=[SUBNET], vpc=VPC).built == ("n", {"subnets": [SUBNET], "vpc": VPC})
+
+
+def test_a_missing_or_unknown_unpacked_prop_is_one_line_naming_it():
+    with pytest.raises(TypeError, match=r"^_Placed.__init__\(\) missing a required argument: 'vpc'$"):
+        _Placed(SCOPE, "C", subnets=[SUBNET])
+    with pytest.raises(TypeError, match=r"^_Placed.__init__\(\) got an unexpected keyword argument 'vcp'$"):
+        _Placed(SCOPE, "C", vcp=VPC, vpc=VPC, subnets=[SUBNET])
+    with pytest.raises(TypeError, match="got an unexpected keyword argument 'nme'"):  # a declared prop: Python's own
+        _Placed(SCOPE, "C", nme="x", vpc=VPC, subnets=[SUBNET])
+
+
+def test_required_and_optional_keys_of_a_partial_typed_dict():
+    seen: list[dict[str, Any]] = []
+
+    @typed_props(check=lambda scope, construct_id, **props: seen.append(props))
+    class Keyed:
+        def __init__(self, scope: Any, construct_id: str, **extras: Unpack[_Extras]) -> None:
+            self.extras = extras
+
+    parameters = inspect.signature(Keyed.__init__).parameters
+    assert parameters["key"].default is inspect.Parameter.empty and parameters["spare"].default is None
+    assert _interface_kind(parameters["spare"].annotation) == "ec2.ISecurityGroup"
+    with pytest.raises(TypeError, match="missing a required argument: 'key'"):
+        Keyed(SCOPE, "C")
+    with pytest.raises(HyperPodConfigError, match="^Stack/C: spare: expected an ec2.ISecurityGroup, got a str"):
+        Keyed(SCOPE, "C", key=SimpleNamespace(key_arn="k"), spare="sg-1")
+    key = SimpleNamespace(key_arn="k")
+    assert Keyed(SCOPE, "C", key=key).extras == {"key": key}  # the body gets only what was passed
+    assert seen == [{"key": key, "spare": None}]
+
+
+def test_library_constructs_with_placement_props_refuse_a_missing_vpc_before_anything_exists():
+    from hyperpod_cdk.network.endpoints import HyperPodEndpoints
+
+    assert list(inspect.signature(HyperPodEndpoints.__init__).parameters)[3:5] == ["vpc", "subnets"]
+    with pytest.raises(TypeError, match=r"^HyperPodEndpoints.__init__\(\) missing a required argument: 'vpc'$"):
+        HyperPodEndpoints(SCOPE, "E", subnets=[SUBNET], client_cidrs=["10.0.0.0/16"], services=["sts"])
+    with pytest.raises(HyperPodConfigError, match=r"^Stack/E: vpc: expected an ec2.IVpc, got a str"):
+        HyperPodEndpoints(SCOPE, "E", vpc="vpc-1", subnets=[SUBNET], client_cidrs=["10.0.0.0/16"], services=["sts"])

@@ -185,12 +185,16 @@ def _unpacked_props(init: Callable[..., None], parameter: inspect.Parameter) -> 
 
 
 def prop_signature(init: Callable[..., None]) -> inspect.Signature:
-    """``init``'s signature with each ``**props: Unpack[SomeProps]`` spelled out as the keyword props it takes: what
-    :func:`typed_props` checks, and what ``help()`` shows for the decorated constructor."""
-    own = inspect.signature(init)
-    return own.replace(
-        parameters=[p for parameter in own.parameters.values() for p in _unpacked_props(init, parameter)]
-    )
+    """``init``'s signature with each ``**props: Unpack[SomeProps]`` spelled out as the keyword props it takes,
+    first among the keyword props (shared props come first, as a TypeScript props interface lists what it
+    extends): what :func:`typed_props` checks, in this order, and what ``help()`` shows for the constructor."""
+    own = list(inspect.signature(init).parameters.values())
+    unpacked = [p for parameter in own for p in _unpacked_props(init, parameter) if p is not parameter]
+    if not unpacked:
+        return inspect.signature(init)
+    keywords = next(i for i, p in enumerate(own) if p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD))
+    rest = [p for p in own[keywords:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    return inspect.signature(init).replace(parameters=[*own[:keywords], *unpacked, *rest])
 
 
 def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _Construct:
