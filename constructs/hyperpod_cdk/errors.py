@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 # Long inputs (a pasted file, an alias bomb) are cut in messages so the line stays readable.
@@ -139,11 +139,17 @@ def typed_props(construct: _Construct, /) -> _Construct: ...
 
 
 @overload
-def typed_props(*, check: Callable[..., None]) -> Callable[[_Construct], _Construct]: ...
+def typed_props(
+    *, check: Callable[..., None] | None = None, defaults: Mapping[str, Any] | None = None
+) -> Callable[[_Construct], _Construct]: ...
 
 
 def typed_props(
-    construct: _Construct | None = None, /, *, check: Callable[..., None] | None = None
+    construct: _Construct | None = None,
+    /,
+    *,
+    check: Callable[..., None] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> _Construct | Callable[[_Construct], _Construct]:
     """Class decorator for a construct: before its ``__init__(self, scope, construct_id, ...)`` runs (so
     before ``super().__init__`` creates anything, and before jsii sees a value), every prop annotated with
@@ -154,16 +160,21 @@ def typed_props(
     The annotation says it once: ``vpc: ec2.IVpc`` (required), ``subnets: Sequence[ec2.ISubnet]`` (a
     non-empty list of them), ``volume_key: kms.IKey | None`` (optional). A prop left at its default is
     not type-checked.
+
+    Props shared through a TypedDict, ``**props: Unpack[SomeProps]`` (PEP 692), are checked like declared
+    ones (:func:`prop_signature`); ``defaults`` gives those of its optional keys that are not None.
     """
     if construct is None:
-        return functools.partial(_wrap_init, check=check)
-    return _wrap_init(construct, check=check)
+        return functools.partial(_wrap_init, check=check, defaults=defaults or {})
+    return _wrap_init(construct, check=check, defaults=defaults or {})
 
 
-def _unpacked_props(init: Callable[..., None], parameter: inspect.Parameter) -> list[inspect.Parameter]:
+def _unpacked_props(
+    init: Callable[..., None], parameter: inspect.Parameter, defaults: Mapping[str, Any]
+) -> list[inspect.Parameter]:
     """The keyword parameters a ``**props: Unpack[SomeProps]`` parameter stands for (PEP 692), one per key of the
-    TypedDict, annotated as it is and in its order: a required key has no default, another one defaults to None
-    (the constructor reads it with ``props.get``). Any other parameter stands for itself."""
+    TypedDict, annotated as it is and in its order: a required key has no default, another one its ``defaults``
+    entry, else None (the constructor reads it with ``props.get``). Any other parameter stands for itself."""
     annotation = parameter.annotation
     if not (
         parameter.kind is inspect.Parameter.VAR_KEYWORD
@@ -179,17 +190,17 @@ def _unpacked_props(init: Callable[..., None], parameter: inspect.Parameter) -> 
         for qualifier in ("Required[", "NotRequired["):  # text annotations hide these from the TypedDict itself
             if text.startswith(qualifier):
                 required, text = qualifier == "Required[", text.removeprefix(qualifier).removesuffix("]")
-        default = inspect.Parameter.empty if required else None
+        default = inspect.Parameter.empty if required else defaults.get(name)
         fields.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=text))
     return fields
 
 
-def prop_signature(init: Callable[..., None]) -> inspect.Signature:
+def prop_signature(init: Callable[..., None], defaults: Mapping[str, Any] | None = None) -> inspect.Signature:
     """``init``'s signature with each ``**props: Unpack[SomeProps]`` spelled out as the keyword props it takes,
     first among the keyword props (shared props come first, as a TypeScript props interface lists what it
     extends): what :func:`typed_props` checks, in this order, and what ``help()`` shows for the constructor."""
     own = list(inspect.signature(init).parameters.values())
-    unpacked = [p for parameter in own for p in _unpacked_props(init, parameter) if p is not parameter]
+    unpacked = [p for parameter in own for p in _unpacked_props(init, parameter, defaults or {}) if p is not parameter]
     if not unpacked:
         return inspect.signature(init)
     keywords = next(i for i, p in enumerate(own) if p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD))
@@ -197,10 +208,10 @@ def prop_signature(init: Callable[..., None]) -> inspect.Signature:
     return inspect.signature(init).replace(parameters=[*own[:keywords], *unpacked, *rest])
 
 
-def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None) -> _Construct:
+def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None, defaults: Mapping[str, Any]) -> _Construct:
     init: Callable[..., None] = construct.__dict__["__init__"]
     own = inspect.signature(init)
-    signature = prop_signature(init)
+    signature = prop_signature(init, defaults)
     kinds = {
         name: kind
         for name, parameter in signature.parameters.items()

@@ -11,9 +11,9 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Required, TypedDict, runtime_checkable
 
 from aws_cdk import ArnFormat, IResource, Resource, Stack, Token
 from aws_cdk import aws_ec2 as ec2
@@ -24,6 +24,7 @@ from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import depend_on
 from hyperpod_cdk.cluster.instance_groups import (
+    DEFAULT_IP_HEADROOM_PERCENT,
     acknowledge_region_offerings,
     as_instance_group,
     check_cluster_props,
@@ -33,6 +34,7 @@ from hyperpod_cdk.cluster.instance_groups import (
 )
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import checked_props, prop_error
+from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 
 # Read-only calls on one cluster (the ``hyperpod-cdk`` status and diagnose commands need these).
@@ -142,24 +144,55 @@ class HyperPodClusterBase(Resource):
         return self.grant(grantee, *NODE_OPERATION_ACTIONS)
 
 
-@dataclass(frozen=True)
-class SharedClusterArgs:
-    """The constructor arguments both cluster constructs take, as given (:meth:`CreatedHyperPodCluster._check_props`
-    reads them by these names from the subclass constructor's arguments)."""
+NodeRecovery = Literal["Automatic", "None"]
 
+
+class SharedClusterProps(TypedDict, total=False):
+    """The props both cluster constructs take (``**shared: Unpack[SharedClusterProps]``, PEP 692); the keys
+    not required default to :data:`SHARED_CLUSTER_DEFAULTS`, else None. :meth:`CreatedHyperPodCluster._check_props`
+    checks them.
+
+    Keys:
+        cluster_name: 1-63 letters, digits and hyphens. Required.
+        instance_groups: :class:`InstanceGroup` models or mappings of their fields; more can be
+            added with ``add_instance_group`` before synth. Required.
+        subnets_by_az_id: HyperPod subnets keyed by AZ ID; groups pinned to an AZ other than
+            ``default_az_id`` get an ``OverrideVpcConfig`` with that AZ's subnet. Required.
+        default_az_id: the AZ ID of the cluster-level ``VpcConfig`` subnet. Required.
+        security_group: HyperPod node security group. Required.
+        execution_role: instance execution role (``iam.IRole``); the cluster waits for it and its
+            policies. ``execution_role_arn`` is its deprecated string form. One of the two is required.
+        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` (their URI and entry script).
+            ``lifecycle_source_s3_uri`` (``s3://bucket/prefix/``) is its deprecated string form. One of
+            the two is required.
+        volume_key: customer managed KMS key for the instance groups' EBS volumes (HyperPod accepts one
+            in Continuous provisioning mode only; it cannot be changed later). Default: none (AWS owned key).
+        on_create: entry script. Default: the scripts' ``on_create``, else ``on_create.sh``.
+        node_recovery: ``"Automatic"`` (default) or ``"None"``.
+        ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400), in the
+            constructor and in ``add_instance_group``. Default 25 (``network.ip_headroom_percent``).
+    """
+
+    cluster_name: Required[str]
+    instance_groups: Required[Sequence[InstanceGroup | Mapping[str, Any]]]
+    subnets_by_az_id: Required[Mapping[str, ec2.ISubnet]]
+    default_az_id: Required[str]
+    security_group: Required[ec2.ISecurityGroup]
     execution_role: iam.IRole | None
     execution_role_arn: str | None
-    lifecycle_scripts: Any
+    lifecycle_scripts: HyperPodLifecycleScripts | None
     lifecycle_source_s3_uri: str | None
-    on_create: str | None
-    cluster_name: str
-    instance_groups: Sequence[InstanceGroup | Mapping[str, Any]]
-    subnets_by_az_id: Mapping[str, ec2.ISubnet]
-    default_az_id: str
-    security_group: ec2.ISecurityGroup
-    node_recovery: str
-    ip_headroom_percent: int
     volume_key: kms.IKey | None
+    on_create: str | None
+    node_recovery: NodeRecovery
+    ip_headroom_percent: int
+
+
+#: The defaults of :class:`SharedClusterProps` keys other than None.
+SHARED_CLUSTER_DEFAULTS: Mapping[str, Any] = {
+    "node_recovery": "Automatic",
+    "ip_headroom_percent": DEFAULT_IP_HEADROOM_PERCENT,
+}
 
 
 @dataclass(frozen=True)
@@ -231,24 +264,23 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
 
     @classmethod
     def _check_props(
-        cls, scope: Construct, construct_id: str, constructor_args: Mapping[str, Any]
+        cls, scope: Construct, construct_id: str, shared: SharedClusterProps, constructor_args: Mapping[str, Any]
     ) -> CheckedClusterProps:
-        """The :class:`SharedClusterArgs` of ``constructor_args`` (the subclass constructor's ``locals()``), in
-        the order they are checked (after the types: ``typed_props`` on the subclass): the
-        :attr:`DEPRECATED_FORMS`, the deploy inputs, then the groups, names, AZs, region offerings and subnet
-        sizes (:func:`check_cluster_props`). Each error is one line naming the prop."""
-        args = SharedClusterArgs(**{field.name: constructor_args[field.name] for field in fields(SharedClusterArgs)})
-        execution_role, execution_role_arn = args.execution_role, args.execution_role_arn
-        lifecycle_scripts, lifecycle_source_s3_uri = args.lifecycle_scripts, args.lifecycle_source_s3_uri
-        on_create = args.on_create
+        """The :class:`SharedClusterProps` given (``shared``) with their defaults, in the order they are checked
+        (after the types: ``typed_props`` on the subclass): the :attr:`DEPRECATED_FORMS` (read from ``shared``
+        and ``constructor_args``, the subclass constructor's ``locals()``), the deploy inputs, then the groups,
+        names, AZs, region offerings and subnet sizes (:func:`check_cluster_props`). Each error is one line
+        naming the prop."""
+        args: dict[str, Any] = {**SHARED_CLUSTER_DEFAULTS, **shared}
+        given = {**constructor_args, **args}
+        execution_role, execution_role_arn = args.get("execution_role"), args.get("execution_role_arn")
+        lifecycle_scripts, lifecycle_source_s3_uri = args.get("lifecycle_scripts"), args.get("lifecycle_source_s3_uri")
+        on_create = args.get("on_create")
         deprecated_forms(
             scope,
             construct_id,
             cls.__name__,
-            *(
-                (typed, constructor_args[typed], legacy, constructor_args[legacy])
-                for typed, legacy in cls.DEPRECATED_FORMS
-            ),
+            *((typed, given.get(typed), legacy, given.get(legacy)) for typed, legacy in cls.DEPRECATED_FORMS),
         )
         # With the typed props the cluster waits for the role (and its default policy: nodes use every
         # policy from their first boot); the scripts' URI already resolves only after their upload.
@@ -273,17 +305,17 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         deploy = DeployInputs(execution_role_arn, lifecycle_source_s3_uri, on_create or "on_create.sh", tuple(waits))
         with checked_props(scope, construct_id):
             check_deploy_inputs(deploy.execution_role_arn, deploy.lifecycle_source_s3_uri)
-            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args.instance_groups)]
+            groups = [as_instance_group(g, f"instance_groups[{i}]") for i, g in enumerate(args["instance_groups"])]
             props = CheckedClusterProps(
                 orchestrator=cls.ORCHESTRATOR,
-                cluster_name=args.cluster_name,
+                cluster_name=args["cluster_name"],
                 groups=groups,
-                subnets_by_az_id=args.subnets_by_az_id,
-                default_az_id=args.default_az_id,
-                security_group_ids=[args.security_group.security_group_id],
-                node_recovery=args.node_recovery,
-                ip_headroom_percent=args.ip_headroom_percent,
-                volume_key=args.volume_key,
+                subnets_by_az_id=args["subnets_by_az_id"],
+                default_az_id=args["default_az_id"],
+                security_group_ids=[args["security_group"].security_group_id],
+                node_recovery=args["node_recovery"],
+                ip_headroom_percent=args["ip_headroom_percent"],
+                volume_key=args.get("volume_key"),
                 deploy=deploy,
             )
             props.check_groups(scope, groups)

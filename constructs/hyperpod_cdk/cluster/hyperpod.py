@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal, Unpack
 
 import jsii
 from aws_cdk import Annotations, Aspects, CfnResource, IAspect
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IConstruct
 
@@ -19,27 +17,29 @@ __all__ = ["HyperPodCluster", "IHyperPodCluster", "ImportedHyperPodCluster"]
 
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE
 from hyperpod_cdk.cluster.cluster_base import (
+    SHARED_CLUSTER_DEFAULTS,
     CreatedHyperPodCluster,
     IHyperPodCluster,
     ImportedHyperPodCluster,
+    SharedClusterProps,
 )
-from hyperpod_cdk.cluster.instance_groups import DEFAULT_IP_HEADROOM_PERCENT
+from hyperpod_cdk.cluster.cluster_base import (
+    NodeRecovery as NodeRecovery,  # re-exported: it was defined here
+)
 from hyperpod_cdk.cluster.volume_key import allow_hyperpod_volume_encryption
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import ClusterFacts, check_cluster
 from hyperpod_cdk.storage.fsx_lustre import IHyperPodFileSystem, LustreMount
 
-NodeRecovery = Literal["Automatic", "None"]
 NodeProvisioningMode = Literal["Continuous"]
 Autoscaler = Literal["Karpenter"]
 #: Warning id a user can acknowledge (``Annotations.of(cluster).acknowledge_warning(...)``).
 HELM_WARNING_ID = "hyperpod-cdk:no-helm-dependencies"
 
 
-@typed_props
+@typed_props(defaults=SHARED_CLUSTER_DEFAULTS)
 class HyperPodCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster on an EKS control plane.
 
@@ -60,23 +60,11 @@ class HyperPodCluster(CreatedHyperPodCluster):
     unless ``assume_helm_installed=True`` says they were installed another way.
 
     Args:
-        cluster_name: 1-63 letters, digits and hyphens.
+        cluster_name, instance_groups, subnets_by_az_id, default_az_id, security_group, execution_role,
+            lifecycle_scripts, volume_key, on_create, node_recovery, ip_headroom_percent: the props both
+            cluster constructs take, :class:`~hyperpod_cdk.cluster.cluster_base.SharedClusterProps`.
         eks_cluster: the orchestrator (``eks.ICluster``). ``eks_cluster_arn`` (a string) is its
             deprecated form, kept for one release.
-        instance_groups: :class:`InstanceGroup` models or mappings of their fields; more can be
-            added with :meth:`add_instance_group` before synth.
-        subnets_by_az_id: HyperPod subnets keyed by AZ ID; groups pinned to an AZ other than
-            ``default_az_id`` get an ``OverrideVpcConfig`` with that AZ's subnet.
-        default_az_id: the AZ ID of the cluster-level ``VpcConfig`` subnet.
-        security_group: HyperPod node security group.
-        execution_role: instance execution role (``iam.IRole``); the cluster waits for it and its
-            policies. ``execution_role_arn`` is its deprecated string form.
-        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` (their URI and entry script).
-            ``lifecycle_source_s3_uri`` (``s3://bucket/prefix/``) is its deprecated string form.
-        volume_key: customer managed KMS key for the instance groups' EBS volumes (Continuous mode
-            only; it cannot be changed later). Default: none (AWS owned key).
-        on_create: entry script. Default: the scripts' ``on_create``, else ``on_create.sh``.
-        node_recovery: Default ``"Automatic"``.
         node_provisioning_mode: Default ``"Continuous"``; None for the classic mode.
         tags: extra tags; ``SageMaker=true`` is always set. Default none.
         assume_helm_installed: the HyperPod Helm chart was installed outside this app. Default False.
@@ -90,8 +78,6 @@ class HyperPodCluster(CreatedHyperPodCluster):
         fsx: the file system (``IHyperPodFileSystem`` or ``LustreMount``) of ``fsx_mounts`` entries
             without their own mount. Default none. ``platform_fsx`` (DNS name, mount name) is its
             deprecated form.
-        ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400), in the
-            constructor and in :meth:`add_instance_group`. Default 25 (``network.ip_headroom_percent``).
     """
 
     ORCHESTRATOR = Orchestrator.EKS
@@ -107,22 +93,10 @@ class HyperPodCluster(CreatedHyperPodCluster):
         scope: Construct,
         construct_id: str,
         *,
-        cluster_name: str,
-        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
-        subnets_by_az_id: Mapping[str, ec2.ISubnet],
-        default_az_id: str,
-        security_group: ec2.ISecurityGroup,
         eks_cluster: eks.ICluster | None = None,
-        execution_role: iam.IRole | None = None,
-        lifecycle_scripts: HyperPodLifecycleScripts | None = None,
         cluster_role: iam.IRole | None = None,
         fsx: IHyperPodFileSystem | LustreMount | None = None,
         eks_cluster_arn: str | None = None,
-        execution_role_arn: str | None = None,
-        lifecycle_source_s3_uri: str | None = None,
-        volume_key: kms.IKey | None = None,
-        on_create: str | None = None,
-        node_recovery: NodeRecovery = "Automatic",
         node_provisioning_mode: NodeProvisioningMode | None = "Continuous",
         tags: Mapping[str, str] | None = None,
         assume_helm_installed: bool = False,
@@ -130,9 +104,10 @@ class HyperPodCluster(CreatedHyperPodCluster):
         cluster_role_arn: str | None = None,
         tiered_storage_memory_percent: int | None = None,
         platform_fsx: tuple[str, str] | None = None,
-        ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
+        **shared: Unpack[SharedClusterProps],
     ) -> None:
-        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
+        props = self._check_props(scope, construct_id, shared, locals())  # locals(): still the arguments only
+        node_recovery, volume_key = props.node_recovery, props.volume_key
         # The typed props, or their deprecated string forms (both at once: refused by _check_props).
         eks_cluster_arn = eks_cluster.cluster_arn if eks_cluster is not None else eks_cluster_arn
         if eks_cluster_arn is None:

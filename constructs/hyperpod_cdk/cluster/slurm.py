@@ -31,25 +31,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from hyperpod_cdk.cluster.cluster_base import (
+    SHARED_CLUSTER_DEFAULTS,
     CreatedHyperPodCluster,
+    SharedClusterProps,
 )
-from hyperpod_cdk.cluster.hyperpod import NodeRecovery
 from hyperpod_cdk.cluster.instance_groups import (
-    DEFAULT_IP_HEADROOM_PERCENT,
     as_instance_group,
 )
 from hyperpod_cdk.config import InstanceGroup
 from hyperpod_cdk.errors import HyperPodConfigError, checked_props, typed_props
-from hyperpod_cdk.lifecycle.lifecycle_scripts import HyperPodLifecycleScripts
 from hyperpod_cdk.specs.instance_types import Orchestrator
 from hyperpod_cdk.specs.service_rules import SUBJECTS, ClusterFacts, check_cluster
 from hyperpod_cdk.specs.slurm import (
@@ -152,7 +149,7 @@ def _check_mode_props(
             )
 
 
-@typed_props(check=_check_mode_props)
+@typed_props(check=_check_mode_props, defaults=SHARED_CLUSTER_DEFAULTS)
 class HyperPodSlurmCluster(CreatedHyperPodCluster):
     """A SageMaker HyperPod cluster whose nodes run Slurm, API-driven by default.
 
@@ -169,29 +166,22 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
     ``provisioning_parameters`` makes synth fail if it names other groups or partitions.
 
     Args:
-        cluster_name: 1-63 letters, digits and hyphens.
-        instance_groups: validated models with Slurm roles.
-        subnets_by_az_id / default_az_id: as for :class:`~hyperpod_cdk.cluster.hyperpod.HyperPodCluster`.
-        security_group: HyperPod node security group (also the FSx file system's group).
-        execution_role: instance execution role (``iam.IRole``; no EKS grant needed); the cluster
-            waits for it and its policies. ``execution_role_arn`` is its deprecated string form.
-        lifecycle_scripts: the :class:`HyperPodLifecycleScripts` with the Slurm scripts (``on_create``
-            defaults to theirs). ``lifecycle_source_s3_uri`` is its deprecated string form.
+        cluster_name, instance_groups, subnets_by_az_id, default_az_id, security_group, execution_role,
+            lifecycle_scripts, volume_key, on_create, node_recovery, ip_headroom_percent: the props both
+            cluster constructs take, :class:`~hyperpod_cdk.cluster.cluster_base.SharedClusterProps`. Here
+            the instance groups carry Slurm roles, the security group is also the FSx file system's, the
+            execution role needs no EKS grant, and ``volume_key`` needs ``node_provisioning_mode="Continuous"``.
         configuration: "api" (default) or "provisioning-parameters" (module docstring).
         config_strategy: "Managed" (default, AWS's default), "Overwrite" or "Merge"; api only.
         fsx: the file system every group mounts at /fsx (api only; the legacy scripts mount it).
         node_provisioning_mode: "Continuous" or None (default); api only.
-        volume_key: customer managed EBS key; needs ``node_provisioning_mode="Continuous"``.
         accounting_database: external accounting database; needs Continuous.
         controller_execution_role: the Controller group's own execution role (``iam.IRole``), e.g. the
             one that may read the accounting database secret, so login and compute nodes cannot. The
             cluster waits for it and its policies. Default: None (the Controller group uses
             ``execution_role`` like every group).
         provisioning_parameters: the uploaded parameters document (legacy only), checked against the groups.
-        node_recovery: "Automatic" (default) or "None".
         tags: extra tags; ``SageMaker=true`` is always set.
-        ip_headroom_percent: spare IPs each known subnet must keep above the nodes' (0-400).
-            Default 25 (``network.ip_headroom_percent``).
     """
 
     ORCHESTRATOR = Orchestrator.SLURM
@@ -201,29 +191,18 @@ class HyperPodSlurmCluster(CreatedHyperPodCluster):
         scope: Construct,
         construct_id: str,
         *,
-        cluster_name: str,
-        instance_groups: Sequence[InstanceGroup | Mapping[str, Any]],
-        subnets_by_az_id: Mapping[str, ec2.ISubnet],
-        default_az_id: str,
-        security_group: ec2.ISecurityGroup,
-        execution_role: iam.IRole | None = None,
-        lifecycle_scripts: HyperPodLifecycleScripts | None = None,
-        execution_role_arn: str | None = None,
-        lifecycle_source_s3_uri: str | None = None,
         configuration: SlurmConfiguration = "api",
         config_strategy: SlurmConfigStrategy = "Managed",
         fsx: LustreAttributes | None = None,
         node_provisioning_mode: str | None = None,
-        volume_key: kms.IKey | None = None,
         accounting_database: AccountingDatabase | None = None,
-        on_create: str | None = None,
         provisioning_parameters: Mapping[str, Any] | None = None,
-        node_recovery: NodeRecovery = "Automatic",
         tags: Mapping[str, str] | None = None,
-        ip_headroom_percent: int = DEFAULT_IP_HEADROOM_PERCENT,
         controller_execution_role: iam.IRole | None = None,
+        **shared: Unpack[SharedClusterProps],
     ) -> None:
-        props = self._check_props(scope, construct_id, locals())  # locals(): still the arguments only
+        props = self._check_props(scope, construct_id, shared, locals())  # locals(): still the arguments only
+        lifecycle_scripts = shared.get("lifecycle_scripts")
         with checked_props(scope, construct_id):
             layout = slurm_layout(props.groups, field="instance_groups")
             if provisioning_parameters is not None:
