@@ -225,3 +225,41 @@ def test_library_constructs_with_placement_props_refuse_a_missing_vpc_before_any
         HyperPodEndpoints(SCOPE, "E", subnets=[SUBNET], client_cidrs=["10.0.0.0/16"], services=["sts"])
     with pytest.raises(HyperPodConfigError, match=r"^Stack/E: vpc: expected an ec2.IVpc, got a str"):
         HyperPodEndpoints(SCOPE, "E", vpc="vpc-1", subnets=[SUBNET], client_cidrs=["10.0.0.0/16"], services=["sts"])
+
+
+def test_both_cluster_constructors_take_the_shared_props_with_their_defaults():
+    from hyperpod_cdk import HyperPodCluster, HyperPodSlurmCluster
+    from hyperpod_cdk.cluster.cluster_base import SharedClusterProps
+
+    shared = list(SharedClusterProps.__annotations__)
+    for cluster in (HyperPodCluster, HyperPodSlurmCluster):
+        parameters = inspect.signature(cluster.__init__).parameters
+        assert list(parameters)[3 : 3 + len(shared)] == shared, cluster  # help() shows them first
+        assert parameters["node_recovery"].default == "Automatic"
+        assert parameters["ip_headroom_percent"].default == 25
+        assert parameters["cluster_name"].default is inspect.Parameter.empty
+        assert parameters["volume_key"].default is None
+        name = cluster.__name__
+        with pytest.raises(TypeError, match=rf"^{name}.__init__\(\) missing a required argument: 'cluster_name'$"):
+            cluster(SCOPE, "C", instance_groups=[], subnets_by_az_id={}, default_az_id="a", security_group=None)
+        with pytest.raises(TypeError, match=rf"^{name}.__init__\(\) got an unexpected keyword argument 'node_recvery'"):
+            cluster(
+                SCOPE,
+                "C",
+                cluster_name="c",
+                instance_groups=[],
+                subnets_by_az_id={},
+                default_az_id="a",
+                security_group=None,
+                node_recvery="None",
+            )
+        with pytest.raises(HyperPodConfigError, match=r"^Stack/C: security_group: expected an ec2.ISecurityGroup"):
+            cluster(
+                SCOPE,
+                "C",
+                cluster_name="c",
+                instance_groups=[],
+                subnets_by_az_id={},
+                default_az_id="a",
+                security_group=1,
+            )
