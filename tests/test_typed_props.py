@@ -263,3 +263,12 @@ def test_both_cluster_constructors_take_the_shared_props_with_their_defaults():
                 default_az_id="a",
                 security_group=1,
             )
+
+
+def test_an_unpacked_props_name_must_be_importable_from_the_module():
+    class Unresolved:
+        def __init__(self, scope: Any, construct_id: str, **props: Unpack[_Placement]) -> None: ...
+
+    Unresolved.__init__.__annotations__["props"] = "Unpack[NotImportedProps]"
+    with pytest.raises(TypeError, match=r"reads Unpack\[NotImportedProps\] by name: import the TypedDict into"):
+        typed_props(Unresolved)

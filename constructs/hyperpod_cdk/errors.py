@@ -182,7 +182,9 @@ def _unpacked_props(
         and annotation.startswith("Unpack[")
     ):
         return [parameter]
-    props: Any = init.__globals__[annotation.removeprefix("Unpack[").removesuffix("]")]
+    props: Any = init.__globals__.get(annotation.removeprefix("Unpack[").removesuffix("]"))
+    if not hasattr(props, "__required_keys__"):
+        raise TypeError(f"typed_props reads {annotation} by name: import the TypedDict into {init.__module__}")
     fields = []
     for name, field in props.__annotations__.items():
         text = getattr(field, "__forward_arg__", field)  # a ForwardRef: the TypedDict's module has text annotations
@@ -217,7 +219,7 @@ def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None, defa
         for name, parameter in signature.parameters.items()
         if (kind := _interface_kind(parameter.annotation)) is not None
     }
-    defaults = {name: signature.parameters[name].default for name in kinds}
+    left_at = {name: signature.parameters[name].default for name in kinds}
 
     @functools.wraps(init)
     def checked(self: Any, scope: Any, construct_id: str, *args: Any, **kwargs: Any) -> None:
@@ -237,7 +239,7 @@ def _wrap_init(construct: _Construct, *, check: Callable[..., None] | None, defa
         check_prop_types(
             scope,
             construct_id,
-            **{name: (kind, props[name]) for name, kind in kinds.items() if props[name] is not defaults[name]},
+            **{name: (kind, props[name]) for name, kind in kinds.items() if props[name] is not left_at[name]},
         )
         if check is not None:
             check(scope, construct_id, **props)
