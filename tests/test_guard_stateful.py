@@ -10,6 +10,7 @@ L5: a stateful resource's DeletionPolicy/UpdateReplacePolicy going from Retain t
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ import pytest
 
 from hyperpod_cdk.guard import GUARDED_TYPES, STATEFUL_TYPES, compare_templates, main, schema_create_only
 from hyperpod_cdk.guard.table import unordered_paths
+
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
 
 DATA_TYPES = (
     "AWS::RDS::DBInstance",
@@ -235,3 +241,13 @@ def test_reordered_override_subnets_of_a_named_group_stay_equal() -> None:
     assert compare_templates(_cluster(group(["s-1", "s-2"])), _cluster(group(["s-2", "s-1"]))).findings == []
     [finding] = compare_templates(_cluster(group(["s-1", "s-2"])), _cluster(group(["s-1", "s-3"]))).findings
     assert finding.property == "InstanceGroups[a.b].OverrideVpcConfig.Subnets"
+
+
+def test_a_long_key_does_not_lengthen_every_path_below_it() -> None:
+    """The schema paths are followed only toward an unordered list: a 2 MB key over 200,000 keys would
+    otherwise build a 2 MB path for each of them."""
+    long_key = "K" * 2_000_000
+    vpc = {"Subnets": ["s-1", "s-2"], long_key: {f"k{n}": n for n in range(200_000)}}
+    template = _one("AWS::SageMaker::Cluster", Properties={"ClusterName": "hp", "VpcConfig": vpc})
+    with work_limits.guard(60):
+        assert compare_templates(template, copy.deepcopy(template)).findings == []

@@ -7,7 +7,6 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
 from hyperpod_cdk.guard.table import (
@@ -59,8 +58,16 @@ def _child(path: str | None, key: str) -> str | None:
     return None if path is None else f"{path}.{key}" if path else key
 
 
+@functools.lru_cache(maxsize=256)
+def _leading_to(unordered: frozenset[str]) -> frozenset[str]:
+    """Each of ``unordered`` and every path on the way to it (``VpcConfig`` for ``VpcConfig.Subnets``)."""
+    return frozenset(
+        {path[:index] for path in unordered for index, char in enumerate(path) if char in ".["} | unordered
+    )
+
+
 def canonical(
-    value: Any, path: str | None = None, *, unordered: AbstractSet[str] = frozenset(), in_intrinsic: bool = False
+    value: Any, path: str | None = None, *, unordered: frozenset[str] = frozenset(), in_intrinsic: bool = False
 ) -> Any:
     """A comparable form: GetAtt in list form, scalars tagged with their JSON type (:class:`Typed`), and a
     list sorted only where its property path (``path``, in guard form: ``VpcConfig.Subnets``,
@@ -70,8 +77,8 @@ def canonical(
     and so does every list inside an intrinsic function (``Fn::Join`` parts spell a name)."""
     if value is MISSING:
         return value
-    if not unordered:
-        path = None  # nothing to sort: no paths to build
+    if path is not None and path not in _leading_to(unordered):
+        path = None  # no list below is sorted: build no paths (a key may be as long as the template allows)
     if _is_intrinsic(value):
         name, arg = next(iter(value.items()))
         if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
