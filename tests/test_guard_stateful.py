@@ -249,5 +249,9 @@ def test_a_long_key_does_not_lengthen_every_path_below_it() -> None:
     long_key = "K" * 2_000_000
     vpc = {"Subnets": ["s-1", "s-2"], long_key: {f"k{n}": n for n in range(200_000)}}
     template = _one("AWS::SageMaker::Cluster", Properties={"ClusterName": "hp", "VpcConfig": vpc})
+    changed = copy.deepcopy(template)
+    changed["Resources"]["Data"]["Properties"]["VpcConfig"][long_key]["k7"] = -1
     with work_limits.guard(60):
         assert compare_templates(template, copy.deepcopy(template)).findings == []
+        [finding] = compare_templates(template, changed).findings  # narrowed through the long key
+    assert finding.property.endswith(".k7") and (finding.old, finding.new) == (7, -1)

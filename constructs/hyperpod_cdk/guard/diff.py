@@ -54,11 +54,13 @@ from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public 
     _PathIndex,
     _segments,
     canonical,
+    child_path,
     evaluate_condition,
     extract,
     references,
     render_value,
     template_inputs,
+    toward_unordered,
 )
 
 # --- comparison -----------------------------------------------------------------------------
@@ -190,25 +192,28 @@ def _listed(ids: list[str], most: int = 5) -> str:
     return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
-def _narrow(path: str, old: Any, new: Any, where: str, unordered: frozenset[str]) -> tuple[str, Any, Any]:
+def _narrow(path: str, old: Any, new: Any, where: str | None, unordered: frozenset[str]) -> tuple[str, Any, Any]:
     """Descend while exactly one part differs (``EncryptionConfig`` -> ``EncryptionConfig[0].Provider.KeyArn``);
-    ``where`` is ``path`` in schema form (:func:`~hyperpod_cdk.guard.values.extract`)."""
+    ``where`` is ``path`` in schema form (:func:`~hyperpod_cdk.guard.values.extract`), kept only while it
+    leads to a list the schema marks unordered."""
     while True:
+        where = toward_unordered(where, unordered)
         if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 1:
-            path, where, old, new = f"{path}[0]", f"{where}[*]", old[0], new[0]
+            path, old, new = f"{path}[0]", old[0], new[0]
+            where = None if where is None else f"{where}[*]"
             continue
         if not (isinstance(old, dict) and isinstance(new, dict)) or _is_intrinsic(old) or _is_intrinsic(new):
             return path, old, new
         keys = [
             k
             for k in sorted(set(old) | set(new))
-            if canonical(old.get(k, MISSING), f"{where}.{k}", unordered=unordered)
-            != canonical(new.get(k, MISSING), f"{where}.{k}", unordered=unordered)
+            if canonical(old.get(k, MISSING), child_path(where, k), unordered=unordered)
+            != canonical(new.get(k, MISSING), child_path(where, k), unordered=unordered)
         ]
         if len(keys) != 1:
             return path, old, new
         key = keys[0]
-        path, where, old, new = f"{path}.{key}", f"{where}.{key}", old.get(key, MISSING), new.get(key, MISSING)
+        path, where, old, new = f"{path}.{key}", child_path(where, key), old.get(key, MISSING), new.get(key, MISSING)
 
 
 def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:

@@ -54,8 +54,15 @@ def _typed(value: Any) -> Any:
     return value
 
 
-def _child(path: str | None, key: str) -> str | None:
+def child_path(path: str | None, key: str) -> str | None:
+    """``path.key`` (``key`` at the root), None below None."""
     return None if path is None else f"{path}.{key}" if path else key
+
+
+def toward_unordered(path: str | None, unordered: frozenset[str]) -> str | None:
+    """``path`` while it leads to a list the schema marks unordered, else None: no list below it is sorted,
+    so no longer paths are built (a key may be as long as the template allows)."""
+    return path if path is not None and path in _leading_to(unordered) else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,8 +84,7 @@ def canonical(
     and so does every list inside an intrinsic function (``Fn::Join`` parts spell a name)."""
     if value is MISSING:
         return value
-    if path is not None and path not in _leading_to(unordered):
-        path = None  # no list below is sorted: build no paths (a key may be as long as the template allows)
+    path = toward_unordered(path, unordered)
     if _is_intrinsic(value):
         name, arg = next(iter(value.items()))
         if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
@@ -88,7 +94,7 @@ def canonical(
         return {name: canonical(arg, in_intrinsic=True)}
     if isinstance(value, dict):
         return {
-            k: canonical(item, _child(path, k), unordered=unordered, in_intrinsic=in_intrinsic)
+            k: canonical(item, child_path(path, k), unordered=unordered, in_intrinsic=in_intrinsic)
             for k, item in value.items()
         }
     if isinstance(value, list):
