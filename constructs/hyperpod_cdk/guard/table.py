@@ -44,6 +44,18 @@ KEYED_LISTS: dict[tuple[str, str], str] = {
     ("AWS::SageMaker::Cluster", "RestrictedInstanceGroups"): "InstanceGroupName",
 }
 
+# Round 7g, L3: types that hold data this project (or a user's stack beside it) keeps: training images
+# (ECR), the Slurm accounting database (RDS), credentials (Secrets Manager), files, tables. Stateful and
+# guarded, like the types listed with them below.
+DATA_TYPES: tuple[str, ...] = (
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::ECR::Repository",
+    "AWS::EFS::FileSystem",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+)
+
 # Types whose data or identity cannot be recreated: a logical ID that disappears is reported
 # even when nothing references it (CloudFormation deletes the old resource, or orphans it
 # with DeletionPolicy Retain, and creates an empty new one).
@@ -56,14 +68,7 @@ STATEFUL_TYPES: tuple[str, ...] = (
     "AWS::Logs::LogGroup",
     "AWS::APS::Workspace",
     "AWS::Grafana::Workspace",
-    # Round 7g, L3: data this project (or a user's stack beside it) keeps in them: training images
-    # (ECR), the Slurm accounting database (RDS), credentials (Secrets Manager), files, tables.
-    "AWS::RDS::DBInstance",
-    "AWS::RDS::DBCluster",
-    "AWS::ECR::Repository",
-    "AWS::EFS::FileSystem",
-    "AWS::DynamoDB::Table",
-    "AWS::SecretsManager::Secret",
+    *DATA_TYPES,
 )
 
 # The resource types this project creates and the guard reports on. Replacements of other
@@ -87,12 +92,7 @@ GUARDED_TYPES: tuple[str, ...] = (
     "AWS::SageMaker::ComputeQuota",
     "AWS::APS::Workspace",
     "AWS::Grafana::Workspace",
-    "AWS::RDS::DBInstance",
-    "AWS::RDS::DBCluster",
-    "AWS::ECR::Repository",
-    "AWS::EFS::FileSystem",
-    "AWS::DynamoDB::Table",
-    "AWS::SecretsManager::Secret",
+    *DATA_TYPES,
 )
 
 # Properties that give a resource a fixed physical name. A resource with a fixed name cannot be
