@@ -258,8 +258,9 @@ def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
     findings = []
     for name in sorted(set(old_items) - set(new_items)):
         item = old_items[name]
+        count = item.get("InstanceCount", MISSING)
         # The integer 0 only: ``false`` or ``0.0`` is another JSON value than CloudFormation's 0 (round 7g, L4).
-        no_nodes = type(count := item.get("InstanceCount", MISSING)) is int and count == 0
+        no_nodes = type(count) is int and count == 0
         if no_nodes and not _autoscaled(pair.old_props, item):
             continue
         summary = {k: item[k] for k in ("InstanceType", "InstanceCount") if k in item}
