@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from hyperpod_cdk.config.base import _Model
+from hyperpod_cdk.config.base import Cidr, _Model
 from hyperpod_cdk.config.messages import explain, first_error, register_hints
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL_PATTERN as DNS_LABEL_PATTERN
@@ -185,6 +185,19 @@ class Team(_Model):
         description="Claims of the dynamic FSx StorageClass (kubernetes.addons.fsx_csi_driver.storage_class) the "
         "team's namespace may hold; each one creates a file system. Default 0: a ResourceQuota refuses them, "
         "including generic ephemeral volumes in a job's pod template.",
+    )
+    extra_volume_claims: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0,
+        description="PersistentVolumeClaims the team's namespace may hold beyond the platform's fsx-claim and "
+        "dynamic_fsx_claims: claims an admin creates for the team (of a static volume pre-bound with claimRef) "
+        "or that an operator creates there for the team. A ResourceQuota counts every claim of the namespace, "
+        "generic ephemeral volumes included. Default 0.",
+    )
+    network_ingress_cidrs: Annotated[list[Cidr], Field(max_length=20)] = Field(
+        default=[],
+        description="Addresses outside the cluster's pods whose traffic the team's pods accept besides their own "
+        "namespace and the platform's (e.g. the subnets of a load balancer in front of the team's inference "
+        "endpoints). A range holding pod addresses (the HyperPod subnets) lets other teams' pods in again.",
     )
 
     @model_validator(mode="before")
