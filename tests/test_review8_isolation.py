@@ -71,10 +71,8 @@ def _peer_admits(peer: dict[str, Any], policy_ns: str, src_ns: str, src_labels: 
     if "ipBlock" in peer:
         return False  # the sources below are pods, not address ranges
     ns_labels = {"kubernetes.io/metadata.name": src_ns}
-    if "namespaceSelector" in peer:
-        ns_ok = _selects(peer["namespaceSelector"], ns_labels)
-    else:
-        ns_ok = src_ns == policy_ns
+    # Without a namespaceSelector a peer means the policy's own namespace.
+    ns_ok = _selects(peer["namespaceSelector"], ns_labels) if "namespaceSelector" in peer else src_ns == policy_ns
     return ns_ok and _selects(peer.get("podSelector", {}), src_labels)
 
 
@@ -145,7 +143,7 @@ def test_the_policies_are_valid_and_come_after_their_namespace(docs: list[dict[s
 def test_network_ingress_cidrs_add_address_ranges_and_bad_ones_name_the_field() -> None:
     settings = parse_k8s_settings({"teams": [{"name": "serving", "network_ingress_cidrs": ["10.192.8.0/24"]}]})
     chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "cidrs", settings)
-    (policy,) = [d for d in chart.to_json() if d["kind"] == "NetworkPolicy"]
+    (policy,) = (d for d in chart.to_json() if d["kind"] == "NetworkPolicy")
     assert {"ipBlock": {"cidr": "10.192.8.0/24"}} in policy["spec"]["ingress"][0]["from"]
     validate_manifests([policy])
     with pytest.raises(HyperPodConfigError, match=r"teams.*network_ingress_cidrs"):
@@ -155,9 +153,7 @@ def test_network_ingress_cidrs_add_address_ranges_and_bad_ones_name_the_field() 
 def test_the_vpc_cni_addon_enforces_network_policies(platform: Any) -> None:
     """Without enforcement a NetworkPolicy is only an object: the vpc-cni add-on turns it on
     (EKS user guide, cni-network-policy-configure)."""
-    addons = {
-        r["Properties"]["AddonName"]: r["Properties"] for r in platform.resources("AWS::EKS::Addon").values()
-    }
+    addons = {r["Properties"]["AddonName"]: r["Properties"] for r in platform.resources("AWS::EKS::Addon").values()}
     assert json.loads(addons["vpc-cni"]["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
     assert "ConfigurationValues" not in addons["kube-proxy"]
 
@@ -166,13 +162,13 @@ def test_the_vpc_cni_addon_enforces_network_policies(platform: Any) -> None:
 
 
 def _claim_quota(docs: list[dict[str, Any]], ns: str) -> int:
-    (quota,) = [
+    (quota,) = (
         d
         for d in docs
         if d["kind"] == "ResourceQuota"
         and d["metadata"]["namespace"] == ns
         and d["metadata"]["name"] == VOLUME_CLAIM_QUOTA_NAME
-    ]
+    )
     return int(quota["spec"]["hard"]["persistentvolumeclaims"])
 
 
