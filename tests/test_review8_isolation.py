@@ -31,9 +31,7 @@ FSX = FsxVolume(file_system_id="fs-0123456789abcdef0", dns_name="fs.example", mo
 TEAMS = ("hyperpod-ns-alpha", "hyperpod-ns-beta", "hyperpod-ns-gamma")
 
 
-@pytest.fixture(scope="module")
-def docs() -> list[dict[str, Any]]:
-    """Three teams (one SageMaker-owned quota namespace), FSx, the dynamic class and one allowance."""
+def _chart_docs(beta: dict[str, Any]) -> list[dict[str, Any]]:
     settings = parse_k8s_settings(
         {
             "task_governance": True,
@@ -41,13 +39,24 @@ def docs() -> list[dict[str, Any]]:
             "fsx_storage_class": "fsx-sc",
             "teams": [
                 {"name": "alpha"},
-                {"name": "beta", "dynamic_fsx_claims": 2, "extra_volume_claims": 1},
+                {"name": "beta", "dynamic_fsx_claims": 2, **beta},
                 {"name": "gamma", "compute_quota": [{"instance_type": "ml.p5.48xlarge", "count": 1}]},
             ],
         }
     )
-    chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "review8", settings)
-    return [dict(d) for d in chart.to_json()]
+    return [dict(d) for d in HyperPodOperatorChart.from_settings(cdk8s.App(), "review8", settings).to_json()]
+
+
+@pytest.fixture(scope="module")
+def net_docs() -> list[dict[str, Any]]:
+    """Three teams (one SageMaker-owned quota namespace) with FSx: settings main already accepted."""
+    return _chart_docs({})
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict[str, Any]]:
+    """The same with one extra volume claim granted to beta."""
+    return _chart_docs({"extra_volume_claims": 1})
 
 
 # --- NetworkPolicy evaluation (networking.k8s.io/v1; the selectors these policies use) --------------
@@ -98,44 +107,44 @@ def ingress_allowed(
     )
 
 
-def test_no_team_reaches_another_teams_pods(docs: list[dict[str, Any]]) -> None:
+def test_no_team_reaches_another_teams_pods(net_docs: list[dict[str, Any]]) -> None:
     """R8P-H1: team A's pod could open team B's TCPStore / agent port. Every team namespace, SageMaker's
     quota namespace included, now refuses ingress from the other teams."""
     worker = {"app": "train"}
     for dst in TEAMS:
         for src in TEAMS:
-            assert ingress_allowed(docs, dst, worker, src, {"any": "label"}) is (src == dst), (src, dst)
-        assert not ingress_allowed(docs, dst, worker, "default", {})
+            assert ingress_allowed(net_docs, dst, worker, src, {"any": "label"}) is (src == dst), (src, dst)
+        assert not ingress_allowed(net_docs, dst, worker, "default", {})
 
 
-def test_the_operator_kube_system_and_scrapers_still_reach_team_pods(docs: list[dict[str, Any]]) -> None:
+def test_the_operator_kube_system_and_scrapers_still_reach_team_pods(net_docs: list[dict[str, Any]]) -> None:
     for dst in TEAMS:
         for src in ("aws-hyperpod", "kube-system", "hyperpod-observability", "hyperpod-inference-system"):
-            assert ingress_allowed(docs, dst, {"app": "train"}, src, {"control-plane": "x"}), (src, dst)
+            assert ingress_allowed(net_docs, dst, {"app": "train"}, src, {"control-plane": "x"}), (src, dst)
     # Each source namespace is one no team can be given (config refuses it, or kube- is reserved).
     for ns in PLATFORM_SOURCE_NAMESPACES:
         assert ns in RESERVED_NAMESPACES or ns.startswith("kube-")
 
 
-def test_the_example_job_pods_reach_each_other_inside_their_namespace(docs: list[dict[str, Any]]) -> None:
+def test_the_example_job_pods_reach_each_other_inside_their_namespace(net_docs: list[dict[str, Any]]) -> None:
     """torch.distributed rendezvous, NCCL's TCP bootstrap and the agents talk pod to pod inside the
     job's namespace, which every team policy admits; the operator reaches hyperpodrun's port from
     aws-hyperpod."""
     job = llama3_1_8b_fsdp_job(image="example.invalid/fsdp:1", namespace="hyperpod-ns-beta").to_manifest()
     ns = job["metadata"]["namespace"]
     pod_labels = job["spec"]["replicaSpecs"][0]["template"].get("metadata", {}).get("labels", {})
-    assert ingress_allowed(docs, ns, pod_labels, ns, pod_labels)
-    assert ingress_allowed(docs, ns, pod_labels, "aws-hyperpod", {})
-    assert not ingress_allowed(docs, ns, pod_labels, "hyperpod-ns-alpha", pod_labels)
+    assert ingress_allowed(net_docs, ns, pod_labels, ns, pod_labels)
+    assert ingress_allowed(net_docs, ns, pod_labels, "aws-hyperpod", {})
+    assert not ingress_allowed(net_docs, ns, pod_labels, "hyperpod-ns-alpha", pod_labels)
 
 
-def test_the_policies_are_valid_and_come_after_their_namespace(docs: list[dict[str, Any]]) -> None:
-    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+def test_the_policies_are_valid_and_come_after_their_namespace(net_docs: list[dict[str, Any]]) -> None:
+    policies = [d for d in net_docs if d["kind"] == "NetworkPolicy"]
     assert sorted(p["metadata"]["namespace"] for p in policies) == list(TEAMS)
     assert {p["metadata"]["name"] for p in policies} == {TEAM_NETWORK_POLICY_NAME}
     assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies)  # egress stays open
     validate_manifests(policies)
-    order = [(d["kind"], d["metadata"].get("namespace", d["metadata"]["name"])) for d in docs]
+    order = [(d["kind"], d["metadata"].get("namespace", d["metadata"]["name"])) for d in net_docs]
     for ns in ("hyperpod-ns-alpha", "hyperpod-ns-beta"):  # chart-made namespaces (gamma's is SageMaker's)
         assert order.index(("Namespace", ns)) < order.index(("NetworkPolicy", ns))
 
