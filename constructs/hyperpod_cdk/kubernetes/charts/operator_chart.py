@@ -96,7 +96,8 @@ def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
 
 
 class HyperPodOperatorChart(cdk8s.Chart):
-    """Team namespaces, team RBAC, priority classes, each team's priority-class quota and the FSx claim.
+    """Team namespaces, team RBAC, priority classes, each team's priority-class quota, claim-count quota
+    and NetworkPolicy, and the FSx claim.
 
     With ``fsx_storage_class`` (the dynamic FSx StorageClass), each team namespace also gets a quota of
     ``teams[].dynamic_fsx_claims`` claims of that class (default 0).
