@@ -21,6 +21,7 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     HEALTH_STATUS_LABEL,
     INSTANCE_TYPE_LABEL,
     NEURON_RESOURCE,
+    TOOLKIT_DEVICE_ENV,
     CleanPodPolicy,
     LogOperator,
     _check_dns_label,
@@ -392,6 +393,8 @@ class Container:
                 raise _fail(f"{prefix}.env[{key}]", f"{key!r} is not a valid environment variable name")
             if not isinstance(value, str):
                 raise _fail(f"{prefix}.env[{key}]", f"values must be strings (got {value!r}); quote numbers")
+            if key in TOOLKIT_DEVICE_ENV:
+                raise _fail(f"{prefix}.env[{key}]", f"remove it: request GPUs with resources ({GPU_RESOURCE})")
         if not isinstance(self.resources, Resources):
             raise _fail(f"{prefix}.resources", "must be a Resources")
         if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
