@@ -326,3 +326,18 @@ def test_task_governance_labels_come_from_the_team_quota_and_a_weighted_class() 
     with pytest.raises(HyperPodConfigError) as info:
         smoke_job(namespace="hyperpod-ns-research", kueue_priority_class="training-priority")
     assert info.value.field == "job.kueue_priority_class"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["NVIDIA_VISIBLE_DEVICES", "NVIDIA_MIG_CONFIG_DEVICES", "NVIDIA_MIG_MONITOR_DEVICES", "NVIDIA_IMEX_CHANNELS"],
+)
+def test_a_container_cannot_pick_gpus_through_the_toolkits_environment(name: str) -> None:
+    """R8P-M3: NVIDIA_VISIBLE_DEVICES=all with no nvidia.com/gpu request would get every GPU of the node
+    (with the toolkit's default), outside the scheduler and the team's quota."""
+    with pytest.raises(HyperPodConfigError) as info:
+        container(env={name: "all"}, resources=Resources(requests={"cpu": "1"}))
+    assert info.value.field == f"container[pytorch].env[{name}]"
+    assert str(info.value) == f"container[pytorch].env[{name}]: remove it: request GPUs with resources (nvidia.com/gpu)"
+    # Other NVIDIA_ variables (library settings, not device selection) stay allowed.
+    assert container(env={"NVIDIA_TF32_OVERRIDE": "0"}).env == {"NVIDIA_TF32_OVERRIDE": "0"}
