@@ -359,7 +359,7 @@ def test_s3_gateway_allows_this_accounts_buckets_and_named_aws_buckets_only(clos
     # The in-VPC handlers answer CloudFormation through the presigned URL of its response bucket,
     # whose name carries the region without dashes.
     (custom, wait) = writes["Resource"]
-    assert custom["Fn::Join"][1][2] == "cloudformation-custom-resource-response-"
+    assert custom["Fn::Join"][1][2].endswith(":s3:::cloudformation-custom-resource-response-")
     assert custom["Fn::Join"][1][3] == {"Fn::Join": ["", {"Fn::Split": ["-", {"Ref": "AWS::Region"}]}]}
     assert _bucket(wait) == "cloudformation-waitcondition-<region>/*"
 

@@ -341,3 +341,18 @@ def test_a_container_cannot_pick_gpus_through_the_toolkits_environment(name: str
     assert str(info.value) == f"container[pytorch].env[{name}]: remove it: request GPUs with resources (nvidia.com/gpu)"
     # Other NVIDIA_ variables (library settings, not device selection) stay allowed.
     assert container(env={"NVIDIA_TF32_OVERRIDE": "0"}).env == {"NVIDIA_TF32_OVERRIDE": "0"}
+
+
+def test_a_container_without_gpus_cancels_the_cuda_images_nvidia_visible_devices() -> None:
+    """R8P-M3: CUDA base images carry NVIDIA_VISIBLE_DEVICES=all; a container that requests no GPU gets
+    "void" in its env (which wins over the image's), so the toolkit gives it no GPU. One that requests
+    GPUs gets nothing: the device plugin sets the variable to the GPUs it allocated."""
+    cpu = container(env={"A": "1"}, resources=Resources(requests={"cpu": "1"})).to_manifest()
+    assert cpu["env"] == [{"name": "A", "value": "1"}, {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]
+    gpu = container().to_manifest()
+    assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in gpu.get("env", [])}
+    smoke = smoke_job(namespace="ns").to_manifest()
+    assert smoke["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["env"][-1] == {
+        "name": "NVIDIA_VISIBLE_DEVICES",
+        "value": "void",
+    }

@@ -34,6 +34,10 @@ KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 TOOLKIT_DEVICE_ENV = frozenset(
     {"NVIDIA_VISIBLE_DEVICES", "NVIDIA_MIG_CONFIG_DEVICES", "NVIDIA_MIG_MONITOR_DEVICES", "NVIDIA_IMEX_CHANNELS"}
 )
+# What a container that requests no GPU gets instead: "void" (or empty or unset) makes the NVIDIA
+# runtime behave like runc, no GPU ("Environment variables (OCI spec)", same page). Pod env wins over
+# the image's ENV, so this also cancels the NVIDIA_VISIBLE_DEVICES=all that CUDA base images carry.
+NO_GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
 
 LogOperator = Literal["gt", "gteq", "lt", "lteq", "eq"]
 CleanPodPolicy = Literal["All", "OnlyComplete", "None"]

@@ -21,6 +21,7 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     HEALTH_STATUS_LABEL,
     INSTANCE_TYPE_LABEL,
     NEURON_RESOURCE,
+    NO_GPU_ENV,
     TOOLKIT_DEVICE_ENV,
     CleanPodPolicy,
     LogOperator,
@@ -435,6 +436,11 @@ class Container:
                     return words[words.index("hyperpodrun") + 1 :]
         return None
 
+    def _no_gpu_env(self) -> list[dict[str, str]]:
+        # CUDA base images set NVIDIA_VISIBLE_DEVICES=all in the image; a container that requests no
+        # GPU overrides it with "void", which the toolkit treats as no GPU (R8P-M3; job_checks.py).
+        return [] if self.resources.gpus else [{"name": NO_GPU_ENV[0], "value": NO_GPU_ENV[1]}]
+
     def to_manifest(self, mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         return _compact(
             {
@@ -444,7 +450,7 @@ class Container:
                 "command": list(self.command),
                 "args": list(self.args),
                 "workingDir": self.working_dir,
-                "env": [{"name": key, "value": value} for key, value in self.env.items()],
+                "env": [{"name": key, "value": value} for key, value in self.env.items()] + self._no_gpu_env(),
                 "resources": self.resources.to_manifest(),
                 "volumeMounts": list(mounts),
             }
