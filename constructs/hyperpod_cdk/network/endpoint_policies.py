@@ -28,14 +28,16 @@ from aws_cdk import Aws, Fn
 # Services whose interface endpoint gets the account perimeter. Every caller in the VPC signs with a
 # role of this account: nodes (the HyperPod execution role: VPC CNI, kubelet image pulls, agents),
 # pods (Pod Identity / IRSA roles) and the in-VPC handlers (their own roles; ``eks``, ``sts``).
-# Endpoint-policy support, per service page: EC2 https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interface-vpc-endpoints.html
-# ("Create an endpoint policy"); ECR https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
-# (endpoint policy section); EKS https://docs.aws.amazon.com/eks/latest/userguide/vpc-interface-endpoints.html
-# ("use VPC endpoint policies"); SageMaker API https://docs.aws.amazon.com/sagemaker/latest/dg/interface-vpc-endpoint.html;
-# CloudWatch Logs https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch-logs-and-interface-VPC.html;
-# CloudWatch https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-interface-VPC.html;
-# AMP https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-and-interface-VPC.html; STS: AWS's
-# data-perimeter example vpc_endpoint_policies/sts_endpoint_policy.json.
+# Endpoint-policy support, per service page:
+# - EC2: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interface-vpc-endpoints.html ("Create an endpoint policy");
+# - ECR: https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html ("create a single IAM resource
+#   policy and attach it to both of the Amazon ECR VPC endpoints");
+# - EKS: https://docs.aws.amazon.com/eks/latest/userguide/vpc-interface-endpoints.html ("use VPC endpoint policies");
+# - SageMaker API: https://docs.aws.amazon.com/sagemaker/latest/dg/interface-vpc-endpoint.html;
+# - CloudWatch Logs: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch-logs-and-interface-VPC.html;
+# - CloudWatch: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-interface-VPC.html;
+# - AMP: https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-and-interface-VPC.html;
+# - STS: AWS's data-perimeter example vpc_endpoint_policies/sts_endpoint_policy.json.
 PERIMETER_SERVICES = frozenset(
     {"ec2", "ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "sagemaker.api", "eks", "aps-workspaces"}
 )
