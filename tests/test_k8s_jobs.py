@@ -351,6 +351,8 @@ def test_a_container_without_gpus_cancels_the_cuda_images_nvidia_visible_devices
     assert cpu["env"] == [{"name": "A", "value": "1"}, {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]
     gpu = container().to_manifest()
     assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in gpu.get("env", [])}
+    mig = container(resources=Resources(requests={"nvidia.com/mig-1g.10gb": 1}, limits={"nvidia.com/mig-1g.10gb": 1}))
+    assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in mig.to_manifest().get("env", [])}
     smoke = smoke_job(namespace="ns").to_manifest()
     assert smoke["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["env"][-1] == {
         "name": "NVIDIA_VISIBLE_DEVICES",

@@ -38,6 +38,7 @@ TOOLKIT_DEVICE_ENV = frozenset(
 # runtime behave like runc, no GPU ("Environment variables (OCI spec)", same page). Pod env wins over
 # the image's ENV, so this also cancels the NVIDIA_VISIBLE_DEVICES=all that CUDA base images carry.
 NO_GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
+NVIDIA_RESOURCE_PREFIX = "nvidia.com/"
 
 LogOperator = Literal["gt", "gteq", "lt", "lteq", "eq"]
 CleanPodPolicy = Literal["All", "OnlyComplete", "None"]

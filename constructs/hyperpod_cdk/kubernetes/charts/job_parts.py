@@ -22,6 +22,7 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     INSTANCE_TYPE_LABEL,
     NEURON_RESOURCE,
     NO_GPU_ENV,
+    NVIDIA_RESOURCE_PREFIX,
     TOOLKIT_DEVICE_ENV,
     CleanPodPolicy,
     LogOperator,
@@ -438,8 +439,12 @@ class Container:
 
     def _no_gpu_env(self) -> list[dict[str, str]]:
         # CUDA base images set NVIDIA_VISIBLE_DEVICES=all in the image; a container that requests no
-        # GPU overrides it with "void", which the toolkit treats as no GPU (R8P-M3; job_checks.py).
-        return [] if self.resources.gpus else [{"name": NO_GPU_ENV[0], "value": NO_GPU_ENV[1]}]
+        # NVIDIA resource (nvidia.com/gpu, or a MIG profile nvidia.com/mig-*) overrides it with "void",
+        # which the toolkit treats as no GPU (R8P-M3; job_checks.py).
+        names = {*self.resources.requests, *self.resources.limits}
+        if any(name.startswith(NVIDIA_RESOURCE_PREFIX) for name in names):
+            return []
+        return [{"name": NO_GPU_ENV[0], "value": NO_GPU_ENV[1]}]
 
     def to_manifest(self, mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         return _compact(
