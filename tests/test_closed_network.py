@@ -391,3 +391,14 @@ def test_interface_endpoints_admit_this_account_only(closed):
     for service in set(endpoints) - PERIMETER_SERVICES:
         assert service in DEFAULT_POLICY_SERVICES, service
         assert "PolicyDocument" not in endpoints[service]["Properties"], service
+
+
+def test_the_open_networks_s3_gateway_keeps_the_default_policy(platform):
+    """The open network reaches the internet through NAT anyway; a bucket perimeter there would only
+    break reads of other accounts' buckets (datasets) without closing anything."""
+    (gateway,) = (
+        v
+        for v in platform.resources("AWS::EC2::VPCEndpoint").values()
+        if v["Properties"].get("VpcEndpointType") == "Gateway"
+    )
+    assert "PolicyDocument" not in gateway["Properties"]
