@@ -14,6 +14,7 @@ from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error, typed_props
+from hyperpod_cdk.network.endpoint_policies import interface_endpoint_policy
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
 
@@ -28,8 +29,9 @@ from hyperpod_cdk.rules.suppress import skip_handler_checks
 # - sagemaker.api, eks-auth: "in a private VPC you must add PrivateLink endpoints" for the HyperPod
 #   training operator; eks-auth is EKS Pod Identity
 #   (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html).
-# - eks: the in-VPC installers (the kubectl handler and the Helm installer) call eks:DescribeCluster.
-# - lambda: aws_eks_v2's kubectl provider framework runs in the VPC and invokes its handler.
+# - eks: the in-VPC handlers (manifests, Helm installer, readiness) call eks:DescribeCluster.
+# - no lambda: the in-VPC functions call eks, sts and s3 only, and the readiness provider framework
+#   (which invokes Lambda) runs outside the VPC (review round 8, R8P-M1).
 # - aps-workspaces, grafana-workspace: the observability add-on writes to AMP; AWS's observability
 #   templates add both endpoints (grafana-workspace only where Amazon Managed Grafana exists).
 COMMON_SERVICES = (
@@ -44,7 +46,7 @@ COMMON_SERVICES = (
     "ec2messages",
     "sagemaker.api",
 )
-EKS_SERVICES = ("eks", "eks-auth", "lambda")
+EKS_SERVICES = ("eks", "eks-auth")
 OBSERVABILITY_SERVICES = ("aps-workspaces",)
 # grafana-workspace only where Amazon Managed Grafana exists: GRAFANA_REGIONS, the list the config
 # checks use (config/kubernetes_checks.py, from aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping).
@@ -79,6 +81,10 @@ class HyperPodEndpoints(Construct):
     - :attr:`s3_prefix_list_id`: the id of the regional S3 managed prefix list, read at deploy
       time (``ec2:DescribeManagedPrefixLists``; synth does no lookups), so security groups that
       allow no internet egress can still allow HTTPS to the S3 gateway endpoint.
+    - An endpoint policy on each service in
+      :data:`~hyperpod_cdk.network.endpoint_policies.PERIMETER_SERVICES`: requests by this account's
+      principals or to this account's resources only (the others keep AWS's default policy; see
+      :data:`~hyperpod_cdk.network.endpoint_policies.DEFAULT_POLICY_SERVICES`).
 
     Args:
         vpc: the VPC.
@@ -118,6 +124,11 @@ class HyperPodEndpoints(Construct):
                 # Not "open": that would allow only the primary CIDR; the rules above cover both.
                 open=False,
             )
+            policy = interface_endpoint_policy(service)
+            if policy is not None:
+                endpoint_resource = self.endpoints[service].node.default_child
+                assert isinstance(endpoint_resource, ec2.CfnVPCEndpoint)
+                endpoint_resource.policy_document = policy
         self._prefix_list: cr.AwsCustomResource | None = None
 
     @property

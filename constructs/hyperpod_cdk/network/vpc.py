@@ -15,6 +15,7 @@ from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
 from hyperpod_cdk.errors import prop_error, typed_props
+from hyperpod_cdk.network.endpoint_policies import s3_gateway_policy
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.network_plan import SubnetPlan
@@ -31,8 +32,9 @@ class HyperPodNetwork(Construct):
     - One private HyperPod subnet per AZ **ID** (HyperPod capacity is AZ-specific, and AZ names
       map to different AZ IDs in every account), carved from ``hyperpod_cidr``, which is added as
       a secondary VPC CIDR when it lies outside the primary block.
-    - An S3 gateway endpoint on every private route table, and VPC flow logs to a retained,
-      one-year log group.
+    - An S3 gateway endpoint on every private route table (with ``closed``, limited by an endpoint
+      policy to this account's buckets and the AWS-owned ones nodes need), and VPC flow logs to a
+      retained, one-year log group.
 
     Args:
         subnet_plans: from :func:`hyperpod_cdk.specs.network_plan.plan_subnets` (use :meth:`from_config`).
@@ -144,6 +146,9 @@ class HyperPodNetwork(Construct):
             service_name=f"com.amazonaws.{Stack.of(self).region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=route_table_ids,
+            # Closed: this account's buckets and the AWS-owned ones nodes need (network/endpoint_policies.py).
+            # Open: AWS's default policy; that VPC reaches the internet through NAT anyway.
+            policy_document=s3_gateway_policy() if closed else None,
         )
 
     @property
