@@ -71,5 +71,6 @@ def _has_value(value: Json) -> bool:
     return value not in (None, "")
 
 
-def _live(resource: Resource) -> bool:
-    return bool(as_map(resource.body.get("Metadata")).get(LIVE_MARK))
+def _live(templates: Templates, resource: Resource) -> bool:
+    """Read from AWS by `lint --live` (recorded by it, never taken from the template's own metadata)."""
+    return templates.is_live(resource)

@@ -213,7 +213,7 @@ def _script_uri(uri: str, script: str) -> str:
 def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -> Iterator[Finding]:
     missing = {
         str(r.properties.get("Uri", ""))
-        for r in templates.resources(LIVE_S3_OBJECT)
+        for r in templates.live_resources(LIVE_S3_OBJECT)
         if r.properties.get("Exists") is False
     }
     for cluster in _clusters(templates):
@@ -265,7 +265,8 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
 def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> Iterator[Finding]:
     """Instances per type against the account's per-type HyperPod quota (known only with --live)."""
     quotas = {
-        str(q.properties.get("InstanceType")): _int(q.properties.get("Value")) for q in templates.resources(LIVE_QUOTA)
+        str(q.properties.get("InstanceType")): _int(q.properties.get("Value"))
+        for q in templates.live_resources(LIVE_QUOTA)
     }
     if not quotas:
         return

@@ -32,20 +32,46 @@ def _instance_types(group: Mapping[str, Json]) -> list[str]:
     return [t for t in candidates if isinstance(t, str)]
 
 
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+_MAX_IF_DEPTH = 32
+
+
+def _checks_set(value: Json, depth: int = 0) -> bool | None:
+    """Whether OnStartDeepHealthChecks is set: True, False, or None when an ``Fn::If`` branch leaves it out.
+
+    ``{"Ref": "AWS::NoValue"}`` removes the property, and an empty list sets no check (review round 8,
+    tools, L5: any mapping counted as set). Another intrinsic counts as set: it yields a list at deploy.
+    """
+    if isinstance(value, list):
+        return bool(value)
+    if not isinstance(value, Mapping) or value == _NO_VALUE:
+        return False
+    branches = value.get("Fn::If") if len(value) == 1 else None
+    if branches is None:
+        return True
+    if not isinstance(branches, list) or len(branches) != 3 or depth >= _MAX_IF_DEPTH:
+        return None
+    results = {_checks_set(branch, depth + 1) for branch in branches[1:]}
+    return True if results == {True} else (False if results == {False} else None)
+
+
 def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> Iterator[Finding]:
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         for index, name, group in _groups(cluster):
             accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
             if not accelerated:
                 continue
-            checks = group.get("OnStartDeepHealthChecks")
-            if isinstance(checks, list) and checks or isinstance(checks, Mapping):
+            checks = _checks_set(group.get("OnStartDeepHealthChecks"))
+            if checks is True:
                 continue  # a non-empty list, or an intrinsic that yields one
-            yield cluster.finding(
-                rule_id,
-                f"instance group '{name}' ({', '.join(accelerated)}) has no OnStartDeepHealthChecks",
-                f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks",
-            )
+            where = f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks"
+            what = f"instance group '{name}' ({', '.join(accelerated)})"
+            if checks is None and not templates.closed_world:
+                yield cluster.not_checked(rule_id, f"{what}: OnStartDeepHealthChecks depends on a condition", where)
+            elif checks is None:
+                yield cluster.finding(rule_id, f"{what}: OnStartDeepHealthChecks is absent when a condition is", where)
+            else:
+                yield cluster.finding(rule_id, f"{what} has no OnStartDeepHealthChecks", where)
 
 
 def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> Iterator[Finding]:
