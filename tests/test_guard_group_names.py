@@ -8,6 +8,7 @@ literal names were compared, so a rename through a parameter default, ``Ref A`` 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -200,3 +201,52 @@ def test_resolving_a_name_is_bounded():
     assert time.monotonic() - started < 5
     assert resolve_name({"Fn::Join": ["-", ["hp", {"Ref": "AWS::StackName"}]]}, {}) == "hp-${AWS::StackName}"
     assert resolve_name({"Ref": "L"}, {"Parameters": {"L": _param("a,b", "CommaDelimitedList")}}) is None
+
+
+# --- work: linear in the number of groups ------------------------------------------------------------
+
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+
+
+def _named_by(n: int, name: Any, suffix: str = "") -> dict:
+    """n groups named by ``name(i)`` (parameters P<i> with a default for the Ref shapes)."""
+    template = _cluster(*(name(i) for i in range(n)))
+    template["Parameters"] = {f"P{i}": _param(f"g{i}{suffix}") for i in range(n)}
+    return template
+
+
+GROUP_SHAPES = {
+    # every name unresolved and written the same: one dict lookup each, not a scan of the others
+    "unresolved, unchanged": lambda n: (
+        _named_by(n, lambda i: {"Fn::GetAtt": [f"N{i}", "Name"]}),
+        _named_by(n, lambda i: {"Fn::GetAtt": [f"N{i}", "Name"]}),
+    ),
+    # the same unresolved name n times: matched one for one
+    "one unresolved name repeated": lambda n: (
+        _named_by(n, lambda i: {"Fn::GetAtt": ["N", "Name"]}),
+        _named_by(n, lambda i: {"Fn::GetAtt": ["N", "Name"]}),
+    ),
+    # every group renamed through its parameter default: each cause names at most five new groups
+    "all renamed by default": lambda n: (
+        _named_by(n, lambda i: {"Ref": f"P{i}"}),
+        _named_by(n, lambda i: {"Ref": f"P{i}"}, suffix="x"),
+    ),
+    # every unresolved name changed: each finding says so once
+    "unresolved, all changed": lambda n: (
+        _named_by(n, lambda i: {"Fn::GetAtt": [f"N{i}", "Name"]}),
+        _named_by(n, lambda i: {"Fn::GetAtt": [f"M{i}", "Name"]}),
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(GROUP_SHAPES))
+def test_matching_group_names_does_linear_work(shape):
+    small, large = GROUP_SHAPES[shape](300), GROUP_SHAPES[shape](600)
+    with work_limits.guard(60):
+        ratio = work_limits.calls(lambda: compare_templates(*large)) / work_limits.calls(
+            lambda: compare_templates(*small)
+        )
+    assert ratio < 2.5, f"{shape}: {ratio:.2f}x the calls for 2x the groups"

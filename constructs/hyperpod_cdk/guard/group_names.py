@@ -17,7 +17,9 @@ templates and nothing it reads changed; otherwise the guard cannot rule out a re
 
 from __future__ import annotations
 
+import json
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -162,6 +164,20 @@ class _Opaque:
     written: Any  # the name as written (the whole item when the item itself is an intrinsic)
 
 
+class _WrittenKeys:
+    """A hashable key for a value's written form (its canonical JSON), computed once per object."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, str]] = {}  # id -> (the value, held alive; its key)
+
+    def key(self, value: Any) -> str:
+        held = self._memo.get(id(value))
+        if held is None:
+            held = (value, json.dumps(canonical(value), sort_keys=True, default=str))
+            self._memo[id(value)] = held
+        return held[1]
+
+
 def _split(value: Any, key_field: str) -> tuple[dict[str, Any], list[_Opaque]]:
     """(named items by name, items whose name does not resolve) of a literal list; nothing otherwise."""
     named: dict[str, Any] = {}
@@ -180,6 +196,11 @@ def _split(value: Any, key_field: str) -> tuple[dict[str, Any], list[_Opaque]]:
         else:
             opaque.append(_Opaque(position, item, name))
     return named, opaque
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
@@ -215,7 +236,11 @@ def removed_groups(
     old_named, old_opaque = _split(old_props.get(list_name), key_field)
     new_named, new_opaque = _split(new_props.get(list_name), key_field)
     added = sorted(set(new_named) - set(old_named))
-    unknown = [f"{list_name}[{o.position}] {render_value(o.written, 40)}" for o in new_opaque]
+    # Written once, at most five names each (every removed group's cause carries them).
+    added_text = _listed(added)
+    unknown_text = _listed([f"{list_name}[{o.position}] {render_value(o.written, 40)}" for o in new_opaque[:5]])
+    if len(new_opaque) > 5:
+        unknown_text += f" and {len(new_opaque) - 5} more"
     found = []
     for name in sorted(set(old_named) - set(new_named)):
         item = old_named[name]
@@ -225,22 +250,20 @@ def removed_groups(
         if item.get("InstanceCount", MISSING) == 0:
             cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
         if added:
-            cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
-        if unknown:
-            cause += f" (new groups whose name does not resolve, one may be this group: {'; '.join(unknown[:3])})"
+            cause += f" (new groups: {added_text}; a renamed group starts with new nodes)"
+        if new_opaque:
+            cause += f" (new groups whose name does not resolve, one may be this group: {unknown_text})"
         found.append(RemovedGroup(f"{list_name}[{name}]", _summary(item), cause))
-    unmatched = list(new_opaque)
+    # New unresolved names by written form, each form written out once per object (a YAML alias repeats one).
+    # Two names written the same read the same inputs, so one candidate per form is tried.
+    written = _WrittenKeys()
+    unmatched: dict[str, deque[_Opaque]] = {}
+    for new in new_opaque:
+        unmatched.setdefault(written.key(new.written), deque()).append(new)
     for old in old_opaque:
-        same = next(
-            (
-                new
-                for new in unmatched
-                if canonical(new.written) == canonical(old.written) and not inputs.changed(old.written, new.written)
-            ),
-            None,
-        )
-        if same is not None:
-            unmatched.remove(same)
+        candidates = unmatched.get(written.key(old.written))
+        if candidates and not inputs.changed(old.written, candidates[0].written):
+            candidates.popleft()
             continue
         if _empty(old_props, old.item):
             continue
