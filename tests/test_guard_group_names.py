@@ -105,6 +105,18 @@ def test_a_name_written_another_way_that_resolves_the_same_is_no_change(name):
     assert compare_templates(new, old).findings == []
 
 
+def test_other_paths_of_an_unresolved_group_are_matched_by_its_written_name():
+    name = {"Fn::GetAtt": ["Names", "Gpu"]}
+    old = _cluster(name, "spare")
+    new = copy.deepcopy(old)
+    groups = new["Resources"]["HyperPod"]["Properties"]["InstanceGroups"]
+    groups.reverse()
+    assert compare_templates(old, new).findings == []
+    next(g for g in groups if g["InstanceGroupName"] == name)["InstanceType"] = "ml.p5.48xlarge"
+    [finding] = compare_templates(old, new).findings
+    assert finding.property == 'InstanceGroups[{"Fn::GetAtt":["Names","Gpu"]}].InstanceType'
+
+
 def test_other_paths_of_a_resolved_group_are_matched_by_its_name():
     """Groups are matched by the resolved name, not by position: a reorder is nothing, a type change is named."""
     parameters = {"Name": _param("gpu")}
@@ -139,8 +151,7 @@ def test_a_name_that_does_not_resolve_and_changes_is_reported(old_name, new_name
     new = _cluster(new_name, parameters=copy.deepcopy(parameters))
     if "Ssm" in parameters:
         new["Parameters"]["Ssm"]["Default"] = "/b"
-    # (literal-to-getatt also compares the group's other paths by position: InstanceGroups[1].InstanceType.)
-    [finding] = [f for f in compare_templates(old, new).findings if "." not in f.property]
+    [finding] = compare_templates(old, new).findings
     assert finding.effect == "disruptive"
     cause = finding.cause or ""
     assert "does not resolve" in cause, cause

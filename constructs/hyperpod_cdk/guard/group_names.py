@@ -127,8 +127,10 @@ def with_resolved_names(resource_type: str, props: Mapping[str, Any], template: 
 
     The guard then matches groups by what they are called at deploy time (parameter defaults), both
     for removals and for the other guarded paths of a group (``InstanceGroups[gpu].InstanceType``).
-    Items whose name does not resolve keep it as written (:func:`removed_groups` reports them).
+    A name that does not resolve becomes its written form (a :class:`Written` string, canonical JSON),
+    so such a group is still matched by what it is called, not by its position in the list.
     """
+    written = _WrittenKeys()
     changed: dict[str, Any] = {}
     for (keyed_type, list_name), key_field in KEYED_LISTS.items():
         items = props.get(list_name)
@@ -141,7 +143,7 @@ def with_resolved_names(resource_type: str, props: Mapping[str, Any], template: 
                 resolved.append(item)
                 continue
             text = resolve_name(name, template)
-            resolved.append(item if text is None else {**item, key_field: text})
+            resolved.append({**item, key_field: written.label(name) if text is None else text})
         changed[list_name] = resolved
     return {**props, **changed} if changed else props
 
@@ -162,23 +164,32 @@ class _Opaque:
     position: int
     item: Any
     written: Any  # the name as written (the whole item when the item itself is an intrinsic)
+    key: str  # its canonical written form
+
+
+class Written(str):
+    """A group name that does not resolve, spelled as its written form; ``value`` is the name as written."""
+
+    value: Any
 
 
 class _WrittenKeys:
-    """A hashable key for a value's written form (its canonical JSON), computed once per object."""
+    """A value's written form (its canonical JSON) as a :class:`Written`, computed once per object."""
 
     def __init__(self) -> None:
-        self._memo: dict[int, tuple[Any, str]] = {}  # id -> (the value, held alive; its key)
+        self._memo: dict[int, tuple[Any, Written]] = {}  # id -> (the value, held alive; its label)
 
-    def key(self, value: Any) -> str:
+    def label(self, value: Any) -> Written:
         held = self._memo.get(id(value))
         if held is None:
-            held = (value, json.dumps(canonical(value), sort_keys=True, default=str))
+            label = Written(json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), default=str))
+            label.value = value
+            held = (value, label)
             self._memo[id(value)] = held
         return held[1]
 
 
-def _split(value: Any, key_field: str) -> tuple[dict[str, Any], list[_Opaque]]:
+def _split(value: Any, key_field: str, written: _WrittenKeys) -> tuple[dict[str, Any], list[_Opaque]]:
     """(named items by name, items whose name does not resolve) of a literal list; nothing otherwise."""
     named: dict[str, Any] = {}
     opaque: list[_Opaque] = []
@@ -188,13 +199,15 @@ def _split(value: Any, key_field: str) -> tuple[dict[str, Any], list[_Opaque]]:
         if not isinstance(item, Mapping):
             continue
         if _is_intrinsic(item):  # an Fn::If standing for a group: only its whole written form says which
-            opaque.append(_Opaque(position, item, item))
+            opaque.append(_Opaque(position, item, item, written.label(item)))
             continue
         name = item.get(key_field, MISSING)
-        if isinstance(name, str):
+        if isinstance(name, Written):
+            opaque.append(_Opaque(position, item, name.value, name))
+        elif isinstance(name, str):
             named[name] = item
-        else:
-            opaque.append(_Opaque(position, item, name))
+        else:  # absent, or props not through with_resolved_names
+            opaque.append(_Opaque(position, item, name, written.label(name)))
     return named, opaque
 
 
@@ -233,8 +246,9 @@ def removed_groups(
     only when a new item writes its name the same way and nothing that name reads changed; otherwise
     it is reported, since a rename (which deletes its nodes) cannot be ruled out.
     """
-    old_named, old_opaque = _split(old_props.get(list_name), key_field)
-    new_named, new_opaque = _split(new_props.get(list_name), key_field)
+    written = _WrittenKeys()
+    old_named, old_opaque = _split(old_props.get(list_name), key_field, written)
+    new_named, new_opaque = _split(new_props.get(list_name), key_field, written)
     added = sorted(set(new_named) - set(old_named))
     # Written once, at most five names each (every removed group's cause carries them).
     added_text = _listed(added)
@@ -254,14 +268,13 @@ def removed_groups(
         if new_opaque:
             cause += f" (new groups whose name does not resolve, one may be this group: {unknown_text})"
         found.append(RemovedGroup(f"{list_name}[{name}]", _summary(item), cause))
-    # New unresolved names by written form, each form written out once per object (a YAML alias repeats one).
+    # New unresolved names by written form (each written out once per object: a YAML alias repeats one).
     # Two names written the same read the same inputs, so one candidate per form is tried.
-    written = _WrittenKeys()
     unmatched: dict[str, deque[_Opaque]] = {}
     for new in new_opaque:
-        unmatched.setdefault(written.key(new.written), deque()).append(new)
+        unmatched.setdefault(new.key, deque()).append(new)
     for old in old_opaque:
-        candidates = unmatched.get(written.key(old.written))
+        candidates = unmatched.get(old.key)
         if candidates and not inputs.changed(old.written, candidates[0].written):
             candidates.popleft()
             continue
