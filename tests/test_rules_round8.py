@@ -226,3 +226,32 @@ def test_a_templates_own_live_quota_is_not_read_as_the_accounts():
     assert [f for f in check(templates, include_not_checked=True) if f.rule_id == "HyperPod-QUOTA1"] == []
     templates.live.add(("t", "Quota"))
     assert [f.rule_id for f in check(templates, include_not_checked=True) if f.rule_id == "HyperPod-QUOTA1"]
+
+
+def _gpu_only(meta: dict[str, Any]) -> dict[str, Any]:
+    template = _cluster_template()
+    cluster = template["Resources"]["Cluster"]
+    cluster["Properties"]["InstanceGroups"] = cluster["Properties"]["InstanceGroups"][1:]
+    cluster["Metadata"] = meta
+    return template
+
+
+@pytest.mark.parametrize("meta", [{}, {"hyperpod-cdk:partial": True}], ids=["plain", "self-marked-partial"])
+def test_a_templates_own_partial_mark_does_not_switch_sys1_off(meta):
+    """SYS1 (no group can host the system pods) skips only what the loader read from an UpdateCluster request."""
+    templates = Templates({"t": _gpu_only(meta)}, closed_world=False)
+    assert "HyperPod-SYS1" in {f.rule_id for f in check(templates, include_not_checked=True)}
+    templates.partial.add(("t", "Cluster"))
+    assert "HyperPod-SYS1" not in {f.rule_id for f in check(templates, include_not_checked=True)}
+
+
+def test_an_update_cluster_request_is_recorded_as_partial(tmp_path):
+    request = {
+        "ClusterName": "c",
+        "InstanceGroups": _gpu_only({})["Resources"]["Cluster"]["Properties"]["InstanceGroups"],
+    }
+    path = tmp_path / "update.json"
+    path.write_text(json.dumps(request))
+    lint_input = load(path, region=REGION)
+    assert lint_input.templates.partial == {(lint_input.source, "c")}
+    assert "HyperPod-SYS1" not in {f.rule_id for f in check(lint_input.templates, include_not_checked=True)}

@@ -62,9 +62,10 @@ def _is_eks(cluster: Resource) -> bool:
     return "Eks" in as_map(cluster.properties.get("Orchestrator"))
 
 
-def _partial(cluster: Resource) -> bool:
-    """An UpdateCluster request: it may list only some groups and never names the orchestrator."""
-    return bool(as_map(cluster.body.get("Metadata")).get("hyperpod-cdk:partial"))
+def _partial(templates: Templates, cluster: Resource) -> bool:
+    """An UpdateCluster request: it may list only some groups and never names the orchestrator (recorded by
+    the loader in ``templates.partial``; a template's own metadata does not count, review round 8 L7)."""
+    return (cluster.template_path, cluster.logical_id) in templates.partial
 
 
 def _has_value(value: Json) -> bool:

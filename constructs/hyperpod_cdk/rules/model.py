@@ -119,6 +119,9 @@ class Templates:
         # (cli/lint_live.py). Only these count as live: a template's own `hyperpod-cdk:live` metadata or
         # HyperPod::Live::* resource is the author's word, not AWS's (review round 8, tools, L7).
         self.live: set[tuple[str, str]] = set()
+        # (template path, logical ID) of clusters read from an UpdateCluster request (rules/inputs.py),
+        # which may list only some groups: recorded by the loader, never taken from template metadata.
+        self.partial: set[tuple[str, str]] = set()
         self._exports: dict[str, tuple[str, Json]] = {}
         for path, template in self.templates.items():
             outputs = template.get("Outputs")
