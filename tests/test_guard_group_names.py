@@ -261,3 +261,18 @@ def test_matching_group_names_does_linear_work(shape):
             lambda: compare_templates(*small)
         )
     assert ratio < 2.5, f"{shape}: {ratio:.2f}x the calls for 2x the groups"
+
+
+@pytest.mark.parametrize("count", [False, 0.0, "0"])
+def test_a_removed_group_whose_count_is_not_the_integer_0_is_reported(count):
+    """Only the integer 0 says the group has no nodes (as the guard's type-preserving comparison)."""
+    old = _cluster("gpu")
+    old["Resources"]["HyperPod"]["Properties"]["InstanceGroups"][1]["InstanceCount"] = count
+    [finding] = compare_templates(old, _cluster()).findings
+    assert finding.property == "InstanceGroups[gpu]"
+
+
+def test_a_removed_group_of_0_nodes_is_not_reported():
+    old = _cluster("gpu")
+    old["Resources"]["HyperPod"]["Properties"]["InstanceGroups"][1]["InstanceCount"] = 0
+    assert compare_templates(old, _cluster()).findings == []

@@ -228,9 +228,15 @@ def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
     return isinstance(scaling, Mapping) and scaling.get("Mode") == "Enable"
 
 
+def _no_nodes(item: Any) -> bool:
+    """``InstanceCount`` is the integer 0: ``false`` or ``0.0`` is another JSON value than CloudFormation's 0."""
+    count = item.get("InstanceCount", MISSING) if isinstance(item, Mapping) else MISSING
+    return type(count) is int and count == 0
+
+
 def _empty(props: Mapping[str, Any], item: Any) -> bool:
     """A group the template says has no nodes (so removing it deletes none)."""
-    return isinstance(item, Mapping) and item.get("InstanceCount", MISSING) == 0 and not _autoscaled(props, item)
+    return _no_nodes(item) and not _autoscaled(props, item)
 
 
 def _summary(item: Any) -> dict[str, Any]:
@@ -261,7 +267,7 @@ def removed_groups(
         if _empty(old_props, item):
             continue
         cause = f"instance group '{name}' is removed"
-        if item.get("InstanceCount", MISSING) == 0:
+        if _no_nodes(item):
             cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
         if added:
             cause += f" (new groups: {added_text}; a renamed group starts with new nodes)"
