@@ -24,6 +24,7 @@ from typing import Any
 
 from hyperpod_cdk.guard.comparable import check_comparable
 from hyperpod_cdk.guard.findings import LOGICAL_ID_PROPERTY, SEVERITY, Finding, GuardReport
+from hyperpod_cdk.guard.group_names import removed_groups, with_resolved_names
 from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
 from hyperpod_cdk.guard.output import to_json as to_json
 from hyperpod_cdk.guard.propagation import ReferenceWatch, replaced_closure
@@ -226,66 +227,29 @@ def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
     return path, value
 
 
-def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
-    """Whether a group's template count of 0 says nothing of its nodes: Karpenter owns its size
-    (the platform's ``hyperpod-cdk/autoscaler`` label, or the cluster's AutoScaling turned on), so
-    removing it still deletes up to its max_instance_count nodes (review round 7g, H1)."""
-    config = group.get("KubernetesConfig")
-    labels = config.get("Labels") if isinstance(config, Mapping) else None
-    if isinstance(labels, Mapping) and "hyperpod-cdk/autoscaler" in labels:
-        return True
-    scaling = props.get("AutoScaling")
-    return isinstance(scaling, Mapping) and scaling.get("Mode") == "Enable"
-
-
-def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
-    """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes."""
+def _removed_list_items(pair: _Pair, rule: GuardedProperty, templates: _Templates) -> list[Finding]:
+    """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes
+    (names resolved through the template: guard/group_names.py)."""
     list_name = _segments(rule.path)[0][0]
     key_field = KEYED_LISTS.get((pair.resource_type, list_name))
     if not key_field:
         return []
-
-    def items(props: Mapping[str, Any]) -> dict[str, Any]:
-        value = props.get(list_name)
-        if not isinstance(value, list):
-            return {}
-        return {
-            item[key_field]: item for item in value if isinstance(item, dict) and isinstance(item.get(key_field), str)
-        }
-
-    old_items, new_items = items(pair.old_props), items(pair.new_props)
-    added = sorted(set(new_items) - set(old_items))
-    findings = []
-    for name in sorted(set(old_items) - set(new_items)):
-        item = old_items[name]
-        count = item.get("InstanceCount", MISSING)
-        # The integer 0 only: ``false`` or ``0.0`` is another JSON value than CloudFormation's 0 (round 7g, L4).
-        no_nodes = type(count) is int and count == 0
-        if no_nodes and not _autoscaled(pair.old_props, item):
-            continue
-        summary = {k: item[k] for k in ("InstanceType", "InstanceCount") if k in item}
-        new: Any = MISSING
-        cause = f"instance group '{name}' is removed"
-        if no_nodes:
-            cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
-        if added:
-            cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
-        findings.append(
-            Finding(
-                pair.logical_id,
-                pair.resource_type,
-                pair.cdk_path,
-                f"{list_name}[{name}]",
-                rule.effect,
-                summary,
-                new,
-                rule.reason,
-                rule.doc_url,
-                cause,
-                pair.resource_type in GUARDED_TYPES,
-            )
+    return [
+        Finding(
+            pair.logical_id,
+            pair.resource_type,
+            pair.cdk_path,
+            group.label,
+            rule.effect,
+            group.summary,
+            MISSING,
+            rule.reason,
+            rule.doc_url,
+            group.cause,
+            pair.resource_type in GUARDED_TYPES,
         )
-    return findings
+        for group in removed_groups(pair.old_props, pair.new_props, list_name, key_field, templates.inputs)
+    ]
 
 
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
@@ -357,7 +321,7 @@ def _one_pair(
     findings: list[Finding] = []
     for rule in pair.rules:
         if rule.kind == "list_key":
-            findings.extend(_removed_list_items(pair, rule))
+            findings.extend(_removed_list_items(pair, rule, templates))
         else:
             findings.extend(_rule_findings(pair, rule, replaced, templates, watch))
     return findings
@@ -401,8 +365,8 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
                 logical_id,
                 resource_type,
                 cdk_path_of(new_r) or cdk_path_of(old_r),
-                _props(old_r),
-                _props(new_r),
+                with_resolved_names(resource_type, _props(old_r), old),
+                with_resolved_names(resource_type, _props(new_r), new),
                 guarded_properties(resource_type, region),
                 unordered_paths(resource_type, region),
             )
