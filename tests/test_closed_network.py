@@ -191,6 +191,12 @@ def _example(**changes) -> dict:
         ),
         ({"network__nat_gateways": 1}, "network.nat_gateways", "no NAT gateway"),
         (
+            {"network__closed": False, "network__endpoint_policies": "aws_default"},
+            "network.endpoint_policies",
+            "only for closed",
+        ),
+        ({"network__endpoint_policies": "none"}, "network.endpoint_policies", "aws_default"),
+        (
             {
                 "network__existing": {
                     "vpc_id": "vpc-0123456789abcdef0",
@@ -402,3 +408,32 @@ def test_the_open_networks_s3_gateway_keeps_the_default_policy(platform):
         if v["Properties"].get("VpcEndpointType") == "Gateway"
     )
     assert "PolicyDocument" not in gateway["Properties"]
+
+
+def test_the_aws_default_escape_hatch_leaves_every_endpoint_on_aws_s_policy(tmp_path):
+    """network.endpoint_policies: aws_default: if a node needs an AWS-owned bucket the perimeter does not
+    list, the closed network can go back to AWS's full-access policies without leaving the config."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.platform import HyperPodPlatform
+
+    data = _example(network__endpoint_policies="aws_default")
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "ClosedOpenPolicies", env=cdk.Environment(region=data["region"]))
+    HyperPodPlatform(stack, "Platform", config=parse_config(data))
+    endpoints = Template.from_stack(stack).find_resources("AWS::EC2::VPCEndpoint")
+    assert len(endpoints) > len(REQUIRED)
+    assert all("PolicyDocument" not in e["Properties"] for e in endpoints.values())
+
+
+def test_an_endpoint_a_user_adds_can_take_the_same_perimeter():
+    """Round 9 L4: the docs pointed users adding `sqs` or `kms` at interface_endpoint_policy, which
+    returns None for every service the platform does not create itself."""
+    from hyperpod_cdk.network.endpoint_policies import account_perimeter_policy, interface_endpoint_policy
+
+    assert interface_endpoint_policy("sqs") is None
+    sids = [s["Sid"] for s in account_perimeter_policy("sqs")["Statement"]]
+    assert sids == ["AllowThisAccountsPrincipals", "AllowRequestsToThisAccountsResources", "AllowAwsServicePrincipals"]
+    assert account_perimeter_policy("ecr.api") == interface_endpoint_policy("ecr.api")
+    doc = (REPO / "docs" / "closed-network.md").read_text()
+    assert "account_perimeter_policy(service)" in doc and "endpoint_policies: aws_default" in doc

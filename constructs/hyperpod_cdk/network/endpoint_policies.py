@@ -77,9 +77,19 @@ def _service_principals() -> dict[str, Any]:
 
 
 def interface_endpoint_policy(service: str) -> dict[str, Any] | None:
-    """The endpoint policy for ``service`` (``ecr.api``), or None where the default policy stays."""
+    """The platform's endpoint policy for ``service`` (``ecr.api``), or None where the default policy
+    stays (:data:`DEFAULT_POLICY_SERVICES`, and services the platform does not create: use
+    :func:`account_perimeter_policy` for an endpoint you add yourself)."""
     if service not in PERIMETER_SERVICES:
         return None
+    return account_perimeter_policy(service)
+
+
+def account_perimeter_policy(service: str) -> dict[str, Any]:
+    """The account perimeter for an interface endpoint of ``service``: requests by this account's
+    principals, to this account's resources, or by AWS services (STS: also web identities to this
+    account's roles). For endpoints you add yourself (``sqs``, ``kms``...), if every caller in the
+    VPC signs with a role of this account: check the service's page supports endpoint policies."""
     statements = [
         _allow("AllowThisAccountsPrincipals", _account_condition("aws:PrincipalAccount")),
         _allow("AllowRequestsToThisAccountsResources", _account_condition("aws:ResourceAccount")),

@@ -91,6 +91,8 @@ class HyperPodEndpoints(Construct):
         subnets: where the endpoint interfaces go (at most one per AZ).
         client_cidrs: CIDRs allowed to connect (443).
         services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
+        endpoint_perimeter: the account-perimeter policy on the services that take one; False keeps
+            AWS's full-access policy on every endpoint. Default True.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class HyperPodEndpoints(Construct):
         subnets: Sequence[ec2.ISubnet],
         client_cidrs: Sequence[str],
         services: Sequence[str],
+        endpoint_perimeter: bool = True,
     ) -> None:
         if not client_cidrs:
             raise prop_error(scope, construct_id, "client_cidrs", "give the VPC CIDRs allowed to use the endpoints")
@@ -124,7 +127,7 @@ class HyperPodEndpoints(Construct):
                 # Not "open": that would allow only the primary CIDR; the rules above cover both.
                 open=False,
             )
-            policy = interface_endpoint_policy(service)
+            policy = interface_endpoint_policy(service) if endpoint_perimeter else None
             if policy is not None:
                 endpoint_resource = self.endpoints[service].node.default_child
                 assert isinstance(endpoint_resource, ec2.CfnVPCEndpoint)
@@ -196,5 +199,11 @@ class HyperPodEndpoints(Construct):
         if net.hyperpod_cidr_is_secondary:
             cidrs.append(str(net.hyperpod_cidr))
         return cls(
-            scope, construct_id, vpc=vpc, subnets=subnets, client_cidrs=cidrs, services=closed_network_services(config)
+            scope,
+            construct_id,
+            vpc=vpc,
+            subnets=subnets,
+            client_cidrs=cidrs,
+            services=closed_network_services(config),
+            endpoint_perimeter=net.endpoint_policies == "account",
         )

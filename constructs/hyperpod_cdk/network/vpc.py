@@ -50,6 +50,9 @@ class HyperPodNetwork(Construct):
             default route. AWS services are reached through VPC endpoints
             (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
             endpoint. Default False.
+        endpoint_perimeter: with ``closed``, the S3 gateway endpoint gets the account data perimeter
+            (:func:`~hyperpod_cdk.network.endpoint_policies.s3_gateway_policy`); False keeps AWS's
+            full-access policy. Default True.
         flow_log_retention: Default one year.
         log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
@@ -66,6 +69,7 @@ class HyperPodNetwork(Construct):
         max_azs: int = 2,
         nat_gateways: int = 1,
         closed: bool = False,
+        endpoint_perimeter: bool = True,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         log_key: kms.IKey | None = None,
         control_plane_az_ids: Sequence[str] | None = None,
@@ -148,7 +152,7 @@ class HyperPodNetwork(Construct):
             route_table_ids=route_table_ids,
             # Closed: this account's buckets and the AWS-owned ones nodes need (network/endpoint_policies.py).
             # Open: AWS's default policy; that VPC reaches the internet through NAT anyway.
-            policy_document=s3_gateway_policy() if closed else None,
+            policy_document=s3_gateway_policy() if closed and endpoint_perimeter else None,
         )
 
     @property
@@ -169,6 +173,7 @@ class HyperPodNetwork(Construct):
             max_azs=net.max_azs,
             nat_gateways=net.nat_gateways,
             closed=net.closed,
+            endpoint_perimeter=net.endpoint_policies == "account",
             flow_log_retention=retention(net.flow_log_retention_days),
             log_key=log_key,
             control_plane_az_ids=config.control_plane_az_ids,
