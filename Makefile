@@ -88,7 +88,7 @@ image: install
 ## jobs: dist/ manifests with ${REGISTRY} filled in from the deployed stack (or REGISTRY=...), ready for kubectl apply
 jobs: install
 	$(PY) -m hyperpod_cdk.kubernetes.charts.dist --config $(CONFIG) --out dist --validate-if-installed
-	@registry="$$(PY=$(PY) images/image.sh registry $(CONFIG))"; \
+	@registry="$$(PY=$(PY) images/image.sh registry $(CONFIG))" || exit $$?; \
 	for file in dist/jobs/*.yaml; do \
 		REGISTRY="$$registry" $(PY) -c 'import os, sys; p = sys.argv[1]; t = open(p).read(); open(p, "w").write(t.replace("$${REGISTRY}", os.environ["REGISTRY"]))' "$$file"; \
 	done; echo "dist/jobs: images from $$registry"

@@ -17,6 +17,7 @@ import aws_cdk as cdk  # noqa: E402
 from hyperpod_cdk.config import load_config  # noqa: E402
 from hyperpod_cdk.config.messages import error_line  # noqa: E402
 from hyperpod_cdk.errors import HyperPodConfigError  # noqa: E402
+from hyperpod_cdk.input_limits import escape_controls  # noqa: E402
 from infra.app_builder import add_platform, config_path, remove_stale_templates  # noqa: E402
 
 
@@ -32,7 +33,8 @@ def main() -> int:
         add_platform(app, config)
     except HyperPodConfigError as error:
         # One line naming the file once and the field; no traceback.
-        print(f"error: {error_line(path, error, shown_as=path.name)}", file=sys.stderr)
+        # Controls escaped (a hostile key must not retitle or clear the terminal), as the CLI does.
+        print(f"error: {escape_controls(error_line(path, error, shown_as=path.name))}", file=sys.stderr)
         return 1
     assembly = app.synth()
     # A renamed platform (config `name`) leaves the old stack's template behind otherwise.

@@ -17,17 +17,23 @@ print(f"{c.name}-platform {c.region}")' "$1"
 }
 
 registry() {
-  if [[ -n "${REGISTRY:-}" ]]; then
-    echo "$REGISTRY"
-    return
-  fi
   local stack region value
-  read -r stack region < <(platform "$1")
-  value="$(aws cloudformation describe-stacks --region "$region" --stack-name "$stack" \
-    --query "Stacks[0].Outputs[?OutputKey=='TrainingImageRegistry'].OutputValue" --output text)"
-  if [[ -z "$value" || "$value" == "None" ]]; then
-    echo "error: stack $stack has no TrainingImageRegistry output (kubernetes.examples.image_repository: true, then make deploy)" >&2
-    exit 1
+  if [[ -n "${REGISTRY:-}" ]]; then
+    value="$REGISTRY"
+  else
+    read -r stack region < <(platform "$1")
+    value="$(aws cloudformation describe-stacks --region "$region" --stack-name "$stack" \
+      --query "Stacks[0].Outputs[?OutputKey=='TrainingImageRegistry'].OutputValue" --output text)"
+    if [[ -z "$value" || "$value" == "None" ]]; then
+      echo "error: stack $stack has no TrainingImageRegistry output (kubernetes.examples.image_repository: true, then make deploy)" >&2
+      exit 1
+    fi
+  fi
+  # `make jobs` writes this into YAML in front of "fsdp:<tag>": a host[:port] and path ending in "/",
+  # nothing else (an empty or odd value made a Docker Hub short name; review round 8, tools, L4).
+  if [[ ! "$value" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._-]+)*/$ ]]; then
+    echo "error: registry '$value' is not <host>/<path>/ (fix REGISTRY or the stack output TrainingImageRegistry)" >&2
+    exit 2
   fi
   echo "$value"
 }

@@ -15,6 +15,7 @@ from hyperpod_cdk.guard import values
 from hyperpod_cdk.rules import dependencies
 
 BIG = "${a}-" * 20_000
+SETS = frozenset({"SecurityGroupIds"})  # a path the schema would mark insertionOrder false
 
 
 def aliased(n: int) -> list[dict[str, Any]]:
@@ -38,7 +39,9 @@ def test_sorting_a_set_valued_property_builds_no_json_per_item(monkeypatch: pyte
     calls = []
     real = json.dumps
     monkeypatch.setattr(values.json, "dumps", lambda *a, **k: calls.append(1) or real(*a, **k))
-    ordered = values.canonical([*aliased(300), "sg-2", "sg-1", {"Ref": "B"}, {"Ref": "A"}], "SecurityGroupIds")
+    ordered = values.canonical(
+        [*aliased(300), "sg-2", "sg-1", {"Ref": "B"}, {"Ref": "A"}], "SecurityGroupIds", unordered=SETS
+    )
     assert calls == []
     # The same order JSON text gives: strings, then objects; each group in text order.
     assert ordered == ["sg-1", "sg-2", *aliased(300), {"Ref": "A"}, {"Ref": "B"}]
@@ -47,5 +50,7 @@ def test_sorting_a_set_valued_property_builds_no_json_per_item(monkeypatch: pyte
 def test_the_sort_still_makes_reordered_sets_equal() -> None:
     old = ["sg-1", {"Ref": "A"}, {"Fn::GetAtt": ["B", "GroupId"]}, "sg-0"]
     new = list(reversed(old))
-    assert values.canonical(old, "SecurityGroupIds") == values.canonical(new, "SecurityGroupIds")
-    assert values.canonical(old, "Other") != values.canonical(new, "Other")
+    assert values.canonical(old, "SecurityGroupIds", unordered=SETS) == values.canonical(
+        new, "SecurityGroupIds", unordered=SETS
+    )
+    assert values.canonical(old, "Other", unordered=SETS) != values.canonical(new, "Other", unordered=SETS)

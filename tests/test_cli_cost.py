@@ -228,3 +228,40 @@ def test_summary_line_for_preflight():
     table_ = {("us-west-2", "ml.m5.2xlarge"): prices.Price("us-west-2", "ml.m5.2xlarge", 1.0, SOURCE, "2026-12-01")}
     line = cost.summary_line(cost.estimate(config, region="us-west-2", table=table_))
     assert line.startswith("Cost estimate: $1.00/h, $730/month") and "unpriced: gpu" in line
+
+
+# --- review round 8 (tools), L3: the price table is read within caps; a bad --write-table is one line ---
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # was a RecursionError traceback, exit 1
+        ("{not json", "not a JSON price table"),
+        (None, "cannot read a JSON price table"),  # a directory
+    ],
+    ids=["deep", "invalid", "directory"],
+)
+def test_unreadable_price_table_is_one_line_exit_2(tmp_path, capsys, content, words):
+    path = tmp_path / "prices.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_text(content)
+    code = main(["cost", "--config", str(DEFAULT), "--offline", "--price-table", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_price_table_over_the_size_cap_is_refused(tmp_path, capsys, monkeypatch):
+    path = table(tmp_path, {"ml.g5.8xlarge": 1.0})
+    monkeypatch.setattr(prices, "PRICE_TABLE_LIMITS", prices.Limits(max_bytes=64, max_nodes=100, max_depth=8))
+    code = main(["cost", "--config", str(DEFAULT), "--offline", "--price-table", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read a JSON price table" in err and err.count("\n") == 1, err
+
+
+def test_write_table_to_a_directory_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["cost", "--config", str(DEFAULT), "--offline", "--write-table", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write the price table" in err and err.count("\n") == 1, err

@@ -180,3 +180,75 @@ def test_a_hanging_start_names_the_rule_inside_the_condition_reason() -> None:
     # A rule name inside a longer word is not that rule.
     job["status"]["conditions"][0]["reason"] = "JobStartup"
     assert job_status(job, [])["rules_fired"] == []
+
+
+# --- review round 8 (tools), M3: the team's rule names cost linear work -------------------------
+
+work_limits = _load("work_limits")
+
+
+def _many_rules_job(rule_count: int, items: int = 50) -> dict[str, Any]:
+    rules = [{"name": f"rule{index:06d}"} for index in range(rule_count)]
+    return {
+        "metadata": {"name": "j", "namespace": NS},
+        "spec": {"runPolicy": {"logMonitoringConfiguration": rules}},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Running",
+                    "status": "True",
+                    "lastTransitionTime": f"2026-12-06T00:00:{index:02d}Z",
+                    "reason": "r",
+                    "message": "x " * 100,
+                }
+                for index in range(items)
+            ]
+        },
+    }
+
+
+def test_rule_matching_work_does_not_grow_with_the_rule_names_of_the_spec() -> None:
+    """Before: one regex per (rule, history item), 100 s for 8,000 names. Now the work is bounded."""
+    from hyperpod_cdk.cli.jobs import job_status
+
+    events = [
+        {"involvedObject": {"name": "j"}, "type": "Normal", "reason": "R", "message": "y " * 500} for _ in range(50)
+    ]
+    small_job, large_job = _many_rules_job(400), _many_rules_job(800)
+    small = work_limits.calls(lambda: job_status(small_job, events))
+    large = work_limits.calls(lambda: job_status(large_job, events))
+    # Reading the spec costs a few calls per name; matching (100 history items) must not grow with them.
+    assert large - small <= 4 * 400, (small, large)
+    with work_limits.guard(30):  # ~70,000 names: the 1.5 MB object limit; took over 10 minutes before
+        summary = job_status(_many_rules_job(70_000), events)
+    assert len(summary["rules"]) == 200 and summary["rules_not_matched"] == 69_800
+
+
+def test_rule_names_past_the_cap_are_named_not_matched(capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperpod_cdk.cli.jobs import MAX_RULE_NAMES, job_status
+
+    job = _many_rules_job(MAX_RULE_NAMES + 5, items=1)
+    job["status"]["conditions"][0]["message"] = f"rule000001 and rule{MAX_RULE_NAMES + 2:06d} fired"
+    summary = job_status(job, [])
+    assert [f["rule"] for f in summary["rules_fired"]] == ["rule000001"]
+    assert summary["rules_not_matched"] == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "fired"),
+    [
+        ("LogStateHanging_job-start", ["job-start"]),
+        ("(job-start)", ["job-start"]),
+        ("job-starts", []),
+        ("xjob-start", []),
+        ("job-start2 then job-start.", ["job-start"]),
+        ("JobStart and job-start", ["JobStart", "job-start"]),  # the spec's order
+    ],
+)
+def test_rule_names_with_punctuation_keep_their_boundaries(text: str, fired: list[str]) -> None:
+    from hyperpod_cdk.cli.jobs import job_status
+
+    job = _many_rules_job(0, items=1)
+    job["spec"]["runPolicy"]["logMonitoringConfiguration"] = [{"name": "JobStart"}, {"name": "job-start"}]
+    job["status"]["conditions"][0]["message"] = text
+    assert [f["rule"] for f in job_status(job, [])["rules_fired"]] == fired

@@ -49,7 +49,10 @@ def test_interface_endpoints_with_private_dns_in_the_control_plane_subnets(close
     endpoints = closed.resources("AWS::EC2::VPCEndpoint")
     interface = {_service(v): v for v in endpoints.values() if v["Properties"].get("VpcEndpointType") == "Interface"}
     assert set(interface) >= REQUIRED
-    assert {"ec2", "lambda"} <= set(interface)  # the VPC CNI; the kubectl provider invoking its handler
+    assert "ec2" in set(interface)  # the VPC CNI
+    # R8P-M1: nothing in the VPC invokes Lambda (the in-VPC handlers call eks, sts and s3; the readiness
+    # provider framework runs outside the VPC), so the endpoint would only be a way out.
+    assert "lambda" not in set(interface)
     assert not {"aps-workspaces", "grafana-workspace"} & set(interface)  # observability is off here
     control_plane = {k for k in closed.resources("AWS::EC2::Subnet") if "ControlPlane" in k}
     groups = set()
@@ -188,6 +191,12 @@ def _example(**changes) -> dict:
         ),
         ({"network__nat_gateways": 1}, "network.nat_gateways", "no NAT gateway"),
         (
+            {"network__closed": False, "network__endpoint_policies": "aws_default"},
+            "network.endpoint_policies",
+            "only for closed",
+        ),
+        ({"network__endpoint_policies": "none"}, "network.endpoint_policies", "aws_default"),
+        (
             {
                 "network__existing": {
                     "vpc_id": "vpc-0123456789abcdef0",
@@ -303,3 +312,128 @@ def test_the_fsx_directory_job_pulls_from_the_mirror_with_kubernetes_fsx(synth, 
     for job in jobs:
         (container,) = job["spec"]["template"]["spec"]["containers"]
         assert container["image"] == f"{data['kubernetes']['image_mirror']}/docker/library/python:3.12-slim"
+
+
+# Review round 8 (R8P-M1): the endpoints carry policies, so data cannot leave for another account.
+ACCOUNT = {"Ref": "AWS::AccountId"}
+
+
+def _statements(endpoint: dict) -> list[dict]:
+    policy = endpoint["Properties"].get("PolicyDocument")
+    assert policy is not None, "the endpoint keeps AWS's full-access default policy"
+    return policy["Statement"]
+
+
+def _gateway(closed) -> dict:
+    (gateway,) = (
+        v
+        for v in closed.resources("AWS::EC2::VPCEndpoint").values()
+        if v["Properties"].get("VpcEndpointType") == "Gateway"
+    )
+    return gateway
+
+
+def _bucket(arn: dict) -> str:
+    """``prod-<region>-starport-layer-bucket/*`` from the synthesized Fn::Join."""
+    parts = arn["Fn::Join"][1]
+    text = "".join(
+        p if isinstance(p, str) else "<partition>" if p == {"Ref": "AWS::Partition"} else "<region>" for p in parts
+    )
+    return text.removeprefix("arn:<partition>:s3:::")
+
+
+def test_s3_gateway_allows_this_accounts_buckets_and_named_aws_buckets_only(closed):
+    statements = {s["Sid"]: s for s in _statements(_gateway(closed))}
+    assert set(statements) == {
+        "AllowThisAccountsBuckets",
+        "AllowReadsOfAwsOwnedBuckets",
+        "AllowCloudFormationResponses",
+        "AllowAwsServicePrincipals",
+    }
+    own = statements["AllowThisAccountsBuckets"]
+    assert own["Condition"] == {"StringEquals": {"s3:ResourceAccount": ACCOUNT}} and own["Action"] == "*"
+    assert statements["AllowAwsServicePrincipals"]["Condition"] == {"Bool": {"aws:PrincipalIsAWSService": "true"}}
+    # Every statement without a condition names its buckets and one action: nothing else is open.
+    for statement in statements.values():
+        if "Condition" not in statement:
+            assert statement["Action"] in ("s3:GetObject", "s3:PutObject") and statement["Resource"] != "*"
+    reads = {_bucket(r) for r in statements["AllowReadsOfAwsOwnedBuckets"]["Resource"]}
+    assert "prod-<region>-starport-layer-bucket/*" in reads  # ECR image layers
+    assert {"al2023-repos-<region>-de612dc2/*", "aws-ssm-<region>/*", "amazon-ssm-packages-<region>/*"} <= reads
+    writes = statements["AllowCloudFormationResponses"]
+    assert writes["Action"] == "s3:PutObject"
+    # The in-VPC handlers answer CloudFormation through the presigned URL of its response bucket,
+    # whose name carries the region without dashes.
+    (custom, wait) = writes["Resource"]
+    assert custom["Fn::Join"][1][2].endswith(":s3:::cloudformation-custom-resource-response-")
+    assert custom["Fn::Join"][1][3] == {"Fn::Join": ["", {"Fn::Split": ["-", {"Ref": "AWS::Region"}]}]}
+    assert _bucket(wait) == "cloudformation-waitcondition-<region>/*"
+
+
+def test_interface_endpoints_admit_this_account_only(closed):
+    from hyperpod_cdk.network.endpoint_policies import DEFAULT_POLICY_SERVICES, PERIMETER_SERVICES
+
+    endpoints = {
+        _service(v): v
+        for v in closed.resources("AWS::EC2::VPCEndpoint").values()
+        if v["Properties"].get("VpcEndpointType") == "Interface"
+    }
+    policed = set(endpoints) & PERIMETER_SERVICES
+    assert policed >= {"ec2", "ecr.api", "ecr.dkr", "sts", "logs", "monitoring", "sagemaker.api", "eks"}
+    for service in policed:
+        statements = {s["Sid"]: s for s in _statements(endpoints[service])}
+        assert statements["AllowThisAccountsPrincipals"]["Condition"] == {
+            "StringEquals": {"aws:PrincipalAccount": ACCOUNT}
+        }
+        assert statements["AllowRequestsToThisAccountsResources"]["Condition"] == {
+            "StringEquals": {"aws:ResourceAccount": ACCOUNT}
+        }
+        # No statement allows without a condition: another account's keys on another account's
+        # resources match none of them.
+        assert all(s.get("Condition") for s in statements.values()), service
+    sts = {s["Sid"]: s for s in _statements(endpoints["sts"])}
+    assert sts["AllowWebIdentitiesToThisAccountsRoles"]["Action"] == "sts:AssumeRoleWithWebIdentity"
+    # The rest keep AWS's default policy for a documented reason (docs/security-posture.md, round 8).
+    for service in set(endpoints) - PERIMETER_SERVICES:
+        assert service in DEFAULT_POLICY_SERVICES, service
+        assert "PolicyDocument" not in endpoints[service]["Properties"], service
+
+
+def test_the_open_networks_s3_gateway_keeps_the_default_policy(platform):
+    """The open network reaches the internet through NAT anyway; a bucket perimeter there would only
+    break reads of other accounts' buckets (datasets) without closing anything."""
+    (gateway,) = (
+        v
+        for v in platform.resources("AWS::EC2::VPCEndpoint").values()
+        if v["Properties"].get("VpcEndpointType") == "Gateway"
+    )
+    assert "PolicyDocument" not in gateway["Properties"]
+
+
+def test_the_aws_default_escape_hatch_leaves_every_endpoint_on_aws_s_policy(tmp_path):
+    """network.endpoint_policies: aws_default: if a node needs an AWS-owned bucket the perimeter does not
+    list, the closed network can go back to AWS's full-access policies without leaving the config."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.platform import HyperPodPlatform
+
+    data = _example(network__endpoint_policies="aws_default")
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "ClosedOpenPolicies", env=cdk.Environment(region=data["region"]))
+    HyperPodPlatform(stack, "Platform", config=parse_config(data))
+    endpoints = Template.from_stack(stack).find_resources("AWS::EC2::VPCEndpoint")
+    assert len(endpoints) > len(REQUIRED)
+    assert all("PolicyDocument" not in e["Properties"] for e in endpoints.values())
+
+
+def test_an_endpoint_a_user_adds_can_take_the_same_perimeter():
+    """Round 9 L4: the docs pointed users adding `sqs` or `kms` at interface_endpoint_policy, which
+    returns None for every service the platform does not create itself."""
+    from hyperpod_cdk.network.endpoint_policies import account_perimeter_policy, interface_endpoint_policy
+
+    assert interface_endpoint_policy("sqs") is None
+    sids = [s["Sid"] for s in account_perimeter_policy("sqs")["Statement"]]
+    assert sids == ["AllowThisAccountsPrincipals", "AllowRequestsToThisAccountsResources", "AllowAwsServicePrincipals"]
+    assert account_perimeter_policy("ecr.api") == interface_endpoint_policy("ecr.api")
+    doc = (REPO / "docs" / "closed-network.md").read_text()
+    assert "account_perimeter_policy(service)" in doc and "endpoint_policies: aws_default" in doc

@@ -539,3 +539,15 @@ def test_sagemaker_created_namespaces_get_pod_security_labels(governed) -> None:
     wait_id, _ = manifest_resource(governed.template, "TeamNamespaces")
     operator_id, _ = manifest_resource(governed.template, "OperatorChart")
     assert wait_id in depends_on(governed, labels_id) and labels_id in depends_on(governed, operator_id)
+
+
+def test_scheduler_config_handler_is_tagged_and_in_the_documented_scp(governed) -> None:
+    """R8P-L3: the role may associate EKS access policies, so the function is fenced like the
+    cluster-admin handlers: a purpose tag, and the SCP example in docs/security-posture.md names it."""
+    _, handler = one_with_prefix(governed, "AWS::Lambda::Function", "TaskGovernanceSchedulerConfigHandler")
+    assert {"Key": "hyperpod-cdk:purpose", "Value": "scheduler-config-eks-access"} in handler["Properties"]["Tags"]
+    doc = (REPO / "docs" / "security-posture.md").read_text()
+    block = doc.split("Use an SCP or a permission boundary, for example:", 1)[1].split("```json", 1)[1]
+    scp = json.loads(block.split("```", 1)[0])
+    assert "arn:aws:lambda:*:*:function:*SchedulerConfigHandler*" in scp["Resource"]
+    assert "hyperpod-cdk:purpose=scheduler-config-eks-access" in doc

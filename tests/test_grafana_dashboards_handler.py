@@ -344,6 +344,15 @@ def test_the_response_upload_is_retried(monkeypatch):
     monkeypatch.setattr(handler, "_opener", flaky)
     monkeypatch.setattr(handler, "_sleep", lambda s: None)
     handler.respond(
-        {"StackId": "s", "RequestId": "r", "LogicalResourceId": "l", "ResponseURL": "https://x"}, "SUCCESS", "p", {}, ""
+        {
+            "StackId": "s",
+            "RequestId": "r",
+            "LogicalResourceId": "l",
+            "ResponseURL": "https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com/r",
+        },
+        "SUCCESS",
+        "p",
+        {},
+        "",
     )
     assert len(calls) == 3

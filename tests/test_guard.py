@@ -306,8 +306,13 @@ def test_fsx_lustre_paths():
 
 
 def test_set_like_lists_and_getatt_forms_compare_equal():
-    reordered = _fsx(SecurityGroupIds=[{"Ref": "Sg2"}, {"Ref": "Sg1"}])
-    assert compare_templates(_fsx(), reordered).findings == []
+    # EKS ResourcesVpcConfig.SubnetIds is insertionOrder false in its registry schema: a set.
+    subnets = {"SubnetIds": [{"Ref": "A"}, {"Ref": "B"}]}
+    reordered = {"SubnetIds": [{"Ref": "B"}, {"Ref": "A"}]}
+    assert (
+        compare_templates(_eks("API", ResourcesVpcConfig=subnets), _eks("API", ResourcesVpcConfig=reordered)).findings
+        == []
+    )
     dotted = _eks("API", RoleArn={"Fn::GetAtt": "Role.Arn"})
     assert compare_templates(_eks("API"), dotted).findings == []
 
@@ -593,15 +598,15 @@ def test_reordered_instance_types_are_reported():
 
 
 def test_id_sets_stay_order_free_but_not_inside_an_intrinsic():
-    assert (
-        compare_templates(
-            _fsx(SubnetIds=[{"Ref": "A"}, {"Ref": "B"}]), _fsx(SubnetIds=[{"Ref": "B"}, {"Ref": "A"}])
-        ).findings
-        == []
-    )
-    joined = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "A"}, {"Ref": "B"}]]}]})
-    swapped = _fsx(SubnetIds={"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "B"}, {"Ref": "A"}]]}]})
-    assert [f.property for f in compare_templates(joined, swapped).findings] == ["SubnetIds"]
+    def vpc(subnets: object) -> dict:
+        template = _flex_cluster()
+        template["Resources"]["Hp"]["Properties"]["VpcConfig"] = {"SecurityGroupIds": ["sg-1"], "Subnets": subnets}
+        return template
+
+    assert compare_templates(vpc([{"Ref": "A"}, {"Ref": "B"}]), vpc([{"Ref": "B"}, {"Ref": "A"}])).findings == []
+    joined = vpc({"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "A"}, {"Ref": "B"}]]}]})
+    swapped = vpc({"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": "B"}, {"Ref": "A"}]]}]})
+    assert [f.property for f in compare_templates(joined, swapped).findings] == ["VpcConfig.Subnets"]
 
 
 def test_removing_a_kubernetes_manifest_resource_is_reported():

@@ -181,7 +181,8 @@ def test_an_fn_transform_in_mappings_is_refused_too(tmp_path: Path, capsys) -> N
 
 def test_a_huge_integer_in_a_set_valued_list_is_compared_not_a_trace(tmp_path: Path, capsys) -> None:
     """Review round 7g, L1: the sort key no longer turns integers into floats."""
-    sg = {"Type": "AWS::EC2::SecurityGroup", "Properties": {"SecurityGroupIds": [10**400, 1]}}
-    template = {"Resources": {"Sg": sg}}
+    # SageMaker VpcConfig.Subnets is a set (insertionOrder false in its schema), so it is sorted.
+    hp = {"Type": "AWS::SageMaker::Cluster", "Properties": {"VpcConfig": {"Subnets": [10**400, 1]}}}
+    template = {"Resources": {"Hp": hp}}
     code = main(["--old", _write(tmp_path / "a.json", template), "--new", _write(tmp_path / "b.json", template)])
     assert code == 0

@@ -77,7 +77,13 @@ def index():
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
+    # The one seam for the response (R6B-L6): the local server below stands in for CloudFormation's
+    # response bucket, so cfn_response's URL check also accepts it, in this process only.
+    shared = sys.modules["cfn_response"]
+    real = shared.is_cloudformation_response_url
+    shared.is_cloudformation_response_url = lambda url: str(url).startswith("http://127.0.0.1:") or real(url)
     yield module
+    shared.is_cloudformation_response_url = real
     sys.modules.pop(spec.name, None)
 
 

@@ -111,9 +111,9 @@ class FakeTool:
         return subprocess.CompletedProcess(command, code, stdout="", stderr=error)
 
 
-def _copy(tmp_path, tool: FakeTool, *, repos_exist: bool = False, which=lambda name: f"/usr/bin/{name}"):
+def _copy(tmp_path, tool: FakeTool, *, repos_exist: bool = False, which=lambda name: f"/usr/bin/{name}", data=None):
     config = tmp_path / "closed.yaml"
-    config.write_text(yaml.safe_dump(CLOSED))
+    config.write_text(yaml.safe_dump(CLOSED if data is None else data))
     ecr = boto3.client("ecr", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(ecr)
     token = base64.b64encode(b"AWS:secret-password").decode()
@@ -203,3 +203,23 @@ def test_images_lists_the_fsx_directory_job(tmp_path, capsys, where):
     assert main(["images", "--config", str(path), "--json"]) == 0
     rows = {row["component"]: row["mirrored"] for row in json.loads(capsys.readouterr().out)}
     assert expected.items() <= rows.items()
+
+
+DIGEST = (
+    "sha256:" + "0" * 64
+)  # a well-formed digest for the test only (the real one is resolved where there is internet)
+
+
+@pytest.mark.parametrize("reference", [f"3.12-slim@{DIGEST}", DIGEST])
+def test_a_digest_pinned_image_is_copied_by_digest_into_the_right_repository(tmp_path, capsys, reference):
+    """R8P-L1: kubernetes.examples.smoke_image (the FSx directory Job's image) pinned by digest: the
+    pattern accepts it, the ECR repository is the path without tag or digest, the copy keeps the digest."""
+    separator = "@" if reference.startswith("sha256:") else ":"
+    image = f"public.ecr.aws/docker/library/python{separator}{reference}"
+    data = copy.deepcopy(CLOSED)
+    data["kubernetes"].setdefault("examples", {})["smoke_image"] = image
+    parse_config(data)
+    tool = FakeTool()
+    assert _copy(tmp_path, tool, data=data) == 0  # the stub expects hyperpod-mirror/docker/library/python
+    copies = [c for c, _ in tool.calls[1:]]
+    assert ["crane", "copy", "--", image, f"{MIRROR}/docker/library/python{separator}{reference}"] in copies

@@ -326,3 +326,35 @@ def test_task_governance_labels_come_from_the_team_quota_and_a_weighted_class() 
     with pytest.raises(HyperPodConfigError) as info:
         smoke_job(namespace="hyperpod-ns-research", kueue_priority_class="training-priority")
     assert info.value.field == "job.kueue_priority_class"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["NVIDIA_VISIBLE_DEVICES", "NVIDIA_MIG_CONFIG_DEVICES", "NVIDIA_MIG_MONITOR_DEVICES", "NVIDIA_IMEX_CHANNELS"],
+)
+def test_a_container_cannot_pick_gpus_through_the_toolkits_environment(name: str) -> None:
+    """R8P-M3: NVIDIA_VISIBLE_DEVICES=all with no nvidia.com/gpu request would get every GPU of the node
+    (with the toolkit's default), outside the scheduler and the team's quota."""
+    with pytest.raises(HyperPodConfigError) as info:
+        container(env={name: "all"}, resources=Resources(requests={"cpu": "1"}))
+    assert info.value.field == f"container[pytorch].env[{name}]"
+    assert str(info.value) == f"container[pytorch].env[{name}]: remove it: request GPUs with resources (nvidia.com/gpu)"
+    # Other NVIDIA_ variables (library settings, not device selection) stay allowed.
+    assert container(env={"NVIDIA_TF32_OVERRIDE": "0"}).env == {"NVIDIA_TF32_OVERRIDE": "0"}
+
+
+def test_a_container_without_gpus_cancels_the_cuda_images_nvidia_visible_devices() -> None:
+    """R8P-M3: CUDA base images carry NVIDIA_VISIBLE_DEVICES=all; a container that requests no GPU gets
+    "void" in its env (which wins over the image's), so the toolkit gives it no GPU. One that requests
+    GPUs gets nothing: the device plugin sets the variable to the GPUs it allocated."""
+    cpu = container(env={"A": "1"}, resources=Resources(requests={"cpu": "1"})).to_manifest()
+    assert cpu["env"] == [{"name": "A", "value": "1"}, {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]
+    gpu = container().to_manifest()
+    assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in gpu.get("env", [])}
+    mig = container(resources=Resources(requests={"nvidia.com/mig-1g.10gb": 1}, limits={"nvidia.com/mig-1g.10gb": 1}))
+    assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in mig.to_manifest().get("env", [])}
+    smoke = smoke_job(namespace="ns").to_manifest()
+    assert smoke["spec"]["replicaSpecs"][0]["template"]["spec"]["containers"][0]["env"][-1] == {
+        "name": "NVIDIA_VISIBLE_DEVICES",
+        "value": "void",
+    }

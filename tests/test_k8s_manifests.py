@@ -74,6 +74,7 @@ def test_every_manifest_validates(synthesized: dict[str, list[dict[str, Any]]]) 
     assert routes == {
         "kubernetes": {
             "Namespace",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "PriorityClass",

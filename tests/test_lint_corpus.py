@@ -265,8 +265,11 @@ MUTATIONS: list[tuple[str, str, str, dict[str, str], Mutation]] = [
         DOCS,
         "a quota of 0 g5.12xlarge (as --live reads it)",
         {},
-        lambda i: _resources(i).update(
-            Quota={"Type": "HyperPod::Live::Quota", "Properties": {"InstanceType": "ml.g5.12xlarge", "Value": 0}}
+        lambda i: (
+            _resources(i).update(
+                Quota={"Type": "HyperPod::Live::Quota", "Properties": {"InstanceType": "ml.g5.12xlarge", "Value": 0}}
+            ),
+            i.templates.live.add((next(iter(i.templates.templates)), "Quota")),  # as lint --live records it
         ),
     ),
 ]

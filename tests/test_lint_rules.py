@@ -145,7 +145,10 @@ def _karpenter(t: dict[str, Any]) -> None:
 
 
 def _run(t: dict[str, Any], region: str | None = REGION) -> list:
-    return check(Templates({"t": t}, region=region, closed_world=False), kinds=("deploy",), include_not_checked=True)
+    templates = Templates({"t": t}, region=region, closed_world=False)
+    # The HyperPod::Live::* resources of a case stand for what `lint --live` read (it records them).
+    templates.live.update(("t", k) for k, r in t["Resources"].items() if r["Type"].startswith("HyperPod::Live::"))
+    return check(templates, kinds=("deploy",), include_not_checked=True)
 
 
 Mutation = Callable[[dict[str, Any]], Any]

@@ -112,7 +112,7 @@ def event(request: str = "Create", **properties: Any) -> dict[str, Any]:
         "StackId": "arn:stack",
         "RequestId": "r",
         "LogicalResourceId": "L",
-        "ResponseURL": "https://s3/x",
+        "ResponseURL": "https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com/r",
     }
 
 

@@ -216,7 +216,7 @@ def test_every_outcome_is_sent_to_cloudformation(monkeypatch: pytest.MonkeyPatch
         "RequestId": "r1",
         "StackId": "s",
         "LogicalResourceId": "L",
-        "ResponseURL": "https://example.invalid",
+        "ResponseURL": "https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com/r",
     }
     handler.handler(event, Context())
     # Issue 18 item 10: the real id, not a made-up one, so the rollback's Delete removes the failed policy.
@@ -325,7 +325,12 @@ def test_the_response_upload_is_retried(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(handler, "_opener", opener)
     monkeypatch.setattr(handler, "_sleep", lambda s: None)
     handler.respond(
-        {"StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "ResponseURL": "https://x"},
+        {
+            "StackId": "s",
+            "RequestId": "r",
+            "LogicalResourceId": "L",
+            "ResponseURL": "https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com/r",
+        },
         "SUCCESS",
         "abc123abc123",
         {},

@@ -14,7 +14,7 @@ import pytest
 from hyperpod_cdk.config.charts import QuotaResource
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts import HyperPodOperatorChart, Team, parse_k8s_settings
-from hyperpod_cdk.kubernetes.charts.operator_chart import team_role_rules
+from hyperpod_cdk.kubernetes.charts.operator_chart import PRIORITY_QUOTA_NAME, team_role_rules
 from hyperpod_cdk.kubernetes.charts.validate import validate_manifests
 from hyperpod_cdk.specs.namespaces import RESERVED_NAMESPACES
 
@@ -35,7 +35,11 @@ def chart() -> HyperPodOperatorChart:
 
 
 def quotas(chart: HyperPodOperatorChart) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["namespace"]: d for d in chart.to_json() if d["kind"] == "ResourceQuota"}
+    return {
+        d["metadata"]["namespace"]: d
+        for d in chart.to_json()
+        if d["kind"] == "ResourceQuota" and d["metadata"]["name"] == PRIORITY_QUOTA_NAME
+    }
 
 
 def test_every_team_namespace_refuses_the_critical_priority_classes(chart: HyperPodOperatorChart) -> None:

@@ -223,11 +223,15 @@ def run(args: argparse.Namespace, config: PlatformConfig, clients: Clients | Non
             for g in report["groups"]
             if g["usd_per_hour"] is not None
         }
-        write_table(
-            args.write_table,
-            [Price(region, t, p, s, r) for t, p, s, r in found],
-            f"Written by hyperpod-cdk cost for {config.name} in {region}",
-        )
+        try:
+            write_table(
+                args.write_table,
+                [Price(region, t, p, s, r) for t, p, s, r in found],
+                f"Written by hyperpod-cdk cost for {config.name} in {region}",
+            )
+        except OSError as exc:  # a directory, a missing folder, no permission: one line (round 8, L3)
+            output.error(f"{args.write_table}: cannot write the price table ({exc.strerror or exc})", code=2)
+            return 2
     if args.json:
         output.print_json(report)
         return 0

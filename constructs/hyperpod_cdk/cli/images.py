@@ -27,7 +27,14 @@ from hyperpod_cdk.cli import output
 from hyperpod_cdk.cli.clients import ClientsFactory
 from hyperpod_cdk.config import PlatformConfig, load_config
 from hyperpod_cdk.errors import HyperPodConfigError
-from hyperpod_cdk.specs.images import ECR_REGISTRY, FROM_REGIONAL_ECR, OUTSIDE_ECR, ChartImage, mirror_repository
+from hyperpod_cdk.specs.images import (
+    ECR_REGISTRY,
+    FROM_REGIONAL_ECR,
+    OUTSIDE_ECR,
+    ChartImage,
+    image_repository_path,
+    mirror_repository,
+)
 
 DEFAULT_CONFIG = "hyperpod.yaml"
 #: How long one image copy may take (large images over a slow link).
@@ -165,7 +172,7 @@ def _copy(
             copied.append(row)
             continue
         if match:
-            repository = row.mirrored.split("/", 1)[1].rsplit(":", 1)[0]
+            repository = image_repository_path(row.mirrored)
             _ensure_repository(ecr, repository)
         result = runner(
             _copy_command(tool, row.image, row.mirrored),

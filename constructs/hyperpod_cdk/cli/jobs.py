@@ -96,18 +96,59 @@ def _history(name: str, status: dict[str, Any], events: list[dict[str, Any]]) ->
     return history
 
 
+# Review round 8 (tools), M3: the rule names come from the team's own job spec (up to Kubernetes' ~1.5 MB
+# object limit, ~70,000 names), and one regex per name and history item took minutes. Matching is now
+# one scan of each item's text: at most MAX_RULE_NAMES distinct names, MAX_MATCH_CHARS of each item.
+MAX_RULE_NAMES = 200
+MAX_MATCH_CHARS = 4096
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _names(text: str, rule: str) -> bool:
+    """``rule`` occurs in ``text`` with no ASCII letter or digit right before or after it."""
+    start = text.find(rule)
+    while start >= 0:
+        end = start + len(rule)
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if before not in _ASCII_ALNUM and after not in _ASCII_ALNUM:
+            return True
+        start = text.find(rule, start + 1)
+    return False
+
+
 def _rules_fired(history: list[dict[str, str]], rules: list[str]) -> list[dict[str, str]]:
-    """The first history item that names each log-monitoring rule."""
-    fired: list[dict[str, str]] = []
+    """The first history item that names each log-monitoring rule.
+
+    Not \\b: the operator joins a state and the rule with "_" (LogStateHanging_JobStart, guide
+    "Troubleshooting"), and "_" is a word character. A name of letters and digits only (the usual
+    case) is named exactly when it is one whole run of letters and digits in the text, so those are
+    looked up in a set; other names are searched for with their boundaries checked.
+    """
+    order = {rule: index for index, rule in enumerate(rules)}
+    plain = {rule for rule in rules if _ALNUM_RUN.fullmatch(rule)}
+    other = [rule for rule in rules if rule not in plain]
+    fired: dict[str, dict[str, str]] = {}
     for item in history:
-        text = f"{item['reason']} {item['message']}"
-        for rule in rules:
-            # Not \b: the operator joins a state and the rule with "_" (LogStateHanging_JobStart, guide
-            # "Troubleshooting"), and "_" is a word character.
-            named = re.search(rf"(?<![A-Za-z0-9]){re.escape(rule)}(?![A-Za-z0-9])", text)
-            if named and rule not in [f["rule"] for f in fired]:
-                fired.append({"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]})
-    return fired
+        text = f"{item['reason']} {item['message']}"[:MAX_MATCH_CHARS]
+        named = {word for word in _ALNUM_RUN.findall(text) if word in plain}
+        named.update(rule for rule in other if _names(text, rule))
+        for rule in sorted(named - fired.keys(), key=order.__getitem__):
+            fired[rule] = {"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]}
+    return list(fired.values())
+
+
+def _rule_names(run_policy: dict[str, Any]) -> tuple[list[str], int]:
+    """The first :data:`MAX_RULE_NAMES` distinct rule names of the spec, and how many more it has."""
+    entries = run_policy.get("logMonitoringConfiguration")
+    names = dict.fromkeys(
+        entry["name"]
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]
+    )
+    listed = list(names)
+    return listed[:MAX_RULE_NAMES], max(0, len(listed) - MAX_RULE_NAMES)
 
 
 def _latest_restart(faulty: dict[str, Any]) -> dict[str, Any] | None:
@@ -126,7 +167,7 @@ def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
     spec, status = job.get("spec") or {}, job.get("status") or {}
     run_policy = spec.get("runPolicy") or {}
     restart_policy = run_policy.get("restartPolicy") or {}
-    rules = [r.get("name") for r in run_policy.get("logMonitoringConfiguration") or [] if r.get("name")]
+    rules, rules_not_matched = _rule_names(run_policy)
     window = status.get("restartStatus") or {}
     faulty = status.get("latestFaultyPodInstanceList") or {}
     name = job["metadata"]["name"]
@@ -150,6 +191,7 @@ def job_status(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, A
         },
         "latest_restart": _latest_restart(faulty),
         "rules": rules,
+        "rules_not_matched": rules_not_matched,
         "rules_fired": fired,
         "history": history,
     }
@@ -197,6 +239,11 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
     lines += [f"Log rule fired: {f['rule']} at {f['time']}: {f['message']}" for f in summary["rules_fired"]] or [
         f"No log-monitoring rule fired (rules: {', '.join(str(r) for r in summary['rules']) or 'none'})"
     ]
+    if summary["rules_not_matched"]:
+        lines.append(
+            f"Only the first {MAX_RULE_NAMES} log-monitoring rule names were matched; "
+            f"{summary['rules_not_matched']} more are in the job's spec"
+        )
     # Every field comes from the team's job object or the cluster: no terminal control gets through.
     for line in lines:
         print(output.plain(line))

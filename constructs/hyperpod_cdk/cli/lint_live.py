@@ -64,9 +64,10 @@ def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any]) -> None:
     template_path = next(iter(lint_input.templates.templates))
     template = lint_input.templates.templates[template_path]
     resources = dict(template.get("Resources") or {})
-    body.setdefault("Metadata", {})[LIVE] = True
+    body.setdefault("Metadata", {})[LIVE] = True  # shown in output; the rules trust only templates.live
     resources[logical_id] = body
     lint_input.templates.templates[template_path] = {**template, "Resources": resources}
+    lint_input.templates.live.add((template_path, logical_id))
 
 
 def _unread(lint_input: LintInput, what: str, service: str, exc: Exception) -> None:

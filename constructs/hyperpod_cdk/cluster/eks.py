@@ -27,6 +27,7 @@ from hyperpod_cdk.rules.acknowledge import (
 from hyperpod_cdk.rules.suppress import skip_handler_checks
 from hyperpod_cdk.specs.addon_conflicts import POD_IDENTITY_AGENT
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
+from hyperpod_cdk.specs.network_policy import VPC_CNI_NETWORK_POLICY_CONFIGURATION
 
 # HyperPod creates the HYPERPOD_LINUX access entry for the execution role itself, so the
 # cluster must accept access entries; API_AND_CONFIG_MAP also keeps aws-auth working for
@@ -35,6 +36,8 @@ AUTHENTICATION_MODE = "API_AND_CONFIG_MAP"
 # HyperPod nodes need these add-ons before they join; the pod identity agent comes from
 # cluster.eks_pod_identity_agent so there is exactly one of it (a second one is E3019).
 BASE_ADDONS = ("vpc-cni", "kube-proxy", "coredns")
+# The VPC CNI enforces the team namespaces' NetworkPolicies (specs/network_policy.py has the sources).
+BASE_ADDON_CONFIGURATION = {"vpc-cni": VPC_CNI_NETWORK_POLICY_CONFIGURATION}
 NO_ADMIN_WARNING_ID = "hyperpod-cdk:noClusterAdmin"
 NO_ADMIN_WARNING = (
     "nobody can use kubectl on this cluster: set eks.admin_principal_arn (or eks.admin_principal_arns) to your "
@@ -100,7 +103,8 @@ class HyperPodEksCluster(Construct):
     - Authentication mode ``API_AND_CONFIG_MAP`` (set on the L1: ``aws_eks_v2`` hard-codes ``API``).
     - Add-ons vpc-cni, kube-proxy, coredns and eks-pod-identity-agent with ``ResolveConflicts:
       OVERWRITE`` (:data:`~hyperpod_cdk.specs.addon_conflicts.RESOLVE_CONFLICTS`); :attr:`addons`
-      lists them so the HyperPod cluster can wait for all of them.
+      lists them so the HyperPod cluster can wait for all of them. vpc-cni has NetworkPolicy
+      enforcement on (``enableNetworkPolicy``), which the team namespaces' policies rely on.
     - All five control-plane log types into a pre-created, retained log group.
     - Secrets envelope-encrypted with a rotating, retained KMS key (create-only on EKS: it
       cannot be added later without replacing the cluster).
@@ -215,7 +219,14 @@ class HyperPodEksCluster(Construct):
         # jsii's generated ICluster protocol lags the class (mypy only); the object is a Cluster.
         cluster_ref = cast(eks.ICluster, self.cluster)
         self.addons: list[IConstruct] = [
-            eks.Addon(self, _addon_id(name), cluster=cluster_ref, addon_name=name) for name in BASE_ADDONS
+            eks.Addon(
+                self,
+                _addon_id(name),
+                cluster=cluster_ref,
+                addon_name=name,
+                configuration_values=BASE_ADDON_CONFIGURATION.get(name),
+            )
+            for name in BASE_ADDONS
         ]
         pod_identity_agent = self.cluster.eks_pod_identity_agent
         assert pod_identity_agent is not None  # created on first access

@@ -34,6 +34,9 @@ from hyperpod_cdk.rules.acknowledge import (
 )
 from hyperpod_cdk.specs.cfn_regions import SCHEDULER_CONFIG_TYPE, has_native_type
 
+#: Tag of the handler function, for SCPs that deny invoking or changing it (docs/security-posture.md).
+PURPOSE_TAG = ("hyperpod-cdk:purpose", "scheduler-config-eks-access")
+
 # AWS::SageMaker::ClusterSchedulerConfig (cfn-lint 1.58 registry schema): Name 1-63 of
 # [a-zA-Z0-9-]; at most 10 PriorityClasses, each Name lower-case [a-z0-9-] and Weight 0-100.
 NAME_PATTERN = HYPERPOD_NAME_PATTERN
@@ -188,6 +191,9 @@ class HyperPodSchedulerConfig(Construct):
             managed_policies_reason="Lambda's AWS managed basic execution policy: CloudWatch Logs for the handler; "
             "its own access is the scheduler-config calls on this cluster",
             statements=_handler_statements(cluster_arn, eks_cluster, policies, access_entries),
+            # The role may associate EKS access policies (SageMaker uses it for task governance), so the
+            # function is fenced like the cluster-admin handlers (docs/security-posture.md, R8P-L3).
+            purpose_tag=PURPOSE_TAG,
         )
         acknowledge_wildcards(
             function,

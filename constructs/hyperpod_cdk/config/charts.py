@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from hyperpod_cdk.config.base import IAM_PRINCIPAL_PATTERN as IAM_PRINCIPAL_PATTERN
 from hyperpod_cdk.config.base import (
     INSTANCE_TYPE_PATTERN,
+    Cidr,
     DnsSubdomain,
     IamPrincipalArn,
     NodeCount,
@@ -190,6 +191,19 @@ class Team(_Model):
         description="Claims of the dynamic FSx StorageClass (kubernetes.addons.fsx_csi_driver.storage_class) the "
         "team's namespace may hold; each one creates a file system. Default 0: a ResourceQuota refuses them, "
         "including generic ephemeral volumes in a job's pod template.",
+    )
+    extra_volume_claims: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0,
+        description="PersistentVolumeClaims the team's namespace may hold beyond the platform's fsx-claim and "
+        "dynamic_fsx_claims: claims an admin creates for the team (of a static volume pre-bound with claimRef) "
+        "or that an operator creates there for the team. A ResourceQuota counts every claim of the namespace, "
+        "generic ephemeral volumes included. Default 0.",
+    )
+    network_ingress_cidrs: Annotated[list[Cidr], Field(max_length=20)] = Field(
+        default=[],
+        description="Addresses outside the cluster's pods whose traffic the team's pods accept besides their own "
+        "namespace and the platform's (e.g. the subnets of a load balancer in front of the team's inference "
+        "endpoints). A range holding pod addresses (the HyperPod subnets) lets other teams' pods in again.",
     )
 
     @model_validator(mode="before")

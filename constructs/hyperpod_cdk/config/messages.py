@@ -240,13 +240,27 @@ def yaml_error_message(exc: Exception) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {text}"
 
 
+# Review round 8 (tools), L1: a field is a config key, which may be 1 MB of "a/a/...". Path.resolve() of
+# that took 47 s (quadratic in its components), and the whole key was printed. A field longer than
+# PATH_MAX, or with more components than a path may have, is not the file's path; what is printed is cut.
+_MAX_PATH_CHARS = 4096
+_MAX_PATH_PARTS = 255
+MAX_FIELD_CHARS = 300
+
+
 def _same_file(field: str, path: str | Path) -> bool:
     if not field or field == str(path):
         return bool(field)
+    if len(field) > _MAX_PATH_CHARS or field.count("/") > _MAX_PATH_PARTS or "\0" in field:
+        return False
     try:
         return Path(field).resolve() == Path(path).resolve()
     except (OSError, ValueError):
         return False
+
+
+def _shown_field(field: str) -> str:
+    return field if len(field) <= MAX_FIELD_CHARS else field[:MAX_FIELD_CHARS] + "…(cut)"
 
 
 def error_line(path: str | Path, exc: HyperPodConfigError, *, shown_as: str | None = None) -> str:
@@ -257,4 +271,4 @@ def error_line(path: str | Path, exc: HyperPodConfigError, *, shown_as: str | No
     name = shown_as if shown_as is not None else str(path)
     if _same_file(exc.field, path):
         return f"{name}: {exc.message}"
-    return f"{name}: {exc.field}: {exc.message}"
+    return f"{name}: {_shown_field(exc.field)}: {exc.message}"

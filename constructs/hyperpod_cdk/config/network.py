@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -122,6 +122,13 @@ class NetworkConfig(_Model):
         "through VPC endpoints (interface endpoints and the S3 gateway endpoint) and the HyperPod Helm "
         "chart comes from kubernetes.helm_dependencies.source_s3_uri. See docs/closed-network.md.",
     )
+    endpoint_policies: Literal["account", "aws_default"] = Field(
+        default="account",
+        description="closed only: 'account' (default) puts an account data perimeter on the S3 gateway and "
+        "the interface endpoints (this account's buckets and the AWS-owned ones nodes read; callers or "
+        "resources of this account); 'aws_default' keeps AWS's full-access endpoint policies, the escape "
+        "hatch if a node needs an AWS-owned bucket the perimeter does not list. See docs/closed-network.md.",
+    )
     ip_headroom_percent: Annotated[int, Field(ge=0, le=400)] = 25
     flow_log_retention_days: LogRetentionDays = 365
     existing: ExistingNetwork | None = Field(default=None, description="Use an existing VPC instead of creating one.")
@@ -148,6 +155,8 @@ class NetworkConfig(_Model):
     def _cidrs_consistent(self) -> NetworkConfig:
         if len(set(self.availability_zone_ids)) != len(self.availability_zone_ids):
             raise ValueError("availability_zone_ids: list each AZ ID once")
+        if not self.closed and "endpoint_policies" in self.model_fields_set:
+            raise ValueError("endpoint_policies: only for closed: true (an open network keeps AWS's default policies)")
         if self.existing is not None:
             if self.closed:
                 raise ValueError(

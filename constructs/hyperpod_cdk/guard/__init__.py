@@ -12,7 +12,8 @@ Command line: ``python -m hyperpod_cdk.guard --old stack:NAME --new cdk.out`` (s
 
 from __future__ import annotations
 
-from hyperpod_cdk.guard.diff import Finding, GuardReport, compare_templates
+from hyperpod_cdk.guard.diff import compare_templates
+from hyperpod_cdk.guard.findings import Finding, GuardReport
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     HAND_TABLE,

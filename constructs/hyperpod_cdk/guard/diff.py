@@ -4,95 +4,65 @@ The comparison is offline and structural: it needs no AWS call and no change set
 
 * Each resource present (same logical ID and type) in both templates is checked against its
   guarded paths (:func:`hyperpod_cdk.guard.table.guarded_properties`).
-* Values are compared after normalisation: lists outside intrinsic functions are compared as
-  multisets (CloudFormation treats these ID lists as sets), ``Fn::GetAtt`` string and list
-  forms are equal, an absent property equals its documented default.
+* Values are compared after normalisation: a list is compared as a multiset only where the
+  resource's registry schema says ``insertionOrder: false`` (:func:`~hyperpod_cdk.guard.table.unordered_paths`),
+  ``Fn::GetAtt`` string and list forms are equal, scalars keep their JSON type (``true``, ``1``
+  and ``1.0`` differ), and an absent property equals its documented default.
 * Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ...) are compared as written. When a
   guarded value is unchanged but references a resource that is itself replaced, the referenced
   ID changes at deploy time, so the property counts as changed too (e.g. a replaced subnet in
   the HyperPod ``VpcConfig``). This is repeated until nothing new is replaced.
-* A stateful resource whose logical ID disappears is reported (``removed``), paired with a new
-  logical ID of the same type when there is one (a logical-ID change replaces the resource).
+* Whole-resource changes (logical IDs, conditions, deletion policies, Kubernetes objects) are
+  in :mod:`hyperpod_cdk.guard.resource_changes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hyperpod_cdk.guard.comparable import check_comparable
+from hyperpod_cdk.guard.findings import LOGICAL_ID_PROPERTY, SEVERITY, Finding, GuardReport
+from hyperpod_cdk.guard.group_names import removed_groups, with_resolved_names
 from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
 from hyperpod_cdk.guard.output import to_json as to_json
 from hyperpod_cdk.guard.propagation import ReferenceWatch, replaced_closure
+from hyperpod_cdk.guard.resource_changes import (  # noqa: F401 - CONDITION_PROPERTY re-exported
+    CONDITION_PROPERTY,
+    KUBERNETES_OBJECT_TYPES,
+    cdk_path_of,
+    condition_changes,
+    kubernetes_object_removals,
+    logical_id_changes,
+    policy_changes,
+)
 from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
-    LOGICAL_ID_DOC,
     NAME_PROPERTIES,
-    STATEFUL_TYPES,
     GuardedProperty,
     guarded_properties,
     schema_region,
+    unordered_paths,
 )
 from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public import path
     MISSING,
-    SET_VALUED_KEYS,
     VALUE_WIDTH,
     InputMemo,
     _is_descendant,
     _is_intrinsic,
-    _last_key,
     _PathIndex,
     _segments,
     canonical,
+    child_path,
     evaluate_condition,
     extract,
     references,
     render_value,
     template_inputs,
+    toward_unordered,
 )
-
-# Most severe first: the order findings are listed in.
-SEVERITY = ("blocked", "replacement", "removed", "disruptive")
-LOGICAL_ID_PROPERTY = "(logical ID)"
-
-
-@dataclass
-class Finding:
-    """One replacing, disruptive or blocked change."""
-
-    logical_id: str
-    resource_type: str
-    cdk_path: str | None
-    property: str
-    effect: str
-    old: Any
-    new: Any
-    reason: str
-    doc_url: str
-    cause: str | None = None
-    guarded: bool = True
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["old"] = None if self.old is MISSING else self.old
-        data["new"] = None if self.new is MISSING else self.new
-        return data
-
-
-@dataclass
-class GuardReport:
-    findings: list[Finding] = field(default_factory=list)
-    # Replacements of types the guard does not report on (kept for the cascade and a summary line).
-    other_replacements: list[Finding] = field(default_factory=list)
-    schema_region: str = ""
-
-    @property
-    def blocking(self) -> bool:
-        return bool(self.findings)
-
 
 # --- comparison -----------------------------------------------------------------------------
 
@@ -105,6 +75,8 @@ class _Pair:
     old_props: Mapping[str, Any]
     new_props: Mapping[str, Any]
     rules: list[GuardedProperty]
+    # Paths the type's registry schema marks insertionOrder false: only these lists compare as sets.
+    unordered: frozenset[str] = frozenset()
 
 
 def _resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -112,12 +84,6 @@ def _resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     if not isinstance(resources, Mapping):
         return {}
     return {key: value for key, value in resources.items() if isinstance(value, Mapping)}
-
-
-def _cdk_path(resource: Mapping[str, Any]) -> str | None:
-    metadata = resource.get("Metadata")
-    path = metadata.get("aws:cdk:path") if isinstance(metadata, Mapping) else None
-    return path if isinstance(path, str) else None
 
 
 def _props(resource: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -138,13 +104,14 @@ class _Templates:
 def _rule_findings(
     pair: _Pair, rule: GuardedProperty, replaced: set[str], templates: _Templates, watch: ReferenceWatch | None = None
 ) -> list[Finding]:
-    old_values, old_items = extract(pair.resource_type, pair.old_props, rule.path)
-    new_values, new_items = extract(pair.resource_type, pair.new_props, rule.path)
+    old_values, old_items, schema_paths = extract(pair.resource_type, pair.old_props, rule.path)
+    new_values, new_items, new_paths = extract(pair.resource_type, pair.new_props, rule.path)
+    schema_paths.update(new_paths)
     findings: list[Finding] = []
 
     def add(concrete: str, old: Any, new: Any, effect: str, cause: str | None = None, reason: str = "") -> None:
         if cause is None:
-            concrete, old, new = _narrow(concrete, old, new)
+            concrete, old, new = _narrow(concrete, old, new, schema_paths[concrete], pair.unordered)
         findings.append(
             Finding(
                 pair.logical_id,
@@ -169,8 +136,11 @@ def _rule_findings(
             continue  # a keyed list item added or removed: see _removed_list_items
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
-        key = _last_key(concrete)
-        if canonical(old_cmp, key) == canonical(new_cmp, key):
+        where = schema_paths[concrete]
+        same = canonical(old_cmp, where, unordered=pair.unordered) == canonical(
+            new_cmp, where, unordered=pair.unordered
+        )
+        if same:
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
             inputs = templates.inputs.changed(old, new)
             if inputs:
@@ -183,7 +153,7 @@ def _rule_findings(
                 )
                 continue
         if rule.kind == "one_way":
-            if canonical(old_cmp, key) == canonical(new_cmp, key):
+            if same:
                 continue
             if old_cmp in rule.order and new_cmp in rule.order:
                 if rule.order.index(new_cmp) < rule.order.index(old_cmp):
@@ -197,7 +167,7 @@ def _rule_findings(
                     reason=rule.reason + " (the values are not literal, so the direction cannot be checked)",
                 )
             continue
-        if canonical(old_cmp, key) != canonical(new_cmp, key):
+        if not same:
             add(concrete, old, new, rule.effect)
             continue
         refs = references(new) - {pair.logical_id}
@@ -223,23 +193,28 @@ def _listed(ids: list[str], most: int = 5) -> str:
     return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
-def _narrow(path: str, old: Any, new: Any) -> tuple[str, Any, Any]:
-    """Descend while exactly one part differs (``EncryptionConfig`` -> ``EncryptionConfig[0].Provider.KeyArn``)."""
+def _narrow(path: str, old: Any, new: Any, where: str | None, unordered: frozenset[str]) -> tuple[str, Any, Any]:
+    """Descend while exactly one part differs (``EncryptionConfig`` -> ``EncryptionConfig[0].Provider.KeyArn``);
+    ``where`` is ``path`` in schema form (:func:`~hyperpod_cdk.guard.values.extract`), kept only while it
+    leads to a list the schema marks unordered."""
     while True:
+        where = toward_unordered(where, unordered)
         if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 1:
             path, old, new = f"{path}[0]", old[0], new[0]
+            where = None if where is None else f"{where}[*]"
             continue
         if not (isinstance(old, dict) and isinstance(new, dict)) or _is_intrinsic(old) or _is_intrinsic(new):
             return path, old, new
         keys = [
             k
             for k in sorted(set(old) | set(new))
-            if canonical(old.get(k, MISSING), k) != canonical(new.get(k, MISSING), k)
+            if canonical(old.get(k, MISSING), child_path(where, k), unordered=unordered)
+            != canonical(new.get(k, MISSING), child_path(where, k), unordered=unordered)
         ]
         if len(keys) != 1:
             return path, old, new
         key = keys[0]
-        path, old, new = f"{path}.{key}", old.get(key, MISSING), new.get(key, MISSING)
+        path, where, old, new = f"{path}.{key}", child_path(where, key), old.get(key, MISSING), new.get(key, MISSING)
 
 
 def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
@@ -252,64 +227,29 @@ def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
     return path, value
 
 
-def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
-    """Whether a group's template count of 0 says nothing of its nodes: Karpenter owns its size
-    (the platform's ``hyperpod-cdk/autoscaler`` label, or the cluster's AutoScaling turned on), so
-    removing it still deletes up to its max_instance_count nodes (review round 7g, H1)."""
-    config = group.get("KubernetesConfig")
-    labels = config.get("Labels") if isinstance(config, Mapping) else None
-    if isinstance(labels, Mapping) and "hyperpod-cdk/autoscaler" in labels:
-        return True
-    scaling = props.get("AutoScaling")
-    return isinstance(scaling, Mapping) and scaling.get("Mode") == "Enable"
-
-
-def _removed_list_items(pair: _Pair, rule: GuardedProperty) -> list[Finding]:
-    """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes."""
+def _removed_list_items(pair: _Pair, rule: GuardedProperty, templates: _Templates) -> list[Finding]:
+    """Items of a keyed list (HyperPod instance groups) that disappear, when they had nodes
+    (names resolved through the template: guard/group_names.py)."""
     list_name = _segments(rule.path)[0][0]
     key_field = KEYED_LISTS.get((pair.resource_type, list_name))
     if not key_field:
         return []
-
-    def items(props: Mapping[str, Any]) -> dict[str, Any]:
-        value = props.get(list_name)
-        if not isinstance(value, list):
-            return {}
-        return {
-            item[key_field]: item for item in value if isinstance(item, dict) and isinstance(item.get(key_field), str)
-        }
-
-    old_items, new_items = items(pair.old_props), items(pair.new_props)
-    added = sorted(set(new_items) - set(old_items))
-    findings = []
-    for name in sorted(set(old_items) - set(new_items)):
-        item = old_items[name]
-        count = item.get("InstanceCount", MISSING)
-        if count == 0 and not _autoscaled(pair.old_props, item):
-            continue
-        summary = {k: item[k] for k in ("InstanceType", "InstanceCount") if k in item}
-        new: Any = MISSING
-        cause = f"instance group '{name}' is removed"
-        if count == 0:
-            cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
-        if added:
-            cause += f" (new groups: {', '.join(added)}; a renamed group starts with new nodes)"
-        findings.append(
-            Finding(
-                pair.logical_id,
-                pair.resource_type,
-                pair.cdk_path,
-                f"{list_name}[{name}]",
-                rule.effect,
-                summary,
-                new,
-                rule.reason,
-                rule.doc_url,
-                cause,
-                pair.resource_type in GUARDED_TYPES,
-            )
+    return [
+        Finding(
+            pair.logical_id,
+            pair.resource_type,
+            pair.cdk_path,
+            group.label,
+            rule.effect,
+            group.summary,
+            MISSING,
+            rule.reason,
+            rule.doc_url,
+            group.cause,
+            pair.resource_type in GUARDED_TYPES,
         )
-    return findings
+        for group in removed_groups(pair.old_props, pair.new_props, list_name, key_field, templates.inputs)
+    ]
 
 
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
@@ -334,156 +274,6 @@ def _drop_nested(findings: list[Finding]) -> list[Finding]:
         if not covered:
             kept.append(finding)
     return kept
-
-
-def _logical_id_changes(
-    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]]
-) -> list[Finding]:
-    findings = []
-    for resource_type in STATEFUL_TYPES:
-        gone = sorted(
-            k
-            for k, v in old_res.items()
-            if v.get("Type") == resource_type and (k not in new_res or new_res[k].get("Type") != resource_type)
-        )
-        came = sorted(
-            k
-            for k, v in new_res.items()
-            if v.get("Type") == resource_type and (k not in old_res or old_res[k].get("Type") != resource_type)
-        )
-        for index, logical_id in enumerate(gone):
-            old = old_res[logical_id]
-            retained = old.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
-            fate = "kept but no longer managed (DeletionPolicy Retain)" if retained else "deleted"
-            successor = came[index] if len(gone) == len(came) else None
-            if successor:
-                effect, new = "replacement", {"logical_id": successor}
-                reason = (
-                    f"The logical ID changed to {successor}: CloudFormation creates a new, empty "
-                    f"resource and the old one is {fate}. Keep the construct ID (or override the "
-                    "logical ID) to update it in place."
-                )
-            else:
-                effect, new = "removed", MISSING
-                reason = f"The resource is no longer in the template: it is {fate}."
-                if came:
-                    reason += f" New {resource_type} logical IDs: {', '.join(came)}."
-            findings.append(
-                Finding(
-                    logical_id,
-                    resource_type,
-                    _cdk_path(old),
-                    LOGICAL_ID_PROPERTY,
-                    effect,
-                    {"logical_id": logical_id},
-                    new,
-                    reason,
-                    LOGICAL_ID_DOC,
-                    None,
-                    resource_type in GUARDED_TYPES,
-                )
-            )
-    return findings
-
-
-# Custom resources whose Delete removes what they put into Kubernetes. When one leaves the template,
-# CloudFormation deletes it in the update's cleanup phase, after the new resources were created: its
-# handler runs `kubectl delete` (aws-cdk-lib's KubernetesManifest, aws-eks-v2 kubectl-handler/apply)
-# or `helm uninstall`, so a namespace and every job in it can go although the new template applies
-# the same objects again through another resource.
-KUBERNETES_OBJECT_TYPES: dict[str, str] = {
-    "Custom::AWSCDK-EKS-KubernetesResource": "kubectl delete of its manifest",
-    "Custom::AWSCDK-EKS-HelmChart": "helm uninstall of its release",
-    "Custom::HyperPodManifests": "kubectl delete of its manifest set",
-    "Custom::HyperPodHelmDependencies": "helm uninstall of the HyperPod chart",
-}
-KUBERNETES_UPGRADE_DOC = "docs/security-posture.md (finding 9: upgrading a platform deployed with 0.1.0)"
-
-
-def _kubernetes_object_removals(
-    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]]
-) -> list[Finding]:
-    findings = []
-    for logical_id, old in sorted(old_res.items()):
-        action = KUBERNETES_OBJECT_TYPES.get(str(old.get("Type")))
-        if action is None or new_res.get(logical_id, {}).get("Type") == old.get("Type"):
-            continue
-        findings.append(
-            Finding(
-                logical_id,
-                str(old["Type"]),
-                _cdk_path(old),
-                LOGICAL_ID_PROPERTY,
-                "removed",
-                {"logical_id": logical_id},
-                MISSING,
-                f"The resource leaves the template: in the update's cleanup phase its handler runs {action}, "
-                "which deletes those objects from the running cluster (team namespaces take their jobs with "
-                "them) even where the new template applies them again. Remove the old handler's access first.",
-                KUBERNETES_UPGRADE_DOC,
-            )
-        )
-    return findings
-
-
-CONDITION_PROPERTY = "(Condition)"
-CONDITION_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html"
-
-
-def _condition_changes(
-    old_res: Mapping[str, Mapping[str, Any]], new_res: Mapping[str, Mapping[str, Any]], templates: _Templates
-) -> list[Finding]:
-    """A guarded or stateful resource that gains a ``Condition``, or whose condition changes.
-
-    When a resource's condition is false, CloudFormation deletes the resource on update (the
-    same as removing it from the template), so the guard cannot call such a change safe. It
-    cannot know the parameter values of the deploy either: any added or changed condition is
-    reported; the evaluation with the parameter defaults only sharpens the message.
-    """
-    findings = []
-    watched = set(GUARDED_TYPES) | set(STATEFUL_TYPES)
-    for logical_id in sorted(set(old_res) & set(new_res)):
-        old_r, new_r = old_res[logical_id], new_res[logical_id]
-        resource_type = new_r.get("Type")
-        if resource_type not in watched or old_r.get("Type") != resource_type or "Condition" not in new_r:
-            continue
-        old_cond, new_cond = old_r.get("Condition", MISSING), new_r["Condition"]
-        if canonical(old_cond) != canonical(new_cond):
-            cause = f"the resource now exists only while condition {render_value(new_cond, 60)} is true"
-        else:
-            inputs = templates.inputs.changed({"Condition": old_cond}, {"Condition": new_cond})
-            if not inputs:
-                continue
-            cause = f"condition {render_value(new_cond, 60)} changed: {'; '.join(inputs)}"
-        value = evaluate_condition(new_cond, templates.new) if isinstance(new_cond, str) else None
-        if value is False:
-            outcome = "It is false with the parameter defaults: CloudFormation deletes the resource."
-        elif value is True:
-            outcome = (
-                "It is true with the parameter defaults, but a deploy with other parameter values "
-                "deletes the resource."
-            )
-        else:
-            outcome = "When it is false, CloudFormation deletes the resource."
-        retained = old_r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
-        if retained:
-            outcome += " (DeletionPolicy Retain: it is kept but no longer managed.)"
-        findings.append(
-            Finding(
-                logical_id,
-                resource_type,
-                _cdk_path(new_r) or _cdk_path(old_r),
-                CONDITION_PROPERTY,
-                "removed",
-                old_cond,
-                new_cond,
-                outcome,
-                CONDITION_DOC,
-                cause,
-                resource_type in GUARDED_TYPES,
-            )
-        )
-    return findings
 
 
 def _note_fixed_names(
@@ -531,7 +321,7 @@ def _one_pair(
     findings: list[Finding] = []
     for rule in pair.rules:
         if rule.kind == "list_key":
-            findings.extend(_removed_list_items(pair, rule))
+            findings.extend(_removed_list_items(pair, rule, templates))
         else:
             findings.extend(_rule_findings(pair, rule, replaced, templates, watch))
     return findings
@@ -574,18 +364,20 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
             _Pair(
                 logical_id,
                 resource_type,
-                _cdk_path(new_r) or _cdk_path(old_r),
-                _props(old_r),
-                _props(new_r),
+                cdk_path_of(new_r) or cdk_path_of(old_r),
+                with_resolved_names(resource_type, _props(old_r), old),
+                with_resolved_names(resource_type, _props(new_r), new),
                 guarded_properties(resource_type, region),
+                unordered_paths(resource_type, region),
             )
         )
 
     templates = _Templates(old, new, InputMemo(old, new))
     findings = _pair_findings(pairs, templates)
-    findings.extend(_logical_id_changes(old_res, new_res))
-    findings.extend(_kubernetes_object_removals(old_res, new_res))
-    findings.extend(_condition_changes(old_res, new_res, templates))
+    findings.extend(logical_id_changes(old_res, new_res))
+    findings.extend(kubernetes_object_removals(old_res, new_res))
+    findings.extend(condition_changes(old_res, new_res, templates.inputs))
+    findings.extend(policy_changes(old_res, new_res))
     _check_count(len(findings))
     findings = _drop_nested(findings)
     _note_fixed_names(findings, old_res, new_res)

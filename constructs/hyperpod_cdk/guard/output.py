@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from hyperpod_cdk.guard.values import _last_key, canonical, render_value
+from hyperpod_cdk.guard.values import canonical, render_value
 
 if TYPE_CHECKING:
-    from hyperpod_cdk.guard.diff import Finding, GuardReport
+    from hyperpod_cdk.guard.findings import Finding, GuardReport
 
 # The most characters of one name or value the report shows (round 7g, M4): a resource's CDK path or
 # an instance group's name can be as long as the template allows, and each finding would repeat it.
@@ -57,9 +57,7 @@ def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed:
             lines.append(f"{logical_id} ({first.resource_type}){where}")
             for finding in items:
                 head = f"  [{finding.effect.upper()}] {_cut(finding.property)}: "
-                if finding.cause and canonical(finding.old, _last_key(finding.property)) == canonical(
-                    finding.new, _last_key(finding.property)
-                ):
+                if finding.cause and canonical(finding.old) == canonical(finding.new):
                     lines.append(f"{head}{render_value(finding.new)} (unchanged in the template)")
                 else:
                     lines.append(f"{head}{render_value(finding.old)} -> {render_value(finding.new)}")

@@ -44,6 +44,18 @@ KEYED_LISTS: dict[tuple[str, str], str] = {
     ("AWS::SageMaker::Cluster", "RestrictedInstanceGroups"): "InstanceGroupName",
 }
 
+# Round 7g, L3: types that hold data this project (or a user's stack beside it) keeps: training images
+# (ECR), the Slurm accounting database (RDS), credentials (Secrets Manager), files, tables. Stateful and
+# guarded, like the types listed with them below.
+DATA_TYPES: tuple[str, ...] = (
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::ECR::Repository",
+    "AWS::EFS::FileSystem",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+)
+
 # Types whose data or identity cannot be recreated: a logical ID that disappears is reported
 # even when nothing references it (CloudFormation deletes the old resource, or orphans it
 # with DeletionPolicy Retain, and creates an empty new one).
@@ -56,6 +68,7 @@ STATEFUL_TYPES: tuple[str, ...] = (
     "AWS::Logs::LogGroup",
     "AWS::APS::Workspace",
     "AWS::Grafana::Workspace",
+    *DATA_TYPES,
 )
 
 # The resource types this project creates and the guard reports on. Replacements of other
@@ -79,6 +92,7 @@ GUARDED_TYPES: tuple[str, ...] = (
     "AWS::SageMaker::ComputeQuota",
     "AWS::APS::Workspace",
     "AWS::Grafana::Workspace",
+    *DATA_TYPES,
 )
 
 # Properties that give a resource a fixed physical name. A resource with a fixed name cannot be
@@ -90,6 +104,11 @@ NAME_PROPERTIES: dict[str, str] = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::IAM::Role": "RoleName",
     "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+    "AWS::RDS::DBCluster": "DBClusterIdentifier",
+    "AWS::ECR::Repository": "RepositoryName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 _GENERIC_CREATE_ONLY = (
@@ -161,6 +180,45 @@ def schema_create_only(resource_type: str, region: str | None = None) -> list[st
     if not schema:
         return []
     return [p for p in (pointer_to_path(ptr) for ptr in schema.get("createOnlyProperties", [])) if p]
+
+
+# Deeper than any property of the bundled schemas; a recursive definition stops here.
+_MAX_SCHEMA_DEPTH = 40
+
+
+def _unordered(
+    schema: dict[str, Any], node: Any, path: str, seen: frozenset[str], out: set[str], depth: int = 0
+) -> None:
+    """Add to ``out`` the paths under ``node`` whose array is ``insertionOrder: false``; ``seen`` holds the
+    definitions being expanded on this branch, so a recursive definition is not followed into itself."""
+    if not isinstance(node, dict) or depth > _MAX_SCHEMA_DEPTH:
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in seen:
+            _unordered(schema, schema.get("definitions", {}).get(name), path, seen | {name}, out, depth + 1)
+        return
+    if node.get("type") == "array" or "items" in node:
+        # The registry schema's default is insertionOrder true: order is part of the value.
+        if node.get("insertionOrder") is False:
+            out.add(path)
+        _unordered(schema, node.get("items"), f"{path}[*]", seen, out, depth + 1)
+    properties = node.get("properties")
+    for name, child in properties.items() if isinstance(properties, dict) else ():
+        _unordered(schema, child, f"{path}.{name}" if path else name, seen, out, depth + 1)
+
+
+@lru_cache(maxsize=256)
+def unordered_paths(resource_type: str, region: str | None = None) -> frozenset[str]:
+    """Property paths (guard form) whose lists the registry schema marks ``insertionOrder: false``: the
+    only lists the guard compares as sets (round 7g, L5). Without cfn-lint, none: a reordered list
+    is then reported, which errs on the side of a finding."""
+    schema = _schema(resource_type, schema_region(region))
+    out: set[str] = set()
+    if schema:
+        _unordered(schema, {"properties": schema.get("properties")}, "", frozenset(), out)
+    return frozenset(out)
 
 
 def _doc_url(resource_type: str, path: str, schema: dict[str, Any]) -> str:

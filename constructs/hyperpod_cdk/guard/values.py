@@ -7,7 +7,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from hyperpod_cdk.guard.table import (
     KEYED_LISTS,
@@ -35,23 +35,56 @@ def _is_intrinsic(value: Any) -> bool:
     return bool(key == "Ref" or key.startswith("Fn::") or key == "Condition")
 
 
-#: Properties whose lists are sets of IDs (order carries no meaning): only these are compared
-#: sorted. Every other list keeps its order (``InstanceRequirements.InstanceTypes`` is a priority
-#: order; ``Fn::Join`` parts spell a name).
-SET_VALUED_KEYS = frozenset({"SubnetIds", "Subnets", "SecurityGroupIds", "SecurityGroups"})
+class Typed(NamedTuple):
+    """A JSON scalar with its JSON type, as :func:`canonical` compares it (round 7g, L4): Python's
+    ``True == 1 == 1.0`` would make ``true``, ``1`` and ``1.0`` equal, which CloudFormation reads as
+    different literals. No JSON or YAML value loads as a tuple, so a ``Typed`` never meets one."""
+
+    kind: str
+    value: Any
 
 
-def _last_key(path: str) -> str | None:
-    """``A.B[name=x].SubnetIds`` -> ``SubnetIds``; None when the path ends in a list index."""
-    last = path.rsplit(".", 1)[-1]
-    return None if last.endswith("]") else last
+def _typed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return Typed("boolean", value)
+    if isinstance(value, int):
+        return Typed("integer", value)
+    if isinstance(value, float):
+        return Typed("number", value)
+    return value
 
 
-def canonical(value: Any, key: str | None = None, *, in_intrinsic: bool = False) -> Any:
-    """A comparable form: GetAtt in list form; lists sorted only under :data:`SET_VALUED_KEYS`
-    (``key`` names the property holding ``value``) and never inside an intrinsic function."""
+def child_path(path: str | None, key: str) -> str | None:
+    """``path.key`` (``key`` at the root), None below None."""
+    return None if path is None else f"{path}.{key}" if path else key
+
+
+def toward_unordered(path: str | None, unordered: frozenset[str]) -> str | None:
+    """``path`` while it leads to a list the schema marks unordered, else None: no list below it is sorted,
+    so no longer paths are built (a key may be as long as the template allows)."""
+    return path if path is not None and path in _leading_to(unordered) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _leading_to(unordered: frozenset[str]) -> frozenset[str]:
+    """Each of ``unordered`` and every path on the way to it (``VpcConfig`` for ``VpcConfig.Subnets``)."""
+    return frozenset(
+        {path[:index] for path in unordered for index, char in enumerate(path) if char in ".["} | unordered
+    )
+
+
+def canonical(
+    value: Any, path: str | None = None, *, unordered: frozenset[str] = frozenset(), in_intrinsic: bool = False
+) -> Any:
+    """A comparable form: GetAtt in list form, scalars tagged with their JSON type (:class:`Typed`), and a
+    list sorted only where its property path (``path``, in guard form: ``VpcConfig.Subnets``,
+    ``InstanceGroups[*].OverrideVpcConfig.Subnets``) is in ``unordered``, the paths the resource's
+    registry schema marks ``insertionOrder: false`` (round 7g, L5). Every other list keeps its order
+    (``InstanceRequirements.InstanceTypes`` is a priority order, FSx ``SubnetIds`` has no such mark),
+    and so does every list inside an intrinsic function (``Fn::Join`` parts spell a name)."""
     if value is MISSING:
         return value
+    path = toward_unordered(path, unordered)
     if _is_intrinsic(value):
         name, arg = next(iter(value.items()))
         if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
@@ -60,19 +93,25 @@ def canonical(value: Any, key: str | None = None, *, in_intrinsic: bool = False)
             return {name: [canonical(item, in_intrinsic=True) for item in arg]}
         return {name: canonical(arg, in_intrinsic=True)}
     if isinstance(value, dict):
-        return {k: canonical(item, k, in_intrinsic=in_intrinsic) for k, item in value.items()}
+        return {
+            k: canonical(item, child_path(path, k), unordered=unordered, in_intrinsic=in_intrinsic)
+            for k, item in value.items()
+        }
     if isinstance(value, list):
-        items = [canonical(item, in_intrinsic=in_intrinsic) for item in value]
-        if key in SET_VALUED_KEYS and not in_intrinsic:
+        item_path = None if path is None else f"{path}[*]"
+        items = [canonical(item, item_path, unordered=unordered, in_intrinsic=in_intrinsic) for item in value]
+        if path in unordered and not in_intrinsic:
             return sorted(items, key=_sort_key)
         return items
-    return value
+    return _typed(value)
 
 
 def _sort_key(item: Any) -> tuple[Any, ...]:
-    """A key that orders values as their JSON text would (strings, numbers, lists, literals, objects),
-    without building that text: a string is compared as itself, so a string a YAML alias repeats
-    thousands of times is neither copied nor rescanned (sixth review, M4)."""
+    """A key that orders canonical values as their JSON text would (strings, numbers, lists, literals,
+    objects), without building that text: a string is compared as itself, so a string a YAML alias
+    repeats thousands of times is neither copied nor rescanned (sixth review, M4)."""
+    if isinstance(item, Typed):
+        item = item.value
     if isinstance(item, str):
         return ('"', item)
     if isinstance(item, bool) or item is None:
@@ -367,34 +406,41 @@ def _segments(path: str) -> list[tuple[str, bool]]:
     return [(part.removesuffix("[*]"), part.endswith("[*]")) for part in path.split(".")]
 
 
-def extract(resource_type: str, properties: Mapping[str, Any], path: str) -> tuple[dict[str, Any], set[str]]:
+def extract(
+    resource_type: str, properties: Mapping[str, Any], path: str
+) -> tuple[dict[str, Any], set[str], dict[str, str]]:
     """Concrete values of ``path``: ``{"InstanceGroups[gpu].InstanceType": "ml.g5.8xlarge"}``.
 
     Items of keyed lists are labelled by their name, other list items by index. The second
     value is the set of keyed item labels seen (``InstanceGroups[gpu]``), to tell an item that
-    exists on one side only from a property that was added or removed.
+    exists on one side only from a property that was added or removed. The third gives each
+    concrete label its path in guard form (``InstanceGroups[*].InstanceType``), as the schema
+    names it: a label's own text cannot say, since a keyed item's name may hold dots.
     """
     segments = _segments(path)
     values: dict[str, Any] = {}
     keyed_items: set[str] = set()
+    schema_paths: dict[str, str] = {}
 
-    def walk(node: Any, index: int, prefix: str) -> None:
-        if index == len(segments):
-            values[prefix] = node
-            return
-        if _is_intrinsic(node):  # cannot look inside: compare at this level
-            values[prefix] = node
+    def found(label: str, node: Any, schema_path: str) -> None:
+        values[label] = node
+        schema_paths[label] = schema_path
+
+    def walk(node: Any, index: int, prefix: str, schema_prefix: str) -> None:
+        if index == len(segments) or _is_intrinsic(node):  # an intrinsic: cannot look inside
+            found(prefix, node, schema_prefix)
             return
         name, is_list = segments[index]
         child = node.get(name, MISSING) if isinstance(node, dict) else MISSING
         here = f"{prefix}.{name}" if prefix else name
+        schema_here = f"{schema_prefix}.{name}" if schema_prefix else name
         if not is_list:
-            walk(child, index + 1, here)
+            walk(child, index + 1, here, schema_here)
             return
         if child is MISSING:
             return
         if not isinstance(child, list):
-            values[here] = child
+            found(here, child, schema_here)
             return
         key_field = KEYED_LISTS.get((resource_type, name))
         for position, item in enumerate(child):
@@ -404,10 +450,10 @@ def extract(resource_type: str, properties: Mapping[str, Any], path: str) -> tup
                 keyed_items.add(label)
             else:
                 label = f"{here}[{position}]"
-            walk(item, index + 1, label)
+            walk(item, index + 1, label, f"{schema_here}[*]")
 
-    walk(properties, 0, "")
-    return values, keyed_items
+    walk(properties, 0, "", "")
+    return values, keyed_items, schema_paths
 
 
 def _is_descendant(path: str, ancestor: str) -> bool:

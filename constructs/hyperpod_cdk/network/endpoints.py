@@ -15,6 +15,7 @@ from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error, typed_props
+from hyperpod_cdk.network.endpoint_policies import interface_endpoint_policy
 from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
@@ -30,8 +31,9 @@ from hyperpod_cdk.rules.suppress import skip_handler_checks
 # - sagemaker.api, eks-auth: "in a private VPC you must add PrivateLink endpoints" for the HyperPod
 #   training operator; eks-auth is EKS Pod Identity
 #   (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html).
-# - eks: the in-VPC installers (the kubectl handler and the Helm installer) call eks:DescribeCluster.
-# - lambda: aws_eks_v2's kubectl provider framework runs in the VPC and invokes its handler.
+# - eks: the in-VPC handlers (manifests, Helm installer, readiness) call eks:DescribeCluster.
+# - no lambda: the in-VPC functions call eks, sts and s3 only, and the readiness provider framework
+#   (which invokes Lambda) runs outside the VPC (review round 8, R8P-M1).
 # - aps-workspaces, grafana-workspace: the observability add-on writes to AMP; AWS's observability
 #   templates add both endpoints (grafana-workspace only where Amazon Managed Grafana exists).
 COMMON_SERVICES = (
@@ -46,7 +48,7 @@ COMMON_SERVICES = (
     "ec2messages",
     "sagemaker.api",
 )
-EKS_SERVICES = ("eks", "eks-auth", "lambda")
+EKS_SERVICES = ("eks", "eks-auth")
 OBSERVABILITY_SERVICES = ("aps-workspaces",)
 # grafana-workspace only where Amazon Managed Grafana exists: GRAFANA_REGIONS, the list the config
 # checks use (config/kubernetes_checks.py, from aws/sagemaker-hyperpod-cluster-setup AMGRegionMapping).
@@ -81,12 +83,18 @@ class HyperPodEndpoints(Construct):
     - :attr:`s3_prefix_list_id`: the id of the regional S3 managed prefix list, read at deploy
       time (``ec2:DescribeManagedPrefixLists``; synth does no lookups), so security groups that
       allow no internet egress can still allow HTTPS to the S3 gateway endpoint.
+    - An endpoint policy on each service in
+      :data:`~hyperpod_cdk.network.endpoint_policies.PERIMETER_SERVICES`: requests by this account's
+      principals or to this account's resources only (the others keep AWS's default policy; see
+      :data:`~hyperpod_cdk.network.endpoint_policies.DEFAULT_POLICY_SERVICES`).
 
     Args:
         vpc, subnets: :class:`~hyperpod_cdk.network.placement.VpcPlacementProps`; the endpoint interfaces go
             in the subnets (at most one per AZ).
         client_cidrs: CIDRs allowed to connect (443).
         services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
+        endpoint_perimeter: the account-perimeter policy on the services that take one; False keeps
+            AWS's full-access policy on every endpoint. Default True.
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class HyperPodEndpoints(Construct):
         *,
         client_cidrs: Sequence[str],
         services: Sequence[str],
+        endpoint_perimeter: bool = True,
         **placement: Unpack[VpcPlacementProps],
     ) -> None:
         vpc, subnets = placement["vpc"], placement["subnets"]
@@ -120,6 +129,11 @@ class HyperPodEndpoints(Construct):
                 # Not "open": that would allow only the primary CIDR; the rules above cover both.
                 open=False,
             )
+            policy = interface_endpoint_policy(service) if endpoint_perimeter else None
+            if policy is not None:
+                endpoint_resource = self.endpoints[service].node.default_child
+                assert isinstance(endpoint_resource, ec2.CfnVPCEndpoint)
+                endpoint_resource.policy_document = policy
         self._prefix_list: cr.AwsCustomResource | None = None
 
     @property
@@ -187,5 +201,11 @@ class HyperPodEndpoints(Construct):
         if net.hyperpod_cidr_is_secondary:
             cidrs.append(str(net.hyperpod_cidr))
         return cls(
-            scope, construct_id, vpc=vpc, subnets=subnets, client_cidrs=cidrs, services=closed_network_services(config)
+            scope,
+            construct_id,
+            vpc=vpc,
+            subnets=subnets,
+            client_cidrs=cidrs,
+            services=closed_network_services(config),
+            endpoint_perimeter=net.endpoint_policies == "account",
         )

@@ -15,6 +15,7 @@ from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
 from hyperpod_cdk.errors import prop_error, typed_props
+from hyperpod_cdk.network.endpoint_policies import s3_gateway_policy
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.network_plan import SubnetPlan
@@ -31,8 +32,9 @@ class HyperPodNetwork(Construct):
     - One private HyperPod subnet per AZ **ID** (HyperPod capacity is AZ-specific, and AZ names
       map to different AZ IDs in every account), carved from ``hyperpod_cidr``, which is added as
       a secondary VPC CIDR when it lies outside the primary block.
-    - An S3 gateway endpoint on every private route table, and VPC flow logs to a retained,
-      one-year log group.
+    - An S3 gateway endpoint on every private route table (with ``closed``, limited by an endpoint
+      policy to this account's buckets and the AWS-owned ones nodes need), and VPC flow logs to a
+      retained, one-year log group.
 
     Args:
         subnet_plans: from :func:`hyperpod_cdk.specs.network_plan.plan_subnets` (use :meth:`from_config`).
@@ -48,6 +50,9 @@ class HyperPodNetwork(Construct):
             default route. AWS services are reached through VPC endpoints
             (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
             endpoint. Default False.
+        endpoint_perimeter: with ``closed``, the S3 gateway endpoint gets the account data perimeter
+            (:func:`~hyperpod_cdk.network.endpoint_policies.s3_gateway_policy`); False keeps AWS's
+            full-access policy. Default True.
         flow_log_retention: Default one year.
         log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
@@ -64,6 +69,7 @@ class HyperPodNetwork(Construct):
         max_azs: int = 2,
         nat_gateways: int = 1,
         closed: bool = False,
+        endpoint_perimeter: bool = True,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         log_key: kms.IKey | None = None,
         control_plane_az_ids: Sequence[str] | None = None,
@@ -144,6 +150,9 @@ class HyperPodNetwork(Construct):
             service_name=f"com.amazonaws.{Stack.of(self).region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=route_table_ids,
+            # Closed: this account's buckets and the AWS-owned ones nodes need (network/endpoint_policies.py).
+            # Open: AWS's default policy; that VPC reaches the internet through NAT anyway.
+            policy_document=s3_gateway_policy() if closed and endpoint_perimeter else None,
         )
 
     @property
@@ -164,6 +173,7 @@ class HyperPodNetwork(Construct):
             max_azs=net.max_azs,
             nat_gateways=net.nat_gateways,
             closed=net.closed,
+            endpoint_perimeter=net.endpoint_policies == "account",
             flow_log_retention=retention(net.flow_log_retention_days),
             log_key=log_key,
             control_plane_az_ids=config.control_plane_az_ids,

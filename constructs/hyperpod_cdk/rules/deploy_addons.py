@@ -32,7 +32,7 @@ def _is_helm(resource: Resource) -> bool:
 
 
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
-    releases = list(templates.resources(LIVE_HELM_RELEASE))
+    releases = list(templates.live_resources(LIVE_HELM_RELEASE))
     # Helm resources per template, once (not once per cluster: thousands of clusters made it quadratic).
     helm_by_template: dict[str, list[Resource]] = {}
     for resource in templates.resources():
@@ -93,7 +93,7 @@ def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPo
         if str(a.properties.get("Namespace", "")) == "aws-hyperpod"
     }
     for addon in templates.resources(EKS_ADDON):
-        if _addon_name(addon) != TRAINING_OPERATOR or _live(addon):
+        if _addon_name(addon) != TRAINING_OPERATOR or _live(templates, addon):
             continue  # an installed add-on (read with --live) is past its creation
         if addon.properties.get("PodIdentityAssociations"):
             yield addon.finding(
@@ -116,7 +116,7 @@ def training_operator_pod_identity(templates: Templates, rule_id: str = "HyperPo
 def addon_resolve_conflicts(templates: Templates, rule_id: str = "HyperPod-ADD1") -> Iterator[Finding]:
     for addon in templates.resources(EKS_ADDON):
         name = _addon_name(addon)
-        if name not in RESOLVE_CONFLICTS or _live(addon):
+        if name not in RESOLVE_CONFLICTS or _live(templates, addon):
             continue
         value = addon.properties.get("ResolveConflicts")
         if not literal(value):

@@ -62,14 +62,16 @@ def _is_eks(cluster: Resource) -> bool:
     return "Eks" in as_map(cluster.properties.get("Orchestrator"))
 
 
-def _partial(cluster: Resource) -> bool:
-    """An UpdateCluster request: it may list only some groups and never names the orchestrator."""
-    return bool(as_map(cluster.body.get("Metadata")).get("hyperpod-cdk:partial"))
+def _partial(templates: Templates, cluster: Resource) -> bool:
+    """An UpdateCluster request: it may list only some groups and never names the orchestrator (recorded by
+    the loader in ``templates.partial``; a template's own metadata does not count, review round 8 L7)."""
+    return (cluster.template_path, cluster.logical_id) in templates.partial
 
 
 def _has_value(value: Json) -> bool:
     return value not in (None, "")
 
 
-def _live(resource: Resource) -> bool:
-    return bool(as_map(resource.body.get("Metadata")).get(LIVE_MARK))
+def _live(templates: Templates, resource: Resource) -> bool:
+    """Read from AWS by `lint --live` (recorded by it, never taken from the template's own metadata)."""
+    return templates.is_live(resource)

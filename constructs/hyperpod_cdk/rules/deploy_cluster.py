@@ -80,7 +80,7 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
         facts = ClusterFacts(
             node_provisioning_mode=provisioning if literal(provisioning) else "Continuous",
             node_recovery=recovery if literal(recovery) else "Automatic",
-            orchestrator="slurm" if not _is_eks(cluster) and not _partial(cluster) else None,
+            orchestrator="slurm" if not _is_eks(cluster) and not _partial(templates, cluster) else None,
             autoscaler="Karpenter",
             has_cluster_role=_has_value(props.get("ClusterRole")),
         )
@@ -116,7 +116,7 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
 
 def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
-        if not _is_eks(cluster) or _partial(cluster):
+        if not _is_eks(cluster) or _partial(templates, cluster):
             continue
         groups = list(_groups(cluster))
         if not groups:
@@ -213,7 +213,7 @@ def _script_uri(uri: str, script: str) -> str:
 def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -> Iterator[Finding]:
     missing = {
         str(r.properties.get("Uri", ""))
-        for r in templates.resources(LIVE_S3_OBJECT)
+        for r in templates.live_resources(LIVE_S3_OBJECT)
         if r.properties.get("Exists") is False
     }
     for cluster in _clusters(templates):
@@ -221,7 +221,7 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
             config = as_map(group.get("LifeCycleConfig"))
             where = f"Properties/InstanceGroups/{index}/LifeCycleConfig"
             if not config:
-                if not _is_eks(cluster) and not _partial(cluster):
+                if not _is_eks(cluster) and not _partial(templates, cluster):
                     yield cluster.finding(
                         rule_id,
                         f"group '{name}' has no LifeCycleConfig; a Slurm cluster is "
@@ -265,7 +265,8 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
 def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> Iterator[Finding]:
     """Instances per type against the account's per-type HyperPod quota (known only with --live)."""
     quotas = {
-        str(q.properties.get("InstanceType")): _int(q.properties.get("Value")) for q in templates.resources(LIVE_QUOTA)
+        str(q.properties.get("InstanceType")): _int(q.properties.get("Value"))
+        for q in templates.live_resources(LIVE_QUOTA)
     }
     if not quotas:
         return

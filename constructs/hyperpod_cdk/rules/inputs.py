@@ -142,12 +142,16 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
     # UpdateCluster has no VpcConfig or Orchestrator (both are create-only) and may list only some groups.
     partial = "VpcConfig" not in request and "Orchestrator" not in request
     kind = UPDATE_CLUSTER if partial or "InstanceGroupsToDelete" in request else CREATE_CLUSTER
-    name = request.get("ClusterName") if isinstance(request.get("ClusterName"), str) else "Cluster"
+    cluster_name = request.get("ClusterName")
+    name = cluster_name if isinstance(cluster_name, str) else "Cluster"
     body: dict[str, Json] = {"Type": "AWS::SageMaker::Cluster", "Properties": properties}
     if partial:
         body["Metadata"] = {PARTIAL_MARK: True}
     template = {"Resources": {name: body}}
-    return LintInput(source, kind, Templates({source: template}, region=region, closed_world=False))
+    templates = Templates({source: template}, region=region, closed_world=False)
+    if partial:
+        templates.partial.add((source, name))
+    return LintInput(source, kind, templates)
 
 
 # --------------------------------------------------------------------------- cdk.out

@@ -115,6 +115,13 @@ class Templates:
         # acknowledgment. False (`hyperpod-cdk lint` of someone's template): something defined elsewhere
         # (an imported security group's rules) is unknown, so the rule reports it as not checked.
         self.closed_world = closed_world
+        # (template path, logical ID) of each resource `lint --live` added from what AWS answered
+        # (cli/lint_live.py). Only these count as live: a template's own `hyperpod-cdk:live` metadata or
+        # HyperPod::Live::* resource is the author's word, not AWS's (review round 8, tools, L7).
+        self.live: set[tuple[str, str]] = set()
+        # (template path, logical ID) of clusters read from an UpdateCluster request (rules/inputs.py),
+        # which may list only some groups: recorded by the loader, never taken from template metadata.
+        self.partial: set[tuple[str, str]] = set()
         self._exports: dict[str, tuple[str, Json]] = {}
         for path, template in self.templates.items():
             outputs = template.get("Outputs")
@@ -138,6 +145,13 @@ class Templates:
             for logical_id, body in resources.items():
                 if isinstance(body, Mapping) and (not types or body.get("Type") in types):
                     yield Resource(path, logical_id, body)
+
+    def live_resources(self, *types: str) -> Iterator[Resource]:
+        """The resources of ``types`` that `lint --live` added (see :attr:`live`)."""
+        return (r for r in self.resources(*types) if (r.template_path, r.logical_id) in self.live)
+
+    def is_live(self, resource: Resource) -> bool:
+        return (resource.template_path, resource.logical_id) in self.live
 
     def resource(self, template_path: str, logical_id: str) -> Resource | None:
         body = (self.templates.get(template_path, {}).get("Resources") or {}).get(logical_id)

@@ -38,15 +38,23 @@ class ChartImage:
 
     @property
     def path(self) -> str:
-        """The repository path without the registry (``nvidia/k8s-device-plugin``)."""
-        return self.image.split("/", 1)[1].rsplit(":", 1)[0]
+        """The repository path without the registry, tag or digest (``nvidia/k8s-device-plugin``)."""
+        return image_repository_path(self.image)
 
     @property
     def tag(self) -> str:
-        return self.image.rsplit(":", 1)[1]
+        """What follows the repository: ``v0.16.1``, or ``3.12-slim@sha256:...`` for a digest-pinned image."""
+        return self.image.split("/", 1)[1][len(self.path) + 1 :]
 
     def mirrored(self, mirror: str) -> str:
-        return f"{mirror_repository(mirror, self.path)}:{self.tag}"
+        # The tag and digest are kept: a pinned digest is the same bytes in the mirror (a copy by digest).
+        separator = "@" if self.tag.startswith("sha256:") and "@" not in self.tag else ":"
+        return f"{mirror_repository(mirror, self.path)}{separator}{self.tag}"
+
+
+def image_repository_path(image: str) -> str:
+    """``registry/path[:tag][@sha256:...]`` -> ``path`` (R8P-L1: digest-pinned references)."""
+    return image.split("/", 1)[1].split("@", 1)[0].rsplit(":", 1)[0]
 
 
 #: Chart images outside AWS's regional ECR (the health monitoring agent and the EFA device plugin

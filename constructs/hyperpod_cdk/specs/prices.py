@@ -15,7 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hyperpod_cdk.input_limits import Limits, UnreadableInputError, load_json, read_input_text
+
 BUNDLED_TABLE = Path(__file__).parent / "data" / "hyperpod_prices.json"
+# A table holds one entry per region and instance type: a few hundred KB at most.
+PRICE_TABLE_LIMITS = Limits(max_bytes=4 * 1024 * 1024, max_nodes=200_000, max_depth=8)
 HOURS_PER_MONTH = 730  # AWS's monthly-cost convention (24 x 365 / 12), as in the AWS Pricing Calculator
 INSTANCE_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 
@@ -56,12 +60,21 @@ def _entry(where: str, raw: Any) -> Price:
     return Price(str(raw["region"]), str(raw["instance_type"]), float(value), str(raw["source"]), str(raw["retrieved"]))
 
 
+def _first_line(exc: Exception) -> str:
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "…"
+
+
 def load_table(path: Path = BUNDLED_TABLE) -> dict[tuple[str, str], Price]:
     """Prices by (region, instance type); raises :class:`PriceTableError` naming a bad entry."""
+    # Read within PRICE_TABLE_LIMITS (review round 8, tools, L3: a 100,000-deep list was a RecursionError
+    # traceback, and the read had no size cap).
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise PriceTableError(f"{path}: cannot read a JSON price table ({exc})") from None
+        data = load_json(read_input_text(Path(path), PRICE_TABLE_LIMITS), PRICE_TABLE_LIMITS)
+    except UnreadableInputError as exc:
+        raise PriceTableError(f"{path}: cannot read a JSON price table ({exc.reason})") from None
+    except ValueError as exc:  # invalid JSON, or past a limit (InputLimitError)
+        raise PriceTableError(f"{path}: not a JSON price table ({_first_line(exc)})") from None
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise PriceTableError(f"{path}: expected an object with an 'entries' list")

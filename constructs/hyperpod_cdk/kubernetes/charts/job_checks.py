@@ -24,6 +24,22 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
+# The environment variables NVIDIA's container toolkit reads to pick the devices it mounts into a
+# container ("Environment variables (OCI spec)",
+# https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html).
+# With the toolkit's default (accept-nvidia-visible-devices-envvar-when-unprivileged = true) a pod
+# that sets one gets those GPUs without requesting nvidia.com/gpu, outside the scheduler and the
+# team's quota (NVIDIA/k8s-device-plugin README, "Preventing unprivileged access to GPUs"; R8P-M3).
+# GPUs come from the resource request, which the device plugin turns into this variable itself.
+TOOLKIT_DEVICE_ENV = frozenset(
+    {"NVIDIA_VISIBLE_DEVICES", "NVIDIA_MIG_CONFIG_DEVICES", "NVIDIA_MIG_MONITOR_DEVICES", "NVIDIA_IMEX_CHANNELS"}
+)
+# What a container that requests no GPU gets instead: "void" (or empty or unset) makes the NVIDIA
+# runtime behave like runc, no GPU ("Environment variables (OCI spec)", same page). Pod env wins over
+# the image's ENV, so this also cancels the NVIDIA_VISIBLE_DEVICES=all that CUDA base images carry.
+NO_GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
+NVIDIA_RESOURCE_PREFIX = "nvidia.com/"
+
 LogOperator = Literal["gt", "gteq", "lt", "lteq", "eq"]
 CleanPodPolicy = Literal["All", "OnlyComplete", "None"]
 LOG_OPERATORS: tuple[str, ...] = ("gt", "gteq", "lt", "lteq", "eq")

@@ -21,6 +21,9 @@ from hyperpod_cdk.kubernetes.charts.job_checks import (
     HEALTH_STATUS_LABEL,
     INSTANCE_TYPE_LABEL,
     NEURON_RESOURCE,
+    NO_GPU_ENV,
+    NVIDIA_RESOURCE_PREFIX,
+    TOOLKIT_DEVICE_ENV,
     CleanPodPolicy,
     LogOperator,
     _check_dns_label,
@@ -392,6 +395,8 @@ class Container:
                 raise _fail(f"{prefix}.env[{key}]", f"{key!r} is not a valid environment variable name")
             if not isinstance(value, str):
                 raise _fail(f"{prefix}.env[{key}]", f"values must be strings (got {value!r}); quote numbers")
+            if key in TOOLKIT_DEVICE_ENV:
+                raise _fail(f"{prefix}.env[{key}]", f"remove it: request GPUs with resources ({GPU_RESOURCE})")
         if not isinstance(self.resources, Resources):
             raise _fail(f"{prefix}.resources", "must be a Resources")
         if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
@@ -432,6 +437,15 @@ class Container:
                     return words[words.index("hyperpodrun") + 1 :]
         return None
 
+    def _no_gpu_env(self) -> list[dict[str, str]]:
+        # CUDA base images set NVIDIA_VISIBLE_DEVICES=all in the image; a container that requests no
+        # NVIDIA resource (nvidia.com/gpu, or a MIG profile nvidia.com/mig-*) overrides it with "void",
+        # which the toolkit treats as no GPU (R8P-M3; job_checks.py).
+        names = {*self.resources.requests, *self.resources.limits}
+        if any(name.startswith(NVIDIA_RESOURCE_PREFIX) for name in names):
+            return []
+        return [{"name": NO_GPU_ENV[0], "value": NO_GPU_ENV[1]}]
+
     def to_manifest(self, mounts: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         return _compact(
             {
@@ -441,7 +455,7 @@ class Container:
                 "command": list(self.command),
                 "args": list(self.args),
                 "workingDir": self.working_dir,
-                "env": [{"name": key, "value": value} for key, value in self.env.items()],
+                "env": [{"name": key, "value": value} for key, value in self.env.items()] + self._no_gpu_env(),
                 "resources": self.resources.to_manifest(),
                 "volumeMounts": list(mounts),
             }

@@ -12,6 +12,8 @@ cluster needs on top:
   EKS access entry (``kubernetesGroups``); :attr:`HyperPodOperatorChart.team_groups` lists the
   group names to use;
 * scheduling.k8s.io/v1 PriorityClasses for training pods;
+* per team a NetworkPolicy that admits ingress only from the namespace itself and the platform's
+  namespaces (team_network.py), and a ResourceQuota on the number of PVCs (claim_quota.py);
 * no Kueue objects: with task governance, SageMaker creates each quota team's LocalQueue
   ``hyperpod-ns-<team>-localqueue`` together with the ClusterQueue it points at (from the team's
   ``AWS::SageMaker::ComputeQuota``), and overwrites changes made by others. A chart-made
@@ -40,8 +42,10 @@ from hyperpod_cdk.config.charts import (
     parse_k8s_settings,
 )
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
+from hyperpod_cdk.kubernetes.charts.claim_quota import VOLUME_CLAIM_QUOTA_NAME, volume_claim_quota_spec
 from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import add_admin_volume, add_team_volume
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
+from hyperpod_cdk.kubernetes.charts.team_network import add_team_network_policy
 
 __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
 
@@ -92,7 +96,8 @@ def priority_class_quota_spec(forbidden: Sequence[str]) -> dict[str, Any]:
 
 
 class HyperPodOperatorChart(cdk8s.Chart):
-    """Team namespaces, team RBAC, priority classes, each team's priority-class quota and the FSx claim.
+    """Team namespaces, team RBAC, priority classes, each team's priority-class quota, claim-count quota
+    and NetworkPolicy, and the FSx claim.
 
     With ``fsx_storage_class`` (the dynamic FSx StorageClass), each team namespace also gets a quota of
     ``teams[].dynamic_fsx_claims`` claims of that class (default 0).
@@ -225,9 +230,23 @@ class HyperPodOperatorChart(cdk8s.Chart):
             )
             if ns is not None:
                 claims.add_dependency(ns)
+        # Every claim of the namespace counts, ephemeral ones too (claim_quota.py, R8P-M2).
+        chart_claims = 1 if fsx is not None else 0
+        volume_claims = api_object(
+            self,
+            f"{team.name}-VolumeClaimQuota",
+            "v1",
+            "ResourceQuota",
+            {"name": VOLUME_CLAIM_QUOTA_NAME, "namespace": namespace},
+            {"spec": volume_claim_quota_spec(chart_claims + team.dynamic_fsx_claims + team.extra_volume_claims)},
+        )
+        # Ingress only from the namespace itself and the platform's namespaces (team_network.py, R8P-H1).
+        network_policy = add_team_network_policy(
+            self, team.name, namespace, cidrs=[str(cidr) for cidr in team.network_ingress_cidrs]
+        )
         if ns is not None:
-            role.add_dependency(ns)
-            quota.add_dependency(ns)
+            for obj in (role, quota, volume_claims, network_policy):
+                obj.add_dependency(ns)
         binding.add_dependency(role)
         if fsx is not None:
             add_team_volume(self, team, fsx, admin_namespace=self._fsx_admin, team_namespace=ns)

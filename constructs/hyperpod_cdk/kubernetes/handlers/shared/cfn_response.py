@@ -7,13 +7,18 @@ CloudFormation itself (``hyperpod_cdk._handler_functions``); the handlers import
 The answer is retried: a lost response leaves the stack waiting until ServiceTimeout, and Lambda
 retries an asynchronous invoke that raised, which would run the whole request (a second Create) again.
 https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html
+
+It goes only to CloudFormation's own response bucket (round 6b, L6): an invoke that names another
+``ResponseURL`` would otherwise have the handler PUT its answer (reasons, ``Data``) wherever it says.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
@@ -50,6 +55,43 @@ def canonical(value: Any, *, none: str = "None", ignore: Set[str] = frozenset())
     return str(value)
 
 
+# CloudFormation answers custom resources through a presigned URL into its bucket
+# ``cloudformation-custom-resource-response-<Region without dashes>`` ("uswest2"), one per Region
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/vpc-interface-endpoints.html), in the
+# S3 virtual-hosted forms: the global ``.s3.amazonaws.com``, the Regional ``.s3.<region>.`` and the
+# legacy ``.s3-<region>.``, under ``amazonaws.com`` or, in the China partition, ``amazonaws.com.cn``.
+_RESPONSE_HOST = re.compile(
+    r"cloudformation-custom-resource-response-(?P<bucket_region>[a-z0-9]+)"
+    r"\.s3(?:[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+))?\.amazonaws\.com(?:\.cn)?"
+)
+
+
+def is_cloudformation_response_url(url: object) -> bool:
+    """Whether ``url`` is an https URL into CloudFormation's response bucket (the host's Region, when
+    it names one, is the bucket's). The tests' single seam: they replace this function in the loaded
+    module to answer a local server; nothing a deployed function reads can widen it."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    match = _RESPONSE_HOST.fullmatch(parts.hostname or "")
+    if parts.scheme != "https" or port not in (None, 443) or parts.username is not None or match is None:
+        return False
+    return match["region"] is None or match["region"].replace("-", "") == match["bucket_region"]
+
+
+def _origin(url: object) -> str:
+    """``https://host`` of a URL, for the log: never its path or query (a presigned URL's signature)."""
+    try:
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
+    return f"{parts.scheme}://{parts.netloc}"[:200] if parts else f"not a URL: {type(url).__name__}"
+
+
 def send_response(
     event: Mapping[str, Any],
     outcome: Outcome,
@@ -60,9 +102,15 @@ def send_response(
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """PUT the outcome to the event's ResponseURL, retried with backoff; raises after the last attempt.
+    A ResponseURL that is not CloudFormation's (:func:`is_cloudformation_response_url`) is logged, by
+    its scheme and host only, and nothing is sent.
 
     ``log_stream``: named in the reason of a failure, so the stack event says where the details are.
     """
+    url = event.get("ResponseURL")
+    if not is_cloudformation_response_url(url):
+        print(f"not sending the response: ResponseURL is not CloudFormation's response bucket ({_origin(url)})")
+        return
     reason = outcome.reason or "OK"
     if log_stream and outcome.status == "FAILED":
         reason = f"{reason} (CloudWatch log stream {log_stream})"
@@ -78,7 +126,7 @@ def send_response(
     }
     payload = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(
-        event["ResponseURL"],
+        str(url),
         data=payload,
         method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(payload))},

@@ -1,0 +1,99 @@
+"""Round 6b, L6: the handlers' shared response code answers only CloudFormation's presigned S3 response URL.
+
+A forged invoke could name any ``ResponseURL`` and have the handler PUT its answer (reasons, ``Data``) there.
+CloudFormation's bucket is ``cloudformation-custom-resource-response-<Region without dashes>``
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/vpc-interface-endpoints.html).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent / "constructs/hyperpod_cdk/kubernetes/handlers/shared/cfn_response.py"
+_spec = importlib.util.spec_from_file_location("cfn_response_under_test", SHARED)
+assert _spec and _spec.loader
+cfn_response = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(cfn_response)  # registered first: dataclasses look their module up in sys.modules
+
+SIGNED = "/arn%3Aaws%3Acloudformation%3Aus-west-2%3A1%3Astack/s/g%7CL%7Cr?X-Amz-Signature=abc"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}",
+        f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}",
+        f"https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com{SIGNED}",
+        f"https://cloudformation-custom-resource-response-usgovwest1.s3.us-gov-west-1.amazonaws.com{SIGNED}",
+        f"https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn{SIGNED}",
+        f"https://cloudformation-custom-resource-response-cnnorthwest1.s3-cn-northwest-1.amazonaws.com.cn{SIGNED}",
+        f"https://CloudFormation-Custom-Resource-Response-UsEast1.S3.AmazonAWS.com:443{SIGNED}",
+    ],
+)
+def test_cloudformation_response_urls_are_accepted(url: str) -> None:
+    assert cfn_response.is_cloudformation_response_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}",  # not https
+        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com:8443{SIGNED}",  # port
+        f"https://evil.example{SIGNED}",
+        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.example{SIGNED}",
+        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com@evil.example{SIGNED}",
+        f"https://x@cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}",  # userinfo
+        f"https://my-bucket.s3.amazonaws.com{SIGNED}",  # another bucket
+        f"https://cloudformation-custom-resource-response-useast1.s3.eu-west-1.amazonaws.com{SIGNED}",  # Region
+        f"https://cloudformation-custom-resource-response-us-east-1.s3.us-east-1.amazonaws.com{SIGNED}",  # dashes
+        f"https://s3.amazonaws.com/cloudformation-custom-resource-response-useast1{SIGNED}",  # path style
+        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.{SIGNED}",  # trailing dot
+        "https://[::1",
+        "",
+        None,
+        ["https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/"],
+    ],
+)
+def test_other_urls_are_refused(url: Any) -> None:
+    assert not cfn_response.is_cloudformation_response_url(url)
+
+
+def _event(url: Any) -> dict[str, Any]:
+    return {"StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "ResponseURL": url}
+
+
+def test_a_refused_url_is_logged_and_nothing_is_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    sent: list[Any] = []
+    outcome = cfn_response.Outcome("SUCCESS", "id", data={"Token": "secret-data"})
+    url = "https://collector.evil.example/path?X-Amz-Signature=abc"
+    cfn_response.send_response(_event(url), outcome, opener=lambda *a, **k: sent.append(a), sleep=lambda s: None)
+    assert sent == []
+    out = capsys.readouterr().out
+    assert "not sending the response" in out and "https://collector.evil.example" in out
+    assert "Signature" not in out and "secret-data" not in out
+    cfn_response.send_response(_event(None), outcome, opener=lambda *a, **k: sent.append(a), sleep=lambda s: None)
+    assert sent == [] and "not a URL: NoneType" in capsys.readouterr().out
+
+
+def test_a_cloudformation_url_is_sent_once() -> None:
+    class Ok:
+        def __enter__(self) -> Ok:
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            return False
+
+    sent: list[str] = []
+
+    def opener(request: Any, timeout: float) -> Ok:
+        sent.append(request.full_url)
+        return Ok()
+
+    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
+    cfn_response.send_response(_event(url), cfn_response.Outcome("SUCCESS", "id"), opener=opener)
+    assert sent == [url]
