@@ -5,15 +5,19 @@ tests/test_k8s_jobs.py, R9P-L4 (endpoint policies of added endpoints) in tests/t
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import cdk8s
 import pytest
 import yaml
 
-from hyperpod_cdk.config import parse_config
+from hyperpod_cdk.config import load_config, parse_config
 from hyperpod_cdk.config.charts import parse_k8s_settings
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.kubernetes.charts import HyperPodOperatorChart, dist
+from hyperpod_cdk.kubernetes.charts.claim_quota import VOLUME_CLAIM_QUOTA_NAME, example_volume_claims
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +94,81 @@ def test_every_address_is_refused_without_a_platform_config_too() -> None:
         with pytest.raises(HyperPodConfigError) as info:
             parse_k8s_settings({"teams": [{"name": "serving", "network_ingress_cidrs": [cidr]}]})
         assert info.value.field == f"kubernetes.teams[0](serving).{field}"
+
+
+# --- R9P-L1: the project's examples fit the claim quota ----------------------------------------------
+
+EKS_EXAMPLES = sorted(
+    path
+    for path in [REPO / "hyperpod.yaml", *(REPO / "examples").glob("*.yaml")]
+    if yaml.safe_load(path.read_text(encoding="utf-8")).get("orchestrator", "eks") == "eks"
+)
+
+
+def _claims_made(docs: list[dict[str, Any]]) -> Counter[str]:
+    """Claims the manifests lead to, by namespace, counted from the manifests themselves: each
+    PersistentVolumeClaim; the model claim of an InferenceEndpointConfig whose model comes from S3 or
+    FSx (the operator mounts it through the CSI driver, Persistent mode only: a claim in the endpoint's
+    namespace); one per generic ephemeral volume of each replica of a job's pod template."""
+    made: Counter[str] = Counter()
+    for doc in docs:
+        namespace = doc["metadata"].get("namespace", "default")
+        if doc["kind"] == "PersistentVolumeClaim":
+            made[namespace] += 1
+        elif doc["kind"] == "InferenceEndpointConfig":
+            source = doc["spec"]["modelSourceConfig"]["modelSourceType"]
+            made[namespace] += source in ("s3", "fsx")
+        elif doc["kind"] == "HyperPodPyTorchJob":
+            for replicas in doc["spec"]["replicaSpecs"]:
+                volumes = replicas["template"]["spec"].get("volumes", [])
+                made[namespace] += replicas.get("replicas", 1) * sum("ephemeral" in v for v in volumes)
+    return made
+
+
+def _claim_quotas(docs: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        doc["metadata"]["namespace"]: int(doc["spec"]["hard"]["persistentvolumeclaims"])
+        for doc in docs
+        if doc["kind"] == "ResourceQuota" and doc["metadata"]["name"] == VOLUME_CLAIM_QUOTA_NAME
+    }
+
+
+@pytest.mark.parametrize("example", EKS_EXAMPLES, ids=lambda path: path.name)
+def test_every_example_namespace_admits_the_claims_of_the_projects_own_manifests(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make dist` of each shipped EKS config: every namespace its manifests put a claim in (directly, or
+    through the inference operator) has a claim quota admitting at least that many, and the chart the
+    CDK app applies (HyperPodOperatorChart.from_settings of the platform config) has the same quotas."""
+    assert dist.main(["--config", str(example), "--out", str(tmp_path), "--no-validate"]) == 0, capsys.readouterr()
+    docs = [
+        doc
+        for path in sorted(tmp_path.rglob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if doc
+    ]
+    quotas = _claim_quotas(docs)
+    for namespace, claims in _claims_made(docs).items():
+        assert namespace in quotas, f"{example.name}: {namespace} has claims but no claim quota"
+        assert (
+            claims <= quotas[namespace]
+        ), f"{example.name}: {namespace} needs {claims} claims, quota {quotas[namespace]}"
+    config = load_config(example)
+    applied = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", config.kubernetes)
+    assert _claim_quotas([dict(doc) for doc in applied.to_json()]) == quotas
+
+
+def test_the_governed_examples_inference_endpoint_gets_exactly_its_model_claim() -> None:
+    """eks-governed writes an S3-sourced endpoint into research's namespace: research may hold that one
+    claim, serving none; without the inference operator nobody gets it."""
+    config = load_config(REPO / "examples" / "eks-governed.yaml")
+    assert config.kubernetes.inference_example
+    assert example_volume_claims(config.kubernetes) == {"research": 1}
+    chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", config.kubernetes)
+    quotas = _claim_quotas([dict(doc) for doc in chart.to_json()])
+    assert quotas == {"hyperpod-ns-research": 1, "hyperpod-ns-serving": 0}
+    off = HyperPodOperatorChart.from_settings(cdk8s.App(), "off", config.kubernetes, inference_example=False)
+    assert set(_claim_quotas([dict(doc) for doc in off.to_json()]).values()) == {0}
+    with pytest.raises(HyperPodConfigError) as info:
+        HyperPodOperatorChart(cdk8s.App(), "bad", example_claims={"nobody": 1})
+    assert info.value.field == "example_claims"

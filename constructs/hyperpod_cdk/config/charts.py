@@ -538,6 +538,13 @@ class K8sSettings(_Model):
         return [pc for pc in self.priority_classes if pc.weight is not None]
 
     @property
+    def inference_example(self) -> bool:
+        """True when dist/ writes the inference example (an S3-sourced InferenceEndpointConfig in the
+        examples team's namespace). These settings alone install no operator; the platform config's
+        ``kubernetes:`` section follows ``addons.inference_operator.enabled``."""
+        return False
+
+    @property
     def quota_teams(self) -> list[Team]:
         """Teams with a compute quota (task governance only)."""
         return [team for team in self.teams if team.has_quota]
