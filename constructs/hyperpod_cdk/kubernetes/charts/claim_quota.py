@@ -34,10 +34,10 @@ from hyperpod_cdk.config.charts import K8sSettings
 __all__ = ["INFERENCE_EXAMPLE_CLAIMS", "VOLUME_CLAIM_QUOTA_NAME", "example_volume_claims", "volume_claim_quota_spec"]
 
 VOLUME_CLAIM_QUOTA_NAME = "hyperpod-cdk-volume-claims"
-# The inference example (inference_example.py) serves its model from S3. The operator mounts it through
-# the Mountpoint S3 CSI driver ("The inference operator will use the S3 CSI driver to provide the model
-# files to the pods": awslabs/ai-on-sagemaker-hyperpod, "Deploying model from S3 or FSX"). That driver's
-# CSIDriver declares no volumeLifecycleModes (awslabs/mountpoint-s3-csi-driver
+# The inference example (inference_example.py) serves its model from S3 through an "operator-provisioned
+# Amazon S3 mount"; only a node-local source needs "no Amazon S3, Amazon FSx, PV/PVC"
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-model-deployment-deploy-nvme.html).
+# The Mountpoint S3 CSI driver's CSIDriver declares no volumeLifecycleModes (awslabs/mountpoint-s3-csi-driver
 # charts/aws-mountpoint-s3-csi-driver/templates/csidriver.yaml), so only Persistent: a pod mounts it
 # through a claim in its own namespace, the endpoint's (review round 9, R9P-L1).
 INFERENCE_EXAMPLE_CLAIMS = 1
