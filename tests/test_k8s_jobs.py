@@ -358,3 +358,16 @@ def test_a_container_without_gpus_cancels_the_cuda_images_nvidia_visible_devices
         "name": "NVIDIA_VISIBLE_DEVICES",
         "value": "void",
     }
+
+
+@pytest.mark.parametrize("zero", [0, "0"])
+@pytest.mark.parametrize("resource", ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb"])
+def test_a_container_asking_for_zero_gpus_still_gets_no_gpu(resource: str, zero: int | str) -> None:
+    """R9P-L2: a request of 0 NVIDIA devices allocates none, so the device plugin sets no
+    NVIDIA_VISIBLE_DEVICES and a CUDA image's "all" would stay: such a container is a CPU container
+    and gets "void" too. A positive count (written as text or a number) keeps the plugin's value."""
+    zero_gpu = container(resources=Resources(requests={"cpu": "4", resource: zero}, limits={resource: zero}))
+    assert zero_gpu.to_manifest()["env"][-1] == {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}
+    for one in (1, "1"):
+        gpu = container(resources=Resources(requests={resource: one}, limits={resource: one}))
+        assert "NVIDIA_VISIBLE_DEVICES" not in {e["name"] for e in gpu.to_manifest().get("env", [])}

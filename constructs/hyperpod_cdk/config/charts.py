@@ -203,8 +203,20 @@ class Team(_Model):
         default=[],
         description="Addresses outside the cluster's pods whose traffic the team's pods accept besides their own "
         "namespace and the platform's (e.g. the subnets of a load balancer in front of the team's inference "
-        "endpoints). A range holding pod addresses (the HyperPod subnets) lets other teams' pods in again.",
+        "endpoints). A range holding pod addresses (the HyperPod subnets), the whole VPC or 0.0.0.0/0 is refused: "
+        "it would let other teams' pods in again.",
     )
+
+    @field_validator("network_ingress_cidrs")
+    @classmethod
+    def _not_every_address(cls, cidrs: list[Any]) -> list[Any]:
+        # The pods' own ranges are checked against network: in config/kubernetes_checks.py (R9P-L3).
+        if any(cidr.prefixlen == 0 for cidr in cidrs):
+            raise ValueError(
+                "0.0.0.0/0 holds every pod address, so it would let other teams' pods in; list only the ranges "
+                "that send the team traffic, such as a load balancer's subnets"
+            )
+        return cidrs
 
     @model_validator(mode="before")
     @classmethod
@@ -524,6 +536,13 @@ class K8sSettings(_Model):
     def scheduler_classes(self) -> list[PriorityClassSpec]:
         """The priority classes with a weight: the cluster scheduler config's classes."""
         return [pc for pc in self.priority_classes if pc.weight is not None]
+
+    @property
+    def inference_example(self) -> bool:
+        """True when dist/ writes the inference example (an S3-sourced InferenceEndpointConfig in the
+        examples team's namespace). These settings alone install no operator; the platform config's
+        ``kubernetes:`` section follows ``addons.inference_operator.enabled``."""
+        return False
 
     @property
     def quota_teams(self) -> list[Team]:

@@ -186,6 +186,11 @@ class KubernetesConfig(K8sSettings):
             )
         return data
 
+    @property
+    def inference_example(self) -> bool:
+        """dist/ writes the inference example when the operator is on (its claim counts in the quota)."""
+        return self.addons.inference_operator.enabled
+
 
 def unreachable_chart_images(k8s: KubernetesConfig, region: str) -> tuple[str, str] | None:
     """In a closed VPC: the first enabled chart component whose image cannot be pulled, as

@@ -6,6 +6,7 @@ own. Each check raises one :class:`~hyperpod_cdk.errors.HyperPodConfigError` nam
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 from hyperpod_cdk.config.addons import missing_prerequisites, prerequisites_message
 from hyperpod_cdk.config.example_plan import plan_training_example
 from hyperpod_cdk.config.kubernetes import KubernetesConfig
+from hyperpod_cdk.config.network import NetworkConfig
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.cfn_regions import COMPUTE_QUOTA_TYPE, NATIVE_TYPE_REGIONS
 from hyperpod_cdk.specs.instance_types import spec_for
@@ -135,3 +137,43 @@ def check_quota_capacity(kubernetes: KubernetesConfig, instance_groups: Sequence
 
 def _amount(value: float) -> str:
     return str(int(value)) if math.isclose(value, round(value)) else f"{value:.2f}"
+
+
+def pod_address_ranges(network: NetworkConfig) -> dict[str, ipaddress.IPv4Network]:
+    """Where the cluster's pods get their addresses, by the config key that says so: the HyperPod
+    subnets (the VPC CNI gives pods addresses of their node's subnet), which are the existing ones
+    of ``network.existing.hyperpod_subnets`` or else carved from ``network.hyperpod_cidr``."""
+    existing = network.existing
+    if existing is not None and existing.hyperpod_subnets:
+        return {
+            f"network.existing.hyperpod_subnets.{az}": subnet.cidr for az, subnet in existing.hyperpod_subnets.items()
+        }
+    return {"network.hyperpod_cidr": network.hyperpod_cidr}
+
+
+def check_team_ingress_cidrs(kubernetes: KubernetesConfig, network: NetworkConfig) -> None:
+    """A team's ``network_ingress_cidrs`` may not hold pod addresses nor the whole VPC (R9P-L3): its
+    NetworkPolicy admits them as ``ipBlock`` peers, and the VPC CNI's policy agent matches pod
+    addresses against ``ipBlock``, so such a range lets every other team's pods in again.
+
+    A load balancer's subnets (the documented use) are inside the VPC but outside the pods' subnets.
+    """
+    pods = pod_address_ranges(network)
+    vpc_key = "network.existing.vpc_cidr" if network.existing is not None else "network.vpc_cidr"
+    vpc = network.existing.vpc_cidr if network.existing is not None else network.vpc_cidr
+    for index, team in enumerate(kubernetes.teams):
+        field = f"kubernetes.teams[{index}]({team.name}).network_ingress_cidrs"
+        for cidr in team.network_ingress_cidrs:
+            held = next((key for key, pod_range in pods.items() if cidr.overlaps(pod_range)), None)
+            if held is not None:
+                raise HyperPodConfigError(
+                    field,
+                    f"{cidr} overlaps {held} {pods[held]}, where every team's pods get their addresses, so it would "
+                    "let other teams' pods in; list only ranges outside it, such as a load balancer's subnets",
+                )
+            if vpc.subnet_of(cidr):
+                raise HyperPodConfigError(
+                    field,
+                    f"{cidr} holds the whole VPC ({vpc_key} {vpc}); list only the subnets that send the team "
+                    "traffic, such as a load balancer's subnets",
+                )

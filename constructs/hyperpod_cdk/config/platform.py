@@ -108,7 +108,7 @@ from hyperpod_cdk.config.hyperpod_checks import (
     system_pod_groups as system_pod_groups,
 )
 from hyperpod_cdk.config.kubernetes import KubernetesConfig, unreachable_chart_images
-from hyperpod_cdk.config.kubernetes_checks import check_kubernetes
+from hyperpod_cdk.config.kubernetes_checks import check_kubernetes, check_team_ingress_cidrs
 from hyperpod_cdk.config.network import (  # noqa: F401
     ExistingNetwork as ExistingNetwork,
 )
@@ -330,6 +330,7 @@ class PlatformConfig(_Model):
             fsx_csi_driver_version=fsx.csi_driver_version if fsx is not None else None,
             existing_eks=self.eks.existing is not None,
         )
+        check_team_ingress_cidrs(self.kubernetes, self.network)
         return self
 
     def group_az_id(self, group: InstanceGroup) -> str:

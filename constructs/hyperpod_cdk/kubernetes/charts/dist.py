@@ -154,7 +154,7 @@ def build_charts(
     region: str | None = None,
     instance_groups: Sequence[Any] = (),
     app: cdk8s.App | None = None,
-    inference: bool = False,
+    inference: bool | None = None,
     model_bucket: str | None = None,
     platform_fsx: bool = False,
     registry: str | None = None,
@@ -163,7 +163,10 @@ def build_charts(
 
     ``instance_groups`` (the config's ``hyperpod.instance_groups``) supplies tolerations for taints
     on the example job's instance type and the inference example's instance type (the first NVIDIA
-    group's). ``inference`` adds the InferenceEndpointConfig example, reading from ``model_bucket``.
+    group's). ``inference`` (default ``settings.inference_example``: the platform config's
+    ``addons.inference_operator.enabled``) adds the InferenceEndpointConfig example, reading from
+    ``model_bucket``; the operator chart's claim quota of the examples team then counts the claim its
+    model volume needs (claim_quota.py, R9P-L1).
 
     With ``instance_groups`` the training example is planned from them
     (:func:`~hyperpod_cdk.config.example_plan.plan_training_example`): its instance type, GPUs or
@@ -175,6 +178,7 @@ def build_charts(
     """
     settings = settings or K8sSettings()
     app = app or cdk8s.App()
+    inference = settings.inference_example if inference is None else inference
     examples = settings.examples
     team = settings.team(examples.team)
     governed = settings.task_governance and team.has_quota
@@ -202,7 +206,7 @@ def build_charts(
         kueue_priority_class=kueue_priority,
     )
     charts: dict[str, cdk8s.Chart] = {
-        OPERATOR_FILE: HyperPodOperatorChart.from_settings(app, "operator", settings),
+        OPERATOR_FILE: HyperPodOperatorChart.from_settings(app, "operator", settings, inference_example=inference),
         CERT_MANAGER_FILE: CertManagerIssuersChart(app, "cert-manager", namespace=settings.cert_manager_namespace),
         SMOKE_FILE: HyperPodJobChart(app, "smoke", jobs=[smoke]),
     }
@@ -360,7 +364,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             account=config.account,
             region=config.region,
             instance_groups=config.hyperpod.instance_groups,
-            inference=addons.inference_operator.enabled,
             model_bucket=next(iter(addons.s3_csi_driver.bucket_names), None),
             platform_fsx=config.storage.fsx is not None,
             registry=platform_registry(config),

@@ -440,9 +440,13 @@ class Container:
     def _no_gpu_env(self) -> list[dict[str, str]]:
         # CUDA base images set NVIDIA_VISIBLE_DEVICES=all in the image; a container that requests no
         # NVIDIA resource (nvidia.com/gpu, or a MIG profile nvidia.com/mig-*) overrides it with "void",
-        # which the toolkit treats as no GPU (R8P-M3; job_checks.py).
-        names = {*self.resources.requests, *self.resources.limits}
-        if any(name.startswith(NVIDIA_RESOURCE_PREFIX) for name in names):
+        # which the toolkit treats as no GPU (R8P-M3; job_checks.py). A count of 0 ("0" or 0) allocates
+        # no device, so the device plugin sets nothing and the image's "all" would stay (R9P-L2).
+        if any(
+            name.startswith(NVIDIA_RESOURCE_PREFIX) and parse_quantity(f"resources.{kind}[{name}]", value) > 0
+            for kind in ("requests", "limits")
+            for name, value in getattr(self.resources, kind).items()
+        ):
             return []
         return [{"name": NO_GPU_ENV[0], "value": NO_GPU_ENV[1]}]
 

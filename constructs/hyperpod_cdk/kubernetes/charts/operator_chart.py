@@ -41,8 +41,13 @@ from hyperpod_cdk.config.charts import (
     Team,
     parse_k8s_settings,
 )
+from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
-from hyperpod_cdk.kubernetes.charts.claim_quota import VOLUME_CLAIM_QUOTA_NAME, volume_claim_quota_spec
+from hyperpod_cdk.kubernetes.charts.claim_quota import (
+    VOLUME_CLAIM_QUOTA_NAME,
+    example_volume_claims,
+    volume_claim_quota_spec,
+)
 from hyperpod_cdk.kubernetes.charts.fsx_team_volumes import add_admin_volume, add_team_volume
 from hyperpod_cdk.kubernetes.charts.pod_security import pod_security_labels
 from hyperpod_cdk.kubernetes.charts.team_network import add_team_network_policy
@@ -52,6 +57,16 @@ __all__ = ["HYPERPOD_JOB_RESOURCE", "HyperPodOperatorChart", "team_role_rules"]
 HYPERPOD_API_GROUP = "sagemaker.amazonaws.com"
 HYPERPOD_JOB_RESOURCE = "hyperpodpytorchjobs"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hyperpod-cdk"}
+
+
+def _example_claims(given: Mapping[str, int] | None, teams: Sequence[Team]) -> dict[str, int]:
+    names = [team.name for team in teams]
+    for name, count in (given or {}).items():
+        if name not in names:
+            raise HyperPodConfigError("example_claims", f"'{name}' is not one of the teams {names}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise HyperPodConfigError(f"example_claims[{name}]", f"must be a whole number, 0 or more (got {count!r})")
+    return dict(given or {})
 
 
 def team_role_rules() -> list[dict[str, Any]]:
@@ -100,7 +115,10 @@ class HyperPodOperatorChart(cdk8s.Chart):
     and NetworkPolicy, and the FSx claim.
 
     With ``fsx_storage_class`` (the dynamic FSx StorageClass), each team namespace also gets a quota of
-    ``teams[].dynamic_fsx_claims`` claims of that class (default 0).
+    ``teams[].dynamic_fsx_claims`` claims of that class (default 0). ``example_claims`` (team name to
+    count; default none, :meth:`from_settings` derives it with
+    :func:`~hyperpod_cdk.kubernetes.charts.claim_quota.example_volume_claims`) adds the claims the
+    platform's example manifests lead to in a team's namespace to its claim-count quota.
 
     Every keyword has a default, so ``HyperPodOperatorChart(cdk8s.App(), "operator")`` works; use
     :meth:`from_settings` to build it from the ``kubernetes:`` config section.
@@ -117,6 +135,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
         fsx: FsxVolume | None = None,
         fsx_storage_class: str | None = None,
         labels: Mapping[str, str] | None = None,
+        example_claims: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(scope, id, labels={**MANAGED_BY, **(labels or {})}, disable_resource_name_hashes=True)
         # Re-validating through the settings model gives the same uniqueness checks and errors.
@@ -131,6 +150,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
         )
         self.fsx_storage_class = settings.fsx_storage_class
         self.teams: tuple[Team, ...] = tuple(settings.teams)
+        self.example_claims: dict[str, int] = _example_claims(example_claims, self.teams)
         self.task_governance = task_governance
         self.team_groups: dict[str, str] = {team.name: team.kubernetes_group for team in self.teams}
         self.team_namespaces: dict[str, str] = {team.name: team.effective_namespace for team in self.teams}
@@ -168,7 +188,11 @@ class HyperPodOperatorChart(cdk8s.Chart):
             self._team(team, fsx)
 
     @classmethod
-    def from_settings(cls, scope: Construct, id: str, settings: K8sSettings) -> HyperPodOperatorChart:
+    def from_settings(
+        cls, scope: Construct, id: str, settings: K8sSettings, *, inference_example: bool | None = None
+    ) -> HyperPodOperatorChart:
+        """The chart of the ``kubernetes:`` settings. ``inference_example`` (default
+        ``settings.inference_example``) says whether the inference example is written (dist.py)."""
         return cls(
             scope,
             id,
@@ -177,6 +201,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
             priority_classes=settings.priority_classes,
             fsx=settings.fsx,
             fsx_storage_class=settings.fsx_storage_class,
+            example_claims=example_volume_claims(settings, inference=inference_example),
         )
 
     def _team(self, team: Team, fsx: FsxVolume | None) -> None:
@@ -231,7 +256,7 @@ class HyperPodOperatorChart(cdk8s.Chart):
             if ns is not None:
                 claims.add_dependency(ns)
         # Every claim of the namespace counts, ephemeral ones too (claim_quota.py, R8P-M2).
-        chart_claims = 1 if fsx is not None else 0
+        chart_claims = (1 if fsx is not None else 0) + self.example_claims.get(team.name, 0)
         volume_claims = api_object(
             self,
             f"{team.name}-VolumeClaimQuota",
