@@ -34,17 +34,19 @@ BAD_GROUP_STATES = frozenset({"Failed", "Degraded"})
 BUSY_CLUSTER_STATES = frozenset({"Creating", "Updating", "SystemUpdating"})
 
 NODE_FAILURE = errors_table.KnownError(
-    "node-failure",
-    (),
-    "Nodes report Failure with a message none of the known patterns explains.",
-    "Read the node's message and its lifecycle log stream; once fixed, replace the node "
-    "(hyperpod-cdk nodes replace <cluster> <node>) or let automatic node recovery do it.",
+    key="node-failure",
+    patterns=(),
+    cause="Nodes report Failure with a message none of the known patterns explains.",
+    fix=(
+        "Read the node's message and its lifecycle log stream; once fixed, replace the node "
+        "(hyperpod-cdk nodes replace <cluster> <node>) or let automatic node recovery do it."
+    ),
 )
 CLUSTER_FAILED = errors_table.KnownError(
-    "cluster-failed",
-    (),
-    "The cluster failed with a message none of the known patterns explains.",
-    "Read the FailureMessage above and the lifecycle logs, fix the cause, then delete and recreate the cluster.",
+    key="cluster-failed",
+    patterns=(),
+    cause="The cluster failed with a message none of the known patterns explains.",
+    fix="Read the FailureMessage above and the lifecycle logs, fix the cause, then delete and recreate the cluster.",
 )
 
 

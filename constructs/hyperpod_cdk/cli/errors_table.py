@@ -14,148 +14,168 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class KnownError:
-    """One row of the table. Rows are written positionally, in this field order, like the columns of a
-    table: ``KnownError(key, patterns, cause, fix)``."""
-
     key: str
-    """Stable id, in ``diagnose --json`` output."""
     patterns: tuple[str, ...]
-    """Regular expressions (case-insensitive) that identify the failure in a message; ``()`` for a row
-    that a check adds from evidence rather than from a message."""
     cause: str
-    """What went wrong, in one sentence."""
     fix: str
-    """What to do about it."""
 
     def matches(self, text: str) -> bool:
         return any(re.search(p, text, re.IGNORECASE) for p in self.patterns)
 
 
 INSUFFICIENT_CAPACITY = KnownError(
-    "insufficient-capacity",
-    (r"InsufficientCapacity", r"do(es)? not have sufficient capacity", r"insufficient .*capacity"),
-    "SageMaker had no free capacity for the instance type in the group's Availability Zone.",
-    "Place the group in another AZ (availability_zone_id, listed in network.availability_zone_ids), "
-    "reserve capacity with a training plan (training_plan_arn), and run 'hyperpod-cdk preflight' "
-    "to confirm the '<type> for cluster usage' quota covers the count.",
+    key="insufficient-capacity",
+    patterns=(r"InsufficientCapacity", r"do(es)? not have sufficient capacity", r"insufficient .*capacity"),
+    cause="SageMaker had no free capacity for the instance type in the group's Availability Zone.",
+    fix=(
+        "Place the group in another AZ (availability_zone_id, listed in network.availability_zone_ids), "
+        "reserve capacity with a training plan (training_plan_arn), and run 'hyperpod-cdk preflight' "
+        "to confirm the '<type> for cluster usage' quota covers the count."
+    ),
 )
 CONFIG_MAP_AUTH = KnownError(
-    "config-map-auth",
-    (r"CONFIG_MAP authentication mode (is|are) not supported",),
-    "The EKS cluster only uses the aws-auth ConfigMap; HyperPod registers nodes through access entries.",
-    "aws eks update-cluster-config --name <eks-cluster> --access-config "
-    "authenticationMode=API_AND_CONFIG_MAP, wait until the update is Successful, then retry.",
+    key="config-map-auth",
+    patterns=(r"CONFIG_MAP authentication mode (is|are) not supported",),
+    cause="The EKS cluster only uses the aws-auth ConfigMap; HyperPod registers nodes through access entries.",
+    fix=(
+        "aws eks update-cluster-config --name <eks-cluster> --access-config "
+        "authenticationMode=API_AND_CONFIG_MAP, wait until the update is Successful, then retry."
+    ),
 )
 MISSING_DEPENDENCIES = KnownError(
-    "missing-dependencies",
-    (r"missing required dependencies",),
-    "The HyperPod Helm chart (health-monitoring agent, device plugins, training operator) is not "
+    key="missing-dependencies",
+    patterns=(r"missing required dependencies",),
+    cause="The HyperPod Helm chart (health-monitoring agent, device plugins, training operator) is not "
     "installed in the EKS cluster.",
-    "Install the HyperPod dependencies Helm chart before creating the cluster; this project's stack "
-    "does so ahead of the AWS::SageMaker::Cluster, so redeploy it, or install the chart by hand on an "
-    "imported EKS cluster.",
+    fix=(
+        "Install the HyperPod dependencies Helm chart before creating the cluster; this project's stack "
+        "does so ahead of the AWS::SageMaker::Cluster, so redeploy it, or install the chart by hand on an "
+        "imported EKS cluster."
+    ),
 )
 SUBNETS_IAM = KnownError(
-    "execution-role-vpc",
-    (
+    key="execution-role-vpc",
+    patterns=(
         r"Unable to retrieve subnets?",
         r"not authorized to perform:? ec2:",
         r"UnauthorizedOperation",
     ),
-    "The instance groups' execution role cannot read or use the VPC (subnets, security groups, ENIs).",
-    "Give the execution role the EC2 VPC permissions from the HyperPod IAM prerequisites (describe "
-    "subnets, security groups, VPCs and DHCP options; create, describe and delete network interfaces "
-    "and their permissions), and check the subnet IDs exist in the cluster's VPC.",
+    cause="The instance groups' execution role cannot read or use the VPC (subnets, security groups, ENIs).",
+    fix=(
+        "Give the execution role the EC2 VPC permissions from the HyperPod IAM prerequisites (describe "
+        "subnets, security groups, VPCs and DHCP options; create, describe and delete network interfaces "
+        "and their permissions), and check the subnet IDs exist in the cluster's VPC."
+    ),
 )
 LIFECYCLE_SCRIPTS = KnownError(
-    "lifecycle-scripts",
-    (r"Lifecycle scripts? did not run successfully", r"lifecycle (config|script)s? .*(fail|error)"),
-    "A lifecycle script (on_create) failed on the node, or the node could not download it.",
-    "Read the lifecycle log streams listed above (aws logs tail <log group> --follow), and check the "
-    "execution role can read the scripts' S3 prefix (s3:GetObject, s3:ListBucket, and kms:Decrypt for "
-    "an encrypted bucket).",
+    key="lifecycle-scripts",
+    patterns=(r"Lifecycle scripts? did not run successfully", r"lifecycle (config|script)s? .*(fail|error)"),
+    cause="A lifecycle script (on_create) failed on the node, or the node could not download it.",
+    fix=(
+        "Read the lifecycle log streams listed above (aws logs tail <log group> --follow), and check the "
+        "execution role can read the scripts' S3 prefix (s3:GetObject, s3:ListBucket, and kms:Decrypt for "
+        "an encrypted bucket)."
+    ),
 )
 VPC_QUOTA = KnownError(
-    "vpc-quota",
-    (r"VpcLimitExceeded", r"maximum number of VPCs"),
-    "The region's VPC quota (5 per Region by default) is used up, so the stack could not create its VPC.",
-    "Delete unused VPCs, or request an increase of 'VPCs per Region' (service-quotas, code L-F678F1CE), "
-    "then redeploy.",
+    key="vpc-quota",
+    patterns=(r"VpcLimitExceeded", r"maximum number of VPCs"),
+    cause="The region's VPC quota (5 per Region by default) is used up, so the stack could not create its VPC.",
+    fix=(
+        "Delete unused VPCs, or request an increase of 'VPCs per Region' (service-quotas, code L-F678F1CE), "
+        "then redeploy."
+    ),
 )
 NODE_CHURN = KnownError(
-    "node-churn",
-    (),
-    "Nodes are stuck in Pending or cycle through ShuttingDown: HyperPod keeps replacing nodes that "
+    key="node-churn",
+    patterns=(),
+    cause="Nodes are stuck in Pending or cycle through ShuttingDown: HyperPod keeps replacing nodes that "
     "never become healthy.",
-    "Check in order: capacity/quota for the type (preflight), deep health check results in the node "
-    "messages, subnet free IPs and routes to the EKS endpoint, the execution role's HYPERPOD_LINUX access "
-    "entry, and that the HyperPod Helm chart is installed.",
+    fix=(
+        "Check in order: capacity/quota for the type (preflight), deep health check results in the node "
+        "messages, subnet free IPs and routes to the EKS endpoint, the execution role's HYPERPOD_LINUX access "
+        "entry, and that the HyperPod Helm chart is installed."
+    ),
 )
 EKS_ADDONS = KnownError(
-    "eks-addons",
-    (),
-    "EKS add-ons HyperPod nodes rely on are missing or not ACTIVE.",
-    "aws eks create-addon --cluster-name <eks-cluster> --addon-name <name> (or repair the DEGRADED one).",
+    key="eks-addons",
+    patterns=(),
+    cause="EKS add-ons HyperPod nodes rely on are missing or not ACTIVE.",
+    fix="aws eks create-addon --cluster-name <eks-cluster> --addon-name <name> (or repair the DEGRADED one).",
 )
 ACCESS_ENTRY = KnownError(
-    "access-entry",
-    (),
-    "The execution role has no HYPERPOD_LINUX access entry, so nodes cannot join the EKS cluster.",
-    "HyperPod creates it at cluster creation; if it was removed: aws eks create-access-entry "
-    "--cluster-name <eks-cluster> --principal-arn <execution role> --type HYPERPOD_LINUX.",
+    key="access-entry",
+    patterns=(),
+    cause="The execution role has no HYPERPOD_LINUX access entry, so nodes cannot join the EKS cluster.",
+    fix=(
+        "HyperPod creates it at cluster creation; if it was removed: aws eks create-access-entry "
+        "--cluster-name <eks-cluster> --principal-arn <execution role> --type HYPERPOD_LINUX."
+    ),
 )
 
 # The training operator guide's troubleshooting rows (seed 000, "Troubleshooting"; AWS's install page
 # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-eks-operator-install.html). Patterns match
 # what add-on health issues, pod events and job conditions say; `verify` reports them as rows too.
 OPERATOR_AMI = KnownError(
-    "operator-ami",
-    (r"(incompatible|unsupported|outdated) (HyperPod )?AMI", r"AMI .*(not (supported|compatible)|too old)"),
-    "The nodes run a HyperPod AMI older than the training operator supports.",
-    "Update the nodes to the latest HyperPod AMI: hyperpod-cdk nodes update-software <cluster> "
-    "(the UpdateClusterSoftware API), then reinstall or repair the training operator add-on.",
+    key="operator-ami",
+    patterns=(r"(incompatible|unsupported|outdated) (HyperPod )?AMI", r"AMI .*(not (supported|compatible)|too old)"),
+    cause="The nodes run a HyperPod AMI older than the training operator supports.",
+    fix=(
+        "Update the nodes to the latest HyperPod AMI: hyperpod-cdk nodes update-software <cluster> "
+        "(the UpdateClusterSoftware API), then reinstall or repair the training operator add-on."
+    ),
 )
 TASK_GOVERNANCE_VERSION = KnownError(
-    "task-governance-version",
-    (r"task ?governance.*(v1\.[0-2]\.\d|version)",),
-    "Task governance is older than v1.3.0-eksbuild.1, which the training operator needs.",
-    "Upgrade the amazon-sagemaker-hyperpod-taskgovernance add-on to v1.3.0-eksbuild.1 or newer (remove "
-    "kubernetes.addons.task_governance.version, or raise it, and redeploy).",
+    key="task-governance-version",
+    patterns=(r"task ?governance.*(v1\.[0-2]\.\d|version)",),
+    cause="Task governance is older than v1.3.0-eksbuild.1, which the training operator needs.",
+    fix=(
+        "Upgrade the amazon-sagemaker-hyperpod-taskgovernance add-on to v1.3.0-eksbuild.1 or newer (remove "
+        "kubernetes.addons.task_governance.version, or raise it, and redeploy)."
+    ),
 )
 OPERATOR_POD_IDENTITY = KnownError(
-    "operator-pod-identity",
-    (r"pod ?identity", r"AssumeRoleForPodIdentity", r"eks-auth"),
-    "The training operator cannot get AWS credentials: its EKS Pod Identity association, the "
+    key="operator-pod-identity",
+    patterns=(r"pod ?identity", r"AssumeRoleForPodIdentity", r"eks-auth"),
+    cause="The training operator cannot get AWS credentials: its EKS Pod Identity association, the "
     "eks-pod-identity-agent add-on or the role's permissions are missing.",
-    "Check: aws eks list-pod-identity-associations --cluster-name <eks-cluster> --namespace aws-hyperpod "
-    "shows hp-training-operator-controller-manager with a role that has "
-    "AmazonSageMakerHyperPodTrainingOperatorAccess; "
-    "eks-pod-identity-agent is ACTIVE; in a private VPC the eks-auth and sagemaker.api endpoints exist.",
+    fix=(
+        "Check: aws eks list-pod-identity-associations --cluster-name <eks-cluster> --namespace aws-hyperpod "
+        "shows hp-training-operator-controller-manager with a role that has "
+        "AmazonSageMakerHyperPodTrainingOperatorAccess; "
+        "eks-pod-identity-agent is ACTIVE; in a private VPC the eks-auth and sagemaker.api endpoints exist."
+    ),
 )
 ELASTIC_AGENT_MISSING = KnownError(
-    "elastic-agent-missing",
-    (
+    key="elastic-agent-missing",
+    patterns=(
         r"hyperpodrun.*(not found|no such file)",
         r"executable file not found.*hyperpodrun",
         r"No module named '?hyperpod_elastic_agent",
     ),
-    "The job's image has no HyperPod elastic agent, so its pods cannot start the hyperpodrun launcher.",
-    "Build the image with `pip install hyperpod-elastic-agent` (images/fsdp/Dockerfile does; make image) and "
-    "start training with command [hyperpodrun] instead of torchrun.",
+    cause="The job's image has no HyperPod elastic agent, so its pods cannot start the hyperpodrun launcher.",
+    fix=(
+        "Build the image with `pip install hyperpod-elastic-agent` (images/fsdp/Dockerfile does; make image) and "
+        "start training with command [hyperpodrun] instead of torchrun."
+    ),
 )
 OPERATOR_LOGS = KnownError(
-    "operator-logs",
-    (r"log_dir", r"/tmp/hyperpod"),
-    "Log monitoring sees nothing: the training logs are not on stdout or not under /tmp/hyperpod.",
-    "Print progress to sys.stdout and run hyperpodrun with --tee=3 --log_dir=/tmp/hyperpod (the dist/ jobs "
-    "do); a log rule's pattern must match a line the job actually prints.",
+    key="operator-logs",
+    patterns=(r"log_dir", r"/tmp/hyperpod"),
+    cause="Log monitoring sees nothing: the training logs are not on stdout or not under /tmp/hyperpod.",
+    fix=(
+        "Print progress to sys.stdout and run hyperpodrun with --tee=3 --log_dir=/tmp/hyperpod (the dist/ jobs "
+        "do); a log rule's pattern must match a line the job actually prints."
+    ),
 )
 CERT_MANAGER_MISSING = KnownError(
-    "cert-manager-missing",
-    (r"cert-manager", r"webhook .*(refused|timeout|no endpoints)"),
-    "The training operator's webhooks need cert-manager, which is missing or not ready.",
-    "Install the cert-manager add-on before the training operator (kubernetes.addons.cert_manager.enabled: "
-    "true) and check kubectl -n cert-manager get pods shows the webhook Running.",
+    key="cert-manager-missing",
+    patterns=(r"cert-manager", r"webhook .*(refused|timeout|no endpoints)"),
+    cause="The training operator's webhooks need cert-manager, which is missing or not ready.",
+    fix=(
+        "Install the cert-manager add-on before the training operator (kubernetes.addons.cert_manager.enabled: "
+        "true) and check kubectl -n cert-manager get pods shows the webhook Running."
+    ),
 )
 
 MESSAGE_PATTERNS: tuple[KnownError, ...] = (

@@ -30,19 +30,19 @@ __all__ = ["ACCOUNTING_UNREACHABLE", "NO_LIFECYCLE_LOG", "analyse", "collect", "
 DEFAULT_DB_PORT = 3306
 
 ACCOUNTING_UNREACHABLE = errors_table.KnownError(
-    "slurm-accounting-db",
-    (),
-    "The Slurm accounting database is not available to the cluster: slurmdbd on the controller cannot "
+    key="slurm-accounting-db",
+    patterns=(),
+    cause="The Slurm accounting database is not available to the cluster: slurmdbd on the controller cannot "
     "connect, so sacct and fair-share stop.",
-    "Bring the RDS instance to 'available' and allow TCP <port> from the cluster's security group in the "
+    fix="Bring the RDS instance to 'available' and allow TCP <port> from the cluster's security group in the "
     "database's security group (slurm.accounting.enabled creates that rule).",
 )
 NO_LIFECYCLE_LOG = errors_table.KnownError(
-    "slurm-no-lifecycle-log",
-    (),
-    "A Slurm instance group has nodes but no lifecycle-script log stream: its on_create.sh never ran "
+    key="slurm-no-lifecycle-log",
+    patterns=(),
+    cause="A Slurm instance group has nodes but no lifecycle-script log stream: its on_create.sh never ran "
     "(or cannot write to CloudWatch Logs).",
-    "Check the group's LifeCycleConfig.SourceS3Uri and that the execution role can read it, and that the "
+    fix="Check the group's LifeCycleConfig.SourceS3Uri and that the execution role can read it, and that the "
     "role may write to CloudWatch Logs.",
 )
 
