@@ -138,3 +138,17 @@ def test_every_library_chart_pin_names_the_source_of_its_digest():
     for pin in PINNED_CHARTS.values():
         for archive in pin.archives:
             assert archive.source.strip(), archive.key
+
+
+@pytest.mark.parametrize("construct", CONSTRUCTS)
+def test_a_missing_cluster_or_a_misspelt_prop_is_one_line_naming_it(construct):
+    """Session review R1: with ``**props: Unpack[...]`` and no check, a misspelt ``log_retension`` was dropped
+    silently (the log group kept a year) and a missing ``cluster`` was a bare ``KeyError``."""
+    stack, vpc = _stack(f"Props{construct.__name__}")
+    with pytest.raises(TypeError, match=r"missing a required argument: 'cluster'$"):
+        construct(stack, "Missing", subnets=vpc.isolated_subnets)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'log_retension'$"):
+        construct(stack, "Misspelt", cluster=_cluster(stack, vpc), subnets=vpc.isolated_subnets, log_retension=1)
+    with pytest.raises(HyperPodConfigError, match=r"cluster: expected an eks\.ICluster, got a str"):
+        construct(stack, "Wrong", cluster="existing", subnets=vpc.isolated_subnets)
+    assert not [c for c in stack.node.children if c.node.id in ("Missing", "Misspelt", "Wrong")]

@@ -14,10 +14,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class KnownError:
+    """One row of the table of known failures."""
+
     key: str
+    """Stable id, in ``diagnose --json`` output."""
     patterns: tuple[str, ...]
+    """Regular expressions (case-insensitive) that identify the failure in a message; ``()`` for a row
+    that a check adds from evidence rather than from a message."""
     cause: str
+    """What went wrong, in one sentence."""
     fix: str
+    """What to do about it."""
 
     def matches(self, text: str) -> bool:
         return any(re.search(p, text, re.IGNORECASE) for p in self.patterns)

@@ -126,6 +126,13 @@ class ClusterHandlerProps(TypedDict, total=False):
     log_retention: logs.RetentionDays
 
 
+#: The non-None defaults of :class:`ClusterHandlerProps` (for ``typed_props(defaults=...)`` and the base).
+CLUSTER_HANDLER_DEFAULTS: Mapping[str, Any] = {
+    "kubernetes_version": DEFAULT_VERSION,
+    "log_retention": logs.RetentionDays.ONE_YEAR,
+}
+
+
 class ClusterHandlerConstruct(Construct):
     """Base of the constructs whose handler runs in the cluster's VPC (:class:`ClusterHandlerProps`).
 
@@ -160,9 +167,9 @@ class ClusterHandlerConstruct(Construct):
         super().__init__(scope, construct_id)
         self.cluster = cluster
         self.in_vpc = in_vpc
-        self.log_retention = props.get("log_retention", logs.RetentionDays.ONE_YEAR)
+        self.log_retention = props.get("log_retention", CLUSTER_HANDLER_DEFAULTS["log_retention"])
         self._kubectl_layer = props.get("kubectl_layer")
-        self._kubernetes_version = props.get("kubernetes_version", DEFAULT_VERSION)
+        self._kubernetes_version = props.get("kubernetes_version", CLUSTER_HANDLER_DEFAULTS["kubernetes_version"])
         log_id, purpose, description = self.LOGS
         self.log_key, self.log_group = retained_log_group(
             self, log_id, purpose, description=description, key=props.get("log_key"), retention=self.log_retention
