@@ -136,6 +136,13 @@ def test_default_config_is_valid_and_small():
         ("network.hyperpod_cidr", "10.192.0.0/12", "network.hyperpod_cidr", "between /16 and /28"),
         ("network.hyperpod_cidr", "10.1.0.0/27", "network.hyperpod_cidr", "instance group 'gpu' does not fit"),
         ("eks.public_access_cidrs", ["0.0.0.0/0"], "eks.public_access_cidrs", "opens the API endpoint"),
+        (
+            "eks.public_access_cidrs",
+            ["0.0.0.0/1", "128.0.0.0/1"],
+            "eks.public_access_cidrs",
+            "together admit more than a /8",
+        ),
+        ("eks.public_access_cidrs", ["52.0.0.0/7"], "eks.public_access_cidrs", "together admit more than a /8"),
         ("eks.kubernetes_version", "1.20", "eks.kubernetes_version", "use one of 1.30, 1.31, 1.32, 1.33, 1.34, 1.35"),
         ("eks.kubernetes_version", 1.3, "eks.kubernetes_version", "write the version as text"),
         ("eks.kubernetes_version", "1.36", "eks.kubernetes_version", "EKS offers it but HyperPod does not list it"),

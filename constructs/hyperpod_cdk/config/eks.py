@@ -21,6 +21,7 @@ from hyperpod_cdk.config.base import (
     _Model,
 )
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION, KubernetesVersion, check_version
+from hyperpod_cdk.specs.public_cidrs import open_cidrs
 
 
 class ExistingEks(_Model):
@@ -66,6 +67,13 @@ class EksConfig(_Model):
         for cidr in value:
             if cidr.prefixlen == 0:
                 raise ValueError("0.0.0.0/0 opens the API endpoint to the internet; list your own CIDRs")
+        too_open = open_cidrs(list(value))
+        if too_open:
+            # The same rule as the lint pack's HyperPod-EKS1 (specs/public_cidrs.py), so synth never fails later.
+            raise ValueError(
+                f"{', '.join(too_open[:5])} together admit more than a /8 of addresses to the API endpoint; "
+                "list your own, narrower CIDRs"
+            )
         return value
 
     @model_validator(mode="after")

@@ -8,10 +8,11 @@ matter. Where the template leaves a property out, the rule applies the CloudForm
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal
+from hyperpod_cdk.specs.public_cidrs import MAX_OPEN_ADDRESSES as MAX_OPEN_ADDRESSES  # re-exported
+from hyperpod_cdk.specs.public_cidrs import open_cidrs
 
 EKS_CLUSTER = "AWS::EKS::Cluster"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -50,41 +51,12 @@ def endpoint_access(templates: Templates, rule_id: str = "HyperPod-EKS1") -> Ite
                 cidrs_where,
             )
             continue
-        open_cidrs = _open_cidrs(as_list(cidrs))
-        if open_cidrs:
-            shown = ", ".join(open_cidrs[:5]) + (f" and {len(open_cidrs) - 5} more" if len(open_cidrs) > 5 else "")
+        too_open = open_cidrs(as_list(cidrs))
+        if too_open:
+            shown = ", ".join(too_open[:5]) + (f" and {len(too_open) - 5} more" if len(too_open) > 5 else "")
             yield cluster.finding(
                 rule_id, f"public endpoint open to {shown} (more than a /8 of addresses together)", cidrs_where
             )
-
-
-# The most addresses the public endpoint may accept per family: a /8 of IPv4 (or /16 of IPv6). Judged on
-# the union, so 0.0.0.0/1 + 128.0.0.0/1 (the whole IPv4 internet in two halves) is open too (review
-# round 8, tools, L6: only a literal /0 counted).
-MAX_OPEN_ADDRESSES = {4: 2**24, 6: 2**112}
-
-
-def _open_cidrs(cidrs: list[object]) -> list[str]:
-    """The CIDRs of each family whose union covers more than :data:`MAX_OPEN_ADDRESSES` (or say /0)."""
-    families: dict[int, list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]]] = {4: [], 6: []}
-    unreadable = []
-    for cidr in cidrs:
-        try:
-            network = ipaddress.ip_network(str(cidr), strict=False)
-        except ValueError:
-            if str(cidr).strip().endswith("/0"):
-                unreadable.append(str(cidr))
-            continue
-        families[network.version].append((str(cidr), network))
-    found = unreadable
-    for version, members in families.items():
-        networks = [network for _, network in members]
-        union = ipaddress.collapse_addresses(networks)  # type: ignore[type-var]  # one family per call
-        if sum(network.num_addresses for network in union) > MAX_OPEN_ADDRESSES[version]:
-            # Name the /0 when there is one (the usual mistake), else every CIDR of the family.
-            everything = [text for text, network in members if network.prefixlen == 0]
-            found += everything or [text for text, _ in members]
-    return found
 
 
 def control_plane_logs(templates: Templates, rule_id: str = "HyperPod-EKS2") -> Iterator[Finding]:
