@@ -469,7 +469,7 @@ def _user_stacklevel() -> int:
     """``warnings.warn``'s stacklevel, seen from its caller, of the first frame outside this library and jsii."""
     frame, level = sys._getframe(1), 1
     while frame.f_back is not None and (
-        frame.f_code.co_filename.startswith(_LIBRARY) or f"{os.sep}jsii{os.sep}" in frame.f_code.co_filename
+        frame.f_code.co_filename.startswith(_LIBRARY + os.sep) or f"{os.sep}jsii{os.sep}" in frame.f_code.co_filename
     ):
         frame, level = frame.f_back, level + 1
     return level
