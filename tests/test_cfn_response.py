@@ -24,19 +24,45 @@ SIGNED = "/arn%3Aaws%3Acloudformation%3Aus-west-2%3A1%3Astack/s/g%7CL%7Cr?X-Amz-
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "region"),
     [
-        f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}",
-        f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}",
-        f"https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com{SIGNED}",
-        f"https://cloudformation-custom-resource-response-usgovwest1.s3.us-gov-west-1.amazonaws.com{SIGNED}",
-        f"https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn{SIGNED}",
-        f"https://cloudformation-custom-resource-response-cnnorthwest1.s3-cn-northwest-1.amazonaws.com.cn{SIGNED}",
-        f"https://CloudFormation-Custom-Resource-Response-UsEast1.S3.AmazonAWS.com:443{SIGNED}",
+        (f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}", "us-east-1"),
+        (f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}", "us-west-2"),
+        (f"https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com{SIGNED}", "eu-west-1"),
+        (
+            f"https://cloudformation-custom-resource-response-usgovwest1.s3.us-gov-west-1.amazonaws.com{SIGNED}",
+            "us-gov-west-1",
+        ),
+        (
+            f"https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn{SIGNED}",
+            "cn-north-1",
+        ),
+        (
+            f"https://cloudformation-custom-resource-response-cnnorthwest1.s3-cn-northwest-1.amazonaws.com.cn{SIGNED}",
+            "cn-northwest-1",
+        ),
+        (f"https://CloudFormation-Custom-Resource-Response-UsEast1.S3.AmazonAWS.com:443{SIGNED}", "us-east-1"),
     ],
 )
-def test_cloudformation_response_urls_are_accepted(url: str) -> None:
+def test_cloudformation_response_urls_are_accepted(url: str, region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", region)
     assert cfn_response.is_cloudformation_response_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        # Review round 9 (tools), L7: S3 reserves no prefix; on the global host only the function's own
+        # Region ties the bucket to CloudFormation's.
+        (f"https://cloudformation-custom-resource-response-attackerbucket1.s3.amazonaws.com{SIGNED}", "us-east-1"),
+        (f"https://cloudformation-custom-resource-response-uswest2.s3.amazonaws.com{SIGNED}", "us-east-1"),
+        (f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}", "us-east-1"),
+        (f"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com{SIGNED}", ""),  # no AWS_REGION
+    ],
+)
+def test_a_response_bucket_of_another_region_is_refused(url: str, region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", region)
+    assert not cfn_response.is_cloudformation_response_url(url)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +85,8 @@ def test_cloudformation_response_urls_are_accepted(url: str) -> None:
         ["https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/"],
     ],
 )
-def test_other_urls_are_refused(url: Any) -> None:
+def test_other_urls_are_refused(url: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
     assert not cfn_response.is_cloudformation_response_url(url)
 
 
@@ -80,7 +107,9 @@ def test_a_refused_url_is_logged_and_nothing_is_sent(capsys: pytest.CaptureFixtu
     assert sent == [] and "not a URL: NoneType" in capsys.readouterr().out
 
 
-def test_a_cloudformation_url_is_sent_once() -> None:
+def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+
     class Ok:
         def __enter__(self) -> Ok:
             return self

@@ -324,6 +324,7 @@ def test_the_spec_must_name_the_workspaces_own_host():
 
 
 def test_the_response_upload_is_retried(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # the function's own Region: its response bucket's
     import urllib.error
 
     calls: list[int] = []

@@ -224,7 +224,8 @@ def test_wait_times_out_with_the_object_named() -> None:
     assert outcome.status == "FAILED" and "namespace/hyperpod-ns-a has no .status.phase" in outcome.reason
 
 
-def test_response_upload_is_retried() -> None:
+def test_response_upload_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # the function's own Region: its response bucket's
     attempts = []
 
     class Response:

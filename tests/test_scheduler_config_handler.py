@@ -307,6 +307,7 @@ def test_a_stack_rollback_update_leaves_the_policy_alone() -> None:
 
 
 def test_the_response_upload_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # the function's own Region: its response bucket's
     attempts = []
 
     class Response:

@@ -63,9 +63,14 @@ TEMPLATE_LIMITS = Limits(max_bytes=8 * 1024 * 1024, max_nodes=2_000_000, max_dep
 def read_text(path: Path, limits: Limits) -> str:
     """The file's text; :class:`InputLimitError` when it is larger than ``limits.max_bytes``.
 
-    Raises OSError and UnicodeDecodeError as :meth:`Path.read_text` does.
+    Raises OSError and UnicodeDecodeError as :meth:`Path.read_text` does; a FIFO is an OSError too,
+    opened without blocking (review round 9, tools, L8: ``--config``/``--price-table`` of a FIFO hung
+    forever). A device is read up to the cap (``/dev/zero`` is "too large").
     """
-    with path.open("rb") as handle:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if stat.S_ISFIFO(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "a named pipe, not a file")
         data = handle.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
         raise InputLimitError(f"too large: more than {_size(limits.max_bytes)}")

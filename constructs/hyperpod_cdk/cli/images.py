@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import output
 from hyperpod_cdk.cli.clients import ClientsFactory
+from hyperpod_cdk.cli.target import config_error_line
 from hyperpod_cdk.config import PlatformConfig, load_config
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.images import (
@@ -120,7 +121,7 @@ def run(
     try:
         config = load_config(args.config)
     except HyperPodConfigError as exc:
-        output.error(f"{args.config}: {exc.field}: {exc.message}", code=2)
+        output.error(config_error_line(args.config, exc), code=2)  # cut, as every command (round 9 L6)
         return 2
     rows = needed_images(config)
     if args.copy:

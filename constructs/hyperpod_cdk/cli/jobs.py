@@ -102,20 +102,12 @@ def _history(name: str, status: dict[str, Any], events: list[dict[str, Any]]) ->
 MAX_RULE_NAMES = 200
 MAX_MATCH_CHARS = 4096
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
-_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _names(text: str, rule: str) -> bool:
-    """``rule`` occurs in ``text`` with no ASCII letter or digit right before or after it."""
-    start = text.find(rule)
-    while start >= 0:
-        end = start + len(rule)
-        before = text[start - 1] if start else ""
-        after = text[end] if end < len(text) else ""
-        if before not in _ASCII_ALNUM and after not in _ASCII_ALNUM:
-            return True
-        start = text.find(rule, start + 1)
-    return False
+def _named_pattern(rule: str) -> re.Pattern[str]:
+    """``rule`` with no ASCII letter or digit right before or after it: one regex, searched in C (review
+    round 9, tools, L4: a Python loop over every failing occurrence cost ~0.6 s per history item)."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(rule)}(?![A-Za-z0-9])")
 
 
 def _rules_fired(history: list[dict[str, str]], rules: list[str]) -> list[dict[str, str]]:
@@ -128,12 +120,13 @@ def _rules_fired(history: list[dict[str, str]], rules: list[str]) -> list[dict[s
     """
     order = {rule: index for index, rule in enumerate(rules)}
     plain = {rule for rule in rules if _ALNUM_RUN.fullmatch(rule)}
-    other = [rule for rule in rules if rule not in plain]
+    other = {rule: _named_pattern(rule) for rule in rules if rule not in plain}
     fired: dict[str, dict[str, str]] = {}
     for item in history:
         text = f"{item['reason']} {item['message']}"[:MAX_MATCH_CHARS]
         named = {word for word in _ALNUM_RUN.findall(text) if word in plain}
-        named.update(rule for rule in other if _names(text, rule))
+        # A name already fired is not searched for again.
+        named.update(rule for rule, pattern in other.items() if rule not in fired and pattern.search(text))
         for rule in sorted(named - fired.keys(), key=order.__getitem__):
             fired[rule] = {"rule": rule, "time": item["time"], "message": item["message"] or item["reason"]}
     return list(fired.values())

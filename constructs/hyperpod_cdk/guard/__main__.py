@@ -26,6 +26,7 @@ import yaml
 
 from hyperpod_cdk.guard.comparable import TemplateNotComparableError, check_comparable
 from hyperpod_cdk.guard.diff import TooManyFindingsError, compare_templates
+from hyperpod_cdk.guard.group_names import GroupNameTooLargeError
 from hyperpod_cdk.guard.output import format_text, to_json
 from hyperpod_cdk.guard.table import schemas_available
 from hyperpod_cdk.input_limits import (
@@ -311,7 +312,7 @@ def run(argv: list[str] | None) -> int:
         print(f"{PROG}: note: cfn-lint is not installed; only the built-in table is checked", file=sys.stderr)
     try:
         report = compare_templates(old.template, new.template, region)
-    except TooManyFindingsError as exc:
+    except (TooManyFindingsError, GroupNameTooLargeError) as exc:
         raise GuardError(f"{old.label} -> {new.label}: {exc}") from None
     allowed = bool(args.allow_replacement)
     if args.json:

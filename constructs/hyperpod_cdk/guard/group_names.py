@@ -17,6 +17,7 @@ templates and nothing it reads changed; otherwise the guard cannot rule out a re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import deque
@@ -25,12 +26,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from hyperpod_cdk.guard.table import KEYED_LISTS
-from hyperpod_cdk.guard.values import MISSING, InputMemo, _is_intrinsic, _sub_parts, canonical, render_value
+from hyperpod_cdk.guard.values import (
+    MISSING,
+    InputMemo,
+    Typed,
+    _is_intrinsic,
+    _sub_parts,
+    canonical,
+    references,
+    render_value,
+)
 
 # What one name may cost to resolve (nodes visited) and how long a resolved name may be: a YAML alias
 # can repeat a Fn::Join inside itself, and a HyperPod group name is at most 63 characters anyway.
 NAME_BUDGET = 256
 MAX_NAME_LENGTH = 1024
+# How deep one name's resolution may nest (Ref -> Default -> Fn::Sub -> Ref ...): each level costs a few
+# Python frames, so the budget alone did not bound the stack (review round 9, tools, L2).
+MAX_NAME_DEPTH = 48
+# How large a name that does not resolve may be as written, counted with YAML aliases expanded (string
+# characters plus a few per value): a real one is an Fn::If of two short names or a whole group; an alias
+# web of a few KB expands to gigabytes (review round 9, tools, M2).
+MAX_WRITTEN_SIZE = 65_536
+# A written form up to this long is its own label; a longer one is cut, with a digest of the whole.
+_LABEL_WIDTH = 80
 
 # Pseudo parameters whose value is one string, the same for both templates of one stack's update.
 _PSEUDO = frozenset(
@@ -43,6 +62,10 @@ class _UnresolvedError(Exception):
     """The name depends on something the template does not fix (or costs more than the budget)."""
 
 
+class GroupNameTooLargeError(ValueError):
+    """An instance-group name that does not resolve is larger than :data:`MAX_WRITTEN_SIZE` as written."""
+
+
 def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = template.get(name)
     return section if isinstance(section, Mapping) else {}
@@ -53,11 +76,19 @@ class _Resolver:
         self.parameters = _section(template, "Parameters")
         self.mappings = _section(template, "Mappings")
         self.budget = NAME_BUDGET
+        self.depth = 0
 
     def text(self, value: Any) -> str:
         self.budget -= 1
-        if self.budget < 0:
+        if self.budget < 0 or self.depth >= MAX_NAME_DEPTH:
             raise _UnresolvedError
+        self.depth += 1
+        try:
+            return self._text(value)
+        finally:
+            self.depth -= 1
+
+    def _text(self, value: Any) -> str:
         if isinstance(value, str):
             result = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -174,19 +205,81 @@ class Written(str):
 
 
 class _WrittenKeys:
-    """A value's written form (its canonical JSON) as a :class:`Written`, computed once per object."""
+    """A value's written form as a :class:`Written` label, computed once per object.
+
+    A short form is its canonical JSON text; a longer one is cut, with a digest of the whole value.
+    Sizes and digests are computed on the value graph, once per container (by id): a YAML alias
+    repeats one object, whose expanded JSON may be gigabytes for a few KB of template (review
+    round 9, tools, M2), so the whole text is never built.
+    """
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Written]] = {}  # id -> (the value, held alive; its label)
+        self._sizes: dict[int, tuple[Any, int]] = {}
+        self._digests: dict[int, tuple[Any, bytes]] = {}
 
     def label(self, value: Any) -> Written:
         held = self._memo.get(id(value))
         if held is None:
-            label = Written(json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), default=str))
+            size = self._size(value)
+            if size > MAX_WRITTEN_SIZE:
+                raise GroupNameTooLargeError(
+                    f"an instance-group name that does not resolve is {size:,} characters as written (YAML "
+                    f"aliases expanded), over {MAX_WRITTEN_SIZE:,}; write the name as a string or a short "
+                    "Ref/Fn::Sub"
+                )
+            text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), default=str)
+            if len(text) > _LABEL_WIDTH:
+                text = f"{text[: _LABEL_WIDTH - 3]}... #{self.digest(value).hex()}"
+            label = Written(text)
             label.value = value
             held = (value, label)
             self._memo[id(value)] = held
         return held[1]
+
+    def _size(self, value: Any) -> int:
+        """Characters of the value's JSON text, about (strings exactly, a few for each other value)."""
+        if isinstance(value, str):
+            return len(value) + 2
+        if not isinstance(value, Mapping | list):
+            return 8
+        held = self._sizes.get(id(value))
+        if held is None:
+            parts = value.items() if isinstance(value, Mapping) else ((None, item) for item in value)
+            size = 2 + sum(len(str(key)) + 4 + self._size(item) for key, item in parts)
+            held = (value, size)
+            self._sizes[id(value)] = held
+        return held[1]
+
+    def digest(self, value: Any) -> bytes:
+        """A 16-byte digest of ``canonical(value)``: equal for values :func:`canonical` makes equal."""
+        if isinstance(value, Mapping | list):
+            held = self._digests.get(id(value))
+            if held is not None:
+                return held[1]
+        hasher = hashlib.blake2b(digest_size=16)
+        if isinstance(value, Mapping):
+            entries = value
+            if _is_intrinsic(value):  # GetAtt "A.B" and ["A", "B"] are one form, as canonical() has it
+                name, arg = next(iter(value.items()))
+                if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
+                    entries = {name: arg.split(".", 1)}
+            hasher.update(b"{")
+            for key in sorted(entries, key=str):
+                hasher.update(self.digest(str(key)) + self.digest(entries[key]))
+        elif isinstance(value, list):
+            hasher.update(b"[")
+            for item in value:
+                hasher.update(self.digest(item))
+        elif isinstance(value, str):
+            hasher.update(b'"' + value.encode("utf-8", "surrogatepass"))
+        else:
+            typed = canonical(value)
+            hasher.update(repr(typed if isinstance(typed, Typed) else value).encode())
+        digest = hasher.digest()
+        if isinstance(value, Mapping | list):
+            self._digests[id(value)] = (value, digest)
+        return digest
 
 
 def _split(value: Any, key_field: str, written: _WrittenKeys) -> tuple[dict[str, Any], list[_Opaque]]:
@@ -216,16 +309,35 @@ def _listed(names: list[str], most: int = 5) -> str:
     return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
-def _autoscaled(props: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
-    """Whether a group's template count of 0 says nothing of its nodes: Karpenter owns its size
-    (the platform's ``hyperpod-cdk/autoscaler`` label, or the cluster's AutoScaling turned on), so
-    removing it still deletes up to its max_instance_count nodes (review round 7g, H1)."""
-    config = group.get("KubernetesConfig")
-    labels = config.get("Labels") if isinstance(config, Mapping) else None
-    if isinstance(labels, Mapping) and "hyperpod-cdk/autoscaler" in labels:
-        return True
-    scaling = props.get("AutoScaling")
-    return isinstance(scaling, Mapping) and scaling.get("Mode") == "Enable"
+def _autoscaling(props: Mapping[str, Any], group: Mapping[str, Any], template: Mapping[str, Any]) -> str | None:
+    """Why a group's template count of 0 may say nothing of its nodes, or None when it surely does.
+
+    Karpenter owns the size of a group with the platform's ``hyperpod-cdk/autoscaler`` label, or of
+    any group when the cluster's ``AutoScaling.Mode`` is ``Enable``, so removing it still deletes up to
+    its max_instance_count nodes (review round 7g, H1). Autoscaling counts as on unless the template
+    shows it off: a ``Mode`` is resolved as group names are (parameter defaults, ``Fn::FindInMap``),
+    and an ``AutoScaling``, ``Mode`` or group ``Labels`` that does not resolve may be on (round 9
+    tools, M1: ``Mode: !Ref AutoscalingMode`` with the default ``Enable`` passed).
+    """
+    config = group.get("KubernetesConfig", MISSING)
+    labels = config.get("Labels", MISSING) if isinstance(config, Mapping) and not _is_intrinsic(config) else config
+    if isinstance(labels, Mapping) and not _is_intrinsic(labels):
+        if "hyperpod-cdk/autoscaler" in labels:
+            return "Karpenter owns its size: the template's InstanceCount 0 is not its node count"
+    elif labels is not MISSING and labels is not None:
+        return "its KubernetesConfig labels do not resolve from the template: Karpenter may own its size"
+    scaling = props.get("AutoScaling", MISSING)
+    if scaling is MISSING or scaling is None:
+        return None
+    mode = scaling.get("Mode", MISSING) if isinstance(scaling, Mapping) and not _is_intrinsic(scaling) else scaling
+    if mode is MISSING:
+        return None  # AutoScaling without a Mode: CloudFormation's schema requires one
+    resolved = mode if isinstance(mode, str) else resolve_name(mode, template)
+    if resolved is None:
+        return "the cluster's AutoScaling Mode does not resolve from the template: Karpenter may own its size"
+    if resolved == "Enable":
+        return "Karpenter owns its size: the template's InstanceCount 0 is not its node count"
+    return None
 
 
 def _no_nodes(item: Any) -> bool:
@@ -234,13 +346,26 @@ def _no_nodes(item: Any) -> bool:
     return type(count) is int and count == 0
 
 
-def _empty(props: Mapping[str, Any], item: Any) -> bool:
+def _empty(props: Mapping[str, Any], item: Any, template: Mapping[str, Any]) -> bool:
     """A group the template says has no nodes (so removing it deletes none)."""
-    return _no_nodes(item) and not _autoscaled(props, item)
+    return _no_nodes(item) and _autoscaling(props, item, template) is None
 
 
 def _summary(item: Any) -> dict[str, Any]:
     return {k: item[k] for k in ("InstanceType", "InstanceCount") if isinstance(item, Mapping) and k in item}
+
+
+def _read_resources_changed(value: Any, inputs: InputMemo, written: _WrittenKeys) -> bool:
+    """Whether a resource ``value`` reads (``Fn::GetAtt``, ``Ref``, ``${R.Attr}``) differs between the
+    templates: a name read from it may then differ too (review round 9, tools, L1)."""
+    old_resources, new_resources = (_section(t, "Resources") for t in inputs.templates)
+    for logical_id in references(value):
+        old, new = old_resources.get(logical_id, MISSING), new_resources.get(logical_id, MISSING)
+        if old is MISSING and new is MISSING:
+            continue  # a parameter or pseudo parameter: InputMemo compares those
+        if old is MISSING or new is MISSING or written.digest(old) != written.digest(new):
+            return True
+    return False
 
 
 def removed_groups(
@@ -261,14 +386,15 @@ def removed_groups(
     unknown_text = _listed([f"{list_name}[{o.position}] {render_value(o.written, 40)}" for o in new_opaque[:5]])
     if len(new_opaque) > 5:
         unknown_text += f" and {len(new_opaque) - 5} more"
+    old_template = inputs.templates[0]
     found = []
     for name in sorted(set(old_named) - set(new_named)):
         item = old_named[name]
-        if _empty(old_props, item):
+        if _empty(old_props, item, old_template):
             continue
         cause = f"instance group '{name}' is removed"
         if _no_nodes(item):
-            cause += " (Karpenter owns its size: the template's InstanceCount 0 is not its node count)"
+            cause += f" ({_autoscaling(old_props, item, old_template)})"
         if added:
             cause += f" (new groups: {added_text}; a renamed group starts with new nodes)"
         if new_opaque:
@@ -281,10 +407,14 @@ def removed_groups(
         unmatched.setdefault(new.key, deque()).append(new)
     for old in old_opaque:
         candidates = unmatched.get(old.key)
-        if candidates and not inputs.changed(old.written, candidates[0].written):
+        if (
+            candidates
+            and not inputs.changed(old.written, candidates[0].written)
+            and not _read_resources_changed(old.written, inputs, written)
+        ):
             candidates.popleft()
             continue
-        if _empty(old_props, old.item):
+        if _empty(old_props, old.item, old_template):
             continue
         found.append(
             RemovedGroup(

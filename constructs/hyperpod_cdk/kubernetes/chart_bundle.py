@@ -46,6 +46,7 @@ from typing import Any
 
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.input_limits import escape_controls
 
 HANDLER = Path(__file__).resolve().parent / "handlers" / "helm_dependencies" / "index.py"
 BUILD_SECONDS = 600.0
@@ -305,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"#   source_sha256: {digest}")
         return 0
     except HyperPodConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # The config names keys and values: never terminal controls (review round 9, tools, L5).
+        print(f"error: {escape_controls(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:  # handler errors (downloads, digests) and AWS errors, as one line
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"error: {escape_controls(f'{type(error).__name__}: {error}')}", file=sys.stderr)
         return 1
 
 

@@ -23,6 +23,30 @@ def _groups(cluster: Resource) -> Iterator[tuple[int, str, Mapping[str, Json]]]:
         yield index, name if isinstance(name, str) else f"#{index}", group
 
 
+def _intrinsic(value: Json) -> bool:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return False
+    key = str(next(iter(value)))
+    return key == "Ref" or key.startswith("Fn::")
+
+
+def _unreadable_objects(cluster: Resource, *keys: str) -> Iterator[tuple[str, Json]]:
+    """(location, value) of each of ``keys`` (``VpcConfig``, ``InstanceGroups``, ``OverrideVpcConfig``
+    of a group) written as one intrinsic: what it holds is not known before deploy. The lint CLI
+    reports these as not checked; the synth plugin (closed world) must not pass them silently
+    (review round 9, tools, L3)."""
+    props = cluster.properties
+    for key in keys:
+        if key == "OverrideVpcConfig":
+            for list_name in ("InstanceGroups", "RestrictedInstanceGroups"):
+                for index, group in enumerate(as_list(props.get(list_name))):
+                    override = as_map(group).get(key)
+                    if _intrinsic(override):
+                        yield f"Properties/{list_name}/{index}/{key}", override
+        elif _intrinsic(props.get(key)):
+            yield f"Properties/{key}", props.get(key)
+
+
 def _instance_types(group: Mapping[str, Json]) -> list[str]:
     """The literal instance types a group may run (InstanceType or InstanceRequirements)."""
     if "InstanceType" in group:
@@ -57,6 +81,10 @@ def _checks_set(value: Json, depth: int = 0) -> bool | None:
 
 def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> Iterator[Finding]:
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
+        for location, _value in _unreadable_objects(cluster, "InstanceGroups") if templates.closed_world else ():
+            yield cluster.finding(
+                rule_id, "InstanceGroups is one intrinsic, not a list: cannot verify deep health checks", location
+            )
         for index, name, group in _groups(cluster):
             accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
             if not accelerated:
@@ -190,12 +218,15 @@ def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def _shown(value: Json) -> str:
+    shown = json.dumps(value, sort_keys=True, default=str)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
 def _unknown_groups(templates: Templates, cluster: Resource, rule_id: str, location: str, value: Json) -> Finding:
     """SecurityGroupIds is one intrinsic: not checked in lint (known at deploy), a finding in a CDK app
     (closed world: an unreadable value needs an acknowledgment, as EKS1 and EKS2 do)."""
-    shown = json.dumps(value, sort_keys=True, default=str)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    detail = f"SecurityGroupIds is not a literal list ({shown}); cannot verify the EFA self rules of its groups"
+    detail = f"SecurityGroupIds is not a literal list ({_shown(value)}); cannot verify the EFA self rules of its groups"
     if templates.closed_world:
         return cluster.finding(rule_id, detail, location)
     return cluster.not_checked(rule_id, detail, location)
@@ -205,6 +236,14 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
     index = _RuleIndex(templates)
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         seen: set[tuple[str, ...]] = set()
+        unreadable = _unreadable_objects(cluster, "VpcConfig", "InstanceGroups", "OverrideVpcConfig")
+        for location, value in unreadable if templates.closed_world else ():
+            yield cluster.finding(
+                rule_id,
+                f"{location.rsplit('/', 1)[-1]} is one intrinsic ({_shown(value)}); cannot verify the EFA self "
+                "rules of its security groups",
+                location,
+            )
         for location, value, whole in _security_group_refs(cluster):
             if whole:
                 yield _unknown_groups(templates, cluster, rule_id, location, value)

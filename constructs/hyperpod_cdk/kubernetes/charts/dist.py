@@ -42,6 +42,7 @@ from hyperpod_cdk.config.charts import K8sSettings
 from hyperpod_cdk.config.example_plan import DEFAULT_NODES, plan_training_example
 from hyperpod_cdk.config.messages import error_line
 from hyperpod_cdk.errors import HyperPodConfigError
+from hyperpod_cdk.input_limits import escape_controls
 from hyperpod_cdk.kubernetes.charts.cert_manager_chart import CertManagerIssuersChart
 from hyperpod_cdk.kubernetes.charts.example_jobs import (
     FSDP_REPOSITORY,
@@ -370,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         texts = render_charts(charts, validate=validate, source=str(args.config))
     except HyperPodConfigError as exc:
-        print(f"error: {error_line(args.config, exc)}", file=sys.stderr)
+        print(f"error: {escape_controls(error_line(args.config, exc))}", file=sys.stderr)
         return 2
     for path in write_dist(texts, args.out):
         print(path)

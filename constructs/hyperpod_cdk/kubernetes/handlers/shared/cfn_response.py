@@ -15,6 +15,7 @@ It goes only to CloudFormation's own response bucket (round 6b, L6): an invoke t
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -60,17 +61,22 @@ def canonical(value: Any, *, none: str = "None", ignore: Set[str] = frozenset())
 # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/vpc-interface-endpoints.html), in the
 # S3 virtual-hosted forms: the global ``.s3.amazonaws.com``, the Regional ``.s3.<region>.`` and the
 # legacy ``.s3-<region>.``, under ``amazonaws.com`` or, in the China partition, ``amazonaws.com.cn``.
+# The bucket is the one of the function's own Region (``AWS_REGION``, which Lambda always sets:
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime):
+# S3 reserves no bucket-name prefix, so ``...-response-anything`` could be anyone's (review round 9, L7).
 _RESPONSE_HOST = re.compile(
     r"cloudformation-custom-resource-response-(?P<bucket_region>[a-z0-9]+)"
     r"\.s3(?:[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+))?\.amazonaws\.com(?:\.cn)?"
 )
 
 
-def is_cloudformation_response_url(url: object) -> bool:
-    """Whether ``url`` is an https URL into CloudFormation's response bucket (the host's Region, when
-    it names one, is the bucket's). The tests' single seam: they replace this function in the loaded
-    module to answer a local server; nothing a deployed function reads can widen it."""
-    if not isinstance(url, str):
+def is_cloudformation_response_url(url: object, region: str | None = None) -> bool:
+    """Whether ``url`` is an https URL into CloudFormation's response bucket of ``region`` (default: the
+    function's own, ``AWS_REGION``); the host's Region, when it names one, is that Region too. The
+    tests' single seam: they replace this function in the loaded module to answer a local server; nothing
+    a deployed function reads can widen it (``AWS_REGION`` is set by Lambda, not by the stack)."""
+    region = os.environ.get("AWS_REGION", "") if region is None else region
+    if not isinstance(url, str) or not region:
         return False
     try:
         parts = urllib.parse.urlsplit(url)
@@ -80,7 +86,9 @@ def is_cloudformation_response_url(url: object) -> bool:
     match = _RESPONSE_HOST.fullmatch(parts.hostname or "")
     if parts.scheme != "https" or port not in (None, 443) or parts.username is not None or match is None:
         return False
-    return match["region"] is None or match["region"].replace("-", "") == match["bucket_region"]
+    if match["bucket_region"] != region.lower().replace("-", ""):
+        return False
+    return match["region"] is None or match["region"] == region.lower()
 
 
 def _origin(url: object) -> str:
