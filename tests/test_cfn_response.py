@@ -105,6 +105,11 @@ def test_a_refused_url_is_logged_and_nothing_is_sent(capsys: pytest.CaptureFixtu
     assert "Signature" not in out and "secret-data" not in out
     cfn_response.send_response(_event(None), outcome, opener=lambda *a, **k: sent.append(a), sleep=lambda s: None)
     assert sent == [] and "not a URL: NoneType" in capsys.readouterr().out
+    # The log names the host only: not user information or a port the forged event carries.
+    with_user = "https://user:hunter2@collector.evil.example:8443/path"
+    cfn_response.send_response(_event(with_user), outcome, opener=lambda *a, **k: sent.append(a), sleep=lambda s: None)
+    out = capsys.readouterr().out
+    assert sent == [] and "https://collector.evil.example)" in out and "hunter2" not in out and "8443" not in out
 
 
 def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,12 +92,13 @@ def is_cloudformation_response_url(url: object, region: str | None = None) -> bo
 
 
 def _origin(url: object) -> str:
-    """``https://host`` of a URL, for the log: never its path or query (a presigned URL's signature)."""
+    """``https://host`` of a URL, for the log: never its path or query (a presigned URL's signature), user
+    information or port."""
     try:
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     except ValueError:
         parts = None
-    return f"{parts.scheme}://{parts.netloc}"[:200] if parts else f"not a URL: {type(url).__name__}"
+    return f"{parts.scheme}://{parts.hostname or ''}"[:200] if parts else f"not a URL: {type(url).__name__}"
 
 
 def send_response(
