@@ -69,8 +69,21 @@ def test_a_load_balancers_subnets_outside_the_pod_range_stay_allowed() -> None:
     assert [str(cidr) for cidr in serving.network_ingress_cidrs] == ["10.192.2.0/24", "10.192.3.0/24", "192.168.0.0/24"]
 
 
+def test_with_an_existing_eks_cluster_no_range_is_admitted() -> None:
+    """Review round 10, M1: the existing cluster's own node groups may give team pods addresses in any
+    subnet (a load balancer's included), so with eks.existing the key is refused outright."""
+    existing = _example("existing-vpc-and-eks.yaml")
+    for cidrs in (["10.0.1.0/24"], ["192.168.0.0/24"]):
+        with pytest.raises(HyperPodConfigError) as info:
+            parse_config(_with_serving_cidrs(existing, cidrs))
+        assert info.value.field == "kubernetes.teams[1](serving).network_ingress_cidrs"
+        assert "not with eks.existing" in str(info.value) and "\n" not in str(info.value)
+    parse_config(existing)  # without the key the example is unchanged
+
+
 def test_an_existing_vpc_checks_its_own_hyperpod_subnets_and_cidr() -> None:
     existing = _example("existing-vpc-and-eks.yaml")  # vpc 10.0.0.0/16, HyperPod subnet 10.0.64.0/18
+    del existing["eks"]["existing"]  # an EKS cluster created here, in the existing VPC
     with pytest.raises(HyperPodConfigError) as info:
         parse_config(_with_serving_cidrs(existing, ["10.0.100.0/24"]))
     assert info.value.field == "kubernetes.teams[1](serving).network_ingress_cidrs"

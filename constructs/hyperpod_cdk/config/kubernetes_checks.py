@@ -151,13 +151,27 @@ def pod_address_ranges(network: NetworkConfig) -> dict[str, ipaddress.IPv4Networ
     return {"network.hyperpod_cidr": network.hyperpod_cidr}
 
 
-def check_team_ingress_cidrs(kubernetes: KubernetesConfig, network: NetworkConfig) -> None:
+def check_team_ingress_cidrs(
+    kubernetes: KubernetesConfig, network: NetworkConfig, *, existing_eks: bool = False
+) -> None:
     """A team's ``network_ingress_cidrs`` may not hold pod addresses nor the whole VPC (R9P-L3): its
     NetworkPolicy admits them as ``ipBlock`` peers, and the VPC CNI's policy agent matches pod
     addresses against ``ipBlock``, so such a range lets every other team's pods in again.
 
     A load balancer's subnets (the documented use) are inside the VPC but outside the pods' subnets.
+    With ``eks.existing`` the platform does not know where pods live (the cluster's own node groups
+    may run team pods in any subnet, review round 10 M1), so the key is refused there.
     """
+    if existing_eks:
+        for index, team in enumerate(kubernetes.teams):
+            if team.network_ingress_cidrs:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).network_ingress_cidrs",
+                    "not with eks.existing: the existing cluster's own nodes may give pods addresses in any "
+                    "subnet, so a range could let other teams' pods in; remove it and admit the traffic with "
+                    "a NetworkPolicy of your own that names those sources",
+                )
+        return
     pods = pod_address_ranges(network)
     vpc_key = "network.existing.vpc_cidr" if network.existing is not None else "network.vpc_cidr"
     vpc = network.existing.vpc_cidr if network.existing is not None else network.vpc_cidr

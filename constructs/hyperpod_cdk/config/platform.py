@@ -330,7 +330,7 @@ class PlatformConfig(_Model):
             fsx_csi_driver_version=fsx.csi_driver_version if fsx is not None else None,
             existing_eks=self.eks.existing is not None,
         )
-        check_team_ingress_cidrs(self.kubernetes, self.network)
+        check_team_ingress_cidrs(self.kubernetes, self.network, existing_eks=self.eks.existing is not None)
         return self
 
     def group_az_id(self, group: InstanceGroup) -> str:

@@ -55,6 +55,21 @@ DEFAULT_POLICY_SERVICES: dict[str, str] = {
 }
 
 
+def full_access_policy() -> dict[str, Any]:
+    """AWS's default endpoint policy (any principal, any action, any resource), written out.
+
+    ``network.endpoint_policies: aws_default`` writes it rather than dropping ``PolicyDocument``: on an
+    existing endpoint, removing the property may leave the old policy in place (AWS's CloudFormation
+    coverage roadmap, aws-cloudformation/cloudformation-coverage-roadmap#2527, reports this type keeping
+    a removed property's value), and then the escape hatch would not open anything.
+    https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html ("Default endpoint policy")
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+    }
+
+
 def _account_condition(key: str) -> dict[str, Any]:
     return {"StringEquals": {key: Aws.ACCOUNT_ID}}
 

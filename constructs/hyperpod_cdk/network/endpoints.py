@@ -15,7 +15,7 @@ from hyperpod_cdk._cdk_util import closed_security_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.network.endpoint_policies import interface_endpoint_policy
+from hyperpod_cdk.network.endpoint_policies import full_access_policy, interface_endpoint_policy
 from hyperpod_cdk.network.placement import VpcPlacementProps
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_handler_checks
@@ -93,8 +93,8 @@ class HyperPodEndpoints(Construct):
             in the subnets (at most one per AZ).
         client_cidrs: CIDRs allowed to connect (443).
         services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
-        endpoint_perimeter: the account-perimeter policy on the services that take one; False keeps
-            AWS's full-access policy on every endpoint. Default True.
+        endpoint_perimeter: the account-perimeter policy on the services that take one; False writes
+            AWS's full-access policy out on those. Default True.
     """
 
     def __init__(
@@ -129,7 +129,9 @@ class HyperPodEndpoints(Construct):
                 # Not "open": that would allow only the primary CIDR; the rules above cover both.
                 open=False,
             )
-            policy = interface_endpoint_policy(service) if endpoint_perimeter else None
+            policy = interface_endpoint_policy(service)
+            if policy is not None and not endpoint_perimeter:
+                policy = full_access_policy()  # written out: see full_access_policy
             if policy is not None:
                 endpoint_resource = self.endpoints[service].node.default_child
                 assert isinstance(endpoint_resource, ec2.CfnVPCEndpoint)

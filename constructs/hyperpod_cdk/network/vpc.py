@@ -15,7 +15,7 @@ from hyperpod_cdk._cdk_util import retention
 from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig, az_id_prefix, plan_for_config
 from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.network.endpoint_policies import s3_gateway_policy
+from hyperpod_cdk.network.endpoint_policies import full_access_policy, s3_gateway_policy
 from hyperpod_cdk.network.subnets import HyperPodEgress, HyperPodSubnets
 from hyperpod_cdk.specs.az_ids import EKS_UNSUPPORTED_AZ_IDS, default_control_plane_az_ids
 from hyperpod_cdk.specs.network_plan import SubnetPlan
@@ -51,8 +51,8 @@ class HyperPodNetwork(Construct):
             (:class:`~hyperpod_cdk.network.endpoints.HyperPodEndpoints`) and the S3 gateway
             endpoint. Default False.
         endpoint_perimeter: with ``closed``, the S3 gateway endpoint gets the account data perimeter
-            (:func:`~hyperpod_cdk.network.endpoint_policies.s3_gateway_policy`); False keeps AWS's
-            full-access policy. Default True.
+            (:func:`~hyperpod_cdk.network.endpoint_policies.s3_gateway_policy`); False writes AWS's
+            full-access policy out. Default True.
         flow_log_retention: Default one year.
         log_key: KMS key for the flow-log group (named ``/hyperpod-cdk/<stack-path-hash>/<deployment>/vpc-flow-logs``;
             the key policy gets a statement for that group only). Default: a new key.
@@ -152,7 +152,7 @@ class HyperPodNetwork(Construct):
             route_table_ids=route_table_ids,
             # Closed: this account's buckets and the AWS-owned ones nodes need (network/endpoint_policies.py).
             # Open: AWS's default policy; that VPC reaches the internet through NAT anyway.
-            policy_document=s3_gateway_policy() if closed and endpoint_perimeter else None,
+            policy_document=(s3_gateway_policy() if endpoint_perimeter else full_access_policy()) if closed else None,
         )
 
     @property
