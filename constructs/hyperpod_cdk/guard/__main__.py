@@ -87,6 +87,13 @@ def _short_form(loader: BoundedSafeLoader, suffix: str, node: yaml.Node) -> dict
 _CfnLoader.add_multi_constructor("!", _short_form)
 
 
+# YAML is parsed in pure Python (about 4.5 s per MiB here) and its aliases multiply what the guard walks;
+# CloudFormation's own cap is 1 MB of template body in S3 (51,200 bytes inline), so a larger YAML file
+# describes no stack that can exist (review round 10, tools, M2: two 8 MiB YAML files took 72 s to parse).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+MAX_YAML_TEMPLATE_CHARS = 1024 * 1024
+
+
 def parse_template(text: str, label: str) -> dict[str, Any]:
     """JSON or YAML (with short forms), within :data:`TEMPLATE_LIMITS` (size, aliases, depth, string keys)."""
     try:
@@ -95,6 +102,11 @@ def parse_template(text: str, label: str) -> dict[str, Any]:
         except InputLimitError:
             raise
         except ValueError:  # not JSON: try YAML
+            if len(text) > MAX_YAML_TEMPLATE_CHARS:
+                raise GuardError(
+                    f"{label}: a YAML template over 1 MiB; CloudFormation takes at most 1 MB of template "
+                    "body, so no deployed stack has one (compare the JSON of `get-template` or a cdk.out)"
+                ) from None
             data = load_yaml(text, TEMPLATE_LIMITS, _CfnLoader)
     except InputLimitError as exc:
         raise GuardError(f"{label}: {exc}") from None

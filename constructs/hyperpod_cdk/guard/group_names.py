@@ -228,7 +228,9 @@ class _WrittenKeys:
                     f"aliases expanded), over {MAX_WRITTEN_SIZE:,}; write the name as a string or a short "
                     "Ref/Fn::Sub"
                 )
-            text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), default=str)
+            # The text is built only as far as the label shows it (review round 10, tools, M2: 110,000
+            # names each holding one aliased 64,000-character string were serialised in full: 53 s).
+            text = _bounded_json(canonical(value), _LABEL_WIDTH + 1)
             if len(text) > _LABEL_WIDTH:
                 text = f"{text[: _LABEL_WIDTH - 3]}... #{self.digest(value).hex()}"
             label = Written(text)
@@ -253,7 +255,8 @@ class _WrittenKeys:
 
     def digest(self, value: Any) -> bytes:
         """A 16-byte digest of ``canonical(value)``: equal for values :func:`canonical` makes equal."""
-        if isinstance(value, Mapping | list):
+        memo = isinstance(value, Mapping | list) or (isinstance(value, str) and len(value) > _LABEL_WIDTH)
+        if memo:  # an aliased long string is one object too: hashed once
             held = self._digests.get(id(value))
             if held is not None:
                 return held[1]
@@ -277,9 +280,45 @@ class _WrittenKeys:
             typed = canonical(value)
             hasher.update(repr(typed if isinstance(typed, Typed) else value).encode())
         digest = hasher.digest()
-        if isinstance(value, Mapping | list):
+        if memo:
             self._digests[id(value)] = (value, digest)
         return digest
+
+
+def _bounded_json(value: Any, limit: int) -> str:
+    """The first ``limit`` characters (or all, when shorter) of ``value``'s compact JSON text with sorted
+    keys, as ``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`` writes it,
+    without building the rest."""
+    parts: list[str] = []
+    room = limit
+
+    def add(text: str) -> bool:
+        nonlocal room
+        parts.append(text[:room])
+        room -= len(text)
+        return room > 0
+
+    def write(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            if not add("{"):
+                return False
+            for index, key in enumerate(sorted(node, key=str)):
+                if (index and not add(",")) or not add(json.dumps(str(key)) + ":") or not write(node[key]):
+                    return False
+            return add("}")
+        if isinstance(node, list):
+            if not add("["):
+                return False
+            for index, item in enumerate(node):
+                if (index and not add(",")) or not write(item):
+                    return False
+            return add("]")
+        if isinstance(node, str):
+            return add(json.dumps(node[:room]) if len(node) > room else json.dumps(node))
+        return add(json.dumps(node, default=str))
+
+    write(value)
+    return "".join(parts)
 
 
 def _split(value: Any, key_field: str, written: _WrittenKeys) -> tuple[dict[str, Any], list[_Opaque]]:

@@ -195,6 +195,13 @@ def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
+def _read_parameter(name: str, parameters: Mapping[str, Any], found: dict[str, Any]) -> None:
+    definition = parameters[name]
+    found[f"parameter {name} (Default)"] = (
+        definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
+    )
+
+
 def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The parameter defaults and mapping entries ``value`` reads, by label, and the conditions it names."""
     parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
@@ -213,9 +220,17 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
             continue
         key, arg = next(iter(node.items()))
         if key == "Ref" and isinstance(arg, str) and arg in parameters:
-            definition = parameters[arg]
-            default = definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
-            found[f"parameter {arg} (Default)"] = default
+            _read_parameter(arg, parameters, found)
+        elif key == "Fn::Sub":
+            # ``${Name}`` reads a parameter as ``{"Ref": Name}`` does (review round 10, tools, M1: AWS's EKS
+            # template names its cluster ``!Sub ${ResourceNamePrefix}-${EKSClusterName}``, and a changed
+            # Default there renamed, so replaced, the cluster with "no replacing changes").
+            text, local = _sub_parts(arg)
+            if isinstance(text, str):
+                local_names = set(local) if isinstance(local, Mapping) else set()
+                for name in sub_variables(text) - local_names:
+                    if name in parameters:
+                        _read_parameter(name, parameters, found)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             keys = arg[:3]
             if all(isinstance(n, str) for n in keys) and len(keys) == 3:

@@ -1,0 +1,112 @@
+"""Replacement guard: review round 10 (tools) M1 (a parameter read through Fn::Sub) and M2 (labels of long
+unresolved group names; YAML templates larger than CloudFormation takes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperpod_cdk.guard import compare_templates, main
+from hyperpod_cdk.guard.__main__ import MAX_YAML_TEMPLATE_CHARS, GuardError, parse_template
+from hyperpod_cdk.guard.group_names import _bounded_json
+
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+
+
+def _eks(name: Any, default: str) -> dict[str, Any]:
+    return {
+        "Parameters": {
+            "Prefix": {"Type": "String", "Default": "hp"},
+            "EKSClusterName": {"Type": "String", "Default": default},
+        },
+        "Resources": {
+            "EKSCluster": {
+                "Type": "AWS::EKS::Cluster",
+                "Properties": {
+                    "Name": name,
+                    "RoleArn": "arn:aws:iam::1:role/r",
+                    "ResourcesVpcConfig": {"SubnetIds": ["s"]},
+                },
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        {"Fn::Sub": "${Prefix}-${EKSClusterName}"},  # the shape of AWS's own EKS template
+        {"Fn::Sub": ["${P}-${X}", {"P": {"Ref": "Prefix"}, "X": {"Ref": "EKSClusterName"}}]},
+        {"Fn::Join": ["-", [{"Ref": "Prefix"}, {"Ref": "EKSClusterName"}]]},
+    ],
+)
+def test_a_parameter_default_read_through_fn_sub_is_compared(name: Any) -> None:
+    """A changed Default renames, so replaces, the cluster: reported whichever way the name reads it."""
+    report = compare_templates(_eks(name, "eks"), _eks(name, "eks2"), None)
+    assert any(f.logical_id == "EKSCluster" and f.property == "Name" for f in report.findings)
+    assert not compare_templates(_eks(name, "eks"), _eks(name, "eks"), None).findings
+
+
+def test_a_sub_local_variable_is_not_read_as_the_parameter_of_that_name() -> None:
+    name = {"Fn::Sub": ["${EKSClusterName}", {"EKSClusterName": "fixed"}]}
+    assert not compare_templates(_eks(name, "eks"), _eks(name, "eks2"), None).findings
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"Fn::If": ["C", "x" * 5000, "g"]},
+        {"b": [1, 2.5, True, None, {"z": "é\u2028"}], "a": "q"},
+        ["short"],
+        "x" * 200,
+    ],
+)
+def test_the_bounded_label_text_is_the_start_of_the_whole(value: Any) -> None:
+    whole = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    for limit in (1, 10, 81, 10_000):
+        assert _bounded_json(value, limit) == whole[:limit]
+
+
+def test_long_unresolved_names_sharing_one_string_are_not_serialised_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 10, M2: each label serialised its whole name (110,000 names holding one aliased
+    64,000-character string: 53 s of the run). Now only what a label shows is written out."""
+    import types
+
+    from hyperpod_cdk.guard import group_names
+
+    written = [0]
+
+    def dumps(value: Any, **kwargs: Any) -> str:
+        text = json.dumps(value, **kwargs)
+        written[0] += len(text)
+        return text
+
+    monkeypatch.setattr(group_names, "json", types.SimpleNamespace(dumps=dumps))
+    shared = "x" * 64_000
+    groups = [{"InstanceGroupName": {"Fn::If": ["C", shared, str(i)]}, "InstanceCount": 1} for i in range(200)]
+    template = {
+        "Conditions": {"C": {"Fn::Equals": ["a", "a"]}},
+        "Resources": {"X": {"Type": "AWS::SageMaker::Cluster", "Properties": {"InstanceGroups": groups}}},
+    }
+    with work_limits.guard(60):
+        assert not compare_templates(template, template, None).findings
+    assert written[0] < 200 * 1_000  # 12.8 million characters before (each name written whole)
+
+
+def test_a_yaml_template_larger_than_cloudformation_takes_is_refused_before_parsing(tmp_path: Path, capsys) -> None:
+    body = "Resources:\n  A:\n    Type: AWS::S3::Bucket\n" + "# pad\n" * (MAX_YAML_TEMPLATE_CHARS // 6 + 1)
+    with pytest.raises(GuardError, match=r"a YAML template over 1 MiB; CloudFormation takes at most 1 MB"):
+        parse_template(body, "big.yaml")
+    path = tmp_path / "big.yaml"
+    path.write_text(body)
+    assert main(["--old", str(path), "--new", str(path)]) == 2
+    assert "over 1 MiB" in capsys.readouterr().err
+    # JSON (what cdk.out and get-template hold) keeps the larger cap: it parses fast and has no aliases.
+    assert parse_template(json.dumps({"Resources": {"A": {"Type": "AWS::S3::Bucket"}}, "Pad": "x" * (2 << 20)}), "t")
