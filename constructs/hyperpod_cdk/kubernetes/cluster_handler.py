@@ -32,7 +32,7 @@ from hyperpod_cdk._handler_functions import (
     retained_log_group,
 )
 from hyperpod_cdk.cluster.kubectl import kubectl_layer as kubectl_layer_for
-from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.errors import prop_error, typed_props
 from hyperpod_cdk.specs.kubernetes_versions import DEFAULT_VERSION
 
 NO_SUBNETS_FIX = "list private subnets that reach the cluster endpoint"
@@ -153,6 +153,13 @@ class ClusterHandlerConstruct(Construct):
     HANDLER_DIR: ClassVar[Path]
     #: Tag on the cluster-admin handler, for SCPs or permission boundaries that deny invoking it.
     PURPOSE_TAG: ClassVar[tuple[str, str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every subclass's constructor checks its unpacked props before anything exists: a missing
+        # ``cluster`` or a misspelt key is one line naming it, not a KeyError or a silently dropped prop.
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            typed_props(defaults=CLUSTER_HANDLER_DEFAULTS)(cls)
 
     def __init__(self, scope: Construct, construct_id: str, **props: Unpack[ClusterHandlerProps]) -> None:
         cluster = props["cluster"]

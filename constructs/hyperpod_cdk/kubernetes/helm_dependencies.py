@@ -23,12 +23,8 @@ from constructs import Construct, IConstruct
 from hyperpod_cdk._cdk_util import HELM_DEPENDENCIES_RESOURCE_TYPE, cluster_attribute
 from hyperpod_cdk._handler_functions import check_environment_size, handler_custom_resource
 from hyperpod_cdk.config.kubernetes import HelmDependenciesConfig
-from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.kubernetes.cluster_handler import (
-    CLUSTER_HANDLER_DEFAULTS,
-    ClusterHandlerConstruct,
-    ClusterHandlerProps,
-)
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
 from hyperpod_cdk.specs.kubernetes_names import DNS_LABEL, DNS_LABEL_PATTERN
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "helm_dependencies"
@@ -43,7 +39,6 @@ NAME_PATTERN = DNS_LABEL_PATTERN
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "helm-installer-cluster-admin")
 
 
-@typed_props(defaults=CLUSTER_HANDLER_DEFAULTS)
 class HyperPodHelmDependencies(ClusterHandlerConstruct):
     """Installs (create/update) and uninstalls (delete) the HyperPod Helm chart.
 

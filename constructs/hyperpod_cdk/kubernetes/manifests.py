@@ -37,12 +37,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from hyperpod_cdk._handler_functions import check_environment_size, function_role, handler_custom_resource
-from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.kubernetes.cluster_handler import (
-    CLUSTER_HANDLER_DEFAULTS,
-    ClusterHandlerConstruct,
-    ClusterHandlerProps,
-)
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
 from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
@@ -57,7 +53,6 @@ SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 PURPOSE_TAG = ("hyperpod-cdk:purpose", "manifest-applier-cluster-admin")
 
 
-@typed_props(defaults=CLUSTER_HANDLER_DEFAULTS)
 class HyperPodManifests(ClusterHandlerConstruct):
     """Applies Kubernetes manifest sets fixed at synth; waits for objects (read-only).
 

@@ -34,13 +34,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._handler_functions import function_role, handler_code, handler_function, retained_log_group
-from hyperpod_cdk.errors import prop_error, typed_props
-from hyperpod_cdk.kubernetes.cluster_handler import (
-    CLUSTER_HANDLER_DEFAULTS,
-    ClusterHandlerConstruct,
-    ClusterHandlerProps,
-    describe_cluster,
-)
+from hyperpod_cdk.errors import prop_error
+from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps, describe_cluster
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
@@ -82,7 +77,6 @@ _CLUSTER_ROLE_RULES = [
 ]
 
 
-@typed_props(defaults=CLUSTER_HANDLER_DEFAULTS)
 class HyperPodReadiness(ClusterHandlerConstruct):
     """Readiness gates for an EKS cluster with HyperPod nodes.
 
