@@ -195,11 +195,35 @@ def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
-def _read_parameter(name: str, parameters: Mapping[str, Any], found: dict[str, Any]) -> None:
-    definition = parameters[name]
-    found[f"parameter {name} (Default)"] = (
-        definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
-    )
+def _read_parameters(names: Iterable[str], parameters: Mapping[str, Any], found: dict[str, Any]) -> None:
+    """Record the ``Default`` of each of ``names`` that is a parameter."""
+    for name in names:
+        if name in parameters:
+            definition = parameters[name]
+            found[f"parameter {name} (Default)"] = (
+                definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
+            )
+
+
+def _sub_parameters(arg: Any) -> set[str]:
+    """The ``${Name}`` names of an ``Fn::Sub`` that are not its own local variables.
+
+    They read a parameter as ``{"Ref": Name}`` does (review round 10, tools, M1: AWS's EKS template
+    names its cluster ``!Sub ${ResourceNamePrefix}-${EKSClusterName}``, and a changed Default there
+    renamed, so replaced, the cluster with "no replacing changes")."""
+    text, local = _sub_parts(arg)
+    if not isinstance(text, str):
+        return set()
+    return set(sub_variables(text) - (set(local) if isinstance(local, Mapping) else set()))
+
+
+def _read_mapping(arg: list[Any], mappings: Mapping[str, Any], found: dict[str, Any]) -> None:
+    keys = arg[:3]
+    if all(isinstance(n, str) for n in keys) and len(keys) == 3:
+        entry = _section(mappings, keys[0]).get(keys[1], MISSING)
+        found[f"mapping {'.'.join(keys)}"] = entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
+    else:
+        found[f"mapping {keys[0]}"] = mappings.get(keys[0], MISSING)
 
 
 def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -219,27 +243,12 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
         if len(node) != 1:
             continue
         key, arg = next(iter(node.items()))
-        if key == "Ref" and isinstance(arg, str) and arg in parameters:
-            _read_parameter(arg, parameters, found)
+        if key == "Ref" and isinstance(arg, str):
+            _read_parameters([arg], parameters, found)
         elif key == "Fn::Sub":
-            # ``${Name}`` reads a parameter as ``{"Ref": Name}`` does (review round 10, tools, M1: AWS's EKS
-            # template names its cluster ``!Sub ${ResourceNamePrefix}-${EKSClusterName}``, and a changed
-            # Default there renamed, so replaced, the cluster with "no replacing changes").
-            text, local = _sub_parts(arg)
-            if isinstance(text, str):
-                local_names = set(local) if isinstance(local, Mapping) else set()
-                for name in sub_variables(text) - local_names:
-                    if name in parameters:
-                        _read_parameter(name, parameters, found)
+            _read_parameters(_sub_parameters(arg), parameters, found)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
-            keys = arg[:3]
-            if all(isinstance(n, str) for n in keys) and len(keys) == 3:
-                entry = _section(mappings, keys[0]).get(keys[1], MISSING)
-                found[f"mapping {'.'.join(keys)}"] = (
-                    entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
-                )
-            else:
-                found[f"mapping {keys[0]}"] = mappings.get(keys[0], MISSING)
+            _read_mapping(arg, mappings, found)
         elif key in ("Fn::If", "Condition"):
             name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
             if isinstance(name, str):
