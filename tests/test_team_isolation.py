@@ -52,18 +52,18 @@ def test_every_team_namespace_refuses_the_critical_priority_classes(chart: Hyper
         (expression,) = spec["scopeSelector"]["matchExpressions"]
         assert expression["scopeName"] == "PriorityClass" and expression["operator"] == "In"
         assert {"system-node-critical", "system-cluster-critical"} <= set(expression["values"])
+        # Review round 11, M3: the S3 CSI driver v2's classes (1e9, above every platform class) too.
+        assert {"mount-s3-critical", "mount-s3-preempting-critical", "mount-s3-headroom"} <= set(expression["values"])
 
 
 def test_a_team_limited_to_some_classes_is_refused_the_others(chart: HyperPodOperatorChart) -> None:
     by_ns = quotas(chart)
     values = lambda ns: by_ns[ns]["spec"]["scopeSelector"]["matchExpressions"][0]["values"]  # noqa: E731
-    assert values("hyperpod-ns-alpha") == ["system-cluster-critical", "system-node-critical"]
-    assert values("hyperpod-ns-beta") == [
-        "hyperpod-training",
-        "hyperpod-training-high",
-        "system-cluster-critical",
-        "system-node-critical",
-    ]
+    addon = ["mount-s3-critical", "mount-s3-headroom", "mount-s3-preempting-critical"]
+    assert values("hyperpod-ns-alpha") == sorted([*addon, "system-cluster-critical", "system-node-critical"])
+    assert values("hyperpod-ns-beta") == sorted(
+        [*addon, "hyperpod-training", "hyperpod-training-high", "system-cluster-critical", "system-node-critical"]
+    )
 
 
 def test_the_quota_is_valid_and_the_team_cannot_change_it(chart: HyperPodOperatorChart) -> None:
@@ -82,6 +82,7 @@ def test_the_quota_waits_for_the_namespace_the_chart_creates(chart: HyperPodOper
     "namespace",
     [
         "kube-system",
+        "mount-s3",  # review round 11, M1: the S3 CSI driver v2's mounter pods
         "kube-public",
         "kube-node-lease",
         "kube-anything",

@@ -170,8 +170,8 @@ class Team(_Model):
     priority_classes: Annotated[list[str] | None, Field(max_length=50)] = Field(
         default=None,
         description="The kubernetes.priority_classes this team's pods may name (default: all of them). Kubernetes' "
-        "system-node-critical and system-cluster-critical are never allowed: a ResourceQuota in the team namespace "
-        "admits no pod with a class outside this list.",
+        "system-node-critical and system-cluster-critical, and the S3 CSI driver's mount-s3-* classes, are never "
+        "allowed: a ResourceQuota in the team namespace admits no pod with a class outside this list.",
     )
     pod_security: Literal["baseline", "restricted", "privileged"] = Field(
         default="baseline",

@@ -33,6 +33,9 @@ RESERVED_NAMESPACES: dict[str, str] = {
     "hyperpod-inference-system": "the HyperPod inference operator",
     "hyperpod-observability": "HyperPod observability",
     "amazon-cloudwatch": "the Amazon CloudWatch Observability add-on",
+    # awslabs/mountpoint-s3-csi-driver v2 runs its mounter pods there (charts/aws-mountpoint-s3-csi-driver,
+    # mountpointPod.namespace): a team there would see every team's S3 mounts (review round 11, M1).
+    "mount-s3": "the Mountpoint for Amazon S3 CSI driver (v2) mounter pods",
     FSX_ADMIN_NAMESPACE: "the FSx root claim (every team's directory)",
 }
 

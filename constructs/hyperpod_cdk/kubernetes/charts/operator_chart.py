@@ -87,6 +87,11 @@ def team_role_rules() -> list[dict[str, Any]]:
 # PriorityClass scope lists a class and allows 0 pods refuses such pods at admission
 # (https://kubernetes.io/docs/concepts/policy/resource-quotas/#resource-quota-per-priorityclass).
 SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
+# Classes the add-ons bring, refused to teams as well (review round 11, M3: the Mountpoint for S3 CSI
+# driver v2 installs mount-s3-critical at 1,000,000,000, above every platform class, and no team quota
+# named it). Source: awslabs/mountpoint-s3-csi-driver, charts/aws-mountpoint-s3-csi-driver values
+# mountpointPod.priorityClassName / preemptingPriorityClassName / headroomPriorityClassName.
+ADDON_PRIORITY_CLASSES = ("mount-s3-critical", "mount-s3-headroom", "mount-s3-preempting-critical")
 PRIORITY_QUOTA_NAME = "hyperpod-cdk-priority-classes"
 # A pod's generic ephemeral volume makes the ephemeral-volume controller create a PVC in the pod's
 # namespace, whatever the team's RBAC (https://kubernetes.io/docs/concepts/storage/ephemeral-volumes/,
@@ -280,4 +285,4 @@ class HyperPodOperatorChart(cdk8s.Chart):
         """Priority classes no pod of ``team`` may name: Kubernetes' critical classes, and the
         platform's classes outside ``team.priority_classes`` (when the team lists any)."""
         allowed = set(self.priority_class_names if team.priority_classes is None else team.priority_classes)
-        return sorted({*SYSTEM_PRIORITY_CLASSES, *(set(self.priority_class_names) - allowed)})
+        return sorted({*SYSTEM_PRIORITY_CLASSES, *ADDON_PRIORITY_CLASSES, *(set(self.priority_class_names) - allowed)})
