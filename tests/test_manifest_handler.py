@@ -184,7 +184,51 @@ def test_update_prunes_by_the_set_label() -> None:
     update["OldResourceProperties"] = {**good(), "Sha256": "1" * 64}
     assert index.process(update, Context(), deps(cluster)).status == "SUCCESS"
     ((args, _),) = cluster.calls
-    assert args[-3:] == ["--prune", "-l", "hyperpod-cdk.aws/manifest-set=abc"]
+    start = args.index("--prune")
+    assert args[start : start + 3] == ["--prune", "-l", "hyperpod-cdk.aws/manifest-set=abc"]
+    allowed = {arg.removeprefix("--prune-allowlist=") for arg in args if arg.startswith("--prune-allowlist=")}
+    # Review round 11, M2: kubectl's default list left these out, so a dropped PriorityClass or a former
+    # team's RoleBinding stayed in the cluster.
+    assert {
+        "scheduling.k8s.io/v1/PriorityClass",
+        "rbac.authorization.k8s.io/v1/RoleBinding",
+        "rbac.authorization.k8s.io/v1/Role",
+        "core/v1/ResourceQuota",
+        "networking.k8s.io/v1/NetworkPolicy",
+    } <= allowed
+    # kubectl's own defaults stay (an explicit list replaces them).
+    assert {"core/v1/Namespace", "core/v1/PersistentVolumeClaim", "batch/v1/Job", "core/v1/ConfigMap"} <= allowed
+    assert all(kind.count("/") == 2 for kind in allowed)
+
+
+def test_every_kind_the_charts_write_can_be_pruned_or_is_custom() -> None:
+    """Each built-in kind the platform's manifest sets hold is on the prune list (a custom kind cannot be:
+    kubectl resolves each entry before the apply's new CRDs are discoverable)."""
+    import yaml
+
+    from hyperpod_cdk.config import load_config
+    from hyperpod_cdk.kubernetes.charts import dist
+
+    builtin_groups = {
+        "",
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "policy",
+    }
+    config = load_config(Path(__file__).resolve().parents[1] / "examples" / "eks-governed.yaml")
+    kinds = set()
+    for chart in dist.build_charts(config.kubernetes).values():
+        for doc in yaml.safe_load_all(chart) if isinstance(chart, str) else chart.to_json():
+            if not doc:
+                continue
+            group, _, version = doc["apiVersion"].rpartition("/")
+            if group in builtin_groups:
+                kinds.add(f"{group or 'core'}/{version}/{doc['kind']}")
+    assert kinds and kinds <= set(index.PRUNE_ALLOWLIST), kinds - set(index.PRUNE_ALLOWLIST)
 
 
 def test_rollback_to_properties_of_another_function_version_leaves_the_cluster_alone() -> None:

@@ -58,6 +58,42 @@ WAIT_INTERVAL_SECONDS = 10
 # What the handler keeps for the response and cleanup at the end of the invocation.
 SAFETY_SECONDS = 30
 
+# What `kubectl apply --prune` may delete: kubectl's own default list
+# (kubernetes/kubernetes staging/src/k8s.io/kubectl/pkg/util/prune/prune.go) plus the built-in kinds the
+# operator chart writes that it leaves out. Without them a PriorityClass dropped from the config stayed,
+# no longer in any team's forbidden list, and a namespace given to another team kept the old team's
+# RoleBinding (review round 11, platform, M2). Only objects carrying the set's own label are pruned.
+# Custom kinds are not listed: kubectl resolves every entry, and a CRD the same apply creates may not
+# be discoverable yet.
+PRUNE_ALLOWLIST = (
+    "core/v1/ConfigMap",
+    "core/v1/Endpoints",
+    "core/v1/PersistentVolumeClaim",
+    "core/v1/Pod",
+    "core/v1/ReplicationController",
+    "core/v1/Secret",
+    "core/v1/Service",
+    "batch/v1/Job",
+    "batch/v1/CronJob",
+    "networking.k8s.io/v1/Ingress",
+    "apps/v1/DaemonSet",
+    "apps/v1/Deployment",
+    "apps/v1/ReplicaSet",
+    "apps/v1/StatefulSet",
+    "core/v1/Namespace",
+    "core/v1/PersistentVolume",
+    # The operator chart's kinds kubectl's default leaves out:
+    "core/v1/ResourceQuota",
+    "core/v1/ServiceAccount",
+    "networking.k8s.io/v1/NetworkPolicy",
+    "rbac.authorization.k8s.io/v1/Role",
+    "rbac.authorization.k8s.io/v1/RoleBinding",
+    "rbac.authorization.k8s.io/v1/ClusterRole",
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+    "scheduling.k8s.io/v1/PriorityClass",
+    "storage.k8s.io/v1/StorageClass",
+)
+
 
 class HandlerError(Exception):
     """A failure CloudFormation gets as the reason."""
@@ -173,8 +209,8 @@ def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, 
     stream = "\n".join(json.dumps(obj) for obj in deps.bundle.objects(name))
     args = ["apply", "-f", "-"]
     if update:
-        # Objects that left the set (default prune allow-list, as aws-cdk-lib's handler).
-        args += ["--prune", "-l", str(entry["PruneLabel"])]
+        # Objects that left the set, of the kinds in PRUNE_ALLOWLIST.
+        args += ["--prune", "-l", str(entry["PruneLabel"]), *(f"--prune-allowlist={kind}" for kind in PRUNE_ALLOWLIST)]
     deps.log(f"applying {len(entry['Objects'])} object(s) of set {name}")
     deps.log(_kubectl(deps, args, stream, limit).rstrip())
 
