@@ -8,6 +8,7 @@ CloudFormation's bucket is ``cloudformation-custom-resource-response-<Region wit
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,29 @@ def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> N
     url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
     cfn_response.send_response(_event(url), cfn_response.Outcome("SUCCESS", "id"), opener=opener)
     assert sent == [url]
+
+
+def test_a_non_ascii_reason_keeps_the_response_under_4096_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 11, tools, L3: the reason was cut at 3,000 characters; 3,000 four-byte characters
+    made a 12 KB body, which CloudFormation refuses, and the failure's reason was lost."""
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+
+    class Ok:
+        def __enter__(self) -> Ok:
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            return False
+
+    bodies: list[bytes] = []
+
+    def opener(request: Any, timeout: float) -> Ok:
+        bodies.append(request.data)
+        return Ok()
+
+    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
+    outcome = cfn_response.Outcome("FAILED", "id", reason="\U0001f4a5" * 5000)
+    cfn_response.send_response(_event(url), outcome, opener=opener)
+    (body,) = bodies
+    assert len(body) <= 4096
+    assert json.loads(body)["Reason"].startswith("\U0001f4a5")

@@ -110,3 +110,67 @@ def test_a_yaml_template_larger_than_cloudformation_takes_is_refused_before_pars
     assert "over 1 MiB" in capsys.readouterr().err
     # JSON (what cdk.out and get-template hold) keeps the larger cap: it parses fast and has no aliases.
     assert parse_template(json.dumps({"Resources": {"A": {"Type": "AWS::S3::Bucket"}}, "Pad": "x" * (2 << 20)}), "t")
+
+
+# --- review round 11 (tools) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["${ Prefix }-${ EKSClusterName }", "${Prefix}-${EKSClusterName }"])
+def test_a_spaced_sub_variable_is_read_as_the_parameter(text: str) -> None:
+    """R11T-M1: CloudFormation strips the spaces inside ``${ Name }`` (aws-cloudformation/cfn-lint#236)."""
+    name = {"Fn::Sub": text}
+    assert any(f.property == "Name" for f in compare_templates(_eks(name, "eks"), _eks(name, "eks2"), None).findings)
+    assert not compare_templates(_eks(name, "eks"), _eks(name, "eks"), None).findings
+
+
+def test_a_spaced_sub_variable_in_a_group_name_resolves() -> None:
+    from hyperpod_cdk.guard.group_names import resolve_name
+
+    template = {"Parameters": {"G": {"Type": "String", "Default": "gpu"}}}
+    assert resolve_name({"Fn::Sub": "${ G }-a"}, template) == "gpu-a"
+    assert resolve_name({"Fn::Sub": "${! G }-a"}, template) == "${G}-a"  # the literal form stays literal
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    count = [0]
+    original = getattr(module, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return count
+
+
+def test_an_aliased_sub_is_read_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R11T-M2: one Fn::Sub naming N variables, repeated M times by a YAML alias (one object), was read
+    M times (a 249 KB YAML: 62 s)."""
+    from hyperpod_cdk.guard import values
+
+    sub = {"Fn::Sub": "".join(f"${{V{i}}}" for i in range(50))}
+    parameters = {f"V{i}": {"Type": "String", "Default": "x"} for i in range(50)}
+    template = {"Parameters": parameters, "Resources": {}}
+    reads = _counted(monkeypatch, values, "_read_parameters")
+    found, _ = values._inputs_and_conditions([sub] * 400, template)
+    assert len(found) == 50 and reads[0] == 1
+
+
+def test_a_parameter_read_by_many_values_is_compared_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R11T-M3: a large parameter Default read by G instance groups was compared once per group."""
+    from hyperpod_cdk.guard import values
+
+    big = [["x"] * 200] * 50
+    groups = [
+        {"InstanceGroupName": f"g{i}", "InstanceType": {"Ref": "T"}, "InstanceCount": 1, "ExecutionRole": "e"}
+        for i in range(300)
+    ]
+    template = {
+        "Parameters": {"T": {"Type": "String", "Default": big}},
+        "Resources": {
+            "C": {"Type": "AWS::SageMaker::Cluster", "Properties": {"ClusterName": "c", "InstanceGroups": groups}}
+        },
+    }
+    compared = _counted(monkeypatch, values, "_differences")
+    assert not compare_templates(template, template, None).findings
+    assert compared[0] < 20  # once per label and side pattern, not once per group (300 before)

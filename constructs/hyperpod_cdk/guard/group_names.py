@@ -135,7 +135,8 @@ class _Resolver:
         return self.text(default)
 
     def sub_part(self, match: re.Match[str], local: Mapping[str, Any]) -> str:
-        literal, name = match.group(1), match.group(2)
+        # CloudFormation strips the spaces inside ``${ Name }`` (review round 11, tools, M1).
+        literal, name = match.group(1), match.group(2).strip()
         if literal:
             return "${" + name + "}"  # ${!Name} is the text ${Name}
         if name in local:

@@ -125,7 +125,9 @@ def _sort_key(item: Any) -> tuple[Any, ...]:
     return ("~", repr(item))
 
 
-_SUB_VAR = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+# CloudFormation strips spaces inside the braces: ``${ Name }`` reads Name (review round 11, tools, M1;
+# aws-cloudformation/cfn-lint#236); ``${!Name}`` is the literal text and matches nothing here.
+_SUB_VAR = re.compile(r"\$\{\s*([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\s*\}")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -232,8 +234,16 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
     found: dict[str, Any] = {}
     names: list[str] = []
     pending: list[Any] = [value]
+    # Containers and Sub strings already walked, by id (``value`` holds them alive): a YAML alias repeats
+    # one object, and walking it again adds nothing (review round 11, tools, M2: one Fn::Sub naming N
+    # variables, aliased M times, cost N x M).
+    seen: set[int] = set()
     while pending:
         node = pending.pop()
+        if isinstance(node, list | Mapping):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
         if isinstance(node, list):
             pending.extend(node)
             continue
@@ -246,7 +256,10 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
         if key == "Ref" and isinstance(arg, str):
             _read_parameters([arg], parameters, found)
         elif key == "Fn::Sub":
-            _read_parameters(_sub_parameters(arg), parameters, found)
+            text = _sub_parts(arg)[0]
+            if id(text) not in seen or not isinstance(arg, str):
+                seen.add(id(text))
+                _read_parameters(_sub_parameters(arg), parameters, found)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             _read_mapping(arg, mappings, found)
         elif key in ("Fn::If", "Condition"):
@@ -299,6 +312,10 @@ class InputMemo:
         self.templates = (old_template, new_template)
         self._inputs: tuple[dict[tuple[str, ...], dict[str, Any]], ...] = ({}, {})
         self._changes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, str]]] = {}
+        # A label's value depends only on its template, so whether it differs is computed once per label:
+        # a large aliased parameter Default read by many values was compared once per value (review
+        # round 11, tools, M3).
+        self._label_changes: dict[tuple[str, bool, bool], tuple[str, str] | None] = {}
         self.condition_walks = 0  # how many times a condition set was followed (tests count it)
 
     def _of(self, side: int, names: list[str]) -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -319,7 +336,15 @@ class InputMemo:
             self._changes[old_key, new_key] = _differences(old_cond, new_cond, set(old_cond) | set(new_cond))
         direct = set(old_direct) | set(new_direct)
         changes = [item for item in self._changes[old_key, new_key] if item[0] not in direct]
-        changes += _differences({**old_cond, **old_direct}, {**new_cond, **new_direct}, direct)
+        old_all, new_all = {**old_cond, **old_direct}, {**new_cond, **new_direct}
+        for label in direct:
+            # Keyed by which side reads the label too: a side that does not read it shows MISSING.
+            key = (label, label in old_direct, label in new_direct)
+            if key not in self._label_changes:
+                found = _differences(old_all, new_all, {label})
+                self._label_changes[key] = found[0] if found else None
+            if (change := self._label_changes[key]) is not None:
+                changes.append(change)
         return [line for _label, line in sorted(changes)]
 
 

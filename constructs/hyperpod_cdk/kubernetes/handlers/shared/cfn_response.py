@@ -125,7 +125,9 @@ def send_response(
         reason = f"{reason} (CloudWatch log stream {log_stream})"
     body = {
         "Status": outcome.status,
-        "Reason": reason[:REASON_LIMIT],
+        # Cut by UTF-8 bytes, not characters: the whole response must stay under 4,096 bytes, and a
+        # non-ASCII reason cut at 3,000 characters could be 12,000 bytes (review round 11, tools, L3).
+        "Reason": reason.encode("utf-8", "replace")[:REASON_LIMIT].decode("utf-8", "ignore"),
         "PhysicalResourceId": outcome.physical_id,
         "StackId": event["StackId"],
         "RequestId": event["RequestId"],
@@ -133,7 +135,7 @@ def send_response(
         "NoEcho": False,
         "Data": dict(outcome.data),
     }
-    payload = json.dumps(body).encode("utf-8")
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8", "replace")  # UTF-8, as REASON_LIMIT counts
     request = urllib.request.Request(
         str(url),
         data=payload,
