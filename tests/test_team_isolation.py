@@ -156,3 +156,21 @@ def test_no_namespace_the_charts_write_can_hold_a_team() -> None:
     for namespace in platform_owned:
         with pytest.raises(HyperPodConfigError, match="cannot hold a team"):
             Team(name="ops", namespace=namespace)
+
+
+def test_two_teams_cannot_map_one_submitter_role() -> None:
+    """Review round 13, L1: EKS keeps one access entry per role, and each team's role gets its own entry,
+    so a role two teams share failed the deploy; now it is one config line naming the second team."""
+    from hyperpod_cdk.config.charts import parse_k8s_settings
+
+    role = "arn:aws:iam::123456789012:role/submitters"
+    with pytest.raises(HyperPodConfigError) as info:
+        parse_k8s_settings(
+            {"teams": [{"name": "a", "submitter_role_arn": role}, {"name": "b", "submitter_role_arn": role}]}
+        )
+    assert info.value.field == "kubernetes.teams[1](b).submitter_role_arn"
+    assert "team 'a' already maps this role" in str(info.value) and "\n" not in str(info.value)
+    other = "arn:aws:iam::123456789012:role/other"
+    parse_k8s_settings(
+        {"teams": [{"name": "a", "submitter_role_arn": role}, {"name": "b", "submitter_role_arn": other}]}
+    )

@@ -465,6 +465,20 @@ class K8sSettings(_Model):
                 raise ValueError(f"teams: namespace '{team.effective_namespace}' is used by two teams")
             seen_names.add(team.name)
             seen_namespaces.add(team.effective_namespace)
+        # EKS keeps one access entry per principal ("You can't specify the same ARN in more than one access
+        # entry", CreateAccessEntry API), and each team's role gets its own: a shared role fails the deploy
+        # (review round 13, L1).
+        mapped: dict[str, str] = {}
+        for index, team in enumerate(self.teams):
+            role = team.submitter_role_arn
+            if role and role in mapped:
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).submitter_role_arn",
+                    f"team '{mapped[role]}' already maps this role (EKS allows one access entry per role); "
+                    "give each team its own role",
+                )
+            if role:
+                mapped[role] = team.name
         names = [pc.name for pc in self.priority_classes]
         if len(set(names)) != len(names):
             raise ValueError("priority_classes: each name may appear once")
