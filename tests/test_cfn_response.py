@@ -158,3 +158,28 @@ def test_a_non_ascii_reason_keeps_the_response_under_4096_bytes(monkeypatch: pyt
     (body,) = bodies
     assert len(body) <= 4096
     assert json.loads(body)["Reason"].startswith("\U0001f4a5")
+
+
+@pytest.mark.parametrize("reason", ['"' * 5000, "\x1b[31m" * 2000, "\u0001" * 4000, "\U0001f4a5" * 5000])
+def test_a_reason_that_grows_when_escaped_still_fits(monkeypatch: pytest.MonkeyPatch, reason: str) -> None:
+    """Review round 12, tools, L2: the reason was cut to 3,000 bytes before JSON escaping, and quotes or
+    control characters grew the body to 5-18 KB."""
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+
+    class Ok:
+        def __enter__(self) -> Ok:
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            return False
+
+    bodies: list[bytes] = []
+
+    def opener(request: Any, timeout: float) -> Ok:
+        bodies.append(request.data)
+        return Ok()
+
+    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
+    cfn_response.send_response(_event(url), cfn_response.Outcome("FAILED", "id", reason=reason), opener=opener)
+    (body,) = bodies
+    assert len(body) <= 4096 and reason.startswith(json.loads(body)["Reason"][:10])

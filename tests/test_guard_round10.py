@@ -174,3 +174,41 @@ def test_a_parameter_read_by_many_values_is_compared_once(monkeypatch: pytest.Mo
     compared = _counted(monkeypatch, values, "_differences")
     assert not compare_templates(template, template, None).findings
     assert compared[0] < 20  # once per label and side pattern, not once per group (300 before)
+
+
+def test_an_aliased_list_form_sub_is_read_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 12, tools, M1: only the string form was remembered, so ``Fn::Sub: [*s, {}]`` copies
+    re-read every name of the aliased string (a 987 KB YAML: 147.7 s)."""
+    from hyperpod_cdk.guard import values
+
+    text = "".join(f"${{V{i}}}" for i in range(50))
+    template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(50)}, "Resources": {}}
+    reads = _counted(monkeypatch, values, "_read_parameters")
+    found, _ = values._inputs_and_conditions([{"Fn::Sub": [text, {}]} for _ in range(400)], template)
+    assert len(found) == 50 and reads[0] == 1
+
+
+def test_the_string_form_still_reads_what_a_list_forms_local_hides() -> None:
+    """Review round 12, tools, L3: a list form whose local variable hides a parameter marked the string as
+    read, and the string form of the same aliased string then skipped that parameter."""
+    from hyperpod_cdk.guard import values
+
+    text = "${EKSClusterName}"
+    template = {"Parameters": {"EKSClusterName": {"Type": "String", "Default": "eks"}}, "Resources": {}}
+    found, _ = values._inputs_and_conditions(
+        [{"Fn::Sub": text}, {"Fn::Sub": [text, {"EKSClusterName": "x"}]}], template
+    )
+    assert "parameter EKSClusterName (Default)" in found
+
+
+def test_mapping_paths_with_dotted_keys_get_distinct_labels() -> None:
+    """Review round 12, tools, L1: ["N", "a.b", "c"] and ["N", "a", "b.c"] shared the label "mapping N.a.b.c",
+    and since labels are compared once each, one path's answer stood for the other's."""
+    from hyperpod_cdk.guard import values
+
+    template = {"Mappings": {"N": {"a.b": {"c": "1"}, "a": {"b.c": "2"}}}, "Resources": {}}
+    first, _ = values._inputs_and_conditions({"Fn::FindInMap": ["N", "a.b", "c"]}, template)
+    second, _ = values._inputs_and_conditions({"Fn::FindInMap": ["N", "a", "b.c"]}, template)
+    assert set(first).isdisjoint(second) and list(first.values()) == ["1"] and list(second.values()) == ["2"]
+    plain, _ = values._inputs_and_conditions({"Fn::FindInMap": ["M", "k", "v"]}, {"Mappings": {}, "Resources": {}})
+    assert list(plain) == ["mapping M.k.v"]

@@ -223,7 +223,10 @@ def _read_mapping(arg: list[Any], mappings: Mapping[str, Any], found: dict[str, 
     keys = arg[:3]
     if all(isinstance(n, str) for n in keys) and len(keys) == 3:
         entry = _section(mappings, keys[0]).get(keys[1], MISSING)
-        found[f"mapping {'.'.join(keys)}"] = entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
+        # Dotted keys would make two paths one label (["a.b", "c"] and ["a", "b.c"]), and labels are
+        # compared once each (review round 12, tools, L1): such a path is labelled by its JSON list.
+        label = ".".join(keys) if not any("." in key for key in keys) else json.dumps(keys)
+        found[f"mapping {label}"] = entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
     else:
         found[f"mapping {keys[0]}"] = mappings.get(keys[0], MISSING)
 
@@ -238,6 +241,7 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
     # one object, and walking it again adds nothing (review round 11, tools, M2: one Fn::Sub naming N
     # variables, aliased M times, cost N x M).
     seen: set[int] = set()
+    seen_subs: dict[tuple[int, frozenset[str]], Any] = {}
     while pending:
         node = pending.pop()
         if isinstance(node, list | Mapping):
@@ -256,9 +260,13 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
         if key == "Ref" and isinstance(arg, str):
             _read_parameters([arg], parameters, found)
         elif key == "Fn::Sub":
-            text = _sub_parts(arg)[0]
-            if id(text) not in seen or not isinstance(arg, str):
-                seen.add(id(text))
+            # Once per (string, its local variable names): the string form and each list form with other
+            # locals read different parameters (review round 12, tools, M1 and L3: only the string form
+            # was remembered, so an aliased string in the list form was read once per copy).
+            text, local = _sub_parts(arg)
+            sub_key = (id(text), frozenset(local) if isinstance(local, Mapping) else frozenset())
+            if sub_key not in seen_subs:
+                seen_subs[sub_key] = text  # held alive, so its id stays its own
                 _read_parameters(_sub_parameters(arg), parameters, found)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             _read_mapping(arg, mappings, found)

@@ -91,6 +91,22 @@ def is_cloudformation_response_url(url: object, region: str | None = None) -> bo
     return match["region"] is None or match["region"] == region.lower()
 
 
+def _fitting(text: str, limit: int) -> str:
+    """The longest start of ``text`` whose JSON form (UTF-8, escapes included) fits in ``limit`` bytes:
+    quotes and control characters grow when escaped (review round 12, tools, L2)."""
+
+    def size(part: str) -> int:
+        return len(json.dumps(part, ensure_ascii=False).encode("utf-8", "replace"))
+
+    if size(text) <= limit:
+        return text
+    low, high = 0, min(len(text), limit)  # each character takes at least one byte
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if size(text[:middle]) <= limit else (low, middle - 1)
+    return text[:low]
+
+
 def _origin(url: object) -> str:
     """``https://host`` of a URL, for the log: never its path or query (a presigned URL's signature), user
     information or port."""
@@ -127,7 +143,7 @@ def send_response(
         "Status": outcome.status,
         # Cut by UTF-8 bytes, not characters: the whole response must stay under 4,096 bytes, and a
         # non-ASCII reason cut at 3,000 characters could be 12,000 bytes (review round 11, tools, L3).
-        "Reason": reason.encode("utf-8", "replace")[:REASON_LIMIT].decode("utf-8", "ignore"),
+        "Reason": _fitting(reason, REASON_LIMIT),
         "PhysicalResourceId": outcome.physical_id,
         "StackId": event["StackId"],
         "RequestId": event["RequestId"],
