@@ -12,7 +12,7 @@ import pytest
 
 from hyperpod_cdk.guard import compare_templates, main
 from hyperpod_cdk.guard.__main__ import MAX_YAML_TEMPLATE_CHARS, GuardError, parse_template
-from hyperpod_cdk.guard.group_names import _bounded_json
+from hyperpod_cdk.input_limits import bounded_json as _bounded_json
 
 _spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
 assert _spec and _spec.loader
@@ -79,7 +79,7 @@ def test_long_unresolved_names_sharing_one_string_are_not_serialised_whole(monke
     64,000-character string: 53 s of the run). Now only what a label shows is written out."""
     import types
 
-    from hyperpod_cdk.guard import group_names
+    from hyperpod_cdk import input_limits
 
     written = [0]
 
@@ -88,7 +88,7 @@ def test_long_unresolved_names_sharing_one_string_are_not_serialised_whole(monke
         written[0] += len(text)
         return text
 
-    monkeypatch.setattr(group_names, "json", types.SimpleNamespace(dumps=dumps))
+    monkeypatch.setattr(input_limits, "json", types.SimpleNamespace(dumps=dumps))
     shared = "x" * 64_000
     groups = [{"InstanceGroupName": {"Fn::If": ["C", shared, str(i)]}, "InstanceCount": 1} for i in range(200)]
     template = {
@@ -183,9 +183,17 @@ def test_an_aliased_list_form_sub_is_read_once_per_object(monkeypatch: pytest.Mo
 
     text = "".join(f"${{V{i}}}" for i in range(50))
     template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(50)}, "Resources": {}}
-    reads = _counted(monkeypatch, values, "_read_parameters")
+    names_read = [0]
+    original = values._read_parameters
+
+    def counting(names: Any, parameters: Any, found: Any) -> None:
+        names = list(names)
+        names_read[0] += len(names)
+        original(names, parameters, found)
+
+    monkeypatch.setattr(values, "_read_parameters", counting)
     found, _ = values._inputs_and_conditions([{"Fn::Sub": [text, {}]} for _ in range(400)], template)
-    assert len(found) == 50 and reads[0] == 1
+    assert len(found) == 50 and names_read[0] == 50  # 20,000 before
 
 
 def test_the_string_form_still_reads_what_a_list_forms_local_hides() -> None:
@@ -212,3 +220,28 @@ def test_mapping_paths_with_dotted_keys_get_distinct_labels() -> None:
     assert set(first).isdisjoint(second) and list(first.values()) == ["1"] and list(second.values()) == ["2"]
     plain, _ = values._inputs_and_conditions({"Fn::FindInMap": ["M", "k", "v"]}, {"Mappings": {}, "Resources": {}})
     assert list(plain) == ["mapping M.k.v"]
+
+
+def test_copies_with_distinct_locals_read_each_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 13, tools, M3: the memo was keyed by the copy's local names, so copies of one aliased
+    string with one distinct local each re-read all N names (1 MB: 176 s). Each name is read once now."""
+    from hyperpod_cdk.guard import values
+
+    text = "".join(f"${{V{i}}}" for i in range(200))
+    template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(200)}, "Resources": {}}
+    names_read = [0]
+    original = values._read_parameters
+
+    def counting(names: Any, parameters: Any, found: Any) -> None:
+        names = list(names)
+        names_read[0] += len(names)
+        original(names, parameters, found)
+
+    monkeypatch.setattr(values, "_read_parameters", counting)
+    copies = [{"Fn::Sub": [text, {f"L{i}": "x"}]} for i in range(500)]
+    found, _ = values._inputs_and_conditions(copies, template)
+    assert len(found) == 200 and names_read[0] == 200  # 100,000 before
+    # A local that hides a name in one copy does not hide it from another.
+    hidden = [{"Fn::Sub": "${A}"}, {"Fn::Sub": ["${A}", {"A": "x"}]}]
+    shadow = {"Parameters": {"A": {"Type": "String", "Default": "a"}}, "Resources": {}}
+    assert "parameter A (Default)" in values._inputs_and_conditions(hidden, shadow)[0]

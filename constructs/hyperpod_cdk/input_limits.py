@@ -351,3 +351,40 @@ def escape_controls(text: str) -> str:
 def escape_lines(text: str) -> str:
     """Each line of ``text`` through :func:`escape_controls`, the line breaks kept."""
     return "\n".join(escape_controls(line) for line in text.split("\n"))
+
+
+def bounded_json(value: Any, limit: int) -> str:
+    """The first ``limit`` characters (or all, when shorter) of ``value``'s compact JSON text with sorted
+    keys, as ``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`` writes it,
+    without building the rest: a YAML alias repeats one large object any number of times, and its
+    whole text may be gigabytes (review rounds 10 and 13, tools)."""
+    parts: list[str] = []
+    room = limit
+
+    def add(text: str) -> bool:
+        nonlocal room
+        parts.append(text[:room])
+        room -= len(text)
+        return room > 0
+
+    def write(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            if not add("{"):
+                return False
+            for index, key in enumerate(sorted(node, key=str)):
+                if (index and not add(",")) or not add(json.dumps(str(key)) + ":") or not write(node[key]):
+                    return False
+            return add("}")
+        if isinstance(node, list):
+            if not add("["):
+                return False
+            for index, item in enumerate(node):
+                if (index and not add(",")) or not write(item):
+                    return False
+            return add("]")
+        if isinstance(node, str):
+            return add(json.dumps(node[:room]) if len(node) > room else json.dumps(node))
+        return add(json.dumps(node, default=str))
+
+    write(value)
+    return "".join(parts)

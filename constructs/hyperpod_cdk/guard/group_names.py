@@ -18,7 +18,6 @@ templates and nothing it reads changed; otherwise the guard cannot rule out a re
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from hyperpod_cdk.guard.values import (
     references,
     render_value,
 )
+from hyperpod_cdk.input_limits import bounded_json
 
 # What one name may cost to resolve (nodes visited) and how long a resolved name may be: a YAML alias
 # can repeat a Fn::Join inside itself, and a HyperPod group name is at most 63 characters anyway.
@@ -231,7 +231,7 @@ class _WrittenKeys:
                 )
             # The text is built only as far as the label shows it (review round 10, tools, M2: 110,000
             # names each holding one aliased 64,000-character string were serialised in full: 53 s).
-            text = _bounded_json(canonical(value), _LABEL_WIDTH + 1)
+            text = bounded_json(canonical(value), _LABEL_WIDTH + 1)
             if len(text) > _LABEL_WIDTH:
                 text = f"{text[: _LABEL_WIDTH - 3]}... #{self.digest(value).hex()}"
             label = Written(text)
@@ -284,42 +284,6 @@ class _WrittenKeys:
         if memo:
             self._digests[id(value)] = (value, digest)
         return digest
-
-
-def _bounded_json(value: Any, limit: int) -> str:
-    """The first ``limit`` characters (or all, when shorter) of ``value``'s compact JSON text with sorted
-    keys, as ``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`` writes it,
-    without building the rest."""
-    parts: list[str] = []
-    room = limit
-
-    def add(text: str) -> bool:
-        nonlocal room
-        parts.append(text[:room])
-        room -= len(text)
-        return room > 0
-
-    def write(node: Any) -> bool:
-        if isinstance(node, Mapping):
-            if not add("{"):
-                return False
-            for index, key in enumerate(sorted(node, key=str)):
-                if (index and not add(",")) or not add(json.dumps(str(key)) + ":") or not write(node[key]):
-                    return False
-            return add("}")
-        if isinstance(node, list):
-            if not add("["):
-                return False
-            for index, item in enumerate(node):
-                if (index and not add(",")) or not write(item):
-                    return False
-            return add("]")
-        if isinstance(node, str):
-            return add(json.dumps(node[:room]) if len(node) > room else json.dumps(node))
-        return add(json.dumps(node, default=str))
-
-    write(value)
-    return "".join(parts)
 
 
 def _split(value: Any, key_field: str, written: _WrittenKeys) -> tuple[dict[str, Any], list[_Opaque]]:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from hyperpod_cdk.guard.table import (
     KEYED_LISTS,
 )
+from hyperpod_cdk.input_limits import bounded_json
 
 
 class _Missing:
@@ -153,7 +154,7 @@ def references(value: Any) -> set[str]:
     # Containers and Sub strings already walked, by id (the value holds them alive): a YAML-aliased
     # node is one object, and walking it again adds nothing to ``found`` (seventh review, M2).
     seen: set[int] = set()
-    seen_subs: set[tuple[int, int]] = set()
+    unread: dict[int, tuple[str, set[str]]] = {}  # id of a Sub string -> (it, its names not found yet)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict | list):
@@ -175,10 +176,15 @@ def references(value: Any) -> set[str]:
                         found.add(target)
                 elif key == "Fn::Sub":
                     text, local = _sub_parts(arg)
-                    if isinstance(text, str) and (id(text), id(local)) not in seen_subs:
-                        seen_subs.add((id(text), id(local)))
-                        names = set(local) if isinstance(local, dict) else set()
-                        found.update(sub_variables(text) - names)
+                    if isinstance(text, str):
+                        # Per string object, the names not found yet (review round 13, tools, M3).
+                        held = unread.get(id(text))
+                        if held is None:
+                            held = unread[id(text)] = (text, set(sub_variables(text)))
+                        names = local if isinstance(local, dict) else {}
+                        now = {name for name in held[1] if name not in names}
+                        held[1].difference_update(now)
+                        found.update(now)
             for item in node.values():
                 walk(item)
         elif isinstance(node, list):
@@ -207,18 +213,6 @@ def _read_parameters(names: Iterable[str], parameters: Mapping[str, Any], found:
             )
 
 
-def _sub_parameters(arg: Any) -> set[str]:
-    """The ``${Name}`` names of an ``Fn::Sub`` that are not its own local variables.
-
-    They read a parameter as ``{"Ref": Name}`` does (review round 10, tools, M1: AWS's EKS template
-    names its cluster ``!Sub ${ResourceNamePrefix}-${EKSClusterName}``, and a changed Default there
-    renamed, so replaced, the cluster with "no replacing changes")."""
-    text, local = _sub_parts(arg)
-    if not isinstance(text, str):
-        return set()
-    return set(sub_variables(text) - (set(local) if isinstance(local, Mapping) else set()))
-
-
 def _read_mapping(arg: list[Any], mappings: Mapping[str, Any], found: dict[str, Any]) -> None:
     keys = arg[:3]
     if all(isinstance(n, str) for n in keys) and len(keys) == 3:
@@ -241,7 +235,7 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
     # one object, and walking it again adds nothing (review round 11, tools, M2: one Fn::Sub naming N
     # variables, aliased M times, cost N x M).
     seen: set[int] = set()
-    seen_subs: dict[tuple[int, frozenset[str]], Any] = {}
+    unread: dict[int, tuple[str, set[str]]] = {}  # id of a Sub string -> (it, its names not read yet)
     while pending:
         node = pending.pop()
         if isinstance(node, list | Mapping):
@@ -260,14 +254,18 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
         if key == "Ref" and isinstance(arg, str):
             _read_parameters([arg], parameters, found)
         elif key == "Fn::Sub":
-            # Once per (string, its local variable names): the string form and each list form with other
-            # locals read different parameters (review round 12, tools, M1 and L3: only the string form
-            # was remembered, so an aliased string in the list form was read once per copy).
+            # Each name of a Sub string is read once, whatever copy reads it: per string object, the names
+            # no copy has read yet; a copy reads those its own locals do not hide (review rounds 12 and 13,
+            # tools: keyed by the locals, copies with one distinct local each re-read every name, 176 s).
             text, local = _sub_parts(arg)
-            sub_key = (id(text), frozenset(local) if isinstance(local, Mapping) else frozenset())
-            if sub_key not in seen_subs:
-                seen_subs[sub_key] = text  # held alive, so its id stays its own
-                _read_parameters(_sub_parameters(arg), parameters, found)
+            if isinstance(text, str):
+                local_names = local if isinstance(local, Mapping) else {}
+                held = unread.get(id(text))
+                if held is None:
+                    held = unread[id(text)] = (text, set(sub_variables(text)))
+                names_now = {name for name in held[1] if name not in local_names}
+                held[1].difference_update(names_now)
+                _read_parameters(names_now, parameters, found)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             _read_mapping(arg, mappings, found)
         elif key in ("Fn::If", "Condition"):
@@ -452,7 +450,7 @@ def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
     """Compact JSON, truncated to ``width`` characters."""
     if value is MISSING:
         return "(absent)"
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    text = bounded_json(value, width + 1)  # only as much as is shown (review round 13, tools, M1)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

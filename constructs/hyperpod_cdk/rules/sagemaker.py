@@ -6,9 +6,9 @@ synth-time check of its resilience and encryption settings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 
+from hyperpod_cdk.input_limits import bounded_json
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map
 from hyperpod_cdk.specs.instance_types import supports_deep_health_checks
 
@@ -219,7 +219,7 @@ def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
 
 
 def _shown(value: Json) -> str:
-    shown = json.dumps(value, sort_keys=True, default=str)
+    shown = bounded_json(value, 81)  # only as much as is shown (review round 13, tools, M2)
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
