@@ -245,3 +245,25 @@ def test_copies_with_distinct_locals_read_each_name_once(monkeypatch: pytest.Mon
     hidden = [{"Fn::Sub": "${A}"}, {"Fn::Sub": ["${A}", {"A": "x"}]}]
     shadow = {"Parameters": {"A": {"Type": "String", "Default": "a"}}, "Resources": {}}
     assert "parameter A (Default)" in values._inputs_and_conditions(hidden, shadow)[0]
+
+
+def test_the_json_report_writes_a_long_aliased_value_only_as_far_as_it_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 14, tools, M1: ``--json`` wrote each finding's whole old/new value to measure it (an
+    Fn::Join over one aliased string: 1.21 GB at 124 KB of YAML)."""
+    from hyperpod_cdk.guard import output
+    from hyperpod_cdk.guard.findings import Finding
+
+    written = [0]
+    original = json.dumps
+
+    def dumps(value: Any, **kwargs: Any) -> str:
+        text = original(value, **kwargs)
+        written[0] += len(text)
+        return text
+
+    monkeypatch.setattr(json, "dumps", dumps)  # every module's json.dumps, whichever writes the value
+    shared = "a" * 100_000
+    value = {"Fn::Join": ["", [shared] * 1_000]}
+    finding = Finding("C", "AWS::EKS::Cluster", None, "Name", "replacement", "eks", value, "r", "u")
+    shown = output._shown(finding)
+    assert len(shown["new"]) <= output.SHOWN_WIDTH and written[0] < 2_000  # 100 million characters before

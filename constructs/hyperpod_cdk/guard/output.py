@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from hyperpod_cdk.guard.values import canonical, render_value
+from hyperpod_cdk.input_limits import bounded_json
 
 if TYPE_CHECKING:
     from hyperpod_cdk.guard.findings import Finding, GuardReport
@@ -27,7 +28,8 @@ def _shown(finding: Finding) -> dict[str, Any]:
     for key in ("cdk_path", "property", "cause"):
         data[key] = _cut(data[key], SHOWN_WIDTH if key != "cause" else 5 * SHOWN_WIDTH)
     for key in ("old", "new"):
-        text = json.dumps(data[key], separators=(",", ":"), sort_keys=True, default=str)
+        # Only as much as decides the cut (review round 14, tools, M1: the whole aliased value was written).
+        text = bounded_json(data[key], SHOWN_WIDTH + 1)
         if len(text) > SHOWN_WIDTH:
             data[key] = render_value(data[key], SHOWN_WIDTH)
     return data
