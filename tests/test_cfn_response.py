@@ -113,7 +113,11 @@ def test_a_refused_url_is_logged_and_nothing_is_sent(capsys: pytest.CaptureFixtu
     assert sent == [] and "https://collector.evil.example)" in out and "hunter2" not in out and "8443" not in out
 
 
-def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> None:
+CLOUDFORMATION_URL = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
+
+
+def _sent(monkeypatch: pytest.MonkeyPatch, outcome: Any, url: str = CLOUDFORMATION_URL) -> list[Any]:
+    """The requests ``send_response`` makes for ``outcome`` to ``url``, from a function in us-west-2."""
     monkeypatch.setenv("AWS_REGION", "us-west-2")
 
     class Ok:
@@ -123,63 +127,32 @@ def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> N
         def __exit__(self, *exc: object) -> bool:
             return False
 
-    sent: list[str] = []
+    requests: list[Any] = []
 
     def opener(request: Any, timeout: float) -> Ok:
-        sent.append(request.full_url)
+        requests.append(request)
         return Ok()
 
-    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
-    cfn_response.send_response(_event(url), cfn_response.Outcome("SUCCESS", "id"), opener=opener)
-    assert sent == [url]
+    cfn_response.send_response(_event(url), outcome, opener=opener)
+    return requests
+
+
+def test_a_cloudformation_url_is_sent_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = _sent(monkeypatch, cfn_response.Outcome("SUCCESS", "id"))
+    assert [request.full_url for request in requests] == [CLOUDFORMATION_URL]
 
 
 def test_a_non_ascii_reason_keeps_the_response_under_4096_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Review round 11, tools, L3: the reason was cut at 3,000 characters; 3,000 four-byte characters
     made a 12 KB body, which CloudFormation refuses, and the failure's reason was lost."""
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-
-    class Ok:
-        def __enter__(self) -> Ok:
-            return self
-
-        def __exit__(self, *exc: object) -> bool:
-            return False
-
-    bodies: list[bytes] = []
-
-    def opener(request: Any, timeout: float) -> Ok:
-        bodies.append(request.data)
-        return Ok()
-
-    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
-    outcome = cfn_response.Outcome("FAILED", "id", reason="\U0001f4a5" * 5000)
-    cfn_response.send_response(_event(url), outcome, opener=opener)
-    (body,) = bodies
-    assert len(body) <= 4096
-    assert json.loads(body)["Reason"].startswith("\U0001f4a5")
+    (request,) = _sent(monkeypatch, cfn_response.Outcome("FAILED", "id", reason="\U0001f4a5" * 5000))
+    assert len(request.data) <= 4096
+    assert json.loads(request.data)["Reason"].startswith("\U0001f4a5")
 
 
 @pytest.mark.parametrize("reason", ['"' * 5000, "\x1b[31m" * 2000, "\u0001" * 4000, "\U0001f4a5" * 5000])
 def test_a_reason_that_grows_when_escaped_still_fits(monkeypatch: pytest.MonkeyPatch, reason: str) -> None:
     """Review round 12, tools, L2: the reason was cut to 3,000 bytes before JSON escaping, and quotes or
     control characters grew the body to 5-18 KB."""
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-
-    class Ok:
-        def __enter__(self) -> Ok:
-            return self
-
-        def __exit__(self, *exc: object) -> bool:
-            return False
-
-    bodies: list[bytes] = []
-
-    def opener(request: Any, timeout: float) -> Ok:
-        bodies.append(request.data)
-        return Ok()
-
-    url = f"https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com{SIGNED}"
-    cfn_response.send_response(_event(url), cfn_response.Outcome("FAILED", "id", reason=reason), opener=opener)
-    (body,) = bodies
-    assert len(body) <= 4096 and reason.startswith(json.loads(body)["Reason"][:10])
+    (request,) = _sent(monkeypatch, cfn_response.Outcome("FAILED", "id", reason=reason))
+    assert len(request.data) <= 4096 and reason.startswith(json.loads(request.data)["Reason"][:10])

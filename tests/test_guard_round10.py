@@ -176,13 +176,10 @@ def test_a_parameter_read_by_many_values_is_compared_once(monkeypatch: pytest.Mo
     assert compared[0] < 20  # once per label and side pattern, not once per group (300 before)
 
 
-def test_an_aliased_list_form_sub_is_read_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Review round 12, tools, M1: only the string form was remembered, so ``Fn::Sub: [*s, {}]`` copies
-    re-read every name of the aliased string (a 987 KB YAML: 147.7 s)."""
+def _names_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of the parameter names ``values._read_parameters`` is given, over the test."""
     from hyperpod_cdk.guard import values
 
-    text = "".join(f"${{V{i}}}" for i in range(50))
-    template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(50)}, "Resources": {}}
     names_read = [0]
     original = values._read_parameters
 
@@ -192,6 +189,17 @@ def test_an_aliased_list_form_sub_is_read_once_per_object(monkeypatch: pytest.Mo
         original(names, parameters, found)
 
     monkeypatch.setattr(values, "_read_parameters", counting)
+    return names_read
+
+
+def test_an_aliased_list_form_sub_is_read_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 12, tools, M1: only the string form was remembered, so ``Fn::Sub: [*s, {}]`` copies
+    re-read every name of the aliased string (a 987 KB YAML: 147.7 s)."""
+    from hyperpod_cdk.guard import values
+
+    text = "".join(f"${{V{i}}}" for i in range(50))
+    template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(50)}, "Resources": {}}
+    names_read = _names_read(monkeypatch)
     found, _ = values._inputs_and_conditions([{"Fn::Sub": [text, {}]} for _ in range(400)], template)
     assert len(found) == 50 and names_read[0] == 50  # 20,000 before
 
@@ -229,15 +237,7 @@ def test_copies_with_distinct_locals_read_each_name_once(monkeypatch: pytest.Mon
 
     text = "".join(f"${{V{i}}}" for i in range(200))
     template = {"Parameters": {f"V{i}": {"Type": "String", "Default": "x"} for i in range(200)}, "Resources": {}}
-    names_read = [0]
-    original = values._read_parameters
-
-    def counting(names: Any, parameters: Any, found: Any) -> None:
-        names = list(names)
-        names_read[0] += len(names)
-        original(names, parameters, found)
-
-    monkeypatch.setattr(values, "_read_parameters", counting)
+    names_read = _names_read(monkeypatch)
     copies = [{"Fn::Sub": [text, {f"L{i}": "x"}]} for i in range(500)]
     found, _ = values._inputs_and_conditions(copies, template)
     assert len(found) == 200 and names_read[0] == 200  # 100,000 before
