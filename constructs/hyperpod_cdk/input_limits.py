@@ -17,13 +17,14 @@ anything walks the data; :func:`read_text` refuses oversized files before readin
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
 import re
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,27 @@ class Limits:
             YAML aliases.
         max_depth: deepest nesting of mappings and lists.
         string_keys: mapping keys must be strings (CloudFormation templates are JSON objects).
+        max_text_chars: most characters in all scalars (keys included) after expanding YAML
+            aliases; default ``EXPANDED_TEXT_FACTOR * max_bytes``. JSON has no aliases, so its text
+            is already within ``max_bytes``.
     """
 
     max_bytes: int
     max_nodes: int
     max_depth: int
     string_keys: bool = False
+    max_text_chars: int | None = None
+
+    @property
+    def text_chars(self) -> int:
+        return self.max_text_chars if self.max_text_chars is not None else EXPANDED_TEXT_FACTOR * self.max_bytes
+
+
+# Anchors and aliases written by hand rarely double a file; a bomb multiplies it thousands of times. Capping
+# the expanded text (not only the count of values) bounds every later walk that copies, joins, hashes or
+# prints the strings: one aliased 1 MB string 1,000 times is 1,000 values but 1 GB of text (review rounds
+# 9 to 14, tools: each found a new walk that built that text).
+EXPANDED_TEXT_FACTOR = 4
 
 
 # hyperpod.yaml is a few KB; add-on configuration values nest perhaps ten levels.
@@ -209,12 +225,12 @@ def load_yaml(text: str, limits: Limits, loader: type[BoundedSafeLoader] = Bound
 def _check_node_graph(root: yaml.Node, limits: Limits) -> None:
     """Count the values the composed YAML expands to, without expanding it.
 
-    Aliased nodes are shared objects in the graph; the expanded size of a node is computed once
-    (post-order, with an explicit stack) and reused, so a bomb costs as many steps as it has
-    distinct nodes. A node reached again while its children are still being counted is a
-    recursive alias.
+    Aliased nodes are shared objects in the graph; the expanded size of a node (values, and
+    characters of its scalars) is computed once (post-order, with an explicit stack) and reused, so
+    a bomb costs as many steps as it has distinct nodes. A node reached again while its children
+    are still being counted is a recursive alias.
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     on_path: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -222,14 +238,20 @@ def _check_node_graph(root: yaml.Node, limits: Limits) -> None:
         key = id(node)
         if children_done:
             children = _children(node)
-            total = 1 + sum(sizes[id(child)] for child in children)
+            total = 1 + sum(sizes[id(child)][0] for child in children)
+            chars = sum(sizes[id(child)][1] for child in children) if children else _scalar_chars(node)
             on_path.discard(key)
             if total > limits.max_nodes:
                 raise InputLimitError(
                     f"too large once YAML aliases are expanded: more than {limits.max_nodes:,} values "
                     f"(line {node.start_mark.line + 1})"
                 )
-            sizes[key] = total
+            if chars > limits.text_chars:
+                raise InputLimitError(
+                    f"too large once YAML aliases are expanded: more than {_size(limits.text_chars)} of text "
+                    f"(line {node.start_mark.line + 1})"
+                )
+            sizes[key] = (total, chars)
             continue
         if key in sizes:
             continue
@@ -238,6 +260,10 @@ def _check_node_graph(root: yaml.Node, limits: Limits) -> None:
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _scalar_chars(node: yaml.Node) -> int:
+    return len(node.value) if isinstance(node, yaml.ScalarNode) else 0
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -388,3 +414,55 @@ def bounded_json(value: Any, limit: int) -> str:
 
     write(value)
     return "".join(parts)
+
+
+class ValueDigests:
+    """16-byte digests of JSON-like values, computed once per container and per long string (by id).
+
+    Two values get the same digest when their compact, sorted-key JSON texts are equal (up to the
+    ``scalar`` and ``entries`` hooks), and the text is never built: a YAML alias repeats one object,
+    whose expanded text may be gigabytes for a few KB of input (review round 14, tools, M2: lint's
+    reference keys were that text). Each object the memo holds is kept alive with it, so an id is
+    never reused while the digest is.
+
+    Args:
+        scalar: the bytes a number, boolean or null is hashed as (default: its JSON text).
+        entries: the entries a mapping is hashed as (default: the mapping; the guard spells
+            ``Fn::GetAtt`` one way here).
+    """
+
+    _MEMO_STRING_CHARS = 80  # shorter strings are hashed again each time: cheaper than the memo
+
+    def __init__(
+        self,
+        scalar: Callable[[Any], bytes] | None = None,
+        entries: Callable[[Mapping[Any, Any]], Mapping[Any, Any]] | None = None,
+    ) -> None:
+        self._scalar = scalar or (lambda value: json.dumps(value, default=str).encode())
+        self._entries = entries or (lambda mapping: mapping)
+        self._memo: dict[int, tuple[Any, bytes]] = {}
+
+    def __call__(self, value: Any) -> bytes:
+        memo = isinstance(value, Mapping | list) or (isinstance(value, str) and len(value) > self._MEMO_STRING_CHARS)
+        if memo:
+            held = self._memo.get(id(value))
+            if held is not None:
+                return held[1]
+        hasher = hashlib.blake2b(digest_size=16)
+        if isinstance(value, Mapping):
+            entries = self._entries(value)
+            hasher.update(b"{")
+            for key in sorted(entries, key=str):
+                hasher.update(self(str(key)) + self(entries[key]))
+        elif isinstance(value, list):
+            hasher.update(b"[")
+            for item in value:
+                hasher.update(self(item))
+        elif isinstance(value, str):
+            hasher.update(b'"' + value.encode("utf-8", "surrogatepass"))
+        else:
+            hasher.update(b"=" + self._scalar(value))
+        digest = hasher.digest()
+        if memo:
+            self._memo[id(value)] = (value, digest)
+        return digest

@@ -17,7 +17,6 @@ templates and nothing it reads changed; otherwise the guard cannot rule out a re
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -35,7 +34,7 @@ from hyperpod_cdk.guard.values import (
     references,
     render_value,
 )
-from hyperpod_cdk.input_limits import bounded_json
+from hyperpod_cdk.input_limits import ValueDigests, bounded_json
 
 # What one name may cost to resolve (nodes visited) and how long a resolved name may be: a YAML alias
 # can repeat a Fn::Join inside itself, and a HyperPod group name is at most 63 characters anyway.
@@ -217,7 +216,7 @@ class _WrittenKeys:
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Written]] = {}  # id -> (the value, held alive; its label)
         self._sizes: dict[int, tuple[Any, int]] = {}
-        self._digests: dict[int, tuple[Any, bytes]] = {}
+        self._digests = ValueDigests(scalar=_canonical_scalar, entries=_getatt_one_form)
 
     def label(self, value: Any) -> Written:
         held = self._memo.get(id(value))
@@ -256,34 +255,21 @@ class _WrittenKeys:
 
     def digest(self, value: Any) -> bytes:
         """A 16-byte digest of ``canonical(value)``: equal for values :func:`canonical` makes equal."""
-        memo = isinstance(value, Mapping | list) or (isinstance(value, str) and len(value) > _LABEL_WIDTH)
-        if memo:  # an aliased long string is one object too: hashed once
-            held = self._digests.get(id(value))
-            if held is not None:
-                return held[1]
-        hasher = hashlib.blake2b(digest_size=16)
-        if isinstance(value, Mapping):
-            entries = value
-            if _is_intrinsic(value):  # GetAtt "A.B" and ["A", "B"] are one form, as canonical() has it
-                name, arg = next(iter(value.items()))
-                if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
-                    entries = {name: arg.split(".", 1)}
-            hasher.update(b"{")
-            for key in sorted(entries, key=str):
-                hasher.update(self.digest(str(key)) + self.digest(entries[key]))
-        elif isinstance(value, list):
-            hasher.update(b"[")
-            for item in value:
-                hasher.update(self.digest(item))
-        elif isinstance(value, str):
-            hasher.update(b'"' + value.encode("utf-8", "surrogatepass"))
-        else:
-            typed = canonical(value)
-            hasher.update(repr(typed if isinstance(typed, Typed) else value).encode())
-        digest = hasher.digest()
-        if memo:
-            self._digests[id(value)] = (value, digest)
-        return digest
+        return self._digests(value)
+
+
+def _getatt_one_form(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """GetAtt "A.B" and ["A", "B"] are one form, as :func:`canonical` has it."""
+    if _is_intrinsic(mapping):
+        name, arg = next(iter(mapping.items()))
+        if name == "Fn::GetAtt" and isinstance(arg, str) and "." in arg:
+            return {name: arg.split(".", 1)}
+    return mapping
+
+
+def _canonical_scalar(value: Any) -> bytes:
+    typed = canonical(value)
+    return repr(typed if isinstance(typed, Typed) else value).encode()
 
 
 def _split(value: Any, key_field: str, written: _WrittenKeys) -> tuple[dict[str, Any], list[_Opaque]]:

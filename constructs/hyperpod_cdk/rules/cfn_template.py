@@ -20,7 +20,14 @@ from typing import Any
 
 import yaml
 
-from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, BoundedSafeLoader, InputLimitError, load_json, load_yaml
+from hyperpod_cdk.input_limits import (
+    TEMPLATE_LIMITS,
+    BoundedSafeLoader,
+    InputLimitError,
+    bounded_json,
+    load_json,
+    load_yaml,
+)
 
 Json = Any
 
@@ -512,7 +519,8 @@ for _name in (
 
 def _shown(value: Json) -> str:
     """A value from the template as a short text for a message."""
-    text = value if isinstance(value, str) else repr(value)
+    # Only as much as is shown is written: a YAML alias can make the whole text gigabytes (round 14, tools, L1).
+    text = value if isinstance(value, str) else bounded_json(value, MAX_WHERE_PART_CHARS + 1)
     return text if len(text) <= MAX_WHERE_PART_CHARS else text[: MAX_WHERE_PART_CHARS - 1] + "…"
 
 

@@ -18,7 +18,7 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _live,
 )
-from hyperpod_cdk.rules.model import Finding, Resource, Templates, literal
+from hyperpod_cdk.rules.model import Finding, Resource, Templates, literal, shown
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # --------------------------------------------------------------------------- HELM1
@@ -124,9 +124,9 @@ def addon_resolve_conflicts(templates: Templates, rule_id: str = "HyperPod-ADD1"
             continue
         expected, why = RESOLVE_CONFLICTS[name]
         if value != expected:
-            shown = "unset (NONE)" if value is None else repr(value)
+            said = "unset (NONE)" if value is None else shown(value)
             yield addon.finding(
-                rule_id, f"add-on {name}: ResolveConflicts is {shown}; {why}", "Properties/ResolveConflicts"
+                rule_id, f"add-on {name}: ResolveConflicts is {said}; {why}", "Properties/ResolveConflicts"
             )
 
 

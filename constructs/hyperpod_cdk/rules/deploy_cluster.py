@@ -20,7 +20,7 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _partial,
 )
-from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal
+from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal, shown
 from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
@@ -44,10 +44,10 @@ def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -
                         where,
                     )
                 elif check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True)):
-                    shown = "unset" if mode is None else repr(mode)
+                    said = "unset" if mode is None else shown(mode)
                     yield cluster.finding(
                         rule_id,
-                        f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {shown}; "
+                        f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {said}; "
                         f"{KMS1.message}",
                         where,
                     )

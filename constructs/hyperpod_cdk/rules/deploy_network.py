@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
-from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, short_text
 from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
@@ -45,22 +45,24 @@ def _subnet_cidr(
 
 
 _GroupNeed = tuple[str, int, int, str]  # group name, node count, IPs per node, instance type
+_GROUPS_SHOWN = 10  # groups named in one finding (each name cut to 80 characters); the rest are counted
+_SubnetsKey = tuple[tuple[str, ...], ...]  # the reference keys of a group's subnets, in order
 
 
 def _groups_by_subnets(
     templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]
 ) -> tuple[
-    dict[tuple[str, ...], list[_GroupNeed]],
-    dict[tuple[str, ...], list[ipaddress.IPv4Network] | None],
-    dict[tuple[str, ...], int | None],
+    dict[_SubnetsKey, list[_GroupNeed]],
+    dict[_SubnetsKey, list[ipaddress.IPv4Network] | None],
+    dict[_SubnetsKey, int | None],
 ]:
     """A cluster's groups keyed by the subnets they draw addresses from (groups sharing subnets share
     addresses), with those subnets' CIDRs (None: not literal in the templates) and free addresses (``--live``)."""
     kind = Orchestrator.EKS if _is_eks(cluster) else Orchestrator.SLURM
     default_subnets = as_list(as_map(cluster.properties.get("VpcConfig")).get("Subnets"))
-    by_subnets: dict[tuple[str, ...], list[_GroupNeed]] = {}
-    cidrs: dict[tuple[str, ...], list[ipaddress.IPv4Network] | None] = {}
-    free: dict[tuple[str, ...], int | None] = {}
+    by_subnets: dict[_SubnetsKey, list[_GroupNeed]] = {}
+    cidrs: dict[_SubnetsKey, list[ipaddress.IPv4Network] | None] = {}
+    free: dict[_SubnetsKey, int | None] = {}
     for _index, name, group in _groups(cluster):
         count = _int(group.get("InstanceCount"))
         types = [t for t in _instance_types(group) if spec_for(t) is not None]
@@ -68,7 +70,7 @@ def _groups_by_subnets(
         if count is None or not types or not subnets:
             continue
         per_node = max(_ips(t, kind) for t in types)
-        keyed = tuple(repr(templates.reference_key(cluster.template_path, s)) for s in subnets)
+        keyed = tuple(templates.reference_key(cluster.template_path, s) for s in subnets)
         by_subnets.setdefault(keyed, []).append((name, count, per_node, types[0]))
         if keyed not in cidrs:
             found = [_subnet_cidr(templates, cluster.template_path, s, by_id) for s in subnets]
@@ -90,7 +92,8 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
                 available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
             )
             nodes = sum(count * per_node for _, count, per_node, _ in groups)
-            detail = ", ".join(f"'{n}' {c} x {t} x {p} IPs" for n, c, p, t in groups)
+            detail = ", ".join(f"'{short_text(n)}' {c} x {t} x {p} IPs" for n, c, p, t in groups[:_GROUPS_SHOWN])
+            detail += f", and {len(groups) - _GROUPS_SHOWN} more" if len(groups) > _GROUPS_SHOWN else ""
             shown = ", ".join(map(str, networks))
             what = "free addresses now" if available is not None else "usable addresses"
             if nodes > capacity:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal
+from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal, shown
 from hyperpod_cdk.specs.public_cidrs import MAX_OPEN_ADDRESSES as MAX_OPEN_ADDRESSES  # re-exported
 from hyperpod_cdk.specs.public_cidrs import open_cidrs
 
@@ -92,5 +92,5 @@ def authentication_mode(templates: Templates, rule_id: str = "HyperPod-EKS4") ->
         mode = as_map(cluster.properties.get("AccessConfig")).get("AuthenticationMode")
         if mode in ACCEPTED_AUTH_MODES:
             continue
-        shown = "unset (the CloudFormation default is CONFIG_MAP)" if mode is None else repr(mode)
-        yield cluster.finding(rule_id, f"AuthenticationMode is {shown}", "Properties/AccessConfig/AuthenticationMode")
+        said = "unset (the CloudFormation default is CONFIG_MAP)" if mode is None else shown(mode)
+        yield cluster.finding(rule_id, f"AuthenticationMode is {said}", "Properties/AccessConfig/AuthenticationMode")

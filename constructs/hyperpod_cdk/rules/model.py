@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperpod_cdk.input_limits import ValueDigests, bounded_json
+
 Json = Any
 
 
@@ -123,6 +125,7 @@ class Templates:
         # which may list only some groups: recorded by the loader, never taken from template metadata.
         self.partial: set[tuple[str, str]] = set()
         self._exports: dict[str, tuple[str, Json]] = {}
+        self._digests = ValueDigests()
         for path, template in self.templates.items():
             outputs = template.get("Outputs")
             for output in outputs.values() if isinstance(outputs, Mapping) else ():
@@ -178,7 +181,26 @@ class Templates:
             if fn == "Fn::ImportValue" and isinstance(arg, str) and arg in self._exports:
                 source, exported = self._exports[arg]
                 return self.reference_key(source, exported, _depth + 1)
-        return ("expression", template_path, json.dumps(value, sort_keys=True, default=str))
+        # A digest, not the JSON text: a YAML alias can make that text gigabytes (review round 14, tools,
+        # M2), and a cut text would make two long expressions that start alike one key.
+        return ("expression", template_path, self._digests(value).hex())
+
+
+SHOWN_CHARS = 80
+
+
+def short_text(text: str, width: int = SHOWN_CHARS) -> str:
+    """``text``, cut to ``width`` characters with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def shown(value: Json, width: int = SHOWN_CHARS) -> str:
+    """A template value as a message shows it: a string quoted, anything else as compact JSON, cut to
+    ``width`` characters. Only the part shown is built: a YAML alias can make the whole text gigabytes,
+    once for every finding (review round 14, tools, L1)."""
+    if isinstance(value, str):
+        return repr(short_text(value, width))
+    return short_text(bounded_json(value, width + 1), width)
 
 
 def literal(value: Json) -> bool:

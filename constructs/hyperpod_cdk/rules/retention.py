@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from hyperpod_cdk.rules.model import Finding, Json, Templates
+from hyperpod_cdk.rules.model import Finding, Json, Templates, shown
 
 STATEFUL_TYPES = (
     "AWS::KMS::Key",
@@ -163,7 +163,7 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
 
 
 def _shown(value: Json) -> str:
-    return repr(value) if isinstance(value, str) else "(an expression without AWS::StackId)"
+    return shown(value) if isinstance(value, str) else "(an expression without AWS::StackId)"
 
 
 # -- rules of retained security groups ------------------------------------------------------------

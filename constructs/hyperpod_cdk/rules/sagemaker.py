@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from hyperpod_cdk.input_limits import bounded_json
-from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, shown
 from hyperpod_cdk.specs.instance_types import supports_deep_health_checks
 
 SAGEMAKER_CLUSTER = "AWS::SageMaker::Cluster"
@@ -137,8 +136,8 @@ def node_recovery(templates: Templates, rule_id: str = "HyperPod-SM3") -> Iterat
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         value = cluster.properties.get("NodeRecovery")
         if value != "Automatic":
-            shown = "unset" if value is None else repr(value)
-            yield cluster.finding(rule_id, f"NodeRecovery is {shown}", "Properties/NodeRecovery")
+            said = "unset" if value is None else shown(value)
+            yield cluster.finding(rule_id, f"NodeRecovery is {said}", "Properties/NodeRecovery")
 
 
 def _security_group_refs(cluster: Resource) -> Iterator[tuple[str, Json, bool]]:
@@ -218,15 +217,10 @@ def _describe(templates: Templates, key: tuple[str, ...], value: Json) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _shown(value: Json) -> str:
-    shown = bounded_json(value, 81)  # only as much as is shown (review round 13, tools, M2)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
-
-
 def _unknown_groups(templates: Templates, cluster: Resource, rule_id: str, location: str, value: Json) -> Finding:
     """SecurityGroupIds is one intrinsic: not checked in lint (known at deploy), a finding in a CDK app
     (closed world: an unreadable value needs an acknowledgment, as EKS1 and EKS2 do)."""
-    detail = f"SecurityGroupIds is not a literal list ({_shown(value)}); cannot verify the EFA self rules of its groups"
+    detail = f"SecurityGroupIds is not a literal list ({shown(value)}); cannot verify the EFA self rules of its groups"
     if templates.closed_world:
         return cluster.finding(rule_id, detail, location)
     return cluster.not_checked(rule_id, detail, location)
@@ -240,7 +234,7 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
         for location, value in unreadable if templates.closed_world else ():
             yield cluster.finding(
                 rule_id,
-                f"{location.rsplit('/', 1)[-1]} is one intrinsic ({_shown(value)}); cannot verify the EFA self "
+                f"{location.rsplit('/', 1)[-1]} is one intrinsic ({shown(value)}); cannot verify the EFA self "
                 "rules of its security groups",
                 location,
             )
