@@ -307,7 +307,7 @@ def test_no_lustre_permission_without_a_file_system(platform) -> None:
 
 
 def test_eks_lifecycle_scripts_learn_about_the_file_system(eks_fsx) -> None:
-    _, deploy = eks_fsx.one("Custom::CDKBucketDeployment")
+    _, deploy = eks_fsx.one("Custom::HyperPodLifecycleScripts")
     generated = deploy["Properties"]["SourceObjectKeys"][-1].removesuffix(".zip")
     text = (eks_fsx.outdir / f"asset.{generated}" / "fsx_lustre.json").read_text()
     assert "file_system_id" in text and "dns_name" in text and "mount_name" in text

@@ -76,7 +76,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory):
     by_bucket = {
         r["Properties"]["DestinationBucketName"]["Ref"]: r["Properties"]
         for r in template["Resources"].values()
-        if r["Type"] == "Custom::CDKBucketDeployment"
+        if r["Type"] == "Custom::HyperPodLifecycleScripts"
     }
     deployments = {name: by_bucket[stack.get_logical_id(s.bucket.node.default_child)] for name, s in built.items()}
     assert all(props["DestinationBucketKeyPrefix"] == built[name].prefix for name, props in deployments.items())
@@ -99,7 +99,6 @@ def test_common_helpers_are_deployed_into_both_prefixes(probe) -> None:
     assert (_asset_dir(outdir, slurm[0]) / "on_create.sh").is_file()
     assert built["eks"].prefix != built["slurm"].prefix
     for props in (deployments["eks"], deployments["slurm"]):
-        assert props["Extract"] is True and props["Prune"] is False
         assert len(props["SourceBucketNames"]) == len(props["SourceObjectKeys"])
 
 

@@ -289,11 +289,23 @@ def test_lifecycle_bucket_is_locked_down_and_retained(platform):
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
+def _upload_spec(function: dict) -> str | None:
+    """The upload function's spec as its template text (deploy-time parts joined as JSON)."""
+    value = function["Properties"].get("Environment", {}).get("Variables", {}).get("LIFECYCLE_UPLOAD_SPEC")
+    if value is None:
+        return None
+    return value if isinstance(value, str) else "".join(p if isinstance(p, str) else json.dumps(p) for p in value["Fn::Join"][1])
+
+
 def test_lifecycle_config_points_at_the_exact_uploaded_content(platform):
-    _, deployment = platform.one("Custom::CDKBucketDeployment")
+    _, deployment = platform.one("Custom::HyperPodLifecycleScripts")
     prefix = deployment["Properties"]["DestinationBucketKeyPrefix"]
     assert prefix.startswith("lifecycle/") and len(prefix.split("/")[1]) == 64  # sha256 asset hash
-    assert deployment["Properties"]["Prune"] is False
+    # The function copies what its environment names (review round 15, H2), the same objects and prefix.
+    (function,) = [f for f in platform.resources("AWS::Lambda::Function").values() if _upload_spec(f) is not None]
+    spec = _upload_spec(function)
+    assert spec is not None and spec.endswith(f'"prefix":"{prefix}"}}')
+    assert all(key in spec for key in deployment["Properties"]["SourceObjectKeys"])
     _, cluster = platform.one("AWS::SageMaker::Cluster")
     for group in cluster["Properties"]["InstanceGroups"]:
         config = group["LifeCycleConfig"]

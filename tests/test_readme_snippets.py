@@ -266,7 +266,7 @@ def test_slurm_platform_add_instance_group_snippet(installed):
     groups = {g["InstanceGroupName"]: g for g in cluster["Properties"]["InstanceGroups"]}
     assert list(groups) == ["controller", "login", "gpu", "cpu", "infer"]
     assert groups["infer"]["SlurmConfig"] == {"NodeType": "Compute", "PartitionNames": ["infer"]}
-    (deployment,) = _of_type(resources, "Custom::CDKBucketDeployment").values()
+    (deployment,) = _of_type(resources, "Custom::HyperPodLifecycleScripts").values()
     outdir = installed["app_dir"] / installed["snippets"][5]["outdir"]
     (nodes,) = (
         outdir / f"asset.{key.removesuffix('.zip')}" / "slurm_nodes.json"

@@ -299,7 +299,7 @@ def test_cluster_is_api_driven(slurm_app) -> None:
 
 
 def test_lifecycle_prefix_has_no_provisioning_parameters(slurm_app) -> None:
-    _, deploy = slurm_app.one("Custom::CDKBucketDeployment")
+    _, deploy = slurm_app.one("Custom::HyperPodLifecycleScripts")
     props = deploy["Properties"]
     # The API-driven scripts, lifecycle_scripts/common and the generated slurm_nodes.json; no
     # provisioning_parameters.json (CreateCluster refuses it with SlurmConfig) and no fsx_lustre.json.

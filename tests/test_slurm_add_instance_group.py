@@ -85,7 +85,7 @@ def _join(value: Any) -> str:
 
 def _staged_file(synthesized: dict[str, Any], name: str) -> dict[str, Any]:
     """``name`` from the cdk.out asset folder the lifecycle deployment uploads it from."""
-    (deployment,) = _of_type(synthesized["template"], "Custom::CDKBucketDeployment")
+    (deployment,) = _of_type(synthesized["template"], "Custom::HyperPodLifecycleScripts")
     found = [
         synthesized["outdir"] / f"asset.{key.removesuffix('.zip')}" / name
         for key in deployment["SourceObjectKeys"]
@@ -118,7 +118,7 @@ def test_every_group_boots_from_the_one_final_prefix(synthesized: dict[str, Any]
     template, platform = synthesized["template"], synthesized["platform"]
     (cluster,) = _of_type(template, "AWS::SageMaker::Cluster")
     uris = {_join(g["LifeCycleConfig"]["SourceS3Uri"]) for g in cluster["InstanceGroups"]}
-    (deployment,) = _of_type(template, "Custom::CDKBucketDeployment")
+    (deployment,) = _of_type(template, "Custom::HyperPodLifecycleScripts")
     prefix = deployment["DestinationBucketKeyPrefix"]
     assert prefix == platform.lifecycle.prefix and prefix.startswith("lifecycle/")
     assert len(uris) == 1 and next(iter(uris)).endswith(f"/{prefix}")

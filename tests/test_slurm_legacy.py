@@ -36,7 +36,7 @@ def test_legacy_cluster_has_no_api_driven_properties(legacy) -> None:
 
 
 def test_provisioning_parameters_are_uploaded_with_fsx_tokens(legacy) -> None:
-    _, deploy = legacy.one("Custom::CDKBucketDeployment")
+    _, deploy = legacy.one("Custom::HyperPodLifecycleScripts")
     props = deploy["Properties"]
     # Scripts, lifecycle_scripts/common, provisioning_parameters.json and fsx_lustre.json.
     assert len(props["SourceObjectKeys"]) == 4

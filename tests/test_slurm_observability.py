@@ -144,7 +144,7 @@ def test_remote_write_is_granted_on_the_workspace_only(observed) -> None:
 
 def test_nodes_get_the_workspaces_remote_write_url(observed) -> None:
     workspace_id, _ = observed.one("AWS::APS::Workspace")
-    _, deploy = observed.one("Custom::CDKBucketDeployment")
+    _, deploy = observed.one("Custom::HyperPodLifecycleScripts")
     markers = deploy["Properties"]["SourceMarkers"]
     files: dict[str, Path] = {}
     for key in deploy["Properties"]["SourceObjectKeys"]:

@@ -4,28 +4,49 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import jsii
-from aws_cdk import AspectPriority, Aspects, IAspect, IStableStringProducer, Lazy, RemovalPolicy, Stack
+from aws_cdk import (
+    AspectPriority,
+    Aspects,
+    Duration,
+    IAspect,
+    IStableAnyProducer,
+    IStableStringProducer,
+    Lazy,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct, IConstruct
 
 from hyperpod_cdk._cdk_util import log_group_name_for, logs_key, private_bucket
+from hyperpod_cdk._handler_functions import (
+    check_environment_size,
+    function_role,
+    handler_code,
+    handler_custom_resource,
+    handler_function,
+)
 from hyperpod_cdk.errors import HyperPodConfigError, check_prop_types, checked_props
-from hyperpod_cdk.rules.acknowledge import acknowledge, acknowledge_managed_policies, acknowledge_wildcards, nag_string
-from hyperpod_cdk.rules.suppress import skip_handler_checks
+from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
 BUNDLED_FOLDERS = ("eks", "slurm", "slurm_api", "common")
 #: Written next to the EKS scripts when the platform has FSx for Lustre: on_create.sh then gets the
 #: Lustre client ready (lifecycle_scripts/eks/on_create.sh, prepare_lustre_client).
 FSX_LUSTRE_FILE = "fsx_lustre.json"
+UPLOAD_HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "lifecycle_upload"
+#: The upload function's whole spec (see handlers/lifecycle_upload/index.py).
+UPLOAD_SPEC_ENV = "LIFECYCLE_UPLOAD_SPEC"
 
 
 def bundled_scripts(folder: Literal["eks", "slurm", "slurm_api", "common"]) -> Path:
@@ -136,70 +157,96 @@ class HyperPodLifecycleScripts(Construct):
         self._prefix_token: str | None = None
         #: The generated documents; a ``json_files`` function stays one until :meth:`freeze`.
         self.json_files: dict[str, Any] = generated
+        self.on_create = on_create
         deferred = any(callable(v) for v in generated.values())
         if not deferred:
             self._render()
-        self.deployment = s3_deployment.BucketDeployment(
+        self._json_bound = False
+        self._sources: list[_Source] = [_Source(a.s3_bucket_name, a.s3_object_key) for a in (asset, *shared_assets)]
+        self.upload_function = self._upload_function(log_key)
+        self._role = function_role(self.upload_function)
+        for item in self._sources:
+            self._allow_read(item)
+        self._role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{self.prefix}*")])
+        )
+        # SSE-KMS on a single-part upload needs a data key, nothing else of the key.
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms
+        self._role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[encryption_key.key_arn])
+        )
+        #: The custom resource that copies the scripts (``Custom::HyperPodLifecycleScripts``).
+        self.deployment = handler_custom_resource(
             self,
-            "Deploy",
-            # Deferred files join in freeze(), after these, in json_files order, as they would here.
-            sources=[
-                *(s3_deployment.Source.bucket(a.bucket, a.s3_object_key) for a in (asset, *shared_assets)),
-                *(s3_deployment.Source.json_data(name, data) for name, data in self._rendered_files()),
-            ],
-            destination_bucket=self.bucket,
-            destination_key_prefix=self.prefix,
-            prune=False,
-            retain_on_delete=True,
-            extract=True,
-            # aws-cdk-lib's handler otherwise logs to a default group: no retention, no key.
-            log_group=self._deployment_logs(log_key),
+            "Upload",
+            self.upload_function,
+            resource_type="Custom::HyperPodLifecycleScripts",
+            # What the function copies is in its environment; these properties make CloudFormation send
+            # an Update whenever that changes, and show in a diff what it copies.
+            properties={
+                "SourceBucketNames": Lazy.any(_Produce(lambda: [s.bucket for s in self._sources])),
+                "SourceObjectKeys": Lazy.any(_Produce(lambda: [s.key for s in self._sources])),
+                "SourceMarkers": Lazy.any(_Produce(lambda: [dict(s.markers) for s in self._sources])),
+                "DestinationBucketName": self.bucket.bucket_name,
+                "DestinationBucketKeyPrefix": self.prefix,
+            },
+            after_role_policy=True,
         )
         if deferred:
             # At synth, before the aspects that read policies and properties (MUTATING runs first).
             Aspects.of(self).add(_FreezeAtSynth(self), priority=AspectPriority.MUTATING)
-        self.on_create = on_create
-        # deployed_bucket resolves only after the upload finished, so LifeCycleConfig waits for it.
-        self.source_s3_uri = f"s3://{self.deployment.deployed_bucket.bucket_name}/{self.prefix}"
-        handler_role = self.deployment.handler_role
-        # Assets normally share the bootstrap bucket: one finding (and acknowledgment) per bucket.
-        asset_objects = {
-            nag_string(self, f"{a.bucket.bucket_arn}/*"): f"{a.bucket.bucket_arn}/*" for a in (asset, *shared_assets)
-        }
-        acknowledge_wildcards(
-            handler_role,
-            "the CDK BucketDeployment handler copies the asset zips into this bucket: it reads "
-            "objects of the CDK asset bucket and writes/aborts/deletes keys of this bucket only, "
-            "with data keys of this bucket's KMS key",
-            resources=[*asset_objects.values(), self.bucket.arn_for_objects("*")],
-            actions=[
-                "s3:GetBucket*",
-                "s3:GetObject*",
-                "s3:List*",
-                "s3:Abort*",
-                "s3:DeleteObject*",
-                "kms:GenerateDataKey*",
-                "kms:ReEncrypt*",
+        else:
+            self.freeze()
+        # BucketName is answered only after the upload finished, so LifeCycleConfig waits for it.
+        self.source_s3_uri = f"s3://{self.deployment.get_att_string('BucketName')}/{self.prefix}"
+
+    def _upload_function(self, log_key: kms.IKey | None) -> lambda_.Function:
+        """The function that copies exactly the synthesized files (review round 15, platform, H2: it replaces
+        aws-cdk-lib's BucketDeployment, whose handler took its sources, destination and text substitutions
+        from the event). Its environment is the whole spec; see handlers/lifecycle_upload/index.py."""
+        return handler_function(
+            self,
+            "UploadFunction",
+            description="hyperpod-cdk: copies the synthesized lifecycle scripts into their content-hash prefix",
+            code=handler_code(UPLOAD_HANDLER_DIR),
+            log_group=self._deployment_logs(log_key),
+            timeout=Duration.minutes(5),
+            managed_policies_reason="the lifecycle upload function logs through the AWS managed basic "
+            "execution policy; its own statements read the asset zips and write this prefix only",
+            environment={UPLOAD_SPEC_ENV: Lazy.string(_ProduceText(self._spec))},
+            environment_reason="the spec names asset objects, a bucket, a prefix and deploy-time values of "
+            "the generated JSON files (file system ids and names): no secret",
+            outside_vpc_reason="copies between two S3 buckets through the public S3 API at deploy time and "
+            "reaches nothing inside the VPC",
+            # HyperPod runs what it writes as root on every node: lock invoking it down (docs/security-posture.md).
+            purpose_tag=("hyperpod-cdk:purpose", "lifecycle-scripts-writer-root-on-nodes"),
+        )
+
+    def _spec(self) -> str:
+        spec = {
+            "sources": [
+                {"bucket": s.bucket, "key": s.key, "markers": dict(s.markers), "json_escape": s.json_escape}
+                for s in self._sources
             ],
+            "bucket": self.bucket.bucket_name,
+            "prefix": self.prefix,
+        }
+        resolved = json.dumps(Stack.of(self).resolve(spec), separators=(",", ":"))
+        check_environment_size(
+            self,
+            self.node.id,
+            "json_files",
+            len(resolved),
+            what="the lifecycle upload spec (asset keys and the deploy-time values of json_files) takes",
+            fix="put fewer deploy-time values (tokens) in json_files",
         )
-        acknowledge_managed_policies(
-            handler_role,
-            "the BucketDeployment singleton Lambda logs to CloudWatch through the AWS managed "
-            "basic execution policy; the role is internal to aws-cdk-lib",
+        return Stack.of(self).to_json_string(spec)
+
+    def _allow_read(self, item: _Source) -> None:
+        arn = Stack.of(self).format_arn(
+            service="s3", region="", account="", resource=item.bucket, resource_name=item.key
         )
-        singleton_function = handler_role.node.scope  # the stack-level function that owns the role
-        assert singleton_function is not None
-        skip_handler_checks(
-            singleton_function,
-            outside_vpc_reason="the BucketDeployment handler copies between two S3 buckets through the public "
-            "S3 API at deploy time and reaches nothing inside the VPC",
-        )
-        acknowledge(
-            singleton_function,
-            "AwsSolutions-L1",
-            "the BucketDeployment singleton's runtime is chosen by aws-cdk-lib to match its bundled "
-            "handler and AWS CLI layer; it moves with aws-cdk-lib, which this project pins",
-        )
+        self._role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[arn]))
 
     @property
     def prefix(self) -> str:
@@ -225,8 +272,24 @@ class HyperPodLifecycleScripts(Construct):
         """
         if self._prefix is None:
             self._render()
+        if not self._json_bound:
+            self._json_bound = True
+            # Here, not in __init__: the acknowledgment resolves the prefix, which a json_files function decides.
+            acknowledge_wildcards(
+                self._role,
+                "the lifecycle upload function writes the files of this synth's content-hash prefix, and only "
+                "there; their names are those of the packaged scripts",
+                resources=[self.bucket.arn_for_objects(f"{self.prefix}*")],
+            )
+            # aws-cdk-lib renders each document with its deploy-time values as markers, as a zip asset;
+            # the read grant it would add (the whole asset bucket) is dropped: _allow_read grants the one key.
+            quiet_role = self._role.without_policy_updates() if isinstance(self._role, iam.Role) else self._role
             for name, data in self._rendered_files():
-                self.deployment.add_source(s3_deployment.Source.json_data(name, data))
+                config = s3_deployment.Source.json_data(name, data).bind(self, handler_role=quiet_role)
+                escape = bool(config.markers_config and config.markers_config.json_escape)
+                item = _Source(config.bucket.bucket_name, config.zip_object_key, config.markers or {}, escape)
+                self._sources.append(item)
+                self._allow_read(item)
         assert self._prefix is not None
         return self._prefix
 
@@ -310,3 +373,35 @@ class _FreezeAtSynth:
     def visit(self, node: IConstruct) -> None:
         if node.node.path == self.scripts.node.path:
             self.scripts.freeze()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One zip the upload copies: where CDK put it, and the deploy-time values of its markers."""
+
+    bucket: str
+    key: str
+    markers: Mapping[str, Any] = field(default_factory=dict)
+    json_escape: bool = False
+
+
+@jsii.implements(IStableAnyProducer)
+class _Produce:
+    """A value computed when the template is written, after :meth:`HyperPodLifecycleScripts.freeze`."""
+
+    def __init__(self, produce: Callable[[], Any]) -> None:
+        self._produce = produce
+
+    def produce(self) -> Any:
+        return self._produce()
+
+
+@jsii.implements(IStableStringProducer)
+class _ProduceText:
+    """A string computed when the template is written (jsii types a producer's result by its interface)."""
+
+    def __init__(self, produce: Callable[[], str]) -> None:
+        self._produce = produce
+
+    def produce(self) -> str:
+        return self._produce()
