@@ -23,7 +23,7 @@ class HyperPodPlatformStack(Stack):
             env=Environment(account=config.account, region=config.region),
             description=f"SageMaker HyperPod on {orchestrated_by}: {config.hyperpod.cluster_name} (hyperpod-cdk)",
         )
-        # Stack-level singletons (the BucketDeployment handler) sit outside the platform construct.
+        # Stack-level singletons (aws-cdk-lib providers) sit outside the platform construct.
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
         # "Default" leaves the platform out of logical IDs: resources keep the IDs they had when

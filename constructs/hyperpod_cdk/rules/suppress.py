@@ -34,7 +34,7 @@ def skip_handler_checks(function: IConstruct, *, outside_vpc_reason: str | None 
     """Skip checkov's Lambda hygiene checks on a CloudFormation custom-resource handler.
 
     For functions aws-cdk-lib creates for itself (kubectl handler, provider framework,
-    BucketDeployment): CloudFormation is their only caller, a few times per deployment, and their
+    lifecycle upload): CloudFormation is their only caller, a few times per deployment, and their
     properties are not user-modifiable. ``outside_vpc_reason`` also skips CKV_AWS_117 (function not
     in a VPC), for a handler that has nothing to reach inside it.
     """
