@@ -26,12 +26,14 @@ What AWS documents, and what this construct does with it:
 - Why no deletion protection: "The database can't be deleted when deletion protection is enabled"
   (API_CreateDBInstance, ``DeletionProtection``), CloudFormation included, so with it on the
   stack delete would fail at the instance instead. What it guards against is covered otherwise: a
-  stack delete or replacement snapshots first (above), and a hand-made ``DeleteDBInstance`` takes a
-  final snapshot unless told ``SkipFinalSnapshot`` (API_DeleteDBInstance).
-- The master secret is RDS-managed: RDS deletes it with the instance (rds-secrets-manager.html), so
-  it cannot be kept. A restored snapshot keeps the old password; turning on
-  ``ManageMasterUserPassword`` on the restored instance makes RDS set a new one in a new secret
-  (API_ModifyDBInstance). docs/deploy.md, "What stays after cdk destroy", has the steps.
+  stack delete or replacement snapshots first (above), and a hand-made ``DeleteDBInstance`` must
+  name a final snapshot unless it says ``SkipFinalSnapshot`` (API_DeleteDBInstance).
+- The master secret is RDS-managed: "If you delete a DB instance that manages a secret in Secrets
+  Manager, the secret and its associated metadata are also deleted"
+  (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html), so it cannot
+  be kept. A restored snapshot keeps the old password; turning on ``ManageMasterUserPassword`` on
+  the restored instance makes RDS set a new one in a new secret (API_ModifyDBInstance);
+  docs/deploy.md, "What stays after cdk destroy", has the steps.
 - "The database must be reachable from the subnets and security groups that you configure for
   the cluster" (API_ClusterAccountingDatabase): the only security group HyperPod gives the controller
   is the node security group, so the ingress rule names that group; a narrower rule ("the
