@@ -84,3 +84,25 @@ def eks_fsx(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def slurm_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """examples/slurm.yaml (Slurm + FSx) with cdk-nag and strict validation: the one Slurm synth of the session."""
     return synth_platform(REPO / "examples" / "slurm.yaml", tmp_path_factory.mktemp("slurm.out"))
+
+
+@pytest.fixture(scope="session")
+def slurm_accounting(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """examples/slurm.yaml with Continuous provisioning, the customer managed EBS key and a created
+    accounting database (RDS), with cdk-nag and strict validation: the one such synth of the session."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
+    data["hyperpod"].update(node_provisioning_mode="Continuous", ebs_kms_key="customer-managed")
+    data["slurm"] = {"accounting": {"enabled": True, "name": "slurm_acct_db_hyperpod"}}
+    work = tmp_path_factory.mktemp("slurm-accounting")
+    config = work / "slurm-accounting.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return synth_platform(config, work / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def eks_governed(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """examples/eks-governed.yaml (task governance, observability with AMP and Grafana) with cdk-nag and
+    strict validation: the one synth of it in the session."""
+    return synth_platform(REPO / "examples" / "eks-governed.yaml", tmp_path_factory.mktemp("governed.out"))

@@ -268,11 +268,18 @@ def test_without_a_file_system_the_network_is_deleted(platform) -> None:
     assert not {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup"} & set(_retained(platform).values())
 
 
-@pytest.mark.parametrize("fixture", ["eks_fsx", "slurm_app", "platform"])
+# Every fixture with something kept on delete the others lack: AMP and Grafana workspaces (eks_governed), the
+# accounting database's final snapshot (slurm_accounting); all are session synths (conftest).
+@pytest.mark.parametrize("fixture", ["eks_fsx", "slurm_app", "platform", "eks_governed", "slurm_accounting"])
 def test_runbook_lists_everything_a_destroy_keeps(fixture: str, request: pytest.FixtureRequest) -> None:
     section = DEPLOY_DOC.read_text().split("## What stays after `cdk destroy`", 1)[1].split("\n## ", 1)[0]
+    resources = request.getfixturevalue(fixture).template["Resources"]
     for resource_type in set(_retained(request.getfixturevalue(fixture)).values()):
         assert f"`{resource_type}`" in section, f"docs/deploy.md does not say that {resource_type} stays"
+    # DeletionPolicy Snapshot: the resource goes, its final snapshot stays (and costs) until removed.
+    for body in resources.values():
+        if body.get("DeletionPolicy") == "Snapshot":
+            assert f"`{body['Type']}`" in section and "final snapshot" in section, body["Type"]
     assert "GuardDuty" in section
 
 

@@ -29,9 +29,9 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 
 @pytest.fixture(scope="module")
-def governed(synth, tmp_path_factory):
-    """The one synth of this feature set: the fixture fails if cdk-nag or built-in validation does."""
-    return synth(EXAMPLE, tmp_path_factory.mktemp("governed.out"))
+def governed(eks_governed):
+    """The session's one synth of this feature set (conftest): it fails if cdk-nag or built-in validation does."""
+    return eks_governed
 
 
 def by_type(s, cfn_type: str) -> dict[str, dict]:

@@ -17,6 +17,7 @@ from hyperpod_cdk.rules.retention import (
     ADOPTED_ON_REDEPLOY,
     RETAINING_DELETION_POLICIES,
     retained_fixed_names,
+    retained_in_deleted_network,
     retained_security_group_rules,
 )
 
@@ -52,6 +53,8 @@ def test_nothing_kept_on_delete_holds_a_fixed_name(synthesized, config):
     templates = Templates({config: template})
     assert list(retained_fixed_names(templates)) == []
     assert list(retained_security_group_rules(templates)) == []
+    # and the destroy can finish: nothing kept sits in a subnet or security group the stack deletes (RET4)
+    assert list(retained_in_deleted_network(templates)) == []
     for logical_id, body in template["Resources"].items():
         if body["Type"] != "AWS::Logs::LogGroup" or body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
             continue

@@ -254,6 +254,26 @@ COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
         "rule of a group that is not retained",
         lambda t: _res(t, "NodeSg").update(DeletionPolicy="Delete"),
     ),
+    (
+        "HyperPod-RET4",
+        "retained file system in a retained group",
+        lambda t: [
+            _props(t, "Fsx").update(SecurityGroupIds=[SG]),
+            *(_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")),
+        ],
+    ),
+    (
+        "HyperPod-RET4",
+        "database deleted after a final snapshot",
+        lambda t: t["Resources"].update(
+            Db={
+                "Type": "AWS::RDS::DBInstance",
+                "DeletionPolicy": "Snapshot",
+                "UpdateReplacePolicy": "Snapshot",
+                "Properties": {"Engine": "mariadb", "VPCSecurityGroups": [SG]},
+            }
+        ),
+    ),
 ]
 
 # (rule, case, mutation, expected text in the finding, expected location prefix)
@@ -488,6 +508,13 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
         "AWS::EC2::SecurityGroupIngress of a retained security group is deleted with the stack",
         "DeletionPolicy",
     ),
+    (
+        "HyperPod-RET4",
+        "retained file system in a group the stack deletes",
+        lambda t: _props(t, "Fsx").update(SecurityGroupIds=[SG]),
+        "AWS::FSx::FileSystem is retained on delete but uses AWS::EC2::SecurityGroup NodeSg",
+        "Properties/SecurityGroupIds",
+    ),
 ]
 
 
@@ -508,6 +535,7 @@ PACK_RULES = (
     "HyperPod-RET1",
     "HyperPod-RET2",
     "HyperPod-RET3",
+    "HyperPod-RET4",
 )
 
 

@@ -23,14 +23,9 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 
 @pytest.fixture(scope="module")
-def continuous(tmp_path_factory: pytest.TempPathFactory, synth):
-    data = yaml.safe_load((REPO / "examples" / "slurm.yaml").read_text())
-    data["hyperpod"].update(node_provisioning_mode="Continuous", ebs_kms_key="customer-managed")
-    data["slurm"] = {"accounting": {"enabled": True, "name": "slurm_acct_db_hyperpod"}}
-    work = tmp_path_factory.mktemp("slurm-continuous")
-    config = work / "slurm-continuous.yaml"
-    config.write_text(yaml.safe_dump(data))
-    return synth(config, work / "cdk.out")
+def continuous(slurm_accounting):
+    """The session's synth of this config (conftest), shared with test_deploy_time and test_accounting_teardown."""
+    return slurm_accounting
 
 
 def _cluster(app) -> tuple[str, dict]:
@@ -50,10 +45,10 @@ def test_cluster_is_continuous_with_the_platform_key(continuous) -> None:
 
 def test_accounting_database_is_wired_and_survives_delete(continuous) -> None:
     db_id, db = continuous.one("AWS::RDS::DBInstance")
-    # Kept through stack delete and replacement, and protected against a console delete.
-    assert (db["DeletionPolicy"], db["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    # Deleted on stack delete or replacement after a final snapshot (tests/test_accounting_teardown.py).
+    assert (db["DeletionPolicy"], db["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
     props = db["Properties"]
-    assert props["DeletionProtection"] is True and props["PubliclyAccessible"] is False
+    assert props["DeletionProtection"] is False and props["PubliclyAccessible"] is False
     assert props["Engine"] == "mariadb" and props["ManageMasterUserPassword"] is True
     assert props["StorageEncrypted"] is True and "KmsKeyId" in props
     _, cluster = _cluster(continuous)

@@ -284,6 +284,16 @@ RULES: tuple[Rule, ...] = (
         retention.retained_security_group_rules,
         source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html",
     ),
+    Rule(
+        "HyperPod-RET4",
+        "Nothing kept on delete sits in a network the stack deletes",
+        "A retained resource (an RDS instance, a file system) keeps using its subnets, DB subnet group and "
+        "security groups; EC2 and RDS refuse to delete them while it does, so cdk destroy ends DELETE_FAILED.",
+        "Retain what it uses too (subnets, security groups, the VPC), or let the resource go on delete with a "
+        "final snapshot (DeletionPolicy: Snapshot for an RDS instance, as AWS's HyperPod accounting template does).",
+        retention.retained_in_deleted_network,
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBSubnetGroup.html",
+    ),
 )
 RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
 

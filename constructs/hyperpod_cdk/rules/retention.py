@@ -188,3 +188,65 @@ def retained_security_group_rules(templates: Templates, rule_id: str = "HyperPod
             yield rule.finding(
                 rule_id, f"{rule.type} of a retained security group is deleted with the stack", "DeletionPolicy"
             )
+
+
+# -- retained resources in a network the stack deletes --------------------------------------------
+
+#: Where a resource sits. EC2 and RDS refuse to delete one while something still uses it: a subnet,
+#: security group or VPC with network interfaces in it (``DependencyViolation``), a DB subnet group
+#: with an instance in it (``InvalidDBSubnetGroupStateFault``,
+#: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBSubnetGroup.html).
+PLACEMENT_TYPES = ("AWS::EC2::Subnet", "AWS::RDS::DBSubnetGroup", "AWS::EC2::SecurityGroup", "AWS::EC2::VPC")
+#: Placements that lead to more: an instance in a DB subnet group sits in the group's subnets.
+_PLACEMENT_THROUGH = ("AWS::RDS::DBSubnetGroup",)
+
+
+def _referenced(value: Json, top: str = "") -> Iterator[tuple[str, Json]]:
+    """(top-level property, reference) for every Ref/GetAtt/ImportValue inside ``value``."""
+    if isinstance(value, Mapping):
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::ImportValue"):
+            yield top, value
+            return
+        for key, inner in value.items():
+            yield from _referenced(inner, top or str(key))
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _referenced(inner, top)
+
+
+def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-RET4") -> Iterator[Finding]:
+    """A resource kept on stack delete does not use a subnet, DB subnet group, security group or VPC
+    that the stack deletes.
+
+    The kept resource still has its network interfaces (or its DB instance) there, so EC2 or RDS
+    refuses the delete and ``cdk destroy`` ends ``DELETE_FAILED``. Either keep the placement too (as
+    the platform does for a retained FSx file system's subnet, group and VPC) or let the resource go
+    with a final snapshot (``DeletionPolicy: Snapshot`` on an RDS instance: the instance is deleted,
+    so its subnet group and security group can be).
+    """
+    for resource in templates.resources():
+        if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+            continue
+        seen: set[tuple[str, ...]] = set()
+        # (template, properties to walk, the retained resource's property that led there, placement in between)
+        todo: list[tuple[str, Json, str, str]] = [(resource.template_path, resource.properties, "", "")]
+        while todo:
+            path, properties, led_by, via = todo.pop()
+            for top, reference in _referenced(properties):
+                key = templates.reference_key(path, reference)
+                target = templates.resource(key[1], key[2]) if key[0] == "resource" else None
+                if target is None or target.type not in PLACEMENT_TYPES or key in seen:
+                    continue
+                seen.add(key)
+                prop = led_by or top
+                if target.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+                    yield resource.finding(
+                        rule_id,
+                        f"{resource.type} is retained on delete but uses {target.type} {target.logical_id}"
+                        f"{f' (through {via})' if via else ''}, which the stack deletes: EC2/RDS refuse that "
+                        "delete while the kept resource is in it, and cdk destroy ends DELETE_FAILED",
+                        f"Properties/{prop}",
+                        "DeletionPolicy",
+                    )
+                if target.type in _PLACEMENT_THROUGH:
+                    todo.append((target.template_path, target.properties, prop, target.logical_id))
