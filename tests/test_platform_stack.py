@@ -409,7 +409,7 @@ def test_charts_are_applied_after_what_they_need(platform):
 
 def test_every_lambda_logs_to_a_kept_encrypted_group(platform):
     # Issue 18 item 14: aws-cdk-lib's own functions (kubectl handler, BucketDeployment) logged to default
-    # groups with no retention and no key. The kubectl handler is gone; BucketDeployment gets a group.
+    # groups with no retention and no key. Both are gone; the lifecycle upload function has its own group.
     resources = platform.template["Resources"]
     for logical_id, function in platform.resources("AWS::Lambda::Function").items():
         group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")

@@ -11,7 +11,7 @@ import pytest
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 # W3005 ("dependency already enforced by a Ref/GetAtt") comes from DependsOn that aws-cdk-lib's
-# EKS, Lambda and BucketDeployment constructs add themselves; it is redundant, not wrong.
+# EKS and Lambda constructs add themselves; it is redundant, not wrong.
 IGNORED = ["W3005"]
 
 

@@ -100,7 +100,7 @@ class HyperPodLifecycleScripts(Construct):
             that uses it. Every asset hash is part of the content hash, so editing a shared file
             yields a new prefix too. A file name (relative path) present in two of the folders,
             or in a folder and ``json_files``, is rejected: one would silently overwrite the other.
-        log_key: KMS key for the log group of aws-cdk-lib's BucketDeployment function (kept one year,
+        log_key: KMS key for the log group of the upload function (kept one year,
             retained). Default: a new key.
     """
 

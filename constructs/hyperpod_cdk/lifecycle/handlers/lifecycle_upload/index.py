@@ -2,7 +2,7 @@
 
 HyperPod runs ``on_create.sh`` from that prefix as root on every node it creates, replaces or adds, so
 the only thing this function may ever write there is what ``cdk synth`` packaged (review round 15,
-platform, H1: aws-cdk-lib's BucketDeployment handler, which this replaces, took its sources, its
+platform, H2: aws-cdk-lib's BucketDeployment handler, which this replaces, took its sources, its
 destination prefix and byte-for-byte text substitutions from the event, so one forged invoke could
 rewrite the live ``on_create.sh``).
 
