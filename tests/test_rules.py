@@ -254,7 +254,34 @@ COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
         "rule of a group that is not retained",
         lambda t: _res(t, "NodeSg").update(DeletionPolicy="Delete"),
     ),
+    (
+        "HyperPod-RET3",
+        "a rule naming a group the stack deletes goes with the stack",
+        lambda t: (
+            _with_bastion_rule(t),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")],
+        ),
+    ),
 ]
+
+
+def _with_bastion_rule(template: dict[str, Any]) -> None:
+    """A user's bastion group (deleted with the stack) and its SSH rule on the node group."""
+    template["Resources"]["Bastion"] = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"GroupDescription": "bastion", "VpcId": "vpc-1"},
+    }
+    template["Resources"]["FromBastion"] = {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "Properties": {
+            "GroupId": SG,
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "SourceSecurityGroupId": {"Fn::GetAtt": ["Bastion", "GroupId"]},
+        },
+    }
+
 
 # (rule, case, mutation, expected text in the finding, expected location prefix)
 VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
@@ -486,6 +513,16 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
         "group kept, a rule deleted",
         lambda t: [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfOut")],
         "AWS::EC2::SecurityGroupIngress of a retained security group is deleted with the stack",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET3",
+        "a kept rule names a group the stack deletes",
+        lambda t: (
+            _with_bastion_rule(t),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut", "FromBastion")],
+        ),
+        "is retained but names the security group Bastion, which the stack deletes",
         "DeletionPolicy",
     ),
 ]
