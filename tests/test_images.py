@@ -38,17 +38,63 @@ def closed(**kubernetes) -> dict:
 
 
 def test_closed_network_without_a_mirror_names_the_component_and_image():
+    data = closed()
+    for toggle in ("mpi_operator", "training_operators"):
+        data["kubernetes"]["helm_dependencies"][toggle] = False
+    with pytest.raises(HyperPodConfigError) as caught:
+        parse_config(data)
+    assert caught.value.field == "kubernetes.image_mirror"
+    assert "cannot pull 1 image: NVIDIA device plugin nvcr.io/nvidia/k8s-device-plugin:v0.16.1" in caught.value.message
+    assert "(kubernetes.helm_dependencies.nvidia_device_plugin)" in caught.value.message
+    assert "hyperpod-cdk images --copy" in caught.value.message
+    # Turned off, the next unreachable component is named.
+    data["kubernetes"]["helm_dependencies"]["nvidia_device_plugin"] = False
+    data["kubernetes"]["helm_dependencies"]["mpi_operator"] = True
+    with pytest.raises(HyperPodConfigError, match=r"MPI operator docker\.io/mpioperator/mpi-operator:0\.5"):
+        parse_config(data)
+
+
+def test_closed_network_without_a_mirror_names_every_unreachable_image_in_one_line():
+    """Review round 15 (R15T-M3): the closed example has three such images; one run names all three."""
     with pytest.raises(HyperPodConfigError) as caught:
         parse_config(closed())
-    assert caught.value.field == "kubernetes.helm_dependencies.nvidia_device_plugin"
-    assert "NVIDIA device plugin" in caught.value.message
-    assert "nvcr.io/nvidia/k8s-device-plugin:v0.16.1" in caught.value.message
-    assert "kubernetes.image_mirror" in caught.value.message
-    # Turned off one by one, the next unreachable component is named.
+    text = str(caught.value)
+    assert "\n" not in text and caught.value.field == "kubernetes.image_mirror"
+    assert "a closed VPC cannot pull 3 images: " in text
+    for component, image, toggle in [
+        ("NVIDIA device plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.16.1", "nvidia_device_plugin"),
+        ("MPI operator", "docker.io/mpioperator/mpi-operator:0.5", "mpi_operator"),
+        ("Kubeflow training operator", "docker.io/kubeflow/training-operator:v1-855e096", "training_operators"),
+    ]:
+        assert f"{component} {image} (kubernetes.helm_dependencies.{toggle})" in text
+    assert "set kubernetes.image_mirror to a private ECR prefix in us-west-2" in text
+    assert "(hyperpod-cdk images --copy)" in text
+    # The fixed-image Neuron plugin is named in the same line, with its own fix.
     data = closed()
-    data["kubernetes"]["helm_dependencies"]["nvidia_device_plugin"] = False
-    with pytest.raises(HyperPodConfigError, match=r"MPI operator: a closed VPC cannot pull docker\.io/mpioperator"):
+    data["kubernetes"]["helm_dependencies"]["neuron_device_plugin"] = True
+    with pytest.raises(HyperPodConfigError) as caught:
         parse_config(data)
+    assert "cannot pull 3 images" in caught.value.message
+    assert "also kubernetes.helm_dependencies.neuron_device_plugin: Neuron device plugin" in caught.value.message
+
+
+def test_a_long_list_of_unreachable_images_is_cut_with_a_count(monkeypatch):
+    from hyperpod_cdk.config import kubernetes as k8s_config
+    from hyperpod_cdk.specs.images import ChartImage
+
+    many = tuple(
+        ChartImage(f"Component {n}", "nvidia_device_plugin", f"docker.io/acme/c{n}:1", f"c{n}.image.repository")
+        for n in range(13)
+    )
+    # A valid closed config, then 13 chart images whose repository values it does not set.
+    kubernetes = parse_config(closed(image_mirror=MIRROR)).kubernetes
+    monkeypatch.setattr(k8s_config, "OUTSIDE_ECR", many)
+    found = k8s_config.unreachable_chart_images(kubernetes, "us-west-2")
+    assert found is not None
+    field, message = found
+    assert field == "kubernetes.image_mirror"
+    assert "cannot pull 13 images" in message and "Component 9 docker.io/acme/c9:1" in message
+    assert "Component 10 " not in message and " and 3 more;" in message
 
 
 def test_the_neuron_plugin_image_is_fixed_in_the_chart_so_a_mirror_does_not_help():

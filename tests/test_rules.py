@@ -274,7 +274,34 @@ COMPLIANT_VARIANTS: list[tuple[str, str, Mutation]] = [
             }
         ),
     ),
+    (
+        "HyperPod-RET3",
+        "a rule naming a group the stack deletes goes with the stack",
+        lambda t: (
+            _with_bastion_rule(t),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")],
+        ),
+    ),
 ]
+
+
+def _with_bastion_rule(template: dict[str, Any]) -> None:
+    """A user's bastion group (deleted with the stack) and its SSH rule on the node group."""
+    template["Resources"]["Bastion"] = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"GroupDescription": "bastion", "VpcId": "vpc-1"},
+    }
+    template["Resources"]["FromBastion"] = {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "Properties": {
+            "GroupId": SG,
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "SourceSecurityGroupId": {"Fn::GetAtt": ["Bastion", "GroupId"]},
+        },
+    }
+
 
 # (rule, case, mutation, expected text in the finding, expected location prefix)
 VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
@@ -514,6 +541,16 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
         lambda t: _props(t, "Fsx").update(SecurityGroupIds=[SG]),
         "AWS::FSx::FileSystem is retained on delete but uses AWS::EC2::SecurityGroup NodeSg",
         "Properties/SecurityGroupIds",
+    ),
+    (
+        "HyperPod-RET3",
+        "a kept rule names a group the stack deletes",
+        lambda t: (
+            _with_bastion_rule(t),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut", "FromBastion")],
+        ),
+        "is retained but names the security group Bastion, which the stack deletes",
+        "DeletionPolicy",
     ),
 ]
 

@@ -13,6 +13,7 @@ from hyperpod_cdk.errors import HyperPodConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "111111111111"
+SHARED_GROUP = "sg-0fedcba9876543210"
 
 
 def _slurm_in_existing_vpc() -> dict:
@@ -51,6 +52,10 @@ def user_stack():
     # The security group construct on its own.
     group = HyperPodSecurityGroup(stack, "Other", vpc=platform.vpc)
     ec2.Connections(security_groups=[bastion]).allow_to(group, ec2.Port.tcp(9090), "bastion to other")
+    # Clients the stack does not own: a group imported by id, and a CIDR.
+    shared = ec2.SecurityGroup.from_security_group_id(stack, "Shared", SHARED_GROUP)
+    platform.connections.allow_from(shared, ec2.Port.tcp(988), "shared clients to Lustre")
+    platform.connections.allow_from(ec2.Peer.ipv4("10.9.0.0/16"), ec2.Port.tcp(988), "client CIDR to Lustre")
     template = cdk.assertions.Template.from_stack(stack).to_json()
     return {"stack": stack, "platform": platform, "group": group, "template": template}
 
@@ -89,6 +94,46 @@ def test_platform_security_group_and_fsx_are_iconnectable_in_aws_cdk_lib_calls(u
     # FSx sits in the node group: the bastion reaches LNet there.
     assert {"group": gid(nodes), "source": gid(bastion)} in _ingress(template, 988)
     assert {"group": gid(other), "source": gid(bastion)} in _ingress(template, 9090)
+
+
+def test_a_retained_file_system_keeps_its_rules_but_not_one_naming_a_group_the_stack_deletes(user_stack):
+    """Review round 15 (R15T-M1): the FSx is retained, so the node group and its rules are. A rule naming
+    the user's bastion, which the stack deletes, goes with the stack: kept, it would make the bastion's
+    delete fail with DependencyViolation."""
+    from hyperpod_cdk.rules import retention
+    from hyperpod_cdk.rules.model import Templates
+
+    stack, platform, template = user_stack["stack"], user_stack["platform"], user_stack["template"]
+    nodes = {"Fn::GetAtt": [_logical_id(stack, platform.security_group), "GroupId"]}
+    bastion = {"Fn::GetAtt": [_logical_id(stack, stack.node.find_child("Bastion")), "GroupId"]}
+    assert template["Resources"][nodes["Fn::GetAtt"][0]]["DeletionPolicy"] == "Retain"
+    kept: dict[tuple, str | None] = {}
+    for body in template["Resources"].values():
+        props = body.get("Properties", {})
+        if body["Type"].startswith("AWS::EC2::SecurityGroup") and props.get("GroupId") == nodes:
+            peer = props.get("SourceSecurityGroupId") or props.get("DestinationSecurityGroupId") or props.get("CidrIp")
+            peer_name = {str(nodes): "self", str(bastion): "bastion"}.get(str(peer), peer)
+            kept[(body["Type"][len("AWS::EC2::SecurityGroup") :], props.get("FromPort"), peer_name)] = body.get(
+                "DeletionPolicy"
+            )
+    # What the file system needs (self and Lustre rules), and clients the stack does not own: kept.
+    for rule in [
+        ("Ingress", None, "self"),
+        ("Egress", None, "self"),
+        ("Ingress", 988, "self"),
+        ("Ingress", 1018, "self"),
+        ("Ingress", 988, SHARED_GROUP),
+    ]:
+        assert kept[rule] == "Retain", rule
+    # aws-cdk-lib writes a CIDR rule inline: it is part of the retained group itself.
+    group = template["Resources"][nodes["Fn::GetAtt"][0]]["Properties"]
+    assert {"CidrIp": "10.9.0.0/16", "FromPort": 988} in [
+        {k: r.get(k) for k in ("CidrIp", "FromPort")} for r in group.get("SecurityGroupIngress", [])
+    ]
+    # The user's bastion is deleted with the stack: its rules are not kept.
+    assert kept[("Ingress", 22, "bastion")] is None
+    assert kept[("Ingress", 988, "bastion")] is None
+    assert list(retention.retained_security_group_rules(Templates({"user": template}))) == []
 
 
 def test_imported_file_system_connects_through_the_groups_it_was_given():

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from hyperpod_cdk.cli import aws_errors, preflight_existing
+from hyperpod_cdk.cli import aws_errors, preflight_existing, preflight_leftovers
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_capacity import (  # noqa: F401 - re-exported: the public import path
@@ -157,6 +157,7 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
             steps.append(("subnets", "ec2", lambda: check_existing_subnets(ctx)))
         else:  # the platform adds the HyperPod subnets to the existing VPC
             steps.append(("subnet plan", "ec2", lambda: check_subnet_plan(ctx)))
+            steps.append(("hyperpod cidr", "ec2", lambda: preflight_leftovers.check_hyperpod_cidr_free(ctx)))
     steps.append(("sagemaker quotas", "service-quotas", lambda: check_sagemaker_quotas(ctx)))
     steps.append(("instance offerings", "ec2", lambda: check_instance_offerings(ctx)))
     steps.extend((name, "sagemaker", fn) for name, fn in check_training_plans(ctx))

@@ -192,9 +192,17 @@ class KubernetesConfig(K8sSettings):
         return self.addons.inference_operator.enabled
 
 
+#: At most this many unreachable images are named in the error; the rest are counted ("and N more").
+MAX_IMAGES_NAMED = 10
+
+
 def unreachable_chart_images(k8s: KubernetesConfig, region: str) -> tuple[str, str] | None:
-    """In a closed VPC: the first enabled chart component whose image cannot be pulled, as
-    (field, message), or None. Pulls work from AWS's regional ECR (the VPC endpoints) only."""
+    """In a closed VPC: every enabled chart component whose image cannot be pulled, in one
+    (field, message), or None. Pulls work from AWS's regional ECR (the VPC endpoints) only.
+
+    One message names them all (review round 15, R15T-M3): naming only the first took one config run
+    per image to learn what to mirror.
+    """
     helm = k8s.helm_dependencies
     if not helm.enabled:
         return None
@@ -205,21 +213,36 @@ def unreachable_chart_images(k8s: KubernetesConfig, region: str) -> tuple[str, s
             f"'{mirror}' is not a private ECR registry in {region}, the only registry a closed VPC reaches "
             f"(through its ECR endpoints); use <account>.dkr.ecr.{region}.amazonaws.com/<prefix>",
         )
+    mirrorable: list[str] = []
+    fixed: list[tuple[str, str]] = []
     for image in OUTSIDE_ECR:
         if not getattr(helm, image.toggle):
             continue
         field = f"kubernetes.helm_dependencies.{image.toggle}"
         if image.repository_key is None:
-            return (
-                field,
-                f"{image.component}: its image {image.image} is fixed in the chart template and a closed VPC cannot "
-                "pull it (ECR Public has no VPC endpoint); set it to false unless you run Trainium or Inferentia",
+            fixed.append(
+                (
+                    field,
+                    f"{image.component}: its image {image.image} is fixed in the chart template and a closed VPC "
+                    "cannot pull it (ECR Public has no VPC endpoint); set it to false unless you run Trainium or "
+                    "Inferentia",
+                )
             )
+            continue
         repository = helm.extra_values.get(image.repository_key)
         if repository is None or not reachable_in_region(str(repository), region):
-            return (
-                field,
-                f"{image.component}: a closed VPC cannot pull {image.image}; set kubernetes.image_mirror to a private "
-                f"ECR prefix in {region} and copy the images there (hyperpod-cdk images --copy), or set it to false",
-            )
-    return None
+            mirrorable.append(f"{image.component} {image.image} ({field})")
+    if not mirrorable:
+        return fixed[0] if fixed else None
+    named = mirrorable[:MAX_IMAGES_NAMED]
+    more = len(mirrorable) - len(named)
+    listed = ", ".join(named) + (f" and {more} more" if more else "")
+    count = f"{len(mirrorable)} image" + ("s" if len(mirrorable) > 1 else "")
+    message = (
+        f"a closed VPC cannot pull {count}: {listed}; set kubernetes.image_mirror to a private ECR prefix in "
+        f"{region} and copy the images there (hyperpod-cdk images --copy), or set those components to false"
+    )
+    # The fixed-image case needs its own fix (turn it off): the same line says so.
+    for field, problem in fixed:
+        message += f"; also {field}: {problem}"
+    return ("kubernetes.image_mirror", message)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import jsii
-from aws_cdk import Aspects, CfnDeletionPolicy, CfnResource, IAspect, RemovalPolicy, Stack
+from aws_cdk import (
+    Aspects,
+    CfnDeletionPolicy,
+    CfnResource,
+    IAspect,
+    Reference,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Tokenization,
+)
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct, IConstruct
 
@@ -132,9 +142,12 @@ class HyperPodSecurityGroup(Construct):
         delete them with the stack and leave a retained file system in a group without its self
         and Lustre rules, which nothing could reach. Rules added later (a user's
         ``platform.connections.allow_from(...)`` lands under this construct too) are covered: an
-        aspect marks them at synth. ``UpdateReplacePolicy`` stays Delete: a rule replaced on
-        update is still deleted, so no stale copy stays behind. Returns the group's own resource (None
-        for a group given as ``security_group``, which this stack does not own).
+        aspect marks them at synth. Except one kind: a rule whose peer is a security group the
+        stack deletes (a user's bastion) goes with the stack, because a kept rule naming it makes
+        that group's delete fail (see :class:`_RetainRulesOfGroup`). ``UpdateReplacePolicy`` stays
+        Delete: a rule replaced on update is still deleted, so no stale copy stays behind. Returns
+        the group's own resource (None for a group given as ``security_group``, which this stack
+        does not own).
         """
         retained: list[CfnResource] = []
         group = self.security_group.node.default_child
@@ -178,9 +191,26 @@ class HyperPodSecurityGroup(Construct):
 
 @jsii.implements(IAspect)
 class _RetainRulesOfGroup:
-    """At synth: ``DeletionPolicy: Retain`` on every ingress and egress rule of one security group."""
+    """At synth: ``DeletionPolicy: Retain`` on the ingress and egress rules of one security group
+    that can outlive the stack.
+
+    A retained FSx for Lustre file system in the group needs the rules between the group and
+    itself: inbound TCP 988 and 1018-1023 from the group, and outbound to it
+    (https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html). Their
+    peer is the retained group, so they are kept. Rules to a CIDR, a prefix list or a group this app
+    does not create (an imported ``sg-`` id, a parameter) are kept too: a user's clients may reach
+    the file system through them after the stack is gone.
+
+    Not kept: a rule whose peer is a security group this app creates and deletes (a user's
+    ``bastion.connections.allow_to(platform, ...)``). A kept rule would leave that group referenced,
+    and "If you attempt to delete a security group that is ... referenced by another security group
+    in the same VPC ... the operation fails with DependencyViolation"
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html), so
+    ``cdk destroy`` would end in DELETE_FAILED. That peer is gone after the delete anyway.
+    """
 
     RULE_TYPES = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    KEPT_ON_DELETE = (CfnDeletionPolicy.RETAIN, CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE)
 
     def __init__(self, group: ec2.ISecurityGroup) -> None:
         self._group = group
@@ -192,7 +222,23 @@ class _RetainRulesOfGroup:
         if resource.cfn_resource_type not in self.RULE_TYPES:
             return
         stack = Stack.of(resource)
-        if stack.resolve(resource.group_id) == stack.resolve(self._group.security_group_id):
-            resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
-            # Stated, not left out: a rule an update replaces is deleted (no stale copy in the group).
-            resource.cfn_options.update_replace_policy = CfnDeletionPolicy.DELETE
+        if stack.resolve(resource.group_id) != stack.resolve(self._group.security_group_id):
+            return
+        if self._peer_is_deleted(resource):
+            return
+        resource.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN
+        # Stated, not left out: a rule an update replaces is deleted (no stale copy in the group).
+        resource.cfn_options.update_replace_policy = CfnDeletionPolicy.DELETE
+
+    @classmethod
+    def _peer_is_deleted(cls, rule: Any) -> bool:
+        """True when the rule's peer is a security group of this app that is not kept on delete."""
+        ingress = rule.cfn_resource_type == cls.RULE_TYPES[0]
+        peer = rule.source_security_group_id if ingress else rule.destination_security_group_id
+        if not isinstance(peer, str) or not Token.is_unresolved(peer):
+            return False  # no group peer, or a literal id: a group this app does not own
+        token = Tokenization.reverse_string(peer).first_token
+        if not isinstance(token, Reference) or not CfnResource.is_cfn_resource(token.target):
+            return False
+        target: Any = token.target
+        return target.cfn_options.deletion_policy not in cls.KEPT_ON_DELETE

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from hyperpod_cdk.rules.model import Finding, Json, Templates, shown
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, shown
 
 STATEFUL_TYPES = (
     "AWS::KMS::Key",
@@ -172,10 +172,14 @@ SECURITY_GROUP_RULE_TYPES = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::Securi
 
 
 def retained_security_group_rules(templates: Templates, rule_id: str = "HyperPod-RET3") -> Iterator[Finding]:
-    """Every ingress and egress resource of a retained security group is retained with it.
+    """A retained security group keeps its rules, and no kept rule names a group the stack deletes.
 
     The rules are separate resources: without their own DeletionPolicy, ``cdk destroy`` deletes them
-    and leaves what the retained group protects (a file system) behind a group without rules.
+    and leaves what the retained group protects (a file system) behind a group without rules. The
+    exception: a rule whose peer is a security group deleted with the stack (a user's bastion) must
+    go too. Kept, it leaves that group referenced, and EC2 refuses to delete a group "referenced by
+    another security group in the same VPC" (DependencyViolation,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html).
     """
     retained_groups = {
         templates.reference_key(group.template_path, {"Ref": group.logical_id})
@@ -183,8 +187,18 @@ def retained_security_group_rules(templates: Templates, rule_id: str = "HyperPod
         if group.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES
     }
     for rule in templates.resources(*SECURITY_GROUP_RULE_TYPES):
+        kept = rule.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES
+        deleted_peer = _deleted_peer_group(templates, rule)
+        if kept and deleted_peer:
+            yield rule.finding(
+                rule_id,
+                f"{rule.type} is retained but names the security group {deleted_peer}, which the stack "
+                "deletes: that delete fails with DependencyViolation",
+                "DeletionPolicy",
+            )
+            continue
         key = templates.reference_key(rule.template_path, rule.properties.get("GroupId"))
-        if key in retained_groups and rule.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+        if key in retained_groups and not kept and not deleted_peer:
             yield rule.finding(
                 rule_id, f"{rule.type} of a retained security group is deleted with the stack", "DeletionPolicy"
             )
@@ -250,3 +264,18 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
                     )
                 if target.type in _PLACEMENT_THROUGH:
                     todo.append((target.template_path, target.properties, prop, target.logical_id))
+
+
+def _deleted_peer_group(templates: Templates, rule: Resource) -> str | None:
+    """The logical ID of the rule's peer when that peer is a security group of these templates that is
+    not kept on delete; None for a CIDR, a prefix list, a literal or parameter id, or a kept group."""
+    peer = rule.properties.get("SourceSecurityGroupId", rule.properties.get("DestinationSecurityGroupId"))
+    if peer is None:
+        return None
+    key = templates.reference_key(rule.template_path, peer)
+    if key[0] != "resource":
+        return None
+    group = templates.resource(key[1], key[2])
+    if group is None or group.type != "AWS::EC2::SecurityGroup":
+        return None
+    return None if group.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES else group.logical_id
