@@ -533,16 +533,18 @@ def test_eks_addons_the_stack_would_create_fail_when_the_cluster_has_them():
     assert only(rows, "eks add-ons").status == "pass"
     conflicts = {r.check: r for r in rows if r.check.startswith("eks add-on ")}
     assert set(conflicts) == {"eks add-on cert-manager", "eks add-on amazon-sagemaker-hyperpod-training-operator"}
-    for name, key in (
-        ("cert-manager", "cert_manager"),
-        ("amazon-sagemaker-hyperpod-training-operator", "training_operator"),
-    ):
+    for name in ("cert-manager", "amazon-sagemaker-hyperpod-training-operator"):
         row = conflicts[f"eks add-on {name}"]
         assert row.status == "fail"
         assert f"'{EKS_NAME}' already has the EKS add-on {name}" in row.reason
         assert f"aws eks delete-addon --cluster-name {EKS_NAME} --addon-name {name} --preserve" in row.fix
-        assert f"kubernetes.addons.{key}.enabled: false" in row.fix
         assert "\n" not in row.reason + row.fix
+    # The operator can be turned off in the config; cert-manager cannot while the operator requires it.
+    operator = conflicts["eks add-on amazon-sagemaker-hyperpod-training-operator"].fix
+    assert "set kubernetes.addons.training_operator.enabled: false" in operator
+    cert_manager = conflicts["eks add-on cert-manager"].fix
+    assert "cert_manager.enabled: false" not in cert_manager
+    assert "kubernetes.addons.training_operator needs the platform's own" in cert_manager
 
 
 def test_eks_addons_follow_the_config_keys():

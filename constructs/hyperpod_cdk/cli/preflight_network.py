@@ -10,6 +10,7 @@ from hyperpod_cdk.cli import preflight_existing
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context, describe_existing
 from hyperpod_cdk.config import plan_for_config
+from hyperpod_cdk.config.addons import ADDON_PREREQUISITES
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, SubnetPlan
 
@@ -190,18 +191,26 @@ def _required_addons(eks: Any, cluster_name: str, present: set[str]) -> Check:
 def _addons_already_there(ctx: Context, cluster_name: str, present: set[str]) -> list[Check]:
     """A fail row per add-on the stack would create that the cluster already has: CreateAddon answers
     ResourceInUseException and the deploy rolls back. The add-ons are the config's (the same
-    ``kubernetes.addons`` keys the platform builds them from)."""
+    ``kubernetes.addons`` keys the platform builds them from). After ``delete-addon --preserve`` the software
+    stays and the stack's add-on (``ResolveConflicts: OVERWRITE``) takes it over as a self-managed install
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html, resolveConflicts)."""
     config = ctx.config
     if config.orchestrator != "eks":
         return []
-    created = config.kubernetes.addons.created_addons(fsx_csi_driver_installed=config.storage.fsx is not None)
+    addons = config.kubernetes.addons
+    created = addons.created_addons(fsx_csi_driver_installed=config.storage.fsx is not None)
     rows: list[Check] = []
     for name, key in created.items():
         if name not in present:
             continue
-        turn_off = f"set kubernetes.addons.{key}.enabled: false"
-        if key == "fsx_csi_driver" and not config.kubernetes.addons.fsx_csi_driver.enabled:
-            turn_off = "remove storage.fsx (it installs the driver)"
+        turn_off = f", or set kubernetes.addons.{key}.enabled: false to keep the cluster's own"
+        if key == "fsx_csi_driver" and not addons.fsx_csi_driver.enabled:
+            turn_off = ", or remove storage.fsx (it installs the driver)"
+        needed_by = [k for k, needs in ADDON_PREREQUISITES.items() if key in needs and getattr(addons, k).enabled]
+        if needed_by:  # the config refuses the add-on off while another one requires it
+            users = " and ".join(f"kubernetes.addons.{k}" for k in needed_by)
+            verb = "needs" if len(needed_by) == 1 else "need"
+            turn_off = f"; {users} {verb} the platform's own, so the config cannot turn it off"
         rows.append(
             Check(
                 "fail",
@@ -209,7 +218,7 @@ def _addons_already_there(ctx: Context, cluster_name: str, present: set[str]) ->
                 f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates: the deploy "
                 "would fail with 'Addon already exists'",
                 f"aws eks delete-addon --cluster-name {cluster_name} --addon-name {name} --preserve (keeps its "
-                f"software; the stack then takes the add-on over), or {turn_off} to keep the cluster's own",
+                f"software; the stack then takes the add-on over){turn_off}",
             )
         )
     return rows
