@@ -17,7 +17,7 @@ from hyperpod_cdk.specs.fsx import DEFAULT_BACKUP_RETENTION_DAYS
 class AddonConfig(_Model):
     """One EKS add-on: on or off, an optional version pin and extra configuration values."""
 
-    #: The EKS add-on's name (``aws eks list-addons``); the add-on construct of this key has the same.
+    #: The EKS add-on's name (``aws eks list-addons``); the add-on construct of this key takes it from here.
     ADDON_NAME: ClassVar[str]
     enabled: bool
     version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
