@@ -107,8 +107,8 @@ class HyperPodAddon(Construct):
             Default: unknown, so EKS's default version.
         preserve_on_delete: leave the add-on's software running on the cluster when the stack
             deletes the add-on (``PreserveOnDelete``; EKS stops managing it). Default: True when
-            ``cluster`` was not created in this app (an imported cluster another owner shares),
-            else False (the add-on goes with the cluster).
+            ``cluster`` is imported (not an ``eks.Cluster`` defined in this app: others may use its
+            add-ons), else False (the add-on goes with the cluster).
     """
 
     ADDON_NAME: ClassVar[str]
