@@ -338,6 +338,44 @@ def test_addons_installed_elsewhere_can_be_declared(tiny):
     Template.from_stack(stack).resource_count_is("AWS::EKS::PodIdentityAssociation", 1)
 
 
+def test_addons_on_an_imported_cluster_keep_their_software_on_delete(tiny):
+    """R15P-M1: a stack delete must not remove add-ons from a cluster this app does not own."""
+    from aws_cdk.assertions import Template
+
+    from hyperpod_cdk.errors import HyperPodConfigError
+    from hyperpod_cdk.kubernetes.addons import CertManagerAddon, MetricsServerAddon
+
+    stack, cluster = tiny
+    kept = CertManagerAddon(stack, "CertManager", cluster=cluster)
+    MetricsServerAddon(stack, "MetricsServer", cluster=cluster, preserve_on_delete=False)
+    assert kept.preserve_on_delete is True
+    addons = Template.from_stack(stack).find_resources("AWS::EKS::Addon")
+    by_name = {v["Properties"]["AddonName"]: v["Properties"] for v in addons.values()}
+    assert by_name["cert-manager"]["PreserveOnDelete"] is True
+    assert "PreserveOnDelete" not in by_name["metrics-server"]  # the caller's choice wins
+    with pytest.raises(HyperPodConfigError, match="preserve_on_delete") as err:
+        MetricsServerAddon(stack, "Bad", cluster=cluster, preserve_on_delete="yes")
+    assert "\n" not in str(err.value)
+
+
+def test_addons_on_the_platforms_own_cluster_go_with_it(built):
+    """The cluster the app creates is deleted with the stack: its add-ons are not preserved."""
+    addons = resources(built, "AWS::EKS::Addon")
+    assert len(addons) >= 4
+    assert all("PreserveOnDelete" not in v["Properties"] for v in addons.values())
+
+
+def test_config_keys_name_the_same_addons_as_the_constructs():
+    """Preflight reads the add-on names from the config; the constructs create the same ones."""
+    from hyperpod_cdk.config.kubernetes import KubernetesAddonsConfig
+    from hyperpod_cdk.kubernetes.addons.registry import ADDONS
+
+    config = KubernetesAddonsConfig()
+    assert {row.config_key for row in ADDONS} == set(KubernetesAddonsConfig.model_fields)
+    for row in ADDONS:
+        assert getattr(config, row.config_key).ADDON_NAME == row.addon_class.ADDON_NAME, row.config_key
+
+
 def test_an_addon_is_defined_once_per_cluster(tiny):
     from hyperpod_cdk.errors import HyperPodConfigError
     from hyperpod_cdk.kubernetes.addons import CertManagerAddon

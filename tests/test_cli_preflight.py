@@ -517,6 +517,56 @@ def test_eks_addon_degraded_warns_and_access_denied_warns():
     assert denied.status == "warn" and "eks:ListAddons" in denied.fix
 
 
+def _cluster_with_addons(*extra: str) -> Any:
+    """An EKS client whose cluster has the required add-ons (ACTIVE) plus ``extra``."""
+    eks, stub = fx.stubbed("eks")
+    stub.add_response("list_addons", {"addons": [*preflight.REQUIRED_EKS_ADDONS, *extra]}, {"clusterName": EKS_NAME})
+    for name in preflight.REQUIRED_EKS_ADDONS:
+        stub.add_response("describe_addon", addon(name), {"clusterName": EKS_NAME, "addonName": name})
+    return eks
+
+
+def test_eks_addons_the_stack_would_create_fail_when_the_cluster_has_them():
+    """R15P-M1: CreateAddon of an add-on the cluster already has fails the deploy; preflight says so."""
+    eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator", "aws-ebs-csi-driver")
+    rows = run(context(overrides={"eks": eks}, existing_eks_cluster=EKS_NAME), preflight.check_eks_addons)
+    assert only(rows, "eks add-ons").status == "pass"
+    conflicts = {r.check: r for r in rows if r.check.startswith("eks add-on ")}
+    assert set(conflicts) == {"eks add-on cert-manager", "eks add-on amazon-sagemaker-hyperpod-training-operator"}
+    for name in ("cert-manager", "amazon-sagemaker-hyperpod-training-operator"):
+        row = conflicts[f"eks add-on {name}"]
+        assert row.status == "fail"
+        assert f"'{EKS_NAME}' already has the EKS add-on {name}" in row.reason
+        assert f"aws eks delete-addon --cluster-name {EKS_NAME} --addon-name {name} --preserve" in row.fix
+        assert "\n" not in row.reason + row.fix
+    # The operator can be turned off in the config; cert-manager cannot while the operator requires it.
+    operator = conflicts["eks add-on amazon-sagemaker-hyperpod-training-operator"].fix
+    assert "set kubernetes.addons.training_operator.enabled: false" in operator
+    cert_manager = conflicts["eks add-on cert-manager"].fix
+    assert "cert_manager.enabled: false" not in cert_manager
+    assert "kubernetes.addons.training_operator needs the platform's own" in cert_manager
+
+
+def test_eks_addons_follow_the_config_keys():
+    """Only add-ons the config turns on are conflicts; storage.fsx brings the FSx CSI driver."""
+
+    def mutate(d: dict) -> None:
+        d.setdefault("kubernetes", {}).setdefault("addons", {}).update(
+            training_operator={"enabled": False}, metrics_server={"enabled": True}
+        )
+        d["storage"] = {"fsx": {"storage_capacity_gib": 1200}}
+
+    cfg = config(mutate)
+    eks = _cluster_with_addons(
+        "amazon-sagemaker-hyperpod-training-operator", "metrics-server", "aws-fsx-csi-driver", "kube-state-metrics"
+    )
+    rows = run(context(cfg, overrides={"eks": eks}, existing_eks_cluster=EKS_NAME), preflight.check_eks_addons)
+    failed = {r.check: r.fix for r in rows if r.status == "fail"}
+    assert set(failed) == {"eks add-on metrics-server", "eks add-on aws-fsx-csi-driver"}
+    assert "kubernetes.addons.metrics_server.enabled: false" in failed["eks add-on metrics-server"]
+    assert "remove storage.fsx" in failed["eks add-on aws-fsx-csi-driver"]
+
+
 # ----------------------------------------------------------------------------- training plans
 
 

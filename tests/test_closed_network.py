@@ -148,6 +148,45 @@ def test_in_vpc_callers_wait_for_the_endpoints(closed):
         assert endpoint_ids <= set(resource.get("DependsOn", [])), resource["Type"]
 
 
+def test_in_vpc_callers_and_the_cluster_wait_for_the_s3_gateway(closed):
+    """R15P-L2: in a closed network S3 is reachable only through the gateway endpoint's routes, so every
+    in-VPC handler (reads S3, answers CloudFormation's S3 URL) and the HyperPod cluster (nodes fetch the
+    lifecycle scripts) has it in its dependency closure (DependsOn, Ref, GetAtt, Sub)."""
+    from hyperpod_cdk.rules.dependencies import references
+
+    resources = closed.template["Resources"]
+    (gateway_id,) = (
+        k
+        for k, v in closed.resources("AWS::EC2::VPCEndpoint").items()
+        if v["Properties"].get("VpcEndpointType") == "Gateway"
+    )
+
+    def closure(logical_id: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [logical_id]
+        while todo:
+            body = resources[todo.pop()]
+            depends = body.get("DependsOn", [])
+            direct = ({depends} if isinstance(depends, str) else set(depends)) | references(body.get("Properties"))
+            for name in direct & set(resources) - seen:
+                seen.add(name)
+                todo.append(name)
+        return seen
+
+    waiting = [
+        k
+        for k, v in resources.items()
+        if v["Type"].startswith("Custom::HyperPod") or v["Type"] in ("AWS::SageMaker::Cluster", "AWS::EKS::Cluster")
+    ]
+    assert {resources[k]["Type"] for k in waiting} >= {
+        "AWS::SageMaker::Cluster",
+        "Custom::HyperPodHelmDependencies",
+        "Custom::HyperPodManifests",
+        "Custom::HyperPodReadiness",
+    }
+    assert [k for k in waiting if gateway_id not in closure(k)] == []
+
+
 def test_closed_template_passes_cfn_lint_and_nag(closed):
     from cfnlint.api import ManualArgs, lint
 

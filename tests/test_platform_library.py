@@ -129,6 +129,18 @@ def test_config_existing_eks_gets_the_manifest_handler_with_access_before_the_ch
     )
 
 
+def test_config_existing_eks_addons_are_preserved_on_delete(byo):
+    """R15P-M1: the add-ons the stack creates on an existing cluster stay on it after cdk destroy;
+    ResolveConflicts stays OVERWRITE (an add-on removed with --preserve is taken over)."""
+    addons = _resources(byo["Eks"], "AWS::EKS::Addon")
+    names = {v["Properties"]["AddonName"] for v in addons.values()}
+    assert {"cert-manager", "amazon-sagemaker-hyperpod-training-operator"} <= names
+    for logical_id, addon in addons.items():
+        assert addon["Properties"]["ClusterName"] == "team-eks"
+        assert addon["Properties"]["PreserveOnDelete"] is True, logical_id
+        assert addon["Properties"]["ResolveConflicts"] == "OVERWRITE", logical_id
+
+
 def test_config_existing_vpc_gets_slurm_subnets_on_the_named_route_table(byo):
     slurm = byo["Slurm"]
     assert not _resources(slurm, "AWS::EC2::VPC") and not _resources(slurm, "AWS::EC2::RouteTable")

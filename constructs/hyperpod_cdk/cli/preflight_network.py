@@ -10,6 +10,7 @@ from hyperpod_cdk.cli import preflight_existing
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context, describe_existing
 from hyperpod_cdk.config import plan_for_config
+from hyperpod_cdk.config.addons import ADDON_PREREQUISITES
 from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET, SubnetPlan
 
@@ -159,29 +160,65 @@ def check_eks_addons(ctx: Context) -> list[Check]:
     present: set[str] = set()
     for page in eks.get_paginator("list_addons").paginate(clusterName=cluster_name):
         present.update(page.get("addons", []))
+    return [_required_addons(eks, cluster_name, present), *_addons_already_there(ctx, cluster_name, present)]
+
+
+def _required_addons(eks: Any, cluster_name: str, present: set[str]) -> Check:
     missing = [a for a in REQUIRED_EKS_ADDONS if a not in present]
     if missing:
-        return [
-            Check(
-                "fail",
-                "eks add-ons",
-                f"'{cluster_name}' lacks the EKS add-on(s) {', '.join(missing)} HyperPod requires "
-                "(self-managed installs do not count)",
-                " && ".join(f"aws eks create-addon --cluster-name {cluster_name} --addon-name {a}" for a in missing),
-            )
-        ]
+        return Check(
+            "fail",
+            "eks add-ons",
+            f"'{cluster_name}' lacks the EKS add-on(s) {', '.join(missing)} HyperPod requires "
+            "(self-managed installs do not count)",
+            " && ".join(f"aws eks create-addon --cluster-name {cluster_name} --addon-name {a}" for a in missing),
+        )
     unhealthy = []
     for addon in REQUIRED_EKS_ADDONS:
         status = eks.describe_addon(clusterName=cluster_name, addonName=addon)["addon"].get("status")
         if status != "ACTIVE":
             unhealthy.append(f"{addon} is {status}")
     if unhealthy:
-        return [
+        return Check(
+            "warn",
+            "eks add-ons",
+            "; ".join(unhealthy),
+            f"check: aws eks describe-addon --cluster-name {cluster_name} --addon-name <name>",
+        )
+    return Check("pass", "eks add-ons", f"{', '.join(REQUIRED_EKS_ADDONS)} are ACTIVE")
+
+
+def _addons_already_there(ctx: Context, cluster_name: str, present: set[str]) -> list[Check]:
+    """A fail row per add-on the stack would create that the cluster already has: CreateAddon answers
+    ResourceInUseException and the deploy rolls back. The add-ons are the config's (the same
+    ``kubernetes.addons`` keys the platform builds them from). After ``delete-addon --preserve`` the software
+    stays and the stack's add-on (``ResolveConflicts: OVERWRITE``) takes it over as a self-managed install
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html, resolveConflicts)."""
+    config = ctx.config
+    if config.orchestrator != "eks":
+        return []
+    addons = config.kubernetes.addons
+    created = addons.created_addons(fsx_csi_driver_installed=config.storage.fsx is not None)
+    rows: list[Check] = []
+    for name, key in created.items():
+        if name not in present:
+            continue
+        turn_off = f", or set kubernetes.addons.{key}.enabled: false to keep the cluster's own"
+        if key == "fsx_csi_driver" and not addons.fsx_csi_driver.enabled:
+            turn_off = ", or remove storage.fsx (it installs the driver)"
+        needed_by = [k for k, needs in ADDON_PREREQUISITES.items() if key in needs and getattr(addons, k).enabled]
+        if needed_by:  # the config refuses the add-on off while another one requires it
+            users = " and ".join(f"kubernetes.addons.{k}" for k in needed_by)
+            verb = "needs" if len(needed_by) == 1 else "need"
+            turn_off = f"; {users} {verb} the platform's own, so the config cannot turn it off"
+        rows.append(
             Check(
-                "warn",
-                "eks add-ons",
-                "; ".join(unhealthy),
-                f"check: aws eks describe-addon --cluster-name {cluster_name} --addon-name <name>",
+                "fail",
+                f"eks add-on {name}",
+                f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates: the deploy "
+                "would fail with 'Addon already exists'",
+                f"aws eks delete-addon --cluster-name {cluster_name} --addon-name {name} --preserve (keeps its "
+                f"software; the stack then takes the add-on over){turn_off}",
             )
-        ]
-    return [Check("pass", "eks add-ons", f"{', '.join(REQUIRED_EKS_ADDONS)} are ACTIVE")]
+        )
+    return rows

@@ -10,12 +10,15 @@ from hyperpod_cdk.config.base import DnsSubdomain, _Model
 from hyperpod_cdk.config.helm import ADDON_VERSION_PATTERN
 from hyperpod_cdk.config.messages import register_hints
 from hyperpod_cdk.specs.addon_compat import task_governance_problem
+from hyperpod_cdk.specs.addon_conflicts import CERT_MANAGER
 from hyperpod_cdk.specs.fsx import DEFAULT_BACKUP_RETENTION_DAYS
 
 
 class AddonConfig(_Model):
     """One EKS add-on: on or off, an optional version pin and extra configuration values."""
 
+    #: The EKS add-on's name (``aws eks list-addons``); the add-on construct of this key takes it from here.
+    ADDON_NAME: ClassVar[str]
     enabled: bool
     version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
         default=None, description="e.g. v1.18.2-eksbuild.2; None lets EKS pick its default for the cluster version."
@@ -37,12 +40,14 @@ class AddonConfig(_Model):
 class CertManagerConfig(AddonConfig):
     """cert-manager (EKS community add-on), required by the training operator."""
 
+    ADDON_NAME: ClassVar[str] = CERT_MANAGER
     enabled: bool = True
 
 
 class TrainingOperatorConfig(AddonConfig):
     """The HyperPod training operator add-on (HyperPodPyTorchJob)."""
 
+    ADDON_NAME: ClassVar[str] = "amazon-sagemaker-hyperpod-training-operator"
     enabled: bool = True
 
 
@@ -103,6 +108,7 @@ class ObservabilityConfig(AddonConfig):
     with a role that reads the AMP workspace; the add-on is told about it (``amgWorkspace``).
     """
 
+    ADDON_NAME: ClassVar[str] = "amazon-sagemaker-hyperpod-observability"
     enabled: bool = False
     workspace_alias: Annotated[str | None, Field(min_length=1, max_length=100)] = Field(
         default=None, description="AMP workspace alias; None means '<EKS cluster name>-hyperpod'."
@@ -128,6 +134,7 @@ class TaskGovernanceConfig(AddonConfig):
     ``kubernetes.priority_classes``) and one compute quota per team with ``compute_quota``.
     """
 
+    ADDON_NAME: ClassVar[str] = "amazon-sagemaker-hyperpod-taskgovernance"
     enabled: bool = False
 
 
@@ -138,6 +145,7 @@ class InferenceOperatorConfig(AddonConfig):
     setup guide installs). The AWS Load Balancer Controller and KEDA come inside the add-on.
     """
 
+    ADDON_NAME: ClassVar[str] = "amazon-sagemaker-hyperpod-inference"
     enabled: bool = False
     load_balancer_controller: bool = Field(
         default=True, description="The bundled AWS Load Balancer Controller (ALBs in front of endpoints)."
@@ -155,6 +163,7 @@ class S3CsiDriverConfig(AddonConfig):
     The driver may read (and unless ``read_only``, write) the listed buckets only.
     """
 
+    ADDON_NAME: ClassVar[str] = "aws-mountpoint-s3-csi-driver"
     enabled: bool = False
     bucket_names: Annotated[list[Annotated[str, Field(pattern=S3_BUCKET_NAME_PATTERN)]], Field(max_length=50)] = Field(
         default=[], description="Buckets the driver may mount (model weights, datasets)."
@@ -246,6 +255,7 @@ class FsxCsiDriverConfig(AddonConfig):
     ``AmazonFSxFullAccess`` (AWS's EKS guide for this driver), which it needs to create file systems.
     """
 
+    ADDON_NAME: ClassVar[str] = "aws-fsx-csi-driver"
     enabled: bool = False
     storage_class: FsxStorageClassConfig | None = Field(
         default=None, description="Dynamic provisioning: a StorageClass whose claims create file systems."
@@ -256,6 +266,7 @@ class FsxCsiDriverConfig(AddonConfig):
 class MetricsServerConfig(AddonConfig):
     """metrics-server (EKS community add-on): the resource metrics API that autoscalers read."""
 
+    ADDON_NAME: ClassVar[str] = "metrics-server"
     enabled: bool = False
 
 
@@ -283,6 +294,16 @@ class KubernetesAddonsConfig(_Model):
             if problem:
                 raise ValueError(f"task_governance.version: {problem}")
         return self
+
+    def created_addons(self, *, fsx_csi_driver_installed: bool = False) -> dict[str, str]:
+        """EKS add-on name -> its key under ``kubernetes.addons``, for every add-on the platform creates
+        from this section (``fsx_csi_driver_installed``: ``storage.fsx`` creates the FSx CSI driver too)."""
+        created: dict[str, str] = {}
+        for key in type(self).model_fields:
+            section = getattr(self, key)
+            if section.enabled or (key == "fsx_csi_driver" and fsx_csi_driver_installed):
+                created[section.ADDON_NAME] = key
+        return created
 
 
 # What each add-on needs among the others, by config key; the add-on constructs declare the same as

@@ -143,7 +143,8 @@ class HyperPodNetwork(Construct):
 
         # One gateway endpoint for every private route table: lifecycle scripts, container
         # layers and checkpoints reach S3 without paying NAT data-processing charges.
-        ec2.CfnVPCEndpoint(
+        #: The S3 gateway endpoint (its routes are how a closed network reaches S3 at all).
+        self.s3_gateway_endpoint = ec2.CfnVPCEndpoint(
             self,
             "S3Endpoint",
             vpc_id=self.vpc.vpc_id,

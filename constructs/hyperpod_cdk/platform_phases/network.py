@@ -118,5 +118,10 @@ def add_endpoints(platform: HyperPodPlatform) -> None:
             description="HTTPS to S3 through the gateway endpoint (lifecycle scripts, image layers)",
         )
     )
+    if platform.network is not None:
+        # In a closed network S3 is reachable only through the gateway endpoint's routes: the in-VPC
+        # handlers read their input from S3 and PUT their answer to CloudFormation's S3 URL, and
+        # nodes fetch the lifecycle scripts from S3, so they wait for the routes too.
+        rules.append(platform.network.s3_gateway_endpoint)
     # Everything that calls AWS from inside the VPC at deploy time waits for these.
     platform._network_ready = rules

@@ -75,6 +75,7 @@ class AddonSettings(TypedDict, total=False):
     configuration_values: Mapping[str, Any] | None
     assume_installed: Sequence[str]
     kubernetes_version: str | None
+    preserve_on_delete: bool | None
 
 
 class HyperPodAddon(Construct):
@@ -104,6 +105,10 @@ class HyperPodAddon(Construct):
         assume_installed: add-on names installed outside this app, counted as present. Default: none.
         kubernetes_version: the cluster's Kubernetes version ("1.33"), for the version table.
             Default: unknown, so EKS's default version.
+        preserve_on_delete: leave the add-on's software running on the cluster when the stack
+            deletes the add-on (``PreserveOnDelete``; EKS stops managing it). Default: True when
+            ``cluster`` is imported (not an ``eks.Cluster`` defined in this app: others may use its
+            add-ons), else False (the add-on goes with the cluster).
     """
 
     ADDON_NAME: ClassVar[str]
@@ -132,8 +137,16 @@ class HyperPodAddon(Construct):
         configuration_values: Mapping[str, Any] | None = None,
         assume_installed: Sequence[str] = (),
         kubernetes_version: str | None = None,
+        preserve_on_delete: bool | None = None,
     ) -> None:
         check_prop_types(scope, construct_id, cluster=("eks.ICluster", cluster))
+        if preserve_on_delete is not None and not isinstance(preserve_on_delete, bool):
+            raise prop_error(
+                scope,
+                construct_id,
+                "preserve_on_delete",
+                f"expected true or false, got {type(preserve_on_delete).__name__}",
+            )
         if configuration_values is not None and not isinstance(configuration_values, Mapping):
             raise prop_error(
                 scope,
@@ -165,6 +178,10 @@ class HyperPodAddon(Construct):
         self.configuration = deep_merge(self._build(), configuration_values or {})
         #: The add-on version: ``version``, else the table's pin for the Kubernetes version, else None (EKS's).
         self.version = version or default_addon_version(self.ADDON_NAME, kubernetes_version)
+        #: Whether a stack delete leaves the add-on's software on the cluster (see the prop).
+        self.preserve_on_delete = (
+            preserve_on_delete if preserve_on_delete is not None else not isinstance(cluster, eks.Cluster)
+        )
         self.addon = self._install()
 
     def _build(self) -> Mapping[str, Any]:
@@ -195,6 +212,12 @@ class HyperPodAddon(Construct):
             addon_name=self.ADDON_NAME,
             addon_version=self.version,
             configuration_values=self.configuration or None,
+            # On a cluster this app does not own, a stack delete (or turning the add-on off) must not
+            # remove software other tenants may use: "Specifying this option preserves the add-on
+            # software on your cluster but Amazon EKS stops managing any settings for the add-on"
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-eks-addon.html,
+            # PreserveOnDelete; an in-place update). Omitted otherwise: the cluster goes with the stack.
+            preserve_on_delete=True if self.preserve_on_delete else None,
         )
         resolve_conflicts(addon, self.ADDON_NAME)
         for construct in after:

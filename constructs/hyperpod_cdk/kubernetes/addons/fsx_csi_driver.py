@@ -9,6 +9,7 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from hyperpod_cdk.config.addons import FsxCsiDriverConfig
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
     AddonSettings,
@@ -16,7 +17,7 @@ from hyperpod_cdk.kubernetes.addons.base import (
     add_managed_policy,
 )
 
-ADDON_NAME = "aws-fsx-csi-driver"
+ADDON_NAME = FsxCsiDriverConfig.ADDON_NAME  # the config section names the add-on
 NAMESPACE = "kube-system"
 # The controller's service account, as the driver's install guide and AWS's HyperPod Terraform
 # module name it (github.com/kubernetes-sigs/aws-fsx-csi-driver, docs/install.md).

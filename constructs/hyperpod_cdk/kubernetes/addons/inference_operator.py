@@ -26,6 +26,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import cluster_attribute, private_bucket
+from hyperpod_cdk.config.addons import InferenceOperatorConfig
 from hyperpod_cdk.kubernetes.addons.base import CERT_MANAGER, AddonSettings, HyperPodAddon, add_managed_policy
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import ADDON_NAME as FSX_CSI_DRIVER
 from hyperpod_cdk.kubernetes.addons.load_balancer_policy import (
@@ -39,7 +40,7 @@ from hyperpod_cdk.kubernetes.cluster_handler import required_cluster_attributes
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 from hyperpod_cdk.rules.suppress import skip_checkov, skip_handler_checks
 
-ADDON_NAME = "amazon-sagemaker-hyperpod-inference"
+ADDON_NAME = InferenceOperatorConfig.ADDON_NAME  # the config section names the add-on
 # sagemaker-hyperpod 3.12.0, sagemaker/hyperpod/inference/config/constants.py OPERATOR_NAMESPACE.
 NAMESPACE = "hyperpod-inference-system"
 # Service accounts the roles trust (AWS's CloudFormation and Terraform above; the add-on's controller

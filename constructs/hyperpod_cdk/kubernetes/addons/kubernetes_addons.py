@@ -36,7 +36,9 @@ class HyperPodKubernetesAddons(Construct):
     cert-manager, training operator, metrics-server, S3 CSI driver, FSx CSI driver, task
     governance, observability (with its AMP workspace and, with ``grafana``, the Grafana
     workspace), inference operator. Versions not set in the config come from
-    :mod:`hyperpod_cdk.specs.addon_versions` for ``kubernetes_version``.
+    :mod:`hyperpod_cdk.specs.addon_versions` for ``kubernetes_version``. On an imported cluster
+    every add-on keeps its software on the cluster when the stack deletes it (``preserve_on_delete``
+    of :class:`~hyperpod_cdk.kubernetes.addons.base.HyperPodAddon`).
 
     Args:
         cluster: the EKS cluster.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperpod_cdk.config.addons import MetricsServerConfig
 from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT, ConfiguredAddon
 
-ADDON_NAME = "metrics-server"
+ADDON_NAME = MetricsServerConfig.ADDON_NAME  # the config section names the add-on
 # AWS's templates give the add-on tolerations for every taint effect so it runs on a cluster made
 # only of HyperPod nodes (aws/sagemaker-hyperpod-cluster-setup eks/cloudformation/
 # metrics-server-addon-template.yaml @79de7af1; awsome-distributed-ai's Terraform does the same).

@@ -10,6 +10,7 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from hyperpod_cdk.config.addons import ObservabilityConfig
 from hyperpod_cdk.config.kubernetes import ObservabilityMetrics
 from hyperpod_cdk.errors import check_prop_types, prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
@@ -21,7 +22,7 @@ from hyperpod_cdk.monitoring.grafana_workspace import HyperPodGrafanaWorkspace
 from hyperpod_cdk.monitoring.prometheus_workspace import HyperPodPrometheusWorkspace
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
-ADDON_NAME = "amazon-sagemaker-hyperpod-observability"
+ADDON_NAME = ObservabilityConfig.ADDON_NAME  # the config section names the add-on
 NAMESPACE = "hyperpod-observability"
 SERVICE_ACCOUNT = "hyperpod-observability-operator-otel-collector"
 # The collector's CloudWatch Logs permissions, as the SageMaker developer guide lists them for

@@ -10,6 +10,7 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from hyperpod_cdk.config.addons import S3CsiDriverConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import (
     POD_IDENTITY_AGENT,
@@ -18,7 +19,7 @@ from hyperpod_cdk.kubernetes.addons.base import (
 )
 from hyperpod_cdk.rules.acknowledge import acknowledge_wildcards
 
-ADDON_NAME = "aws-mountpoint-s3-csi-driver"
+ADDON_NAME = S3CsiDriverConfig.ADDON_NAME  # the config section names the add-on
 NAMESPACE = "kube-system"
 # "When you deploy the plugin ... it creates and is configured to use a service account named
 # s3-csi-driver-sa" (EKS user guide, storage/s3-csi-create); EKS Pod Identity for that service

@@ -8,11 +8,12 @@ from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
 
+from hyperpod_cdk.config.addons import TaskGovernanceConfig
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.addons.base import AddonSettings, HyperPodAddon
 from hyperpod_cdk.kubernetes.manifests import HyperPodManifests
 
-ADDON_NAME = "amazon-sagemaker-hyperpod-taskgovernance"
+ADDON_NAME = TaskGovernanceConfig.ADDON_NAME  # the config section names the add-on
 KUEUE_NAMESPACE = "kueue-system"
 KUEUE_DEPLOYMENT = "kueue-controller-manager"
 # The manifest handler waits inside one Lambda run (at most 15 minutes).

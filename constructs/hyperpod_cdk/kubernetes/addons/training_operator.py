@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 
+from hyperpod_cdk.config.addons import TrainingOperatorConfig
 from hyperpod_cdk.kubernetes.addons.base import (
     CERT_MANAGER,
     POD_IDENTITY_AGENT,
@@ -17,7 +18,7 @@ from hyperpod_cdk.kubernetes.addons.base import (
 # terraform-modules/hyperpod-eks-tf/modules/hyperpod_training_operator/main.tf); v1.2.1-eksbuild.1
 # reports requiresIamPermissions=false and refuses inline pod identity (awslabs/awsome-distributed-ai#1075,
 # fixed by #1076 with a standalone association created first).
-ADDON_NAME = "amazon-sagemaker-hyperpod-training-operator"
+ADDON_NAME = TrainingOperatorConfig.ADDON_NAME  # the config section names the add-on
 NAMESPACE = "aws-hyperpod"
 SERVICE_ACCOUNT = "hp-training-operator-controller-manager"
 MANAGED_POLICY = "AmazonSageMakerHyperPodTrainingOperatorAccess"
