@@ -294,7 +294,11 @@ def _upload_spec(function: dict) -> str | None:
     value = function["Properties"].get("Environment", {}).get("Variables", {}).get("LIFECYCLE_UPLOAD_SPEC")
     if value is None:
         return None
-    return value if isinstance(value, str) else "".join(p if isinstance(p, str) else json.dumps(p) for p in value["Fn::Join"][1])
+    return (
+        value
+        if isinstance(value, str)
+        else "".join(p if isinstance(p, str) else json.dumps(p) for p in value["Fn::Join"][1])
+    )
 
 
 def test_lifecycle_config_points_at_the_exact_uploaded_content(platform):
@@ -302,7 +306,7 @@ def test_lifecycle_config_points_at_the_exact_uploaded_content(platform):
     prefix = deployment["Properties"]["DestinationBucketKeyPrefix"]
     assert prefix.startswith("lifecycle/") and len(prefix.split("/")[1]) == 64  # sha256 asset hash
     # The function copies what its environment names (review round 15, H2), the same objects and prefix.
-    (function,) = [f for f in platform.resources("AWS::Lambda::Function").values() if _upload_spec(f) is not None]
+    (function,) = (f for f in platform.resources("AWS::Lambda::Function").values() if _upload_spec(f) is not None)
     spec = _upload_spec(function)
     assert spec is not None and spec.endswith(f'"prefix":"{prefix}"}}')
     assert all(key in spec for key in deployment["Properties"]["SourceObjectKeys"])
