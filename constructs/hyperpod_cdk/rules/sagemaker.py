@@ -176,6 +176,9 @@ class _RuleIndex:
     def __init__(self, templates: Templates) -> None:
         self.managed: set[tuple[str, ...]] = set()
         self.self_rules: set[tuple[tuple[str, ...], str]] = set()
+        # (group, direction) -> whether the group's own inline rules hold the self rule: read once per
+        # group, not once per cluster naming it (clusters x inline rules, review round 15, tools, M4).
+        self.inline: dict[tuple[tuple[str, ...], str], bool] = {}
         for rule in templates.resources(*_STANDALONE):
             props = rule.properties
             if "GroupId" not in props:
@@ -194,20 +197,28 @@ class _RuleIndex:
 
 def _has_self_rule(templates: Templates, key: tuple[str, ...], direction: str, index: _RuleIndex) -> bool:
     """An all-protocol rule from (ingress) or to (egress) the group ``key`` on the group itself."""
-    peer = _PEERS[direction]
     if (key, direction) in index.self_rules:
         return True
-    if key[0] == "resource":
-        group = templates.resource(key[1], key[2])
-        inline = "SecurityGroupIngress" if direction == "ingress" else "SecurityGroupEgress"
-        for entry in as_list(group.properties.get(inline)) if group else []:
-            entry = as_map(entry)
-            if (
-                entry.get("IpProtocol") in ALL_PROTOCOLS
-                and peer in entry
-                and templates.reference_key(key[1], entry[peer]) == key
-            ):
-                return True
+    if key[0] != "resource":
+        return False
+    if (key, direction) not in index.inline:
+        index.inline[key, direction] = _inline_self_rule(templates, key, direction)
+    return index.inline[key, direction]
+
+
+def _inline_self_rule(templates: Templates, key: tuple[str, ...], direction: str) -> bool:
+    """The self rule among the inline rules of the template's group ``key`` (one pass over them)."""
+    peer = _PEERS[direction]
+    group = templates.resource(key[1], key[2])
+    inline = "SecurityGroupIngress" if direction == "ingress" else "SecurityGroupEgress"
+    for entry in as_list(group.properties.get(inline)) if group else []:
+        entry = as_map(entry)
+        if (
+            entry.get("IpProtocol") in ALL_PROTOCOLS
+            and peer in entry
+            and templates.reference_key(key[1], entry[peer]) == key
+        ):
+            return True
     return False
 
 

@@ -1,0 +1,76 @@
+"""``hyperpod-cdk lint`` findings of review round 15 (tools): R15T-M4, M5, M6, M8, L2, L3 (issue 18).
+
+Work is counted in function calls (``sys.setprofile``) at n and 2n, as tests/test_lint_limits.py does: a
+linear rule does about twice the work for twice the input, a quadratic one four times. Wall-clock limits are
+only guards against a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+from hyperpod_cdk.rules.model import Finding, Templates
+
+# Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+calls = work_limits.calls
+
+
+def guard(seconds: float = 60) -> contextlib.AbstractContextManager[None]:
+    return work_limits.guard(seconds)
+
+
+def cluster(props: dict[str, Any]) -> dict[str, Any]:
+    return {"Type": "AWS::SageMaker::Cluster", "Properties": props}
+
+
+def run(template: dict[str, Any] | Templates, rule_id: str) -> list[Finding]:
+    """The findings of one rule, not-checked included (lint of a template: closed_world=False)."""
+    templates = template if isinstance(template, Templates) else Templates({"t": template}, closed_world=False)
+    others = set(RULES_BY_ID) - {rule_id}
+    with guard():
+        return check(templates, exclude=others, include_not_checked=True)
+
+
+def ratio_of_calls(build: Any, size: int, rule_id: str) -> float:
+    """Calls of one rule on ``build(2 * size)`` over its calls on ``build(size)``."""
+    small, large = (Templates({"t": build(n)}, closed_world=False) for n in (size, 2 * size))
+    return calls(lambda: run(large, rule_id)) / calls(lambda: run(small, rule_id))
+
+
+# ------------------------------------------------------------------ R15T-M4: EFA1
+
+
+def _clusters_sharing_a_group(n: int) -> dict[str, Any]:
+    """n clusters naming one group whose n inline rules to other groups come before its self rules."""
+    ingress = [{"IpProtocol": "-1", "SourceSecurityGroupId": f"sg-{i:08x}"} for i in range(n)]
+    egress = [{"IpProtocol": "-1", "DestinationSecurityGroupId": f"sg-{i:08x}"} for i in range(n)]
+    ingress.append({"IpProtocol": "-1", "SourceSecurityGroupId": {"Ref": "SG"}})
+    egress.append({"IpProtocol": "-1", "DestinationSecurityGroupId": {"Fn::GetAtt": ["SG", "GroupId"]}})
+    group = {"GroupDescription": "d", "VpcId": "vpc-1", "SecurityGroupIngress": ingress, "SecurityGroupEgress": egress}
+    resources: dict[str, Any] = {"SG": {"Type": "AWS::EC2::SecurityGroup", "Properties": group}}
+    vpc = {"SecurityGroupIds": [{"Ref": "SG"}], "Subnets": ["subnet-1"]}
+    resources.update({f"C{i}": cluster({"VpcConfig": vpc}) for i in range(n)})
+    return {"Resources": resources}
+
+
+def test_efa1_reads_a_shared_groups_inline_rules_once() -> None:
+    """Every cluster rescanned the shared group's inline rules: clusters x rules (8 MB ran > 400 s)."""
+    assert run(_clusters_sharing_a_group(3), "HyperPod-EFA1") == []
+    ratio = ratio_of_calls(_clusters_sharing_a_group, 150, "HyperPod-EFA1")
+    assert ratio < 2.5, f"{ratio:.2f}x the calls for 2x the clusters and rules"
+
+
+def test_efa1_still_finds_a_shared_group_without_its_self_rule() -> None:
+    template = _clusters_sharing_a_group(3)
+    template["Resources"]["SG"]["Properties"]["SecurityGroupEgress"].pop()
+    findings = run(template, "HyperPod-EFA1")
+    assert [f.logical_id for f in findings] == ["C0", "C1", "C2"]
+    assert all("all-traffic egress to itself" in f.detail and "ingress" not in f.detail for f in findings)
