@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
 from hyperpod_cdk.rules.model import Finding, Templates
 
@@ -74,3 +76,40 @@ def test_efa1_still_finds_a_shared_group_without_its_self_rule() -> None:
     findings = run(template, "HyperPod-EFA1")
     assert [f.logical_id for f in findings] == ["C0", "C1", "C2"]
     assert all("all-traffic egress to itself" in f.detail and "ingress" not in f.detail for f in findings)
+
+
+# ------------------------------------------------------------------ R15T-M8: KMS1
+
+
+def _keyed_volumes_and_a_long_mode(n: int) -> dict[str, Any]:
+    """n volumes with a key; NodeProvisioningMode a list of n strings whose only intrinsic is last."""
+    groups = [
+        {
+            "InstanceGroupName": f"g{i}",
+            "InstanceType": "ml.c5.large",
+            "InstanceCount": 1,
+            "InstanceStorageConfigs": [{"EbsVolumeConfig": {"VolumeKmsKeyId": "k"}}],
+        }
+        for i in range(n)
+    ]
+    mode = ["a"] * n + [{"Fn::GetAtt": ["X", "Y"]}]
+    return {"Resources": {"C": cluster({"NodeProvisioningMode": mode, "InstanceGroups": groups})}}
+
+
+def test_kms1_judges_the_provisioning_mode_once_per_cluster() -> None:
+    """The mode value was walked again for every keyed volume: volumes x its size (946 KB took 155 s)."""
+    findings = run(_keyed_volumes_and_a_long_mode(3), "HyperPod-KMS1")
+    assert [f.severity for f in findings] == ["not-checked"] * 3
+    ratio = ratio_of_calls(_keyed_volumes_and_a_long_mode, 300, "HyperPod-KMS1")
+    assert ratio < 2.5, f"{ratio:.2f}x the calls for 2x the volumes and mode items"
+
+
+@pytest.mark.parametrize(("mode", "errors"), [(None, 2), ("Continuous", 0)])
+def test_kms1_still_reports_each_keyed_volume(mode: str | None, errors: int) -> None:
+    template = _keyed_volumes_and_a_long_mode(2)
+    props = template["Resources"]["C"]["Properties"]
+    props.pop("NodeProvisioningMode")
+    if mode:
+        props["NodeProvisioningMode"] = mode
+    findings = run(template, "HyperPod-KMS1")
+    assert [(f.severity, f.locations[0].split("/")[2]) for f in findings] == [(None, "0"), (None, "1")][:errors]

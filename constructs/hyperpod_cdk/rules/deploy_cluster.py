@@ -20,7 +20,7 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _partial,
 )
-from hyperpod_cdk.rules.model import Finding, Templates, as_list, as_map, literal, shown
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, shown
 from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
@@ -28,29 +28,40 @@ from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, che
 # --------------------------------------------------------------------------- KMS1
 
 
+def _keyed_volumes(cluster: Resource) -> Iterator[tuple[str, Json]]:
+    """(location, group name) of each instance-group volume with a VolumeKmsKeyId."""
+    for where_group, name, group in _all_groups(cluster):
+        for position, config in enumerate(as_list(group.get("InstanceStorageConfigs"))):
+            key = as_map(as_map(config).get("EbsVolumeConfig")).get("VolumeKmsKeyId")
+            if _has_value(key):
+                yield f"{where_group}/InstanceStorageConfigs/{position}/EbsVolumeConfig/VolumeKmsKeyId", name
+
+
 def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
         mode = cluster.properties.get("NodeProvisioningMode")
-        for where_group, name, group in _all_groups(cluster):
-            for position, config in enumerate(as_list(group.get("InstanceStorageConfigs"))):
-                key = as_map(as_map(config).get("EbsVolumeConfig")).get("VolumeKmsKeyId")
-                if not _has_value(key):
-                    continue
-                where = f"{where_group}/InstanceStorageConfigs/{position}/EbsVolumeConfig/VolumeKmsKeyId"
-                if not literal(mode):
-                    yield cluster.not_checked(
-                        rule_id,
-                        f"NodeProvisioningMode is not known offline; group '{name}' has a VolumeKmsKeyId",
-                        where,
-                    )
-                elif check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True)):
-                    said = "unset" if mode is None else shown(mode)
-                    yield cluster.finding(
-                        rule_id,
-                        f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {said}; "
-                        f"{KMS1.message}",
-                        where,
-                    )
+        # Judged once per cluster: walking the mode value again for every volume was volumes x its size
+        # (review round 15, tools, M8).
+        known: bool | None = None
+        fails = False
+        for where, name in _keyed_volumes(cluster):
+            if known is None:
+                known = literal(mode)
+                fails = known and bool(
+                    check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True))
+                )
+            if not known:
+                yield cluster.not_checked(
+                    rule_id, f"NodeProvisioningMode is not known offline; group '{name}' has a VolumeKmsKeyId", where
+                )
+            elif fails:
+                said = "unset" if mode is None else shown(mode)
+                yield cluster.finding(
+                    rule_id,
+                    f"instance group '{name}' has a VolumeKmsKeyId but NodeProvisioningMode is {said}; "
+                    f"{KMS1.message}",
+                    where,
+                )
 
 
 # --------------------------------------------------------------------------- KAR1
