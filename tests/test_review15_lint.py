@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hyperpod_cdk.cli.main import main as cli_main
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+from hyperpod_cdk.rules.deploy_base import _int
 from hyperpod_cdk.rules.model import Finding, Templates
 
 # Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
@@ -113,3 +116,48 @@ def test_kms1_still_reports_each_keyed_volume(mode: str | None, errors: int) -> 
         props["NodeProvisioningMode"] = mode
     findings = run(template, "HyperPod-KMS1")
     assert [(f.severity, f.locations[0].split("/")[2]) for f in findings] == [(None, "0"), (None, "1")][:errors]
+
+
+# ------------------------------------------------------------------ R15T-L2: counts that are not numbers
+
+
+@pytest.mark.parametrize(
+    "count", ["²", "1" * 5_000, "١", " 7 " * 20], ids=["superscript", "5000-digits", "arabic", "long"]
+)
+def test_a_count_that_is_no_number_is_not_checked_instead_of_an_internal_error(count: str) -> None:
+    """``str.isdigit()`` took "²" and 5,000 digits, then ``int()`` raised: "internal error in rule SYS1", exit 2."""
+    group = {"InstanceGroupName": "g", "InstanceType": "ml.c5.large", "InstanceCount": count}
+    template = {"Resources": {"C": cluster({"Orchestrator": {"Eks": {"ClusterArn": "a"}}, "InstanceGroups": [group]})}}
+    findings = run(template, "HyperPod-SYS1")
+    assert [(f.severity, f.detail.split(";")[0]) for f in findings] == [
+        ("not-checked", "instance counts, deep health checks or taints are not known offline (or not a number)")
+    ]
+    assert not [f for f in check(Templates({"t": template}, closed_world=False)) if f.rule_id == "HyperPod-SYS1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (" 12 ", 12),
+        ("0", 0),
+        (7, 7),
+        (True, None),
+        ("²", None),
+        ("1" * 19, None),
+        (10**18, None),
+        (-3, -3),
+        ("-3", None),
+    ],
+)
+def test_int_reads_only_short_ascii_numbers(value: Any, expected: int | None) -> None:
+    assert _int(value) == expected
+
+
+def test_the_cli_lints_a_superscript_count_with_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    group = {"InstanceGroupName": "g", "InstanceType": "ml.c5.large", "InstanceCount": "²"}
+    props = {"Orchestrator": {"Eks": {"ClusterArn": "a"}}, "InstanceGroups": [group]}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"Resources": {"C": cluster(props)}}), encoding="utf-8")
+    with guard():
+        assert cli_main(["lint", str(path)]) == 0
+    assert "internal error" not in capsys.readouterr().out

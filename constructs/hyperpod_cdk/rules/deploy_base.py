@@ -35,13 +35,22 @@ SOURCE_S3_URI = re.compile(r"^(https|s3)://([^/]+)/?(.*)$")
 IP_HEADROOM_PERCENT = 25
 
 
+# A count, port or quota the rules read has at most 18 digits. Longer is no number CloudFormation takes,
+# and `str.isdigit()` also accepts "²" and other non-ASCII digits that `int()` refuses, as it refuses
+# text over 4,300 digits (review round 15, tools, L2): such a value is not a number the rule can use.
+MAX_INT_DIGITS = 18
+
+
 def _int(value: Json) -> int | None:
+    """A whole number (or its ASCII digits as text) within :data:`MAX_INT_DIGITS` digits, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        return value if abs(value) < 10**MAX_INT_DIGITS else None
+    if isinstance(value, str) and len(value) <= 2 * MAX_INT_DIGITS:
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= MAX_INT_DIGITS:
+            return int(text)
     return None
 
 
