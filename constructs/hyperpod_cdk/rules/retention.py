@@ -239,7 +239,10 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
     so its subnet group and security group can be).
     """
     for resource in templates.resources():
-        if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES or resource.type in SECURITY_GROUP_RULE_TYPES:
+        if (
+            resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES
+            or resource.type in SECURITY_GROUP_RULE_TYPES
+        ):
             continue  # a kept rule naming a deleted group is RET3's finding
         seen: set[tuple[str, ...]] = set()
         # (template, properties to walk, the retained resource's property that led there, placement in between)
