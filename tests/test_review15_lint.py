@@ -161,3 +161,70 @@ def test_the_cli_lints_a_superscript_count_with_exit_0(tmp_path: Path, capsys: p
     with guard():
         assert cli_main(["lint", str(path)]) == 0
     assert "internal error" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ R15T-M5: KAR1 never guesses
+
+
+def _karpenter_cluster(**props: Any) -> dict[str, Any]:
+    group = {"InstanceGroupName": "sys", "InstanceType": "ml.m5.xlarge", "InstanceCount": 1}
+    base = {
+        "NodeProvisioningMode": "Continuous",
+        "NodeRecovery": "Automatic",
+        "ClusterRole": "arn:aws:iam::111122223333:role/k",
+        "AutoScaling": {"Mode": "Enable", "AutoScalerType": "Karpenter"},
+        "Orchestrator": {"Eks": {"ClusterArn": "arn:aws:eks:us-west-2:111122223333:cluster/x"}},
+        "InstanceGroups": [group],
+    }
+    parameters = {"Mode": {"Type": "String"}, "Recovery": {"Type": "String"}, "Count": {"Type": "Number"}}
+    return {"Parameters": parameters, "Resources": {"C": cluster({**base, **props})}}
+
+
+def _kar1(template: dict[str, Any]) -> list[tuple[str | None, str]]:
+    return [(f.severity, f.locations[0]) for f in run(template, "HyperPod-KAR1")]
+
+
+def test_kar1_reports_unknown_mode_and_recovery_as_not_checked() -> None:
+    """A parameter without a default was taken as Continuous/Automatic: "no findings", exit 0."""
+    template = _karpenter_cluster(NodeProvisioningMode={"Ref": "Mode"}, NodeRecovery={"Ref": "Recovery"})
+    assert _kar1(template) == [
+        ("not-checked", "Properties/NodeProvisioningMode"),
+        ("not-checked", "Properties/NodeRecovery"),
+    ]
+    assert _kar1(_karpenter_cluster()) == []
+    # One unknown, one wrong: the wrong one is still an error.
+    assert _kar1(_karpenter_cluster(NodeProvisioningMode={"Ref": "Mode"}, NodeRecovery="None")) == [
+        ("not-checked", "Properties/NodeProvisioningMode"),
+        (None, "Properties/NodeRecovery"),
+    ]
+
+
+def test_kar1_groups_with_an_unknown_count_or_checks_are_not_checked() -> None:
+    unknown_count = {"InstanceGroupName": "k", "InstanceCount": {"Ref": "Count"}, "OnStartDeepHealthChecks": ["x"]}
+    unknown_checks = {"InstanceGroupName": "z", "InstanceCount": 0, "OnStartDeepHealthChecks": {"Ref": "Mode"}}
+    plain = {"InstanceGroupName": "p", "InstanceCount": {"Ref": "Count"}}
+    template = _karpenter_cluster(InstanceGroups=[unknown_count, unknown_checks, plain])
+    assert _kar1(template) == [
+        ("not-checked", "Properties/InstanceGroups/0/InstanceCount"),
+        ("not-checked", "Properties/InstanceGroups/1/OnStartDeepHealthChecks"),
+    ]
+    at_zero = {"InstanceGroupName": "k", "InstanceCount": 0, "OnStartDeepHealthChecks": ["x"], "TrainingPlanArn": "a"}
+    assert _kar1(_karpenter_cluster(InstanceGroups=[at_zero])) == [
+        (None, "Properties/InstanceGroups/0/OnStartDeepHealthChecks"),
+        (None, "Properties/InstanceGroups/0/TrainingPlanArn"),
+    ]
+
+
+def test_the_cli_says_not_checked_for_parameterised_karpenter_prerequisites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.json"
+    template = _karpenter_cluster(NodeProvisioningMode={"Ref": "Mode"}, NodeRecovery={"Ref": "Recovery"})
+    path.write_text(json.dumps(template), encoding="utf-8")
+    with guard():
+        assert cli_main(["lint", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "NodeProvisioningMode is not known offline" in out and "NodeRecovery is not known offline" in out
+    assert "2 not-checked" in out
+    with guard():
+        assert cli_main(["lint", str(path), "--parameter", "Mode=Standard", "--parameter", "Recovery=None"]) == 1

@@ -75,6 +75,10 @@ _TEMPLATE_TERMS = {
 }
 
 
+# The prerequisites whose value a template may leave to deploy time: (subject, the compliant value).
+_KNOWN_AT_DEPLOY = (("node_provisioning_mode", "Continuous"), ("node_recovery", "Automatic"))
+
+
 def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
         props = cluster.properties
@@ -85,41 +89,72 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
             continue
         if mode != "Enable":
             continue
-        # The prerequisites themselves: specs/service_rules.py (an intrinsic counts as compliant).
-        provisioning = props.get("NodeProvisioningMode")
-        recovery = props.get("NodeRecovery")
+        # The prerequisites themselves: specs/service_rules.py. One the template leaves to deploy time (a
+        # parameter without a default) is reported as not checked, never guessed compliant (docs/lint.md;
+        # review round 15, tools, M5); the rest are still checked. A ClusterRole given as an intrinsic names
+        # a role, which is what the rule asks for.
+        given: dict[str, Json] = {}
+        for subject, compliant in _KNOWN_AT_DEPLOY:
+            prop, message = _TEMPLATE_TERMS[subject]
+            given[subject] = props.get(prop)
+            if not literal(given[subject]):
+                yield cluster.not_checked(
+                    rule_id, f"{prop} is not known offline ({shown(given[subject])}); {message}", f"Properties/{prop}"
+                )
+                given[subject] = compliant
         facts = ClusterFacts(
-            node_provisioning_mode=provisioning if literal(provisioning) else "Continuous",
-            node_recovery=recovery if literal(recovery) else "Automatic",
+            node_provisioning_mode=given["node_provisioning_mode"],
+            node_recovery=given["node_recovery"],
             orchestrator="slurm" if not _is_eks(cluster) and not _partial(templates, cluster) else None,
             autoscaler="Karpenter",
             has_cluster_role=_has_value(props.get("ClusterRole")),
         )
-        problems: list[tuple[str, str]] = [
-            _TEMPLATE_TERMS[v.subject] for v in check_cluster(facts) if v.rule.id == KAR1.id
-        ]
-        for index, name, group in _groups(cluster):
-            if _int(group.get("InstanceCount")) != 0:
-                continue  # Karpenter groups start at 0; a group above 0 is a fixed group
-            where = f"InstanceGroups/{index}"
-            if as_list(group.get("OnStartDeepHealthChecks")):
-                problems.append(
-                    (
-                        f"{where}/OnStartDeepHealthChecks",
-                        f"group '{name}' starts at 0 for Karpenter but runs deep health checks, which "
-                        "HyperPod does not allow on autoscaled groups",
-                    )
-                )
-            if _has_value(group.get("TrainingPlanArn")):
-                problems.append(
-                    (
-                        f"{where}/TrainingPlanArn",
-                        f"group '{name}' starts at 0 for Karpenter but uses a training plan, which "
-                        "HyperPod does not autoscale",
-                    )
-                )
-        for location, message in problems:
-            yield cluster.finding(rule_id, message, f"Properties/{location}")
+        for violation in check_cluster(facts):
+            if violation.rule.id == KAR1.id:
+                location, message = _TEMPLATE_TERMS[violation.subject]
+                yield cluster.finding(rule_id, message, f"Properties/{location}")
+        yield from _karpenter_groups(cluster, rule_id)
+
+
+def _karpenter_groups(cluster: Resource, rule_id: str) -> Iterator[Finding]:
+    """Groups at 0 (Karpenter's) with deep health checks or a training plan; not checked where the count
+    or the checks are not known offline."""
+    for index, name, group in _groups(cluster):
+        count, checks = group.get("InstanceCount"), group.get("OnStartDeepHealthChecks")
+        plan = _has_value(group.get("TrainingPlanArn"))
+        where = f"Properties/InstanceGroups/{index}"
+        number = _int(count) if literal(count) else None
+        if number is None and (plan or not literal(checks) or as_list(checks)):
+            yield cluster.not_checked(
+                rule_id,
+                f"InstanceCount of group '{name}' is not known offline ({shown(count)}); a group at 0 for "
+                "Karpenter may not run deep health checks or use a training plan",
+                f"{where}/InstanceCount",
+            )
+            continue
+        if number != 0:
+            continue  # Karpenter groups start at 0; a group above 0 is a fixed group
+        if not literal(checks):
+            yield cluster.not_checked(
+                rule_id,
+                f"OnStartDeepHealthChecks of group '{name}' is not known offline; a group at 0 for Karpenter "
+                "may not run deep health checks",
+                f"{where}/OnStartDeepHealthChecks",
+            )
+        elif as_list(checks):
+            yield cluster.finding(
+                rule_id,
+                f"group '{name}' starts at 0 for Karpenter but runs deep health checks, which "
+                "HyperPod does not allow on autoscaled groups",
+                f"{where}/OnStartDeepHealthChecks",
+            )
+        if plan:
+            yield cluster.finding(
+                rule_id,
+                f"group '{name}' starts at 0 for Karpenter but uses a training plan, which HyperPod does not "
+                "autoscale",
+                f"{where}/TrainingPlanArn",
+            )
 
 
 # --------------------------------------------------------------------------- SYS1
