@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from hyperpod_cdk.cli.main import main as cli_main
+from hyperpod_cdk.rules import cfn_template
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+from hyperpod_cdk.rules.cfn_template import resolve_template
 from hyperpod_cdk.rules.deploy_base import _int
 from hyperpod_cdk.rules.model import Finding, Templates
 
@@ -228,3 +230,88 @@ def test_the_cli_says_not_checked_for_parameterised_karpenter_prerequisites(
     assert "2 not-checked" in out
     with guard():
         assert cli_main(["lint", str(path), "--parameter", "Mode=Standard", "--parameter", "Recovery=None"]) == 1
+
+
+# ------------------------------------------------------------------ R15T-M6: the resolver never raises
+
+
+def _topic_name(value: Any, **sections: Any) -> dict[str, Any]:
+    return {**sections, "Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": value}}}}
+
+
+# Each was a traceback (OverflowError, IndexError, UnicodeEncodeError), exit 1; and the siblings.
+UNEVALUATED = {
+    "select-inf": _topic_name({"Fn::Select": [float("inf"), ["a", "b"]]}),
+    "select-nan": _topic_name({"Fn::Select": [float("nan"), ["a", "b"]]}),
+    "select-float": _topic_name({"Fn::Select": [1.5, ["a", "b"]]}),
+    "select-bool": _topic_name({"Fn::Select": [True, ["a", "b"]]}),
+    "select-negative": _topic_name({"Fn::Select": [-1, ["a", "b"]]}),
+    "select-superscript": _topic_name({"Fn::Select": ["²", ["a", "b"]]}),
+    "select-5000-digits": _topic_name({"Fn::Select": ["1" * 5000, ["a", "b"]]}),
+    "select-from-a-string": _topic_name({"Fn::Select": [0, "abc"]}),
+    "select-from-a-mapping": _topic_name(
+        {"Fn::Select": [0, {"Fn::FindInMap": ["M", "k", "v"]}]}, Mappings={"M": {"k": {"v": {"0": "x"}}}}
+    ),
+    "findinmap-into-a-string": _topic_name({"Fn::FindInMap": ["M", 0, 5]}, Mappings={"M": "abc"}),
+    "findinmap-into-a-list": _topic_name({"Fn::FindInMap": ["M", "k", 0]}, Mappings={"M": {"k": ["a"]}}),
+    "findinmap-mappings-a-list": _topic_name({"Fn::FindInMap": [0, 0, 0]}, Mappings=[["x"]]),
+    "findinmap-list-key": _topic_name({"Fn::FindInMap": [["M"], "k", "v"]}, Mappings={"M": {"k": {"v": "x"}}}),
+    "surrogate-default": _topic_name({"Ref": "P"}, Parameters={"P": {"Type": "String", "Default": "\ud800"}}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNEVALUATED))
+def test_a_value_the_resolver_cannot_evaluate_stays_unknown(name: str) -> None:
+    resolved = resolve_template(UNEVALUATED[name])
+    assert (
+        resolved.template["Resources"]["T"]["Properties"]["DisplayName"]
+        == (UNEVALUATED[name]["Resources"]["T"]["Properties"]["DisplayName"])
+    )
+    assert len(resolved.unresolved) == 1
+
+
+@pytest.mark.parametrize(("index", "expected"), [(0, "a"), (1, "b"), ("1", "b"), (" 1", None), (2, None), ("01", "b")])
+def test_select_still_takes_whole_numbers_and_their_digits(index: Any, expected: str | None) -> None:
+    value = resolve_template(_topic_name({"Fn::Select": [index, ["a", "b"]]})).template["Resources"]["T"]
+    got = value["Properties"]["DisplayName"]
+    assert got == (expected if expected is not None else {"Fn::Select": [index, ["a", "b"]]})
+
+
+def test_find_in_map_still_reads_three_levels() -> None:
+    template = _topic_name({"Fn::FindInMap": ["M", "k", "v"]}, Mappings={"M": {"k": {"v": "x"}}})
+    assert resolve_template(template).template["Resources"]["T"]["Properties"]["DisplayName"] == "x"
+
+
+def test_a_parameter_default_of_4096_utf8_bytes_is_still_used() -> None:
+    template = _topic_name({"Ref": "P"}, Parameters={"P": {"Type": "String", "Default": "é" * 2048}})
+    assert resolve_template(template).template["Resources"]["T"]["Properties"]["DisplayName"] == "é" * 2048
+
+
+def test_a_python_error_in_evaluation_is_not_known_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backstop: whatever else a malformed value raises leaves it unevaluated, one unresolved entry."""
+
+    def broken(_self: Any, _arg: Any) -> Any:
+        raise OverflowError("boom")
+
+    monkeypatch.setitem(cfn_template._FUNCTIONS, "Fn::Split", broken)
+    resolved = resolve_template(_topic_name({"Fn::Split": [",", "a,b"]}))
+    assert resolved.unresolved == [("Resources/T/Properties/DisplayName", "not evaluated offline (OverflowError)")]
+
+
+@pytest.mark.parametrize("name", ["select_inf.yaml", "select_inf.json", "findinmap_index.json", "surrogate.json"])
+def test_the_cli_lints_these_templates_without_a_traceback(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = {
+        "select_inf.yaml": "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n"
+        "      DisplayName: !Select [.inf, [a, b]]\n",
+        "select_inf.json": '{"Resources":{"T":{"Type":"AWS::SNS::Topic","Properties":'
+        '{"DisplayName":{"Fn::Select":[Infinity,["a","b"]]}}}}}',
+        "findinmap_index.json": json.dumps(UNEVALUATED["findinmap-into-a-string"]),
+        "surrogate.json": json.dumps(UNEVALUATED["surrogate-default"]),
+    }
+    path = tmp_path / name
+    path.write_text(texts[name], encoding="utf-8")
+    with guard():
+        assert cli_main(["lint", str(path)]) == 0
+    assert "no findings" in capsys.readouterr().out

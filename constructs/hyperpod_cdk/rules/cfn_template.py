@@ -223,8 +223,8 @@ class _Resolver:
                 value = spec["Default"]
             else:
                 continue
-            if isinstance(value, str) and len(value.encode()) > MAX_PARAMETER_BYTES:
-                continue  # not a value CloudFormation accepts: the parameter stays unknown (not checked)
+            if isinstance(value, str) and _utf8_bytes(value) > MAX_PARAMETER_BYTES:
+                continue  # not a value CloudFormation accepts (too long, a lone surrogate): unknown (not checked)
             kind = str(spec.get("Type", "String"))
             if kind.startswith("List<") or kind == "CommaDelimitedList":
                 value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
@@ -261,7 +261,7 @@ class _Resolver:
         try:
             value = self.evaluate(self.condition_specs[name])
             result = value if isinstance(value, bool) else None
-        except _UnknownError:
+        except _NOT_EVALUATED:
             result = None
         self.condition_values[name] = result
         return result
@@ -312,12 +312,12 @@ class _Resolver:
                     return _NO_VALUE
                 try:
                     return self.evaluate(value)
-                except _UnknownError as exc:
+                except _NOT_EVALUATED as exc:
                     if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
                         # An unknown condition: neither branch is taken as the truth.
                         resolved.add_unresolved(_where(where), f"condition {_shown(arg[0])} is not known offline")
                         return value
-                    resolved.add_unresolved(_where(where), str(exc))
+                    resolved.add_unresolved(_where(where), _why(exc))
                     return value
             out = {}
             for key, item in value.items():
@@ -368,7 +368,7 @@ class _Resolver:
             try:
                 value = self.evaluate(item)
                 out.append(value if isinstance(value, bool) else None)
-            except _UnknownError:
+            except _NOT_EVALUATED:
                 out.append(None)
         return out
 
@@ -451,11 +451,14 @@ class _Resolver:
         if not (isinstance(arg, list) and len(arg) == 2):
             raise _UnknownError("malformed Fn::Select")
         index, items = self.evaluate(arg[0]), self.evaluate(arg[1])
-        try:
-            chosen = items[int(index)]
-        except (ValueError, TypeError, IndexError, KeyError):
-            raise _UnknownError("Fn::Select out of range") from None
-        return self._handed_out(chosen, "Fn::Select")
+        # Not a float (`.inf` raised OverflowError, review round 15, tools, M6), a boolean, a negative
+        # index, or an index into a string or a mapping: CloudFormation refuses them.
+        position = _index(index)
+        if not isinstance(items, list):
+            raise _UnknownError("Fn::Select from a non-list")
+        if position is None or position >= len(items):
+            raise _UnknownError(f"Fn::Select index {_shown(index)} is not in the list")
+        return self._handed_out(items[position], "Fn::Select")
 
     def fn_split(self, arg: Json) -> Json:
         delimiter, text = self._delimited(arg, "Fn::Split")
@@ -470,10 +473,13 @@ class _Resolver:
         if not (isinstance(arg, list) and len(arg) >= 3):
             raise _UnknownError("malformed Fn::FindInMap")
         keys = [self.evaluate(a) for a in arg[:3]]
-        try:
-            found = self.mappings[keys[0]][keys[1]][keys[2]]
-        except (KeyError, TypeError):
-            raise _UnknownError(f"Fn::FindInMap {_shown(keys)} has no entry") from None
+        # Each level a mapping, each key a name: a mapping (or entry) that is a string or a list, indexed
+        # by a number, raised IndexError (review round 15, tools, M6).
+        found: Json = self.mappings
+        for key in keys:
+            if not (isinstance(found, Mapping) and isinstance(key, str | int) and key in found):
+                raise _UnknownError(f"Fn::FindInMap {_shown(keys)} has no entry")
+            found = found[key]
         return self._handed_out(found, "Fn::FindInMap")
 
     def _handed_out(self, value: Json, function: str) -> Json:
@@ -522,6 +528,30 @@ def _shown(value: Json) -> str:
     # Only as much as is shown is written: a YAML alias can make the whole text gigabytes (round 14, tools, L1).
     text = value if isinstance(value, str) else bounded_json(value, MAX_WHERE_PART_CHARS + 1)
     return text if len(text) <= MAX_WHERE_PART_CHARS else text[: MAX_WHERE_PART_CHARS - 1] + "…"
+
+
+def _utf8_bytes(text: str) -> int:
+    """The UTF-8 length of ``text``; over the cap for a lone surrogate, which has no UTF-8 form (R15T-M6)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return MAX_PARAMETER_BYTES + 1
+
+
+def _index(value: Json) -> int | None:
+    """A list index as CloudFormation takes it: a whole number from 0, or its ASCII digits; else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+# What evaluation raises for a value it cannot evaluate: not known offline. Besides _UnknownError, the Python
+# errors a malformed value may still raise (a backstop: a traceback is exit 1, a rule failure to CI; R15T-M6).
+_NOT_EVALUATED = (_UnknownError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, _UnknownError) else f"not evaluated offline ({type(exc).__name__})"
 
 
 def _text(value: Json) -> str:
