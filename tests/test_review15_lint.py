@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from hyperpod_cdk.cli import lint_live
 from hyperpod_cdk.cli.main import main as cli_main
 from hyperpod_cdk.rules import cfn_template
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
 from hyperpod_cdk.rules.cfn_template import resolve_template
 from hyperpod_cdk.rules.deploy_base import _int
+from hyperpod_cdk.rules.inputs import load_data
 from hyperpod_cdk.rules.model import Finding, Templates
 
 # Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
@@ -315,3 +318,71 @@ def test_the_cli_lints_these_templates_without_a_traceback(
     with guard():
         assert cli_main(["lint", str(path)]) == 0
     assert "no findings" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ R15T-L3: lint --live
+
+
+class _InstantAws:
+    """A stand-in for the AWS clients that answers at once: every script exists but ``missing``."""
+
+    def __init__(self, missing: str = "") -> None:
+        self.heads: list[str] = []
+        self.missing = missing
+
+    def __call__(self, _service: str) -> _InstantAws:
+        return self
+
+    def get_caller_identity(self) -> dict[str, str]:
+        return {"Account": "111122223333"}
+
+    def head_object(self, Bucket: str, Key: str, ExpectedBucketOwner: str) -> dict[str, Any]:  # noqa: N803
+        self.heads.append(Key)
+        if Key == self.missing:
+            raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+        return {}
+
+
+def _groups_with_scripts(n: int) -> dict[str, Any]:
+    groups = [
+        {
+            "InstanceGroupName": f"g{i}",
+            "InstanceType": "ml.c5.large",
+            "InstanceCount": 1,
+            "LifeCycleConfig": {"SourceS3Uri": "s3://bucket/p", "OnCreate": f"s{i}.sh"},
+        }
+        for i in range(n)
+    ]
+    return {"Resources": {"C": cluster({"Orchestrator": {"Eks": {"ClusterArn": "a"}}, "InstanceGroups": groups})}}
+
+
+def test_live_looks_up_at_most_max_live_scripts_and_says_so() -> None:
+    """One HeadObject per distinct script, uncapped (20,000 scripts: 20,000 calls)."""
+    for n in (lint_live.MAX_LIVE_SCRIPTS + 50, 2 * lint_live.MAX_LIVE_SCRIPTS + 100):
+        aws = _InstantAws(missing="p/s0.sh")
+        lint_input = load_data(_groups_with_scripts(n), "t.json", region="us-west-2")
+        lint_live._lifecycle_scripts(lint_input, aws)
+        assert len(aws.heads) == lint_live.MAX_LIVE_SCRIPTS
+        more = n - lint_live.MAX_LIVE_SCRIPTS
+        assert lint_input.unresolved == [
+            (
+                "t.json",
+                "live/lifecycle scripts",
+                f"--live looks up at most {lint_live.MAX_LIVE_SCRIPTS} lifecycle scripts; {more:,} more were not read",
+            )
+        ]
+        findings = run(lint_input.templates, "HyperPod-LCS1")
+        assert [f.locations for f in findings] == [("Properties/InstanceGroups/0/LifeCycleConfig/SourceS3Uri",)]
+
+
+def test_live_adds_to_one_copy_of_the_resources() -> None:
+    """Each pseudo-resource copied the template's whole Resources: scripts x resources."""
+    template = _groups_with_scripts(3)
+    lint_input = load_data(template, "t.json", region="us-west-2")
+    original = lint_input.templates.templates["t.json"]["Resources"]
+    lint_live._add(lint_input, "A", {"Type": "X"})
+    first = lint_input.templates.templates["t.json"]["Resources"]
+    lint_live._add(lint_input, "B", {"Type": "X"})
+    assert lint_input.templates.templates["t.json"]["Resources"] is first
+    assert list(first) == ["C", "A", "B"] and list(original) == ["C"]  # the input's own mapping is not changed
+    assert lint_input.templates.live == {("t.json", "A"), ("t.json", "B")}

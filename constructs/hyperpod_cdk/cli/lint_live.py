@@ -45,6 +45,9 @@ HELM_RELEASE = "HyperPod::Live::HelmRelease"
 RELEASE_NAME = "hyperpod-dependencies"
 KubeFactory = Callable[[str, dict[str, Any]], Any]
 EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0-9_-]+)$")
+# Distinct lifecycle scripts looked up (one S3 HeadObject each); the rest are reported as not checked. A
+# definition names one script per instance group, and HyperPod allows far fewer groups (review round 15, L3).
+MAX_LIVE_SCRIPTS = 200
 
 
 def _literal_ids(lint_input: LintInput, prefix: str, key: str) -> list[str]:
@@ -60,13 +63,20 @@ def _literal_ids(lint_input: LintInput, prefix: str, key: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+class _LiveResources(dict[str, Any]):
+    """A template's Resources copied once by :func:`_add`, which then adds to it in place (a copy of every
+    resource for each one added was resources x additions: review round 15, tools, L3)."""
+
+
 def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any]) -> None:
     template_path = next(iter(lint_input.templates.templates))
     template = lint_input.templates.templates[template_path]
-    resources = dict(template.get("Resources") or {})
+    resources = template.get("Resources")
+    if not isinstance(resources, _LiveResources):  # the input's own mapping is never changed
+        resources = _LiveResources(resources or {})
+        lint_input.templates.templates[template_path] = {**template, "Resources": resources}
     body.setdefault("Metadata", {})[LIVE] = True  # shown in output; the rules trust only templates.live
     resources[logical_id] = body
-    lint_input.templates.templates[template_path] = {**template, "Resources": resources}
     lint_input.templates.live.add((template_path, logical_id))
 
 
@@ -244,8 +254,10 @@ def _helm_release(
 
 def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
     seen: set[str] = set()
+    skipped = 0
     owner: str | None = None
-    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+    # A list: _add adds to the Resources being read.
+    for cluster in list(lint_input.templates.resources(SAGEMAKER_CLUSTER)):
         for group in as_list(cluster.properties.get("InstanceGroups")):
             config = as_map(as_map(group).get("LifeCycleConfig"))
             uri, script = config.get("SourceS3Uri"), config.get("OnCreate") or config.get("OnInitComplete")
@@ -255,6 +267,9 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
             key = f"{prefix.rstrip('/')}/{script}" if prefix.strip("/") else script
             full = f"s3://{bucket}/{key}"
             if full in seen:
+                continue
+            if len(seen) == MAX_LIVE_SCRIPTS:
+                skipped += 1
                 continue
             seen.add(full)
             if owner is None:
@@ -273,6 +288,9 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
             _add(
                 lint_input, f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {"Uri": full, "Exists": exists}}
             )
+    if skipped:
+        why = f"--live looks up at most {MAX_LIVE_SCRIPTS} lifecycle scripts; {skipped:,} more were not read"
+        lint_input.unresolved.append((lint_input.source, "live/lifecycle scripts", why))
 
 
 def _quotas(lint_input: LintInput, clients: Any) -> None:
