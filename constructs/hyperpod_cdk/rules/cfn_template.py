@@ -451,8 +451,7 @@ class _Resolver:
         if not (isinstance(arg, list) and len(arg) == 2):
             raise _UnknownError("malformed Fn::Select")
         index, items = self.evaluate(arg[0]), self.evaluate(arg[1])
-        # Not a float (`.inf` raised OverflowError, review round 15, tools, M6), a boolean, a negative
-        # index, or an index into a string or a mapping: CloudFormation refuses them.
+        # Not a float (`.inf`: OverflowError, R15T-M6), boolean or negative index, nor from a string or mapping.
         position = _index(index)
         if not isinstance(items, list):
             raise _UnknownError("Fn::Select from a non-list")
@@ -473,8 +472,7 @@ class _Resolver:
         if not (isinstance(arg, list) and len(arg) >= 3):
             raise _UnknownError("malformed Fn::FindInMap")
         keys = [self.evaluate(a) for a in arg[:3]]
-        # Each level a mapping, each key a name: a mapping (or entry) that is a string or a list, indexed
-        # by a number, raised IndexError (review round 15, tools, M6).
+        # Each level a mapping: one that is a string or a list, indexed by a number, raised IndexError (R15T-M6).
         found: Json = self.mappings
         for key in keys:
             if not (isinstance(found, Mapping) and isinstance(key, str | int) and key in found):
