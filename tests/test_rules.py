@@ -303,6 +303,25 @@ def _with_bastion_rule(template: dict[str, Any]) -> None:
     }
 
 
+def _with_office_prefix_list_rule(template: dict[str, Any]) -> None:
+    """A prefix list the stack creates (and deletes) and a rule on the node group naming it (round 16, M3)."""
+    template["Resources"]["Office"] = {
+        "Type": "AWS::EC2::PrefixList",
+        "Properties": {"PrefixListName": "office", "AddressFamily": "IPv4", "MaxEntries": 1},
+    }
+    template["Resources"]["FromOffice"] = {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "DeletionPolicy": "Retain",
+        "Properties": {
+            "GroupId": SG,
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "SourcePrefixListId": {"Fn::GetAtt": ["Office", "PrefixListId"]},
+        },
+    }
+
+
 # (rule, case, mutation, expected text in the finding, expected location prefix)
 VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
     (
@@ -549,7 +568,17 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
             _with_bastion_rule(t),
             [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut", "FromBastion")],
         ),
-        "is retained but names the security group Bastion, which the stack deletes",
+        "is retained but names Bastion, a security group or prefix list the stack deletes",
+        "DeletionPolicy",
+    ),
+    (
+        "HyperPod-RET3",
+        "a kept rule names a prefix list the stack deletes",
+        lambda t: (
+            _with_office_prefix_list_rule(t),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")],
+        ),
+        "is retained but names Office, a security group or prefix list the stack deletes",
         "DeletionPolicy",
     ),
 ]

@@ -56,6 +56,10 @@ def user_stack():
     shared = ec2.SecurityGroup.from_security_group_id(stack, "Shared", SHARED_GROUP)
     platform.connections.allow_from(shared, ec2.Port.tcp(988), "shared clients to Lustre")
     platform.connections.allow_from(ec2.Peer.ipv4("10.9.0.0/16"), ec2.Port.tcp(988), "client CIDR to Lustre")
+    # A prefix list the stack creates and deletes (review round 16, M3), and an AWS-managed one it does not.
+    office = ec2.PrefixList(stack, "OfficeRanges", max_entries=1, entries=[{"cidr": "192.0.2.0/24"}])
+    platform.connections.allow_from(ec2.Peer.prefix_list(office.prefix_list_id), ec2.Port.tcp(2222), "office")
+    platform.connections.allow_from(ec2.Peer.prefix_list("pl-0123456789abcdef0"), ec2.Port.tcp(2223), "managed")
     template = cdk.assertions.Template.from_stack(stack).to_json()
     return {"stack": stack, "platform": platform, "group": group, "template": template}
 
@@ -111,8 +115,15 @@ def test_a_retained_file_system_keeps_its_rules_but_not_one_naming_a_group_the_s
     for body in template["Resources"].values():
         props = body.get("Properties", {})
         if body["Type"].startswith("AWS::EC2::SecurityGroup") and props.get("GroupId") == nodes:
-            peer = props.get("SourceSecurityGroupId") or props.get("DestinationSecurityGroupId") or props.get("CidrIp")
-            peer_name = {str(nodes): "self", str(bastion): "bastion"}.get(str(peer), peer)
+            peer = (
+                props.get("SourceSecurityGroupId")
+                or props.get("DestinationSecurityGroupId")
+                or props.get("SourcePrefixListId")
+                or props.get("CidrIp")
+            )
+            peer_name = {str(nodes): "self", str(bastion): "bastion"}.get(
+                str(peer), peer if isinstance(peer, str) else str(peer)
+            )
             kept[(body["Type"][len("AWS::EC2::SecurityGroup") :], props.get("FromPort"), peer_name)] = body.get(
                 "DeletionPolicy"
             )
@@ -133,6 +144,10 @@ def test_a_retained_file_system_keeps_its_rules_but_not_one_naming_a_group_the_s
     # The user's bastion is deleted with the stack: its rules are not kept.
     assert kept[("Ingress", 22, "bastion")] is None
     assert kept[("Ingress", 988, "bastion")] is None
+    # So is a rule naming a prefix list the stack deletes; one naming an outside prefix list is kept.
+    office = {"Fn::GetAtt": [_logical_id(stack, stack.node.find_child("OfficeRanges")), "PrefixListId"]}
+    assert kept[("Ingress", 2222, str(office))] is None
+    assert kept[("Ingress", 2223, "pl-0123456789abcdef0")] == "Retain"
     assert list(retention.retained_security_group_rules(Templates({"user": template}))) == []
 
 

@@ -197,14 +197,14 @@ class _RetainRulesOfGroup:
     A retained FSx for Lustre file system in the group needs the rules between the group and
     itself: inbound TCP 988 and 1018-1023 from the group, and outbound to it
     (https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html). Their
-    peer is the retained group, so they are kept. Rules to a CIDR, a prefix list or a group this app
-    does not create (an imported ``sg-`` id, a parameter) are kept too: a user's clients may reach
-    the file system through them after the stack is gone.
+    peer is the retained group, so they are kept. Rules to a CIDR, or to a prefix list or group this
+    app does not create (an imported ``sg-``/``pl-`` id, a parameter, an AWS-managed list) are kept too:
+    a user's clients may reach the file system through them after the stack is gone.
 
-    Not kept: a rule whose peer is a security group this app creates and deletes (a user's
-    ``bastion.connections.allow_to(platform, ...)``). A kept rule would leave that group referenced,
-    and "If you attempt to delete a security group that is ... referenced by another security group
-    in the same VPC ... the operation fails with DependencyViolation"
+    Not kept: a rule whose peer is a security group or managed prefix list this app creates and deletes
+    (a user's ``bastion.connections.allow_to(platform, ...)``; review round 16, M3, for prefix lists).
+    A kept rule would leave that group referenced, and "If you attempt to delete a security group
+    that is ... referenced by another security group in the same VPC ... the operation fails with DependencyViolation"
     (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html), so
     ``cdk destroy`` would end in DELETE_FAILED. That peer is gone after the delete anyway.
     """
@@ -232,11 +232,20 @@ class _RetainRulesOfGroup:
 
     @classmethod
     def _peer_is_deleted(cls, rule: Any) -> bool:
-        """True when the rule's peer is a security group of this app that is not kept on delete."""
+        """True when the rule's peer is a security group or a managed prefix list of this app that is not kept
+        on delete: EC2 refuses to delete either while a kept rule still names it (review round 16, M3;
+        https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteManagedPrefixList.html)."""
         ingress = rule.cfn_resource_type == cls.RULE_TYPES[0]
-        peer = rule.source_security_group_id if ingress else rule.destination_security_group_id
+        if ingress:
+            peers = (rule.source_security_group_id, rule.source_prefix_list_id)
+        else:
+            peers = (rule.destination_security_group_id, rule.destination_prefix_list_id)
+        return any(cls._deleted_resource(peer) for peer in peers)
+
+    @classmethod
+    def _deleted_resource(cls, peer: Any) -> bool:
         if not isinstance(peer, str) or not Token.is_unresolved(peer):
-            return False  # no group peer, or a literal id: a group this app does not own
+            return False  # no such peer, or a literal id: something this app does not own
         token = Tokenization.reverse_string(peer).first_token
         if not isinstance(token, Reference) or not CfnResource.is_cfn_resource(token.target):
             return False

@@ -276,12 +276,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "HyperPod-RET3",
-        "Every rule of a retained security group is retained with it, unless it names a group the stack deletes",
+        "Every rule of a retained security group is retained with it, unless it names a group or prefix list "
+        "the stack deletes",
         "Ingress and egress rules are separate resources: cdk destroy deletes them and leaves what the "
         "retained group protects (an FSx file system) unreachable. A kept rule whose peer is a security "
-        "group the stack deletes keeps that group referenced, so its delete fails with DependencyViolation.",
+        "group or managed prefix list the stack deletes keeps it referenced, so its delete fails.",
         "Set DeletionPolicy Retain on every AWS::EC2::SecurityGroupIngress/Egress of the group, except "
-        "rules naming a security group the stack deletes (HyperPodSecurityGroup.retain() does both).",
+        "rules naming a security group or prefix list the stack deletes (HyperPodSecurityGroup.retain() does both).",
         retention.retained_security_group_rules,
         source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html",
     ),

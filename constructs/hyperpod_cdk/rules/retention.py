@@ -192,7 +192,7 @@ def retained_security_group_rules(templates: Templates, rule_id: str = "HyperPod
         if kept and deleted_peer:
             yield rule.finding(
                 rule_id,
-                f"{rule.type} is retained but names the security group {deleted_peer}, which the stack "
+                f"{rule.type} is retained but names {deleted_peer}, a security group or prefix list the stack "
                 "deletes: that delete fails with DependencyViolation",
                 "DeletionPolicy",
             )
@@ -269,16 +269,27 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
                     todo.append((target.template_path, target.properties, prop, target.logical_id))
 
 
+#: A rule's peers that EC2 refuses to delete while the rule names them: a security group
+#: (``DependencyViolation``) or a managed prefix list ("You must first remove all references",
+#: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteManagedPrefixList.html).
+_PEER_TYPES = {
+    "SourceSecurityGroupId": "AWS::EC2::SecurityGroup",
+    "DestinationSecurityGroupId": "AWS::EC2::SecurityGroup",
+    "SourcePrefixListId": "AWS::EC2::PrefixList",
+    "DestinationPrefixListId": "AWS::EC2::PrefixList",
+}
+
+
 def _deleted_peer_group(templates: Templates, rule: Resource) -> str | None:
-    """The logical ID of the rule's peer when that peer is a security group of these templates that is
-    not kept on delete; None for a CIDR, a prefix list, a literal or parameter id, or a kept group."""
-    peer = rule.properties.get("SourceSecurityGroupId", rule.properties.get("DestinationSecurityGroupId"))
-    if peer is None:
-        return None
-    key = templates.reference_key(rule.template_path, peer)
-    if key[0] != "resource":
-        return None
-    group = templates.resource(key[1], key[2])
-    if group is None or group.type != "AWS::EC2::SecurityGroup":
-        return None
-    return None if group.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES else group.logical_id
+    """The logical ID of the rule's peer when that peer is a security group or prefix list of these
+    templates that is not kept on delete; None for a CIDR, a literal or parameter id, or a kept peer."""
+    for prop, peer_type in _PEER_TYPES.items():
+        peer = rule.properties.get(prop)
+        if peer is None:
+            continue
+        key = templates.reference_key(rule.template_path, peer)
+        target = templates.resource(key[1], key[2]) if key[0] == "resource" else None
+        kept = target is not None and target.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES
+        if target is not None and target.type == peer_type and not kept:
+            return target.logical_id
+    return None
