@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -107,6 +108,47 @@ def test_a_member_outside_the_prefix_is_refused(s3: Any, name: str) -> None:
     spec = {**SPEC, "sources": [{"bucket": ASSETS, "key": "bad.zip"}]}
     with pytest.raises(ValueError, match="not a relative path"):
         handler.process({"RequestType": "Create"}, s3, spec)
+    assert _objects(s3) == {}
+
+
+class _RecordingS3:
+    """Forwards to moto's client and records how each key was written."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.writes: dict[str, str] = {}
+
+    def download_fileobj(self, *args: Any, **kwargs: Any) -> None:
+        self.s3.download_fileobj(*args, **kwargs)
+
+    def upload_fileobj(self, fileobj: Any, bucket: str, key: str) -> None:
+        self.writes[key] = "streamed"
+        self.s3.upload_fileobj(fileobj, bucket, key)
+
+    def put_object(self, **kwargs: Any) -> None:
+        self.writes[kwargs["Key"]] = "whole"
+        self.s3.put_object(**kwargs)
+
+
+def test_files_are_streamed_and_only_documents_with_values_read_whole(s3: Any) -> None:
+    """Review round 16, M1: a staged 20 MiB file next to the scripts took the function past 128 MB and
+    CloudFormation waited 16 minutes for an answer. Files are now streamed in parts from a zip on disk."""
+    big = os.urandom(20 * 1024 * 1024)
+    s3.put_object(Bucket=ASSETS, Key="scripts.zip", Body=_zip({"on_create.sh": ON_CREATE, "staged.bin": big}))
+    recording = _RecordingS3(s3)
+    handler.process({"RequestType": "Create"}, recording, SPEC)
+    assert recording.writes == {
+        PREFIX + "on_create.sh": "streamed",
+        PREFIX + "staged.bin": "streamed",
+        PREFIX + "fsx.json": "whole",
+    }
+    assert _objects(s3)[PREFIX + "staged.bin"] == big
+
+
+def test_too_much_to_write_fails_before_writing_anything(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handler, "MAX_EXPANDED_BYTES", 10)
+    with pytest.raises(ValueError, match=r"expand past .* at on_create.sh \(scripts.zip\)"):
+        handler.process({"RequestType": "Create"}, s3, SPEC)
     assert _objects(s3) == {}
 
 

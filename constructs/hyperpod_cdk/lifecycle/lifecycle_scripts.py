@@ -19,6 +19,7 @@ from aws_cdk import (
     IStableStringProducer,
     Lazy,
     RemovalPolicy,
+    Size,
     Stack,
 )
 from aws_cdk import aws_iam as iam
@@ -78,7 +79,9 @@ class HyperPodLifecycleScripts(Construct):
     kept (``prune=False``), so nodes of a running cluster can still re-run the scripts they were
     created with during node replacement.
 
-    The bucket is KMS-encrypted, versioned, TLS-only, public-access-blocked and retained.
+    The bucket is KMS-encrypted, versioned, TLS-only, public-access-blocked and retained. The files are
+    copied by this construct's own function (512 MB, 2 GiB of /tmp, files streamed in parts): at most
+    1.5 GiB in all per deploy, larger and the deploy fails at once naming the file.
 
     Args:
         source_dir: folder holding ``on_create`` and whatever it calls. Default: the EKS scripts
@@ -168,12 +171,15 @@ class HyperPodLifecycleScripts(Construct):
         for item in self._sources:
             self._allow_read(item)
         self._role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{self.prefix}*")])
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects(f"{self.prefix}*")],
+            )
         )
-        # SSE-KMS on a single-part upload needs a data key, nothing else of the key.
-        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms
+        # SSE-KMS: a data key for each upload, and Decrypt for a multipart one (large files are streamed in parts).
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
         self._role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[encryption_key.key_arn])
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[encryption_key.key_arn])
         )
         #: The custom resource that copies the scripts (``Custom::HyperPodLifecycleScripts``).
         self.deployment = handler_custom_resource(
@@ -210,7 +216,11 @@ class HyperPodLifecycleScripts(Construct):
             description="hyperpod-cdk: copies the synthesized lifecycle scripts into their content-hash prefix",
             code=handler_code(UPLOAD_HANDLER_DIR),
             log_group=self._deployment_logs(log_key),
-            timeout=Duration.minutes(5),
+            timeout=Duration.minutes(10),
+            # The zips go through /tmp and each file is streamed in parts (review round 16, M1): memory holds a
+            # few 8 MiB parts, not a file; /tmp holds the largest zip (the handler caps a deploy at 1.5 GiB).
+            memory_size=512,
+            ephemeral_storage_size=Size.gibibytes(2),
             managed_policies_reason="the lifecycle upload function logs through the AWS managed basic "
             "execution policy; its own statements read the asset zips and write this prefix only",
             environment={UPLOAD_SPEC_ENV: Lazy.string(_ProduceText(self._spec))},

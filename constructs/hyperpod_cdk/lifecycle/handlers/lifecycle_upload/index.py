@@ -21,11 +21,11 @@ prefixes stay, as ``BucketDeployment(prune=False, retain_on_delete=True)`` kept 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import posixpath
 import sys
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,8 +41,11 @@ from cfn_response import Outcome, send_response  # noqa: E402
 
 SPEC_ENV = "LIFECYCLE_UPLOAD_SPEC"
 PHYSICAL_ID = "hyperpod-cdk-lifecycle-scripts"
-#: Lifecycle scripts are kilobytes; a zip that expands past this is not one this project packaged.
-MAX_EXPANDED_BYTES = 256 * 1024 * 1024
+#: What one deploy may write: the zips go through /tmp (the function has TMP_BYTES of it) and each
+#: member is streamed to S3, so memory holds one upload part at a time, not a file (review round 16, M1).
+MAX_EXPANDED_BYTES = 1536 * 1024 * 1024
+#: A file with markers (a generated JSON document) is read whole to substitute them: it is kilobytes.
+MAX_MARKED_BYTES = 16 * 1024 * 1024
 
 
 class SpecError(ValueError):
@@ -83,24 +86,41 @@ def _substituted(data: bytes, markers: Mapping[str, Any], json_escape: bool) -> 
 
 
 def upload(spec: Mapping[str, Any], s3: Any) -> list[str]:
-    """Copy every file of the spec's zips into the destination prefix; returns the keys written."""
+    """Copy every file of the spec's zips into the destination prefix; returns the keys written.
+
+    Each zip is downloaded to a temporary file and each member streamed to S3 (``upload_fileobj``), so a
+    large staged file (an installer next to the scripts) needs disk, not memory; the sizes are checked
+    against the caps before anything is written, so an oversized source fails at once, naming itself.
+    """
     written: list[str] = []
     budget = MAX_EXPANDED_BYTES
     for source in spec["sources"]:
-        body = s3.get_object(Bucket=source["bucket"], Key=source["key"])["Body"].read()
         markers = source.get("markers") or {}
-        with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            for info in archive.infolist():
-                path = _member_path(info.filename)
-                if path is None:
-                    continue
-                budget -= info.file_size
-                if budget < 0:
-                    raise ValueError(f"the lifecycle assets expand past {MAX_EXPANDED_BYTES} bytes")
-                data = _substituted(archive.read(info), markers, bool(source.get("json_escape")))
-                key = spec["prefix"] + path
-                s3.put_object(Bucket=spec["bucket"], Key=key, Body=data)
-                written.append(key)
+        with tempfile.TemporaryFile() as body:
+            s3.download_fileobj(source["bucket"], source["key"], body)
+            body.seek(0)
+            with zipfile.ZipFile(body) as archive:
+                members = [(info, _member_path(info.filename)) for info in archive.infolist()]
+                for info, _path in members:
+                    budget -= info.file_size
+                    if budget < 0:
+                        raise ValueError(
+                            f"the lifecycle assets expand past {MAX_EXPANDED_BYTES // 2**20} MiB at "
+                            f"{info.filename} ({source['key']}): keep large files out of the scripts folder"
+                        )
+                    if markers and info.file_size > MAX_MARKED_BYTES:
+                        raise ValueError(f"{info.filename} has deploy-time values and is over {MAX_MARKED_BYTES} bytes")
+                for info, path in members:
+                    if path is None:
+                        continue
+                    key = spec["prefix"] + path
+                    if markers:
+                        data = _substituted(archive.read(info), markers, bool(source.get("json_escape")))
+                        s3.put_object(Bucket=spec["bucket"], Key=key, Body=data)
+                    else:
+                        with archive.open(info) as member:
+                            s3.upload_fileobj(member, spec["bucket"], key)
+                    written.append(key)
     return written
 
 
