@@ -17,7 +17,6 @@ templates and nothing it reads changed; otherwise the guard cannot rule out a re
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from hyperpod_cdk.guard.values import (
     render_value,
 )
 from hyperpod_cdk.input_limits import ValueDigests, bounded_json
+from hyperpod_cdk.specs.fn_sub import SubPart, substitute
 
 # What one name may cost to resolve (nodes visited) and how long a resolved name may be: a YAML alias
 # can repeat a Fn::Join inside itself, and a HyperPod group name is at most 63 characters anyway.
@@ -54,7 +54,6 @@ _LABEL_WIDTH = 80
 _PSEUDO = frozenset(
     {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
 )
-_SUB_PART = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
 class _UnresolvedError(Exception):
@@ -108,7 +107,7 @@ class _Resolver:
             text, local = _sub_parts(arg)
             if not isinstance(text, str) or not isinstance(local, Mapping):
                 raise _UnresolvedError
-            return _SUB_PART.sub(lambda m: self.sub_part(m, local), text)
+            return substitute(text, lambda part: self.sub_part(part, local))
         if key == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
             return self.text(arg[0]).join(self.text(part) for part in arg[1])
         if key == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
@@ -133,11 +132,11 @@ class _Resolver:
             raise _UnresolvedError
         return self.text(default)
 
-    def sub_part(self, match: re.Match[str], local: Mapping[str, Any]) -> str:
+    def sub_part(self, part: SubPart, local: Mapping[str, Any]) -> str:
         # CloudFormation strips the spaces inside ``${ Name }`` (review round 11, tools, M1).
-        literal, name = match.group(1), match.group(2).strip()
-        if literal:
-            return "${" + name + "}"  # ${!Name} is the text ${Name}
+        name = part.name
+        if part.literal:
+            return part.literal_text  # ${!Name} is the text ${Name}
         if name in local:
             return self.text(local[name])
         if "." in name:

@@ -13,6 +13,7 @@ from hyperpod_cdk.guard.table import (
     KEYED_LISTS,
 )
 from hyperpod_cdk.input_limits import bounded_json
+from hyperpod_cdk.specs.fn_sub import sub_names
 
 
 class _Missing:
@@ -127,8 +128,9 @@ def _sort_key(item: Any) -> tuple[Any, ...]:
 
 
 # CloudFormation strips spaces inside the braces: ``${ Name }`` reads Name (review round 11, tools, M1;
-# aws-cloudformation/cfn-lint#236); ``${!Name}`` is the literal text and matches nothing here.
-_SUB_VAR = re.compile(r"\$\{\s*([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\s*\}")
+# aws-cloudformation/cfn-lint#236); ``${!Name}`` is the literal text and matches nothing here. specs/fn_sub.py
+# reads the parts (linearly); a part names a logical id when it is letters and digits, maybe with ``.Attr``.
+_SUB_VAR = re.compile(r"([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -138,7 +140,7 @@ def sub_variables(text: str) -> frozenset[str]:
     Cached: a YAML alias repeats one string object any number of times for a few bytes each, and its
     hash is computed once, so a repeated string costs a lookup, not another scan (sixth review, M4).
     """
-    return frozenset(_SUB_VAR.findall(text))
+    return frozenset(match.group(1) for name in sub_names(text) if (match := _SUB_VAR.fullmatch(name)))
 
 
 def _sub_parts(arg: Any) -> tuple[Any, Any]:

@@ -10,13 +10,14 @@ statement it excuses, and an unexpected new wildcard still fails synth.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
+
+from hyperpod_cdk.specs.fn_sub import substitute
 
 # aws-cdk-lib's built-in template validation (@aws-cdk/core:validateAgainstDefaultRules) reports resource
 # types newer than its bundled schemas as F3006 ("Unknown resource type" / "does not exist in <region>").
@@ -57,7 +58,7 @@ def _render(resolved: Any) -> str:
             if key == "Fn::Join":
                 return str(arg[0].join(flatten(part) for part in arg[1]))
             if key == "Fn::Sub" and isinstance(arg, str):
-                return re.sub(r"\$\{([^}]+)\}", r"<\1>", arg)
+                return substitute(arg, lambda part: f"<{part.body}>" if part.body else "${}")
         # Conditions (Fn::If ...) are printed as compact JSON.
         return json.dumps(node, separators=(",", ":"))
 

@@ -13,7 +13,6 @@ instead of guessing. Resources whose ``Condition`` is false are dropped, as Clou
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from hyperpod_cdk.input_limits import (
     load_json,
     load_yaml,
 )
+from hyperpod_cdk.specs.fn_sub import SubPart, substitute
 
 Json = Any
 
@@ -404,10 +404,12 @@ class _Resolver:
 
         built = [len(text)]
 
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                value = "${" + name[1:] + "}"
+        def replace(part: SubPart) -> str:
+            name = part.name
+            if not part.body:
+                return "${}"
+            if part.literal:
+                value = part.literal_text
             elif name in variables:
                 value = _text(variables[name])
             elif "." in name:
@@ -418,7 +420,7 @@ class _Resolver:
             self._spend(built[0], "Fn::Sub")
             return value
 
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
+        return substitute(text, replace)
 
     def _delimited(self, arg: Json, function: str) -> tuple[str, Json]:
         """Fn::Join's and Fn::Split's ``[delimiter, value]``: the literal delimiter and the evaluated value."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 
 from hyperpod_cdk.rules.model import Json, Templates, as_map
+from hyperpod_cdk.specs.fn_sub import sub_names
 
 # Names merged into dependency sets while walking one template. A YAML alias repeats a value for a few
 # bytes, so one Fn::Sub string naming 400,000 ids aliased N times cost N x 400,000 insertions (seventh
@@ -115,7 +115,7 @@ def depending_on(templates: Templates, template_path: str, targets: set[str]) ->
 def _sub_names(text: str) -> frozenset[str]:
     """Logical ids an ``Fn::Sub`` string names. Cached: a YAML-aliased string is one object whose
     hash Python keeps, so each repeat is a lookup instead of a scan of the whole string (sixth review, M4)."""
-    return frozenset(m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
+    return frozenset(head for name in sub_names(text) if (head := name.split(".", 1)[0]))
 
 
 def references(value: Json) -> set[str]:
