@@ -109,10 +109,11 @@ def _rule_findings(
     new_values, new_items, new_paths = extract(pair.resource_type, pair.new_props, rule.path)
     schema_paths.update(new_paths)
     findings: list[Finding] = []
+    forms: tuple[Any, Any] | None = None  # the canonical forms of the value compared now, when add gets it
 
     def add(concrete: str, old: Any, new: Any, effect: str, cause: str | None = None, reason: str = "") -> None:
         if cause is None:
-            concrete, old, new = _narrow(concrete, old, new, schema_paths[concrete], pair.unordered)
+            concrete, old, new = _narrow(concrete, old, new, schema_paths[concrete], pair.unordered, forms)
         findings.append(
             Finding(
                 pair.logical_id,
@@ -138,9 +139,10 @@ def _rule_findings(
         old_cmp = rule.default if old is MISSING and rule.default is not None else old
         new_cmp = rule.default if new is MISSING and rule.default is not None else new
         where = schema_paths[concrete]
-        same = canonical(old_cmp, where, unordered=pair.unordered) == canonical(
-            new_cmp, where, unordered=pair.unordered
-        )
+        old_form = canonical(old_cmp, where, unordered=pair.unordered)
+        new_form = canonical(new_cmp, where, unordered=pair.unordered)
+        same = old_form == new_form
+        forms = (old_form, new_form) if old_cmp is old and new_cmp is new else None
         if same:
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
             inputs = templates.inputs.changed(old, new)
@@ -194,7 +196,9 @@ def _listed(ids: list[str], most: int = 5) -> str:
     return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
-def _narrow(path: str, old: Any, new: Any, where: str | None, unordered: frozenset[str]) -> tuple[str, Any, Any]:
+def _narrow(
+    path: str, old: Any, new: Any, where: str | None, unordered: frozenset[str], forms: tuple[Any, Any] | None = None
+) -> tuple[str, Any, Any]:
     """Descend while exactly one part differs (``EncryptionConfig`` -> ``EncryptionConfig[0].Provider.KeyArn``);
     ``where`` is ``path`` in schema form (:func:`~hyperpod_cdk.guard.values.extract`), kept only while it
     leads to a list the schema marks unordered.
@@ -202,11 +206,13 @@ def _narrow(path: str, old: Any, new: Any, where: str | None, unordered: frozens
     The canonical forms of both values are built once and each part is compared by a digest computed once
     per part, so the descent costs the size of the values, not that size once per level (review round
     15, tools, M9: 92 levels over 1.9 million items, 359 s). :func:`canonical` of a part at its path is
-    the same part of its parent's canonical form, so the descent follows the canonical forms alongside.
+    the same part of its parent's canonical form, so the descent follows the canonical forms alongside
+    (``forms``: those of ``old`` and ``new`` when the caller has them).
     """
     digest = ValueDigests()
-    old_form = canonical(old, where, unordered=unordered)
-    new_form = canonical(new, where, unordered=unordered)
+    if forms is None:
+        forms = canonical(old, where, unordered=unordered), canonical(new, where, unordered=unordered)
+    old_form, new_form = forms
     while True:
         where = toward_unordered(where, unordered)
         if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) == 1:
