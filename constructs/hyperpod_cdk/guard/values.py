@@ -272,12 +272,22 @@ def condition_input(name: str, template: Mapping[str, Any]) -> Any:
 Readers = dict[str, Callable[[Mapping[str, Any]], Any]]
 
 
+def _read_and_note(
+    names: Iterable[str], parameters: Mapping[str, Any], found: dict[str, Any], readers: Readers
+) -> None:
+    """:func:`_read_parameters`, and how to read each of those labels from any template into ``readers``."""
+    names = list(names)
+    _read_parameters(names, parameters, found)
+    readers.update((parameter_label(n), functools.partial(parameter_input, n)) for n in names if n in parameters)
+
+
 def _inputs_and_conditions(
     value: Any, template: Mapping[str, Any], readers: Readers | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The parameter defaults and mapping entries ``value`` reads, by label, and the conditions it names
     (and, into ``readers``, how to read each of those labels from any template)."""
     parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
+    readers = {} if readers is None else readers
     found: dict[str, Any] = {}
     names: list[str] = []
     pending: list[Any] = [value]
@@ -302,9 +312,7 @@ def _inputs_and_conditions(
             continue
         key, arg = next(iter(node.items()))
         if key == "Ref" and isinstance(arg, str):
-            _read_parameters([arg], parameters, found)
-            if readers is not None and arg in parameters:
-                readers[parameter_label(arg)] = functools.partial(parameter_input, arg)
+            _read_and_note([arg], parameters, found, readers)
         elif key == "Fn::Sub":
             # Each name of a Sub string is read once, whatever copy reads it: per string object, the names
             # no copy has read yet; a copy reads those its own locals do not hide (review rounds 12 and 13,
@@ -317,14 +325,10 @@ def _inputs_and_conditions(
                     held = unread[id(text)] = (text, set(sub_variables(text)))
                 names_now = {name for name in held[1] if name not in local_names}
                 held[1].difference_update(names_now)
-                _read_parameters(names_now, parameters, found)
-                if readers is not None:
-                    read = (n for n in names_now if n in parameters)
-                    readers.update((parameter_label(n), functools.partial(parameter_input, n)) for n in read)
+                _read_and_note(names_now, parameters, found, readers)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             _read_mapping(arg, mappings, found)
-            if readers is not None:
-                readers[_mapping_label(arg[:3])] = functools.partial(mapping_input, tuple(arg[:3]))
+            readers[_mapping_label(arg[:3])] = functools.partial(mapping_input, tuple(arg[:3]))
         elif key in ("Fn::If", "Condition"):
             name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
             if isinstance(name, str):
