@@ -51,6 +51,7 @@ from hyperpod_cdk.guard.table import (
 from hyperpod_cdk.guard.values import (  # noqa: F401 - re-exported: the public import path
     MISSING,
     VALUE_WIDTH,
+    Typed,
     _is_descendant,
     _is_intrinsic,
     _PathIndex,
@@ -209,7 +210,7 @@ def _narrow(
     the same part of its parent's canonical form, so the descent follows the canonical forms alongside
     (``forms``: those of ``old`` and ``new`` when the caller has them).
     """
-    digest = ValueDigests()
+    digest = ValueDigests(scalar=_scalar_bytes)
     if forms is None:
         forms = canonical(old, where, unordered=unordered), canonical(new, where, unordered=unordered)
     old_form, new_form = forms
@@ -232,6 +233,17 @@ def _narrow(
         key = keys[0]
         path, where, old, new = f"{path}.{key}", child_path(where, key), old.get(key, MISSING), new.get(key, MISSING)
         old_form, new_form = old_form.get(key, MISSING), new_form.get(key, MISSING)
+
+
+def _scalar_bytes(value: Any) -> bytes:
+    """A canonical scalar as :func:`_narrow`'s digests hash it: equal bytes exactly when the canonical forms
+    compare equal (``-0.0`` equals ``0.0``; a NaN equals only itself, as in a tuple comparison)."""
+    if isinstance(value, Typed) and isinstance(value.value, float):
+        number = value.value
+        return f"number nan {id(number)}".encode() if number != number else f"number {number + 0.0!r}".encode()
+    if isinstance(value, Typed) and value.kind == "integer":
+        return f"integer {value.value:#x}".encode()  # hex: no digit limit
+    return repr(value).encode()
 
 
 def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
