@@ -173,6 +173,26 @@ def test_a_deep_change_is_still_named_at_its_leaf() -> None:
     assert (finding.old, finding.new, finding.effect) == ("1", "2", "replacement")
 
 
+def _deep_reference(depth: int) -> dict[str, Any]:
+    """``depth`` nested {"a": ...} around {"big": [...], "sg": {"Ref": "SG"}}."""
+    value: dict[str, Any] = {"big": [{"Ref": "Other"}] * (depth * 5), "sg": {"Ref": "SG"}}
+    for _ in range(depth):
+        value = {"a": value, "b": "x"}
+    return value
+
+
+def test_locating_a_deep_reference_costs_linear_work() -> None:
+    """``_locate`` asked ``references`` of each part at each level: depth x size (the same shape as _narrow)."""
+    from hyperpod_cdk.guard import diff
+
+    small, large = _deep_reference(40), _deep_reference(80)
+    ratio = calls(lambda: diff._locate("V", large, {"SG"})) / calls(lambda: diff._locate("V", small, {"SG"}))
+    assert ratio < 2.5, f"{ratio:.2f}x the calls for 2x the depth and size"
+    path, value = diff._locate("V", _deep_reference(3), {"SG"})
+    assert (path, value) == ("V.a.a.a.sg", {"Ref": "SG"})
+    assert diff._locate("V", _deep_reference(3), {"Other", "SG"})[0] == "V.a.a.a"  # two parts: stop above them
+
+
 # ------------------------------------------------------------------ R15T-L1: SSM parameter types
 
 

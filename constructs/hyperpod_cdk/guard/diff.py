@@ -247,9 +247,27 @@ def _scalar_bytes(value: Any) -> bytes:
 
 
 def _locate(path: str, value: Any, ids: set[str]) -> tuple[str, Any]:
-    """Descend to the part of an unchanged value that references ``ids`` (``VpcConfig`` -> ``VpcConfig.Subnets``)."""
+    """Descend to the part of an unchanged value that references ``ids`` (``VpcConfig`` -> ``VpcConfig.Subnets``).
+
+    Whether a part references ``ids`` is worked out once per part (by id): asking :func:`references` of
+    every part at every level cost the value's depth times its size (review round 15, tools, M9).
+    """
+    memo: dict[int, tuple[Any, bool]] = {}  # id -> (the part, held alive; whether it references ids)
+
+    def refers(node: Any) -> bool:
+        if not isinstance(node, dict | list):
+            return False
+        held = memo.get(id(node))
+        if held is None:
+            if _is_intrinsic(node):
+                found = bool(references(node) & ids)  # an intrinsic's arguments: walked once, here
+            else:
+                found = any(refers(item) for item in (node.values() if isinstance(node, dict) else node))
+            held = memo[id(node)] = (node, found)
+        return held[1]
+
     while isinstance(value, dict) and not _is_intrinsic(value):
-        keys = [k for k in sorted(value) if references(value[k]) & ids]
+        keys = [k for k in sorted(value) if refers(value[k])]
         if len(keys) != 1:
             break
         path, value = f"{path}.{keys[0]}", value[keys[0]]
