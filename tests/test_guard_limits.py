@@ -461,17 +461,23 @@ def test_a_long_name_is_cut_in_the_report(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_a_condition_shared_by_many_resources_is_followed_once_per_template(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hyperpod_cdk.guard import values
+    from hyperpod_cdk.guard import conditions
 
-    walked: list[tuple[str, ...]] = []
-    real = values._condition_inputs
-    monkeypatch.setattr(values, "_condition_inputs", lambda names, t: walked.append(tuple(names)) or real(names, t))
+    memos: list[Any] = []
+    real = conditions.InputMemo.__init__
+
+    def init(self: Any, *templates: Any) -> None:
+        real(self, *templates)
+        memos.append(self)
+
+    monkeypatch.setattr(conditions.InputMemo, "__init__", init)
     old, new = _shared_condition(50), _shared_condition(50)
     new["Parameters"]["P"]["Default"] = "y"  # C49 changes, so every bucket's C0 resolves differently
     report = compare_templates(old, new)
     assert len(report.findings) == 50
     assert {f.cause for f in report.findings} == {'condition "C0" changed: parameter P (Default): "x" -> "y"'}
-    assert [names for names in walked if names] == [("C0",), ("C0",)]  # once per template, not per bucket
+    # Each of the 50 conditions read once per template, not once per bucket (review round 15, tools, M1).
+    assert [memo.condition_reads for memo in memos] == [2 * 50]
 
 
 # ------------------------------------------------------------------ round 7g M2: one walk, then each pair once

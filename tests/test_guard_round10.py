@@ -158,7 +158,7 @@ def test_an_aliased_sub_is_read_once_per_object(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_parameter_read_by_many_values_is_compared_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """R11T-M3: a large parameter Default read by G instance groups was compared once per group."""
-    from hyperpod_cdk.guard import values
+    from hyperpod_cdk.guard import conditions  # InputMemo moved there (review round 15, tools, M1)
 
     big = [["x"] * 200] * 50
     groups = [
@@ -171,7 +171,7 @@ def test_a_parameter_read_by_many_values_is_compared_once(monkeypatch: pytest.Mo
             "C": {"Type": "AWS::SageMaker::Cluster", "Properties": {"ClusterName": "c", "InstanceGroups": groups}}
         },
     }
-    compared = _counted(monkeypatch, values, "_differences")
+    compared = _counted(monkeypatch, conditions, "_differences")
     assert not compare_templates(template, template, None).findings
     assert compared[0] < 20  # once per label and side pattern, not once per group (300 before)
 

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hyperpod_cdk.guard.conditions import InputMemo
 from hyperpod_cdk.guard.table import KEYED_LISTS
 from hyperpod_cdk.guard.values import (
     MISSING,
-    InputMemo,
     Typed,
     _is_intrinsic,
     _sub_parts,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hyperpod_cdk.guard.conditions import InputMemo
 from hyperpod_cdk.guard.findings import LOGICAL_ID_PROPERTY, Finding
 from hyperpod_cdk.guard.table import GUARDED_TYPES, LOGICAL_ID_DOC, STATEFUL_TYPES
-from hyperpod_cdk.guard.values import MISSING, InputMemo, canonical, evaluate_condition, render_value
+from hyperpod_cdk.guard.values import MISSING, canonical, render_value
 
 Resources = Mapping[str, Mapping[str, Any]]
 
@@ -138,7 +139,8 @@ def condition_changes(old_res: Resources, new_res: Resources, memo: InputMemo) -
             if not inputs:
                 continue
             cause = f"condition {render_value(new_cond, 60)} changed: {'; '.join(inputs)}"
-        value = evaluate_condition(new_cond, memo.templates[1]) if isinstance(new_cond, str) else None
+        # Once per condition name for the template, whatever number of resources name it (R15T-M7).
+        value = memo.condition_value(new_cond)
         if value is False:
             outcome = "It is false with the parameter defaults: CloudFormation deletes the resource."
         elif value is True:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from hyperpod_cdk.guard.table import (
@@ -205,31 +206,90 @@ def _section(template: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section if isinstance(section, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class SsmParameterValue:
+    """What a parameter of an SSM parameter type (``AWS::SSM::Parameter::Value<String>``, ...) resolves to:
+    its ``Default`` is the name of a Systems Manager parameter whose value CloudFormation fetches at deploy
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html,
+    "SSM parameter types"). Equal only to itself, never to the literal ``Default`` (review round 15, tools,
+    L1: a ``Type`` change to an SSM type with the same ``Default`` was "no replacing changes")."""
+
+    name: Any
+
+
+def is_ssm_value_type(definition: Any) -> bool:
+    """Whether a parameter definition's ``Type`` is an SSM parameter value type (known only at deploy)."""
+    kind = definition.get("Type") if isinstance(definition, Mapping) else None
+    return isinstance(kind, str) and kind.startswith("AWS::SSM::Parameter::Value<")
+
+
+def parameter_label(name: str) -> str:
+    return f"parameter {name} (Default)"
+
+
+def parameter_input(name: str, template: Mapping[str, Any]) -> Any:
+    """What ``Ref name`` reads from ``template`` without deploy parameters: its ``Default``, MISSING without
+    one (or when ``name`` is not a parameter), an :class:`SsmParameterValue` for an SSM parameter type."""
+    definition = _section(template, "Parameters").get(name, MISSING)
+    if not isinstance(definition, Mapping):
+        return MISSING
+    default = definition.get("Default", MISSING)
+    return SsmParameterValue(default) if is_ssm_value_type(definition) and default is not MISSING else default
+
+
 def _read_parameters(names: Iterable[str], parameters: Mapping[str, Any], found: dict[str, Any]) -> None:
-    """Record the ``Default`` of each of ``names`` that is a parameter."""
+    """Record the ``Default`` of each of ``names`` that is a parameter (see :func:`parameter_input`)."""
+    template = {"Parameters": parameters}
     for name in names:
         if name in parameters:
-            definition = parameters[name]
-            found[f"parameter {name} (Default)"] = (
-                definition.get("Default", MISSING) if isinstance(definition, Mapping) else MISSING
-            )
+            found[parameter_label(name)] = parameter_input(name, template)
+
+
+def _mapping_label(keys: list[Any]) -> str:
+    if all(isinstance(n, str) for n in keys) and len(keys) == 3:
+        # Dotted keys would make two paths one label (["a.b", "c"] and ["a", "b.c"]), and labels are
+        # compared once each (review round 12, tools, L1): such a path is labelled by its JSON list.
+        return "mapping " + (".".join(keys) if not any("." in key for key in keys) else json.dumps(keys))
+    return f"mapping {keys[0]}"
+
+
+def mapping_input(keys: tuple[Any, ...], template: Mapping[str, Any]) -> Any:
+    """The ``Fn::FindInMap`` entry at literal ``keys``, or the whole mapping ``keys[0]`` when a key is not literal."""
+    mappings = _section(template, "Mappings")
+    if all(isinstance(n, str) for n in keys) and len(keys) == 3:
+        entry = _section(mappings, keys[0]).get(keys[1], MISSING)
+        return entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
+    return mappings.get(keys[0], MISSING)
 
 
 def _read_mapping(arg: list[Any], mappings: Mapping[str, Any], found: dict[str, Any]) -> None:
-    keys = arg[:3]
-    if all(isinstance(n, str) for n in keys) and len(keys) == 3:
-        entry = _section(mappings, keys[0]).get(keys[1], MISSING)
-        # Dotted keys would make two paths one label (["a.b", "c"] and ["a", "b.c"]), and labels are
-        # compared once each (review round 12, tools, L1): such a path is labelled by its JSON list.
-        label = ".".join(keys) if not any("." in key for key in keys) else json.dumps(keys)
-        found[f"mapping {label}"] = entry.get(keys[2], MISSING) if isinstance(entry, Mapping) else MISSING
-    else:
-        found[f"mapping {keys[0]}"] = mappings.get(keys[0], MISSING)
+    found[_mapping_label(arg[:3])] = mapping_input(tuple(arg[:3]), {"Mappings": mappings})
 
 
-def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The parameter defaults and mapping entries ``value`` reads, by label, and the conditions it names."""
+def condition_input(name: str, template: Mapping[str, Any]) -> Any:
+    return _section(template, "Conditions").get(name, MISSING)
+
+
+# label -> how to read that label's value from either template (conditions.InputMemo compares the two)
+Readers = dict[str, Callable[[Mapping[str, Any]], Any]]
+
+
+def _read_and_note(
+    names: Iterable[str], parameters: Mapping[str, Any], found: dict[str, Any], readers: Readers
+) -> None:
+    """:func:`_read_parameters`, and how to read each of those labels from any template into ``readers``."""
+    names = list(names)
+    _read_parameters(names, parameters, found)
+    readers.update((parameter_label(n), functools.partial(parameter_input, n)) for n in names if n in parameters)
+
+
+def _inputs_and_conditions(
+    value: Any, template: Mapping[str, Any], readers: Readers | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The parameter defaults and mapping entries ``value`` reads, by label, and the conditions it names
+    (and, into ``readers``, how to read each of those labels from any template)."""
     parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
+    readers = {} if readers is None else readers
     found: dict[str, Any] = {}
     names: list[str] = []
     pending: list[Any] = [value]
@@ -254,7 +314,7 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
             continue
         key, arg = next(iter(node.items()))
         if key == "Ref" and isinstance(arg, str):
-            _read_parameters([arg], parameters, found)
+            _read_and_note([arg], parameters, found, readers)
         elif key == "Fn::Sub":
             # Each name of a Sub string is read once, whatever copy reads it: per string object, the names
             # no copy has read yet; a copy reads those its own locals do not hide (review rounds 12 and 13,
@@ -267,9 +327,10 @@ def _inputs_and_conditions(value: Any, template: Mapping[str, Any]) -> tuple[dic
                     held = unread[id(text)] = (text, set(sub_variables(text)))
                 names_now = {name for name in held[1] if name not in local_names}
                 held[1].difference_update(names_now)
-                _read_parameters(names_now, parameters, found)
+                _read_and_note(names_now, parameters, found, readers)
         elif key == "Fn::FindInMap" and isinstance(arg, list) and arg and isinstance(arg[0], str):
             _read_mapping(arg, mappings, found)
+            readers[_mapping_label(arg[:3])] = functools.partial(mapping_input, tuple(arg[:3]))
         elif key in ("Fn::If", "Condition"):
             name = arg[0] if key == "Fn::If" and isinstance(arg, list) and arg else arg
             if isinstance(name, str):
@@ -307,151 +368,12 @@ def template_inputs(value: Any, template: Mapping[str, Any]) -> dict[str, Any]:
     return {**found, **_condition_inputs(names, template)}
 
 
-class InputMemo:
-    """What the conditions of a template pair resolve through, and how that differs, once per set of names.
-
-    Round 7g, M1: every guarded resource and value walked the whole condition graph it reaches again,
-    so N resources sharing a condition that heads an N-long chain cost N^2. A label's value depends only
-    on its template, so the changes a value shows are the changes among its own parameter and mapping
-    labels plus those of its conditions, and the latter are computed once per (old names, new names).
-    """
-
-    def __init__(self, old_template: Mapping[str, Any], new_template: Mapping[str, Any]) -> None:
-        self.templates = (old_template, new_template)
-        self._inputs: tuple[dict[tuple[str, ...], dict[str, Any]], ...] = ({}, {})
-        self._changes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, str]]] = {}
-        # A label's value depends only on its template, so whether it differs is computed once per label:
-        # a large aliased parameter Default read by many values was compared once per value (review
-        # round 11, tools, M3).
-        self._label_changes: dict[tuple[str, bool, bool], tuple[str, str] | None] = {}
-        self.condition_walks = 0  # how many times a condition set was followed (tests count it)
-
-    def _of(self, side: int, names: list[str]) -> tuple[tuple[str, ...], dict[str, Any]]:
-        key = tuple(sorted(set(names)))
-        memo = self._inputs[side]
-        if key not in memo:
-            self.condition_walks += 1
-            memo[key] = _condition_inputs(key, self.templates[side])
-        return key, memo[key]
-
-    def changed(self, old_value: Any, new_value: Any) -> list[str]:
-        """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
-        old_direct, old_names = _inputs_and_conditions(old_value, self.templates[0])
-        new_direct, new_names = _inputs_and_conditions(new_value, self.templates[1])
-        old_key, old_cond = self._of(0, old_names)
-        new_key, new_cond = self._of(1, new_names)
-        if (old_key, new_key) not in self._changes:
-            self._changes[old_key, new_key] = _differences(old_cond, new_cond, set(old_cond) | set(new_cond))
-        direct = set(old_direct) | set(new_direct)
-        changes = [item for item in self._changes[old_key, new_key] if item[0] not in direct]
-        old_all, new_all = {**old_cond, **old_direct}, {**new_cond, **new_direct}
-        for label in direct:
-            # Keyed by which side reads the label too: a side that does not read it shows MISSING.
-            key = (label, label in old_direct, label in new_direct)
-            if key not in self._label_changes:
-                found = _differences(old_all, new_all, {label})
-                self._label_changes[key] = found[0] if found else None
-            if (change := self._label_changes[key]) is not None:
-                changes.append(change)
-        return [line for _label, line in sorted(changes)]
-
-
-def _differences(old_in: Mapping[str, Any], new_in: Mapping[str, Any], labels: set[str]) -> list[tuple[str, str]]:
-    """(label, "label: old -> new") for each of ``labels`` whose value differs."""
-    changes = []
-    for label in sorted(labels):
-        before, after = old_in.get(label, MISSING), new_in.get(label, MISSING)
-        if canonical(before) != canonical(after):
-            changes.append((label, f"{label}: {render_value(before, 40)} -> {render_value(after, 40)}"))
-    return changes
-
-
-def changed_inputs(
-    old_value: Any, new_value: Any, old_template: Mapping[str, Any], new_template: Mapping[str, Any]
-) -> list[str]:
-    """``["parameter Size (Default): 100 -> 200"]`` for each input that resolves differently."""
-    return InputMemo(old_template, new_template).changed(old_value, new_value)
-
-
-MAX_CONDITION_HOPS = 128
-
-
-def evaluate_condition(name: str, template: Mapping[str, Any]) -> bool | None:
-    """The condition's value with the parameter defaults, or None when it depends on something else.
-
-    Covers ``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or`` and ``Condition`` over literals,
-    parameter defaults and ``Fn::FindInMap`` with literal keys; pseudo parameters
-    (``AWS::Region``) and anything else make the result unknown.
-    """
-    conditions = _section(template, "Conditions")
-    parameters, mappings = _section(template, "Parameters"), _section(template, "Mappings")
-
-    def scalar(value: Any) -> str | None:
-        if isinstance(value, bool):
-            return str(value).lower()
-        if isinstance(value, str | int | float):
-            return str(value)
-        if isinstance(value, Mapping) and len(value) == 1:
-            key, arg = next(iter(value.items()))
-            if key == "Ref" and isinstance(arg, str) and isinstance(parameters.get(arg), Mapping):
-                default = parameters[arg].get("Default", MISSING)
-                return None if default is MISSING else scalar(default)
-            if key == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
-                keys = [scalar(part) for part in arg]
-                if None in keys:
-                    return None
-                entry = _section(mappings, keys[0] or "").get(keys[1] or "")
-                return scalar(entry.get(keys[2], MISSING)) if isinstance(entry, Mapping) else None
-        return None
-
-    # name -> value (None: unknown). A name still being evaluated is a cycle (unknown); past
-    # MAX_CONDITION_HOPS nested Condition references the value is unknown too, so a change that
-    # hangs on it is reported rather than hidden (the same cap as rules/cfn_template.py).
-    memo: dict[str, bool | None] = {}
-    in_progress: set[str] = set()
-
-    def named(name: Any, hops: int) -> bool | None:
-        if not isinstance(name, str) or name not in conditions or name in in_progress:
-            return None
-        if name in memo:
-            return memo[name]
-        if hops > MAX_CONDITION_HOPS:
-            return None  # not memoised: reached with fewer hops it may still be known
-        in_progress.add(name)
-        try:
-            result = truth(conditions[name], hops)
-        finally:
-            in_progress.discard(name)
-        memo[name] = result
-        return result
-
-    def truth(expr: Any, hops: int) -> bool | None:
-        if not isinstance(expr, Mapping) or len(expr) != 1:
-            return None
-        key, arg = next(iter(expr.items()))
-        if key == "Condition":
-            return named(arg, hops + 1)
-        if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
-            left, right = scalar(arg[0]), scalar(arg[1])
-            return None if left is None or right is None else left == right
-        if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
-            inner = truth(arg[0], hops)
-            return None if inner is None else not inner
-        if key in ("Fn::And", "Fn::Or") and isinstance(arg, list) and arg:
-            results = [truth(item, hops) for item in arg]
-            decisive: bool = key == "Fn::Or"  # Or is true if any is true; And is false if any is false
-            if decisive in results:
-                return decisive
-            return None if None in results else not decisive
-        return None
-
-    return named(name, 0)
-
-
 def render_value(value: Any, width: int = VALUE_WIDTH) -> str:
     """Compact JSON, truncated to ``width`` characters."""
     if value is MISSING:
         return "(absent)"
+    if isinstance(value, SsmParameterValue):  # its value is fetched at deploy
+        return f"SSM parameter {render_value(value.name, max(width - 14, 4))}"
     text = bounded_json(value, width + 1)  # only as much as is shown (review round 13, tools, M1)
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -547,3 +469,15 @@ class _PathIndex:
     def covers(self, path: str) -> bool:
         """``path`` or one of its ancestors is in the set."""
         return path in self.paths or any(True for _ in self.ancestors(path))
+
+
+# Moved to guard/conditions.py (review round 15, tools, M1/M7); still importable from here.
+_MOVED = frozenset({"InputMemo", "changed_inputs", "evaluate_condition", "MAX_CONDITION_HOPS"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from hyperpod_cdk.guard import conditions
+
+        return getattr(conditions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
