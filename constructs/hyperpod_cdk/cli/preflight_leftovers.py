@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hyperpod_cdk.cli import preflight_ownership
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.config import plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
@@ -44,7 +45,7 @@ def check_hyperpod_cidr_free(ctx: Context) -> list[Check]:
     vpc_id = ctx.options.existing_vpc_id or existing.vpc_id
     ec2 = ctx.clients("ec2")
     hyperpod_cidr = ipaddress.ip_network(str(network.hyperpod_cidr))
-    problems: list[str] = []
+    in_the_way: dict[str, str] = {}  # association or subnet ID -> what it overlaps
     associations: list[str] = []
     if network.hyperpod_cidr_is_secondary:
         vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
@@ -52,35 +53,56 @@ def check_hyperpod_cidr_free(ctx: Context) -> list[Check]:
             state = (block.get("CidrBlockState") or {}).get("State")
             cidr = block.get("CidrBlock")
             if state in _LIVE_ASSOCIATION_STATES and cidr and ipaddress.ip_network(cidr).overlaps(hyperpod_cidr):
-                problems.append(
+                association = str(block.get("AssociationId"))
+                in_the_way[association] = (
                     f"network.hyperpod_cidr {hyperpod_cidr} overlaps {cidr}, already associated with "
-                    f"{vpc_id} ({block.get('AssociationId')})"
+                    f"{vpc_id} ({association})"
                 )
-                associations.append(str(block.get("AssociationId")))
+                associations.append(association)
     subnets: list[str] = []
     pages = ec2.get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
     for subnet in (s for page in pages for s in page.get("Subnets", [])):
         cidr = ipaddress.ip_network(subnet["CidrBlock"])
         clashes = [f"{az_id} {plan}" for az_id, plan in planned if plan.overlaps(cidr)]
         if clashes:
-            problems.append(
+            in_the_way[subnet["SubnetId"]] = (
                 f"subnet {subnet['SubnetId']} ({cidr}{_stack_of(subnet)}) overlaps the planned HyperPod subnet "
                 f"{', '.join(clashes)}"
             )
             subnets.append(subnet["SubnetId"])
+    # An update: what the config's own stack created is in the VPC already, and stays (preflight_ownership).
+    holdings = preflight_ownership.stack_holdings(ctx) if in_the_way else None
+    own = [i for i in in_the_way if holdings is not None and holdings.holds(i)]
+    associations = [a for a in associations if a not in own]
+    subnets = [s for s in subnets if s not in own]
+    problems = [reason for i, reason in in_the_way.items() if i not in own]
     if not problems:
         detail = ", ".join(f"{az_id} {cidr}" for az_id, cidr in planned)
         return [
             Check(
                 "pass",
                 HYPERPOD_CIDR,
-                f"{hyperpod_cidr} and the planned subnets ({detail}) are free in {vpc_id}",
+                f"{hyperpod_cidr} and the planned subnets ({detail}) {_free(vpc_id, own, holdings)}",
             )
         ]
     file_systems = _file_systems_in(ctx, subnets)
     if file_systems:
         problems.append(f"FSx file system(s) {', '.join(file_systems)} sit in {', '.join(subnets)}")
-    return [Check("fail", HYPERPOD_CIDR, "; ".join(problems), _fix(file_systems, subnets, associations))]
+    fix = _fix(file_systems, subnets, associations)
+    if holdings is not None and holdings.unknown:
+        note, fix_head = preflight_ownership.unknown_note(holdings)
+        return [Check("warn", HYPERPOD_CIDR, "; ".join(problems) + f"; {note}", fix_head + fix)]
+    return [Check("fail", HYPERPOD_CIDR, "; ".join(problems), fix)]
+
+
+def _free(vpc_id: str, own: list[str], holdings: preflight_ownership.StackHoldings | None) -> str:
+    if not own or holdings is None:
+        return f"are free in {vpc_id}"
+    verb = "is" if len(own) == 1 else "are"
+    return (
+        f"are free in {vpc_id} but for {', '.join(own)}, which {verb} {preflight_ownership.PART_OF_THIS_STACK} "
+        f"({holdings.stack_name}): an update keeps them"
+    )
 
 
 def _stack_of(subnet: dict[str, Any]) -> str:
