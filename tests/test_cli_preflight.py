@@ -635,6 +635,25 @@ def test_eks_addon_check_names_the_cloudformation_permission_when_denied():
     assert "\n" not in row.reason + row.fix
 
 
+def test_eks_addon_owner_look_up_denied_warns_naming_the_permission():
+    """This stack does not hold the add-on, and CloudFormation will not say which stack does: a warn."""
+    eks = _cluster_with_addons("metrics-server")
+    cfg = config(
+        lambda d: d.setdefault("kubernetes", {}).setdefault("addons", {}).update(metrics_server={"enabled": True})
+    )
+    cfn, stub = fx.stubbed("cloudformation")
+    stub.add_client_error(
+        "list_stack_resources", "ValidationError", f"Stack with id {cfg.name}-platform does not exist", 400
+    )
+    fx.deny(stub, "describe_stack_resources", "AccessDenied")
+    ctx = context(cfg, overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME)
+    row = only(run(ctx, preflight.check_eks_addons), "eks add-on metrics-server")
+    assert row.status == "warn" and "whether another stack already holds it could not be checked" in row.reason
+    assert "access denied calling cloudformation DescribeStackResources (AccessDenied)" in row.reason
+    assert row.fix.startswith("allow cloudformation:DescribeStackResources for the caller, then rerun; if another")
+    stub.assert_no_pending_responses()
+
+
 # ----------------------------------------------------------------------------- training plans
 
 

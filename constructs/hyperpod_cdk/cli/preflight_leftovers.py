@@ -70,7 +70,7 @@ def check_hyperpod_cidr_free(ctx: Context) -> list[Check]:
         problems.append(f"FSx file system(s) {', '.join(file_systems)} sit in {', '.join(subnets)}")
     fix = _fix(file_systems, subnets, associations)
     if holdings is not None and holdings.unknown:
-        note, fix_head = preflight_ownership.unknown_note(holdings)
+        note, fix_head = preflight_ownership.unknown_note(holdings.unknown, f"stack {holdings.stack_name}")
         return [Check("warn", HYPERPOD_CIDR, "; ".join(problems) + f"; {note}", fix_head + fix)]
     return [Check("fail", HYPERPOD_CIDR, "; ".join(problems), fix)]
 

@@ -222,23 +222,25 @@ def _addon_row(
     if key == "fsx_csi_driver" and not addons.fsx_csi_driver.enabled:
         turn_off = "remove storage.fsx (it installs the driver)"
     there = f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates"
-    owner = None if holdings.unknown else preflight_ownership.owning_stack(ctx, physical_id)
-    if owner is not None:
-        fix = f"do not delete it from under {owner} (that stack would then track an add-on EKS no longer has); "
+    owner = preflight_ownership.Owner() if holdings.unknown else preflight_ownership.owning_stack(ctx, physical_id)
+    if owner.stack is not None:
+        fix = f"do not delete it from under {owner.stack} (that stack would then track an add-on EKS no longer has); "
         if needed_by:
             fix += (
                 f"{users} {verb} the platform's own, so the config cannot turn it off: the two stacks cannot both "
-                f"own it (remove it from {owner} first, or deploy this platform to another cluster)"
+                f"own it (have {owner.stack} drop it from its template first, or deploy this platform to another "
+                "cluster)"
             )
         else:
-            fix += turn_off.replace("the cluster's own", f"{owner}'s")
-        return Check("fail", check, f"{there}, but it is owned by stack {owner}: CreateAddon would fail", fix)
+            fix += turn_off.replace("the cluster's own", f"{owner.stack}'s")
+        return Check("fail", check, f"{there}, but it is owned by stack {owner.stack}: CreateAddon would fail", fix)
     fix = (
         f"aws eks delete-addon --cluster-name {cluster_name} --addon-name {name} --preserve (keeps its "
         "software; the stack then takes the add-on over)"
     )
     fix += f"; {users} {verb} the platform's own, so the config cannot turn it off" if needed_by else f", or {turn_off}"
-    if holdings.unknown:
-        note, fix_head = preflight_ownership.unknown_note(holdings)
+    unknown, who = (holdings.unknown, f"stack {stack}") if holdings.unknown else (owner.unknown, "another stack")
+    if unknown:
+        note, fix_head = preflight_ownership.unknown_note(unknown, who)
         return Check("warn", check, f"{there}; {note}", fix_head + fix)
     return Check("fail", check, f"{there}: the deploy would fail with 'Addon already exists'", fix)

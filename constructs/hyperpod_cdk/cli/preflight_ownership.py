@@ -84,27 +84,41 @@ def stack_holdings(ctx: Context) -> StackHoldings:
     return StackHoldings(name, frozenset(ids))
 
 
-def owning_stack(ctx: Context, physical_id: str) -> str | None:
-    """The live stack that holds ``physical_id``, or None (none does, or CloudFormation would not say)."""
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a resource: ``stack`` (None: no stack does), or why CloudFormation would not say."""
+
+    stack: str | None = None
+    unknown: tuple[str, str] | None = None  # (what went wrong, fix)
+
+
+def owning_stack(ctx: Context, physical_id: str) -> Owner:
+    """The live stack that holds ``physical_id``. CloudFormation answers one no stack holds with
+    ValidationError ('Stack for <id> does not exist')."""
     try:
         found = ctx.clients("cloudformation").describe_stack_resources(PhysicalResourceId=physical_id)
     except aws_errors.SETUP_ERRORS:
         raise
-    except (ClientError, BotoCoreError):
-        return None  # no stack holds it (ValidationError), or the caller may not ask: the row stays a fail
+    except ClientError as exc:
+        if _stack_missing(exc):
+            return Owner()
+        return Owner(unknown=aws_errors.call_failure("cloudformation", exc, ctx.region))
+    except BotoCoreError as exc:
+        return Owner(unknown=aws_errors.call_failure("cloudformation", exc, ctx.region))
     for resource in found.get("StackResources", []):
         if resource.get("ResourceStatus") not in _GONE and resource.get("StackName"):
-            return str(resource["StackName"])
-    return None
+            return Owner(str(resource["StackName"]))
+    return Owner()
 
 
-def unknown_note(holdings: StackHoldings) -> tuple[str, str]:
-    """(reason tail, fix head) of a row that cannot tell whether the config's stack holds what is in the way."""
-    failure, fix = holdings.unknown or ("", "")
+def unknown_note(unknown: tuple[str, str] | None, who: str) -> tuple[str, str]:
+    """(reason tail, fix head) of a row that cannot tell whether ``who`` (a stack, or "another stack") holds
+    what is in the way: the failure, then its fix and the fix that applies if ``who`` does not hold it."""
+    failure, fix = unknown or ("", "")
     return (
-        f"whether stack {holdings.stack_name} already holds it could not be checked ({failure})",
-        f"{fix}; if {holdings.stack_name} does not hold it: ",
+        f"whether {who} already holds it could not be checked ({failure})",
+        f"{fix}; if {who} does not hold it: ",
     )
 
 
-__all__ = ["PART_OF_THIS_STACK", "StackHoldings", "owning_stack", "platform_stack_name", "stack_holdings"]
+__all__ = ["PART_OF_THIS_STACK", "Owner", "StackHoldings", "owning_stack", "platform_stack_name", "stack_holdings"]
