@@ -118,3 +118,43 @@ def factory(overrides: dict[str, Any] | None = None):
         return Clients(session(region or REGION), region=region, overrides=overrides)
 
     return make
+
+
+def cloudformation_holding(
+    stack: str,
+    *physical_ids: str,
+    owners: dict[str, str | None] | None = None,
+    status: str = "CREATE_COMPLETE",
+) -> Any:
+    """A CloudFormation client (Stubber) for preflight_ownership: ``stack`` holds ``physical_ids`` in
+    ``status`` (none: the stack does not exist, CloudFormation's ValidationError), and ``owners`` answers
+    DescribeStackResources for a physical ID with the stack that holds it (None: no stack does)."""
+    cfn, stub = stubbed("cloudformation")
+    if physical_ids:
+        summaries = [
+            {
+                "LogicalResourceId": f"Resource{i}",
+                "PhysicalResourceId": pid,
+                "ResourceType": "AWS::EKS::Addon" if "|" in pid else "AWS::EC2::Subnet",
+                "LastUpdatedTimestamp": "2026-12-01T00:00:00Z",
+                "ResourceStatus": status,
+            }
+            for i, pid in enumerate(physical_ids)
+        ]
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": summaries}, {"StackName": stack})
+    else:
+        stub.add_client_error("list_stack_resources", "ValidationError", f"Stack with id {stack} does not exist", 400)
+    for pid, owner in (owners or {}).items():
+        if owner is None:
+            stub.add_client_error("describe_stack_resources", "ValidationError", f"Stack for {pid} does not exist", 400)
+            continue
+        resource = {
+            "StackName": owner,
+            "LogicalResourceId": "Addon",
+            "PhysicalResourceId": pid,
+            "ResourceType": "AWS::EKS::Addon",
+            "Timestamp": "2026-12-01T00:00:00Z",
+            "ResourceStatus": "UPDATE_COMPLETE",
+        }
+        stub.add_response("describe_stack_resources", {"StackResources": [resource]}, {"PhysicalResourceId": pid})
+    return cfn

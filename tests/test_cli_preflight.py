@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from hyperpod_cdk.cli import preflight
+from hyperpod_cdk.cli import preflight, preflight_ownership
 from hyperpod_cdk.cli.main import main
 from hyperpod_cdk.config import PlatformConfig, parse_config
 
@@ -526,10 +526,21 @@ def _cluster_with_addons(*extra: str) -> Any:
     return eks
 
 
+def first_deploy(cfg: PlatformConfig, *addons: str) -> Any:
+    """CloudFormation before the first deploy: no platform stack, and no stack holds ``addons``."""
+    return fx.cloudformation_holding(
+        preflight_ownership.platform_stack_name(cfg), owners={f"{EKS_NAME}|{a}": None for a in addons}
+    )
+
+
 def test_eks_addons_the_stack_would_create_fail_when_the_cluster_has_them():
     """R15P-M1: CreateAddon of an add-on the cluster already has fails the deploy; preflight says so."""
     eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator", "aws-ebs-csi-driver")
-    rows = run(context(overrides={"eks": eks}, existing_eks_cluster=EKS_NAME), preflight.check_eks_addons)
+    cfn = first_deploy(config(), "cert-manager", "amazon-sagemaker-hyperpod-training-operator")
+    rows = run(
+        context(overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
     assert only(rows, "eks add-ons").status == "pass"
     conflicts = {r.check: r for r in rows if r.check.startswith("eks add-on ")}
     assert set(conflicts) == {"eks add-on cert-manager", "eks add-on amazon-sagemaker-hyperpod-training-operator"}
@@ -560,11 +571,87 @@ def test_eks_addons_follow_the_config_keys():
     eks = _cluster_with_addons(
         "amazon-sagemaker-hyperpod-training-operator", "metrics-server", "aws-fsx-csi-driver", "kube-state-metrics"
     )
-    rows = run(context(cfg, overrides={"eks": eks}, existing_eks_cluster=EKS_NAME), preflight.check_eks_addons)
+    cfn = first_deploy(cfg, "metrics-server", "aws-fsx-csi-driver")
+    rows = run(
+        context(cfg, overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
     failed = {r.check: r.fix for r in rows if r.status == "fail"}
     assert set(failed) == {"eks add-on metrics-server", "eks add-on aws-fsx-csi-driver"}
     assert "kubernetes.addons.metrics_server.enabled: false" in failed["eks add-on metrics-server"]
     assert "remove storage.fsx" in failed["eks add-on aws-fsx-csi-driver"]
+
+
+def test_eks_addons_of_this_stack_pass_on_an_update():
+    """R16P-M2: after the first deploy the add-ons are the stack's own AWS::EKS::Addon (physical ID
+    '<cluster>|<add-on>'); preflight before an update passes them instead of telling to delete them."""
+    eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator")
+    stack = preflight_ownership.platform_stack_name(config())
+    cfn = fx.cloudformation_holding(
+        stack, f"{EKS_NAME}|cert-manager", f"{EKS_NAME}|amazon-sagemaker-hyperpod-training-operator", "sg-0123"
+    )
+    rows = run(
+        context(overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
+    assert [r.status for r in rows] == ["pass", "pass", "pass"]
+    for name in ("cert-manager", "amazon-sagemaker-hyperpod-training-operator"):
+        row = only(rows, f"eks add-on {name}")
+        assert f"part of this stack ({stack})" in row.reason and "delete-addon" not in row.fix
+
+
+def test_eks_addon_of_another_stack_fails_without_telling_to_delete_it():
+    """R16P-M2: team B's stack on team A's cluster: the add-ons are team A's; the fix must not take them away."""
+    eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator")
+    stack = preflight_ownership.platform_stack_name(config())
+    operator, cert = (f"{EKS_NAME}|amazon-sagemaker-hyperpod-training-operator", f"{EKS_NAME}|cert-manager")
+    cfn = fx.cloudformation_holding(stack, owners={cert: "team-a-platform", operator: "team-a-platform"})
+    rows = run(
+        context(overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
+    conflicts = {r.check: r for r in rows if r.check.startswith("eks add-on ")}
+    for row in conflicts.values():
+        assert row.status == "fail" and "owned by stack team-a-platform" in row.reason
+        assert "delete-addon" not in row.fix and "do not delete it from under team-a-platform" in row.fix
+        assert "\n" not in row.reason + row.fix
+    operator_fix = conflicts["eks add-on amazon-sagemaker-hyperpod-training-operator"].fix
+    assert "set kubernetes.addons.training_operator.enabled: false to keep team-a-platform's" in operator_fix
+    cert_fix = conflicts["eks add-on cert-manager"].fix
+    assert "the config cannot turn it off: the two stacks cannot both own it" in cert_fix
+
+
+def test_eks_addon_check_names_the_cloudformation_permission_when_denied():
+    eks = _cluster_with_addons("amazon-sagemaker-hyperpod-training-operator")
+    cfn, stub = fx.stubbed("cloudformation")
+    fx.deny(stub, "list_stack_resources", "AccessDenied")
+    rows = run(
+        context(overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
+    row = only(rows, "eks add-on amazon-sagemaker-hyperpod-training-operator")
+    assert row.status == "warn" and "access denied calling cloudformation ListStackResources" in row.reason
+    assert row.fix.startswith("allow cloudformation:ListStackResources for the caller")
+    assert "\n" not in row.reason + row.fix
+
+
+def test_eks_addon_owner_look_up_denied_warns_naming_the_permission():
+    """This stack does not hold the add-on, and CloudFormation will not say which stack does: a warn."""
+    eks = _cluster_with_addons("metrics-server")
+    cfg = config(
+        lambda d: d.setdefault("kubernetes", {}).setdefault("addons", {}).update(metrics_server={"enabled": True})
+    )
+    cfn, stub = fx.stubbed("cloudformation")
+    stub.add_client_error(
+        "list_stack_resources", "ValidationError", f"Stack with id {cfg.name}-platform does not exist", 400
+    )
+    fx.deny(stub, "describe_stack_resources", "AccessDenied")
+    ctx = context(cfg, overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME)
+    row = only(run(ctx, preflight.check_eks_addons), "eks add-on metrics-server")
+    assert row.status == "warn" and "whether another stack already holds it could not be checked" in row.reason
+    assert "access denied calling cloudformation DescribeStackResources (AccessDenied)" in row.reason
+    assert row.fix.startswith("allow cloudformation:DescribeStackResources for the caller, then rerun; if another")
+    stub.assert_no_pending_responses()
 
 
 # ----------------------------------------------------------------------------- training plans

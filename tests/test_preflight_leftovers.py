@@ -16,7 +16,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from hyperpod_cdk.cli import preflight, preflight_existing, preflight_leftovers
+from hyperpod_cdk.cli import preflight, preflight_existing, preflight_leftovers, preflight_ownership
 from hyperpod_cdk.config import PlatformConfig, parse_config, plan_for_config
 
 _spec = importlib.util.spec_from_file_location("cli_fixtures_pf_leftovers", Path(__file__).with_name("cli_fixtures.py"))
@@ -65,9 +65,11 @@ def what_destroy_kept(vpc_id: str, cfg: PlatformConfig) -> dict[str, str]:
 
 
 def run(cfg: PlatformConfig, overrides: dict[str, Any] | None = None) -> list:
+    """The row; CloudFormation says the platform stack does not exist (deleted) unless ``overrides`` says else."""
+    gone = {"cloudformation": fx.cloudformation_holding(preflight_ownership.platform_stack_name(cfg))}
     ctx = preflight.Context(
         config=cfg,
-        clients=fx.clients(overrides),
+        clients=fx.clients({**gone, **(overrides or {})}),
         region=fx.REGION,
         options=preflight_existing.options_from_config(cfg, preflight.PreflightOptions()),
     )
@@ -137,3 +139,54 @@ def test_the_row_runs_only_where_the_platform_adds_subnets_to_an_existing_vpc():
 
     assert "hyperpod cidr" in names(config(existing_vpc()))
     assert "hyperpod cidr" not in names(parse_config(fx.base_config()))  # the platform creates the VPC
+
+
+def test_the_stacks_own_cidr_association_and_subnet_pass_on_an_update():
+    """R16P-M2: before an update the association and subnet are the live stack's own; the row passes."""
+    vpc_id = existing_vpc()
+    cfg = config(vpc_id)
+    live = what_destroy_kept(vpc_id, cfg)  # the same resources, while the stack still holds them
+    stack = preflight_ownership.platform_stack_name(cfg)
+    # AWS::EC2::VPCCidrBlock's identifier is the association ID with the VPC ID; AWS::EC2::Subnet's the subnet ID.
+    cfn = fx.cloudformation_holding(stack, f"{live['association']}|{vpc_id}", live["subnet"], live["fs"])
+    (row,) = run(cfg, {"cloudformation": cfn})
+    assert row.status == "pass", row.reason
+    assert live["association"] in row.reason and live["subnet"] in row.reason
+    assert f"part of this stack ({stack})" in row.reason and not row.fix
+
+
+def test_what_a_deleted_stack_kept_still_fails():
+    """Resources a stack kept on delete (DELETE_SKIPPED) are no longer its own: the row keeps failing."""
+    vpc_id = existing_vpc()
+    cfg = config(vpc_id)
+    kept = what_destroy_kept(vpc_id, cfg)
+    stack = preflight_ownership.platform_stack_name(cfg)
+    cfn = fx.cloudformation_holding(stack, kept["association"], kept["subnet"], status="DELETE_SKIPPED")
+    (row,) = run(cfg, {"cloudformation": cfn})
+    assert row.status == "fail" and kept["subnet"] in row.reason and kept["association"] in row.reason
+    assert f"aws ec2 delete-subnet --subnet-id {kept['subnet']}" in row.fix
+    assert "part of this stack" not in row.reason
+
+
+def test_another_stacks_subnet_fails_and_only_this_stacks_pass():
+    vpc_id = existing_vpc()
+    cfg = config(vpc_id)
+    live = what_destroy_kept(vpc_id, cfg)
+    cfn = fx.cloudformation_holding(preflight_ownership.platform_stack_name(cfg), live["association"])
+    (row,) = run(cfg, {"cloudformation": cfn})
+    assert row.status == "fail" and live["subnet"] in row.reason
+    assert "already associated" not in row.reason  # the association is this stack's
+    assert f"delete-subnet --subnet-id {live['subnet']}" in row.fix and "disassociate-vpc-cidr-block" not in row.fix
+
+
+def test_cloudformation_access_denied_warns_naming_the_permission():
+    vpc_id = existing_vpc()
+    cfg = config(vpc_id)
+    kept = what_destroy_kept(vpc_id, cfg)
+    cfn, stub = fx.stubbed("cloudformation")
+    fx.deny(stub, "list_stack_resources", "AccessDenied")
+    (row,) = run(cfg, {"cloudformation": cfn})
+    assert row.status == "warn" and kept["subnet"] in row.reason
+    assert "access denied calling cloudformation ListStackResources (AccessDenied)" in row.reason
+    assert row.fix.startswith("allow cloudformation:ListStackResources for the caller, then rerun; if ")
+    assert "\n" not in row.reason + row.fix

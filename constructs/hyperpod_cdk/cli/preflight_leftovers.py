@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hyperpod_cdk.cli import preflight_ownership
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.config import plan_for_config
 from hyperpod_cdk.errors import HyperPodConfigError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # preflight imports this module
 
 HYPERPOD_CIDR = "hyperpod cidr"
 _LIVE_ASSOCIATION_STATES = ("associating", "associated")
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def check_hyperpod_cidr_free(ctx: Context) -> list[Check]:
@@ -44,43 +46,74 @@ def check_hyperpod_cidr_free(ctx: Context) -> list[Check]:
     vpc_id = ctx.options.existing_vpc_id or existing.vpc_id
     ec2 = ctx.clients("ec2")
     hyperpod_cidr = ipaddress.ip_network(str(network.hyperpod_cidr))
-    problems: list[str] = []
-    associations: list[str] = []
+    found = _subnets_in_the_way(ec2, vpc_id, planned)
     if network.hyperpod_cidr_is_secondary:
-        vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-        for block in vpcs[0].get("CidrBlockAssociationSet", []) if vpcs else []:
-            state = (block.get("CidrBlockState") or {}).get("State")
-            cidr = block.get("CidrBlock")
-            if state in _LIVE_ASSOCIATION_STATES and cidr and ipaddress.ip_network(cidr).overlaps(hyperpod_cidr):
-                problems.append(
-                    f"network.hyperpod_cidr {hyperpod_cidr} overlaps {cidr}, already associated with "
-                    f"{vpc_id} ({block.get('AssociationId')})"
-                )
-                associations.append(str(block.get("AssociationId")))
-    subnets: list[str] = []
-    pages = ec2.get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
-    for subnet in (s for page in pages for s in page.get("Subnets", [])):
-        cidr = ipaddress.ip_network(subnet["CidrBlock"])
-        clashes = [f"{az_id} {plan}" for az_id, plan in planned if plan.overlaps(cidr)]
-        if clashes:
-            problems.append(
-                f"subnet {subnet['SubnetId']} ({cidr}{_stack_of(subnet)}) overlaps the planned HyperPod subnet "
-                f"{', '.join(clashes)}"
-            )
-            subnets.append(subnet["SubnetId"])
-    if not problems:
+        found = {**_associations_in_the_way(ec2, vpc_id, hyperpod_cidr), **found}
+    # An update: what the config's own stack created is in the VPC already, and stays (preflight_ownership).
+    holdings = preflight_ownership.stack_holdings(ctx) if found else None
+    own = [i for i in found if holdings is not None and holdings.holds(i)]
+    in_the_way = {i: reason for i, reason in found.items() if i not in own}
+    if not in_the_way:
         detail = ", ".join(f"{az_id} {cidr}" for az_id, cidr in planned)
         return [
             Check(
                 "pass",
                 HYPERPOD_CIDR,
-                f"{hyperpod_cidr} and the planned subnets ({detail}) are free in {vpc_id}",
+                f"{hyperpod_cidr} and the planned subnets ({detail}) {_free(vpc_id, own, holdings)}",
             )
         ]
+    problems = list(in_the_way.values())
+    subnets = [i for i in in_the_way if i.startswith("subnet-")]
+    associations = [i for i in in_the_way if not i.startswith("subnet-")]
     file_systems = _file_systems_in(ctx, subnets)
     if file_systems:
         problems.append(f"FSx file system(s) {', '.join(file_systems)} sit in {', '.join(subnets)}")
-    return [Check("fail", HYPERPOD_CIDR, "; ".join(problems), _fix(file_systems, subnets, associations))]
+    fix = _fix(file_systems, subnets, associations)
+    if holdings is not None and holdings.unknown:
+        note, fix_head = preflight_ownership.unknown_note(holdings.unknown, f"stack {holdings.stack_name}")
+        return [Check("warn", HYPERPOD_CIDR, "; ".join(problems) + f"; {note}", fix_head + fix)]
+    return [Check("fail", HYPERPOD_CIDR, "; ".join(problems), fix)]
+
+
+def _associations_in_the_way(ec2: Any, vpc_id: str, hyperpod_cidr: _Network) -> dict[str, str]:
+    """Association ID -> why, for each live CIDR block of the VPC that overlaps ``network.hyperpod_cidr``."""
+    vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    found: dict[str, str] = {}
+    for block in vpcs[0].get("CidrBlockAssociationSet", []) if vpcs else []:
+        state = (block.get("CidrBlockState") or {}).get("State")
+        cidr = block.get("CidrBlock")
+        if state in _LIVE_ASSOCIATION_STATES and cidr and ipaddress.ip_network(cidr).overlaps(hyperpod_cidr):
+            association = str(block.get("AssociationId"))
+            found[association] = (
+                f"network.hyperpod_cidr {hyperpod_cidr} overlaps {cidr}, already associated with {vpc_id} "
+                f"({association})"
+            )
+    return found
+
+
+def _subnets_in_the_way(ec2: Any, vpc_id: str, planned: list[tuple[str, _Network]]) -> dict[str, str]:
+    """Subnet ID -> why, for each subnet of the VPC that overlaps a planned HyperPod subnet."""
+    found: dict[str, str] = {}
+    pages = ec2.get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    for subnet in (s for page in pages for s in page.get("Subnets", [])):
+        cidr = ipaddress.ip_network(subnet["CidrBlock"])
+        clashes = [f"{az_id} {plan}" for az_id, plan in planned if plan.overlaps(cidr)]
+        if clashes:
+            found[subnet["SubnetId"]] = (
+                f"subnet {subnet['SubnetId']} ({cidr}{_stack_of(subnet)}) overlaps the planned HyperPod subnet "
+                f"{', '.join(clashes)}"
+            )
+    return found
+
+
+def _free(vpc_id: str, own: list[str], holdings: preflight_ownership.StackHoldings | None) -> str:
+    if not own or holdings is None:
+        return f"are free in {vpc_id}"
+    verb = "is" if len(own) == 1 else "are"
+    return (
+        f"are free in {vpc_id} but for {', '.join(own)}, which {verb} {preflight_ownership.PART_OF_THIS_STACK} "
+        f"({holdings.stack_name}): an update keeps them"
+    )
 
 
 def _stack_of(subnet: dict[str, Any]) -> str:

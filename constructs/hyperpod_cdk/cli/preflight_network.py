@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from hyperpod_cdk.cli import preflight_existing
+from hyperpod_cdk.cli import preflight_existing, preflight_ownership
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import REQUIRED_EKS_ADDONS, Context, describe_existing
 from hyperpod_cdk.config import plan_for_config
@@ -189,36 +189,58 @@ def _required_addons(eks: Any, cluster_name: str, present: set[str]) -> Check:
 
 
 def _addons_already_there(ctx: Context, cluster_name: str, present: set[str]) -> list[Check]:
-    """A fail row per add-on the stack would create that the cluster already has: CreateAddon answers
-    ResourceInUseException and the deploy rolls back. The add-ons are the config's (the same
-    ``kubernetes.addons`` keys the platform builds them from). After ``delete-addon --preserve`` the software
+    """A row per add-on the stack creates that the cluster already has. The config's own stack holding it
+    (an update) passes. Otherwise CreateAddon answers ResourceInUseException and the deploy rolls back: a
+    ``fail``, whose fix depends on who holds it (``preflight_ownership``). Another stack's add-on must not be
+    deleted from under it: that stack would then track an add-on EKS no longer has, and its next update of it
+    fails NotFound. An add-on no stack holds can be let go with ``delete-addon --preserve``: the software
     stays and the stack's add-on (``ResolveConflicts: OVERWRITE``) takes it over as a self-managed install
-    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html, resolveConflicts)."""
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html, resolveConflicts). The add-ons
+    are the config's (the same ``kubernetes.addons`` keys the platform builds them from)."""
     config = ctx.config
     if config.orchestrator != "eks":
         return []
-    addons = config.kubernetes.addons
-    created = addons.created_addons(fsx_csi_driver_installed=config.storage.fsx is not None)
-    rows: list[Check] = []
-    for name, key in created.items():
-        if name not in present:
-            continue
-        turn_off = f", or set kubernetes.addons.{key}.enabled: false to keep the cluster's own"
-        if key == "fsx_csi_driver" and not addons.fsx_csi_driver.enabled:
-            turn_off = ", or remove storage.fsx (it installs the driver)"
-        needed_by = [k for k, needs in ADDON_PREREQUISITES.items() if key in needs and getattr(addons, k).enabled]
-        if needed_by:  # the config refuses the add-on off while another one requires it
-            users = " and ".join(f"kubernetes.addons.{k}" for k in needed_by)
-            verb = "needs" if len(needed_by) == 1 else "need"
-            turn_off = f"; {users} {verb} the platform's own, so the config cannot turn it off"
-        rows.append(
-            Check(
-                "fail",
-                f"eks add-on {name}",
-                f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates: the deploy "
-                "would fail with 'Addon already exists'",
-                f"aws eks delete-addon --cluster-name {cluster_name} --addon-name {name} --preserve (keeps its "
-                f"software; the stack then takes the add-on over){turn_off}",
+    created = config.kubernetes.addons.created_addons(fsx_csi_driver_installed=config.storage.fsx is not None)
+    there = {name: key for name, key in created.items() if name in present}
+    if not there:
+        return []
+    holdings = preflight_ownership.stack_holdings(ctx)
+    return [_addon_row(ctx, cluster_name, name, key, holdings) for name, key in there.items()]
+
+
+def _addon_row(
+    ctx: Context, cluster_name: str, name: str, key: str, holdings: preflight_ownership.StackHoldings
+) -> Check:
+    check, physical_id, stack = f"eks add-on {name}", f"{cluster_name}|{name}", holdings.stack_name
+    if holdings.holds(physical_id):
+        return Check("pass", check, f"{preflight_ownership.PART_OF_THIS_STACK} ({stack}): an update keeps it")
+    addons = ctx.config.kubernetes.addons
+    needed_by = [k for k, needs in ADDON_PREREQUISITES.items() if key in needs and getattr(addons, k).enabled]
+    users = " and ".join(f"kubernetes.addons.{k}" for k in needed_by)
+    verb = "needs" if len(needed_by) == 1 else "need"
+    turn_off = f"set kubernetes.addons.{key}.enabled: false to keep the cluster's own"
+    if key == "fsx_csi_driver" and not addons.fsx_csi_driver.enabled:
+        turn_off = "remove storage.fsx (it installs the driver)"
+    there = f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates"
+    owner = preflight_ownership.Owner() if holdings.unknown else preflight_ownership.owning_stack(ctx, physical_id)
+    if owner.stack is not None:
+        fix = f"do not delete it from under {owner.stack} (that stack would then track an add-on EKS no longer has); "
+        if needed_by:
+            fix += (
+                f"{users} {verb} the platform's own, so the config cannot turn it off: the two stacks cannot both "
+                f"own it (have {owner.stack} drop it from its template first, or deploy this platform to another "
+                "cluster)"
             )
-        )
-    return rows
+        else:
+            fix += turn_off.replace("the cluster's own", f"{owner.stack}'s")
+        return Check("fail", check, f"{there}, but it is owned by stack {owner.stack}: CreateAddon would fail", fix)
+    fix = (
+        f"aws eks delete-addon --cluster-name {cluster_name} --addon-name {name} --preserve (keeps its "
+        "software; the stack then takes the add-on over)"
+    )
+    fix += f"; {users} {verb} the platform's own, so the config cannot turn it off" if needed_by else f", or {turn_off}"
+    unknown, who = (holdings.unknown, f"stack {stack}") if holdings.unknown else (owner.unknown, "another stack")
+    if unknown:
+        note, fix_head = preflight_ownership.unknown_note(unknown, who)
+        return Check("warn", check, f"{there}; {note}", fix_head + fix)
+    return Check("fail", check, f"{there}: the deploy would fail with 'Addon already exists'", fix)
