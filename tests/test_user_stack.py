@@ -60,6 +60,15 @@ def user_stack():
     office = ec2.PrefixList(stack, "OfficeRanges", max_entries=1, entries=[{"cidr": "192.0.2.0/24"}])
     platform.connections.allow_from(ec2.Peer.prefix_list(office.prefix_list_id), ec2.Port.tcp(2222), "office")
     platform.connections.allow_from(ec2.Peer.prefix_list("pl-0123456789abcdef0"), ec2.Port.tcp(2223), "managed")
+    # A prefix list id a lookup returns (as the closed network's S3 list): not the stack's to delete (round 17, L1).
+    lookup = cdk.CfnResource(
+        stack,
+        "PrefixListLookup",
+        type="Custom::PrefixListLookup",
+        properties={"ServiceToken": "arn:aws:lambda:us-west-2:111111111111:function:lookup"},
+    )
+    looked_up = ec2.Peer.prefix_list(lookup.get_att("PrefixListId").to_string())
+    platform.connections.allow_from(looked_up, ec2.Port.tcp(2224), "looked-up list")
     template = cdk.assertions.Template.from_stack(stack).to_json()
     return {"stack": stack, "platform": platform, "group": group, "template": template}
 
@@ -148,6 +157,8 @@ def test_a_retained_file_system_keeps_its_rules_but_not_one_naming_a_group_the_s
     office = {"Fn::GetAtt": [_logical_id(stack, stack.node.find_child("OfficeRanges")), "PrefixListId"]}
     assert kept[("Ingress", 2222, str(office))] is None
     assert kept[("Ingress", 2223, "pl-0123456789abcdef0")] == "Retain"
+    lookup = {"Fn::GetAtt": [stack.resolve(stack.node.find_child("PrefixListLookup").logical_id), "PrefixListId"]}
+    assert kept[("Ingress", 2224, str(lookup))] == "Retain"
     assert list(retention.retained_security_group_rules(Templates({"user": template}))) == []
 
 

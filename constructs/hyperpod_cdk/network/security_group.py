@@ -189,6 +189,10 @@ class HyperPodSecurityGroup(Construct):
         )
 
 
+_GROUP = "AWS::EC2::SecurityGroup"
+_PREFIX_LIST = "AWS::EC2::PrefixList"
+
+
 @jsii.implements(IAspect)
 class _RetainRulesOfGroup:
     """At synth: ``DeletionPolicy: Retain`` on the ingress and egress rules of one security group
@@ -237,17 +241,20 @@ class _RetainRulesOfGroup:
         https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteManagedPrefixList.html)."""
         ingress = rule.cfn_resource_type == cls.RULE_TYPES[0]
         if ingress:
-            peers = (rule.source_security_group_id, rule.source_prefix_list_id)
+            peers = ((rule.source_security_group_id, _GROUP), (rule.source_prefix_list_id, _PREFIX_LIST))
         else:
-            peers = (rule.destination_security_group_id, rule.destination_prefix_list_id)
-        return any(cls._deleted_resource(peer) for peer in peers)
+            peers = ((rule.destination_security_group_id, _GROUP), (rule.destination_prefix_list_id, _PREFIX_LIST))
+        return any(cls._deleted_resource(peer, kind) for peer, kind in peers)
 
     @classmethod
-    def _deleted_resource(cls, peer: Any) -> bool:
+    def _deleted_resource(cls, peer: Any, kind: str) -> bool:
+        """True when ``peer`` refers to a resource of type ``kind`` this app creates and deletes. Any other
+        source of the id (a literal, a parameter, a lookup such as the custom resource that finds AWS's S3
+        prefix list: review round 17, L1) is something the stack's delete does not touch."""
         if not isinstance(peer, str) or not Token.is_unresolved(peer):
             return False  # no such peer, or a literal id: something this app does not own
         token = Tokenization.reverse_string(peer).first_token
         if not isinstance(token, Reference) or not CfnResource.is_cfn_resource(token.target):
             return False
         target: Any = token.target
-        return target.cfn_options.deletion_policy not in cls.KEPT_ON_DELETE
+        return target.cfn_resource_type == kind and target.cfn_options.deletion_policy not in cls.KEPT_ON_DELETE
