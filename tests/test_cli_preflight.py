@@ -949,3 +949,42 @@ def test_chart_bundle_access_denied_is_a_warn():
     stub.add_client_error("head_object", "403", "Forbidden", 403)
     row = only(run(bundle_context(bundle_config(closed=False), s3), preflight.check_chart_bundle, "chart bundle", "s3"))
     assert row.status == "warn" and "s3:GetObject" in row.fix
+
+
+def test_a_library_stack_named_with_stack_name_holds_its_add_ons():
+    """R17P-M1: a user's own CDK app deploys the platform in a stack of its own name (docs/library.md);
+    with --stack-name preflight reads that stack's holdings, so an update passes its own add-ons."""
+    eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator")
+    held = (f"{EKS_NAME}|cert-manager", f"{EKS_NAME}|amazon-sagemaker-hyperpod-training-operator")
+    rows = run(
+        context(
+            overrides={"eks": eks, "cloudformation": fx.cloudformation_holding("TrainingOnMyEks", *held)},
+            existing_eks_cluster=EKS_NAME,
+            stack_name="TrainingOnMyEks",
+        ),
+        preflight.check_eks_addons,
+    )
+    assert [r.status for r in rows] == ["pass", "pass", "pass"]
+    assert "part of this stack (TrainingOnMyEks)" in only(rows, "eks add-on cert-manager").reason
+
+
+def test_without_stack_name_the_owning_stack_is_named_with_the_flag_to_use():
+    eks = _cluster_with_addons("cert-manager", "amazon-sagemaker-hyperpod-training-operator")
+    stack = preflight_ownership.platform_stack_name(config())
+    operator, cert = (f"{EKS_NAME}|amazon-sagemaker-hyperpod-training-operator", f"{EKS_NAME}|cert-manager")
+    cfn = fx.cloudformation_holding(stack, owners={cert: "TrainingOnMyEks", operator: "TrainingOnMyEks"})
+    rows = run(
+        context(overrides={"eks": eks, "cloudformation": cfn}, existing_eks_cluster=EKS_NAME),
+        preflight.check_eks_addons,
+    )
+    row = only(rows, "eks add-on cert-manager")
+    assert row.status == "fail" and "rerun with --stack-name TrainingOnMyEks" in row.fix
+
+
+@pytest.mark.parametrize("value", ["1stack", "has_underscore", "x" * 129, ""])
+def test_a_bad_stack_name_is_one_line_naming_the_flag(value, capsys):
+    from hyperpod_cdk.cli.main import main
+
+    assert main(["preflight", "--stack-name", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--stack-name" in err and "CloudFormation stack name" in err

@@ -58,6 +58,7 @@ PROG = "hyperpod-cdk"
 SUBNET_ID_PATTERN = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
 # AWS CLI profile names: anything printable without spaces or brackets.
 PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,/-]{1,128}$")
+STACK_NAME_PATTERN = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +75,8 @@ _region = matching(REGION_PATTERN, "an AWS region name (like us-west-2)")
 _cluster = cluster_name
 _eks_cluster = matching(EKS_NAME_PATTERN, "an EKS cluster name")
 _profile = matching(PROFILE_PATTERN, "an AWS profile name (see ~/.aws/config)")
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html (StackName)
+_stack_name = matching(STACK_NAME_PATTERN, "a CloudFormation stack name (a letter, then letters, digits and -)")
 
 
 def _subnet_ids(value: str) -> tuple[str, ...]:
@@ -135,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_eks_cluster,
         metavar="NAME",
         help="check an EKS cluster HyperPod would attach to instead of a new one",
+    )
+    pre.add_argument(
+        "--stack-name",
+        type=_stack_name,
+        metavar="NAME",
+        help="the CloudFormation stack that deploys this platform, when your own CDK app names it "
+        "(default: <name>-platform); what it holds passes on an update",
     )
     pre.add_argument(
         "--existing-subnet-ids",
@@ -254,6 +264,7 @@ def _cmd_preflight(args: argparse.Namespace, factory: ClientsFactory, io: _IO) -
     options = preflight.PreflightOptions(
         existing_eks_cluster=args.existing_eks_cluster,
         existing_subnet_ids=tuple(args.existing_subnet_ids or ()),
+        stack_name=args.stack_name,
     )
     with output.spinner(f"Preflight for {config.name} in {region}", enabled=not args.json) as status:
         rows = preflight.run_preflight(config, clients, options, progress=status)

@@ -41,6 +41,9 @@ class PreflightOptions:
     existing_eks_cluster: str | None = None
     existing_subnet_ids: tuple[str, ...] = ()
     existing_vpc_id: str | None = None  # network.existing.vpc_id (see preflight_existing.options_from_config)
+    #: The stack that deploys the platform, when it is not the app's ``<name>-platform`` (a stack of the
+    #: user's own CDK app holding ``HyperPodPlatform``): what it holds is not "in the way" on an update.
+    stack_name: str | None = None
 
     @property
     def creates_vpc(self) -> bool:

@@ -144,6 +144,8 @@ def _fix(file_systems: list[str], subnets: list[str], associations: list[str]) -
     steps += [f"aws ec2 delete-subnet --subnet-id {subnet}" for subnet in subnets]
     steps += [f"aws ec2 disassociate-vpc-cidr-block --association-id {a}" for a in associations]
     return (
+        "if your own CDK app deploys this platform in a stack not named <name>-platform, rerun with --stack-name "
+        "<that stack> (what it holds passes); "
         "if a cdk destroy kept these for a retained file system (docs/deploy.md, 'Deploy again after destroy'): "
         "either leave that file system where it is and set a network.hyperpod_cidr that overlaps nothing above, "
         "or, once its data is no longer needed (back it up first if in doubt), delete what was kept, in this order, "

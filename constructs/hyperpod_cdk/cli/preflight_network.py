@@ -224,7 +224,8 @@ def _addon_row(
     there = f"'{cluster_name}' already has the EKS add-on {name}, which this stack creates"
     owner = preflight_ownership.Owner() if holdings.unknown else preflight_ownership.owning_stack(ctx, physical_id)
     if owner.stack is not None:
-        fix = f"do not delete it from under {owner.stack} (that stack would then track an add-on EKS no longer has); "
+        fix = preflight_ownership.OWN_APP_HINT.format(stack=owner.stack) + "; otherwise "
+        fix += f"do not delete it from under {owner.stack} (that stack would then track an add-on EKS no longer has); "
         if needed_by:
             fix += (
                 f"{users} {verb} the platform's own, so the config cannot turn it off: the two stacks cannot both "

@@ -5,7 +5,8 @@ HyperPod CIDR association and subnets the stack created are already there; they 
 own, and an update does not create them again. The rows that look for things in the way ask
 CloudFormation which stack holds what, and only when something is in the way:
 
-* the config's stack (``<name>-platform``, the name ``infra/app_builder.stack_id`` gives it):
+* the config's stack (``<name>-platform``, the name ``infra/app_builder.stack_id`` gives it, or
+  ``preflight --stack-name`` for a stack of the user's own CDK app: review round 17, M1):
   ``ListStackResources`` (paginated; ``DescribeStackResources`` returns only the first 100) lists its
   resources with their physical IDs. A stack that does not exist (a first deploy, or one deleted:
   a deleted stack answers to its name no more) holds nothing. Resources in ``DELETE_COMPLETE`` or
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # preflight_context imports the check modules' callers, not t
     from hyperpod_cdk.cli.preflight_context import Context
 
 PART_OF_THIS_STACK = "part of this stack"
+#: Said where something another stack holds is in the way: that stack may be this platform's, named otherwise.
+OWN_APP_HINT = "if {stack} is the stack your own CDK app deploys this platform in, rerun with --stack-name {stack}"
 _GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
 
 
@@ -64,7 +67,7 @@ class StackHoldings:
 
 
 def stack_holdings(ctx: Context) -> StackHoldings:
-    name = platform_stack_name(ctx.config)
+    name = ctx.options.stack_name or platform_stack_name(ctx.config)
     ids: set[str] = set()
     try:
         pages = ctx.clients("cloudformation").get_paginator("list_stack_resources").paginate(StackName=name)
