@@ -36,7 +36,7 @@ ON_CREATE = b"#!/bin/bash\nset -euo pipefail\necho provisioning\n"
 
 def _zip(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -118,6 +118,9 @@ class _RecordingS3:
         self.s3 = s3
         self.writes: dict[str, str] = {}
 
+    def head_object(self, **kwargs: Any) -> Any:
+        return self.s3.head_object(**kwargs)
+
     def download_fileobj(self, *args: Any, **kwargs: Any) -> None:
         self.s3.download_fileobj(*args, **kwargs)
 
@@ -145,9 +148,21 @@ def test_files_are_streamed_and_only_documents_with_values_read_whole(s3: Any) -
     assert _objects(s3)[PREFIX + "staged.bin"] == big
 
 
+def test_a_zip_over_the_cap_fails_before_it_is_downloaded(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review round 17, L2: the cap was checked after the download, so a zip larger than /tmp filled it first."""
+    monkeypatch.setattr(handler, "MAX_EXPANDED_BYTES", 100)
+    downloads: list[str] = []
+    monkeypatch.setattr(s3, "download_fileobj", lambda bucket, key, body: downloads.append(key), raising=False)
+    with pytest.raises(ValueError, match=r"^scripts.zip is 0 MiB, over what one deploy may copy"):
+        handler.process({"RequestType": "Create"}, s3, SPEC)
+    assert downloads == [] and _objects(s3) == {}
+
+
 def test_too_much_to_write_fails_before_writing_anything(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handler, "MAX_EXPANDED_BYTES", 10)
-    with pytest.raises(ValueError, match=r"expand past .* at on_create.sh \(scripts.zip\)"):
+    """A small zip that expands past the cap (100 KB of zeros) fails before a file is written, naming it."""
+    s3.put_object(Bucket=ASSETS, Key="scripts.zip", Body=_zip({"on_create.sh": ON_CREATE, "zeros.bin": bytes(100_000)}))
+    monkeypatch.setattr(handler, "MAX_EXPANDED_BYTES", 10_000)
+    with pytest.raises(ValueError, match=r"expand past .* at zeros.bin \(scripts.zip\)"):
         handler.process({"RequestType": "Create"}, s3, SPEC)
     assert _objects(s3) == {}
 

@@ -96,6 +96,13 @@ def upload(spec: Mapping[str, Any], s3: Any) -> list[str]:
     budget = MAX_EXPANDED_BYTES
     for source in spec["sources"]:
         markers = source.get("markers") or {}
+        # Before the download: /tmp holds one zip, and a zip past the cap would fill it first (review round 17, L2).
+        size = s3.head_object(Bucket=source["bucket"], Key=source["key"])["ContentLength"]
+        if size > budget:
+            raise ValueError(
+                f"{source['key']} is {size // 2**20} MiB, over what one deploy may copy "
+                f"({MAX_EXPANDED_BYTES // 2**20} MiB in all): keep large files out of the scripts folder"
+            )
         with tempfile.TemporaryFile() as body:
             s3.download_fileobj(source["bucket"], source["key"], body)
             body.seek(0)
