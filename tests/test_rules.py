@@ -581,6 +581,26 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
         "is retained but names Office, a security group or prefix list the stack deletes",
         "DeletionPolicy",
     ),
+    (
+        "HyperPod-RET3",
+        "a kept rule names the security group of an EKS cluster the stack deletes",
+        lambda t: (
+            t["Resources"].update(
+                FromEks={
+                    "Type": "AWS::EC2::SecurityGroupIngress",
+                    "DeletionPolicy": "Retain",
+                    "Properties": {
+                        "GroupId": SG,
+                        "IpProtocol": "-1",
+                        "SourceSecurityGroupId": {"Fn::GetAtt": ["Eks", "ClusterSecurityGroupId"]},
+                    },
+                },
+            ),
+            [_res(t, k).update(DeletionPolicy="Retain") for k in ("NodeSg", "SelfIn", "SelfOut")],
+        ),
+        "is retained but names Eks, a security group or prefix list the stack deletes",
+        "DeletionPolicy",
+    ),
 ]
 
 

@@ -189,8 +189,10 @@ class HyperPodSecurityGroup(Construct):
         )
 
 
-_GROUP = "AWS::EC2::SecurityGroup"
-_PREFIX_LIST = "AWS::EC2::PrefixList"
+# Resource types whose delete takes the peer id with it: a security group, the cluster security group EKS
+# creates and deletes with an AWS::EKS::Cluster (ClusterSecurityGroupId; review round 18, L1), a prefix list.
+_GROUP = ("AWS::EC2::SecurityGroup", "AWS::EKS::Cluster")
+_PREFIX_LIST = ("AWS::EC2::PrefixList",)
 
 
 @jsii.implements(IAspect)
@@ -244,10 +246,10 @@ class _RetainRulesOfGroup:
             peers = ((rule.source_security_group_id, _GROUP), (rule.source_prefix_list_id, _PREFIX_LIST))
         else:
             peers = ((rule.destination_security_group_id, _GROUP), (rule.destination_prefix_list_id, _PREFIX_LIST))
-        return any(cls._deleted_resource(peer, kind) for peer, kind in peers)
+        return any(cls._deleted_resource(peer, kinds) for peer, kinds in peers)
 
     @classmethod
-    def _deleted_resource(cls, peer: Any, kind: str) -> bool:
+    def _deleted_resource(cls, peer: Any, kinds: tuple[str, ...]) -> bool:
         """True when ``peer`` refers to a resource of type ``kind`` this app creates and deletes. Any other
         source of the id (a literal, a parameter, a lookup such as the custom resource that finds AWS's S3
         prefix list: review round 17, L1) is something the stack's delete does not touch."""
@@ -257,4 +259,4 @@ class _RetainRulesOfGroup:
         if not isinstance(token, Reference) or not CfnResource.is_cfn_resource(token.target):
             return False
         target: Any = token.target
-        return target.cfn_resource_type == kind and target.cfn_options.deletion_policy not in cls.KEPT_ON_DELETE
+        return target.cfn_resource_type in kinds and target.cfn_options.deletion_policy not in cls.KEPT_ON_DELETE

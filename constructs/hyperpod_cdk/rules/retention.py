@@ -273,23 +273,24 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
 #: (``DependencyViolation``) or a managed prefix list ("You must first remove all references",
 #: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteManagedPrefixList.html).
 _PEER_TYPES = {
-    "SourceSecurityGroupId": "AWS::EC2::SecurityGroup",
-    "DestinationSecurityGroupId": "AWS::EC2::SecurityGroup",
-    "SourcePrefixListId": "AWS::EC2::PrefixList",
-    "DestinationPrefixListId": "AWS::EC2::PrefixList",
+    # An EKS cluster's ClusterSecurityGroupId is a group EKS deletes with the cluster (review round 18, L1).
+    "SourceSecurityGroupId": ("AWS::EC2::SecurityGroup", "AWS::EKS::Cluster"),
+    "DestinationSecurityGroupId": ("AWS::EC2::SecurityGroup", "AWS::EKS::Cluster"),
+    "SourcePrefixListId": ("AWS::EC2::PrefixList",),
+    "DestinationPrefixListId": ("AWS::EC2::PrefixList",),
 }
 
 
 def _deleted_peer_group(templates: Templates, rule: Resource) -> str | None:
     """The logical ID of the rule's peer when that peer is a security group or prefix list of these
     templates that is not kept on delete; None for a CIDR, a literal or parameter id, or a kept peer."""
-    for prop, peer_type in _PEER_TYPES.items():
+    for prop, peer_types in _PEER_TYPES.items():
         peer = rule.properties.get(prop)
         if peer is None:
             continue
         key = templates.reference_key(rule.template_path, peer)
         target = templates.resource(key[1], key[2]) if key[0] == "resource" else None
         kept = target is not None and target.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES
-        if target is not None and target.type == peer_type and not kept:
+        if target is not None and target.type in peer_types and not kept:
             return target.logical_id
     return None
