@@ -162,7 +162,9 @@ def _addons(version: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "version", ["1" * 5000 + ".0.0", "v1.3.0-eksbuild." + "9" * 5000, "v1.3.0-eksbuild.1234567890"]
+    "version",
+    ["1" * 5000 + ".0.0", "v1.3.0-eksbuild." + "9" * 5000, "v1.3.0-eksbuild.1234567890"],
+    ids=["5000-digit-major", "5000-digit-build", "10-digit-build"],
 )
 def test_tg1_a_version_with_a_huge_part_is_not_checked(version: str) -> None:
     """int() of a part over 4,300 digits raised ValueError: "internal error in rule HyperPod-TG1", exit 2."""
