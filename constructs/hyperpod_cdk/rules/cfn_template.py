@@ -150,13 +150,13 @@ class EvaluationBudget:
 
 
 def _size(value: Json, sizes: dict[int, tuple[int, Json]]) -> int:
-    """Characters plus containers in ``value``, without recursion.
+    """Characters plus containers in ``value`` (at least 1 a value, "" too: R16T-L3), without recursion.
 
     Sizes of containers handed out before are memoised by id; the memo holds each container, so an id
     is never reused for another object while the memo lives.
     """
     if isinstance(value, str):
-        return len(value)
+        return max(len(value), 1)
     if not isinstance(value, Mapping | list):
         return 1
     if id(value) in sizes:
@@ -166,7 +166,7 @@ def _size(value: Json, sizes: dict[int, tuple[int, Json]]) -> int:
     while stack:
         node = stack.pop()
         if isinstance(node, str):
-            total += len(node)
+            total += max(len(node), 1)
         elif isinstance(node, Mapping | list):
             known = sizes.get(id(node))
             if known is not None:

@@ -131,7 +131,8 @@ def addon_resolve_conflicts(templates: Templates, rule_id: str = "HyperPod-ADD1"
 
 
 def _version_key(version: str) -> tuple[int, ...] | None:
-    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-eksbuild\.(\d+))?", version.strip())
+    # At most 9 ASCII digits a part: int() refuses text over 4,300 digits (review round 16, R16T-L2).
+    match = re.fullmatch(r"v?([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})(?:-eksbuild\.([0-9]{1,9}))?", version.strip())
     return tuple(int(p or 0) for p in match.groups()) if match else None
 
 
@@ -152,7 +153,9 @@ def task_governance_version(templates: Templates, rule_id: str = "HyperPod-TG1")
             continue
         key = _version_key(version)
         if key is None:
-            yield addon.not_checked(rule_id, f"AddonVersion {version!r} is not a version this rule can compare", where)
+            yield addon.not_checked(
+                rule_id, f"AddonVersion {shown(version)} is not a version this rule can compare", where
+            )
         elif minimum is not None and key < minimum:
             yield addon.finding(
                 rule_id,

@@ -29,8 +29,10 @@ TASK_GOVERNANCE = "amazon-sagemaker-hyperpod-taskgovernance"
 # HyperPod task governance is version v1.3.0-eksbuild.1 or higher" (sagemaker-eks-operator-install.html).
 TASK_GOVERNANCE_MIN = "v1.3.0-eksbuild.1"
 REPELLING_EFFECTS = ("NoSchedule", "NoExecute")
-# The AWS::SageMaker::Cluster schema's LifeCycleConfig.SourceS3Uri pattern.
-SOURCE_S3_URI = re.compile(r"^(https|s3)://([^/]+)/?(.*)$")
+# The AWS::SageMaker::Cluster schema's LifeCycleConfig.SourceS3Uri pattern, ^(https|s3)://([^/]+)/?(.*)$,
+# written so that a failed match is linear: the schema's form rescans the rest for every split of the
+# bucket when a newline follows a "/" (review round 16, R16T-L1). It takes the same strings.
+SOURCE_S3_URI = re.compile(r"(?:https|s3)://[^/]+(?:/[^\n]*)?\n?\Z")
 # Headroom for replacement nodes and rolling updates before a subnet is called tight (config default).
 IP_HEADROOM_PERCENT = 25
 

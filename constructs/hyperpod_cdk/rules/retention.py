@@ -83,44 +83,83 @@ IMPORTABLE_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::Dy
 _PER_DEPLOYMENT = {"Ref": "AWS::StackId"}
 
 
-def _differs_per_deployment(
-    value: Json, resources: Mapping[str, Json], _depth: int = 0, _memo: dict[str, bool] | None = None
-) -> bool:
-    """True when a name expression changes with every stack created: it uses ``AWS::StackId``, or
-    the generated name of a resource in the same template.
+_SETTLED = 1 << 30  # "read no name still being walked"
 
-    The answer for a named resource is memoised: names that join several references to a resource
-    whose name joins several more were walked once per path (8 references x 10 levels: 8^10 steps).
+
+class _NameWalk:
+    """Whether name expressions of one template change with every stack created: they use
+    ``AWS::StackId``, or the generated name of a resource in the same template.
+
+    The answer for a named resource is memoised for the whole rule run, so a name expression shared
+    by many retained resources is walked once (review round 16, R16T-M1), as is one reached by many
+    paths (8 references x 10 levels: 8^10 steps). An answer that read a name still being walked (a
+    cycle) depends on where the walk began: it is kept only for the walk that made it, unless that
+    name is the one just finished (as in Tarjan's strongly connected components).
     """
-    memo = {} if _memo is None else _memo
-    if _depth > 32:
-        return False
-    if value == _PER_DEPLOYMENT:
-        return True
-    if isinstance(value, Mapping):
-        if len(value) == 1:
+
+    def __init__(self, resources: Mapping[str, Json]) -> None:
+        self.resources = resources
+        self.settled: dict[str, bool] = {}
+        self.calls = 0  # walk steps, for tests
+        self._walk_memo: dict[str, tuple[bool, int]] = {}
+        self._open: dict[str, int] = {}  # names being walked: their position on the walk
+
+    def differs(self, value: Json) -> bool:
+        self._walk_memo, self._open = {}, {}
+        return self._walk(value, 0)[0]
+
+    def _walk(self, value: Json, depth: int) -> tuple[bool, int]:
+        """(differs, the lowest position of a name still being walked that the answer read)."""
+        self.calls += 1
+        if depth > 32:
+            return False, _SETTLED
+        if value == _PER_DEPLOYMENT:
+            return True, _SETTLED
+        if isinstance(value, Mapping) and len(value) == 1:
             ((fn, arg),) = value.items()
             target = None
             if fn == "Ref" and isinstance(arg, str):
                 target = arg
             elif fn == "Fn::GetAtt":
                 target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
-            body = resources.get(target) if isinstance(target, str) else None
+            body = self.resources.get(target) if isinstance(target, str) else None
             if isinstance(body, Mapping):
-                # A resource whose name this template fixes is as fixed as that name.
-                name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
-                raw = body.get("Properties")
-                props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
-                if name_prop is None or name_prop not in props:
-                    return True
-                if target not in memo:
-                    memo[str(target)] = False  # a cycle of names is fixed
-                    memo[str(target)] = _differs_per_deployment(props[name_prop], resources, _depth + 1, memo)
-                return memo[str(target)]
-        return any(_differs_per_deployment(v, resources, _depth + 1, memo) for v in value.values())
-    if isinstance(value, list):
-        return any(_differs_per_deployment(v, resources, _depth + 1, memo) for v in value)
-    return False
+                return self._named(str(target), body, depth)
+        values = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        low = _SETTLED
+        for inner in values:
+            differs, inner_low = self._walk(inner, depth + 1)
+            low = min(low, inner_low)
+            if differs:
+                return True, low
+        return False, low
+
+    def _named(self, target: str, body: Mapping[str, Json], depth: int) -> tuple[bool, int]:
+        # A resource whose name this template fixes is as fixed as that name.
+        name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
+        raw = body.get("Properties")
+        props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
+        if name_prop is None or name_prop not in props:
+            return True, _SETTLED
+        if target in self.settled:
+            return self.settled[target], _SETTLED
+        if target in self._open:
+            return False, self._open[target]  # a cycle of names is fixed
+        if target in self._walk_memo:
+            return self._walk_memo[target]
+        position = self._open[target] = len(self._open)
+        differs, low = self._walk(props[name_prop], depth + 1)
+        del self._open[target]
+        if low < position:
+            self._walk_memo[target] = (differs, low)
+            return differs, low
+        self.settled[target] = differs
+        return differs, _SETTLED
+
+
+def _differs_per_deployment(value: Json, resources: Mapping[str, Json]) -> bool:
+    """True when a name expression changes with every stack created (see :class:`_NameWalk`)."""
+    return _NameWalk(resources).differs(value)
 
 
 def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -> Iterator[Finding]:
@@ -131,6 +170,7 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
     over: metadata :data:`ADOPTED_ON_REDEPLOY` says how, and CloudFormation's automatic import
     can do it (a static name, a retaining DeletionPolicy, an importable type).
     """
+    walks: dict[str, _NameWalk] = {}  # one per template: its names are walked once per rule run
     for resource in templates.resources(*UNIQUE_NAME_PROPERTIES):
         if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
             continue
@@ -138,8 +178,11 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         if name_prop not in resource.properties:
             continue  # CloudFormation generates a new name for every stack
         name = resource.properties[name_prop]
-        resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
-        if _differs_per_deployment(name, resources):
+        walk = walks.get(resource.template_path)
+        if walk is None:
+            resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
+            walk = walks[resource.template_path] = _NameWalk(resources)
+        if walk.differs(name):
             continue
         location = f"Properties/{name_prop}"
         metadata = resource.body.get("Metadata")
@@ -238,6 +281,9 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
     with a final snapshot (``DeletionPolicy: Snapshot`` on an RDS instance: the instance is deleted,
     so its subnet group and security group can be).
     """
+    # A placement's own placements, found once per rule run (review round 16, R16T-M2): many retained
+    # resources in one DB subnet group walked its subnet references once each.
+    within: dict[tuple[str, ...], list[tuple[str, tuple[str, ...], Resource]]] = {}
     for resource in templates.resources():
         if (
             resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES
@@ -245,14 +291,12 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
         ):
             continue  # a kept rule naming a deleted group is RET3's finding
         seen: set[tuple[str, ...]] = set()
-        # (template, properties to walk, the retained resource's property that led there, placement in between)
-        todo: list[tuple[str, Json, str, str]] = [(resource.template_path, resource.properties, "", "")]
+        # (placements to check, the retained resource's property that led there, placement in between)
+        todo = [(_placements(templates, resource.template_path, resource.properties), "", "")]
         while todo:
-            path, properties, led_by, via = todo.pop()
-            for top, reference in _referenced(properties):
-                key = templates.reference_key(path, reference)
-                target = templates.resource(key[1], key[2]) if key[0] == "resource" else None
-                if target is None or target.type not in PLACEMENT_TYPES or key in seen:
+            placements, led_by, via = todo.pop()
+            for top, key, target in placements:
+                if key in seen:
                     continue
                 seen.add(key)
                 prop = led_by or top
@@ -266,7 +310,20 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
                         "DeletionPolicy",
                     )
                 if target.type in _PLACEMENT_THROUGH:
-                    todo.append((target.template_path, target.properties, prop, target.logical_id))
+                    if key not in within:
+                        within[key] = _placements(templates, target.template_path, target.properties)
+                    todo.append((within[key], prop, target.logical_id))
+
+
+def _placements(templates: Templates, path: str, properties: Json) -> list[tuple[str, tuple[str, ...], Resource]]:
+    """(top-level property, reference key, placement) for the placements ``properties`` name, each once."""
+    found: dict[tuple[str, ...], tuple[str, tuple[str, ...], Resource]] = {}
+    for top, reference in _referenced(properties):
+        key = templates.reference_key(path, reference)
+        target = templates.resource(key[1], key[2]) if key[0] == "resource" else None
+        if target is not None and target.type in PLACEMENT_TYPES and key not in found:
+            found[key] = (top, key, target)
+    return list(found.values())
 
 
 #: A rule's peers that EC2 refuses to delete while the rule names them: a security group
