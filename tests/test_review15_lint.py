@@ -19,11 +19,11 @@ from botocore.exceptions import ClientError
 from hyperpod_cdk.cli import lint_live
 from hyperpod_cdk.cli.main import main as cli_main
 from hyperpod_cdk.rules import cfn_template
-from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+from hyperpod_cdk.rules.catalog import check
 from hyperpod_cdk.rules.cfn_template import resolve_template
 from hyperpod_cdk.rules.deploy_base import _int
 from hyperpod_cdk.rules.inputs import load_data
-from hyperpod_cdk.rules.model import Finding, Templates
+from hyperpod_cdk.rules.model import Templates
 
 # Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
 _spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
@@ -41,18 +41,8 @@ def cluster(props: dict[str, Any]) -> dict[str, Any]:
     return {"Type": "AWS::SageMaker::Cluster", "Properties": props}
 
 
-def run(template: dict[str, Any] | Templates, rule_id: str) -> list[Finding]:
-    """The findings of one rule, not-checked included (lint of a template: closed_world=False)."""
-    templates = template if isinstance(template, Templates) else Templates({"t": template}, closed_world=False)
-    others = set(RULES_BY_ID) - {rule_id}
-    with guard():
-        return check(templates, exclude=others, include_not_checked=True)
-
-
-def ratio_of_calls(build: Any, size: int, rule_id: str) -> float:
-    """Calls of one rule on ``build(2 * size)`` over its calls on ``build(size)``."""
-    small, large = (Templates({"t": build(n)}, closed_world=False) for n in (size, 2 * size))
-    return calls(lambda: run(large, rule_id)) / calls(lambda: run(small, rule_id))
+run = work_limits.rule_findings
+ratio_of_calls = work_limits.rule_call_ratio
 
 
 # ------------------------------------------------------------------ R15T-M4: EFA1

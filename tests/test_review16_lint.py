@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 from hyperpod_cdk.cli.main import main as cli_main
-from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
 from hyperpod_cdk.rules.cfn_template import EvaluationBudget, _size, resolve_template
 from hyperpod_cdk.rules.deploy_addons import _version_key
 from hyperpod_cdk.rules.deploy_base import SOURCE_S3_URI
-from hyperpod_cdk.rules.model import NOT_CHECKED, Finding, Templates
+from hyperpod_cdk.rules.model import NOT_CHECKED
 
 # Loaded by path (tests use --import-mode=importlib), like cli_fixtures.py.
 _spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
@@ -36,18 +35,8 @@ def guard(seconds: float = 60) -> contextlib.AbstractContextManager[None]:
     return work_limits.guard(seconds)
 
 
-def run(template: dict[str, Any] | Templates, rule_id: str) -> list[Finding]:
-    """The findings of one rule, not-checked included (lint of a template: closed_world=False)."""
-    templates = template if isinstance(template, Templates) else Templates({"t": template}, closed_world=False)
-    others = set(RULES_BY_ID) - {rule_id}
-    with guard():
-        return check(templates, exclude=others, include_not_checked=True)
-
-
-def ratio_of_calls(build: Any, size: int, rule_id: str) -> float:
-    """Calls of one rule on ``build(2 * size)`` over its calls on ``build(size)``."""
-    small, large = (Templates({"t": build(n)}, closed_world=False) for n in (size, 2 * size))
-    return calls(lambda: run(large, rule_id)) / calls(lambda: run(small, rule_id))
+run = work_limits.rule_findings
+ratio_of_calls = work_limits.rule_call_ratio
 
 
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}

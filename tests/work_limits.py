@@ -43,3 +43,22 @@ def calls(work: Callable[[], Any]) -> int:
     finally:
         sys.setprofile(None)
     return count
+
+
+def rule_findings(template: Any, rule_id: str, seconds: float = 60) -> list[Any]:
+    """The findings of one lint rule, not-checked included (lint of a template: closed_world=False), under a
+    hang guard. ``template`` is a template dict or a ``Templates``."""
+    from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+    from hyperpod_cdk.rules.model import Templates
+
+    templates = template if isinstance(template, Templates) else Templates({"t": template}, closed_world=False)
+    with guard(seconds):
+        return check(templates, exclude=set(RULES_BY_ID) - {rule_id}, include_not_checked=True)
+
+
+def rule_call_ratio(build: Callable[[int], Any], size: int, rule_id: str) -> float:
+    """Calls of one rule on ``build(2 * size)`` over its calls on ``build(size)``: about 2 when linear."""
+    from hyperpod_cdk.rules.model import Templates
+
+    small, large = (Templates({"t": build(n)}, closed_world=False) for n in (size, 2 * size))
+    return calls(lambda: rule_findings(large, rule_id)) / calls(lambda: rule_findings(small, rule_id))
