@@ -313,19 +313,25 @@ class _Resolver:
                 try:
                     return self.evaluate(value)
                 except _NOT_EVALUATED as exc:
-                    if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-                        # An unknown condition: neither branch is taken as the truth.
-                        resolved.add_unresolved(_where(where), f"condition {_shown(arg[0])} is not known offline")
-                        return value
-                    resolved.add_unresolved(_where(where), _why(exc))
-                    return value
-            out = {}
-            for key, item in value.items():
-                evaluated = self.best_effort(item, (where, str(key)), resolved)
-                if evaluated is not _NO_VALUE:
-                    out[key] = evaluated
-            return out
+                    why = _why(exc)
+                    if name == "Fn::If" and isinstance(arg, list) and len(arg) == 3:  # neither branch is the truth
+                        why = f"condition {_shown(arg[0])} is not known offline"
+                    resolved.add_unresolved(_where(where), why)
+                    return self._known_branches(value)
+            out = {key: self.best_effort(item, (where, str(key)), resolved) for key, item in value.items()}
+            return {key: item for key, item in out.items() if item is not _NO_VALUE}
         return value
+
+    def _known_branches(self, value: Json) -> Json:
+        """``value`` with each ``Fn::If`` of a known condition replaced by the branch taken (RET2 reads no dead one)."""
+        if not isinstance(value, Mapping):  # review round 17, R17T-H1
+            return [self._known_branches(item) for item in value] if isinstance(value, list) else value
+        arg = value.get("Fn::If")
+        if len(value) == 1 and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
+            chosen = self.condition(arg[0])
+            if chosen is not None:
+                return self._known_branches(arg[1] if chosen else arg[2])
+        return {key: self._known_branches(item) for key, item in value.items()}
 
     # -- functions
 
@@ -509,17 +515,8 @@ _FUNCTIONS: dict[str, Any] = {
     "Fn::Split": _Resolver.fn_split,
     "Fn::FindInMap": _Resolver.fn_find_in_map,
 }
-for _name in (
-    "Fn::GetAtt",
-    "Fn::ImportValue",
-    "Fn::GetAZs",
-    "Fn::Base64",
-    "Fn::Cidr",
-    "Fn::Transform",
-    "Fn::ToJsonString",
-    "Fn::Length",
-    "Fn::GetStackOutput",
-):
+_KNOWN_ONLY_AT_DEPLOY = "GetAtt ImportValue GetAZs Base64 Cidr Transform ToJsonString Length GetStackOutput"
+for _name in (f"Fn::{short}" for short in _KNOWN_ONLY_AT_DEPLOY.split()):
     _FUNCTIONS[_name] = _Resolver.unknown(_Resolver, _name)  # type: ignore[arg-type]
 
 

@@ -84,35 +84,41 @@ _PER_DEPLOYMENT = {"Ref": "AWS::StackId"}
 
 
 _SETTLED = 1 << 30  # "read no name still being walked"
+_CAPPED = -1  # "met the depth cap": never settled for the run (review round 17, R17T-L1)
+_MAX_DEPTH = 32
 
 
 class _NameWalk:
     """Whether name expressions of one template change with every stack created: they use
-    ``AWS::StackId``, or the generated name of a resource in the same template.
+    ``AWS::StackId``, or the generated name of a resource in the same template. The answer is True,
+    False, or None ("maybe"): an ``Fn::If`` left in a resolved template has a condition not known
+    offline, and a name with a fixed branch may be fixed (review round 17, R17T-H1; an ``Fn::If`` of a
+    known condition is already its branch, see ``cfn_template._Resolver._known_branches``).
 
     The answer for a named resource is memoised for the whole rule run, so a name expression shared
     by many retained resources is walked once (review round 16, R16T-M1), as is one reached by many
     paths (8 references x 10 levels: 8^10 steps). An answer that read a name still being walked (a
     cycle) depends on where the walk began: it is kept only for the walk that made it, unless that
-    name is the one just finished (as in Tarjan's strongly connected components).
+    name is the one just finished (as in Tarjan's strongly connected components). An answer cut by the
+    depth cap is kept only for that walk, and reused only as deep as it was made.
     """
 
     def __init__(self, resources: Mapping[str, Json]) -> None:
         self.resources = resources
-        self.settled: dict[str, bool] = {}
+        self.settled: dict[str, bool | None] = {}
         self.calls = 0  # walk steps, for tests
-        self._walk_memo: dict[str, tuple[bool, int]] = {}
+        self._walk_memo: dict[str, tuple[bool | None, int, int]] = {}
         self._open: dict[str, int] = {}  # names being walked: their position on the walk
 
-    def differs(self, value: Json) -> bool:
+    def differs(self, value: Json) -> bool | None:
         self._walk_memo, self._open = {}, {}
         return self._walk(value, 0)[0]
 
-    def _walk(self, value: Json, depth: int) -> tuple[bool, int]:
+    def _walk(self, value: Json, depth: int) -> tuple[bool | None, int]:
         """(differs, the lowest position of a name still being walked that the answer read)."""
         self.calls += 1
-        if depth > 32:
-            return False, _SETTLED
+        if depth > _MAX_DEPTH:
+            return False, _CAPPED
         if value == _PER_DEPLOYMENT:
             return True, _SETTLED
         if isinstance(value, Mapping) and len(value) == 1:
@@ -122,19 +128,29 @@ class _NameWalk:
                 target = arg
             elif fn == "Fn::GetAtt":
                 target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
+            elif fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                return self._either(arg[1], arg[2], depth)
             body = self.resources.get(target) if isinstance(target, str) else None
             if isinstance(body, Mapping):
                 return self._named(str(target), body, depth)
         values = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        answer: bool | None = False
         low = _SETTLED
         for inner in values:
             differs, inner_low = self._walk(inner, depth + 1)
             low = min(low, inner_low)
             if differs:
                 return True, low
-        return False, low
+            if differs is None:
+                answer = None
+        return answer, low
 
-    def _named(self, target: str, body: Mapping[str, Json], depth: int) -> tuple[bool, int]:
+    def _either(self, first: Json, second: Json, depth: int) -> tuple[bool | None, int]:
+        # The condition is not known offline: the name differs only if both branches do.
+        (one, low_one), (other, low_other) = self._walk(first, depth + 1), self._walk(second, depth + 1)
+        return (one if one == other else None), min(low_one, low_other)
+
+    def _named(self, target: str, body: Mapping[str, Json], depth: int) -> tuple[bool | None, int]:
         # A resource whose name this template fixes is as fixed as that name.
         name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
         raw = body.get("Properties")
@@ -146,19 +162,22 @@ class _NameWalk:
         if target in self._open:
             return False, self._open[target]  # a cycle of names is fixed
         if target in self._walk_memo:
-            return self._walk_memo[target]
+            differs, low, made_at = self._walk_memo[target]
+            if low != _CAPPED or depth >= made_at:
+                return differs, low
         position = self._open[target] = len(self._open)
         differs, low = self._walk(props[name_prop], depth + 1)
         del self._open[target]
         if low < position:
-            self._walk_memo[target] = (differs, low)
+            self._walk_memo[target] = (differs, low, depth)
             return differs, low
         self.settled[target] = differs
         return differs, _SETTLED
 
 
-def _differs_per_deployment(value: Json, resources: Mapping[str, Json]) -> bool:
-    """True when a name expression changes with every stack created (see :class:`_NameWalk`)."""
+def _differs_per_deployment(value: Json, resources: Mapping[str, Json]) -> bool | None:
+    """True when a name expression changes with every stack created, None when that depends on a condition
+    not known offline (see :class:`_NameWalk`)."""
     return _NameWalk(resources).differs(value)
 
 
@@ -182,9 +201,18 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         if walk is None:
             resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
             walk = walks[resource.template_path] = _NameWalk(resources)
-        if walk.differs(name):
+        differs = walk.differs(name)
+        if differs:
             continue
         location = f"Properties/{name_prop}"
+        if differs is None:
+            yield resource.not_checked(
+                rule_id,
+                f"{resource.type} is retained on delete and its {name_prop} is fixed in a branch of an Fn::If "
+                "whose condition is not known offline: give the condition's parameters (--parameter KEY=VALUE)",
+                location,
+            )
+            continue
         metadata = resource.body.get("Metadata")
         how = metadata.get(ADOPTED_ON_REDEPLOY) if isinstance(metadata, Mapping) else None
         if not how:
