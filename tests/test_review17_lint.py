@@ -1,0 +1,136 @@
+"""``hyperpod-cdk lint`` findings of review round 17 (tools): R17T-M2, M3, M1 (issue 18).
+
+A value known only at deploy is reported as not-checked, never read as absent (docs/lint.md). Work and memory
+are measured at n and 2n (calls, tracemalloc peak), never by wall-clock.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from hyperpod_cdk.rules.model import NOT_CHECKED, Templates
+
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec and _spec.loader
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+run = work_limits.rule_findings
+
+ROLE = "arn:aws:iam::111122223333:role/r"
+
+
+def _cluster(groups: list[dict[str, Any]], subnets: Any = None) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SageMaker::Cluster",
+        "Properties": {
+            "ClusterName": "c",
+            "NodeRecovery": "Automatic",
+            "Orchestrator": {"Eks": {"ClusterArn": "arn:aws:eks:us-east-1:111122223333:cluster/e"}},
+            "VpcConfig": {"Subnets": subnets or [{"Ref": "Subnet"}], "SecurityGroupIds": ["sg-0123456789abcdef0"]},
+            "InstanceGroups": [{"ExecutionRole": ROLE, **g} for g in groups],
+        },
+    }
+
+
+def _template(groups: list[dict[str, Any]], cidr: str = "10.0.0.0/24") -> dict[str, Any]:
+    return {
+        "Parameters": {"NodeCount": {"Type": "Number"}, "GpuType": {"Type": "String"}},
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
+            "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": cidr}},
+            "Cluster": _cluster(groups),
+        },
+    }
+
+
+SYS = {"InstanceGroupName": "sys", "InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+
+
+def _severities(findings: list[Any]) -> list[str]:
+    return sorted(f.severity or "rule default (error)" for f in findings)
+
+
+# ------------------------------------------------------------------ R17T-M2: IP1
+
+
+def test_ip1_a_count_given_at_deploy_is_not_checked() -> None:
+    """A /24 and 'workers' x !Ref NodeCount: was "no findings" (the group was left out)."""
+    workers = {"InstanceGroupName": "workers", "InstanceType": "ml.g5.8xlarge", "InstanceCount": {"Ref": "NodeCount"}}
+    findings = run(_template([SYS, workers]), "HyperPod-IP1")
+    assert _severities(findings) == [NOT_CHECKED]
+    assert "'workers'" in findings[0].detail and "not known offline" in findings[0].detail
+
+
+def test_ip1_the_known_groups_alone_over_capacity_stay_an_error() -> None:
+    big = {"InstanceGroupName": "big", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 100}
+    workers = {"InstanceGroupName": "workers", "InstanceType": "ml.g5.8xlarge", "InstanceCount": {"Ref": "NodeCount"}}
+    assert _severities(run(_template([big, workers]), "HyperPod-IP1")) == ["rule default (error)"]
+
+
+def test_ip1_an_unknown_override_is_not_read_as_no_override() -> None:
+    """OverrideVpcConfig.Subnets !Ref <list parameter>: the workers were charged to the cluster's /26 (false error)."""
+    workers = {
+        "InstanceGroupName": "workers",
+        "InstanceType": "ml.g5.8xlarge",
+        "InstanceCount": 4,
+        "OverrideVpcConfig": {"Subnets": {"Ref": "WorkerSubnets"}, "SecurityGroupIds": ["sg-0123456789abcdef0"]},
+    }
+    findings = run(_template([SYS, workers], cidr="10.0.0.0/26"), "HyperPod-IP1")
+    assert _severities(findings) == [NOT_CHECKED]
+    assert "OverrideVpcConfig.Subnets" in findings[0].detail
+
+
+def test_ip1_literal_groups_are_unchanged() -> None:
+    workers = {"InstanceGroupName": "workers", "InstanceType": "ml.g5.8xlarge", "InstanceCount": 100}
+    assert _severities(run(_template([SYS, workers]), "HyperPod-IP1")) == ["rule default (error)"]
+    workers["InstanceCount"] = 1
+    assert run(_template([SYS, workers]), "HyperPod-IP1") == []
+
+
+# ------------------------------------------------------------------ R17T-M2: TYPE1, SM1
+
+
+def test_type1_an_unknown_item_of_instance_requirements_is_not_checked() -> None:
+    flexible = {
+        "InstanceGroupName": "flexible",
+        "InstanceRequirements": {"InstanceTypes": ["ml.p5.48xlarge", {"Ref": "GpuType"}]},
+        "InstanceCount": 1,
+    }
+    templates = Templates({"t": _template([flexible])}, region="us-east-1", closed_world=False)
+    findings = run(templates, "HyperPod-TYPE1")
+    assert _severities(findings) == [NOT_CHECKED]
+    assert "InstanceRequirements.InstanceTypes" in findings[0].detail
+
+
+def test_sm1_an_instance_type_given_at_deploy_is_not_checked() -> None:
+    gpu = {"InstanceGroupName": "gpu", "InstanceType": {"Ref": "GpuType"}, "InstanceCount": 1}
+    findings = run(_template([gpu]), "HyperPod-SM1")
+    assert _severities(findings) == [NOT_CHECKED]
+    assert "'gpu'" in findings[0].detail
+    gpu["OnStartDeepHealthChecks"] = ["InstanceStress"]
+    assert run(_template([gpu]), "HyperPod-SM1") == []
+
+
+# ------------------------------------------------------------------ R17T-M2: FSX1
+
+
+def _lustre(security_groups: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::FSx::FileSystem",
+        "Properties": {"FileSystemType": "LUSTRE", "SubnetIds": ["subnet-1"], "SecurityGroupIds": security_groups},
+    }
+
+
+def test_fsx1_an_imported_or_parameter_group_is_not_checked() -> None:
+    template = {
+        "Parameters": {"Groups": {"Type": "List<AWS::EC2::SecurityGroup::Id>"}},
+        "Resources": {
+            "Imported": _lustre(["sg-0123456789abcdef0"]),
+            "FromParameter": _lustre({"Ref": "Groups"}),
+        },
+    }
+    findings = run(template, "HyperPod-FSX1")
+    assert _severities(findings) == [NOT_CHECKED, NOT_CHECKED]
+    assert {f.logical_id for f in findings} == {"Imported", "FromParameter"}
