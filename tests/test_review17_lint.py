@@ -7,6 +7,7 @@ are measured at n and 2n (calls, tracemalloc peak), never by wall-clock.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,44 @@ def test_fsx1_an_imported_or_parameter_group_is_not_checked() -> None:
     findings = run(template, "HyperPod-FSX1")
     assert _severities(findings) == [NOT_CHECKED, NOT_CHECKED]
     assert {f.logical_id for f in findings} == {"Imported", "FromParameter"}
+
+
+# ------------------------------------------------------------------ R17T-M3: cdk.out keeps "not known offline"
+
+_UNKNOWN_CONDITION = {
+    "Parameters": {"Environment": {"Type": "String", "AllowedValues": ["prod", "dev"]}},
+    "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Environment"}, "prod"]}},
+    "Resources": {
+        "Checkpoints": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": {
+                    "Fn::If": [
+                        "IsProd",
+                        "hp-checkpoints",
+                        {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                    ]
+                }
+            },
+        }
+    },
+}
+
+
+def test_a_cdk_out_reports_what_the_template_file_reports(tmp_path: Path) -> None:
+    """The same template said "condition IsProd is not known offline" as a file but "no findings" as a cdk.out."""
+    from hyperpod_cdk.rules.inputs import load, load_cdk_out
+
+    as_file = tmp_path / "Stack.template.json"
+    as_file.write_text(json.dumps(_UNKNOWN_CONDITION))
+    cdk_out = tmp_path / "cdk.out"
+    cdk_out.mkdir()
+    (cdk_out / "Stack.template.json").write_text(json.dumps(_UNKNOWN_CONDITION))
+    from_file = load(as_file)
+    from_cdk_out = load_cdk_out(cdk_out)
+    assert from_file.unresolved, "the template file reports the unknown condition"
+    assert [u[1:] for u in from_cdk_out.unresolved] == [u[1:] for u in from_file.unresolved]
+    assert "condition IsProd is not known offline" in from_cdk_out.unresolved[0][2]
+    assert from_cdk_out.unresolved[0][0] == str(cdk_out / "Stack.template.json")

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, read_input_text
 from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
-from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
+from hyperpod_cdk.rules.cfn_template import Resolved, TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
 
 Json = Any
@@ -124,14 +124,19 @@ def from_cloudformation(
     resolved = resolve_template(template, {k: v for k, v in given.items() if k in (declared or {})}, region)
     templates = Templates({source: resolved.template}, region=region, closed_world=False)
     lint_input = LintInput(source, CLOUDFORMATION, templates)
-    for where, why in resolved.unresolved:
-        if "condition" in why:  # structure unknown: which resources or list items exist
-            lint_input.unresolved.append((source, where, why))
+    lint_input.unresolved.extend(_unresolved_lines(resolved, source))
+    return lint_input
+
+
+def _unresolved_lines(resolved: Resolved, source: str) -> list[tuple[str, str, str]]:
+    """The not-checked lines of what the resolver left to deploy that changes the structure (a condition:
+    which resources or list items exist), and how many more it did not list."""
+    lines = [(source, where, why) for where, why in resolved.unresolved if "condition" in why]
     if resolved.unresolved_more:
-        lint_input.unresolved.append(
+        lines.append(
             (source, "Resources", f"{resolved.unresolved_more:,} more values not known offline are not listed")
         )
-    return lint_input
+    return lines
 
 
 # --------------------------------------------------------------------------- CreateCluster / UpdateCluster
@@ -160,10 +165,16 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
 def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
     """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests."""
     try:
-        templates, found_region = read_cdk_out(directory, region)
+        resolved, found_region = read_cdk_out(directory, region)
     except CdkOutError as exc:
         raise LintInputError(str(exc)) from None
-    return LintInput(str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False))
+    templates = {path: r.template for path, r in resolved.items()}
+    lint_input = LintInput(
+        str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False)
+    )
+    for path, r in resolved.items():  # the same lines as the template file gets (review round 17, R17T-M3)
+        lint_input.unresolved.extend(_unresolved_lines(r, path))
+    return lint_input
 
 
 # --------------------------------------------------------------------------- Terraform
