@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hyperpod_cdk.rules.model import NOT_CHECKED, Templates
 
@@ -176,3 +179,66 @@ def test_a_cdk_out_reports_what_the_template_file_reports(tmp_path: Path) -> Non
     assert [u[1:] for u in from_cdk_out.unresolved] == [u[1:] for u in from_file.unresolved]
     assert "condition IsProd is not known offline" in from_cdk_out.unresolved[0][2]
     assert from_cdk_out.unresolved[0][0] == str(cdk_out / "Stack.template.json")
+
+
+# ------------------------------------------------------------------ R17T-M1: Terraform unknown markers
+
+
+def _plan(address: str, unknown: dict[str, Any]) -> dict[str, Any]:
+    values = {"address": address, "mode": "managed", "type": "aws_eks_cluster", "name": "main", "values": {"name": "c"}}
+    return {
+        "format_version": "1.2",
+        "planned_values": {"root_module": {"resources": [values]}},
+        "resource_changes": [{"address": address, "change": {"after_unknown": unknown}}],
+    }
+
+
+def _peak_bytes(plan: dict[str, Any]) -> int:
+    from hyperpod_cdk.rules.inputs import load_data
+
+    tracemalloc.start()
+    try:
+        load_data(plan, "plan.json")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _long_key_plan(n: int) -> dict[str, Any]:
+    """n unknown list items under a 100,000-character attribute key (a 4 MB plan of 1,000 items took 3.97 GB)."""
+    return _plan("aws_eks_cluster.main", {"k" * 100_000: [True] * n})
+
+
+def _deep_plan(n: int) -> dict[str, Any]:
+    """n unknown list items under 60 levels of 24-character keys: each marker held the 1.5 KB path."""
+    unknown: Any = [True] * n
+    for level in range(60):
+        unknown = {f"level{level:02d}".ljust(24, "x"): unknown}
+    return _plan("aws_eks_cluster.main", unknown)
+
+
+@pytest.mark.parametrize("build", [_long_key_plan, _deep_plan])
+def test_terraform_unknown_markers_do_not_copy_the_path_per_item(build: Any) -> None:
+    """The memory the plan's markers take grows with the input, not with items x path length."""
+    small, large = _peak_bytes(build(2_000)), _peak_bytes(build(4_000))
+    # Before the fix: about 200 MB and 400 MB for the long key (each item a 100 KB string).
+    assert large < 20 * 2**20
+    assert large - small < 2 * 2**20  # 2,000 more items: about 2,000 list slots, not 2,000 paths
+
+
+def test_a_terraform_address_over_the_cap_is_refused_before_its_values_are_read() -> None:
+    from hyperpod_cdk.rules import inputs
+
+    plan = _plan('aws_eks_cluster.main["' + "k" * 5_000 + '"]', {"subnet_ids": [True] * 1_000})
+    marked: list[int] = []
+    original = inputs._mark_unknown
+
+    def counting(values: Any, unknown: Any, where: str) -> Any:
+        marked.append(1)
+        return original(values, unknown, where)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inputs, "_mark_unknown", counting)
+        with pytest.raises(inputs.LintInputError, match="address over 2,048 characters"):
+            inputs.load_data(plan, "plan.json")
+    assert marked == []
