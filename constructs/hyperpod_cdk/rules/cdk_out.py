@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json_counted
-from hyperpod_cdk.rules.cfn_template import EvaluationBudget, resolve_template
+from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
 
 Json = Any
 
@@ -105,21 +105,22 @@ class _CdkOutReader:
         return parsed
 
 
-def read_cdk_out(directory: Path, region: str | None) -> tuple[dict[str, Json], str | None]:
-    """The templates of a cdk.out (path -> template with what is known offline evaluated) and the one
-    region its manifests name (None if none or several)."""
+def read_cdk_out(directory: Path, region: str | None) -> tuple[dict[str, Resolved], str | None]:
+    """The templates of a cdk.out (path -> template with what is known offline evaluated, and what is not:
+    lint reports it as for a template file, review round 17, R17T-M3) and the one region its manifests name
+    (None if none or several)."""
     paths, manifests = _cdk_out_files(directory)
     if not paths:
         raise CdkOutError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
     reader = _CdkOutReader(directory)
     budget = EvaluationBudget()  # one evaluation budget for all the templates
-    templates: dict[str, Json] = {}
+    templates: dict[str, Resolved] = {}
     for path in paths:
         data = reader.load(path)
         if not isinstance(data, Mapping):
             raise CdkOutError(f"{path}: not a template (a JSON object)")
         # CDK templates hold only deploy-time intrinsics, plus the bootstrap-version parameter.
-        templates[str(path)] = resolve_template(data, {}, region, budget).template
+        templates[str(path)] = resolve_template(data, {}, region, budget)
     return templates, _cdk_region(reader, manifests)
 
 

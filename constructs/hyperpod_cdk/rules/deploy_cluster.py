@@ -21,7 +21,7 @@ from hyperpod_cdk.rules.deploy_base import (
     _partial,
 )
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, shown
-from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
+from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
 
@@ -211,6 +211,12 @@ def instance_type_offered(templates: Templates, rule_id: str = "HyperPod-TYPE1")
             if raw is not None and not literal(raw):
                 yield cluster.not_checked(rule_id, f"group '{name}': InstanceType is not known offline", where)
                 continue
+            if raw is None and _unknown_instance_types(group):  # review round 17, R17T-M2
+                yield cluster.not_checked(
+                    rule_id,
+                    f"group '{name}': an item of InstanceRequirements.InstanceTypes is not known offline",
+                    f"{where_group}/InstanceRequirements/InstanceTypes",
+                )
             for instance_type in _instance_types(group):
                 if instance_type not in offered:
                     yield cluster.finding(

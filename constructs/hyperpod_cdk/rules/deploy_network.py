@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, short_text
-from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
+from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 
@@ -66,12 +66,19 @@ def _groups_by_subnets(
     for _index, name, group in _groups(cluster):
         count = _int(group.get("InstanceCount"))
         types = [t for t in _instance_types(group) if spec_for(t) is not None]
-        subnets = as_list(as_map(group.get("OverrideVpcConfig")).get("Subnets")) or default_subnets
-        if count is None or not types or not subnets:
+        override = as_map(group.get("OverrideVpcConfig")).get("Subnets")
+        if override is not None and not isinstance(override, list):
+            continue  # subnets known only at deploy: subnet_ip_capacity says so (review round 17, R17T-M2)
+        subnets = as_list(override) or default_subnets
+        unknown = not literal(group.get("InstanceCount")) or _unknown_instance_types(group)
+        if not subnets or (not unknown and (count is None or not types)):
             continue
-        per_node = max(_ips(t, kind) for t in types)
         keyed = tuple(templates.reference_key(cluster.template_path, s) for s in subnets)
-        by_subnets.setdefault(keyed, []).append((name, count, per_node, types[0]))
+        needs = by_subnets.setdefault(keyed, [])
+        if unknown:  # a count or type known only at deploy: an entry of 0 nodes marks the set as partial
+            needs.append((name, -1, 0, ""))
+        elif count is not None:
+            needs.append((name, count, max(_ips(t, kind) for t in types), types[0]))
         if keyed not in cidrs:
             found = [_subnet_cidr(templates, cluster.template_path, s, by_id) for s in subnets]
             cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
@@ -79,9 +86,23 @@ def _groups_by_subnets(
     return by_subnets, cidrs, free
 
 
+def _unknown_overrides(cluster: Resource, rule_id: str) -> Iterator[Finding]:
+    """A group whose OverrideVpcConfig.Subnets is known only at deploy is not checked, nor charged to the
+    cluster's subnets (review round 17, R17T-M2: it was read as "no override", a false error)."""
+    for index, name, group in _groups(cluster):
+        override = as_map(group.get("OverrideVpcConfig")).get("Subnets")
+        if override is not None and not isinstance(override, list):
+            yield cluster.not_checked(
+                rule_id,
+                f"group '{short_text(name)}': OverrideVpcConfig.Subnets is not known offline",
+                f"Properties/InstanceGroups/{index}/OverrideVpcConfig/Subnets",
+            )
+
+
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
     by_id = _subnets_by_id(templates)
     for cluster in _clusters(templates):
+        yield from _unknown_overrides(cluster, rule_id)
         by_subnets, cidrs, free = _groups_by_subnets(templates, cluster, by_id)
         for keyed, groups in by_subnets.items():
             networks = cidrs.get(keyed)
@@ -91,6 +112,8 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             capacity = (
                 available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
             )
+            partial = [n for n, c, _, _ in groups if c < 0]
+            groups = [g for g in groups if g[1] >= 0]
             nodes = sum(count * per_node for _, count, per_node, _ in groups)
             detail = ", ".join(f"'{short_text(n)}' {c} x {t} x {p} IPs" for n, c, p, t in groups[:_GROUPS_SHOWN])
             detail += f", and {len(groups) - _GROUPS_SHOWN} more" if len(groups) > _GROUPS_SHOWN else ""
@@ -100,6 +123,14 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
                 yield cluster.finding(
                     rule_id,
                     f"subnets {shown} have {capacity} {what} but the groups need {nodes} ({detail})",
+                    "Properties/VpcConfig/Subnets",
+                )
+            elif partial:  # the known groups fit; the rest come at deploy (review round 17, R17T-M2)
+                names = ", ".join(f"'{short_text(n)}'" for n in partial[:_GROUPS_SHOWN])
+                names += f", and {len(partial) - _GROUPS_SHOWN} more" if len(partial) > _GROUPS_SHOWN else ""
+                yield cluster.not_checked(
+                    rule_id,
+                    f"subnets {shown}: the instance count or type of group {names} is not known offline",
                     "Properties/VpcConfig/Subnets",
                 )
             elif nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity:
@@ -148,16 +179,21 @@ def _covers(entry: Mapping[str, Json], low: int, high: int) -> bool:
     return start is not None and end is not None and start <= low and high <= end
 
 
+_IMPORTED = "imported"  # _lustre_ports_missing: the group's rules are not in the definition
+
+
 def _lustre_ports_missing(
     templates: Templates, key: tuple[str, ...], ingress_by_group: Mapping[tuple[str, ...], list[Mapping[str, Json]]]
 ) -> list[str] | None:
-    """The Lustre port ranges a group's ingress misses ([] for an imported group without rules here);
+    """The Lustre port ranges a group's ingress misses ([_IMPORTED] for an imported group without rules here);
     None when its rules are not known offline."""
     group = templates.resource(key[1], key[2]) if key[0] == "resource" else None
     rules = [as_map(e) for e in as_list(group.properties.get("SecurityGroupIngress"))] if group else []
     rules.extend(ingress_by_group.get(key, []))
     if group is None and not rules:
-        return []  # an imported group whose rules are not in the definition (--live reads them)
+        # An imported group (or one given at deploy) whose rules are not in the definition: not checked,
+        # never passed silently (review round 17, R17T-M2).
+        return [_IMPORTED]
     if any(not literal(r.get("FromPort")) or not literal(r.get("IpProtocol")) for r in rules):
         return None
     return [
@@ -181,7 +217,10 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
     for fsx in templates.resources("AWS::FSx::FileSystem"):
         if fsx.properties.get("FileSystemType") != "LUSTRE":
             continue
-        for position, value in enumerate(as_list(fsx.properties.get("SecurityGroupIds"))):
+        listed = fsx.properties.get("SecurityGroupIds")
+        if listed is not None and not isinstance(listed, list):  # review round 17, R17T-M2
+            yield fsx.not_checked(rule_id, "SecurityGroupIds is not known offline", "Properties/SecurityGroupIds")
+        for position, value in enumerate(as_list(listed)):
             key = templates.reference_key(fsx.template_path, value)
             if key not in verdicts:
                 verdicts[key] = _lustre_ports_missing(templates, key, ingress_by_group)
@@ -190,6 +229,13 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
                 yield fsx.not_checked(
                     rule_id,
                     f"security group {key[-1]} has rules not known offline",
+                    f"Properties/SecurityGroupIds/{position}",
+                )
+            elif missing == [_IMPORTED]:
+                yield fsx.not_checked(
+                    rule_id,
+                    f"security group {short_text(str(key[-1]))} is not defined here: its rules are not known "
+                    "offline (--live reads them)",
                     f"Properties/SecurityGroupIds/{position}",
                 )
             elif missing:

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, read_input_text
 from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
-from hyperpod_cdk.rules.cfn_template import TemplateError, parse_template, resolve_template
+from hyperpod_cdk.rules.cfn_template import Resolved, TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
 
 Json = Any
@@ -124,14 +124,19 @@ def from_cloudformation(
     resolved = resolve_template(template, {k: v for k, v in given.items() if k in (declared or {})}, region)
     templates = Templates({source: resolved.template}, region=region, closed_world=False)
     lint_input = LintInput(source, CLOUDFORMATION, templates)
-    for where, why in resolved.unresolved:
-        if "condition" in why:  # structure unknown: which resources or list items exist
-            lint_input.unresolved.append((source, where, why))
+    lint_input.unresolved.extend(_unresolved_lines(resolved, source))
+    return lint_input
+
+
+def _unresolved_lines(resolved: Resolved, source: str) -> list[tuple[str, str, str]]:
+    """The not-checked lines of what the resolver left to deploy that changes the structure (a condition:
+    which resources or list items exist), and how many more it did not list."""
+    lines = [(source, where, why) for where, why in resolved.unresolved if "condition" in why]
     if resolved.unresolved_more:
-        lint_input.unresolved.append(
+        lines.append(
             (source, "Resources", f"{resolved.unresolved_more:,} more values not known offline are not listed")
         )
-    return lint_input
+    return lines
 
 
 # --------------------------------------------------------------------------- CreateCluster / UpdateCluster
@@ -160,10 +165,16 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
 def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
     """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests."""
     try:
-        templates, found_region = read_cdk_out(directory, region)
+        resolved, found_region = read_cdk_out(directory, region)
     except CdkOutError as exc:
         raise LintInputError(str(exc)) from None
-    return LintInput(str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False))
+    templates = {path: r.template for path, r in resolved.items()}
+    lint_input = LintInput(
+        str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False)
+    )
+    for path, r in resolved.items():  # the same lines as the template file gets (review round 17, R17T-M3)
+        lint_input.unresolved.extend(_unresolved_lines(r, path))
+    return lint_input
 
 
 # --------------------------------------------------------------------------- Terraform
@@ -346,24 +357,49 @@ def _sg_rule(values: Mapping[str, Json], direction: str) -> tuple[str, dict[str,
 UNKNOWN_AFTER_APPLY = "Fn::TerraformUnknownAfterApply"
 
 
+# A marker names its attribute path, cut to this many characters (the end kept): the path repeats the address
+# and every key above it, so a full copy per marker was N x L characters (review round 17, R17T-M1).
+MAX_UNKNOWN_WHERE_CHARS = 200
+
+
+class _UnknownMarks:
+    """Unknown markers of one resource, one per attribute path: the items of a list share their list's path
+    (``[*]``) and marker, so the text and markers kept grow with the distinct paths, not with the items."""
+
+    def __init__(self) -> None:
+        self.paths: dict[tuple[str, str], str] = {}
+        self.markers: dict[str, Json] = {}
+
+    def child(self, where: str, step: str) -> str:
+        found = self.paths.get((where, step))
+        if found is None:
+            text = where + step
+            found = text if len(text) <= MAX_UNKNOWN_WHERE_CHARS else "..." + text[3 - MAX_UNKNOWN_WHERE_CHARS :]
+            self.paths[(where, step)] = found
+        return found
+
+    def mark(self, values: Json, unknown: Json, where: str) -> Json:
+        """``values`` with every attribute ``after_unknown`` flags replaced by an unknown marker."""
+        if unknown is True:
+            return self.markers.setdefault(where, {UNKNOWN_AFTER_APPLY: where})
+        if isinstance(unknown, Mapping) and isinstance(values, Mapping | type(None)):
+            out = dict(values or {})
+            for key, flag in unknown.items():
+                if flag:
+                    out[key] = self.mark(out.get(key), flag, self.child(where, "." + key[:40]))
+            return out
+        if isinstance(unknown, list) and isinstance(values, list | type(None)):
+            items = list(values or [])
+            items += [None] * (len(unknown) - len(items))
+            each = self.child(where, "[*]")
+            return [self.mark(v, f, each) if f else v for v, f in zip(items, unknown, strict=True)]
+        return values
+
+
 def _mark_unknown(values: Json, unknown: Json, where: str) -> Json:
     """``values`` with every attribute ``after_unknown`` flags replaced by an unknown marker."""
-    if unknown is True:
-        return {UNKNOWN_AFTER_APPLY: where}
-    if isinstance(unknown, Mapping) and isinstance(values, Mapping | type(None)):
-        out = dict(values or {})
-        for key, flag in unknown.items():
-            if flag:
-                out[key] = _mark_unknown(out.get(key), flag, f"{where}.{key}")
-        return out
-    if isinstance(unknown, list) and isinstance(values, list | type(None)):
-        items = list(values or [])
-        items += [None] * (len(unknown) - len(items))
-        return [
-            _mark_unknown(v, f, f"{where}[{i}]") if f else v
-            for i, (v, f) in enumerate(zip(items, unknown, strict=True))
-        ]
-    return values
+    marks = _UnknownMarks()
+    return marks.mark(values, unknown, marks.child("", where[:MAX_ADDRESS_CHARS]))
 
 
 def _tf_sg_rule(kind: str, values: Any) -> dict[str, Json] | None:
@@ -428,6 +464,8 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
     resources: dict[str, Json] = {}
     for resource in _terraform_resources(root or {}):
         address = str(resource.get("address", f"{resource.get('type', '')}.{resource.get('name')}"))
+        if len(address) > MAX_ADDRESS_CHARS:  # before any work on its values (review round 17, R17T-M1)
+            raise _address_too_long(source)
         try:
             body = _terraform_body(resource, address, unknown_by_address)
         except (AttributeError, TypeError, KeyError, IndexError):
@@ -480,6 +518,13 @@ def _without_indexes(address: str) -> str:
     return "".join(out)
 
 
+def _address_too_long(source: str) -> LintInputError:
+    return LintInputError(
+        f"{source}: a resource address over {MAX_ADDRESS_CHARS:,} characters or "
+        f"{MAX_ADDRESS_PARTS} parts is not a Terraform plan; not linted"
+    )
+
+
 def _expand_module_dependencies(resources: dict[str, Json], source: str = "terraform") -> None:
     """``depends_on = [module.helm_chart]`` names a module: depend on every resource in it.
 
@@ -491,10 +536,7 @@ def _expand_module_dependencies(resources: dict[str, Json], source: str = "terra
     for address in resources:
         parts = _without_indexes(address).split(".")
         if len(address) > MAX_ADDRESS_CHARS or len(parts) > MAX_ADDRESS_PARTS:
-            raise LintInputError(
-                f"{source}: a resource address over {MAX_ADDRESS_CHARS:,} characters or "
-                f"{MAX_ADDRESS_PARTS} parts is not a Terraform plan; not linted"
-            )
+            raise _address_too_long(source)
         for end in range(1, len(parts) + 1):
             by_prefix.setdefault(".".join(parts[:end]), []).append(address)
     edges = 0

@@ -55,6 +55,15 @@ def _instance_types(group: Mapping[str, Json]) -> list[str]:
     return [t for t in candidates if isinstance(t, str)]
 
 
+def _unknown_instance_types(group: Mapping[str, Json]) -> bool:
+    """Whether a group's instance types (InstanceType or InstanceRequirements.InstanceTypes) hold a value
+    known only at deploy (a parameter, an intrinsic): rules report those not-checked, never skip them."""
+    if "InstanceType" in group:
+        return not isinstance(group["InstanceType"], str)
+    listed = as_map(group.get("InstanceRequirements")).get("InstanceTypes")
+    return listed is not None and (not isinstance(listed, list) or not all(isinstance(t, str) for t in listed))
+
+
 _NO_VALUE = {"Ref": "AWS::NoValue"}
 _MAX_IF_DEPTH = 32
 
@@ -86,12 +95,19 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
             )
         for index, name, group in _groups(cluster):
             accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
-            if not accelerated:
-                continue
             checks = _checks_set(group.get("OnStartDeepHealthChecks"))
             if checks is True:
                 continue  # a non-empty list, or an intrinsic that yields one
             where = f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks"
+            if not accelerated and _unknown_instance_types(group):
+                # The type comes at deploy: it may be accelerated (review round 17, R17T-M2).
+                what = f"instance group '{name}': the instance type is not known offline"
+                yield (cluster.finding if templates.closed_world else cluster.not_checked)(
+                    rule_id, f"{what} and OnStartDeepHealthChecks is not set", where
+                )
+                continue
+            if not accelerated:
+                continue
             what = f"instance group '{name}' ({', '.join(accelerated)})"
             if checks is None and not templates.closed_world:
                 yield cluster.not_checked(rule_id, f"{what}: OnStartDeepHealthChecks depends on a condition", where)
