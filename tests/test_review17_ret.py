@@ -102,3 +102,38 @@ def test_ret2_keeps_no_answer_the_depth_cap_cut_for_later_resources() -> None:
     from_the_end = _chain(10)
     from_the_end["Resources"] = dict(reversed(list(from_the_end["Resources"].items())))
     assert run(from_the_end, "HyperPod-RET2") == []
+
+
+def _selected_name(default: str | None) -> dict[str, Any]:
+    """Review round 18 (R18T-H1): the name is an item of an ``Fn::Select`` whose index is a parameter."""
+    template = _retained_bucket_named(
+        {
+            "Fn::Join": [
+                "-",
+                [{"Ref": "AWS::AccountId"}, {"Fn::Select": [{"Ref": "Pick"}, ["checkpoints", _STACK_PART]]}],
+            ]
+        }
+    )
+    template["Parameters"] = {"Pick": {"Type": "Number"} | ({"Default": default} if default is not None else {})}
+    return template
+
+
+def test_ret2_a_fixed_item_chosen_by_a_known_index_is_an_error() -> None:
+    assert [(f.logical_id, f.severity) for f in _ret2(_selected_name("0"))] == [("Checkpoints", None)]
+    assert [(f.logical_id, f.severity) for f in _ret2(_selected_name(None), Pick="0")] == [("Checkpoints", None)]
+    assert _ret2(_selected_name("1")) == []
+
+
+def test_ret2_an_unknown_index_with_a_fixed_item_is_not_checked() -> None:
+    findings = _ret2(_selected_name(None))
+    assert [(f.logical_id, f.severity) for f in findings] == [("Checkpoints", NOT_CHECKED)]
+    assert "Fn::Select" in findings[0].detail
+
+
+def test_ret2_in_a_cdk_app_a_choice_made_at_deploy_is_a_finding() -> None:
+    """R18T-M1: the synth-time plugin (closed world) dropped not-checked lines, so such a name passed synth."""
+    from hyperpod_cdk.rules.model import Templates
+
+    template = _retained_bucket_named({"Fn::If": ["IsProd", "checkpoints", _STACK_PART]}, default=None)
+    findings = run(Templates({"t": template}, closed_world=True), "HyperPod-RET2")
+    assert [(f.rule_id, f.severity) for f in findings] == [("HyperPod-RET2", None)]

@@ -12,6 +12,7 @@ instead of guessing. Resources whose ``Condition`` is false are dropped, as Clou
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,12 +127,10 @@ MAX_STRING_CHARS = 1 << 20  # one evaluated string
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
 MAX_PARAMETER_BYTES = 4096
 MAX_TEMPLATE_CHARS = 16 << 20  # all strings Fn::Sub and Fn::Join build for one template (or one cdk.out)
-# Nested evaluate() calls, counting each hop from one condition to another: a chain of conditions naming the
-# next (5,000 in 240 KB) recursed until RecursionError. Deeper is "not evaluated offline". The tree itself is
-# at most TEMPLATE_LIMITS.max_depth (100) deep, so this cap is reached only through condition hops.
+# Nested evaluate() calls, counting condition hops: a 5,000-long chain of conditions recursed until
+# RecursionError. Deeper is "not evaluated offline" (the tree itself is at most 100 deep).
 MAX_EVALUATION_DEPTH = 128
-# Where-paths recorded for values not known offline: a template of thousands of unknown Fn::If under long keys
-# asked for gigabytes of path text. The rest are counted (Resolved.unresolved_more).
+# Where-paths recorded for values not known offline (thousands under long keys asked for gigabytes of text).
 MAX_UNRESOLVED = 1000
 MAX_WHERE_PART_CHARS = 100  # one path component as shown (a key may be megabytes long)
 MAX_WHERE_PARTS = 24  # components shown; the middle of a deeper path is elided
@@ -323,14 +322,19 @@ class _Resolver:
         return value
 
     def _known_branches(self, value: Json) -> Json:
-        """``value`` with each ``Fn::If`` of a known condition replaced by the branch taken (RET2 reads no dead one)."""
-        if not isinstance(value, Mapping):  # review round 17, R17T-H1
+        """``value`` with known ``Fn::If`` branches and ``Fn::Select`` items chosen (R17T-H1, R18T-H1)."""
+        if not isinstance(value, Mapping):
             return [self._known_branches(item) for item in value] if isinstance(value, list) else value
-        arg = value.get("Fn::If")
+        arg, select = value.get("Fn::If"), value.get("Fn::Select")
         if len(value) == 1 and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
             chosen = self.condition(arg[0])
             if chosen is not None:
                 return self._known_branches(arg[1] if chosen else arg[2])
+        if len(value) == 1 and isinstance(select, list) and len(select) == 2 and isinstance(select[1], list):
+            with contextlib.suppress(*_NOT_EVALUATED):
+                position = _index(self.evaluate(select[0]))
+                if position is not None and position < len(select[1]):
+                    return self._known_branches(select[1][position])
         return {key: self._known_branches(item) for key, item in value.items()}
 
     # -- functions

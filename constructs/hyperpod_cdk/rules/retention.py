@@ -129,7 +129,9 @@ class _NameWalk:
             elif fn == "Fn::GetAtt":
                 target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
             elif fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-                return self._either(arg[1], arg[2], depth)
+                return self._either(arg[1:], depth)
+            elif fn == "Fn::Select" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
+                return self._either(arg[1], depth)  # an index not known offline: any item (R18T-H1)
             body = self.resources.get(target) if isinstance(target, str) else None
             if isinstance(body, Mapping):
                 return self._named(str(target), body, depth)
@@ -145,10 +147,11 @@ class _NameWalk:
                 answer = None
         return answer, low
 
-    def _either(self, first: Json, second: Json, depth: int) -> tuple[bool | None, int]:
-        # The condition is not known offline: the name differs only if both branches do.
-        (one, low_one), (other, low_other) = self._walk(first, depth + 1), self._walk(second, depth + 1)
-        return (one if one == other else None), min(low_one, low_other)
+    def _either(self, choices: list[Json], depth: int) -> tuple[bool | None, int]:
+        # Which one is taken is not known offline: the name differs only if every choice does.
+        answers = [self._walk(choice, depth + 1) for choice in choices]
+        differs = {answer for answer, _ in answers}
+        return (differs.pop() if len(differs) == 1 else None), min((low for _, low in answers), default=_SETTLED)
 
     def _named(self, target: str, body: Mapping[str, Json], depth: int) -> tuple[bool | None, int]:
         # A resource whose name this template fixes is as fixed as that name.
@@ -205,11 +208,19 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         if differs:
             continue
         location = f"Properties/{name_prop}"
+        if differs is None and templates.closed_world:  # a CDK app: acknowledge it, or fix it (R18T-M1)
+            yield resource.finding(
+                rule_id,
+                f"{resource.type} is retained on delete and its {name_prop} is fixed in a choice (Fn::If, Fn::Select) "
+                "made only at deploy",
+                location,
+            )
+            continue
         if differs is None:
             yield resource.not_checked(
                 rule_id,
                 f"{resource.type} is retained on delete and its {name_prop} is fixed in a branch of an Fn::If "
-                "whose condition is not known offline: give the condition's parameters (--parameter KEY=VALUE)",
+                "or an item of an Fn::Select not known offline: give their parameters (--parameter KEY=VALUE)",
                 location,
             )
             continue
