@@ -1,5 +1,5 @@
 """Review round 17 (R17T-H1, R17T-L1): RET2 reads only the ``Fn::If`` branch a known condition takes, says
-"not checked" when the condition is not known and one branch is fixed, and keeps no answer the depth cap cut."""
+"not checked" when the condition is not known and one branch is fixed, and reads a chain of names to its end."""
 
 from __future__ import annotations
 
@@ -93,15 +93,15 @@ def _chain(n: int) -> dict[str, Any]:
     return {"Resources": resources}
 
 
-def test_ret2_keeps_no_answer_the_depth_cap_cut_for_later_resources() -> None:
-    # Every name differs per deployment. Each hop costs 4 JSON levels of the 32, so a walk from N0 is cut before
-    # the stack id: only the names more than 8 hops from it are (falsely) reported (R17T-L1: 8 errors, N0..N7,
-    # when the answers the cap cut were kept for the rest of the run).
-    assert sorted(f.logical_id for f in run(_chain(10), "HyperPod-RET2")) == ["N0", "N1", "N2", "N3"]
-    # Walked from the stack-id end, every answer is settled exactly before a longer chain needs it.
+def test_ret2_reads_a_chain_of_names_to_its_end_in_either_order() -> None:
+    # Every name differs per deployment. R17T-L1: a JSON-depth cap cut the walk from N0 before the stack id and
+    # reported N0..N7; round 18 (R18T-L2) replaced the cap with an order of names (no cap, so no false errors).
+    assert run(_chain(10), "HyperPod-RET2") == []
     from_the_end = _chain(10)
     from_the_end["Resources"] = dict(reversed(list(from_the_end["Resources"].items())))
     assert run(from_the_end, "HyperPod-RET2") == []
+    # Far deeper than Python's recursion limit: names are ordered without recursion.
+    assert run(_chain(3000), "HyperPod-RET2") == []
 
 
 def _selected_name(default: str | None) -> dict[str, Any]:

@@ -525,7 +525,7 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
         "HyperPod-RET2",
         "name from the region and account only",
         lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}),
-        "an expression without AWS::StackId",
+        "an expression with no unique part of AWS::StackId",
         "Properties/LogGroupName",
     ),
     (

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, shown
+from hyperpod_cdk.rules.name_walk import NameWalk
 
 STATEFUL_TYPES = (
     "AWS::KMS::Key",
@@ -80,109 +81,6 @@ UNIQUE_NAME_PROPERTIES: dict[str, str] = {
 #: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-import-supported-resources.html
 IMPORTABLE_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::DynamoDB::Table"})
 
-_PER_DEPLOYMENT = {"Ref": "AWS::StackId"}
-
-
-_SETTLED = 1 << 30  # "read no name still being walked"
-_CAPPED = -1  # "met the depth cap": never settled for the run (review round 17, R17T-L1)
-_MAX_DEPTH = 32
-
-
-class _NameWalk:
-    """Whether name expressions of one template change with every stack created: they use
-    ``AWS::StackId``, or the generated name of a resource in the same template. The answer is True,
-    False, or None ("maybe"): an ``Fn::If`` left in a resolved template has a condition not known
-    offline, and a name with a fixed branch may be fixed (review round 17, R17T-H1; an ``Fn::If`` of a
-    known condition is already its branch, see ``cfn_template._Resolver._known_branches``).
-
-    The answer for a named resource is memoised for the whole rule run, so a name expression shared
-    by many retained resources is walked once (review round 16, R16T-M1), as is one reached by many
-    paths (8 references x 10 levels: 8^10 steps). An answer that read a name still being walked (a
-    cycle) depends on where the walk began: it is kept only for the walk that made it, unless that
-    name is the one just finished (as in Tarjan's strongly connected components). An answer cut by the
-    depth cap is kept only for that walk, and reused only as deep as it was made.
-    """
-
-    def __init__(self, resources: Mapping[str, Json]) -> None:
-        self.resources = resources
-        self.settled: dict[str, bool | None] = {}
-        self.calls = 0  # walk steps, for tests
-        self._walk_memo: dict[str, tuple[bool | None, int, int]] = {}
-        self._open: dict[str, int] = {}  # names being walked: their position on the walk
-
-    def differs(self, value: Json) -> bool | None:
-        self._walk_memo, self._open = {}, {}
-        return self._walk(value, 0)[0]
-
-    def _walk(self, value: Json, depth: int) -> tuple[bool | None, int]:
-        """(differs, the lowest position of a name still being walked that the answer read)."""
-        self.calls += 1
-        if depth > _MAX_DEPTH:
-            return False, _CAPPED
-        if value == _PER_DEPLOYMENT:
-            return True, _SETTLED
-        if isinstance(value, Mapping) and len(value) == 1:
-            ((fn, arg),) = value.items()
-            target = None
-            if fn == "Ref" and isinstance(arg, str):
-                target = arg
-            elif fn == "Fn::GetAtt":
-                target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
-            elif fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-                return self._either(arg[1:], depth)
-            elif fn == "Fn::Select" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
-                return self._either(arg[1], depth)  # an index not known offline: any item (R18T-H1)
-            body = self.resources.get(target) if isinstance(target, str) else None
-            if isinstance(body, Mapping):
-                return self._named(str(target), body, depth)
-        values = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
-        answer: bool | None = False
-        low = _SETTLED
-        for inner in values:
-            differs, inner_low = self._walk(inner, depth + 1)
-            low = min(low, inner_low)
-            if differs:
-                return True, low
-            if differs is None:
-                answer = None
-        return answer, low
-
-    def _either(self, choices: list[Json], depth: int) -> tuple[bool | None, int]:
-        # Which one is taken is not known offline: the name differs only if every choice does.
-        answers = [self._walk(choice, depth + 1) for choice in choices]
-        differs = {answer for answer, _ in answers}
-        return (differs.pop() if len(differs) == 1 else None), min((low for _, low in answers), default=_SETTLED)
-
-    def _named(self, target: str, body: Mapping[str, Json], depth: int) -> tuple[bool | None, int]:
-        # A resource whose name this template fixes is as fixed as that name.
-        name_prop = UNIQUE_NAME_PROPERTIES.get(str(body.get("Type")))
-        raw = body.get("Properties")
-        props: Mapping[str, Json] = raw if isinstance(raw, Mapping) else {}
-        if name_prop is None or name_prop not in props:
-            return True, _SETTLED
-        if target in self.settled:
-            return self.settled[target], _SETTLED
-        if target in self._open:
-            return False, self._open[target]  # a cycle of names is fixed
-        if target in self._walk_memo:
-            differs, low, made_at = self._walk_memo[target]
-            if low != _CAPPED or depth >= made_at:
-                return differs, low
-        position = self._open[target] = len(self._open)
-        differs, low = self._walk(props[name_prop], depth + 1)
-        del self._open[target]
-        if low < position:
-            self._walk_memo[target] = (differs, low, depth)
-            return differs, low
-        self.settled[target] = differs
-        return differs, _SETTLED
-
-
-def _differs_per_deployment(value: Json, resources: Mapping[str, Json]) -> bool | None:
-    """True when a name expression changes with every stack created, None when that depends on a condition
-    not known offline (see :class:`_NameWalk`)."""
-    return _NameWalk(resources).differs(value)
-
 
 def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -> Iterator[Finding]:
     """Resources kept on stack delete whose name does not change between deployments.
@@ -192,7 +90,7 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
     over: metadata :data:`ADOPTED_ON_REDEPLOY` says how, and CloudFormation's automatic import
     can do it (a static name, a retaining DeletionPolicy, an importable type).
     """
-    walks: dict[str, _NameWalk] = {}  # one per template: its names are walked once per rule run
+    walks: dict[str, NameWalk] = {}  # one per template: its names are read once per rule run
     for resource in templates.resources(*UNIQUE_NAME_PROPERTIES):
         if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
             continue
@@ -203,7 +101,7 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         walk = walks.get(resource.template_path)
         if walk is None:
             resources = templates.templates.get(resource.template_path, {}).get("Resources") or {}
-            walk = walks[resource.template_path] = _NameWalk(resources)
+            walk = walks[resource.template_path] = NameWalk(resources, UNIQUE_NAME_PROPERTIES)
         differs = walk.differs(name)
         if differs:
             continue
@@ -211,16 +109,15 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         if differs is None and templates.closed_world:  # a CDK app: acknowledge it, or fix it (R18T-M1)
             yield resource.finding(
                 rule_id,
-                f"{resource.type} is retained on delete and its {name_prop} is fixed in a choice (Fn::If, Fn::Select) "
-                "made only at deploy",
+                f"{resource.type} is retained on delete and its {name_prop} may be fixed: {_MAYBE}",
                 location,
             )
             continue
         if differs is None:
             yield resource.not_checked(
                 rule_id,
-                f"{resource.type} is retained on delete and its {name_prop} is fixed in a branch of an Fn::If "
-                "or an item of an Fn::Select not known offline: give their parameters (--parameter KEY=VALUE)",
+                f"{resource.type} is retained on delete and its {name_prop} may be fixed: {_MAYBE}; give the "
+                "parameters (--parameter KEY=VALUE)",
                 location,
             )
             continue
@@ -244,8 +141,17 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
             )
 
 
+#: Why RET2 cannot tell (see :mod:`hyperpod_cdk.rules.name_walk`).
+_MAYBE = (
+    "a fixed option of an Fn::If or Fn::Select chosen only at deploy, or an Fn::Select part of a value it "
+    "cannot read offline (the unique part of the stack id is Fn::Select [2, Fn::Split [/, AWS::StackId]])"
+)
+
+
 def _shown(value: Json) -> str:
-    return shown(value) if isinstance(value, str) else "(an expression without AWS::StackId)"
+    if isinstance(value, str):
+        return shown(value)
+    return "(an expression with no unique part of AWS::StackId and no generated name)"
 
 
 # -- rules of retained security groups ------------------------------------------------------------
