@@ -543,11 +543,11 @@ def test_sagemaker_created_namespaces_get_pod_security_labels(governed) -> None:
 
 def test_scheduler_config_handler_is_tagged_and_in_the_documented_scp(governed) -> None:
     """R8P-L3: the role may associate EKS access policies, so the function is fenced like the
-    cluster-admin handlers: a purpose tag, and the SCP example in docs/security-posture.md names it."""
+    cluster-admin handlers: a purpose tag the SCP example in docs/security-posture.md denies (by tag since
+    review round 19: tests/test_function_fence.py)."""
     _, handler = one_with_prefix(governed, "AWS::Lambda::Function", "TaskGovernanceSchedulerConfigHandler")
     assert {"Key": "hyperpod-cdk:purpose", "Value": "scheduler-config-eks-access"} in handler["Properties"]["Tags"]
     doc = (REPO / "docs" / "security-posture.md").read_text()
-    block = doc.split("Use an SCP or a permission boundary, for example:", 1)[1].split("```json", 1)[1]
+    block = doc.split("Use an SCP or a permission boundary.", 1)[1].split("```json", 1)[1]
     scp = json.loads(block.split("```", 1)[0])
-    assert "arn:aws:lambda:*:*:function:*SchedulerConfigHandler*" in scp["Resource"]
-    assert "hyperpod-cdk:purpose=scheduler-config-eks-access" in doc
+    assert "scheduler-config-eks-access" in scp["Condition"]["StringEquals"]["aws:ResourceTag/hyperpod-cdk:purpose"]
