@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import CfnResource, RemovalPolicy, Tags
+from aws_cdk import Annotations, CfnResource, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -49,6 +49,9 @@ from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre, ImportedFsxLustre
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
 # The storage.fsx settings that are HyperPodFsxLustre props of the same names.
+#: Synth warning: an imported file system with a VPC this stack creates (EKS; on Slurm it is an error).
+IMPORTED_FSX_ELSEWHERE_WARNING_ID = "hyperpod-cdk:imported-fsx-in-another-vpc"
+
 _FSX_SETTINGS: set[str] = {
     "storage_capacity_gib",
     "per_unit_storage_throughput",
@@ -307,10 +310,7 @@ class HyperPodPlatform(Construct):
         if cfg is None:
             return None
         if cfg.imported:
-            assert cfg.file_system_id and cfg.dns_name and cfg.mount_name
-            return HyperPodFsxLustre.from_attributes(
-                self, "Fsx", file_system_id=cfg.file_system_id, dns_name=cfg.dns_name, mount_name=cfg.mount_name
-            )
+            return self._import_fsx()
         file_system = HyperPodFsxLustre(
             self,
             "Fsx",
@@ -321,6 +321,51 @@ class HyperPodPlatform(Construct):
         )
         if cfg.retain_on_delete:
             self._retain_network_of_file_system()
+        return file_system
+
+    def _import_fsx(self) -> ImportedFsxLustre:
+        """An existing file system, opened to the nodes before the cluster is created.
+
+        FSx for Lustre clients need TCP 988 and 1018-1023 open on the file system's security groups
+        (https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html), and a file
+        system in another VPC is reached only through peering or a transit gateway
+        (https://docs.aws.amazon.com/fsx/latest/LustreGuide/mounting-on-premises.html). A VPC this stack
+        creates is new, so a file system imported into it is always in another VPC (review round 19,
+        R19P-M2: a kept file system imported into a redeploy of the same config).
+        """
+        cfg = self.config.storage.fsx
+        assert cfg is not None and cfg.file_system_id and cfg.dns_name and cfg.mount_name
+        if self.network is not None:
+            problem = (
+                f"{cfg.file_system_id} is in another VPC than the one this stack creates, so nodes cannot reach "
+                "it (no peering); deploy into its VPC with network.existing and give storage.fsx.security_group_ids, "
+                "or let the platform create the file system (remove file_system_id)"
+            )
+            # HyperPod mounts it on every Slurm node at creation; a rule naming the node group from another
+            # VPC fails to create. On EKS, volumes mount later: peering added after the deploy can serve.
+            if self.config.orchestrator == "slurm" or cfg.security_group_ids:
+                raise HyperPodConfigError("storage.fsx.file_system_id", problem)
+            Annotations.of(self).add_warning_v2(
+                IMPORTED_FSX_ELSEWHERE_WARNING_ID, f"storage.fsx.file_system_id: {problem}"
+            )
+        groups = [
+            ec2.SecurityGroup.from_security_group_id(
+                self, f"FsxSecurityGroup{index}", group_id, allow_all_outbound=False
+            )
+            for index, group_id in enumerate(cfg.security_group_ids)
+        ]
+        file_system = HyperPodFsxLustre.from_attributes(
+            self,
+            "Fsx",
+            file_system_id=cfg.file_system_id,
+            dns_name=cfg.dns_name,
+            mount_name=cfg.mount_name,
+            security_groups=groups,
+        )
+        if groups:
+            for port in (ec2.Port.tcp(988), ec2.Port.tcp_range(1018, 1023)):
+                file_system.connections.allow_from(self.security_group, port, "Lustre from the HyperPod nodes")
+            self._network_ready.extend(groups)  # the clusters and in-VPC handlers wait for the rules
         return file_system
 
     def _retain_network_of_file_system(self) -> None:

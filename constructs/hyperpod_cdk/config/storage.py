@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperpod_cdk.config.base import Sha256, _Model
+from hyperpod_cdk.config.base import SECURITY_GROUP_ID_PATTERN, Sha256, _Model
 from hyperpod_cdk.config.kubernetes import ADDON_VERSION_PATTERN
 from hyperpod_cdk.specs.fsx import (
     DEFAULT_BACKUP_RETENTION_DAYS,
@@ -52,6 +52,13 @@ class FsxConfig(_Model):
     )
     dns_name: Annotated[str | None, Field(pattern=DNS_NAME_PATTERN)] = None
     mount_name: Annotated[str | None, Field(pattern=MOUNT_NAME_PATTERN)] = None
+    security_group_ids: list[Annotated[str, Field(pattern=SECURITY_GROUP_ID_PATTERN)]] = Field(
+        default=[],
+        max_length=50,  # FSx CreateFileSystem: SecurityGroupIds, at most 50
+        description="Imported file system only: its security groups. The platform opens Lustre (TCP 988 and "
+        "1018-1023) on them to its nodes, before the cluster is created. The file system must be in the "
+        "platform's VPC (network.existing).",
+    )
     csi_driver_version: Annotated[str | None, Field(pattern=ADDON_VERSION_PATTERN)] = Field(
         default=None, description="EKS only: version of the aws-fsx-csi-driver add-on; None lets EKS pick."
     )
@@ -75,6 +82,11 @@ class FsxConfig(_Model):
             missing = next(key for key in imported if key not in given)
             raise ValueError(
                 f"{missing}: importing a file system needs file_system_id, dns_name and mount_name together"
+            )
+        if self.security_group_ids and not given:
+            raise ValueError(
+                "security_group_ids: only for an imported file system (file_system_id); one created here uses "
+                "the node security group"
             )
         if given:
             create_only = (
