@@ -486,3 +486,17 @@ def test_an_endpoint_a_user_adds_can_take_the_same_perimeter():
     assert account_perimeter_policy("ecr.api") == interface_endpoint_policy("ecr.api")
     doc = (REPO / "docs" / "closed-network.md").read_text()
     assert "account_perimeter_policy(service)" in doc and "endpoint_policies: aws_default" in doc
+
+
+def test_every_lambda_of_the_closed_network_logs_to_a_kept_encrypted_group(closed):
+    """R19P-L2: the S3 prefix-list lookup (aws-cdk-lib's AwsCustomResource singleton) logged to Lambda's
+    default group, with no retention and no key."""
+    resources = closed.template["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+    assert any(k.startswith("AWS679f53fac002430cb0da5b7982bd2287") for k in functions)
+    for logical_id, function in functions.items():
+        group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert group is not None, f"{logical_id} logs to a default group"
+        body = resources[group["Ref"]]
+        assert body["Properties"].get("RetentionInDays") and body["Properties"].get("KmsKeyId"), logical_id
+        assert body["DeletionPolicy"] == "Retain", logical_id

@@ -8,10 +8,12 @@ from typing import Unpack
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from hyperpod_cdk._cdk_util import closed_security_group
+from hyperpod_cdk._handler_functions import retained_log_group
 from hyperpod_cdk.config import PlatformConfig
 from hyperpod_cdk.config.kubernetes_checks import GRAFANA_REGIONS
 from hyperpod_cdk.errors import prop_error, typed_props
@@ -95,6 +97,8 @@ class HyperPodEndpoints(Construct):
         services: endpoint service names (``ecr.api``); see :func:`closed_network_services`.
         endpoint_perimeter: the account-perimeter policy on the services that take one; False writes
             AWS's full-access policy out on those. Default True.
+        log_key: KMS key for the log group of the S3 prefix-list lookup (retained, one year), made when
+            :attr:`s3_prefix_list_id` is first read. Default: a new logs key.
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class HyperPodEndpoints(Construct):
         client_cidrs: Sequence[str],
         services: Sequence[str],
         endpoint_perimeter: bool = True,
+        log_key: kms.IKey | None = None,
         **placement: Unpack[VpcPlacementProps],
     ) -> None:
         vpc, subnets = placement["vpc"], placement["subnets"]
@@ -137,6 +142,7 @@ class HyperPodEndpoints(Construct):
                 assert isinstance(endpoint_resource, ec2.CfnVPCEndpoint)
                 endpoint_resource.policy_document = policy
         self._prefix_list: cr.AwsCustomResource | None = None
+        self._log_key = log_key
 
     @property
     def s3_prefix_list_id(self) -> str:
@@ -150,11 +156,21 @@ class HyperPodEndpoints(Construct):
                 physical_resource_id=cr.PhysicalResourceId.of(name),
                 output_paths=["PrefixLists.0.PrefixListId"],
             )
+            # aws-cdk-lib's singleton function logs to a retained, encrypted group of ours, not to Lambda's
+            # default group with no retention and no key (review round 19, R19P-L2).
+            _, log_group = retained_log_group(
+                self,
+                "S3PrefixListLogs",
+                "s3-prefix-list-lookup",
+                description="HyperPod closed network: S3 prefix-list lookup logs",
+                key=self._log_key,
+            )
             self._prefix_list = cr.AwsCustomResource(
                 self,
                 "S3PrefixList",
                 on_create=call,
                 on_update=call,
+                log_group=log_group,
                 policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
                 install_latest_aws_sdk=False,
             )
@@ -197,6 +213,7 @@ class HyperPodEndpoints(Construct):
         *,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
+        log_key: kms.IKey | None = None,
     ) -> HyperPodEndpoints:
         net = config.network
         cidrs = [str(net.vpc_cidr)]
@@ -210,4 +227,5 @@ class HyperPodEndpoints(Construct):
             client_cidrs=cidrs,
             services=closed_network_services(config),
             endpoint_perimeter=net.endpoint_policies == "account",
+            log_key=log_key,
         )

@@ -94,7 +94,12 @@ def add_endpoints(platform: HyperPodPlatform) -> None:
     """A closed network: interface endpoints, and node egress to them and to S3 only (no 0.0.0.0/0)."""
     net = platform.config.network
     platform.endpoints = HyperPodEndpoints.for_config(
-        platform, "Endpoints", platform.config, vpc=platform.vpc, subnets=platform.control_plane_subnets
+        platform,
+        "Endpoints",
+        platform.config,
+        vpc=platform.vpc,
+        subnets=platform.control_plane_subnets,
+        log_key=platform.logs_key,
     )
     sg = platform.node_security_group
     rules: list[IConstruct] = [platform.endpoints]
