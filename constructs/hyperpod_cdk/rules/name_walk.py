@@ -25,6 +25,40 @@ from hyperpod_cdk.specs.fn_sub import SubPart, sub_names, substitute
 Answer = bool | None
 
 _STACK_ID = {"Ref": "AWS::StackId"}
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+#: Attributes of a resource with a template-given name that carry that name (an ARN, a domain name).
+_NAME_ATTRIBUTES = frozenset(
+    {
+        "Arn",
+        "Name",
+        "DomainName",
+        "RegionalDomainName",
+        "DualStackDomainName",
+        "WebsiteURL",
+        "QueueName",
+        "TopicName",
+        "QueueUrl",
+        "TopicArn",
+    }
+)
+#: Attributes that are IDs AWS makes for each new resource, whatever its name (an IAM role's RoleId).
+_UNIQUE_ATTRIBUTES = frozenset({"RoleId", "PolicyId", "UniqueId", "GroupId", "KeyId", "Id"})
+
+#: Types whose ``Ref`` is an ID AWS makes for each new resource (``vpc-...``, ``subnet-...``, a KMS key
+#: id, ``fs-...``), and the attributes that are such IDs too ("Return values" of each type in the
+#: CloudFormation template reference, https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/).
+GENERATED_ID_TYPES: dict[str, frozenset[str]] = {
+    "AWS::EC2::VPC": frozenset({"VpcId"}),
+    "AWS::EC2::Subnet": frozenset({"SubnetId"}),
+    "AWS::EC2::Instance": frozenset({"InstanceId"}),
+    "AWS::EC2::NetworkInterface": frozenset({"Id"}),
+    "AWS::EC2::VPCEndpoint": frozenset({"Id"}),
+    "AWS::KMS::Key": frozenset({"Arn", "KeyId"}),
+    "AWS::FSx::FileSystem": frozenset({"DNSName", "ResourceARN"}),
+    "AWS::EFS::FileSystem": frozenset({"Arn", "FileSystemId"}),
+    "AWS::CloudFormation::WaitConditionHandle": frozenset(),
+}
 _CIRCLE_READS = 8  # per name of a circle, at most
 
 #: Stands for one character of the stack id's UUID in the sample stack ids below.
@@ -71,12 +105,33 @@ class NameWalk:
         self.steps = 0  # expression objects read, for tests
         self._memo: dict[int, Answer] = {}
         self._uses_memo: dict[str, list[str]] = {}
+        self._texts: TextMemo = {}
+        self._sub_names_memo: dict[int, tuple[str, list[str]]] = {}
 
     def differs(self, value: Json) -> Answer:
         if id(value) in self._memo:  # one name expression aliased by many resources
             return self._memo[id(value)]
         self._settle(self._names_used(value))
+        return self._whole_name(value)
+
+    def _whole_name(self, value: Json) -> Answer:
+        # The name property itself (or an Fn::If option of it) as AWS::NoValue: the property is left out
+        # and CloudFormation generates the name (R19R-L: it was read as a fixed pseudo parameter).
+        if value == _NO_VALUE:
+            return True
+        if isinstance(value, Mapping) and len(value) == 1 and "Fn::If" in value:
+            arg = value["Fn::If"]
+            if isinstance(arg, list) and len(arg) == 3:
+                return one_of(self._whole_name(option) for option in arg[1:])
         return self._value(value, self._memo)
+
+    def _sub_names(self, text: str) -> list[str]:
+        """The variables of an Fn::Sub string, read once per string object (a YAML alias of a long string
+        is one object: R19R-M1)."""
+        held = self._sub_names_memo.get(id(text))
+        if held is None or held[0] is not text:
+            held = self._sub_names_memo[id(text)] = (text, list(sub_names(text)))
+        return held[1]
 
     # -- names, in dependency order ---------------------------------------------------------------
 
@@ -109,7 +164,8 @@ class NameWalk:
                 continue
             seen.add(id(item))
             if isinstance(item, Mapping):
-                found.update(dict.fromkeys(t for t in _targets(item) if self._name_of(t) is not None))
+                targets = _targets(item, self._sub_names)
+                found.update(dict.fromkeys(t for t in targets if self._name_of(t) is not None))
                 todo.extend(item.values())
             else:
                 todo.extend(item)
@@ -207,9 +263,11 @@ class NameWalk:
             return True
         if isinstance(value, Mapping) and len(value) == 1:
             ((fn, arg),) = value.items()
-            if fn in ("Ref", "Fn::GetAtt"):
-                targets = _targets(value)
-                return self._resource(targets[0], memo) if targets else False
+            if fn == "Ref":
+                return self._resource(arg, None) if isinstance(arg, str) else None
+            if fn == "Fn::GetAtt":
+                target = _get_att(arg)
+                return self._resource(*target) if target else None
             if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
                 return one_of(self._value(option, memo) for option in arg[1:])
             if fn == "Fn::Select" and isinstance(arg, list) and len(arg) == 2:
@@ -219,18 +277,34 @@ class NameWalk:
         items = value.values() if isinstance(value, Mapping) else value
         return any_of(self._value(item, memo) for item in items)
 
-    def _resource(self, logical_id: str, memo: dict[int, Answer]) -> Answer:
-        if self._name_of(logical_id) is None:
-            return logical_id in self.resources  # a generated name; a parameter or pseudo parameter is fixed
-        if logical_id not in self.settled:
-            self._settle([logical_id])  # not reached by _names_used: kept only as a safety net
-        return self.settled[logical_id]
+    def _resource(self, logical_id: str, attribute: str | None) -> Answer:
+        """A ``Ref`` (``attribute`` None) or ``GetAtt`` of ``logical_id``: a parameter or pseudo parameter is
+        the same on every deploy; a name this template fixes is as fixed as it; a generated name or ID
+        differs; anything else (another attribute, a custom resource, a nested stack's output, a type
+        not listed here) is not read: "maybe" (review round 19, R19R-H1: all of those counted as
+        generated, so a name built from an ECS cluster's fixed ``ClusterName`` passed)."""
+        body = self.resources.get(logical_id)
+        if not isinstance(body, Mapping):
+            return False
+        resource_type = str(body.get("Type"))
+        if resource_type in self.unique_name_properties:
+            if attribute is not None and attribute not in _NAME_ATTRIBUTES:
+                return True if attribute in _UNIQUE_ATTRIBUTES else None
+            if self._name_of(logical_id) is None:
+                return True  # CloudFormation generates the name
+            if logical_id not in self.settled:
+                self._settle([logical_id])  # not reached by _names_used: kept only as a safety net
+            return self.settled[logical_id]
+        generated = GENERATED_ID_TYPES.get(resource_type)
+        if generated is not None and (attribute is None or attribute in generated):
+            return True
+        return None
 
     def _select(self, index: Json, items: Json, memo: dict[int, Answer]) -> Answer:
         if isinstance(items, list):
             # An index known offline was applied by the resolver: this one is chosen at deploy (R18T-H1).
             return one_of(self._value(item, memo) for item in items)
-        part = _stack_id_part(index, items)
+        part = _stack_id_part(index, items, self._texts)
         if part is not _NOT_READ:
             return part  # type: ignore[return-value]
         # A part of something that differs (a stack id mixed with other values, a generated name) may
@@ -245,19 +319,20 @@ class NameWalk:
         if not isinstance(text, str) or not isinstance(variables, Mapping):
             return any_of(self._value(item, memo) for item in (arg if isinstance(arg, list) else [arg]))
         answers: list[Answer] = []
-        for name in sub_names(text):
+        for name in self._sub_names(text):
             if name in variables:
                 answers.append(self._value(variables[name], memo))
             elif name == "AWS::StackId":
                 answers.append(True)
             else:
-                answers.append(self._resource(name.split(".", 1)[0], memo))
+                target, _, attribute = name.partition(".")
+                answers.append(self._resource(target, attribute or None))
             if answers[-1]:
                 return True
         return any_of(answers)
 
 
-def _targets(value: Mapping[str, Json]) -> list[str]:
+def _targets(value: Mapping[str, Json], names_in: Callable[[str], list[str]]) -> list[str]:
     """The resource (or parameter) a one-key ``Ref``/``GetAtt`` mapping names, or those ``${}`` of an
     ``Fn::Sub`` string name (its map's variables left out)."""
     if len(value) != 1:
@@ -271,8 +346,18 @@ def _targets(value: Mapping[str, Json]) -> list[str]:
     if fn == "Fn::Sub":
         text, variables = (arg[0], arg[1]) if isinstance(arg, list) and len(arg) == 2 else (arg, {})
         if isinstance(text, str) and isinstance(variables, Mapping):
-            return [name.split(".", 1)[0] for name in sub_names(text) if name not in variables]
+            return [name.split(".", 1)[0] for name in names_in(text) if name not in variables]
     return []
+
+
+def _get_att(arg: Json) -> tuple[str, str] | None:
+    """(logical ID, attribute) of an ``Fn::GetAtt`` argument (``[id, attr]`` or ``"id.attr"``)."""
+    if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], str):
+        return arg[0], arg[1]
+    if isinstance(arg, str) and "." in arg:
+        target, _, attribute = arg.partition(".")
+        return target, attribute
+    return None
 
 
 # -- parts of AWS::StackId --------------------------------------------------------------------------
@@ -281,15 +366,16 @@ _NOT_READ = object()
 #: Longest text read here: names are at most 512 characters (a log group's), a stack id about 130; a
 #: longer one is not a name part, and building it (YAML aliases of joins) is what the cap prevents.
 _MAX_TEXT = 4096
+_SEPARATORS = frozenset(":/-")
 
 
-def _stack_id_part(index: Json, items: Json) -> object:
+def _stack_id_part(index: Json, items: Json, memo: TextMemo) -> object:
     """Whether ``Fn::Select [index, items]`` picks a unique part of ``AWS::StackId``: True, False, None
     (an index chosen at deploy with unique and fixed items), or ``_NOT_READ`` when ``items`` is not an
     ``Fn::Split`` of text made from the stack id and literals."""
     answers = []
     for sample in _SAMPLE_STACK_IDS:
-        texts = _text(items, sample)
+        texts = _text(items, sample, memo)
         if not isinstance(texts, list):
             return _NOT_READ
         position = _position(index)
@@ -312,45 +398,64 @@ def _position(index: Json) -> int | None:
     return None
 
 
-def _text(value: Json, stack_id: str) -> str | list[str] | None:
+_Text = str | list[str] | None
+#: Texts read so far in one rule run, by (object identity, sample stack id): nested Fn::Select parts read
+#: the text below them once, not once per level above (R19R-M1).
+TextMemo = dict[tuple[int, str], _Text]
+
+
+def _text(value: Json, stack_id: str, memo: TextMemo) -> _Text:
     """``value`` evaluated with ``AWS::StackId`` as ``stack_id``; None when it holds anything else."""
+    if isinstance(value, Mapping | list):
+        key = (id(value), stack_id)
+        if key not in memo:
+            memo[key] = _read_text(value, stack_id, memo)
+        return memo[key]
+    return _read_text(value, stack_id, memo)
+
+
+def _read_text(value: Json, stack_id: str, memo: TextMemo) -> _Text:
     if value == _STACK_ID:
         return stack_id
     if isinstance(value, str):
-        return None if _UUID_CHAR in value else value
+        return None if _UUID_CHAR in value or len(value) > _MAX_TEXT else value
     if not isinstance(value, Mapping) or len(value) != 1:
         return None
     ((fn, arg),) = value.items()
     if fn == "Fn::Sub":
         return _sub_text(arg, stack_id) if isinstance(arg, str) else None
     reader = _TEXT_READERS.get(fn)
-    return reader(arg[0], arg[1], stack_id) if reader and isinstance(arg, list) and len(arg) == 2 else None
+    return reader(arg[0], arg[1], stack_id, memo) if reader and isinstance(arg, list) and len(arg) == 2 else None
 
 
-def _join_text(delimiter: Json, items: Json, stack_id: str) -> str | None:
-    parts = [_text(item, stack_id) for item in items] if isinstance(items, list) else _text(items, stack_id)
+def _join_text(delimiter: Json, items: Json, stack_id: str, memo: TextMemo) -> str | None:
+    parts = [_text(item, stack_id, memo) for item in items] if isinstance(items, list) else _text(items, stack_id, memo)
     texts = [part for part in parts if isinstance(part, str)] if isinstance(parts, list) else None
     if not isinstance(delimiter, str) or texts is None or len(texts) != len(parts or ()):
         return None
     return delimiter.join(texts) if sum(map(len, texts)) <= _MAX_TEXT else None
 
 
-def _split_text(delimiter: Json, source: Json, stack_id: str) -> list[str] | None:
-    text = _text(source, stack_id)
-    return text.split(delimiter) if isinstance(delimiter, str) and delimiter and isinstance(text, str) else None
+def _split_text(delimiter: Json, source: Json, stack_id: str, memo: TextMemo) -> list[str] | None:
+    # Only the stack id's separators split it the same way in every account: a digit or letter also
+    # occurs in the account id, the stack name and the UUID's hex, at places that vary (R19R-H1).
+    if not isinstance(delimiter, str) or not delimiter or not set(delimiter) <= _SEPARATORS:
+        return None
+    text = _text(source, stack_id, memo)
+    return text.split(delimiter) if isinstance(text, str) else None
 
 
-def _select_text(index: Json, items: Json, stack_id: str) -> str | list[str] | None:
+def _select_text(index: Json, items: Json, stack_id: str, memo: TextMemo) -> _Text:
     position = _position(index)
     if position is None:
         return None
     if isinstance(items, list):
-        return _text(items[position], stack_id) if position < len(items) else None
-    texts = _text(items, stack_id)
+        return _text(items[position], stack_id, memo) if position < len(items) else None
+    texts = _text(items, stack_id, memo)
     return texts[position] if isinstance(texts, list) and position < len(texts) else None
 
 
-_TEXT_READERS: dict[str, Callable[[Json, Json, str], str | list[str] | None]] = {
+_TEXT_READERS: dict[str, Callable[[Json, Json, str, TextMemo], _Text]] = {
     "Fn::Join": _join_text,
     "Fn::Split": _split_text,
     "Fn::Select": _select_text,
@@ -365,6 +470,8 @@ def _sub_text(text: str, stack_id: str) -> str | None:
             raise LookupError(part.name)
         return stack_id
 
+    if len(text) > _MAX_TEXT:  # checked before anything is built (R19R-M1: 7.6 MB of aliased text, 228 s)
+        return None
     try:
         whole = substitute(text, replace) if _UUID_CHAR not in text else None
         return whole if whole is not None and len(whole) <= _MAX_TEXT else None

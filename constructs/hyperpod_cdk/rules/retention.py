@@ -92,7 +92,11 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
     """
     walks: dict[str, NameWalk] = {}  # one per template: its names are read once per rule run
     for resource in templates.resources(*UNIQUE_NAME_PROPERTIES):
-        if resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+        policy = resource.body.get("DeletionPolicy")
+        # With the AWS::LanguageExtensions transform, DeletionPolicy may be an Fn::If or a Ref, chosen at
+        # deploy (review round 19, R19R-H2): read as "may be retained".
+        chosen_at_deploy = isinstance(policy, Mapping | list)
+        if not chosen_at_deploy and policy not in RETAINING_DELETION_POLICIES:
             continue
         name_prop = UNIQUE_NAME_PROPERTIES[resource.type]
         if name_prop not in resource.properties:
@@ -106,6 +110,13 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
         if differs:
             continue
         location = f"Properties/{name_prop}"
+        if chosen_at_deploy:
+            why = f"its DeletionPolicy is chosen at deploy ({shown(policy)}) and its {name_prop} may be fixed"
+            if templates.closed_world:
+                yield resource.finding(rule_id, f"{resource.type}: {why}", location, "DeletionPolicy")
+            else:
+                yield resource.not_checked(rule_id, f"{resource.type}: {why}; give the parameters", location)
+            continue
         if differs is None and templates.closed_world:  # a CDK app: acknowledge it, or fix it (R18T-M1)
             yield resource.finding(
                 rule_id,
@@ -143,8 +154,9 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
 
 #: Why RET2 cannot tell (see :mod:`hyperpod_cdk.rules.name_walk`).
 _MAYBE = (
-    "a fixed option of an Fn::If or Fn::Select chosen only at deploy, or an Fn::Select part of a value it "
-    "cannot read offline (the unique part of the stack id is Fn::Select [2, Fn::Split [/, AWS::StackId]])"
+    "it uses a value this rule cannot read offline: an option of an Fn::If or Fn::Select chosen at deploy, a "
+    "part of another value, or an attribute of a resource it does not know (a custom resource, a nested stack, "
+    "a type it does not list); the unique part of the stack id is Fn::Select [2, Fn::Split [/, AWS::StackId]]"
 )
 
 
@@ -226,9 +238,25 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
     with a final snapshot (``DeletionPolicy: Snapshot`` on an RDS instance: the instance is deleted,
     so its subnet group and security group can be).
     """
-    # A placement's own placements, found once per rule run (review round 16, R16T-M2): many retained
-    # resources in one DB subnet group walked its subnet references once each.
-    within: dict[tuple[str, ...], list[tuple[str, tuple[str, ...], Resource]]] = {}
+    # What a pass-through placement (a DB subnet group) leads to that the stack deletes, judged once per rule
+    # run: many retained instances in one group with many subnets cost instances + subnets, not their product
+    # (review round 16, R16T-M2; round 19, R19T-M5: the group's placements were cached, but each instance
+    # still went through all of them).
+    deleted_under: dict[tuple[str, ...], list[tuple[tuple[str, ...], Resource, str]]] = {}
+
+    def deleted_through(key: tuple[str, ...], through: Resource) -> list[tuple[tuple[str, ...], Resource, str]]:
+        if key not in deleted_under:
+            deleted_under[key] = []  # a placement that leads back to itself adds nothing
+            found: dict[tuple[str, ...], tuple[tuple[str, ...], Resource, str]] = {}
+            for _, inner_key, inner in _placements(templates, through.template_path, through.properties):
+                if inner.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
+                    found.setdefault(inner_key, (inner_key, inner, through.logical_id))
+                if inner.type in _PLACEMENT_THROUGH:
+                    for entry in deleted_through(inner_key, inner):
+                        found.setdefault(entry[0], entry)
+            deleted_under[key] = list(found.values())
+        return deleted_under[key]
+
     for resource in templates.resources():
         if (
             resource.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES
@@ -236,28 +264,22 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
         ):
             continue  # a kept rule naming a deleted group is RET3's finding
         seen: set[tuple[str, ...]] = set()
-        # (placements to check, the retained resource's property that led there, placement in between)
-        todo = [(_placements(templates, resource.template_path, resource.properties), "", "")]
-        while todo:
-            placements, led_by, via = todo.pop()
-            for top, key, target in placements:
-                if key in seen:
+        for top, key, target in _placements(templates, resource.template_path, resource.properties):
+            deleted = [] if target.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES else [(key, target, "")]
+            if target.type in _PLACEMENT_THROUGH:
+                deleted += deleted_through(key, target)
+            for deleted_key, placement, via in deleted:
+                if deleted_key in seen:
                     continue
-                seen.add(key)
-                prop = led_by or top
-                if target.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
-                    yield resource.finding(
-                        rule_id,
-                        f"{resource.type} is retained on delete but uses {target.type} {target.logical_id}"
-                        f"{f' (through {via})' if via else ''}, which the stack deletes: EC2/RDS refuse that "
-                        "delete while the kept resource is in it, and cdk destroy ends DELETE_FAILED",
-                        f"Properties/{prop}",
-                        "DeletionPolicy",
-                    )
-                if target.type in _PLACEMENT_THROUGH:
-                    if key not in within:
-                        within[key] = _placements(templates, target.template_path, target.properties)
-                    todo.append((within[key], prop, target.logical_id))
+                seen.add(deleted_key)
+                yield resource.finding(
+                    rule_id,
+                    f"{resource.type} is retained on delete but uses {placement.type} {placement.logical_id}"
+                    f"{f' (through {via})' if via else ''}, which the stack deletes: EC2/RDS refuse that "
+                    "delete while the kept resource is in it, and cdk destroy ends DELETE_FAILED",
+                    f"Properties/{top}",
+                    "DeletionPolicy",
+                )
 
 
 def _placements(templates: Templates, path: str, properties: Json) -> list[tuple[str, tuple[str, ...], Resource]]:

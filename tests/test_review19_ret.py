@@ -1,0 +1,160 @@
+"""Review round 19 (R19R-H1, H2, M1; R19T-M5): RET2 reads only what it knows (another resource's fixed value is
+not a generated name), a DeletionPolicy chosen at deploy, linear text reading; RET4 linear in a shared group."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperpod_cdk.rules.model import NOT_CHECKED, Templates
+
+_spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
+assert _spec is not None and _spec.loader is not None
+work_limits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(work_limits)
+
+RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+_STACK_ID = {"Ref": "AWS::StackId"}
+
+
+def _logs(name: Any, **resources: Any) -> dict[str, Any]:
+    group = {"Type": "AWS::Logs::LogGroup", **RETAIN, "Properties": {"LogGroupName": name}}
+    return {"Resources": {"Logs": group, **resources}}
+
+
+def _ret2(template: dict[str, Any], closed_world: bool = False) -> list[tuple[str, str | None]]:
+    findings = work_limits.rule_findings(Templates({"t": template}, closed_world=closed_world), "HyperPod-RET2")
+    return [(f.logical_id, f.severity) for f in findings if f.rule_id == "HyperPod-RET2"]
+
+
+_MAYBE = [("Logs", NOT_CHECKED)]
+
+_ECS = {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "training"}}
+_PROJECT = {"Type": "AWS::CodeBuild::Project", "Properties": {"Name": "image-build"}}
+_SSM = {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "hyperpod"}}
+_SUBNET = {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": "vpc-1", "CidrBlock": "10.0.0.0/24"}}
+_CUSTOM = {"Type": "Custom::NameLookup", "Properties": {"ServiceToken": "arn:aws:lambda:us-west-2:1:function:f"}}
+_ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
+
+
+@pytest.mark.parametrize(
+    ("name", "resources", "expected"),
+    [
+        # R19R-H1: each of these is fixed on every deploy, or may be; all were read as generated.
+        pytest.param({"Fn::Join": ["/", ["/ecs", {"Ref": "Cluster"}]]}, {"Cluster": _ECS}, _MAYBE, id="ECS Ref"),
+        pytest.param({"Fn::Sub": "/aws/codebuild/${Project}"}, {"Project": _PROJECT}, _MAYBE, id="CodeBuild Sub"),
+        pytest.param({"Fn::Sub": "/${Prefix.Value}/jobs"}, {"Prefix": _SSM}, _MAYBE, id="SSM value"),
+        pytest.param(
+            {"Fn::Join": ["/", ["/fsx", {"Fn::GetAtt": ["Subnet", "AvailabilityZone"]}]]},
+            {"Subnet": _SUBNET},
+            _MAYBE,
+            id="subnet AZ",
+        ),
+        pytest.param({"Fn::GetAtt": ["Lookup", "Name"]}, {"Lookup": _CUSTOM}, _MAYBE, id="custom resource"),
+        pytest.param(
+            {"Fn::Join": ["", ["/x", {"Fn::Select": [1, {"Fn::Split": ["0", _STACK_ID]}]}]]},
+            {},
+            _MAYBE,
+            id="split on a digit",
+        ),
+        # IDs AWS makes for each new resource differ; a generated name differs.
+        pytest.param({"Fn::Join": ["/", ["/fsx", {"Ref": "Subnet"}]]}, {"Subnet": _SUBNET}, [], id="subnet id"),
+        pytest.param({"Fn::Sub": "/roles/${Role.RoleId}"}, {"Role": _ROLE}, [], id="role id"),
+        pytest.param({"Fn::Sub": "/roles/${Role}"}, {"Role": _ROLE}, [], id="generated role name"),
+        pytest.param({"Fn::Sub": "/x/${AWS::Region}"}, {}, [("Logs", None)], id="pseudo parameter"),
+    ],
+)
+def test_ret2_reads_another_resource_only_as_far_as_it_knows(name: Any, resources: dict, expected: list) -> None:
+    assert _ret2(_logs(name, **resources)) == expected
+
+
+def test_ret2_in_a_cdk_app_a_value_it_cannot_read_is_a_finding() -> None:
+    assert _ret2(_logs({"Fn::Join": ["/", ["/ecs", {"Ref": "Cluster"}]]}, Cluster=_ECS), closed_world=True) == [
+        ("Logs", None)
+    ]
+
+
+def _bucket(name: Any, policy: Any, default: str | None = None) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"Type": "String"}
+    if default is not None:
+        parameter["Default"] = default
+    return {
+        "Transform": "AWS::LanguageExtensions",
+        "Parameters": {"BucketName": parameter, "Keep": {"Type": "String"}},
+        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Keep"}, "yes"]}},
+        "Resources": {
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "DeletionPolicy": policy,
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {"BucketName": name},
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize("policy", [{"Fn::If": ["IsProd", "Retain", "Delete"]}, {"Ref": "Keep"}], ids=["Fn::If", "Ref"])
+def test_ret2_a_deletion_policy_chosen_at_deploy_with_a_fixed_name_is_not_checked(policy: Any) -> None:
+    """R19R-H2: with AWS::LanguageExtensions, DeletionPolicy may be an intrinsic; it was read as "not kept"."""
+    assert _ret2(_bucket("hyperpod-jobs", policy)) == [("Bucket", NOT_CHECKED)]
+    assert _ret2(_bucket("hyperpod-jobs", policy), closed_world=True) == [("Bucket", None)]
+    assert _ret2(_bucket({"Ref": "AWS::NoValue"}, policy)) == []  # a generated name: nothing to report
+
+
+def test_ret2_a_name_left_out_by_an_unknown_condition_is_not_checked_not_an_error() -> None:
+    """``!If [HasName, !Ref BucketName, !Ref AWS::NoValue]``: the NoValue option leaves the name to CloudFormation."""
+    template = _bucket({"Fn::If": ["IsProd", {"Ref": "BucketName"}, {"Ref": "AWS::NoValue"}]}, "Retain")
+    assert _ret2(template) == [("Bucket", NOT_CHECKED)]
+
+
+def _nested_selects(levels: int) -> dict[str, Any]:
+    """The reviewer's shape (R19R-M1): LEVELS nested Select/Split/Join over one long Fn::Sub string."""
+    value: Any = {"Fn::Join": ["", [{"Fn::Sub": "${!}" * 20_000}, _STACK_ID]]}
+    for _ in range(levels):
+        value = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Join": ["", [value, "x"]]}]}]}
+    return _logs(value)
+
+
+def test_ret2_reads_the_text_under_nested_parts_once() -> None:
+    # Twice the levels over the same 20,000-part string: the string is scanned once either way (it was scanned
+    # again by each level, twice: 7.6 MB of aliased text took 228 s), so the work barely grows.
+    assert work_limits.rule_call_ratio(_nested_selects, 10, "HyperPod-RET2") < 1.3
+
+
+def _instances_in_one_group(instances: int, subnets: int = 400) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        f"S{i}": {"Type": "AWS::EC2::Subnet", **RETAIN, "Properties": {"VpcId": "vpc-1"}} for i in range(subnets)
+    }
+    resources["G"] = {
+        "Type": "AWS::RDS::DBSubnetGroup",
+        **RETAIN,
+        "Properties": {"DBSubnetGroupDescription": "d", "SubnetIds": [{"Ref": f"S{i}"} for i in range(subnets)]},
+    }
+    for j in range(instances):
+        resources[f"D{j}"] = {
+            "Type": "AWS::RDS::DBInstance",
+            "DeletionPolicy": "Retain",
+            "Properties": {"DBSubnetGroupName": {"Ref": "G"}},
+        }
+    return {"Resources": resources}
+
+
+def test_ret4_costs_instances_plus_subnets_of_a_shared_group() -> None:
+    """R19T-M5: 60,000 subnets x 4,000 instances took 118 s: each instance went through every subnet."""
+    one, many = (
+        work_limits.calls(lambda n=n: work_limits.rule_findings(_instances_in_one_group(n), "HyperPod-RET4"))
+        for n in (50, 400)
+    )
+    assert many / one < 3  # 8x the instances; the 400 subnets are judged once either way
+
+
+def test_ret4_still_reports_a_deleted_subnet_through_the_group_for_every_instance() -> None:
+    template = _instances_in_one_group(3, subnets=2)
+    del template["Resources"]["S1"]["DeletionPolicy"]
+    findings = work_limits.rule_findings(template, "HyperPod-RET4")
+    # The kept group itself uses S1; each kept instance uses it through the group.
+    assert sorted(f.logical_id for f in findings) == ["D0", "D1", "D2", "G"]
+    assert all("S1 (through G)" in f.detail for f in findings if f.logical_id != "G")
