@@ -80,3 +80,11 @@ def test_eks_warns_about_a_file_system_imported_into_the_vpc_it_creates(synth: A
     Annotations.from_stack(built.stack).has_warning(
         "*", Match.string_like_regexp("storage.fsx.file_system_id: .* another VPC")
     )
+
+
+def test_a_security_group_listed_twice_is_refused() -> None:
+    """R19Q-L1: each Lustre rule was created twice, which EC2 refuses at deploy."""
+    data = _config("slurm.yaml", {**IMPORTED, "security_group_ids": [GROUP, GROUP]}, existing=True)
+    with pytest.raises(HyperPodConfigError) as raised:
+        parse_config(data)
+    assert "security_group_ids" in str(raised.value) and "once" in str(raised.value)

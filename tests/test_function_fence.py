@@ -16,11 +16,14 @@ DEPLOY_ROLE = "arn:aws:iam::111122223333:role/cdk-hnb659fds-cfn-exec-role-111122
 OTHER_ROLE = "arn:aws:iam::111122223333:role/Admin"
 
 
-def _documented_scp() -> dict[str, Any]:
+def _documented_statements() -> dict[str, dict[str, Any]]:
     doc = (REPO / "docs" / "security-posture.md").read_text()
     block = doc.split("Use an SCP or a permission boundary.", 1)[1].split("```json", 1)[1]
-    statement: dict[str, Any] = json.loads(block.split("```", 1)[0])
-    return statement
+    return {statement["Sid"]: statement for statement in json.loads(block.split("```", 1)[0])}
+
+
+def _documented_scp() -> dict[str, Any]:
+    return _documented_statements()["FenceHyperPodCdkPrivilegedFunctions"]
 
 
 def _denied(statement: dict[str, Any], action: str, tags: dict[str, str], principal: str) -> bool:
@@ -81,6 +84,23 @@ def test_every_function_with_cluster_admin_carries_a_fenced_tag(template: dict[s
 def test_the_governed_example_has_every_fenced_purpose(eks_governed: Any) -> None:
     found = {_tags(f).get(PURPOSE) for f in _functions(eks_governed.template).values()}
     assert set(_documented_scp()["Condition"]["StringEquals"][f"aws:ResourceTag/{PURPOSE}"]) <= found
+
+
+def test_every_fenced_function_role_is_fenced_too(template: dict[str, Any]) -> None:
+    """R19Q-M1: a principal that may create functions and pass roles could run its own code with the Helm
+    installer's role; the roles carry the function's tag and the second statement denies passing them."""
+    roles = _documented_statements()["FenceHyperPodCdkPrivilegedRoles"]
+    assert roles["Condition"] == _documented_scp()["Condition"]
+    resources = template["Resources"]
+    for logical_id, function in _functions(template).items():
+        if PURPOSE not in _tags(function):
+            continue
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        role_tags = {tag["Key"]: tag["Value"] for tag in role["Properties"].get("Tags", [])}
+        assert role_tags.get(PURPOSE) == _tags(function)[PURPOSE], logical_id
+        for action in ("iam:PassRole", "iam:PutRolePolicy", "iam:UntagRole"):
+            assert _denied(roles, action, role_tags, OTHER_ROLE), (logical_id, action)
+            assert not _denied(roles, action, role_tags, DEPLOY_ROLE), (logical_id, action)
 
 
 def test_an_untagged_function_is_not_fenced() -> None:

@@ -549,5 +549,7 @@ def test_scheduler_config_handler_is_tagged_and_in_the_documented_scp(governed) 
     assert {"Key": "hyperpod-cdk:purpose", "Value": "scheduler-config-eks-access"} in handler["Properties"]["Tags"]
     doc = (REPO / "docs" / "security-posture.md").read_text()
     block = doc.split("Use an SCP or a permission boundary.", 1)[1].split("```json", 1)[1]
-    scp = json.loads(block.split("```", 1)[0])
-    assert "scheduler-config-eks-access" in scp["Condition"]["StringEquals"]["aws:ResourceTag/hyperpod-cdk:purpose"]
+    (functions, roles) = json.loads(block.split("```", 1)[0])
+    for statement in (functions, roles):
+        purposes = statement["Condition"]["StringEquals"]["aws:ResourceTag/hyperpod-cdk:purpose"]
+        assert "scheduler-config-eks-access" in purposes

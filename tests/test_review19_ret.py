@@ -158,3 +158,36 @@ def test_ret4_still_reports_a_deleted_subnet_through_the_group_for_every_instanc
     # The kept group itself uses S1; each kept instance uses it through the group.
     assert sorted(f.logical_id for f in findings) == ["D0", "D1", "D2", "G"]
     assert all("S1 (through G)" in f.detail for f in findings if f.logical_id != "G")
+
+
+def _circle_with_one_long_name(n: int) -> dict[str, Any]:
+    """The reviewer's shape (R19R-M2): answers rise one name per reading, and H, which uses every name and
+    holds many literals, was read again after each rise (400 names: 113 s)."""
+    uuid = {"Fn::Select": [2, {"Fn::Split": ["/", _STACK_ID]}]}
+    resources: dict[str, Any] = {
+        "N0": {
+            "Type": "AWS::Logs::LogGroup",
+            **RETAIN,
+            "Properties": {"LogGroupName": {"Fn::Join": ["/", [uuid, {"Ref": "H"}]]}},
+        }
+    }
+    for i in range(1, n):
+        name = {"Fn::Select": [{"Ref": "Pick"}, [uuid, {"Ref": f"N{i - 1}"}]]}
+        resources[f"N{i}"] = {"Type": "AWS::Logs::LogGroup", **RETAIN, "Properties": {"LogGroupName": name}}
+    items = ["a"] * (50 * n) + [{"Ref": f"N{i}"} for i in range(n)]
+    resources["H"] = {
+        "Type": "AWS::Logs::LogGroup",
+        **RETAIN,
+        "Properties": {"LogGroupName": {"Fn::Join": ["-", items]}},
+    }
+    return {"Parameters": {"Pick": {"Type": "Number"}}, "Resources": resources}
+
+
+def test_ret2_bounds_the_work_on_a_circle_of_names() -> None:
+    assert work_limits.rule_call_ratio(_circle_with_one_long_name, 40, "HyperPod-RET2") < 2.6
+
+
+def test_ret2_an_index_of_thousands_of_digits_is_not_an_internal_error() -> None:
+    """R19R-L4: int() of a 5,000-digit index raised ValueError: lint exited 2, "internal error in rule"."""
+    name = {"Fn::Join": ["", ["/x", {"Fn::Select": ["1" * 5000, {"Fn::Split": ["/", _STACK_ID]}]}]]}
+    assert _ret2(_logs(name)) == _MAYBE

@@ -83,6 +83,8 @@ class FsxConfig(_Model):
             raise ValueError(
                 f"{missing}: importing a file system needs file_system_id, dns_name and mount_name together"
             )
+        if len(set(self.security_group_ids)) != len(self.security_group_ids):
+            raise ValueError("security_group_ids: list each group once (EC2 refuses the same rule twice)")
         if self.security_group_ids and not given:
             raise ValueError(
                 "security_group_ids: only for an imported file system (file_system_id); one created here uses "

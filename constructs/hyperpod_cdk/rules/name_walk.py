@@ -59,7 +59,7 @@ GENERATED_ID_TYPES: dict[str, frozenset[str]] = {
     "AWS::EFS::FileSystem": frozenset({"Arn", "FileSystemId"}),
     "AWS::CloudFormation::WaitConditionHandle": frozenset(),
 }
-_CIRCLE_READS = 8  # per name of a circle, at most
+_CIRCLE_READS = 8  # readings of a whole circle of names, at most
 
 #: Stands for one character of the stack id's UUID in the sample stack ids below.
 _UUID_CHAR = "\ue000"
@@ -106,6 +106,7 @@ class NameWalk:
         self._memo: dict[int, Answer] = {}
         self._uses_memo: dict[str, list[str]] = {}
         self._texts: TextMemo = {}
+        self._reads = 0
         self._sub_names_memo: dict[int, tuple[str, list[str]]] = {}
 
     def differs(self, value: Json) -> Answer:
@@ -224,7 +225,10 @@ class NameWalk:
         dependency between resources"), but the answer must not depend on which name is read first
         (review round 16, R16T-M1): start from "fixed" and raise answers until they hold. Every step only
         raises an answer (fixed, maybe, differs), so this ends; past a few readings per name, what could rise
-        is "maybe", which never hides a fixed name. A memo per reading: the shared one keeps final answers."""
+        is "maybe", which never hides a fixed name. A memo per reading: the shared one keeps final answers.
+
+        The work is capped at a few times one reading of every name (review round 19, R19R-M2: one long name
+        using 400 others was read again after each of them changed, 113 s), not at a count of readings."""
         members = set(component)
         users: dict[str, list[str]] = {name: [] for name in component}
         for name in component:
@@ -233,8 +237,10 @@ class NameWalk:
                     users[used].append(name)
         self.settled.update(dict.fromkeys(component, False))
         queue, queued = deque(component), set(component)
-        for _ in range(_CIRCLE_READS * len(component)):
-            if not queue:
+        start, budget = self._reads, None
+        while queue:
+            if budget is not None and self._reads - start > budget:
+                self.settled.update({name: None for name in component if self.settled[name] is not True})
                 return
             name = queue.popleft()
             queued.discard(name)
@@ -244,12 +250,13 @@ class NameWalk:
                 fresh = [user for user in users[name] if user not in queued]
                 queue.extend(fresh)
                 queued.update(fresh)
-        if queue:
-            self.settled.update({name: None for name in component if self.settled[name] is not True})
+            if name == component[-1] and budget is None:  # the first reading of every name is done
+                budget = _CIRCLE_READS * (self._reads - start)
 
     # -- one expression ---------------------------------------------------------------------------
 
     def _value(self, value: Json, memo: dict[int, Answer]) -> Answer:
+        self._reads += 1  # every value read, literals included: the budget of a circle of names
         if not isinstance(value, Mapping | list):
             return False  # a literal
         key = id(value)
@@ -393,8 +400,8 @@ def _stack_id_part(index: Json, items: Json, memo: TextMemo) -> object:
 def _position(index: Json) -> int | None:
     if isinstance(index, int) and not isinstance(index, bool):
         return index
-    if isinstance(index, str) and index.isascii() and index.isdigit():
-        return int(index)
+    if isinstance(index, str) and index.isascii() and index.isdigit() and len(index) <= 18:
+        return int(index)  # 18 digits at most: int() refuses 4,300 (R19R-L4); no list is that long
     return None
 
 
