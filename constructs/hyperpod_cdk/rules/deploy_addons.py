@@ -18,17 +18,41 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _live,
 )
-from hyperpod_cdk.rules.model import Finding, Resource, Templates, literal, shown
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, literal, shown
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # --------------------------------------------------------------------------- HELM1
 
 
+# The HyperPod chart as a definition installs it: this project's custom resource; a Helm-chart custom
+# resource naming the chart (aws-cdk-lib's eks.HelmChart, Terraform's helm_release as rules/inputs.py maps it,
+# any custom resource with a Chart property); or a nested stack whose template installs a Helm chart (the AWS
+# samples' helm-chart stack). Never a resource merely named like Helm: the installer's role or function is
+# not the chart (review round 19, R19T-H3: a cluster depending on HelmInstallerRole passed).
+HELM_DEPENDENCIES = "Custom::HyperPodHelmDependencies"
+_CHART_TYPES = ("Custom::AWSCDK-EKS-HelmChart", "Custom::HelmRelease")
+_CHART_NAMES = ("Chart", "Release", "ReleaseName", "Name")  # a chart path or a release name
+
+
+def _names_hyperpod(value: Json) -> bool:
+    """A literal chart path or release name of the HyperPod chart (``helm_chart/HyperPodHelmChart``,
+    ``hyperpod-dependencies``), not the inference operator's own chart."""
+    text = value.lower() if isinstance(value, str) else ""
+    return "hyperpod" in text and "inference" not in text
+
+
 def _is_helm(resource: Resource) -> bool:
-    text = f"{resource.type} {resource.logical_id}".lower()
+    """Whether ``resource`` installs the HyperPod Helm chart (see :data:`HELM_DEPENDENCIES`)."""
+    if resource.type == HELM_DEPENDENCIES:
+        return True
+    props = resource.properties
     if resource.type == "AWS::CloudFormation::Stack":
-        text += " " + str(resource.properties.get("TemplateURL", "")).lower()
-    return "helm" in text and "inf" not in resource.logical_id.lower()[:3]
+        url = str(props.get("TemplateURL", "")).lower()
+        return "helm" in url and "inference" not in url
+    custom = resource.type.startswith("Custom::") or resource.type == "AWS::CloudFormation::CustomResource"
+    if not custom or (resource.type not in _CHART_TYPES and "Chart" not in props):
+        return False
+    return any(_names_hyperpod(props.get(key)) for key in _CHART_NAMES)
 
 
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
