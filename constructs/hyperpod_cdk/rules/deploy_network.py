@@ -16,8 +16,9 @@ from hyperpod_cdk.rules.model import (
     as_map,
     literal,
     short_text,
+    shown,
 )
-from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types
+from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types, _unknown_objects
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 
@@ -215,6 +216,12 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
     by_id = _subnets_by_id(templates)
     for cluster in _clusters(templates):
         yield from _unknown_overrides(cluster, rule_id)
+        yield from _unknown_objects(cluster, rule_id, "its addresses are not counted", "VpcConfig", "InstanceGroups")
+        subnets = as_map(cluster.properties.get("VpcConfig")).get("Subnets")
+        if subnets is not None and not isinstance(subnets, list):
+            yield cluster.not_checked(
+                rule_id, f"VpcConfig.Subnets is not known offline ({shown(subnets)})", "Properties/VpcConfig/Subnets"
+            )
         pools = _groups_by_subnets(templates, cluster, by_id)
         for union, sets in pools.pools():
             # The pool's demand against the union's addresses; and each exact set's own groups against its
@@ -298,7 +305,13 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
     # next to 5,000 rules was 250 million port checks).
     verdicts: dict[tuple[str, ...], list[str] | None] = {}
     for fsx in templates.resources("AWS::FSx::FileSystem"):
-        if fsx.properties.get("FileSystemType") != "LUSTRE":
+        kind = fsx.properties.get("FileSystemType")
+        if not literal(kind):  # a parameter without a default, an Fn::Select (review round 19, R19T-M3)
+            yield fsx.not_checked(
+                rule_id, f"FileSystemType is not known offline ({shown(kind)})", "Properties/FileSystemType"
+            )
+            continue
+        if kind != "LUSTRE":
             continue
         listed = fsx.properties.get("SecurityGroupIds")
         if listed is not None and not isinstance(listed, list):  # review round 17, R17T-M2
