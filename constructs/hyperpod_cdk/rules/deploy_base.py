@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.model import Json, Resource, Templates, as_list, as_map
-from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER
+from hyperpod_cdk.rules.sagemaker import GROUP_LISTS, SAGEMAKER_CLUSTER, _intrinsic
 
 EKS_CLUSTER = "AWS::EKS::Cluster"
 # What `hyperpod-cdk lint --live` read from AWS (hyperpod_cdk.cli.lint_live), as pseudo-resources.
@@ -62,9 +62,11 @@ def _clusters(templates: Templates) -> Iterator[Resource]:
 
 def _all_groups(cluster: Resource) -> Iterator[tuple[str, Json, Mapping[str, Json]]]:
     """(location, name, group) of each instance group, restricted ones too; the name as the definition
-    gives it, else ``#index``."""
-    for kind in ("InstanceGroups", "RestrictedInstanceGroups"):
+    gives it, else ``#index``. A group that is one intrinsic is left to ``_unknown_objects`` (R19T-M3)."""
+    for kind in GROUP_LISTS:
         for index, group in enumerate(as_list(cluster.properties.get(kind))):
+            if _intrinsic(group):
+                continue
             group = as_map(group)
             yield f"Properties/{kind}/{index}", group.get("InstanceGroupName", f"#{index}"), group
 

@@ -21,36 +21,63 @@ from hyperpod_cdk.rules.deploy_base import (
     _partial,
 )
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, shown
-from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types
+from hyperpod_cdk.rules.sagemaker import (
+    GROUP_LISTS,
+    _groups,
+    _instance_types,
+    _intrinsic,
+    _unknown_instance_types,
+    _unknown_objects,
+    _unreadable_objects,
+)
 from hyperpod_cdk.specs.offerings import offered_in
 from hyperpod_cdk.specs.service_rules import KAR1, KMS1, SYS1, ClusterFacts, check_cluster
 
 # --------------------------------------------------------------------------- KMS1
 
 
-def _keyed_volumes(cluster: Resource) -> Iterator[tuple[str, Json]]:
-    """(location, group name) of each instance-group volume with a VolumeKmsKeyId."""
+def _keyed_volumes(cluster: Resource) -> Iterator[tuple[str, Json, bool]]:
+    """(location, group name, known) of each instance-group volume with a VolumeKmsKeyId, and of each
+    storage object known only at deploy (``known`` False: it may hold one; review round 19, R19T-M3)."""
     for where_group, name, group in _all_groups(cluster):
-        for position, config in enumerate(as_list(group.get("InstanceStorageConfigs"))):
-            key = as_map(as_map(config).get("EbsVolumeConfig")).get("VolumeKmsKeyId")
-            if _has_value(key):
-                yield f"{where_group}/InstanceStorageConfigs/{position}/EbsVolumeConfig/VolumeKmsKeyId", name
+        where = f"{where_group}/InstanceStorageConfigs"
+        configs = group.get("InstanceStorageConfigs")
+        if _intrinsic(configs):
+            yield where, name, False
+        for position, config in enumerate(as_list(configs)):
+            volume = as_map(config).get("EbsVolumeConfig")
+            if _intrinsic(config) or _intrinsic(volume):
+                yield f"{where}/{position}" + ("/EbsVolumeConfig" if _intrinsic(volume) else ""), name, False
+            elif _has_value(as_map(volume).get("VolumeKmsKeyId")):
+                yield f"{where}/{position}/EbsVolumeConfig/VolumeKmsKeyId", name, True
 
 
 def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
         mode = cluster.properties.get("NodeProvisioningMode")
+        if mode != "Continuous":  # in Continuous mode any key is fine: nothing left to know
+            why = "a VolumeKmsKeyId needs NodeProvisioningMode: Continuous"
+            yield from _unknown_objects(cluster, rule_id, why, *GROUP_LISTS)
         # Judged once per cluster: walking the mode value again for every volume was volumes x its size
         # (review round 15, tools, M8).
         known: bool | None = None
         fails = False
-        for where, name in _keyed_volumes(cluster):
+        for where, name, readable in _keyed_volumes(cluster):
             if known is None:
                 known = literal(mode)
                 fails = known and bool(
                     check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True))
                 )
-            if not known:
+            if not readable and (fails or not known):
+                yield cluster.not_checked(
+                    rule_id,
+                    f"group '{name}': {where.rsplit('/', 1)[-1]} is not known offline; a VolumeKmsKeyId needs "
+                    "NodeProvisioningMode: Continuous",
+                    where,
+                )
+            elif not readable:
+                continue
+            elif not known:
                 yield cluster.not_checked(
                     rule_id, f"NodeProvisioningMode is not known offline; group '{name}' has a VolumeKmsKeyId", where
                 )
@@ -82,6 +109,11 @@ _KNOWN_AT_DEPLOY = (("node_provisioning_mode", "Continuous"), ("node_recovery", 
 def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1") -> Iterator[Finding]:
     for cluster in _clusters(templates):
         props = cluster.properties
+        if _intrinsic(props.get("AutoScaling")):  # an Fn::Select with an index known at deploy (R19T-M3)
+            yield cluster.not_checked(
+                rule_id, f"AutoScaling is not known offline ({shown(props['AutoScaling'])})", "Properties/AutoScaling"
+            )
+            continue
         autoscaling = as_map(props.get("AutoScaling"))
         mode = autoscaling.get("Mode")
         if not literal(mode):
@@ -119,6 +151,8 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
 def _karpenter_groups(cluster: Resource, rule_id: str) -> Iterator[Finding]:
     """Groups at 0 (Karpenter's) with deep health checks or a training plan; not checked where the count
     or the checks are not known offline."""
+    why = "a group at 0 for Karpenter may not run deep health checks or use a training plan"
+    yield from _unknown_objects(cluster, rule_id, why, "InstanceGroups")
     for index, name, group in _groups(cluster):
         count, checks = group.get("InstanceCount"), group.get("OnStartDeepHealthChecks")
         plan = _has_value(group.get("TrainingPlanArn"))
@@ -165,9 +199,9 @@ def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Ite
         if not _is_eks(cluster) or _partial(templates, cluster):
             continue
         groups = list(_groups(cluster))
-        if not groups:
+        unknown = any(_unreadable_objects(cluster, "InstanceGroups"))  # a group known only at deploy (R19T-M3)
+        if not groups and not unknown:
             continue
-        unknown = False
         for _index, _name, group in groups:
             count, checks = group.get("InstanceCount"), group.get("OnStartDeepHealthChecks")
             taints = as_list(as_map(group.get("KubernetesConfig")).get("Taints"))
@@ -205,6 +239,7 @@ def instance_type_offered(templates: Templates, rule_id: str = "HyperPod-TYPE1")
     if offered is None:
         return  # no region given, or a region the vendored list does not cover
     for cluster in _clusters(templates):
+        yield from _unknown_objects(cluster, rule_id, "its instance types are not checked", *GROUP_LISTS)
         for where_group, name, group in _all_groups(cluster):
             where = f"{where_group}/InstanceType"
             raw = group.get("InstanceType")
@@ -270,9 +305,13 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
         if r.properties.get("Exists") is False
     }
     for cluster in _clusters(templates):
+        yield from _unknown_objects(cluster, rule_id, "its lifecycle scripts are not checked", "InstanceGroups")
         for index, name, group in _groups(cluster):
             config = as_map(group.get("LifeCycleConfig"))
             where = f"Properties/InstanceGroups/{index}/LifeCycleConfig"
+            if _intrinsic(group.get("LifeCycleConfig")):  # review round 19, R19T-M3
+                yield cluster.not_checked(rule_id, f"group '{name}': LifeCycleConfig is not known offline", where)
+                continue
             if not config:
                 if not _is_eks(cluster) and not _partial(templates, cluster):
                     yield cluster.finding(
@@ -296,6 +335,12 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
                 )
                 continue
             hook = config.get("OnCreate") or config.get("OnInitComplete")
+            if hook is not None and not isinstance(hook, str):  # a parameter, an Fn::Select (R19T-M3)
+                which = "OnCreate" if "OnCreate" in config else "OnInitComplete"
+                yield cluster.not_checked(
+                    rule_id, f"group '{name}': {which} is not known offline ({shown(hook)})", f"{where}/{which}"
+                )
+                continue
             if uri.startswith("s3://") and isinstance(hook, str) and hook.startswith(("s3://", "/")):
                 yield cluster.finding(
                     rule_id,

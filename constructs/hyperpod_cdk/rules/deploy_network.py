@@ -6,8 +6,19 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
-from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, short_text
-from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types
+from hyperpod_cdk.rules.model import (
+    NOT_CHECKED,
+    Finding,
+    Json,
+    Resource,
+    Templates,
+    as_list,
+    as_map,
+    literal,
+    short_text,
+    shown,
+)
+from hyperpod_cdk.rules.sagemaker import _groups, _instance_types, _unknown_instance_types, _unknown_objects
 from hyperpod_cdk.specs.instance_types import Orchestrator, spec_for
 from hyperpod_cdk.specs.network_plan import AWS_RESERVED_PER_SUBNET
 
@@ -46,23 +57,85 @@ def _subnet_cidr(
 
 _GroupNeed = tuple[str, int, int, str]  # group name, node count, IPs per node, instance type
 _GROUPS_SHOWN = 10  # groups named in one finding (each name cut to 80 characters); the rest are counted
-_SubnetsKey = tuple[tuple[str, ...], ...]  # the reference keys of a group's subnets, in order
+_SubnetKey = tuple[str, ...]  # a subnet's reference key (Templates.reference_key)
+_SubnetSet = frozenset[_SubnetKey]
 
 
-def _groups_by_subnets(
-    templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]
-) -> tuple[
-    dict[_SubnetsKey, list[_GroupNeed]],
-    dict[_SubnetsKey, list[ipaddress.IPv4Network] | None],
-    dict[_SubnetsKey, int | None],
-]:
-    """A cluster's groups keyed by the subnets they draw addresses from (groups sharing subnets share
-    addresses), with those subnets' CIDRs (None: not literal in the templates) and free addresses (``--live``)."""
+class _SubnetPools:
+    """A cluster's groups by the subnets they draw addresses from, pooled where those subnets overlap.
+
+    A group's subnets are a set: HyperPod places its nodes in any of them, whatever order the list has.
+    Groups whose sets share a subnet compete for its addresses, so they are pooled (union-find over
+    subnets) and their demand is compared with the union's addresses (review round 19, R19T-H2: an
+    override listing the cluster's subnets in another order, or a set overlapping them, was charged to a
+    separate copy of the same addresses). Each distinct list object is keyed once: the cluster's
+    ``Subnets`` is shared by every group without an override (R19T-M4: it was keyed again per group).
+    """
+
+    def __init__(self, templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]) -> None:
+        self._templates, self._cluster, self._by_id = templates, cluster, by_id
+        self._keyed: dict[int, tuple[list[Json], _SubnetSet]] = {}  # id(list) -> (the list, kept alive; its keys)
+        self._parent: dict[_SubnetKey, _SubnetKey] = {}
+        self._value: dict[_SubnetKey, Json] = {}  # a value naming each subnet
+        self._position: dict[_SubnetKey, int] = {}  # the order in which the definition first names each
+        self._cidr: dict[_SubnetKey, ipaddress.IPv4Network | None] = {}
+        self.by_set: dict[_SubnetSet, list[_GroupNeed]] = {}  # the groups drawing on exactly each set
+
+    def keys(self, subnets: list[Json]) -> _SubnetSet:
+        known = self._keyed.get(id(subnets))
+        if known is None:
+            keys: set[_SubnetKey] = set()
+            for value in subnets:
+                key = self._templates.reference_key(self._cluster.template_path, value)
+                if key not in self._value:
+                    self._value[key], self._parent[key], self._position[key] = value, key, len(self._position)
+                keys.add(key)
+            known = self._keyed[id(subnets)] = (subnets, frozenset(keys))
+            root = self._find(next(iter(keys)))
+            for key in keys:
+                self._parent[self._find(key)] = root
+        return known[1]
+
+    def _find(self, key: _SubnetKey) -> _SubnetKey:
+        root = key
+        while self._parent[root] != root:
+            root = self._parent[root]
+        while self._parent[key] != root:  # path compression: later finds are one step
+            self._parent[key], key = root, self._parent[key]
+        return root
+
+    def pools(self) -> list[tuple[_SubnetSet, list[_SubnetSet]]]:
+        """(the union of the subnets, the exact sets in it) of each pool of overlapping sets."""
+        members: dict[_SubnetKey, list[_SubnetSet]] = {}
+        for subnet_set in self.by_set:
+            members.setdefault(self._find(next(iter(subnet_set))), []).append(subnet_set)
+        return [(frozenset().union(*sets), sets) for sets in members.values()]
+
+    def ordered(self, subnets: _SubnetSet) -> list[_SubnetKey]:
+        """``subnets`` in the order the definition first names them (messages do not depend on hashing)."""
+        return sorted(subnets, key=self._position.__getitem__)
+
+    def cidrs(self, subnets: _SubnetSet) -> list[ipaddress.IPv4Network] | None:
+        """The CIDRs of ``subnets`` (None: one is not literal in the templates)."""
+        for key in subnets:
+            if key not in self._cidr:
+                self._cidr[key] = _subnet_cidr(
+                    self._templates, self._cluster.template_path, self._value[key], self._by_id
+                )
+        found = [self._cidr[k] for k in self.ordered(subnets)]
+        return None if any(c is None for c in found) else [c for c in found if c]
+
+    def free(self, subnets: _SubnetSet) -> int | None:
+        """Free addresses AWS reported for every subnet of ``subnets`` (``--live``), else None."""
+        values = [self._value[k] for k in subnets]
+        return _free_addresses(self._templates, self._cluster.template_path, values, self._by_id)
+
+
+def _groups_by_subnets(templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]) -> _SubnetPools:
+    """A cluster's groups by the subnets they draw addresses from (groups sharing subnets share addresses)."""
     kind = Orchestrator.EKS if _is_eks(cluster) else Orchestrator.SLURM
     default_subnets = as_list(as_map(cluster.properties.get("VpcConfig")).get("Subnets"))
-    by_subnets: dict[_SubnetsKey, list[_GroupNeed]] = {}
-    cidrs: dict[_SubnetsKey, list[ipaddress.IPv4Network] | None] = {}
-    free: dict[_SubnetsKey, int | None] = {}
+    pools = _SubnetPools(templates, cluster, by_id)
     for _index, name, group in _groups(cluster):
         count = _int(group.get("InstanceCount"))
         types = [t for t in _instance_types(group) if spec_for(t) is not None]
@@ -73,17 +146,12 @@ def _groups_by_subnets(
         unknown = not literal(group.get("InstanceCount")) or _unknown_instance_types(group)
         if not subnets or (not unknown and (count is None or not types)):
             continue
-        keyed = tuple(templates.reference_key(cluster.template_path, s) for s in subnets)
-        needs = by_subnets.setdefault(keyed, [])
+        needs = pools.by_set.setdefault(pools.keys(subnets), [])
         if unknown:  # a count or type known only at deploy: an entry of 0 nodes marks the set as partial
             needs.append((name, -1, 0, ""))
         elif count is not None:
             needs.append((name, count, max(_ips(t, kind) for t in types), types[0]))
-        if keyed not in cidrs:
-            found = [_subnet_cidr(templates, cluster.template_path, s, by_id) for s in subnets]
-            cidrs[keyed] = None if any(c is None for c in found) else [c for c in found if c]
-            free[keyed] = _free_addresses(templates, cluster.template_path, subnets, by_id)
-    return by_subnets, cidrs, free
+    return pools
 
 
 def _unknown_overrides(cluster: Resource, rule_id: str) -> Iterator[Finding]:
@@ -99,48 +167,70 @@ def _unknown_overrides(cluster: Resource, rule_id: str) -> Iterator[Finding]:
             )
 
 
+def _named(items: list[str]) -> str:
+    shown_items = ", ".join(items[:_GROUPS_SHOWN])
+    return shown_items + (f", and {len(items) - _GROUPS_SHOWN} more" if len(items) > _GROUPS_SHOWN else "")
+
+
+def _verdict(
+    cluster: Resource, rule_id: str, pools: _SubnetPools, subnets: _SubnetSet, all_groups: list[_GroupNeed]
+) -> Finding | None:
+    """What ``all_groups`` drawing on ``subnets`` come to: an error, not checked, a warning, or None."""
+    networks = pools.cidrs(subnets)
+    if networks is None:
+        return None  # a subnet is not in the template (or its CIDR is not literal): --live resolves it
+    available = pools.free(subnets)
+    capacity = available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
+    partial = [f"'{short_text(n)}'" for n, c, _, _ in all_groups if c < 0]
+    groups = [g for g in all_groups if g[1] >= 0]
+    nodes = sum(count * per_node for _, count, per_node, _ in groups)
+    detail = _named([f"'{short_text(n)}' {c} x {t} x {p} IPs" for n, c, p, t in groups])
+    shown_cidrs = ", ".join(map(str, networks))
+    what = "free addresses now" if available is not None else "usable addresses"
+    where = "Properties/VpcConfig/Subnets"
+    if nodes > capacity:
+        return cluster.finding(
+            rule_id, f"subnets {shown_cidrs} have {capacity} {what} but the groups need {nodes} ({detail})", where
+        )
+    if partial:  # the known groups fit; the rest come at deploy (review round 17, R17T-M2)
+        return cluster.not_checked(
+            rule_id,
+            f"subnets {shown_cidrs}: the instance count or type of group {_named(partial)} is not known offline",
+            where,
+        )
+    if nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity:
+        return cluster.finding(
+            rule_id,
+            f"subnets {shown_cidrs} have {capacity} {what} and the groups need {nodes} "
+            f"({detail}); less than {IP_HEADROOM_PERCENT}% headroom for replacements and updates",
+            where,
+            severity="warning",
+        )
+    return None
+
+
+_RANK = {None: 0, NOT_CHECKED: 1, "warning": 2}  # which verdict of a pool is reported
+
+
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
     by_id = _subnets_by_id(templates)
     for cluster in _clusters(templates):
         yield from _unknown_overrides(cluster, rule_id)
-        by_subnets, cidrs, free = _groups_by_subnets(templates, cluster, by_id)
-        for keyed, groups in by_subnets.items():
-            networks = cidrs.get(keyed)
-            if networks is None:
-                continue  # the subnet is not in the template (or its CIDR is not literal): --live resolves it
-            available = free.get(keyed)
-            capacity = (
-                available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
+        yield from _unknown_objects(cluster, rule_id, "its addresses are not counted", "VpcConfig", "InstanceGroups")
+        subnets = as_map(cluster.properties.get("VpcConfig")).get("Subnets")
+        if subnets is not None and not isinstance(subnets, list):
+            yield cluster.not_checked(
+                rule_id, f"VpcConfig.Subnets is not known offline ({shown(subnets)})", "Properties/VpcConfig/Subnets"
             )
-            partial = [n for n, c, _, _ in groups if c < 0]
-            groups = [g for g in groups if g[1] >= 0]
-            nodes = sum(count * per_node for _, count, per_node, _ in groups)
-            detail = ", ".join(f"'{short_text(n)}' {c} x {t} x {p} IPs" for n, c, p, t in groups[:_GROUPS_SHOWN])
-            detail += f", and {len(groups) - _GROUPS_SHOWN} more" if len(groups) > _GROUPS_SHOWN else ""
-            shown = ", ".join(map(str, networks))
-            what = "free addresses now" if available is not None else "usable addresses"
-            if nodes > capacity:
-                yield cluster.finding(
-                    rule_id,
-                    f"subnets {shown} have {capacity} {what} but the groups need {nodes} ({detail})",
-                    "Properties/VpcConfig/Subnets",
-                )
-            elif partial:  # the known groups fit; the rest come at deploy (review round 17, R17T-M2)
-                names = ", ".join(f"'{short_text(n)}'" for n in partial[:_GROUPS_SHOWN])
-                names += f", and {len(partial) - _GROUPS_SHOWN} more" if len(partial) > _GROUPS_SHOWN else ""
-                yield cluster.not_checked(
-                    rule_id,
-                    f"subnets {shown}: the instance count or type of group {names} is not known offline",
-                    "Properties/VpcConfig/Subnets",
-                )
-            elif nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity:
-                yield cluster.finding(
-                    rule_id,
-                    f"subnets {shown} have {capacity} {what} and the groups need {nodes} "
-                    f"({detail}); less than {IP_HEADROOM_PERCENT}% headroom for replacements and updates",
-                    "Properties/VpcConfig/Subnets",
-                    severity="warning",
-                )
+        pools = _groups_by_subnets(templates, cluster, by_id)
+        for union, sets in pools.pools():
+            # The pool's demand against the union's addresses; and each exact set's own groups against its
+            # subnets (a pool can fit while the groups confined to one subnet of it do not).
+            candidates = [(union, [g for s in sets for g in pools.by_set[s]])]
+            candidates += [(s, pools.by_set[s]) for s in sets] if len(sets) > 1 else []
+            verdicts = [v for v in (_verdict(cluster, rule_id, pools, s, g) for s, g in candidates) if v]
+            if verdicts:
+                yield min(verdicts, key=lambda v: _RANK[v.severity])
 
 
 def _free_addresses(
@@ -215,7 +305,13 @@ def lustre_ports(templates: Templates, rule_id: str = "HyperPod-FSX1") -> Iterat
     # next to 5,000 rules was 250 million port checks).
     verdicts: dict[tuple[str, ...], list[str] | None] = {}
     for fsx in templates.resources("AWS::FSx::FileSystem"):
-        if fsx.properties.get("FileSystemType") != "LUSTRE":
+        kind = fsx.properties.get("FileSystemType")
+        if not literal(kind):  # a parameter without a default, an Fn::Select (review round 19, R19T-M3)
+            yield fsx.not_checked(
+                rule_id, f"FileSystemType is not known offline ({shown(kind)})", "Properties/FileSystemType"
+            )
+            continue
+        if kind != "LUSTRE":
             continue
         listed = fsx.properties.get("SecurityGroupIds")
         if listed is not None and not isinstance(listed, list):  # review round 17, R17T-M2

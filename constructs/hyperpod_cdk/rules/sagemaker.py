@@ -16,7 +16,11 @@ ALL_PROTOCOLS = ("-1", -1)
 
 
 def _groups(cluster: Resource) -> Iterator[tuple[int, str, Mapping[str, Json]]]:
+    """(index, name, group) of each instance group the definition spells out; a group that is one intrinsic
+    is left to :func:`_unknown_objects` (read as an empty group, it was a group without settings)."""
     for index, group in enumerate(as_list(cluster.properties.get("InstanceGroups"))):
+        if _intrinsic(group):
+            continue
         group = as_map(group)
         name = group.get("InstanceGroupName")
         yield index, name if isinstance(name, str) else f"#{index}", group
@@ -29,21 +33,43 @@ def _intrinsic(value: Json) -> bool:
     return key == "Ref" or key.startswith("Fn::")
 
 
+GROUP_LISTS = ("InstanceGroups", "RestrictedInstanceGroups")
+
+
 def _unreadable_objects(cluster: Resource, *keys: str) -> Iterator[tuple[str, Json]]:
     """(location, value) of each of ``keys`` (``VpcConfig``, ``InstanceGroups``, ``OverrideVpcConfig``
-    of a group) written as one intrinsic: what it holds is not known before deploy. The lint CLI
-    reports these as not checked; the synth plugin (closed world) must not pass them silently
+    of a group) written as one intrinsic, and of each item of a group list that is one (an ``Fn::Select``
+    whose index is a parameter, review round 19, R19T-M3): what it holds is not known before deploy. The
+    lint CLI reports these as not checked; the synth plugin (closed world) must not pass them silently
     (review round 9, tools, L3)."""
     props = cluster.properties
     for key in keys:
         if key == "OverrideVpcConfig":
-            for list_name in ("InstanceGroups", "RestrictedInstanceGroups"):
+            for list_name in GROUP_LISTS:
                 for index, group in enumerate(as_list(props.get(list_name))):
                     override = as_map(group).get(key)
                     if _intrinsic(override):
                         yield f"Properties/{list_name}/{index}/{key}", override
         elif _intrinsic(props.get(key)):
             yield f"Properties/{key}", props.get(key)
+        elif key in GROUP_LISTS:
+            for index, group in enumerate(as_list(props.get(key))):
+                if _intrinsic(group):
+                    yield f"Properties/{key}/{index}", group
+
+
+def _unknown_objects(
+    cluster: Resource, rule_id: str, why: str, *keys: str, closed_world: bool = False
+) -> Iterator[Finding]:
+    """A not-checked line for each object of ``keys`` known only at deploy (see :func:`_unreadable_objects`);
+    a finding instead where the caller asks for one in a closed world (a CDK app)."""
+    for location, value in _unreadable_objects(cluster, *keys):
+        detail = f"{location.removeprefix('Properties/')} is not known offline ({shown(value)}); {why}"
+        yield (
+            cluster.finding(rule_id, detail, location)
+            if closed_world
+            else cluster.not_checked(rule_id, detail, location)
+        )
 
 
 def _instance_types(group: Mapping[str, Json]) -> list[str]:
@@ -89,10 +115,8 @@ def _checks_set(value: Json, depth: int = 0) -> bool | None:
 
 def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> Iterator[Finding]:
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
-        for location, _value in _unreadable_objects(cluster, "InstanceGroups") if templates.closed_world else ():
-            yield cluster.finding(
-                rule_id, "InstanceGroups is one intrinsic, not a list: cannot verify deep health checks", location
-            )
+        why = "cannot verify deep health checks"
+        yield from _unknown_objects(cluster, rule_id, why, "InstanceGroups", closed_world=templates.closed_world)
         for index, name, group in _groups(cluster):
             accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
             checks = _checks_set(group.get("OnStartDeepHealthChecks"))
@@ -128,6 +152,7 @@ def encrypted_volumes(templates: Templates, rule_id: str = "HyperPod-SM2") -> It
         mode = cluster.properties.get("NodeProvisioningMode")
         if mode != "Continuous":
             continue
+        yield from _unknown_objects(cluster, rule_id, "cannot verify its volumes' keys", "InstanceGroups")
         for index, name, group in _groups(cluster):
             where = f"Properties/InstanceGroups/{index}/InstanceStorageConfigs"
             volumes = [
@@ -257,14 +282,15 @@ def efa_self_rules(templates: Templates, rule_id: str = "HyperPod-EFA1") -> Iter
     index = _RuleIndex(templates)
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         seen: set[tuple[str, ...]] = set()
-        unreadable = _unreadable_objects(cluster, "VpcConfig", "InstanceGroups", "OverrideVpcConfig")
-        for location, value in unreadable if templates.closed_world else ():
-            yield cluster.finding(
-                rule_id,
-                f"{location.rsplit('/', 1)[-1]} is one intrinsic ({shown(value)}); cannot verify the EFA self "
-                "rules of its security groups",
-                location,
-            )
+        yield from _unknown_objects(
+            cluster,
+            rule_id,
+            "cannot verify the EFA self rules of its security groups",
+            "VpcConfig",
+            "InstanceGroups",
+            "OverrideVpcConfig",
+            closed_world=templates.closed_world,
+        )
         for location, value, whole in _security_group_refs(cluster):
             if whole:
                 yield _unknown_groups(templates, cluster, rule_id, location, value)
