@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, read_input_text
-from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
+from hyperpod_cdk.rules.cdk_out import CdkOutError, declared_parameters, read_cdk_out
 from hyperpod_cdk.rules.cfn_template import Resolved, TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
 
@@ -119,9 +119,7 @@ def from_cloudformation(
     parameters: Mapping[str, str] | None = None,
     region: str | None = None,
 ) -> LintInput:
-    given = dict(parameters or {})
-    declared = template.get("Parameters") if isinstance(template.get("Parameters"), Mapping) else {}
-    resolved = resolve_template(template, {k: v for k, v in given.items() if k in (declared or {})}, region)
+    resolved = resolve_template(template, declared_parameters(template, parameters), region)
     templates = Templates({source: resolved.template}, region=region, closed_world=False)
     lint_input = LintInput(source, CLOUDFORMATION, templates)
     lint_input.unresolved.extend(_unresolved_lines(resolved, source))
