@@ -325,3 +325,19 @@ def test_a_transform_and_foreach_are_not_checked_lines(tmp_path, capsys):
     assert cli_main(["lint", str(tmp_path / "S.template.json")]) == 0  # not-checked, not an error (docs/lint.md)
     out = capsys.readouterr().out
     assert "no findings" not in out and "--template-stage Processed" in out and "Fn::ForEach::Clusters" in out
+
+
+def test_sm1_does_not_ask_karpenter_groups_for_the_checks_kar1_forbids(tmp_path):
+    """examples/eks-scaling.yaml through the plugin's posture rules: a Karpenter group at 0 may not run deep
+    health checks (KAR1), so SM1 does not ask for them there; a fixed accelerated group still needs them."""
+    template = _app_template("1.35", "Continuous", DEFAULTS)
+    props = template["Resources"]["HP"]["Properties"]
+    props["AutoScaling"] = {"Mode": "Enable", "AutoScalerType": "Karpenter"}
+    props["ClusterRole"] = ROLE
+    gpu = {"InstanceGroupName": "g6e", "InstanceType": "ml.g6e.12xlarge", "InstanceCount": 0, "ExecutionRole": ROLE}
+    props["InstanceGroups"].append(gpu)
+    path = _write(tmp_path, template)
+    assert [f for f in check_files([path]) if f.rule_id in ("HyperPod-SM1", "HyperPod-KAR1")] == []
+    props.pop("AutoScaling")
+    sm1 = [f for f in check_files([_write(tmp_path, template)]) if f.rule_id == "HyperPod-SM1"]
+    assert [f.locations for f in sm1] == [("Properties/InstanceGroups/1/OnStartDeepHealthChecks",)]
