@@ -11,11 +11,13 @@ and report its ``id``, ``fix`` and ``source``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker
+from hyperpod_cdk.rules.cdk_out import read_template_files
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
@@ -323,7 +325,9 @@ def check(
 ) -> list[Finding]:
     """Run every rule of ``kinds`` (except ``exclude``) over templates keyed by path.
 
-    ``not-checked`` findings (a value known only at deploy) are left out unless asked for.
+    ``not-checked`` findings (a value known only at deploy) are left out unless asked for. In the closed
+    world (a CDK app: ``templates.closed_world``) there are none: each is a finding of the rule's severity
+    that says the value is not known at synth, so synth fails until it is known or acknowledged (R19T-H1).
     """
     skipped = set(exclude)
     unknown = skipped - set(RULES_BY_ID)
@@ -334,7 +338,10 @@ def check(
     findings: list[Finding] = []
     for rule in rules_of(kinds):
         if rule.id not in skipped:
-            kept = (f for f in rule.check(templates) if include_not_checked or f.severity != NOT_CHECKED)
+            found = rule.check(templates)
+            if templates.closed_world:
+                found = _unknown_is_a_finding(found)
+            kept = (f for f in found if include_not_checked or f.severity != NOT_CHECKED)
             try:
                 findings.extend(itertools.islice(kept, MAX_FINDINGS_PER_RULE))
             except Exception as exc:
@@ -351,8 +358,37 @@ class RuleFailedError(RuntimeError):
         self.rule_id = rule_id
 
 
+# What a finding says when, in a CDK app, the value its rule needs is known only at deploy.
+UNKNOWN_AT_SYNTH = (
+    "; not known at synth, so the rule cannot pass it: give the value at synth (a literal, or a "
+    "CfnParameter default), or acknowledge HyperPodChecks::{rule_id} on the construct with a reason"
+)
+
+
+def _unknown_is_a_finding(findings: Iterable[Finding]) -> Iterator[Finding]:
+    """The closed world's rule (docs/lint.md, "In any CDK app"): a value the rule cannot read is never
+    passed silently. One place for every rule, where SM1, EFA1 and RET2 once had it one at a time."""
+    for finding in findings:
+        if finding.severity == NOT_CHECKED:
+            detail = finding.detail + UNKNOWN_AT_SYNTH.format(rule_id=finding.rule_id)
+            finding = dataclasses.replace(finding, detail=detail, severity=None)
+        yield finding
+
+
 def check_files(
-    paths: Iterable[str | Path], *, exclude: Iterable[str] = (), kinds: Iterable[str] = KINDS
+    paths: Iterable[str | Path],
+    *,
+    exclude: Iterable[str] = (),
+    kinds: Iterable[str] = KINDS,
+    parameters: Mapping[str, str] | None = None,
+    region: str | None = None,
 ) -> list[Finding]:
-    """Run every rule over synthesized template files (``cdk.out/*.template.json``)."""
-    return check(Templates.from_paths(paths), exclude=exclude, kinds=kinds)
+    """Run every rule over synthesized template files (``cdk.out/*.template.json``) of one CDK app.
+
+    The templates are read as ``hyperpod-cdk lint`` reads them (parameter defaults or ``parameters``,
+    conditions, ``Fn::If``, resources whose condition is false dropped; the region from the assembly's
+    ``manifest.json`` unless given), and in the closed world: what is still unknown is a finding.
+    """
+    resolved, found_region = read_template_files(paths, parameters=parameters, region=region)
+    templates = Templates({path: r.template for path, r in resolved.items()}, region=region or found_region)
+    return check(templates, exclude=exclude, kinds=kinds)

@@ -7,10 +7,11 @@ templates, the bytes read and the JSON values are capped. A cap is one line (:cl
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,13 @@ class _CdkOutReader:
         return parsed
 
 
-def read_cdk_out(directory: Path, region: str | None) -> tuple[dict[str, Resolved], str | None]:
+def read_cdk_out(
+    directory: Path, region: str | None, parameters: Mapping[str, str] | None = None
+) -> tuple[dict[str, Resolved], str | None]:
     """The templates of a cdk.out (path -> template with what is known offline evaluated, and what is not:
     lint reports it as for a template file, review round 17, R17T-M3) and the one region its manifests name
-    (None if none or several)."""
+    (None if none or several). ``parameters`` (``lint --parameter``) apply to each template that declares
+    them, as for a template file (review round 19, R19T-M1)."""
     paths, manifests = _cdk_out_files(directory)
     if not paths:
         raise CdkOutError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
@@ -119,9 +123,38 @@ def read_cdk_out(directory: Path, region: str | None) -> tuple[dict[str, Resolve
         data = reader.load(path)
         if not isinstance(data, Mapping):
             raise CdkOutError(f"{path}: not a template (a JSON object)")
-        # CDK templates hold only deploy-time intrinsics, plus the bootstrap-version parameter.
-        templates[str(path)] = resolve_template(data, {}, region, budget)
+        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), region, budget)
     return templates, _cdk_region(reader, manifests)
+
+
+def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, str] | None) -> dict[str, str]:
+    """The given parameters the template declares (a parameter of one stack is not another's)."""
+    declared = template.get("Parameters")
+    if not parameters or not isinstance(declared, Mapping):
+        return {}
+    return {name: value for name, value in parameters.items() if name in declared}
+
+
+def read_template_files(
+    paths: Iterable[str | Path], *, parameters: Mapping[str, str] | None = None, region: str | None = None
+) -> tuple[dict[str, Resolved], str | None]:
+    """Synthesized templates named by path (the CDK plugin's ``template_paths``), resolved as
+    :func:`read_cdk_out` does, and the one region the ``manifest.json`` next to them names.
+
+    These are the files of the app being synthesized, read whole; a cdk.out from elsewhere goes through
+    :func:`read_cdk_out` and its caps.
+    """
+    budget = EvaluationBudget()
+    templates: dict[str, Resolved] = {}
+    folders: dict[Path, None] = {}
+    for path in map(Path, paths):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), region, budget)
+        folders[path.parent] = None
+    if region is not None or not folders:
+        return templates, region
+    manifests = [folder / "manifest.json" for folder in folders if (folder / "manifest.json").is_file()]
+    return templates, _cdk_region(_CdkOutReader(next(iter(folders))), manifests)
 
 
 def _cdk_region(reader: _CdkOutReader, manifests: list[Path]) -> str | None:

@@ -13,78 +13,20 @@ instead of guessing. Resources whose ``Condition`` is false are dropped, as Clou
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from hyperpod_cdk.input_limits import (
-    TEMPLATE_LIMITS,
-    BoundedSafeLoader,
-    InputLimitError,
-    bounded_json,
-    load_json,
-    load_yaml,
-)
+from hyperpod_cdk.input_limits import bounded_json
+from hyperpod_cdk.rules.cfn_parse import TemplateError, parse_template
 from hyperpod_cdk.specs.fn_sub import SubPart, substitute
+
+__all__ = ["EvaluationBudget", "Resolved", "TemplateError", "parse_template", "resolve_template"]
 
 Json = Any
 
+SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<"
 PSEUDO_PARTITION = {"cn-": "aws-cn", "us-gov-": "aws-us-gov", "us-iso-": "aws-iso", "us-isob-": "aws-iso-b"}
-
-
-class TemplateError(ValueError):
-    """The file is not a CloudFormation template this reader understands (one line for the user)."""
-
-
-# --------------------------------------------------------------------------- YAML with short forms
-
-
-class _CfnLoader(BoundedSafeLoader):
-    """Safe YAML with CloudFormation's short forms, within TEMPLATE_LIMITS (depth, aliases)."""
-
-
-def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Json:
-    name = "Ref" if suffix == "Ref" else ("Condition" if suffix == "Condition" else f"Fn::{suffix}")
-    if isinstance(node, yaml.ScalarNode):
-        value: Json = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_form)
-# CloudFormation keeps dates and times as text (AWSTemplateFormatVersion: 2010-09-09).
-_CfnLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse_template(text: str, source: str = "template") -> Mapping[str, Json]:
-    """A template from JSON or YAML text; raises :class:`TemplateError` with one line."""
-    stripped = text.lstrip()
-    try:
-        # Caps on depth and on values after alias expansion: an alias bomb, a self-referencing
-        # alias or deep nesting is one line, not a hang, a MemoryError or a RecursionError.
-        if stripped.startswith("{"):
-            data = load_json(text, TEMPLATE_LIMITS)
-        else:
-            data = load_yaml(text, TEMPLATE_LIMITS, loader=_CfnLoader)
-    except InputLimitError as exc:
-        raise TemplateError(f"{source}: {exc}") from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TemplateError(f"{source}: not valid JSON or YAML ({first})") from None
-    if not isinstance(data, Mapping):
-        raise TemplateError(f"{source}: a template is a mapping with a Resources section")
-    return data
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -107,6 +49,8 @@ class Resolved:
     unresolved: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     unresolved_more: int = 0
+    # (where, why) of what a transform makes at deploy (Transform, Fn::ForEach:: keys): never read (R19T-M7).
+    unexpanded: list[tuple[str, str]] = field(default_factory=list)
 
     def add_unresolved(self, where: str, why: str) -> None:
         if len(self.unresolved) < MAX_UNRESOLVED:
@@ -134,6 +78,11 @@ MAX_EVALUATION_DEPTH = 128
 MAX_UNRESOLVED = 1000
 MAX_WHERE_PART_CHARS = 100  # one path component as shown (a key may be megabytes long)
 MAX_WHERE_PARTS = 24  # components shown; the middle of a deeper path is elided
+# What a template's transforms make is not in the template lint reads; the guard refuses such a file the same way.
+UNEXPANDED = (
+    "lint expands no transform, so the resources it makes or changes are not checked; lint the processed "
+    "template (aws cloudformation get-template --template-stage Processed)"
+)
 
 
 class EvaluationBudget:
@@ -214,18 +163,23 @@ class _Resolver:
         self.sizes: dict[int, tuple[int, Json]] = {}
         self.parameters: dict[str, Json] = {}
         declared = template.get("Parameters")
+        # An SSM parameter type's Default names the Systems Manager parameter CloudFormation reads at deploy:
+        # not the value (review round 19, R19T-M6). Unknown offline unless given.
+        self.ssm: set[str] = set()
         for name, spec in declared.items() if isinstance(declared, Mapping) else ():
             spec = spec if isinstance(spec, Mapping) else {}
+            kind = str(spec.get("Type", "String"))
+            if kind.startswith(SSM_PARAMETER_TYPE):
+                self.ssm.add(name)
             if name in parameters:
                 value: Json = parameters[name]
-            elif "Default" in spec:
+            elif "Default" in spec and name not in self.ssm:
                 value = spec["Default"]
             else:
                 continue
             if isinstance(value, str) and _utf8_bytes(value) > MAX_PARAMETER_BYTES:
                 continue  # not a value CloudFormation accepts (too long, a lone surrogate): unknown (not checked)
-            kind = str(spec.get("Type", "String"))
-            if kind.startswith("List<") or kind == "CommaDelimitedList":
+            if kind.startswith(("List<", "AWS::SSM::Parameter::Value<List<")) or kind == "CommaDelimitedList":
                 value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 value = str(value)  # CloudFormation hands parameters to resources as strings
@@ -350,6 +304,8 @@ class _Resolver:
             raise _UnknownError(f"Ref {arg}: a resource id, known only after deploy")
         if arg.startswith("AWS::"):
             raise _UnknownError(f"Ref {arg}: not known offline")
+        if arg in self.ssm:
+            raise _UnknownError(f"Ref {arg}: an SSM parameter, read at deploy (give --parameter {arg}=...)")
         raise _UnknownError(f"Ref {arg}: parameter without a value (give --parameter {arg}=...)")
 
     def fn_if(self, arg: Json) -> Json:
@@ -575,8 +531,13 @@ def resolve_template(
     """
     resolver = _Resolver(template, parameters or {}, region, budget)
     resolved = Resolved(template={k: v for k, v in template.items() if k != "Resources"})
+    if template.get("Transform") is not None:
+        resolved.unexpanded.append(("Transform", f"Transform {_shown(template['Transform'])}: {UNEXPANDED}"))
     resources: dict[str, Json] = {}
     for logical_id, body in resolver.resources.items():
+        if str(logical_id).startswith("Fn::ForEach::") and len(resolved.unexpanded) < MAX_UNRESOLVED:
+            where = _where(((None, "Resources"), str(logical_id)))
+            resolved.unexpanded.append((where, f"a loop AWS::LanguageExtensions expands at deploy: {UNEXPANDED}"))
         if not isinstance(body, Mapping):
             resources[logical_id] = body
             continue

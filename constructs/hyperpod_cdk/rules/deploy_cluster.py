@@ -20,7 +20,17 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _partial,
 )
-from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_list, as_map, literal, shown
+from hyperpod_cdk.rules.model import (
+    Finding,
+    Json,
+    Resource,
+    Templates,
+    as_list,
+    as_map,
+    literal,
+    s3_uri_shape,
+    shown,
+)
 from hyperpod_cdk.rules.sagemaker import (
     GROUP_LISTS,
     _groups,
@@ -322,7 +332,8 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
                     )
                 continue
             uri = config.get("SourceS3Uri")
-            if not literal(uri):
+            # An app's own bucket (a name known at deploy) leaves the URI's shape known (R19T-H1).
+            if not literal(uri) and (uri := s3_uri_shape(templates, cluster.template_path, uri)) is None:
                 yield cluster.not_checked(
                     rule_id, f"group '{name}': SourceS3Uri is not known offline", f"{where}/SourceS3Uri"
                 )

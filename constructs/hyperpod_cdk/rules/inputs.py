@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, read_input_text
-from hyperpod_cdk.rules.cdk_out import CdkOutError, read_cdk_out
+from hyperpod_cdk.rules.cdk_out import CdkOutError, declared_parameters, read_cdk_out
 from hyperpod_cdk.rules.cfn_template import Resolved, TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
 
@@ -76,7 +76,7 @@ def load(path: str | Path, *, parameters: Mapping[str, str] | None = None, regio
     """Read one path (file or cdk.out directory) into a :class:`LintInput`."""
     target = Path(path)
     if target.is_dir():
-        return load_cdk_out(target, region=region)
+        return load_cdk_out(target, region=region, parameters=parameters)
     if target.is_fifo() or target.is_socket():
         # open() of a pipe blocks until a writer comes: never, in CI.
         raise LintInputError(f"{target}: a named pipe or socket, not a file")
@@ -119,9 +119,7 @@ def from_cloudformation(
     parameters: Mapping[str, str] | None = None,
     region: str | None = None,
 ) -> LintInput:
-    given = dict(parameters or {})
-    declared = template.get("Parameters") if isinstance(template.get("Parameters"), Mapping) else {}
-    resolved = resolve_template(template, {k: v for k, v in given.items() if k in (declared or {})}, region)
+    resolved = resolve_template(template, declared_parameters(template, parameters), region)
     templates = Templates({source: resolved.template}, region=region, closed_world=False)
     lint_input = LintInput(source, CLOUDFORMATION, templates)
     lint_input.unresolved.extend(_unresolved_lines(resolved, source))
@@ -129,9 +127,10 @@ def from_cloudformation(
 
 
 def _unresolved_lines(resolved: Resolved, source: str) -> list[tuple[str, str, str]]:
-    """The not-checked lines of what the resolver left to deploy that changes the structure (a condition:
-    which resources or list items exist), and how many more it did not list."""
-    lines = [(source, where, why) for where, why in resolved.unresolved if "condition" in why]
+    """The not-checked lines of what the resolver left to deploy that changes the structure (a transform or a
+    condition: which resources or list items exist), and how many more it did not list."""
+    lines = [(source, where, why) for where, why in resolved.unexpanded]  # review round 19, R19T-M7
+    lines += [(source, where, why) for where, why in resolved.unresolved if "condition" in why]
     if resolved.unresolved_more:
         lines.append(
             (source, "Resources", f"{resolved.unresolved_more:,} more values not known offline are not listed")
@@ -162,10 +161,13 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
 # --------------------------------------------------------------------------- cdk.out
 
 
-def load_cdk_out(directory: Path, *, region: str | None = None) -> LintInput:
-    """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests."""
+def load_cdk_out(
+    directory: Path, *, region: str | None = None, parameters: Mapping[str, str] | None = None
+) -> LintInput:
+    """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests;
+    ``parameters`` as for a template file, in each template that declares them (R19T-M1)."""
     try:
-        resolved, found_region = read_cdk_out(directory, region)
+        resolved, found_region = read_cdk_out(directory, region, parameters)
     except CdkOutError as exc:
         raise LintInputError(str(exc)) from None
     templates = {path: r.template for path, r in resolved.items()}

@@ -33,6 +33,11 @@ class HyperPodChecks:
         cdk.Validations.of(construct).acknowledge(
             cdk.Acknowledgment(id="HyperPodChecks::HyperPod-EKS1", reason="..."))
 
+    The templates are read as ``hyperpod-cdk lint cdk.out`` reads them (``CfnParameter`` defaults,
+    conditions, the region of the assembly's manifest). An app is a closed world: a value a rule needs that
+    is still known only at deploy is a finding of that rule (not a pass), fixed by giving the value at
+    synth or acknowledged with the reason it is safe (review round 19, R19T-H1).
+
     Args:
         exclude: rule ids not to run at all (prefer acknowledgments, which are visible per construct).
         kinds: which kinds of rules run (default: ``deploy`` and ``posture``).

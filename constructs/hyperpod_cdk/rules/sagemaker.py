@@ -117,11 +117,14 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
     for cluster in templates.resources(SAGEMAKER_CLUSTER):
         why = "cannot verify deep health checks"
         yield from _unknown_objects(cluster, rule_id, why, "InstanceGroups", closed_world=templates.closed_world)
+        karpenter = as_map(cluster.properties.get("AutoScaling")).get("Mode") == "Enable"
         for index, name, group in _groups(cluster):
             accelerated = [t for t in _instance_types(group) if supports_deep_health_checks(t)]
             checks = _checks_set(group.get("OnStartDeepHealthChecks"))
             if checks is True:
                 continue  # a non-empty list, or an intrinsic that yields one
+            if karpenter and group.get("InstanceCount") == 0:
+                continue  # Karpenter's groups start at 0 and may not run the checks (HyperPod-KAR1; R19T-H1)
             where = f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks"
             if not accelerated and _unknown_instance_types(group):
                 # The type comes at deploy: it may be accelerated (review round 17, R17T-M2).
