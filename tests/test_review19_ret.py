@@ -191,3 +191,33 @@ def test_ret2_an_index_of_thousands_of_digits_is_not_an_internal_error() -> None
     """R19R-L4: int() of a 5,000-digit index raised ValueError: lint exited 2, "internal error in rule"."""
     name = {"Fn::Join": ["", ["/x", {"Fn::Select": ["1" * 5000, {"Fn::Split": ["/", _STACK_ID]}]}]]}
     assert _ret2(_logs(name)) == _MAYBE
+
+
+def _adopted(name: Any, default: str | None) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"Type": "String"}
+    if default is not None:
+        parameter["Default"] = default
+    group = {
+        "Type": "AWS::Logs::LogGroup",
+        **RETAIN,
+        "Metadata": {"HyperPodAdoptedOnRedeploy": "cdk deploy --import-existing-resources"},
+        "Properties": {"LogGroupName": name},
+    }
+    return {"Parameters": {"ClusterName": parameter}, "Resources": {"ControlPlaneLogs": group}}
+
+
+@pytest.mark.parametrize(
+    ("default", "given"), [("training", {}), (None, {"ClusterName": "training"})], ids=["default", "--parameter"]
+)
+def test_ret2_adoption_needs_a_name_written_as_a_literal(default: str | None, given: dict[str, str]) -> None:
+    """R19R-H3: a name resolved from a parameter looked static; CloudFormation's automatic import takes only
+    names written as literals ("Dynamic names (using !Ref or other functions) are not currently supported")."""
+    from hyperpod_cdk.rules.inputs import from_cloudformation
+
+    template = _adopted({"Fn::Sub": "/aws/eks/${ClusterName}/cluster"}, default)
+    lint_input = from_cloudformation(template, "t.yaml", parameters=given)
+    findings = work_limits.rule_findings(lint_input.templates, "HyperPod-RET2")
+    assert [(f.logical_id, f.severity) for f in findings] == [("ControlPlaneLogs", None)]
+    assert "static (literal) name" in findings[0].detail
+    literal = from_cloudformation(_adopted("/aws/eks/training/cluster", default), "t.yaml", parameters=given)
+    assert work_limits.rule_findings(literal.templates, "HyperPod-RET2") == []

@@ -391,4 +391,5 @@ def check_files(
     """
     resolved, found_region = read_template_files(paths, parameters=parameters, region=region)
     templates = Templates({path: r.template for path, r in resolved.items()}, region=region or found_region)
+    templates.written.update((path, r.written) for path, r in resolved.items())
     return check(templates, exclude=exclude, kinds=kinds)

@@ -51,6 +51,9 @@ class Resolved:
     unresolved_more: int = 0
     # (where, why) of what a transform makes at deploy (Transform, Fn::ForEach:: keys): never read (R19T-M7).
     unexpanded: list[tuple[str, str]] = field(default_factory=list)
+    # Each resource's Properties as written (the same objects, not copies): a rule that asks whether a value
+    # is literal in the template, not only known offline, reads them (review round 19, R19R-H3).
+    written: dict[str, Json] = field(default_factory=dict)
 
     def add_unresolved(self, where: str, why: str) -> None:
         if len(self.unresolved) < MAX_UNRESOLVED:
@@ -554,6 +557,7 @@ def resolve_template(
                 )
         new_body = dict(body)
         if "Properties" in body:
+            resolved.written[logical_id] = body["Properties"]
             trail: _Trail = (((None, "Resources"), logical_id), "Properties")
             new_body["Properties"] = resolver.best_effort(body["Properties"], trail, resolved)
         resources[logical_id] = new_body

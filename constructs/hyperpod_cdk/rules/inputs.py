@@ -121,6 +121,7 @@ def from_cloudformation(
 ) -> LintInput:
     resolved = resolve_template(template, declared_parameters(template, parameters), region)
     templates = Templates({source: resolved.template}, region=region, closed_world=False)
+    templates.written[source] = resolved.written
     lint_input = LintInput(source, CLOUDFORMATION, templates)
     lint_input.unresolved.extend(_unresolved_lines(resolved, source))
     return lint_input
@@ -174,6 +175,7 @@ def load_cdk_out(
     lint_input = LintInput(
         str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False)
     )
+    lint_input.templates.written.update((path, r.written) for path, r in resolved.items())
     for path, r in resolved.items():  # the same lines as the template file gets (review round 17, R17T-M3)
         lint_input.unresolved.extend(_unresolved_lines(r, path))
     return lint_input

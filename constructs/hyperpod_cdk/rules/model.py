@@ -124,6 +124,9 @@ class Templates:
         # (template path, logical ID) of clusters read from an UpdateCluster request (rules/inputs.py),
         # which may list only some groups: recorded by the loader, never taken from template metadata.
         self.partial: set[tuple[str, str]] = set()
+        # Template path -> logical ID -> Properties as written, before parameters and conditions were
+        # applied (set by the loaders that resolve templates); a template missing here was read as written.
+        self.written: dict[str, Mapping[str, Json]] = {}
         self._exports: dict[str, tuple[str, Json]] = {}
         self._digests = ValueDigests()
         for path, template in self.templates.items():

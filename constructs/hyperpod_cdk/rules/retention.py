@@ -142,7 +142,7 @@ def retained_fixed_names(templates: Templates, rule_id: str = "HyperPod-RET2") -
                 location,
                 "DeletionPolicy",
             )
-        elif not isinstance(name, str) or resource.type not in IMPORTABLE_TYPES:
+        elif not isinstance(_written(templates, resource, name_prop), str) or resource.type not in IMPORTABLE_TYPES:
             yield resource.finding(
                 rule_id,
                 f"{resource.type} says it is adopted on redeploy, but CloudFormation imports only "
@@ -158,6 +158,15 @@ _MAYBE = (
     "part of another value, or an attribute of a resource it does not know (a custom resource, a nested stack, "
     "a type it does not list); the unique part of the stack id is Fn::Select [2, Fn::Split [/, AWS::StackId]]"
 )
+
+
+def _written(templates: Templates, resource: Resource, prop: str) -> Json:
+    """``prop`` as the template writes it. CloudFormation adopts only a name written as a literal: "Dynamic
+    names (using !Ref or other functions) are not currently supported"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html), and
+    a name a parameter default resolves is one of those (review round 19, R19R-H3)."""
+    written = templates.written.get(resource.template_path, {}).get(resource.logical_id, resource.properties)
+    return written.get(prop) if isinstance(written, Mapping) else None
 
 
 def _shown(value: Json) -> str:
