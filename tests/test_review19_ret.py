@@ -221,3 +221,17 @@ def test_ret2_adoption_needs_a_name_written_as_a_literal(default: str | None, gi
     assert "static (literal) name" in findings[0].detail
     literal = from_cloudformation(_adopted("/aws/eks/training/cluster", default), "t.yaml", parameters=given)
     assert work_limits.rule_findings(literal.templates, "HyperPod-RET2") == []
+
+
+def test_lint_refuses_a_parameter_no_template_declares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """R19T-L4: a misspelt --parameter was dropped, and the defaults were checked instead."""
+    import json
+
+    from hyperpod_cdk.cli.main import main
+
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps(_adopted("/aws/eks/training/cluster", "training")))
+    assert main(["lint", str(template), "--parameter", "ClusterNme=x"]) == 2
+    err = capsys.readouterr().err
+    assert "--parameter ClusterNme" in err and "declares" in err and len(err.strip().splitlines()) == 1
+    assert main(["lint", str(template), "--parameter", "ClusterName=x"]) == 0

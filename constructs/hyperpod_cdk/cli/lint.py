@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,17 @@ def add_parser(commands: Any, parents: Sequence[argparse.ArgumentParser]) -> arg
     return parser
 
 
+def _undeclared(parameters: dict[str, str], inputs: list[LintInput]) -> list[str]:
+    """The given parameter names no template of the inputs declares (a request or plan declares none)."""
+    declared: set[str] = set()
+    for lint_input in inputs:
+        for template in lint_input.templates.templates.values():
+            section = template.get("Parameters")
+            if isinstance(section, Mapping):
+                declared.update(str(name) for name in section)
+    return [name for name in parameters if name not in declared]
+
+
 def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
     if args.cfn_lint_rules:
         print(cfn_lint_rules_dir())
@@ -103,6 +114,14 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
         except LintInputError as exc:
             output.error(plain(str(exc)), code=2)  # names a file or key from the input
             return 2
+    undeclared = _undeclared(parameters, inputs)
+    if undeclared:
+        # A misspelt name was dropped silently and the defaults checked instead (review round 19, R19T-L4).
+        output.error(
+            plain(f"--parameter {undeclared[0]}: no template given declares a parameter of that name"),
+            code=2,
+        )
+        return 2
     kinds = ("deploy", "posture") if args.posture else ("deploy",)
     results: list[tuple[LintInput, Finding]] = []
     for lint_input in inputs:
