@@ -467,8 +467,13 @@ def test_base_passes_every_deploy_rule():
     assert _run(base()) == []
 
 
+#: Rules that speak only in a CDK app (lint prints the same through the resolver's not-checked lines):
+#: their cases are in tests/test_review20_plugin.py.
+CLOSED_WORLD_ONLY = {"HyperPod-CFN1"}
+
+
 def test_every_deploy_rule_has_passing_and_failing_cases():
-    deploy = {rule.id for rule in rules_of(("deploy",))}
+    deploy = {rule.id for rule in rules_of(("deploy",))} - CLOSED_WORLD_ONLY
     assert {c[0] for c in PASSING} == deploy
     assert {c[0] for c in FAILING} == deploy
 

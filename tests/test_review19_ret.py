@@ -31,6 +31,7 @@ def _ret2(template: dict[str, Any], closed_world: bool = False) -> list[tuple[st
 
 
 _MAYBE = [("Logs", NOT_CHECKED)]
+_FIXED = [("Logs", None)]
 
 _ECS = {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "training"}}
 _PROJECT = {"Type": "AWS::CodeBuild::Project", "Properties": {"Name": "image-build"}}
@@ -44,8 +45,21 @@ _ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}
     ("name", "resources", "expected"),
     [
         # R19R-H1: each of these is fixed on every deploy, or may be; all were read as generated.
-        pytest.param({"Fn::Join": ["/", ["/ecs", {"Ref": "Cluster"}]]}, {"Cluster": _ECS}, _MAYBE, id="ECS Ref"),
-        pytest.param({"Fn::Sub": "/aws/codebuild/${Project}"}, {"Project": _PROJECT}, _MAYBE, id="CodeBuild Sub"),
+        # R20T-L3: types whose Ref is a name the template gives: a literal one is fixed.
+        pytest.param({"Fn::Join": ["/", ["/ecs", {"Ref": "Cluster"}]]}, {"Cluster": _ECS}, _FIXED, id="ECS Ref"),
+        pytest.param({"Fn::Sub": "/aws/codebuild/${Project}"}, {"Project": _PROJECT}, _FIXED, id="CodeBuild Sub"),
+        pytest.param(
+            {"Fn::Sub": "/aws/codebuild/${Project}"},
+            {"Project": {"Type": "AWS::CodeBuild::Project", "Properties": {}}},
+            [],
+            id="generated CodeBuild name",
+        ),
+        pytest.param(
+            {"Fn::Sub": "/hyperpod/sg/${NodeSg}"},
+            {"NodeSg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupName": "hyperpod-nodes"}}},
+            [],
+            id="security group Ref is its sg- id",
+        ),
         pytest.param({"Fn::Sub": "/${Prefix.Value}/jobs"}, {"Prefix": _SSM}, _MAYBE, id="SSM value"),
         pytest.param(
             {"Fn::Join": ["/", ["/fsx", {"Fn::GetAtt": ["Subnet", "AvailabilityZone"]}]]},
@@ -72,9 +86,8 @@ def test_ret2_reads_another_resource_only_as_far_as_it_knows(name: Any, resource
 
 
 def test_ret2_in_a_cdk_app_a_value_it_cannot_read_is_a_finding() -> None:
-    assert _ret2(_logs({"Fn::Join": ["/", ["/ecs", {"Ref": "Cluster"}]]}, Cluster=_ECS), closed_world=True) == [
-        ("Logs", None)
-    ]
+    name = {"Fn::Join": ["/", ["/fsx", {"Fn::GetAtt": ["Subnet", "AvailabilityZone"]}]]}
+    assert _ret2(_logs(name, Subnet=_SUBNET), closed_world=True) == [("Logs", None)]
 
 
 def _bucket(name: Any, policy: Any, default: str | None = None) -> dict[str, Any]:
@@ -235,3 +248,13 @@ def test_lint_refuses_a_parameter_no_template_declares(tmp_path: Path, capsys: p
     err = capsys.readouterr().err
     assert "--parameter ClusterNme" in err and "declares" in err and len(err.strip().splitlines()) == 1
     assert main(["lint", str(template), "--parameter", "ClusterName=x"]) == 0
+
+
+def test_ret4_a_long_chain_of_subnet_groups_is_no_internal_error() -> None:
+    """R20T-L2: RET4 followed a DB subnet group inside another recursively (3,000 of them: RecursionError)."""
+    resources: dict[str, Any] = {
+        f"G{i}": {"Type": "AWS::RDS::DBSubnetGroup", **RETAIN, "Properties": {"SubnetIds": [{"Ref": f"G{i + 1}"}]}}
+        for i in range(3000)
+    }
+    resources["D"] = {"Type": "AWS::RDS::DBInstance", **RETAIN, "Properties": {"DBSubnetGroupName": {"Ref": "G0"}}}
+    assert work_limits.rule_findings({"Resources": resources}, "HyperPod-RET4") == []

@@ -16,8 +16,9 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from hyperpod_cdk.rules import deploy, eks, retention, sagemaker
+from hyperpod_cdk.rules import deploy, eks, retention, sagemaker, template_shape
 from hyperpod_cdk.rules.cdk_out import read_template_files
+from hyperpod_cdk.rules.cfn_template import Resolved
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
@@ -289,6 +290,18 @@ RULES: tuple[Rule, ...] = (
         source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html",
     ),
     Rule(
+        "HyperPod-CFN1",
+        "Every resource is in the template at synth",
+        "A Transform (AWS::LanguageExtensions, SAM, a macro) or an Fn::ForEach resource key makes resources "
+        "at deploy that no rule has read, so none of their deploy rules was checked.",
+        "Write the resources out, or lint the processed template (aws cloudformation get-template "
+        "--template-stage Processed, then hyperpod-cdk lint) and acknowledge HyperPodChecks::HyperPod-CFN1 "
+        "on the stack with the result.",
+        template_shape.unexpanded_resources,
+        source="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/transform-aws-languageextensions.html",
+        kind="deploy",
+    ),
+    Rule(
         "HyperPod-RET4",
         "Nothing kept on delete sits in a network the stack deletes",
         "A retained resource (an RDS instance, a file system) keeps using its subnets, DB subnet group and "
@@ -392,4 +405,41 @@ def check_files(
     resolved, found_region = read_template_files(paths, parameters=parameters, region=region)
     templates = Templates({path: r.template for path, r in resolved.items()}, region=region or found_region)
     templates.written.update((path, r.written) for path, r in resolved.items())
-    return check(templates, exclude=exclude, kinds=kinds)
+    findings = check(templates, exclude=exclude, kinds=kinds)
+    return findings + _if_absent_at_deploy(templates, resolved, findings, exclude=exclude, kinds=kinds)
+
+
+def _if_absent_at_deploy(
+    templates: Templates,
+    resolved: Mapping[str, Resolved],
+    present: list[Finding],
+    *,
+    exclude: Iterable[str],
+    kinds: Iterable[str],
+) -> list[Finding]:
+    """The findings the rules would give if the resources whose ``Condition`` is not known at synth did not
+    exist. Read as present, an EFA self-ingress rule under an unknown condition passed EFA1 in a CDK app,
+    while ``lint`` says not-checked (review round 20, R20T-H1): the closed world reports both worlds."""
+    absent = {path: r.maybe_absent for path, r in resolved.items() if r.maybe_absent}
+    if not absent:
+        return []
+    without = Templates(
+        {
+            path: {
+                **template,
+                "Resources": {k: v for k, v in template.get("Resources", {}).items() if k not in absent.get(path, {})},
+            }
+            for path, template in templates.templates.items()
+        },
+        region=templates.region,
+    )
+    without.written = templates.written
+    seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
+    extra = []
+    for finding in check(without, exclude=exclude, kinds=kinds):
+        if (finding.rule_id, finding.template_path, finding.logical_id, finding.detail) in seen:
+            continue
+        conditions = ", ".join(f"{k} (condition {c})" for k, c in sorted(absent.get(finding.template_path, {}).items()))
+        detail = f"{finding.detail}; this holds if these do not exist at deploy: {conditions}, not known at synth"
+        extra.append(dataclasses.replace(finding, detail=detail))
+    return extra

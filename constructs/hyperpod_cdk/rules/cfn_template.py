@@ -54,6 +54,8 @@ class Resolved:
     # Each resource's Properties as written (the same objects, not copies): a rule that asks whether a value
     # is literal in the template, not only known offline, reads them (review round 19, R19R-H3).
     written: dict[str, Json] = field(default_factory=dict)
+    # Resources whose Condition is not known offline, with it: they may not exist at deploy (R20T-H1).
+    maybe_absent: dict[str, str] = field(default_factory=dict)
 
     def add_unresolved(self, where: str, why: str) -> None:
         if len(self.unresolved) < MAX_UNRESOLVED:
@@ -551,6 +553,7 @@ def resolve_template(
                 resolved.dropped.append(logical_id)
                 continue
             if value is None:
+                resolved.maybe_absent[logical_id] = condition
                 resolved.add_unresolved(
                     _where(((None, "Resources"), logical_id)),
                     f"condition {_shown(condition)} is not known offline (resource may not exist)",

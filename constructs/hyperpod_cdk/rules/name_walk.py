@@ -45,6 +45,20 @@ _NAME_ATTRIBUTES = frozenset(
 #: Attributes that are IDs AWS makes for each new resource, whatever its name (an IAM role's RoleId).
 _UNIQUE_ATTRIBUTES = frozenset({"RoleId", "PolicyId", "UniqueId", "GroupId", "KeyId", "Id"})
 
+#: Listed types whose ``Ref`` is not their name but an ID made for each new resource: a VPC security group's
+#: ``sg-`` id, a secret's ARN with a random suffix (review round 20, R20T-L3).
+_REF_IS_ID = frozenset({"AWS::EC2::SecurityGroup", "AWS::SecretsManager::Secret"})
+
+#: Types whose ``Ref`` is the name in this property, or a name CloudFormation generates when it is left out
+#: (each type's "Return values" in the template reference); not in RET2's own list of unique names.
+REF_IS_NAME: dict[str, str] = {
+    "AWS::CodeBuild::Project": "Name",
+    "AWS::ECS::Cluster": "ClusterName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::Kinesis::Stream": "Name",
+    "AWS::Batch::JobQueue": "JobQueueName",
+}
+
 #: Types whose ``Ref`` is an ID AWS makes for each new resource (``vpc-...``, ``subnet-...``, a KMS key
 #: id, ``fs-...``), and the attributes that are such IDs too ("Return values" of each type in the
 #: CloudFormation template reference, https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/).
@@ -294,6 +308,8 @@ class NameWalk:
         if not isinstance(body, Mapping):
             return False
         resource_type = str(body.get("Type"))
+        if attribute is None and resource_type in _REF_IS_ID:
+            return True
         if resource_type in self.unique_name_properties:
             if attribute is not None and attribute not in _NAME_ATTRIBUTES:
                 return True if attribute in _UNIQUE_ATTRIBUTES else None
@@ -305,6 +321,12 @@ class NameWalk:
         generated = GENERATED_ID_TYPES.get(resource_type)
         if generated is not None and (attribute is None or attribute in generated):
             return True
+        name_prop = REF_IS_NAME.get(resource_type)
+        if name_prop is not None and (attribute is None or attribute in _NAME_ATTRIBUTES):
+            # Not a name this rule follows further: a generated one differs, a literal one is fixed.
+            props = body.get("Properties")
+            given = props.get(name_prop) if isinstance(props, Mapping) else None
+            return True if given is None else (False if isinstance(given, str) else None)
         return None
 
     def _select(self, index: Json, items: Json, memo: dict[int, Answer]) -> Answer:

@@ -255,14 +255,12 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
 
     def deleted_through(key: tuple[str, ...], through: Resource) -> list[tuple[tuple[str, ...], Resource, str]]:
         if key not in deleted_under:
-            deleted_under[key] = []  # a placement that leads back to itself adds nothing
             found: dict[tuple[str, ...], tuple[tuple[str, ...], Resource, str]] = {}
             for _, inner_key, inner in _placements(templates, through.template_path, through.properties):
+                # One level: a DB subnet group lists subnets (SubnetIds), never another group, so nothing here
+                # recurses (review round 20, R20T-L2: a 3,000-long chain of groups was a RecursionError).
                 if inner.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES:
                     found.setdefault(inner_key, (inner_key, inner, through.logical_id))
-                if inner.type in _PLACEMENT_THROUGH:
-                    for entry in deleted_through(inner_key, inner):
-                        found.setdefault(entry[0], entry)
             deleted_under[key] = list(found.values())
         return deleted_under[key]
 

@@ -123,8 +123,11 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
             checks = _checks_set(group.get("OnStartDeepHealthChecks"))
             if checks is True:
                 continue  # a non-empty list, or an intrinsic that yields one
-            if karpenter and group.get("InstanceCount") == 0:
-                continue  # Karpenter's groups start at 0 and may not run the checks (HyperPod-KAR1; R19T-H1)
+            count = group.get("InstanceCount")
+            if karpenter and (count in (0, "0") or isinstance(count, Mapping)):
+                # Karpenter's groups start at 0 and may not run the checks (HyperPod-KAR1; R19T-H1); a count
+                # written "0" or known only at deploy may be such a group (review round 20, R20T-L1).
+                continue
             where = f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks"
             if not accelerated and _unknown_instance_types(group):
                 # The type comes at deploy: it may be accelerated (review round 17, R17T-M2).

@@ -1,0 +1,130 @@
+"""Review round 20 (R20T-H1): in a CDK app the plugin reports what lint reports as not-checked at the template
+level: a resource whose Condition is not known at synth may be absent at deploy, and a Transform or an
+Fn::ForEach key makes resources no rule read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperpod_cdk.rules.catalog import check_files
+
+
+def _efa_template(condition: str | None) -> dict[str, Any]:
+    """An EKS HyperPod cluster whose node group lets EFA traffic in from itself only if ``condition`` holds."""
+    self_in: dict[str, Any] = {
+        "Type": "AWS::EC2::SecurityGroupIngress",
+        "Properties": {"GroupId": {"Ref": "NodeSg"}, "IpProtocol": "-1", "SourceSecurityGroupId": {"Ref": "NodeSg"}},
+    }
+    if condition is not None:
+        self_in["Condition"] = condition
+    return {
+        "Parameters": {"EnableEfa": {"Type": "String"}},
+        "Conditions": {"EfaOn": {"Fn::Equals": [{"Ref": "EnableEfa"}, "yes"]}},
+        "Resources": {
+            "NodeSg": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": "nodes", "VpcId": "vpc-1"},
+            },
+            "SelfIn": self_in,
+            "SelfOut": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {
+                    "GroupId": {"Ref": "NodeSg"},
+                    "IpProtocol": "-1",
+                    "DestinationSecurityGroupId": {"Ref": "NodeSg"},
+                },
+            },
+            "HP": {
+                "Type": "AWS::SageMaker::Cluster",
+                "Properties": {
+                    "ClusterName": "hp",
+                    "Orchestrator": {"Eks": {"ClusterArn": "arn:aws:eks:us-west-2:111122223333:cluster/e"}},
+                    "VpcConfig": {"SecurityGroupIds": [{"Ref": "NodeSg"}], "Subnets": ["subnet-1"]},
+                    "InstanceGroups": [
+                        {
+                            "InstanceGroupName": "gpu",
+                            "InstanceType": "ml.p5.48xlarge",
+                            "InstanceCount": 1,
+                            "ExecutionRole": "arn:aws:iam::111122223333:role/r",
+                            "LifeCycleConfig": {"SourceS3Uri": "s3://b/p/", "OnCreate": "on_create.sh"},
+                            "OnStartDeepHealthChecks": ["InstanceStress", "InstanceConnectivity"],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _efa1(tmp_path: Path, template: dict[str, Any]) -> list[str]:
+    path = tmp_path / "S.template.json"
+    path.write_text(json.dumps(template))
+    return [f.detail for f in check_files([path], region="us-west-2") if f.rule_id == "HyperPod-EFA1"]
+
+
+def test_a_rule_under_an_unknown_condition_is_read_both_ways(tmp_path: Path) -> None:
+    assert _efa1(tmp_path, _efa_template(None)) == []
+    (detail,) = _efa1(tmp_path, _efa_template("EfaOn"))
+    assert "SelfIn (condition EfaOn)" in detail and "not known at synth" in detail
+
+
+@pytest.mark.parametrize("shape", ["transform", "foreach"])
+def test_a_transform_or_a_loop_is_a_finding_in_a_cdk_app(tmp_path: Path, shape: str) -> None:
+    template = _efa_template(None)
+    if shape == "transform":
+        template["Transform"] = "AWS::Serverless-2016-10-31"
+    else:
+        template["Transform"] = "AWS::LanguageExtensions"
+        template["Resources"]["Fn::ForEach::Groups"] = ["G", ["a", "b"], {"Sg${G}": template["Resources"]["NodeSg"]}]
+    path = tmp_path / "S.template.json"
+    path.write_text(json.dumps(template))
+    found = [(f.rule_id, f.logical_id) for f in check_files([path], region="us-west-2") if f.rule_id == "HyperPod-CFN1"]
+    assert ("HyperPod-CFN1", "NodeSg") in found
+    assert (shape == "foreach") == (("HyperPod-CFN1", "Fn::ForEach::Groups") in found)
+
+
+def test_the_plugin_fails_synth_on_a_transform_and_an_acknowledgment_passes_it(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    from hyperpod_cdk.rules.plugin import HyperPodChecks
+
+    def synth(acknowledge: bool) -> None:
+        app = cdk.App(outdir=str(tmp_path / f"out{acknowledge}"), policy_validation_beta1=[HyperPodChecks()])
+        stack = cdk.Stack(app, "S", env=cdk.Environment(account="111122223333", region="us-west-2"))
+        stack.add_transform("AWS::Serverless-2016-10-31")
+        cdk.CfnResource(stack, "Topic", type="AWS::SNS::Topic")
+        if acknowledge:
+            cdk.Validations.of(stack).acknowledge(
+                cdk.Acknowledgment(id="HyperPodChecks::HyperPod-CFN1", reason="the processed template was linted")
+            )
+        app.synth()
+
+    with pytest.raises(Exception, match="ValidationFailed|Validation failed"):
+        synth(False)
+    synth(True)
+
+
+@pytest.mark.parametrize("count", ["0", {"Ref": "GpuCount"}], ids=["text 0", "parameter"])
+def test_sm1_does_not_ask_a_karpenter_group_of_count_zero_or_unknown_for_checks(count: Any) -> None:
+    """R20T-L1: SM1 skipped only the number 0, telling the user to add checks KAR1 forbids (KAR1 itself says
+    not-checked for a count known only at deploy)."""
+    from hyperpod_cdk.rules.catalog import RULES_BY_ID, check
+    from hyperpod_cdk.rules.model import Templates
+
+    template = _efa_template(None)
+    cluster = template["Resources"]["HP"]["Properties"]
+    cluster["AutoScaling"] = {"Mode": "Enable", "AutoScalerType": "Karpenter"}
+    group = cluster["InstanceGroups"][0]
+    group["InstanceCount"] = count
+    del group["OnStartDeepHealthChecks"]
+    template["Parameters"]["GpuCount"] = {"Type": "Number"}
+    found = check(
+        Templates({"t": template}, closed_world=False),
+        exclude=set(RULES_BY_ID) - {"HyperPod-SM1"},
+        include_not_checked=True,
+    )
+    assert found == []
