@@ -215,9 +215,15 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
     data: dict[str, Any] = {}
     # A path that exists must be a regular file (or a link to one); a bad file is one line, exit 2
     # (fifth review, L3).
-    if path.exists() and not path.is_file():
+    try:
+        exists, regular = path.exists(), path.is_file()
+    except OSError as exc:  # a name over 255 bytes ... (review round 19, R19T-L1)
+        raise AccessError(
+            f"cannot read kubeconfig {str(path)[:200]}: {exc.strerror or exc}; pass --kubeconfig FILE", 2
+        ) from None
+    if exists and not regular:
         raise AccessError(f"{path} exists and is not a regular file; pass --kubeconfig FILE", 2)
-    if path.is_file():
+    if regular:
         try:
             # Capped (size, aliases, depth): 5,000-deep nesting was a RecursionError trace (seventh review, L1).
             text = input_limits.read_input_text(path, KUBECONFIG_LIMITS)

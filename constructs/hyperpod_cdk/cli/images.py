@@ -8,7 +8,8 @@ chart values there. Copying uses ``crane copy`` (or ``skopeo copy --all``: every
 multi-arch image), after creating the ECR repositories (scan on push, immutable tags are left to the
 account's defaults) and logging the tool in with an ECR authorization token on stdin.
 
-Exit 0: listed (and copied); 1: a copy failed; 2: usage, config or missing tool.
+Exit 0: listed (and copied); 1: a copy failed (its row says why: the tool's last line, or "timed out
+after 1800 s") or the login failed or timed out; 2: usage, config or missing tool.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from hyperpod_cdk.specs.images import (
 DEFAULT_CONFIG = "hyperpod.yaml"
 #: How long one image copy may take (large images over a slow link).
 COPY_TIMEOUT_S = 1800
+#: How long logging the tool in to the ECR registry may take.
+LOGIN_TIMEOUT_S = 60
 TOOLS = ("crane", "skopeo")
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -175,20 +178,37 @@ def _copy(
         if match:
             repository = image_repository_path(row.mirrored)
             _ensure_repository(ecr, repository)
+        problem = _copy_one(tool, row.image, row.mirrored, runner, quiet=bool(getattr(args, "json", False)))
+        failed = failed or problem is not None
+        copied.append(ImageRow(**{**row.to_dict(), "status": "copied" if problem is None else f"failed: {problem}"}))
+    return (1 if failed else 0), copied
+
+
+def _copy_one(tool: str, image: str, target: str, runner: Runner, *, quiet: bool) -> str | None:
+    """Copy one image; None when it worked, else why not (the row's status). A copy that outlasts
+    :data:`COPY_TIMEOUT_S` (a stalled registry) or a tool that cannot start fails its row, and the next
+    images are still copied, so the table still shows what was done (review round 19, R19T-L2)."""
+    try:
         result = runner(
-            _copy_command(tool, row.image, row.mirrored),
+            _copy_command(tool, image, target),
             capture_output=True,
             text=True,
             timeout=COPY_TIMEOUT_S,
             check=False,
         )
-        if result.returncode == 0:
-            copied.append(ImageRow(**{**row.to_dict(), "status": "copied"}))
-        else:
-            failed = True
-            last = (result.stderr or result.stdout or "").strip().splitlines()[-1:] or ["no output"]
-            copied.append(ImageRow(**{**row.to_dict(), "status": f"failed: {last[0][:200]}"}))
-    return (1 if failed else 0), copied
+    except subprocess.TimeoutExpired:
+        problem = f"timed out after {COPY_TIMEOUT_S} s"
+        if not quiet:  # said now: the table comes only after the other copies
+            output.error(
+                f"{tool} copy of {image} timed out after {COPY_TIMEOUT_S} s; the other images are still copied"
+            )
+        return problem
+    except OSError as exc:
+        return f"cannot run {tool}: {exc.strerror or exc}"
+    if result.returncode == 0:
+        return None
+    last = (result.stderr or result.stdout or "").strip().splitlines()[-1:] or ["no output"]
+    return last[0][:200]
 
 
 def command(args: argparse.Namespace, factory: ClientsFactory, io: Any) -> int:
@@ -213,7 +233,16 @@ def _login(tool: str, registry: str, ecr: Any, runner: Runner) -> None:
         if tool == "crane"
         else ["skopeo", "login", "--username", user, "--password-stdin", registry]
     )
-    result = runner(command, input=password, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        result = runner(command, input=password, capture_output=True, text=True, timeout=LOGIN_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise output.RefusedError(
+            f"{tool} login to {registry} timed out after {LOGIN_TIMEOUT_S} s; nothing was copied (check the network "
+            "path to the registry and run again)",
+            1,
+        ) from None
+    except OSError as exc:
+        raise output.RefusedError(f"cannot run {tool}: {exc.strerror or exc}", 2) from None
     if result.returncode != 0:
         raise output.RefusedError(f"{tool} could not log in to {registry}: {(result.stderr or '').strip()[:200]}", 1)
 

@@ -114,6 +114,9 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
         except LintInputError as exc:
             output.error(plain(str(exc)), code=2)  # names a file or key from the input
             return 2
+        except OSError as exc:  # a probe of the path itself (a name over 255 bytes ...), review round 19, R19T-L1
+            output.error(plain(f"{path[:200]}: cannot read it ({exc.strerror or exc})"), code=2)
+            return 2
     undeclared = _undeclared(parameters, inputs)
     if undeclared:
         # A misspelt name was dropped silently and the defaults checked instead (review round 19, R19T-L4).

@@ -44,8 +44,18 @@ class Target:
     architecture: Architecture | None
 
 
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the path cannot be a directory: pathlib lets an ``OSError`` other than
+    "no such file" through, such as a component over 255 bytes (review round 19, R19T-L1); reading it then
+    says why in one line, and a name is looked up in the table."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _read_model_type(path: Path) -> str:
-    file = path / "config.json" if path.is_dir() else path
+    file = path / "config.json" if _is_dir(path) else path
     try:
         # Reads at most the cap (a device or pipe reports size 0), then parses within depth/size caps.
         data = load_json(read_text(file, CONFIG_LIMITS), CONFIG_LIMITS)
@@ -68,7 +78,7 @@ def resolve(query: str) -> Target:
             f"the argument is {len(query)} characters; a model name or path has at most " f"{MAX_QUERY_CHARS}"
         )
     path = Path(query)
-    if query.endswith(".json") or path.is_dir():
+    if query.endswith(".json") or _is_dir(path):
         model_type = _read_model_type(path)
         return Target(query, f"model_type '{model_type}' in {path}", model_type, neuron.find(model_type))
     arch = neuron.find(query)

@@ -220,7 +220,12 @@ def _manifest_stacks(directory: Path) -> list[tuple[str, str, Path, str | None]]
 def load_path(source: str, stack: str | None = None, prefer: str | None = None) -> Loaded:
     """A template file, or one stack of a cdk.out dir: ``stack`` if given, else ``prefer`` or the only one."""
     path = Path(source)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:  # ENAMETOOLONG, EACCES ...: pathlib ignores only "no such file" (review round 19, R19T-L1)
+        raise GuardError(f"cannot read {source[:200]}: {exc.strerror or exc}") from None
+    if is_dir:
         stacks = _manifest_stacks(path)
         if not stacks:
             raise GuardError(f"{path}: no stack templates in this directory (run `make synth` first)")
@@ -235,8 +240,8 @@ def load_path(source: str, stack: str | None = None, prefer: str | None = None) 
         _, stack_name, template_file, region = chosen[0]
         template = parse_template(_read_text(template_file), str(template_file))
         return Loaded(template, str(template_file), stack_name, region)
-    if not path.exists():
-        raise GuardError(f"cannot read {source}: no such file or directory")
+    if not exists:
+        raise GuardError(f"cannot read {source[:200]}: no such file or directory")
     return Loaded(parse_template(_read_text(path, follow_links=True), source), source)
 
 

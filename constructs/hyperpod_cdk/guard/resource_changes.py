@@ -3,7 +3,8 @@
 * A stateful resource whose logical ID disappears (``removed``), paired with a new logical ID of the
   same type when there is one (a logical-ID change replaces the resource).
 * A custom resource that put objects into Kubernetes leaving the template (its Delete removes them).
-* A guarded or stateful resource that gains a ``Condition`` or whose condition changes.
+* A guarded or stateful resource, or a custom resource that put objects into Kubernetes, that gains a
+  ``Condition`` or whose condition changes.
 * A stateful resource whose ``DeletionPolicy`` or ``UpdateReplacePolicy`` stops keeping its data.
 """
 
@@ -125,15 +126,18 @@ CONDITION_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
 
 
 def condition_changes(old_res: Resources, new_res: Resources, memo: InputMemo) -> list[Finding]:
-    """A guarded or stateful resource that gains a ``Condition``, or whose condition changes.
+    """A guarded or stateful resource, or a custom resource that put objects into Kubernetes
+    (:data:`KUBERNETES_OBJECT_TYPES`), that gains a ``Condition``, or whose condition changes.
 
     When a resource's condition is false, CloudFormation deletes the resource on update (the
-    same as removing it from the template), so the guard cannot call such a change safe. It
+    same as removing it from the template), so the guard cannot call such a change safe; for a
+    Kubernetes-object resource that delete runs its handler's ``helm uninstall`` / ``kubectl delete``
+    (review round 19, R19T-M2), as :func:`kubernetes_object_removals` says for one that leaves. It
     cannot know the parameter values of the deploy either: any added or changed condition is
     reported; the evaluation with the parameter defaults only sharpens the message.
     """
     findings = []
-    watched = set(GUARDED_TYPES) | set(STATEFUL_TYPES)
+    watched = set(GUARDED_TYPES) | set(STATEFUL_TYPES) | set(KUBERNETES_OBJECT_TYPES)
     for logical_id in sorted(set(old_res) & set(new_res)):
         old_r, new_r = old_res[logical_id], new_res[logical_id]
         resource_type = new_r.get("Type")
@@ -159,8 +163,14 @@ def condition_changes(old_res: Resources, new_res: Resources, memo: InputMemo) -
         else:
             outcome = "When it is false, CloudFormation deletes the resource."
         retained = old_r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+        action = KUBERNETES_OBJECT_TYPES.get(resource_type)
         if retained:
             outcome += " (DeletionPolicy Retain: it is kept but no longer managed.)"
+        elif action is not None:
+            outcome += (
+                f" Its handler then runs {action}: the objects it put into the running cluster are deleted "
+                "(team namespaces take their jobs with them)."
+            )
         findings.append(
             Finding(
                 logical_id,
@@ -173,7 +183,7 @@ def condition_changes(old_res: Resources, new_res: Resources, memo: InputMemo) -
                 outcome,
                 CONDITION_DOC,
                 cause,
-                resource_type in GUARDED_TYPES,
+                resource_type in GUARDED_TYPES or action is not None,
             )
         )
     return findings
