@@ -32,6 +32,33 @@ from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 HELM_DEPENDENCIES = "Custom::HyperPodHelmDependencies"
 _CHART_TYPES = ("Custom::AWSCDK-EKS-HelmChart", "Custom::HelmRelease")
 _CHART_NAMES = ("Chart", "Release", "ReleaseName", "Name")  # a chart path or a release name
+_CHART_SOURCES = ("Chart", "ChartAssetURL")  # a property only a Helm-chart custom resource has
+
+# Charts that are certainly not HyperPod's: they install nothing its nodes need before they join (the
+# chart's own parts, device plugins and health agents, are not listed: installed alone they are "maybe").
+_OTHER_CHARTS = frozenset(
+    {
+        "argo-cd",
+        "aws-load-balancer-controller",
+        "cert-manager",
+        "cluster-autoscaler",
+        "external-dns",
+        "external-secrets",
+        "ingress-nginx",
+        "karpenter",
+        "kube-prometheus-stack",
+        "metrics-server",
+    }
+)
+# aws-cdk-lib's EKS module adds nested stacks of Lambda providers (kubectl, cluster resource) with these
+# logical ids; they install no chart.
+_CDK_EKS_PROVIDER_STACK = "awscdkawseks"
+# A CDK nested stack's template is an asset: its URL ends in the asset hash, which names nothing.
+_ASSET_FILE = re.compile(r"[0-9a-f]{8,}\.json")
+# "Maybe the chart" resources followed one by one per template; past this many, one line says so.
+MAX_MAYBE_CHARTS = 8
+
+IS_CHART, MAYBE_CHART = "chart", "maybe"
 
 
 def _names_hyperpod(value: Json) -> bool:
@@ -41,38 +68,120 @@ def _names_hyperpod(value: Json) -> bool:
     return "hyperpod" in text and "inference" not in text
 
 
-def _is_helm(resource: Resource) -> bool:
-    """Whether ``resource`` installs the HyperPod Helm chart (see :data:`HELM_DEPENDENCIES`)."""
+def _names_another_chart(value: Json) -> bool:
+    """A literal chart path or release name of a chart known not to be HyperPod's (see :data:`_OTHER_CHARTS`;
+    the inference operator's chart too)."""
+    text = value.lower().rstrip("/") if isinstance(value, str) else ""
+    return "inference" in text or text.rsplit("/", 1)[-1] in _OTHER_CHARTS
+
+
+def _nested_stack_kind(resource: Resource) -> str | None:
+    url = resource.properties.get("TemplateURL")
+    if resource.logical_id.startswith(_CDK_EKS_PROVIDER_STACK):
+        return None
+    if not isinstance(url, str):  # known only at deploy (a CDK asset's bucket names the account)
+        return MAYBE_CHART
+    url = url.lower()
+    if "helm" in url:
+        return None if "inference" in url else IS_CHART
+    return MAYBE_CHART if _ASSET_FILE.fullmatch(url.rsplit("/", 1)[-1]) else None
+
+
+def _chart_kind(resource: Resource) -> str | None:
+    """Whether ``resource`` installs the HyperPod Helm chart (see :data:`HELM_DEPENDENCIES`): IS_CHART;
+    MAYBE_CHART for a Helm chart (or a CDK nested stack) the definition does not name, whose chart comes
+    from an asset or a parameter or has a name no rule knows (review round 20, R20T-H2: those were silently
+    "no chart"); None for anything else."""
     if resource.type == HELM_DEPENDENCIES:
-        return True
-    props = resource.properties
+        return IS_CHART
     if resource.type == "AWS::CloudFormation::Stack":
-        url = str(props.get("TemplateURL", "")).lower()
-        return "helm" in url and "inference" not in url
+        return _nested_stack_kind(resource)
+    props = resource.properties
     custom = resource.type.startswith("Custom::") or resource.type == "AWS::CloudFormation::CustomResource"
-    if not custom or (resource.type not in _CHART_TYPES and "Chart" not in props):
-        return False
-    return any(_names_hyperpod(props.get(key)) for key in _CHART_NAMES)
+    if not custom or (resource.type not in _CHART_TYPES and not any(k in props for k in _CHART_SOURCES)):
+        return None
+    names = [props.get(key) for key in _CHART_NAMES]
+    if any(map(_names_hyperpod, names)):
+        return IS_CHART
+    return None if any(map(_names_another_chart, names)) else MAYBE_CHART
+
+
+def _is_helm(resource: Resource) -> bool:
+    """Whether ``resource`` installs the HyperPod Helm chart for certain."""
+    return _chart_kind(resource) == IS_CHART
+
+
+class _ChartsByTemplate:
+    """The Helm-chart resources of each template (found once, not once per cluster: thousands of clusters
+    made it quadratic) and which resources depend on them (one walk per template and chart set)."""
+
+    def __init__(self, templates: Templates) -> None:
+        self.templates = templates
+        self.charts: dict[str, list[Resource]] = {}
+        self.maybe: dict[str, list[Resource]] = {}
+        for resource in templates.resources():
+            kind = _chart_kind(resource) if resource.type != LIVE_HELM_RELEASE else None
+            if kind is not None:
+                found = self.charts if kind == IS_CHART else self.maybe
+                found.setdefault(resource.template_path, []).append(resource)
+        self._after: dict[tuple[str, tuple[str, ...]], set[str] | None] = {}
+
+    def after(self, template_path: str, charts: list[Resource]) -> set[str] | None:
+        """Logical ids depending on any of ``charts`` (None: too many references to follow)."""
+        key = (template_path, tuple(c.logical_id for c in charts))
+        if key not in self._after:
+            try:
+                self._after[key] = depending_on(self.templates, template_path, set(key[1]))
+            except TooMuchReferenceWorkError:
+                self._after[key] = None
+        return self._after[key]
+
+
+_TOO_MANY_REFERENCES = "the template's Ref, GetAtt and Sub references are too many to follow"
+
+
+def _maybe_chart_lines(found: _ChartsByTemplate, cluster: Resource, rule_id: str) -> Iterator[Finding]:
+    """Not checked: Helm charts that may be HyperPod's and that the cluster does not depend on."""
+    maybe = found.maybe[cluster.template_path]
+    if len(maybe) > MAX_MAYBE_CHARTS:
+        yield cluster.not_checked(
+            rule_id,
+            f"cannot tell which of {len(maybe)} Helm charts or nested stacks ({maybe[0].logical_id}, ...) installs "
+            f"the HyperPod chart (more than {MAX_MAYBE_CHARTS} to follow one by one); the cluster must depend on it",
+            "DependsOn",
+        )
+        return
+    ahead: list[str] = []
+    for chart in maybe:
+        dependents = found.after(cluster.template_path, [chart])
+        if dependents is None:
+            yield cluster.not_checked(rule_id, _TOO_MANY_REFERENCES, "DependsOn")
+            return
+        if cluster.logical_id not in dependents:
+            ahead.append(chart.logical_id)
+    if ahead:
+        yield cluster.not_checked(
+            rule_id,
+            f"cannot tell whether {' or '.join(ahead)} installs the HyperPod chart (the definition does not "
+            "name the chart it installs); if it does, the cluster must depend on it",
+            "DependsOn",
+        )
 
 
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
     releases = list(templates.live_resources(LIVE_HELM_RELEASE))
-    # Helm resources per template, once (not once per cluster: thousands of clusters made it quadratic).
-    helm_by_template: dict[str, list[Resource]] = {}
-    for resource in templates.resources():
-        if _is_helm(resource) and resource.type != LIVE_HELM_RELEASE:
-            helm_by_template.setdefault(resource.template_path, []).append(resource)
+    found = _ChartsByTemplate(templates)
     missing = [r for r in releases if r.properties.get("Installed") is False]
-    after_helm: dict[str, set[str] | None] = {}
     for cluster in _clusters(templates):
-        helm = helm_by_template.get(cluster.template_path, [])
+        helm = found.charts.get(cluster.template_path, [])
+        maybe = found.maybe.get(cluster.template_path, [])
         if not _is_eks(cluster):
-            if helm and not literal(cluster.properties.get("Orchestrator")):  # review round 19, R19T-M3
+            if (helm or maybe) and not literal(cluster.properties.get("Orchestrator")):  # review round 19, R19T-M3
                 yield cluster.not_checked(
                     rule_id, "Orchestrator is not known offline; an EKS cluster depends on the Helm chart", "DependsOn"
                 )
             continue
-        if not helm and missing:
+        if not helm and not maybe and missing:
             names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)
             yield cluster.finding(
                 rule_id,
@@ -82,19 +191,13 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
             )
             continue
         if not helm:
-            continue  # the chart is installed elsewhere (another stack, the hyp CLI): not visible here
-        if cluster.template_path not in after_helm:
-            try:
-                after_helm[cluster.template_path] = depending_on(
-                    templates, cluster.template_path, {h.logical_id for h in helm}
-                )
-            except TooMuchReferenceWorkError:
-                after_helm[cluster.template_path] = None
-        dependents = after_helm[cluster.template_path]
+            # A chart the definition names is the chart; without one, a chart it does not name may be
+            # (none at all: installed elsewhere, another stack or the hyp CLI, not visible here).
+            yield from _maybe_chart_lines(found, cluster, rule_id) if maybe else ()
+            continue
+        dependents = found.after(cluster.template_path, helm)
         if dependents is None:
-            yield cluster.not_checked(
-                rule_id, "the template's Ref, GetAtt and Sub references are too many to follow", "DependsOn"
-            )
+            yield cluster.not_checked(rule_id, _TOO_MANY_REFERENCES, "DependsOn")
         elif cluster.logical_id not in dependents:
             names = ", ".join(h.logical_id for h in helm)
             yield cluster.finding(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
 from hyperpod_cdk.rules.model import (
@@ -167,9 +167,15 @@ def _unknown_overrides(cluster: Resource, rule_id: str) -> Iterator[Finding]:
             )
 
 
-def _named(items: list[str]) -> str:
-    shown_items = ", ".join(items[:_GROUPS_SHOWN])
-    return shown_items + (f", and {len(items) - _GROUPS_SHOWN} more" if len(items) > _GROUPS_SHOWN else "")
+def _named(groups: list[_GroupNeed], say: Callable[[_GroupNeed], str]) -> str:
+    """The first groups as ``say`` puts them, the rest counted (only those shown are formatted: a pool's
+    sets are each checked with their groups)."""
+    shown_items = ", ".join(map(say, groups[:_GROUPS_SHOWN]))
+    return shown_items + (f", and {len(groups) - _GROUPS_SHOWN} more" if len(groups) > _GROUPS_SHOWN else "")
+
+
+def _quoted_name(group: _GroupNeed) -> str:
+    return f"'{short_text(group[0])}'"
 
 
 def _verdict(
@@ -181,10 +187,10 @@ def _verdict(
         return None  # a subnet is not in the template (or its CIDR is not literal): --live resolves it
     available = pools.free(subnets)
     capacity = available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
-    partial = [f"'{short_text(n)}'" for n, c, _, _ in all_groups if c < 0]
+    partial = [g for g in all_groups if g[1] < 0]
     groups = [g for g in all_groups if g[1] >= 0]
     nodes = sum(count * per_node for _, count, per_node, _ in groups)
-    detail = _named([f"'{short_text(n)}' {c} x {t} x {p} IPs" for n, c, p, t in groups])
+    detail = _named(groups, lambda g: f"{_quoted_name(g)} {g[1]} x {g[3]} x {g[2]} IPs")
     shown_cidrs = ", ".join(map(str, networks))
     what = "free addresses now" if available is not None else "usable addresses"
     where = "Properties/VpcConfig/Subnets"
@@ -195,7 +201,8 @@ def _verdict(
     if partial:  # the known groups fit; the rest come at deploy (review round 17, R17T-M2)
         return cluster.not_checked(
             rule_id,
-            f"subnets {shown_cidrs}: the instance count or type of group {_named(partial)} is not known offline",
+            f"subnets {shown_cidrs}: the instance count or type of group "
+            f"{_named(partial, _quoted_name)} is not known offline",
             where,
         )
     if nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity:
@@ -224,13 +231,44 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             )
         pools = _groups_by_subnets(templates, cluster, by_id)
         for union, sets in pools.pools():
-            # The pool's demand against the union's addresses; and each exact set's own groups against its
-            # subnets (a pool can fit while the groups confined to one subnet of it do not).
-            candidates = [(union, [g for s in sets for g in pools.by_set[s]])]
-            candidates += [(s, pools.by_set[s]) for s in sets] if len(sets) > 1 else []
+            candidates = _candidates(pools, union, sets)
             verdicts = [v for v in (_verdict(cluster, rule_id, pools, s, g) for s, g in candidates) if v]
             if verdicts:
                 yield min(verdicts, key=lambda v: _RANK[v.severity])
+            if len(sets) > MAX_SUBNET_SETS_PER_POOL:
+                yield cluster.not_checked(
+                    rule_id,
+                    f"{len(sets)} distinct subnet sets share subnets (more than {MAX_SUBNET_SETS_PER_POOL}): each "
+                    "set is checked with the groups on exactly it and all of them with the whole pool, not with "
+                    "the groups on its subsets",
+                    "Properties/InstanceGroups",
+                )
+
+
+# Distinct subnet sets of one pool compared pairwise (each with the groups on its subsets); past this many
+# only the union and each exact set are checked, and a not-checked line says so (the pairs grow as the square).
+MAX_SUBNET_SETS_PER_POOL = 200
+
+
+def _candidates(
+    pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
+) -> list[tuple[_SubnetSet, list[_GroupNeed]]]:
+    """The subnets of a pool to check, each with the groups confined to them.
+
+    The pool's demand against the union's addresses, and each distinct set T against the demand of every
+    group whose set is a subset of T: a group on S1 takes S1's addresses, which T = S1+S2 counts too (review
+    round 20, R20T-M1: T was charged only its own groups, so adding a 1-node group on the cluster's wider
+    default subnets turned the error of S1+S2 into a warning on the union).
+    """
+    candidates = [(union, [g for s in sets for g in pools.by_set[s]])]
+    if len(sets) == 1:
+        return candidates
+    if len(sets) > MAX_SUBNET_SETS_PER_POOL:
+        return candidates + [(t, pools.by_set[t]) for t in sets]
+    for t in sets:
+        if t != union:
+            candidates.append((t, [g for s in sets if len(s) <= len(t) and s <= t for g in pools.by_set[s]]))
+    return candidates
 
 
 def _free_addresses(
