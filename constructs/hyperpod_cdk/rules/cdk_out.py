@@ -158,7 +158,6 @@ def read_template_files(
     return templates, regions
 
 
-_STACK_ARTIFACT = "aws:cloudformation:stack"
 _ASSET_MANIFEST_ARTIFACT = "cdk:asset-manifest"
 
 
@@ -219,30 +218,29 @@ def _stack_regions(
     """Template path -> the region it deploys to (review round 20, R20T-M2: one app may span regions).
 
     A template's region is its stack's (``environment`` ``aws://account/region`` of the artifact naming it,
-    its parent's for a nested stack); a template no artifact names takes the one region its folder's stacks
-    name, if they agree; else ``region`` (``lint --region``, ``check_files(region=...)``); else None (an
-    environment-agnostic stack: rules that need a region say they could not check).
+    its parent's for a nested stack); a template no artifact names takes the one region all the assembly's
+    stacks name, if they agree; else ``region`` (``lint --region``, ``check_files(region=...)``); else None (an
+    environment-agnostic stack: a rule that needs the region says it could not check).
     Only regions are read from a manifest: the templates linted are the files found, never paths a
     manifest names (which could point outside the directory or name one template many times).
     """
     named: dict[Path, set[str | None]] = {}
-    folder_regions: dict[Path, set[str]] = {}
+    assembly_regions: set[str] = set()
     for manifest in manifests:
         artifacts = _artifacts(reader, manifest)
         for artifact in artifacts.values():
-            if not isinstance(artifact, Mapping) or artifact.get("type") != _STACK_ARTIFACT:
-                continue
+            if not isinstance(artifact, Mapping) or "environment" not in artifact:
+                continue  # stacks have one; the tree, asset manifests and nested assemblies do not
             stack_region = _environment_region(artifact.get("environment"))
             if stack_region is not None:
-                folder_regions.setdefault(manifest.parent.absolute(), set()).add(stack_region)
+                assembly_regions.add(stack_region)
             for template in _stack_templates(reader, manifest.parent, artifacts, artifact):
                 named.setdefault(template.absolute(), set()).add(stack_region)
     regions: dict[str, str | None] = {}
     for path in templates:
         claimed = named.get(Path(path).absolute())
-        in_folder = folder_regions.get(Path(path).parent.absolute(), set())
-        if claimed is None and len(in_folder) == 1:
-            claimed = set(in_folder)
+        if claimed is None and len(assembly_regions) == 1:
+            claimed = set(assembly_regions)
         found = next(iter(claimed)) if claimed and len(claimed) == 1 else None
         regions[str(path)] = found or region
     return regions
