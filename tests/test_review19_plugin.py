@@ -124,7 +124,7 @@ def test_a_value_left_to_deploy_is_an_error_in_the_closed_world(tmp_path):
         assert "not known offline" in finding.detail and SHAPE_TAIL in finding.detail
         assert f"HyperPodChecks::{rule_id}" in finding.detail
     # lint (open world) keeps them as not-checked lines, exit 0.
-    lint_input = load(_write(tmp_path / "lint", template))
+    lint_input = load(_write(tmp_path / "lint", template), region="us-west-2")
     from hyperpod_cdk.rules.catalog import check
 
     lint = check(lint_input.templates, kinds=["deploy"], exclude=["HyperPod-EFA1"], include_not_checked=True)

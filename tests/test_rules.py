@@ -534,7 +534,10 @@ VIOLATIONS: list[tuple[str, str, Mutation, str, str]] = [
     (
         "HyperPod-RET2",
         "name from the region and account only",
-        lambda t: _props(t, "Logs").update(LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}]]}),
+        # (the stack's region is known from manifest.json and resolved; the account is not)
+        lambda t: _props(t, "Logs").update(
+            LogGroupName={"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}, {"Ref": "AWS::AccountId"}]]}
+        ),
         "an expression with no unique part of AWS::StackId",
         "Properties/LogGroupName",
     ),
