@@ -205,7 +205,7 @@ def test_update_cluster_request_is_partial():
             }
         ],
     }
-    lint_input = load_data(update, "update.json")
+    lint_input = load_data(update, "update.json", region="us-west-2")
     assert lint_input.kind == UPDATE_CLUSTER
     assert check(lint_input.templates, kinds=("deploy",), include_not_checked=True) == []
 

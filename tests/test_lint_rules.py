@@ -529,15 +529,19 @@ def test_unknown_values_are_not_checked(rule_id, mutate):
     assert findings and {f.severity for f in findings} == {NOT_CHECKED}, findings
 
 
-def test_region_rules_skip_without_a_region():
+def test_region_rules_say_not_checked_without_a_region():
+    """Without a region TYPE1 cannot decide: one not-checked line per cluster, not silence (R20T-M2)."""
     template = base()
     _groups(template)[1]["InstanceType"] = "ml.p6e-gb200.36xlarge"
-    assert [f for f in _run(template, region=None) if f.rule_id == "HyperPod-TYPE1"] == []
+    (finding,) = (f for f in _run(template, region=None) if f.rule_id == "HyperPod-TYPE1")
+    assert finding.severity == NOT_CHECKED and "region of its stack is not known" in finding.detail
+    (finding,) = (f for f in _run(template, region="me-south-1") if f.rule_id == "HyperPod-TYPE1")
+    assert finding.severity == NOT_CHECKED and "does not cover me-south-1" in finding.detail
 
 
 def test_closed_world_reports_imported_groups_as_findings():
     """The CDK plugin (closed world) keeps asking for an acknowledgment on an imported group."""
     template = base()
     _props(template, "HyperPod")["VpcConfig"]["SecurityGroupIds"] = ["sg-0123"]
-    findings = check(Templates({"t": copy.deepcopy(template)}), kinds=("deploy",))
+    findings = check(Templates({"t": copy.deepcopy(template)}, region=REGION), kinds=("deploy",))
     assert [f.rule_id for f in findings] == ["HyperPod-EFA1"]

@@ -81,6 +81,8 @@ def _write(folder: Path, template: dict[str, Any], name: str = "S", region: str 
 
 
 def _deploy(paths: list[Path], **kwargs: Any) -> dict[str, list[Any]]:
+    """Deploy findings by rule; the run's region is us-west-2 unless given (a stack's manifest region wins)."""
+    kwargs.setdefault("region", "us-west-2")
     by_rule: dict[str, list[Any]] = {}
     for finding in check_files(paths, kinds=["deploy"], exclude=["HyperPod-EFA1"], **kwargs):
         by_rule.setdefault(finding.rule_id, []).append(finding)
@@ -122,7 +124,7 @@ def test_a_value_left_to_deploy_is_an_error_in_the_closed_world(tmp_path):
         assert "not known offline" in finding.detail and SHAPE_TAIL in finding.detail
         assert f"HyperPodChecks::{rule_id}" in finding.detail
     # lint (open world) keeps them as not-checked lines, exit 0.
-    lint_input = load(_write(tmp_path / "lint", template))
+    lint_input = load(_write(tmp_path / "lint", template), region="us-west-2")
     from hyperpod_cdk.rules.catalog import check
 
     lint = check(lint_input.templates, kinds=["deploy"], exclude=["HyperPod-EFA1"], include_not_checked=True)
@@ -146,8 +148,11 @@ def test_the_region_comes_from_the_assembly_manifest(tmp_path):
     """TYPE1 needs the region; a stack with an environment has one in manifest.json (as lint cdk.out reads)."""
     template = _app_template("1.35", "Continuous", DEFAULTS)
     template["Resources"]["HP"]["Properties"]["InstanceGroups"][0]["InstanceType"] = "ml.p5en.48xlarge"
-    assert "HyperPod-TYPE1" not in _deploy([_write(tmp_path / "agnostic", template)])
-    found = _deploy([_write(tmp_path / "env", template, region="sa-east-1")])
+    # Environment-agnostic and no region for the run: not known at synth, so a finding (R20T-M2), not a pass.
+    (unknown,) = _deploy([_write(tmp_path / "agnostic", template)], region=None)["HyperPod-TYPE1"]
+    assert "region of its stack is not known" in unknown.detail and unknown.severity is None
+    assert "HyperPod-TYPE1" not in _deploy([_write(tmp_path / "agnostic", template)])  # the run's us-west-2
+    found = _deploy([_write(tmp_path / "env", template, region="sa-east-1")])  # the stack's region wins
     assert "is not offered by SageMaker HyperPod in sa-east-1" in found["HyperPod-TYPE1"][0].detail
 
 

@@ -399,11 +399,12 @@ def check_files(
     """Run every rule over synthesized template files (``cdk.out/*.template.json``) of one CDK app.
 
     The templates are read as ``hyperpod-cdk lint`` reads them (parameter defaults or ``parameters``,
-    conditions, ``Fn::If``, resources whose condition is false dropped; the region from the assembly's
-    ``manifest.json`` unless given), and in the closed world: what is still unknown is a finding.
+    conditions, ``Fn::If``, resources whose condition is false dropped; each template's region from its
+    stack's environment in the assembly's ``manifest.json``, else ``region``), and in the closed world: what
+    is still unknown is a finding (a cluster in a stack without a region: TYPE1, review round 20, R20T-M2).
     """
-    resolved, found_region = read_template_files(paths, parameters=parameters, region=region)
-    templates = Templates({path: r.template for path, r in resolved.items()}, region=region or found_region)
+    resolved, regions = read_template_files(paths, parameters=parameters, region=region)
+    templates = Templates({path: r.template for path, r in resolved.items()}, regions=regions)
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
     return findings + _if_absent_at_deploy(templates, resolved, findings, exclude=exclude, kinds=kinds)

@@ -108,23 +108,24 @@ class _CdkOutReader:
 
 def read_cdk_out(
     directory: Path, region: str | None, parameters: Mapping[str, str] | None = None
-) -> tuple[dict[str, Resolved], str | None]:
+) -> tuple[dict[str, Resolved], dict[str, str | None]]:
     """The templates of a cdk.out (path -> template with what is known offline evaluated, and what is not:
-    lint reports it as for a template file, review round 17, R17T-M3) and the one region its manifests name
-    (None if none or several). ``parameters`` (``lint --parameter``) apply to each template that declares
-    them, as for a template file (review round 19, R19T-M1)."""
+    lint reports it as for a template file, review round 17, R17T-M3) and the region of each (its stack's
+    environment in the manifests, else ``region``: see :func:`_stack_regions`). ``parameters``
+    (``lint --parameter``) apply to each template that declares them, as for a template file (R19T-M1)."""
     paths, manifests = _cdk_out_files(directory)
     if not paths:
         raise CdkOutError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
     reader = _CdkOutReader(directory)
+    regions = _stack_regions(reader, manifests, paths, region)
     budget = EvaluationBudget()  # one evaluation budget for all the templates
     templates: dict[str, Resolved] = {}
     for path in paths:
         data = reader.load(path)
         if not isinstance(data, Mapping):
             raise CdkOutError(f"{path}: not a template (a JSON object)")
-        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), region, budget)
-    return templates, _cdk_region(reader, manifests)
+        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
+    return templates, regions
 
 
 def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, str] | None) -> dict[str, str]:
@@ -137,43 +138,109 @@ def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, s
 
 def read_template_files(
     paths: Iterable[str | Path], *, parameters: Mapping[str, str] | None = None, region: str | None = None
-) -> tuple[dict[str, Resolved], str | None]:
+) -> tuple[dict[str, Resolved], dict[str, str | None]]:
     """Synthesized templates named by path (the CDK plugin's ``template_paths``), resolved as
-    :func:`read_cdk_out` does, and the one region the ``manifest.json`` next to them names.
+    :func:`read_cdk_out` does, and the region of each from the ``manifest.json`` next to them (else ``region``).
 
     These are the files of the app being synthesized, read whole; a cdk.out from elsewhere goes through
     :func:`read_cdk_out` and its caps.
     """
+    files = list(map(Path, paths))
+    folders = dict.fromkeys(path.parent for path in files)
+    manifests = [folder / "manifest.json" for folder in folders if (folder / "manifest.json").is_file()]
+    reader = _CdkOutReader(next(iter(folders), Path()))
+    regions = _stack_regions(reader, manifests, files, region)
     budget = EvaluationBudget()
     templates: dict[str, Resolved] = {}
-    folders: dict[Path, None] = {}
-    for path in map(Path, paths):
+    for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
-        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), region, budget)
-        folders[path.parent] = None
-    if region is not None or not folders:
-        return templates, region
-    manifests = [folder / "manifest.json" for folder in folders if (folder / "manifest.json").is_file()]
-    return templates, _cdk_region(_CdkOutReader(next(iter(folders))), manifests)
+        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
+    return templates, regions
 
 
-def _cdk_region(reader: _CdkOutReader, manifests: list[Path]) -> str | None:
-    """The one region the assembly's stacks name (``aws://account/region``), if they agree.
+_ASSET_MANIFEST_ARTIFACT = "cdk:asset-manifest"
 
-    Only the region is read from a manifest: the templates linted are the files found, never paths a
-    manifest names (which could point outside the directory or name one template many times).
-    """
-    regions: set[str] = set()
-    for manifest in manifests:
+
+def _environment_region(environment: Json) -> str | None:
+    """The region of an artifact's ``aws://account/region``; None for an environment-agnostic stack."""
+    match = re.fullmatch(r"aws://[^/]+/([a-z0-9-]+)", environment) if isinstance(environment, str) else None
+    return match.group(1) if match and match.group(1) != "unknown-region" else None
+
+
+def _artifacts(reader: _CdkOutReader, manifest: Path) -> Mapping[str, Json]:
+    """The ``artifacts`` of a manifest; an unreadable one has none (unless a cap of the directory is hit)."""
+    try:
+        artifacts = reader.load(manifest).get("artifacts", {})
+    except (CdkOutError, AttributeError):
+        if reader.bytes_left < 0 or reader.values_left < 0:
+            raise  # the directory's caps, not one unreadable manifest
+        return {}
+    return artifacts if isinstance(artifacts, Mapping) else {}
+
+
+def _stack_templates(
+    reader: _CdkOutReader, folder: Path, artifacts: Mapping[str, Json], stack: Mapping[str, Json]
+) -> list[Path]:
+    """The template files of a stack artifact: its ``templateFile`` and the nested stacks' templates its
+    asset manifests list (a NestedStack deploys in its parent's region). Only plain file names in the
+    manifest's folder are read or matched: a manifest cannot send the reader elsewhere."""
+    properties = stack.get("properties")
+    names = [properties.get("templateFile")] if isinstance(properties, Mapping) else []
+    dependencies = stack.get("dependencies")
+    for dependency in dependencies if isinstance(dependencies, list) else ():
+        asset = artifacts.get(dependency) if isinstance(dependency, str) else None
+        if not isinstance(asset, Mapping) or asset.get("type") != _ASSET_MANIFEST_ARTIFACT:
+            continue
+        file = asset.get("properties", {}).get("file") if isinstance(asset.get("properties"), Mapping) else None
+        if not (isinstance(file, str) and _plain_name(file) and (folder / file).is_file()):
+            continue
         try:
-            artifacts = reader.load(manifest).get("artifacts", {})
+            listed = reader.load(folder / file).get("files", {})
         except (CdkOutError, AttributeError):
             if reader.bytes_left < 0 or reader.values_left < 0:
-                raise  # the directory's caps, not one unreadable manifest
+                raise
             continue
-        for artifact in artifacts.values() if isinstance(artifacts, Mapping) else ():
-            environment = str(artifact.get("environment", "")) if isinstance(artifact, Mapping) else ""
-            match = re.fullmatch(r"aws://[^/]+/([a-z0-9-]+)", environment)
-            if match and match.group(1) != "unknown-region":
-                regions.add(match.group(1))
-    return regions.pop() if len(regions) == 1 else None
+        for entry in listed.values() if isinstance(listed, Mapping) else ():
+            source = entry.get("source") if isinstance(entry, Mapping) else None
+            name = source.get("path") if isinstance(source, Mapping) else None
+            if isinstance(name, str) and name.endswith(".template.json"):
+                names.append(name)
+    return [folder / name for name in names if isinstance(name, str) and _plain_name(name)]
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
+def _stack_regions(
+    reader: _CdkOutReader, manifests: list[Path], templates: Iterable[Path], region: str | None
+) -> dict[str, str | None]:
+    """Template path -> the region it deploys to (review round 20, R20T-M2: one app may span regions).
+
+    A template's region is its stack's (``environment`` ``aws://account/region`` of the artifact naming it,
+    its parent's for a nested stack); a template no artifact names takes the one region all the assembly's
+    stacks name, if they agree; else ``region`` (``lint --region``, ``check_files(region=...)``); else None (an
+    environment-agnostic stack: a rule that needs the region says it could not check).
+    Only regions are read from a manifest: the templates linted are the files found, never paths a
+    manifest names (which could point outside the directory or name one template many times).
+    """
+    named: dict[Path, set[str | None]] = {}
+    assembly_regions: set[str] = set()
+    for manifest in manifests:
+        artifacts = _artifacts(reader, manifest)
+        for artifact in artifacts.values():
+            if not isinstance(artifact, Mapping) or "environment" not in artifact:
+                continue  # stacks have one; the tree, asset manifests and nested assemblies do not
+            stack_region = _environment_region(artifact.get("environment"))
+            if stack_region is not None:
+                assembly_regions.add(stack_region)
+            for template in _stack_templates(reader, manifest.parent, artifacts, artifact):
+                named.setdefault(template.absolute(), set()).add(stack_region)
+    regions: dict[str, str | None] = {}
+    for path in templates:
+        claimed = named.get(Path(path).absolute())
+        if claimed is None and len(assembly_regions) == 1:
+            claimed = set(assembly_regions)
+        found = next(iter(claimed)) if claimed and len(claimed) == 1 else None
+        regions[str(path)] = found or region
+    return regions

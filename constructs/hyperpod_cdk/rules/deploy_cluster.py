@@ -244,11 +244,13 @@ def system_pod_host(templates: Templates, rule_id: str = "HyperPod-SYS1") -> Ite
 
 
 def instance_type_offered(templates: Templates, rule_id: str = "HyperPod-TYPE1") -> Iterator[Finding]:
-    region = templates.region
-    offered = offered_in(region) if region else None
-    if offered is None:
-        return  # no region given, or a region the vendored list does not cover
     for cluster in _clusters(templates):
+        # The cluster's own stack's region: one app may span regions (review round 20, R20T-M2).
+        region = templates.region_of(cluster.template_path)
+        offered = offered_in(region) if region else None
+        if offered is None:
+            yield cluster.not_checked(rule_id, _no_offerings(region), "Properties/InstanceGroups")
+            continue
         yield from _unknown_objects(cluster, rule_id, "its instance types are not checked", *GROUP_LISTS)
         for where_group, name, group in _all_groups(cluster):
             where = f"{where_group}/InstanceType"
@@ -269,6 +271,18 @@ def instance_type_offered(templates: Templates, rule_id: str = "HyperPod-TYPE1")
                         f"group '{name}': {instance_type} is not offered by SageMaker HyperPod in {region}",
                         where,
                     )
+
+
+def _no_offerings(region: str | None) -> str:
+    if region is None:
+        return (
+            "its instance types are not checked: the region of its stack is not known (an environment-agnostic "
+            "stack: give it an env with a region, or lint with --region)"
+        )
+    return (
+        f"its instance types are not checked: the vendored list of HyperPod instance types does not cover "
+        f"{region} (HyperPod may not be offered there; see hyperpod_cdk/specs/data/hyperpod_instance_types.json)"
+    )
 
 
 # --------------------------------------------------------------------------- K8S1

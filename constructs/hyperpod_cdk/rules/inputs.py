@@ -165,16 +165,14 @@ def from_request(request: Mapping[str, Json], source: str, *, region: str | None
 def load_cdk_out(
     directory: Path, *, region: str | None = None, parameters: Mapping[str, str] | None = None
 ) -> LintInput:
-    """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), the region from its manifests;
+    """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), each with its stack's region;
     ``parameters`` as for a template file, in each template that declares them (R19T-M1)."""
     try:
-        resolved, found_region = read_cdk_out(directory, region, parameters)
+        resolved, regions = read_cdk_out(directory, region, parameters)
     except CdkOutError as exc:
         raise LintInputError(str(exc)) from None
     templates = {path: r.template for path, r in resolved.items()}
-    lint_input = LintInput(
-        str(directory), CDK_OUT, Templates(templates, region=region or found_region, closed_world=False)
-    )
+    lint_input = LintInput(str(directory), CDK_OUT, Templates(templates, regions=regions, closed_world=False))
     lint_input.templates.written.update((path, r.written) for path, r in resolved.items())
     for path, r in resolved.items():  # the same lines as the template file gets (review round 17, R17T-M3)
         lint_input.unresolved.extend(_unresolved_lines(r, path))

@@ -107,12 +107,22 @@ class Templates:
     """
 
     def __init__(
-        self, templates: Mapping[str, Mapping[str, Json]], *, region: str | None = None, closed_world: bool = True
+        self,
+        templates: Mapping[str, Mapping[str, Json]],
+        *,
+        region: str | None = None,
+        closed_world: bool = True,
+        regions: Mapping[str, str | None] | None = None,
     ) -> None:
         self.templates = dict(templates)
-        # The region the templates deploy to, when known (lint --region, a cdk.out environment);
-        # rules that depend on it (regional offerings) skip without it.
-        self.region = region
+        # The region each template deploys to, when known: ``regions`` per template (a cdk.out's stack
+        # environments: one app may span regions, review round 20, R20T-M2), else ``region`` for all
+        # (lint --region). Rules that depend on it (regional offerings) read :meth:`region_of` and report
+        # "not checked" without one.
+        self.regions: dict[str, str | None] = {path: (regions or {}).get(path) or region for path in self.templates}
+        # The one region of all the templates (None if they have none or several): for callers that want one.
+        found = set(self.regions.values())
+        self.region = region if not regions else (found.pop() if len(found) == 1 else None)
         # True (a CDK app): what the templates do not define counts as absent, and a finding asks for an
         # acknowledgment. False (`hyperpod-cdk lint` of someone's template): something defined elsewhere
         # (an imported security group's rules) is unknown, so the rule reports it as not checked.
@@ -137,6 +147,10 @@ class Templates:
                 name = (output.get("Export") or {}).get("Name") if isinstance(output.get("Export"), Mapping) else None
                 if isinstance(name, str) and "Value" in output:
                     self._exports[name] = (path, output["Value"])
+
+    def region_of(self, template_path: str) -> str | None:
+        """The region the template at ``template_path`` deploys to, if known."""
+        return self.regions.get(template_path, self.region)
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path]) -> Templates:
