@@ -432,7 +432,7 @@ def _if_absent_at_deploy(
             }
             for path, template in templates.templates.items()
         },
-        region=templates.region,
+        regions=templates.regions,
     )
     without.written = templates.written
     seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
