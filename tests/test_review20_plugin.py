@@ -69,7 +69,39 @@ def _efa1(tmp_path: Path, template: dict[str, Any]) -> list[str]:
 def test_a_rule_under_an_unknown_condition_is_read_both_ways(tmp_path: Path) -> None:
     assert _efa1(tmp_path, _efa_template(None)) == []
     (detail,) = _efa1(tmp_path, _efa_template("EfaOn"))
-    assert "SelfIn (condition EfaOn)" in detail and "not known at synth" in detail
+    assert "at deploy with EnableEfa=(another value)" in detail and "not known at synth" in detail
+
+
+def test_each_combination_of_unknown_conditions_is_read(tmp_path: Path) -> None:
+    """R21T-H1: the cluster under one unknown condition and its EFA rule under another failed only in a mixed
+    world (cluster yes, EFA no), which dropping every conditional resource at once never built."""
+    template = _efa_template("EfaOn")
+    template["Parameters"]["DeployCluster"] = {"Type": "String"}
+    template["Conditions"]["HpOn"] = {"Fn::Equals": [{"Ref": "DeployCluster"}, "yes"]}
+    template["Resources"]["HP"]["Condition"] = "HpOn"
+    (detail,) = _efa1(tmp_path, template)
+    assert "DeployCluster=yes" in detail and "EnableEfa=(another value)" in detail
+
+
+def test_conditions_that_exclude_each_other_build_no_impossible_world(tmp_path: Path) -> None:
+    """R21T-L2: the same rule under EfaOn and under Fn::Not [EfaOn] exists in every deploy; leaving both out
+    at once was a false EFA1 error."""
+    template = _efa_template("EfaOn")
+    template["Conditions"]["EfaOff"] = {"Fn::Not": [{"Condition": "EfaOn"}]}
+    template["Resources"]["SelfInB"] = {**template["Resources"]["SelfIn"], "Condition": "EfaOff"}
+    assert _efa1(tmp_path, template) == []
+
+
+def test_too_many_combinations_are_one_cfn1_finding(tmp_path: Path) -> None:
+    template = _efa_template("EfaOn")
+    for index in range(5):  # 2^5 = 32 worlds with EnableEfa's
+        template["Parameters"][f"P{index}"] = {"Type": "String"}
+        template["Conditions"][f"C{index}"] = {"Fn::Equals": [{"Ref": f"P{index}"}, "on"]}
+    template["Conditions"]["EfaOn"] = {"Fn::And": [{"Condition": f"C{i}"} for i in range(5)]}
+    path = tmp_path / "S.template.json"
+    path.write_text(json.dumps(template))
+    found = [f for f in check_files([path], region="us-west-2") if f.rule_id == "HyperPod-CFN1"]
+    assert len(found) == 1 and "combinations" in found[0].detail
 
 
 @pytest.mark.parametrize("shape", ["transform", "foreach"])
@@ -127,4 +159,5 @@ def test_sm1_does_not_ask_a_karpenter_group_of_count_zero_or_unknown_for_checks(
         exclude=set(RULES_BY_ID) - {"HyperPod-SM1"},
         include_not_checked=True,
     )
-    assert found == []
+    # R21T-L3: a count known only at deploy is said, not skipped in silence.
+    assert [f.severity for f in found] == ([] if count == "0" else ["not-checked"])

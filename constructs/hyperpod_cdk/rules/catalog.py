@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker, template_shape
-from hyperpod_cdk.rules.cdk_out import read_template_files
-from hyperpod_cdk.rules.cfn_template import Resolved
+from hyperpod_cdk.rules.cdk_out import declared_parameters, read_template_files
+from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
+from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, unknown_parameters
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
@@ -403,14 +405,24 @@ def check_files(
     stack's environment in the assembly's ``manifest.json``, else ``region``), and in the closed world: what
     is still unknown is a finding (a cluster in a stack without a region: TYPE1, review round 20, R20T-M2).
     """
+    paths = list(paths)
     resolved, regions = read_template_files(paths, parameters=parameters, region=region)
     templates = Templates({path: r.template for path, r in resolved.items()}, regions=regions)
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
-    return findings + _if_absent_at_deploy(templates, resolved, findings, exclude=exclude, kinds=kinds)
+    files = [Path(p) for p in paths]
+    return findings + _other_worlds(
+        files, parameters or {}, templates, resolved, findings, exclude=exclude, kinds=kinds
+    )
 
 
-def _if_absent_at_deploy(
+#: Most worlds (parameter combinations) the plugin reads per app; more is one HyperPod-CFN1 finding.
+MAX_WORLDS = 16
+
+
+def _other_worlds(
+    paths: list[Path],
+    parameters: Mapping[str, str],
     templates: Templates,
     resolved: Mapping[str, Resolved],
     present: list[Finding],
@@ -418,29 +430,60 @@ def _if_absent_at_deploy(
     exclude: Iterable[str],
     kinds: Iterable[str],
 ) -> list[Finding]:
-    """The findings the rules would give if the resources whose ``Condition`` is not known at synth did not
-    exist. Read as present, an EFA self-ingress rule under an unknown condition passed EFA1 in a CDK app,
-    while ``lint`` says not-checked (review round 20, R20T-H1): the closed world reports both worlds."""
-    absent = {path: r.maybe_absent for path, r in resolved.items() if r.maybe_absent}
-    if not absent:
+    """What the rules find in the deploy-time worlds of resources whose ``Condition`` is not known at synth.
+
+    Read as present, an EFA self-ingress rule under an unknown condition passed EFA1 in a CDK app (review
+    round 20, R20T-H1); dropping all such resources at once missed mixed worlds and built impossible ones
+    (round 21, R21T-H1, L2). Each world is a combination of values of the parameters the conditions read
+    (:mod:`.condition_worlds`), every template resolved again with it; what still depends on something else
+    unknown is dropped in that world as well.
+    """
+    if not any(r.maybe_absent for r in resolved.values()):
         return []
-    without = Templates(
-        {
-            path: {
-                **template,
-                "Resources": {k: v for k, v in template.get("Resources", {}).items() if k not in absent.get(path, {})},
-            }
-            for path, template in templates.templates.items()
-        },
-        regions=templates.regions,
-    )
-    without.written = templates.written
+    raw = {str(path): json.loads(path.read_text(encoding="utf-8")) for path in paths}
+    choices: dict[str, list[str]] = {}
+    for path, template in raw.items():
+        choices.update(unknown_parameters(template, parameters, resolved[path].maybe_absent.values()))
+    worlds, total = assignments(choices, MAX_WORLDS)
+    found: list[Finding] = []
+    if not worlds:
+        first = next(iter(raw))
+        found.append(
+            Finding(
+                "HyperPod-CFN1",
+                first,
+                next((p for r in resolved.values() for p in r.maybe_absent), "Conditions"),
+                f"{total} combinations of the parameters {', '.join(sorted(choices))} decide which resources exist, "
+                f"more than the {MAX_WORLDS} the rules read at synth; give their values at synth",
+                ("Conditions",),
+            )
+        )
+        worlds = [{}]
     seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
-    extra = []
-    for finding in check(without, exclude=exclude, kinds=kinds):
-        if (finding.rule_id, finding.template_path, finding.logical_id, finding.detail) in seen:
-            continue
-        conditions = ", ".join(f"{k} (condition {c})" for k, c in sorted(absent.get(finding.template_path, {}).items()))
-        detail = f"{finding.detail}; this holds if these do not exist at deploy: {conditions}, not known at synth"
-        extra.append(dataclasses.replace(finding, detail=detail))
-    return extra
+    for world in worlds:
+        given = {**parameters, **world}
+        budget = EvaluationBudget()
+        resolved_world = {
+            path: resolve_template(data, declared_parameters(data, given), templates.region_of(path), budget)
+            for path, data in raw.items()
+        }
+        view = Templates(
+            {path: _without(r.template, r.maybe_absent) for path, r in resolved_world.items()},
+            regions=templates.regions,
+        )
+        view.written.update((path, r.written) for path, r in resolved_world.items())
+        said = ", ".join(f"{k}={v if v != OTHER_VALUE else '(another value)'}" for k, v in world.items())
+        for finding in check(view, exclude=exclude, kinds=kinds):
+            key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)
+            if key in seen:
+                continue
+            seen.add(key)
+            detail = f"{finding.detail}; at deploy with {said or 'the resources under unknown conditions left out'}"
+            found.append(dataclasses.replace(finding, detail=detail + ", not known at synth"))
+    return found
+
+
+def _without(template: Mapping[str, Json], gone: Mapping[str, str]) -> dict[str, Json]:
+    resources = template.get("Resources")
+    kept = {k: v for k, v in resources.items() if k not in gone} if isinstance(resources, Mapping) else {}
+    return {**template, "Resources": kept}

@@ -124,9 +124,16 @@ def deep_health_checks(templates: Templates, rule_id: str = "HyperPod-SM1") -> I
             if checks is True:
                 continue  # a non-empty list, or an intrinsic that yields one
             count = group.get("InstanceCount")
-            if karpenter and (count in (0, "0") or isinstance(count, Mapping)):
-                # Karpenter's groups start at 0 and may not run the checks (HyperPod-KAR1; R19T-H1); a count
-                # written "0" or known only at deploy may be such a group (review round 20, R20T-L1).
+            if karpenter and count in (0, "0"):
+                continue  # Karpenter's groups start at 0 and may not run the checks (HyperPod-KAR1; R19T-H1, R20T-L1)
+            if karpenter and isinstance(count, Mapping) and accelerated:
+                # At 0 it may not run them, above 0 it should: which one is known at deploy (R21T-L3).
+                yield cluster.not_checked(
+                    rule_id,
+                    f"instance group '{name}': InstanceCount is not known offline, so whether it is a Karpenter "
+                    "group at 0 (no deep health checks) or a fixed group (deep health checks) is not known",
+                    f"Properties/InstanceGroups/{index}/InstanceCount",
+                )
                 continue
             where = f"Properties/InstanceGroups/{index}/OnStartDeepHealthChecks"
             if not accelerated and _unknown_instance_types(group):

@@ -1,0 +1,110 @@
+"""The deploy-time worlds of a CDK app's templates whose conditions are not known at synth.
+
+A resource whose ``Condition`` rests on a parameter without a value may or may not exist at deploy, and a rule
+can fail in only some combinations: a cluster under one condition needs an EFA self-ingress rule under
+another (review round 21, R21T-H1). Dropping every such resource at once builds a world no deploy reaches when
+two conditions exclude each other (R21T-L2). So the worlds here are values of the parameters the conditions
+read: each parameter takes its ``AllowedValues``, or the literals the conditions compare it with and one value
+equal to none of them; every template is resolved again with them, so conditions stay consistent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+
+from hyperpod_cdk.rules.model import Json
+
+#: A value equal to no literal a condition compares a parameter with.
+OTHER_VALUE = "hyperpod-cdk-any-other-value"
+#: AllowedValues longer than this are not enumerated (the literals the conditions name are).
+MAX_ALLOWED_VALUES = 6
+
+
+def unknown_parameters(
+    template: Mapping[str, Json], given: Mapping[str, str], used: Iterable[str]
+) -> dict[str, list[str]]:
+    """Parameters the conditions ``used`` (and the conditions they name) read that have no value at synth,
+    each with the values worth trying."""
+    declared = template.get("Parameters")
+    every = template.get("Conditions")
+    if not isinstance(declared, Mapping) or not isinstance(every, Mapping):
+        return {}
+    conditions = _closure(every, used)
+    literals: dict[str, set[str]] = {}
+    for ref, other in _comparisons(conditions):
+        literals.setdefault(ref, set()).add(other)
+    found: dict[str, list[str]] = {}
+    for name in sorted(_refs(conditions)):
+        definition = declared.get(name)
+        if name in given or not isinstance(definition, Mapping):
+            continue
+        ssm = str(definition.get("Type", "")).startswith("AWS::SSM::Parameter::Value<")
+        if "Default" in definition and not ssm:
+            continue
+        allowed = definition.get("AllowedValues")
+        if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
+            found[name] = [str(value) for value in allowed]
+        else:
+            found[name] = sorted(literals.get(name, set())) + [OTHER_VALUE]
+    return found
+
+
+def assignments(choices: Mapping[str, list[str]], cap: int) -> tuple[list[dict[str, str]], int]:
+    """Every combination of ``choices`` (at most ``cap`` of them) and how many there are."""
+    total = 1
+    for values in choices.values():
+        total *= len(values)
+    if total > cap:
+        return [], total
+    names = list(choices)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(choices[n] for n in names))], total
+
+
+def _closure(conditions: Mapping[str, Json], names: Iterable[str]) -> dict[str, Json]:
+    """The definitions of ``names`` and of every condition they name (``{"Condition": X}``)."""
+    found: dict[str, Json] = {}
+    todo = [str(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in found or name not in conditions:
+            continue
+        found[name] = conditions[name]
+        todo.extend(
+            item["Condition"]
+            for item in _walk(conditions[name])
+            if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Condition"), str)
+        )
+    return found
+
+
+def _walk(value: Json) -> Iterator[Json]:
+    todo = [value]
+    seen: set[int] = set()
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping | list) and id(item) not in seen:
+            seen.add(id(item))
+            yield item
+            todo.extend(item.values() if isinstance(item, Mapping) else item)
+
+
+def _refs(conditions: Json) -> set[str]:
+    return {
+        item["Ref"]
+        for item in _walk(conditions)
+        if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Ref"), str)
+    }
+
+
+def _comparisons(conditions: Json) -> Iterator[tuple[str, str]]:
+    """(parameter, literal) of each ``Fn::Equals [Ref P, "literal"]`` (either order)."""
+    for item in _walk(conditions):
+        if not (isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Fn::Equals"), list)):
+            continue
+        pair = item["Fn::Equals"]
+        if len(pair) != 2:
+            continue
+        for ref, other in (pair, pair[::-1]):
+            if isinstance(ref, Mapping) and isinstance(ref.get("Ref"), str) and isinstance(other, str | int | float):
+                yield ref["Ref"], str(other)
