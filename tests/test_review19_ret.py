@@ -258,3 +258,18 @@ def test_ret4_a_long_chain_of_subnet_groups_is_no_internal_error() -> None:
     }
     resources["D"] = {"Type": "AWS::RDS::DBInstance", **RETAIN, "Properties": {"DBSubnetGroupName": {"Ref": "G0"}}}
     assert work_limits.rule_findings({"Resources": resources}, "HyperPod-RET4") == []
+
+
+def test_ret4_names_a_subnet_a_group_lists_itself_as_direct() -> None:
+    """R21T-L4: G7 lists S0 itself, but the error said S0 was reached through G8 (named first in its properties)."""
+    resources: dict[str, Any] = {
+        "S0": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": "vpc-1"}},
+        "G8": {"Type": "AWS::RDS::DBSubnetGroup", **RETAIN, "Properties": {"SubnetIds": [{"Ref": "S0"}]}},
+        "G7": {
+            "Type": "AWS::RDS::DBSubnetGroup",
+            **RETAIN,
+            "Properties": {"DBSubnetGroupDescription": {"Ref": "G8"}, "SubnetIds": [{"Ref": "S0"}]},
+        },
+    }
+    findings = {f.logical_id: f.detail for f in work_limits.rule_findings({"Resources": resources}, "HyperPod-RET4")}
+    assert "uses AWS::EC2::Subnet S0, which" in findings["G7"]

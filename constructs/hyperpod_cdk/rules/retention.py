@@ -14,6 +14,7 @@ change-set review catches, not a template policy.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 
 from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, shown
@@ -271,22 +272,33 @@ def retained_in_deleted_network(templates: Templates, rule_id: str = "HyperPod-R
         ):
             continue  # a kept rule naming a deleted group is RET3's finding
         seen: set[tuple[str, ...]] = set()
-        for top, key, target in _placements(templates, resource.template_path, resource.properties):
-            deleted = [] if target.body.get("DeletionPolicy") in RETAINING_DELETION_POLICIES else [(key, target, "")]
-            if target.type in _PLACEMENT_THROUGH:
-                deleted += deleted_through(key, target)
-            for deleted_key, placement, via in deleted:
-                if deleted_key in seen:
-                    continue
-                seen.add(deleted_key)
-                yield resource.finding(
-                    rule_id,
-                    f"{resource.type} is retained on delete but uses {placement.type} {placement.logical_id}"
-                    f"{f' (through {via})' if via else ''}, which the stack deletes: EC2/RDS refuse that "
-                    "delete while the kept resource is in it, and cdk destroy ends DELETE_FAILED",
-                    f"Properties/{top}",
-                    "DeletionPolicy",
-                )
+        placements = _placements(templates, resource.template_path, resource.properties)
+        # What the resource uses itself first, then what it reaches through a group: a placement it names
+        # directly is reported as such (review round 21, R21T-L4).
+        direct = (
+            (top, key, target, "")
+            for top, key, target in placements
+            if target.body.get("DeletionPolicy") not in RETAINING_DELETION_POLICIES
+        )
+        through = (
+            (top, inner_key, inner, via)
+            for top, key, target in placements
+            if target.type in _PLACEMENT_THROUGH
+            for inner_key, inner, via in deleted_through(key, target)
+        )
+        deleted = itertools.chain(direct, through)  # lazy: the rule's findings are cut at MAX_FINDINGS_PER_RULE
+        for top, deleted_key, placement, via in deleted:
+            if deleted_key in seen:
+                continue
+            seen.add(deleted_key)
+            yield resource.finding(
+                rule_id,
+                f"{resource.type} is retained on delete but uses {placement.type} {placement.logical_id}"
+                f"{f' (through {via})' if via else ''}, which the stack deletes: EC2/RDS refuse that "
+                "delete while the kept resource is in it, and cdk destroy ends DELETE_FAILED",
+                f"Properties/{top}",
+                "DeletionPolicy",
+            )
 
 
 def _placements(templates: Templates, path: str, properties: Json) -> list[tuple[str, tuple[str, ...], Resource]]:
