@@ -2,16 +2,18 @@
 
 A retained resource with a fixed name makes the next deploy of the same template fail with
 ``AlreadyExists``. A name differs per stack when it uses the unique part of ``AWS::StackId`` (its UUID,
-https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html) or the
-generated name of a resource of the same template. The answer is True, False, or None ("maybe"): a
-choice left in a resolved template (``Fn::If`` of a condition, ``Fn::Select`` of an index, not known
-offline) with a fixed option may be fixed (review round 17, R17T-H1; round 18, R18T-H1). Choices known
-offline are already made by ``cfn_template._Resolver``.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html), the
+generated name of a resource of the same template, or an ID AWS makes for each new resource. The answer is
+True, False, or None ("maybe"): a choice left in a resolved template (``Fn::If`` of a condition,
+``Fn::Select`` of an index, not known offline) with a fixed option may be fixed (review round 17, R17T-H1;
+round 18, R18T-H1), and so may a value of another resource this module does not know (review round 19,
+R19R-H1). Choices known offline are already made by ``cfn_template._Resolver``.
 
 Cost: each name is answered once per rule run, after the names it uses (Tarjan's strongly connected
 components, iterative), and each expression object once (memoised by identity, so a YAML alias shared
 by many names is read once). Linear in the template, however names refer to each other (review round
-18, R18T-L2: the previous depth-capped walk re-read a dense name graph per resource, 40 s for 500 names).
+18, R18T-L2: the previous depth-capped walk re-read a dense name graph per resource, 40 s for 500 names);
+a circle of names, which CloudFormation refuses, is read within a budget (R19R-M2).
 """
 
 from __future__ import annotations
