@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
@@ -255,20 +256,56 @@ def _candidates(
 ) -> list[tuple[_SubnetSet, list[_GroupNeed]]]:
     """The subnets of a pool to check, each with the groups confined to them.
 
-    The pool's demand against the union's addresses, and each distinct set T against the demand of every
-    group whose set is a subset of T: a group on S1 takes S1's addresses, which T = S1+S2 counts too (review
-    round 20, R20T-M1: T was charged only its own groups, so adding a 1-node group on the cluster's wider
-    default subnets turned the error of S1+S2 into a warning on the union).
+    The pool's demand against the union's addresses, and each distinct set T (and each union T of two
+    overlapping sets) against the demand of every group whose set is a subset of T: a group on S1 takes
+    S1's addresses, which T = S1+S2 counts too (review round 20, R20T-M1: T was charged only its own
+    groups, so adding a 1-node group on the cluster's wider default subnets turned the error of S1+S2 into
+    a warning on the union).
     """
     candidates = [(union, [g for s in sets for g in pools.by_set[s]])]
     if len(sets) == 1:
         return candidates
     if len(sets) > MAX_SUBNET_SETS_PER_POOL:
         return candidates + [(t, pools.by_set[t]) for t in sets]
-    for t in sets:
-        if t != union:
-            candidates.append((t, [g for s in sets if len(s) <= len(t) and s <= t for g in pools.by_set[s]]))
+    order = {s: i for i, s in enumerate(sets)}  # groups keep the definition's order in messages
+    for t in _pair_unions(union, sets):
+        candidates.append((t, [g for s in _subsets_among(t, sets, order) for g in pools.by_set[s]]))
     return candidates
+
+
+def _subsets_among(t: _SubnetSet, sets: list[_SubnetSet], order: Mapping[_SubnetSet, int]) -> list[_SubnetSet]:
+    """The sets of ``sets`` that lie within ``t``: by looking up each subset of a small ``t`` (a pair's union
+    of a few subnets has a few subsets, where the pool may have hundreds of sets), else by testing each set."""
+    if 2 ** len(t) >= len(sets):
+        return [s for s in sets if len(s) <= len(t) and s <= t]
+    members = sorted(t)
+    within = (frozenset(c) for size in range(1, len(members) + 1) for c in itertools.combinations(members, size))
+    return sorted((s for s in within if s in order), key=order.__getitem__)
+
+
+def _pair_unions(union: _SubnetSet, sets: list[_SubnetSet]) -> list[_SubnetSet]:
+    """Each distinct set and the union of each pair of overlapping sets, once each, the pool's union aside.
+
+    Groups on [S1, S2] and [S2, S3] are confined to S1-S3, which is neither group's set nor (once a group on
+    the cluster's wider subnets joins) the pool's union (review round 21, R21T-M1: the error on S1-S3
+    vanished). Hall's condition would check every union of sets; pairs keep the work at most the square of
+    the sets (bounded by MAX_SUBNET_SETS_PER_POOL), and a union equal to one already seen is checked once.
+    """
+    seen: set[_SubnetSet] = {union}
+    found: list[_SubnetSet] = []
+    for t in sets:
+        if t not in seen:
+            seen.add(t)
+            found.append(t)
+    for i, s in enumerate(sets):
+        for t in sets[i + 1 :]:
+            if s.isdisjoint(t) or s <= t or t <= s:
+                continue  # disjoint: no shared addresses; nested: the wider set is checked already
+            both = s | t
+            if both not in seen:
+                seen.add(both)
+                found.append(both)
+    return found
 
 
 def _free_addresses(
