@@ -4,12 +4,16 @@ counts as "maybe the HyperPod chart" only what could be it (R21T-L1)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hyperpod_cdk.rules import deploy_network
-from hyperpod_cdk.rules.catalog import check
+from hyperpod_cdk.rules.catalog import check, check_files
+from hyperpod_cdk.rules.deploy_addons import MAX_MAYBE_CHARTS
 from hyperpod_cdk.rules.inputs import from_cloudformation
 from hyperpod_cdk.rules.model import NOT_CHECKED, Finding
 
@@ -110,3 +114,129 @@ def test_ip1_pairwise_unions_at_the_set_cap_stay_bounded() -> None:
     elapsed = time.perf_counter() - start
     assert not [f for f in found if f.rule_id == IP1 and f.severity == NOT_CHECKED]
     assert elapsed < 30, elapsed
+
+
+# --------------------------------------------------------------------------- R21T-L1: HELM1 "maybe the chart"
+
+HELM1 = "HyperPod-HELM1"
+ASSET_HASH = "66471a97f7407b25d35f33f571da78a1717a0ec7e74c362196b9ec32502c4bc1"
+NESTED_ID = "AlertsNestedStackAlertsNestedStackResource77835435"
+
+
+def _chart(**props: Any) -> dict[str, Any]:
+    base = {"ServiceToken": "arn:aws:lambda:us-west-2:111111111111:function:kubectl", "ClusterName": "x"}
+    return {"Type": "Custom::AWSCDK-EKS-HelmChart", "Properties": {**base, **props}}
+
+
+def _eks_cluster(resources: dict[str, Any], depends_on: list[str] | None = None) -> dict[str, Any]:
+    template = cross(group("sys", 1), default=("S1",))
+    if depends_on:
+        template["Resources"]["HP"]["DependsOn"] = depends_on
+    template["Resources"].update(resources)
+    return template
+
+
+def _cdk_out(folder: Path, nested_resources: dict[str, Any] | None, depends_on: list[str] | None = None) -> Path:
+    """A cdk.out as CDK writes it: the parent template, the nested one next to it, and the asset manifest
+    naming the nested file by the hash in TemplateURL (the reviewer's nest/out-nested)."""
+    url = {
+        "Fn::Join": [
+            "",
+            [
+                "https://s3.us-west-2.",
+                {"Ref": "AWS::URLSuffix"},
+                f"/cdk-hnb659fds-assets-1-us-west-2/{ASSET_HASH}.json",
+            ],
+        ]
+    }
+    stack = {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": url}}
+    folder.mkdir(parents=True, exist_ok=True)
+    parent = folder / "S.template.json"
+    parent.write_text(json.dumps(_eks_cluster({NESTED_ID: stack}, depends_on)))
+    if nested_resources is not None:
+        (folder / "SAlerts43011F19.nested.template.json").write_text(json.dumps({"Resources": nested_resources}))
+        manifest = {"files": {ASSET_HASH: {"source": {"path": "SAlerts43011F19.nested.template.json"}}}}
+        (folder / "S.assets.json").write_text(json.dumps(manifest))
+    return parent
+
+
+def _helm1(path: Path) -> list[Finding]:
+    return [f for f in check_files([path], region="us-west-2", kinds=["deploy"]) if f.rule_id == HELM1]
+
+
+SNS_TOPIC = {"AlertTopic": {"Type": "AWS::SNS::Topic"}}
+
+
+def test_helm1_a_nested_stack_holding_an_sns_topic_is_not_the_chart(tmp_path: Path) -> None:
+    """The reviewer's nest/app.py 'nested' (before: HELM1 'cannot tell whether AlertsNestedStack... installs
+    the HyperPod chart', synth failed with the plugin)."""
+    assert not _helm1(_cdk_out(tmp_path, SNS_TOPIC))
+
+
+def test_helm1_a_nested_stack_whose_template_is_not_found_stays_maybe(tmp_path: Path) -> None:
+    (finding,) = _helm1(_cdk_out(tmp_path, None))
+    assert finding.severity is None and finding.detail.startswith(f"cannot tell whether {NESTED_ID} installs")
+
+
+def test_helm1_a_nested_stack_holding_an_unnamed_chart_stays_maybe(tmp_path: Path) -> None:
+    nested = {"Deps": _chart(Release="deps", ChartAssetURL="s3://b/1.zip")}
+    (finding,) = _helm1(_cdk_out(tmp_path, nested))
+    assert f"cannot tell whether {NESTED_ID} installs" in finding.detail
+    assert not _helm1(_cdk_out(tmp_path / "fixed", nested, [NESTED_ID]))
+
+
+def test_helm1_a_nested_stack_holding_the_hyperpod_chart_is_the_chart(tmp_path: Path) -> None:
+    nested = {"HyperPodDeps": _chart(Chart="hyperpod-dependencies")}
+    (finding,) = _helm1(_cdk_out(tmp_path, nested))
+    assert finding.severity is None and f"does not depend on the HyperPod Helm chart ({NESTED_ID})" in finding.detail
+    assert not _helm1(_cdk_out(tmp_path / "fixed", nested, [NESTED_ID]))
+
+
+def test_helm1_an_unreadable_nested_template_stays_maybe(tmp_path: Path) -> None:
+    path = _cdk_out(tmp_path, SNS_TOPIC)
+    (tmp_path / "SAlerts43011F19.nested.template.json").write_text("{not json")
+    assert len(_helm1(path)) == 1
+
+
+def _helm1_open(template: dict[str, Any]) -> list[Finding]:
+    """HELM1 as ``hyperpod-cdk lint`` reads a template (open world: not-checked lines kept)."""
+    loaded = from_cloudformation(template, "t.yaml", region="us-west-2")
+    return [f for f in check(loaded.templates, include_not_checked=True) if f.rule_id == HELM1]
+
+
+@pytest.mark.parametrize("chart", ["aws-efs-csi-driver", "oci://public.ecr.aws/x/aws-fsx-csi-driver", "keda"])
+def test_helm1_a_chart_clearly_of_something_else_is_not_the_chart(chart: str) -> None:
+    """The reviewer's nest/otherchart with aws-efs-csi-driver (before: 'cannot tell whether OtherChart ...')."""
+    assert not _helm1_open(_eks_cluster({"OtherChart": _chart(Chart=chart)}))
+
+
+def test_helm1_an_unknown_chart_name_stays_maybe() -> None:
+    """R20T-H2 stays fixed: a name no rule knows may be the chart."""
+    found = _helm1_open(_eks_cluster({"DepsChart": _chart(Chart="training-deps")}))
+    assert [f.severity for f in found] == [NOT_CHECKED]
+
+
+def _charts(count: int) -> dict[str, Any]:
+    return {f"Chart{i}": _chart(Release=f"r{i}", ChartAssetURL=f"s3://b/{i}.zip") for i in range(count)}
+
+
+def test_helm1_past_the_cap_a_cluster_depending_on_every_maybe_chart_passes() -> None:
+    """The reviewer's nest/ninecharts (before: 'cannot tell which of 9 Helm charts ...', though the cluster
+    depends on all nine)."""
+    count = MAX_MAYBE_CHARTS + 1
+    names = [f"Chart{i}" for i in range(count)]
+    assert not _helm1_open(_eks_cluster(_charts(count), names))
+    (finding,) = _helm1_open(_eks_cluster(_charts(count), names[:-1]))
+    assert finding.detail.startswith(f"cannot tell which of {count} Helm charts or nested stacks")
+
+
+def test_helm1_past_the_cap_a_dependency_through_another_resource_counts() -> None:
+    """The cluster depends on a wait condition that depends on all nine charts: one walk of its own
+    dependencies finds them."""
+    count = MAX_MAYBE_CHARTS + 1
+    resources = _charts(count)
+    resources["AfterCharts"] = {
+        "Type": "AWS::CloudFormation::WaitConditionHandle",
+        "DependsOn": [f"Chart{i}" for i in range(count)],
+    }
+    assert not _helm1_open(_eks_cluster(resources, ["AfterCharts"]))
