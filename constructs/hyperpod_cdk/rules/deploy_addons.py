@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
-from hyperpod_cdk.rules.dependencies import TooMuchReferenceWorkError, depending_on
+from hyperpod_cdk.rules.dependencies import (
+    ReferenceWalk,
+    TooMuchReferenceWorkError,
+    _direct_dependencies,
+    depending_on,
+)
 from hyperpod_cdk.rules.deploy_base import (
     EKS_ADDON,
     LIVE_HELM_RELEASE,
@@ -18,7 +25,7 @@ from hyperpod_cdk.rules.deploy_base import (
     _is_eks,
     _live,
 )
-from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, literal, shown
+from hyperpod_cdk.rules.model import Finding, Json, Resource, Templates, as_map, literal, shown
 from hyperpod_cdk.specs.addon_conflicts import RESOLVE_CONFLICTS
 
 # --------------------------------------------------------------------------- HELM1
@@ -48,8 +55,24 @@ _OTHER_CHARTS = frozenset(
         "karpenter",
         "kube-prometheus-stack",
         "metrics-server",
+        # Storage drivers, log and metric shippers and autoscalers: charts of their own projects (review
+        # round 21, R21T-L1: aws-efs-csi-driver was "maybe the HyperPod chart").
+        "amazon-cloudwatch-observability",
+        "aws-cloudwatch-metrics",
+        "aws-for-fluent-bit",
+        "aws-node-termination-handler",
+        "fluent-bit",
+        "grafana",
+        "keda",
+        "kube-state-metrics",
+        "prometheus",
+        "secrets-store-csi-driver",
+        "secrets-store-csi-driver-provider-aws",
+        "velero",
     }
 )
+# A Container Storage Interface driver's chart (aws-efs-csi-driver, aws-fsx-csi-driver, ...): never HyperPod's.
+_CSI_DRIVER_CHART = re.compile(r"[a-z0-9-]*-csi-driver")
 # aws-cdk-lib's EKS module adds nested stacks of Lambda providers (kubectl, cluster resource) with these
 # logical ids; they install no chart.
 _CDK_EKS_PROVIDER_STACK = "awscdkawseks"
@@ -72,30 +95,98 @@ def _names_another_chart(value: Json) -> bool:
     """A literal chart path or release name of a chart known not to be HyperPod's (see :data:`_OTHER_CHARTS`;
     the inference operator's chart too)."""
     text = value.lower().rstrip("/") if isinstance(value, str) else ""
-    return "inference" in text or text.rsplit("/", 1)[-1] in _OTHER_CHARTS
+    name = text.rsplit("/", 1)[-1]
+    return "inference" in text or name in _OTHER_CHARTS or bool(_CSI_DRIVER_CHART.fullmatch(name))
 
 
-def _nested_stack_kind(resource: Resource) -> str | None:
+_ASSET_HASH = re.compile(r"([0-9a-f]{64})\.json")
+_NESTED_DEPTH = 4  # nested stacks followed inside a nested template read from disk
+
+
+class _NestedTemplates:
+    """CDK nested stack templates written next to their parent in a cdk.out, found by the asset hash of
+    ``TemplateURL`` in the folder's ``*.assets.json`` (or the ``aws:asset:path`` metadata CDK writes on the
+    resource). Read once per folder and file; a template not found stays unknown (review round 21, R21T-L1:
+    every CDK NestedStack, an SNS topic's too, was "maybe the HyperPod chart")."""
+
+    def __init__(self) -> None:
+        self._assets: dict[Path, dict[str, str]] = {}
+        self._kinds: dict[Path, str | None] = {}
+
+    def _asset_paths(self, folder: Path) -> dict[str, str]:
+        if folder not in self._assets:
+            paths: dict[str, str] = {}
+            for manifest in sorted(folder.glob("*.assets.json")):
+                try:
+                    files = as_map(as_map(json.loads(manifest.read_text(encoding="utf-8"))).get("files"))
+                except (OSError, ValueError):
+                    continue
+                for asset_hash, entry in files.items():
+                    source = as_map(as_map(entry).get("source")).get("path")
+                    if isinstance(source, str):
+                        paths.setdefault(asset_hash, source)
+            self._assets[folder] = paths
+        return self._assets[folder]
+
+    def file_of(self, resource: Resource) -> Path | None:
+        """The nested template file of ``resource`` in its parent's folder, if it can be identified."""
+        parent = Path(resource.template_path)
+        if not parent.is_file():
+            return None
+        named = as_map(resource.body.get("Metadata")).get("aws:asset:path")
+        if not isinstance(named, str):
+            hashes = set(_ASSET_HASH.findall(json.dumps(resource.properties.get("TemplateURL"))))
+            known = [self._asset_paths(parent.parent).get(h) for h in hashes]
+            named = known[0] if len(known) == 1 else None
+        if not isinstance(named, str) or Path(named).name != named:
+            return None  # only a file next to the parent, never a path elsewhere
+        found = parent.parent / named
+        return found if found.is_file() else None
+
+    def kind(self, resource: Resource, depth: int = 0) -> str | None:
+        """The chart kind of a nested stack read from its template file: the strongest of its resources';
+        MAYBE_CHART when the file is not found or not readable."""
+        path = self.file_of(resource) if depth < _NESTED_DEPTH else None
+        if path is None:
+            return MAYBE_CHART
+        if path not in self._kinds:
+            self._kinds[path] = MAYBE_CHART  # a stack naming itself again is not followed twice
+            try:
+                template = as_map(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                return MAYBE_CHART
+            kinds = {
+                _chart_kind(Resource(str(path), str(logical_id), as_map(body)), self, depth + 1)
+                for logical_id, body in as_map(template.get("Resources")).items()
+            }
+            self._kinds[path] = IS_CHART if IS_CHART in kinds else MAYBE_CHART if MAYBE_CHART in kinds else None
+        return self._kinds[path]
+
+
+def _nested_stack_kind(resource: Resource, nested: _NestedTemplates | None = None, depth: int = 0) -> str | None:
     url = resource.properties.get("TemplateURL")
     if resource.logical_id.startswith(_CDK_EKS_PROVIDER_STACK):
         return None
-    if not isinstance(url, str):  # known only at deploy (a CDK asset's bucket names the account)
-        return MAYBE_CHART
-    url = url.lower()
-    if "helm" in url:
-        return None if "inference" in url else IS_CHART
-    return MAYBE_CHART if _ASSET_FILE.fullmatch(url.rsplit("/", 1)[-1]) else None
+    if isinstance(url, str):
+        url = url.lower()
+        if "helm" in url:
+            return None if "inference" in url else IS_CHART
+        if not _ASSET_FILE.fullmatch(url.rsplit("/", 1)[-1]):
+            return None
+    # A CDK asset (its bucket names the account, or its file the hash): its template, if written here
+    # (cdk.out), says what it holds; else maybe the chart.
+    return nested.kind(resource, depth) if nested else MAYBE_CHART
 
 
-def _chart_kind(resource: Resource) -> str | None:
+def _chart_kind(resource: Resource, nested: _NestedTemplates | None = None, depth: int = 0) -> str | None:
     """Whether ``resource`` installs the HyperPod Helm chart (see :data:`HELM_DEPENDENCIES`): IS_CHART;
     MAYBE_CHART for a Helm chart (or a CDK nested stack) the definition does not name, whose chart comes
     from an asset or a parameter or has a name no rule knows (review round 20, R20T-H2: those were silently
-    "no chart"); None for anything else."""
+    "no chart"); None for anything else. ``nested`` reads a CDK nested stack's template from disk."""
     if resource.type == HELM_DEPENDENCIES:
         return IS_CHART
     if resource.type == "AWS::CloudFormation::Stack":
-        return _nested_stack_kind(resource)
+        return _nested_stack_kind(resource, nested, depth)
     props = resource.properties
     custom = resource.type.startswith("Custom::") or resource.type == "AWS::CloudFormation::CustomResource"
     if not custom or (resource.type not in _CHART_TYPES and not any(k in props for k in _CHART_SOURCES)):
@@ -119,8 +210,9 @@ class _ChartsByTemplate:
         self.templates = templates
         self.charts: dict[str, list[Resource]] = {}
         self.maybe: dict[str, list[Resource]] = {}
+        nested = _NestedTemplates()
         for resource in templates.resources():
-            kind = _chart_kind(resource) if resource.type != LIVE_HELM_RELEASE else None
+            kind = _chart_kind(resource, nested) if resource.type != LIVE_HELM_RELEASE else None
             if kind is not None:
                 found = self.charts if kind == IS_CHART else self.maybe
                 found.setdefault(resource.template_path, []).append(resource)
@@ -137,6 +229,21 @@ class _ChartsByTemplate:
         return self._after[key]
 
 
+def _depended_on_by(templates: Templates, cluster: Resource) -> set[str]:
+    """Logical ids ``cluster`` depends on, directly or through others (DependsOn, Ref, GetAtt): one walk of
+    its own dependencies, not one per chart. Raises TooMuchReferenceWorkError past the walk's budget."""
+    resources: Mapping[str, Json] = as_map(templates.templates.get(cluster.template_path, {}).get("Resources"))
+    walk = ReferenceWalk()
+    seen: set[str] = set()
+    todo = [cluster.logical_id]
+    while todo:
+        for name in _direct_dependencies(as_map(resources.get(todo.pop())), walk):
+            if name in resources and name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
 _TOO_MANY_REFERENCES = "the template's Ref, GetAtt and Sub references are too many to follow"
 
 
@@ -144,6 +251,12 @@ def _maybe_chart_lines(found: _ChartsByTemplate, cluster: Resource, rule_id: str
     """Not checked: Helm charts that may be HyperPod's and that the cluster does not depend on."""
     maybe = found.maybe[cluster.template_path]
     if len(maybe) > MAX_MAYBE_CHARTS:
+        try:
+            before = _depended_on_by(found.templates, cluster)
+        except TooMuchReferenceWorkError:
+            before = set()
+        if all(chart.logical_id in before for chart in maybe):
+            return  # the cluster depends on every one of them (review round 21, R21T-L1)
         yield cluster.not_checked(
             rule_id,
             f"cannot tell which of {len(maybe)} Helm charts or nested stacks ({maybe[0].logical_id}, ...) installs "

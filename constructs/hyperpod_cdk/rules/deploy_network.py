@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
@@ -179,9 +180,15 @@ def _quoted_name(group: _GroupNeed) -> str:
 
 
 def _verdict(
-    cluster: Resource, rule_id: str, pools: _SubnetPools, subnets: _SubnetSet, all_groups: list[_GroupNeed]
+    cluster: Resource,
+    rule_id: str,
+    pools: _SubnetPools,
+    subnets: _SubnetSet,
+    all_groups: list[_GroupNeed],
+    outrank: int = 3,
 ) -> Finding | None:
-    """What ``all_groups`` drawing on ``subnets`` come to: an error, not checked, a warning, or None."""
+    """What ``all_groups`` drawing on ``subnets`` come to: an error, not checked, a warning, or None (also
+    when the verdict's rank is not below ``outrank``: its message is not built)."""
     networks = pools.cidrs(subnets)
     if networks is None:
         return None  # a subnet is not in the template (or its CIDR is not literal): --live resolves it
@@ -190,6 +197,10 @@ def _verdict(
     partial = [g for g in all_groups if g[1] < 0]
     groups = [g for g in all_groups if g[1] >= 0]
     nodes = sum(count * per_node for _, count, per_node, _ in groups)
+    tight = nodes * (100 + IP_HEADROOM_PERCENT) / 100 > capacity
+    severity = None if nodes > capacity else NOT_CHECKED if partial else "warning" if tight else "none"
+    if _RANK.get(severity, len(_RANK)) >= outrank:
+        return None  # fits, or no worse than what the pool already has: no message to build
     detail = _named(groups, lambda g: f"{_quoted_name(g)} {g[1]} x {g[3]} x {g[2]} IPs")
     shown_cidrs = ", ".join(map(str, networks))
     what = "free addresses now" if available is not None else "usable addresses"
@@ -216,7 +227,7 @@ def _verdict(
     return None
 
 
-_RANK = {None: 0, NOT_CHECKED: 1, "warning": 2}  # which verdict of a pool is reported
+_RANK: dict[str | None, int] = {None: 0, NOT_CHECKED: 1, "warning": 2}  # which verdict of a pool is reported
 
 
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
@@ -231,10 +242,13 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             )
         pools = _groups_by_subnets(templates, cluster, by_id)
         for union, sets in pools.pools():
-            candidates = _candidates(pools, union, sets)
-            verdicts = [v for v in (_verdict(cluster, rule_id, pools, s, g) for s, g in candidates) if v]
-            if verdicts:
-                yield min(verdicts, key=lambda v: _RANK[v.severity])
+            worst: Finding | None = None
+            for subnet_set, groups in _candidates(pools, union, sets):
+                # Only a verdict of a lower rank than the one found is built (the first of the lowest is told).
+                outrank = _RANK[worst.severity] if worst else len(_RANK)
+                worst = _verdict(cluster, rule_id, pools, subnet_set, groups, outrank) or worst
+            if worst:
+                yield worst
             if len(sets) > MAX_SUBNET_SETS_PER_POOL:
                 yield cluster.not_checked(
                     rule_id,
@@ -252,23 +266,80 @@ MAX_SUBNET_SETS_PER_POOL = 200
 
 def _candidates(
     pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
-) -> list[tuple[_SubnetSet, list[_GroupNeed]]]:
+) -> Iterator[tuple[_SubnetSet, list[_GroupNeed]]]:
     """The subnets of a pool to check, each with the groups confined to them.
 
-    The pool's demand against the union's addresses, and each distinct set T against the demand of every
-    group whose set is a subset of T: a group on S1 takes S1's addresses, which T = S1+S2 counts too (review
-    round 20, R20T-M1: T was charged only its own groups, so adding a 1-node group on the cluster's wider
-    default subnets turned the error of S1+S2 into a warning on the union).
+    The pool's demand against the union's addresses, and each distinct set T (and each union T of two
+    overlapping sets) against the demand of every group whose set is a subset of T: a group on S1 takes
+    S1's addresses, which T = S1+S2 counts too (review round 20, R20T-M1: T was charged only its own
+    groups, so adding a 1-node group on the cluster's wider default subnets turned the error of S1+S2 into
+    a warning on the union).
     """
-    candidates = [(union, [g for s in sets for g in pools.by_set[s]])]
+    yield union, [g for s in sets for g in pools.by_set[s]]
     if len(sets) == 1:
-        return candidates
+        return
     if len(sets) > MAX_SUBNET_SETS_PER_POOL:
-        return candidates + [(t, pools.by_set[t]) for t in sets]
-    for t in sets:
-        if t != union:
-            candidates.append((t, [g for s in sets if len(s) <= len(t) and s <= t for g in pools.by_set[s]]))
-    return candidates
+        yield from ((t, pools.by_set[t]) for t in sets)
+        return
+    neighbours = _overlapping(sets)
+    order = {subnet_set: i for i, subnet_set in enumerate(sets)}
+    for t, i, j in _pair_unions(union, sets, neighbours):
+        within = _subsets_among(t, sets, order, neighbours[i], neighbours[j])
+        yield t, [g for k in within for g in pools.by_set[sets[k]]]
+
+
+def _overlapping(sets: list[_SubnetSet]) -> list[list[int]]:
+    """For each set, the indexes of the sets sharing a subnet with it (itself too), in order: through an
+    index by subnet, so sets overlapping only their neighbours cost only their neighbours."""
+    by_subnet: dict[_SubnetKey, list[int]] = {}
+    for i, subnet_set in enumerate(sets):
+        for key in subnet_set:
+            by_subnet.setdefault(key, []).append(i)
+    return [sorted({j for key in subnet_set for j in by_subnet[key]}) for subnet_set in sets]
+
+
+def _pair_unions(
+    union: _SubnetSet, sets: list[_SubnetSet], neighbours: list[list[int]]
+) -> list[tuple[_SubnetSet, int, int]]:
+    """Each distinct set and the union of each pair of overlapping sets (once each, the pool's union aside),
+    with the indexes of the pair (i, i for a set alone): a set within the union shares a subnet with one of
+    the pair, so it is among their neighbours.
+
+    Groups on [S1, S2] and [S2, S3] are confined to S1-S3, which is neither group's set nor (once a group on
+    the cluster's wider subnets joins) the pool's union (review round 21, R21T-M1: the error on S1-S3
+    vanished). Hall's condition would check every union of sets; pairs keep the work at most the square of
+    the sets (bounded by MAX_SUBNET_SETS_PER_POOL), and a union equal to one already seen is checked once.
+    """
+    seen: set[_SubnetSet] = {union}
+    found: list[tuple[_SubnetSet, int, int]] = []
+    for i, subnet_set in enumerate(sets):
+        if subnet_set not in seen:
+            seen.add(subnet_set)
+            found.append((subnet_set, i, i))
+    for i, s in enumerate(sets):
+        for j in neighbours[i]:
+            t = sets[j]
+            if j <= i or s <= t or t <= s:
+                continue  # each pair once; nested: the wider set is checked already
+            both = s | t
+            if both not in seen:
+                seen.add(both)
+                found.append((both, i, j))
+    return found
+
+
+def _subsets_among(
+    t: _SubnetSet, sets: list[_SubnetSet], order: Mapping[_SubnetSet, int], near: list[int], also: list[int]
+) -> list[int]:
+    """The indexes (in order) of the sets of ``near`` and ``also`` (all that may lie within ``t``) that lie
+    within ``t``: by looking up each subset of a small ``t`` (a pair's union of a few subnets has a few
+    subsets, where hundreds of sets may overlap it), else by testing each of those sets."""
+    if 2 ** len(t) < len(near) + len(also):
+        members = sorted(t)
+        subsets = (frozenset(c) for n in range(1, len(members) + 1) for c in itertools.combinations(members, n))
+        return sorted(order[s] for s in subsets if s in order)
+    nearby = near if near is also else sorted(set(near) | set(also))
+    return [k for k in nearby if len(sets[k]) <= len(t) and sets[k] <= t]
 
 
 def _free_addresses(
