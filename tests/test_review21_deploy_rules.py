@@ -240,3 +240,41 @@ def test_helm1_past_the_cap_a_dependency_through_another_resource_counts() -> No
         "DependsOn": [f"Chart{i}" for i in range(count)],
     }
     assert not _helm1_open(_eks_cluster(resources, ["AfterCharts"]))
+
+
+def test_ip1_pair_unions_stay_within_a_work_budget_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R22T-M3: 200 groups on overlapping windows of 700 of 1,400 subnets took 92 s and 1.4 GB after the pair
+    unions of R21T-M1; past PAIR_WORK_BUDGET subnets the pairs stop and a not-checked line says so."""
+    monkeypatch.setattr(deploy_network, "PAIR_WORK_BUDGET", 50)
+    found = work_limits.rule_findings(_star_sets(40), IP1)
+    assert any(f.severity == NOT_CHECKED and "not compared" in f.detail for f in found), found
+    monkeypatch.undo()
+    assert not [f for f in work_limits.rule_findings(_star_sets(40), IP1) if f.severity == NOT_CHECKED]
+
+
+@pytest.mark.parametrize("shape", ["fifo", "device link", "too large"])
+def test_helm1_reads_nested_files_of_a_cdk_out_as_untrusted_input(tmp_path: Path, shape: str) -> None:
+    """R22T-M1: an asset manifest that is a FIFO hung lint, one linked to /dev/zero took 1.9 GB, and a nested
+    template over the 8 MiB cap was read whole. They are read as the cdk.out's templates are: regular files
+    only, without following a link, within the caps; one that cannot be read leaves the stack "maybe"."""
+    import os
+
+    from hyperpod_cdk.input_limits import TEMPLATE_LIMITS
+    from hyperpod_cdk.rules.inputs import load_cdk_out
+
+    parent = _cdk_out(tmp_path, SNS_TOPIC)
+    nested = tmp_path / "SAlerts43011F19.nested.template.json"
+    if shape == "fifo":
+        (tmp_path / "S.assets.json").unlink()
+        os.mkfifo(tmp_path / "S.assets.json")
+    elif shape == "device link":
+        (tmp_path / "S.assets.json").unlink()
+        os.symlink("/dev/zero", tmp_path / "S.assets.json")
+    else:
+        nested.write_text(json.dumps({"Resources": SNS_TOPIC, "Pad": "x" * (TEMPLATE_LIMITS.max_bytes + 1)}))
+    with work_limits.guard(30):
+        found = _helm1(parent)
+    assert [f.severity for f in found] == [None]  # "maybe the chart", a finding in a CDK app
+    if shape != "too large":  # a *.template.json over the cap stops `lint cdk.out` itself, in one line
+        with work_limits.guard(30):
+            assert load_cdk_out(tmp_path, region="us-west-2").templates is not None

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from hyperpod_cdk.rules.cdk_out import CdkOutError, _CdkOutReader
 from hyperpod_cdk.rules.dependencies import (
     ReferenceWalk,
     TooMuchReferenceWorkError,
@@ -112,15 +113,23 @@ class _NestedTemplates:
     def __init__(self) -> None:
         self._assets: dict[Path, dict[str, str]] = {}
         self._kinds: dict[Path, str | None] = {}
+        # A cdk.out is untrusted input to `lint`: files are read as its templates are, regular files only,
+        # never through a link or from a FIFO, within the same per-file and total caps (review round 22,
+        # R22T-M1: a manifest linked to /dev/zero, a FIFO, a 21 MB template were read whole or hung).
+        self._readers: dict[Path, _CdkOutReader] = {}
+
+    def _load(self, path: Path) -> Json | None:
+        reader = self._readers.setdefault(path.parent, _CdkOutReader(path.parent))
+        try:
+            return reader.load(path)
+        except CdkOutError:
+            return None
 
     def _asset_paths(self, folder: Path) -> dict[str, str]:
         if folder not in self._assets:
             paths: dict[str, str] = {}
             for manifest in sorted(folder.glob("*.assets.json")):
-                try:
-                    files = as_map(as_map(json.loads(manifest.read_text(encoding="utf-8"))).get("files"))
-                except (OSError, ValueError):
-                    continue
+                files = as_map(as_map(self._load(manifest)).get("files"))
                 for asset_hash, entry in files.items():
                     source = as_map(as_map(entry).get("source")).get("path")
                     if isinstance(source, str):
@@ -151,9 +160,8 @@ class _NestedTemplates:
             return MAYBE_CHART
         if path not in self._kinds:
             self._kinds[path] = MAYBE_CHART  # a stack naming itself again is not followed twice
-            try:
-                template = as_map(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
+            template = as_map(self._load(path))
+            if not template:
                 return MAYBE_CHART
             kinds = {
                 _chart_kind(Resource(str(path), str(logical_id), as_map(body)), self, depth + 1)
