@@ -161,3 +161,15 @@ def test_sm1_does_not_ask_a_karpenter_group_of_count_zero_or_unknown_for_checks(
     )
     # R21T-L3: a count known only at deploy is said, not skipped in silence.
     assert [f.severity for f in found] == ([] if count == "0" else ["not-checked"])
+
+
+def test_a_condition_through_a_mapping_is_tried_with_the_mapping_keys(tmp_path: Path) -> None:
+    """R22T-H1: Fn::FindInMap [EnvMap, Ref Env, deploy] was tried only with a value no entry has, so the
+    cluster's condition was never true in any world and the mixed world was never read."""
+    template = _efa_template("EfaOn")
+    template["Parameters"]["Env"] = {"Type": "String"}
+    template["Mappings"] = {"EnvMap": {"prod": {"deploy": "yes"}, "dev": {"deploy": "no"}}}
+    template["Conditions"]["HpOn"] = {"Fn::Equals": [{"Fn::FindInMap": ["EnvMap", {"Ref": "Env"}, "deploy"]}, "yes"]}
+    template["Resources"]["HP"]["Condition"] = "HpOn"
+    (detail,) = _efa1(tmp_path, template)
+    assert "Env=prod" in detail

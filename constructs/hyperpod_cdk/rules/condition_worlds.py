@@ -34,6 +34,8 @@ def unknown_parameters(
     literals: dict[str, set[str]] = {}
     for ref, other in _comparisons(conditions):
         literals.setdefault(ref, set()).add(other)
+    for ref, keys in _map_keys(conditions, template.get("Mappings")):
+        literals.setdefault(ref, set()).update(keys)
     found: dict[str, list[str]] = {}
     for name in sorted(_refs(conditions)):
         definition = declared.get(name)
@@ -95,6 +97,27 @@ def _refs(conditions: Json) -> set[str]:
         for item in _walk(conditions)
         if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Ref"), str)
     }
+
+
+def _map_keys(conditions: Json, mappings: Json) -> Iterator[tuple[str, list[str]]]:
+    """(parameter, keys) of each ``Fn::FindInMap [Map, Ref P, ...]`` or ``[Map, key, Ref P]``: the keys the
+    map has at that level are the values that reach an entry (review round 22, R22T-H1: such a parameter
+    was tried only with a value no entry has, so its condition was never true)."""
+    if not isinstance(mappings, Mapping):
+        return
+    for item in _walk(conditions):
+        arg = item.get("Fn::FindInMap") if isinstance(item, Mapping) and len(item) == 1 else None
+        if not isinstance(arg, list) or len(arg) < 3 or not isinstance(arg[0], str):
+            continue
+        table = mappings.get(arg[0])
+        if not isinstance(table, Mapping):
+            continue
+        first, second = arg[1], arg[2]
+        if isinstance(first, Mapping) and isinstance(first.get("Ref"), str):
+            yield first["Ref"], [str(k) for k in table]
+        if isinstance(second, Mapping) and isinstance(second.get("Ref"), str):
+            keys = {str(k) for entry in table.values() if isinstance(entry, Mapping) for k in entry}
+            yield second["Ref"], sorted(keys)
 
 
 def _comparisons(conditions: Json) -> Iterator[tuple[str, str]]:
