@@ -173,3 +173,15 @@ def test_a_condition_through_a_mapping_is_tried_with_the_mapping_keys(tmp_path: 
     template["Resources"]["HP"]["Condition"] = "HpOn"
     (detail,) = _efa1(tmp_path, template)
     assert "Env=prod" in detail
+
+
+def test_a_long_allowed_values_list_is_tried_only_with_values_it_allows() -> None:
+    """R22T-L1: with more than 6 AllowedValues the worlds tried a value CloudFormation refuses."""
+    from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, unknown_parameters
+
+    template = {
+        "Parameters": {"Stage": {"Type": "String", "AllowedValues": [f"s{i}" for i in range(10)]}},
+        "Conditions": {"Prod": {"Fn::Equals": [{"Ref": "Stage"}, "s3"]}},
+    }
+    (values,) = unknown_parameters(template, {}, ["Prod"]).values()
+    assert values == ["s3", "s0"] and OTHER_VALUE not in values

@@ -45,10 +45,16 @@ def unknown_parameters(
         if "Default" in definition and not ssm:
             continue
         allowed = definition.get("AllowedValues")
+        named = sorted(literals.get(name, set()))
         if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
             found[name] = [str(value) for value in allowed]
+        elif isinstance(allowed, list) and allowed:
+            # Only values CloudFormation accepts: those the conditions name, and one allowed value they do not
+            # (review round 22, R22T-L1: the "other" value of a long list was one CloudFormation refuses).
+            values = [str(value) for value in allowed]
+            found[name] = [v for v in named if v in values] + [v for v in values if v not in named][:1]
         else:
-            found[name] = sorted(literals.get(name, set())) + [OTHER_VALUE]
+            found[name] = named + [OTHER_VALUE]
     return found
 
 
