@@ -48,10 +48,10 @@ from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre, ImportedFsxLustre
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
 
-# The storage.fsx settings that are HyperPodFsxLustre props of the same names.
 #: Synth warning: an imported file system with a VPC this stack creates (EKS; on Slurm it is an error).
 IMPORTED_FSX_ELSEWHERE_WARNING_ID = "hyperpod-cdk:imported-fsx-in-another-vpc"
 
+# The storage.fsx settings that are HyperPodFsxLustre props of the same names.
 _FSX_SETTINGS: set[str] = {
     "storage_capacity_gib",
     "per_unit_storage_throughput",
