@@ -22,7 +22,6 @@ assert _spec and _spec.loader
 work_limits = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(work_limits)
 
-ROLE = "arn:aws:iam::111111111111:role/x"
 IP1 = "HyperPod-IP1"
 
 
