@@ -185,3 +185,71 @@ def test_a_long_allowed_values_list_is_tried_only_with_values_it_allows() -> Non
     }
     (values,) = unknown_parameters(template, {}, ["Prod"]).values()
     assert values == ["s3", "s0"] and OTHER_VALUE not in values
+
+
+def _cluster_under(tmp_path: Path, condition: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+    """EFA1 details for the cluster under HpOn = ``condition`` and its EFA self-ingress under EfaOn."""
+    template = _efa_template("EfaOn")
+    template["Parameters"].update(parameters)
+    template["Conditions"]["HpOn"] = condition
+    template["Resources"]["HP"]["Condition"] = "HpOn"
+    return _efa1(tmp_path, template)
+
+
+@pytest.mark.parametrize(
+    ("condition", "parameters"),
+    [
+        ({"Fn::Equals": [{"Ref": "AWS::StackName"}, "prod"]}, {}),
+        (
+            {"Fn::Equals": [{"Fn::Select": [0, {"Ref": "Features"}]}, "cluster"]},
+            {"Features": {"Type": "CommaDelimitedList"}},
+        ),
+        (
+            {"Fn::Equals": [{"Ref": "Stage"}, {"Ref": "ClusterStage"}]},
+            {"Stage": {"Type": "String"}, "ClusterStage": {"Type": "String"}},
+        ),
+        (
+            # Read directly and through a Select: the literal "a" alone never makes the Select true.
+            {
+                "Fn::Or": [
+                    {"Fn::Equals": [{"Ref": "Mode"}, "a"]},
+                    {"Fn::Equals": [{"Fn::Select": [1, {"Fn::Split": ["-", {"Ref": "Mode"}]}]}, "gpu"]},
+                ]
+            },
+            {"Mode": {"Type": "String"}},
+        ),
+    ],
+    ids=["pseudo parameter", "select of a list", "two parameters", "direct and indirect"],
+)
+def test_a_condition_no_parameter_value_decides_is_tried_true_and_false(
+    tmp_path: Path, condition: dict[str, Any], parameters: dict[str, Any]
+) -> None:
+    """R22T-H1: a cluster condition on AWS::StackName, on an Fn::Select of a list parameter or comparing two
+    parameters was decided the same way in every world (or not at all), so the world with the cluster present
+    and its EFA rule absent was never read and synth passed."""
+    (detail,) = _cluster_under(tmp_path, condition, parameters)
+    assert "condition HpOn true" in detail and "EnableEfa=(another value)" in detail, detail
+
+
+def test_undecided_conditions_that_exclude_each_other_build_no_impossible_world(tmp_path: Path) -> None:
+    """Tried true and false, EfaOn on the stack name and EfaOff = Fn::Not [EfaOn] are never both false."""
+    template = _efa_template("EfaOn")
+    template["Conditions"]["EfaOn"] = {"Fn::Equals": [{"Ref": "AWS::StackName"}, "prod"]}
+    template["Conditions"]["EfaOff"] = {"Fn::Not": [{"Condition": "EfaOn"}]}
+    template["Resources"]["SelfInB"] = {**template["Resources"]["SelfIn"], "Condition": "EfaOff"}
+    assert _efa1(tmp_path, template) == []
+    del template["Resources"]["SelfInB"]
+    (detail,) = _efa1(tmp_path, template)
+    assert "condition EfaOn false" in detail
+
+
+def test_too_many_undecided_conditions_are_one_cfn1_finding(tmp_path: Path) -> None:
+    template = _efa_template("EfaOn")
+    template["Conditions"]["EfaOn"] = {"Fn::Equals": [{"Ref": "AWS::StackName"}, "prod"]}
+    for index in range(4):  # with EfaOn, 2^5 = 32 truth combinations
+        template["Conditions"][f"C{index}"] = {"Fn::Equals": [{"Ref": "AWS::StackName"}, f"s{index}"]}
+        template["Resources"][f"Topic{index}"] = {"Type": "AWS::SNS::Topic", "Condition": f"C{index}"}
+    path = tmp_path / "S.template.json"
+    path.write_text(json.dumps(template))
+    (found,) = (f for f in check_files([path], region="us-west-2") if f.rule_id == "HyperPod-CFN1")
+    assert "32 combinations" in found.detail and "C0, C1, C2, C3, EfaOn" in found.detail

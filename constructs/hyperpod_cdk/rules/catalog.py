@@ -19,8 +19,8 @@ from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker, template_shape
 from hyperpod_cdk.rules.cdk_out import declared_parameters, read_template_files
-from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
-from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, unknown_parameters
+from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, conditions_agree, resolve_template
+from hyperpod_cdk.rules.condition_worlds import assignments, condition_truths, said, unknown_parameters
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
@@ -446,41 +446,86 @@ def _other_worlds(
         choices.update(unknown_parameters(template, parameters, resolved[path].maybe_absent.values()))
     worlds, total = assignments(choices, MAX_WORLDS)
     found: list[Finding] = []
+    where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
     if not worlds:
-        first = next(iter(raw))
-        found.append(
-            Finding(
-                "HyperPod-CFN1",
-                first,
-                next((p for r in resolved.values() for p in r.maybe_absent), "Conditions"),
-                f"{total} combinations of the parameters {', '.join(sorted(choices))} decide which resources exist, "
-                f"more than the {MAX_WORLDS} the rules read at synth; give their values at synth",
-                ("Conditions",),
-            )
-        )
+        names = ", ".join(sorted(choices))
+        found.append(_too_many(next(iter(raw)), where, f"{total} combinations of the parameters {names} decide"))
         worlds = [{}]
     seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
     for world in worlds:
         given = {**parameters, **world}
+        for truths, resolved_world in _truth_worlds(raw, given, templates, MAX_WORLDS // len(worlds), found):
+            view = Templates(
+                {path: _without(r.template, r.maybe_absent) for path, r in resolved_world.items()},
+                regions=templates.regions,
+            )
+            view.written.update((path, r.written) for path, r in resolved_world.items())
+            words = said(world, truths) or "the resources under unknown conditions left out"
+            for finding in check(view, exclude=exclude, kinds=kinds):
+                key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)
+                if key in seen:
+                    continue
+                seen.add(key)
+                detail = f"{finding.detail}; at deploy with {words}"
+                found.append(dataclasses.replace(finding, detail=detail + ", not known at synth"))
+    return found
+
+
+def _truth_worlds(
+    raw: Mapping[str, Mapping[str, Json]],
+    given: Mapping[str, str],
+    templates: Templates,
+    cap: int,
+    found: list[Finding],
+) -> Iterator[tuple[dict[str, dict[str, bool]], dict[str, Resolved]]]:
+    """The templates resolved with ``given``, and again with each truth value of each resource condition
+    those values leave undecided (R22T-H1: a condition on ``AWS::StackName`` or an ``Fn::Select``), at most
+    ``cap`` of them; more is one HyperPod-CFN1 finding, and the undecided resources are left out."""
+
+    def resolve(truths: Mapping[str, Mapping[str, bool]]) -> dict[str, Resolved]:
         budget = EvaluationBudget()
-        resolved_world = {
-            path: resolve_template(data, declared_parameters(data, given), templates.region_of(path), budget)
+        return {
+            path: resolve_template(
+                data, declared_parameters(data, given), templates.region_of(path), budget, truths.get(path)
+            )
             for path, data in raw.items()
         }
-        view = Templates(
-            {path: _without(r.template, r.maybe_absent) for path, r in resolved_world.items()},
-            regions=templates.regions,
+
+    first = resolve({})
+    undecided = {(path, name) for path, r in first.items() for name in r.maybe_absent.values()}
+    if not undecided:
+        yield {}, first
+        return
+    if 2 ** len(undecided) > cap:
+        names = ", ".join(sorted({name for _, name in undecided}))
+        found.append(
+            _too_many(
+                next(iter(raw)),
+                next(p for r in first.values() for p in r.maybe_absent),
+                f"the conditions {names} are not decided by parameter values at synth, and their "
+                f"{2 ** len(undecided)} combinations decide",
+            )
         )
-        view.written.update((path, r.written) for path, r in resolved_world.items())
-        said = ", ".join(f"{k}={v if v != OTHER_VALUE else '(another value)'}" for k, v in world.items())
-        for finding in check(view, exclude=exclude, kinds=kinds):
-            key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)
-            if key in seen:
-                continue
-            seen.add(key)
-            detail = f"{finding.detail}; at deploy with {said or 'the resources under unknown conditions left out'}"
-            found.append(dataclasses.replace(finding, detail=detail + ", not known at synth"))
-    return found
+        yield {}, first
+        return
+    for truths in condition_truths(undecided):
+        budget = EvaluationBudget()
+        if all(
+            conditions_agree(raw[path], declared_parameters(raw[path], given), templates.region_of(path), each, budget)
+            for path, each in truths.items()
+        ):
+            yield truths, resolve(truths)
+
+
+def _too_many(path: str, where: str, what: str) -> Finding:
+    return Finding(
+        "HyperPod-CFN1",
+        path,
+        where,
+        f"{what} which resources exist: more than the {MAX_WORLDS} worlds the rules read at synth; "
+        "give their values at synth",
+        ("Conditions",),
+    )
 
 
 def _without(template: Mapping[str, Json], gone: Mapping[str, str]) -> dict[str, Json]:

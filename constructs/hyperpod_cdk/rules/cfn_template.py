@@ -161,6 +161,7 @@ class _Resolver:
         parameters: Mapping[str, str],
         region: str | None,
         budget: EvaluationBudget | None = None,
+        given_conditions: Mapping[str, bool] | None = None,
     ) -> None:
         self.template = template
         self.budget = budget or EvaluationBudget()
@@ -198,7 +199,8 @@ class _Resolver:
                 self.pseudo["AWS::URLSuffix"] = "amazonaws.com.cn"
         conditions = template.get("Conditions")
         self.condition_specs: Mapping[str, Json] = conditions if isinstance(conditions, Mapping) else {}
-        self.condition_values: dict[str, bool | None] = {}
+        # Conditions given a value: a world in which the plugin reads a condition it cannot decide (R22T-H1).
+        self.condition_values: dict[str, bool | None] = dict(given_conditions or {})
         resources = template.get("Resources")
         self.resources: Mapping[str, Json] = resources if isinstance(resources, Mapping) else {}
         mappings = template.get("Mappings")
@@ -529,12 +531,14 @@ def resolve_template(
     parameters: Mapping[str, str] | None = None,
     region: str | None = None,
     budget: EvaluationBudget | None = None,
+    conditions: Mapping[str, bool] | None = None,
 ) -> Resolved:
     """Evaluate what is known offline; see the module docstring.
 
     ``budget`` is shared by the templates of one input (a cdk.out); a new one (MAX_TEMPLATE_CHARS) otherwise.
+    ``conditions`` gives conditions a value instead of evaluating them.
     """
-    resolver = _Resolver(template, parameters or {}, region, budget)
+    resolver = _Resolver(template, parameters or {}, region, budget, conditions)
     resolved = Resolved(template={k: v for k, v in template.items() if k != "Resources"})
     if template.get("Transform") is not None:
         resolved.unexpanded.append(("Transform", f"Transform {_shown(template['Transform'])}: {UNEXPANDED}"))
@@ -566,3 +570,20 @@ def resolve_template(
         resources[logical_id] = new_body
     resolved.template["Resources"] = resources
     return resolved
+
+
+def conditions_agree(
+    template: Mapping[str, Json],
+    parameters: Mapping[str, str],
+    region: str | None,
+    given: Mapping[str, bool],
+    budget: EvaluationBudget,
+) -> bool:
+    """Whether no condition ``given`` a value evaluates to the other value from the rest: ``EfaOff`` is
+    ``Fn::Not [EfaOn]``, so a world with both true is one no deploy reaches (R21T-L2). Past ``budget`` a
+    condition is unknown, and so agrees."""
+    for name, value in given.items():
+        others = {k: v for k, v in given.items() if k != name}
+        if _Resolver(template, parameters, region, budget, others).condition(name) is (not value):
+            return False
+    return True

@@ -6,11 +6,17 @@ another (review round 21, R21T-H1). Dropping every such resource at once builds 
 two conditions exclude each other (R21T-L2). So the worlds here are values of the parameters the conditions
 read: each parameter takes its ``AllowedValues``, or the literals the conditions compare it with and one value
 equal to none of them; every template is resolved again with them, so conditions stay consistent.
+
+A parameter a condition reads another way (``Fn::Select`` of a list, compared with another parameter) and a
+pseudo parameter known only at deploy (``AWS::StackName``) give no such values (review round 22, R22T-H1): a
+resource condition they leave undecided is tried true and false itself, in each combination, less the ones
+where one condition given a value makes another given the opposite (:func:`.cfn_template.conditions_agree`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 from hyperpod_cdk.rules.model import Json
@@ -32,12 +38,16 @@ def unknown_parameters(
         return {}
     conditions = _closure(every, used)
     literals: dict[str, set[str]] = {}
+    direct: Counter[str] = Counter()
     for ref, other in _comparisons(conditions):
         literals.setdefault(ref, set()).add(other)
+        direct[ref] += 1
     for ref, keys in _map_keys(conditions, template.get("Mappings")):
         literals.setdefault(ref, set()).update(keys)
+        direct[ref] += 1
+    reads = _refs(conditions)
     found: dict[str, list[str]] = {}
-    for name in sorted(_refs(conditions)):
+    for name in sorted(reads):
         definition = declared.get(name)
         if name in given or not isinstance(definition, Mapping):
             continue
@@ -48,6 +58,8 @@ def unknown_parameters(
         named = sorted(literals.get(name, set()))
         if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
             found[name] = [str(value) for value in allowed]
+        elif reads[name] > direct[name]:
+            continue  # read another way too: the values named are not all that matter; its conditions are tried
         elif isinstance(allowed, list) and allowed:
             # Only values CloudFormation accepts: those the conditions name, and one allowed value they do not
             # (review round 22, R22T-L1: the "other" value of a long list was one CloudFormation refuses).
@@ -67,6 +79,23 @@ def assignments(choices: Mapping[str, list[str]], cap: int) -> tuple[list[dict[s
         return [], total
     names = list(choices)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(choices[n] for n in names))], total
+
+
+def condition_truths(undecided: Iterable[tuple[str, str]]) -> Iterator[dict[str, dict[str, bool]]]:
+    """Each combination of true and false for the ``(template, condition)`` pairs, grouped by template."""
+    pairs = sorted(set(undecided))
+    for values in itertools.product((True, False), repeat=len(pairs)):
+        grouped: dict[str, dict[str, bool]] = {}
+        for (path, name), value in zip(pairs, values, strict=True):
+            grouped.setdefault(path, {})[name] = value
+        yield grouped
+
+
+def said(parameters: Mapping[str, str], truths: Mapping[str, Mapping[str, bool]]) -> str:
+    """The world in words: ``Env=prod, EnableEfa=(another value), condition HpOn true``."""
+    words = [f"{k}={v if v != OTHER_VALUE else '(another value)'}" for k, v in parameters.items()]
+    words += [f"condition {name} {str(value).lower()}" for given in truths.values() for name, value in given.items()]
+    return ", ".join(words)
 
 
 def _closure(conditions: Mapping[str, Json], names: Iterable[str]) -> dict[str, Json]:
@@ -97,12 +126,13 @@ def _walk(value: Json) -> Iterator[Json]:
             todo.extend(item.values() if isinstance(item, Mapping) else item)
 
 
-def _refs(conditions: Json) -> set[str]:
-    return {
+def _refs(conditions: Json) -> Counter[str]:
+    """How many times each name is read by ``Ref``."""
+    return Counter(
         item["Ref"]
         for item in _walk(conditions)
         if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Ref"), str)
-    }
+    )
 
 
 def _map_keys(conditions: Json, mappings: Json) -> Iterator[tuple[str, list[str]]]:
