@@ -150,3 +150,21 @@ def test_ip1_one_flow_per_pool_stays_bounded_at_the_set_cap() -> None:
     assert [f.severity for f in short] == [None]  # 354,000 IPs wanted of 351,400
     assert short[0].detail.startswith("subnets 10.0.0.0/24, 10.0.1.0/24, 10.0.2.0/24")  # all 1,400 (cut)
     assert time.process_time() - start < 20
+
+
+def test_ip1_counts_each_subnet_by_what_is_known_of_it_when_only_some_have_free_counts() -> None:
+    """--live: an existing subnet (a /22, but 10 addresses free now) beside one the template creates (a /24,
+    251 usable). Before, a set with one subnet lacking a free count was counted by CIDR alone (1,270: no
+    finding); each subnet now counts what is known of it (261)."""
+    template = cluster({"S1": "10.0.0.0/24"}, group("a", 10), default=("S1",))
+    template["Resources"]["Existing"] = {
+        "Type": "AWS::EC2::Subnet",
+        "Properties": {"SubnetId": "subnet-0123", "CidrBlock": "10.0.4.0/22", "AvailableIpAddressCount": 10},
+    }
+    template["Resources"]["HP"]["Properties"]["VpcConfig"]["Subnets"].append("subnet-0123")
+    (finding,) = lint(template)
+    assert finding.severity is None
+    assert finding.detail.startswith(
+        "subnets 10.0.0.0/24, 10.0.4.0/22 have 261 addresses (free now where AWS reported them, else usable) but "
+        "the groups need 300"
+    )
