@@ -298,14 +298,28 @@ def _pool_verdict(
     short = hall_shortfall(need, uses, supply)
     if not short:
         partial = [s for s in sets if any(g[1] < 0 for g in pools.by_set[s])]
-        if partial:  # the known groups fit; the rest come at deploy: the union says so, else a set with them
-            candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(s, pools.by_set[s]) for s in partial]
-            return next(filter(None, (_verdict(cluster, rule_id, pools, t, g) for t, g in candidates)), None)
+        found = _partial_verdict(cluster, rule_id, pools, union, sets, partial) if partial else None
+        if found:
+            return found
         grown = [n * (100 + IP_HEADROOM_PERCENT) for n in need]
         short = hall_shortfall(grown, uses, [None if a is None else a * 100 for a in supply])
     within = frozenset(subnets[j] for j in short)
     groups = [g for s in sets if s <= within for g in pools.by_set[s]]
     return _verdict(cluster, rule_id, pools, within, groups) if short else None
+
+
+def _partial_verdict(
+    cluster: Resource,
+    rule_id: str,
+    pools: _SubnetPools,
+    union: _SubnetSet,
+    sets: list[_SubnetSet],
+    partial: list[_SubnetSet],
+) -> Finding | None:
+    """The known groups fit; the rest come at deploy: the pool's union says so (review round 17, R17T-M2), or,
+    when a subnet of it is not known offline, the first set holding such a group that is known."""
+    candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(s, pools.by_set[s]) for s in partial]
+    return next(filter(None, (_verdict(cluster, rule_id, pools, t, g) for t, g in candidates)), None)
 
 
 def _free_addresses(
