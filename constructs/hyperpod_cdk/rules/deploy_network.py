@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
+from hyperpod_cdk.rules.ip_flow import hall_shortfall
 from hyperpod_cdk.rules.model import (
     NOT_CHECKED,
     Finding,
@@ -126,10 +126,16 @@ class _SubnetPools:
         found = [self._cidr[k] for k in self.ordered(subnets)]
         return None if any(c is None for c in found) else [c for c in found if c]
 
-    def free(self, subnets: _SubnetSet) -> int | None:
-        """Free addresses AWS reported for every subnet of ``subnets`` (``--live``), else None."""
-        values = [self._value[k] for k in subnets]
-        return _free_addresses(self._templates, self._cluster.template_path, values, self._by_id)
+    def addresses(self, key: _SubnetKey) -> tuple[int | None, bool]:
+        """A subnet's addresses, and whether they are the free ones AWS reported (``--live``) rather than the
+        usable ones of its CIDR; (None, False) when its CIDR is not literal in the templates."""
+        if key not in self._cidr:
+            self._cidr[key] = _subnet_cidr(self._templates, self._cluster.template_path, self._value[key], self._by_id)
+        cidr = self._cidr[key]
+        if cidr is None:
+            return None, False
+        free = _free_addresses(self._templates, self._cluster.template_path, [self._value[key]], self._by_id)
+        return (free, True) if free is not None else (max(0, cidr.num_addresses - AWS_RESERVED_PER_SUBNET), False)
 
 
 def _groups_by_subnets(templates: Templates, cluster: Resource, by_id: Mapping[str, Resource]) -> _SubnetPools:
@@ -192,8 +198,9 @@ def _verdict(
     networks = pools.cidrs(subnets)
     if networks is None:
         return None  # a subnet is not in the template (or its CIDR is not literal): --live resolves it
-    available = pools.free(subnets)
-    capacity = available if available is not None else sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in networks)
+    supply = [pools.addresses(key) for key in subnets]
+    capacity = sum(addresses or 0 for addresses, _ in supply)
+    free = [is_free for _, is_free in supply]
     partial = [g for g in all_groups if g[1] < 0]
     groups = [g for g in all_groups if g[1] >= 0]
     nodes = sum(count * per_node for _, count, per_node, _ in groups)
@@ -203,7 +210,7 @@ def _verdict(
         return None  # fits, or no worse than what the pool already has: no message to build
     detail = _named(groups, lambda g: f"{_quoted_name(g)} {g[1]} x {g[3]} x {g[2]} IPs")
     shown_cidrs = ", ".join(map(str, networks))
-    what = "free addresses now" if available is not None else "usable addresses"
+    what = "free addresses now" if all(free) else "usable addresses" if not any(free) else _MIXED_ADDRESSES
     where = "Properties/VpcConfig/Subnets"
     if nodes > capacity:
         return cluster.finding(
@@ -227,6 +234,9 @@ def _verdict(
     return None
 
 
+# A set of subnets some of which AWS reported free addresses for (--live) and some only a CIDR: each counted
+# by what is known of it.
+_MIXED_ADDRESSES = "addresses (free now where AWS reported them, else usable)"
 _RANK: dict[str | None, int] = {None: 0, NOT_CHECKED: 1, "warning": 2}  # which verdict of a pool is reported
 
 
@@ -242,120 +252,74 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             )
         pools = _groups_by_subnets(templates, cluster, by_id)
         for union, sets in pools.pools():
+            if len(sets) <= MAX_SUBNET_SETS_PER_POOL:
+                finding = _pool_verdict(cluster, rule_id, pools, union, sets)
+                if finding:
+                    yield finding
+                continue
             worst: Finding | None = None
-            cut: list[bool] = []
-            for subnet_set, groups in _candidates(pools, union, sets, cut):
+            candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(t, pools.by_set[t]) for t in sets]
+            for subnet_set, groups in candidates:
                 # Only a verdict of a lower rank than the one found is built (the first of the lowest is told).
                 outrank = _RANK[worst.severity] if worst else len(_RANK)
                 worst = _verdict(cluster, rule_id, pools, subnet_set, groups, outrank) or worst
             if worst:
                 yield worst
-            if cut:
-                yield cluster.not_checked(
-                    rule_id,
-                    f"{len(sets)} subnet sets share subnets and their pairs hold more than {PAIR_WORK_BUDGET:,} "
-                    "subnets in all: some pairs of sets were not compared with the groups inside them",
-                    "Properties/InstanceGroups",
-                )
-            if len(sets) > MAX_SUBNET_SETS_PER_POOL:
-                yield cluster.not_checked(
-                    rule_id,
-                    f"{len(sets)} distinct subnet sets share subnets (more than {MAX_SUBNET_SETS_PER_POOL}): each "
-                    "set is checked with the groups on exactly it and all of them with the whole pool, not with "
-                    "the groups on its subsets",
-                    "Properties/InstanceGroups",
-                )
+            yield cluster.not_checked(
+                rule_id,
+                f"{len(sets)} distinct subnet sets share subnets (more than {MAX_SUBNET_SETS_PER_POOL}): each "
+                "set is checked with the groups on exactly it and all of them with the whole pool, not with "
+                "the groups on its subsets",
+                "Properties/InstanceGroups",
+            )
 
 
-# Distinct subnet sets of one pool compared pairwise (each with the groups on its subsets); past this many
-# only the union and each exact set are checked, and a not-checked line says so (the pairs grow as the square).
+# Distinct subnet sets of one pool checked together with one flow (ip_flow.hall_shortfall); past this many
+# only the union and each exact set are checked, and a not-checked line says so.
 MAX_SUBNET_SETS_PER_POOL = 200
-# Subnets visited by the pair unions of one pool, at most: 200 sets of 700 subnets each paired took 92 s and
-# 1.4 GB (review round 22, R22T-M3); past this, a not-checked line says which pairs were left.
-PAIR_WORK_BUDGET = 2_000_000
 
 
-def _candidates(
-    pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet], cut: list[bool]
-) -> Iterator[tuple[_SubnetSet, list[_GroupNeed]]]:
-    """The subnets of a pool to check, each with the groups confined to them.
+def _pool_verdict(
+    cluster: Resource, rule_id: str, pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
+) -> Finding | None:
+    """What the groups of one pool come to: Hall's condition checked exactly by one flow (and again with the
+    demand grown by the headroom for the warning), the finding naming the subnets most short of addresses
+    with every group confined to them.
 
-    The pool's demand against the union's addresses, and each distinct set T (and each union T of two
-    overlapping sets) against the demand of every group whose set is a subset of T: a group on S1 takes
-    S1's addresses, which T = S1+S2 counts too (review round 20, R20T-M1: T was charged only its own
-    groups, so adding a 1-node group on the cluster's wider default subnets turned the error of S1+S2 into
-    a warning on the union).
+    Candidates (the union, each set, each union of two overlapping sets) missed a chain: groups on
+    [S1, S2], [S2, S3], [S3, S4] beside a wider group are confined to S1-S4, none of them (review round 22,
+    R22T-M2), and pairs of 200 wide sets took 92 s (R22T-M3).
     """
-    yield union, [g for s in sets for g in pools.by_set[s]]
-    if len(sets) == 1:
-        return
-    if len(sets) > MAX_SUBNET_SETS_PER_POOL:
-        yield from ((t, pools.by_set[t]) for t in sets)
-        return
-    neighbours = _overlapping(sets)
-    order = {subnet_set: i for i, subnet_set in enumerate(sets)}
-    work = 0
-    for t, i, j in _pair_unions(union, sets, neighbours):
-        # What _subsets_among costs: a few subsets of a small union are looked up, else its neighbours tested.
-        near = len(neighbours[i]) + len(neighbours[j])
-        work += len(t) + (min(2 ** len(t), near) if len(t) < 64 else near) if i != j else 0  # a set alone: always
-        if work > PAIR_WORK_BUDGET:
-            cut.append(True)
-            return
-        within = _subsets_among(t, sets, order, neighbours[i], neighbours[j])
-        yield t, [g for k in within for g in pools.by_set[sets[k]]]
+    subnets = pools.ordered(union)
+    index = {key: j for j, key in enumerate(subnets)}
+    supply = [pools.addresses(key)[0] for key in subnets]
+    uses = [sorted(index[key] for key in subnet_set) for subnet_set in sets]
+    need = [sum(count * per_node for _, count, per_node, _ in pools.by_set[s] if count >= 0) for s in sets]
+    short = hall_shortfall(need, uses, supply)
+    if not short:
+        partial = [s for s in sets if any(g[1] < 0 for g in pools.by_set[s])]
+        found = _partial_verdict(cluster, rule_id, pools, union, sets, partial) if partial else None
+        if found:
+            return found
+        grown = [n * (100 + IP_HEADROOM_PERCENT) for n in need]
+        short = hall_shortfall(grown, uses, [None if a is None else a * 100 for a in supply])
+    within = frozenset(subnets[j] for j in short)
+    groups = [g for s in sets if s <= within for g in pools.by_set[s]]
+    return _verdict(cluster, rule_id, pools, within, groups) if short else None
 
 
-def _overlapping(sets: list[_SubnetSet]) -> list[list[int]]:
-    """For each set, the indexes of the sets sharing a subnet with it (itself too), in order: through an
-    index by subnet, so sets overlapping only their neighbours cost only their neighbours."""
-    by_subnet: dict[_SubnetKey, list[int]] = {}
-    for i, subnet_set in enumerate(sets):
-        for key in subnet_set:
-            by_subnet.setdefault(key, []).append(i)
-    return [sorted({j for key in subnet_set for j in by_subnet[key]}) for subnet_set in sets]
-
-
-def _pair_unions(
-    union: _SubnetSet, sets: list[_SubnetSet], neighbours: list[list[int]]
-) -> Iterator[tuple[_SubnetSet, int, int]]:
-    """Each distinct set and the union of each pair of overlapping sets (once each, the pool's union aside),
-    with the indexes of the pair (i, i for a set alone): a set within the union shares a subnet with one of
-    the pair, so it is among their neighbours.
-
-    Groups on [S1, S2] and [S2, S3] are confined to S1-S3, which is neither group's set nor (once a group on
-    the cluster's wider subnets joins) the pool's union (review round 21, R21T-M1: the error on S1-S3
-    vanished). Hall's condition would check every union of sets; pairs keep the work at most the square of
-    the sets (bounded by MAX_SUBNET_SETS_PER_POOL), and a union equal to one already seen is checked once.
-    """
-    seen: set[_SubnetSet] = {union}
-    for i, subnet_set in enumerate(sets):
-        if subnet_set not in seen:
-            seen.add(subnet_set)
-            yield subnet_set, i, i
-    for i, s in enumerate(sets):
-        for j in neighbours[i]:
-            t = sets[j]
-            if j <= i or s <= t or t <= s:
-                continue  # each pair once; nested: the wider set is checked already
-            both = s | t
-            if both not in seen:
-                seen.add(both)
-                yield both, i, j
-
-
-def _subsets_among(
-    t: _SubnetSet, sets: list[_SubnetSet], order: Mapping[_SubnetSet, int], near: list[int], also: list[int]
-) -> list[int]:
-    """The indexes (in order) of the sets of ``near`` and ``also`` (all that may lie within ``t``) that lie
-    within ``t``: by looking up each subset of a small ``t`` (a pair's union of a few subnets has a few
-    subsets, where hundreds of sets may overlap it), else by testing each of those sets."""
-    if 2 ** len(t) < len(near) + len(also):
-        members = sorted(t)
-        subsets = (frozenset(c) for n in range(1, len(members) + 1) for c in itertools.combinations(members, n))
-        return sorted(order[s] for s in subsets if s in order)
-    nearby = near if near is also else sorted(set(near) | set(also))
-    return [k for k in nearby if len(sets[k]) <= len(t) and sets[k] <= t]
+def _partial_verdict(
+    cluster: Resource,
+    rule_id: str,
+    pools: _SubnetPools,
+    union: _SubnetSet,
+    sets: list[_SubnetSet],
+    partial: list[_SubnetSet],
+) -> Finding | None:
+    """The known groups fit; the rest come at deploy: the pool's union says so (review round 17, R17T-M2), or,
+    when a subnet of it is not known offline, the first set holding such a group that is known."""
+    candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(s, pools.by_set[s]) for s in partial]
+    return next(filter(None, (_verdict(cluster, rule_id, pools, t, g) for t, g in candidates)), None)
 
 
 def _free_addresses(
