@@ -91,6 +91,19 @@ def test_events_aps_budgets_and_cloudwatch_may_publish_and_encrypt(observed):
     assert set(encrypt["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
 
 
+def test_no_service_may_publish_or_use_the_key_outside_the_statements_the_project_writes(observed):
+    """R23P-L2: aws-cdk-lib's SNS rule target added an unconditioned ``events.amazonaws.com`` publish
+    statement to the topic and another key statement, beside the project's conditioned ones."""
+    (policy,) = observed.resources("AWS::SNS::TopicPolicy").values()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Effect"] == "Allow":
+            assert statement.get("Sid") == "AlertPublishers" and "Condition" in statement, statement
+    key_id = one(observed, "AWS::SNS::Topic")[1]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key_statements = observed.template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    service = [s for s in key_statements if "Service" in s.get("Principal", {})]
+    assert [s.get("Sid") for s in service] == ["AlertPublishersEncrypt"]
+
+
 # ------------------------------------------------------------------------------ EventBridge
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from hyperpod_cdk.errors import prop_error
@@ -22,6 +23,23 @@ NODE_HEALTH_EVENT = "SageMaker HyperPod Cluster Node Health Event"
 # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-cluster-events-reference.html
 CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
 ALERT_LEVELS = ("Warn", "Error")
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The topic as a rule target, granting nothing.
+
+    aws-cdk-lib's ``targets.SnsTopic`` adds a topic-policy statement and a key statement for
+    ``events.amazonaws.com`` with no condition (review round 23, R23P-L2); the topic's own policy already lets
+    EventBridge publish when ``aws:SourceAccount`` is this account (:class:`HyperPodAlertsTopic`), and an
+    owner's topic (``sns_topic_arn``) has the owner's policy.
+    """
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self._topic = topic
+
+    def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 - jsii name
+        return events.RuleTargetConfig(arn=self._topic.topic_arn)
 
 
 def event_patterns(cluster_name: str, *, continuous: bool) -> dict[str, dict[str, Any]]:
@@ -85,5 +103,5 @@ class HyperPodClusterEventRules(Construct):
                     detail=pattern.get("detail"),
                 ),
             )
-            rule.add_target(targets.SnsTopic(topic))
+            rule.add_target(_TopicTarget(topic))
             self.rules[rule_id] = rule
