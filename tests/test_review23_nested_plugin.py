@@ -221,12 +221,63 @@ def test_a_clean_platform_in_a_nested_stack_passes(clean_platform):
     assert _violations(clean_platform["report"]) == {}
     # ... and passes with its nested template read, in the parent's region.
     (handed,) = clean_platform["handed"]
-    templates, regions = read_template_files(handed)
+    templates, regions, nested_in = read_template_files(handed)
     nested = [p for p in templates if p.endswith(".nested.template.json")]
     assert [Path(p).name[: len("ParentTraining")] for p in nested] == ["ParentTraining"]
     resources = templates[nested[0]].template["Resources"].values()
     assert any(r["Type"] == "AWS::SageMaker::Cluster" for r in resources)
     assert regions[nested[0]] == "us-west-2"
+    # Its stack resource in the parent is known (by the asset hash of its TemplateURL): the VPC's values the
+    # parent passes are what the nested template's parameters stand for.
+    parent, logical_id = nested_in[nested[0]]
+    assert parent == handed[0] and templates[parent].template["Resources"][logical_id]["Type"] == (
+        "AWS::CloudFormation::Stack"
+    )
+
+
+@pytest.fixture(scope="module")
+def group_in_the_parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The node security group and its self rules in the parent, the cluster in a NestedStack: the group's id
+    crosses as a nested-stack parameter; one nested stack gets a group without the self ingress."""
+    outdir = tmp_path_factory.mktemp("group-in-parent")
+    app = cdk.App(outdir=str(outdir))
+    parent = _stack(app, "S", "us-west-2")
+    lifecycle = sm.CfnCluster.ClusterLifeCycleConfigProperty(source_s3_uri="s3://b/p/", on_create="on_create.sh")
+    for name, self_ingress in (("Good", True), ("Bad", False)):
+        sg = ec2.CfnSecurityGroup(parent, f"{name}Sg", group_description="hp", vpc_id="vpc-1")
+        rules = [("Out", ec2.CfnSecurityGroupEgress, "destination_security_group_id")]
+        rules += [("In", ec2.CfnSecurityGroupIngress, "source_security_group_id")] if self_ingress else []
+        for suffix, rule, peer in rules:
+            rule(parent, f"{name}{suffix}", group_id=sg.attr_group_id, ip_protocol="-1", **{peer: sg.attr_group_id})
+        sm.CfnCluster(
+            cdk.NestedStack(parent, name),
+            "HP",
+            cluster_name=name.lower(),
+            node_recovery="Automatic",
+            vpc_config=sm.CfnCluster.VpcConfigProperty(security_group_ids=[sg.attr_group_id], subnets=["subnet-1"]),
+            instance_groups=[
+                sm.CfnCluster.ClusterInstanceGroupProperty(
+                    instance_group_name="gpu",
+                    instance_type="ml.g5.8xlarge",
+                    instance_count=1,
+                    execution_role=ROLE,
+                    on_start_deep_health_checks=["InstanceStress", "InstanceConnectivity"],
+                    life_cycle_config=lifecycle,
+                )
+            ],
+        )
+    cdk.Validations.of(app).add_plugins(HyperPodChecks(kinds=["deploy"]))
+    error = _synth(app, [])
+    return {"error": error, "report": _ours(outdir)}
+
+
+def test_a_group_passed_from_the_parent_is_read_there(group_in_the_parent):
+    """EFA1 follows the nested-stack parameter to the parent's group and its rules: the group with both self
+    rules passes (it was a false "has no all-traffic ingress" error), the one without its ingress fails."""
+    assert group_in_the_parent["error"] is not None
+    assert sorted(_violations(group_in_the_parent["report"])) == [("HyperPod-EFA1", "S/Bad/HP")]
+    (efa1,) = group_in_the_parent["report"]["violations"]
+    assert "has no all-traffic ingress from itself" in efa1["description"]
 
 
 # ------------------------------------------------------------------ what the reader follows, and what not

@@ -408,8 +408,9 @@ def check_files(
     templates; review round 22, R22T-H2).
     """
     paths = list(paths)
-    resolved, regions = read_template_files(paths, parameters=parameters, region=region)
+    resolved, regions, nested_in = read_template_files(paths, parameters=parameters, region=region)
     templates = Templates({path: r.template for path, r in resolved.items()}, regions=regions)
+    templates.nested_in.update(nested_in)
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
     files = [Path(p) for p in resolved]  # with the nested stacks' templates (R22T-H2)
