@@ -332,6 +332,11 @@ def test_nested_templates_by_asset_manifest_and_by_metadata(tmp_path):
     )
     (tmp_path / "out" / "SAB.nested.template.json").write_text(json.dumps(_cluster_template()))
     assert _type1([parent]) == ["SA.nested.template.json", "SAB.nested.template.json"]
+    nested_in = read_template_files([parent]).nested_in
+    assert {Path(k).name: (Path(p).name, i) for k, (p, i) in nested_in.items()} == {
+        "SA.nested.template.json": ("S.template.json", "A"),
+        "SAB.nested.template.json": ("SA.nested.template.json", "B"),
+    }
 
 
 def test_a_cycle_of_nested_stacks_is_read_once(tmp_path):
@@ -348,6 +353,8 @@ def test_a_cycle_of_nested_stacks_is_read_once(tmp_path):
         )
     )
     assert _type1([parent]) == ["SA.nested.template.json"]
+    # A stack's own template is never taken for a nested stack's (its parameters would loop).
+    assert read_template_files([parent]).nested_in == {}
 
 
 def test_nothing_outside_the_assembly_directory_is_read(tmp_path):

@@ -213,18 +213,19 @@ def nested_template_files(
         raw[path] = data
         found[path] = top
         todo.extend((path.parent / name, top) for _, name in _nested_stacks(data, {}))
-    return found, _parents(raw, roots, hashes)
+    return found, _parents(raw, found, hashes)
 
 
 def _parents(
-    raw: Mapping[Path, Json], roots: Mapping[Path, Path], hashes: Mapping[Path, Mapping[str, str]]
+    raw: Mapping[Path, Json], nested: Mapping[Path, Path], hashes: Mapping[Path, Mapping[str, str]]
 ) -> dict[str, tuple[str, str]]:
-    """Nested template path -> (parent template path, its stack resource), for a template exactly one stack
-    resource names (two that deploy the same file are left out: their parameters may differ)."""
+    """Nested template path -> (parent template path, its stack resource), for a nested template exactly one
+    stack resource names (two that deploy the same file are left out: their parameters may differ)."""
+    children = {path.absolute(): path for path in nested}
     claims: dict[str, list[tuple[str, str]]] = {}
     for path, data in raw.items():
         for logical_id, name in _nested_stacks(data, hashes.get(path.parent.absolute(), {})):
-            child = roots.get((path.parent / name).absolute())
+            child = children.get((path.parent / name).absolute())
             if child is not None and child != path:
                 claims.setdefault(str(child), []).append((str(path), logical_id))
     return {child: parents[0] for child, parents in claims.items() if len(parents) == 1}
