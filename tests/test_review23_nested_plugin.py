@@ -18,6 +18,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sm
 
 import hyperpod_cdk.rules.plugin as plugin_module
@@ -237,12 +238,16 @@ def test_a_clean_platform_in_a_nested_stack_passes(clean_platform):
 
 @pytest.fixture(scope="module")
 def group_in_the_parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The node security group and its self rules in the parent, the cluster in a NestedStack: the group's id
-    crosses as a nested-stack parameter; one nested stack gets a group without the self ingress."""
+    """The node security group with its self rules and the lifecycle bucket in the parent, the cluster in a
+    NestedStack: the group's id and the bucket's name cross as nested-stack parameters; one nested stack
+    gets a group without the self ingress."""
     outdir = tmp_path_factory.mktemp("group-in-parent")
     app = cdk.App(outdir=str(outdir))
     parent = _stack(app, "S", "us-west-2")
-    lifecycle = sm.CfnCluster.ClusterLifeCycleConfigProperty(source_s3_uri="s3://b/p/", on_create="on_create.sh")
+    scripts = s3.CfnBucket(parent, "Scripts")  # the lifecycle bucket in the parent too: its name crosses
+    lifecycle = sm.CfnCluster.ClusterLifeCycleConfigProperty(
+        source_s3_uri=f"s3://{scripts.ref}/lifecycle/", on_create="on_create.sh"
+    )
     for name, self_ingress in (("Good", True), ("Bad", False)):
         sg = ec2.CfnSecurityGroup(parent, f"{name}Sg", group_description="hp", vpc_id="vpc-1")
         rules = [("Out", ec2.CfnSecurityGroupEgress, "destination_security_group_id")]
@@ -273,7 +278,8 @@ def group_in_the_parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
 
 def test_a_group_passed_from_the_parent_is_read_there(group_in_the_parent):
     """EFA1 follows the nested-stack parameter to the parent's group and its rules: the group with both self
-    rules passes (it was a false "has no all-traffic ingress" error), the one without its ingress fails."""
+    rules passes (it was a false "has no all-traffic ingress" error), the one without its ingress fails.
+    LCS1 reads ``s3://<the parent's bucket>/lifecycle/`` by its shape, as in one stack (no "not known")."""
     assert group_in_the_parent["error"] is not None
     assert sorted(_violations(group_in_the_parent["report"])) == [("HyperPod-EFA1", "S/Bad/HP")]
     (efa1,) = group_in_the_parent["report"]["violations"]
