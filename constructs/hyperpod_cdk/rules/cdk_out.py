@@ -13,7 +13,7 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json_counted
 from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
@@ -136,26 +136,121 @@ def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, s
     return {name: value for name, value in parameters.items() if name in declared}
 
 
+class TemplateFiles(NamedTuple):
+    """What :func:`read_template_files` read: each template resolved, its region, and each nested stack
+    template's parent (nested template path -> (parent template path, the parent's stack resource))."""
+
+    templates: dict[str, Resolved]
+    regions: dict[str, str | None]
+    nested_in: dict[str, tuple[str, str]]
+
+
 def read_template_files(
     paths: Iterable[str | Path], *, parameters: Mapping[str, str] | None = None, region: str | None = None
-) -> tuple[dict[str, Resolved], dict[str, str | None]]:
-    """Synthesized templates named by path (the CDK plugin's ``template_paths``), resolved as
-    :func:`read_cdk_out` does, and the region of each from the ``manifest.json`` next to them (else ``region``).
+) -> TemplateFiles:
+    """Synthesized templates named by path (the CDK plugin's ``template_paths``) and the nested stack templates
+    they deploy (:func:`nested_template_files`), resolved as :func:`read_cdk_out` does, and the region of each
+    from the ``manifest.json`` next to them (else ``region``; a nested stack's is its parent's).
 
-    These are the files of the app being synthesized, read whole; a cdk.out from elsewhere goes through
-    :func:`read_cdk_out` and its caps.
+    The named files are the app's own stack templates, read whole; the nested ones are found through the
+    stacks' manifests and read as a cdk.out's are (:class:`_CdkOutReader`: regular files, no links, caps).
     """
-    files = list(map(Path, paths))
+    files = list(dict.fromkeys(map(Path, paths)))
     folders = dict.fromkeys(path.parent for path in files)
     manifests = [folder / "manifest.json" for folder in folders if (folder / "manifest.json").is_file()]
     reader = _CdkOutReader(next(iter(folders), Path()))
     regions = _stack_regions(reader, manifests, files, region)
+    raw: dict[Path, Json] = {path: json.loads(path.read_text(encoding="utf-8")) for path in files}
+    nested, nested_in = nested_template_files(reader, manifests, raw)
+    for path, top in nested.items():
+        regions[str(path)] = regions[str(top)]  # a NestedStack deploys in its parent's region
     budget = EvaluationBudget()
     templates: dict[str, Resolved] = {}
-    for path in files:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for path, data in raw.items():
         templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
-    return templates, regions
+    return TemplateFiles(templates, regions, nested_in)
+
+
+def nested_template_files(
+    reader: _CdkOutReader, manifests: list[Path], raw: dict[Path, Json]
+) -> tuple[dict[Path, Path], dict[str, tuple[str, str]]]:
+    """The nested stack templates of the stack templates in ``raw`` (path -> parsed), at any depth, added to
+    ``raw``: each nested template path -> the top-level template it deploys with; and where its stack
+    resource is known, nested template path -> (parent template path, logical id of that resource).
+
+    CDK hands a policy-validation plugin only its stack artifacts' templates; a ``NestedStack``'s template is
+    a file asset of its stack (review round 22, R22T-H2: a cluster in a NestedStack got no rule at synth). A
+    stack's nested templates are the ``*.template.json`` files its asset manifests list (every level of
+    nesting is an asset of the top-level stack), and, where CDK writes asset metadata, the ``aws:asset:path``
+    of each ``AWS::CloudFormation::Stack`` resource. Only plain file names next to the manifest or the parent
+    template are read: nothing outside the assembly's directory, each file once.
+    """
+    roots = {path.absolute(): path for path in raw}
+    hashes: dict[Path, dict[str, str]] = {}  # folder -> asset hash -> template file name
+    todo: list[tuple[Path, Path]] = []
+    for manifest in manifests:
+        artifacts = _artifacts(reader, manifest)
+        for artifact in artifacts.values():
+            properties = artifact.get("properties") if isinstance(artifact, Mapping) else None
+            named = properties.get("templateFile") if isinstance(properties, Mapping) else None
+            top = roots.get((manifest.parent / named).absolute()) if isinstance(named, str) else None
+            if top is not None and isinstance(named, str) and _plain_name(named):
+                assets = _nested_assets(reader, manifest.parent, artifacts, artifact)
+                hashes.setdefault(manifest.parent.absolute(), {}).update(assets)
+                todo.extend((manifest.parent / name, top) for name in assets.values())
+    found: dict[Path, Path] = {}
+    todo.extend((path.parent / name, path) for path, data in raw.items() for _, name in _nested_stacks(data, {}))
+    while todo:
+        path, top = todo.pop()
+        if path.absolute() in roots or not path.name.endswith(".template.json") or not os.path.lexists(path):
+            continue  # a stack's own template, not a template, or not written (never for a CDK nested stack)
+        if len(roots) >= MAX_CDK_OUT_TEMPLATES:
+            raise CdkOutError(f"{path.parent}: more than {MAX_CDK_OUT_TEMPLATES} templates with the nested stacks")
+        data = reader.load(path)
+        if not isinstance(data, Mapping):
+            raise CdkOutError(f"{path}: not a template (a JSON object)")
+        roots[path.absolute()] = path
+        raw[path] = data
+        found[path] = top
+        todo.extend((path.parent / name, top) for _, name in _nested_stacks(data, {}))
+    return found, _parents(raw, found, hashes)
+
+
+def _parents(
+    raw: Mapping[Path, Json], nested: Mapping[Path, Path], hashes: Mapping[Path, Mapping[str, str]]
+) -> dict[str, tuple[str, str]]:
+    """Nested template path -> (parent template path, its stack resource), for a nested template exactly one
+    stack resource names (two that deploy the same file are left out: their parameters may differ)."""
+    children = {path.absolute(): path for path in nested}
+    claims: dict[str, list[tuple[str, str]]] = {}
+    for path, data in raw.items():
+        for logical_id, name in _nested_stacks(data, hashes.get(path.parent.absolute(), {})):
+            child = children.get((path.parent / name).absolute())
+            if child is not None and child != path:
+                claims.setdefault(str(child), []).append((str(path), logical_id))
+    return {child: parents[0] for child, parents in claims.items() if len(parents) == 1}
+
+
+_ASSET_HASH = re.compile(r"([0-9a-f]{64})\.json")
+
+
+def _nested_stacks(template: Json, hashes: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(logical id, template file name) of a template's nested stack resources: the ``aws:asset:path``
+    metadata, else the asset hash of its ``TemplateURL`` among ``hashes``; plain names only."""
+    resources = template.get("Resources") if isinstance(template, Mapping) else None
+    found = []
+    for logical_id, body in resources.items() if isinstance(resources, Mapping) else ():
+        if not (isinstance(body, Mapping) and body.get("Type") == "AWS::CloudFormation::Stack"):
+            continue
+        metadata = body.get("Metadata")
+        name = metadata.get("aws:asset:path") if isinstance(metadata, Mapping) else None
+        properties = body.get("Properties")
+        if not isinstance(name, str) and hashes and isinstance(properties, Mapping):
+            named = {hashes.get(h) for h in _ASSET_HASH.findall(json.dumps(properties.get("TemplateURL")))}
+            name = named.pop() if len(named) == 1 else None
+        if isinstance(name, str) and _plain_name(name):
+            found.append((str(logical_id), name))
+    return found
 
 
 _ASSET_MANIFEST_ARTIFACT = "cdk:asset-manifest"
@@ -186,6 +281,16 @@ def _stack_templates(
     manifest's folder are read or matched: a manifest cannot send the reader elsewhere."""
     properties = stack.get("properties")
     names = [properties.get("templateFile")] if isinstance(properties, Mapping) else []
+    names.extend(_nested_assets(reader, folder, artifacts, stack).values())
+    return [folder / name for name in names if isinstance(name, str) and _plain_name(name)]
+
+
+def _nested_assets(
+    reader: _CdkOutReader, folder: Path, artifacts: Mapping[str, Json], stack: Mapping[str, Json]
+) -> dict[str, str]:
+    """Asset hash -> file name of each ``*.template.json`` file asset a stack artifact's asset manifests list
+    (plain names only)."""
+    found: dict[str, str] = {}
     dependencies = stack.get("dependencies")
     for dependency in dependencies if isinstance(dependencies, list) else ():
         asset = artifacts.get(dependency) if isinstance(dependency, str) else None
@@ -200,12 +305,12 @@ def _stack_templates(
             if reader.bytes_left < 0 or reader.values_left < 0:
                 raise
             continue
-        for entry in listed.values() if isinstance(listed, Mapping) else ():
+        for asset_hash, entry in listed.items() if isinstance(listed, Mapping) else ():
             source = entry.get("source") if isinstance(entry, Mapping) else None
             name = source.get("path") if isinstance(source, Mapping) else None
-            if isinstance(name, str) and name.endswith(".template.json"):
-                names.append(name)
-    return [folder / name for name in names if isinstance(name, str) and _plain_name(name)]
+            if isinstance(name, str) and name.endswith(".template.json") and _plain_name(name):
+                found[str(asset_hash)] = name
+    return found
 
 
 def _plain_name(name: str) -> bool:

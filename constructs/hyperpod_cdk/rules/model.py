@@ -137,6 +137,9 @@ class Templates:
         # Template path -> logical ID -> Properties as written, before parameters and conditions were
         # applied (set by the loaders that resolve templates); a template missing here was read as written.
         self.written: dict[str, Mapping[str, Json]] = {}
+        # Nested stack template path -> (parent template path, the parent's AWS::CloudFormation::Stack
+        # resource): a nested template's parameter is what that resource passes (review round 22, R22T-H2).
+        self.nested_in: dict[str, tuple[str, str]] = {}
         self._exports: dict[str, tuple[str, Json]] = {}
         self._digests = ValueDigests()
         for path, template in self.templates.items():
@@ -189,6 +192,9 @@ class Templates:
             ((fn, arg),) = value.items()
             resources = self.templates.get(template_path, {}).get("Resources") or {}
             if fn == "Ref" and isinstance(arg, str):
+                passed = self.passed_to_nested(template_path, arg)
+                if passed is not None:
+                    return self.reference_key(*passed, _depth + 1)
                 kind = "resource" if arg in resources else "parameter"
                 return (kind, template_path, arg)
             if fn == "Fn::GetAtt":
@@ -201,6 +207,16 @@ class Templates:
         # A digest, not the JSON text: a YAML alias can make that text gigabytes (review round 14, tools,
         # M2), and a cut text would make two long expressions that start alike one key.
         return ("expression", template_path, self._digests(value).hex())
+
+    def passed_to_nested(self, template_path: str, parameter: str) -> tuple[str, Json] | None:
+        """(parent template path, value) the parent's nested stack resource passes as the nested template's
+        ``parameter`` (not a resource of that template); None if not known."""
+        if parameter in (self.templates.get(template_path, {}).get("Resources") or {}):
+            return None
+        parent, logical_id = self.nested_in.get(template_path, ("", ""))
+        stack = self.resource(parent, logical_id) if parent else None
+        passed = stack.properties.get("Parameters") if stack is not None else None
+        return (parent, passed[parameter]) if isinstance(passed, Mapping) and parameter in passed else None
 
 
 SHOWN_CHARS = 80
@@ -246,6 +262,12 @@ def _names_bucket(templates: Templates, template_path: str, value: Json, depth: 
     """``${...}`` text for a value that is certainly an S3 bucket's name (3-63 characters, no ``/``), else None:
     ``Ref`` of an ``AWS::S3::Bucket`` of the template, or ``BucketName`` of a custom resource above whose
     DestinationBucketName is one."""
+    for _ in range(8):  # a nested stack's parameter is what its parent passes (review round 22, R22T-H2)
+        ref = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
+        passed = templates.passed_to_nested(template_path, ref) if isinstance(ref, str) else None
+        if passed is None:
+            break
+        template_path, value = passed
     if not (isinstance(value, Mapping) and len(value) == 1) or depth > 2:
         return None
     ((fn, arg),) = value.items()
