@@ -222,7 +222,7 @@ def test_a_clean_platform_in_a_nested_stack_passes(clean_platform):
     assert _violations(clean_platform["report"]) == {}
     # ... and passes with its nested template read, in the parent's region.
     (handed,) = clean_platform["handed"]
-    templates, regions, nested_in = read_template_files(handed)
+    templates, regions, nested_in, _ = read_template_files(handed)
     nested = [p for p in templates if p.endswith(".nested.template.json")]
     assert [Path(p).name[: len("ParentTraining")] for p in nested] == ["ParentTraining"]
     resources = templates[nested[0]].template["Resources"].values()
@@ -240,11 +240,17 @@ def test_a_clean_platform_in_a_nested_stack_passes(clean_platform):
 def group_in_the_parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The node security group with its self rules and the lifecycle bucket in the parent, the cluster in a
     NestedStack: the group's id and the bucket's name cross as nested-stack parameters; one nested stack
-    gets a group without the self ingress."""
+    gets a group without the self ingress. A topic under an unknown condition makes the plugin read worlds."""
     outdir = tmp_path_factory.mktemp("group-in-parent")
     app = cdk.App(outdir=str(outdir))
     parent = _stack(app, "S", "us-west-2")
     scripts = s3.CfnBucket(parent, "Scripts")  # the lifecycle bucket in the parent too: its name crosses
+    # A resource under a condition not known at synth: the condition worlds read the nested templates too,
+    # and must follow the parameters to the parent there as well.
+    extra = cdk.CfnCondition(
+        parent, "ExtraOn", expression=cdk.Fn.condition_equals(cdk.CfnParameter(parent, "Extra").value_as_string, "on")
+    )
+    cdk.CfnResource(parent, "ExtraTopic", type="AWS::SNS::Topic").cfn_options.condition = extra
     lifecycle = sm.CfnCluster.ClusterLifeCycleConfigProperty(
         source_s3_uri=f"s3://{scripts.ref}/lifecycle/", on_create="on_create.sh"
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -408,14 +407,14 @@ def check_files(
     templates; review round 22, R22T-H2).
     """
     paths = list(paths)
-    resolved, regions, nested_in = read_template_files(paths, parameters=parameters, region=region)
+    resolved, regions, nested_in, parsed = read_template_files(paths, parameters=parameters, region=region)
     templates = Templates({path: r.template for path, r in resolved.items()}, regions=regions)
     templates.nested_in.update(nested_in)
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
-    files = [Path(p) for p in resolved]  # with the nested stacks' templates (R22T-H2)
+    # With the nested stacks' templates (R22T-H2), as read once, through the cdk.out reader's guards.
     return findings + _other_worlds(
-        files, parameters or {}, templates, resolved, findings, exclude=exclude, kinds=kinds
+        parsed, parameters or {}, templates, resolved, findings, exclude=exclude, kinds=kinds
     )
 
 
@@ -424,7 +423,7 @@ MAX_WORLDS = 16
 
 
 def _other_worlds(
-    paths: list[Path],
+    raw: Mapping[str, Json],
     parameters: Mapping[str, str],
     templates: Templates,
     resolved: Mapping[str, Resolved],
@@ -443,7 +442,6 @@ def _other_worlds(
     """
     if not any(r.maybe_absent for r in resolved.values()):
         return []
-    raw = {str(path): json.loads(path.read_text(encoding="utf-8")) for path in paths}
     choices: dict[str, list[str]] = {}
     for path, template in raw.items():
         choices.update(unknown_parameters(template, parameters, resolved[path].maybe_absent.values()))
@@ -463,6 +461,7 @@ def _other_worlds(
                 regions=templates.regions,
             )
             view.written.update((path, r.written) for path, r in resolved_world.items())
+            view.nested_in.update(templates.nested_in)
             words = said(world, truths) or "the resources under unknown conditions left out"
             for finding in check(view, exclude=exclude, kinds=kinds):
                 key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)

@@ -137,12 +137,14 @@ def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, s
 
 
 class TemplateFiles(NamedTuple):
-    """What :func:`read_template_files` read: each template resolved, its region, and each nested stack
-    template's parent (nested template path -> (parent template path, the parent's stack resource))."""
+    """What :func:`read_template_files` read: each template resolved, its region, each nested stack
+    template's parent (nested template path -> (parent template path, the parent's stack resource)), and
+    each template as parsed (read once: the condition worlds resolve it again)."""
 
     templates: dict[str, Resolved]
     regions: dict[str, str | None]
     nested_in: dict[str, tuple[str, str]]
+    parsed: dict[str, Json]
 
 
 def read_template_files(
@@ -168,7 +170,7 @@ def read_template_files(
     templates: dict[str, Resolved] = {}
     for path, data in raw.items():
         templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
-    return TemplateFiles(templates, regions, nested_in)
+    return TemplateFiles(templates, regions, nested_in, {str(path): data for path, data in raw.items()})
 
 
 def nested_template_files(
