@@ -73,14 +73,14 @@ def test_the_vendored_table_is_what_the_cases_assume():
 
 def test_each_template_gets_its_stacks_region(tmp_path):
     paths = _two_region_cdk_out(tmp_path / "cdk.out")
-    _, regions = read_cdk_out(tmp_path / "cdk.out", None)
+    regions = read_cdk_out(tmp_path / "cdk.out", None).regions
     assert {Path(p).name: r for p, r in regions.items()} == {
         "West.template.json": "us-west-2",
         "Dublin.template.json": "eu-west-1",
         "DublinInnerABC.nested.template.json": "eu-west-1",  # the nested stack deploys with its parent
     }
     # A run's region is the fallback only: the stacks' own regions win.
-    _, regions = read_cdk_out(tmp_path / "cdk.out", "us-east-1")
+    regions = read_cdk_out(tmp_path / "cdk.out", "us-east-1").regions
     assert regions[str(paths["Dublin"])] == "eu-west-1"
 
 
@@ -155,7 +155,7 @@ def test_a_manifest_cannot_send_the_reader_elsewhere(tmp_path):
     manifest["artifacts"]["Dublin.assets"]["properties"]["file"] = "../outside.json"
     manifest["artifacts"]["West"]["properties"]["templateFile"] = "../cdk.out/West.template.json"
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    _, regions = read_cdk_out(folder, None)
+    regions = read_cdk_out(folder, None).regions
     # West and the nested template are named by no artifact; the assembly names two regions: unknown.
     assert regions[str(paths["West"])] is None and regions[str(paths["DublinInnerABC.nested"])] is None
     assert regions[str(paths["Dublin"])] == "eu-west-1"

@@ -279,7 +279,23 @@ def group_in_the_parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
         )
     cdk.Validations.of(app).add_plugins(HyperPodChecks(kinds=["deploy"]))
     error = _synth(app, [])
-    return {"error": error, "report": _ours(outdir)}
+    return {"error": error, "report": _ours(outdir), "outdir": outdir}
+
+
+def test_lint_of_the_cdk_out_follows_nested_parameters_to_the_parent_too(
+    group_in_the_parent: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lint cdk.out`` reads the same parents: the good group passes EFA1 and LCS1 (it was a not-checked line
+    for each), the bad one is the one error."""
+    from hyperpod_cdk.cli.main import main
+
+    capsys.readouterr()
+    assert main(["lint", str(group_in_the_parent["outdir"]), "--parameter", "Extra=off", "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)["findings"]
+    found = [
+        (r["rule_id"], r["severity"], Path(r["file"]).name[:4]) for r in rows if r["rule_id"][9:] in ("EFA1", "LCS1")
+    ]
+    assert found == [("HyperPod-EFA1", "error", "SBad")]
 
 
 def test_a_group_passed_from_the_parent_is_read_there(group_in_the_parent):

@@ -106,9 +106,18 @@ class _CdkOutReader:
         return parsed
 
 
-def read_cdk_out(
-    directory: Path, region: str | None, parameters: Mapping[str, str] | None = None
-) -> tuple[dict[str, Resolved], dict[str, str | None]]:
+class TemplateFiles(NamedTuple):
+    """What :func:`read_template_files` read: each template resolved, its region, each nested stack
+    template's parent (nested template path -> (parent template path, the parent's stack resource)), and
+    each template as parsed (read once: the condition worlds resolve it again)."""
+
+    templates: dict[str, Resolved]
+    regions: dict[str, str | None]
+    nested_in: dict[str, tuple[str, str]]
+    parsed: dict[str, Json]
+
+
+def read_cdk_out(directory: Path, region: str | None, parameters: Mapping[str, str] | None = None) -> TemplateFiles:
     """The templates of a cdk.out (path -> template with what is known offline evaluated, and what is not:
     lint reports it as for a template file, review round 17, R17T-M3) and the region of each (its stack's
     environment in the manifests, else ``region``: see :func:`_stack_regions`). ``parameters``
@@ -120,12 +129,25 @@ def read_cdk_out(
     regions = _stack_regions(reader, manifests, paths, region)
     budget = EvaluationBudget()  # one evaluation budget for all the templates
     templates: dict[str, Resolved] = {}
+    raw: dict[Path, Json] = {}
     for path in paths:
         data = reader.load(path)
         if not isinstance(data, Mapping):
             raise CdkOutError(f"{path}: not a template (a JSON object)")
+        raw[path] = data
         templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
-    return templates, regions
+    # Which stack resource deploys each nested template: its parameters read as what the parent passes, as
+    # in the plugin (R22T-H2).
+    hashes: dict[Path, dict[str, str]] = {}
+    for manifest in manifests:
+        artifacts = _artifacts(reader, manifest)
+        for artifact in artifacts.values():
+            if isinstance(artifact, Mapping):
+                hashes.setdefault(manifest.parent.absolute(), {}).update(
+                    _nested_assets(reader, manifest.parent, artifacts, artifact)
+                )
+    nested_in = _parents(raw, {path: path for path in raw}, hashes)
+    return TemplateFiles(templates, regions, nested_in, {str(path): data for path, data in raw.items()})
 
 
 def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, str] | None) -> dict[str, str]:
@@ -134,17 +156,6 @@ def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, s
     if not parameters or not isinstance(declared, Mapping):
         return {}
     return {name: value for name, value in parameters.items() if name in declared}
-
-
-class TemplateFiles(NamedTuple):
-    """What :func:`read_template_files` read: each template resolved, its region, each nested stack
-    template's parent (nested template path -> (parent template path, the parent's stack resource)), and
-    each template as parsed (read once: the condition worlds resolve it again)."""
-
-    templates: dict[str, Resolved]
-    regions: dict[str, str | None]
-    nested_in: dict[str, tuple[str, str]]
-    parsed: dict[str, Json]
 
 
 def read_template_files(
