@@ -17,9 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from hyperpod_cdk.rules import deploy, eks, retention, sagemaker, template_shape
-from hyperpod_cdk.rules.cdk_out import declared_parameters, read_template_files
-from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, conditions_agree, resolve_template
-from hyperpod_cdk.rules.condition_worlds import assignments, condition_truths, said, unknown_parameters
+from hyperpod_cdk.rules.cdk_out import read_template_files
+from hyperpod_cdk.rules.deploy_worlds import other_worlds
 from hyperpod_cdk.rules.model import KINDS, NOT_CHECKED, Finding, Json, Rule, Templates
 from hyperpod_cdk.specs.service_rules import CMK_DOC, KAR1, KMS1, SYS1
 
@@ -294,7 +293,8 @@ RULES: tuple[Rule, ...] = (
         "HyperPod-CFN1",
         "Every resource is in the template at synth",
         "A Transform (AWS::LanguageExtensions, SAM, a macro) or an Fn::ForEach resource key makes resources "
-        "at deploy that no rule has read, so none of their deploy rules was checked.",
+        "at deploy that no rule has read, or which resources exist rests on more combinations of deploy-time "
+        "values than the rules read at synth (16), so some deploy rules were not checked.",
         "Write the resources out, or lint the processed template (aws cloudformation get-template "
         "--template-stage Processed, then hyperpod-cdk lint) and acknowledge HyperPodChecks::HyperPod-CFN1 "
         "on the stack with the result.",
@@ -413,124 +413,6 @@ def check_files(
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
     # With the nested stacks' templates (R22T-H2), as read once, through the cdk.out reader's guards.
-    return findings + _other_worlds(
-        parsed, parameters or {}, templates, resolved, findings, exclude=exclude, kinds=kinds
+    return findings + other_worlds(
+        parsed, parameters or {}, templates, resolved, findings, lambda view: check(view, exclude=exclude, kinds=kinds)
     )
-
-
-#: Most worlds (parameter combinations) the plugin reads per app; more is one HyperPod-CFN1 finding.
-MAX_WORLDS = 16
-
-
-def _other_worlds(
-    raw: Mapping[str, Json],
-    parameters: Mapping[str, str],
-    templates: Templates,
-    resolved: Mapping[str, Resolved],
-    present: list[Finding],
-    *,
-    exclude: Iterable[str],
-    kinds: Iterable[str],
-) -> list[Finding]:
-    """What the rules find in the deploy-time worlds of resources whose ``Condition`` is not known at synth.
-
-    Read as present, an EFA self-ingress rule under an unknown condition passed EFA1 in a CDK app (review
-    round 20, R20T-H1); dropping all such resources at once missed mixed worlds and built impossible ones
-    (round 21, R21T-H1, L2). Each world is a combination of values of the parameters the conditions read
-    (:mod:`.condition_worlds`), every template resolved again with it; what still depends on something else
-    unknown is dropped in that world as well.
-    """
-    if not any(r.maybe_absent for r in resolved.values()):
-        return []
-    choices: dict[str, list[str]] = {}
-    for path, template in raw.items():
-        choices.update(unknown_parameters(template, parameters, resolved[path].maybe_absent.values()))
-    worlds, total = assignments(choices, MAX_WORLDS)
-    found: list[Finding] = []
-    where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
-    if not worlds:
-        names = ", ".join(sorted(choices))
-        found.append(_too_many(next(iter(raw)), where, f"{total} combinations of the parameters {names} decide"))
-        worlds = [{}]
-    seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
-    for world in worlds:
-        given = {**parameters, **world}
-        for truths, resolved_world in _truth_worlds(raw, given, templates, MAX_WORLDS // len(worlds), found):
-            view = Templates(
-                {path: _without(r.template, r.maybe_absent) for path, r in resolved_world.items()},
-                regions=templates.regions,
-            )
-            view.written.update((path, r.written) for path, r in resolved_world.items())
-            view.nested_in.update(templates.nested_in)
-            words = said(world, truths) or "the resources under unknown conditions left out"
-            for finding in check(view, exclude=exclude, kinds=kinds):
-                key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)
-                if key in seen:
-                    continue
-                seen.add(key)
-                detail = f"{finding.detail}; at deploy with {words}"
-                found.append(dataclasses.replace(finding, detail=detail + ", not known at synth"))
-    return found
-
-
-def _truth_worlds(
-    raw: Mapping[str, Mapping[str, Json]],
-    given: Mapping[str, str],
-    templates: Templates,
-    cap: int,
-    found: list[Finding],
-) -> Iterator[tuple[dict[str, dict[str, bool]], dict[str, Resolved]]]:
-    """The templates resolved with ``given``, and again with each truth value of each resource condition
-    those values leave undecided (R22T-H1: a condition on ``AWS::StackName`` or an ``Fn::Select``), at most
-    ``cap`` of them; more is one HyperPod-CFN1 finding, and the undecided resources are left out."""
-
-    def resolve(truths: Mapping[str, Mapping[str, bool]]) -> dict[str, Resolved]:
-        budget = EvaluationBudget()
-        return {
-            path: resolve_template(
-                data, declared_parameters(data, given), templates.region_of(path), budget, truths.get(path)
-            )
-            for path, data in raw.items()
-        }
-
-    first = resolve({})
-    undecided = {(path, name) for path, r in first.items() for name in r.maybe_absent.values()}
-    if not undecided:
-        yield {}, first
-        return
-    if 2 ** len(undecided) > cap:
-        names = ", ".join(sorted({name for _, name in undecided}))
-        found.append(
-            _too_many(
-                next(iter(raw)),
-                next(p for r in first.values() for p in r.maybe_absent),
-                f"the conditions {names} are not decided by parameter values at synth, and their "
-                f"{2 ** len(undecided)} combinations decide",
-            )
-        )
-        yield {}, first
-        return
-    for truths in condition_truths(undecided):
-        budget = EvaluationBudget()
-        if all(
-            conditions_agree(raw[path], declared_parameters(raw[path], given), templates.region_of(path), each, budget)
-            for path, each in truths.items()
-        ):
-            yield truths, resolve(truths)
-
-
-def _too_many(path: str, where: str, what: str) -> Finding:
-    return Finding(
-        "HyperPod-CFN1",
-        path,
-        where,
-        f"{what} which resources exist: more than the {MAX_WORLDS} worlds the rules read at synth; "
-        "give their values at synth",
-        ("Conditions",),
-    )
-
-
-def _without(template: Mapping[str, Json], gone: Mapping[str, str]) -> dict[str, Json]:
-    resources = template.get("Resources")
-    kept = {k: v for k, v in resources.items() if k not in gone} if isinstance(resources, Mapping) else {}
-    return {**template, "Resources": kept}

@@ -13,7 +13,7 @@ instead of guessing. Resources whose ``Condition`` is false are dropped, as Clou
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -572,18 +572,15 @@ def resolve_template(
     return resolved
 
 
-def conditions_agree(
+def condition_values(
     template: Mapping[str, Json],
     parameters: Mapping[str, str],
     region: str | None,
-    given: Mapping[str, bool],
+    names: Iterable[str],
     budget: EvaluationBudget,
-) -> bool:
-    """Whether no condition ``given`` a value evaluates to the other value from the rest: ``EfaOff`` is
-    ``Fn::Not [EfaOn]``, so a world with both true is one no deploy reaches (R21T-L2). Past ``budget`` a
-    condition is unknown, and so agrees."""
-    for name, value in given.items():
-        others = {k: v for k, v in given.items() if k != name}
-        if _Resolver(template, parameters, region, budget, others).condition(name) is (not value):
-            return False
-    return True
+    given: Mapping[str, bool] | None = None,
+) -> dict[str, bool | None]:
+    """The value of each condition named (None: not known offline), without resolving the resources;
+    conditions ``given`` a value have it."""
+    resolver = _Resolver(template, parameters, region, budget, given)
+    return {name: resolver.condition(name) for name in names}

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from typing import TypeVar
 
 from hyperpod_cdk.rules.model import Json
+from hyperpod_cdk.specs.fn_sub import sub_names
+
+K = TypeVar("K", bound=Hashable)
 
 #: A value equal to no literal a condition compares a parameter with.
 OTHER_VALUE = "hyperpod-cdk-any-other-value"
@@ -57,20 +61,20 @@ def unknown_parameters(
         allowed = definition.get("AllowedValues")
         named = sorted(literals.get(name, set()))
         if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
-            found[name] = [str(value) for value in allowed]
+            found[name] = [_cfn_text(value) for value in allowed]
         elif reads[name] > direct[name]:
             continue  # read another way too: the values named are not all that matter; its conditions are tried
         elif isinstance(allowed, list) and allowed:
             # Only values CloudFormation accepts: those the conditions name, and one allowed value they do not
             # (review round 22, R22T-L1: the "other" value of a long list was one CloudFormation refuses).
-            values = [str(value) for value in allowed]
+            values = [_cfn_text(value) for value in allowed]
             found[name] = [v for v in named if v in values] + [v for v in values if v not in named][:1]
         else:
             found[name] = named + [OTHER_VALUE]
     return found
 
 
-def assignments(choices: Mapping[str, list[str]], cap: int) -> tuple[list[dict[str, str]], int]:
+def assignments(choices: Mapping[K, list[str]], cap: int) -> tuple[list[dict[K, str]], int]:
     """Every combination of ``choices`` (at most ``cap`` of them) and how many there are."""
     total = 1
     for values in choices.values():
@@ -89,13 +93,6 @@ def condition_truths(undecided: Iterable[tuple[str, str]]) -> Iterator[dict[str,
         for (path, name), value in zip(pairs, values, strict=True):
             grouped.setdefault(path, {})[name] = value
         yield grouped
-
-
-def said(parameters: Mapping[str, str], truths: Mapping[str, Mapping[str, bool]]) -> str:
-    """The world in words: ``Env=prod, EnableEfa=(another value), condition HpOn true``."""
-    words = [f"{k}={v if v != OTHER_VALUE else '(another value)'}" for k, v in parameters.items()]
-    words += [f"condition {name} {str(value).lower()}" for given in truths.values() for name, value in given.items()]
-    return ", ".join(words)
 
 
 def _closure(conditions: Mapping[str, Json], names: Iterable[str]) -> dict[str, Json]:
@@ -127,12 +124,27 @@ def _walk(value: Json) -> Iterator[Json]:
 
 
 def _refs(conditions: Json) -> Counter[str]:
-    """How many times each name is read by ``Ref``."""
-    return Counter(
-        item["Ref"]
-        for item in _walk(conditions)
-        if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get("Ref"), str)
-    )
+    """How many times each name is read, by ``Ref`` or as ``${Name}`` of an ``Fn::Sub`` (R23T-H2: such a read
+    did not count, so a parameter read by both was given only the literals compared with its ``Ref``)."""
+    found: Counter[str] = Counter()
+    for item in _walk(conditions):
+        if not (isinstance(item, Mapping) and len(item) == 1):
+            continue
+        if isinstance(item.get("Ref"), str):
+            found[item["Ref"]] += 1
+        arg = item.get("Fn::Sub")
+        text = arg[0] if isinstance(arg, list) and arg else arg
+        if isinstance(text, str):
+            own = arg[1] if isinstance(arg, list) and len(arg) > 1 and isinstance(arg[1], Mapping) else {}
+            found.update(name.split(".")[0] for name in sub_names(text) if name not in own)
+    return found
+
+
+def _cfn_text(value: Json) -> str:
+    """A literal as CloudFormation compares it: ``true`` for YAML's boolean (R23T-H2: Python wrote ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _map_keys(conditions: Json, mappings: Json) -> Iterator[tuple[str, list[str]]]:
@@ -166,4 +178,4 @@ def _comparisons(conditions: Json) -> Iterator[tuple[str, str]]:
             continue
         for ref, other in (pair, pair[::-1]):
             if isinstance(ref, Mapping) and isinstance(ref.get("Ref"), str) and isinstance(other, str | int | float):
-                yield ref["Ref"], str(other)
+                yield ref["Ref"], _cfn_text(other)

@@ -1,0 +1,191 @@
+"""Reading a CDK app's templates in each deploy-time world of the resource conditions not known at synth.
+
+:mod:`.condition_worlds` says which parameter values are worth trying; here each world is built and read:
+
+- a parameter is a parameter *of one template*: two stacks that both declare ``Env`` get their own values in
+  each world (review round 23, R23T-H1: keyed by name, one stack's literals replaced the other's and both
+  always took the same value);
+- a resource condition the parameter values leave undecided (``AWS::StackName``, an ``Fn::Select``) is tried
+  true and false, less the combinations one condition contradicts from another (R22T-H1);
+- CDK's own ``AWS::CDK::Metadata`` resource, whose condition reads the region of an environment-agnostic
+  stack, is no world's concern: no rule reads it (R23T-M1: five such stacks spent the world budget);
+- at most :data:`MAX_WORLDS` worlds in all (parameter values times condition truths); more is one
+  HyperPod-CFN1 finding with the real count, and the parameter worlds are read with the undecided resources
+  left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from hyperpod_cdk.rules.cdk_out import declared_parameters
+from hyperpod_cdk.rules.cfn_template import (
+    EvaluationBudget,
+    Resolved,
+    condition_values,
+    resolve_template,
+)
+from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, condition_truths, unknown_parameters
+from hyperpod_cdk.rules.model import Finding, Json, Templates
+
+#: Most worlds (parameter values times condition truths) the plugin reads per app; more is one CFN1 finding.
+MAX_WORLDS = 16
+#: Resources no rule reads: their conditions make no world.
+UNREAD_TYPES = frozenset({"AWS::CDK::Metadata"})
+
+Key = tuple[str, str]  # (template path, parameter or condition name)
+
+
+@dataclasses.dataclass
+class _Worlds:
+    raw: Mapping[str, Json]
+    parameters: Mapping[str, str]
+    templates: Templates
+
+    def given(self, path: str, world: Mapping[Key, str]) -> dict[str, str]:
+        """The parameter values of one template in ``world``."""
+        data = self.raw[path]
+        return {**declared_parameters(data, self.parameters), **{n: v for (p, n), v in world.items() if p == path}}
+
+    def resolve(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> dict[str, Resolved]:
+        budget = EvaluationBudget()
+        return {
+            path: resolve_template(
+                data, self.given(path, world), self.templates.region_of(path), budget, truths.get(path)
+            )
+            for path, data in self.raw.items()
+        }
+
+    def undecided(self, world: Mapping[Key, str], resolved: Mapping[str, Resolved]) -> set[Key]:
+        """The (template, condition) of resources some rule may read that ``world``'s values leave undecided:
+        only the conditions are evaluated, not the templates."""
+        found: set[Key] = set()
+        budget = EvaluationBudget()
+        for path, r in resolved.items():
+            names = {name for logical_id, name in r.maybe_absent.items() if not _unread(self.raw[path], logical_id)}
+            values = condition_values(
+                self.raw[path], self.given(path, world), self.templates.region_of(path), names, budget
+            )
+            found.update((path, name) for name, value in values.items() if value is None)
+        return found
+
+    def agree(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> bool:
+        """Whether no condition given a truth value evaluates to the other from the rest: ``EfaOff`` is
+        ``Fn::Not [EfaOn]``, so a world with both true is one no deploy reaches (R21T-L2). Past the budget a
+        condition is unknown, and so agrees."""
+        budget = EvaluationBudget()
+        for path, each in truths.items():
+            given, region = self.given(path, world), self.templates.region_of(path)
+            for name, value in each.items():
+                others = {k: v for k, v in each.items() if k != name}
+                if condition_values(self.raw[path], given, region, [name], budget, others)[name] is (not value):
+                    return False
+        return True
+
+    def read(
+        self,
+        world: Mapping[Key, str],
+        truths: Mapping[str, Mapping[str, bool]],
+        check: Callable[[Templates], list[Finding]],
+    ) -> list[Finding]:
+        """What ``check`` finds in the templates resolved in one world, what is still unknown left out."""
+        resolved = self.resolve(world, truths)
+        view = Templates(
+            {path: _without(r.template, r.maybe_absent) for path, r in resolved.items()},
+            regions=self.templates.regions,
+        )
+        view.written.update((path, r.written) for path, r in resolved.items())
+        view.nested_in.update(self.templates.nested_in)
+        return check(view)
+
+
+def other_worlds(
+    raw: Mapping[str, Json],
+    parameters: Mapping[str, str],
+    templates: Templates,
+    resolved: Mapping[str, Resolved],
+    present: Iterable[Finding],
+    check: Callable[[Templates], list[Finding]],
+) -> list[Finding]:
+    """What ``check`` finds in the deploy-time worlds of resources whose ``Condition`` is not known at synth
+    and did not find in ``present`` (the templates read with every such resource present)."""
+    if not any(r.maybe_absent for r in resolved.values()):
+        return []
+    worlds_of = _Worlds(raw, parameters, templates)
+    choices: dict[Key, list[str]] = {}
+    for path, template in raw.items():
+        for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
+            choices[(path, name)] = values
+    found: list[Finding] = []
+    first = next(iter(raw))
+    where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
+    worlds, total = assignments(choices, MAX_WORLDS)
+    if not worlds:
+        names = ", ".join(sorted({name for _, name in choices}))
+        found.append(_too_many(first, where, f"{total} combinations of the parameters {names}"))
+        worlds = [{}]
+    undecided = [worlds_of.undecided(world, resolved) for world in worlds]
+    count = sum(2 ** len(each) for each in undecided)
+    if count > MAX_WORLDS and total <= MAX_WORLDS:
+        names = ", ".join(sorted({name for each in undecided for _, name in each}))
+        what = f"{count} combinations of parameter values and of the conditions {names} (not decided by them)"
+        found.append(_too_many(first, where, what))
+    labels = _labels(choices)
+    seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
+    for world, conditions in zip(worlds, undecided, strict=True):
+        truth_worlds = condition_truths(conditions) if conditions and count <= MAX_WORLDS else iter([{}])
+        for truths in truth_worlds:
+            if truths and not worlds_of.agree(world, truths):
+                continue
+            words = _said(world, truths, labels) or "the resources under unknown conditions left out"
+            for finding in worlds_of.read(world, truths, check):
+                key = (finding.rule_id, finding.template_path, finding.logical_id, finding.detail)
+                if key not in seen:
+                    seen.add(key)
+                    detail = f"{finding.detail}; at deploy with {words}, not known at synth"
+                    found.append(dataclasses.replace(finding, detail=detail))
+    return found
+
+
+def _unread(template: Json, logical_id: str) -> bool:
+    resources = template.get("Resources") if isinstance(template, Mapping) else None
+    body = resources.get(logical_id) if isinstance(resources, Mapping) else None
+    return isinstance(body, Mapping) and body.get("Type") in UNREAD_TYPES
+
+
+def _labels(choices: Mapping[Key, list[str]]) -> dict[Key, str]:
+    """How a world names each parameter: ``Env``, or ``Stack:Env`` when two templates declare it."""
+    names = [name for _, name in choices]
+    return {(path, name): name if names.count(name) == 1 else f"{_stack_label(path)}:{name}" for path, name in choices}
+
+
+def _stack_label(path: str) -> str:
+    name = Path(path).name
+    return name.removesuffix(".template.json")
+
+
+def _said(world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]], labels: Mapping[Key, str]) -> str:
+    """The world in words: ``Env=prod, EnableEfa=(another value), condition HpOn true``."""
+    words = [f"{labels[key]}={v if v != OTHER_VALUE else '(another value)'}" for key, v in world.items()]
+    words += [f"condition {name} {str(value).lower()}" for given in truths.values() for name, value in given.items()]
+    return ", ".join(words)
+
+
+def _too_many(path: str, where: str, what: str) -> Finding:
+    return Finding(
+        "HyperPod-CFN1",
+        path,
+        where,
+        f"{what} decide which resources exist: more than the {MAX_WORLDS} worlds the rules read at synth; "
+        "give the parameters defaults, or lint each deploy's values (hyperpod-cdk lint cdk.out --parameter) and "
+        "acknowledge HyperPodChecks::HyperPod-CFN1",
+        ("Conditions",),
+    )
+
+
+def _without(template: Mapping[str, Json], gone: Mapping[str, str]) -> dict[str, Json]:
+    resources = template.get("Resources")
+    kept = {k: v for k, v in resources.items() if k not in gone} if isinstance(resources, Mapping) else {}
+    return {**template, "Resources": kept}
