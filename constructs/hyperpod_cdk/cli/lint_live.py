@@ -56,9 +56,10 @@ EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0
 # Distinct lifecycle scripts looked up (one S3 HeadObject each); the rest are reported as not checked. A
 # definition names one script per instance group, and HyperPod allows far fewer groups (review round 15, L3).
 MAX_LIVE_SCRIPTS = 200
-# Distinct regions read (one client set, so one boto3 session, each); the templates of any further region are
-# one not-checked line. A cdk.out may name up to 500 stacks, each with any region text (review round 23, R23T-H3).
-MAX_LIVE_REGIONS = 40
+# Distinct regions read (one client set, so one boto3 session, each: about 0.3 s of CPU with its clients); the
+# templates of any further region are one not-checked line. A cdk.out may name up to 500 stacks, each with any
+# region text (review round 23, R23T-H3); HyperPod is offered in 21 (specs/data/hyperpod_instance_types.json).
+MAX_LIVE_REGIONS = 32
 
 
 @dataclass
