@@ -226,3 +226,16 @@ def test_live_reads_at_most_max_live_regions_regions(tmp_path: Path) -> None:
     named = line[len(prefix) : -len(", ...) were not read")].split(", ")
     assert len(named) == 3 and not set(named) & set(factory.asked)  # the regions not read
     assert code == 0
+
+
+def test_an_eks_cluster_of_another_region_is_not_read_in_the_stacks_region(tmp_path: Path) -> None:
+    """Its DescribeCluster in the stack's region would answer ResourceNotFound and take that region's other EKS
+    reads with it: the one cluster is a not-checked line naming both regions, and no EKS call is made."""
+    hp = _cluster("east", 1)
+    hp["Properties"]["Orchestrator"] = {"Eks": {"ClusterArn": "arn:aws:eks:us-west-2:111122223333:cluster/hp-eks"}}
+    out = _cdk_out(tmp_path / "eks.out", {"East": ("us-east-1", {"HP": hp})})
+    _, findings = _lint(out, _Factory())
+    eks = [f["message"] for f in findings if f["rule_id"] == "unresolved" and "EKS" in f["message"]]
+    assert eks == [
+        "not checked: --live did not read EKS cluster hp-eks: its ARN names us-west-2, the stack deploys to us-east-1"
+    ]
