@@ -9,7 +9,8 @@ finding, else 0; 2 for bad arguments or an input that cannot be read.
 
 ``--live`` resolves what the definition only references (subnet CIDRs and free IPs, security-group
 rules, the EKS cluster and its add-ons, the lifecycle script in S3, HyperPod quotas) with the same AWS
-clients the other commands use (:mod:`hyperpod_cdk.cli.lint_live`).
+clients the other commands use (:mod:`hyperpod_cdk.cli.lint_live`), in each template's region (a cdk.out
+stack's from ``manifest.json``, else ``--region``, else the SDK's default region).
 """
 
 from __future__ import annotations
@@ -129,9 +130,11 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
     results: list[tuple[LintInput, Finding]] = []
     for lint_input in inputs:
         if args.live:
-            from hyperpod_cdk.cli.lint_live import enrich
+            from hyperpod_cdk.cli.lint_live import enrich_by_region
 
-            enrich(lint_input, factory(args.region or lint_input.templates.region))
+            # Each template's region as the rules read it (a cdk.out stack's from manifest.json, else --region),
+            # with clients of that region: review round 23, R23T-H3.
+            enrich_by_region(lint_input, factory)
         try:
             found = check(lint_input.templates, kinds=kinds, include_not_checked=True)
         except RuleFailedError as exc:  # a bug in a rule: one line naming it, not a traceback (seventh review, M3)

@@ -19,13 +19,21 @@ finds to the templates as resources the rules already understand:
 
 What it could not read (access denied, a service unavailable, no access entry for the caller)
 becomes a not-checked line, never a finding.
+
+Each region is read with its own clients (:func:`enrich_by_region`, review round 23, R23T-H3): the templates
+are grouped by the region they deploy to (:meth:`Templates.region_of`: a cdk.out stack's region from
+``manifest.json``, else ``--region``, else none and the SDK's default region is read), and what one
+region's clients read is added to a template of that region only, so a rule that compares a region's
+value (HyperPod-QUOTA1) matches it with that region's clusters, and a read refused in one region leaves
+the other regions' reads as they are.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,7 +42,7 @@ from hyperpod_cdk.cli import aws_errors
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
 from hyperpod_cdk.cli.preflight import sagemaker_quota_name
 from hyperpod_cdk.rules.inputs import LintInput
-from hyperpod_cdk.rules.model import as_list, as_map
+from hyperpod_cdk.rules.model import Resource, as_list, as_map, short_text
 from hyperpod_cdk.rules.sagemaker import SAGEMAKER_CLUSTER
 
 LIVE = "hyperpod-cdk:live"
@@ -48,11 +56,58 @@ EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0
 # Distinct lifecycle scripts looked up (one S3 HeadObject each); the rest are reported as not checked. A
 # definition names one script per instance group, and HyperPod allows far fewer groups (review round 15, L3).
 MAX_LIVE_SCRIPTS = 200
+# Distinct regions read (one client set, so one boto3 session, each: about 0.3 s of CPU with its clients); the
+# templates of any further region are one not-checked line. A cdk.out may name up to 500 stacks, each with any
+# region text (review round 23, R23T-H3); HyperPod is offered in 21 (specs/data/hyperpod_instance_types.json).
+MAX_LIVE_REGIONS = 32
 
 
-def _literal_ids(lint_input: LintInput, prefix: str, key: str) -> list[str]:
+@dataclass
+class _Budget:
+    """What all the regions of one input may still read."""
+
+    scripts_left: int = MAX_LIVE_SCRIPTS
+
+
+@dataclass
+class _Scope:
+    """The templates of one input that deploy to one region (read with that region's clients); what is read
+    is added to the first of them, so the rules see it in that region (:meth:`Templates.region_of`)."""
+
+    lint_input: LintInput
+    paths: list[str]
+    # Named in not-checked lines when the input spans several regions ("" when it is read in one).
+    label: str = ""
+    region: str | None = None
+    budget: _Budget = field(default_factory=_Budget)
+
+    @classmethod
+    def whole(cls, lint_input: LintInput) -> _Scope:
+        return cls(lint_input, list(lint_input.templates.templates))
+
+    def resources(self, *types: str) -> Iterator[Resource]:
+        """The resources of ``types`` in this region's templates (all types when none given)."""
+        templates = self.lint_input.templates.templates
+        for path in self.paths:
+            resources = templates[path].get("Resources")
+            for logical_id, body in resources.items() if isinstance(resources, Mapping) else ():
+                if isinstance(body, Mapping) and (not types or body.get("Type") in types):
+                    yield Resource(path, logical_id, body)
+
+    def add(self, logical_id: str, body: dict[str, Any]) -> None:
+        _add(self.lint_input, logical_id, body, self.paths[0])
+
+    def unresolved(self, what: str, why: str) -> None:
+        self.lint_input.unresolved.append((self.lint_input.source, f"live/{what}", why))
+
+
+def _scope(target: LintInput | _Scope) -> _Scope:
+    return target if isinstance(target, _Scope) else _Scope.whole(target)
+
+
+def _literal_ids(scope: _Scope, prefix: str, key: str) -> list[str]:
     found: list[str] = []
-    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+    for cluster in scope.resources(SAGEMAKER_CLUSTER):
         props = cluster.properties
         configs = [as_map(props.get("VpcConfig"))] + [
             as_map(as_map(g).get("OverrideVpcConfig"))
@@ -68,8 +123,9 @@ class _LiveResources(dict[str, Any]):
     resource for each one added was resources x additions: review round 15, tools, L3)."""
 
 
-def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any]) -> None:
-    template_path = next(iter(lint_input.templates.templates))
+def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any], template_path: str | None = None) -> None:
+    """Add ``body`` to ``template_path`` (default: the input's first template) as read from AWS."""
+    template_path = template_path or next(iter(lint_input.templates.templates))
     template = lint_input.templates.templates[template_path]
     resources = template.get("Resources")
     if not isinstance(resources, _LiveResources):  # the input's own mapping is never changed
@@ -80,49 +136,83 @@ def _add(lint_input: LintInput, logical_id: str, body: dict[str, Any]) -> None:
     lint_input.templates.live.add((template_path, logical_id))
 
 
-def _unread(lint_input: LintInput, what: str, service: str, exc: Exception) -> None:
+def _unread(scope: _Scope, what: str, service: str, exc: Exception) -> None:
     reason = aws_errors.unchecked_reason(service, exc)[0] if isinstance(exc, ClientError) else str(exc)
-    lint_input.unresolved.append((lint_input.source, f"live/{what}", f"--live could not read {what}: {reason}"))
+    scope.unresolved(what, f"--live could not read {what}{scope.label}: {reason}")
+
+
+def _region_label(region: str | None) -> str:
+    return f" in {short_text(region, 40)}" if region else " in the SDK's default region"
+
+
+def enrich_by_region(
+    lint_input: LintInput, factory: Callable[[str | None], Any], *, kube: KubeFactory | None = None
+) -> None:
+    """:func:`enrich` each region's templates with that region's clients (``factory(region)``, once per region;
+    None for templates of no known region: the SDK's default region), at most :data:`MAX_LIVE_REGIONS`."""
+    templates = lint_input.templates
+    by_region: dict[str | None, list[str]] = {}
+    for path in templates.templates:
+        by_region.setdefault(templates.region_of(path), []).append(path)
+    several = len(by_region) > 1
+    budget = _Budget()
+    for n, (region, paths) in enumerate(by_region.items()):
+        if n == MAX_LIVE_REGIONS:
+            rest = [r or "(no region)" for r in list(by_region)[n:]]
+            shown = ", ".join(short_text(r, 40) for r in rest[:3]) + (", ..." if len(rest) > 3 else "")
+            why = f"--live reads at most {MAX_LIVE_REGIONS} regions; the stacks of {len(rest):,} more ({shown}) "
+            why += "were not read"
+            lint_input.unresolved.append((lint_input.source, "live/regions", why))
+            break
+        label = _region_label(region) if several else ""
+        scope = _Scope(lint_input, paths, label, region, budget)
+        try:
+            clients = factory(region)
+        except (ClientError, BotoCoreError, ValueError) as exc:  # a profile or region the SDK refuses
+            scope.unresolved("regions", f"--live could not make AWS clients{_region_label(region)}: {exc}")
+            continue
+        _enrich(scope, clients, kube)
 
 
 def enrich(lint_input: LintInput, clients: Any, *, kube: KubeFactory | None = None) -> None:
-    """Add what AWS knows to ``lint_input.templates`` (see the module docstring).
+    """Add what AWS knows to ``lint_input.templates`` (see the module docstring), all of it read with
+    ``clients`` (one region; :func:`enrich_by_region` reads each template's own).
 
     ``kube(eks_name, described_cluster)`` returns a Kubernetes API client (default: :class:`KubeApi`
     with an EKS token, as ``drill`` builds it).
     """
+    _enrich(_Scope.whole(lint_input), clients, kube)
+
+
+def _enrich(scope: _Scope, clients: Any, kube: KubeFactory | None) -> None:
     described: dict[str, dict[str, Any]] = {}
     steps: tuple[tuple[str, str, Callable[[], None]], ...] = (
-        ("subnets", "ec2", lambda: _subnets(lint_input, clients)),
-        ("security groups", "ec2", lambda: _security_groups(lint_input, clients)),
-        ("EKS cluster", "eks", lambda: _eks(lint_input, clients, described)),
-        ("Helm release", "eks", lambda: _helm_release(lint_input, clients, described, kube)),
-        ("lifecycle scripts", "s3", lambda: _lifecycle_scripts(lint_input, clients)),
-        ("HyperPod quotas", "service-quotas", lambda: _quotas(lint_input, clients)),
+        ("subnets", "ec2", lambda: _subnets(scope, clients)),
+        ("security groups", "ec2", lambda: _security_groups(scope, clients)),
+        ("EKS cluster", "eks", lambda: _eks(scope, clients, described)),
+        ("Helm release", "eks", lambda: _helm_release(scope, clients, described, kube)),
+        ("lifecycle scripts", "s3", lambda: _lifecycle_scripts(scope, clients)),
+        ("HyperPod quotas", "service-quotas", lambda: _quotas(scope, clients)),
     )
     for what, service, step in steps:
         try:
             step()
         except (ClientError, BotoCoreError) as exc:
-            _unread(lint_input, what, service, exc)
+            _unread(scope, what, service, exc)
         except KubeError as exc:
-            lint_input.unresolved.append(
-                (
-                    lint_input.source,
-                    f"live/{what}",
-                    f"--live could not read {what}: {exc} (the caller needs an "
-                    "EKS access entry that may list Secrets)",
-                )
+            scope.unresolved(
+                what,
+                f"--live could not read {what}{scope.label}: {exc} (the caller needs an "
+                "EKS access entry that may list Secrets)",
             )
 
 
-def _subnets(lint_input: LintInput, clients: Any) -> None:
-    ids = _literal_ids(lint_input, "subnet-", "Subnets")
+def _subnets(scope: _Scope, clients: Any) -> None:
+    ids = _literal_ids(scope, "subnet-", "Subnets")
     if not ids:
         return
     for subnet in clients("ec2").describe_subnets(SubnetIds=ids)["Subnets"]:
-        _add(
-            lint_input,
+        scope.add(
             f"Live{subnet['SubnetId']}",
             {
                 "Type": "AWS::EC2::Subnet",
@@ -152,8 +242,8 @@ _SG_DIRECTIONS = (
 )
 
 
-def _security_groups(lint_input: LintInput, clients: Any) -> None:
-    ids = _literal_ids(lint_input, "sg-", "SecurityGroupIds")
+def _security_groups(scope: _Scope, clients: Any) -> None:
+    ids = _literal_ids(scope, "sg-", "SecurityGroupIds")
     if not ids:
         return
     for group in clients("ec2").describe_security_groups(GroupIds=ids)["SecurityGroups"]:
@@ -161,21 +251,28 @@ def _security_groups(lint_input: LintInput, clients: Any) -> None:
         for key, infix, resource_type, peer_property in _SG_DIRECTIONS:
             for n, permission in enumerate(group.get(key) or []):
                 for m, (peer, base) in enumerate(_pairs(permission)):
-                    _add(
-                        lint_input,
+                    scope.add(
                         f"Live{gid}{infix}{n}x{m}",
                         {"Type": resource_type, "Properties": {**base, "GroupId": gid, peer_property: peer}},
                     )
 
 
-def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]]) -> None:
-    if any(True for _ in lint_input.templates.resources("AWS::EKS::Cluster")):
+def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> None:
+    if any(True for _ in scope.resources("AWS::EKS::Cluster")):
         return  # the definition creates its EKS cluster: nothing to read
     names: list[str] = []
-    for cluster in lint_input.templates.resources(SAGEMAKER_CLUSTER):
+    for cluster in scope.resources(SAGEMAKER_CLUSTER):
         arn = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
         match = EKS_ARN.match(arn) if isinstance(arn, str) else None
-        if match:
+        if match and scope.region and match.group(1) != scope.region:
+            # Not there: DescribeCluster would answer ResourceNotFound, and this region's other EKS clusters
+            # would go unread with it (review round 23, R23T-H3).
+            scope.unresolved(
+                "EKS cluster",
+                f"--live did not read EKS cluster {match.group(2)}: its ARN names {match.group(1)}, the stack "
+                f"deploys to {scope.region}",
+            )
+        elif match:
             names.append(match.group(2))
     if not names:
         return
@@ -183,8 +280,7 @@ def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any
     for name in dict.fromkeys(names):
         cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
         vpc = cluster.get("resourcesVpcConfig") or {}
-        _add(
-            lint_input,
+        scope.add(
             f"LiveEks{name}",
             {
                 "Type": "AWS::EKS::Cluster",
@@ -204,8 +300,7 @@ def _eks(lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any
         )
         for addon_name in eks.list_addons(clusterName=name).get("addons", []):
             addon = eks.describe_addon(clusterName=name, addonName=addon_name)["addon"]
-            _add(
-                lint_input,
+            scope.add(
                 f"LiveAddon{name}{addon_name}",
                 {
                     "Type": "AWS::EKS::Addon",
@@ -231,12 +326,10 @@ def _default_kube(clients: Any) -> KubeFactory:
     return make
 
 
-def _helm_release(
-    lint_input: LintInput, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None
-) -> None:
+def _helm_release(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None) -> None:
     from hyperpod_cdk.rules.deploy_addons import _is_helm
 
-    if any(_is_helm(r) for r in lint_input.templates.resources()):
+    if any(_is_helm(r) for r in scope.resources()):
         return  # the definition installs the chart itself: HyperPod-HELM1 checks the ordering
     for name, cluster in described.items():
         api = (kube or _default_kube(clients))(name, cluster)
@@ -245,19 +338,19 @@ def _helm_release(
             (item.get("metadata", {}).get("labels", {}) or {}).get("status") == "deployed"
             for item in secrets.get("items", [])
         )
-        _add(
-            lint_input,
+        scope.add(
             f"LiveHelm{name}",
             {"Type": HELM_RELEASE, "Properties": {"Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}},
         )
 
 
-def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
+def _lifecycle_scripts(target: LintInput | _Scope, clients: Any) -> None:
+    scope = _scope(target)
     seen: set[str] = set()
     skipped = 0
     owner: str | None = None
-    # A list: _add adds to the Resources being read.
-    for cluster in list(lint_input.templates.resources(SAGEMAKER_CLUSTER)):
+    # A list: scope.add adds to the Resources being read.
+    for cluster in list(scope.resources(SAGEMAKER_CLUSTER)):
         for group in as_list(cluster.properties.get("InstanceGroups")):
             config = as_map(as_map(group).get("LifeCycleConfig"))
             uri, script = config.get("SourceS3Uri"), config.get("OnCreate") or config.get("OnInitComplete")
@@ -268,9 +361,10 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
             full = f"s3://{bucket}/{key}"
             if full in seen:
                 continue
-            if len(seen) == MAX_LIVE_SCRIPTS:
+            if not scope.budget.scripts_left:  # MAX_LIVE_SCRIPTS for all the regions of the input
                 skipped += 1
                 continue
+            scope.budget.scripts_left -= 1
             seen.add(full)
             if owner is None:
                 owner = str(clients("sts").get_caller_identity()["Account"])
@@ -285,23 +379,20 @@ def _lifecycle_scripts(lint_input: LintInput, clients: Any) -> None:
                 if aws_errors.code(exc) not in ("404", "NoSuchKey", "NotFound"):
                     raise
                 exists = False
-            _add(
-                lint_input, f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {"Uri": full, "Exists": exists}}
-            )
+            scope.add(f"LiveScript{len(seen)}", {"Type": S3_OBJECT, "Properties": {"Uri": full, "Exists": exists}})
     if skipped:
-        why = f"--live looks up at most {MAX_LIVE_SCRIPTS} lifecycle scripts; {skipped:,} more were not read"
-        lint_input.unresolved.append((lint_input.source, "live/lifecycle scripts", why))
+        why = (
+            f"--live looks up at most {MAX_LIVE_SCRIPTS} lifecycle scripts; {skipped:,} more were not read{scope.label}"
+        )
+        scope.unresolved("lifecycle scripts", why)
 
 
-def _quotas(lint_input: LintInput, clients: Any) -> None:
+def _quotas(scope: _Scope, clients: Any) -> None:
+    """This region's quotas, added to a template of this region: HyperPod-QUOTA1 compares each with the clusters
+    of the same region (the quotas are per account and region)."""
     from hyperpod_cdk.rules.sagemaker import _groups, _instance_types
 
-    types = {
-        t
-        for c in lint_input.templates.resources(SAGEMAKER_CLUSTER)
-        for _, _, g in _groups(c)
-        for t in _instance_types(g)
-    }
+    types = {t for c in scope.resources(SAGEMAKER_CLUSTER) for _, _, g in _groups(c) for t in _instance_types(g)}
     if not types:
         return
     wanted = {sagemaker_quota_name(t): t for t in types}
@@ -310,8 +401,7 @@ def _quotas(lint_input: LintInput, clients: Any) -> None:
         for quota in page.get("Quotas", []):
             instance_type = wanted.get(quota.get("QuotaName", ""))
             if instance_type is not None:
-                _add(
-                    lint_input,
+                scope.add(
                     f"LiveQuota{instance_type.replace('.', '')}",
                     {"Type": QUOTA, "Properties": {"InstanceType": instance_type, "Value": int(quota.get("Value", 0))}},
                 )

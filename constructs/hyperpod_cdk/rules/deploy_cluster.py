@@ -386,14 +386,18 @@ def lifecycle_script_uri(templates: Templates, rule_id: str = "HyperPod-LCS1") -
 
 
 def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> Iterator[Finding]:
-    """Instances per type against the account's per-type HyperPod quota (known only with --live)."""
+    """Instances per type against the account's per-type HyperPod quota (known only with --live).
+
+    A quota is per account and region: ``lint --live`` adds each region's quotas to a template of that region,
+    and a cluster is compared with the quotas of its own template's region (review round 23, R23T-H3)."""
     quotas = {
-        str(q.properties.get("InstanceType")): _int(q.properties.get("Value"))
+        (templates.region_of(q.template_path), str(q.properties.get("InstanceType"))): _int(q.properties.get("Value"))
         for q in templates.live_resources(LIVE_QUOTA)
     }
     if not quotas:
         return
     for cluster in _clusters(templates):
+        region = templates.region_of(cluster.template_path)
         wanted: dict[str, int] = {}
         for _index, _name, group in _groups(cluster):
             count = _int(group.get("InstanceCount"))
@@ -401,7 +405,7 @@ def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> I
             if count and types:
                 wanted[types[0]] = wanted.get(types[0], 0) + count
         for instance_type, count in wanted.items():
-            limit = quotas.get(instance_type)
+            limit = quotas.get((region, instance_type))
             if limit is not None and count > limit:
                 yield cluster.finding(
                     rule_id,
