@@ -159,8 +159,31 @@ def _release_secret(name: str, version: int, status: str, labels: dict[str, str]
     }
 
 
+_DISCOVERY: dict[str, dict[str, Any]] = {
+    "/version": {"major": "1", "minor": "33", "gitVersion": "v1.33.0"},
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [{"name": "secrets", "namespaced": True, "kind": "Secret", "verbs": ["get", "list", "create"]}],
+    },
+}
+
+
 class _SecretsApi(BaseHTTPRequestHandler):
+    """Lists ``secrets`` by label selector; records what Helm writes (client-go sends Secrets as protobuf)."""
+
     secrets: list[dict[str, Any]] = []
+    written: list[tuple[str, bytes]] = []
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802
         url = urllib.parse.urlparse(self.path)
@@ -168,18 +191,19 @@ class _SecretsApi(BaseHTTPRequestHandler):
         terms = [term.split("=", 1) for term in selector.split(",") if term]
         if url.path == "/api/v1/namespaces/kube-system/secrets":
             items = [s for s in self.secrets if all(s["metadata"]["labels"].get(k) == v for k, v in terms)]
-            body: dict[str, Any] = {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items}
-        elif url.path == "/version":
-            body = {"major": "1", "minor": "33", "gitVersion": "v1.33.0"}
+            self._answer(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items})
+        elif url.path in _DISCOVERY:
+            self._answer(200, _DISCOVERY[url.path])
         else:
-            self.send_error(404)
-            return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            self._answer(
+                404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+            )
+
+    def _write(self) -> None:
+        self.written.append((self.command, self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+        self._answer(200, {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "x", "namespace": "kube-system"}})
+
+    do_POST = do_PUT = _write  # noqa: N815
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -244,3 +268,26 @@ def test_real_helm_finds_a_release_by_its_owner_label_in_any_state(index, server
     assert listed("hyperpod-dependencies") == []
     [ours] = listed("ours")
     assert (ours["name"], ours["revision"], ours["status"]) == ("ours", "2", "pending-upgrade")
+
+
+@pytest.mark.parametrize("layer", ["v32", "v33"], ids=["helm-3.17.2", "helm-4.1.4"])
+def test_real_helm_stores_the_owner_label_from_the_first_pending_install(index, server, secrets_api, tmp_path, layer):
+    """The handler's own upgrade command through the real Helm: the release Secret carries the label
+    from the pending-install record on, so a killed first install is still recognised as ours. (The
+    release data inside the Secret is gzip-compressed: the label's bytes can only be its metadata.)"""
+    binary = _layer_helm(layer, tmp_path)
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: empty\nversion: 0.1.0\n")
+    spec = index.ReleaseSpec.from_mapping(hh.make_spec(server, Values={}))
+    _SecretsApi.secrets, _SecretsApi.written = [], []
+    argv = index.upgrade_command(str(binary), spec, chart, secrets_api, [], 30)
+    argv.remove("--create-namespace")  # would make Helm validate a Namespace against the API's OpenAPI document
+    proc = subprocess.run(argv, env=index.helm_env(tmp_path, {}), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    label = f"hyperpod-cdk-owner={spec.owner}".split("=")
+    stored = [(verb, b"pending-install" in body or b"deployed" in body) for verb, body in _SecretsApi.written]
+    assert stored == [("POST", True), ("PUT", True)]  # created pending-install, then marked deployed
+    for _, body in _SecretsApi.written:
+        assert b"sh.helm.release.v1.hyperpod-dependencies.v1" in body
+        assert label[0].encode() in body and label[1].encode() in body

@@ -129,6 +129,8 @@ DEPENDENCY_BUILD_SECONDS = 180.0
 # A read-only helm command (status, history, list) gets at most this.
 QUERY_SECONDS = 60
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+# What uninstall() answers when the release carried this chart's owner label.
+UNINSTALLED = frozenset({"uninstalled", "gone"})
 
 
 # --------------------------------------------------------------------------- EKS access (shared helpers)
@@ -417,17 +419,17 @@ def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: De
     namespace, _, release = old_id.partition("/")
     if not (DNS_LABEL.fullmatch(namespace) and DNS_LABEL.fullmatch(release)):
         return False
-    return uninstall(replace(spec, release=release, namespace=namespace), deps, workdir, deadline) != "left"
+    return uninstall(replace(spec, release=release, namespace=namespace), deps, workdir, deadline) in UNINSTALLED
 
 
 def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> str:
     """``helm uninstall`` the release if it carries this chart's owner label. Returns what happened:
-    "uninstalled", "gone" (the cluster or release no longer exists) or "left" (not hyperpod-cdk's)."""
+    "uninstalled", "gone" (helm: not found), "no cluster" or "left" (no owner label: left in place)."""
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGoneError:
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
-        return "gone"
+        return "no cluster"
     env = helm_env(workdir, deps.extra_env)
     if not owns_release(spec, deps, kubeconfig, env, deadline):
         # Not installed by hyperpod-cdk (R23P-M1: the cluster owner's release of the same name), not
