@@ -258,7 +258,15 @@ FAKE_HELM = textwrap.dedent("""\
         while time.time() < deadline:
             time.sleep(0.05)
     if argv[:1] == ["list"]:
-        print(json.dumps(cfg.get("releases") or []))
+        # As Helm filters: by namespace, then the selector on the release labels (Helm's own `name`
+        # label plus the labels `upgrade --labels` stored); release entries hold "labels".
+        def value(flag):
+            return argv[argv.index(flag) + 1] if flag in argv else ""
+        terms = [t.split("=", 1) for t in value("--selector").split(",") if t]
+        def selected(r):
+            labels = {{**(r.get("labels") or {{}}), "name": r.get("name")}}
+            return r.get("namespace") == value("--namespace") and all(labels.get(k) == v for k, v in terms)
+        print(json.dumps([r for r in cfg.get("releases") or [] if selected(r)]))
         sys.exit(0)
     if argv[:1] == ["history"]:
         if cfg.get("history") is None:
@@ -455,6 +463,12 @@ def serve(server, tarball: bytes, revision: str = REV1) -> None:
     server.files[f"/archive/{revision}.tar.gz"] = tarball
 
 
+def owned_release(index, server, release: str = "hyperpod-dependencies", namespace: str = "kube-system") -> dict:
+    """A release as `helm list` sees it after this chart's `upgrade --labels hyperpod-cdk-owner=<owner>`."""
+    owner = index.ReleaseSpec.from_mapping(make_spec(server)).owner
+    return {"name": release, "namespace": namespace, "labels": {"hyperpod-cdk-owner": owner}}
+
+
 # --------------------------------------------------------------------------- create / update / delete
 
 
@@ -550,10 +564,24 @@ def test_update_installs_the_functions_release(index, server, make_deps, helm, t
 
 
 def test_delete_uninstalls_the_release(index, server, make_deps, helm, tmp_path):
+    helm.releases = [owned_release(index, server)]
     response = run(index, server, make_deps(), event(server, "Delete", physical_id=PHYSICAL_ID))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert response["PhysicalResourceId"] == PHYSICAL_ID
+    owner = index.ReleaseSpec.from_mapping(make_spec(server)).owner
     assert [_normalize(c["argv"], tmp_path) for c in helm.calls()] == [
+        [
+            "list",
+            "--namespace",
+            "kube-system",
+            "--kubeconfig",
+            "<tmp>/kubeconfig",
+            *index.helm_runner.LIST_STATES,
+            "--selector",
+            f"name=hyperpod-dependencies,hyperpod-cdk-owner={owner}",
+            "--output",
+            "json",
+        ],
         [
             "uninstall",
             "hyperpod-dependencies",
@@ -563,17 +591,26 @@ def test_delete_uninstalls_the_release(index, server, make_deps, helm, tmp_path)
             "<tmp>/kubeconfig",
             "--timeout",
             "600s",
-        ]
+        ],
     ]
 
 
 def test_delete_of_a_missing_release_succeeds(index, server, make_deps, helm):
+    response = run(index, server, make_deps(), event(server, "Delete", physical_id=PHYSICAL_ID))
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert helm.commands() == ["list"]  # not listed: nothing to uninstall
+
+
+def test_delete_of_a_release_gone_after_the_listing_succeeds(index, server, make_deps, helm):
+    helm.releases = [owned_release(index, server)]
     helm.fail["uninstall"] = NOT_FOUND_STDERR
     response = run(index, server, make_deps(), event(server, "Delete", physical_id=PHYSICAL_ID))
     assert response["Status"] == "SUCCESS", response["Reason"]
+    assert helm.commands() == ["list", "uninstall"]
 
 
 def test_delete_reports_a_real_uninstall_failure(index, server, make_deps, helm):
+    helm.releases = [owned_release(index, server)]
     helm.fail["uninstall"] = "Error: Kubernetes cluster unreachable: dial tcp 10.192.1.5:443: i/o timeout"
     response = run(index, server, make_deps(), event(server, "Delete", physical_id=PHYSICAL_ID))
     assert response["Status"] == "FAILED"
@@ -817,11 +854,23 @@ def test_a_pending_release_is_recovered_before_the_upgrade(index, server, make_d
 
 
 def test_a_deployed_release_is_upgraded_directly(index, server, make_deps, helm):
+    """An Update upgrades the release in place (CloudFormation updates only what its Create made)."""
     serve(server, make_tarball())
     helm.status = "deployed"
-    response = run(index, server, make_deps(), event(server, "Create"))
+    response = run(index, server, make_deps(), event(server, "Update", physical_id=PHYSICAL_ID, old=make_spec(server)))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert helm.commands() == ["dependency build", "status", "upgrade"]
+
+
+def test_a_retried_create_upgrades_the_release_it_installed(index, server, make_deps, helm):
+    """A Create invoked again (Lambda retries an async invocation) finds its own owner label."""
+    serve(server, make_tarball())
+    helm.status = "deployed"
+    helm.releases = [owned_release(index, server)]
+    response = run(index, server, make_deps(), event(server, "Create"))
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert response["PhysicalResourceId"] == PHYSICAL_ID
+    assert helm.commands() == ["dependency build", "status", "list", "upgrade"]
 
 
 # --------------------------------------------------------------------------- item 3: integrity
@@ -1150,6 +1199,7 @@ def test_real_helm_accepts_every_command(index, real_helm, tmp_path):
         index.uninstall_command(str(real_helm), spec, kubeconfig, 60),
         index.status_command(str(real_helm), spec, kubeconfig),
         index.rollback_command(str(real_helm), spec, kubeconfig, 60),
+        index.owned_release_command(str(real_helm), spec, kubeconfig, "kube-system", "hyperpod-dependencies"),
     ):
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0  # there is no cluster at 127.0.0.1:9
@@ -1228,7 +1278,7 @@ def test_slow_response_headers_stop_at_the_deadline(index, tmp_path):
 def test_a_renamed_release_is_uninstalled_when_it_carries_this_charts_label(index, server, make_deps, helm):
     """Issue 18 item 14: renaming release_name/namespace orphaned the old release."""
     old = make_spec(server, Release="old-deps", Namespace="old-ns")
-    helm.releases = [{"name": "old-deps", "namespace": "old-ns"}]
+    helm.releases = [owned_release(index, server, "old-deps", "old-ns")]
     response = run(index, server, make_deps(), event(server, "Delete", old, physical_id="old-ns/old-deps"))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert helm.commands() == ["list", "uninstall"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from hyperpod_cdk.cli import aws_errors, preflight_existing, preflight_leftovers
+from hyperpod_cdk.cli import aws_errors, preflight_existing, preflight_helm_release, preflight_leftovers
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_capacity import (  # noqa: F401 - re-exported: the public import path
@@ -174,6 +174,8 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
     if ctx.options.existing_eks_cluster:
         steps.append(("eks auth mode", "eks", lambda: check_eks_cluster(ctx)))
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))
+        if ctx.config.orchestrator == "eks" and helm.enabled:
+            steps.append(("helm release", "eks", lambda: preflight_helm_release.check_existing_helm_release(ctx)))
     steps.append(("table ages", "none", lambda: check_table_ages()))
     return steps
 

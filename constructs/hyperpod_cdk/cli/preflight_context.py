@@ -57,12 +57,20 @@ class Context:
     region: str
     options: PreflightOptions = field(default_factory=PreflightOptions)
     _zones: list[dict[str, Any]] | None = None
+    _eks_cluster: dict[str, Any] | None = None
 
     def zones(self) -> list[dict[str, Any]]:
         """The region's Availability Zones (ec2 DescribeAvailabilityZones), fetched once."""
         if self._zones is None:
             self._zones = self.clients("ec2").describe_availability_zones()["AvailabilityZones"]
         return self._zones
+
+    def eks_cluster(self) -> dict[str, Any]:
+        """eks DescribeCluster's ``cluster`` for ``options.existing_eks_cluster``, fetched once."""
+        if self._eks_cluster is None:
+            name = self.options.existing_eks_cluster or ""
+            self._eks_cluster = self.clients("eks").describe_cluster(name=name)["cluster"]
+        return self._eks_cluster
 
     def zone_id_for_name(self, name: str) -> str | None:
         return next((z["ZoneId"] for z in self.zones() if z.get("ZoneName") == name), None)

@@ -110,7 +110,7 @@ def check_eks_cluster(ctx: Context) -> list[Check]:
         "eks auth mode",
         f"EKS cluster '{cluster_name}'",
         "check eks.cluster_name (or --existing-eks-cluster) and --region",
-        lambda: ctx.clients("eks").describe_cluster(name=cluster_name)["cluster"],
+        ctx.eks_cluster,
     )
     if isinstance(cluster, Check):
         return [cluster]

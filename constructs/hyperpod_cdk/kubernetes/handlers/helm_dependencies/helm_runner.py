@@ -96,7 +96,21 @@ def status_command(helm: str, spec: ReleaseSpec, kubeconfig: Path) -> list[str]:
     return release_command(helm, "status", spec, kubeconfig, "--output", "json")
 
 
+# Every state `helm list` can filter on: Helm 3 lists only deployed and failed releases by default and
+# Helm 4 has no `--all` ("unknown flag: --all", helm 4.1.4 of the kubectl layer); these flags mean the
+# same in both (`helm list --help` of 3.17.2 and 4.1.4).
+LIST_STATES = ("--deployed", "--failed", "--pending", "--superseded", "--uninstalling", "--uninstalled")
+
+
 def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namespace: str, release: str) -> list[str]:
+    """The release ``namespace/release`` if it carries this chart's owner label.
+
+    ``upgrade --labels`` stores release labels with the release (Helm >= 3.13; in the labels of the
+    release Secret, next to Helm's own ``name``/``owner``/``status``) and ``list --selector`` filters
+    on them (https://helm.sh/docs/helm/helm_upgrade/, https://helm.sh/docs/helm/helm_list/). The
+    kubectl layers bundle Helm 3.17.2 (v32) and 4.1.4 (v33-v35); tests/test_review23_helm_owner.py
+    runs both against a fake API server.
+    """
     return [
         helm,
         "list",
@@ -104,7 +118,7 @@ def owned_release_command(helm: str, spec: ReleaseSpec, kubeconfig: Path, namesp
         namespace,
         "--kubeconfig",
         str(kubeconfig),
-        "--all",
+        *LIST_STATES,
         "--selector",
         f"name={release},{OWNER_LABEL}={spec.owner}",
         "--output",

@@ -29,13 +29,18 @@ Create / Update:
      verified folders); a pinned dependency without a digest must be disabled and is replaced by
      an empty placeholder chart;
   6. write a kubeconfig from ``eks:DescribeCluster`` and an EKS bearer token;
-  7. recover a release left ``pending-*`` by a killed helm (rollback, or uninstall for a first
+  7. Create only: refuse a release of that name that exists without this chart's owner label
+     (``hyperpod-cdk-owner``): on an existing EKS cluster it is the cluster owner's own install (AWS's
+     HyperPod setup page installs ``hyperpod-dependencies`` in ``kube-system``), not this stack's;
+  8. recover a release left ``pending-*`` by a killed helm (rollback, or uninstall for a first
      install);
-  8. ``helm upgrade --install`` with a JSON values file (types kept) and ``--timeout`` no longer
+  9. ``helm upgrade --install`` with a JSON values file (types kept) and ``--timeout`` no longer
      than the Lambda's remaining time minus 60 s; helm is stopped with SIGTERM (so it marks the
      release failed) and only then SIGKILL if it overruns.
 Delete:
-  ``helm uninstall``; a release or cluster that is already gone is success.
+  ``helm uninstall`` of a release that carries this chart's owner label; one without it was not
+  installed by hyperpod-cdk (or predates the label) and is left in place; a release or cluster that is
+  already gone is success.
 
 The response always goes to the CloudFormation ResponseURL; a failure carries the tail of helm's
 output so the stack event says what went wrong.
@@ -103,6 +108,7 @@ from helm_spec import (  # noqa: E402, F401
     BUNDLE_TOP,
     GITHUB_TOP,
     NOT_INSTALLED,
+    OWNER_LABEL,
     SPEC_ENV,
     ArchivePin,
     HandlerError,
@@ -123,6 +129,8 @@ DEPENDENCY_BUILD_SECONDS = 180.0
 # A read-only helm command (status, history, list) gets at most this.
 QUERY_SECONDS = 60
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+# What uninstall() answers when the release carried this chart's owner label.
+UNINSTALLED = frozenset({"uninstalled", "gone"})
 
 
 # --------------------------------------------------------------------------- EKS access (shared helpers)
@@ -258,12 +266,38 @@ def change(
     )
 
 
+def owns_release(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline) -> bool:
+    """Whether ``spec``'s release exists and carries this chart's owner label (``upgrade_command``
+    sets it on every install and upgrade since the label was added): installed by hyperpod-cdk."""
+    out = run(
+        owned_release_command(deps.helm, spec, kubeconfig, spec.namespace, spec.release),
+        env=env,
+        deadline=deadline,
+        log=deps.log,
+        touched_cluster=False,
+        limit=QUERY_SECONDS,
+    )
+    try:
+        listed = json.loads(out or "[]")
+        return any(r.get("name") == spec.release and r.get("namespace") == spec.namespace for r in listed)
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def foreign_release(spec: ReleaseSpec) -> str:
+    return (
+        f"release {spec.physical_id} exists and was not installed by hyperpod-cdk (no {OWNER_LABEL}={spec.owner} "
+        "label): set kubernetes.helm_dependencies.enabled: false if the cluster already has the chart, or "
+        f"`helm uninstall {spec.release} --namespace {spec.namespace}` first; nothing was changed"
+    )
+
+
 def recover_pending(
-    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline
+    spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[str, str], deadline: Deadline, out: str | None
 ) -> str | None:
     """A release a killed helm left ``pending-*`` blocks every later upgrade ("another operation
-    is in progress"): roll it back to the revision before, or uninstall a first install."""
-    out = query(status_command(deps.helm, spec, kubeconfig), deps, env, deadline)
+    is in progress"): roll it back to the revision before, or uninstall a first install. ``out``:
+    ``helm status`` of the release (None: not installed)."""
     if out is None:
         return None
     try:
@@ -279,7 +313,7 @@ def recover_pending(
     return status
 
 
-def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> dict[str, str]:
+def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline, *, create: bool) -> dict[str, str]:
     chart_dir, digest = fetch_and_verify(spec, deps, workdir, deadline)
     env = helm_env(workdir, deps.extra_env)
     if not spec.from_bundle:
@@ -305,7 +339,15 @@ def install(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) ->
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGoneError:
         raise HandlerError(f"EKS cluster {spec.cluster_name} does not exist") from None
-    previous = recover_pending(spec, deps, kubeconfig, env, deadline)
+    status = query(status_command(deps.helm, spec, kubeconfig), deps, env, deadline)
+    # Create: a release this resource did not install is the cluster's own (R23P-M1); upgrading it would
+    # replace its values and revision, and the rollback Delete would uninstall it. Refused before any
+    # change; the physical id is NOT_INSTALLED (touched_cluster False), so that Delete does nothing. A
+    # retried Create finds its own label. Update keeps upgrading: CloudFormation updates only a resource
+    # whose Create succeeded, and a release installed before the label (hyperpod-cdk 0.1.0) gets it then.
+    if create and status is not None and not owns_release(spec, deps, kubeconfig, env, deadline):
+        raise HandlerError(foreign_release(spec))
+    previous = recover_pending(spec, deps, kubeconfig, env, deadline, status)
     regional = chart_dir / "regional-values" / f"values-{deps.region}.yaml"
     values_files = [regional] if regional.is_file() else []
     values_files.append(write_values_file(workdir / "values.json", spec.values))
@@ -373,48 +415,38 @@ def roll_back_on_stack_rollback(spec: ReleaseSpec, deps: Deps, workdir: Path, de
 def uninstall_renamed(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline, old_id: str) -> bool:
     """CloudFormation deletes the old physical id after ``Release`` or ``Namespace`` changed: uninstall
     that release if it carries this chart's owner label (installed by this resource, not picked by the
-    caller). False when there is no such release."""
+    caller). False when there is no such release (it is left in place)."""
     namespace, _, release = old_id.partition("/")
     if not (DNS_LABEL.fullmatch(namespace) and DNS_LABEL.fullmatch(release)):
         return False
-    try:
-        kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
-    except ClusterGoneError:
-        return False
-    env = helm_env(workdir, deps.extra_env)
-    out = run(
-        owned_release_command(deps.helm, spec, kubeconfig, namespace, release),
-        env=env,
-        deadline=deadline,
-        log=deps.log,
-        touched_cluster=False,
-        limit=QUERY_SECONDS,
-    )
-    try:
-        found = [r for r in json.loads(out or "[]") if r.get("name") == release and r.get("namespace") == namespace]
-    except (ValueError, TypeError, AttributeError):
-        return False
-    if not found:
-        return False
-    renamed = replace(spec, release=release, namespace=namespace)
-    uninstall(renamed, deps, workdir, deadline)
-    return True
+    return uninstall(replace(spec, release=release, namespace=namespace), deps, workdir, deadline) in UNINSTALLED
 
 
-def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> None:
+def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) -> str:
+    """``helm uninstall`` the release if it carries this chart's owner label. Returns what happened:
+    "uninstalled", "gone" (helm: not found), "no cluster" or "left" (no owner label: left in place)."""
     try:
         kubeconfig = cluster_kubeconfig(deps, spec.cluster_name, workdir / "kubeconfig")
     except ClusterGoneError:
         deps.log(f"EKS cluster {spec.cluster_name} no longer exists; nothing to uninstall")
-        return
+        return "no cluster"
     env = helm_env(workdir, deps.extra_env)
+    if not owns_release(spec, deps, kubeconfig, env, deadline):
+        # Not installed by hyperpod-cdk (R23P-M1: the cluster owner's release of the same name), not
+        # installed at all, or installed before the owner label existed: never uninstall what may not be ours.
+        deps.log(
+            f"release {spec.physical_id} has no {OWNER_LABEL}={spec.owner} label (not installed by hyperpod-cdk, "
+            "or not installed): left in place"
+        )
+        return "left"
     try:
         change(lambda timeout: uninstall_command(deps.helm, spec, kubeconfig, timeout), spec, deps, env, deadline)
     except CommandError as exc:
         if exc.returncode not in (None, 0) and is_release_not_found(exc.output):
             deps.log(f"release {spec.physical_id} is not installed; nothing to uninstall")
-            return
+            return "gone"
         raise
+    return "uninstalled"
 
 
 def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outcome:
@@ -469,7 +501,7 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
     try:
         if request in ("Create", "Update"):
-            data = install(spec, deps, workdir, deadline)
+            data = install(spec, deps, workdir, deadline, create=request == "Create")
             return Outcome("SUCCESS", spec.physical_id, data=data)
         if request == "Delete":
             uninstall(spec, deps, workdir, deadline)
