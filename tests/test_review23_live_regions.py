@@ -239,3 +239,26 @@ def test_an_eks_cluster_of_another_region_is_not_read_in_the_stacks_region(tmp_p
     assert eks == [
         "not checked: --live did not read EKS cluster hp-eks: its ARN names us-west-2, the stack deploys to us-east-1"
     ]
+
+
+def test_helm1_matches_a_missing_release_with_its_own_eks_cluster_and_region() -> None:
+    """With regions read apart, HELM1 gave every EKS cluster the error of a release missing on any of them
+    (another region's, another EKS cluster's): now only the cluster's own EKS cluster in its own region."""
+    from hyperpod_cdk.rules.deploy_helm import helm_chart_before_cluster
+    from hyperpod_cdk.rules.model import Templates
+
+    def stack(region: str, eks: str, installed: bool) -> dict[str, Any]:
+        arn = f"arn:aws:eks:{region}:111122223333:cluster/{eks}"
+        cluster = _cluster(f"hp-{region}", 1)
+        cluster["Properties"]["Orchestrator"] = {"Eks": {"ClusterArn": arn}}
+        release = {"Name": "hyperpod-dependencies", "EksCluster": eks, "Installed": installed}
+        return {"Resources": {"HP": cluster, "LiveHelm": {"Type": lint_live.HELM_RELEASE, "Properties": release}}}
+
+    templates = Templates(
+        {"East": stack("us-east-1", "eks-east", False), "West": stack("us-west-2", "eks-west", True)},
+        regions={"East": "us-east-1", "West": "us-west-2"},
+        closed_world=False,
+    )
+    templates.live.update({("East", "LiveHelm"), ("West", "LiveHelm")})
+    found = [(f.template_path, f.detail) for f in helm_chart_before_cluster(templates)]
+    assert [path for path, _ in found] == ["East"] and "eks-east" in found[0][1], found

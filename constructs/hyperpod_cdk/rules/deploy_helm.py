@@ -366,6 +366,23 @@ def _chart_elsewhere(found: _ChartsByTemplate, order: StackOrder, cluster: Resou
     ]
 
 
+_EKS_ARN_NAME = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]+)$")
+
+
+def _releases_of(templates: Templates, cluster: Resource, releases: list[Resource]) -> list[Resource]:
+    """The live releases read on this cluster's EKS cluster, in its region (`lint --live` reads each region
+    with its own clients, R23T-H3: another region's or another EKS cluster's release is not this one's)."""
+    eks = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
+    match = _EKS_ARN_NAME.match(eks) if isinstance(eks, str) else None
+    region = templates.region_of(cluster.template_path)
+    return [
+        r
+        for r in releases
+        if templates.region_of(r.template_path) == region
+        and (match is None or r.properties.get("EksCluster") == match.group(1))
+    ]
+
+
 def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HELM1") -> Iterator[Finding]:
     releases = list(templates.live_resources(LIVE_HELM_RELEASE))
     found = _ChartsByTemplate(templates)
@@ -389,11 +406,12 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
             yield from _ordered_after(found, cluster, rule_id, level, helm)
             continue
         maybe_above = any(found.maybe.get(lv[0]) for lv in levels[1:])
-        if not maybe and not maybe_above and not found.charts and missing:
-            names = ", ".join(str(r.properties.get("EksCluster")) for r in missing)
+        missing_here = _releases_of(templates, cluster, missing)
+        if not maybe and not maybe_above and not found.charts and missing_here:
+            names = ", ".join(str(r.properties.get("EksCluster")) for r in missing_here)
             yield cluster.finding(
                 rule_id,
-                f"the HyperPod Helm chart (release {missing[0].properties.get('Name')}) is not installed "
+                f"the HyperPod Helm chart (release {missing_here[0].properties.get('Name')}) is not installed "
                 f"on EKS cluster {names} (read with --live); install it before creating the cluster",
                 "Properties",
             )
