@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, InputLimitError, load_json_counted
-from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
+from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved
+from hyperpod_cdk.rules.nested_resolve import resolve_linked
 
 Json = Any
 
@@ -127,17 +128,14 @@ def read_cdk_out(directory: Path, region: str | None, parameters: Mapping[str, s
         raise CdkOutError(f"{directory}: no *.template.json here; run `cdk synth` (or pass a template file)")
     reader = _CdkOutReader(directory)
     regions = _stack_regions(reader, manifests, paths, region)
-    budget = EvaluationBudget()  # one evaluation budget for all the templates
-    templates: dict[str, Resolved] = {}
     raw: dict[Path, Json] = {}
     for path in paths:
         data = reader.load(path)
         if not isinstance(data, Mapping):
             raise CdkOutError(f"{path}: not a template (a JSON object)")
         raw[path] = data
-        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
     # Which stack resource deploys each nested template: its parameters read as what the parent passes, as
-    # in the plugin (R22T-H2).
+    # in the plugin (R22T-H2, R23U-H1).
     hashes: dict[Path, dict[str, str]] = {}
     for manifest in manifests:
         artifacts = _artifacts(reader, manifest)
@@ -147,7 +145,26 @@ def read_cdk_out(directory: Path, region: str | None, parameters: Mapping[str, s
                     _nested_assets(reader, manifest.parent, artifacts, artifact)
                 )
     nested_in = _parents(raw, {path: path for path in raw}, hashes)
-    return TemplateFiles(templates, regions, nested_in, {str(path): data for path, data in raw.items()})
+    return _resolved(raw, regions, nested_in, parameters)
+
+
+def _resolved(
+    raw: Mapping[Path, Json],
+    regions: dict[str, str | None],
+    nested_in: dict[str, tuple[str, str]],
+    parameters: Mapping[str, str] | None,
+) -> TemplateFiles:
+    """The templates resolved, parents first (:func:`.nested_resolve.resolve_linked`), with one evaluation
+    budget for all; a nested template its parent does not deploy is left out."""
+    parsed = {str(path): data for path, data in raw.items()}
+    templates = resolve_linked(
+        parsed,
+        nested_in,
+        lambda path: declared_parameters(parsed[path], parameters),
+        lambda path: regions[path],
+        EvaluationBudget(),
+    )
+    return TemplateFiles(templates, regions, nested_in, {path: parsed[path] for path in templates})
 
 
 def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, str] | None) -> dict[str, str]:
@@ -177,11 +194,7 @@ def read_template_files(
     nested, nested_in = nested_template_files(reader, manifests, raw)
     for path, top in nested.items():
         regions[str(path)] = regions[str(top)]  # a NestedStack deploys in its parent's region
-    budget = EvaluationBudget()
-    templates: dict[str, Resolved] = {}
-    for path, data in raw.items():
-        templates[str(path)] = resolve_template(data, declared_parameters(data, parameters), regions[str(path)], budget)
-    return TemplateFiles(templates, regions, nested_in, {str(path): data for path, data in raw.items()})
+    return _resolved(raw, regions, nested_in, parameters)
 
 
 def nested_template_files(

@@ -158,7 +158,7 @@ class _Resolver:
     def __init__(
         self,
         template: Mapping[str, Json],
-        parameters: Mapping[str, str],
+        parameters: Mapping[str, str | None],
         region: str | None,
         budget: EvaluationBudget | None = None,
         given_conditions: Mapping[str, bool] | None = None,
@@ -168,28 +168,10 @@ class _Resolver:
         self.depth = 0
         self.sizes: dict[int, tuple[int, Json]] = {}
         self.parameters: dict[str, Json] = {}
-        declared = template.get("Parameters")
         # An SSM parameter type's Default names the Systems Manager parameter CloudFormation reads at deploy:
         # not the value (review round 19, R19T-M6). Unknown offline unless given.
         self.ssm: set[str] = set()
-        for name, spec in declared.items() if isinstance(declared, Mapping) else ():
-            spec = spec if isinstance(spec, Mapping) else {}
-            kind = str(spec.get("Type", "String"))
-            if kind.startswith(SSM_PARAMETER_TYPE):
-                self.ssm.add(name)
-            if name in parameters:
-                value: Json = parameters[name]
-            elif "Default" in spec and name not in self.ssm:
-                value = spec["Default"]
-            else:
-                continue
-            if isinstance(value, str) and _utf8_bytes(value) > MAX_PARAMETER_BYTES:
-                continue  # not a value CloudFormation accepts (too long, a lone surrogate): unknown (not checked)
-            if kind.startswith(("List<", "AWS::SSM::Parameter::Value<List<")) or kind == "CommaDelimitedList":
-                value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                value = str(value)  # CloudFormation hands parameters to resources as strings
-            self.parameters[name] = value
+        self._read_parameters(template.get("Parameters"), parameters)
         self.pseudo: dict[str, Json] = {"AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": _NO_VALUE}
         if region:
             self.pseudo["AWS::Region"] = region
@@ -205,6 +187,29 @@ class _Resolver:
         self.resources: Mapping[str, Json] = resources if isinstance(resources, Mapping) else {}
         mappings = template.get("Mappings")
         self.mappings: Mapping[str, Json] = mappings if isinstance(mappings, Mapping) else {}
+
+    def _read_parameters(self, declared: Json, parameters: Mapping[str, str | None]) -> None:
+        """Each declared parameter's value: given, else its Default (not an SSM type's), else unknown."""
+        for name, spec in declared.items() if isinstance(declared, Mapping) else ():
+            spec = spec if isinstance(spec, Mapping) else {}
+            kind = str(spec.get("Type", "String"))
+            if kind.startswith(SSM_PARAMETER_TYPE):
+                self.ssm.add(name)
+            if name in parameters:
+                value: Json = parameters[name]
+                if value is None:
+                    continue  # passed at deploy, not known offline: unknown, whatever its Default (R23U-H1)
+            elif "Default" in spec and name not in self.ssm:
+                value = spec["Default"]
+            else:
+                continue
+            if isinstance(value, str) and _utf8_bytes(value) > MAX_PARAMETER_BYTES:
+                continue  # not a value CloudFormation accepts (too long, a lone surrogate): unknown (not checked)
+            if kind.startswith(("List<", "AWS::SSM::Parameter::Value<List<")) or kind == "CommaDelimitedList":
+                value = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)  # CloudFormation hands parameters to resources as strings
+            self.parameters[name] = value
 
     # -- conditions
 
@@ -528,7 +533,7 @@ def _text(value: Json) -> str:
 
 def resolve_template(
     template: Mapping[str, Json],
-    parameters: Mapping[str, str] | None = None,
+    parameters: Mapping[str, str | None] | None = None,
     region: str | None = None,
     budget: EvaluationBudget | None = None,
     conditions: Mapping[str, bool] | None = None,
@@ -574,7 +579,7 @@ def resolve_template(
 
 def condition_values(
     template: Mapping[str, Json],
-    parameters: Mapping[str, str],
+    parameters: Mapping[str, str | None],
     region: str | None,
     names: Iterable[str],
     budget: EvaluationBudget,

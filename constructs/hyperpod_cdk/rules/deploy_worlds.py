@@ -25,10 +25,10 @@ from hyperpod_cdk.rules.cfn_template import (
     EvaluationBudget,
     Resolved,
     condition_values,
-    resolve_template,
 )
 from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, condition_truths, unknown_parameters
 from hyperpod_cdk.rules.model import Finding, Json, Templates
+from hyperpod_cdk.rules.nested_resolve import resolve_linked
 
 #: Most worlds (parameter values times condition truths) the plugin reads per app; more is one CFN1 finding.
 MAX_WORLDS = 16
@@ -50,26 +50,26 @@ class _Worlds:
         return {**declared_parameters(data, self.parameters), **{n: v for (p, n), v in world.items() if p == path}}
 
     def resolve(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> dict[str, Resolved]:
-        budget = EvaluationBudget()
-        return {
-            path: resolve_template(
-                data, self.given(path, world), self.templates.region_of(path), budget, truths.get(path)
-            )
-            for path, data in self.raw.items()
-        }
+        """The templates resolved in ``world``, parents first: a nested stack's parameters are what its parent
+        passes in that world (R23U-H1)."""
+        return resolve_linked(
+            self.raw,
+            self.templates.nested_in,
+            lambda path: self.given(path, world),
+            self.templates.region_of,
+            EvaluationBudget(),
+            truths,
+        )
 
-    def undecided(self, world: Mapping[Key, str], resolved: Mapping[str, Resolved]) -> set[Key]:
-        """The (template, condition) of resources some rule may read that ``world``'s values leave undecided:
-        only the conditions are evaluated, not the templates."""
-        found: set[Key] = set()
-        budget = EvaluationBudget()
-        for path, r in resolved.items():
-            names = {name for logical_id, name in r.maybe_absent.items() if not _unread(self.raw[path], logical_id)}
-            values = condition_values(
-                self.raw[path], self.given(path, world), self.templates.region_of(path), names, budget
-            )
-            found.update((path, name) for name, value in values.items() if value is None)
-        return found
+    def undecided(self, world: Mapping[Key, str]) -> set[Key]:
+        """The (template, condition) of resources some rule may read that ``world``'s values leave undecided
+        (the templates resolved in it, nested parameters as passed)."""
+        return {
+            (path, name)
+            for path, r in self.resolve(world, {}).items()
+            for logical_id, name in r.maybe_absent.items()
+            if not _unread(self.raw[path], logical_id)
+        }
 
     def agree(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> bool:
         """Whether no condition given a truth value evaluates to the other from the rest: ``EfaOff`` is
@@ -114,10 +114,7 @@ def other_worlds(
     if not any(r.maybe_absent for r in resolved.values()):
         return []
     worlds_of = _Worlds(raw, parameters, templates)
-    choices: dict[Key, list[str]] = {}
-    for path, template in raw.items():
-        for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
-            choices[(path, name)] = values
+    choices = _choices(raw, parameters, templates, resolved)
     found: list[Finding] = []
     first = next(iter(raw))
     where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
@@ -126,7 +123,7 @@ def other_worlds(
         names = ", ".join(sorted({name for _, name in choices}))
         found.append(_too_many(first, where, f"{total} combinations of the parameters {names}"))
         worlds = [{}]
-    undecided = [worlds_of.undecided(world, resolved) for world in worlds]
+    undecided = [worlds_of.undecided(world) for world in worlds]
     count = sum(2 ** len(each) for each in undecided)
     if count > MAX_WORLDS and total <= MAX_WORLDS:
         names = ", ".join(sorted({name for each in undecided for _, name in each}))
@@ -147,6 +144,21 @@ def other_worlds(
                     detail = f"{finding.detail}; at deploy with {words}, not known at synth"
                     found.append(dataclasses.replace(finding, detail=detail))
     return found
+
+
+def _choices(
+    raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, resolved: Mapping[str, Resolved]
+) -> dict[Key, list[str]]:
+    """The values worth trying for each (template, parameter) the unknown conditions read; a nested stack's
+    parameter its parent passes takes the parent's value, not one of its own (R23U-H1)."""
+    choices: dict[Key, list[str]] = {}
+    for path, template in raw.items():
+        if not isinstance(template, Mapping):
+            continue
+        for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
+            if templates.passed_to_nested(path, name) is None:
+                choices[(path, name)] = values
+    return choices
 
 
 def _unread(template: Json, logical_id: str) -> bool:

@@ -1,0 +1,82 @@
+"""Resolving the templates of a CDK app with each nested stack's parameters as its parent passes them.
+
+A ``NestedStack``'s template declares parameters; the parent's ``AWS::CloudFormation::Stack`` resource passes
+their values at deploy, and CloudFormation uses a parameter's ``Default`` only where nothing is passed
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html,
+``Parameters``). Review round 23, R23U-H1: each template was resolved alone, so a nested ``Default`` won over
+the value the parent passes (a cluster type not offered in the region passed synth), and a literal the parent
+passes was "not known at synth". So parents are resolved first; a passed value that resolves to a literal is
+the nested parameter's value, one that does not is unknown (no ``Default``), and a nested stack whose resource
+the parent drops (its condition is false) is not deployed, so its template is not read (R23U-L5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
+from hyperpod_cdk.rules.model import Json
+
+#: Parent links followed to order the templates (the nesting CloudFormation allows is far less deep).
+MAX_NESTING = 16
+
+
+def resolve_linked(
+    raw: Mapping[str, Json],
+    nested_in: Mapping[str, tuple[str, str]],
+    given: Callable[[str], Mapping[str, str]],
+    region_of: Callable[[str], str | None],
+    budget: EvaluationBudget,
+    truths: Mapping[str, Mapping[str, bool]] | None = None,
+) -> dict[str, Resolved]:
+    """Each template of ``raw`` resolved with ``given(path)`` (the user's values) and, for a nested template
+    whose parent is known, the values its parent passes; nested templates the parent does not deploy are
+    left out."""
+    resolved: dict[str, Resolved] = {}
+    skipped: set[str] = set()
+    for path in sorted(raw, key=lambda p: _depth(p, nested_in)):
+        parameters: dict[str, str | None] = dict(given(path))
+        link = nested_in.get(path)
+        if link is not None and (link[0] in skipped or _dropped(resolved.get(link[0]), link[1])):
+            skipped.add(path)
+            continue
+        if link is not None and link[0] in resolved:
+            parameters.update(_passed(resolved[link[0]], link[1], raw[path]))
+        data = raw[path]
+        if isinstance(data, Mapping):
+            resolved[path] = resolve_template(data, parameters, region_of(path), budget, (truths or {}).get(path))
+    return resolved
+
+
+def _depth(path: str, nested_in: Mapping[str, tuple[str, str]]) -> int:
+    depth = 0
+    while path in nested_in and depth < MAX_NESTING:
+        path, depth = nested_in[path][0], depth + 1
+    return depth
+
+
+def _dropped(parent: Resolved | None, logical_id: str) -> bool:
+    return parent is not None and logical_id in parent.dropped
+
+
+def _passed(parent: Resolved, logical_id: str, template: Json) -> dict[str, str | None]:
+    """The nested template's declared parameters its stack resource passes: the literal text, or None (not
+    known at synth, so no Default either)."""
+    resources = parent.template.get("Resources")
+    stack = resources.get(logical_id) if isinstance(resources, Mapping) else None
+    properties = stack.get("Properties") if isinstance(stack, Mapping) else None
+    passed = properties.get("Parameters") if isinstance(properties, Mapping) else None
+    declared = template.get("Parameters") if isinstance(template, Mapping) else None
+    if not isinstance(passed, Mapping) or not isinstance(declared, Mapping):
+        return {}
+    return {str(name): _text(passed[name]) for name in declared if name in passed}
+
+
+def _text(value: Json) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)  # a list-typed parameter, as CloudFormation takes it
+    return None

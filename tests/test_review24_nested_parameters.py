@@ -1,0 +1,139 @@
+"""Review round 23 (R23U-H1, L5): a nested stack's parameters read as its parent passes them.
+
+CloudFormation gives a nested stack's parameter the value its ``AWS::CloudFormation::Stack`` resource passes,
+and uses the ``Default`` only where nothing is passed. The rules read each template alone: a nested Default won
+over the passed value (a cluster type not offered in the region passed synth), and a passed literal was "not
+known at synth". A nested stack whose resource the parent drops is not deployed, so it is not read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperpod_cdk.rules.catalog import check_files
+
+ACCOUNT = "111111111111"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/exec"
+NOT_IN_DUBLIN = "ml.g6.12xlarge"
+IN_DUBLIN = "ml.g5.8xlarge"
+NESTED = "S.N.nested.template.json"
+
+
+def _cluster(instance_type: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    group = {"InstanceGroupName": "gpu", "InstanceType": instance_type, "InstanceCount": 1, "ExecutionRole": ROLE}
+    return {"Type": "AWS::SageMaker::Cluster", "Properties": {"InstanceGroups": [group], **(extra or {})}}
+
+
+def _cdk_out(folder: Path, parent: dict[str, Any], child: dict[str, Any]) -> Path:
+    """A cdk.out as `cdk synth` writes it: stack S in eu-west-1, its nested template listed as an asset."""
+    folder.mkdir()
+    (folder / "S.template.json").write_text(json.dumps(parent))
+    (folder / NESTED).write_text(json.dumps(child))
+    files = {"0" * 64: {"source": {"path": NESTED, "packaging": "file"}}}
+    (folder / "S.assets.json").write_text(json.dumps({"version": "48.0.0", "files": files}))
+    artifacts = {
+        "S.assets": {"type": "cdk:asset-manifest", "properties": {"file": "S.assets.json"}},
+        "S": {
+            "type": "aws:cloudformation:stack",
+            "environment": f"aws://{ACCOUNT}/eu-west-1",
+            "properties": {"templateFile": "S.template.json"},
+            "dependencies": ["S.assets"],
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps({"version": "48.0.0", "artifacts": artifacts}))
+    return folder / "S.template.json"
+
+
+def _stack(passed: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Type": "AWS::CloudFormation::Stack",
+        "Properties": {"TemplateURL": "https://x/y.json", "Parameters": passed},
+        "Metadata": {"aws:asset:path": NESTED},
+    }
+    if condition:
+        body["Condition"] = condition
+    return body
+
+
+def _type1(path: Path) -> list[str]:
+    return [f.detail for f in check_files([path]) if f.rule_id == "HyperPod-TYPE1"]
+
+
+@pytest.mark.parametrize("default", [IN_DUBLIN, None], ids=["default offered", "no default"])
+def test_the_value_the_parent_passes_wins_over_the_default(tmp_path: Path, default: str | None) -> None:
+    parameter: dict[str, Any] = {"Type": "String"}
+    if default:
+        parameter["Default"] = default
+    child = {"Parameters": {"GpuType": parameter}, "Resources": {"HP": _cluster({"Ref": "GpuType"})}}
+    path = _cdk_out(tmp_path / "out", {"Resources": {"N": _stack({"GpuType": NOT_IN_DUBLIN})}}, child)
+    (detail,) = _type1(path)
+    assert f"{NOT_IN_DUBLIN} is not offered" in detail, detail
+
+
+def test_a_passed_literal_is_known_at_synth(tmp_path: Path) -> None:
+    """It was "InstanceType is not known offline ... give the value at synth (a CfnParameter default)"."""
+    child = {"Parameters": {"GpuType": {"Type": "String"}}, "Resources": {"HP": _cluster({"Ref": "GpuType"})}}
+    path = _cdk_out(tmp_path / "out", {"Resources": {"N": _stack({"GpuType": IN_DUBLIN})}}, child)
+    assert _type1(path) == []
+
+
+def test_a_value_passed_but_unknown_at_synth_hides_no_default(tmp_path: Path) -> None:
+    """The parent passes its own parameter (no default): the nested Default is not what deploys."""
+    child = {
+        "Parameters": {"GpuType": {"Type": "String", "Default": IN_DUBLIN}},
+        "Resources": {"HP": _cluster({"Ref": "GpuType"})},
+    }
+    parent = {"Parameters": {"Gpu": {"Type": "String"}}, "Resources": {"N": _stack({"GpuType": {"Ref": "Gpu"}})}}
+    (detail,) = _type1(_cdk_out(tmp_path / "out", parent, child))
+    assert "not known" in detail, detail
+
+
+def test_a_nested_condition_reads_the_passed_value(tmp_path: Path) -> None:
+    """The EFA self-ingress rule under a nested condition the parent turns off (its Default turns it on)."""
+    child = {
+        "Parameters": {"SelfIngress": {"Type": "String", "AllowedValues": ["true", "false"], "Default": "true"}},
+        "Conditions": {"WithIngress": {"Fn::Equals": [{"Ref": "SelfIngress"}, "true"]}},
+        "Resources": {
+            "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "hp", "VpcId": "vpc-1"}},
+            "In": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Condition": "WithIngress",
+                "Properties": {"GroupId": {"Ref": "Sg"}, "IpProtocol": "-1", "SourceSecurityGroupId": {"Ref": "Sg"}},
+            },
+            "Out": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {
+                    "GroupId": {"Ref": "Sg"},
+                    "IpProtocol": "-1",
+                    "DestinationSecurityGroupId": {"Ref": "Sg"},
+                },
+            },
+            "HP": _cluster(IN_DUBLIN, {"VpcConfig": {"SecurityGroupIds": [{"Ref": "Sg"}], "Subnets": ["subnet-1"]}}),
+        },
+    }
+    path = _cdk_out(tmp_path / "out", {"Resources": {"N": _stack({"SelfIngress": "false"})}}, child)
+    assert [f.rule_id for f in check_files([path]) if f.rule_id == "HyperPod-EFA1"] == ["HyperPod-EFA1"]
+
+
+def test_a_nested_stack_the_parent_does_not_deploy_is_not_read(tmp_path: Path) -> None:
+    """R23U-L5: the parent's stack resource under a condition false at synth gave the nested cluster a TYPE1
+    error although that stack is never created."""
+    child = {"Resources": {"HP": _cluster(NOT_IN_DUBLIN)}}
+    parent = {
+        "Parameters": {"Deploy": {"Type": "String", "Default": "no"}},
+        "Conditions": {"On": {"Fn::Equals": [{"Ref": "Deploy"}, "yes"]}},
+        "Resources": {"N": _stack({}, condition="On")},
+    }
+    path = _cdk_out(tmp_path / "out", parent, child)
+    assert _type1(path) == []
+    assert main_lint(tmp_path / "out") == 0
+
+
+def main_lint(folder: Path) -> int:
+    from hyperpod_cdk.cli.main import main
+
+    return main(["lint", str(folder)])
