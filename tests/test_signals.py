@@ -421,6 +421,11 @@ def with_changes(**changes: Any) -> dict[str, Any]:
             "alerts.sns_topic_arn",
             "SNS topic ARN",
         ),
+        (  # R23U-L3: an event rule cannot target a topic of another region
+            {"alerts": {"sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:ops"}},
+            "alerts.sns_topic_arn",
+            "give a topic of us-west-2",
+        ),
         ({"cost": {"monthly_budget_usd": 0}}, "cost.monthly_budget_usd", ""),
         ({"cost": {"monthly_budget_usd": 10, "thresholds_percent": [80, 80]}}, "cost", "listed twice"),
     ],
@@ -510,3 +515,20 @@ def test_imported_topic_gets_subscriptions_but_no_policy(bare_stack):
         s["Properties"] for s in subs
     ]
     assert not any(r["Type"] == "AWS::SNS::TopicPolicy" and "Imported" in k for k, r in template["Resources"].items())
+
+
+def test_the_event_rules_refuse_an_imported_topic_of_another_region():
+    """R23U-L3: aws-cdk-lib's SnsTopic target named the topic as its target resource, so Rule refused an
+    imported topic of another region at synth; the project's target keeps that (an EventBridge rule's targets
+    must be in its region)."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_sns as sns
+
+    def rules(arn: str) -> None:
+        stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111111111111", region="us-west-2"))
+        topic = sns.Topic.from_topic_arn(stack, "T", arn)
+        cluster_events.HyperPodClusterEventRules(stack, "Events", topic=topic, cluster_name="hp", continuous=False)
+
+    rules("arn:aws:sns:us-west-2:111111111111:alerts")
+    with pytest.raises(Exception, match="CrossAccountRule|another|region|account"):
+        rules("arn:aws:sns:us-east-1:111111111111:alerts")

@@ -189,6 +189,15 @@ class PlatformConfig(_Model):
             raise HyperPodConfigError(
                 "cost", "the budget notifies the alerts topic: add alerts: {email: [you@example.com]}"
             )
+        topic_region = self.alerts.sns_topic_arn.split(":")[3] if self.alerts and self.alerts.sns_topic_arn else None
+        if topic_region is not None and topic_region != self.region:
+            # An EventBridge rule's targets are in its region (cross-region takes an event bus), and CloudWatch
+            # alarm actions need a topic of the alarm's region: https://docs.aws.amazon.com/eventbridge/latest/
+            # userguide/eb-cross-region.html (review round 23, R23U-L3).
+            raise HyperPodConfigError(
+                "alerts.sns_topic_arn",
+                f"the topic is in {topic_region} but the platform in {self.region}: give a topic of {self.region}",
+            )
         return self
 
     @model_validator(mode="after")

@@ -39,7 +39,8 @@ class _TopicTarget:
         self._topic = topic
 
     def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 - jsii name
-        return events.RuleTargetConfig(arn=self._topic.topic_arn)
+        # target_resource: aws-cdk-lib then refuses an imported topic of another account or region (R23U-L3).
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, target_resource=self._topic)
 
 
 def event_patterns(cluster_name: str, *, continuous: bool) -> dict[str, dict[str, Any]]:
