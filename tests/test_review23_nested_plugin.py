@@ -418,3 +418,15 @@ def test_a_nested_template_over_the_size_cap_is_refused(tmp_path):
     (tmp_path / "out" / "SA.nested.template.json").write_text('{"Resources": {}' + padding + "}")
     with pytest.raises(CdkOutError, match="too large"):
         check_files([parent], kinds=["deploy"])
+
+
+def test_check_files_on_every_template_of_the_cdk_out_reads_the_nested_ones_as_nested(
+    group_in_the_parent: dict[str, Any],
+) -> None:
+    """R23U-L2: docs/library.md's ``check_files(Path("cdk.out").glob("*.template.json"))`` names the nested
+    templates too; each must still read its parameters from its parent (no false EFA1 on the good group)."""
+    paths = sorted(Path(group_in_the_parent["outdir"]).glob("*.template.json"))
+    found = [
+        f for f in check_files(paths, parameters={"Extra": "off"}) if f.rule_id in ("HyperPod-EFA1", "HyperPod-LCS1")
+    ]
+    assert [(f.rule_id, Path(f.template_path).name[:4]) for f in found] == [("HyperPod-EFA1", "SBad")], found

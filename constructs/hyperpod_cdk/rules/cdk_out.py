@@ -239,7 +239,8 @@ def nested_template_files(
         raw[path] = data
         found[path] = top
         todo.extend((path.parent / name, top) for _, name in _nested_stacks(data, {}))
-    return found, _parents(raw, found, hashes)
+    # Every template, the named ones too: `check_files(cdk.out.glob("*.template.json"))` names nested ones (R23U-L2).
+    return found, _parents(raw, {path: path for path in raw}, hashes)
 
 
 def _parents(
