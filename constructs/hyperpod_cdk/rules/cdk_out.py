@@ -214,6 +214,7 @@ def nested_template_files(
     roots = {path.absolute(): path for path in raw}
     hashes: dict[Path, dict[str, str]] = {}  # folder -> asset hash -> template file name
     todo: list[tuple[Path, Path]] = []
+    stacks: set[Path] = set()  # the stack artifacts' own templates: never a nested stack's
     for manifest in manifests:
         artifacts = _artifacts(reader, manifest)
         for artifact in artifacts.values():
@@ -221,6 +222,7 @@ def nested_template_files(
             named = properties.get("templateFile") if isinstance(properties, Mapping) else None
             top = roots.get((manifest.parent / named).absolute()) if isinstance(named, str) else None
             if top is not None and isinstance(named, str) and _plain_name(named):
+                stacks.add(top)
                 assets = _nested_assets(reader, manifest.parent, artifacts, artifact)
                 hashes.setdefault(manifest.parent.absolute(), {}).update(assets)
                 todo.extend((manifest.parent / name, top) for name in assets.values())
@@ -239,8 +241,9 @@ def nested_template_files(
         raw[path] = data
         found[path] = top
         todo.extend((path.parent / name, top) for _, name in _nested_stacks(data, {}))
-    # Every template, the named ones too: `check_files(cdk.out.glob("*.template.json"))` names nested ones (R23U-L2).
-    return found, _parents(raw, {path: path for path in raw}, hashes)
+    # The named templates that are not a stack's own may be nested ones too: `check_files(cdk.out.glob(
+    # "*.template.json"))` names them (review round 23, R23U-L2).
+    return found, _parents(raw, {path: path for path in raw if path not in stacks}, hashes)
 
 
 def _parents(
