@@ -137,3 +137,54 @@ def main_lint(folder: Path) -> int:
     from hyperpod_cdk.cli.main import main
 
     return main(["lint", str(folder)])
+
+
+def test_a_group_made_in_a_network_nested_stack_is_read_through_its_outputs(tmp_path: Path) -> None:
+    """R23U-L6: the node group in a "network" NestedStack, the clusters in the parent and in a sibling
+    NestedStack: the group's id crosses as ``Fn::GetAtt [Net, Outputs.X]``, which was unknown (a false EFA1
+    error failed synth). The group without its self ingress is still the one error."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_sagemaker as sm
+
+    from hyperpod_cdk.rules import HyperPodChecks
+
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    parent = cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region="us-west-2"))
+    lifecycle = sm.CfnCluster.ClusterLifeCycleConfigProperty(source_s3_uri="s3://b/p/", on_create="on_create.sh")
+    for name, self_ingress, scope in (("Good", True, "sibling"), ("Bad", False, "parent")):
+        net = cdk.NestedStack(parent, f"{name}Net")
+        sg = ec2.CfnSecurityGroup(net, "Sg", group_description="hp", vpc_id="vpc-1")
+        ec2.CfnSecurityGroupEgress(
+            net, "Out", group_id=sg.attr_group_id, ip_protocol="-1", destination_security_group_id=sg.attr_group_id
+        )
+        if self_ingress:
+            ec2.CfnSecurityGroupIngress(
+                net, "In", group_id=sg.attr_group_id, ip_protocol="-1", source_security_group_id=sg.attr_group_id
+            )
+        sm.CfnCluster(
+            cdk.NestedStack(parent, f"{name}Train") if scope == "sibling" else parent,
+            f"{name}HP",
+            cluster_name=name.lower(),
+            node_recovery="Automatic",
+            vpc_config=sm.CfnCluster.VpcConfigProperty(security_group_ids=[sg.attr_group_id], subnets=["subnet-1"]),
+            instance_groups=[
+                sm.CfnCluster.ClusterInstanceGroupProperty(
+                    instance_group_name="gpu",
+                    instance_type=IN_DUBLIN,
+                    instance_count=1,
+                    execution_role=ROLE,
+                    life_cycle_config=lifecycle,
+                    on_start_deep_health_checks=["InstanceStress", "InstanceConnectivity"],
+                )
+            ],
+        )
+    cdk.Validations.of(app).add_plugins(HyperPodChecks(kinds=["deploy"]))
+    with pytest.raises(RuntimeError):
+        app.synth()
+    report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
+    ours = [r for r in report["pluginReports"] if r["pluginName"] == "HyperPodChecks"]
+    found = [
+        (v["ruleName"], c["constructPath"]) for r in ours for v in r["violations"] for c in v["violatingConstructs"]
+    ]
+    assert found == [("HyperPod-EFA1", "S/BadHP")], found

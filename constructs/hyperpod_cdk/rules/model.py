@@ -199,6 +199,10 @@ class Templates:
                 return (kind, template_path, arg)
             if fn == "Fn::GetAtt":
                 name = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
+                attribute = arg[1] if isinstance(arg, list) and len(arg) > 1 else str(arg).partition(".")[2]
+                output = self.nested_output(template_path, name, attribute)
+                if output is not None:
+                    return self.reference_key(*output, _depth + 1)
                 if isinstance(name, str) and name in resources:
                     return ("resource", template_path, name)
             if fn == "Fn::ImportValue" and isinstance(arg, str) and arg in self._exports:
@@ -207,6 +211,17 @@ class Templates:
         # A digest, not the JSON text: a YAML alias can make that text gigabytes (review round 14, tools,
         # M2), and a cut text would make two long expressions that start alike one key.
         return ("expression", template_path, self._digests(value).hex())
+
+    def nested_output(self, template_path: str, name: Json, attribute: Json) -> tuple[str, Json] | None:
+        """(nested template path, value) of ``Fn::GetAtt [name, Outputs.X]`` when ``name`` is the nested stack
+        resource that deploys a template read with this one (review round 23, R23U-L6: a node group made in a
+        "network" NestedStack)."""
+        if not (isinstance(name, str) and isinstance(attribute, str) and attribute.startswith("Outputs.")):
+            return None
+        child = next((path for path, link in self.nested_in.items() if link == (template_path, name)), None)
+        outputs = self.templates.get(child, {}).get("Outputs") if child else None
+        output = outputs.get(attribute.removeprefix("Outputs.")) if isinstance(outputs, Mapping) else None
+        return (child, output["Value"]) if child and isinstance(output, Mapping) and "Value" in output else None
 
     def passed_to_nested(self, template_path: str, parameter: str) -> tuple[str, Json] | None:
         """(parent template path, value) the parent's nested stack resource passes as the nested template's
