@@ -185,7 +185,9 @@ def test_handler_runs_in_the_vpc_with_the_cluster_security_group(built):
     assert props["Runtime"] == "python3.14"
     assert props["Handler"] == "index.handler"
     assert props["Timeout"] == 900
-    assert set(props["Environment"]["Variables"]) == {"HELM_BINARY", "HELM_RELEASE_SPEC"}
+    variables = props["Environment"]["Variables"]
+    assert set(variables) == {"HELM_BINARY", "HELM_RELEASE_SPEC", "HELM_OWNER_STACK"}
+    assert variables["HELM_OWNER_STACK"] == {"Ref": "AWS::StackName"}  # the owner label is this stack's (R24P-M1)
     assert props["Environment"]["Variables"]["HELM_BINARY"] == "/opt/helm/helm"
     assert _environment_spec(built)["SourceUrlTemplate"] == (
         "https://github.com/aws/sagemaker-hyperpod-cli/archive/{revision}.tar.gz"

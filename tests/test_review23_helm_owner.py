@@ -132,6 +132,37 @@ def test_an_update_still_upgrades_an_unlabelled_release(index, server, make_deps
     assert upgrade[upgrade.index("--labels") + 1] == f"hyperpod-cdk-owner={owner}"
 
 
+def test_an_update_of_a_refused_create_does_not_take_a_foreign_release_over(index, server, make_deps, helm):
+    """R24P-L2: an Update arriving with the refused Create's physical id is a first install too."""
+    hh.serve(server, hh.make_tarball())
+    helm.status = "deployed"
+    helm.releases = [FOREIGN]
+    event = hh.event(server, "Update", physical_id=index.NOT_INSTALLED, old=hh.make_spec(server))
+    response = hh.run(index, server, make_deps(), event)
+    assert response["Status"] == "FAILED" and "upgrade" not in helm.commands()
+
+
+def test_the_owner_label_names_the_deploying_stack(index, server):
+    """R24P-M1: the label was sha256(cluster/chart path), the same for every hyperpod-cdk stack on the cluster,
+    so a second platform's installer took the first one's release for its own (and its rollback or destroy
+    uninstalled it). The stack's name is part of it now, read from the function's environment; preflight
+    computes the same value."""
+    from hyperpod_cdk.cli.preflight_helm_release import owner_label
+
+    spec = json.dumps(hh.make_spec(server))
+
+    def owner(stack: str | None) -> str:
+        environ = {index.SPEC_ENV: spec} | ({"HELM_OWNER_STACK": stack} if stack else {})
+        return index.ReleaseSpec.from_environment(environ).owner
+
+    first, second = owner("team-a-platform"), owner("team-b-platform")
+    assert first != second and owner(None) not in (first, second)
+    parsed = index.ReleaseSpec.from_mapping(hh.make_spec(server))
+    assert first == owner_label(parsed.cluster_name, parsed.chart_path, "team-a-platform")
+    with pytest.raises(index.HandlerError, match="HELM_OWNER_STACK"):
+        owner("not a stack name")
+
+
 # --------------------------------------------------------------------------- the real Helm binaries
 
 

@@ -99,10 +99,23 @@ def test_a_release_hyperpod_cdk_did_not_install_fails_with_the_fix(tmp_path: Pat
     assert "helm uninstall hyperpod-dependencies --namespace kube-system" in row.fix
 
 
-def test_a_release_hyperpod_cdk_installed_passes(tmp_path: Path) -> None:
-    items = [revision(1, "superseded"), revision(2, "deployed", **{"hyperpod-cdk-owner": OWNER})]
+def test_a_release_this_stack_installed_passes(tmp_path: Path) -> None:
+    cfg = config()
+    owner = preflight_helm_release.owner_label(
+        EKS_NAME, cfg.kubernetes.helm_dependencies.chart_path, f"{cfg.name}-platform"
+    )
+    items = [revision(1, "superseded"), revision(2, "deployed", **{"hyperpod-cdk-owner": owner})]
     [row] = run_row(tmp_path, secrets_route(items))
-    assert row.status == "pass" and "installed by hyperpod-cdk" in row.reason
+    assert row.status == "pass" and "installed by this stack" in row.reason
+
+
+def test_a_release_another_hyperpod_cdk_stack_installed_fails(tmp_path: Path) -> None:
+    """R24P-M1: the label named any hyperpod-cdk stack on the cluster, so a second platform's installer took the
+    first one's release over (and its rollback or destroy uninstalled it)."""
+    items = [revision(1, "deployed", **{"hyperpod-cdk-owner": OWNER})]
+    [row] = run_row(tmp_path, secrets_route(items))
+    assert row.status == "fail" and "another hyperpod-cdk stack" in row.reason
+    assert "kubernetes.helm_dependencies.enabled: false" in row.fix
 
 
 def test_no_release_passes(tmp_path: Path) -> None:

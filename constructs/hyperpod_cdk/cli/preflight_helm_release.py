@@ -14,6 +14,7 @@ the Kubernetes API the way ``lint --live`` does (:mod:`hyperpod_cdk.cli.kube`).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -67,9 +68,22 @@ def check_existing_helm_release(ctx: Context, kube: KubeFactory = _default_kube)
     if latest is None:
         return [Check("pass", check, f"not installed on '{cluster_name}': the stack installs it")]
     labels, revision = latest
-    if OWNER_LABEL in labels:
-        return [Check("pass", check, f"revision {revision} was installed by hyperpod-cdk: the stack upgrades it")]
     holdings = preflight_ownership.stack_holdings(ctx)
+    owner = owner_label(cluster_name, ctx.config.kubernetes.helm_dependencies.chart_path, holdings.stack_name)
+    if labels.get(OWNER_LABEL) == owner:
+        return [Check("pass", check, f"revision {revision} was installed by this stack: the stack upgrades it")]
+    if OWNER_LABEL in labels:  # another hyperpod-cdk stack's (R24P-M1): its installer refuses it too
+        return [
+            Check(
+                "fail",
+                check,
+                f"'{cluster_name}' already has the Helm release {physical_id} (revision {revision}), installed by "
+                f"another hyperpod-cdk stack, not {holdings.stack_name}: the stack's installer refuses to take it "
+                "over, and the deploy would fail at the Helm step",
+                "set kubernetes.helm_dependencies.enabled: false (the cluster has the chart from the other "
+                "platform), or deploy this config as the stack that installed it",
+            )
+        ]
     if holdings.holds(physical_id):  # installed by an older hyperpod-cdk (no label yet): an update upgrades it
         return [Check("pass", check, f"{preflight_ownership.PART_OF_THIS_STACK} ({holdings.stack_name})")]
     return [
@@ -83,6 +97,12 @@ def check_existing_helm_release(ctx: Context, kube: KubeFactory = _default_kube)
             f"`helm uninstall {RELEASE_NAME} --namespace {NAMESPACE}` first",
         )
     ]
+
+
+def owner_label(cluster_name: str, chart_path: str, stack_name: str) -> str:
+    """The label value the stack's installer puts on its release (the handler's ``helm_spec.owner_label``,
+    which a test pins to this)."""
+    return hashlib.sha256(f"{cluster_name}/{chart_path}/{stack_name}".encode()).hexdigest()[:40]
 
 
 def _latest_revision(secrets: Any) -> tuple[dict[str, str], int] | None:

@@ -33,6 +33,8 @@ NAMESPACE = "kube-system"
 RESOURCE_TYPE = HELM_DEPENDENCIES_RESOURCE_TYPE
 HELM_BINARY = "/opt/helm/helm"
 SPEC_ENV = "HELM_RELEASE_SPEC"
+# The deploying stack's name: part of the release's owner label (handlers/helm_dependencies/helm_spec.py).
+OWNER_STACK_ENV = "HELM_OWNER_STACK"
 #: Deprecated: the DNS-1123 label rule lives in ``hyperpod_cdk.specs.kubernetes_names``.
 NAME_PATTERN = DNS_LABEL_PATTERN
 #: Tag on the installer function, for SCPs or permission boundaries that deny invoking it.
@@ -131,6 +133,7 @@ class HyperPodHelmDependencies(ClusterHandlerConstruct):
             environment={
                 "HELM_BINARY": HELM_BINARY,
                 SPEC_ENV: stack.to_json_string(self.spec),
+                OWNER_STACK_ENV: Aws.STACK_NAME,
             },
             environment_reason="the environment holds the helm path and the release fixed at synth (names, revision, "
             "digests, chart values), no secrets; Lambda encrypts it at rest with an AWS managed key",
@@ -204,6 +207,7 @@ def _check_environment_size(scope: Construct, construct_id: str, spec: dict[str,
     # The cluster name may be a token here; count it at its longest (100 characters).
     sized = {**spec, "ClusterName": "x" * 100}
     size = len(SPEC_ENV) + len(json.dumps(sized)) + len("HELM_BINARY") + len(HELM_BINARY)
+    size += len(OWNER_STACK_ENV) + 128  # the stack name, at its longest
     check_environment_size(
         scope,
         construct_id,

@@ -8,7 +8,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,6 +26,11 @@ NOT_INSTALLED = "hyperpod-helm-dependencies:not-installed"
 GITHUB_TOP = "sagemaker-hyperpod-cli-{revision}"
 BUNDLE_TOP = "hyperpod-chart-bundle-{revision}"
 OWNER_LABEL = "hyperpod-cdk-owner"
+# The CloudFormation stack whose installer this is (AWS::StackName at deploy): part of the owner label, so a
+# second hyperpod-cdk stack on the same EKS cluster does not take the first one's release for its own
+# (review round 24, R24P-M1). Outside HELM_RELEASE_SPEC: the custom resource's properties do not carry it.
+OWNER_STACK_ENV = "HELM_OWNER_STACK"
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -33,6 +38,13 @@ _VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _CHART_VERSION = re.compile(r"^v?[0-9][A-Za-z0-9.+-]*$")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+
+
+def owner_label(cluster_name: str, chart_path: str, stack: str | None) -> str:
+    """The ``hyperpod-cdk-owner`` label value of the release one stack installs on one cluster (a label value
+    is at most 63 characters: 40 hex)."""
+    owner = f"{cluster_name}/{chart_path}" + (f"/{stack}" if stack else "")
+    return hashlib.sha256(owner.encode()).hexdigest()[:40]
 
 
 class HandlerError(Exception):
@@ -118,6 +130,7 @@ class ReleaseSpec:
     timeout_seconds: int = 600
     wait: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    owner_stack: str | None = None
 
     @property
     def physical_id(self) -> str:
@@ -125,8 +138,8 @@ class ReleaseSpec:
 
     @property
     def owner(self) -> str:
-        """Release label value: releases of this chart on this cluster that hyperpod-cdk installed."""
-        return hashlib.sha256(f"{self.cluster_name}/{self.chart_path}".encode()).hexdigest()[:40]
+        """Release label value: the release of this chart on this cluster that this stack's installer put there."""
+        return owner_label(self.cluster_name, self.chart_path, self.owner_stack)
 
     @property
     def from_bundle(self) -> bool:
@@ -145,7 +158,13 @@ class ReleaseSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HandlerError(f"{SPEC_ENV} is not JSON: {exc}") from None
-        return cls.from_mapping(data)
+        spec = cls.from_mapping(data)
+        stack = environ.get(OWNER_STACK_ENV)
+        if stack is None:
+            return spec
+        if not _STACK_NAME.fullmatch(stack):
+            raise HandlerError(f"{OWNER_STACK_ENV} {stack[:140]!r} is not a CloudFormation stack name")
+        return replace(spec, owner_stack=stack)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ReleaseSpec:

@@ -501,7 +501,8 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
     try:
         if request in ("Create", "Update"):
-            data = install(spec, deps, workdir, deadline, create=request == "Create")
+            # An Update of a resource whose Create was refused (its id says so) is a first install too (R24P-L2).
+            data = install(spec, deps, workdir, deadline, create=request == "Create" or old_id == NOT_INSTALLED)
             return Outcome("SUCCESS", spec.physical_id, data=data)
         if request == "Delete":
             uninstall(spec, deps, workdir, deadline)
