@@ -178,5 +178,5 @@ def hall_shortfall(
 
 # Edge visits one pool's flows (exact and headroom) may make: the project's configs and tests need at most a
 # few hundred; about 2 s of CPU here. RUN_WORK_BUDGET bounds all pools of one rule run together.
-POOL_WORK_BUDGET = 10_000_000
-RUN_WORK_BUDGET = 40_000_000
+POOL_WORK_BUDGET = 5_000_000
+RUN_WORK_BUDGET = 20_000_000
