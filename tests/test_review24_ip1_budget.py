@@ -123,7 +123,8 @@ def _brute(demands: list[int], uses: list[list[int]], supply: list[int | None]) 
             within = set(chosen)
             if any(supply[j] is None for j in within):
                 continue
-            short = sum(d for d, u in zip(demands, uses) if set(u) <= within) - sum(supply[j] or 0 for j in within)
+            wanted = sum(d for d, u in zip(demands, uses, strict=True) if set(u) <= within)
+            short = wanted - sum(supply[j] or 0 for j in within)
             if short > 0 and (worst is None or short > worst[0]):
                 worst = (short, within)
     return worst
@@ -143,7 +144,7 @@ def test_hall_shortfall_with_merged_subnets_matches_a_brute_force_check() -> Non
         assert bool(got) == (want is not None), (demands, uses, supply, got)
         if want is not None:
             assert all(supply[j] is not None for j in got)
-            within = sum(d for d, u in zip(demands, uses) if set(u) <= got)
+            within = sum(d for d, u in zip(demands, uses, strict=True) if set(u) <= got)
             assert within - sum(supply[j] or 0 for j in got) == want[0], (demands, uses, supply, got)
 
 

@@ -301,7 +301,7 @@ def _too_much_work(
     return cluster.not_checked(
         rule_id,
         f"groups {_named(groups, _quoted_name)} share subnets ({len(sets)} distinct subnet sets over "
-        f"{len(union)} subnets): fitting their addresses together took more than the flow's budget of "
+        f"{len(union):,} subnets): fitting their addresses together took more than the flow's budget of "
         f"{POOL_WORK_BUDGET:,} edge visits per pool ({RUN_WORK_BUDGET:,} per input); only the pool and each "
         "exact set are checked",
         "Properties/InstanceGroups",
