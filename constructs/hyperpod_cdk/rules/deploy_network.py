@@ -6,7 +6,13 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 
 from hyperpod_cdk.rules.deploy_base import IP_HEADROOM_PERCENT, SUBNET, _clusters, _int, _is_eks
-from hyperpod_cdk.rules.ip_flow import hall_shortfall
+from hyperpod_cdk.rules.ip_flow import (
+    POOL_WORK_BUDGET,
+    RUN_WORK_BUDGET,
+    FlowBudgetExceededError,
+    WorkBudget,
+    hall_shortfall,
+)
 from hyperpod_cdk.rules.model import (
     NOT_CHECKED,
     Finding,
@@ -242,6 +248,7 @@ _RANK: dict[str | None, int] = {None: 0, NOT_CHECKED: 1, "warning": 2}  # which 
 
 def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> Iterator[Finding]:
     by_id = _subnets_by_id(templates)
+    budget = WorkBudget(RUN_WORK_BUDGET)  # edge visits of every pool's flows together (review round 23, R23U-M1)
     for cluster in _clusters(templates):
         yield from _unknown_overrides(cluster, rule_id)
         yield from _unknown_objects(cluster, rule_id, "its addresses are not counted", "VpcConfig", "InstanceGroups")
@@ -253,18 +260,16 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
         pools = _groups_by_subnets(templates, cluster, by_id)
         for union, sets in pools.pools():
             if len(sets) <= MAX_SUBNET_SETS_PER_POOL:
-                finding = _pool_verdict(cluster, rule_id, pools, union, sets)
+                try:
+                    finding = _pool_verdict(cluster, rule_id, pools, union, sets, budget)
+                except FlowBudgetExceededError:
+                    yield from _rough_verdict(cluster, rule_id, pools, union, sets)
+                    yield _too_much_work(cluster, rule_id, pools, union, sets)
+                    continue
                 if finding:
                     yield finding
                 continue
-            worst: Finding | None = None
-            candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(t, pools.by_set[t]) for t in sets]
-            for subnet_set, groups in candidates:
-                # Only a verdict of a lower rank than the one found is built (the first of the lowest is told).
-                outrank = _RANK[worst.severity] if worst else len(_RANK)
-                worst = _verdict(cluster, rule_id, pools, subnet_set, groups, outrank) or worst
-            if worst:
-                yield worst
+            yield from _rough_verdict(cluster, rule_id, pools, union, sets)
             yield cluster.not_checked(
                 rule_id,
                 f"{len(sets)} distinct subnet sets share subnets (more than {MAX_SUBNET_SETS_PER_POOL}): each "
@@ -274,13 +279,47 @@ def subnet_ip_capacity(templates: Templates, rule_id: str = "HyperPod-IP1") -> I
             )
 
 
+def _rough_verdict(
+    cluster: Resource, rule_id: str, pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
+) -> Iterator[Finding]:
+    """The worst verdict of the pool's union and of each exact set: what is checked of a pool without the flow."""
+    worst: Finding | None = None
+    candidates = [(union, [g for s in sets for g in pools.by_set[s]])] + [(t, pools.by_set[t]) for t in sets]
+    for subnet_set, groups in candidates:
+        # Only a verdict of a lower rank than the one found is built (the first of the lowest is told).
+        outrank = _RANK[worst.severity] if worst else len(_RANK)
+        worst = _verdict(cluster, rule_id, pools, subnet_set, groups, outrank) or worst
+    if worst:
+        yield worst
+
+
+def _too_much_work(
+    cluster: Resource, rule_id: str, pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
+) -> Finding:
+    """The not-checked line of a pool whose flow ran out of its work budget (review round 23, R23U-M1)."""
+    groups = [g for s in sets for g in pools.by_set[s]]
+    return cluster.not_checked(
+        rule_id,
+        f"groups {_named(groups, _quoted_name)} share subnets ({len(sets)} distinct subnet sets over "
+        f"{len(union):,} subnets): fitting their addresses together took more than the flow's budget of "
+        f"{POOL_WORK_BUDGET:,} edge visits per pool ({RUN_WORK_BUDGET:,} per input); only the pool and each "
+        "exact set are checked",
+        "Properties/InstanceGroups",
+    )
+
+
 # Distinct subnet sets of one pool checked together with one flow (ip_flow.hall_shortfall); past this many
 # only the union and each exact set are checked, and a not-checked line says so.
 MAX_SUBNET_SETS_PER_POOL = 200
 
 
 def _pool_verdict(
-    cluster: Resource, rule_id: str, pools: _SubnetPools, union: _SubnetSet, sets: list[_SubnetSet]
+    cluster: Resource,
+    rule_id: str,
+    pools: _SubnetPools,
+    union: _SubnetSet,
+    sets: list[_SubnetSet],
+    budget: WorkBudget,
 ) -> Finding | None:
     """What the groups of one pool come to: Hall's condition checked exactly by one flow (and again with the
     demand grown by the headroom for the warning), the finding naming the subnets most short of addresses
@@ -288,21 +327,27 @@ def _pool_verdict(
 
     Candidates (the union, each set, each union of two overlapping sets) missed a chain: groups on
     [S1, S2], [S2, S3], [S3, S4] beside a wider group are confined to S1-S4, none of them (review round 22,
-    R22T-M2), and pairs of 200 wide sets took 92 s (R22T-M3).
+    R22T-M2), and pairs of 200 wide sets took 92 s (R22T-M3). Both flows draw on one pool budget of at most
+    POOL_WORK_BUDGET edge visits, itself drawn from ``budget`` (the input's); FlowBudgetExceededError past it.
     """
     subnets = pools.ordered(union)
     index = {key: j for j, key in enumerate(subnets)}
     supply = [pools.addresses(key)[0] for key in subnets]
     uses = [sorted(index[key] for key in subnet_set) for subnet_set in sets]
     need = [sum(count * per_node for _, count, per_node, _ in pools.by_set[s] if count >= 0) for s in sets]
-    short = hall_shortfall(need, uses, supply)
-    if not short:
-        partial = [s for s in sets if any(g[1] < 0 for g in pools.by_set[s])]
-        found = _partial_verdict(cluster, rule_id, pools, union, sets, partial) if partial else None
-        if found:
-            return found
-        grown = [n * (100 + IP_HEADROOM_PERCENT) for n in need]
-        short = hall_shortfall(grown, uses, [None if a is None else a * 100 for a in supply])
+    given = min(POOL_WORK_BUDGET, max(0, budget.left))
+    pool = WorkBudget(given)
+    try:
+        short = hall_shortfall(need, uses, supply, pool)
+        if not short:
+            partial = [s for s in sets if any(g[1] < 0 for g in pools.by_set[s])]
+            found = _partial_verdict(cluster, rule_id, pools, union, sets, partial) if partial else None
+            if found:
+                return found
+            grown = [n * (100 + IP_HEADROOM_PERCENT) for n in need]
+            short = hall_shortfall(grown, uses, [None if a is None else a * 100 for a in supply], pool)
+    finally:
+        budget.left -= given - pool.left  # what this pool spent (past its budget too) is the input's
     within = frozenset(subnets[j] for j in short)
     groups = [g for s in sets if s <= within for g in pools.by_set[s]]
     return _verdict(cluster, rule_id, pools, within, groups) if short else None
