@@ -286,8 +286,9 @@ def owns_release(spec: ReleaseSpec, deps: Deps, kubeconfig: Path, env: Mapping[s
 
 def foreign_release(spec: ReleaseSpec) -> str:
     return (
-        f"release {spec.physical_id} exists and was not installed by hyperpod-cdk (no {OWNER_LABEL}={spec.owner} "
-        "label): set kubernetes.helm_dependencies.enabled: false if the cluster already has the chart, or "
+        f"release {spec.physical_id} exists and was not installed by this stack's hyperpod-cdk installer (no "
+        f"{OWNER_LABEL}={spec.owner} label): set kubernetes.helm_dependencies.enabled: false if the cluster "
+        "already has the chart, or "
         f"`helm uninstall {spec.release} --namespace {spec.namespace}` first; nothing was changed"
     )
 
@@ -435,7 +436,7 @@ def uninstall(spec: ReleaseSpec, deps: Deps, workdir: Path, deadline: Deadline) 
         # Not installed by hyperpod-cdk (R23P-M1: the cluster owner's release of the same name), not
         # installed at all, or installed before the owner label existed: never uninstall what may not be ours.
         deps.log(
-            f"release {spec.physical_id} has no {OWNER_LABEL}={spec.owner} label (not installed by hyperpod-cdk, "
+            f"release {spec.physical_id} has no {OWNER_LABEL}={spec.owner} label (not installed by this stack, "
             "or not installed): left in place"
         )
         return "left"
