@@ -59,9 +59,6 @@ def test_create_over_a_release_it_did_not_install_fails_without_changing_it(inde
     assert response["PhysicalResourceId"] == index.NOT_INSTALLED  # the rollback Delete does nothing
     reason = response["Reason"]
     assert "kube-system/hyperpod-dependencies exists and was not installed by this stack's hyperpod-cdk" in reason
-        "release kube-system/hyperpod-dependencies exists and was not installed by this stack's hyperpod-cdk installer"
-        in reason
-    )
     assert "kubernetes.helm_dependencies.enabled: false" in response["Reason"]
     assert helm.commands() == ["dependency build", "status", "list"]  # no upgrade, rollback or uninstall
     physical_id = response["PhysicalResourceId"]
