@@ -77,9 +77,13 @@ def test_events_aps_budgets_and_cloudwatch_may_publish_and_encrypt(observed):
     (policy,) = observed.resources("AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     publish = [s for s in statements if s.get("Sid") == "AlertPublishers"]
-    assert len(publish) == 1 and _principals(publish[0]) == wanted
+    assert len(publish) == 1 and _principals(publish[0]) == wanted - {"events.amazonaws.com"}
     assert "sns:Publish" in publish[0]["Action"]
     assert "aws:SourceAccount" in publish[0]["Condition"]["StringEquals"]
+    # R24P-L1: EventBridge's statement is AWS's documented one, with no condition it may not send.
+    (events,) = (s for s in statements if s.get("Sid") == "AlertEvents")
+    assert _principals(events) == {"events.amazonaws.com"} and events["Action"] == "sns:Publish"
+    assert "Condition" not in events
     # TLS required of every publisher (enforce_ssl)
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
@@ -95,9 +99,8 @@ def test_no_service_may_publish_or_use_the_key_outside_the_statements_the_projec
     """R23P-L2: aws-cdk-lib's SNS rule target added an unconditioned ``events.amazonaws.com`` publish
     statement to the topic and another key statement, beside the project's conditioned ones."""
     (policy,) = observed.resources("AWS::SNS::TopicPolicy").values()
-    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-        if statement["Effect"] == "Allow":
-            assert statement.get("Sid") == "AlertPublishers" and "Condition" in statement, statement
+    allowed = [s.get("Sid") for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allowed == ["AlertPublishers", "AlertEvents"], allowed
     key_id = one(observed, "AWS::SNS::Topic")[1]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
     key_statements = observed.template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     service = [s for s in key_statements if "Service" in s.get("Principal", {})]

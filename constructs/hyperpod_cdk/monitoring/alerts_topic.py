@@ -22,6 +22,12 @@ from hyperpod_cdk.errors import prop_error
 # - cloudwatch: CloudWatch alarm actions (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html)
 # Key policy shape: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
 PUBLISHERS = ("events.amazonaws.com", "aps.amazonaws.com", "budgets.amazonaws.com", "cloudwatch.amazonaws.com")
+# EventBridge publishes under the topic policy AWS's EventBridge guide gives (its SNS permissions section), which
+# has no condition: the guide documents no aws:SourceAccount in EventBridge's requests, and a statement that
+# needs one would drop every cluster event in silence (review round 24, R24P-L1). Another account's rule can
+# deliver to this topic only through an execution role (eb-service-cross-account.html), which no statement
+# here names. The other publishers' guides condition on aws:SourceAccount, and so does this policy for them.
+UNCONDITIONED_PUBLISHERS = ("events.amazonaws.com",)
 MAX_EMAILS = 20
 
 
@@ -78,13 +84,22 @@ class HyperPodAlertsTopic(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
             )
+            conditioned = [p for p in PUBLISHERS if p not in UNCONDITIONED_PUBLISHERS]
             topic.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AlertPublishers",
-                    principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                    principals=[iam.ServicePrincipal(p) for p in conditioned],
                     actions=["sns:Publish", "sns:GetTopicAttributes"],
                     resources=[topic.topic_arn],
                     conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AlertEvents",
+                    principals=[iam.ServicePrincipal(p) for p in UNCONDITIONED_PUBLISHERS],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
                 )
             )
             self.topic = topic
