@@ -8,8 +8,10 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hyperpod_cdk.rules.deploy_helm import MAX_MAYBE_CHARTS, helm_chart_before_cluster
-from hyperpod_cdk.rules.model import Templates
+from hyperpod_cdk.rules.model import Templates, as_map
 
 _spec = importlib.util.spec_from_file_location("work_limits", Path(__file__).with_name("work_limits.py"))
 assert _spec is not None and _spec.loader is not None
@@ -41,11 +43,22 @@ def _lines(template: dict[str, Any]) -> list[str]:
     return [f.logical_id for f in helm_chart_before_cluster(Templates({"t": template}, closed_world=False))]
 
 
-def test_many_clusters_sharing_a_large_dependency_stay_bounded() -> None:
+def test_many_clusters_sharing_a_large_dependency_walk_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hyperpod_cdk.rules import deploy_helm
+
+    walked: list[int] = []
+    original = deploy_helm._direct_dependencies
+
+    def counting(body: Any, walk: Any) -> set[str]:
+        walked.append(len(as_map(body.get("Properties")).get("Tags") or []))
+        return original(body, walk)
+
+    monkeypatch.setattr(deploy_helm, "_direct_dependencies", counting)
     template = _template(clusters=60, references=200_000)
     with work_limits.guard(30):
         found = _lines(template)
     assert sorted(found) == sorted(f"HP{i}" for i in range(60))  # each: cannot tell which chart it is
+    assert walked.count(200_000) == 1  # R0's 200,000 references: once, not once per cluster
 
 
 def test_a_cluster_depending_on_every_unnamed_chart_through_another_resource_has_no_line() -> None:
