@@ -148,3 +148,10 @@ def test_too_many_worlds_are_one_finding_with_the_real_count(tmp_path: Path) -> 
     a["Conditions"]["EfaOn"] = {"Fn::Equals": [{"Ref": "AWS::StackName"}, "efa"]}
     found = [detail for rule, detail in _findings(tmp_path, A=a) if rule == "HyperPod-CFN1"]
     assert len(found) == 1 and found[0].startswith("36 combinations"), found
+
+
+def test_a_resource_type_that_is_not_text_is_no_crash(tmp_path: Path) -> None:
+    """R24T-L5: a list-valued Type beside an unknown condition raised TypeError (unhashable) in the plugin."""
+    template = _cluster_under({"Fn::Equals": [{"Ref": "AWS::StackName"}, "prod"]}, {})
+    template["Resources"]["Odd"] = {"Type": ["AWS::SNS::Topic"], "Condition": "HpOn"}
+    assert [rule for rule, _ in _findings(tmp_path, A=template)] == ["HyperPod-EFA1"]

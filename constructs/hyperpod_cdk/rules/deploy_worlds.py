@@ -164,7 +164,8 @@ def _choices(
 def _unread(template: Json, logical_id: str) -> bool:
     resources = template.get("Resources") if isinstance(template, Mapping) else None
     body = resources.get(logical_id) if isinstance(resources, Mapping) else None
-    return isinstance(body, Mapping) and body.get("Type") in UNREAD_TYPES
+    kind = body.get("Type") if isinstance(body, Mapping) else None
+    return isinstance(kind, str) and kind in UNREAD_TYPES  # a list or map Type is refused, not hashed (R24T-L5)
 
 
 def _labels(choices: Mapping[Key, list[str]]) -> dict[Key, str]:
