@@ -142,6 +142,20 @@ def test_an_update_of_a_refused_create_does_not_take_a_foreign_release_over(inde
     assert response["Status"] == "FAILED" and "upgrade" not in helm.commands()
 
 
+def test_a_rollback_update_of_a_refused_create_touches_nothing(index, server, make_deps, helm):
+    """R25P-L2: a stack rollback's Update of a resource that installed nothing ran `helm rollback` on the
+    foreign release its refused Create had left alone."""
+    helm.status = "deployed"
+    helm.releases = [FOREIGN]
+    old = hh.make_spec(server)
+    new = {**old, "Revision": "f" * 40}  # what the stack rolls back from: not this function's release
+    event = hh.event(server, "Update", physical_id=index.NOT_INSTALLED, old=old)
+    event["ResourceProperties"] = {**event["ResourceProperties"], **new}
+    response = hh.run(index, server, make_deps(), event)
+    assert response["Status"] == "SUCCESS" and response["PhysicalResourceId"] == index.NOT_INSTALLED
+    assert helm.commands() == []
+
+
 def test_the_owner_label_names_the_deploying_stack(index, server):
     """R24P-M1: the label was sha256(cluster/chart path), the same for every hyperpod-cdk stack on the cluster,
     so a second platform's installer took the first one's release for its own (and its rollback or destroy

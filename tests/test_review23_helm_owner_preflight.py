@@ -109,13 +109,21 @@ def test_a_release_this_stack_installed_passes(tmp_path: Path) -> None:
     assert row.status == "pass" and "installed by this stack" in row.reason
 
 
+def test_a_release_the_configs_stack_holds_passes_whatever_its_label(tmp_path: Path) -> None:
+    """R25P-L1: a library or nested stack, or an earlier label: the stack's own release failed as another
+    stack's, and the fix offered (``enabled: false``) would uninstall it."""
+    items = [revision(1, "deployed", **{"hyperpod-cdk-owner": OWNER})]
+    [row] = run_row(tmp_path, secrets_route(items), held=("kube-system/hyperpod-dependencies",))
+    assert row.status == "pass" and "part of this stack" in row.reason
+
+
 def test_a_release_another_hyperpod_cdk_stack_installed_fails(tmp_path: Path) -> None:
     """R24P-M1: the label named any hyperpod-cdk stack on the cluster, so a second platform's installer took the
     first one's release over (and its rollback or destroy uninstalled it)."""
     items = [revision(1, "deployed", **{"hyperpod-cdk-owner": OWNER})]
     [row] = run_row(tmp_path, secrets_route(items))
     assert row.status == "fail" and "another hyperpod-cdk stack" in row.reason
-    assert "kubernetes.helm_dependencies.enabled: false" in row.fix
+    assert "kubernetes.helm_dependencies.enabled: false" in row.fix and "--stack-name" in row.fix
 
 
 def test_no_release_passes(tmp_path: Path) -> None:

@@ -424,6 +424,11 @@ def with_changes(**changes: Any) -> dict[str, Any]:
             "alerts.sns_topic_arn",
             "SNS topic ARN",
         ),
+        (  # R25P-L3: nor one of another account
+            {"account": "111111111111", "alerts": {"sns_topic_arn": "arn:aws:sns:us-west-2:123456789012:ops"}},
+            "alerts.sns_topic_arn",
+            "give a topic of 111111111111",
+        ),
         (  # R23U-L3: an event rule cannot target a topic of another region
             {"alerts": {"sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:ops"}},
             "alerts.sns_topic_arn",

@@ -72,6 +72,10 @@ def check_existing_helm_release(ctx: Context, kube: KubeFactory = _default_kube)
     owner = owner_label(cluster_name, ctx.config.kubernetes.helm_dependencies.chart_path, holdings.stack_name)
     if labels.get(OWNER_LABEL) == owner:
         return [Check("pass", check, f"revision {revision} was installed by this stack: the stack upgrades it")]
+    if holdings.holds(physical_id):
+        # The stack holds it: unlabelled (0.1.0) or labelled otherwise (an earlier label, or a library or nested
+        # stack whose name the row did not derive): its update upgrades and relabels it (R25P-L1).
+        return [Check("pass", check, f"{preflight_ownership.PART_OF_THIS_STACK} ({holdings.stack_name})")]
     if OWNER_LABEL in labels:  # another hyperpod-cdk stack's (R24P-M1): its installer refuses it too
         return [
             Check(
@@ -80,12 +84,10 @@ def check_existing_helm_release(ctx: Context, kube: KubeFactory = _default_kube)
                 f"'{cluster_name}' already has the Helm release {physical_id} (revision {revision}), installed by "
                 f"another hyperpod-cdk stack, not {holdings.stack_name}: the stack's installer refuses to take it "
                 "over, and the deploy would fail at the Helm step",
-                "set kubernetes.helm_dependencies.enabled: false (the cluster has the chart from the other "
-                "platform), or deploy this config as the stack that installed it",
+                f"if this config deploys as another stack than {holdings.stack_name}, pass --stack-name; else set "
+                "kubernetes.helm_dependencies.enabled: false (the cluster has the chart from the other platform)",
             )
         ]
-    if holdings.holds(physical_id):  # installed by an older hyperpod-cdk (no label yet): an update upgrades it
-        return [Check("pass", check, f"{preflight_ownership.PART_OF_THIS_STACK} ({holdings.stack_name})")]
     return [
         Check(
             "fail",

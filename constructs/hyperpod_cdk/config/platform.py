@@ -189,7 +189,17 @@ class PlatformConfig(_Model):
             raise HyperPodConfigError(
                 "cost", "the budget notifies the alerts topic: add alerts: {email: [you@example.com]}"
             )
-        topic_region = self.alerts.sns_topic_arn.split(":")[3] if self.alerts and self.alerts.sns_topic_arn else None
+        topic = self.alerts.sns_topic_arn.split(":") if self.alerts and self.alerts.sns_topic_arn else None
+        if topic is not None and self.account is not None and topic[4] != self.account:
+            # Another account's topic: an event rule reaches it only through an execution role, and aws-cdk-lib
+            # refuses the target (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-cross-account
+            # .html; review round 25, R25P-L3).
+            raise HyperPodConfigError(
+                "alerts.sns_topic_arn",
+                f"the topic is in account {topic[4]} but the platform in {self.account}: "
+                f"give a topic of {self.account}",
+            )
+        topic_region = topic[3] if topic is not None else None
         if topic_region is not None and topic_region != self.region:
             # An EventBridge rule's targets are in its region (cross-region takes an event bus), and CloudWatch
             # alarm actions need a topic of the alarm's region: https://docs.aws.amazon.com/eventbridge/latest/

@@ -478,6 +478,9 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
             # CloudFormation rolls this resource back before the function's environment: the
             # properties it rolls back to are not this function's release. Do nothing.
             deps.log("update away from this function's release (a stack rollback)")
+            if old_id == NOT_INSTALLED:
+                # This resource installed nothing: a release there is someone else's (R25P-L2).
+                return Outcome("SUCCESS", NOT_INSTALLED, reason="rollback: this resource installed nothing")
             workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
             try:
                 done = roll_back_on_stack_rollback(spec, deps, workdir, deadline)
@@ -512,14 +515,14 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     except HandlerError as exc:
         deps.log(f"FAILED: {exc}")
         physical = fallback_id
-        if request == "Create":
+        if request == "Create" or old_id == NOT_INSTALLED:
             # Keep the real id when helm may have installed something, so the rollback uninstalls it.
             physical = spec.physical_id if exc.touched_cluster else NOT_INSTALLED
         return Outcome("FAILED", physical, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - CloudFormation must always get an answer
         deps.log(traceback.format_exc())
         # Unknown state after an unexpected error: on Create keep the real id so a rollback cleans up.
-        physical = spec.physical_id if request == "Create" else fallback_id
+        physical = spec.physical_id if request == "Create" or old_id == NOT_INSTALLED else fallback_id
         return Outcome("FAILED", physical, reason=f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
