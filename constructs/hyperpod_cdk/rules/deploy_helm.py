@@ -349,16 +349,17 @@ def _chart_elsewhere(
     order: StackOrder,
     cluster: Resource,
     rule_id: str,
-    charts_by_top: dict[str, list[Resource]],
+    layers: list[ChartsByTop],
 ) -> list[Finding]:
-    """A HyperPod chart only in other top-level stacks' templates (``charts_by_top``: those that may be for the
+    """A HyperPod chart only in other top-level stacks' templates (``layers``: those that may be for the
     cluster's EKS cluster, :class:`_ChartTargets`): the cluster's stack must deploy after one of them, a dependency
     recorded in the assembly's manifest (else not checked: a finding in a CDK app)."""
     top = found.top_of(cluster.template_path)
-    others = {chart_top: charts for chart_top, charts in charts_by_top.items() if chart_top != top and charts}
+    others = [chart_top for layer in layers for chart_top, charts in layer.items() if chart_top != top and charts]
     if not others or any(order.after(top, chart_top) for chart_top in others):
         return []
-    chart_top, charts = next(iter(others.items()))
+    chart_top = others[0]
+    charts = [chart for layer in layers for chart in layer.get(chart_top, [])]
     names = ", ".join(c.logical_id for c in charts[:3]) + (", ..." if len(charts) > 3 else "")
     where = Path(charts[0].template_path).name
     if charts[0].template_path != chart_top:
@@ -401,26 +402,36 @@ def chart_eks_name(templates: Templates, chart: Resource) -> str | None:
     return eks_cluster_name(chart.properties.get("ClusterName"), resources, arn=False)
 
 
+ChartsByTop = dict[str, list[Resource]]
+
+
 class _ChartTargets:
     """Which EKS cluster each HyperPod chart installs on, where the definition says (review round 24, R24T-H2: a
     chart for another EKS cluster satisfied every cluster). A chart and a cluster match unless both EKS clusters
-    are known (name, and region where both are known) and differ."""
+    are known (name, and region where both are known) and differ. The charts are grouped once, by the top-level
+    template deploying them, in layers a cluster combines without copying: of unknown EKS clusters, of a name in
+    no known region, of a name and region, of a name in any region."""
 
     def __init__(self, templates: Templates, found: _ChartsByTemplate) -> None:
         self.templates, self.found = templates, found
         self.target: dict[tuple[str, str], tuple[str, str | None] | None] = {}
-        self._unknown_by_top: dict[str, list[Resource]] = {}
-        self._named: dict[str, list[tuple[str | None, str, Resource]]] = {}
+        self.unknown: ChartsByTop = {}
+        self.name_only: dict[str, ChartsByTop] = {}
+        self.exact: dict[tuple[str, str], ChartsByTop] = {}
+        self.any_region: dict[str, ChartsByTop] = {}
         for path, charts in found.charts.items():
             region, top = templates.region_of(path), found.top_of(path)
             for chart in charts:
                 name = chart_eks_name(templates, chart)
                 self.target[(path, chart.logical_id)] = None if name is None else (name, region)
                 if name is None:
-                    self._unknown_by_top.setdefault(top, []).append(chart)
-                else:
-                    self._named.setdefault(name, []).append((region, top, chart))
-        self._by_top: dict[tuple[str, str | None], dict[str, list[Resource]]] = {}
+                    self.unknown.setdefault(top, []).append(chart)
+                    continue
+                self.any_region.setdefault(name, {}).setdefault(top, []).append(chart)
+                layer = (
+                    self.name_only.setdefault(name, {}) if region is None else self.exact.setdefault((name, region), {})
+                )
+                layer.setdefault(top, []).append(chart)
 
     def of_cluster(self, cluster: Resource) -> tuple[str, str | None] | None:
         """The cluster's EKS cluster (name, region) when the definition says."""
@@ -442,17 +453,19 @@ class _ChartTargets:
         """The ``charts`` that may be for the EKS cluster ``key``."""
         return [c for c in charts if self._same(self.target.get((c.template_path, c.logical_id)), key)]
 
-    def by_top(self, key: tuple[str, str | None] | None) -> dict[str, list[Resource]]:
-        """The charts that may be for the EKS cluster ``key``, by the top-level template deploying them."""
+    def by_top(self, key: tuple[str, str | None] | None) -> list[ChartsByTop]:
+        """The charts that may be for the EKS cluster ``key``, by the top-level template deploying them (layers:
+        a top may be in several)."""
         if key is None:
-            return self.found.charts_by_top
-        if key not in self._by_top:
-            tops = {top: list(charts) for top, charts in self._unknown_by_top.items()}
-            for region, top, chart in self._named.get(key[0], []):
-                if self._same((key[0], region), key):
-                    tops.setdefault(top, []).append(chart)
-            self._by_top[key] = tops
-        return self._by_top[key]
+            return [self.found.charts_by_top]
+        name, region = key
+        if region is None:
+            return [self.unknown, self.any_region.get(name, {})]
+        return [self.unknown, self.name_only.get(name, {}), self.exact.get((name, region), {})]
+
+
+def _any_chart(layers: list[ChartsByTop]) -> bool:
+    return any(charts for layer in layers for charts in layer.values())
 
 
 def _releases_of(templates: Templates, cluster: Resource, releases: list[Resource]) -> list[Resource]:
@@ -472,14 +485,15 @@ def _releases_of(templates: Templates, cluster: Resource, releases: list[Resourc
     ]
 
 
-def _release_unknown(templates: Templates, cluster: Resource, releases: list[Resource], rule_id: str) -> list[Finding]:
+def _release_unknown(
+    templates: Templates, cluster: Resource, release_regions: set[str | None], rule_id: str
+) -> list[Finding]:
     """Not checked: `--live` read Helm releases in the cluster's region, but its EKS cluster is not named by a
     literal ARN, so none of them is known to be its own (R24T-L2)."""
     eks = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
     if isinstance(eks, str) and _EKS_ARN_NAME.match(eks):
         return []
-    region = templates.region_of(cluster.template_path)
-    if not any(templates.region_of(r.template_path) == region for r in releases):
+    if templates.region_of(cluster.template_path) not in release_regions:
         return []
     return [
         cluster.not_checked(
@@ -497,6 +511,7 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
     order = StackOrder()
     targets = _ChartTargets(templates, found)
     missing = [r for r in releases if r.properties.get("Installed") is False]
+    release_regions = {templates.region_of(r.template_path) for r in releases}
     for cluster in _clusters(templates):
         helm = found.charts.get(cluster.template_path, [])
         maybe = found.maybe.get(cluster.template_path, [])
@@ -521,7 +536,8 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         maybe_above = any(found.maybe.get(lv[0]) for lv in levels[1:])
         missing_here = _releases_of(templates, cluster, missing)
         charts_for = targets.by_top(key)
-        if not maybe and not maybe_above and not any(charts_for.values()) and missing_here:
+        none_for = not maybe and not maybe_above and not _any_chart(charts_for)
+        if none_for and missing_here:
             names = ", ".join(str(r.properties.get("EksCluster")) for r in missing_here)
             yield cluster.finding(
                 rule_id,
@@ -535,5 +551,5 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         for level in levels:
             yield from _maybe_chart_lines(found, cluster, rule_id, level)
         yield from _chart_elsewhere(found, order, cluster, rule_id, charts_for)
-        if not maybe and not maybe_above and not any(charts_for.values()):
-            yield from _release_unknown(templates, cluster, releases, rule_id)
+        if none_for:
+            yield from _release_unknown(templates, cluster, release_regions, rule_id)
