@@ -9,10 +9,11 @@ finds to the templates as resources the rules already understand:
 * literal security-group ids -> their group-to-group rules as ``AWS::EC2::SecurityGroupIngress`` /
   ``Egress`` (HyperPod-EFA1 sees the self rules);
 * a literal EKS cluster ARN -> ``AWS::EKS::Cluster`` (auth mode, version, endpoint) and its installed
-  add-ons (HyperPod-EKS4, K8S1, TG1);
+  add-ons (HyperPod-EKS4, K8S1, TG1), for every EKS cluster the definition does not create itself, added to
+  the template of the first cluster on it;
 * the lifecycle entry script -> ``HyperPod::Live::S3Object`` {Uri, Exists} (HyperPod-LCS1);
 * the per-type HyperPod quotas -> ``HyperPod::Live::Quota`` {InstanceType, Value} (HyperPod-QUOTA1);
-* for an existing EKS cluster and a definition without the chart: whether the HyperPod Helm release
+* for an existing EKS cluster no chart of the definition installs on: whether the HyperPod Helm release
   ``hyperpod-dependencies`` is installed (Helm 3 keeps each release revision as a Secret labelled
   ``owner=helm,name=<release>``), read through the Kubernetes API the way ``drill`` reaches it
   (:mod:`hyperpod_cdk.cli.kube`) -> ``HyperPod::Live::HelmRelease`` {Name, Installed} (HyperPod-HELM1).
