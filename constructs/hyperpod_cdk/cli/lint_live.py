@@ -9,10 +9,11 @@ finds to the templates as resources the rules already understand:
 * literal security-group ids -> their group-to-group rules as ``AWS::EC2::SecurityGroupIngress`` /
   ``Egress`` (HyperPod-EFA1 sees the self rules);
 * a literal EKS cluster ARN -> ``AWS::EKS::Cluster`` (auth mode, version, endpoint) and its installed
-  add-ons (HyperPod-EKS4, K8S1, TG1);
+  add-ons (HyperPod-EKS4, K8S1, TG1), for every EKS cluster the definition does not create itself, added to
+  the template of the first cluster on it;
 * the lifecycle entry script -> ``HyperPod::Live::S3Object`` {Uri, Exists} (HyperPod-LCS1);
 * the per-type HyperPod quotas -> ``HyperPod::Live::Quota`` {InstanceType, Value} (HyperPod-QUOTA1);
-* for an existing EKS cluster and a definition without the chart: whether the HyperPod Helm release
+* for an existing EKS cluster no chart of the definition installs on: whether the HyperPod Helm release
   ``hyperpod-dependencies`` is installed (Helm 3 keeps each release revision as a Secret labelled
   ``owner=helm,name=<release>``), read through the Kubernetes API the way ``drill`` reaches it
   (:mod:`hyperpod_cdk.cli.kube`) -> ``HyperPod::Live::HelmRelease`` {Name, Installed} (HyperPod-HELM1).
@@ -80,6 +81,8 @@ class _Scope:
     label: str = ""
     region: str | None = None
     budget: _Budget = field(default_factory=_Budget)
+    # EKS cluster name -> the template its live description was added to (its Helm release goes there too).
+    eks_templates: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def whole(cls, lint_input: LintInput) -> _Scope:
@@ -257,10 +260,20 @@ def _security_groups(scope: _Scope, clients: Any) -> None:
                     )
 
 
+def _created_eks_names(scope: _Scope) -> set[str]:
+    """The literal names of the EKS clusters this region's templates create (nothing to read: the rules see them)."""
+    names = (r.properties.get("Name") for r in scope.resources("AWS::EKS::Cluster") if not _is_live(scope, r))
+    return {n for n in names if isinstance(n, str)}
+
+
+def _is_live(scope: _Scope, resource: Resource) -> bool:
+    return (resource.template_path, resource.logical_id) in scope.lint_input.templates.live
+
+
 def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> None:
-    if any(True for _ in scope.resources("AWS::EKS::Cluster")):
-        return  # the definition creates its EKS cluster: nothing to read
-    names: list[str] = []
+    # Every literal ARN but those of EKS clusters the definition creates: one EKS cluster created in the region
+    # skipped every existing one (review round 24, R24T-H2).
+    created = _created_eks_names(scope)
     for cluster in scope.resources(SAGEMAKER_CLUSTER):
         arn = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
         match = EKS_ARN.match(arn) if isinstance(arn, str) else None
@@ -272,15 +285,23 @@ def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> N
                 f"--live did not read EKS cluster {match.group(2)}: its ARN names {match.group(1)}, the stack "
                 f"deploys to {scope.region}",
             )
-        elif match:
-            names.append(match.group(2))
+        elif match and match.group(2) not in created:
+            scope.eks_templates.setdefault(match.group(2), cluster.template_path)
+    names = scope.eks_templates
     if not names:
         return
     eks = clients("eks")
-    for name in dict.fromkeys(names):
-        cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
+    for name, template_path in names.items():
+        try:
+            cluster = described[name] = eks.describe_cluster(name=name)["cluster"]
+        except ClientError as exc:
+            if aws_errors.code(exc) != "ResourceNotFoundException":
+                raise
+            scope.unresolved("EKS cluster", f"--live could not read EKS cluster {name}{scope.label}: it does not exist")
+            continue
         vpc = cluster.get("resourcesVpcConfig") or {}
-        scope.add(
+        _add(
+            scope.lint_input,
             f"LiveEks{name}",
             {
                 "Type": "AWS::EKS::Cluster",
@@ -297,10 +318,12 @@ def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> N
                     },
                 },
             },
+            template_path,
         )
         for addon_name in eks.list_addons(clusterName=name).get("addons", []):
             addon = eks.describe_addon(clusterName=name, addonName=addon_name)["addon"]
-            scope.add(
+            _add(
+                scope.lint_input,
                 f"LiveAddon{name}{addon_name}",
                 {
                     "Type": "AWS::EKS::Addon",
@@ -310,6 +333,7 @@ def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> N
                         "ClusterName": name,
                     },
                 },
+                template_path,
             )
 
 
@@ -326,21 +350,47 @@ def _default_kube(clients: Any) -> KubeFactory:
     return make
 
 
-def _helm_release(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None) -> None:
-    from hyperpod_cdk.rules.deploy_addons import _is_helm
+def _charted_eks_names(scope: _Scope) -> set[str]:
+    """The EKS clusters a HyperPod chart of this region's templates installs on, where it names one."""
+    from hyperpod_cdk.rules.deploy_helm import _is_helm, chart_eks_name
 
-    if any(_is_helm(r) for r in scope.resources()):
-        return  # the definition installs the chart itself: HyperPod-HELM1 checks the ordering
+    templates = scope.lint_input.templates
+    return {n for r in scope.resources() if _is_helm(r) and (n := chart_eks_name(templates, r)) is not None}
+
+
+def _deployed(answer: Any) -> bool | None:
+    """Whether a Helm Secret list shows a deployed revision; None for an answer that is not a Secret list
+    (review round 24, R24T-L3: items that are not objects were an AttributeError)."""
+    items = answer.get("items") if isinstance(answer, Mapping) else None
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        return None
+    metadata = [i.get("metadata") for i in items]
+    if not all(isinstance(m, Mapping) and isinstance(m.get("labels", {}), Mapping | None) for m in metadata):
+        return None
+    return any(as_map(as_map(m).get("labels")).get("status") == "deployed" for m in metadata)
+
+
+def _helm_release(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]], kube: KubeFactory | None) -> None:
+    # Only EKS clusters no chart of the definition installs on: a chart for another EKS cluster skipped every
+    # release read of the region (R24T-H2); HyperPod-HELM1 checks the ordering of a chart the definition has.
+    charted = _charted_eks_names(scope) if described else set()
     for name, cluster in described.items():
+        if name in charted:
+            continue
         api = (kube or _default_kube(clients))(name, cluster)
-        secrets = api.get("/api/v1/secrets", labelSelector=f"owner=helm,name={RELEASE_NAME}")
-        installed = any(
-            (item.get("metadata", {}).get("labels", {}) or {}).get("status") == "deployed"
-            for item in secrets.get("items", [])
-        )
-        scope.add(
+        installed = _deployed(api.get("/api/v1/secrets", labelSelector=f"owner=helm,name={RELEASE_NAME}"))
+        if installed is None:
+            scope.unresolved(
+                "Helm release",
+                f"--live could not read Helm release on EKS cluster {name}{scope.label}: the Kubernetes API's "
+                "answer is not a Secret list",
+            )
+            continue
+        _add(
+            scope.lint_input,
             f"LiveHelm{name}",
             {"Type": HELM_RELEASE, "Properties": {"Name": RELEASE_NAME, "EksCluster": name, "Installed": installed}},
+            scope.eks_templates.get(name, scope.paths[0]),
         )
 
 

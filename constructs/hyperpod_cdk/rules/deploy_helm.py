@@ -376,14 +376,22 @@ def _ordered_after(
         )
 
 
-def _chart_elsewhere(found: _ChartsByTemplate, order: StackOrder, cluster: Resource, rule_id: str) -> list[Finding]:
-    """A HyperPod chart only in other top-level stacks' templates: the cluster's stack must deploy after one of
-    them, a dependency recorded in the assembly's manifest (else not checked: a finding in a CDK app)."""
+def _chart_elsewhere(
+    found: _ChartsByTemplate,
+    order: StackOrder,
+    cluster: Resource,
+    rule_id: str,
+    layers: list[ChartsByTop],
+) -> list[Finding]:
+    """A HyperPod chart only in other top-level stacks' templates (``layers``: those that may be for the
+    cluster's EKS cluster, :class:`_ChartTargets`): the cluster's stack must deploy after one of them, a dependency
+    recorded in the assembly's manifest (else not checked: a finding in a CDK app)."""
     top = found.top_of(cluster.template_path)
-    others = {chart_top: charts for chart_top, charts in found.charts_by_top.items() if chart_top != top}
+    others = [chart_top for layer in layers for chart_top, charts in layer.items() if chart_top != top and charts]
     if not others or any(order.after(top, chart_top) for chart_top in others):
         return []
-    chart_top, charts = next(iter(others.items()))
+    chart_top = others[0]
+    charts = [chart for layer in layers for chart in layer.get(chart_top, [])]
     names = ", ".join(c.logical_id for c in charts[:3]) + (", ..." if len(charts) > 3 else "")
     where = Path(charts[0].template_path).name
     if charts[0].template_path != chart_top:
@@ -398,20 +406,134 @@ def _chart_elsewhere(found: _ChartsByTemplate, order: StackOrder, cluster: Resou
     ]
 
 
-_EKS_ARN_NAME = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]+)$")
+_EKS_ARN_NAME = re.compile(r"^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d{12}:cluster/([A-Za-z0-9_-]+)$")
+_EKS_CLUSTER = "AWS::EKS::Cluster"
+
+
+def eks_cluster_name(value: Json, resources: Mapping[str, Json], *, arn: bool) -> str | None:
+    """The name of the EKS cluster ``value`` names, when the definition says: a literal ARN (``arn``) or name, or a
+    ``Ref`` (the name) / ``Fn::GetAtt .Arn`` of an ``AWS::EKS::Cluster`` of the same template with a literal
+    ``Name``; None otherwise (a parameter, an import, a generated name)."""
+    if isinstance(value, str):
+        match = _EKS_ARN_NAME.match(value) if arn else None
+        return match.group(2) if match else (None if arn else value or None)
+    ref = as_map(value)
+    target = ref.get("Ref") if not arn else ref.get("Fn::GetAtt")
+    if arn and isinstance(target, str):
+        target = target.split(".")
+    if arn:
+        target = target[0] if isinstance(target, list) and len(target) == 2 and target[1] == "Arn" else None
+    body = as_map(resources.get(target)) if isinstance(target, str) else {}
+    name = as_map(body.get("Properties")).get("Name") if body.get("Type") == _EKS_CLUSTER else None
+    return name if isinstance(name, str) and name else None
+
+
+def chart_eks_name(templates: Templates, chart: Resource) -> str | None:
+    """The EKS cluster a HyperPod chart installs on (its ``ClusterName``), when the definition says."""
+    resources = as_map(templates.templates.get(chart.template_path, {}).get("Resources"))
+    return eks_cluster_name(chart.properties.get("ClusterName"), resources, arn=False)
+
+
+ChartsByTop = dict[str, list[Resource]]
+
+
+class _ChartTargets:
+    """Which EKS cluster each HyperPod chart installs on, where the definition says (review round 24, R24T-H2: a
+    chart for another EKS cluster satisfied every cluster). A chart and a cluster match unless both EKS clusters
+    are known (name, and region where both are known) and differ. The charts are grouped once, by the top-level
+    template deploying them, in layers a cluster combines without copying: of unknown EKS clusters, of a name in
+    no known region, of a name and region, of a name in any region."""
+
+    def __init__(self, templates: Templates, found: _ChartsByTemplate) -> None:
+        self.templates, self.found = templates, found
+        self.target: dict[tuple[str, str], tuple[str, str | None] | None] = {}
+        self.unknown: ChartsByTop = {}
+        self.name_only: dict[str, ChartsByTop] = {}
+        self.exact: dict[tuple[str, str], ChartsByTop] = {}
+        self.any_region: dict[str, ChartsByTop] = {}
+        for path, charts in found.charts.items():
+            region, top = templates.region_of(path), found.top_of(path)
+            for chart in charts:
+                name = chart_eks_name(templates, chart)
+                self.target[(path, chart.logical_id)] = None if name is None else (name, region)
+                if name is None:
+                    self.unknown.setdefault(top, []).append(chart)
+                    continue
+                self.any_region.setdefault(name, {}).setdefault(top, []).append(chart)
+                layer = (
+                    self.name_only.setdefault(name, {}) if region is None else self.exact.setdefault((name, region), {})
+                )
+                layer.setdefault(top, []).append(chart)
+
+    def of_cluster(self, cluster: Resource) -> tuple[str, str | None] | None:
+        """The cluster's EKS cluster (name, region) when the definition says."""
+        arn = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
+        resources = as_map(self.templates.templates.get(cluster.template_path, {}).get("Resources"))
+        name = eks_cluster_name(arn, resources, arn=True)
+        if name is None:
+            return None
+        match = _EKS_ARN_NAME.match(arn) if isinstance(arn, str) else None
+        return name, match.group(1) if match else self.templates.region_of(cluster.template_path)
+
+    @staticmethod
+    def _same(one: tuple[str, str | None] | None, other: tuple[str, str | None] | None) -> bool:
+        if one is None or other is None:
+            return True
+        return one[0] == other[0] and (one[1] is None or other[1] is None or one[1] == other[1])
+
+    def for_cluster(self, key: tuple[str, str | None] | None, charts: list[Resource]) -> list[Resource]:
+        """The ``charts`` that may be for the EKS cluster ``key``."""
+        return [c for c in charts if self._same(self.target.get((c.template_path, c.logical_id)), key)]
+
+    def by_top(self, key: tuple[str, str | None] | None) -> list[ChartsByTop]:
+        """The charts that may be for the EKS cluster ``key``, by the top-level template deploying them (layers:
+        a top may be in several)."""
+        if key is None:
+            return [self.found.charts_by_top]
+        name, region = key
+        if region is None:
+            return [self.unknown, self.any_region.get(name, {})]
+        return [self.unknown, self.name_only.get(name, {}), self.exact.get((name, region), {})]
+
+
+def _any_chart(layers: list[ChartsByTop]) -> bool:
+    return any(charts for layer in layers for charts in layer.values())
 
 
 def _releases_of(templates: Templates, cluster: Resource, releases: list[Resource]) -> list[Resource]:
     """The live releases read on this cluster's EKS cluster, in its region (`lint --live` reads each region
-    with its own clients, R23T-H3: another region's or another EKS cluster's release is not this one's)."""
+    with its own clients, R23T-H3: another region's or another EKS cluster's release is not this one's). Nothing
+    for a cluster whose EKS cluster is not a literal ARN: no release read is known to be its own (review round
+    24, R24T-L2: another stack's EKS cluster's missing release was charged to it)."""
     eks = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
     match = _EKS_ARN_NAME.match(eks) if isinstance(eks, str) else None
+    if match is None:
+        return []
     region = templates.region_of(cluster.template_path)
     return [
         r
         for r in releases
-        if templates.region_of(r.template_path) == region
-        and (match is None or r.properties.get("EksCluster") == match.group(1))
+        if templates.region_of(r.template_path) == region and r.properties.get("EksCluster") == match.group(2)
+    ]
+
+
+def _release_unknown(
+    templates: Templates, cluster: Resource, release_regions: set[str | None], rule_id: str
+) -> list[Finding]:
+    """Not checked: `--live` read Helm releases in the cluster's region, but its EKS cluster is not named by a
+    literal ARN, so none of them is known to be its own (R24T-L2)."""
+    eks = as_map(as_map(cluster.properties.get("Orchestrator")).get("Eks")).get("ClusterArn")
+    if isinstance(eks, str) and _EKS_ARN_NAME.match(eks):
+        return []
+    if templates.region_of(cluster.template_path) not in release_regions:
+        return []
+    return [
+        cluster.not_checked(
+            rule_id,
+            "--live reads the Helm release only on an EKS cluster named by a literal ARN; this cluster's ClusterArn "
+            "is not one, so whether the HyperPod chart is installed on its EKS cluster is not known",
+            "Properties",
+        )
     ]
 
 
@@ -419,7 +541,9 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
     releases = list(templates.live_resources(LIVE_HELM_RELEASE))
     found = _ChartsByTemplate(templates)
     order = StackOrder()
+    targets = _ChartTargets(templates, found)
     missing = [r for r in releases if r.properties.get("Installed") is False]
+    release_regions = {templates.region_of(r.template_path) for r in releases}
     for cluster in _clusters(templates):
         helm = found.charts.get(cluster.template_path, [])
         maybe = found.maybe.get(cluster.template_path, [])
@@ -432,14 +556,20 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         # The nearest template of the cluster's stack chain holding a chart the definition names decides
         # (R23T-H4): the cluster there, else the nested stack resource that deploys it.
         levels = _levels(found, cluster)
-        named = [(lv, [c for c in found.charts.get(lv[0], []) if c.logical_id != lv[1]]) for lv in levels]
+        key = targets.of_cluster(cluster)  # a chart for another EKS cluster is not this cluster's (R24T-H2)
+        named = [
+            (lv, targets.for_cluster(key, [c for c in found.charts.get(lv[0], []) if c.logical_id != lv[1]]))
+            for lv in levels
+        ]
         level, helm = next(((lv, h) for lv, h in named if h), (levels[0], []))
         if helm:
             yield from _ordered_after(found, cluster, rule_id, level, helm)
             continue
         maybe_above = any(found.maybe.get(lv[0]) for lv in levels[1:])
         missing_here = _releases_of(templates, cluster, missing)
-        if not maybe and not maybe_above and not found.charts and missing_here:
+        charts_for = targets.by_top(key)
+        none_for = not maybe and not maybe_above and not _any_chart(charts_for)
+        if none_for and missing_here:
             names = ", ".join(str(r.properties.get("EksCluster")) for r in missing_here)
             yield cluster.finding(
                 rule_id,
@@ -452,4 +582,6 @@ def helm_chart_before_cluster(templates: Templates, rule_id: str = "HyperPod-HEL
         # (none at all: installed elsewhere, another stack or the hyp CLI, not visible here).
         for level in levels:
             yield from _maybe_chart_lines(found, cluster, rule_id, level)
-        yield from _chart_elsewhere(found, order, cluster, rule_id)
+        yield from _chart_elsewhere(found, order, cluster, rule_id, charts_for)
+        if none_for:
+            yield from _release_unknown(templates, cluster, release_regions, rule_id)
