@@ -460,6 +460,25 @@ def _refusal(request: Any, old_id: str | None, problems: Sequence[str]) -> Outco
     return Outcome("FAILED", physical, reason=reason)
 
 
+def _stack_rollback(spec: ReleaseSpec, deps: Deps, deadline: Deadline, old_id: Any, fallback_id: str) -> Outcome:
+    """CloudFormation rolls this resource back to the release before this function's (see
+    :func:`roll_back_on_stack_rollback`); never fails: the stack is already rolling back, and failing would
+    leave it UPDATE_ROLLBACK_FAILED."""
+    deps.log("update away from this function's release (a stack rollback)")
+    if old_id == NOT_INSTALLED:
+        # This resource installed nothing: a release there is someone else's (R25P-L2).
+        return Outcome("SUCCESS", NOT_INSTALLED, reason="rollback: this resource installed nothing")
+    workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
+    try:
+        done = roll_back_on_stack_rollback(spec, deps, workdir, deadline)
+    except HandlerError as exc:
+        done = f"helm rollback failed ({exc}); the release stays on this function's revision"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    deps.log(done)
+    return Outcome("SUCCESS", fallback_id, reason=f"rollback: {done}")
+
+
 def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     """Handle one CloudFormation request; never raises."""
     request = event.get("RequestType")
@@ -477,20 +496,7 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
         if request == "Update" and not differences(event.get("OldResourceProperties"), spec):
             # CloudFormation rolls this resource back before the function's environment: the
             # properties it rolls back to are not this function's release. Do nothing.
-            deps.log("update away from this function's release (a stack rollback)")
-            if old_id == NOT_INSTALLED:
-                # This resource installed nothing: a release there is someone else's (R25P-L2).
-                return Outcome("SUCCESS", NOT_INSTALLED, reason="rollback: this resource installed nothing")
-            workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
-            try:
-                done = roll_back_on_stack_rollback(spec, deps, workdir, deadline)
-            except HandlerError as exc:
-                # The stack is already rolling back: failing here would leave it UPDATE_ROLLBACK_FAILED.
-                done = f"helm rollback failed ({exc}); the release stays on this function's revision"
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            deps.log(done)
-            return Outcome("SUCCESS", fallback_id, reason=f"rollback: {done}")
+            return _stack_rollback(spec, deps, deadline, old_id, fallback_id)
         if request == "Delete" and old_id and old_id != spec.physical_id:
             workdir = Path(tempfile.mkdtemp(prefix="helm-deps-", dir=os.environ.get("TMPDIR", "/tmp")))
             try:
