@@ -27,8 +27,8 @@ from hyperpod_cdk.rules.cfn_template import (
     condition_values,
 )
 from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, condition_truths, unknown_parameters
-from hyperpod_cdk.rules.model import Finding, Json, Templates
-from hyperpod_cdk.rules.nested_resolve import resolve_linked
+from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
+from hyperpod_cdk.rules.nested_resolve import MAX_NESTING, resolve_linked
 
 #: Most worlds (parameter values times condition truths) the plugin reads per app; more is one CFN1 finding.
 MAX_WORLDS = 16
@@ -156,9 +156,30 @@ def _choices(
         if not isinstance(template, Mapping):
             continue
         for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
-            if templates.passed_to_nested(path, name) is None:
-                choices[(path, name)] = values
+            key = _parameter_of(raw, parameters, templates, path, name)
+            if key is not None:  # the parent's parameter it stands for takes the values (R25T-H1)
+                choices[key] = list(dict.fromkeys([*choices.get(key, []), *values]))
     return choices
+
+
+def _parameter_of(
+    raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, path: str, name: str
+) -> Key | None:
+    """The parameter whose values decide ``name`` of ``path``: itself, or, for a nested stack's parameter
+    its parent passes as ``Ref P``, the parent's ``P`` (up the chain); None when a parent passes anything
+    else (a literal, or a value known only at deploy: resolved as passed)."""
+    for _ in range(MAX_NESTING):
+        passed = templates.passed_to_nested(path, name)
+        if passed is None:
+            return (path, name)
+        parent, value = passed
+        declared = as_map(as_map(raw.get(parent)).get("Parameters"))
+        ref = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
+        spec = declared.get(ref) if isinstance(ref, str) else None
+        if not isinstance(spec, Mapping) or ref in parameters or "Default" in spec:
+            return None
+        path, name = parent, str(ref)
+    return None
 
 
 def _unread(template: Json, logical_id: str) -> bool:
