@@ -155,3 +155,22 @@ def test_a_resource_type_that_is_not_text_is_no_crash(tmp_path: Path) -> None:
     template = _cluster_under({"Fn::Equals": [{"Ref": "AWS::StackName"}, "prod"]}, {})
     template["Resources"]["Odd"] = {"Type": ["AWS::SNS::Topic"], "Condition": "HpOn"}
     assert [rule for rule, _ in _findings(tmp_path, A=template)] == ["HyperPod-EFA1"]
+
+
+def test_large_templates_read_fewer_worlds_and_say_so(tmp_path: Path) -> None:
+    """R25T-M1: each world is a whole check, so 16 worlds of a 6.5 MB template took 128 s on the plugin path.
+    The worlds are capped by the templates' size; past the cap, one CFN1 finding says so."""
+    from hyperpod_cdk.rules.deploy_worlds import MAX_WORLD_TEXT, MAX_WORLDS
+
+    template = _cluster_under({"Fn::Equals": [{"Ref": "DeployCluster"}, "yes"]}, {"DeployCluster": {"Type": "String"}})
+    filler = "x" * 1000
+    per_world = MAX_WORLD_TEXT // (MAX_WORLDS // 2)  # room for 8 worlds; the two parameters make 4
+    for index in range(per_world // 1000):
+        template["Resources"][f"Pad{index}"] = {"Type": "AWS::SNS::Topic", "Metadata": {"x": filler}}
+    assert [rule for rule, _ in _findings(tmp_path, A=template)] == ["HyperPod-EFA1"]
+    for index in range(3):  # 4 x 8 = 32 worlds, more than the 7 or 8 a template this size gets
+        template["Parameters"][f"P{index}"] = {"Type": "String"}
+        template["Conditions"][f"On{index}"] = {"Fn::Equals": [{"Ref": f"P{index}"}, "on"]}
+        template["Resources"][f"Topic{index}"] = {"Type": "AWS::SNS::Topic", "Condition": f"On{index}"}
+    (cfn1,) = (detail for rule, detail in _findings(tmp_path, A=template) if rule == "HyperPod-CFN1")
+    assert cfn1.startswith("32 combinations") and "for templates of this size" in cfn1, cfn1

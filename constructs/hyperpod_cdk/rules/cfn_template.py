@@ -537,11 +537,13 @@ def resolve_template(
     region: str | None = None,
     budget: EvaluationBudget | None = None,
     conditions: Mapping[str, bool] | None = None,
+    properties_of: frozenset[str] | None = None,
 ) -> Resolved:
     """Evaluate what is known offline; see the module docstring.
 
     ``budget`` is shared by the templates of one input (a cdk.out); a new one (MAX_TEMPLATE_CHARS) otherwise.
-    ``conditions`` gives conditions a value instead of evaluating them.
+    ``conditions`` gives conditions a value instead of evaluating them; ``properties_of``: only resources of
+    these types get their properties evaluated (the others are kept as written).
     """
     resolver = _Resolver(template, parameters or {}, region, budget, conditions)
     resolved = Resolved(template={k: v for k, v in template.items() if k != "Resources"})
@@ -568,7 +570,7 @@ def resolve_template(
                     f"condition {_shown(condition)} is not known offline (resource may not exist)",
                 )
         new_body = dict(body)
-        if "Properties" in body:
+        if "Properties" in body and (properties_of is None or body.get("Type") in properties_of):
             resolved.written[logical_id] = body["Properties"]
             trail: _Trail = (((None, "Resources"), logical_id), "Properties")
             new_body["Properties"] = resolver.best_effort(body["Properties"], trail, resolved)

@@ -9,14 +9,15 @@
   true and false, less the combinations one condition contradicts from another (R22T-H1);
 - CDK's own ``AWS::CDK::Metadata`` resource, whose condition reads the region of an environment-agnostic
   stack, is no world's concern: no rule reads it (R23T-M1: five such stacks spent the world budget);
-- at most :data:`MAX_WORLDS` worlds in all (parameter values times condition truths); more is one
-  HyperPod-CFN1 finding with the real count, and the parameter worlds are read with the undecided resources
-  left out.
+- at most :data:`MAX_WORLDS` worlds in all (parameter values times condition truths), fewer for large
+  templates (:func:`world_cap`: each world is a whole check); more is one HyperPod-CFN1 finding with the real
+  count, and the parameter worlds are read with the undecided resources left out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from hyperpod_cdk.rules.cfn_template import (
 )
 from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, condition_truths, unknown_parameters
 from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
-from hyperpod_cdk.rules.nested_resolve import MAX_NESTING, resolve_linked
+from hyperpod_cdk.rules.nested_resolve import MAX_NESTING, STACK_PROPERTIES, resolve_linked
 
 #: Most worlds (parameter values times condition truths) the plugin reads per app; more is one CFN1 finding.
 MAX_WORLDS = 16
+#: Template text all the worlds may read together (each world is a whole check of the templates).
+MAX_WORLD_TEXT = 16 * 2**20
 #: Resources no rule reads: their conditions make no world.
 UNREAD_TYPES = frozenset({"AWS::CDK::Metadata"})
 
@@ -49,7 +52,12 @@ class _Worlds:
         data = self.raw[path]
         return {**declared_parameters(data, self.parameters), **{n: v for (p, n), v in world.items() if p == path}}
 
-    def resolve(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> dict[str, Resolved]:
+    def resolve(
+        self,
+        world: Mapping[Key, str],
+        truths: Mapping[str, Mapping[str, bool]],
+        properties_of: frozenset[str] | None = None,
+    ) -> dict[str, Resolved]:
         """The templates resolved in ``world``, parents first: a nested stack's parameters are what its parent
         passes in that world (R23U-H1)."""
         return resolve_linked(
@@ -59,14 +67,15 @@ class _Worlds:
             self.templates.region_of,
             EvaluationBudget(),
             truths,
+            properties_of,
         )
 
     def undecided(self, world: Mapping[Key, str]) -> set[Key]:
         """The (template, condition) of resources some rule may read that ``world``'s values leave undecided
         (the templates resolved in it, nested parameters as passed)."""
-        return {
+        return {  # only the nested stacks' properties are evaluated: the rest decides no condition (R25T-M1)
             (path, name)
-            for path, r in self.resolve(world, {}).items()
+            for path, r in self.resolve(world, {}, STACK_PROPERTIES).items()
             for logical_id, name in r.maybe_absent.items()
             if not _unread(self.raw[path], logical_id)
         }
@@ -118,21 +127,22 @@ def other_worlds(
     found: list[Finding] = []
     first = next(iter(raw))
     where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
-    worlds, total = assignments(choices, MAX_WORLDS)
+    cap = world_cap(raw)
+    worlds, total = assignments(choices, cap)
     if not worlds:
         names = ", ".join(sorted({name for _, name in choices}))
-        found.append(_too_many(first, where, f"{total} combinations of the parameters {names}"))
+        found.append(_too_many(first, where, f"{total} combinations of the parameters {names}", cap))
         worlds = [{}]
     undecided = [worlds_of.undecided(world) for world in worlds]
     count = sum(2 ** len(each) for each in undecided)
-    if count > MAX_WORLDS and total <= MAX_WORLDS:
+    if count > cap and total <= cap:
         names = ", ".join(sorted({name for each in undecided for _, name in each}))
         what = f"{count} combinations of parameter values and of the conditions {names} (not decided by them)"
-        found.append(_too_many(first, where, what))
+        found.append(_too_many(first, where, what, cap))
     labels = _labels(choices)
     seen = {(f.rule_id, f.template_path, f.logical_id, f.detail) for f in present}
     for world, conditions in zip(worlds, undecided, strict=True):
-        truth_worlds = condition_truths(conditions) if conditions and count <= MAX_WORLDS else iter([{}])
+        truth_worlds = condition_truths(conditions) if conditions and count <= cap else iter([{}])
         for truths in truth_worlds:
             if truths and not worlds_of.agree(world, truths):
                 continue
@@ -207,12 +217,20 @@ def _said(world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]], la
     return ", ".join(words)
 
 
-def _too_many(path: str, where: str, what: str) -> Finding:
+def world_cap(raw: Mapping[str, Json]) -> int:
+    """How many worlds the rules read for templates this large: every world is a whole check, so the worlds
+    of large templates are fewer (review round 25, R25T-M1: 16 worlds of a 6.5 MB template took 128 s)."""
+    size = sum(len(json.dumps(template, separators=(",", ":"))) for template in raw.values())
+    return max(1, min(MAX_WORLDS, MAX_WORLD_TEXT // max(size, 1)))
+
+
+def _too_many(path: str, where: str, what: str, cap: int) -> Finding:
+    size = "" if cap == MAX_WORLDS else f" for templates of this size ({MAX_WORLD_TEXT // 2**20} MiB of worlds)"
     return Finding(
         "HyperPod-CFN1",
         path,
         where,
-        f"{what} decide which resources exist: more than the {MAX_WORLDS} worlds the rules read at synth; "
+        f"{what} decide which resources exist: more than the {cap} worlds the rules read at synth{size}; "
         "give the parameters defaults, or lint each deploy's values (hyperpod-cdk lint cdk.out --parameter) and "
         "acknowledge HyperPodChecks::HyperPod-CFN1",
         ("Conditions",),

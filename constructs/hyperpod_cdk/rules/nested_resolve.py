@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
 from hyperpod_cdk.rules.model import Json
 
+#: What :func:`resolve_linked` must evaluate to decide conditions: the values parents pass to nested stacks.
+STACK_PROPERTIES = frozenset({"AWS::CloudFormation::Stack"})
 #: Parent links followed to order the templates (the nesting CloudFormation allows is far less deep).
 MAX_NESTING = 16
 
@@ -28,6 +30,7 @@ def resolve_linked(
     region_of: Callable[[str], str | None],
     budget: EvaluationBudget,
     truths: Mapping[str, Mapping[str, bool]] | None = None,
+    properties_of: frozenset[str] | None = None,
 ) -> dict[str, Resolved]:
     """Each template of ``raw`` resolved with ``given(path)`` (the user's values) and, for a nested template
     whose parent is known, the values its parent passes; nested templates the parent does not deploy are
@@ -44,7 +47,9 @@ def resolve_linked(
             parameters.update(_passed(resolved[link[0]], link[1], raw[path]))
         data = raw[path]
         if isinstance(data, Mapping):
-            resolved[path] = resolve_template(data, parameters, region_of(path), budget, (truths or {}).get(path))
+            resolved[path] = resolve_template(
+                data, parameters, region_of(path), budget, (truths or {}).get(path), properties_of
+            )
     return resolved
 
 
