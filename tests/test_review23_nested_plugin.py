@@ -222,7 +222,8 @@ def test_a_clean_platform_in_a_nested_stack_passes(clean_platform):
     assert _violations(clean_platform["report"]) == {}
     # ... and passes with its nested template read, in the parent's region.
     (handed,) = clean_platform["handed"]
-    templates, regions, nested_in, _ = read_template_files(handed)
+    files = read_template_files(handed)
+    templates, regions, nested_in = files.templates, files.regions, files.nested_in
     nested = [p for p in templates if p.endswith(".nested.template.json")]
     assert [Path(p).name[: len("ParentTraining")] for p in nested] == ["ParentTraining"]
     resources = templates[nested[0]].template["Resources"].values()

@@ -228,3 +228,26 @@ def test_a_nested_condition_on_a_passed_parent_parameter_is_tried_with_its_value
     }
     found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
     assert any("Env=staging" in detail for detail in found), found
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (NOT_IN_DUBLIN, NOT_IN_DUBLIN, "is not offered"),
+        (IN_DUBLIN, NOT_IN_DUBLIN, "not known"),
+        (IN_DUBLIN, IN_DUBLIN, None),
+    ],
+    ids=["both pass a type not offered", "they differ", "both pass an offered type"],
+)
+def test_a_template_two_stack_resources_deploy_takes_what_they_both_pass(
+    tmp_path: Path, first: str, second: str, expected: str | None
+) -> None:
+    """R25T-H2: twin NestedStacks of one class share a template file (without the CDK CLI's asset metadata
+    both name one asset); with no single parent, the template took its Default (offered) and TYPE1 passed."""
+    child = {
+        "Parameters": {"GpuType": {"Type": "String", "Default": IN_DUBLIN}},
+        "Resources": {"HP": _cluster({"Ref": "GpuType"})},
+    }
+    parent = {"Resources": {"A": _stack({"GpuType": first}), "B": _stack({"GpuType": second})}}
+    found = _type1(_cdk_out(tmp_path / "out", parent, child))
+    assert (found == []) if expected is None else (len(found) == 1 and expected in found[0]), found

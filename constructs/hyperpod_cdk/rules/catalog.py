@@ -407,9 +407,11 @@ def check_files(
     templates; review round 22, R22T-H2).
     """
     paths = list(paths)
-    resolved, regions, nested_in, parsed = read_template_files(paths, parameters=parameters, region=region)
+    files = read_template_files(paths, parameters=parameters, region=region)
+    resolved, regions, nested_in, parsed = files.templates, files.regions, files.nested_in, files.parsed
     templates = Templates({path: r.template for path, r in resolved.items()}, regions=regions)
     templates.nested_in.update(nested_in)
+    templates.shared_in.update(files.shared_in)
     templates.written.update((path, r.written) for path, r in resolved.items())
     findings = check(templates, exclude=exclude, kinds=kinds)
     # With the nested stacks' templates (R22T-H2), as read once, through the cdk.out reader's guards.

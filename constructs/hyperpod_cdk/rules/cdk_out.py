@@ -116,6 +116,7 @@ class TemplateFiles(NamedTuple):
     regions: dict[str, str | None]
     nested_in: dict[str, tuple[str, str]]
     parsed: dict[str, Json]
+    shared_in: dict[str, list[tuple[str, str]]] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 def read_cdk_out(directory: Path, region: str | None, parameters: Mapping[str, str] | None = None) -> TemplateFiles:
@@ -144,27 +145,29 @@ def read_cdk_out(directory: Path, region: str | None, parameters: Mapping[str, s
                 hashes.setdefault(manifest.parent.absolute(), {}).update(
                     _nested_assets(reader, manifest.parent, artifacts, artifact)
                 )
-    nested_in = _parents(raw, {path: path for path in raw}, hashes)
-    return _resolved(raw, regions, nested_in, parameters)
+    claims = _parents(raw, {path: path for path in raw}, hashes)
+    return _resolved(raw, regions, claims, parameters)
 
 
 def _resolved(
     raw: Mapping[Path, Json],
     regions: dict[str, str | None],
-    nested_in: dict[str, tuple[str, str]],
+    claims: dict[str, list[tuple[str, str]]],
     parameters: Mapping[str, str] | None,
 ) -> TemplateFiles:
     """The templates resolved, parents first (:func:`.nested_resolve.resolve_linked`), with one evaluation
     budget for all; a nested template its parent does not deploy is left out."""
     parsed = {str(path): data for path, data in raw.items()}
+    nested_in, shared_in = _single(claims), _shared(claims)
     templates = resolve_linked(
         parsed,
         nested_in,
         lambda path: declared_parameters(parsed[path], parameters),
         lambda path: regions[path],
         EvaluationBudget(),
+        shared_in=shared_in,
     )
-    return TemplateFiles(templates, regions, nested_in, {path: parsed[path] for path in templates})
+    return TemplateFiles(templates, regions, nested_in, {path: parsed[path] for path in templates}, shared_in)
 
 
 def declared_parameters(template: Mapping[str, Json], parameters: Mapping[str, str] | None) -> dict[str, str]:
@@ -191,15 +194,15 @@ def read_template_files(
     reader = _CdkOutReader(next(iter(folders), Path()))
     regions = _stack_regions(reader, manifests, files, region)
     raw: dict[Path, Json] = {path: json.loads(path.read_text(encoding="utf-8")) for path in files}
-    nested, nested_in = nested_template_files(reader, manifests, raw)
+    nested, claims = nested_template_files(reader, manifests, raw)
     for path, top in nested.items():
         regions[str(path)] = regions[str(top)]  # a NestedStack deploys in its parent's region
-    return _resolved(raw, regions, nested_in, parameters)
+    return _resolved(raw, regions, claims, parameters)
 
 
 def nested_template_files(
     reader: _CdkOutReader, manifests: list[Path], raw: dict[Path, Json]
-) -> tuple[dict[Path, Path], dict[str, tuple[str, str]]]:
+) -> tuple[dict[Path, Path], dict[str, list[tuple[str, str]]]]:
     """The nested stack templates of the stack templates in ``raw`` (path -> parsed), at any depth, added to
     ``raw``: each nested template path -> the top-level template it deploys with; and where its stack
     resource is known, nested template path -> (parent template path, logical id of that resource).
@@ -248,9 +251,8 @@ def nested_template_files(
 
 def _parents(
     raw: Mapping[Path, Json], nested: Mapping[Path, Path], hashes: Mapping[Path, Mapping[str, str]]
-) -> dict[str, tuple[str, str]]:
-    """Nested template path -> (parent template path, its stack resource), for a nested template exactly one
-    stack resource names (two that deploy the same file are left out: their parameters may differ)."""
+) -> dict[str, list[tuple[str, str]]]:
+    """Nested template path -> each (parent template path, its stack resource) that deploys it."""
     children = {path.absolute(): path for path in nested}
     claims: dict[str, list[tuple[str, str]]] = {}
     for path, data in raw.items():
@@ -258,7 +260,18 @@ def _parents(
             child = children.get((path.parent / name).absolute())
             if child is not None and child != path:
                 claims.setdefault(str(child), []).append((str(path), logical_id))
+    return claims
+
+
+def _single(claims: Mapping[str, list[tuple[str, str]]]) -> dict[str, tuple[str, str]]:
+    """The parent of each nested template exactly one stack resource deploys."""
     return {child: parents[0] for child, parents in claims.items() if len(parents) == 1}
+
+
+def _shared(claims: Mapping[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+    """Nested templates two or more stack resources deploy (twin NestedStacks of one class, without the CDK
+    CLI's asset metadata): review round 25, R25T-H2."""
+    return {child: parents for child, parents in claims.items() if len(parents) > 1}
 
 
 _ASSET_HASH = re.compile(r"([0-9a-f]{64})\.json")

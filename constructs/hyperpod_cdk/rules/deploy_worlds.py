@@ -68,6 +68,7 @@ class _Worlds:
             EvaluationBudget(),
             truths,
             properties_of,
+            self.templates.shared_in,
         )
 
     def undecided(self, world: Mapping[Key, str]) -> set[Key]:

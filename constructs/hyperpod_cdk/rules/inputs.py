@@ -168,13 +168,15 @@ def load_cdk_out(
     """Every ``*.template.json`` of a cdk.out (within :mod:`.cdk_out`'s caps), each with its stack's region;
     ``parameters`` as for a template file, in each template that declares them (R19T-M1)."""
     try:
-        resolved, regions, nested_in, _ = read_cdk_out(directory, region, parameters)
+        files = read_cdk_out(directory, region, parameters)
+        resolved, regions, nested_in = files.templates, files.regions, files.nested_in
     except CdkOutError as exc:
         raise LintInputError(str(exc)) from None
     templates = {path: r.template for path, r in resolved.items()}
     lint_input = LintInput(str(directory), CDK_OUT, Templates(templates, regions=regions, closed_world=False))
     lint_input.templates.written.update((path, r.written) for path, r in resolved.items())
     lint_input.templates.nested_in.update(nested_in)
+    lint_input.templates.shared_in.update(files.shared_in)
     for path, r in resolved.items():  # the same lines as the template file gets (review round 17, R17T-M3)
         lint_input.unresolved.extend(_unresolved_lines(r, path))
     return lint_input

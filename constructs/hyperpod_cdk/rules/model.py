@@ -140,6 +140,8 @@ class Templates:
         # Nested stack template path -> (parent template path, the parent's AWS::CloudFormation::Stack
         # resource): a nested template's parameter is what that resource passes (review round 22, R22T-H2).
         self.nested_in: dict[str, tuple[str, str]] = {}
+        # Nested templates several stack resources deploy (twin NestedStacks of one class): each parent.
+        self.shared_in: dict[str, list[tuple[str, str]]] = {}
         self._exports: dict[str, tuple[str, Json]] = {}
         self._digests = ValueDigests()
         for path, template in self.templates.items():

@@ -31,13 +31,16 @@ def resolve_linked(
     budget: EvaluationBudget,
     truths: Mapping[str, Mapping[str, bool]] | None = None,
     properties_of: frozenset[str] | None = None,
+    shared_in: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> dict[str, Resolved]:
     """Each template of ``raw`` resolved with ``given(path)`` (the user's values) and, for a nested template
     whose parent is known, the values its parent passes; nested templates the parent does not deploy are
-    left out."""
+    left out. A template several stack resources deploy (``shared_in``) takes a passed value all of them
+    pass alike, and is unknown where they differ (R25T-H2: its Default won)."""
     resolved: dict[str, Resolved] = {}
     skipped: set[str] = set()
-    for path in sorted(raw, key=lambda p: _depth(p, nested_in)):
+    shared = shared_in or {}
+    for path in sorted(raw, key=lambda p: _depth(p, nested_in, shared)):
         parameters: dict[str, str | None] = dict(given(path))
         link = nested_in.get(path)
         if link is not None and (link[0] in skipped or _dropped(resolved.get(link[0]), link[1])):
@@ -45,6 +48,8 @@ def resolve_linked(
             continue
         if link is not None and link[0] in resolved:
             parameters.update(_passed(resolved[link[0]], link[1], raw[path]))
+        if path in shared:
+            parameters.update(_passed_by_all(resolved, shared[path], raw[path]))
         data = raw[path]
         if isinstance(data, Mapping):
             resolved[path] = resolve_template(
@@ -53,11 +58,31 @@ def resolve_linked(
     return resolved
 
 
-def _depth(path: str, nested_in: Mapping[str, tuple[str, str]]) -> int:
+def _depth(path: str, nested_in: Mapping[str, tuple[str, str]], shared: Mapping[str, list[tuple[str, str]]]) -> int:
     depth = 0
-    while path in nested_in and depth < MAX_NESTING:
-        path, depth = nested_in[path][0], depth + 1
+    while depth < MAX_NESTING:
+        if path in nested_in:
+            path = nested_in[path][0]
+        elif path in shared:  # after every parent that deploys it
+            return depth + 1 + max(_depth(parent, nested_in, {}) for parent, _ in shared[path])
+        else:
+            break
+        depth += 1
     return depth
+
+
+def _passed_by_all(
+    resolved: Mapping[str, Resolved], parents: list[tuple[str, str]], template: Json
+) -> dict[str, str | None]:
+    """The values the stack resources deploying one template all pass alike; None where they differ, or
+    where one is not known."""
+    each = [_passed(resolved[parent], logical_id, template) for parent, logical_id in parents if parent in resolved]
+    names = {name for passed in each for name in passed}
+    agreed: dict[str, str | None] = {}
+    for name in names:
+        values = {passed.get(name, "\0absent") for passed in each}
+        agreed[name] = values.pop() if len(values) == 1 else None
+    return agreed
 
 
 def _dropped(parent: Resolved | None, logical_id: str) -> bool:
