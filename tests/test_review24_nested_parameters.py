@@ -251,3 +251,70 @@ def test_a_template_two_stack_resources_deploy_takes_what_they_both_pass(
     parent = {"Resources": {"A": _stack({"GpuType": first}), "B": _stack({"GpuType": second})}}
     found = _type1(_cdk_out(tmp_path / "out", parent, child))
     assert (found == []) if expected is None else (len(found) == 1 and expected in found[0]), found
+
+
+def _staging_app(parameter: dict[str, Any], twins: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parent's Env passed to a NestedStack (twice for twins) whose cluster is under Env == staging; the
+    group's self ingress is the parent's, under Env == prod."""
+    rule = {"GroupId": "sg-0123456789abcdef0", "IpProtocol": "-1"}
+    parent = {
+        "Parameters": {"Env": parameter},
+        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
+        "Resources": {
+            "In": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Condition": "IsProd",
+                "Properties": {**rule, "SourceSecurityGroupId": "sg-0123456789abcdef0"},
+            },
+            "Out": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {**rule, "DestinationSecurityGroupId": "sg-0123456789abcdef0"},
+            },
+            **{name: _stack({"Stage": {"Ref": "Env"}}) for name in (["A", "B"] if twins else ["N"])},
+        },
+    }
+    cluster = _cluster(
+        IN_DUBLIN, {"VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-1"]}}
+    )
+    child = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Conditions": {"IsStaging": {"Fn::Equals": [{"Ref": "Stage"}, "staging"]}},
+        "Resources": {"HP": {**cluster, "Condition": "IsStaging"}},
+    }
+    return parent, child
+
+
+@pytest.mark.parametrize(
+    ("parameter", "twins"),
+    [
+        ({"Type": "String"}, True),
+        ({"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/platform/env"}, False),
+    ],
+    ids=["twin nested stacks", "an SSM parameter"],
+)
+def test_a_nested_condition_reaches_the_parent_parameter_through_twins_and_ssm(
+    tmp_path: Path, parameter: dict[str, Any], twins: bool
+) -> None:
+    """R26-H1, H2: the R25T-H1 fix stopped at twin NestedStacks (no single parent) and at an SSM parameter
+    (its Default names the SSM parameter; the value is known only at deploy)."""
+    parent, child = _staging_app(parameter, twins)
+    found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
+    assert any("=staging" in detail for detail in found), found
+
+
+def test_nested_values_given_to_a_parent_parameter_keep_to_its_allowed_values(tmp_path: Path) -> None:
+    """R26-L1: a nested condition's values ("qa", "other") were merged into a parent parameter with
+    AllowedValues [prod, staging], worlds CloudFormation refuses: a false EFA1 error although each allowed
+    value has its self ingress."""
+    parent, _ = _staging_app({"Type": "String", "AllowedValues": ["prod", "staging"]}, twins=False)
+    parent["Conditions"]["IsStaging"] = {"Fn::Equals": [{"Ref": "Env"}, "staging"]}
+    parent["Resources"]["InStaging"] = {**parent["Resources"]["In"], "Condition": "IsStaging"}
+    vpc = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-1"]}
+    parent["Resources"]["HP"] = _cluster(IN_DUBLIN, {"VpcConfig": vpc})
+    child = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Conditions": {"IsQa": {"Fn::Equals": [{"Ref": "Stage"}, "qa"]}},
+        "Resources": {"T": {"Type": "AWS::SNS::Topic", "Condition": "IsQa"}},
+    }
+    found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
+    assert found == [], found

@@ -55,23 +55,34 @@ def unknown_parameters(
         definition = declared.get(name)
         if name in given or not isinstance(definition, Mapping):
             continue
-        ssm = str(definition.get("Type", "")).startswith("AWS::SSM::Parameter::Value<")
-        if "Default" in definition and not ssm:
+        if not unknown_at_synth(definition):
             continue
         allowed = definition.get("AllowedValues")
-        named = sorted(literals.get(name, set()))
-        if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
-            found[name] = [_cfn_text(value) for value in allowed]
-        elif reads[name] > direct[name]:
+        if reads[name] > direct[name] and not (isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES):
             continue  # read another way too: the values named are not all that matter; its conditions are tried
-        elif isinstance(allowed, list) and allowed:
-            # Only values CloudFormation accepts: those the conditions name, and one allowed value they do not
-            # (review round 22, R22T-L1: the "other" value of a long list was one CloudFormation refuses).
-            values = [_cfn_text(value) for value in allowed]
-            found[name] = [v for v in named if v in values] + [v for v in values if v not in named][:1]
-        else:
-            found[name] = named + [OTHER_VALUE]
+        found[name] = values_for(definition, literals.get(name, set()))
     return found
+
+
+def unknown_at_synth(definition: Mapping[str, Json]) -> bool:
+    """A parameter with no value at synth: no Default, or an SSM parameter type, whose Default names the
+    Systems Manager parameter read at deploy (R19T-M6; R26-H2)."""
+    ssm = str(definition.get("Type", "")).startswith("AWS::SSM::Parameter::Value<")
+    return "Default" not in definition or ssm
+
+
+def values_for(definition: Mapping[str, Json], named: Iterable[str]) -> list[str]:
+    """The values worth trying for a parameter the conditions compare with ``named``: its short
+    ``AllowedValues``; or the named values it allows and one it allows that none names (R22T-L1: never a
+    value CloudFormation refuses); or the named values and one equal to none of them."""
+    allowed = definition.get("AllowedValues")
+    names = sorted(set(named) - {OTHER_VALUE})
+    if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
+        return [_cfn_text(value) for value in allowed]
+    if isinstance(allowed, list) and allowed:
+        values = [_cfn_text(value) for value in allowed]
+        return [v for v in names if v in values] + [v for v in values if v not in names][:1]
+    return [*names, OTHER_VALUE]
 
 
 def assignments(choices: Mapping[K, list[str]], cap: int) -> tuple[list[dict[K, str]], int]:

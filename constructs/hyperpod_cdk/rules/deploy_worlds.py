@@ -27,7 +27,14 @@ from hyperpod_cdk.rules.cfn_template import (
     Resolved,
     condition_values,
 )
-from hyperpod_cdk.rules.condition_worlds import OTHER_VALUE, assignments, condition_truths, unknown_parameters
+from hyperpod_cdk.rules.condition_worlds import (
+    OTHER_VALUE,
+    assignments,
+    condition_truths,
+    unknown_at_synth,
+    unknown_parameters,
+    values_for,
+)
 from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
 from hyperpod_cdk.rules.nested_resolve import MAX_NESTING, STACK_PROPERTIES, resolve_linked
 
@@ -167,30 +174,41 @@ def _choices(
         if not isinstance(template, Mapping):
             continue
         for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
-            key = _parameter_of(raw, parameters, templates, path, name)
-            if key is not None:  # the parent's parameter it stands for takes the values (R25T-H1)
-                choices[key] = list(dict.fromkeys([*choices.get(key, []), *values]))
+            for key in _parameters_of(raw, parameters, templates, path, name):
+                # The parent's parameter it stands for takes the values (R25T-H1), as that one allows (R26-L1).
+                named = [*choices.get(key, []), *values]
+                own = as_map(as_map(as_map(raw.get(key[0])).get("Parameters")).get(key[1]))
+                choices[key] = values if key == (path, name) and key not in choices else values_for(own, named)
     return choices
 
 
-def _parameter_of(
-    raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, path: str, name: str
-) -> Key | None:
-    """The parameter whose values decide ``name`` of ``path``: itself, or, for a nested stack's parameter
-    its parent passes as ``Ref P``, the parent's ``P`` (up the chain); None when a parent passes anything
-    else (a literal, or a value known only at deploy: resolved as passed)."""
-    for _ in range(MAX_NESTING):
-        passed = templates.passed_to_nested(path, name)
-        if passed is None:
-            return (path, name)
-        parent, value = passed
-        declared = as_map(as_map(raw.get(parent)).get("Parameters"))
+def _parameters_of(
+    raw: Mapping[str, Json],
+    parameters: Mapping[str, str],
+    templates: Templates,
+    path: str,
+    name: str,
+    depth: int = 0,
+) -> list[Key]:
+    """The parameters whose values decide ``name`` of ``path``: itself, or, for a nested stack's parameter its
+    parents pass as ``Ref P`` (one parent, or each of twin NestedStacks' parents: R26-H1), each parent's ``P``
+    (up the chain); none where a parent passes anything else (a literal, or a value known only at deploy:
+    resolved as passed)."""
+    parents = [link] if (link := templates.nested_in.get(path)) else templates.shared_in.get(path, [])
+    if not parents or depth >= MAX_NESTING:
+        return [(path, name)]
+    found: list[Key] = []
+    for parent, logical_id in parents:
+        stack = templates.resource(parent, logical_id)
+        passed = as_map(stack.properties.get("Parameters")) if stack is not None else {}
+        if name not in passed:
+            return [(path, name)]  # not passed: its own value (or Default) decides
+        value = passed[name]
         ref = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
-        spec = declared.get(ref) if isinstance(ref, str) else None
-        if not isinstance(spec, Mapping) or ref in parameters or "Default" in spec:
-            return None
-        path, name = parent, str(ref)
-    return None
+        spec = as_map(as_map(raw.get(parent)).get("Parameters")).get(ref) if isinstance(ref, str) else None
+        if isinstance(spec, Mapping) and ref not in parameters and unknown_at_synth(spec):
+            found.extend(_parameters_of(raw, parameters, templates, parent, str(ref), depth + 1))
+    return list(dict.fromkeys(found))
 
 
 def _unread(template: Json, logical_id: str) -> bool:
