@@ -294,7 +294,7 @@ RULES: tuple[Rule, ...] = (
         "Every resource is in the template at synth",
         "A Transform (AWS::LanguageExtensions, SAM, a macro) or an Fn::ForEach resource key makes resources "
         "at deploy that no rule has read, or which resources exist rests on more combinations of deploy-time "
-        "values than the rules read at synth (16), so some deploy rules were not checked.",
+        "values than the rules read at synth (16, fewer for large templates), so some deploy rules were not checked.",
         "Write the resources out, or lint the processed template (aws cloudformation get-template "
         "--template-stage Processed, then hyperpod-cdk lint) and acknowledge HyperPodChecks::HyperPod-CFN1 "
         "on the stack with the result.",
