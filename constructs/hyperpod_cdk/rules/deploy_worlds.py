@@ -5,6 +5,9 @@
 - a parameter is a parameter *of one template*: two stacks that both declare ``Env`` get their own values in
   each world (review round 23, R23T-H1: keyed by name, one stack's literals replaced the other's and both
   always took the same value);
+- a nested stack's parameter is what its parent passes in each world (:mod:`.nested_resolve`); one passed as
+  ``Ref P`` gives the values its conditions compare to the parent's ``P``, within what ``P`` allows (R25T-H1,
+  R26-H1, H2, L1);
 - a resource condition the parameter values leave undecided (``AWS::StackName``, an ``Fn::Select``) is tried
   true and false, less the combinations one condition contradicts from another (R22T-H1);
 - CDK's own ``AWS::CDK::Metadata`` resource, whose condition reads the region of an environment-agnostic
