@@ -12,7 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from hyperpod_cdk.cli import aws_errors, preflight_existing, preflight_helm_release, preflight_leftovers
+from hyperpod_cdk.cli import (
+    aws_errors,
+    preflight_access_entries,
+    preflight_existing,
+    preflight_helm_release,
+    preflight_leftovers,
+)
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_capacity import (  # noqa: F401 - re-exported: the public import path
@@ -176,6 +182,8 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))
         if ctx.config.orchestrator == "eks" and helm.enabled:
             steps.append(("helm release", "eks", lambda: preflight_helm_release.check_existing_helm_release(ctx)))
+    if ctx.config.orchestrator == "eks":
+        steps.append(("eks access entries", "eks", lambda: preflight_access_entries.check_access_entries(ctx)))
     steps.append(("table ages", "none", lambda: check_table_ages()))
     return steps
 
