@@ -318,3 +318,55 @@ def test_nested_values_given_to_a_parent_parameter_keep_to_its_allowed_values(tm
     }
     found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
     assert found == [], found
+
+
+def test_a_parameter_read_another_way_anywhere_in_the_chain_is_tried_true_and_false(tmp_path: Path) -> None:
+    """R27T-H1: the parent reads Env through Fn::Select (so its condition is tried true and false), but a
+    NestedStack comparing the passed Env with "staging" gave Env values, and the parent's condition was then
+    false in every world: the cluster under it, without its self ingress, passed."""
+    parent, _ = _staging_app({"Type": "String"}, twins=False)
+    parent["Parameters"]["Rules"] = {"Type": "String"}
+    parent["Conditions"] = {
+        "IsProd": {"Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": ["-", {"Ref": "Env"}]}]}, "prod"]},
+        "RulesOn": {"Fn::Equals": [{"Ref": "Rules"}, "on"]},
+    }
+    parent["Resources"]["In"]["Condition"] = "RulesOn"
+    vpc = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-1"]}
+    parent["Resources"]["HP"] = {**_cluster(IN_DUBLIN, {"VpcConfig": vpc}), "Condition": "IsProd"}
+    child = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Conditions": {"IsStaging": {"Fn::Equals": [{"Ref": "Stage"}, "staging"]}},
+        "Resources": {"T": {"Type": "AWS::SNS::Topic", "Condition": "IsStaging"}},
+    }
+    found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
+    assert any("condition IsProd true" in detail for detail in found), found
+
+
+def test_chains_of_twin_nested_stacks_are_followed_once_per_parameter(tmp_path: Path) -> None:
+    """R27T-M1: following twin parents had no memo: one call per path, 75 twins on each of 4 levels took 80 s
+    in the plugin's worlds (K**D paths)."""
+    import importlib.util as util
+
+    spec = util.spec_from_file_location("work_limits_r27", Path(__file__).with_name("work_limits.py"))
+    assert spec is not None and spec.loader is not None
+    work_limits = util.module_from_spec(spec)
+    spec.loader.exec_module(work_limits)
+    leaf = {
+        "Parameters": {"P": {"Type": "String"}},
+        "Conditions": {"IsStaging": {"Fn::Equals": [{"Ref": "P"}, "staging"]}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Condition": "IsStaging"}},
+    }
+    (tmp_path / "L0.template.json").write_text(json.dumps(leaf))
+    for level in range(1, 5):
+        stacks = {
+            f"S{i}": {
+                "Type": "AWS::CloudFormation::Stack",
+                "Metadata": {"aws:asset:path": f"L{level - 1}.template.json"},
+                "Properties": {"TemplateURL": "https://x/y.json", "Parameters": {"P": {"Ref": "P"}}},
+            }
+            for i in range(75)
+        }
+        template = {"Parameters": {"P": {"Type": "String"}}, "Resources": stacks}
+        (tmp_path / f"L{level}.template.json").write_text(json.dumps(template))
+    with work_limits.guard(20):
+        check_files([tmp_path / "L4.template.json"], region="us-west-2", kinds=["deploy"])

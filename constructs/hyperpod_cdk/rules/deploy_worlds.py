@@ -39,7 +39,7 @@ from hyperpod_cdk.rules.condition_worlds import (
     values_for,
 )
 from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
-from hyperpod_cdk.rules.nested_resolve import MAX_NESTING, STACK_PROPERTIES, resolve_linked
+from hyperpod_cdk.rules.nested_resolve import STACK_PROPERTIES, resolve_linked
 
 #: Most worlds (parameter values times condition truths) the plugin reads per app; more is one CFN1 finding.
 MAX_WORLDS = 16
@@ -170,48 +170,59 @@ def other_worlds(
 def _choices(
     raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, resolved: Mapping[str, Resolved]
 ) -> dict[Key, list[str]]:
-    """The values worth trying for each (template, parameter) the unknown conditions read; a nested stack's
-    parameter its parent passes takes the parent's value, not one of its own (R23U-H1)."""
+    """The values worth trying for each (template, parameter) the unknown conditions read. A nested stack's
+    parameter its parents pass as ``Ref P`` gives its values to ``P`` (R25T-H1, R26-H1), as ``P`` allows
+    (R26-L1); a parameter some template of the chain reads another way gets none, so every condition on it
+    is tried true and false (R27T-H1: the other template's literals decided it false in every world)."""
     choices: dict[Key, list[str]] = {}
+    otherwise: set[Key] = set()
+    memo: dict[Key, list[Key]] = {}
     for path, template in raw.items():
         if not isinstance(template, Mapping):
             continue
-        for name, values in unknown_parameters(template, parameters, resolved[path].maybe_absent.values()).items():
-            for key in _parameters_of(raw, parameters, templates, path, name):
-                # The parent's parameter it stands for takes the values (R25T-H1), as that one allows (R26-L1).
+        read_otherwise: set[str] = set()
+        used = resolved[path].maybe_absent.values()
+        for name, values in unknown_parameters(template, parameters, used, read_otherwise).items():
+            for key in _parameters_of(raw, parameters, templates, (path, name), memo):
                 named = [*choices.get(key, []), *values]
                 own = as_map(as_map(as_map(raw.get(key[0])).get("Parameters")).get(key[1]))
                 choices[key] = values if key == (path, name) and key not in choices else values_for(own, named)
-    return choices
+        for name in read_otherwise:
+            otherwise.update(_parameters_of(raw, parameters, templates, (path, name), memo))
+    return {key: values for key, values in choices.items() if key not in otherwise}
 
 
 def _parameters_of(
     raw: Mapping[str, Json],
     parameters: Mapping[str, str],
     templates: Templates,
-    path: str,
-    name: str,
-    depth: int = 0,
+    key: Key,
+    memo: dict[Key, list[Key]],
 ) -> list[Key]:
-    """The parameters whose values decide ``name`` of ``path``: itself, or, for a nested stack's parameter its
-    parents pass as ``Ref P`` (one parent, or each of twin NestedStacks' parents: R26-H1), each parent's ``P``
-    (up the chain); none where a parent passes anything else (a literal, or a value known only at deploy:
-    resolved as passed)."""
+    """The parameters whose values decide parameter ``key`` (template, name): itself, or, for a nested
+    stack's parameter its parents pass as ``Ref P`` (one parent, or each of twin NestedStacks' parents:
+    R26-H1), each parent's ``P`` (up the chain); none where a parent passes anything else (a literal, or a
+    value known only at deploy: resolved as passed). Memoised, and a loop of templates deploying each other
+    ends at once (R27T-M1: one call per path took 172 s)."""
+    if key in memo:
+        return memo[key]
+    memo[key] = [key]  # while it is being answered: a loop answers itself
+    path, name = key
     parents = [link] if (link := templates.nested_in.get(path)) else templates.shared_in.get(path, [])
-    if not parents or depth >= MAX_NESTING:
-        return [(path, name)]
     found: list[Key] = []
     for parent, logical_id in parents:
         stack = templates.resource(parent, logical_id)
         passed = as_map(stack.properties.get("Parameters")) if stack is not None else {}
         if name not in passed:
-            return [(path, name)]  # not passed: its own value (or Default) decides
+            found = [key]  # not passed: its own value (or Default) decides
+            break
         value = passed[name]
         ref = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
         spec = as_map(as_map(raw.get(parent)).get("Parameters")).get(ref) if isinstance(ref, str) else None
         if isinstance(spec, Mapping) and ref not in parameters and unknown_at_synth(spec):
-            found.extend(_parameters_of(raw, parameters, templates, parent, str(ref), depth + 1))
-    return list(dict.fromkeys(found))
+            found.extend(_parameters_of(raw, parameters, templates, (parent, str(ref)), memo))
+    memo[key] = list(dict.fromkeys(found)) if parents else [key]
+    return memo[key]
 
 
 def _unread(template: Json, logical_id: str) -> bool:
