@@ -370,3 +370,18 @@ def test_chains_of_twin_nested_stacks_are_followed_once_per_parameter(tmp_path: 
         (tmp_path / f"L{level}.template.json").write_text(json.dumps(template))
     with work_limits.guard(20):
         check_files([tmp_path / "L4.template.json"], region="us-west-2", kinds=["deploy"])
+
+
+def test_a_parameter_passed_through_an_expression_is_tried_true_and_false(tmp_path: Path) -> None:
+    """R28-H1: the parent passes Stage = Select(0, Split("-", Env)) and compares Env with "prod" itself:
+    Env took only prod and another value, so Stage was never "staging" and the cluster under it never read."""
+    parent, child = _staging_app({"Type": "String"}, twins=False)
+    parent["Parameters"]["Rules"] = {"Type": "String"}
+    parent["Conditions"]["RulesOn"] = {"Fn::Equals": [{"Ref": "Rules"}, "on"]}
+    parent["Resources"]["In"]["Condition"] = "RulesOn"
+    parent["Resources"]["ProdTopic"] = {"Type": "AWS::SNS::Topic", "Condition": "IsProd"}
+    parent["Resources"]["N"]["Properties"]["Parameters"] = {
+        "Stage": {"Fn::Select": [0, {"Fn::Split": ["-", {"Ref": "Env"}]}]}
+    }
+    found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
+    assert found, "the cluster under Stage == staging was never read present"

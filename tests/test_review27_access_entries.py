@@ -65,10 +65,24 @@ def test_an_entry_made_by_hand_fails_with_the_revoke_fix() -> None:
 
 
 def test_an_entry_the_stack_holds_passes() -> None:
-    rows = _rows({ALICE: "found", BOB: "found"}, held=(f"hyperpod-demo-eks|{ALICE}", f"hyperpod-demo-eks|{BOB}"))
+    cluster = parse_config(yaml.safe_load((fx.REPO / "examples" / "eks-fsx.yaml").read_text())).eks.cluster_name
+    rows = _rows({ALICE: "found", BOB: "found"}, held=(f"{ALICE}|{cluster}", f"{BOB}|{cluster}"))
     assert [row.status for row in rows] == ["pass", "pass"]
 
 
 def test_a_denied_lookup_warns() -> None:
     rows = _rows({ALICE: "denied", BOB: "missing"})
     assert [row.status for row in rows] == ["warn", "pass"]
+
+
+def test_a_principal_both_admin_and_team_role_is_a_config_error() -> None:
+    """R28-M2: the same ARN in eks.admin_principal_arns and a team's submitter_role_arn made two access
+    entries for one principal, which EKS refuses at the first deploy."""
+    from hyperpod_cdk.errors import HyperPodConfigError
+
+    data = yaml.safe_load((fx.REPO / "examples" / "eks-fsx.yaml").read_text())
+    data["eks"]["admin_principal_arns"] = [ALICE]
+    data["kubernetes"]["teams"][0]["submitter_role_arn"] = ALICE
+    with pytest.raises(HyperPodConfigError, match=r"teams\[0\]\(training\)\.submitter_role_arn") as caught:
+        parse_config(data)
+    assert "one access entry per principal" in str(caught.value) and "\n" not in str(caught.value)

@@ -55,8 +55,25 @@ def check_access_entries(ctx: Context) -> list[Check]:
             rows.append(Check("warn", check, f"not checked: eks:DescribeAccessEntry failed ({exc})", _BY_HAND))
             continue
         holdings = holdings or preflight_ownership.stack_holdings(ctx)
-        if any(arn in physical_id for physical_id in holdings.physical_ids):
+        # The entry's physical id is "<PrincipalArn>|<ClusterName>" (the resource schema's primaryIdentifier).
+        if holdings.holds(f"{arn}|{cluster_name}"):
             rows.append(Check("pass", check, f"{preflight_ownership.PART_OF_THIS_STACK} ({holdings.stack_name})"))
+            continue
+        if holdings.unknown:  # never advise revoking what may be the stack's own entry (R28-M1)
+            what, fix = holdings.unknown
+            rows.append(Check("warn", check, f"not checked: an access entry exists, and {what}", fix))
+            continue
+        owner = preflight_ownership.owning_stack(ctx, f"{arn}|{cluster_name}")
+        if owner.stack is not None:
+            rows.append(
+                Check(
+                    "fail",
+                    check,
+                    f"'{cluster_name}' already has an access entry for {arn} ({key}), held by stack {owner.stack}",
+                    preflight_ownership.OWN_APP_HINT.format(stack=owner.stack)
+                    + f"; otherwise remove {arn} from {key} (that stack keeps its entry)",
+                )
+            )
             continue
         rows.append(
             Check(

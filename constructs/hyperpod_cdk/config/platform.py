@@ -189,6 +189,15 @@ class PlatformConfig(_Model):
             raise HyperPodConfigError(
                 "cost", "the budget notifies the alerts topic: add alerts: {email: [you@example.com]}"
             )
+        admins = set(self.eks.admin_principals) if self.eks is not None else set()
+        for index, team in enumerate(self.kubernetes.teams):
+            if team.submitter_role_arn in admins:
+                # EKS allows one access entry per principal; the platform would create two (R28-M2).
+                raise HyperPodConfigError(
+                    f"kubernetes.teams[{index}]({team.name}).submitter_role_arn",
+                    "the role is also in eks.admin_principal_arns (EKS allows one access entry per principal): "
+                    "an admin may already submit to every team; map it in one place",
+                )
         topic = self.alerts.sns_topic_arn.split(":") if self.alerts and self.alerts.sns_topic_arn else None
         if topic is not None and self.account is not None and topic[4] != self.account:
             # Another account's topic: an event rule reaches it only through an execution role, and aws-cdk-lib

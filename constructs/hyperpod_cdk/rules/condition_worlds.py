@@ -193,3 +193,8 @@ def _comparisons(conditions: Json) -> Iterator[tuple[str, str]]:
         for ref, other in (pair, pair[::-1]):
             if isinstance(ref, Mapping) and isinstance(ref.get("Ref"), str) and isinstance(other, str | int | float):
                 yield ref["Ref"], _cfn_text(other)
+
+
+def names_read(value: Json) -> set[str]:
+    """The names ``value`` reads by ``Ref`` or ``${Name}`` of an ``Fn::Sub``."""
+    return set(_refs(value))

@@ -34,6 +34,7 @@ from hyperpod_cdk.rules.condition_worlds import (
     OTHER_VALUE,
     assignments,
     condition_truths,
+    names_read,
     unknown_at_synth,
     unknown_parameters,
     values_for,
@@ -189,6 +190,15 @@ def _choices(
                 choices[key] = values if key == (path, name) and key not in choices else values_for(own, named)
         for name in read_otherwise:
             otherwise.update(_parameters_of(raw, parameters, templates, (path, name), memo))
+    # A parent parameter a nested stack is passed through an expression (Fn::Select of Env, not Ref Env) is read
+    # another way too: the nested conditions compare what the expression makes (R28-H1).
+    links = [*templates.nested_in.values(), *(link for shared in templates.shared_in.values() for link in shared)]
+    for parent, logical_id in links:
+        stack = templates.resource(parent, logical_id)
+        for value in as_map(stack.properties.get("Parameters") if stack is not None else None).values():
+            if not (isinstance(value, Mapping) and len(value) == 1 and "Ref" in value):
+                for name in names_read(value):
+                    otherwise.update(_parameters_of(raw, parameters, templates, (parent, name), memo))
     return {key: values for key, values in choices.items() if key not in otherwise}
 
 
