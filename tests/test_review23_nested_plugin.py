@@ -324,11 +324,18 @@ def _nested_resource(asset_path: str | None = None) -> dict[str, Any]:
     return body
 
 
-def _cdk_out(folder: Path, listed: list[str], parent_resources: dict[str, Any] | None = None) -> Path:
-    """A cdk.out with stack S (eu-west-1) whose asset manifest lists ``listed`` as file assets."""
-    folder.mkdir(parents=True)
+def _cdk_out(
+    folder: Path,
+    listed: list[str],
+    parent_resources: dict[str, Any] | None = None,
+    parent_template: dict[str, Any] | None = None,
+) -> Path:
+    """A cdk.out with stack S (eu-west-1) whose asset manifest lists ``listed`` as file assets; its template
+    is ``parent_template``, else one holding ``parent_resources``."""
+    folder.mkdir(parents=True, exist_ok=True)
     parent = folder / "S.template.json"
-    parent.write_text(json.dumps({"Resources": parent_resources or {"Nested": _nested_resource()}}))
+    template = parent_template or {"Resources": parent_resources or {"Nested": _nested_resource()}}
+    parent.write_text(json.dumps(template))
     files = {str(i): {"source": {"path": name, "packaging": "file"}} for i, name in enumerate(listed)}
     (folder / "S.assets.json").write_text(json.dumps({"version": "48.0.0", "files": files}))
     artifacts = {

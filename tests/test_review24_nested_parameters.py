@@ -8,6 +8,7 @@ known at synth". A nested stack whose resource the parent drops is not deployed,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,13 @@ from typing import Any
 import pytest
 
 from hyperpod_cdk.rules.catalog import check_files
+
+_spec = importlib.util.spec_from_file_location(
+    "round23_nested", Path(__file__).with_name("test_review23_nested_plugin.py")
+)
+assert _spec is not None and _spec.loader is not None
+_round23 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_round23)
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/exec"
@@ -29,23 +37,11 @@ def _cluster(instance_type: Any, extra: dict[str, Any] | None = None) -> dict[st
 
 
 def _cdk_out(folder: Path, parent: dict[str, Any], child: dict[str, Any]) -> Path:
-    """A cdk.out as `cdk synth` writes it: stack S in eu-west-1, its nested template listed as an asset."""
+    """A cdk.out as `cdk synth` writes it: stack S in eu-west-1, its nested template listed as an asset
+    (round 23's builder)."""
     folder.mkdir()
-    (folder / "S.template.json").write_text(json.dumps(parent))
     (folder / NESTED).write_text(json.dumps(child))
-    files = {"0" * 64: {"source": {"path": NESTED, "packaging": "file"}}}
-    (folder / "S.assets.json").write_text(json.dumps({"version": "48.0.0", "files": files}))
-    artifacts = {
-        "S.assets": {"type": "cdk:asset-manifest", "properties": {"file": "S.assets.json"}},
-        "S": {
-            "type": "aws:cloudformation:stack",
-            "environment": f"aws://{ACCOUNT}/eu-west-1",
-            "properties": {"templateFile": "S.template.json"},
-            "dependencies": ["S.assets"],
-        },
-    }
-    (folder / "manifest.json").write_text(json.dumps({"version": "48.0.0", "artifacts": artifacts}))
-    return folder / "S.template.json"
+    return _round23._cdk_out(folder, [NESTED], parent_template=parent)
 
 
 def _stack(passed: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
