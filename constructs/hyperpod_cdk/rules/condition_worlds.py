@@ -32,11 +32,11 @@ MAX_ALLOWED_VALUES = 6
 
 
 def unknown_parameters(
-    template: Mapping[str, Json], given: Mapping[str, str], used: Iterable[str], read_otherwise: set[str] | None = None
+    template: Mapping[str, Json], given: Mapping[str, str], used: Iterable[str]
 ) -> dict[str, list[str]]:
     """Parameters the conditions ``used`` (and the conditions they name) read that have no value at synth,
-    each with the values worth trying; those read another way too (an ``Fn::Select``, another parameter) are
-    added to ``read_otherwise`` instead (their conditions are tried true and false)."""
+    each with the values worth trying; none for those read another way too (an ``Fn::Select``, another
+    parameter): their conditions are tried true and false."""
     declared = template.get("Parameters")
     every = template.get("Conditions")
     if not isinstance(declared, Mapping) or not isinstance(every, Mapping):
@@ -60,8 +60,6 @@ def unknown_parameters(
             continue
         allowed = definition.get("AllowedValues")
         if reads[name] > direct[name] and not (isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES):
-            if read_otherwise is not None:
-                read_otherwise.add(name)
             continue  # read another way too: the values named are not all that matter; its conditions are tried
         found[name] = values_for(definition, literals.get(name, set()))
     return found
@@ -193,8 +191,3 @@ def _comparisons(conditions: Json) -> Iterator[tuple[str, str]]:
         for ref, other in (pair, pair[::-1]):
             if isinstance(ref, Mapping) and isinstance(ref.get("Ref"), str) and isinstance(other, str | int | float):
                 yield ref["Ref"], _cfn_text(other)
-
-
-def names_read(value: Json) -> set[str]:
-    """The names ``value`` reads by ``Ref`` or ``${Name}`` of an ``Fn::Sub``."""
-    return set(_refs(value))

@@ -5,9 +5,12 @@
 - a parameter is a parameter *of one template*: two stacks that both declare ``Env`` get their own values in
   each world (review round 23, R23T-H1: keyed by name, one stack's literals replaced the other's and both
   always took the same value);
-- a nested stack's parameter is what its parent passes in each world (:mod:`.nested_resolve`); one passed as
-  ``Ref P`` gives the values its conditions compare to the parent's ``P``, within what ``P`` allows (R25T-H1,
-  R26-H1, H2, L1);
+- a nested stack's template is resolved with what its parent passes in each world (:mod:`.nested_resolve`),
+  but a condition in it that the synthesized values leave undecided is tried true and false itself: the
+  values a parent passes are not traced back to the parent's parameters. Tracing them (through ``Ref`` chains,
+  twin NestedStacks, SSM parameters, expressions) missed a world in each of review rounds 25 to 28, and round
+  30 found the nested ``Default`` deciding a passed parameter's conditions; trying each such condition both
+  ways reads every world a deploy can reach, and some it cannot (a finding there names the condition);
 - a resource condition the parameter values leave undecided (``AWS::StackName``, an ``Fn::Select``) is tried
   true and false, less the combinations one condition contradicts from another (R22T-H1);
 - CDK's own ``AWS::CDK::Metadata`` resource, whose condition reads the region of an environment-agnostic
@@ -34,10 +37,7 @@ from hyperpod_cdk.rules.condition_worlds import (
     OTHER_VALUE,
     assignments,
     condition_truths,
-    names_read,
-    unknown_at_synth,
     unknown_parameters,
-    values_for,
 )
 from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
 from hyperpod_cdk.rules.nested_resolve import STACK_PROPERTIES, resolve_linked
@@ -57,9 +57,12 @@ class _Worlds:
     raw: Mapping[str, Json]
     parameters: Mapping[str, str]
     templates: Templates
+    #: (template, condition) of each nested template's condition not known at synth: tried true and false.
+    nested_undecided: frozenset[Key] = frozenset()
 
     def given(self, path: str, world: Mapping[Key, str]) -> dict[str, str]:
-        """The parameter values of one template in ``world``."""
+        """The parameter values of one template in ``world`` (a nested template's passed ones are added by
+        :meth:`resolve` as its parent passes them)."""
         data = self.raw[path]
         return {**declared_parameters(data, self.parameters), **{n: v for (p, n), v in world.items() if p == path}}
 
@@ -84,8 +87,9 @@ class _Worlds:
 
     def undecided(self, world: Mapping[Key, str]) -> set[Key]:
         """The (template, condition) of resources some rule may read that ``world``'s values leave undecided
-        (the templates resolved in it, nested parameters as passed)."""
-        return {  # only the nested stacks' properties are evaluated: the rest decides no condition (R25T-M1)
+        (the templates resolved in it, nested parameters as passed), and every nested condition not known
+        at synth."""
+        return set(self.nested_undecided) | {  # only the stacks' properties decide conditions (R25T-M1)
             (path, name)
             for path, r in self.resolve(world, {}, STACK_PROPERTIES).items()
             for logical_id, name in r.maybe_absent.items()
@@ -95,10 +99,13 @@ class _Worlds:
     def agree(self, world: Mapping[Key, str], truths: Mapping[str, Mapping[str, bool]]) -> bool:
         """Whether no condition given a truth value evaluates to the other from the rest: ``EfaOff`` is
         ``Fn::Not [EfaOn]``, so a world with both true is one no deploy reaches (R21T-L2). Past the budget a
-        condition is unknown, and so agrees."""
+        condition is unknown, and so agrees. A nested template's passed parameters are unknown here, never
+        its ``Default`` (R30: the Default contradicted the truth the passed value gives)."""
         budget = EvaluationBudget()
         for path, each in truths.items():
-            given, region = self.given(path, world), self.templates.region_of(path)
+            given: dict[str, str | None] = {**self.given(path, world)}
+            given.update(dict.fromkeys(_passed_names(self.templates, path) or ()))
+            region = self.templates.region_of(path)
             for name, value in each.items():
                 others = {k: v for k, v in each.items() if k != name}
                 if condition_values(self.raw[path], given, region, [name], budget, others)[name] is (not value):
@@ -134,7 +141,7 @@ def other_worlds(
     and did not find in ``present`` (the templates read with every such resource present)."""
     if not any(r.maybe_absent for r in resolved.values()):
         return []
-    worlds_of = _Worlds(raw, parameters, templates)
+    worlds_of = _Worlds(raw, parameters, templates, _nested_undecided(raw, templates, resolved))
     choices = _choices(raw, parameters, templates, resolved)
     found: list[Finding] = []
     first = next(iter(raw))
@@ -171,68 +178,43 @@ def other_worlds(
 def _choices(
     raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, resolved: Mapping[str, Resolved]
 ) -> dict[Key, list[str]]:
-    """The values worth trying for each (template, parameter) the unknown conditions read. A nested stack's
-    parameter its parents pass as ``Ref P`` gives its values to ``P`` (R25T-H1, R26-H1), as ``P`` allows
-    (R26-L1); a parameter some template of the chain reads another way gets none, so every condition on it
-    is tried true and false (R27T-H1: the other template's literals decided it false in every world)."""
+    """The values worth trying for each (template, parameter) the unknown conditions of a top-level template
+    read. A nested template's parameters get none: its undecided conditions are tried true and false."""
     choices: dict[Key, list[str]] = {}
-    otherwise: set[Key] = set()
-    memo: dict[Key, list[Key]] = {}
     for path, template in raw.items():
-        if not isinstance(template, Mapping):
+        if not isinstance(template, Mapping) or path not in resolved or _passed_names(templates, path) is not None:
             continue
-        read_otherwise: set[str] = set()
         used = resolved[path].maybe_absent.values()
-        for name, values in unknown_parameters(template, parameters, used, read_otherwise).items():
-            for key in _parameters_of(raw, parameters, templates, (path, name), memo):
-                named = [*choices.get(key, []), *values]
-                own = as_map(as_map(as_map(raw.get(key[0])).get("Parameters")).get(key[1]))
-                choices[key] = values if key == (path, name) and key not in choices else values_for(own, named)
-        for name in read_otherwise:
-            otherwise.update(_parameters_of(raw, parameters, templates, (path, name), memo))
-    # A parent parameter a nested stack is passed through an expression (Fn::Select of Env, not Ref Env) is read
-    # another way too: the nested conditions compare what the expression makes (R28-H1).
-    links = [*templates.nested_in.values(), *(link for shared in templates.shared_in.values() for link in shared)]
-    for parent, logical_id in links:
-        stack = templates.resource(parent, logical_id)
-        for value in as_map(stack.properties.get("Parameters") if stack is not None else None).values():
-            if not (isinstance(value, Mapping) and len(value) == 1 and "Ref" in value):
-                for name in names_read(value):
-                    otherwise.update(_parameters_of(raw, parameters, templates, (parent, name), memo))
-    return {key: values for key, values in choices.items() if key not in otherwise}
+        for name, values in unknown_parameters(template, parameters, used).items():
+            choices[(path, name)] = values
+    return choices
 
 
-def _parameters_of(
-    raw: Mapping[str, Json],
-    parameters: Mapping[str, str],
-    templates: Templates,
-    key: Key,
-    memo: dict[Key, list[Key]],
-) -> list[Key]:
-    """The parameters whose values decide parameter ``key`` (template, name): itself, or, for a nested
-    stack's parameter its parents pass as ``Ref P`` (one parent, or each of twin NestedStacks' parents:
-    R26-H1), each parent's ``P`` (up the chain); none where a parent passes anything else (a literal, or a
-    value known only at deploy: resolved as passed). Memoised, and a loop of templates deploying each other
-    ends at once (R27T-M1: one call per path took 172 s)."""
-    if key in memo:
-        return memo[key]
-    memo[key] = [key]  # while it is being answered: a loop answers itself
-    path, name = key
+def _nested_undecided(
+    raw: Mapping[str, Json], templates: Templates, resolved: Mapping[str, Resolved]
+) -> frozenset[Key]:
+    """The (template, condition) of each nested template's resource some rule may read whose condition is
+    not known at synth (its parents' values unknown): each is tried true and false in every world."""
+    return frozenset(
+        (path, name)
+        for path, r in resolved.items()
+        if _passed_names(templates, path) is not None
+        for logical_id, name in r.maybe_absent.items()
+        if not _unread(raw[path], logical_id)
+    )
+
+
+def _passed_names(templates: Templates, path: str) -> frozenset[str] | None:
+    """The parameters of nested template ``path`` that any stack resource deploying it passes; None for a
+    top-level template."""
     parents = [link] if (link := templates.nested_in.get(path)) else templates.shared_in.get(path, [])
-    found: list[Key] = []
+    if not parents:
+        return None
+    names: set[str] = set()
     for parent, logical_id in parents:
         stack = templates.resource(parent, logical_id)
-        passed = as_map(stack.properties.get("Parameters")) if stack is not None else {}
-        if name not in passed:
-            found = [key]  # not passed: its own value (or Default) decides
-            break
-        value = passed[name]
-        ref = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
-        spec = as_map(as_map(raw.get(parent)).get("Parameters")).get(ref) if isinstance(ref, str) else None
-        if isinstance(spec, Mapping) and ref not in parameters and unknown_at_synth(spec):
-            found.extend(_parameters_of(raw, parameters, templates, (parent, str(ref)), memo))
-    memo[key] = list(dict.fromkeys(found)) if parents else [key]
-    return memo[key]
+        names.update(str(n) for n in as_map(stack.properties.get("Parameters") if stack is not None else None))
+    return frozenset(names)
 
 
 def _unread(template: Json, logical_id: str) -> bool:
