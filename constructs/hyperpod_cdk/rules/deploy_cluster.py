@@ -389,27 +389,38 @@ def hyperpod_quotas(templates: Templates, rule_id: str = "HyperPod-QUOTA1") -> I
     """Instances per type against the account's per-type HyperPod quota (known only with --live).
 
     A quota is per account and region: ``lint --live`` adds each region's quotas to a template of that region,
-    and a cluster is compared with the quotas of its own template's region (review round 23, R23T-H3)."""
+    and a cluster is compared with the quotas of its own template's region (review round 23, R23T-H3). The
+    clusters of one region share it, so their instances are added up (R23T-L2: two clusters of 3 x p5 passed
+    a quota of 4)."""
     quotas = {
         (templates.region_of(q.template_path), str(q.properties.get("InstanceType"))): _int(q.properties.get("Value"))
         for q in templates.live_resources(LIVE_QUOTA)
     }
     if not quotas:
         return
-    for cluster in _clusters(templates):
-        region = templates.region_of(cluster.template_path)
-        wanted: dict[str, int] = {}
+    wanted: dict[tuple[str, str], dict[str, int]] = {}  # (template, logical id) -> instances per type
+    regions: dict[tuple[str, str], str | None] = {}
+    clusters = {(c.template_path, c.logical_id): c for c in _clusters(templates)}
+    for key, cluster in clusters.items():
+        regions[key] = templates.region_of(cluster.template_path)
         for _index, _name, group in _groups(cluster):
-            count = _int(group.get("InstanceCount"))
-            types = _instance_types(group)
+            count, types = _int(group.get("InstanceCount")), _instance_types(group)
             if count and types:
-                wanted[types[0]] = wanted.get(types[0], 0) + count
-        for instance_type, count in wanted.items():
-            limit = quotas.get((region, instance_type))
-            if limit is not None and count > limit:
-                yield cluster.finding(
-                    rule_id,
-                    f"{count} x {instance_type} but the account's '{instance_type} for cluster usage' "
-                    f"quota is {limit}",
-                    "Properties/InstanceGroups",
-                )
+                each = wanted.setdefault(key, {})
+                each[types[0]] = each.get(types[0], 0) + count
+    totals: dict[tuple[str | None, str], int] = {}
+    for key, each in wanted.items():
+        for instance_type, count in each.items():
+            totals[(regions[key], instance_type)] = totals.get((regions[key], instance_type), 0) + count
+    for key, each in wanted.items():
+        for instance_type, count in each.items():
+            limit, total = quotas.get((regions[key], instance_type)), totals[(regions[key], instance_type)]
+            if limit is None or total <= limit:
+                continue
+            across = "" if total == count else f" ({total} with the region's other clusters in this definition)"
+            yield clusters[key].finding(
+                rule_id,
+                f"{count} x {instance_type}{across} but the account's '{instance_type} for cluster usage' "
+                f"quota is {limit}",
+                "Properties/InstanceGroups",
+            )
