@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,8 @@ class Templates:
                     return self.reference_key(*output, _depth + 1)
                 if isinstance(name, str) and name in resources:
                     return ("resource", template_path, name)
+            if fn == "Fn::Sub" and (named := _sub_reference(arg)) is not None:
+                return self.reference_key(template_path, named, _depth + 1)  # "${Sg}" is Ref Sg (R23T-L1)
             if fn == "Fn::ImportValue" and isinstance(arg, str) and arg in self._exports:
                 source, exported = self._exports[arg]
                 return self.reference_key(source, exported, _depth + 1)
@@ -273,6 +276,8 @@ def as_map(value: Json) -> Mapping[str, Json]:
 # Custom resources whose ``BucketName`` attribute is the bucket they wrote to (this project's lifecycle-script
 # upload answers with the DestinationBucketName it was given: lifecycle/handlers/lifecycle_upload/index.py).
 _BUCKET_NAME_ATTRIBUTE_TYPES = ("Custom::HyperPodLifecycleScripts",)
+#: An ``Fn::Sub`` text that is one reference and nothing else (``${!X}`` is a literal, not matched).
+_WHOLE_SUB = re.compile(r"\$\{([A-Za-z0-9_]+(?:::[A-Za-z0-9_]+)*(?:\.[A-Za-z0-9_.]+)?)\}")
 
 
 def _names_bucket(templates: Templates, template_path: str, value: Json, depth: int = 0) -> str | None:
@@ -322,3 +327,20 @@ def s3_uri_shape(templates: Templates, template_path: str, value: Json) -> str |
             return None  # not a bucket name, or one that could make the scheme
         text += name
     return text
+
+
+def _sub_reference(arg: Json) -> Json | None:
+    """What an ``Fn::Sub`` whose whole text is one ``${Name}`` or ``${Name.Attribute}`` names: its own
+    variable's value, else ``Ref Name`` / ``Fn::GetAtt [Name, Attribute]``; None for any other text."""
+    text = arg[0] if isinstance(arg, list) and arg else arg
+    variables = arg[1] if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], Mapping) else {}
+    if (isinstance(arg, list) and len(arg) not in (1, 2)) or not isinstance(text, str):
+        return None
+    match = _WHOLE_SUB.fullmatch(text)
+    if match is None:
+        return None
+    name = match.group(1)
+    if name in variables:
+        return variables[name]
+    resource, dot, attribute = name.partition(".")
+    return {"Fn::GetAtt": [resource, attribute]} if dot else {"Ref": name}
