@@ -73,8 +73,8 @@ def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -
         known: bool | None = None
         fails = False
         for where, name, readable in _keyed_volumes(cluster):
-            if known is None:
-                known = literal(mode)
+            if known is None:  # an UpdateCluster request without the mode keeps the cluster's (R23T-L3)
+                known = literal(mode) and not _kept(templates, cluster, "NodeProvisioningMode")
                 fails = known and bool(
                     check_cluster(ClusterFacts(node_provisioning_mode=mode, customer_managed_key=True))
                 )
@@ -88,8 +88,10 @@ def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -
             elif not readable:
                 continue
             elif not known:
+                kept = _kept(templates, cluster, "NodeProvisioningMode")
+                said = _unknown_words(templates, cluster, "NodeProvisioningMode") if kept else "is not known offline"
                 yield cluster.not_checked(
-                    rule_id, f"NodeProvisioningMode is not known offline; group '{name}' has a VolumeKmsKeyId", where
+                    rule_id, f"NodeProvisioningMode {said}; group '{name}' has a VolumeKmsKeyId", where
                 )
             elif fails:
                 said = "unset" if mode is None else shown(mode)
@@ -99,6 +101,18 @@ def cmk_needs_continuous(templates: Templates, rule_id: str = "HyperPod-KMS1") -
                     f"{KMS1.message}",
                     where,
                 )
+
+
+def _kept(templates: Templates, cluster: Resource, prop: str) -> bool:
+    """An UpdateCluster request that leaves ``prop`` out: the cluster keeps its current value, which the
+    request does not say (R23T-L3: it was judged as CreateCluster's default)."""
+    return _partial(templates, cluster) and prop not in cluster.properties
+
+
+def _unknown_words(templates: Templates, cluster: Resource, prop: str) -> str:
+    if _kept(templates, cluster, prop):
+        return "is not in this UpdateCluster request (the cluster keeps its current value)"
+    return f"is not known offline ({shown(cluster.properties.get(prop))})"
 
 
 # --------------------------------------------------------------------------- KAR1
@@ -139,17 +153,16 @@ def karpenter_prerequisites(templates: Templates, rule_id: str = "HyperPod-KAR1"
         for subject, compliant in _KNOWN_AT_DEPLOY:
             prop, message = _TEMPLATE_TERMS[subject]
             given[subject] = props.get(prop)
-            if not literal(given[subject]):
-                yield cluster.not_checked(
-                    rule_id, f"{prop} is not known offline ({shown(given[subject])}); {message}", f"Properties/{prop}"
-                )
+            if not literal(given[subject]) or _kept(templates, cluster, prop):
+                said = _unknown_words(templates, cluster, prop)
+                yield cluster.not_checked(rule_id, f"{prop} {said}; {message}", f"Properties/{prop}")
                 given[subject] = compliant
         facts = ClusterFacts(
             node_provisioning_mode=given["node_provisioning_mode"],
             node_recovery=given["node_recovery"],
             orchestrator="slurm" if not _is_eks(cluster) and not _partial(templates, cluster) else None,
             autoscaler="Karpenter",
-            has_cluster_role=_has_value(props.get("ClusterRole")),
+            has_cluster_role=_has_value(props.get("ClusterRole")) or _kept(templates, cluster, "ClusterRole"),
         )
         for violation in check_cluster(facts):
             if violation.rule.id == KAR1.id:
