@@ -18,6 +18,7 @@ from hyperpod_cdk.cli import (
     preflight_existing,
     preflight_helm_release,
     preflight_leftovers,
+    preflight_stack_status,
 )
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.output import Check
@@ -150,6 +151,7 @@ def check_region(ctx: Context) -> list[Check]:
 def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]]:
     """(row name, service, check) in the order they run, after caller identity."""
     steps: list[tuple[str, str, Callable[[], list[Check]]]] = [
+        ("stack status", "cloudformation", lambda: preflight_stack_status.check_stack_status(ctx)),
         ("availability zones", "ec2", lambda: check_region(ctx)),
     ]
     if ctx.options.creates_vpc:
