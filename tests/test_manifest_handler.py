@@ -64,18 +64,41 @@ class Context:
 
 
 class Cluster:
-    """A fake kubectl: records calls; `get` answers from `values`."""
+    """A fake kubectl: records calls; `get` answers from `values`; `get namespace A B -o json
+    --ignore-not-found` answers as kubectl does from ``namespaces`` (name -> labels): nothing for none found,
+    the object for one name, a List for several."""
 
-    def __init__(self, values: list[tuple[int, str, str]] | None = None, exists: bool = True) -> None:
+    def __init__(
+        self,
+        values: list[tuple[int, str, str]] | None = None,
+        exists: bool = True,
+        namespaces: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.calls: list[tuple[list[str], str | None]] = []
         self.values = list(values or [])
         self.exists = exists
+        self.namespaces = namespaces or {}
 
     def kubectl(self, args: list[str], stdin: str | None, limit: float) -> tuple[int, str, str]:
         self.calls.append((args, stdin))
+        if args[2:4] == ["get", "namespace"] and "--ignore-not-found" in args:
+            names = args[4 : args.index("-o")]
+            found = [
+                {"kind": "Namespace", "metadata": {"name": n, "labels": self.namespaces[n]}}
+                for n in names
+                if n in self.namespaces
+            ]
+            if not found:
+                return 0, "", ""
+            body = found[0] if len(names) == 1 else {"kind": "List", "items": found}
+            return 0, json.dumps(body), ""
         if args[2] == "get":
             return self.values.pop(0) if self.values else (1, "", "NotFound")
         return 0, "applied", ""
+
+    def changes(self) -> list[tuple[list[str], str | None]]:
+        """The calls that change the cluster (not the namespace reads)."""
+        return [(args, stdin) for args, stdin in self.calls if args[2] != "get"]
 
     def connect(self, name: str, path: Path) -> bool:
         return self.exists
@@ -163,7 +186,8 @@ def test_create_applies_the_synthesized_objects_with_deploy_time_values() -> Non
     cluster = Cluster()
     outcome = index.process(event(**good()), Context(), deps(cluster))
     assert (outcome.status, outcome.physical_id) == ("SUCCESS", "manifests/Teams")
-    ((args, stdin),) = cluster.calls
+    assert cluster.calls[0][0][2:] == ["get", "namespace", "team-a", "-o", "json", "--ignore-not-found"]
+    ((args, stdin),) = cluster.changes()
     assert args[2:] == ["apply", "-f", "-"]
     objects = [json.loads(line) for line in stdin.splitlines()]
     assert objects[1]["data"] == {"id": "fs-0123456789abcdef0"}
@@ -174,7 +198,7 @@ def test_a_retried_create_applies_again_idempotently() -> None:
     cluster = Cluster()
     for _ in range(2):
         assert index.process(event(**good()), Context(), deps(cluster)).status == "SUCCESS"
-    assert [c[0][2] for c in cluster.calls] == ["apply", "apply"]
+    assert [c[0][2] for c in cluster.changes()] == ["apply", "apply"]
 
 
 def test_update_prunes_by_the_set_label() -> None:
@@ -183,7 +207,7 @@ def test_update_prunes_by_the_set_label() -> None:
     update["PhysicalResourceId"] = "manifests/Teams"
     update["OldResourceProperties"] = {**good(), "Sha256": "1" * 64}
     assert index.process(update, Context(), deps(cluster)).status == "SUCCESS"
-    ((args, _),) = cluster.calls
+    ((args, _),) = cluster.changes()
     start = args.index("--prune")
     assert args[start : start + 3] == ["--prune", "-l", "hyperpod-cdk.aws/manifest-set=abc"]
     allowed = {arg.removeprefix("--prune-allowlist=") for arg in args if arg.startswith("--prune-allowlist=")}
@@ -248,7 +272,7 @@ def test_delete_deletes_the_synthesized_objects_and_a_missing_cluster_is_success
     delete = event("Delete", **good())
     delete["PhysicalResourceId"] = "manifests/Teams"
     assert index.process(delete, Context(), deps(cluster)).status == "SUCCESS"
-    ((args, stdin),) = cluster.calls
+    ((args, stdin),) = cluster.changes()
     assert args[2:4] == ["delete", "-f"] and "--ignore-not-found" in args
     assert [json.loads(line)["kind"] for line in stdin.splitlines()] == ["ConfigMap", "Namespace"]
     gone = Cluster(exists=False)
@@ -415,3 +439,70 @@ def test_labels_are_set_and_removed_but_the_namespace_is_never_deleted() -> None
         ["label", "namespace", "hyperpod-ns-a", "pod-security.kubernetes.io/enforce=baseline", "--overwrite"],
         ["label", "namespace", "hyperpod-ns-a", "pod-security.kubernetes.io/enforce-"],
     ]
+
+
+# ------------------------------------------------------------------ namespaces the set did not create
+
+
+def test_create_over_a_namespace_someone_else_made_applies_nothing_and_its_rollback_deletes_nothing() -> None:
+    """R30P-H1: on a cluster the stack does not own, ``kubectl apply`` took over an existing team namespace and
+    the stack's delete then deleted it with everything in it."""
+    cluster = Cluster(namespaces={"team-a": {"kubernetes.io/metadata.name": "team-a"}})
+    outcome = index.process(event(**good()), Context(), deps(cluster))
+    assert (outcome.status, outcome.physical_id) == ("FAILED", "manifests/Teams/not-applied")
+    assert "namespace team-a already exists and this stack did not create it" in outcome.reason
+    assert "kubectl label namespace team-a hyperpod-cdk.aws/manifest-set=abc" in outcome.reason
+    assert cluster.changes() == []
+    rollback = event("Delete", **good())
+    rollback["PhysicalResourceId"] = outcome.physical_id
+    assert index.process(rollback, Context(), deps(cluster)).status == "SUCCESS"
+    assert cluster.changes() == []
+
+
+def test_an_update_adding_someone_elses_namespace_applies_nothing() -> None:
+    cluster = Cluster(namespaces={"team-a": {"owner": "someone"}})
+    update = event("Update", **good())
+    update["PhysicalResourceId"] = "manifests/Teams"
+    update["OldResourceProperties"] = {**good(), "Sha256": "1" * 64}
+    outcome = index.process(update, Context(), deps(cluster))
+    assert (outcome.status, outcome.physical_id) == ("FAILED", "manifests/Teams")
+    assert cluster.changes() == []
+
+
+def test_the_sets_own_namespace_is_applied_again_and_deleted() -> None:
+    cluster = Cluster(namespaces={"team-a": {"hyperpod-cdk.aws/manifest-set": "abc"}})
+    assert index.process(event(**good()), Context(), deps(cluster)).status == "SUCCESS"
+    delete = event("Delete", **good())
+    delete["PhysicalResourceId"] = "manifests/Teams"
+    assert index.process(delete, Context(), deps(cluster)).status == "SUCCESS"
+    (_, (args, stdin)) = cluster.changes()
+    assert [json.loads(line)["kind"] for line in stdin.splitlines()] == ["ConfigMap", "Namespace"]
+
+
+def test_delete_keeps_a_namespace_without_the_sets_label() -> None:
+    """A namespace labelled for another set (another stack's) or by hand is kept; the set's other objects go."""
+    for labels in ({"hyperpod-cdk.aws/manifest-set": "another-stack"}, {}):
+        cluster = Cluster(namespaces={"team-a": labels})
+        delete = event("Delete", **good())
+        delete["PhysicalResourceId"] = "manifests/Teams"
+        assert index.process(delete, Context(), deps(cluster)).status == "SUCCESS"
+        ((args, stdin),) = cluster.changes()
+        assert [json.loads(line)["kind"] for line in stdin.splitlines()] == ["ConfigMap"]
+
+
+def test_several_namespaces_are_read_in_one_call() -> None:
+    two = {
+        **NAMESPACE_SET,
+        "Objects": [
+            *NAMESPACE_SET["Objects"],
+            {
+                **NAMESPACE_SET["Objects"][0],
+                "metadata": {"name": "team-b", "labels": {"hyperpod-cdk.aws/manifest-set": "abc"}},
+            },
+        ],
+    }
+    cluster = Cluster(namespaces={"team-a": {"hyperpod-cdk.aws/manifest-set": "abc"}, "team-b": {}})
+    the_bundle = bundle({"Teams": two, "Wait": WAIT_SET})
+    outcome = index.process(event(**the_bundle.expected("Teams")), Context(), deps(cluster, the_bundle))
+    assert outcome.status == "FAILED" and "namespace team-b already exists" in outcome.reason
+    assert [args[2:5] for args, _ in cluster.calls] == [["get", "namespace", "team-a"]]

@@ -21,6 +21,14 @@ Apply sets: Create and Update run ``kubectl apply`` (idempotent, so a retried Cr
 Update prunes objects of the set's label that left the set. Delete runs ``kubectl delete
 --ignore-not-found``; a cluster that no longer exists is success.
 
+Namespaces the set did not create are never taken over (review round 30, R30P-H1): on a cluster the stack
+does not own, ``kubectl apply`` adopted a team namespace that already existed, and the stack's delete then
+deleted it with everything in it (Kubernetes deletes a namespace's objects with it:
+https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace). So Create and Update
+first read the set's namespaces (``kubectl get namespace``): one that exists without the set's label fails the
+request before anything is applied (a refused Create's physical id ends ``/not-applied``, and its rollback
+Delete touches nothing), and Delete leaves out every namespace that does not carry the set's label.
+
 Labels (objects this app does not own, such as the namespaces SageMaker task governance creates):
 Create and Update run ``kubectl label --overwrite``; Delete removes the keys (never the object).
 
@@ -100,6 +108,14 @@ PRUNE_ALLOWLIST = (
 
 class HandlerError(Exception):
     """A failure CloudFormation gets as the reason."""
+
+
+class NotAppliedError(HandlerError):
+    """A failure before anything was applied: a Create's rollback Delete must not touch the cluster."""
+
+
+#: Ends the physical id of a Create refused before anything was applied.
+NOT_APPLIED = "/not-applied"
 
 
 def substitute(value: Any, params: Mapping[str, str]) -> Any:
@@ -207,9 +223,45 @@ def _kubectl(deps: Deps, args: list[str], stdin: str | None, limit: float) -> st
     return out
 
 
+def _set_namespaces(objects: list[dict[str, Any]]) -> list[str]:
+    return [
+        str(obj["metadata"]["name"])
+        for obj in objects
+        if obj.get("kind") == "Namespace" and isinstance(obj.get("metadata"), Mapping) and obj["metadata"].get("name")
+    ]
+
+
+def _live_namespace_labels(deps: Deps, names: list[str], limit: float) -> dict[str, Mapping[str, Any]]:
+    """The labels of each named namespace that exists (one ``kubectl get``)."""
+    if not names:
+        return {}
+    out = _kubectl(deps, ["get", "namespace", *names, "-o", "json", "--ignore-not-found"], None, limit)
+    if not out.strip():
+        return {}
+    data = json.loads(out)
+    items = data.get("items", []) if data.get("kind") == "List" else [data]
+    return {str(item["metadata"]["name"]): item["metadata"].get("labels") or {} for item in items}
+
+
+def _not_the_sets(deps: Deps, entry: Mapping[str, Any], names: list[str], limit: float) -> list[str]:
+    """The namespaces of ``names`` that exist without the set's label: someone else's."""
+    key, _, value = str(entry["PruneLabel"]).partition("=")
+    return [n for n, labels in _live_namespace_labels(deps, names, limit).items() if labels.get(key) != value]
+
+
 def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, limit: float) -> None:
     assert deps.bundle is not None
-    stream = "\n".join(json.dumps(obj) for obj in deps.bundle.objects(name))
+    objects = deps.bundle.objects(name)
+    foreign = _not_the_sets(deps, entry, _set_namespaces(objects), limit)
+    if foreign:
+        raise NotAppliedError(
+            f"namespace {', '.join(foreign)} already exists and this stack did not create it (no label "
+            f"{entry['PruneLabel']}): applying would take it over, and deleting the stack would delete it with "
+            "everything in it. Give the team another namespace (hyperpod-cdk: kubernetes.teams[].namespace), or "
+            f"hand it to this stack, which then deletes it on destroy: kubectl label namespace {foreign[0]} "
+            f"{entry['PruneLabel']}; nothing was applied"
+        )
+    stream = "\n".join(json.dumps(obj) for obj in objects)
     args = ["apply", "-f", "-"]
     if update:
         # Objects that left the set, of the kinds in PRUNE_ALLOWLIST.
@@ -218,9 +270,17 @@ def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, 
     deps.log(_kubectl(deps, args, stream, limit).rstrip())
 
 
-def delete_set(deps: Deps, name: str, limit: float) -> None:
+def delete_set(deps: Deps, name: str, entry: Mapping[str, Any], limit: float) -> None:
     assert deps.bundle is not None
-    stream = "\n".join(json.dumps(obj) for obj in reversed(deps.bundle.objects(name)))
+    objects = deps.bundle.objects(name)
+    kept = set(_not_the_sets(deps, entry, _set_namespaces(objects), limit))
+    if kept:
+        deps.log(f"keeping namespace {', '.join(sorted(kept))}: it does not carry {entry['PruneLabel']}")
+    stream = "\n".join(
+        json.dumps(obj)
+        for obj in reversed(objects)
+        if not (obj.get("kind") == "Namespace" and str(obj["metadata"].get("name")) in kept)
+    )
     deps.log(_kubectl(deps, ["delete", "-f", "-", "--ignore-not-found", "--wait=false"], stream, limit).rstrip())
 
 
@@ -272,7 +332,7 @@ def _act(
 ) -> Outcome:
     """Carry out a request whose properties match the synthesized set."""
     assert deps.bundle is not None  # process() answered already without one
-    if request == "Delete" and entry["Kind"] == "wait":
+    if request == "Delete" and (entry["Kind"] == "wait" or old_id.endswith(NOT_APPLIED)):
         return Outcome("SUCCESS", old_id)
     if not deps.connect(deps.bundle.cluster_name, deps.kubeconfig):
         if request == "Delete":
@@ -291,7 +351,7 @@ def _act(
         if entry["Kind"] == "label":
             label(deps, entry, remove=True, limit=limit)
         else:
-            delete_set(deps, name, limit)
+            delete_set(deps, name, entry, limit)
         return Outcome("SUCCESS", old_id)
     raise HandlerError(f"unknown RequestType {request!r}")
 
@@ -329,6 +389,9 @@ def process(event: Mapping[str, Any], context: Any, deps: Deps) -> Outcome:
     limit = _remaining(context)
     try:
         return _act(deps, request, name, entry, physical=physical, old_id=old_id, limit=limit)
+    except NotAppliedError as exc:
+        deps.log(f"FAILED: {exc}")
+        return Outcome("FAILED", physical + NOT_APPLIED if request == "Create" else old_id, reason=str(exc))
     except HandlerError as exc:
         deps.log(f"FAILED: {exc}")
         return Outcome("FAILED", physical if request == "Create" else old_id, reason=str(exc))
