@@ -43,7 +43,7 @@ from hyperpod_cdk.platform_phases import access as access_phase
 from hyperpod_cdk.platform_phases import eks as eks_phase
 from hyperpod_cdk.platform_phases import network as network_phase
 from hyperpod_cdk.platform_phases import slurm as slurm_phase
-from hyperpod_cdk.platform_phases.checks import _check_platform_props
+from hyperpod_cdk.platform_phases.checks import _check_platform_props, check_added_group
 from hyperpod_cdk.storage.accounting_database import SlurmAccountingDatabase
 from hyperpod_cdk.storage.fsx_lustre import HyperPodFsxLustre, ImportedFsxLustre
 from hyperpod_cdk.storage.training_image_repository import TrainingImageRepository
@@ -279,7 +279,7 @@ class HyperPodPlatform(Construct):
         ``provisioning_parameters.json``) with its role and partition; the file is rendered at synth into
         the lifecycle prefix every group boots from, so after synth a group is refused in one line.
         """
-        return self.cluster.add_instance_group(group)
+        return self.cluster.add_instance_group(check_added_group(self, group))
 
     def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` describe the HyperPod cluster, its nodes and events (cluster ARN only)."""

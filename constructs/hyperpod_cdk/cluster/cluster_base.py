@@ -366,8 +366,9 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
         """Create the cluster only after ``dependencies`` (add-ons, Helm charts, the file system, ...) exist."""
         depend_on(self.resource, dependencies)
 
-    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
-        """Add an instance group (before synth), with the same checks as the constructor."""
+    def check_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        """The checks :meth:`add_instance_group` runs, without adding the group: it as an
+        :class:`InstanceGroup`, or one line naming the field."""
         scope, construct_id = self._scope_check
         with checked_props(scope, construct_id):
             index = len(self.instance_groups)
@@ -375,6 +376,12 @@ class CreatedHyperPodCluster(HyperPodClusterBase):
             groups = [*self.instance_groups, new]
             self._props.check_groups(scope, groups)
             self._check_groups(groups)
+        return new
+
+    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+        """Add an instance group (before synth), with the same checks as the constructor."""
+        new = self.check_instance_group(group)
+        groups = [*self.instance_groups, new]
         self.instance_groups = groups
         self.resource.instance_groups = [self._render_group(g) for g in groups]
         return new

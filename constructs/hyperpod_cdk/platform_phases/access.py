@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING
 
 from aws_cdk import Token
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 # update-kubeconfig (and `hyperpod-cdk kubeconfig`) reads the endpoint and CA with DescribeCluster.
 # https://docs.aws.amazon.com/eks/latest/userguide/create-kubeconfig.html
 KUBECONFIG_ACTIONS = ["eks:DescribeCluster"]
+#: Each platform's submit grants so far: role ARN (a token string for a role of the app) -> team.
+_GRANTED: weakref.WeakKeyDictionary[HyperPodPlatform, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def grant_submit(platform: HyperPodPlatform, grantee: iam.IRole, team: str) -> iam.Grant:
@@ -48,6 +51,22 @@ def grant_submit(platform: HyperPodPlatform, grantee: iam.IRole, team: str) -> i
             "grant_submit.grantee",
             f"{arn} is a submitter_role_arn in config kubernetes.teams already " "(one access entry per principal)",
         )
+    # The admins' entries and this platform's earlier grants are entries too (review round 30, R30P-M3, L1).
+    eks_config = platform.config.eks
+    if eks_config is not None and not Token.is_unresolved(arn) and arn in eks_config.admin_principals:
+        raise fail(
+            "grant_submit.grantee",
+            f"{arn} is in config eks.admin_principal_arns, which maps it already (one access entry per "
+            "principal); an admin can submit to every team",
+        )
+    granted = _GRANTED.setdefault(platform, {})
+    if arn in granted:  # a token string names the same role object each time it is asked for
+        raise fail(
+            "grant_submit.grantee",
+            f"this role is granted to team '{granted[arn]}' already (one access entry per principal); use "
+            "one role per team",
+        )
+    granted[arn] = team
     entry_id = "SubmitAccess" + re.sub(r"[^A-Za-z0-9]", "", team.title()) + grantee.node.addr[:8]
     eks.CfnAccessEntry(
         platform,

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from hyperpod_cdk._cdk_util import cluster_attribute
 from hyperpod_cdk.cluster.instance_groups import subnet_cidr
-from hyperpod_cdk.config import PlatformConfig, group_demands
+from hyperpod_cdk.config import PlatformConfig, group_demands, parse_config
 from hyperpod_cdk.errors import HyperPodConfigError, prop_error
 from hyperpod_cdk.network.subnets import HyperPodEgress
 from hyperpod_cdk.specs.instance_types import Orchestrator
@@ -174,3 +174,30 @@ def _check_subnets(fail: Any, config: PlatformConfig, hyperpod_subnets: Mapping[
         )
     except HyperPodConfigError as error:
         raise fail(error.field, error.message) from None
+
+
+def check_added_group(platform: Any, group: Any) -> Any:
+    """An instance group ``HyperPodPlatform.add_instance_group`` may add: the config's own checks, run on the
+    config with the group added (review round 30, R30P-M1: ``lifecycle_hook: OnInitComplete`` with the bundled
+    scripts and the orchestrator-only keys were refused in YAML only), and none the platform cannot honour
+    after construction (R30P-M2: an autoscale group was never in the Karpenter NodeClass, built from the
+    config). Returns the group as an :class:`InstanceGroup`; raises one line naming the field."""
+    config: PlatformConfig = platform.config
+    new = platform.cluster.check_instance_group(group)  # the cluster's own checks and messages first
+    groups = [*platform.cluster.instance_groups, new]
+    where = f"hyperpod.instance_groups[{len(groups) - 1}]({new.name})"
+    if new.autoscale:
+        raise HyperPodConfigError(
+            f"{where}.autoscale",
+            "add_instance_group cannot add a group Karpenter scales: the HyperpodNodeClass that lists them is built "
+            "from the config when the platform is constructed; put the group in hyperpod.instance_groups",
+            construct_path=platform.node.path,
+        )
+    data = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    dumped = [g.model_dump(mode="json", by_alias=True, exclude_unset=True) for g in groups]
+    data.setdefault("hyperpod", {})["instance_groups"] = dumped
+    try:
+        parse_config(data)
+    except HyperPodConfigError as error:
+        raise HyperPodConfigError(error.field, error.message, construct_path=platform.node.path) from None
+    return new

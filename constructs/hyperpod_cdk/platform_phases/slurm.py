@@ -107,7 +107,7 @@ class _PlatformSlurmCluster(HyperPodSlurmCluster):
         super().__init__(scope, construct_id, lifecycle_scripts=lifecycle_scripts, **props)
         self._scripts = lifecycle_scripts
 
-    def add_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
+    def check_instance_group(self, group: InstanceGroup | Mapping[str, Any]) -> InstanceGroup:
         if self._scripts.frozen:
             raise HyperPodConfigError(
                 "instance_groups",
@@ -115,7 +115,7 @@ class _PlatformSlurmCluster(HyperPodSlurmCluster):
                 "before app.synth(), or to hyperpod.instance_groups",
                 construct_path=self.node.path,
             )
-        return super().add_instance_group(group)
+        return super().check_instance_group(group)
 
 
 def _slurm_cluster(platform: HyperPodPlatform) -> HyperPodSlurmCluster:
