@@ -18,6 +18,7 @@ from hyperpod_cdk.cli import (
     preflight_existing,
     preflight_helm_release,
     preflight_leftovers,
+    preflight_namespaces,
     preflight_stack_status,
 )
 from hyperpod_cdk.cli.clients import Clients
@@ -184,6 +185,8 @@ def plan_checks(ctx: Context) -> list[tuple[str, str, Callable[[], list[Check]]]
         steps.append(("eks add-ons", "eks", lambda: check_eks_addons(ctx)))
         if ctx.config.orchestrator == "eks" and helm.enabled:
             steps.append(("helm release", "eks", lambda: preflight_helm_release.check_existing_helm_release(ctx)))
+        if ctx.config.orchestrator == "eks":
+            steps.append(("team namespaces", "eks", lambda: preflight_namespaces.check_team_namespaces(ctx)))
     if ctx.config.orchestrator == "eks":
         steps.append(("eks access entries", "eks", lambda: preflight_access_entries.check_access_entries(ctx)))
     steps.append(("table ages", "none", lambda: check_table_ages()))
