@@ -32,27 +32,27 @@ MAX_ALLOWED_VALUES = 6
 
 
 def unknown_parameters(
-    template: Mapping[str, Json], given: Mapping[str, str], used: Iterable[str]
+    template: Mapping[str, Json],
+    given: Mapping[str, str],
+    used: Iterable[str],
+    stand_ins: dict[str, frozenset[str]] | None = None,
+    extra: Mapping[str, set[str]] | None = None,
 ) -> dict[str, list[str]]:
     """Parameters the conditions ``used`` (and the conditions they name) read that have no value at synth,
     each with the values worth trying; none for those read another way too (an ``Fn::Select``, another
-    parameter): their conditions are tried true and false."""
+    parameter): their conditions are tried true and false. ``extra``: more literals a parameter is compared
+    with elsewhere (a nested stack's conditions on the value it is passed), which makes it worth trying too.
+    ``stand_ins`` gets, per parameter, the values tried that stand for every value no condition names
+    (:func:`stand_in_values`)."""
     declared = template.get("Parameters")
     every = template.get("Conditions")
-    if not isinstance(declared, Mapping) or not isinstance(every, Mapping):
+    if not isinstance(declared, Mapping) or not isinstance(every, Mapping | None):
         return {}
-    conditions = _closure(every, used)
-    literals: dict[str, set[str]] = {}
-    direct: Counter[str] = Counter()
-    for ref, other in _comparisons(conditions):
-        literals.setdefault(ref, set()).add(other)
-        direct[ref] += 1
-    for ref, keys in _map_keys(conditions, template.get("Mappings")):
-        literals.setdefault(ref, set()).update(keys)
-        direct[ref] += 1
-    reads = _refs(conditions)
+    literals, direct, reads = _reads(_closure(every or {}, used), template.get("Mappings"))
+    for name, more in (extra or {}).items():
+        literals.setdefault(name, set()).update(more)
     found: dict[str, list[str]] = {}
-    for name in sorted(reads):
+    for name in sorted(set(reads) | set(extra or {})):
         definition = declared.get(name)
         if name in given or not isinstance(definition, Mapping):
             continue
@@ -62,7 +62,48 @@ def unknown_parameters(
         if reads[name] > direct[name] and not (isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES):
             continue  # read another way too: the values named are not all that matter; its conditions are tried
         found[name] = values_for(definition, literals.get(name, set()))
+        if stand_ins is not None:
+            stand_ins[name] = stand_in_values(definition, found[name], literals.get(name, set()))
     return found
+
+
+def stand_in_values(definition: Mapping[str, Json], values: Iterable[str], named: Iterable[str]) -> frozenset[str]:
+    """The values of ``values`` (from :func:`values_for`) that stand for every value the conditions do not
+    name: :data:`OTHER_VALUE`, or the one other allowed value of a long ``AllowedValues``. None where the short
+    ``AllowedValues`` are all tried: each is itself."""
+    allowed = definition.get("AllowedValues")
+    if isinstance(allowed, list) and 0 < len(allowed) <= MAX_ALLOWED_VALUES:
+        return frozenset()
+    return frozenset(values) - frozenset(named)
+
+
+def names_read(value: Json) -> set[str]:
+    """The names ``value`` reads by ``Ref`` or ``${Name}`` of an ``Fn::Sub``."""
+    return set(_refs(value))
+
+
+def _reads(conditions: Json, mappings: Json) -> tuple[dict[str, set[str]], Counter[str], Counter[str]]:
+    """Per parameter: the literals ``conditions`` compare it with, how many of its reads are such
+    comparisons, and how many reads in all."""
+    literals: dict[str, set[str]] = {}
+    direct: Counter[str] = Counter()
+    for ref, other in _comparisons(conditions):
+        literals.setdefault(ref, set()).add(other)
+        direct[ref] += 1
+    for ref, keys in _map_keys(conditions, mappings):
+        literals.setdefault(ref, set()).update(keys)
+        direct[ref] += 1
+    return literals, direct, _refs(conditions)
+
+
+def direct_literals(template: Mapping[str, Json], name: str) -> set[str] | None:
+    """The literals the template's conditions compare parameter ``name`` with, where they read it only so
+    (``Fn::Equals`` with a literal, a mapping key); None where one reads it another way."""
+    every = template.get("Conditions")
+    if not isinstance(every, Mapping):
+        return set()
+    literals, direct, reads = _reads(every, template.get("Mappings"))
+    return None if reads[name] > direct[name] else literals.get(name, set())
 
 
 def unknown_at_synth(definition: Mapping[str, Json]) -> bool:

@@ -5,12 +5,13 @@
 - a parameter is a parameter *of one template*: two stacks that both declare ``Env`` get their own values in
   each world (review round 23, R23T-H1: keyed by name, one stack's literals replaced the other's and both
   always took the same value);
-- a nested stack's template is resolved with what its parent passes in each world (:mod:`.nested_resolve`),
-  but a condition in it that the synthesized values leave undecided is tried true and false itself: the
-  values a parent passes are not traced back to the parent's parameters. Tracing them (through ``Ref`` chains,
-  twin NestedStacks, SSM parameters, expressions) missed a world in each of review rounds 25 to 28, and round
-  30 found the nested ``Default`` deciding a passed parameter's conditions; trying each such condition both
-  ways reads every world a deploy can reach, and some it cannot (a finding there names the condition);
+- a nested stack's parameter is what its parent passes in each world (:mod:`.nested_resolve`), never its
+  ``Default``; only a top-level template's parameters take values. A value the parent passes that rests on a
+  *stand-in* (the value tried for "any value no condition names", or the one other value of a long
+  ``AllowedValues``) is unknown in the nested stack, so its conditions on it are tried true and false: the
+  stand-in stands for the values the nested conditions compare too (round 30; rounds 25 to 28 traced those
+  values back to the parent's parameters and missed a world each time, and since R30T-L1 a value from an
+  exhaustive list, or a literal the parent's conditions name, decides the nested condition exactly);
 - a resource condition the parameter values leave undecided (``AWS::StackName``, an ``Fn::Select``) is tried
   true and false, less the combinations one condition contradicts from another (R22T-H1);
 - CDK's own ``AWS::CDK::Metadata`` resource, whose condition reads the region of an environment-agnostic
@@ -37,6 +38,8 @@ from hyperpod_cdk.rules.condition_worlds import (
     OTHER_VALUE,
     assignments,
     condition_truths,
+    direct_literals,
+    names_read,
     unknown_parameters,
 )
 from hyperpod_cdk.rules.model import Finding, Json, Templates, as_map
@@ -57,8 +60,11 @@ class _Worlds:
     raw: Mapping[str, Json]
     parameters: Mapping[str, str]
     templates: Templates
-    #: (template, condition) of each nested template's condition not known at synth: tried true and false.
-    nested_undecided: frozenset[Key] = frozenset()
+    #: Per (template, parameter): the values tried that stand for every value no condition names.
+    stand_ins: Mapping[Key, frozenset[str]] = dataclasses.field(default_factory=dict)
+    #: (nested template, parameter) passed ``Ref P`` whose conditions compare it only with literals P's values
+    #: name, and that it passes no further: a stand-in for P is one for it too (R30T-L1).
+    exact_passes: frozenset[Key] = frozenset()
 
     def given(self, path: str, world: Mapping[Key, str]) -> dict[str, str]:
         """The parameter values of one template in ``world`` (a nested template's passed ones are added by
@@ -83,13 +89,20 @@ class _Worlds:
             truths,
             properties_of,
             self.templates.shared_in,
+            lambda parent, child, name, written, value: (
+                None if (child, name) not in self.exact_passes and self._on_stand_in(world, parent, written) else value
+            ),
         )
+
+    def _on_stand_in(self, world: Mapping[Key, str], parent: str, written: Json) -> bool:
+        """Whether a value ``parent`` passes, as written, reads a parameter whose ``world`` value is a stand-in:
+        it stands for values the nested conditions may name, so what they decide is unknown there."""
+        return any(world.get((parent, name)) in self.stand_ins.get((parent, name), ()) for name in names_read(written))
 
     def undecided(self, world: Mapping[Key, str]) -> set[Key]:
         """The (template, condition) of resources some rule may read that ``world``'s values leave undecided
-        (the templates resolved in it, nested parameters as passed), and every nested condition not known
-        at synth."""
-        return set(self.nested_undecided) | {  # only the stacks' properties decide conditions (R25T-M1)
+        (the templates resolved in it, nested parameters as passed)."""
+        return {  # only the stacks' properties decide conditions (R25T-M1)
             (path, name)
             for path, r in self.resolve(world, {}, STACK_PROPERTIES).items()
             for logical_id, name in r.maybe_absent.items()
@@ -141,11 +154,17 @@ def other_worlds(
     and did not find in ``present`` (the templates read with every such resource present)."""
     if not any(r.maybe_absent for r in resolved.values()):
         return []
-    worlds_of = _Worlds(raw, parameters, templates, _nested_undecided(raw, templates, resolved))
-    choices = _choices(raw, parameters, templates, resolved)
+    stand_ins: dict[Key, frozenset[str]] = {}
+    passes = _passes_by_ref(raw, templates)
+    choices = _choices(raw, parameters, templates, resolved, stand_ins, passes)
+    exact = frozenset(key for key, (_, literals) in passes.items() if literals is not None)
+    worlds_of = _Worlds(raw, parameters, templates, stand_ins, exact)
     found: list[Finding] = []
-    first = next(iter(raw))
-    where = next((p for r in resolved.values() for p in r.maybe_absent), "Conditions")
+    # A CFN1 finding names a resource in its own template, so an acknowledgment there finds it (R30T-L1).
+    first, where = next(
+        ((path, logical_id) for path, r in resolved.items() for logical_id in r.maybe_absent),
+        (next(iter(raw)), "Conditions"),
+    )
     cap = world_cap(raw)
     worlds, total = assignments(choices, cap)
     if not worlds:
@@ -176,32 +195,67 @@ def other_worlds(
 
 
 def _choices(
-    raw: Mapping[str, Json], parameters: Mapping[str, str], templates: Templates, resolved: Mapping[str, Resolved]
+    raw: Mapping[str, Json],
+    parameters: Mapping[str, str],
+    templates: Templates,
+    resolved: Mapping[str, Resolved],
+    stand_ins: dict[Key, frozenset[str]],
+    passes: Mapping[Key, tuple[Key, set[str] | None]],
 ) -> dict[Key, list[str]]:
     """The values worth trying for each (template, parameter) the unknown conditions of a top-level template
-    read. A nested template's parameters get none: its undecided conditions are tried true and false."""
+    read, or the conditions of a nested stack it is passed to as ``Ref`` compare, and (into ``stand_ins``)
+    which of them are stand-ins. A nested template's parameters get none: they are what the parent passes."""
+    extra: dict[Key, set[str]] = {}
+    for source, literals in passes.values():
+        extra.setdefault(source, set()).update(literals or ())
     choices: dict[Key, list[str]] = {}
     for path, template in raw.items():
         if not isinstance(template, Mapping) or path not in resolved or _passed_names(templates, path) is not None:
             continue
         used = resolved[path].maybe_absent.values()
-        for name, values in unknown_parameters(template, parameters, used).items():
+        found: dict[str, frozenset[str]] = {}
+        more = {name: literals for (source, name), literals in extra.items() if source == path}
+        for name, values in unknown_parameters(template, parameters, used, found, more).items():
             choices[(path, name)] = values
+        stand_ins.update(((path, name), values) for name, values in found.items())
     return choices
 
 
-def _nested_undecided(
-    raw: Mapping[str, Json], templates: Templates, resolved: Mapping[str, Resolved]
-) -> frozenset[Key]:
-    """The (template, condition) of each nested template's resource some rule may read whose condition is
-    not known at synth (its parents' values unknown): each is tried true and false in every world."""
-    return frozenset(
-        (path, name)
-        for path, r in resolved.items()
-        if _passed_names(templates, path) is not None
-        for logical_id, name in r.maybe_absent.items()
-        if not _unread(raw[path], logical_id)
-    )
+def _passes_by_ref(raw: Mapping[str, Json], templates: Templates) -> dict[Key, tuple[Key, set[str] | None]]:
+    """Per (nested template, parameter) a top-level template passes as ``Ref P``: (its (template, P), the
+    literals the nested conditions compare it with where they only compare it and it is passed no further,
+    else None). One level only: a value passed on is unknown where it rests on a stand-in."""
+    found: dict[Key, tuple[Key, set[str] | None]] = {}
+    links = list(templates.nested_in.items())
+    links += [(child, link) for child, shared in templates.shared_in.items() for link in shared]
+    for child, (parent, logical_id) in links:
+        child_template = raw.get(child)
+        if _passed_names(templates, parent) is not None or not isinstance(child_template, Mapping):
+            continue  # the parent is nested itself: its parameters take no values
+        stack = templates.resource(parent, logical_id)
+        passed = as_map(stack.properties.get("Parameters") if stack is not None else None)
+        onward = _passed_on(child_template)
+        for name, value in passed.items():
+            source = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
+            if not isinstance(source, str):
+                continue
+            literals = direct_literals(child_template, str(name)) if name not in onward else None
+            earlier = found.get((child, str(name)))
+            if earlier is not None and earlier[0] != (parent, source):
+                literals = None  # twin parents passing different parameters
+            found[(child, str(name))] = ((parent, source), literals)
+    return found
+
+
+def _passed_on(template: Mapping[str, Json]) -> set[str]:
+    """The names a template's stack resources read in what they pass on."""
+    resources = as_map(template.get("Resources"))
+    return {
+        name
+        for body in resources.values()
+        if as_map(body).get("Type") == "AWS::CloudFormation::Stack"
+        for name in names_read(as_map(as_map(body).get("Properties")).get("Parameters"))
+    }
 
 
 def _passed_names(templates: Templates, path: str) -> frozenset[str] | None:

@@ -17,6 +17,10 @@ from collections.abc import Callable, Mapping
 from hyperpod_cdk.rules.cfn_template import EvaluationBudget, Resolved, resolve_template
 from hyperpod_cdk.rules.model import Json
 
+#: What a parent passes, as the nested parameter's value: (parent template, nested template, parameter, the
+#: value as written, the value resolved in the parent, or None) -> the value, or None for one not known at synth.
+Passing = Callable[[str, str, str, Json, str | None], str | None]
+
 #: What :func:`resolve_linked` must evaluate to decide conditions: the values parents pass to nested stacks.
 STACK_PROPERTIES = frozenset({"AWS::CloudFormation::Stack"})
 #: Parent links followed to order the templates (the nesting CloudFormation allows is far less deep).
@@ -32,11 +36,13 @@ def resolve_linked(
     truths: Mapping[str, Mapping[str, bool]] | None = None,
     properties_of: frozenset[str] | None = None,
     shared_in: Mapping[str, list[tuple[str, str]]] | None = None,
+    passing: Passing | None = None,
 ) -> dict[str, Resolved]:
     """Each template of ``raw`` resolved with ``given(path)`` (the user's values) and, for a nested template
     whose parent is known, the values its parent passes; nested templates the parent does not deploy are
     left out. A template several stack resources deploy (``shared_in``) takes a passed value all of them
-    pass alike, and is unknown where they differ (R25T-H2: its Default won)."""
+    pass alike, and is unknown where they differ (R25T-H2: its Default won). ``passing`` may make a passed
+    value unknown (the deploy-time worlds: one resting on a stand-in value)."""
     resolved: dict[str, Resolved] = {}
     skipped: set[str] = set()
     shared = shared_in or {}
@@ -47,9 +53,9 @@ def resolve_linked(
             skipped.add(path)
             continue
         if link is not None and link[0] in resolved:
-            parameters.update(_passed(resolved[link[0]], link[1], raw[path]))
+            parameters.update(_passed(raw, resolved, link, path, passing))
         if path in shared:
-            parameters.update(_passed_by_all(resolved, shared[path], raw[path]))
+            parameters.update(_passed_by_all(raw, resolved, shared[path], path, passing))
         data = raw[path]
         if isinstance(data, Mapping):
             resolved[path] = resolve_template(
@@ -72,11 +78,15 @@ def _depth(path: str, nested_in: Mapping[str, tuple[str, str]], shared: Mapping[
 
 
 def _passed_by_all(
-    resolved: Mapping[str, Resolved], parents: list[tuple[str, str]], template: Json
+    raw: Mapping[str, Json],
+    resolved: Mapping[str, Resolved],
+    parents: list[tuple[str, str]],
+    child: str,
+    passing: Passing | None,
 ) -> dict[str, str | None]:
     """The values the stack resources deploying one template all pass alike; None where they differ, or
     where one is not known."""
-    each = [_passed(resolved[parent], logical_id, template) for parent, logical_id in parents if parent in resolved]
+    each = [_passed(raw, resolved, link, child, passing) for link in parents if link[0] in resolved]
     names = {name for passed in each for name in passed}
     agreed: dict[str, str | None] = {}
     for name in names:
@@ -89,17 +99,34 @@ def _dropped(parent: Resolved | None, logical_id: str) -> bool:
     return parent is not None and logical_id in parent.dropped
 
 
-def _passed(parent: Resolved, logical_id: str, template: Json) -> dict[str, str | None]:
+def _passed(
+    raw: Mapping[str, Json],
+    resolved: Mapping[str, Resolved],
+    link: tuple[str, str],
+    child: str,
+    passing: Passing | None,
+) -> dict[str, str | None]:
     """The nested template's declared parameters its stack resource passes: the literal text, or None (not
     known at synth, so no Default either)."""
-    resources = parent.template.get("Resources")
+    parent, logical_id = link
+    passed = _stack_parameters(resolved[parent].template, logical_id)
+    written = _stack_parameters(raw.get(parent), logical_id)
+    template = raw[child]
+    declared = template.get("Parameters") if isinstance(template, Mapping) else None
+    if not isinstance(declared, Mapping):
+        return {}
+    values = {str(name): _text(passed[name]) for name in declared if name in passed}
+    if passing is None:
+        return values
+    return {name: passing(parent, child, name, written.get(name), value) for name, value in values.items()}
+
+
+def _stack_parameters(template: Json, logical_id: str) -> Mapping[str, Json]:
+    resources = template.get("Resources") if isinstance(template, Mapping) else None
     stack = resources.get(logical_id) if isinstance(resources, Mapping) else None
     properties = stack.get("Properties") if isinstance(stack, Mapping) else None
     passed = properties.get("Parameters") if isinstance(properties, Mapping) else None
-    declared = template.get("Parameters") if isinstance(template, Mapping) else None
-    if not isinstance(passed, Mapping) or not isinstance(declared, Mapping):
-        return {}
-    return {str(name): _text(passed[name]) for name in declared if name in passed}
+    return passed if isinstance(passed, Mapping) else {}
 
 
 def _text(value: Json) -> str | None:
