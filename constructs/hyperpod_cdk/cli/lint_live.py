@@ -208,6 +208,8 @@ def _enrich(scope: _Scope, clients: Any, kube: KubeFactory | None) -> None:
                 f"--live could not read {what}{scope.label}: {exc} (the caller needs an "
                 "EKS access entry that may list Secrets)",
             )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an answer of another shape (R30T-M1)
+            scope.unresolved(what, f"--live could not read {what}{scope.label}: an unexpected answer ({exc!r})")
 
 
 def _subnets(scope: _Scope, clients: Any) -> None:
@@ -376,6 +378,15 @@ def _helm_release(scope: _Scope, clients: Any, described: dict[str, dict[str, An
     charted = _charted_eks_names(scope) if described else set()
     for name, cluster in described.items():
         if name in charted:
+            continue
+        if not cluster.get("endpoint") or not as_map(cluster.get("certificateAuthority")).get("data"):
+            # "The API server endpoint and certificate authority data aren't available until the cluster reaches
+            # the ACTIVE state" (https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeCluster.html).
+            scope.unresolved(
+                "Helm release",
+                f"--live could not read Helm release on EKS cluster {name}{scope.label}: it is "
+                f"{cluster.get('status', 'not ACTIVE')} and has no API endpoint yet (EKS gives one once it is ACTIVE)",
+            )
             continue
         api = (kube or _default_kube(clients))(name, cluster)
         installed = _deployed(api.get("/api/v1/secrets", labelSelector=f"owner=helm,name={RELEASE_NAME}"))
