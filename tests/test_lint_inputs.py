@@ -546,6 +546,10 @@ def test_live_reads_subnets_groups_eks_script_and_quotas(monkeypatch):
                 "version": "1.29",
                 "accessConfig": {"authenticationMode": "CONFIG_MAP"},
                 "resourcesVpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True},
+                # An ACTIVE cluster's API endpoint (the fake Kubernetes API answers; R30T-M1).
+                "status": "ACTIVE",
+                "endpoint": "https://eks.example.invalid",
+                "certificateAuthority": {"data": "Q0E="},
             }
         },
         {"name": "eks"},

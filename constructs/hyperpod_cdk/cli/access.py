@@ -233,6 +233,9 @@ def merge_kubeconfig(path: Path, entry: dict[str, Any]) -> None:
             raise AccessError(f"cannot read kubeconfig {path}: {reason}; fix it or pass --kubeconfig FILE", 2) from None
         if not isinstance(data, dict):
             raise AccessError(f"{path} is not a kubeconfig (a YAML mapping); pass --kubeconfig FILE", 2)
+        for key in ("clusters", "users", "contexts"):
+            if data.get(key) is not None and not isinstance(data[key], list):  # kubectl refuses it too (R30T-L9)
+                raise AccessError(f"{path} is not a kubeconfig ({key} is not a list); pass --kubeconfig FILE", 2)
     data.setdefault("apiVersion", "v1")
     data.setdefault("kind", "Config")
     data.setdefault("preferences", {})

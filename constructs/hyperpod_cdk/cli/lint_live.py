@@ -31,6 +31,7 @@ the other regions' reads as they are.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -170,7 +171,8 @@ def enrich_by_region(
         label = _region_label(region) if several else ""
         scope = _Scope(lint_input, paths, label, region, budget)
         try:
-            clients = factory(region)
+            # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI v2 and SDKs honour (R30T-L2).
+            clients = factory(region or os.environ.get("AWS_REGION") or None)
         except (ClientError, BotoCoreError, ValueError) as exc:  # a profile or region the SDK refuses
             scope.unresolved("regions", f"--live could not make AWS clients{_region_label(region)}: {exc}")
             continue

@@ -55,6 +55,17 @@ def incomparable_reason(template: Mapping[str, Any]) -> str | None:
                 f"has the resource logical ID {str(bad)[:80]!r}, which is not 1 to 255 letters and digits "
                 "(CloudFormation's rule for logical IDs); fix the template's Resources keys"
             )
+        # A Type that is not text (CloudFormation refuses it) was a TypeError deep in the diff (R30T-L3).
+        typeless = next(
+            (
+                key
+                for key, body in resources.items()
+                if isinstance(body, Mapping) and not isinstance(body.get("Type"), str | None)
+            ),
+            None,
+        )
+        if typeless is not None:
+            return f"has resource {str(typeless)[:80]} whose Type is not text (CloudFormation refuses it); fix its Type"
     if _has_fn_transform({key: value for key, value in template.items() if key != "Transform"}):
         return f"has Fn::Transform (a macro rewrites that part at deploy time): {_FIX}"
     return None

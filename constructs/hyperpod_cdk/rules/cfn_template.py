@@ -570,7 +570,7 @@ def resolve_template(
                     f"condition {_shown(condition)} is not known offline (resource may not exist)",
                 )
         new_body = dict(body)
-        if "Properties" in body and (properties_of is None or body.get("Type") in properties_of):
+        if "Properties" in body and (properties_of is None or _hashable_type(body) in properties_of):
             resolved.written[logical_id] = body["Properties"]
             trail: _Trail = (((None, "Resources"), logical_id), "Properties")
             new_body["Properties"] = resolver.best_effort(body["Properties"], trail, resolved)
@@ -591,3 +591,9 @@ def condition_values(
     conditions ``given`` a value have it."""
     resolver = _Resolver(template, parameters, region, budget, given)
     return {name: resolver.condition(name) for name in names}
+
+
+def _hashable_type(body: Mapping[str, Json]) -> str | None:
+    """A resource's ``Type`` where it is text; a list or map (CloudFormation refuses it) is none (R30T-L3)."""
+    kind = body.get("Type")
+    return kind if isinstance(kind, str) else None
