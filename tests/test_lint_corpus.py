@@ -371,14 +371,34 @@ def test_cfn_lint_append_rules_reports_the_key_without_continuous(tmp_path):
     assert [m for m in _cfn_lint(fixed) if m["Rule"]["Id"].startswith(("E91", "W91"))] == []
 
 
+TOP1_ONLY = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Operator:
+    Type: AWS::EKS::Addon
+    Properties:
+      ClusterName: eks
+      AddonName: amazon-sagemaker-hyperpod-training-operator
+"""
+
+
+def test_cfn_lint_reports_a_warning_finding_as_a_warning(tmp_path):
+    """R30T-L4: TOP1's missing pod identity association is a warning in ``hyperpod-cdk lint`` (exit 0), but
+    cfn-lint reported it as E9109 (exit 2): each finding is now reported at its own level."""
+    path = tmp_path / "top1.yaml"
+    path.write_text(TOP1_ONLY)
+    ours = [m["Rule"]["Id"] for m in _cfn_lint(path) if m["Rule"]["Id"].startswith(("E91", "W91"))]
+    assert ours == ["W9109", "W9110"], ours  # TOP1 and ADD1 (ResolveConflicts unset): both warnings in lint
+
+
 def test_cfn_lint_rules_agree_with_hyperpod_cdk_lint_on_the_corpus():
-    from hyperpod_cdk.rules.cfn_lint.HyperPodRules import CFN_LINT_IDS
+    from hyperpod_cdk.rules.cfn_lint.HyperPodRules import cfn_lint_id
 
     templates = [CORPUS / n for n in corpus_files() if n.endswith(".yaml")]
     matches = [m for m in _cfn_lint(*templates) if m["Rule"]["Id"].startswith(("E91", "W91"))]
     found = sorted((Path(m["Filename"]).relative_to(CORPUS).as_posix(), m["Rule"]["Id"]) for m in matches)
     expected = sorted(
-        (name, CFN_LINT_IDS[rule_id])
+        (name, cfn_lint_id(rule_id, severity))
         for name, rows in EXPECTED.items()
         if name.endswith(".yaml")
         for rule_id, severity in rows
