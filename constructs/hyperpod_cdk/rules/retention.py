@@ -75,6 +75,18 @@ UNIQUE_NAME_PROPERTIES: dict[str, str] = {
     "AWS::Events::Rule": "Name",
     "AWS::RDS::DBCluster": "DBClusterIdentifier",
     "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+    # RET4 asks to retain what a retained resource uses, such as a DB subnet group (R30T-L6):
+    # CreateDBSubnetGroup fails with DBSubnetGroupAlreadyExists
+    # (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSubnetGroup.html).
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
+    "AWS::RDS::DBParameterGroup": "DBParameterGroupName",
+    "AWS::RDS::DBClusterParameterGroup": "DBClusterParameterGroupName",
+    # CreateBackupVault: AlreadyExistsException
+    # (https://docs.aws.amazon.com/aws-backup/latest/devguide/API_CreateBackupVault.html).
+    "AWS::Backup::BackupVault": "BackupVaultName",
+    "AWS::OpenSearchService::Domain": "DomainName",
+    "AWS::Kinesis::Stream": "Name",
+    "AWS::Events::EventBus": "Name",
 }
 
 #: Types among the above that CloudFormation imports (``--import-existing-resources``), kept to the ones
