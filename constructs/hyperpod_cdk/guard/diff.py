@@ -43,6 +43,7 @@ from hyperpod_cdk.guard.table import (
     GUARDED_TYPES,
     KEYED_LISTS,
     NAME_PROPERTIES,
+    NESTED_STACK,
     GuardedProperty,
     guarded_properties,
     schema_region,
@@ -401,6 +402,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
     check_comparable(new, "the new template")
     report = GuardReport(schema_region=schema_region(region))
     old_res, new_res = _resources(old), _resources(new)
+    report.nested_stacks = sum(1 for r in new_res.values() if r.get("Type") == NESTED_STACK)
     pairs: list[_Pair] = []
     for logical_id in sorted(set(old_res) & set(new_res)):
         old_r, new_r = old_res[logical_id], new_res[logical_id]

@@ -42,6 +42,8 @@ class GuardReport:
     # Replacements of types the guard does not report on (kept for the cascade and a summary line).
     other_replacements: list[Finding] = field(default_factory=list)
     schema_region: str = ""
+    # AWS::CloudFormation::Stack resources of the new template: their templates are not compared (R30T-L5).
+    nested_stacks: int = 0
 
     @property
     def blocking(self) -> bool:

@@ -73,6 +73,12 @@ def format_text(report: GuardReport, *, old_label: str, new_label: str, allowed:
         summary = ", ".join(f"{n} x {t}" for t, n in sorted(counts.items()))
         lines.append("")
         lines.append(f"also replaced (types the guard does not protect): {summary}")
+    if report.nested_stacks:
+        lines.append("")
+        lines.append(
+            f"not compared: the templates of {report.nested_stacks} nested stack(s) (AWS::CloudFormation::Stack); "
+            "pass their .nested.template.json files as --old/--new to compare them"
+        )
     if report.findings:
         lines.append("")
         if allowed:
@@ -87,6 +93,7 @@ def to_json(report: GuardReport, *, old_label: str, new_label: str, allowed: boo
         "old": old_label,
         "new": new_label,
         "schema_region": report.schema_region,
+        "nested_stacks_not_compared": report.nested_stacks,
         "blocking": report.blocking and not allowed,
         "allowed": allowed and report.blocking,
         "findings": [_shown(f) for f in report.findings],

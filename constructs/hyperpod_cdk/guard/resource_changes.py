@@ -15,7 +15,7 @@ from typing import Any
 
 from hyperpod_cdk.guard.conditions import InputMemo
 from hyperpod_cdk.guard.findings import LOGICAL_ID_PROPERTY, Finding
-from hyperpod_cdk.guard.table import GUARDED_TYPES, LOGICAL_ID_DOC, STATEFUL_TYPES
+from hyperpod_cdk.guard.table import GUARDED_TYPES, LOGICAL_ID_DOC, NESTED_STACK, STATEFUL_TYPES
 from hyperpod_cdk.guard.values import MISSING, canonical, render_value
 
 Resources = Mapping[str, Mapping[str, Any]]
@@ -77,7 +77,7 @@ def logical_id_changes(old_res: Resources, new_res: Resources) -> list[Finding]:
                     reason,
                     LOGICAL_ID_DOC,
                     None,
-                    resource_type in GUARDED_TYPES,
+                    resource_type in GUARDED_TYPES or resource_type == NESTED_STACK,
                 )
             )
     return findings

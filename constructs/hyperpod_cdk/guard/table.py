@@ -59,6 +59,7 @@ DATA_TYPES: tuple[str, ...] = (
 # Types whose data or identity cannot be recreated: a logical ID that disappears is reported
 # even when nothing references it (CloudFormation deletes the old resource, or orphans it
 # with DeletionPolicy Retain, and creates an empty new one).
+NESTED_STACK = "AWS::CloudFormation::Stack"
 STATEFUL_TYPES: tuple[str, ...] = (
     "AWS::SageMaker::Cluster",
     "AWS::EKS::Cluster",
@@ -68,6 +69,8 @@ STATEFUL_TYPES: tuple[str, ...] = (
     "AWS::Logs::LogGroup",
     "AWS::APS::Workspace",
     "AWS::Grafana::Workspace",
+    # A nested stack whose logical ID leaves the template is deleted with every resource in it (R30T-L5).
+    NESTED_STACK,
     *DATA_TYPES,
 )
 
