@@ -56,3 +56,25 @@ def test_a_kubeconfig_whose_clusters_is_not_a_list_is_one_line(tmp_path: Path) -
     entry = {"cluster": {"name": "c"}, "user": {"name": "u"}, "context": {"name": "x"}}
     with pytest.raises(AccessError, match="clusters is not a list"):
         merge_kubeconfig(path, entry)
+
+
+def test_a_parameter_only_nested_stacks_declare_and_are_passed_is_refused(tmp_path: Path, capsys) -> None:
+    """R30T-L8: ``--parameter Stage=...`` for a nested stack's parameter its parent passes was accepted and then
+    overridden by the passed value; it is exit 2 naming what the parent passes."""
+    import importlib.util
+
+    from hyperpod_cdk.cli.main import main
+
+    spec = importlib.util.spec_from_file_location(
+        "r24_l8", Path(__file__).with_name("test_review24_nested_parameters.py")
+    )
+    assert spec is not None and spec.loader is not None
+    r24 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(r24)
+    parent, child = r24._staging_app({"Type": "String"}, twins=False)
+    out = r24._cdk_out(tmp_path / "out", parent, child)
+    assert main(["lint", str(out.parent), "--parameter", "Stage=staging"]) == 2
+    assert 'only nested stacks declare it, and their stack resources pass it (N passes {"Ref":"Env"})' in (
+        capsys.readouterr().err
+    )
+    assert main(["lint", str(out.parent), "--parameter", "Env=staging"]) == 1  # the parent's: EFA1 at Env=staging

@@ -27,7 +27,7 @@ from hyperpod_cdk.cli import output
 from hyperpod_cdk.input_limits import escape_controls
 from hyperpod_cdk.rules.catalog import RULES_BY_ID, RuleFailedError, check, rules_of
 from hyperpod_cdk.rules.inputs import LintInput, LintInputError, load
-from hyperpod_cdk.rules.model import NOT_CHECKED, SEVERITIES, Finding
+from hyperpod_cdk.rules.model import NOT_CHECKED, SEVERITIES, Finding, as_map, shown
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note", NOT_CHECKED: "none"}
@@ -96,6 +96,40 @@ def _undeclared(parameters: dict[str, str], inputs: list[LintInput]) -> list[str
     return [name for name in parameters if name not in declared]
 
 
+def _passed_by_parents(parameters: dict[str, str], inputs: list[LintInput]) -> str | None:
+    """Why a given name would be ignored: only nested templates declare it, and the stack resource deploying
+    each passes it, so CloudFormation uses the passed value (R30T-L8: accepted, then overridden)."""
+    for name in parameters:
+        passes = _passes_of(name, inputs)
+        if passes:
+            return (
+                f"--parameter {name}: only nested stacks declare it, and their stack resources pass it "
+                f"({'; '.join(passes[:3])}), so a value given for it is not used; give the parent's parameter"
+            )
+    return None
+
+
+def _passes_of(name: str, inputs: list[LintInput]) -> list[str]:
+    """What the stack resources pass for ``name`` where every template declaring it is a nested one passed
+    it; [] where a top-level template declares it or one is not passed it."""
+    passes: list[str] = []
+    for lint_input in inputs:
+        templates = lint_input.templates
+        for path, template in templates.templates.items():
+            if name not in as_map(template.get("Parameters")):
+                continue
+            parents = [link] if (link := templates.nested_in.get(path)) else templates.shared_in.get(path, [])
+            if not parents:
+                return []
+            for parent, logical_id in parents:
+                stack = templates.resource(parent, logical_id)
+                value = as_map(stack.properties.get("Parameters")).get(name) if stack is not None else None
+                if value is None:
+                    return []
+                passes.append(f"{logical_id} passes {shown(value)}")
+    return passes
+
+
 def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
     if args.cfn_lint_rules:
         print(cfn_lint_rules_dir())
@@ -125,6 +159,10 @@ def _cmd_lint(args: argparse.Namespace, factory: Any, io: Any) -> int:
             plain(f"--parameter {undeclared[0]}: no template given declares a parameter of that name"),
             code=2,
         )
+        return 2
+    ignored = _passed_by_parents(parameters, inputs)
+    if ignored is not None:
+        output.error(plain(ignored), code=2)
         return 2
     kinds = ("deploy", "posture") if args.posture else ("deploy",)
     results: list[tuple[LintInput, Finding]] = []
