@@ -26,6 +26,7 @@ from hyperpod_cdk.input_limits import TEMPLATE_LIMITS, UnreadableInputError, rea
 from hyperpod_cdk.rules.cdk_out import CdkOutError, declared_parameters, read_cdk_out
 from hyperpod_cdk.rules.cfn_template import Resolved, TemplateError, parse_template, resolve_template
 from hyperpod_cdk.rules.model import Templates, as_list, as_map
+from hyperpod_cdk.rules.terraform_groups import TERRAFORM_ID, security_group
 
 Json = Any
 
@@ -446,6 +447,7 @@ _TERRAFORM_TYPES: dict[str, Callable[[str, Any], dict[str, Json] | None]] = {
     "awscc_eks_pod_identity_association": _POD_IDENTITY,
     "aws_subnet": _SUBNET,
     "awscc_ec2_subnet": _SUBNET,
+    "aws_security_group": security_group,
     "aws_security_group_rule": _tf_sg_rule,
     "aws_vpc_security_group_ingress_rule": _tf_sg_rule,
     "aws_vpc_security_group_egress_rule": _tf_sg_rule,
@@ -483,6 +485,10 @@ def from_terraform(data: Mapping[str, Json], source: str, *, region: str | None 
             resources[address] = body
     _expand_module_dependencies(resources, source)
     templates = Templates({source: {"Resources": resources}}, region=region, closed_world=False)
+    for address, body in resources.items():  # a group's id names it (R30T-L7)
+        own = as_map(as_map(body).get("Metadata")).get(TERRAFORM_ID)
+        if isinstance(own, str):
+            templates.physical_ids[own] = (source, address)
     return LintInput(source, TERRAFORM, templates)
 
 

@@ -143,6 +143,9 @@ class Templates:
         self.nested_in: dict[str, tuple[str, str]] = {}
         # Nested templates several stack resources deploy (twin NestedStacks of one class): each parent.
         self.shared_in: dict[str, list[tuple[str, str]]] = {}
+        # A literal physical id -> (template path, logical ID) of the resource the loader read it from
+        # (Terraform's security groups: rules/terraform_groups.py); never taken from a template's own text.
+        self.physical_ids: dict[str, tuple[str, str]] = {}
         self._exports: dict[str, tuple[str, Json]] = {}
         self._digests = ValueDigests()
         for path, template in self.templates.items():
@@ -190,7 +193,8 @@ class Templates:
         ``{"Fn::GetAtt": [X, "GroupId"]}`` of one resource, an import of either, or the same literal.
         """
         if isinstance(value, str):
-            return ("literal", value)
+            known = self.physical_ids.get(value)
+            return ("resource", *known) if known is not None else ("literal", value)
         if isinstance(value, Mapping) and len(value) == 1 and _depth < 8:
             ((fn, arg),) = value.items()
             resources = self.templates.get(template_path, {}).get("Resources") or {}
