@@ -553,3 +553,12 @@ def test_scheduler_config_handler_is_tagged_and_in_the_documented_scp(governed) 
     for statement in (functions, roles):
         purposes = statement["Condition"]["StringEquals"]["aws:ResourceTag/hyperpod-cdk:purpose"]
         assert "scheduler-config-eks-access" in purposes
+
+
+def test_a_team_namespace_task_governance_names_is_adoptable(governed) -> None:
+    """R31P-M1: the OperatorChart set lists each team Namespace named hyperpod-ns-<team> (SageMaker's name for a
+    quota team's namespace) as adoptable: after a team loses its quota, SageMaker's namespace is adopted and kept
+    on destroy, not refused. Both teams here have a quota (SageMaker's namespaces, no Namespace object yet)."""
+    entry = manifest_sets(governed.template, governed.outdir)["OperatorChart"]
+    assert [o["metadata"]["name"] for o in entry["Objects"] if o["kind"] == "Namespace"] == []
+    assert entry["AdoptableNamespaces"] == ["hyperpod-ns-research", "hyperpod-ns-serving"]

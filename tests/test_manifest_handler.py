@@ -506,3 +506,52 @@ def test_several_namespaces_are_read_in_one_call() -> None:
     outcome = index.process(event(**the_bundle.expected("Teams")), Context(), deps(cluster, the_bundle))
     assert outcome.status == "FAILED" and "namespace team-b already exists" in outcome.reason
     assert [args[2:5] for args, _ in cluster.calls] == [["get", "namespace", "team-a"]]
+
+
+# ------------------------------------------------------------------ namespaces the set may adopt (R31P-M1)
+
+ADOPTING_SET = {**NAMESPACE_SET, "AdoptableNamespaces": ["team-a"]}
+
+
+def _adopting(cluster: Cluster) -> tuple[Any, Any]:
+    the_bundle = bundle({"Teams": ADOPTING_SET, "Wait": WAIT_SET})
+    return deps(cluster, the_bundle), the_bundle
+
+
+def test_an_adoptable_namespace_someone_else_made_is_adopted_and_kept_on_delete() -> None:
+    """R31P-M1: a team whose compute quota is taken away gets its Namespace in the set, but SageMaker made
+    hyperpod-ns-<team>; refusing it failed every later deploy. It is adopted (labelled) and never deleted."""
+    cluster = Cluster(namespaces={"team-a": {"sagemaker.amazonaws.com/quota": "x"}})
+    the_deps, the_bundle = _adopting(cluster)
+    outcome = index.process(event(**the_bundle.expected("Teams")), Context(), the_deps)
+    assert outcome.status == "SUCCESS", outcome.reason
+    ((args, stdin),) = cluster.changes()
+    namespace = json.loads(stdin.splitlines()[0])
+    assert namespace["metadata"]["labels"][index.ADOPTED_LABEL] == "true"
+    cluster.namespaces["team-a"] = namespace["metadata"]["labels"]  # as the apply left it
+    delete = event("Delete", **the_bundle.expected("Teams"))
+    delete["PhysicalResourceId"] = "manifests/Teams"
+    assert index.process(delete, Context(), the_deps).status == "SUCCESS"
+    (_, (args, stdin)) = cluster.changes()
+    assert [json.loads(line)["kind"] for line in stdin.splitlines()] == ["ConfigMap"]
+
+
+def test_an_adopted_namespace_keeps_its_label_on_every_apply() -> None:
+    """kubectl apply removes a label the last apply set and this one leaves out: it is set again each time."""
+    labels = {"hyperpod-cdk.aws/manifest-set": "abc", index.ADOPTED_LABEL: "true"}
+    cluster = Cluster(namespaces={"team-a": labels})
+    the_deps, the_bundle = _adopting(cluster)
+    update = event("Update", **the_bundle.expected("Teams"))
+    update["PhysicalResourceId"] = "manifests/Teams"
+    update["OldResourceProperties"] = {**the_bundle.expected("Teams"), "Sha256": "1" * 64}
+    assert index.process(update, Context(), the_deps).status == "SUCCESS"
+    ((_, stdin),) = cluster.changes()
+    assert json.loads(stdin.splitlines()[0])["metadata"]["labels"][index.ADOPTED_LABEL] == "true"
+
+
+def test_a_namespace_the_set_made_is_not_marked_adopted() -> None:
+    cluster = Cluster()
+    the_deps, the_bundle = _adopting(cluster)
+    assert index.process(event(**the_bundle.expected("Teams")), Context(), the_deps).status == "SUCCESS"
+    ((_, stdin),) = cluster.changes()
+    assert index.ADOPTED_LABEL not in json.loads(stdin.splitlines()[0])["metadata"]["labels"]

@@ -78,3 +78,9 @@ def test_a_denied_list_warns(tmp_path: Path) -> None:
 
 def test_the_label_is_the_handlers() -> None:
     assert preflight_namespaces.SET_LABEL == PRUNE_LABEL
+
+
+def test_a_namespace_named_as_task_governance_names_it_is_adopted(tmp_path: Path) -> None:
+    """R31P-M1: hyperpod-ns-<team> made by SageMaker (a quota team's) is adopted by the stack, not refused."""
+    research, train = _rows(tmp_path, {"hyperpod-ns-train": {"sagemaker": "x"}})
+    assert (train.status, research.status) == ("pass", "pass") and "adopts it" in train.reason

@@ -17,6 +17,7 @@ from hyperpod_cdk.cli.kube import KubeError
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import Context
 from hyperpod_cdk.cli.preflight_helm_release import KubeFactory, _default_kube
+from hyperpod_cdk.config.charts import NAMESPACE_PREFIX
 
 SET_LABEL = "hyperpod-cdk.aws/manifest-set"
 
@@ -52,6 +53,7 @@ def check_team_namespaces(ctx: Context, kube: KubeFactory = _default_kube) -> li
             )
         ]
     labels = _labels_by_name(listed)
+    adoptable = {f"{NAMESPACE_PREFIX}{team.name}" for team in ctx.config.kubernetes.teams}
     rows: list[Check] = []
     for name, field in planned:
         row = f"namespace {name}"
@@ -59,6 +61,10 @@ def check_team_namespaces(ctx: Context, kube: KubeFactory = _default_kube) -> li
             rows.append(Check("pass", row, f"not on '{cluster_name}' yet: the stack creates it"))
         elif SET_LABEL in labels[name]:
             rows.append(Check("pass", row, "made by a hyperpod-cdk manifest set: this stack's, on an update"))
+        elif name in adoptable:  # SageMaker task governance's name: adopted, kept on destroy (R31P-M1)
+            rows.append(
+                Check("pass", row, "task governance's namespace name: the stack adopts it and keeps it on destroy")
+            )
         else:
             rows.append(
                 Check(

@@ -95,8 +95,14 @@ class HyperPodManifests(ClusterHandlerConstruct):
 
     # -- sets ---------------------------------------------------------------------------------
 
-    def add_manifest(self, name: str, *objects: Mapping[str, Any]) -> CustomResource:
-        """Apply ``objects`` (Kubernetes objects as dicts; string values may be CDK tokens)."""
+    def add_manifest(
+        self, name: str, *objects: Mapping[str, Any], adoptable_namespaces: Sequence[str] = ()
+    ) -> CustomResource:
+        """Apply ``objects`` (Kubernetes objects as dicts; string values may be CDK tokens).
+
+        A namespace of the set that already exists without the set's label is refused (the handler never
+        takes one over), except those named in ``adoptable_namespaces``: one that exists then is adopted and
+        kept on delete (SageMaker task governance makes ``hyperpod-ns-<team>``: review round 31, R31P-M1)."""
         if not objects:
             raise prop_error(self, name, "objects", "pass at least one Kubernetes object")
         label = _label_value(self, name)
@@ -107,11 +113,14 @@ class HyperPodManifests(ClusterHandlerConstruct):
                 raise prop_error(self, name, "objects", "each object needs apiVersion and kind")
             body.setdefault("metadata", {}).setdefault("labels", {})[PRUNE_LABEL] = label
             labelled.append(self._tokens_to_placeholders(body, name))
-        return self._add(name, {"Kind": "apply", "PruneLabel": f"{PRUNE_LABEL}={label}", "Objects": labelled})
+        entry: dict[str, Any] = {"Kind": "apply", "PruneLabel": f"{PRUNE_LABEL}={label}", "Objects": labelled}
+        if adoptable_namespaces:
+            entry["AdoptableNamespaces"] = sorted(set(adoptable_namespaces))
+        return self._add(name, entry)
 
-    def add_chart(self, name: str, chart: cdk8s.Chart) -> CustomResource:
-        """Apply every object of a cdk8s chart."""
-        return self.add_manifest(name, *chart.to_json())
+    def add_chart(self, name: str, chart: cdk8s.Chart, *, adoptable_namespaces: Sequence[str] = ()) -> CustomResource:
+        """Apply every object of a cdk8s chart (``adoptable_namespaces``: as :meth:`add_manifest`)."""
+        return self.add_manifest(name, *chart.to_json(), adoptable_namespaces=adoptable_namespaces)
 
     def add_wait(
         self,

@@ -20,7 +20,7 @@ from hyperpod_cdk.cluster.eks import HyperPodEksCluster
 from hyperpod_cdk.cluster.hyperpod import HyperPodCluster
 from hyperpod_cdk.cluster.imported_eks import ImportedEksCluster, warn_unverifiable_cluster
 from hyperpod_cdk.cluster.kubectl import kubectl_layer, warn_about_support
-from hyperpod_cdk.config.charts import FsxVolume
+from hyperpod_cdk.config.charts import NAMESPACE_PREFIX, FsxVolume
 from hyperpod_cdk.errors import checked_props
 from hyperpod_cdk.kubernetes.addons.base import POD_IDENTITY_AGENT
 from hyperpod_cdk.kubernetes.addons.fsx_csi_driver import FsxCsiDriverAddon
@@ -263,7 +263,15 @@ def _add_kubernetes_side(platform: HyperPodPlatform, cluster: eks.ICluster, *, c
 
     # Namespaces, team RBAC, priority classes (and the FSx claim when set).
     operator_chart = HyperPodOperatorChart.from_settings(cdk8s.App(), "operator", k8s)
-    operator_manifest = platform.manifests.add_chart("OperatorChart", operator_chart)
+    # A team's hyperpod-ns-<team> is the namespace SageMaker task governance makes for it while it has a compute
+    # quota (registry schema of AWS::SageMaker::ComputeQuota: TeamName "materialized as Kubernetes namespace
+    # hyperpod-ns-<TeamName>"): found there, it is adopted and kept on destroy, not refused (R31P-M1).
+    sagemaker_named = [
+        t.effective_namespace for t in k8s.teams if t.effective_namespace == f"{NAMESPACE_PREFIX}{t.name}"
+    ]
+    operator_manifest = platform.manifests.add_chart(
+        "OperatorChart", operator_chart, adoptable_namespaces=sagemaker_named
+    )
     if operator_chart.fsx_root_teams:
         Annotations.of(platform).add_warning_v2(
             FSX_ROOT_TEAMS_WARNING_ID,

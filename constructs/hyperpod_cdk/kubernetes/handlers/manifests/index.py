@@ -27,7 +27,11 @@ deleted it with everything in it (Kubernetes deletes a namespace's objects with 
 https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace). So Create and Update
 first read the set's namespaces (``kubectl get namespace``): one that exists without the set's label fails the
 request before anything is applied (a refused Create's physical id ends ``/not-applied``, and its rollback
-Delete touches nothing), and Delete leaves out every namespace that does not carry the set's label.
+Delete touches nothing), and Delete leaves out every namespace that does not carry the set's label. A
+namespace the set names as adoptable (``AdoptableNamespaces``, fixed at synth: a team's ``hyperpod-ns-<team>``,
+which SageMaker task governance makes for a team with a compute quota) is adopted instead: applied with
+``hyperpod-cdk.aws/adopted`` as well, and a namespace carrying that label is kept on Delete (review round 31,
+R31P-M1: taking a team's quota away failed every later deploy).
 
 Labels (objects this app does not own, such as the namespaces SageMaker task governance creates):
 Create and Update run ``kubectl label --overwrite``; Delete removes the keys (never the object).
@@ -116,6 +120,8 @@ class NotAppliedError(HandlerError):
 
 #: Ends the physical id of a Create refused before anything was applied.
 NOT_APPLIED = "/not-applied"
+#: Label of a namespace the set adopted (it existed before): kept on Delete.
+ADOPTED_LABEL = "hyperpod-cdk.aws/adopted"
 
 
 def substitute(value: Any, params: Mapping[str, str]) -> Any:
@@ -243,16 +249,27 @@ def _live_namespace_labels(deps: Deps, names: list[str], limit: float) -> dict[s
     return {str(item["metadata"]["name"]): item["metadata"].get("labels") or {} for item in items}
 
 
-def _not_the_sets(deps: Deps, entry: Mapping[str, Any], names: list[str], limit: float) -> list[str]:
-    """The namespaces of ``names`` that exist without the set's label: someone else's."""
+def _kept_namespaces(
+    deps: Deps, entry: Mapping[str, Any], names: list[str], limit: float
+) -> tuple[list[str], list[str]]:
+    """(the namespaces of ``names`` that exist without the set's label: someone else's, those the set
+    adopted earlier)."""
     key, _, value = str(entry["PruneLabel"]).partition("=")
-    return [n for n, labels in _live_namespace_labels(deps, names, limit).items() if labels.get(key) != value]
+    live = _live_namespace_labels(deps, names, limit)
+    adopted = [n for n, labels in live.items() if labels.get(ADOPTED_LABEL) == "true"]
+    return [n for n, labels in live.items() if labels.get(key) != value and n not in adopted], adopted
 
 
 def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, limit: float) -> None:
     assert deps.bundle is not None
     objects = deps.bundle.objects(name)
-    foreign = _not_the_sets(deps, entry, _set_namespaces(objects), limit)
+    foreign, adopted = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
+    adoptable = set(entry.get("AdoptableNamespaces") or ())
+    adopted += [n for n in foreign if n in adoptable]
+    foreign = [n for n in foreign if n not in adoptable]
+    for obj in objects:  # applied with the label every time: an apply without it would remove it
+        if obj.get("kind") == "Namespace" and obj["metadata"].get("name") in adopted:
+            obj["metadata"].setdefault("labels", {})[ADOPTED_LABEL] = "true"
     if foreign:
         raise NotAppliedError(
             f"namespace {', '.join(foreign)} already exists and this stack did not create it (no label "
@@ -273,9 +290,10 @@ def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, 
 def delete_set(deps: Deps, name: str, entry: Mapping[str, Any], limit: float) -> None:
     assert deps.bundle is not None
     objects = deps.bundle.objects(name)
-    kept = set(_not_the_sets(deps, entry, _set_namespaces(objects), limit))
+    foreign, adopted = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
+    kept = {*foreign, *adopted}
     if kept:
-        deps.log(f"keeping namespace {', '.join(sorted(kept))}: it does not carry {entry['PruneLabel']}")
+        deps.log(f"keeping namespace {', '.join(sorted(kept))}: not created by this set ({entry['PruneLabel']})")
     stream = "\n".join(
         json.dumps(obj)
         for obj in reversed(objects)
