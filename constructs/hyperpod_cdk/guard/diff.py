@@ -27,6 +27,7 @@ from hyperpod_cdk.guard.conditions import InputMemo
 from hyperpod_cdk.guard.conditions import evaluate_condition as evaluate_condition  # re-exported
 from hyperpod_cdk.guard.findings import LOGICAL_ID_PROPERTY, SEVERITY, Finding, GuardReport
 from hyperpod_cdk.guard.group_names import removed_groups, with_resolved_names
+from hyperpod_cdk.guard.identity_collisions import identity_collisions
 from hyperpod_cdk.guard.output import format_text as format_text  # re-exported: the public import path
 from hyperpod_cdk.guard.output import to_json as to_json
 from hyperpod_cdk.guard.propagation import ReferenceWatch, replaced_closure
@@ -427,6 +428,7 @@ def compare_templates(old: Mapping[str, Any], new: Mapping[str, Any], region: st
     findings.extend(kubernetes_object_removals(old_res, new_res))
     findings.extend(condition_changes(old_res, new_res, templates.inputs))
     findings.extend(policy_changes(old_res, new_res))
+    findings.extend(identity_collisions(old_res, new_res))
     _check_count(len(findings))
     findings = _drop_nested(findings)
     _note_fixed_names(findings, old_res, new_res)
