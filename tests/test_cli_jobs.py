@@ -252,3 +252,18 @@ def test_rule_names_with_punctuation_keep_their_boundaries(text: str, fired: lis
     job["spec"]["runPolicy"]["logMonitoringConfiguration"] = [{"name": "JobStart"}, {"name": "job-start"}]
     job["status"]["conditions"][0]["message"] = text
     assert [f["rule"] for f in job_status(job, [])["rules_fired"]] == fired
+
+
+def test_a_forbidden_read_points_at_access_not_the_tunnel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """R31P-L3: a 403 (a team member's Role cannot list jobs cluster-wide) said a private endpoint needs the tunnel."""
+    with fk.serve(tmp_path) as (state, port, ca):
+        state.routes["/apis/sagemaker.amazonaws.com/v1/hyperpodpytorchjobs"] = lambda method, query, body: (
+            403,
+            {"kind": "Status", "message": "forbidden", "reason": "Forbidden", "code": 403},
+        )
+        code = main(
+            ["jobs", "status", "nope", "--config", str(fx.write_config(tmp_path))],
+            clients_factory=fx.factory(_stubs(f"https://127.0.0.1:{port}", ca)),
+        )
+    err = capsys.readouterr().err
+    assert code == 1 and "your access entry may not read that" in err and "tunnel" not in err, err

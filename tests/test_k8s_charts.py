@@ -103,6 +103,8 @@ def test_team_role_allows_only_job_verbs_and_pod_reads(governed_operator: HyperP
         },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        # R31P-L3: why a pod waits (kubectl describe, hyperpod-cdk jobs status), read-only in its namespace.
+        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
     ]
     all_verbs = {verb for rule in rules for verb in rule["verbs"]}
     assert not all_verbs & {"*", "update", "patch", "escalate", "bind", "impersonate"}

@@ -205,7 +205,11 @@ def run(args: argparse.Namespace, cluster: str, clients: Clients, config: Platfo
         output.error(str(exc), code=exc.code)
         return exc.code
     except KubeError as exc:
-        output.error(f"{exc} (a private endpoint needs `hyperpod-cdk kubeconfig` running for the tunnel)", code=1)
+        if exc.status in (401, 403):  # an answer, so not the tunnel: the caller's Kubernetes access (R31P-L3)
+            hint = "your access entry may not read that; a team member passes --namespace <its namespace>"
+        else:
+            hint = "a private endpoint needs `hyperpod-cdk kubeconfig` running for the tunnel"
+        output.error(f"{exc} ({hint})", code=1)
         return 1
     summary = job_status(job, events)
     if args.json:

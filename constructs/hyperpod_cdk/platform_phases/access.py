@@ -37,8 +37,8 @@ def grant_submit(platform: HyperPodPlatform, grantee: iam.IRole, team: str) -> i
     if platform.eks_cluster is None:
         raise fail(
             "grant_submit",
-            "Slurm has no Kubernetes teams: Slurm users submit on the login node "
-            "(hyperpod-cdk ssh); grant node access with grant_describe instead",
+            "Slurm has no Kubernetes teams: Slurm users submit on the login node (hyperpod-cdk ssh), which "
+            "needs grant_describe and ssm:StartSession on the cluster's nodes (docs/cli.md, IAM permissions)",
         )
     if not hasattr(grantee, "role_arn"):
         raise fail("grant_submit.grantee", f"expected an iam.IRole, got {type(grantee).__name__}")

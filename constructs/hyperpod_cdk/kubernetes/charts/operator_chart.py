@@ -79,6 +79,8 @@ def team_role_rules() -> list[dict[str, Any]]:
         },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        # Read-only, own namespace: why a pod waits (`kubectl describe`, `hyperpod-cdk jobs status`): R31P-L3.
+        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
     ]
 
 
