@@ -417,6 +417,17 @@ def _lifecycle_scripts(target: LintInput | _Scope, clients: Any) -> None:
         for group in as_list(cluster.properties.get("InstanceGroups")):
             config = as_map(as_map(group).get("LifeCycleConfig"))
             uri, script = config.get("SourceS3Uri"), config.get("OnCreate") or config.get("OnInitComplete")
+            if isinstance(uri, str) and uri.startswith("https://") and isinstance(script, str):
+                # The API's pattern allows it, but only s3:// is looked up: say so, not nothing (R31T-H1).
+                if uri in seen:
+                    continue
+                seen.add(uri)
+                scope.unresolved(
+                    "lifecycle scripts",
+                    f"--live looks up s3:// lifecycle URIs only, not {short_text(uri, 120)}{scope.label}: write it as "
+                    "s3://<bucket>/<prefix>, as the SageMaker API reference asks",
+                )
+                continue
             if not (isinstance(uri, str) and uri.startswith("s3://") and isinstance(script, str)):
                 continue
             bucket, _, prefix = uri.removeprefix("s3://").partition("/")

@@ -96,14 +96,15 @@ def _reads(conditions: Json, mappings: Json) -> tuple[dict[str, set[str]], Count
     return literals, direct, _refs(conditions)
 
 
-def direct_literals(template: Mapping[str, Json], name: str) -> set[str] | None:
-    """The literals the template's conditions compare parameter ``name`` with, where they read it only so
-    (``Fn::Equals`` with a literal, a mapping key); None where one reads it another way."""
+def direct_literals(template: Mapping[str, Json]) -> dict[str, set[str] | None]:
+    """Per parameter the template's conditions read: the literals they compare it with, where they read it
+    only so (``Fn::Equals`` with a literal, a mapping key); None where one reads it another way. One walk of
+    the conditions for all the parameters (R31T-M1: one per parameter took 86 s on 200 parameters)."""
     every = template.get("Conditions")
     if not isinstance(every, Mapping):
-        return set()
+        return {}
     literals, direct, reads = _reads(every, template.get("Mappings"))
-    return None if reads[name] > direct[name] else literals.get(name, set())
+    return {name: None if reads[name] > direct[name] else literals.get(name, set()) for name in reads}
 
 
 def unknown_at_synth(definition: Mapping[str, Json]) -> bool:

@@ -228,18 +228,21 @@ def _passes_by_ref(raw: Mapping[str, Json], templates: Templates) -> dict[Key, t
     found: dict[Key, tuple[Key, set[str] | None]] = {}
     links = list(templates.nested_in.items())
     links += [(child, link) for child, shared in templates.shared_in.items() for link in shared]
+    read: dict[str, tuple[dict[str, set[str] | None], set[str]]] = {}  # each child's conditions walked once
     for child, (parent, logical_id) in links:
         child_template = raw.get(child)
         if _passed_names(templates, parent) is not None or not isinstance(child_template, Mapping):
             continue  # the parent is nested itself: its parameters take no values
+        if child not in read:
+            read[child] = (direct_literals(child_template), _passed_on(child_template))
+        compared, onward = read[child]
         stack = templates.resource(parent, logical_id)
         passed = as_map(stack.properties.get("Parameters") if stack is not None else None)
-        onward = _passed_on(child_template)
         for name, value in passed.items():
             source = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
             if not isinstance(source, str):
                 continue
-            literals = direct_literals(child_template, str(name)) if name not in onward else None
+            literals = compared.get(str(name), set()) if name not in onward else None
             earlier = found.get((child, str(name)))
             if earlier is not None and earlier[0] != (parent, source):
                 literals = None  # twin parents passing different parameters
