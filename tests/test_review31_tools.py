@@ -96,3 +96,50 @@ def test_each_nested_templates_conditions_are_walked_once(tmp_path: Path, monkey
     monkeypatch.setattr(deploy_worlds, "direct_literals", lambda t: walked.append(1) or original(t))
     check_files([out], kinds=["deploy"])
     assert len(walked) == len(names)
+
+
+def _access_fixtures() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("acc_r31", Path(__file__).with_name("test_cli_access.py"))
+    assert spec is not None and spec.loader is not None
+    acc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(acc)
+    return acc
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["kubeconfig", "--no-tunnel"], ["verify"], ["jobs", "status", "job-a"]],
+    ids=["kubeconfig", "verify", "jobs status"],
+)
+def test_an_eks_cluster_without_an_endpoint_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """R31T-M2: DescribeCluster has no endpoint or CA until the cluster is ACTIVE; the commands that reach the
+    Kubernetes API stopped with ``KeyError: 'endpoint'``."""
+    from hyperpod_cdk.cli.main import main
+
+    acc = _access_fixtures()
+    fx = acc.fx
+    fx.set_fake_aws_env(monkeypatch)
+    sm, sm_stub = fx.stubbed("sagemaker")
+    described = {
+        "ClusterArn": f"arn:aws:sagemaker:{fx.REGION}:{fx.ACCOUNT}:cluster/abcdef123456",
+        "ClusterName": acc.CLUSTER,
+        "ClusterStatus": "InService",
+        "InstanceGroups": [],
+        "Orchestrator": {"Eks": {"ClusterArn": acc.EKS_ARN}},
+    }
+    sm_stub.add_response("describe_cluster", described, {"ClusterName": acc.CLUSTER})
+    eks, eks_stub = fx.stubbed("eks")
+    vpc = {"endpointPublicAccess": True, "endpointPrivateAccess": True, "vpcId": acc.VPC}
+    creating = {"name": acc.EKS, "arn": acc.EKS_ARN, "status": "CREATING", "resourcesVpcConfig": vpc}
+    eks_stub.add_response("describe_cluster", {"cluster": creating}, {"name": acc.EKS})
+    extra = ["--kubeconfig", str(tmp_path / "kc")] if command[0] == "kubeconfig" else []
+    args = [*command[:-1], acc.CLUSTER, *command[-1:]] if command[0] == "kubeconfig" else [*command, acc.CLUSTER]
+    if command[0] == "jobs":
+        args = [*command, "--cluster", acc.CLUSTER]
+    code = main([*args, *extra], clients_factory=fx.factory({"sagemaker": sm, "eks": eks}))
+    err = capsys.readouterr().err
+    assert code == 1 and "is CREATING: it has no API endpoint yet" in err and "Traceback" not in err, err

@@ -31,7 +31,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -147,6 +147,22 @@ def eks_of(clients: Clients, cluster: str) -> dict[str, Any]:
     return eks_cluster
 
 
+def api_endpoint(eks_cluster: Mapping[str, Any]) -> tuple[str, str]:
+    """The EKS cluster's API endpoint and CA data; one line (exit 1) while it has none: "The API server endpoint
+    and certificate authority data aren't available until the cluster reaches the ACTIVE state"
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeCluster.html; R31T-M2: a KeyError)."""
+    endpoint = eks_cluster.get("endpoint")
+    ca = (eks_cluster.get("certificateAuthority") or {}).get("data")
+    if not (isinstance(endpoint, str) and endpoint and isinstance(ca, str) and ca):
+        status = eks_cluster.get("status") or "not ACTIVE"
+        raise AccessError(
+            f"EKS cluster {eks_cluster.get('name', '?')} is {status}: it has no API endpoint yet (EKS gives one once "
+            "it is ACTIVE); rerun then",
+            1,
+        )
+    return endpoint, ca
+
+
 def tunnel_instance(clients: Clients, eks_name: str, vpc_id: str) -> str | None:
     """The running access-tunnel instance of ``eks_name`` in the cluster's VPC (newest first), or None.
 
@@ -183,8 +199,8 @@ def kubeconfig_entry(
 ) -> dict[str, Any]:
     """The cluster, user and context entries (all named after the EKS ARN) for one cluster."""
     arn = eks_cluster["arn"]
-    endpoint = eks_cluster["endpoint"]
-    cluster: dict[str, Any] = {"certificate-authority-data": eks_cluster["certificateAuthority"]["data"]}
+    endpoint, ca = api_endpoint(eks_cluster)
+    cluster: dict[str, Any] = {"certificate-authority-data": ca}
     if local_port is None:
         cluster["server"] = endpoint
     else:
@@ -313,6 +329,7 @@ def run_kubeconfig(
 ) -> int:
     try:
         eks_cluster = eks_of(clients, cluster)
+        api_endpoint(eks_cluster)  # before the tunnel lookup and the file
         region = clients.region
         vpc = eks_cluster.get("resourcesVpcConfig") or {}
         private = not vpc.get("endpointPublicAccess", True)

@@ -31,6 +31,7 @@ from typing import Any, TextIO, cast
 from botocore.exceptions import ClientError
 
 from hyperpod_cdk.cli import aws_errors, output
+from hyperpod_cdk.cli.access import AccessError, api_endpoint
 from hyperpod_cdk.cli.arguments import CommandError, add_cluster, add_yes, int_between, matching
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
@@ -132,11 +133,15 @@ def connect(clients: Clients, cluster: str) -> tuple[str, KubeApi]:
         raise DrillError(f"{cluster} is {described.get('ClusterStatus')}; run the drill on an InService cluster")
     eks_name = eks_arn.rsplit("/", 1)[-1]
     eks_cluster = clients("eks").describe_cluster(name=eks_name)["cluster"]
+    try:
+        endpoint, ca = api_endpoint(eks_cluster)
+    except AccessError as exc:  # not ACTIVE yet (R31T-M2)
+        raise DrillError(str(exc), exc.code) from None
     region = clients.region
     session = clients.session
     api = KubeApi(
-        eks_cluster["endpoint"],
-        eks_cluster["certificateAuthority"]["data"],
+        endpoint,
+        ca,
         lambda: eks_token(session, eks_name, region),
         clock=_clock,
     )

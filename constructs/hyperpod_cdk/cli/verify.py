@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperpod_cdk.cli import aws_errors, errors_table, output
-from hyperpod_cdk.cli.access import AccessError, eks_of
+from hyperpod_cdk.cli.access import AccessError, api_endpoint, eks_of
 from hyperpod_cdk.cli.arguments import add_cluster, add_tunnel_port
 from hyperpod_cdk.cli.clients import Clients
 from hyperpod_cdk.cli.kube import KubeApi, KubeError, eks_token
@@ -74,14 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def kube_for(clients: Clients, eks_cluster: dict[str, Any], tunnel_port: int) -> KubeApi:
     """A Kubernetes API client: the endpoint itself, or 127.0.0.1:<tunnel_port> when it is private."""
     vpc = eks_cluster.get("resourcesVpcConfig") or {}
-    endpoint, server_name = eks_cluster["endpoint"], None
+    (endpoint, ca), server_name = api_endpoint(eks_cluster), None
     if not vpc.get("endpointPublicAccess", True):
         server_name = endpoint.removeprefix("https://").split("/", 1)[0]
         endpoint = f"https://127.0.0.1:{tunnel_port}"
     session, name, region = clients.session, eks_cluster["name"], clients.region
     return KubeApi(
         endpoint,
-        eks_cluster["certificateAuthority"]["data"],
+        ca,
         lambda: eks_token(session, name, region),
         clock=_clock,
         tls_server_name=server_name,
@@ -343,10 +343,10 @@ def smoke_manifest(config: PlatformConfig | None) -> dict[str, Any]:
 def run(args: argparse.Namespace, cluster: str, clients: Clients, config: PlatformConfig | None) -> int:
     try:
         eks_cluster = eks_of(clients, cluster)
+        api = kube_for(clients, eks_cluster, args.tunnel_port)
     except AccessError as exc:
         output.error(str(exc), code=exc.code)
         return exc.code
-    api = kube_for(clients, eks_cluster, args.tunnel_port)
     try:
         rows = run_checks(clients, eks_cluster, api)
         if args.smoke:
