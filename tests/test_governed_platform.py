@@ -562,3 +562,13 @@ def test_a_team_namespace_task_governance_names_is_adoptable(governed) -> None:
     entry = manifest_sets(governed.template, governed.outdir)["OperatorChart"]
     assert [o["metadata"]["name"] for o in entry["Objects"] if o["kind"] == "Namespace"] == []
     assert entry["AdoptableNamespaces"] == ["hyperpod-ns-research", "hyperpod-ns-serving"]
+
+
+def test_preflight_computes_the_operator_charts_set_label(governed) -> None:
+    """R31T-L1: the `namespace <n>` preflight row tells this stack's namespaces by the set label's value, which it
+    computes from the app's construct path (`<stack>/Default/Manifests`, infra/app_builder)."""
+    from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import set_label_value
+
+    entry = manifest_sets(governed.template, governed.outdir)["OperatorChart"]
+    expected = set_label_value("hyperpod-governed-platform/Default/Manifests", "OperatorChart")
+    assert entry["PruneLabel"] == f"hyperpod-cdk.aws/manifest-set={expected}"

@@ -14,6 +14,7 @@ import yaml
 
 from hyperpod_cdk.cli import preflight, preflight_namespaces
 from hyperpod_cdk.config import parse_config
+from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import set_label_value
 from hyperpod_cdk.kubernetes.manifests import PRUNE_LABEL
 
 
@@ -66,9 +67,15 @@ def test_a_namespace_someone_else_made_fails_naming_the_teams_field(tmp_path: Pa
     assert (train.check, train.status) == ("namespace hyperpod-ns-train", "pass")
 
 
-def test_a_namespace_a_hyperpod_cdk_set_made_passes(tmp_path: Path) -> None:
-    rows = _rows(tmp_path, {"ml-research": {PRUNE_LABEL: "0" * 32}, "hyperpod-ns-train": {PRUNE_LABEL: "1" * 32}})
-    assert [row.status for row in rows] == ["pass", "pass"]
+def test_only_this_stacks_set_label_passes(tmp_path: Path) -> None:
+    """R31T-L1: any hyperpod-cdk label passed, but the handler accepts only its own set's value: a namespace
+    another hyperpod-cdk stack made fails the deploy. The row computes this stack's value."""
+    own = set_label_value("team-a-platform/Default/Manifests", "OperatorChart")
+    rows = _rows(tmp_path, {"ml-research": {PRUNE_LABEL: own}, "hyperpod-ns-train": {PRUNE_LABEL: "1" * 32}})
+    assert [row.status for row in rows] == ["pass", "pass"]  # the second: task governance's name, adopted
+    (tmp_path / "other").mkdir()
+    (research, _) = _rows(tmp_path / "other", {"ml-research": {PRUNE_LABEL: "0" * 32}})
+    assert research.status == "fail" and "not made by this stack" in research.reason
 
 
 def test_a_denied_list_warns(tmp_path: Path) -> None:

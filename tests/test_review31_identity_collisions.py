@@ -57,3 +57,17 @@ def test_a_security_group_rule_moved_to_another_logical_id_is_blocked() -> None:
         }
 
     assert _blocked(rules("sg-a", "sg-b"), rules("sg-b")) == [("Lustre0", {"held by": "Lustre1"})]
+
+
+def test_a_smaller_fsx_storage_capacity_is_blocked() -> None:
+    """R31T-L3: FSx for Lustre storage only grows; a decrease was "no change" and failed the update."""
+
+    def fsx(capacity: Any) -> dict[str, Any]:
+        props = {"FileSystemType": "LUSTRE", "StorageCapacity": capacity, "SubnetIds": ["subnet-1"]}
+        return {"Resources": {"Fsx": {"Type": "AWS::FSx::FileSystem", "Properties": props}}}
+
+    def effects(old: Any, new: Any) -> list[tuple[str, str]]:
+        return [(f.property, f.effect) for f in compare_templates(fsx(old), fsx(new)).findings]
+
+    assert effects(2400, 1200) == [("StorageCapacity", "blocked")]
+    assert effects(1200, 2400) == [] and effects("1200", 1200) == [] and effects({"Ref": "P"}, 1200) == []

@@ -5,19 +5,21 @@ The operator chart creates each team's namespace (``kubernetes.teams[].namespace
 not own, that name may be taken already: task governance makes ``hyperpod-ns-<team>``, and another stack or a
 person may have made it. The manifests handler refuses to take over a namespace its set did not create, so the
 deploy would fail at that set and roll back; this row says so before the deploy. A namespace the set created
-carries its ``hyperpod-cdk.aws/manifest-set`` label (kubernetes/manifests.py ``PRUNE_LABEL``; a test pins it).
+carries its ``hyperpod-cdk.aws/manifest-set`` label (kubernetes/manifests.py ``PRUNE_LABEL``; a test pins it),
+whose value the row computes for the app's stack.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hyperpod_cdk.cli import aws_errors
+from hyperpod_cdk.cli import aws_errors, preflight_ownership
 from hyperpod_cdk.cli.kube import KubeError
 from hyperpod_cdk.cli.output import Check
 from hyperpod_cdk.cli.preflight_context import Context
 from hyperpod_cdk.cli.preflight_helm_release import KubeFactory, _default_kube
 from hyperpod_cdk.config.charts import NAMESPACE_PREFIX
+from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import set_label_value
 
 SET_LABEL = "hyperpod-cdk.aws/manifest-set"
 
@@ -54,13 +56,25 @@ def check_team_namespaces(ctx: Context, kube: KubeFactory = _default_kube) -> li
         ]
     labels = _labels_by_name(listed)
     adoptable = {f"{NAMESPACE_PREFIX}{team.name}" for team in ctx.config.kubernetes.teams}
+    # The label the app's operator chart set carries (infra/: the platform is the stack's "Default" child).
+    stack = ctx.options.stack_name or preflight_ownership.platform_stack_name(ctx.config)
+    own = set_label_value(f"{stack}/Default/Manifests", "OperatorChart")
     rows: list[Check] = []
     for name, field in planned:
         row = f"namespace {name}"
         if name not in labels:
             rows.append(Check("pass", row, f"not on '{cluster_name}' yet: the stack creates it"))
-        elif SET_LABEL in labels[name]:
-            rows.append(Check("pass", row, "made by a hyperpod-cdk manifest set: this stack's, on an update"))
+        elif labels[name].get(SET_LABEL) == own:
+            rows.append(Check("pass", row, "made by this stack's operator chart: an update keeps it"))
+        elif SET_LABEL in labels[name] and ctx.options.stack_name:
+            rows.append(
+                Check(
+                    "warn",
+                    row,
+                    "made by a hyperpod-cdk manifest set; whether this stack's cannot be told for a stack of your own "
+                    "app (the deploy refuses another stack's)",
+                )
+            )
         elif name in adoptable:  # SageMaker task governance's name: adopted, kept on destroy (R31P-M1)
             rows.append(
                 Check("pass", row, "task governance's namespace name: the stack adopts it and keeps it on destroy")
@@ -70,7 +84,7 @@ def check_team_namespaces(ctx: Context, kube: KubeFactory = _default_kube) -> li
                 Check(
                     "fail",
                     row,
-                    f"'{cluster_name}' already has namespace {name}, not made by hyperpod-cdk ({field}): the stack "
+                    f"'{cluster_name}' already has namespace {name}, not made by this stack ({field}): the stack "
                     "refuses to take it over (a destroy would delete it with everything in it), so the deploy "
                     "would fail and roll back",
                     f"give the team another namespace in {field}; or, to hand this one to the stack (it is then "

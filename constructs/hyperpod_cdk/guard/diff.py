@@ -158,6 +158,10 @@ def _rule_findings(
                     cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}",
                 )
                 continue
+        if rule.kind == "grow_only":
+            if not same and _shrinks(old_cmp, new_cmp):
+                add(concrete, old, new, rule.effect)
+            continue
         if rule.kind == "one_way":
             if same:
                 continue
@@ -191,6 +195,14 @@ def _rule_findings(
                 "resolves to changes",
             )
     return findings
+
+
+def _shrinks(old: Any, new: Any) -> bool:
+    """Whether a number goes down; a value that is not a literal number cannot be told, so it is not."""
+    try:
+        return float(str(new)) < float(str(old))
+    except ValueError:
+        return False
 
 
 def _listed(ids: list[str], most: int = 5) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Effect = Literal["replacement", "disruptive", "blocked"]
-Kind = Literal["value", "one_way", "list_key"]
+Kind = Literal["value", "one_way", "grow_only", "list_key"]
 
 CFN_DOCS = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/"
 _HYPERPOD_UPDATE = (
@@ -399,6 +399,16 @@ HAND_TABLE: tuple[GuardedProperty, ...] = (
         "optimizes; schedule it between training runs.",
         "https://docs.aws.amazon.com/fsx/latest/LustreGuide/managing-throughput-capacity.html",
         see_also=(_FSX_LUSTRE + "perunitstoragethroughput",),
+    ),
+    # "You can only increase the amount of storage capacity" (FSx for Lustre guide, managing storage capacity):
+    # a smaller value fails the update, which rolls back with the file system untouched (R31T-L3).
+    GuardedProperty(
+        "AWS::FSx::FileSystem",
+        "StorageCapacity",
+        "blocked",
+        "FSx for Lustre storage capacity only grows: a smaller StorageCapacity fails this update (it rolls back).",
+        "https://docs.aws.amazon.com/fsx/latest/LustreGuide/managing-storage-capacity.html",
+        kind="grow_only",
     ),
     GuardedProperty(
         "AWS::FSx::FileSystem",

@@ -20,7 +20,6 @@ The handler runs in the cluster's VPC with the kubectl layer and an EKS access e
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import re
 import shutil
@@ -39,7 +38,12 @@ from constructs import Construct
 from hyperpod_cdk._handler_functions import check_environment_size, function_role, handler_custom_resource
 from hyperpod_cdk.errors import prop_error
 from hyperpod_cdk.kubernetes.cluster_handler import ClusterHandlerConstruct, ClusterHandlerProps
-from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import placeholder, placeholders_in, set_digest
+from hyperpod_cdk.kubernetes.handlers.shared.manifest_sets import (
+    placeholder,
+    placeholders_in,
+    set_digest,
+    set_label_value,
+)
 
 HANDLER_DIR = Path(__file__).resolve().parent / "handlers" / "manifests"
 RESOURCE_TYPE = "Custom::HyperPodManifests"
@@ -269,5 +273,4 @@ class _ContextProducer:
 
 
 def _label_value(scope: Construct, name: str) -> str:
-    # Unique per construct path; a label value is at most 63 characters.
-    return hashlib.sha256(f"{scope.node.path}/{name}".encode()).hexdigest()[:32]
+    return set_label_value(scope.node.path, name)

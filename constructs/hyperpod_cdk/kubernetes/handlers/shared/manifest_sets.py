@@ -51,3 +51,10 @@ def placeholders_in(value: Any) -> list[int]:
 
     walk(value)
     return sorted(found)
+
+
+def set_label_value(manifests_path: str, name: str) -> str:
+    """The prune label's value of set ``name`` of the HyperPodManifests at construct path ``manifests_path``:
+    unique per construct path (a label value is at most 63 characters). ``preflight`` computes it for the app's
+    stack (``<stack>/Default/Manifests``) without importing aws-cdk-lib."""
+    return hashlib.sha256(f"{manifests_path}/{name}".encode()).hexdigest()[:32]
