@@ -555,3 +555,26 @@ def test_a_namespace_the_set_made_is_not_marked_adopted() -> None:
     assert index.process(event(**the_bundle.expected("Teams")), Context(), the_deps).status == "SUCCESS"
     ((_, stdin),) = cluster.changes()
     assert index.ADOPTED_LABEL not in json.loads(stdin.splitlines()[0])["metadata"]["labels"]
+
+
+def test_another_platforms_namespace_is_never_adopted() -> None:
+    """R32P-M1: a second platform on the cluster adopted the first one's hyperpod-ns-<team> (the same name) and
+    took over its Role, RoleBinding, NetworkPolicy and quotas. A namespace another set labelled is refused."""
+    cluster = Cluster(namespaces={"team-a": {"hyperpod-cdk.aws/manifest-set": "another-platform"}})
+    the_deps, the_bundle = _adopting(cluster)
+    outcome = index.process(event(**the_bundle.expected("Teams")), Context(), the_deps)
+    assert (outcome.status, outcome.physical_id) == ("FAILED", "manifests/Teams/not-applied")
+    assert cluster.changes() == []
+
+
+def test_an_adopted_label_on_another_platforms_namespace_is_not_ours() -> None:
+    """The adopted label alone does not make a namespace this set's: another platform's adopted one is kept."""
+    labels = {"hyperpod-cdk.aws/manifest-set": "another-platform", index.ADOPTED_LABEL: "true"}
+    cluster = Cluster(namespaces={"team-a": labels})
+    the_deps, the_bundle = _adopting(cluster)
+    assert index.process(event(**the_bundle.expected("Teams")), Context(), the_deps).status == "FAILED"
+    delete = event("Delete", **the_bundle.expected("Teams"))
+    delete["PhysicalResourceId"] = "manifests/Teams"
+    assert index.process(delete, Context(), the_deps).status == "SUCCESS"
+    ((_, stdin),) = cluster.changes()
+    assert [json.loads(line)["kind"] for line in stdin.splitlines()] == ["ConfigMap"]

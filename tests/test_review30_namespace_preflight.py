@@ -72,7 +72,8 @@ def test_only_this_stacks_set_label_passes(tmp_path: Path) -> None:
     another hyperpod-cdk stack made fails the deploy. The row computes this stack's value."""
     own = set_label_value("team-a-platform/Default/Manifests", "OperatorChart")
     rows = _rows(tmp_path, {"ml-research": {PRUNE_LABEL: own}, "hyperpod-ns-train": {PRUNE_LABEL: "1" * 32}})
-    assert [row.status for row in rows] == ["pass", "pass"]  # the second: task governance's name, adopted
+    # The second has task governance's name but another platform's label: refused, not adopted (R32P-M1).
+    assert [row.status for row in rows] == ["pass", "fail"]
     (tmp_path / "other").mkdir()
     (research, _) = _rows(tmp_path / "other", {"ml-research": {PRUNE_LABEL: "0" * 32}})
     assert research.status == "fail" and "not made by this stack" in research.reason

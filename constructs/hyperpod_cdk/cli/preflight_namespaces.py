@@ -75,7 +75,7 @@ def check_team_namespaces(ctx: Context, kube: KubeFactory = _default_kube) -> li
                     "app (the deploy refuses another stack's)",
                 )
             )
-        elif name in adoptable:  # SageMaker task governance's name: adopted, kept on destroy (R31P-M1)
+        elif name in adoptable and SET_LABEL not in labels[name]:  # SageMaker's (R31P-M1), not a platform's (R32P-M1)
             rows.append(
                 Check("pass", row, "task governance's namespace name: the stack adopts it and keeps it on destroy")
             )

@@ -29,9 +29,10 @@ first read the set's namespaces (``kubectl get namespace``): one that exists wit
 request before anything is applied (a refused Create's physical id ends ``/not-applied``, and its rollback
 Delete touches nothing), and Delete leaves out every namespace that does not carry the set's label. A
 namespace the set names as adoptable (``AdoptableNamespaces``, fixed at synth: a team's ``hyperpod-ns-<team>``,
-which SageMaker task governance makes for a team with a compute quota) is adopted instead: applied with
-``hyperpod-cdk.aws/adopted`` as well, and a namespace carrying that label is kept on Delete (review round 31,
-R31P-M1: taking a team's quota away failed every later deploy).
+which SageMaker task governance makes for a team with a compute quota) is adopted instead when no hyperpod-cdk
+set labelled it: applied with ``hyperpod-cdk.aws/adopted`` as well, and a namespace carrying the set's label and
+that one is kept on Delete (review round 31, R31P-M1: taking a team's quota away failed every later deploy;
+R32P-M1: another platform's namespace of that name was adopted too, and its objects taken over).
 
 Labels (objects this app does not own, such as the namespaces SageMaker task governance creates):
 Create and Update run ``kubectl label --overwrite``; Delete removes the keys (never the object).
@@ -251,20 +252,23 @@ def _live_namespace_labels(deps: Deps, names: list[str], limit: float) -> dict[s
 
 def _kept_namespaces(
     deps: Deps, entry: Mapping[str, Any], names: list[str], limit: float
-) -> tuple[list[str], list[str]]:
-    """(the namespaces of ``names`` that exist without the set's label: someone else's, those the set
-    adopted earlier)."""
+) -> tuple[list[str], list[str], set[str]]:
+    """(the namespaces of ``names`` that exist without the set's label: someone else's; those the set adopted
+    earlier (its label and the adopted one); of the first, those no hyperpod-cdk set labelled)."""
     key, _, value = str(entry["PruneLabel"]).partition("=")
     live = _live_namespace_labels(deps, names, limit)
-    adopted = [n for n, labels in live.items() if labels.get(ADOPTED_LABEL) == "true"]
-    return [n for n, labels in live.items() if labels.get(key) != value and n not in adopted], adopted
+    ours = {n for n, labels in live.items() if labels.get(key) == value}
+    adopted = [n for n in sorted(ours) if live[n].get(ADOPTED_LABEL) == "true"]
+    foreign = [n for n in live if n not in ours]
+    return foreign, adopted, {n for n in foreign if key not in live[n]}
 
 
 def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, limit: float) -> None:
     assert deps.bundle is not None
     objects = deps.bundle.objects(name)
-    foreign, adopted = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
-    adoptable = set(entry.get("AdoptableNamespaces") or ())
+    foreign, adopted, unlabelled = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
+    # Only a namespace no hyperpod-cdk set made (SageMaker's): another stack's is its own (R32P-M1).
+    adoptable = set(entry.get("AdoptableNamespaces") or ()) & unlabelled
     adopted += [n for n in foreign if n in adoptable]
     foreign = [n for n in foreign if n not in adoptable]
     for obj in objects:  # applied with the label every time: an apply without it would remove it
@@ -290,7 +294,7 @@ def apply_set(deps: Deps, name: str, entry: Mapping[str, Any], *, update: bool, 
 def delete_set(deps: Deps, name: str, entry: Mapping[str, Any], limit: float) -> None:
     assert deps.bundle is not None
     objects = deps.bundle.objects(name)
-    foreign, adopted = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
+    foreign, adopted, _ = _kept_namespaces(deps, entry, _set_namespaces(objects), limit)
     kept = {*foreign, *adopted}
     if kept:
         deps.log(f"keeping namespace {', '.join(sorted(kept))}: not created by this set ({entry['PruneLabel']})")
