@@ -146,6 +146,9 @@ def _rule_findings(
         new_form = canonical(new_cmp, where, unordered=pair.unordered)
         same = old_form == new_form
         forms = (old_form, new_form) if old_cmp is old and new_cmp is new else None
+        if rule.kind == "grow_only":
+            _grow_only(concrete, old_cmp, new_cmp, same, templates, add, rule.effect, rule.reason)
+            continue
         if same:
             # Written the same, but a parameter default, mapping entry or condition it uses changed.
             inputs = templates.inputs.changed(old, new)
@@ -158,10 +161,6 @@ def _rule_findings(
                     cause=f"the value is written the same but resolves differently: {'; '.join(inputs)}",
                 )
                 continue
-        if rule.kind == "grow_only":
-            if not same and _shrinks(old_cmp, new_cmp):
-                add(concrete, old, new, rule.effect)
-            continue
         if rule.kind == "one_way":
             if same:
                 continue
@@ -197,12 +196,50 @@ def _rule_findings(
     return findings
 
 
-def _shrinks(old: Any, new: Any) -> bool:
-    """Whether a number goes down; a value that is not a literal number cannot be told, so it is not."""
+def _grow_only(
+    concrete: str, old: Any, new: Any, same: bool, templates: _Templates, add: Any, effect: str, reason: str
+) -> None:
+    """A value that may only grow (FSx storage): read as a number, through a parameter's default or a
+    mapping entry (R32T-H1: a decrease written as a FindInMap or a Ref was "no change"; L1: an increase
+    through a default was blocked); a change that is no number either side is reported as not checkable."""
+    before, after = _number(old, templates.old), _number(new, templates.new)
+    if before is not None and after is not None:
+        if after < before:
+            add(concrete, old, new, effect)
+    elif not same or templates.inputs.changed(old, new):
+        add(concrete, old, new, effect, reason=reason + " (the values are not literal numbers: check the direction)")
+
+
+def _number(value: Any, template: Mapping[str, Any]) -> float | None:
+    """A number as written, a ``Ref`` of a parameter with a numeric ``Default``, or an ``Fn::FindInMap`` whose
+    keys are literals or such ``Ref`` s; None otherwise (known only at deploy)."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref" and isinstance(arg, str):
+            spec = (template.get("Parameters") or {}).get(arg)
+            value = spec.get("Default") if isinstance(spec, Mapping) else None
+        elif fn == "Fn::FindInMap" and isinstance(arg, list) and len(arg) == 3:
+            keys = [_key(part, template) for part in arg]
+            table: Any = template.get("Mappings") or {}
+            for key in keys:
+                table = table.get(key) if isinstance(table, Mapping) and key is not None else None
+            value = table
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        return float(str(new)) < float(str(old))
+        return float(value)
     except ValueError:
-        return False
+        return None
+
+
+def _key(part: Any, template: Mapping[str, Any]) -> str | None:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Mapping) and isinstance(part.get("Ref"), str):
+        spec = (template.get("Parameters") or {}).get(part["Ref"])
+        default = spec.get("Default") if isinstance(spec, Mapping) else None
+        return str(default) if isinstance(default, str | int) else None
+    return None
 
 
 def _listed(ids: list[str], most: int = 5) -> str:

@@ -54,25 +54,38 @@ def identity_collisions(old_res: Mapping[str, Any], new_res: Mapping[str, Any]) 
     identity another logical ID of the old template holds until the cleanup phase."""
     findings: list[Finding] = []
     for kind, names in IDENTITY_PROPERTIES.items():
-        held: dict[str, list[str]] = {}
+        held: dict[str, list[str]] = {}  # at most two holders per identity: linear however many share one (R32T-M1)
         for logical_id, body in old_res.items():
             if isinstance(body, Mapping) and body.get("Type") == kind:
-                held.setdefault(_identity(body, names), []).append(logical_id)
+                holders = held.setdefault(_identity(body, names), [])
+                if len(holders) < 2:
+                    holders.append(logical_id)
         for logical_id, body in sorted(new_res.items()):
             if not isinstance(body, Mapping) or body.get("Type") != kind:
                 continue
             identity, old = _identity(body, names), old_res.get(logical_id)
             created = not isinstance(old, Mapping) or old.get("Type") != kind or _identity(old, names) != identity
-            holders = [other for other in held.get(identity, []) if other != logical_id]
-            if created and holders:
-                findings.append(_finding(kind, logical_id, body, holders[0], names))
+            holder = next((other for other in held.get(identity, []) if other != logical_id), None)
+            if created and holder is not None:
+                findings.append(_finding(kind, logical_id, body, holder, old_res[holder], names))
     return findings
 
 
-def _finding(kind: str, logical_id: str, body: Mapping[str, Any], holder: str, names: tuple[str, ...]) -> Finding:
+def _finding(
+    kind: str, logical_id: str, body: Mapping[str, Any], holder: str, held: Any, names: tuple[str, ...]
+) -> Finding:
     properties = body.get("Properties")
     written: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
     shown = {name: written[name] for name in names if name in written}
+    kept = isinstance(held, Mapping) and held.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+    way_out = (
+        f"{holder} is kept on delete (DeletionPolicy {held.get('DeletionPolicy')}), so removing it "
+        "from the template leaves it in AWS: after the first deploy without it, delete it by hand "
+        "(aws eks delete-access-entry, or revoke the rule), then deploy the change (R32T-L2)"
+        if kept
+        else f"first without {holder} (for a list the template is built from, remove the entries from the first one "
+        "that moves to the end), then with the change"
+    )
     return Finding(
         logical_id,
         kind,
@@ -83,7 +96,6 @@ def _finding(kind: str, logical_id: str, body: Mapping[str, Any], holder: str, n
         shown,
         f"CloudFormation creates {logical_id} before it deletes {holder}, which holds the same "
         f"{', '.join(shown)} until the update's cleanup: {_REFUSED[kind]}, so the update fails and rolls back. "
-        f"Deploy in two steps: first without {holder} (for a list the template is built from, remove the entries "
-        "from the first one that moves to the end), then with the change.",
+        f"Deploy in two steps: {way_out}.",
         _DOC,
     )
