@@ -143,3 +143,25 @@ def test_an_eks_cluster_without_an_endpoint_is_one_line(
     code = main([*args, *extra], clients_factory=fx.factory({"sagemaker": sm, "eks": eks}))
     err = capsys.readouterr().err
     assert code == 1 and "is CREATING: it has no API endpoint yet" in err and "Traceback" not in err, err
+
+
+def test_an_eks_arn_built_at_deploy_is_a_not_checked_line(tmp_path: Path) -> None:
+    """R33T-L5: the existing-vpc-and-eks example names its EKS cluster by an ARN joined with AWS::AccountId; --live
+    read no EKS cluster and said nothing. It is a not-checked line; a GetAtt of a created cluster is not."""
+    joined = {"Fn::Join": ["", ["arn:aws:eks:us-west-2:", {"Ref": "AWS::AccountId"}, ":cluster/team-eks"]]}
+    template = {
+        "Resources": {
+            "HP": {"Type": "AWS::SageMaker::Cluster", "Properties": {"Orchestrator": {"Eks": {"ClusterArn": joined}}}},
+            "Eks": {"Type": "AWS::EKS::Cluster", "Properties": {"Name": "made"}},
+            "HP2": {
+                "Type": "AWS::SageMaker::Cluster",
+                "Properties": {"Orchestrator": {"Eks": {"ClusterArn": {"Fn::GetAtt": ["Eks", "Arn"]}}}},
+            },
+        }
+    }
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(template))
+    lint_input = load(str(path))
+    lint_live._eks(lint_live._Scope.whole(lint_input), lambda service: None, {})
+    lines = [why for _, what, why in lint_input.unresolved if what == "live/EKS cluster"]
+    assert len(lines) == 1 and "EKS cluster of HP:" in lines[0] and "not a literal" in lines[0], lines

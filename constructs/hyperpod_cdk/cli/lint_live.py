@@ -274,6 +274,14 @@ def _is_live(scope: _Scope, resource: Resource) -> bool:
     return (resource.template_path, resource.logical_id) in scope.lint_input.templates.live
 
 
+def _names_created_eks(scope: _Scope, template_path: str, arn: Any) -> bool:
+    """Whether ``arn`` is the ``Fn::GetAtt [X, Arn]`` of an EKS cluster the definition creates (read at deploy)."""
+    target = as_map(arn).get("Fn::GetAtt")
+    name = target[0] if isinstance(target, list) and target else str(target).split(".", 1)[0] if target else None
+    resource = scope.lint_input.templates.resource(template_path, name) if isinstance(name, str) else None
+    return resource is not None and resource.type == "AWS::EKS::Cluster"
+
+
 def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> None:
     # Every literal ARN but those of EKS clusters the definition creates: one EKS cluster created in the region
     # skipped every existing one (review round 24, R24T-H2).
@@ -291,6 +299,13 @@ def _eks(scope: _Scope, clients: Any, described: dict[str, dict[str, Any]]) -> N
             )
         elif match and match.group(2) not in created:
             scope.eks_templates.setdefault(match.group(2), cluster.template_path)
+        elif not isinstance(arn, str) and not _names_created_eks(scope, cluster.template_path, arn):
+            # An ARN built at deploy (Fn::Join / Fn::Sub of AWS::AccountId): say so, not nothing (R33T-L5).
+            scope.unresolved(
+                "EKS cluster",
+                f"--live did not read the EKS cluster of {cluster.logical_id}: its ClusterArn is not a literal "
+                f"({short_text(str(arn), 120)}); `hyperpod-cdk preflight` reads an existing cluster by name",
+            )
     names = scope.eks_templates
     if not names:
         return
