@@ -35,6 +35,7 @@ from hyperpod_cdk.kubernetes.charts.jobs import (
     hyperpodrun_args,
 )
 from hyperpod_cdk.specs.instance_types import spec_for
+from hyperpod_cdk.specs.node_sizes import pod_requests
 
 __all__ = [
     "EFA_ENV",
@@ -135,8 +136,9 @@ def llama3_1_8b_fsdp_job(
     to 10 times, restarts single pods up to 3 times in 6 hours before one full-job restart, and
     calls the job hanging when no ``Loss:`` line appears within 4 minutes of the start or for 10 minutes after.
 
-    CPU and memory requests default to 8 vCPU and 64 GiB per GPU (64 / 512Gi on 8-GPU types),
-    which fit every NVIDIA type's allocatable capacity; pass ``cpu``/``memory`` to change them.
+    CPU and memory requests default to 8 vCPU and 64 GiB per GPU (64 / 512Gi on 8-GPU types), at most 75% of
+    the node (:func:`hyperpod_cdk.specs.node_sizes.pod_requests`: 32 / 144Gi on an ml.g5.12xlarge, whose 192 GiB
+    the per-GPU amount exceeded, review round 34, R34P-M1); pass ``cpu``/``memory`` to change them.
     """
     spec = spec_for(instance_type)
     if spec is None:
@@ -151,6 +153,7 @@ def llama3_1_8b_fsdp_job(
     if not isinstance(checkpoint_dir, str) or not (checkpoint_dir + "/").startswith(root):
         raise HyperPodConfigError("checkpoint_dir", f"must be a directory under {root} (got {checkpoint_dir!r})")
     gpus, efa = spec.accelerators, spec.efa
+    default_cpu, default_memory = pod_requests(instance_type, gpus, cpu_per_gpu=8, gib_per_gpu=64)
     container_env: dict[str, str] = {}
     if efa:
         container_env |= EFA_ENV
@@ -167,7 +170,7 @@ def llama3_1_8b_fsdp_job(
         args=hyperpodrun_args(nnodes=nodes, nproc_per_node=gpus, script="/fsdp/train.py", script_args=script_args),
         env=container_env,
         resources=Resources.for_accelerators(
-            cpu=cpu or str(8 * gpus), memory=memory or f"{64 * gpus}Gi", gpus=gpus, efa=efa
+            cpu=cpu or default_cpu, memory=memory or default_memory, gpus=gpus, efa=efa
         ),
         image_pull_policy="Always",
     )

@@ -20,6 +20,7 @@ from hyperpod_cdk.errors import HyperPodConfigError
 from hyperpod_cdk.kubernetes.charts.api_object import api_object
 from hyperpod_cdk.kubernetes.charts.jobs import KUEUE_PRIORITY_LABEL, KUEUE_QUEUE_LABEL
 from hyperpod_cdk.specs.instance_types import spec_for
+from hyperpod_cdk.specs.node_sizes import pod_requests
 
 __all__ = ["API_VERSION", "KIND", "InferenceEndpointChart", "inference_endpoint"]
 
@@ -84,7 +85,7 @@ def inference_endpoint(
                 "modelInvocationPort": {"containerPort": 8080, "name": "http"},
                 "modelVolumeMount": {"name": "model-weights", "mountPath": MODEL_MOUNT},
                 "resources": {
-                    "requests": {"cpu": str(4 * gpus), "memory": f"{16 * gpus}Gi", "nvidia.com/gpu": gpus},
+                    "requests": {**_cpu_memory(instance_type, gpus), "nvidia.com/gpu": gpus},
                     "limits": {"nvidia.com/gpu": gpus},
                 },
                 "environmentVariables": [
@@ -107,3 +108,9 @@ class InferenceEndpointChart(cdk8s.Chart):
             raise HyperPodConfigError("manifest", f"expected {API_VERSION} {KIND}")
         self.manifest = dict(manifest)
         api_object(self, "Resource", API_VERSION, KIND, manifest["metadata"], {"spec": manifest["spec"]})
+
+
+def _cpu_memory(instance_type: str, gpus: int) -> dict[str, str]:
+    """4 vCPU and 16 GiB per GPU, at most 75% of the node (an ml.g5.xlarge has 4 vCPU and 16 GiB: R34P-M1)."""
+    cpu, memory = pod_requests(instance_type, gpus, cpu_per_gpu=4, gib_per_gpu=16)
+    return {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
