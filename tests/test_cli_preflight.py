@@ -908,7 +908,7 @@ def test_chart_bundle_missing_fails_with_the_build_command():
     s3_client().create_bucket(Bucket="closed-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
     row = only(run(bundle_context(bundle_config()), preflight.check_chart_bundle, "chart bundle", "s3"))
     assert row.status == "fail" and "does not exist" in row.reason
-    assert f"make chart-bundle BUNDLE_UPLOAD={BUNDLE_URI}" in row.fix
+    assert f"make chart-bundle CONFIG=<this config> BUNDLE_UPLOAD={BUNDLE_URI}" in row.fix
 
 
 def test_chart_bundle_present_passes_and_its_checksum_is_compared():

@@ -142,7 +142,7 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
     helm = ctx.config.kubernetes.helm_dependencies
     uri = helm.source_s3_uri or ""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    build = f"build and upload it where there is internet: make chart-bundle BUNDLE_UPLOAD={uri}"
+    build = f"build and upload it where there is internet: make chart-bundle CONFIG=<this config> BUNDLE_UPLOAD={uri}"
     try:
         head = ctx.clients("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as exc:
@@ -199,7 +199,7 @@ def check_chart_bundle(ctx: Context) -> list[Check]:
                 name,
                 f"{uri} exists but S3 holds no whole-object SHA-256 to compare with source_sha256 (the installer "
                 "compares it at deploy)",
-                f"re-upload with: make chart-bundle BUNDLE_UPLOAD={uri}",
+                f"re-upload with: make chart-bundle CONFIG=<this config> BUNDLE_UPLOAD={uri}",
             )
         )
         return rows

@@ -327,13 +327,14 @@ def smoke_manifest(config: PlatformConfig | None) -> dict[str, Any]:
     from hyperpod_cdk.config.charts import K8sSettings
     from hyperpod_cdk.kubernetes.charts.example_jobs import smoke_job
     from hyperpod_cdk.kubernetes.charts.jobs import task_governance_labels
+    from hyperpod_cdk.specs.images import mirrored_image
 
     settings = config.kubernetes if config is not None and config.orchestrator == "eks" else K8sSettings()
     team = settings.team(settings.examples.team)
     labels = task_governance_labels(team) if settings.task_governance and team.has_quota else {}
     spec = smoke_job(
         namespace=team.effective_namespace,
-        image=settings.examples.smoke_image,
+        image=mirrored_image(settings.examples.smoke_image, getattr(settings, "image_mirror", None)),  # R35P-M3
         queue_name=labels.get("queue_name"),
         kueue_priority_class=labels.get("kueue_priority_class"),
     )

@@ -56,6 +56,7 @@ from hyperpod_cdk.kubernetes.charts.example_jobs import (
 from hyperpod_cdk.kubernetes.charts.inference_example import InferenceEndpointChart, inference_endpoint
 from hyperpod_cdk.kubernetes.charts.jobs import HyperPodJobChart, HyperPodPyTorchJobSpec, Toleration
 from hyperpod_cdk.kubernetes.charts.operator_chart import HyperPodOperatorChart
+from hyperpod_cdk.specs.images import mirrored_image
 from hyperpod_cdk.specs.instance_types import spec_for
 
 __all__ = ["REGISTRY_PLACEHOLDER", "build_charts", "load_settings", "main", "render_charts", "write_dist"]
@@ -116,7 +117,7 @@ def _training_job(
     plan: Any, examples: Any, instance_groups: Sequence[Any], common: dict[str, Any]
 ) -> HyperPodPyTorchJobSpec | None:
     """The training example: planned from the groups, the guide's p5 job without groups, None without
-    an accelerated group."""
+    an accelerated group, or for Trainium without FSx (the Neuron job reads its dataset from /fsx/data)."""
     if plan is None and instance_groups:
         return None  # no accelerated group: only the smoke job fits
     if plan is None:
@@ -127,6 +128,9 @@ def _training_job(
             tolerations=_tolerations(instance_groups, instance_type),
             **common,
         )
+    if plan.accelerator == "neuron" and common.get("claim_name") is None:
+        # Its tokenized dataset lives on /fsx/data (docs/first-job.md): an emptyDir is always empty (R35P-M2).
+        return None
     builder = llama3_1_8b_neuron_job if plan.accelerator == "neuron" else llama3_1_8b_fsdp_job
     return builder(
         nodes=plan.replicas,
@@ -202,7 +206,8 @@ def build_charts(
     training = _training_job(plan, examples, instance_groups, common)
     smoke = smoke_job(
         namespace=team.effective_namespace,
-        image=examples.smoke_image,
+        # In a closed network the mirror's copy: ECR Public has no VPC endpoint (R35P-M3).
+        image=mirrored_image(examples.smoke_image, getattr(settings, "image_mirror", None)),
         queue_name=queue,
         kueue_priority_class=kueue_priority,
     )

@@ -307,9 +307,10 @@ def llama3_1_8b_neuron_job(
     """Llama 3.1 8B pre-training on Trainium with neuronx-distributed (tensor parallel + ZeRO-1).
 
     All Neuron devices and EFA interfaces of the node, one process per Neuron core. The tokenized
-    dataset is read from ``/fsx/data`` (tokenize it first, see docs/first-job.md) and checkpoints
-    and the Neuron compile cache go to /fsx; without FSx both go to the pod's emptyDir (compiled
-    graphs and checkpoints are then lost with the pod).
+    dataset is read from ``/fsx/data`` (prepare it first: docs/first-job.md, "Trainium: the dataset") and
+    checkpoints and the Neuron compile cache go to /fsx, and the job resumes from the newest checkpoint. The
+    dist writer writes this job only with FSx; without it (``claim_name=None``) everything goes to the pod's
+    emptyDir, which has no dataset.
     """
     spec = spec_for(instance_type)
     if spec is None or spec.accelerator != "neuron":
@@ -324,6 +325,8 @@ def llama3_1_8b_neuron_job(
         "--batch_size=1",
         f"--data_dir={root}/data",
         f"--checkpoint_dir={root}/checkpoints",
+        # The script's --loading_step defaults to "-1" (no load): resume from the newest checkpoint (R35P-M1).
+        "--loading_step=latest_if_exists",
     ]
     env = EFA_ENV | {
         "FI_EFA_USE_DEVICE_RDMA": "1",
