@@ -190,38 +190,7 @@ def test_a_nested_condition_on_a_passed_parent_parameter_is_tried_with_its_value
     """R25T-H1: the parent's Env (no default) is passed to a NestedStack whose cluster is under Env == staging;
     the parent's own condition names only prod. Staging was never tried, so the world with the cluster and
     without its group's self ingress (under Env == prod in the parent) was never read."""
-    rules = {
-        "In": {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Condition": "IsProd",
-            "Properties": {
-                "GroupId": "sg-0123456789abcdef0",
-                "IpProtocol": "-1",
-                "SourceSecurityGroupId": "sg-0123456789abcdef0",
-            },
-        },
-        "Out": {
-            "Type": "AWS::EC2::SecurityGroupEgress",
-            "Properties": {
-                "GroupId": "sg-0123456789abcdef0",
-                "IpProtocol": "-1",
-                "DestinationSecurityGroupId": "sg-0123456789abcdef0",
-            },
-        },
-    }
-    parent = {
-        "Parameters": {"Env": {"Type": "String"}},
-        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
-        "Resources": {**rules, "N": _stack({"Stage": {"Ref": "Env"}})},
-    }
-    cluster = _cluster(
-        IN_DUBLIN, {"VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-1"]}}
-    )
-    child = {
-        "Parameters": {"Stage": {"Type": "String"}},
-        "Conditions": {"IsStaging": {"Fn::Equals": [{"Ref": "Stage"}, "staging"]}},
-        "Resources": {"HP": {**cluster, "Condition": "IsStaging"}},
-    }
+    parent, child = _staging_app({"Type": "String"}, twins=False)
     found = [f.detail for f in check_files([_cdk_out(tmp_path / "out", parent, child)]) if f.rule_id == "HyperPod-EFA1"]
     assert any("Env=staging" in detail for detail in found), found  # the nested literal is tried for Env
 
