@@ -325,7 +325,9 @@ def llama3_1_8b_neuron_job(
         "--batch_size=1",
         f"--data_dir={root}/data",
         f"--checkpoint_dir={root}/checkpoints",
-        # The script's --loading_step defaults to "-1" (no load): resume from the newest checkpoint (R35P-M1).
+        # The script's --loading_step defaults to "-1" (no load); "latest_if_exists" resumes from the newest
+        # checkpoint, or starts fresh without one (aws-neuron/neuronx-distributed v2.27.0, examples/training/llama/
+        # tp_zero1_llama_hf_pretrain/tp_zero1_llama_hf_pretrain.py: get_loading_tag; R35P-M1).
         "--loading_step=latest_if_exists",
     ]
     env = EFA_ENV | {
